@@ -1,0 +1,461 @@
+//! The cluster configuration: nodes, properties, resources, constraints, defaults.
+//!
+//! These are plain Rust types, free of any file format. `native` (TOML) and `cib`
+//! (Pacemaker XML) convert to and from them at the edge.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::score::Score;
+
+/// Name/value attributes (instance parameters, meta attributes, node attributes, ...).
+pub type Attrs = BTreeMap<String, String>;
+
+/// A whole cluster configuration.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Config {
+    /// Cluster properties (`crm_config`), e.g. `stonith-enabled`, `no-quorum-policy`.
+    pub properties: Attrs,
+    pub nodes: Vec<Node>,
+    pub resources: Vec<Resource>,
+    pub constraints: Vec<Constraint>,
+    /// Meta attributes every resource inherits unless it sets its own (`rsc_defaults`).
+    pub rsc_defaults: Attrs,
+    /// Attributes every operation inherits unless it sets its own (`op_defaults`).
+    pub op_defaults: Attrs,
+}
+
+/// A cluster node as configured.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Node {
+    /// Cluster-layer identifier (Pacemaker's node `id`); equal to `name` when not given.
+    pub id: String,
+    /// The node name (Pacemaker's `uname`).
+    pub name: String,
+    /// Permanent node attributes, including `standby` and `maintenance`.
+    pub attrs: Attrs,
+}
+
+/// Role of a resource instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    Stopped,
+    Started,
+    Unpromoted,
+    Promoted,
+}
+
+impl Role {
+    /// Parse a role, accepting the legacy names `Master` and `Slave`.
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "Stopped" => Some(Role::Stopped),
+            "Started" => Some(Role::Started),
+            "Unpromoted" | "Slave" => Some(Role::Unpromoted),
+            "Promoted" | "Master" => Some(Role::Promoted),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Stopped => "Stopped",
+            Role::Started => "Started",
+            Role::Unpromoted => "Unpromoted",
+            Role::Promoted => "Promoted",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `class:provider:type` of a primitive.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AgentRef {
+    pub class: String,
+    pub provider: Option<String>,
+    pub kind: String,
+}
+
+impl fmt::Display for AgentRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.provider {
+            Some(p) => write!(f, "{}:{}:{}", self.class, p, self.kind),
+            None => write!(f, "{}:{}", self.class, self.kind),
+        }
+    }
+}
+
+/// A configured operation (`op`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OpDef {
+    pub id: String,
+    /// start, stop, monitor, promote, demote, notify, ...
+    pub name: String,
+    pub interval_ms: u64,
+    pub timeout_ms: Option<u64>,
+    pub role: Option<Role>,
+    pub on_fail: Option<OnFail>,
+    pub enabled: bool,
+    /// Every other attribute of the op (requires, record-pending, OCF_CHECK_LEVEL, ...).
+    pub attrs: Attrs,
+}
+
+/// What to do when an operation fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFail {
+    Ignore,
+    Block,
+    Stop,
+    Restart,
+    Standby,
+    Fence,
+    Demote,
+}
+
+impl OnFail {
+    pub fn parse(s: &str) -> Option<OnFail> {
+        match s {
+            "ignore" => Some(OnFail::Ignore),
+            "block" => Some(OnFail::Block),
+            "stop" => Some(OnFail::Stop),
+            "restart" => Some(OnFail::Restart),
+            "standby" => Some(OnFail::Standby),
+            "fence" => Some(OnFail::Fence),
+            "demote" => Some(OnFail::Demote),
+            _ => None,
+        }
+    }
+}
+
+/// A primitive resource: one agent instance.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Primitive {
+    pub id: String,
+    pub agent: AgentRef,
+    /// Instance parameters, given to the agent.
+    pub params: Attrs,
+    /// Meta attributes (resource-stickiness, target-role, migration-threshold, ...).
+    pub meta: Attrs,
+    pub ops: Vec<OpDef>,
+}
+
+/// A group: members started in order and kept on one node.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Group {
+    pub id: String,
+    pub meta: Attrs,
+    pub members: Vec<Primitive>,
+}
+
+/// A clone (or, with `promotable`, a promotable clone) of a primitive or a group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Clone {
+    pub id: String,
+    pub meta: Attrs,
+    pub promotable: bool,
+    pub child: Box<Resource>,
+}
+
+/// A configured resource.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Resource {
+    Primitive(Primitive),
+    Group(Group),
+    Clone(Clone),
+}
+
+impl Resource {
+    pub fn id(&self) -> &str {
+        match self {
+            Resource::Primitive(p) => &p.id,
+            Resource::Group(g) => &g.id,
+            Resource::Clone(c) => &c.id,
+        }
+    }
+
+    pub fn meta(&self) -> &Attrs {
+        match self {
+            Resource::Primitive(p) => &p.meta,
+            Resource::Group(g) => &g.meta,
+            Resource::Clone(c) => &c.meta,
+        }
+    }
+
+    /// Every resource id defined by this resource, itself first, then its descendants.
+    pub fn ids(&self) -> Vec<&str> {
+        let mut out = vec![self.id()];
+        match self {
+            Resource::Primitive(_) => {}
+            Resource::Group(g) => out.extend(g.members.iter().map(|m| m.id.as_str())),
+            Resource::Clone(c) => out.extend(c.child.ids()),
+        }
+        out
+    }
+}
+
+/// Operations that orderings and sets refer to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Action {
+    Start,
+    Stop,
+    Promote,
+    Demote,
+}
+
+impl Action {
+    pub fn parse(s: &str) -> Option<Action> {
+        match s {
+            "start" => Some(Action::Start),
+            "stop" => Some(Action::Stop),
+            "promote" => Some(Action::Promote),
+            "demote" => Some(Action::Demote),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Start => "start",
+            Action::Stop => "stop",
+            Action::Promote => "promote",
+            Action::Demote => "demote",
+        }
+    }
+
+    /// The action that undoes this one (used for symmetrical orderings).
+    pub fn inverse(self) -> Action {
+        match self {
+            Action::Start => Action::Stop,
+            Action::Stop => Action::Start,
+            Action::Promote => Action::Demote,
+            Action::Demote => Action::Promote,
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Kind of an ordering constraint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OrderKind {
+    #[default]
+    Mandatory,
+    Optional,
+    Serialize,
+}
+
+impl OrderKind {
+    pub fn parse(s: &str) -> Option<OrderKind> {
+        match s {
+            "Mandatory" | "mandatory" => Some(OrderKind::Mandatory),
+            "Optional" | "optional" => Some(OrderKind::Optional),
+            "Serialize" | "serialize" => Some(OrderKind::Serialize),
+            _ => None,
+        }
+    }
+}
+
+/// A set of resources inside a constraint (`resource_set`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ResourceSet {
+    pub id: String,
+    pub resources: Vec<String>,
+    /// Members depend on each other in order (default true).
+    pub sequential: bool,
+    /// For orderings: the next set may proceed when all (true) or any (false) member did.
+    pub require_all: bool,
+    pub role: Option<Role>,
+    pub action: Option<Action>,
+    pub score: Option<Score>,
+    pub kind: Option<OrderKind>,
+}
+
+/// A rule expression comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExprOp {
+    Lt,
+    Gt,
+    Lte,
+    Gte,
+    Eq,
+    Ne,
+    Defined,
+    NotDefined,
+}
+
+impl ExprOp {
+    pub fn parse(s: &str) -> Option<ExprOp> {
+        match s {
+            "lt" => Some(ExprOp::Lt),
+            "gt" => Some(ExprOp::Gt),
+            "lte" => Some(ExprOp::Lte),
+            "gte" => Some(ExprOp::Gte),
+            "eq" => Some(ExprOp::Eq),
+            "ne" => Some(ExprOp::Ne),
+            "defined" => Some(ExprOp::Defined),
+            "not_defined" => Some(ExprOp::NotDefined),
+            _ => None,
+        }
+    }
+}
+
+/// How the two sides of a rule expression are compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ValueType {
+    #[default]
+    String,
+    Integer,
+    Number,
+    Version,
+}
+
+/// Where the right-hand side of a rule expression comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ValueSource {
+    #[default]
+    Literal,
+    /// The value names an instance parameter of the resource.
+    Param,
+    /// The value names a meta attribute of the resource.
+    Meta,
+}
+
+/// One node-attribute expression of a rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttrExpr {
+    pub id: String,
+    /// Node attribute name, or `#uname`, `#id`, `#is_dc`, ...
+    pub attribute: String,
+    pub op: ExprOp,
+    pub value: Option<String>,
+    pub value_type: Option<ValueType>,
+    pub value_source: ValueSource,
+}
+
+/// A part of a rule.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RuleExpr {
+    Attr(AttrExpr),
+    Rule(Rule),
+}
+
+/// How the expressions of a rule are combined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BoolOp {
+    #[default]
+    And,
+    Or,
+}
+
+/// A location rule: when its expressions hold on a node, the score applies there.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Rule {
+    pub id: String,
+    pub score: Option<Score>,
+    /// Take the score from this node attribute instead of `score`.
+    pub score_attribute: Option<String>,
+    pub bool_op: BoolOp,
+    pub role: Option<Role>,
+    pub exprs: Vec<RuleExpr>,
+}
+
+/// Which resources a location constraint applies to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LocationTarget {
+    Resource(String),
+    Sets(Vec<ResourceSet>),
+}
+
+/// A location preference.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LocationHow {
+    Node { node: String, score: Score },
+    Rules(Vec<Rule>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Location {
+    pub id: String,
+    pub target: LocationTarget,
+    pub role: Option<Role>,
+    pub how: LocationHow,
+}
+
+/// Colocation: `rsc` is placed relative to `with_rsc` (the primary).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Colocation {
+    Pair {
+        id: String,
+        score: Score,
+        rsc: String,
+        rsc_role: Option<Role>,
+        with_rsc: String,
+        with_rsc_role: Option<Role>,
+    },
+    Sets {
+        id: String,
+        score: Score,
+        sets: Vec<ResourceSet>,
+    },
+}
+
+/// Ordering: `then` waits for `first`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Order {
+    Pair {
+        id: String,
+        kind: OrderKind,
+        symmetrical: Option<bool>,
+        first: String,
+        first_action: Option<Action>,
+        then: String,
+        then_action: Option<Action>,
+    },
+    Sets {
+        id: String,
+        kind: OrderKind,
+        symmetrical: Option<bool>,
+        sets: Vec<ResourceSet>,
+    },
+}
+
+/// A constraint.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Constraint {
+    Location(Location),
+    Colocation(Colocation),
+    Order(Order),
+}
+
+impl Constraint {
+    pub fn id(&self) -> &str {
+        match self {
+            Constraint::Location(l) => &l.id,
+            Constraint::Colocation(Colocation::Pair { id, .. })
+            | Constraint::Colocation(Colocation::Sets { id, .. })
+            | Constraint::Order(Order::Pair { id, .. })
+            | Constraint::Order(Order::Sets { id, .. }) => id,
+        }
+    }
+}
+
+impl Config {
+    /// Every resource id in the configuration, at any depth.
+    pub fn all_resource_ids(&self) -> Vec<&str> {
+        self.resources.iter().flat_map(|r| r.ids()).collect()
+    }
+
+    /// Whether a resource of this id exists at any depth.
+    pub fn has_resource(&self, id: &str) -> bool {
+        self.all_resource_ids().contains(&id)
+    }
+}
