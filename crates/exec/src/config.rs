@@ -1,0 +1,66 @@
+//! Where the executor finds agents and how it runs them on this node.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Executor settings for one node.
+#[derive(Debug, Clone)]
+pub struct ExecConfig {
+    /// This node's name: recorded in results and fail counts.
+    pub node: String,
+    /// `OCF_ROOT`: OCF agents live in `OCF_ROOT/resource.d/PROVIDER/TYPE`.
+    pub ocf_root: PathBuf,
+    /// Directory of LSB init scripts (`/etc/init.d`).
+    pub lsb_root: PathBuf,
+    /// `HA_RSCTMP`: scratch directory OCF agents keep state files in; created if missing.
+    pub rsctmp: PathBuf,
+    /// State directory of builtin agents (pid files, dummy state); created if missing.
+    pub state_dir: PathBuf,
+    /// systemd is considered running when this directory exists (as `sd_booted()` does).
+    pub systemd_runtime_dir: PathBuf,
+    /// Where `halo resource agents systemd` looks for unit files.
+    pub systemd_unit_dirs: Vec<PathBuf>,
+    /// `PATH` given to agents (they run with a clean environment).
+    pub path: String,
+    /// Further environment variables given to every agent.
+    pub extra_env: Vec<(String, String)>,
+    /// Timeout of an operation whose request names none.
+    pub default_timeout: Duration,
+    /// How many bytes of stdout and of stderr are kept per operation (the tail).
+    pub output_cap: usize,
+    /// How many agent operations may run at once on this node; further ones queue
+    /// (their timeout starts when they run).
+    pub max_concurrent: usize,
+    /// Become a child subreaper (PR_SET_CHILD_SUBREAPER) so that processes orphaned by a
+    /// killed agent are reparented to, and reaped by, the executor instead of PID 1.
+    /// Set it when halo runs as PID 1 or under an init that does not reap orphans.
+    pub subreaper: bool,
+}
+
+impl Default for ExecConfig {
+    fn default() -> Self {
+        ExecConfig {
+            node: nix::unistd::gethostname()
+                .ok()
+                .and_then(|h| h.into_string().ok())
+                .unwrap_or_else(|| "localhost".to_string()),
+            ocf_root: PathBuf::from("/usr/lib/ocf"),
+            lsb_root: PathBuf::from("/etc/init.d"),
+            rsctmp: PathBuf::from("/run/resource-agents"),
+            state_dir: PathBuf::from("/run/halo"),
+            systemd_runtime_dir: PathBuf::from("/run/systemd/system"),
+            systemd_unit_dirs: vec![
+                PathBuf::from("/etc/systemd/system"),
+                PathBuf::from("/run/systemd/system"),
+                PathBuf::from("/lib/systemd/system"),
+                PathBuf::from("/usr/lib/systemd/system"),
+            ],
+            path: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
+            extra_env: Vec::new(),
+            default_timeout: Duration::from_secs(20),
+            output_cap: 64 * 1024,
+            max_concurrent: 256,
+            subreaper: false,
+        }
+    }
+}
