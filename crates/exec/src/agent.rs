@@ -119,11 +119,7 @@ pub fn agent_class(class: &str, agent: &str) -> Result<AgentClass, ExecError> {
 
 /// Path of an OCF agent script.
 pub fn ocf_path(config: &ExecConfig, provider: &str, kind: &str) -> PathBuf {
-    config
-        .ocf_root
-        .join("resource.d")
-        .join(provider)
-        .join(kind)
+    config.ocf_root.join("resource.d").join(provider).join(kind)
 }
 
 /// Whether systemd is running on this machine (as `sd_booted()` decides).
@@ -133,7 +129,9 @@ pub fn systemd_running(config: &ExecConfig) -> bool {
 
 /// Add `.service` to a unit name without a unit suffix.
 pub fn systemd_unit_name(kind: &str) -> String {
-    const SUFFIXES: [&str; 6] = [".service", ".socket", ".target", ".mount", ".timer", ".path"];
+    const SUFFIXES: [&str; 6] = [
+        ".service", ".socket", ".target", ".mount", ".timer", ".path",
+    ];
     if SUFFIXES.iter().any(|s| kind.ends_with(s)) {
         kind.to_string()
     } else {
@@ -196,7 +194,7 @@ pub fn list_agents(
     filter: &AgentFilter,
 ) -> Vec<AgentRef> {
     let mut out = Vec::new();
-    let wanted = |c: AgentClass| filter.class.map_or(true, |f| f == c);
+    let wanted = |c: AgentClass| filter.class.is_none_or(|f| f == c);
     if wanted(AgentClass::Ocf) {
         let root = config.ocf_root.join("resource.d");
         for provider in sorted_names(&root) {
@@ -280,7 +278,9 @@ mod tests {
         ] {
             assert!(parse_agent(bad).is_err(), "{bad} should be refused");
         }
-        let e = parse_agent("stonith:fence_ipmilan").unwrap_err().to_string();
+        let e = parse_agent("stonith:fence_ipmilan")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("fencing"), "{e}");
     }
 

@@ -153,7 +153,10 @@ pub async fn conformance_check(
             } else {
                 (
                     Verdict::Fail,
-                    Some(format!("meta-data does not advertise: {}", missing.join(", "))),
+                    Some(format!(
+                        "meta-data does not advertise: {}",
+                        missing.join(", ")
+                    )),
                 )
             }
         }
@@ -169,7 +172,10 @@ pub async fn conformance_check(
     });
     if let Ok(md) = parsed {
         let problems = md.check_params(params);
-        let missing: Vec<&String> = problems.iter().filter(|p| p.contains("is missing")).collect();
+        let missing: Vec<&String> = problems
+            .iter()
+            .filter(|p| p.contains("is missing"))
+            .collect();
         let (verdict, note) = if !missing.is_empty() {
             (
                 Verdict::Fail,
@@ -200,8 +206,10 @@ pub async fn conformance_check(
     r.step("monitor while stopped (probe)", "monitor", ocf::NOT_RUNNING)
         .await;
     r.step("start", "start", ocf::SUCCESS).await;
-    r.step("monitor while started", "monitor", ocf::SUCCESS).await;
-    r.step("start again (idempotent)", "start", ocf::SUCCESS).await;
+    r.step("monitor while started", "monitor", ocf::SUCCESS)
+        .await;
+    r.step("start again (idempotent)", "start", ocf::SUCCESS)
+        .await;
     let promotable = r
         .metadata
         .as_ref()
@@ -211,11 +219,15 @@ pub async fn conformance_check(
         r.step("monitor while promoted", "monitor", ocf::RUNNING_PROMOTED)
             .await;
         r.step("demote", "demote", ocf::SUCCESS).await;
-        r.step("monitor after demote", "monitor", ocf::SUCCESS).await;
+        r.step("monitor after demote", "monitor", ocf::SUCCESS)
+            .await;
     }
     r.step("stop", "stop", ocf::SUCCESS).await;
-    r.step("stop again (idempotent)", "stop", ocf::SUCCESS).await;
-    let stopped = r.step("monitor after stop", "monitor", ocf::NOT_RUNNING).await;
+    r.step("stop again (idempotent)", "stop", ocf::SUCCESS)
+        .await;
+    let stopped = r
+        .step("monitor after stop", "monitor", ocf::NOT_RUNNING)
+        .await;
     let report = CheckReport {
         agent: agent.to_string(),
         resource: resource.to_string(),

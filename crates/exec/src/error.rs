@@ -11,7 +11,9 @@ pub enum ExecError {
     #[error("HALO-E401 agent \"{spec}\": {reason}")]
     BadAgent { spec: String, reason: String },
     /// An agent class the executor does not run.
-    #[error("HALO-E402 agent \"{agent}\": class \"{class}\" is not supported by the executor ({hint})")]
+    #[error(
+        "HALO-E402 agent \"{agent}\": class \"{class}\" is not supported by the executor ({hint})"
+    )]
     UnsupportedClass {
         agent: String,
         class: String,

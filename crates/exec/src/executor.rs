@@ -232,7 +232,9 @@ impl Executor {
                     "meta-data {} with rc {}{}",
                     raw.status,
                     raw.rc,
-                    raw.exit_reason.map(|r| format!(": {r}")).unwrap_or_default()
+                    raw.exit_reason
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default()
                 ),
             });
         }
@@ -248,7 +250,10 @@ impl Executor {
 
     /// Cancel every recurring operation and wait for their tasks to end.
     pub async fn shutdown(&self) {
-        let all: Vec<Recurring> = locked(&self.inner.recurring).drain().map(|(_, r)| r).collect();
+        let all: Vec<Recurring> = locked(&self.inner.recurring)
+            .drain()
+            .map(|(_, r)| r)
+            .collect();
         for r in &all {
             let _ = r.cancel.send(true);
         }

@@ -64,7 +64,8 @@ impl FailCounts {
     /// Forget the counts of one resource, or of all; returns how many were removed.
     pub fn clear(&mut self, resource: Option<&str>) -> usize {
         let before = self.counts.len();
-        self.counts.retain(|k, _| resource.is_some_and(|r| k.resource != r));
+        self.counts
+            .retain(|k, _| resource.is_some_and(|r| k.resource != r));
         before - self.counts.len()
     }
 

@@ -70,22 +70,10 @@ fn desc(node: roxmltree::Node, name: &str) -> String {
         .collect();
     let pick = all
         .iter()
-        .find(|n| n.attribute("lang").is_none_or_en())
+        .find(|n| n.attribute("lang").is_none_or(|l| l.starts_with("en")))
         .or(all.first())
         .copied();
     text_of(pick)
-}
-
-trait LangExt {
-    fn is_none_or_en(self) -> bool;
-}
-impl LangExt for Option<&str> {
-    fn is_none_or_en(self) -> bool {
-        match self {
-            None => true,
-            Some(l) => l.starts_with("en"),
-        }
-    }
 }
 
 fn truthy(v: Option<&str>) -> bool {
@@ -95,11 +83,7 @@ fn truthy(v: Option<&str>) -> bool {
     )
 }
 
-fn duration_attr(
-    node: roxmltree::Node,
-    attr: &str,
-    agent: &str,
-) -> Result<Option<u64>, ExecError> {
+fn duration_attr(node: roxmltree::Node, attr: &str, agent: &str) -> Result<Option<u64>, ExecError> {
     match node.attribute(attr) {
         None => Ok(None),
         Some(v) => match parse_duration(v) {
@@ -238,7 +222,10 @@ impl AgentMetadata {
         }
         for name in params.keys() {
             if !self.parameters.iter().any(|p| &p.name == name) {
-                out.push(format!("parameter \"{name}\" is not known to {}", self.name));
+                out.push(format!(
+                    "parameter \"{name}\" is not known to {}",
+                    self.name
+                ));
             }
         }
         out
@@ -495,12 +482,21 @@ mod tests {
 
     #[test]
     fn bad_xml_is_a_clear_error() {
-        let e = AgentMetadata::parse("garbage <<", "ocf:x:y").unwrap_err().to_string();
-        assert!(e.contains("ocf:x:y") && e.contains("not well-formed"), "{e}");
-        let e = AgentMetadata::parse("<html/>", "ocf:x:y").unwrap_err().to_string();
+        let e = AgentMetadata::parse("garbage <<", "ocf:x:y")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("ocf:x:y") && e.contains("not well-formed"),
+            "{e}"
+        );
+        let e = AgentMetadata::parse("<html/>", "ocf:x:y")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("<html>"), "{e}");
         let bad = XML.replace("timeout=\"20s\"", "timeout=\"soon\"");
-        let e = AgentMetadata::parse(&bad, "ocf:x:y").unwrap_err().to_string();
+        let e = AgentMetadata::parse(&bad, "ocf:x:y")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line ") && e.contains("soon"), "{e}");
     }
 

@@ -91,7 +91,11 @@ impl OpRequest {
 
     /// Pacemaker's operation key, `RSC_ACTION_INTERVALMS`.
     pub fn op_key(&self) -> String {
-        op_key(&self.resource, &self.action, self.interval.as_millis() as u64)
+        op_key(
+            &self.resource,
+            &self.action,
+            self.interval.as_millis() as u64,
+        )
     }
 }
 

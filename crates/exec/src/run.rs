@@ -80,7 +80,13 @@ pub(crate) async fn run_request(
     }
     let class = match agent_class(&req.agent.class, &agent) {
         Ok(c) => c,
-        Err(e) => return Raw::fail(ocf::ERR_UNIMPLEMENTED, ExecStatus::NotSupported, e.to_string()),
+        Err(e) => {
+            return Raw::fail(
+                ocf::ERR_UNIMPLEMENTED,
+                ExecStatus::NotSupported,
+                e.to_string(),
+            )
+        }
     };
     match class {
         AgentClass::Ocf => run_ocf(config, req, timeout).await,
@@ -103,7 +109,9 @@ pub(crate) async fn run_request(
 }
 
 fn signal_name(sig: i32) -> &'static str {
-    Signal::try_from(sig).map(|s| s.as_str()).unwrap_or("unknown")
+    Signal::try_from(sig)
+        .map(|s| s.as_str())
+        .unwrap_or("unknown")
 }
 
 /// Turn a process outcome into a result, mapping the exit code with `map_rc`.
@@ -233,7 +241,10 @@ async fn run_ocf(config: &ExecConfig, req: &OpRequest, timeout: Duration) -> Raw
                 format!("meta attribute \"{k}\" or its value cannot be passed in the environment"),
             );
         }
-        env.push((format!("OCF_RESKEY_CRM_meta_{}", k.replace('-', "_")), v.clone()));
+        env.push((
+            format!("OCF_RESKEY_CRM_meta_{}", k.replace('-', "_")),
+            v.clone(),
+        ));
     }
     env.push((
         "OCF_RESKEY_CRM_meta_timeout".into(),
@@ -351,7 +362,13 @@ async fn run_systemd(config: &ExecConfig, req: &OpRequest, timeout: Duration) ->
     // A unit systemd does not know is not installed (stopping it is a success).
     let load = systemctl(
         config,
-        &["show".into(), "-p".into(), "LoadState".into(), "--value".into(), unit.clone()],
+        &[
+            "show".into(),
+            "-p".into(),
+            "LoadState".into(),
+            "--value".into(),
+            unit.clone(),
+        ],
         timeout,
     )
     .await;
@@ -360,8 +377,16 @@ async fn run_systemd(config: &ExecConfig, req: &OpRequest, timeout: Duration) ->
             return Raw::output(String::new());
         }
         return Raw::fail(
-            if verb == "is-active" { ocf::NOT_RUNNING } else { ocf::ERR_INSTALLED },
-            if verb == "is-active" { ExecStatus::Done } else { ExecStatus::NotInstalled },
+            if verb == "is-active" {
+                ocf::NOT_RUNNING
+            } else {
+                ocf::ERR_INSTALLED
+            },
+            if verb == "is-active" {
+                ExecStatus::Done
+            } else {
+                ExecStatus::NotInstalled
+            },
             format!("systemd has no unit {unit}"),
         );
     }

@@ -11,9 +11,12 @@
 //! * output is read until the agent exits, then drained without waiting for EOF, since
 //!   a daemon started by the agent may hold the pipe open for ever.
 
+use std::collections::BTreeSet;
 use std::io;
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use nix::sys::signal::{killpg, Signal};
@@ -200,7 +203,7 @@ async fn sweep_group(pgid: i32, subreaper: bool) {
         let leader_dead = members
             .iter()
             .find(|p| p.pid == pgid)
-            .is_none_or_zombie();
+            .is_none_or(|p| p.state == 'Z' || p.state == 'X');
         let mut pending = 0;
         for p in members.iter().filter(|p| p.pid != pgid) {
             if p.state == 'Z' {
@@ -229,15 +232,6 @@ async fn sweep_group(pgid: i32, subreaper: bool) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-}
-
-trait ZombieExt {
-    fn is_none_or_zombie(self) -> bool;
-}
-impl ZombieExt for Option<&ProcInfo> {
-    fn is_none_or_zombie(self) -> bool {
-        self.map_or(true, |p| p.state == 'Z' || p.state == 'X')
     }
 }
 
@@ -295,7 +289,12 @@ pub(crate) async fn run_process(spec: ProcSpec<'_>) -> ProcOutcome {
     let pipes = (|| -> io::Result<_> {
         let (out_tx, out_rx) = pipe::pipe()?;
         let (err_tx, err_rx) = pipe::pipe()?;
-        Ok((out_tx.into_blocking_fd()?, out_rx, err_tx.into_blocking_fd()?, err_rx))
+        Ok((
+            out_tx.into_blocking_fd()?,
+            out_rx,
+            err_tx.into_blocking_fd()?,
+            err_rx,
+        ))
     })();
     let (out_w, out_rx, err_w, err_rx) = match pipes {
         Ok(p) => p,
@@ -322,6 +321,7 @@ pub(crate) async fn run_process(spec: ProcSpec<'_>) -> ProcOutcome {
         // Already reaped: cannot happen before the first wait, but never panic.
         return outcome(ProcEnd::SpawnFailed(io::Error::other("no pid")), cap, None);
     };
+    track_group(pgid);
     let mut guard = GroupGuard { pgid, armed: true };
     let deadline = Instant::now() + spec.timeout;
     let (mut out_open, mut err_open) = (true, true);
@@ -367,9 +367,64 @@ fn exit_of(s: std::process::ExitStatus) -> ProcEnd {
     }
 }
 
-/// Become a child subreaper (see `ExecConfig::subreaper`).
+/// Process groups of agents started while this process is a subreaper. A pid number
+/// is not reused while a process group of that number exists, so a group id here
+/// always means one of our agents' groups.
+static AGENT_GROUPS: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
+static SUBREAPER: AtomicBool = AtomicBool::new(false);
+
+/// Become a child subreaper (see `ExecConfig::subreaper`), and start the thread that
+/// reaps orphans of agents reparented to us.
 pub(crate) fn become_subreaper() -> io::Result<()> {
-    nix::sys::prctl::set_child_subreaper(true).map_err(io::Error::from)
+    nix::sys::prctl::set_child_subreaper(true).map_err(io::Error::from)?;
+    if !SUBREAPER.swap(true, Ordering::SeqCst) {
+        std::thread::Builder::new()
+            .name("halo-exec-reaper".into())
+            .spawn(|| loop {
+                std::thread::sleep(Duration::from_millis(200));
+                reap_agent_orphans();
+            })?;
+    }
+    Ok(())
+}
+
+pub(crate) fn track_group(pgid: i32) {
+    if SUBREAPER.load(Ordering::Relaxed) {
+        AGENT_GROUPS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(pgid);
+    }
+}
+
+/// Reap zombies reparented to us that belong to an agent's process group (never the
+/// group leader, which is tokio's child), and forget groups that no longer exist.
+/// Processes that left their agent's group (daemons calling setsid) are not touched:
+/// they may be children of other parts of the program.
+pub fn reap_agent_orphans() {
+    let mut groups = AGENT_GROUPS.lock().unwrap_or_else(|e| e.into_inner());
+    if groups.is_empty() {
+        return;
+    }
+    let me = std::process::id() as i32;
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    let mut seen = BTreeSet::new();
+    for p in rd
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(proc_info)
+    {
+        if !groups.contains(&p.pgrp) {
+            continue;
+        }
+        seen.insert(p.pgrp);
+        if p.state == 'Z' && p.ppid == me && p.pid != p.pgrp {
+            let _ = waitpid(Pid::from_raw(p.pid), Some(WaitPidFlag::WNOHANG));
+        }
+    }
+    groups.retain(|g| seen.contains(g));
 }
 
 #[cfg(test)]

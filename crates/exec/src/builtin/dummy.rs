@@ -141,15 +141,14 @@ impl BuiltinAgent for Dummy {
             reloadable,
             ..Default::default()
         };
-        let act = |name: &str, timeout: u64, interval: Option<u64>, role: Option<&str>| {
-            ActionMeta {
+        let act =
+            |name: &str, timeout: u64, interval: Option<u64>, role: Option<&str>| ActionMeta {
                 name: name.into(),
                 timeout_ms: Some(timeout),
                 interval_ms: interval,
                 depth: None,
                 role: role.map(str::to_string),
-            }
-        };
+            };
         AgentMetadata {
             name: "dummy".into(),
             version: Some("1.0".into()),

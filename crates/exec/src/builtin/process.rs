@@ -226,8 +226,11 @@ impl ProcessAgent {
                 Err(o) => o,
                 Ok(None) => BuiltinOutcome::ok(),
                 Ok(Some(probe)) => {
-                    let t = match duration_param(call.params, "probe_timeout", Duration::from_secs(5))
-                    {
+                    let t = match duration_param(
+                        call.params,
+                        "probe_timeout",
+                        Duration::from_secs(5),
+                    ) {
                         Ok(t) => t,
                         Err(o) => return o,
                     };
@@ -263,10 +266,11 @@ impl ProcessAgent {
                 }
             }
         }
-        let probe_timeout = match duration_param(call.params, "probe_timeout", Duration::from_secs(5)) {
-            Ok(t) => t,
-            Err(o) => return o,
-        };
+        let probe_timeout =
+            match duration_param(call.params, "probe_timeout", Duration::from_secs(5)) {
+                Ok(t) => t,
+                Err(o) => return o,
+            };
         let started = tokio::time::Instant::now();
         loop {
             match self.running(call) {
@@ -277,18 +281,19 @@ impl ProcessAgent {
                     )
                 }
                 Running::Stopped => {
-                    return BuiltinOutcome::fail(ocf::ERR_GENERIC, "the process vanished while starting")
+                    return BuiltinOutcome::fail(
+                        ocf::ERR_GENERIC,
+                        "the process vanished while starting",
+                    )
                 }
                 Running::Child(_) | Running::Adopted(_) => {}
             }
-            match &probe {
-                Some(p) => {
-                    if p.check(probe_timeout).await.is_ok() {
-                        return BuiltinOutcome::ok();
-                    }
-                }
-                None if started.elapsed() >= grace => return BuiltinOutcome::ok(),
-                None => {}
+            let up = match &probe {
+                Some(p) => p.check(probe_timeout).await.is_ok(),
+                None => started.elapsed() >= grace,
+            };
+            if up {
+                return BuiltinOutcome::ok();
             }
             // The operation timeout (enforced by the executor) bounds this loop.
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -296,7 +301,11 @@ impl ProcessAgent {
     }
 
     fn spawn(&self, call: &BuiltinCall, command: &str) -> Result<(), BuiltinOutcome> {
-        let cwd = call.params.get("cwd").map(PathBuf::from).unwrap_or_else(|| "/".into());
+        let cwd = call
+            .params
+            .get("cwd")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| "/".into());
         if !cwd.is_dir() {
             return Err(BuiltinOutcome::fail(
                 ocf::ERR_CONFIGURED,
@@ -314,7 +323,10 @@ impl ProcessAgent {
                 match opened {
                     Ok((f1, f2)) => (Stdio::from(f1), Stdio::from(f2)),
                     Err(e) => {
-                        return Err(BuiltinOutcome::fail(ocf::ERR_PERM, format!("log={path}: {e}")))
+                        return Err(BuiltinOutcome::fail(
+                            ocf::ERR_PERM,
+                            format!("log={path}: {e}"),
+                        ))
                     }
                 }
             }
@@ -336,7 +348,11 @@ impl ProcessAgent {
             .stdout(out)
             .stderr(err)
             .process_group(0);
-        for (k, v) in call.params.iter().filter_map(|(k, v)| Some((k.strip_prefix("env_")?, v))) {
+        for (k, v) in call
+            .params
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix("env_")?, v)))
+        {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().map_err(|e| {
@@ -344,8 +360,13 @@ impl ProcessAgent {
         })?;
         drop(cmd);
         let Some(pid) = child.id().map(|p| p as i32) else {
-            return Err(BuiltinOutcome::fail(ocf::ERR_GENERIC, "the process ended at once"));
+            return Err(BuiltinOutcome::fail(
+                ocf::ERR_GENERIC,
+                "the process ended at once",
+            ));
         };
+        // Orphans of the shell are reaped by the executor when it is a subreaper.
+        crate::spawn::track_group(pid);
         let (tx, rx) = watch::channel(None);
         tokio::spawn(async move {
             let how = match child.wait().await {
@@ -363,7 +384,11 @@ impl ProcessAgent {
                 let _ = std::fs::create_dir_all(dir);
             }
             if let Err(e) = std::fs::write(&path, format!("{pid} {start}\n")) {
-                tracing::warn!(resource = call.resource, "cannot write {}: {e}", path.display());
+                tracing::warn!(
+                    resource = call.resource,
+                    "cannot write {}: {e}",
+                    path.display()
+                );
             }
         }
         Ok(())
@@ -484,16 +509,28 @@ impl BuiltinAgent for ProcessAgent {
             parameters: vec![
                 ParamMeta {
                     required: true,
-                    ..param("command", "Command line", "The command to run, as for /bin/sh -c.")
+                    ..param(
+                        "command",
+                        "Command line",
+                        "The command to run, as for /bin/sh -c.",
+                    )
                 },
-                param("cwd", "Working directory", "Directory to run in (default /)."),
+                param(
+                    "cwd",
+                    "Working directory",
+                    "Directory to run in (default /).",
+                ),
                 param(
                     "probe",
                     "Health probe",
                     "tcp:HOST:PORT (a connection is accepted) or http://HOST:PORT/PATH (a GET \
                      answers 2xx or 3xx). Start waits until it succeeds.",
                 ),
-                param("probe_timeout", "Probe timeout", "Timeout of one probe (default 5s)."),
+                param(
+                    "probe_timeout",
+                    "Probe timeout",
+                    "Timeout of one probe (default 5s).",
+                ),
                 param(
                     "start_grace",
                     "Start grace time",
@@ -506,7 +543,11 @@ impl BuiltinAgent for ProcessAgent {
                     "How long to wait after SIGTERM before SIGKILL (default 80% of the stop \
                      timeout, at most 30s).",
                 ),
-                param("log", "Log file", "File the output is appended to (default: discarded)."),
+                param(
+                    "log",
+                    "Log file",
+                    "File the output is appended to (default: discarded).",
+                ),
                 param("path", "PATH", "PATH of the command."),
             ],
             actions: vec![
@@ -584,7 +625,13 @@ mod tests {
                 path: "/".into()
             })
         );
-        for bad in ["tcp:host", "tcp::80", "udp:1.2.3.4:5", "tcp:h:99999", "http://h:x/"] {
+        for bad in [
+            "tcp:host",
+            "tcp::80",
+            "udp:1.2.3.4:5",
+            "tcp:h:99999",
+            "http://h:x/",
+        ] {
             assert_eq!(Probe::parse(bad), None, "{bad}");
         }
     }
