@@ -1422,3 +1422,772 @@ pub fn constraint_resources(c: &Constraint) -> Vec<&str> {
         Constraint::Order(Order::Pair { first, then, .. }) => vec![first.as_str(), then.as_str()],
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A CIB with the given configuration sections and status content.
+    fn cib(cib_attrs: &str, configuration: &str, status: &str) -> String {
+        format!(
+            "<cib {cib_attrs}>\n<configuration>\n{configuration}\n</configuration>\n<status>\n{status}\n</status>\n</cib>\n"
+        )
+    }
+
+    fn import(configuration: &str) -> CibImport {
+        let text = cib("", configuration, "");
+        parse_cib(&text, "t.xml").unwrap_or_else(|e| panic!("import failed: {e}"))
+    }
+
+    fn problems(text: &str) -> Vec<Problem> {
+        match parse_cib(text, "t.xml") {
+            Err(ModelError::Invalid(p)) => p,
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+    }
+
+    fn attrs(pairs: &[(&str, &str)]) -> Attrs {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    const TWO_DUMMIES: &str = r##"<resources>
+  <primitive id="a" class="ocf" provider="pacemaker" type="Dummy"/>
+  <primitive id="b" class="ocf" provider="pacemaker" type="Dummy"/>
+</resources>"##;
+
+    fn with_constraints(constraints: &str) -> CibImport {
+        import(&format!(
+            "<nodes><node id=\"1\" uname=\"n1\"/></nodes>{TWO_DUMMIES}<constraints>{constraints}</constraints>"
+        ))
+    }
+
+    #[test]
+    fn durations_follow_pacemaker_units_and_iso8601() {
+        for (text, ms) in [
+            ("10", 10_000),
+            ("0", 0),
+            ("10s", 10_000),
+            ("10 sec", 10_000),
+            ("1m", 60_000),
+            ("2min", 120_000),
+            ("500ms", 500),
+            ("1500us", 1),
+            ("1h", 3_600_000),
+            ("1HR", 3_600_000),
+            ("PT10S", 10_000),
+            ("P10S", 10_000),
+            ("PT1M", 60_000),
+            ("P1M", 30 * 86_400_000),
+            ("P1DT2H", 26 * 3_600_000),
+            ("P1W", 7 * 86_400_000),
+        ] {
+            assert_eq!(parse_duration_ms(text), Some(ms), "{text}");
+        }
+        for bad in ["", "s", "10x", "ten", "-5", "P", "PT", "P5", "PT5X", "1.5s"] {
+            assert_eq!(parse_duration_ms(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn target_rc_comes_from_the_key_or_the_magic() {
+        assert_eq!(target_rc_of_key("3:-1:7:abc-def"), Some(7));
+        assert_eq!(target_rc_of_magic("0:8;3:14:8:abc-def"), Some(8));
+        assert_eq!(target_rc_of_key("garbage"), None);
+        assert_eq!(target_rc_of_magic("0:0"), None);
+    }
+
+    #[test]
+    fn cluster_properties_read_bootstrap_set_first_then_by_score() {
+        let imp = import(
+            r##"<crm_config>
+  <cluster_property_set id="extra" score="100">
+    <nvpair id="e1" name="stonith-enabled" value="false"/>
+    <nvpair id="e2" name="no-quorum-policy" value="freeze"/>
+  </cluster_property_set>
+  <cluster_property_set id="cib-bootstrap-options">
+    <nvpair id="b1" name="stonith-enabled" value="true"/>
+    <nvpair id="b2" name="stonith-enabled" value="false"/>
+  </cluster_property_set>
+</crm_config>"##,
+        );
+        assert_eq!(
+            imp.config.properties,
+            attrs(&[("stonith-enabled", "true"), ("no-quorum-policy", "freeze")])
+        );
+    }
+
+    #[test]
+    fn meta_sets_merge_by_score_then_reverse_document_order_with_default_reset() {
+        let imp = import(
+            r##"<resources>
+  <primitive id="a" class="ocf" provider="pacemaker" type="Dummy">
+    <meta_attributes id="m1">
+      <nvpair id="m1a" name="target-role" value="Stopped"/>
+      <nvpair id="m1b" name="priority" value="1"/>
+      <nvpair id="m1c" name="is-managed" value="false"/>
+    </meta_attributes>
+    <meta_attributes id="m2">
+      <nvpair id="m2a" name="target-role" value="Started"/>
+      <nvpair id="m2b" name="is-managed" value="#default"/>
+    </meta_attributes>
+    <meta_attributes id="m3" score="10">
+      <nvpair id="m3a" name="priority" value="5"/>
+    </meta_attributes>
+  </primitive>
+</resources>"##,
+        );
+        let Resource::Primitive(p) = &imp.config.resources[0] else {
+            panic!("expected a primitive");
+        };
+        // m3 (score 10) first, then m2 (later in the document), then m1.
+        assert_eq!(
+            p.meta,
+            attrs(&[
+                ("priority", "5"),
+                ("target-role", "Started"),
+                ("is-managed", "false")
+            ])
+        );
+    }
+
+    #[test]
+    fn nvpair_and_set_id_refs_resolve() {
+        let imp = import(
+            r##"<resources>
+  <primitive id="a" class="ocf" provider="pacemaker" type="Dummy">
+    <instance_attributes id="a-ia">
+      <nvpair id="a-fake" name="fake" value="common"/>
+    </instance_attributes>
+    <meta_attributes id="shared-meta">
+      <nvpair id="sm1" name="resource-stickiness" value="100"/>
+    </meta_attributes>
+  </primitive>
+  <primitive id="b" class="ocf" provider="pacemaker" type="Dummy">
+    <instance_attributes id="b-ia">
+      <nvpair id-ref="a-fake"/>
+      <nvpair id-ref="a-fake" name="fake_fake"/>
+    </instance_attributes>
+    <meta_attributes id-ref="shared-meta"/>
+  </primitive>
+</resources>"##,
+        );
+        let Resource::Primitive(b) = &imp.config.resources[1] else {
+            panic!("expected a primitive");
+        };
+        assert_eq!(
+            b.params,
+            attrs(&[("fake", "common"), ("fake_fake", "common")])
+        );
+        assert_eq!(b.meta, attrs(&[("resource-stickiness", "100")]));
+    }
+
+    #[test]
+    fn conditional_attribute_sets_are_skipped_with_a_notice() {
+        let imp = import(
+            r##"<rsc_defaults>
+  <meta_attributes id="rd-rule">
+    <rule id="r" score="0"><date_expression id="d" operation="lt" end="2030-01-01"/></rule>
+    <nvpair id="rd1" name="resource-stickiness" value="100"/>
+  </meta_attributes>
+  <meta_attributes id="rd-plain">
+    <nvpair id="rd2" name="migration-threshold" value="3"/>
+  </meta_attributes>
+</rsc_defaults>"##,
+        );
+        assert_eq!(
+            imp.config.rsc_defaults,
+            attrs(&[("migration-threshold", "3")])
+        );
+        assert_eq!(imp.notices.len(), 1, "{:?}", imp.notices);
+        assert!(imp.notices[0]
+            .place
+            .contains("<meta_attributes id=\"rd-rule\">"));
+        assert!(imp.notices[0].what.contains("conditional"));
+    }
+
+    #[test]
+    fn nodes_keep_attributes_and_score_and_report_remote_nodes() {
+        let imp = import(
+            r##"<nodes>
+  <node id="1" uname="n1" type="member" score="-200">
+    <instance_attributes id="n1-ia">
+      <nvpair id="n1s" name="standby" value="on"/>
+      <nvpair id="n1r" name="rack" value="2"/>
+    </instance_attributes>
+  </node>
+  <node id="2" uname="n2"/>
+  <node id="r1" uname="remote1" type="remote"/>
+</nodes>"##,
+        );
+        let nodes = &imp.config.nodes;
+        assert_eq!(nodes.len(), 2);
+        assert_eq!(nodes[0].name, "n1");
+        assert_eq!(nodes[0].score, Score::new(-200));
+        assert_eq!(nodes[0].attrs, attrs(&[("standby", "on"), ("rack", "2")]));
+        assert_eq!((nodes[1].id.as_str(), nodes[1].score), ("2", Score::ZERO));
+        assert_eq!(imp.notices.len(), 1);
+        assert!(imp.notices[0].what.contains("remote node \"remote1\""));
+    }
+
+    #[test]
+    fn primitive_with_operations_maps_every_field() {
+        let imp = import(
+            r##"<op_defaults><meta_attributes id="od"><nvpair id="od1" name="timeout" value="30s"/></meta_attributes></op_defaults>
+<resources>
+  <primitive id="db" class="ocf" provider="heartbeat" type="mysql" description="the db">
+    <instance_attributes id="db-ia"><nvpair id="db1" name="binary" value="/usr/bin/mysqld"/></instance_attributes>
+    <meta_attributes id="db-ma"><nvpair id="db2" name="migration-threshold" value="2"/></meta_attributes>
+    <operations>
+      <op id="db-mon" name="monitor" interval="10s" timeout="20" role="Master" on-fail="fence" start-delay="5s">
+        <instance_attributes id="db-mon-ia"><nvpair id="db3" name="OCF_CHECK_LEVEL" value="10"/></instance_attributes>
+        <meta_attributes id="db-mon-ma"><nvpair id="db4" name="requires" value="fencing"/></meta_attributes>
+      </op>
+      <op id="db-mon2" name="monitor" interval="PT1M" role="Slave" enabled="false"/>
+      <op id="db-start" name="start" interval="0"/>
+    </operations>
+  </primitive>
+  <primitive id="fence" class="stonith" type="fence_ipmilan"/>
+</resources>"##,
+        );
+        assert_eq!(imp.config.op_defaults, attrs(&[("timeout", "30s")]));
+        let Resource::Primitive(p) = &imp.config.resources[0] else {
+            panic!("expected a primitive");
+        };
+        assert_eq!(p.agent.to_string(), "ocf:heartbeat:mysql");
+        assert_eq!(p.params, attrs(&[("binary", "/usr/bin/mysqld")]));
+        assert_eq!(p.meta, attrs(&[("migration-threshold", "2")]));
+        assert_eq!(
+            p.ops[0],
+            OpDef {
+                id: "db-mon".into(),
+                name: "monitor".into(),
+                interval_ms: 10_000,
+                timeout_ms: Some(20_000),
+                role: Some(Role::Promoted),
+                on_fail: Some(OnFail::Fence),
+                enabled: true,
+                attrs: attrs(&[
+                    ("start-delay", "5s"),
+                    ("OCF_CHECK_LEVEL", "10"),
+                    ("requires", "fencing")
+                ]),
+            }
+        );
+        assert_eq!(
+            (p.ops[1].interval_ms, p.ops[1].role, p.ops[1].enabled),
+            (60_000, Some(Role::Unpromoted), false)
+        );
+        assert_eq!((p.ops[2].interval_ms, p.ops[2].timeout_ms), (0, None));
+        let Resource::Primitive(f) = &imp.config.resources[1] else {
+            panic!("expected a primitive");
+        };
+        assert_eq!(f.agent.to_string(), "stonith:fence_ipmilan");
+        assert!(imp.notices.is_empty(), "{:?}", imp.notices);
+    }
+
+    #[test]
+    fn groups_clones_and_legacy_master_elements() {
+        let imp = import(
+            r##"<resources>
+  <group id="g">
+    <instance_attributes id="g-ia"><nvpair id="g1" name="shared" value="yes"/></instance_attributes>
+    <primitive id="g-a" class="ocf" provider="pacemaker" type="Dummy">
+      <instance_attributes id="ga-ia"><nvpair id="g2" name="shared" value="no"/></instance_attributes>
+    </primitive>
+    <primitive id="g-b" class="ocf" provider="pacemaker" type="Dummy"/>
+  </group>
+  <clone id="c">
+    <meta_attributes id="c-ma"><nvpair id="c1" name="promotable" value="true"/></meta_attributes>
+    <primitive id="c-a" class="ocf" provider="pacemaker" type="Stateful"/>
+  </clone>
+  <clone id="cg"><group id="cg-g"><primitive id="cg-a" class="lsb" type="foo"/></group></clone>
+  <master id="ms"><primitive id="ms-a" class="ocf" provider="pacemaker" type="Stateful"/></master>
+  <bundle id="bun"/>
+  <template id="tmpl" class="ocf" provider="pacemaker" type="Dummy"/>
+</resources>"##,
+        );
+        let r = &imp.config.resources;
+        assert_eq!(r.len(), 4);
+        let Resource::Group(g) = &r[0] else {
+            panic!("expected a group")
+        };
+        assert_eq!(g.members[0].params, attrs(&[("shared", "no")]));
+        assert_eq!(g.members[1].params, attrs(&[("shared", "yes")]));
+        let ids: Vec<&str> = r.iter().flat_map(|r| r.ids()).collect();
+        assert_eq!(
+            ids,
+            ["g", "g-a", "g-b", "c", "c-a", "cg", "cg-g", "cg-a", "ms", "ms-a"]
+        );
+        let promotable: Vec<bool> = r[1..]
+            .iter()
+            .map(|r| matches!(r, Resource::Clone(c) if c.promotable))
+            .collect();
+        assert_eq!(promotable, [true, false, true]);
+        let what: Vec<&str> = imp.notices.iter().map(|n| n.what.as_str()).collect();
+        assert_eq!(
+            what,
+            [
+                "not supported: bundle is not imported",
+                "not supported: template is not imported"
+            ]
+        );
+    }
+
+    #[test]
+    fn location_with_node_score_and_role() {
+        let imp = with_constraints(
+            r##"<rsc_location id="l1" rsc="a" node="n1" score="-INFINITY" role="Promoted"/>"##,
+        );
+        assert_eq!(
+            imp.config.constraints,
+            [Constraint::Location(Location {
+                id: "l1".into(),
+                target: LocationTarget::Resource("a".into()),
+                role: Some(Role::Promoted),
+                how: LocationHow::Node {
+                    node: "n1".into(),
+                    score: Score::NEG_INFINITY
+                },
+            })]
+        );
+    }
+
+    #[test]
+    fn location_rules_nest_and_keep_every_field() {
+        let imp = with_constraints(
+            r##"<rsc_location id="l1" rsc="a">
+  <rule id="r1" score-attribute="pingd" boolean-op="or" role="Started">
+    <expression id="e1" attribute="#uname" operation="eq" value="n1"/>
+    <rule id="r1n" score="0">
+      <expression id="e2" attribute="ram" operation="gte" value="4" type="integer"/>
+      <expression id="e3" attribute="disk" operation="defined"/>
+      <expression id="e4" attribute="site" operation="eq" value="loc" value-source="param"/>
+    </rule>
+  </rule>
+  <rule id="r2" score="50"><expression id="e5" attribute="x" operation="not_defined"/></rule>
+</rsc_location>"##,
+        );
+        let Constraint::Location(l) = &imp.config.constraints[0] else {
+            panic!("expected a location")
+        };
+        let LocationHow::Rules(rules) = &l.how else {
+            panic!("expected rules")
+        };
+        assert_eq!(rules.len(), 2);
+        let r1 = &rules[0];
+        assert_eq!(r1.score, None);
+        assert_eq!(r1.score_attribute.as_deref(), Some("pingd"));
+        assert_eq!((r1.bool_op, r1.role), (BoolOp::Or, Some(Role::Started)));
+        let RuleExpr::Rule(nested) = &r1.exprs[1] else {
+            panic!("expected a nested rule")
+        };
+        assert_eq!(nested.bool_op, BoolOp::And);
+        assert_eq!(
+            nested.exprs[0],
+            RuleExpr::Attr(AttrExpr {
+                id: "e2".into(),
+                attribute: "ram".into(),
+                op: ExprOp::Gte,
+                value: Some("4".into()),
+                value_type: Some(ValueType::Integer),
+                value_source: ValueSource::Literal,
+            })
+        );
+        let RuleExpr::Attr(e4) = &nested.exprs[2] else {
+            panic!("expected an expression")
+        };
+        assert_eq!(e4.value_source, ValueSource::Param);
+        assert_eq!(rules[1].score, Some(Score::new(50)));
+    }
+
+    #[test]
+    fn date_rules_are_skipped_with_a_notice_and_empty_locations_dropped() {
+        let imp = with_constraints(
+            r##"<rsc_location id="l1" rsc="a">
+  <rule id="r-date" score="INFINITY"><date_expression id="d" operation="gt" start="2020-01-01"/></rule>
+  <rule id="r-ok" score="10"><expression id="e" attribute="#uname" operation="eq" value="n1"/></rule>
+</rsc_location>
+<rsc_location id="l2" rsc="b">
+  <rule id="r2" score="10"><rule id="r2n"><date_expression id="d2" operation="gt" start="2020-01-01"/></rule></rule>
+</rsc_location>"##,
+        );
+        assert_eq!(imp.config.constraints.len(), 1);
+        let Constraint::Location(l) = &imp.config.constraints[0] else {
+            panic!("expected a location")
+        };
+        assert!(matches!(&l.how, LocationHow::Rules(r) if r.len() == 1 && r[0].id == "r-ok"));
+        let places: Vec<&str> = imp.notices.iter().map(|n| n.place.as_str()).collect();
+        assert_eq!(places.len(), 3, "{:?}", imp.notices);
+        assert!(places[0].contains("<date_expression id=\"d\">"));
+        assert!(places[1].contains("<date_expression id=\"d2\">"));
+        assert!(places[2].contains("<rsc_location id=\"l2\">"));
+    }
+
+    #[test]
+    fn location_sets_and_unsupported_location_forms() {
+        let imp = with_constraints(
+            r##"<rsc_location id="l1" node="n1" score="5">
+  <resource_set id="s1" role="Promoted"><resource_ref id="a"/><resource_ref id="b"/></resource_set>
+</rsc_location>
+<rsc_location id="l2" rsc-pattern="^a" node="n1" score="5"/>
+<rsc_location id="l3" rsc="a" node="n1" score="5" resource-discovery="never"/>"##,
+        );
+        assert_eq!(imp.config.constraints.len(), 2);
+        let Constraint::Location(l) = &imp.config.constraints[0] else {
+            panic!("expected a location")
+        };
+        let LocationTarget::Sets(sets) = &l.target else {
+            panic!("expected sets")
+        };
+        assert_eq!(sets[0].resources, ["a", "b"]);
+        assert_eq!(sets[0].role, Some(Role::Promoted));
+        assert_eq!(imp.notices.len(), 2);
+        assert!(imp.notices[0].what.contains("rsc-pattern"));
+        assert!(imp.notices[1].what.contains("resource-discovery"));
+    }
+
+    #[test]
+    fn colocations_pairs_sets_roles_and_default_score() {
+        let imp = with_constraints(
+            r##"<rsc_colocation id="c1" rsc="a" with-rsc="b" score="INFINITY" rsc-role="Slave" with-rsc-role="Promoted"/>
+<rsc_colocation id="c2" rsc="b" with-rsc="a"/>
+<rsc_colocation id="c3" score="-100">
+  <resource_set id="s1" sequential="false" role="Started"><resource_ref id="a"/></resource_set>
+  <resource_set id="s2" score="7"><resource_ref id="b"/></resource_set>
+</rsc_colocation>
+<rsc_colocation id="c4" rsc="a" with-rsc="b" score="10" node-attribute="rack"/>"##,
+        );
+        let c = &imp.config.constraints;
+        assert_eq!(
+            c[0],
+            Constraint::Colocation(Colocation::Pair {
+                id: "c1".into(),
+                score: Score::INFINITY,
+                rsc: "a".into(),
+                rsc_role: Some(Role::Unpromoted),
+                with_rsc: "b".into(),
+                with_rsc_role: Some(Role::Promoted),
+            })
+        );
+        assert!(
+            matches!(&c[1], Constraint::Colocation(Colocation::Pair { score, .. }) if *score == Score::ZERO)
+        );
+        let Constraint::Colocation(Colocation::Sets { score, sets, .. }) = &c[2] else {
+            panic!("expected a set colocation")
+        };
+        assert_eq!(*score, Score::new(-100));
+        assert_eq!(
+            (sets[0].sequential, sets[0].role, sets[0].score),
+            (false, Some(Role::Started), None)
+        );
+        assert_eq!(
+            (sets[1].sequential, sets[1].score),
+            (true, Some(Score::new(7)))
+        );
+        assert_eq!(c.len(), 4);
+        assert_eq!(imp.notices.len(), 1);
+        assert!(imp.notices[0].what.contains("node-attribute"));
+    }
+
+    #[test]
+    fn orders_kinds_legacy_scores_and_sets() {
+        let imp = with_constraints(
+            r##"<rsc_order id="o1" first="a" then="b" first-action="promote" then-action="start" kind="Optional" symmetrical="false" require-all="false"/>
+<rsc_order id="o2" first="a" then="b" score="0"/>
+<rsc_order id="o3" first="a" then="b" score="INFINITY"/>
+<rsc_order id="o4" first="a" then="b" kind="foo"/>
+<rsc_order id="o5" kind="Serialize">
+  <resource_set id="s1" sequential="false" require-all="false" action="stop"><resource_ref id="a"/><resource_ref id="b"/></resource_set>
+  <resource_set id="s2" kind="Optional"><resource_ref id="b"/></resource_set>
+</rsc_order>"##,
+        );
+        let c = &imp.config.constraints;
+        assert_eq!(
+            c[0],
+            Constraint::Order(Order::Pair {
+                id: "o1".into(),
+                kind: OrderKind::Optional,
+                symmetrical: Some(false),
+                first: "a".into(),
+                first_action: Some(Action::Promote),
+                then: "b".into(),
+                then_action: Some(Action::Start),
+                require_all: false,
+            })
+        );
+        let kinds: Vec<OrderKind> = c
+            .iter()
+            .map(|c| match c {
+                Constraint::Order(Order::Pair { kind, .. } | Order::Sets { kind, .. }) => *kind,
+                _ => panic!("expected an order"),
+            })
+            .collect();
+        use OrderKind::*;
+        assert_eq!(kinds, [Optional, Optional, Mandatory, Mandatory, Serialize]);
+        let Constraint::Order(Order::Sets { sets, .. }) = &c[4] else {
+            panic!("expected a set order")
+        };
+        assert_eq!(
+            (sets[0].sequential, sets[0].require_all, sets[0].action),
+            (false, false, Some(Action::Stop))
+        );
+        assert_eq!(sets[1].kind, Some(OrderKind::Optional));
+        assert_eq!(imp.notices.len(), 1);
+        assert!(imp.notices[0].place.contains("<rsc_order id=\"o4\">"));
+    }
+
+    #[test]
+    fn constraints_on_unknown_resources_are_ignored_with_a_notice() {
+        let imp = with_constraints(
+            r##"<rsc_order id="o1" first="a" then="ghost"/>
+<rsc_colocation id="c1" score="5"><resource_set id="s"><resource_ref id="a"/><resource_ref id="nope"/></resource_set></rsc_colocation>
+<rsc_ticket id="t1" rsc="a" ticket="T"/>
+<rsc_location id="l1" rsc="a" node="n1" score="1"/>"##,
+        );
+        assert_eq!(imp.config.constraints.len(), 1);
+        assert_eq!(imp.config.constraints[0].id(), "l1");
+        let what: Vec<&str> = imp.notices.iter().map(|n| n.what.as_str()).collect();
+        assert!(
+            what[0].starts_with("unknown resource: \"ghost\""),
+            "{what:?}"
+        );
+        assert!(
+            what[1].starts_with("unknown resource: \"nope\""),
+            "{what:?}"
+        );
+        assert!(what[2].contains("ticket"), "{what:?}");
+    }
+
+    const STATUS_NODES: &str =
+        r##"<nodes><node id="1" uname="n1"/><node id="2" uname="n2"/></nodes>"##;
+
+    #[test]
+    fn status_node_states_transient_attributes_and_history() {
+        let text = cib(
+            r##"have-quorum="1" dc-uuid="1" execution-date="1700000000""##,
+            STATUS_NODES,
+            r##"<node_state id="1" uname="n1" in_ccm="true" crmd="online" join="member" expected="member">
+  <transient_attributes id="1">
+    <instance_attributes id="ta-1">
+      <nvpair id="t1" name="fail-count-a#monitor_10000" value="3"/>
+      <nvpair id="t2" name="fail-count-a#monitor_10000" value="4"/>
+    </instance_attributes>
+    <instance_attributes id="ta-2">
+      <nvpair id="t3" name="master-a" value="10"/>
+      <nvpair id="t4" name="fail-count-a#monitor_10000" value="5"/>
+    </instance_attributes>
+  </transient_attributes>
+  <lrm id="1"><lrm_resources>
+    <lrm_resource id="a" class="ocf" provider="pacemaker" type="Dummy">
+      <lrm_rsc_op id="a_last_0" operation="start" call-id="12" rc-code="1" op-status="0" interval="0"
+        last-rc-change="1699999990" last-run="1699999980" exec-time="25" exit-reason="boom" on_node="n1"
+        op-digest="abc" op-restart-digest="def"
+        transition-key="4:7:0:0f2b" transition-magic="0:1;4:7:0:0f2b"/>
+      <lrm_rsc_op id="a_monitor_10000" operation="monitor" call-id="13" rc-code="8" op-status="0" interval="10000"
+        transition-magic="0:8;5:7:8:0f2b"/>
+    </lrm_resource>
+  </lrm_resources></lrm>
+</node_state>
+<node_state id="2" uname="n2" in_ccm="false" crmd="offline" join="down" expected="down"/>"##,
+        );
+        let imp = parse_cib(&text, "t.xml").unwrap_or_else(|e| panic!("{e}"));
+        let st = &imp.status;
+        assert!(st.have_quorum);
+        assert_eq!(st.dc.as_deref(), Some("1"));
+        assert_eq!(st.now, Some(1_700_000_000));
+        assert_eq!(st.nodes.len(), 2);
+        let n1 = &st.nodes[0];
+        assert_eq!(
+            (
+                n1.in_ccm.as_deref(),
+                n1.crmd.as_deref(),
+                n1.join.as_deref(),
+                n1.expected.as_deref()
+            ),
+            (Some("true"), Some("online"), Some("member"), Some("member"))
+        );
+        // Transient sets overwrite: the first set in the document is applied last.
+        assert_eq!(
+            n1.attrs,
+            attrs(&[("fail-count-a#monitor_10000", "4"), ("master-a", "10")])
+        );
+        let h = &n1.resources[0];
+        assert_eq!(
+            (h.id.as_str(), h.class.as_str(), h.kind.as_str()),
+            ("a", "ocf", "Dummy")
+        );
+        assert_eq!(h.provider.as_deref(), Some("pacemaker"));
+        assert_eq!(
+            h.ops[0],
+            OpRecord {
+                id: "a_last_0".into(),
+                operation: "start".into(),
+                call_id: 12,
+                rc: 1,
+                op_status: 0,
+                interval_ms: 0,
+                target_rc: Some(0),
+                last_rc_change: Some(1_699_999_990),
+                last_run: Some(1_699_999_980),
+                exec_time_ms: Some(25),
+                exit_reason: Some("boom".into()),
+                on_node: Some("n1".into()),
+                op_digest: Some("abc".into()),
+                op_restart_digest: Some("def".into()),
+                transition_key: Some("4:7:0:0f2b".into()),
+                transition_magic: Some("0:1;4:7:0:0f2b".into()),
+            }
+        );
+        assert_eq!(
+            (h.ops[1].interval_ms, h.ops[1].rc, h.ops[1].target_rc),
+            (10_000, 8, Some(8))
+        );
+        assert!(st.nodes[1].resources.is_empty());
+        assert!(imp.notices.is_empty(), "{:?}", imp.notices);
+    }
+
+    #[test]
+    fn quorum_is_false_unless_the_cib_says_so() {
+        let imp = parse_cib(&cib("", STATUS_NODES, ""), "t.xml").unwrap_or_else(|e| panic!("{e}"));
+        assert!(!imp.status.have_quorum);
+        let imp = parse_cib(&cib(r##"have-quorum="false""##, STATUS_NODES, ""), "t.xml")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!imp.status.have_quorum);
+        assert_eq!(imp.status.now, None);
+    }
+
+    #[test]
+    fn node_states_that_pacemaker_ignores_are_reported() {
+        let text = cib(
+            "",
+            STATUS_NODES,
+            r##"<node_state uname="n1" crmd="online"/>
+<node_state id="9" uname="stranger" crmd="online"/>
+<node_state id="7" uname="n2" crmd="online"/>"##,
+        );
+        let imp = parse_cib(&text, "t.xml").unwrap_or_else(|e| panic!("{e}"));
+        // The third matches the configured n2 by name.
+        assert_eq!(imp.status.nodes.len(), 1);
+        assert_eq!(imp.status.nodes[0].name, "n2");
+        assert_eq!(imp.notices.len(), 2);
+        assert!(imp.notices[0].place.starts_with("t.xml:6:1: <node_state>"));
+        assert!(imp.notices[1]
+            .what
+            .contains("\"stranger\" is not in the configuration"));
+    }
+
+    #[test]
+    fn unsupported_sections_and_unknown_elements_are_reported() {
+        let imp = import(
+            r##"<acls/><alerts/><fencing-topology/><tags/><frobnicate/>
+<resources><primitive id="a" class="ocf" provider="pacemaker" type="Dummy"><utilization id="u"/><weird/></primitive></resources>"##,
+        );
+        let what: Vec<&str> = imp.notices.iter().map(|n| n.what.as_str()).collect();
+        assert_eq!(what.len(), 7, "{what:?}");
+        assert!(what[4].contains("<frobnicate> inside <configuration>"));
+        assert!(what[5].contains("utilization"));
+        assert!(what[6].contains("<weird> inside <primitive>"));
+    }
+
+    #[test]
+    fn malformed_xml_names_line_and_column() {
+        let err = parse_cib("<cib>\n  <configuration>\n  </cib>\n", "bad.xml").unwrap_err();
+        let ModelError::Syntax { place, .. } = &err else {
+            panic!("expected a syntax error, got {err:?}")
+        };
+        assert_eq!(place, "bad.xml:3:3");
+        assert!(err
+            .to_string()
+            .starts_with("HALO-E001 bad.xml:3:3: malformed XML"));
+    }
+
+    #[test]
+    fn invalid_score_names_the_constraint_and_line() {
+        let text = cib(
+            "",
+            &format!(
+                "{TWO_DUMMIES}\n<constraints>\n<rsc_location id=\"l1\" rsc=\"a\" node=\"n1\" score=\"abc\"/>\n</constraints>"
+            ),
+            "",
+        );
+        let p = problems(&text);
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].code, "HALO-E021");
+        assert_eq!(p[0].place, "t.xml:8:1: <rsc_location id=\"l1\">");
+        assert!(p[0].reason.contains("'abc'"), "{}", p[0].reason);
+    }
+
+    #[test]
+    fn missing_required_attributes_name_the_element() {
+        let text = cib(
+            "",
+            r##"<resources>
+  <primitive id="a" class="ocf" provider="pacemaker"/>
+  <primitive id="b" class="ocf" type="Dummy"/>
+</resources>"##,
+            "",
+        );
+        let p = problems(&text);
+        let shown: Vec<String> = p.iter().map(|p| p.to_string()).collect();
+        assert_eq!(
+            shown,
+            [
+                "HALO-E020 t.xml:4:3: <primitive id=\"a\">: the required attribute 'type' is missing",
+                "HALO-E020 t.xml:5:3: <primitive id=\"b\">: an ocf primitive needs the attribute 'provider'",
+            ]
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let text = cib(
+            "",
+            r##"<resources>
+  <primitive id="a" class="ocf" provider="pacemaker" type="Dummy">
+    <instance_attributes id="ia"><nvpair id-ref="nowhere"/></instance_attributes>
+    <operations><op id="a-mon" name="monitor" interval="often"/></operations>
+  </primitive>
+  <primitive id="a" class="ocf" provider="pacemaker" type="Dummy"/>
+</resources>
+<constraints>
+  <rsc_colocation id="c1" rsc="a" with-rsc="a" score="1" rsc-role="Boss"/>
+  <rsc_order id="o1" first="a" then="a" symmetrical="maybe"/>
+  <rsc_location id="l1" rsc="a"><rule id="r" score="1"><expression id="e" attribute="x" operation="like" value="y"/></rule></rsc_location>
+</constraints>"##,
+            "",
+        );
+        let p = problems(&text);
+        let codes: Vec<&str> = p.iter().map(|p| p.code).collect();
+        assert_eq!(
+            codes,
+            [
+                "HALO-E023",
+                "HALO-E022",
+                "HALO-E024",
+                "HALO-E022",
+                "HALO-E022",
+                "HALO-E022"
+            ],
+            "{p:#?}"
+        );
+        assert!(p[0].place.contains("<nvpair id-ref=\"nowhere\">"));
+        assert!(p[1].reason.contains("interval=\"often\""));
+        assert!(
+            p[2].place.starts_with("t.xml:8:3: <primitive id=\"a\">"),
+            "{}",
+            p[2]
+        );
+        assert!(p[3].place.contains("<rsc_colocation id=\"c1\">"));
+        assert!(p[5].place.contains("<expression id=\"e\">"));
+    }
+
+    #[test]
+    fn wrong_root_element_is_an_error() {
+        let p = problems("<configuration/>");
+        assert_eq!(p[0].code, "HALO-E024");
+        assert!(p[0].place.starts_with("t.xml:1:1: <configuration>"));
+    }
+}
