@@ -277,6 +277,22 @@ impl<'a, 'i> Importer<'a, 'i> {
         );
     }
 
+    /// Report the attributes of `n` that are not in `known`: they have no effect.
+    fn unknown_attributes(&mut self, n: X<'a, 'i>, known: &[&str]) {
+        for a in n.attributes() {
+            if !known.contains(&a.name()) {
+                self.notice(
+                    n,
+                    format!(
+                        "unknown attribute: {}=\"{}\" is ignored",
+                        a.name(),
+                        a.value()
+                    ),
+                );
+            }
+        }
+    }
+
     /// A required attribute; a problem is recorded when it is missing.
     fn req(&mut self, n: X<'a, 'i>, attr: &str) -> Option<&'a str> {
         let v = n.attribute(attr);
@@ -572,6 +588,7 @@ impl<'a, 'i> Importer<'a, 'i> {
             let Some(id) = self.req(n, "id") else {
                 continue;
             };
+            self.unknown_attributes(n, &["id", "uname", "type", "score", "description"]);
             let name = n.attribute("uname").unwrap_or(id);
             match n.attribute("type").map(str::to_ascii_lowercase).as_deref() {
                 None | Some("member") | Some("normal") => {}
@@ -643,6 +660,10 @@ impl<'a, 'i> Importer<'a, 'i> {
 
     fn primitive(&mut self, n: X<'a, 'i>, inherited: &Attrs) -> Option<Primitive> {
         let id = self.req(n, "id")?;
+        self.unknown_attributes(
+            n,
+            &["id", "class", "provider", "type", "template", "description"],
+        );
         if n.attribute("template").is_some() {
             self.notice(
                 n,
@@ -793,6 +814,7 @@ impl<'a, 'i> Importer<'a, 'i> {
 
     fn group(&mut self, n: X<'a, 'i>, inherited: &Attrs) -> Option<Group> {
         let id = self.req(n, "id")?;
+        self.unknown_attributes(n, &["id", "description"]);
         let meta = self.nvsets(n, "meta_attributes", None, false);
         let params = self.params(n, inherited);
         let mut members = Vec::new();
@@ -817,6 +839,7 @@ impl<'a, 'i> Importer<'a, 'i> {
 
     fn clone_resource(&mut self, n: X<'a, 'i>, legacy_master: bool) -> Option<Clone> {
         let id = self.req(n, "id")?;
+        self.unknown_attributes(n, &["id", "description"]);
         let meta = self.nvsets(n, "meta_attributes", None, false);
         let params = self.params(n, &Attrs::new());
         let mut child_resource = None;
@@ -915,6 +938,19 @@ impl<'a, 'i> Importer<'a, 'i> {
 
     fn location(&mut self, n: X<'a, 'i>, nodes: &[Node]) -> Option<Location> {
         let id = self.req(n, "id")?;
+        self.unknown_attributes(
+            n,
+            &[
+                "id",
+                "rsc",
+                "rsc-pattern",
+                "node",
+                "score",
+                "role",
+                "resource-discovery",
+                "description",
+            ],
+        );
         if n.attribute("rsc-pattern").is_some() {
             self.notice(
                 n,
@@ -947,7 +983,7 @@ impl<'a, 'i> Importer<'a, 'i> {
         let score = self.opt_score(n, "score")?;
         let how = match (n.attribute("node"), score) {
             (Some(node), Some(score)) => {
-                if !nodes.iter().any(|x| x.name == node) {
+                if !nodes.iter().any(|x| x.name.eq_ignore_ascii_case(node)) {
                     self.notice(
                         n,
                         format!("unknown node: \"{node}\" is not configured; the constraint has no effect"),
@@ -1000,6 +1036,7 @@ impl<'a, 'i> Importer<'a, 'i> {
     /// A rule; `None` when it is invalid (problem) or not supported (notice).
     fn rule(&mut self, n: X<'a, 'i>) -> Option<Rule> {
         let id = self.req(n, "id");
+        self.unknown_attributes(n, &["id", "score", "score-attribute", "boolean-op", "role"]);
         let score = self.opt_score(n, "score");
         let role = self.opt_role(n, "role");
         let bool_op = self.opt(n, "boolean-op", "boolean-op (and, or)", |v| {
@@ -1053,6 +1090,17 @@ impl<'a, 'i> Importer<'a, 'i> {
 
     fn expression(&mut self, n: X<'a, 'i>) -> Option<AttrExpr> {
         let id = self.req(n, "id");
+        self.unknown_attributes(
+            n,
+            &[
+                "id",
+                "attribute",
+                "operation",
+                "value",
+                "type",
+                "value-source",
+            ],
+        );
         let attribute = self.req(n, "attribute");
         let op = match self.req(n, "operation") {
             Some(v) => {
@@ -1107,6 +1155,19 @@ impl<'a, 'i> Importer<'a, 'i> {
 
     fn set(&mut self, n: X<'a, 'i>) -> Option<ResourceSet> {
         let id = self.req(n, "id");
+        self.unknown_attributes(
+            n,
+            &[
+                "id",
+                "sequential",
+                "require-all",
+                "ordering",
+                "role",
+                "action",
+                "score",
+                "kind",
+            ],
+        );
         let sequential = self.opt_bool(n, "sequential");
         let require_all = self.opt_bool(n, "require-all");
         let role = self.opt_role(n, "role");
@@ -1160,6 +1221,22 @@ impl<'a, 'i> Importer<'a, 'i> {
 
     fn colocation(&mut self, n: X<'a, 'i>) -> Option<Colocation> {
         let id = self.req(n, "id")?;
+        self.unknown_attributes(
+            n,
+            &[
+                "id",
+                "rsc",
+                "with-rsc",
+                "score",
+                "rsc-role",
+                "with-rsc-role",
+                "node-attribute",
+                "influence",
+                "rsc-instance",
+                "with-rsc-instance",
+                "description",
+            ],
+        );
         for attr in [
             "node-attribute",
             "influence",
@@ -1200,6 +1277,23 @@ impl<'a, 'i> Importer<'a, 'i> {
 
     fn order(&mut self, n: X<'a, 'i>) -> Option<Order> {
         let id = self.req(n, "id")?;
+        self.unknown_attributes(
+            n,
+            &[
+                "id",
+                "first",
+                "then",
+                "first-action",
+                "then-action",
+                "kind",
+                "score",
+                "symmetrical",
+                "require-all",
+                "first-instance",
+                "then-instance",
+                "description",
+            ],
+        );
         for attr in ["first-instance", "then-instance"] {
             if let Some(v) = n.attribute(attr) {
                 self.notice(n, format!("not supported: {attr}=\"{v}\" is ignored"));
@@ -1256,9 +1350,10 @@ impl<'a, 'i> Importer<'a, 'i> {
 
     fn status(&mut self, section: X<'a, 'i>, config: &Config) -> Vec<NodeState> {
         let mut out = Vec::new();
+        let mut seen = HashSet::new();
         for n in elements(section) {
             match tag(n) {
-                "node_state" => out.extend(self.node_state(n, config)),
+                "node_state" => out.extend(self.node_state(n, config, &mut seen)),
                 "tickets" => self.notice(n, "not supported: tickets are not imported"),
                 _ => self.unknown_element(n, "status"),
             }
@@ -1266,7 +1361,14 @@ impl<'a, 'i> Importer<'a, 'i> {
         out
     }
 
-    fn node_state(&mut self, n: X<'a, 'i>, config: &Config) -> Option<NodeState> {
+    /// A `node_state`, with `id` and `name` those of the configured node it belongs to.
+    /// `seen` holds the ids of configured nodes that already have a state.
+    fn node_state(
+        &mut self,
+        n: X<'a, 'i>,
+        config: &Config,
+        seen: &mut HashSet<String>,
+    ) -> Option<NodeState> {
         let (Some(id), Some(uname)) = (n.attribute("id"), n.attribute("uname")) else {
             self.notice(
                 n,
@@ -1281,13 +1383,18 @@ impl<'a, 'i> Importer<'a, 'i> {
             );
             return None;
         }
-        // Pacemaker matches a state to a configured node by id, then by name.
-        let configured = config
+        // Pacemaker matches a state to a configured node by id, then by name, ignoring case.
+        let Some(node) = config
             .nodes
             .iter()
-            .find(|x| x.id == id)
-            .or_else(|| config.nodes.iter().find(|x| x.name == uname));
-        if configured.is_none() {
+            .find(|x| x.id.eq_ignore_ascii_case(id))
+            .or_else(|| {
+                config
+                    .nodes
+                    .iter()
+                    .find(|x| x.name.eq_ignore_ascii_case(uname))
+            })
+        else {
             self.notice(
                 n,
                 format!(
@@ -1295,10 +1402,20 @@ impl<'a, 'i> Importer<'a, 'i> {
                 ),
             );
             return None;
+        };
+        if !seen.insert(node.id.clone()) {
+            self.notice(
+                n,
+                format!(
+                    "ignored: node \"{}\" already has a node_state; only the first is read",
+                    node.name
+                ),
+            );
+            return None;
         }
         let mut state = NodeState {
-            id: id.to_string(),
-            name: uname.to_string(),
+            id: node.id.clone(),
+            name: node.name.clone(),
             in_ccm: n.attribute("in_ccm").map(str::to_string),
             crmd: n.attribute("crmd").map(str::to_string),
             join: n.attribute("join").map(str::to_string),
@@ -2066,13 +2183,18 @@ mod tests {
             STATUS_NODES,
             r##"<node_state uname="n1" crmd="online"/>
 <node_state id="9" uname="stranger" crmd="online"/>
-<node_state id="7" uname="n2" crmd="online"/>"##,
+<node_state id="7" uname="N2" crmd="online"/>
+<node_state id="2" uname="n2" crmd="offline"/>"##,
         );
         let imp = parse_cib(&text, "t.xml").unwrap_or_else(|e| panic!("{e}"));
-        // The third matches the configured n2 by name.
+        // The third matches the configured n2 by name (ignoring case) and takes its id;
+        // the fourth is a second state for n2.
         assert_eq!(imp.status.nodes.len(), 1);
-        assert_eq!(imp.status.nodes[0].name, "n2");
-        assert_eq!(imp.notices.len(), 2);
+        let n2 = &imp.status.nodes[0];
+        assert_eq!((n2.id.as_str(), n2.name.as_str()), ("2", "n2"));
+        assert_eq!(n2.crmd.as_deref(), Some("online"));
+        assert_eq!(imp.notices.len(), 3);
+        assert!(imp.notices[2].what.contains("already has a node_state"));
         assert!(imp.notices[0].place.starts_with("t.xml:6:1: <node_state>"));
         assert!(imp.notices[1]
             .what
@@ -2090,6 +2212,19 @@ mod tests {
         assert!(what[4].contains("<frobnicate> inside <configuration>"));
         assert!(what[5].contains("utilization"));
         assert!(what[6].contains("<weird> inside <primitive>"));
+    }
+
+    #[test]
+    fn unknown_attributes_on_constraints_are_reported() {
+        let imp = with_constraints(
+            r##"<rsc_colocation id="c1" rsc="a" with-rsc="b" score="5" score-attribute-mangle="x"/>"##,
+        );
+        assert_eq!(imp.config.constraints.len(), 1);
+        assert_eq!(imp.notices.len(), 1);
+        assert_eq!(
+            imp.notices[0].what,
+            "unknown attribute: score-attribute-mangle=\"x\" is ignored"
+        );
     }
 
     #[test]
