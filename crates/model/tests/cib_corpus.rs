@@ -163,6 +163,141 @@ fn cib_corpus_every_case_imports() {
     );
 }
 
+/// The `Current cluster status` section of a summary: the node names, for each top-level
+/// resource its id and the clone flags shown (`(promotable)`, `(unique)`), and the nodes
+/// shown in standby.
+fn current_status(summary: &str) -> (HashSet<String>, Vec<(String, bool, bool)>, HashSet<String>) {
+    let mut nodes = HashSet::new();
+    let mut standby = HashSet::new();
+    let mut resources = Vec::new();
+    let section = summary
+        .lines()
+        .skip_while(|l| !l.starts_with("Current cluster status:"))
+        .skip(1)
+        .take_while(|l| l.is_empty() || l.starts_with(' '));
+    for line in section {
+        let Some(item) = line.strip_prefix("    * ") else {
+            continue;
+        };
+        if let Some(rest) = item
+            .strip_prefix("Online: [")
+            .or_else(|| item.strip_prefix("OFFLINE: ["))
+        {
+            nodes.extend(
+                rest.trim_end_matches(']')
+                    .split_whitespace()
+                    .map(String::from),
+            );
+        } else if let Some(rest) = item.strip_prefix("Node ") {
+            if let Some((name, state)) = rest.split_once(':') {
+                nodes.insert(name.to_string());
+                if state.contains("standby") {
+                    standby.insert(name.to_string());
+                }
+            }
+        } else if let Some(rest) = item.strip_prefix("Resource Group: ") {
+            let id = rest
+                .trim_end_matches(':')
+                .split_whitespace()
+                .next()
+                .unwrap_or("");
+            resources.push((id.to_string(), false, false));
+        } else if let Some(rest) = item.strip_prefix("Clone Set: ") {
+            // "ID [CHILD] (promotable, unique, disabled):"
+            let id = rest.split_whitespace().next().unwrap_or("").to_string();
+            let flags = rest
+                .rsplit_once('(')
+                .filter(|_| rest.trim_end_matches(':').ends_with(')'))
+                .map(|(_, f)| f.trim_end_matches(':').trim_end_matches(')'))
+                .unwrap_or("");
+            let flags: Vec<&str> = flags.split(", ").collect();
+            resources.push((id, flags.contains(&"promotable"), flags.contains(&"unique")));
+        } else if let Some((id, _)) = item.split_once('\t') {
+            if !item.contains("ORPHANED") {
+                resources.push((id.to_string(), false, false));
+            }
+        }
+    }
+    (nodes, resources, standby)
+}
+
+/// The nodes, standby nodes and top-level resources (with promotable and globally-unique
+/// flags) that crm_simulate shows for each case are those the importer produced: the
+/// configuration and node attributes are read as Pacemaker reads them.
+#[test]
+fn cib_corpus_matches_crm_simulate_view_of_nodes_and_resources() {
+    let mut mismatches = Vec::new();
+    for path in cases() {
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let text = fs::read_to_string(&path).expect("corpus file readable");
+        let summary = fs::read_to_string(path.with_extension("summary")).expect("summary readable");
+        let Ok(imp) = parse_cib(&text, &name) else {
+            continue; // reported by cib_corpus_every_case_imports
+        };
+        let (nodes, resources, standby) = current_status(&summary);
+        // Standby as Pacemaker sees it: transient attributes override permanent ones.
+        let ours: HashSet<String> = imp
+            .config
+            .nodes
+            .iter()
+            .filter(|n| {
+                let transient = imp.status.nodes.iter().find(|s| s.id == n.id);
+                let value = transient
+                    .and_then(|s| s.attrs.get("standby"))
+                    .or_else(|| n.attrs.get("standby"));
+                value.is_some_and(|v| {
+                    ["true", "on", "yes", "y", "1"].contains(&v.to_lowercase().as_str())
+                })
+            })
+            .map(|n| n.name.clone())
+            .collect();
+        if ours != standby {
+            mismatches.push(format!("{name}: standby nodes {ours:?} != {standby:?}"));
+        }
+        let ours: HashSet<String> = imp.config.nodes.iter().map(|n| n.name.clone()).collect();
+        if ours != nodes {
+            mismatches.push(format!("{name}: nodes {ours:?} != {nodes:?}"));
+        }
+        let ours: Vec<(String, bool, bool)> = imp
+            .config
+            .resources
+            .iter()
+            .map(|r| match r {
+                Resource::Clone(c) => (
+                    c.id.clone(),
+                    c.promotable,
+                    c.meta.get("globally-unique").is_some_and(|v| {
+                        ["true", "on", "yes", "y", "1"].contains(&v.to_lowercase().as_str())
+                    }) && unique_capable(&c.child),
+                ),
+                other => (other.id().to_string(), false, false),
+            })
+            .collect();
+        let mut sorted_ours = ours.clone();
+        sorted_ours.sort();
+        let mut theirs = resources.clone();
+        theirs.sort();
+        if sorted_ours != theirs {
+            mismatches.push(format!("{name}: resources {ours:?} != {resources:?}"));
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+/// Pacemaker makes a clone anonymous whatever its `globally-unique` says when a resource
+/// in it has an agent class without unique instances (anything but OCF and stonith).
+fn unique_capable(r: &Resource) -> bool {
+    let capable = |class: &str| matches!(class, "ocf" | "stonith");
+    match r {
+        Resource::Primitive(p) => capable(&p.agent.class),
+        Resource::Group(g) => g.members.iter().all(|m| capable(&m.agent.class)),
+        Resource::Clone(c) => unique_capable(&c.child),
+    }
+}
+
 fn count_primitives(r: &Resource) -> usize {
     match r {
         Resource::Primitive(_) => 1,
