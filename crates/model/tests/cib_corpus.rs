@@ -166,7 +166,7 @@ fn cib_corpus_every_case_imports() {
 /// The `Current cluster status` section of a summary: the node names, for each top-level
 /// resource its id and the clone flags shown (`(promotable)`, `(unique)`), and the nodes
 /// shown in standby.
-fn current_status(summary: &str) -> (HashSet<String>, Vec<(String, bool, bool)>, HashSet<String>) {
+fn current_status(summary: &str) -> Shown {
     let mut nodes = HashSet::new();
     let mut standby = HashSet::new();
     let mut resources = Vec::new();
@@ -218,7 +218,19 @@ fn current_status(summary: &str) -> (HashSet<String>, Vec<(String, bool, bool)>,
             }
         }
     }
-    (nodes, resources, standby)
+    Shown {
+        nodes,
+        resources,
+        standby,
+    }
+}
+
+/// What crm_simulate shows of the current state.
+struct Shown {
+    nodes: HashSet<String>,
+    /// (id, promotable, globally unique)
+    resources: Vec<(String, bool, bool)>,
+    standby: HashSet<String>,
 }
 
 /// The nodes, standby nodes and top-level resources (with promotable and globally-unique
@@ -237,7 +249,11 @@ fn cib_corpus_matches_crm_simulate_view_of_nodes_and_resources() {
         let Ok(imp) = parse_cib(&text, &name) else {
             continue; // reported by cib_corpus_every_case_imports
         };
-        let (nodes, resources, standby) = current_status(&summary);
+        let Shown {
+            nodes,
+            resources,
+            standby,
+        } = current_status(&summary);
         // Standby as Pacemaker sees it: transient attributes override permanent ones.
         let ours: HashSet<String> = imp
             .config
