@@ -621,7 +621,7 @@ impl<'a, 'i> Importer<'a, 'i> {
                 id: id.to_string(),
                 name: name.to_string(),
                 attrs,
-                score: score.unwrap_or_default(),
+                score,
             });
         }
     }
@@ -1742,9 +1742,9 @@ mod tests {
         let nodes = &imp.config.nodes;
         assert_eq!(nodes.len(), 2);
         assert_eq!(nodes[0].name, "n1");
-        assert_eq!(nodes[0].score, Score::new(-200));
+        assert_eq!(nodes[0].score, Some(Score::new(-200)));
         assert_eq!(nodes[0].attrs, attrs(&[("standby", "on"), ("rack", "2")]));
-        assert_eq!((nodes[1].id.as_str(), nodes[1].score), ("2", Score::ZERO));
+        assert_eq!((nodes[1].id.as_str(), nodes[1].score), ("2", None));
         assert_eq!(imp.notices.len(), 1);
         assert!(imp.notices[0].what.contains("remote node \"remote1\""));
     }

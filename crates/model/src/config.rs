@@ -34,8 +34,8 @@ pub struct Node {
     pub name: String,
     /// Permanent node attributes, including `standby` and `maintenance`.
     pub attrs: Attrs,
-    /// Base score of this node for every resource (Pacemaker's node `score`), default 0.
-    pub score: Score,
+    /// Base score every resource gets on this node (Pacemaker's node `score`).
+    pub score: Option<Score>,
 }
 
 /// Role of a resource instance.
