@@ -321,3 +321,26 @@ fn count_primitives(r: &Resource) -> usize {
         Resource::Clone(c) => count_primitives(&c.child),
     }
 }
+
+/// Cutting a CIB anywhere gives an error or a result, never a panic; a cut inside the
+/// document is reported as malformed XML with a line and column.
+#[test]
+fn cib_corpus_truncated_inputs_never_panic() {
+    for path in cases().iter().step_by(40) {
+        let text = fs::read_to_string(path).expect("corpus file readable");
+        let cuts = (1..text.len()).step_by((text.len() / 97).max(1));
+        for cut in cuts.filter(|&c| text.is_char_boundary(c)) {
+            let part = &text[..cut];
+            if let Err(halo_model::ModelError::Syntax { place, .. }) = parse_cib(part, "cut.xml") {
+                let mut it = place.rsplitn(3, ':');
+                let col = it.next().and_then(|c| c.parse::<u32>().ok());
+                let line = it.next().and_then(|l| l.parse::<u32>().ok());
+                assert!(
+                    col.is_some() && line.is_some(),
+                    "{}: cut at {cut}: place without line:col: {place}",
+                    path.display()
+                );
+            }
+        }
+    }
+}
