@@ -421,6 +421,9 @@ pub enum Order {
         first_action: Option<Action>,
         then: String,
         then_action: Option<Action>,
+        /// With `false`, `then` may proceed once any instance of a `first` clone did
+        /// (deprecated Pacemaker equivalent of `clone-min=1`); default true.
+        require_all: bool,
     },
     Sets {
         id: String,
