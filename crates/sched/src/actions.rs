@@ -65,6 +65,8 @@ pub struct Act {
     pub runnable: bool,
     pub pseudo: bool,
     pub reason: Option<String>,
+    /// The action whose failure to run made this one unrunnable.
+    pub blocked_by: Option<usize>,
 }
 
 /// An ordering between two actions.
@@ -122,6 +124,7 @@ pub fn custom_action(
                 runnable: true,
                 pseudo: false,
                 reason: None,
+                blocked_by: None,
             });
             g.acts.len() - 1
         }
@@ -206,6 +209,7 @@ pub fn pseudo(g: &mut Graph, rsc: RscId, task: Task, optional: bool, runnable: b
         runnable,
         pseudo: true,
         reason: None,
+        blocked_by: None,
     });
     g.acts.len() - 1
 }
@@ -824,14 +828,10 @@ fn clear_optional(g: &mut Graph, a: usize, _because: usize) {
 fn clear_runnable(g: &mut Graph, a: usize, because: usize) {
     if g.acts[a].runnable {
         g.acts[a].runnable = false;
-        if g.acts[a].reason.is_none() && g.acts[because].rsc != g.acts[a].rsc {
-            g.acts[a].reason = Some(format!("unrunnable {}", action_desc_rsc(g, because)));
+        if g.acts[a].blocked_by.is_none() && g.acts[because].rsc != g.acts[a].rsc {
+            g.acts[a].blocked_by = Some(because);
         }
     }
-}
-
-fn action_desc_rsc(g: &Graph, a: usize) -> String {
-    format!("#{} {}", g.acts[a].rsc, g.acts[a].task.as_str())
 }
 
 fn asymmetric(cl: &Cluster, g: &mut Graph, first: usize, then: usize, f_run: bool) {

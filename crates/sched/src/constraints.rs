@@ -356,6 +356,7 @@ fn unpack_order(cl: &mut Cluster, o: &Order) {
             first_action,
             then,
             then_action,
+            ..
         } => {
             let (Some(f), Some(t)) = (lookup(cl, id, first), lookup(cl, id, then)) else {
                 return;

@@ -360,6 +360,8 @@ fn cl_new_rsc(id: &str, nnodes: usize) -> crate::cluster::Rsc {
         rscs: Vec::new(),
         top: Vec::new(),
         colocs: Vec::new(),
+        locs: Vec::new(),
+        orders: Vec::new(),
         have_stonith_resource: false,
         rsc_defaults: Attrs::new(),
         op_defaults: Attrs::new(),
