@@ -393,6 +393,11 @@ impl<'a, 'i> Importer<'a, 'i> {
             .is_some_and(|v| parse_bool(v) == Some(true));
         status.dc = root.attribute("dc-uuid").map(str::to_string);
         status.now = self.opt_int(root, "execution-date").flatten();
+        status.quorum_panic = root
+            .attribute("no-quorum-panic")
+            .map(|v| matches!(v, "1" | "true" | "yes" | "on"))
+            .unwrap_or(false);
+        status.feature_set = root.attribute("crm_feature_set").map(str::to_string);
 
         let mut configuration = None;
         let mut status_xml = None;

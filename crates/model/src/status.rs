@@ -15,6 +15,12 @@ pub struct Status {
     /// The scheduler's "now", in seconds since the Unix epoch (`execution-date`);
     /// `None` means the caller's current time.
     pub now: Option<i64>,
+    /// Fence every node of a partition that lost quorum even if it never had it
+    /// (Pacemaker's `no-quorum-panic`).
+    pub quorum_panic: bool,
+    /// Version of the recorded status layout (Pacemaker's `crm_feature_set`); before
+    /// 3.0.13 fail counts were recorded per resource rather than per operation.
+    pub feature_set: Option<String>,
     pub nodes: Vec<NodeState>,
 }
 

@@ -25,6 +25,8 @@ pub struct Options {
     pub stonith_action: String,
     pub have_quorum: bool,
     pub now: i64,
+    /// Fail counts are per resource (status layout before 3.0.13).
+    pub legacy_failcounts: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,17 +51,29 @@ fn prop_bool(props: &Attrs, name: &str, default: bool) -> bool {
 }
 
 impl Options {
-    pub fn from_config(cfg: &Config, have_quorum: bool, now: i64) -> Options {
+    pub fn from_config(cfg: &Config, status: &halo_model::Status, now: i64) -> Options {
         let p = &cfg.properties;
+        let have_quorum = status.have_quorum;
+        let stonith_enabled = prop_bool(p, "stonith-enabled", true);
         let no_quorum_policy = match p.get("no-quorum-policy").map(|s| s.as_str()) {
             Some("freeze") => NoQuorumPolicy::Freeze,
             Some("ignore") => NoQuorumPolicy::Ignore,
             Some("demote") => NoQuorumPolicy::Demote,
-            Some("suicide") => NoQuorumPolicy::Suicide,
+            // Suicide needs fencing, and a partition that never had quorum only
+            // fences itself when told to panic.
+            Some("suicide") if stonith_enabled && (status.quorum_panic || have_quorum) => {
+                NoQuorumPolicy::Suicide
+            }
             _ => NoQuorumPolicy::Stop,
         };
+        let legacy_failcounts = status
+            .feature_set
+            .as_deref()
+            .map(|v| version_lt(v, "3.0.13"))
+            .unwrap_or(true);
         Options {
-            stonith_enabled: prop_bool(p, "stonith-enabled", true),
+            legacy_failcounts,
+            stonith_enabled,
             symmetric: prop_bool(p, "symmetric-cluster", true),
             no_quorum_policy,
             maintenance_mode: prop_bool(p, "maintenance-mode", false),
@@ -74,6 +88,20 @@ impl Options {
             now,
         }
     }
+}
+
+/// Compare dotted versions numerically.
+pub fn version_lt(a: &str, b: &str) -> bool {
+    let pa: Vec<u64> = a.split('.').map(|x| x.parse().unwrap_or(0)).collect();
+    let pb: Vec<u64> = b.split('.').map(|x| x.parse().unwrap_or(0)).collect();
+    let n = pa.len().max(pb.len());
+    for i in 0..n {
+        let (x, y) = (pa.get(i).copied().unwrap_or(0), pb.get(i).copied().unwrap_or(0));
+        if x != y {
+            return x < y;
+        }
+    }
+    false
 }
 
 /// A node and its interpreted state.

@@ -69,7 +69,7 @@ impl Plan {
 /// Plan a transition. `now` is the scheduler's clock in seconds since the epoch, used
 /// when the status carries no time of its own (failure-timeout expiry).
 pub fn schedule(cfg: &Config, status: &Status, now: i64) -> Result<Plan, SchedError> {
-    let opts = cluster::Options::from_config(cfg, status.have_quorum, status.now.unwrap_or(now));
+    let opts = cluster::Options::from_config(cfg, status, status.now.unwrap_or(now));
     let nodes = unpack::nodes(cfg, status, &opts);
     let mut cl = cluster::build(cfg, &opts, nodes)?;
     unpack::histories(&mut cl, status);

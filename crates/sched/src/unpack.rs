@@ -355,6 +355,7 @@ fn cl_new_rsc(id: &str, nnodes: usize) -> crate::cluster::Rsc {
             stonith_action: "reboot".into(),
             have_quorum: true,
             now: 0,
+            legacy_failcounts: false,
         },
         nodes: vec![Node::default(); nnodes],
         rscs: Vec::new(),
@@ -409,12 +410,12 @@ pub fn failcount(cl: &Cluster, r: RscId, node: NodeId, effective: bool) -> (i64,
     let mut last = 0i64;
     for (k, v) in &cl.nodes[node].attrs {
         if let Some(rest) = k.strip_prefix("fail-count-") {
-            if fail_key_matches(rest, name, rsc.unique) {
+            if fail_key_matches(rest, name, rsc.unique, cl.opts.legacy_failcounts) {
                 count = halo_model::Score::new(count).plus(halo_model::Score::new(char2score(Some(v))))
                     .value();
             }
         } else if let Some(rest) = k.strip_prefix("last-failure-") {
-            if fail_key_matches(rest, name, rsc.unique) {
+            if fail_key_matches(rest, name, rsc.unique, cl.opts.legacy_failcounts) {
                 if let Ok(t) = v.trim().parse::<i64>() {
                     last = last.max(t);
                 }
@@ -431,11 +432,14 @@ pub fn failcount(cl: &Cluster, r: RscId, node: NodeId, effective: bool) -> (i64,
 
 /// Does an attribute suffix like `rsc#start_0`, `rsc:1#monitor_10000` or legacy `rsc`
 /// name this resource?
-fn fail_key_matches(rest: &str, name: &str, unique: bool) -> bool {
+fn fail_key_matches(rest: &str, name: &str, unique: bool, legacy: bool) -> bool {
     let (id, op) = match rest.find('#') {
         Some(i) => (&rest[..i], Some(&rest[i + 1..])),
         None => (rest, None),
     };
+    if legacy != op.is_none() {
+        return false;
+    }
     if let Some(op) = op {
         // "#NAME_INTERVAL"
         let ok = op

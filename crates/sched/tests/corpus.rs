@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// Cases that pass today, per tier: the ratchet.
-const FLOOR_TIER1: usize = 37;
+const FLOOR_TIER1: usize = 38;
 const FLOOR_TIER2: usize = 195;
 
 fn corpus_dir() -> PathBuf {
