@@ -509,12 +509,28 @@ pub fn internal_constraints(cl: &mut Cluster, r: RscId) {
                 .get("ordered")
                 .map(|v| crate::cluster::is_true(v))
                 .unwrap_or(true);
+            let colocated = cl.rscs[r]
+                .meta
+                .get("collocated")
+                .map(|v| crate::cluster::is_true(v))
+                .unwrap_or(true);
             let promotable = cl.rscs[cl.top_parent(r)].promotable;
             let members = cl.rscs[r].children.clone();
             let mut prev: Option<RscId> = None;
             let mut last_active: Option<RscId> = None;
             for &m in &members {
                 internal_constraints(cl, m);
+                if let (Some(p), true) = (prev, colocated) {
+                    crate::constraints::new_colocation(
+                        cl,
+                        "group:internal_colocation",
+                        halo_model::INFINITY,
+                        m,
+                        p,
+                        None,
+                        None,
+                    );
+                }
                 let (down, post_down) = if prev.is_none() && ordered {
                     (FLAG_OPTIONAL, FLAG_IMPLIES_THEN)
                 } else {

@@ -151,7 +151,7 @@ fn apply_location(cl: &mut Cluster, r: RscId, l: &Loc) {
     }
 }
 
-fn new_colocation(
+pub fn new_colocation(
     cl: &mut Cluster,
     id: &str,
     score: i64,
