@@ -398,17 +398,9 @@ fn is_blocked(cl: &Cluster, r: RscId) -> bool {
 
 /// For interleaved clones: the instance of `pri` on the node `dep` is (or will be) on.
 pub fn find_compatible_instance(cl: &Cluster, dep: RscId, pri: RscId) -> Option<RscId> {
-    let node = cl.rscs[dep]
-        .allocated_to
-        .or_else(|| cl.current_node(dep))?;
-    let _ = node;
-    let target = cl.rscs[dep].allocated_to;
-    let candidates: Vec<NodeId> = match target {
+    let candidates: Vec<NodeId> = match cl.rscs[dep].allocated_to {
         Some(n) => vec![n],
-        None => {
-            let nodes = cl.sort_nodes(&cl.rscs[dep].allowed, None);
-            nodes
-        }
+        None => cl.sort_nodes(&cl.rscs[dep].allowed, None),
     };
     for n in candidates {
         for &k in &cl.rscs[pri].children {
