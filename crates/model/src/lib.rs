@@ -3,6 +3,7 @@
 //!
 //! Invariant: this crate does no I/O. Readers take text and a name to cite in errors.
 
+pub mod cib;
 pub mod codes;
 pub mod config;
 pub mod duration;
@@ -12,6 +13,7 @@ pub mod score;
 pub mod status;
 pub mod validate;
 
+pub use cib::{parse_cib, CibImport};
 pub use config::*;
 pub use error::{ModelError, Notice, Problem};
 pub use native::{parse_native, to_native, NativeDoc};

@@ -415,10 +415,10 @@ fn check_value(kind: Kind, value: &str) -> Option<(&'static str, String)> {
             .map(|e| (codes::BAD_SCORE, e.to_string())),
         Kind::Duration => parse_duration_ms(value)
             .err()
-            .map(|e| (codes::BAD_DURATION, e.to_string())),
+            .map(|e| (codes::BAD_VALUE, e.to_string())),
         Kind::Role => Role::parse(value).is_none().then(|| {
             (
-                codes::BAD_ROLE,
+                codes::BAD_VALUE,
                 format!("'{value}' is not a role: write Stopped, Started, Unpromoted or Promoted"),
             )
         }),
@@ -1078,9 +1078,11 @@ impl OrderGraph {
                     first_action,
                     then,
                     then_action,
+                    require_all,
                     ..
                 }) => {
-                    if *kind != OrderKind::Mandatory {
+                    // "Any instance of first" is not a strict order of every action.
+                    if *kind != OrderKind::Mandatory || !require_all {
                         continue;
                     }
                     let (Some(&f), Some(&t)) =

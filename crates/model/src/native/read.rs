@@ -159,7 +159,7 @@ impl<'t> Reader<'t> {
         };
         parsed.unwrap_or_else(|| {
             self.problem(
-                codes::BAD_DURATION,
+                codes::BAD_VALUE,
                 &v.span(),
                 what,
                 format!(
@@ -176,7 +176,7 @@ impl<'t> Reader<'t> {
         let r = Role::parse(v.get_ref());
         if r.is_none() {
             self.problem(
-                codes::BAD_ROLE,
+                codes::BAD_VALUE,
                 &v.span(),
                 what,
                 format!(
@@ -348,7 +348,16 @@ impl<'t> Reader<'t> {
             Some(v) => v.get_ref().to_string(),
             None => name.clone(),
         };
-        (Node { id, name, attrs }, n.name.span())
+        let score = n.score.as_ref().map(|v| self.score(v, &what, "score"));
+        (
+            Node {
+                id,
+                name,
+                attrs,
+                score,
+            },
+            n.name.span(),
+        )
     }
 
     fn primitive(&mut self, p: &WirePrimitive, places: &mut Vec<ResourcePlaces>) -> Primitive {
@@ -862,14 +871,15 @@ impl<'t> Reader<'t> {
                 first_action,
                 then: t.get_ref().clone(),
                 then_action,
+                require_all: o.require_all.unwrap_or(true),
             })),
             (None, None, Some(sets)) => {
-                if o.first_action.is_some() || o.then_action.is_some() {
+                if o.first_action.is_some() || o.then_action.is_some() || o.require_all.is_some() {
                     self.problem(
                         codes::CONFLICT,
                         &o.id.span(),
                         &what,
-                        "with sets, give actions per set (`action` in each set)",
+                        "with sets, give actions and require-all per set (`action`, `require-all` in each set)",
                     );
                 }
                 let sets = self.sets(&id, &what, sets);

@@ -120,6 +120,7 @@ fn openstack_example_parses_and_validates_cleanly() {
         first_action: None,
         then: "lb-haproxy-clone".into(),
         then_action: None,
+        require_all: true,
     })));
 
     // No [status]: a fresh cluster, all nodes online, nothing known to run.
@@ -169,6 +170,7 @@ timeout = "45s"
 [[node]]
 name = "n1"
 id = 101
+score = -10
 standby = true
 attributes = { rack = "a", "odd key" = "x y", weight = 5 }
 
@@ -271,6 +273,7 @@ then-action = "start"
 then = "web"
 kind = "Mandatory"
 symmetrical = false
+require-all = false
 
 [[order]]
 id = "serial"
@@ -284,6 +287,7 @@ set = [
     let c = &doc.config;
     // Spot checks of the reading itself.
     assert_eq!(c.nodes[0].id, "101");
+    assert_eq!(c.nodes[0].score, Some(Score::new(-10)));
     assert_eq!(c.nodes[0].attrs["standby"], "true");
     assert_eq!(c.nodes[0].attrs["weight"], "5");
     assert_eq!(c.nodes[1].id, "n2");
@@ -674,8 +678,8 @@ score = 100
 set = [ { resources = ["vip", "nope"] } ]
 "#,
         expect![[r#"
-            HALO-E020 bad.toml:7:6: order "o1": unknown resource "haproxy" (in then): no resource, group or clone has this id
-            HALO-E020 bad.toml:12:6: colocation "c1": unknown resource "nope" (in set): no resource, group or clone has this id"#]],
+            HALO-E023 bad.toml:7:6: order "o1": unknown resource "haproxy" (in then): no resource, group or clone has this id
+            HALO-E023 bad.toml:12:6: colocation "c1": unknown resource "nope" (in set): no resource, group or clone has this id"#]],
     );
 }
 
@@ -764,16 +768,16 @@ node = "n1"
 score = "high"
 "#,
         expect![[r#"
-            HALO-E033 bad.toml:3:20: property "no-quorum-policy": 'sometimes' is not one of: stop, freeze, ignore, demote, suicide
-            HALO-E030 bad.toml:5:23: resource-defaults "resource-stickiness": resource-stickiness: invalid score 'lots': expected an integer, INFINITY or -INFINITY
-            HALO-E030 bad.toml:9:32: resource "vip" meta "migration-threshold": meta attribute migration-threshold: invalid score 'many': expected an integer, INFINITY or -INFINITY
-            HALO-E032 bad.toml:9:54: resource "vip" meta "target-role": meta attribute target-role: 'Running' is not a role: write Stopped, Started, Unpromoted or Promoted
-            HALO-E033 bad.toml:9:77: resource "vip" meta "clone-max": meta attribute clone-max: '-1' is not a non-negative integer
-            HALO-E033 bad.toml:9:94: resource "vip" meta "is-managed": meta attribute is-managed: 'perhaps' is not a boolean: write true or false
-            HALO-E031 bad.toml:10:39: resource "vip" op monitor: interval: invalid duration '30 parsecs': expected e.g. "30s", "5min", "500ms" or whole seconds
-            HALO-E033 bad.toml:10:63: resource "vip" op monitor: on-fail: 'panic' is not one of: ignore, block, stop, restart, standby, fence, demote
-            HALO-E032 bad.toml:10:79: resource "vip" op monitor: role: 'Leader' is not a role: write Stopped, Started, Unpromoted or Promoted
-            HALO-E030 bad.toml:15:9: location "l1": score: invalid score 'high': expected an integer, INFINITY or -INFINITY"#]],
+            HALO-E022 bad.toml:3:20: property "no-quorum-policy": 'sometimes' is not one of: stop, freeze, ignore, demote, suicide
+            HALO-E021 bad.toml:5:23: resource-defaults "resource-stickiness": resource-stickiness: invalid score 'lots': expected an integer, INFINITY or -INFINITY
+            HALO-E021 bad.toml:9:32: resource "vip" meta "migration-threshold": meta attribute migration-threshold: invalid score 'many': expected an integer, INFINITY or -INFINITY
+            HALO-E022 bad.toml:9:54: resource "vip" meta "target-role": meta attribute target-role: 'Running' is not a role: write Stopped, Started, Unpromoted or Promoted
+            HALO-E022 bad.toml:9:77: resource "vip" meta "clone-max": meta attribute clone-max: '-1' is not a non-negative integer
+            HALO-E022 bad.toml:9:94: resource "vip" meta "is-managed": meta attribute is-managed: 'perhaps' is not a boolean: write true or false
+            HALO-E022 bad.toml:10:39: resource "vip" op monitor: interval: invalid duration '30 parsecs': expected e.g. "30s", "5min", "500ms" or whole seconds
+            HALO-E022 bad.toml:10:63: resource "vip" op monitor: on-fail: 'panic' is not one of: ignore, block, stop, restart, standby, fence, demote
+            HALO-E022 bad.toml:10:79: resource "vip" op monitor: role: 'Leader' is not a role: write Stopped, Started, Unpromoted or Promoted
+            HALO-E021 bad.toml:15:9: location "l1": score: invalid score 'high': expected an integer, INFINITY or -INFINITY"#]],
     );
 }
 
@@ -806,10 +810,10 @@ with = "x"
 "#,
         expect![[r#"
             HALO-E011 bad.toml:5:8: node "n1": node name "n1" is already used by bad.toml:3:8: node "n1"
-            HALO-E034 bad.toml:7:6: resource "x": agent "heartbeat:IPaddr2": unknown class "heartbeat" (an OCF agent is written ocf:heartbeat:IPaddr2); the classes are ocf, lsb, service, systemd, stonith, nagios, upstart, halo
+            HALO-E025 bad.toml:7:6: resource "x": agent "heartbeat:IPaddr2": unknown class "heartbeat" (an OCF agent is written ocf:heartbeat:IPaddr2); the classes are ocf, lsb, service, systemd, stonith, nagios, upstart, halo
             HALO-E012 bad.toml:9:57: resource "x" op monitor interval 10s: a second monitor operation with interval 10s (the first is for any role): intervals must differ, even between roles
             HALO-E010 bad.toml:11:6: resource "x": id "x" is already used by bad.toml:7:6: resource "x"
-            HALO-E034 bad.toml:12:9: resource "x": OCF agent "ocf:IPaddr2" must be ocf:PROVIDER:TYPE, e.g. ocf:heartbeat:IPaddr2
+            HALO-E025 bad.toml:12:9: resource "x": OCF agent "ocf:IPaddr2" must be ocf:PROVIDER:TYPE, e.g. ocf:heartbeat:IPaddr2
             HALO-E041 bad.toml:14:6: group "empty": the group has no members: add members or remove the group
             HALO-E004 bad.toml:16:6: clone "c": the clone has no child: add `resource = { id = ..., agent = ... }` or a `group`
             HALO-E004 bad.toml:18:6: location "l": say where: `node = "..."` with a `score`, or `rule`
@@ -843,7 +847,7 @@ failure = [ { resource = "db-clone", op = "start", count = 0 } ]
             HALO-E005 bad.toml:33:12: [[status.node]] "n1": no resource "nothing" is configured
             HALO-E005 bad.toml:33:23: [[status.node]] "n1": "vip:0": only a primitive inside a clone has numbered instances
             HALO-E005 bad.toml:34:13: [[status.node]] "n1": "vip" cannot be promoted: it is not in a promotable clone
-            HALO-E033 bad.toml:35:60: [[status.node]] "n1" failure of "db-clone": count must be at least 1 (or INFINITY)"#]],
+            HALO-E022 bad.toml:35:60: [[status.node]] "n1" failure of "db-clone": count must be at least 1 (or INFINITY)"#]],
     );
 }
 
@@ -890,6 +894,6 @@ rule = [ { score = 10, expression = "rack eq a and zone eq b or c eq d" }, { sco
 "#,
         expect![[r#"
             HALO-E004 bad.toml:6:6: location "l": rule "l-rule-2" has no condition: add `expression = "..."` or `expr`
-            HALO-E033 bad.toml:8:37: location "l": expression "rack eq a and zone eq b or c eq d": mixing 'and' and 'or' is ambiguous: use `expr` tables with a nested rule"#]],
+            HALO-E022 bad.toml:8:37: location "l": expression "rack eq a and zone eq b or c eq d": mixing 'and' and 'or' is ambiguous: use `expr` tables with a nested rule"#]],
     );
 }

@@ -105,6 +105,7 @@ pub(crate) struct WireNode {
     pub id: Option<Spanned<Scalar>>,
     pub standby: Option<bool>,
     pub maintenance: Option<bool>,
+    pub score: Option<Spanned<Scalar>>,
     #[serde(default)]
     pub attributes: WireAttrs,
 }
@@ -233,6 +234,7 @@ pub(crate) struct WireOrder {
     pub then_action: Option<Spanned<String>>,
     pub kind: Option<Spanned<String>>,
     pub symmetrical: Option<bool>,
+    pub require_all: Option<bool>,
     pub set: Option<Vec<WireSet>>,
 }
 

@@ -149,6 +149,9 @@ pub fn to_native(config: &Config) -> String {
         if n.id != n.name {
             let _ = writeln!(out, "id = {}", scalar(&n.id));
         }
+        if let Some(s) = n.score {
+            let _ = writeln!(out, "score = {}", score(s));
+        }
         let mut attrs = n.attrs.clone();
         for k in ["standby", "maintenance"] {
             if let Some(v) = attrs
@@ -514,6 +517,7 @@ fn order(out: &mut String, o: &Order) {
             first_action,
             then,
             then_action,
+            require_all,
             ..
         } => {
             if let Some(a) = first_action {
@@ -524,6 +528,9 @@ fn order(out: &mut String, o: &Order) {
                 let _ = writeln!(out, "then-action = {}", string(a.as_str()));
             }
             let _ = writeln!(out, "then = {}", string(then));
+            if !require_all {
+                out.push_str("require-all = false\n");
+            }
         }
         Order::Sets { .. } => {}
     }
