@@ -20,7 +20,9 @@
 //!   rc 0. Inside a promotable clone, a running instance is Unpromoted.
 //! * **`promoted = [...]`** (resources in promotable clones): `ID_last_0` is a
 //!   successful `promote` (rc 0) and the Promoted-role monitors record rc 8
-//!   (`OCF_RUNNING_PROMOTED`, also their expected rc).
+//!   (`OCF_RUNNING_PROMOTED`, also their expected rc). The node gets the promotion
+//!   score `master-ID = 1` (as the agent would have set it) unless `attributes` gives
+//!   one, so that a promoted instance stays promoted.
 //! * **`[[status.node.failure]]`** `{ resource, op, interval?, rc?, count?, reason?,
 //!   at? }`: an `ID_last_failure_0` record of `op` with `rc` (default 7 "not running"
 //!   for monitors, 1 "generic error" otherwise) made after every record above; a
@@ -183,6 +185,17 @@ fn node_entry(
                     }
                 }
                 Err(why) => r.problem(codes::STATUS_REF, &name.span(), &what, why),
+            }
+        }
+    }
+
+    // A promoted instance keeps its promotion score, as its agent would have set it.
+    for i in &instances {
+        if i.role == Role::Promoted {
+            if let Item::Primitive(p) = flat[i.prim].item {
+                ns.attrs
+                    .entry(format!("master-{}", p.id))
+                    .or_insert_with(|| "1".to_string());
             }
         }
     }
