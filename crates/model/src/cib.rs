@@ -397,7 +397,11 @@ impl<'a, 'i> Importer<'a, 'i> {
             .attribute("no-quorum-panic")
             .map(|v| matches!(v, "1" | "true" | "yes" | "on"))
             .unwrap_or(false);
-        status.feature_set = root.attribute("crm_feature_set").map(str::to_string);
+        // A missing or older feature set means the old fail-count layout.
+        status.legacy_failcounts = root
+            .attribute("crm_feature_set")
+            .map(|v| version_lt(v, "3.0.13"))
+            .unwrap_or(true);
 
         let mut configuration = None;
         let mut status_xml = None;
@@ -2330,4 +2334,17 @@ mod tests {
         assert_eq!(p[0].code, "HALO-E024");
         assert!(p[0].place.starts_with("t.xml:1:1: <configuration>"));
     }
+}
+
+/// Compare dotted versions numerically.
+fn version_lt(a: &str, b: &str) -> bool {
+    let parse = |v: &str| -> Vec<u64> { v.split('.').map(|x| x.parse().unwrap_or(0)).collect() };
+    let (pa, pb) = (parse(a), parse(b));
+    for i in 0..pa.len().max(pb.len()) {
+        let (x, y) = (pa.get(i).copied().unwrap_or(0), pb.get(i).copied().unwrap_or(0));
+        if x != y {
+            return x < y;
+        }
+    }
+    false
 }

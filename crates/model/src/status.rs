@@ -18,9 +18,10 @@ pub struct Status {
     /// Fence every node of a partition that lost quorum even if it never had it
     /// (Pacemaker's `no-quorum-panic`).
     pub quorum_panic: bool,
-    /// Version of the recorded status layout (Pacemaker's `crm_feature_set`); before
-    /// 3.0.13 fail counts were recorded per resource rather than per operation.
-    pub feature_set: Option<String>,
+    /// Fail counts are recorded per resource (`fail-count-RSC`) rather than per
+    /// operation (`fail-count-RSC#OP_INTERVAL`), as in Pacemaker status layouts before
+    /// feature set 3.0.13.
+    pub legacy_failcounts: bool,
     pub nodes: Vec<NodeState>,
 }
 

@@ -66,11 +66,7 @@ impl Options {
             }
             _ => NoQuorumPolicy::Stop,
         };
-        let legacy_failcounts = status
-            .feature_set
-            .as_deref()
-            .map(|v| version_lt(v, "3.0.13"))
-            .unwrap_or(true);
+        let legacy_failcounts = status.legacy_failcounts;
         Options {
             legacy_failcounts,
             stonith_enabled,
@@ -88,20 +84,6 @@ impl Options {
             now,
         }
     }
-}
-
-/// Compare dotted versions numerically.
-pub fn version_lt(a: &str, b: &str) -> bool {
-    let pa: Vec<u64> = a.split('.').map(|x| x.parse().unwrap_or(0)).collect();
-    let pb: Vec<u64> = b.split('.').map(|x| x.parse().unwrap_or(0)).collect();
-    let n = pa.len().max(pb.len());
-    for i in 0..n {
-        let (x, y) = (pa.get(i).copied().unwrap_or(0), pb.get(i).copied().unwrap_or(0));
-        if x != y {
-            return x < y;
-        }
-    }
-    false
 }
 
 /// A node and its interpreted state.
