@@ -1,6 +1,8 @@
 //! The `halo` command: parses arguments and calls the libraries. Nothing else lives here.
 
+mod agent;
 mod bench;
+mod resource;
 mod simulate;
 
 use clap::{Parser, Subcommand};
@@ -19,6 +21,10 @@ enum Command {
     Simulate(simulate::Args),
     /// Measure halo's own speed (see also the scripts under bench/).
     Bench(bench::Args),
+    /// Run a resource agent by hand, or check it against the OCF conventions.
+    Agent(agent::Args),
+    /// Resource agents and resources: list, describe, debug-start/stop/monitor.
+    Resource(resource::Args),
 }
 
 fn main() {
@@ -33,6 +39,8 @@ fn main() {
     let result = match cli.command {
         Command::Simulate(args) => simulate::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Agent(args) => agent::run(args),
+        Command::Resource(args) => resource::run(args),
     };
     if let Err(e) = result {
         eprintln!("halo: {e:#}");
