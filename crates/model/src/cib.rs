@@ -1549,6 +1549,22 @@ pub fn constraint_resources(c: &Constraint) -> Vec<&str> {
     }
 }
 
+/// Compare dotted versions numerically.
+fn version_lt(a: &str, b: &str) -> bool {
+    let parse = |v: &str| -> Vec<u64> { v.split('.').map(|x| x.parse().unwrap_or(0)).collect() };
+    let (pa, pb) = (parse(a), parse(b));
+    for i in 0..pa.len().max(pb.len()) {
+        let (x, y) = (
+            pa.get(i).copied().unwrap_or(0),
+            pb.get(i).copied().unwrap_or(0),
+        );
+        if x != y {
+            return x < y;
+        }
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2334,17 +2350,4 @@ mod tests {
         assert_eq!(p[0].code, "HALO-E024");
         assert!(p[0].place.starts_with("t.xml:1:1: <configuration>"));
     }
-}
-
-/// Compare dotted versions numerically.
-fn version_lt(a: &str, b: &str) -> bool {
-    let parse = |v: &str| -> Vec<u64> { v.split('.').map(|x| x.parse().unwrap_or(0)).collect() };
-    let (pa, pb) = (parse(a), parse(b));
-    for i in 0..pa.len().max(pb.len()) {
-        let (x, y) = (pa.get(i).copied().unwrap_or(0), pb.get(i).copied().unwrap_or(0));
-        if x != y {
-            return x < y;
-        }
-    }
-    false
 }

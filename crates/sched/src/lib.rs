@@ -165,7 +165,11 @@ fn snapshot_scores(cl: &cluster::Cluster) -> Vec<(String, Vec<(String, i64)>)> {
             let per_node = (0..cl.nodes.len())
                 .map(|n| {
                     let w = r.allowed[n].unwrap_or(-INFINITY);
-                    let w = if cl.nodes[n].available() { w } else { -INFINITY };
+                    let w = if cl.nodes[n].available() {
+                        w
+                    } else {
+                        -INFINITY
+                    };
                     (cl.nodes[n].name.clone(), w)
                 })
                 .collect();

@@ -56,7 +56,9 @@ pub fn render_all(changes: &[Change]) -> Vec<String> {
 impl Change {
     fn reason_tail(&self) -> String {
         match self {
-            Change::Resource { reason, blocked, .. } => match (reason, blocked) {
+            Change::Resource {
+                reason, blocked, ..
+            } => match (reason, blocked) {
                 (Some(r), true) => format!("  due to {r} (blocked)"),
                 (Some(r), false) => format!("  due to {r}"),
                 (None, true) => "  blocked".to_string(),

@@ -530,8 +530,14 @@ running = ["db:0"]
         Some("IP gone")
     );
     assert_eq!(n2.attrs["fail-count-vip#monitor_30000"], "2");
-    assert_eq!(n2.attrs["master-db"], "1", "a promoted instance keeps a promotion score");
-    assert_eq!(n1.attrs["master-db"], "10", "a given promotion score is kept");
+    assert_eq!(
+        n2.attrs["master-db"], "1",
+        "a promoted instance keeps a promotion score"
+    );
+    assert_eq!(
+        n1.attrs["master-db"], "10",
+        "a given promotion score is kept"
+    );
     assert_eq!(n2.attrs["last-failure-vip#monitor_30000"], "1700000000");
 
     let n3 = &s.nodes[2];
