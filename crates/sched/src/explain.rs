@@ -109,7 +109,9 @@ fn explain_primitive(cl: &Cluster, g: &Graph, r: RscId, out: &mut String) {
             out.push_str(&format!("    - {note}\n"));
         }
     }
-    if rsc.allocated_to.is_none() && rsc.next_role != Some(Role::Stopped) {
+    let disabled = rsc.next_role_reason.as_deref() == Some("target-role")
+        && rsc.next_role == Some(Role::Stopped);
+    if rsc.allocated_to.is_none() && !disabled && !rsc.orphan {
         out.push_str(
             "  It cannot run anywhere: no node has a non-negative score and is available.\n",
         );
