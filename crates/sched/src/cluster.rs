@@ -430,7 +430,13 @@ impl Cluster {
         for c in children {
             self.node_score(c, n, score, tag);
         }
-        let base = self.nodes[n].base_weight();
+        // Resources are unpacked before node states: the symmetric default starts from
+        // the configured node score; later additions copy the node's current weight.
+        let base = if tag == "symmetric_default" {
+            self.nodes[n].base_score
+        } else {
+            self.nodes[n].base_weight()
+        };
         let slot = &mut self.rscs[r].allowed[n];
         let cur = slot.unwrap_or(base);
         *slot = Some(Score::new(cur).plus(Score::new(score)).value());
