@@ -952,6 +952,14 @@ fn process_rsc_state(cl: &mut Cluster, r: RscId, node: NodeId, role: PRole, on_f
         }
         if !cl.rscs[r].running_on.contains(&node) {
             cl.rscs[r].running_on.push(node);
+            // A resource on a node in maintenance is left alone; an unmanaged
+            // resource pins whatever is colocated with it to where it runs.
+            if cl.nodes[node].maintenance {
+                cl.rscs[r].managed = false;
+            }
+            if !cl.rscs[r].managed {
+                cl.add_location(r, Some(node), INFINITY, "not_managed_default");
+            }
         }
         match on_fail {
             FailResponse::Ignore => {}
