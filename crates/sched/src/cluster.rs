@@ -672,6 +672,10 @@ fn common_unpack(cl: &mut Cluster, idx: RscId) {
     if is_stonith {
         cl.have_stonith_resource = true;
     }
+    let top_promotable = {
+        let t = cl.top_parent(idx);
+        cl.rscs[t].promotable
+    };
     let r = &mut cl.rscs[idx];
     let meta = r.meta.clone();
     r.priority = char2score(meta.get("priority"));
@@ -720,9 +724,13 @@ fn common_unpack(cl: &mut Cluster, idx: RscId) {
         }
     };
     if let Some(t) = meta.get("target-role") {
-        r.next_role = match t.as_str() {
-            "Started" | "started" | "default" => None,
-            other => Role::parse(other),
+        // Roles above Started only mean something inside a promotable clone, and
+        // Promoted is what such a clone does anyway (Pacemaker's get_target_role).
+        r.next_role = match Role::parse(t) {
+            Some(Role::Started) | None => None,
+            Some(Role::Promoted) | Some(Role::Unpromoted) if !top_promotable => None,
+            Some(Role::Promoted) => None,
+            other => other,
         };
         if r.next_role.is_some() {
             r.next_role_reason = Some("target-role".into());
