@@ -14,6 +14,8 @@ pub const FLAG_RESTART: u32 = 1 << 4;
 pub const FLAG_ASYMMETRICAL: u32 = 1 << 5;
 pub const FLAG_SERIALIZE: u32 = 1 << 6;
 pub const FLAG_PROMOTED_IMPLIES_FIRST: u32 = 1 << 7;
+/// 'then' may proceed once some instances of 'first' can (clone-min, require-all=false).
+pub const FLAG_ONE_OR_MORE: u32 = 1 << 8;
 
 /// What an action does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -704,6 +706,19 @@ pub fn apply_orderings(cl: &Cluster, g: &mut Graph) {
         if thens.is_empty() {
             continue;
         }
+        // Ordering after a collective resource means after it has completed
+        // (start -> running, ...), unless 'then' is part of it.
+        let collective = cl.rscs[o.first].variant != Variant::Primitive;
+        if collective && o.first != o.then && !is_ancestor(cl, o.first, o.then) {
+            let done = completion(o.first_task);
+            if let Some(f) = g.find(o.first, done, None) {
+                firsts = vec![f];
+            }
+            if o.flags & FLAG_ONE_OR_MORE == 0 && interleaved(cl, o.first, o.then, o.then_task) {
+                interleave(cl, g, o.first, done, o.then, o.then_task, o.flags);
+                continue;
+            }
+        }
         for &f in &firsts {
             for &t in &thens {
                 if f != t {
@@ -712,6 +727,103 @@ pub fn apply_orderings(cl: &Cluster, g: &mut Graph) {
                         then: t,
                         flags: o.flags,
                     });
+                }
+            }
+        }
+    }
+}
+
+fn completion(t: Task) -> Task {
+    match t {
+        Task::Start => Task::Running,
+        Task::Stop => Task::Stopped,
+        Task::Promote => Task::Promoted,
+        Task::Demote => Task::Demoted,
+        other => other,
+    }
+}
+
+fn is_ancestor(cl: &Cluster, anc: RscId, mut r: RscId) -> bool {
+    while let Some(p) = cl.rscs[r].parent {
+        if p == anc {
+            return true;
+        }
+        r = p;
+    }
+    false
+}
+
+/// Whether an ordering between two clones pairs their instances node by node
+/// (Pacemaker's `can_interleave_actions`).
+fn interleaved(cl: &Cluster, first: RscId, then: RscId, then_task: Task) -> bool {
+    if first == then
+        || cl.rscs[first].variant != Variant::Clone
+        || cl.rscs[then].variant != Variant::Clone
+    {
+        return false;
+    }
+    let rsc = if matches!(then_task, Task::Stop | Task::Demote) {
+        first
+    } else {
+        then
+    };
+    cl.rscs[rsc].interleave
+}
+
+/// The instance of clone `c` on `node` (assigned, or current when `current`).
+fn instance_on(cl: &Cluster, c: RscId, node: NodeId, current: bool) -> Option<RscId> {
+    cl.rscs[c].children.iter().copied().find(|&k| {
+        let at = if current {
+            cl.current_node(k)
+        } else {
+            crate::clone::instance_node(cl, k)
+        };
+        at == Some(node)
+    })
+}
+
+/// Order each instance of `then` after the instance of `first` on the same node.
+fn interleave(
+    cl: &Cluster,
+    g: &mut Graph,
+    first: RscId,
+    first_task: Task,
+    then: RscId,
+    then_task: Task,
+    flags: u32,
+) {
+    let current = matches!(then_task, Task::Stop | Task::Demote);
+    for &tc in &cl.rscs[then].children {
+        let node = if current {
+            cl.current_node(tc)
+        } else {
+            crate::clone::instance_node(cl, tc)
+        };
+        let then_acts = g.find_all(tc, then_task);
+        let fc = node.and_then(|n| instance_on(cl, first, n, current));
+        match fc {
+            None => {
+                if !current && flags & (FLAG_RUNNABLE_LEFT | FLAG_IMPLIES_THEN) != 0 {
+                    for t in then_acts {
+                        g.acts[t].runnable = false;
+                    }
+                }
+            }
+            Some(fc) => {
+                // A primitive instance has no completion pseudo-actions.
+                let ft = if cl.rscs[fc].variant == Variant::Primitive {
+                    first_task.base()
+                } else {
+                    first_task
+                };
+                for f in g.find_all(fc, ft) {
+                    for &t in &then_acts {
+                        g.orders.push(ActOrder {
+                            first: f,
+                            then: t,
+                            flags,
+                        });
+                    }
                 }
             }
         }
@@ -922,7 +1034,8 @@ pub fn update_all(cl: &Cluster, g: &mut Graph) {
 
 /// Mandatory colocations: a dependent cannot start where its primary cannot
 /// (`pcmk__block_colocation_dependents`).
-pub fn block_colocation_dependents(cl: &Cluster, g: &mut Graph) {
+pub fn block_colocation_dependents(cl: &Cluster, g: &mut Graph) -> bool {
+    let before: Vec<bool> = g.acts.iter().map(|a| a.runnable).collect();
     for a in 0..g.acts.len() {
         let act = g.acts[a].clone();
         if act.runnable || !matches!(act.task, Task::Start | Task::Promote) {
@@ -960,6 +1073,7 @@ pub fn block_colocation_dependents(cl: &Cluster, g: &mut Graph) {
             mark_blocked(cl, g, co.dependent, task, &reason);
         }
     }
+    g.acts.iter().map(|a| a.runnable).ne(before.into_iter())
 }
 
 fn mark_blocked(cl: &Cluster, g: &mut Graph, r: RscId, task: Task, reason: &str) {

@@ -369,7 +369,7 @@ fn unpack_order(cl: &mut Cluster, o: &Order) {
             first_action,
             then,
             then_action,
-            ..
+            require_all,
         } => {
             let (Some(f), Some(t)) = (lookup(cl, id, first), lookup(cl, id, then)) else {
                 return;
@@ -377,7 +377,18 @@ fn unpack_order(cl: &mut Cluster, o: &Order) {
             let fa = first_action.unwrap_or(Action::Start);
             let ta = then_action.unwrap_or(fa);
             let sym = symmetry(*kind, *symmetrical);
+            let before = cl.orders.len();
             order_pair(cl, id, *kind, sym, f, fa, t, ta);
+            let clone_min = cl.rscs[f]
+                .meta
+                .get("clone-min")
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .unwrap_or(0);
+            if cl.rscs[f].variant == crate::cluster::Variant::Clone
+                && (!*require_all || clone_min > 0)
+            {
+                cl.orders[before].flags |= crate::actions::FLAG_ONE_OR_MORE;
+            }
         }
         Order::Sets {
             id,

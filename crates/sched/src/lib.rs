@@ -93,8 +93,14 @@ pub fn schedule(cfg: &Config, status: &Status, now: i64) -> Result<Plan, SchedEr
     }
     actions::schedule_fencing(&cl, &mut g);
     actions::apply_orderings(&cl, &mut g);
-    actions::block_colocation_dependents(&cl, &mut g);
-    actions::update_all(&cl, &mut g);
+    // Unrunnable starts block mandatory colocation dependents, which may make more
+    // actions unrunnable along orderings: repeat until nothing changes.
+    loop {
+        actions::update_all(&cl, &mut g);
+        if !actions::block_colocation_dependents(&cl, &mut g) {
+            break;
+        }
+    }
     let changes = summary::transition_summary(&cl, &g);
     Ok(Plan {
         changes,
