@@ -1073,7 +1073,7 @@ pub fn block_colocation_dependents(cl: &Cluster, g: &mut Graph) -> bool {
             mark_blocked(cl, g, co.dependent, task, &reason);
         }
     }
-    g.acts.iter().map(|a| a.runnable).ne(before.into_iter())
+    g.acts.iter().map(|a| a.runnable).ne(before)
 }
 
 fn mark_blocked(cl: &Cluster, g: &mut Graph, r: RscId, task: Task, reason: &str) {
