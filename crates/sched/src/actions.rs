@@ -86,19 +86,38 @@ pub struct Graph {
     pub orders: Vec<ActOrder>,
     /// Nodes to fence, with the reason.
     pub fences: Vec<(NodeId, String)>,
+    /// Actions by resource and task, in creation order.
+    index: std::collections::HashMap<(RscId, Task), Vec<usize>>,
 }
 
 impl Graph {
+    /// The first action of `rsc` doing `task` (on `node`, when given).
     pub fn find(&self, rsc: RscId, task: Task, node: Option<NodeId>) -> Option<usize> {
-        self.acts
+        self.index
+            .get(&(rsc, task))?
             .iter()
-            .position(|a| a.rsc == rsc && a.task == task && (node.is_none() || a.node == node))
+            .copied()
+            .find(|&a| node.is_none() || self.acts[a].node == node)
     }
 
+    /// Every action of `rsc` doing `task`, in creation order.
     pub fn find_all(&self, rsc: RscId, task: Task) -> Vec<usize> {
-        (0..self.acts.len())
-            .filter(|&i| self.acts[i].rsc == rsc && self.acts[i].task == task)
-            .collect()
+        self.index.get(&(rsc, task)).cloned().unwrap_or_default()
+    }
+
+    fn exact(&self, rsc: RscId, task: Task, node: Option<NodeId>) -> Option<usize> {
+        self.index
+            .get(&(rsc, task))?
+            .iter()
+            .copied()
+            .find(|&a| self.acts[a].node == node)
+    }
+
+    fn push(&mut self, act: Act) -> usize {
+        let i = self.acts.len();
+        self.index.entry((act.rsc, act.task)).or_default().push(i);
+        self.acts.push(act);
+        i
     }
 }
 
@@ -111,25 +130,18 @@ pub fn custom_action(
     node: Option<NodeId>,
     optional: bool,
 ) -> usize {
-    let idx = match g
-        .acts
-        .iter()
-        .position(|a| a.rsc == rsc && a.task == task && a.node == node)
-    {
+    let idx = match g.exact(rsc, task, node) {
         Some(i) => i,
-        None => {
-            g.acts.push(Act {
-                rsc,
-                task,
-                node,
-                optional: true,
-                runnable: true,
-                pseudo: false,
-                reason: None,
-                blocked_by: None,
-            });
-            g.acts.len() - 1
-        }
+        None => g.push(Act {
+            rsc,
+            task,
+            node,
+            optional: true,
+            runnable: true,
+            pseudo: false,
+            reason: None,
+            blocked_by: None,
+        }),
     };
     // update_action_optional
     if !cl.rscs[rsc].managed && node.is_some() && !g.acts[idx].pseudo {
@@ -203,7 +215,7 @@ pub fn pseudo(g: &mut Graph, rsc: RscId, task: Task, optional: bool, runnable: b
     if let Some(i) = g.find(rsc, task, None) {
         return i;
     }
-    g.acts.push(Act {
+    g.push(Act {
         rsc,
         task,
         node: None,
@@ -212,8 +224,7 @@ pub fn pseudo(g: &mut Graph, rsc: RscId, task: Task, optional: bool, runnable: b
         pseudo: true,
         reason: None,
         blocked_by: None,
-    });
-    g.acts.len() - 1
+    })
 }
 
 // ----- per-resource action creation ---------------------------------------------------
@@ -294,19 +305,17 @@ fn start_resource(cl: &Cluster, g: &mut Graph, r: RscId, node: NodeId, optional:
 }
 
 fn promote_resource(cl: &Cluster, g: &mut Graph, r: RscId, node: NodeId, optional: bool) {
-    let starts_ok = g
-        .acts
-        .iter()
-        .filter(|a| a.rsc == r && a.task == Task::Start && a.node == Some(node))
-        .all(|a| a.runnable);
-    if starts_ok {
+    let on_node = |g: &Graph, t: Task| -> Vec<usize> {
+        g.find_all(r, t)
+            .into_iter()
+            .filter(|&a| g.acts[a].node == Some(node))
+            .collect()
+    };
+    if on_node(g, Task::Start).iter().all(|&a| g.acts[a].runnable) {
         custom_action(cl, g, r, Task::Promote, Some(node), optional);
     } else {
-        for i in 0..g.acts.len() {
-            if g.acts[i].rsc == r && g.acts[i].task == Task::Promote && g.acts[i].node == Some(node)
-            {
-                g.acts[i].runnable = false;
-            }
+        for a in on_node(g, Task::Promote) {
+            g.acts[a].runnable = false;
         }
     }
 }
@@ -421,16 +430,12 @@ pub fn create_actions(cl: &mut Cluster, g: &mut Graph, r: RscId) {
                     if !cl.rscs[p].running_on.is_empty() {
                         active = true;
                     }
-                    for a in g.acts.iter().filter(|a| a.rsc == p) {
-                        if a.optional || !(a.runnable || a.pseudo) {
-                            continue;
-                        }
-                        match a.task {
-                            Task::Start => starting = true,
-                            Task::Stop => stopping = true,
-                            _ => {}
-                        }
-                    }
+                    let live = |a: usize| {
+                        let a = &g.acts[a];
+                        !a.optional && (a.runnable || a.pseudo)
+                    };
+                    starting |= g.find_all(p, Task::Start).into_iter().any(live);
+                    stopping |= g.find_all(p, Task::Stop).into_iter().any(live);
                 }
             }
             pseudo(g, r, Task::Start, !starting, true);
@@ -445,13 +450,9 @@ pub fn create_actions(cl: &mut Cluster, g: &mut Graph, r: RscId) {
                 let mut demoting = false;
                 for k in cl.rscs[r].children.clone() {
                     for p in cl.primitives(k) {
-                        for a in g.acts.iter().filter(|a| a.rsc == p && !a.optional) {
-                            match a.task {
-                                Task::Promote => promoting = true,
-                                Task::Demote => demoting = true,
-                                _ => {}
-                            }
-                        }
+                        let required = |a: usize| !g.acts[a].optional;
+                        promoting |= g.find_all(p, Task::Promote).into_iter().any(required);
+                        demoting |= g.find_all(p, Task::Demote).into_iter().any(required);
                     }
                 }
                 pseudo(g, r, Task::Demote, !demoting, true);
@@ -1077,8 +1078,8 @@ pub fn block_colocation_dependents(cl: &Cluster, g: &mut Graph) -> bool {
 }
 
 fn mark_blocked(cl: &Cluster, g: &mut Graph, r: RscId, task: Task, reason: &str) {
-    for i in 0..g.acts.len() {
-        if g.acts[i].rsc == r && g.acts[i].task == task && g.acts[i].runnable {
+    for i in g.find_all(r, task) {
+        if g.acts[i].runnable {
             g.acts[i].runnable = false;
             g.acts[i].reason = Some(reason.to_string());
         }

@@ -279,6 +279,8 @@ pub struct Cluster {
     pub top: Vec<RscId>,
     pub colocs: Vec<Coloc>,
     pub locs: Vec<crate::constraints::Loc>,
+    /// Configured resources by id (see `index_ids`).
+    pub by_id: std::collections::HashMap<String, RscId>,
     pub orders: Vec<crate::constraints::RscOrder>,
     pub have_stonith_resource: bool,
     pub rsc_defaults: Attrs,
@@ -365,9 +367,23 @@ impl Cluster {
 
     /// Resource named in a constraint: a configured resource, never a clone instance.
     pub fn constraint_rsc(&self, id: &str) -> Option<RscId> {
+        if let Some(&r) = self.by_id.get(id) {
+            return Some(r);
+        }
         self.rscs
             .iter()
             .position(|r| r.id == id && r.instance.is_none() && !r.orphan)
+    }
+
+    /// Index configured resources by id for constraint lookups.
+    pub fn index_ids(&mut self) {
+        self.by_id = self
+            .rscs
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.instance.is_none() && !r.orphan && !r.id.contains(':'))
+            .map(|(i, r)| (r.id.clone(), i))
+            .collect();
     }
 
     pub fn top_parent(&self, mut r: RscId) -> RscId {
@@ -523,6 +539,7 @@ pub fn build(cfg: &Config, opts: &Options, nodes: Vec<Node>) -> Result<Cluster, 
         top: Vec::new(),
         colocs: Vec::new(),
         locs: Vec::new(),
+        by_id: Default::default(),
         orders: Vec::new(),
         have_stonith_resource: false,
         rsc_defaults: cfg.rsc_defaults.clone(),

@@ -73,6 +73,7 @@ pub fn schedule(cfg: &Config, status: &Status, now: i64) -> Result<Plan, SchedEr
     let nodes = unpack::nodes(cfg, status, &opts);
     let mut cl = cluster::build(cfg, &opts, nodes)?;
     unpack::histories(&mut cl, status);
+    cl.index_ids();
     constraints::unpack(&mut cl, cfg);
 
     // Node criteria: locations, stickiness, failure thresholds.

@@ -382,6 +382,7 @@ fn cl_new_rsc(id: &str, nnodes: usize) -> crate::cluster::Rsc {
         top: Vec::new(),
         colocs: Vec::new(),
         locs: Vec::new(),
+        by_id: Default::default(),
         orders: Vec::new(),
         have_stonith_resource: false,
         rsc_defaults: Attrs::new(),
