@@ -392,6 +392,18 @@ fn op_attr_kind(name: &str) -> Option<Kind> {
     })
 }
 
+/// A role as Pacemaker reads it: case-insensitive, with the legacy names Master and
+/// Slave.
+pub fn parse_role(s: &str) -> Option<Role> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "stopped" => Some(Role::Stopped),
+        "started" => Some(Role::Started),
+        "unpromoted" | "slave" => Some(Role::Unpromoted),
+        "promoted" | "master" => Some(Role::Promoted),
+        _ => None,
+    }
+}
+
 /// Pacemaker's booleans.
 pub fn parse_bool(s: &str) -> Option<bool> {
     match s.trim().to_ascii_lowercase().as_str() {
@@ -416,7 +428,7 @@ fn check_value(kind: Kind, value: &str) -> Option<(&'static str, String)> {
         Kind::Duration => parse_duration_ms(value)
             .err()
             .map(|e| (codes::BAD_VALUE, e.to_string())),
-        Kind::Role => Role::parse(value).is_none().then(|| {
+        Kind::Role => parse_role(value).is_none().then(|| {
             (
                 codes::BAD_VALUE,
                 format!("'{value}' is not a role: write Stopped, Started, Unpromoted or Promoted"),
@@ -696,17 +708,35 @@ impl<'a> Validator<'a> {
                 self.problem(codes::BAD_VALUE, here, "the operation has no name");
             }
             if let Some(&first) = seen.get(&(op.name.as_str(), op.interval_ms)) {
-                self.dup_ops.insert((i, j));
-                let other = p.ops[first].role.map(|r| r.as_str()).unwrap_or("any role");
-                self.problem(
-                    codes::DUPLICATE_OP,
-                    here,
-                    format!(
-                        "a second {} operation with interval {} (the first is for {other}): intervals must differ, even between roles",
-                        op.name,
-                        crate::duration::format_duration_ms(op.interval_ms)
-                    ),
-                );
+                let same_role = p.ops[first].role == op.role;
+                let interval = crate::duration::format_duration_ms(op.interval_ms);
+                if op.interval_ms > 0 && same_role {
+                    self.dup_ops.insert((i, j));
+                    self.problem(
+                        codes::DUPLICATE_OP,
+                        here,
+                        format!(
+                            "a second {} operation with interval {interval}: remove one or give it another interval",
+                            op.name
+                        ),
+                    );
+                } else {
+                    // Pacemaker reports these too but goes on; the two share one
+                    // operation key, so only one of them is really used.
+                    let what = if same_role {
+                        format!(
+                            "a second {} operation: only the first is used; remove one",
+                            op.name
+                        )
+                    } else {
+                        let other = p.ops[first].role.map(|r| r.as_str()).unwrap_or("any role");
+                        format!(
+                            "a second {} operation with interval {interval} (the first is for {other}): they share one operation key, so only one is used; give each role its own interval",
+                            op.name
+                        )
+                    };
+                    self.notice(here, what);
+                }
             } else {
                 seen.insert((op.name.as_str(), op.interval_ms), j);
             }

@@ -530,8 +530,14 @@ running = ["db:0"]
         Some("IP gone")
     );
     assert_eq!(n2.attrs["fail-count-vip#monitor_30000"], "2");
-    assert_eq!(n2.attrs["master-db"], "1", "a promoted instance keeps a promotion score");
-    assert_eq!(n1.attrs["master-db"], "10", "a given promotion score is kept");
+    assert_eq!(
+        n2.attrs["master-db"], "1",
+        "a promoted instance keeps a promotion score"
+    );
+    assert_eq!(
+        n1.attrs["master-db"], "10",
+        "a given promotion score is kept"
+    );
     assert_eq!(n2.attrs["last-failure-vip#monitor_30000"], "1700000000");
 
     let n3 = &s.nodes[2];
@@ -794,7 +800,7 @@ name = "n1"
 [[resource]]
 id = "x"
 agent = "heartbeat:IPaddr2"
-op = [ { name = "monitor", interval = "10s" }, { name = "monitor", interval = "10", role = "Promoted" } ]
+op = [ { name = "monitor", interval = "10s" }, { name = "monitor", interval = "10" } ]
 [[resource]]
 id = "x"
 agent = "ocf:IPaddr2"
@@ -813,7 +819,7 @@ with = "x"
         expect![[r#"
             HALO-E011 bad.toml:5:8: node "n1": node name "n1" is already used by bad.toml:3:8: node "n1"
             HALO-E025 bad.toml:7:6: resource "x": agent "heartbeat:IPaddr2": unknown class "heartbeat" (an OCF agent is written ocf:heartbeat:IPaddr2); the classes are ocf, lsb, service, systemd, stonith, nagios, upstart, halo
-            HALO-E012 bad.toml:9:57: resource "x" op monitor interval 10s: a second monitor operation with interval 10s (the first is for any role): intervals must differ, even between roles
+            HALO-E012 bad.toml:9:57: resource "x" op monitor interval 10s: a second monitor operation with interval 10s: remove one or give it another interval
             HALO-E010 bad.toml:11:6: resource "x": id "x" is already used by bad.toml:7:6: resource "x"
             HALO-E025 bad.toml:12:9: resource "x": OCF agent "ocf:IPaddr2" must be ocf:PROVIDER:TYPE, e.g. ocf:heartbeat:IPaddr2
             HALO-E041 bad.toml:14:6: group "empty": the group has no members: add members or remove the group
@@ -859,6 +865,7 @@ fn notices_do_not_fail_the_parse() {
         test.toml:3:19: property "stonith-enabeld": not a cluster property halo knows (a typo?); it is kept but has no effect
         test.toml:8:25: clone "c" meta "promoted-max": promoted-max has no effect: the clone is not promotable (set promotable = true)
         test.toml:12:17: resource "d" op monitor interval 10s: role Promoted never happens: the resource is not in a promotable clone
+        test.toml:12:96: resource "d" op start interval 0s: a second start operation: only the first is used; remove one
         test.toml:14:6: location "l": node "elsewhere" is not configured; the constraint applies if it joins"#]]
     .assert_eq(&notices(
         r#"version = 1
@@ -872,7 +879,7 @@ meta = { promoted-max = 2 }
 [clone.resource]
 id = "d"
 agent = "ocf:pacemaker:Dummy"
-op = [ { name = "monitor", interval = "10s", role = "Promoted" } ]
+op = [ { name = "monitor", interval = "10s", role = "Promoted" }, { name = "start" }, { name = "start", timeout = "20s", id = "s2" } ]
 [[location]]
 id = "l"
 resource = "c"
