@@ -1288,3 +1288,291 @@ impl OrderGraph {
         comp
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prim(id: &str) -> Primitive {
+        Primitive {
+            id: id.into(),
+            agent: AgentRef {
+                class: "ocf".into(),
+                provider: Some("pacemaker".into()),
+                kind: "Dummy".into(),
+            },
+            ..Default::default()
+        }
+    }
+
+    fn order(
+        id: &str,
+        first: &str,
+        fa: Option<Action>,
+        then: &str,
+        ta: Option<Action>,
+    ) -> Constraint {
+        Constraint::Order(Order::Pair {
+            id: id.into(),
+            kind: OrderKind::Mandatory,
+            symmetrical: None,
+            first: first.into(),
+            first_action: fa,
+            then: then.into(),
+            then_action: ta,
+            require_all: true,
+        })
+    }
+
+    fn set(id: &str, resources: &[&str]) -> ResourceSet {
+        ResourceSet {
+            id: id.into(),
+            resources: resources.iter().map(|s| s.to_string()).collect(),
+            sequential: true,
+            require_all: true,
+            ..Default::default()
+        }
+    }
+
+    fn errors(c: &Config) -> Vec<String> {
+        match validate(c) {
+            Ok(_) => Vec::new(),
+            Err(ModelError::Invalid(ps)) => ps.iter().map(|p| p.to_string()).collect(),
+            Err(e) => vec![e.to_string()],
+        }
+    }
+
+    fn with(resources: Vec<Resource>, constraints: Vec<Constraint>) -> Config {
+        Config {
+            resources,
+            constraints,
+            ..Default::default()
+        }
+    }
+
+    /// Without file positions, places name the object.
+    #[test]
+    fn places_name_objects_without_a_file() {
+        let c = with(
+            vec![Resource::Primitive(prim("a"))],
+            vec![order("o1", "a", None, "ghost", None)],
+        );
+        assert_eq!(
+            errors(&c),
+            ["HALO-E023 order \"o1\": unknown resource \"ghost\" (in then): no resource, group or clone has this id"]
+        );
+    }
+
+    /// A clone of a clone cannot come from the native format, but from any other
+    /// source it is caught.
+    #[test]
+    fn clone_of_a_clone_is_an_error() {
+        let inner = Resource::Clone(Clone {
+            id: "inner".into(),
+            meta: Attrs::new(),
+            promotable: false,
+            child: Box::new(Resource::Primitive(prim("p"))),
+        });
+        let c = with(
+            vec![Resource::Clone(Clone {
+                id: "outer".into(),
+                meta: Attrs::new(),
+                promotable: false,
+                child: Box::new(inner),
+            })],
+            vec![],
+        );
+        assert_eq!(
+            errors(&c),
+            ["HALO-E042 clone \"outer\": the clone's child \"inner\" is itself a clone: clone the primitive or group once"]
+        );
+    }
+
+    /// Two symmetrical orders in opposite directions make a start cycle and a stop
+    /// cycle; they are one mistake and reported once.
+    #[test]
+    fn a_cycle_and_its_mirror_are_reported_once() {
+        let c = with(
+            vec![
+                Resource::Primitive(prim("a")),
+                Resource::Primitive(prim("b")),
+            ],
+            vec![
+                order("o1", "a", None, "b", None),
+                order("o2", "b", None, "a", None),
+            ],
+        );
+        let e = errors(&c);
+        assert_eq!(e.len(), 1, "{e:#?}");
+        assert!(
+            e[0].starts_with(
+                "HALO-E040 order \"o1\": order cycle: a start -> b start -> a start via o1, o2"
+            ),
+            "{}",
+            e[0]
+        );
+    }
+
+    /// Only mandatory orders of all instances can deadlock.
+    #[test]
+    fn optional_serialize_and_any_instance_orders_are_not_cycles() {
+        let mut c = with(
+            vec![
+                Resource::Primitive(prim("a")),
+                Resource::Primitive(prim("b")),
+            ],
+            vec![
+                order("o1", "a", None, "b", None),
+                order("o2", "b", None, "a", None),
+            ],
+        );
+        for kind in [OrderKind::Optional, OrderKind::Serialize] {
+            if let Constraint::Order(Order::Pair { kind: k, .. }) = &mut c.constraints[1] {
+                *k = kind;
+            }
+            assert_eq!(errors(&c), Vec::<String>::new(), "{kind:?}");
+        }
+        if let Constraint::Order(Order::Pair {
+            kind, require_all, ..
+        }) = &mut c.constraints[1]
+        {
+            *kind = OrderKind::Mandatory;
+            *require_all = false;
+        }
+        assert_eq!(errors(&c), Vec::<String>::new());
+    }
+
+    /// A promotable clone starts before it promotes: ordering its promotion before
+    /// something its start waits for is a deadlock.
+    #[test]
+    fn cycle_through_start_before_promote() {
+        let c = with(
+            vec![
+                Resource::Clone(Clone {
+                    id: "db-clone".into(),
+                    meta: Attrs::new(),
+                    promotable: true,
+                    child: Box::new(Resource::Primitive(prim("db"))),
+                }),
+                Resource::Primitive(prim("app")),
+            ],
+            vec![
+                order(
+                    "promote-then-app",
+                    "db-clone",
+                    Some(Action::Promote),
+                    "app",
+                    Some(Action::Start),
+                ),
+                order("app-then-db", "app", None, "db-clone", None),
+            ],
+        );
+        let e = errors(&c);
+        assert_eq!(e.len(), 1, "{e:#?}");
+        assert!(
+            e[0].contains("order cycle: db-clone start -> db start -> db promote -> db-clone promote -> app start -> db-clone start via promote-then-app, app-then-db"),
+            "{}",
+            e[0]
+        );
+        // Without the promotion order there is no cycle.
+        let mut fine = c.clone();
+        fine.constraints.remove(0);
+        assert_eq!(errors(&fine), Vec::<String>::new());
+    }
+
+    /// Sets order their members in sequence and each set after the previous one.
+    #[test]
+    fn cycle_through_resource_sets() {
+        let ids = ["a", "b", "c", "d"];
+        let resources = ids.iter().map(|i| Resource::Primitive(prim(i))).collect();
+        let sets = Constraint::Order(Order::Sets {
+            id: "chain".into(),
+            kind: OrderKind::Mandatory,
+            symmetrical: Some(false),
+            sets: vec![set("s1", &["a", "b"]), set("s2", &["c", "d"])],
+        });
+        let mut c = with(resources, vec![sets, order("back", "d", None, "b", None)]);
+        let e = errors(&c);
+        assert_eq!(e.len(), 1, "{e:#?}");
+        assert!(
+            e[0].contains("order cycle: b start -> d start -> b start via chain, back"),
+            "{}",
+            e[0]
+        );
+        // A non-sequential second set does not order c before d; d -> b still closes
+        // a cycle through b -> d (every member of s1 before every member of s2).
+        if let Constraint::Order(Order::Sets { sets, .. }) = &mut c.constraints[0] {
+            sets[1].sequential = false;
+        }
+        assert_eq!(errors(&c).len(), 1);
+        // With require-all = false on the first set, s2 waits for any one of s1.
+        if let Constraint::Order(Order::Sets { sets, .. }) = &mut c.constraints[0] {
+            sets[0].require_all = false;
+            sets[0].sequential = false;
+        }
+        assert_eq!(errors(&c), Vec::<String>::new());
+    }
+
+    #[test]
+    fn empty_sets_and_duplicate_inner_ids() {
+        let c = with(
+            vec![Resource::Primitive(prim("a"))],
+            vec![Constraint::Colocation(Colocation::Sets {
+                id: "col".into(),
+                score: Score::INFINITY,
+                sets: vec![set("s", &[]), set("a", &["a"])],
+            })],
+        );
+        assert_eq!(
+            errors(&c),
+            [
+                "HALO-E010 colocation \"col\": id \"a\" is already used by resource \"a\"",
+                "HALO-E043 colocation \"col\": resource set #1 lists no resources",
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_location_node_is_a_notice() {
+        let mut c = with(
+            vec![Resource::Primitive(prim("a"))],
+            vec![Constraint::Location(Location {
+                id: "l".into(),
+                target: LocationTarget::Resource("a".into()),
+                role: None,
+                how: LocationHow::Node {
+                    node: "later".into(),
+                    score: Score::new(5),
+                },
+            })],
+        );
+        let notices = validate(&c).expect("valid");
+        assert_eq!(notices.len(), 1);
+        assert_eq!(
+            notices[0].to_string(),
+            "location \"l\": node \"later\" is not configured; the constraint applies if it joins"
+        );
+        c.nodes.push(Node {
+            id: "1".into(),
+            name: "later".into(),
+            ..Default::default()
+        });
+        assert_eq!(validate(&c), Ok(vec![]));
+    }
+
+    #[test]
+    fn pacemaker_spellings_are_accepted() {
+        let mut p = prim("a");
+        for (k, v) in [
+            ("target-role", "started"),
+            ("is-managed", "yes"),
+            ("resource-stickiness", "+INFINITY"),
+            ("failure-timeout", "PT5M"),
+            ("migration-threshold", "3"),
+        ] {
+            p.meta.insert(k.into(), v.into());
+        }
+        let c = with(vec![Resource::Primitive(p)], vec![]);
+        assert_eq!(validate(&c), Ok(vec![]));
+    }
+}

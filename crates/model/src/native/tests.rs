@@ -906,3 +906,43 @@ rule = [ { score = 10, expression = "rack eq a and zone eq b or c eq d" }, { sco
             HALO-E022 bad.toml:8:37: location "l": expression "rack eq a and zone eq b or c eq d": mixing 'and' and 'or' is ambiguous: use `expr` tables with a nested rule"#]],
     );
 }
+
+/// Columns count characters, not bytes.
+#[test]
+fn columns_count_characters() {
+    check_error(
+        "version = 1\n[cluster]\nname = \"contrôleur\" x\n",
+        expect!["HALO-E001 bad.toml:3:21: malformed TOML: expected newline, `#`"],
+    );
+}
+
+/// No input makes the reader panic: every cut of the reference example and of a
+/// file using every construct, and byte-wise damage, give a result or an error.
+#[test]
+fn damaged_input_never_panics() {
+    let mut inputs = vec![OPENSTACK.to_string()];
+    inputs.push(format!(
+        "{TWO_NODES}\n[status]\n[[status.node]]\nname = \"n1\"\npromoted = [\"db\"]\nfailure = [ {{ resource = \"vip\", op = \"start\" }} ]\n"
+    ));
+    let mut checked = 0;
+    for text in &inputs {
+        for cut in (0..text.len()).step_by(17) {
+            if text.is_char_boundary(cut) {
+                let _ = parse_native(&text[..cut], "cut.toml");
+                checked += 1;
+            }
+        }
+        // Replace single characters with ones that change the structure.
+        let bytes = text.as_bytes();
+        for (i, _) in bytes.iter().enumerate().step_by(61) {
+            for with in ["\"", "]", "[", "=", "\n", "{", ","] {
+                if text.is_char_boundary(i) && text.is_char_boundary(i + 1) {
+                    let damaged = format!("{}{with}{}", &text[..i], &text[i + 1..]);
+                    let _ = parse_native(&damaged, "damaged.toml");
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 500, "{checked}");
+}
