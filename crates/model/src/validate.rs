@@ -966,10 +966,25 @@ impl<'a> Validator<'a> {
                     steps.push(step);
                 }
             }
+            let (groups, constraints): (Vec<&String>, Vec<&String>) =
+                via.iter().partition(|v| v.starts_with("group "));
+            let mut because = Vec::new();
+            if !constraints.is_empty() {
+                let list: Vec<&str> = constraints.iter().map(|s| s.as_str()).collect();
+                let word = if list.len() == 1 {
+                    "constraint"
+                } else {
+                    "constraints"
+                };
+                because.push(format!("{word} {}", list.join(", ")));
+            }
+            for g in groups {
+                because.push(format!("the member order of {g}"));
+            }
             let reason = format!(
                 "order cycle: {} via {}: none of these actions could ever run; make one of these orders kind = \"Optional\" or remove it",
                 steps.join(" -> "),
-                via.join(", ")
+                because.join(" and ")
             );
             let s = Subject::Constraint(first_constraint.unwrap_or(0));
             self.problem(codes::ORDER_CYCLE, s, reason);
@@ -1406,7 +1421,7 @@ mod tests {
         assert_eq!(e.len(), 1, "{e:#?}");
         assert!(
             e[0].starts_with(
-                "HALO-E040 order \"o1\": order cycle: a start -> b start -> a start via o1, o2"
+                "HALO-E040 order \"o1\": order cycle: a start -> b start -> a start via constraints o1, o2"
             ),
             "{}",
             e[0]
@@ -1470,7 +1485,7 @@ mod tests {
         let e = errors(&c);
         assert_eq!(e.len(), 1, "{e:#?}");
         assert!(
-            e[0].contains("order cycle: db-clone start -> db start -> db promote -> db-clone promote -> app start -> db-clone start via promote-then-app, app-then-db"),
+            e[0].contains("order cycle: db-clone start -> db start -> db promote -> db-clone promote -> app start -> db-clone start via constraints promote-then-app, app-then-db"),
             "{}",
             e[0]
         );
@@ -1495,7 +1510,7 @@ mod tests {
         let e = errors(&c);
         assert_eq!(e.len(), 1, "{e:#?}");
         assert!(
-            e[0].contains("order cycle: b start -> d start -> b start via chain, back"),
+            e[0].contains("order cycle: b start -> d start -> b start via constraints chain, back"),
             "{}",
             e[0]
         );
