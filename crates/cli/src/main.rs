@@ -1,5 +1,6 @@
 //! The `halo` command: parses arguments and calls the libraries. Nothing else lives here.
 
+mod bench;
 mod simulate;
 
 use clap::{Parser, Subcommand};
@@ -16,6 +17,8 @@ struct Cli {
 enum Command {
     /// Plan a transition offline from a configuration and status, like crm_simulate.
     Simulate(simulate::Args),
+    /// Measure halo's own speed (see also the scripts under bench/).
+    Bench(bench::Args),
 }
 
 fn main() {
@@ -29,6 +32,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Simulate(args) => simulate::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     if let Err(e) = result {
         eprintln!("halo: {e:#}");

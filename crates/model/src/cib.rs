@@ -393,6 +393,15 @@ impl<'a, 'i> Importer<'a, 'i> {
             .is_some_and(|v| parse_bool(v) == Some(true));
         status.dc = root.attribute("dc-uuid").map(str::to_string);
         status.now = self.opt_int(root, "execution-date").flatten();
+        status.quorum_panic = root
+            .attribute("no-quorum-panic")
+            .map(|v| matches!(v, "1" | "true" | "yes" | "on"))
+            .unwrap_or(false);
+        // A missing or older feature set means the old fail-count layout.
+        status.legacy_failcounts = root
+            .attribute("crm_feature_set")
+            .map(|v| version_lt(v, "3.0.13"))
+            .unwrap_or(true);
 
         let mut configuration = None;
         let mut status_xml = None;
@@ -1538,6 +1547,22 @@ pub fn constraint_resources(c: &Constraint) -> Vec<&str> {
         | Constraint::Order(Order::Sets { sets, .. }) => in_sets(sets).collect(),
         Constraint::Order(Order::Pair { first, then, .. }) => vec![first.as_str(), then.as_str()],
     }
+}
+
+/// Compare dotted versions numerically.
+fn version_lt(a: &str, b: &str) -> bool {
+    let parse = |v: &str| -> Vec<u64> { v.split('.').map(|x| x.parse().unwrap_or(0)).collect() };
+    let (pa, pb) = (parse(a), parse(b));
+    for i in 0..pa.len().max(pb.len()) {
+        let (x, y) = (
+            pa.get(i).copied().unwrap_or(0),
+            pb.get(i).copied().unwrap_or(0),
+        );
+        if x != y {
+            return x < y;
+        }
+    }
+    false
 }
 
 #[cfg(test)]

@@ -301,7 +301,8 @@ fn promote_resource(cl: &Cluster, g: &mut Graph, r: RscId, node: NodeId, optiona
         custom_action(cl, g, r, Task::Promote, Some(node), optional);
     } else {
         for i in 0..g.acts.len() {
-            if g.acts[i].rsc == r && g.acts[i].task == Task::Promote && g.acts[i].node == Some(node) {
+            if g.acts[i].rsc == r && g.acts[i].task == Task::Promote && g.acts[i].node == Some(node)
+            {
                 g.acts[i].runnable = false;
             }
         }
@@ -496,7 +497,14 @@ pub fn internal_constraints(cl: &mut Cluster, r: RscId) {
             );
             let top = cl.top_parent(r);
             if cl.rscs[top].promotable || cl.rscs[r].role > Role::Unpromoted {
-                order_rsc(cl, r, Task::Demote, r, Task::Stop, FLAG_PROMOTED_IMPLIES_FIRST);
+                order_rsc(
+                    cl,
+                    r,
+                    Task::Demote,
+                    r,
+                    Task::Stop,
+                    FLAG_PROMOTED_IMPLIES_FIRST,
+                );
                 order_rsc(cl, r, Task::Start, r, Task::Promote, FLAG_RUNNABLE_LEFT);
             }
         }
@@ -509,12 +517,28 @@ pub fn internal_constraints(cl: &mut Cluster, r: RscId) {
                 .get("ordered")
                 .map(|v| crate::cluster::is_true(v))
                 .unwrap_or(true);
+            let colocated = cl.rscs[r]
+                .meta
+                .get("collocated")
+                .map(|v| crate::cluster::is_true(v))
+                .unwrap_or(true);
             let promotable = cl.rscs[cl.top_parent(r)].promotable;
             let members = cl.rscs[r].children.clone();
             let mut prev: Option<RscId> = None;
             let mut last_active: Option<RscId> = None;
             for &m in &members {
                 internal_constraints(cl, m);
+                if let (Some(p), true) = (prev, colocated) {
+                    crate::constraints::new_colocation(
+                        cl,
+                        "group:internal_colocation",
+                        halo_model::INFINITY,
+                        m,
+                        p,
+                        None,
+                        None,
+                    );
+                }
                 let (down, post_down) = if prev.is_none() && ordered {
                     (FLAG_OPTIONAL, FLAG_IMPLIES_THEN)
                 } else {
@@ -564,8 +588,22 @@ pub fn internal_constraints(cl: &mut Cluster, r: RscId) {
                         );
                     }
                 } else if let Some(p) = prev {
-                    order_rsc(cl, p, Task::Start, m, Task::Start, FLAG_IMPLIES_THEN | FLAG_RUNNABLE_LEFT);
-                    order_rsc(cl, m, Task::Stop, p, Task::Stop, FLAG_OPTIONAL | FLAG_RESTART);
+                    order_rsc(
+                        cl,
+                        p,
+                        Task::Start,
+                        m,
+                        Task::Start,
+                        FLAG_IMPLIES_THEN | FLAG_RUNNABLE_LEFT,
+                    );
+                    order_rsc(
+                        cl,
+                        m,
+                        Task::Stop,
+                        p,
+                        Task::Stop,
+                        FLAG_OPTIONAL | FLAG_RESTART,
+                    );
                     if promotable {
                         order_rsc(
                             cl,
@@ -685,48 +723,39 @@ pub fn apply_orderings(cl: &Cluster, g: &mut Graph) {
 fn eff_flags(cl: &Cluster, g: &Graph, a: usize) -> (bool, bool) {
     let act = &g.acts[a];
     let rsc = &cl.rscs[act.rsc];
+    let base = act.task.base();
     match rsc.variant {
         Variant::Primitive => (act.optional, act.runnable),
         Variant::Group => {
-            let mut optional = act.optional;
-            let mut runnable = act.runnable;
-            let base = act.task.base();
+            // Pacemaker's group_action_flags: required if any member's is; a
+            // completion pseudo-action is unrunnable if any member's action is.
+            let (mut optional, mut runnable) = (true, true);
             for &m in &rsc.children {
                 match g.find(m, base, None) {
                     Some(ma) => {
                         let (mo, mr) = eff_flags(cl, g, ma);
-                        if !mo {
-                            optional = false;
-                        }
+                        optional &= mo;
                         if base != act.task && !mr {
                             runnable = false;
                         }
                     }
-                    None => {
-                        if !matches!(base, Task::Stop | Task::Demote) {
-                            runnable = false;
-                        }
-                    }
+                    None if !matches!(base, Task::Stop | Task::Demote) => runnable = false,
+                    None => {}
                 }
             }
             (optional, runnable)
         }
         Variant::Clone => {
-            let mut optional = act.optional;
-            let mut any_runnable = false;
-            let base = act.task.base();
+            // Pacemaker's summary_action_flags: runnable if any instance can.
+            let (mut optional, mut any_runnable) = (true, false);
             for &k in &rsc.children {
                 if let Some(ka) = g.find(k, base, None) {
                     let (ko, kr) = eff_flags(cl, g, ka);
-                    if !ko {
-                        optional = false;
-                    }
-                    if kr {
-                        any_runnable = true;
-                    }
+                    optional &= ko;
+                    any_runnable |= kr;
                 }
             }
-            (optional, act.runnable && any_runnable || (any_runnable && act.task == base))
+            (optional, any_runnable)
         }
     }
 }
@@ -775,9 +804,6 @@ fn update_pair(
     );
     if flags & FLAG_ASYMMETRICAL != 0 {
         asymmetric(cl, g, first, then, f_run);
-    }
-    if flags & FLAG_IMPLIES_FIRST != 0 && !g.acts[then].optional && !f_opt && false {
-        // (only relevant with migration flags)
     }
     if flags & FLAG_IMPLIES_FIRST != 0 {
         let then_opt = eff_flags(cl, g, then).0;
@@ -907,12 +933,13 @@ pub fn block_colocation_dependents(cl: &Cluster, g: &mut Graph) {
             continue;
         }
         // Every instance of a collective must be unable.
-        let all_blocked = cl.rscs[top].children.iter().all(|&k| {
-            match g.find(k, act.task, None) {
+        let all_blocked = cl.rscs[top]
+            .children
+            .iter()
+            .all(|&k| match g.find(k, act.task, None) {
                 None => true,
                 Some(ka) => !g.acts[ka].runnable,
-            }
-        });
+            });
         if !cl.rscs[top].children.is_empty() && !all_blocked {
             continue;
         }
@@ -967,10 +994,8 @@ pub fn schedule_fencing(cl: &Cluster, g: &mut Graph) {
             if act.node != Some(n) || !cl.rscs[act.rsc].managed {
                 continue;
             }
-            if act.task == Task::Stop {
-                g.acts[a].pseudo = true;
-                g.acts[a].runnable = true;
-            } else if act.task == Task::Demote {
+            // The stop (or demote) is implied by the fencing.
+            if matches!(act.task, Task::Stop | Task::Demote) {
                 g.acts[a].pseudo = true;
                 g.acts[a].runnable = true;
             }

@@ -157,9 +157,7 @@ impl Cluster {
         let mut list = std::mem::take(&mut self.rscs[r].with_this);
         list.push(c);
         let cl: &Cluster = self;
-        list.sort_by(|&a, &b| {
-            cl.cmp_coloc_rsc(cl.colocs[a].dependent, cl.colocs[b].dependent)
-        });
+        list.sort_by(|&a, &b| cl.cmp_coloc_rsc(cl.colocs[a].dependent, cl.colocs[b].dependent));
         self.rscs[r].with_this = list;
     }
 
@@ -435,18 +433,18 @@ impl Cluster {
             return;
         }
         let mut work = self.rscs[dep].allowed.clone();
-        for n in 0..work.len() {
-            let Some(w) = work[n] else { continue };
+        for (n, slot) in work.iter_mut().enumerate() {
+            let Some(w) = *slot else { continue };
             match target {
-                None => work[n] = Some(add(-score, w)),
+                None => *slot = Some(add(-score, w)),
                 Some(t) if t == n => {
                     if score < INFINITY {
-                        work[n] = Some(add(score, w));
+                        *slot = Some(add(score, w));
                     }
                 }
                 Some(_) => {
                     if score >= INFINITY {
-                        work[n] = Some(add(-score, w));
+                        *slot = Some(add(-score, w));
                     }
                 }
             }
@@ -494,9 +492,15 @@ impl Cluster {
         }
     }
 
-    fn add_node_scores_matching(&self, work: &mut Table, r: RscId, factor: f64, only_positive: bool) {
-        for n in 0..work.len() {
-            let Some(cur) = work[n] else { continue };
+    fn add_node_scores_matching(
+        &self,
+        work: &mut Table,
+        r: RscId,
+        factor: f64,
+        only_positive: bool,
+    ) {
+        for (n, slot) in work.iter_mut().enumerate() {
+            let Some(cur) = *slot else { continue };
             let score = self.best_score_matching(r, n);
             if factor < 0.0 && score < 0 {
                 continue;
@@ -519,13 +523,13 @@ impl Cluster {
             }
             let new = add(weight, cur);
             if only_positive && new < 0 && cur > 0 {
-                work[n] = Some(INFINITY_HACK);
+                *slot = Some(INFINITY_HACK);
                 continue;
             }
             if only_positive && new < 0 && cur == 0 {
                 continue;
             }
-            work[n] = Some(new);
+            *slot = Some(new);
         }
     }
 

@@ -25,6 +25,8 @@ pub struct Options {
     pub stonith_action: String,
     pub have_quorum: bool,
     pub now: i64,
+    /// Fail counts are per resource (status layout before 3.0.13).
+    pub legacy_failcounts: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,17 +51,25 @@ fn prop_bool(props: &Attrs, name: &str, default: bool) -> bool {
 }
 
 impl Options {
-    pub fn from_config(cfg: &Config, have_quorum: bool, now: i64) -> Options {
+    pub fn from_config(cfg: &Config, status: &halo_model::Status, now: i64) -> Options {
         let p = &cfg.properties;
+        let have_quorum = status.have_quorum;
+        let stonith_enabled = prop_bool(p, "stonith-enabled", true);
         let no_quorum_policy = match p.get("no-quorum-policy").map(|s| s.as_str()) {
             Some("freeze") => NoQuorumPolicy::Freeze,
             Some("ignore") => NoQuorumPolicy::Ignore,
             Some("demote") => NoQuorumPolicy::Demote,
-            Some("suicide") => NoQuorumPolicy::Suicide,
+            // Suicide needs fencing, and a partition that never had quorum only
+            // fences itself when told to panic.
+            Some("suicide") if stonith_enabled && (status.quorum_panic || have_quorum) => {
+                NoQuorumPolicy::Suicide
+            }
             _ => NoQuorumPolicy::Stop,
         };
+        let legacy_failcounts = status.legacy_failcounts;
         Options {
-            stonith_enabled: prop_bool(p, "stonith-enabled", true),
+            legacy_failcounts,
+            stonith_enabled,
             symmetric: prop_bool(p, "symmetric-cluster", true),
             no_quorum_policy,
             maintenance_mode: prop_bool(p, "maintenance-mode", false),
@@ -327,19 +337,17 @@ pub fn parse_interval_ms(s: &str) -> Option<u64> {
 pub fn char2score(v: Option<&String>) -> i64 {
     match v {
         None => 0,
-        Some(s) => Score::parse(s)
-            .map(|s| s.value())
-            .unwrap_or_else(|_| {
-                // Pacemaker reads the leading integer of a malformed score.
-                let d: String = s
-                    .trim()
-                    .chars()
-                    .enumerate()
-                    .take_while(|(i, c)| c.is_ascii_digit() || (*i == 0 && (*c == '-' || *c == '+')))
-                    .map(|(_, c)| c)
-                    .collect();
-                d.parse::<i64>().unwrap_or(0).clamp(-INFINITY, INFINITY)
-            }),
+        Some(s) => Score::parse(s).map(|s| s.value()).unwrap_or_else(|_| {
+            // Pacemaker reads the leading integer of a malformed score.
+            let d: String = s
+                .trim()
+                .chars()
+                .enumerate()
+                .take_while(|(i, c)| c.is_ascii_digit() || (*i == 0 && (*c == '-' || *c == '+')))
+                .map(|(_, c)| c)
+                .collect();
+            d.parse::<i64>().unwrap_or(0).clamp(-INFINITY, INFINITY)
+        }),
     }
 }
 
@@ -428,9 +436,12 @@ impl Cluster {
         *slot = Some(Score::new(cur).plus(Score::new(score)).value());
         if score != 0 && tag != "symmetric_default" {
             let name = self.nodes[n].name.clone();
-            self.rscs[r]
-                .notes
-                .push(format!("{} on {}: {} ({tag})", fmt_score(score), name, sign_word(score)));
+            self.rscs[r].notes.push(format!(
+                "{} on {}: {} ({tag})",
+                fmt_score(score),
+                name,
+                sign_word(score)
+            ));
         }
     }
 
@@ -460,9 +471,7 @@ impl Cluster {
 impl Node {
     /// The weight a node brings into a resource's allowed table.
     pub fn base_weight(&self) -> i64 {
-        if !self.online {
-            -INFINITY
-        } else if self.shutdown {
+        if !self.online || self.shutdown {
             -INFINITY
         } else {
             self.base_score
@@ -559,7 +568,11 @@ fn add_resource(
             let mut rsc = Rsc::new(c.id.clone(), Variant::Clone, parent, n);
             rsc.meta = effective_meta(&c.meta, parent_metas, &cl.rsc_defaults);
             rsc.promotable = c.promotable
-                || rsc.meta.get("promotable").map(|v| is_true(v)).unwrap_or(false);
+                || rsc
+                    .meta
+                    .get("promotable")
+                    .map(|v| is_true(v))
+                    .unwrap_or(false);
             rsc.unique = rsc
                 .meta
                 .get("globally-unique")
@@ -578,7 +591,11 @@ fn add_resource(
             rsc.clone_node_max = getn("clone-node-max", None, 1);
             rsc.promoted_max = getn("promoted-max", Some("master-max"), 1);
             rsc.promoted_node_max = getn("promoted-node-max", Some("master-node-max"), 1);
-            rsc.interleave = rsc.meta.get("interleave").map(|v| is_true(v)).unwrap_or(false);
+            rsc.interleave = rsc
+                .meta
+                .get("interleave")
+                .map(|v| is_true(v))
+                .unwrap_or(false);
             rsc.ordered = rsc.meta.get("ordered").map(|v| is_true(v)).unwrap_or(false);
             let max = rsc.clone_max;
             let unique = rsc.unique;

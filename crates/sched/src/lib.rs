@@ -69,7 +69,7 @@ impl Plan {
 /// Plan a transition. `now` is the scheduler's clock in seconds since the epoch, used
 /// when the status carries no time of its own (failure-timeout expiry).
 pub fn schedule(cfg: &Config, status: &Status, now: i64) -> Result<Plan, SchedError> {
-    let opts = cluster::Options::from_config(cfg, status.have_quorum, status.now.unwrap_or(now));
+    let opts = cluster::Options::from_config(cfg, status, status.now.unwrap_or(now));
     let nodes = unpack::nodes(cfg, status, &opts);
     let mut cl = cluster::build(cfg, &opts, nodes)?;
     unpack::histories(&mut cl, status);
@@ -165,7 +165,11 @@ fn snapshot_scores(cl: &cluster::Cluster) -> Vec<(String, Vec<(String, i64)>)> {
             let per_node = (0..cl.nodes.len())
                 .map(|n| {
                     let w = r.allowed[n].unwrap_or(-INFINITY);
-                    let w = if cl.nodes[n].available() { w } else { -INFINITY };
+                    let w = if cl.nodes[n].available() {
+                        w
+                    } else {
+                        -INFINITY
+                    };
                     (cl.nodes[n].name.clone(), w)
                 })
                 .collect();

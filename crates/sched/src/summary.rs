@@ -23,7 +23,51 @@ pub enum Change {
     },
 }
 
+/// Render a whole summary as crm_simulate does: the resource and detail columns widen
+/// as longer entries are printed.
+pub fn render_all(changes: &[Change]) -> Vec<String> {
+    let mut rsc_width = 5usize;
+    let mut detail_width = 5usize;
+    changes
+        .iter()
+        .map(|c| match c {
+            Change::Resource {
+                change,
+                rsc,
+                details,
+                ..
+            } => {
+                if rsc.len() > rsc_width {
+                    rsc_width = rsc.len() + 2;
+                }
+                if details.len() > detail_width {
+                    detail_width = details.len();
+                }
+                format!(
+                    "* {change:<8}   {rsc:<rsc_width$}   ( {details:>detail_width$} ){}",
+                    c.reason_tail()
+                )
+            }
+            Change::Fence { .. } => c.render(),
+        })
+        .collect()
+}
+
 impl Change {
+    fn reason_tail(&self) -> String {
+        match self {
+            Change::Resource {
+                reason, blocked, ..
+            } => match (reason, blocked) {
+                (Some(r), true) => format!("  due to {r} (blocked)"),
+                (Some(r), false) => format!("  due to {r}"),
+                (None, true) => "  blocked".to_string(),
+                (None, false) => String::new(),
+            },
+            Change::Fence { .. } => String::new(),
+        }
+    }
+
     /// The line as crm_simulate prints it (without its leading indentation).
     pub fn render(&self) -> String {
         match self {

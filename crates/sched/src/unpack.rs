@@ -4,7 +4,7 @@
 use halo_model::{Attrs, Config, NodeState, OpRecord, ResourceHistory, Role, Status, INFINITY};
 
 use crate::cluster::{
-    char2score, is_true, parse_interval_ms, Cluster, FailResponse, Node, NodeId, NoQuorumPolicy,
+    char2score, is_true, parse_interval_ms, Cluster, FailResponse, NoQuorumPolicy, Node, NodeId,
     Options, RscId, Variant,
 };
 
@@ -46,7 +46,12 @@ pub fn nodes(cfg: &Config, status: &Status, opts: &Options) -> Vec<Node> {
         for (k, v) in &ns.attrs {
             node.attrs.insert(k.clone(), v.clone());
         }
-        if node.attrs.get("standby").map(|v| is_true(v)).unwrap_or(false) {
+        if node
+            .attrs
+            .get("standby")
+            .map(|v| is_true(v))
+            .unwrap_or(false)
+        {
             node.standby = true;
         }
         if node
@@ -71,8 +76,10 @@ pub fn nodes(cfg: &Config, status: &Status, opts: &Options) -> Vec<Node> {
         }
         let dc = status.dc.as_deref();
         n.is_dc = dc == Some(n.id.as_str()) || dc == Some(n.name.as_str());
-        n.attrs
-            .insert("#is_dc".into(), if n.is_dc { "true" } else { "false" }.into());
+        n.attrs.insert(
+            "#is_dc".into(),
+            if n.is_dc { "true" } else { "false" }.into(),
+        );
     }
     nodes
 }
@@ -134,7 +141,11 @@ fn determine_online_status(node: &mut Node, ns: &NodeState, opts: &Options) {
         let do_terminate = match term.as_deref() {
             None => false,
             Some(t) => {
-                is_true(t) || t.chars().next().map(|c| c != '0' && c.is_ascii_digit()).unwrap_or(false)
+                is_true(t)
+                    || t.chars()
+                        .next()
+                        .map(|c| c != '0' && c.is_ascii_digit())
+                        .unwrap_or(false)
             }
         };
         let exp = ns.expected.as_deref().unwrap_or("down");
@@ -183,7 +194,10 @@ pub fn histories(cl: &mut Cluster, status: &Status) {
             if done[si] {
                 continue;
             }
-            let Some(n) = cl.nodes.iter().position(|x| x.id == ns.id || x.name == ns.name)
+            let Some(n) = cl
+                .nodes
+                .iter()
+                .position(|x| x.id == ns.id || x.name == ns.name)
             else {
                 continue;
             };
@@ -228,8 +242,11 @@ fn cmp_ops(a: &OpRecord, b: &OpRecord) -> std::cmp::Ordering {
     // Pending (negative call id) operations go last.
     let ka = if a.call_id < 0 { i64::MAX } else { a.call_id };
     let kb = if b.call_id < 0 { i64::MAX } else { b.call_id };
-    ka.cmp(&kb)
-        .then_with(|| a.last_rc_change.unwrap_or(0).cmp(&b.last_rc_change.unwrap_or(0)))
+    ka.cmp(&kb).then_with(|| {
+        a.last_rc_change
+            .unwrap_or(0)
+            .cmp(&b.last_rc_change.unwrap_or(0))
+    })
 }
 
 /// Find the configured resource (or clone instance) a history entry belongs to.
@@ -267,7 +284,10 @@ fn find_resource(cl: &mut Cluster, node: NodeId, hid: &str) -> Option<RscId> {
             continue;
         }
         if cl.rscs[c].unique {
-            return matching.iter().find(|(_, p)| cl.rscs[*p].id == hid).map(|x| x.1);
+            return matching
+                .iter()
+                .find(|(_, p)| cl.rscs[*p].id == hid)
+                .map(|x| x.1);
         }
         return Some(find_anonymous(cl, node, &matching));
     }
@@ -355,6 +375,7 @@ fn cl_new_rsc(id: &str, nnodes: usize) -> crate::cluster::Rsc {
             stonith_action: "reboot".into(),
             have_quorum: true,
             now: 0,
+            legacy_failcounts: false,
         },
         nodes: vec![Node::default(); nnodes],
         rscs: Vec::new(),
@@ -409,33 +430,41 @@ pub fn failcount(cl: &Cluster, r: RscId, node: NodeId, effective: bool) -> (i64,
     let mut last = 0i64;
     for (k, v) in &cl.nodes[node].attrs {
         if let Some(rest) = k.strip_prefix("fail-count-") {
-            if fail_key_matches(rest, name, rsc.unique) {
-                count = halo_model::Score::new(count).plus(halo_model::Score::new(char2score(Some(v))))
+            if fail_key_matches(rest, name, rsc.unique, cl.opts.legacy_failcounts) {
+                count = halo_model::Score::new(count)
+                    .plus(halo_model::Score::new(char2score(Some(v))))
                     .value();
             }
         } else if let Some(rest) = k.strip_prefix("last-failure-") {
-            if fail_key_matches(rest, name, rsc.unique) {
+            if fail_key_matches(rest, name, rsc.unique, cl.opts.legacy_failcounts) {
                 if let Ok(t) = v.trim().parse::<i64>() {
                     last = last.max(t);
                 }
             }
         }
     }
-    if effective && count > 0 && last > 0 && rsc.failure_timeout > 0 && !rsc.block {
-        if cl.opts.now > last + rsc.failure_timeout {
-            count = 0;
-        }
+    if effective
+        && count > 0
+        && last > 0
+        && rsc.failure_timeout > 0
+        && !rsc.block
+        && cl.opts.now > last + rsc.failure_timeout
+    {
+        count = 0;
     }
     (count, last)
 }
 
 /// Does an attribute suffix like `rsc#start_0`, `rsc:1#monitor_10000` or legacy `rsc`
 /// name this resource?
-fn fail_key_matches(rest: &str, name: &str, unique: bool) -> bool {
+fn fail_key_matches(rest: &str, name: &str, unique: bool, legacy: bool) -> bool {
     let (id, op) = match rest.find('#') {
         Some(i) => (&rest[..i], Some(&rest[i + 1..])),
         None => (rest, None),
     };
+    if legacy != op.is_none() {
+        return false;
+    }
     if let Some(op) = op {
         // "#NAME_INTERVAL"
         let ok = op
@@ -622,10 +651,11 @@ fn unpack_rsc_op<'a>(
             *role = None;
         }
         return;
-    } else if expired && rc != target_rc {
-        if op.interval_ms == 0 || (cl.nodes[node].online && !cl.nodes[node].unclean) {
-            return;
-        }
+    } else if expired
+        && rc != target_rc
+        && (op.interval_ms == 0 || (cl.nodes[node].online && !cl.nodes[node].unclean))
+    {
+        return;
     }
     if maskable {
         let trc = if target_rc < 0 { 0 } else { target_rc };
@@ -721,10 +751,12 @@ fn check_expiry(cl: &Cluster, r: RscId, node: NodeId, op: &OpRecord) -> bool {
             expired = false;
         }
     }
-    if expired && op.interval_ms == 0 && op.operation == "monitor" {
-        if matches!(op.rc, 0 | 7 | 8 | 190 | 191) {
-            expired = false;
-        }
+    if expired
+        && op.interval_ms == 0
+        && op.operation == "monitor"
+        && matches!(op.rc, 0 | 7 | 8 | 190 | 191)
+    {
+        expired = false;
     }
     expired
 }
@@ -872,11 +904,14 @@ fn process_rsc_state(cl: &mut Cluster, r: RscId, node: NodeId, role: PRole, on_f
         }
     }
     let active = matches!(role, Some(r) if r > Role::Stopped);
-    if active && !cl.nodes[node].online && !cl.nodes[node].maintenance && cl.rscs[r].managed {
-        if cl.opts.stonith_enabled {
-            let reason = format!("{} is thought to be active there", cl.rscs[r].id);
-            fence(&mut cl.nodes[node], &reason);
-        }
+    if active
+        && !cl.nodes[node].online
+        && !cl.nodes[node].maintenance
+        && cl.rscs[r].managed
+        && cl.opts.stonith_enabled
+    {
+        let reason = format!("{} is thought to be active there", cl.rscs[r].id);
+        fence(&mut cl.nodes[node], &reason);
     }
     let mut on_fail = on_fail;
     if cl.nodes[node].unclean {

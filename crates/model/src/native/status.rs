@@ -63,6 +63,8 @@ pub(crate) fn status(r: &mut Reader<'_>, config: &Config, wire: Option<&WireStat
         have_quorum: wire.and_then(|w| w.quorum).unwrap_or(true),
         dc: None,
         now: wire.and_then(|w| w.now),
+        quorum_panic: false,
+        legacy_failcounts: false,
         nodes: Vec::new(),
     };
     let empty = Vec::new();
