@@ -723,7 +723,9 @@ first = "c"
 then = "a"
 kind = "Optional"
 "#,
-        expect![[r#"HALO-E040 bad.toml:12:6: order "o1": order cycle: a start -> b start -> c start -> a start via constraints o1, o2, o3: none of these actions could ever run; make one of these orders kind = "Optional" or remove it"#]],
+        expect![[
+            r#"HALO-E040 bad.toml:12:6: order "o1": order cycle: a start -> b start -> c start -> a start via constraints o1, o2, o3: none of these actions could ever run; make one of these orders kind = "Optional" or remove it"#
+        ]],
     );
 }
 
@@ -747,7 +749,9 @@ first = "m2"
 then = "m1"
 symmetrical = false
 "#,
-        expect![[r#"HALO-E040 bad.toml:11:6: order "back": order cycle: m1 start -> m2 start -> m1 start via constraint back and the member order of group g: none of these actions could ever run; make one of these orders kind = "Optional" or remove it"#]],
+        expect![[
+            r#"HALO-E040 bad.toml:11:6: order "back": order cycle: m1 start -> m2 start -> m1 start via constraint back and the member order of group g: none of these actions could ever run; make one of these orders kind = "Optional" or remove it"#
+        ]],
     );
 }
 
