@@ -289,52 +289,6 @@ pub struct Cluster {
     pub warnings: Vec<String>,
 }
 
-/// Parse a Pacemaker interval/duration spec into milliseconds.
-pub fn parse_interval_ms(s: &str) -> Option<u64> {
-    let t = s.trim();
-    if t.is_empty() {
-        return Some(0);
-    }
-    if let Some(iso) = t.strip_prefix('P') {
-        // ISO 8601 durations such as PT10S, P1DT2H.
-        let mut total: u64 = 0;
-        let mut num = String::new();
-        let mut in_time = false;
-        for c in iso.chars() {
-            match c {
-                'T' => in_time = true,
-                '0'..='9' => num.push(c),
-                _ => {
-                    let n: u64 = num.parse().ok()?;
-                    num.clear();
-                    let secs = match (c, in_time) {
-                        ('D', false) => 86_400,
-                        ('W', false) => 604_800,
-                        ('H', true) => 3_600,
-                        ('M', true) => 60,
-                        ('S', true) => 1,
-                        _ => return None,
-                    };
-                    total += n * secs * 1000;
-                }
-            }
-        }
-        return Some(total);
-    }
-    let digits: String = t.chars().take_while(|c| c.is_ascii_digit()).collect();
-    let unit = t[digits.len()..].trim().to_ascii_lowercase();
-    let n: u64 = digits.parse().ok()?;
-    let mult = match unit.as_str() {
-        "" | "s" | "sec" | "secs" | "second" | "seconds" => 1000,
-        "ms" | "msec" | "msecs" => 1,
-        "us" | "usec" | "usecs" => return Some(n / 1000),
-        "m" | "min" | "mins" | "minute" | "minutes" => 60_000,
-        "h" | "hr" | "hrs" | "hour" | "hours" => 3_600_000,
-        _ => return None,
-    };
-    Some(n * mult)
-}
-
 /// Pacemaker's `char2score`, lenient as Pacemaker is for meta attributes.
 pub fn char2score(v: Option<&String>) -> i64 {
     match v {
@@ -719,7 +673,7 @@ fn common_unpack(cl: &mut Cluster, idx: RscId) {
         }
     }
     if let Some(v) = meta.get("failure-timeout") {
-        r.failure_timeout = (parse_interval_ms(v).unwrap_or(0) / 1000) as i64;
+        r.failure_timeout = (halo_model::duration::parse_duration_ms(v).unwrap_or(0) / 1000) as i64;
     }
     r.fence_device = is_stonith;
     let requires = meta.get("requires").map(|s| s.as_str());

@@ -4,8 +4,8 @@
 use halo_model::{Attrs, Config, NodeState, OpRecord, ResourceHistory, Role, Status, INFINITY};
 
 use crate::cluster::{
-    char2score, is_true, parse_interval_ms, Cluster, FailResponse, NoQuorumPolicy, Node, NodeId,
-    Options, RscId, Variant,
+    char2score, is_true, Cluster, FailResponse, NoQuorumPolicy, Node, NodeId, Options, RscId,
+    Variant,
 };
 
 /// Nodes of the configuration with their recorded state applied.
@@ -973,5 +973,4 @@ fn process_rsc_state(cl: &mut Cluster, r: RscId, node: NodeId, role: PRole, on_f
     } else if role == Some(Role::Stopped) && cl.rscs[r].role < Role::Stopped {
         cl.rscs[r].role = Role::Stopped;
     }
-    let _ = parse_interval_ms;
 }
