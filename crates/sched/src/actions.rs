@@ -330,6 +330,14 @@ pub fn primitive_actions(cl: &mut Cluster, g: &mut Graph, r: RscId) {
         };
         cl.rscs[r].next_role = Some(nr);
     }
+    // no-quorum-policy=demote: promoted instances are demoted, not stopped.
+    if !cl.opts.have_quorum
+        && cl.opts.no_quorum_policy == NoQuorumPolicy::Demote
+        && matches!(cl.rscs[r].role, Role::Promoted | Role::Unpromoted)
+        && cl.rscs[r].next_role > Some(Role::Unpromoted)
+    {
+        cl.rscs[r].next_role = Some(Role::Unpromoted);
+    }
     let cl_ro: &Cluster = cl;
     let rsc = &cl_ro.rscs[r];
     let next_role = rsc.next_role.unwrap_or(Role::Stopped);

@@ -725,14 +725,16 @@ fn check_recoverable(cl: &mut Cluster, r: RscId, node: NodeId, task: &str) {
     cl.rscs[r].block = true;
 }
 
-pub fn can_fence(cl: &Cluster, _node: NodeId) -> bool {
-    if !cl.opts.stonith_enabled {
+/// Whether `node` can be fenced now (Pacemaker's `pe_can_fence`): fencing enabled
+/// with a device, and quorum (or no-quorum-policy=ignore, or the node is still in
+/// our membership).
+pub fn can_fence(cl: &Cluster, node: NodeId) -> bool {
+    if !cl.opts.stonith_enabled || !cl.have_stonith_resource {
         return false;
     }
-    if cl.opts.have_quorum {
-        return true;
-    }
-    cl.opts.no_quorum_policy == NoQuorumPolicy::Ignore
+    cl.opts.have_quorum
+        || cl.opts.no_quorum_policy == NoQuorumPolicy::Ignore
+        || cl.nodes[node].online
 }
 
 fn check_expiry(cl: &Cluster, r: RscId, node: NodeId, op: &OpRecord) -> bool {
