@@ -341,7 +341,7 @@ pub fn primitive_actions(cl: &mut Cluster, g: &mut Graph, r: RscId) {
     let cl_ro: &Cluster = cl;
     let rsc = &cl_ro.rscs[r];
     let next_role = rsc.next_role.unwrap_or(Role::Stopped);
-    let current = rsc.running_on.first().copied();
+    let current = cl_ro.current_node(r);
     let mut need_stop = false;
     let mut need_promote = false;
     let mut is_moving = false;
@@ -354,7 +354,7 @@ pub fn primitive_actions(cl: &mut Cluster, g: &mut Graph, r: RscId) {
     let clean_active = rsc
         .running_on
         .iter()
-        .filter(|&&n| !cl_ro.nodes[n].unclean)
+        .filter(|&&n| cl_ro.nodes[n].online && !cl_ro.nodes[n].unclean)
         .count();
     let multiply_active = if rsc.needs == Needs::Fencing {
         rsc.running_on.len() > 1

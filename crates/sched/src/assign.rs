@@ -56,14 +56,29 @@ impl Cluster {
             .then_with(|| self.nodes[a].name.cmp(&self.nodes[b].name))
     }
 
-    /// The node a resource is currently active on (first of `running_on`).
+    /// The node a resource is currently active on (Pacemaker's `pe__find_active_on`):
+    /// for a resource that does not need fencing, the first clean node it is active
+    /// on; otherwise the first node.
     pub fn current_node(&self, r: RscId) -> Option<NodeId> {
         if self.rscs[r].variant == Variant::Primitive {
-            return self.rscs[r].running_on.first().copied();
+            return self.active_on(r);
         }
-        self.primitives(r)
-            .into_iter()
-            .find_map(|p| self.rscs[p].running_on.first().copied())
+        self.primitives(r).into_iter().find_map(|p| self.active_on(p))
+    }
+
+    fn active_on(&self, r: RscId) -> Option<NodeId> {
+        let rsc = &self.rscs[r];
+        if rsc.needs != crate::cluster::Needs::Fencing {
+            let clean = rsc
+                .running_on
+                .iter()
+                .copied()
+                .find(|&n| self.nodes[n].online && !self.nodes[n].unclean);
+            if clean.is_some() {
+                return clean;
+            }
+        }
+        rsc.running_on.first().copied()
     }
 
     /// Running anywhere (for groups/clones: any primitive below).

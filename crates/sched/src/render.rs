@@ -8,7 +8,7 @@ use crate::cluster::{Cluster, NodeId, RscId, Variant};
 /// Where a primitive is, and in which role, before or after the transition.
 pub fn placement(cl: &Cluster, g: &Graph, r: RscId, after: bool) -> (Option<NodeId>, Role) {
     let rsc = &cl.rscs[r];
-    let current = rsc.running_on.first().copied();
+    let current = cl.current_node(r);
     let role_now = if current.is_some() && rsc.role == Role::Stopped {
         Role::Started
     } else {

@@ -184,7 +184,7 @@ fn reason_of(cl: &Cluster, g: &Graph, a: usize) -> Option<String> {
 fn primitive_line(cl: &Cluster, g: &Graph, r: RscId) -> Vec<Change> {
     let rsc = &cl.rscs[r];
     let next = rsc.allocated_to;
-    let current = rsc.running_on.first().copied();
+    let current = cl.current_node(r);
     let mut role = rsc.role;
     if current.is_some() && role == Role::Stopped {
         role = Role::Started;
