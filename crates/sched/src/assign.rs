@@ -63,7 +63,9 @@ impl Cluster {
         if self.rscs[r].variant == Variant::Primitive {
             return self.active_on(r);
         }
-        self.primitives(r).into_iter().find_map(|p| self.active_on(p))
+        self.primitives(r)
+            .into_iter()
+            .find_map(|p| self.active_on(p))
     }
 
     fn active_on(&self, r: RscId) -> Option<NodeId> {

@@ -289,33 +289,103 @@ fn find_resource(cl: &mut Cluster, node: NodeId, hid: &str) -> Option<RscId> {
                 .find(|(_, p)| cl.rscs[*p].id == hid)
                 .map(|x| x.1);
         }
-        return Some(find_anonymous(cl, node, &matching));
+        return Some(find_anonymous(cl, node, c, &matching));
     }
     None
 }
 
-/// Pick an instance of an anonymous clone for history found on `node`: the one already
-/// active or known there, else the first instance not yet placed anywhere.
-fn find_anonymous(cl: &Cluster, node: NodeId, matching: &[(RscId, RscId)]) -> RscId {
-    // An instance whose primitive is already active on this node.
+/// Pick the instance of anonymous clone `c` that history found on `node` belongs to
+/// (Pacemaker's `find_anonymous_clone`): the instance already active there, else the
+/// first inactive one, else a new orphan instance.
+fn find_anonymous(cl: &mut Cluster, node: NodeId, c: RscId, matching: &[(RscId, RscId)]) -> RscId {
+    let mut found = None;
+    let mut inactive = None;
+    let mut skip_inactive = false;
     for &(inst, p) in matching {
-        let _ = inst;
-        if cl.rscs[p].running_on.contains(&node) || cl.rscs[p].known_on.contains(&node) {
-            return p;
-        }
-    }
-    // An instance of which nothing is known on this node and which is not active anywhere.
-    for &(inst, p) in matching {
-        let inst_prims = cl.primitives(inst);
-        let busy = inst_prims
+        let locations: Vec<NodeId> = cl
+            .primitives(inst)
             .iter()
-            .any(|&q| !cl.rscs[q].running_on.is_empty() || !cl.rscs[q].known_on.is_empty());
-        if !busy {
-            return p;
+            .flat_map(|&q| cl.rscs[q].running_on.clone())
+            .collect();
+        if let Some(&at) = locations.first() {
+            if at == node {
+                if cl.rscs[p].running_on.is_empty() {
+                    found = Some(p);
+                    break;
+                }
+                // A second history of the same instance on one node: an orphan.
+                skip_inactive = true;
+            }
+        } else if !skip_inactive && inactive.is_none() && !cl.rscs[inst].block {
+            inactive = Some(p);
         }
     }
-    // Every instance is in use: fall back to the first.
-    matching[0].1
+    if found.is_none() && !skip_inactive {
+        found = inactive;
+    }
+    // An instance that does not need fencing is not consumed by an unclean node
+    // unless the clone runs everywhere.
+    if let Some(p) = found {
+        let n = &cl.nodes[node];
+        let universal = cl.rscs[c].clone_max == cl.nodes.len();
+        if cl.rscs[p].needs != crate::cluster::Needs::Fencing
+            && (!n.online || n.unclean)
+            && !universal
+        {
+            found = None;
+        }
+    }
+    match found {
+        Some(p) => p,
+        None => orphan_instance(cl, c, matching[0].0, matching[0].1),
+    }
+}
+
+/// Add an orphan instance to clone `c`, shaped like instance `template`; return its
+/// primitive corresponding to `prim` (Pacemaker's `create_anonymous_orphan`).
+fn orphan_instance(cl: &mut Cluster, c: RscId, template: RscId, prim: RscId) -> RscId {
+    let number = cl.rscs[c].children.len();
+    let mut map = Vec::new();
+    let new_inst = copy_subtree(cl, template, Some(c), number, &mut map);
+    cl.rscs[c].children.push(new_inst);
+    map.iter()
+        .find(|(old, _)| *old == prim)
+        .map(|(_, new)| *new)
+        .unwrap_or(new_inst)
+}
+
+fn copy_subtree(
+    cl: &mut Cluster,
+    r: RscId,
+    parent: Option<RscId>,
+    number: usize,
+    map: &mut Vec<(RscId, RscId)>,
+) -> RscId {
+    let mut copy = cl.rscs[r].clone();
+    copy.id = format!("{}:{number}", strip_instance(&copy.id));
+    copy.parent = parent;
+    copy.children = Vec::new();
+    copy.orphan = true;
+    copy.managed = cl.opts.stop_orphan_resources && !cl.opts.maintenance_mode;
+    copy.running_on = Vec::new();
+    copy.known_on = Vec::new();
+    copy.role = Role::Stopped;
+    copy.failed = false;
+    copy.stop_needed = false;
+    copy.this_with = Vec::new();
+    copy.with_this = Vec::new();
+    copy.notes = Vec::new();
+    if copy.instance.is_some() {
+        copy.instance = Some(number);
+    }
+    let idx = cl.rscs.len();
+    cl.rscs.push(copy);
+    map.push((r, idx));
+    for k in cl.rscs[r].children.clone() {
+        let nk = copy_subtree(cl, k, Some(idx), number, map);
+        cl.rscs[idx].children.push(nk);
+    }
+    idx
 }
 
 pub fn strip_instance(id: &str) -> &str {
