@@ -29,6 +29,8 @@ pub enum Task {
     Stopped,
     Promoted,
     Demoted,
+    /// Enough instances of a clone can do something (clone-min, require-all=false).
+    OneOrMore,
 }
 
 impl Task {
@@ -42,6 +44,7 @@ impl Task {
             Task::Stopped => "stopped",
             Task::Promoted => "promoted",
             Task::Demoted => "demoted",
+            Task::OneOrMore => "one-or-more",
         }
     }
 
@@ -69,6 +72,8 @@ pub struct Act {
     pub reason: Option<String>,
     /// The action whose failure to run made this one unrunnable.
     pub blocked_by: Option<usize>,
+    /// For "one or more" pseudo-actions: how many inputs must be runnable.
+    pub requires_any: Option<usize>,
 }
 
 /// An ordering between two actions.
@@ -141,6 +146,7 @@ pub fn custom_action(
             pseudo: false,
             reason: None,
             blocked_by: None,
+            requires_any: None,
         }),
     };
     // update_action_optional
@@ -224,6 +230,7 @@ pub fn pseudo(g: &mut Graph, rsc: RscId, task: Task, optional: bool, runnable: b
         pseudo: true,
         reason: None,
         blocked_by: None,
+        requires_any: None,
     })
 }
 
@@ -715,6 +722,10 @@ pub fn apply_orderings(cl: &Cluster, g: &mut Graph) {
         if thens.is_empty() {
             continue;
         }
+        if o.flags & FLAG_ONE_OR_MORE != 0 && cl.rscs[o.first].variant == Variant::Clone {
+            clone_min_ordering(cl, g, o, &thens);
+            continue;
+        }
         // Ordering after a collective resource means after it has completed
         // (start -> running, ...), unless 'then' is part of it.
         let collective = cl.rscs[o.first].variant != Variant::Primitive;
@@ -739,6 +750,50 @@ pub fn apply_orderings(cl: &Cluster, g: &mut Graph) {
                 }
             }
         }
+    }
+}
+
+/// 'then' waits for a minimum number of instances of the 'first' clone (Pacemaker's
+/// `clone_min_ordering`): the instances feed a pseudo-action that is runnable when
+/// enough of them are.
+fn clone_min_ordering(
+    cl: &Cluster,
+    g: &mut Graph,
+    o: &crate::constraints::RscOrder,
+    thens: &[usize],
+) {
+    let min = cl.rscs[o.first]
+        .meta
+        .get("clone-min")
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&m| m > 0)
+        .unwrap_or(1);
+    let met = g.push(Act {
+        rsc: o.first,
+        task: Task::OneOrMore,
+        node: None,
+        optional: true,
+        runnable: true,
+        pseudo: true,
+        reason: None,
+        blocked_by: None,
+        requires_any: Some(min),
+    });
+    for &k in &cl.rscs[o.first].children {
+        for f in g.find_all(k, o.first_task) {
+            g.orders.push(ActOrder {
+                first: f,
+                then: met,
+                flags: FLAG_ONE_OR_MORE,
+            });
+        }
+    }
+    for &t in thens {
+        g.orders.push(ActOrder {
+            first: met,
+            then: t,
+            flags: (o.flags & !FLAG_ONE_OR_MORE) | FLAG_RUNNABLE_LEFT,
+        });
     }
 }
 
@@ -845,6 +900,9 @@ fn eff_flags(cl: &Cluster, g: &Graph, a: usize) -> (bool, bool) {
     let act = &g.acts[a];
     let rsc = &cl.rscs[act.rsc];
     let base = act.task.base();
+    if act.task == Task::OneOrMore {
+        return (act.optional, act.runnable);
+    }
     match rsc.variant {
         Variant::Primitive => (act.optional, act.runnable),
         Variant::Group => {
@@ -883,6 +941,9 @@ fn eff_flags(cl: &Cluster, g: &Graph, a: usize) -> (bool, bool) {
 
 /// Apply one ordering's effect on the flags; returns whether anything changed.
 fn update_ordering(cl: &Cluster, g: &mut Graph, o: &ActOrder) -> bool {
+    if o.flags & FLAG_ONE_OR_MORE != 0 {
+        return false;
+    }
     let (f_opt, f_run) = eff_flags(cl, g, o.first);
     let mut changed = false;
     // Targets: the 'then' action and, for collective resources, the same action of
@@ -1032,6 +1093,21 @@ pub fn update_all(cl: &Cluster, g: &mut Graph) {
     let orders = g.orders.clone();
     for _ in 0..1000 {
         let mut changed = false;
+        // "One or more" pseudo-actions run when enough of their inputs can.
+        for a in 0..g.acts.len() {
+            let Some(min) = g.acts[a].requires_any else {
+                continue;
+            };
+            let runnable = orders
+                .iter()
+                .filter(|o| o.then == a && o.flags & FLAG_ONE_OR_MORE != 0)
+                .filter(|o| eff_flags(cl, g, o.first).1)
+                .count();
+            if runnable < min && g.acts[a].runnable {
+                g.acts[a].runnable = false;
+                changed = true;
+            }
+        }
         for o in &orders {
             changed |= update_ordering(cl, g, o);
         }
