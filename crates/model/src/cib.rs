@@ -75,72 +75,9 @@ pub fn parse_cib(text: &str, source_name: &str) -> Result<CibImport, ModelError>
     }
 }
 
-/// Parse a Pacemaker duration into milliseconds: a number with an optional unit (`500ms`,
-/// `10s`, `1m`, `2h`, `10us`; no unit means seconds) or an ISO 8601 duration (`PT10S`,
-/// `P1DT2H`; months count 30 days, years 365).
+/// Parse a Pacemaker duration into milliseconds (see [`crate::duration`]).
 pub fn parse_duration_ms(s: &str) -> Option<u64> {
-    let t = s.trim();
-    if let Some(iso) = t.strip_prefix('P') {
-        return parse_iso_duration_ms(iso);
-    }
-    let digits_end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    if digits_end == 0 {
-        return None;
-    }
-    let n: u64 = t[..digits_end].parse().ok()?;
-    let unit = t[digits_end..].trim_start().to_ascii_lowercase();
-    let ms = match unit.as_str() {
-        "" | "s" | "sec" | "secs" | "second" | "seconds" => n.checked_mul(1000)?,
-        "ms" | "msec" | "msecs" => n,
-        "us" | "usec" | "usecs" => n / 1000,
-        "m" | "min" | "mins" | "minute" | "minutes" => n.checked_mul(60_000)?,
-        "h" | "hr" | "hrs" | "hour" | "hours" => n.checked_mul(3_600_000)?,
-        _ => return None,
-    };
-    Some(ms)
-}
-
-/// The part of an ISO 8601 duration after `P`. Like Pacemaker, `T` only tells minutes
-/// from months; components may come in any order.
-fn parse_iso_duration_ms(s: &str) -> Option<u64> {
-    const DAY: u64 = 86_400;
-    let mut seconds: u64 = 0;
-    let mut in_time = false;
-    let mut any = false;
-    let mut rest = s;
-    while let Some(c) = rest.chars().next() {
-        if c == 'T' {
-            in_time = true;
-            rest = &rest[1..];
-            continue;
-        }
-        let end = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        if end == 0 {
-            return None;
-        }
-        let n: u64 = rest[..end].parse().ok()?;
-        let unit = rest[end..].chars().next()?;
-        let per = match unit {
-            'Y' => 365 * DAY,
-            'M' if in_time => 60,
-            'M' => 30 * DAY,
-            'W' => 7 * DAY,
-            'D' => DAY,
-            'H' => 3600,
-            'S' => 1,
-            _ => return None,
-        };
-        seconds = seconds.checked_add(n.checked_mul(per)?)?;
-        any = true;
-        rest = &rest[end + 1..];
-    }
-    if any {
-        seconds.checked_mul(1000)
-    } else {
-        None
-    }
+    crate::duration::parse_duration_ms(s).ok()
 }
 
 /// Pacemaker's boolean spellings (`crm_str_to_boolean`).
@@ -1549,6 +1486,22 @@ pub fn constraint_resources(c: &Constraint) -> Vec<&str> {
     }
 }
 
+/// Compare dotted versions numerically.
+fn version_lt(a: &str, b: &str) -> bool {
+    let parse = |v: &str| -> Vec<u64> { v.split('.').map(|x| x.parse().unwrap_or(0)).collect() };
+    let (pa, pb) = (parse(a), parse(b));
+    for i in 0..pa.len().max(pb.len()) {
+        let (x, y) = (
+            pa.get(i).copied().unwrap_or(0),
+            pb.get(i).copied().unwrap_or(0),
+        );
+        if x != y {
+            return x < y;
+        }
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2334,17 +2287,4 @@ mod tests {
         assert_eq!(p[0].code, "HALO-E024");
         assert!(p[0].place.starts_with("t.xml:1:1: <configuration>"));
     }
-}
-
-/// Compare dotted versions numerically.
-fn version_lt(a: &str, b: &str) -> bool {
-    let parse = |v: &str| -> Vec<u64> { v.split('.').map(|x| x.parse().unwrap_or(0)).collect() };
-    let (pa, pb) = (parse(a), parse(b));
-    for i in 0..pa.len().max(pb.len()) {
-        let (x, y) = (pa.get(i).copied().unwrap_or(0), pb.get(i).copied().unwrap_or(0));
-        if x != y {
-            return x < y;
-        }
-    }
-    false
 }

@@ -24,73 +24,77 @@ use std::fmt;
 #[error("invalid duration '{0}': expected a whole number with an optional unit (ms, s, min, h), e.g. \"30s\", or an ISO 8601 duration such as \"PT1M\"")]
 pub struct DurationError(pub String);
 
-/// Parse a duration into milliseconds.
+/// Parse a duration into milliseconds, with Pacemaker's spellings.
 pub fn parse_duration_ms(s: &str) -> Result<u64, DurationError> {
-    let err = || DurationError(s.to_string());
-    let t = s.trim();
-    if t.starts_with('P') || t.starts_with('p') {
-        return parse_iso8601(t).ok_or_else(err);
-    }
-    let digits_end = t
-        .char_indices()
-        .find(|(_, c)| !c.is_ascii_digit())
-        .map(|(i, _)| i)
-        .unwrap_or(t.len());
-    if digits_end == 0 {
-        return Err(err());
-    }
-    let n: u64 = t[..digits_end].parse().map_err(|_| err())?;
-    let unit = t[digits_end..].trim().to_ascii_lowercase();
-    let ms = match unit.as_str() {
-        "" | "s" | "sec" => n.checked_mul(1000),
-        "ms" | "msec" => Some(n),
-        "us" | "usec" => Some(n / 1000),
-        "m" | "min" => n.checked_mul(60_000),
-        "h" | "hr" => n.checked_mul(3_600_000),
-        _ => None,
-    };
-    ms.ok_or_else(err)
+    pacemaker_ms(s).ok_or_else(|| DurationError(s.to_string()))
 }
 
-fn parse_iso8601(t: &str) -> Option<u64> {
-    let rest = &t[1..];
-    let mut total: u64 = 0;
-    let mut in_time = false;
-    let mut num = String::new();
-    let mut any = false;
-    for c in rest.chars() {
-        if c.is_ascii_digit() {
-            num.push(c);
-            continue;
-        }
-        let c = c.to_ascii_uppercase();
-        if c == 'T' {
-            if in_time || !num.is_empty() {
-                return None;
-            }
-            in_time = true;
-            continue;
-        }
-        if num.is_empty() {
-            return None;
-        }
-        let n: u64 = num.parse().ok()?;
-        num.clear();
-        let factor: u64 = match (in_time, c) {
-            (false, 'W') => 7 * 86_400_000,
-            (false, 'D') => 86_400_000,
-            (true, 'H') => 3_600_000,
-            (true, 'M') => 60_000,
-            (true, 'S') => 1000,
-            _ => return None,
-        };
-        total = total.checked_add(n.checked_mul(factor)?)?;
-        any = true;
+/// Parse a Pacemaker duration into milliseconds: a number with an optional unit (`500ms`,
+/// `10s`, `1m`, `2h`, `10us`; no unit means seconds) or an ISO 8601 duration (`PT10S`,
+/// `P1DT2H`; months count 30 days, years 365).
+fn pacemaker_ms(s: &str) -> Option<u64> {
+    let t = s.trim();
+    if let Some(iso) = t.strip_prefix('P') {
+        return parse_iso_duration_ms(iso);
     }
-    if !num.is_empty() || !any {
+    let digits_end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    if digits_end == 0 {
         return None;
     }
-    Some(total)
+    let n: u64 = t[..digits_end].parse().ok()?;
+    let unit = t[digits_end..].trim_start().to_ascii_lowercase();
+    let ms = match unit.as_str() {
+        "" | "s" | "sec" | "secs" | "second" | "seconds" => n.checked_mul(1000)?,
+        "ms" | "msec" | "msecs" => n,
+        "us" | "usec" | "usecs" => n / 1000,
+        "m" | "min" | "mins" | "minute" | "minutes" => n.checked_mul(60_000)?,
+        "h" | "hr" | "hrs" | "hour" | "hours" => n.checked_mul(3_600_000)?,
+        _ => return None,
+    };
+    Some(ms)
+}
+
+/// The part of an ISO 8601 duration after `P`. Like Pacemaker, `T` only tells minutes
+/// from months; components may come in any order.
+fn parse_iso_duration_ms(s: &str) -> Option<u64> {
+    const DAY: u64 = 86_400;
+    let mut seconds: u64 = 0;
+    let mut in_time = false;
+    let mut any = false;
+    let mut rest = s;
+    while let Some(c) = rest.chars().next() {
+        if c == 'T' {
+            in_time = true;
+            rest = &rest[1..];
+            continue;
+        }
+        let end = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if end == 0 {
+            return None;
+        }
+        let n: u64 = rest[..end].parse().ok()?;
+        let unit = rest[end..].chars().next()?;
+        let per = match unit {
+            'Y' => 365 * DAY,
+            'M' if in_time => 60,
+            'M' => 30 * DAY,
+            'W' => 7 * DAY,
+            'D' => DAY,
+            'H' => 3600,
+            'S' => 1,
+            _ => return None,
+        };
+        seconds = seconds.checked_add(n.checked_mul(per)?)?;
+        any = true;
+        rest = &rest[end + 1..];
+    }
+    if any {
+        seconds.checked_mul(1000)
+    } else {
+        None
+    }
 }
 
 /// A duration in milliseconds, written the way a person would (`30s`, `5min`, `1h`,
@@ -138,6 +142,9 @@ mod tests {
             ("PT30S", 30_000),
             ("PT1M30S", 90_000),
             ("P1DT1H", 90_000_000),
+            // As in Pacemaker, a month counts 30 days and a year 365.
+            ("P1M", 30 * 86_400_000),
+            ("P1Y", 365 * 86_400_000),
             ("P1W", 604_800_000),
             (" 0 ", 0),
         ];
@@ -156,9 +163,7 @@ mod tests {
             "30 parsecs",
             "P",
             "PT",
-            "P1M",
             "PT5",
-            "P1Y",
             "30s5",
         ] {
             assert_eq!(

@@ -131,29 +131,34 @@ pub fn parse_native(text: &str, source_name: &str) -> Result<NativeDoc, ModelErr
         text,
         file: source_name,
     };
-    // First the TOML syntax alone, so that syntax and schema errors are told apart.
-    if let Err(e) = text.parse::<toml::Table>() {
-        let place = match e.span() {
-            Some(s) => at.at(&s),
-            None => source_name.to_string(),
-        };
-        return Err(ModelError::Syntax {
-            format: "TOML",
-            place,
-            reason: e.message().trim().replace('\n', "; "),
-        });
-    }
-    let doc: wire::WireDoc = toml::from_str(text).map_err(|e| {
-        let place = match e.span() {
-            Some(s) => at.at(&s),
-            None => source_name.to_string(),
-        };
-        ModelError::Invalid(vec![Problem {
-            code: codes::SCHEMA,
-            place,
-            reason: e.message().trim().to_string(),
-        }])
-    })?;
+    let doc: wire::WireDoc = match toml::from_str(text) {
+        Ok(doc) => doc,
+        Err(e) => {
+            // Tell syntax errors from schema errors by reading the syntax alone.
+            let (e, syntax) = match text.parse::<toml::Table>() {
+                Err(syntax_error) => (syntax_error, true),
+                Ok(_) => (e, false),
+            };
+            let place = match e.span() {
+                Some(s) => at.at(&s),
+                None => source_name.to_string(),
+            };
+            let reason = e.message().trim().replace('\n', "; ");
+            return Err(if syntax {
+                ModelError::Syntax {
+                    format: "TOML",
+                    place,
+                    reason,
+                }
+            } else {
+                ModelError::Invalid(vec![Problem {
+                    code: codes::SCHEMA,
+                    place,
+                    reason,
+                }])
+            });
+        }
+    };
     match &doc.version {
         None => {
             return Err(ModelError::invalid(

@@ -392,6 +392,18 @@ fn op_attr_kind(name: &str) -> Option<Kind> {
     })
 }
 
+/// A role as Pacemaker reads it: case-insensitive, with the legacy names Master and
+/// Slave.
+pub fn parse_role(s: &str) -> Option<Role> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "stopped" => Some(Role::Stopped),
+        "started" => Some(Role::Started),
+        "unpromoted" | "slave" => Some(Role::Unpromoted),
+        "promoted" | "master" => Some(Role::Promoted),
+        _ => None,
+    }
+}
+
 /// Pacemaker's booleans.
 pub fn parse_bool(s: &str) -> Option<bool> {
     match s.trim().to_ascii_lowercase().as_str() {
@@ -416,7 +428,7 @@ fn check_value(kind: Kind, value: &str) -> Option<(&'static str, String)> {
         Kind::Duration => parse_duration_ms(value)
             .err()
             .map(|e| (codes::BAD_VALUE, e.to_string())),
-        Kind::Role => Role::parse(value).is_none().then(|| {
+        Kind::Role => parse_role(value).is_none().then(|| {
             (
                 codes::BAD_VALUE,
                 format!("'{value}' is not a role: write Stopped, Started, Unpromoted or Promoted"),
@@ -696,17 +708,35 @@ impl<'a> Validator<'a> {
                 self.problem(codes::BAD_VALUE, here, "the operation has no name");
             }
             if let Some(&first) = seen.get(&(op.name.as_str(), op.interval_ms)) {
-                self.dup_ops.insert((i, j));
-                let other = p.ops[first].role.map(|r| r.as_str()).unwrap_or("any role");
-                self.problem(
-                    codes::DUPLICATE_OP,
-                    here,
-                    format!(
-                        "a second {} operation with interval {} (the first is for {other}): intervals must differ, even between roles",
-                        op.name,
-                        crate::duration::format_duration_ms(op.interval_ms)
-                    ),
-                );
+                let same_role = p.ops[first].role == op.role;
+                let interval = crate::duration::format_duration_ms(op.interval_ms);
+                if op.interval_ms > 0 && same_role {
+                    self.dup_ops.insert((i, j));
+                    self.problem(
+                        codes::DUPLICATE_OP,
+                        here,
+                        format!(
+                            "a second {} operation with interval {interval}: remove one or give it another interval",
+                            op.name
+                        ),
+                    );
+                } else {
+                    // Pacemaker reports these too but goes on; the two share one
+                    // operation key, so only one of them is really used.
+                    let what = if same_role {
+                        format!(
+                            "a second {} operation: only the first is used; remove one",
+                            op.name
+                        )
+                    } else {
+                        let other = p.ops[first].role.map(|r| r.as_str()).unwrap_or("any role");
+                        format!(
+                            "a second {} operation with interval {interval} (the first is for {other}): they share one operation key, so only one is used; give each role its own interval",
+                            op.name
+                        )
+                    };
+                    self.notice(here, what);
+                }
             } else {
                 seen.insert((op.name.as_str(), op.interval_ms), j);
             }
@@ -936,10 +966,25 @@ impl<'a> Validator<'a> {
                     steps.push(step);
                 }
             }
+            let (groups, constraints): (Vec<&String>, Vec<&String>) =
+                via.iter().partition(|v| v.starts_with("group "));
+            let mut because = Vec::new();
+            if !constraints.is_empty() {
+                let list: Vec<&str> = constraints.iter().map(|s| s.as_str()).collect();
+                let word = if list.len() == 1 {
+                    "constraint"
+                } else {
+                    "constraints"
+                };
+                because.push(format!("{word} {}", list.join(", ")));
+            }
+            for g in groups {
+                because.push(format!("the member order of {g}"));
+            }
             let reason = format!(
                 "order cycle: {} via {}: none of these actions could ever run; make one of these orders kind = \"Optional\" or remove it",
                 steps.join(" -> "),
-                via.join(", ")
+                because.join(" and ")
             );
             let s = Subject::Constraint(first_constraint.unwrap_or(0));
             self.problem(codes::ORDER_CYCLE, s, reason);
@@ -1256,5 +1301,293 @@ impl OrderGraph {
             }
         }
         comp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prim(id: &str) -> Primitive {
+        Primitive {
+            id: id.into(),
+            agent: AgentRef {
+                class: "ocf".into(),
+                provider: Some("pacemaker".into()),
+                kind: "Dummy".into(),
+            },
+            ..Default::default()
+        }
+    }
+
+    fn order(
+        id: &str,
+        first: &str,
+        fa: Option<Action>,
+        then: &str,
+        ta: Option<Action>,
+    ) -> Constraint {
+        Constraint::Order(Order::Pair {
+            id: id.into(),
+            kind: OrderKind::Mandatory,
+            symmetrical: None,
+            first: first.into(),
+            first_action: fa,
+            then: then.into(),
+            then_action: ta,
+            require_all: true,
+        })
+    }
+
+    fn set(id: &str, resources: &[&str]) -> ResourceSet {
+        ResourceSet {
+            id: id.into(),
+            resources: resources.iter().map(|s| s.to_string()).collect(),
+            sequential: true,
+            require_all: true,
+            ..Default::default()
+        }
+    }
+
+    fn errors(c: &Config) -> Vec<String> {
+        match validate(c) {
+            Ok(_) => Vec::new(),
+            Err(ModelError::Invalid(ps)) => ps.iter().map(|p| p.to_string()).collect(),
+            Err(e) => vec![e.to_string()],
+        }
+    }
+
+    fn with(resources: Vec<Resource>, constraints: Vec<Constraint>) -> Config {
+        Config {
+            resources,
+            constraints,
+            ..Default::default()
+        }
+    }
+
+    /// Without file positions, places name the object.
+    #[test]
+    fn places_name_objects_without_a_file() {
+        let c = with(
+            vec![Resource::Primitive(prim("a"))],
+            vec![order("o1", "a", None, "ghost", None)],
+        );
+        assert_eq!(
+            errors(&c),
+            ["HALO-E023 order \"o1\": unknown resource \"ghost\" (in then): no resource, group or clone has this id"]
+        );
+    }
+
+    /// A clone of a clone cannot come from the native format, but from any other
+    /// source it is caught.
+    #[test]
+    fn clone_of_a_clone_is_an_error() {
+        let inner = Resource::Clone(Clone {
+            id: "inner".into(),
+            meta: Attrs::new(),
+            promotable: false,
+            child: Box::new(Resource::Primitive(prim("p"))),
+        });
+        let c = with(
+            vec![Resource::Clone(Clone {
+                id: "outer".into(),
+                meta: Attrs::new(),
+                promotable: false,
+                child: Box::new(inner),
+            })],
+            vec![],
+        );
+        assert_eq!(
+            errors(&c),
+            ["HALO-E042 clone \"outer\": the clone's child \"inner\" is itself a clone: clone the primitive or group once"]
+        );
+    }
+
+    /// Two symmetrical orders in opposite directions make a start cycle and a stop
+    /// cycle; they are one mistake and reported once.
+    #[test]
+    fn a_cycle_and_its_mirror_are_reported_once() {
+        let c = with(
+            vec![
+                Resource::Primitive(prim("a")),
+                Resource::Primitive(prim("b")),
+            ],
+            vec![
+                order("o1", "a", None, "b", None),
+                order("o2", "b", None, "a", None),
+            ],
+        );
+        let e = errors(&c);
+        assert_eq!(e.len(), 1, "{e:#?}");
+        assert!(
+            e[0].starts_with(
+                "HALO-E040 order \"o1\": order cycle: a start -> b start -> a start via constraints o1, o2"
+            ),
+            "{}",
+            e[0]
+        );
+    }
+
+    /// Only mandatory orders of all instances can deadlock.
+    #[test]
+    fn optional_serialize_and_any_instance_orders_are_not_cycles() {
+        let mut c = with(
+            vec![
+                Resource::Primitive(prim("a")),
+                Resource::Primitive(prim("b")),
+            ],
+            vec![
+                order("o1", "a", None, "b", None),
+                order("o2", "b", None, "a", None),
+            ],
+        );
+        for kind in [OrderKind::Optional, OrderKind::Serialize] {
+            if let Constraint::Order(Order::Pair { kind: k, .. }) = &mut c.constraints[1] {
+                *k = kind;
+            }
+            assert_eq!(errors(&c), Vec::<String>::new(), "{kind:?}");
+        }
+        if let Constraint::Order(Order::Pair {
+            kind, require_all, ..
+        }) = &mut c.constraints[1]
+        {
+            *kind = OrderKind::Mandatory;
+            *require_all = false;
+        }
+        assert_eq!(errors(&c), Vec::<String>::new());
+    }
+
+    /// A promotable clone starts before it promotes: ordering its promotion before
+    /// something its start waits for is a deadlock.
+    #[test]
+    fn cycle_through_start_before_promote() {
+        let c = with(
+            vec![
+                Resource::Clone(Clone {
+                    id: "db-clone".into(),
+                    meta: Attrs::new(),
+                    promotable: true,
+                    child: Box::new(Resource::Primitive(prim("db"))),
+                }),
+                Resource::Primitive(prim("app")),
+            ],
+            vec![
+                order(
+                    "promote-then-app",
+                    "db-clone",
+                    Some(Action::Promote),
+                    "app",
+                    Some(Action::Start),
+                ),
+                order("app-then-db", "app", None, "db-clone", None),
+            ],
+        );
+        let e = errors(&c);
+        assert_eq!(e.len(), 1, "{e:#?}");
+        assert!(
+            e[0].contains("order cycle: db-clone start -> db start -> db promote -> db-clone promote -> app start -> db-clone start via constraints promote-then-app, app-then-db"),
+            "{}",
+            e[0]
+        );
+        // Without the promotion order there is no cycle.
+        let mut fine = c.clone();
+        fine.constraints.remove(0);
+        assert_eq!(errors(&fine), Vec::<String>::new());
+    }
+
+    /// Sets order their members in sequence and each set after the previous one.
+    #[test]
+    fn cycle_through_resource_sets() {
+        let ids = ["a", "b", "c", "d"];
+        let resources = ids.iter().map(|i| Resource::Primitive(prim(i))).collect();
+        let sets = Constraint::Order(Order::Sets {
+            id: "chain".into(),
+            kind: OrderKind::Mandatory,
+            symmetrical: Some(false),
+            sets: vec![set("s1", &["a", "b"]), set("s2", &["c", "d"])],
+        });
+        let mut c = with(resources, vec![sets, order("back", "d", None, "b", None)]);
+        let e = errors(&c);
+        assert_eq!(e.len(), 1, "{e:#?}");
+        assert!(
+            e[0].contains("order cycle: b start -> d start -> b start via constraints chain, back"),
+            "{}",
+            e[0]
+        );
+        // A non-sequential second set does not order c before d; d -> b still closes
+        // a cycle through b -> d (every member of s1 before every member of s2).
+        if let Constraint::Order(Order::Sets { sets, .. }) = &mut c.constraints[0] {
+            sets[1].sequential = false;
+        }
+        assert_eq!(errors(&c).len(), 1);
+        // With require-all = false on the first set, s2 waits for any one of s1.
+        if let Constraint::Order(Order::Sets { sets, .. }) = &mut c.constraints[0] {
+            sets[0].require_all = false;
+            sets[0].sequential = false;
+        }
+        assert_eq!(errors(&c), Vec::<String>::new());
+    }
+
+    #[test]
+    fn empty_sets_and_duplicate_inner_ids() {
+        let c = with(
+            vec![Resource::Primitive(prim("a"))],
+            vec![Constraint::Colocation(Colocation::Sets {
+                id: "col".into(),
+                score: Score::INFINITY,
+                sets: vec![set("s", &[]), set("a", &["a"])],
+            })],
+        );
+        assert_eq!(
+            errors(&c),
+            [
+                "HALO-E010 colocation \"col\": id \"a\" is already used by resource \"a\"",
+                "HALO-E043 colocation \"col\": resource set #1 lists no resources",
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_location_node_is_a_notice() {
+        let mut c = with(
+            vec![Resource::Primitive(prim("a"))],
+            vec![Constraint::Location(Location {
+                id: "l".into(),
+                target: LocationTarget::Resource("a".into()),
+                role: None,
+                how: LocationHow::Node {
+                    node: "later".into(),
+                    score: Score::new(5),
+                },
+            })],
+        );
+        let notices = validate(&c).expect("valid");
+        assert_eq!(notices.len(), 1);
+        assert_eq!(
+            notices[0].to_string(),
+            "location \"l\": node \"later\" is not configured; the constraint applies if it joins"
+        );
+        c.nodes.push(Node {
+            id: "1".into(),
+            name: "later".into(),
+            ..Default::default()
+        });
+        assert_eq!(validate(&c), Ok(vec![]));
+    }
+
+    #[test]
+    fn pacemaker_spellings_are_accepted() {
+        let mut p = prim("a");
+        for (k, v) in [
+            ("target-role", "started"),
+            ("is-managed", "yes"),
+            ("resource-stickiness", "+INFINITY"),
+            ("failure-timeout", "PT5M"),
+            ("migration-threshold", "3"),
+        ] {
+            p.meta.insert(k.into(), v.into());
+        }
+        let c = with(vec![Resource::Primitive(p)], vec![]);
+        assert_eq!(validate(&c), Ok(vec![]));
     }
 }

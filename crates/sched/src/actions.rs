@@ -14,6 +14,8 @@ pub const FLAG_RESTART: u32 = 1 << 4;
 pub const FLAG_ASYMMETRICAL: u32 = 1 << 5;
 pub const FLAG_SERIALIZE: u32 = 1 << 6;
 pub const FLAG_PROMOTED_IMPLIES_FIRST: u32 = 1 << 7;
+/// 'then' may proceed once some instances of 'first' can (clone-min, require-all=false).
+pub const FLAG_ONE_OR_MORE: u32 = 1 << 8;
 
 /// What an action does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -27,6 +29,8 @@ pub enum Task {
     Stopped,
     Promoted,
     Demoted,
+    /// Enough instances of a clone can do something (clone-min, require-all=false).
+    OneOrMore,
 }
 
 impl Task {
@@ -40,6 +44,7 @@ impl Task {
             Task::Stopped => "stopped",
             Task::Promoted => "promoted",
             Task::Demoted => "demoted",
+            Task::OneOrMore => "one-or-more",
         }
     }
 
@@ -67,6 +72,8 @@ pub struct Act {
     pub reason: Option<String>,
     /// The action whose failure to run made this one unrunnable.
     pub blocked_by: Option<usize>,
+    /// For "one or more" pseudo-actions: how many inputs must be runnable.
+    pub requires_any: Option<usize>,
 }
 
 /// An ordering between two actions.
@@ -84,19 +91,38 @@ pub struct Graph {
     pub orders: Vec<ActOrder>,
     /// Nodes to fence, with the reason.
     pub fences: Vec<(NodeId, String)>,
+    /// Actions by resource and task, in creation order.
+    index: std::collections::HashMap<(RscId, Task), Vec<usize>>,
 }
 
 impl Graph {
+    /// The first action of `rsc` doing `task` (on `node`, when given).
     pub fn find(&self, rsc: RscId, task: Task, node: Option<NodeId>) -> Option<usize> {
-        self.acts
+        self.index
+            .get(&(rsc, task))?
             .iter()
-            .position(|a| a.rsc == rsc && a.task == task && (node.is_none() || a.node == node))
+            .copied()
+            .find(|&a| node.is_none() || self.acts[a].node == node)
     }
 
+    /// Every action of `rsc` doing `task`, in creation order.
     pub fn find_all(&self, rsc: RscId, task: Task) -> Vec<usize> {
-        (0..self.acts.len())
-            .filter(|&i| self.acts[i].rsc == rsc && self.acts[i].task == task)
-            .collect()
+        self.index.get(&(rsc, task)).cloned().unwrap_or_default()
+    }
+
+    fn exact(&self, rsc: RscId, task: Task, node: Option<NodeId>) -> Option<usize> {
+        self.index
+            .get(&(rsc, task))?
+            .iter()
+            .copied()
+            .find(|&a| self.acts[a].node == node)
+    }
+
+    fn push(&mut self, act: Act) -> usize {
+        let i = self.acts.len();
+        self.index.entry((act.rsc, act.task)).or_default().push(i);
+        self.acts.push(act);
+        i
     }
 }
 
@@ -109,25 +135,19 @@ pub fn custom_action(
     node: Option<NodeId>,
     optional: bool,
 ) -> usize {
-    let idx = match g
-        .acts
-        .iter()
-        .position(|a| a.rsc == rsc && a.task == task && a.node == node)
-    {
+    let idx = match g.exact(rsc, task, node) {
         Some(i) => i,
-        None => {
-            g.acts.push(Act {
-                rsc,
-                task,
-                node,
-                optional: true,
-                runnable: true,
-                pseudo: false,
-                reason: None,
-                blocked_by: None,
-            });
-            g.acts.len() - 1
-        }
+        None => g.push(Act {
+            rsc,
+            task,
+            node,
+            optional: true,
+            runnable: true,
+            pseudo: false,
+            reason: None,
+            blocked_by: None,
+            requires_any: None,
+        }),
     };
     // update_action_optional
     if !cl.rscs[rsc].managed && node.is_some() && !g.acts[idx].pseudo {
@@ -201,7 +221,7 @@ pub fn pseudo(g: &mut Graph, rsc: RscId, task: Task, optional: bool, runnable: b
     if let Some(i) = g.find(rsc, task, None) {
         return i;
     }
-    g.acts.push(Act {
+    g.push(Act {
         rsc,
         task,
         node: None,
@@ -210,8 +230,8 @@ pub fn pseudo(g: &mut Graph, rsc: RscId, task: Task, optional: bool, runnable: b
         pseudo: true,
         reason: None,
         blocked_by: None,
-    });
-    g.acts.len() - 1
+        requires_any: None,
+    })
 }
 
 // ----- per-resource action creation ---------------------------------------------------
@@ -292,18 +312,17 @@ fn start_resource(cl: &Cluster, g: &mut Graph, r: RscId, node: NodeId, optional:
 }
 
 fn promote_resource(cl: &Cluster, g: &mut Graph, r: RscId, node: NodeId, optional: bool) {
-    let starts_ok = g
-        .acts
-        .iter()
-        .filter(|a| a.rsc == r && a.task == Task::Start && a.node == Some(node))
-        .all(|a| a.runnable);
-    if starts_ok {
+    let on_node = |g: &Graph, t: Task| -> Vec<usize> {
+        g.find_all(r, t)
+            .into_iter()
+            .filter(|&a| g.acts[a].node == Some(node))
+            .collect()
+    };
+    if on_node(g, Task::Start).iter().all(|&a| g.acts[a].runnable) {
         custom_action(cl, g, r, Task::Promote, Some(node), optional);
     } else {
-        for i in 0..g.acts.len() {
-            if g.acts[i].rsc == r && g.acts[i].task == Task::Promote && g.acts[i].node == Some(node) {
-                g.acts[i].runnable = false;
-            }
+        for a in on_node(g, Task::Promote) {
+            g.acts[a].runnable = false;
         }
     }
 }
@@ -318,10 +337,18 @@ pub fn primitive_actions(cl: &mut Cluster, g: &mut Graph, r: RscId) {
         };
         cl.rscs[r].next_role = Some(nr);
     }
+    // no-quorum-policy=demote: promoted instances are demoted, not stopped.
+    if !cl.opts.have_quorum
+        && cl.opts.no_quorum_policy == NoQuorumPolicy::Demote
+        && matches!(cl.rscs[r].role, Role::Promoted | Role::Unpromoted)
+        && cl.rscs[r].next_role > Some(Role::Unpromoted)
+    {
+        cl.rscs[r].next_role = Some(Role::Unpromoted);
+    }
     let cl_ro: &Cluster = cl;
     let rsc = &cl_ro.rscs[r];
     let next_role = rsc.next_role.unwrap_or(Role::Stopped);
-    let current = rsc.running_on.first().copied();
+    let current = cl_ro.current_node(r);
     let mut need_stop = false;
     let mut need_promote = false;
     let mut is_moving = false;
@@ -334,7 +361,7 @@ pub fn primitive_actions(cl: &mut Cluster, g: &mut Graph, r: RscId) {
     let clean_active = rsc
         .running_on
         .iter()
-        .filter(|&&n| !cl_ro.nodes[n].unclean)
+        .filter(|&&n| cl_ro.nodes[n].online && !cl_ro.nodes[n].unclean)
         .count();
     let multiply_active = if rsc.needs == Needs::Fencing {
         rsc.running_on.len() > 1
@@ -418,16 +445,12 @@ pub fn create_actions(cl: &mut Cluster, g: &mut Graph, r: RscId) {
                     if !cl.rscs[p].running_on.is_empty() {
                         active = true;
                     }
-                    for a in g.acts.iter().filter(|a| a.rsc == p) {
-                        if a.optional || !(a.runnable || a.pseudo) {
-                            continue;
-                        }
-                        match a.task {
-                            Task::Start => starting = true,
-                            Task::Stop => stopping = true,
-                            _ => {}
-                        }
-                    }
+                    let live = |a: usize| {
+                        let a = &g.acts[a];
+                        !a.optional && (a.runnable || a.pseudo)
+                    };
+                    starting |= g.find_all(p, Task::Start).into_iter().any(live);
+                    stopping |= g.find_all(p, Task::Stop).into_iter().any(live);
                 }
             }
             pseudo(g, r, Task::Start, !starting, true);
@@ -442,13 +465,9 @@ pub fn create_actions(cl: &mut Cluster, g: &mut Graph, r: RscId) {
                 let mut demoting = false;
                 for k in cl.rscs[r].children.clone() {
                     for p in cl.primitives(k) {
-                        for a in g.acts.iter().filter(|a| a.rsc == p && !a.optional) {
-                            match a.task {
-                                Task::Promote => promoting = true,
-                                Task::Demote => demoting = true,
-                                _ => {}
-                            }
-                        }
+                        let required = |a: usize| !g.acts[a].optional;
+                        promoting |= g.find_all(p, Task::Promote).into_iter().any(required);
+                        demoting |= g.find_all(p, Task::Demote).into_iter().any(required);
                     }
                 }
                 pseudo(g, r, Task::Demote, !demoting, true);
@@ -496,7 +515,14 @@ pub fn internal_constraints(cl: &mut Cluster, r: RscId) {
             );
             let top = cl.top_parent(r);
             if cl.rscs[top].promotable || cl.rscs[r].role > Role::Unpromoted {
-                order_rsc(cl, r, Task::Demote, r, Task::Stop, FLAG_PROMOTED_IMPLIES_FIRST);
+                order_rsc(
+                    cl,
+                    r,
+                    Task::Demote,
+                    r,
+                    Task::Stop,
+                    FLAG_PROMOTED_IMPLIES_FIRST,
+                );
                 order_rsc(cl, r, Task::Start, r, Task::Promote, FLAG_RUNNABLE_LEFT);
             }
         }
@@ -580,8 +606,22 @@ pub fn internal_constraints(cl: &mut Cluster, r: RscId) {
                         );
                     }
                 } else if let Some(p) = prev {
-                    order_rsc(cl, p, Task::Start, m, Task::Start, FLAG_IMPLIES_THEN | FLAG_RUNNABLE_LEFT);
-                    order_rsc(cl, m, Task::Stop, p, Task::Stop, FLAG_OPTIONAL | FLAG_RESTART);
+                    order_rsc(
+                        cl,
+                        p,
+                        Task::Start,
+                        m,
+                        Task::Start,
+                        FLAG_IMPLIES_THEN | FLAG_RUNNABLE_LEFT,
+                    );
+                    order_rsc(
+                        cl,
+                        m,
+                        Task::Stop,
+                        p,
+                        Task::Stop,
+                        FLAG_OPTIONAL | FLAG_RESTART,
+                    );
                     if promotable {
                         order_rsc(
                             cl,
@@ -682,6 +722,23 @@ pub fn apply_orderings(cl: &Cluster, g: &mut Graph) {
         if thens.is_empty() {
             continue;
         }
+        if o.flags & FLAG_ONE_OR_MORE != 0 && cl.rscs[o.first].variant == Variant::Clone {
+            clone_min_ordering(cl, g, o, &thens);
+            continue;
+        }
+        // Ordering after a collective resource means after it has completed
+        // (start -> running, ...), unless 'then' is part of it.
+        let collective = cl.rscs[o.first].variant != Variant::Primitive;
+        if collective && o.first != o.then && !is_ancestor(cl, o.first, o.then) {
+            let done = completion(o.first_task);
+            if let Some(f) = g.find(o.first, done, None) {
+                firsts = vec![f];
+            }
+            if o.flags & FLAG_ONE_OR_MORE == 0 && interleaved(cl, o.first, o.then, o.then_task) {
+                interleave(cl, g, o.first, done, o.then, o.then_task, o.flags);
+                continue;
+            }
+        }
         for &f in &firsts {
             for &t in &thens {
                 if f != t {
@@ -696,59 +753,197 @@ pub fn apply_orderings(cl: &Cluster, g: &mut Graph) {
     }
 }
 
+/// 'then' waits for a minimum number of instances of the 'first' clone (Pacemaker's
+/// `clone_min_ordering`): the instances feed a pseudo-action that is runnable when
+/// enough of them are.
+fn clone_min_ordering(
+    cl: &Cluster,
+    g: &mut Graph,
+    o: &crate::constraints::RscOrder,
+    thens: &[usize],
+) {
+    let min = cl.rscs[o.first]
+        .meta
+        .get("clone-min")
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&m| m > 0)
+        .unwrap_or(1);
+    let met = g.push(Act {
+        rsc: o.first,
+        task: Task::OneOrMore,
+        node: None,
+        optional: true,
+        runnable: true,
+        pseudo: true,
+        reason: None,
+        blocked_by: None,
+        requires_any: Some(min),
+    });
+    for &k in &cl.rscs[o.first].children {
+        for f in g.find_all(k, o.first_task) {
+            g.orders.push(ActOrder {
+                first: f,
+                then: met,
+                flags: FLAG_ONE_OR_MORE,
+            });
+        }
+    }
+    for &t in thens {
+        g.orders.push(ActOrder {
+            first: met,
+            then: t,
+            flags: (o.flags & !FLAG_ONE_OR_MORE) | FLAG_RUNNABLE_LEFT,
+        });
+    }
+}
+
+fn completion(t: Task) -> Task {
+    match t {
+        Task::Start => Task::Running,
+        Task::Stop => Task::Stopped,
+        Task::Promote => Task::Promoted,
+        Task::Demote => Task::Demoted,
+        other => other,
+    }
+}
+
+fn is_ancestor(cl: &Cluster, anc: RscId, mut r: RscId) -> bool {
+    while let Some(p) = cl.rscs[r].parent {
+        if p == anc {
+            return true;
+        }
+        r = p;
+    }
+    false
+}
+
+/// Whether an ordering between two clones pairs their instances node by node
+/// (Pacemaker's `can_interleave_actions`).
+fn interleaved(cl: &Cluster, first: RscId, then: RscId, then_task: Task) -> bool {
+    if first == then
+        || cl.rscs[first].variant != Variant::Clone
+        || cl.rscs[then].variant != Variant::Clone
+    {
+        return false;
+    }
+    let rsc = if matches!(then_task, Task::Stop | Task::Demote) {
+        first
+    } else {
+        then
+    };
+    cl.rscs[rsc].interleave
+}
+
+/// The instance of clone `c` on `node` (assigned, or current when `current`).
+fn instance_on(cl: &Cluster, c: RscId, node: NodeId, current: bool) -> Option<RscId> {
+    cl.rscs[c].children.iter().copied().find(|&k| {
+        let at = if current {
+            cl.current_node(k)
+        } else {
+            crate::clone::instance_node(cl, k)
+        };
+        at == Some(node)
+    })
+}
+
+/// Order each instance of `then` after the instance of `first` on the same node.
+fn interleave(
+    cl: &Cluster,
+    g: &mut Graph,
+    first: RscId,
+    first_task: Task,
+    then: RscId,
+    then_task: Task,
+    flags: u32,
+) {
+    let current = matches!(then_task, Task::Stop | Task::Demote);
+    for &tc in &cl.rscs[then].children {
+        let node = if current {
+            cl.current_node(tc)
+        } else {
+            crate::clone::instance_node(cl, tc)
+        };
+        let then_acts = g.find_all(tc, then_task);
+        let fc = node.and_then(|n| instance_on(cl, first, n, current));
+        match fc {
+            None => {
+                if !current && flags & (FLAG_RUNNABLE_LEFT | FLAG_IMPLIES_THEN) != 0 {
+                    for t in then_acts {
+                        g.acts[t].runnable = false;
+                    }
+                }
+            }
+            Some(fc) => {
+                // A primitive instance has no completion pseudo-actions.
+                let ft = if cl.rscs[fc].variant == Variant::Primitive {
+                    first_task.base()
+                } else {
+                    first_task
+                };
+                for f in g.find_all(fc, ft) {
+                    for &t in &then_acts {
+                        g.orders.push(ActOrder {
+                            first: f,
+                            then: t,
+                            flags,
+                        });
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Effective flags of an action: for group/clone pseudo-actions they summarise the
 /// members' actions.
 fn eff_flags(cl: &Cluster, g: &Graph, a: usize) -> (bool, bool) {
     let act = &g.acts[a];
     let rsc = &cl.rscs[act.rsc];
+    let base = act.task.base();
+    if act.task == Task::OneOrMore {
+        return (act.optional, act.runnable);
+    }
     match rsc.variant {
         Variant::Primitive => (act.optional, act.runnable),
         Variant::Group => {
-            let mut optional = act.optional;
-            let mut runnable = act.runnable;
-            let base = act.task.base();
+            // Pacemaker's group_action_flags: required if any member's is; a
+            // completion pseudo-action is unrunnable if any member's action is.
+            let (mut optional, mut runnable) = (true, true);
             for &m in &rsc.children {
                 match g.find(m, base, None) {
                     Some(ma) => {
                         let (mo, mr) = eff_flags(cl, g, ma);
-                        if !mo {
-                            optional = false;
-                        }
+                        optional &= mo;
                         if base != act.task && !mr {
                             runnable = false;
                         }
                     }
-                    None => {
-                        if !matches!(base, Task::Stop | Task::Demote) {
-                            runnable = false;
-                        }
-                    }
+                    None if !matches!(base, Task::Stop | Task::Demote) => runnable = false,
+                    None => {}
                 }
             }
             (optional, runnable)
         }
         Variant::Clone => {
-            let mut optional = act.optional;
-            let mut any_runnable = false;
-            let base = act.task.base();
+            // Pacemaker's summary_action_flags: runnable if any instance can.
+            let (mut optional, mut any_runnable) = (true, false);
             for &k in &rsc.children {
                 if let Some(ka) = g.find(k, base, None) {
                     let (ko, kr) = eff_flags(cl, g, ka);
-                    if !ko {
-                        optional = false;
-                    }
-                    if kr {
-                        any_runnable = true;
-                    }
+                    optional &= ko;
+                    any_runnable |= kr;
                 }
             }
-            (optional, act.runnable && any_runnable || (any_runnable && act.task == base))
+            (optional, any_runnable)
         }
     }
 }
 
 /// Apply one ordering's effect on the flags; returns whether anything changed.
 fn update_ordering(cl: &Cluster, g: &mut Graph, o: &ActOrder) -> bool {
+    if o.flags & FLAG_ONE_OR_MORE != 0 {
+        return false;
+    }
     let (f_opt, f_run) = eff_flags(cl, g, o.first);
     let mut changed = false;
     // Targets: the 'then' action and, for collective resources, the same action of
@@ -791,9 +986,6 @@ fn update_pair(
     );
     if flags & FLAG_ASYMMETRICAL != 0 {
         asymmetric(cl, g, first, then, f_run);
-    }
-    if flags & FLAG_IMPLIES_FIRST != 0 && !g.acts[then].optional && !f_opt && false {
-        // (only relevant with migration flags)
     }
     if flags & FLAG_IMPLIES_FIRST != 0 {
         let then_opt = eff_flags(cl, g, then).0;
@@ -901,6 +1093,21 @@ pub fn update_all(cl: &Cluster, g: &mut Graph) {
     let orders = g.orders.clone();
     for _ in 0..1000 {
         let mut changed = false;
+        // "One or more" pseudo-actions run when enough of their inputs can.
+        for a in 0..g.acts.len() {
+            let Some(min) = g.acts[a].requires_any else {
+                continue;
+            };
+            let runnable = orders
+                .iter()
+                .filter(|o| o.then == a && o.flags & FLAG_ONE_OR_MORE != 0)
+                .filter(|o| eff_flags(cl, g, o.first).1)
+                .count();
+            if runnable < min && g.acts[a].runnable {
+                g.acts[a].runnable = false;
+                changed = true;
+            }
+        }
         for o in &orders {
             changed |= update_ordering(cl, g, o);
         }
@@ -912,7 +1119,8 @@ pub fn update_all(cl: &Cluster, g: &mut Graph) {
 
 /// Mandatory colocations: a dependent cannot start where its primary cannot
 /// (`pcmk__block_colocation_dependents`).
-pub fn block_colocation_dependents(cl: &Cluster, g: &mut Graph) {
+pub fn block_colocation_dependents(cl: &Cluster, g: &mut Graph) -> bool {
+    let before: Vec<bool> = g.acts.iter().map(|a| a.runnable).collect();
     for a in 0..g.acts.len() {
         let act = g.acts[a].clone();
         if act.runnable || !matches!(act.task, Task::Start | Task::Promote) {
@@ -923,12 +1131,13 @@ pub fn block_colocation_dependents(cl: &Cluster, g: &mut Graph) {
             continue;
         }
         // Every instance of a collective must be unable.
-        let all_blocked = cl.rscs[top].children.iter().all(|&k| {
-            match g.find(k, act.task, None) {
+        let all_blocked = cl.rscs[top]
+            .children
+            .iter()
+            .all(|&k| match g.find(k, act.task, None) {
                 None => true,
                 Some(ka) => !g.acts[ka].runnable,
-            }
-        });
+            });
         if !cl.rscs[top].children.is_empty() && !all_blocked {
             continue;
         }
@@ -949,11 +1158,12 @@ pub fn block_colocation_dependents(cl: &Cluster, g: &mut Graph) {
             mark_blocked(cl, g, co.dependent, task, &reason);
         }
     }
+    g.acts.iter().map(|a| a.runnable).ne(before)
 }
 
 fn mark_blocked(cl: &Cluster, g: &mut Graph, r: RscId, task: Task, reason: &str) {
-    for i in 0..g.acts.len() {
-        if g.acts[i].rsc == r && g.acts[i].task == task && g.acts[i].runnable {
+    for i in g.find_all(r, task) {
+        if g.acts[i].runnable {
             g.acts[i].runnable = false;
             g.acts[i].reason = Some(reason.to_string());
         }
@@ -983,10 +1193,8 @@ pub fn schedule_fencing(cl: &Cluster, g: &mut Graph) {
             if act.node != Some(n) || !cl.rscs[act.rsc].managed {
                 continue;
             }
-            if act.task == Task::Stop {
-                g.acts[a].pseudo = true;
-                g.acts[a].runnable = true;
-            } else if act.task == Task::Demote {
+            // The stop (or demote) is implied by the fencing.
+            if matches!(act.task, Task::Stop | Task::Demote) {
                 g.acts[a].pseudo = true;
                 g.acts[a].runnable = true;
             }

@@ -56,14 +56,31 @@ impl Cluster {
             .then_with(|| self.nodes[a].name.cmp(&self.nodes[b].name))
     }
 
-    /// The node a resource is currently active on (first of `running_on`).
+    /// The node a resource is currently active on (Pacemaker's `pe__find_active_on`):
+    /// for a resource that does not need fencing, the first clean node it is active
+    /// on; otherwise the first node.
     pub fn current_node(&self, r: RscId) -> Option<NodeId> {
         if self.rscs[r].variant == Variant::Primitive {
-            return self.rscs[r].running_on.first().copied();
+            return self.active_on(r);
         }
         self.primitives(r)
             .into_iter()
-            .find_map(|p| self.rscs[p].running_on.first().copied())
+            .find_map(|p| self.active_on(p))
+    }
+
+    fn active_on(&self, r: RscId) -> Option<NodeId> {
+        let rsc = &self.rscs[r];
+        if rsc.needs != crate::cluster::Needs::Fencing {
+            let clean = rsc
+                .running_on
+                .iter()
+                .copied()
+                .find(|&n| self.nodes[n].online && !self.nodes[n].unclean);
+            if clean.is_some() {
+                return clean;
+            }
+        }
+        rsc.running_on.first().copied()
     }
 
     /// Running anywhere (for groups/clones: any primitive below).
@@ -157,9 +174,7 @@ impl Cluster {
         let mut list = std::mem::take(&mut self.rscs[r].with_this);
         list.push(c);
         let cl: &Cluster = self;
-        list.sort_by(|&a, &b| {
-            cl.cmp_coloc_rsc(cl.colocs[a].dependent, cl.colocs[b].dependent)
-        });
+        list.sort_by(|&a, &b| cl.cmp_coloc_rsc(cl.colocs[a].dependent, cl.colocs[b].dependent));
         self.rscs[r].with_this = list;
     }
 
@@ -435,18 +450,18 @@ impl Cluster {
             return;
         }
         let mut work = self.rscs[dep].allowed.clone();
-        for n in 0..work.len() {
-            let Some(w) = work[n] else { continue };
+        for (n, slot) in work.iter_mut().enumerate() {
+            let Some(w) = *slot else { continue };
             match target {
-                None => work[n] = Some(add(-score, w)),
+                None => *slot = Some(add(-score, w)),
                 Some(t) if t == n => {
                     if score < INFINITY {
-                        work[n] = Some(add(score, w));
+                        *slot = Some(add(score, w));
                     }
                 }
                 Some(_) => {
                     if score >= INFINITY {
-                        work[n] = Some(add(-score, w));
+                        *slot = Some(add(-score, w));
                     }
                 }
             }
@@ -494,9 +509,15 @@ impl Cluster {
         }
     }
 
-    fn add_node_scores_matching(&self, work: &mut Table, r: RscId, factor: f64, only_positive: bool) {
-        for n in 0..work.len() {
-            let Some(cur) = work[n] else { continue };
+    fn add_node_scores_matching(
+        &self,
+        work: &mut Table,
+        r: RscId,
+        factor: f64,
+        only_positive: bool,
+    ) {
+        for (n, slot) in work.iter_mut().enumerate() {
+            let Some(cur) = *slot else { continue };
             let score = self.best_score_matching(r, n);
             if factor < 0.0 && score < 0 {
                 continue;
@@ -519,13 +540,13 @@ impl Cluster {
             }
             let new = add(weight, cur);
             if only_positive && new < 0 && cur > 0 {
-                work[n] = Some(INFINITY_HACK);
+                *slot = Some(INFINITY_HACK);
                 continue;
             }
             if only_positive && new < 0 && cur == 0 {
                 continue;
             }
-            work[n] = Some(new);
+            *slot = Some(new);
         }
     }
 

@@ -91,7 +91,11 @@ fn cmp_instance(cl: &Cluster, a: RscId, b: RscId, counts: &[usize]) -> Ordering 
     let (ca, n1) = allowed_ok(cl, a, na.first().copied());
     let (cb, n2) = allowed_ok(cl, b, nb.first().copied());
     if ca != cb {
-        return if ca { Ordering::Less } else { Ordering::Greater };
+        return if ca {
+            Ordering::Less
+        } else {
+            Ordering::Greater
+        };
     }
     if cl.rscs[a].priority != cl.rscs[b].priority {
         return cl.rscs[b].priority.cmp(&cl.rscs[a].priority);
@@ -106,7 +110,11 @@ fn cmp_instance(cl: &Cluster, a: RscId, b: RscId, counts: &[usize]) -> Ordering 
     let c1 = cl.nodes[n1].available();
     let c2 = cl.nodes[n2].available();
     if c1 != c2 {
-        return if c1 { Ordering::Less } else { Ordering::Greater };
+        return if c1 {
+            Ordering::Less
+        } else {
+            Ordering::Greater
+        };
     }
     let parent = cl.rscs[a].parent.unwrap_or(a);
     let t1 = cl.rscs[parent].allowed[n1];
@@ -123,7 +131,11 @@ fn cmp_instance(cl: &Cluster, a: RscId, b: RscId, counts: &[usize]) -> Ordering 
     let f1 = did_fail(cl, a);
     let f2 = did_fail(cl, b);
     if f1 != f2 {
-        return if f2 { Ordering::Less } else { Ordering::Greater };
+        return if f2 {
+            Ordering::Less
+        } else {
+            Ordering::Greater
+        };
     }
     cl.rscs[a].instance.cmp(&cl.rscs[b].instance)
 }
@@ -143,11 +155,7 @@ fn distribute(cl: &mut Cluster, c: RscId, children: &[RscId]) {
         .filter(|&n| cl.rscs[c].allowed[n].is_some() && cl.nodes[n].available())
         .count();
     let all_coloc = max < available;
-    let loop_max = if available > 0 {
-        (max / available).max(1)
-    } else {
-        1
-    };
+    let loop_max = max.checked_div(available).unwrap_or(1).max(1);
     let mut allocated = 0usize;
     for &child in children {
         if allocated >= max {
@@ -159,7 +167,9 @@ fn distribute(cl: &mut Cluster, c: RscId, children: &[RscId]) {
         }
         let node = running[0];
         let ok = cl.nodes[node].available()
-            && cl.rscs[child].allowed[node].map(|w| w >= 0).unwrap_or(false);
+            && cl.rscs[child].allowed[node]
+                .map(|w| w >= 0)
+                .unwrap_or(false);
         if !ok {
             continue;
         }
@@ -196,10 +206,8 @@ fn append_parent_colocation(cl: &mut Cluster, parent: RscId, child: RscId, all: 
     let tw = cl.rscs[parent].this_with.clone();
     for co in tw {
         let s = cl.colocs[co].score;
-        if all || s < 0 || s == INFINITY {
-            if !cl.rscs[child].this_with.contains(&co) {
-                cl.add_this_with(child, co);
-            }
+        if (all || s < 0 || s == INFINITY) && !cl.rscs[child].this_with.contains(&co) {
+            cl.add_this_with(child, co);
         }
     }
     let wt = cl.rscs[parent].with_this.clone();
@@ -207,10 +215,8 @@ fn append_parent_colocation(cl: &mut Cluster, parent: RscId, child: RscId, all: 
         if !cl.coloc_has_influence(co, Some(child)) {
             continue;
         }
-        if all || cl.colocs[co].score < 0 {
-            if !cl.rscs[child].with_this.contains(&co) {
-                cl.add_with_this(child, co);
-            }
+        if (all || cl.colocs[co].score < 0) && !cl.rscs[child].with_this.contains(&co) {
+            cl.add_with_this(child, co);
         }
     }
 }
@@ -241,7 +247,8 @@ fn can_run_instance(cl: &mut Cluster, c: RscId, inst: RscId, limit: usize, d: &D
 fn update_score(cl: &mut Cluster, r: RscId, n: NodeId, score: i64) {
     if let Some(w) = cl.rscs[r].allowed[n] {
         cl.rscs[r].allowed[n] = Some(
-            halo_model::Score::new(w).plus(halo_model::Score::new(score))
+            halo_model::Score::new(w)
+                .plus(halo_model::Score::new(score))
                 .value(),
         );
     }
@@ -342,10 +349,10 @@ pub fn with_clone(cl: &mut Cluster, dep: RscId, pri: RscId, c: usize) {
             return;
         }
     }
-    let dep_clone = cl.clone_parent(dep).filter(|&x| x == cl.colocs[c].dependent);
-    let interleave = dep_clone
-        .map(|dc| cl.rscs[dc].interleave)
-        .unwrap_or(false);
+    let dep_clone = cl
+        .clone_parent(dep)
+        .filter(|&x| x == cl.colocs[c].dependent);
+    let interleave = dep_clone.map(|dc| cl.rscs[dc].interleave).unwrap_or(false);
     if cl.rscs[pri].provisional {
         return;
     }
@@ -369,7 +376,9 @@ pub fn with_clone(cl: &mut Cluster, dep: RscId, pri: RscId, c: usize) {
                 cl.rscs[k].allocated_to
             } else {
                 cl.rscs[k].allocated_to.or_else(|| {
-                    cl.primitives(k).iter().find_map(|&p| cl.rscs[p].allocated_to)
+                    cl.primitives(k)
+                        .iter()
+                        .find_map(|&p| cl.rscs[p].allocated_to)
                 })
             };
             if let Some(n) = loc {

@@ -279,6 +279,8 @@ pub struct Cluster {
     pub top: Vec<RscId>,
     pub colocs: Vec<Coloc>,
     pub locs: Vec<crate::constraints::Loc>,
+    /// Configured resources by id (see `index_ids`).
+    pub by_id: std::collections::HashMap<String, RscId>,
     pub orders: Vec<crate::constraints::RscOrder>,
     pub have_stonith_resource: bool,
     pub rsc_defaults: Attrs,
@@ -287,69 +289,21 @@ pub struct Cluster {
     pub warnings: Vec<String>,
 }
 
-/// Parse a Pacemaker interval/duration spec into milliseconds.
-pub fn parse_interval_ms(s: &str) -> Option<u64> {
-    let t = s.trim();
-    if t.is_empty() {
-        return Some(0);
-    }
-    if let Some(iso) = t.strip_prefix('P') {
-        // ISO 8601 durations such as PT10S, P1DT2H.
-        let mut total: u64 = 0;
-        let mut num = String::new();
-        let mut in_time = false;
-        for c in iso.chars() {
-            match c {
-                'T' => in_time = true,
-                '0'..='9' => num.push(c),
-                _ => {
-                    let n: u64 = num.parse().ok()?;
-                    num.clear();
-                    let secs = match (c, in_time) {
-                        ('D', false) => 86_400,
-                        ('W', false) => 604_800,
-                        ('H', true) => 3_600,
-                        ('M', true) => 60,
-                        ('S', true) => 1,
-                        _ => return None,
-                    };
-                    total += n * secs * 1000;
-                }
-            }
-        }
-        return Some(total);
-    }
-    let digits: String = t.chars().take_while(|c| c.is_ascii_digit()).collect();
-    let unit = t[digits.len()..].trim().to_ascii_lowercase();
-    let n: u64 = digits.parse().ok()?;
-    let mult = match unit.as_str() {
-        "" | "s" | "sec" | "secs" | "second" | "seconds" => 1000,
-        "ms" | "msec" | "msecs" => 1,
-        "us" | "usec" | "usecs" => return Some(n / 1000),
-        "m" | "min" | "mins" | "minute" | "minutes" => 60_000,
-        "h" | "hr" | "hrs" | "hour" | "hours" => 3_600_000,
-        _ => return None,
-    };
-    Some(n * mult)
-}
-
 /// Pacemaker's `char2score`, lenient as Pacemaker is for meta attributes.
 pub fn char2score(v: Option<&String>) -> i64 {
     match v {
         None => 0,
-        Some(s) => Score::parse(s)
-            .map(|s| s.value())
-            .unwrap_or_else(|_| {
-                // Pacemaker reads the leading integer of a malformed score.
-                let d: String = s
-                    .trim()
-                    .chars()
-                    .enumerate()
-                    .take_while(|(i, c)| c.is_ascii_digit() || (*i == 0 && (*c == '-' || *c == '+')))
-                    .map(|(_, c)| c)
-                    .collect();
-                d.parse::<i64>().unwrap_or(0).clamp(-INFINITY, INFINITY)
-            }),
+        Some(s) => Score::parse(s).map(|s| s.value()).unwrap_or_else(|_| {
+            // Pacemaker reads the leading integer of a malformed score.
+            let d: String = s
+                .trim()
+                .chars()
+                .enumerate()
+                .take_while(|(i, c)| c.is_ascii_digit() || (*i == 0 && (*c == '-' || *c == '+')))
+                .map(|(_, c)| c)
+                .collect();
+            d.parse::<i64>().unwrap_or(0).clamp(-INFINITY, INFINITY)
+        }),
     }
 }
 
@@ -367,9 +321,23 @@ impl Cluster {
 
     /// Resource named in a constraint: a configured resource, never a clone instance.
     pub fn constraint_rsc(&self, id: &str) -> Option<RscId> {
+        if let Some(&r) = self.by_id.get(id) {
+            return Some(r);
+        }
         self.rscs
             .iter()
             .position(|r| r.id == id && r.instance.is_none() && !r.orphan)
+    }
+
+    /// Index configured resources by id for constraint lookups.
+    pub fn index_ids(&mut self) {
+        self.by_id = self
+            .rscs
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.instance.is_none() && !r.orphan && !r.id.contains(':'))
+            .map(|(i, r)| (r.id.clone(), i))
+            .collect();
     }
 
     pub fn top_parent(&self, mut r: RscId) -> RscId {
@@ -432,15 +400,24 @@ impl Cluster {
         for c in children {
             self.node_score(c, n, score, tag);
         }
-        let base = self.nodes[n].base_weight();
+        // Resources are unpacked before node states: the symmetric default starts from
+        // the configured node score; later additions copy the node's current weight.
+        let base = if tag == "symmetric_default" {
+            self.nodes[n].base_score
+        } else {
+            self.nodes[n].base_weight()
+        };
         let slot = &mut self.rscs[r].allowed[n];
         let cur = slot.unwrap_or(base);
         *slot = Some(Score::new(cur).plus(Score::new(score)).value());
         if score != 0 && tag != "symmetric_default" {
             let name = self.nodes[n].name.clone();
-            self.rscs[r]
-                .notes
-                .push(format!("{} on {}: {} ({tag})", fmt_score(score), name, sign_word(score)));
+            self.rscs[r].notes.push(format!(
+                "{} on {}: {} ({tag})",
+                fmt_score(score),
+                name,
+                sign_word(score)
+            ));
         }
     }
 
@@ -470,9 +447,7 @@ impl Cluster {
 impl Node {
     /// The weight a node brings into a resource's allowed table.
     pub fn base_weight(&self) -> i64 {
-        if !self.online {
-            -INFINITY
-        } else if self.shutdown {
+        if !self.online || self.shutdown {
             -INFINITY
         } else {
             self.base_score
@@ -518,6 +493,7 @@ pub fn build(cfg: &Config, opts: &Options, nodes: Vec<Node>) -> Result<Cluster, 
         top: Vec::new(),
         colocs: Vec::new(),
         locs: Vec::new(),
+        by_id: Default::default(),
         orders: Vec::new(),
         have_stonith_resource: false,
         rsc_defaults: cfg.rsc_defaults.clone(),
@@ -569,7 +545,11 @@ fn add_resource(
             let mut rsc = Rsc::new(c.id.clone(), Variant::Clone, parent, n);
             rsc.meta = effective_meta(&c.meta, parent_metas, &cl.rsc_defaults);
             rsc.promotable = c.promotable
-                || rsc.meta.get("promotable").map(|v| is_true(v)).unwrap_or(false);
+                || rsc
+                    .meta
+                    .get("promotable")
+                    .map(|v| is_true(v))
+                    .unwrap_or(false);
             rsc.unique = rsc
                 .meta
                 .get("globally-unique")
@@ -588,7 +568,11 @@ fn add_resource(
             rsc.clone_node_max = getn("clone-node-max", None, 1);
             rsc.promoted_max = getn("promoted-max", Some("master-max"), 1);
             rsc.promoted_node_max = getn("promoted-node-max", Some("master-node-max"), 1);
-            rsc.interleave = rsc.meta.get("interleave").map(|v| is_true(v)).unwrap_or(false);
+            rsc.interleave = rsc
+                .meta
+                .get("interleave")
+                .map(|v| is_true(v))
+                .unwrap_or(false);
             rsc.ordered = rsc.meta.get("ordered").map(|v| is_true(v)).unwrap_or(false);
             let max = rsc.clone_max;
             let unique = rsc.unique;
@@ -659,6 +643,10 @@ fn common_unpack(cl: &mut Cluster, idx: RscId) {
     if is_stonith {
         cl.have_stonith_resource = true;
     }
+    let top_promotable = {
+        let t = cl.top_parent(idx);
+        cl.rscs[t].promotable
+    };
     let r = &mut cl.rscs[idx];
     let meta = r.meta.clone();
     r.priority = char2score(meta.get("priority"));
@@ -685,7 +673,7 @@ fn common_unpack(cl: &mut Cluster, idx: RscId) {
         }
     }
     if let Some(v) = meta.get("failure-timeout") {
-        r.failure_timeout = (parse_interval_ms(v).unwrap_or(0) / 1000) as i64;
+        r.failure_timeout = (halo_model::duration::parse_duration_ms(v).unwrap_or(0) / 1000) as i64;
     }
     r.fence_device = is_stonith;
     let requires = meta.get("requires").map(|s| s.as_str());
@@ -707,9 +695,13 @@ fn common_unpack(cl: &mut Cluster, idx: RscId) {
         }
     };
     if let Some(t) = meta.get("target-role") {
-        r.next_role = match t.as_str() {
-            "Started" | "started" | "default" => None,
-            other => Role::parse(other),
+        // Roles above Started only mean something inside a promotable clone, and
+        // Promoted is what such a clone does anyway (Pacemaker's get_target_role).
+        r.next_role = match Role::parse(t) {
+            Some(Role::Started) | None => None,
+            Some(Role::Promoted) | Some(Role::Unpromoted) if !top_promotable => None,
+            Some(Role::Promoted) => None,
+            other => other,
         };
         if r.next_role.is_some() {
             r.next_role_reason = Some("target-role".into());

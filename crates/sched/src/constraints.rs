@@ -6,7 +6,10 @@ use halo_model::{
     ResourceSet, Role, INFINITY,
 };
 
-use crate::actions::{Task, FLAG_ASYMMETRICAL, FLAG_IMPLIES_FIRST, FLAG_IMPLIES_THEN, FLAG_OPTIONAL, FLAG_RUNNABLE_LEFT, FLAG_SERIALIZE};
+use crate::actions::{
+    Task, FLAG_ASYMMETRICAL, FLAG_IMPLIES_FIRST, FLAG_IMPLIES_THEN, FLAG_OPTIONAL,
+    FLAG_RUNNABLE_LEFT, FLAG_SERIALIZE,
+};
 use crate::cluster::{Cluster, Coloc, NodeId, RscId};
 use crate::rules::{rule_matches, RscData};
 
@@ -45,8 +48,9 @@ pub fn unpack(cl: &mut Cluster, cfg: &Config) {
 fn lookup(cl: &mut Cluster, cid: &str, rid: &str) -> Option<RscId> {
     let r = cl.constraint_rsc(rid);
     if r.is_none() {
-        cl.warnings
-            .push(format!("constraint {cid}: resource '{rid}' does not exist; ignored"));
+        cl.warnings.push(format!(
+            "constraint {cid}: resource '{rid}' does not exist; ignored"
+        ));
     }
     r
 }
@@ -135,7 +139,8 @@ fn apply_location(cl: &mut Cluster, r: RscId, l: &Loc) {
         let slot = cl.rscs[r].allowed[n];
         cl.rscs[r].allowed[n] = Some(match slot {
             None => w,
-            Some(cur) => halo_model::Score::new(cur).plus(halo_model::Score::new(w))
+            Some(cur) => halo_model::Score::new(cur)
+                .plus(halo_model::Score::new(w))
                 .value(),
         });
         let name = cl.nodes[n].name.clone();
@@ -245,8 +250,16 @@ fn colocate_sets(cl: &mut Cluster, cid: &str, score: i64, s1: &ResourceSet, s2: 
     }
     let m1 = set_members(cl, cid, s1);
     let m2 = set_members(cl, cid, s2);
-    let r1 = if s1.sequential { m1.first().copied() } else { None };
-    let r2 = if s2.sequential { m2.last().copied() } else { None };
+    let r1 = if s1.sequential {
+        m1.first().copied()
+    } else {
+        None
+    };
+    let r2 = if s2.sequential {
+        m2.last().copied()
+    } else {
+        None
+    };
     match (r1, r2) {
         (Some(a), Some(b)) => new_colocation(cl, cid, score, a, b, s1.role, s2.role),
         (Some(a), None) => {
@@ -356,7 +369,7 @@ fn unpack_order(cl: &mut Cluster, o: &Order) {
             first_action,
             then,
             then_action,
-            ..
+            require_all,
         } => {
             let (Some(f), Some(t)) = (lookup(cl, id, first), lookup(cl, id, then)) else {
                 return;
@@ -364,7 +377,18 @@ fn unpack_order(cl: &mut Cluster, o: &Order) {
             let fa = first_action.unwrap_or(Action::Start);
             let ta = then_action.unwrap_or(fa);
             let sym = symmetry(*kind, *symmetrical);
+            let before = cl.orders.len();
             order_pair(cl, id, *kind, sym, f, fa, t, ta);
+            let clone_min = cl.rscs[f]
+                .meta
+                .get("clone-min")
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .unwrap_or(0);
+            if cl.rscs[f].variant == crate::cluster::Variant::Clone
+                && (!*require_all || clone_min > 0)
+            {
+                cl.orders[before].flags |= crate::actions::FLAG_ONE_OR_MORE;
+            }
         }
         Order::Sets {
             id,

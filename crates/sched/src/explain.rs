@@ -8,16 +8,17 @@ use crate::render::placement;
 
 /// Explain resource `id`, or `None` when no such resource exists.
 pub fn explain(cl: &Cluster, g: &Graph, id: &str) -> Option<String> {
-    let r = cl
-        .rscs
-        .iter()
-        .position(|x| x.id == id)?;
+    let r = cl.rscs.iter().position(|x| x.id == id)?;
     let mut out = String::new();
     let prims = cl.primitives(r);
     if cl.rscs[r].variant != Variant::Primitive {
         out.push_str(&format!(
             "{id} is a {} of {} primitive(s); each is explained below.\n",
-            if cl.rscs[r].variant == Variant::Group { "group" } else { "clone" },
+            if cl.rscs[r].variant == Variant::Group {
+                "group"
+            } else {
+                "clone"
+            },
             prims.len()
         ));
     }
@@ -37,7 +38,10 @@ fn explain_primitive(cl: &Cluster, g: &Graph, r: RscId, out: &mut String) {
         None => out.push_str(&format!("{}: now stopped.\n", rsc.id)),
     }
     match name(then) {
-        Some(n) => out.push_str(&format!("  after the transition: {} on {}.\n", role_then, n)),
+        Some(n) => out.push_str(&format!(
+            "  after the transition: {} on {}.\n",
+            role_then, n
+        )),
         None => out.push_str("  after the transition: stopped.\n"),
     }
     if !rsc.managed {
@@ -87,7 +91,11 @@ fn explain_primitive(cl: &Cluster, g: &Graph, r: RscId, out: &mut String) {
             Some(w) if w <= -INFINITY => "score -INFINITY (banned)".to_string(),
             Some(w) => format!("score {}", fmt_score(w)),
         };
-        let chosen = if rsc.allocated_to == Some(n) { "  <- chosen" } else { "" };
+        let chosen = if rsc.allocated_to == Some(n) {
+            "  <- chosen"
+        } else {
+            ""
+        };
         let extra = if why.is_empty() {
             String::new()
         } else {
@@ -101,8 +109,12 @@ fn explain_primitive(cl: &Cluster, g: &Graph, r: RscId, out: &mut String) {
             out.push_str(&format!("    - {note}\n"));
         }
     }
-    if rsc.allocated_to.is_none() && rsc.next_role != Some(Role::Stopped) {
-        out.push_str("  It cannot run anywhere: no node has a non-negative score and is available.\n");
+    let disabled = rsc.next_role_reason.as_deref() == Some("target-role")
+        && rsc.next_role == Some(Role::Stopped);
+    if rsc.allocated_to.is_none() && !disabled && !rsc.orphan {
+        out.push_str(
+            "  It cannot run anywhere: no node has a non-negative score and is available.\n",
+        );
     }
     for t in [Task::Start, Task::Promote, Task::Stop] {
         for a in g.find_all(r, t) {
@@ -113,7 +125,11 @@ fn explain_primitive(cl: &Cluster, g: &Graph, r: RscId, out: &mut String) {
                     .clone()
                     .or_else(|| {
                         act.blocked_by.map(|b| {
-                            format!("{} {} cannot run", cl.rscs[g.acts[b].rsc].id, g.acts[b].task.as_str())
+                            format!(
+                                "{} {} cannot run",
+                                cl.rscs[g.acts[b].rsc].id,
+                                g.acts[b].task.as_str()
+                            )
                         })
                     })
                     .unwrap_or_else(|| "its node cannot run it".into());

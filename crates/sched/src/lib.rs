@@ -73,6 +73,7 @@ pub fn schedule(cfg: &Config, status: &Status, now: i64) -> Result<Plan, SchedEr
     let nodes = unpack::nodes(cfg, status, &opts);
     let mut cl = cluster::build(cfg, &opts, nodes)?;
     unpack::histories(&mut cl, status);
+    cl.index_ids();
     constraints::unpack(&mut cl, cfg);
 
     // Node criteria: locations, stickiness, failure thresholds.
@@ -93,8 +94,14 @@ pub fn schedule(cfg: &Config, status: &Status, now: i64) -> Result<Plan, SchedEr
     }
     actions::schedule_fencing(&cl, &mut g);
     actions::apply_orderings(&cl, &mut g);
-    actions::block_colocation_dependents(&cl, &mut g);
-    actions::update_all(&cl, &mut g);
+    // Unrunnable starts block mandatory colocation dependents, which may make more
+    // actions unrunnable along orderings: repeat until nothing changes.
+    loop {
+        actions::update_all(&cl, &mut g);
+        if !actions::block_colocation_dependents(&cl, &mut g) {
+            break;
+        }
+    }
     let changes = summary::transition_summary(&cl, &g);
     Ok(Plan {
         changes,
@@ -165,7 +172,11 @@ fn snapshot_scores(cl: &cluster::Cluster) -> Vec<(String, Vec<(String, i64)>)> {
             let per_node = (0..cl.nodes.len())
                 .map(|n| {
                     let w = r.allowed[n].unwrap_or(-INFINITY);
-                    let w = if cl.nodes[n].available() { w } else { -INFINITY };
+                    let w = if cl.nodes[n].available() {
+                        w
+                    } else {
+                        -INFINITY
+                    };
                     (cl.nodes[n].name.clone(), w)
                 })
                 .collect();

@@ -10,7 +10,8 @@ use crate::cluster::{char2score, Cluster, NodeId, RscId};
 use crate::unpack::strip_instance;
 
 fn add(a: i64, b: i64) -> i64 {
-    halo_model::Score::new(a).plus(halo_model::Score::new(b))
+    halo_model::Score::new(a)
+        .plus(halo_model::Score::new(b))
         .value()
 }
 
@@ -85,7 +86,9 @@ pub fn add_promotion_scores(cl: &mut Cluster, c: RscId) {
     let kids = cl.rscs[c].children.clone();
     for k in kids {
         for n in 0..cl.nodes.len() {
-            let Some(w) = cl.rscs[k].allowed[n] else { continue };
+            let Some(w) = cl.rscs[k].allowed[n] else {
+                continue;
+            };
             if !cl.nodes[n].available() {
                 continue;
             }
@@ -228,7 +231,8 @@ fn sort_instances(cl: &mut Cluster, c: RscId) {
     }
     for &k in &kids {
         let unmanaged_promoted = !cl.rscs[k].managed
-            && cl.primitives(k)
+            && cl
+                .primitives(k)
                 .iter()
                 .any(|&p| cl.rscs[p].next_role == Some(Role::Promoted));
         if unmanaged_promoted {
@@ -265,9 +269,7 @@ fn can_be_promoted_on(cl: &Cluster, c: RscId, inst: RscId, counts: &[usize]) -> 
         if instance_role(cl, inst, true) != Role::Promoted {
             return None;
         }
-    } else if cl.rscs[inst].priority < 0 {
-        return None;
-    } else if !cl.nodes[node].available() {
+    } else if cl.rscs[inst].priority < 0 || !cl.nodes[node].available() {
         return None;
     }
     cl.rscs[c].allowed[node]?;
@@ -331,7 +333,9 @@ pub fn update_dependent_with_promotable(cl: &mut Cluster, pri: RscId, dep: RscId
     let co = cl.colocs[c].clone();
     let mut affected: Vec<NodeId> = Vec::new();
     for k in cl.rscs[pri].children.clone() {
-        let Some(n) = instance_node(cl, k) else { continue };
+        let Some(n) = instance_node(cl, k) else {
+            continue;
+        };
         let role = if next_role_unknown(cl, k) {
             Role::Started
         } else {

@@ -8,7 +8,7 @@ use crate::cluster::{Cluster, NodeId, RscId, Variant};
 /// Where a primitive is, and in which role, before or after the transition.
 pub fn placement(cl: &Cluster, g: &Graph, r: RscId, after: bool) -> (Option<NodeId>, Role) {
     let rsc = &cl.rscs[r];
-    let current = rsc.running_on.first().copied();
+    let current = cl.current_node(r);
     let role_now = if current.is_some() && rsc.role == Role::Stopped {
         Role::Started
     } else {
@@ -73,7 +73,9 @@ pub fn status(cl: &Cluster, g: &Graph, after: bool) -> String {
     let online: Vec<&str> = cl
         .nodes
         .iter()
-        .filter(|n| n.online && !n.unclean && !n.standby && !n.maintenance && !fenced(g, n, cl, after))
+        .filter(|n| {
+            n.online && !n.unclean && !n.standby && !n.maintenance && !fenced(g, n, cl, after)
+        })
         .map(|n| n.name.as_str())
         .collect();
     for n in &cl.nodes {
@@ -128,7 +130,10 @@ fn resource(cl: &Cluster, g: &Graph, r: RscId, after: bool, indent: usize, out: 
                 None => "Stopped".to_string(),
             };
             if rsc.failed && !after {
-                state = format!("FAILED {}", node.map(|n| cl.nodes[n].name.as_str()).unwrap_or(""));
+                state = format!(
+                    "FAILED {}",
+                    node.map(|n| cl.nodes[n].name.as_str()).unwrap_or("")
+                );
             }
             let mut flags = String::new();
             if !rsc.managed {
@@ -142,7 +147,11 @@ fn resource(cl: &Cluster, g: &Graph, r: RscId, after: bool, indent: usize, out: 
             if rsc.orphan {
                 flags.push_str(" ORPHANED");
             }
-            out.push_str(&format!("{pad}* {}\t({}):\t {state}{flags}\n", rsc.id, agent(cl, r)));
+            out.push_str(&format!(
+                "{pad}* {}\t({}):\t {state}{flags}\n",
+                rsc.id,
+                agent(cl, r)
+            ));
         }
         Variant::Group => {
             out.push_str(&format!("{pad}* Resource Group: {}:\n", rsc.id));
@@ -151,7 +160,7 @@ fn resource(cl: &Cluster, g: &Graph, r: RscId, after: bool, indent: usize, out: 
             }
         }
         Variant::Clone => {
-            let kind = if rsc.promotable { "Clone Set" } else { "Clone Set" };
+            let kind = "Clone Set";
             let child_desc = rsc
                 .children
                 .first()
@@ -165,7 +174,10 @@ fn resource(cl: &Cluster, g: &Graph, r: RscId, after: bool, indent: usize, out: 
                 })
                 .unwrap_or_default();
             let promotable = if rsc.promotable { " (promotable)" } else { "" };
-            out.push_str(&format!("{pad}* {kind}: {} [{child_desc}]{promotable}:\n", rsc.id));
+            out.push_str(&format!(
+                "{pad}* {kind}: {} [{child_desc}]{promotable}:\n",
+                rsc.id
+            ));
             let mut by_role: std::collections::BTreeMap<Role, Vec<String>> = Default::default();
             let mut stopped = 0usize;
             for &k in &rsc.children {
@@ -173,7 +185,10 @@ fn resource(cl: &Cluster, g: &Graph, r: RscId, after: bool, indent: usize, out: 
                 let first = prims.first().copied().unwrap_or(k);
                 let (node, role) = placement(cl, g, first, after);
                 match node {
-                    Some(n) => by_role.entry(role).or_default().push(cl.nodes[n].name.clone()),
+                    Some(n) => by_role
+                        .entry(role)
+                        .or_default()
+                        .push(cl.nodes[n].name.clone()),
                     None => stopped += 1,
                 }
             }

@@ -56,7 +56,9 @@ pub fn render_all(changes: &[Change]) -> Vec<String> {
 impl Change {
     fn reason_tail(&self) -> String {
         match self {
-            Change::Resource { reason, blocked, .. } => match (reason, blocked) {
+            Change::Resource {
+                reason, blocked, ..
+            } => match (reason, blocked) {
                 (Some(r), true) => format!("  due to {r} (blocked)"),
                 (Some(r), false) => format!("  due to {r}"),
                 (None, true) => "  blocked".to_string(),
@@ -182,7 +184,7 @@ fn reason_of(cl: &Cluster, g: &Graph, a: usize) -> Option<String> {
 fn primitive_line(cl: &Cluster, g: &Graph, r: RscId) -> Vec<Change> {
     let rsc = &cl.rscs[r];
     let next = rsc.allocated_to;
-    let current = rsc.running_on.first().copied();
+    let current = cl.current_node(r);
     let mut role = rsc.role;
     if current.is_some() && role == Role::Stopped {
         role = Role::Started;

@@ -4,8 +4,8 @@
 use halo_model::{Attrs, Config, NodeState, OpRecord, ResourceHistory, Role, Status, INFINITY};
 
 use crate::cluster::{
-    char2score, is_true, parse_interval_ms, Cluster, FailResponse, Node, NodeId, NoQuorumPolicy,
-    Options, RscId, Variant,
+    char2score, is_true, Cluster, FailResponse, NoQuorumPolicy, Node, NodeId, Options, RscId,
+    Variant,
 };
 
 /// Nodes of the configuration with their recorded state applied.
@@ -46,7 +46,12 @@ pub fn nodes(cfg: &Config, status: &Status, opts: &Options) -> Vec<Node> {
         for (k, v) in &ns.attrs {
             node.attrs.insert(k.clone(), v.clone());
         }
-        if node.attrs.get("standby").map(|v| is_true(v)).unwrap_or(false) {
+        if node
+            .attrs
+            .get("standby")
+            .map(|v| is_true(v))
+            .unwrap_or(false)
+        {
             node.standby = true;
         }
         if node
@@ -71,8 +76,10 @@ pub fn nodes(cfg: &Config, status: &Status, opts: &Options) -> Vec<Node> {
         }
         let dc = status.dc.as_deref();
         n.is_dc = dc == Some(n.id.as_str()) || dc == Some(n.name.as_str());
-        n.attrs
-            .insert("#is_dc".into(), if n.is_dc { "true" } else { "false" }.into());
+        n.attrs.insert(
+            "#is_dc".into(),
+            if n.is_dc { "true" } else { "false" }.into(),
+        );
     }
     nodes
 }
@@ -134,7 +141,11 @@ fn determine_online_status(node: &mut Node, ns: &NodeState, opts: &Options) {
         let do_terminate = match term.as_deref() {
             None => false,
             Some(t) => {
-                is_true(t) || t.chars().next().map(|c| c != '0' && c.is_ascii_digit()).unwrap_or(false)
+                is_true(t)
+                    || t.chars()
+                        .next()
+                        .map(|c| c != '0' && c.is_ascii_digit())
+                        .unwrap_or(false)
             }
         };
         let exp = ns.expected.as_deref().unwrap_or("down");
@@ -183,7 +194,10 @@ pub fn histories(cl: &mut Cluster, status: &Status) {
             if done[si] {
                 continue;
             }
-            let Some(n) = cl.nodes.iter().position(|x| x.id == ns.id || x.name == ns.name)
+            let Some(n) = cl
+                .nodes
+                .iter()
+                .position(|x| x.id == ns.id || x.name == ns.name)
             else {
                 continue;
             };
@@ -228,8 +242,11 @@ fn cmp_ops(a: &OpRecord, b: &OpRecord) -> std::cmp::Ordering {
     // Pending (negative call id) operations go last.
     let ka = if a.call_id < 0 { i64::MAX } else { a.call_id };
     let kb = if b.call_id < 0 { i64::MAX } else { b.call_id };
-    ka.cmp(&kb)
-        .then_with(|| a.last_rc_change.unwrap_or(0).cmp(&b.last_rc_change.unwrap_or(0)))
+    ka.cmp(&kb).then_with(|| {
+        a.last_rc_change
+            .unwrap_or(0)
+            .cmp(&b.last_rc_change.unwrap_or(0))
+    })
 }
 
 /// Find the configured resource (or clone instance) a history entry belongs to.
@@ -267,35 +284,108 @@ fn find_resource(cl: &mut Cluster, node: NodeId, hid: &str) -> Option<RscId> {
             continue;
         }
         if cl.rscs[c].unique {
-            return matching.iter().find(|(_, p)| cl.rscs[*p].id == hid).map(|x| x.1);
+            return matching
+                .iter()
+                .find(|(_, p)| cl.rscs[*p].id == hid)
+                .map(|x| x.1);
         }
-        return Some(find_anonymous(cl, node, &matching));
+        return Some(find_anonymous(cl, node, c, &matching));
     }
     None
 }
 
-/// Pick an instance of an anonymous clone for history found on `node`: the one already
-/// active or known there, else the first instance not yet placed anywhere.
-fn find_anonymous(cl: &Cluster, node: NodeId, matching: &[(RscId, RscId)]) -> RscId {
-    // An instance whose primitive is already active on this node.
+/// Pick the instance of anonymous clone `c` that history found on `node` belongs to
+/// (Pacemaker's `find_anonymous_clone`): the instance already active there, else the
+/// first inactive one, else a new orphan instance.
+fn find_anonymous(cl: &mut Cluster, node: NodeId, c: RscId, matching: &[(RscId, RscId)]) -> RscId {
+    let mut found = None;
+    let mut inactive = None;
+    let mut skip_inactive = false;
     for &(inst, p) in matching {
-        let _ = inst;
-        if cl.rscs[p].running_on.contains(&node) || cl.rscs[p].known_on.contains(&node) {
-            return p;
-        }
-    }
-    // An instance of which nothing is known on this node and which is not active anywhere.
-    for &(inst, p) in matching {
-        let inst_prims = cl.primitives(inst);
-        let busy = inst_prims
+        let locations: Vec<NodeId> = cl
+            .primitives(inst)
             .iter()
-            .any(|&q| !cl.rscs[q].running_on.is_empty() || !cl.rscs[q].known_on.is_empty());
-        if !busy {
-            return p;
+            .flat_map(|&q| cl.rscs[q].running_on.clone())
+            .collect();
+        if let Some(&at) = locations.first() {
+            if at == node {
+                if cl.rscs[p].running_on.is_empty() {
+                    found = Some(p);
+                    break;
+                }
+                // A second history of the same instance on one node: an orphan.
+                skip_inactive = true;
+            }
+        } else if !skip_inactive && inactive.is_none() && !cl.rscs[inst].block {
+            inactive = Some(p);
         }
     }
-    // Every instance is in use: fall back to the first.
-    matching[0].1
+    if found.is_none() && !skip_inactive {
+        found = inactive;
+    }
+    // An instance that does not need fencing is not consumed by an unclean node
+    // unless the clone runs everywhere.
+    if let Some(p) = found {
+        let n = &cl.nodes[node];
+        let universal = cl.rscs[c].clone_max == cl.nodes.len();
+        if cl.rscs[p].needs != crate::cluster::Needs::Fencing
+            && (!n.online || n.unclean)
+            && !universal
+        {
+            found = None;
+        }
+    }
+    match found {
+        Some(p) => p,
+        None => orphan_instance(cl, c, matching[0].0, matching[0].1),
+    }
+}
+
+/// Add an orphan instance to clone `c`, shaped like instance `template`; return its
+/// primitive corresponding to `prim` (Pacemaker's `create_anonymous_orphan`).
+fn orphan_instance(cl: &mut Cluster, c: RscId, template: RscId, prim: RscId) -> RscId {
+    let number = cl.rscs[c].children.len();
+    let mut map = Vec::new();
+    let new_inst = copy_subtree(cl, template, Some(c), number, &mut map);
+    cl.rscs[c].children.push(new_inst);
+    map.iter()
+        .find(|(old, _)| *old == prim)
+        .map(|(_, new)| *new)
+        .unwrap_or(new_inst)
+}
+
+fn copy_subtree(
+    cl: &mut Cluster,
+    r: RscId,
+    parent: Option<RscId>,
+    number: usize,
+    map: &mut Vec<(RscId, RscId)>,
+) -> RscId {
+    let mut copy = cl.rscs[r].clone();
+    copy.id = format!("{}:{number}", strip_instance(&copy.id));
+    copy.parent = parent;
+    copy.children = Vec::new();
+    copy.orphan = true;
+    copy.managed = cl.opts.stop_orphan_resources && !cl.opts.maintenance_mode;
+    copy.running_on = Vec::new();
+    copy.known_on = Vec::new();
+    copy.role = Role::Stopped;
+    copy.failed = false;
+    copy.stop_needed = false;
+    copy.this_with = Vec::new();
+    copy.with_this = Vec::new();
+    copy.notes = Vec::new();
+    if copy.instance.is_some() {
+        copy.instance = Some(number);
+    }
+    let idx = cl.rscs.len();
+    cl.rscs.push(copy);
+    map.push((r, idx));
+    for k in cl.rscs[r].children.clone() {
+        let nk = copy_subtree(cl, k, Some(idx), number, map);
+        cl.rscs[idx].children.push(nk);
+    }
+    idx
 }
 
 pub fn strip_instance(id: &str) -> &str {
@@ -362,6 +452,7 @@ fn cl_new_rsc(id: &str, nnodes: usize) -> crate::cluster::Rsc {
         top: Vec::new(),
         colocs: Vec::new(),
         locs: Vec::new(),
+        by_id: Default::default(),
         orders: Vec::new(),
         have_stonith_resource: false,
         rsc_defaults: Attrs::new(),
@@ -411,7 +502,8 @@ pub fn failcount(cl: &Cluster, r: RscId, node: NodeId, effective: bool) -> (i64,
     for (k, v) in &cl.nodes[node].attrs {
         if let Some(rest) = k.strip_prefix("fail-count-") {
             if fail_key_matches(rest, name, rsc.unique, cl.opts.legacy_failcounts) {
-                count = halo_model::Score::new(count).plus(halo_model::Score::new(char2score(Some(v))))
+                count = halo_model::Score::new(count)
+                    .plus(halo_model::Score::new(char2score(Some(v))))
                     .value();
             }
         } else if let Some(rest) = k.strip_prefix("last-failure-") {
@@ -422,10 +514,14 @@ pub fn failcount(cl: &Cluster, r: RscId, node: NodeId, effective: bool) -> (i64,
             }
         }
     }
-    if effective && count > 0 && last > 0 && rsc.failure_timeout > 0 && !rsc.block {
-        if cl.opts.now > last + rsc.failure_timeout {
-            count = 0;
-        }
+    if effective
+        && count > 0
+        && last > 0
+        && rsc.failure_timeout > 0
+        && !rsc.block
+        && cl.opts.now > last + rsc.failure_timeout
+    {
+        count = 0;
     }
     (count, last)
 }
@@ -626,10 +722,11 @@ fn unpack_rsc_op<'a>(
             *role = None;
         }
         return;
-    } else if expired && rc != target_rc {
-        if op.interval_ms == 0 || (cl.nodes[node].online && !cl.nodes[node].unclean) {
-            return;
-        }
+    } else if expired
+        && rc != target_rc
+        && (op.interval_ms == 0 || (cl.nodes[node].online && !cl.nodes[node].unclean))
+    {
+        return;
     }
     if maskable {
         let trc = if target_rc < 0 { 0 } else { target_rc };
@@ -698,14 +795,16 @@ fn check_recoverable(cl: &mut Cluster, r: RscId, node: NodeId, task: &str) {
     cl.rscs[r].block = true;
 }
 
-pub fn can_fence(cl: &Cluster, _node: NodeId) -> bool {
-    if !cl.opts.stonith_enabled {
+/// Whether `node` can be fenced now (Pacemaker's `pe_can_fence`): fencing enabled
+/// with a device, and quorum (or no-quorum-policy=ignore, or the node is still in
+/// our membership).
+pub fn can_fence(cl: &Cluster, node: NodeId) -> bool {
+    if !cl.opts.stonith_enabled || !cl.have_stonith_resource {
         return false;
     }
-    if cl.opts.have_quorum {
-        return true;
-    }
-    cl.opts.no_quorum_policy == NoQuorumPolicy::Ignore
+    cl.opts.have_quorum
+        || cl.opts.no_quorum_policy == NoQuorumPolicy::Ignore
+        || cl.nodes[node].online
 }
 
 fn check_expiry(cl: &Cluster, r: RscId, node: NodeId, op: &OpRecord) -> bool {
@@ -725,10 +824,12 @@ fn check_expiry(cl: &Cluster, r: RscId, node: NodeId, op: &OpRecord) -> bool {
             expired = false;
         }
     }
-    if expired && op.interval_ms == 0 && op.operation == "monitor" {
-        if matches!(op.rc, 0 | 7 | 8 | 190 | 191) {
-            expired = false;
-        }
+    if expired
+        && op.interval_ms == 0
+        && op.operation == "monitor"
+        && matches!(op.rc, 0 | 7 | 8 | 190 | 191)
+    {
+        expired = false;
     }
     expired
 }
@@ -876,11 +977,14 @@ fn process_rsc_state(cl: &mut Cluster, r: RscId, node: NodeId, role: PRole, on_f
         }
     }
     let active = matches!(role, Some(r) if r > Role::Stopped);
-    if active && !cl.nodes[node].online && !cl.nodes[node].maintenance && cl.rscs[r].managed {
-        if cl.opts.stonith_enabled {
-            let reason = format!("{} is thought to be active there", cl.rscs[r].id);
-            fence(&mut cl.nodes[node], &reason);
-        }
+    if active
+        && !cl.nodes[node].online
+        && !cl.nodes[node].maintenance
+        && cl.rscs[r].managed
+        && cl.opts.stonith_enabled
+    {
+        let reason = format!("{} is thought to be active there", cl.rscs[r].id);
+        fence(&mut cl.nodes[node], &reason);
     }
     let mut on_fail = on_fail;
     if cl.nodes[node].unclean {
@@ -921,6 +1025,14 @@ fn process_rsc_state(cl: &mut Cluster, r: RscId, node: NodeId, role: PRole, on_f
         }
         if !cl.rscs[r].running_on.contains(&node) {
             cl.rscs[r].running_on.push(node);
+            // A resource on a node in maintenance is left alone; an unmanaged
+            // resource pins whatever is colocated with it to where it runs.
+            if cl.nodes[node].maintenance {
+                cl.rscs[r].managed = false;
+            }
+            if !cl.rscs[r].managed {
+                cl.add_location(r, Some(node), INFINITY, "not_managed_default");
+            }
         }
         match on_fail {
             FailResponse::Ignore => {}
@@ -933,5 +1045,4 @@ fn process_rsc_state(cl: &mut Cluster, r: RscId, node: NodeId, role: PRole, on_f
     } else if role == Some(Role::Stopped) && cl.rscs[r].role < Role::Stopped {
         cl.rscs[r].role = Role::Stopped;
     }
-    let _ = parse_interval_ms;
 }

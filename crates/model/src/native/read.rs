@@ -173,7 +173,7 @@ impl<'t> Reader<'t> {
 
     pub fn role(&mut self, v: &Option<Spanned<String>>, what: &str, key: &str) -> Option<Role> {
         let v = v.as_ref()?;
-        let r = Role::parse(v.get_ref());
+        let r = crate::validate::parse_role(v.get_ref());
         if r.is_none() {
             self.problem(
                 codes::BAD_VALUE,
@@ -412,7 +412,7 @@ impl<'t> Reader<'t> {
         let (attrs, _) = self.attrs(&o.attributes);
         let id = match &o.id {
             Some(v) => v.get_ref().clone(),
-            None => default_op_id(rsc, &name, interval_ms),
+            None => default_op_id(rsc, &name, interval_ms, role),
         };
         let op = OpDef {
             id,
@@ -933,9 +933,14 @@ pub fn parse_agent(s: &str) -> Result<AgentRef, String> {
     }
 }
 
-/// The id an operation gets when none is written (pcs's convention).
-pub(crate) fn default_op_id(rsc: &str, name: &str, interval_ms: u64) -> String {
-    format!("{rsc}-{name}-interval-{}", format_duration_ms(interval_ms))
+/// The id an operation gets when none is written: pcs's convention, plus the role
+/// when there is one (`galera-monitor-interval-10s-role-Promoted`).
+pub(crate) fn default_op_id(rsc: &str, name: &str, interval_ms: u64, role: Option<Role>) -> String {
+    let interval = format_duration_ms(interval_ms);
+    match role {
+        Some(r) => format!("{rsc}-{name}-interval-{interval}-role-{r}"),
+        None => format!("{rsc}-{name}-interval-{interval}"),
+    }
 }
 
 pub(crate) fn default_set_id(constraint: &str, n: usize) -> String {

@@ -530,8 +530,14 @@ running = ["db:0"]
         Some("IP gone")
     );
     assert_eq!(n2.attrs["fail-count-vip#monitor_30000"], "2");
-    assert_eq!(n2.attrs["master-db"], "1", "a promoted instance keeps a promotion score");
-    assert_eq!(n1.attrs["master-db"], "10", "a given promotion score is kept");
+    assert_eq!(
+        n2.attrs["master-db"], "1",
+        "a promoted instance keeps a promotion score"
+    );
+    assert_eq!(
+        n1.attrs["master-db"], "10",
+        "a given promotion score is kept"
+    );
     assert_eq!(n2.attrs["last-failure-vip#monitor_30000"], "1700000000");
 
     let n3 = &s.nodes[2];
@@ -718,7 +724,7 @@ then = "a"
 kind = "Optional"
 "#,
         expect![[
-            r#"HALO-E040 bad.toml:12:6: order "o1": order cycle: a start -> b start -> c start -> a start via o1, o2, o3: none of these actions could ever run; make one of these orders kind = "Optional" or remove it"#
+            r#"HALO-E040 bad.toml:12:6: order "o1": order cycle: a start -> b start -> c start -> a start via constraints o1, o2, o3: none of these actions could ever run; make one of these orders kind = "Optional" or remove it"#
         ]],
     );
 }
@@ -744,7 +750,7 @@ then = "m1"
 symmetrical = false
 "#,
         expect![[
-            r#"HALO-E040 bad.toml:11:6: order "back": order cycle: m1 start -> m2 start -> m1 start via group g, back: none of these actions could ever run; make one of these orders kind = "Optional" or remove it"#
+            r#"HALO-E040 bad.toml:11:6: order "back": order cycle: m1 start -> m2 start -> m1 start via constraint back and the member order of group g: none of these actions could ever run; make one of these orders kind = "Optional" or remove it"#
         ]],
     );
 }
@@ -794,7 +800,7 @@ name = "n1"
 [[resource]]
 id = "x"
 agent = "heartbeat:IPaddr2"
-op = [ { name = "monitor", interval = "10s" }, { name = "monitor", interval = "10", role = "Promoted" } ]
+op = [ { name = "monitor", interval = "10s" }, { name = "monitor", interval = "10" } ]
 [[resource]]
 id = "x"
 agent = "ocf:IPaddr2"
@@ -813,7 +819,7 @@ with = "x"
         expect![[r#"
             HALO-E011 bad.toml:5:8: node "n1": node name "n1" is already used by bad.toml:3:8: node "n1"
             HALO-E025 bad.toml:7:6: resource "x": agent "heartbeat:IPaddr2": unknown class "heartbeat" (an OCF agent is written ocf:heartbeat:IPaddr2); the classes are ocf, lsb, service, systemd, stonith, nagios, upstart, halo
-            HALO-E012 bad.toml:9:57: resource "x" op monitor interval 10s: a second monitor operation with interval 10s (the first is for any role): intervals must differ, even between roles
+            HALO-E012 bad.toml:9:57: resource "x" op monitor interval 10s: a second monitor operation with interval 10s: remove one or give it another interval
             HALO-E010 bad.toml:11:6: resource "x": id "x" is already used by bad.toml:7:6: resource "x"
             HALO-E025 bad.toml:12:9: resource "x": OCF agent "ocf:IPaddr2" must be ocf:PROVIDER:TYPE, e.g. ocf:heartbeat:IPaddr2
             HALO-E041 bad.toml:14:6: group "empty": the group has no members: add members or remove the group
@@ -859,6 +865,7 @@ fn notices_do_not_fail_the_parse() {
         test.toml:3:19: property "stonith-enabeld": not a cluster property halo knows (a typo?); it is kept but has no effect
         test.toml:8:25: clone "c" meta "promoted-max": promoted-max has no effect: the clone is not promotable (set promotable = true)
         test.toml:12:17: resource "d" op monitor interval 10s: role Promoted never happens: the resource is not in a promotable clone
+        test.toml:12:96: resource "d" op start interval 0s: a second start operation: only the first is used; remove one
         test.toml:14:6: location "l": node "elsewhere" is not configured; the constraint applies if it joins"#]]
     .assert_eq(&notices(
         r#"version = 1
@@ -872,7 +879,7 @@ meta = { promoted-max = 2 }
 [clone.resource]
 id = "d"
 agent = "ocf:pacemaker:Dummy"
-op = [ { name = "monitor", interval = "10s", role = "Promoted" } ]
+op = [ { name = "monitor", interval = "10s", role = "Promoted" }, { name = "start" }, { name = "start", timeout = "20s", id = "s2" } ]
 [[location]]
 id = "l"
 resource = "c"
@@ -898,4 +905,44 @@ rule = [ { score = 10, expression = "rack eq a and zone eq b or c eq d" }, { sco
             HALO-E004 bad.toml:6:6: location "l": rule "l-rule-2" has no condition: add `expression = "..."` or `expr`
             HALO-E022 bad.toml:8:37: location "l": expression "rack eq a and zone eq b or c eq d": mixing 'and' and 'or' is ambiguous: use `expr` tables with a nested rule"#]],
     );
+}
+
+/// Columns count characters, not bytes.
+#[test]
+fn columns_count_characters() {
+    check_error(
+        "version = 1\n[cluster]\nname = \"contrôleur\" x\n",
+        expect!["HALO-E001 bad.toml:3:21: malformed TOML: expected newline, `#`"],
+    );
+}
+
+/// No input makes the reader panic: every cut of the reference example and of a
+/// file using every construct, and byte-wise damage, give a result or an error.
+#[test]
+fn damaged_input_never_panics() {
+    let mut inputs = vec![OPENSTACK.to_string()];
+    inputs.push(format!(
+        "{TWO_NODES}\n[status]\n[[status.node]]\nname = \"n1\"\npromoted = [\"db\"]\nfailure = [ {{ resource = \"vip\", op = \"start\" }} ]\n"
+    ));
+    let mut checked = 0;
+    for text in &inputs {
+        for cut in (0..text.len()).step_by(17) {
+            if text.is_char_boundary(cut) {
+                let _ = parse_native(&text[..cut], "cut.toml");
+                checked += 1;
+            }
+        }
+        // Replace single characters with ones that change the structure.
+        let bytes = text.as_bytes();
+        for (i, _) in bytes.iter().enumerate().step_by(61) {
+            for with in ["\"", "]", "[", "=", "\n", "{", ","] {
+                if text.is_char_boundary(i) && text.is_char_boundary(i + 1) {
+                    let damaged = format!("{}{with}{}", &text[..i], &text[i + 1..]);
+                    let _ = parse_native(&damaged, "damaged.toml");
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 500, "{checked}");
 }

@@ -225,7 +225,7 @@ fn op(rsc: &str, o: &OpDef) -> String {
     if !o.attrs.is_empty() {
         pairs.push(("attributes".into(), inline(&attr_pairs(&o.attrs))));
     }
-    if o.id != default_op_id(rsc, &o.name, o.interval_ms) {
+    if o.id != default_op_id(rsc, &o.name, o.interval_ms, o.role) {
         pairs.push(("id".into(), string(&o.id)));
     }
     inline(&pairs)
