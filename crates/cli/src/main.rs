@@ -1,6 +1,7 @@
 //! The `halo` command: parses arguments and calls the libraries. Nothing else lives here.
 
 mod simulate;
+mod vip;
 
 use clap::{Parser, Subcommand};
 
@@ -16,6 +17,8 @@ struct Cli {
 enum Command {
     /// Plan a transition offline from a configuration and status, like crm_simulate.
     Simulate(simulate::Args),
+    /// Virtual IPs by hand: add (and announce), delete, show halo's addresses.
+    Vip(vip::Args),
 }
 
 fn main() {
@@ -29,6 +32,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Simulate(args) => simulate::run(args),
+        Command::Vip(args) => vip::run(args),
     };
     if let Err(e) = result {
         eprintln!("halo: {e:#}");

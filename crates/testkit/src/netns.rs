@@ -411,6 +411,23 @@ impl Host {
         }
     }
 
+    /// Like [`Host::in_ns`] but in the background: `f` runs on a new thread inside this
+    /// host; join the handle for its result.
+    pub fn spawn_in_ns<F, R>(&self, f: F) -> std::thread::JoinHandle<Result<R>>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let path = format!("{NETNS_DIR}/{}", self.netns);
+        std::thread::spawn(move || {
+            let file =
+                File::open(&path).map_err(|e| NetError(format!("cannot open {path}: {e}")))?;
+            nix::sched::setns(&file, CloneFlags::CLONE_NEWNET)
+                .map_err(|e| NetError(format!("setns({path}): {e}")))?;
+            Ok(f())
+        })
+    }
+
     /// A tokio runtime whose worker threads live in this host: tasks given to
     /// [`NsRuntime::run`] / [`NsRuntime::spawn`] open their sockets inside the host, and
     /// background tasks keep running between calls (like a daemon on that host).

@@ -178,7 +178,7 @@ impl Vip {
         };
 
         let existing = nl.addresses(Some(ip)).await?;
-        check_ours(&existing, &links, "take over")?;
+        check_ours(&existing, &links, "take it over")?;
         if let Some(other) = existing.iter().find(|a| a.index != link.index) {
             return Err(VipError::HeldElsewhere {
                 ip,
@@ -205,7 +205,7 @@ impl Vip {
             false
         };
 
-        // Check the mark stuck (IFA_PROTO needs Linux 6.0) and, on EEXIST, that the
+        // Check the mark stuck (IFA_PROTO needs Linux 5.18) and, on EEXIST, that the
         // address someone added in the meantime is halo's.
         let now = nl.addresses(Some(ip)).await?;
         let Some(mine) = now.iter().find(|a| a.index == link.index) else {
@@ -218,7 +218,7 @@ impl Vip {
             nl.del(mine).await?;
             return Err(VipError::NoProtoSupport { ip });
         }
-        check_ours(&now, &links, "take over")?;
+        check_ours(&now, &links, "take it over")?;
         if added {
             tracing::info!(%ip, prefix, ifname = %link.name, "VIP added");
         } else {
@@ -252,7 +252,7 @@ impl Vip {
             removed |= nl.del(a).await?;
             tracing::info!(%ip, ifname = %link_name(&links, a.index), "VIP removed");
         }
-        check_ours(&existing, &links, "remove")?;
+        check_ours(&existing, &links, "remove it")?;
         Ok(removed)
     }
 
@@ -262,7 +262,7 @@ impl Vip {
         let nl = Nl::open()?;
         let existing = nl.addresses(Some(p.ip)).await?;
         let links = nl.links().await?;
-        check_ours(&existing, &links, "manage")?;
+        check_ours(&existing, &links, "manage it")?;
         let Some(a) = existing.first() else {
             return Ok(VipState::Stopped);
         };
@@ -366,7 +366,8 @@ pub async fn list() -> Result<Vec<HaloAddress>, VipError> {
                 ip: a.ip,
                 prefix: a.prefix,
                 ifname: link.map_or_else(|| format!("if{}", a.index), |l| l.name.clone()),
-                label: a.label.clone(),
+                // The kernel labels every IPv4 address with the interface name.
+                label: a.label.clone().filter(|l| Some(l) != link.map(|l| &l.name)),
                 up: link.is_some_and(|l| l.up),
                 carrier: link.is_some_and(|l| l.lower_up),
                 tentative: a.tentative(),

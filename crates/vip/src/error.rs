@@ -52,7 +52,7 @@ pub enum VipError {
     /// The address exists on this node but halo did not add it (e.g. the node's own).
     #[error(
         "HALO-E520 {ip} is an address of this node on {ifname} that halo did not add; \
-         refusing to {action} it (a VIP must be an address that no node owns; \
+         refusing to {action} (a VIP must be an address that no node owns; \
          an address added by hand is removed with `ip address del`)"
     )]
     NotOurs {
@@ -83,10 +83,10 @@ pub enum VipError {
         ifname: String,
         secs: u64,
     },
-    /// The kernel dropped halo's address mark (IFA_PROTO needs Linux 6.0 or later).
+    /// The kernel dropped halo's address mark (IFA_PROTO needs Linux 5.18 or later).
     #[error(
         "HALO-E532 {ip}: this kernel does not keep the address protocol (IFA_PROTO, \
-         Linux >= 6.0), so halo cannot mark the address as its own; it was removed again"
+         Linux >= 5.18), so halo cannot mark the address as its own; it was removed again"
     )]
     NoProtoSupport { ip: IpAddr },
     /// The kernel refused for lack of privilege.

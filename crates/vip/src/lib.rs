@@ -23,7 +23,7 @@ pub use agent::{list, AnnounceMode, HaloAddress, OcfRc, OcfResult, StartReport, 
 pub use error::VipError;
 pub use params::{Attrs, VipParams};
 
-/// The address protocol (`IFA_PROTO`, Linux >= 6.0) halo puts on every address it adds,
-/// and the only addresses it will remove. `ip address show` prints it as `proto 0xa1`
+/// The address protocol (`IFA_PROTO`, Linux >= 5.18) halo puts on every address it adds,
+/// and the only addresses it will remove. Recent iproute2 shows it as `proto 0xa1`
 /// (`proto halo` once named in `/etc/iproute2/rt_addrprotos`).
 pub const HALO_IFA_PROTO: u8 = 0xa1;
