@@ -1,5 +1,6 @@
 //! The `halo` command: parses arguments and calls the libraries. Nothing else lives here.
 
+mod bench;
 mod simulate;
 mod vip;
 
@@ -17,6 +18,8 @@ struct Cli {
 enum Command {
     /// Plan a transition offline from a configuration and status, like crm_simulate.
     Simulate(simulate::Args),
+    /// Measure halo's own speed (see also the scripts under bench/).
+    Bench(bench::Args),
     /// Virtual IPs by hand: add (and announce), delete, show halo's addresses.
     Vip(vip::Args),
 }
@@ -32,6 +35,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Simulate(args) => simulate::run(args),
+        Command::Bench(args) => bench::run(args),
         Command::Vip(args) => vip::run(args),
     };
     if let Err(e) = result {

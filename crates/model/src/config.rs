@@ -34,6 +34,8 @@ pub struct Node {
     pub name: String,
     /// Permanent node attributes, including `standby` and `maintenance`.
     pub attrs: Attrs,
+    /// Base score every resource gets on this node (Pacemaker's node `score`).
+    pub score: Option<Score>,
 }
 
 /// Role of a resource instance.
@@ -419,6 +421,9 @@ pub enum Order {
         first_action: Option<Action>,
         then: String,
         then_action: Option<Action>,
+        /// With `false`, `then` may proceed once any instance of a `first` clone did
+        /// (deprecated Pacemaker equivalent of `clone-min=1`); default true.
+        require_all: bool,
     },
     Sets {
         id: String,

@@ -36,7 +36,7 @@ impl Score {
     }
 
     /// Pacemaker's `pcmk__add_scores`.
-    pub fn add(self, other: Score) -> Score {
+    pub fn plus(self, other: Score) -> Score {
         if self.is_neg_infinity() || other.is_neg_infinity() {
             Score::NEG_INFINITY
         } else if self.is_pos_infinity() || other.is_pos_infinity() {
@@ -67,7 +67,7 @@ impl Score {
 impl std::ops::Add for Score {
     type Output = Score;
     fn add(self, rhs: Score) -> Score {
-        Score::add(self, rhs)
+        self.plus(rhs)
     }
 }
 

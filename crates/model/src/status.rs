@@ -15,6 +15,13 @@ pub struct Status {
     /// The scheduler's "now", in seconds since the Unix epoch (`execution-date`);
     /// `None` means the caller's current time.
     pub now: Option<i64>,
+    /// Fence every node of a partition that lost quorum even if it never had it
+    /// (Pacemaker's `no-quorum-panic`).
+    pub quorum_panic: bool,
+    /// Fail counts are recorded per resource (`fail-count-RSC`) rather than per
+    /// operation (`fail-count-RSC#OP_INTERVAL`), as in Pacemaker status layouts before
+    /// feature set 3.0.13.
+    pub legacy_failcounts: bool,
     pub nodes: Vec<NodeState>,
 }
 

@@ -1,1 +1,190 @@
-//! scheduler
+//! halo's scheduler: a pure, deterministic function from (configuration, status) to a
+//! transition, with Pacemaker's placement and recovery semantics.
+//!
+//! Invariant: no I/O, no clock (the caller passes "now"), no randomness. The same input
+//! always yields the same plan.
+//!
+//! Pipeline (mirrors Pacemaker's scheduler so its regression cases apply):
+//! 1. [`unpack`]: node states and resource histories → online/clean nodes, where each
+//!    resource is active, failures, fail counts;
+//! 2. [`constraints`]: locations, colocations, orderings;
+//! 3. [`assign`] (+ [`clone`], [`promotable`]): allowed-node scores, stickiness,
+//!    colocation, and the choice of a node (and role) for every resource;
+//! 4. [`actions`]: start/stop/promote/demote/fence actions and the flow of
+//!    "optional"/"runnable" along orderings;
+//! 5. [`summary`]: the crm_simulate-style transition summary.
+
+pub mod actions;
+pub mod assign;
+pub mod clone;
+pub mod cluster;
+pub mod constraints;
+pub mod explain;
+pub mod promotable;
+pub mod render;
+pub mod rules;
+pub mod summary;
+pub mod unpack;
+
+use halo_model::{Config, Role, Status, INFINITY};
+
+pub use summary::Change;
+
+/// Why the scheduler could not plan.
+#[derive(Debug, thiserror::Error)]
+pub enum SchedError {
+    #[error("HALO-E100 resource {0}: {1}")]
+    Resource(String, String),
+}
+
+/// What the scheduler decided.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The transition summary, in crm_simulate's order (fencing, then resources).
+    pub changes: Vec<Change>,
+    /// Problems noticed while planning (constraints ignored, ...).
+    pub warnings: Vec<String>,
+    cluster: cluster::Cluster,
+    graph: actions::Graph,
+    scores: Vec<(String, Vec<(String, i64)>)>,
+}
+
+impl Plan {
+    /// Allocation scores per resource and node, as computed before assignment.
+    pub fn scores(&self) -> &[(String, Vec<(String, i64)>)] {
+        &self.scores
+    }
+
+    /// Render "Current cluster status" (`after = false`) or the revised status.
+    pub fn status_text(&self, after: bool) -> String {
+        render::status(&self.cluster, &self.graph, after)
+    }
+
+    /// Explain in plain words where a resource is and why.
+    pub fn explain(&self, rsc: &str) -> Option<String> {
+        explain::explain(&self.cluster, &self.graph, rsc)
+    }
+}
+
+/// Plan a transition. `now` is the scheduler's clock in seconds since the epoch, used
+/// when the status carries no time of its own (failure-timeout expiry).
+pub fn schedule(cfg: &Config, status: &Status, now: i64) -> Result<Plan, SchedError> {
+    let opts = cluster::Options::from_config(cfg, status, status.now.unwrap_or(now));
+    let nodes = unpack::nodes(cfg, status, &opts);
+    let mut cl = cluster::build(cfg, &opts, nodes)?;
+    unpack::histories(&mut cl, status);
+    constraints::unpack(&mut cl, cfg);
+
+    // Node criteria: locations, stickiness, failure thresholds.
+    constraints::apply_locations(&mut cl);
+    apply_stickiness(&mut cl);
+    apply_failure_thresholds(&mut cl);
+    let scores = snapshot_scores(&cl);
+
+    for t in cl.top.clone() {
+        actions::internal_constraints(&mut cl, t);
+    }
+    for t in cl.top.clone() {
+        cl.assign(t, None);
+    }
+    let mut g = actions::Graph::default();
+    for t in cl.top.clone() {
+        actions::create_actions(&mut cl, &mut g, t);
+    }
+    actions::schedule_fencing(&cl, &mut g);
+    actions::apply_orderings(&cl, &mut g);
+    // Unrunnable starts block mandatory colocation dependents, which may make more
+    // actions unrunnable along orderings: repeat until nothing changes.
+    loop {
+        actions::update_all(&cl, &mut g);
+        if !actions::block_colocation_dependents(&cl, &mut g) {
+            break;
+        }
+    }
+    let changes = summary::transition_summary(&cl, &g);
+    Ok(Plan {
+        changes,
+        warnings: cl.warnings.clone(),
+        cluster: cl,
+        graph: g,
+        scores,
+    })
+}
+
+fn apply_stickiness(cl: &mut cluster::Cluster) {
+    for r in 0..cl.rscs.len() {
+        let rsc = &cl.rscs[r];
+        if rsc.variant != cluster::Variant::Primitive
+            || !rsc.managed
+            || rsc.stickiness < 1
+            || rsc.running_on.len() != 1
+        {
+            continue;
+        }
+        let node = rsc.running_on[0];
+        if !cl.opts.symmetric && rsc.allowed[node].is_none() {
+            continue;
+        }
+        let s = rsc.stickiness;
+        cl.add_location(r, Some(node), s, "stickiness");
+    }
+}
+
+fn apply_failure_thresholds(cl: &mut cluster::Cluster) {
+    for n in 0..cl.nodes.len() {
+        for r in 0..cl.rscs.len() {
+            let rsc = &cl.rscs[r];
+            if rsc.variant != cluster::Variant::Primitive {
+                continue;
+            }
+            if rsc.migration_threshold == 0 || rsc.failure_ignored {
+                continue;
+            }
+            let (count, _) = unpack::failcount(cl, r, n, true);
+            if count <= 0 {
+                continue;
+            }
+            let ban = if cl.rscs[r].unique {
+                r
+            } else {
+                cl.top_parent(r)
+            };
+            if cl.rscs[r].migration_threshold - count <= 0 {
+                let why = format!(
+                    "failed {} time(s) on {} (migration-threshold {})",
+                    cluster::fmt_score(count),
+                    cl.nodes[n].name,
+                    cluster::fmt_score(cl.rscs[r].migration_threshold)
+                );
+                cl.rscs[ban].notes.push(why);
+                cl.add_location(ban, Some(n), -INFINITY, "__fail_limit__");
+            }
+        }
+    }
+}
+
+fn snapshot_scores(cl: &cluster::Cluster) -> Vec<(String, Vec<(String, i64)>)> {
+    cl.rscs
+        .iter()
+        .filter(|r| !r.orphan)
+        .map(|r| {
+            let per_node = (0..cl.nodes.len())
+                .map(|n| {
+                    let w = r.allowed[n].unwrap_or(-INFINITY);
+                    let w = if cl.nodes[n].available() {
+                        w
+                    } else {
+                        -INFINITY
+                    };
+                    (cl.nodes[n].name.clone(), w)
+                })
+                .collect();
+            (r.id.clone(), per_node)
+        })
+        .collect()
+}
+
+/// Role names for display.
+pub fn role_name(r: Role) -> &'static str {
+    r.as_str()
+}

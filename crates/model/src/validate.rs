@@ -1,0 +1,1260 @@
+//! Validation of a [`Config`]: every problem found, each with its place and reason.
+//!
+//! [`validate`] works on any configuration, whatever it was read from. It reports
+//! errors (the configuration must not be used) as [`ModelError::Invalid`] with one
+//! [`Problem`] each, and things that are allowed but probably not meant as
+//! [`Notice`]s. Checked:
+//!
+//! * ids: empty or malformed ids; duplicates among resources, constraints, operations,
+//!   resource sets and rules (one namespace, as in a CIB); duplicate node names and ids;
+//!   two operations of one resource with the same name and interval;
+//! * references: every resource named by a constraint exists (error); every node named
+//!   by a location exists (notice: Pacemaker allows nodes that join later);
+//! * values: known cluster properties, meta attributes (also in resource defaults), op
+//!   defaults and node attributes `standby`/`maintenance` have values of their type
+//!   (boolean, score, duration, role, integer, one of a list); unknown properties and
+//!   clone-only options outside clones are notices;
+//! * structure: groups with members, no clone of a clone, non-empty resource sets, no
+//!   colocation of a resource with itself, agents of the form `class:provider:type`;
+//!   promotable options on a clone that is not promotable are a notice;
+//! * ordering: mandatory orders (with the implicit orders inside groups and clones, and
+//!   "start before promote, demote before stop") must not form a cycle; a cycle is
+//!   reported with its path and the constraints that make it.
+//!
+//! Places come from a [`Locator`], so a reader that knows file positions (the native
+//! TOML reader) can point at lines while [`validate`] alone names objects.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+
+use crate::codes;
+use crate::config::*;
+use crate::duration::parse_duration_ms;
+use crate::error::{ModelError, Notice, Problem};
+use crate::score::Score;
+
+/// One resource of a configuration at any depth.
+#[derive(Debug, Clone, Copy)]
+pub enum Item<'a> {
+    Primitive(&'a Primitive),
+    Group(&'a Group),
+    Clone(&'a Clone),
+}
+
+impl<'a> Item<'a> {
+    pub fn id(&self) -> &'a str {
+        match self {
+            Item::Primitive(p) => &p.id,
+            Item::Group(g) => &g.id,
+            Item::Clone(c) => &c.id,
+        }
+    }
+
+    pub fn meta(&self) -> &'a Attrs {
+        match self {
+            Item::Primitive(p) => &p.meta,
+            Item::Group(g) => &g.meta,
+            Item::Clone(c) => &c.meta,
+        }
+    }
+
+    /// `resource`, `group` or `clone`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Item::Primitive(_) => "resource",
+            Item::Group(_) => "group",
+            Item::Clone(_) => "clone",
+        }
+    }
+}
+
+/// A resource with the position of its parent in the same flattened list.
+#[derive(Debug, Clone, Copy)]
+pub struct Flat<'a> {
+    pub item: Item<'a>,
+    pub parent: Option<usize>,
+}
+
+/// Every resource of the configuration in depth-first pre-order: each top-level
+/// resource, then its descendants (a clone's child; a group's members in order).
+/// [`Subject::Resource`] indexes into this list.
+pub fn flatten(config: &Config) -> Vec<Flat<'_>> {
+    fn push<'a>(out: &mut Vec<Flat<'a>>, r: &'a Resource, parent: Option<usize>) {
+        let me = out.len();
+        match r {
+            Resource::Primitive(p) => out.push(Flat {
+                item: Item::Primitive(p),
+                parent,
+            }),
+            Resource::Group(g) => {
+                out.push(Flat {
+                    item: Item::Group(g),
+                    parent,
+                });
+                for m in &g.members {
+                    out.push(Flat {
+                        item: Item::Primitive(m),
+                        parent: Some(me),
+                    });
+                }
+            }
+            Resource::Clone(c) => {
+                out.push(Flat {
+                    item: Item::Clone(c),
+                    parent,
+                });
+                push(out, &c.child, Some(me));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for r in &config.resources {
+        push(&mut out, r, None);
+    }
+    out
+}
+
+/// What a problem or notice concerns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject<'a> {
+    /// A cluster property, by name.
+    Property(&'a str),
+    /// A node, by position in `Config::nodes`.
+    Node(usize),
+    /// A resource, by position in [`flatten`]'s list.
+    Resource(usize),
+    /// A meta attribute of a resource.
+    Meta { resource: usize, key: &'a str },
+    /// An operation, by resource and position in its `ops`.
+    Op { resource: usize, op: usize },
+    /// A constraint, by position in `Config::constraints`.
+    Constraint(usize),
+    /// A key of the resource defaults.
+    RscDefault(&'a str),
+    /// A key of the operation defaults.
+    OpDefault(&'a str),
+}
+
+/// Turns a [`Subject`] into the place text of a problem or notice.
+pub trait Locator {
+    fn place(&self, config: &Config, subject: Subject<'_>) -> String;
+}
+
+/// Names subjects without file positions: `order "o1"`, `resource "vip" op monitor 30s`.
+pub struct Describe;
+
+impl Locator for Describe {
+    fn place(&self, config: &Config, subject: Subject<'_>) -> String {
+        describe(config, &flatten(config), subject)
+    }
+}
+
+/// The plain description of a subject.
+pub fn describe(config: &Config, flat: &[Flat<'_>], subject: Subject<'_>) -> String {
+    match subject {
+        Subject::Property(k) => format!("property \"{k}\""),
+        Subject::Node(i) => match config.nodes.get(i) {
+            Some(n) => format!("node \"{}\"", n.name),
+            None => format!("node #{i}"),
+        },
+        Subject::Resource(i) => match flat.get(i) {
+            Some(f) => format!("{} \"{}\"", f.item.kind(), f.item.id()),
+            None => format!("resource #{i}"),
+        },
+        Subject::Meta { resource, key } => format!(
+            "{} meta \"{key}\"",
+            describe(config, flat, Subject::Resource(resource))
+        ),
+        Subject::Op { resource, op } => {
+            let r = describe(config, flat, Subject::Resource(resource));
+            match flat.get(resource).map(|f| f.item) {
+                Some(Item::Primitive(p)) if op < p.ops.len() => {
+                    let o = &p.ops[op];
+                    format!(
+                        "{r} op {} interval {}",
+                        o.name,
+                        crate::duration::format_duration_ms(o.interval_ms)
+                    )
+                }
+                _ => format!("{r} op #{op}"),
+            }
+        }
+        Subject::Constraint(i) => match config.constraints.get(i) {
+            Some(c) => format!("{} \"{}\"", constraint_kind(c), c.id()),
+            None => format!("constraint #{i}"),
+        },
+        Subject::RscDefault(k) => format!("resource-defaults \"{k}\""),
+        Subject::OpDefault(k) => format!("op-defaults \"{k}\""),
+    }
+}
+
+/// `location`, `colocation` or `order`.
+pub fn constraint_kind(c: &Constraint) -> &'static str {
+    match c {
+        Constraint::Location(_) => "location",
+        Constraint::Colocation(_) => "colocation",
+        Constraint::Order(_) => "order",
+    }
+}
+
+/// Validate a configuration: all errors at once, or the notices.
+pub fn validate(config: &Config) -> Result<Vec<Notice>, ModelError> {
+    validate_with(config, &Describe)
+}
+
+/// [`validate`] with places given by `locator`.
+pub fn validate_with(config: &Config, locator: &dyn Locator) -> Result<Vec<Notice>, ModelError> {
+    let (problems, notices) = check(config, locator);
+    if problems.is_empty() {
+        Ok(notices)
+    } else {
+        Err(ModelError::Invalid(problems))
+    }
+}
+
+/// Every problem and notice, without deciding.
+pub fn check(config: &Config, locator: &dyn Locator) -> (Vec<Problem>, Vec<Notice>) {
+    let flat = flatten(config);
+    let mut v = Validator {
+        config,
+        flat: &flat,
+        locator,
+        problems: Vec::new(),
+        notices: Vec::new(),
+        dup_ops: BTreeSet::new(),
+    };
+    v.properties();
+    v.nodes();
+    v.defaults();
+    v.resources();
+    v.ids();
+    v.constraints();
+    v.order_cycles();
+    (v.problems, v.notices)
+}
+
+struct Validator<'a> {
+    config: &'a Config,
+    flat: &'a [Flat<'a>],
+    locator: &'a dyn Locator,
+    problems: Vec<Problem>,
+    notices: Vec<Notice>,
+    /// Operations reported as duplicates (resource, op), not to report their ids again.
+    dup_ops: BTreeSet<(usize, usize)>,
+}
+
+/// The type of a known attribute's value.
+#[derive(Clone, Copy)]
+enum Kind {
+    Bool,
+    Score,
+    Duration,
+    Role,
+    Integer,
+    NonNegInt,
+    OneOf(&'static [&'static str]),
+    /// Known, any value.
+    Any,
+}
+
+/// Agent classes: Pacemaker's, and `halo` for halo's builtin agents.
+pub const AGENT_CLASSES: &[&str] = &[
+    "ocf", "lsb", "service", "systemd", "stonith", "nagios", "upstart", "halo",
+];
+
+const NO_QUORUM_POLICIES: &[&str] = &["stop", "freeze", "ignore", "demote", "suicide"];
+
+fn property_kind(name: &str) -> Option<Kind> {
+    use Kind::*;
+    Some(match name {
+        "stonith-enabled"
+        | "symmetric-cluster"
+        | "maintenance-mode"
+        | "start-failure-is-fatal"
+        | "enable-startup-probes"
+        | "stop-orphan-resources"
+        | "stop-orphan-actions"
+        | "stop-all-resources"
+        | "concurrent-fencing"
+        | "startup-fencing"
+        | "shutdown-lock"
+        | "have-watchdog"
+        | "enable-acl"
+        | "remove-after-stop"
+        | "is-managed-default" => Bool,
+        "no-quorum-policy" => OneOf(NO_QUORUM_POLICIES),
+        "placement-strategy" => OneOf(&["default", "utilization", "minimal", "balanced"]),
+        "node-health-strategy" => OneOf(&[
+            "none",
+            "migrate-on-red",
+            "only-green",
+            "progressive",
+            "custom",
+        ]),
+        "stonith-action" => OneOf(&["reboot", "off", "poweroff"]),
+        "fence-reaction" => OneOf(&["stop", "panic"]),
+        "cluster-recheck-interval"
+        | "stonith-timeout"
+        | "dc-deadtime"
+        | "election-timeout"
+        | "shutdown-escalation"
+        | "join-integration-timeout"
+        | "join-finalization-timeout"
+        | "transition-delay"
+        | "shutdown-lock-limit"
+        | "priority-fencing-delay" => Duration,
+        "pe-error-series-max"
+        | "pe-warn-series-max"
+        | "pe-input-series-max"
+        | "batch-limit"
+        | "migration-limit"
+        | "cluster-ipc-limit"
+        | "node-action-limit" => Integer,
+        "stonith-max-attempts" => NonNegInt,
+        "default-resource-stickiness"
+        | "node-health-base"
+        | "node-health-green"
+        | "node-health-yellow"
+        | "node-health-red" => Score,
+        "dc-version"
+        | "cluster-infrastructure"
+        | "cluster-name"
+        | "last-lrm-refresh"
+        | "stonith-watchdog-timeout"
+        | "load-threshold"
+        | "notification-agent"
+        | "notification-recipient"
+        | "default-action-timeout" => Any,
+        _ => return None,
+    })
+}
+
+/// Meta attributes that only mean something on clones.
+const CLONE_META: &[&str] = &[
+    "clone-max",
+    "clone-node-max",
+    "clone-min",
+    "globally-unique",
+    "interleave",
+    "ordered",
+    "notify",
+    "promotable",
+    "promoted-max",
+    "promoted-node-max",
+    "master-max",
+    "master-node-max",
+];
+
+/// Meta attributes that only mean something on promotable clones.
+const PROMOTABLE_META: &[&str] = &[
+    "promoted-max",
+    "promoted-node-max",
+    "master-max",
+    "master-node-max",
+];
+
+fn meta_kind(name: &str) -> Option<Kind> {
+    use Kind::*;
+    Some(match name {
+        "resource-stickiness" | "migration-threshold" | "priority" => Score,
+        "is-managed"
+        | "maintenance"
+        | "allow-migrate"
+        | "globally-unique"
+        | "interleave"
+        | "ordered"
+        | "notify"
+        | "critical"
+        | "promotable"
+        | "allow-unhealthy-nodes" => Bool,
+        "failure-timeout" => Duration,
+        "target-role" => Role,
+        "clone-max" | "clone-node-max" | "clone-min" | "promoted-max" | "promoted-node-max"
+        | "master-max" | "master-node-max" => NonNegInt,
+        "multiple-active" => OneOf(&["block", "stop_only", "stop_start", "stop_unexpected"]),
+        "requires" => OneOf(&["nothing", "quorum", "fencing", "unfencing"]),
+        _ => return None,
+    })
+}
+
+const ON_FAIL: &[&str] = &[
+    "ignore", "block", "stop", "restart", "standby", "fence", "demote",
+];
+
+fn op_attr_kind(name: &str) -> Option<Kind> {
+    use Kind::*;
+    Some(match name {
+        "timeout" | "interval" | "start-delay" => Duration,
+        "on-fail" => OneOf(ON_FAIL),
+        "enabled" | "record-pending" => Bool,
+        "role" => Role,
+        "requires" => OneOf(&["nothing", "quorum", "fencing", "unfencing"]),
+        _ => return None,
+    })
+}
+
+/// Pacemaker's booleans.
+pub fn parse_bool(s: &str) -> Option<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "on" | "yes" | "y" | "1" => Some(true),
+        "false" | "off" | "no" | "n" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// Why `value` is not of `kind`, with the code to report, or `None` if it is fine.
+fn check_value(kind: Kind, value: &str) -> Option<(&'static str, String)> {
+    match kind {
+        Kind::Bool => parse_bool(value).is_none().then(|| {
+            (
+                codes::BAD_VALUE,
+                format!("'{value}' is not a boolean: write true or false"),
+            )
+        }),
+        Kind::Score => Score::parse(value)
+            .err()
+            .map(|e| (codes::BAD_SCORE, e.to_string())),
+        Kind::Duration => parse_duration_ms(value)
+            .err()
+            .map(|e| (codes::BAD_VALUE, e.to_string())),
+        Kind::Role => Role::parse(value).is_none().then(|| {
+            (
+                codes::BAD_VALUE,
+                format!("'{value}' is not a role: write Stopped, Started, Unpromoted or Promoted"),
+            )
+        }),
+        Kind::Integer => value
+            .trim()
+            .parse::<i64>()
+            .is_err()
+            .then(|| (codes::BAD_VALUE, format!("'{value}' is not an integer"))),
+        Kind::NonNegInt => value.trim().parse::<u64>().is_err().then(|| {
+            (
+                codes::BAD_VALUE,
+                format!("'{value}' is not a non-negative integer"),
+            )
+        }),
+        Kind::OneOf(list) => (!list.contains(&value)).then(|| {
+            (
+                codes::BAD_VALUE,
+                format!("'{value}' is not one of: {}", list.join(", ")),
+            )
+        }),
+        Kind::Any => None,
+    }
+}
+
+/// An id Pacemaker could store: not empty, no whitespace, no `:` (reserved for clone
+/// instance numbers).
+fn id_problem(id: &str) -> Option<String> {
+    if id.is_empty() {
+        Some("the id is empty".to_string())
+    } else if id.chars().any(|c| c.is_whitespace() || c == ':') {
+        Some(format!(
+            "id \"{id}\" contains whitespace or ':' (':' is reserved for clone instances)"
+        ))
+    } else {
+        None
+    }
+}
+
+impl<'a> Validator<'a> {
+    fn place(&self, s: Subject<'_>) -> String {
+        self.locator.place(self.config, s)
+    }
+
+    fn problem(&mut self, code: &'static str, s: Subject<'_>, reason: impl Into<String>) {
+        let place = self.place(s);
+        self.problems.push(Problem {
+            code,
+            place,
+            reason: reason.into(),
+        });
+    }
+
+    fn notice(&mut self, s: Subject<'_>, what: impl Into<String>) {
+        let place = self.place(s);
+        self.notices.push(Notice {
+            place,
+            what: what.into(),
+        });
+    }
+
+    fn properties(&mut self) {
+        for (k, v) in &self.config.properties {
+            match property_kind(k) {
+                Some(kind) => {
+                    if let Some((code, why)) = check_value(kind, v) {
+                        self.problem(code, Subject::Property(k), why);
+                    }
+                }
+                None => self.notice(
+                    Subject::Property(k),
+                    "not a cluster property halo knows (a typo?); it is kept but has no effect",
+                ),
+            }
+        }
+    }
+
+    fn nodes(&mut self) {
+        let mut names: HashMap<&str, usize> = HashMap::new();
+        let mut ids: HashMap<&str, usize> = HashMap::new();
+        for (i, n) in self.config.nodes.iter().enumerate() {
+            if n.name.is_empty() {
+                self.problem(codes::BAD_ID, Subject::Node(i), "the node name is empty");
+            } else if let Some(&first) = names.get(n.name.as_str()) {
+                let at = self.place(Subject::Node(first));
+                self.problem(
+                    codes::DUPLICATE_NODE,
+                    Subject::Node(i),
+                    format!("node name \"{}\" is already used by {at}", n.name),
+                );
+            } else {
+                names.insert(&n.name, i);
+            }
+            if !n.id.is_empty() && n.id != n.name {
+                if let Some(&first) = ids.get(n.id.as_str()) {
+                    let at = self.place(Subject::Node(first));
+                    self.problem(
+                        codes::DUPLICATE_NODE,
+                        Subject::Node(i),
+                        format!("node id \"{}\" is already used by {at}", n.id),
+                    );
+                } else {
+                    ids.insert(&n.id, i);
+                }
+            }
+            for key in ["standby", "maintenance"] {
+                if let Some(v) = n.attrs.get(key) {
+                    if parse_bool(v).is_none() {
+                        self.problem(
+                            codes::BAD_VALUE,
+                            Subject::Node(i),
+                            format!(
+                                "attribute {key} = '{v}' is not a boolean: write true or false"
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn defaults(&mut self) {
+        for (k, v) in &self.config.rsc_defaults {
+            if let Some((code, why)) = meta_kind(k).and_then(|kind| check_value(kind, v)) {
+                self.problem(code, Subject::RscDefault(k), format!("{k}: {why}"));
+            }
+        }
+        for (k, v) in &self.config.op_defaults {
+            if let Some((code, why)) = op_attr_kind(k).and_then(|kind| check_value(kind, v)) {
+                self.problem(code, Subject::OpDefault(k), format!("{k}: {why}"));
+            }
+        }
+    }
+
+    /// Whether resource `i` is inside a promotable clone.
+    fn in_promotable(&self, i: usize) -> bool {
+        let mut p = self.flat[i].parent;
+        while let Some(j) = p {
+            if let Item::Clone(c) = self.flat[j].item {
+                return c.promotable;
+            }
+            p = self.flat[j].parent;
+        }
+        false
+    }
+
+    fn in_clone(&self, i: usize) -> bool {
+        let mut p = self.flat[i].parent;
+        while let Some(j) = p {
+            if let Item::Clone(_) = self.flat[j].item {
+                return true;
+            }
+            p = self.flat[j].parent;
+        }
+        false
+    }
+
+    fn resources(&mut self) {
+        for i in 0..self.flat.len() {
+            let item = self.flat[i].item;
+            if let Some(why) = id_problem(item.id()) {
+                self.problem(codes::BAD_ID, Subject::Resource(i), why);
+            }
+            for (k, v) in item.meta() {
+                if let Some((code, why)) = meta_kind(k).and_then(|kind| check_value(kind, v)) {
+                    self.problem(
+                        code,
+                        Subject::Meta {
+                            resource: i,
+                            key: k,
+                        },
+                        format!("meta attribute {k}: {why}"),
+                    );
+                }
+            }
+            match item {
+                Item::Primitive(p) => self.primitive(i, p),
+                Item::Group(g) => {
+                    if g.members.is_empty() {
+                        self.problem(
+                            codes::EMPTY_GROUP,
+                            Subject::Resource(i),
+                            "the group has no members: add members or remove the group",
+                        );
+                    }
+                }
+                Item::Clone(c) => {
+                    if let Resource::Clone(inner) = c.child.as_ref() {
+                        self.problem(
+                            codes::CLONE_OF_CLONE,
+                            Subject::Resource(i),
+                            format!(
+                                "the clone's child \"{}\" is itself a clone: clone the primitive or group once",
+                                inner.id
+                            ),
+                        );
+                    }
+                    if !c.promotable {
+                        for k in PROMOTABLE_META {
+                            if c.meta.contains_key(*k) {
+                                self.notice(
+                                    Subject::Meta { resource: i, key: k },
+                                    format!("{k} has no effect: the clone is not promotable (set promotable = true)"),
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+            if !matches!(item, Item::Clone(_)) && !self.in_clone(i) {
+                for k in CLONE_META {
+                    if item.meta().contains_key(*k) {
+                        self.notice(
+                            Subject::Meta {
+                                resource: i,
+                                key: k,
+                            },
+                            format!(
+                                "{k} has an effect only on clones; this {} is not in one",
+                                item.kind()
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn primitive(&mut self, i: usize, p: &Primitive) {
+        let a = &p.agent;
+        if a.class.is_empty() || a.kind.is_empty() {
+            self.problem(
+                codes::BAD_AGENT,
+                Subject::Resource(i),
+                format!("agent \"{a}\" needs a class and a type, e.g. ocf:heartbeat:IPaddr2 or systemd:haproxy"),
+            );
+        } else if !AGENT_CLASSES.contains(&a.class.as_str()) {
+            let hint = if a.provider.is_none() && !a.kind.contains(':') {
+                format!(" (an OCF agent is written ocf:{a})")
+            } else {
+                String::new()
+            };
+            self.problem(
+                codes::BAD_AGENT,
+                Subject::Resource(i),
+                format!(
+                    "agent \"{a}\": unknown class \"{}\"{hint}; the classes are {}",
+                    a.class,
+                    AGENT_CLASSES.join(", ")
+                ),
+            );
+        } else if a.class == "ocf" && a.provider.as_deref().unwrap_or("").is_empty() {
+            self.problem(
+                codes::BAD_AGENT,
+                Subject::Resource(i),
+                format!(
+                    "OCF agent \"{a}\" needs a provider: ocf:PROVIDER:{}",
+                    a.kind
+                ),
+            );
+        } else if a.class != "ocf" && a.provider.is_some() {
+            self.problem(
+                codes::BAD_AGENT,
+                Subject::Resource(i),
+                format!(
+                    "agent \"{a}\": only the ocf class has providers; write {}:{}",
+                    a.class, a.kind
+                ),
+            );
+        }
+        let mut seen: HashMap<(&str, u64), usize> = HashMap::new();
+        let promotable = self.in_promotable(i);
+        for (j, op) in p.ops.iter().enumerate() {
+            let here = Subject::Op { resource: i, op: j };
+            if op.name.is_empty() {
+                self.problem(codes::BAD_VALUE, here, "the operation has no name");
+            }
+            if let Some(&first) = seen.get(&(op.name.as_str(), op.interval_ms)) {
+                self.dup_ops.insert((i, j));
+                let other = p.ops[first].role.map(|r| r.as_str()).unwrap_or("any role");
+                self.problem(
+                    codes::DUPLICATE_OP,
+                    here,
+                    format!(
+                        "a second {} operation with interval {} (the first is for {other}): intervals must differ, even between roles",
+                        op.name,
+                        crate::duration::format_duration_ms(op.interval_ms)
+                    ),
+                );
+            } else {
+                seen.insert((op.name.as_str(), op.interval_ms), j);
+            }
+            if matches!(op.role, Some(Role::Promoted) | Some(Role::Unpromoted)) && !promotable {
+                self.notice(
+                    here,
+                    format!(
+                        "role {} never happens: the resource is not in a promotable clone",
+                        op.role.map(|r| r.as_str()).unwrap_or_default()
+                    ),
+                );
+            }
+            for (k, v) in &op.attrs {
+                if let Some((code, why)) = op_attr_kind(k).and_then(|kind| check_value(kind, v)) {
+                    self.problem(code, here, format!("{k}: {why}"));
+                }
+            }
+        }
+    }
+
+    /// One id namespace over resources, constraints, operations, sets and rules.
+    fn ids(&mut self) {
+        let mut seen: HashMap<&str, String> = HashMap::new();
+        let mut dup = |this: &mut Self, id: &'a str, s: Subject<'_>| {
+            if id.is_empty() {
+                return;
+            }
+            if let Some(first) = seen.get(id) {
+                let reason = format!("id \"{id}\" is already used by {first}");
+                this.problem(codes::DUPLICATE_ID, s, reason);
+            } else {
+                seen.insert(id, this.place(s));
+            }
+        };
+        for i in 0..self.flat.len() {
+            let item = self.flat[i].item;
+            dup(self, item.id(), Subject::Resource(i));
+        }
+        for i in 0..self.flat.len() {
+            if let Item::Primitive(p) = self.flat[i].item {
+                for (j, op) in p.ops.iter().enumerate() {
+                    // Already reported as a duplicate operation.
+                    if !self.dup_ops.contains(&(i, j)) {
+                        dup(self, &op.id, Subject::Op { resource: i, op: j });
+                    }
+                }
+            }
+        }
+        for (i, c) in self.config.constraints.iter().enumerate() {
+            let s = Subject::Constraint(i);
+            if let Some(why) = id_problem(c.id()) {
+                self.problem(codes::BAD_ID, s, why);
+            }
+            dup(self, c.id(), s);
+            for set in constraint_sets(c) {
+                dup(self, &set.id, s);
+            }
+            if let Constraint::Location(Location {
+                how: LocationHow::Rules(rules),
+                ..
+            }) = c
+            {
+                let mut stack: Vec<&Rule> = rules.iter().collect();
+                while let Some(r) = stack.pop() {
+                    dup(self, &r.id, s);
+                    for e in &r.exprs {
+                        match e {
+                            RuleExpr::Attr(a) => dup(self, &a.id, s),
+                            RuleExpr::Rule(inner) => stack.push(inner),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn constraints(&mut self) {
+        let known: BTreeSet<&str> = self.flat.iter().map(|f| f.item.id()).collect();
+        let nodes: BTreeSet<&str> = self
+            .config
+            .nodes
+            .iter()
+            .flat_map(|n| [n.name.as_str(), n.id.as_str()])
+            .collect();
+        for (i, c) in self.config.constraints.iter().enumerate() {
+            let s = Subject::Constraint(i);
+            let mut refs: Vec<(&str, &str)> = Vec::new();
+            match c {
+                Constraint::Location(l) => {
+                    if let LocationTarget::Resource(r) = &l.target {
+                        refs.push(("resource", r));
+                    }
+                    match &l.how {
+                        LocationHow::Node { node, .. } => {
+                            if !nodes.contains(node.as_str()) {
+                                self.notice(
+                                    s,
+                                    format!("node \"{node}\" is not configured; the constraint applies if it joins"),
+                                );
+                            }
+                        }
+                        LocationHow::Rules(rules) => {
+                            for r in rules {
+                                if r.score.is_none() && r.score_attribute.is_none() {
+                                    self.notice(
+                                        s,
+                                        format!("rule \"{}\" has no score and no score-attribute: it counts 0", r.id),
+                                    );
+                                }
+                                self.rule(s, r);
+                            }
+                        }
+                    }
+                }
+                Constraint::Colocation(Colocation::Pair { rsc, with_rsc, .. }) => {
+                    refs.push(("resource", rsc));
+                    refs.push(("with", with_rsc));
+                    if rsc == with_rsc {
+                        self.problem(
+                            codes::SELF_REFERENCE,
+                            s,
+                            format!("resource \"{rsc}\" is colocated with itself"),
+                        );
+                    }
+                }
+                Constraint::Order(Order::Pair { first, then, .. }) => {
+                    refs.push(("first", first));
+                    refs.push(("then", then));
+                }
+                _ => {}
+            }
+            for (n, set) in constraint_sets(c).iter().enumerate() {
+                if set.resources.is_empty() {
+                    self.problem(
+                        codes::EMPTY_SET,
+                        s,
+                        format!("resource set #{} lists no resources", n + 1),
+                    );
+                }
+                for r in &set.resources {
+                    refs.push(("set", r));
+                }
+            }
+            for (field, r) in refs {
+                if !known.contains(r) {
+                    self.problem(
+                        codes::UNKNOWN_RESOURCE,
+                        s,
+                        format!("unknown resource \"{r}\" (in {field}): no resource, group or clone has this id"),
+                    );
+                }
+            }
+        }
+    }
+
+    fn rule(&mut self, s: Subject<'_>, r: &Rule) {
+        if r.exprs.is_empty() {
+            self.notice(s, format!("rule \"{}\" has no expressions", r.id));
+        }
+        for e in &r.exprs {
+            match e {
+                RuleExpr::Rule(inner) => self.rule(s, inner),
+                RuleExpr::Attr(a) => {
+                    if a.attribute.is_empty() {
+                        self.problem(
+                            codes::BAD_VALUE,
+                            s,
+                            format!("rule \"{}\": an expression has no attribute", r.id),
+                        );
+                    }
+                    let unary = matches!(a.op, ExprOp::Defined | ExprOp::NotDefined);
+                    if !unary && a.value.is_none() {
+                        self.problem(
+                            codes::BAD_VALUE,
+                            s,
+                            format!(
+                                "rule \"{}\": the expression on \"{}\" compares with no value",
+                                r.id, a.attribute
+                            ),
+                        );
+                    }
+                    if unary && a.value.is_some() {
+                        self.notice(
+                            s,
+                            format!(
+                                "rule \"{}\": the (not_)defined expression on \"{}\" ignores its value",
+                                r.id, a.attribute
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn order_cycles(&mut self) {
+        let g = OrderGraph::build(self.config, self.flat);
+        let mut reported: BTreeSet<Vec<String>> = BTreeSet::new();
+        for cycle in g.cycles() {
+            let mut via: Vec<String> = Vec::new();
+            let mut first_constraint = None;
+            for &(_, label) in &cycle {
+                if let Some(l) = label {
+                    let text = match l {
+                        Label::Constraint(ci) => {
+                            first_constraint.get_or_insert(ci);
+                            self.config.constraints[ci].id().to_string()
+                        }
+                        Label::Group(gi) => format!("group {}", self.flat[gi].item.id()),
+                    };
+                    if !via.contains(&text) {
+                        via.push(text);
+                    }
+                }
+            }
+            let mut key = via.clone();
+            key.sort();
+            if !reported.insert(key) {
+                continue;
+            }
+            // The path: each step's resource and action, repeats merged.
+            let mut steps: Vec<String> = Vec::new();
+            for &(node, _) in cycle.iter().chain(cycle.first()) {
+                let (r, a, _) = g.nodes[node];
+                let step = format!("{} {}", self.flat[r].item.id(), a);
+                if steps.last() != Some(&step) {
+                    steps.push(step);
+                }
+            }
+            let reason = format!(
+                "order cycle: {} via {}: none of these actions could ever run; make one of these orders kind = \"Optional\" or remove it",
+                steps.join(" -> "),
+                via.join(", ")
+            );
+            let s = Subject::Constraint(first_constraint.unwrap_or(0));
+            self.problem(codes::ORDER_CYCLE, s, reason);
+        }
+    }
+}
+
+/// The resource sets of a constraint.
+pub fn constraint_sets(c: &Constraint) -> &[ResourceSet] {
+    match c {
+        Constraint::Location(Location {
+            target: LocationTarget::Sets(s),
+            ..
+        })
+        | Constraint::Colocation(Colocation::Sets { sets: s, .. })
+        | Constraint::Order(Order::Sets { sets: s, .. }) => s,
+        _ => &[],
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Phase {
+    Begin,
+    End,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Label {
+    Constraint(usize),
+    Group(usize),
+}
+
+/// The graph of mandatory orderings over (resource, action, phase) nodes. A primitive's
+/// action goes from its begin to its end; a group's or clone's action begins before its
+/// children's and ends after them, so orders on composites and on their children meet.
+struct OrderGraph {
+    nodes: Vec<(usize, Action, Phase)>,
+    index: HashMap<(usize, Action, Phase), usize>,
+    edges: Vec<Vec<(usize, Option<Label>)>>,
+}
+
+const ACTIONS: [Action; 4] = [Action::Start, Action::Stop, Action::Promote, Action::Demote];
+
+impl OrderGraph {
+    fn node(&mut self, r: usize, a: Action, p: Phase) -> usize {
+        if let Some(&i) = self.index.get(&(r, a, p)) {
+            return i;
+        }
+        let i = self.nodes.len();
+        self.nodes.push((r, a, p));
+        self.index.insert((r, a, p), i);
+        self.edges.push(Vec::new());
+        i
+    }
+
+    fn edge(&mut self, from: (usize, Action, Phase), to: (usize, Action, Phase), l: Option<Label>) {
+        let f = self.node(from.0, from.1, from.2);
+        let t = self.node(to.0, to.1, to.2);
+        if !self.edges[f].iter().any(|&(x, _)| x == t) {
+            self.edges[f].push((t, l));
+        }
+    }
+
+    fn build(config: &Config, flat: &[Flat<'_>]) -> OrderGraph {
+        use Phase::*;
+        let mut g = OrderGraph {
+            nodes: Vec::new(),
+            index: HashMap::new(),
+            edges: Vec::new(),
+        };
+        let mut by_id: HashMap<&str, usize> = HashMap::new();
+        for (i, f) in flat.iter().enumerate() {
+            by_id.entry(f.item.id()).or_insert(i);
+        }
+        // Implicit orders.
+        for (i, f) in flat.iter().enumerate() {
+            match f.item {
+                Item::Primitive(_) => {
+                    for a in ACTIONS {
+                        g.edge((i, a, Begin), (i, a, End), None);
+                    }
+                    let promotable = {
+                        let mut p = f.parent;
+                        let mut found = false;
+                        while let Some(j) = p {
+                            if let Item::Clone(c) = flat[j].item {
+                                found = c.promotable;
+                                break;
+                            }
+                            p = flat[j].parent;
+                        }
+                        found
+                    };
+                    if promotable {
+                        g.edge((i, Action::Start, End), (i, Action::Promote, Begin), None);
+                        g.edge((i, Action::Demote, End), (i, Action::Stop, Begin), None);
+                    }
+                }
+                Item::Group(grp) => {
+                    let members: Vec<usize> = (0..grp.members.len()).map(|k| i + 1 + k).collect();
+                    let l = Some(Label::Group(i));
+                    for a in ACTIONS {
+                        let mut chain = members.clone();
+                        if matches!(a, Action::Stop | Action::Demote) {
+                            chain.reverse();
+                        }
+                        match (chain.first(), chain.last()) {
+                            (Some(&first), Some(&last)) => {
+                                g.edge((i, a, Begin), (first, a, Begin), None);
+                                for w in chain.windows(2) {
+                                    g.edge((w[0], a, End), (w[1], a, Begin), l);
+                                }
+                                g.edge((last, a, End), (i, a, End), None);
+                            }
+                            _ => g.edge((i, a, Begin), (i, a, End), None),
+                        }
+                    }
+                }
+                Item::Clone(_) => {
+                    let child = i + 1;
+                    for a in ACTIONS {
+                        g.edge((i, a, Begin), (child, a, Begin), None);
+                        g.edge((child, a, End), (i, a, End), None);
+                    }
+                }
+            }
+        }
+        // Constraints.
+        for (ci, c) in config.constraints.iter().enumerate() {
+            let l = Some(Label::Constraint(ci));
+            match c {
+                Constraint::Order(Order::Pair {
+                    kind,
+                    symmetrical,
+                    first,
+                    first_action,
+                    then,
+                    then_action,
+                    require_all,
+                    ..
+                }) => {
+                    // "Any instance of first" is not a strict order of every action.
+                    if *kind != OrderKind::Mandatory || !require_all {
+                        continue;
+                    }
+                    let (Some(&f), Some(&t)) =
+                        (by_id.get(first.as_str()), by_id.get(then.as_str()))
+                    else {
+                        continue;
+                    };
+                    let fa = first_action.unwrap_or(Action::Start);
+                    let ta = then_action.unwrap_or(fa);
+                    g.edge((f, fa, End), (t, ta, Begin), l);
+                    if symmetrical.unwrap_or(true) {
+                        g.edge((t, ta.inverse(), End), (f, fa.inverse(), Begin), l);
+                    }
+                }
+                Constraint::Order(Order::Sets {
+                    kind,
+                    symmetrical,
+                    sets,
+                    ..
+                }) => {
+                    let resolved: Vec<(Vec<usize>, Action, &ResourceSet)> = sets
+                        .iter()
+                        .map(|s| {
+                            let members = s
+                                .resources
+                                .iter()
+                                .filter_map(|r| by_id.get(r.as_str()).copied())
+                                .collect();
+                            (members, s.action.unwrap_or(Action::Start), s)
+                        })
+                        .collect();
+                    let sym = symmetrical.unwrap_or(true);
+                    let add = |g: &mut OrderGraph, f: usize, fa: Action, t: usize, ta: Action| {
+                        g.edge((f, fa, End), (t, ta, Begin), l);
+                        if sym {
+                            g.edge((t, ta.inverse(), End), (f, fa.inverse(), Begin), l);
+                        }
+                    };
+                    for (members, a, s) in &resolved {
+                        let set_kind = s.kind.unwrap_or(*kind);
+                        if s.sequential && set_kind == OrderKind::Mandatory {
+                            for w in members.windows(2) {
+                                add(&mut g, w[0], *a, w[1], *a);
+                            }
+                        }
+                    }
+                    if *kind == OrderKind::Mandatory {
+                        for w in resolved.windows(2) {
+                            let (from, fa, fs) = &w[0];
+                            let (to, ta, _) = &w[1];
+                            if !fs.require_all {
+                                continue;
+                            }
+                            for &f in from {
+                                for &t in to {
+                                    add(&mut g, f, *fa, t, *ta);
+                                }
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        g
+    }
+
+    /// One shortest cycle per strongly connected component that has a cycle, as the
+    /// list of (node, label of the edge leaving it).
+    fn cycles(&self) -> Vec<Vec<(usize, Option<Label>)>> {
+        let comp = self.components();
+        let mut done: BTreeSet<usize> = BTreeSet::new();
+        let mut out = Vec::new();
+        for start in 0..self.nodes.len() {
+            let c = comp[start];
+            if done.contains(&c) {
+                continue;
+            }
+            // Shortest path from start back to start inside its component.
+            let mut prev: Vec<Option<(usize, Option<Label>)>> = vec![None; self.nodes.len()];
+            let mut queue = VecDeque::new();
+            let mut seen = vec![false; self.nodes.len()];
+            queue.push_back(start);
+            let mut found = false;
+            'bfs: while let Some(u) = queue.pop_front() {
+                for &(v, l) in &self.edges[u] {
+                    if comp[v] != c {
+                        continue;
+                    }
+                    if v == start {
+                        prev[start] = Some((u, l));
+                        found = true;
+                        break 'bfs;
+                    }
+                    if !seen[v] {
+                        seen[v] = true;
+                        prev[v] = Some((u, l));
+                        queue.push_back(v);
+                    }
+                }
+            }
+            if !found {
+                continue;
+            }
+            done.insert(c);
+            let mut cycle = Vec::new();
+            let mut at = start;
+            while let Some((p, l)) = prev[at] {
+                cycle.push((p, l));
+                at = p;
+                if at == start {
+                    break;
+                }
+            }
+            cycle.reverse();
+            out.push(cycle);
+        }
+        out
+    }
+
+    /// Strongly connected components (iterative Tarjan): component number per node.
+    fn components(&self) -> Vec<usize> {
+        let n = self.nodes.len();
+        let mut index = vec![usize::MAX; n];
+        let mut low = vec![0; n];
+        let mut on_stack = vec![false; n];
+        let mut stack = Vec::new();
+        let mut comp = vec![usize::MAX; n];
+        let mut next = 0;
+        let mut ncomp = 0;
+        for root in 0..n {
+            if index[root] != usize::MAX {
+                continue;
+            }
+            let mut call: Vec<(usize, usize)> = vec![(root, 0)];
+            index[root] = next;
+            low[root] = next;
+            next += 1;
+            stack.push(root);
+            on_stack[root] = true;
+            while let Some(&mut (u, ref mut k)) = call.last_mut() {
+                if *k < self.edges[u].len() {
+                    let v = self.edges[u][*k].0;
+                    *k += 1;
+                    if index[v] == usize::MAX {
+                        index[v] = next;
+                        low[v] = next;
+                        next += 1;
+                        stack.push(v);
+                        on_stack[v] = true;
+                        call.push((v, 0));
+                    } else if on_stack[v] {
+                        low[u] = low[u].min(index[v]);
+                    }
+                } else {
+                    call.pop();
+                    if let Some(&(p, _)) = call.last() {
+                        low[p] = low[p].min(low[u]);
+                    }
+                    if low[u] == index[u] {
+                        while let Some(w) = stack.pop() {
+                            on_stack[w] = false;
+                            comp[w] = ncomp;
+                            if w == u {
+                                break;
+                            }
+                        }
+                        ncomp += 1;
+                    }
+                }
+            }
+        }
+        comp
+    }
+}

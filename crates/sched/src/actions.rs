@@ -1,0 +1,1132 @@
+//! Actions and their ordering: what each resource must do, and how the flags
+//! "optional" and "runnable" flow along orderings (Pacemaker's transition semantics).
+
+use halo_model::Role;
+
+use crate::cluster::{Cluster, FailResponse, Needs, NoQuorumPolicy, NodeId, RscId, Variant};
+
+// Ordering flags (a subset of Pacemaker's `pe_ordering`).
+pub const FLAG_OPTIONAL: u32 = 1;
+pub const FLAG_IMPLIES_THEN: u32 = 1 << 1;
+pub const FLAG_IMPLIES_FIRST: u32 = 1 << 2;
+pub const FLAG_RUNNABLE_LEFT: u32 = 1 << 3;
+pub const FLAG_RESTART: u32 = 1 << 4;
+pub const FLAG_ASYMMETRICAL: u32 = 1 << 5;
+pub const FLAG_SERIALIZE: u32 = 1 << 6;
+pub const FLAG_PROMOTED_IMPLIES_FIRST: u32 = 1 << 7;
+/// 'then' may proceed once some instances of 'first' can (clone-min, require-all=false).
+pub const FLAG_ONE_OR_MORE: u32 = 1 << 8;
+
+/// What an action does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Task {
+    Start,
+    Stop,
+    Promote,
+    Demote,
+    /// Pseudo-actions of groups and clones marking completion.
+    Running,
+    Stopped,
+    Promoted,
+    Demoted,
+}
+
+impl Task {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Task::Start => "start",
+            Task::Stop => "stop",
+            Task::Promote => "promote",
+            Task::Demote => "demote",
+            Task::Running => "running",
+            Task::Stopped => "stopped",
+            Task::Promoted => "promoted",
+            Task::Demoted => "demoted",
+        }
+    }
+
+    /// The primitive task a completion pseudo-action summarises.
+    pub fn base(self) -> Task {
+        match self {
+            Task::Running => Task::Start,
+            Task::Stopped => Task::Stop,
+            Task::Promoted => Task::Promote,
+            Task::Demoted => Task::Demote,
+            t => t,
+        }
+    }
+}
+
+/// One action of the transition.
+#[derive(Debug, Clone)]
+pub struct Act {
+    pub rsc: RscId,
+    pub task: Task,
+    pub node: Option<NodeId>,
+    pub optional: bool,
+    pub runnable: bool,
+    pub pseudo: bool,
+    pub reason: Option<String>,
+    /// The action whose failure to run made this one unrunnable.
+    pub blocked_by: Option<usize>,
+}
+
+/// An ordering between two actions.
+#[derive(Debug, Clone)]
+pub struct ActOrder {
+    pub first: usize,
+    pub then: usize,
+    pub flags: u32,
+}
+
+/// The action graph under construction.
+#[derive(Debug, Default, Clone)]
+pub struct Graph {
+    pub acts: Vec<Act>,
+    pub orders: Vec<ActOrder>,
+    /// Nodes to fence, with the reason.
+    pub fences: Vec<(NodeId, String)>,
+}
+
+impl Graph {
+    pub fn find(&self, rsc: RscId, task: Task, node: Option<NodeId>) -> Option<usize> {
+        self.acts
+            .iter()
+            .position(|a| a.rsc == rsc && a.task == task && (node.is_none() || a.node == node))
+    }
+
+    pub fn find_all(&self, rsc: RscId, task: Task) -> Vec<usize> {
+        (0..self.acts.len())
+            .filter(|&i| self.acts[i].rsc == rsc && self.acts[i].task == task)
+            .collect()
+    }
+}
+
+/// Create (or find and update) an action, computing whether it can run.
+pub fn custom_action(
+    cl: &Cluster,
+    g: &mut Graph,
+    rsc: RscId,
+    task: Task,
+    node: Option<NodeId>,
+    optional: bool,
+) -> usize {
+    let idx = match g
+        .acts
+        .iter()
+        .position(|a| a.rsc == rsc && a.task == task && a.node == node)
+    {
+        Some(i) => i,
+        None => {
+            g.acts.push(Act {
+                rsc,
+                task,
+                node,
+                optional: true,
+                runnable: true,
+                pseudo: false,
+                reason: None,
+                blocked_by: None,
+            });
+            g.acts.len() - 1
+        }
+    };
+    // update_action_optional
+    if !cl.rscs[rsc].managed && node.is_some() && !g.acts[idx].pseudo {
+        g.acts[idx].optional = true;
+    } else if !optional {
+        g.acts[idx].optional = false;
+    }
+    update_runnable(cl, g, idx);
+    idx
+}
+
+fn update_runnable(cl: &Cluster, g: &mut Graph, idx: usize) {
+    let a = &mut g.acts[idx];
+    if a.pseudo {
+        return;
+    }
+    let Some(n) = a.node else {
+        a.runnable = false;
+        return;
+    };
+    let node = &cl.nodes[n];
+    if !node.online {
+        a.runnable = false;
+        return;
+    }
+    if node.pending {
+        a.runnable = false;
+        return;
+    }
+    let rsc = &cl.rscs[a.rsc];
+    let needs = if matches!(a.task, Task::Start | Task::Promote) {
+        rsc.needs
+    } else {
+        Needs::Nothing
+    };
+    if needs == Needs::Nothing {
+        a.runnable = true;
+        return;
+    }
+    let policy = if cl.opts.have_quorum {
+        NoQuorumPolicy::Ignore
+    } else if cl.opts.no_quorum_policy == NoQuorumPolicy::Demote {
+        match rsc.role {
+            Role::Promoted | Role::Unpromoted => NoQuorumPolicy::Ignore,
+            _ => NoQuorumPolicy::Stop,
+        }
+    } else {
+        cl.opts.no_quorum_policy
+    };
+    match policy {
+        NoQuorumPolicy::Stop | NoQuorumPolicy::Suicide => {
+            a.runnable = false;
+            a.reason = Some("no quorum".into());
+        }
+        NoQuorumPolicy::Freeze => {
+            let active = !rsc.running_on.is_empty();
+            let next = rsc.next_role.unwrap_or(Role::Stopped);
+            if !active || next > rsc.role {
+                a.runnable = false;
+                a.reason = Some("quorum freeze".into());
+            } else {
+                a.runnable = true;
+            }
+        }
+        _ => a.runnable = true,
+    }
+}
+
+/// A pseudo-action of a group or clone.
+pub fn pseudo(g: &mut Graph, rsc: RscId, task: Task, optional: bool, runnable: bool) -> usize {
+    if let Some(i) = g.find(rsc, task, None) {
+        return i;
+    }
+    g.acts.push(Act {
+        rsc,
+        task,
+        node: None,
+        optional,
+        runnable,
+        pseudo: true,
+        reason: None,
+        blocked_by: None,
+    });
+    g.acts.len() - 1
+}
+
+// ----- per-resource action creation ---------------------------------------------------
+
+fn state_next(role: Role, target: Role) -> Role {
+    use Role::*;
+    match (role, target) {
+        (Stopped, Stopped) => Stopped,
+        (Stopped, Started) => Started,
+        (Stopped, _) => Unpromoted,
+        (Started, Stopped) => Stopped,
+        (Started, Started) => Started,
+        (Started, Unpromoted) => Unpromoted,
+        (Started, Promoted) => Promoted,
+        (Unpromoted, Stopped) | (Unpromoted, Started) => Stopped,
+        (Unpromoted, Unpromoted) => Unpromoted,
+        (Unpromoted, Promoted) => Promoted,
+        (Promoted, Promoted) => Promoted,
+        (Promoted, _) => Unpromoted,
+    }
+}
+
+/// Run the transition function from `role` to `next`; returns false when none exists.
+fn transition(
+    cl: &Cluster,
+    g: &mut Graph,
+    r: RscId,
+    role: Role,
+    next: Role,
+    node: Option<NodeId>,
+    optional: bool,
+) -> bool {
+    use Role::*;
+    match (role, next) {
+        (Stopped, Started) | (Stopped, Unpromoted) => {
+            if let Some(n) = node {
+                start_resource(cl, g, r, n, optional);
+            }
+            true
+        }
+        (Started, Stopped) | (Unpromoted, Stopped) | (Unpromoted, Started) => {
+            stop_resource(cl, g, r, optional);
+            true
+        }
+        (Started, Promoted) | (Unpromoted, Promoted) => {
+            if let Some(n) = node {
+                promote_resource(cl, g, r, n, optional);
+            }
+            true
+        }
+        (Promoted, Stopped) | (Promoted, Started) | (Promoted, Unpromoted) => {
+            for &cur in &cl.rscs[r].running_on {
+                custom_action(cl, g, r, Task::Demote, Some(cur), optional);
+            }
+            true
+        }
+        _ => false,
+    }
+}
+
+fn stop_resource(cl: &Cluster, g: &mut Graph, r: RscId, optional: bool) {
+    for &cur in &cl.rscs[r].running_on {
+        let a = custom_action(cl, g, r, Task::Stop, Some(cur), optional);
+        if cl.rscs[r].allocated_to.is_none() {
+            g.acts[a].reason = Some("node availability".into());
+        }
+        if !cl.rscs[r].managed {
+            g.acts[a].runnable = false;
+        }
+    }
+}
+
+fn start_resource(cl: &Cluster, g: &mut Graph, r: RscId, node: NodeId, optional: bool) {
+    let a = custom_action(cl, g, r, Task::Start, Some(node), true);
+    if g.acts[a].runnable && !optional {
+        g.acts[a].optional = false;
+    }
+}
+
+fn promote_resource(cl: &Cluster, g: &mut Graph, r: RscId, node: NodeId, optional: bool) {
+    let starts_ok = g
+        .acts
+        .iter()
+        .filter(|a| a.rsc == r && a.task == Task::Start && a.node == Some(node))
+        .all(|a| a.runnable);
+    if starts_ok {
+        custom_action(cl, g, r, Task::Promote, Some(node), optional);
+    } else {
+        for i in 0..g.acts.len() {
+            if g.acts[i].rsc == r && g.acts[i].task == Task::Promote && g.acts[i].node == Some(node)
+            {
+                g.acts[i].runnable = false;
+            }
+        }
+    }
+}
+
+/// Pacemaker's `pcmk__primitive_create_actions`.
+pub fn primitive_actions(cl: &mut Cluster, g: &mut Graph, r: RscId) {
+    if cl.rscs[r].next_role.is_none() {
+        let nr = if cl.rscs[r].allocated_to.is_some() {
+            Role::Started
+        } else {
+            Role::Stopped
+        };
+        cl.rscs[r].next_role = Some(nr);
+    }
+    let cl_ro: &Cluster = cl;
+    let rsc = &cl_ro.rscs[r];
+    let next_role = rsc.next_role.unwrap_or(Role::Stopped);
+    let current = rsc.running_on.first().copied();
+    let mut need_stop = false;
+    let mut need_promote = false;
+    let mut is_moving = false;
+    if let (Some(c), Some(a)) = (current, rsc.allocated_to) {
+        if c != a && next_role >= Role::Started {
+            is_moving = true;
+            need_stop = true;
+        }
+    }
+    let clean_active = rsc
+        .running_on
+        .iter()
+        .filter(|&&n| !cl_ro.nodes[n].unclean)
+        .count();
+    let multiply_active = if rsc.needs == Needs::Fencing {
+        rsc.running_on.len() > 1
+    } else {
+        clean_active > 1
+    };
+    if multiply_active {
+        need_stop = true;
+    }
+    if !is_moving {
+        if rsc.failed {
+            if rsc.stop_needed {
+                need_stop = true;
+            } else if next_role == Role::Promoted {
+                need_promote = true;
+            }
+        } else if rsc.block {
+            need_stop = true;
+        } else if rsc.role > Role::Started && current.is_some() && rsc.allocated_to.is_some() {
+            let a = custom_action(cl_ro, g, r, Task::Start, rsc.allocated_to, true);
+            if !g.acts[a].optional {
+                need_stop = true;
+            }
+        }
+    }
+    // Down to stopped on the current node, then back up to the current role.
+    let role0 = rsc.role;
+    let allocated = rsc.allocated_to;
+    let blocked = rsc.block;
+    let mut role = role0;
+    while role != Role::Stopped {
+        let nr = state_next(role, Role::Stopped);
+        if !transition(cl_ro, g, r, role, nr, current, !need_stop) {
+            break;
+        }
+        role = nr;
+    }
+    while role0 <= next_role && role != role0 && !blocked {
+        let nr = state_next(role, role0);
+        let required = need_stop || (nr == Role::Promoted && need_promote);
+        if !transition(cl_ro, g, r, role, nr, allocated, !required) {
+            break;
+        }
+        role = nr;
+    }
+    // Then from the current role to the next.
+    let mut role = role0;
+    while role != next_role {
+        let nr = state_next(role, next_role);
+        if !transition(cl_ro, g, r, role, nr, allocated, false) {
+            break;
+        }
+        role = nr;
+    }
+}
+
+/// Create actions for a resource tree (primitives, group and clone pseudo-actions).
+pub fn create_actions(cl: &mut Cluster, g: &mut Graph, r: RscId) {
+    match cl.rscs[r].variant {
+        Variant::Primitive => primitive_actions(cl, g, r),
+        Variant::Group => {
+            for m in cl.rscs[r].children.clone() {
+                create_actions(cl, g, m);
+            }
+            for t in [Task::Start, Task::Running, Task::Stop, Task::Stopped] {
+                pseudo(g, r, t, true, true);
+            }
+            if cl.rscs[cl.top_parent(r)].promotable {
+                for t in [Task::Demote, Task::Demoted, Task::Promote, Task::Promoted] {
+                    pseudo(g, r, t, true, true);
+                }
+            }
+        }
+        Variant::Clone => {
+            let mut starting = false;
+            let mut stopping = false;
+            let mut active = false;
+            for k in cl.rscs[r].children.clone() {
+                create_actions(cl, g, k);
+                for p in cl.primitives(k) {
+                    if !cl.rscs[p].running_on.is_empty() {
+                        active = true;
+                    }
+                    for a in g.acts.iter().filter(|a| a.rsc == p) {
+                        if a.optional || !(a.runnable || a.pseudo) {
+                            continue;
+                        }
+                        match a.task {
+                            Task::Start => starting = true,
+                            Task::Stop => stopping = true,
+                            _ => {}
+                        }
+                    }
+                }
+            }
+            pseudo(g, r, Task::Start, !starting, true);
+            let started = pseudo(g, r, Task::Running, !starting, false);
+            if active || starting {
+                g.acts[started].runnable = true;
+            }
+            pseudo(g, r, Task::Stop, !stopping, true);
+            pseudo(g, r, Task::Stopped, !stopping, true);
+            if cl.rscs[r].promotable {
+                let mut promoting = false;
+                let mut demoting = false;
+                for k in cl.rscs[r].children.clone() {
+                    for p in cl.primitives(k) {
+                        for a in g.acts.iter().filter(|a| a.rsc == p && !a.optional) {
+                            match a.task {
+                                Task::Promote => promoting = true,
+                                Task::Demote => demoting = true,
+                                _ => {}
+                            }
+                        }
+                    }
+                }
+                pseudo(g, r, Task::Demote, !demoting, true);
+                pseudo(g, r, Task::Demoted, !demoting, true);
+                pseudo(g, r, Task::Promote, !promoting, true);
+                pseudo(g, r, Task::Promoted, !promoting, true);
+                // Instance priorities were borrowed for promotion; restore them.
+                let p = cl.rscs[r].priority;
+                for k in cl.rscs[r].children.clone() {
+                    cl.rscs[k].priority = p;
+                }
+            }
+        }
+    }
+}
+
+// ----- internal orderings -------------------------------------------------------------
+
+/// Resource-level ordering recorded for later resolution to actions.
+pub fn order_rsc(cl: &mut Cluster, first: RscId, ft: Task, then: RscId, tt: Task, flags: u32) {
+    cl.orders.push(crate::constraints::RscOrder {
+        id: "internal".into(),
+        first,
+        first_task: ft,
+        then,
+        then_task: tt,
+        flags,
+    });
+}
+
+/// Implicit orderings of every resource (`internal_constraints`).
+pub fn internal_constraints(cl: &mut Cluster, r: RscId) {
+    match cl.rscs[r].variant {
+        Variant::Primitive => {
+            if !cl.rscs[r].managed {
+                return;
+            }
+            order_rsc(
+                cl,
+                r,
+                Task::Stop,
+                r,
+                Task::Start,
+                FLAG_OPTIONAL | FLAG_IMPLIES_THEN | FLAG_RESTART,
+            );
+            let top = cl.top_parent(r);
+            if cl.rscs[top].promotable || cl.rscs[r].role > Role::Unpromoted {
+                order_rsc(
+                    cl,
+                    r,
+                    Task::Demote,
+                    r,
+                    Task::Stop,
+                    FLAG_PROMOTED_IMPLIES_FIRST,
+                );
+                order_rsc(cl, r, Task::Start, r, Task::Promote, FLAG_RUNNABLE_LEFT);
+            }
+        }
+        Variant::Group => {
+            order_rsc(cl, r, Task::Stop, r, Task::Stopped, FLAG_RUNNABLE_LEFT);
+            order_rsc(cl, r, Task::Stopped, r, Task::Start, FLAG_OPTIONAL);
+            order_rsc(cl, r, Task::Start, r, Task::Running, FLAG_RUNNABLE_LEFT);
+            let ordered = cl.rscs[r]
+                .meta
+                .get("ordered")
+                .map(|v| crate::cluster::is_true(v))
+                .unwrap_or(true);
+            let colocated = cl.rscs[r]
+                .meta
+                .get("collocated")
+                .map(|v| crate::cluster::is_true(v))
+                .unwrap_or(true);
+            let promotable = cl.rscs[cl.top_parent(r)].promotable;
+            let members = cl.rscs[r].children.clone();
+            let mut prev: Option<RscId> = None;
+            let mut last_active: Option<RscId> = None;
+            for &m in &members {
+                internal_constraints(cl, m);
+                if let (Some(p), true) = (prev, colocated) {
+                    crate::constraints::new_colocation(
+                        cl,
+                        "group:internal_colocation",
+                        halo_model::INFINITY,
+                        m,
+                        p,
+                        None,
+                        None,
+                    );
+                }
+                let (down, post_down) = if prev.is_none() && ordered {
+                    (FLAG_OPTIONAL, FLAG_IMPLIES_THEN)
+                } else {
+                    (0, 0)
+                };
+                if promotable {
+                    order_rsc(cl, r, Task::Demote, m, Task::Demote, down);
+                    order_rsc(cl, m, Task::Demote, r, Task::Demoted, post_down);
+                    order_rsc(
+                        cl,
+                        m,
+                        Task::Promote,
+                        r,
+                        Task::Promoted,
+                        FLAG_RUNNABLE_LEFT | FLAG_IMPLIES_THEN,
+                    );
+                    order_rsc(cl, r, Task::Promote, m, Task::Promote, 0);
+                }
+                order_rsc(cl, r, Task::Stop, m, Task::Stop, down);
+                order_rsc(cl, m, Task::Stop, r, Task::Stopped, post_down);
+                order_rsc(cl, r, Task::Start, m, Task::Start, 0);
+                order_rsc(
+                    cl,
+                    m,
+                    Task::Start,
+                    r,
+                    Task::Running,
+                    FLAG_RUNNABLE_LEFT | FLAG_IMPLIES_THEN,
+                );
+                if !ordered {
+                    order_rsc(
+                        cl,
+                        r,
+                        Task::Start,
+                        m,
+                        Task::Start,
+                        FLAG_IMPLIES_THEN | FLAG_RUNNABLE_LEFT,
+                    );
+                    if promotable {
+                        order_rsc(
+                            cl,
+                            r,
+                            Task::Promote,
+                            m,
+                            Task::Promote,
+                            FLAG_IMPLIES_THEN | FLAG_RUNNABLE_LEFT,
+                        );
+                    }
+                } else if let Some(p) = prev {
+                    order_rsc(
+                        cl,
+                        p,
+                        Task::Start,
+                        m,
+                        Task::Start,
+                        FLAG_IMPLIES_THEN | FLAG_RUNNABLE_LEFT,
+                    );
+                    order_rsc(
+                        cl,
+                        m,
+                        Task::Stop,
+                        p,
+                        Task::Stop,
+                        FLAG_OPTIONAL | FLAG_RESTART,
+                    );
+                    if promotable {
+                        order_rsc(
+                            cl,
+                            p,
+                            Task::Promote,
+                            m,
+                            Task::Promote,
+                            FLAG_IMPLIES_THEN | FLAG_RUNNABLE_LEFT,
+                        );
+                        order_rsc(cl, m, Task::Demote, p, Task::Demote, FLAG_OPTIONAL);
+                    }
+                }
+                if !cl.rscs[m].running_on.is_empty() {
+                    if let (true, Some(p), Some(la)) = (ordered, prev, last_active) {
+                        if cl.rscs[p].running_on.is_empty() && !cl.rscs[la].running_on.is_empty() {
+                            order_rsc(cl, m, Task::Stop, la, Task::Stop, FLAG_OPTIONAL);
+                        }
+                    }
+                    last_active = Some(m);
+                }
+                prev = Some(m);
+            }
+        }
+        Variant::Clone => {
+            order_rsc(cl, r, Task::Stopped, r, Task::Start, FLAG_OPTIONAL);
+            order_rsc(cl, r, Task::Start, r, Task::Running, FLAG_RUNNABLE_LEFT);
+            order_rsc(cl, r, Task::Stop, r, Task::Stopped, FLAG_RUNNABLE_LEFT);
+            let promotable = cl.rscs[r].promotable;
+            if promotable {
+                order_rsc(cl, r, Task::Demoted, r, Task::Stop, FLAG_OPTIONAL);
+                order_rsc(cl, r, Task::Running, r, Task::Promote, FLAG_RUNNABLE_LEFT);
+            }
+            let mut kids = cl.rscs[r].children.clone();
+            let ordered = cl.rscs[r].ordered;
+            if ordered {
+                kids.sort_by_key(|&k| cl.rscs[k].instance);
+            }
+            let mut last: Option<RscId> = None;
+            for &k in &kids {
+                internal_constraints(cl, k);
+                order_rsc(cl, r, Task::Start, k, Task::Start, FLAG_RUNNABLE_LEFT);
+                order_rsc(cl, k, Task::Start, r, Task::Running, 0);
+                if let (true, Some(l)) = (ordered, last) {
+                    order_rsc(cl, l, Task::Start, k, Task::Start, FLAG_OPTIONAL);
+                }
+                order_rsc(cl, r, Task::Stop, k, Task::Stop, 0);
+                order_rsc(cl, k, Task::Stop, r, Task::Stopped, 0);
+                if let (true, Some(l)) = (ordered, last) {
+                    order_rsc(cl, k, Task::Stop, l, Task::Stop, FLAG_OPTIONAL);
+                }
+                last = Some(k);
+            }
+            if promotable {
+                // restart ordering of the clone as a whole
+                order_rsc(cl, r, Task::Stop, r, Task::Stopped, FLAG_RUNNABLE_LEFT);
+                order_rsc(cl, r, Task::Demote, r, Task::Demoted, FLAG_RUNNABLE_LEFT);
+                order_rsc(cl, r, Task::Promote, r, Task::Promoted, FLAG_RUNNABLE_LEFT);
+                order_rsc(cl, r, Task::Demoted, r, Task::Promote, FLAG_OPTIONAL);
+                order_rsc(cl, r, Task::Running, r, Task::Promote, FLAG_OPTIONAL);
+                for &k in &kids {
+                    order_rsc(cl, k, Task::Demote, k, Task::Promote, FLAG_OPTIONAL);
+                    order_rsc(cl, r, Task::Promote, k, Task::Promote, 0);
+                    order_rsc(cl, k, Task::Promote, r, Task::Promoted, 0);
+                    order_rsc(cl, r, Task::Demote, k, Task::Demote, 0);
+                    order_rsc(cl, k, Task::Demote, r, Task::Demoted, 0);
+                }
+            }
+        }
+    }
+}
+
+// ----- resolving orderings to actions -------------------------------------------------
+
+/// Resolve resource orderings to action orderings (`pcmk__apply_orderings`).
+pub fn apply_orderings(cl: &Cluster, g: &mut Graph) {
+    for o in &cl.orders {
+        let mut firsts = g.find_all(o.first, o.first_task);
+        if firsts.is_empty() {
+            if o.first == o.then {
+                continue;
+            }
+            let state = crate::summary::rsc_state(cl, o.first, true);
+            if state == Role::Stopped && o.first_task == Task::Stop {
+                continue;
+            }
+            if state == Role::Unpromoted && o.first_task == Task::Demote {
+                continue;
+            }
+            // Create the missing first action: it has no node, so it cannot run.
+            let node_less = if cl.rscs[o.first].variant == Variant::Primitive {
+                custom_action(cl, g, o.first, o.first_task, None, true)
+            } else {
+                pseudo(g, o.first, o.first_task, true, false)
+            };
+            firsts.push(node_less);
+        }
+        let thens = g.find_all(o.then, o.then_task);
+        if thens.is_empty() {
+            continue;
+        }
+        // Ordering after a collective resource means after it has completed
+        // (start -> running, ...), unless 'then' is part of it.
+        let collective = cl.rscs[o.first].variant != Variant::Primitive;
+        if collective && o.first != o.then && !is_ancestor(cl, o.first, o.then) {
+            let done = completion(o.first_task);
+            if let Some(f) = g.find(o.first, done, None) {
+                firsts = vec![f];
+            }
+            if o.flags & FLAG_ONE_OR_MORE == 0 && interleaved(cl, o.first, o.then, o.then_task) {
+                interleave(cl, g, o.first, done, o.then, o.then_task, o.flags);
+                continue;
+            }
+        }
+        for &f in &firsts {
+            for &t in &thens {
+                if f != t {
+                    g.orders.push(ActOrder {
+                        first: f,
+                        then: t,
+                        flags: o.flags,
+                    });
+                }
+            }
+        }
+    }
+}
+
+fn completion(t: Task) -> Task {
+    match t {
+        Task::Start => Task::Running,
+        Task::Stop => Task::Stopped,
+        Task::Promote => Task::Promoted,
+        Task::Demote => Task::Demoted,
+        other => other,
+    }
+}
+
+fn is_ancestor(cl: &Cluster, anc: RscId, mut r: RscId) -> bool {
+    while let Some(p) = cl.rscs[r].parent {
+        if p == anc {
+            return true;
+        }
+        r = p;
+    }
+    false
+}
+
+/// Whether an ordering between two clones pairs their instances node by node
+/// (Pacemaker's `can_interleave_actions`).
+fn interleaved(cl: &Cluster, first: RscId, then: RscId, then_task: Task) -> bool {
+    if first == then
+        || cl.rscs[first].variant != Variant::Clone
+        || cl.rscs[then].variant != Variant::Clone
+    {
+        return false;
+    }
+    let rsc = if matches!(then_task, Task::Stop | Task::Demote) {
+        first
+    } else {
+        then
+    };
+    cl.rscs[rsc].interleave
+}
+
+/// The instance of clone `c` on `node` (assigned, or current when `current`).
+fn instance_on(cl: &Cluster, c: RscId, node: NodeId, current: bool) -> Option<RscId> {
+    cl.rscs[c].children.iter().copied().find(|&k| {
+        let at = if current {
+            cl.current_node(k)
+        } else {
+            crate::clone::instance_node(cl, k)
+        };
+        at == Some(node)
+    })
+}
+
+/// Order each instance of `then` after the instance of `first` on the same node.
+fn interleave(
+    cl: &Cluster,
+    g: &mut Graph,
+    first: RscId,
+    first_task: Task,
+    then: RscId,
+    then_task: Task,
+    flags: u32,
+) {
+    let current = matches!(then_task, Task::Stop | Task::Demote);
+    for &tc in &cl.rscs[then].children {
+        let node = if current {
+            cl.current_node(tc)
+        } else {
+            crate::clone::instance_node(cl, tc)
+        };
+        let then_acts = g.find_all(tc, then_task);
+        let fc = node.and_then(|n| instance_on(cl, first, n, current));
+        match fc {
+            None => {
+                if !current && flags & (FLAG_RUNNABLE_LEFT | FLAG_IMPLIES_THEN) != 0 {
+                    for t in then_acts {
+                        g.acts[t].runnable = false;
+                    }
+                }
+            }
+            Some(fc) => {
+                // A primitive instance has no completion pseudo-actions.
+                let ft = if cl.rscs[fc].variant == Variant::Primitive {
+                    first_task.base()
+                } else {
+                    first_task
+                };
+                for f in g.find_all(fc, ft) {
+                    for &t in &then_acts {
+                        g.orders.push(ActOrder {
+                            first: f,
+                            then: t,
+                            flags,
+                        });
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Effective flags of an action: for group/clone pseudo-actions they summarise the
+/// members' actions.
+fn eff_flags(cl: &Cluster, g: &Graph, a: usize) -> (bool, bool) {
+    let act = &g.acts[a];
+    let rsc = &cl.rscs[act.rsc];
+    let base = act.task.base();
+    match rsc.variant {
+        Variant::Primitive => (act.optional, act.runnable),
+        Variant::Group => {
+            // Pacemaker's group_action_flags: required if any member's is; a
+            // completion pseudo-action is unrunnable if any member's action is.
+            let (mut optional, mut runnable) = (true, true);
+            for &m in &rsc.children {
+                match g.find(m, base, None) {
+                    Some(ma) => {
+                        let (mo, mr) = eff_flags(cl, g, ma);
+                        optional &= mo;
+                        if base != act.task && !mr {
+                            runnable = false;
+                        }
+                    }
+                    None if !matches!(base, Task::Stop | Task::Demote) => runnable = false,
+                    None => {}
+                }
+            }
+            (optional, runnable)
+        }
+        Variant::Clone => {
+            // Pacemaker's summary_action_flags: runnable if any instance can.
+            let (mut optional, mut any_runnable) = (true, false);
+            for &k in &rsc.children {
+                if let Some(ka) = g.find(k, base, None) {
+                    let (ko, kr) = eff_flags(cl, g, ka);
+                    optional &= ko;
+                    any_runnable |= kr;
+                }
+            }
+            (optional, any_runnable)
+        }
+    }
+}
+
+/// Apply one ordering's effect on the flags; returns whether anything changed.
+fn update_ordering(cl: &Cluster, g: &mut Graph, o: &ActOrder) -> bool {
+    let (f_opt, f_run) = eff_flags(cl, g, o.first);
+    let mut changed = false;
+    // Targets: the 'then' action and, for collective resources, the same action of
+    // every member (Pacemaker's group/clone update_ordered_actions).
+    let targets = then_targets(cl, g, o.then);
+    for t in targets {
+        changed |= update_pair(cl, g, o.first, t, o.flags, f_opt, f_run);
+    }
+    changed
+}
+
+fn then_targets(cl: &Cluster, g: &Graph, then: usize) -> Vec<usize> {
+    let mut v = vec![then];
+    let act = &g.acts[then];
+    let rsc = &cl.rscs[act.rsc];
+    if rsc.variant != Variant::Primitive && act.task == act.task.base() {
+        for &k in &rsc.children {
+            if let Some(ka) = g.find(k, act.task, None) {
+                v.extend(then_targets(cl, g, ka));
+            }
+        }
+    }
+    v
+}
+
+fn update_pair(
+    cl: &Cluster,
+    g: &mut Graph,
+    first: usize,
+    then: usize,
+    flags: u32,
+    f_opt: bool,
+    f_run: bool,
+) -> bool {
+    let before = (
+        g.acts[first].optional,
+        g.acts[first].runnable,
+        g.acts[then].optional,
+        g.acts[then].runnable,
+    );
+    if flags & FLAG_ASYMMETRICAL != 0 {
+        asymmetric(cl, g, first, then, f_run);
+    }
+    if flags & FLAG_IMPLIES_FIRST != 0 {
+        let then_opt = eff_flags(cl, g, then).0;
+        if !then_opt && g.acts[first].optional {
+            clear_optional(g, first, then);
+        }
+    }
+    if flags & FLAG_PROMOTED_IMPLIES_FIRST != 0 {
+        let rsc = g.acts[then].rsc;
+        if cl.rscs[rsc].role == Role::Promoted && !g.acts[then].optional {
+            clear_optional(g, first, then);
+        }
+    }
+    if flags & FLAG_RUNNABLE_LEFT != 0 && g.acts[then].runnable && !f_run {
+        clear_runnable(g, then, first);
+    }
+    if flags & FLAG_IMPLIES_THEN != 0 && g.acts[then].optional && !f_opt {
+        clear_optional(g, then, first);
+    }
+    if flags & FLAG_RESTART != 0 {
+        restart(cl, g, first, then);
+    }
+    // An unrunnable stop of a blocked, unmanaged resource blocks what depends on it.
+    if flags & (FLAG_IMPLIES_THEN | FLAG_IMPLIES_FIRST | FLAG_RESTART) != 0 {
+        let fr = g.acts[first].rsc;
+        if !cl.rscs[fr].managed
+            && cl.rscs[fr].block
+            && !g.acts[first].runnable
+            && g.acts[first].task == Task::Stop
+            && g.acts[then].runnable
+        {
+            clear_runnable(g, then, first);
+        }
+    }
+    let after = (
+        g.acts[first].optional,
+        g.acts[first].runnable,
+        g.acts[then].optional,
+        g.acts[then].runnable,
+    );
+    before != after
+}
+
+fn clear_optional(g: &mut Graph, a: usize, _because: usize) {
+    g.acts[a].optional = false;
+}
+
+fn clear_runnable(g: &mut Graph, a: usize, because: usize) {
+    if g.acts[a].runnable {
+        g.acts[a].runnable = false;
+        if g.acts[a].blocked_by.is_none() && g.acts[because].rsc != g.acts[a].rsc {
+            g.acts[a].blocked_by = Some(because);
+        }
+    }
+}
+
+fn asymmetric(cl: &Cluster, g: &mut Graph, first: usize, then: usize, f_run: bool) {
+    let tr = g.acts[then].rsc;
+    let role = crate::summary::rsc_state(cl, tr, true);
+    let then_task = g.acts[then].task;
+    if role == Role::Stopped && then_task == Task::Stop {
+        return;
+    }
+    let on = &cl.rscs[tr].running_on;
+    if role >= Role::Started
+        && g.acts[then].optional
+        && g.acts[then].node.is_some()
+        && on.len() == 1
+        && g.acts[then].node == on.first().copied()
+        && then_task == Task::Start
+    {
+        return;
+    }
+    if !f_run {
+        clear_optional(g, then, first);
+        clear_runnable(g, then, first);
+    }
+}
+
+fn restart(cl: &Cluster, g: &mut Graph, first: usize, then: usize) {
+    let mut reason = false;
+    if !g.acts[then].optional {
+        reason = true;
+    }
+    let tr = g.acts[then].rsc;
+    if !g.acts[then].runnable && cl.rscs[tr].managed && g.acts[first].rsc == tr {
+        reason = true;
+    }
+    if !reason {
+        return;
+    }
+    if g.acts[first].runnable {
+        clear_optional(g, first, then);
+    }
+    if !g.acts[then].optional {
+        clear_optional(g, first, then);
+    }
+    if !g.acts[first].optional && !g.acts[first].runnable {
+        clear_runnable(g, then, first);
+    }
+}
+
+/// Propagate flags along every ordering until nothing changes.
+pub fn update_all(cl: &Cluster, g: &mut Graph) {
+    let orders = g.orders.clone();
+    for _ in 0..1000 {
+        let mut changed = false;
+        for o in &orders {
+            changed |= update_ordering(cl, g, o);
+        }
+        if !changed {
+            break;
+        }
+    }
+}
+
+/// Mandatory colocations: a dependent cannot start where its primary cannot
+/// (`pcmk__block_colocation_dependents`).
+pub fn block_colocation_dependents(cl: &Cluster, g: &mut Graph) -> bool {
+    let before: Vec<bool> = g.acts.iter().map(|a| a.runnable).collect();
+    for a in 0..g.acts.len() {
+        let act = g.acts[a].clone();
+        if act.runnable || !matches!(act.task, Task::Start | Task::Promote) {
+            continue;
+        }
+        let top = cl.top_parent(act.rsc);
+        if cl.rscs[top].with_this.is_empty() {
+            continue;
+        }
+        // Every instance of a collective must be unable.
+        let all_blocked = cl.rscs[top]
+            .children
+            .iter()
+            .all(|&k| match g.find(k, act.task, None) {
+                None => true,
+                Some(ka) => !g.acts[ka].runnable,
+            });
+        if !cl.rscs[top].children.is_empty() && !all_blocked {
+            continue;
+        }
+        for &c in &cl.rscs[top].with_this {
+            let co = &cl.colocs[c];
+            if co.score < halo_model::INFINITY {
+                continue;
+            }
+            if act.task != Task::Start && co.primary_role != Some(Role::Promoted) {
+                continue;
+            }
+            let task = if co.dependent_role == Some(Role::Promoted) {
+                Task::Promote
+            } else {
+                Task::Start
+            };
+            let reason = format!("colocation with {}", cl.rscs[act.rsc].id);
+            mark_blocked(cl, g, co.dependent, task, &reason);
+        }
+    }
+    g.acts.iter().map(|a| a.runnable).ne(before)
+}
+
+fn mark_blocked(cl: &Cluster, g: &mut Graph, r: RscId, task: Task, reason: &str) {
+    for i in 0..g.acts.len() {
+        if g.acts[i].rsc == r && g.acts[i].task == task && g.acts[i].runnable {
+            g.acts[i].runnable = false;
+            g.acts[i].reason = Some(reason.to_string());
+        }
+    }
+    for k in cl.rscs[r].children.clone() {
+        mark_blocked(cl, g, k, task, reason);
+    }
+}
+
+// ----- fencing ------------------------------------------------------------------------
+
+/// Fence unclean nodes and turn the stops they imply into pseudo-actions.
+pub fn schedule_fencing(cl: &Cluster, g: &mut Graph) {
+    let have_managed = cl.rscs.iter().any(|r| r.managed);
+    for n in 0..cl.nodes.len() {
+        let node = &cl.nodes[n];
+        if !(have_managed && node.unclean && crate::unpack::can_fence(cl, n)) {
+            continue;
+        }
+        let reason = node
+            .fence_reason
+            .clone()
+            .unwrap_or_else(|| "node is unclean".into());
+        g.fences.push((n, reason));
+        for a in 0..g.acts.len() {
+            let act = &g.acts[a];
+            if act.node != Some(n) || !cl.rscs[act.rsc].managed {
+                continue;
+            }
+            // The stop (or demote) is implied by the fencing.
+            if matches!(act.task, Task::Stop | Task::Demote) {
+                g.acts[a].pseudo = true;
+                g.acts[a].runnable = true;
+            }
+        }
+    }
+}
+
+/// Whether a failure response is reflected in flags already (kept for --explain).
+pub fn fail_word(f: FailResponse) -> &'static str {
+    match f {
+        FailResponse::Ignore => "ignored",
+        FailResponse::Demote => "demote",
+        FailResponse::Recover => "restart",
+        FailResponse::Migrate => "move away",
+        FailResponse::Block => "block",
+        FailResponse::Stop => "stop",
+        FailResponse::Standby => "standby",
+        FailResponse::Fence => "fence",
+    }
+}
