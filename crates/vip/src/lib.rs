@@ -21,7 +21,7 @@ pub mod params;
 
 pub use agent::{list, AnnounceMode, HaloAddress, OcfRc, OcfResult, StartReport, Vip, VipState};
 pub use error::VipError;
-pub use params::{Attrs, VipParams};
+pub use params::{Attrs, ParamDoc, VipParams, PARAMETERS};
 
 /// The address protocol (`IFA_PROTO`, Linux >= 5.18) halo puts on every address it adds,
 /// and the only addresses it will remove. Recent iproute2 shows it as `proto 0xa1`

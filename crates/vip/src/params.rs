@@ -76,6 +76,30 @@ pub struct VipParams {
     pub noprefixroute: bool,
 }
 
+/// One parameter of halo:vip, for `meta-data` and help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParamDoc {
+    pub name: &'static str,
+    pub required: bool,
+    /// The default, as the parameter would be written ("" when none).
+    pub default: &'static str,
+    pub description: &'static str,
+}
+
+/// The parameters halo:vip implements (IPaddr2's names and defaults, except `nodad`).
+pub const PARAMETERS: &[ParamDoc] = &[
+    ParamDoc { name: "ip", required: true, default: "", description: "The virtual IPv4 or IPv6 address." },
+    ParamDoc { name: "cidr_netmask", required: false, default: "", description: "Prefix length (24, 64) or IPv4 dotted netmask; default: that of the connected subnet containing ip." },
+    ParamDoc { name: "nic", required: false, default: "", description: "Interface to add the address to; default: the one whose connected subnet contains ip." },
+    ParamDoc { name: "broadcast", required: false, default: "", description: "IPv4 broadcast address, or + (host bits set) or - (host bits clear); default: +, none for /31 and /32." },
+    ParamDoc { name: "iflabel", required: false, default: "", description: "IPv4 only: label the address nic:iflabel (at most 15 bytes in all)." },
+    ParamDoc { name: "arp_count", required: false, default: "5", description: "Gratuitous ARPs (IPv4) or unsolicited neighbour advertisements (IPv6) sent after start; 0 sends none." },
+    ParamDoc { name: "arp_interval", required: false, default: "200", description: "Milliseconds between two announcements." },
+    ParamDoc { name: "arp_count_refresh", required: false, default: "0", description: "Announcements sent at each monitor." },
+    ParamDoc { name: "nodad", required: false, default: "true", description: "IPv6: add without duplicate address detection (IPaddr2's default is false; halo's is true, as keepalived, for fast failover). With false, start waits for DAD and fails if another host has the address." },
+    ParamDoc { name: "noprefixroute", required: false, default: "false", description: "Do not create the subnet route for the address." },
+];
+
 /// Parameters halo:vip implements.
 const KNOWN: &[&str] = &[
     "ip",
@@ -522,6 +546,12 @@ mod tests {
         assert!(e.contains("HALO-E503") && e.contains("colour"), "{e}");
         let e = err(&[("ip", "10.0.0.1"), ("lvs_support", "true")]);
         assert!(e.contains("HALO-E504") && e.contains("lvs_support"), "{e}");
+    }
+
+    #[test]
+    fn documented_parameters_are_exactly_the_known_ones() {
+        let documented: Vec<&str> = PARAMETERS.iter().map(|p| p.name).collect();
+        assert_eq!(documented, KNOWN);
     }
 
     #[test]
