@@ -32,10 +32,21 @@ fn ask(from: &Host, to: IpAddr) -> Option<String> {
     ask_within(from, to, Duration::from_millis(300))
 }
 
-/// Like [`ask`] but waits up to 5 s: after a fault heals, the neighbour entry may be
-/// INCOMPLETE and the kernel re-solicits only once a second.
+/// Like [`ask`] but keeps trying for up to 5 s: after a fault heals, the neighbour
+/// entry may still be INCOMPLETE (the kernel re-solicits once a second) or turn FAILED
+/// under the first attempt, which then fails at once with "no route to host".
 fn reach(from: &Host, to: IpAddr) -> Option<String> {
-    ask_within(from, to, Duration::from_secs(5))
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        if let Some(name) = ask_within(from, to, left) {
+            return Some(name);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn ask_within(from: &Host, to: IpAddr, timeout: Duration) -> Option<String> {

@@ -100,12 +100,12 @@ fn serve_name(host: &Host) {
 }
 
 /// One TCP exchange from `from` to `ip:PORT`: the answering host's name, or None when
-/// nothing answers within 300 ms (less than the kernel's first SYN retransmission, so
-/// an answer means the first SYN went to the right MAC).
+/// nothing answers within 900 ms. That is less than the kernel's first SYN
+/// retransmission (1 s), so an answer means the very first SYN went to the right MAC.
 fn ask(from: &Host, ip: IpAddr) -> Option<String> {
     from.in_ns(|| {
         let addr = SocketAddr::new(ip, PORT);
-        let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(300)).ok()?;
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(900)).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
         let mut out = String::new();
         s.read_to_string(&mut out).ok()?;
@@ -330,7 +330,7 @@ fn vip_announcements_on_the_wire() {
     let vip6 = Vip::from_params(&to_attrs(&p6)).expect("params");
     assert_rc(&lab.start("a", &vip4), OcfRc::Success, "start v4");
     assert_rc(&lab.start("a", &vip6), OcfRc::Success, "start v6");
-    let frames = cap.frames(Duration::from_millis(500));
+    let frames = cap.frames(Duration::from_millis(1000));
     let garps = frames
         .iter()
         .filter(|f| is_garp_for(f, v4.octets(), a.mac()))
@@ -343,7 +343,7 @@ fn vip_announcements_on_the_wire() {
 
     assert_rc(&lab.monitor("a", &vip4), OcfRc::Success, "monitor v4");
     assert_rc(&lab.monitor("a", &vip6), OcfRc::Success, "monitor v6");
-    let frames = cap.frames(Duration::from_millis(400));
+    let frames = cap.frames(Duration::from_millis(800));
     let garps = frames
         .iter()
         .filter(|f| is_garp_for(f, v4.octets(), a.mac()))
