@@ -4,6 +4,7 @@ mod agent;
 mod bench;
 mod resource;
 mod simulate;
+mod vip;
 
 use clap::{Parser, Subcommand};
 
@@ -25,6 +26,8 @@ enum Command {
     Agent(agent::Args),
     /// Resource agents and resources: list, describe, debug-start/stop/monitor.
     Resource(resource::Args),
+    /// Virtual IPs by hand: add (and announce), delete, show halo's addresses.
+    Vip(vip::Args),
 }
 
 fn main() {
@@ -41,6 +44,7 @@ fn main() {
         Command::Bench(args) => bench::run(args),
         Command::Agent(args) => agent::run(args),
         Command::Resource(args) => resource::run(args),
+        Command::Vip(args) => vip::run(args),
     };
     if let Err(e) = result {
         eprintln!("halo: {e:#}");

@@ -1,0 +1,7 @@
+//! Test-only support for halo. Never a dependency of product code.
+//!
+//! - [`netns`]: a small network of hosts in Linux network namespaces (veth pairs on a
+//!   bridge in a private "switch" namespace), with faults: cut a host off, partition,
+//!   loss/delay (tc netem), heal, kill a host's processes.
+
+pub mod netns;
