@@ -6,9 +6,9 @@
 //! operation timeout, result recording and fail counts. `meta-data` is answered by the
 //! executor from [`BuiltinAgent::metadata`].
 //!
-//! `halo:vip` and `halo:lb` slot in the same way: a small adapter type in this crate
-//! (or in the controller) that implements `BuiltinAgent` over the vip/lb crates' APIs
-//! and is registered with `AgentRegistry::register`.
+//! `halo:vip` is such an adapter over the vip crate; `halo:lb` slots in the same way:
+//! a small type implementing `BuiltinAgent` over the lb crate's API, registered with
+//! `AgentRegistry::register`.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -24,6 +24,7 @@ use crate::rc::ocf;
 
 pub mod dummy;
 pub mod process;
+pub mod vip;
 
 /// A boxed, sendable future (what [`BuiltinAgent::run`] returns).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -111,6 +112,7 @@ impl AgentRegistry {
         let mut r = Self::new();
         r.register(Arc::new(dummy::Dummy));
         r.register(Arc::new(process::ProcessAgent::new()));
+        r.register(Arc::new(vip::VipAgent));
         r
     }
 
