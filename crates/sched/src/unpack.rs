@@ -847,7 +847,7 @@ fn update_resource_state(
     on_fail: &mut FailResponse,
 ) {
     let mut clear = false;
-    if rc == 5 {
+    if rc == 5 || maskable_probe_failure(op) {
         *role = Some(Role::Stopped);
     } else if rc == 7 {
         clear = true;
