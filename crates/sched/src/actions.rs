@@ -939,18 +939,54 @@ fn eff_flags(cl: &Cluster, g: &Graph, a: usize) -> (bool, bool) {
     }
 }
 
+/// Flags of an action as seen by an ordering with an action on `node`: for a clone,
+/// whether it is required counts only its instances on that node, while whether it
+/// can run counts every instance (Pacemaker's `action_flags_for_ordering`).
+fn eff_flags_at(cl: &Cluster, g: &Graph, a: usize, node: Option<NodeId>) -> (bool, bool) {
+    let (optional, runnable) = eff_flags(cl, g, a);
+    let act = &g.acts[a];
+    let rsc = &cl.rscs[act.rsc];
+    let (Some(n), Variant::Clone, Task::Start | Task::Stop | Task::Promote | Task::Demote) =
+        (node, rsc.variant, act.task.base())
+    else {
+        return (optional, runnable);
+    };
+    if act.task == Task::OneOrMore {
+        return (optional, runnable);
+    }
+    let base = act.task.base();
+    let mut node_optional = true;
+    for &k in &rsc.children {
+        let at = if cl.rscs[k].variant == Variant::Primitive {
+            Some(n)
+        } else {
+            None
+        };
+        if let Some(ka) = g.find(k, base, at) {
+            node_optional &= eff_flags(cl, g, ka).0;
+        }
+    }
+    (node_optional, runnable)
+}
+
 /// Apply one ordering's effect on the flags; returns whether anything changed.
 fn update_ordering(cl: &Cluster, g: &mut Graph, o: &ActOrder) -> bool {
     if o.flags & FLAG_ONE_OR_MORE != 0 {
         return false;
     }
-    let (f_opt, f_run) = eff_flags(cl, g, o.first);
+    let (f_opt, f_run) = eff_flags_at(cl, g, o.first, g.acts[o.then].node);
     let mut changed = false;
     // Targets: the 'then' action and, for collective resources, the same action of
     // every member (Pacemaker's group/clone update_ordered_actions).
+    // 'Implies first' is judged on the 'then' action itself, not on its members.
     let targets = then_targets(cl, g, o.then);
     for t in targets {
-        changed |= update_pair(cl, g, o.first, t, o.flags, f_opt, f_run);
+        let flags = if t == o.then {
+            o.flags
+        } else {
+            o.flags & !FLAG_IMPLIES_FIRST
+        };
+        changed |= update_pair(cl, g, o.first, t, flags, f_opt, f_run);
     }
     changed
 }
@@ -988,7 +1024,7 @@ fn update_pair(
         asymmetric(cl, g, first, then, f_run);
     }
     if flags & FLAG_IMPLIES_FIRST != 0 {
-        let then_opt = eff_flags(cl, g, then).0;
+        let then_opt = eff_flags_at(cl, g, then, g.acts[first].node).0;
         if !then_opt && g.acts[first].optional {
             clear_optional(g, first, then);
         }
