@@ -1,6 +1,9 @@
 //! The `halo` command: parses arguments and calls the libraries. Nothing else lives here.
 
+mod cluster;
+mod daemon;
 mod simulate;
+mod status;
 
 use clap::{Parser, Subcommand};
 
@@ -16,6 +19,12 @@ struct Cli {
 enum Command {
     /// Plan a transition offline from a configuration and status, like crm_simulate.
     Simulate(simulate::Args),
+    /// Run the node daemon.
+    Daemon(daemon::Args),
+    /// Create, join and manage the cluster.
+    Cluster(cluster::Args),
+    /// Show the cluster: quorum, DC, nodes.
+    Status(status::Args),
 }
 
 fn main() {
@@ -29,6 +38,9 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Simulate(args) => simulate::run(args),
+        Command::Daemon(args) => daemon::run(args),
+        Command::Cluster(args) => cluster::run(args),
+        Command::Status(args) => status::run(args),
     };
     if let Err(e) = result {
         eprintln!("halo: {e:#}");

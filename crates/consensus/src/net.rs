@@ -10,7 +10,8 @@ use std::time::Duration;
 use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::RPCOption;
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest,
+    TransferLeaderResponse, VoteRequest, VoteResponse,
 };
 use openraft::{RaftNetworkFactory, RaftNetworkV2};
 use serde::{Deserialize, Serialize};
@@ -98,6 +99,7 @@ pub enum PeerRequest {
     Ping(PeerView),
     Forward(Forward),
     Join(JoinRequest),
+    TransferLeader(TransferLeaderRequest<TypeConfig>),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -109,6 +111,7 @@ pub enum PeerResponse {
     Pong(PeerView),
     Forward(ForwardReply),
     Join(JoinAccepted),
+    TransferLeader(TransferLeaderResponse<TypeConfig>),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -422,7 +425,29 @@ fn unexpected(member: &Member) -> Error {
     }
 }
 
+/// openraft's budget for one RPC, with a floor so a loaded machine does not turn every
+/// slow reply into a failure.
+fn rpc_ttl(option: &RPCOption) -> Duration {
+    option.hard_ttl().max(Duration::from_millis(250))
+}
+
 impl RaftNetworkV2<TypeConfig> for PeerClient {
+    async fn transfer_leader(
+        &mut self,
+        req: TransferLeaderRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> std::result::Result<TransferLeaderResponse<TypeConfig>, RPCError<TypeConfig>> {
+        match self
+            .net
+            .call(&self.member, &PeerRequest::TransferLeader(req), rpc_ttl(&option))
+            .await
+            .map_err(rpc_err)?
+        {
+            PeerResponse::TransferLeader(r) => Ok(r),
+            _ => Err(rpc_err(unexpected(&self.member))),
+        }
+    }
+
     type SnapshotData = StateFile;
 
     async fn append_entries(
@@ -432,7 +457,7 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
     ) -> std::result::Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
         match self
             .net
-            .call(&self.member, &PeerRequest::AppendEntries(rpc), option.soft_ttl())
+            .call(&self.member, &PeerRequest::AppendEntries(rpc), rpc_ttl(&option))
             .await
             .map_err(rpc_err)?
         {
@@ -448,7 +473,7 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
     ) -> std::result::Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
         match self
             .net
-            .call(&self.member, &PeerRequest::Vote(rpc), option.soft_ttl())
+            .call(&self.member, &PeerRequest::Vote(rpc), rpc_ttl(&option))
             .await
             .map_err(rpc_err)?
         {
@@ -464,7 +489,7 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
     ) -> std::result::Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
         match self
             .net
-            .call(&self.member, &PeerRequest::PreVote(rpc), option.soft_ttl())
+            .call(&self.member, &PeerRequest::PreVote(rpc), rpc_ttl(&option))
             .await
             .map_err(rpc_err)?
         {

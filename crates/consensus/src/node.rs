@@ -336,9 +336,10 @@ impl ClusterNode {
     }
 
     /// Join the cluster reachable at `peer` with `token`.
-    pub async fn join(&self, peer: &str, token: &str) -> Result<Joined> {
+    /// `name` overrides the daemon's node name for this cluster.
+    pub async fn join(&self, peer: &str, token: &str, name: Option<&str>) -> Result<Joined> {
         let _g = self.inner.admin.lock().await;
-        self.inner.join(peer, token).await
+        self.inner.join(peer, token, name).await
     }
 
     /// Remove another node from the cluster.
@@ -661,12 +662,12 @@ impl Inner {
         Ok(token.encode())
     }
 
-    async fn join(self: &Arc<Self>, peer: &str, token: &str) -> Result<Joined> {
+    async fn join(self: &Arc<Self>, peer: &str, token: &str, name: Option<&str>) -> Result<Joined> {
         if let Some(id) = self.identity() {
             return Err(Error::AlreadyConfigured(id.cluster));
         }
         let token = JoinToken::decode(token)?;
-        let name = self.opts.name.clone();
+        let name = name.map(str::to_string).unwrap_or_else(|| self.opts.name.clone());
         pki::check_node_name(&name)?;
         let (key, csr) = pki::node_csr(&name)?;
         let req = JoinRequest {
@@ -1171,6 +1172,12 @@ impl Handler for HandlerRef {
                     }
                     Ok(PeerResponse::Pong(inner.my_view()))
                 }
+                PeerRequest::TransferLeader(r) => run
+                    .raft
+                    .handle_transfer_leader(r)
+                    .await
+                    .map(PeerResponse::TransferLeader)
+                    .map_err(|e| wire(raft_err(e))),
                 PeerRequest::Forward(f) => inner.handle_forward(f).await.map(PeerResponse::Forward).map_err(wire),
                 PeerRequest::Join(j) => {
                     let from = match &peer {
@@ -1199,6 +1206,7 @@ impl Handler for HandlerRef {
 /// create the cluster record of an offline-made cluster.
 async fn maintenance(weak: Weak<Inner>) {
     let mut bootstrap_done = false;
+    let mut joint_seen: Option<(Option<crate::types::LogId>, Instant)> = None;
     loop {
         let Some(inner) = weak.upgrade() else { return };
         let interval = Duration::from_millis(inner.timing().ping_interval_ms);
@@ -1227,12 +1235,27 @@ async fn maintenance(weak: Weak<Inner>) {
 
         if m.state == ServerState::Leader {
             let joint = m.membership_config.membership().get_joint_config().clone();
+            let log_id = m.membership_config.log_id().clone();
             if joint.len() > 1 {
-                // A joint configuration left by an interrupted change: finish it.
-                if let Some(last) = joint.last().cloned() {
-                    tracing::info!("finishing an interrupted membership change");
-                    let _ = run.raft.change_membership(ChangeMembers::ReplaceAllVoters(last), false).await;
+                // A joint configuration left by an interrupted change (openraft finishes it
+                // only on the next membership call): finish it once it has stayed for a while,
+                // so a change in progress is not raced.
+                match &joint_seen {
+                    Some((id, since)) if *id == log_id && since.elapsed() > Duration::from_secs(3) => {
+                        if let Some(last) = joint.last().cloned() {
+                            tracing::info!("finishing an interrupted membership change");
+                            let _ = run
+                                .raft
+                                .change_membership(ChangeMembers::ReplaceAllVoters(last), false)
+                                .await;
+                        }
+                        joint_seen = None;
+                    }
+                    Some((id, _)) if *id == log_id => {}
+                    _ => joint_seen = Some((log_id, Instant::now())),
                 }
+            } else {
+                joint_seen = None;
             }
             if !bootstrap_done {
                 let needs = run.sm.with(|a| a.state.cluster.is_none());
