@@ -250,15 +250,15 @@ impl Net {
     }
 }
 
-/// Join a cluster: a one-shot request without a client certificate to a peer that must
-/// present the CA with `ca_fingerprint`.
-pub async fn send_join(
+/// Send one request without a client certificate to a peer that must present the CA with
+/// `ca_fingerprint`. Members accept only a join request this way.
+pub async fn send_anonymous(
     transport: &dyn Transport,
     addr: &str,
     ca_fingerprint: &str,
-    req: JoinRequest,
+    req: &PeerRequest,
     timeout: Duration,
-) -> Result<JoinAccepted> {
+) -> Result<PeerResponse> {
     let unreachable = |reason: String| Error::Unreachable {
         peer: addr.to_string(),
         reason,
@@ -275,24 +275,34 @@ pub async fn send_join(
                 unreachable(format!("TLS: {e}"))
             }
         })?;
-        write_frame(&mut tls, &PeerRequest::Join(req))
+        write_frame(&mut tls, req)
             .await
             .map_err(|e| unreachable(e.to_string()))?;
         let reply: Reply = read_frame(&mut tls, MAX_FRAME)
             .await
             .map_err(|e| unreachable(e.to_string()))?;
-        match reply {
-            Ok(PeerResponse::Join(acc)) => Ok(acc),
-            Ok(_) => Err(Error::Protocol {
-                peer: addr.to_string(),
-                reason: "unexpected reply to a join request".into(),
-            }),
-            Err(w) => Err(w.into()),
-        }
+        reply.map_err(Error::from)
     };
     tokio::time::timeout(timeout, fut)
         .await
-        .map_err(|_| Error::Timeout(timeout.as_millis() as u64, format!("join reply from {addr}")))?
+        .map_err(|_| Error::Timeout(timeout.as_millis() as u64, format!("a reply from {addr}")))?
+}
+
+/// Join a cluster: a one-shot request without a client certificate.
+pub async fn send_join(
+    transport: &dyn Transport,
+    addr: &str,
+    ca_fingerprint: &str,
+    req: JoinRequest,
+    timeout: Duration,
+) -> Result<JoinAccepted> {
+    match send_anonymous(transport, addr, ca_fingerprint, &PeerRequest::Join(req), timeout).await? {
+        PeerResponse::Join(acc) => Ok(acc),
+        _ => Err(Error::Protocol {
+            peer: addr.to_string(),
+            reason: "unexpected reply to a join request".into(),
+        }),
+    }
 }
 
 /// Who sent a request, as established by TLS.

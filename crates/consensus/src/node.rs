@@ -1093,7 +1093,18 @@ impl Inner {
         let timeout = Duration::from_millis(settings.failure_timeout_ms);
         let now = Instant::now();
         let seen = self.seen.lock().map(|s| s.clone()).unwrap_or_default();
-        let online = |id: NodeId| id == run.id || seen.get(&id).is_some_and(|(t, _)| now.duration_since(*t) <= timeout);
+        let fresh = |i: &openraft::TokioInstant| openraft::Instant::elapsed(i) <= timeout;
+        // On the leader, Raft's own acknowledgements count as well as pings.
+        let acked = |id: NodeId| {
+            m.heartbeat
+                .as_ref()
+                .and_then(|h| h.get(&id).cloned().flatten())
+                .is_some_and(|t| fresh(&t))
+        };
+        let online = |id: NodeId| {
+            id == run.id || acked(id) || seen.get(&id).is_some_and(|(t, _)| now.duration_since(*t) <= timeout)
+        };
+        let quorum_acked = m.last_quorum_acked.as_ref().is_some_and(|t| fresh(t));
         let membership = m.membership_config.membership();
         let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
         for (id, member) in membership.nodes() {
@@ -1116,7 +1127,7 @@ impl Inner {
         report.voters_online = voters.iter().filter(|id| online(**id)).count();
         let majority = report.voters > 0 && report.voters_online * 2 > report.voters;
         report.quorate = match m.current_leader {
-            Some(l) if l == run.id => majority && m.state == ServerState::Leader,
+            Some(l) if l == run.id => m.state == ServerState::Leader && (majority || quorum_acked),
             Some(l) => {
                 online(l)
                     && seen

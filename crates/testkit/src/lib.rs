@@ -1,0 +1,3 @@
+//! halo-testkit: test-only helpers that run real halo processes.
+
+pub mod cluster;
