@@ -38,7 +38,12 @@ impl ClientError {
     pub fn code(&self) -> String {
         match self {
             ClientError::Api(w) => w.code.clone(),
-            other => other.to_string().split_whitespace().next().unwrap_or("").to_string(),
+            other => other
+                .to_string()
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_string(),
         }
     }
 }
@@ -63,7 +68,12 @@ impl Client {
         self
     }
 
-    async fn call<T: DeserializeOwned>(&self, method: &str, path: &str, body: Option<Vec<u8>>) -> Result<T, ClientError> {
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<T, ClientError> {
         let fut = self.call_inner(method, path, body);
         match tokio::time::timeout(self.timeout, fut).await {
             Result::Ok(r) => r,
@@ -71,13 +81,20 @@ impl Client {
         }
     }
 
-    async fn call_inner<T: DeserializeOwned>(&self, method: &str, path: &str, body: Option<Vec<u8>>) -> Result<T, ClientError> {
+    async fn call_inner<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<T, ClientError> {
         let sock = crate::server::socket_path(&self.state_dir);
-        let stream = tokio::net::UnixStream::connect(&sock).await.map_err(|source| ClientError::Connect {
-            socket: sock.display().to_string(),
-            dir: self.state_dir.display().to_string(),
-            source,
-        })?;
+        let stream = tokio::net::UnixStream::connect(&sock)
+            .await
+            .map_err(|source| ClientError::Connect {
+                socket: sock.display().to_string(),
+                dir: self.state_dir.display().to_string(),
+                source,
+            })?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| ClientError::Http(e.to_string()))?;
@@ -103,7 +120,8 @@ impl Client {
             .map_err(|e| ClientError::Http(e.to_string()))?
             .to_bytes();
         if status.is_success() {
-            serde_json::from_slice(&bytes).map_err(|e| ClientError::Http(format!("bad reply to {path}: {e}")))
+            serde_json::from_slice(&bytes)
+                .map_err(|e| ClientError::Http(format!("bad reply to {path}: {e}")))
         } else {
             match serde_json::from_slice::<WireError>(&bytes) {
                 Result::Ok(w) => Err(ClientError::Api(w)),
@@ -115,7 +133,11 @@ impl Client {
         }
     }
 
-    async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, ClientError> {
+    async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
         let bytes = serde_json::to_vec(body).map_err(|e| ClientError::Http(e.to_string()))?;
         self.call("POST", path, Some(bytes)).await
     }
@@ -124,7 +146,12 @@ impl Client {
         self.call("GET", "/v1/status", None).await
     }
 
-    pub async fn init(&self, name: &str, failure_timeout_ms: Option<u64>, token_ttl_s: Option<u64>) -> Result<String, ClientError> {
+    pub async fn init(
+        &self,
+        name: &str,
+        failure_timeout_ms: Option<u64>,
+        token_ttl_s: Option<u64>,
+    ) -> Result<String, ClientError> {
         let r: TokenReply = self
             .post(
                 "/v1/cluster/init",
@@ -139,11 +166,18 @@ impl Client {
     }
 
     pub async fn token(&self, ttl_s: Option<u64>) -> Result<String, ClientError> {
-        let r: TokenReply = self.post("/v1/cluster/token", &TokenRequest { ttl_s }).await?;
+        let r: TokenReply = self
+            .post("/v1/cluster/token", &TokenRequest { ttl_s })
+            .await?;
         Result::Ok(r.token)
     }
 
-    pub async fn join(&self, peer: &str, token: &str, name: Option<&str>) -> Result<Joined, ClientError> {
+    pub async fn join(
+        &self,
+        peer: &str,
+        token: &str,
+        name: Option<&str>,
+    ) -> Result<Joined, ClientError> {
         self.post(
             "/v1/cluster/join",
             &JoinRequest {
@@ -157,7 +191,12 @@ impl Client {
 
     pub async fn remove(&self, node: &str) -> Result<(), ClientError> {
         let _: Ok = self
-            .post("/v1/cluster/remove", &RemoveRequest { node: node.to_string() })
+            .post(
+                "/v1/cluster/remove",
+                &RemoveRequest {
+                    node: node.to_string(),
+                },
+            )
             .await?;
         Result::Ok(())
     }
@@ -178,7 +217,8 @@ impl Client {
     }
 
     pub async fn history(&self, limit: usize) -> Result<Vec<HistoryEntry>, ClientError> {
-        self.call("GET", &format!("/v1/cluster/history?limit={limit}"), None).await
+        self.call("GET", &format!("/v1/cluster/history?limit={limit}"), None)
+            .await
     }
 
     /// Propose a change and wait for its commit.
@@ -188,11 +228,21 @@ impl Client {
 
     /// The replicated state (without secrets), optionally as of a linearizable point.
     pub async fn state(&self, linearizable: bool) -> Result<serde_json::Value, ClientError> {
-        self.call("GET", &format!("/v1/state?linearizable={linearizable}"), None).await
+        self.call(
+            "GET",
+            &format!("/v1/state?linearizable={linearizable}"),
+            None,
+        )
+        .await
     }
 
     /// Changes after `epoch`, waiting up to `wait_ms` for the next one.
     pub async fn changes(&self, after: u64, wait_ms: u64) -> Result<Vec<ChangeEvent>, ClientError> {
-        self.call("GET", &format!("/v1/changes?after={after}&wait_ms={wait_ms}"), None).await
+        self.call(
+            "GET",
+            &format!("/v1/changes?after={after}&wait_ms={wait_ms}"),
+            None,
+        )
+        .await
     }
 }

@@ -45,10 +45,13 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match &self.0 {
             Error::NoQuorum(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Error::NotConfigured | Error::AlreadyConfigured(_) | Error::Stopped | Error::Refused { .. } => {
-                StatusCode::CONFLICT
+            Error::NotConfigured
+            | Error::AlreadyConfigured(_)
+            | Error::Stopped
+            | Error::Refused { .. } => StatusCode::CONFLICT,
+            Error::TokenRefused | Error::TokenExpired(_) | Error::CaMismatch(_) => {
+                StatusCode::FORBIDDEN
             }
-            Error::TokenRefused | Error::TokenExpired(_) | Error::CaMismatch(_) => StatusCode::FORBIDDEN,
             Error::BadToken(_) | Error::BadName(_) | Error::Invalid(_) => StatusCode::BAD_REQUEST,
             Error::NoSuchNode(_) => StatusCode::NOT_FOUND,
             Error::Unreachable { .. } => StatusCode::BAD_GATEWAY,
@@ -65,11 +68,17 @@ async fn status(State(node): State<ClusterNode>) -> Json<halo_consensus::StatusR
     Json(node.status())
 }
 
-async fn init(State(node): State<ClusterNode>, Json(req): Json<InitRequest>) -> ApiResult<TokenReply> {
+async fn init(
+    State(node): State<ClusterNode>,
+    Json(req): Json<InitRequest>,
+) -> ApiResult<TokenReply> {
     let mut settings = Settings::default();
     if let Some(ms) = req.failure_timeout_ms {
         if ms < 100 {
-            return Err(Error::Invalid(format!("failure timeout {ms} ms is below the minimum of 100 ms")).into());
+            return Err(Error::Invalid(format!(
+                "failure timeout {ms} ms is below the minimum of 100 ms"
+            ))
+            .into());
         }
         settings.failure_timeout_ms = ms;
     }
@@ -81,7 +90,10 @@ async fn init(State(node): State<ClusterNode>, Json(req): Json<InitRequest>) -> 
     Ok(Json(TokenReply { token }))
 }
 
-async fn token(State(node): State<ClusterNode>, Json(req): Json<TokenRequest>) -> ApiResult<TokenReply> {
+async fn token(
+    State(node): State<ClusterNode>,
+    Json(req): Json<TokenRequest>,
+) -> ApiResult<TokenReply> {
     let ttl = req
         .ttl_s
         .map(Duration::from_secs)
@@ -91,8 +103,14 @@ async fn token(State(node): State<ClusterNode>, Json(req): Json<TokenRequest>) -
     }))
 }
 
-async fn join(State(node): State<ClusterNode>, Json(req): Json<JoinRequest>) -> ApiResult<halo_consensus::Joined> {
-    Ok(Json(node.join(&req.peer, &req.token, req.name.as_deref()).await?))
+async fn join(
+    State(node): State<ClusterNode>,
+    Json(req): Json<JoinRequest>,
+) -> ApiResult<halo_consensus::Joined> {
+    Ok(Json(
+        node.join(&req.peer, &req.token, req.name.as_deref())
+            .await?,
+    ))
 }
 
 async fn remove(State(node): State<ClusterNode>, Json(req): Json<RemoveRequest>) -> ApiResult<Ok> {
@@ -120,11 +138,17 @@ struct HistoryQuery {
     limit: Option<usize>,
 }
 
-async fn history(State(node): State<ClusterNode>, Query(q): Query<HistoryQuery>) -> ApiResult<Vec<halo_consensus::HistoryEntry>> {
+async fn history(
+    State(node): State<ClusterNode>,
+    Query(q): Query<HistoryQuery>,
+) -> ApiResult<Vec<halo_consensus::HistoryEntry>> {
     Ok(Json(node.history(q.limit.unwrap_or(20))?))
 }
 
-async fn propose(State(node): State<ClusterNode>, Json(req): Json<ProposeRequest>) -> ApiResult<ProposeReply> {
+async fn propose(
+    State(node): State<ClusterNode>,
+    Json(req): Json<ProposeRequest>,
+) -> ApiResult<ProposeReply> {
     let r = node.propose(req.change).await?;
     Ok(Json(ProposeReply {
         epoch: r.epoch,
@@ -139,7 +163,10 @@ struct StateQuery {
 }
 
 /// The replicated state without its secrets (CA key, token hashes).
-async fn state(State(node): State<ClusterNode>, Query(q): Query<StateQuery>) -> ApiResult<serde_json::Value> {
+async fn state(
+    State(node): State<ClusterNode>,
+    Query(q): Query<StateQuery>,
+) -> ApiResult<serde_json::Value> {
     let applied = if q.linearizable {
         node.read_linearizable().await?
     } else {
@@ -167,7 +194,10 @@ struct ChangesQuery {
 }
 
 /// Changes after an epoch, waiting for the next one when there is none yet.
-async fn changes(State(node): State<ClusterNode>, Query(q): Query<ChangesQuery>) -> ApiResult<Vec<ChangeEvent>> {
+async fn changes(
+    State(node): State<ClusterNode>,
+    Query(q): Query<ChangesQuery>,
+) -> ApiResult<Vec<ChangeEvent>> {
     let mut rx = node.subscribe();
     let from_history = |node: &ClusterNode| -> Result<Vec<ChangeEvent>, Error> {
         Ok(node
@@ -192,9 +222,14 @@ async fn changes(State(node): State<ClusterNode>, Query(q): Query<ChangesQuery>)
     loop {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
             Err(_) => return Ok(Json(vec![])),
-            Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => return Ok(Json(from_history(&node)?)),
+            Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {
+                return Ok(Json(from_history(&node)?))
+            }
             Ok(Err(_)) => return Ok(Json(vec![])),
-            Ok(Ok(c)) if c.epoch > q.after && !matches!(c.result, halo_consensus::ChangeResult::Refused { .. }) => {
+            Ok(Ok(c))
+                if c.epoch > q.after
+                    && !matches!(c.result, halo_consensus::ChangeResult::Refused { .. }) =>
+            {
                 return Ok(Json(vec![ChangeEvent {
                     epoch: c.epoch,
                     log_index: c.log_index,
@@ -266,10 +301,11 @@ pub async fn run_daemon(opts: NodeOptions) -> Result<(), DaemonError> {
     let node = ClusterNode::open(opts).await?;
     tracing::info!(socket = %sock.display(), node = %node.name(), "halo daemon ready");
     let shutdown = async {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Result::Ok(s) => s,
-            Err(_) => return std::future::pending().await,
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Result::Ok(s) => s,
+                Err(_) => return std::future::pending().await,
+            };
         tokio::select! {
             _ = term.recv() => {},
             _ = tokio::signal::ctrl_c() => {},

@@ -10,7 +10,12 @@ use halo_api::Client;
 #[derive(clap::Args, Clone)]
 pub struct Target {
     /// The daemon's state directory (its control socket is DIR/halo.sock).
-    #[arg(long, env = "HALO_STATE_DIR", default_value = "/var/lib/halo", global = true)]
+    #[arg(
+        long,
+        env = "HALO_STATE_DIR",
+        default_value = "/var/lib/halo",
+        global = true
+    )]
     pub state_dir: PathBuf,
 }
 
@@ -80,9 +85,7 @@ pub enum Command {
     /// Take this node out of the cluster and forget the cluster here.
     Leave,
     /// Take another node out of the cluster.
-    Remove {
-        node: String,
-    },
+    Remove { node: String },
     /// Stop this node's membership, keeping its data (until `halo cluster start`).
     Stop,
     /// Start this node's membership again.
@@ -112,7 +115,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "m" => n * 60_000,
         "h" => n * 3_600_000,
         "d" => n * 86_400_000,
-        _ => return Err(format!("invalid duration unit {unit:?} in {s:?}: use ms, s, m, h or d")),
+        _ => {
+            return Err(format!(
+                "invalid duration unit {unit:?} in {s:?}: use ms, s, m, h or d"
+            ))
+        }
     };
     Ok(Duration::from_millis(ms))
 }
@@ -139,7 +146,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 Some(token_ttl.as_secs()),
             ))?;
             let st = rt.block_on(client.status())?;
-            println!("Cluster {name} created; node {} is its first member.", st.node);
+            println!(
+                "Cluster {name} created; node {} is its first member.",
+                st.node
+            );
             println!("Join token (valid {}):", humanize(token_ttl));
             println!("{token}");
             println!("On another node: halo cluster join ADDR:PORT --token TOKEN");
@@ -154,7 +164,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             name,
         } => {
             let j = rt.block_on(client.join(&peer_addr, &token, name.as_deref()))?;
-            println!("Node {} joined cluster {} as voter (id {}).", j.name, j.cluster, j.id);
+            println!(
+                "Node {} joined cluster {} as voter (id {}).",
+                j.name, j.cluster, j.id
+            );
         }
         Command::Setup {
             name,
@@ -235,9 +248,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 fn humanize(d: Duration) -> String {
     let s = d.as_secs();
-    if s >= 3600 && s % 3600 == 0 {
+    if s >= 3600 && s.is_multiple_of(3600) {
         format!("{} h", s / 3600)
-    } else if s >= 60 && s % 60 == 0 {
+    } else if s >= 60 && s.is_multiple_of(60) {
         format!("{} min", s / 60)
     } else {
         format!("{} s", s)

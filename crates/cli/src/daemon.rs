@@ -34,7 +34,12 @@ pub fn host_name() -> String {
 pub fn run(args: Args) -> anyhow::Result<()> {
     args.listen
         .parse::<std::net::SocketAddr>()
-        .with_context(|| format!("--listen {}: expected ADDR:PORT, e.g. 192.0.2.10:7946", args.listen))?;
+        .with_context(|| {
+            format!(
+                "--listen {}: expected ADDR:PORT, e.g. 192.0.2.10:7946",
+                args.listen
+            )
+        })?;
     let name = args.name.unwrap_or_else(host_name);
     let mut opts = halo_consensus::NodeOptions::new(&name, &args.state_dir, &args.listen);
     opts.witness = args.witness;

@@ -18,7 +18,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     let Some(cluster) = &st.cluster else {
-        println!("Node {} is not in a cluster (halo cluster init / halo cluster join).", st.node);
+        println!(
+            "Node {} is not in a cluster (halo cluster init / halo cluster join).",
+            st.node
+        );
         return Ok(());
     };
     println!("Cluster: {cluster}    node: {} ({})", st.node, st.state);
@@ -39,7 +42,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             n.role,
             if n.online { "online" } else { "OFFLINE" },
             n.addr,
-            if st.dc.as_deref() == Some(n.name.as_str()) { "  (DC)" } else { "" }
+            if st.dc.as_deref() == Some(n.name.as_str()) {
+                "  (DC)"
+            } else {
+                ""
+            }
         );
     }
     Ok(())

@@ -41,9 +41,12 @@ fn quorum_three_nodes_form_and_elect_one_dc() {
     let views = poll(DEADLINE, || {
         let v: Vec<Value> = (0..3).filter_map(|i| c.status(i)).collect();
         let agree = v.len() == 3
-            && v.iter().all(|s| s["dc"] == v[0]["dc"] && s["term"] == v[0]["term"])
+            && v.iter()
+                .all(|s| s["dc"] == v[0]["dc"] && s["term"] == v[0]["term"])
             && v.iter().all(|s| {
-                s["nodes"].as_array().is_some_and(|n| n.len() == 3 && n.iter().all(|x| x["online"] == true))
+                s["nodes"]
+                    .as_array()
+                    .is_some_and(|n| n.len() == 3 && n.iter().all(|x| x["online"] == true))
             });
         agree.then_some(v)
     })
@@ -65,20 +68,28 @@ fn quorum_three_nodes_form_and_elect_one_dc() {
 fn quorum_kill_leader_elects_new_dc_and_keeps_state() {
     let mut c = formed("failover", &["n1", "n2", "n3"]);
     assert!(c.halo(1, &["cluster", "token"]).ok);
-    let before = poll(DEADLINE, || c.history(2).filter(|h| h.len() >= 6)).unwrap_or_else(|| panic!("history\n{}", c.logs()));
+    let before = poll(DEADLINE, || c.history(2).filter(|h| h.len() >= 6))
+        .unwrap_or_else(|| panic!("history\n{}", c.logs()));
     let dc = c.wait_quorate(0)["dc"].as_str().unwrap_or("").to_string();
     let dead = c.index(&dc);
     c.kill(dead);
     let survivor = (0..3).find(|i| *i != dead).unwrap_or(0);
     let st = poll(DEADLINE, || {
         c.status(survivor).filter(|s| {
-            s["quorate"] == true && s["dc"].is_string() && s["dc"] != dc.as_str() && node(s, &dc)["online"] == false
+            s["quorate"] == true
+                && s["dc"].is_string()
+                && s["dc"] != dc.as_str()
+                && node(s, &dc)["online"] == false
         })
     })
     .unwrap_or_else(|| panic!("no new DC after killing {dc}\n{}", c.logs()));
     assert_ne!(st["dc"], dc.as_str());
     let after = c.history(survivor).unwrap_or_default();
-    assert_eq!(after[..before.len()], before[..], "committed history changed");
+    assert_eq!(
+        after[..before.len()],
+        before[..],
+        "committed history changed"
+    );
     let t = c.halo(survivor, &["cluster", "token"]);
     assert!(t.ok, "no change commits after failover: {}", t.stderr);
 }
@@ -90,8 +101,14 @@ fn quorum_lost_with_two_of_three_dead_refuses_changes() {
     let mut c = formed("noquorum", &["n1", "n2", "n3"]);
     c.kill(0);
     c.kill(1);
-    let st = poll(DEADLINE, || c.status(2).filter(|s| s["quorate"] == false && node(s, "n1")["online"] == false && node(s, "n2")["online"] == false))
-        .unwrap_or_else(|| panic!("survivor still claims quorum\n{}", c.logs()));
+    let st = poll(DEADLINE, || {
+        c.status(2).filter(|s| {
+            s["quorate"] == false
+                && node(s, "n1")["online"] == false
+                && node(s, "n2")["online"] == false
+        })
+    })
+    .unwrap_or_else(|| panic!("survivor still claims quorum\n{}", c.logs()));
     assert_eq!(st["quorate"], false);
     let r = c.halo(2, &["cluster", "token"]);
     assert!(!r.ok, "a change was accepted without quorum");
@@ -116,8 +133,10 @@ fn quorum_restart_all_keeps_committed_changes() {
     }
     for i in 0..3 {
         c.wait_quorate(i);
-        let after = poll(DEADLINE, || c.history(i).filter(|h| h.len() >= before.len()))
-            .unwrap_or_else(|| panic!("history lost on n{}\n{}", i + 1, c.logs()));
+        let after = poll(DEADLINE, || {
+            c.history(i).filter(|h| h.len() >= before.len())
+        })
+        .unwrap_or_else(|| panic!("history lost on n{}\n{}", i + 1, c.logs()));
         assert_eq!(after[..before.len()], before[..]);
     }
     let r = c.halo(0, &["cluster", "token"]);
@@ -131,14 +150,20 @@ fn membership_join_and_remove_at_runtime() {
     let n4 = c.add("n4", false);
     c.start(n4);
     c.join(n4, 1);
-    let st = poll(DEADLINE, || c.status(0).filter(|s| node(s, "n4")["role"] == "voter" && node(s, "n4")["online"] == true))
-        .unwrap_or_else(|| panic!("n4 never became an online voter\n{}", c.logs()));
+    let st = poll(DEADLINE, || {
+        c.status(0)
+            .filter(|s| node(s, "n4")["role"] == "voter" && node(s, "n4")["online"] == true)
+    })
+    .unwrap_or_else(|| panic!("n4 never became an online voter\n{}", c.logs()));
     assert_eq!(st["nodes"].as_array().map(Vec::len), Some(4));
     c.wait_quorate(n4);
     let r = c.halo(2, &["cluster", "remove", "n4"]);
     assert!(r.ok, "{}", r.stderr);
-    poll(DEADLINE, || c.status(0).filter(|s| s["nodes"].as_array().map(Vec::len) == Some(3) && node(s, "n4").is_null()))
-        .unwrap_or_else(|| panic!("n4 still listed\n{}", c.logs()));
+    poll(DEADLINE, || {
+        c.status(0)
+            .filter(|s| s["nodes"].as_array().map(Vec::len) == Some(3) && node(s, "n4").is_null())
+    })
+    .unwrap_or_else(|| panic!("n4 still listed\n{}", c.logs()));
     let h = c.history(0).unwrap_or_default();
     assert!(h.iter().any(|(_, s)| s == "remove node n4"), "{h:?}");
     // The removed node cannot come back under the same name.
@@ -166,8 +191,14 @@ fn quorum_two_nodes_and_witness_survive_loss_of_a_data_node() {
     let victim = if dc == "b" { b } else { a };
     let data_survivor = if victim == a { b } else { a };
     c.kill(victim);
-    let st = poll(DEADLINE, || c.status(data_survivor).filter(|s| s["quorate"] == true && s["dc"].is_string() && node(s, &c.daemons[victim].name)["online"] == false))
-        .unwrap_or_else(|| panic!("no quorum with the witness\n{}", c.logs()));
+    let st = poll(DEADLINE, || {
+        c.status(data_survivor).filter(|s| {
+            s["quorate"] == true
+                && s["dc"].is_string()
+                && node(s, &c.daemons[victim].name)["online"] == false
+        })
+    })
+    .unwrap_or_else(|| panic!("no quorum with the witness\n{}", c.logs()));
     assert_eq!(st["quorate"], true);
     let r = c.halo(data_survivor, &["cluster", "token"]);
     assert!(r.ok, "{}", r.stderr);
@@ -181,9 +212,16 @@ fn security_foreign_certificate_cannot_send_messages() {
     let y = formed("secy", &["y1"]);
     let x1 = &x.daemons[0];
     let ok = probe::ping_with_cert(&x.daemons[1].dir, &x.daemons[1].dir, "x1", &x1.addr);
-    assert_eq!(ok, Ok("x1".to_string()), "control probe with a cluster certificate failed");
+    assert_eq!(
+        ok,
+        Ok("x1".to_string()),
+        "control probe with a cluster certificate failed"
+    );
     let foreign = probe::ping_with_cert(&x.daemons[1].dir, &y.daemons[0].dir, "x1", &x1.addr);
-    assert!(foreign.is_err(), "a foreign certificate was answered: {foreign:?}");
+    assert!(
+        foreign.is_err(),
+        "a foreign certificate was answered: {foreign:?}"
+    );
     // Without any certificate only a join request is accepted.
     let anon = probe::ping_anonymous(&probe::ca_fingerprint(&x1.dir), &x1.addr);
     let err = anon.err().unwrap_or_default();
@@ -206,7 +244,11 @@ fn security_forged_foreign_and_expired_tokens_refused() {
 
     let foreign = y.halo(0, &["cluster", "token"]);
     let r = join(foreign.stdout.trim());
-    assert!(!r.ok && r.stderr.contains("HALO-E103"), "foreign: {}", r.stderr);
+    assert!(
+        !r.ok && r.stderr.contains("HALO-E103"),
+        "foreign: {}",
+        r.stderr
+    );
 
     let good = x.halo(0, &["cluster", "token"]).stdout.trim().to_string();
     // Flip one character inside the secret part (after the 6-char prefix and 11-char id).
@@ -215,18 +257,38 @@ fn security_forged_foreign_and_expired_tokens_refused() {
     forged[k] = if forged[k] == 'A' { 'B' } else { 'A' };
     let forged: String = forged.into_iter().collect();
     let r = join(&forged);
-    assert!(!r.ok && r.stderr.contains("HALO-E104"), "forged: {}", r.stderr);
+    assert!(
+        !r.ok && r.stderr.contains("HALO-E104"),
+        "forged: {}",
+        r.stderr
+    );
 
     let r = join("halo1-garbage");
-    assert!(!r.ok && r.stderr.contains("HALO-E106"), "garbage: {}", r.stderr);
+    assert!(
+        !r.ok && r.stderr.contains("HALO-E106"),
+        "garbage: {}",
+        r.stderr
+    );
 
-    let short = x.halo(0, &["cluster", "token", "--ttl", "1s"]).stdout.trim().to_string();
+    let short = x
+        .halo(0, &["cluster", "token", "--ttl", "1s"])
+        .stdout
+        .trim()
+        .to_string();
     std::thread::sleep(Duration::from_millis(2500));
     let r = join(&short);
-    assert!(!r.ok && r.stderr.contains("HALO-E105"), "expired: {}", r.stderr);
+    assert!(
+        !r.ok && r.stderr.contains("HALO-E105"),
+        "expired: {}",
+        r.stderr
+    );
 
     let st = x.status(0).unwrap_or_default();
-    assert_eq!(st["nodes"].as_array().map(Vec::len), Some(1), "a refused joiner got in");
+    assert_eq!(
+        st["nodes"].as_array().map(Vec::len),
+        Some(1),
+        "a refused joiner got in"
+    );
     let r = join(&good);
     assert!(r.ok, "valid token refused: {}\n{}", r.stderr, x.logs());
 }
@@ -238,15 +300,18 @@ fn membership_stop_and_start_keep_data() {
     let c = formed("stopstart", &["n1", "n2", "n3"]);
     let r = c.halo(2, &["cluster", "stop"]);
     assert!(r.ok, "{}", r.stderr);
-    poll(DEADLINE, || c.status(0).filter(|s| node(s, "n3")["online"] == false))
-        .unwrap_or_else(|| panic!("n3 still online after stop\n{}", c.logs()));
+    poll(DEADLINE, || {
+        c.status(0).filter(|s| node(s, "n3")["online"] == false)
+    })
+    .unwrap_or_else(|| panic!("n3 still online after stop\n{}", c.logs()));
     assert_eq!(c.status(2).unwrap_or_default()["state"], "stopped");
     assert!(c.halo(0, &["cluster", "token"]).ok);
     let r = c.halo(2, &["cluster", "start"]);
     assert!(r.ok, "{}", r.stderr);
     c.wait_quorate(2);
     let h0 = c.history(0).unwrap_or_default();
-    poll(DEADLINE, || c.history(2).filter(|h| *h == h0)).unwrap_or_else(|| panic!("n3 did not catch up\n{}", c.logs()));
+    poll(DEADLINE, || c.history(2).filter(|h| *h == h0))
+        .unwrap_or_else(|| panic!("n3 did not catch up\n{}", c.logs()));
 }
 
 /// `halo cluster setup` bundles start a cluster without init or join.
@@ -257,7 +322,12 @@ fn membership_offline_setup_bundles_form_a_cluster() {
         c.add(n, false);
     }
     let out = c.root.join("bundles");
-    let mut args: Vec<String> = vec!["cluster".into(), "setup".into(), "--name".into(), "offline".into()];
+    let mut args: Vec<String> = vec![
+        "cluster".into(),
+        "setup".into(),
+        "--name".into(),
+        "offline".into(),
+    ];
     for d in &c.daemons {
         args.push(format!("{}={}", d.name, d.addr));
     }
@@ -275,8 +345,11 @@ fn membership_offline_setup_bundles_form_a_cluster() {
         let st = c.wait_quorate(i);
         assert_eq!(st["nodes"].as_array().map(Vec::len), Some(3));
     }
-    let st = poll(DEADLINE, || c.status(0).filter(|s| s["cluster"] == "offline" && s["epoch"].as_u64() >= Some(1)))
-        .unwrap_or_else(|| panic!("cluster record never created\n{}", c.logs()));
+    let st = poll(DEADLINE, || {
+        c.status(0)
+            .filter(|s| s["cluster"] == "offline" && s["epoch"].as_u64() >= Some(1))
+    })
+    .unwrap_or_else(|| panic!("cluster record never created\n{}", c.logs()));
     assert_eq!(st["cluster"], "offline");
     assert!(c.halo(1, &["cluster", "token"]).ok);
 }

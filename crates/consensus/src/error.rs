@@ -62,7 +62,10 @@ impl Error {
     /// The stable code at the start of the message.
     pub fn code(&self) -> String {
         let s = self.to_string();
-        s.split_whitespace().next().unwrap_or("HALO-E199").to_string()
+        s.split_whitespace()
+            .next()
+            .unwrap_or("HALO-E199")
+            .to_string()
     }
 
     /// The serialisable form sent to peers and API clients.

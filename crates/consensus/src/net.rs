@@ -87,6 +87,7 @@ pub enum ForwardReply {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "data", rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant)] // one message per frame; boxing buys nothing here
 pub enum PeerRequest {
     AppendEntries(AppendEntriesRequest<TypeConfig>),
     Vote(VoteRequest<TypeConfig>),
@@ -104,6 +105,7 @@ pub enum PeerRequest {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "data", rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant)]
 pub enum PeerResponse {
     AppendEntries(AppendEntriesResponse<TypeConfig>),
     Vote(VoteResponse<TypeConfig>),
@@ -122,7 +124,10 @@ struct Envelope<T> {
 
 pub type Reply = std::result::Result<PeerResponse, WireError>;
 
-async fn write_frame<W: tokio::io::AsyncWrite + Unpin, T: Serialize>(w: &mut W, body: T) -> std::io::Result<()> {
+async fn write_frame<W: tokio::io::AsyncWrite + Unpin, T: Serialize>(
+    w: &mut W,
+    body: T,
+) -> std::io::Result<()> {
     let bytes = serde_json::to_vec(&Envelope {
         v: WIRE_VERSION,
         body,
@@ -154,7 +159,10 @@ async fn read_frame<R: tokio::io::AsyncRead + Unpin, T: for<'de> Deserialize<'de
     if env.v != WIRE_VERSION {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
-            format!("peer speaks protocol version {}, this node {WIRE_VERSION}", env.v),
+            format!(
+                "peer speaks protocol version {}, this node {WIRE_VERSION}",
+                env.v
+            ),
         ));
     }
     Ok(env.body)
@@ -204,11 +212,18 @@ impl Net {
             .map_err(|e| std::io::Error::other(format!("node name {}: {e}", member.name)))?;
         tokio::time::timeout(HANDSHAKE_TIMEOUT, self.connector.connect(name, stream))
             .await
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out"))?
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out")
+            })?
     }
 
     /// Send one request to a member and wait for its reply.
-    pub async fn call(&self, member: &Member, req: &PeerRequest, timeout: Duration) -> Result<PeerResponse> {
+    pub async fn call(
+        &self,
+        member: &Member,
+        req: &PeerRequest,
+        timeout: Duration,
+    ) -> Result<PeerResponse> {
         let unreachable = |reason: String| Error::Unreachable {
             peer: member.to_string(),
             reason,
@@ -217,7 +232,10 @@ impl Net {
             // A pooled connection may have been closed by the peer; retry once on a new one.
             let mut conn = match self.take(&member.addr) {
                 Some(c) => c,
-                None => self.dial(member).await.map_err(|e| unreachable(e.to_string()))?,
+                None => self
+                    .dial(member)
+                    .await
+                    .map_err(|e| unreachable(e.to_string()))?,
             };
             let mut first = true;
             loop {
@@ -234,7 +252,10 @@ impl Net {
                     Err(e) if first => {
                         tracing::debug!(peer = %member, error = %e, "reconnecting");
                         first = false;
-                        conn = self.dial(member).await.map_err(|e| unreachable(e.to_string()))?;
+                        conn = self
+                            .dial(member)
+                            .await
+                            .map_err(|e| unreachable(e.to_string()))?;
                     }
                     Err(e) => return Err(unreachable(e.to_string())),
                 }
@@ -244,7 +265,10 @@ impl Net {
             Ok(r) => r,
             Err(_) => {
                 self.drop_pool(&member.addr);
-                Err(unreachable(format!("no reply within {} ms", timeout.as_millis())))
+                Err(unreachable(format!(
+                    "no reply within {} ms",
+                    timeout.as_millis()
+                )))
             }
         }
     }
@@ -264,7 +288,10 @@ pub async fn send_anonymous(
         reason,
     };
     let fut = async {
-        let stream = transport.connect(addr).await.map_err(|e| unreachable(e.to_string()))?;
+        let stream = transport
+            .connect(addr)
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
         let connector = TlsConnector::from(crate::pki::join_client_config(ca_fingerprint)?);
         let name = rustls::pki_types::ServerName::try_from(crate::pki::GENERIC_NODE_NAME)
             .map_err(|e| Error::Tls(e.to_string()))?;
@@ -296,7 +323,15 @@ pub async fn send_join(
     req: JoinRequest,
     timeout: Duration,
 ) -> Result<JoinAccepted> {
-    match send_anonymous(transport, addr, ca_fingerprint, &PeerRequest::Join(req), timeout).await? {
+    match send_anonymous(
+        transport,
+        addr,
+        ca_fingerprint,
+        &PeerRequest::Join(req),
+        timeout,
+    )
+    .await?
+    {
         PeerResponse::Join(acc) => Ok(acc),
         _ => Err(Error::Protocol {
             peer: addr.to_string(),
@@ -342,7 +377,12 @@ pub async fn serve(listener: Box<dyn Listener>, acceptor: TlsAcceptor, handler: 
     }
 }
 
-async fn serve_conn(stream: BoxStream, from: String, acceptor: TlsAcceptor, handler: Arc<dyn Handler>) -> std::io::Result<()> {
+async fn serve_conn(
+    stream: BoxStream,
+    from: String,
+    acceptor: TlsAcceptor,
+    handler: Arc<dyn Handler>,
+) -> std::io::Result<()> {
     let mut tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
         Ok(Ok(t)) => t,
         Ok(Err(e)) => {
@@ -449,7 +489,11 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
     ) -> std::result::Result<TransferLeaderResponse<TypeConfig>, RPCError<TypeConfig>> {
         match self
             .net
-            .call(&self.member, &PeerRequest::TransferLeader(req), rpc_ttl(&option))
+            .call(
+                &self.member,
+                &PeerRequest::TransferLeader(req),
+                rpc_ttl(&option),
+            )
             .await
             .map_err(rpc_err)?
         {
@@ -467,7 +511,11 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
     ) -> std::result::Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
         match self
             .net
-            .call(&self.member, &PeerRequest::AppendEntries(rpc), rpc_ttl(&option))
+            .call(
+                &self.member,
+                &PeerRequest::AppendEntries(rpc),
+                rpc_ttl(&option),
+            )
             .await
             .map_err(rpc_err)?
         {

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
-use openraft::error::{ClientWriteError, RaftError};
 use openraft::async_runtime::watch::WatchReceiver;
+use openraft::error::{ClientWriteError, RaftError};
 use openraft::{ChangeMembers, ReadPolicy, ServerState};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
@@ -255,7 +255,9 @@ impl Layout {
     }
 
     fn read_tls(&self, name: &str) -> Result<Identity> {
-        let rd = |p: PathBuf| std::fs::read_to_string(&p).map_err(|e| Error::io(p.display().to_string(), e));
+        let rd = |p: PathBuf| {
+            std::fs::read_to_string(&p).map_err(|e| Error::io(p.display().to_string(), e))
+        };
         Ok(Identity {
             name: name.to_string(),
             ca_cert_pem: rd(self.ca())?,
@@ -324,7 +326,12 @@ impl ClusterNode {
     }
 
     /// Create a new one-node cluster with this node as its first member. Returns a join token.
-    pub async fn init(&self, cluster: &str, settings: Settings, token_ttl: Duration) -> Result<String> {
+    pub async fn init(
+        &self,
+        cluster: &str,
+        settings: Settings,
+        token_ttl: Duration,
+    ) -> Result<String> {
         let _g = self.inner.admin.lock().await;
         self.inner.init(cluster, settings).await?;
         self.inner.make_token(token_ttl).await
@@ -375,7 +382,10 @@ impl ClusterNode {
         if self.inner.identity().is_none() {
             return Err(Error::NotConfigured);
         }
-        write_private(&self.inner.layout().stopped(), b"stopped by halo cluster stop\n")?;
+        write_private(
+            &self.inner.layout().stopped(),
+            b"stopped by halo cluster stop\n",
+        )?;
         self.inner.stop_runtime().await;
         Ok(())
     }
@@ -468,7 +478,10 @@ impl Inner {
     }
 
     fn db(&self) -> Result<Arc<redb::Database>> {
-        let mut g = self.db.lock().map_err(|_| Error::Store("store lock poisoned".into()))?;
+        let mut g = self
+            .db
+            .lock()
+            .map_err(|_| Error::Store("store lock poisoned".into()))?;
         if let Some(db) = g.as_ref() {
             return Ok(db.clone());
         }
@@ -483,7 +496,8 @@ impl Inner {
         let tls = layout.read_tls(&ident.name)?;
         let db = self.db()?;
         let log = LogStore::new(db.clone());
-        let sm = StateMachineStore::load(db, self.events.clone()).map_err(|e| Error::Store(e.to_string()))?;
+        let sm = StateMachineStore::load(db, self.events.clone())
+            .map_err(|e| Error::Store(e.to_string()))?;
         let net = Net::new(self.opts.transport.clone(), &tls)?;
         let t = self.timing();
         let config = openraft::Config {
@@ -539,7 +553,10 @@ impl Inner {
         }
         // An offline-made cluster: the member with the lowest id initialises it, once.
         if let Some(b) = read_json::<BootstrapFile>(&layout.bootstrap())? {
-            let pristine = run.log.is_pristine().map_err(|e| Error::Store(e.to_string()))?;
+            let pristine = run
+                .log
+                .is_pristine()
+                .map_err(|e| Error::Store(e.to_string()))?;
             let lowest = b.members.iter().map(|m| m.1).min();
             if pristine && lowest == Some(ident.id) {
                 let members: BTreeMap<NodeId, Member> = b
@@ -582,7 +599,9 @@ impl Inner {
             return Err(Error::AlreadyConfigured(id.cluster));
         }
         if cluster.is_empty() || cluster.len() > 100 || cluster.chars().any(|c| c.is_control()) {
-            return Err(Error::Invalid(format!("invalid cluster name {cluster:?}: use 1-100 printable characters")));
+            return Err(Error::Invalid(format!(
+                "invalid cluster name {cluster:?}: use 1-100 printable characters"
+            )));
         }
         let name = self.opts.name.clone();
         pki::check_node_name(&name)?;
@@ -652,7 +671,11 @@ impl Inner {
             .with(|a| a.state.cluster.as_ref().map(|c| c.ca_fingerprint.clone()))
             .ok_or(Error::NotConfigured)?;
         let token = JoinToken::generate(&fp)?;
-        let expires_ms = self.opts.clock.now_ms().saturating_add(ttl.as_millis() as u64);
+        let expires_ms = self
+            .opts
+            .clock
+            .now_ms()
+            .saturating_add(ttl.as_millis() as u64);
         self.propose(Change::AddToken {
             id: token.id.clone(),
             secret_sha256: token.secret_hash(),
@@ -667,7 +690,9 @@ impl Inner {
             return Err(Error::AlreadyConfigured(id.cluster));
         }
         let token = JoinToken::decode(token)?;
-        let name = name.map(str::to_string).unwrap_or_else(|| self.opts.name.clone());
+        let name = name
+            .map(str::to_string)
+            .unwrap_or_else(|| self.opts.name.clone());
         pki::check_node_name(&name)?;
         let (key, csr) = pki::node_csr(&name)?;
         let req = JoinRequest {
@@ -748,15 +773,27 @@ impl Inner {
     }
 
     /// Commit a request: locally when leader, else through the leader.
-    async fn commit(&self, run: &Running, req: Request, may_forward: bool) -> Result<(u64, Response)> {
+    async fn commit(
+        &self,
+        run: &Running,
+        req: Request,
+        may_forward: bool,
+    ) -> Result<(u64, Response)> {
         let t = Duration::from_millis(self.timing().commit_timeout_ms);
         let result = if run.raft.is_leader() || !may_forward {
             match tokio::time::timeout(t, run.raft.client_write(req.clone())).await {
-                Err(_) => return Err(Error::Timeout(t.as_millis() as u64, "the change to commit".into())),
+                Err(_) => {
+                    return Err(Error::Timeout(
+                        t.as_millis() as u64,
+                        "the change to commit".into(),
+                    ))
+                }
                 Ok(Ok(resp)) => Ok((resp.log_id.index, resp.data)),
                 Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
                     if !may_forward || f.leader_id.is_none() || f.leader_id == Some(run.id) {
-                        return Err(Error::NoQuorum("this node is not a leader with a quorum".into()));
+                        return Err(Error::NoQuorum(
+                            "this node is not a leader with a quorum".into(),
+                        ));
                     }
                     Err(())
                 }
@@ -773,10 +810,17 @@ impl Inner {
                     .ok_or_else(|| Error::NoQuorum("no leader is known".into()))?;
                 match run
                     .net
-                    .call(&leader, &PeerRequest::Forward(Forward::Propose { request: req }), t)
+                    .call(
+                        &leader,
+                        &PeerRequest::Forward(Forward::Propose { request: req }),
+                        t,
+                    )
                     .await?
                 {
-                    PeerResponse::Forward(ForwardReply::Committed { log_index, response }) => (log_index, response),
+                    PeerResponse::Forward(ForwardReply::Committed {
+                        log_index,
+                        response,
+                    }) => (log_index, response),
                     _ => {
                         return Err(Error::Protocol {
                             peer: leader.to_string(),
@@ -820,14 +864,20 @@ impl Inner {
         let index = if run.raft.is_leader() {
             tokio::time::timeout(t, run.raft.ensure_linearizable(ReadPolicy::ReadIndex))
                 .await
-                .map_err(|_| Error::Timeout(t.as_millis() as u64, "leadership confirmation".into()))?
+                .map_err(|_| {
+                    Error::Timeout(t.as_millis() as u64, "leadership confirmation".into())
+                })?
                 .map_err(|e| Error::NoQuorum(e.to_string()))?
                 .index()
         } else {
             let (_, leader) = self
                 .leader_member(run)
                 .ok_or_else(|| Error::NoQuorum("no leader is known".into()))?;
-            match run.net.call(&leader, &PeerRequest::Forward(Forward::ReadIndex), t).await? {
+            match run
+                .net
+                .call(&leader, &PeerRequest::Forward(Forward::ReadIndex), t)
+                .await?
+            {
                 PeerResponse::Forward(ForwardReply::ReadIndex { index }) => index,
                 _ => {
                     return Err(Error::Protocol {
@@ -841,7 +891,9 @@ impl Inner {
             .wait(Some(t))
             .applied_index_at_least(Some(index), "linearizable read")
             .await
-            .map_err(|_| Error::Timeout(t.as_millis() as u64, "the local state to catch up".into()))?;
+            .map_err(|_| {
+                Error::Timeout(t.as_millis() as u64, "the local state to catch up".into())
+            })?;
         Ok(())
     }
 
@@ -849,7 +901,10 @@ impl Inner {
         let run = self.running()?;
         let st = self.status();
         if !st.quorate {
-            return Err(Error::NoQuorum(format!("{} of {} voters reachable", st.voters_online, st.voters)));
+            return Err(Error::NoQuorum(format!(
+                "{} of {} voters reachable",
+                st.voters_online, st.voters
+            )));
         }
         if run.raft.is_leader() {
             return self.remove_member(&run, name, &self.my_name()).await;
@@ -875,7 +930,13 @@ impl Inner {
     async fn remove_member(&self, run: &Running, name: &str, by: &str) -> Result<()> {
         let id = run
             .sm
-            .with(|a| a.state.nodes.get(name).filter(|r| r.status == NodeStatus::Member).map(|r| r.id))
+            .with(|a| {
+                a.state
+                    .nodes
+                    .get(name)
+                    .filter(|r| r.status == NodeStatus::Member)
+                    .map(|r| r.id)
+            })
             .ok_or_else(|| Error::NoSuchNode(name.to_string()))?;
         let m = run.raft.metrics().borrow_watched().clone();
         let membership = m.membership_config.membership().clone();
@@ -903,7 +964,9 @@ impl Inner {
             v: REQUEST_VERSION,
             node: by.to_string(),
             time_ms: self.opts.clock.now_ms(),
-            change: Change::RemoveNode { name: name.to_string() },
+            change: Change::RemoveNode {
+                name: name.to_string(),
+            },
         };
         // The leader may have removed itself and stepped down: retry through the new one.
         let deadline = Instant::now() + t;
@@ -922,19 +985,30 @@ impl Inner {
         let t = Duration::from_millis(self.timing().commit_timeout_ms * 5);
         let known = run
             .sm
-            .with(|a| a.state.node_by_id(id).map(|(n, r)| n == &member.name && r.status == NodeStatus::Member))
+            .with(|a| {
+                a.state
+                    .node_by_id(id)
+                    .map(|(n, r)| n == &member.name && r.status == NodeStatus::Member)
+            })
             .unwrap_or(false);
         if !known {
-            return Err(Error::Invalid(format!("node {} (id {id}) was not admitted by a join token", member.name)));
+            return Err(Error::Invalid(format!(
+                "node {} (id {id}) was not admitted by a join token",
+                member.name
+            )));
         }
         tokio::time::timeout(t, run.raft.add_learner(id, member, true))
             .await
             .map_err(|_| Error::Timeout(t.as_millis() as u64, "the new node to catch up".into()))?
             .map_err(raft_err)?;
-        tokio::time::timeout(t, run.raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false))
-            .await
-            .map_err(|_| Error::Timeout(t.as_millis() as u64, "the promotion to voter".into()))?
-            .map_err(raft_err)?;
+        tokio::time::timeout(
+            t,
+            run.raft
+                .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false),
+        )
+        .await
+        .map_err(|_| Error::Timeout(t.as_millis() as u64, "the promotion to voter".into()))?
+        .map_err(raft_err)?;
         Ok(())
     }
 
@@ -955,7 +1029,11 @@ impl Inner {
         })?;
         let secret = (0..j.secret_hex.len())
             .step_by(2)
-            .map(|i| j.secret_hex.get(i..i + 2).and_then(|s| u8::from_str_radix(s, 16).ok()))
+            .map(|i| {
+                j.secret_hex
+                    .get(i..i + 2)
+                    .and_then(|s| u8::from_str_radix(s, 16).ok())
+            })
             .collect::<Option<Vec<u8>>>()
             .unwrap_or_default();
         if !pki::digest_eq(&pki::sha256_hex(&secret), &token.secret_sha256) {
@@ -993,18 +1071,24 @@ impl Inner {
         match f {
             Forward::Propose { request } => {
                 let (log_index, response) = self.commit(&run, request, false).await?;
-                Ok(ForwardReply::Committed { log_index, response })
+                Ok(ForwardReply::Committed {
+                    log_index,
+                    response,
+                })
             }
             Forward::ReadIndex => {
                 if !run.raft.is_leader() {
                     return Err(Error::NoQuorum("this node is not the leader".into()));
                 }
                 let t = Duration::from_millis(self.timing().commit_timeout_ms);
-                let index = tokio::time::timeout(t, run.raft.ensure_linearizable(ReadPolicy::ReadIndex))
-                    .await
-                    .map_err(|_| Error::Timeout(t.as_millis() as u64, "leadership confirmation".into()))?
-                    .map_err(|e| Error::NoQuorum(e.to_string()))?
-                    .index();
+                let index =
+                    tokio::time::timeout(t, run.raft.ensure_linearizable(ReadPolicy::ReadIndex))
+                        .await
+                        .map_err(|_| {
+                            Error::Timeout(t.as_millis() as u64, "leadership confirmation".into())
+                        })?
+                        .map_err(|e| Error::NoQuorum(e.to_string()))?
+                        .index();
                 Ok(ForwardReply::ReadIndex { index })
             }
             Forward::AddMember { id, member } => {
@@ -1016,7 +1100,11 @@ impl Inner {
                         .ok_or_else(|| Error::NoQuorum("no leader is known".into()))?;
                     let t = Duration::from_millis(self.timing().commit_timeout_ms * 6);
                     run.net
-                        .call(&leader, &PeerRequest::Forward(Forward::AddMember { id, member }), t)
+                        .call(
+                            &leader,
+                            &PeerRequest::Forward(Forward::AddMember { id, member }),
+                            t,
+                        )
                         .await?;
                 }
                 Ok(ForwardReply::Done)
@@ -1080,9 +1168,13 @@ impl Inner {
             return report;
         };
         let m = run.raft.metrics().borrow_watched().clone();
-        let (settings, epoch, cluster) = run
-            .sm
-            .with(|a| (a.state.settings.clone(), a.state.epoch, a.state.cluster.as_ref().map(|c| c.name.clone())));
+        let (settings, epoch, cluster) = run.sm.with(|a| {
+            (
+                a.state.settings.clone(),
+                a.state.epoch,
+                a.state.cluster.as_ref().map(|c| c.name.clone()),
+            )
+        });
         if cluster.is_some() {
             report.cluster = cluster;
         }
@@ -1102,7 +1194,11 @@ impl Inner {
                 .is_some_and(|t| fresh(&t))
         };
         let online = |id: NodeId| {
-            id == run.id || acked(id) || seen.get(&id).is_some_and(|(t, _)| now.duration_since(*t) <= timeout)
+            id == run.id
+                || acked(id)
+                || seen
+                    .get(&id)
+                    .is_some_and(|(t, _)| now.duration_since(*t) <= timeout)
         };
         let quorum_acked = m.last_quorum_acked.as_ref().is_some_and(|t| fresh(t));
         let membership = m.membership_config.membership();
@@ -1163,7 +1259,12 @@ impl Handler for HandlerRef {
                     .await
                     .map(PeerResponse::AppendEntries)
                     .map_err(|e| wire(raft_err(e))),
-                PeerRequest::Vote(r) => run.raft.vote(r).await.map(PeerResponse::Vote).map_err(|e| wire(raft_err(e))),
+                PeerRequest::Vote(r) => run
+                    .raft
+                    .vote(r)
+                    .await
+                    .map(PeerResponse::Vote)
+                    .map_err(|e| wire(raft_err(e))),
                 PeerRequest::PreVote(r) => run
                     .raft
                     .pre_vote(r)
@@ -1172,12 +1273,26 @@ impl Handler for HandlerRef {
                     .map_err(|e| wire(raft_err(e))),
                 PeerRequest::Snapshot { vote, meta, data } => run
                     .raft
-                    .install_full_snapshot(vote, crate::types::Snapshot { meta, snapshot: data })
+                    .install_full_snapshot(
+                        vote,
+                        crate::types::Snapshot {
+                            meta,
+                            snapshot: data,
+                        },
+                    )
                     .await
                     .map(PeerResponse::Snapshot)
                     .map_err(|e| wire(raft_err(e))),
                 PeerRequest::Ping(view) => {
-                    let id = run.raft.metrics().borrow_watched().membership_config.membership().nodes().find(|(_, m)| m.name == view.name).map(|(id, _)| *id);
+                    let id = run
+                        .raft
+                        .metrics()
+                        .borrow_watched()
+                        .membership_config
+                        .membership()
+                        .nodes()
+                        .find(|(_, m)| m.name == view.name)
+                        .map(|(id, _)| *id);
                     if let Some(id) = id {
                         inner.record_seen(id, view);
                     }
@@ -1189,12 +1304,20 @@ impl Handler for HandlerRef {
                     .await
                     .map(PeerResponse::TransferLeader)
                     .map_err(|e| wire(raft_err(e))),
-                PeerRequest::Forward(f) => inner.handle_forward(f).await.map(PeerResponse::Forward).map_err(wire),
+                PeerRequest::Forward(f) => inner
+                    .handle_forward(f)
+                    .await
+                    .map(PeerResponse::Forward)
+                    .map_err(wire),
                 PeerRequest::Join(j) => {
                     let from = match &peer {
                         Peer::Anonymous(a) | Peer::Member(a) => a.clone(),
                     };
-                    inner.handle_join(&from, j).await.map(PeerResponse::Join).map_err(wire)
+                    inner
+                        .handle_join(&from, j)
+                        .await
+                        .map(PeerResponse::Join)
+                        .map_err(wire)
                 }
             }
         })
@@ -1205,9 +1328,12 @@ impl Handler for HandlerRef {
             return false;
         };
         match inner.running() {
-            Ok(run) => run
-                .sm
-                .with(|a| a.state.nodes.get(name).is_none_or(|r| r.status != NodeStatus::Removed)),
+            Ok(run) => run.sm.with(|a| {
+                a.state
+                    .nodes
+                    .get(name)
+                    .is_none_or(|r| r.status != NodeStatus::Removed)
+            }),
             Err(_) => false,
         }
     }
@@ -1237,7 +1363,11 @@ async fn maintenance(weak: Weak<Inner>) {
             let inner = inner.clone();
             let view = view.clone();
             async move {
-                if let Ok(PeerResponse::Pong(v)) = run.net.call(&member, &PeerRequest::Ping(view), rpc_timeout).await {
+                if let Ok(PeerResponse::Pong(v)) = run
+                    .net
+                    .call(&member, &PeerRequest::Ping(view), rpc_timeout)
+                    .await
+                {
                     inner.record_seen(id, v);
                 }
             }
@@ -1246,13 +1376,15 @@ async fn maintenance(weak: Weak<Inner>) {
 
         if m.state == ServerState::Leader {
             let joint = m.membership_config.membership().get_joint_config().clone();
-            let log_id = m.membership_config.log_id().clone();
+            let log_id = *m.membership_config.log_id();
             if joint.len() > 1 {
                 // A joint configuration left by an interrupted change (openraft finishes it
                 // only on the next membership call): finish it once it has stayed for a while,
                 // so a change in progress is not raced.
                 match &joint_seen {
-                    Some((id, since)) if *id == log_id && since.elapsed() > Duration::from_secs(3) => {
+                    Some((id, since))
+                        if *id == log_id && since.elapsed() > Duration::from_secs(3) =>
+                    {
                         if let Some(last) = joint.last().cloned() {
                             tracing::info!("finishing an interrupted membership change");
                             let _ = run
@@ -1272,7 +1404,8 @@ async fn maintenance(weak: Weak<Inner>) {
                 let needs = run.sm.with(|a| a.state.cluster.is_none());
                 if !needs {
                     bootstrap_done = true;
-                } else if let Ok(Some(b)) = read_json::<BootstrapFile>(&inner.layout().bootstrap()) {
+                } else if let Ok(Some(b)) = read_json::<BootstrapFile>(&inner.layout().bootstrap())
+                {
                     let next = b.members.iter().map(|m| m.1).max().unwrap_or(0) + 1;
                     let change = Change::InitCluster {
                         name: b.cluster.clone(),
@@ -1283,7 +1416,11 @@ async fn maintenance(weak: Weak<Inner>) {
                         nodes: b.members.clone(),
                         next_node_id: next,
                     };
-                    if inner.commit(&run, inner.request(change), false).await.is_ok() {
+                    if inner
+                        .commit(&run, inner.request(change), false)
+                        .await
+                        .is_ok()
+                    {
                         bootstrap_done = true;
                     }
                 }

@@ -42,8 +42,13 @@ pub fn install_default_provider() {
 pub fn check_node_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 63
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
         && !name.ends_with('.')
         && !name.ends_with('-')
         && name != GENERIC_NODE_NAME;
@@ -64,7 +69,7 @@ pub fn hex(b: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
@@ -146,7 +151,11 @@ pub fn sign_csr(ca_cert_pem: &str, ca_key_pem: &str, csr_pem: &str, name: &str) 
 }
 
 /// Key and certificate for `name` made directly by the CA holder: (cert PEM, key PEM).
-pub fn issue_node_cert(ca_cert_pem: &str, ca_key_pem: &str, name: &str) -> Result<(String, String)> {
+pub fn issue_node_cert(
+    ca_cert_pem: &str,
+    ca_key_pem: &str,
+    name: &str,
+) -> Result<(String, String)> {
     let (key, csr) = node_csr(name)?;
     Ok((sign_csr(ca_cert_pem, ca_key_pem, &csr, name)?, key))
 }

@@ -18,7 +18,12 @@ pub struct SetupNode {
 }
 
 /// Write one state directory per node under `out` (`out/NODE/`). Refuses to overwrite.
-pub fn make_bundles(cluster: &str, nodes: &[SetupNode], settings: Settings, out: &Path) -> Result<()> {
+pub fn make_bundles(
+    cluster: &str,
+    nodes: &[SetupNode],
+    settings: Settings,
+    out: &Path,
+) -> Result<()> {
     if nodes.is_empty() {
         return Err(Error::Invalid("give at least one NODE=ADDR".into()));
     }
@@ -55,7 +60,9 @@ pub fn make_bundles(cluster: &str, nodes: &[SetupNode], settings: Settings, out:
     make_private_dir(out)?;
     for (name, id, addr, witness) in members {
         let (cert, key) = pki::issue_node_cert(&ca, &ca_key, &name)?;
-        let layout = Layout { dir: out.join(&name) };
+        let layout = Layout {
+            dir: out.join(&name),
+        };
         layout.write_identity(
             &IdentityFile {
                 v: 1,

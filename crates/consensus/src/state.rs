@@ -314,10 +314,9 @@ impl Change {
                 Some(v) => format!("set property {name}={v}"),
                 None => format!("delete property {name}"),
             },
-            Change::SetSettings { settings } => format!(
-                "set failure-timeout {} ms",
-                settings.failure_timeout_ms
-            ),
+            Change::SetSettings { settings } => {
+                format!("set failure-timeout {} ms", settings.failure_timeout_ms)
+            }
             Change::SetNodeAttr { node, name, value } => match value {
                 Some(v) => format!("set attribute {name}={v} on {node}"),
                 None => format!("delete attribute {name} on {node}"),
@@ -327,10 +326,9 @@ impl Change {
                 resource,
                 count,
             } => format!("fail count of {resource} on {node} = {count}"),
-            Change::RecordOp { node, op } => format!(
-                "{} {} on {node}: rc={}",
-                op.resource, op.operation, op.rc
-            ),
+            Change::RecordOp { node, op } => {
+                format!("{} {} on {node}: rc={}", op.resource, op.operation, op.rc)
+            }
             Change::Noop { note } => format!("noop {note}"),
         }
     }
@@ -757,7 +755,11 @@ mod tests {
             ),
             9,
         );
-        let last = s.history.back().cloned().unwrap_or_else(|| panic!("no history"));
+        let last = s
+            .history
+            .back()
+            .cloned()
+            .unwrap_or_else(|| panic!("no history"));
         assert_eq!(last.epoch, 2);
         assert_eq!(last.time_ms, 7000);
         assert_eq!(last.node, "b");
@@ -766,7 +768,10 @@ mod tests {
         let json = serde_json::to_string(&s.history).unwrap_or_default();
         assert!(!json.contains("KEY"));
         let cfg = s.config.to_model().unwrap_or_default();
-        assert_eq!(cfg.properties.get("stonith-enabled").map(String::as_str), Some("false"));
+        assert_eq!(
+            cfg.properties.get("stonith-enabled").map(String::as_str),
+            Some("false")
+        );
         assert_eq!(cfg.nodes.len(), 1);
     }
 
@@ -789,7 +794,14 @@ mod tests {
         assert!(s.tokens.contains_key("t"));
         s.apply(&req("a", 6000, Change::Noop { note: "x".into() }), 3);
         assert!(s.tokens.contains_key("t"), "kept during the grace period");
-        s.apply(&req("a", 5000 + TOKEN_GRACE_MS, Change::Noop { note: "x".into() }), 4);
+        s.apply(
+            &req(
+                "a",
+                5000 + TOKEN_GRACE_MS,
+                Change::Noop { note: "x".into() },
+            ),
+            4,
+        );
         assert!(!s.tokens.contains_key("t"));
     }
 

@@ -37,9 +37,8 @@ fn dec<T: DeserializeOwned>(b: &[u8]) -> io::Result<T> {
 
 /// Open (or create) the store file.
 pub fn open_db(path: &Path) -> io::Result<Arc<Database>> {
-    let db = Database::create(path).map_err(|e| {
-        io::Error::other(format!("cannot open raft store {}: {e}", path.display()))
-    })?;
+    let db = Database::create(path)
+        .map_err(|e| io::Error::other(format!("cannot open raft store {}: {e}", path.display())))?;
     {
         let tx = db.begin_write().map_err(ioe("begin"))?;
         tx.open_table(LOG).map_err(ioe("open log"))?;
@@ -50,7 +49,11 @@ pub fn open_db(path: &Path) -> io::Result<Arc<Database>> {
     Ok(Arc::new(db))
 }
 
-fn get_meta<T: DeserializeOwned>(db: &Database, table: TableDefinition<&str, &[u8]>, key: &str) -> io::Result<Option<T>> {
+fn get_meta<T: DeserializeOwned>(
+    db: &Database,
+    table: TableDefinition<&str, &[u8]>,
+    key: &str,
+) -> io::Result<Option<T>> {
     let tx = db.begin_read().map_err(ioe("begin read"))?;
     let t = tx.open_table(table).map_err(ioe("open"))?;
     match t.get(key).map_err(ioe("get"))? {
@@ -59,7 +62,12 @@ fn get_meta<T: DeserializeOwned>(db: &Database, table: TableDefinition<&str, &[u
     }
 }
 
-fn put_meta<T: Serialize>(db: &Database, table: TableDefinition<&str, &[u8]>, key: &str, v: &T) -> io::Result<()> {
+fn put_meta<T: Serialize>(
+    db: &Database,
+    table: TableDefinition<&str, &[u8]>,
+    key: &str,
+    v: &T,
+) -> io::Result<()> {
     let bytes = enc(v)?;
     let tx = db.begin_write().map_err(ioe("begin write"))?;
     {
@@ -133,7 +141,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             }
             None => None,
         };
-        let last_log_id = last.or_else(|| last_purged.clone());
+        let last_log_id = last.or(last_purged);
         Ok(LogState {
             last_purged_log_id: last_purged,
             last_log_id,
@@ -156,7 +164,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(get_meta::<Option<LogId>>(&self.db, META, "committed")?.flatten())
     }
 
-    async fn append<I>(&mut self, entries: I, callback: IOFlushed<TypeConfig>) -> Result<(), io::Error>
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: IOFlushed<TypeConfig>,
+    ) -> Result<(), io::Error>
     where
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
@@ -167,7 +179,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 let mut t = tx.open_table(LOG).map_err(ioe("open"))?;
                 for e in entries {
                     let bytes = enc(&e)?;
-                    t.insert(e.log_id.index, bytes.as_slice()).map_err(ioe("insert"))?;
+                    t.insert(e.log_id.index, bytes.as_slice())
+                        .map_err(ioe("insert"))?;
                 }
             }
             tx.commit().map_err(ioe("commit"))
@@ -199,9 +212,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let tx = self.db.begin_write().map_err(ioe("begin write"))?;
         {
             let mut m = tx.open_table(META).map_err(ioe("open"))?;
-            m.insert("last_purged", bytes.as_slice()).map_err(ioe("insert"))?;
+            m.insert("last_purged", bytes.as_slice())
+                .map_err(ioe("insert"))?;
             let mut t = tx.open_table(LOG).map_err(ioe("open"))?;
-            t.retain_in(..=log_id.index, |_, _| false).map_err(ioe("purge"))?;
+            t.retain_in(..=log_id.index, |_, _| false)
+                .map_err(ioe("purge"))?;
         }
         tx.commit().map_err(ioe("commit"))
     }
@@ -284,8 +299,10 @@ impl StateMachineStore {
         {
             let mut t = tx.open_table(SM).map_err(ioe("open"))?;
             t.insert("state", state.as_slice()).map_err(ioe("insert"))?;
-            t.insert("applied", applied.as_slice()).map_err(ioe("insert"))?;
-            t.insert("membership", membership.as_slice()).map_err(ioe("insert"))?;
+            t.insert("applied", applied.as_slice())
+                .map_err(ioe("insert"))?;
+            t.insert("membership", membership.as_slice())
+                .map_err(ioe("insert"))?;
         }
         tx.commit().map_err(ioe("commit"))
     }
@@ -305,7 +322,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
         let a = self.read();
         let snap = Snapshot {
             meta: SnapshotMeta {
-                last_log_id: a.last_applied.clone(),
+                last_log_id: a.last_applied,
                 last_membership: a.membership.clone(),
             },
             snapshot: StateFile::V1(a.state),
@@ -347,14 +364,14 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             let mut g = self.write_guard();
             for (entry, responder) in batch {
                 let index = entry.log_id.index;
-                g.last_applied = Some(entry.log_id.clone());
+                g.last_applied = Some(entry.log_id);
                 let resp = match entry.payload {
                     EntryPayload::Blank => Response {
                         epoch: g.state.epoch,
                         result: ChangeResult::Ok,
                     },
                     EntryPayload::Membership(m) => {
-                        g.membership = StoredMembership::new(Some(entry.log_id.clone()), m);
+                        g.membership = StoredMembership::new(Some(entry.log_id), m);
                         Response {
                             epoch: g.state.epoch,
                             result: ChangeResult::Ok,
@@ -406,10 +423,14 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         self.clone()
     }
 
-    async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: StateFile) -> Result<(), io::Error> {
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: StateFile,
+    ) -> Result<(), io::Error> {
         let a = Applied {
             state: snapshot.clone().into_state(),
-            last_applied: meta.last_log_id.clone(),
+            last_applied: meta.last_log_id,
             membership: meta.last_membership.clone(),
         };
         self.persist(&a)?;

@@ -144,7 +144,10 @@ impl Cluster {
             .args(["--name", &d.name, "--listen", &d.addr])
             .arg("--state-dir")
             .arg(&d.dir)
-            .env("HALO_LOG", std::env::var("HALO_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "HALO_LOG",
+                std::env::var("HALO_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log2);
@@ -157,8 +160,16 @@ impl Cluster {
         d.child = Some(child);
         let sock = d.dir.join("halo.sock");
         let name = d.name.clone();
-        let up = poll(DEADLINE, || std::os::unix::net::UnixStream::connect(&sock).ok().map(|_| ()));
-        assert!(up.is_some(), "daemon {name} did not open its control socket\n{}", self.logs());
+        let up = poll(DEADLINE, || {
+            std::os::unix::net::UnixStream::connect(&sock)
+                .ok()
+                .map(|_| ())
+        });
+        assert!(
+            up.is_some(),
+            "daemon {name} did not open its control socket\n{}",
+            self.logs()
+        );
     }
 
     fn signal(&mut self, i: usize, sig: i32) {
@@ -217,9 +228,21 @@ impl Cluster {
         assert!(token.ok, "token failed: {}", token.stderr);
         let r = self.halo(
             i,
-            &["cluster", "join", &self.daemons[via].addr, "--token", token.stdout.trim()],
+            &[
+                "cluster",
+                "join",
+                &self.daemons[via].addr,
+                "--token",
+                token.stdout.trim(),
+            ],
         );
-        assert!(r.ok, "join of {} failed: {}\n{}", self.daemons[i].name, r.stderr, self.logs());
+        assert!(
+            r.ok,
+            "join of {} failed: {}\n{}",
+            self.daemons[i].name,
+            r.stderr,
+            self.logs()
+        );
     }
 
     /// Wait until daemon `i` reports a quorate cluster with a DC; returns its status.
@@ -228,7 +251,13 @@ impl Cluster {
             self.status(i)
                 .filter(|s| s["quorate"] == Value::Bool(true) && s["dc"].is_string())
         })
-        .unwrap_or_else(|| panic!("{} never became quorate\n{}", self.daemons[i].name, self.logs()))
+        .unwrap_or_else(|| {
+            panic!(
+                "{} never became quorate\n{}",
+                self.daemons[i].name,
+                self.logs()
+            )
+        })
     }
 
     /// Configuration history of daemon `i` as (epoch, summary) pairs.
@@ -261,7 +290,12 @@ impl Cluster {
             }
             let lines: Vec<&str> = text.lines().collect();
             let tail = &lines[lines.len().saturating_sub(15)..];
-            out.push_str(&format!("--- {} ({})\n{}\n", d.name, d.addr, tail.join("\n")));
+            out.push_str(&format!(
+                "--- {} ({})\n{}\n",
+                d.name,
+                d.addr,
+                tail.join("\n")
+            ));
         }
         out
     }
@@ -295,7 +329,12 @@ pub mod probe {
 
     /// Send a ping to `addr` (node `name`), trusting the CA in `trust_dir` and presenting the
     /// node certificate of `cert_dir`. Ok(peer's name) when it answered.
-    pub fn ping_with_cert(trust_dir: &Path, cert_dir: &Path, name: &str, addr: &str) -> Result<String, String> {
+    pub fn ping_with_cert(
+        trust_dir: &Path,
+        cert_dir: &Path,
+        name: &str,
+        addr: &str,
+    ) -> Result<String, String> {
         let identity = Identity {
             name: "probe".into(),
             ca_cert_pem: read(&trust_dir.join("tls/ca.pem")),
@@ -336,7 +375,15 @@ pub mod probe {
             .map_err(|e| e.to_string())?;
         rt.block_on(async {
             let view = PeerView::default();
-            match net::send_anonymous(&TcpTransport, addr, ca_fingerprint, &PeerRequest::Ping(view), Duration::from_secs(5)).await {
+            match net::send_anonymous(
+                &TcpTransport,
+                addr,
+                ca_fingerprint,
+                &PeerRequest::Ping(view),
+                Duration::from_secs(5),
+            )
+            .await
+            {
                 Ok(PeerResponse::Pong(v)) => Ok(v.name),
                 Ok(other) => Err(format!("unexpected reply {other:?}")),
                 Err(e) => Err(e.to_string()),
