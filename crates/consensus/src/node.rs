@@ -152,7 +152,7 @@ struct Running {
     sm: StateMachineStore,
     log: LogStore,
     net: Arc<Net>,
-    tasks: Vec<JoinHandle<()>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
 struct Inner {
@@ -537,17 +537,21 @@ impl Inner {
         };
         let acceptor = TlsAcceptor::from(tls.server_config()?);
         let handler: Arc<dyn Handler> = Arc::new(HandlerRef(Arc::downgrade(self)));
-        let mut tasks = vec![tokio::spawn(net::serve(listener, acceptor, handler))];
-        let weak = Arc::downgrade(self);
-        tasks.push(tokio::spawn(maintenance(weak)));
         let run = Arc::new(Running {
             id: ident.id,
             raft,
             sm,
             log,
             net,
-            tasks,
+            tasks: Mutex::new(vec![]),
         });
+        let tasks = vec![
+            tokio::spawn(net::serve(listener, acceptor, handler)),
+            tokio::spawn(maintenance(Arc::downgrade(self), Arc::downgrade(&run))),
+        ];
+        if let Ok(mut t) = run.tasks.lock() {
+            t.extend(tasks);
+        }
         if let Ok(mut g) = self.running.write() {
             *g = Some(run.clone());
         }
@@ -583,8 +587,10 @@ impl Inner {
     async fn stop_runtime(&self) {
         let run = self.running.write().ok().and_then(|mut g| g.take());
         if let Some(run) = run {
-            for t in &run.tasks {
-                t.abort();
+            if let Ok(tasks) = run.tasks.lock() {
+                for t in tasks.iter() {
+                    t.abort();
+                }
             }
             let _ = run.raft.shutdown().await;
             tracing::info!("cluster membership stopped");
@@ -1341,13 +1347,15 @@ impl Handler for HandlerRef {
 
 /// Periodic work: ping members (liveness), finish interrupted membership changes, and
 /// create the cluster record of an offline-made cluster.
-async fn maintenance(weak: Weak<Inner>) {
+async fn maintenance(weak: Weak<Inner>, weak_run: Weak<Running>) {
     let mut bootstrap_done = false;
     let mut joint_seen: Option<(Option<crate::types::LogId>, Instant)> = None;
     loop {
         let Some(inner) = weak.upgrade() else { return };
         let interval = Duration::from_millis(inner.timing().ping_interval_ms);
-        let Ok(run) = inner.running() else { return };
+        let Some(run) = weak_run.upgrade() else {
+            return;
+        };
         let m = run.raft.metrics().borrow_watched().clone();
         let view = inner.my_view();
         let rpc_timeout = Duration::from_millis(inner.timing().rpc_timeout_ms);
