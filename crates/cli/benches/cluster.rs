@@ -28,8 +28,16 @@ fn rt() -> tokio::runtime::Runtime {
 }
 
 /// Poll the daemons' status every 5 ms until `pred` holds on any of `idx`; returns when.
-fn wait_until(rt: &tokio::runtime::Runtime, c: &Cluster, idx: &[usize], pred: impl Fn(&halo_consensus::StatusReport) -> bool) -> Instant {
-    let clients: Vec<Client> = idx.iter().map(|i| Client::new(&c.daemons[*i].dir)).collect();
+fn wait_until(
+    rt: &tokio::runtime::Runtime,
+    c: &Cluster,
+    idx: &[usize],
+    pred: impl Fn(&halo_consensus::StatusReport) -> bool,
+) -> Instant {
+    let clients: Vec<Client> = idx
+        .iter()
+        .map(|i| Client::new(&c.daemons[*i].dir))
+        .collect();
     let end = Instant::now() + Duration::from_secs(60);
     loop {
         for cl in &clients {
@@ -60,7 +68,12 @@ fn setup_cluster(label: &str) -> Cluster {
         c.add(n, false);
     }
     let out = c.root.join("bundles");
-    let mut args: Vec<String> = vec!["cluster".into(), "setup".into(), "--name".into(), "bench".into()];
+    let mut args: Vec<String> = vec![
+        "cluster".into(),
+        "setup".into(),
+        "--name".into(),
+        "bench".into(),
+    ];
     for d in &c.daemons {
         args.push(format!("{}={}", d.name, d.addr));
     }
@@ -78,7 +91,8 @@ fn setup_cluster(label: &str) -> Cluster {
 fn main() {
     let rt = rt();
     let all = [0usize, 1, 2];
-    let quorate = |s: &halo_consensus::StatusReport| s.quorate && s.dc.is_some() && s.voters_online == 3;
+    let quorate =
+        |s: &halo_consensus::StatusReport| s.quorate && s.dc.is_some() && s.voters_online == 3;
 
     // 1. process start -> quorate with a DC.
     let mut start_ms = vec![];
@@ -116,13 +130,17 @@ fn main() {
         wait_until(&rt, &c, &all, quorate);
         // Let liveness settle so every node has fresh pings.
         std::thread::sleep(Duration::from_millis(500));
-        let st = rt.block_on(Client::new(&c.daemons[0].dir).status()).expect("status");
+        let st = rt
+            .block_on(Client::new(&c.daemons[0].dir).status())
+            .expect("status");
         let dc = st.dc.clone().expect("dc");
         let dead = c.index(&dc);
         let rest: Vec<usize> = all.iter().copied().filter(|i| *i != dead).collect();
         let t0 = Instant::now();
         c.kill(dead);
-        let t1 = wait_until(&rt, &c, &rest, |s| s.quorate && s.dc.is_some() && s.dc.as_deref() != Some(dc.as_str()));
+        let t1 = wait_until(&rt, &c, &rest, |s| {
+            s.quorate && s.dc.is_some() && s.dc.as_deref() != Some(dc.as_str())
+        });
         failover_ms.push((t1 - t0).as_secs_f64() * 1000.0);
     }
 
@@ -133,7 +151,9 @@ fn main() {
     }
     wait_until(&rt, &c, &all, quorate);
     std::thread::sleep(Duration::from_millis(500));
-    let st = rt.block_on(Client::new(&c.daemons[0].dir).status()).expect("status");
+    let st = rt
+        .block_on(Client::new(&c.daemons[0].dir).status())
+        .expect("status");
     let leader = c.index(st.dc.as_deref().expect("dc"));
     let follower = (leader + 1) % 3;
     let lat = |i: usize, n: usize| -> Vec<f64> {
@@ -141,7 +161,10 @@ fn main() {
         (0..n)
             .map(|k| {
                 let t0 = Instant::now();
-                rt.block_on(cl.propose(Change::Noop { note: format!("lat{k}") })).expect("propose");
+                rt.block_on(cl.propose(Change::Noop {
+                    note: format!("lat{k}"),
+                }))
+                .expect("propose");
                 t0.elapsed().as_secs_f64() * 1000.0
             })
             .collect()
@@ -159,7 +182,13 @@ fn main() {
             while next < total && set.len() < inflight {
                 let cl = cl.clone();
                 let k = next;
-                set.spawn(async move { cl.propose(Change::Noop { note: format!("tp{k}") }).await.map(|_| ()) });
+                set.spawn(async move {
+                    cl.propose(Change::Noop {
+                        note: format!("tp{k}"),
+                    })
+                    .await
+                    .map(|_| ())
+                });
                 next += 1;
             }
             if let Some(r) = set.join_next().await {
@@ -169,10 +198,24 @@ fn main() {
     });
     let tput = total as f64 / t0.elapsed().as_secs_f64();
 
-    println!("halo cluster benchmarks (3 daemons on 127.0.0.1, {ROUNDS} rounds, median; all times ms)");
-    println!("start 3 configured daemons -> quorate with DC: median {:.0}  (all: {:?})", median(&mut start_ms.clone()), start_ms.iter().map(|x| x.round()).collect::<Vec<_>>());
-    println!("init + 2 joins -> 3 quorate voters:            median {:.0}  (all: {:?})", median(&mut form_ms.clone()), form_ms.iter().map(|x| x.round()).collect::<Vec<_>>());
-    println!("SIGKILL DC -> new DC:                          median {:.0}  (all: {:?})", median(&mut failover_ms.clone()), failover_ms.iter().map(|x| x.round()).collect::<Vec<_>>());
+    println!(
+        "halo cluster benchmarks (3 daemons on 127.0.0.1, {ROUNDS} rounds, median; all times ms)"
+    );
+    println!(
+        "start 3 configured daemons -> quorate with DC: median {:.0}  (all: {:?})",
+        median(&mut start_ms.clone()),
+        start_ms.iter().map(|x| x.round()).collect::<Vec<_>>()
+    );
+    println!(
+        "init + 2 joins -> 3 quorate voters:            median {:.0}  (all: {:?})",
+        median(&mut form_ms.clone()),
+        form_ms.iter().map(|x| x.round()).collect::<Vec<_>>()
+    );
+    println!(
+        "SIGKILL DC -> new DC:                          median {:.0}  (all: {:?})",
+        median(&mut failover_ms.clone()),
+        failover_ms.iter().map(|x| x.round()).collect::<Vec<_>>()
+    );
     println!(
         "commit latency via leader (300 sequential):    p50 {:.2}  p99 {:.2}",
         pct(&mut lat_leader, 0.5),

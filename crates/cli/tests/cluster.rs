@@ -143,7 +143,8 @@ fn quorum_restart_all_keeps_committed_changes() {
     assert!(r.ok, "{}", r.stderr);
 }
 
-/// A node joins a running cluster as a voter and is removed again at runtime.
+/// A node joins a running cluster as a voter and is removed again at runtime; another
+/// leaves by itself.
 #[test]
 fn membership_join_and_remove_at_runtime() {
     let mut c = formed("joinremove", &["n1", "n2", "n3"]);
@@ -166,9 +167,19 @@ fn membership_join_and_remove_at_runtime() {
     .unwrap_or_else(|| panic!("n4 still listed\n{}", c.logs()));
     let h = c.history(0).unwrap_or_default();
     assert!(h.iter().any(|(_, s)| s == "remove node n4"), "{h:?}");
-    // The removed node cannot come back under the same name.
+    // Removing it again is refused with a clear code.
     let r = c.halo(1, &["cluster", "remove", "n4"]);
-    assert!(!r.ok);
+    assert!(!r.ok && r.stderr.contains("HALO-E137"), "{}", r.stderr);
+    // n3 leaves by itself: the cluster shrinks to two voters and n3 is unconfigured.
+    let r = c.halo(2, &["cluster", "leave"]);
+    assert!(r.ok, "{}\n{}", r.stderr, c.logs());
+    poll(DEADLINE, || {
+        c.status(0)
+            .filter(|s| s["nodes"].as_array().map(Vec::len) == Some(2) && s["quorate"] == true)
+    })
+    .unwrap_or_else(|| panic!("n3 did not leave\n{}", c.logs()));
+    assert_eq!(c.status(2).unwrap_or_default()["state"], "unconfigured");
+    assert!(c.halo(0, &["cluster", "token"]).ok);
 }
 
 /// Two data nodes and a witness: the witness is shown as such, and the cluster stays

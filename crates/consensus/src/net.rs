@@ -47,7 +47,7 @@ pub struct PeerView {
 pub struct JoinRequest {
     pub token_id: String,
     /// The token secret, lowercase hex (sent only to a peer proven to hold the cluster CA).
-    pub secret_hex: String,
+    pub secret_hex: crate::state::Secret,
     pub name: String,
     pub addr: String,
     pub witness: bool,

@@ -100,7 +100,7 @@ pub struct BootstrapFile {
     pub v: u32,
     pub cluster: String,
     pub ca_cert_pem: String,
-    pub ca_key_pem: String,
+    pub ca_key_pem: crate::state::Secret,
     pub ca_fingerprint: String,
     /// (name, id, addr, witness)
     pub members: Vec<(String, NodeId, String, bool)>,
@@ -652,7 +652,7 @@ impl Inner {
             name: cluster.to_string(),
             ca_cert_pem: ca,
             ca_fingerprint: fp,
-            ca_key_pem: ca_key,
+            ca_key_pem: crate::state::Secret(ca_key),
             settings,
             nodes: vec![(name, 1, ident.addr, ident.witness)],
             next_node_id: 2,
@@ -703,7 +703,7 @@ impl Inner {
         let (key, csr) = pki::node_csr(&name)?;
         let req = JoinRequest {
             token_id: token.id.clone(),
-            secret_hex: pki::hex(&token.secret),
+            secret_hex: crate::state::Secret(pki::hex(&token.secret)),
             name: name.clone(),
             addr: self.opts.listen.clone(),
             witness: self.opts.witness,
@@ -1033,10 +1033,11 @@ impl Inner {
             tracing::warn!(peer = %from, "join refused: unknown token");
             Error::TokenRefused
         })?;
-        let secret = (0..j.secret_hex.len())
+        let secret_hex = &j.secret_hex.0;
+        let secret = (0..secret_hex.len())
             .step_by(2)
             .map(|i| {
-                j.secret_hex
+                secret_hex
                     .get(i..i + 2)
                     .and_then(|s| u8::from_str_radix(s, 16).ok())
             })
@@ -1419,7 +1420,7 @@ async fn maintenance(weak: Weak<Inner>, weak_run: Weak<Running>) {
                         name: b.cluster.clone(),
                         ca_cert_pem: b.ca_cert_pem.clone(),
                         ca_fingerprint: b.ca_fingerprint.clone(),
-                        ca_key_pem: b.ca_key_pem.clone(),
+                        ca_key_pem: crate::state::Secret(b.ca_key_pem.0.clone()),
                         settings: b.settings.clone(),
                         nodes: b.members.clone(),
                         next_node_id: next,

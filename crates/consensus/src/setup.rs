@@ -52,7 +52,7 @@ pub fn make_bundles(
         v: 1,
         cluster: cluster.to_string(),
         ca_cert_pem: ca.clone(),
-        ca_key_pem: ca_key.clone(),
+        ca_key_pem: crate::state::Secret(ca_key.clone()),
         ca_fingerprint: fp,
         members: members.clone(),
         settings,

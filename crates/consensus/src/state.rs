@@ -64,6 +64,17 @@ pub struct ClusterInfo {
     pub ca_fingerprint: String,
 }
 
+/// A secret string: serialised as is, never shown by `Debug` (so never in logs).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
 /// Secrets replicated so that any leader can admit new nodes. Never shown by the API.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Secrets {
@@ -245,7 +256,7 @@ pub enum Change {
         name: String,
         ca_cert_pem: String,
         ca_fingerprint: String,
-        ca_key_pem: String,
+        ca_key_pem: Secret,
         settings: Settings,
         /// Nodes known at creation (the first node, or every node of an offline setup).
         nodes: Vec<(String, u64, String, bool)>,
@@ -439,7 +450,7 @@ impl ClusterState {
                     ca_cert_pem: ca_cert_pem.clone(),
                     ca_fingerprint: ca_fingerprint.clone(),
                 });
-                self.secrets.ca_key_pem = ca_key_pem.clone();
+                self.secrets.ca_key_pem = ca_key_pem.0.clone();
                 self.settings = settings.clone();
                 for (n, id, addr, witness) in nodes {
                     self.nodes.insert(
@@ -667,7 +678,7 @@ mod tests {
                     name: "c1".into(),
                     ca_cert_pem: "CERT".into(),
                     ca_fingerprint: "ff".into(),
-                    ca_key_pem: "KEY".into(),
+                    ca_key_pem: Secret("KEY".into()),
                     settings: Settings::default(),
                     nodes: vec![("a".into(), 1, "127.0.0.1:1".into(), false)],
                     next_node_id: 2,
