@@ -89,6 +89,11 @@ fn setup_cluster(label: &str) -> Cluster {
 }
 
 fn main() {
+    // `cargo test --all-targets` also runs this binary (without `--bench`): do nothing then.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("cluster benchmarks: run with `cargo bench -p halo-cli --bench cluster`");
+        return;
+    }
     let rt = rt();
     let all = [0usize, 1, 2];
     let quorate =
