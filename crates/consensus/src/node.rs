@@ -47,8 +47,8 @@ impl Default for Timing {
     fn default() -> Self {
         Timing {
             heartbeat_ms: 100,
-            election_min_ms: 500,
-            election_max_ms: 1000,
+            election_min_ms: 300,
+            election_max_ms: 600,
             ping_interval_ms: 200,
             rpc_timeout_ms: 1000,
             commit_timeout_ms: 10_000,
