@@ -17,7 +17,7 @@ use halo_consensus::{Change, HistoryEntry, Joined, StatusReport, WireError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("HALO-E151 cannot reach the halo daemon at {socket}: {source}; is `halo daemon --state-dir {dir}` running? (set --state-dir or HALO_STATE_DIR)")]
+    #[error("HALO-E151 cannot reach the halo daemon at {socket}; is `halo daemon --state-dir {dir}` running? (set --state-dir or HALO_STATE_DIR)")]
     Connect {
         socket: String,
         dir: String,
