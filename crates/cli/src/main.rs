@@ -2,8 +2,11 @@
 
 mod agent;
 mod bench;
+mod cluster;
+mod daemon;
 mod resource;
 mod simulate;
+mod status;
 mod vip;
 
 use clap::{Parser, Subcommand};
@@ -28,6 +31,12 @@ enum Command {
     Resource(resource::Args),
     /// Virtual IPs by hand: add (and announce), delete, show halo's addresses.
     Vip(vip::Args),
+    /// Run the node daemon.
+    Daemon(daemon::Args),
+    /// Create, join and manage the cluster.
+    Cluster(cluster::Args),
+    /// Show the cluster: quorum, DC, nodes.
+    Status(status::Args),
 }
 
 fn main() {
@@ -45,6 +54,9 @@ fn main() {
         Command::Agent(args) => agent::run(args),
         Command::Resource(args) => resource::run(args),
         Command::Vip(args) => vip::run(args),
+        Command::Daemon(args) => daemon::run(args),
+        Command::Cluster(args) => cluster::run(args),
+        Command::Status(args) => status::run(args),
     };
     if let Err(e) = result {
         eprintln!("halo: {e:#}");

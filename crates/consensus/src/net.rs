@@ -1,0 +1,582 @@
+//! Node-to-node messages over mutual TLS: the versioned wire types, length-prefixed JSON
+//! framing, a small connection pool per peer, openraft's network traits, and the server
+//! that authenticates peers before reading anything from them.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
+use openraft::network::RPCOption;
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest,
+    TransferLeaderResponse, VoteRequest, VoteResponse,
+};
+use openraft::{RaftNetworkFactory, RaftNetworkV2};
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+
+use crate::error::{Error, Result, WireError};
+use crate::state::StateFile;
+use crate::transport::{BoxFuture, BoxStream, Listener, Transport};
+use crate::types::{Member, NodeId, Request, Response, Snapshot, SnapshotMeta, TypeConfig, Vote};
+
+/// Version of the node-to-node protocol this build speaks.
+pub const WIRE_VERSION: u32 = 1;
+/// Largest frame from an authenticated member (snapshots are whole states).
+pub const MAX_FRAME: usize = 64 << 20;
+/// Largest frame from a peer without a certificate (a join request).
+pub const MAX_JOIN_FRAME: usize = 64 << 10;
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a node reports about itself in a ping reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct PeerView {
+    pub name: String,
+    pub term: u64,
+    pub leader: Option<NodeId>,
+    /// The sender's own verdict on quorum (a leader's is authoritative).
+    pub quorate: bool,
+    pub epoch: u64,
+}
+
+/// A joiner's request, sent over TLS without a client certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinRequest {
+    pub token_id: String,
+    /// The token secret, lowercase hex (sent only to a peer proven to hold the cluster CA).
+    pub secret_hex: crate::state::Secret,
+    pub name: String,
+    pub addr: String,
+    pub witness: bool,
+    pub csr_pem: String,
+}
+
+/// The cluster's answer to an accepted join.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinAccepted {
+    pub id: NodeId,
+    pub cluster: String,
+    pub cert_pem: String,
+    pub ca_cert_pem: String,
+}
+
+/// Requests a member sends to the leader on behalf of a client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Forward {
+    /// Commit one change.
+    Propose { request: Request },
+    /// Confirm leadership and return the log index a linearizable read must wait for.
+    ReadIndex,
+    /// Add a node as learner, wait until it caught up, then make it a voter.
+    AddMember { id: NodeId, member: Member },
+    /// Remove a node from the membership and mark it removed.
+    RemoveMember { name: String, by: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum ForwardReply {
+    Committed { log_index: u64, response: Response },
+    ReadIndex { index: u64 },
+    Done,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "data", rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant)] // one message per frame; boxing buys nothing here
+pub enum PeerRequest {
+    AppendEntries(AppendEntriesRequest<TypeConfig>),
+    Vote(VoteRequest<TypeConfig>),
+    PreVote(VoteRequest<TypeConfig>),
+    Snapshot {
+        vote: Vote,
+        meta: SnapshotMeta,
+        data: StateFile,
+    },
+    Ping(PeerView),
+    Forward(Forward),
+    Join(JoinRequest),
+    TransferLeader(TransferLeaderRequest<TypeConfig>),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "data", rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant)]
+pub enum PeerResponse {
+    AppendEntries(AppendEntriesResponse<TypeConfig>),
+    Vote(VoteResponse<TypeConfig>),
+    Snapshot(SnapshotResponse<TypeConfig>),
+    Pong(PeerView),
+    Forward(ForwardReply),
+    Join(JoinAccepted),
+    TransferLeader(TransferLeaderResponse<TypeConfig>),
+}
+
+#[derive(Serialize, Deserialize)]
+struct Envelope<T> {
+    v: u32,
+    body: T,
+}
+
+pub type Reply = std::result::Result<PeerResponse, WireError>;
+
+async fn write_frame<W: tokio::io::AsyncWrite + Unpin, T: Serialize>(
+    w: &mut W,
+    body: T,
+) -> std::io::Result<()> {
+    let bytes = serde_json::to_vec(&Envelope {
+        v: WIRE_VERSION,
+        body,
+    })
+    .map_err(std::io::Error::other)?;
+    let len = u32::try_from(bytes.len()).map_err(std::io::Error::other)?;
+    w.write_all(&len.to_be_bytes()).await?;
+    w.write_all(&bytes).await?;
+    w.flush().await
+}
+
+async fn read_frame<R: tokio::io::AsyncRead + Unpin, T: for<'de> Deserialize<'de>>(
+    r: &mut R,
+    max: usize,
+) -> std::io::Result<T> {
+    let mut len = [0u8; 4];
+    r.read_exact(&mut len).await?;
+    let len = u32::from_be_bytes(len) as usize;
+    if len > max {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("frame of {len} bytes exceeds the limit of {max}"),
+        ));
+    }
+    let mut buf = vec![0u8; len];
+    r.read_exact(&mut buf).await?;
+    let env: Envelope<T> = serde_json::from_slice(&buf)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+    if env.v != WIRE_VERSION {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "peer speaks protocol version {}, this node {WIRE_VERSION}",
+                env.v
+            ),
+        ));
+    }
+    Ok(env.body)
+}
+
+type Tls = tokio_rustls::client::TlsStream<BoxStream>;
+
+/// Client side: connections to members, pooled per address.
+pub struct Net {
+    transport: Arc<dyn Transport>,
+    connector: TlsConnector,
+    pools: Mutex<HashMap<String, Vec<Tls>>>,
+}
+
+impl Net {
+    pub fn new(transport: Arc<dyn Transport>, identity: &crate::pki::Identity) -> Result<Arc<Net>> {
+        Ok(Arc::new(Net {
+            transport,
+            connector: TlsConnector::from(identity.client_config()?),
+            pools: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    fn take(&self, addr: &str) -> Option<Tls> {
+        self.pools.lock().ok()?.get_mut(addr)?.pop()
+    }
+
+    fn put(&self, addr: &str, c: Tls) {
+        if let Ok(mut p) = self.pools.lock() {
+            let v = p.entry(addr.to_string()).or_default();
+            if v.len() < 8 {
+                v.push(c);
+            }
+        }
+    }
+
+    /// Forget pooled connections to `addr` (after a failure).
+    pub fn drop_pool(&self, addr: &str) {
+        if let Ok(mut p) = self.pools.lock() {
+            p.remove(addr);
+        }
+    }
+
+    async fn dial(&self, member: &Member) -> std::io::Result<Tls> {
+        let stream = self.transport.connect(&member.addr).await?;
+        let name = rustls::pki_types::ServerName::try_from(member.name.clone())
+            .map_err(|e| std::io::Error::other(format!("node name {}: {e}", member.name)))?;
+        tokio::time::timeout(HANDSHAKE_TIMEOUT, self.connector.connect(name, stream))
+            .await
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out")
+            })?
+    }
+
+    /// Send one request to a member and wait for its reply.
+    pub async fn call(
+        &self,
+        member: &Member,
+        req: &PeerRequest,
+        timeout: Duration,
+    ) -> Result<PeerResponse> {
+        let unreachable = |reason: String| Error::Unreachable {
+            peer: member.to_string(),
+            reason,
+        };
+        let fut = async {
+            // A pooled connection may have been closed by the peer; retry once on a new one.
+            let mut conn = match self.take(&member.addr) {
+                Some(c) => c,
+                None => self
+                    .dial(member)
+                    .await
+                    .map_err(|e| unreachable(e.to_string()))?,
+            };
+            let mut first = true;
+            loop {
+                let res: std::io::Result<Reply> = async {
+                    write_frame(&mut conn, req).await?;
+                    read_frame(&mut conn, MAX_FRAME).await
+                }
+                .await;
+                match res {
+                    Ok(reply) => {
+                        self.put(&member.addr, conn);
+                        return reply.map_err(Error::from);
+                    }
+                    Err(e) if first => {
+                        tracing::debug!(peer = %member, error = %e, "reconnecting");
+                        first = false;
+                        conn = self
+                            .dial(member)
+                            .await
+                            .map_err(|e| unreachable(e.to_string()))?;
+                    }
+                    Err(e) => return Err(unreachable(e.to_string())),
+                }
+            }
+        };
+        match tokio::time::timeout(timeout, fut).await {
+            Ok(r) => r,
+            Err(_) => {
+                self.drop_pool(&member.addr);
+                Err(unreachable(format!(
+                    "no reply within {} ms",
+                    timeout.as_millis()
+                )))
+            }
+        }
+    }
+}
+
+/// Send one request without a client certificate to a peer that must present the CA with
+/// `ca_fingerprint`. Members accept only a join request this way.
+pub async fn send_anonymous(
+    transport: &dyn Transport,
+    addr: &str,
+    ca_fingerprint: &str,
+    req: &PeerRequest,
+    timeout: Duration,
+) -> Result<PeerResponse> {
+    let unreachable = |reason: String| Error::Unreachable {
+        peer: addr.to_string(),
+        reason,
+    };
+    let fut = async {
+        let stream = transport
+            .connect(addr)
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        let connector = TlsConnector::from(crate::pki::join_client_config(ca_fingerprint)?);
+        let name = rustls::pki_types::ServerName::try_from(crate::pki::GENERIC_NODE_NAME)
+            .map_err(|e| Error::Tls(e.to_string()))?;
+        let mut tls = connector.connect(name, stream).await.map_err(|e| {
+            if e.to_string().contains("fingerprint") {
+                Error::CaMismatch(addr.to_string())
+            } else {
+                unreachable(format!("TLS: {e}"))
+            }
+        })?;
+        write_frame(&mut tls, req)
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        let reply: Reply = read_frame(&mut tls, MAX_FRAME)
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        reply.map_err(Error::from)
+    };
+    tokio::time::timeout(timeout, fut)
+        .await
+        .map_err(|_| Error::Timeout(timeout.as_millis() as u64, format!("a reply from {addr}")))?
+}
+
+/// Join a cluster: a one-shot request without a client certificate.
+pub async fn send_join(
+    transport: &dyn Transport,
+    addr: &str,
+    ca_fingerprint: &str,
+    req: JoinRequest,
+    timeout: Duration,
+) -> Result<JoinAccepted> {
+    match send_anonymous(
+        transport,
+        addr,
+        ca_fingerprint,
+        &PeerRequest::Join(req),
+        timeout,
+    )
+    .await?
+    {
+        PeerResponse::Join(acc) => Ok(acc),
+        _ => Err(Error::Protocol {
+            peer: addr.to_string(),
+            reason: "unexpected reply to a join request".into(),
+        }),
+    }
+}
+
+/// Who sent a request, as established by TLS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Peer {
+    /// A member: its certificate chains to the cluster CA; this is its common name.
+    Member(String),
+    /// No certificate: may only send one join request.
+    Anonymous(String),
+}
+
+/// Handles requests arriving at this node.
+pub trait Handler: Send + Sync + 'static {
+    fn handle(&self, peer: Peer, req: PeerRequest) -> BoxFuture<'_, Reply>;
+    /// Whether a member with this certificate name is still allowed in.
+    fn admits(&self, name: &str) -> bool;
+}
+
+/// Accept connections until the task is aborted.
+pub async fn serve(listener: Box<dyn Listener>, acceptor: TlsAcceptor, handler: Arc<dyn Handler>) {
+    loop {
+        let (stream, from) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let acceptor = acceptor.clone();
+        let handler = handler.clone();
+        tokio::spawn(async move {
+            if let Err(e) = serve_conn(stream, from.clone(), acceptor, handler).await {
+                tracing::debug!(peer = %from, error = %e, "connection closed");
+            }
+        });
+    }
+}
+
+async fn serve_conn(
+    stream: BoxStream,
+    from: String,
+    acceptor: TlsAcceptor,
+    handler: Arc<dyn Handler>,
+) -> std::io::Result<()> {
+    let mut tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(t)) => t,
+        Ok(Err(e)) => {
+            tracing::warn!(peer = %from, error = %e, "refused a peer at the TLS handshake");
+            return Ok(());
+        }
+        Err(_) => return Ok(()),
+    };
+    let member = {
+        let (_, conn) = tls.get_ref();
+        conn.peer_certificates()
+            .and_then(|c| c.first())
+            .map(|c| crate::pki::cert_common_name(c.as_ref()).unwrap_or_default())
+    };
+    match member {
+        None => {
+            // No certificate: exactly one bounded join request, then close.
+            let req: PeerRequest = read_frame(&mut tls, MAX_JOIN_FRAME).await?;
+            let reply = match req {
+                PeerRequest::Join(_) => handler.handle(Peer::Anonymous(from.clone()), req).await,
+                _ => {
+                    tracing::warn!(peer = %from, "refused a request from a peer without a certificate");
+                    Err(WireError {
+                        code: "HALO-E140".into(),
+                        message: "HALO-E140 only a join request is accepted without a cluster certificate".into(),
+                    })
+                }
+            };
+            write_frame(&mut tls, &reply).await?;
+            tls.shutdown().await.ok();
+            Ok(())
+        }
+        Some(name) => {
+            if !handler.admits(&name) {
+                tracing::warn!(peer = %from, node = %name, "refused a removed node");
+                return Ok(());
+            }
+            loop {
+                let req: PeerRequest = match read_frame(&mut tls, MAX_FRAME).await {
+                    Ok(r) => r,
+                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+                    Err(e) => return Err(e),
+                };
+                let reply = match req {
+                    PeerRequest::Join(_) => Err(WireError {
+                        code: "HALO-E101".into(),
+                        message: "HALO-E101 this node is already in a cluster".into(),
+                    }),
+                    req => handler.handle(Peer::Member(name.clone()), req).await,
+                };
+                write_frame(&mut tls, &reply).await?;
+            }
+        }
+    }
+}
+
+/// openraft's view of the network: a client per target node.
+#[derive(Clone)]
+pub struct NetworkFactory {
+    pub net: Arc<Net>,
+}
+
+pub struct PeerClient {
+    net: Arc<Net>,
+    member: Member,
+}
+
+impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
+    type Network = PeerClient;
+
+    async fn new_client(&mut self, _target: NodeId, node: &Member) -> PeerClient {
+        PeerClient {
+            net: self.net.clone(),
+            member: node.clone(),
+        }
+    }
+}
+
+fn rpc_err(e: Error) -> RPCError<TypeConfig> {
+    match e {
+        Error::Unreachable { .. } => RPCError::Unreachable(Unreachable::new(&e)),
+        other => RPCError::Network(NetworkError::new(&other)),
+    }
+}
+
+fn unexpected(member: &Member) -> Error {
+    Error::Protocol {
+        peer: member.to_string(),
+        reason: "unexpected reply kind".into(),
+    }
+}
+
+/// openraft's budget for one RPC, with a floor so a loaded machine does not turn every
+/// slow reply into a failure.
+fn rpc_ttl(option: &RPCOption) -> Duration {
+    option.hard_ttl().max(Duration::from_millis(250))
+}
+
+impl RaftNetworkV2<TypeConfig> for PeerClient {
+    async fn transfer_leader(
+        &mut self,
+        req: TransferLeaderRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> std::result::Result<TransferLeaderResponse<TypeConfig>, RPCError<TypeConfig>> {
+        match self
+            .net
+            .call(
+                &self.member,
+                &PeerRequest::TransferLeader(req),
+                rpc_ttl(&option),
+            )
+            .await
+            .map_err(rpc_err)?
+        {
+            PeerResponse::TransferLeader(r) => Ok(r),
+            _ => Err(rpc_err(unexpected(&self.member))),
+        }
+    }
+
+    type SnapshotData = StateFile;
+
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> std::result::Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
+        match self
+            .net
+            .call(
+                &self.member,
+                &PeerRequest::AppendEntries(rpc),
+                rpc_ttl(&option),
+            )
+            .await
+            .map_err(rpc_err)?
+        {
+            PeerResponse::AppendEntries(r) => Ok(r),
+            _ => Err(rpc_err(unexpected(&self.member))),
+        }
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> std::result::Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        match self
+            .net
+            .call(&self.member, &PeerRequest::Vote(rpc), rpc_ttl(&option))
+            .await
+            .map_err(rpc_err)?
+        {
+            PeerResponse::Vote(r) => Ok(r),
+            _ => Err(rpc_err(unexpected(&self.member))),
+        }
+    }
+
+    async fn pre_vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> std::result::Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        match self
+            .net
+            .call(&self.member, &PeerRequest::PreVote(rpc), rpc_ttl(&option))
+            .await
+            .map_err(rpc_err)?
+        {
+            PeerResponse::Vote(r) => Ok(r),
+            _ => Err(rpc_err(unexpected(&self.member))),
+        }
+    }
+
+    async fn full_snapshot(
+        &mut self,
+        vote: Vote,
+        snapshot: Snapshot,
+        cancel: impl Future<Output = ReplicationClosed> + Send + 'static,
+        option: RPCOption,
+    ) -> std::result::Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
+        let req = PeerRequest::Snapshot {
+            vote,
+            meta: snapshot.meta,
+            data: snapshot.snapshot,
+        };
+        let call = self.net.call(&self.member, &req, option.hard_ttl());
+        tokio::select! {
+            closed = cancel => Err(StreamingError::Closed(closed)),
+            r = call => match r {
+                Ok(PeerResponse::Snapshot(s)) => Ok(s),
+                Ok(_) => Err(StreamingError::Network(NetworkError::new(&unexpected(&self.member)))),
+                Err(e @ Error::Unreachable { .. }) => Err(StreamingError::Unreachable(Unreachable::new(&e))),
+                Err(e) => Err(StreamingError::Network(NetworkError::new(&e))),
+            }
+        }
+    }
+}

@@ -1,0 +1,1446 @@
+//! The node runtime: state directory, Raft instance, listener, liveness, and the small
+//! interface the rest of halo uses (propose and wait, linearizable read, subscribe).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::Duration;
+
+use openraft::async_runtime::watch::WatchReceiver;
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::{ChangeMembers, ReadPolicy, ServerState};
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
+
+use crate::error::{Error, Result, WireError};
+use crate::net::{
+    self, Forward, ForwardReply, Handler, JoinAccepted, JoinRequest, Net, NetworkFactory, Peer,
+    PeerRequest, PeerResponse, PeerView, Reply,
+};
+use crate::pki::{self, Identity, JoinToken};
+use crate::state::{fmt_time, Change, ChangeResult, HistoryEntry, NodeStatus, Settings};
+use crate::store::{self, Applied, AppliedChange, LogStore, StateMachineStore};
+use crate::transport::{BoxFuture, Clock, SystemClock, TcpTransport, Transport};
+use crate::types::{Member, NodeId, Raft, Request, Response, REQUEST_VERSION};
+
+/// Default lifetime of a join token.
+pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// Raft and liveness timing.
+#[derive(Debug, Clone)]
+pub struct Timing {
+    pub heartbeat_ms: u64,
+    pub election_min_ms: u64,
+    pub election_max_ms: u64,
+    /// How often each node pings every other member.
+    pub ping_interval_ms: u64,
+    /// Timeout of one node-to-node call.
+    pub rpc_timeout_ms: u64,
+    /// How long a proposal may wait for its commit.
+    pub commit_timeout_ms: u64,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            heartbeat_ms: 100,
+            election_min_ms: 300,
+            election_max_ms: 600,
+            ping_interval_ms: 200,
+            rpc_timeout_ms: 1000,
+            commit_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// How to run a node.
+#[derive(Clone)]
+pub struct NodeOptions {
+    pub name: String,
+    pub state_dir: PathBuf,
+    /// `ADDR:PORT` to listen on for node-to-node traffic (also advertised to peers).
+    pub listen: String,
+    pub witness: bool,
+    pub transport: Arc<dyn Transport>,
+    pub clock: Arc<dyn Clock>,
+    pub timing: Timing,
+}
+
+impl NodeOptions {
+    pub fn new(name: &str, state_dir: &Path, listen: &str) -> NodeOptions {
+        NodeOptions {
+            name: name.to_string(),
+            state_dir: state_dir.to_path_buf(),
+            listen: listen.to_string(),
+            witness: false,
+            transport: Arc::new(TcpTransport),
+            clock: Arc::new(SystemClock),
+            timing: Timing::default(),
+        }
+    }
+}
+
+/// This node's identity on disk (`identity.json`), written at init or join.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityFile {
+    pub v: u32,
+    pub name: String,
+    pub id: NodeId,
+    pub cluster: String,
+    pub addr: String,
+    pub witness: bool,
+}
+
+/// An offline-made cluster description (`bootstrap.json`, from `halo cluster setup`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BootstrapFile {
+    pub v: u32,
+    pub cluster: String,
+    pub ca_cert_pem: String,
+    pub ca_key_pem: crate::state::Secret,
+    pub ca_fingerprint: String,
+    /// (name, id, addr, witness)
+    pub members: Vec<(String, NodeId, String, bool)>,
+    pub settings: Settings,
+}
+
+/// One node in `halo status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeReport {
+    pub name: String,
+    pub online: bool,
+    /// `voter`, `witness` or `learner`.
+    pub role: String,
+    pub id: NodeId,
+    pub addr: String,
+}
+
+/// `halo status --json`. Keys are part of the interface: add, never rename.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusReport {
+    pub cluster: Option<String>,
+    pub quorate: bool,
+    pub dc: Option<String>,
+    pub term: u64,
+    pub nodes: Vec<NodeReport>,
+    /// This node's name.
+    pub node: String,
+    /// `unconfigured`, `running` or `stopped`.
+    pub state: String,
+    /// Raft role of this node: leader, follower, candidate, learner, shutdown.
+    pub raft_state: String,
+    pub epoch: u64,
+    pub failure_timeout_ms: u64,
+    pub voters_online: usize,
+    pub voters: usize,
+}
+
+/// What a successful join reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Joined {
+    pub cluster: String,
+    pub id: NodeId,
+    pub name: String,
+}
+
+struct Running {
+    id: NodeId,
+    raft: Raft,
+    sm: StateMachineStore,
+    log: LogStore,
+    net: Arc<Net>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+struct Inner {
+    opts: NodeOptions,
+    identity: RwLock<Option<IdentityFile>>,
+    running: RwLock<Option<Arc<Running>>>,
+    admin: tokio::sync::Mutex<()>,
+    db: Mutex<Option<Arc<redb::Database>>>,
+    events: broadcast::Sender<AppliedChange>,
+    /// Last successful contact per member: when, and what it said.
+    seen: Mutex<HashMap<NodeId, (Instant, PeerView)>>,
+}
+
+/// A halo cluster node. Cheap to clone.
+#[derive(Clone)]
+pub struct ClusterNode {
+    inner: Arc<Inner>,
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>> {
+    match std::fs::read(path) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| Error::Store(format!("{}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(path.display().to_string(), e)),
+    }
+}
+
+/// Write a file atomically with mode 0600.
+pub fn write_private(path: &Path, data: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let place = |e| Error::io(path.display().to_string(), e);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(place)?;
+    f.write_all(data).map_err(place)?;
+    f.sync_all().map_err(place)?;
+    std::fs::rename(&tmp, path).map_err(place)
+}
+
+fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(v).map_err(|e| Error::Store(e.to_string()))?;
+    write_private(path, &bytes)
+}
+
+/// Create a private directory (0700).
+pub fn make_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir.display().to_string(), e))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| Error::io(dir.display().to_string(), e))
+}
+
+/// Paths inside a state directory.
+pub struct Layout {
+    pub dir: PathBuf,
+}
+
+impl Layout {
+    pub fn identity(&self) -> PathBuf {
+        self.dir.join("identity.json")
+    }
+    pub fn tls_dir(&self) -> PathBuf {
+        self.dir.join("tls")
+    }
+    pub fn ca(&self) -> PathBuf {
+        self.tls_dir().join("ca.pem")
+    }
+    pub fn cert(&self) -> PathBuf {
+        self.tls_dir().join("node.pem")
+    }
+    pub fn key(&self) -> PathBuf {
+        self.tls_dir().join("node.key")
+    }
+    pub fn db(&self) -> PathBuf {
+        self.dir.join("raft.redb")
+    }
+    pub fn stopped(&self) -> PathBuf {
+        self.dir.join("stopped")
+    }
+    pub fn bootstrap(&self) -> PathBuf {
+        self.dir.join("bootstrap.json")
+    }
+
+    /// Write a node's identity and TLS files.
+    pub fn write_identity(&self, id: &IdentityFile, tls: &Identity) -> Result<()> {
+        make_private_dir(&self.dir)?;
+        make_private_dir(&self.tls_dir())?;
+        write_private(&self.ca(), tls.ca_cert_pem.as_bytes())?;
+        write_private(&self.cert(), tls.cert_pem.as_bytes())?;
+        write_private(&self.key(), tls.key_pem.as_bytes())?;
+        write_json(&self.identity(), id)
+    }
+
+    fn read_tls(&self, name: &str) -> Result<Identity> {
+        let rd = |p: PathBuf| {
+            std::fs::read_to_string(&p).map_err(|e| Error::io(p.display().to_string(), e))
+        };
+        Ok(Identity {
+            name: name.to_string(),
+            ca_cert_pem: rd(self.ca())?,
+            cert_pem: rd(self.cert())?,
+            key_pem: rd(self.key())?,
+        })
+    }
+}
+
+fn raft_err<E: std::fmt::Display>(e: E) -> Error {
+    Error::Raft(e.to_string())
+}
+
+fn server_state_name(s: ServerState) -> &'static str {
+    match s {
+        ServerState::Leader => "leader",
+        ServerState::Follower => "follower",
+        ServerState::Candidate => "candidate",
+        ServerState::Learner => "learner",
+        ServerState::Shutdown => "shutdown",
+    }
+}
+
+impl ClusterNode {
+    /// Open the state directory and, when this node is configured and not stopped, start
+    /// its membership.
+    pub async fn open(opts: NodeOptions) -> Result<ClusterNode> {
+        make_private_dir(&opts.state_dir)?;
+        let layout = Layout {
+            dir: opts.state_dir.clone(),
+        };
+        let identity: Option<IdentityFile> = read_json(&layout.identity())?;
+        if let Some(id) = &identity {
+            if id.name != opts.name {
+                tracing::warn!(configured = %id.name, given = %opts.name, "the state directory belongs to another node name; using the stored one");
+            }
+            if id.addr != opts.listen {
+                tracing::warn!(advertised = %id.addr, listen = %opts.listen, "listening on a different address than the one the cluster knows");
+            }
+        }
+        let (events, _) = broadcast::channel(1024);
+        let node = ClusterNode {
+            inner: Arc::new(Inner {
+                opts,
+                identity: RwLock::new(identity.clone()),
+                running: RwLock::new(None),
+                admin: tokio::sync::Mutex::new(()),
+                db: Mutex::new(None),
+                events,
+                seen: Mutex::new(HashMap::new()),
+            }),
+        };
+        if identity.is_some() && !layout.stopped().exists() {
+            node.inner.start_runtime().await?;
+        }
+        Ok(node)
+    }
+
+    /// The node name (the stored one once configured).
+    pub fn name(&self) -> String {
+        self.inner.my_name()
+    }
+
+    pub fn layout(&self) -> Layout {
+        self.inner.layout()
+    }
+
+    /// Create a new one-node cluster with this node as its first member. Returns a join token.
+    pub async fn init(
+        &self,
+        cluster: &str,
+        settings: Settings,
+        token_ttl: Duration,
+    ) -> Result<String> {
+        let _g = self.inner.admin.lock().await;
+        self.inner.init(cluster, settings).await?;
+        self.inner.make_token(token_ttl).await
+    }
+
+    /// A fresh join token.
+    pub async fn token(&self, ttl: Duration) -> Result<String> {
+        self.inner.make_token(ttl).await
+    }
+
+    /// Join the cluster reachable at `peer` with `token`.
+    /// `name` overrides the daemon's node name for this cluster.
+    pub async fn join(&self, peer: &str, token: &str, name: Option<&str>) -> Result<Joined> {
+        let _g = self.inner.admin.lock().await;
+        self.inner.join(peer, token, name).await
+    }
+
+    /// Remove another node from the cluster.
+    pub async fn remove(&self, name: &str) -> Result<()> {
+        self.inner.remove_via_leader(name).await
+    }
+
+    /// Remove this node from the cluster and forget the cluster locally.
+    pub async fn leave(&self) -> Result<()> {
+        let _g = self.inner.admin.lock().await;
+        let me = self.inner.my_name();
+        self.inner.remove_via_leader(&me).await?;
+        self.inner.stop_runtime().await;
+        let l = self.inner.layout();
+        for p in [l.identity(), l.stopped(), l.bootstrap()] {
+            let _ = std::fs::remove_file(p);
+        }
+        let _ = std::fs::remove_dir_all(l.tls_dir());
+        if let Ok(mut db) = self.inner.db.lock() {
+            *db = None;
+        }
+        let _ = std::fs::remove_file(l.db());
+        if let Ok(mut id) = self.inner.identity.write() {
+            *id = None;
+        }
+        Ok(())
+    }
+
+    /// Stop this node's membership (Raft and listener) without losing its data; survives
+    /// restarts of the daemon until [`ClusterNode::start`].
+    pub async fn stop(&self) -> Result<()> {
+        let _g = self.inner.admin.lock().await;
+        if self.inner.identity().is_none() {
+            return Err(Error::NotConfigured);
+        }
+        write_private(
+            &self.inner.layout().stopped(),
+            b"stopped by halo cluster stop\n",
+        )?;
+        self.inner.stop_runtime().await;
+        Ok(())
+    }
+
+    /// Start this node's membership again.
+    pub async fn start(&self) -> Result<()> {
+        let _g = self.inner.admin.lock().await;
+        if self.inner.identity().is_none() {
+            return Err(Error::NotConfigured);
+        }
+        let _ = std::fs::remove_file(self.inner.layout().stopped());
+        if self.inner.running().is_err() {
+            self.inner.start_runtime().await?;
+        }
+        Ok(())
+    }
+
+    /// Stop everything (daemon shutdown).
+    pub async fn shutdown(&self) {
+        let _g = self.inner.admin.lock().await;
+        self.inner.stop_runtime().await;
+    }
+
+    pub fn status(&self) -> StatusReport {
+        self.inner.status()
+    }
+
+    /// Propose a change and wait until it is committed and applied. Refused without quorum.
+    pub async fn propose(&self, change: Change) -> Result<Response> {
+        self.inner.propose(change).await
+    }
+
+    /// The state as of a linearizable point: every change committed before this call is in it.
+    pub async fn read_linearizable(&self) -> Result<Applied> {
+        let run = self.inner.running()?;
+        self.inner.linearize(&run).await?;
+        Ok(run.sm.read())
+    }
+
+    /// This node's local copy of the state (may lag the leader).
+    pub fn read_local(&self) -> Option<Applied> {
+        self.inner.running().ok().map(|r| r.sm.read())
+    }
+
+    /// Changes as they are applied on this node.
+    pub fn subscribe(&self) -> broadcast::Receiver<AppliedChange> {
+        self.inner.events.subscribe()
+    }
+
+    /// The last `n` configuration changes, oldest first.
+    pub fn history(&self, n: usize) -> Result<Vec<HistoryEntry>> {
+        let run = self.inner.running()?;
+        Ok(run.sm.with(|a| {
+            let h = &a.state.history;
+            h.iter().skip(h.len().saturating_sub(n)).cloned().collect()
+        }))
+    }
+}
+
+impl Inner {
+    fn layout(&self) -> Layout {
+        Layout {
+            dir: self.opts.state_dir.clone(),
+        }
+    }
+
+    fn identity(&self) -> Option<IdentityFile> {
+        self.identity.read().ok().and_then(|g| g.clone())
+    }
+
+    fn my_name(&self) -> String {
+        self.identity()
+            .map(|i| i.name)
+            .unwrap_or_else(|| self.opts.name.clone())
+    }
+
+    fn running(&self) -> Result<Arc<Running>> {
+        if let Some(r) = self.running.read().ok().and_then(|g| g.clone()) {
+            return Ok(r);
+        }
+        if self.identity().is_some() {
+            Err(Error::Stopped)
+        } else {
+            Err(Error::NotConfigured)
+        }
+    }
+
+    fn timing(&self) -> &Timing {
+        &self.opts.timing
+    }
+
+    fn db(&self) -> Result<Arc<redb::Database>> {
+        let mut g = self
+            .db
+            .lock()
+            .map_err(|_| Error::Store("store lock poisoned".into()))?;
+        if let Some(db) = g.as_ref() {
+            return Ok(db.clone());
+        }
+        let db = store::open_db(&self.layout().db()).map_err(|e| Error::Store(e.to_string()))?;
+        *g = Some(db.clone());
+        Ok(db)
+    }
+
+    async fn start_runtime(self: &Arc<Self>) -> Result<()> {
+        let ident = self.identity().ok_or(Error::NotConfigured)?;
+        let layout = self.layout();
+        let tls = layout.read_tls(&ident.name)?;
+        let db = self.db()?;
+        let log = LogStore::new(db.clone());
+        let sm = StateMachineStore::load(db, self.events.clone())
+            .map_err(|e| Error::Store(e.to_string()))?;
+        let net = Net::new(self.opts.transport.clone(), &tls)?;
+        let t = self.timing();
+        let config = openraft::Config {
+            cluster_name: "halo".to_string(),
+            heartbeat_interval: t.heartbeat_ms,
+            election_timeout_min: t.election_min_ms,
+            election_timeout_max: t.election_max_ms,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(1000),
+            max_in_snapshot_log_to_keep: 200,
+            enable_pre_vote: Some(true),
+            ..Default::default()
+        }
+        .validate()
+        .map_err(raft_err)?;
+        let raft = Raft::new(
+            ident.id,
+            Arc::new(config),
+            NetworkFactory { net: net.clone() },
+            log.clone(),
+            sm.clone(),
+        )
+        .await
+        .map_err(raft_err)?;
+
+        let listener = self
+            .opts
+            .transport
+            .bind(&self.opts.listen)
+            .await
+            .map_err(|e| Error::io(format!("listen on {}", self.opts.listen), e));
+        let listener = match listener {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = raft.shutdown().await;
+                return Err(e);
+            }
+        };
+        let acceptor = TlsAcceptor::from(tls.server_config()?);
+        let handler: Arc<dyn Handler> = Arc::new(HandlerRef(Arc::downgrade(self)));
+        let run = Arc::new(Running {
+            id: ident.id,
+            raft,
+            sm,
+            log,
+            net,
+            tasks: Mutex::new(vec![]),
+        });
+        let tasks = vec![
+            tokio::spawn(net::serve(listener, acceptor, handler)),
+            tokio::spawn(maintenance(Arc::downgrade(self), Arc::downgrade(&run))),
+        ];
+        if let Ok(mut t) = run.tasks.lock() {
+            t.extend(tasks);
+        }
+        if let Ok(mut g) = self.running.write() {
+            *g = Some(run.clone());
+        }
+        // An offline-made cluster: the member with the lowest id initialises it, once.
+        if let Some(b) = read_json::<BootstrapFile>(&layout.bootstrap())? {
+            let pristine = run
+                .log
+                .is_pristine()
+                .map_err(|e| Error::Store(e.to_string()))?;
+            let lowest = b.members.iter().map(|m| m.1).min();
+            if pristine && lowest == Some(ident.id) {
+                let members: BTreeMap<NodeId, Member> = b
+                    .members
+                    .iter()
+                    .map(|(n, id, addr, w)| {
+                        (
+                            *id,
+                            Member {
+                                name: n.clone(),
+                                addr: addr.clone(),
+                                witness: *w,
+                            },
+                        )
+                    })
+                    .collect();
+                run.raft.initialize(members).await.map_err(raft_err)?;
+            }
+        }
+        tracing::info!(node = %ident.name, id = ident.id, cluster = %ident.cluster, "cluster membership started");
+        Ok(())
+    }
+
+    async fn stop_runtime(&self) {
+        let run = self.running.write().ok().and_then(|mut g| g.take());
+        if let Some(run) = run {
+            if let Ok(tasks) = run.tasks.lock() {
+                for t in tasks.iter() {
+                    t.abort();
+                }
+            }
+            let _ = run.raft.shutdown().await;
+            tracing::info!("cluster membership stopped");
+        }
+        if let Ok(mut s) = self.seen.lock() {
+            s.clear();
+        }
+    }
+
+    async fn init(self: &Arc<Self>, cluster: &str, settings: Settings) -> Result<()> {
+        if let Some(id) = self.identity() {
+            return Err(Error::AlreadyConfigured(id.cluster));
+        }
+        if cluster.is_empty() || cluster.len() > 100 || cluster.chars().any(|c| c.is_control()) {
+            return Err(Error::Invalid(format!(
+                "invalid cluster name {cluster:?}: use 1-100 printable characters"
+            )));
+        }
+        let name = self.opts.name.clone();
+        pki::check_node_name(&name)?;
+        let (ca, ca_key, fp) = pki::generate_ca(cluster)?;
+        let (cert, key) = pki::issue_node_cert(&ca, &ca_key, &name)?;
+        let ident = IdentityFile {
+            v: 1,
+            name: name.clone(),
+            id: 1,
+            cluster: cluster.to_string(),
+            addr: self.opts.listen.clone(),
+            witness: self.opts.witness,
+        };
+        let tls = Identity {
+            name: name.clone(),
+            ca_cert_pem: ca.clone(),
+            cert_pem: cert,
+            key_pem: key,
+        };
+        self.layout().write_identity(&ident, &tls)?;
+        if let Ok(mut g) = self.identity.write() {
+            *g = Some(ident.clone());
+        }
+        self.start_runtime().await?;
+        let run = self.running()?;
+        let mut members = BTreeMap::new();
+        members.insert(
+            1,
+            Member {
+                name: name.clone(),
+                addr: ident.addr.clone(),
+                witness: ident.witness,
+            },
+        );
+        run.raft.initialize(members).await.map_err(raft_err)?;
+        run.raft
+            .wait(Some(Duration::from_secs(10)))
+            .current_leader(1, "initial election")
+            .await
+            .map_err(raft_err)?;
+        let change = Change::InitCluster {
+            name: cluster.to_string(),
+            ca_cert_pem: ca,
+            ca_fingerprint: fp,
+            ca_key_pem: crate::state::Secret(ca_key),
+            settings,
+            nodes: vec![(name, 1, ident.addr, ident.witness)],
+            next_node_id: 2,
+        };
+        self.commit(&run, self.request(change), true).await?;
+        Ok(())
+    }
+
+    fn request(&self, change: Change) -> Request {
+        Request {
+            v: REQUEST_VERSION,
+            node: self.my_name(),
+            time_ms: self.opts.clock.now_ms(),
+            change,
+        }
+    }
+
+    async fn make_token(&self, ttl: Duration) -> Result<String> {
+        let run = self.running()?;
+        let fp = run
+            .sm
+            .with(|a| a.state.cluster.as_ref().map(|c| c.ca_fingerprint.clone()))
+            .ok_or(Error::NotConfigured)?;
+        let token = JoinToken::generate(&fp)?;
+        let expires_ms = self
+            .opts
+            .clock
+            .now_ms()
+            .saturating_add(ttl.as_millis() as u64);
+        self.propose(Change::AddToken {
+            id: token.id.clone(),
+            secret_sha256: token.secret_hash(),
+            expires_ms,
+        })
+        .await?;
+        Ok(token.encode())
+    }
+
+    async fn join(self: &Arc<Self>, peer: &str, token: &str, name: Option<&str>) -> Result<Joined> {
+        if let Some(id) = self.identity() {
+            return Err(Error::AlreadyConfigured(id.cluster));
+        }
+        let token = JoinToken::decode(token)?;
+        let name = name
+            .map(str::to_string)
+            .unwrap_or_else(|| self.opts.name.clone());
+        pki::check_node_name(&name)?;
+        let (key, csr) = pki::node_csr(&name)?;
+        let req = JoinRequest {
+            token_id: token.id.clone(),
+            secret_hex: crate::state::Secret(pki::hex(&token.secret)),
+            name: name.clone(),
+            addr: self.opts.listen.clone(),
+            witness: self.opts.witness,
+            csr_pem: csr,
+        };
+        let acc: JoinAccepted = net::send_join(
+            self.opts.transport.as_ref(),
+            peer,
+            &token.ca_fingerprint,
+            req,
+            Duration::from_millis(self.timing().commit_timeout_ms * 2),
+        )
+        .await?;
+        if pki::fingerprint_pem(&acc.ca_cert_pem)? != token.ca_fingerprint {
+            return Err(Error::CaMismatch(peer.to_string()));
+        }
+        let ident = IdentityFile {
+            v: 1,
+            name: name.clone(),
+            id: acc.id,
+            cluster: acc.cluster.clone(),
+            addr: self.opts.listen.clone(),
+            witness: self.opts.witness,
+        };
+        let tls = Identity {
+            name: name.clone(),
+            ca_cert_pem: acc.ca_cert_pem,
+            cert_pem: acc.cert_pem,
+            key_pem: key,
+        };
+        self.layout().write_identity(&ident, &tls)?;
+        if let Ok(mut g) = self.identity.write() {
+            *g = Some(ident.clone());
+        }
+        self.start_runtime().await?;
+        let run = self.running()?;
+        let via = Member {
+            name: pki::GENERIC_NODE_NAME.to_string(),
+            addr: peer.to_string(),
+            witness: false,
+        };
+        let fwd = Forward::AddMember {
+            id: acc.id,
+            member: Member {
+                name: name.clone(),
+                addr: ident.addr.clone(),
+                witness: ident.witness,
+            },
+        };
+        // Learner first, then voter once caught up: this waits for both.
+        let t = Duration::from_millis(self.timing().commit_timeout_ms * 6);
+        match run.net.call(&via, &PeerRequest::Forward(fwd), t).await? {
+            PeerResponse::Forward(ForwardReply::Done) => {}
+            _ => {
+                return Err(Error::Protocol {
+                    peer: peer.to_string(),
+                    reason: "unexpected reply to add-member".into(),
+                })
+            }
+        }
+        Ok(Joined {
+            cluster: acc.cluster,
+            id: acc.id,
+            name,
+        })
+    }
+
+    fn leader_member(&self, run: &Running) -> Option<(NodeId, Member)> {
+        let m = run.raft.metrics().borrow_watched().clone();
+        let leader = m.current_leader?;
+        let member = m.membership_config.membership().get_node(&leader)?.clone();
+        Some((leader, member))
+    }
+
+    /// Commit a request: locally when leader, else through the leader.
+    async fn commit(
+        &self,
+        run: &Running,
+        req: Request,
+        may_forward: bool,
+    ) -> Result<(u64, Response)> {
+        let t = Duration::from_millis(self.timing().commit_timeout_ms);
+        let result = if run.raft.is_leader() || !may_forward {
+            match tokio::time::timeout(t, run.raft.client_write(req.clone())).await {
+                Err(_) => {
+                    return Err(Error::Timeout(
+                        t.as_millis() as u64,
+                        "the change to commit".into(),
+                    ))
+                }
+                Ok(Ok(resp)) => Ok((resp.log_id.index, resp.data)),
+                Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
+                    if !may_forward || f.leader_id.is_none() || f.leader_id == Some(run.id) {
+                        return Err(Error::NoQuorum(
+                            "this node is not a leader with a quorum".into(),
+                        ));
+                    }
+                    Err(())
+                }
+                Ok(Err(e)) => return Err(raft_err(e)),
+            }
+        } else {
+            Err(())
+        };
+        let (index, resp) = match result {
+            Ok(x) => x,
+            Err(()) => {
+                let (_, leader) = self
+                    .leader_member(run)
+                    .ok_or_else(|| Error::NoQuorum("no leader is known".into()))?;
+                match run
+                    .net
+                    .call(
+                        &leader,
+                        &PeerRequest::Forward(Forward::Propose { request: req }),
+                        t,
+                    )
+                    .await?
+                {
+                    PeerResponse::Forward(ForwardReply::Committed {
+                        log_index,
+                        response,
+                    }) => (log_index, response),
+                    _ => {
+                        return Err(Error::Protocol {
+                            peer: leader.to_string(),
+                            reason: "unexpected reply to a proposal".into(),
+                        })
+                    }
+                }
+            }
+        };
+        // Wait until this node applied it too, so a read right after sees it.
+        let _ = run
+            .raft
+            .wait(Some(t))
+            .applied_index_at_least(Some(index), "proposal applied locally")
+            .await;
+        if let ChangeResult::Refused { code, reason } = &resp.result {
+            return Err(Error::Refused {
+                code: code.clone(),
+                reason: reason.clone(),
+            });
+        }
+        Ok((index, resp))
+    }
+
+    async fn propose(&self, change: Change) -> Result<Response> {
+        let run = self.running()?;
+        let st = self.status();
+        if !st.quorate {
+            return Err(Error::NoQuorum(format!(
+                "{} of {} voters reachable from {}",
+                st.voters_online, st.voters, st.node
+            )));
+        }
+        let (_, resp) = self.commit(&run, self.request(change), true).await?;
+        Ok(resp)
+    }
+
+    /// Make the local state machine reflect every change committed before this call.
+    async fn linearize(&self, run: &Running) -> Result<()> {
+        let t = Duration::from_millis(self.timing().commit_timeout_ms);
+        let index = if run.raft.is_leader() {
+            tokio::time::timeout(t, run.raft.ensure_linearizable(ReadPolicy::ReadIndex))
+                .await
+                .map_err(|_| {
+                    Error::Timeout(t.as_millis() as u64, "leadership confirmation".into())
+                })?
+                .map_err(|e| Error::NoQuorum(e.to_string()))?
+                .index()
+        } else {
+            let (_, leader) = self
+                .leader_member(run)
+                .ok_or_else(|| Error::NoQuorum("no leader is known".into()))?;
+            match run
+                .net
+                .call(&leader, &PeerRequest::Forward(Forward::ReadIndex), t)
+                .await?
+            {
+                PeerResponse::Forward(ForwardReply::ReadIndex { index }) => index,
+                _ => {
+                    return Err(Error::Protocol {
+                        peer: leader.to_string(),
+                        reason: "unexpected reply to read-index".into(),
+                    })
+                }
+            }
+        };
+        run.raft
+            .wait(Some(t))
+            .applied_index_at_least(Some(index), "linearizable read")
+            .await
+            .map_err(|_| {
+                Error::Timeout(t.as_millis() as u64, "the local state to catch up".into())
+            })?;
+        Ok(())
+    }
+
+    async fn remove_via_leader(&self, name: &str) -> Result<()> {
+        let run = self.running()?;
+        let st = self.status();
+        if !st.quorate {
+            return Err(Error::NoQuorum(format!(
+                "{} of {} voters reachable",
+                st.voters_online, st.voters
+            )));
+        }
+        if run.raft.is_leader() {
+            return self.remove_member(&run, name, &self.my_name()).await;
+        }
+        let (_, leader) = self
+            .leader_member(&run)
+            .ok_or_else(|| Error::NoQuorum("no leader is known".into()))?;
+        let t = Duration::from_millis(self.timing().commit_timeout_ms * 3);
+        let fwd = Forward::RemoveMember {
+            name: name.to_string(),
+            by: self.my_name(),
+        };
+        match run.net.call(&leader, &PeerRequest::Forward(fwd), t).await? {
+            PeerResponse::Forward(ForwardReply::Done) => Ok(()),
+            _ => Err(Error::Protocol {
+                peer: leader.to_string(),
+                reason: "unexpected reply to remove".into(),
+            }),
+        }
+    }
+
+    /// On the leader: take a node out of the membership, then mark it removed.
+    async fn remove_member(&self, run: &Running, name: &str, by: &str) -> Result<()> {
+        let id = run
+            .sm
+            .with(|a| {
+                a.state
+                    .nodes
+                    .get(name)
+                    .filter(|r| r.status == NodeStatus::Member)
+                    .map(|r| r.id)
+            })
+            .ok_or_else(|| Error::NoSuchNode(name.to_string()))?;
+        let m = run.raft.metrics().borrow_watched().clone();
+        let membership = m.membership_config.membership().clone();
+        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+        let t = Duration::from_millis(self.timing().commit_timeout_ms * 2);
+        let change = if voters.contains(&id) {
+            if voters.len() == 1 {
+                return Err(Error::Invalid(format!(
+                    "{name} is the last voter; a cluster cannot remove its last voter"
+                )));
+            }
+            Some(ChangeMembers::RemoveVoters(BTreeSet::from([id])))
+        } else if membership.get_node(&id).is_some() {
+            Some(ChangeMembers::RemoveNodes(BTreeSet::from([id])))
+        } else {
+            None
+        };
+        if let Some(change) = change {
+            tokio::time::timeout(t, run.raft.change_membership(change, false))
+                .await
+                .map_err(|_| Error::Timeout(t.as_millis() as u64, "the membership change".into()))?
+                .map_err(raft_err)?;
+        }
+        let req = Request {
+            v: REQUEST_VERSION,
+            node: by.to_string(),
+            time_ms: self.opts.clock.now_ms(),
+            change: Change::RemoveNode {
+                name: name.to_string(),
+            },
+        };
+        // The leader may have removed itself and stepped down: retry through the new one.
+        let deadline = Instant::now() + t;
+        loop {
+            match self.commit(run, req.clone(), true).await {
+                Ok(_) => return Ok(()),
+                Err(e @ Error::Refused { .. }) => return Err(e),
+                Err(e) if Instant::now() >= deadline => return Err(e),
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    /// On the leader: add a node as learner (waiting until it caught up), then as voter.
+    async fn add_member(&self, run: &Running, id: NodeId, member: Member) -> Result<()> {
+        let t = Duration::from_millis(self.timing().commit_timeout_ms * 5);
+        let known = run
+            .sm
+            .with(|a| {
+                a.state
+                    .node_by_id(id)
+                    .map(|(n, r)| n == &member.name && r.status == NodeStatus::Member)
+            })
+            .unwrap_or(false);
+        if !known {
+            return Err(Error::Invalid(format!(
+                "node {} (id {id}) was not admitted by a join token",
+                member.name
+            )));
+        }
+        tokio::time::timeout(t, run.raft.add_learner(id, member, true))
+            .await
+            .map_err(|_| Error::Timeout(t.as_millis() as u64, "the new node to catch up".into()))?
+            .map_err(raft_err)?;
+        tokio::time::timeout(
+            t,
+            run.raft
+                .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false),
+        )
+        .await
+        .map_err(|_| Error::Timeout(t.as_millis() as u64, "the promotion to voter".into()))?
+        .map_err(raft_err)?;
+        Ok(())
+    }
+
+    async fn handle_join(&self, from: &str, j: JoinRequest) -> Result<JoinAccepted> {
+        let run = self.running()?;
+        self.linearize(&run).await?;
+        let now = self.opts.clock.now_ms();
+        let (cluster, token) = run.sm.with(|a| {
+            (
+                a.state.cluster.clone(),
+                a.state.tokens.get(&j.token_id).cloned(),
+            )
+        });
+        let cluster = cluster.ok_or(Error::NotConfigured)?;
+        let token = token.ok_or_else(|| {
+            tracing::warn!(peer = %from, "join refused: unknown token");
+            Error::TokenRefused
+        })?;
+        let secret_hex = &j.secret_hex.0;
+        let secret = (0..secret_hex.len())
+            .step_by(2)
+            .map(|i| {
+                secret_hex
+                    .get(i..i + 2)
+                    .and_then(|s| u8::from_str_radix(s, 16).ok())
+            })
+            .collect::<Option<Vec<u8>>>()
+            .unwrap_or_default();
+        if !pki::digest_eq(&pki::sha256_hex(&secret), &token.secret_sha256) {
+            tracing::warn!(peer = %from, "join refused: wrong token secret");
+            return Err(Error::TokenRefused);
+        }
+        if token.expires_ms <= now {
+            tracing::warn!(peer = %from, "join refused: expired token");
+            return Err(Error::TokenExpired(fmt_time(token.expires_ms)));
+        }
+        pki::check_node_name(&j.name)?;
+        let req = self.request(Change::ReserveNode {
+            name: j.name.clone(),
+            addr: j.addr.clone(),
+            witness: j.witness,
+        });
+        let (_, resp) = self.commit(&run, req, true).await?;
+        let id = match resp.result {
+            ChangeResult::NodeId { id } => id,
+            other => return Err(Error::Invalid(format!("unexpected result {other:?}"))),
+        };
+        let ca_key = run.sm.with(|a| a.state.secrets.ca_key_pem.clone());
+        let cert_pem = pki::sign_csr(&cluster.ca_cert_pem, &ca_key, &j.csr_pem, &j.name)?;
+        tracing::info!(node = %j.name, id, "admitted a node");
+        Ok(JoinAccepted {
+            id,
+            cluster: cluster.name,
+            cert_pem,
+            ca_cert_pem: cluster.ca_cert_pem,
+        })
+    }
+
+    async fn handle_forward(&self, f: Forward) -> Result<ForwardReply> {
+        let run = self.running()?;
+        match f {
+            Forward::Propose { request } => {
+                let (log_index, response) = self.commit(&run, request, false).await?;
+                Ok(ForwardReply::Committed {
+                    log_index,
+                    response,
+                })
+            }
+            Forward::ReadIndex => {
+                if !run.raft.is_leader() {
+                    return Err(Error::NoQuorum("this node is not the leader".into()));
+                }
+                let t = Duration::from_millis(self.timing().commit_timeout_ms);
+                let index =
+                    tokio::time::timeout(t, run.raft.ensure_linearizable(ReadPolicy::ReadIndex))
+                        .await
+                        .map_err(|_| {
+                            Error::Timeout(t.as_millis() as u64, "leadership confirmation".into())
+                        })?
+                        .map_err(|e| Error::NoQuorum(e.to_string()))?
+                        .index();
+                Ok(ForwardReply::ReadIndex { index })
+            }
+            Forward::AddMember { id, member } => {
+                if run.raft.is_leader() {
+                    self.add_member(&run, id, member).await?;
+                } else {
+                    let (_, leader) = self
+                        .leader_member(&run)
+                        .ok_or_else(|| Error::NoQuorum("no leader is known".into()))?;
+                    let t = Duration::from_millis(self.timing().commit_timeout_ms * 6);
+                    run.net
+                        .call(
+                            &leader,
+                            &PeerRequest::Forward(Forward::AddMember { id, member }),
+                            t,
+                        )
+                        .await?;
+                }
+                Ok(ForwardReply::Done)
+            }
+            Forward::RemoveMember { name, by } => {
+                if !run.raft.is_leader() {
+                    return Err(Error::NoQuorum("this node is not the leader".into()));
+                }
+                self.remove_member(&run, &name, &by).await?;
+                Ok(ForwardReply::Done)
+            }
+        }
+    }
+
+    fn my_view(&self) -> PeerView {
+        let st = self.status();
+        let (term, leader) = match self.running() {
+            Ok(run) => {
+                let m = run.raft.metrics().borrow_watched().clone();
+                (m.current_term, m.current_leader)
+            }
+            Err(_) => (0, None),
+        };
+        PeerView {
+            name: self.my_name(),
+            term,
+            leader,
+            quorate: st.quorate,
+            epoch: st.epoch,
+        }
+    }
+
+    fn record_seen(&self, id: NodeId, view: PeerView) {
+        if let Ok(mut s) = self.seen.lock() {
+            s.insert(id, (Instant::now(), view));
+        }
+    }
+
+    fn status(&self) -> StatusReport {
+        let ident = self.identity();
+        let mut report = StatusReport {
+            cluster: ident.as_ref().map(|i| i.cluster.clone()),
+            quorate: false,
+            dc: None,
+            term: 0,
+            nodes: vec![],
+            node: self.my_name(),
+            state: match (&ident, self.running()) {
+                (None, _) => "unconfigured",
+                (Some(_), Ok(_)) => "running",
+                (Some(_), Err(_)) => "stopped",
+            }
+            .to_string(),
+            raft_state: "shutdown".into(),
+            epoch: 0,
+            failure_timeout_ms: crate::state::DEFAULT_FAILURE_TIMEOUT_MS,
+            voters_online: 0,
+            voters: 0,
+        };
+        let Ok(run) = self.running() else {
+            return report;
+        };
+        let m = run.raft.metrics().borrow_watched().clone();
+        let (settings, epoch, cluster) = run.sm.with(|a| {
+            (
+                a.state.settings.clone(),
+                a.state.epoch,
+                a.state.cluster.as_ref().map(|c| c.name.clone()),
+            )
+        });
+        if cluster.is_some() {
+            report.cluster = cluster;
+        }
+        report.epoch = epoch;
+        report.failure_timeout_ms = settings.failure_timeout_ms;
+        report.term = m.current_term;
+        report.raft_state = server_state_name(m.state).to_string();
+        let timeout = Duration::from_millis(settings.failure_timeout_ms);
+        let now = Instant::now();
+        let seen = self.seen.lock().map(|s| s.clone()).unwrap_or_default();
+        let fresh = |i: &openraft::TokioInstant| openraft::Instant::elapsed(i) <= timeout;
+        // On the leader, Raft's own acknowledgements count as well as pings.
+        let acked = |id: NodeId| {
+            m.heartbeat
+                .as_ref()
+                .and_then(|h| h.get(&id).cloned().flatten())
+                .is_some_and(|t| fresh(&t))
+        };
+        let online = |id: NodeId| {
+            id == run.id
+                || acked(id)
+                || seen
+                    .get(&id)
+                    .is_some_and(|(t, _)| now.duration_since(*t) <= timeout)
+        };
+        let quorum_acked = m.last_quorum_acked.as_ref().is_some_and(|t| fresh(t));
+        let membership = m.membership_config.membership();
+        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+        for (id, member) in membership.nodes() {
+            report.nodes.push(NodeReport {
+                name: member.name.clone(),
+                online: online(*id),
+                role: if !voters.contains(id) {
+                    "learner"
+                } else if member.witness {
+                    "witness"
+                } else {
+                    "voter"
+                }
+                .to_string(),
+                id: *id,
+                addr: member.addr.clone(),
+            });
+        }
+        report.voters = voters.len();
+        report.voters_online = voters.iter().filter(|id| online(**id)).count();
+        let majority = report.voters > 0 && report.voters_online * 2 > report.voters;
+        report.quorate = match m.current_leader {
+            Some(l) if l == run.id => m.state == ServerState::Leader && (majority || quorum_acked),
+            Some(l) => {
+                online(l)
+                    && seen
+                        .get(&l)
+                        .is_some_and(|(_, v)| v.quorate && v.leader == Some(l))
+            }
+            None => false,
+        };
+        report.dc = m
+            .current_leader
+            .filter(|l| online(*l))
+            .and_then(|l| membership.get_node(&l).map(|n| n.name.clone()));
+        report
+    }
+}
+
+/// The handler given to the server holds only a weak reference, so a stopped node is freed.
+struct HandlerRef(Weak<Inner>);
+
+fn wire(e: Error) -> WireError {
+    e.to_wire()
+}
+
+impl Handler for HandlerRef {
+    fn handle(&self, peer: Peer, req: PeerRequest) -> BoxFuture<'_, Reply> {
+        Box::pin(async move {
+            let inner = self.0.upgrade().ok_or_else(|| wire(Error::Stopped))?;
+            let run = inner.running().map_err(wire)?;
+            match req {
+                PeerRequest::AppendEntries(r) => run
+                    .raft
+                    .append_entries(r)
+                    .await
+                    .map(PeerResponse::AppendEntries)
+                    .map_err(|e| wire(raft_err(e))),
+                PeerRequest::Vote(r) => run
+                    .raft
+                    .vote(r)
+                    .await
+                    .map(PeerResponse::Vote)
+                    .map_err(|e| wire(raft_err(e))),
+                PeerRequest::PreVote(r) => run
+                    .raft
+                    .pre_vote(r)
+                    .await
+                    .map(PeerResponse::Vote)
+                    .map_err(|e| wire(raft_err(e))),
+                PeerRequest::Snapshot { vote, meta, data } => run
+                    .raft
+                    .install_full_snapshot(
+                        vote,
+                        crate::types::Snapshot {
+                            meta,
+                            snapshot: data,
+                        },
+                    )
+                    .await
+                    .map(PeerResponse::Snapshot)
+                    .map_err(|e| wire(raft_err(e))),
+                PeerRequest::Ping(view) => {
+                    let id = run
+                        .raft
+                        .metrics()
+                        .borrow_watched()
+                        .membership_config
+                        .membership()
+                        .nodes()
+                        .find(|(_, m)| m.name == view.name)
+                        .map(|(id, _)| *id);
+                    if let Some(id) = id {
+                        inner.record_seen(id, view);
+                    }
+                    Ok(PeerResponse::Pong(inner.my_view()))
+                }
+                PeerRequest::TransferLeader(r) => run
+                    .raft
+                    .handle_transfer_leader(r)
+                    .await
+                    .map(PeerResponse::TransferLeader)
+                    .map_err(|e| wire(raft_err(e))),
+                PeerRequest::Forward(f) => inner
+                    .handle_forward(f)
+                    .await
+                    .map(PeerResponse::Forward)
+                    .map_err(wire),
+                PeerRequest::Join(j) => {
+                    let from = match &peer {
+                        Peer::Anonymous(a) | Peer::Member(a) => a.clone(),
+                    };
+                    inner
+                        .handle_join(&from, j)
+                        .await
+                        .map(PeerResponse::Join)
+                        .map_err(wire)
+                }
+            }
+        })
+    }
+
+    fn admits(&self, name: &str) -> bool {
+        let Some(inner) = self.0.upgrade() else {
+            return false;
+        };
+        match inner.running() {
+            Ok(run) => run.sm.with(|a| {
+                a.state
+                    .nodes
+                    .get(name)
+                    .is_none_or(|r| r.status != NodeStatus::Removed)
+            }),
+            Err(_) => false,
+        }
+    }
+}
+
+/// Periodic work: ping members (liveness), finish interrupted membership changes, and
+/// create the cluster record of an offline-made cluster.
+async fn maintenance(weak: Weak<Inner>, weak_run: Weak<Running>) {
+    let mut bootstrap_done = false;
+    let mut joint_seen: Option<(Option<crate::types::LogId>, Instant)> = None;
+    loop {
+        let Some(inner) = weak.upgrade() else { return };
+        let interval = Duration::from_millis(inner.timing().ping_interval_ms);
+        let Some(run) = weak_run.upgrade() else {
+            return;
+        };
+        let m = run.raft.metrics().borrow_watched().clone();
+        let view = inner.my_view();
+        let rpc_timeout = Duration::from_millis(inner.timing().rpc_timeout_ms);
+        let peers: Vec<(NodeId, Member)> = m
+            .membership_config
+            .membership()
+            .nodes()
+            .filter(|(id, _)| **id != run.id)
+            .map(|(id, n)| (*id, n.clone()))
+            .collect();
+        let pings = peers.into_iter().map(|(id, member)| {
+            let run = run.clone();
+            let inner = inner.clone();
+            let view = view.clone();
+            async move {
+                if let Ok(PeerResponse::Pong(v)) = run
+                    .net
+                    .call(&member, &PeerRequest::Ping(view), rpc_timeout)
+                    .await
+                {
+                    inner.record_seen(id, v);
+                }
+            }
+        });
+        futures::future::join_all(pings).await;
+
+        if m.state == ServerState::Leader {
+            let joint = m.membership_config.membership().get_joint_config().clone();
+            let log_id = *m.membership_config.log_id();
+            if joint.len() > 1 {
+                // A joint configuration left by an interrupted change (openraft finishes it
+                // only on the next membership call): finish it once it has stayed for a while,
+                // so a change in progress is not raced.
+                match &joint_seen {
+                    Some((id, since))
+                        if *id == log_id && since.elapsed() > Duration::from_secs(3) =>
+                    {
+                        if let Some(last) = joint.last().cloned() {
+                            tracing::info!("finishing an interrupted membership change");
+                            let _ = run
+                                .raft
+                                .change_membership(ChangeMembers::ReplaceAllVoters(last), false)
+                                .await;
+                        }
+                        joint_seen = None;
+                    }
+                    Some((id, _)) if *id == log_id => {}
+                    _ => joint_seen = Some((log_id, Instant::now())),
+                }
+            } else {
+                joint_seen = None;
+            }
+            if !bootstrap_done {
+                let needs = run.sm.with(|a| a.state.cluster.is_none());
+                if !needs {
+                    bootstrap_done = true;
+                } else if let Ok(Some(b)) = read_json::<BootstrapFile>(&inner.layout().bootstrap())
+                {
+                    let next = b.members.iter().map(|m| m.1).max().unwrap_or(0) + 1;
+                    let change = Change::InitCluster {
+                        name: b.cluster.clone(),
+                        ca_cert_pem: b.ca_cert_pem.clone(),
+                        ca_fingerprint: b.ca_fingerprint.clone(),
+                        ca_key_pem: crate::state::Secret(b.ca_key_pem.0.clone()),
+                        settings: b.settings.clone(),
+                        nodes: b.members.clone(),
+                        next_node_id: next,
+                    };
+                    if inner
+                        .commit(&run, inner.request(change), false)
+                        .await
+                        .is_ok()
+                    {
+                        bootstrap_done = true;
+                    }
+                }
+            }
+        }
+        // Once the cluster record exists, the offline bundle's CA key is no longer needed on disk.
+        if run.sm.with(|a| a.state.cluster.is_some()) {
+            let _ = std::fs::remove_file(inner.layout().bootstrap());
+        }
+        drop(run);
+        drop(inner);
+        tokio::time::sleep(interval).await;
+    }
+}

@@ -1,0 +1,438 @@
+//! The cluster CA, node certificates, join tokens and the rustls configurations.
+//!
+//! One crypto provider only: rustls' `ring` provider, passed explicitly to every config
+//! builder (no process-wide default is relied upon).
+
+use std::sync::Arc;
+
+use base64::Engine;
+use rcgen::{
+    BasicConstraints, CertificateParams, CertificateSigningRequestParams, DistinguishedName,
+    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
+};
+use ring::digest;
+use ring::rand::{SecureRandom, SystemRandom};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
+
+use crate::error::{Error, Result};
+
+/// The DNS name every node certificate carries besides its own name; joiners, which do not
+/// know the peer's node name yet, verify the peer under it.
+pub const GENERIC_NODE_NAME: &str = "halo-node";
+const TOKEN_PREFIX: &str = "halo1-";
+
+/// The one crypto provider halo uses.
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Install the ring provider as the process default, once (for libraries that ask for
+/// the default). Our own configs always pass [`provider`] explicitly.
+pub fn install_default_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Check a node name: 1 to 63 characters, letters, digits, `-` and `.`, starting with a
+/// letter or digit (it becomes a DNS name in the node's certificate).
+pub fn check_node_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && !name.ends_with('.')
+        && !name.ends_with('-')
+        && name != GENERIC_NODE_NAME;
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::BadName(name.to_string()))
+    }
+}
+
+/// SHA-256 of a DER blob, lowercase hex.
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex(digest::digest(&digest::SHA256, data).as_ref())
+}
+
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+fn tls_err(what: &str) -> impl FnOnce(rcgen::Error) -> Error + '_ {
+    move |e| Error::Tls(format!("{what}: {e}"))
+}
+
+/// First certificate in a PEM text, as DER.
+pub fn cert_der(pem: &str) -> Result<CertificateDer<'static>> {
+    CertificateDer::from_pem_slice(pem.as_bytes())
+        .map_err(|e| Error::Tls(format!("bad certificate PEM: {e}")))
+}
+
+/// SHA-256 fingerprint (lowercase hex) of the first certificate in a PEM text.
+pub fn fingerprint_pem(pem: &str) -> Result<String> {
+    Ok(sha256_hex(cert_der(pem)?.as_ref()))
+}
+
+/// A new cluster CA: (certificate PEM, key PEM, fingerprint).
+pub fn generate_ca(cluster: &str) -> Result<(String, String, String)> {
+    let key = KeyPair::generate().map_err(tls_err("generate CA key"))?;
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, format!("halo cluster CA {cluster}"));
+    params.distinguished_name = dn;
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let cert = params.self_signed(&key).map_err(tls_err("self-sign CA"))?;
+    let fp = sha256_hex(cert.der().as_ref());
+    Ok((cert.pem(), key.serialize_pem(), fp))
+}
+
+fn node_params(name: &str) -> Result<CertificateParams> {
+    check_node_name(name)?;
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, name);
+    params.distinguished_name = dn;
+    params.subject_alt_names = vec![
+        SanType::DnsName(name.try_into().map_err(tls_err("node name"))?),
+        SanType::DnsName(GENERIC_NODE_NAME.try_into().map_err(tls_err("node name"))?),
+    ];
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    Ok(params)
+}
+
+/// A new node key and a certificate signing request for `name`: (key PEM, CSR PEM).
+pub fn node_csr(name: &str) -> Result<(String, String)> {
+    let key = KeyPair::generate().map_err(tls_err("generate node key"))?;
+    let csr = node_params(name)?
+        .serialize_request(&key)
+        .map_err(tls_err("make CSR"))?;
+    Ok((key.serialize_pem(), csr.pem().map_err(tls_err("CSR PEM"))?))
+}
+
+/// Sign a node's CSR with the cluster CA. The name comes from the cluster's records, never
+/// from the request itself.
+pub fn sign_csr(ca_cert_pem: &str, ca_key_pem: &str, csr_pem: &str, name: &str) -> Result<String> {
+    let ca_key = KeyPair::from_pem(ca_key_pem).map_err(tls_err("CA key"))?;
+    let issuer = Issuer::from_ca_cert_pem(ca_cert_pem, ca_key).map_err(tls_err("CA cert"))?;
+    let csr = CertificateSigningRequestParams::from_pem(csr_pem).map_err(tls_err("CSR"))?;
+    let cert = node_params(name)?
+        .signed_by(&csr.public_key, &issuer)
+        .map_err(tls_err("sign"))?;
+    Ok(cert.pem())
+}
+
+/// Key and certificate for `name` made directly by the CA holder: (cert PEM, key PEM).
+pub fn issue_node_cert(
+    ca_cert_pem: &str,
+    ca_key_pem: &str,
+    name: &str,
+) -> Result<(String, String)> {
+    let (key, csr) = node_csr(name)?;
+    Ok((sign_csr(ca_cert_pem, ca_key_pem, &csr, name)?, key))
+}
+
+/// The common name of a DER certificate (the node name for halo node certificates).
+pub fn cert_common_name(der: &[u8]) -> Option<String> {
+    use x509_parser::prelude::FromDer;
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(der).ok()?;
+    let cn = cert.subject().iter_common_name().next()?;
+    cn.as_str().ok().map(str::to_string)
+}
+
+/// A join token: which record, the secret, and the CA the joiner must find at the peer.
+#[derive(Clone, PartialEq, Eq)]
+pub struct JoinToken {
+    pub id: String,
+    pub secret: [u8; 32],
+    pub ca_fingerprint: String,
+}
+
+impl std::fmt::Debug for JoinToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "JoinToken({}, ca {})", self.id, self.ca_fingerprint)
+    }
+}
+
+impl JoinToken {
+    /// A new random token for the CA with this fingerprint.
+    pub fn generate(ca_fingerprint: &str) -> Result<JoinToken> {
+        let rng = SystemRandom::new();
+        let mut id = [0u8; 8];
+        let mut secret = [0u8; 32];
+        rng.fill(&mut id)
+            .and_then(|_| rng.fill(&mut secret))
+            .map_err(|_| Error::Tls("no random numbers".into()))?;
+        Ok(JoinToken {
+            id: hex(&id),
+            secret,
+            ca_fingerprint: ca_fingerprint.to_string(),
+        })
+    }
+
+    /// SHA-256 of the secret, as the cluster stores it.
+    pub fn secret_hash(&self) -> String {
+        sha256_hex(&self.secret)
+    }
+
+    /// The text users copy: `halo1-` followed by base64url(id ‖ secret ‖ CA fingerprint).
+    pub fn encode(&self) -> String {
+        let mut raw = Vec::with_capacity(72);
+        raw.extend(unhex(&self.id).unwrap_or_default());
+        raw.extend(self.secret);
+        raw.extend(unhex(&self.ca_fingerprint).unwrap_or_default());
+        format!(
+            "{TOKEN_PREFIX}{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+        )
+    }
+
+    /// Parse a token given on the command line.
+    pub fn decode(text: &str) -> Result<JoinToken> {
+        let bad = |why: &str| Error::BadToken(why.to_string());
+        let body = text
+            .trim()
+            .strip_prefix(TOKEN_PREFIX)
+            .ok_or_else(|| bad("it does not start with `halo1-`"))?;
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(body)
+            .map_err(|_| bad("it is not valid base64url"))?;
+        if raw.len() != 8 + 32 + 32 {
+            return Err(bad("it has the wrong length"));
+        }
+        let mut secret = [0u8; 32];
+        secret.copy_from_slice(&raw[8..40]);
+        Ok(JoinToken {
+            id: hex(&raw[..8]),
+            secret,
+            ca_fingerprint: hex(&raw[40..]),
+        })
+    }
+}
+
+/// Compare two hex digests in constant time.
+pub fn digest_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A node's TLS identity: the cluster CA and its own certificate and key.
+#[derive(Clone)]
+pub struct Identity {
+    pub name: String,
+    pub ca_cert_pem: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Identity({})", self.name)
+    }
+}
+
+impl Identity {
+    fn roots(&self) -> Result<Arc<RootCertStore>> {
+        let mut roots = RootCertStore::empty();
+        roots
+            .add(cert_der(&self.ca_cert_pem)?)
+            .map_err(|e| Error::Tls(format!("cluster CA: {e}")))?;
+        Ok(Arc::new(roots))
+    }
+
+    fn chain_and_key(&self) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
+        let chain = vec![cert_der(&self.cert_pem)?, cert_der(&self.ca_cert_pem)?];
+        let key = PrivateKeyDer::from_pem_slice(self.key_pem.as_bytes())
+            .map_err(|e| Error::Tls(format!("node key: {e}")))?;
+        Ok((chain, key))
+    }
+
+    /// Server side of the node-to-node port. A client certificate is optional at the TLS
+    /// level (joiners have none yet), but one that is presented must chain to the cluster
+    /// CA or the handshake fails; the connection handler then only lets certificate-less
+    /// peers send a single join request.
+    pub fn server_config(&self) -> Result<Arc<ServerConfig>> {
+        let verifier = WebPkiClientVerifier::builder_with_provider(self.roots()?, provider())
+            .allow_unauthenticated()
+            .build()
+            .map_err(|e| Error::Tls(format!("client verifier: {e}")))?;
+        let (chain, key) = self.chain_and_key()?;
+        let cfg = ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::Tls(e.to_string()))?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(chain, key)
+            .map_err(|e| Error::Tls(format!("node certificate: {e}")))?;
+        Ok(Arc::new(cfg))
+    }
+
+    /// Client side to another member: verifies the peer against the cluster CA and presents
+    /// this node's certificate.
+    pub fn client_config(&self) -> Result<Arc<ClientConfig>> {
+        let (chain, key) = self.chain_and_key()?;
+        let cfg = ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::Tls(e.to_string()))?
+            .with_root_certificates(self.roots()?)
+            .with_client_auth_cert(chain, key)
+            .map_err(|e| Error::Tls(format!("node certificate: {e}")))?;
+        Ok(Arc::new(cfg))
+    }
+}
+
+/// Client config for a joiner: no client certificate; the server must present a chain
+/// whose CA has the fingerprint from the token.
+pub fn join_client_config(ca_fingerprint: &str) -> Result<Arc<ClientConfig>> {
+    let verifier = FingerprintVerifier {
+        fingerprint: ca_fingerprint.to_string(),
+        provider: provider(),
+    };
+    let cfg = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Tls(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    Ok(Arc::new(cfg))
+}
+
+#[derive(Debug)]
+struct FingerprintVerifier {
+    fingerprint: String,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for FingerprintVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        let ca = intermediates
+            .iter()
+            .find(|c| digest_eq(&sha256_hex(c.as_ref()), &self.fingerprint))
+            .ok_or_else(|| {
+                rustls::Error::General(
+                    "the peer's CA does not match the token's fingerprint".into(),
+                )
+            })?;
+        let mut roots = RootCertStore::empty();
+        roots
+            .add(ca.clone().into_owned())
+            .map_err(|e| rustls::Error::General(format!("cluster CA: {e}")))?;
+        let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots),
+            self.provider.clone(),
+        )
+        .build()
+        .map_err(|e| rustls::Error::General(e.to_string()))?;
+        let name = ServerName::try_from(GENERIC_NODE_NAME)
+            .map_err(|e| rustls::Error::General(e.to_string()))?;
+        inner.verify_server_cert(end_entity, &[], &name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A token survives encoding and a damaged one is refused with a reason.
+    #[test]
+    fn token_roundtrip_and_garbage() {
+        let t = JoinToken::generate(&"ab".repeat(32)).unwrap_or_else(|e| panic!("{e}"));
+        let back = JoinToken::decode(&t.encode()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, t);
+        let err = JoinToken::decode("halo1-AAAA").err().map(|e| e.to_string());
+        assert!(err.unwrap_or_default().contains("wrong length"));
+        assert!(JoinToken::decode("nonsense").is_err());
+    }
+
+    /// A CSR signed by the CA yields a certificate for the name the cluster chose.
+    #[test]
+    fn csr_signing_uses_cluster_name() {
+        let (ca, ca_key, fp) = generate_ca("t").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(fingerprint_pem(&ca).ok(), Some(fp));
+        let (_key, csr) = node_csr("node-a").unwrap_or_else(|e| panic!("{e}"));
+        let cert = sign_csr(&ca, &ca_key, &csr, "node-b").unwrap_or_else(|e| panic!("{e}"));
+        let der = cert_der(&cert).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cert_common_name(der.as_ref()).as_deref(), Some("node-b"));
+    }
+
+    #[test]
+    fn node_names() {
+        assert!(check_node_name("node1").is_ok());
+        assert!(check_node_name("db-1.example").is_ok());
+        assert!(check_node_name("").is_err());
+        assert!(check_node_name("-x").is_err());
+        assert!(check_node_name("a b").is_err());
+        assert!(check_node_name(&"a".repeat(64)).is_err());
+    }
+}

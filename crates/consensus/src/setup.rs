@@ -1,0 +1,86 @@
+//! `halo cluster setup`: per-node bundles made offline, for configuration-management tools.
+//! Each bundle is a ready state directory: identity, TLS files and a `bootstrap.json` that
+//! makes the lowest-id node initialise the cluster with every member at first start.
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::node::{make_private_dir, BootstrapFile, IdentityFile, Layout};
+use crate::pki::{self, Identity};
+use crate::state::Settings;
+
+/// One node of an offline setup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetupNode {
+    pub name: String,
+    pub addr: String,
+    pub witness: bool,
+}
+
+/// Write one state directory per node under `out` (`out/NODE/`). Refuses to overwrite.
+pub fn make_bundles(
+    cluster: &str,
+    nodes: &[SetupNode],
+    settings: Settings,
+    out: &Path,
+) -> Result<()> {
+    if nodes.is_empty() {
+        return Err(Error::Invalid("give at least one NODE=ADDR".into()));
+    }
+    for (i, n) in nodes.iter().enumerate() {
+        pki::check_node_name(&n.name)?;
+        if nodes[..i].iter().any(|m| m.name == n.name) {
+            return Err(Error::Invalid(format!("node {} is given twice", n.name)));
+        }
+        if nodes[..i].iter().any(|m| m.addr == n.addr) {
+            return Err(Error::Invalid(format!("address {} is given twice", n.addr)));
+        }
+        if out.join(&n.name).exists() {
+            return Err(Error::Invalid(format!(
+                "{} already exists; remove it or choose another --out",
+                out.join(&n.name).display()
+            )));
+        }
+    }
+    let (ca, ca_key, fp) = pki::generate_ca(cluster)?;
+    let members: Vec<(String, u64, String, bool)> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.name.clone(), i as u64 + 1, n.addr.clone(), n.witness))
+        .collect();
+    let boot = BootstrapFile {
+        v: 1,
+        cluster: cluster.to_string(),
+        ca_cert_pem: ca.clone(),
+        ca_key_pem: crate::state::Secret(ca_key.clone()),
+        ca_fingerprint: fp,
+        members: members.clone(),
+        settings,
+    };
+    make_private_dir(out)?;
+    for (name, id, addr, witness) in members {
+        let (cert, key) = pki::issue_node_cert(&ca, &ca_key, &name)?;
+        let layout = Layout {
+            dir: out.join(&name),
+        };
+        layout.write_identity(
+            &IdentityFile {
+                v: 1,
+                name: name.clone(),
+                id,
+                cluster: cluster.to_string(),
+                addr,
+                witness,
+            },
+            &Identity {
+                name,
+                ca_cert_pem: ca.clone(),
+                cert_pem: cert,
+                key_pem: key,
+            },
+        )?;
+        let bytes = serde_json::to_vec_pretty(&boot).map_err(|e| Error::Store(e.to_string()))?;
+        crate::node::write_private(&layout.bootstrap(), &bytes)?;
+    }
+    Ok(())
+}

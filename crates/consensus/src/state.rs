@@ -1,0 +1,840 @@
+//! The replicated state: cluster identity, configuration, membership records, status and the
+//! change history. [`ClusterState::apply`] is a pure function of (state, request): no I/O,
+//! no clock (the time comes inside the request), so every node computes the same state.
+//!
+//! Everything here is halo's own explicit, versioned serde format (`StateFile`,
+//! `StoredConfig`, `Change`); `halo_model` types are converted at the boundary.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use crate::types::Request;
+
+/// How many configuration changes `history` keeps.
+pub const HISTORY_LIMIT: usize = 500;
+/// How many operation records are kept per node and resource.
+pub const OP_HISTORY_LIMIT: usize = 20;
+/// Default time after which a silent node is shown offline.
+pub const DEFAULT_FAILURE_TIMEOUT_MS: u64 = 2000;
+/// How long an expired token is remembered.
+pub const TOKEN_GRACE_MS: u64 = 7 * 24 * 3600 * 1000;
+
+pub type Attrs = BTreeMap<String, String>;
+
+/// The on-disk and snapshot format of the whole state: a tagged, versioned envelope.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "format")]
+pub enum StateFile {
+    #[serde(rename = "halo-state/1")]
+    V1(ClusterState),
+}
+
+impl StateFile {
+    pub fn into_state(self) -> ClusterState {
+        match self {
+            StateFile::V1(s) => s,
+        }
+    }
+}
+
+/// Cluster-wide tunables, part of the replicated state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    /// A node silent for longer than this is shown offline (milliseconds).
+    pub failure_timeout_ms: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            failure_timeout_ms: DEFAULT_FAILURE_TIMEOUT_MS,
+        }
+    }
+}
+
+/// Identity of the cluster, fixed at `halo cluster init`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterInfo {
+    pub name: String,
+    pub created_ms: u64,
+    /// PEM of the cluster CA certificate.
+    pub ca_cert_pem: String,
+    /// SHA-256 of the CA certificate (DER), lowercase hex.
+    pub ca_fingerprint: String,
+}
+
+/// A secret string: serialised as is, never shown by `Debug` (so never in logs).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// Secrets replicated so that any leader can admit new nodes. Never shown by the API.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Secrets {
+    /// PEM of the cluster CA private key.
+    pub ca_key_pem: String,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secrets(..)")
+    }
+}
+
+/// A join token as the cluster stores it: only a hash of the secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    /// SHA-256 of the secret, lowercase hex.
+    pub secret_sha256: String,
+    pub expires_ms: u64,
+    pub created_by: String,
+}
+
+/// Membership status of a node record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeStatus {
+    /// Admitted (certificate issued); becomes a Raft member through membership changes.
+    Member,
+    /// Removed; its id is never reused and its certificate is refused.
+    Removed,
+}
+
+/// What the cluster records about a node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeRecord {
+    pub id: u64,
+    pub addr: String,
+    pub witness: bool,
+    pub status: NodeStatus,
+    pub since_ms: u64,
+}
+
+/// One recorded resource operation result (room for the executor issue).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredOp {
+    pub resource: String,
+    pub operation: String,
+    pub interval_ms: u64,
+    pub rc: i32,
+    pub call_id: i64,
+    pub time_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_reason: Option<String>,
+}
+
+/// One line of `halo cluster history`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub epoch: u64,
+    pub time_ms: u64,
+    pub node: String,
+    pub summary: String,
+    pub log_index: u64,
+}
+
+/// The configured node, as stored (halo's own format, not the model's type).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct StoredNode {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub attrs: Attrs,
+    /// The node's base score for every resource (Pacemaker's node `score`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<i64>,
+}
+
+/// Version 1 of the stored configuration: the parts of `halo_model::Config` consensus
+/// itself manages (properties, nodes, defaults). Resources and constraints arrive with
+/// the native TOML format (`StoredConfig::NativeToml`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ConfigV1 {
+    #[serde(default)]
+    pub properties: Attrs,
+    #[serde(default)]
+    pub nodes: Vec<StoredNode>,
+    #[serde(default)]
+    pub rsc_defaults: Attrs,
+    #[serde(default)]
+    pub op_defaults: Attrs,
+}
+
+/// The stored cluster configuration: an explicit, versioned envelope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "format")]
+pub enum StoredConfig {
+    #[serde(rename = "halo-config/1")]
+    V1(ConfigV1),
+    /// The whole configuration as halo's native TOML text (`halo_model::native`).
+    #[serde(rename = "halo-native-toml/1")]
+    NativeToml { text: String },
+}
+
+impl Default for StoredConfig {
+    fn default() -> Self {
+        StoredConfig::V1(ConfigV1::default())
+    }
+}
+
+/// Why a `halo_model::Config` cannot be stored as `StoredConfig::V1`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigConvertError {
+    #[error("HALO-E120 configuration has {0} resource(s) and {1} constraint(s), which the stored format halo-config/1 does not carry; store it as native TOML (StoredConfig::NativeToml)")]
+    NotRepresentable(usize, usize),
+    #[error("HALO-E121 the stored configuration is native TOML; read it with halo_model::native")]
+    NativeText,
+}
+
+impl StoredConfig {
+    /// Convert a model configuration into the stored format.
+    pub fn from_model(cfg: &halo_model::Config) -> Result<Self, ConfigConvertError> {
+        if !cfg.resources.is_empty() || !cfg.constraints.is_empty() {
+            return Err(ConfigConvertError::NotRepresentable(
+                cfg.resources.len(),
+                cfg.constraints.len(),
+            ));
+        }
+        Ok(StoredConfig::V1(ConfigV1 {
+            properties: cfg.properties.clone(),
+            nodes: cfg
+                .nodes
+                .iter()
+                .map(|n| StoredNode {
+                    id: n.id.clone(),
+                    name: n.name.clone(),
+                    attrs: n.attrs.clone(),
+                    score: n.score.map(|s| s.value()),
+                })
+                .collect(),
+            rsc_defaults: cfg.rsc_defaults.clone(),
+            op_defaults: cfg.op_defaults.clone(),
+        }))
+    }
+
+    /// Convert the stored format into the model configuration.
+    pub fn to_model(&self) -> Result<halo_model::Config, ConfigConvertError> {
+        match self {
+            StoredConfig::V1(c) => Ok(halo_model::Config {
+                properties: c.properties.clone(),
+                nodes: c
+                    .nodes
+                    .iter()
+                    .map(|n| halo_model::Node {
+                        id: n.id.clone(),
+                        name: n.name.clone(),
+                        attrs: n.attrs.clone(),
+                        score: n.score.map(halo_model::Score::new),
+                    })
+                    .collect(),
+                resources: vec![],
+                constraints: vec![],
+                rsc_defaults: c.rsc_defaults.clone(),
+                op_defaults: c.op_defaults.clone(),
+            }),
+            StoredConfig::NativeToml { .. } => Err(ConfigConvertError::NativeText),
+        }
+    }
+
+    fn v1_mut(&mut self) -> Option<&mut ConfigV1> {
+        match self {
+            StoredConfig::V1(c) => Some(c),
+            StoredConfig::NativeToml { .. } => None,
+        }
+    }
+}
+
+/// A change to the replicated state. New kinds are added as new variants; an existing
+/// variant's fields never change meaning (the log on disk must stay readable).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum Change {
+    /// First entry of a cluster: its identity, CA and settings. Ignored when already set.
+    InitCluster {
+        name: String,
+        ca_cert_pem: String,
+        ca_fingerprint: String,
+        ca_key_pem: Secret,
+        settings: Settings,
+        /// Nodes known at creation (the first node, or every node of an offline setup).
+        nodes: Vec<(String, u64, String, bool)>,
+        next_node_id: u64,
+    },
+    /// Admit a node (assign its id); refused when the name is taken or was removed.
+    ReserveNode {
+        name: String,
+        addr: String,
+        witness: bool,
+    },
+    /// Mark a node removed (its Raft membership is changed separately).
+    RemoveNode { name: String },
+    /// Record a join token (hash of its secret only).
+    AddToken {
+        id: String,
+        secret_sha256: String,
+        expires_ms: u64,
+    },
+    /// Replace the whole configuration.
+    SetConfig { config: StoredConfig },
+    /// Set or delete (`None`) one cluster property.
+    SetProperty { name: String, value: Option<String> },
+    /// Change cluster settings.
+    SetSettings { settings: Settings },
+    /// Set or delete a transient node attribute (status section).
+    SetNodeAttr {
+        node: String,
+        name: String,
+        value: Option<String>,
+    },
+    /// Set a resource's fail count on a node (0 clears it).
+    SetFailCount {
+        node: String,
+        resource: String,
+        count: u32,
+    },
+    /// Record one resource operation result.
+    RecordOp { node: String, op: StoredOp },
+    /// A change that does nothing but bump the epoch (used by tests and benchmarks).
+    Noop { note: String },
+}
+
+impl Change {
+    /// One line for the history, free of secrets.
+    pub fn summary(&self) -> String {
+        match self {
+            Change::InitCluster { name, nodes, .. } => {
+                let names: Vec<&str> = nodes.iter().map(|n| n.0.as_str()).collect();
+                format!("create cluster {name} with {}", names.join(", "))
+            }
+            Change::ReserveNode {
+                name,
+                addr,
+                witness,
+            } => format!(
+                "admit {} {name} at {addr}",
+                if *witness { "witness" } else { "node" }
+            ),
+            Change::RemoveNode { name } => format!("remove node {name}"),
+            Change::AddToken { expires_ms, .. } => {
+                format!("issue join token (expires {})", fmt_time(*expires_ms))
+            }
+            Change::SetConfig { .. } => "replace configuration".to_string(),
+            Change::SetProperty { name, value } => match value {
+                Some(v) => format!("set property {name}={v}"),
+                None => format!("delete property {name}"),
+            },
+            Change::SetSettings { settings } => {
+                format!("set failure-timeout {} ms", settings.failure_timeout_ms)
+            }
+            Change::SetNodeAttr { node, name, value } => match value {
+                Some(v) => format!("set attribute {name}={v} on {node}"),
+                None => format!("delete attribute {name} on {node}"),
+            },
+            Change::SetFailCount {
+                node,
+                resource,
+                count,
+            } => format!("fail count of {resource} on {node} = {count}"),
+            Change::RecordOp { node, op } => {
+                format!("{} {} on {node}: rc={}", op.resource, op.operation, op.rc)
+            }
+            Change::Noop { note } => format!("noop {note}"),
+        }
+    }
+
+    /// Whether this change is a configuration change (shown by `halo cluster history`).
+    pub fn is_config_change(&self) -> bool {
+        !matches!(
+            self,
+            Change::RecordOp { .. } | Change::SetFailCount { .. } | Change::SetNodeAttr { .. }
+        )
+    }
+}
+
+/// The outcome of one change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum ChangeResult {
+    #[default]
+    Ok,
+    /// A node id was assigned.
+    NodeId { id: u64 },
+    /// The change was refused; the state is unchanged.
+    Refused { code: String, reason: String },
+}
+
+/// The whole replicated state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ClusterState {
+    pub cluster: Option<ClusterInfo>,
+    #[serde(default)]
+    pub settings: Settings,
+    /// Number of applied changes; every change gets the next epoch.
+    pub epoch: u64,
+    #[serde(default)]
+    pub config: StoredConfig,
+    /// Node records by name.
+    #[serde(default)]
+    pub nodes: BTreeMap<String, NodeRecord>,
+    pub next_node_id: u64,
+    /// Transient node attributes by node name.
+    #[serde(default)]
+    pub node_attrs: BTreeMap<String, Attrs>,
+    /// Fail counts: node -> resource -> count.
+    #[serde(default)]
+    pub fail_counts: BTreeMap<String, BTreeMap<String, u32>>,
+    /// Recent operation results per node and resource.
+    #[serde(default)]
+    pub op_history: BTreeMap<String, BTreeMap<String, Vec<StoredOp>>>,
+    #[serde(default)]
+    pub history: VecDeque<HistoryEntry>,
+    #[serde(default)]
+    pub tokens: BTreeMap<String, TokenRecord>,
+    #[serde(default)]
+    pub secrets: Secrets,
+}
+
+fn refused(code: &str, reason: String) -> ChangeResult {
+    ChangeResult::Refused {
+        code: code.to_string(),
+        reason,
+    }
+}
+
+impl ClusterState {
+    /// Apply one committed request. Deterministic: the same state and request always give
+    /// the same result on every node.
+    pub fn apply(&mut self, req: &Request, log_index: u64) -> ChangeResult {
+        let result = self.apply_change(req);
+        if !matches!(result, ChangeResult::Refused { .. }) {
+            self.epoch += 1;
+            if req.change.is_config_change() {
+                self.history.push_back(HistoryEntry {
+                    epoch: self.epoch,
+                    time_ms: req.time_ms,
+                    node: req.node.clone(),
+                    summary: req.change.summary(),
+                    log_index,
+                });
+                while self.history.len() > HISTORY_LIMIT {
+                    self.history.pop_front();
+                }
+            }
+        }
+        result
+    }
+
+    fn apply_change(&mut self, req: &Request) -> ChangeResult {
+        // Expired tokens are kept a week (so a late joiner is told "expired", not "unknown"),
+        // then dropped by the time carried in the log, so every node drops the same ones.
+        self.tokens
+            .retain(|_, t| t.expires_ms.saturating_add(TOKEN_GRACE_MS) > req.time_ms);
+        match &req.change {
+            Change::InitCluster {
+                name,
+                ca_cert_pem,
+                ca_fingerprint,
+                ca_key_pem,
+                settings,
+                nodes,
+                next_node_id,
+            } => {
+                if self.cluster.is_some() {
+                    return refused("HALO-E110", "the cluster is already initialised".into());
+                }
+                self.cluster = Some(ClusterInfo {
+                    name: name.clone(),
+                    created_ms: req.time_ms,
+                    ca_cert_pem: ca_cert_pem.clone(),
+                    ca_fingerprint: ca_fingerprint.clone(),
+                });
+                self.secrets.ca_key_pem = ca_key_pem.0.clone();
+                self.settings = settings.clone();
+                for (n, id, addr, witness) in nodes {
+                    self.nodes.insert(
+                        n.clone(),
+                        NodeRecord {
+                            id: *id,
+                            addr: addr.clone(),
+                            witness: *witness,
+                            status: NodeStatus::Member,
+                            since_ms: req.time_ms,
+                        },
+                    );
+                    self.add_config_node(n);
+                }
+                self.next_node_id = (*next_node_id).max(self.next_node_id);
+                ChangeResult::Ok
+            }
+            Change::ReserveNode {
+                name,
+                addr,
+                witness,
+            } => {
+                if let Some(rec) = self.nodes.get(name) {
+                    return match rec.status {
+                        NodeStatus::Removed => refused(
+                            "HALO-E111",
+                            format!("node name {name} was removed from this cluster and cannot be reused"),
+                        ),
+                        NodeStatus::Member => refused(
+                            "HALO-E112",
+                            format!("a node named {name} is already in the cluster (id {})", rec.id),
+                        ),
+                    };
+                }
+                if let Some((other, _)) = self
+                    .nodes
+                    .iter()
+                    .find(|(_, r)| r.addr == *addr && r.status == NodeStatus::Member)
+                {
+                    return refused(
+                        "HALO-E113",
+                        format!("address {addr} is already used by node {other}"),
+                    );
+                }
+                let id = self.next_node_id.max(1);
+                self.next_node_id = id + 1;
+                self.nodes.insert(
+                    name.clone(),
+                    NodeRecord {
+                        id,
+                        addr: addr.clone(),
+                        witness: *witness,
+                        status: NodeStatus::Member,
+                        since_ms: req.time_ms,
+                    },
+                );
+                if !*witness {
+                    self.add_config_node(name);
+                }
+                ChangeResult::NodeId { id }
+            }
+            Change::RemoveNode { name } => match self.nodes.get_mut(name) {
+                Some(rec) if rec.status == NodeStatus::Member => {
+                    rec.status = NodeStatus::Removed;
+                    rec.since_ms = req.time_ms;
+                    self.node_attrs.remove(name);
+                    self.fail_counts.remove(name);
+                    self.op_history.remove(name);
+                    if let Some(c) = self.config.v1_mut() {
+                        c.nodes.retain(|n| n.name != *name);
+                    }
+                    ChangeResult::Ok
+                }
+                _ => refused("HALO-E114", format!("no node named {name} in the cluster")),
+            },
+            Change::AddToken {
+                id,
+                secret_sha256,
+                expires_ms,
+            } => {
+                self.tokens.insert(
+                    id.clone(),
+                    TokenRecord {
+                        secret_sha256: secret_sha256.clone(),
+                        expires_ms: *expires_ms,
+                        created_by: req.node.clone(),
+                    },
+                );
+                ChangeResult::Ok
+            }
+            Change::SetConfig { config } => {
+                self.config = config.clone();
+                ChangeResult::Ok
+            }
+            Change::SetProperty { name, value } => match self.config.v1_mut() {
+                Some(c) => {
+                    match value {
+                        Some(v) => c.properties.insert(name.clone(), v.clone()),
+                        None => c.properties.remove(name),
+                    };
+                    ChangeResult::Ok
+                }
+                None => refused(
+                    "HALO-E115",
+                    "the configuration is stored as native TOML; replace it whole".into(),
+                ),
+            },
+            Change::SetSettings { settings } => {
+                if settings.failure_timeout_ms < 100 {
+                    return refused(
+                        "HALO-E116",
+                        format!(
+                            "failure timeout {} ms is below the minimum of 100 ms",
+                            settings.failure_timeout_ms
+                        ),
+                    );
+                }
+                self.settings = settings.clone();
+                ChangeResult::Ok
+            }
+            Change::SetNodeAttr { node, name, value } => {
+                let attrs = self.node_attrs.entry(node.clone()).or_default();
+                match value {
+                    Some(v) => attrs.insert(name.clone(), v.clone()),
+                    None => attrs.remove(name),
+                };
+                if attrs.is_empty() {
+                    self.node_attrs.remove(node);
+                }
+                ChangeResult::Ok
+            }
+            Change::SetFailCount {
+                node,
+                resource,
+                count,
+            } => {
+                let m = self.fail_counts.entry(node.clone()).or_default();
+                if *count == 0 {
+                    m.remove(resource);
+                } else {
+                    m.insert(resource.clone(), *count);
+                }
+                if m.is_empty() {
+                    self.fail_counts.remove(node);
+                }
+                ChangeResult::Ok
+            }
+            Change::RecordOp { node, op } => {
+                let ops = self
+                    .op_history
+                    .entry(node.clone())
+                    .or_default()
+                    .entry(op.resource.clone())
+                    .or_default();
+                ops.push(op.clone());
+                if ops.len() > OP_HISTORY_LIMIT {
+                    let extra = ops.len() - OP_HISTORY_LIMIT;
+                    ops.drain(..extra);
+                }
+                ChangeResult::Ok
+            }
+            Change::Noop { .. } => ChangeResult::Ok,
+        }
+    }
+
+    fn add_config_node(&mut self, name: &str) {
+        if let Some(c) = self.config.v1_mut() {
+            if !c.nodes.iter().any(|n| n.name == name) {
+                c.nodes.push(StoredNode {
+                    id: name.to_string(),
+                    name: name.to_string(),
+                    attrs: Attrs::new(),
+                    score: None,
+                });
+            }
+        }
+    }
+
+    /// The node record with this Raft id, if any.
+    pub fn node_by_id(&self, id: u64) -> Option<(&String, &NodeRecord)> {
+        self.nodes.iter().find(|(_, r)| r.id == id)
+    }
+}
+
+/// Format milliseconds since the epoch as `YYYY-MM-DD HH:MM:SS UTC`.
+pub fn fmt_time(ms: u64) -> String {
+    let secs = (ms / 1000) as i64;
+    let days = secs.div_euclid(86400);
+    let rem = secs.rem_euclid(86400);
+    let (h, m, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z.rem_euclid(146097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if mo <= 2 { y + 1 } else { y };
+    format!("{y:04}-{mo:02}-{d:02} {h:02}:{m:02}:{s:02} UTC")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::REQUEST_VERSION;
+
+    fn req(node: &str, t: u64, change: Change) -> Request {
+        Request {
+            v: REQUEST_VERSION,
+            node: node.into(),
+            time_ms: t,
+            change,
+        }
+    }
+
+    fn init() -> ClusterState {
+        let mut s = ClusterState::default();
+        let r = s.apply(
+            &req(
+                "a",
+                1000,
+                Change::InitCluster {
+                    name: "c1".into(),
+                    ca_cert_pem: "CERT".into(),
+                    ca_fingerprint: "ff".into(),
+                    ca_key_pem: Secret("KEY".into()),
+                    settings: Settings::default(),
+                    nodes: vec![("a".into(), 1, "127.0.0.1:1".into(), false)],
+                    next_node_id: 2,
+                },
+            ),
+            1,
+        );
+        assert_eq!(r, ChangeResult::Ok);
+        s
+    }
+
+    /// Node ids are assigned in order and a removed name is never given out again.
+    #[test]
+    fn reserve_assigns_ids_and_refuses_reuse() {
+        let mut s = init();
+        let r = s.apply(
+            &req(
+                "a",
+                2000,
+                Change::ReserveNode {
+                    name: "b".into(),
+                    addr: "127.0.0.1:2".into(),
+                    witness: false,
+                },
+            ),
+            2,
+        );
+        assert_eq!(r, ChangeResult::NodeId { id: 2 });
+        assert_eq!(s.epoch, 2);
+        let dup = s.apply(
+            &req(
+                "a",
+                2001,
+                Change::ReserveNode {
+                    name: "b".into(),
+                    addr: "127.0.0.1:3".into(),
+                    witness: false,
+                },
+            ),
+            3,
+        );
+        assert!(matches!(dup, ChangeResult::Refused { ref code, .. } if code == "HALO-E112"));
+        assert_eq!(s.epoch, 2, "a refused change does not bump the epoch");
+        s.apply(&req("a", 3000, Change::RemoveNode { name: "b".into() }), 4);
+        let again = s.apply(
+            &req(
+                "a",
+                4000,
+                Change::ReserveNode {
+                    name: "b".into(),
+                    addr: "127.0.0.1:2".into(),
+                    witness: false,
+                },
+            ),
+            5,
+        );
+        assert!(matches!(again, ChangeResult::Refused { ref code, .. } if code == "HALO-E111"));
+        let c = s.apply(
+            &req(
+                "a",
+                5000,
+                Change::ReserveNode {
+                    name: "c".into(),
+                    addr: "127.0.0.1:2".into(),
+                    witness: true,
+                },
+            ),
+            6,
+        );
+        assert_eq!(c, ChangeResult::NodeId { id: 3 }, "ids are never reused");
+    }
+
+    /// Every accepted change is in the history with epoch, time and node; secrets are not.
+    #[test]
+    fn history_records_epoch_time_and_node() {
+        let mut s = init();
+        s.apply(
+            &req(
+                "b",
+                7000,
+                Change::SetProperty {
+                    name: "stonith-enabled".into(),
+                    value: Some("false".into()),
+                },
+            ),
+            9,
+        );
+        let last = s
+            .history
+            .back()
+            .cloned()
+            .unwrap_or_else(|| panic!("no history"));
+        assert_eq!(last.epoch, 2);
+        assert_eq!(last.time_ms, 7000);
+        assert_eq!(last.node, "b");
+        assert_eq!(last.log_index, 9);
+        assert_eq!(last.summary, "set property stonith-enabled=false");
+        let json = serde_json::to_string(&s.history).unwrap_or_default();
+        assert!(!json.contains("KEY"));
+        let cfg = s.config.to_model().unwrap_or_default();
+        assert_eq!(
+            cfg.properties.get("stonith-enabled").map(String::as_str),
+            Some("false")
+        );
+        assert_eq!(cfg.nodes.len(), 1);
+    }
+
+    /// Tokens are dropped once the time carried by a later entry passes their expiry.
+    #[test]
+    fn tokens_expire_by_log_time() {
+        let mut s = init();
+        s.apply(
+            &req(
+                "a",
+                1000,
+                Change::AddToken {
+                    id: "t".into(),
+                    secret_sha256: "h".into(),
+                    expires_ms: 5000,
+                },
+            ),
+            2,
+        );
+        assert!(s.tokens.contains_key("t"));
+        s.apply(&req("a", 6000, Change::Noop { note: "x".into() }), 3);
+        assert!(s.tokens.contains_key("t"), "kept during the grace period");
+        s.apply(
+            &req(
+                "a",
+                5000 + TOKEN_GRACE_MS,
+                Change::Noop { note: "x".into() },
+            ),
+            4,
+        );
+        assert!(!s.tokens.contains_key("t"));
+    }
+
+    /// The state file is a tagged, versioned document.
+    #[test]
+    fn state_file_is_versioned() {
+        let s = init();
+        let text = serde_json::to_string(&StateFile::V1(s.clone())).unwrap_or_default();
+        assert!(text.starts_with("{\"format\":\"halo-state/1\""), "{text}");
+        let back: StateFile = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back.into_state(), s);
+    }
+
+    #[test]
+    fn time_format() {
+        assert_eq!(fmt_time(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(fmt_time(1_700_000_000_000), "2023-11-14 22:13:20 UTC");
+    }
+}

@@ -1,0 +1,398 @@
+//! Real `halo daemon` processes on 127.0.0.1, each with its own port and state directory,
+//! which tests start, stop (SIGTERM), kill (SIGKILL) and restart, and drive through the real
+//! `halo` CLI.
+//!
+//! Liveness is checked by polling with generous deadlines ([`poll`]); nothing here measures
+//! speed.
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Generous deadline for anything a test waits for (elections, joins, catch-up).
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+static SEQ: AtomicUsize = AtomicUsize::new(0);
+
+/// Poll `f` until it returns `Some`, or give up after `deadline`.
+pub fn poll<T>(deadline: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let end = Instant::now() + deadline;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= end {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (bound then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}
+
+/// One daemon of a test cluster.
+pub struct Daemon {
+    pub name: String,
+    pub dir: PathBuf,
+    pub addr: String,
+    pub witness: bool,
+    child: Option<Child>,
+}
+
+impl Daemon {
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.with_extension("log")
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        match &mut self.child {
+            Some(c) => matches!(c.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+}
+
+/// A set of daemons under one temporary directory, removed (and every process killed) on drop.
+pub struct Cluster {
+    pub root: PathBuf,
+    pub bin: PathBuf,
+    pub daemons: Vec<Daemon>,
+}
+
+/// What running a `halo` command produced.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Run {
+        Run {
+            ok: o.status.success(),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Cluster {
+    /// A new empty cluster using the `halo` binary at `bin`.
+    pub fn new(bin: &Path, label: &str) -> Cluster {
+        let root = std::env::temp_dir().join(format!(
+            "halo-test-{label}-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&root);
+        let _ = std::fs::create_dir_all(&root);
+        Cluster {
+            root,
+            bin: bin.to_path_buf(),
+            daemons: vec![],
+        }
+    }
+
+    /// Add a daemon (not started). Returns its index.
+    pub fn add(&mut self, name: &str, witness: bool) -> usize {
+        let port = free_port();
+        self.daemons.push(Daemon {
+            name: name.to_string(),
+            dir: self.root.join(name),
+            addr: format!("127.0.0.1:{port}"),
+            witness,
+            child: None,
+        });
+        self.daemons.len() - 1
+    }
+
+    pub fn index(&self, name: &str) -> usize {
+        self.daemons
+            .iter()
+            .position(|d| d.name == name)
+            .unwrap_or_else(|| panic!("no daemon named {name}"))
+    }
+
+    /// Start (or restart) daemon `i` and wait until its control socket answers.
+    pub fn start(&mut self, i: usize) {
+        let d = &mut self.daemons[i];
+        assert!(d.child.is_none(), "{} is already running", d.name);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(d.log_path())
+            .unwrap_or_else(|e| panic!("log file for {}: {e}", d.name));
+        let log2 = log.try_clone().unwrap_or_else(|e| panic!("log file: {e}"));
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("daemon")
+            .args(["--name", &d.name, "--listen", &d.addr])
+            .arg("--state-dir")
+            .arg(&d.dir)
+            .env(
+                "HALO_LOG",
+                std::env::var("HALO_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2);
+        if d.witness {
+            cmd.arg("--witness");
+        }
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.bin.display()));
+        d.child = Some(child);
+        let sock = d.dir.join("halo.sock");
+        let name = d.name.clone();
+        let up = poll(DEADLINE, || {
+            std::os::unix::net::UnixStream::connect(&sock)
+                .ok()
+                .map(|_| ())
+        });
+        assert!(
+            up.is_some(),
+            "daemon {name} did not open its control socket\n{}",
+            self.logs()
+        );
+    }
+
+    fn signal(&mut self, i: usize, sig: i32) {
+        let d = &mut self.daemons[i];
+        if let Some(mut c) = d.child.take() {
+            // SAFETY: kill(2) on our own child's pid; no memory is involved.
+            unsafe {
+                libc::kill(c.id() as i32, sig);
+            }
+            let _ = c.wait();
+        }
+    }
+
+    /// Stop daemon `i` gracefully (SIGTERM) and wait for it to exit.
+    pub fn stop(&mut self, i: usize) {
+        self.signal(i, libc::SIGTERM);
+    }
+
+    /// Kill daemon `i` (SIGKILL) and reap it.
+    pub fn kill(&mut self, i: usize) {
+        self.signal(i, libc::SIGKILL);
+    }
+
+    /// Run `halo ARGS --state-dir DIR(i)`.
+    pub fn halo(&self, i: usize, args: &[&str]) -> Run {
+        let out = Command::new(&self.bin)
+            .args(args)
+            .env("HALO_STATE_DIR", &self.daemons[i].dir)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run halo: {e}"));
+        out.into()
+    }
+
+    /// `halo status --json` of daemon `i`, parsed (None when the command fails).
+    pub fn status(&self, i: usize) -> Option<Value> {
+        let r = self.halo(i, &["status", "--json"]);
+        if !r.ok {
+            return None;
+        }
+        serde_json::from_str(&r.stdout).ok()
+    }
+
+    /// Create the cluster on daemon `first` and join every daemon in `others` to it.
+    pub fn form(&mut self, first: usize, others: &[usize]) {
+        let r = self.halo(first, &["cluster", "init", "--name", "test"]);
+        assert!(r.ok, "init failed: {}\n{}", r.stderr, self.logs());
+        for &o in others {
+            self.join(o, first);
+        }
+    }
+
+    /// Join daemon `i` through daemon `via` with a fresh token.
+    pub fn join(&self, i: usize, via: usize) {
+        let token = self.halo(via, &["cluster", "token"]);
+        assert!(token.ok, "token failed: {}", token.stderr);
+        let r = self.halo(
+            i,
+            &[
+                "cluster",
+                "join",
+                &self.daemons[via].addr,
+                "--token",
+                token.stdout.trim(),
+            ],
+        );
+        assert!(
+            r.ok,
+            "join of {} failed: {}\n{}",
+            self.daemons[i].name,
+            r.stderr,
+            self.logs()
+        );
+    }
+
+    /// Wait until daemon `i` reports a quorate cluster with a DC; returns its status.
+    pub fn wait_quorate(&self, i: usize) -> Value {
+        poll(DEADLINE, || {
+            self.status(i)
+                .filter(|s| s["quorate"] == Value::Bool(true) && s["dc"].is_string())
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "{} never became quorate\n{}",
+                self.daemons[i].name,
+                self.logs()
+            )
+        })
+    }
+
+    /// Configuration history of daemon `i` as (epoch, summary) pairs.
+    pub fn history(&self, i: usize) -> Option<Vec<(u64, String)>> {
+        let r = self.halo(i, &["cluster", "history", "--json", "--limit", "1000"]);
+        if !r.ok {
+            return None;
+        }
+        let v: Value = serde_json::from_str(&r.stdout).ok()?;
+        Some(
+            v.as_array()?
+                .iter()
+                .map(|e| {
+                    (
+                        e["epoch"].as_u64().unwrap_or(0),
+                        e["summary"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    /// The tail of every daemon's log, for assertion messages.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        for d in &self.daemons {
+            let mut text = String::new();
+            if let Ok(mut f) = std::fs::File::open(d.log_path()) {
+                let _ = f.read_to_string(&mut text);
+            }
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(15)..];
+            out.push_str(&format!(
+                "--- {} ({})\n{}\n",
+                d.name,
+                d.addr,
+                tail.join("\n")
+            ));
+        }
+        out
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for i in 0..self.daemons.len() {
+            self.kill(i);
+        }
+        if std::env::var_os("HALO_KEEP_TEST_DIRS").is_none() {
+            let _ = std::fs::remove_dir_all(&self.root);
+        }
+    }
+}
+
+/// Node-to-node probes with chosen credentials, for security tests.
+pub mod probe {
+    use std::path::Path;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use halo_consensus::net::{self, Net, PeerRequest, PeerResponse, PeerView};
+    use halo_consensus::pki::Identity;
+    use halo_consensus::transport::TcpTransport;
+    use halo_consensus::types::Member;
+
+    fn read(p: &Path) -> String {
+        std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    }
+
+    /// Send a ping to `addr` (node `name`), trusting the CA in `trust_dir` and presenting the
+    /// node certificate of `cert_dir`. Ok(peer's name) when it answered.
+    pub fn ping_with_cert(
+        trust_dir: &Path,
+        cert_dir: &Path,
+        name: &str,
+        addr: &str,
+    ) -> Result<String, String> {
+        let identity = Identity {
+            name: "probe".into(),
+            ca_cert_pem: read(&trust_dir.join("tls/ca.pem")),
+            cert_pem: read(&cert_dir.join("tls/node.pem")),
+            key_pem: read(&cert_dir.join("tls/node.key")),
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        rt.block_on(async {
+            let net = Net::new(Arc::new(TcpTransport), &identity).map_err(|e| e.to_string())?;
+            let member = Member {
+                name: name.into(),
+                addr: addr.into(),
+                witness: false,
+            };
+            let view = PeerView {
+                name: "probe".into(),
+                ..Default::default()
+            };
+            match net
+                .call(&member, &PeerRequest::Ping(view), Duration::from_secs(5))
+                .await
+            {
+                Ok(PeerResponse::Pong(v)) => Ok(v.name),
+                Ok(other) => Err(format!("unexpected reply {other:?}")),
+                Err(e) => Err(e.to_string()),
+            }
+        })
+    }
+
+    /// Send a ping without any client certificate (verifying the peer by CA fingerprint).
+    pub fn ping_anonymous(ca_fingerprint: &str, addr: &str) -> Result<String, String> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        rt.block_on(async {
+            let view = PeerView::default();
+            match net::send_anonymous(
+                &TcpTransport,
+                addr,
+                ca_fingerprint,
+                &PeerRequest::Ping(view),
+                Duration::from_secs(5),
+            )
+            .await
+            {
+                Ok(PeerResponse::Pong(v)) => Ok(v.name),
+                Ok(other) => Err(format!("unexpected reply {other:?}")),
+                Err(e) => Err(e.to_string()),
+            }
+        })
+    }
+
+    /// SHA-256 fingerprint of the CA in a state directory.
+    pub fn ca_fingerprint(dir: &Path) -> String {
+        halo_consensus::pki::fingerprint_pem(&read(&dir.join("tls/ca.pem"))).unwrap_or_default()
+    }
+}
