@@ -184,23 +184,22 @@ impl Default for StoredConfig {
     }
 }
 
-/// Why a `halo_model::Config` cannot be stored as `StoredConfig::V1`.
+/// Why a stored configuration cannot be read back as a model configuration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigConvertError {
-    #[error("HALO-E120 configuration has {0} resource(s) and {1} constraint(s), which the stored format halo-config/1 does not carry; store it as native TOML (StoredConfig::NativeToml)")]
-    NotRepresentable(usize, usize),
-    #[error("HALO-E121 the stored configuration is native TOML; read it with halo_model::native")]
-    NativeText,
+    #[error("HALO-E121 the replicated configuration is not valid native TOML: {0}")]
+    Native(String),
 }
 
 impl StoredConfig {
-    /// Convert a model configuration into the stored format.
+    /// Convert a model configuration into the stored format: `halo-config/1` while it
+    /// only has properties, nodes and defaults, the whole native TOML text as soon as it
+    /// has resources or constraints.
     pub fn from_model(cfg: &halo_model::Config) -> Result<Self, ConfigConvertError> {
         if !cfg.resources.is_empty() || !cfg.constraints.is_empty() {
-            return Err(ConfigConvertError::NotRepresentable(
-                cfg.resources.len(),
-                cfg.constraints.len(),
-            ));
+            return Ok(StoredConfig::NativeToml {
+                text: halo_model::to_native(cfg),
+            });
         }
         Ok(StoredConfig::V1(ConfigV1 {
             properties: cfg.properties.clone(),
@@ -239,15 +238,23 @@ impl StoredConfig {
                 rsc_defaults: c.rsc_defaults.clone(),
                 op_defaults: c.op_defaults.clone(),
             }),
-            StoredConfig::NativeToml { .. } => Err(ConfigConvertError::NativeText),
+            StoredConfig::NativeToml { text } => {
+                halo_model::parse_native(text, "replicated configuration")
+                    .map(|doc| doc.config)
+                    .map_err(|e| ConfigConvertError::Native(e.to_string()))
+            }
         }
     }
 
-    fn v1_mut(&mut self) -> Option<&mut ConfigV1> {
-        match self {
-            StoredConfig::V1(c) => Some(c),
-            StoredConfig::NativeToml { .. } => None,
-        }
+    /// Change the configuration through the model, whatever its stored format.
+    pub fn edit(
+        &mut self,
+        f: impl FnOnce(&mut halo_model::Config),
+    ) -> Result<(), ConfigConvertError> {
+        let mut cfg = self.to_model()?;
+        f(&mut cfg);
+        *self = StoredConfig::from_model(&cfg)?;
+        Ok(())
     }
 }
 
@@ -524,8 +531,8 @@ impl ClusterState {
                     self.node_attrs.remove(name);
                     self.fail_counts.remove(name);
                     self.op_history.remove(name);
-                    if let Some(c) = self.config.v1_mut() {
-                        c.nodes.retain(|n| n.name != *name);
+                    if let Err(e) = self.config.edit(|c| c.nodes.retain(|n| n.name != *name)) {
+                        return refused("HALO-E121", e.to_string());
                     }
                     ChangeResult::Ok
                 }
@@ -547,22 +554,25 @@ impl ClusterState {
                 ChangeResult::Ok
             }
             Change::SetConfig { config } => {
+                // Only a configuration that reads back cleanly is committed.
+                if let Err(e) = config.to_model() {
+                    return refused("HALO-E121", e.to_string());
+                }
                 self.config = config.clone();
                 ChangeResult::Ok
             }
-            Change::SetProperty { name, value } => match self.config.v1_mut() {
-                Some(c) => {
+            Change::SetProperty { name, value } => {
+                let edited = self.config.edit(|c| {
                     match value {
                         Some(v) => c.properties.insert(name.clone(), v.clone()),
                         None => c.properties.remove(name),
                     };
-                    ChangeResult::Ok
+                });
+                match edited {
+                    Ok(()) => ChangeResult::Ok,
+                    Err(e) => refused("HALO-E121", e.to_string()),
                 }
-                None => refused(
-                    "HALO-E115",
-                    "the configuration is stored as native TOML; replace it whole".into(),
-                ),
-            },
+            }
             Change::SetSettings { settings } => {
                 if settings.failure_timeout_ms < 100 {
                     return refused(
@@ -622,16 +632,16 @@ impl ClusterState {
     }
 
     fn add_config_node(&mut self, name: &str) {
-        if let Some(c) = self.config.v1_mut() {
+        // A configuration that does not read back was refused when it was set.
+        let _ = self.config.edit(|c| {
             if !c.nodes.iter().any(|n| n.name == name) {
-                c.nodes.push(StoredNode {
+                c.nodes.push(halo_model::Node {
                     id: name.to_string(),
                     name: name.to_string(),
-                    attrs: Attrs::new(),
-                    score: None,
+                    ..Default::default()
                 });
             }
-        }
+        });
     }
 
     /// The node record with this Raft id, if any.

@@ -95,6 +95,50 @@ async fn interface_propose_subscribe_read_and_reopen() {
         "{refused:?}"
     );
 
+    // The whole configuration, resources and constraints included, is replicated, and
+    // node membership changes keep editing it.
+    let text = include_str!("../../../examples/openstack.toml");
+    let model = halo_model::parse_native(text, "openstack.toml")
+        .unwrap_or_else(|e| panic!("{e}"))
+        .config;
+    let stored = StoredConfig::from_model(&model).unwrap_or_else(|e| panic!("{e}"));
+    assert!(matches!(stored, StoredConfig::NativeToml { .. }));
+    let resp = node
+        .propose(Change::SetConfig { config: stored })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(resp.result, ChangeResult::Ok);
+    let back = node
+        .read_linearizable()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .state
+        .config
+        .to_model()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(back, model);
+    // A configuration that does not validate is refused; the committed one stays.
+    let bad = node
+        .propose(Change::SetConfig {
+            config: StoredConfig::NativeToml {
+                text: "version = 1\n[[order]]\nid = \"o\"\nfirst = \"x\"\nthen = \"y\"\n".into(),
+            },
+        })
+        .await;
+    assert!(
+        matches!(bad, Err(Error::Refused { ref code, .. }) if code == "HALO-E121"),
+        "{bad:?}"
+    );
+    let still = node
+        .read_linearizable()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .state
+        .config
+        .to_model()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(still.resources.len(), model.resources.len());
+
     let epoch = node.status().epoch;
     node.shutdown().await;
     drop(node);
@@ -113,7 +157,14 @@ async fn interface_propose_subscribe_read_and_reopen() {
     .await
     .unwrap_or_else(|_| panic!("no linearizable read after reopen"));
     assert_eq!(read.state.epoch, epoch);
-    assert!(matches!(read.state.config, StoredConfig::V1(_)));
+    // The configuration with resources survived the reopen as native TOML.
+    assert!(matches!(read.state.config, StoredConfig::NativeToml { .. }));
+    let reopened = read
+        .state
+        .config
+        .to_model()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(reopened, model);
     assert!(read
         .state
         .history
