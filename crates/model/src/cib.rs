@@ -1456,6 +1456,7 @@ impl<'a, 'i> Importer<'a, 'i> {
             on_node: text("on_node"),
             op_digest: text("op-digest"),
             op_restart_digest: text("op-restart-digest"),
+            op_force_restart: text("op-force-restart"),
             transition_key,
             transition_magic,
         })
@@ -2116,6 +2117,7 @@ mod tests {
                 on_node: Some("n1".into()),
                 op_digest: Some("abc".into()),
                 op_restart_digest: Some("def".into()),
+                op_force_restart: None,
                 transition_key: Some("4:7:0:0f2b".into()),
                 transition_magic: Some("0:1;4:7:0:0f2b".into()),
             }

@@ -76,6 +76,9 @@ pub struct OpRecord {
     pub on_node: Option<String>,
     pub op_digest: Option<String>,
     pub op_restart_digest: Option<String>,
+    /// Parameters whose change needs a restart, space separated (`op-force-restart`):
+    /// the ones `op_restart_digest` covers.
+    pub op_force_restart: Option<String>,
     pub transition_key: Option<String>,
     pub transition_magic: Option<String>,
 }

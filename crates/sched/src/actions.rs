@@ -407,6 +407,13 @@ pub fn primitive_actions(cl: &mut Cluster, g: &mut Graph, r: RscId) {
         }
         role = nr;
     }
+    // A changed definition forces a restart where the resource stays.
+    if rsc.definition_restart {
+        if let Some(n) = allocated {
+            let a = custom_action(cl_ro, g, r, Task::Start, Some(n), false);
+            g.acts[a].reason = Some("resource definition change".into());
+        }
+    }
     // Then from the current role to the next.
     let mut role = role0;
     while role != next_role {

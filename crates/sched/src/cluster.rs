@@ -167,6 +167,10 @@ pub struct Rsc {
     pub stop_needed: bool,
     pub block: bool,
     pub failure_ignored: bool,
+    /// The definition changed: restart (start required) on its node.
+    pub definition_restart: bool,
+    /// The definition changed in a way a reload applies.
+    pub reload: bool,
     pub fence_device: bool,
     pub needs: Needs,
     // numbers
@@ -225,6 +229,8 @@ impl Rsc {
             stop_needed: false,
             block: false,
             failure_ignored: false,
+            definition_restart: false,
+            reload: false,
             fence_device: false,
             needs: Needs::Quorum,
             priority: 0,
@@ -279,6 +285,10 @@ pub struct Cluster {
     pub top: Vec<RscId>,
     pub colocs: Vec<Coloc>,
     pub locs: Vec<crate::constraints::Loc>,
+    /// Operation history per (primitive, node), sorted by call id.
+    pub histories: Vec<(RscId, NodeId, Vec<halo_model::OpRecord>)>,
+    /// (primitive, node) whose fail count is being cleared (definition changed).
+    pub failcount_cleared: Vec<(RscId, NodeId)>,
     /// Configured resources by id (see `index_ids`).
     pub by_id: std::collections::HashMap<String, RscId>,
     pub orders: Vec<crate::constraints::RscOrder>,
@@ -493,6 +503,8 @@ pub fn build(cfg: &Config, opts: &Options, nodes: Vec<Node>) -> Result<Cluster, 
         top: Vec::new(),
         colocs: Vec::new(),
         locs: Vec::new(),
+        histories: Vec::new(),
+        failcount_cleared: Vec::new(),
         by_id: Default::default(),
         orders: Vec::new(),
         have_stonith_resource: false,

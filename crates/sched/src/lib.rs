@@ -19,6 +19,7 @@ pub mod assign;
 pub mod clone;
 pub mod cluster;
 pub mod constraints;
+pub mod digest;
 pub mod explain;
 pub mod promotable;
 pub mod render;
@@ -73,6 +74,7 @@ pub fn schedule(cfg: &Config, status: &Status, now: i64) -> Result<Plan, SchedEr
     let nodes = unpack::nodes(cfg, status, &opts);
     let mut cl = cluster::build(cfg, &opts, nodes)?;
     unpack::histories(&mut cl, status);
+    unpack::config_changes(&mut cl);
     cl.index_ids();
     constraints::unpack(&mut cl, cfg);
 
@@ -138,7 +140,10 @@ fn apply_failure_thresholds(cl: &mut cluster::Cluster) {
             if rsc.variant != cluster::Variant::Primitive {
                 continue;
             }
-            if rsc.migration_threshold == 0 || rsc.failure_ignored {
+            if rsc.migration_threshold == 0
+                || rsc.failure_ignored
+                || cl.failcount_cleared.contains(&(r, n))
+            {
                 continue;
             }
             let (count, _) = unpack::failcount(cl, r, n, true);

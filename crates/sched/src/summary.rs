@@ -217,6 +217,10 @@ fn primitive_line(cl: &Cluster, g: &Graph, r: RscId) -> Vec<Change> {
 
     if role == next_role {
         let Some(_) = next else { return vec![] };
+        let stop_required = stop.map(|s| !g.acts[s].optional).unwrap_or(false);
+        if rsc.reload && !stop_required {
+            return vec![item.line("Reload", current, next, start, None)];
+        }
         let start_optional = start.map(|s| g.acts[s].optional).unwrap_or(true);
         if start.is_none() || start_optional {
             if let (Some(d), Some(p)) = (demote, promote) {

@@ -233,6 +233,8 @@ fn unpack_lrm_resource(cl: &mut Cluster, node: NodeId, h: &ResourceHistory, _att
         unpack_rsc_op(cl, r, node, op, &mut role, &mut on_fail, &mut last_failure);
     }
     process_rsc_state(cl, r, node, role, on_fail);
+    cl.histories
+        .push((r, node, ops.iter().map(|o| (*o).clone()).collect()));
     if saved_role > cl.rscs[r].role {
         cl.rscs[r].role = saved_role;
     }
@@ -452,6 +454,8 @@ fn cl_new_rsc(id: &str, nnodes: usize) -> crate::cluster::Rsc {
         top: Vec::new(),
         colocs: Vec::new(),
         locs: Vec::new(),
+        histories: Vec::new(),
+        failcount_cleared: Vec::new(),
         by_id: Default::default(),
         orders: Vec::new(),
         have_stonith_resource: false,
@@ -1045,4 +1049,97 @@ fn process_rsc_state(cl: &mut Cluster, r: RscId, node: NodeId, role: PRole, on_f
     } else if role == Some(Role::Stopped) && cl.rscs[r].role < Role::Stopped {
         cl.rscs[r].role = Role::Stopped;
     }
+}
+
+/// Indexes of the last start and the last successful stop in a sorted history
+/// (Pacemaker's `calculate_active_ops`); a monitor that found it running or a
+/// promotion counts as a start when there is none.
+fn active_ops(ops: &[OpRecord]) -> (Option<usize>, Option<usize>) {
+    let (mut start, mut stop) = (None, None);
+    let (mut implied_monitor, mut implied_clone) = (None, None);
+    for (i, op) in ops.iter().enumerate() {
+        match op.operation.as_str() {
+            "stop" if op.op_status == 0 => stop = Some(i),
+            "start" | "migrate_from" => start = Some(i),
+            "monitor" if implied_monitor <= stop && matches!(op.rc, 0 | 8) => {
+                implied_monitor = Some(i)
+            }
+            "promote" | "demote" => implied_clone = Some(i),
+            _ => {}
+        }
+    }
+    (start.or(implied_clone).or(implied_monitor), stop)
+}
+
+/// Compare every active resource's history with its current definition
+/// (Pacemaker's `pcmk__handle_rsc_config_changes` and the last-failure check):
+/// changed parameters mean a restart or a reload, and clear the fail count.
+pub fn config_changes(cl: &mut Cluster) {
+    use crate::digest::{compare, Cmp};
+    let histories = std::mem::take(&mut cl.histories);
+    for (r, node, ops) in &histories {
+        let (r, node) = (*r, *node);
+        if cl.rscs[r].orphan {
+            continue;
+        }
+        // A failure recorded with other parameters no longer counts.
+        for op in ops {
+            if op.id.ends_with("_last_failure_0")
+                && matches!(op.operation.as_str(), "start" | "monitor")
+                && matches!(compare(cl, r, op), Cmp::All | Cmp::Restart)
+            {
+                cl.failcount_cleared.push((r, node));
+            }
+        }
+        if !cl.rscs[r].running_on.contains(&node) || !cl.nodes[node].online {
+            continue;
+        }
+        let (start, stop) = active_ops(ops);
+        if start < stop {
+            continue;
+        }
+        let mut changed = false;
+        for op in &ops[start.unwrap_or(0)..] {
+            let task = op.operation.as_str();
+            if op.interval_ms == 0
+                && !matches!(task, "monitor" | "start" | "promote" | "migrate_from")
+            {
+                continue;
+            }
+            if op.interval_ms > 0
+                && !cl.rscs[r]
+                    .ops
+                    .iter()
+                    .any(|o| o.name == task && o.interval_ms == op.interval_ms)
+            {
+                changed = true; // an orphaned recurring operation is cancelled
+                continue;
+            }
+            match compare(cl, r, op) {
+                Cmp::Match => {}
+                Cmp::Restart => {
+                    changed = true;
+                    if op.interval_ms == 0 {
+                        cl.rscs[r].definition_restart = true;
+                    }
+                }
+                Cmp::All | Cmp::Unknown => {
+                    changed = true;
+                    if op.interval_ms > 0 {
+                        // the recurring operation is simply rescheduled
+                    } else if op.op_restart_digest.is_some() {
+                        if cl.rscs[r].managed && !cl.rscs[r].failed {
+                            cl.rscs[r].reload = true;
+                        }
+                    } else {
+                        cl.rscs[r].definition_restart = true;
+                    }
+                }
+            }
+        }
+        if changed && failcount(cl, r, node, true).0 != 0 {
+            cl.failcount_cleared.push((r, node));
+        }
+    }
+    cl.histories = histories;
 }
