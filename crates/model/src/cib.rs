@@ -1457,6 +1457,9 @@ impl<'a, 'i> Importer<'a, 'i> {
             op_digest: text("op-digest"),
             op_restart_digest: text("op-restart-digest"),
             op_force_restart: text("op-force-restart"),
+            op_secure_params: text("op-secure-params"),
+            op_secure_digest: text("op-secure-digest"),
+            feature_set: text("crm_feature_set"),
             transition_key,
             transition_magic,
         })
@@ -1488,7 +1491,7 @@ pub fn constraint_resources(c: &Constraint) -> Vec<&str> {
 }
 
 /// Compare dotted versions numerically.
-fn version_lt(a: &str, b: &str) -> bool {
+pub fn version_lt(a: &str, b: &str) -> bool {
     let parse = |v: &str| -> Vec<u64> { v.split('.').map(|x| x.parse().unwrap_or(0)).collect() };
     let (pa, pb) = (parse(a), parse(b));
     for i in 0..pa.len().max(pb.len()) {
@@ -2118,6 +2121,9 @@ mod tests {
                 op_digest: Some("abc".into()),
                 op_restart_digest: Some("def".into()),
                 op_force_restart: None,
+                op_secure_params: None,
+                op_secure_digest: None,
+                feature_set: None,
                 transition_key: Some("4:7:0:0f2b".into()),
                 transition_magic: Some("0:1;4:7:0:0f2b".into()),
             }

@@ -79,6 +79,12 @@ pub struct OpRecord {
     /// Parameters whose change needs a restart, space separated (`op-force-restart`):
     /// the ones `op_restart_digest` covers.
     pub op_force_restart: Option<String>,
+    /// Parameters left out of `op_secure_digest` (secrets), space separated.
+    pub op_secure_params: Option<String>,
+    /// Digest of the parameters without the secret ones (`op-secure-digest`).
+    pub op_secure_digest: Option<String>,
+    /// Feature set of the node that recorded the operation (`crm_feature_set`).
+    pub feature_set: Option<String>,
     pub transition_key: Option<String>,
     pub transition_magic: Option<String>,
 }

@@ -113,6 +113,38 @@ pub fn compare(cl: &Cluster, r: RscId, op: &OpRecord) -> Cmp {
         params.insert("CRM_meta_timeout".into(), timeout.to_string());
     }
     let implied_restart = interval == 0 && extra;
+    let result = compare_digests(op, &params, implied_restart);
+    // Like crm_simulate, accept a difference only in secret parameters (a status
+    // dump with its secrets masked) as no change.
+    if result != Cmp::Match {
+        if let (Some(recorded), Some(secret)) = (&op.op_secure_digest, &op.op_secure_params) {
+            let old = op
+                .feature_set
+                .as_deref()
+                .map(|v| halo_model::cib::version_lt(v, "3.16.0"))
+                .unwrap_or(true);
+            let mut secure: BTreeMap<String, String> = if old {
+                let mut p = rsc.params.clone();
+                if rsc.agent.class == "stonith" {
+                    p.retain(|k, _| !k.starts_with("pcmk_"));
+                }
+                p
+            } else {
+                params.clone()
+            };
+            secure.retain(|k, _| !secret.contains(&format!(" {k} ")));
+            if old {
+                secure.remove("CRM_meta_timeout");
+            }
+            if &digest(&secure) == recorded {
+                return Cmp::Match;
+            }
+        }
+    }
+    result
+}
+
+fn compare_digests(op: &OpRecord, params: &BTreeMap<String, String>, implied_restart: bool) -> Cmp {
     if let Some(recorded) = &op.op_restart_digest {
         let restart: BTreeMap<String, String> = match &op.op_force_restart {
             Some(list) => params
@@ -128,7 +160,7 @@ pub fn compare(cl: &Cluster, r: RscId, op: &OpRecord) -> Cmp {
     }
     match &op.op_digest {
         None => Cmp::Unknown,
-        Some(recorded) if *recorded != digest(&params) => {
+        Some(recorded) if *recorded != digest(params) => {
             if implied_restart {
                 Cmp::Restart
             } else {
