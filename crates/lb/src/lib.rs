@@ -1,0 +1,8 @@
+//! halo's load balancer: an HAProxy-compatible TCP/HTTP engine.
+//!
+//! * [`config`] reads HAProxy's configuration language and halo's native TOML into one
+//!   typed model;
+//! * [`health`] decides server state from check results (no I/O), [`probe`] runs checks;
+//! * [`engine`] runs listeners, proxies, balancing, queues, stats and reload.
+
+pub mod config;
