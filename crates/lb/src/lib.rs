@@ -5,4 +5,9 @@
 //! * [`health`] decides server state from check results (no I/O), [`probe`] runs checks;
 //! * [`engine`] runs listeners, proxies, balancing, queues, stats and reload.
 
+pub mod balance;
 pub mod config;
+pub mod engine;
+pub mod health;
+pub mod probe;
+pub mod process;

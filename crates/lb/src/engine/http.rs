@@ -1,0 +1,724 @@
+//! `mode http`: HTTP/1.1 with keep-alive on both sides (hyper 1), ACL routing, the
+//! stats page, `option forwardfor`, retries on another server when a connection fails,
+//! layer-7 passive checks and `httplog` lines.
+
+use super::logfmt::haproxy_date;
+use super::state::*;
+use super::tcp::{connect_server, ConnFail, ConnInfo};
+use super::Shared;
+use crate::balance::hash_ip;
+use crate::config::{Acl, AclFetch, AclMatch, ForwardFor, LogFormat};
+use crate::health::Event;
+use bytes::Bytes;
+use http_body_util::{combinators::BoxBody, BodyExt, Full};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, HOST};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub type ProxyBody = BoxBody<Bytes, BoxError>;
+
+/// An idle connection to a server, ready for the next request.
+pub struct PooledConn {
+    sender: hyper::client::conn::http1::SendRequest<ProxyBody>,
+}
+
+const POOL_MAX: usize = 256;
+
+struct Ctx {
+    shared: Arc<Shared>,
+    fe: Arc<FrontendRt>,
+    peer: SocketAddr,
+}
+
+/// One client connection in `mode http`.
+pub async fn session(
+    shared: &Arc<Shared>,
+    fe: &Arc<FrontendRt>,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+) {
+    let ctx = Arc::new(Ctx {
+        shared: shared.clone(),
+        fe: fe.clone(),
+        peer,
+    });
+    let svc = hyper::service::service_fn(move |req| {
+        let ctx = ctx.clone();
+        async move { Ok::<_, Infallible>(handle(ctx, req).await) }
+    });
+    let bufsize = shared.current.load().config.global.bufsize.max(8192);
+    let head_timeout = fe
+        .cfg
+        .timeout_http_request
+        .or(fe.cfg.timeout_http_keep_alive)
+        .or(fe.cfg.timeout_client)
+        .map(|d| d.0)
+        .unwrap_or(Duration::from_secs(30));
+    let mut b = hyper::server::conn::http1::Builder::new();
+    b.timer(TokioTimer::new())
+        .keep_alive(true)
+        .max_buf_size(bufsize)
+        .header_read_timeout(head_timeout);
+    let _ = b.serve_connection(TokioIo::new(stream), svc).await;
+}
+
+fn text_response(status: StatusCode, msg: &str) -> Response<ProxyBody> {
+    let body = format!(
+        "<html><body><h1>{} {}</h1>\n{msg}\n</body></html>\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    );
+    let mut r = Response::new(full(body));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert("content-type", HeaderValue::from_static("text/html"));
+    r.headers_mut()
+        .insert("cache-control", HeaderValue::from_static("no-cache"));
+    r
+}
+
+pub fn full(s: impl Into<Bytes>) -> ProxyBody {
+    Full::new(s.into())
+        .map_err(|e: Infallible| -> BoxError { match e {} })
+        .boxed()
+}
+
+fn host_of(req: &Request<Incoming>) -> String {
+    let h = req
+        .headers()
+        .get(HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| req.uri().host().map(str::to_string))
+        .unwrap_or_default();
+    let h = if h.starts_with('[') {
+        h.split(']').next().map(|x| format!("{x}]")).unwrap_or(h)
+    } else {
+        h.split(':').next().unwrap_or("").to_string()
+    };
+    h
+}
+
+fn acl_matches(acl: &Acl, req: &Request<Incoming>, peer: SocketAddr) -> bool {
+    let subject = match acl.fetch {
+        AclFetch::Host => host_of(req),
+        AclFetch::Path => req.uri().path().to_string(),
+        AclFetch::Method => req.method().as_str().to_string(),
+        AclFetch::Src => {
+            return acl.values.iter().any(|v| {
+                crate::config::Cidr::parse(v)
+                    .map(|c| c.contains(peer.ip()))
+                    .unwrap_or(false)
+            });
+        }
+    };
+    let subject = if acl.ignore_case {
+        subject.to_ascii_lowercase()
+    } else {
+        subject
+    };
+    acl.values.iter().any(|v| {
+        let v = if acl.ignore_case {
+            v.to_ascii_lowercase()
+        } else {
+            v.clone()
+        };
+        match acl.matcher {
+            AclMatch::Exact => subject == v,
+            AclMatch::Prefix => subject.starts_with(&v),
+            AclMatch::Suffix => subject.ends_with(&v),
+            AclMatch::Substring => subject.contains(&v),
+            AclMatch::Domain => subject.split(['.', '/']).any(|p| p == v) || subject == v,
+            AclMatch::Network => false,
+        }
+    })
+}
+
+fn choose_backend(
+    fe: &FrontendRt,
+    req: &Request<Incoming>,
+    peer: SocketAddr,
+) -> Option<Arc<BackendRt>> {
+    for (rule, be) in &fe.rules {
+        let hit = rule.any_of.is_empty()
+            || rule.any_of.iter().any(|group| {
+                group.iter().all(|t| {
+                    let m = fe
+                        .cfg
+                        .acl
+                        .iter()
+                        .find(|a| a.name == t.acl)
+                        .map(|a| acl_matches(a, req, peer))
+                        .unwrap_or(false);
+                    m != t.negate
+                })
+            });
+        if hit != rule.unless {
+            return Some(be.clone());
+        }
+    }
+    fe.default_backend.clone()
+}
+
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+    "proxy-authorization",
+    "proxy-authenticate",
+];
+
+fn strip_hop_by_hop(h: &mut HeaderMap) {
+    let listed: Vec<HeaderName> = h
+        .get_all("connection")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .collect();
+    for n in listed {
+        h.remove(n);
+    }
+    for n in HOP_BY_HOP {
+        h.remove(*n);
+    }
+}
+
+fn add_forwarded_for(h: &mut HeaderMap, ff: &ForwardFor, peer: SocketAddr) {
+    if ff.except.map(|c| c.contains(peer.ip())).unwrap_or(false) {
+        return;
+    }
+    let ip = match peer.ip() {
+        std::net::IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map(|v4| v4.to_string())
+            .unwrap_or_else(|| v6.to_string()),
+        v4 => v4.to_string(),
+    };
+    if let (Ok(name), Ok(val)) = (
+        HeaderName::from_bytes(ff.header.as_bytes()),
+        HeaderValue::from_str(&ip),
+    ) {
+        // HAProxy appends a new header line; so do we.
+        h.append(name, val);
+    }
+}
+
+/// Server errors that count against a server for `observe layer7`.
+fn is_l7_error(code: u16) -> bool {
+    (500..=599).contains(&code) && code != 501 && code != 505
+}
+
+struct LogInfo {
+    date: String,
+    start: Instant,
+    request_line: String,
+    backend: String,
+    server: String,
+    tw: u64,
+    tc: u64,
+    tr: u64,
+    retries: u32,
+}
+
+async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
+    let fe = &ctx.fe;
+    let start = Instant::now();
+    let date = haproxy_date();
+    fe.stats.req_tot.fetch_add(1, Relaxed);
+    let request_line = format!("{} {} {:?}", req.method(), req.uri(), req.version());
+    if let Some(page) = &fe.cfg.stats {
+        let resp = super::stats::serve_http(&ctx.shared, page, &req);
+        let code = resp.status().as_u16();
+        fe.stats.status(code);
+        log_http(
+            fe,
+            ctx.peer,
+            &LogInfo {
+                date,
+                start,
+                request_line,
+                backend: fe.cfg.name.clone(),
+                server: "<STATS>".into(),
+                tw: 0,
+                tc: 0,
+                tr: 0,
+                retries: 0,
+            },
+            code,
+            0,
+            "LR",
+        );
+        return resp;
+    }
+    let Some(be) = choose_backend(fe, &req, ctx.peer) else {
+        fe.stats.denied.fetch_add(1, Relaxed);
+        fe.stats.status(503);
+        log_http(
+            fe,
+            ctx.peer,
+            &LogInfo {
+                date,
+                start,
+                request_line,
+                backend: fe.cfg.name.clone(),
+                server: "<NOSRV>".into(),
+                tw: 0,
+                tc: 0,
+                tr: 0,
+                retries: 0,
+            },
+            503,
+            0,
+            "SC",
+        );
+        return text_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "No server is available to handle this request.",
+        );
+    };
+    let (mut parts, body) = req.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    if let Some(ff) = fe.cfg.forwardfor.as_ref().or(be.cfg.forwardfor.as_ref()) {
+        add_forwarded_for(&mut parts.headers, ff, ctx.peer);
+    }
+    // Absolute-form requests are sent on in origin form, with their Host.
+    if parts.uri.scheme().is_some() {
+        if let Some(a) = parts.uri.authority() {
+            if !parts.headers.contains_key(HOST) {
+                if let Ok(v) = HeaderValue::from_str(a.as_str()) {
+                    parts.headers.insert(HOST, v);
+                }
+            }
+        }
+        let pq = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/");
+        if let Ok(u) = pq.parse() {
+            parts.uri = u;
+        }
+    }
+    let replayable = body.is_end_stream();
+    let client_timeout = fe.cfg.timeout_client.map(|d| d.0);
+    let in_counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let req_body: ProxyBody = if replayable {
+        full(Bytes::new())
+    } else {
+        Tracked::new(body, client_timeout, in_counter.clone(), None).boxed()
+    };
+    let mut pending = Some(Request::from_parts(parts.clone_head(), req_body));
+    be.stats.open();
+    let hash = hash_ip(ctx.peer.ip());
+    let server_timeout = be.cfg.timeout_server.map(|d| d.0);
+    let mut info = ConnInfo::default();
+    let mut attempts = 0;
+    let result = loop {
+        attempts += 1;
+        let got = get_conn(&be, hash).await;
+        let (mut sender, lease, ci, reused) = match got {
+            Ok(x) => x,
+            Err(e) => break Err(e),
+        };
+        info.retries += ci.retries;
+        info.queue_ms += ci.queue_ms;
+        info.connect_ms += ci.connect_ms;
+        let req = match pending.take() {
+            Some(r) => r,
+            None => Request::from_parts(parts.clone_head(), full(Bytes::new())),
+        };
+        let t = Instant::now();
+        let fut = sender.send_request(req);
+        let res = match server_timeout {
+            Some(d) => tokio::time::timeout(d, fut).await.map_err(|_| ()),
+            None => Ok(fut.await),
+        };
+        match res {
+            Ok(Ok(resp)) => break Ok((resp, sender, lease, t.elapsed())),
+            Err(_) => {
+                lease.server().shared.stats.eresp.fetch_add(1, Relaxed);
+                be.stats.eresp.fetch_add(1, Relaxed);
+                if lease.server().cfg.observe.is_some() {
+                    be.health_event(lease.idx, Event::LiveError, "server response timeout");
+                }
+                break Err(ConnFail::Connect {
+                    server: lease.server().cfg.name.clone(),
+                    error: std::io::Error::new(std::io::ErrorKind::TimedOut, "server timeout"),
+                    timeout: true,
+                });
+            }
+            Ok(Err(e)) => {
+                // The connection broke before a response: a reused connection closed by
+                // the server is normal; retry a replayable request on a fresh one.
+                lease.server().shared.stats.eresp.fetch_add(1, Relaxed);
+                if lease.server().cfg.observe.is_some() && !reused {
+                    be.health_event(
+                        lease.idx,
+                        Event::LiveError,
+                        &format!("broken response: {e}"),
+                    );
+                }
+                if replayable && attempts <= be.cfg.retries as usize + 1 {
+                    info.retries += 1;
+                    be.stats.wretr.fetch_add(1, Relaxed);
+                    continue;
+                }
+                be.stats.eresp.fetch_add(1, Relaxed);
+                break Err(ConnFail::Connect {
+                    server: lease.server().cfg.name.clone(),
+                    error: std::io::Error::other(e.to_string()),
+                    timeout: false,
+                });
+            }
+        }
+    };
+    let (resp, sender, lease, tr) = match result {
+        Ok(x) => x,
+        Err(e) => {
+            be.stats.close();
+            let (code, msg, term) = match &e {
+                ConnFail::NoServer => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "No server is available to handle this request.",
+                    "SC",
+                ),
+                ConnFail::QueueTimeout => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "No server is available to handle this request.",
+                    "sQ",
+                ),
+                ConnFail::Connect { timeout: true, .. } => (
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "The server didn't respond in time.",
+                    "sH",
+                ),
+                ConnFail::Connect { .. } => (
+                    StatusCode::BAD_GATEWAY,
+                    "The server returned an invalid or incomplete response.",
+                    "SH",
+                ),
+            };
+            fe.stats.status(code.as_u16());
+            be.stats.status(code.as_u16());
+            let server = if let ConnFail::Connect { server, .. } = &e {
+                server.clone()
+            } else {
+                "<NOSRV>".into()
+            };
+            log_http(
+                fe,
+                ctx.peer,
+                &LogInfo {
+                    date,
+                    start,
+                    request_line,
+                    backend: be.cfg.name.clone(),
+                    server,
+                    tw: info.queue_ms,
+                    tc: info.connect_ms,
+                    tr: 0,
+                    retries: info.retries,
+                },
+                code.as_u16(),
+                0,
+                term,
+            );
+            return text_response(code, msg);
+        }
+    };
+    let code = resp.status().as_u16();
+    let srv = lease.server();
+    if srv.cfg.observe == Some(crate::config::Observe::Layer7) {
+        be.health_event(
+            lease.idx,
+            if is_l7_error(code) {
+                Event::LiveError
+            } else {
+                Event::LiveSuccess
+            },
+            &format!("HTTP status {code}"),
+        );
+    }
+    fe.stats.status(code);
+    be.stats.status(code);
+    srv.shared.stats.status(code);
+    let server_close = resp
+        .headers()
+        .get("connection")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.eq_ignore_ascii_case("close"))
+        .unwrap_or(false);
+    if !be.cfg.http_server_close && !server_close {
+        let mut pool = lock(&srv.shared.pool);
+        if pool.len() < POOL_MAX {
+            pool.push(PooledConn { sender });
+        }
+    }
+    let (mut rparts, rbody) = resp.into_parts();
+    strip_hop_by_hop(&mut rparts.headers);
+    let li = LogInfo {
+        date,
+        start,
+        request_line,
+        backend: be.cfg.name.clone(),
+        server: srv.cfg.name.clone(),
+        tw: info.queue_ms,
+        tc: info.connect_ms,
+        tr: tr.as_millis() as u64,
+        retries: info.retries,
+    };
+    let fe2 = fe.clone();
+    let peer = ctx.peer;
+    let be2 = be.clone();
+    let on_end: OnEnd = Box::new(move |bytes_out: u64, ok: bool| {
+        let bin = in_counter.load(Relaxed);
+        for st in [&*fe2.stats, &*be2.stats, &lease.server().shared.stats] {
+            st.bytes_in.fetch_add(bin, Relaxed);
+            st.bytes_out.fetch_add(bytes_out, Relaxed);
+        }
+        be2.stats.close();
+        log_http(
+            &fe2,
+            peer,
+            &li,
+            code,
+            bytes_out,
+            if ok { "--" } else { "SD" },
+        );
+        drop(lease);
+    });
+    let out_counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let body = Tracked::new(rbody, server_timeout, out_counter, Some(on_end)).boxed();
+    Response::from_parts(rparts, body)
+}
+
+/// A pooled connection when one is ready, else a new one (with retries/redispatch).
+async fn get_conn(
+    be: &Arc<BackendRt>,
+    hash: u32,
+) -> Result<
+    (
+        hyper::client::conn::http1::SendRequest<ProxyBody>,
+        Lease,
+        ConnInfo,
+        bool,
+    ),
+    ConnFail,
+> {
+    let t0 = Instant::now();
+    let lease = be.acquire(hash, &[]).await.map_err(|e| match e {
+        NoSlot::NoServer => ConnFail::NoServer,
+        NoSlot::QueueTimeout => ConnFail::QueueTimeout,
+    })?;
+    let queue_ms = t0.elapsed().as_millis() as u64;
+    let reused = {
+        let mut pool = lock(&lease.server().shared.pool);
+        let mut found = None;
+        while let Some(c) = pool.pop() {
+            if c.sender.is_closed() {
+                continue;
+            }
+            if c.sender.is_ready() {
+                found = Some(c.sender);
+                break;
+            }
+        }
+        found
+    };
+    if let Some(s) = reused {
+        return Ok((
+            s,
+            lease,
+            ConnInfo {
+                retries: 0,
+                queue_ms,
+                connect_ms: 0,
+            },
+            true,
+        ));
+    }
+    let (stream, lease, mut info) = connect_server(be, hash, Some(lease)).await?;
+    info.queue_ms += queue_ms;
+    let (sender, conn) = hyper::client::conn::http1::Builder::new()
+        .handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| ConnFail::Connect {
+            server: lease.server().cfg.name.clone(),
+            error: std::io::Error::other(e.to_string()),
+            timeout: false,
+        })?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok((sender, lease, info, false))
+}
+
+trait CloneHead {
+    fn clone_head(&self) -> hyper::http::request::Parts;
+}
+
+impl CloneHead for hyper::http::request::Parts {
+    fn clone_head(&self) -> hyper::http::request::Parts {
+        let mut r = Request::new(());
+        *r.method_mut() = self.method.clone();
+        *r.uri_mut() = self.uri.clone();
+        *r.version_mut() = hyper::Version::HTTP_11;
+        *r.headers_mut() = self.headers.clone();
+        r.into_parts().0
+    }
+}
+
+fn log_http(fe: &FrontendRt, peer: SocketAddr, li: &LogInfo, code: u16, bytes: u64, term: &str) {
+    if !fe.logger.is_active() {
+        return;
+    }
+    let line = match fe.cfg.log_format {
+        LogFormat::Httplog => format!(
+            "{}:{} [{}] {} {}/{} 0/{}/{}/{}/{} {code} {bytes} - - {term}-- {}/{}/0/0/{} 0/0 \"{}\"",
+            peer.ip(),
+            peer.port(),
+            li.date,
+            fe.cfg.name,
+            li.backend,
+            li.server,
+            li.tw,
+            li.tc,
+            li.tr,
+            li.start.elapsed().as_millis(),
+            fe.stats.cur.load(Relaxed),
+            fe.stats.cur.load(Relaxed),
+            li.retries,
+            li.request_line
+        ),
+        LogFormat::Tcplog => format!(
+            "{}:{} [{}] {} {}/{} {}/{}/{} {bytes} {term} {}/{}/0/0/{} 0/0",
+            peer.ip(),
+            peer.port(),
+            li.date,
+            fe.cfg.name,
+            li.backend,
+            li.server,
+            li.tw,
+            li.tc,
+            li.start.elapsed().as_millis(),
+            fe.stats.cur.load(Relaxed),
+            fe.stats.cur.load(Relaxed),
+            li.retries
+        ),
+        LogFormat::Default => format!(
+            "Connect from {peer} to {} ({}/HTTP)",
+            fe.cfg
+                .bind
+                .first()
+                .map(|b| b.addr.to_string())
+                .unwrap_or_default(),
+            fe.cfg.name
+        ),
+    };
+    fe.logger.traffic(&line);
+}
+
+type OnEnd = Box<dyn FnOnce(u64, bool) + Send + Sync>;
+
+/// A body passed through: counts bytes, applies an inactivity timeout, and runs `on_end`
+/// once (at the end, on error, or when dropped early).
+struct Tracked {
+    inner: Incoming,
+    timeout: Option<Duration>,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    count: Arc<std::sync::atomic::AtomicU64>,
+    on_end: Option<OnEnd>,
+}
+
+impl Tracked {
+    fn new(
+        inner: Incoming,
+        timeout: Option<Duration>,
+        count: Arc<std::sync::atomic::AtomicU64>,
+        on_end: Option<OnEnd>,
+    ) -> Tracked {
+        Tracked {
+            inner,
+            timeout,
+            sleep: None,
+            count,
+            on_end,
+        }
+    }
+    fn finish(&mut self, ok: bool) {
+        if let Some(f) = self.on_end.take() {
+            f(self.count.load(Relaxed), ok);
+        }
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        let done = self.inner.is_end_stream();
+        self.finish(done);
+    }
+}
+
+impl Body for Tracked {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(f))) => {
+                if let Some(d) = f.data_ref() {
+                    this.count.fetch_add(d.len() as u64, Relaxed);
+                }
+                this.sleep = None;
+                Poll::Ready(Some(Ok(f)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                this.finish(false);
+                Poll::Ready(Some(Err(Box::new(e))))
+            }
+            Poll::Ready(None) => {
+                this.finish(true);
+                Poll::Ready(None)
+            }
+            Poll::Pending => {
+                if let Some(t) = this.timeout {
+                    let s = this
+                        .sleep
+                        .get_or_insert_with(|| Box::pin(tokio::time::sleep(t)));
+                    if s.as_mut().poll(cx).is_ready() {
+                        this.finish(false);
+                        return Poll::Ready(Some(Err("body transfer timed out".into())));
+                    }
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+use std::future::Future;
