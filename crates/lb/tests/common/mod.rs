@@ -46,9 +46,9 @@ impl HttpBackend {
                 };
                 if s2.load(Ordering::SeqCst) && !draining {
                     // Dying: serve what the kernel already accepted, then close.
+                    // (The first one may be a client, not the wake-up connection.)
                     draining = true;
                     let _ = l.set_nonblocking(true);
-                    continue;
                 }
                 let _ = c.set_nonblocking(false);
                 let busy = Arc::new(AtomicBool::new(false));
