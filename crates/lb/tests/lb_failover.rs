@@ -10,7 +10,12 @@ use std::time::Duration;
 
 /// Runs `threads` clients doing `per_thread` requests each (new connection per request)
 /// and calls `mid` once a third of them are done. Returns (ok, failed, bodies seen).
-fn load(addr: SocketAddr, threads: usize, per_thread: usize, mid: impl FnOnce()) -> (u64, u64, Vec<String>) {
+fn load(
+    addr: SocketAddr,
+    threads: usize,
+    per_thread: usize,
+    mid: impl FnOnce(),
+) -> (u64, u64, Vec<String>) {
     let ok = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicU64::new(0));
@@ -23,7 +28,10 @@ fn load(addr: SocketAddr, threads: usize, per_thread: usize, mid: impl FnOnce())
                 match http_get(addr, "/", None) {
                     Ok((200, _, b)) => {
                         ok.fetch_add(1, Ordering::SeqCst);
-                        bodies.lock().unwrap_or_else(|e| e.into_inner()).push(String::from_utf8_lossy(&b).to_string());
+                        bodies
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push(String::from_utf8_lossy(&b).to_string());
                     }
                     Ok((s, _, _)) => {
                         eprintln!("status {s}");
@@ -39,7 +47,9 @@ fn load(addr: SocketAddr, threads: usize, per_thread: usize, mid: impl FnOnce())
         }));
     }
     let third = (threads * per_thread / 3) as u64;
-    assert!(wait_until(Duration::from_secs(60), || done.load(Ordering::SeqCst) >= third));
+    assert!(wait_until(Duration::from_secs(60), || done
+        .load(Ordering::SeqCst)
+        >= third));
     mid();
     for h in hs {
         h.join().expect("client thread");
@@ -67,8 +77,16 @@ fn killed_backend_under_load(mode: &str) {
     let (ok, failed, bodies) = load(addr, 4, 150, || a.kill(mode == "http"));
     assert_eq!(failed, 0, "{failed} client requests failed ({ok} ok)");
     assert_eq!(ok, 600);
-    assert!(bodies.iter().any(|b| b == "alpha"), "alpha served before it died");
-    let after_kill = bodies.iter().rev().take(100).filter(|b| *b == "alpha").count();
+    assert!(
+        bodies.iter().any(|b| b == "alpha"),
+        "alpha served before it died"
+    );
+    let after_kill = bodies
+        .iter()
+        .rev()
+        .take(100)
+        .filter(|b| *b == "alpha")
+        .count();
     assert_eq!(after_kill, 0, "no answer from the dead server at the end");
     e.stop(Duration::ZERO);
 }
@@ -109,19 +127,25 @@ fn lb_backups_take_over_only_when_actives_are_down_and_give_back() {
     );
     let e = start_engine(&cfg);
     let addr: SocketAddr = format!("127.0.0.1:{p}").parse().expect("addr");
-    assert!(wait_until(Duration::from_secs(5), || status(&e, "galera", "a") == "UP"));
+    assert!(wait_until(Duration::from_secs(5), || status(
+        &e, "galera", "a"
+    ) == "UP"));
     for _ in 0..10 {
         assert_eq!(one(addr), "alpha");
     }
     a.kill(true);
-    assert!(wait_until(Duration::from_secs(5), || status(&e, "galera", "a") == "DOWN"));
+    assert!(wait_until(Duration::from_secs(5), || status(
+        &e, "galera", "a"
+    ) == "DOWN"));
     for _ in 0..10 {
         assert_eq!(one(addr), "bravo", "only the first backup serves");
     }
     // A long session on the backup (keep-alive through the TCP proxy).
     let mut held = TcpStream::connect(addr).expect("connect");
-    held.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-    held.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").expect("write");
+    held.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    held.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("write");
     let mut buf = [0u8; 512];
     let mut got = Vec::new();
     while !got.ends_with(b"bravo") {
@@ -131,7 +155,9 @@ fn lb_backups_take_over_only_when_actives_are_down_and_give_back() {
     }
     // The active server comes back on its address.
     let _a2 = HttpBackend::start_on("alpha", a_addr).expect("restart alpha");
-    assert!(wait_until(Duration::from_secs(5), || status(&e, "galera", "a") == "UP"));
+    assert!(wait_until(Duration::from_secs(5), || status(
+        &e, "galera", "a"
+    ) == "UP"));
     for _ in 0..10 {
         assert_eq!(one(addr), "alpha", "given back to the active server");
     }
@@ -156,7 +182,10 @@ fn lb_passive_check_marks_a_dead_server_down_on_the_first_failure() {
     );
     let e = start_engine(&cfg);
     let addr: SocketAddr = format!("127.0.0.1:{p}").parse().expect("addr");
-    assert!(wait_until(Duration::from_secs(3), || status(&e, "app", "a") == "UP" && status(&e, "app", "b") == "UP"));
+    assert!(wait_until(Duration::from_secs(3), || status(
+        &e, "app", "a"
+    ) == "UP"
+        && status(&e, "app", "b") == "UP"));
     a.kill(true);
     let mut bodies = Vec::new();
     for _ in 0..6 {
@@ -165,8 +194,14 @@ fn lb_passive_check_marks_a_dead_server_down_on_the_first_failure() {
     assert!(bodies.iter().all(|b| b == "bravo"), "{bodies:?}");
     assert_eq!(status(&e, "app", "a"), "DOWN");
     let rows = halo_lb::engine::stats::snapshot(e.shared());
-    let ra = rows.iter().find(|r| r.pxname == "app" && r.svname == "a").expect("row");
-    assert_eq!(ra.econ, 1, "exactly one connection was lost on the dead server");
+    let ra = rows
+        .iter()
+        .find(|r| r.pxname == "app" && r.svname == "a")
+        .expect("row");
+    assert_eq!(
+        ra.econ, 1,
+        "exactly one connection was lost on the dead server"
+    );
     e.stop(Duration::ZERO);
 }
 
@@ -182,15 +217,21 @@ fn lb_marked_down_server_sessions_are_shut_down() {
         a.addr
     );
     let e = start_engine(&cfg);
-    assert!(wait_until(Duration::from_secs(3), || status(&e, "app", "a") == "UP"));
+    assert!(wait_until(Duration::from_secs(3), || status(
+        &e, "app", "a"
+    ) == "UP"));
     let mut held = TcpStream::connect(("127.0.0.1", p)).expect("connect");
-    held.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-    held.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").expect("write");
+    held.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    held.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("write");
     let mut buf = [0u8; 512];
     assert!(held.read(&mut buf).expect("answer") > 0);
     // Stop accepting only: the held connection stays open on the server side.
     a.kill(false);
-    assert!(wait_until(Duration::from_secs(5), || status(&e, "app", "a") == "DOWN"));
+    assert!(wait_until(Duration::from_secs(5), || status(
+        &e, "app", "a"
+    ) == "DOWN"));
     assert_eq!(held.read(&mut buf).unwrap_or(0), 0, "session shut down");
     e.stop(Duration::ZERO);
 }
@@ -209,17 +250,40 @@ fn lb_server_maxconn_queues_and_timeout_queue_bounds_the_wait() {
     let e = start_engine(&cfg);
     let run = |port: u16| -> Vec<u16> {
         let hs: Vec<_> = (0..3)
-            .map(|_| std::thread::spawn(move || http_get(format!("127.0.0.1:{port}").parse().expect("addr"), "/slow", None).map(|r| r.0).unwrap_or(0)))
+            .map(|_| {
+                std::thread::spawn(move || {
+                    http_get(
+                        format!("127.0.0.1:{port}").parse().expect("addr"),
+                        "/slow",
+                        None,
+                    )
+                    .map(|r| r.0)
+                    .unwrap_or(0)
+                })
+            })
             .collect();
         hs.into_iter().map(|h| h.join().expect("thread")).collect()
     };
     let patient = run(p1);
-    assert_eq!(patient, [200, 200, 200], "queued requests are served in turn");
+    assert_eq!(
+        patient,
+        [200, 200, 200],
+        "queued requests are served in turn"
+    );
     let rows = halo_lb::engine::stats::snapshot(e.shared());
-    let be = rows.iter().find(|r| r.pxname == "patient" && r.svname == "BACKEND").expect("row");
+    let be = rows
+        .iter()
+        .find(|r| r.pxname == "patient" && r.svname == "BACKEND")
+        .expect("row");
     assert!(be.qmax >= 1, "requests waited in the queue");
-    let srv = rows.iter().find(|r| r.pxname == "patient" && r.svname == "a").expect("row");
-    assert_eq!(srv.smax, 1, "never more than maxconn sessions on the server");
+    let srv = rows
+        .iter()
+        .find(|r| r.pxname == "patient" && r.svname == "a")
+        .expect("row");
+    assert_eq!(
+        srv.smax, 1,
+        "never more than maxconn sessions on the server"
+    );
     let hasty = run(p2);
     assert_eq!(hasty.iter().filter(|s| **s == 200).count(), 1, "{hasty:?}");
     assert_eq!(hasty.iter().filter(|s| **s == 503).count(), 2, "{hasty:?}");

@@ -24,7 +24,8 @@ fn lb_slow_loris_headers_are_cut_off_by_http_request_timeout() {
     let p = free_port();
     let e = start_engine(&http_cfg(p, &a, " timeout http-request 300ms\n"));
     let mut c = TcpStream::connect(("127.0.0.1", p)).expect("connect");
-    c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").expect("write");
+    c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        .expect("write");
     let mut closed = false;
     // Trickle a header byte every 100 ms for up to 10 s; the engine must hang up.
     for _ in 0..100 {
@@ -49,9 +50,18 @@ fn lb_slow_loris_headers_are_cut_off_by_http_request_timeout() {
         c.set_nonblocking(false).expect("blocking");
     }
     assert!(closed, "slow-loris connection still open after 10 s");
-    assert_eq!(a.hits.load(std::sync::atomic::Ordering::SeqCst), 0, "nothing reached the server");
+    assert_eq!(
+        a.hits.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "nothing reached the server"
+    );
     // A normal client is still served.
-    assert_eq!(http_get(format!("127.0.0.1:{p}").parse().expect("addr"), "/", None).expect("get").0, 200);
+    assert_eq!(
+        http_get(format!("127.0.0.1:{p}").parse().expect("addr"), "/", None)
+            .expect("get")
+            .0,
+        200
+    );
     e.stop(Duration::ZERO);
 }
 
@@ -62,13 +72,18 @@ fn lb_oversized_headers_are_refused() {
     let p = free_port();
     let e = start_engine(&http_cfg(p, &a, ""));
     let mut c = TcpStream::connect(("127.0.0.1", p)).expect("connect");
-    c.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    c.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
     let big = "a".repeat(200 * 1024);
     let _ = c.write_all(format!("GET / HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\n\r\n").as_bytes());
     let mut buf = Vec::new();
     let _ = c.read_to_end(&mut buf);
     let text = String::from_utf8_lossy(&buf);
-    assert!(text.starts_with("HTTP/1.1 431"), "got {:?}", &text[..text.len().min(100)]);
+    assert!(
+        text.starts_with("HTTP/1.1 431"),
+        "got {:?}",
+        &text[..text.len().min(100)]
+    );
     assert_eq!(a.hits.load(std::sync::atomic::Ordering::SeqCst), 0);
     e.stop(Duration::ZERO);
 }
@@ -82,7 +97,8 @@ fn lb_half_closed_connections_carry_the_answer_back() {
     let cfg = format!("defaults\n mode tcp\n timeout connect 2s\n timeout client 30s\n timeout server 30s\nlisten t\n bind 127.0.0.1:{p}\n server s {srv}\n");
     let e = start_engine(&cfg);
     let mut c = TcpStream::connect(("127.0.0.1", p)).expect("connect");
-    c.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    c.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
     c.write_all(&[7u8; 100_000]).expect("write");
     c.shutdown(Shutdown::Write).expect("half close");
     let mut out = String::new();
@@ -95,7 +111,12 @@ fn lb_half_closed_connections_carry_the_answer_back() {
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -104,15 +125,24 @@ fn rss_kib() -> u64 {
 #[test]
 fn lb_ten_thousand_idle_connections_bounded_memory_no_fd_leak() {
     let want: u64 = 10_000;
-    let mut rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: getrlimit/setrlimit on a struct we own.
     unsafe {
         libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl);
         let need = want * 2 + 1000;
         if rl.rlim_cur < need {
-            let n = libc::rlimit { rlim_cur: need.min(rl.rlim_max.max(need)), rlim_max: rl.rlim_max.max(need) };
+            let n = libc::rlimit {
+                rlim_cur: need.min(rl.rlim_max.max(need)),
+                rlim_max: rl.rlim_max.max(need),
+            };
             if libc::setrlimit(libc::RLIMIT_NOFILE, &n) != 0 {
-                let n = libc::rlimit { rlim_cur: rl.rlim_max, rlim_max: rl.rlim_max };
+                let n = libc::rlimit {
+                    rlim_cur: rl.rlim_max,
+                    rlim_max: rl.rlim_max,
+                };
                 libc::setrlimit(libc::RLIMIT_NOFILE, &n);
             }
         }
@@ -120,7 +150,10 @@ fn lb_ten_thousand_idle_connections_bounded_memory_no_fd_leak() {
     }
     let n = want.min(rl.rlim_cur.saturating_sub(1000) / 2);
     if n < want {
-        eprintln!("open-file limit {} allows only {n} idle connections (run as root for 10,000)", rl.rlim_cur);
+        eprintln!(
+            "open-file limit {} allows only {n} idle connections (run as root for 10,000)",
+            rl.rlim_cur
+        );
     }
     let a = HttpBackend::start("alpha");
     let p = free_port();
@@ -131,19 +164,35 @@ fn lb_ten_thousand_idle_connections_bounded_memory_no_fd_leak() {
     for _ in 0..n {
         conns.push(TcpStream::connect(("127.0.0.1", p)).expect("connect"));
     }
-    assert!(wait_until(Duration::from_secs(30), || e.current_sessions() == n), "sessions: {}", e.current_sessions());
+    assert!(
+        wait_until(Duration::from_secs(30), || e.current_sessions() == n),
+        "sessions: {}",
+        e.current_sessions()
+    );
     let rss_peak = rss_kib();
     let per_conn = (rss_peak.saturating_sub(rss_before)) * 1024 / n.max(1);
-    eprintln!("{n} idle connections: {} KiB more memory, {per_conn} bytes each", rss_peak.saturating_sub(rss_before));
-    assert!(per_conn < 32 * 1024, "idle connections cost {per_conn} bytes each");
+    eprintln!(
+        "{n} idle connections: {} KiB more memory, {per_conn} bytes each",
+        rss_peak.saturating_sub(rss_before)
+    );
+    assert!(
+        per_conn < 32 * 1024,
+        "idle connections cost {per_conn} bytes each"
+    );
     // They still serve when they speak.
-    conns[0].write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").expect("write");
+    conns[0]
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("write");
     let mut out = Vec::new();
     conns[0].read_to_end(&mut out).expect("read");
     assert!(out.ends_with(b"alpha"));
     drop(conns);
     assert!(wait_until(Duration::from_secs(30), || e.current_sessions() == 0));
-    assert!(wait_until(Duration::from_secs(10), || open_fds() <= fds_before + 2), "fds: before {fds_before}, after {}", open_fds());
+    assert!(
+        wait_until(Duration::from_secs(10), || open_fds() <= fds_before + 2),
+        "fds: before {fds_before}, after {}",
+        open_fds()
+    );
     e.stop(Duration::ZERO);
 }
 
@@ -163,10 +212,17 @@ fn lb_bad_configurations_name_the_place_and_the_reason() {
     }
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = taken.local_addr().expect("addr").port();
-    let text = format!("defaults\n mode tcp\nlisten l\n bind 127.0.0.1:{port}\n server s 127.0.0.1:1\n");
+    let text =
+        format!("defaults\n mode tcp\nlisten l\n bind 127.0.0.1:{port}\n server s 127.0.0.1:1\n");
     let cfg = haproxy::parse(&text, "busy.cfg").expect("parses").config;
-    let err = Engine::start(cfg, EngineOptions { threads: Some(1) }).err().expect("port in use").to_string();
-    assert!(err.contains("busy.cfg:4") && err.contains("in use"), "{err}");
+    let err = Engine::start(cfg, EngineOptions { threads: Some(1) })
+        .err()
+        .expect("port in use")
+        .to_string();
+    assert!(
+        err.contains("busy.cfg:4") && err.contains("in use"),
+        "{err}"
+    );
 }
 
 /// A listener on an address the node does not hold yet (a VIP before it arrives) binds
@@ -176,6 +232,7 @@ fn lb_binds_an_address_not_yet_on_the_node() {
     // 192.0.2.0/24 is TEST-NET-1: never configured here; nothing is sent to it.
     let text = "defaults\n mode tcp\nlisten vip\n bind 192.0.2.77:3306\n server s 127.0.0.1:1\n";
     let cfg = haproxy::parse(text, "vip.cfg").expect("parses").config;
-    let e = Engine::start(cfg, EngineOptions { threads: Some(1) }).expect("binds a non-local address");
+    let e =
+        Engine::start(cfg, EngineOptions { threads: Some(1) }).expect("binds a non-local address");
     e.stop(Duration::ZERO);
 }

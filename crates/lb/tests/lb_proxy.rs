@@ -53,9 +53,11 @@ fn lb_http_keep_alive_and_forwardfor() {
     );
     let e = start_engine(&cfg);
     let mut c = TcpStream::connect(("127.0.0.1", p)).expect("connect");
-    c.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    c.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
     for i in 0..3 {
-        c.write_all(b"GET /headers HTTP/1.1\r\nHost: example.org\r\n\r\n").expect("write");
+        c.write_all(b"GET /headers HTTP/1.1\r\nHost: example.org\r\n\r\n")
+            .expect("write");
         let mut buf = vec![0u8; 4096];
         let mut got = Vec::new();
         while !got.windows(4).any(|w| w == b"\r\n\r\n") || got.len() < 20 {
@@ -66,7 +68,14 @@ fn lb_http_keep_alive_and_forwardfor() {
                 Ok(x) => x,
                 Err(_) => continue,
             };
-            let len: usize = head.lines().find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0))).unwrap_or(0);
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap_or(0))
+                })
+                .unwrap_or(0);
             if body.len() >= len {
                 let text = String::from_utf8_lossy(&body[..len]).to_ascii_lowercase();
                 assert!(text.contains("x-forwarded-for: 127.0.0.1"), "{text}");
@@ -77,12 +86,21 @@ fn lb_http_keep_alive_and_forwardfor() {
     }
     // Both curl requests reuse one connection (curl says so on stderr with -v).
     let out = std::process::Command::new("curl")
-        .args(["-sv", "--max-time", "10", &format!("http://127.0.0.1:{p}/"), &format!("http://127.0.0.1:{p}/")])
+        .args([
+            "-sv",
+            "--max-time",
+            "10",
+            &format!("http://127.0.0.1:{p}/"),
+            &format!("http://127.0.0.1:{p}/"),
+        ])
         .output()
         .expect("curl");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "alphaalpha");
-    assert!(err.contains("Re-using existing connection") || err.contains("Reusing existing connection"), "{err}");
+    assert!(
+        err.contains("Re-using existing connection") || err.contains("Reusing existing connection"),
+        "{err}"
+    );
     e.stop(Duration::ZERO);
 }
 
@@ -103,9 +121,19 @@ fn lb_use_backend_routes_by_host_and_path() {
     let e = start_engine(&cfg);
     let addr = format!("127.0.0.1:{p}").parse().expect("addr");
     assert_eq!(http_get(addr, "/API/v1", None).expect("get").2, b"api");
-    assert_eq!(http_get(addr, "/", Some("IMG.example.org:80")).expect("get").2, b"img");
+    assert_eq!(
+        http_get(addr, "/", Some("IMG.example.org:80"))
+            .expect("get")
+            .2,
+        b"img"
+    );
     assert_eq!(http_get(addr, "/a/b.png", None).expect("get").2, b"img");
-    assert_eq!(http_get(addr, "/index.html", Some("www.example.org")).expect("get").2, b"web");
+    assert_eq!(
+        http_get(addr, "/index.html", Some("www.example.org"))
+            .expect("get")
+            .2,
+        b"web"
+    );
     e.stop(Duration::ZERO);
 }
 
@@ -121,24 +149,51 @@ fn lb_stats_page_html_csv_and_metrics() {
         a.addr
     );
     let e = start_engine(&cfg);
-    assert!(wait_until(Duration::from_secs(5), || status(&e, "app", "a") == "UP"));
+    assert!(wait_until(Duration::from_secs(5), || status(
+        &e, "app", "a"
+    ) == "UP"));
     let (ok, _) = curl(&[&format!("http://127.0.0.1:{p}/")]);
     assert!(ok);
-    let (_, code) = curl(&["-o", "/dev/null", "-w", "%{http_code}", &format!("http://127.0.0.1:{ps}/")]);
+    let (_, code) = curl(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        &format!("http://127.0.0.1:{ps}/"),
+    ]);
     assert_eq!(code, "401");
     let (_, html) = curl(&["-u", "admin:secret", &format!("http://127.0.0.1:{ps}/")]);
-    assert!(html.contains("<table>") && html.contains("app") && html.contains("L4OK"), "{html}");
+    assert!(
+        html.contains("<table>") && html.contains("app") && html.contains("L4OK"),
+        "{html}"
+    );
     assert!(html.contains("http-equiv=\"refresh\" content=\"30\""));
     assert!(!html.contains("version 0."), "hide-version");
     let (_, csv) = curl(&["-u", "admin:secret", &format!("http://127.0.0.1:{ps}/;csv")]);
     assert!(csv.starts_with("# pxname,svname,qcur"), "{csv}");
-    let row = csv.lines().find(|l| l.starts_with("app,a,")).expect("server row");
+    let row = csv
+        .lines()
+        .find(|l| l.starts_with("app,a,"))
+        .expect("server row");
     assert!(row.contains(",UP,"), "{row}");
-    let fe = csv.lines().find(|l| l.starts_with("app,FRONTEND,")).expect("frontend row");
+    let fe = csv
+        .lines()
+        .find(|l| l.starts_with("app,FRONTEND,"))
+        .expect("frontend row");
     assert_eq!(fe.split(',').nth(7), Some("1"), "one session counted: {fe}");
-    let (_, m) = curl(&["-u", "admin:secret", &format!("http://127.0.0.1:{ps}/metrics")]);
-    assert!(m.contains("haproxy_server_status{proxy=\"app\",server=\"a\",state=\"UP\"} 1"), "{m}");
-    assert!(m.contains("haproxy_frontend_sessions_total{proxy=\"app\"} 1"), "{m}");
+    let (_, m) = curl(&[
+        "-u",
+        "admin:secret",
+        &format!("http://127.0.0.1:{ps}/metrics"),
+    ]);
+    assert!(
+        m.contains("haproxy_server_status{proxy=\"app\",server=\"a\",state=\"UP\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("haproxy_frontend_sessions_total{proxy=\"app\"} 1"),
+        "{m}"
+    );
     e.stop(Duration::ZERO);
 }
 
@@ -170,7 +225,13 @@ fn lb_runtime_socket_controls_servers() {
         out
     };
     let addr = format!("127.0.0.1:{p}").parse().expect("addr");
-    let bodies = |n: usize| -> Vec<String> { (0..n).map(|_| String::from_utf8_lossy(&http_get(addr, "/", None).expect("get").2).to_string()).collect() };
+    let bodies = |n: usize| -> Vec<String> {
+        (0..n)
+            .map(|_| {
+                String::from_utf8_lossy(&http_get(addr, "/", None).expect("get").2).to_string()
+            })
+            .collect()
+    };
     assert!(cmd("show stat").contains("app,a,"));
     assert_eq!(cmd("disable server app/a"), "\n");
     assert!(bodies(4).iter().all(|b| b == "bravo"));

@@ -17,7 +17,9 @@ fn config(p: u16, ph: u16, servers: &[&HttpBackend]) -> String {
     for b in servers {
         s.push_str(&format!(" server {} {}\n", b.name, b.addr));
     }
-    s.push_str(&format!("listen httpapp\n bind 127.0.0.1:{ph}\n mode http\n balance roundrobin\n"));
+    s.push_str(&format!(
+        "listen httpapp\n bind 127.0.0.1:{ph}\n mode http\n balance roundrobin\n"
+    ));
     for b in servers {
         s.push_str(&format!(" server {} {}\n", b.name, b.addr));
     }
@@ -56,9 +58,11 @@ fn lb_reload_under_load_drops_no_connection() {
     }
     // A session opened before the reloads (keep-alive through the TCP proxy).
     let mut held = TcpStream::connect(("127.0.0.1", p)).expect("connect");
-    held.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    held.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
     let ask = |c: &mut TcpStream| -> String {
-        c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").expect("write");
+        c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .expect("write");
         let mut got = Vec::new();
         let mut buf = [0u8; 256];
         while !(got.ends_with(b"alpha") || got.ends_with(b"bravo")) {
@@ -71,8 +75,14 @@ fn lb_reload_under_load_drops_no_connection() {
     assert!(ask(&mut held).ends_with("alpha"));
     for round in 0..10 {
         let before = ok.load(Ordering::SeqCst);
-        assert!(wait_until(Duration::from_secs(10), || ok.load(Ordering::SeqCst) > before + 20));
-        let servers: Vec<&HttpBackend> = if round % 2 == 1 { vec![&a, &b] } else { vec![&a] };
+        assert!(wait_until(Duration::from_secs(10), || ok
+            .load(Ordering::SeqCst)
+            > before + 20));
+        let servers: Vec<&HttpBackend> = if round % 2 == 1 {
+            vec![&a, &b]
+        } else {
+            vec![&a]
+        };
         e.reload(parse(&config(p, ph, &servers))).expect("reload");
     }
     // The last configuration has both servers: bravo answers again.
@@ -81,13 +91,23 @@ fn lb_reload_under_load_drops_no_connection() {
     for _ in 0..4 {
         http_get(addr, "/", None).expect("get");
     }
-    assert!(b.hits.load(Ordering::SeqCst) > hits_b, "new configuration in effect");
-    assert!(ask(&mut held).ends_with("alpha"), "held session still served by its server");
+    assert!(
+        b.hits.load(Ordering::SeqCst) > hits_b,
+        "new configuration in effect"
+    );
+    assert!(
+        ask(&mut held).ends_with("alpha"),
+        "held session still served by its server"
+    );
     stop.store(true, Ordering::SeqCst);
     for h in hs {
         h.join().expect("client");
     }
-    assert_eq!(failed.load(Ordering::SeqCst), 0, "failed connections during reloads");
+    assert_eq!(
+        failed.load(Ordering::SeqCst),
+        0,
+        "failed connections during reloads"
+    );
     assert!(ok.load(Ordering::SeqCst) > 200);
     e.stop(Duration::ZERO);
 }
@@ -101,11 +121,23 @@ fn lb_failed_reload_keeps_the_running_configuration() {
     let e = start_engine(&config(p, ph, &[&a]));
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let busy = taken.local_addr().expect("addr").port();
-    let bad = format!("{}listen extra\n bind 127.0.0.1:{busy}\n mode tcp\n server a {}\n", config(p, ph, &[&a]), a.addr);
-    let err = e.reload(haproxy::parse(&bad, "bad.cfg").expect("parses").config).expect_err("port in use");
+    let bad = format!(
+        "{}listen extra\n bind 127.0.0.1:{busy}\n mode tcp\n server a {}\n",
+        config(p, ph, &[&a]),
+        a.addr
+    );
+    let err = e
+        .reload(haproxy::parse(&bad, "bad.cfg").expect("parses").config)
+        .expect_err("port in use");
     let msg = err.to_string();
-    assert!(msg.contains("bad.cfg:16") && msg.contains("in use"), "{msg}");
+    assert!(
+        msg.contains("bad.cfg:16") && msg.contains("in use"),
+        "{msg}"
+    );
     let addr: SocketAddr = format!("127.0.0.1:{ph}").parse().expect("addr");
-    assert_eq!(http_get(addr, "/", None).expect("still serving").2, b"alpha");
+    assert_eq!(
+        http_get(addr, "/", None).expect("still serving").2,
+        b"alpha"
+    );
     e.stop(Duration::ZERO);
 }

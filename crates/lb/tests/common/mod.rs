@@ -10,6 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+/// Open connections of a server, with their busy flags.
+type Registry = Arc<Mutex<Vec<(TcpStream, Arc<AtomicBool>)>>>;
+
 /// A small threaded HTTP/1.1 server (keep-alive): `/big` = 1 MiB, `/headers` echoes the
 /// request head, `/slow` answers after 300 ms, `/status/N` answers status N, anything
 /// else answers the server's name.
@@ -19,7 +22,7 @@ pub struct HttpBackend {
     pub hits: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
     reset: Arc<AtomicBool>,
-    conns: Arc<Mutex<Vec<(TcpStream, Arc<AtomicBool>)>>>,
+    conns: Registry,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -34,8 +37,14 @@ impl HttpBackend {
         let stop = Arc::new(AtomicBool::new(false));
         let reset = Arc::new(AtomicBool::new(false));
         let hits = Arc::new(AtomicU64::new(0));
-        let conns: Arc<Mutex<Vec<(TcpStream, Arc<AtomicBool>)>>> = Arc::new(Mutex::new(Vec::new()));
-        let (s2, r2, h2, c2, n2) = (stop.clone(), reset.clone(), hits.clone(), conns.clone(), name.to_string());
+        let conns: Registry = Arc::new(Mutex::new(Vec::new()));
+        let (s2, r2, h2, c2, n2) = (
+            stop.clone(),
+            reset.clone(),
+            hits.clone(),
+            conns.clone(),
+            name.to_string(),
+        );
         let thread = std::thread::spawn(move || {
             let mut draining = false;
             loop {
@@ -53,7 +62,9 @@ impl HttpBackend {
                 let _ = c.set_nonblocking(false);
                 let busy = Arc::new(AtomicBool::new(false));
                 if let Ok(c2c) = c.try_clone() {
-                    c2.lock().unwrap_or_else(|e| e.into_inner()).push((c2c, busy.clone()));
+                    c2.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push((c2c, busy.clone()));
                 }
                 let (h, n, r) = (h2.clone(), n2.clone(), r2.clone());
                 let end = c.try_clone();
@@ -66,7 +77,15 @@ impl HttpBackend {
                 });
             }
         });
-        Ok(HttpBackend { addr, name: name.to_string(), hits, stop, reset, conns, thread: Some(thread) })
+        Ok(HttpBackend {
+            addr,
+            name: name.to_string(),
+            hits,
+            stop,
+            reset,
+            conns,
+            thread: Some(thread),
+        })
     }
 
     /// The server dies: no more connections accepted; with `reset_idle`, idle kept-alive
@@ -83,7 +102,12 @@ impl HttpBackend {
             }
         }
         if reset_idle {
-            for (c, busy) in self.conns.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+            for (c, busy) in self
+                .conns
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .drain(..)
+            {
                 if !busy.load(Ordering::SeqCst) {
                     let _ = c.shutdown(Shutdown::Both);
                 }
@@ -95,7 +119,12 @@ impl HttpBackend {
 impl Drop for HttpBackend {
     fn drop(&mut self) {
         self.kill(true);
-        for (c, _) in self.conns.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+        for (c, _) in self
+            .conns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
             let _ = c.shutdown(Shutdown::Both);
         }
     }
@@ -128,7 +157,10 @@ fn serve_http(c: TcpStream, name: &str, hits: &AtomicU64, stop: &AtomicBool, bus
         let lower = head.to_ascii_lowercase();
         let len: usize = lower
             .lines()
-            .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+            .find_map(|l| {
+                l.strip_prefix("content-length:")
+                    .map(|v| v.trim().parse().unwrap_or(0))
+            })
             .unwrap_or(0);
         let mut body_in = vec![0u8; len];
         if r.read_exact(&mut body_in).is_err() {
@@ -183,10 +215,17 @@ pub fn eof_echo_server() -> (SocketAddr, JoinHandle<()>) {
 }
 
 /// One HTTP/1.1 request on a new connection; returns (status, head, body).
-pub fn http_get(addr: SocketAddr, path: &str, host: Option<&str>) -> io::Result<(u16, String, Vec<u8>)> {
+pub fn http_get(
+    addr: SocketAddr,
+    path: &str,
+    host: Option<&str>,
+) -> io::Result<(u16, String, Vec<u8>)> {
     let mut c = TcpStream::connect(addr)?;
     c.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", host.unwrap_or("test"));
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        host.unwrap_or("test")
+    );
     c.write_all(req.as_bytes())?;
     let mut buf = Vec::new();
     c.read_to_end(&mut buf)?;
@@ -194,9 +233,16 @@ pub fn http_get(addr: SocketAddr, path: &str, host: Option<&str>) -> io::Result<
 }
 
 pub fn parse_response(buf: &[u8]) -> io::Result<(u16, String, Vec<u8>)> {
-    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| io::Error::other(format!("no response head in {} bytes", buf.len())))?;
+    let end = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| io::Error::other(format!("no response head in {} bytes", buf.len())))?;
     let head = String::from_utf8_lossy(&buf[..end]).to_string();
-    let status: u16 = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| io::Error::other("bad status"))?;
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| io::Error::other("bad status"))?;
     Ok((status, head, buf[end + 4..].to_vec()))
 }
 
@@ -207,12 +253,22 @@ pub fn tcp_get(addr: SocketAddr, path: &str) -> io::Result<(u16, Vec<u8>)> {
 
 /// curl, the real client: returns (exit ok, stdout).
 pub fn curl(args: &[&str]) -> (bool, String) {
-    let out = std::process::Command::new("curl").args(["-s", "--max-time", "10"]).args(args).output().expect("curl runs (apt-get install curl)");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).to_string())
+    let out = std::process::Command::new("curl")
+        .args(["-s", "--max-time", "10"])
+        .args(args)
+        .output()
+        .expect("curl runs (apt-get install curl)");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+    )
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 pub fn start_engine(cfg: &str) -> Engine {
@@ -250,7 +306,9 @@ pub fn is_root() -> bool {
 }
 
 pub fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 pub fn which(cmd: &str) -> Option<String> {
