@@ -5,6 +5,7 @@
 //! * [`health`] decides server state from check results (no I/O), [`probe`] runs checks;
 //! * [`engine`] runs listeners, proxies, balancing, queues, stats and reload.
 
+pub mod agent;
 pub mod balance;
 pub mod config;
 pub mod engine;
