@@ -236,9 +236,18 @@ struct LogInfo {
 async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
     let fe = &ctx.fe;
     let start = Instant::now();
-    let date = haproxy_date();
+    let logging = fe.logger.is_active();
+    let date = if logging {
+        haproxy_date()
+    } else {
+        String::new()
+    };
     fe.stats.req_tot.fetch_add(1, Relaxed);
-    let request_line = format!("{} {} {:?}", req.method(), req.uri(), req.version());
+    let request_line = if logging {
+        format!("{} {} {:?}", req.method(), req.uri(), req.version())
+    } else {
+        String::new()
+    };
     if let Some(page) = &fe.cfg.stats {
         let resp = super::stats::serve_http(&ctx.shared, page, &req);
         let code = resp.status().as_u16();
@@ -320,7 +329,7 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
     } else {
         Tracked::new(body, client_timeout, in_counter.clone(), None).boxed()
     };
-    let mut pending = Some(Request::from_parts(parts.clone_head(), req_body));
+    let mut pending = Some(Request::from_parts(parts, req_body));
     be.stats.open();
     let hash = hash_ip(ctx.peer.ip());
     let server_timeout = be.cfg.timeout_server.map(|d| d.0);
@@ -336,12 +345,22 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
         info.retries += ci.retries;
         info.queue_ms += ci.queue_ms;
         info.connect_ms += ci.connect_ms;
-        let req = match pending.take() {
-            Some(r) => r,
-            None => Request::from_parts(parts.clone_head(), full(Bytes::new())),
+        let Some(req) = pending.take() else {
+            break Err(ConnFail::Connect {
+                server: lease.server().cfg.name.clone(),
+                error: std::io::Error::other("request lost"),
+                timeout: false,
+            });
+        };
+        // A kept-alive connection may have been closed by the server just now: keep a
+        // copy of a body-less request to send it again on a fresh connection.
+        let backup = if reused && replayable {
+            Some(head_of(&req))
+        } else {
+            None
         };
         let t = Instant::now();
-        let fut = sender.send_request(req);
+        let fut = sender.try_send_request(req);
         let res = match server_timeout {
             Some(d) => tokio::time::timeout(d, fut).await.map_err(|_| ()),
             None => Ok(fut.await),
@@ -360,26 +379,31 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
                     timeout: true,
                 });
             }
-            Ok(Err(e)) => {
-                // The connection broke before a response: a reused connection closed by
-                // the server is normal; retry a replayable request on a fresh one.
-                lease.server().shared.stats.eresp.fetch_add(1, Relaxed);
-                if lease.server().cfg.observe.is_some() && !reused {
+            Ok(Err(mut e)) => {
+                // Not sent at all (the connection was not usable): send it elsewhere.
+                // Sent but broken before a response: only a body-less request on a
+                // reused connection is sent again.
+                let again = e
+                    .take_message()
+                    .or_else(|| backup.map(|h| Request::from_parts(h, full(Bytes::new()))));
+                if !reused && lease.server().cfg.observe.is_some() {
                     be.health_event(
                         lease.idx,
                         Event::LiveError,
-                        &format!("broken response: {e}"),
+                        &format!("broken response: {}", e.error()),
                     );
                 }
-                if replayable && attempts <= be.cfg.retries as usize + 1 {
+                if let (Some(r), true) = (again, attempts <= be.cfg.retries as usize + 1) {
+                    pending = Some(r);
                     info.retries += 1;
                     be.stats.wretr.fetch_add(1, Relaxed);
                     continue;
                 }
+                lease.server().shared.stats.eresp.fetch_add(1, Relaxed);
                 be.stats.eresp.fetch_add(1, Relaxed);
                 break Err(ConnFail::Connect {
                     server: lease.server().cfg.name.clone(),
-                    error: std::io::Error::other(e.to_string()),
+                    error: std::io::Error::other(e.error().to_string()),
                     timeout: false,
                 });
             }
@@ -566,19 +590,14 @@ async fn get_conn(
     Ok((sender, lease, info, false))
 }
 
-trait CloneHead {
-    fn clone_head(&self) -> hyper::http::request::Parts;
-}
-
-impl CloneHead for hyper::http::request::Parts {
-    fn clone_head(&self) -> hyper::http::request::Parts {
-        let mut r = Request::new(());
-        *r.method_mut() = self.method.clone();
-        *r.uri_mut() = self.uri.clone();
-        *r.version_mut() = hyper::Version::HTTP_11;
-        *r.headers_mut() = self.headers.clone();
-        r.into_parts().0
-    }
+/// A copy of a request's head (to send it again).
+fn head_of<B>(req: &Request<B>) -> hyper::http::request::Parts {
+    let mut r = Request::new(());
+    *r.method_mut() = req.method().clone();
+    *r.uri_mut() = req.uri().clone();
+    *r.version_mut() = req.version();
+    *r.headers_mut() = req.headers().clone();
+    r.into_parts().0
 }
 
 fn log_http(fe: &FrontendRt, peer: SocketAddr, li: &LogInfo, code: u16, bytes: u64, term: &str) {

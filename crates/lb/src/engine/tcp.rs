@@ -161,7 +161,11 @@ fn tcp_backend(fe: &FrontendRt) -> Option<Arc<BackendRt>> {
 /// One client connection in `mode tcp`.
 pub async fn session(fe: &Arc<FrontendRt>, client: TcpStream, peer: SocketAddr) {
     let start = Instant::now();
-    let date = haproxy_date();
+    let date = if fe.logger.is_active() {
+        haproxy_date()
+    } else {
+        String::new()
+    };
     let Some(be) = tcp_backend(fe) else {
         fe.stats.denied.fetch_add(1, Relaxed);
         log_tcp(
@@ -393,20 +397,20 @@ async fn one_way(
     last: &AtomicU64,
     base: tokio::time::Instant,
 ) -> Result<(), Side> {
-    let mut pipe: Option<Pipe> = None;
+    let mut pipe: Option<PooledPipe> = None;
     let mut buf: Vec<u8> = Vec::new();
     let mut use_splice = splice;
     loop {
         from.readable().await.map_err(|_| Side::Read)?;
         if use_splice && pipe.is_none() {
-            match Pipe::new() {
+            match PooledPipe::get() {
                 Ok(p) => pipe = Some(p),
                 Err(_) => use_splice = false,
             }
         }
-        if let (true, Some(p)) = (use_splice, pipe.as_ref()) {
+        if let (true, Some(p)) = (use_splice, pipe.as_mut()) {
             let r = from.try_io(Interest::READABLE, || {
-                splice_fd(from.as_raw_fd(), p.w, 1 << 16)
+                splice_fd(from.as_raw_fd(), p.pipe().w, 1 << 16)
             });
             let n = match r {
                 Ok(0) => break,
@@ -421,15 +425,23 @@ async fn one_way(
                 }
                 Err(_) => return Err(Side::Read),
             };
+            // Until drained, the pipe holds data: a cancelled session must not
+            // return it to the pool.
+            p.clean = false;
             let mut left = n;
             while left > 0 {
                 to.writable().await.map_err(|_| Side::Write)?;
-                match to.try_io(Interest::WRITABLE, || splice_fd(p.r, to.as_raw_fd(), left)) {
+                match to.try_io(Interest::WRITABLE, || {
+                    splice_fd(p.pipe().r, to.as_raw_fd(), left)
+                }) {
                     Ok(m) => left -= m,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                    Err(_) => return Err(Side::Write),
+                    Err(_) => {
+                        return Err(Side::Write);
+                    }
                 }
             }
+            p.clean = true;
             count.fetch_add(n as u64, Relaxed);
             touch(last, base);
         } else {
@@ -466,6 +478,50 @@ struct Pipe {
     w: RawFd,
 }
 
+thread_local! {
+    /// Empty pipes kept for the next sessions of this thread (pipe2 + two closes saved
+    /// per direction and session).
+    static PIPES: std::cell::RefCell<Vec<Pipe>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+const PIPES_KEPT: usize = 64;
+
+/// A pipe borrowed from the thread's pool; given back on drop when known to be empty.
+struct PooledPipe {
+    pipe: Pipe,
+    clean: bool,
+}
+
+impl PooledPipe {
+    fn get() -> io::Result<PooledPipe> {
+        let p = match PIPES.with(|v| v.borrow_mut().pop()) {
+            Some(p) => p,
+            None => Pipe::new()?,
+        };
+        Ok(PooledPipe {
+            pipe: p,
+            clean: true,
+        })
+    }
+    fn pipe(&self) -> &Pipe {
+        &self.pipe
+    }
+}
+
+impl Drop for PooledPipe {
+    fn drop(&mut self) {
+        if self.clean {
+            let p = std::mem::replace(&mut self.pipe, Pipe { r: -1, w: -1 });
+            PIPES.with(|v| {
+                let mut v = v.borrow_mut();
+                if v.len() < PIPES_KEPT {
+                    v.push(p);
+                }
+            });
+        }
+    }
+}
+
 impl Pipe {
     fn new() -> io::Result<Pipe> {
         let mut fds = [0 as libc::c_int; 2];
@@ -483,6 +539,9 @@ impl Pipe {
 
 impl Drop for Pipe {
     fn drop(&mut self) {
+        if self.r < 0 {
+            return;
+        }
         // SAFETY: these descriptors were created by pipe2 and are owned only by us.
         unsafe {
             libc::close(self.r);
