@@ -78,7 +78,11 @@ pub struct Shared {
     pub threads: usize,
     proxy_stats: Mutex<HashMap<(bool, String), Arc<ProxyStats>>>,
     pub reloads: AtomicU64,
+    /// The first worker's runtime (health checks, runtime API, signals).
     pub handle: tokio::runtime::Handle,
+    /// One single-threaded runtime per worker thread; listener socket `i` is served by
+    /// worker `i`, and its sessions stay there (thread per core, like HAProxy).
+    pub handles: Vec<tokio::runtime::Handle>,
     /// Re-reads the configuration for `reload` from the runtime API or SIGHUP.
     pub loader: Mutex<Option<Loader>>,
     reload_lock: Mutex<()>,
@@ -90,7 +94,59 @@ pub type Loader = Box<dyn Fn() -> Result<Config, String> + Send + Sync>;
 /// The load balancer engine. Dropping it stops everything.
 pub struct Engine {
     shared: Arc<Shared>,
-    rt: Option<tokio::runtime::Runtime>,
+    workers: Option<Workers>,
+}
+
+/// Worker threads, each driving a current-thread tokio runtime until told to stop.
+struct Workers {
+    handles: Vec<tokio::runtime::Handle>,
+    stops: Vec<tokio::sync::oneshot::Sender<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Workers {
+    fn spawn(n: usize) -> std::io::Result<Workers> {
+        let mut w = Workers {
+            handles: Vec::new(),
+            stops: Vec::new(),
+            threads: Vec::new(),
+        };
+        for i in 0..n.max(1) {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            w.handles.push(rt.handle().clone());
+            w.stops.push(tx);
+            let t = std::thread::Builder::new()
+                .name(format!("halo-lb-{i}"))
+                .spawn(move || {
+                    rt.block_on(async {
+                        let _ = rx.await;
+                    });
+                    rt.shutdown_background();
+                });
+            match t {
+                Ok(t) => w.threads.push(t),
+                Err(e) => {
+                    w.stop(false);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(w)
+    }
+
+    fn stop(&mut self, join: bool) {
+        for s in self.stops.drain(..) {
+            let _ = s.send(());
+        }
+        if join {
+            for t in self.threads.drain(..) {
+                let _ = t.join();
+            }
+        }
+    }
 }
 
 fn bind_error_hint(e: &std::io::Error) -> &'static str {
@@ -165,12 +221,7 @@ impl Engine {
             groups,
             admin,
         } = pre;
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads)
-            .thread_name("halo-lb")
-            .enable_all()
-            .build()
-            .map_err(EngineError::Runtime)?;
+        let workers = Workers::spawn(threads).map_err(EngineError::Runtime)?;
         let maxconn = config.global.maxconn;
         let empty = Generation {
             config: config.clone(),
@@ -187,7 +238,8 @@ impl Engine {
             threads,
             proxy_stats: Mutex::new(HashMap::new()),
             reloads: AtomicU64::new(0),
-            handle: rt.handle().clone(),
+            handle: workers.handles[0].clone(),
+            handles: workers.handles.clone(),
             loader: Mutex::new(None),
             reload_lock: Mutex::new(()),
         });
@@ -195,7 +247,7 @@ impl Engine {
         install(&shared, gen);
         let engine = Engine {
             shared,
-            rt: Some(rt),
+            workers: Some(workers),
         };
         for (conf, l) in admin {
             admin::serve(&engine.shared, &conf, l);
@@ -273,8 +325,13 @@ impl Engine {
             std::thread::sleep(Duration::from_millis(20));
         }
         drop(old);
-        if let Some(rt) = self.rt.take() {
-            rt.shutdown_background();
+        if let Some(mut w) = self.workers.take() {
+            // Join unless called from one of the workers themselves.
+            let on_worker = std::thread::current()
+                .name()
+                .map(|n| n.starts_with("halo-lb-"))
+                .unwrap_or(false);
+            w.stop(!on_worker);
         }
     }
 }
@@ -284,8 +341,8 @@ impl Drop for Engine {
         for t in lock(&self.shared.tasks).drain(..) {
             t.abort();
         }
-        if let Some(rt) = self.rt.take() {
-            rt.shutdown_background();
+        if let Some(mut w) = self.workers.take() {
+            w.stop(false);
         }
     }
 }
@@ -466,11 +523,12 @@ fn install(shared: &Arc<Shared>, gen: Generation) {
     for fe in gen.frontends.iter().filter(|f| !f.cfg.disabled) {
         for (name, group) in gen.listeners.iter().filter(|(n, _)| *n == fe.cfg.name) {
             let _ = name;
-            for sock in &group.sockets {
+            for (j, sock) in group.sockets.iter().enumerate() {
                 let Ok(sock) = sock.try_clone() else { continue };
                 let fe = fe.clone();
                 let sh = shared.clone();
-                tasks.push(shared.handle.spawn(async move {
+                let h = &shared.handles[j % shared.handles.len()];
+                tasks.push(h.spawn(async move {
                     match TcpListener::from_std(sock) {
                         Ok(l) => accept_loop(sh, fe, l).await,
                         Err(e) => tracing::error!("cannot register listener: {e}"),
@@ -484,7 +542,8 @@ fn install(shared: &Arc<Shared>, gen: Generation) {
         for i in 0..n {
             if be.servers[i].cfg.check {
                 let be = be.clone();
-                tasks.push(shared.handle.spawn(check_loop(be, i, n)));
+                let h = &shared.handles[i % shared.handles.len()];
+                tasks.push(h.spawn(check_loop(be, i, n)));
             }
         }
     }

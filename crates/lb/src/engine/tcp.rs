@@ -399,13 +399,19 @@ async fn one_way(
 ) -> Result<(), Side> {
     let mut pipe: Option<PooledPipe> = None;
     let mut buf: Vec<u8> = Vec::new();
-    let mut use_splice = splice;
+    // Small exchanges are copied (one read, one write); once a read fills the buffer the
+    // direction is a bulk transfer and moves to splice(2).
+    let mut use_splice = false;
+    let mut splice = splice;
     loop {
         from.readable().await.map_err(|_| Side::Read)?;
         if use_splice && pipe.is_none() {
             match PooledPipe::get() {
                 Ok(p) => pipe = Some(p),
-                Err(_) => use_splice = false,
+                Err(_) => {
+                    use_splice = false;
+                    splice = false;
+                }
             }
         }
         if let (true, Some(p)) = (use_splice, pipe.as_mut()) {
@@ -454,6 +460,9 @@ async fn one_way(
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(_) => return Err(Side::Read),
             };
+            if splice && n == buf.len() {
+                use_splice = true;
+            }
             let mut off = 0;
             while off < n {
                 to.writable().await.map_err(|_| Side::Write)?;
