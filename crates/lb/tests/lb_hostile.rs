@@ -236,3 +236,126 @@ fn lb_binds_an_address_not_yet_on_the_node() {
         Engine::start(cfg, EngineOptions { threads: Some(1) }).expect("binds a non-local address");
     e.stop(Duration::ZERO);
 }
+
+/// `mode tcp` sessions idle for longer than the client/server timeouts are closed;
+/// `timeout tunnel` replaces them for long-lived sessions.
+#[test]
+fn lb_idle_tcp_sessions_end_at_the_inactivity_timeout() {
+    let a = HttpBackend::start("alpha");
+    let (p1, p2) = (free_port(), free_port());
+    let cfg = format!(
+        "defaults\n mode tcp\n timeout connect 2s\n timeout client 300ms\n timeout server 300ms\n\
+         listen short\n bind 127.0.0.1:{p1}\n server a {}\n\
+         listen tunnel\n bind 127.0.0.1:{p2}\n timeout tunnel 1h\n server a {}\n",
+        a.addr, a.addr
+    );
+    let e = start_engine(&cfg);
+    let mut short = TcpStream::connect(("127.0.0.1", p1)).expect("connect");
+    let mut long = TcpStream::connect(("127.0.0.1", p2)).expect("connect");
+    short
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut buf = [0u8; 64];
+    assert_eq!(
+        short.read(&mut buf).unwrap_or(0),
+        0,
+        "idle session closed by the proxy"
+    );
+    // The tunnel session outlives the client/server timeouts and still works.
+    std::thread::sleep(Duration::from_millis(700));
+    long.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    long.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("write");
+    let mut got = Vec::new();
+    while !got.ends_with(b"alpha") {
+        let n = long.read(&mut buf).expect("read");
+        assert!(n > 0, "tunnel session was closed");
+        got.extend_from_slice(&buf[..n]);
+    }
+    e.stop(Duration::ZERO);
+}
+
+/// A frontend at its `maxconn` stops accepting: the next client waits in the kernel
+/// backlog and is served as soon as a session ends.
+#[test]
+fn lb_frontend_maxconn_holds_extra_clients_until_a_slot_frees() {
+    let a = HttpBackend::start("alpha");
+    let p = free_port();
+    let cfg = format!(
+        "defaults\n mode http\n timeout connect 2s\n timeout client 30s\n timeout server 30s\n\
+         frontend f\n bind 127.0.0.1:{p}\n maxconn 2\n default_backend b\nbackend b\n server a {}\n",
+        a.addr
+    );
+    let e = start_engine(&cfg);
+    let c1 = TcpStream::connect(("127.0.0.1", p)).expect("c1");
+    let c2 = TcpStream::connect(("127.0.0.1", p)).expect("c2");
+    assert!(wait_until(Duration::from_secs(5), || e.current_sessions() == 2));
+    let mut c3 = TcpStream::connect(("127.0.0.1", p)).expect("c3 (in the backlog)");
+    c3.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("write");
+    c3.set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    let mut buf = [0u8; 512];
+    assert!(
+        c3.read(&mut buf).is_err(),
+        "third client answered beyond maxconn"
+    );
+    assert_eq!(e.current_sessions(), 2);
+    drop(c1);
+    c3.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut out = Vec::new();
+    c3.read_to_end(&mut out)
+        .expect("served once a slot is free");
+    assert!(out.ends_with(b"alpha"));
+    drop(c2);
+    e.stop(Duration::ZERO);
+}
+
+/// `option httplog` and `option tcplog` lines reach a syslog receiver over UDP.
+#[test]
+fn lb_httplog_and_tcplog_lines_reach_syslog() {
+    let a = HttpBackend::start("alpha");
+    let sys = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+    sys.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let (ph, pt) = (free_port(), free_port());
+    let cfg = format!(
+        "global\n log {} local3\ndefaults\n log global\n timeout connect 2s\n timeout client 30s\n timeout server 30s\n\
+         listen web\n bind 127.0.0.1:{ph}\n mode http\n option httplog\n server a {}\n\
+         listen raw\n bind 127.0.0.1:{pt}\n mode tcp\n option tcplog\n server a {}\n",
+        sys.local_addr().expect("addr"),
+        a.addr,
+        a.addr
+    );
+    let e = start_engine(&cfg);
+    http_get(
+        format!("127.0.0.1:{ph}").parse().expect("addr"),
+        "/x?y=1",
+        None,
+    )
+    .expect("http");
+    http_get(format!("127.0.0.1:{pt}").parse().expect("addr"), "/", None).expect("tcp");
+    let mut lines = Vec::new();
+    let mut buf = [0u8; 2048];
+    while lines.len() < 2 {
+        let n = sys.recv(&mut buf).expect("a log line");
+        lines.push(String::from_utf8_lossy(&buf[..n]).to_string());
+    }
+    let http = lines
+        .iter()
+        .find(|l| l.contains(" web web/a "))
+        .expect("httplog line");
+    assert!(http.starts_with("<158>"), "local3.info priority: {http}");
+    assert!(
+        http.contains(" 200 ") && http.contains("\"GET /x?y=1 HTTP/1.1\""),
+        "{http}"
+    );
+    let tcp = lines
+        .iter()
+        .find(|l| l.contains(" raw raw/a "))
+        .expect("tcplog line");
+    assert!(tcp.contains(" -- "), "{tcp}");
+    e.stop(Duration::ZERO);
+}

@@ -595,14 +595,25 @@ pub(crate) fn reconfigure(
 
 async fn accept_loop(shared: Arc<Shared>, fe: Arc<FrontendRt>, listener: TcpListener) {
     loop {
-        let Ok(fp) = fe.sem.clone().acquire_owned().await else {
-            return;
-        };
-        let Ok(gp) = shared.global_sem.clone().acquire_owned().await else {
-            return;
-        };
+        // Accept only while below maxconn (frontend and global), but do not hold a slot
+        // while waiting: with one listener per worker, a slot held by an idle accept
+        // would be missing for a connection queued on another worker's socket.
+        {
+            let Ok(_f) = fe.sem.acquire().await else {
+                return;
+            };
+            let Ok(_g) = shared.global_sem.acquire().await else {
+                return;
+            };
+        }
         match listener.accept().await {
             Ok((stream, peer)) => {
+                let Ok(fp) = fe.sem.clone().acquire_owned().await else {
+                    return;
+                };
+                let Ok(gp) = shared.global_sem.clone().acquire_owned().await else {
+                    return;
+                };
                 let fe = fe.clone();
                 let sh = shared.clone();
                 tokio::spawn(async move {

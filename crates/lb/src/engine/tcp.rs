@@ -454,9 +454,29 @@ async fn one_way(
             if buf.is_empty() {
                 buf = vec![0u8; 16 * 1024];
             }
-            let n = match from.try_read(&mut buf) {
+            // A short read means the socket is drained: report WouldBlock to tokio so
+            // it clears the readiness now, instead of paying another read(2) that would
+            // only return EAGAIN. (Data arriving meanwhile raises a new edge-triggered
+            // event, which tokio records with a newer tick that this does not clear.)
+            let mut short = 0usize;
+            let fd = from.as_raw_fd();
+            let r = from.try_io(Interest::READABLE, || {
+                // SAFETY: read(2) into a buffer we own, on a descriptor kept open by `from`.
+                let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+                if n < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                let n = n as usize;
+                if n > 0 && n < buf.len() {
+                    short = n;
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                Ok(n)
+            });
+            let n = match r {
                 Ok(0) => break,
                 Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && short > 0 => short,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(_) => return Err(Side::Read),
             };
@@ -465,10 +485,11 @@ async fn one_way(
             }
             let mut off = 0;
             while off < n {
-                to.writable().await.map_err(|_| Side::Write)?;
                 match to.try_write(&buf[off..n]) {
                     Ok(m) => off += m,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        to.writable().await.map_err(|_| Side::Write)?;
+                    }
                     Err(_) => return Err(Side::Write),
                 }
             }
