@@ -1118,7 +1118,7 @@ impl<'a> Parser<'a> {
             Some("hide-version") => s.hide_version = true,
             Some("show-node") => s.show_node = true,
             Some("show-legends") => s.show_legends = true,
-            Some("show-desc") => {}
+            Some("show-desc") => return Err("`stats show-desc` is not supported (the page shows the node with `show-node`)".into()),
             Some("admin") => return Err("stats page admin actions are not supported; use the runtime socket (`stats socket`)".into()),
             Some("scope") => return Err("`stats scope` is not supported; the page shows every proxy".into()),
             Some("socket") | Some("timeout") => return Err("`stats socket`/`stats timeout` belong to the global section".into()),
