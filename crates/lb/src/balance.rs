@@ -101,33 +101,42 @@ impl Balancer {
         allbackups: bool,
         exclude: &[usize],
     ) -> Pick {
+        // No allocation here: this runs for every session.
+        let n = c.len();
         let ok = |i: usize| c[i].alive && c[i].weight > 0 && !exclude.contains(&i);
-        let any_active = (0..c.len()).any(|i| !c[i].backup && ok(i));
-        let set: Vec<usize> = if any_active {
-            (0..c.len()).filter(|&i| !c[i].backup && ok(i)).collect()
-        } else if allbackups {
-            (0..c.len()).filter(|&i| c[i].backup && ok(i)).collect()
+        let any_active = (0..n).any(|i| !c[i].backup && ok(i));
+        let first_backup = if !any_active && !allbackups {
+            (0..n).find(|&i| c[i].backup && ok(i))
         } else {
-            (0..c.len())
-                .filter(|&i| c[i].backup && ok(i))
-                .take(1)
-                .collect()
+            None
         };
-        if set.is_empty() {
+        let in_set = |i: usize| {
+            if any_active {
+                !c[i].backup && ok(i)
+            } else if allbackups {
+                c[i].backup && ok(i)
+            } else {
+                Some(i) == first_backup
+            }
+        };
+        if !(0..n).any(in_set) {
             return Pick::NoServer;
         }
         match self.algo {
             Balance::Source => {
                 let chosen = if self.consistent && !self.ring.is_empty() {
                     let start = self.ring.partition_point(|(p, _)| *p < client_hash);
-                    let n = self.ring.len();
-                    (0..n)
-                        .map(|k| self.ring[(start + k) % n].1)
-                        .find(|i| set.contains(i))
+                    let len = self.ring.len();
+                    (0..len)
+                        .map(|k| self.ring[(start + k) % len].1)
+                        .find(|&i| i < n && in_set(i))
                 } else {
-                    let total: u64 = set.iter().map(|&i| c[i].weight as u64).sum();
+                    let total: u64 = (0..n)
+                        .filter(|&i| in_set(i))
+                        .map(|i| c[i].weight as u64)
+                        .sum();
                     let mut x = client_hash as u64 % total.max(1);
-                    set.iter().copied().find(|&i| {
+                    (0..n).filter(|&i| in_set(i)).find(|&i| {
                         if x < c[i].weight as u64 {
                             true
                         } else {
@@ -142,54 +151,53 @@ impl Balancer {
                     None => Pick::NoServer,
                 }
             }
-            Balance::First => match set.iter().copied().find(|&i| c[i].has_room) {
+            Balance::First => match (0..n).find(|&i| in_set(i) && c[i].has_room) {
                 Some(i) => Pick::Server(i),
                 None => Pick::Full,
             },
             Balance::Leastconn => {
-                let n = set.len();
-                let start = self.next % n;
+                let start = self.next % n.max(1);
                 self.next = self.next.wrapping_add(1);
                 let mut best: Option<usize> = None;
                 for k in 0..n {
-                    let i = set[(start + k) % n];
-                    if !c[i].has_room {
+                    let i = (start + k) % n;
+                    if !in_set(i) || !c[i].has_room {
                         continue;
                     }
                     best = match best {
                         None => Some(i),
-                        Some(b) => {
-                            // cur_i / w_i < cur_b / w_b
+                        // cur_i / w_i < cur_b / w_b
+                        Some(b)
                             if (c[i].cur as u64) * (c[b].weight as u64)
-                                < (c[b].cur as u64) * (c[i].weight as u64)
-                            {
-                                Some(i)
-                            } else {
-                                Some(b)
-                            }
+                                < (c[b].cur as u64) * (c[i].weight as u64) =>
+                        {
+                            Some(i)
                         }
+                        keep => keep,
                     };
                 }
                 best.map(Pick::Server).unwrap_or(Pick::Full)
             }
             Balance::Roundrobin | Balance::StaticRr => {
-                let room: Vec<usize> = set.iter().copied().filter(|&i| c[i].has_room).collect();
-                if room.is_empty() {
-                    return Pick::Full;
+                if self.cw.len() < n {
+                    self.cw.resize(n, 0);
                 }
-                if self.cw.len() < c.len() {
-                    self.cw.resize(c.len(), 0);
-                }
-                let total: i64 = room.iter().map(|&i| c[i].weight as i64).sum();
-                let mut best = room[0];
-                for &i in &room {
+                let mut total: i64 = 0;
+                let mut best: Option<usize> = None;
+                for i in (0..n).filter(|&i| in_set(i) && c[i].has_room) {
                     self.cw[i] += c[i].weight as i64;
-                    if self.cw[i] > self.cw[best] {
-                        best = i;
+                    total += c[i].weight as i64;
+                    if best.map(|b| self.cw[i] > self.cw[b]).unwrap_or(true) {
+                        best = Some(i);
                     }
                 }
-                self.cw[best] -= total;
-                Pick::Server(best)
+                match best {
+                    Some(b) => {
+                        self.cw[b] -= total;
+                        Pick::Server(b)
+                    }
+                    None => Pick::Full,
+                }
             }
         }
     }

@@ -29,7 +29,12 @@ pub type ProxyBody = BoxBody<Bytes, BoxError>;
 /// An idle connection to a server, ready for the next request.
 pub struct PooledConn {
     sender: hyper::client::conn::http1::SendRequest<ProxyBody>,
+    idle_since: Instant,
 }
+
+/// A kept-alive connection idle for longer than this may be closed by the server just as
+/// a request is sent on it; a body-less request then keeps a copy to be sent again.
+const STALE_AFTER: Duration = Duration::from_millis(300);
 
 const POOL_MAX: usize = 256;
 
@@ -323,11 +328,14 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
     }
     let replayable = body.is_end_stream();
     let client_timeout = fe.cfg.timeout_client.map(|d| d.0);
-    let in_counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let req_body: ProxyBody = if replayable {
-        full(Bytes::new())
+    let in_counter = if replayable {
+        None
     } else {
-        Tracked::new(body, client_timeout, in_counter.clone(), None).boxed()
+        Some(Arc::new(std::sync::atomic::AtomicU64::new(0)))
+    };
+    let req_body: ProxyBody = match &in_counter {
+        None => full(Bytes::new()),
+        Some(c) => Tracked::new(body, client_timeout, Some(c.clone()), None).boxed(),
     };
     let mut pending = Some(Request::from_parts(parts, req_body));
     be.stats.open();
@@ -338,7 +346,7 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
     let result = loop {
         attempts += 1;
         let got = get_conn(&be, hash).await;
-        let (mut sender, lease, ci, reused) = match got {
+        let (mut sender, lease, ci, reuse) = match got {
             Ok(x) => x,
             Err(e) => break Err(e),
         };
@@ -354,7 +362,8 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
         };
         // A kept-alive connection may have been closed by the server just now: keep a
         // copy of a body-less request to send it again on a fresh connection.
-        let backup = if reused && replayable {
+        let reused = reuse != Reuse::Fresh;
+        let backup = if reuse == (Reuse::Pooled { stale: true }) && replayable {
             Some(head_of(&req))
         } else {
             None
@@ -488,7 +497,10 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
     if !be.cfg.http_server_close && !server_close {
         let mut pool = lock(&srv.shared.pool);
         if pool.len() < POOL_MAX {
-            pool.push(PooledConn { sender });
+            pool.push(PooledConn {
+                sender,
+                idle_since: Instant::now(),
+            });
         }
     }
     let (mut rparts, rbody) = resp.into_parts();
@@ -508,7 +520,7 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
     let peer = ctx.peer;
     let be2 = be.clone();
     let on_end: OnEnd = Box::new(move |bytes_out: u64, ok: bool| {
-        let bin = in_counter.load(Relaxed);
+        let bin = in_counter.as_ref().map(|c| c.load(Relaxed)).unwrap_or(0);
         for st in [&*fe2.stats, &*be2.stats, &lease.server().shared.stats] {
             st.bytes_in.fetch_add(bin, Relaxed);
             st.bytes_out.fetch_add(bytes_out, Relaxed);
@@ -524,8 +536,7 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
         );
         drop(lease);
     });
-    let out_counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let body = Tracked::new(rbody, server_timeout, out_counter, Some(on_end)).boxed();
+    let body = Tracked::new(rbody, server_timeout, None, Some(on_end)).boxed();
     Response::from_parts(rparts, body)
 }
 
@@ -538,7 +549,7 @@ async fn get_conn(
         hyper::client::conn::http1::SendRequest<ProxyBody>,
         Lease,
         ConnInfo,
-        bool,
+        Reuse,
     ),
     ConnFail,
 > {
@@ -556,13 +567,13 @@ async fn get_conn(
                 continue;
             }
             if c.sender.is_ready() {
-                found = Some(c.sender);
+                found = Some((c.sender, c.idle_since.elapsed() > STALE_AFTER));
                 break;
             }
         }
         found
     };
-    if let Some(s) = reused {
+    if let Some((s, stale)) = reused {
         return Ok((
             s,
             lease,
@@ -571,7 +582,7 @@ async fn get_conn(
                 queue_ms,
                 connect_ms: 0,
             },
-            true,
+            Reuse::Pooled { stale },
         ));
     }
     let (stream, lease, mut info) = connect_server(be, hash, Some(lease)).await?;
@@ -587,7 +598,17 @@ async fn get_conn(
     tokio::spawn(async move {
         let _ = conn.await;
     });
-    Ok((sender, lease, info, false))
+    Ok((sender, lease, info, Reuse::Fresh))
+}
+
+/// Where a server connection came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reuse {
+    Fresh,
+    /// From the pool; `stale` when it sat idle long enough to be closed under us.
+    Pooled {
+        stale: bool,
+    },
 }
 
 /// A copy of a request's head (to send it again).
@@ -658,7 +679,8 @@ struct Tracked {
     inner: Incoming,
     timeout: Option<Duration>,
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
-    count: Arc<std::sync::atomic::AtomicU64>,
+    count: u64,
+    shared: Option<Arc<std::sync::atomic::AtomicU64>>,
     on_end: Option<OnEnd>,
 }
 
@@ -666,20 +688,21 @@ impl Tracked {
     fn new(
         inner: Incoming,
         timeout: Option<Duration>,
-        count: Arc<std::sync::atomic::AtomicU64>,
+        shared: Option<Arc<std::sync::atomic::AtomicU64>>,
         on_end: Option<OnEnd>,
     ) -> Tracked {
         Tracked {
             inner,
             timeout,
             sleep: None,
-            count,
+            count: 0,
+            shared,
             on_end,
         }
     }
     fn finish(&mut self, ok: bool) {
         if let Some(f) = self.on_end.take() {
-            f(self.count.load(Relaxed), ok);
+            f(self.count, ok);
         }
     }
 }
@@ -703,7 +726,10 @@ impl Body for Tracked {
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(f))) => {
                 if let Some(d) = f.data_ref() {
-                    this.count.fetch_add(d.len() as u64, Relaxed);
+                    this.count += d.len() as u64;
+                    if let Some(c) = &this.shared {
+                        c.fetch_add(d.len() as u64, Relaxed);
+                    }
                 }
                 this.sleep = None;
                 Poll::Ready(Some(Ok(f)))

@@ -275,28 +275,45 @@ impl BackendRt {
     }
 
     fn pick(&self, hash: u32, exclude: &[usize]) -> Pick {
-        let cands: Vec<Cand> = self
-            .servers
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let sh = &s.shared;
-                let cur = sh.cur.load(Relaxed);
-                let weight = if sh.admin() == Admin::Drain {
-                    0
-                } else {
-                    sh.weight.load(Relaxed)
-                };
-                Cand {
-                    weight,
-                    alive: self.alive(i),
-                    has_room: s.cfg.maxconn == 0 || cur < s.cfg.maxconn,
-                    cur,
-                    backup: s.cfg.backup,
-                }
-            })
-            .collect();
-        lock(&self.balancer).pick(&cands, hash, self.cfg.allbackups, exclude)
+        let cand = |(i, s): (usize, &ServerRt)| {
+            let sh = &s.shared;
+            let cur = sh.cur.load(Relaxed);
+            let weight = if sh.admin() == Admin::Drain {
+                0
+            } else {
+                sh.weight.load(Relaxed)
+            };
+            Cand {
+                weight,
+                alive: self.alive(i),
+                has_room: s.cfg.maxconn == 0 || cur < s.cfg.maxconn,
+                cur,
+                backup: s.cfg.backup,
+            }
+        };
+        // Small backends (the usual case) are looked at without allocating.
+        const ON_STACK: usize = 16;
+        if self.servers.len() <= ON_STACK {
+            let mut buf = [Cand {
+                weight: 0,
+                alive: false,
+                has_room: false,
+                cur: 0,
+                backup: false,
+            }; ON_STACK];
+            for (k, x) in self.servers.iter().enumerate().map(cand).enumerate() {
+                buf[k] = x;
+            }
+            lock(&self.balancer).pick(
+                &buf[..self.servers.len()],
+                hash,
+                self.cfg.allbackups,
+                exclude,
+            )
+        } else {
+            let cands: Vec<Cand> = self.servers.iter().enumerate().map(cand).collect();
+            lock(&self.balancer).pick(&cands, hash, self.cfg.allbackups, exclude)
+        }
     }
 
     fn try_take(self: &Arc<Self>, i: usize) -> Option<Lease> {
