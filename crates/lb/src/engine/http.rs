@@ -588,6 +588,7 @@ async fn get_conn(
     let (stream, lease, mut info) = connect_server(be, hash, Some(lease)).await?;
     info.queue_ms += queue_ms;
     let (sender, conn) = hyper::client::conn::http1::Builder::new()
+        .read_buf_exact_size(Some(64 * 1024))
         .handshake(TokioIo::new(stream))
         .await
         .map_err(|e| ConnFail::Connect {
