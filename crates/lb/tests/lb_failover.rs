@@ -294,3 +294,37 @@ fn lb_server_maxconn_queues_and_timeout_queue_bounds_the_wait() {
     assert_eq!(hasty.iter().filter(|s| **s == 503).count(), 2, "{hasty:?}");
     e.stop(Duration::ZERO);
 }
+
+/// `observe layer7`: server errors (5xx) in live responses count; `error-limit 2
+/// on-error mark-down` takes the server out after two of them in a row.
+#[test]
+fn lb_layer7_observation_marks_a_failing_server_down() {
+    let a = HttpBackend::start("alpha");
+    let p = free_port();
+    let cfg = format!(
+        "defaults\n mode http\n timeout connect 2s\n timeout client 10s\n timeout server 10s\n\
+         listen app\n bind 127.0.0.1:{p}\n server a {} check inter 60s observe layer7 error-limit 2 on-error mark-down\n",
+        a.addr
+    );
+    let e = start_engine(&cfg);
+    let addr: SocketAddr = format!("127.0.0.1:{p}").parse().expect("addr");
+    assert!(wait_until(Duration::from_secs(3), || status(
+        &e, "app", "a"
+    ) == "UP"));
+    assert_eq!(http_get(addr, "/status/503", None).expect("get").0, 503);
+    assert_eq!(
+        http_get(addr, "/status/404", None).expect("get").0,
+        404,
+        "4xx is not a server error"
+    );
+    assert_eq!(http_get(addr, "/status/500", None).expect("get").0, 500);
+    assert_eq!(status(&e, "app", "a"), "UP", "errors must be consecutive");
+    assert_eq!(http_get(addr, "/status/500", None).expect("get").0, 500);
+    assert_eq!(status(&e, "app", "a"), "DOWN");
+    assert_eq!(
+        http_get(addr, "/", None).expect("get").0,
+        503,
+        "no server left"
+    );
+    e.stop(Duration::ZERO);
+}
