@@ -255,3 +255,87 @@ fn lb_runtime_socket_controls_servers() {
     e.stop(Duration::ZERO);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A server that switches protocols on `Connection: upgrade` (as a WebSocket server
+/// does), then echoes whatever it receives.
+fn upgrade_echo_server() -> std::net::SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(mut c) = c else { continue };
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut b = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match c.read(&mut b) {
+                        Ok(1) => head.push(b[0]),
+                        _ => return,
+                    }
+                }
+                let h = String::from_utf8_lossy(&head).to_ascii_lowercase();
+                if !(h.contains("connection: upgrade") && h.contains("upgrade: websocket")) {
+                    let _ = c.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+                    return;
+                }
+                let _ = c.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+                let mut buf = [0u8; 1024];
+                loop {
+                    match c.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => {
+                            if c.write_all(&buf[..n]).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// `mode http` passes a protocol upgrade (WebSocket) through: the 101 answer reaches the
+/// client, then bytes flow both ways until the tunnel is idle for `timeout tunnel`.
+#[test]
+fn lb_http_upgrade_becomes_a_tunnel() {
+    let srv = upgrade_echo_server();
+    let p = free_port();
+    let cfg = format!(
+        "defaults\n mode http\n timeout connect 2s\n timeout client 10s\n timeout server 10s\n\
+         listen ws\n bind 127.0.0.1:{p}\n timeout tunnel 500ms\n server s {srv}\n"
+    );
+    let e = start_engine(&cfg);
+    let mut c = TcpStream::connect(("127.0.0.1", p)).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    c.write_all(
+        b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+    )
+    .expect("write");
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            c.read(&mut b).expect("read"),
+            1,
+            "closed during the 101 answer"
+        );
+        head.push(b[0]);
+    }
+    let h = String::from_utf8_lossy(&head);
+    assert!(h.starts_with("HTTP/1.1 101"), "{h}");
+    assert!(h.to_ascii_lowercase().contains("upgrade: websocket"), "{h}");
+    for msg in [&b"ping"[..], &b"second message"[..]] {
+        c.write_all(msg).expect("write");
+        let mut got = vec![0u8; msg.len()];
+        c.read_exact(&mut got).expect("echo");
+        assert_eq!(got, msg);
+    }
+    // Idle for longer than `timeout tunnel`: the proxy closes the tunnel.
+    let mut rest = Vec::new();
+    let _ = c.read_to_end(&mut rest);
+    assert!(rest.is_empty());
+    e.stop(Duration::ZERO);
+}

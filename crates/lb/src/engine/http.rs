@@ -73,7 +73,10 @@ pub async fn session(
         .keep_alive(true)
         .max_buf_size(bufsize)
         .header_read_timeout(head_timeout);
-    let _ = b.serve_connection(TokioIo::new(stream), svc).await;
+    let _ = b
+        .serve_connection(TokioIo::new(stream), svc)
+        .with_upgrades()
+        .await;
 }
 
 fn text_response(status: StatusCode, msg: &str) -> Response<ProxyBody> {
@@ -238,7 +241,23 @@ struct LogInfo {
     retries: u32,
 }
 
-async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
+/// `Connection: upgrade` with an `Upgrade` header (WebSocket and the like).
+fn upgrade_of(req: &Request<Incoming>) -> Option<HeaderValue> {
+    let wants = req
+        .headers()
+        .get_all("connection")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    if wants {
+        req.headers().get("upgrade").cloned()
+    } else {
+        None
+    }
+}
+
+async fn handle(ctx: Arc<Ctx>, mut req: Request<Incoming>) -> Response<ProxyBody> {
     let fe = &ctx.fe;
     let start = Instant::now();
     let logging = fe.logger.is_active();
@@ -303,8 +322,16 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
             "No server is available to handle this request.",
         );
     };
+    let upgrade = upgrade_of(&req);
+    let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
     strip_hop_by_hop(&mut parts.headers);
+    if let Some(u) = &upgrade {
+        parts
+            .headers
+            .insert("connection", HeaderValue::from_static("upgrade"));
+        parts.headers.insert("upgrade", u.clone());
+    }
     if let Some(ff) = fe.cfg.forwardfor.as_ref().or(be.cfg.forwardfor.as_ref()) {
         add_forwarded_for(&mut parts.headers, ff, ctx.peer);
     }
@@ -345,7 +372,7 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
     let mut attempts = 0;
     let result = loop {
         attempts += 1;
-        let got = get_conn(&be, hash).await;
+        let got = get_conn(&be, hash, upgrade.is_some()).await;
         let (mut sender, lease, ci, reuse) = match got {
             Ok(x) => x,
             Err(e) => break Err(e),
@@ -494,6 +521,11 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
         .and_then(|v| v.to_str().ok())
         .map(|v| v.eq_ignore_ascii_case("close"))
         .unwrap_or(false);
+    if code == 101 {
+        if let (Some(client_up), Some(_)) = (client_upgrade, &upgrade) {
+            return tunnel(&ctx, &be, lease, client_up, resp, start);
+        }
+    }
     if !be.cfg.http_server_close && !server_close {
         let mut pool = lock(&srv.shared.pool);
         if pool.len() < POOL_MAX {
@@ -540,10 +572,52 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
     Response::from_parts(rparts, body)
 }
 
+/// After `101 Switching Protocols`: answer the client, then join both upgraded
+/// connections as a tunnel (`timeout tunnel`, else the client/server timeouts).
+fn tunnel(
+    ctx: &Arc<Ctx>,
+    be: &Arc<BackendRt>,
+    lease: Lease,
+    client_up: hyper::upgrade::OnUpgrade,
+    mut resp: Response<Incoming>,
+    start: Instant,
+) -> Response<ProxyBody> {
+    let server_up = hyper::upgrade::on(&mut resp);
+    let (parts, _) = resp.into_parts();
+    let idle = be.cfg.timeout_tunnel.map(|d| d.0).or_else(|| {
+        match (
+            ctx.fe.cfg.timeout_client.map(|d| d.0),
+            be.cfg.timeout_server.map(|d| d.0),
+        ) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    });
+    let fe = ctx.fe.clone();
+    let be2 = be.clone();
+    let peer = ctx.peer;
+    tokio::spawn(async move {
+        let (Ok(c), Ok(s)) = (client_up.await, server_up.await) else {
+            be2.stats.close();
+            return;
+        };
+        let (bin, bout) = copy_idle(TokioIo::new(c), TokioIo::new(s), idle).await;
+        for st in [&*fe.stats, &*be2.stats, &lease.server().shared.stats] {
+            st.bytes_in.fetch_add(bin, Relaxed);
+            st.bytes_out.fetch_add(bout, Relaxed);
+        }
+        be2.stats.close();
+        tracing::debug!("tunnel for {peer} closed after {:?}", start.elapsed());
+        drop(lease);
+    });
+    Response::from_parts(parts, full(Bytes::new()))
+}
+
 /// A pooled connection when one is ready, else a new one (with retries/redispatch).
 async fn get_conn(
     be: &Arc<BackendRt>,
     hash: u32,
+    fresh: bool,
 ) -> Result<
     (
         hyper::client::conn::http1::SendRequest<ProxyBody>,
@@ -559,7 +633,9 @@ async fn get_conn(
         NoSlot::QueueTimeout => ConnFail::QueueTimeout,
     })?;
     let queue_ms = t0.elapsed().as_millis() as u64;
-    let reused = {
+    let reused = if fresh {
+        None
+    } else {
         let mut pool = lock(&lease.server().shared.pool);
         let mut found = None;
         while let Some(c) = pool.pop() {
@@ -597,7 +673,7 @@ async fn get_conn(
             timeout: false,
         })?;
     tokio::spawn(async move {
-        let _ = conn.await;
+        let _ = conn.with_upgrades().await;
     });
     Ok((sender, lease, info, Reuse::Fresh))
 }
@@ -768,3 +844,64 @@ impl Body for Tracked {
 }
 
 use std::future::Future;
+
+/// Copies both ways until both sides closed, an error, or `idle` without traffic;
+/// returns the bytes moved (client to server, server to client).
+async fn copy_idle<A, B>(a: A, b: B, idle: Option<Duration>) -> (u64, u64)
+where
+    A: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    B: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use std::sync::atomic::AtomicU64;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let base = tokio::time::Instant::now();
+    let last = AtomicU64::new(0);
+    let (mut ar, mut aw) = tokio::io::split(a);
+    let (mut br, mut bw) = tokio::io::split(b);
+    async fn one<R: tokio::io::AsyncRead + Unpin, W: tokio::io::AsyncWrite + Unpin>(
+        r: &mut R,
+        w: &mut W,
+        last: &AtomicU64,
+        base: tokio::time::Instant,
+    ) -> u64 {
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut n_total = 0u64;
+        loop {
+            let n = match r.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if w.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+            n_total += n as u64;
+            last.store(base.elapsed().as_millis() as u64, Relaxed);
+        }
+        let _ = w.shutdown().await;
+        n_total
+    }
+    let both = async {
+        tokio::join!(
+            one(&mut ar, &mut bw, &last, base),
+            one(&mut br, &mut aw, &last, base)
+        )
+    };
+    match idle {
+        None => both.await,
+        Some(idle) => {
+            let watchdog = async {
+                loop {
+                    let deadline = base + Duration::from_millis(last.load(Relaxed)) + idle;
+                    if tokio::time::Instant::now() >= deadline {
+                        return;
+                    }
+                    tokio::time::sleep_until(deadline).await;
+                }
+            };
+            tokio::select! {
+                r = both => r,
+                _ = watchdog => (0, 0),
+            }
+        }
+    }
+}
