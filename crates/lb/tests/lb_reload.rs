@@ -141,3 +141,33 @@ fn lb_failed_reload_keeps_the_running_configuration() {
     );
     e.stop(Duration::ZERO);
 }
+
+/// A graceful stop (SIGUSR1 in `halo lb run`) closes the listeners at once but lets
+/// running sessions finish within the grace period.
+#[test]
+fn lb_graceful_stop_lets_running_sessions_finish() {
+    let a = HttpBackend::start("alpha");
+    let (p, ph) = (free_port(), free_port());
+    let e = start_engine(&config(p, ph, &[&a]));
+    let mut held = TcpStream::connect(("127.0.0.1", p)).expect("connect");
+    held.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    assert!(wait_until(Duration::from_secs(5), || e.current_sessions() == 1));
+    let stopper = std::thread::spawn(move || e.stop(Duration::from_secs(30)));
+    assert!(
+        wait_until(Duration::from_secs(5), || TcpStream::connect((
+            "127.0.0.1",
+            p
+        ))
+        .is_err()),
+        "listener still open during a graceful stop"
+    );
+    held.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("write");
+    let mut out = Vec::new();
+    held.read_to_end(&mut out)
+        .expect("the running session is served");
+    assert!(out.ends_with(b"alpha"));
+    drop(held);
+    stopper.join().expect("stop returns once the session ended");
+}

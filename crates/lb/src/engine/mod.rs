@@ -318,13 +318,15 @@ impl Engine {
             listeners: Vec::new(),
         };
         let old = self.shared.current.swap(Arc::new(empty));
+        // Close the listening sockets now (the generation owns them); sessions keep
+        // their frontends alive on their own.
+        let fronts: Vec<Arc<FrontendRt>> = old.frontends.clone();
+        drop(old);
         let deadline = Instant::now() + grace;
-        while Instant::now() < deadline
-            && old.frontends.iter().any(|f| f.stats.cur.load(Relaxed) > 0)
-        {
+        while Instant::now() < deadline && fronts.iter().any(|f| f.stats.cur.load(Relaxed) > 0) {
             std::thread::sleep(Duration::from_millis(20));
         }
-        drop(old);
+        drop(fronts);
         if let Some(mut w) = self.workers.take() {
             // Join unless called from one of the workers themselves.
             let on_worker = std::thread::current()
