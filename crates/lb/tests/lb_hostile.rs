@@ -359,3 +359,49 @@ fn lb_httplog_and_tcplog_lines_reach_syslog() {
     assert!(tcp.contains(" -- "), "{tcp}");
     e.stop(Duration::ZERO);
 }
+
+/// `timeout http-keep-alive` closes a client connection idle between two requests,
+/// while a client that has not sent its first request yet is governed by `timeout
+/// http-request`.
+#[test]
+fn lb_http_keep_alive_timeout_closes_idle_kept_alive_connections() {
+    let a = HttpBackend::start("alpha");
+    let p = free_port();
+    let e = start_engine(&http_cfg(
+        p,
+        &a,
+        " timeout http-request 10s\n timeout http-keep-alive 300ms\n",
+    ));
+    let read_response = |c: &mut TcpStream| {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 512];
+        while !got.ends_with(b"alpha") {
+            let n = c.read(&mut buf).expect("read");
+            assert!(n > 0, "closed before the answer");
+            got.extend_from_slice(&buf[..n]);
+        }
+    };
+    let mut kept = TcpStream::connect(("127.0.0.1", p)).expect("connect");
+    kept.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    kept.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("write");
+    read_response(&mut kept);
+    let mut fresh = TcpStream::connect(("127.0.0.1", p)).expect("connect");
+    fresh
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    // The kept-alive connection is closed once idle for the keep-alive timeout.
+    let mut buf = [0u8; 16];
+    assert_eq!(
+        kept.read(&mut buf).unwrap_or(0),
+        0,
+        "idle kept-alive connection closed"
+    );
+    // The fresh one (same idle time so far, but no request yet) is still served.
+    fresh
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("write");
+    read_response(&mut fresh);
+    e.stop(Duration::ZERO);
+}

@@ -61,22 +61,120 @@ pub async fn session(
         async move { Ok::<_, Infallible>(handle(ctx, req).await) }
     });
     let bufsize = shared.current.load().config.global.bufsize.max(8192);
-    let head_timeout = fe
-        .cfg
-        .timeout_http_request
-        .or(fe.cfg.timeout_http_keep_alive)
-        .or(fe.cfg.timeout_client)
-        .map(|d| d.0)
-        .unwrap_or(Duration::from_secs(30));
+    // hyper's head timer also runs while a kept-alive connection waits for its next
+    // request, so it must not be shorter than the keep-alive timeout.
+    let head_timeout = match (fe.cfg.timeout_http_request, fe.cfg.timeout_http_keep_alive) {
+        (Some(r), Some(k)) => Some(r.max(k)),
+        (r, k) => r.or(k),
+    }
+    .or(fe.cfg.timeout_client)
+    .map(|d| d.0)
+    .unwrap_or(Duration::from_secs(30));
     let mut b = hyper::server::conn::http1::Builder::new();
     b.timer(TokioTimer::new())
         .keep_alive(true)
         .max_buf_size(bufsize)
         .header_read_timeout(head_timeout);
+    // Between requests, `timeout http-keep-alive` (else `http-request`) bounds the wait.
+    let keep_alive = fe
+        .cfg
+        .timeout_http_keep_alive
+        .or(fe.cfg.timeout_http_request)
+        .map(|d| d.0);
+    let io = KeepAliveIo {
+        inner: stream,
+        idle_timeout: keep_alive,
+        sleep: None,
+        idle: false,
+    };
     let _ = b
-        .serve_connection(TokioIo::new(stream), svc)
+        .serve_connection(TokioIo::new(io), svc)
         .with_upgrades()
         .await;
+}
+
+/// The client connection, ending it (EOF to hyper) when it stays idle between two
+/// requests for longer than the keep-alive timeout. "Idle" starts when a response has
+/// been written and ends with the first byte of the next request.
+struct KeepAliveIo {
+    inner: tokio::net::TcpStream,
+    idle_timeout: Option<Duration>,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    idle: bool,
+}
+
+impl tokio::io::AsyncRead for KeepAliveIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        let before = buf.filled().len();
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(r) => {
+                if buf.filled().len() > before {
+                    this.idle = false;
+                    this.sleep = None;
+                }
+                Poll::Ready(r)
+            }
+            Poll::Pending => {
+                if let (true, Some(t)) = (this.idle, this.idle_timeout) {
+                    let s = this
+                        .sleep
+                        .get_or_insert_with(|| Box::pin(tokio::time::sleep(t)));
+                    if s.as_mut().poll(cx).is_ready() {
+                        // Report end of stream: hyper closes the idle connection.
+                        return Poll::Ready(Ok(()));
+                    }
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for KeepAliveIo {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = &mut *self;
+        let r = Pin::new(&mut this.inner).poll_write(cx, data);
+        if let Poll::Ready(Ok(n)) = &r {
+            if *n > 0 {
+                this.idle = true;
+                this.sleep = None;
+            }
+        }
+        r
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = &mut *self;
+        let r = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = &r {
+            if *n > 0 {
+                this.idle = true;
+                this.sleep = None;
+            }
+        }
+        r
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 fn text_response(status: StatusCode, msg: &str) -> Response<ProxyBody> {
