@@ -432,12 +432,13 @@ async fn mysql_status_value(s: &mut TcpStream, name: &str) -> Result<Option<Stri
     match first.first() {
         Some(0xff) => return Err(mysql_error(&first)),
         Some(0) => return Ok(None),
+        None => return Err(fail("L7RSP", "empty MySQL packet")),
         _ => {}
     }
-    let mut i = 0;
-    let cols = match lenenc(&first, &mut i) {
-        Some(Some(_)) | None => first[0] as usize,
-        Some(None) => 0,
+    // The column count (a result set here has two columns; 0xfb.. would be odd).
+    let cols = match first.first() {
+        Some(&n) if n < 0xfb => n as usize,
+        _ => return Err(fail("L7RSP", "unexpected MySQL result set header")),
     };
     for _ in 0..cols {
         read_packet(s).await?;

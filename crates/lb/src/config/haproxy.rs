@@ -2050,6 +2050,101 @@ mod tests {
         assert!(e[0].contains("t.cfg:1") && e[0].contains("userlist"));
     }
 
+    /// Garbage never panics the reader: random lines built from real keywords, odd
+    /// quoting and junk (a fixed-seed generator, so a failure is reproducible).
+    #[test]
+    fn random_input_never_panics() {
+        const WORDS: &[&str] = &[
+            "global",
+            "defaults",
+            "listen",
+            "frontend",
+            "backend",
+            "bind",
+            "server",
+            "option",
+            "no",
+            "timeout",
+            "balance",
+            "acl",
+            "use_backend",
+            "default_backend",
+            "stats",
+            "http-check",
+            "expect",
+            "status",
+            "string",
+            "check",
+            "inter",
+            "rise",
+            "fall",
+            "backup",
+            "weight",
+            "maxconn",
+            "log",
+            "mode",
+            "http",
+            "tcp",
+            "source",
+            "hash-type",
+            "consistent",
+            "if",
+            "unless",
+            "{",
+            "}",
+            "!",
+            "||",
+            "127.0.0.1:80",
+            ":::81",
+            "[::1]:82",
+            "*:83",
+            "1-2",
+            "10s",
+            "0",
+            "-1",
+            "99999999999",
+            "'q",
+            "\\",
+            "\\x4",
+            "${X}",
+            "#",
+            "\"",
+            "a,b",
+            "user",
+            "galera-check",
+            "mysql-check",
+            "redis-check",
+            "httpchk",
+            "port",
+            "addr",
+            "observe",
+            "layer7",
+            "on-error",
+            "mark-down",
+            "",
+        ];
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..300 {
+            let mut text = String::new();
+            for _ in 0..(next() % 30) {
+                let n = next() % 7;
+                let line: Vec<&str> = (0..n)
+                    .map(|_| WORDS[(next() % WORDS.len() as u64) as usize])
+                    .collect();
+                text.push_str(&line.join(" "));
+                text.push('\n');
+            }
+            let _ = parse(&text, "fuzz.cfg");
+            let _ = super::super::native::parse_native(&text, "fuzz.toml");
+        }
+    }
+
     #[test]
     fn directive_outside_section() {
         let e = errs("  maxconn 10\n");
