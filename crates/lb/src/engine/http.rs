@@ -44,6 +44,41 @@ struct Ctx {
     peer: SocketAddr,
 }
 
+/// How long a client may take to send a request head (including a kept-alive wait).
+pub fn head_timeout(fe: &FrontendRt) -> Duration {
+    match (fe.cfg.timeout_http_request, fe.cfg.timeout_http_keep_alive) {
+        (Some(r), Some(k)) => Some(r.max(k)),
+        (r, k) => r.or(k),
+    }
+    .or(fe.cfg.timeout_client)
+    .map(|d| d.0)
+    .unwrap_or(Duration::from_secs(30))
+}
+
+/// Waits for the first byte of a new client connection (within the head timeout).
+/// The caller creates the HTTP session only then, so that thousands of idle
+/// connections cost a socket and a small task each, not an HTTP connection state.
+pub async fn first_byte(fe: &FrontendRt, stream: &tokio::net::TcpStream) -> bool {
+    let wait = async {
+        loop {
+            stream.readable().await?;
+            // Readiness can be reported before any byte is there: peek to be sure.
+            let mut one = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+            match stream.try_io(tokio::io::Interest::READABLE, || {
+                socket2::SockRef::from(stream).peek(&mut one)
+            }) {
+                Ok(_) => return Ok::<(), std::io::Error>(()),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    };
+    matches!(
+        tokio::time::timeout(head_timeout(fe), wait).await,
+        Ok(Ok(()))
+    )
+}
+
 /// One client connection in `mode http`.
 pub async fn session(
     shared: &Arc<Shared>,
@@ -63,13 +98,7 @@ pub async fn session(
     let bufsize = shared.current.load().config.global.bufsize.max(8192);
     // hyper's head timer also runs while a kept-alive connection waits for its next
     // request, so it must not be shorter than the keep-alive timeout.
-    let head_timeout = match (fe.cfg.timeout_http_request, fe.cfg.timeout_http_keep_alive) {
-        (Some(r), Some(k)) => Some(r.max(k)),
-        (r, k) => r.or(k),
-    }
-    .or(fe.cfg.timeout_client)
-    .map(|d| d.0)
-    .unwrap_or(Duration::from_secs(30));
+    let head_timeout = head_timeout(fe);
     let mut b = hyper::server::conn::http1::Builder::new();
     b.timer(TokioTimer::new())
         .keep_alive(true)
@@ -87,10 +116,8 @@ pub async fn session(
         sleep: None,
         idle: false,
     };
-    let _ = b
-        .serve_connection(TokioIo::new(io), svc)
-        .with_upgrades()
-        .await;
+    // Boxed: the connection's state is large and only needed once the client speaks.
+    let _ = Box::pin(b.serve_connection(TokioIo::new(io), svc).with_upgrades()).await;
 }
 
 /// The client connection, ending it (EOF to hyper) when it stays idle between two

@@ -625,9 +625,14 @@ async fn accept_loop(shared: Arc<Shared>, fe: Arc<FrontendRt>, listener: TcpList
                         let _ = socket2::SockRef::from(&stream).set_keepalive(true);
                     }
                     fe.stats.open();
+                    // Boxed so that a task is only as large as its own mode needs.
                     match fe.cfg.mode {
-                        Mode::Tcp => tcp::session(&fe, stream, peer).await,
-                        Mode::Http => http::session(&sh, &fe, stream, peer).await,
+                        Mode::Tcp => Box::pin(tcp::session(&fe, stream, peer)).await,
+                        Mode::Http => {
+                            if http::first_byte(&fe, &stream).await {
+                                Box::pin(http::session(&sh, &fe, stream, peer)).await
+                            }
+                        }
                     }
                     fe.stats.close();
                 });

@@ -452,6 +452,16 @@ async fn one_way(
             touch(last, base);
         } else {
             if buf.is_empty() {
+                // Readiness may be reported before any byte arrived: make sure there is
+                // something to read before giving an idle session a buffer.
+                let mut one = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+                match from.try_io(Interest::READABLE, || {
+                    socket2::SockRef::from(from).peek(&mut one)
+                }) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(_) => return Err(Side::Read),
+                }
                 buf = vec![0u8; 16 * 1024];
             }
             // A short read means the socket is drained: report WouldBlock to tokio so
