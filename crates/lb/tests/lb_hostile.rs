@@ -199,7 +199,7 @@ fn lb_ten_thousand_idle_connections_bounded_memory_no_fd_leak() {
         rss_peak.saturating_sub(rss_before)
     );
     assert!(
-        per_conn < 32 * 1024,
+        per_conn < 4 * 1024,
         "idle connections cost {per_conn} bytes each"
     );
     // They still serve when they speak.
