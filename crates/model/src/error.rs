@@ -53,11 +53,7 @@ fn list(problems: &[Problem]) -> String {
 }
 
 impl ModelError {
-    pub fn invalid(
-        code: &'static str,
-        place: impl Into<String>,
-        reason: impl Into<String>,
-    ) -> Self {
+    pub fn invalid(code: &'static str, place: impl Into<String>, reason: impl Into<String>) -> Self {
         ModelError::Invalid(vec![Problem {
             code,
             place: place.into(),
