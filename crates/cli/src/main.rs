@@ -4,6 +4,7 @@ mod agent;
 mod bench;
 mod cluster;
 mod daemon;
+mod lb;
 mod resource;
 mod simulate;
 mod status;
@@ -37,6 +38,8 @@ enum Command {
     Cluster(cluster::Args),
     /// Show the cluster: quorum, DC, nodes.
     Status(status::Args),
+    /// The load balancer: check, run, reload or import an HAProxy configuration.
+    Lb(lb::Args),
 }
 
 fn main() {
@@ -57,6 +60,7 @@ fn main() {
         Command::Daemon(args) => daemon::run(args),
         Command::Cluster(args) => cluster::run(args),
         Command::Status(args) => status::run(args),
+        Command::Lb(args) => lb::run(args),
     };
     if let Err(e) = result {
         eprintln!("halo: {e:#}");

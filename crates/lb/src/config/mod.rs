@@ -1,0 +1,729 @@
+//! The load balancer's configuration: one typed model, read from HAProxy's language
+//! (`haproxy`) or from halo's native TOML (`native`), and printed by `halo lb check`.
+//!
+//! The model is also the native on-disk form (serde, `version = 1`): a field renamed here
+//! changes the native format, so such changes bump `version` and convert in `native`.
+
+pub mod haproxy;
+pub mod lex;
+pub mod native;
+pub mod summary;
+
+use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Version of the native TOML form written by this code.
+pub const NATIVE_VERSION: u32 = 1;
+
+/// A duration written the HAProxy way (`10s`, `1m`, `2000` = ms) in native TOML too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Dur(pub Duration);
+
+impl Dur {
+    pub fn ms(ms: u64) -> Dur {
+        Dur(Duration::from_millis(ms))
+    }
+    /// Parses `10`, `10ms`, `10s`, `1m`, `3h`, `1d`, `500us` (bare numbers are ms).
+    pub fn parse(s: &str) -> Result<Dur, String> {
+        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (num, unit) = s.split_at(split);
+        if num.is_empty() {
+            return Err(format!(
+                "`{s}` is not a time (expected e.g. 500ms, 10s, 1m, 3h)"
+            ));
+        }
+        let n: u64 = num.parse().map_err(|_| format!("`{s}` is too large"))?;
+        let d = match unit {
+            "" | "ms" => Duration::from_millis(n),
+            "us" => Duration::from_micros(n),
+            "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n.saturating_mul(60)),
+            "h" => Duration::from_secs(n.saturating_mul(3600)),
+            "d" => Duration::from_secs(n.saturating_mul(86400)),
+            _ => {
+                return Err(format!(
+                    "`{s}` has an unknown time unit `{unit}` (us, ms, s, m, h, d)"
+                ))
+            }
+        };
+        Ok(Dur(d))
+    }
+}
+
+impl std::fmt::Display for Dur {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = self.0.as_millis();
+        if ms == 0 && !self.0.is_zero() {
+            write!(f, "{}us", self.0.as_micros())
+        } else if ms.is_multiple_of(86_400_000) && ms > 0 {
+            write!(f, "{}d", ms / 86_400_000)
+        } else if ms.is_multiple_of(3_600_000) && ms > 0 {
+            write!(f, "{}h", ms / 3_600_000)
+        } else if ms.is_multiple_of(60_000) && ms > 0 {
+            write!(f, "{}m", ms / 60_000)
+        } else if ms.is_multiple_of(1000) && ms > 0 {
+            write!(f, "{}s", ms / 1000)
+        } else {
+            write!(f, "{ms}ms")
+        }
+    }
+}
+
+impl Serialize for Dur {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Dur, D::Error> {
+        let s = String::deserialize(d)?;
+        Dur::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The whole load balancer configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub version: u32,
+    #[serde(default)]
+    pub global: Global,
+    #[serde(default, rename = "frontend")]
+    pub frontends: Vec<Frontend>,
+    #[serde(default, rename = "backend")]
+    pub backends: Vec<Backend>,
+}
+
+/// Process-wide settings (HAProxy's `global` section).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Global {
+    /// Fork into the background (unless `halo lb run --foreground`).
+    pub daemon: bool,
+    pub pidfile: Option<PathBuf>,
+    pub user: Option<String>,
+    pub group: Option<String>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub chroot: Option<PathBuf>,
+    /// Process-wide limit of concurrent client connections.
+    pub maxconn: u32,
+    /// Worker threads (default: one per CPU).
+    pub nbthread: Option<usize>,
+    pub log: Vec<LogTarget>,
+    pub stats_socket: Vec<StatsSocket>,
+    /// Zero-copy TCP forwarding (`nosplice` turns it off).
+    pub splice: bool,
+    pub ulimit_n: Option<u64>,
+    pub node: Option<String>,
+    pub description: Option<String>,
+    /// Largest HTTP request head accepted from a client, in bytes (`tune.bufsize`).
+    pub bufsize: usize,
+}
+
+impl Default for Global {
+    fn default() -> Global {
+        Global {
+            daemon: false,
+            pidfile: None,
+            user: None,
+            group: None,
+            uid: None,
+            gid: None,
+            chroot: None,
+            maxconn: 4096,
+            nbthread: None,
+            log: Vec::new(),
+            stats_socket: Vec::new(),
+            splice: true,
+            ulimit_n: None,
+            node: None,
+            description: None,
+            bufsize: 16384,
+        }
+    }
+}
+
+/// Where traffic and event logs go, with the syslog facility (`local0`...).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogTarget {
+    pub dest: LogDest,
+    #[serde(default = "default_facility")]
+    pub facility: String,
+}
+
+fn default_facility() -> String {
+    "local0".into()
+}
+
+/// The destination of a log target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "kind", content = "target")]
+pub enum LogDest {
+    Stdout,
+    Stderr,
+    /// Syslog over UDP.
+    Udp(SocketAddr),
+    /// Syslog over a Unix datagram socket (e.g. /dev/log).
+    Unix(PathBuf),
+}
+
+/// The runtime API socket (`stats socket PATH [mode M] [level L]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatsSocket {
+    pub path: PathBuf,
+    /// Octal permissions of the socket file.
+    #[serde(default)]
+    pub mode: Option<u32>,
+    /// `admin` allows enable/disable/drain/weight; `operator` and `user` only show.
+    #[serde(default = "default_level")]
+    pub level: String,
+}
+
+fn default_level() -> String {
+    "admin".into()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Tcp,
+    Http,
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Mode::Tcp => "tcp",
+            Mode::Http => "http",
+        })
+    }
+}
+
+/// One listening address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bind {
+    pub addr: SocketAddr,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub backlog: Option<u32>,
+    #[serde(default)]
+    pub v6only: bool,
+    /// Where it was configured (`file:line`), for error messages.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source: String,
+}
+
+/// How `option forwardfor` adds the client address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardFor {
+    #[serde(default = "default_xff")]
+    pub header: String,
+    /// Do not add the header for clients in this network (`except NET`).
+    #[serde(default)]
+    pub except: Option<Cidr>,
+}
+
+fn default_xff() -> String {
+    "X-Forwarded-For".into()
+}
+
+/// An IP network (`10.0.0.0/8`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    pub addr: IpAddr,
+    pub prefix: u8,
+}
+
+impl Cidr {
+    pub fn parse(s: &str) -> Result<Cidr, String> {
+        let (a, p) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: IpAddr = a
+            .parse()
+            .map_err(|_| format!("`{s}` is not an IP address or network"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match p {
+            None => max,
+            Some(p) => match p.parse::<u8>() {
+                Ok(v) if v <= max => v,
+                _ => {
+                    // HAProxy also accepts a dotted netmask.
+                    let m: std::net::Ipv4Addr = p
+                        .parse()
+                        .map_err(|_| format!("`{s}` has a bad prefix length"))?;
+                    let bits = u32::from(m);
+                    if bits.leading_ones() + bits.trailing_zeros() != 32 {
+                        return Err(format!("`{s}` has a non-contiguous netmask"));
+                    }
+                    bits.leading_ones() as u8
+                }
+            },
+        };
+        Ok(Cidr { addr, prefix })
+    }
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - self.prefix)
+                };
+                u32::from(n) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - self.prefix)
+                };
+                u128::from(n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+impl Serialize for Cidr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Cidr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Cidr, D::Error> {
+        let s = String::deserialize(d)?;
+        Cidr::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// What an ACL looks at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AclFetch {
+    /// The Host header without the port.
+    Host,
+    Path,
+    Method,
+    /// The client's address.
+    Src,
+}
+
+/// How an ACL compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AclMatch {
+    Exact,
+    Prefix,
+    Suffix,
+    Substring,
+    /// Domain match: the value appears as whole dot/slash-delimited words.
+    Domain,
+    /// Client address in a network.
+    Network,
+}
+
+/// A named test (`acl NAME fetch [-i] value...`): true if any value matches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Acl {
+    pub name: String,
+    pub fetch: AclFetch,
+    #[serde(rename = "match")]
+    pub matcher: AclMatch,
+    #[serde(default)]
+    pub ignore_case: bool,
+    pub values: Vec<String>,
+}
+
+/// One term of a condition: an ACL name, possibly negated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CondTerm {
+    pub acl: String,
+    #[serde(default)]
+    pub negate: bool,
+}
+
+/// `use_backend NAME if|unless COND`: COND is an OR of AND-groups of terms.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UseBackend {
+    pub backend: String,
+    /// OR of AND-groups; empty = always.
+    #[serde(default)]
+    pub any_of: Vec<Vec<CondTerm>>,
+    #[serde(default)]
+    pub unless: bool,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source: String,
+}
+
+/// The built-in statistics page served by a frontend.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatsPage {
+    #[serde(default = "default_stats_uri")]
+    pub uri: String,
+    #[serde(default)]
+    pub realm: Option<String>,
+    /// `user:password` pairs.
+    #[serde(default)]
+    pub auth: Vec<String>,
+    #[serde(default)]
+    pub refresh: Option<Dur>,
+    #[serde(default)]
+    pub hide_version: bool,
+    #[serde(default)]
+    pub show_node: bool,
+    #[serde(default)]
+    pub show_legends: bool,
+}
+
+fn default_stats_uri() -> String {
+    "/haproxy?stats".into()
+}
+
+/// Which log line format a frontend writes for each connection/request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// HAProxy's short default line.
+    #[default]
+    Default,
+    Tcplog,
+    Httplog,
+}
+
+/// A listening proxy (HAProxy `frontend`, or the front half of a `listen`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Frontend {
+    pub name: String,
+    #[serde(default)]
+    pub mode: Mode,
+    pub bind: Vec<Bind>,
+    #[serde(default)]
+    pub maxconn: Option<u32>,
+    #[serde(default)]
+    pub timeout_client: Option<Dur>,
+    #[serde(default)]
+    pub timeout_http_request: Option<Dur>,
+    #[serde(default)]
+    pub timeout_http_keep_alive: Option<Dur>,
+    /// TCP keep-alive on client connections (`option tcpka` / `clitcpka`).
+    #[serde(default)]
+    pub clitcpka: bool,
+    #[serde(default)]
+    pub log_format: LogFormat,
+    #[serde(default)]
+    pub dontlognull: bool,
+    #[serde(default)]
+    pub log: Vec<LogTarget>,
+    #[serde(default)]
+    pub forwardfor: Option<ForwardFor>,
+    #[serde(default)]
+    pub acl: Vec<Acl>,
+    #[serde(default)]
+    pub use_backend: Vec<UseBackend>,
+    #[serde(default)]
+    pub default_backend: Option<String>,
+    #[serde(default)]
+    pub stats: Option<StatsPage>,
+    /// `disabled`: the proxy is configured but does not listen.
+    #[serde(default)]
+    pub disabled: bool,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Balance {
+    #[default]
+    Roundrobin,
+    StaticRr,
+    Leastconn,
+    Source,
+    First,
+}
+
+impl std::fmt::Display for Balance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Balance::Roundrobin => "roundrobin",
+            Balance::StaticRr => "static-rr",
+            Balance::Leastconn => "leastconn",
+            Balance::Source => "source",
+            Balance::First => "first",
+        })
+    }
+}
+
+/// `http-check expect`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "value")]
+pub enum HttpExpect {
+    /// Any 2xx or 3xx (HAProxy's default).
+    Default,
+    /// `status 200` or `status 200-299` (a range written `a-b`), `! status ...` negated.
+    Status { lo: u16, hi: u16, negate: bool },
+    /// `string TEXT`: the body contains TEXT (`! string` negated).
+    String { text: String, negate: bool },
+}
+
+/// What a health check probe does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum CheckKind {
+    /// Connect only.
+    Tcp,
+    /// `option httpchk [METHOD] [URI] [VERSION]` with `http-check expect`.
+    Http {
+        method: String,
+        uri: String,
+        version: String,
+        host: Option<String>,
+        expect: HttpExpect,
+    },
+    /// `option mysql-check [user U]`: a real MySQL handshake (login as U if given).
+    Mysql { user: Option<String> },
+    /// `option galera-check user U [password P]` (halo): log in, read
+    /// `wsrep_local_state`, pass only when it is 4 (Synced).
+    Galera {
+        user: String,
+        password: Option<String>,
+    },
+    /// `option redis-check`: PING answered by +PONG.
+    Redis,
+    /// `option amqp-check` (halo): the AMQP 0-9-1 protocol header answered by Connection.Start.
+    Amqp,
+}
+
+impl CheckKind {
+    pub fn describe(&self) -> String {
+        match self {
+            CheckKind::Tcp => "tcp connect".into(),
+            CheckKind::Http {
+                method,
+                uri,
+                version,
+                expect,
+                ..
+            } => {
+                format!(
+                    "http {method} {uri} {version}, expect {}",
+                    describe_expect(expect)
+                )
+            }
+            CheckKind::Mysql { user } => match user {
+                Some(u) => format!("mysql handshake + login as {u}"),
+                None => "mysql handshake".into(),
+            },
+            CheckKind::Galera { user, .. } => {
+                format!("galera: login as {user}, wsrep_local_state = 4 (Synced)")
+            }
+            CheckKind::Redis => "redis PING -> +PONG".into(),
+            CheckKind::Amqp => "amqp protocol header -> Connection.Start".into(),
+        }
+    }
+}
+
+fn describe_expect(e: &HttpExpect) -> String {
+    match e {
+        HttpExpect::Default => "status 2xx/3xx".into(),
+        HttpExpect::Status { lo, hi, negate } => {
+            let n = if *negate { "! " } else { "" };
+            if lo == hi {
+                format!("{n}status {lo}")
+            } else {
+                format!("{n}status {lo}-{hi}")
+            }
+        }
+        HttpExpect::String { text, negate } => {
+            format!("{}body contains {text:?}", if *negate { "! " } else { "" })
+        }
+    }
+}
+
+/// `observe layer4|layer7`: judge a server from live traffic too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Observe {
+    Layer4,
+    Layer7,
+}
+
+/// `on-error`: what `error-limit` consecutive live errors do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnError {
+    /// Check again at `fastinter` (HAProxy's default).
+    #[default]
+    Fastinter,
+    /// Count as one failed check.
+    FailCheck,
+    /// One more failed check marks the server down.
+    SuddenDeath,
+    /// Mark the server down at once.
+    MarkDown,
+}
+
+/// Health-check timing and thresholds of one server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckParams {
+    pub inter: Dur,
+    pub fastinter: Option<Dur>,
+    pub downinter: Option<Dur>,
+    pub rise: u32,
+    pub fall: u32,
+    /// Probe this port instead of the server's.
+    pub port: Option<u16>,
+    /// Probe this address instead of the server's.
+    pub addr: Option<IpAddr>,
+}
+
+impl Default for CheckParams {
+    fn default() -> CheckParams {
+        CheckParams {
+            inter: Dur::ms(2000),
+            fastinter: None,
+            downinter: None,
+            rise: 2,
+            fall: 3,
+            port: None,
+            addr: None,
+        }
+    }
+}
+
+/// One server of a backend.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Server {
+    pub name: String,
+    pub addr: SocketAddr,
+    #[serde(default = "one")]
+    pub weight: u32,
+    #[serde(default)]
+    pub backup: bool,
+    #[serde(default)]
+    pub disabled: bool,
+    /// 0 = unlimited.
+    #[serde(default)]
+    pub maxconn: u32,
+    /// Health-checked (`check`).
+    #[serde(default)]
+    pub check: bool,
+    #[serde(default)]
+    pub check_params: CheckParams,
+    #[serde(default)]
+    pub observe: Option<Observe>,
+    #[serde(default = "ten")]
+    pub error_limit: u32,
+    #[serde(default)]
+    pub on_error: OnError,
+    /// `on-marked-down shutdown-sessions`.
+    #[serde(default)]
+    pub shutdown_sessions_on_down: bool,
+    /// `on-marked-up shutdown-backup-sessions`.
+    #[serde(default)]
+    pub shutdown_backup_sessions_on_up: bool,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source: String,
+}
+
+fn one() -> u32 {
+    1
+}
+fn ten() -> u32 {
+    10
+}
+
+/// `option redispatch [interval]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Redispatch {
+    /// HAProxy's interval: positive P = on every Pth retry, negative N = on the Nth retry
+    /// before the last (-1, the default, = on the last retry).
+    pub interval: i32,
+}
+
+/// A server pool (HAProxy `backend`, or the back half of a `listen`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Backend {
+    pub name: String,
+    #[serde(default)]
+    pub mode: Mode,
+    #[serde(default)]
+    pub balance: Balance,
+    /// `hash-type consistent`.
+    #[serde(default)]
+    pub hash_consistent: bool,
+    #[serde(default)]
+    pub server: Vec<Server>,
+    #[serde(default)]
+    pub timeout_connect: Option<Dur>,
+    #[serde(default)]
+    pub timeout_server: Option<Dur>,
+    #[serde(default)]
+    pub timeout_queue: Option<Dur>,
+    #[serde(default)]
+    pub timeout_check: Option<Dur>,
+    #[serde(default)]
+    pub timeout_tunnel: Option<Dur>,
+    #[serde(default)]
+    pub retries: u32,
+    #[serde(default)]
+    pub redispatch: Option<Redispatch>,
+    /// TCP keep-alive on server connections (`option tcpka` / `srvtcpka`).
+    #[serde(default)]
+    pub srvtcpka: bool,
+    #[serde(default = "tcp_check")]
+    pub check: CheckKind,
+    /// `option allbackups`: balance over all backups instead of using only the first.
+    #[serde(default)]
+    pub allbackups: bool,
+    /// `option http-server-close`: do not keep server connections for reuse.
+    #[serde(default)]
+    pub http_server_close: bool,
+    #[serde(default)]
+    pub forwardfor: Option<ForwardFor>,
+    #[serde(default)]
+    pub log_health_checks: bool,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source: String,
+}
+
+fn tcp_check() -> CheckKind {
+    CheckKind::Tcp
+}
+
+impl Config {
+    pub fn backend(&self, name: &str) -> Option<&Backend> {
+        self.backends.iter().find(|b| b.name == name)
+    }
+}

@@ -1,0 +1,263 @@
+//! What `halo lb check` prints: the configuration as halo understood it.
+
+use super::*;
+use std::fmt::Write;
+
+fn opt_t(name: &str, t: Option<Dur>, out: &mut Vec<String>) {
+    if let Some(t) = t {
+        out.push(format!("{name} {t}"));
+    }
+}
+
+/// A readable description of everything the engine will do with this configuration.
+pub fn describe(c: &Config) -> String {
+    let mut s = String::new();
+    let g = &c.global;
+    let mut parts = Vec::new();
+    if g.daemon {
+        parts.push("daemon".to_string());
+    }
+    if let Some(p) = &g.pidfile {
+        parts.push(format!("pidfile {}", p.display()));
+    }
+    if let Some(u) = &g.user {
+        parts.push(format!("user {u}"));
+    }
+    if let Some(u) = g.uid {
+        parts.push(format!("uid {u}"));
+    }
+    if let Some(gr) = &g.group {
+        parts.push(format!("group {gr}"));
+    }
+    if let Some(gr) = g.gid {
+        parts.push(format!("gid {gr}"));
+    }
+    if let Some(d) = &g.chroot {
+        parts.push(format!("chroot {}", d.display()));
+    }
+    parts.push(format!("maxconn {}", g.maxconn));
+    parts.push(match g.nbthread {
+        Some(n) => format!("{n} threads"),
+        None => "one thread per CPU".into(),
+    });
+    parts.push(if g.splice {
+        "splice on".into()
+    } else {
+        "splice off".into()
+    });
+    for l in &g.log {
+        parts.push(format!("log {}", log_target(l)));
+    }
+    for so in &g.stats_socket {
+        parts.push(format!(
+            "runtime socket {} (level {})",
+            so.path.display(),
+            so.level
+        ));
+    }
+    let _ = writeln!(s, "global: {}", parts.join(", "));
+    for f in &c.frontends {
+        let _ = writeln!(
+            s,
+            "frontend {} (mode {}){}",
+            f.name,
+            f.mode,
+            if f.disabled { " DISABLED" } else { "" }
+        );
+        for b in &f.bind {
+            let _ = writeln!(
+                s,
+                "  bind {}{}",
+                b.addr,
+                b.name
+                    .as_ref()
+                    .map(|n| format!(" name {n}"))
+                    .unwrap_or_default()
+            );
+        }
+        let mut p = Vec::new();
+        if let Some(m) = f.maxconn {
+            p.push(format!("maxconn {m}"));
+        }
+        opt_t("timeout client", f.timeout_client, &mut p);
+        if f.mode == Mode::Http {
+            opt_t("timeout http-request", f.timeout_http_request, &mut p);
+            opt_t("timeout http-keep-alive", f.timeout_http_keep_alive, &mut p);
+        }
+        if f.clitcpka {
+            p.push("client TCP keep-alive".into());
+        }
+        p.push(match f.log_format {
+            LogFormat::Default => "log: default format".into(),
+            LogFormat::Tcplog => "log: tcplog".into(),
+            LogFormat::Httplog => "log: httplog".into(),
+        });
+        if f.log.is_empty() {
+            p.push("no log target".into());
+        }
+        if let Some(ff) = &f.forwardfor {
+            p.push(format!("adds {}", ff.header));
+        }
+        let _ = writeln!(s, "  {}", p.join(", "));
+        for u in &f.use_backend {
+            let cond = u
+                .any_of
+                .iter()
+                .map(|g| {
+                    g.iter()
+                        .map(|t| format!("{}{}", if t.negate { "!" } else { "" }, t.acl))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .collect::<Vec<_>>()
+                .join(" || ");
+            let _ = writeln!(
+                s,
+                "  use_backend {} {} {}",
+                u.backend,
+                if u.unless { "unless" } else { "if" },
+                cond
+            );
+        }
+        for a in &f.acl {
+            let _ = writeln!(
+                s,
+                "  acl {}: {:?} {:?}{} {:?}",
+                a.name,
+                a.fetch,
+                a.matcher,
+                if a.ignore_case {
+                    " (case-insensitive)"
+                } else {
+                    ""
+                },
+                a.values
+            );
+        }
+        if let Some(b) = &f.default_backend {
+            let _ = writeln!(s, "  default_backend {b}");
+        }
+        if let Some(st) = &f.stats {
+            let mut q = vec![format!("uri {}", st.uri)];
+            if let Some(r) = &st.realm {
+                q.push(format!("realm {r:?}"));
+            }
+            if !st.auth.is_empty() {
+                q.push(format!("basic auth ({} user(s))", st.auth.len()));
+            }
+            if let Some(r) = st.refresh {
+                q.push(format!("refresh {r}"));
+            }
+            if st.hide_version {
+                q.push("version hidden".into());
+            }
+            if st.show_node {
+                q.push("shows node".into());
+            }
+            if st.show_legends {
+                q.push("shows legends".into());
+            }
+            q.push("also serves ;csv and /metrics".into());
+            let _ = writeln!(s, "  stats page: {}", q.join(", "));
+        }
+    }
+    for b in &c.backends {
+        let hash = if b.balance == Balance::Source {
+            if b.hash_consistent {
+                " (consistent hash)"
+            } else {
+                " (map-based hash)"
+            }
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            s,
+            "backend {} (mode {}) balance {}{hash}",
+            b.name, b.mode, b.balance
+        );
+        let mut p = vec![format!("retries {}", b.retries)];
+        match b.redispatch {
+            Some(r) if r.interval == -1 => p.push("redispatch on the last retry".into()),
+            Some(r) if r.interval > 0 => p.push(format!("redispatch every {} retries", r.interval)),
+            Some(r) => p.push(format!(
+                "redispatch on retry {} before the last",
+                -r.interval
+            )),
+            None => p.push("no redispatch".into()),
+        }
+        opt_t("timeout connect", b.timeout_connect, &mut p);
+        opt_t("timeout server", b.timeout_server, &mut p);
+        opt_t("timeout queue", b.timeout_queue, &mut p);
+        opt_t("timeout check", b.timeout_check, &mut p);
+        opt_t("timeout tunnel", b.timeout_tunnel, &mut p);
+        if b.srvtcpka {
+            p.push("server TCP keep-alive".into());
+        }
+        if b.allbackups {
+            p.push("all backups".into());
+        }
+        if b.http_server_close && b.mode == Mode::Http {
+            p.push("server connections closed after each response".into());
+        }
+        let _ = writeln!(s, "  {}", p.join(", "));
+        if b.server.iter().any(|s| s.check) {
+            let _ = writeln!(s, "  health check: {}", b.check.describe());
+        }
+        for sv in &b.server {
+            let mut q = vec![format!("weight {}", sv.weight)];
+            if sv.backup {
+                q.push("backup".into());
+            }
+            if sv.disabled {
+                q.push("disabled".into());
+            }
+            if sv.maxconn > 0 {
+                q.push(format!("maxconn {}", sv.maxconn));
+            }
+            if sv.check {
+                let cp = &sv.check_params;
+                let mut c = format!("check inter {} rise {} fall {}", cp.inter, cp.rise, cp.fall);
+                if let Some(t) = cp.fastinter {
+                    let _ = write!(c, " fastinter {t}");
+                }
+                if let Some(t) = cp.downinter {
+                    let _ = write!(c, " downinter {t}");
+                }
+                if let Some(a) = cp.addr {
+                    let _ = write!(c, " addr {a}");
+                }
+                if let Some(pt) = cp.port {
+                    let _ = write!(c, " port {pt}");
+                }
+                q.push(c);
+            } else {
+                q.push("not checked".into());
+            }
+            if let Some(o) = sv.observe {
+                q.push(format!(
+                    "observe {o:?} error-limit {} on-error {:?}",
+                    sv.error_limit, sv.on_error
+                ));
+            }
+            if sv.shutdown_sessions_on_down {
+                q.push("on-marked-down shutdown-sessions".into());
+            }
+            if sv.shutdown_backup_sessions_on_up {
+                q.push("on-marked-up shutdown-backup-sessions".into());
+            }
+            let _ = writeln!(s, "  server {} {} {}", sv.name, sv.addr, q.join(", "));
+        }
+    }
+    s
+}
+
+fn log_target(l: &LogTarget) -> String {
+    let d = match &l.dest {
+        LogDest::Stdout => "stdout".to_string(),
+        LogDest::Stderr => "stderr".to_string(),
+        LogDest::Udp(a) => format!("udp {a}"),
+        LogDest::Unix(p) => p.display().to_string(),
+    };
+    format!("{d} {}", l.facility)
+}

@@ -1,0 +1,266 @@
+//! The runtime API (`stats socket`): a Unix socket speaking a subset of HAProxy's
+//! commands, one per line, each answer followed by an empty line.
+//!
+//! `show stat`, `show info`, `show servers state`, `enable server B/S`,
+//! `disable server B/S`, `set server B/S state ready|drain|maint`,
+//! `set server B/S weight N`, `shutdown sessions server B/S`,
+//! `add server B/S ADDR:PORT [keywords]`, `del server B/S`, `reload`, `help`, `quit`.
+
+use super::state::*;
+use super::Shared;
+use crate::config::StatsSocket;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixListener;
+
+/// Opens the socket and serves it on the engine's runtime.
+pub fn start(shared: &Arc<Shared>, conf: &StatsSocket) -> std::io::Result<()> {
+    let l = bind(conf)?;
+    serve(shared, conf, l);
+    Ok(())
+}
+
+/// Creates the socket file (before a chroot, like the listeners).
+pub fn bind(conf: &StatsSocket) -> std::io::Result<std::os::unix::net::UnixListener> {
+    let path = conf.path.clone();
+    if path.exists() {
+        // A socket left by a previous run: remove it unless someone still answers.
+        if std::os::unix::net::UnixStream::connect(&path).is_ok() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AddrInUse,
+                "another process serves this socket",
+            ));
+        }
+        std::fs::remove_file(&path)?;
+    }
+    let std_listener = std::os::unix::net::UnixListener::bind(&path)?;
+    std_listener.set_nonblocking(true)?;
+    if let Some(mode) = conf.mode {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
+    }
+    Ok(std_listener)
+}
+
+/// Serves a bound runtime socket on the engine's runtime.
+pub fn serve(
+    shared: &Arc<Shared>,
+    conf: &StatsSocket,
+    std_listener: std::os::unix::net::UnixListener,
+) {
+    let admin = conf.level == "admin";
+    let sh = shared.clone();
+    shared.handle.spawn(async move {
+        let listener = match UnixListener::from_std(std_listener) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!("runtime socket: {e}");
+                return;
+            }
+        };
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let sh = sh.clone();
+            tokio::spawn(async move {
+                let (r, mut w) = stream.into_split();
+                let mut lines = BufReader::new(r).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let mut quit = false;
+                    for cmd in line.split(';') {
+                        let cmd = cmd.trim();
+                        if cmd.is_empty() {
+                            continue;
+                        }
+                        if cmd == "quit" {
+                            quit = true;
+                            break;
+                        }
+                        let sh2 = sh.clone();
+                        let c = cmd.to_string();
+                        // Reloads bind sockets and may block briefly: keep them off the
+                        // async workers.
+                        let out = tokio::task::spawn_blocking(move || execute(&sh2, &c, admin))
+                            .await
+                            .unwrap_or_else(|e| format!("internal error: {e}\n"));
+                        if w.write_all(out.as_bytes()).await.is_err()
+                            || w.write_all(b"\n").await.is_err()
+                        {
+                            return;
+                        }
+                    }
+                    if quit {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+}
+
+fn find<'a>(g: &'a super::Generation, spec: &str) -> Result<(&'a Arc<BackendRt>, usize), String> {
+    let (b, s) = spec
+        .split_once('/')
+        .ok_or_else(|| format!("expected BACKEND/SERVER, got `{spec}`\n"))?;
+    let be = g
+        .backends
+        .iter()
+        .find(|x| x.cfg.name == b)
+        .ok_or_else(|| format!("No such backend `{b}`.\n"))?;
+    let i = be
+        .servers
+        .iter()
+        .position(|x| x.cfg.name == s)
+        .ok_or_else(|| format!("No such server `{s}` in backend `{b}`.\n"))?;
+    Ok((be, i))
+}
+
+/// Runs one command and returns its answer (always ending with a newline when not empty).
+pub fn execute(shared: &Arc<Shared>, cmd: &str, admin: bool) -> String {
+    let w: Vec<&str> = cmd.split_whitespace().collect();
+    let need_admin = !matches!(w.as_slice(), ["show", ..] | ["help"]);
+    if need_admin && !admin {
+        return "Permission denied\n".into();
+    }
+    let g = shared.current.load();
+    let r: Result<String, String> = match w.as_slice() {
+        ["help"] => Ok("show stat | show info | show servers state | enable server B/S | disable server B/S | set server B/S state ready|drain|maint | set server B/S weight N | shutdown sessions server B/S | add server B/S ADDR:PORT [keywords] | del server B/S | reload | quit\n".into()),
+        ["show", "stat", ..] => Ok(super::stats::csv(&super::stats::snapshot(shared))),
+        ["show", "info"] => {
+            let cur: u64 = g.frontends.iter().map(|f| f.stats.cur.load(Relaxed)).sum();
+            Ok(format!(
+                "Name: halo\nVersion: {}\nPid: {}\nUptime_sec: {}\nNbthread: {}\nMaxconn: {}\nCurrConns: {cur}\nReloads: {}\n",
+                env!("CARGO_PKG_VERSION"),
+                std::process::id(),
+                shared.started.elapsed().as_secs(),
+                shared.threads,
+                g.config.global.maxconn,
+                shared.reloads.load(Relaxed)
+            ))
+        }
+        ["show", "servers", "state", rest @ ..] => {
+            let mut s = String::from("# be_name srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_cur_sess\n");
+            for be in g.backends.iter().filter(|b| rest.is_empty() || rest.contains(&b.cfg.name.as_str())) {
+                for sv in &be.servers {
+                    s.push_str(&format!(
+                        "{} {} {} {} {:?} {} {}\n",
+                        be.cfg.name,
+                        sv.cfg.name,
+                        sv.cfg.addr,
+                        if sv.shared.up.load(Relaxed) { "UP" } else { "DOWN" },
+                        sv.shared.admin(),
+                        sv.shared.weight.load(Relaxed),
+                        sv.shared.cur.load(Relaxed)
+                    ));
+                }
+            }
+            Ok(s)
+        }
+        ["enable", "server", spec] => find(&g, spec).map(|(be, i)| {
+            be.servers[i].shared.set_admin(Admin::Ready);
+            be.queue.notify_waiters();
+            String::new()
+        }),
+        ["disable", "server", spec] => find(&g, spec).map(|(be, i)| {
+            be.servers[i].shared.set_admin(Admin::Maint);
+            String::new()
+        }),
+        ["set", "server", spec, "state", st] => find(&g, spec).and_then(|(be, i)| {
+            let a = match *st {
+                "ready" => Admin::Ready,
+                "drain" => Admin::Drain,
+                "maint" => Admin::Maint,
+                o => return Err(format!("unknown state `{o}` (ready, drain, maint)\n")),
+            };
+            be.servers[i].shared.set_admin(a);
+            be.queue.notify_waiters();
+            Ok(String::new())
+        }),
+        ["set", "server", spec, "weight", n] => find(&g, spec).and_then(|(be, i)| {
+            let v: u32 = n.trim_end_matches('%').parse().map_err(|_| format!("`{n}` is not a weight\n"))?;
+            if v > 256 {
+                return Err("weight must be between 0 and 256\n".into());
+            }
+            be.servers[i].shared.weight.store(v, Relaxed);
+            be.queue.notify_waiters();
+            Ok(String::new())
+        }),
+        ["shutdown", "sessions", "server", spec] => find(&g, spec).map(|(be, i)| {
+            be.servers[i].shared.kill_sessions();
+            String::new()
+        }),
+        ["add", "server", spec, addr, kws @ ..] => add_server(shared, spec, addr, kws),
+        ["del", "server", spec] => del_server(shared, spec),
+        ["reload"] => super::reload_from_loader(shared).map(|_| "Reloaded.\n".to_string()).map_err(|e| format!("{e}\n")),
+        _ => Err(format!("Unknown command `{cmd}`; try `help`.\n")),
+    };
+    r.unwrap_or_else(|e| e)
+}
+
+fn add_server(
+    shared: &Arc<Shared>,
+    spec: &str,
+    addr: &str,
+    kws: &[&str],
+) -> Result<String, String> {
+    let (b, s) = spec
+        .split_once('/')
+        .ok_or_else(|| format!("expected BACKEND/SERVER, got `{spec}`\n"))?;
+    // Parse the server line with the configuration reader itself.
+    let text = format!("backend {b}\n  server {s} {addr} {}\n", kws.join(" "));
+    let parsed =
+        crate::config::haproxy::parse(&text, "add server").map_err(|e| format!("{e}\n"))?;
+    let mut server = parsed
+        .config
+        .backends
+        .into_iter()
+        .next()
+        .and_then(|b| b.server.into_iter().next())
+        .ok_or("no server parsed\n")?;
+    server.source = "runtime API".into();
+    super::reconfigure(shared, |cfg| {
+        let be = cfg
+            .backends
+            .iter_mut()
+            .find(|x| x.name == b)
+            .ok_or_else(|| format!("No such backend `{b}`."))?;
+        if be.server.iter().any(|x| x.name == s) {
+            return Err(format!(
+                "Already exists a server with the same name `{s}` in backend `{b}`."
+            ));
+        }
+        be.server.push(server);
+        Ok(())
+    })
+    .map(|_| "New server registered.\n".to_string())
+    .map_err(|e| format!("{e}\n"))
+}
+
+fn del_server(shared: &Arc<Shared>, spec: &str) -> Result<String, String> {
+    let g = shared.current.load();
+    let (be, i) = find(&g, spec)?;
+    let sv = &be.servers[i];
+    if sv.shared.admin() != Admin::Maint {
+        return Err(
+            "Only servers in maintenance mode can be deleted (`disable server` first).\n".into(),
+        );
+    }
+    if sv.shared.cur.load(Relaxed) > 0 {
+        return Err("Server still has connections attached to it, cannot remove it.\n".into());
+    }
+    let (b, s) = (be.cfg.name.clone(), sv.cfg.name.clone());
+    drop(g);
+    super::reconfigure(shared, |cfg| {
+        let be = cfg
+            .backends
+            .iter_mut()
+            .find(|x| x.name == b)
+            .ok_or_else(|| format!("No such backend `{b}`."))?;
+        be.server.retain(|x| x.name != s);
+        Ok(())
+    })
+    .map(|_| "Server deleted.\n".to_string())
+    .map_err(|e| format!("{e}\n"))
+}

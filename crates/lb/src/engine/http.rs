@@ -1,0 +1,1032 @@
+//! `mode http`: HTTP/1.1 with keep-alive on both sides (hyper 1), ACL routing, the
+//! stats page, `option forwardfor`, retries on another server when a connection fails,
+//! layer-7 passive checks and `httplog` lines.
+
+use super::logfmt::haproxy_date;
+use super::state::*;
+use super::tcp::{connect_server, ConnFail, ConnInfo};
+use super::Shared;
+use crate::balance::hash_ip;
+use crate::config::{Acl, AclFetch, AclMatch, ForwardFor, LogFormat};
+use crate::health::Event;
+use bytes::Bytes;
+use http_body_util::{combinators::BoxBody, BodyExt, Full};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, HOST};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub type ProxyBody = BoxBody<Bytes, BoxError>;
+
+/// An idle connection to a server, ready for the next request.
+pub struct PooledConn {
+    sender: hyper::client::conn::http1::SendRequest<ProxyBody>,
+    idle_since: Instant,
+}
+
+/// A kept-alive connection idle for longer than this may be closed by the server just as
+/// a request is sent on it; a body-less request then keeps a copy to be sent again.
+const STALE_AFTER: Duration = Duration::from_millis(300);
+
+const POOL_MAX: usize = 256;
+
+struct Ctx {
+    shared: Arc<Shared>,
+    fe: Arc<FrontendRt>,
+    peer: SocketAddr,
+}
+
+/// How long a client may take to send a request head (including a kept-alive wait).
+pub fn head_timeout(fe: &FrontendRt) -> Duration {
+    match (fe.cfg.timeout_http_request, fe.cfg.timeout_http_keep_alive) {
+        (Some(r), Some(k)) => Some(r.max(k)),
+        (r, k) => r.or(k),
+    }
+    .or(fe.cfg.timeout_client)
+    .map(|d| d.0)
+    .unwrap_or(Duration::from_secs(30))
+}
+
+/// Waits for the first byte of a new client connection (within the head timeout).
+/// The caller creates the HTTP session only then, so that thousands of idle
+/// connections cost a socket and a small task each, not an HTTP connection state.
+pub async fn first_byte(fe: &FrontendRt, stream: &tokio::net::TcpStream) -> bool {
+    let wait = async {
+        loop {
+            stream.readable().await?;
+            // Readiness can be reported before any byte is there: peek to be sure.
+            let mut one = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+            match stream.try_io(tokio::io::Interest::READABLE, || {
+                socket2::SockRef::from(stream).peek(&mut one)
+            }) {
+                Ok(_) => return Ok::<(), std::io::Error>(()),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    };
+    matches!(
+        tokio::time::timeout(head_timeout(fe), wait).await,
+        Ok(Ok(()))
+    )
+}
+
+/// One client connection in `mode http`.
+pub async fn session(
+    shared: &Arc<Shared>,
+    fe: &Arc<FrontendRt>,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+) {
+    let ctx = Arc::new(Ctx {
+        shared: shared.clone(),
+        fe: fe.clone(),
+        peer,
+    });
+    let svc = hyper::service::service_fn(move |req| {
+        let ctx = ctx.clone();
+        async move { Ok::<_, Infallible>(handle(ctx, req).await) }
+    });
+    let bufsize = shared.current.load().config.global.bufsize.max(8192);
+    // hyper's head timer also runs while a kept-alive connection waits for its next
+    // request, so it must not be shorter than the keep-alive timeout.
+    let head_timeout = head_timeout(fe);
+    let mut b = hyper::server::conn::http1::Builder::new();
+    b.timer(TokioTimer::new())
+        .keep_alive(true)
+        .max_buf_size(bufsize)
+        .header_read_timeout(head_timeout);
+    // Between requests, `timeout http-keep-alive` (else `http-request`) bounds the wait.
+    let keep_alive = fe
+        .cfg
+        .timeout_http_keep_alive
+        .or(fe.cfg.timeout_http_request)
+        .map(|d| d.0);
+    let io = KeepAliveIo {
+        inner: stream,
+        idle_timeout: keep_alive,
+        sleep: None,
+        idle: false,
+    };
+    // Boxed: the connection's state is large and only needed once the client speaks.
+    let _ = Box::pin(b.serve_connection(TokioIo::new(io), svc).with_upgrades()).await;
+}
+
+/// The client connection, ending it (EOF to hyper) when it stays idle between two
+/// requests for longer than the keep-alive timeout. "Idle" starts when a response has
+/// been written and ends with the first byte of the next request.
+struct KeepAliveIo {
+    inner: tokio::net::TcpStream,
+    idle_timeout: Option<Duration>,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    idle: bool,
+}
+
+impl tokio::io::AsyncRead for KeepAliveIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        let before = buf.filled().len();
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(r) => {
+                if buf.filled().len() > before {
+                    this.idle = false;
+                    this.sleep = None;
+                }
+                Poll::Ready(r)
+            }
+            Poll::Pending => {
+                if let (true, Some(t)) = (this.idle, this.idle_timeout) {
+                    let s = this
+                        .sleep
+                        .get_or_insert_with(|| Box::pin(tokio::time::sleep(t)));
+                    if s.as_mut().poll(cx).is_ready() {
+                        // Report end of stream: hyper closes the idle connection.
+                        return Poll::Ready(Ok(()));
+                    }
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for KeepAliveIo {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = &mut *self;
+        let r = Pin::new(&mut this.inner).poll_write(cx, data);
+        if let Poll::Ready(Ok(n)) = &r {
+            if *n > 0 {
+                this.idle = true;
+                this.sleep = None;
+            }
+        }
+        r
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = &mut *self;
+        let r = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = &r {
+            if *n > 0 {
+                this.idle = true;
+                this.sleep = None;
+            }
+        }
+        r
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+fn text_response(status: StatusCode, msg: &str) -> Response<ProxyBody> {
+    let body = format!(
+        "<html><body><h1>{} {}</h1>\n{msg}\n</body></html>\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    );
+    let mut r = Response::new(full(body));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert("content-type", HeaderValue::from_static("text/html"));
+    r.headers_mut()
+        .insert("cache-control", HeaderValue::from_static("no-cache"));
+    r
+}
+
+pub fn full(s: impl Into<Bytes>) -> ProxyBody {
+    Full::new(s.into())
+        .map_err(|e: Infallible| -> BoxError { match e {} })
+        .boxed()
+}
+
+fn host_of(req: &Request<Incoming>) -> String {
+    let h = req
+        .headers()
+        .get(HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| req.uri().host().map(str::to_string))
+        .unwrap_or_default();
+    let h = if h.starts_with('[') {
+        h.split(']').next().map(|x| format!("{x}]")).unwrap_or(h)
+    } else {
+        h.split(':').next().unwrap_or("").to_string()
+    };
+    h
+}
+
+fn acl_matches(acl: &Acl, req: &Request<Incoming>, peer: SocketAddr) -> bool {
+    let subject = match acl.fetch {
+        AclFetch::Host => host_of(req),
+        AclFetch::Path => req.uri().path().to_string(),
+        AclFetch::Method => req.method().as_str().to_string(),
+        AclFetch::Src => {
+            return acl.values.iter().any(|v| {
+                crate::config::Cidr::parse(v)
+                    .map(|c| c.contains(peer.ip()))
+                    .unwrap_or(false)
+            });
+        }
+    };
+    let subject = if acl.ignore_case {
+        subject.to_ascii_lowercase()
+    } else {
+        subject
+    };
+    acl.values.iter().any(|v| {
+        let v = if acl.ignore_case {
+            v.to_ascii_lowercase()
+        } else {
+            v.clone()
+        };
+        match acl.matcher {
+            AclMatch::Exact => subject == v,
+            AclMatch::Prefix => subject.starts_with(&v),
+            AclMatch::Suffix => subject.ends_with(&v),
+            AclMatch::Substring => subject.contains(&v),
+            AclMatch::Domain => subject.split(['.', '/']).any(|p| p == v) || subject == v,
+            AclMatch::Network => false,
+        }
+    })
+}
+
+fn choose_backend(
+    fe: &FrontendRt,
+    req: &Request<Incoming>,
+    peer: SocketAddr,
+) -> Option<Arc<BackendRt>> {
+    for (rule, be) in &fe.rules {
+        let hit = rule.any_of.is_empty()
+            || rule.any_of.iter().any(|group| {
+                group.iter().all(|t| {
+                    let m = fe
+                        .cfg
+                        .acl
+                        .iter()
+                        .find(|a| a.name == t.acl)
+                        .map(|a| acl_matches(a, req, peer))
+                        .unwrap_or(false);
+                    m != t.negate
+                })
+            });
+        if hit != rule.unless {
+            return Some(be.clone());
+        }
+    }
+    fe.default_backend.clone()
+}
+
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+    "proxy-authorization",
+    "proxy-authenticate",
+];
+
+fn strip_hop_by_hop(h: &mut HeaderMap) {
+    let listed: Vec<HeaderName> = h
+        .get_all("connection")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .collect();
+    for n in listed {
+        h.remove(n);
+    }
+    for n in HOP_BY_HOP {
+        h.remove(*n);
+    }
+}
+
+fn add_forwarded_for(h: &mut HeaderMap, ff: &ForwardFor, peer: SocketAddr) {
+    if ff.except.map(|c| c.contains(peer.ip())).unwrap_or(false) {
+        return;
+    }
+    let ip = match peer.ip() {
+        std::net::IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map(|v4| v4.to_string())
+            .unwrap_or_else(|| v6.to_string()),
+        v4 => v4.to_string(),
+    };
+    if let (Ok(name), Ok(val)) = (
+        HeaderName::from_bytes(ff.header.as_bytes()),
+        HeaderValue::from_str(&ip),
+    ) {
+        // HAProxy appends a new header line; so do we.
+        h.append(name, val);
+    }
+}
+
+/// Server errors that count against a server for `observe layer7`.
+fn is_l7_error(code: u16) -> bool {
+    (500..=599).contains(&code) && code != 501 && code != 505
+}
+
+struct LogInfo {
+    date: String,
+    start: Instant,
+    request_line: String,
+    backend: String,
+    server: String,
+    tw: u64,
+    tc: u64,
+    tr: u64,
+    retries: u32,
+}
+
+/// `Connection: upgrade` with an `Upgrade` header (WebSocket and the like).
+fn upgrade_of(req: &Request<Incoming>) -> Option<HeaderValue> {
+    let wants = req
+        .headers()
+        .get_all("connection")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    if wants {
+        req.headers().get("upgrade").cloned()
+    } else {
+        None
+    }
+}
+
+async fn handle(ctx: Arc<Ctx>, mut req: Request<Incoming>) -> Response<ProxyBody> {
+    let fe = &ctx.fe;
+    let start = Instant::now();
+    let logging = fe.logger.is_active();
+    let date = if logging {
+        haproxy_date()
+    } else {
+        String::new()
+    };
+    fe.stats.req_tot.fetch_add(1, Relaxed);
+    let request_line = if logging {
+        format!("{} {} {:?}", req.method(), req.uri(), req.version())
+    } else {
+        String::new()
+    };
+    if let Some(page) = &fe.cfg.stats {
+        let resp = super::stats::serve_http(&ctx.shared, page, &req);
+        let code = resp.status().as_u16();
+        fe.stats.status(code);
+        log_http(
+            fe,
+            ctx.peer,
+            &LogInfo {
+                date,
+                start,
+                request_line,
+                backend: fe.cfg.name.clone(),
+                server: "<STATS>".into(),
+                tw: 0,
+                tc: 0,
+                tr: 0,
+                retries: 0,
+            },
+            code,
+            0,
+            "LR",
+        );
+        return resp;
+    }
+    let Some(be) = choose_backend(fe, &req, ctx.peer) else {
+        fe.stats.denied.fetch_add(1, Relaxed);
+        fe.stats.status(503);
+        log_http(
+            fe,
+            ctx.peer,
+            &LogInfo {
+                date,
+                start,
+                request_line,
+                backend: fe.cfg.name.clone(),
+                server: "<NOSRV>".into(),
+                tw: 0,
+                tc: 0,
+                tr: 0,
+                retries: 0,
+            },
+            503,
+            0,
+            "SC",
+        );
+        return text_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "No server is available to handle this request.",
+        );
+    };
+    let upgrade = upgrade_of(&req);
+    let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
+    let (mut parts, body) = req.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    if let Some(u) = &upgrade {
+        parts
+            .headers
+            .insert("connection", HeaderValue::from_static("upgrade"));
+        parts.headers.insert("upgrade", u.clone());
+    }
+    if let Some(ff) = fe.cfg.forwardfor.as_ref().or(be.cfg.forwardfor.as_ref()) {
+        add_forwarded_for(&mut parts.headers, ff, ctx.peer);
+    }
+    // Absolute-form requests are sent on in origin form, with their Host.
+    if parts.uri.scheme().is_some() {
+        if let Some(a) = parts.uri.authority() {
+            if !parts.headers.contains_key(HOST) {
+                if let Ok(v) = HeaderValue::from_str(a.as_str()) {
+                    parts.headers.insert(HOST, v);
+                }
+            }
+        }
+        let pq = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/");
+        if let Ok(u) = pq.parse() {
+            parts.uri = u;
+        }
+    }
+    let replayable = body.is_end_stream();
+    let client_timeout = fe.cfg.timeout_client.map(|d| d.0);
+    let in_counter = if replayable {
+        None
+    } else {
+        Some(Arc::new(std::sync::atomic::AtomicU64::new(0)))
+    };
+    let req_body: ProxyBody = match &in_counter {
+        None => full(Bytes::new()),
+        Some(c) => Tracked::new(body, client_timeout, Some(c.clone()), None).boxed(),
+    };
+    let mut pending = Some(Request::from_parts(parts, req_body));
+    be.stats.open();
+    let hash = hash_ip(ctx.peer.ip());
+    let server_timeout = be.cfg.timeout_server.map(|d| d.0);
+    let mut info = ConnInfo::default();
+    let mut attempts = 0;
+    let result = loop {
+        attempts += 1;
+        let got = get_conn(&be, hash, upgrade.is_some()).await;
+        let (mut sender, lease, ci, reuse) = match got {
+            Ok(x) => x,
+            Err(e) => break Err(e),
+        };
+        info.retries += ci.retries;
+        info.queue_ms += ci.queue_ms;
+        info.connect_ms += ci.connect_ms;
+        let Some(req) = pending.take() else {
+            break Err(ConnFail::Connect {
+                server: lease.server().cfg.name.clone(),
+                error: std::io::Error::other("request lost"),
+                timeout: false,
+            });
+        };
+        // A kept-alive connection may have been closed by the server just now: keep a
+        // copy of a body-less request to send it again on a fresh connection.
+        let reused = reuse != Reuse::Fresh;
+        let backup = if reuse == (Reuse::Pooled { stale: true }) && replayable {
+            Some(head_of(&req))
+        } else {
+            None
+        };
+        let t = Instant::now();
+        let fut = sender.try_send_request(req);
+        let res = match server_timeout {
+            Some(d) => tokio::time::timeout(d, fut).await.map_err(|_| ()),
+            None => Ok(fut.await),
+        };
+        match res {
+            Ok(Ok(resp)) => break Ok((resp, sender, lease, t.elapsed())),
+            Err(_) => {
+                lease.server().shared.stats.eresp.fetch_add(1, Relaxed);
+                be.stats.eresp.fetch_add(1, Relaxed);
+                if lease.server().cfg.observe.is_some() {
+                    be.health_event(lease.idx, Event::LiveError, "server response timeout");
+                }
+                break Err(ConnFail::Connect {
+                    server: lease.server().cfg.name.clone(),
+                    error: std::io::Error::new(std::io::ErrorKind::TimedOut, "server timeout"),
+                    timeout: true,
+                });
+            }
+            Ok(Err(mut e)) => {
+                // Not sent at all (the connection was not usable): send it elsewhere.
+                // Sent but broken before a response: only a body-less request on a
+                // reused connection is sent again.
+                let again = e
+                    .take_message()
+                    .or_else(|| backup.map(|h| Request::from_parts(h, full(Bytes::new()))));
+                if !reused && lease.server().cfg.observe.is_some() {
+                    be.health_event(
+                        lease.idx,
+                        Event::LiveError,
+                        &format!("broken response: {}", e.error()),
+                    );
+                }
+                if let (Some(r), true) = (again, attempts <= be.cfg.retries as usize + 1) {
+                    pending = Some(r);
+                    info.retries += 1;
+                    be.stats.wretr.fetch_add(1, Relaxed);
+                    continue;
+                }
+                lease.server().shared.stats.eresp.fetch_add(1, Relaxed);
+                be.stats.eresp.fetch_add(1, Relaxed);
+                break Err(ConnFail::Connect {
+                    server: lease.server().cfg.name.clone(),
+                    error: std::io::Error::other(e.error().to_string()),
+                    timeout: false,
+                });
+            }
+        }
+    };
+    let (resp, sender, lease, tr) = match result {
+        Ok(x) => x,
+        Err(e) => {
+            be.stats.close();
+            let (code, msg, term) = match &e {
+                ConnFail::NoServer => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "No server is available to handle this request.",
+                    "SC",
+                ),
+                ConnFail::QueueTimeout => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "No server is available to handle this request.",
+                    "sQ",
+                ),
+                ConnFail::Connect { timeout: true, .. } => (
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "The server didn't respond in time.",
+                    "sH",
+                ),
+                ConnFail::Connect { .. } => (
+                    StatusCode::BAD_GATEWAY,
+                    "The server returned an invalid or incomplete response.",
+                    "SH",
+                ),
+            };
+            fe.stats.status(code.as_u16());
+            be.stats.status(code.as_u16());
+            let server = if let ConnFail::Connect { server, .. } = &e {
+                server.clone()
+            } else {
+                "<NOSRV>".into()
+            };
+            log_http(
+                fe,
+                ctx.peer,
+                &LogInfo {
+                    date,
+                    start,
+                    request_line,
+                    backend: be.cfg.name.clone(),
+                    server,
+                    tw: info.queue_ms,
+                    tc: info.connect_ms,
+                    tr: 0,
+                    retries: info.retries,
+                },
+                code.as_u16(),
+                0,
+                term,
+            );
+            return text_response(code, msg);
+        }
+    };
+    let code = resp.status().as_u16();
+    let srv = lease.server();
+    if srv.cfg.observe == Some(crate::config::Observe::Layer7) {
+        be.health_event(
+            lease.idx,
+            if is_l7_error(code) {
+                Event::LiveError
+            } else {
+                Event::LiveSuccess
+            },
+            &format!("HTTP status {code}"),
+        );
+    }
+    fe.stats.status(code);
+    be.stats.status(code);
+    srv.shared.stats.status(code);
+    let server_close = resp
+        .headers()
+        .get("connection")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.eq_ignore_ascii_case("close"))
+        .unwrap_or(false);
+    if code == 101 {
+        if let (Some(client_up), Some(_)) = (client_upgrade, &upgrade) {
+            return tunnel(&ctx, &be, lease, client_up, resp, start);
+        }
+    }
+    if !be.cfg.http_server_close && !server_close {
+        let mut pool = lock(&srv.shared.pool);
+        if pool.len() < POOL_MAX {
+            pool.push(PooledConn {
+                sender,
+                idle_since: Instant::now(),
+            });
+        }
+    }
+    let (mut rparts, rbody) = resp.into_parts();
+    strip_hop_by_hop(&mut rparts.headers);
+    let li = LogInfo {
+        date,
+        start,
+        request_line,
+        backend: be.cfg.name.clone(),
+        server: srv.cfg.name.clone(),
+        tw: info.queue_ms,
+        tc: info.connect_ms,
+        tr: tr.as_millis() as u64,
+        retries: info.retries,
+    };
+    let fe2 = fe.clone();
+    let peer = ctx.peer;
+    let be2 = be.clone();
+    let on_end: OnEnd = Box::new(move |bytes_out: u64, ok: bool| {
+        let bin = in_counter.as_ref().map(|c| c.load(Relaxed)).unwrap_or(0);
+        for st in [&*fe2.stats, &*be2.stats, &lease.server().shared.stats] {
+            st.bytes_in.fetch_add(bin, Relaxed);
+            st.bytes_out.fetch_add(bytes_out, Relaxed);
+        }
+        be2.stats.close();
+        log_http(
+            &fe2,
+            peer,
+            &li,
+            code,
+            bytes_out,
+            if ok { "--" } else { "SD" },
+        );
+        drop(lease);
+    });
+    let body = Tracked::new(rbody, server_timeout, None, Some(on_end)).boxed();
+    Response::from_parts(rparts, body)
+}
+
+/// After `101 Switching Protocols`: answer the client, then join both upgraded
+/// connections as a tunnel (`timeout tunnel`, else the client/server timeouts).
+fn tunnel(
+    ctx: &Arc<Ctx>,
+    be: &Arc<BackendRt>,
+    lease: Lease,
+    client_up: hyper::upgrade::OnUpgrade,
+    mut resp: Response<Incoming>,
+    start: Instant,
+) -> Response<ProxyBody> {
+    let server_up = hyper::upgrade::on(&mut resp);
+    let (parts, _) = resp.into_parts();
+    let idle = be.cfg.timeout_tunnel.map(|d| d.0).or_else(|| {
+        match (
+            ctx.fe.cfg.timeout_client.map(|d| d.0),
+            be.cfg.timeout_server.map(|d| d.0),
+        ) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    });
+    let fe = ctx.fe.clone();
+    let be2 = be.clone();
+    let peer = ctx.peer;
+    tokio::spawn(async move {
+        let (Ok(c), Ok(s)) = (client_up.await, server_up.await) else {
+            be2.stats.close();
+            return;
+        };
+        let (bin, bout) = copy_idle(TokioIo::new(c), TokioIo::new(s), idle).await;
+        for st in [&*fe.stats, &*be2.stats, &lease.server().shared.stats] {
+            st.bytes_in.fetch_add(bin, Relaxed);
+            st.bytes_out.fetch_add(bout, Relaxed);
+        }
+        be2.stats.close();
+        tracing::debug!("tunnel for {peer} closed after {:?}", start.elapsed());
+        drop(lease);
+    });
+    Response::from_parts(parts, full(Bytes::new()))
+}
+
+/// A pooled connection when one is ready, else a new one (with retries/redispatch).
+async fn get_conn(
+    be: &Arc<BackendRt>,
+    hash: u32,
+    fresh: bool,
+) -> Result<
+    (
+        hyper::client::conn::http1::SendRequest<ProxyBody>,
+        Lease,
+        ConnInfo,
+        Reuse,
+    ),
+    ConnFail,
+> {
+    let t0 = Instant::now();
+    let lease = be.acquire(hash, &[]).await.map_err(|e| match e {
+        NoSlot::NoServer => ConnFail::NoServer,
+        NoSlot::QueueTimeout => ConnFail::QueueTimeout,
+    })?;
+    let queue_ms = t0.elapsed().as_millis() as u64;
+    let reused = if fresh {
+        None
+    } else {
+        let mut pool = lock(&lease.server().shared.pool);
+        let mut found = None;
+        while let Some(c) = pool.pop() {
+            if c.sender.is_closed() {
+                continue;
+            }
+            if c.sender.is_ready() {
+                found = Some((c.sender, c.idle_since.elapsed() > STALE_AFTER));
+                break;
+            }
+        }
+        found
+    };
+    if let Some((s, stale)) = reused {
+        return Ok((
+            s,
+            lease,
+            ConnInfo {
+                retries: 0,
+                queue_ms,
+                connect_ms: 0,
+            },
+            Reuse::Pooled { stale },
+        ));
+    }
+    let (stream, lease, mut info) = connect_server(be, hash, Some(lease)).await?;
+    info.queue_ms += queue_ms;
+    let (sender, conn) = hyper::client::conn::http1::Builder::new()
+        .read_buf_exact_size(Some(64 * 1024))
+        .handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| ConnFail::Connect {
+            server: lease.server().cfg.name.clone(),
+            error: std::io::Error::other(e.to_string()),
+            timeout: false,
+        })?;
+    tokio::spawn(async move {
+        let _ = conn.with_upgrades().await;
+    });
+    Ok((sender, lease, info, Reuse::Fresh))
+}
+
+/// Where a server connection came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reuse {
+    Fresh,
+    /// From the pool; `stale` when it sat idle long enough to be closed under us.
+    Pooled {
+        stale: bool,
+    },
+}
+
+/// A copy of a request's head (to send it again).
+fn head_of<B>(req: &Request<B>) -> hyper::http::request::Parts {
+    let mut r = Request::new(());
+    *r.method_mut() = req.method().clone();
+    *r.uri_mut() = req.uri().clone();
+    *r.version_mut() = req.version();
+    *r.headers_mut() = req.headers().clone();
+    r.into_parts().0
+}
+
+fn log_http(fe: &FrontendRt, peer: SocketAddr, li: &LogInfo, code: u16, bytes: u64, term: &str) {
+    if !fe.logger.is_active() {
+        return;
+    }
+    let line = match fe.cfg.log_format {
+        LogFormat::Httplog => format!(
+            "{}:{} [{}] {} {}/{} 0/{}/{}/{}/{} {code} {bytes} - - {term}-- {}/{}/0/0/{} 0/0 \"{}\"",
+            peer.ip(),
+            peer.port(),
+            li.date,
+            fe.cfg.name,
+            li.backend,
+            li.server,
+            li.tw,
+            li.tc,
+            li.tr,
+            li.start.elapsed().as_millis(),
+            fe.stats.cur.load(Relaxed),
+            fe.stats.cur.load(Relaxed),
+            li.retries,
+            li.request_line
+        ),
+        LogFormat::Tcplog => format!(
+            "{}:{} [{}] {} {}/{} {}/{}/{} {bytes} {term} {}/{}/0/0/{} 0/0",
+            peer.ip(),
+            peer.port(),
+            li.date,
+            fe.cfg.name,
+            li.backend,
+            li.server,
+            li.tw,
+            li.tc,
+            li.start.elapsed().as_millis(),
+            fe.stats.cur.load(Relaxed),
+            fe.stats.cur.load(Relaxed),
+            li.retries
+        ),
+        LogFormat::Default => format!(
+            "Connect from {peer} to {} ({}/HTTP)",
+            fe.cfg
+                .bind
+                .first()
+                .map(|b| b.addr.to_string())
+                .unwrap_or_default(),
+            fe.cfg.name
+        ),
+    };
+    fe.logger.traffic(&line);
+}
+
+type OnEnd = Box<dyn FnOnce(u64, bool) + Send + Sync>;
+
+/// A body passed through: counts bytes, applies an inactivity timeout, and runs `on_end`
+/// once (at the end, on error, or when dropped early).
+struct Tracked {
+    inner: Incoming,
+    timeout: Option<Duration>,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    count: u64,
+    shared: Option<Arc<std::sync::atomic::AtomicU64>>,
+    on_end: Option<OnEnd>,
+}
+
+impl Tracked {
+    fn new(
+        inner: Incoming,
+        timeout: Option<Duration>,
+        shared: Option<Arc<std::sync::atomic::AtomicU64>>,
+        on_end: Option<OnEnd>,
+    ) -> Tracked {
+        Tracked {
+            inner,
+            timeout,
+            sleep: None,
+            count: 0,
+            shared,
+            on_end,
+        }
+    }
+    fn finish(&mut self, ok: bool) {
+        if let Some(f) = self.on_end.take() {
+            f(self.count, ok);
+        }
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        let done = self.inner.is_end_stream();
+        self.finish(done);
+    }
+}
+
+impl Body for Tracked {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(f))) => {
+                if let Some(d) = f.data_ref() {
+                    this.count += d.len() as u64;
+                    if let Some(c) = &this.shared {
+                        c.fetch_add(d.len() as u64, Relaxed);
+                    }
+                }
+                this.sleep = None;
+                Poll::Ready(Some(Ok(f)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                this.finish(false);
+                Poll::Ready(Some(Err(Box::new(e))))
+            }
+            Poll::Ready(None) => {
+                this.finish(true);
+                Poll::Ready(None)
+            }
+            Poll::Pending => {
+                if let Some(t) = this.timeout {
+                    let s = this
+                        .sleep
+                        .get_or_insert_with(|| Box::pin(tokio::time::sleep(t)));
+                    if s.as_mut().poll(cx).is_ready() {
+                        this.finish(false);
+                        return Poll::Ready(Some(Err("body transfer timed out".into())));
+                    }
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+use std::future::Future;
+
+/// Copies both ways until both sides closed, an error, or `idle` without traffic;
+/// returns the bytes moved (client to server, server to client).
+async fn copy_idle<A, B>(a: A, b: B, idle: Option<Duration>) -> (u64, u64)
+where
+    A: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    B: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use std::sync::atomic::AtomicU64;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let base = tokio::time::Instant::now();
+    let last = AtomicU64::new(0);
+    let (mut ar, mut aw) = tokio::io::split(a);
+    let (mut br, mut bw) = tokio::io::split(b);
+    async fn one<R: tokio::io::AsyncRead + Unpin, W: tokio::io::AsyncWrite + Unpin>(
+        r: &mut R,
+        w: &mut W,
+        last: &AtomicU64,
+        base: tokio::time::Instant,
+    ) -> u64 {
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut n_total = 0u64;
+        loop {
+            let n = match r.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if w.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+            n_total += n as u64;
+            last.store(base.elapsed().as_millis() as u64, Relaxed);
+        }
+        let _ = w.shutdown().await;
+        n_total
+    }
+    let both = async {
+        tokio::join!(
+            one(&mut ar, &mut bw, &last, base),
+            one(&mut br, &mut aw, &last, base)
+        )
+    };
+    match idle {
+        None => both.await,
+        Some(idle) => {
+            let watchdog = async {
+                loop {
+                    let deadline = base + Duration::from_millis(last.load(Relaxed)) + idle;
+                    if tokio::time::Instant::now() >= deadline {
+                        return;
+                    }
+                    tokio::time::sleep_until(deadline).await;
+                }
+            };
+            tokio::select! {
+                r = both => r,
+                _ = watchdog => (0, 0),
+            }
+        }
+    }
+}

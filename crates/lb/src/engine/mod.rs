@@ -1,0 +1,736 @@
+//! The running load balancer: listeners, sessions, health-check tasks, reload.
+//!
+//! One tokio multi-thread runtime owned by the [`Engine`]. Each `bind` address gets one
+//! `SO_REUSEPORT` socket per worker thread, bound with `IP_FREEBIND` so an address the
+//! node does not hold yet (a VIP) can be bound in advance. A configuration *generation*
+//! (frontends, backends, servers) is swapped atomically on reload; sessions keep the
+//! generation they started with, listeners whose address did not change are kept open
+//! (no refused connection), and server state (health, counters, operator state) carries
+//! over by backend/server name and address.
+
+pub mod admin;
+pub mod http;
+pub mod logfmt;
+pub mod state;
+pub mod stats;
+pub mod tcp;
+
+use crate::config::{Bind, Config, Mode};
+use crate::health::Event;
+use crate::probe::{probe, ProbeTimeouts};
+use arc_swap::ArcSwap;
+use logfmt::Logger;
+use socket2::{Domain, Socket, Type};
+use state::*;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+
+/// Why the engine could not start or reload.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("HALO-E110 {place}: cannot bind {addr}: {source}{hint}")]
+    Bind {
+        place: String,
+        addr: SocketAddr,
+        source: std::io::Error,
+        hint: &'static str,
+    },
+    #[error("HALO-E111 cannot start the engine's threads: {0}")]
+    Runtime(std::io::Error),
+    #[error("HALO-E112 {0}")]
+    Config(String),
+}
+
+/// Start-up choices that are not part of the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct EngineOptions {
+    /// Worker threads; default: `nbthread` from the configuration, else one per CPU.
+    pub threads: Option<usize>,
+}
+
+/// Listening sockets of one bind address: one per worker thread.
+pub struct ListenerGroup {
+    pub addr: SocketAddr,
+    pub sockets: Vec<std::net::TcpListener>,
+}
+
+/// One configuration, running.
+pub struct Generation {
+    pub config: Config,
+    pub frontends: Vec<Arc<FrontendRt>>,
+    pub backends: Vec<Arc<BackendRt>>,
+    pub listeners: Vec<(String, Arc<ListenerGroup>)>,
+}
+
+/// State shared by every task of the engine.
+pub struct Shared {
+    pub current: ArcSwap<Generation>,
+    pub global_sem: Arc<Semaphore>,
+    global_max: AtomicU32,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    pub started: Instant,
+    pub threads: usize,
+    proxy_stats: Mutex<HashMap<(bool, String), Arc<ProxyStats>>>,
+    pub reloads: AtomicU64,
+    /// The first worker's runtime (health checks, runtime API, signals).
+    pub handle: tokio::runtime::Handle,
+    /// One single-threaded runtime per worker thread; listener socket `i` is served by
+    /// worker `i`, and its sessions stay there (thread per core, like HAProxy).
+    pub handles: Vec<tokio::runtime::Handle>,
+    /// Re-reads the configuration for `reload` from the runtime API or SIGHUP.
+    pub loader: Mutex<Option<Loader>>,
+    reload_lock: Mutex<()>,
+}
+
+/// A function that reads the configuration again (from its file).
+pub type Loader = Box<dyn Fn() -> Result<Config, String> + Send + Sync>;
+
+/// The load balancer engine. Dropping it stops everything.
+pub struct Engine {
+    shared: Arc<Shared>,
+    workers: Option<Workers>,
+}
+
+/// Worker threads, each driving a current-thread tokio runtime until told to stop.
+struct Workers {
+    handles: Vec<tokio::runtime::Handle>,
+    stops: Vec<tokio::sync::oneshot::Sender<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Workers {
+    fn spawn(n: usize) -> std::io::Result<Workers> {
+        let mut w = Workers {
+            handles: Vec::new(),
+            stops: Vec::new(),
+            threads: Vec::new(),
+        };
+        for i in 0..n.max(1) {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            w.handles.push(rt.handle().clone());
+            w.stops.push(tx);
+            let t = std::thread::Builder::new()
+                .name(format!("halo-lb-{i}"))
+                .spawn(move || {
+                    rt.block_on(async {
+                        let _ = rx.await;
+                    });
+                    rt.shutdown_background();
+                });
+            match t {
+                Ok(t) => w.threads.push(t),
+                Err(e) => {
+                    w.stop(false);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(w)
+    }
+
+    fn stop(&mut self, join: bool) {
+        for s in self.stops.drain(..) {
+            let _ = s.send(());
+        }
+        if join {
+            for t in self.threads.drain(..) {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+fn bind_error_hint(e: &std::io::Error) -> &'static str {
+    match e.raw_os_error() {
+        Some(libc::EADDRINUSE) => " (the address is in use by another program)",
+        Some(libc::EACCES) => " (ports below 1024 need root or CAP_NET_BIND_SERVICE)",
+        Some(libc::EADDRNOTAVAIL) => " (address not available)",
+        _ => "",
+    }
+}
+
+/// Binds `n` SO_REUSEPORT + IP_FREEBIND sockets on `b.addr`, after checking that no other
+/// program listens there (SO_REUSEPORT alone would silently share the port with it).
+pub fn bind_group(b: &Bind, n: usize) -> Result<ListenerGroup, EngineError> {
+    let err = |source: std::io::Error| EngineError::Bind {
+        place: b.source.clone(),
+        addr: b.addr,
+        hint: bind_error_hint(&source),
+        source,
+    };
+    let domain = if b.addr.is_ipv4() {
+        Domain::IPV4
+    } else {
+        Domain::IPV6
+    };
+    let mk = |reuseport: bool| -> std::io::Result<Socket> {
+        let s = Socket::new(domain, Type::STREAM, None)?;
+        s.set_reuse_address(true)?;
+        if reuseport {
+            s.set_reuse_port(true)?;
+        }
+        if b.addr.is_ipv4() {
+            s.set_freebind_v4(true)?;
+        } else {
+            s.set_only_v6(b.v6only)?;
+            s.set_freebind_v6(true)?;
+        }
+        s.set_nonblocking(true)?;
+        s.set_cloexec(true)?;
+        Ok(s)
+    };
+    // Probe without SO_REUSEPORT: fails if anyone else has the port.
+    {
+        let p = mk(false).map_err(err)?;
+        p.bind(&b.addr.into()).map_err(err)?;
+    }
+    let mut sockets = Vec::with_capacity(n);
+    for _ in 0..n.max(1) {
+        let s = mk(true).map_err(err)?;
+        s.bind(&b.addr.into()).map_err(err)?;
+        s.listen(b.backlog.unwrap_or(1024) as i32).map_err(err)?;
+        sockets.push(s.into());
+    }
+    Ok(ListenerGroup {
+        addr: b.addr,
+        sockets,
+    })
+}
+
+impl Engine {
+    /// Binds every listener and starts serving `config`.
+    pub fn start(config: Config, opts: EngineOptions) -> Result<Engine, EngineError> {
+        let pre = prebind(&config, &opts)?;
+        Engine::start_prebound(config, pre)
+    }
+
+    /// Starts with sockets bound beforehand by [`prebind`] (so a process can chroot and
+    /// drop privileges in between, as HAProxy does).
+    pub fn start_prebound(config: Config, pre: Prebound) -> Result<Engine, EngineError> {
+        let Prebound {
+            threads,
+            groups,
+            admin,
+        } = pre;
+        let workers = Workers::spawn(threads).map_err(EngineError::Runtime)?;
+        let maxconn = config.global.maxconn;
+        let empty = Generation {
+            config: config.clone(),
+            frontends: Vec::new(),
+            backends: Vec::new(),
+            listeners: Vec::new(),
+        };
+        let shared = Arc::new(Shared {
+            current: ArcSwap::from_pointee(empty),
+            global_sem: Arc::new(Semaphore::new(maxconn as usize)),
+            global_max: AtomicU32::new(maxconn),
+            tasks: Mutex::new(Vec::new()),
+            started: Instant::now(),
+            threads,
+            proxy_stats: Mutex::new(HashMap::new()),
+            reloads: AtomicU64::new(0),
+            handle: workers.handles[0].clone(),
+            handles: workers.handles.clone(),
+            loader: Mutex::new(None),
+            reload_lock: Mutex::new(()),
+        });
+        let gen = build(&shared, config, groups);
+        install(&shared, gen);
+        let engine = Engine {
+            shared,
+            workers: Some(workers),
+        };
+        for (conf, l) in admin {
+            admin::serve(&engine.shared, &conf, l);
+        }
+        Ok(engine)
+    }
+
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// The runtime the engine runs on (to spawn signal handlers and the like).
+    pub fn handle(&self) -> tokio::runtime::Handle {
+        self.shared.handle.clone()
+    }
+
+    /// Sets how `reload` without a configuration re-reads it.
+    pub fn set_loader(&self, l: Loader) {
+        *lock(&self.shared.loader) = Some(l);
+    }
+
+    /// Replaces the configuration without dropping connections. On error nothing changes.
+    pub fn reload(&self, config: Config) -> Result<(), EngineError> {
+        reload(&self.shared, config)
+    }
+
+    /// Re-reads the configuration with the loader and reloads.
+    pub fn reload_from_loader(&self) -> Result<(), EngineError> {
+        reload_from_loader(&self.shared)
+    }
+
+    /// Sessions open right now, over every frontend.
+    pub fn current_sessions(&self) -> u64 {
+        self.shared
+            .current
+            .load()
+            .frontends
+            .iter()
+            .map(|f| f.stats.cur.load(Relaxed))
+            .sum()
+    }
+
+    /// True while every listener is open and the runtime runs (for `monitor`).
+    pub fn is_healthy(&self) -> bool {
+        let g = self.shared.current.load();
+        let want: usize = g
+            .frontends
+            .iter()
+            .filter(|f| !f.cfg.disabled)
+            .map(|f| f.cfg.bind.len())
+            .sum();
+        let have = lock(&self.shared.tasks)
+            .iter()
+            .filter(|t| !t.is_finished())
+            .count();
+        have >= want
+    }
+
+    /// Stops accepting, waits up to `grace` for sessions to end, then stops.
+    pub fn stop(mut self, grace: Duration) {
+        for t in lock(&self.shared.tasks).drain(..) {
+            t.abort();
+        }
+        let empty = Generation {
+            config: self.shared.current.load().config.clone(),
+            frontends: Vec::new(),
+            backends: Vec::new(),
+            listeners: Vec::new(),
+        };
+        let old = self.shared.current.swap(Arc::new(empty));
+        // Close the listening sockets now (the generation owns them); sessions keep
+        // their frontends alive on their own.
+        let fronts: Vec<Arc<FrontendRt>> = old.frontends.clone();
+        drop(old);
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline && fronts.iter().any(|f| f.stats.cur.load(Relaxed) > 0) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        drop(fronts);
+        if let Some(mut w) = self.workers.take() {
+            // Join unless called from one of the workers themselves.
+            let on_worker = std::thread::current()
+                .name()
+                .map(|n| n.starts_with("halo-lb-"))
+                .unwrap_or(false);
+            w.stop(!on_worker);
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        for t in lock(&self.shared.tasks).drain(..) {
+            t.abort();
+        }
+        if let Some(mut w) = self.workers.take() {
+            w.stop(false);
+        }
+    }
+}
+
+/// Sockets bound before the engine starts.
+pub struct Prebound {
+    pub threads: usize,
+    pub groups: Vec<(String, Arc<ListenerGroup>)>,
+    pub admin: Vec<(crate::config::StatsSocket, std::os::unix::net::UnixListener)>,
+}
+
+/// Binds the listeners and runtime sockets of `config`.
+pub fn prebind(config: &Config, opts: &EngineOptions) -> Result<Prebound, EngineError> {
+    let threads = opts.threads.or(config.global.nbthread).unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let groups = bind_all(config, threads, None)?;
+    let mut admin_socks = Vec::new();
+    for s in &config.global.stats_socket {
+        let l = admin::bind(s)
+            .map_err(|e| EngineError::Config(format!("stats socket {}: {e}", s.path.display())))?;
+        admin_socks.push((s.clone(), l));
+    }
+    Ok(Prebound {
+        threads,
+        groups,
+        admin: admin_socks,
+    })
+}
+
+/// Binds the listeners of `config`, reusing those of `old` with the same address.
+pub fn bind_all(
+    config: &Config,
+    threads: usize,
+    old: Option<&Generation>,
+) -> Result<Vec<(String, Arc<ListenerGroup>)>, EngineError> {
+    let mut out = Vec::new();
+    for f in config.frontends.iter().filter(|f| !f.disabled) {
+        for b in &f.bind {
+            let reuse = old.and_then(|g| {
+                g.listeners
+                    .iter()
+                    .find(|(_, l)| l.addr == b.addr && l.sockets.len() == threads.max(1))
+            });
+            let group = match reuse {
+                Some((_, l)) => l.clone(),
+                None => Arc::new(bind_group(b, threads)?),
+            };
+            out.push((f.name.clone(), group));
+        }
+    }
+    Ok(out)
+}
+
+fn proxy_stats(shared: &Shared, frontend: bool, name: &str) -> Arc<ProxyStats> {
+    lock(&shared.proxy_stats)
+        .entry((frontend, name.to_string()))
+        .or_default()
+        .clone()
+}
+
+/// Builds the runtime objects of a configuration, carrying over server state.
+fn build(
+    shared: &Arc<Shared>,
+    config: Config,
+    listeners: Vec<(String, Arc<ListenerGroup>)>,
+) -> Generation {
+    let old = shared.current.load();
+    let global_logger = Arc::new(Logger::new(&config.global.log));
+    let mut backends: Vec<Arc<BackendRt>> = Vec::new();
+    for b in &config.backends {
+        let old_b = old.backends.iter().find(|x| x.cfg.name == b.name);
+        let servers = b
+            .server
+            .iter()
+            .map(|s| {
+                let reuse = old_b.and_then(|ob| {
+                    ob.servers
+                        .iter()
+                        .find(|os| os.cfg.name == s.name && os.cfg.addr == s.addr)
+                });
+                let shared = match reuse {
+                    Some(os) => {
+                        let sh = os.shared.clone();
+                        lock(&sh.health).reconfigure(
+                            s.check_params.rise,
+                            s.check_params.fall,
+                            s.error_limit,
+                            s.on_error,
+                        );
+                        if os.cfg.weight != s.weight {
+                            sh.weight.store(s.weight, Relaxed);
+                        }
+                        if os.cfg.disabled != s.disabled {
+                            sh.set_admin(if s.disabled {
+                                Admin::Maint
+                            } else {
+                                Admin::Ready
+                            });
+                        }
+                        sh
+                    }
+                    None => Arc::new(ServerShared::new(&b.name, s)),
+                };
+                if !s.check {
+                    shared.up.store(true, Relaxed);
+                }
+                ServerRt {
+                    cfg: s.clone(),
+                    shared,
+                }
+            })
+            .collect();
+        // A backend logs where the frontends that use it log (HAProxy: `log global`).
+        let logger = config
+            .frontends
+            .iter()
+            .find(|f| {
+                f.default_backend.as_deref() == Some(&b.name)
+                    || f.use_backend.iter().any(|u| u.backend == b.name)
+            })
+            .map(|f| Arc::new(Logger::new(&f.log)))
+            .filter(|l| l.is_active())
+            .unwrap_or_else(|| global_logger.clone());
+        backends.push(Arc::new(BackendRt::new(
+            b.clone(),
+            servers,
+            proxy_stats(shared, false, &b.name),
+            logger,
+        )));
+    }
+    let find = |n: &str| backends.iter().find(|b| b.cfg.name == n).cloned();
+    let mut frontends = Vec::new();
+    for f in &config.frontends {
+        let rules = f
+            .use_backend
+            .iter()
+            .filter_map(|u| find(&u.backend).map(|b| (u.clone(), b)))
+            .collect();
+        let maxconn = f.maxconn.unwrap_or(config.global.maxconn).max(1) as usize;
+        frontends.push(Arc::new(FrontendRt {
+            cfg: f.clone(),
+            default_backend: f.default_backend.as_deref().and_then(find),
+            rules,
+            stats: proxy_stats(shared, true, &f.name),
+            sem: Arc::new(Semaphore::new(maxconn)),
+            logger: Arc::new(Logger::new(&f.log)),
+            splice: config.global.splice,
+        }));
+    }
+    Generation {
+        config,
+        frontends,
+        backends,
+        listeners,
+    }
+}
+
+/// Makes `gen` current: starts its accept and check tasks, then stops the old ones.
+fn install(shared: &Arc<Shared>, gen: Generation) {
+    let gen = Arc::new(gen);
+    let want = gen.config.global.maxconn;
+    let had = shared.global_max.swap(want, Relaxed);
+    if want > had {
+        shared.global_sem.add_permits((want - had) as usize);
+    } else if want < had {
+        let sem = shared.global_sem.clone();
+        shared.handle.spawn(async move {
+            if let Ok(p) = sem.acquire_many(had - want).await {
+                p.forget();
+            }
+        });
+    }
+    shared.current.store(gen.clone());
+    let mut tasks = Vec::new();
+    for fe in gen.frontends.iter().filter(|f| !f.cfg.disabled) {
+        for (name, group) in gen.listeners.iter().filter(|(n, _)| *n == fe.cfg.name) {
+            let _ = name;
+            for (j, sock) in group.sockets.iter().enumerate() {
+                let Ok(sock) = sock.try_clone() else { continue };
+                let fe = fe.clone();
+                let sh = shared.clone();
+                let h = &shared.handles[j % shared.handles.len()];
+                tasks.push(h.spawn(async move {
+                    match TcpListener::from_std(sock) {
+                        Ok(l) => accept_loop(sh, fe, l).await,
+                        Err(e) => tracing::error!("cannot register listener: {e}"),
+                    }
+                }));
+            }
+        }
+    }
+    for be in &gen.backends {
+        let n = be.servers.len();
+        for i in 0..n {
+            if be.servers[i].cfg.check {
+                let be = be.clone();
+                let h = &shared.handles[i % shared.handles.len()];
+                tasks.push(h.spawn(check_loop(be, i, n)));
+            }
+        }
+    }
+    let old = std::mem::replace(&mut *lock(&shared.tasks), tasks);
+    for t in old {
+        t.abort();
+    }
+}
+
+fn reload(shared: &Arc<Shared>, config: Config) -> Result<(), EngineError> {
+    let _guard = lock(&shared.reload_lock);
+    let old = shared.current.load_full();
+    let listeners = bind_all(&config, shared.threads, Some(&old))?;
+    let gen = build(shared, config, listeners);
+    install(shared, gen);
+    shared.reloads.fetch_add(1, Relaxed);
+    tracing::info!("configuration reloaded");
+    Ok(())
+}
+
+pub(crate) fn reload_from_loader(shared: &Arc<Shared>) -> Result<(), EngineError> {
+    let cfg = {
+        let l = lock(&shared.loader);
+        match l.as_ref() {
+            Some(f) => f().map_err(EngineError::Config)?,
+            None => {
+                return Err(EngineError::Config(
+                    "this engine has no configuration file to re-read".into(),
+                ))
+            }
+        }
+    };
+    reload(shared, cfg)
+}
+
+/// Applies a change to the current configuration (runtime `add server` and the like).
+pub(crate) fn reconfigure(
+    shared: &Arc<Shared>,
+    f: impl FnOnce(&mut Config) -> Result<(), String>,
+) -> Result<(), EngineError> {
+    let mut cfg = shared.current.load().config.clone();
+    f(&mut cfg).map_err(EngineError::Config)?;
+    let errs = crate::config::haproxy::validate(&cfg);
+    if let Some(e) = errs.first() {
+        return Err(EngineError::Config(e.to_string()));
+    }
+    reload(shared, cfg)
+}
+
+async fn accept_loop(shared: Arc<Shared>, fe: Arc<FrontendRt>, listener: TcpListener) {
+    loop {
+        // Accept only while below maxconn (frontend and global), but do not hold a slot
+        // while waiting: with one listener per worker, a slot held by an idle accept
+        // would be missing for a connection queued on another worker's socket.
+        {
+            let Ok(_f) = fe.sem.acquire().await else {
+                return;
+            };
+            let Ok(_g) = shared.global_sem.acquire().await else {
+                return;
+            };
+        }
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let Ok(fp) = fe.sem.clone().acquire_owned().await else {
+                    return;
+                };
+                let Ok(gp) = shared.global_sem.clone().acquire_owned().await else {
+                    return;
+                };
+                let fe = fe.clone();
+                let sh = shared.clone();
+                tokio::spawn(async move {
+                    let _permits = (fp, gp);
+                    let _ = stream.set_nodelay(true);
+                    if fe.cfg.clitcpka {
+                        let _ = socket2::SockRef::from(&stream).set_keepalive(true);
+                    }
+                    fe.stats.open();
+                    // Boxed so that a task is only as large as its own mode needs.
+                    match fe.cfg.mode {
+                        Mode::Tcp => Box::pin(tcp::session(&fe, stream, peer)).await,
+                        Mode::Http => {
+                            if http::first_byte(&fe, &stream).await {
+                                Box::pin(http::session(&sh, &fe, stream, peer)).await
+                            }
+                        }
+                    }
+                    fe.stats.close();
+                });
+            }
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!("accept on {} failed: {e}", fe.cfg.name);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Timeouts of a health check, HAProxy's way: without `timeout check`, the whole check
+/// must fit in `inter`; with it, connecting gets min(`timeout connect`, `inter`) and
+/// the exchange `timeout check` more.
+pub fn check_timeouts(be: &crate::config::Backend, inter: Duration) -> ProbeTimeouts {
+    match be.timeout_check {
+        None => ProbeTimeouts {
+            connect: inter,
+            total: inter,
+        },
+        Some(tc) => {
+            let connect = be.timeout_connect.map(|c| c.0.min(inter)).unwrap_or(inter);
+            ProbeTimeouts {
+                connect,
+                total: connect + tc.0,
+            }
+        }
+    }
+}
+
+async fn check_loop(be: Arc<BackendRt>, i: usize, n: usize) {
+    let s = &be.servers[i];
+    let cp = s.cfg.check_params.clone();
+    // Spread the first checks of a backend over a short window.
+    let first = cp.inter.0.min(Duration::from_millis(500)) * (i as u32 + 1) / (n as u32 + 1);
+    tokio::time::sleep(first).await;
+    let target = SocketAddr::new(
+        cp.addr.unwrap_or(s.cfg.addr.ip()),
+        cp.port.unwrap_or(s.cfg.addr.port()),
+    );
+    loop {
+        let inter = {
+            let h = lock(&s.shared.health);
+            h.next_interval(&cp)
+        };
+        let r = probe(&be.cfg.check, target, check_timeouts(&be.cfg, cp.inter.0)).await;
+        {
+            let mut lc = lock(&s.shared.last_check);
+            lc.status = r.status.to_string();
+            lc.code = r.code;
+            lc.duration_ms = r.duration.as_millis() as u64;
+            lc.detail = r.detail.clone();
+        }
+        if !r.ok {
+            s.shared.chkfail.fetch_add(1, Relaxed);
+        }
+        let why = format!(
+            "{} check {}{}{}",
+            if r.status.starts_with("L7") {
+                "Layer7"
+            } else {
+                "Layer4"
+            },
+            if r.ok { "passed" } else { "failed" },
+            r.code.map(|c| format!(", code: {c}")).unwrap_or_default(),
+            if r.detail.is_empty() {
+                String::new()
+            } else {
+                format!(", info: \"{}\"", r.detail)
+            }
+        );
+        if be.cfg.log_health_checks {
+            be.logger.traffic(&format!(
+                "Health check for server {}/{} {why}",
+                be.cfg.name, s.cfg.name
+            ));
+        }
+        be.health_event(
+            i,
+            if r.ok {
+                Event::CheckPassed
+            } else {
+                Event::CheckFailed
+            },
+            &why,
+        );
+        let next = {
+            let h = lock(&s.shared.health);
+            h.next_interval(&cp)
+        };
+        let _ = inter;
+        tokio::time::sleep(next).await;
+    }
+}
+
+/// Re-reads the configuration with the engine's loader and reloads (for signal handlers).
+pub fn reload_shared(shared: &Arc<Shared>) -> Result<(), EngineError> {
+    reload_from_loader(shared)
+}

@@ -1,0 +1,460 @@
+//! Runtime state: servers, backends and frontends of one configuration generation, and
+//! the counters that survive reloads.
+
+use crate::balance::{Balancer, Cand, Pick};
+use crate::config::{Backend, Frontend, Server};
+use crate::engine::logfmt::Logger;
+use crate::health::{Change, Event, Health};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{watch, Notify, Semaphore};
+
+/// Operator state of a server (runtime API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Admin {
+    Ready = 0,
+    /// No new sessions; existing ones continue.
+    Drain = 1,
+    /// No traffic at all.
+    Maint = 2,
+}
+
+impl Admin {
+    fn from_u8(v: u8) -> Admin {
+        match v {
+            1 => Admin::Drain,
+            2 => Admin::Maint,
+            _ => Admin::Ready,
+        }
+    }
+}
+
+/// Counters of a proxy (frontend or backend), kept across reloads by name.
+#[derive(Debug, Default)]
+pub struct ProxyStats {
+    pub cur: AtomicU64,
+    pub max: AtomicU64,
+    pub total: AtomicU64,
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+    pub denied: AtomicU64,
+    pub ereq: AtomicU64,
+    pub econ: AtomicU64,
+    pub eresp: AtomicU64,
+    pub wretr: AtomicU64,
+    pub wredis: AtomicU64,
+    pub req_tot: AtomicU64,
+    pub hrsp: [AtomicU64; 6],
+    pub lbtot: AtomicU64,
+}
+
+impl ProxyStats {
+    pub fn open(&self) {
+        let c = self.cur.fetch_add(1, Relaxed) + 1;
+        self.max.fetch_max(c, Relaxed);
+        self.total.fetch_add(1, Relaxed);
+    }
+    pub fn close(&self) {
+        self.cur.fetch_sub(1, Relaxed);
+    }
+    pub fn status(&self, code: u16) {
+        let i = match code {
+            100..=199 => 0,
+            200..=299 => 1,
+            300..=399 => 2,
+            400..=499 => 3,
+            500..=599 => 4,
+            _ => 5,
+        };
+        self.hrsp[i].fetch_add(1, Relaxed);
+    }
+}
+
+/// The last health check of a server, for stats.
+#[derive(Debug, Clone, Default)]
+pub struct CheckInfo {
+    pub status: String,
+    pub code: Option<u32>,
+    pub duration_ms: u64,
+    pub detail: String,
+}
+
+/// A server's state shared by every generation that has the same server (backend name,
+/// server name, address): health, operator state, counters, sessions.
+pub struct ServerShared {
+    pub backend: String,
+    pub name: String,
+    pub addr: SocketAddr,
+    pub health: Mutex<Health>,
+    pub up: AtomicBool,
+    pub admin: AtomicU8,
+    /// Runtime weight (the configured one until the runtime API changes it).
+    pub weight: AtomicU32,
+    pub cur: AtomicU32,
+    pub max: AtomicU32,
+    pub stats: ProxyStats,
+    pub chkfail: AtomicU64,
+    pub chkdown: AtomicU64,
+    pub last_change: Mutex<Instant>,
+    pub last_check: Mutex<CheckInfo>,
+    /// Bumped to end every session on this server.
+    pub kill: watch::Sender<u64>,
+    /// Idle HTTP connections to this server.
+    pub pool: Mutex<Vec<crate::engine::http::PooledConn>>,
+}
+
+impl ServerShared {
+    pub fn new(backend: &str, s: &Server) -> ServerShared {
+        let (kill, _) = watch::channel(0);
+        ServerShared {
+            backend: backend.to_string(),
+            name: s.name.clone(),
+            addr: s.addr,
+            health: Mutex::new(Health::new(
+                s.check_params.rise,
+                s.check_params.fall,
+                s.error_limit,
+                s.on_error,
+            )),
+            up: AtomicBool::new(true),
+            admin: AtomicU8::new(if s.disabled {
+                Admin::Maint as u8
+            } else {
+                Admin::Ready as u8
+            }),
+            weight: AtomicU32::new(s.weight),
+            cur: AtomicU32::new(0),
+            max: AtomicU32::new(0),
+            stats: ProxyStats::default(),
+            chkfail: AtomicU64::new(0),
+            chkdown: AtomicU64::new(0),
+            last_change: Mutex::new(Instant::now()),
+            last_check: Mutex::new(CheckInfo::default()),
+            kill,
+            pool: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn admin(&self) -> Admin {
+        Admin::from_u8(self.admin.load(Relaxed))
+    }
+
+    pub fn set_admin(&self, a: Admin) {
+        self.admin.store(a as u8, Relaxed);
+        *lock(&self.last_change) = Instant::now();
+    }
+
+    pub fn kill_sessions(&self) {
+        self.kill.send_modify(|v| *v += 1);
+        lock(&self.pool).clear();
+    }
+
+    /// "UP", "DOWN", "MAINT", "DRAIN", "UP 1/3" (going down), "DOWN 1/2" (going up), "no check".
+    pub fn status_text(&self, checked: bool) -> String {
+        match self.admin() {
+            Admin::Maint => return "MAINT".into(),
+            Admin::Drain if self.up.load(Relaxed) => return "DRAIN".into(),
+            _ => {}
+        }
+        if !checked {
+            return "no check".into();
+        }
+        let h = lock(&self.health);
+        let (v, max) = h.counter();
+        if h.is_up() {
+            if v == max {
+                "UP".into()
+            } else {
+                format!("UP {}/{}", v - h.rise() + 1, h.fall())
+            }
+        } else if v == 0 {
+            "DOWN".into()
+        } else {
+            format!("DOWN {v}/{}", h.rise())
+        }
+    }
+}
+
+/// Locks a mutex, ignoring poisoning (the data is counters and small state).
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// One server in one generation: its configuration and its shared state.
+pub struct ServerRt {
+    pub cfg: Server,
+    pub shared: Arc<ServerShared>,
+}
+
+/// A backend of one generation.
+pub struct BackendRt {
+    pub cfg: Backend,
+    pub servers: Vec<ServerRt>,
+    pub stats: Arc<ProxyStats>,
+    pub balancer: Mutex<Balancer>,
+    pub queue: Notify,
+    pub qcur: AtomicU32,
+    pub qmax: AtomicU32,
+    pub logger: Arc<Logger>,
+}
+
+/// Why no server slot could be had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoSlot {
+    NoServer,
+    QueueTimeout,
+}
+
+/// A session's claim on a server: released (and the queue woken) when dropped.
+pub struct Lease {
+    pub backend: Arc<BackendRt>,
+    pub idx: usize,
+}
+
+impl Lease {
+    pub fn server(&self) -> &ServerRt {
+        &self.backend.servers[self.idx]
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let s = &self.backend.servers[self.idx].shared;
+        s.cur.fetch_sub(1, Relaxed);
+        s.stats.cur.fetch_sub(1, Relaxed);
+        self.backend.queue.notify_one();
+    }
+}
+
+impl BackendRt {
+    pub fn new(
+        cfg: Backend,
+        servers: Vec<ServerRt>,
+        stats: Arc<ProxyStats>,
+        logger: Arc<Logger>,
+    ) -> BackendRt {
+        let names: Vec<(&str, u32)> = cfg
+            .server
+            .iter()
+            .map(|s| (s.name.as_str(), s.weight))
+            .collect();
+        let balancer = Balancer::new(cfg.balance, cfg.hash_consistent, &names);
+        BackendRt {
+            cfg,
+            servers,
+            stats,
+            balancer: Mutex::new(balancer),
+            queue: Notify::new(),
+            qcur: AtomicU32::new(0),
+            qmax: AtomicU32::new(0),
+            logger,
+        }
+    }
+
+    pub fn alive(&self, i: usize) -> bool {
+        let s = &self.servers[i];
+        s.shared.up.load(Relaxed) && s.shared.admin() != Admin::Maint
+    }
+
+    /// Number of usable servers (active, backup).
+    pub fn usable(&self) -> (usize, usize) {
+        let mut a = (0, 0);
+        for (i, s) in self.servers.iter().enumerate() {
+            if self.alive(i) {
+                if s.cfg.backup {
+                    a.1 += 1;
+                } else {
+                    a.0 += 1;
+                }
+            }
+        }
+        a
+    }
+
+    fn pick(&self, hash: u32, exclude: &[usize]) -> Pick {
+        let cand = |(i, s): (usize, &ServerRt)| {
+            let sh = &s.shared;
+            let cur = sh.cur.load(Relaxed);
+            let weight = if sh.admin() == Admin::Drain {
+                0
+            } else {
+                sh.weight.load(Relaxed)
+            };
+            Cand {
+                weight,
+                alive: self.alive(i),
+                has_room: s.cfg.maxconn == 0 || cur < s.cfg.maxconn,
+                cur,
+                backup: s.cfg.backup,
+            }
+        };
+        // Small backends (the usual case) are looked at without allocating.
+        const ON_STACK: usize = 16;
+        if self.servers.len() <= ON_STACK {
+            let mut buf = [Cand {
+                weight: 0,
+                alive: false,
+                has_room: false,
+                cur: 0,
+                backup: false,
+            }; ON_STACK];
+            for (k, x) in self.servers.iter().enumerate().map(cand).enumerate() {
+                buf[k] = x;
+            }
+            lock(&self.balancer).pick(
+                &buf[..self.servers.len()],
+                hash,
+                self.cfg.allbackups,
+                exclude,
+            )
+        } else {
+            let cands: Vec<Cand> = self.servers.iter().enumerate().map(cand).collect();
+            lock(&self.balancer).pick(&cands, hash, self.cfg.allbackups, exclude)
+        }
+    }
+
+    fn try_take(self: &Arc<Self>, i: usize) -> Option<Lease> {
+        let s = &self.servers[i];
+        let max = s.cfg.maxconn;
+        let sh = &s.shared;
+        let mut cur = sh.cur.load(Relaxed);
+        loop {
+            if max != 0 && cur >= max {
+                return None;
+            }
+            match sh.cur.compare_exchange_weak(cur, cur + 1, Relaxed, Relaxed) {
+                Ok(_) => break,
+                Err(c) => cur = c,
+            }
+        }
+        sh.max.fetch_max(cur + 1, Relaxed);
+        sh.stats.open();
+        sh.stats.lbtot.fetch_add(1, Relaxed);
+        self.stats.lbtot.fetch_add(1, Relaxed);
+        Some(Lease {
+            backend: self.clone(),
+            idx: i,
+        })
+    }
+
+    /// Chooses a server and takes a slot on it, waiting in the queue while every usable
+    /// server is full (up to `timeout queue`, or `timeout connect` as HAProxy does).
+    pub async fn acquire(self: &Arc<Self>, hash: u32, exclude: &[usize]) -> Result<Lease, NoSlot> {
+        let wait = self
+            .cfg
+            .timeout_queue
+            .or(self.cfg.timeout_connect)
+            .map(|d| d.0)
+            .unwrap_or(Duration::from_secs(3600));
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut queued = false;
+        let res = loop {
+            let notified = self.queue.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            match self.pick(hash, exclude) {
+                Pick::Server(i) => {
+                    if let Some(l) = self.try_take(i) {
+                        break Ok(l);
+                    }
+                    // Lost a race for the last slot: look again.
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+                Pick::NoServer if exclude.is_empty() => break Err(NoSlot::NoServer),
+                Pick::NoServer => {
+                    // Every other server is gone: the excluded one is the only hope.
+                    return Box::pin(self.acquire(hash, &[])).await;
+                }
+                Pick::Full => {
+                    if !queued {
+                        queued = true;
+                        let q = self.qcur.fetch_add(1, Relaxed) + 1;
+                        self.qmax.fetch_max(q, Relaxed);
+                    }
+                    if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                        break Err(NoSlot::QueueTimeout);
+                    }
+                }
+            }
+        };
+        if queued {
+            self.qcur.fetch_sub(1, Relaxed);
+        }
+        res
+    }
+
+    /// Feeds a health event for server `i` and applies the consequences of a change.
+    pub fn health_event(&self, i: usize, ev: Event, why: &str) {
+        let s = &self.servers[i];
+        let change = lock(&s.shared.health).on(ev);
+        self.apply_change(i, change, why);
+    }
+
+    pub fn apply_change(&self, i: usize, change: Change, why: &str) {
+        let s = &self.servers[i];
+        match change {
+            Change::None => {}
+            Change::WentDown => {
+                s.shared.up.store(false, Relaxed);
+                s.shared.chkdown.fetch_add(1, Relaxed);
+                *lock(&s.shared.last_change) = Instant::now();
+                let (a, b) = self.usable();
+                self.logger.event(&format!(
+                    "Server {}/{} is DOWN, reason: {why}. {a} active and {b} backup servers left. {} sessions active.",
+                    self.cfg.name,
+                    s.cfg.name,
+                    s.shared.cur.load(Relaxed)
+                ));
+                lock(&s.shared.pool).clear();
+                if s.cfg.shutdown_sessions_on_down {
+                    s.shared.kill_sessions();
+                }
+                self.queue.notify_waiters();
+            }
+            Change::WentUp => {
+                s.shared.up.store(true, Relaxed);
+                *lock(&s.shared.last_change) = Instant::now();
+                let (a, b) = self.usable();
+                self.logger.event(&format!(
+                    "Server {}/{} is UP, reason: {why}. {a} active and {b} backup servers online.",
+                    self.cfg.name, s.cfg.name
+                ));
+                if s.cfg.shutdown_backup_sessions_on_up && !s.cfg.backup {
+                    for b in self.servers.iter().filter(|b| b.cfg.backup) {
+                        b.shared.kill_sessions();
+                    }
+                }
+                self.queue.notify_waiters();
+            }
+        }
+    }
+
+    /// Should retry number `r` (1-based) go to another server? HAProxy's interval rule.
+    pub fn redispatch_on(&self, r: u32) -> bool {
+        let Some(rd) = self.cfg.redispatch else {
+            return false;
+        };
+        let retries = self.cfg.retries as i64;
+        if rd.interval > 0 {
+            (r as i64) % (rd.interval as i64) == 0
+        } else {
+            r as i64 == retries + 1 + rd.interval as i64
+        }
+    }
+}
+
+/// A frontend of one generation.
+pub struct FrontendRt {
+    pub cfg: Frontend,
+    pub default_backend: Option<Arc<BackendRt>>,
+    pub rules: Vec<(crate::config::UseBackend, Arc<BackendRt>)>,
+    pub stats: Arc<ProxyStats>,
+    pub sem: Arc<Semaphore>,
+    pub logger: Arc<Logger>,
+    /// Forward TCP with splice(2) (global `nosplice` turns it off).
+    pub splice: bool,
+}

@@ -1,0 +1,610 @@
+//! `mode tcp`: connect the client to a server and move bytes both ways, by `splice(2)`
+//! through a pipe when the kernel allows it (no copy to user space), else through a
+//! buffer allocated only once data flows (idle connections cost no buffer).
+
+use super::logfmt::haproxy_date;
+use super::state::*;
+use crate::balance::hash_ip;
+use crate::health::Event;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::Interest;
+use tokio::net::TcpStream;
+
+/// Why a session could not reach a server.
+#[derive(Debug)]
+pub enum ConnFail {
+    NoServer,
+    QueueTimeout,
+    Connect {
+        server: String,
+        error: io::Error,
+        timeout: bool,
+    },
+}
+
+impl ConnFail {
+    /// HAProxy's two-letter termination state.
+    pub fn term(&self) -> &'static str {
+        match self {
+            ConnFail::NoServer => "SC",
+            ConnFail::QueueTimeout => "sQ",
+            ConnFail::Connect { timeout: true, .. } => "sC",
+            ConnFail::Connect { .. } => "SC",
+        }
+    }
+}
+
+/// What happened while connecting, for logs and stats.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ConnInfo {
+    pub retries: u32,
+    pub queue_ms: u64,
+    pub connect_ms: u64,
+}
+
+async fn connect_once(
+    addr: SocketAddr,
+    timeout: Option<Duration>,
+    tcpka: bool,
+) -> Result<TcpStream, (io::Error, bool)> {
+    let fut = TcpStream::connect(addr);
+    let s = match timeout {
+        Some(t) => match tokio::time::timeout(t, fut).await {
+            Ok(r) => r.map_err(|e| (e, false))?,
+            Err(_) => {
+                return Err((
+                    io::Error::new(io::ErrorKind::TimedOut, "connect timeout"),
+                    true,
+                ))
+            }
+        },
+        None => fut.await.map_err(|e| (e, false))?,
+    };
+    let _ = s.set_nodelay(true);
+    if tcpka {
+        let _ = socket2::SockRef::from(&s).set_keepalive(true);
+    }
+    Ok(s)
+}
+
+/// Takes a server slot and connects, retrying `retries` times; with `option redispatch`
+/// a retry may go to another server (HAProxy's interval rule), and a retry always goes
+/// elsewhere once the failed server is known to be down.
+pub async fn connect_server(
+    be: &Arc<BackendRt>,
+    hash: u32,
+    first: Option<Lease>,
+) -> Result<(TcpStream, Lease, ConnInfo), ConnFail> {
+    let mut info = ConnInfo::default();
+    let mut exclude: Vec<usize> = Vec::new();
+    let t0 = Instant::now();
+    let mut lease = match first {
+        Some(l) => l,
+        None => be.acquire(hash, &exclude).await.map_err(|e| match e {
+            NoSlot::NoServer => ConnFail::NoServer,
+            NoSlot::QueueTimeout => ConnFail::QueueTimeout,
+        })?,
+    };
+    info.queue_ms = t0.elapsed().as_millis() as u64;
+    let timeout = be.cfg.timeout_connect.map(|d| d.0);
+    let mut attempt = 0u32;
+    loop {
+        let t1 = Instant::now();
+        let srv = lease.server();
+        match connect_once(srv.cfg.addr, timeout, be.cfg.srvtcpka).await {
+            Ok(s) => {
+                info.connect_ms = t1.elapsed().as_millis() as u64;
+                if srv.cfg.observe.is_some() {
+                    be.health_event(lease.idx, Event::LiveSuccess, "");
+                }
+                return Ok((s, lease, info));
+            }
+            Err((error, timed_out)) => {
+                srv.shared.stats.econ.fetch_add(1, Relaxed);
+                be.stats.econ.fetch_add(1, Relaxed);
+                if srv.cfg.observe.is_some() {
+                    be.health_event(
+                        lease.idx,
+                        Event::LiveError,
+                        &format!("live connection failed: {error}"),
+                    );
+                }
+                if attempt >= be.cfg.retries {
+                    return Err(ConnFail::Connect {
+                        server: srv.cfg.name.clone(),
+                        error,
+                        timeout: timed_out,
+                    });
+                }
+                attempt += 1;
+                info.retries = attempt;
+                srv.shared.stats.wretr.fetch_add(1, Relaxed);
+                be.stats.wretr.fetch_add(1, Relaxed);
+                let dead = !be.alive(lease.idx);
+                if be.redispatch_on(attempt) || (dead && be.cfg.redispatch.is_some()) {
+                    exclude.push(lease.idx);
+                    drop(lease);
+                    srv_redispatched(be);
+                    lease = be.acquire(hash, &exclude).await.map_err(|e| match e {
+                        NoSlot::NoServer => ConnFail::NoServer,
+                        NoSlot::QueueTimeout => ConnFail::QueueTimeout,
+                    })?;
+                } else if !timed_out {
+                    // HAProxy waits a moment before retrying a refused connection on
+                    // the same server.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+}
+
+fn srv_redispatched(be: &BackendRt) {
+    be.stats.wredis.fetch_add(1, Relaxed);
+}
+
+/// The backend a TCP frontend sends to: the first unconditional `use_backend`, else the
+/// default backend.
+fn tcp_backend(fe: &FrontendRt) -> Option<Arc<BackendRt>> {
+    fe.rules
+        .iter()
+        .find(|(u, _)| u.any_of.is_empty() && !u.unless)
+        .map(|(_, b)| b.clone())
+        .or_else(|| fe.default_backend.clone())
+}
+
+/// One client connection in `mode tcp`.
+pub async fn session(fe: &Arc<FrontendRt>, client: TcpStream, peer: SocketAddr) {
+    let start = Instant::now();
+    let date = if fe.logger.is_active() {
+        haproxy_date()
+    } else {
+        String::new()
+    };
+    let Some(be) = tcp_backend(fe) else {
+        fe.stats.denied.fetch_add(1, Relaxed);
+        log_tcp(
+            fe,
+            None,
+            peer,
+            &date,
+            None,
+            start,
+            0,
+            0,
+            "SC",
+            ConnInfo::default(),
+        );
+        return;
+    };
+    be.stats.open();
+    let res = connect_server(&be, hash_ip(peer.ip()), None).await;
+    let (server, lease, info) = match res {
+        Ok(x) => x,
+        Err(e) => {
+            be.stats.close();
+            if let ConnFail::Connect { server, error, .. } = &e {
+                tracing::debug!("{}: cannot reach {server}: {error}", be.cfg.name);
+            }
+            log_tcp(
+                fe,
+                Some(&be),
+                peer,
+                &date,
+                None,
+                start,
+                0,
+                0,
+                e.term(),
+                ConnInfo::default(),
+            );
+            return;
+        }
+    };
+    let idle = be.cfg.timeout_tunnel.map(|d| d.0).or_else(|| {
+        match (
+            fe.cfg.timeout_client.map(|d| d.0),
+            be.cfg.timeout_server.map(|d| d.0),
+        ) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    });
+    let splice = fe.splice;
+    let counters = Counters::default();
+    let mut kill = lease.server().shared.kill.subscribe();
+    let pumped = tokio::select! {
+        r = pump(&client, &server, idle, splice, &counters) => r,
+        _ = kill.changed() => Term::Killed,
+    };
+    let bin = counters.c2s.load(Relaxed);
+    let bout = counters.s2c.load(Relaxed);
+    for st in [&*fe.stats, &*be.stats, &lease.server().shared.stats] {
+        st.bytes_in.fetch_add(bin, Relaxed);
+        st.bytes_out.fetch_add(bout, Relaxed);
+    }
+    let term = match pumped {
+        Term::Done => "--",
+        Term::ClientError => "CD",
+        Term::ServerError => "SD",
+        Term::Timeout => "cD",
+        Term::Killed => "KD",
+    };
+    let srv_name = lease.server().cfg.name.clone();
+    drop(lease);
+    be.stats.close();
+    drop(server);
+    drop(client);
+    log_tcp(
+        fe,
+        Some(&be),
+        peer,
+        &date,
+        Some(&srv_name),
+        start,
+        bin,
+        bout,
+        term,
+        info,
+    );
+}
+
+#[allow(clippy::too_many_arguments)]
+fn log_tcp(
+    fe: &FrontendRt,
+    be: Option<&Arc<BackendRt>>,
+    peer: SocketAddr,
+    date: &str,
+    server: Option<&str>,
+    start: Instant,
+    bin: u64,
+    bout: u64,
+    term: &str,
+    info: ConnInfo,
+) {
+    if !fe.logger.is_active() || (fe.cfg.dontlognull && bin == 0 && bout == 0) {
+        return;
+    }
+    let bname = be.map(|b| b.cfg.name.as_str()).unwrap_or("<NOSRV>");
+    let line = match fe.cfg.log_format {
+        crate::config::LogFormat::Default => {
+            format!(
+                "Connect from {peer} to {} ({}/TCP)",
+                fe.cfg
+                    .bind
+                    .first()
+                    .map(|b| b.addr.to_string())
+                    .unwrap_or_default(),
+                fe.cfg.name
+            )
+        }
+        _ => {
+            let (bq, sc) = be
+                .map(|b| (b.qcur.load(Relaxed), b.stats.cur.load(Relaxed)))
+                .unwrap_or((0, 0));
+            format!(
+                "{}:{} [{date}] {} {bname}/{} {}/{}/{} {} {term} {}/{}/{}/{}/{} 0/{bq}",
+                peer.ip(),
+                peer.port(),
+                fe.cfg.name,
+                server.unwrap_or("<NOSRV>"),
+                info.queue_ms,
+                info.connect_ms,
+                start.elapsed().as_millis(),
+                bout,
+                fe.stats.cur.load(Relaxed),
+                fe.stats.cur.load(Relaxed),
+                sc,
+                0,
+                info.retries
+            )
+        }
+    };
+    fe.logger.traffic(&line);
+}
+
+/// Bytes moved each way.
+#[derive(Default)]
+pub struct Counters {
+    pub c2s: AtomicU64,
+    pub s2c: AtomicU64,
+    /// Milliseconds since `base` of the last activity.
+    last: AtomicU64,
+}
+
+/// How a pump ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Term {
+    Done,
+    ClientError,
+    ServerError,
+    Timeout,
+    Killed,
+}
+
+/// Moves bytes both ways until both sides closed, an error, or `idle` without traffic.
+pub async fn pump(
+    client: &TcpStream,
+    server: &TcpStream,
+    idle: Option<Duration>,
+    splice: bool,
+    c: &Counters,
+) -> Term {
+    let base = tokio::time::Instant::now();
+    let up = one_way(client, server, splice, &c.c2s, &c.last, base);
+    let down = one_way(server, client, splice, &c.s2c, &c.last, base);
+    let both = async {
+        match tokio::try_join!(
+            async {
+                up.await.map_err(|e| match e {
+                    Side::Read => Term::ClientError,
+                    Side::Write => Term::ServerError,
+                })
+            },
+            async {
+                down.await.map_err(|e| match e {
+                    Side::Read => Term::ServerError,
+                    Side::Write => Term::ClientError,
+                })
+            }
+        ) {
+            Ok(_) => Term::Done,
+            Err(t) => t,
+        }
+    };
+    match idle {
+        None => both.await,
+        Some(idle) => {
+            let watchdog = async {
+                loop {
+                    let last = base + Duration::from_millis(c.last.load(Relaxed));
+                    let deadline = last + idle;
+                    if tokio::time::Instant::now() >= deadline {
+                        return;
+                    }
+                    tokio::time::sleep_until(deadline).await;
+                }
+            };
+            tokio::select! {
+                t = both => t,
+                _ = watchdog => Term::Timeout,
+            }
+        }
+    }
+}
+
+/// Which end of a one-way copy failed.
+#[derive(Debug, Clone, Copy)]
+enum Side {
+    Read,
+    Write,
+}
+
+fn touch(last: &AtomicU64, base: tokio::time::Instant) {
+    last.store(base.elapsed().as_millis() as u64, Relaxed);
+}
+
+async fn one_way(
+    from: &TcpStream,
+    to: &TcpStream,
+    splice: bool,
+    count: &AtomicU64,
+    last: &AtomicU64,
+    base: tokio::time::Instant,
+) -> Result<(), Side> {
+    let mut pipe: Option<PooledPipe> = None;
+    let mut buf: Vec<u8> = Vec::new();
+    // Small exchanges are copied (one read, one write); once a read fills the buffer the
+    // direction is a bulk transfer and moves to splice(2).
+    let mut use_splice = false;
+    let mut splice = splice;
+    loop {
+        from.readable().await.map_err(|_| Side::Read)?;
+        if use_splice && pipe.is_none() {
+            match PooledPipe::get() {
+                Ok(p) => pipe = Some(p),
+                Err(_) => {
+                    use_splice = false;
+                    splice = false;
+                }
+            }
+        }
+        if let (true, Some(p)) = (use_splice, pipe.as_mut()) {
+            let r = from.try_io(Interest::READABLE, || {
+                splice_fd(from.as_raw_fd(), p.pipe().w, 1 << 16)
+            });
+            let n = match r {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e)
+                    if e.raw_os_error() == Some(libc::EINVAL)
+                        || e.raw_os_error() == Some(libc::ENOSYS) =>
+                {
+                    use_splice = false;
+                    continue;
+                }
+                Err(_) => return Err(Side::Read),
+            };
+            // Until drained, the pipe holds data: a cancelled session must not
+            // return it to the pool.
+            p.clean = false;
+            let mut left = n;
+            while left > 0 {
+                to.writable().await.map_err(|_| Side::Write)?;
+                match to.try_io(Interest::WRITABLE, || {
+                    splice_fd(p.pipe().r, to.as_raw_fd(), left)
+                }) {
+                    Ok(m) => left -= m,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(_) => {
+                        return Err(Side::Write);
+                    }
+                }
+            }
+            p.clean = true;
+            count.fetch_add(n as u64, Relaxed);
+            touch(last, base);
+        } else {
+            if buf.is_empty() {
+                // Readiness may be reported before any byte arrived: make sure there is
+                // something to read before giving an idle session a buffer.
+                let mut one = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+                match from.try_io(Interest::READABLE, || {
+                    socket2::SockRef::from(from).peek(&mut one)
+                }) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(_) => return Err(Side::Read),
+                }
+                buf = vec![0u8; 16 * 1024];
+            }
+            // A short read means the socket is drained: report WouldBlock to tokio so
+            // it clears the readiness now, instead of paying another read(2) that would
+            // only return EAGAIN. (Data arriving meanwhile raises a new edge-triggered
+            // event, which tokio records with a newer tick that this does not clear.)
+            let mut short = 0usize;
+            let fd = from.as_raw_fd();
+            let r = from.try_io(Interest::READABLE, || {
+                // SAFETY: read(2) into a buffer we own, on a descriptor kept open by `from`.
+                let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+                if n < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                let n = n as usize;
+                if n > 0 && n < buf.len() {
+                    short = n;
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                Ok(n)
+            });
+            let n = match r {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && short > 0 => short,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(_) => return Err(Side::Read),
+            };
+            if splice && n == buf.len() {
+                use_splice = true;
+            }
+            let mut off = 0;
+            while off < n {
+                match to.try_write(&buf[off..n]) {
+                    Ok(m) => off += m,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        to.writable().await.map_err(|_| Side::Write)?;
+                    }
+                    Err(_) => return Err(Side::Write),
+                }
+            }
+            count.fetch_add(n as u64, Relaxed);
+            touch(last, base);
+        }
+    }
+    // End of stream from `from`: pass the half-close on.
+    let _ = socket2::SockRef::from(to).shutdown(std::net::Shutdown::Write);
+    touch(last, base);
+    Ok(())
+}
+
+struct Pipe {
+    r: RawFd,
+    w: RawFd,
+}
+
+thread_local! {
+    /// Empty pipes kept for the next sessions of this thread (pipe2 + two closes saved
+    /// per direction and session).
+    static PIPES: std::cell::RefCell<Vec<Pipe>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+const PIPES_KEPT: usize = 64;
+
+/// A pipe borrowed from the thread's pool; given back on drop when known to be empty.
+struct PooledPipe {
+    pipe: Pipe,
+    clean: bool,
+}
+
+impl PooledPipe {
+    fn get() -> io::Result<PooledPipe> {
+        let p = match PIPES.with(|v| v.borrow_mut().pop()) {
+            Some(p) => p,
+            None => Pipe::new()?,
+        };
+        Ok(PooledPipe {
+            pipe: p,
+            clean: true,
+        })
+    }
+    fn pipe(&self) -> &Pipe {
+        &self.pipe
+    }
+}
+
+impl Drop for PooledPipe {
+    fn drop(&mut self) {
+        if self.clean {
+            let p = std::mem::replace(&mut self.pipe, Pipe { r: -1, w: -1 });
+            PIPES.with(|v| {
+                let mut v = v.borrow_mut();
+                if v.len() < PIPES_KEPT {
+                    v.push(p);
+                }
+            });
+        }
+    }
+}
+
+impl Pipe {
+    fn new() -> io::Result<Pipe> {
+        let mut fds = [0 as libc::c_int; 2];
+        // SAFETY: pipe2 writes two descriptors into the array we own.
+        let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Pipe {
+            r: fds[0],
+            w: fds[1],
+        })
+    }
+}
+
+impl Drop for Pipe {
+    fn drop(&mut self) {
+        if self.r < 0 {
+            return;
+        }
+        // SAFETY: these descriptors were created by pipe2 and are owned only by us.
+        unsafe {
+            libc::close(self.r);
+            libc::close(self.w);
+        }
+    }
+}
+
+fn splice_fd(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
+    // SAFETY: plain syscall on descriptors that stay open for the duration of the call.
+    let n = unsafe {
+        libc::splice(
+            from,
+            std::ptr::null_mut(),
+            to,
+            std::ptr::null_mut(),
+            len,
+            libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK,
+        )
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}

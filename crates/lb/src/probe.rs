@@ -1,0 +1,491 @@
+//! Health-check probes: the I/O half of health checking. Each probe opens a connection,
+//! speaks just enough of the protocol to know the service itself answers, and reports.
+
+use crate::config::{CheckKind, HttpExpect};
+use sha1::{Digest, Sha1};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// The outcome of one probe, in HAProxy's vocabulary (`L4OK`, `L4CON`, `L7STS`, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeResult {
+    pub ok: bool,
+    pub status: &'static str,
+    pub code: Option<u32>,
+    pub detail: String,
+    pub duration: Duration,
+}
+
+/// Timeouts of one probe: the connection, then the whole exchange.
+#[derive(Debug, Clone, Copy)]
+pub struct ProbeTimeouts {
+    pub connect: Duration,
+    pub total: Duration,
+}
+
+struct Fail {
+    status: &'static str,
+    code: Option<u32>,
+    detail: String,
+}
+
+fn fail(status: &'static str, detail: impl Into<String>) -> Fail {
+    Fail {
+        status,
+        code: None,
+        detail: detail.into(),
+    }
+}
+
+/// Runs one check against `addr`.
+pub async fn probe(kind: &CheckKind, addr: SocketAddr, t: ProbeTimeouts) -> ProbeResult {
+    let start = Instant::now();
+    let res = match tokio::time::timeout(t.connect, TcpStream::connect(addr)).await {
+        Err(_) => Err(fail("L4TOUT", "connection timed out")),
+        Ok(Err(e)) => Err(fail("L4CON", e.to_string())),
+        Ok(Ok(mut s)) => {
+            let left = t
+                .total
+                .saturating_sub(start.elapsed())
+                .max(Duration::from_millis(1));
+            match tokio::time::timeout(left, speak(kind, &mut s)).await {
+                Err(_) => Err(fail(
+                    if matches!(kind, CheckKind::Tcp) {
+                        "L4TOUT"
+                    } else {
+                        "L7TOUT"
+                    },
+                    "no answer in time",
+                )),
+                Ok(r) => r,
+            }
+        }
+    };
+    let duration = start.elapsed();
+    match res {
+        Ok((status, code, detail)) => ProbeResult {
+            ok: true,
+            status,
+            code,
+            detail,
+            duration,
+        },
+        Err(f) => ProbeResult {
+            ok: false,
+            status: f.status,
+            code: f.code,
+            detail: f.detail,
+            duration,
+        },
+    }
+}
+
+type Ok3 = (&'static str, Option<u32>, String);
+
+async fn speak(kind: &CheckKind, s: &mut TcpStream) -> Result<Ok3, Fail> {
+    match kind {
+        CheckKind::Tcp => Ok(("L4OK", None, String::new())),
+        CheckKind::Http {
+            method,
+            uri,
+            version,
+            host,
+            expect,
+        } => http(s, method, uri, version, host.as_deref(), expect).await,
+        CheckKind::Redis => {
+            s.write_all(b"PING\r\n")
+                .await
+                .map_err(|e| fail("L7RSP", e.to_string()))?;
+            let mut buf = [0u8; 64];
+            let n = read_some(s, &mut buf, 7).await?;
+            if buf[..n].starts_with(b"+PONG") {
+                Ok(("L7OK", None, "+PONG".into()))
+            } else {
+                Err(fail(
+                    "L7RSP",
+                    format!(
+                        "unexpected answer {:?}",
+                        String::from_utf8_lossy(&buf[..n]).trim_end()
+                    ),
+                ))
+            }
+        }
+        CheckKind::Amqp => {
+            s.write_all(b"AMQP\x00\x00\x09\x01")
+                .await
+                .map_err(|e| fail("L7RSP", e.to_string()))?;
+            let mut buf = [0u8; 11];
+            let n = read_some(s, &mut buf, 11).await?;
+            let b = &buf[..n];
+            if n >= 11 && b[0] == 1 && b[1] == 0 && b[2] == 0 && b[7..11] == [0, 10, 0, 10] {
+                Ok(("L7OK", None, "Connection.Start".into()))
+            } else if b.starts_with(b"AMQP") {
+                Err(fail("L7RSP", "the broker refused AMQP 0-9-1"))
+            } else {
+                Err(fail("L7RSP", "not an AMQP Connection.Start"))
+            }
+        }
+        CheckKind::Mysql { user } => {
+            let hs = mysql_handshake(s).await?;
+            match user {
+                None => Ok(("L7OK", None, format!("MySQL {}", hs.version))),
+                Some(u) => {
+                    mysql_login(s, &hs, u, None).await?;
+                    let _ = s.write_all(&[1, 0, 0, 0, 1]).await; // COM_QUIT
+                    Ok(("L7OK", None, format!("MySQL {} login ok", hs.version)))
+                }
+            }
+        }
+        CheckKind::Galera { user, password } => {
+            let hs = mysql_handshake(s).await?;
+            mysql_login(s, &hs, user, password.as_deref()).await?;
+            let state = mysql_status_value(s, "wsrep_local_state").await?;
+            let _ = s.write_all(&[1, 0, 0, 0, 1]).await;
+            match state {
+                None => Err(fail(
+                    "L7STS",
+                    "wsrep_local_state not reported: not a Galera node",
+                )),
+                Some(v) if v.trim() == "4" => Ok(("L7OK", Some(4), "Galera node Synced".into())),
+                Some(v) => {
+                    let code = v.trim().parse::<u32>().ok();
+                    let name = match code {
+                        Some(1) => "Joining",
+                        Some(2) => "Donor/Desynced",
+                        Some(3) => "Joined",
+                        _ => "not Synced",
+                    };
+                    Err(Fail {
+                        status: "L7STS",
+                        code,
+                        detail: format!("wsrep_local_state {} ({name})", v.trim()),
+                    })
+                }
+            }
+        }
+    }
+}
+
+async fn read_some(s: &mut TcpStream, buf: &mut [u8], want: usize) -> Result<usize, Fail> {
+    let mut n = 0;
+    while n < want.min(buf.len()) {
+        match s.read(&mut buf[n..]).await {
+            Ok(0) => break,
+            Ok(m) => n += m,
+            Err(e) => return Err(fail("L7RSP", e.to_string())),
+        }
+    }
+    if n == 0 {
+        return Err(fail("L7RSP", "connection closed without an answer"));
+    }
+    Ok(n)
+}
+
+async fn http(
+    s: &mut TcpStream,
+    method: &str,
+    uri: &str,
+    version: &str,
+    host: Option<&str>,
+    expect: &HttpExpect,
+) -> Result<Ok3, Fail> {
+    let mut req = format!("{method} {uri} {version}\r\n");
+    if let Some(h) = host {
+        req.push_str(&format!("Host: {h}\r\n"));
+    }
+    req.push_str("Connection: close\r\n\r\n");
+    s.write_all(req.as_bytes())
+        .await
+        .map_err(|e| fail("L7RSP", e.to_string()))?;
+    let need_body = matches!(expect, HttpExpect::String { .. });
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = s
+            .read(&mut chunk)
+            .await
+            .map_err(|e| fail("L7RSP", e.to_string()))?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let have_head = buf.windows(4).any(|w| w == b"\r\n\r\n");
+        if (have_head && !need_body) || buf.len() > 64 * 1024 {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&buf);
+    let line = text.lines().next().unwrap_or("");
+    let mut parts = line.splitn(3, ' ');
+    let (Some(v), Some(code)) = (parts.next(), parts.next()) else {
+        return Err(fail("L7RSP", "no HTTP status line"));
+    };
+    if !v.starts_with("HTTP/") {
+        return Err(fail("L7RSP", format!("not an HTTP response: {line:?}")));
+    }
+    let code: u16 = code
+        .parse()
+        .map_err(|_| fail("L7RSP", format!("bad status line {line:?}")))?;
+    let reason = parts.next().unwrap_or("").to_string();
+    let pass = match expect {
+        HttpExpect::Default => (200..400).contains(&code),
+        HttpExpect::Status { lo, hi, negate } => ((*lo..=*hi).contains(&code)) != *negate,
+        HttpExpect::String { text: want, negate } => {
+            let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+            body.contains(want.as_str()) != *negate
+        }
+    };
+    if pass {
+        Ok(("L7OK", Some(code as u32), reason))
+    } else {
+        Err(Fail {
+            status: "L7STS",
+            code: Some(code as u32),
+            detail: reason,
+        })
+    }
+}
+
+/// The parts of a MySQL server greeting a client needs.
+struct Handshake {
+    version: String,
+    scramble: Vec<u8>,
+}
+
+async fn read_packet(s: &mut TcpStream) -> Result<(u8, Vec<u8>), Fail> {
+    let mut h = [0u8; 4];
+    s.read_exact(&mut h)
+        .await
+        .map_err(|e| fail("L7RSP", format!("MySQL: {e}")))?;
+    let len = u32::from_le_bytes([h[0], h[1], h[2], 0]) as usize;
+    if len > 1 << 20 {
+        return Err(fail("L7RSP", "MySQL: packet too large"));
+    }
+    let mut p = vec![0u8; len];
+    s.read_exact(&mut p)
+        .await
+        .map_err(|e| fail("L7RSP", format!("MySQL: {e}")))?;
+    Ok((h[3], p))
+}
+
+async fn write_packet(s: &mut TcpStream, seq: u8, payload: &[u8]) -> Result<(), Fail> {
+    let len = payload.len() as u32;
+    let mut p = Vec::with_capacity(payload.len() + 4);
+    p.extend_from_slice(&len.to_le_bytes()[..3]);
+    p.push(seq);
+    p.extend_from_slice(payload);
+    s.write_all(&p)
+        .await
+        .map_err(|e| fail("L7RSP", format!("MySQL: {e}")))
+}
+
+fn mysql_error(p: &[u8]) -> Fail {
+    // 0xff, code (2), ['#', sqlstate (5)], message
+    let code = if p.len() >= 3 {
+        u16::from_le_bytes([p[1], p[2]]) as u32
+    } else {
+        0
+    };
+    let msg = if p.len() > 9 && p[3] == b'#' {
+        &p[9..]
+    } else if p.len() > 3 {
+        &p[3..]
+    } else {
+        &[]
+    };
+    Fail {
+        status: "L7STS",
+        code: Some(code),
+        detail: format!("MySQL error {code}: {}", String::from_utf8_lossy(msg)),
+    }
+}
+
+async fn mysql_handshake(s: &mut TcpStream) -> Result<Handshake, Fail> {
+    let (_, p) = read_packet(s).await?;
+    if p.first() == Some(&0xff) {
+        return Err(mysql_error(&p));
+    }
+    if p.first() != Some(&10) {
+        return Err(fail("L7RSP", "not a MySQL protocol 10 greeting"));
+    }
+    let nul = p[1..]
+        .iter()
+        .position(|&b| b == 0)
+        .ok_or_else(|| fail("L7RSP", "bad MySQL greeting"))?;
+    let version = String::from_utf8_lossy(&p[1..1 + nul]).to_string();
+    let mut i = 1 + nul + 1 + 4; // version, NUL, connection id
+    let part1 = p
+        .get(i..i + 8)
+        .ok_or_else(|| fail("L7RSP", "short MySQL greeting"))?
+        .to_vec();
+    i += 8 + 1 + 2 + 1 + 2 + 2; // part1, filler, caps low, charset, status, caps high
+    let auth_len = *p.get(i).unwrap_or(&0) as usize;
+    i += 1 + 10;
+    let len2 = auth_len.saturating_sub(8).max(13);
+    let mut scramble = part1;
+    if let Some(part2) = p.get(i..i + len2) {
+        scramble.extend_from_slice(part2);
+    }
+    scramble.truncate(20);
+    Ok(Handshake { version, scramble })
+}
+
+fn native_password(password: &str, scramble: &[u8]) -> Vec<u8> {
+    if password.is_empty() {
+        return Vec::new();
+    }
+    let h1 = Sha1::digest(password.as_bytes());
+    let h2 = Sha1::digest(h1);
+    let mut hasher = Sha1::new();
+    hasher.update(scramble);
+    hasher.update(h2);
+    let h3 = hasher.finalize();
+    h1.iter().zip(h3.iter()).map(|(a, b)| a ^ b).collect()
+}
+
+async fn mysql_login(
+    s: &mut TcpStream,
+    hs: &Handshake,
+    user: &str,
+    password: Option<&str>,
+) -> Result<(), Fail> {
+    const LONG_PASSWORD: u32 = 1;
+    const LONG_FLAG: u32 = 4;
+    const PROTOCOL_41: u32 = 0x200;
+    const TRANSACTIONS: u32 = 0x2000;
+    const SECURE_CONNECTION: u32 = 0x8000;
+    const PLUGIN_AUTH: u32 = 0x80000;
+    let caps =
+        LONG_PASSWORD | LONG_FLAG | PROTOCOL_41 | TRANSACTIONS | SECURE_CONNECTION | PLUGIN_AUTH;
+    let pw = password.unwrap_or("");
+    let auth = native_password(pw, &hs.scramble);
+    let mut p = Vec::with_capacity(64);
+    p.extend_from_slice(&caps.to_le_bytes());
+    p.extend_from_slice(&(16u32 << 20).to_le_bytes());
+    p.push(33); // utf8_general_ci
+    p.extend_from_slice(&[0u8; 23]);
+    p.extend_from_slice(user.as_bytes());
+    p.push(0);
+    p.push(auth.len() as u8);
+    p.extend_from_slice(&auth);
+    p.extend_from_slice(b"mysql_native_password\0");
+    write_packet(s, 1, &p).await?;
+    let (seq, r) = read_packet(s).await?;
+    match r.first() {
+        Some(0) => Ok(()),
+        Some(0xff) => Err(mysql_error(&r)),
+        Some(0xfe) => {
+            // Auth switch: plugin name, then new scramble.
+            let nul = r[1..].iter().position(|&b| b == 0).unwrap_or(r.len() - 1);
+            let plugin = String::from_utf8_lossy(&r[1..1 + nul]).to_string();
+            if plugin != "mysql_native_password" {
+                return Err(fail("L7STS", format!("MySQL asks for auth plugin {plugin}, halo's check speaks mysql_native_password")));
+            }
+            let mut scr = r.get(2 + nul..).unwrap_or(&[]).to_vec();
+            if scr.last() == Some(&0) {
+                scr.pop();
+            }
+            let auth = native_password(pw, &scr);
+            write_packet(s, seq.wrapping_add(1), &auth).await?;
+            let (_, r2) = read_packet(s).await?;
+            match r2.first() {
+                Some(0) => Ok(()),
+                Some(0xff) => Err(mysql_error(&r2)),
+                _ => Err(fail("L7RSP", "unexpected MySQL answer after auth switch")),
+            }
+        }
+        _ => Err(fail("L7RSP", "unexpected MySQL answer to login")),
+    }
+}
+
+fn lenenc(p: &[u8], i: &mut usize) -> Option<Option<Vec<u8>>> {
+    let b = *p.get(*i)?;
+    *i += 1;
+    let len = match b {
+        0xfb => return Some(None),
+        0xfc => {
+            let v = u16::from_le_bytes([*p.get(*i)?, *p.get(*i + 1)?]) as usize;
+            *i += 2;
+            v
+        }
+        0xfd => {
+            let v = u32::from_le_bytes([*p.get(*i)?, *p.get(*i + 1)?, *p.get(*i + 2)?, 0]) as usize;
+            *i += 3;
+            v
+        }
+        0xfe => return None,
+        n => n as usize,
+    };
+    let v = p.get(*i..*i + len)?.to_vec();
+    *i += len;
+    Some(Some(v))
+}
+
+/// `SHOW STATUS LIKE 'name'` → the value, or None when the server has no such variable.
+async fn mysql_status_value(s: &mut TcpStream, name: &str) -> Result<Option<String>, Fail> {
+    let mut q = vec![3u8];
+    q.extend_from_slice(format!("SHOW GLOBAL STATUS LIKE '{name}'").as_bytes());
+    write_packet(s, 0, &q).await?;
+    let (_, first) = read_packet(s).await?;
+    match first.first() {
+        Some(0xff) => return Err(mysql_error(&first)),
+        Some(0) => return Ok(None),
+        None => return Err(fail("L7RSP", "empty MySQL packet")),
+        _ => {}
+    }
+    // The column count (a result set here has two columns; 0xfb.. would be odd).
+    let cols = match first.first() {
+        Some(&n) if n < 0xfb => n as usize,
+        _ => return Err(fail("L7RSP", "unexpected MySQL result set header")),
+    };
+    for _ in 0..cols {
+        read_packet(s).await?;
+    }
+    let (_, eof) = read_packet(s).await?;
+    if eof.first() != Some(&0xfe) {
+        return Err(fail("L7RSP", "unexpected MySQL result set"));
+    }
+    let mut value = None;
+    loop {
+        let (_, row) = read_packet(s).await?;
+        match row.first() {
+            Some(0xfe) if row.len() < 9 => break,
+            Some(0xff) => return Err(mysql_error(&row)),
+            _ => {
+                let mut i = 0;
+                let k = lenenc(&row, &mut i).flatten();
+                let v = lenenc(&row, &mut i).flatten();
+                if let (Some(k), Some(v)) = (k, v) {
+                    if String::from_utf8_lossy(&k).eq_ignore_ascii_case(name) {
+                        value = Some(String::from_utf8_lossy(&v).to_string());
+                    }
+                }
+            }
+        }
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn native_password_scramble_matches_the_protocol_definition() {
+        // Empty password sends an empty auth response.
+        assert!(native_password("", &[1; 20]).is_empty());
+        // XOR of SHA1(pw) with SHA1(scramble + SHA1(SHA1(pw))): XORing again with the
+        // second term gives SHA1(pw) back.
+        let scr = [7u8; 20];
+        let out = native_password("secret", &scr);
+        let h1 = Sha1::digest(b"secret");
+        let mut hasher = Sha1::new();
+        hasher.update(scr);
+        hasher.update(Sha1::digest(h1));
+        let h3 = hasher.finalize();
+        let back: Vec<u8> = out.iter().zip(h3.iter()).map(|(a, b)| a ^ b).collect();
+        assert_eq!(back, h1.to_vec());
+    }
+}

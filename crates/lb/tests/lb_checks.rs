@@ -1,0 +1,368 @@
+//! Health checks against the real services: MariaDB (with Galera), Redis, RabbitMQ, and
+//! HTTP checks with `http-check expect`.
+
+mod common;
+use common::*;
+use halo_lb::engine::Engine;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+struct Proc {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Proc {
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("halo-lb-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+fn sql(dir: &Path, q: &str) -> bool {
+    Command::new("mariadb")
+        .arg(format!("--socket={}/sock", dir.display()))
+        .args(["-uroot", "-e", q])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// A MariaDB server in a temporary data directory on a loopback port, as a one-node
+/// Galera cluster when the Galera library is installed.
+fn mariadb(port: u16, galera: bool) -> Option<Proc> {
+    let (Some(mariadbd), Some(_)) = (which("mariadbd"), which("mariadb-install-db")) else {
+        eprintln!("SKIP: mariadb-server is not installed (apt-get install mariadb-server)");
+        return None;
+    };
+    if !is_root() {
+        eprintln!("SKIP: starting a MariaDB test instance needs root here");
+        return None;
+    }
+    let dir = tmpdir(&format!("mariadb-{port}"));
+    let ok = Command::new("mariadb-install-db")
+        .args([
+            "--no-defaults",
+            "--user=root",
+            "--auth-root-authentication-method=normal",
+            "--skip-test-db",
+        ])
+        .arg(format!("--datadir={}/data", dir.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "mariadb-install-db failed");
+    let mut cmd = Command::new(mariadbd);
+    cmd.args([
+        "--no-defaults",
+        "--user=root",
+        "--bind-address=127.0.0.1",
+        "--skip-name-resolve",
+    ])
+    .arg(format!("--datadir={}/data", dir.display()))
+    .arg(format!("--socket={}/sock", dir.display()))
+    .arg(format!("--pid-file={}/pid", dir.display()))
+    .arg(format!("--log-error={}/err.log", dir.display()))
+    .arg(format!("--port={port}"));
+    if galera {
+        let (g1, g2, g3) = (free_port(), free_port(), free_port());
+        cmd.args([
+            "--wsrep-on=ON",
+            "--wsrep-provider=/usr/lib/galera/libgalera_smm.so",
+            "--wsrep-cluster-address=gcomm://",
+            "--binlog-format=ROW",
+            "--innodb-autoinc-lock-mode=2",
+            "--wsrep-node-address=127.0.0.1",
+        ])
+        .arg(format!("--wsrep-provider-options=gmcast.listen_addr=tcp://127.0.0.1:{g1};ist.recv_addr=127.0.0.1:{g2}"))
+        .arg(format!("--wsrep-sst-receive-address=127.0.0.1:{g3}"));
+    }
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mariadbd starts");
+    let p = Proc {
+        child,
+        dir: dir.clone(),
+    };
+    assert!(
+        wait_until(Duration::from_secs(60), || sql(&dir, "SELECT 1")),
+        "MariaDB did not start: see {}/err.log",
+        dir.display()
+    );
+    assert!(sql(&dir, "CREATE USER 'haproxy'@'127.0.0.1'; CREATE USER 'monitor'@'127.0.0.1' IDENTIFIED BY 'secret'"));
+    Some(p)
+}
+
+fn check_status(e: &Engine, b: &str) -> (String, String, String) {
+    let rows = halo_lb::engine::stats::snapshot(e.shared());
+    let r = rows
+        .iter()
+        .find(|r| r.pxname == b && r.svname == "db")
+        .expect("row");
+    (
+        r.status.clone(),
+        r.check_status.clone(),
+        r.check_detail.clone(),
+    )
+}
+
+/// `option mysql-check user U` logs in to a real MariaDB; the Galera check passes only
+/// while the node is Synced: a desynced node (what xinetd's clustercheck missed) and a
+/// wrong password fail, a stopped server fails both.
+#[test]
+fn lb_mysql_and_galera_checks_against_real_mariadb() {
+    let galera = std::path::Path::new("/usr/lib/galera/libgalera_smm.so").exists();
+    if !galera {
+        eprintln!("SKIP: galera-4 is not installed (apt-get install galera-4)");
+        return;
+    }
+    let port = free_port();
+    let Some(mut db) = mariadb(port, true) else {
+        return;
+    };
+    let (p1, p2, p3, p4) = (free_port(), free_port(), free_port(), free_port());
+    let cfg = format!(
+        "defaults\n mode tcp\n timeout connect 1s\n timeout check 2s\n\
+         listen plain\n bind 127.0.0.1:{p1}\n option mysql-check\n server db 127.0.0.1:{port} check inter 200 rise 1 fall 1\n\
+         listen login\n bind 127.0.0.1:{p2}\n option mysql-check user haproxy\n server db 127.0.0.1:{port} check inter 200 rise 1 fall 1\n\
+         listen galera\n bind 127.0.0.1:{p3}\n option galera-check user monitor password secret\n server db 127.0.0.1:{port} check inter 200 rise 1 fall 1\n\
+         listen badpw\n bind 127.0.0.1:{p4}\n option galera-check user monitor password wrong\n server db 127.0.0.1:{port} check inter 200 rise 1 fall 1\n"
+    );
+    let e = start_engine(&cfg);
+    let all_up = || {
+        ["plain", "login", "galera"]
+            .iter()
+            .all(|b| check_status(&e, b).0 == "UP" && check_status(&e, b).1 == "L7OK")
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), all_up),
+        "{:?}",
+        ["plain", "login", "galera"].map(|b| check_status(&e, b))
+    );
+    assert_eq!(check_status(&e, "galera").1, "L7OK");
+    assert!(wait_until(Duration::from_secs(10), || check_status(
+        &e, "badpw"
+    )
+    .0 == "DOWN"));
+    assert!(
+        check_status(&e, "badpw").2.contains("Access denied"),
+        "{:?}",
+        check_status(&e, "badpw")
+    );
+    // The node stays up as a MySQL server but leaves the Synced state.
+    assert!(sql(&db.dir, "SET GLOBAL wsrep_desync=ON"));
+    assert!(wait_until(Duration::from_secs(10), || check_status(
+        &e, "galera"
+    )
+    .0 == "DOWN"));
+    assert!(
+        check_status(&e, "galera").2.contains("wsrep_local_state 2"),
+        "{:?}",
+        check_status(&e, "galera")
+    );
+    assert_eq!(
+        check_status(&e, "login").0,
+        "UP",
+        "mysql-check alone does not see it"
+    );
+    assert!(sql(&db.dir, "SET GLOBAL wsrep_desync=OFF"));
+    assert!(wait_until(Duration::from_secs(10), || check_status(
+        &e, "galera"
+    )
+    .0 == "UP"));
+    // Traffic goes through to the database.
+    let out = Command::new("mariadb")
+        .args([
+            "-h127.0.0.1",
+            &format!("-P{p2}"),
+            "-uhaproxy",
+            "-N",
+            "-e",
+            "SELECT 40+2",
+        ])
+        .output()
+        .expect("mariadb client");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "42");
+    db.kill();
+    assert!(wait_until(Duration::from_secs(10), || [
+        "plain", "login", "galera"
+    ]
+    .iter()
+    .all(|b| check_status(&e, b).0 == "DOWN")));
+    e.stop(Duration::ZERO);
+}
+
+/// `option redis-check` against a real redis-server: up while it answers PONG, down
+/// once it is gone.
+#[test]
+fn lb_redis_check_against_real_redis() {
+    let Some(redis) = which("redis-server") else {
+        eprintln!("SKIP: redis-server is not installed (apt-get install redis-server)");
+        return;
+    };
+    let port = free_port();
+    let dir = tmpdir("redis");
+    let child = Command::new(redis)
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+        ])
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis starts");
+    let mut r = Proc { child, dir };
+    let p = free_port();
+    let cfg = format!("defaults\n mode tcp\n timeout connect 1s\nlisten r\n bind 127.0.0.1:{p}\n option redis-check\n server db 127.0.0.1:{port} check inter 200 rise 1 fall 1\n");
+    let e = start_engine(&cfg);
+    assert!(wait_until(Duration::from_secs(10), || check_status(
+        &e, "r"
+    )
+    .0 == "UP"
+        && check_status(&e, "r").1 == "L7OK"));
+    r.kill();
+    assert!(wait_until(Duration::from_secs(10), || check_status(
+        &e, "r"
+    )
+    .0 == "DOWN"));
+    e.stop(Duration::ZERO);
+}
+
+/// `option amqp-check` against a real RabbitMQ broker: the protocol header is answered
+/// by Connection.Start; an HTTP server on the port fails the check.
+#[test]
+fn lb_amqp_check_against_real_rabbitmq() {
+    // The real start script (the /usr/sbin wrapper switches to the rabbitmq user).
+    let server = "/usr/lib/rabbitmq/bin/rabbitmq-server";
+    let Some(_) = std::path::Path::new(server).exists().then_some(()) else {
+        eprintln!("SKIP: rabbitmq-server is not installed (apt-get install rabbitmq-server)");
+        return;
+    };
+    if !is_root() {
+        eprintln!("SKIP: starting a RabbitMQ test broker needs root here");
+        return;
+    }
+    let port = free_port();
+    let dist = free_port();
+    let epmd = free_port();
+    let dir = tmpdir("rabbitmq");
+    std::fs::write(
+        dir.join("rabbitmq.conf"),
+        format!("listeners.tcp.1 = 127.0.0.1:{port}\nloopback_users = none\n"),
+    )
+    .expect("conf");
+    std::fs::write(dir.join("enabled_plugins"), "[].\n").expect("plugins");
+    let node = format!("halo{port}@localhost");
+    let child = Command::new(server)
+        .env("RABBITMQ_NODENAME", &node)
+        .env("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1")
+        .env("RABBITMQ_DIST_PORT", dist.to_string())
+        .env("ERL_EPMD_PORT", epmd.to_string())
+        .env("ERL_EPMD_ADDRESS", "127.0.0.1")
+        .env("RABBITMQ_CONFIG_FILE", dir.join("rabbitmq.conf"))
+        .env("RABBITMQ_ENABLED_PLUGINS_FILE", dir.join("enabled_plugins"))
+        .env("RABBITMQ_MNESIA_BASE", dir.join("mnesia"))
+        .env("RABBITMQ_LOG_BASE", dir.join("log"))
+        .env("RABBITMQ_PID_FILE", dir.join("pid"))
+        .env("HOME", &dir)
+        .current_dir(&dir)
+        .process_group(0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("rabbitmq starts");
+    let pgid = child.id() as i32;
+    let mut r = Proc { child, dir };
+    let web = HttpBackend::start("not-amqp");
+    let p = free_port();
+    let cfg = format!(
+        "defaults\n mode tcp\n timeout connect 1s\n timeout check 2s\nlisten q\n bind 127.0.0.1:{p}\n option amqp-check\n server db 127.0.0.1:{port} check inter 300 rise 1 fall 1\n\
+         listen w\n bind 127.0.0.1:{}\n option amqp-check\n server db {} check inter 300 rise 1 fall 1\n",
+        free_port(),
+        web.addr
+    );
+    let e = start_engine(&cfg);
+    let up = wait_until(Duration::from_secs(90), || {
+        check_status(&e, "q").0 == "UP" && check_status(&e, "q").1 == "L7OK"
+    });
+    assert!(up, "RabbitMQ never passed: {:?}", check_status(&e, "q"));
+    assert!(wait_until(Duration::from_secs(10), || check_status(
+        &e, "w"
+    )
+    .0 == "DOWN"));
+    // Stop the broker's process group (script and beam), then its epmd.
+    // SAFETY: kill(2) on the process group this test created.
+    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    r.kill();
+    std::thread::sleep(Duration::from_millis(200));
+    let _ = Command::new("epmd")
+        .arg("-kill")
+        .env("ERL_EPMD_PORT", epmd.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    assert!(wait_until(Duration::from_secs(20), || check_status(
+        &e, "q"
+    )
+    .0 == "DOWN"));
+    e.stop(Duration::ZERO);
+}
+
+/// `option httpchk` with `http-check expect status` and `expect string`.
+#[test]
+fn lb_http_checks_expect_status_and_string() {
+    let a = HttpBackend::start("alpha");
+    let (p1, p2, p3) = (free_port(), free_port(), free_port());
+    let cfg = format!(
+        "defaults\n mode http\n timeout connect 1s\n\
+         backend s200\n option httpchk GET /status/200\n http-check expect status 200\n server db {} check inter 200 rise 1 fall 1\n\
+         backend s503\n option httpchk GET /status/503\n server db {} check inter 200 rise 1 fall 1\n\
+         backend str\n option httpchk GET /\n http-check expect string lph\n server db {} check inter 200 rise 1 fall 1\n\
+         frontend f1\n bind 127.0.0.1:{p1}\n default_backend s200\nfrontend f2\n bind 127.0.0.1:{p2}\n default_backend s503\nfrontend f3\n bind 127.0.0.1:{p3}\n default_backend str\n",
+        a.addr, a.addr, a.addr
+    );
+    let e = start_engine(&cfg);
+    assert!(wait_until(Duration::from_secs(10), || check_status(
+        &e, "s503"
+    )
+    .0 == "DOWN"));
+    assert_eq!(check_status(&e, "s503").1, "L7STS");
+    assert!(wait_until(Duration::from_secs(10), || check_status(
+        &e, "s200"
+    )
+    .1 == "L7OK"
+        && check_status(&e, "str").1 == "L7OK"));
+    assert_eq!(check_status(&e, "s200").0, "UP");
+    assert_eq!(check_status(&e, "str").0, "UP");
+    e.stop(Duration::ZERO);
+}

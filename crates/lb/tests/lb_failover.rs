@@ -1,0 +1,330 @@
+//! Failover: dead servers, retries and redispatch, backups, passive checks, queueing.
+
+mod common;
+use common::*;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Runs `threads` clients doing `per_thread` requests each (new connection per request)
+/// and calls `mid` once a third of them are done. Returns (ok, failed, bodies seen).
+fn load(
+    addr: SocketAddr,
+    threads: usize,
+    per_thread: usize,
+    mid: impl FnOnce(),
+) -> (u64, u64, Vec<String>) {
+    let ok = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicU64::new(0));
+    let bodies = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut hs = Vec::new();
+    for _ in 0..threads {
+        let (ok, failed, done, bodies) = (ok.clone(), failed.clone(), done.clone(), bodies.clone());
+        hs.push(std::thread::spawn(move || {
+            for _ in 0..per_thread {
+                match http_get(addr, "/", None) {
+                    Ok((200, _, b)) => {
+                        ok.fetch_add(1, Ordering::SeqCst);
+                        bodies
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push(String::from_utf8_lossy(&b).to_string());
+                    }
+                    Ok((s, _, _)) => {
+                        eprintln!("status {s}");
+                        failed.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Err(e) => {
+                        eprintln!("error {e}");
+                        failed.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+                done.fetch_add(1, Ordering::SeqCst);
+            }
+        }));
+    }
+    let third = (threads * per_thread / 3) as u64;
+    assert!(wait_until(Duration::from_secs(60), || done
+        .load(Ordering::SeqCst)
+        >= third));
+    mid();
+    for h in hs {
+        h.join().expect("client thread");
+    }
+    let b = bodies.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    (ok.load(Ordering::SeqCst), failed.load(Ordering::SeqCst), b)
+}
+
+fn killed_backend_under_load(mode: &str) {
+    let mut a = HttpBackend::start("alpha");
+    let b = HttpBackend::start("bravo");
+    let c = HttpBackend::start("charlie");
+    let p = free_port();
+    // The reference's settings: slow checks (inter 2000 fall 5), retries 3, redispatch.
+    let cfg = format!(
+        "defaults\n mode {mode}\n option redispatch\n retries 3\n timeout connect 2s\n timeout client 10s\n timeout server 10s\n\
+         listen app\n bind 127.0.0.1:{p}\n balance roundrobin\n\
+         server a {} check inter 2000 rise 2 fall 5\n server b {} check inter 2000 rise 2 fall 5\n server c {} check inter 2000 rise 2 fall 5\n",
+        a.addr, b.addr, c.addr
+    );
+    let e = start_engine(&cfg);
+    let addr = format!("127.0.0.1:{p}").parse().expect("addr");
+    // In tcp mode a session already on the server when it dies cannot be saved by any
+    // proxy (its bytes went there); the promise is about every new connection.
+    let (ok, failed, bodies) = load(addr, 4, 150, || a.kill(mode == "http"));
+    assert_eq!(failed, 0, "{failed} client requests failed ({ok} ok)");
+    assert_eq!(ok, 600);
+    assert!(
+        bodies.iter().any(|b| b == "alpha"),
+        "alpha served before it died"
+    );
+    let after_kill = bodies
+        .iter()
+        .rev()
+        .take(100)
+        .filter(|b| *b == "alpha")
+        .count();
+    assert_eq!(after_kill, 0, "no answer from the dead server at the end");
+    e.stop(Duration::ZERO);
+}
+
+/// A server killed under load in `mode tcp`: retries with redispatch send every new
+/// connection elsewhere, so no client request fails even before checks notice.
+#[test]
+fn lb_killed_backend_under_load_fails_no_request_tcp() {
+    killed_backend_under_load("tcp");
+}
+
+/// Same in `mode http`, including requests that were about to reuse a kept-alive
+/// connection to the dead server.
+#[test]
+fn lb_killed_backend_under_load_fails_no_request_http() {
+    killed_backend_under_load("http");
+}
+
+fn one(addr: SocketAddr) -> String {
+    String::from_utf8_lossy(&http_get(addr, "/", None).expect("request").2).to_string()
+}
+
+/// Backups are used only when every active server is down (the first backup alone),
+/// and the active server takes over again when it recovers; `on-marked-up
+/// shutdown-backup-sessions` then closes sessions still on the backup.
+#[test]
+fn lb_backups_take_over_only_when_actives_are_down_and_give_back() {
+    let mut a = HttpBackend::start("alpha");
+    let a_addr = a.addr;
+    let b = HttpBackend::start("bravo");
+    let c = HttpBackend::start("charlie");
+    let p = free_port();
+    let cfg = format!(
+        "defaults\n mode tcp\n option redispatch\n retries 3\n timeout connect 2s\n timeout client 30s\n timeout server 30s\n\
+         listen galera\n bind 127.0.0.1:{p}\n balance source\n\
+         server a {} check inter 100 rise 2 fall 2 on-marked-up shutdown-backup-sessions\n server b {} backup check inter 100 rise 2 fall 2\n server c {} backup check inter 100 rise 2 fall 2\n",
+        a.addr, b.addr, c.addr
+    );
+    let e = start_engine(&cfg);
+    let addr: SocketAddr = format!("127.0.0.1:{p}").parse().expect("addr");
+    assert!(wait_until(Duration::from_secs(5), || status(
+        &e, "galera", "a"
+    ) == "UP"));
+    for _ in 0..10 {
+        assert_eq!(one(addr), "alpha");
+    }
+    a.kill(true);
+    assert!(wait_until(Duration::from_secs(5), || status(
+        &e, "galera", "a"
+    ) == "DOWN"));
+    for _ in 0..10 {
+        assert_eq!(one(addr), "bravo", "only the first backup serves");
+    }
+    // A long session on the backup (keep-alive through the TCP proxy).
+    let mut held = TcpStream::connect(addr).expect("connect");
+    held.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    held.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("write");
+    let mut buf = [0u8; 512];
+    let mut got = Vec::new();
+    while !got.ends_with(b"bravo") {
+        let n = held.read(&mut buf).expect("answer from the backup");
+        assert!(n > 0, "closed early");
+        got.extend_from_slice(&buf[..n]);
+    }
+    // The active server comes back on its address.
+    let _a2 = HttpBackend::start_on("alpha", a_addr).expect("restart alpha");
+    assert!(wait_until(Duration::from_secs(5), || status(
+        &e, "galera", "a"
+    ) == "UP"));
+    for _ in 0..10 {
+        assert_eq!(one(addr), "alpha", "given back to the active server");
+    }
+    // The backup session was shut down when alpha came back.
+    let n = held.read(&mut buf).unwrap_or(0);
+    assert_eq!(n, 0, "backup session closed");
+    e.stop(Duration::ZERO);
+}
+
+/// `observe layer4 error-limit 1 on-error mark-down`: the first failed connection marks
+/// the server down at once, long before the next active check (inter 60s).
+#[test]
+fn lb_passive_check_marks_a_dead_server_down_on_the_first_failure() {
+    let mut a = HttpBackend::start("alpha");
+    let b = HttpBackend::start("bravo");
+    let p = free_port();
+    let cfg = format!(
+        "defaults\n mode http\n option redispatch\n retries 2\n timeout connect 2s\n timeout client 10s\n timeout server 10s\n\
+         listen app\n bind 127.0.0.1:{p}\n balance roundrobin\n option http-server-close\n\
+         default-server check inter 60s observe layer4 error-limit 1 on-error mark-down\n server a {}\n server b {}\n",
+        a.addr, b.addr
+    );
+    let e = start_engine(&cfg);
+    let addr: SocketAddr = format!("127.0.0.1:{p}").parse().expect("addr");
+    assert!(wait_until(Duration::from_secs(3), || status(
+        &e, "app", "a"
+    ) == "UP"
+        && status(&e, "app", "b") == "UP"));
+    a.kill(true);
+    let mut bodies = Vec::new();
+    for _ in 0..6 {
+        bodies.push(one(addr));
+    }
+    assert!(bodies.iter().all(|b| b == "bravo"), "{bodies:?}");
+    assert_eq!(status(&e, "app", "a"), "DOWN");
+    let rows = halo_lb::engine::stats::snapshot(e.shared());
+    let ra = rows
+        .iter()
+        .find(|r| r.pxname == "app" && r.svname == "a")
+        .expect("row");
+    assert_eq!(
+        ra.econ, 1,
+        "exactly one connection was lost on the dead server"
+    );
+    e.stop(Duration::ZERO);
+}
+
+/// `on-marked-down shutdown-sessions`: sessions on a server that fails its checks are
+/// closed, so clients reconnect to a live server.
+#[test]
+fn lb_marked_down_server_sessions_are_shut_down() {
+    let mut a = HttpBackend::start("alpha");
+    let p = free_port();
+    let cfg = format!(
+        "defaults\n mode tcp\n timeout connect 2s\n timeout client 30s\n timeout server 30s\n\
+         listen app\n bind 127.0.0.1:{p}\n server a {} check inter 100 fall 1 on-marked-down shutdown-sessions\n",
+        a.addr
+    );
+    let e = start_engine(&cfg);
+    assert!(wait_until(Duration::from_secs(3), || status(
+        &e, "app", "a"
+    ) == "UP"));
+    let mut held = TcpStream::connect(("127.0.0.1", p)).expect("connect");
+    held.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    held.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("write");
+    let mut buf = [0u8; 512];
+    let mut got = Vec::new();
+    while !got.ends_with(b"alpha") {
+        let n = held.read(&mut buf).expect("answer");
+        assert!(n > 0, "closed early");
+        got.extend_from_slice(&buf[..n]);
+    }
+    // Stop accepting only: the held connection stays open on the server side.
+    a.kill(false);
+    assert!(wait_until(Duration::from_secs(5), || status(
+        &e, "app", "a"
+    ) == "DOWN"));
+    assert_eq!(held.read(&mut buf).unwrap_or(0), 0, "session shut down");
+    e.stop(Duration::ZERO);
+}
+
+/// `maxconn` on a server queues the excess in the backend; `timeout queue` bounds the wait.
+#[test]
+fn lb_server_maxconn_queues_and_timeout_queue_bounds_the_wait() {
+    let a = HttpBackend::start("alpha");
+    let (p1, p2) = (free_port(), free_port());
+    let cfg = format!(
+        "defaults\n mode http\n timeout connect 2s\n timeout client 10s\n timeout server 10s\n\
+         listen patient\n bind 127.0.0.1:{p1}\n timeout queue 10s\n server a {} maxconn 1\n\
+         listen hasty\n bind 127.0.0.1:{p2}\n timeout queue 100ms\n server a {} maxconn 1\n",
+        a.addr, a.addr
+    );
+    let e = start_engine(&cfg);
+    let run = |port: u16| -> Vec<u16> {
+        let hs: Vec<_> = (0..3)
+            .map(|_| {
+                std::thread::spawn(move || {
+                    http_get(
+                        format!("127.0.0.1:{port}").parse().expect("addr"),
+                        "/slow",
+                        None,
+                    )
+                    .map(|r| r.0)
+                    .unwrap_or(0)
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().expect("thread")).collect()
+    };
+    let patient = run(p1);
+    assert_eq!(
+        patient,
+        [200, 200, 200],
+        "queued requests are served in turn"
+    );
+    let rows = halo_lb::engine::stats::snapshot(e.shared());
+    let be = rows
+        .iter()
+        .find(|r| r.pxname == "patient" && r.svname == "BACKEND")
+        .expect("row");
+    assert!(be.qmax >= 1, "requests waited in the queue");
+    let srv = rows
+        .iter()
+        .find(|r| r.pxname == "patient" && r.svname == "a")
+        .expect("row");
+    assert_eq!(
+        srv.smax, 1,
+        "never more than maxconn sessions on the server"
+    );
+    let hasty = run(p2);
+    assert_eq!(hasty.iter().filter(|s| **s == 200).count(), 1, "{hasty:?}");
+    assert_eq!(hasty.iter().filter(|s| **s == 503).count(), 2, "{hasty:?}");
+    e.stop(Duration::ZERO);
+}
+
+/// `observe layer7`: server errors (5xx) in live responses count; `error-limit 2
+/// on-error mark-down` takes the server out after two of them in a row.
+#[test]
+fn lb_layer7_observation_marks_a_failing_server_down() {
+    let a = HttpBackend::start("alpha");
+    let p = free_port();
+    let cfg = format!(
+        "defaults\n mode http\n timeout connect 2s\n timeout client 10s\n timeout server 10s\n\
+         listen app\n bind 127.0.0.1:{p}\n server a {} check inter 60s observe layer7 error-limit 2 on-error mark-down\n",
+        a.addr
+    );
+    let e = start_engine(&cfg);
+    let addr: SocketAddr = format!("127.0.0.1:{p}").parse().expect("addr");
+    assert!(wait_until(Duration::from_secs(3), || status(
+        &e, "app", "a"
+    ) == "UP"));
+    assert_eq!(http_get(addr, "/status/503", None).expect("get").0, 503);
+    assert_eq!(
+        http_get(addr, "/status/404", None).expect("get").0,
+        404,
+        "4xx is not a server error"
+    );
+    assert_eq!(http_get(addr, "/status/500", None).expect("get").0, 500);
+    assert_eq!(status(&e, "app", "a"), "UP", "errors must be consecutive");
+    assert_eq!(http_get(addr, "/status/500", None).expect("get").0, 500);
+    assert_eq!(status(&e, "app", "a"), "DOWN");
+    assert_eq!(
+        http_get(addr, "/", None).expect("get").0,
+        503,
+        "no server left"
+    );
+    e.stop(Duration::ZERO);
+}

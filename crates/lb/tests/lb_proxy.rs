@@ -1,0 +1,341 @@
+//! Proxying through both modes with real clients (curl) and real servers on loopback.
+
+mod common;
+use common::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+/// `mode tcp` and `mode http` carry curl's requests to the servers, round robin.
+#[test]
+fn lb_tcp_and_http_modes_carry_curl_requests_round_robin() {
+    let a = HttpBackend::start("alpha");
+    let b = HttpBackend::start("bravo");
+    let (pt, ph) = (free_port(), free_port());
+    let cfg = format!(
+        "defaults\n timeout connect 2s\n timeout client 10s\n timeout server 10s\n\
+         listen t\n bind 127.0.0.1:{pt}\n mode tcp\n balance roundrobin\n server a {} check inter 500\n server b {} check inter 500\n\
+         listen h\n bind 127.0.0.1:{ph}\n mode http\n balance roundrobin\n server a {}\n server b {}\n",
+        a.addr, b.addr, a.addr, b.addr
+    );
+    let e = start_engine(&cfg);
+    for port in [pt, ph] {
+        let mut seen = Vec::new();
+        for _ in 0..4 {
+            let (ok, out) = curl(&[&format!("http://127.0.0.1:{port}/")]);
+            assert!(ok, "curl through port {port} failed");
+            seen.push(out);
+        }
+        assert_eq!(seen.iter().filter(|s| *s == "alpha").count(), 2, "{seen:?}");
+        assert_eq!(seen.iter().filter(|s| *s == "bravo").count(), 2, "{seen:?}");
+    }
+    // 1 MiB bodies pass intact in both modes.
+    for port in [pt, ph] {
+        let (ok, out) = curl(&[&format!("http://127.0.0.1:{port}/big")]);
+        assert!(ok);
+        assert_eq!(out.len(), 1 << 20);
+        assert!(out.bytes().all(|c| c == b'x'));
+    }
+    e.stop(Duration::ZERO);
+}
+
+/// HTTP keep-alive on the client side: several requests on one connection, answered in
+/// order, with X-Forwarded-For added by `option forwardfor`.
+#[test]
+fn lb_http_keep_alive_and_forwardfor() {
+    let a = HttpBackend::start("alpha");
+    let p = free_port();
+    let cfg = format!(
+        "defaults\n mode http\n timeout connect 2s\n timeout client 10s\n timeout server 10s\n\
+         frontend f\n bind 127.0.0.1:{p}\n option forwardfor\n default_backend b\n\
+         backend b\n server a {}\n",
+        a.addr
+    );
+    let e = start_engine(&cfg);
+    let mut c = TcpStream::connect(("127.0.0.1", p)).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    for i in 0..3 {
+        c.write_all(b"GET /headers HTTP/1.1\r\nHost: example.org\r\n\r\n")
+            .expect("write");
+        let mut buf = vec![0u8; 4096];
+        let mut got = Vec::new();
+        while !got.windows(4).any(|w| w == b"\r\n\r\n") || got.len() < 20 {
+            let n = c.read(&mut buf).expect("read");
+            assert!(n > 0, "connection closed after {i} requests");
+            got.extend_from_slice(&buf[..n]);
+            let (_, head, body) = match parse_response(&got) {
+                Ok(x) => x,
+                Err(_) => continue,
+            };
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap_or(0))
+                })
+                .unwrap_or(0);
+            if body.len() >= len {
+                let text = String::from_utf8_lossy(&body[..len]).to_ascii_lowercase();
+                assert!(text.contains("x-forwarded-for: 127.0.0.1"), "{text}");
+                assert!(text.contains("host: example.org"), "{text}");
+                break;
+            }
+        }
+    }
+    // Both curl requests reuse one connection (curl says so on stderr with -v).
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sv",
+            "--max-time",
+            "10",
+            &format!("http://127.0.0.1:{p}/"),
+            &format!("http://127.0.0.1:{p}/"),
+        ])
+        .output()
+        .expect("curl");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "alphaalpha");
+    assert!(
+        err.contains("Re-using existing connection") || err.contains("Reusing existing connection"),
+        "{err}"
+    );
+    e.stop(Duration::ZERO);
+}
+
+/// `use_backend` with host and path ACLs picks the backend; others go to the default.
+#[test]
+fn lb_use_backend_routes_by_host_and_path() {
+    let api = HttpBackend::start("api");
+    let web = HttpBackend::start("web");
+    let img = HttpBackend::start("img");
+    let p = free_port();
+    let cfg = format!(
+        "defaults\n mode http\n timeout connect 2s\n timeout client 10s\n timeout server 10s\n\
+         frontend f\n bind 127.0.0.1:{p}\n acl is_api path_beg -i /api\n acl img_host hdr(host) -i img.example.org\n\
+         use_backend api if is_api\n use_backend img if img_host || {{ path_end .png }}\n default_backend web\n\
+         backend api\n server s {}\nbackend web\n server s {}\nbackend img\n server s {}\n",
+        api.addr, web.addr, img.addr
+    );
+    let e = start_engine(&cfg);
+    let addr = format!("127.0.0.1:{p}").parse().expect("addr");
+    assert_eq!(http_get(addr, "/API/v1", None).expect("get").2, b"api");
+    assert_eq!(
+        http_get(addr, "/", Some("IMG.example.org:80"))
+            .expect("get")
+            .2,
+        b"img"
+    );
+    assert_eq!(http_get(addr, "/a/b.png", None).expect("get").2, b"img");
+    assert_eq!(
+        http_get(addr, "/index.html", Some("www.example.org"))
+            .expect("get")
+            .2,
+        b"web"
+    );
+    e.stop(Duration::ZERO);
+}
+
+/// The stats page needs its password, and shows proxies as HTML, CSV and Prometheus.
+#[test]
+fn lb_stats_page_html_csv_and_metrics() {
+    let a = HttpBackend::start("alpha");
+    let (p, ps) = (free_port(), free_port());
+    let cfg = format!(
+        "defaults\n timeout connect 2s\n timeout client 10s\n timeout server 10s\n\
+         listen app\n bind 127.0.0.1:{p}\n mode tcp\n server a {} check inter 300\n\
+         listen stats\n bind 127.0.0.1:{ps}\n mode http\n stats enable\n stats uri /\n stats realm Test\\ Realm\n stats auth admin:secret\n stats refresh 30s\n stats hide-version\n",
+        a.addr
+    );
+    let e = start_engine(&cfg);
+    assert!(wait_until(Duration::from_secs(5), || status(
+        &e, "app", "a"
+    ) == "UP"));
+    let (ok, _) = curl(&[&format!("http://127.0.0.1:{p}/")]);
+    assert!(ok);
+    let (_, code) = curl(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        &format!("http://127.0.0.1:{ps}/"),
+    ]);
+    assert_eq!(code, "401");
+    let (_, html) = curl(&["-u", "admin:secret", &format!("http://127.0.0.1:{ps}/")]);
+    assert!(
+        html.contains("<table>") && html.contains("app") && html.contains("L4OK"),
+        "{html}"
+    );
+    assert!(html.contains("http-equiv=\"refresh\" content=\"30\""));
+    assert!(!html.contains("version 0."), "hide-version");
+    let (_, csv) = curl(&["-u", "admin:secret", &format!("http://127.0.0.1:{ps}/;csv")]);
+    assert!(csv.starts_with("# pxname,svname,qcur"), "{csv}");
+    let row = csv
+        .lines()
+        .find(|l| l.starts_with("app,a,"))
+        .expect("server row");
+    assert!(row.contains(",UP,"), "{row}");
+    let fe = csv
+        .lines()
+        .find(|l| l.starts_with("app,FRONTEND,"))
+        .expect("frontend row");
+    assert_eq!(fe.split(',').nth(7), Some("1"), "one session counted: {fe}");
+    let (_, m) = curl(&[
+        "-u",
+        "admin:secret",
+        &format!("http://127.0.0.1:{ps}/metrics"),
+    ]);
+    assert!(
+        m.contains("haproxy_server_status{proxy=\"app\",server=\"a\",state=\"UP\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("haproxy_frontend_sessions_total{proxy=\"app\"} 1"),
+        "{m}"
+    );
+    e.stop(Duration::ZERO);
+}
+
+/// The runtime socket shows stats and disables, drains, re-enables, adds and removes
+/// servers without a reload.
+#[test]
+fn lb_runtime_socket_controls_servers() {
+    let a = HttpBackend::start("alpha");
+    let b = HttpBackend::start("bravo");
+    let c = HttpBackend::start("charlie");
+    let p = free_port();
+    let dir = std::env::temp_dir().join(format!("halo-lb-admin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let sock = dir.join("admin.sock");
+    let cfg = format!(
+        "global\n stats socket {} level admin\ndefaults\n mode http\n timeout connect 2s\n timeout client 10s\n timeout server 10s\n\
+         listen app\n bind 127.0.0.1:{p}\n server a {}\n server b {}\n",
+        sock.display(),
+        a.addr,
+        b.addr
+    );
+    let e = start_engine(&cfg);
+    let cmd = |c: &str| -> String {
+        let mut s = std::os::unix::net::UnixStream::connect(&sock).expect("admin socket");
+        s.write_all(format!("{c}\n").as_bytes()).expect("write");
+        s.shutdown(std::net::Shutdown::Write).expect("shutdown");
+        let mut out = String::new();
+        s.read_to_string(&mut out).expect("read");
+        out
+    };
+    let addr = format!("127.0.0.1:{p}").parse().expect("addr");
+    let bodies = |n: usize| -> Vec<String> {
+        (0..n)
+            .map(|_| {
+                String::from_utf8_lossy(&http_get(addr, "/", None).expect("get").2).to_string()
+            })
+            .collect()
+    };
+    assert!(cmd("show stat").contains("app,a,"));
+    assert_eq!(cmd("disable server app/a"), "\n");
+    assert!(bodies(4).iter().all(|b| b == "bravo"));
+    assert!(cmd("show servers state").contains("app a 127.0.0.1"));
+    cmd("set server app/a state ready");
+    cmd("set server app/b state drain");
+    assert!(bodies(4).iter().all(|b| b == "alpha"));
+    cmd("set server app/b state ready");
+    cmd("set server app/a weight 0");
+    assert!(bodies(3).iter().all(|b| b == "bravo"));
+    cmd("set server app/a weight 1");
+    let out = cmd(&format!("add server app/c {}", c.addr));
+    assert!(out.contains("New server registered"), "{out}");
+    assert!(bodies(6).iter().any(|b| b == "charlie"));
+    assert!(cmd("del server app/c").contains("maintenance"));
+    cmd("disable server app/c");
+    assert!(cmd("del server app/c").contains("deleted"));
+    assert!(bodies(6).iter().all(|b| b != "charlie"));
+    assert!(cmd("frobnicate").contains("Unknown command"));
+    assert!(cmd("set server app/zz state ready").contains("No such server"));
+    e.stop(Duration::ZERO);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A server that switches protocols on `Connection: upgrade` (as a WebSocket server
+/// does), then echoes whatever it receives.
+fn upgrade_echo_server() -> std::net::SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(mut c) = c else { continue };
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut b = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match c.read(&mut b) {
+                        Ok(1) => head.push(b[0]),
+                        _ => return,
+                    }
+                }
+                let h = String::from_utf8_lossy(&head).to_ascii_lowercase();
+                if !(h.contains("connection: upgrade") && h.contains("upgrade: websocket")) {
+                    let _ = c.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+                    return;
+                }
+                let _ = c.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+                let mut buf = [0u8; 1024];
+                loop {
+                    match c.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => {
+                            if c.write_all(&buf[..n]).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// `mode http` passes a protocol upgrade (WebSocket) through: the 101 answer reaches the
+/// client, then bytes flow both ways until the tunnel is idle for `timeout tunnel`.
+#[test]
+fn lb_http_upgrade_becomes_a_tunnel() {
+    let srv = upgrade_echo_server();
+    let p = free_port();
+    let cfg = format!(
+        "defaults\n mode http\n timeout connect 2s\n timeout client 10s\n timeout server 10s\n\
+         listen ws\n bind 127.0.0.1:{p}\n timeout tunnel 500ms\n server s {srv}\n"
+    );
+    let e = start_engine(&cfg);
+    let mut c = TcpStream::connect(("127.0.0.1", p)).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    c.write_all(
+        b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+    )
+    .expect("write");
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            c.read(&mut b).expect("read"),
+            1,
+            "closed during the 101 answer"
+        );
+        head.push(b[0]);
+    }
+    let h = String::from_utf8_lossy(&head);
+    assert!(h.starts_with("HTTP/1.1 101"), "{h}");
+    assert!(h.to_ascii_lowercase().contains("upgrade: websocket"), "{h}");
+    for msg in [&b"ping"[..], &b"second message"[..]] {
+        c.write_all(msg).expect("write");
+        let mut got = vec![0u8; msg.len()];
+        c.read_exact(&mut got).expect("echo");
+        assert_eq!(got, msg);
+    }
+    // Idle for longer than `timeout tunnel`: the proxy closes the tunnel.
+    let mut rest = Vec::new();
+    let _ = c.read_to_end(&mut rest);
+    assert!(rest.is_empty());
+    e.stop(Duration::ZERO);
+}
