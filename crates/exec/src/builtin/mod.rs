@@ -6,9 +6,7 @@
 //! operation timeout, result recording and fail counts. `meta-data` is answered by the
 //! executor from [`BuiltinAgent::metadata`].
 //!
-//! `halo:vip` is such an adapter over the vip crate; `halo:lb` slots in the same way:
-//! a small type implementing `BuiltinAgent` over the lb crate's API, registered with
-//! `AgentRegistry::register`.
+//! `halo:vip` and `halo:lb` are such adapters over the vip and lb crates.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -23,6 +21,7 @@ use crate::metadata::AgentMetadata;
 use crate::rc::ocf;
 
 pub mod dummy;
+pub mod lb;
 pub mod process;
 pub mod vip;
 
@@ -113,6 +112,7 @@ impl AgentRegistry {
         r.register(Arc::new(dummy::Dummy));
         r.register(Arc::new(process::ProcessAgent::new()));
         r.register(Arc::new(vip::VipAgent));
+        r.register(Arc::new(lb::LbBuiltin::new()));
         r
     }
 
