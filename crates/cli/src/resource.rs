@@ -40,6 +40,15 @@ pub enum ResourceCommand {
     DebugStop(DebugArgs),
     /// Probe RESOURCE here (a one-shot monitor), and show what the agent says.
     DebugMonitor(DebugArgs),
+    /// Reset RESOURCE's fail counts in the cluster (on every node, or on --node), so the
+    /// scheduler may place it there again. Needs the local daemon (--state-dir).
+    Cleanup {
+        /// The resource id.
+        resource: String,
+        /// Only on this node.
+        #[arg(long)]
+        node: Option<String>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -230,5 +239,36 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ResourceCommand::DebugStart(d) => debug(&args.exec, d, "start"),
         ResourceCommand::DebugStop(d) => debug(&args.exec, d, "stop"),
         ResourceCommand::DebugMonitor(d) => debug(&args.exec, d, "monitor"),
+        ResourceCommand::Cleanup { resource, node } => {
+            cleanup(&args.exec.state_dir, &resource, node.as_deref())
+        }
     }
+}
+
+/// Reset fail counts in the replicated status through the local daemon.
+fn cleanup(state_dir: &std::path::Path, resource: &str, node: Option<&str>) -> anyhow::Result<()> {
+    use halo_consensus::{Change, ChangeResult};
+    let client = halo_api::Client::new(state_dir);
+    let rt = crate::cluster::runtime()?;
+    let nodes: Vec<String> = match node {
+        Some(n) => vec![n.to_string()],
+        None => rt
+            .block_on(client.status())?
+            .nodes
+            .into_iter()
+            .map(|n| n.name)
+            .collect(),
+    };
+    for n in &nodes {
+        let reply = rt.block_on(client.propose(Change::SetFailCount {
+            node: n.clone(),
+            resource: resource.to_string(),
+            count: 0,
+        }))?;
+        if let ChangeResult::Refused { code, reason } = reply.result {
+            bail!("{code} cleanup of {resource} on {n} refused: {reason}");
+        }
+    }
+    println!("Cleaned up {resource} on {}", nodes.join(", "));
+    Ok(())
 }

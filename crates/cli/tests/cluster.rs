@@ -369,3 +369,42 @@ fn membership_offline_setup_bundles_form_a_cluster() {
     assert_eq!(st["cluster"], "offline");
     assert!(c.halo(1, &["cluster", "token"]).ok);
 }
+
+/// `halo resource cleanup` resets a resource's fail counts in the replicated status on
+/// every node, through the local daemon.
+#[test]
+fn resource_cleanup_resets_replicated_fail_counts() {
+    let c = formed("cleanup", &["n1", "n2"]);
+    let client = halo_api::Client::new(&c.daemons[0].dir);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    for n in ["n1", "n2"] {
+        rt.block_on(client.propose(halo_consensus::Change::SetFailCount {
+            node: n.into(),
+            resource: "web".into(),
+            count: 3,
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let counts = |c: &Cluster| -> Value {
+        let client = halo_api::Client::new(&c.daemons[1].dir);
+        rt.block_on(client.state(true))
+            .map(|s| s["fail_counts"].clone())
+            .unwrap_or(Value::Null)
+    };
+    assert_eq!(counts(&c)["n2"]["web"], 3, "{}", counts(&c));
+    let r = c.halo(1, &["resource", "cleanup", "web"]);
+    assert!(r.ok, "{}\n{}", r.stderr, c.logs());
+    assert!(
+        r.stdout.contains("n1") && r.stdout.contains("n2"),
+        "{}",
+        r.stdout
+    );
+    let after = counts(&c);
+    assert!(
+        after.get("n1").is_none() && after.get("n2").is_none(),
+        "{after}"
+    );
+}
