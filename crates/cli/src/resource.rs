@@ -240,7 +240,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ResourceCommand::DebugStop(d) => debug(&args.exec, d, "stop"),
         ResourceCommand::DebugMonitor(d) => debug(&args.exec, d, "monitor"),
         ResourceCommand::Cleanup { resource, node } => {
-            cleanup(&args.exec.state_dir, &resource, node.as_deref())
+            cleanup(&args.exec.state_dir, resource, node.as_deref())
         }
     }
 }
