@@ -109,19 +109,21 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let n: u64 = num
         .parse()
         .map_err(|_| format!("invalid duration {s:?}: use e.g. 500ms, 10s, 30m, 24h"))?;
-    let ms = match unit {
-        "ms" => n,
-        "" | "s" => n * 1000,
-        "m" => n * 60_000,
-        "h" => n * 3_600_000,
-        "d" => n * 86_400_000,
+    let per = match unit {
+        "ms" => 1,
+        "" | "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
         _ => {
             return Err(format!(
                 "invalid duration unit {unit:?} in {s:?}: use ms, s, m, h or d"
             ))
         }
     };
-    Ok(Duration::from_millis(ms))
+    n.checked_mul(per)
+        .map(Duration::from_millis)
+        .ok_or_else(|| format!("duration {s:?} is too long"))
 }
 
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

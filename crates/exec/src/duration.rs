@@ -2,26 +2,13 @@
 
 use std::time::Duration;
 
-/// Parse a duration as Pacemaker does for `timeout` and `interval`: a non-negative
-/// integer with an optional unit. A bare number is seconds. `m` means minutes.
+/// Parse a duration as Pacemaker does for `timeout` and `interval` (the model's
+/// parser: a bare number is seconds, `m` means minutes, ISO 8601 is accepted).
 /// Returns `None` when the text is not a duration.
 pub fn parse_duration(text: &str) -> Option<Duration> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    if num.is_empty() {
-        return None;
-    }
-    let n: u64 = num.parse().ok()?;
-    let ms_per: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "s" | "sec" | "secs" | "second" | "seconds" => 1000,
-        "ms" | "msec" | "msecs" => 1,
-        "us" | "usec" | "usecs" => return Some(Duration::from_micros(n)),
-        "m" | "min" | "mins" | "minute" | "minutes" => 60_000,
-        "h" | "hr" | "hrs" | "hour" | "hours" => 3_600_000,
-        _ => return None,
-    };
-    Some(Duration::from_millis(n.checked_mul(ms_per)?))
+    halo_model::duration::parse_duration_ms(text)
+        .ok()
+        .map(Duration::from_millis)
 }
 
 /// Render a duration the short way Pacemaker shows it (`20s`, `500ms`, `2min`).

@@ -153,7 +153,11 @@ async fn missing_agent_is_not_installed() {
         .execute(env.req("m", "halo:nothing", "start", &[]))
         .await;
     assert_eq!(r.rc, ocf::ERR_INSTALLED);
-    assert!(r.exit_reason.unwrap().contains("builtins: dummy, process"));
+    let reason = r.exit_reason.unwrap_or_default();
+    assert!(
+        reason.contains("builtins: dummy, lb, process, vip"),
+        "{reason}"
+    );
 }
 
 /// Bad parameters are reported with the agents' own codes: IPaddr2 without ip is
