@@ -3,7 +3,7 @@
 
 use halo_model::Role;
 
-use crate::cluster::{Cluster, FailResponse, Needs, NoQuorumPolicy, NodeId, RscId, Variant};
+use crate::cluster::{Cluster, Needs, NoQuorumPolicy, NodeId, RscId, Variant};
 
 // Ordering flags (a subset of Pacemaker's `pe_ordering`).
 pub const FLAG_OPTIONAL: u32 = 1;
@@ -1242,19 +1242,5 @@ pub fn schedule_fencing(cl: &Cluster, g: &mut Graph) {
                 g.acts[a].runnable = true;
             }
         }
-    }
-}
-
-/// Whether a failure response is reflected in flags already (kept for --explain).
-pub fn fail_word(f: FailResponse) -> &'static str {
-    match f {
-        FailResponse::Ignore => "ignored",
-        FailResponse::Demote => "demote",
-        FailResponse::Recover => "restart",
-        FailResponse::Migrate => "move away",
-        FailResponse::Block => "block",
-        FailResponse::Stop => "stop",
-        FailResponse::Standby => "standby",
-        FailResponse::Fence => "fence",
     }
 }

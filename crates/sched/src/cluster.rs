@@ -3,8 +3,6 @@
 //! Resources form a tree (clone → group → primitive) flattened into one vector; every
 //! decision below refers to resources and nodes by index.
 
-use std::collections::BTreeMap;
-
 use halo_model::{AgentRef, Attrs, Config, OpDef, Resource, Role, Score, INFINITY};
 
 use crate::SchedError;
@@ -211,7 +209,7 @@ pub struct Rsc {
 }
 
 impl Rsc {
-    fn new(id: String, variant: Variant, parent: Option<RscId>, nnodes: usize) -> Rsc {
+    pub(crate) fn new(id: String, variant: Variant, parent: Option<RscId>, nnodes: usize) -> Rsc {
         Rsc {
             id,
             variant,
@@ -722,5 +720,4 @@ fn common_unpack(cl: &mut Cluster, idx: RscId) {
     if opts.symmetric {
         cl.add_location(idx, None, 0, "symmetric_default");
     }
-    let _ = BTreeMap::<(), ()>::new();
 }

@@ -27,7 +27,7 @@ pub mod rules;
 pub mod summary;
 pub mod unpack;
 
-use halo_model::{Config, Role, Status, INFINITY};
+use halo_model::{Config, Status, INFINITY};
 
 pub use summary::Change;
 
@@ -188,9 +188,4 @@ fn snapshot_scores(cl: &cluster::Cluster) -> Vec<(String, Vec<(String, i64)>)> {
             (r.id.clone(), per_node)
         })
         .collect()
-}
-
-/// Role names for display.
-pub fn role_name(r: Role) -> &'static str {
-    r.as_str()
 }

@@ -75,17 +75,11 @@ impl Change {
                 change,
                 rsc,
                 details,
-                reason,
-                blocked,
-            } => {
-                let tail = match (reason, blocked) {
-                    (Some(r), true) => format!("  due to {r} (blocked)"),
-                    (Some(r), false) => format!("  due to {r}"),
-                    (None, true) => "  blocked".to_string(),
-                    (None, false) => String::new(),
-                };
-                format!("* {change:<8}   {rsc:<8}   ( {details} ){tail}")
-            }
+                ..
+            } => format!(
+                "* {change:<8}   {rsc:<8}   ( {details} ){}",
+                self.reason_tail()
+            ),
             Change::Fence { op, node, reason } => format!("* Fence ({op}) {node} '{reason}'"),
         }
     }

@@ -1,10 +1,10 @@
 //! Interpreting recorded status: which nodes are online, clean, standby; where each
 //! resource is active, in which role, and whether it failed.
 
-use halo_model::{Attrs, Config, NodeState, OpRecord, ResourceHistory, Role, Status, INFINITY};
+use halo_model::{Config, NodeState, OpRecord, ResourceHistory, Role, Status, INFINITY};
 
 use crate::cluster::{
-    char2score, is_true, Cluster, FailResponse, NoQuorumPolicy, Node, NodeId, Options, RscId,
+    char2score, is_true, Cluster, FailResponse, NoQuorumPolicy, Node, NodeId, Options, Rsc, RscId,
     Variant,
 };
 
@@ -209,13 +209,13 @@ pub fn histories(cl: &mut Cluster, status: &Status) {
             }
             done[si] = true;
             for h in &ns.resources {
-                unpack_lrm_resource(cl, n, h, &ns.attrs);
+                unpack_lrm_resource(cl, n, h);
             }
         }
     }
 }
 
-fn unpack_lrm_resource(cl: &mut Cluster, node: NodeId, h: &ResourceHistory, _attrs: &Attrs) {
+fn unpack_lrm_resource(cl: &mut Cluster, node: NodeId, h: &ResourceHistory) {
     if h.ops.is_empty() {
         return;
     }
@@ -402,21 +402,13 @@ fn orphan(cl: &mut Cluster, h: &ResourceHistory) -> RscId {
     if let Some(r) = cl.rscs.iter().position(|x| x.orphan && x.id == h.id) {
         return r;
     }
-    let n = cl.nodes.len();
-    let cfg = halo_model::Primitive {
-        id: h.id.clone(),
-        agent: halo_model::AgentRef {
-            class: h.class.clone(),
-            provider: h.provider.clone(),
-            kind: h.kind.clone(),
-        },
-        ..Default::default()
-    };
     let idx = cl.rscs.len();
-    let mut rsc = crate::cluster::Rsc {
-        ..cl_new_rsc(&cfg.id, n)
+    let mut rsc = Rsc::new(h.id.clone(), Variant::Primitive, None, cl.nodes.len());
+    rsc.agent = halo_model::AgentRef {
+        class: h.class.clone(),
+        provider: h.provider.clone(),
+        kind: h.kind.clone(),
     };
-    rsc.agent = cfg.agent;
     rsc.orphan = true;
     rsc.managed = cl.opts.stop_orphan_resources && !cl.opts.maintenance_mode;
     rsc.next_role = Some(Role::Stopped);
@@ -432,51 +424,6 @@ fn orphan(cl: &mut Cluster, h: &ResourceHistory) -> RscId {
         cl.add_location(idx, None, 0, "symmetric_default");
     }
     idx
-}
-
-fn cl_new_rsc(id: &str, nnodes: usize) -> crate::cluster::Rsc {
-    let mut cl = Cluster {
-        opts: Options {
-            stonith_enabled: false,
-            symmetric: true,
-            no_quorum_policy: NoQuorumPolicy::Stop,
-            maintenance_mode: false,
-            stop_orphan_resources: true,
-            start_failure_is_fatal: true,
-            startup_fencing: true,
-            stonith_action: "reboot".into(),
-            have_quorum: true,
-            now: 0,
-            legacy_failcounts: false,
-        },
-        nodes: vec![Node::default(); nnodes],
-        rscs: Vec::new(),
-        top: Vec::new(),
-        colocs: Vec::new(),
-        locs: Vec::new(),
-        histories: Vec::new(),
-        failcount_cleared: Vec::new(),
-        by_id: Default::default(),
-        orders: Vec::new(),
-        have_stonith_resource: false,
-        rsc_defaults: Attrs::new(),
-        op_defaults: Attrs::new(),
-        warnings: Vec::new(),
-    };
-    let cfg = halo_model::Config {
-        resources: vec![halo_model::Resource::Primitive(halo_model::Primitive {
-            id: id.to_string(),
-            ..Default::default()
-        })],
-        ..Default::default()
-    };
-    // Reuse the normal construction so defaults stay in one place.
-    if let Ok(built) = crate::cluster::build(&cfg, &cl.opts.clone(), cl.nodes.clone()) {
-        cl = built;
-    }
-    let mut r = cl.rscs.remove(0);
-    r.allowed = vec![None; nnodes];
-    r
 }
 
 fn top_promotable(cl: &Cluster, r: RscId) -> bool {
