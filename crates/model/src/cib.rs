@@ -80,14 +80,8 @@ pub fn parse_duration_ms(s: &str) -> Option<u64> {
     crate::duration::parse_duration_ms(s).ok()
 }
 
-/// Pacemaker's boolean spellings (`crm_str_to_boolean`).
-fn parse_bool(s: &str) -> Option<bool> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "true" | "on" | "yes" | "y" | "1" => Some(true),
-        "false" | "off" | "no" | "n" | "0" => Some(false),
-        _ => None,
-    }
-}
+// Pacemaker's boolean spellings (`crm_str_to_boolean`), shared with validation.
+use crate::validate::parse_bool;
 
 /// A role, case-insensitively, accepting the legacy `Master`/`Slave`.
 fn parse_role(s: &str) -> Option<Role> {
