@@ -202,13 +202,6 @@ fn lb_reference_configuration_runs_daemonized_chrooted_and_reloads() {
         // SAFETY: signals the daemon this test started.
         unsafe { libc::kill(pid, libc::SIGTERM) };
     };
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let uid_line = status
-        .lines()
-        .find(|l| l.starts_with("Uid:"))
-        .unwrap_or("")
-        .to_string();
-    let root = std::fs::read_link(format!("/proc/{pid}/root")).unwrap_or_default();
     let haproxy_uid = String::from_utf8_lossy(
         &Command::new("id")
             .args(["-u", "haproxy"])
@@ -218,13 +211,25 @@ fn lb_reference_configuration_runs_daemonized_chrooted_and_reloads() {
     )
     .trim()
     .to_string();
-    if !uid_line
-        .split_whitespace()
-        .nth(1)
-        .map(|u| u == haproxy_uid)
-        .unwrap_or(false)
-        || root != std::path::Path::new("/var/lib/haproxy")
-    {
+    // The pidfile lies outside the chroot, so it is written before the daemon confines
+    // itself: wait for the chroot and the user change rather than racing them.
+    let confinement = || {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let uid_line = status
+            .lines()
+            .find(|l| l.starts_with("Uid:"))
+            .unwrap_or("")
+            .to_string();
+        let root = std::fs::read_link(format!("/proc/{pid}/root")).unwrap_or_default();
+        (uid_line, root)
+    };
+    let confined = wait(|| {
+        let (uid_line, root) = confinement();
+        uid_line.split_whitespace().nth(1) == Some(haproxy_uid.as_str())
+            && root == std::path::Path::new("/var/lib/haproxy")
+    });
+    if !confined {
+        let (uid_line, root) = confinement();
         stop();
         panic!("not confined: {uid_line}, root {root:?}");
     }
