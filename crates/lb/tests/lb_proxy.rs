@@ -104,6 +104,47 @@ fn lb_http_keep_alive_and_forwardfor() {
     e.stop(Duration::ZERO);
 }
 
+/// A server connection goes back to the pool once a response body has been read to its
+/// end, and a busy one is neither handed out nor thrown away: four kept-alive clients
+/// fetching 1 MiB answers at the same time do not make the engine open a new server
+/// connection per request.
+#[test]
+fn lb_server_connections_are_reused_after_streamed_bodies() {
+    let a = HttpBackend::start("alpha");
+    let p = free_port();
+    let cfg = format!(
+        "defaults\n mode http\n timeout connect 2s\n timeout client 10s\n timeout server 10s\n\
+         listen l\n bind 127.0.0.1:{p}\n server a {}\n",
+        a.addr
+    );
+    let e = start_engine(&cfg);
+    let url = format!("http://127.0.0.1:{p}/big");
+    let mut args = vec!["-s", "--max-time", "30", "-w", "%{size_download} "];
+    for _ in 0..8 {
+        args.extend(["-o", "/dev/null", url.as_str()]);
+    }
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            std::process::Command::new("curl")
+                .args(&args)
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("curl")
+        })
+        .collect();
+    for c in clients {
+        let out = c.wait_with_output().expect("curl");
+        let sizes = String::from_utf8_lossy(&out.stdout).to_string();
+        assert_eq!(sizes.trim(), ["1048576"; 8].join(" "), "eight full bodies");
+    }
+    let opened = a.connections();
+    assert!(
+        opened <= 8,
+        "{opened} server connections for 4 clients making 8 requests each"
+    );
+    e.stop(Duration::ZERO);
+}
+
 /// `use_backend` with host and path ACLs picks the backend; others go to the default.
 #[test]
 fn lb_use_backend_routes_by_host_and_path() {

@@ -651,15 +651,9 @@ async fn handle(ctx: Arc<Ctx>, mut req: Request<Incoming>) -> Response<ProxyBody
             return tunnel(&ctx, &be, lease, client_up, resp, start);
         }
     }
-    if !be.cfg.http_server_close && !server_close {
-        let mut pool = lock(&srv.shared.pool);
-        if pool.len() < POOL_MAX {
-            pool.push(PooledConn {
-                sender,
-                idle_since: Instant::now(),
-            });
-        }
-    }
+    // The server connection is reusable once this response's body has been read to
+    // its end (not before: a connection still sending a body is busy).
+    let reusable = (!be.cfg.http_server_close && !server_close).then_some(sender);
     let (mut rparts, rbody) = resp.into_parts();
     strip_hop_by_hop(&mut rparts.headers);
     let li = LogInfo {
@@ -691,6 +685,15 @@ async fn handle(ctx: Arc<Ctx>, mut req: Request<Incoming>) -> Response<ProxyBody
             bytes_out,
             if ok { "--" } else { "SD" },
         );
+        if let (true, Some(sender)) = (ok, reusable) {
+            let mut pool = lock(&lease.server().shared.pool);
+            if pool.len() < POOL_MAX {
+                pool.push(PooledConn {
+                    sender,
+                    idle_since: Instant::now(),
+                });
+            }
+        }
         drop(lease);
     });
     let body = Tracked::new(rbody, server_timeout, None, Some(on_end)).boxed();
@@ -763,6 +766,9 @@ async fn get_conn(
     } else {
         let mut pool = lock(&lease.server().shared.pool);
         let mut found = None;
+        // A connection whose previous response has just ended may not be ready yet: keep
+        // it for a later request rather than closing it.
+        let mut not_yet = Vec::new();
         while let Some(c) = pool.pop() {
             if c.sender.is_closed() {
                 continue;
@@ -771,7 +777,9 @@ async fn get_conn(
                 found = Some((c.sender, c.idle_since.elapsed() > STALE_AFTER));
                 break;
             }
+            not_yet.push(c);
         }
+        pool.extend(not_yet.into_iter().rev());
         found
     };
     if let Some((s, stale)) = reused {

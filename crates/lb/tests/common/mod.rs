@@ -88,6 +88,11 @@ impl HttpBackend {
         })
     }
 
+    /// How many connections this server has accepted so far.
+    pub fn connections(&self) -> usize {
+        self.conns.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
     /// The server dies: no more connections accepted; with `reset_idle`, idle kept-alive
     /// connections are reset and any new request on them is dropped unanswered. A request
     /// being answered at that moment still completes.
