@@ -171,3 +171,67 @@ fn lb_graceful_stop_lets_running_sessions_finish() {
     drop(held);
     stopper.join().expect("stop returns once the session ended");
 }
+
+/// A reload applies changes to the runtime sockets: a removed `stats socket` is closed
+/// and its file removed, a new one is served, a changed level takes effect, and a socket
+/// that cannot be bound refuses the reload and leaves the running ones as they were.
+#[test]
+fn lb_reload_applies_stats_socket_changes() {
+    let a = HttpBackend::start("alpha");
+    let (p, ph) = (free_port(), free_port());
+    let dir = std::env::temp_dir().join(format!("halo-lb-sockreload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (one, two) = (dir.join("one.sock"), dir.join("two.sock"));
+    let with = |socks: &[(&std::path::Path, &str)]| -> halo_lb::config::Config {
+        let mut g = String::from("global\n");
+        for (s, level) in socks {
+            g.push_str(&format!(
+                " stats socket {} mode 600 level {level}\n",
+                s.display()
+            ));
+        }
+        haproxy::parse(&format!("{g}{}", config(p, ph, &[&a])), "t.cfg")
+            .expect("parses")
+            .config
+    };
+    let cmd = |sock: &std::path::Path, c: &str| -> Option<String> {
+        let mut s = std::os::unix::net::UnixStream::connect(sock).ok()?;
+        s.write_all(format!("{c}\n").as_bytes()).ok()?;
+        s.shutdown(std::net::Shutdown::Write).ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        Some(out)
+    };
+    let e = halo_lb::engine::Engine::start(
+        with(&[(&one, "admin")]),
+        halo_lb::engine::EngineOptions { threads: Some(1) },
+    )
+    .expect("engine starts");
+    assert!(cmd(&one, "show info").is_some_and(|o| o.contains("Uptime")));
+    // Swap: `one` goes away, `two` appears with level user (show only).
+    e.reload(with(&[(&two, "user")])).expect("reload");
+    assert!(!one.exists(), "the removed socket's file is gone");
+    assert!(
+        cmd(&one, "show info").is_none(),
+        "the removed socket is closed"
+    );
+    assert!(cmd(&two, "show stat").is_some_and(|o| o.contains("httpapp,alpha,")));
+    let refused = cmd(&two, "disable server httpapp/alpha").expect("answers");
+    assert!(refused.contains("Permission denied"), "{refused}");
+    // Same path, level raised to admin: the command now works.
+    e.reload(with(&[(&two, "admin")])).expect("reload");
+    assert_eq!(
+        cmd(&two, "disable server httpapp/alpha").as_deref(),
+        Some("\n")
+    );
+    // A socket in a directory that does not exist: the reload is refused, `two` stays.
+    let missing = dir.join("no-such-dir").join("three.sock");
+    let err = e
+        .reload(with(&[(&two, "admin"), (&missing, "admin")]))
+        .expect_err("cannot bind");
+    assert!(err.to_string().contains("three.sock"), "{err}");
+    assert!(cmd(&two, "show info").is_some());
+    e.stop(Duration::ZERO);
+    assert!(!two.exists(), "a stopped engine removes its socket files");
+    std::fs::remove_dir_all(&dir).ok();
+}

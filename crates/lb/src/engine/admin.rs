@@ -9,20 +9,58 @@
 use super::state::*;
 use super::Shared;
 use crate::config::StatsSocket;
-use std::sync::atomic::Ordering::Relaxed;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixListener;
 
-/// Opens the socket and serves it on the engine's runtime.
-pub fn start(shared: &Arc<Shared>, conf: &StatsSocket) -> std::io::Result<()> {
-    let l = bind(conf)?;
-    serve(shared, conf, l);
-    Ok(())
+/// A runtime socket file bound by this process.
+pub struct Bound {
+    listener: std::os::unix::net::UnixListener,
+    /// Device and inode of the socket file, to remove only our own file later.
+    ident: Option<(u64, u64)>,
+}
+
+/// A runtime socket being served.
+pub struct AdminSocket {
+    conf: StatsSocket,
+    /// `level admin` (a reload may change the level of a socket it keeps).
+    admin: Arc<AtomicBool>,
+    ident: Option<(u64, u64)>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl AdminSocket {
+    /// Stops serving and removes the socket file if it is still ours.
+    fn close(self) {
+        self.task.abort();
+        remove_if_ours(&self.conf.path, self.ident);
+    }
+}
+
+fn file_ident(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
+}
+
+/// Removes `path` when it is the file we created (not one made since, nor one that the
+/// same path names inside a chroot).
+fn remove_if_ours(path: &Path, ident: Option<(u64, u64)>) {
+    if ident.is_some() && file_ident(path) == ident {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
 }
 
 /// Creates the socket file (before a chroot, like the listeners).
-pub fn bind(conf: &StatsSocket) -> std::io::Result<std::os::unix::net::UnixListener> {
+pub fn bind(conf: &StatsSocket) -> std::io::Result<Bound> {
     let path = conf.path.clone();
     if path.exists() {
         // A socket left by a previous run: remove it unless someone still answers.
@@ -34,24 +72,25 @@ pub fn bind(conf: &StatsSocket) -> std::io::Result<std::os::unix::net::UnixListe
         }
         std::fs::remove_file(&path)?;
     }
-    let std_listener = std::os::unix::net::UnixListener::bind(&path)?;
-    std_listener.set_nonblocking(true)?;
+    let listener = std::os::unix::net::UnixListener::bind(&path)?;
+    listener.set_nonblocking(true)?;
+    let ident = file_ident(&path);
     if let Some(mode) = conf.mode {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
+        if let Err(e) = set_mode(&path, mode) {
+            remove_if_ours(&path, ident);
+            return Err(e);
+        }
     }
-    Ok(std_listener)
+    Ok(Bound { listener, ident })
 }
 
 /// Serves a bound runtime socket on the engine's runtime.
-pub fn serve(
-    shared: &Arc<Shared>,
-    conf: &StatsSocket,
-    std_listener: std::os::unix::net::UnixListener,
-) {
-    let admin = conf.level == "admin";
+pub fn serve(shared: &Arc<Shared>, conf: &StatsSocket, bound: Bound) -> AdminSocket {
+    let admin = Arc::new(AtomicBool::new(conf.level == "admin"));
     let sh = shared.clone();
-    shared.handle.spawn(async move {
+    let level = admin.clone();
+    let std_listener = bound.listener;
+    let task = shared.handle.spawn(async move {
         let listener = match UnixListener::from_std(std_listener) {
             Ok(l) => l,
             Err(e) => {
@@ -60,10 +99,17 @@ pub fn serve(
             }
         };
         loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of descriptors and the like: do not spin.
+                    tracing::warn!("runtime socket: accept: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
             };
             let sh = sh.clone();
+            let level = level.clone();
             tokio::spawn(async move {
                 let (r, mut w) = stream.into_split();
                 let mut lines = BufReader::new(r).lines();
@@ -80,6 +126,7 @@ pub fn serve(
                         }
                         let sh2 = sh.clone();
                         let c = cmd.to_string();
+                        let admin = level.load(Relaxed);
                         // Reloads bind sockets and may block briefly: keep them off the
                         // async workers.
                         let out = tokio::task::spawn_blocking(move || execute(&sh2, &c, admin))
@@ -98,6 +145,68 @@ pub fn serve(
             });
         }
     });
+    AdminSocket {
+        conf: conf.clone(),
+        admin,
+        ident: bound.ident,
+        task,
+    }
+}
+
+/// The fallible half of a reload's runtime-socket change: binds the sockets `wanted`
+/// adds and applies changed permissions. On error nothing is left bound.
+pub(crate) fn prepare(
+    shared: &Shared,
+    wanted: &[StatsSocket],
+) -> Result<Vec<(StatsSocket, Bound)>, String> {
+    let current = lock(&shared.admin);
+    let mut fresh: Vec<(StatsSocket, Bound)> = Vec::new();
+    for w in wanted {
+        let r = match current.iter().find(|a| a.conf.path == w.path) {
+            Some(a) => match w.mode {
+                Some(m) if a.conf.mode != w.mode => set_mode(&w.path, m),
+                _ => Ok(()),
+            },
+            None => bind(w).map(|b| fresh.push((w.clone(), b))),
+        };
+        if let Err(e) = r {
+            for (c, b) in fresh {
+                remove_if_ours(&c.path, b.ident);
+            }
+            return Err(format!("stats socket {}: {e}", w.path.display()));
+        }
+    }
+    Ok(fresh)
+}
+
+/// The infallible half: closes the sockets `wanted` no longer names, updates the level
+/// of those it keeps and serves the new ones.
+pub(crate) fn apply(
+    shared: &Arc<Shared>,
+    wanted: &[StatsSocket],
+    fresh: Vec<(StatsSocket, Bound)>,
+) {
+    let mut current = lock(&shared.admin);
+    for mut a in std::mem::take(&mut *current) {
+        match wanted.iter().find(|w| w.path == a.conf.path) {
+            Some(w) => {
+                a.admin.store(w.level == "admin", Relaxed);
+                a.conf = w.clone();
+                current.push(a);
+            }
+            None => a.close(),
+        }
+    }
+    for (c, b) in fresh {
+        current.push(serve(shared, &c, b));
+    }
+}
+
+/// Closes every runtime socket (the engine stops).
+pub(crate) fn close_all(shared: &Shared) {
+    for a in lock(&shared.admin).drain(..) {
+        a.close();
+    }
 }
 
 fn find<'a>(g: &'a super::Generation, spec: &str) -> Result<(&'a Arc<BackendRt>, usize), String> {

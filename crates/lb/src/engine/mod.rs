@@ -86,6 +86,8 @@ pub struct Shared {
     /// Re-reads the configuration for `reload` from the runtime API or SIGHUP.
     pub loader: Mutex<Option<Loader>>,
     reload_lock: Mutex<()>,
+    /// The runtime sockets (`stats socket`) being served.
+    admin: Mutex<Vec<admin::AdminSocket>>,
 }
 
 /// A function that reads the configuration again (from its file).
@@ -242,6 +244,7 @@ impl Engine {
             handles: workers.handles.clone(),
             loader: Mutex::new(None),
             reload_lock: Mutex::new(()),
+            admin: Mutex::new(Vec::new()),
         });
         let gen = build(&shared, config, groups);
         install(&shared, gen);
@@ -249,9 +252,11 @@ impl Engine {
             shared,
             workers: Some(workers),
         };
-        for (conf, l) in admin {
-            admin::serve(&engine.shared, &conf, l);
-        }
+        let served: Vec<_> = admin
+            .into_iter()
+            .map(|(conf, b)| admin::serve(&engine.shared, &conf, b))
+            .collect();
+        *lock(&engine.shared.admin) = served;
         Ok(engine)
     }
 
@@ -343,6 +348,7 @@ impl Drop for Engine {
         for t in lock(&self.shared.tasks).drain(..) {
             t.abort();
         }
+        admin::close_all(&self.shared);
         if let Some(mut w) = self.workers.take() {
             w.stop(false);
         }
@@ -353,7 +359,7 @@ impl Drop for Engine {
 pub struct Prebound {
     pub threads: usize,
     pub groups: Vec<(String, Arc<ListenerGroup>)>,
-    pub admin: Vec<(crate::config::StatsSocket, std::os::unix::net::UnixListener)>,
+    pub admin: Vec<(crate::config::StatsSocket, admin::Bound)>,
 }
 
 /// Binds the listeners and runtime sockets of `config`.
@@ -559,8 +565,11 @@ fn reload(shared: &Arc<Shared>, config: Config) -> Result<(), EngineError> {
     let _guard = lock(&shared.reload_lock);
     let old = shared.current.load_full();
     let listeners = bind_all(&config, shared.threads, Some(&old))?;
+    let sockets = config.global.stats_socket.clone();
+    let fresh = admin::prepare(shared, &sockets).map_err(EngineError::Config)?;
     let gen = build(shared, config, listeners);
     install(shared, gen);
+    admin::apply(shared, &sockets, fresh);
     shared.reloads.fetch_add(1, Relaxed);
     tracing::info!("configuration reloaded");
     Ok(())
