@@ -145,6 +145,65 @@ fn lb_server_connections_are_reused_after_streamed_bodies() {
     e.stop(Duration::ZERO);
 }
 
+/// A client that opens with the HTTP/2 preface (h2c, prior knowledge) is served in
+/// HTTP/2 on the same port as HTTP/1 clients: curl gets an HTTP/2 answer with the
+/// request's authority forwarded as Host, and h2load's multiplexed streams all succeed.
+/// `option disable-h2-upgrade` turns this off.
+#[test]
+fn lb_http2_clients_with_prior_knowledge() {
+    let Some(h2load) = which("h2load") else {
+        eprintln!("SKIP: h2load is not installed (apt-get install nghttp2-client)");
+        return;
+    };
+    let a = HttpBackend::start("alpha");
+    let (p, q) = (free_port(), free_port());
+    let cfg = format!(
+        "defaults\n mode http\n timeout connect 2s\n timeout client 10s\n timeout server 10s\n\
+         listen h2\n bind 127.0.0.1:{p}\n option forwardfor\n server a {a}\n\
+         listen h1only\n bind 127.0.0.1:{q}\n option disable-h2-upgrade\n server a {a}\n",
+        a = a.addr
+    );
+    let e = start_engine(&cfg);
+    let (ok, out) = curl(&[
+        "--http2-prior-knowledge",
+        "-w",
+        " %{http_version}",
+        &format!("http://127.0.0.1:{p}/"),
+    ]);
+    assert!(ok && out == "alpha 2", "{out}");
+    let (_, head) = curl(&[
+        "--http2-prior-knowledge",
+        &format!("http://127.0.0.1:{p}/headers"),
+    ]);
+    let head = head.to_ascii_lowercase();
+    assert!(head.starts_with("get /headers http/1.1"), "{head}");
+    assert!(head.contains(&format!("host: 127.0.0.1:{p}")), "{head}");
+    assert!(head.contains("x-forwarded-for: 127.0.0.1"), "{head}");
+    // HTTP/1.1 on the same port still works.
+    assert_eq!(
+        curl(&[&format!("http://127.0.0.1:{p}/")]),
+        (true, "alpha".into())
+    );
+    let out = std::process::Command::new(h2load)
+        .args(["-n", "400", "-c", "4", "-m", "10"])
+        .arg(format!("http://127.0.0.1:{p}/"))
+        .output()
+        .expect("h2load");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("400 succeeded, 0 failed") && text.contains("400 2xx"),
+        "{text}"
+    );
+    // With `option disable-h2-upgrade` the preface is refused; HTTP/1.1 works.
+    let (ok, _) = curl(&["--http2-prior-knowledge", &format!("http://127.0.0.1:{q}/")]);
+    assert!(!ok, "HTTP/2 refused with disable-h2-upgrade");
+    assert_eq!(
+        curl(&[&format!("http://127.0.0.1:{q}/")]),
+        (true, "alpha".into())
+    );
+    e.stop(Duration::ZERO);
+}
+
 /// `use_backend` with host and path ACLs picks the backend; others go to the default.
 #[test]
 fn lb_use_backend_routes_by_host_and_path() {

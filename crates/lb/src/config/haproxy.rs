@@ -180,6 +180,7 @@ struct Draft {
     timeouts: HashMap<&'static str, Dur>,
     clitcpka: Option<bool>,
     srvtcpka: Option<bool>,
+    disable_h2_upgrade: Option<bool>,
     log_format: Option<LogFormat>,
     dontlognull: Option<bool>,
     log: Option<Vec<LogTarget>>,
@@ -941,6 +942,10 @@ impl<'a> Parser<'a> {
                 need_front()?;
                 boolean(&mut d.clitcpka)?
             }
+            "disable-h2-upgrade" => {
+                need_front()?;
+                boolean(&mut d.disable_h2_upgrade)?
+            }
             "srvtcpka" => {
                 need_back()?;
                 boolean(&mut d.srvtcpka)?
@@ -1081,7 +1086,7 @@ impl<'a> Parser<'a> {
             "abortonclose" | "persist" | "prefer-last-server" | "nolinger" | "logasap" | "accept-invalid-http-request"
             | "accept-invalid-http-response" | "checkcache" | "http-buffer-request" | "independent-streams"
             | "socket-stats" | "transparent" | "originalto" | "log-separate-errors" | "http-no-delay"
-            | "http-ignore-probes" | "tcp-smart-accept" | "tcp-smart-connect" | "disable-h2-upgrade" => {
+            | "http-ignore-probes" | "tcp-smart-accept" | "tcp-smart-connect" => {
                 return Err(format!("`option {name}` is not implemented"))
             }
             other => return Err(format!("unknown option `{other}`")),
@@ -1180,6 +1185,7 @@ impl<'a> Parser<'a> {
                         timeout_http_request: t("http-request"),
                         timeout_http_keep_alive: t("http-keep-alive"),
                         clitcpka: d.clitcpka.unwrap_or(false),
+                        disable_h2_upgrade: d.disable_h2_upgrade.unwrap_or(false),
                         log_format: d.log_format.unwrap_or_default(),
                         dontlognull: d.dontlognull.unwrap_or(false),
                         log: d.log.clone().unwrap_or_default(),

@@ -436,6 +436,10 @@ pub struct Frontend {
     /// TCP keep-alive on client connections (`option tcpka` / `clitcpka`).
     #[serde(default)]
     pub clitcpka: bool,
+    /// `option disable-h2-upgrade`: a cleartext `mode http` connection that opens with
+    /// the HTTP/2 preface is refused instead of being served as HTTP/2.
+    #[serde(default)]
+    pub disable_h2_upgrade: bool,
     #[serde(default)]
     pub log_format: LogFormat,
     #[serde(default)]

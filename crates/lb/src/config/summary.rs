@@ -83,6 +83,11 @@ pub fn describe(c: &Config) -> String {
         if f.mode == Mode::Http {
             opt_t("timeout http-request", f.timeout_http_request, &mut p);
             opt_t("timeout http-keep-alive", f.timeout_http_keep_alive, &mut p);
+            p.push(if f.disable_h2_upgrade {
+                "HTTP/1.1 only".into()
+            } else {
+                "HTTP/1.1, and HTTP/2 with prior knowledge".into()
+            });
         }
         if f.clitcpka {
             p.push("client TCP keep-alive".into());

@@ -1,4 +1,5 @@
-//! `mode http`: HTTP/1.1 with keep-alive on both sides (hyper 1), ACL routing, the
+//! `mode http`: HTTP/1.1 with keep-alive on both sides (hyper 1), HTTP/2 from clients
+//! that open with its preface (h2c with prior knowledge), ACL routing, the
 //! stats page, `option forwardfor`, retries on another server when a connection fails,
 //! layer-7 passive checks and `httplog` lines.
 
@@ -55,28 +56,81 @@ pub fn head_timeout(fe: &FrontendRt) -> Duration {
     .unwrap_or(Duration::from_secs(30))
 }
 
-/// Waits for the first byte of a new client connection (within the head timeout).
-/// The caller creates the HTTP session only then, so that thousands of idle
-/// connections cost a socket and a small task each, not an HTTP connection state.
-pub async fn first_byte(fe: &FrontendRt, stream: &tokio::net::TcpStream) -> bool {
+/// What a new client connection opened with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opening {
+    Http1,
+    /// The HTTP/2 connection preface (h2c with prior knowledge).
+    Http2,
+}
+
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Waits for the first bytes of a new client connection (within the head timeout) and
+/// tells HTTP/1 from the HTTP/2 preface, without consuming anything. The caller creates
+/// the HTTP session only then, so that thousands of idle connections cost a socket and
+/// a small task each, not an HTTP connection state.
+pub async fn opening(fe: &FrontendRt, stream: &tokio::net::TcpStream) -> Option<Opening> {
     let wait = async {
+        let mut head = [std::mem::MaybeUninit::<u8>::uninit(); H2_PREFACE.len()];
+        let mut pause = Duration::from_millis(1);
         loop {
             stream.readable().await?;
             // Readiness can be reported before any byte is there: peek to be sure.
-            let mut one = [std::mem::MaybeUninit::<u8>::uninit(); 1];
-            match stream.try_io(tokio::io::Interest::READABLE, || {
-                socket2::SockRef::from(stream).peek(&mut one)
+            let n = match stream.try_io(tokio::io::Interest::READABLE, || {
+                socket2::SockRef::from(stream).peek(&mut head)
             }) {
-                Ok(_) => return Ok::<(), std::io::Error>(()),
+                Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
                 Err(e) => return Err(e),
+            };
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
             }
+            // SAFETY: peek initialised the first n bytes.
+            let got: Vec<u8> = head[..n]
+                .iter()
+                .map(|b| unsafe { b.assume_init() })
+                .collect();
+            if !H2_PREFACE.starts_with(&got) {
+                return Ok(Opening::Http1);
+            }
+            if n == H2_PREFACE.len() {
+                return Ok(Opening::Http2);
+            }
+            // A prefix of the preface so far: wait for the rest (the bytes already
+            // there keep the socket readable, so poll with a growing pause).
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(50));
         }
     };
-    matches!(
-        tokio::time::timeout(head_timeout(fe), wait).await,
-        Ok(Ok(()))
-    )
+    match tokio::time::timeout(head_timeout(fe), wait).await {
+        Ok(Ok(o)) => Some(o),
+        _ => None,
+    }
+}
+
+/// Requests of one HTTP/2 connection: how many are running, how many were seen.
+#[derive(Default)]
+struct StreamCount {
+    active: std::sync::atomic::AtomicUsize,
+    seen: std::sync::atomic::AtomicU64,
+}
+
+struct Running(Arc<StreamCount>);
+
+impl Running {
+    fn new(c: &Arc<StreamCount>) -> Running {
+        c.active.fetch_add(1, Relaxed);
+        c.seen.fetch_add(1, Relaxed);
+        Running(c.clone())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Relaxed);
+    }
 }
 
 /// One client connection in `mode http`.
@@ -85,20 +139,28 @@ pub async fn session(
     fe: &Arc<FrontendRt>,
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
+    opening: Opening,
 ) {
     let ctx = Arc::new(Ctx {
         shared: shared.clone(),
         fe: fe.clone(),
         peer,
     });
-    let svc = hyper::service::service_fn(move |req| {
-        let ctx = ctx.clone();
-        async move { Ok::<_, Infallible>(handle(ctx, req).await) }
-    });
     let bufsize = shared.current.load().config.global.bufsize.max(8192);
     // hyper's head timer also runs while a kept-alive connection waits for its next
     // request, so it must not be shorter than the keep-alive timeout.
     let head_timeout = head_timeout(fe);
+    if opening == Opening::Http2 {
+        if fe.cfg.disable_h2_upgrade {
+            // `option disable-h2-upgrade`: an HTTP/1 server cannot answer the preface.
+            return;
+        }
+        return Box::pin(session_h2(ctx, stream, bufsize, head_timeout)).await;
+    }
+    let svc = hyper::service::service_fn(move |req| {
+        let ctx = ctx.clone();
+        async move { Ok::<_, Infallible>(handle(ctx, req).await) }
+    });
     let mut b = hyper::server::conn::http1::Builder::new();
     b.timer(TokioTimer::new())
         .keep_alive(true)
@@ -118,6 +180,46 @@ pub async fn session(
     };
     // Boxed: the connection's state is large and only needed once the client speaks.
     let _ = Box::pin(b.serve_connection(TokioIo::new(io), svc).with_upgrades()).await;
+}
+
+/// An HTTP/2 client connection: up to 100 concurrent streams (HAProxy's default), each
+/// request proxied like an HTTP/1 one; pings find dead clients, and a connection without
+/// a request for the idle timeout is closed gracefully (GOAWAY).
+async fn session_h2(ctx: Arc<Ctx>, stream: tokio::net::TcpStream, bufsize: usize, idle: Duration) {
+    let count = Arc::new(StreamCount::default());
+    let c2 = count.clone();
+    let svc = hyper::service::service_fn(move |req| {
+        let ctx = ctx.clone();
+        let running = Running::new(&c2);
+        async move {
+            let resp = handle(ctx, req).await;
+            drop(running);
+            Ok::<_, Infallible>(resp)
+        }
+    });
+    let mut b = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new());
+    b.timer(TokioTimer::new())
+        .max_concurrent_streams(100)
+        .max_header_list_size(u32::try_from(bufsize).unwrap_or(u32::MAX))
+        .keep_alive_interval(Some(idle))
+        .keep_alive_timeout(Duration::from_secs(20));
+    let conn = b.serve_connection(TokioIo::new(stream), svc);
+    let mut conn = std::pin::pin!(conn);
+    let mut last_seen = u64::MAX;
+    loop {
+        tokio::select! {
+            _ = conn.as_mut() => return,
+            _ = tokio::time::sleep(idle) => {
+                let seen = count.seen.load(Relaxed);
+                if count.active.load(Relaxed) == 0 && seen == last_seen {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                    return;
+                }
+                last_seen = seen;
+            }
+        }
+    }
 }
 
 /// The client connection, ending it (EOF to hyper) when it stays idle between two
@@ -447,10 +549,15 @@ async fn handle(ctx: Arc<Ctx>, mut req: Request<Incoming>) -> Response<ProxyBody
             "No server is available to handle this request.",
         );
     };
-    let upgrade = upgrade_of(&req);
+    let h2 = req.version() == hyper::Version::HTTP_2;
+    let upgrade = if h2 { None } else { upgrade_of(&req) };
     let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
     strip_hop_by_hop(&mut parts.headers);
+    if h2 {
+        // Servers are spoken to in HTTP/1.1.
+        parts.version = hyper::Version::HTTP_11;
+    }
     if let Some(u) = &upgrade {
         parts
             .headers

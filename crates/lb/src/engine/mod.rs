@@ -638,8 +638,8 @@ async fn accept_loop(shared: Arc<Shared>, fe: Arc<FrontendRt>, listener: TcpList
                     match fe.cfg.mode {
                         Mode::Tcp => Box::pin(tcp::session(&fe, stream, peer)).await,
                         Mode::Http => {
-                            if http::first_byte(&fe, &stream).await {
-                                Box::pin(http::session(&sh, &fe, stream, peer)).await
+                            if let Some(o) = http::opening(&fe, &stream).await {
+                                Box::pin(http::session(&sh, &fe, stream, peer, o)).await
                             }
                         }
                     }
