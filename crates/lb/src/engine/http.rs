@@ -1,5 +1,5 @@
-//! `mode http`: HTTP/1.1 with keep-alive on both sides (hyper 1), HTTP/2 from clients
-//! that open with its preface (h2c with prior knowledge), ACL routing, the
+//! `mode http` for HTTP/2 clients (hyper 1) and what it shares with [`super::h1`]: the
+//! HTTP/2 preface detection (h2c with prior knowledge), ACL routing, the
 //! stats page, `option forwardfor`, retries on another server when a connection fails,
 //! layer-7 passive checks and `httplog` lines.
 
@@ -133,13 +133,15 @@ impl Drop for Running {
     }
 }
 
-/// One client connection in `mode http`.
-pub async fn session(
+/// A client connection that opened with the HTTP/2 preface: up to 100 concurrent
+/// streams (HAProxy's default), each request proxied to a server in HTTP/1.1; pings
+/// find dead clients, and a connection without a request for the idle timeout is
+/// closed gracefully (GOAWAY).
+pub async fn session_h2(
     shared: &Arc<Shared>,
     fe: &Arc<FrontendRt>,
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
-    opening: Opening,
 ) {
     let ctx = Arc::new(Ctx {
         shared: shared.clone(),
@@ -147,45 +149,7 @@ pub async fn session(
         peer,
     });
     let bufsize = shared.current.load().config.global.bufsize.max(8192);
-    // hyper's head timer also runs while a kept-alive connection waits for its next
-    // request, so it must not be shorter than the keep-alive timeout.
-    let head_timeout = head_timeout(fe);
-    if opening == Opening::Http2 {
-        if fe.cfg.disable_h2_upgrade {
-            // `option disable-h2-upgrade`: an HTTP/1 server cannot answer the preface.
-            return;
-        }
-        return Box::pin(session_h2(ctx, stream, bufsize, head_timeout)).await;
-    }
-    let svc = hyper::service::service_fn(move |req| {
-        let ctx = ctx.clone();
-        async move { Ok::<_, Infallible>(handle(ctx, req).await) }
-    });
-    let mut b = hyper::server::conn::http1::Builder::new();
-    b.timer(TokioTimer::new())
-        .keep_alive(true)
-        .max_buf_size(bufsize)
-        .header_read_timeout(head_timeout);
-    // Between requests, `timeout http-keep-alive` (else `http-request`) bounds the wait.
-    let keep_alive = fe
-        .cfg
-        .timeout_http_keep_alive
-        .or(fe.cfg.timeout_http_request)
-        .map(|d| d.0);
-    let io = KeepAliveIo {
-        inner: stream,
-        idle_timeout: keep_alive,
-        sleep: None,
-        idle: false,
-    };
-    // Boxed: the connection's state is large and only needed once the client speaks.
-    let _ = Box::pin(b.serve_connection(TokioIo::new(io), svc).with_upgrades()).await;
-}
-
-/// An HTTP/2 client connection: up to 100 concurrent streams (HAProxy's default), each
-/// request proxied like an HTTP/1 one; pings find dead clients, and a connection without
-/// a request for the idle timeout is closed gracefully (GOAWAY).
-async fn session_h2(ctx: Arc<Ctx>, stream: tokio::net::TcpStream, bufsize: usize, idle: Duration) {
+    let idle = head_timeout(fe);
     let count = Arc::new(StreamCount::default());
     let c2 = count.clone();
     let svc = hyper::service::service_fn(move |req| {
@@ -222,90 +186,6 @@ async fn session_h2(ctx: Arc<Ctx>, stream: tokio::net::TcpStream, bufsize: usize
     }
 }
 
-/// The client connection, ending it (EOF to hyper) when it stays idle between two
-/// requests for longer than the keep-alive timeout. "Idle" starts when a response has
-/// been written and ends with the first byte of the next request.
-struct KeepAliveIo {
-    inner: tokio::net::TcpStream,
-    idle_timeout: Option<Duration>,
-    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
-    idle: bool,
-}
-
-impl tokio::io::AsyncRead for KeepAliveIo {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let this = &mut *self;
-        let before = buf.filled().len();
-        match Pin::new(&mut this.inner).poll_read(cx, buf) {
-            Poll::Ready(r) => {
-                if buf.filled().len() > before {
-                    this.idle = false;
-                    this.sleep = None;
-                }
-                Poll::Ready(r)
-            }
-            Poll::Pending => {
-                if let (true, Some(t)) = (this.idle, this.idle_timeout) {
-                    let s = this
-                        .sleep
-                        .get_or_insert_with(|| Box::pin(tokio::time::sleep(t)));
-                    if s.as_mut().poll(cx).is_ready() {
-                        // Report end of stream: hyper closes the idle connection.
-                        return Poll::Ready(Ok(()));
-                    }
-                }
-                Poll::Pending
-            }
-        }
-    }
-}
-
-impl tokio::io::AsyncWrite for KeepAliveIo {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        let this = &mut *self;
-        let r = Pin::new(&mut this.inner).poll_write(cx, data);
-        if let Poll::Ready(Ok(n)) = &r {
-            if *n > 0 {
-                this.idle = true;
-                this.sleep = None;
-            }
-        }
-        r
-    }
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        let this = &mut *self;
-        let r = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
-        if let Poll::Ready(Ok(n)) = &r {
-            if *n > 0 {
-                this.idle = true;
-                this.sleep = None;
-            }
-        }
-        r
-    }
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
 fn text_response(status: StatusCode, msg: &str) -> Response<ProxyBody> {
     let body = format!(
         "<html><body><h1>{} {}</h1>\n{msg}\n</body></html>\n",
@@ -327,7 +207,7 @@ pub fn full(s: impl Into<Bytes>) -> ProxyBody {
         .boxed()
 }
 
-fn host_of(req: &Request<Incoming>) -> String {
+fn host_of<B>(req: &Request<B>) -> String {
     let h = req
         .headers()
         .get(HOST)
@@ -343,7 +223,7 @@ fn host_of(req: &Request<Incoming>) -> String {
     h
 }
 
-fn acl_matches(acl: &Acl, req: &Request<Incoming>, peer: SocketAddr) -> bool {
+fn acl_matches<B>(acl: &Acl, req: &Request<B>, peer: SocketAddr) -> bool {
     let subject = match acl.fetch {
         AclFetch::Host => host_of(req),
         AclFetch::Path => req.uri().path().to_string(),
@@ -378,9 +258,9 @@ fn acl_matches(acl: &Acl, req: &Request<Incoming>, peer: SocketAddr) -> bool {
     })
 }
 
-fn choose_backend(
+pub(super) fn choose_backend<B>(
     fe: &FrontendRt,
-    req: &Request<Incoming>,
+    req: &Request<B>,
     peer: SocketAddr,
 ) -> Option<Arc<BackendRt>> {
     for (rule, be) in &fe.rules {
@@ -415,7 +295,7 @@ const HOP_BY_HOP: &[&str] = &[
     "proxy-authenticate",
 ];
 
-fn strip_hop_by_hop(h: &mut HeaderMap) {
+pub(super) fn strip_hop_by_hop(h: &mut HeaderMap) {
     let listed: Vec<HeaderName> = h
         .get_all("connection")
         .iter()
@@ -451,25 +331,69 @@ fn add_forwarded_for(h: &mut HeaderMap, ff: &ForwardFor, peer: SocketAddr) {
     }
 }
 
+/// How a request head is rewritten for the server.
+pub(super) struct RewriteOpts<'a> {
+    pub(super) forwardfor: Option<&'a ForwardFor>,
+    pub(super) peer: SocketAddr,
+    /// The protocol a client asks to switch to (`Connection: upgrade`).
+    pub(super) upgrade: Option<&'a HeaderValue>,
+}
+
+/// Rewrites a client's request head for the server: hop-by-hop headers removed (an
+/// upgrade asked for is kept), `X-Forwarded-For` added, absolute-form and HTTP/2
+/// requests turned into HTTP/1.1 origin-form ones with their Host.
+pub(super) fn prepare_request_head(parts: &mut hyper::http::request::Parts, o: &RewriteOpts<'_>) {
+    strip_hop_by_hop(&mut parts.headers);
+    if parts.version == hyper::Version::HTTP_2 {
+        parts.version = hyper::Version::HTTP_11;
+    }
+    if let Some(u) = o.upgrade {
+        parts
+            .headers
+            .insert("connection", HeaderValue::from_static("upgrade"));
+        parts.headers.insert("upgrade", u.clone());
+    }
+    if let Some(ff) = o.forwardfor {
+        add_forwarded_for(&mut parts.headers, ff, o.peer);
+    }
+    if parts.uri.scheme().is_some() {
+        if let Some(a) = parts.uri.authority() {
+            if !parts.headers.contains_key(HOST) {
+                if let Ok(v) = HeaderValue::from_str(a.as_str()) {
+                    parts.headers.insert(HOST, v);
+                }
+            }
+        }
+        let pq = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/");
+        if let Ok(u) = pq.parse() {
+            parts.uri = u;
+        }
+    }
+}
+
 /// Server errors that count against a server for `observe layer7`.
-fn is_l7_error(code: u16) -> bool {
+pub(super) fn is_l7_error(code: u16) -> bool {
     (500..=599).contains(&code) && code != 501 && code != 505
 }
 
-struct LogInfo {
-    date: String,
-    start: Instant,
-    request_line: String,
-    backend: String,
-    server: String,
-    tw: u64,
-    tc: u64,
-    tr: u64,
-    retries: u32,
+pub(super) struct LogInfo {
+    pub(super) date: String,
+    pub(super) start: Instant,
+    pub(super) request_line: String,
+    pub(super) backend: String,
+    pub(super) server: String,
+    pub(super) tw: u64,
+    pub(super) tc: u64,
+    pub(super) tr: u64,
+    pub(super) retries: u32,
 }
 
 /// `Connection: upgrade` with an `Upgrade` header (WebSocket and the like).
-fn upgrade_of(req: &Request<Incoming>) -> Option<HeaderValue> {
+pub(super) fn upgrade_of<B>(req: &Request<B>) -> Option<HeaderValue> {
     let wants = req
         .headers()
         .get_all("connection")
@@ -553,38 +477,14 @@ async fn handle(ctx: Arc<Ctx>, mut req: Request<Incoming>) -> Response<ProxyBody
     let upgrade = if h2 { None } else { upgrade_of(&req) };
     let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
-    strip_hop_by_hop(&mut parts.headers);
-    if h2 {
-        // Servers are spoken to in HTTP/1.1.
-        parts.version = hyper::Version::HTTP_11;
-    }
-    if let Some(u) = &upgrade {
-        parts
-            .headers
-            .insert("connection", HeaderValue::from_static("upgrade"));
-        parts.headers.insert("upgrade", u.clone());
-    }
-    if let Some(ff) = fe.cfg.forwardfor.as_ref().or(be.cfg.forwardfor.as_ref()) {
-        add_forwarded_for(&mut parts.headers, ff, ctx.peer);
-    }
-    // Absolute-form requests are sent on in origin form, with their Host.
-    if parts.uri.scheme().is_some() {
-        if let Some(a) = parts.uri.authority() {
-            if !parts.headers.contains_key(HOST) {
-                if let Ok(v) = HeaderValue::from_str(a.as_str()) {
-                    parts.headers.insert(HOST, v);
-                }
-            }
-        }
-        let pq = parts
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or("/");
-        if let Ok(u) = pq.parse() {
-            parts.uri = u;
-        }
-    }
+    prepare_request_head(
+        &mut parts,
+        &RewriteOpts {
+            forwardfor: fe.cfg.forwardfor.as_ref().or(be.cfg.forwardfor.as_ref()),
+            peer: ctx.peer,
+            upgrade: upgrade.as_ref(),
+        },
+    );
     let replayable = body.is_end_stream();
     let client_timeout = fe.cfg.timeout_client.map(|d| d.0);
     let in_counter = if replayable {
@@ -938,7 +838,14 @@ fn head_of<B>(req: &Request<B>) -> hyper::http::request::Parts {
     r.into_parts().0
 }
 
-fn log_http(fe: &FrontendRt, peer: SocketAddr, li: &LogInfo, code: u16, bytes: u64, term: &str) {
+pub(super) fn log_http(
+    fe: &FrontendRt,
+    peer: SocketAddr,
+    li: &LogInfo,
+    code: u16,
+    bytes: u64,
+    term: &str,
+) {
     if !fe.logger.is_active() {
         return;
     }
@@ -1087,7 +994,7 @@ use std::future::Future;
 
 /// Copies both ways until both sides closed, an error, or `idle` without traffic;
 /// returns the bytes moved (client to server, server to client).
-async fn copy_idle<A, B>(a: A, b: B, idle: Option<Duration>) -> (u64, u64)
+pub(super) async fn copy_idle<A, B>(a: A, b: B, idle: Option<Duration>) -> (u64, u64)
 where
     A: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     B: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,

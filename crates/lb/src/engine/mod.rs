@@ -9,6 +9,7 @@
 //! over by backend/server name and address.
 
 pub mod admin;
+pub mod h1;
 pub mod http;
 pub mod logfmt;
 pub mod state;
@@ -638,8 +639,16 @@ async fn accept_loop(shared: Arc<Shared>, fe: Arc<FrontendRt>, listener: TcpList
                     match fe.cfg.mode {
                         Mode::Tcp => Box::pin(tcp::session(&fe, stream, peer)).await,
                         Mode::Http => {
-                            if let Some(o) = http::opening(&fe, &stream).await {
-                                Box::pin(http::session(&sh, &fe, stream, peer, o)).await
+                            match http::opening(&fe, &stream).await {
+                                Some(http::Opening::Http1) => {
+                                    Box::pin(h1::session(&sh, &fe, stream, peer)).await
+                                }
+                                Some(http::Opening::Http2) if !fe.cfg.disable_h2_upgrade => {
+                                    Box::pin(http::session_h2(&sh, &fe, stream, peer)).await
+                                }
+                                // `option disable-h2-upgrade`: an HTTP/1 server cannot
+                                // answer the preface.
+                                _ => {}
                             }
                         }
                     }

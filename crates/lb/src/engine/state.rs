@@ -102,8 +102,10 @@ pub struct ServerShared {
     pub last_check: Mutex<CheckInfo>,
     /// Bumped to end every session on this server.
     pub kill: watch::Sender<u64>,
-    /// Idle HTTP connections to this server.
+    /// Idle HTTP connections to this server (hyper's, for HTTP/2 clients).
     pub pool: Mutex<Vec<crate::engine::http::PooledConn>>,
+    /// Idle HTTP/1 connections to this server (for HTTP/1 clients).
+    pub h1_pool: Mutex<Vec<crate::engine::h1::IdleConn>>,
 }
 
 impl ServerShared {
@@ -135,6 +137,7 @@ impl ServerShared {
             last_check: Mutex::new(CheckInfo::default()),
             kill,
             pool: Mutex::new(Vec::new()),
+            h1_pool: Mutex::new(Vec::new()),
         }
     }
 
@@ -150,6 +153,7 @@ impl ServerShared {
     pub fn kill_sessions(&self) {
         self.kill.send_modify(|v| *v += 1);
         lock(&self.pool).clear();
+        lock(&self.h1_pool).clear();
     }
 
     /// "UP", "DOWN", "MAINT", "DRAIN", "UP 1/3" (going down), "DOWN 1/2" (going up), "no check".
@@ -410,6 +414,7 @@ impl BackendRt {
                     s.shared.cur.load(Relaxed)
                 ));
                 lock(&s.shared.pool).clear();
+                lock(&s.shared.h1_pool).clear();
                 if s.cfg.shutdown_sessions_on_down {
                     s.shared.kill_sessions();
                 }

@@ -5,7 +5,6 @@ use super::http::{full, ProxyBody};
 use super::state::*;
 use super::Shared;
 use crate::config::StatsPage;
-use hyper::body::Incoming;
 use hyper::header::HeaderValue;
 use hyper::{Request, Response, StatusCode};
 use std::fmt::Write;
@@ -603,7 +602,7 @@ fn b64_decode(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-fn authorized(page: &StatsPage, req: &Request<Incoming>) -> bool {
+fn authorized<B>(page: &StatsPage, req: &Request<B>) -> bool {
     if page.auth.is_empty() {
         return true;
     }
@@ -628,10 +627,10 @@ fn authorized(page: &StatsPage, req: &Request<Incoming>) -> bool {
 }
 
 /// Answers a request to a stats frontend.
-pub fn serve_http(
+pub fn serve_http<B>(
     shared: &Arc<Shared>,
     page: &StatsPage,
-    req: &Request<Incoming>,
+    req: &Request<B>,
 ) -> Response<ProxyBody> {
     let path = req.uri().path();
     let query = req.uri().query().unwrap_or("");

@@ -513,9 +513,9 @@ async fn one_way(
     Ok(())
 }
 
-struct Pipe {
-    r: RawFd,
-    w: RawFd,
+pub(super) struct Pipe {
+    pub(super) r: RawFd,
+    pub(super) w: RawFd,
 }
 
 thread_local! {
@@ -527,13 +527,13 @@ thread_local! {
 const PIPES_KEPT: usize = 64;
 
 /// A pipe borrowed from the thread's pool; given back on drop when known to be empty.
-struct PooledPipe {
+pub(super) struct PooledPipe {
     pipe: Pipe,
-    clean: bool,
+    pub(super) clean: bool,
 }
 
 impl PooledPipe {
-    fn get() -> io::Result<PooledPipe> {
+    pub(super) fn get() -> io::Result<PooledPipe> {
         let p = match PIPES.with(|v| v.borrow_mut().pop()) {
             Some(p) => p,
             None => Pipe::new()?,
@@ -543,7 +543,7 @@ impl PooledPipe {
             clean: true,
         })
     }
-    fn pipe(&self) -> &Pipe {
+    pub(super) fn pipe(&self) -> &Pipe {
         &self.pipe
     }
 }
@@ -590,7 +590,7 @@ impl Drop for Pipe {
     }
 }
 
-fn splice_fd(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
+pub(super) fn splice_fd(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
     // SAFETY: plain syscall on descriptors that stay open for the duration of the call.
     let n = unsafe {
         libc::splice(

@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 type Registry = Arc<Mutex<Vec<(TcpStream, Arc<AtomicBool>)>>>;
 
 /// A small threaded HTTP/1.1 server (keep-alive): `/big` = 1 MiB, `/headers` echoes the
-/// request head, `/slow` answers after 300 ms, `/status/N` answers status N, anything
-/// else answers the server's name.
+/// request head, `/slow` answers after 300 ms, `/status/N` answers status N, `/chunked`
+/// answers "hello, world" in chunks with a trailer; a request with a body (sized or
+/// chunked) gets its body back; anything else answers the server's name.
 pub struct HttpBackend {
     pub addr: SocketAddr,
     pub name: String,
@@ -167,10 +168,19 @@ fn serve_http(c: TcpStream, name: &str, hits: &AtomicU64, stop: &AtomicBool, bus
                     .map(|v| v.trim().parse().unwrap_or(0))
             })
             .unwrap_or(0);
-        let mut body_in = vec![0u8; len];
-        if r.read_exact(&mut body_in).is_err() {
-            return;
-        }
+        let body_in = if lower.contains("transfer-encoding: chunked") {
+            match read_chunked(&mut r) {
+                Some(b) => b,
+                None => return,
+            }
+        } else {
+            let mut b = vec![0u8; len];
+            if r.read_exact(&mut b).is_err() {
+                return;
+            }
+            b
+        };
+        let echo = !body_in.is_empty();
         let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
         let mut status = 200;
         let body: Vec<u8> = if path == "/big" {
@@ -183,12 +193,30 @@ fn serve_http(c: TcpStream, name: &str, hits: &AtomicU64, stop: &AtomicBool, bus
         } else if let Some(s) = path.strip_prefix("/status/") {
             status = s.parse().unwrap_or(500);
             name.as_bytes().to_vec()
-        } else if len > 0 {
+        } else if path == "/chunked" {
+            // Answered in chunks (with a trailer) below.
+            Vec::new()
+        } else if echo {
             body_in
         } else {
             name.as_bytes().to_vec()
         };
         let close = lower.contains("connection: close");
+        if path == "/chunked" {
+            let resp = format!(
+                "HTTP/1.1 200 X\r\nTransfer-Encoding: chunked\r\nContent-Type: text/plain\r\n{}\r\n\
+                 5\r\nhello\r\n7;note=x\r\n, world\r\n0\r\nX-Trailer: t\r\n\r\n",
+                if close { "Connection: close\r\n" } else { "" }
+            );
+            if w.write_all(resp.as_bytes()).is_err() {
+                return;
+            }
+            busy.store(false, Ordering::SeqCst);
+            if close {
+                return;
+            }
+            continue;
+        }
         let resp = format!(
             "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nContent-Type: text/plain\r\n{}\r\n",
             body.len(),
@@ -201,6 +229,29 @@ fn serve_http(c: TcpStream, name: &str, hits: &AtomicU64, stop: &AtomicBool, bus
         if close {
             return;
         }
+    }
+}
+
+/// Reads a chunked body (and its trailers) and returns its data.
+fn read_chunked(r: &mut BufReader<TcpStream>) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let mut line = String::new();
+        r.read_line(&mut line).ok()?;
+        let size = usize::from_str_radix(line.trim().split(';').next()?.trim(), 16).ok()?;
+        if size == 0 {
+            loop {
+                let mut t = String::new();
+                r.read_line(&mut t).ok()?;
+                if t == "\r\n" || t.is_empty() {
+                    return Some(out);
+                }
+            }
+        }
+        let start = out.len();
+        out.resize(start + size + 2, 0);
+        r.read_exact(&mut out[start..]).ok()?;
+        out.truncate(start + size);
     }
 }
 
