@@ -235,3 +235,41 @@ fn lb_reload_applies_stats_socket_changes() {
     assert!(!two.exists(), "a stopped engine removes its socket files");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A kept-alive client connection follows a reload: its next request is served by the
+/// new configuration (here: the backend's only server changed), without reconnecting.
+#[test]
+fn lb_kept_alive_connections_follow_a_reload() {
+    let a = HttpBackend::start("alpha");
+    let b = HttpBackend::start("bravo");
+    let (p, ph) = (free_port(), free_port());
+    let e = start_engine(&config(p, ph, &[&a]));
+    let mut c = TcpStream::connect(("127.0.0.1", ph)).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let ask = |c: &mut TcpStream| -> String {
+        c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .expect("write");
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        loop {
+            let n = c.read(&mut buf).expect("read");
+            assert!(n > 0, "connection closed");
+            got.extend_from_slice(&buf[..n]);
+            if let Ok((_, _, body)) = parse_response(&got) {
+                if body.len() == 5 {
+                    return String::from_utf8_lossy(&body).to_string();
+                }
+            }
+        }
+    };
+    assert_eq!(ask(&mut c), "alpha");
+    e.reload(
+        haproxy::parse(&config(p, ph, &[&b]), "new.cfg")
+            .expect("parses")
+            .config,
+    )
+    .expect("reload");
+    assert_eq!(ask(&mut c), "bravo", "same connection, new configuration");
+    e.stop(Duration::ZERO);
+}

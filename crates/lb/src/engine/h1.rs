@@ -556,12 +556,28 @@ fn own_response(code: u16, headers: &HeaderMap, body: &[u8], close: bool) -> Vec
     out
 }
 
-fn error_page(code: u16, msg: &str) -> Vec<u8> {
+/// HAProxy's words for the answers it makes itself.
+fn message(code: u16) -> &'static str {
+    match code {
+        400 => "Your browser sent an invalid request.",
+        408 => "Your browser didn't send a complete request in time.",
+        431 => "Request header fields too large.",
+        502 => "The server returned an invalid or incomplete response.",
+        503 => "No server is available to handle this request.",
+        504 => "The server didn't respond in time.",
+        _ => "",
+    }
+}
+
+fn error_page(code: u16) -> Vec<u8> {
     let reason = StatusCode::from_u16(code)
         .ok()
         .and_then(|s| s.canonical_reason())
         .unwrap_or("");
-    let body = format!("<html><body><h1>{code} {reason}</h1>\n{msg}\n</body></html>\n");
+    let body = format!(
+        "<html><body><h1>{code} {reason}</h1>\n{}\n</body></html>\n",
+        message(code)
+    );
     let mut h = HeaderMap::new();
     h.insert("content-type", HeaderValue::from_static("text/html"));
     h.insert("cache-control", HeaderValue::from_static("no-cache"));
@@ -649,68 +665,72 @@ pub async fn session(
     peer: SocketAddr,
 ) {
     let bufsize = shared.current.load().config.global.bufsize.max(8192);
+    let mut fe = fe.clone();
     let mut cbuf = BytesMut::with_capacity(8192);
     let mut sbuf = BytesMut::new();
-    let request_timeout = fe
-        .cfg
-        .timeout_http_request
-        .or(fe.cfg.timeout_client)
-        .map(|d| d.0)
-        .or(Some(head_timeout(fe)));
-    let keep_alive_timeout = fe
-        .cfg
-        .timeout_http_keep_alive
-        .or(fe.cfg.timeout_http_request)
-        .or(fe.cfg.timeout_client)
-        .map(|d| d.0)
-        .or(Some(head_timeout(fe)));
-    let mut first = true;
+    let mut first_request = true;
     loop {
-        // The first request's first byte is already there; later ones wait for the
-        // keep-alive timeout, then have `timeout http-request` for their head.
-        let wait_first = if first {
+        // `timeout http-request` (else `client`) bounds a head once started; between
+        // requests the client has `timeout http-keep-alive` (else the former) to start
+        // the next one. The first request's first byte is already there.
+        let secs = |d: Option<crate::config::Dur>| d.map(|d| d.0);
+        let request_timeout = secs(fe.cfg.timeout_http_request.or(fe.cfg.timeout_client))
+            .unwrap_or_else(|| head_timeout(&fe));
+        let wait_first = if first_request {
             request_timeout
         } else {
-            keep_alive_timeout
+            secs(fe.cfg.timeout_http_keep_alive).unwrap_or(request_timeout)
         };
-        first = false;
         let head = read_head(
             &mut client,
             &mut cbuf,
             bufsize,
-            wait_first,
-            request_timeout,
+            Some(wait_first),
+            Some(request_timeout),
             parse_request,
         )
         .await;
         let (req, n) = match head {
             Ok(x) => x,
             Err(HeadError::Closed) | Err(HeadError::NoStart) | Err(HeadError::Io) => return,
-            Err(HeadError::Timeout) => {
+            Err(e) => {
+                let code = match e {
+                    HeadError::Timeout => 408,
+                    HeadError::TooLarge => 431,
+                    _ => 400,
+                };
+                if let HeadError::Bad(why) = e {
+                    tracing::debug!("bad request from {peer}: {why}");
+                }
                 fe.stats.req_tot.fetch_add(1, Relaxed);
-                fe.stats.status(408);
-                let page = error_page(408, "Your browser didn't send a complete request in time.");
-                answer_and_close(&mut client, &page).await;
-                return;
-            }
-            Err(HeadError::TooLarge) => {
-                fe.stats.req_tot.fetch_add(1, Relaxed);
-                fe.stats.status(431);
-                let page = error_page(431, "Request header fields too large.");
-                answer_and_close(&mut client, &page).await;
-                return;
-            }
-            Err(HeadError::Bad(why)) => {
-                fe.stats.req_tot.fetch_add(1, Relaxed);
-                fe.stats.status(400);
-                tracing::debug!("bad request from {peer}: {why}");
-                let page = error_page(400, "Your browser sent an invalid request.");
-                answer_and_close(&mut client, &page).await;
+                fe.stats.status(code);
+                answer_and_close(&mut client, &error_page(code)).await;
                 return;
             }
         };
+        // Between requests, follow reloads: the frontend of the same name in the
+        // current configuration serves the next request; without one, the connection
+        // ends (the frontend was removed or the engine is stopping).
+        if !first_request {
+            let current = shared.current.load();
+            if !current.frontends.iter().any(|f| Arc::ptr_eq(f, &fe)) {
+                match current.frontends.iter().find(|f| f.cfg.name == fe.cfg.name) {
+                    Some(f) => fe = f.clone(),
+                    None => return,
+                }
+            }
+        }
+        first_request = false;
         cbuf.advance(n);
-        match exchange(shared, fe, &mut client, peer, &mut cbuf, &mut sbuf, req).await {
+        let next = exchange(shared, &fe, &mut client, peer, &mut cbuf, &mut sbuf, req).await;
+        // Idle kept-alive connections keep small buffers.
+        if sbuf.capacity() > 32 * 1024 {
+            sbuf = BytesMut::new();
+        }
+        if cbuf.is_empty() && cbuf.capacity() > 32 * 1024 {
+            cbuf = BytesMut::with_capacity(8192);
+        }
+        match next {
             Next::KeepAlive => continue,
             Next::Close => {
                 let _ = client.shutdown().await;
@@ -744,6 +764,101 @@ fn client_keeps(req: &Request<()>) -> bool {
     }
 }
 
+/// What a request's log line needs.
+struct Trace<'a> {
+    fe: &'a FrontendRt,
+    peer: SocketAddr,
+    start: Instant,
+    /// Empty when the frontend does not log.
+    date: String,
+    request_line: String,
+}
+
+impl Trace<'_> {
+    #[allow(clippy::too_many_arguments)]
+    fn log(
+        &self,
+        backend: &str,
+        server: &str,
+        info: ConnInfo,
+        tr: u64,
+        code: u16,
+        bytes: u64,
+        term: &str,
+    ) {
+        if !self.fe.logger.is_active() {
+            return;
+        }
+        let li = LogInfo {
+            date: self.date.clone(),
+            start: self.start,
+            request_line: self.request_line.clone(),
+            backend: backend.to_string(),
+            server: server.to_string(),
+            tw: info.queue_ms,
+            tc: info.connect_ms,
+            tr,
+            retries: info.retries,
+        };
+        log_http(self.fe, self.peer, &li, code, bytes, term);
+    }
+
+    /// Ends the request with an answer of our own (then the connection): counted and
+    /// logged.
+    fn refuse(
+        &self,
+        be: Option<&BackendRt>,
+        server: &str,
+        info: ConnInfo,
+        code: u16,
+        term: &str,
+    ) -> Next {
+        self.fe.stats.status(code);
+        if let Some(be) = be {
+            be.stats.status(code);
+        }
+        let backend = be.map_or(self.fe.cfg.name.as_str(), |b| b.cfg.name.as_str());
+        self.log(backend, server, info, 0, code, 0, term);
+        Next::Answer(error_page(code))
+    }
+}
+
+/// The stats page, answered by the load balancer itself.
+async fn stats_page(
+    shared: &Arc<Shared>,
+    page: &crate::config::StatsPage,
+    client: &mut TcpStream,
+    req: &Request<()>,
+    keep: bool,
+    trace: &Trace<'_>,
+) -> Next {
+    let resp = super::stats::serve_http(shared, page, req);
+    let code = resp.status().as_u16();
+    trace.fe.stats.status(code);
+    let (parts, body) = resp.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let bytes = own_response(code, &parts.headers, &body, !keep);
+    trace.log(
+        &trace.fe.cfg.name,
+        "<STATS>",
+        ConnInfo::default(),
+        0,
+        code,
+        bytes.len() as u64,
+        "LR",
+    );
+    let idle = trace.fe.cfg.timeout_client.map(|d| d.0);
+    match with_timeout(idle, client.write_all(&bytes), BodyError::Sink).await {
+        Ok(()) if keep => Next::KeepAlive,
+        Ok(()) => Next::Close,
+        Err(_) => Next::Gone,
+    }
+}
+
 /// One request and its answer.
 async fn exchange(
     shared: &Arc<Shared>,
@@ -754,116 +869,40 @@ async fn exchange(
     sbuf: &mut BytesMut,
     mut req: Request<()>,
 ) -> Next {
-    let start = Instant::now();
     let logging = fe.logger.is_active();
-    let date = if logging {
-        haproxy_date()
-    } else {
-        String::new()
+    let trace = Trace {
+        fe,
+        peer,
+        start: Instant::now(),
+        date: if logging {
+            haproxy_date()
+        } else {
+            String::new()
+        },
+        request_line: if logging {
+            format!("{} {} {:?}", req.method(), req.uri(), req.version())
+        } else {
+            String::new()
+        },
     };
     fe.stats.req_tot.fetch_add(1, Relaxed);
-    let request_line = if logging {
-        format!("{} {} {:?}", req.method(), req.uri(), req.version())
-    } else {
-        String::new()
-    };
     let keep = client_keeps(&req);
-    let log = |backend: &str,
-               server: &str,
-               info: ConnInfo,
-               tr: u64,
-               code: u16,
-               bytes: u64,
-               term: &str| {
-        if !logging {
-            return;
-        }
-        log_http(
-            fe,
-            peer,
-            &LogInfo {
-                date: date.clone(),
-                start,
-                request_line: request_line.clone(),
-                backend: backend.to_string(),
-                server: server.to_string(),
-                tw: info.queue_ms,
-                tc: info.connect_ms,
-                tr,
-                retries: info.retries,
-            },
-            code,
-            bytes,
-            term,
-        )
-    };
     let framing = match request_framing(req.headers()) {
         Ok(f) => f,
         Err(why) => {
             tracing::debug!("bad request from {peer}: {why}");
-            fe.stats.status(400);
-            log(
-                &fe.cfg.name,
-                "<NOSRV>",
-                ConnInfo::default(),
-                0,
-                400,
-                0,
-                "PR",
-            );
-            return Next::Answer(error_page(400, "Your browser sent an invalid request."));
+            return trace.refuse(None, "<NOSRV>", ConnInfo::default(), 400, "PR");
         }
     };
     if let Some(page) = &fe.cfg.stats {
         if framing != Framing::Empty {
-            return Next::Answer(error_page(
-                400,
-                "The statistics page takes no request body.",
-            ));
+            return trace.refuse(None, "<STATS>", ConnInfo::default(), 400, "PR");
         }
-        let resp = super::stats::serve_http(shared, page, &req);
-        let code = resp.status().as_u16();
-        fe.stats.status(code);
-        let (parts, body) = resp.into_parts();
-        let body = body
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
-        let bytes = own_response(code, &parts.headers, &body, !keep);
-        log(
-            &fe.cfg.name,
-            "<STATS>",
-            ConnInfo::default(),
-            0,
-            code,
-            bytes.len() as u64,
-            "LR",
-        );
-        if tokio::time::timeout(Duration::from_secs(30), client.write_all(&bytes))
-            .await
-            .map_or(true, |r| r.is_err())
-        {
-            return Next::Gone;
-        }
-        return if keep { Next::KeepAlive } else { Next::Close };
+        return stats_page(shared, page, client, &req, keep, &trace).await;
     }
     let Some(be) = choose_backend(fe, &req, peer) else {
         fe.stats.denied.fetch_add(1, Relaxed);
-        fe.stats.status(503);
-        log(
-            &fe.cfg.name,
-            "<NOSRV>",
-            ConnInfo::default(),
-            0,
-            503,
-            0,
-            "SC",
-        );
-        return Next::Answer(error_page(
-            503,
-            "No server is available to handle this request.",
-        ));
+        return trace.refuse(None, "<NOSRV>", ConnInfo::default(), 503, "SC");
     };
     let upgrade = super::http::upgrade_of(&req);
     if has_token(req.headers(), "expect", "100-continue") && framing != Framing::Empty {
@@ -912,8 +951,8 @@ async fn exchange(
     let mut attempts = 0u32;
     let mut fresh = upgrade.is_some();
     let mut bytes_in = 0u64;
-    // Connect, send the head (and the body), read the response head; a reused
-    // connection that fails before any answer is replaced when the request can be sent
+    // Connect, send the head and the body, read the response head. A reused connection
+    // that the server closed before answering is replaced when the request can be sent
     // again.
     let (mut server, lease, resp, tr) = loop {
         attempts += 1;
@@ -922,44 +961,23 @@ async fn exchange(
             Ok(x) => x,
             Err(e) => {
                 be.stats.close();
-                let (code, msg, term) = match &e {
-                    ConnFail::NoServer | ConnFail::QueueTimeout => (
-                        503,
-                        "No server is available to handle this request.",
-                        if matches!(e, ConnFail::NoServer) {
-                            "SC"
-                        } else {
-                            "sQ"
-                        },
-                    ),
-                    ConnFail::Connect { timeout: true, .. } => {
-                        (503, "No server is available to handle this request.", "sC")
-                    }
-                    ConnFail::Connect { .. } => {
-                        (503, "No server is available to handle this request.", "SC")
-                    }
+                let (server, term) = match &e {
+                    ConnFail::NoServer => ("<NOSRV>".to_string(), "SC"),
+                    ConnFail::QueueTimeout => ("<NOSRV>".to_string(), "sQ"),
+                    ConnFail::Connect {
+                        server, timeout, ..
+                    } => (server.clone(), if *timeout { "sC" } else { "SC" }),
                 };
-                let server = match &e {
-                    ConnFail::Connect { server, .. } => server.clone(),
-                    _ => "<NOSRV>".into(),
-                };
-                fe.stats.status(code);
-                be.stats.status(code);
-                log(&be.cfg.name, &server, info, 0, code, 0, term);
-                return Next::Answer(error_page(code, msg));
+                return trace.refuse(Some(&be), &server, info, 503, term);
             }
         };
         info.retries += ci.retries;
         info.queue_ms += ci.queue_ms;
         info.connect_ms += ci.connect_ms;
         let t = Instant::now();
-        let sent = async {
-            server.write_all(&head).await?;
-            Ok::<(), io::Error>(())
-        };
-        let sent = with_timeout(server_idle, sent, BodyError::Sink).await;
-        let sent = match sent {
-            Ok(()) => forward_body(
+        let mut sent = with_timeout(server_idle, server.write_all(&head), BodyError::Sink).await;
+        if sent.is_ok() {
+            sent = forward_body(
                 client,
                 cbuf,
                 &mut server,
@@ -969,53 +987,43 @@ async fn exchange(
                 fe.splice,
             )
             .await
-            .map(|n| bytes_in = n),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = sent {
-            if e != BodyError::Sink || !replayable {
-                // The client's body failed, or a body cannot be sent again.
-                be.stats.close();
-                let srv = lease.server();
-                srv.shared.stats.eresp.fetch_add(1, Relaxed);
-                let (code, term) = if e == BodyError::Sink {
-                    (502, "SH")
-                } else {
-                    (400, "CD")
-                };
-                fe.stats.status(code);
-                log(&be.cfg.name, &srv.cfg.name, info, 0, code, 0, term);
-                return if e == BodyError::Sink {
-                    Next::Answer(error_page(
-                        502,
-                        "The server returned an invalid or incomplete response.",
-                    ))
-                } else {
-                    Next::Gone
-                };
-            }
+            .map(|n| bytes_in = n);
         }
+        let srv_name = &lease.server().cfg.name;
         let got = match sent {
             Ok(()) => {
                 sbuf.clear();
                 read_response_head(&mut server, sbuf, client, server_idle).await
             }
-            Err(_) => Err(HeadError::Io),
+            // A body cannot be sent again: the request fails here.
+            Err(BodyError::Sink) if !replayable => {
+                be.stats.close();
+                lease.server().shared.stats.eresp.fetch_add(1, Relaxed);
+                return trace.refuse(Some(&be), srv_name, info, 502, "SH");
+            }
+            Err(BodyError::Sink) => Err(HeadError::Io),
+            // The client's body failed.
+            Err(_) => {
+                be.stats.close();
+                trace.log(&be.cfg.name, srv_name, info, 0, 400, 0, "CD");
+                return Next::Gone;
+            }
         };
         let e = match got {
             Ok(resp) => break (server, lease, resp, t.elapsed()),
             Err(e) => e,
         };
-        let srv = lease.server();
-        let closed = matches!(e, HeadError::Closed | HeadError::Io);
-        // A kept-alive connection closed by the server just as it was reused: send the
-        // request again on a fresh one.
-        if reused && replayable && closed && attempts <= be.cfg.retries + 1 {
+        if reused
+            && replayable
+            && matches!(e, HeadError::Closed | HeadError::Io)
+            && attempts <= be.cfg.retries + 1
+        {
             info.retries += 1;
             be.stats.wretr.fetch_add(1, Relaxed);
             fresh = true;
             continue;
         }
+        let srv = lease.server();
         srv.shared.stats.eresp.fetch_add(1, Relaxed);
         be.stats.eresp.fetch_add(1, Relaxed);
         if srv.cfg.observe.is_some() {
@@ -1026,60 +1034,40 @@ async fn exchange(
             );
         }
         be.stats.close();
-        let (code, msg, term) = if matches!(e, HeadError::NoStart | HeadError::Timeout) {
-            (504, "The server didn't respond in time.", "sH")
+        return if matches!(e, HeadError::NoStart | HeadError::Timeout) {
+            trace.refuse(Some(&be), &srv.cfg.name, info, 504, "sH")
         } else {
-            (
-                502,
-                "The server returned an invalid or incomplete response.",
-                "SH",
-            )
+            trace.refuse(Some(&be), &srv.cfg.name, info, 502, "SH")
         };
-        fe.stats.status(code);
-        be.stats.status(code);
-        log(&be.cfg.name, &srv.cfg.name, info, 0, code, 0, term);
-        return Next::Answer(error_page(code, msg));
     };
     let code = resp.code;
     let srv = lease.server();
     if srv.cfg.observe == Some(crate::config::Observe::Layer7) {
-        be.health_event(
-            lease.idx,
-            if is_l7_error(code) {
-                Event::LiveError
-            } else {
-                Event::LiveSuccess
-            },
-            &format!("HTTP status {code}"),
-        );
+        let ev = if is_l7_error(code) {
+            Event::LiveError
+        } else {
+            Event::LiveSuccess
+        };
+        be.health_event(lease.idx, ev, &format!("HTTP status {code}"));
     }
+    let Ok(mut rframing) = response_framing(&parts.method, code, &resp.headers) else {
+        be.stats.close();
+        return trace.refuse(Some(&be), &srv.cfg.name, info, 502, "SH");
+    };
     fe.stats.status(code);
     be.stats.status(code);
     srv.shared.stats.status(code);
-    let tr_ms = tr.as_millis() as u64;
-    let method = parts.method.clone();
-    let mut rframing = match response_framing(&method, code, &resp.headers) {
-        Ok(f) => f,
-        Err(_) => {
-            be.stats.close();
-            log(&be.cfg.name, &srv.cfg.name, info, tr_ms, 502, 0, "SH");
-            return Next::Answer(error_page(
-                502,
-                "The server returned an invalid or incomplete response.",
-            ));
+    if code == 101 {
+        if upgrade.is_some() {
+            return tunnel(fe, &be, client, server, lease, cbuf, sbuf, &resp).await;
         }
-    };
+        rframing = Framing::Close;
+    }
     let server_keeps = !server_close
         && match resp.version {
             Version::HTTP_10 => has_token(&resp.headers, "connection", "keep-alive"),
             _ => !has_token(&resp.headers, "connection", "close"),
         };
-    if code == 101 && upgrade.is_some() {
-        return tunnel(fe, &be, client, server, lease, cbuf, sbuf, &resp, start).await;
-    }
-    if code == 101 {
-        rframing = Framing::Close;
-    }
     let mut rh = resp.headers;
     super::http::strip_hop_by_hop(&mut rh);
     let old_client = parts.version == Version::HTTP_10;
@@ -1092,17 +1080,8 @@ async fn exchange(
         rh.insert("connection", HeaderValue::from_static("keep-alive"));
     }
     let mut out = Vec::with_capacity(512 + sbuf.len().min(16 * 1024));
-    write_head(
-        &mut out,
-        format!(
-            "{} {} {}",
-            version_str(parts.version.min(Version::HTTP_11)),
-            code,
-            resp.reason
-        )
-        .as_bytes(),
-        &rh,
-    );
+    let status_line = format!("{} {code} {}", version_str(parts.version), resp.reason);
+    write_head(&mut out, status_line.as_bytes(), &rh);
     // A small body already read goes out with the head in one write.
     let mut leading = 0u64;
     if let Framing::Length(n) = rframing {
@@ -1113,9 +1092,11 @@ async fn exchange(
             rframing = Framing::Empty;
         }
     }
-    let written = with_timeout(client_idle, client.write_all(&out), BodyError::Sink).await;
-    let moved = match written {
-        Ok(()) => forward_body(
+    let mut moved = with_timeout(client_idle, client.write_all(&out), BodyError::Sink)
+        .await
+        .map(|()| 0);
+    if moved.is_ok() {
+        moved = forward_body(
             &mut server,
             sbuf,
             client,
@@ -1124,15 +1105,10 @@ async fn exchange(
             client_idle,
             fe.splice,
         )
-        .await
-        .map(|n| n + leading),
-        Err(e) => Err(e),
-    };
+        .await;
+    }
     be.stats.close();
-    let (ok, bytes_out) = match moved {
-        Ok(n) => (true, n),
-        Err(_) => (false, leading),
-    };
+    let bytes_out = leading + moved.unwrap_or(0);
     for st in [&*fe.stats, &*be.stats, &srv.shared.stats] {
         st.bytes_in.fetch_add(bytes_in, Relaxed);
         st.bytes_out.fetch_add(bytes_out, Relaxed);
@@ -1143,19 +1119,18 @@ async fn exchange(
         Err(BodyError::Timeout) => "sD",
         Err(BodyError::Source) => "SD",
     };
-    log(
+    trace.log(
         &be.cfg.name,
         &srv.cfg.name,
         info,
-        tr_ms,
+        tr.as_millis() as u64,
         code,
         bytes_out,
         term,
     );
-    if ok && server_keeps && rframing != Framing::Close && sbuf.is_empty() {
+    if moved.is_ok() && server_keeps && rframing != Framing::Close && sbuf.is_empty() {
         give_back(&lease, server);
     }
-    drop(lease);
     match moved {
         Ok(_) if client_stays => Next::KeepAlive,
         Ok(_) => Next::Close,
@@ -1200,7 +1175,6 @@ async fn tunnel(
     cbuf: &mut BytesMut,
     sbuf: &mut BytesMut,
     resp: &RespHead,
-    start: Instant,
 ) -> Next {
     let mut out = Vec::new();
     write_head(
@@ -1230,7 +1204,6 @@ async fn tunnel(
         st.bytes_out.fetch_add(bout, Relaxed);
     }
     be.stats.close();
-    tracing::debug!("tunnel closed after {:?}", start.elapsed());
     Next::Gone
 }
 
