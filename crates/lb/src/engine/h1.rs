@@ -617,10 +617,7 @@ async fn server_conn(
     replayable: bool,
 ) -> Result<(TcpStream, Lease, ConnInfo, bool), ConnFail> {
     let t0 = Instant::now();
-    let lease = be.acquire(hash, &[]).await.map_err(|e| match e {
-        NoSlot::NoServer => ConnFail::NoServer,
-        NoSlot::QueueTimeout => ConnFail::QueueTimeout,
-    })?;
+    let lease = be.acquire(hash, &[]).await?;
     let queue_ms = t0.elapsed().as_millis() as u64;
     if !fresh {
         let me = std::thread::current().id();
@@ -961,14 +958,11 @@ async fn exchange(
             Ok(x) => x,
             Err(e) => {
                 be.stats.close();
-                let (server, term) = match &e {
-                    ConnFail::NoServer => ("<NOSRV>".to_string(), "SC"),
-                    ConnFail::QueueTimeout => ("<NOSRV>".to_string(), "sQ"),
-                    ConnFail::Connect {
-                        server, timeout, ..
-                    } => (server.clone(), if *timeout { "sC" } else { "SC" }),
+                let server = match &e {
+                    ConnFail::Connect { server, .. } => server.as_str(),
+                    _ => "<NOSRV>",
                 };
-                return trace.refuse(Some(&be), &server, info, 503, term);
+                return trace.refuse(Some(&be), server, info, 503, e.term());
             }
         };
         info.retries += ci.retries;

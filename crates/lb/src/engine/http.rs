@@ -408,7 +408,7 @@ pub(super) fn upgrade_of<B>(req: &Request<B>) -> Option<HeaderValue> {
     }
 }
 
-async fn handle(ctx: Arc<Ctx>, mut req: Request<Incoming>) -> Response<ProxyBody> {
+async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
     let fe = &ctx.fe;
     let start = Instant::now();
     let logging = fe.logger.is_active();
@@ -473,16 +473,13 @@ async fn handle(ctx: Arc<Ctx>, mut req: Request<Incoming>) -> Response<ProxyBody
             "No server is available to handle this request.",
         );
     };
-    let h2 = req.version() == hyper::Version::HTTP_2;
-    let upgrade = if h2 { None } else { upgrade_of(&req) };
-    let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
     prepare_request_head(
         &mut parts,
         &RewriteOpts {
             forwardfor: fe.cfg.forwardfor.as_ref().or(be.cfg.forwardfor.as_ref()),
             peer: ctx.peer,
-            upgrade: upgrade.as_ref(),
+            upgrade: None,
         },
     );
     let replayable = body.is_end_stream();
@@ -504,7 +501,7 @@ async fn handle(ctx: Arc<Ctx>, mut req: Request<Incoming>) -> Response<ProxyBody
     let mut attempts = 0;
     let result = loop {
         attempts += 1;
-        let got = get_conn(&be, hash, upgrade.is_some()).await;
+        let got = get_conn(&be, hash).await;
         let (mut sender, lease, ci, reuse) = match got {
             Ok(x) => x,
             Err(e) => break Err(e),
@@ -653,11 +650,6 @@ async fn handle(ctx: Arc<Ctx>, mut req: Request<Incoming>) -> Response<ProxyBody
         .and_then(|v| v.to_str().ok())
         .map(|v| v.eq_ignore_ascii_case("close"))
         .unwrap_or(false);
-    if code == 101 {
-        if let (Some(client_up), Some(_)) = (client_upgrade, &upgrade) {
-            return tunnel(&ctx, &be, lease, client_up, resp, start);
-        }
-    }
     // The server connection is reusable once this response's body has been read to
     // its end (not before: a connection still sending a body is busy).
     let reusable = (!be.cfg.http_server_close && !server_close).then_some(sender);
@@ -707,52 +699,10 @@ async fn handle(ctx: Arc<Ctx>, mut req: Request<Incoming>) -> Response<ProxyBody
     Response::from_parts(rparts, body)
 }
 
-/// After `101 Switching Protocols`: answer the client, then join both upgraded
-/// connections as a tunnel (`timeout tunnel`, else the client/server timeouts).
-fn tunnel(
-    ctx: &Arc<Ctx>,
-    be: &Arc<BackendRt>,
-    lease: Lease,
-    client_up: hyper::upgrade::OnUpgrade,
-    mut resp: Response<Incoming>,
-    start: Instant,
-) -> Response<ProxyBody> {
-    let server_up = hyper::upgrade::on(&mut resp);
-    let (parts, _) = resp.into_parts();
-    let idle = be.cfg.timeout_tunnel.map(|d| d.0).or_else(|| {
-        match (
-            ctx.fe.cfg.timeout_client.map(|d| d.0),
-            be.cfg.timeout_server.map(|d| d.0),
-        ) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        }
-    });
-    let fe = ctx.fe.clone();
-    let be2 = be.clone();
-    let peer = ctx.peer;
-    tokio::spawn(async move {
-        let (Ok(c), Ok(s)) = (client_up.await, server_up.await) else {
-            be2.stats.close();
-            return;
-        };
-        let (bin, bout) = copy_idle(TokioIo::new(c), TokioIo::new(s), idle).await;
-        for st in [&*fe.stats, &*be2.stats, &lease.server().shared.stats] {
-            st.bytes_in.fetch_add(bin, Relaxed);
-            st.bytes_out.fetch_add(bout, Relaxed);
-        }
-        be2.stats.close();
-        tracing::debug!("tunnel for {peer} closed after {:?}", start.elapsed());
-        drop(lease);
-    });
-    Response::from_parts(parts, full(Bytes::new()))
-}
-
 /// A pooled connection when one is ready, else a new one (with retries/redispatch).
 async fn get_conn(
     be: &Arc<BackendRt>,
     hash: u32,
-    fresh: bool,
 ) -> Result<
     (
         hyper::client::conn::http1::SendRequest<ProxyBody>,
@@ -763,14 +713,9 @@ async fn get_conn(
     ConnFail,
 > {
     let t0 = Instant::now();
-    let lease = be.acquire(hash, &[]).await.map_err(|e| match e {
-        NoSlot::NoServer => ConnFail::NoServer,
-        NoSlot::QueueTimeout => ConnFail::QueueTimeout,
-    })?;
+    let lease = be.acquire(hash, &[]).await?;
     let queue_ms = t0.elapsed().as_millis() as u64;
-    let reused = if fresh {
-        None
-    } else {
+    let reused = {
         let mut pool = lock(&lease.server().shared.pool);
         let mut found = None;
         // A connection whose previous response has just ended may not be ready yet: keep
@@ -813,7 +758,7 @@ async fn get_conn(
             timeout: false,
         })?;
     tokio::spawn(async move {
-        let _ = conn.with_upgrades().await;
+        let _ = conn.await;
     });
     Ok((sender, lease, info, Reuse::Fresh))
 }

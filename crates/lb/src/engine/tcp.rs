@@ -27,6 +27,15 @@ pub enum ConnFail {
     },
 }
 
+impl From<NoSlot> for ConnFail {
+    fn from(e: NoSlot) -> ConnFail {
+        match e {
+            NoSlot::NoServer => ConnFail::NoServer,
+            NoSlot::QueueTimeout => ConnFail::QueueTimeout,
+        }
+    }
+}
+
 impl ConnFail {
     /// HAProxy's two-letter termination state.
     pub fn term(&self) -> &'static str {
@@ -85,10 +94,7 @@ pub async fn connect_server(
     let t0 = Instant::now();
     let mut lease = match first {
         Some(l) => l,
-        None => be.acquire(hash, &exclude).await.map_err(|e| match e {
-            NoSlot::NoServer => ConnFail::NoServer,
-            NoSlot::QueueTimeout => ConnFail::QueueTimeout,
-        })?,
+        None => be.acquire(hash, &exclude).await?,
     };
     info.queue_ms = t0.elapsed().as_millis() as u64;
     let timeout = be.cfg.timeout_connect.map(|d| d.0);
@@ -130,10 +136,7 @@ pub async fn connect_server(
                     exclude.push(lease.idx);
                     drop(lease);
                     srv_redispatched(be);
-                    lease = be.acquire(hash, &exclude).await.map_err(|e| match e {
-                        NoSlot::NoServer => ConnFail::NoServer,
-                        NoSlot::QueueTimeout => ConnFail::QueueTimeout,
-                    })?;
+                    lease = be.acquire(hash, &exclude).await?;
                 } else if !timed_out {
                     // HAProxy waits a moment before retrying a refused connection on
                     // the same server.
