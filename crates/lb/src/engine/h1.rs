@@ -16,7 +16,7 @@ use super::tcp::{connect_server, splice_fd, ConnFail, ConnInfo, PooledPipe};
 use super::Shared;
 use crate::balance::hash_ip;
 use crate::health::Event;
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, BufMut, BytesMut};
 use http_body_util::BodyExt;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, StatusCode, Version};
@@ -37,6 +37,8 @@ const SPLICE_MIN: u64 = 64 * 1024;
 /// that could not be sent again takes a fresh connection instead.
 const STALE_AFTER: Duration = Duration::from_millis(300);
 const POOL_MAX: usize = 256;
+/// Idle server connections are closed after this long (HAProxy's `pool-purge-delay`).
+const IDLE_MAX: Duration = Duration::from_secs(5);
 
 /// An idle server connection, ready for the next request.
 pub struct IdleConn {
@@ -98,13 +100,11 @@ async fn read_head<T>(
         if buf.capacity() - buf.len() < 4096 {
             buf.reserve(8192.min(limit.saturating_sub(buf.len()).max(1024)));
         }
-        let r = match deadline {
-            Some(d) => match tokio::time::timeout_at(d, io.read_buf(buf)).await {
-                Ok(r) => r,
-                Err(_) if was_empty => return Err(HeadError::NoStart),
-                Err(_) => return Err(HeadError::Timeout),
-            },
-            None => io.read_buf(buf).await,
+        let r = match read_some(io, buf, deadline, usize::MAX).await {
+            Err(ReadError::Timeout) if was_empty => return Err(HeadError::NoStart),
+            Err(ReadError::Timeout) => return Err(HeadError::Timeout),
+            Err(ReadError::Io) => Err(()),
+            Ok(n) => Ok(n),
         };
         match r {
             Ok(0) if was_empty => return Err(HeadError::Closed),
@@ -117,6 +117,59 @@ async fn read_head<T>(
             Err(_) => return Err(HeadError::Io),
         }
     }
+}
+
+enum ReadError {
+    Timeout,
+    Io,
+}
+
+/// Reads what is there into `buf`; waits (until `deadline`) only when nothing is.
+/// The timer is armed only for a wait, not for every read.
+async fn read_some(
+    io: &TcpStream,
+    buf: &mut BytesMut,
+    deadline: Option<tokio::time::Instant>,
+    max: usize,
+) -> Result<usize, ReadError> {
+    loop {
+        match io.try_read_buf(&mut (&mut *buf).limit(max)) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(_) => return Err(ReadError::Io),
+        }
+        let ready = match deadline {
+            Some(d) => tokio::time::timeout_at(d, io.readable())
+                .await
+                .map_err(|_| ReadError::Timeout)?,
+            None => io.readable().await,
+        };
+        ready.map_err(|_| ReadError::Io)?;
+    }
+}
+
+/// Writes all of `data`; waits (at most `idle` each time) only when the socket is full.
+async fn write_all(
+    io: &TcpStream,
+    mut data: &[u8],
+    idle: Option<Duration>,
+) -> Result<(), BodyError> {
+    while !data.is_empty() {
+        match io.try_write(data) {
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let ready = match idle {
+                    Some(d) => tokio::time::timeout(d, io.writable())
+                        .await
+                        .map_err(|_| BodyError::Timeout)?,
+                    None => io.writable().await,
+                };
+                ready.map_err(|_| BodyError::Sink)?;
+            }
+            Err(_) => return Err(BodyError::Sink),
+        }
+    }
+    Ok(())
 }
 
 fn headers_of(list: &[httparse::Header<'_>]) -> Result<HeaderMap, HeadError> {
@@ -393,6 +446,22 @@ async fn with_timeout<T>(
     }
 }
 
+/// Reads part of a body, with `idle` as the inactivity timeout.
+async fn read_body(
+    src: &TcpStream,
+    buf: &mut BytesMut,
+    idle: Option<Duration>,
+    max: usize,
+) -> Result<usize, BodyError> {
+    let deadline = idle.map(|d| tokio::time::Instant::now() + d);
+    read_some(src, buf, deadline, max)
+        .await
+        .map_err(|e| match e {
+            ReadError::Timeout => BodyError::Timeout,
+            ReadError::Io => BodyError::Source,
+        })
+}
+
 /// Moves one body from `src` to `dst`: first what `buf` already holds, then from the
 /// socket. `buf` keeps whatever follows the body. Returns the bytes moved.
 async fn forward_body(
@@ -409,7 +478,7 @@ async fn forward_body(
         Framing::Length(n) => {
             let first = (buf.len() as u64).min(n) as usize;
             if first > 0 {
-                with_timeout(dst_idle, dst.write_all(&buf[..first]), BodyError::Sink).await?;
+                write_all(dst, &buf[..first], dst_idle).await?;
                 buf.advance(first);
             }
             let mut left = n - first as u64;
@@ -419,12 +488,11 @@ async fn forward_body(
             // `buf` is empty here: whatever it held belonged to this body.
             while left > 0 {
                 buf.reserve(64 * 1024);
-                let mut limited = (&mut *src).take(left.min(64 * 1024));
-                let got = with_timeout(src_idle, limited.read_buf(buf), BodyError::Source).await?;
+                let got = read_body(src, buf, src_idle, left.min(64 * 1024) as usize).await?;
                 if got == 0 {
                     return Err(BodyError::Source);
                 }
-                with_timeout(dst_idle, dst.write_all(buf), BodyError::Sink).await?;
+                write_all(dst, buf, dst_idle).await?;
                 buf.clear();
                 left -= got as u64;
             }
@@ -436,7 +504,7 @@ async fn forward_body(
             loop {
                 if !buf.is_empty() {
                     let (used, done) = scanner.scan(buf).map_err(|_| BodyError::Source)?;
-                    with_timeout(dst_idle, dst.write_all(&buf[..used]), BodyError::Sink).await?;
+                    write_all(dst, &buf[..used], dst_idle).await?;
                     buf.advance(used);
                     total += used as u64;
                     if done {
@@ -444,7 +512,7 @@ async fn forward_body(
                     }
                 }
                 buf.reserve(32 * 1024);
-                let got = with_timeout(src_idle, src.read_buf(buf), BodyError::Source).await?;
+                let got = read_body(src, buf, src_idle, usize::MAX).await?;
                 if got == 0 {
                     return Err(BodyError::Source);
                 }
@@ -453,16 +521,16 @@ async fn forward_body(
         Framing::Close => {
             let mut total = buf.len() as u64;
             if !buf.is_empty() {
-                with_timeout(dst_idle, dst.write_all(buf), BodyError::Sink).await?;
+                write_all(dst, buf, dst_idle).await?;
                 buf.clear();
             }
             loop {
                 buf.reserve(64 * 1024);
-                let got = with_timeout(src_idle, src.read_buf(buf), BodyError::Source).await?;
+                let got = read_body(src, buf, src_idle, usize::MAX).await?;
                 if got == 0 {
                     return Ok(total);
                 }
-                with_timeout(dst_idle, dst.write_all(buf), BodyError::Sink).await?;
+                write_all(dst, buf, dst_idle).await?;
                 total += got as u64;
                 buf.clear();
             }
@@ -643,8 +711,11 @@ async fn server_conn(
     Ok((s, lease, info, false))
 }
 
+/// Returns a server connection to the pool, closing those idle for longer than
+/// [`IDLE_MAX`] (servers close theirs after a while too).
 fn give_back(lease: &Lease, stream: TcpStream) {
     let mut pool = lock(&lease.server().shared.h1_pool);
+    pool.retain(|c| c.since.elapsed() < IDLE_MAX);
     if pool.len() < POOL_MAX {
         pool.push(IdleConn {
             stream,
@@ -849,7 +920,7 @@ async fn stats_page(
         "LR",
     );
     let idle = trace.fe.cfg.timeout_client.map(|d| d.0);
-    match with_timeout(idle, client.write_all(&bytes), BodyError::Sink).await {
+    match write_all(client, &bytes, idle).await {
         Ok(()) if keep => Next::KeepAlive,
         Ok(()) => Next::Close,
         Err(_) => Next::Gone,
@@ -969,7 +1040,7 @@ async fn exchange(
         info.queue_ms += ci.queue_ms;
         info.connect_ms += ci.connect_ms;
         let t = Instant::now();
-        let mut sent = with_timeout(server_idle, server.write_all(&head), BodyError::Sink).await;
+        let mut sent = write_all(&server, &head, server_idle).await;
         if sent.is_ok() {
             sent = forward_body(
                 client,
@@ -1086,9 +1157,7 @@ async fn exchange(
             rframing = Framing::Empty;
         }
     }
-    let mut moved = with_timeout(client_idle, client.write_all(&out), BodyError::Sink)
-        .await
-        .map(|()| 0);
+    let mut moved = write_all(client, &out, client_idle).await.map(|()| 0);
     if moved.is_ok() {
         moved = forward_body(
             &mut server,
