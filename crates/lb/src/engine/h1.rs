@@ -8,7 +8,8 @@
 //! logging and the stats page are shared with it.
 
 use super::http::{
-    choose_backend, head_timeout, is_l7_error, log_http, prepare_request_head, LogInfo, RewriteOpts,
+    choose_backend, head_timeout, is_l7_error, log_http, prepare_request_head, LogInfo,
+    RewriteOpts, HOP_BY_HOP,
 };
 use super::logfmt::haproxy_date;
 use super::state::*;
@@ -216,11 +217,64 @@ fn parse_request(buf: &[u8]) -> Result<Option<(Request<()>, usize)>, HeadError> 
     Ok(Some((req, n)))
 }
 
+/// A response head as the server sent it: passed on line by line, without building a
+/// header map (only the framing and connection headers are looked at).
 struct RespHead {
     code: u16,
     reason: String,
     version: Version,
-    headers: HeaderMap,
+    raw: Vec<u8>,
+    /// Where each header's name and value lie in `raw`.
+    fields: Vec<(std::ops::Range<usize>, std::ops::Range<usize>)>,
+}
+
+impl RespHead {
+    fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.fields
+            .iter()
+            .filter(move |(n, _)| self.raw[n.clone()].eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| &self.raw[v.clone()])
+    }
+
+    fn has_token(&self, name: &str, token: &str) -> bool {
+        tokens(self.values(name)).any(|t| t.eq_ignore_ascii_case(token))
+    }
+
+    /// Appends the header lines; with `end_to_end`, without the hop-by-hop ones and
+    /// those the `Connection` header names.
+    fn write_fields(&self, out: &mut Vec<u8>, end_to_end: bool) {
+        let listed: Vec<&str> = if end_to_end {
+            tokens(self.values("connection")).collect()
+        } else {
+            Vec::new()
+        };
+        for (n, v) in &self.fields {
+            let name = &self.raw[n.clone()];
+            if end_to_end
+                && (HOP_BY_HOP
+                    .iter()
+                    .any(|h| name.eq_ignore_ascii_case(h.as_bytes()))
+                    || listed
+                        .iter()
+                        .any(|h| name.eq_ignore_ascii_case(h.as_bytes())))
+            {
+                continue;
+            }
+            out.extend_from_slice(name);
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(&self.raw[v.clone()]);
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+}
+
+/// The comma-separated tokens of some header values.
+fn tokens<'a>(values: impl Iterator<Item = &'a [u8]>) -> impl Iterator<Item = &'a str> {
+    values
+        .filter_map(|v| std::str::from_utf8(v).ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
 }
 
 fn parse_response(buf: &[u8]) -> Result<Option<(RespHead, usize)>, HeadError> {
@@ -232,12 +286,23 @@ fn parse_response(buf: &[u8]) -> Result<Option<(RespHead, usize)>, HeadError> {
         Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
         Err(e) => return Err(HeadError::Bad(e.to_string())),
     };
+    let base = buf.as_ptr() as usize;
+    let at = |x: &[u8]| {
+        let start = x.as_ptr() as usize - base;
+        start..start + x.len()
+    };
+    let fields = r
+        .headers
+        .iter()
+        .map(|h| (at(h.name.as_bytes()), at(h.value)))
+        .collect();
     Ok(Some((
         RespHead {
             code: r.code.unwrap_or(0),
             reason: r.reason.unwrap_or("").to_string(),
             version: version_of(r.version),
-            headers: headers_of(r.headers)?,
+            raw: buf[..n].to_vec(),
+            fields,
         },
         n,
     )))
@@ -270,16 +335,19 @@ fn request_framing(h: &HeaderMap) -> Result<Framing, String> {
         }
         return Ok(Framing::Chunked);
     }
-    match content_length(h)? {
+    match content_length(h.get_all("content-length").iter().map(|v| v.as_bytes()))? {
         Some(0) | None => Ok(Framing::Empty),
         Some(n) => Ok(Framing::Length(n)),
     }
 }
 
-fn content_length(h: &HeaderMap) -> Result<Option<u64>, String> {
+fn content_length<'a>(values: impl Iterator<Item = &'a [u8]>) -> Result<Option<u64>, String> {
     let mut found: Option<u64> = None;
-    for v in h.get_all("content-length") {
-        for part in v.to_str().map_err(|_| "invalid Content-Length")?.split(',') {
+    for v in values {
+        for part in std::str::from_utf8(v)
+            .map_err(|_| "invalid Content-Length")?
+            .split(',')
+        {
             let n: u64 = part
                 .trim()
                 .parse()
@@ -293,18 +361,18 @@ fn content_length(h: &HeaderMap) -> Result<Option<u64>, String> {
     Ok(found)
 }
 
-fn response_framing(method: &Method, code: u16, h: &HeaderMap) -> Result<Framing, String> {
+fn response_framing(method: &Method, code: u16, r: &RespHead) -> Result<Framing, String> {
     if method == Method::HEAD || (100..200).contains(&code) || code == 204 || code == 304 {
         return Ok(Framing::Empty);
     }
-    if h.contains_key("transfer-encoding") {
-        return Ok(if has_token(h, "transfer-encoding", "chunked") {
+    if r.values("transfer-encoding").next().is_some() {
+        return Ok(if r.has_token("transfer-encoding", "chunked") {
             Framing::Chunked
         } else {
             Framing::Close
         });
     }
-    Ok(match content_length(h)? {
+    Ok(match content_length(r.values("content-length"))? {
         Some(0) => Framing::Empty,
         Some(n) => Framing::Length(n),
         None => Framing::Close,
@@ -1115,7 +1183,7 @@ async fn exchange(
         };
         be.health_event(lease.idx, ev, &format!("HTTP status {code}"));
     }
-    let Ok(mut rframing) = response_framing(&parts.method, code, &resp.headers) else {
+    let Ok(mut rframing) = response_framing(&parts.method, code, &resp) else {
         be.stats.close();
         return trace.refuse(Some(&be), &srv.cfg.name, info, 502, "SH");
     };
@@ -1130,23 +1198,23 @@ async fn exchange(
     }
     let server_keeps = !server_close
         && match resp.version {
-            Version::HTTP_10 => has_token(&resp.headers, "connection", "keep-alive"),
-            _ => !has_token(&resp.headers, "connection", "close"),
+            Version::HTTP_10 => resp.has_token("connection", "keep-alive"),
+            _ => !resp.has_token("connection", "close"),
         };
-    let mut rh = resp.headers;
-    super::http::strip_hop_by_hop(&mut rh);
     let old_client = parts.version == Version::HTTP_10;
     // An HTTP/1.0 client knows no chunked coding: it reads such a body until the end.
     let client_stays =
         keep && rframing != Framing::Close && !(old_client && rframing == Framing::Chunked);
+    let mut out = Vec::with_capacity(resp.raw.len() + 64 + sbuf.len().min(16 * 1024));
+    out.extend_from_slice(version_str(parts.version).as_bytes());
+    out.extend_from_slice(format!(" {code} {}\r\n", resp.reason).as_bytes());
+    resp.write_fields(&mut out, true);
     if !client_stays {
-        rh.insert("connection", HeaderValue::from_static("close"));
+        out.extend_from_slice(b"connection: close\r\n");
     } else if old_client {
-        rh.insert("connection", HeaderValue::from_static("keep-alive"));
+        out.extend_from_slice(b"connection: keep-alive\r\n");
     }
-    let mut out = Vec::with_capacity(512 + sbuf.len().min(16 * 1024));
-    let status_line = format!("{} {code} {}", version_str(parts.version), resp.reason);
-    write_head(&mut out, status_line.as_bytes(), &rh);
+    out.extend_from_slice(b"\r\n");
     // A small body already read goes out with the head in one write.
     let mut leading = 0u64;
     if let Framing::Length(n) = rframing {
@@ -1212,11 +1280,9 @@ async fn read_response_head(
         let (resp, n) = read_head(server, sbuf, 64 * 1024, idle, idle, parse_response).await?;
         if (100..200).contains(&resp.code) && resp.code != 101 {
             let mut out = Vec::new();
-            write_head(
-                &mut out,
-                format!("HTTP/1.1 {} {}", resp.code, resp.reason).as_bytes(),
-                &resp.headers,
-            );
+            out.extend_from_slice(format!("HTTP/1.1 {} {}\r\n", resp.code, resp.reason).as_bytes());
+            resp.write_fields(&mut out, false);
+            out.extend_from_slice(b"\r\n");
             sbuf.advance(n);
             client.write_all(&out).await.map_err(|_| HeadError::Io)?;
             continue;
@@ -1240,11 +1306,9 @@ async fn tunnel(
     resp: &RespHead,
 ) -> Next {
     let mut out = Vec::new();
-    write_head(
-        &mut out,
-        format!("HTTP/1.1 101 {}", resp.reason).as_bytes(),
-        &resp.headers,
-    );
+    out.extend_from_slice(format!("HTTP/1.1 101 {}\r\n", resp.reason).as_bytes());
+    resp.write_fields(&mut out, false);
+    out.extend_from_slice(b"\r\n");
     out.extend_from_slice(sbuf);
     sbuf.clear();
     if client.write_all(&out).await.is_err() || server.write_all(cbuf).await.is_err() {
@@ -1305,16 +1369,34 @@ mod tests {
         assert_eq!(request_framing(&h), Ok(Framing::Chunked));
         h.insert("transfer-encoding", HeaderValue::from_static("gzip"));
         assert!(request_framing(&h).is_err());
-        let mut r = HeaderMap::new();
+        let resp = |head: &str| {
+            parse_response(head.as_bytes())
+                .expect("valid")
+                .expect("complete")
+                .0
+        };
+        let r = resp("HTTP/1.1 200 OK\r\n\r\n");
         assert_eq!(response_framing(&Method::GET, 200, &r), Ok(Framing::Close));
         assert_eq!(response_framing(&Method::HEAD, 200, &r), Ok(Framing::Empty));
         assert_eq!(response_framing(&Method::GET, 304, &r), Ok(Framing::Empty));
-        r.insert("content-length", HeaderValue::from_static("5, 5"));
+        let r = resp("HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\n");
         assert_eq!(
             response_framing(&Method::GET, 200, &r),
             Ok(Framing::Length(5))
         );
-        r.insert("content-length", HeaderValue::from_static("5, 6"));
+        let r = resp("HTTP/1.1 200 OK\r\nContent-Length: 5\r\ncontent-length: 6\r\n\r\n");
         assert!(response_framing(&Method::GET, 200, &r).is_err());
+        let r = resp("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, Chunked\r\n\r\n");
+        assert_eq!(
+            response_framing(&Method::GET, 200, &r),
+            Ok(Framing::Chunked)
+        );
+        // Hop-by-hop headers and those named by Connection stay with the server.
+        let r = resp(
+            "HTTP/1.1 200 OK\r\nConnection: close, X-Private\r\nKeep-Alive: 5\r\nX-Private: 1\r\nX-Kept: 2\r\n\r\n",
+        );
+        let mut out = Vec::new();
+        r.write_fields(&mut out, true);
+        assert_eq!(String::from_utf8_lossy(&out), "X-Kept: 2\r\n");
     }
 }

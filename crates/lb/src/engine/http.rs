@@ -284,7 +284,7 @@ pub(super) fn choose_backend<B>(
     fe.default_backend.clone()
 }
 
-const HOP_BY_HOP: &[&str] = &[
+pub(super) const HOP_BY_HOP: &[&str] = &[
     "connection",
     "keep-alive",
     "proxy-connection",
