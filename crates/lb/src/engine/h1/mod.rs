@@ -1,0 +1,660 @@
+//! `mode http` over HTTP/1.x without a generic HTTP library in between: each request
+//! head is parsed once (httparse), rewritten and written to a server connection from
+//! our own pool, the response head likewise, and bodies are moved as they come — by
+//! splice(2) when their length is known and large. One task per client connection, the
+//! same system calls per request as HAProxy, little else.
+//!
+//! HTTP/2 clients are served by hyper in [`super::http`]; routing, header rewriting,
+//! logging and the stats page are shared with it.
+
+mod wire;
+
+use super::http::{
+    choose_backend, head_timeout, is_l7_error, log_http, prepare_request_head, LogInfo, RewriteOpts,
+};
+use super::logfmt::haproxy_date;
+use super::state::*;
+use super::tcp::{connect_server, ConnFail, ConnInfo};
+use super::Shared;
+use crate::balance::hash_ip;
+use crate::health::Event;
+use bytes::{Buf, BytesMut};
+use http_body_util::BodyExt;
+use hyper::header::HeaderValue;
+use hyper::{Request, Version};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use wire::*;
+
+/// An idle pooled server connection older than this may be closed under us: a request
+/// that could not be sent again takes a fresh connection instead.
+const STALE_AFTER: Duration = Duration::from_millis(300);
+const POOL_MAX: usize = 256;
+/// Idle server connections are closed after this long (HAProxy's `pool-purge-delay`).
+const IDLE_MAX: Duration = Duration::from_secs(5);
+
+/// An idle server connection, ready for the next request.
+pub struct IdleConn {
+    stream: TcpStream,
+    since: Instant,
+    /// The worker thread whose reactor the socket is registered with.
+    worker: std::thread::ThreadId,
+}
+
+/// Sends a last answer and closes so that the client reads it: stop sending, then
+/// discard what it still sends for a moment (closing with unread data would reset the
+/// connection and could destroy the answer).
+async fn answer_and_close(client: &mut TcpStream, bytes: &[u8]) {
+    if tokio::time::timeout(Duration::from_secs(5), client.write_all(bytes))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let _ = client.shutdown().await;
+    let mut sink = [0u8; 16 * 1024];
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        let mut total = 0usize;
+        while total < 1 << 20 {
+            match client.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+    })
+    .await;
+}
+
+/// A server connection for one request: from this worker's part of the pool when one
+/// is there, else a new one (`connect_server` retries and redispatches).
+async fn server_conn(
+    be: &Arc<BackendRt>,
+    hash: u32,
+    fresh: bool,
+    replayable: bool,
+) -> Result<(TcpStream, Lease, ConnInfo, bool), ConnFail> {
+    let t0 = Instant::now();
+    let lease = be.acquire(hash, &[]).await?;
+    let queue_ms = t0.elapsed().as_millis() as u64;
+    if !fresh {
+        let me = std::thread::current().id();
+        let mut pool = lock(&lease.server().shared.h1_pool);
+        while let Some(pos) = pool.iter().rposition(|c| c.worker == me) {
+            let c = pool.swap_remove(pos);
+            // A request that could not be sent again avoids connections that may have
+            // been closed by the server meanwhile.
+            if !replayable && c.since.elapsed() > STALE_AFTER {
+                continue;
+            }
+            drop(pool);
+            let info = ConnInfo {
+                retries: 0,
+                queue_ms,
+                connect_ms: 0,
+            };
+            return Ok((c.stream, lease, info, true));
+        }
+    }
+    let (s, lease, mut info) = connect_server(be, hash, Some(lease)).await?;
+    info.queue_ms += queue_ms;
+    Ok((s, lease, info, false))
+}
+
+/// Returns a server connection to the pool, closing those idle for longer than
+/// [`IDLE_MAX`] (servers close theirs after a while too).
+fn give_back(lease: &Lease, stream: TcpStream) {
+    let mut pool = lock(&lease.server().shared.h1_pool);
+    pool.retain(|c| c.since.elapsed() < IDLE_MAX);
+    if pool.len() < POOL_MAX {
+        pool.push(IdleConn {
+            stream,
+            since: Instant::now(),
+            worker: std::thread::current().id(),
+        });
+    }
+}
+
+/// One client connection in `mode http`, HTTP/1.x.
+pub async fn session(
+    shared: &Arc<Shared>,
+    fe: &Arc<FrontendRt>,
+    mut client: TcpStream,
+    peer: SocketAddr,
+) {
+    let bufsize = shared.current.load().config.global.bufsize.max(8192);
+    let mut fe = fe.clone();
+    let mut cbuf = BytesMut::with_capacity(8192);
+    let mut sbuf = BytesMut::new();
+    let mut first_request = true;
+    loop {
+        // `timeout http-request` (else `client`) bounds a head once started; between
+        // requests the client has `timeout http-keep-alive` (else the former) to start
+        // the next one. The first request's first byte is already there.
+        let secs = |d: Option<crate::config::Dur>| d.map(|d| d.0);
+        let request_timeout = secs(fe.cfg.timeout_http_request.or(fe.cfg.timeout_client))
+            .unwrap_or_else(|| head_timeout(&fe));
+        let wait_first = if first_request {
+            request_timeout
+        } else {
+            secs(fe.cfg.timeout_http_keep_alive).unwrap_or(request_timeout)
+        };
+        let head = read_head(
+            &mut client,
+            &mut cbuf,
+            bufsize,
+            Some(wait_first),
+            Some(request_timeout),
+            parse_request,
+        )
+        .await;
+        let (req, n) = match head {
+            Ok(x) => x,
+            Err(HeadError::Closed) | Err(HeadError::NoStart) | Err(HeadError::Io) => return,
+            Err(e) => {
+                let code = match e {
+                    HeadError::Timeout => 408,
+                    HeadError::TooLarge => 431,
+                    _ => 400,
+                };
+                if let HeadError::Bad(why) = e {
+                    tracing::debug!("bad request from {peer}: {why}");
+                }
+                fe.stats.req_tot.fetch_add(1, Relaxed);
+                fe.stats.status(code);
+                answer_and_close(&mut client, &error_page(code)).await;
+                return;
+            }
+        };
+        // Between requests, follow reloads: the frontend of the same name in the
+        // current configuration serves the next request; without one, the connection
+        // ends (the frontend was removed or the engine is stopping).
+        if !first_request {
+            let current = shared.current.load();
+            if !current.frontends.iter().any(|f| Arc::ptr_eq(f, &fe)) {
+                match current.frontends.iter().find(|f| f.cfg.name == fe.cfg.name) {
+                    Some(f) => fe = f.clone(),
+                    None => return,
+                }
+            }
+        }
+        first_request = false;
+        cbuf.advance(n);
+        let next = exchange(shared, &fe, &mut client, peer, &mut cbuf, &mut sbuf, req).await;
+        // Idle kept-alive connections keep small buffers.
+        if sbuf.capacity() > 32 * 1024 {
+            sbuf = BytesMut::new();
+        }
+        if cbuf.is_empty() && cbuf.capacity() > 32 * 1024 {
+            cbuf = BytesMut::with_capacity(8192);
+        }
+        match next {
+            Next::KeepAlive => continue,
+            Next::Close => {
+                let _ = client.shutdown().await;
+                return;
+            }
+            Next::Answer(bytes) => {
+                answer_and_close(&mut client, &bytes).await;
+                return;
+            }
+            Next::Gone => return,
+        }
+    }
+}
+
+/// What the session does after an exchange.
+enum Next {
+    KeepAlive,
+    /// Close after a complete answer.
+    Close,
+    /// Send this last answer, then close.
+    Answer(Vec<u8>),
+    /// The connection is unusable: drop it.
+    Gone,
+}
+
+/// Whether the client keeps its connection after this request.
+fn client_keeps(req: &Request<()>) -> bool {
+    match req.version() {
+        Version::HTTP_10 => has_token(req.headers(), "connection", "keep-alive"),
+        _ => !has_token(req.headers(), "connection", "close"),
+    }
+}
+
+/// What a request's log line needs.
+struct Trace<'a> {
+    fe: &'a FrontendRt,
+    peer: SocketAddr,
+    start: Instant,
+    /// Empty when the frontend does not log.
+    date: String,
+    request_line: String,
+}
+
+impl Trace<'_> {
+    #[allow(clippy::too_many_arguments)]
+    fn log(
+        &self,
+        backend: &str,
+        server: &str,
+        info: ConnInfo,
+        tr: u64,
+        code: u16,
+        bytes: u64,
+        term: &str,
+    ) {
+        if !self.fe.logger.is_active() {
+            return;
+        }
+        let li = LogInfo {
+            date: self.date.clone(),
+            start: self.start,
+            request_line: self.request_line.clone(),
+            backend: backend.to_string(),
+            server: server.to_string(),
+            tw: info.queue_ms,
+            tc: info.connect_ms,
+            tr,
+            retries: info.retries,
+        };
+        log_http(self.fe, self.peer, &li, code, bytes, term);
+    }
+
+    /// Ends the request with an answer of our own (then the connection): counted and
+    /// logged.
+    fn refuse(
+        &self,
+        be: Option<&BackendRt>,
+        server: &str,
+        info: ConnInfo,
+        code: u16,
+        term: &str,
+    ) -> Next {
+        self.fe.stats.status(code);
+        if let Some(be) = be {
+            be.stats.status(code);
+        }
+        let backend = be.map_or(self.fe.cfg.name.as_str(), |b| b.cfg.name.as_str());
+        self.log(backend, server, info, 0, code, 0, term);
+        Next::Answer(error_page(code))
+    }
+}
+
+/// The stats page, answered by the load balancer itself.
+async fn stats_page(
+    shared: &Arc<Shared>,
+    page: &crate::config::StatsPage,
+    client: &mut TcpStream,
+    req: &Request<()>,
+    keep: bool,
+    trace: &Trace<'_>,
+) -> Next {
+    let resp = super::stats::serve_http(shared, page, req);
+    let code = resp.status().as_u16();
+    trace.fe.stats.status(code);
+    let (parts, body) = resp.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let bytes = own_response(code, &parts.headers, &body, !keep);
+    trace.log(
+        &trace.fe.cfg.name,
+        "<STATS>",
+        ConnInfo::default(),
+        0,
+        code,
+        bytes.len() as u64,
+        "LR",
+    );
+    let idle = trace.fe.cfg.timeout_client.map(|d| d.0);
+    match write_all(client, &bytes, idle).await {
+        Ok(()) if keep => Next::KeepAlive,
+        Ok(()) => Next::Close,
+        Err(_) => Next::Gone,
+    }
+}
+
+/// One request and its answer.
+async fn exchange(
+    shared: &Arc<Shared>,
+    fe: &Arc<FrontendRt>,
+    client: &mut TcpStream,
+    peer: SocketAddr,
+    cbuf: &mut BytesMut,
+    sbuf: &mut BytesMut,
+    mut req: Request<()>,
+) -> Next {
+    let logging = fe.logger.is_active();
+    let trace = Trace {
+        fe,
+        peer,
+        start: Instant::now(),
+        date: if logging {
+            haproxy_date()
+        } else {
+            String::new()
+        },
+        request_line: if logging {
+            format!("{} {} {:?}", req.method(), req.uri(), req.version())
+        } else {
+            String::new()
+        },
+    };
+    fe.stats.req_tot.fetch_add(1, Relaxed);
+    let keep = client_keeps(&req);
+    let framing = match request_framing(req.headers()) {
+        Ok(f) => f,
+        Err(why) => {
+            tracing::debug!("bad request from {peer}: {why}");
+            return trace.refuse(None, "<NOSRV>", ConnInfo::default(), 400, "PR");
+        }
+    };
+    if let Some(page) = &fe.cfg.stats {
+        if framing != Framing::Empty {
+            return trace.refuse(None, "<STATS>", ConnInfo::default(), 400, "PR");
+        }
+        return stats_page(shared, page, client, &req, keep, &trace).await;
+    }
+    let Some(be) = choose_backend(fe, &req, peer) else {
+        fe.stats.denied.fetch_add(1, Relaxed);
+        return trace.refuse(None, "<NOSRV>", ConnInfo::default(), 503, "SC");
+    };
+    let upgrade = super::http::upgrade_of(&req);
+    if has_token(req.headers(), "expect", "100-continue") && framing != Framing::Empty {
+        // Say "go on" ourselves; the server gets the body without having to.
+        req.headers_mut().remove("expect");
+        if client
+            .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+            .await
+            .is_err()
+        {
+            return Next::Gone;
+        }
+    }
+    let server_close = be.cfg.http_server_close || req.version() == Version::HTTP_10;
+    let (mut parts, ()) = req.into_parts();
+    prepare_request_head(
+        &mut parts,
+        &RewriteOpts {
+            forwardfor: fe.cfg.forwardfor.as_ref().or(be.cfg.forwardfor.as_ref()),
+            peer,
+            upgrade: upgrade.as_ref(),
+        },
+    );
+    if server_close && upgrade.is_none() {
+        parts
+            .headers
+            .insert("connection", HeaderValue::from_static("close"));
+    }
+    let mut head = Vec::with_capacity(512);
+    let target = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    write_head(
+        &mut head,
+        format!("{} {} {}", parts.method, target, version_str(parts.version)).as_bytes(),
+        &parts.headers,
+    );
+    let replayable = framing == Framing::Empty;
+    let client_idle = fe.cfg.timeout_client.map(|d| d.0);
+    let server_idle = be.cfg.timeout_server.map(|d| d.0);
+    be.stats.open();
+    let hash = hash_ip(peer.ip());
+    let mut info = ConnInfo::default();
+    let mut attempts = 0u32;
+    let mut fresh = upgrade.is_some();
+    let mut bytes_in = 0u64;
+    // Connect, send the head and the body, read the response head. A reused connection
+    // that the server closed before answering is replaced when the request can be sent
+    // again.
+    let (mut server, lease, resp, tr) = loop {
+        attempts += 1;
+        let (mut server, lease, ci, reused) = match server_conn(&be, hash, fresh, replayable).await
+        {
+            Ok(x) => x,
+            Err(e) => {
+                be.stats.close();
+                let server = match &e {
+                    ConnFail::Connect { server, .. } => server.as_str(),
+                    _ => "<NOSRV>",
+                };
+                return trace.refuse(Some(&be), server, info, 503, e.term());
+            }
+        };
+        info.retries += ci.retries;
+        info.queue_ms += ci.queue_ms;
+        info.connect_ms += ci.connect_ms;
+        let t = Instant::now();
+        let mut sent = write_all(&server, &head, server_idle).await;
+        if sent.is_ok() {
+            sent = forward_body(
+                client,
+                cbuf,
+                &mut server,
+                framing,
+                client_idle,
+                server_idle,
+                fe.splice,
+            )
+            .await
+            .map(|n| bytes_in = n);
+        }
+        let srv_name = &lease.server().cfg.name;
+        let got = match sent {
+            Ok(()) => {
+                sbuf.clear();
+                read_response_head(&mut server, sbuf, client, server_idle).await
+            }
+            // A body cannot be sent again: the request fails here.
+            Err(BodyError::Sink) if !replayable => {
+                be.stats.close();
+                lease.server().shared.stats.eresp.fetch_add(1, Relaxed);
+                return trace.refuse(Some(&be), srv_name, info, 502, "SH");
+            }
+            Err(BodyError::Sink) => Err(HeadError::Io),
+            // The client's body failed.
+            Err(_) => {
+                be.stats.close();
+                trace.log(&be.cfg.name, srv_name, info, 0, 400, 0, "CD");
+                return Next::Gone;
+            }
+        };
+        let e = match got {
+            Ok(resp) => break (server, lease, resp, t.elapsed()),
+            Err(e) => e,
+        };
+        if reused
+            && replayable
+            && matches!(e, HeadError::Closed | HeadError::Io)
+            && attempts <= be.cfg.retries + 1
+        {
+            info.retries += 1;
+            be.stats.wretr.fetch_add(1, Relaxed);
+            fresh = true;
+            continue;
+        }
+        let srv = lease.server();
+        srv.shared.stats.eresp.fetch_add(1, Relaxed);
+        be.stats.eresp.fetch_add(1, Relaxed);
+        if srv.cfg.observe.is_some() {
+            be.health_event(
+                lease.idx,
+                Event::LiveError,
+                "no valid response from the server",
+            );
+        }
+        be.stats.close();
+        return if matches!(e, HeadError::NoStart | HeadError::Timeout) {
+            trace.refuse(Some(&be), &srv.cfg.name, info, 504, "sH")
+        } else {
+            trace.refuse(Some(&be), &srv.cfg.name, info, 502, "SH")
+        };
+    };
+    let code = resp.code;
+    let srv = lease.server();
+    if srv.cfg.observe == Some(crate::config::Observe::Layer7) {
+        let ev = if is_l7_error(code) {
+            Event::LiveError
+        } else {
+            Event::LiveSuccess
+        };
+        be.health_event(lease.idx, ev, &format!("HTTP status {code}"));
+    }
+    let Ok(mut rframing) = response_framing(&parts.method, code, &resp) else {
+        be.stats.close();
+        return trace.refuse(Some(&be), &srv.cfg.name, info, 502, "SH");
+    };
+    fe.stats.status(code);
+    be.stats.status(code);
+    srv.shared.stats.status(code);
+    if code == 101 {
+        if upgrade.is_some() {
+            return tunnel(fe, &be, client, server, lease, cbuf, sbuf, &resp).await;
+        }
+        rframing = Framing::Close;
+    }
+    let server_keeps = !server_close
+        && match resp.version {
+            Version::HTTP_10 => resp.has_token("connection", "keep-alive"),
+            _ => !resp.has_token("connection", "close"),
+        };
+    let old_client = parts.version == Version::HTTP_10;
+    // An HTTP/1.0 client knows no chunked coding: it reads such a body until the end.
+    let client_stays =
+        keep && rframing != Framing::Close && !(old_client && rframing == Framing::Chunked);
+    let mut out = Vec::with_capacity(resp.raw.len() + 64 + sbuf.len().min(16 * 1024));
+    out.extend_from_slice(version_str(parts.version).as_bytes());
+    out.extend_from_slice(format!(" {code} {}\r\n", resp.reason).as_bytes());
+    resp.write_fields(&mut out, true);
+    if !client_stays {
+        out.extend_from_slice(b"connection: close\r\n");
+    } else if old_client {
+        out.extend_from_slice(b"connection: keep-alive\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    // A small body already read goes out with the head in one write.
+    let mut leading = 0u64;
+    if let Framing::Length(n) = rframing {
+        if (sbuf.len() as u64) >= n {
+            out.extend_from_slice(&sbuf[..n as usize]);
+            sbuf.advance(n as usize);
+            leading = n;
+            rframing = Framing::Empty;
+        }
+    }
+    let mut moved = write_all(client, &out, client_idle).await.map(|()| 0);
+    if moved.is_ok() {
+        moved = forward_body(
+            &mut server,
+            sbuf,
+            client,
+            rframing,
+            server_idle,
+            client_idle,
+            fe.splice,
+        )
+        .await;
+    }
+    be.stats.close();
+    let bytes_out = leading + moved.unwrap_or(0);
+    for st in [&*fe.stats, &*be.stats, &srv.shared.stats] {
+        st.bytes_in.fetch_add(bytes_in, Relaxed);
+        st.bytes_out.fetch_add(bytes_out, Relaxed);
+    }
+    let term = match moved {
+        Ok(_) => "--",
+        Err(BodyError::Sink) => "CD",
+        Err(BodyError::Timeout) => "sD",
+        Err(BodyError::Source) => "SD",
+    };
+    trace.log(
+        &be.cfg.name,
+        &srv.cfg.name,
+        info,
+        tr.as_millis() as u64,
+        code,
+        bytes_out,
+        term,
+    );
+    if moved.is_ok() && server_keeps && rframing != Framing::Close && sbuf.is_empty() {
+        give_back(&lease, server);
+    }
+    match moved {
+        Ok(_) if client_stays => Next::KeepAlive,
+        Ok(_) => Next::Close,
+        Err(_) => Next::Gone,
+    }
+}
+
+/// Reads the final response head, passing interim (1xx other than 101) answers on.
+async fn read_response_head(
+    server: &mut TcpStream,
+    sbuf: &mut BytesMut,
+    client: &mut TcpStream,
+    idle: Option<Duration>,
+) -> Result<RespHead, HeadError> {
+    loop {
+        let (resp, n) = read_head(server, sbuf, 64 * 1024, idle, idle, parse_response).await?;
+        if (100..200).contains(&resp.code) && resp.code != 101 {
+            let mut out = Vec::new();
+            out.extend_from_slice(format!("HTTP/1.1 {} {}\r\n", resp.code, resp.reason).as_bytes());
+            resp.write_fields(&mut out, false);
+            out.extend_from_slice(b"\r\n");
+            sbuf.advance(n);
+            client.write_all(&out).await.map_err(|_| HeadError::Io)?;
+            continue;
+        }
+        sbuf.advance(n);
+        return Ok(resp);
+    }
+}
+
+/// After `101 Switching Protocols`: pass the answer on, then join both connections as
+/// a tunnel (`timeout tunnel`, else the client/server timeouts).
+#[allow(clippy::too_many_arguments)]
+async fn tunnel(
+    fe: &Arc<FrontendRt>,
+    be: &Arc<BackendRt>,
+    client: &mut TcpStream,
+    mut server: TcpStream,
+    lease: Lease,
+    cbuf: &mut BytesMut,
+    sbuf: &mut BytesMut,
+    resp: &RespHead,
+) -> Next {
+    let mut out = Vec::new();
+    out.extend_from_slice(format!("HTTP/1.1 101 {}\r\n", resp.reason).as_bytes());
+    resp.write_fields(&mut out, false);
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(sbuf);
+    sbuf.clear();
+    if client.write_all(&out).await.is_err() || server.write_all(cbuf).await.is_err() {
+        be.stats.close();
+        return Next::Gone;
+    }
+    cbuf.clear();
+    let idle = be.cfg.timeout_tunnel.map(|d| d.0).or_else(|| {
+        match (
+            fe.cfg.timeout_client.map(|d| d.0),
+            be.cfg.timeout_server.map(|d| d.0),
+        ) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    });
+    let (bin, bout) = super::http::copy_idle(&mut *client, &mut server, idle).await;
+    for st in [&*fe.stats, &*be.stats, &lease.server().shared.stats] {
+        st.bytes_in.fetch_add(bin, Relaxed);
+        st.bytes_out.fetch_add(bout, Relaxed);
+    }
+    be.stats.close();
+    Next::Gone
+}
