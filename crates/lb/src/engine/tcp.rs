@@ -105,7 +105,9 @@ pub async fn connect_server(
         match connect_once(srv.cfg.addr, timeout, be.cfg.srvtcpka).await {
             Ok(s) => {
                 info.connect_ms = t1.elapsed().as_millis() as u64;
-                if srv.cfg.observe.is_some() {
+                // As in HAProxy, a connection that succeeds counts for `observe
+                // layer4` only; `layer7` judges servers by their answers.
+                if srv.cfg.observe == Some(crate::config::Observe::Layer4) {
                     be.health_event(lease.idx, Event::LiveSuccess, "");
                 }
                 return Ok((s, lease, info));
