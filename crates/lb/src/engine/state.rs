@@ -105,7 +105,7 @@ pub struct ServerShared {
     /// Idle HTTP connections to this server (hyper's, for HTTP/2 clients).
     pub pool: Mutex<Vec<crate::engine::http::PooledConn>>,
     /// Idle HTTP/1 connections to this server (for HTTP/1 clients).
-    pub h1_pool: Mutex<Vec<crate::engine::h1::IdleConn>>,
+    pub h1_pool: Mutex<std::collections::VecDeque<crate::engine::h1::IdleConn>>,
 }
 
 impl ServerShared {
@@ -137,7 +137,7 @@ impl ServerShared {
             last_check: Mutex::new(CheckInfo::default()),
             kill,
             pool: Mutex::new(Vec::new()),
-            h1_pool: Mutex::new(Vec::new()),
+            h1_pool: Mutex::new(std::collections::VecDeque::new()),
         }
     }
 

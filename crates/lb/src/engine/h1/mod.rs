@@ -84,7 +84,7 @@ async fn server_conn(
         let me = std::thread::current().id();
         let mut pool = lock(&lease.server().shared.h1_pool);
         while let Some(pos) = pool.iter().rposition(|c| c.worker == me) {
-            let c = pool.swap_remove(pos);
+            let Some(c) = pool.remove(pos) else { break };
             // A request that could not be sent again avoids connections that may have
             // been closed by the server meanwhile.
             if !replayable && c.since.elapsed() > STALE_AFTER {
@@ -107,12 +107,19 @@ async fn server_conn(
 /// Returns a server connection to the pool, closing those idle for longer than
 /// [`IDLE_MAX`] (servers close theirs after a while too).
 fn give_back(lease: &Lease, stream: TcpStream) {
+    let now = Instant::now();
     let mut pool = lock(&lease.server().shared.h1_pool);
-    pool.retain(|c| c.since.elapsed() < IDLE_MAX);
+    // Kept in the order they were given back: the oldest are at the front.
+    while pool
+        .front()
+        .is_some_and(|c| now.duration_since(c.since) >= IDLE_MAX)
+    {
+        pool.pop_front();
+    }
     if pool.len() < POOL_MAX {
-        pool.push(IdleConn {
+        pool.push_back(IdleConn {
             stream,
-            since: Instant::now(),
+            since: now,
             worker: std::thread::current().id(),
         });
     }
