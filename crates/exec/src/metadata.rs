@@ -46,6 +46,19 @@ pub struct ActionMeta {
     pub role: Option<String>,
 }
 
+impl ActionMeta {
+    /// An action a builtin agent advertises: its timeout and, for monitors, interval.
+    pub fn new(name: &str, timeout_ms: u64, interval_ms: Option<u64>) -> ActionMeta {
+        ActionMeta {
+            name: name.into(),
+            timeout_ms: Some(timeout_ms),
+            interval_ms,
+            depth: None,
+            role: None,
+        }
+    }
+}
+
 fn child<'a, 'i>(node: roxmltree::Node<'a, 'i>, name: &str) -> Option<roxmltree::Node<'a, 'i>> {
     node.children()
         .find(|c| c.is_element() && c.tag_name().name() == name)

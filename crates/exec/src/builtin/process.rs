@@ -491,12 +491,6 @@ impl BuiltinAgent for ProcessAgent {
             content_type: "string".into(),
             ..Default::default()
         };
-        let act = |name: &str, timeout: u64, interval: Option<u64>| ActionMeta {
-            name: name.into(),
-            timeout_ms: Some(timeout),
-            interval_ms: interval,
-            ..Default::default()
-        };
         AgentMetadata {
             name: "process".into(),
             version: Some("1.0".into()),
@@ -551,11 +545,11 @@ impl BuiltinAgent for ProcessAgent {
                 param("path", "PATH", "PATH of the command."),
             ],
             actions: vec![
-                act("start", 20_000, None),
-                act("stop", 20_000, None),
-                act("monitor", 20_000, Some(10_000)),
-                act("validate-all", 5_000, None),
-                act("meta-data", 5_000, None),
+                ActionMeta::new("start", 20_000, None),
+                ActionMeta::new("stop", 20_000, None),
+                ActionMeta::new("monitor", 20_000, Some(10_000)),
+                ActionMeta::new("validate-all", 5_000, None),
+                ActionMeta::new("meta-data", 5_000, None),
             ],
         }
     }

@@ -22,13 +22,6 @@ impl BuiltinAgent for VipAgent {
     }
 
     fn metadata(&self) -> AgentMetadata {
-        let act = |name: &str, timeout: u64, interval: Option<u64>| ActionMeta {
-            name: name.into(),
-            timeout_ms: Some(timeout),
-            interval_ms: interval,
-            depth: None,
-            role: None,
-        };
         AgentMetadata {
             name: "vip".into(),
             version: Some("1.0".into()),
@@ -51,11 +44,11 @@ impl BuiltinAgent for VipAgent {
                 })
                 .collect(),
             actions: vec![
-                act("start", 20_000, None),
-                act("stop", 20_000, None),
-                act("monitor", 20_000, Some(10_000)),
-                act("validate-all", 20_000, None),
-                act("meta-data", 5_000, None),
+                ActionMeta::new("start", 20_000, None),
+                ActionMeta::new("stop", 20_000, None),
+                ActionMeta::new("monitor", 20_000, Some(10_000)),
+                ActionMeta::new("validate-all", 20_000, None),
+                ActionMeta::new("meta-data", 5_000, None),
             ],
         }
     }
