@@ -35,9 +35,10 @@ pub struct PooledConn {
 
 /// A kept-alive connection idle for longer than this may be closed by the server just as
 /// a request is sent on it; a body-less request then keeps a copy to be sent again.
-const STALE_AFTER: Duration = Duration::from_millis(300);
+pub(super) const STALE_AFTER: Duration = Duration::from_millis(300);
 
-const POOL_MAX: usize = 256;
+/// Idle connections kept per server.
+pub(super) const POOL_MAX: usize = 256;
 
 struct Ctx {
     shared: Arc<Shared>,

@@ -10,7 +10,8 @@
 mod wire;
 
 use super::http::{
-    choose_backend, head_timeout, is_l7_error, log_http, prepare_request_head, LogInfo, RewriteOpts,
+    choose_backend, head_timeout, is_l7_error, log_http, prepare_request_head, LogInfo,
+    RewriteOpts, POOL_MAX, STALE_AFTER,
 };
 use super::logfmt::haproxy_date;
 use super::state::*;
@@ -30,10 +31,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use wire::*;
 
-/// An idle pooled server connection older than this may be closed under us: a request
-/// that could not be sent again takes a fresh connection instead.
-const STALE_AFTER: Duration = Duration::from_millis(300);
-const POOL_MAX: usize = 256;
 /// Idle server connections are closed after this long (HAProxy's `pool-purge-delay`).
 const IDLE_MAX: Duration = Duration::from_secs(5);
 
