@@ -53,6 +53,11 @@ pub(super) async fn read_head<T>(
     parse: impl Fn(&[u8]) -> Result<Option<(T, usize)>, HeadError>,
 ) -> Result<(T, usize), HeadError> {
     let mut deadline = if buf.is_empty() {
+        // The peer was just sent something (a request, an answer) and needs a moment
+        // to reply: let the other connections' ready work run first instead of asking
+        // at once. Without this, a connection whose peers answer quickly would be
+        // served over and over (its reads never wait) while the others queue.
+        tokio::task::yield_now().await;
         first.map(|d| tokio::time::Instant::now() + d)
     } else {
         whole.map(|d| tokio::time::Instant::now() + d)
