@@ -1386,6 +1386,11 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
                 _ => {}
             }
         }
+        if let Some(ff) = &f.forwardfor {
+            if hyper::header::HeaderName::from_bytes(ff.header.as_bytes()).is_err() {
+                e(&f.source, "option forwardfor", bad_header(&ff.header));
+            }
+        }
         for u in &f.use_backend {
             if !u.any_of.is_empty() && f.mode == Mode::Tcp {
                 e(
@@ -1402,6 +1407,11 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
         }
     }
     for b in &cfg.backends {
+        if let Some(ff) = &b.forwardfor {
+            if hyper::header::HeaderName::from_bytes(ff.header.as_bytes()).is_err() {
+                e(&b.source, "option forwardfor", bad_header(&ff.header));
+            }
+        }
         for s in &b.server {
             if s.weight > 256 {
                 e(
@@ -1420,6 +1430,10 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
         }
     }
     errs
+}
+
+fn bad_header(name: &str) -> String {
+    format!("`{name}` is not a valid header name")
 }
 
 fn directive_name(w: &[Word]) -> String {

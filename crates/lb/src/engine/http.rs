@@ -208,27 +208,49 @@ pub fn full(s: impl Into<Bytes>) -> ProxyBody {
         .boxed()
 }
 
-fn host_of<B>(req: &Request<B>) -> String {
-    let h = req
-        .headers()
-        .get(HOST)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| req.uri().host().map(str::to_string))
-        .unwrap_or_default();
-    let h = if h.starts_with('[') {
-        h.split(']').next().map(|x| format!("{x}]")).unwrap_or(h)
-    } else {
-        h.split(':').next().unwrap_or("").to_string()
-    };
-    h
+/// What routing rules look at in a request, whichever way it was read.
+pub(super) trait RequestView {
+    /// The Host header, else the authority of an absolute-form target.
+    fn host_field(&self) -> Option<&str>;
+    fn path(&self) -> &str;
+    fn method(&self) -> &str;
 }
 
-fn acl_matches<B>(acl: &Acl, req: &Request<B>, peer: SocketAddr) -> bool {
+impl<B> RequestView for Request<B> {
+    fn host_field(&self) -> Option<&str> {
+        match self.headers().get(HOST) {
+            Some(v) => v.to_str().ok(),
+            None => self.uri().host(),
+        }
+    }
+
+    fn path(&self) -> &str {
+        self.uri().path()
+    }
+
+    fn method(&self) -> &str {
+        Request::method(self).as_str()
+    }
+}
+
+/// The host a request is for, without a port.
+fn host_of(req: &impl RequestView) -> String {
+    let h = req.host_field().unwrap_or("");
+    if h.starts_with('[') {
+        h.split(']')
+            .next()
+            .map(|x| format!("{x}]"))
+            .unwrap_or_default()
+    } else {
+        h.split(':').next().unwrap_or("").to_string()
+    }
+}
+
+fn acl_matches(acl: &Acl, req: &impl RequestView, peer: SocketAddr) -> bool {
     let subject = match acl.fetch {
         AclFetch::Host => host_of(req),
-        AclFetch::Path => req.uri().path().to_string(),
-        AclFetch::Method => req.method().as_str().to_string(),
+        AclFetch::Path => req.path().to_string(),
+        AclFetch::Method => req.method().to_string(),
         AclFetch::Src => {
             return acl.values.iter().any(|v| {
                 crate::config::Cidr::parse(v)
@@ -259,9 +281,9 @@ fn acl_matches<B>(acl: &Acl, req: &Request<B>, peer: SocketAddr) -> bool {
     })
 }
 
-pub(super) fn choose_backend<B>(
+pub(super) fn choose_backend(
     fe: &FrontendRt,
-    req: &Request<B>,
+    req: &impl RequestView,
     peer: SocketAddr,
 ) -> Option<Arc<BackendRt>> {
     for (rule, be) in &fe.rules {
@@ -312,50 +334,38 @@ pub(super) fn strip_hop_by_hop(h: &mut HeaderMap) {
     }
 }
 
-fn add_forwarded_for(h: &mut HeaderMap, ff: &ForwardFor, peer: SocketAddr) {
-    if ff.except.map(|c| c.contains(peer.ip())).unwrap_or(false) {
-        return;
+/// The client address `option forwardfor` adds, unless `except` covers it (IPv4
+/// clients of an IPv6 socket are shown as IPv4).
+pub(super) fn forwarded_for(ff: &ForwardFor, peer: SocketAddr) -> Option<String> {
+    if ff.except.is_some_and(|c| c.contains(peer.ip())) {
+        return None;
     }
-    let ip = match peer.ip() {
+    Some(match peer.ip() {
         std::net::IpAddr::V6(v6) => v6
             .to_ipv4_mapped()
             .map(|v4| v4.to_string())
             .unwrap_or_else(|| v6.to_string()),
         v4 => v4.to_string(),
-    };
-    if let (Ok(name), Ok(val)) = (
-        HeaderName::from_bytes(ff.header.as_bytes()),
-        HeaderValue::from_str(&ip),
-    ) {
-        // HAProxy appends a new header line; so do we.
-        h.append(name, val);
-    }
+    })
 }
 
-/// How a request head is rewritten for the server.
-pub(super) struct RewriteOpts<'a> {
-    pub(super) forwardfor: Option<&'a ForwardFor>,
-    pub(super) peer: SocketAddr,
-    /// The protocol a client asks to switch to (`Connection: upgrade`).
-    pub(super) upgrade: Option<&'a HeaderValue>,
-}
-
-/// Rewrites a client's request head for the server: hop-by-hop headers removed (an
-/// upgrade asked for is kept), `X-Forwarded-For` added, absolute-form and HTTP/2
-/// requests turned into HTTP/1.1 origin-form ones with their Host.
-pub(super) fn prepare_request_head(parts: &mut hyper::http::request::Parts, o: &RewriteOpts<'_>) {
+/// Rewrites an HTTP/2 client's request head for an HTTP/1.1 server: hop-by-hop
+/// headers removed, `X-Forwarded-For` added, the target in origin form with its Host.
+pub(super) fn prepare_request_head(
+    parts: &mut hyper::http::request::Parts,
+    forwardfor: Option<&ForwardFor>,
+    peer: SocketAddr,
+) {
     strip_hop_by_hop(&mut parts.headers);
-    if parts.version == hyper::Version::HTTP_2 {
-        parts.version = hyper::Version::HTTP_11;
-    }
-    if let Some(u) = o.upgrade {
-        parts
-            .headers
-            .insert("connection", HeaderValue::from_static("upgrade"));
-        parts.headers.insert("upgrade", u.clone());
-    }
-    if let Some(ff) = o.forwardfor {
-        add_forwarded_for(&mut parts.headers, ff, o.peer);
+    parts.version = hyper::Version::HTTP_11;
+    if let Some(ff) = forwardfor {
+        if let (Ok(name), Some(Ok(val))) = (
+            HeaderName::from_bytes(ff.header.as_bytes()),
+            forwarded_for(ff, peer).map(|ip| HeaderValue::from_str(&ip)),
+        ) {
+            // HAProxy appends a new header line; so do we.
+            parts.headers.append(name, val);
+        }
     }
     if parts.uri.scheme().is_some() {
         if let Some(a) = parts.uri.authority() {
@@ -391,22 +401,6 @@ pub(super) struct LogInfo {
     pub(super) tc: u64,
     pub(super) tr: u64,
     pub(super) retries: u32,
-}
-
-/// `Connection: upgrade` with an `Upgrade` header (WebSocket and the like).
-pub(super) fn upgrade_of<B>(req: &Request<B>) -> Option<HeaderValue> {
-    let wants = req
-        .headers()
-        .get_all("connection")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
-    if wants {
-        req.headers().get("upgrade").cloned()
-    } else {
-        None
-    }
 }
 
 async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
@@ -477,11 +471,8 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
     let (mut parts, body) = req.into_parts();
     prepare_request_head(
         &mut parts,
-        &RewriteOpts {
-            forwardfor: fe.cfg.forwardfor.as_ref().or(be.cfg.forwardfor.as_ref()),
-            peer: ctx.peer,
-            upgrade: None,
-        },
+        fe.cfg.forwardfor.as_ref().or(be.cfg.forwardfor.as_ref()),
+        ctx.peer,
     );
     let replayable = body.is_end_stream();
     let client_timeout = fe.cfg.timeout_client.map(|d| d.0);

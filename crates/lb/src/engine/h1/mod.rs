@@ -10,8 +10,8 @@
 mod wire;
 
 use super::http::{
-    choose_backend, head_timeout, is_l7_error, log_http, prepare_request_head, LogInfo,
-    RewriteOpts, POOL_MAX, STALE_AFTER,
+    choose_backend, forwarded_for, head_timeout, is_l7_error, log_http, LogInfo, POOL_MAX,
+    STALE_AFTER,
 };
 use super::logfmt::haproxy_date;
 use super::state::*;
@@ -21,8 +21,7 @@ use crate::balance::hash_ip;
 use crate::health::Event;
 use bytes::{Buf, BytesMut};
 use http_body_util::BodyExt;
-use hyper::header::HeaderValue;
-use hyper::{Request, Version};
+use hyper::Version;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -73,10 +72,11 @@ async fn server_conn(
     hash: u32,
     fresh: bool,
     replayable: bool,
+    timed: bool,
 ) -> Result<(TcpStream, Lease, ConnInfo, bool), ConnFail> {
-    let t0 = Instant::now();
+    let t0 = timed.then(Instant::now);
     let lease = be.acquire(hash, &[]).await?;
-    let queue_ms = t0.elapsed().as_millis() as u64;
+    let queue_ms = t0.map_or(0, |t| t.elapsed().as_millis() as u64);
     if !fresh {
         let me = std::thread::current().id();
         let mut pool = lock(&lease.server().shared.h1_pool);
@@ -222,10 +222,10 @@ enum Next {
 }
 
 /// Whether the client keeps its connection after this request.
-fn client_keeps(req: &Request<()>) -> bool {
-    match req.version() {
-        Version::HTTP_10 => has_token(req.headers(), "connection", "keep-alive"),
-        _ => !has_token(req.headers(), "connection", "close"),
+fn client_keeps(req: &ReqHead) -> bool {
+    match req.version {
+        Version::HTTP_10 => req.fields.has_token("connection", "keep-alive"),
+        _ => !req.fields.has_token("connection", "close"),
     }
 }
 
@@ -233,7 +233,8 @@ fn client_keeps(req: &Request<()>) -> bool {
 struct Trace<'a> {
     fe: &'a FrontendRt,
     peer: SocketAddr,
-    start: Instant,
+    /// When the request began (only read when the frontend logs).
+    start: Option<Instant>,
     /// Empty when the frontend does not log.
     date: String,
     request_line: String,
@@ -256,7 +257,7 @@ impl Trace<'_> {
         }
         let li = LogInfo {
             date: self.date.clone(),
-            start: self.start,
+            start: self.start.unwrap_or_else(Instant::now),
             request_line: self.request_line.clone(),
             backend: backend.to_string(),
             server: server.to_string(),
@@ -293,11 +294,14 @@ async fn stats_page(
     shared: &Arc<Shared>,
     page: &crate::config::StatsPage,
     client: &mut TcpStream,
-    req: &Request<()>,
+    req: &ReqHead,
     keep: bool,
     trace: &Trace<'_>,
 ) -> Next {
-    let resp = super::stats::serve_http(shared, page, req);
+    let Ok(req) = req.to_request() else {
+        return trace.refuse(None, "<STATS>", ConnInfo::default(), 400, "PR");
+    };
+    let resp = super::stats::serve_http(shared, page, &req);
     let code = resp.status().as_u16();
     trace.fe.stats.status(code);
     let (parts, body) = resp.into_parts();
@@ -332,27 +336,27 @@ async fn exchange(
     peer: SocketAddr,
     cbuf: &mut BytesMut,
     sbuf: &mut BytesMut,
-    mut req: Request<()>,
+    req: ReqHead,
 ) -> Next {
     let logging = fe.logger.is_active();
     let trace = Trace {
         fe,
         peer,
-        start: Instant::now(),
+        start: logging.then(Instant::now),
         date: if logging {
             haproxy_date()
         } else {
             String::new()
         },
         request_line: if logging {
-            format!("{} {} {:?}", req.method(), req.uri(), req.version())
+            req.line().into_owned()
         } else {
             String::new()
         },
     };
     fe.stats.req_tot.fetch_add(1, Relaxed);
     let keep = client_keeps(&req);
-    let framing = match request_framing(req.headers()) {
+    let framing = match request_framing(&req.fields) {
         Ok(f) => f,
         Err(why) => {
             tracing::debug!("bad request from {peer}: {why}");
@@ -369,10 +373,16 @@ async fn exchange(
         fe.stats.denied.fetch_add(1, Relaxed);
         return trace.refuse(None, "<NOSRV>", ConnInfo::default(), 503, "SC");
     };
-    let upgrade = super::http::upgrade_of(&req);
-    if has_token(req.headers(), "expect", "100-continue") && framing != Framing::Empty {
+    // `Connection: upgrade` with an `Upgrade` header (WebSocket and the like).
+    let upgrade = if req.fields.has_token("connection", "upgrade") {
+        req.fields.values("upgrade").next()
+    } else {
+        None
+    };
+    let answer_continue =
+        req.fields.has_token("expect", "100-continue") && framing != Framing::Empty;
+    if answer_continue {
         // Say "go on" ourselves; the server gets the body without having to.
-        req.headers_mut().remove("expect");
         if client
             .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
             .await
@@ -381,31 +391,16 @@ async fn exchange(
             return Next::Gone;
         }
     }
-    let server_close = be.cfg.http_server_close || req.version() == Version::HTTP_10;
-    let (mut parts, ()) = req.into_parts();
-    prepare_request_head(
-        &mut parts,
-        &RewriteOpts {
+    let server_close = be.cfg.http_server_close || req.version == Version::HTTP_10;
+    let head = request_for_server(
+        &req,
+        &Rewrite {
+            upgrade,
+            close: server_close,
+            drop_expect: answer_continue,
             forwardfor: fe.cfg.forwardfor.as_ref().or(be.cfg.forwardfor.as_ref()),
             peer,
-            upgrade: upgrade.as_ref(),
         },
-    );
-    if server_close && upgrade.is_none() {
-        parts
-            .headers
-            .insert("connection", HeaderValue::from_static("close"));
-    }
-    let mut head = Vec::with_capacity(512);
-    let target = parts
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/");
-    write_head(
-        &mut head,
-        format!("{} {} {}", parts.method, target, version_str(parts.version)).as_bytes(),
-        &parts.headers,
     );
     let replayable = framing == Framing::Empty;
     let client_idle = fe.cfg.timeout_client.map(|d| d.0);
@@ -421,22 +416,22 @@ async fn exchange(
     // again.
     let (mut server, lease, resp, tr) = loop {
         attempts += 1;
-        let (mut server, lease, ci, reused) = match server_conn(&be, hash, fresh, replayable).await
-        {
-            Ok(x) => x,
-            Err(e) => {
-                be.stats.close();
-                let server = match &e {
-                    ConnFail::Connect { server, .. } => server.as_str(),
-                    _ => "<NOSRV>",
-                };
-                return trace.refuse(Some(&be), server, info, 503, e.term());
-            }
-        };
+        let (mut server, lease, ci, reused) =
+            match server_conn(&be, hash, fresh, replayable, logging).await {
+                Ok(x) => x,
+                Err(e) => {
+                    be.stats.close();
+                    let server = match &e {
+                        ConnFail::Connect { server, .. } => server.as_str(),
+                        _ => "<NOSRV>",
+                    };
+                    return trace.refuse(Some(&be), server, info, 503, e.term());
+                }
+            };
         info.retries += ci.retries;
         info.queue_ms += ci.queue_ms;
         info.connect_ms += ci.connect_ms;
-        let t = Instant::now();
+        let t = logging.then(Instant::now);
         let mut sent = write_all(&server, &head, server_idle).await;
         if sent.is_ok() {
             sent = forward_body(
@@ -472,7 +467,14 @@ async fn exchange(
             }
         };
         let e = match got {
-            Ok(resp) => break (server, lease, resp, t.elapsed()),
+            Ok(resp) => {
+                break (
+                    server,
+                    lease,
+                    resp,
+                    t.map_or(0, |t| t.elapsed().as_millis()),
+                )
+            }
             Err(e) => e,
         };
         if reused
@@ -512,7 +514,7 @@ async fn exchange(
         };
         be.health_event(lease.idx, ev, &format!("HTTP status {code}"));
     }
-    let Ok(mut rframing) = response_framing(&parts.method, code, &resp) else {
+    let Ok(mut rframing) = response_framing(&req.method, code, &resp) else {
         be.stats.close();
         return trace.refuse(Some(&be), &srv.cfg.name, info, 502, "SH");
     };
@@ -527,17 +529,16 @@ async fn exchange(
     }
     let server_keeps = !server_close
         && match resp.version {
-            Version::HTTP_10 => resp.has_token("connection", "keep-alive"),
-            _ => !resp.has_token("connection", "close"),
+            Version::HTTP_10 => resp.fields.has_token("connection", "keep-alive"),
+            _ => !resp.fields.has_token("connection", "close"),
         };
-    let old_client = parts.version == Version::HTTP_10;
+    let old_client = req.version == Version::HTTP_10;
     // An HTTP/1.0 client knows no chunked coding: it reads such a body until the end.
     let client_stays =
         keep && rframing != Framing::Close && !(old_client && rframing == Framing::Chunked);
-    let mut out = Vec::with_capacity(resp.raw.len() + 64 + sbuf.len().min(16 * 1024));
-    out.extend_from_slice(version_str(parts.version).as_bytes());
-    out.extend_from_slice(format!(" {code} {}\r\n", resp.reason).as_bytes());
-    resp.write_fields(&mut out, true);
+    let mut out = Vec::with_capacity(512 + sbuf.len().min(16 * 1024));
+    resp.write_status_line(&mut out, req.version);
+    resp.fields.write(&mut out, true, None);
     if !client_stays {
         out.extend_from_slice(b"connection: close\r\n");
     } else if old_client {
@@ -583,7 +584,7 @@ async fn exchange(
         &be.cfg.name,
         &srv.cfg.name,
         info,
-        tr.as_millis() as u64,
+        tr as u64,
         code,
         bytes_out,
         term,
@@ -609,8 +610,8 @@ async fn read_response_head(
         let (resp, n) = read_head(server, sbuf, 64 * 1024, idle, idle, parse_response).await?;
         if (100..200).contains(&resp.code) && resp.code != 101 {
             let mut out = Vec::new();
-            out.extend_from_slice(format!("HTTP/1.1 {} {}\r\n", resp.code, resp.reason).as_bytes());
-            resp.write_fields(&mut out, false);
+            resp.write_status_line(&mut out, Version::HTTP_11);
+            resp.fields.write(&mut out, false, None);
             out.extend_from_slice(b"\r\n");
             sbuf.advance(n);
             client.write_all(&out).await.map_err(|_| HeadError::Io)?;
@@ -635,8 +636,8 @@ async fn tunnel(
     resp: &RespHead,
 ) -> Next {
     let mut out = Vec::new();
-    out.extend_from_slice(format!("HTTP/1.1 101 {}\r\n", resp.reason).as_bytes());
-    resp.write_fields(&mut out, false);
+    resp.write_status_line(&mut out, Version::HTTP_11);
+    resp.fields.write(&mut out, false, None);
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(sbuf);
     sbuf.clear();
@@ -661,4 +662,154 @@ async fn tunnel(
     }
     be.stats.close();
     Next::Gone
+}
+
+/// How a request head changes on its way to the server.
+struct Rewrite<'a> {
+    /// The protocol a client asks to switch to: `Connection: upgrade` is kept.
+    upgrade: Option<&'a [u8]>,
+    /// Ask the server to close after the answer.
+    close: bool,
+    /// `Expect: 100-continue` was answered here.
+    drop_expect: bool,
+    forwardfor: Option<&'a crate::config::ForwardFor>,
+    peer: SocketAddr,
+}
+
+/// The request head for the server: hop-by-hop headers removed (an upgrade asked for
+/// is kept), `X-Forwarded-For` added, an absolute-form target in origin form with its
+/// Host. The other header lines pass as they came.
+fn request_for_server(req: &ReqHead, rw: &Rewrite<'_>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(512);
+    out.extend_from_slice(req.method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(req.origin_target().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(version_str(req.version).as_bytes());
+    out.extend_from_slice(b"\r\n");
+    req.fields
+        .write(&mut out, true, rw.drop_expect.then_some("expect"));
+    let mut line = |name: &[u8], value: &[u8]| {
+        out.extend_from_slice(name);
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
+    };
+    match rw.upgrade {
+        Some(u) => {
+            line(b"connection", b"upgrade");
+            line(b"upgrade", u);
+        }
+        None if rw.close => line(b"connection", b"close"),
+        None => {}
+    }
+    if let Some(ff) = rw.forwardfor {
+        if let Some(ip) = forwarded_for(ff, rw.peer) {
+            // HAProxy appends a new header line; so do we.
+            line(ff.header.as_bytes(), ip.as_bytes());
+        }
+    }
+    if let Some(host) = req.missing_host() {
+        line(b"host", host.as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rewrite(head: &str, rw: &Rewrite<'_>) -> String {
+        let (req, n) = parse_request(head.as_bytes())
+            .expect("valid")
+            .expect("complete");
+        assert_eq!(n, head.len());
+        String::from_utf8(request_for_server(&req, rw)).expect("text")
+    }
+
+    #[test]
+    fn request_heads_are_rewritten_for_the_server() {
+        let peer: SocketAddr = "[::ffff:10.0.0.7]:4000".parse().expect("addr");
+        let ff = crate::config::ForwardFor {
+            header: "X-Forwarded-For".into(),
+            except: None,
+        };
+        let plain = Rewrite {
+            upgrade: None,
+            close: false,
+            drop_expect: false,
+            forwardfor: None,
+            peer,
+        };
+        // Header lines pass as they came, hop-by-hop ones and those Connection names
+        // excepted.
+        assert_eq!(
+            rewrite(
+                "GET /a?b=1 HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\nKeep-Alive: 5\r\nTE: trailers\r\nX-End: 2\r\n\r\n",
+                &plain
+            ),
+            "GET /a?b=1 HTTP/1.1\r\nHost: x\r\nX-End: 2\r\n\r\n"
+        );
+        // Absolute form: origin form and a Host; the client address (IPv4 shown as
+        // such); asked to close.
+        assert_eq!(
+            rewrite(
+                "GET http://example.test:8080/p HTTP/1.0\r\nAccept: */*\r\n\r\n",
+                &Rewrite {
+                    close: true,
+                    forwardfor: Some(&ff),
+                    ..plain
+                }
+            ),
+            "GET /p HTTP/1.0\r\nAccept: */*\r\nconnection: close\r\nX-Forwarded-For: 10.0.0.7\r\nhost: example.test:8080\r\n\r\n"
+        );
+        // `except` leaves the header out for clients in that network.
+        let ff_except = crate::config::ForwardFor {
+            header: "X-Client".into(),
+            except: Some(crate::config::Cidr::parse("10.0.0.0/8").expect("cidr")),
+        };
+        assert_eq!(
+            rewrite(
+                "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+                &Rewrite {
+                    forwardfor: Some(&ff_except),
+                    ..plain
+                }
+            ),
+            "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+        );
+        // An upgrade keeps its Connection and Upgrade; an answered Expect is dropped.
+        assert_eq!(
+            rewrite(
+                "POST /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n",
+                &Rewrite {
+                    upgrade: Some(b"websocket"),
+                    close: true,
+                    drop_expect: true,
+                    ..plain
+                }
+            ),
+            "POST /ws HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn requests_route_by_host_and_path_in_either_form() {
+        use super::super::http::RequestView;
+        let (r, _) = parse_request(b"GET /api/v1?x=/y HTTP/1.1\r\nHost: Api.Test:5000\r\n\r\n")
+            .expect("valid")
+            .expect("complete");
+        assert_eq!(r.path(), "/api/v1");
+        assert_eq!(r.host_field(), Some("Api.Test:5000"));
+        assert_eq!(r.line(), "GET /api/v1?x=/y HTTP/1.1");
+        let (r, _) = parse_request(b"GET http://h.test/z?q HTTP/1.1\r\n\r\n")
+            .expect("valid")
+            .expect("complete");
+        assert_eq!((r.path(), r.host_field()), ("/z", Some("h.test")));
+        assert!(matches!(
+            parse_request(b"GET ht!tp://[ HTTP/1.1\r\n\r\n"),
+            Err(HeadError::Bad(_))
+        ));
+    }
 }
