@@ -972,6 +972,9 @@ impl<'a> Parser<'a> {
                     let v = args.get(i + 1).ok_or_else(|| format!("missing value after `{}`", args[i].text))?;
                     match args[i].text.as_str() {
                         "except" => ff.except = Some(Cidr::parse(&v.text)?),
+                        "header" if hyper::header::HeaderName::from_bytes(v.text.as_bytes()).is_err() => {
+                            return Err(bad_header(&v.text))
+                        }
                         "header" => ff.header = v.text.clone(),
                         o => return Err(format!("forwardfor argument `{o}` is not supported (except, header)")),
                     }
@@ -1999,6 +2002,12 @@ mod tests {
         );
         let e = errs("frontend f\n bind 127.0.0.1\n");
         assert!(e.iter().any(|x| x.contains("ADDR:PORT")), "{e:?}");
+        let e = errs("listen l\n mode http\n bind 127.0.0.1:80\n option forwardfor header X:Y\n server s 127.0.0.1:1\n");
+        assert!(
+            e.iter()
+                .any(|x| x.contains("t.cfg:4") && x.contains("`X:Y` is not a valid header name")),
+            "{e:?}"
+        );
     }
 
     #[test]
