@@ -241,6 +241,162 @@ fn lb_marked_down_server_sessions_are_shut_down() {
     e.stop(Duration::ZERO);
 }
 
+/// A server that takes requests and does not finish answering them: `/stall` gets
+/// nothing, `/part` a head announcing 1000 bytes and 10 of them. It keeps every
+/// connection open until dropped; `close_listener` makes its port refuse connections
+/// (so that checks fail) while those connections stay.
+struct StallingServer {
+    addr: SocketAddr,
+    requests: Arc<AtomicU64>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    held: Arc<std::sync::Mutex<Vec<TcpStream>>>,
+}
+
+impl StallingServer {
+    fn start() -> StallingServer {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.set_nonblocking(true).expect("nonblocking");
+        let addr = l.local_addr().expect("addr");
+        let requests = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let held = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (r2, s2, h2) = (requests.clone(), stop.clone(), held.clone());
+        let thread = std::thread::spawn(move || {
+            while !s2.load(Ordering::SeqCst) {
+                let Ok((c, _)) = l.accept() else {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                let (r3, h3) = (r2.clone(), h2.clone());
+                std::thread::spawn(move || {
+                    let _ = c.set_nonblocking(false);
+                    let mut c = c;
+                    let mut head = Vec::new();
+                    let mut b = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        match c.read(&mut b) {
+                            Ok(1) => head.push(b[0]),
+                            _ => return, // a health check
+                        }
+                    }
+                    if head.starts_with(b"GET /part ") {
+                        let _ = c.write_all(
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n0123456789",
+                        );
+                    }
+                    r3.fetch_add(1, Ordering::SeqCst);
+                    h3.lock().unwrap_or_else(|e| e.into_inner()).push(c);
+                });
+            }
+        });
+        StallingServer {
+            addr,
+            requests,
+            stop,
+            thread: Some(thread),
+            held,
+        }
+    }
+
+    fn close_listener(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for StallingServer {
+    fn drop(&mut self) {
+        self.close_listener();
+        self.held.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
+
+/// Reads until the end of a response head; returns it with what followed.
+fn read_head(c: &mut TcpStream) -> (String, Vec<u8>) {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        if let Some(at) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            let rest = got.split_off(at + 4);
+            return (String::from_utf8_lossy(&got).into_owned(), rest);
+        }
+        let n = c.read(&mut buf).expect("a response head");
+        assert!(n > 0, "closed before a head: {got:?}");
+        got.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// `on-marked-down shutdown-sessions` in mode http: a request still waiting for its
+/// answer gets a 502 (over HTTP/1.1 and HTTP/2), and an answer being sent is cut
+/// short, as soon as the server is marked down (the server itself keeps the
+/// connections open and silent).
+#[test]
+fn lb_marked_down_server_http_exchanges_are_shut_down() {
+    let mut srv = StallingServer::start();
+    let p = free_port();
+    let cfg = format!(
+        "defaults\n mode http\n timeout connect 2s\n timeout client 60s\n timeout server 60s\n\
+         listen app\n bind 127.0.0.1:{p}\n server a {} check inter 100 fall 1 on-marked-down shutdown-sessions\n",
+        srv.addr
+    );
+    let e = start_engine(&cfg);
+    assert!(wait_until(Duration::from_secs(3), || status(
+        &e, "app", "a"
+    ) == "UP"));
+    let connect = || {
+        let c = TcpStream::connect(("127.0.0.1", p)).expect("connect");
+        c.set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        c
+    };
+    let mut waiting = connect();
+    waiting
+        .write_all(b"GET /stall HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("write");
+    let mut reading = connect();
+    reading
+        .write_all(b"GET /part HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("write");
+    let (head, mut body) = read_head(&mut reading);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let url = format!("http://127.0.0.1:{p}/stall");
+    let h2 = std::thread::spawn(move || {
+        curl(&[
+            "--http2-prior-knowledge",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &url,
+        ])
+    });
+    assert!(wait_until(Duration::from_secs(5), || srv
+        .requests
+        .load(Ordering::SeqCst)
+        == 3));
+    srv.close_listener();
+    assert!(wait_until(Duration::from_secs(5), || status(
+        &e, "app", "a"
+    ) == "DOWN"));
+    let (head, _) = read_head(&mut waiting);
+    assert!(head.starts_with("HTTP/1.1 502"), "{head}");
+    let mut buf = [0u8; 2048];
+    loop {
+        match reading.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => body.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("the cut answer should end, not wait: {e}"),
+        }
+    }
+    assert_eq!(body, b"0123456789", "the body ends short");
+    let (_, code) = h2.join().expect("curl thread");
+    assert_eq!(code, "502", "HTTP/2 client");
+    e.stop(Duration::ZERO);
+}
+
 /// `maxconn` on a server queues the excess in the backend; `timeout queue` bounds the wait.
 #[test]
 fn lb_server_maxconn_queues_and_timeout_queue_bounds_the_wait() {

@@ -749,8 +749,23 @@ async fn get_conn(
             error: std::io::Error::other(e.to_string()),
             timeout: false,
         })?;
+    // The connection ends with the server's sessions when they are shut down
+    // (`on-marked-down shutdown-sessions`): its requests fail, its bodies end short.
+    let mut kill = be
+        .kills_sessions
+        .then(|| lease.server().shared.kill.subscribe());
     tokio::spawn(async move {
-        let _ = conn.await;
+        match &mut kill {
+            None => {
+                let _ = conn.await;
+            }
+            Some(k) => {
+                tokio::select! {
+                    _ = conn => {}
+                    Ok(()) = k.changed() => {}
+                }
+            }
+        }
     });
     Ok((sender, lease, info, Reuse::Fresh))
 }

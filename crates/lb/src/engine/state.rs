@@ -203,6 +203,9 @@ pub struct BackendRt {
     pub qcur: AtomicU32,
     pub qmax: AtomicU32,
     pub logger: Arc<Logger>,
+    /// Some server's sessions may be shut down (`on-marked-down shutdown-sessions`,
+    /// `on-marked-up shutdown-backup-sessions`): sessions watch for it.
+    pub kills_sessions: bool,
 }
 
 /// Why no server slot could be had.
@@ -246,7 +249,12 @@ impl BackendRt {
             .map(|s| (s.name.as_str(), s.weight))
             .collect();
         let balancer = Balancer::new(cfg.balance, cfg.hash_consistent, &names);
+        let kills_sessions = cfg
+            .server
+            .iter()
+            .any(|s| s.shutdown_sessions_on_down || s.shutdown_backup_sessions_on_up);
         BackendRt {
+            kills_sessions,
             cfg,
             servers,
             stats,

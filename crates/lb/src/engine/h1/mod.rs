@@ -210,6 +210,29 @@ pub async fn session(
     }
 }
 
+/// Watches for the shutdown of a server's sessions, when its backend may do that.
+struct KillWatch(Option<tokio::sync::watch::Receiver<u64>>);
+
+impl KillWatch {
+    fn new(be: &BackendRt, lease: &Lease) -> KillWatch {
+        KillWatch(
+            be.kills_sessions
+                .then(|| lease.server().shared.kill.subscribe()),
+        )
+    }
+
+    /// Runs `f` to its end, or until the server's sessions are shut down (`None`).
+    async fn run<T>(&mut self, f: impl std::future::Future<Output = T>) -> Option<T> {
+        let Some(k) = &mut self.0 else {
+            return Some(f.await);
+        };
+        tokio::select! {
+            r = f => Some(r),
+            Ok(()) = k.changed() => None,
+        }
+    }
+}
+
 /// What the session does after an exchange.
 enum Next {
     KeepAlive,
@@ -414,7 +437,7 @@ async fn exchange(
     // Connect, send the head and the body, read the response head. A reused connection
     // that the server closed before answering is replaced when the request can be sent
     // again.
-    let (mut server, lease, resp, tr) = loop {
+    let (mut server, lease, resp, tr, mut kill) = loop {
         attempts += 1;
         let (mut server, lease, ci, reused) =
             match server_conn(&be, hash, fresh, replayable, logging).await {
@@ -432,9 +455,10 @@ async fn exchange(
         info.queue_ms += ci.queue_ms;
         info.connect_ms += ci.connect_ms;
         let t = logging.then(Instant::now);
-        let mut sent = write_all(&server, &head, server_idle).await;
-        if sent.is_ok() {
-            sent = forward_body(
+        let mut kill = KillWatch::new(&be, &lease);
+        let sending = async {
+            write_all(&server, &head, server_idle).await?;
+            bytes_in = forward_body(
                 client,
                 cbuf,
                 &mut server,
@@ -443,15 +467,17 @@ async fn exchange(
                 server_idle,
                 fe.splice,
             )
-            .await
-            .map(|n| bytes_in = n);
-        }
+            .await?;
+            sbuf.clear();
+            Ok(read_response_head(&mut server, sbuf, client, server_idle).await)
+        };
         let srv_name = &lease.server().cfg.name;
+        let Some(sent) = kill.run(sending).await else {
+            be.stats.close();
+            return trace.refuse(Some(&be), srv_name, info, 502, "DH");
+        };
         let got = match sent {
-            Ok(()) => {
-                sbuf.clear();
-                read_response_head(&mut server, sbuf, client, server_idle).await
-            }
+            Ok(got) => got,
             // A body cannot be sent again: the request fails here.
             Err(BodyError::Sink) if !replayable => {
                 be.stats.close();
@@ -473,6 +499,7 @@ async fn exchange(
                     lease,
                     resp,
                     t.map_or(0, |t| t.elapsed().as_millis()),
+                    kill,
                 )
             }
             Err(e) => e,
@@ -523,7 +550,7 @@ async fn exchange(
     srv.shared.stats.status(code);
     if code == 101 {
         if upgrade.is_some() {
-            return tunnel(fe, &be, client, server, lease, cbuf, sbuf, &resp).await;
+            return tunnel(fe, &be, client, server, lease, cbuf, sbuf, &resp, &mut kill).await;
         }
         rframing = Framing::Close;
     }
@@ -556,8 +583,9 @@ async fn exchange(
         }
     }
     let mut moved = write_all(client, &out, client_idle).await.map(|()| 0);
+    let mut killed = false;
     if moved.is_ok() {
-        moved = forward_body(
+        let body = forward_body(
             &mut server,
             sbuf,
             client,
@@ -565,8 +593,12 @@ async fn exchange(
             server_idle,
             client_idle,
             fe.splice,
-        )
-        .await;
+        );
+        // The client cannot be told: its connection ends with the body cut short.
+        moved = kill.run(body).await.unwrap_or_else(|| {
+            killed = true;
+            Err(BodyError::Source)
+        });
     }
     be.stats.close();
     let bytes_out = leading + moved.unwrap_or(0);
@@ -575,6 +607,7 @@ async fn exchange(
         st.bytes_out.fetch_add(bytes_out, Relaxed);
     }
     let term = match moved {
+        _ if killed => "DD",
         Ok(_) => "--",
         Err(BodyError::Sink) => "CD",
         Err(BodyError::Timeout) => "sD",
@@ -634,6 +667,7 @@ async fn tunnel(
     cbuf: &mut BytesMut,
     sbuf: &mut BytesMut,
     resp: &RespHead,
+    kill: &mut KillWatch,
 ) -> Next {
     let mut out = Vec::new();
     resp.write_status_line(&mut out, Version::HTTP_11);
@@ -655,7 +689,8 @@ async fn tunnel(
             (a, b) => a.or(b),
         }
     });
-    let (bin, bout) = super::http::copy_idle(&mut *client, &mut server, idle).await;
+    let copied = kill.run(super::http::copy_idle(&mut *client, &mut server, idle));
+    let (bin, bout) = copied.await.unwrap_or_default();
     for st in [&*fe.stats, &*be.stats, &lease.server().shared.stats] {
         st.bytes_in.fetch_add(bin, Relaxed);
         st.bytes_out.fetch_add(bout, Relaxed);
