@@ -1030,11 +1030,13 @@ fn update_pair(
     if flags & FLAG_ASYMMETRICAL != 0 {
         asymmetric(cl, g, first, then, f_run);
     }
-    if flags & FLAG_IMPLIES_FIRST != 0 {
-        let then_opt = eff_flags_at(cl, g, then, g.acts[first].node).0;
-        if !then_opt && g.acts[first].optional {
-            clear_optional(g, first, then);
-        }
+    // 'Then' required makes 'first' required only when 'first' as seen by the ordering
+    // (a clone's or group's summary of its members) is already required while the
+    // action itself is still optional: a required stop of 'then' never forces the
+    // stop of a primitive 'first' (that comes from its start being unrunnable).
+    if flags & FLAG_IMPLIES_FIRST != 0 && !g.acts[then].optional && !f_opt && g.acts[first].optional
+    {
+        clear_optional(g, first, then);
     }
     if flags & FLAG_PROMOTED_IMPLIES_FIRST != 0 {
         let rsc = g.acts[then].rsc;
