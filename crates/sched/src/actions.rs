@@ -16,6 +16,11 @@ pub const FLAG_SERIALIZE: u32 = 1 << 6;
 pub const FLAG_PROMOTED_IMPLIES_FIRST: u32 = 1 << 7;
 /// 'then' may proceed once some instances of 'first' can (clone-min, require-all=false).
 pub const FLAG_ONE_OR_MORE: u32 = 1 << 8;
+/// Flags that only mark an ordering for the transition graph: they change no action,
+/// but like every flag they make a later ordering between the same two actions that
+/// shares one of them a duplicate (Pacemaker keeps only the first).
+pub const FLAG_IMPLIES_FIRST_PRINTED: u32 = 1 << 9;
+pub const FLAG_IMPLIES_THEN_PRINTED: u32 = 1 << 10;
 
 /// What an action does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -93,6 +98,8 @@ pub struct Graph {
     pub fences: Vec<(NodeId, String)>,
     /// Actions by resource and task, in creation order.
     index: std::collections::HashMap<(RscId, Task), Vec<usize>>,
+    /// Orderings by (first, then) action, for de-duplication.
+    order_index: std::collections::HashMap<(usize, usize), Vec<usize>>,
 }
 
 impl Graph {
@@ -116,6 +123,22 @@ impl Graph {
             .iter()
             .copied()
             .find(|&a| self.acts[a].node == node)
+    }
+
+    /// Order `then` after `first`. As in Pacemaker, an ordering without flags is no
+    /// ordering, and one that shares a flag with an earlier ordering of the same two
+    /// actions is a duplicate and dropped; returns whether the ordering was added.
+    pub fn add_order(&mut self, first: usize, then: usize, flags: u32) -> bool {
+        if flags == 0 || first == then {
+            return false;
+        }
+        let existing = self.order_index.entry((first, then)).or_default();
+        if existing.iter().any(|&o| self.orders[o].flags & flags != 0) {
+            return false;
+        }
+        existing.push(self.orders.len());
+        self.orders.push(ActOrder { first, then, flags });
+        true
     }
 
     fn push(&mut self, act: Act) -> usize {
@@ -564,10 +587,16 @@ pub fn internal_constraints(cl: &mut Cluster, r: RscId) {
                         None,
                     );
                 }
+                // Stop/demote of the group before the member's, the member's before
+                // "stopped"/"demoted"; only the first member of an ordered group makes
+                // them mandatory.
                 let (down, post_down) = if prev.is_none() && ordered {
-                    (FLAG_OPTIONAL, FLAG_IMPLIES_THEN)
+                    (
+                        FLAG_IMPLIES_FIRST_PRINTED | FLAG_OPTIONAL,
+                        FLAG_IMPLIES_THEN,
+                    )
                 } else {
-                    (0, 0)
+                    (FLAG_IMPLIES_FIRST_PRINTED, FLAG_IMPLIES_THEN_PRINTED)
                 };
                 if promotable {
                     order_rsc(cl, r, Task::Demote, m, Task::Demote, down);
@@ -578,29 +607,45 @@ pub fn internal_constraints(cl: &mut Cluster, r: RscId) {
                         Task::Promote,
                         r,
                         Task::Promoted,
-                        FLAG_RUNNABLE_LEFT | FLAG_IMPLIES_THEN,
+                        FLAG_RUNNABLE_LEFT | FLAG_IMPLIES_THEN | FLAG_IMPLIES_THEN_PRINTED,
                     );
-                    order_rsc(cl, r, Task::Promote, m, Task::Promote, 0);
+                    order_rsc(
+                        cl,
+                        r,
+                        Task::Promote,
+                        m,
+                        Task::Promote,
+                        FLAG_IMPLIES_FIRST_PRINTED,
+                    );
                 }
                 order_rsc(cl, r, Task::Stop, m, Task::Stop, down);
                 order_rsc(cl, m, Task::Stop, r, Task::Stopped, post_down);
-                order_rsc(cl, r, Task::Start, m, Task::Start, 0);
+                order_rsc(
+                    cl,
+                    r,
+                    Task::Start,
+                    m,
+                    Task::Start,
+                    FLAG_IMPLIES_FIRST_PRINTED,
+                );
                 order_rsc(
                     cl,
                     m,
                     Task::Start,
                     r,
                     Task::Running,
-                    FLAG_RUNNABLE_LEFT | FLAG_IMPLIES_THEN,
+                    FLAG_RUNNABLE_LEFT | FLAG_IMPLIES_THEN | FLAG_IMPLIES_THEN_PRINTED,
                 );
                 if !ordered {
+                    // These share a flag with the orderings above between the same
+                    // actions, so (as in Pacemaker) they are dropped as duplicates.
                     order_rsc(
                         cl,
                         r,
                         Task::Start,
                         m,
                         Task::Start,
-                        FLAG_IMPLIES_THEN | FLAG_RUNNABLE_LEFT,
+                        FLAG_IMPLIES_THEN | FLAG_RUNNABLE_LEFT | FLAG_IMPLIES_FIRST_PRINTED,
                     );
                     if promotable {
                         order_rsc(
@@ -609,7 +654,7 @@ pub fn internal_constraints(cl: &mut Cluster, r: RscId) {
                             Task::Promote,
                             m,
                             Task::Promote,
-                            FLAG_IMPLIES_THEN | FLAG_RUNNABLE_LEFT,
+                            FLAG_IMPLIES_THEN | FLAG_RUNNABLE_LEFT | FLAG_IMPLIES_FIRST_PRINTED,
                         );
                     }
                 } else if let Some(p) = prev {
@@ -669,13 +714,34 @@ pub fn internal_constraints(cl: &mut Cluster, r: RscId) {
             let mut last: Option<RscId> = None;
             for &k in &kids {
                 internal_constraints(cl, k);
-                order_rsc(cl, r, Task::Start, k, Task::Start, FLAG_RUNNABLE_LEFT);
-                order_rsc(cl, k, Task::Start, r, Task::Running, 0);
+                order_rsc(
+                    cl,
+                    r,
+                    Task::Start,
+                    k,
+                    Task::Start,
+                    FLAG_RUNNABLE_LEFT | FLAG_IMPLIES_FIRST_PRINTED,
+                );
+                order_rsc(
+                    cl,
+                    k,
+                    Task::Start,
+                    r,
+                    Task::Running,
+                    FLAG_IMPLIES_THEN_PRINTED,
+                );
                 if let (true, Some(l)) = (ordered, last) {
                     order_rsc(cl, l, Task::Start, k, Task::Start, FLAG_OPTIONAL);
                 }
-                order_rsc(cl, r, Task::Stop, k, Task::Stop, 0);
-                order_rsc(cl, k, Task::Stop, r, Task::Stopped, 0);
+                order_rsc(cl, r, Task::Stop, k, Task::Stop, FLAG_IMPLIES_FIRST_PRINTED);
+                order_rsc(
+                    cl,
+                    k,
+                    Task::Stop,
+                    r,
+                    Task::Stopped,
+                    FLAG_IMPLIES_THEN_PRINTED,
+                );
                 if let (true, Some(l)) = (ordered, last) {
                     order_rsc(cl, k, Task::Stop, l, Task::Stop, FLAG_OPTIONAL);
                 }
@@ -749,11 +815,7 @@ pub fn apply_orderings(cl: &Cluster, g: &mut Graph) {
         for &f in &firsts {
             for &t in &thens {
                 if f != t {
-                    g.orders.push(ActOrder {
-                        first: f,
-                        then: t,
-                        flags: o.flags,
-                    });
+                    g.add_order(f, t, o.flags);
                 }
             }
         }
@@ -788,19 +850,11 @@ fn clone_min_ordering(
     });
     for &k in &cl.rscs[o.first].children {
         for f in g.find_all(k, o.first_task) {
-            g.orders.push(ActOrder {
-                first: f,
-                then: met,
-                flags: FLAG_ONE_OR_MORE,
-            });
+            g.add_order(f, met, FLAG_ONE_OR_MORE | FLAG_IMPLIES_THEN_PRINTED);
         }
     }
     for &t in thens {
-        g.orders.push(ActOrder {
-            first: met,
-            then: t,
-            flags: (o.flags & !FLAG_ONE_OR_MORE) | FLAG_RUNNABLE_LEFT,
-        });
+        g.add_order(met, t, (o.flags & !FLAG_ONE_OR_MORE) | FLAG_RUNNABLE_LEFT);
     }
 }
 
@@ -889,11 +943,7 @@ fn interleave(
                 };
                 for f in g.find_all(fc, ft) {
                     for &t in &then_acts {
-                        g.orders.push(ActOrder {
-                            first: f,
-                            then: t,
-                            flags,
-                        });
+                        g.add_order(f, t, flags);
                     }
                 }
             }
