@@ -368,7 +368,8 @@ fn copy_subtree(
     copy.parent = parent;
     copy.children = Vec::new();
     copy.orphan = true;
-    copy.managed = cl.opts.stop_orphan_resources && !cl.opts.maintenance_mode;
+    // An orphan instance of a clone is managed like the clone's other instances
+    // (stop-orphan-resources concerns only resources removed from the configuration).
     copy.running_on = Vec::new();
     copy.known_on = Vec::new();
     copy.role = Role::Stopped;
