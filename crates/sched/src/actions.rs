@@ -982,10 +982,13 @@ fn eff_flags(cl: &Cluster, g: &Graph, a: usize) -> (bool, bool) {
             (optional, runnable)
         }
         Variant::Clone => {
-            // Pacemaker's summary_action_flags: runnable if any instance can.
+            // Pacemaker's summary_action_flags: runnable if any instance can. A
+            // completion action looks at the instances' own completion actions when
+            // they are groups ("running" of a cloned group is unrunnable when one of
+            // the group's members cannot start).
             let (mut optional, mut any_runnable) = (true, false);
             for &k in &rsc.children {
-                if let Some(ka) = g.find(k, base, None) {
+                if let Some(ka) = g.find(k, instance_task(cl, k, act.task), None) {
                     let (ko, kr) = eff_flags(cl, g, ka);
                     optional &= ko;
                     any_runnable |= kr;
@@ -993,6 +996,16 @@ fn eff_flags(cl: &Cluster, g: &Graph, a: usize) -> (bool, bool) {
             }
             (optional, any_runnable)
         }
+    }
+}
+
+/// The task of a clone instance that a clone's action summarises: the same task, folded
+/// to the primitive task for primitive instances (which have no completion actions).
+fn instance_task(cl: &Cluster, inst: RscId, task: Task) -> Task {
+    if cl.rscs[inst].variant == Variant::Primitive {
+        task.base()
+    } else {
+        task
     }
 }
 
@@ -1011,7 +1024,6 @@ fn eff_flags_at(cl: &Cluster, g: &Graph, a: usize, node: Option<NodeId>) -> (boo
     if act.task == Task::OneOrMore {
         return (optional, runnable);
     }
-    let base = act.task.base();
     let mut node_optional = true;
     for &k in &rsc.children {
         let at = if cl.rscs[k].variant == Variant::Primitive {
@@ -1019,7 +1031,7 @@ fn eff_flags_at(cl: &Cluster, g: &Graph, a: usize, node: Option<NodeId>) -> (boo
         } else {
             None
         };
-        if let Some(ka) = g.find(k, base, at) {
+        if let Some(ka) = g.find(k, instance_task(cl, k, act.task), at) {
             node_optional &= eff_flags(cl, g, ka).0;
         }
     }
