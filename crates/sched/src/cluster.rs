@@ -204,6 +204,9 @@ pub struct Rsc {
     pub instance: Option<usize>,
     /// Promotion order of a promotable instance (Pacemaker's sort_index).
     pub sort_index: i64,
+    /// The id under which history last knew this resource, when it differs from
+    /// `id` (an anonymous clone instance found as "rsc:3"; Pacemaker's clone_name).
+    pub clone_name: Option<String>,
     /// Why each allowed-node score is what it is (for --explain).
     pub notes: Vec<String>,
 }
@@ -255,6 +258,7 @@ impl Rsc {
             with_this: Vec::new(),
             instance: None,
             sort_index: 0,
+            clone_name: None,
             notes: Vec::new(),
         }
     }

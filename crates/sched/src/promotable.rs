@@ -67,9 +67,11 @@ fn promotion_score(cl: &Cluster, r: RscId, node: NodeId) -> Option<i64> {
     if !score_applies(cl, r, node) {
         return Some(0).filter(|_| false);
     }
+    // The attribute is named after the id history knows the instance by.
     let attrs = &cl.nodes[node].attrs;
     let id = &cl.rscs[r].id;
-    let mut v = attrs.get(&format!("master-{id}"));
+    let name = cl.rscs[r].clone_name.as_deref().unwrap_or(id);
+    let mut v = attrs.get(&format!("master-{name}"));
     if v.is_none() && !cl.rscs[r].unique {
         let base = strip_instance(id);
         if base != id {
