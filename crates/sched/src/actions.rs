@@ -822,6 +822,57 @@ pub fn apply_orderings(cl: &Cluster, g: &mut Graph) {
     }
 }
 
+/// Interleaved mandatory orderings before a clone's start (or promote): an instance of
+/// the 'then' clone placed on a node where no instance of the 'first' clone is placed
+/// cannot become active there, and is left unassigned after its actions were created
+/// (Pacemaker "inhibits" it: its stop becomes required, its start and promotion
+/// unrunnable, and the summary shows a stop, not a blocked start). Repeated until
+/// stable, since an inhibited instance can leave the instances ordered after it
+/// without a partner.
+pub fn inhibit_interleaved_instances(cl: &mut Cluster, g: &mut Graph) {
+    loop {
+        let mut changed = false;
+        for oi in 0..cl.orders.len() {
+            let o = &cl.orders[oi];
+            let (first, then, first_task, then_task, flags) =
+                (o.first, o.then, o.first_task, o.then_task, o.flags);
+            if flags & (FLAG_RUNNABLE_LEFT | FLAG_IMPLIES_THEN) == 0
+                || flags & FLAG_ONE_OR_MORE != 0
+                || cl.rscs[first].variant == Variant::Primitive
+                || is_ancestor(cl, first, then)
+                || matches!(first_task, Task::Stop | Task::Demote)
+                || !interleaved(cl, first, then, then_task)
+            {
+                continue;
+            }
+            for tc in cl.rscs[then].children.clone() {
+                let Some(n) = crate::clone::instance_node(cl, tc) else {
+                    continue;
+                };
+                if instance_on(cl, first, n, false).is_some() {
+                    continue;
+                }
+                for p in cl.primitives(tc) {
+                    cl.finalize(p, None, true);
+                    for a in g.find_all(p, Task::Stop) {
+                        g.acts[a].optional = false;
+                    }
+                    for t in [Task::Start, Task::Promote] {
+                        for a in g.find_all(p, t) {
+                            g.acts[a].runnable = false;
+                        }
+                    }
+                }
+                cl.rscs[tc].allocated_to = None;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+}
+
 /// 'then' waits for a minimum number of instances of the 'first' clone (Pacemaker's
 /// `clone_min_ordering`): the instances feed a pseudo-action that is runnable when
 /// enough of them are.
