@@ -711,7 +711,8 @@ fn common_unpack(cl: &mut Cluster, idx: RscId) {
     if let Some(t) = meta.get("target-role") {
         // Roles above Started only mean something inside a promotable clone, and
         // Promoted is what such a clone does anyway (Pacemaker's get_target_role).
-        r.next_role = match Role::parse(t) {
+        // Role names are case-insensitive ("stopped" disables a resource too).
+        r.next_role = match halo_model::validate::parse_role(t) {
             Some(Role::Started) | None => None,
             Some(Role::Promoted) | Some(Role::Unpromoted) if !top_promotable => None,
             Some(Role::Promoted) => None,
