@@ -446,6 +446,24 @@ pub fn primitive_actions(cl: &mut Cluster, g: &mut Graph, r: RscId) {
         }
         role = nr;
     }
+    // The recurring monitors of an active role hang off an (optional) start on the
+    // assigned node, so such a start exists whenever the resource is to be active
+    // there (Pacemaker's pcmk__create_recurring_actions).
+    let in_maintenance = cl_ro.opts.maintenance_mode
+        || rsc
+            .meta
+            .get("maintenance")
+            .map(|v| crate::cluster::is_true(v))
+            .unwrap_or(false);
+    if let Some(n) = allocated {
+        if !blocked
+            && !in_maintenance
+            && !cl_ro.nodes[n].maintenance
+            && (next_role != Role::Stopped || !rsc.managed)
+        {
+            custom_action(cl_ro, g, r, Task::Start, Some(n), true);
+        }
+    }
 }
 
 /// Create actions for a resource tree (primitives, group and clone pseudo-actions).
