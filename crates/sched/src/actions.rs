@@ -16,6 +16,11 @@ pub const FLAG_SERIALIZE: u32 = 1 << 6;
 pub const FLAG_PROMOTED_IMPLIES_FIRST: u32 = 1 << 7;
 /// 'then' may proceed once some instances of 'first' can (clone-min, require-all=false).
 pub const FLAG_ONE_OR_MORE: u32 = 1 << 8;
+/// Flags that only mark an ordering for the transition graph: they change no action,
+/// but like every flag they make a later ordering between the same two actions that
+/// shares one of them a duplicate (Pacemaker keeps only the first).
+pub const FLAG_IMPLIES_FIRST_PRINTED: u32 = 1 << 9;
+pub const FLAG_IMPLIES_THEN_PRINTED: u32 = 1 << 10;
 
 /// What an action does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -93,6 +98,8 @@ pub struct Graph {
     pub fences: Vec<(NodeId, String)>,
     /// Actions by resource and task, in creation order.
     index: std::collections::HashMap<(RscId, Task), Vec<usize>>,
+    /// Orderings by (first, then) action, for de-duplication.
+    order_index: std::collections::HashMap<(usize, usize), Vec<usize>>,
 }
 
 impl Graph {
@@ -116,6 +123,22 @@ impl Graph {
             .iter()
             .copied()
             .find(|&a| self.acts[a].node == node)
+    }
+
+    /// Order `then` after `first`. As in Pacemaker, an ordering without flags is no
+    /// ordering, and one that shares a flag with an earlier ordering of the same two
+    /// actions is a duplicate and dropped; returns whether the ordering was added.
+    pub fn add_order(&mut self, first: usize, then: usize, flags: u32) -> bool {
+        if flags == 0 || first == then {
+            return false;
+        }
+        let existing = self.order_index.entry((first, then)).or_default();
+        if existing.iter().any(|&o| self.orders[o].flags & flags != 0) {
+            return false;
+        }
+        existing.push(self.orders.len());
+        self.orders.push(ActOrder { first, then, flags });
+        true
     }
 
     fn push(&mut self, act: Act) -> usize {
@@ -423,6 +446,24 @@ pub fn primitive_actions(cl: &mut Cluster, g: &mut Graph, r: RscId) {
         }
         role = nr;
     }
+    // The recurring monitors of an active role hang off an (optional) start on the
+    // assigned node, so such a start exists whenever the resource is to be active
+    // there (Pacemaker's pcmk__create_recurring_actions).
+    let in_maintenance = cl_ro.opts.maintenance_mode
+        || rsc
+            .meta
+            .get("maintenance")
+            .map(|v| crate::cluster::is_true(v))
+            .unwrap_or(false);
+    if let Some(n) = allocated {
+        if !blocked
+            && !in_maintenance
+            && !cl_ro.nodes[n].maintenance
+            && (next_role != Role::Stopped || !rsc.managed)
+        {
+            custom_action(cl_ro, g, r, Task::Start, Some(n), true);
+        }
+    }
 }
 
 /// Create actions for a resource tree (primitives, group and clone pseudo-actions).
@@ -564,10 +605,16 @@ pub fn internal_constraints(cl: &mut Cluster, r: RscId) {
                         None,
                     );
                 }
+                // Stop/demote of the group before the member's, the member's before
+                // "stopped"/"demoted"; only the first member of an ordered group makes
+                // them mandatory.
                 let (down, post_down) = if prev.is_none() && ordered {
-                    (FLAG_OPTIONAL, FLAG_IMPLIES_THEN)
+                    (
+                        FLAG_IMPLIES_FIRST_PRINTED | FLAG_OPTIONAL,
+                        FLAG_IMPLIES_THEN,
+                    )
                 } else {
-                    (0, 0)
+                    (FLAG_IMPLIES_FIRST_PRINTED, FLAG_IMPLIES_THEN_PRINTED)
                 };
                 if promotable {
                     order_rsc(cl, r, Task::Demote, m, Task::Demote, down);
@@ -578,29 +625,45 @@ pub fn internal_constraints(cl: &mut Cluster, r: RscId) {
                         Task::Promote,
                         r,
                         Task::Promoted,
-                        FLAG_RUNNABLE_LEFT | FLAG_IMPLIES_THEN,
+                        FLAG_RUNNABLE_LEFT | FLAG_IMPLIES_THEN | FLAG_IMPLIES_THEN_PRINTED,
                     );
-                    order_rsc(cl, r, Task::Promote, m, Task::Promote, 0);
+                    order_rsc(
+                        cl,
+                        r,
+                        Task::Promote,
+                        m,
+                        Task::Promote,
+                        FLAG_IMPLIES_FIRST_PRINTED,
+                    );
                 }
                 order_rsc(cl, r, Task::Stop, m, Task::Stop, down);
                 order_rsc(cl, m, Task::Stop, r, Task::Stopped, post_down);
-                order_rsc(cl, r, Task::Start, m, Task::Start, 0);
+                order_rsc(
+                    cl,
+                    r,
+                    Task::Start,
+                    m,
+                    Task::Start,
+                    FLAG_IMPLIES_FIRST_PRINTED,
+                );
                 order_rsc(
                     cl,
                     m,
                     Task::Start,
                     r,
                     Task::Running,
-                    FLAG_RUNNABLE_LEFT | FLAG_IMPLIES_THEN,
+                    FLAG_RUNNABLE_LEFT | FLAG_IMPLIES_THEN | FLAG_IMPLIES_THEN_PRINTED,
                 );
                 if !ordered {
+                    // These share a flag with the orderings above between the same
+                    // actions, so (as in Pacemaker) they are dropped as duplicates.
                     order_rsc(
                         cl,
                         r,
                         Task::Start,
                         m,
                         Task::Start,
-                        FLAG_IMPLIES_THEN | FLAG_RUNNABLE_LEFT,
+                        FLAG_IMPLIES_THEN | FLAG_RUNNABLE_LEFT | FLAG_IMPLIES_FIRST_PRINTED,
                     );
                     if promotable {
                         order_rsc(
@@ -609,7 +672,7 @@ pub fn internal_constraints(cl: &mut Cluster, r: RscId) {
                             Task::Promote,
                             m,
                             Task::Promote,
-                            FLAG_IMPLIES_THEN | FLAG_RUNNABLE_LEFT,
+                            FLAG_IMPLIES_THEN | FLAG_RUNNABLE_LEFT | FLAG_IMPLIES_FIRST_PRINTED,
                         );
                     }
                 } else if let Some(p) = prev {
@@ -669,13 +732,34 @@ pub fn internal_constraints(cl: &mut Cluster, r: RscId) {
             let mut last: Option<RscId> = None;
             for &k in &kids {
                 internal_constraints(cl, k);
-                order_rsc(cl, r, Task::Start, k, Task::Start, FLAG_RUNNABLE_LEFT);
-                order_rsc(cl, k, Task::Start, r, Task::Running, 0);
+                order_rsc(
+                    cl,
+                    r,
+                    Task::Start,
+                    k,
+                    Task::Start,
+                    FLAG_RUNNABLE_LEFT | FLAG_IMPLIES_FIRST_PRINTED,
+                );
+                order_rsc(
+                    cl,
+                    k,
+                    Task::Start,
+                    r,
+                    Task::Running,
+                    FLAG_IMPLIES_THEN_PRINTED,
+                );
                 if let (true, Some(l)) = (ordered, last) {
                     order_rsc(cl, l, Task::Start, k, Task::Start, FLAG_OPTIONAL);
                 }
-                order_rsc(cl, r, Task::Stop, k, Task::Stop, 0);
-                order_rsc(cl, k, Task::Stop, r, Task::Stopped, 0);
+                order_rsc(cl, r, Task::Stop, k, Task::Stop, FLAG_IMPLIES_FIRST_PRINTED);
+                order_rsc(
+                    cl,
+                    k,
+                    Task::Stop,
+                    r,
+                    Task::Stopped,
+                    FLAG_IMPLIES_THEN_PRINTED,
+                );
                 if let (true, Some(l)) = (ordered, last) {
                     order_rsc(cl, k, Task::Stop, l, Task::Stop, FLAG_OPTIONAL);
                 }
@@ -749,13 +833,60 @@ pub fn apply_orderings(cl: &Cluster, g: &mut Graph) {
         for &f in &firsts {
             for &t in &thens {
                 if f != t {
-                    g.orders.push(ActOrder {
-                        first: f,
-                        then: t,
-                        flags: o.flags,
-                    });
+                    g.add_order(f, t, o.flags);
                 }
             }
+        }
+    }
+}
+
+/// Interleaved mandatory orderings before a clone's start (or promote): an instance of
+/// the 'then' clone placed on a node where no instance of the 'first' clone is placed
+/// cannot become active there, and is left unassigned after its actions were created
+/// (Pacemaker "inhibits" it: its stop becomes required, its start and promotion
+/// unrunnable, and the summary shows a stop, not a blocked start). Repeated until
+/// stable, since an inhibited instance can leave the instances ordered after it
+/// without a partner.
+pub fn inhibit_interleaved_instances(cl: &mut Cluster, g: &mut Graph) {
+    loop {
+        let mut changed = false;
+        for oi in 0..cl.orders.len() {
+            let o = &cl.orders[oi];
+            let (first, then, first_task, then_task, flags) =
+                (o.first, o.then, o.first_task, o.then_task, o.flags);
+            if flags & (FLAG_RUNNABLE_LEFT | FLAG_IMPLIES_THEN) == 0
+                || flags & FLAG_ONE_OR_MORE != 0
+                || cl.rscs[first].variant == Variant::Primitive
+                || is_ancestor(cl, first, then)
+                || matches!(first_task, Task::Stop | Task::Demote)
+                || !interleaved(cl, first, then, then_task)
+            {
+                continue;
+            }
+            for tc in cl.rscs[then].children.clone() {
+                let Some(n) = crate::clone::instance_node(cl, tc) else {
+                    continue;
+                };
+                if instance_on(cl, first, n, false).is_some() {
+                    continue;
+                }
+                for p in cl.primitives(tc) {
+                    cl.finalize(p, None, true);
+                    for a in g.find_all(p, Task::Stop) {
+                        g.acts[a].optional = false;
+                    }
+                    for t in [Task::Start, Task::Promote] {
+                        for a in g.find_all(p, t) {
+                            g.acts[a].runnable = false;
+                        }
+                    }
+                }
+                cl.rscs[tc].allocated_to = None;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
         }
     }
 }
@@ -788,19 +919,11 @@ fn clone_min_ordering(
     });
     for &k in &cl.rscs[o.first].children {
         for f in g.find_all(k, o.first_task) {
-            g.orders.push(ActOrder {
-                first: f,
-                then: met,
-                flags: FLAG_ONE_OR_MORE,
-            });
+            g.add_order(f, met, FLAG_ONE_OR_MORE | FLAG_IMPLIES_THEN_PRINTED);
         }
     }
     for &t in thens {
-        g.orders.push(ActOrder {
-            first: met,
-            then: t,
-            flags: (o.flags & !FLAG_ONE_OR_MORE) | FLAG_RUNNABLE_LEFT,
-        });
+        g.add_order(met, t, (o.flags & !FLAG_ONE_OR_MORE) | FLAG_RUNNABLE_LEFT);
     }
 }
 
@@ -889,11 +1012,7 @@ fn interleave(
                 };
                 for f in g.find_all(fc, ft) {
                     for &t in &then_acts {
-                        g.orders.push(ActOrder {
-                            first: f,
-                            then: t,
-                            flags,
-                        });
+                        g.add_order(f, t, flags);
                     }
                 }
             }
@@ -932,10 +1051,13 @@ fn eff_flags(cl: &Cluster, g: &Graph, a: usize) -> (bool, bool) {
             (optional, runnable)
         }
         Variant::Clone => {
-            // Pacemaker's summary_action_flags: runnable if any instance can.
+            // Pacemaker's summary_action_flags: runnable if any instance can. A
+            // completion action looks at the instances' own completion actions when
+            // they are groups ("running" of a cloned group is unrunnable when one of
+            // the group's members cannot start).
             let (mut optional, mut any_runnable) = (true, false);
             for &k in &rsc.children {
-                if let Some(ka) = g.find(k, base, None) {
+                if let Some(ka) = g.find(k, instance_task(cl, k, act.task), None) {
                     let (ko, kr) = eff_flags(cl, g, ka);
                     optional &= ko;
                     any_runnable |= kr;
@@ -943,6 +1065,16 @@ fn eff_flags(cl: &Cluster, g: &Graph, a: usize) -> (bool, bool) {
             }
             (optional, any_runnable)
         }
+    }
+}
+
+/// The task of a clone instance that a clone's action summarises: the same task, folded
+/// to the primitive task for primitive instances (which have no completion actions).
+fn instance_task(cl: &Cluster, inst: RscId, task: Task) -> Task {
+    if cl.rscs[inst].variant == Variant::Primitive {
+        task.base()
+    } else {
+        task
     }
 }
 
@@ -961,7 +1093,6 @@ fn eff_flags_at(cl: &Cluster, g: &Graph, a: usize, node: Option<NodeId>) -> (boo
     if act.task == Task::OneOrMore {
         return (optional, runnable);
     }
-    let base = act.task.base();
     let mut node_optional = true;
     for &k in &rsc.children {
         let at = if cl.rscs[k].variant == Variant::Primitive {
@@ -969,7 +1100,7 @@ fn eff_flags_at(cl: &Cluster, g: &Graph, a: usize, node: Option<NodeId>) -> (boo
         } else {
             None
         };
-        if let Some(ka) = g.find(k, base, at) {
+        if let Some(ka) = g.find(k, instance_task(cl, k, act.task), at) {
             node_optional &= eff_flags(cl, g, ka).0;
         }
     }
@@ -1030,11 +1161,13 @@ fn update_pair(
     if flags & FLAG_ASYMMETRICAL != 0 {
         asymmetric(cl, g, first, then, f_run);
     }
-    if flags & FLAG_IMPLIES_FIRST != 0 {
-        let then_opt = eff_flags_at(cl, g, then, g.acts[first].node).0;
-        if !then_opt && g.acts[first].optional {
-            clear_optional(g, first, then);
-        }
+    // 'Then' required makes 'first' required only when 'first' as seen by the ordering
+    // (a clone's or group's summary of its members) is already required while the
+    // action itself is still optional: a required stop of 'then' never forces the
+    // stop of a primitive 'first' (that comes from its start being unrunnable).
+    if flags & FLAG_IMPLIES_FIRST != 0 && !g.acts[then].optional && !f_opt && g.acts[first].optional
+    {
+        clear_optional(g, first, then);
     }
     if flags & FLAG_PROMOTED_IMPLIES_FIRST != 0 {
         let rsc = g.acts[then].rsc;

@@ -82,7 +82,8 @@ fn allowed_ok(cl: &Cluster, r: RscId, n: Option<NodeId>) -> (bool, Option<NodeId
     }
 }
 
-fn cmp_instance(cl: &Cluster, a: RscId, b: RscId, counts: &[usize]) -> Ordering {
+/// Order in which clone instances are assigned (Pacemaker's `pcmk__cmp_instance`).
+pub(crate) fn cmp_instance(cl: &Cluster, a: RscId, b: RscId, counts: &[usize]) -> Ordering {
     let na = active_nodes(cl, a);
     let nb = active_nodes(cl, b);
     if !na.is_empty() && !nb.is_empty() && na.len() != nb.len() {

@@ -204,6 +204,9 @@ pub struct Rsc {
     pub instance: Option<usize>,
     /// Promotion order of a promotable instance (Pacemaker's sort_index).
     pub sort_index: i64,
+    /// The id under which history last knew this resource, when it differs from
+    /// `id` (an anonymous clone instance found as "rsc:3"; Pacemaker's clone_name).
+    pub clone_name: Option<String>,
     /// Why each allowed-node score is what it is (for --explain).
     pub notes: Vec<String>,
 }
@@ -255,6 +258,7 @@ impl Rsc {
             with_this: Vec::new(),
             instance: None,
             sort_index: 0,
+            clone_name: None,
             notes: Vec::new(),
         }
     }
@@ -707,7 +711,8 @@ fn common_unpack(cl: &mut Cluster, idx: RscId) {
     if let Some(t) = meta.get("target-role") {
         // Roles above Started only mean something inside a promotable clone, and
         // Promoted is what such a clone does anyway (Pacemaker's get_target_role).
-        r.next_role = match Role::parse(t) {
+        // Role names are case-insensitive ("stopped" disables a resource too).
+        r.next_role = match halo_model::validate::parse_role(t) {
             Some(Role::Started) | None => None,
             Some(Role::Promoted) | Some(Role::Unpromoted) if !top_promotable => None,
             Some(Role::Promoted) => None,

@@ -1,7 +1,5 @@
 //! Promotable clones: promotion scores and choosing which instances are promoted.
 
-use std::cmp::Ordering;
-
 use halo_model::{Role, INFINITY};
 
 use crate::assign::Flags;
@@ -69,9 +67,11 @@ fn promotion_score(cl: &Cluster, r: RscId, node: NodeId) -> Option<i64> {
     if !score_applies(cl, r, node) {
         return Some(0).filter(|_| false);
     }
+    // The attribute is named after the id history knows the instance by.
     let attrs = &cl.nodes[node].attrs;
     let id = &cl.rscs[r].id;
-    let mut v = attrs.get(&format!("master-{id}"));
+    let name = cl.rscs[r].clone_name.as_deref().unwrap_or(id);
+    let mut v = attrs.get(&format!("master-{name}"));
     if v.is_none() && !cl.rscs[r].unique {
         let base = strip_instance(id);
         if base != id {
@@ -241,23 +241,23 @@ fn sort_instances(cl: &mut Cluster, c: RscId) {
             cl.rscs[k].sort_index = cl.rscs[c].allowed[n].unwrap_or(-INFINITY);
         }
     }
+    // Ties are broken like the assignment order of instances (which includes the
+    // instances' priority, i.e. their promotion score).
+    let mut counts = vec![0usize; cl.nodes.len()];
+    for &k in &kids {
+        if let Some(n) = instance_node(cl, k) {
+            counts[n] += 1;
+        }
+    }
     let mut sorted = kids;
     sorted.sort_by(|&a, &b| {
         cl.rscs[b]
             .sort_index
             .cmp(&cl.rscs[a].sort_index)
             .then_with(|| instance_role(cl, b, true).cmp(&instance_role(cl, a, true)))
-            .then_with(|| cmp_plain(cl, a, b))
+            .then_with(|| crate::clone::cmp_instance(cl, a, b, &counts))
     });
     cl.rscs[c].children = sorted;
-}
-
-fn cmp_plain(cl: &Cluster, a: RscId, b: RscId) -> Ordering {
-    // Active instances first, then by instance number.
-    let ra = cl.is_running(a);
-    let rb = cl.is_running(b);
-    rb.cmp(&ra)
-        .then_with(|| cl.rscs[a].instance.cmp(&cl.rscs[b].instance))
 }
 
 fn can_be_promoted_on(cl: &Cluster, c: RscId, inst: RscId, counts: &[usize]) -> Option<NodeId> {

@@ -198,7 +198,17 @@ fn primitive_line(cl: &Cluster, g: &Graph, r: RscId) -> Vec<Change> {
         next_role,
     };
     let moving = current.is_some() && next.is_some() && current != next;
-    let find = |task: Task, node: Option<NodeId>| g.find(r, task, node);
+    // An action without a node (created only to be ordered against, and unrunnable)
+    // matches any node, as in Pacemaker's find_actions.
+    let find = |task: Task, node: Option<NodeId>| {
+        g.find(r, task, node).or_else(|| {
+            node.and_then(|_| {
+                g.find_all(r, task)
+                    .into_iter()
+                    .find(|&a| g.acts[a].node.is_none())
+            })
+        })
+    };
     let start = find(Task::Start, next);
     let start_node = match start {
         Some(s) if g.acts[s].runnable => current,

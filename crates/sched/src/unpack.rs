@@ -223,6 +223,9 @@ fn unpack_lrm_resource(cl: &mut Cluster, node: NodeId, h: &ResourceHistory) {
         Some(r) => r,
         None => orphan(cl, h),
     };
+    if cl.rscs[r].id != h.id && cl.rscs[r].clone_name.as_deref() != Some(h.id.as_str()) {
+        cl.rscs[r].clone_name = Some(h.id.clone());
+    }
     let saved_role = cl.rscs[r].role;
     let mut role: PRole = None;
     let mut ops: Vec<&OpRecord> = h.ops.iter().collect();
@@ -368,7 +371,8 @@ fn copy_subtree(
     copy.parent = parent;
     copy.children = Vec::new();
     copy.orphan = true;
-    copy.managed = cl.opts.stop_orphan_resources && !cl.opts.maintenance_mode;
+    // An orphan instance of a clone is managed like the clone's other instances
+    // (stop-orphan-resources concerns only resources removed from the configuration).
     copy.running_on = Vec::new();
     copy.known_on = Vec::new();
     copy.role = Role::Stopped;
@@ -377,6 +381,7 @@ fn copy_subtree(
     copy.this_with = Vec::new();
     copy.with_this = Vec::new();
     copy.notes = Vec::new();
+    copy.clone_name = None;
     if copy.instance.is_some() {
         copy.instance = Some(number);
     }
@@ -993,8 +998,19 @@ fn process_rsc_state(cl: &mut Cluster, r: RscId, node: NodeId, role: PRole, on_f
                 cl.rscs[r].stop_needed = true;
             }
         }
-    } else if role == Some(Role::Stopped) && cl.rscs[r].role < Role::Stopped {
-        cl.rscs[r].role = Role::Stopped;
+    } else {
+        if role == Some(Role::Stopped) && cl.rscs[r].role < Role::Stopped {
+            cl.rscs[r].role = Role::Stopped;
+        }
+        // Inactive here: forget a numbered history id, which would otherwise make
+        // the instance look like an orphan.
+        if cl.rscs[r]
+            .clone_name
+            .as_deref()
+            .is_some_and(|n| n.contains(':'))
+        {
+            cl.rscs[r].clone_name = None;
+        }
     }
 }
 
