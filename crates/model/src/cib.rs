@@ -27,7 +27,7 @@ use crate::config::AttrExpr;
 use crate::config::{
     Action, AgentRef, Attrs, BoolOp, Clone, Colocation, Config, Constraint, ExprOp, Group,
     Location, LocationHow, LocationTarget, Node, OnFail, OpDef, Order, OrderKind, Primitive,
-    Resource, ResourceSet, Role, Rule, RuleExpr, ValueSource, ValueType,
+    Resource, ResourceSet, Role, Rule, RuleExpr, SetOrdering, ValueSource, ValueType,
 };
 use crate::error::{ModelError, Notice, Problem};
 use crate::score::Score;
@@ -1124,12 +1124,12 @@ impl<'a, 'i> Importer<'a, 'i> {
             "kind (Mandatory, Optional, Serialize)",
             parse_order_kind,
         );
-        if let Some(o) = n.attribute("ordering") {
-            self.notice(
-                n,
-                format!("ignored: the deprecated attribute ordering=\"{o}\" has no effect, as in Pacemaker"),
-            );
-        }
+        let ordering = self.opt(
+            n,
+            "ordering",
+            "ordering (group, listed)",
+            SetOrdering::parse,
+        );
         let mut resources = Vec::new();
         for child in elements(n) {
             if tag(child) == "resource_ref" {
@@ -1138,7 +1138,7 @@ impl<'a, 'i> Importer<'a, 'i> {
                 self.unknown_element(child, "resource_set");
             }
         }
-        let (id, sequential, require_all, role, action, score, kind) = (
+        let (id, sequential, require_all, role, action, score, kind, ordering) = (
             id?,
             sequential?,
             require_all?,
@@ -1146,6 +1146,7 @@ impl<'a, 'i> Importer<'a, 'i> {
             action?,
             score?,
             kind?,
+            ordering?,
         );
         Some(ResourceSet {
             id: id.to_string(),
@@ -1156,6 +1157,7 @@ impl<'a, 'i> Importer<'a, 'i> {
             action,
             score,
             kind,
+            ordering: ordering.unwrap_or_default(),
         })
     }
 

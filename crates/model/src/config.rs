@@ -279,6 +279,36 @@ pub struct ResourceSet {
     pub action: Option<Action>,
     pub score: Option<Score>,
     pub kind: Option<OrderKind>,
+    /// For colocations: which way the members of a sequential set lean on each other.
+    pub ordering: SetOrdering,
+}
+
+/// How the members of a sequential colocation set are chained (Pacemaker's deprecated
+/// `ordering` attribute of a `resource_set`, still honoured by its scheduler).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SetOrdering {
+    /// Each member is placed with the one before it, like the members of a group.
+    #[default]
+    Group,
+    /// Each member is placed with the one after it.
+    Listed,
+}
+
+impl SetOrdering {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "group" => Some(SetOrdering::Group),
+            "listed" => Some(SetOrdering::Listed),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SetOrdering::Group => "group",
+            SetOrdering::Listed => "listed",
+        }
+    }
 }
 
 /// A rule expression comparison.

@@ -3,7 +3,7 @@
 
 use halo_model::{
     Action, Colocation, Config, Constraint, LocationHow, LocationTarget, Order, OrderKind,
-    ResourceSet, Role, INFINITY,
+    ResourceSet, Role, SetOrdering, INFINITY,
 };
 
 use crate::actions::{
@@ -231,9 +231,13 @@ fn colocation_set(cl: &mut Cluster, cid: &str, score: i64, set: &ResourceSet) {
     }
     let members = set_members(cl, cid, set);
     if local > 0 {
-        // Each member with the previous one.
         for w in members.windows(2) {
-            new_colocation(cl, &set.id, local, w[1], w[0], set.role, set.role);
+            // Each member with the previous one, or with the next one when listed.
+            let (dependent, primary) = match set.ordering {
+                SetOrdering::Group => (w[1], w[0]),
+                SetOrdering::Listed => (w[0], w[1]),
+            };
+            new_colocation(cl, &set.id, local, dependent, primary, set.role, set.role);
         }
     } else {
         for (i, &r) in members.iter().enumerate() {

@@ -509,6 +509,13 @@ impl<'t> Reader<'t> {
                 action: self.action(&s.action, what, "set action"),
                 score: s.score.as_ref().map(|v| self.score(v, what, "set score")),
                 kind: self.order_kind(&s.kind, what),
+                ordering: s
+                    .ordering
+                    .as_ref()
+                    .and_then(|v| {
+                        self.one_of(v, what, "ordering", SetOrdering::parse, "group, listed")
+                    })
+                    .unwrap_or_default(),
             })
             .collect()
     }

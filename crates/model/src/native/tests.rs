@@ -263,6 +263,7 @@ score = "-INFINITY"
 set = [
   { id = "s-one", resources = ["solo"], role = "Started" },
   { resources = ["web", "ping-clone"], sequential = false, score = 10 },
+  { resources = ["db-clone", "web"], ordering = "listed" },
 ]
 
 [[order]]
@@ -327,6 +328,14 @@ set = [
         })
     );
     assert_eq!(rules[1].score_attribute.as_deref(), Some("pingd"));
+    let Constraint::Colocation(Colocation::Sets { sets, .. }) = &c.constraints[4] else {
+        panic!("colocation sets")
+    };
+    let orderings: Vec<_> = sets.iter().map(|s| s.ordering).collect();
+    assert_eq!(
+        orderings,
+        [SetOrdering::Group, SetOrdering::Group, SetOrdering::Listed]
+    );
     let kinds: Vec<&str> = c.constraints.iter().map(|c| c.id()).collect();
     assert_eq!(
         kinds,

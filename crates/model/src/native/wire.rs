@@ -169,6 +169,7 @@ pub(crate) struct WireSet {
     pub action: Option<Spanned<String>>,
     pub score: Option<Spanned<Scalar>>,
     pub kind: Option<Spanned<String>>,
+    pub ordering: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

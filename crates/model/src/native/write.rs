@@ -307,6 +307,9 @@ fn set_list(out: &mut String, cid: &str, sets: &[ResourceSet]) {
         if let Some(k) = s.kind {
             pairs.push(("kind".into(), string(kind_str(k))));
         }
+        if s.ordering != SetOrdering::Group {
+            pairs.push(("ordering".into(), string(s.ordering.as_str())));
+        }
         let _ = writeln!(out, "  {},", inline(&pairs));
     }
     out.push_str("]\n");
