@@ -224,6 +224,7 @@ pub async fn session(fe: &Arc<FrontendRt>, client: TcpStream, peer: SocketAddr) 
     let counters = Counters::default();
     let mut kill = lease.server().shared.kill.subscribe();
     let pumped = tokio::select! {
+        biased;
         r = pump(&client, &server, idle, splice, &counters) => r,
         _ = kill.changed() => Term::Killed,
     };
@@ -376,6 +377,7 @@ pub async fn pump(
                 }
             };
             tokio::select! {
+                biased;
                 t = both => t,
                 _ = watchdog => Term::Timeout,
             }
@@ -409,7 +411,8 @@ async fn one_way(
     let mut use_splice = false;
     let mut splice = splice;
     loop {
-        from.readable().await.map_err(|_| Side::Read)?;
+        // Each attempt below costs no system call unless tokio saw the socket ready;
+        // the wait comes only after an attempt found nothing.
         if use_splice && pipe.is_none() {
             match PooledPipe::get() {
                 Ok(p) => pipe = Some(p),
@@ -426,7 +429,10 @@ async fn one_way(
             let n = match r {
                 Ok(0) => break,
                 Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    read_ready(from).await?;
+                    continue;
+                }
                 Err(e)
                     if e.raw_os_error() == Some(libc::EINVAL)
                         || e.raw_os_error() == Some(libc::ENOSYS) =>
@@ -441,12 +447,11 @@ async fn one_way(
             p.clean = false;
             let mut left = n;
             while left > 0 {
-                to.writable().await.map_err(|_| Side::Write)?;
                 match to.try_io(Interest::WRITABLE, || {
                     splice_fd(p.pipe().r, to.as_raw_fd(), left)
                 }) {
                     Ok(m) => left -= m,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => write_ready(to).await?,
                     Err(_) => {
                         return Err(Side::Write);
                     }
@@ -464,20 +469,23 @@ async fn one_way(
                     socket2::SockRef::from(from).peek(&mut one)
                 }) {
                     Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        read_ready(from).await?;
+                        continue;
+                    }
                     Err(_) => return Err(Side::Read),
                 }
                 buf = vec![0u8; 16 * 1024];
             }
             // A short read means the socket is drained: report WouldBlock to tokio so
-            // it clears the readiness now, instead of paying another read(2) that would
+            // it clears the readiness now, instead of paying another recv(2) that would
             // only return EAGAIN. (Data arriving meanwhile raises a new edge-triggered
             // event, which tokio records with a newer tick that this does not clear.)
             let mut short = 0usize;
             let fd = from.as_raw_fd();
             let r = from.try_io(Interest::READABLE, || {
-                // SAFETY: read(2) into a buffer we own, on a descriptor kept open by `from`.
-                let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+                // SAFETY: recv(2) into a buffer we own, on a descriptor kept open by `from`.
+                let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
                 if n < 0 {
                     return Err(io::Error::last_os_error());
                 }
@@ -492,7 +500,10 @@ async fn one_way(
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock && short > 0 => short,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    read_ready(from).await?;
+                    continue;
+                }
                 Err(_) => return Err(Side::Read),
             };
             if splice && n == buf.len() {
@@ -502,9 +513,7 @@ async fn one_way(
             while off < n {
                 match to.try_write(&buf[off..n]) {
                     Ok(m) => off += m,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        to.writable().await.map_err(|_| Side::Write)?;
-                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => write_ready(to).await?,
                     Err(_) => return Err(Side::Write),
                 }
             }
@@ -516,6 +525,22 @@ async fn one_way(
     let _ = socket2::SockRef::from(to).shutdown(std::net::Shutdown::Write);
     touch(last, base);
     Ok(())
+}
+
+/// Waits until tokio sees `io` readable. Each direction of a session has its own reader
+/// and writer, so the single waker slot of `poll_read_ready` (cheaper than the list of
+/// waiters behind `readable()`) is enough.
+async fn read_ready(io: &TcpStream) -> Result<(), Side> {
+    std::future::poll_fn(|cx| io.poll_read_ready(cx))
+        .await
+        .map_err(|_| Side::Read)
+}
+
+/// Waits until tokio sees `io` writable (see [`read_ready`]).
+async fn write_ready(io: &TcpStream) -> Result<(), Side> {
+    std::future::poll_fn(|cx| io.poll_write_ready(cx))
+        .await
+        .map_err(|_| Side::Write)
 }
 
 pub(super) struct Pipe {
