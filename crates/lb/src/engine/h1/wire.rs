@@ -4,7 +4,7 @@
 
 use super::super::http::HOP_BY_HOP;
 use super::super::tcp::{splice_fd, PooledPipe};
-use bytes::{Buf, BufMut, BytesMut};
+use bytes::{Buf, BytesMut};
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, StatusCode, Version};
 use std::io;
@@ -113,24 +113,55 @@ enum ReadError {
     Io,
 }
 
-/// Reads what is there into `buf`; waits (until `deadline`) only when nothing is.
+/// Reads what is there into `buf` (at most `max` bytes); waits (until `deadline`) only
+/// when nothing is.
 async fn read_some(
     io: &TcpStream,
     buf: &mut BytesMut,
     deadline: &mut Deadline,
     max: usize,
 ) -> Result<usize, ReadError> {
+    if buf.capacity() == buf.len() {
+        buf.reserve(8192);
+    }
+    let fd = io.as_raw_fd();
     loop {
-        match io.try_read_buf(&mut (&mut *buf).limit(max)) {
+        // A short read means the socket is drained: tell tokio (WouldBlock) so that it
+        // clears the readiness now, instead of paying another recv(2) next time that
+        // would only say EAGAIN. Data arriving meanwhile raises a newer event, which
+        // this does not clear.
+        let mut short = 0usize;
+        let r = io.try_io(Interest::READABLE, || {
+            let spare = buf.spare_capacity_mut();
+            let want = spare.len().min(max);
+            // SAFETY: recv(2) writes at most `want` bytes into the spare capacity we
+            // own, on a descriptor kept open by `io`.
+            let n = unsafe { libc::recv(fd, spare.as_mut_ptr().cast(), want, 0) };
+            if n < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let n = n as usize;
+            // SAFETY: recv(2) initialised the first `n` bytes of the spare capacity.
+            unsafe { buf.set_len(buf.len() + n) };
+            if n > 0 && n < want {
+                short = n;
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            Ok(n)
+        });
+        match r {
             Ok(n) => return Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && short > 0 => return Ok(short),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(_) => return Err(ReadError::Io),
         }
+        // A session has one reader per socket: the single-waker readiness poll does.
+        let readable = std::future::poll_fn(|cx| io.poll_read_ready(cx));
         let ready = match deadline.get() {
-            Some(d) => tokio::time::timeout_at(d, io.readable())
+            Some(d) => tokio::time::timeout_at(d, readable)
                 .await
                 .map_err(|_| ReadError::Timeout)?,
-            None => io.readable().await,
+            None => readable.await,
         };
         ready.map_err(|_| ReadError::Io)?;
     }
@@ -146,11 +177,12 @@ pub(super) async fn write_all(
         match io.try_write(data) {
             Ok(n) => data = &data[n..],
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let writable = std::future::poll_fn(|cx| io.poll_write_ready(cx));
                 let ready = match idle {
-                    Some(d) => tokio::time::timeout(d, io.writable())
+                    Some(d) => tokio::time::timeout(d, writable)
                         .await
                         .map_err(|_| BodyError::Timeout)?,
-                    None => io.writable().await,
+                    None => writable.await,
                 };
                 ready.map_err(|_| BodyError::Sink)?;
             }
