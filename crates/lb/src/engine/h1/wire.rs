@@ -236,22 +236,26 @@ impl Fields {
         tokens(self.values(name)).any(|t| t.eq_ignore_ascii_case(token))
     }
 
-    /// Whether a header stays with this hop: hop-by-hop ones and those the
-    /// `Connection` header names.
-    fn hop_by_hop(&self, name: &[u8]) -> bool {
-        HOP_BY_HOP
-            .iter()
-            .any(|h| name.eq_ignore_ascii_case(h.as_bytes()))
-            || std::str::from_utf8(name).is_ok_and(|n| self.has_token("connection", n))
-    }
-
-    /// Appends the header lines; with `end_to_end`, without the hop-by-hop ones.
-    /// `skip` leaves out more.
+    /// Appends the header lines; with `end_to_end`, without the hop-by-hop ones (those
+    /// of HTTP and those the `Connection` header names). `skip` leaves out more.
     pub(super) fn write(&self, out: &mut Vec<u8>, end_to_end: bool, skip: Option<&str>) {
+        // Read once per head, not once per line.
+        let listed: Vec<&str> = if end_to_end {
+            tokens(self.values("connection")).collect()
+        } else {
+            Vec::new()
+        };
+        let hop_by_hop = |name: &[u8]| {
+            end_to_end
+                && (HOP_BY_HOP
+                    .iter()
+                    .any(|h| name.eq_ignore_ascii_case(h.as_bytes()))
+                    || listed
+                        .iter()
+                        .any(|t| name.eq_ignore_ascii_case(t.as_bytes())))
+        };
         for (name, value) in self.iter() {
-            if (end_to_end && self.hop_by_hop(name))
-                || skip.is_some_and(|s| name.eq_ignore_ascii_case(s.as_bytes()))
-            {
+            if hop_by_hop(name) || skip.is_some_and(|s| name.eq_ignore_ascii_case(s.as_bytes())) {
                 continue;
             }
             out.extend_from_slice(name);
