@@ -73,16 +73,11 @@ pub(super) async fn read_head<T>(
     whole: Option<Duration>,
     parse: impl Fn(&[u8]) -> Result<Option<(T, usize)>, HeadError>,
 ) -> Result<(T, usize), HeadError> {
-    let mut deadline = if buf.is_empty() {
-        // The peer was just sent something (a request, an answer) and needs a moment
-        // to reply: let the other connections' ready work run first instead of asking
-        // at once. Without this, a connection whose peers answer quickly would be
-        // served over and over (its reads never wait) while the others queue.
-        tokio::task::yield_now().await;
-        Deadline::After(first)
-    } else {
-        Deadline::After(whole)
-    };
+    // A read that finds data never waits, and tokio's cooperative budget does not count
+    // such reads: count each head, so that a connection whose heads keep coming
+    // (pipelining) yields to the others once its budget is spent.
+    tokio::task::coop::consume_budget().await;
+    let mut deadline = Deadline::After(if buf.is_empty() { first } else { whole });
     loop {
         if !buf.is_empty() {
             if let Some(done) = parse(buf)? {
