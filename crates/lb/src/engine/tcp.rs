@@ -6,6 +6,7 @@ use super::logfmt::haproxy_date;
 use super::state::*;
 use crate::balance::hash_ip;
 use crate::health::Event;
+use bytes::BytesMut;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
@@ -405,7 +406,7 @@ async fn one_way(
     base: tokio::time::Instant,
 ) -> Result<(), Side> {
     let mut pipe: Option<PooledPipe> = None;
-    let mut buf: Vec<u8> = Vec::new();
+    let mut buf = BytesMut::new();
     // Small exchanges are copied (one read, one write); once a read fills the buffer the
     // direction is a bulk transfer and moves to splice(2).
     let mut use_splice = false;
@@ -461,7 +462,7 @@ async fn one_way(
             count.fetch_add(n as u64, Relaxed);
             touch(last, base);
         } else {
-            if buf.is_empty() {
+            if buf.capacity() == 0 {
                 // Readiness may be reported before any byte arrived: make sure there is
                 // something to read before giving an idle session a buffer.
                 let mut one = [std::mem::MaybeUninit::<u8>::uninit(); 1];
@@ -475,38 +476,19 @@ async fn one_way(
                     }
                     Err(_) => return Err(Side::Read),
                 }
-                buf = vec![0u8; 16 * 1024];
+                buf.reserve(COPY_BUF);
             }
-            // A short read means the socket is drained: report WouldBlock to tokio so
-            // it clears the readiness now, instead of paying another recv(2) that would
-            // only return EAGAIN. (Data arriving meanwhile raises a new edge-triggered
-            // event, which tokio records with a newer tick that this does not clear.)
-            let mut short = 0usize;
-            let fd = from.as_raw_fd();
-            let r = from.try_io(Interest::READABLE, || {
-                // SAFETY: recv(2) into a buffer we own, on a descriptor kept open by `from`.
-                let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
-                if n < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                let n = n as usize;
-                if n > 0 && n < buf.len() {
-                    short = n;
-                    return Err(io::ErrorKind::WouldBlock.into());
-                }
-                Ok(n)
-            });
-            let n = match r {
+            buf.clear();
+            let n = match recv_drained(from, &mut buf, COPY_BUF) {
                 Ok(0) => break,
                 Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock && short > 0 => short,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     read_ready(from).await?;
                     continue;
                 }
                 Err(_) => return Err(Side::Read),
             };
-            if splice && n == buf.len() {
+            if splice && n == COPY_BUF {
                 use_splice = true;
             }
             let mut off = 0;
@@ -525,6 +507,45 @@ async fn one_way(
     let _ = socket2::SockRef::from(to).shutdown(std::net::Shutdown::Write);
     touch(last, base);
     Ok(())
+}
+
+/// The copy buffer of a direction that is not (yet) spliced.
+const COPY_BUF: usize = 16 * 1024;
+
+/// Appends what `io` holds (at most `max` bytes) to `buf` with recv(2); Err(WouldBlock)
+/// when there is nothing. A short read means the socket is drained: tokio is told so
+/// (WouldBlock inside `try_io`) and clears the readiness now, instead of paying another
+/// recv(2) next time that would only return EAGAIN. Data arriving meanwhile raises a
+/// new edge-triggered event, which tokio records with a newer tick that this does not
+/// clear.
+pub(super) fn recv_drained(io: &TcpStream, buf: &mut BytesMut, max: usize) -> io::Result<usize> {
+    if buf.capacity() == buf.len() {
+        buf.reserve(8192);
+    }
+    let fd = io.as_raw_fd();
+    let mut short = 0usize;
+    let r = io.try_io(Interest::READABLE, || {
+        let spare = buf.spare_capacity_mut();
+        let want = spare.len().min(max);
+        // SAFETY: recv(2) writes at most `want` bytes into spare capacity we own, on a
+        // descriptor kept open by `io`.
+        let n = unsafe { libc::recv(fd, spare.as_mut_ptr().cast(), want, 0) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let n = n as usize;
+        // SAFETY: recv(2) initialised the first `n` bytes of the spare capacity.
+        unsafe { buf.set_len(buf.len() + n) };
+        if n > 0 && n < want {
+            short = n;
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(n)
+    });
+    match r {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock && short > 0 => Ok(short),
+        r => r,
+    }
 }
 
 /// Waits until tokio sees `io` readable. Each direction of a session has its own reader

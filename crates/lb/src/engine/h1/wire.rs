@@ -3,7 +3,7 @@
 //! and the answers the load balancer writes itself. No policy: [`super`] decides.
 
 use super::super::http::HOP_BY_HOP;
-use super::super::tcp::{splice_fd, PooledPipe};
+use super::super::tcp::{recv_drained, splice_fd, PooledPipe};
 use bytes::{Buf, BytesMut};
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, StatusCode, Version};
@@ -116,37 +116,9 @@ async fn read_some(
     deadline: &mut Deadline,
     max: usize,
 ) -> Result<usize, ReadError> {
-    if buf.capacity() == buf.len() {
-        buf.reserve(8192);
-    }
-    let fd = io.as_raw_fd();
     loop {
-        // A short read means the socket is drained: tell tokio (WouldBlock) so that it
-        // clears the readiness now, instead of paying another recv(2) next time that
-        // would only say EAGAIN. Data arriving meanwhile raises a newer event, which
-        // this does not clear.
-        let mut short = 0usize;
-        let r = io.try_io(Interest::READABLE, || {
-            let spare = buf.spare_capacity_mut();
-            let want = spare.len().min(max);
-            // SAFETY: recv(2) writes at most `want` bytes into the spare capacity we
-            // own, on a descriptor kept open by `io`.
-            let n = unsafe { libc::recv(fd, spare.as_mut_ptr().cast(), want, 0) };
-            if n < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            let n = n as usize;
-            // SAFETY: recv(2) initialised the first `n` bytes of the spare capacity.
-            unsafe { buf.set_len(buf.len() + n) };
-            if n > 0 && n < want {
-                short = n;
-                return Err(io::ErrorKind::WouldBlock.into());
-            }
-            Ok(n)
-        });
-        match r {
+        match recv_drained(io, buf, max) {
             Ok(n) => return Ok(n),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock && short > 0 => return Ok(short),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(_) => return Err(ReadError::Io),
         }
