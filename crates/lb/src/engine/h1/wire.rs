@@ -3,7 +3,7 @@
 //! and the answers the load balancer writes itself. No policy: [`super`] decides.
 
 use super::super::http::HOP_BY_HOP;
-use super::super::tcp::{recv_drained, splice_fd, PooledPipe};
+use super::super::tcp::{recv_drained, splice_fd, PooledPipe, FAIR_SLICE};
 use bytes::{Buf, BytesMut};
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, StatusCode, Version};
@@ -728,6 +728,7 @@ async fn splice_exact(
         return Ok(n);
     };
     let mut left = n;
+    let mut since_yield = 0usize;
     while left > 0 {
         with_timeout(src_idle, src.readable(), BodyError::Source).await?;
         let want = left.min(1 << 20) as usize;
@@ -760,6 +761,12 @@ async fn splice_exact(
         }
         pipe.clean = true;
         left -= got as u64;
+        since_yield += got;
+        if since_yield >= FAIR_SLICE && left > 0 {
+            // Other connections take turns with this body (see FAIR_SLICE).
+            since_yield = 0;
+            tokio::task::yield_now().await;
+        }
     }
     Ok(0)
 }
