@@ -3,7 +3,7 @@
 //! and the answers the load balancer writes itself. No policy: [`super`] decides.
 
 use super::super::http::HOP_BY_HOP;
-use super::super::tcp::{recv_drained, splice_fd, PooledPipe, FAIR_SLICE};
+use super::super::tcp::{recv_drained, splice_fd, PooledPipe, Turns};
 use bytes::{Buf, BytesMut};
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, StatusCode, Version};
@@ -663,6 +663,7 @@ pub(super) async fn forward_body(
                 left = splice_exact(src, dst, left, src_idle, dst_idle).await?;
             }
             // `buf` is empty here: whatever it held belonged to this body.
+            let mut turns = Turns::default();
             while left > 0 {
                 buf.reserve(64 * 1024);
                 let got = read_body(src, buf, src_idle, left.min(64 * 1024) as usize).await?;
@@ -672,12 +673,14 @@ pub(super) async fn forward_body(
                 write_all(dst, buf, dst_idle).await?;
                 buf.clear();
                 left -= got as u64;
+                turns.moved(got).await;
             }
             Ok(n)
         }
         Framing::Chunked => {
             let mut scanner = ChunkScanner::default();
             let mut total = 0u64;
+            let mut turns = Turns::default();
             loop {
                 if !buf.is_empty() {
                     let (used, done) = scanner.scan(buf).map_err(|_| BodyError::Source)?;
@@ -693,6 +696,7 @@ pub(super) async fn forward_body(
                 if got == 0 {
                     return Err(BodyError::Source);
                 }
+                turns.moved(got).await;
             }
         }
         Framing::Close => {
@@ -701,6 +705,7 @@ pub(super) async fn forward_body(
                 write_all(dst, buf, dst_idle).await?;
                 buf.clear();
             }
+            let mut turns = Turns::default();
             loop {
                 buf.reserve(64 * 1024);
                 let got = read_body(src, buf, src_idle, usize::MAX).await?;
@@ -710,6 +715,7 @@ pub(super) async fn forward_body(
                 write_all(dst, buf, dst_idle).await?;
                 total += got as u64;
                 buf.clear();
+                turns.moved(got).await;
             }
         }
     }
@@ -728,7 +734,7 @@ async fn splice_exact(
         return Ok(n);
     };
     let mut left = n;
-    let mut since_yield = 0usize;
+    let mut turns = Turns::default();
     while left > 0 {
         with_timeout(src_idle, src.readable(), BodyError::Source).await?;
         let want = left.min(1 << 20) as usize;
@@ -761,12 +767,7 @@ async fn splice_exact(
         }
         pipe.clean = true;
         left -= got as u64;
-        since_yield += got;
-        if since_yield >= FAIR_SLICE && left > 0 {
-            // Other connections take turns with this body (see FAIR_SLICE).
-            since_yield = 0;
-            tokio::task::yield_now().await;
-        }
+        turns.moved(got).await;
     }
     Ok(0)
 }
