@@ -519,3 +519,89 @@ fn lb_http_upgrade_becomes_a_tunnel() {
     assert!(rest.is_empty());
     e.stop(Duration::ZERO);
 }
+
+/// The kernel spreads connections over the workers' SO_REUSEPORT sockets by a hash of
+/// their addresses (400 connections over two workers: 200 ± 10 each); the engine hands
+/// connections to the worker with fewer sessions, so both carry the same load, and the
+/// handed-over connections are served like any other.
+#[test]
+fn lb_sessions_are_spread_evenly_over_worker_threads() {
+    let a = HttpBackend::start("alpha");
+    let p = free_port();
+    let dir = std::env::temp_dir().join(format!("halo-lb-activity-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let sock = dir.join("admin.sock");
+    let cfg = format!(
+        "global\n stats socket {}\n ulimit-n 8192\ndefaults\n mode http\n timeout connect 2s\n \
+         timeout client 30s\n timeout server 30s\n timeout http-keep-alive 30s\n\
+         listen app\n bind 127.0.0.1:{p}\n server a {}\n",
+        sock.display(),
+        a.addr
+    );
+    let parsed = halo_lb::config::haproxy::parse(&cfg, "test.cfg").expect("parses");
+    // Four descriptors per client here (client, both engine sides, the server).
+    halo_lb::process::raise_nofile(&parsed.config.global);
+    let e = start_engine(&cfg);
+    let activity = || -> Vec<(String, u64, Vec<u64>)> {
+        let mut s = std::os::unix::net::UnixStream::connect(&sock).expect("admin socket");
+        s.write_all(b"show activity\n").expect("write");
+        s.shutdown(std::net::Shutdown::Write).expect("shutdown");
+        let mut out = String::new();
+        s.read_to_string(&mut out).expect("read");
+        out.lines()
+            .filter(|l| l.contains('['))
+            .map(|l| {
+                let (name, rest) = l.split_once(": ").expect("name: values");
+                let (total, each) = rest.split_once(" [ ").expect("total [ each ]");
+                let each = each.trim_end_matches(" ]").split(' ');
+                (
+                    name.to_string(),
+                    total.parse().expect("total"),
+                    each.map(|v| v.parse().expect("value")).collect(),
+                )
+            })
+            .collect()
+    };
+    let get = |name: &str| {
+        activity()
+            .into_iter()
+            .find(|(n, _, _)| n == name)
+            .unwrap_or_else(|| panic!("show activity has no {name}"))
+    };
+    let n = 400;
+    let mut clients = Vec::new();
+    for i in 0..n {
+        let mut c = TcpStream::connect(("127.0.0.1", p)).expect("connect");
+        c.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        c.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            .expect("request");
+        let mut got = Vec::new();
+        let mut buf = [0u8; 512];
+        while !got.ends_with(b"alpha") {
+            let k = c.read(&mut buf).expect("answer");
+            assert!(k > 0, "connection {i} closed before its answer");
+            got.extend_from_slice(&buf[..k]);
+        }
+        assert!(
+            got.starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&got)
+        );
+        clients.push(c);
+    }
+    let (_, total, each) = get("sessions");
+    assert_eq!(total, n as u64, "every client holds a session: {each:?}");
+    assert_eq!(each.len(), 2);
+    let spread = each.iter().max().unwrap_or(&0) - each.iter().min().unwrap_or(&0);
+    assert!(spread <= 2, "sessions per worker {each:?}");
+    assert_eq!(get("accepted").1, n as u64);
+    drop(clients);
+    assert!(
+        wait_until(Duration::from_secs(10), || get("sessions").1 == 0),
+        "sessions still counted after the clients left: {:?}",
+        get("sessions")
+    );
+    e.stop(Duration::ZERO);
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -235,7 +235,7 @@ pub fn execute(shared: &Arc<Shared>, cmd: &str, admin: bool) -> String {
     }
     let g = shared.current.load();
     let r: Result<String, String> = match w.as_slice() {
-        ["help"] => Ok("show stat | show info | show servers state | enable server B/S | disable server B/S | set server B/S state ready|drain|maint | set server B/S weight N | shutdown sessions server B/S | add server B/S ADDR:PORT [keywords] | del server B/S | reload | quit\n".into()),
+        ["help"] => Ok("show stat | show info | show activity | show servers state | enable server B/S | disable server B/S | set server B/S state ready|drain|maint | set server B/S weight N | shutdown sessions server B/S | add server B/S ADDR:PORT [keywords] | del server B/S | reload | quit\n".into()),
         ["show", "stat", ..] => Ok(super::stats::csv(&super::stats::snapshot(shared))),
         ["show", "info"] => {
             let cur: u64 = g.frontends.iter().map(|f| f.stats.cur.load(Relaxed)).sum();
@@ -249,6 +249,7 @@ pub fn execute(shared: &Arc<Shared>, cmd: &str, admin: bool) -> String {
                 shared.reloads.load(Relaxed)
             ))
         }
+        ["show", "activity"] => Ok(shared.activity.report()),
         ["show", "servers", "state", rest @ ..] => {
             let mut s = String::from("# be_name srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_cur_sess\n");
             for be in g.backends.iter().filter(|b| rest.is_empty() || rest.contains(&b.cfg.name.as_str())) {

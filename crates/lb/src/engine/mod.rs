@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
 /// Why the engine could not start or reload.
@@ -82,13 +82,17 @@ pub struct Shared {
     /// The first worker's runtime (health checks, runtime API, signals).
     pub handle: tokio::runtime::Handle,
     /// One single-threaded runtime per worker thread; listener socket `i` is served by
-    /// worker `i`, and its sessions stay there (thread per core, like HAProxy).
+    /// worker `i`, which keeps a connection it accepts or hands it to a less loaded
+    /// worker ([`Activity`]); a session then stays on its worker (thread per core, like
+    /// HAProxy).
     pub handles: Vec<tokio::runtime::Handle>,
     /// Re-reads the configuration for `reload` from the runtime API or SIGHUP.
     pub loader: Mutex<Option<Loader>>,
     reload_lock: Mutex<()>,
     /// The runtime sockets (`stats socket`) being served.
     admin: Mutex<Vec<admin::AdminSocket>>,
+    /// Sessions per worker thread.
+    pub activity: Activity,
 }
 
 /// A function that reads the configuration again (from its file).
@@ -260,6 +264,7 @@ impl Engine {
             loader: Mutex::new(None),
             reload_lock: Mutex::new(()),
             admin: Mutex::new(Vec::new()),
+            activity: Activity::new(workers.handles.len()),
         });
         let gen = build(&shared, config, groups);
         install(&shared, gen);
@@ -544,16 +549,15 @@ fn install(shared: &Arc<Shared>, gen: Generation) {
     shared.current.store(gen.clone());
     let mut tasks = Vec::new();
     for fe in gen.frontends.iter().filter(|f| !f.cfg.disabled) {
-        for (name, group) in gen.listeners.iter().filter(|(n, _)| *n == fe.cfg.name) {
-            let _ = name;
+        for (_, group) in gen.listeners.iter().filter(|(n, _)| *n == fe.cfg.name) {
             for (j, sock) in group.sockets.iter().enumerate() {
                 let Ok(sock) = sock.try_clone() else { continue };
                 let fe = fe.clone();
                 let sh = shared.clone();
-                let h = &shared.handles[j % shared.handles.len()];
-                tasks.push(h.spawn(async move {
+                let w = j % shared.handles.len();
+                tasks.push(shared.handles[w].spawn(async move {
                     match TcpListener::from_std(sock) {
-                        Ok(l) => accept_loop(sh, fe, l).await,
+                        Ok(l) => accept_loop(sh, fe, l, w).await,
                         Err(e) => tracing::error!("cannot register listener: {e}"),
                     }
                 }));
@@ -619,7 +623,12 @@ pub(crate) fn reconfigure(
     reload(shared, cfg)
 }
 
-async fn accept_loop(shared: Arc<Shared>, fe: Arc<FrontendRt>, listener: TcpListener) {
+async fn accept_loop(
+    shared: Arc<Shared>,
+    fe: Arc<FrontendRt>,
+    listener: TcpListener,
+    worker: usize,
+) {
     loop {
         // Accept only while below maxconn (frontend and global), but do not hold a slot
         // while waiting: with one listener per worker, a slot held by an idle accept
@@ -640,34 +649,30 @@ async fn accept_loop(shared: Arc<Shared>, fe: Arc<FrontendRt>, listener: TcpList
                 let Ok(gp) = shared.global_sem.clone().acquire_owned().await else {
                     return;
                 };
-                let fe = fe.clone();
-                let sh = shared.clone();
-                tokio::spawn(async move {
-                    let _permits = (fp, gp);
-                    let _ = stream.set_nodelay(true);
-                    if fe.cfg.clitcpka {
-                        let _ = socket2::SockRef::from(&stream).set_keepalive(true);
-                    }
-                    fe.stats.open();
-                    // Boxed so that a task is only as large as its own mode needs.
-                    match fe.cfg.mode {
-                        Mode::Tcp => Box::pin(tcp::session(&fe, stream, peer)).await,
-                        Mode::Http => {
-                            match http::opening(&fe, &stream).await {
-                                Some(http::Opening::Http1) => {
-                                    Box::pin(h1::session(&sh, &fe, stream, peer)).await
-                                }
-                                Some(http::Opening::Http2) if !fe.cfg.disable_h2_upgrade => {
-                                    Box::pin(http::session_h2(&sh, &fe, stream, peer)).await
-                                }
-                                // `option disable-h2-upgrade`: an HTTP/1 server cannot
-                                // answer the preface.
-                                _ => {}
+                let permits = (fp, gp);
+                let to = shared.activity.assign(worker);
+                let load = WorkerLoad {
+                    shared: shared.clone(),
+                    worker: to,
+                };
+                if to == worker {
+                    tokio::spawn(serve(fe.clone(), stream, peer, permits, load));
+                    continue;
+                }
+                // Another worker carries fewer sessions: the connection moves there
+                // (out of this worker's epoll set, into that one's).
+                match stream.into_std() {
+                    Ok(std) => {
+                        let fe = fe.clone();
+                        shared.handles[to].spawn(async move {
+                            match tokio::net::TcpStream::from_std(std) {
+                                Ok(stream) => serve(fe, stream, peer, permits, load).await,
+                                Err(e) => tracing::warn!("cannot hand over a connection: {e}"),
                             }
-                        }
+                        });
                     }
-                    fe.stats.close();
-                });
+                    Err(e) => tracing::warn!("cannot hand over a connection: {e}"),
+                }
             }
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.
@@ -675,6 +680,110 @@ async fn accept_loop(shared: Arc<Shared>, fe: Arc<FrontendRt>, listener: TcpList
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
+    }
+}
+
+/// One accepted connection, served on the worker it was given to.
+async fn serve(
+    fe: Arc<FrontendRt>,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    _permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
+    load: WorkerLoad,
+) {
+    let _ = stream.set_nodelay(true);
+    if fe.cfg.clitcpka {
+        let _ = socket2::SockRef::from(&stream).set_keepalive(true);
+    }
+    fe.stats.open();
+    // Boxed so that a task is only as large as its own mode needs.
+    match fe.cfg.mode {
+        Mode::Tcp => Box::pin(tcp::session(&fe, stream, peer)).await,
+        Mode::Http => match http::opening(&fe, &stream).await {
+            Some(http::Opening::Http1) => {
+                Box::pin(h1::session(&load.shared, &fe, stream, peer)).await
+            }
+            Some(http::Opening::Http2) if !fe.cfg.disable_h2_upgrade => {
+                Box::pin(http::session_h2(&load.shared, &fe, stream, peer)).await
+            }
+            // `option disable-h2-upgrade`: an HTTP/1 server cannot answer the preface.
+            _ => {}
+        },
+    }
+    fe.stats.close();
+}
+
+/// Per worker thread: the sessions it carries, the connections it accepted and those it
+/// handed to another worker (`show activity`).
+///
+/// The kernel spreads connections over the SO_REUSEPORT sockets by a hash of their
+/// addresses, which leaves some workers with more sessions than others (50 connections
+/// over two workers: 25 ± 4 each), and the busier worker answers later. As HAProxy does,
+/// the worker that accepts a connection gives it to the worker with the fewest sessions
+/// when that one has fewer than itself.
+pub struct Activity {
+    sessions: Vec<AtomicU64>,
+    accepted: Vec<AtomicU64>,
+    pushed: Vec<AtomicU64>,
+}
+
+impl Activity {
+    fn new(workers: usize) -> Activity {
+        let zeros = || (0..workers.max(1)).map(|_| AtomicU64::new(0)).collect();
+        Activity {
+            sessions: zeros(),
+            accepted: zeros(),
+            pushed: zeros(),
+        }
+    }
+
+    /// The worker that is to serve a connection accepted by worker `own`, counted there.
+    fn assign(&self, own: usize) -> usize {
+        self.accepted[own].fetch_add(1, Relaxed);
+        let mut to = own;
+        let mut least = self.sessions[own].load(Relaxed);
+        for (i, s) in self.sessions.iter().enumerate() {
+            let n = s.load(Relaxed);
+            if n < least {
+                (to, least) = (i, n);
+            }
+        }
+        if to != own {
+            self.pushed[own].fetch_add(1, Relaxed);
+        }
+        self.sessions[to].fetch_add(1, Relaxed);
+        to
+    }
+
+    /// `show activity`: each counter's total, then its value per worker.
+    pub fn report(&self) -> String {
+        let mut out = format!("thread_id: 0 (0..{})\n", self.sessions.len() - 1);
+        for (name, v) in [
+            ("sessions", &self.sessions),
+            ("accepted", &self.accepted),
+            ("accq_pushed", &self.pushed),
+        ] {
+            let each: Vec<u64> = v.iter().map(|c| c.load(Relaxed)).collect();
+            let list: Vec<String> = each.iter().map(u64::to_string).collect();
+            out += &format!(
+                "{name}: {} [ {} ]\n",
+                each.iter().sum::<u64>(),
+                list.join(" ")
+            );
+        }
+        out
+    }
+}
+
+/// A session counted on its worker until it ends.
+struct WorkerLoad {
+    shared: Arc<Shared>,
+    worker: usize,
+}
+
+impl Drop for WorkerLoad {
+    fn drop(&mut self) {
+        self.shared.activity.sessions[self.worker].fetch_sub(1, Relaxed);
     }
 }
 
