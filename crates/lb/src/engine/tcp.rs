@@ -212,15 +212,7 @@ pub async fn session(fe: &Arc<FrontendRt>, client: TcpStream, peer: SocketAddr) 
             return;
         }
     };
-    let idle = be.cfg.timeout_tunnel.map(|d| d.0).or_else(|| {
-        match (
-            fe.cfg.timeout_client.map(|d| d.0),
-            be.cfg.timeout_server.map(|d| d.0),
-        ) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    });
+    let idle = tunnel_idle(fe, &be);
     let splice = fe.splice;
     let counters = Counters::default();
     let mut kill = lease.server().shared.kill.subscribe();
@@ -259,6 +251,21 @@ pub async fn session(fe: &Arc<FrontendRt>, client: TcpStream, peer: SocketAddr) 
         term,
         info,
     );
+}
+
+/// How long a tunnel (a TCP session, or an upgraded HTTP connection) may go without
+/// traffic in either direction: `timeout tunnel`, else the shorter of `timeout client`
+/// and `timeout server`.
+pub(super) fn tunnel_idle(fe: &FrontendRt, be: &BackendRt) -> Option<Duration> {
+    be.cfg.timeout_tunnel.map(|d| d.0).or_else(|| {
+        match (
+            fe.cfg.timeout_client.map(|d| d.0),
+            be.cfg.timeout_server.map(|d| d.0),
+        ) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    })
 }
 
 #[allow(clippy::too_many_arguments)]

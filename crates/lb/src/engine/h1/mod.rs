@@ -680,15 +680,7 @@ async fn tunnel(
         return Next::Gone;
     }
     cbuf.clear();
-    let idle = be.cfg.timeout_tunnel.map(|d| d.0).or_else(|| {
-        match (
-            fe.cfg.timeout_client.map(|d| d.0),
-            be.cfg.timeout_server.map(|d| d.0),
-        ) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        }
-    });
+    let idle = super::tcp::tunnel_idle(fe, be);
     let copied = kill.run(super::http::copy_idle(&mut *client, &mut server, idle));
     let (bin, bout) = copied.await.unwrap_or_default();
     for st in [&*fe.stats, &*be.stats, &lease.server().shared.stats] {
