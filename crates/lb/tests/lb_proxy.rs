@@ -280,6 +280,27 @@ fn lb_http1_bodies_framing_and_versions() {
     let _ = c.read_to_string(&mut answer);
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert_eq!(a.hits.load(std::sync::atomic::Ordering::SeqCst), hits);
+    // Chunked twice: refused the same way.
+    let refused = |req: &[u8]| {
+        let mut c = TcpStream::connect(("127.0.0.1", p)).expect("connect");
+        c.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        c.write_all(req).expect("write");
+        let mut answer = String::new();
+        let _ = c.read_to_string(&mut answer);
+        answer
+    };
+    let answer = refused(
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n",
+    );
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert_eq!(a.hits.load(std::sync::atomic::Ordering::SeqCst), hits);
+    // A body whose chunk size is not hexadecimal: the client is told (400), not just
+    // disconnected.
+    let answer = refused(
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+    );
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     e.stop(Duration::ZERO);
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -485,10 +485,15 @@ async fn exchange(
                 return trace.refuse(Some(&be), srv_name, info, 502, "SH");
             }
             Err(BodyError::Sink) => Err(HeadError::Io),
-            // The client's body failed.
-            Err(_) => {
+            // The client's body was invalid or ended early: a 400 if it still listens.
+            Err(BodyError::Source) => {
                 be.stats.close();
-                trace.log(&be.cfg.name, srv_name, info, 0, 400, 0, "CD");
+                return trace.refuse(Some(&be), srv_name, info, 400, "CD");
+            }
+            // No progress within the timeouts.
+            Err(BodyError::Timeout) => {
+                be.stats.close();
+                trace.log(&be.cfg.name, srv_name, info, 0, 408, 0, "cD");
                 return Next::Gone;
             }
         };

@@ -431,9 +431,21 @@ pub(super) fn parse_response(buf: &[u8]) -> Result<Option<(RespHead, usize)>, He
 /// The body framing of a request, or why it is refused (RFC 9112 §6).
 pub(super) fn request_framing(h: &Fields) -> Result<Framing, String> {
     if h.has("transfer-encoding") {
-        let last = tokens(h.values("transfer-encoding")).last().unwrap_or("");
-        if !last.eq_ignore_ascii_case("chunked") {
+        let codings: Vec<&str> = tokens(h.values("transfer-encoding")).collect();
+        if !codings
+            .last()
+            .is_some_and(|c| c.eq_ignore_ascii_case("chunked"))
+        {
             return Err("a request body must end with the chunked transfer coding".into());
+        }
+        // Applied twice, one side would take the inner chunks for the body's end.
+        if codings
+            .iter()
+            .filter(|c| c.eq_ignore_ascii_case("chunked"))
+            .count()
+            > 1
+        {
+            return Err("the chunked transfer coding applied more than once".into());
         }
         if h.has("content-length") {
             return Err("both Transfer-Encoding and Content-Length".into());
@@ -878,6 +890,8 @@ mod tests {
         assert_eq!(req("Transfer-Encoding: chunked\r\n"), Ok(Framing::Chunked));
         assert!(req("Transfer-Encoding: gzip\r\n").is_err());
         assert!(req("Transfer-Encoding: chunked, gzip\r\n").is_err());
+        assert!(req("Transfer-Encoding: chunked, Chunked\r\n").is_err());
+        assert!(req("Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n").is_err());
         let resp = |head: &str| {
             parse_response(head.as_bytes())
                 .expect("valid")
