@@ -431,3 +431,87 @@ fn lb_http_keep_alive_timeout_closes_idle_kept_alive_connections() {
     read_response(&mut fresh);
     e.stop(Duration::ZERO);
 }
+
+/// Reads one request head (up to the empty line) from `c`.
+fn read_head(c: &mut TcpStream) -> Vec<u8> {
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match c.read(&mut b) {
+            Ok(1) => head.push(b[0]),
+            _ => break,
+        }
+    }
+    head
+}
+
+/// A server whose answers break HTTP framing cannot reach other requests: bytes it
+/// sends after a complete answer (here a whole forged answer) make its connection
+/// unfit for reuse, and an answer with both Transfer-Encoding and Content-Length is
+/// passed on without the Content-Length (RFC 9112 §6.3).
+#[test]
+fn lb_server_bytes_outside_an_answer_never_reach_the_next_request() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let srv = l.local_addr().expect("addr");
+    let (sent_tx, sent_rx) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(mut c) = c else { return };
+            let sent_tx = sent_tx.clone();
+            std::thread::spawn(move || loop {
+                let head = read_head(&mut c);
+                let answer: &[u8] = if head.starts_with(b"GET /first") {
+                    // A complete answer, then a forged one that nobody asked for.
+                    let _ = c.write_all(b"HTTP/1.1 204 No Content\r\n\r\n");
+                    std::thread::sleep(Duration::from_millis(50));
+                    let _ = c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nEVIL");
+                    let _ = sent_tx.send(());
+                    continue;
+                } else if head.starts_with(b"GET /both") {
+                    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 40\r\n\r\n2\r\nok\r\n0\r\n\r\n"
+                } else if head.is_empty() {
+                    return;
+                } else {
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nGOOD"
+                };
+                if c.write_all(answer).is_err() {
+                    return;
+                }
+            });
+        }
+    });
+    let p = free_port();
+    let cfg = format!(
+        "defaults\n mode http\n timeout connect 2s\n timeout client 30s\n timeout server 30s\n\
+         listen f\n bind 127.0.0.1:{p}\n server s {srv}\n"
+    );
+    let e = start_engine(&cfg);
+    let mut c = TcpStream::connect(("127.0.0.1", p)).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    c.write_all(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("write");
+    let first = read_head(&mut c);
+    assert!(first.starts_with(b"HTTP/1.1 204"), "{first:?}");
+    sent_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the server sent its forged answer");
+    // The same client connection, so the same worker and its pool of server connections.
+    c.write_all(b"GET /second HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("write");
+    let head = read_head(&mut c);
+    let mut body = [0u8; 4];
+    c.read_exact(&mut body).expect("body");
+    assert!(head.starts_with(b"HTTP/1.1 200"), "{head:?}");
+    assert_eq!(&body, b"GOOD");
+    c.write_all(b"GET /both HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("write");
+    let mut rest = Vec::new();
+    let _ = c.read_to_end(&mut rest);
+    let text = String::from_utf8_lossy(&rest).to_ascii_lowercase();
+    assert!(text.starts_with("http/1.1 200"), "{text}");
+    assert!(text.contains("transfer-encoding: chunked"), "{text}");
+    assert!(!text.contains("content-length"), "{text}");
+    assert!(text.ends_with("2\r\nok\r\n0\r\n\r\n"), "{text}");
+    e.stop(Duration::ZERO);
+}

@@ -87,6 +87,9 @@ async fn server_conn(
             if !replayable && c.since.elapsed() > STALE_AFTER {
                 continue;
             }
+            if !still_idle(&c.stream) {
+                continue;
+            }
             drop(pool);
             let info = ConnInfo {
                 retries: 0,
@@ -99,6 +102,20 @@ async fn server_conn(
     let (s, lease, mut info) = connect_server(be, hash, Some(lease)).await?;
     info.queue_ms += queue_ms;
     Ok((s, lease, info, false))
+}
+
+/// Whether a pooled server connection can carry another request: nothing arrived on it
+/// since its last answer (neither the server closing it nor bytes that no request asked
+/// for, which would be taken for the next answer). Costs no system call unless tokio saw
+/// the socket readable.
+fn still_idle(s: &TcpStream) -> bool {
+    let mut one = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+    match s.try_io(tokio::io::Interest::READABLE, || {
+        socket2::SockRef::from(s).peek(&mut one)
+    }) {
+        Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
+        Ok(_) => false,
+    }
 }
 
 /// Returns a server connection to the pool, closing those idle for longer than
@@ -559,7 +576,11 @@ async fn exchange(
         }
         rframing = Framing::Close;
     }
+    // Transfer-Encoding overrides Content-Length, which is not passed on (RFC 9112
+    // §6.3); the server connection is not reused after such an answer.
+    let both_lengths = resp.fields.has("transfer-encoding") && resp.fields.has("content-length");
     let server_keeps = !server_close
+        && !both_lengths
         && match resp.version {
             Version::HTTP_10 => resp.fields.has_token("connection", "keep-alive"),
             _ => !resp.fields.has_token("connection", "close"),
@@ -570,7 +591,8 @@ async fn exchange(
         keep && rframing != Framing::Close && !(old_client && rframing == Framing::Chunked);
     let mut out = Vec::with_capacity(512 + sbuf.len().min(16 * 1024));
     resp.write_status_line(&mut out, req.version);
-    resp.fields.write(&mut out, true, None);
+    resp.fields
+        .write(&mut out, true, both_lengths.then_some("content-length"));
     if !client_stays {
         out.extend_from_slice(b"connection: close\r\n");
     } else if old_client {
