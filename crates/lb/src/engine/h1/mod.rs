@@ -440,6 +440,11 @@ async fn exchange(
             drop_expect: answer_continue,
             forwardfor: fe.cfg.forwardfor.as_ref().or(be.cfg.forwardfor.as_ref()),
             peer,
+            length: match framing {
+                Framing::Length(n) if req.fields.repeated("content-length") => Some(n),
+                Framing::Empty if req.fields.repeated("content-length") => Some(0),
+                _ => None,
+            },
         },
     );
     let replayable = framing == Framing::Empty;
@@ -591,8 +596,12 @@ async fn exchange(
         keep && rframing != Framing::Close && !(old_client && rframing == Framing::Chunked);
     let mut out = Vec::with_capacity(512 + sbuf.len().min(16 * 1024));
     resp.write_status_line(&mut out, req.version);
-    resp.fields
-        .write(&mut out, true, both_lengths.then_some("content-length"));
+    let skip: &[&str] = if both_lengths {
+        &["content-length"]
+    } else {
+        &[]
+    };
+    resp.fields.write(&mut out, true, skip);
     if !client_stays {
         out.extend_from_slice(b"connection: close\r\n");
     } else if old_client {
@@ -671,7 +680,7 @@ async fn read_response_head(
         if (100..200).contains(&resp.code) && resp.code != 101 {
             let mut out = Vec::new();
             resp.write_status_line(&mut out, Version::HTTP_11);
-            resp.fields.write(&mut out, false, None);
+            resp.fields.write(&mut out, false, &[]);
             out.extend_from_slice(b"\r\n");
             sbuf.advance(n);
             client.write_all(&out).await.map_err(|_| HeadError::Io)?;
@@ -698,7 +707,7 @@ async fn tunnel(
 ) -> Next {
     let mut out = Vec::new();
     resp.write_status_line(&mut out, Version::HTTP_11);
-    resp.fields.write(&mut out, false, None);
+    resp.fields.write(&mut out, false, &[]);
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(sbuf);
     sbuf.clear();
@@ -728,6 +737,10 @@ struct Rewrite<'a> {
     drop_expect: bool,
     forwardfor: Option<&'a crate::config::ForwardFor>,
     peer: SocketAddr,
+    /// A Content-Length given as a list of equal values or on several lines, passed on
+    /// as one value: a server reading only the first digits or the last line would
+    /// frame the body differently.
+    length: Option<u64>,
 }
 
 /// The request head for the server: hop-by-hop headers removed (an upgrade asked for
@@ -741,8 +754,14 @@ fn request_for_server(req: &ReqHead, rw: &Rewrite<'_>) -> Vec<u8> {
     out.push(b' ');
     out.extend_from_slice(version_str(req.version).as_bytes());
     out.extend_from_slice(b"\r\n");
-    req.fields
-        .write(&mut out, true, rw.drop_expect.then_some("expect"));
+    let mut skip = Vec::new();
+    if rw.drop_expect {
+        skip.push("expect");
+    }
+    if rw.length.is_some() {
+        skip.push("content-length");
+    }
+    req.fields.write(&mut out, true, &skip);
     let mut line = |name: &[u8], value: &[u8]| {
         out.extend_from_slice(name);
         out.extend_from_slice(b": ");
@@ -765,6 +784,9 @@ fn request_for_server(req: &ReqHead, rw: &Rewrite<'_>) -> Vec<u8> {
     }
     if let Some(host) = req.missing_host() {
         line(b"host", host.as_bytes());
+    }
+    if let Some(n) = rw.length {
+        line(b"content-length", n.to_string().as_bytes());
     }
     out.extend_from_slice(b"\r\n");
     out
@@ -795,6 +817,7 @@ mod tests {
             drop_expect: false,
             forwardfor: None,
             peer,
+            length: None,
         };
         // Header lines pass as they came, hop-by-hop ones and those Connection names
         // excepted.
@@ -845,6 +868,17 @@ mod tests {
                 }
             ),
             "POST /ws HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n"
+        );
+        // A Content-Length list or repetition goes on as one value, in place of them.
+        assert_eq!(
+            rewrite(
+                "POST / HTTP/1.1\r\nContent-Length: 3, 3\r\nHost: x\r\ncontent-length: 3\r\n\r\n",
+                &Rewrite {
+                    length: Some(3),
+                    ..plain
+                }
+            ),
+            "POST / HTTP/1.1\r\nHost: x\r\ncontent-length: 3\r\n\r\n"
         );
     }
 

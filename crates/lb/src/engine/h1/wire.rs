@@ -195,6 +195,11 @@ impl Fields {
             .map(|(_, v)| v)
     }
 
+    /// Whether `name` carries more than one value (a list, or several lines).
+    pub(super) fn repeated(&self, name: &str) -> bool {
+        tokens(self.values(name)).nth(1).is_some()
+    }
+
     pub(super) fn has(&self, name: &str) -> bool {
         self.values(name).next().is_some()
     }
@@ -205,7 +210,7 @@ impl Fields {
 
     /// Appends the header lines; with `end_to_end`, without the hop-by-hop ones (those
     /// of HTTP and those the `Connection` header names). `skip` leaves out more.
-    pub(super) fn write(&self, out: &mut Vec<u8>, end_to_end: bool, skip: Option<&str>) {
+    pub(super) fn write(&self, out: &mut Vec<u8>, end_to_end: bool, skip: &[&str]) {
         // Read once per head, not once per line.
         let listed: Vec<&str> = if end_to_end {
             tokens(self.values("connection")).collect()
@@ -222,7 +227,7 @@ impl Fields {
                         .any(|t| name.eq_ignore_ascii_case(t.as_bytes())))
         };
         for (name, value) in self.iter() {
-            if hop_by_hop(name) || skip.is_some_and(|s| name.eq_ignore_ascii_case(s.as_bytes())) {
+            if hop_by_hop(name) || skip.iter().any(|s| name.eq_ignore_ascii_case(s.as_bytes())) {
                 continue;
             }
             out.extend_from_slice(name);
@@ -919,7 +924,7 @@ mod tests {
             "HTTP/1.1 200 OK\r\nConnection: close, X-Private\r\nKeep-Alive: 5\r\nX-Private: 1\r\nX-Kept: 2\r\n\r\n",
         );
         let mut out = Vec::new();
-        r.fields.write(&mut out, true, None);
+        r.fields.write(&mut out, true, &[]);
         assert_eq!(String::from_utf8_lossy(&out), "X-Kept: 2\r\n");
     }
 }
