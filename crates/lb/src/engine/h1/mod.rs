@@ -440,11 +440,13 @@ async fn exchange(
             drop_expect: answer_continue,
             forwardfor: fe.cfg.forwardfor.as_ref().or(be.cfg.forwardfor.as_ref()),
             peer,
-            length: match framing {
-                Framing::Length(n) if req.fields.repeated("content-length") => Some(n),
-                Framing::Empty if req.fields.repeated("content-length") => Some(0),
-                _ => None,
-            },
+            length: req
+                .fields
+                .repeated("content-length")
+                .then_some(match framing {
+                    Framing::Length(n) => n,
+                    _ => 0,
+                }),
         },
     );
     let replayable = framing == Framing::Empty;
