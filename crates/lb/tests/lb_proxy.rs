@@ -628,3 +628,92 @@ fn lb_sessions_are_spread_evenly_over_worker_threads() {
     e.stop(Duration::ZERO);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `http-request` rules edit the headers a server receives and deny requests, for
+/// HTTP/1.1 and HTTP/2 clients alike: spoofed headers are removed, `allow` ends the
+/// evaluation before a later `deny`, and a denied request never reaches the server.
+#[test]
+fn lb_http_request_rules_edit_headers_and_deny() {
+    let a = HttpBackend::start("alpha");
+    let p = free_port();
+    let cfg = format!(
+        "defaults\n mode http\n timeout connect 2s\n timeout client 10s\n timeout server 10s\n\
+         listen app\n bind 127.0.0.1:{p}\n acl secret path_beg /secret\n\
+         http-request del-header X-Forwarded-Proto\n\
+         http-request set-header X-Forwarded-Proto https if {{ ssl_fc }}\n\
+         http-request set-header X-Forwarded-Proto http if !{{ ssl_fc }}\n\
+         http-request add-header X-Via \"halo lb\"\n\
+         http-request set-header X-Env prod\n\
+         http-request allow if {{ path_beg /secret/open }}\n\
+         http-request deny deny_status 404 if secret\n\
+         server a {}\n",
+        a.addr
+    );
+    let e = start_engine(&cfg);
+    let url = |path: &str| format!("http://127.0.0.1:{p}{path}");
+    for version in ["--http1.1", "--http2-prior-knowledge"] {
+        let (ok, head) = curl(&[
+            version,
+            "-H",
+            "X-Forwarded-Proto: https",
+            "-H",
+            "X-Env: dev",
+            &url("/headers"),
+        ]);
+        assert!(ok, "{version}: {head}");
+        let head = head.to_ascii_lowercase();
+        let lines: Vec<&str> = head.lines().map(str::trim_end).collect();
+        assert!(
+            lines.contains(&"x-forwarded-proto: http"),
+            "{version}: {head}"
+        );
+        assert!(
+            !head.contains("x-forwarded-proto: https"),
+            "{version}: {head}"
+        );
+        assert!(lines.contains(&"x-via: halo lb"), "{version}: {head}");
+        assert!(lines.contains(&"x-env: prod"), "{version}: {head}");
+        assert!(!head.contains("x-env: dev"), "{version}: {head}");
+        let hits = a.hits.load(std::sync::atomic::Ordering::SeqCst);
+        let (_, code) = curl(&[
+            version,
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &url("/secret/x"),
+        ]);
+        assert_eq!(code, "404", "{version}");
+        assert_eq!(
+            a.hits.load(std::sync::atomic::Ordering::SeqCst),
+            hits,
+            "denied, not forwarded"
+        );
+        let (ok, body) = curl(&[version, &url("/secret/open")]);
+        assert!(
+            ok && body == "alpha",
+            "{version}: allowed before the deny: {body}"
+        );
+    }
+    // Both denials are counted as denied requests of the frontend (CSV column dreq).
+    let csv = halo_lb::engine::stats::csv(&halo_lb::engine::stats::snapshot(e.shared()));
+    let header: Vec<&str> = csv
+        .lines()
+        .next()
+        .expect("header")
+        .trim_start_matches("# ")
+        .split(',')
+        .collect();
+    let dreq = header
+        .iter()
+        .position(|c| *c == "dreq")
+        .expect("dreq column");
+    let row: Vec<&str> = csv
+        .lines()
+        .find(|l| l.starts_with("app,FRONTEND,"))
+        .expect("frontend row")
+        .split(',')
+        .collect();
+    assert_eq!(row[dreq], "2", "{csv}");
+    e.stop(Duration::ZERO);
+}

@@ -187,6 +187,7 @@ struct Draft {
     forwardfor: Option<Option<ForwardFor>>,
     acls: Vec<Acl>,
     use_backends: Vec<UseBackend>,
+    http_rules: Vec<HttpRule>,
     default_backend: Option<String>,
     stats_enabled: bool,
     stats: StatsDraft,
@@ -438,6 +439,7 @@ impl<'a> Parser<'a> {
         d.servers.clear();
         d.acls.clear();
         d.use_backends.clear();
+        d.http_rules.clear();
         d.stats_enabled = d.stats.any;
         d.disabled = false;
         d.anon_acls = 0;
@@ -799,7 +801,7 @@ impl<'a> Parser<'a> {
             }
             "acl" => {
                 if !matches!(k, Kind::Listen | Kind::Frontend) {
-                    return Err(format!("`acl` is only supported in listen/frontend sections (for use_backend), not `{}`", k.word()));
+                    return Err(format!("`acl` is only supported in listen/frontend sections (for use_backend and http-request), not `{}`", k.word()));
                 }
                 let name = w.get(1).ok_or("missing ACL name")?.text.clone();
                 let acl = parse_acl(&name, &w[2..])?;
@@ -846,8 +848,15 @@ impl<'a> Parser<'a> {
             "errorfile" | "errorloc" | "errorloc302" | "errorloc303" | "errorfiles" => {
                 return Err("custom error pages are not supported".into())
             }
-            "http-request" | "http-response" | "tcp-request" | "tcp-response" | "http-after-response" => {
-                return Err("rule actions are not supported yet (only use_backend with ACLs)".into())
+            "http-request" => {
+                if !matches!(k, Kind::Listen | Kind::Frontend) {
+                    return Err(format!("`http-request` rules are supported in listen/frontend sections, not `{}`", k.word()));
+                }
+                let rule = parse_http_rule(d, &w[1..], place)?;
+                d.http_rules.push(rule);
+            }
+            "http-response" | "tcp-request" | "tcp-response" | "http-after-response" => {
+                return Err(format!("`{kw}` rules are not supported (`http-request` set-header, add-header, del-header, deny and allow are)"))
             }
             "cookie" | "stick-table" | "stick" | "persist" => {
                 return Err("session persistence (cookies, stick tables) is not supported; use `balance source`".into())
@@ -1195,6 +1204,7 @@ impl<'a> Parser<'a> {
                         forwardfor: d.forwardfor.clone().flatten(),
                         acl: d.acls.clone(),
                         use_backend: d.use_backends.clone(),
+                        http_request: d.http_rules.clone(),
                         default_backend,
                         stats,
                         disabled: d.disabled,
@@ -1394,6 +1404,27 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
                 e(&f.source, "option forwardfor", bad_header(&ff.header));
             }
         }
+        for r in &f.http_request {
+            if f.mode == Mode::Tcp {
+                e(
+                    &r.source,
+                    "http-request",
+                    "http-request rules need `mode http`".into(),
+                );
+            }
+            for t in r.any_of.iter().flatten() {
+                if !f.acl.iter().any(|a| a.name == t.acl) {
+                    e(
+                        &r.source,
+                        "http-request",
+                        format!("unknown ACL `{}`", t.acl),
+                    );
+                }
+            }
+            if let Err(why) = check_http_action(&r.action) {
+                e(&r.source, "http-request", why);
+            }
+        }
         for u in &f.use_backend {
             if !u.any_of.is_empty() && f.mode == Mode::Tcp {
                 e(
@@ -1433,6 +1464,58 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
         }
     }
     errs
+}
+
+/// Headers that decide how a request is routed or framed: rules may not change them.
+const RULE_PROTECTED: &[&str] = &[
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "upgrade",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "expect",
+];
+
+/// Statuses `http-request deny` may answer with (HAProxy's list).
+const DENY_STATUSES: &[u16] = &[
+    200, 400, 401, 403, 404, 405, 407, 408, 410, 413, 425, 429, 500, 501, 502, 503, 504,
+];
+
+fn check_http_action(a: &HttpAction) -> Result<(), String> {
+    let name_ok = |name: &str| -> Result<(), String> {
+        if hyper::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(bad_header(name));
+        }
+        if RULE_PROTECTED.iter().any(|p| p.eq_ignore_ascii_case(name)) {
+            return Err(format!(
+                "`{name}` decides how a request is routed or framed: rules cannot change it"
+            ));
+        }
+        Ok(())
+    };
+    match a {
+        HttpAction::SetHeader { name, value } | HttpAction::AddHeader { name, value } => {
+            name_ok(name)?;
+            if value.contains('%') {
+                return Err(format!(
+                    "`{value}`: log-format expressions (`%[...]`) are not supported; give a literal value"
+                ));
+            }
+            if hyper::header::HeaderValue::from_str(value).is_err() {
+                return Err(format!("`{value}` is not a valid header value"));
+            }
+            Ok(())
+        }
+        HttpAction::DelHeader { name } => name_ok(name),
+        HttpAction::Deny { status } if !DENY_STATUSES.contains(status) => Err(format!(
+            "deny_status {status} is not one of {DENY_STATUSES:?}"
+        )),
+        HttpAction::Deny { .. } | HttpAction::Allow => Ok(()),
+    }
 }
 
 fn bad_header(name: &str) -> String {
@@ -1729,6 +1812,18 @@ fn parse_log(w: &[Word]) -> R<Option<LogTarget>> {
 
 fn parse_acl(name: &str, w: &[Word]) -> R<Acl> {
     let crit = w.first().ok_or("missing ACL criterion")?.text.as_str();
+    if crit == "ssl_fc" {
+        if w.len() > 1 {
+            return Err("`ssl_fc` takes no value".into());
+        }
+        return Ok(Acl {
+            name: name.to_string(),
+            fetch: AclFetch::SslFc,
+            matcher: AclMatch::Exact,
+            ignore_case: false,
+            values: Vec::new(),
+        });
+    }
     let (fetch, mut matcher) = match crit {
         "hdr(host)" | "hdr(Host)" | "req.hdr(host)" => (AclFetch::Host, AclMatch::Exact),
         "hdr_beg(host)" | "hdr_beg(Host)" => (AclFetch::Host, AclMatch::Prefix),
@@ -1744,7 +1839,7 @@ fn parse_acl(name: &str, w: &[Word]) -> R<Acl> {
         "src" => (AclFetch::Src, AclMatch::Network),
         o => {
             return Err(format!(
-                "ACL criterion `{o}` is not supported (hdr(host), hdr_beg/end/sub/dom(host), path, path_beg/end/sub/dir, method, src)"
+                "ACL criterion `{o}` is not supported (hdr(host), hdr_beg/end/sub/dom(host), path, path_beg/end/sub/dir, method, src, ssl_fc)"
             ))
         }
     };
@@ -1803,6 +1898,71 @@ fn parse_acl(name: &str, w: &[Word]) -> R<Acl> {
         matcher,
         ignore_case,
         values,
+    })
+}
+
+/// `http-request ACTION ARGS [if|unless COND]` (the words after `http-request`).
+fn parse_http_rule(d: &mut Draft, w: &[Word], place: &str) -> R<HttpRule> {
+    let cond_at = w
+        .iter()
+        .position(|x| x.text == "if" || x.text == "unless")
+        .unwrap_or(w.len());
+    let (act, cond) = w.split_at(cond_at);
+    let verb = act
+        .first()
+        .ok_or("missing http-request action")?
+        .text
+        .as_str();
+    let args: Vec<&str> = act[1..].iter().map(|x| x.text.as_str()).collect();
+    let action = match (verb, args.as_slice()) {
+        ("set-header", [name, value]) => HttpAction::SetHeader {
+            name: name.to_string(),
+            value: value.to_string(),
+        },
+        ("add-header", [name, value]) => HttpAction::AddHeader {
+            name: name.to_string(),
+            value: value.to_string(),
+        },
+        ("del-header", [name]) => HttpAction::DelHeader {
+            name: name.to_string(),
+        },
+        ("set-header" | "add-header", _) => {
+            return Err(format!(
+            "`http-request {verb}` takes a header name and one value (quote a value with spaces)"
+        ))
+        }
+        ("del-header", _) => {
+            return Err("`http-request del-header` takes a header name only".into())
+        }
+        ("deny", []) => HttpAction::Deny { status: 403 },
+        ("deny", ["deny_status", code]) => HttpAction::Deny {
+            status: code
+                .parse()
+                .map_err(|_| format!("`deny_status {code}` is not a status code"))?,
+        },
+        ("deny", _) => return Err("`http-request deny` takes only `deny_status CODE`".into()),
+        ("allow", []) => HttpAction::Allow,
+        ("allow", _) => return Err("`http-request allow` takes no argument".into()),
+        (o, _) => {
+            return Err(format!(
+            "`http-request {o}` is not supported (set-header, add-header, del-header, deny, allow)"
+        ))
+        }
+    };
+    let (any_of, unless) = match cond.first().map(|x| x.text.as_str()) {
+        None => (Vec::new(), false),
+        Some(c) => {
+            if cond.len() == 1 {
+                return Err(format!("`{c}` without a condition"));
+            }
+            (parse_cond(d, &cond[1..])?, c == "unless")
+        }
+    };
+    Ok(HttpRule {
+        action,
+        any_of,
+        unless,
+        source: place.to_string(),
     })
 }
 
@@ -2021,6 +2181,78 @@ mod tests {
         assert!(f.use_backend[1].any_of[0][0].negate);
         let e = errs("defaults\n mode http\nfrontend f\n bind :8080\n use_backend b if nope\nbackend b\n server a 127.0.0.1:1\n");
         assert!(e[0].contains("unknown ACL `nope`"), "{e:?}");
+    }
+
+    #[test]
+    fn http_request_rules() {
+        let c = ok(
+            "defaults\n mode http\nlisten l\n bind :8080\n acl adm path_beg /admin\n \
+                    http-request del-header X-Forwarded-Proto\n \
+                    http-request set-header X-Forwarded-Proto https if { ssl_fc }\n \
+                    http-request add-header X-Via \"halo lb\" unless adm\n \
+                    http-request allow if { src 10.0.0.0/8 }\n \
+                    http-request deny deny_status 404 if adm\n \
+                    http-request deny\n server a 127.0.0.1:1\n",
+        );
+        let f = &c.frontends[0];
+        let actions: Vec<&HttpAction> = f.http_request.iter().map(|r| &r.action).collect();
+        assert_eq!(
+            actions,
+            [
+                &HttpAction::DelHeader {
+                    name: "X-Forwarded-Proto".into()
+                },
+                &HttpAction::SetHeader {
+                    name: "X-Forwarded-Proto".into(),
+                    value: "https".into()
+                },
+                &HttpAction::AddHeader {
+                    name: "X-Via".into(),
+                    value: "halo lb".into()
+                },
+                &HttpAction::Allow,
+                &HttpAction::Deny { status: 404 },
+                &HttpAction::Deny { status: 403 },
+            ]
+        );
+        assert!(f.http_request[2].unless);
+        assert_eq!(f.http_request[0].source, "t.cfg:6");
+        let text = super::super::summary::describe(&c);
+        assert!(
+            text.contains("http-request add-header X-Via \"halo lb\" unless adm"),
+            "{text}"
+        );
+        assert!(text.contains("http-request deny with 404 if adm"), "{text}");
+        // Native TOML carries them.
+        let toml = super::super::native::to_toml(&c).expect("toml");
+        let back = super::super::native::parse_native(&toml, "t.toml").expect("native");
+        assert_eq!(back.config.frontends[0].http_request, f.http_request);
+        let refused = |rule: &str, why: &str| {
+            let e = errs(&format!(
+                "defaults\n mode http\nlisten l\n bind :8080\n {rule}\n server a 127.0.0.1:1\n"
+            ));
+            assert!(
+                e.iter().any(|e| e.contains("t.cfg:") && e.contains(why)),
+                "{rule}: {e:?}"
+            );
+        };
+        refused(
+            "http-request redirect scheme https",
+            "`http-request redirect` is not supported",
+        );
+        refused("http-request set-header Host evil", "routed or framed");
+        refused("http-request del-header content-length", "routed or framed");
+        refused("http-request set-header X-Client %[src]", "log-format");
+        refused("http-request set-header X-A", "one value");
+        refused("http-request deny deny_status 999", "deny_status 999");
+        refused("http-request deny if nope", "unknown ACL `nope`");
+        refused("http-request set-header X-A b if", "without a condition");
+        refused("http-response set-header X-A b", "not supported");
+        let e =
+            errs("listen l\n mode tcp\n bind :8080\n http-request deny\n server a 127.0.0.1:1\n");
+        assert!(e.iter().any(|e| e.contains("need `mode http`")), "{e:?}");
+        let e = errs("defaults\n mode http\nfrontend f\n bind :8080\n default_backend b\nbackend b\n http-request deny\n server a 127.0.0.1:1\n");
+        assert!(e.iter().any(|e| e.contains("listen/frontend")), "{e:?}");
     }
 
     #[test]

@@ -329,6 +329,9 @@ pub enum AclFetch {
     Method,
     /// The client's address.
     Src,
+    /// Whether the client connection is TLS (`ssl_fc`, no values): never, since halo
+    /// does not terminate TLS, as HAProxy answers for a bind without `ssl`.
+    SslFc,
 }
 
 /// How an ACL compares.
@@ -379,6 +382,37 @@ pub struct UseBackend {
     pub unless: bool,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub source: String,
+}
+
+/// `http-request ACTION ... [if|unless COND]`: applied to each request in order, before
+/// `use_backend`; the first `deny` or `allow` that applies ends the evaluation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpRule {
+    pub action: HttpAction,
+    /// OR of AND-groups; empty = always.
+    #[serde(default)]
+    pub any_of: Vec<Vec<CondTerm>>,
+    #[serde(default)]
+    pub unless: bool,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source: String,
+}
+
+/// What an `http-request` rule does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum HttpAction {
+    /// Replaces every line of the header with one (`set-header NAME VALUE`).
+    SetHeader { name: String, value: String },
+    /// Adds a header line (`add-header NAME VALUE`).
+    AddHeader { name: String, value: String },
+    /// Removes every line of the header (`del-header NAME`).
+    DelHeader { name: String },
+    /// Answers with `status` (403 by default) instead of forwarding.
+    Deny { status: u16 },
+    /// Stops the evaluation; the request goes on.
+    Allow,
 }
 
 /// The built-in statistics page served by a frontend.
@@ -452,6 +486,8 @@ pub struct Frontend {
     pub acl: Vec<Acl>,
     #[serde(default)]
     pub use_backend: Vec<UseBackend>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub http_request: Vec<HttpRule>,
     #[serde(default)]
     pub default_backend: Option<String>,
     #[serde(default)]

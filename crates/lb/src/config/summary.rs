@@ -104,24 +104,26 @@ pub fn describe(c: &Config) -> String {
             p.push(format!("adds {}", ff.header));
         }
         let _ = writeln!(s, "  {}", p.join(", "));
-        for u in &f.use_backend {
-            let cond = u
-                .any_of
-                .iter()
-                .map(|g| {
-                    g.iter()
-                        .map(|t| format!("{}{}", if t.negate { "!" } else { "" }, t.acl))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                })
-                .collect::<Vec<_>>()
-                .join(" || ");
+        for r in &f.http_request {
+            let action = match &r.action {
+                HttpAction::SetHeader { name, value } => format!("set-header {name} {value:?}"),
+                HttpAction::AddHeader { name, value } => format!("add-header {name} {value:?}"),
+                HttpAction::DelHeader { name } => format!("del-header {name}"),
+                HttpAction::Deny { status } => format!("deny with {status}"),
+                HttpAction::Allow => "allow".into(),
+            };
             let _ = writeln!(
                 s,
-                "  use_backend {} {} {}",
+                "  http-request {action}{}",
+                condition(&r.any_of, r.unless)
+            );
+        }
+        for u in &f.use_backend {
+            let _ = writeln!(
+                s,
+                "  use_backend {}{}",
                 u.backend,
-                if u.unless { "unless" } else { "if" },
-                cond
+                condition(&u.any_of, u.unless)
             );
         }
         for a in &f.acl {
@@ -265,4 +267,25 @@ fn log_target(l: &LogTarget) -> String {
         LogDest::Unix(p) => p.display().to_string(),
     };
     format!("{d} {}", l.facility)
+}
+
+/// ` if a b || !c` (empty when there is no condition).
+fn condition(any_of: &[Vec<CondTerm>], unless: bool) -> String {
+    if any_of.is_empty() {
+        return String::new();
+    }
+    let groups: Vec<String> = any_of
+        .iter()
+        .map(|g| {
+            g.iter()
+                .map(|t| format!("{}{}", if t.negate { "!" } else { "" }, t.acl))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    format!(
+        " {} {}",
+        if unless { "unless" } else { "if" },
+        groups.join(" || ")
+    )
 }

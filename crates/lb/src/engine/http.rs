@@ -8,7 +8,7 @@ use super::state::*;
 use super::tcp::{connect_server, ConnFail, ConnInfo};
 use super::Shared;
 use crate::balance::hash_ip;
-use crate::config::{Acl, AclFetch, AclMatch, ForwardFor, LogFormat};
+use crate::config::{Acl, AclFetch, AclMatch, CondTerm, ForwardFor, HttpAction, LogFormat};
 use crate::health::Event;
 use bytes::Bytes;
 use http_body_util::{combinators::BoxBody, BodyExt, Full};
@@ -251,6 +251,8 @@ fn acl_matches(acl: &Acl, req: &impl RequestView, peer: SocketAddr) -> bool {
         AclFetch::Host => host_of(req),
         AclFetch::Path => req.path().to_string(),
         AclFetch::Method => req.method().to_string(),
+        // halo does not terminate TLS: no client connection is TLS.
+        AclFetch::SslFc => return false,
         AclFetch::Src => {
             return acl.values.iter().any(|v| {
                 crate::config::Cidr::parse(v)
@@ -281,30 +283,107 @@ fn acl_matches(acl: &Acl, req: &impl RequestView, peer: SocketAddr) -> bool {
     })
 }
 
+/// Whether a rule's condition (an OR of AND-groups of ACLs; none = always) holds.
+fn cond_holds(
+    fe: &FrontendRt,
+    any_of: &[Vec<CondTerm>],
+    unless: bool,
+    req: &impl RequestView,
+    peer: SocketAddr,
+) -> bool {
+    let hit = any_of.is_empty()
+        || any_of.iter().any(|group| {
+            group.iter().all(|t| {
+                let m = fe
+                    .cfg
+                    .acl
+                    .iter()
+                    .find(|a| a.name == t.acl)
+                    .map(|a| acl_matches(a, req, peer))
+                    .unwrap_or(false);
+                m != t.negate
+            })
+        });
+    hit != unless
+}
+
 pub(super) fn choose_backend(
     fe: &FrontendRt,
     req: &impl RequestView,
     peer: SocketAddr,
 ) -> Option<Arc<BackendRt>> {
     for (rule, be) in &fe.rules {
-        let hit = rule.any_of.is_empty()
-            || rule.any_of.iter().any(|group| {
-                group.iter().all(|t| {
-                    let m = fe
-                        .cfg
-                        .acl
-                        .iter()
-                        .find(|a| a.name == t.acl)
-                        .map(|a| acl_matches(a, req, peer))
-                        .unwrap_or(false);
-                    m != t.negate
-                })
-            });
-        if hit != rule.unless {
+        if cond_holds(fe, &rule.any_of, rule.unless, req, peer) {
             return Some(be.clone());
         }
     }
     fe.default_backend.clone()
+}
+
+/// What a frontend's `http-request` rules make of a request.
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct Verdict<'a> {
+    /// Answer with this status instead of forwarding (`deny`).
+    pub(super) deny: Option<u16>,
+    /// Header names whose lines the request loses.
+    pub(super) gone: Vec<&'a str>,
+    /// Header lines the request gains, after its own.
+    pub(super) added: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> Verdict<'a> {
+    /// Every line of `name` goes: the request's own and those added so far.
+    fn remove(&mut self, name: &'a str) {
+        self.added.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        if !self.gone.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+            self.gone.push(name);
+        }
+    }
+
+    /// Applies the header edits to a request head held in a header map (HTTP/2).
+    pub(super) fn apply(&self, headers: &mut HeaderMap) {
+        for n in &self.gone {
+            headers.remove(*n);
+        }
+        for (n, v) in &self.added {
+            // Names and values were checked with the configuration.
+            if let (Ok(n), Ok(v)) = (
+                HeaderName::from_bytes(n.as_bytes()),
+                HeaderValue::from_str(v),
+            ) {
+                headers.append(n, v);
+            }
+        }
+    }
+}
+
+/// Runs the `http-request` rules in order: header edits accumulate, the first `deny`
+/// or `allow` that applies ends the evaluation.
+pub(super) fn http_request_rules<'a>(
+    fe: &'a FrontendRt,
+    req: &impl RequestView,
+    peer: SocketAddr,
+) -> Verdict<'a> {
+    let mut v = Verdict::default();
+    for r in &fe.cfg.http_request {
+        if !cond_holds(fe, &r.any_of, r.unless, req, peer) {
+            continue;
+        }
+        match &r.action {
+            HttpAction::SetHeader { name, value } => {
+                v.remove(name);
+                v.added.push((name, value));
+            }
+            HttpAction::AddHeader { name, value } => v.added.push((name, value)),
+            HttpAction::DelHeader { name } => v.remove(name),
+            HttpAction::Deny { status } => {
+                v.deny = Some(*status);
+                break;
+            }
+            HttpAction::Allow => break,
+        }
+    }
+    v
 }
 
 pub(super) const HOP_BY_HOP: &[&str] = &[
@@ -418,6 +497,31 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
     } else {
         String::new()
     };
+    let verdict = http_request_rules(fe, &req, ctx.peer);
+    if let Some(code) = verdict.deny {
+        fe.stats.denied.fetch_add(1, Relaxed);
+        fe.stats.status(code);
+        log_http(
+            fe,
+            ctx.peer,
+            &LogInfo {
+                date,
+                start,
+                request_line,
+                backend: fe.cfg.name.clone(),
+                server: "<NOSRV>".into(),
+                tw: 0,
+                tc: 0,
+                tr: 0,
+                retries: 0,
+            },
+            code,
+            0,
+            "PR",
+        );
+        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::FORBIDDEN);
+        return text_response(status, "Request forbidden by administrative rules.");
+    }
     if let Some(page) = &fe.cfg.stats {
         let resp = super::stats::serve_http(&ctx.shared, page, &req);
         let code = resp.status().as_u16();
@@ -469,6 +573,7 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
         );
     };
     let (mut parts, body) = req.into_parts();
+    verdict.apply(&mut parts.headers);
     prepare_request_head(
         &mut parts,
         fe.cfg.forwardfor.as_ref().or(be.cfg.forwardfor.as_ref()),

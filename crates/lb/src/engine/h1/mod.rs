@@ -10,8 +10,8 @@
 mod wire;
 
 use super::http::{
-    choose_backend, forwarded_for, head_timeout, is_l7_error, log_http, LogInfo, POOL_MAX,
-    STALE_AFTER,
+    choose_backend, forwarded_for, head_timeout, http_request_rules, is_l7_error, log_http,
+    LogInfo, POOL_MAX, STALE_AFTER,
 };
 use super::logfmt::haproxy_date;
 use super::state::*;
@@ -403,6 +403,11 @@ async fn exchange(
             return trace.refuse(None, "<NOSRV>", ConnInfo::default(), 400, "PR");
         }
     };
+    let verdict = http_request_rules(fe, &req, peer);
+    if let Some(code) = verdict.deny {
+        fe.stats.denied.fetch_add(1, Relaxed);
+        return trace.refuse(None, "<NOSRV>", ConnInfo::default(), code, "PR");
+    }
     if let Some(page) = &fe.cfg.stats {
         if framing != Framing::Empty {
             return trace.refuse(None, "<STATS>", ConnInfo::default(), 400, "PR");
@@ -440,6 +445,8 @@ async fn exchange(
             drop_expect: answer_continue,
             forwardfor: fe.cfg.forwardfor.as_ref().or(be.cfg.forwardfor.as_ref()),
             peer,
+            gone: &verdict.gone,
+            added: &verdict.added,
             length: req
                 .fields
                 .repeated("content-length")
@@ -739,6 +746,9 @@ struct Rewrite<'a> {
     drop_expect: bool,
     forwardfor: Option<&'a crate::config::ForwardFor>,
     peer: SocketAddr,
+    /// Header names whose lines go, and lines to add (`http-request` rules).
+    gone: &'a [&'a str],
+    added: &'a [(&'a str, &'a str)],
     /// A Content-Length given as a list of equal values or on several lines, passed on
     /// as one value: a server reading only the first digits or the last line would
     /// frame the body differently.
@@ -756,7 +766,7 @@ fn request_for_server(req: &ReqHead, rw: &Rewrite<'_>) -> Vec<u8> {
     out.push(b' ');
     out.extend_from_slice(version_str(req.version).as_bytes());
     out.extend_from_slice(b"\r\n");
-    let mut skip = Vec::new();
+    let mut skip = rw.gone.to_vec();
     if rw.drop_expect {
         skip.push("expect");
     }
@@ -770,6 +780,9 @@ fn request_for_server(req: &ReqHead, rw: &Rewrite<'_>) -> Vec<u8> {
         out.extend_from_slice(value);
         out.extend_from_slice(b"\r\n");
     };
+    for (name, value) in rw.added {
+        line(name.as_bytes(), value.as_bytes());
+    }
     match rw.upgrade {
         Some(u) => {
             line(b"connection", b"upgrade");
@@ -819,6 +832,8 @@ mod tests {
             drop_expect: false,
             forwardfor: None,
             peer,
+            gone: &[],
+            added: &[],
             length: None,
         };
         // Header lines pass as they came, hop-by-hop ones and those Connection names

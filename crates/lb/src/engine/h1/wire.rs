@@ -830,6 +830,7 @@ pub(super) fn own_response(code: u16, headers: &HeaderMap, body: &[u8], close: b
 fn message(code: u16) -> &'static str {
     match code {
         400 => "Your browser sent an invalid request.",
+        403 => "Request forbidden by administrative rules.",
         408 => "Your browser didn't send a complete request in time.",
         431 => "Request header fields too large.",
         502 => "The server returned an invalid or incomplete response.",
