@@ -497,76 +497,37 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
     } else {
         String::new()
     };
+    // A request answered here, without a server: counted and logged.
+    let own = |code: u16, server: &str, term: &str| {
+        fe.stats.status(code);
+        let info = LogInfo {
+            date: date.clone(),
+            start,
+            request_line: request_line.clone(),
+            backend: fe.cfg.name.clone(),
+            server: server.into(),
+            tw: 0,
+            tc: 0,
+            tr: 0,
+            retries: 0,
+        };
+        log_http(fe, ctx.peer, &info, code, 0, term);
+    };
     let verdict = http_request_rules(fe, &req, ctx.peer);
     if let Some(code) = verdict.deny {
         fe.stats.denied.fetch_add(1, Relaxed);
-        fe.stats.status(code);
-        log_http(
-            fe,
-            ctx.peer,
-            &LogInfo {
-                date,
-                start,
-                request_line,
-                backend: fe.cfg.name.clone(),
-                server: "<NOSRV>".into(),
-                tw: 0,
-                tc: 0,
-                tr: 0,
-                retries: 0,
-            },
-            code,
-            0,
-            "PR",
-        );
+        own(code, "<NOSRV>", "PR");
         let status = StatusCode::from_u16(code).unwrap_or(StatusCode::FORBIDDEN);
         return text_response(status, "Request forbidden by administrative rules.");
     }
     if let Some(page) = &fe.cfg.stats {
         let resp = super::stats::serve_http(&ctx.shared, page, &req);
-        let code = resp.status().as_u16();
-        fe.stats.status(code);
-        log_http(
-            fe,
-            ctx.peer,
-            &LogInfo {
-                date,
-                start,
-                request_line,
-                backend: fe.cfg.name.clone(),
-                server: "<STATS>".into(),
-                tw: 0,
-                tc: 0,
-                tr: 0,
-                retries: 0,
-            },
-            code,
-            0,
-            "LR",
-        );
+        own(resp.status().as_u16(), "<STATS>", "LR");
         return resp;
     }
     let Some(be) = choose_backend(fe, &req, ctx.peer) else {
         fe.stats.denied.fetch_add(1, Relaxed);
-        fe.stats.status(503);
-        log_http(
-            fe,
-            ctx.peer,
-            &LogInfo {
-                date,
-                start,
-                request_line,
-                backend: fe.cfg.name.clone(),
-                server: "<NOSRV>".into(),
-                tw: 0,
-                tc: 0,
-                tr: 0,
-                retries: 0,
-            },
-            503,
-            0,
-            "SC",
-        );
+        own(503, "<NOSRV>", "SC");
         return text_response(
             StatusCode::SERVICE_UNAVAILABLE,
             "No server is available to handle this request.",
