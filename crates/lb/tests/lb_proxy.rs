@@ -644,6 +644,10 @@ fn lb_http_request_rules_edit_headers_and_deny() {
          http-request set-header X-Forwarded-Proto http if !{{ ssl_fc }}\n\
          http-request add-header X-Via \"halo lb\"\n\
          http-request set-header X-Env prod\n\
+         http-request set-header X-Forwarded-Port %[dst_port]\n\
+         http-request add-header X-Client \"%[src] 100%%\"\n\
+         http-request set-header X-Forwarded-Port %[dst_port]\n\
+         http-request add-header X-Client \"%[src] 100%%\"\n\
          http-request allow if {{ path_beg /secret/open }}\n\
          http-request deny deny_status 404 if secret\n\
          server a {}\n",
@@ -671,9 +675,23 @@ fn lb_http_request_rules_edit_headers_and_deny() {
             !head.contains("x-forwarded-proto: https"),
             "{version}: {head}"
         );
+        let port_line = format!("x-forwarded-port: {p}");
+        assert!(lines.contains(&port_line.as_str()), "{version}: {head}");
+        assert!(
+            lines.contains(&"x-client: 127.0.0.1 100%"),
+            "{version}: {head}"
+        );
         assert!(lines.contains(&"x-via: halo lb"), "{version}: {head}");
         assert!(lines.contains(&"x-env: prod"), "{version}: {head}");
         assert!(!head.contains("x-env: dev"), "{version}: {head}");
+        assert!(
+            lines.contains(&format!("x-forwarded-port: {p}").as_str()),
+            "{version}: {head}"
+        );
+        assert!(
+            lines.contains(&"x-client: 127.0.0.1 100%"),
+            "{version}: {head}"
+        );
         let hits = a.hits.load(std::sync::atomic::Ordering::SeqCst);
         let (_, code) = curl(&[
             version,

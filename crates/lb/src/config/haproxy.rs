@@ -1500,12 +1500,8 @@ fn check_http_action(a: &HttpAction) -> Result<(), String> {
     match a {
         HttpAction::SetHeader { name, value } | HttpAction::AddHeader { name, value } => {
             name_ok(name)?;
-            if value.contains('%') {
-                return Err(format!(
-                    "`{value}`: log-format expressions (`%[...]`) are not supported; give a literal value"
-                ));
-            }
-            if hyper::header::HeaderValue::from_str(value).is_err() {
+            let sample = expand_value(value, |n| VALUE_FETCHES.contains(&n).then(|| "0".into()))?;
+            if hyper::header::HeaderValue::from_str(&sample).is_err() {
                 return Err(format!("`{value}` is not a valid header value"));
             }
             Ok(())
@@ -2184,6 +2180,19 @@ mod tests {
     }
 
     #[test]
+    fn rule_values_expand_fetches_and_percent_signs() {
+        let f = |n: &str| (n == "src").then(|| "10.0.0.7".to_string());
+        assert_eq!(expand_value("plain", f).as_deref(), Ok("plain"));
+        assert_eq!(
+            expand_value("%[src]:x 100%%", f).as_deref(),
+            Ok("10.0.0.7:x 100%")
+        );
+        assert!(expand_value("%[dst]", f).is_err());
+        assert!(expand_value("50%", f).is_err());
+        assert!(expand_value("%[src", f).is_err());
+    }
+
+    #[test]
     fn http_request_rules() {
         let c = ok(
             "defaults\n mode http\nlisten l\n bind :8080\n acl adm path_beg /admin\n \
@@ -2192,7 +2201,8 @@ mod tests {
                     http-request add-header X-Via \"halo lb\" unless adm\n \
                     http-request allow if { src 10.0.0.0/8 }\n \
                     http-request deny deny_status 404 if adm\n \
-                    http-request deny\n server a 127.0.0.1:1\n",
+                    http-request deny\n \
+                    http-request set-header X-Forwarded-Port %[dst_port]\n server a 127.0.0.1:1\n",
         );
         let f = &c.frontends[0];
         let actions: Vec<&HttpAction> = f.http_request.iter().map(|r| &r.action).collect();
@@ -2213,6 +2223,10 @@ mod tests {
                 &HttpAction::Allow,
                 &HttpAction::Deny { status: 404 },
                 &HttpAction::Deny { status: 403 },
+                &HttpAction::SetHeader {
+                    name: "X-Forwarded-Port".into(),
+                    value: "%[dst_port]".into()
+                },
             ]
         );
         assert!(f.http_request[2].unless);
@@ -2242,7 +2256,15 @@ mod tests {
         );
         refused("http-request set-header Host evil", "routed or framed");
         refused("http-request del-header content-length", "routed or framed");
-        refused("http-request set-header X-Client %[src]", "log-format");
+        refused(
+            "http-request set-header X-Client %[req.hdr(x)]",
+            "`%[req.hdr(x)]` is not supported",
+        );
+        refused(
+            "http-request set-header X-Client %ci",
+            "only `%[FETCH]` and `%%`",
+        );
+        refused("http-request set-header X-Client %[src", "without `]`");
         refused("http-request set-header X-A", "one value");
         refused("http-request deny deny_status 999", "deny_status 999");
         refused("http-request deny if nope", "unknown ACL `nope`");

@@ -399,6 +399,45 @@ pub struct HttpRule {
     pub source: String,
 }
 
+/// The sample fetches an `http-request` value may use as `%[NAME]`.
+pub const VALUE_FETCHES: &[&str] = &["src", "src_port", "dst", "dst_port", "ssl_fc"];
+
+/// Expands an `http-request` value in the part of HAProxy's log-format that halo
+/// supports: `%[FETCH]` becomes what `fetch` gives for FETCH (one of
+/// [`VALUE_FETCHES`]), `%%` a `%`; anything else after a `%` is refused.
+pub fn expand_value(value: &str, fetch: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(value.len() + 16);
+    let mut rest = value;
+    while let Some(i) = rest.find('%') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(r) = after.strip_prefix('%') {
+            out.push('%');
+            rest = r;
+            continue;
+        }
+        let Some(body) = after.strip_prefix('[') else {
+            return Err(format!(
+                "`{value}`: only `%[FETCH]` and `%%` are supported after `%`"
+            ));
+        };
+        let end = body
+            .find(']')
+            .ok_or_else(|| format!("`{value}`: `%[` without `]`"))?;
+        let name = &body[..end];
+        let sample = fetch(name).ok_or_else(|| {
+            format!(
+                "`%[{name}]` is not supported in values ({})",
+                VALUE_FETCHES.join(", ")
+            )
+        })?;
+        out.push_str(&sample);
+        rest = &body[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
 /// What an `http-request` rule does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]

@@ -8,7 +8,9 @@ use super::state::*;
 use super::tcp::{connect_server, ConnFail, ConnInfo};
 use super::Shared;
 use crate::balance::hash_ip;
-use crate::config::{Acl, AclFetch, AclMatch, CondTerm, ForwardFor, HttpAction, LogFormat};
+use crate::config::{
+    expand_value, Acl, AclFetch, AclMatch, CondTerm, ForwardFor, HttpAction, LogFormat,
+};
 use crate::health::Event;
 use bytes::Bytes;
 use http_body_util::{combinators::BoxBody, BodyExt, Full};
@@ -16,6 +18,7 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::header::{HeaderMap, HeaderName, HeaderValue, HOST};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -44,6 +47,8 @@ struct Ctx {
     shared: Arc<Shared>,
     fe: Arc<FrontendRt>,
     peer: SocketAddr,
+    /// The listener's address the client connected to.
+    local: SocketAddr,
 }
 
 /// How long a client may take to send a request head (including a kept-alive wait).
@@ -148,6 +153,7 @@ pub async fn session_h2(
         shared: shared.clone(),
         fe: fe.clone(),
         peer,
+        local: local_addr(&stream),
     });
     let bufsize = shared.current.load().config.global.bufsize.max(8192);
     let idle = head_timeout(fe);
@@ -328,7 +334,21 @@ pub(super) struct Verdict<'a> {
     /// Header names whose lines the request loses.
     pub(super) gone: Vec<&'a str>,
     /// Header lines the request gains, after its own.
-    pub(super) added: Vec<(&'a str, &'a str)>,
+    pub(super) added: Vec<(&'a str, Cow<'a, str>)>,
+}
+
+/// A sample fetch of an `http-request` value: the client's (`src`) or the listener's
+/// (`dst`, asked of the socket only then) address or port; `ssl_fc` is 0, halo not
+/// terminating TLS.
+fn sample(name: &str, peer: SocketAddr, local: &dyn Fn() -> SocketAddr) -> Option<String> {
+    Some(match name {
+        "src" => peer.ip().to_canonical().to_string(),
+        "src_port" => peer.port().to_string(),
+        "dst" => local().ip().to_canonical().to_string(),
+        "dst_port" => local().port().to_string(),
+        "ssl_fc" => "0".into(),
+        _ => return None,
+    })
 }
 
 impl<'a> Verdict<'a> {
@@ -363,18 +383,27 @@ pub(super) fn http_request_rules<'a>(
     fe: &'a FrontendRt,
     req: &impl RequestView,
     peer: SocketAddr,
+    local: &dyn Fn() -> SocketAddr,
 ) -> Verdict<'a> {
+    // Values without `%` are used as they are; the others were checked with the
+    // configuration, so expanding them cannot fail.
+    let value = |v: &'a str| -> Cow<'a, str> {
+        if !v.contains('%') {
+            return Cow::Borrowed(v);
+        }
+        Cow::Owned(expand_value(v, |n| sample(n, peer, local)).unwrap_or_default())
+    };
     let mut v = Verdict::default();
     for r in &fe.cfg.http_request {
         if !cond_holds(fe, &r.any_of, r.unless, req, peer) {
             continue;
         }
         match &r.action {
-            HttpAction::SetHeader { name, value } => {
+            HttpAction::SetHeader { name, value: val } => {
                 v.remove(name);
-                v.added.push((name, value));
+                v.added.push((name, value(val)));
             }
-            HttpAction::AddHeader { name, value } => v.added.push((name, value)),
+            HttpAction::AddHeader { name, value: val } => v.added.push((name, value(val))),
             HttpAction::DelHeader { name } => v.remove(name),
             HttpAction::Deny { status } => {
                 v.deny = Some(*status);
@@ -415,6 +444,12 @@ pub(super) fn strip_hop_by_hop(h: &mut HeaderMap) {
 
 /// The client address `option forwardfor` adds, unless `except` covers it (IPv4
 /// clients of an IPv6 socket are shown as IPv4).
+/// The address a client connected to (0.0.0.0:0 if the socket cannot tell).
+pub(super) fn local_addr(s: &tokio::net::TcpStream) -> SocketAddr {
+    s.local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+}
+
 pub(super) fn forwarded_for(ff: &ForwardFor, peer: SocketAddr) -> Option<String> {
     if ff.except.is_some_and(|c| c.contains(peer.ip())) {
         return None;
@@ -513,7 +548,7 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
         };
         log_http(fe, ctx.peer, &info, code, 0, term);
     };
-    let verdict = http_request_rules(fe, &req, ctx.peer);
+    let verdict = http_request_rules(fe, &req, ctx.peer, &|| ctx.local);
     if let Some(code) = verdict.deny {
         fe.stats.denied.fetch_add(1, Relaxed);
         own(code, "<NOSRV>", "PR");

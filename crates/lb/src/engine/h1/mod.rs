@@ -10,8 +10,8 @@
 mod wire;
 
 use super::http::{
-    choose_backend, forwarded_for, head_timeout, http_request_rules, is_l7_error, log_http,
-    LogInfo, POOL_MAX, STALE_AFTER,
+    choose_backend, forwarded_for, head_timeout, http_request_rules, is_l7_error, local_addr,
+    log_http, LogInfo, POOL_MAX, STALE_AFTER,
 };
 use super::logfmt::haproxy_date;
 use super::state::*;
@@ -403,7 +403,7 @@ async fn exchange(
             return trace.refuse(None, "<NOSRV>", ConnInfo::default(), 400, "PR");
         }
     };
-    let verdict = http_request_rules(fe, &req, peer);
+    let verdict = http_request_rules(fe, &req, peer, &|| local_addr(client));
     if let Some(code) = verdict.deny {
         fe.stats.denied.fetch_add(1, Relaxed);
         return trace.refuse(None, "<NOSRV>", ConnInfo::default(), code, "PR");
@@ -748,7 +748,7 @@ struct Rewrite<'a> {
     peer: SocketAddr,
     /// Header names whose lines go, and lines to add (`http-request` rules).
     gone: &'a [&'a str],
-    added: &'a [(&'a str, &'a str)],
+    added: &'a [(&'a str, std::borrow::Cow<'a, str>)],
     /// A Content-Length given as a list of equal values or on several lines, passed on
     /// as one value: a server reading only the first digits or the last line would
     /// frame the body differently.
