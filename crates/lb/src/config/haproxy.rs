@@ -1412,14 +1412,8 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
                     "http-request rules need `mode http`".into(),
                 );
             }
-            for t in r.any_of.iter().flatten() {
-                if !f.acl.iter().any(|a| a.name == t.acl) {
-                    e(
-                        &r.source,
-                        "http-request",
-                        format!("unknown ACL `{}`", t.acl),
-                    );
-                }
+            for acl in unknown_acls(f, &r.any_of) {
+                e(&r.source, "http-request", format!("unknown ACL `{acl}`"));
             }
             if let Err(why) = check_http_action(&r.action) {
                 e(&r.source, "http-request", why);
@@ -1433,10 +1427,8 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
                     "conditions on host/path need `mode http`".into(),
                 );
             }
-            for t in u.any_of.iter().flatten() {
-                if !f.acl.iter().any(|a| a.name == t.acl) {
-                    e(&u.source, "use_backend", format!("unknown ACL `{}`", t.acl));
-                }
+            for acl in unknown_acls(f, &u.any_of) {
+                e(&u.source, "use_backend", format!("unknown ACL `{acl}`"));
             }
         }
     }
@@ -1464,6 +1456,15 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
         }
     }
     errs
+}
+
+/// The ACL names a condition uses that the frontend does not define.
+fn unknown_acls<'a>(f: &'a Frontend, any_of: &'a [Vec<CondTerm>]) -> impl Iterator<Item = &'a str> {
+    any_of
+        .iter()
+        .flatten()
+        .map(|t| t.acl.as_str())
+        .filter(|name| !f.acl.iter().any(|a| a.name == *name))
 }
 
 /// Headers that decide how a request is routed or framed: rules may not change them.

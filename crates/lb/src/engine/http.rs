@@ -327,7 +327,7 @@ pub(super) fn choose_backend(
 }
 
 /// What a frontend's `http-request` rules make of a request.
-#[derive(Debug, Default, PartialEq)]
+#[derive(Default)]
 pub(super) struct Verdict<'a> {
     /// Answer with this status instead of forwarding (`deny`).
     pub(super) deny: Option<u16>,
@@ -442,25 +442,19 @@ pub(super) fn strip_hop_by_hop(h: &mut HeaderMap) {
     }
 }
 
-/// The client address `option forwardfor` adds, unless `except` covers it (IPv4
-/// clients of an IPv6 socket are shown as IPv4).
 /// The address a client connected to (0.0.0.0:0 if the socket cannot tell).
 pub(super) fn local_addr(s: &tokio::net::TcpStream) -> SocketAddr {
     s.local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
 }
 
+/// The client address `option forwardfor` adds, unless `except` covers it (IPv4
+/// clients of an IPv6 socket are shown as IPv4).
 pub(super) fn forwarded_for(ff: &ForwardFor, peer: SocketAddr) -> Option<String> {
     if ff.except.is_some_and(|c| c.contains(peer.ip())) {
         return None;
     }
-    Some(match peer.ip() {
-        std::net::IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map(|v4| v4.to_string())
-            .unwrap_or_else(|| v6.to_string()),
-        v4 => v4.to_string(),
-    })
+    Some(peer.ip().to_canonical().to_string())
 }
 
 /// Rewrites an HTTP/2 client's request head for an HTTP/1.1 server: hop-by-hop
