@@ -398,21 +398,12 @@ fn lb_http_keep_alive_timeout_closes_idle_kept_alive_connections() {
         &a,
         " timeout http-request 10s\n timeout http-keep-alive 300ms\n",
     ));
-    let read_response = |c: &mut TcpStream| {
-        let mut got = Vec::new();
-        let mut buf = [0u8; 512];
-        while !got.ends_with(b"alpha") {
-            let n = c.read(&mut buf).expect("read");
-            assert!(n > 0, "closed before the answer");
-            got.extend_from_slice(&buf[..n]);
-        }
-    };
     let mut kept = TcpStream::connect(("127.0.0.1", p)).expect("connect");
     kept.set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
     kept.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         .expect("write");
-    read_response(&mut kept);
+    read_until(&mut kept, b"alpha");
     let mut fresh = TcpStream::connect(("127.0.0.1", p)).expect("connect");
     fresh
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -428,21 +419,8 @@ fn lb_http_keep_alive_timeout_closes_idle_kept_alive_connections() {
     fresh
         .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         .expect("write");
-    read_response(&mut fresh);
+    read_until(&mut fresh, b"alpha");
     e.stop(Duration::ZERO);
-}
-
-/// Reads one request head (up to the empty line) from `c`.
-fn read_head(c: &mut TcpStream) -> Vec<u8> {
-    let mut head = Vec::new();
-    let mut b = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        match c.read(&mut b) {
-            Ok(1) => head.push(b[0]),
-            _ => break,
-        }
-    }
-    head
 }
 
 /// A server whose answers break HTTP framing cannot reach other requests: bytes it

@@ -419,14 +419,7 @@ fn lb_runtime_socket_controls_servers() {
         b.addr
     );
     let e = start_engine(&cfg);
-    let cmd = |c: &str| -> String {
-        let mut s = std::os::unix::net::UnixStream::connect(&sock).expect("admin socket");
-        s.write_all(format!("{c}\n").as_bytes()).expect("write");
-        s.shutdown(std::net::Shutdown::Write).expect("shutdown");
-        let mut out = String::new();
-        s.read_to_string(&mut out).expect("read");
-        out
-    };
+    let cmd = |c: &str| admin_command(&sock, c).expect("admin socket");
     let addr = format!("127.0.0.1:{p}").parse().expect("addr");
     let bodies = |n: usize| -> Vec<String> {
         (0..n)
@@ -468,13 +461,9 @@ fn upgrade_echo_server() -> std::net::SocketAddr {
         for c in l.incoming() {
             let Ok(mut c) = c else { continue };
             std::thread::spawn(move || {
-                let mut head = Vec::new();
-                let mut b = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    match c.read(&mut b) {
-                        Ok(1) => head.push(b[0]),
-                        _ => return,
-                    }
+                let head = read_head(&mut c);
+                if !head.ends_with(b"\r\n\r\n") {
+                    return;
                 }
                 let h = String::from_utf8_lossy(&head).to_ascii_lowercase();
                 if !(h.contains("connection: upgrade") && h.contains("upgrade: websocket")) {
@@ -566,12 +555,9 @@ fn lb_sessions_are_spread_evenly_over_worker_threads() {
     halo_lb::process::raise_nofile(&parsed.config.global);
     let e = start_engine(&cfg);
     let activity = || -> Vec<(String, u64, Vec<u64>)> {
-        let mut s = std::os::unix::net::UnixStream::connect(&sock).expect("admin socket");
-        s.write_all(b"show activity\n").expect("write");
-        s.shutdown(std::net::Shutdown::Write).expect("shutdown");
-        let mut out = String::new();
-        s.read_to_string(&mut out).expect("read");
-        out.lines()
+        admin_command(&sock, "show activity")
+            .expect("admin socket")
+            .lines()
             .filter(|l| l.contains('['))
             .map(|l| {
                 let (name, rest) = l.split_once(": ").expect("name: values");
@@ -593,19 +579,13 @@ fn lb_sessions_are_spread_evenly_over_worker_threads() {
     };
     let n = 400;
     let mut clients = Vec::new();
-    for i in 0..n {
+    for _ in 0..n {
         let mut c = TcpStream::connect(("127.0.0.1", p)).expect("connect");
         c.set_read_timeout(Some(Duration::from_secs(10)))
             .expect("timeout");
         c.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
             .expect("request");
-        let mut got = Vec::new();
-        let mut buf = [0u8; 512];
-        while !got.ends_with(b"alpha") {
-            let k = c.read(&mut buf).expect("answer");
-            assert!(k > 0, "connection {i} closed before its answer");
-            got.extend_from_slice(&buf[..k]);
-        }
+        let got = read_until(&mut c, b"alpha");
         assert!(
             got.starts_with(b"HTTP/1.1 200"),
             "{}",

@@ -194,14 +194,7 @@ fn lb_reload_applies_stats_socket_changes() {
             .expect("parses")
             .config
     };
-    let cmd = |sock: &std::path::Path, c: &str| -> Option<String> {
-        let mut s = std::os::unix::net::UnixStream::connect(sock).ok()?;
-        s.write_all(format!("{c}\n").as_bytes()).ok()?;
-        s.shutdown(std::net::Shutdown::Write).ok()?;
-        let mut out = String::new();
-        s.read_to_string(&mut out).ok()?;
-        Some(out)
-    };
+    let cmd = |sock: &std::path::Path, c: &str| admin_command(sock, c).ok();
     let e = halo_lb::engine::Engine::start(
         with(&[(&one, "admin")]),
         halo_lb::engine::EngineOptions { threads: Some(1) },

@@ -320,6 +320,42 @@ pub fn curl(args: &[&str]) -> (bool, String) {
     )
 }
 
+/// Sends one command to a runtime (`stats socket`) socket and returns its answer.
+pub fn admin_command(sock: &std::path::Path, cmd: &str) -> io::Result<String> {
+    let mut s = std::os::unix::net::UnixStream::connect(sock)?;
+    s.write_all(format!("{cmd}\n").as_bytes())?;
+    s.shutdown(Shutdown::Write)?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out)
+}
+
+/// Reads from `c` until what was read ends with `end`; panics if the peer closes first.
+pub fn read_until(c: &mut TcpStream, end: &[u8]) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 512];
+    while !got.ends_with(end) {
+        let n = c.read(&mut buf).expect("read");
+        assert!(n > 0, "closed before {:?}", String::from_utf8_lossy(end));
+        got.extend_from_slice(&buf[..n]);
+    }
+    got
+}
+
+/// Reads one HTTP head (up to the empty line) from `c`, a byte at a time so that nothing
+/// after it is consumed; shorter if the peer closes first.
+pub fn read_head(c: &mut TcpStream) -> Vec<u8> {
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match c.read(&mut b) {
+            Ok(1) => head.push(b[0]),
+            _ => break,
+        }
+    }
+    head
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
