@@ -36,6 +36,18 @@ pub enum Task {
     Demoted,
     /// Enough instances of a clone can do something (clone-min, require-all=false).
     OneOrMore,
+    /// A monitor: a probe when its interval is 0, else a recurring monitor.
+    Monitor,
+    /// The cancellation of a recurring monitor (its interval in `Act::interval_ms`).
+    Cancel,
+    /// Removal of an orphan's operation history from a node.
+    Delete,
+    /// Clearing a fail count on a node.
+    ClearFailcount,
+    /// Fencing a node (a node action; its action in `Act::fence_action`).
+    Fence,
+    /// A clean shutdown of a node's cluster stack (a node action).
+    Shutdown,
 }
 
 impl Task {
@@ -50,6 +62,12 @@ impl Task {
             Task::Promoted => "promoted",
             Task::Demoted => "demoted",
             Task::OneOrMore => "one-or-more",
+            Task::Monitor => "monitor",
+            Task::Cancel => "cancel",
+            Task::Delete => "delete",
+            Task::ClearFailcount => "clear_failcount",
+            Task::Fence => "stonith",
+            Task::Shutdown => "do_shutdown",
         }
     }
 
@@ -68,9 +86,19 @@ impl Task {
 /// One action of the transition.
 #[derive(Debug, Clone)]
 pub struct Act {
-    pub rsc: RscId,
+    /// The resource acted on; `None` for node actions (fencing, shutdown).
+    pub rsc: Option<RscId>,
     pub task: Task,
     pub node: Option<NodeId>,
+    /// The interval of a monitor or of the monitor a cancel stops (0 for a probe).
+    pub interval_ms: u64,
+    /// The result a monitor expects when it differs from success (7: not running,
+    /// 8: promoted).
+    pub expected_rc: Option<i32>,
+    /// For fencing: reboot, off or on.
+    pub fence_action: Option<String>,
+    /// The operation key when it is not derived from resource, task and interval.
+    pub key: Option<String>,
     pub optional: bool,
     pub runnable: bool,
     pub pseudo: bool,
@@ -79,6 +107,27 @@ pub struct Act {
     pub blocked_by: Option<usize>,
     /// For "one or more" pseudo-actions: how many inputs must be runnable.
     pub requires_any: Option<usize>,
+}
+
+impl Act {
+    /// A new optional, runnable, real action.
+    pub fn new(rsc: Option<RscId>, task: Task, node: Option<NodeId>) -> Act {
+        Act {
+            rsc,
+            task,
+            node,
+            interval_ms: 0,
+            expected_rc: None,
+            fence_action: None,
+            key: None,
+            optional: true,
+            runnable: true,
+            pseudo: false,
+            reason: None,
+            blocked_by: None,
+            requires_any: None,
+        }
+    }
 }
 
 /// An ordering between two actions.
@@ -117,6 +166,16 @@ impl Graph {
         self.index.get(&(rsc, task)).cloned().unwrap_or_default()
     }
 
+    /// "RSC TASK" (or "TASK NODE" for a node action), for explanations.
+    pub fn describe(&self, cl: &Cluster, a: usize) -> String {
+        let act = &self.acts[a];
+        match (act.rsc, act.node) {
+            (Some(r), _) => format!("{} {}", cl.rscs[r].id, act.task.as_str()),
+            (None, Some(n)) => format!("{} {}", act.task.as_str(), cl.nodes[n].name),
+            (None, None) => act.task.as_str().to_string(),
+        }
+    }
+
     fn exact(&self, rsc: RscId, task: Task, node: Option<NodeId>) -> Option<usize> {
         self.index
             .get(&(rsc, task))?
@@ -143,7 +202,9 @@ impl Graph {
 
     fn push(&mut self, act: Act) -> usize {
         let i = self.acts.len();
-        self.index.entry((act.rsc, act.task)).or_default().push(i);
+        if let Some(r) = act.rsc {
+            self.index.entry((r, act.task)).or_default().push(i);
+        }
         self.acts.push(act);
         i
     }
@@ -160,17 +221,7 @@ pub fn custom_action(
 ) -> usize {
     let idx = match g.exact(rsc, task, node) {
         Some(i) => i,
-        None => g.push(Act {
-            rsc,
-            task,
-            node,
-            optional: true,
-            runnable: true,
-            pseudo: false,
-            reason: None,
-            blocked_by: None,
-            requires_any: None,
-        }),
+        None => g.push(Act::new(Some(rsc), task, node)),
     };
     // update_action_optional
     if !cl.rscs[rsc].managed && node.is_some() && !g.acts[idx].pseudo {
@@ -200,7 +251,11 @@ fn update_runnable(cl: &Cluster, g: &mut Graph, idx: usize) {
         a.runnable = false;
         return;
     }
-    let rsc = &cl.rscs[a.rsc];
+    let Some(r) = a.rsc else {
+        a.runnable = true;
+        return;
+    };
+    let rsc = &cl.rscs[r];
     let needs = if matches!(a.task, Task::Start | Task::Promote) {
         rsc.needs
     } else {
@@ -245,15 +300,10 @@ pub fn pseudo(g: &mut Graph, rsc: RscId, task: Task, optional: bool, runnable: b
         return i;
     }
     g.push(Act {
-        rsc,
-        task,
-        node: None,
         optional,
         runnable,
         pseudo: true,
-        reason: None,
-        blocked_by: None,
-        requires_any: None,
+        ..Act::new(Some(rsc), task, None)
     })
 }
 
@@ -907,15 +957,9 @@ fn clone_min_ordering(
         .filter(|&m| m > 0)
         .unwrap_or(1);
     let met = g.push(Act {
-        rsc: o.first,
-        task: Task::OneOrMore,
-        node: None,
-        optional: true,
-        runnable: true,
         pseudo: true,
-        reason: None,
-        blocked_by: None,
         requires_any: Some(min),
+        ..Act::new(Some(o.first), Task::OneOrMore, None)
     });
     for &k in &cl.rscs[o.first].children {
         for f in g.find_all(k, o.first_task) {
@@ -1024,7 +1068,10 @@ fn interleave(
 /// members' actions.
 fn eff_flags(cl: &Cluster, g: &Graph, a: usize) -> (bool, bool) {
     let act = &g.acts[a];
-    let rsc = &cl.rscs[act.rsc];
+    let Some(r) = act.rsc else {
+        return (act.optional, act.runnable);
+    };
+    let rsc = &cl.rscs[r];
     let base = act.task.base();
     if act.task == Task::OneOrMore {
         return (act.optional, act.runnable);
@@ -1084,7 +1131,10 @@ fn instance_task(cl: &Cluster, inst: RscId, task: Task) -> Task {
 fn eff_flags_at(cl: &Cluster, g: &Graph, a: usize, node: Option<NodeId>) -> (bool, bool) {
     let (optional, runnable) = eff_flags(cl, g, a);
     let act = &g.acts[a];
-    let rsc = &cl.rscs[act.rsc];
+    let Some(r) = act.rsc else {
+        return (optional, runnable);
+    };
+    let rsc = &cl.rscs[r];
     let (Some(n), Variant::Clone, Task::Start | Task::Stop | Task::Promote | Task::Demote) =
         (node, rsc.variant, act.task.base())
     else {
@@ -1132,7 +1182,10 @@ fn update_ordering(cl: &Cluster, g: &mut Graph, o: &ActOrder) -> bool {
 fn then_targets(cl: &Cluster, g: &Graph, then: usize) -> Vec<usize> {
     let mut v = vec![then];
     let act = &g.acts[then];
-    let rsc = &cl.rscs[act.rsc];
+    let Some(r) = act.rsc else {
+        return v;
+    };
+    let rsc = &cl.rscs[r];
     if rsc.variant != Variant::Primitive && act.task == act.task.base() {
         for &k in &rsc.children {
             if let Some(ka) = g.find(k, act.task, None) {
@@ -1170,8 +1223,10 @@ fn update_pair(
         clear_optional(g, first, then);
     }
     if flags & FLAG_PROMOTED_IMPLIES_FIRST != 0 {
-        let rsc = g.acts[then].rsc;
-        if cl.rscs[rsc].role == Role::Promoted && !g.acts[then].optional {
+        let promoted = g.acts[then]
+            .rsc
+            .is_some_and(|r| cl.rscs[r].role == Role::Promoted);
+        if promoted && !g.acts[then].optional {
             clear_optional(g, first, then);
         }
     }
@@ -1186,9 +1241,10 @@ fn update_pair(
     }
     // An unrunnable stop of a blocked, unmanaged resource blocks what depends on it.
     if flags & (FLAG_IMPLIES_THEN | FLAG_IMPLIES_FIRST | FLAG_RESTART) != 0 {
-        let fr = g.acts[first].rsc;
-        if !cl.rscs[fr].managed
-            && cl.rscs[fr].block
+        let blocked_rsc = g.acts[first]
+            .rsc
+            .is_some_and(|r| !cl.rscs[r].managed && cl.rscs[r].block);
+        if blocked_rsc
             && !g.acts[first].runnable
             && g.acts[first].task == Task::Stop
             && g.acts[then].runnable
@@ -1219,7 +1275,9 @@ fn clear_runnable(g: &mut Graph, a: usize, because: usize) {
 }
 
 fn asymmetric(cl: &Cluster, g: &mut Graph, first: usize, then: usize, f_run: bool) {
-    let tr = g.acts[then].rsc;
+    let Some(tr) = g.acts[then].rsc else {
+        return;
+    };
     let role = crate::summary::rsc_state(cl, tr, true);
     let then_task = g.acts[then].task;
     if role == Role::Stopped && then_task == Task::Stop {
@@ -1247,7 +1305,10 @@ fn restart(cl: &Cluster, g: &mut Graph, first: usize, then: usize) {
         reason = true;
     }
     let tr = g.acts[then].rsc;
-    if !g.acts[then].runnable && cl.rscs[tr].managed && g.acts[first].rsc == tr {
+    if !g.acts[then].runnable
+        && tr.is_some_and(|r| cl.rscs[r].managed)
+        && g.acts[first].rsc == tr
+    {
         reason = true;
     }
     if !reason {
@@ -1299,10 +1360,13 @@ pub fn block_colocation_dependents(cl: &Cluster, g: &mut Graph) -> bool {
     let before: Vec<bool> = g.acts.iter().map(|a| a.runnable).collect();
     for a in 0..g.acts.len() {
         let act = g.acts[a].clone();
+        let Some(r) = act.rsc else {
+            continue;
+        };
         if act.runnable || !matches!(act.task, Task::Start | Task::Promote) {
             continue;
         }
-        let top = cl.top_parent(act.rsc);
+        let top = cl.top_parent(r);
         if cl.rscs[top].with_this.is_empty() {
             continue;
         }
@@ -1330,7 +1394,7 @@ pub fn block_colocation_dependents(cl: &Cluster, g: &mut Graph) -> bool {
             } else {
                 Task::Start
             };
-            let reason = format!("colocation with {}", cl.rscs[act.rsc].id);
+            let reason = format!("colocation with {}", cl.rscs[r].id);
             mark_blocked(cl, g, co.dependent, task, &reason);
         }
     }
@@ -1366,7 +1430,7 @@ pub fn schedule_fencing(cl: &Cluster, g: &mut Graph) {
         g.fences.push((n, reason));
         for a in 0..g.acts.len() {
             let act = &g.acts[a];
-            if act.node != Some(n) || !cl.rscs[act.rsc].managed {
+            if act.node != Some(n) || !act.rsc.is_some_and(|r| cl.rscs[r].managed) {
                 continue;
             }
             // The stop (or demote) is implied by the fencing.

@@ -125,11 +125,7 @@ fn explain_primitive(cl: &Cluster, g: &Graph, r: RscId, out: &mut String) {
                     .clone()
                     .or_else(|| {
                         act.blocked_by.map(|b| {
-                            format!(
-                                "{} {} cannot run",
-                                cl.rscs[g.acts[b].rsc].id,
-                                g.acts[b].task.as_str()
-                            )
+format!("{} cannot run", g.describe(cl, b))
                         })
                     })
                     .unwrap_or_else(|| "its node cannot run it".into());

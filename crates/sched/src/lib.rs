@@ -21,6 +21,7 @@ pub mod cluster;
 pub mod constraints;
 pub mod digest;
 pub mod explain;
+pub mod graph;
 pub mod promotable;
 pub mod render;
 pub mod rules;
@@ -59,6 +60,11 @@ impl Plan {
     /// Render "Current cluster status" (`after = false`) or the revised status.
     pub fn status_text(&self, after: bool) -> String {
         render::status(&self.cluster, &self.graph, after)
+    }
+
+    /// The transition graph: every action with the actions it waits for.
+    pub fn graph(&self) -> graph::TransitionGraph {
+        graph::build(&self.cluster, &self.graph)
     }
 
     /// Explain in plain words where a resource is and why.

@@ -168,10 +168,8 @@ fn reason_of(cl: &Cluster, g: &Graph, a: usize) -> Option<String> {
     if let Some(r) = &act.reason {
         return Some(r.clone());
     }
-    act.blocked_by.map(|b| {
-        let by = &g.acts[b];
-        format!("unrunnable {} {}", cl.rscs[by.rsc].id, by.task.as_str())
-    })
+    act.blocked_by
+        .map(|b| format!("unrunnable {}", g.describe(cl, b)))
 }
 
 /// Pacemaker's `rsc_action_default`: the summary line for one primitive, if any.
