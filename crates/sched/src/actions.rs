@@ -99,6 +99,8 @@ pub struct Act {
     pub fence_action: Option<String>,
     /// The operation key when it is not derived from resource, task and interval.
     pub key: Option<String>,
+    /// A recurring monitor whose definition changed: it must be started again.
+    pub reschedule: bool,
     pub optional: bool,
     pub runnable: bool,
     pub pseudo: bool,
@@ -120,6 +122,7 @@ impl Act {
             expected_rc: None,
             fence_action: None,
             key: None,
+            reschedule: false,
             optional: true,
             runnable: true,
             pseudo: false,
@@ -176,12 +179,12 @@ impl Graph {
         }
     }
 
-    fn exact(&self, rsc: RscId, task: Task, node: Option<NodeId>) -> Option<usize> {
+    fn exact(&self, rsc: RscId, task: Task, interval_ms: u64, node: Option<NodeId>) -> Option<usize> {
         self.index
             .get(&(rsc, task))?
             .iter()
             .copied()
-            .find(|&a| self.acts[a].node == node)
+            .find(|&a| self.acts[a].node == node && self.acts[a].interval_ms == interval_ms)
     }
 
     /// Order `then` after `first`. As in Pacemaker, an ordering without flags is no
@@ -219,12 +222,28 @@ pub fn custom_action(
     node: Option<NodeId>,
     optional: bool,
 ) -> usize {
-    let idx = match g.exact(rsc, task, node) {
+    custom_op(cl, g, rsc, task, 0, node, optional)
+}
+
+/// [`custom_action`] for an operation with an interval (monitors, cancels).
+pub fn custom_op(
+    cl: &Cluster,
+    g: &mut Graph,
+    rsc: RscId,
+    task: Task,
+    interval_ms: u64,
+    node: Option<NodeId>,
+    optional: bool,
+) -> usize {
+    let idx = match g.exact(rsc, task, interval_ms, node) {
         Some(i) => i,
-        None => g.push(Act::new(Some(rsc), task, node)),
+        None => g.push(Act {
+            interval_ms,
+            ..Act::new(Some(rsc), task, node)
+        }),
     };
-    // update_action_optional
-    if !cl.rscs[rsc].managed && node.is_some() && !g.acts[idx].pseudo {
+    // update_action_optional: a one-shot action of an unmanaged resource is optional.
+    if !cl.rscs[rsc].managed && node.is_some() && !g.acts[idx].pseudo && interval_ms == 0 {
         g.acts[idx].optional = true;
     } else if !optional {
         g.acts[idx].optional = false;
@@ -505,15 +524,7 @@ pub fn primitive_actions(cl: &mut Cluster, g: &mut Graph, r: RscId) {
             .get("maintenance")
             .map(|v| crate::cluster::is_true(v))
             .unwrap_or(false);
-    if let Some(n) = allocated {
-        if !blocked
-            && !in_maintenance
-            && !cl_ro.nodes[n].maintenance
-            && (next_role != Role::Stopped || !rsc.managed)
-        {
-            custom_action(cl_ro, g, r, Task::Start, Some(n), true);
-        }
-    }
+    crate::recurring::create(cl, g, r, in_maintenance);
 }
 
 /// Create actions for a resource tree (primitives, group and clone pseudo-actions).
@@ -593,6 +604,8 @@ pub fn order_rsc(cl: &mut Cluster, first: RscId, ft: Task, then: RscId, tt: Task
         then,
         then_task: tt,
         flags,
+        first_action: None,
+        then_action: None,
     });
 }
 
@@ -839,6 +852,16 @@ pub fn internal_constraints(cl: &mut Cluster, r: RscId) {
 /// Resolve resource orderings to action orderings (`pcmk__apply_orderings`).
 pub fn apply_orderings(cl: &Cluster, g: &mut Graph) {
     for o in &cl.orders {
+        if let Some(f) = o.first_action {
+            let thens = match o.then_action {
+                Some(t) => vec![t],
+                None => g.find_all(o.then, o.then_task),
+            };
+            for t in thens {
+                g.add_order(f, t, o.flags);
+            }
+            continue;
+        }
         let mut firsts = g.find_all(o.first, o.first_task);
         if firsts.is_empty() {
             if o.first == o.then {
@@ -859,7 +882,10 @@ pub fn apply_orderings(cl: &Cluster, g: &mut Graph) {
             };
             firsts.push(node_less);
         }
-        let thens = g.find_all(o.then, o.then_task);
+        let thens = match o.then_action {
+            Some(t) => vec![t],
+            None => g.find_all(o.then, o.then_task),
+        };
         if thens.is_empty() {
             continue;
         }

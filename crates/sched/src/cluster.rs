@@ -20,6 +20,8 @@ pub struct Options {
     pub stop_orphan_resources: bool,
     pub start_failure_is_fatal: bool,
     pub startup_fencing: bool,
+    /// Probe resources on nodes where their state is unknown (enable-startup-probes).
+    pub startup_probes: bool,
     pub stonith_action: String,
     pub have_quorum: bool,
     pub now: i64,
@@ -74,6 +76,7 @@ impl Options {
             stop_orphan_resources: prop_bool(p, "stop-orphan-resources", true),
             start_failure_is_fatal: prop_bool(p, "start-failure-is-fatal", true),
             startup_fencing: prop_bool(p, "startup-fencing", true),
+            startup_probes: prop_bool(p, "enable-startup-probes", true),
             stonith_action: match p.get("stonith-action").map(|s| s.as_str()) {
                 Some("poweroff") | Some("off") => "off".to_string(),
                 _ => "reboot".to_string(),
@@ -291,6 +294,10 @@ pub struct Cluster {
     pub histories: Vec<(RscId, NodeId, Vec<halo_model::OpRecord>)>,
     /// (primitive, node) whose fail count is being cleared (definition changed).
     pub failcount_cleared: Vec<(RscId, NodeId)>,
+    /// Recurring operations to cancel (orphaned, or the resource is in maintenance).
+    pub cancels: Vec<crate::recurring::HistoryOp>,
+    /// Recurring operations whose definition changed: started again.
+    pub reschedules: Vec<crate::recurring::HistoryOp>,
     /// Configured resources by id (see `index_ids`).
     pub by_id: std::collections::HashMap<String, RscId>,
     pub orders: Vec<crate::constraints::RscOrder>,
@@ -507,6 +514,8 @@ pub fn build(cfg: &Config, opts: &Options, nodes: Vec<Node>) -> Result<Cluster, 
         locs: Vec::new(),
         histories: Vec::new(),
         failcount_cleared: Vec::new(),
+        cancels: Vec::new(),
+        reschedules: Vec::new(),
         by_id: Default::default(),
         orders: Vec::new(),
         have_stonith_resource: false,

@@ -31,6 +31,10 @@ pub struct RscOrder {
     pub then: RscId,
     pub then_task: Task,
     pub flags: u32,
+    /// A specific 'first' action instead of `first`'s actions doing `first_task`.
+    pub first_action: Option<usize>,
+    /// A specific 'then' action instead of `then`'s actions doing `then_task`.
+    pub then_action: Option<usize>,
 }
 
 /// Unpack every constraint. Constraints naming unknown resources are skipped with a
@@ -349,6 +353,8 @@ fn order_pair(
         then,
         then_task: task_of(ta),
         flags,
+        first_action: None,
+        then_action: None,
     });
     if sym == Symmetry::Symmetric {
         let f2 = flags_for(kind, fa.inverse(), Symmetry::Inverse);
@@ -359,6 +365,8 @@ fn order_pair(
             then: first,
             then_task: task_of(fa.inverse()),
             flags: f2,
+            first_action: None,
+            then_action: None,
         });
     }
 }

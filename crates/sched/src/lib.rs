@@ -22,7 +22,9 @@ pub mod constraints;
 pub mod digest;
 pub mod explain;
 pub mod graph;
+pub mod probes;
 pub mod promotable;
+pub mod recurring;
 pub mod render;
 pub mod rules;
 pub mod summary;
@@ -97,6 +99,8 @@ pub fn schedule(cfg: &Config, status: &Status, now: i64) -> Result<Plan, SchedEr
         cl.assign(t, None);
     }
     let mut g = actions::Graph::default();
+    recurring::existing(&mut cl, &mut g);
+    probes::schedule(&mut cl, &mut g);
     for t in cl.top.clone() {
         actions::create_actions(&mut cl, &mut g, t);
     }

@@ -1017,7 +1017,7 @@ fn process_rsc_state(cl: &mut Cluster, r: RscId, node: NodeId, role: PRole, on_f
 /// Indexes of the last start and the last successful stop in a sorted history
 /// (Pacemaker's `calculate_active_ops`); a monitor that found it running or a
 /// promotion counts as a start when there is none.
-fn active_ops(ops: &[OpRecord]) -> (Option<usize>, Option<usize>) {
+pub(crate) fn active_ops(ops: &[OpRecord]) -> (Option<usize>, Option<usize>) {
     let (mut start, mut stop) = (None, None);
     let (mut implied_monitor, mut implied_clone) = (None, None);
     for (i, op) in ops.iter().enumerate() {
