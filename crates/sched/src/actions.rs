@@ -21,6 +21,10 @@ pub const FLAG_ONE_OR_MORE: u32 = 1 << 8;
 /// shares one of them a duplicate (Pacemaker keeps only the first).
 pub const FLAG_IMPLIES_FIRST_PRINTED: u32 = 1 << 9;
 pub const FLAG_IMPLIES_THEN_PRINTED: u32 = 1 << 10;
+/// The only flag of the orderings an anti-colocation adds (Pacemaker's
+/// `pe_order_anti_colocation`): they change no action and are inputs only between
+/// actions on the same node.
+pub const FLAG_ANTI_COLOCATION: u32 = 1 << 11;
 
 /// What an action does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

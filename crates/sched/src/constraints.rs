@@ -7,7 +7,7 @@ use halo_model::{
 };
 
 use crate::actions::{
-    Task, FLAG_ASYMMETRICAL, FLAG_IMPLIES_FIRST, FLAG_IMPLIES_THEN, FLAG_OPTIONAL,
+    Task, FLAG_ANTI_COLOCATION, FLAG_ASYMMETRICAL, FLAG_IMPLIES_FIRST, FLAG_IMPLIES_THEN, FLAG_OPTIONAL,
     FLAG_RUNNABLE_LEFT, FLAG_SERIALIZE,
 };
 use crate::cluster::{Cluster, Coloc, NodeId, RscId};
@@ -188,6 +188,37 @@ pub fn new_colocation(
     });
     cl.add_this_with(dep, idx);
     cl.add_with_this(pri, idx);
+    if score <= -INFINITY {
+        anti_colocation_order(cl, dep, norm(dep_role), pri, norm(pri_role));
+        anti_colocation_order(cl, pri, norm(pri_role), dep, norm(dep_role));
+    }
+}
+
+/// The actions that make `first` lose its role come before those that make `then`
+/// gain its own (Pacemaker's `anti_colocation_order`); such orderings matter only
+/// between actions on the same node.
+fn anti_colocation_order(
+    cl: &mut Cluster,
+    first: RscId,
+    first_role: Option<Role>,
+    then: RscId,
+    then_role: Option<Role>,
+) {
+    let first_tasks: &[Task] = match first_role {
+        Some(Role::Promoted) => &[Task::Demote],
+        Some(Role::Unpromoted) => &[Task::Stop, Task::Promote],
+        _ => &[Task::Stop],
+    };
+    let then_tasks: &[Task] = match then_role {
+        Some(Role::Promoted) => &[Task::Promote],
+        Some(Role::Unpromoted) => &[Task::Start, Task::Demote],
+        _ => &[Task::Start],
+    };
+    for &ft in first_tasks {
+        for &tt in then_tasks {
+            crate::actions::order_rsc(cl, first, ft, then, tt, FLAG_ANTI_COLOCATION);
+        }
+    }
 }
 
 fn unpack_colocation(cl: &mut Cluster, c: &Colocation) {

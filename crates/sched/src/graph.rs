@@ -177,11 +177,17 @@ pub fn build(cl: &Cluster, g: &Graph) -> TransitionGraph {
         let mut ins = Vec::new();
         let mut after = Vec::new();
         for (&first, &flags) in &inputs[a] {
-            let dumped = in_graph[a] && should_add_input(cl, g, a, first, flags, &in_graph);
-            if dumped && printed[first] {
-                ins.push(ids[first]);
-            } else if flags != 0 && printed[first] {
-                after.push(ids[first]);
+            let link = if in_graph[a] {
+                should_add_input(cl, g, a, first, flags, &in_graph)
+            } else {
+                Link::Ordering
+            };
+            match link {
+                Link::Input if printed[first] => ins.push(ids[first]),
+                Link::Input | Link::Ordering if flags != 0 && printed[first] => {
+                    after.push(ids[first])
+                }
+                _ => {}
             }
         }
         out[ids[a]].inputs = ins;
@@ -213,6 +219,16 @@ fn should_add_action(cl: &Cluster, act: &Act) -> bool {
     }
 }
 
+/// What an ordering is in the graph.
+enum Link {
+    /// 'then' waits for 'first'.
+    Input,
+    /// An ordering that is not an input.
+    Ordering,
+    /// An ordering that turned out not to apply (Pacemaker sets its type to none).
+    Disabled,
+}
+
 /// Pacemaker's `should_add_input_to_graph`.
 fn should_add_input(
     cl: &Cluster,
@@ -221,23 +237,31 @@ fn should_add_input(
     first: usize,
     flags: u32,
     in_graph: &[bool],
-) -> bool {
+) -> Link {
     let f = &g.acts[first];
+    let t = &g.acts[then];
     let can_change = flags
         & !(actions::FLAG_IMPLIES_FIRST_PRINTED
             | actions::FLAG_IMPLIES_THEN_PRINTED
             | actions::FLAG_OPTIONAL)
         != 0;
     if flags == 0 {
-        return false;
+        return Link::Disabled;
     }
     if !f.runnable && !can_change {
-        return false;
+        return Link::Ordering;
     }
     if !f.runnable && flags & actions::FLAG_ONE_OR_MORE != 0 {
-        return false;
+        return Link::Ordering;
     }
-    let t = &g.acts[then];
+    if flags == actions::FLAG_ANTI_COLOCATION {
+        let other_node = f.node.is_some() && t.node.is_some() && f.node != t.node;
+        return if other_node || f.optional {
+            Link::Disabled
+        } else {
+            Link::Input
+        };
+    }
     if let (Some(fr), Some(tr)) = (f.rsc, t.rsc) {
         if fr != tr
             && cl.rscs[fr].failed
@@ -245,13 +269,13 @@ fn should_add_input(
             && f.task == Task::Stop
             && cl.rscs[tr].variant == Variant::Clone
         {
-            return false;
+            return Link::Ordering;
         }
     }
     if f.optional && !in_graph[first] {
-        return false;
+        return Link::Ordering;
     }
-    true
+    Link::Input
 }
 
 /// The id under which an action's resource is known (Pacemaker's clone_name when

@@ -107,6 +107,7 @@ pub fn schedule(cfg: &Config, status: &Status, now: i64) -> Result<Plan, SchedEr
     actions::schedule_fencing(&cl, &mut g);
     actions::inhibit_interleaved_instances(&mut cl, &mut g);
     actions::apply_orderings(&cl, &mut g);
+    probes::order(&cl, &mut g);
     // Unrunnable starts block mandatory colocation dependents, which may make more
     // actions unrunnable along orderings: repeat until nothing changes.
     loop {

@@ -3,7 +3,9 @@
 
 use halo_model::Role;
 
-use crate::actions::{self, Graph, Task, FLAG_OPTIONAL, FLAG_RUNNABLE_LEFT};
+use crate::actions::{
+    self, Graph, Task, FLAG_ANTI_COLOCATION, FLAG_IMPLIES_THEN, FLAG_OPTIONAL, FLAG_RUNNABLE_LEFT,
+};
 use crate::cluster::{Cluster, NodeId, RscId, Variant};
 
 /// OCF "not running".
@@ -112,4 +114,135 @@ fn probe_primitive(cl: &mut Cluster, g: &mut Graph, r: RscId, n: NodeId) -> bool
         then_action: None,
     });
     true
+}
+
+/// Order probes before what their result can change (Pacemaker's
+/// `pcmk__order_probes`): a probe that finds a resource active where it should not be
+/// forces a restart, so the stops (and demotions) of resources started after it wait
+/// for the probe; and whatever waits for a resource's stop waits for its probes.
+pub fn order(cl: &Cluster, g: &mut Graph) {
+    // Probes before the stops of resources that restart after them.
+    let mut after: Vec<Vec<(usize, u32)>> = vec![Vec::new(); g.acts.len()];
+    for o in &g.orders {
+        after[o.first].push((o.then, o.flags));
+    }
+    let probes: Vec<usize> = (0..g.acts.len())
+        .filter(|&a| is_probe(g, a))
+        .collect();
+    for &probe in &probes {
+        for &(then, _) in &after[probe].clone() {
+            let mut seen = vec![false; g.acts.len()];
+            restart_orderings(cl, g, &after, probe, then, &mut seen);
+        }
+    }
+    // Probes of a resource before whatever waits for its stop.
+    for o in &cl.orders {
+        if o.first_action.is_some()
+            || o.first_task != Task::Stop
+            || o.first == o.then
+            || o.flags == 0
+        {
+            continue;
+        }
+        let flags = if o.flags == FLAG_ANTI_COLOCATION {
+            o.flags
+        } else {
+            FLAG_OPTIONAL
+        };
+        let firsts: Vec<usize> = g
+            .find_all(o.first, Task::Monitor)
+            .into_iter()
+            .filter(|&a| g.acts[a].interval_ms == 0)
+            .collect();
+        if firsts.is_empty() {
+            continue;
+        }
+        let thens = match o.then_action {
+            Some(t) => vec![t],
+            None => g.find_all(o.then, o.then_task),
+        };
+        for &p in &firsts {
+            for &t in &thens {
+                if needed_before(g, p, t) {
+                    g.add_order(p, t, flags);
+                }
+            }
+        }
+    }
+}
+
+fn is_probe(g: &Graph, a: usize) -> bool {
+    let act = &g.acts[a];
+    act.task == Task::Monitor && act.interval_ms == 0 && act.rsc.is_some() && !act.pseudo
+}
+
+/// Probes on a node precede its shutdown, and everything else anywhere.
+fn needed_before(g: &Graph, probe: usize, then: usize) -> bool {
+    let (p, t) = (&g.acts[probe], &g.acts[then]);
+    !(t.task == Task::Shutdown && p.node.is_some() && t.node.is_some() && p.node != t.node)
+}
+
+/// Pacemaker's `add_restart_orderings_for_probe`.
+fn restart_orderings(
+    cl: &Cluster,
+    g: &mut Graph,
+    after: &[Vec<(usize, u32)>],
+    probe: usize,
+    act: usize,
+    seen: &mut [bool],
+) {
+    if seen[act] {
+        return;
+    }
+    seen[act] = true;
+    let Some(pr) = g.acts[probe].rsc else {
+        return;
+    };
+    let act_rsc = g.acts[act].rsc;
+    if let Some(ar) = act_rsc {
+        if cl.rscs[ar].variant == Variant::Primitive && ar != pr {
+            let undo = match g.acts[act].task {
+                Task::Start => Some(Task::Stop),
+                Task::Promote => Some(Task::Demote),
+                _ => None,
+            };
+            if let Some(undo) = undo {
+                for t in g.find_all(ar, undo) {
+                    if !g.acts[t].pseudo {
+                        g.add_order(probe, t, FLAG_OPTIONAL);
+                    }
+                }
+            }
+        }
+    }
+    // For an interleaved clone, only the instance on the probed resource's node.
+    let mut interleave_with: Option<Option<RscId>> = None;
+    if let Some(ar) = act_rsc {
+        if cl.rscs[ar].variant == Variant::Clone && cl.rscs[ar].interleave {
+            let node = cl.rscs[pr].allocated_to;
+            interleave_with = Some(cl.rscs[ar].children.iter().copied().find(|&k| {
+                node.is_some() && crate::clone::instance_node(cl, k) == node
+            }));
+        }
+    }
+    for &(next, flags) in &after[act] {
+        if flags & FLAG_IMPLIES_THEN == 0 {
+            // Only from a group or clone down to its own members.
+            let Some(ar) = act_rsc else { continue };
+            let Some(nr) = g.acts[next].rsc else { continue };
+            if cl.rscs[ar].variant == Variant::Primitive
+                || cl.rscs[pr].parent == Some(ar)
+                || cl.rscs[nr].variant == Variant::Clone
+                || cl.rscs[nr].parent != Some(ar)
+            {
+                continue;
+            }
+            if let Some(compatible) = interleave_with {
+                if compatible != Some(nr) {
+                    continue;
+                }
+            }
+        }
+        restart_orderings(cl, g, after, probe, next, seen);
+    }
 }
