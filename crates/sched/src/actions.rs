@@ -25,6 +25,9 @@ pub const FLAG_IMPLIES_THEN_PRINTED: u32 = 1 << 10;
 /// `pe_order_anti_colocation`): they change no action and are inputs only between
 /// actions on the same node.
 pub const FLAG_ANTI_COLOCATION: u32 = 1 << 11;
+/// Marks orderings made by fencing (Pacemaker's `pe_order_preserve`): no effect on
+/// flags, but an input even when 'first' cannot run.
+pub const FLAG_PRESERVE: u32 = 1 << 12;
 
 /// What an action does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -207,7 +210,7 @@ impl Graph {
         true
     }
 
-    fn push(&mut self, act: Act) -> usize {
+    pub fn push(&mut self, act: Act) -> usize {
         let i = self.acts.len();
         if let Some(r) = act.rsc {
             self.index.entry((r, act.task)).or_default().push(i);
@@ -522,12 +525,7 @@ pub fn primitive_actions(cl: &mut Cluster, g: &mut Graph, r: RscId) {
     // The recurring monitors of an active role hang off an (optional) start on the
     // assigned node, so such a start exists whenever the resource is to be active
     // there (Pacemaker's pcmk__create_recurring_actions).
-    let in_maintenance = cl_ro.opts.maintenance_mode
-        || rsc
-            .meta
-            .get("maintenance")
-            .map(|v| crate::cluster::is_true(v))
-            .unwrap_or(false);
+    let in_maintenance = in_maintenance(cl_ro, r);
     crate::recurring::create(cl, g, r, in_maintenance);
 }
 
@@ -1443,31 +1441,168 @@ fn mark_blocked(cl: &Cluster, g: &mut Graph, r: RscId, task: Task, reason: &str)
     }
 }
 
-// ----- fencing ------------------------------------------------------------------------
+// ----- fencing and shutdowns ---------------------------------------------------------
 
-/// Fence unclean nodes and turn the stops they imply into pseudo-actions.
+/// Fence unclean nodes (the stops they imply become pseudo-actions, and what needs
+/// fencing waits for it) and shut down nodes that are leaving, after their stops
+/// (Pacemaker's `schedule_fencing_and_shutdowns`).
 pub fn schedule_fencing(cl: &Cluster, g: &mut Graph) {
     let have_managed = cl.rscs.iter().any(|r| r.managed);
+    let mut dc_down: Option<(usize, bool)> = None;
+    // Newest first, as Pacemaker keeps them.
+    let mut fencing_ops: Vec<usize> = Vec::new();
+    let mut shutdown_ops: Vec<usize> = Vec::new();
     for n in 0..cl.nodes.len() {
         let node = &cl.nodes[n];
-        if !(have_managed && node.unclean && crate::unpack::can_fence(cl, n)) {
+        if have_managed && node.unclean && crate::unpack::can_fence(cl, n) {
+            let reason = node
+                .fence_reason
+                .clone()
+                .unwrap_or_else(|| "node is unclean".into());
+            g.fences.push((n, reason));
+            let f = g.push(Act {
+                optional: false,
+                fence_action: Some(cl.opts.stonith_action.clone()),
+                ..Act::new(None, Task::Fence, Some(n))
+            });
+            order_vs_fence(cl, g, f, n);
+            if node.is_dc {
+                dc_down = Some((f, false));
+            } else {
+                if let (false, Some(&last)) = (cl.opts.concurrent_fencing, fencing_ops.first()) {
+                    g.add_order(last, f, FLAG_OPTIONAL);
+                }
+                fencing_ops.insert(0, f);
+            }
+        } else if node.online && node.shutdown {
+            let s = g.push(Act {
+                optional: false,
+                ..Act::new(None, Task::Shutdown, Some(n))
+            });
+            order_stops_before_shutdown(cl, g, n, s);
+            if node.is_dc {
+                dc_down = Some((s, true));
+            } else {
+                shutdown_ops.insert(0, s);
+            }
+        }
+    }
+    if let Some((down, is_shutdown)) = dc_down {
+        // Others shut down before the DC; other fencing before the DC's.
+        if is_shutdown {
+            for &s in &shutdown_ops {
+                g.add_order(s, down, FLAG_OPTIONAL);
+            }
+        }
+        if cl.opts.concurrent_fencing {
+            for &f in &fencing_ops {
+                g.add_order(f, down, FLAG_OPTIONAL);
+            }
+        } else if let Some(&last) = fencing_ops.first() {
+            g.add_order(last, down, FLAG_OPTIONAL);
+        }
+    }
+}
+
+/// Stops on a node that shuts down are required and come first, unless the resource
+/// is in maintenance or unmanaged without being blocked.
+fn order_stops_before_shutdown(cl: &Cluster, g: &mut Graph, n: NodeId, shutdown: usize) {
+    for a in 0..g.acts.len() {
+        let act = &g.acts[a];
+        let Some(r) = act.rsc else { continue };
+        if act.node != Some(n) || act.task != Task::Stop {
             continue;
         }
-        let reason = node
-            .fence_reason
-            .clone()
-            .unwrap_or_else(|| "node is unclean".into());
-        g.fences.push((n, reason));
-        for a in 0..g.acts.len() {
-            let act = &g.acts[a];
-            if act.node != Some(n) || !act.rsc.is_some_and(|r| cl.rscs[r].managed) {
-                continue;
-            }
-            // The stop (or demote) is implied by the fencing.
-            if matches!(act.task, Task::Stop | Task::Demote) {
-                g.acts[a].pseudo = true;
-                g.acts[a].runnable = true;
+        let rsc = &cl.rscs[r];
+        if in_maintenance(cl, r) || cl.nodes[n].maintenance || (!rsc.managed && !rsc.block) {
+            continue;
+        }
+        g.acts[a].optional = false;
+        g.add_order(a, shutdown, FLAG_OPTIONAL | FLAG_RUNNABLE_LEFT);
+    }
+}
+
+/// Whether a resource is in maintenance (its own meta attribute or the cluster's).
+pub fn in_maintenance(cl: &Cluster, r: RscId) -> bool {
+    cl.opts.maintenance_mode
+        || cl.rscs[r]
+            .meta
+            .get("maintenance")
+            .is_some_and(|v| crate::cluster::is_true(v))
+}
+
+/// Order the actions of every managed resource against fencing node `target`
+/// (Pacemaker's `pcmk__order_vs_fence`).
+fn order_vs_fence(cl: &Cluster, g: &mut Graph, fence: usize, target: NodeId) {
+    for r in 0..cl.rscs.len() {
+        let rsc = &cl.rscs[r];
+        if rsc.variant != Variant::Primitive || !rsc.managed {
+            continue;
+        }
+        // What needs fencing waits for it; a start that needs quorum waits when the
+        // resource could have been active on the target.
+        for t in [Task::Start, Task::Promote] {
+            for a in g.find_all(r, t) {
+                match rsc.needs {
+                    Needs::Fencing => {
+                        g.add_order(fence, a, FLAG_OPTIONAL);
+                    }
+                    Needs::Quorum
+                        if t == Task::Start
+                            && rsc.allowed[target].is_some()
+                            && !known_on(cl, r, target) =>
+                    {
+                        g.add_order(fence, a, FLAG_OPTIONAL | FLAG_RUNNABLE_LEFT);
+                    }
+                    _ => {}
+                }
             }
         }
+        // The stops on the target are implied by the fencing.
+        let implicit = rsc.needs == Needs::Fencing;
+        let stops: Vec<usize> = g
+            .find_all(r, Task::Stop)
+            .into_iter()
+            .filter(|&a| g.acts[a].node == Some(target))
+            .collect();
+        let parent_stop = if implicit && !stops.is_empty() {
+            g.find(cl.top_parent(r), Task::Stop, None)
+        } else {
+            None
+        };
+        for a in stops {
+            g.acts[a].pseudo = true;
+            g.acts[a].runnable = true;
+            if implicit {
+                g.add_order(fence, a, FLAG_PRESERVE);
+                if let Some(p) = parent_stop {
+                    g.add_order(fence, p, FLAG_PRESERVE);
+                }
+            }
+        }
+        for a in g.find_all(r, Task::Demote) {
+            if g.acts[a].node != Some(target) {
+                continue;
+            }
+            g.acts[a].pseudo = true;
+            g.acts[a].runnable = true;
+            if implicit {
+                g.add_order(fence, a, FLAG_PRESERVE | FLAG_OPTIONAL);
+            }
+        }
+    }
+}
+
+/// Whether `r`'s state on `n` is known (for an anonymous clone instance, any
+/// instance's).
+fn known_on(cl: &Cluster, r: RscId, n: NodeId) -> bool {
+    if cl.rscs[r].known_on.contains(&n) {
+        return true;
+    }
+    match cl.rscs[r].parent {
+        Some(p) if cl.rscs[p].variant == Variant::Clone && !cl.rscs[p].unique => {
+            cl.rscs[p].known_on.contains(&n)
+        }
+        _ => false,
     }
 }

@@ -20,6 +20,8 @@ pub struct Options {
     pub stop_orphan_resources: bool,
     pub start_failure_is_fatal: bool,
     pub startup_fencing: bool,
+    /// Fence several nodes at once (concurrent-fencing; Pacemaker 2.1.5: false).
+    pub concurrent_fencing: bool,
     /// Probe resources on nodes where their state is unknown (enable-startup-probes).
     pub startup_probes: bool,
     pub stonith_action: String,
@@ -76,6 +78,7 @@ impl Options {
             stop_orphan_resources: prop_bool(p, "stop-orphan-resources", true),
             start_failure_is_fatal: prop_bool(p, "start-failure-is-fatal", true),
             startup_fencing: prop_bool(p, "startup-fencing", true),
+            concurrent_fencing: prop_bool(p, "concurrent-fencing", false),
             startup_probes: prop_bool(p, "enable-startup-probes", true),
             stonith_action: match p.get("stonith-action").map(|s| s.as_str()) {
                 Some("poweroff") | Some("off") => "off".to_string(),
