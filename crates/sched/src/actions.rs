@@ -987,6 +987,7 @@ fn clone_min_ordering(
     let met = g.push(Act {
         pseudo: true,
         requires_any: Some(min),
+        key: Some(format!("clone-one-or-more:{}", o.id)),
         ..Act::new(Some(o.first), Task::OneOrMore, None)
     });
     for &k in &cl.rscs[o.first].children {
@@ -1143,6 +1144,42 @@ fn eff_flags(cl: &Cluster, g: &Graph, a: usize) -> (bool, bool) {
     }
 }
 
+/// A group's or clone's action takes on what its members' actions summarise: it is
+/// required when one of theirs is, and a clone's action cannot run when none of its
+/// instances' can, nor a group's completion when one member's cannot (Pacemaker
+/// updates the actions while computing `action_flags`). Returns whether it changed.
+fn summarize(cl: &Cluster, g: &mut Graph, a: usize) -> bool {
+    let Some(r) = g.acts[a].rsc else {
+        return false;
+    };
+    let task = g.acts[a].task;
+    if task == Task::OneOrMore || cl.rscs[r].variant == Variant::Primitive {
+        return false;
+    }
+    let mut changed = false;
+    // Members first: computing a member's flags updates it too.
+    for &k in &cl.rscs[r].children {
+        let task = match cl.rscs[r].variant {
+            Variant::Group => task.base(),
+            _ => instance_task(cl, k, task),
+        };
+        if let Some(ka) = g.find(k, task, None) {
+            changed |= summarize(cl, g, ka);
+        }
+    }
+    let (optional, runnable) = eff_flags(cl, g, a);
+    let act = &mut g.acts[a];
+    let before = (act.optional, act.runnable);
+    if !optional {
+        act.optional = false;
+    }
+    let completion = act.task != act.task.base();
+    if !runnable && (cl.rscs[r].variant == Variant::Clone || completion) {
+        act.runnable = false;
+    }
+    changed || before != (act.optional, act.runnable)
+}
+
 /// The task of a clone instance that a clone's action summarises: the same task, folded
 /// to the primitive task for primitive instances (which have no completion actions).
 fn instance_task(cl: &Cluster, inst: RscId, task: Task) -> Task {
@@ -1187,11 +1224,12 @@ fn eff_flags_at(cl: &Cluster, g: &Graph, a: usize, node: Option<NodeId>) -> (boo
 
 /// Apply one ordering's effect on the flags; returns whether anything changed.
 fn update_ordering(cl: &Cluster, g: &mut Graph, o: &ActOrder) -> bool {
+    let mut changed = summarize(cl, g, o.first);
+    changed |= summarize(cl, g, o.then);
     if o.flags & FLAG_ONE_OR_MORE != 0 {
-        return false;
+        return changed;
     }
     let (f_opt, f_run) = eff_flags_at(cl, g, o.first, g.acts[o.then].node);
-    let mut changed = false;
     // Targets: the 'then' action and, for collective resources, the same action of
     // every member (Pacemaker's group/clone update_ordered_actions).
     // 'Implies first' is judged on the 'then' action itself, not on its members.
