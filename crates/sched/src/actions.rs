@@ -108,6 +108,8 @@ pub struct Act {
     pub key: Option<String>,
     /// A recurring monitor whose definition changed: it must be started again.
     pub reschedule: bool,
+    /// In the graph even while optional (a required action it is tied to is).
+    pub print_always: bool,
     pub optional: bool,
     pub runnable: bool,
     pub pseudo: bool,
@@ -130,6 +132,7 @@ impl Act {
             fence_action: None,
             key: None,
             reschedule: false,
+            print_always: false,
             optional: true,
             runnable: true,
             pseudo: false,
@@ -1226,21 +1229,29 @@ fn eff_flags_at(cl: &Cluster, g: &Graph, a: usize, node: Option<NodeId>) -> (boo
 fn update_ordering(cl: &Cluster, g: &mut Graph, o: &ActOrder) -> bool {
     let mut changed = summarize(cl, g, o.first);
     changed |= summarize(cl, g, o.then);
-    if o.flags & FLAG_ONE_OR_MORE != 0 {
-        return changed;
-    }
     let (f_opt, f_run) = eff_flags_at(cl, g, o.first, g.acts[o.then].node);
-    // Targets: the 'then' action and, for collective resources, the same action of
-    // every member (Pacemaker's group/clone update_ordered_actions).
-    // 'Implies first' is judged on the 'then' action itself, not on its members.
-    let targets = then_targets(cl, g, o.then);
-    for t in targets {
-        let flags = if t == o.then {
-            o.flags
-        } else {
-            o.flags & !FLAG_IMPLIES_FIRST
-        };
-        changed |= update_pair(cl, g, o.first, t, flags, f_opt, f_run);
+    let (t_opt, _) = eff_flags_at(cl, g, o.then, g.acts[o.first].node);
+    if o.flags & FLAG_ONE_OR_MORE == 0 {
+        // Targets: the 'then' action and, for collective resources, the same action
+        // of every member (Pacemaker's group/clone update_ordered_actions).
+        // 'Implies first' is judged on the 'then' action itself, not on its members.
+        let targets = then_targets(cl, g, o.then);
+        for t in targets {
+            let flags = if t == o.then {
+                o.flags
+            } else {
+                o.flags & !FLAG_IMPLIES_FIRST
+            };
+            changed |= update_pair(cl, g, o.first, t, flags, f_opt, f_run);
+        }
+    }
+    // An optional action still goes into the graph when a required action it is
+    // tied to this way does (Pacemaker's pe_action_print_always).
+    if o.flags & FLAG_IMPLIES_THEN_PRINTED != 0 && g.acts[o.first].runnable && !f_opt {
+        g.acts[o.then].print_always = true;
+    }
+    if o.flags & FLAG_IMPLIES_FIRST_PRINTED != 0 && !t_opt {
+        g.acts[o.first].print_always = true;
     }
     changed
 }

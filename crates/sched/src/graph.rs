@@ -201,7 +201,7 @@ pub fn build(cl: &Cluster, g: &Graph) -> TransitionGraph {
 
 /// Pacemaker's `should_add_action_to_graph`.
 fn should_add_action(cl: &Cluster, act: &Act) -> bool {
-    if !act.runnable || act.optional {
+    if !act.runnable || (act.optional && !act.print_always) {
         return false;
     }
     if let Some(r) = act.rsc {
@@ -272,7 +272,7 @@ fn should_add_input(
             return Link::Ordering;
         }
     }
-    if f.optional && !in_graph[first] {
+    if f.optional && !f.print_always && !in_graph[first] {
         return Link::Ordering;
     }
     Link::Input
