@@ -834,18 +834,26 @@ pub fn internal_constraints(cl: &mut Cluster, r: RscId) {
                 last = Some(k);
             }
             if promotable {
-                // restart ordering of the clone as a whole
-                order_rsc(cl, r, Task::Stop, r, Task::Stopped, FLAG_RUNNABLE_LEFT);
-                order_rsc(cl, r, Task::Demote, r, Task::Demoted, FLAG_RUNNABLE_LEFT);
-                order_rsc(cl, r, Task::Promote, r, Task::Promoted, FLAG_RUNNABLE_LEFT);
+                // Pacemaker's pcmk__promotable_restart_ordering.
+                order_rsc(cl, r, Task::Stopped, r, Task::Start, FLAG_OPTIONAL);
+                order_rsc(cl, r, Task::Stopped, r, Task::Promote, FLAG_OPTIONAL);
+                order_rsc(cl, r, Task::Demoted, r, Task::Stop, FLAG_OPTIONAL);
+                order_rsc(cl, r, Task::Demoted, r, Task::Start, FLAG_OPTIONAL);
                 order_rsc(cl, r, Task::Demoted, r, Task::Promote, FLAG_OPTIONAL);
                 order_rsc(cl, r, Task::Running, r, Task::Promote, FLAG_OPTIONAL);
+                order_rsc(cl, r, Task::Demote, r, Task::Demoted, FLAG_OPTIONAL);
+                let mut last: Option<RscId> = None;
                 for &k in &kids {
                     order_rsc(cl, k, Task::Demote, k, Task::Promote, FLAG_OPTIONAL);
-                    order_rsc(cl, r, Task::Promote, k, Task::Promote, 0);
-                    order_rsc(cl, k, Task::Promote, r, Task::Promoted, 0);
-                    order_rsc(cl, r, Task::Demote, k, Task::Demote, 0);
-                    order_rsc(cl, k, Task::Demote, r, Task::Demoted, 0);
+                    order_rsc(cl, r, Task::Promote, k, Task::Promote, FLAG_OPTIONAL);
+                    order_rsc(cl, k, Task::Promote, r, Task::Promoted, FLAG_OPTIONAL);
+                    order_rsc(cl, r, Task::Demote, k, Task::Demote, FLAG_IMPLIES_FIRST_PRINTED);
+                    order_rsc(cl, k, Task::Demote, r, Task::Demoted, FLAG_IMPLIES_THEN_PRINTED);
+                    if let (true, Some(l)) = (ordered, last) {
+                        order_rsc(cl, l, Task::Promote, k, Task::Promote, FLAG_OPTIONAL);
+                        order_rsc(cl, k, Task::Demote, l, Task::Demote, FLAG_OPTIONAL);
+                    }
+                    last = Some(k);
                 }
             }
         }
