@@ -189,7 +189,13 @@ impl Graph {
         }
     }
 
-    fn exact(&self, rsc: RscId, task: Task, interval_ms: u64, node: Option<NodeId>) -> Option<usize> {
+    fn exact(
+        &self,
+        rsc: RscId,
+        task: Task,
+        interval_ms: u64,
+        node: Option<NodeId>,
+    ) -> Option<usize> {
         self.index
             .get(&(rsc, task))?
             .iter()
@@ -847,8 +853,22 @@ pub fn internal_constraints(cl: &mut Cluster, r: RscId) {
                     order_rsc(cl, k, Task::Demote, k, Task::Promote, FLAG_OPTIONAL);
                     order_rsc(cl, r, Task::Promote, k, Task::Promote, FLAG_OPTIONAL);
                     order_rsc(cl, k, Task::Promote, r, Task::Promoted, FLAG_OPTIONAL);
-                    order_rsc(cl, r, Task::Demote, k, Task::Demote, FLAG_IMPLIES_FIRST_PRINTED);
-                    order_rsc(cl, k, Task::Demote, r, Task::Demoted, FLAG_IMPLIES_THEN_PRINTED);
+                    order_rsc(
+                        cl,
+                        r,
+                        Task::Demote,
+                        k,
+                        Task::Demote,
+                        FLAG_IMPLIES_FIRST_PRINTED,
+                    );
+                    order_rsc(
+                        cl,
+                        k,
+                        Task::Demote,
+                        r,
+                        Task::Demoted,
+                        FLAG_IMPLIES_THEN_PRINTED,
+                    );
                     if let (true, Some(l)) = (ordered, last) {
                         order_rsc(cl, l, Task::Promote, k, Task::Promote, FLAG_OPTIONAL);
                         order_rsc(cl, k, Task::Demote, l, Task::Demote, FLAG_OPTIONAL);
@@ -1390,10 +1410,7 @@ fn restart(cl: &Cluster, g: &mut Graph, first: usize, then: usize) {
         reason = true;
     }
     let tr = g.acts[then].rsc;
-    if !g.acts[then].runnable
-        && tr.is_some_and(|r| cl.rscs[r].managed)
-        && g.acts[first].rsc == tr
-    {
+    if !g.acts[then].runnable && tr.is_some_and(|r| cl.rscs[r].managed) && g.acts[first].rsc == tr {
         reason = true;
     }
     if !reason {

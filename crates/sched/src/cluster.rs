@@ -18,6 +18,8 @@ pub struct Options {
     pub no_quorum_policy: NoQuorumPolicy,
     pub maintenance_mode: bool,
     pub stop_orphan_resources: bool,
+    /// Cancel recurring operations that are no longer configured.
+    pub stop_orphan_actions: bool,
     pub start_failure_is_fatal: bool,
     pub startup_fencing: bool,
     /// Fence several nodes at once (concurrent-fencing; Pacemaker 2.1.5: false).
@@ -76,6 +78,7 @@ impl Options {
             no_quorum_policy,
             maintenance_mode: prop_bool(p, "maintenance-mode", false),
             stop_orphan_resources: prop_bool(p, "stop-orphan-resources", true),
+            stop_orphan_actions: prop_bool(p, "stop-orphan-actions", true),
             start_failure_is_fatal: prop_bool(p, "start-failure-is-fatal", true),
             startup_fencing: prop_bool(p, "startup-fencing", true),
             concurrent_fencing: prop_bool(p, "concurrent-fencing", false),
@@ -301,6 +304,10 @@ pub struct Cluster {
     pub cancels: Vec<crate::recurring::HistoryOp>,
     /// Recurring operations whose definition changed: started again.
     pub reschedules: Vec<crate::recurring::HistoryOp>,
+    /// Fail counts to clear (expired, or the definition changed), with the reason.
+    pub clears: Vec<(RscId, NodeId, &'static str)>,
+    /// Operation histories to remove (orphaned resources, changed agents).
+    pub cleanups: Vec<(RscId, NodeId)>,
     /// Configured resources by id (see `index_ids`).
     pub by_id: std::collections::HashMap<String, RscId>,
     pub orders: Vec<crate::constraints::RscOrder>,
@@ -519,6 +526,8 @@ pub fn build(cfg: &Config, opts: &Options, nodes: Vec<Node>) -> Result<Cluster, 
         failcount_cleared: Vec::new(),
         cancels: Vec::new(),
         reschedules: Vec::new(),
+        clears: Vec::new(),
+        cleanups: Vec::new(),
         by_id: Default::default(),
         orders: Vec::new(),
         have_stonith_resource: false,

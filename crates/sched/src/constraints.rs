@@ -7,8 +7,8 @@ use halo_model::{
 };
 
 use crate::actions::{
-    Task, FLAG_ANTI_COLOCATION, FLAG_ASYMMETRICAL, FLAG_IMPLIES_FIRST, FLAG_IMPLIES_THEN, FLAG_OPTIONAL,
-    FLAG_RUNNABLE_LEFT, FLAG_SERIALIZE,
+    Task, FLAG_ANTI_COLOCATION, FLAG_ASYMMETRICAL, FLAG_IMPLIES_FIRST, FLAG_IMPLIES_THEN,
+    FLAG_OPTIONAL, FLAG_RUNNABLE_LEFT, FLAG_SERIALIZE,
 };
 use crate::cluster::{Cluster, Coloc, NodeId, RscId};
 use crate::rules::{rule_matches, RscData};

@@ -124,9 +124,8 @@ fn explain_primitive(cl: &Cluster, g: &Graph, r: RscId, out: &mut String) {
                     .reason
                     .clone()
                     .or_else(|| {
-                        act.blocked_by.map(|b| {
-format!("{} cannot run", g.describe(cl, b))
-                        })
+                        act.blocked_by
+                            .map(|b| format!("{} cannot run", g.describe(cl, b)))
                     })
                     .unwrap_or_else(|| "its node cannot run it".into());
                 out.push_str(&format!("  Its {} is blocked: {why}.\n", t.as_str()));

@@ -328,7 +328,9 @@ fn describe(cl: &Cluster, g: &Graph, a: usize, runnable: bool) -> GraphAction {
             action: act.fence_action.clone().unwrap_or_else(|| "reboot".into()),
         },
         (None, Task::Shutdown) => ActionKind::Shutdown,
-        (rsc, task) if act.pseudo || rsc.is_none_or(|r| cl.rscs[r].variant != Variant::Primitive) => {
+        (rsc, task)
+            if act.pseudo || rsc.is_none_or(|r| cl.rscs[r].variant != Variant::Primitive) =>
+        {
             ActionKind::Pseudo {
                 resource: rsc.map(|r| cl.rscs[r].id.clone()),
                 task: task.as_str().to_string(),
@@ -345,7 +347,10 @@ fn describe(cl: &Cluster, g: &Graph, a: usize, runnable: bool) -> GraphAction {
     } else {
         act.reason
             .clone()
-            .or_else(|| act.blocked_by.map(|b| format!("{} cannot run", g.describe(cl, b))))
+            .or_else(|| {
+                act.blocked_by
+                    .map(|b| format!("{} cannot run", g.describe(cl, b)))
+            })
             .or_else(|| Some("its node cannot run it".into()))
     };
     GraphAction {
@@ -398,7 +403,10 @@ fn resource_op(cl: &Cluster, act: &Act, r: RscId) -> ResourceOp {
         meta.insert("clone_max".to_string(), c.clone_max.to_string());
         meta.insert("clone_node_max".to_string(), c.clone_node_max.to_string());
         meta.insert("globally_unique".to_string(), b(c.unique));
-        let notify = c.meta.get("notify").is_some_and(|v| crate::cluster::is_true(v));
+        let notify = c
+            .meta
+            .get("notify")
+            .is_some_and(|v| crate::cluster::is_true(v));
         meta.insert("notify".to_string(), b(notify));
         if c.promotable {
             for (k, v) in [
@@ -429,7 +437,11 @@ fn resource_op(cl: &Cluster, act: &Act, r: RscId) -> ResourceOp {
         timeout_ms,
         on_fail,
         expected_rc: act.expected_rc,
-        params: rsc.params.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        params: rsc
+            .params
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         meta,
     }
 }

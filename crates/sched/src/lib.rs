@@ -99,7 +99,7 @@ pub fn schedule(cfg: &Config, status: &Status, now: i64) -> Result<Plan, SchedEr
         cl.assign(t, None);
     }
     let mut g = actions::Graph::default();
-    recurring::existing(&mut cl, &mut g);
+    recurring::from_history(&mut cl, &mut g);
     probes::schedule(&mut cl, &mut g);
     for t in cl.top.clone() {
         actions::create_actions(&mut cl, &mut g, t);

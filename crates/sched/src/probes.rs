@@ -126,9 +126,7 @@ pub fn order(cl: &Cluster, g: &mut Graph) {
     for o in &g.orders {
         after[o.first].push((o.then, o.flags));
     }
-    let probes: Vec<usize> = (0..g.acts.len())
-        .filter(|&a| is_probe(g, a))
-        .collect();
+    let probes: Vec<usize> = (0..g.acts.len()).filter(|&a| is_probe(g, a)).collect();
     for &probe in &probes {
         for &(then, _) in &after[probe].clone() {
             let mut seen = vec![false; g.acts.len()];
@@ -220,9 +218,13 @@ fn restart_orderings(
     if let Some(ar) = act_rsc {
         if cl.rscs[ar].variant == Variant::Clone && cl.rscs[ar].interleave {
             let node = cl.rscs[pr].allocated_to;
-            interleave_with = Some(cl.rscs[ar].children.iter().copied().find(|&k| {
-                node.is_some() && crate::clone::instance_node(cl, k) == node
-            }));
+            interleave_with = Some(
+                cl.rscs[ar]
+                    .children
+                    .iter()
+                    .copied()
+                    .find(|&k| node.is_some() && crate::clone::instance_node(cl, k) == node),
+            );
         }
     }
     for &(next, flags) in &after[act] {

@@ -5,9 +5,7 @@
 
 use halo_model::Role;
 
-use crate::actions::{
-    self, Graph, Task, FLAG_IMPLIES_THEN, FLAG_OPTIONAL, FLAG_RUNNABLE_LEFT,
-};
+use crate::actions::{self, Graph, Task, FLAG_IMPLIES_THEN, FLAG_OPTIONAL, FLAG_RUNNABLE_LEFT};
 use crate::cluster::{Cluster, NodeId, RscId};
 use crate::constraints::RscOrder;
 use crate::probes::{RC_NOT_RUNNING, RC_PROMOTED};
@@ -23,9 +21,9 @@ pub struct HistoryOp {
 
 /// The recurring operations that history shows active, as optional actions: a
 /// configured monitor that is already running need not be started again (Pacemaker's
-/// `process_recurring`). Also schedules the cancellations and reschedules that
-/// configuration changes asked for.
-pub fn existing(cl: &mut Cluster, g: &mut Graph) {
+/// `process_recurring`). Also schedules what history and configuration changes ask
+/// for: cancellations, reschedules, fail counts to clear, histories to remove.
+pub fn from_history(cl: &mut Cluster, g: &mut Graph) {
     for (r, n, ops) in &cl.histories {
         let (r, n) = (*r, *n);
         if !cl.nodes[n].online {
@@ -50,8 +48,60 @@ pub fn existing(cl: &mut Cluster, g: &mut Graph) {
         order(cl, c.rsc, Task::Stop, None, cancel, FLAG_OPTIONAL);
     }
     for c in &cl.reschedules {
-        let mon = actions::custom_op(cl, g, c.rsc, Task::Monitor, c.interval_ms, Some(c.node), true);
+        let mon = actions::custom_op(
+            cl,
+            g,
+            c.rsc,
+            Task::Monitor,
+            c.interval_ms,
+            Some(c.node),
+            true,
+        );
         g.acts[mon].reschedule = true;
+    }
+    cleanups(cl, g);
+}
+
+/// Fail counts to clear and histories to remove (Pacemaker's `pe__clear_failcount`,
+/// `pcmk__schedule_cleanup` and `clear_failcounts_if_orphaned`).
+fn cleanups(cl: &mut Cluster, g: &mut Graph) {
+    for (r, n, _why) in cl.clears.clone() {
+        actions::custom_op(cl, g, r, Task::ClearFailcount, 0, Some(n), false);
+    }
+    for (r, n) in cl.cleanups.clone() {
+        let node = &cl.nodes[n];
+        let considered = node.maintenance || node.available();
+        if !considered || cl.rscs[r].failed || node.unclean || !node.online {
+            continue;
+        }
+        actions::custom_op(cl, g, r, Task::Delete, 0, Some(n), false);
+        // stop -> clean-up -> start
+        actions::order_rsc(cl, r, Task::Stop, r, Task::Delete, FLAG_OPTIONAL);
+        actions::order_rsc(cl, r, Task::Delete, r, Task::Start, FLAG_OPTIONAL);
+    }
+    if !cl.opts.stop_orphan_resources {
+        return;
+    }
+    for r in 0..cl.rscs.len() {
+        if !cl.rscs[r].orphan {
+            continue;
+        }
+        for n in 0..cl.nodes.len() {
+            if !cl.nodes[n].online || crate::unpack::failcount(cl, r, n, true).0 == 0 {
+                continue;
+            }
+            let clear = actions::custom_op(cl, g, r, Task::ClearFailcount, 0, Some(n), false);
+            cl.orders.push(RscOrder {
+                id: "orphan".into(),
+                first: r,
+                first_task: Task::ClearFailcount,
+                then: r,
+                then_task: Task::Stop,
+                flags: FLAG_OPTIONAL,
+                first_action: Some(clear),
+                then_action: None,
+            });
+        }
     }
 }
 
@@ -123,7 +173,12 @@ fn recurring_ops(cl: &Cluster, r: RscId) -> Vec<(String, u64, Option<Role>)> {
         .filter(|(_, o)| {
             !matches!(
                 o.name.as_str(),
-                "start" | "stop" | "promote" | "demote" | "reload-agent" | "migrate_to"
+                "start"
+                    | "stop"
+                    | "promote"
+                    | "demote"
+                    | "reload-agent"
+                    | "migrate_to"
                     | "migrate_from"
             )
         })
@@ -200,11 +255,32 @@ fn for_active(
         g.acts[mon].expected_rc = Some(RC_PROMOTED);
     }
     if cl.rscs[r].managed {
-        order(cl, r, Task::Start, None, mon, FLAG_IMPLIES_THEN | FLAG_RUNNABLE_LEFT);
+        order(
+            cl,
+            r,
+            Task::Start,
+            None,
+            mon,
+            FLAG_IMPLIES_THEN | FLAG_RUNNABLE_LEFT,
+        );
         if next_role == Role::Promoted {
-            order(cl, r, Task::Promote, None, mon, FLAG_OPTIONAL | FLAG_RUNNABLE_LEFT);
+            order(
+                cl,
+                r,
+                Task::Promote,
+                None,
+                mon,
+                FLAG_OPTIONAL | FLAG_RUNNABLE_LEFT,
+            );
         } else if cl.rscs[r].role == Role::Promoted {
-            order(cl, r, Task::Demote, None, mon, FLAG_OPTIONAL | FLAG_RUNNABLE_LEFT);
+            order(
+                cl,
+                r,
+                Task::Demote,
+                None,
+                mon,
+                FLAG_OPTIONAL | FLAG_RUNNABLE_LEFT,
+            );
         }
     }
 }
@@ -256,7 +332,14 @@ fn for_inactive(cl: &mut Cluster, g: &mut Graph, r: RscId, interval_ms: u64) {
                 g.acts[mon].runnable = false;
             }
             if cl.rscs[r].managed {
-                order(cl, r, Task::Stop, Some(s), mon, FLAG_IMPLIES_THEN | FLAG_RUNNABLE_LEFT);
+                order(
+                    cl,
+                    r,
+                    Task::Stop,
+                    Some(s),
+                    mon,
+                    FLAG_IMPLIES_THEN | FLAG_RUNNABLE_LEFT,
+                );
             }
         }
         if !cl.nodes[n].online || cl.nodes[n].unclean {

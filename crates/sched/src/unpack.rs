@@ -7,6 +7,7 @@ use crate::cluster::{
     char2score, is_true, Cluster, FailResponse, NoQuorumPolicy, Node, NodeId, Options, Rsc, RscId,
     Variant,
 };
+use crate::recurring::HistoryOp;
 
 /// Nodes of the configuration with their recorded state applied.
 pub fn nodes(cfg: &Config, status: &Status, opts: &Options) -> Vec<Node> {
@@ -236,6 +237,18 @@ fn unpack_lrm_resource(cl: &mut Cluster, node: NodeId, h: &ResourceHistory) {
         unpack_rsc_op(cl, r, node, op, &mut role, &mut on_fail, &mut last_failure);
     }
     process_rsc_state(cl, r, node, role, on_fail);
+    // History recorded under another agent is removed, unless the resource is active
+    // there (restarting it for a changed agent is not supported yet).
+    let agent = &cl.rscs[r].agent;
+    let agent_changed = !cl.rscs[r].orphan
+        && (agent.class != h.class || agent.provider != h.provider || agent.kind != h.kind);
+    if agent_changed && !cl.rscs[r].running_on.contains(&node) {
+        cl.cleanups.push((r, node));
+    }
+    let anonymous_instance = cl.clone_parent(r).is_some_and(|c| !cl.rscs[c].unique);
+    if cl.rscs[r].orphan && !anonymous_instance {
+        cl.cleanups.push((r, node));
+    }
     cl.histories
         .push((r, node, ops.iter().map(|o| (*o).clone()).collect()));
     if saved_role > cl.rscs[r].role {
@@ -671,6 +684,9 @@ fn unpack_rsc_op<'a>(
         cl.top_parent(r)
     };
     let expired = op.op_status != EXEC_NOT_INSTALLED && check_expiry(cl, r, node, op);
+    if op.op_status != EXEC_NOT_INSTALLED && expired_failcount(cl, r, node, op) {
+        cl.clears.push((r, node, "it expired"));
+    }
     let (rc, mut status) = remap(cl, r, node, op, target_rc, role, on_fail);
     let maskable = maskable_probe_failure(op);
     if expired && maskable && op.rc != target_rc {
@@ -761,6 +777,19 @@ pub fn can_fence(cl: &Cluster, node: NodeId) -> bool {
     cl.opts.have_quorum
         || cl.opts.no_quorum_policy == NoQuorumPolicy::Ignore
         || cl.nodes[node].online
+}
+
+/// Whether this operation's failure has expired and with it the whole fail count,
+/// which is then cleared (Pacemaker's check_operation_expiry).
+fn expired_failcount(cl: &Cluster, r: RscId, node: NodeId, op: &OpRecord) -> bool {
+    let rsc = &cl.rscs[r];
+    let Some(last_run) = op.last_rc_change else {
+        return false;
+    };
+    rsc.failure_timeout > 0
+        && cl.opts.now >= last_run + rsc.failure_timeout
+        && failcount(cl, r, node, false).0 > 0
+        && failcount(cl, r, node, true).0 == 0
 }
 
 fn check_expiry(cl: &Cluster, r: RscId, node: NodeId, op: &OpRecord) -> bool {
@@ -1052,6 +1081,8 @@ pub fn config_changes(cl: &mut Cluster) {
                 && matches!(compare(cl, r, op), Cmp::All | Cmp::Restart)
             {
                 cl.failcount_cleared.push((r, node));
+                cl.clears
+                    .push((r, node, "resource parameters have changed"));
             }
         }
         if !cl.rscs[r].running_on.contains(&node) || !cl.nodes[node].online {
@@ -1064,6 +1095,21 @@ pub fn config_changes(cl: &mut Cluster) {
         let mut changed = false;
         for op in &ops[start.unwrap_or(0)..] {
             let task = op.operation.as_str();
+            let considered = cl.nodes[node].maintenance || cl.nodes[node].available();
+            if op.interval_ms > 0
+                && (crate::actions::in_maintenance(cl, r) || cl.nodes[node].maintenance)
+            {
+                // Maintenance mode cancels recurring operations.
+                if considered {
+                    cl.cancels.push(HistoryOp {
+                        rsc: r,
+                        node,
+                        task: task.to_string(),
+                        interval_ms: op.interval_ms,
+                    });
+                }
+                continue;
+            }
             if op.interval_ms == 0
                 && !matches!(task, "monitor" | "start" | "promote" | "migrate_from")
             {
@@ -1073,9 +1119,18 @@ pub fn config_changes(cl: &mut Cluster) {
                 && !cl.rscs[r]
                     .ops
                     .iter()
-                    .any(|o| o.name == task && o.interval_ms == op.interval_ms)
+                    .any(|o| o.name == task && o.interval_ms == op.interval_ms && o.enabled)
             {
-                changed = true; // an orphaned recurring operation is cancelled
+                // An orphaned recurring operation is cancelled.
+                if considered && cl.opts.stop_orphan_actions {
+                    cl.cancels.push(HistoryOp {
+                        rsc: r,
+                        node,
+                        task: task.to_string(),
+                        interval_ms: op.interval_ms,
+                    });
+                }
+                changed = true;
                 continue;
             }
             match compare(cl, r, op) {
@@ -1102,6 +1157,7 @@ pub fn config_changes(cl: &mut Cluster) {
         }
         if changed && failcount(cl, r, node, true).0 != 0 {
             cl.failcount_cleared.push((r, node));
+            cl.clears.push((r, node, "action definition changed"));
         }
     }
     cl.histories = histories;

@@ -298,7 +298,8 @@ fn run_case_inner(name: &str) -> Result<Outcome, String> {
             ours.join("\n  ")
         ))
     };
-    let dot = std::fs::read_to_string(dir.join(format!("{name}.dot"))).map_err(|e| e.to_string())?;
+    let dot =
+        std::fs::read_to_string(dir.join(format!("{name}.dot"))).map_err(|e| e.to_string())?;
     let (want_nodes, want_edges) = parse_dot(&dot)?;
     let (got_nodes, got_edges) = parse_dot(&plan.graph().to_dot())?;
     let similarity = (jaccard(&want_nodes, &got_nodes) + jaccard(&want_edges, &got_edges)) / 2.0;
@@ -308,7 +309,10 @@ fn run_case_inner(name: &str) -> Result<Outcome, String> {
         let mut lines = Vec::new();
         diff_lines(&want_nodes, &got_nodes, &mut lines);
         diff_lines(&want_edges, &got_edges, &mut lines);
-        Err(format!("graph differs (- crm_simulate, + halo):\n  {}", lines.join("\n  ")))
+        Err(format!(
+            "graph differs (- crm_simulate, + halo):\n  {}",
+            lines.join("\n  ")
+        ))
     };
     Ok(Outcome {
         summary: summary_result,
@@ -350,7 +354,9 @@ fn corpus_pass_rate_per_tier_does_not_drop() {
         }
         match out.graph {
             Ok(()) => e.1 += 1,
-            Err(why) => graph_failures.push((tier.to_string(), name.to_string(), why, out.similarity)),
+            Err(why) => {
+                graph_failures.push((tier.to_string(), name.to_string(), why, out.similarity))
+            }
         }
     }
     let verbose = std::env::var("HALO_CORPUS_VERBOSE").is_ok() || only.is_some();
