@@ -84,6 +84,8 @@ fn probe_primitive(cl: &mut Cluster, g: &mut Graph, r: RscId, n: NodeId) -> bool
         return false;
     }
     let probe = actions::custom_op(cl, g, r, Task::Monitor, 0, Some(n), false);
+    // Required even for an unmanaged resource: probes are how its state is learned.
+    g.acts[probe].optional = false;
     let running = cl.rscs[r].running_on.contains(&n);
     g.acts[probe].expected_rc = if !running {
         Some(RC_NOT_RUNNING)
