@@ -55,6 +55,9 @@ pub enum Task {
     Fence,
     /// A clean shutdown of a node's cluster stack (a node action).
     Shutdown,
+    /// A clone notification: the pseudo-actions around a clone's operation (no node)
+    /// and each instance's notify operation (see `Act::notify`).
+    Notify,
 }
 
 impl Task {
@@ -75,6 +78,7 @@ impl Task {
             Task::ClearFailcount => "clear_failcount",
             Task::Fence => "stonith",
             Task::Shutdown => "do_shutdown",
+            Task::Notify => "notify",
         }
     }
 
@@ -110,6 +114,10 @@ pub struct Act {
     pub reschedule: bool,
     /// In the graph even while optional (a required action it is tied to is).
     pub print_always: bool,
+    /// Which notification a notify action is.
+    pub notify: Option<crate::notify::NotifyTag>,
+    /// The notification variables passed with the action (index in `Graph::notify_env`).
+    pub notify_env: Option<usize>,
     pub optional: bool,
     pub runnable: bool,
     pub pseudo: bool,
@@ -133,6 +141,8 @@ impl Act {
             key: None,
             reschedule: false,
             print_always: false,
+            notify: None,
+            notify_env: None,
             optional: true,
             runnable: true,
             pseudo: false,
@@ -158,6 +168,10 @@ pub struct Graph {
     pub orders: Vec<ActOrder>,
     /// Nodes to fence, with the reason.
     pub fences: Vec<(NodeId, String)>,
+    /// The notification pseudo-actions of notifying clones.
+    pub notifs: Vec<crate::notify::NotifyOps>,
+    /// Notification variables, shared by the actions of one notification.
+    pub notify_env: Vec<Vec<(String, String)>>,
     /// Actions by resource and task, in creation order.
     index: std::collections::HashMap<(RscId, Task), Vec<usize>>,
     /// Orderings by (first, then) action, for de-duplication.
@@ -573,13 +587,15 @@ pub fn create_actions(cl: &mut Cluster, g: &mut Graph, r: RscId) {
                     stopping |= g.find_all(p, Task::Stop).into_iter().any(live);
                 }
             }
-            pseudo(g, r, Task::Start, !starting, true);
+            let start = pseudo(g, r, Task::Start, !starting, true);
             let started = pseudo(g, r, Task::Running, !starting, false);
             if active || starting {
                 g.acts[started].runnable = true;
             }
-            pseudo(g, r, Task::Stop, !stopping, true);
-            pseudo(g, r, Task::Stopped, !stopping, true);
+            crate::notify::pseudo_ops(cl, g, r, Task::Start, start, started);
+            let stop = pseudo(g, r, Task::Stop, !stopping, true);
+            let stopped = pseudo(g, r, Task::Stopped, !stopping, true);
+            crate::notify::pseudo_ops(cl, g, r, Task::Stop, stop, stopped);
             if cl.rscs[r].promotable {
                 let mut promoting = false;
                 let mut demoting = false;
@@ -590,10 +606,12 @@ pub fn create_actions(cl: &mut Cluster, g: &mut Graph, r: RscId) {
                         demoting |= g.find_all(p, Task::Demote).into_iter().any(required);
                     }
                 }
-                pseudo(g, r, Task::Demote, !demoting, true);
-                pseudo(g, r, Task::Demoted, !demoting, true);
-                pseudo(g, r, Task::Promote, !promoting, true);
-                pseudo(g, r, Task::Promoted, !promoting, true);
+                let promote = pseudo(g, r, Task::Promote, !promoting, true);
+                let promoted = pseudo(g, r, Task::Promoted, !promoting, true);
+                crate::notify::pseudo_ops(cl, g, r, Task::Promote, promote, promoted);
+                let demote = pseudo(g, r, Task::Demote, !demoting, true);
+                let demoted = pseudo(g, r, Task::Demoted, !demoting, true);
+                crate::notify::pseudo_ops(cl, g, r, Task::Demote, demote, demoted);
                 // Instance priorities were borrowed for promotion; restore them.
                 let p = cl.rscs[r].priority;
                 for k in cl.rscs[r].children.clone() {
@@ -931,7 +949,9 @@ pub fn apply_orderings(cl: &Cluster, g: &mut Graph) {
         let collective = cl.rscs[o.first].variant != Variant::Primitive;
         if collective && o.first != o.then && !is_ancestor(cl, o.first, o.then) {
             let done = completion(o.first_task);
-            if let Some(f) = g.find(o.first, done, None) {
+            // After a notifying clone: once its notifications are confirmed.
+            let notified = crate::notify::confirmed_post(cl, g, o.first, o.first_task.base());
+            if let Some(f) = notified.or_else(|| g.find(o.first, done, None)) {
                 firsts = vec![f];
             }
             if o.flags & FLAG_ONE_OR_MORE == 0 && interleaved(cl, o.first, o.then, o.then_task) {
@@ -1163,8 +1183,9 @@ fn eff_flags(cl: &Cluster, g: &Graph, a: usize) -> (bool, bool) {
             // they are groups ("running" of a cloned group is unrunnable when one of
             // the group's members cannot start).
             let (mut optional, mut any_runnable) = (true, false);
+            let task = summary_task(act);
             for &k in &rsc.children {
-                if let Some(ka) = g.find(k, instance_task(cl, k, act.task), None) {
+                if let Some(ka) = g.find(k, instance_task(cl, k, task), None) {
                     let (ko, kr) = eff_flags(cl, g, ka);
                     optional &= ko;
                     any_runnable |= kr;
@@ -1183,7 +1204,7 @@ fn summarize(cl: &Cluster, g: &mut Graph, a: usize) -> bool {
     let Some(r) = g.acts[a].rsc else {
         return false;
     };
-    let task = g.acts[a].task;
+    let task = summary_task(&g.acts[a]);
     if task == Task::OneOrMore || cl.rscs[r].variant == Variant::Primitive {
         return false;
     }
@@ -1209,6 +1230,16 @@ fn summarize(cl: &Cluster, g: &mut Graph, a: usize) -> bool {
         act.runnable = false;
     }
     changed || before != (act.optional, act.runnable)
+}
+
+/// The task whose instances' actions a clone's action summarises: its own, or for a
+/// notification the operation notified about (its completion for a post-notification).
+fn summary_task(act: &Act) -> Task {
+    match act.notify {
+        Some(tag) if tag.post => completion(tag.op),
+        Some(tag) => tag.op,
+        None => act.task,
+    }
 }
 
 /// The task of a clone instance that a clone's action summarises: the same task, folded

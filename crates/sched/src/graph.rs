@@ -289,6 +289,14 @@ pub fn op_key(cl: &Cluster, act: &Act) -> String {
     if let Some(k) = &act.key {
         return k.clone();
     }
+    if let (Some(r), Some(tag)) = (act.rsc, act.notify) {
+        return if act.node.is_none() {
+            format!("{}_{}_notify_{}_0", cl.rscs[r].id, tag.kind(), tag.key_op())
+        } else {
+            let kind = if tag.post { "post" } else { "pre" };
+            format!("{}_{kind}_notify_{}_0", cl.rscs[r].id, tag.op.as_str())
+        };
+    }
     match (act.rsc, act.task) {
         (None, Task::Fence) => format!(
             "stonith-{}-{}",
@@ -308,7 +316,15 @@ fn label(cl: &Cluster, act: &Act) -> String {
         None if act.pseudo => None,
         None => Some("<none>"),
     };
-    let key = op_key(cl, act);
+    let mut key = op_key(cl, act);
+    if let (Some(r), Some(tag), Some(_)) = (act.rsc, act.notify, act.node) {
+        // crm_simulate names an instance known by another id with the key words of
+        // the clone's notification.
+        if let Some(name) = &cl.rscs[r].clone_name {
+            let kind = if tag.post { "post" } else { "pre" };
+            key = format!("{name}_{kind}_notify_{}_0", tag.key_op());
+        }
+    }
     match (act.task, act.rsc, host) {
         (Task::Fence, None, Some(h)) => format!(
             "stonith '{}' {h}",
@@ -336,7 +352,7 @@ fn describe(cl: &Cluster, g: &Graph, a: usize, runnable: bool) -> GraphAction {
                 task: task.as_str().to_string(),
             }
         }
-        (Some(r), _) => ActionKind::Resource(Box::new(resource_op(cl, act, r))),
+        (Some(r), _) => ActionKind::Resource(Box::new(resource_op(cl, g, act, r))),
         (None, task) => ActionKind::Pseudo {
             resource: None,
             task: task.as_str().to_string(),
@@ -366,7 +382,7 @@ fn describe(cl: &Cluster, g: &Graph, a: usize, runnable: bool) -> GraphAction {
     }
 }
 
-fn resource_op(cl: &Cluster, act: &Act, r: RscId) -> ResourceOp {
+fn resource_op(cl: &Cluster, g: &Graph, act: &Act, r: RscId) -> ResourceOp {
     let rsc = &cl.rscs[r];
     let (task, cancel_task) = match act.task {
         Task::Cancel => ("cancel".to_string(), Some("monitor".to_string())),
@@ -391,6 +407,16 @@ fn resource_op(cl: &Cluster, act: &Act, r: RscId) -> ResourceOp {
     meta.insert("name".to_string(), op_name.to_string());
     if let Some(rc) = act.expected_rc {
         meta.insert("op_target_rc".to_string(), rc.to_string());
+    }
+    if let Some(tag) = act.notify {
+        let kind = if tag.post { "post" } else { "pre" };
+        meta.insert("notify_type".to_string(), kind.to_string());
+        meta.insert("notify_operation".to_string(), tag.op.as_str().to_string());
+    }
+    if let Some(env) = act.notify_env.and_then(|e| g.notify_env.get(e)) {
+        for (k, v) in env {
+            meta.insert(k.clone(), v.clone());
+        }
     }
     if let Some(n) = act.node {
         meta.insert("on_node".to_string(), cl.nodes[n].name.clone());

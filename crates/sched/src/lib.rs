@@ -22,6 +22,7 @@ pub mod constraints;
 pub mod digest;
 pub mod explain;
 pub mod graph;
+pub mod notify;
 pub mod probes;
 pub mod promotable;
 pub mod recurring;
@@ -116,6 +117,7 @@ pub fn schedule(cfg: &Config, status: &Status, now: i64) -> Result<Plan, SchedEr
             break;
         }
     }
+    notify::create_all(&cl, &mut g);
     let changes = summary::transition_summary(&cl, &g);
     Ok(Plan {
         changes,
