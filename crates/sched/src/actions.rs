@@ -596,6 +596,7 @@ pub fn create_actions(cl: &mut Cluster, g: &mut Graph, r: RscId) {
             let stop = pseudo(g, r, Task::Stop, !stopping, true);
             let stopped = pseudo(g, r, Task::Stopped, !stopping, true);
             crate::notify::pseudo_ops(cl, g, r, Task::Stop, stop, stopped);
+            crate::notify::order_start_stop(g, r);
             if cl.rscs[r].promotable {
                 let mut promoting = false;
                 let mut demoting = false;
@@ -612,6 +613,7 @@ pub fn create_actions(cl: &mut Cluster, g: &mut Graph, r: RscId) {
                 let demote = pseudo(g, r, Task::Demote, !demoting, true);
                 let demoted = pseudo(g, r, Task::Demoted, !demoting, true);
                 crate::notify::pseudo_ops(cl, g, r, Task::Demote, demote, demoted);
+                crate::notify::order_promotable(g, r);
                 // Instance priorities were borrowed for promotion; restore them.
                 let p = cl.rscs[r].priority;
                 for k in cl.rscs[r].children.clone() {

@@ -126,21 +126,25 @@ pub fn pseudo_ops(
     });
 }
 
-/// Order the notifications of a clone's operations among themselves: stops' before
-/// starts', demotions' before everything else, starts' and stops' before promotions'.
-pub fn order_between(g: &mut Graph, clone: RscId) {
-    let find = |g: &Graph, op: Task| {
-        g.notifs
-            .iter()
-            .find(|n| n.clone == clone && n.op == op)
-            .cloned()
-    };
-    let (start, stop) = (find(g, Task::Start), find(g, Task::Stop));
-    if let (Some(start), Some(stop)) = (&start, &stop) {
+fn find(g: &Graph, clone: RscId, op: Task) -> Option<NotifyOps> {
+    g.notifs
+        .iter()
+        .find(|n| n.clone == clone && n.op == op)
+        .cloned()
+}
+
+/// A clone's stop notifications come before its start notifications.
+pub fn order_start_stop(g: &mut Graph, clone: RscId) {
+    if let (Some(start), Some(stop)) = (find(g, clone, Task::Start), find(g, clone, Task::Stop)) {
         g.add_order(stop.post_done, start.pre, FLAG_OPTIONAL);
     }
-    let (promote, demote) = (find(g, Task::Promote), find(g, Task::Demote));
-    if let (Some(promote), Some(demote), Some(start), Some(stop)) = (promote, demote, start, stop) {
+}
+
+/// A promotable clone's demotion notifications come before everything else, its
+/// start and stop notifications before the promotion notifications.
+pub fn order_promotable(g: &mut Graph, clone: RscId) {
+    let ops = [Task::Start, Task::Stop, Task::Promote, Task::Demote].map(|t| find(g, clone, t));
+    if let [Some(start), Some(stop), Some(promote), Some(demote)] = ops {
         g.add_order(stop.post_done, promote.pre, FLAG_OPTIONAL);
         g.add_order(start.post_done, promote.pre, FLAG_OPTIONAL);
         g.add_order(demote.post_done, promote.pre, FLAG_OPTIONAL);
