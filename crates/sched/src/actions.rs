@@ -915,25 +915,12 @@ pub fn apply_orderings(cl: &Cluster, g: &mut Graph) {
             }
             continue;
         }
-        let mut firsts = g.find_all(o.first, o.first_task);
+        if o.first == o.then && g.find_all(o.first, o.first_task).is_empty() {
+            continue;
+        }
+        let mut firsts = first_actions(cl, g, o.first, o.first_task);
         if firsts.is_empty() {
-            if o.first == o.then {
-                continue;
-            }
-            let state = crate::summary::rsc_state(cl, o.first, true);
-            if state == Role::Stopped && o.first_task == Task::Stop {
-                continue;
-            }
-            if state == Role::Unpromoted && o.first_task == Task::Demote {
-                continue;
-            }
-            // Create the missing first action: it has no node, so it cannot run.
-            let node_less = if cl.rscs[o.first].variant == Variant::Primitive {
-                custom_action(cl, g, o.first, o.first_task, None, true)
-            } else {
-                pseudo(g, o.first, o.first_task, true, false)
-            };
-            firsts.push(node_less);
+            continue;
         }
         let thens = match o.then_action {
             Some(t) => vec![t],
@@ -969,6 +956,28 @@ pub fn apply_orderings(cl: &Cluster, g: &mut Graph) {
             }
         }
     }
+}
+
+/// The actions of `r` doing `task`, for an ordering with them first; when there are
+/// none, a node-less one that cannot run is made, unless the resource is already in
+/// the state the task would bring (Pacemaker's `rsc_order_first`).
+fn first_actions(cl: &Cluster, g: &mut Graph, r: RscId, task: Task) -> Vec<usize> {
+    let found = g.find_all(r, task);
+    if !found.is_empty() {
+        return found;
+    }
+    let state = crate::summary::rsc_state(cl, r, true);
+    if (state == Role::Stopped && task == Task::Stop)
+        || (state == Role::Unpromoted && task == Task::Demote)
+    {
+        return Vec::new();
+    }
+    let node_less = if cl.rscs[r].variant == Variant::Primitive {
+        custom_action(cl, g, r, task, None, true)
+    } else {
+        pseudo(g, r, task, true, false)
+    };
+    vec![node_less]
 }
 
 /// Interleaved mandatory orderings before a clone's start (or promote): an instance of
@@ -1044,7 +1053,7 @@ fn clone_min_ordering(
         ..Act::new(Some(o.first), Task::OneOrMore, None)
     });
     for &k in &cl.rscs[o.first].children {
-        for f in g.find_all(k, o.first_task) {
+        for f in first_actions(cl, g, k, o.first_task) {
             g.add_order(f, met, FLAG_ONE_OR_MORE | FLAG_IMPLIES_THEN_PRINTED);
         }
     }
