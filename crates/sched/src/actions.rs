@@ -28,6 +28,9 @@ pub const FLAG_ANTI_COLOCATION: u32 = 1 << 11;
 /// Marks orderings made by fencing (Pacemaker's `pe_order_preserve`): no effect on
 /// flags, but an input even when 'first' cannot run.
 pub const FLAG_PRESERVE: u32 = 1 << 12;
+/// Marks the clone-level ordering of an interleaved ordering: its instances are
+/// ordered pairwise, and the clone-level ordering changes no action itself.
+pub const FLAG_INTERLEAVED: u32 = 1 << 13;
 
 /// What an action does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -945,6 +948,12 @@ pub fn apply_orderings(cl: &Cluster, g: &mut Graph) {
             }
             if o.flags & FLAG_ONE_OR_MORE == 0 && interleaved(cl, o.first, o.then, o.then_task) {
                 interleave(cl, g, o.first, done, o.then, o.then_task, o.flags);
+                // The clones stay ordered as wholes too, without effect of their own.
+                for &f in &firsts {
+                    for &t in &thens {
+                        g.add_order(f, t, o.flags | FLAG_INTERLEAVED);
+                    }
+                }
                 continue;
             }
         }
@@ -1301,7 +1310,7 @@ fn update_ordering(cl: &Cluster, g: &mut Graph, o: &ActOrder) -> bool {
     changed |= summarize(cl, g, o.then);
     let (f_opt, f_run) = eff_flags_at(cl, g, o.first, g.acts[o.then].node);
     let (t_opt, _) = eff_flags_at(cl, g, o.then, g.acts[o.first].node);
-    if o.flags & FLAG_ONE_OR_MORE == 0 {
+    if o.flags & (FLAG_ONE_OR_MORE | FLAG_INTERLEAVED) == 0 {
         // Targets: the 'then' action and, for collective resources, the same action
         // of every member (Pacemaker's group/clone update_ordered_actions).
         // 'Implies first' is judged on the 'then' action itself, not on its members.

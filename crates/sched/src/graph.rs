@@ -243,7 +243,8 @@ fn should_add_input(
     let can_change = flags
         & !(actions::FLAG_IMPLIES_FIRST_PRINTED
             | actions::FLAG_IMPLIES_THEN_PRINTED
-            | actions::FLAG_OPTIONAL)
+            | actions::FLAG_OPTIONAL
+            | actions::FLAG_INTERLEAVED)
         != 0;
     if flags == 0 {
         return Link::Disabled;
