@@ -58,6 +58,8 @@ pub enum Task {
     Fence,
     /// A clean shutdown of a node's cluster stack (a node action).
     Shutdown,
+    /// A request to a node to probe every resource again (a node action).
+    Reprobe,
     /// A clone notification: the pseudo-actions around a clone's operation (no node)
     /// and each instance's notify operation (see `Act::notify`).
     Notify,
@@ -82,6 +84,7 @@ impl Task {
             Task::Fence => "stonith",
             Task::Shutdown => "do_shutdown",
             Task::Notify => "notify",
+            Task::Reprobe => "probe_again",
         }
     }
 

@@ -66,6 +66,8 @@ pub enum ActionKind {
     Fence { action: String },
     /// A clean shutdown of a node's cluster stack.
     Shutdown,
+    /// Probe every resource on the node again (old status with probe_complete=false).
+    Reprobe,
     /// A completion point with nothing to run (group/clone pseudo-actions, a stop
     /// implied by fencing).
     Pseudo {
@@ -345,6 +347,7 @@ fn describe(cl: &Cluster, g: &Graph, a: usize, runnable: bool) -> GraphAction {
             action: act.fence_action.clone().unwrap_or_else(|| "reboot".into()),
         },
         (None, Task::Shutdown) => ActionKind::Shutdown,
+        (None, Task::Reprobe) => ActionKind::Reprobe,
         (rsc, task)
             if act.pseudo || rsc.is_none_or(|r| cl.rscs[r].variant != Variant::Primitive) =>
         {

@@ -4,7 +4,8 @@
 use halo_model::Role;
 
 use crate::actions::{
-    self, Graph, Task, FLAG_ANTI_COLOCATION, FLAG_IMPLIES_THEN, FLAG_OPTIONAL, FLAG_RUNNABLE_LEFT,
+    self, Act, Graph, Task, FLAG_ANTI_COLOCATION, FLAG_IMPLIES_THEN, FLAG_OPTIONAL,
+    FLAG_RUNNABLE_LEFT,
 };
 use crate::cluster::{Cluster, NodeId, RscId, Variant};
 
@@ -21,6 +22,19 @@ pub fn schedule(cl: &mut Cluster, g: &mut Graph) {
     for n in 0..cl.nodes.len() {
         let node = &cl.nodes[n];
         if !node.online || node.unclean {
+            continue;
+        }
+        // A status written before Pacemaker 1.1.14 asks for a whole new probe of a
+        // node with probe_complete=false: the node re-probes everything itself.
+        if node
+            .attrs
+            .get("probe_complete")
+            .is_some_and(|v| !crate::cluster::is_true(v))
+        {
+            g.push(Act {
+                optional: false,
+                ..Act::new(None, Task::Reprobe, Some(n))
+            });
             continue;
         }
         for t in cl.top.clone() {
