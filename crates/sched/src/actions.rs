@@ -31,6 +31,12 @@ pub const FLAG_PRESERVE: u32 = 1 << 12;
 /// Marks the clone-level ordering of an interleaved ordering: its instances are
 /// ordered pairwise, and the clone-level ordering changes no action itself.
 pub const FLAG_INTERLEAVED: u32 = 1 << 13;
+/// Live migration: 'first' can run only while 'then' can migrate.
+pub const FLAG_IMPLIES_FIRST_MIGRATABLE: u32 = 1 << 14;
+/// Live migration: 'then' stops being a pseudo-action when 'first' cannot run.
+pub const FLAG_PSEUDO_LEFT: u32 = 1 << 15;
+/// Live migration: an input only when 'first' does not migrate.
+pub const FLAG_APPLY_FIRST_NON_MIGRATABLE: u32 = 1 << 16;
 
 /// What an action does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -60,6 +66,9 @@ pub enum Task {
     Shutdown,
     /// A request to a node to probe every resource again (a node action).
     Reprobe,
+    /// Live migration: on the node the resource leaves, then on the one it reaches.
+    MigrateTo,
+    MigrateFrom,
     /// A clone notification: the pseudo-actions around a clone's operation (no node)
     /// and each instance's notify operation (see `Act::notify`).
     Notify,
@@ -85,6 +94,8 @@ impl Task {
             Task::Shutdown => "do_shutdown",
             Task::Notify => "notify",
             Task::Reprobe => "probe_again",
+            Task::MigrateTo => "migrate_to",
+            Task::MigrateFrom => "migrate_from",
         }
     }
 
@@ -120,6 +131,8 @@ pub struct Act {
     pub reschedule: bool,
     /// In the graph even while optional (a required action it is tied to is).
     pub print_always: bool,
+    /// Part of a live migration that can still happen (Pacemaker's migrate_runnable).
+    pub migrate_runnable: bool,
     /// Which notification a notify action is.
     pub notify: Option<crate::notify::NotifyTag>,
     /// The notification variables passed with the action (index in `Graph::notify_env`).
@@ -147,6 +160,7 @@ impl Act {
             key: None,
             reschedule: false,
             print_always: false,
+            migrate_runnable: false,
             notify: None,
             notify_env: None,
             optional: true,
@@ -555,7 +569,11 @@ pub fn primitive_actions(cl: &mut Cluster, g: &mut Graph, r: RscId) {
     // assigned node, so such a start exists whenever the resource is to be active
     // there (Pacemaker's pcmk__create_recurring_actions).
     let in_maintenance = in_maintenance(cl_ro, r);
+    let migrate = is_moving && crate::migration::can_migrate(cl_ro, r, current);
     crate::recurring::create(cl, g, r, in_maintenance);
+    if let (true, Some(c)) = (migrate, current) {
+        crate::migration::create_actions(cl, g, r, c);
+    }
 }
 
 /// Create actions for a resource tree (primitives, group and clone pseudo-actions).
@@ -974,7 +992,9 @@ pub fn apply_orderings(cl: &Cluster, g: &mut Graph) {
 /// none, a node-less one that cannot run is made, unless the resource is already in
 /// the state the task would bring (Pacemaker's `rsc_order_first`).
 fn first_actions(cl: &Cluster, g: &mut Graph, r: RscId, task: Task) -> Vec<usize> {
-    let found = g.find_all(r, task);
+    let mut found = g.find_all(r, task);
+    // The key names one-shot operations only (a monitor_0 is a probe).
+    found.retain(|&a| g.acts[a].interval_ms == 0);
     if !found.is_empty() {
         return found;
     }
@@ -1364,12 +1384,14 @@ fn update_pair(
     f_opt: bool,
     f_run: bool,
 ) -> bool {
-    let before = (
-        g.acts[first].optional,
-        g.acts[first].runnable,
-        g.acts[then].optional,
-        g.acts[then].runnable,
-    );
+    let state = |g: &Graph| {
+        let (f, t) = (&g.acts[first], &g.acts[then]);
+        (
+            (f.optional, f.runnable, f.migrate_runnable),
+            (t.optional, t.runnable, t.migrate_runnable, t.pseudo),
+        )
+    };
+    let before = state(g);
     if flags & FLAG_ASYMMETRICAL != 0 {
         asymmetric(cl, g, first, then, f_run);
     }
@@ -1377,9 +1399,15 @@ fn update_pair(
     // (a clone's or group's summary of its members) is already required while the
     // action itself is still optional: a required stop of 'then' never forces the
     // stop of a primitive 'first' (that comes from its start being unrunnable).
-    if flags & FLAG_IMPLIES_FIRST != 0 && !g.acts[then].optional && !f_opt && g.acts[first].optional
-    {
-        clear_optional(g, first, then);
+    // A 'first' that must happen for a 'then' that cannot migrate cannot migrate.
+    let unmigratable_then = !g.acts[then].migrate_runnable;
+    if flags & FLAG_IMPLIES_FIRST != 0 && !g.acts[then].optional {
+        if !f_opt && g.acts[first].optional {
+            clear_optional(g, first, then);
+        }
+        if unmigratable_then {
+            g.acts[first].migrate_runnable = false;
+        }
     }
     if flags & FLAG_PROMOTED_IMPLIES_FIRST != 0 {
         let promoted = g.acts[then]
@@ -1387,12 +1415,32 @@ fn update_pair(
             .is_some_and(|r| cl.rscs[r].role == Role::Promoted);
         if promoted && !g.acts[then].optional {
             clear_optional(g, first, then);
+            if unmigratable_then {
+                g.acts[first].migrate_runnable = false;
+            }
         }
+    }
+    if flags & FLAG_IMPLIES_FIRST_MIGRATABLE != 0 {
+        if !(g.acts[then].migrate_runnable && g.acts[then].runnable) {
+            clear_runnable(g, first, then);
+        }
+        if !g.acts[then].optional {
+            clear_optional(g, first, then);
+        }
+    }
+    if flags & FLAG_PSEUDO_LEFT != 0 && !g.acts[first].runnable {
+        g.acts[then].migrate_runnable = false;
+        g.acts[then].pseudo = false;
     }
     if flags & FLAG_RUNNABLE_LEFT != 0 && g.acts[then].runnable && !f_run {
         clear_runnable(g, then, first);
+        g.acts[then].migrate_runnable = false;
     }
-    if flags & FLAG_IMPLIES_THEN != 0 && g.acts[then].optional && !f_opt {
+    if flags & FLAG_IMPLIES_THEN != 0
+        && g.acts[then].optional
+        && !f_opt
+        && !g.acts[first].migrate_runnable
+    {
         clear_optional(g, then, first);
     }
     if flags & FLAG_RESTART != 0 {
@@ -1411,13 +1459,7 @@ fn update_pair(
             clear_runnable(g, then, first);
         }
     }
-    let after = (
-        g.acts[first].optional,
-        g.acts[first].runnable,
-        g.acts[then].optional,
-        g.acts[then].runnable,
-    );
-    before != after
+    before != state(g)
 }
 
 fn clear_optional(g: &mut Graph, a: usize, _because: usize) {
@@ -1475,6 +1517,9 @@ fn restart(cl: &Cluster, g: &mut Graph, first: usize, then: usize) {
     }
     if !g.acts[then].optional {
         clear_optional(g, first, then);
+    }
+    if !g.acts[then].migrate_runnable {
+        g.acts[first].migrate_runnable = false;
     }
     if !g.acts[first].optional && !g.acts[first].runnable {
         clear_runnable(g, then, first);

@@ -179,6 +179,8 @@ pub struct Rsc {
     /// The definition changed in a way a reload applies.
     pub reload: bool,
     pub fence_device: bool,
+    /// allow-migrate: moves are live migrations when possible.
+    pub allow_migrate: bool,
     pub needs: Needs,
     // numbers
     pub priority: i64,
@@ -242,6 +244,7 @@ impl Rsc {
             definition_restart: false,
             reload: false,
             fence_device: false,
+            allow_migrate: false,
             needs: Needs::Quorum,
             priority: 0,
             stickiness: 0,
@@ -711,6 +714,7 @@ fn common_unpack(cl: &mut Cluster, idx: RscId) {
         r.failure_timeout = (halo_model::duration::parse_duration_ms(v).unwrap_or(0) / 1000) as i64;
     }
     r.fence_device = is_stonith;
+    r.allow_migrate = meta.get("allow-migrate").is_some_and(|v| is_true(v));
     let requires = meta.get("requires").map(|s| s.as_str());
     r.needs = match requires {
         Some("nothing") => Needs::Nothing,

@@ -257,6 +257,16 @@ fn should_add_input(
     if !f.runnable && flags & actions::FLAG_ONE_OR_MORE != 0 {
         return Link::Ordering;
     }
+    if !f.runnable && flags & actions::FLAG_IMPLIES_FIRST_MIGRATABLE != 0 {
+        return Link::Ordering;
+    }
+    if f.migrate_runnable && flags & actions::FLAG_APPLY_FIRST_NON_MIGRATABLE != 0 {
+        return Link::Ordering;
+    }
+    if flags == actions::FLAG_OPTIONAL && f.migrate_runnable && f.task == Task::Stop {
+        // A stop that a migration replaces does not hold anything up.
+        return Link::Ordering;
+    }
     if flags == actions::FLAG_ANTI_COLOCATION {
         let other_node = f.node.is_some() && t.node.is_some() && f.node != t.node;
         return if other_node || f.optional {

@@ -22,6 +22,7 @@ pub mod constraints;
 pub mod digest;
 pub mod explain;
 pub mod graph;
+pub mod migration;
 pub mod notify;
 pub mod probes;
 pub mod promotable;
@@ -96,6 +97,7 @@ pub fn schedule(cfg: &Config, status: &Status, now: i64) -> Result<Plan, SchedEr
     for t in cl.top.clone() {
         actions::internal_constraints(&mut cl, t);
     }
+    migration::order_equivalents(&mut cl);
     for t in cl.top.clone() {
         cl.assign(t, None);
     }

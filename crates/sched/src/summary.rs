@@ -219,6 +219,10 @@ fn primitive_line(cl: &Cluster, g: &Graph, r: RscId) -> Vec<Change> {
 
     if role == next_role {
         let Some(_) = next else { return vec![] };
+        let migrate_from = find(Task::MigrateFrom, next);
+        if current.is_some() && migrate_from.is_some_and(|m| g.acts[m].runnable) {
+            return vec![item.line("Migrate", current, next, start, None)];
+        }
         let stop_required = stop.map(|s| !g.acts[s].optional).unwrap_or(false);
         if rsc.reload && !stop_required {
             return vec![item.line("Reload", current, next, start, None)];
