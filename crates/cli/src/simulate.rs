@@ -24,6 +24,16 @@ pub struct Args {
     /// Say in plain words why RESOURCE is where it is, or why it cannot run.
     #[arg(long, value_name = "RESOURCE")]
     pub explain: Option<String>,
+    /// Write the transition graph to FILE in crm_simulate's DOT form (`-D`).
+    #[arg(long, short = 'D', value_name = "FILE")]
+    pub dot: Option<PathBuf>,
+    /// Write the transition graph to FILE as versioned JSON (halo-graph/1).
+    #[arg(long, value_name = "FILE")]
+    pub graph_json: Option<PathBuf>,
+}
+
+fn write(path: &PathBuf, text: &str) -> anyhow::Result<()> {
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn now() -> i64 {
@@ -53,9 +63,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let doc = halo_model::native::parse_native(&text, &name)?;
         (doc.config, doc.status)
     };
-    let plan = halo_sched::schedule(&config, &status, now())?;
+    let plan = halo_sched::simulate(&config, &status, now())?;
     for w in &plan.warnings {
         eprintln!("halo: warning: {w}");
+    }
+    if args.dot.is_some() || args.graph_json.is_some() {
+        let graph = plan.graph();
+        if let Some(path) = &args.dot {
+            write(path, &graph.to_dot())?;
+        }
+        if let Some(path) = &args.graph_json {
+            let mut json = serde_json::to_string_pretty(&graph)?;
+            json.push('\n');
+            write(path, &json)?;
+        }
     }
     let mut out = String::new();
     out.push_str("Current cluster status:\n");

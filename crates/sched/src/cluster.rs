@@ -26,6 +26,8 @@ pub struct Options {
     pub concurrent_fencing: bool,
     /// Probe resources on nodes where their state is unknown (enable-startup-probes).
     pub startup_probes: bool,
+    /// Simulating a status whose secret parameters were masked (see `Mode`).
+    pub sanitized: bool,
     pub stonith_action: String,
     pub have_quorum: bool,
     pub now: i64,
@@ -83,6 +85,7 @@ impl Options {
             startup_fencing: prop_bool(p, "startup-fencing", true),
             concurrent_fencing: prop_bool(p, "concurrent-fencing", false),
             startup_probes: prop_bool(p, "enable-startup-probes", true),
+            sanitized: false,
             stonith_action: match p.get("stonith-action").map(|s| s.as_str()) {
                 Some("poweroff") | Some("off") => "off".to_string(),
                 _ => "reboot".to_string(),

@@ -115,8 +115,8 @@ pub fn compare(cl: &Cluster, r: RscId, op: &OpRecord) -> Cmp {
     let implied_restart = interval == 0 && extra;
     let result = compare_digests(op, &params, implied_restart);
     // Like crm_simulate, accept a difference only in secret parameters (a status
-    // dump with its secrets masked) as no change.
-    if result != Cmp::Match {
+    // dump with its secrets masked) as no change; a live cluster must act on it.
+    if result != Cmp::Match && cl.opts.sanitized {
         if let (Some(recorded), Some(secret)) = (&op.op_secure_digest, &op.op_secure_params) {
             let old = op
                 .feature_set

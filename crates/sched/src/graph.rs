@@ -87,7 +87,6 @@ pub struct ResourceOp {
     pub class: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
-    #[serde(rename = "type")]
     pub agent_type: String,
     /// start, stop, promote, demote, monitor, cancel, delete, clear_failcount.
     pub task: String,
@@ -173,7 +172,9 @@ pub fn build(cl: &Cluster, g: &Graph) -> TransitionGraph {
     let mut out = Vec::new();
     for a in (0..n).filter(|&a| printed[a]) {
         ids[a] = out.len();
-        out.push(describe(cl, g, a, in_graph[a]));
+        let mut action = describe(cl, g, a, in_graph[a]);
+        action.id = ids[a];
+        out.push(action);
     }
     for a in (0..n).filter(|&a| printed[a]) {
         let mut ins = Vec::new();

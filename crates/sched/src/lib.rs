@@ -77,10 +77,37 @@ impl Plan {
     }
 }
 
-/// Plan a transition. `now` is the scheduler's clock in seconds since the epoch, used
-/// when the status carries no time of its own (failure-timeout expiry).
+/// How the scheduler reads recorded operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A live cluster: every parameter change counts, secret ones included.
+    Live,
+    /// A simulation of a status dump whose secret parameters were masked
+    /// (crm_simulate's default): a change only in secret parameters is no change.
+    Simulation,
+}
+
+/// Plan a transition for a live cluster. `now` is the scheduler's clock in seconds
+/// since the epoch, used when the status carries no time of its own (failure-timeout
+/// expiry).
 pub fn schedule(cfg: &Config, status: &Status, now: i64) -> Result<Plan, SchedError> {
-    let opts = cluster::Options::from_config(cfg, status, status.now.unwrap_or(now));
+    schedule_in(cfg, status, now, Mode::Live)
+}
+
+/// Plan a transition the way crm_simulate does ([`Mode::Simulation`]).
+pub fn simulate(cfg: &Config, status: &Status, now: i64) -> Result<Plan, SchedError> {
+    schedule_in(cfg, status, now, Mode::Simulation)
+}
+
+/// Plan a transition in the given mode.
+pub fn schedule_in(
+    cfg: &Config,
+    status: &Status,
+    now: i64,
+    mode: Mode,
+) -> Result<Plan, SchedError> {
+    let mut opts = cluster::Options::from_config(cfg, status, status.now.unwrap_or(now));
+    opts.sanitized = mode == Mode::Simulation;
     let nodes = unpack::nodes(cfg, status, &opts);
     let mut cl = cluster::build(cfg, &opts, nodes)?;
     unpack::histories(&mut cl, status);

@@ -283,7 +283,7 @@ fn run_case_inner(name: &str) -> Result<Outcome, String> {
         }
     }
     let anon = |id: &str| anon_ids.iter().any(|a| a == id);
-    let plan = std::panic::catch_unwind(|| halo_sched::schedule(&imp.config, &imp.status, now()))
+    let plan = std::panic::catch_unwind(|| halo_sched::simulate(&imp.config, &imp.status, now()))
         .map_err(|_| "scheduler panicked".to_string())?
         .map_err(|e| format!("schedule: {e}"))?;
     let ours: Vec<String> = plan.changes.iter().map(|c| c.render()).collect();
