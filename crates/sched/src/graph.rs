@@ -405,16 +405,7 @@ fn resource_op(cl: &Cluster, g: &Graph, act: &Act, r: RscId) -> ResourceOp {
     };
     let op_name = cancel_task.as_deref().unwrap_or(&task);
     let interval_ms = act.interval_ms;
-    let timeout_ms = cl
-        .op_attr(r, op_name, interval_ms, "timeout")
-        .and_then(|v| halo_model::duration::parse_duration_ms(&v).ok())
-        .or_else(|| {
-            rsc.ops
-                .iter()
-                .find(|o| o.name == op_name && o.interval_ms == interval_ms)
-                .and_then(|o| o.timeout_ms)
-        })
-        .unwrap_or(20_000);
+    let timeout_ms = op_timeout(cl, r, op_name, interval_ms);
     let on_fail = cl.op_attr(r, op_name, interval_ms, "on-fail");
     let mut meta = BTreeMap::new();
     meta.insert("timeout".to_string(), timeout_ms.to_string());
@@ -485,6 +476,40 @@ fn resource_op(cl: &Cluster, g: &Graph, act: &Act, r: RscId) -> ResourceOp {
             .collect(),
         meta,
     }
+}
+
+/// An operation's timeout (Pacemaker's rules): its own, for a probe that of the
+/// most frequent monitor, for a fence device's start or probe `pcmk_monitor_timeout`,
+/// else the operation defaults', else 20 s.
+fn op_timeout(cl: &Cluster, r: RscId, name: &str, interval_ms: u64) -> u64 {
+    let rsc = &cl.rscs[r];
+    let probe = name == "monitor" && interval_ms == 0;
+    let parse = |v: &str| halo_model::duration::parse_duration_ms(v).ok();
+    if rsc.agent.class == "stonith" && (probe || name == "start") {
+        if let Some(t) = rsc
+            .params
+            .get("pcmk_monitor_timeout")
+            .and_then(|v| parse(v))
+        {
+            return t;
+        }
+    }
+    let own = rsc
+        .ops
+        .iter()
+        .find(|o| o.name == name && o.interval_ms == interval_ms);
+    let def = own.or_else(|| {
+        if !probe {
+            return None;
+        }
+        rsc.ops
+            .iter()
+            .filter(|o| o.name == "monitor" && o.interval_ms > 0 && o.enabled)
+            .min_by_key(|o| o.interval_ms)
+    });
+    def.and_then(|d| d.timeout_ms)
+        .or_else(|| cl.op_defaults.get("timeout").and_then(|v| parse(v)))
+        .unwrap_or(20_000)
 }
 
 /// The instance number of the clone instance containing `r`.
