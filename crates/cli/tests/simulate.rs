@@ -202,3 +202,58 @@ fn simulate_mandatory_order_cycle_is_refused() {
     assert!(err.contains("o1") && err.contains("o2"), "{err}");
     assert!(err.to_lowercase().contains("cycle"), "{err}");
 }
+
+/// `--dot` and `--graph-json` write the transition graph: the same actions and
+/// orderings in both forms, for the embedded reference deployment (and `dot` can draw
+/// it when graphviz is installed).
+#[test]
+fn simulate_writes_the_transition_graph_as_dot_and_json() {
+    let dir = std::env::temp_dir().join(format!("halo-simulate-graph-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let (dot, json) = (dir.join("g.dot"), dir.join("g.json"));
+    let o = halo(&[
+        "simulate",
+        "--dot",
+        dot.to_str().unwrap_or_default(),
+        "--graph-json",
+        json.to_str().unwrap_or_default(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dot_text = std::fs::read_to_string(&dot).expect("the DOT file is written");
+    let graph: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("the JSON file is written"))
+            .expect("valid JSON");
+    assert_eq!(graph["format"], "halo-graph/1");
+    let actions = graph["actions"].as_array().expect("an action list");
+    let nodes = dot_text.lines().filter(|l| l.starts_with('"') && !l.contains("->"));
+    assert_eq!(nodes.count(), actions.len());
+    let edges = dot_text.lines().filter(|l| l.contains("->")).count();
+    let inputs: usize = actions
+        .iter()
+        .map(|a| a["inputs"].as_array().map(|v| v.len()).unwrap_or(0))
+        .sum();
+    assert_eq!(edges, inputs, "every edge is an input on a fresh cluster");
+    // The VIP is probed on every controller before it starts, then monitored.
+    let label = |a: &serde_json::Value| a["label"].as_str().unwrap_or("").to_string();
+    let start = actions
+        .iter()
+        .find(|a| a["key"] == "vip_start_0")
+        .expect("the VIP starts");
+    let waits: Vec<String> = start["inputs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i.as_u64())
+        .map(|i| label(&actions[i as usize]))
+        .collect();
+    for c in ["controller1", "controller2", "controller3"] {
+        assert!(
+            waits.contains(&format!("vip_monitor_0 {c}")),
+            "{waits:?}"
+        );
+    }
+    assert!(dot_text.contains(&format!("\"{}\" -> \"vip_monitor_30000 ", label(start))));
+    if let Ok(o) = Command::new("dot").args(["-Tsvg", dot.to_str().unwrap_or_default()]).output() {
+        assert!(o.status.success(), "dot cannot read it: {}", stderr(&o));
+    }
+}
