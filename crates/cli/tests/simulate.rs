@@ -225,7 +225,9 @@ fn simulate_writes_the_transition_graph_as_dot_and_json() {
             .expect("valid JSON");
     assert_eq!(graph["format"], "halo-graph/1");
     let actions = graph["actions"].as_array().expect("an action list");
-    let nodes = dot_text.lines().filter(|l| l.starts_with('"') && !l.contains("->"));
+    let nodes = dot_text
+        .lines()
+        .filter(|l| l.starts_with('"') && !l.contains("->"));
     assert_eq!(nodes.count(), actions.len());
     let edges = dot_text.lines().filter(|l| l.contains("->")).count();
     let inputs: usize = actions
@@ -247,13 +249,13 @@ fn simulate_writes_the_transition_graph_as_dot_and_json() {
         .map(|i| label(&actions[i as usize]))
         .collect();
     for c in ["controller1", "controller2", "controller3"] {
-        assert!(
-            waits.contains(&format!("vip_monitor_0 {c}")),
-            "{waits:?}"
-        );
+        assert!(waits.contains(&format!("vip_monitor_0 {c}")), "{waits:?}");
     }
     assert!(dot_text.contains(&format!("\"{}\" -> \"vip_monitor_30000 ", label(start))));
-    if let Ok(o) = Command::new("dot").args(["-Tsvg", dot.to_str().unwrap_or_default()]).output() {
+    if let Ok(o) = Command::new("dot")
+        .args(["-Tsvg", dot.to_str().unwrap_or_default()])
+        .output()
+    {
         assert!(o.status.success(), "dot cannot read it: {}", stderr(&o));
     }
 }

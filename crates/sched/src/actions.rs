@@ -193,9 +193,11 @@ pub struct Graph {
     /// Notification variables, shared by the actions of one notification.
     pub notify_env: Vec<Vec<(String, String)>>,
     /// Actions by resource and task, in creation order.
-    index: std::collections::HashMap<(RscId, Task), Vec<usize>>,
+    index: rustc_hash::FxHashMap<(RscId, Task), Vec<usize>>,
     /// Orderings by (first, then) action, for de-duplication.
-    order_index: std::collections::HashMap<(usize, usize), Vec<usize>>,
+    order_index: rustc_hash::FxHashMap<(usize, usize), Vec<usize>>,
+    /// The first action by resource, task, interval and node.
+    exact_index: rustc_hash::FxHashMap<(RscId, Task, u64, Option<NodeId>), usize>,
 }
 
 impl Graph {
@@ -230,11 +232,9 @@ impl Graph {
         interval_ms: u64,
         node: Option<NodeId>,
     ) -> Option<usize> {
-        self.index
-            .get(&(rsc, task))?
-            .iter()
+        self.exact_index
+            .get(&(rsc, task, interval_ms, node))
             .copied()
-            .find(|&a| self.acts[a].node == node && self.acts[a].interval_ms == interval_ms)
     }
 
     /// Order `then` after `first`. As in Pacemaker, an ordering without flags is no
@@ -257,6 +257,9 @@ impl Graph {
         let i = self.acts.len();
         if let Some(r) = act.rsc {
             self.index.entry((r, act.task)).or_default().push(i);
+            self.exact_index
+                .entry((r, act.task, act.interval_ms, act.node))
+                .or_insert(i);
         }
         self.acts.push(act);
         i
@@ -1527,9 +1530,13 @@ fn restart(cl: &Cluster, g: &mut Graph, first: usize, then: usize) {
 }
 
 /// Propagate flags along every ordering until nothing changes.
+///
+/// Every change clears a flag (optional, runnable, migratable, pseudo) or sets
+/// print-always, never the reverse, so the passes end after at most a few per action:
+/// there is no cap that could stop them before the flags are right.
 pub fn update_all(cl: &Cluster, g: &mut Graph) {
     let orders = g.orders.clone();
-    for _ in 0..1000 {
+    loop {
         let mut changed = false;
         // "One or more" pseudo-actions run when enough of their inputs can.
         for a in 0..g.acts.len() {

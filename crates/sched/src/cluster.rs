@@ -521,6 +521,16 @@ fn sign_word(v: i64) -> &'static str {
 
 /// Build the resource tree of the working set from the configuration.
 pub fn build(cfg: &Config, opts: &Options, nodes: Vec<Node>) -> Result<Cluster, SchedError> {
+    // Every decision below finds resources by id: two with one id cannot be planned.
+    let mut seen = std::collections::HashSet::new();
+    for id in cfg.resources.iter().flat_map(|r| r.ids()) {
+        if !seen.insert(id) {
+            return Err(SchedError::Resource(
+                id.to_string(),
+                "the id is used by more than one resource".into(),
+            ));
+        }
+    }
     let mut cl = Cluster {
         opts: opts.clone(),
         nodes,

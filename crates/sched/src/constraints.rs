@@ -25,7 +25,7 @@ pub struct Loc {
 /// An ordering between actions of two resources.
 #[derive(Debug, Clone)]
 pub struct RscOrder {
-    pub id: String,
+    pub id: std::borrow::Cow<'static, str>,
     pub first: RscId,
     pub first_task: Task,
     pub then: RscId,
@@ -378,7 +378,7 @@ fn order_pair(
 ) {
     let flags = flags_for(kind, fa, sym);
     cl.orders.push(RscOrder {
-        id: id.to_string(),
+        id: id.to_string().into(),
         first,
         first_task: task_of(fa),
         then,
@@ -390,7 +390,7 @@ fn order_pair(
     if sym == Symmetry::Symmetric {
         let f2 = flags_for(kind, fa.inverse(), Symmetry::Inverse);
         cl.orders.push(RscOrder {
-            id: id.to_string(),
+            id: id.to_string().into(),
             first: then,
             first_task: task_of(ta.inverse()),
             then: first,

@@ -11,8 +11,9 @@
 //! Ids are positions in [`TransitionGraph::actions`] and stable for the same input;
 //! resources and nodes are named by their configured names.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -60,8 +61,9 @@ pub struct GraphAction {
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ActionKind {
-    /// An operation of a resource agent on a node.
-    Resource(Box<ResourceOp>),
+    /// An operation of a resource agent on a node (shared by the actions that run the
+    /// same operation of the same resource on different nodes).
+    Resource(Arc<ResourceOp>),
     /// Fencing of a node.
     Fence { action: String },
     /// A clean shutdown of a node's cluster stack.
@@ -106,7 +108,7 @@ pub struct ResourceOp {
     /// Resolved instance attributes (OCF_RESKEY_*).
     pub params: BTreeMap<String, String>,
     /// Meta attributes as Pacemaker passes them to agents (OCF_RESKEY_CRM_meta_*),
-    /// without the prefix.
+    /// without the prefix; `on_node` and `on_node_uuid` are the action's node.
     pub meta: BTreeMap<String, String>,
 }
 
@@ -170,9 +172,10 @@ pub fn build(cl: &Cluster, g: &Graph) -> TransitionGraph {
         .collect();
     let mut ids = vec![usize::MAX; n];
     let mut out = Vec::new();
+    let mut ops = OpCache::default();
     for a in (0..n).filter(|&a| printed[a]) {
         ids[a] = out.len();
-        let mut action = describe(cl, g, a, in_graph[a]);
+        let mut action = describe(cl, g, a, in_graph[a], &mut ops);
         action.id = ids[a];
         out.push(action);
     }
@@ -351,7 +354,11 @@ fn label(cl: &Cluster, act: &Act) -> String {
     }
 }
 
-fn describe(cl: &Cluster, g: &Graph, a: usize, runnable: bool) -> GraphAction {
+/// Resource operations already described, by what makes them differ.
+type OpCache =
+    HashMap<(RscId, Task, u64, Option<i32>, Option<usize>, Option<bool>), Arc<ResourceOp>>;
+
+fn describe(cl: &Cluster, g: &Graph, a: usize, runnable: bool, ops: &mut OpCache) -> GraphAction {
     let act = &g.acts[a];
     let kind = match (act.rsc, act.task) {
         (None, Task::Fence) => ActionKind::Fence {
@@ -367,7 +374,21 @@ fn describe(cl: &Cluster, g: &Graph, a: usize, runnable: bool) -> GraphAction {
                 task: task.as_str().to_string(),
             }
         }
-        (Some(r), _) => ActionKind::Resource(Box::new(resource_op(cl, g, act, r))),
+        (Some(r), task) => {
+            let post = act.notify.map(|t| t.post);
+            let key = (
+                r,
+                task,
+                act.interval_ms,
+                act.expected_rc,
+                act.notify_env,
+                post,
+            );
+            let op = ops
+                .entry(key)
+                .or_insert_with(|| Arc::new(resource_op(cl, g, act, r)));
+            ActionKind::Resource(Arc::clone(op))
+        }
         (None, task) => ActionKind::Pseudo {
             resource: None,
             task: task.as_str().to_string(),
@@ -423,10 +444,6 @@ fn resource_op(cl: &Cluster, g: &Graph, act: &Act, r: RscId) -> ResourceOp {
         for (k, v) in env {
             meta.insert(k.clone(), v.clone());
         }
-    }
-    if let Some(n) = act.node {
-        meta.insert("on_node".to_string(), cl.nodes[n].name.clone());
-        meta.insert("on_node_uuid".to_string(), cl.nodes[n].id.clone());
     }
     if let Some(c) = cl.clone_parent(r) {
         let c = &cl.rscs[c];

@@ -129,6 +129,13 @@ pub fn schedule_in(
         cl.assign(t, None);
     }
     let mut g = actions::Graph::default();
+    // Room for a probe on every node and a few actions of each primitive.
+    let primitives = cl
+        .rscs
+        .iter()
+        .filter(|r| r.variant == cluster::Variant::Primitive)
+        .count();
+    g.acts.reserve(primitives * (cl.nodes.len() + 4));
     recurring::from_history(&mut cl, &mut g);
     probes::schedule(&mut cl, &mut g);
     for t in cl.top.clone() {

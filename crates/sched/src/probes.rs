@@ -143,9 +143,14 @@ pub fn order(cl: &Cluster, g: &mut Graph) {
         after[o.first].push((o.then, o.flags));
     }
     let probes: Vec<usize> = (0..g.acts.len()).filter(|&a| is_probe(g, a)).collect();
+    // Actions visited in the current walk carry its stamp (no clearing per walk).
+    let mut seen = Walk {
+        stamp: 0,
+        marks: vec![0; g.acts.len()],
+    };
     for &probe in &probes {
         for &(then, _) in &after[probe].clone() {
-            let mut seen = vec![false; g.acts.len()];
+            seen.stamp += 1;
             restart_orderings(cl, g, &after, probe, then, &mut seen);
         }
     }
@@ -196,6 +201,12 @@ fn needed_before(g: &Graph, probe: usize, then: usize) -> bool {
     !(t.task == Task::Shutdown && p.node.is_some() && t.node.is_some() && p.node != t.node)
 }
 
+/// The actions one walk has visited.
+struct Walk {
+    stamp: u32,
+    marks: Vec<u32>,
+}
+
 /// Pacemaker's `add_restart_orderings_for_probe`.
 fn restart_orderings(
     cl: &Cluster,
@@ -203,12 +214,12 @@ fn restart_orderings(
     after: &[Vec<(usize, u32)>],
     probe: usize,
     act: usize,
-    seen: &mut [bool],
+    seen: &mut Walk,
 ) {
-    if seen[act] {
+    if seen.marks[act] == seen.stamp {
         return;
     }
-    seen[act] = true;
+    seen.marks[act] = seen.stamp;
     let Some(pr) = g.acts[probe].rsc else {
         return;
     };

@@ -103,7 +103,11 @@ fn a_new_resource_is_probed_everywhere_then_started_then_monitored() {
     assert_eq!(s.provider.as_deref(), Some("pacemaker"));
     assert_eq!(s.timeout_ms, 90_000);
     assert_eq!(s.meta.get("timeout").map(String::as_str), Some("90000"));
-    assert_eq!(s.meta.get("on_node"), Some(&node));
+    assert!(
+        !s.meta.contains_key("on_node"),
+        "the node is the action's, so operations on several nodes share their details"
+    );
+    assert_eq!(s.meta.get("name").map(String::as_str), Some("start"));
     let mon = action(&g, &format!("db_monitor_10000 {node}"));
     assert_eq!(op(mon).interval_ms, 10_000);
     assert!(!op(mon).probe);
@@ -295,4 +299,51 @@ fn a_blocked_start_is_in_the_graph_with_its_reason() {
     let why = blocked.blocked_by.clone().unwrap_or_default();
     assert!(why.contains("a start"), "{why}");
     assert!(g.to_dot().contains("style=dashed color=\"red\""));
+}
+
+#[test]
+fn a_configuration_with_one_id_twice_is_refused_with_the_id() {
+    let mut cfg = halo_model::parse_cib(&cib("", DUMMY, "", ""), "t.xml")
+        .expect("parses")
+        .config;
+    let again = cfg.resources[0].clone();
+    cfg.resources.push(again);
+    let Err(err) = halo_sched::schedule(&cfg, &halo_model::Status::default(), 0) else {
+        panic!("a configuration with a duplicate id is planned");
+    };
+    let text = err.to_string();
+    assert!(text.contains("HALO-E100") && text.contains("db"), "{text}");
+}
+
+/// A chain of 1,200 mandatory orderings listed last-first: each pass over the
+/// orderings moves "cannot start" one step along it, and the plan must still reach the
+/// end of the chain (the passes once stopped after 1,000).
+#[test]
+fn a_long_chain_of_orderings_is_followed_to_its_end() {
+    let n = 1200;
+    let mut resources = String::new();
+    for i in 0..n {
+        resources.push_str(&format!(
+            r#"<primitive id="r{i}" class="ocf" provider="pacemaker" type="Dummy"/>"#
+        ));
+    }
+    let mut constraints = String::from(
+        r#"<rsc_location id="ban" rsc="r0" node="node1" score="-INFINITY"/>
+<rsc_location id="ban2" rsc="r0" node="node2" score="-INFINITY"/>"#,
+    );
+    for i in (1..n).rev() {
+        constraints.push_str(&format!(
+            r#"<rsc_order id="o{i}" first="r{}" then="r{i}" kind="Mandatory"/>"#,
+            i - 1
+        ));
+    }
+    let plan = plan(&cib("", &resources, &constraints, ""), true);
+    let last = format!("r{}", n - 1);
+    let g = plan.graph();
+    let start = g
+        .actions
+        .iter()
+        .find(|a| a.key == format!("{last}_start_0"))
+        .expect("the last start is shown");
+    assert!(!start.runnable, "{last} cannot start: r0 cannot");
 }
