@@ -36,6 +36,11 @@ struct SchedArgs {
     /// Node counts to try.
     #[arg(long, value_delimiter = ',', default_value = "3,16,64")]
     nodes: Vec<usize>,
+    /// Every node has already probed every resource (a cluster in steady state, as
+    /// the controller sees it after start-up) instead of a fresh cluster where
+    /// resources are known only where they run, so that everything else is probed.
+    #[arg(long)]
+    probed: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -46,8 +51,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// A Pacemaker CIB for a synthetic cluster: `r` Dummy primitives on `n` nodes; every
 /// 10th resource prefers a node (score 100), every 5th is colocated with the previous
-/// one (INFINITY), every 7th avoids a node (-INFINITY); a third is already running.
-pub fn synthetic_cib(r: usize, n: usize) -> String {
+/// one (INFINITY), every 7th avoids a node (-INFINITY); a third is already running,
+/// with its monitor. With `probed`, every node has probed every other resource.
+pub fn synthetic_cib(r: usize, n: usize, probed: bool) -> String {
+    let start_digest = halo_sched::digest::digest(&Default::default());
+    let monitor_digest =
+        halo_sched::digest::digest(&[("CRM_meta_timeout".to_string(), "20000".to_string())].into());
     let mut x = String::new();
     x.push_str("<cib have-quorum=\"1\" dc-uuid=\"1\" crm_feature_set=\"3.16.2\" epoch=\"1\" num_updates=\"0\" admin_epoch=\"0\">\n<configuration>\n<crm_config><cluster_property_set id=\"o\"><nvpair id=\"o-s\" name=\"stonith-enabled\" value=\"false\"/></cluster_property_set></crm_config>\n<nodes>\n");
     for i in 1..=n {
@@ -91,12 +100,22 @@ pub fn synthetic_cib(r: usize, n: usize) -> String {
             x,
             "<node_state id=\"{j}\" uname=\"node{j}\" in_ccm=\"true\" crmd=\"online\" join=\"member\" expected=\"member\"><lrm id=\"{j}\"><lrm_resources>"
         );
-        for i in (0..r).filter(|i| i % 3 == 0 && i % n + 1 == j) {
-            let _ = write!(
-                x,
-                "<lrm_resource id=\"r{i}\" class=\"ocf\" provider=\"heartbeat\" type=\"Dummy\"><lrm_rsc_op id=\"r{i}_last_0\" operation_key=\"r{i}_start_0\" operation=\"start\" transition-key=\"1:1:0:x\" transition-magic=\"0:0;1:1:0:x\" call-id=\"{}\" rc-code=\"0\" op-status=\"0\" interval=\"0\"/></lrm_resource>",
-                i + 1
-            );
+        for i in 0..r {
+            let running = i % 3 == 0 && i % n + 1 == j;
+            if running {
+                let _ = write!(
+                    x,
+                    "<lrm_resource id=\"r{i}\" class=\"ocf\" provider=\"heartbeat\" type=\"Dummy\"><lrm_rsc_op id=\"r{i}_last_0\" operation_key=\"r{i}_start_0\" operation=\"start\" transition-key=\"1:1:0:x\" transition-magic=\"0:0;1:1:0:x\" call-id=\"{}\" rc-code=\"0\" op-status=\"0\" interval=\"0\" op-digest=\"{start_digest}\"/><lrm_rsc_op id=\"r{i}_monitor_10000\" operation_key=\"r{i}_monitor_10000\" operation=\"monitor\" transition-key=\"2:1:0:x\" transition-magic=\"0:0;2:1:0:x\" call-id=\"{}\" rc-code=\"0\" op-status=\"0\" interval=\"10000\" op-digest=\"{monitor_digest}\"/></lrm_resource>",
+                    2 * i + 1,
+                    2 * i + 2
+                );
+            } else if probed {
+                let _ = write!(
+                    x,
+                    "<lrm_resource id=\"r{i}\" class=\"ocf\" provider=\"heartbeat\" type=\"Dummy\"><lrm_rsc_op id=\"r{i}_last_0\" operation_key=\"r{i}_monitor_0\" operation=\"monitor\" transition-key=\"3:1:7:x\" transition-magic=\"0:7;3:1:7:x\" call-id=\"{}\" rc-code=\"7\" op-status=\"0\" interval=\"0\" op-digest=\"{start_digest}\"/></lrm_resource>",
+                    2 * i + 1
+                );
+            }
         }
         x.push_str("</lrm_resources></lrm></node_state>\n");
     }
@@ -116,8 +135,8 @@ fn peak_kb() -> u64 {
         .unwrap_or(0)
 }
 
-fn one(r: usize, n: usize) -> anyhow::Result<(f64, f64, u64, usize)> {
-    let xml = synthetic_cib(r, n);
+fn one(r: usize, n: usize, probed: bool) -> anyhow::Result<(f64, f64, u64, usize)> {
+    let xml = synthetic_cib(r, n, probed);
     let t0 = Instant::now();
     let imp = halo_model::parse_cib(&xml, "synthetic")?;
     let import_ms = t0.elapsed().as_secs_f64() * 1000.0;
@@ -137,11 +156,11 @@ fn one(r: usize, n: usize) -> anyhow::Result<(f64, f64, u64, usize)> {
 
 fn sched(a: SchedArgs) -> anyhow::Result<()> {
     if let Some(v) = a.emit_cib {
-        print!("{}", synthetic_cib(v[0], v[1]));
+        print!("{}", synthetic_cib(v[0], v[1], a.probed));
         return Ok(());
     }
     if let Some(v) = a.one {
-        let (imp, ms, kb, changes) = one(v[0], v[1])?;
+        let (imp, ms, kb, changes) = one(v[0], v[1], a.probed)?;
         println!("{} {} {:.1} {:.1} {} {}", v[0], v[1], imp, ms, kb, changes);
         return Ok(());
     }
@@ -153,10 +172,12 @@ fn sched(a: SchedArgs) -> anyhow::Result<()> {
     for &r in &a.resources {
         for &n in &a.nodes {
             // One process per size, so peak memory belongs to that run alone.
-            let out = std::process::Command::new(&exe)
-                .args(["bench", "sched", "--one", &r.to_string(), &n.to_string()])
-                .output()
-                .context("cannot run the benchmark child")?;
+            let mut cmd = std::process::Command::new(&exe);
+            cmd.args(["bench", "sched", "--one", &r.to_string(), &n.to_string()]);
+            if a.probed {
+                cmd.arg("--probed");
+            }
+            let out = cmd.output().context("cannot run the benchmark child")?;
             if !out.status.success() {
                 anyhow::bail!(
                     "benchmark of {r} x {n} failed: {}",

@@ -215,6 +215,11 @@ impl Graph {
         self.index.get(&(rsc, task)).cloned().unwrap_or_default()
     }
 
+    /// Make room for `n` more actions.
+    pub fn reserve(&mut self, n: usize) {
+        self.acts.reserve(n);
+    }
+
     /// "RSC TASK" (or "TASK NODE" for a node action), for explanations.
     pub fn describe(&self, cl: &Cluster, a: usize) -> String {
         let act = &self.acts[a];

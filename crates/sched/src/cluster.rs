@@ -279,6 +279,37 @@ impl Rsc {
     }
 }
 
+/// Where the operation history of a primitive on a node is in the status, and the
+/// order of its operations by call id (the status is not copied).
+#[derive(Debug, Clone)]
+pub struct History {
+    pub rsc: RscId,
+    pub node: NodeId,
+    /// Index of the node's state in `Status::nodes`.
+    pub state: usize,
+    /// Index of the resource's history in that node state.
+    pub entry: usize,
+    /// Indexes of its operations, sorted by call id.
+    pub order: Vec<u32>,
+}
+
+impl History {
+    /// The operations, oldest first.
+    pub fn ops<'a>(&self, status: &'a halo_model::Status) -> Vec<&'a halo_model::OpRecord> {
+        let Some(h) = status
+            .nodes
+            .get(self.state)
+            .and_then(|s| s.resources.get(self.entry))
+        else {
+            return Vec::new();
+        };
+        self.order
+            .iter()
+            .filter_map(|&i| h.ops.get(i as usize))
+            .collect()
+    }
+}
+
 /// A colocation between two resources of the working set.
 #[derive(Debug, Clone)]
 pub struct Coloc {
@@ -302,8 +333,8 @@ pub struct Cluster {
     pub top: Vec<RscId>,
     pub colocs: Vec<Coloc>,
     pub locs: Vec<crate::constraints::Loc>,
-    /// Operation history per (primitive, node), sorted by call id.
-    pub histories: Vec<(RscId, NodeId, Vec<halo_model::OpRecord>)>,
+    /// Operation history per (primitive, node), as places in the status.
+    pub histories: Vec<History>,
     /// (primitive, node) whose fail count is being cleared (definition changed).
     pub failcount_cleared: Vec<(RscId, NodeId)>,
     /// Recurring operations to cancel (orphaned, or the resource is in maintenance).

@@ -159,9 +159,26 @@ pub fn build(cl: &Cluster, g: &Graph) -> TransitionGraph {
     let n = g.acts.len();
     // Inputs of each action, one per first action, flags merged (Pacemaker
     // de-duplicates an action's inputs before writing the graph).
-    let mut inputs: Vec<BTreeMap<usize, u32>> = vec![BTreeMap::new(); n];
-    for o in &g.orders {
-        *inputs[o.then].entry(o.first).or_default() |= o.flags;
+    let mut pairs: Vec<(usize, usize, u32)> = g
+        .orders
+        .iter()
+        .map(|o| (o.then, o.first, o.flags))
+        .collect();
+    pairs.sort_unstable_by_key(|&(then, first, _)| (then, first));
+    let mut merged: Vec<(usize, usize, u32)> = Vec::with_capacity(pairs.len());
+    for (then, first, flags) in pairs {
+        match merged.last_mut() {
+            Some(last) if last.0 == then && last.1 == first => last.2 |= flags,
+            _ => merged.push((then, first, flags)),
+        }
+    }
+    // The inputs of action `a` are merged[starts[a]..starts[a + 1]].
+    let mut starts = vec![0usize; n + 1];
+    for &(then, _, _) in &merged {
+        starts[then + 1] += 1;
+    }
+    for a in 0..n {
+        starts[a + 1] += starts[a];
     }
     let in_graph: Vec<bool> = (0..n).map(|a| should_add_action(cl, &g.acts[a])).collect();
     let printed: Vec<bool> = (0..n)
@@ -182,7 +199,7 @@ pub fn build(cl: &Cluster, g: &Graph) -> TransitionGraph {
     for a in (0..n).filter(|&a| printed[a]) {
         let mut ins = Vec::new();
         let mut after = Vec::new();
-        for (&first, &flags) in &inputs[a] {
+        for &(_, first, flags) in &merged[starts[a]..starts[a + 1]] {
             let link = if in_graph[a] {
                 should_add_input(cl, g, a, first, flags, &in_graph)
             } else {

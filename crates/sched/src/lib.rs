@@ -111,7 +111,7 @@ pub fn schedule_in(
     let nodes = unpack::nodes(cfg, status, &opts);
     let mut cl = cluster::build(cfg, &opts, nodes)?;
     unpack::histories(&mut cl, status);
-    unpack::config_changes(&mut cl);
+    unpack::config_changes(&mut cl, status);
     cl.index_ids();
     constraints::unpack(&mut cl, cfg);
 
@@ -135,8 +135,8 @@ pub fn schedule_in(
         .iter()
         .filter(|r| r.variant == cluster::Variant::Primitive)
         .count();
-    g.acts.reserve(primitives * (cl.nodes.len() + 4));
-    recurring::from_history(&mut cl, &mut g);
+    g.reserve(primitives * (cl.nodes.len() + 4));
+    recurring::from_history(&mut cl, &mut g, status);
     probes::schedule(&mut cl, &mut g);
     for t in cl.top.clone() {
         actions::create_actions(&mut cl, &mut g, t);

@@ -23,9 +23,11 @@ pub struct HistoryOp {
 /// configured monitor that is already running need not be started again (Pacemaker's
 /// `process_recurring`). Also schedules what history and configuration changes ask
 /// for: cancellations, reschedules, fail counts to clear, histories to remove.
-pub fn from_history(cl: &mut Cluster, g: &mut Graph) {
-    for (r, n, ops) in &cl.histories {
-        let (r, n) = (*r, *n);
+pub fn from_history(cl: &mut Cluster, g: &mut Graph, status: &halo_model::Status) {
+    for h in &cl.histories {
+        let (r, n) = (h.rsc, h.node);
+        let ops = h.ops(status);
+        let ops = ops.as_slice();
         if !cl.nodes[n].online {
             continue;
         }

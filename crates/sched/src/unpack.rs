@@ -188,6 +188,14 @@ type PRole = Option<Role>;
 
 /// Apply every node's operation history to the resources.
 pub fn histories(cl: &mut Cluster, status: &Status) {
+    // Configured primitives by id (the first of an id wins, as a linear search would);
+    // resources added while reading histories are orphans and never match here.
+    let mut primitives: rustc_hash::FxHashMap<String, RscId> = Default::default();
+    for (i, r) in cl.rscs.iter().enumerate() {
+        if r.variant == Variant::Primitive && !r.orphan {
+            primitives.entry(r.id.clone()).or_insert(i);
+        }
+    }
     // Online nodes first (and, with fencing, every node), then the rest with fencing.
     let mut done = vec![false; status.nodes.len()];
     for pass in 0..2 {
@@ -209,18 +217,24 @@ pub fn histories(cl: &mut Cluster, status: &Status) {
                 continue;
             }
             done[si] = true;
-            for h in &ns.resources {
-                unpack_lrm_resource(cl, n, h);
+            for (hi, h) in ns.resources.iter().enumerate() {
+                unpack_lrm_resource(cl, n, h, (si, hi), &primitives);
             }
         }
     }
 }
 
-fn unpack_lrm_resource(cl: &mut Cluster, node: NodeId, h: &ResourceHistory) {
+fn unpack_lrm_resource(
+    cl: &mut Cluster,
+    node: NodeId,
+    h: &ResourceHistory,
+    at: (usize, usize),
+    primitives: &rustc_hash::FxHashMap<String, RscId>,
+) {
     if h.ops.is_empty() {
         return;
     }
-    let r = match find_resource(cl, node, &h.id) {
+    let r = match find_resource(cl, node, &h.id, primitives) {
         Some(r) => r,
         None => orphan(cl, h),
     };
@@ -229,8 +243,9 @@ fn unpack_lrm_resource(cl: &mut Cluster, node: NodeId, h: &ResourceHistory) {
     }
     let saved_role = cl.rscs[r].role;
     let mut role: PRole = None;
-    let mut ops: Vec<&OpRecord> = h.ops.iter().collect();
-    ops.sort_by(|a, b| cmp_ops(a, b));
+    let mut order: Vec<u32> = (0..h.ops.len() as u32).collect();
+    order.sort_by(|&a, &b| cmp_ops(&h.ops[a as usize], &h.ops[b as usize]));
+    let ops: Vec<&OpRecord> = order.iter().map(|&i| &h.ops[i as usize]).collect();
     let mut on_fail = FailResponse::Ignore;
     let mut last_failure: Option<&OpRecord> = None;
     for op in &ops {
@@ -249,8 +264,13 @@ fn unpack_lrm_resource(cl: &mut Cluster, node: NodeId, h: &ResourceHistory) {
     if cl.rscs[r].orphan && !anonymous_instance {
         cl.cleanups.push((r, node));
     }
-    cl.histories
-        .push((r, node, ops.iter().map(|o| (*o).clone()).collect()));
+    cl.histories.push(crate::cluster::History {
+        rsc: r,
+        node,
+        state: at.0,
+        entry: at.1,
+        order,
+    });
     if saved_role > cl.rscs[r].role {
         cl.rscs[r].role = saved_role;
     }
@@ -268,13 +288,14 @@ fn cmp_ops(a: &OpRecord, b: &OpRecord) -> std::cmp::Ordering {
 }
 
 /// Find the configured resource (or clone instance) a history entry belongs to.
-fn find_resource(cl: &mut Cluster, node: NodeId, hid: &str) -> Option<RscId> {
+fn find_resource(
+    cl: &mut Cluster,
+    node: NodeId,
+    hid: &str,
+    primitives: &rustc_hash::FxHashMap<String, RscId>,
+) -> Option<RscId> {
     // Exact match on a primitive (including unique clone instances "rsc:N").
-    if let Some(r) = cl
-        .rscs
-        .iter()
-        .position(|x| x.id == hid && x.variant == Variant::Primitive && !x.orphan)
-    {
+    if let Some(&r) = primitives.get(hid) {
         let in_anon_clone = cl
             .clone_parent(r)
             .map(|c| !cl.rscs[c].unique)
@@ -1046,7 +1067,7 @@ fn process_rsc_state(cl: &mut Cluster, r: RscId, node: NodeId, role: PRole, on_f
 /// Indexes of the last start and the last successful stop in a sorted history
 /// (Pacemaker's `calculate_active_ops`); a monitor that found it running or a
 /// promotion counts as a start when there is none.
-pub(crate) fn active_ops(ops: &[OpRecord]) -> (Option<usize>, Option<usize>) {
+pub(crate) fn active_ops(ops: &[&OpRecord]) -> (Option<usize>, Option<usize>) {
     let (mut start, mut stop) = (None, None);
     let (mut implied_monitor, mut implied_clone) = (None, None);
     for (i, op) in ops.iter().enumerate() {
@@ -1066,11 +1087,13 @@ pub(crate) fn active_ops(ops: &[OpRecord]) -> (Option<usize>, Option<usize>) {
 /// Compare every active resource's history with its current definition
 /// (Pacemaker's `pcmk__handle_rsc_config_changes` and the last-failure check):
 /// changed parameters mean a restart or a reload, and clear the fail count.
-pub fn config_changes(cl: &mut Cluster) {
+pub fn config_changes(cl: &mut Cluster, status: &Status) {
     use crate::digest::{compare, Cmp};
     let histories = std::mem::take(&mut cl.histories);
-    for (r, node, ops) in &histories {
-        let (r, node) = (*r, *node);
+    for h in &histories {
+        let (r, node) = (h.rsc, h.node);
+        let ops = h.ops(status);
+        let ops = ops.as_slice();
         if cl.rscs[r].orphan {
             continue;
         }
