@@ -86,7 +86,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         out.push_str("Allocation scores:\n");
         for (rsc, per_node) in plan.scores() {
             for (node, score) in per_node {
-                let s = halo_model::Score::new(*score);
+                let s = halo_model::Score::new(score);
                 out.push_str(&format!("  {rsc} allocation score on {node}: {s}\n"));
             }
         }

@@ -289,24 +289,34 @@ pub struct History {
     pub state: usize,
     /// Index of the resource's history in that node state.
     pub entry: usize,
-    /// Indexes of its operations, sorted by call id.
-    pub order: Vec<u32>,
+    /// Indexes of its operations sorted by call id (`None`: already in that order).
+    pub order: Option<Vec<u32>>,
 }
 
 impl History {
-    /// The operations, oldest first.
-    pub fn ops<'a>(&self, status: &'a halo_model::Status) -> Vec<&'a halo_model::OpRecord> {
-        let Some(h) = status
+    /// The resource's history entry in the status.
+    pub fn raw<'a>(
+        &self,
+        status: &'a halo_model::Status,
+    ) -> Option<&'a halo_model::ResourceHistory> {
+        status
             .nodes
             .get(self.state)
             .and_then(|s| s.resources.get(self.entry))
-        else {
+    }
+
+    /// The operations, oldest first.
+    pub fn ops<'a>(&self, status: &'a halo_model::Status) -> Vec<&'a halo_model::OpRecord> {
+        let Some(h) = self.raw(status) else {
             return Vec::new();
         };
-        self.order
-            .iter()
-            .filter_map(|&i| h.ops.get(i as usize))
-            .collect()
+        match &self.order {
+            Some(order) => order
+                .iter()
+                .filter_map(|&i| h.ops.get(i as usize))
+                .collect(),
+            None => h.ops.iter().collect(),
+        }
     }
 }
 
@@ -792,6 +802,11 @@ fn common_unpack(cl: &mut Cluster, idx: RscId) {
         }
     }
     if opts.symmetric {
-        cl.add_location(idx, None, 0, "symmetric_default");
+        // Every node is allowed at its own score (children have theirs already);
+        // the same as a location of score 0 on every node, without the work.
+        for n in 0..cl.nodes.len() {
+            let base = cl.nodes[n].base_score;
+            cl.rscs[idx].allowed[n].get_or_insert(base);
+        }
     }
 }

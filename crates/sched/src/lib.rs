@@ -52,13 +52,24 @@ pub struct Plan {
     pub warnings: Vec<String>,
     cluster: cluster::Cluster,
     graph: actions::Graph,
-    scores: Vec<(String, Vec<(String, i64)>)>,
+    scores: Vec<(cluster::RscId, Vec<i64>)>,
 }
 
 impl Plan {
     /// Allocation scores per resource and node, as computed before assignment.
-    pub fn scores(&self) -> &[(String, Vec<(String, i64)>)] {
-        &self.scores
+    pub fn scores(&self) -> Vec<(String, Vec<(String, i64)>)> {
+        let cl = &self.cluster;
+        self.scores
+            .iter()
+            .map(|(r, per_node)| {
+                let named = per_node
+                    .iter()
+                    .enumerate()
+                    .map(|(n, &w)| (cl.nodes[n].name.clone(), w))
+                    .collect();
+                (cl.rscs[*r].id.clone(), named)
+            })
+            .collect()
     }
 
     /// Render "Current cluster status" (`after = false`) or the revised status.
@@ -219,23 +230,23 @@ fn apply_failure_thresholds(cl: &mut cluster::Cluster) {
     }
 }
 
-fn snapshot_scores(cl: &cluster::Cluster) -> Vec<(String, Vec<(String, i64)>)> {
+/// Allocation scores before assignment, per resource (not orphans) and node.
+fn snapshot_scores(cl: &cluster::Cluster) -> Vec<(cluster::RscId, Vec<i64>)> {
     cl.rscs
         .iter()
-        .filter(|r| !r.orphan)
-        .map(|r| {
+        .enumerate()
+        .filter(|(_, r)| !r.orphan)
+        .map(|(i, r)| {
             let per_node = (0..cl.nodes.len())
                 .map(|n| {
-                    let w = r.allowed[n].unwrap_or(-INFINITY);
-                    let w = if cl.nodes[n].available() {
-                        w
+                    if cl.nodes[n].available() {
+                        r.allowed[n].unwrap_or(-INFINITY)
                     } else {
                         -INFINITY
-                    };
-                    (cl.nodes[n].name.clone(), w)
+                    }
                 })
                 .collect();
-            (r.id.clone(), per_node)
+            (i, per_node)
         })
         .collect()
 }

@@ -26,11 +26,14 @@ pub struct HistoryOp {
 pub fn from_history(cl: &mut Cluster, g: &mut Graph, status: &halo_model::Status) {
     for h in &cl.histories {
         let (r, n) = (h.rsc, h.node);
-        let ops = h.ops(status);
-        let ops = ops.as_slice();
-        if !cl.nodes[n].online {
+        let recurring = h
+            .raw(status)
+            .is_some_and(|raw| raw.ops.iter().any(|op| op.interval_ms > 0));
+        if !cl.nodes[n].online || !recurring {
             continue;
         }
+        let ops = h.ops(status);
+        let ops = ops.as_slice();
         let (start, stop) = crate::unpack::active_ops(ops);
         for (i, op) in ops.iter().enumerate() {
             if start < stop && Some(i) <= stop {

@@ -188,6 +188,8 @@ type PRole = Option<Role>;
 
 /// Apply every node's operation history to the resources.
 pub fn histories(cl: &mut Cluster, status: &Status) {
+    cl.histories
+        .reserve(status.nodes.iter().map(|n| n.resources.len()).sum());
     // Configured primitives by id (the first of an id wins, as a linear search would);
     // resources added while reading histories are orphans and never match here.
     let mut primitives: rustc_hash::FxHashMap<String, RscId> = Default::default();
@@ -243,12 +245,22 @@ fn unpack_lrm_resource(
     }
     let saved_role = cl.rscs[r].role;
     let mut role: PRole = None;
-    let mut order: Vec<u32> = (0..h.ops.len() as u32).collect();
-    order.sort_by(|&a, &b| cmp_ops(&h.ops[a as usize], &h.ops[b as usize]));
-    let ops: Vec<&OpRecord> = order.iter().map(|&i| &h.ops[i as usize]).collect();
+    // Most histories are already in call-id order (one probe; a start and its monitor).
+    let sorted = h
+        .ops
+        .windows(2)
+        .all(|w| cmp_ops(&w[0], &w[1]) != std::cmp::Ordering::Greater);
+    let order: Option<Vec<u32>> = (!sorted).then(|| {
+        let mut o: Vec<u32> = (0..h.ops.len() as u32).collect();
+        o.sort_by(|&a, &b| cmp_ops(&h.ops[a as usize], &h.ops[b as usize]));
+        o
+    });
     let mut on_fail = FailResponse::Ignore;
     let mut last_failure: Option<&OpRecord> = None;
-    for op in &ops {
+    let n = h.ops.len();
+    for k in 0..n {
+        let i = order.as_ref().map_or(k, |o| o[k] as usize);
+        let op = &h.ops[i];
         unpack_rsc_op(cl, r, node, op, &mut role, &mut on_fail, &mut last_failure);
     }
     process_rsc_state(cl, r, node, role, on_fail);
@@ -1092,13 +1104,12 @@ pub fn config_changes(cl: &mut Cluster, status: &Status) {
     let histories = std::mem::take(&mut cl.histories);
     for h in &histories {
         let (r, node) = (h.rsc, h.node);
-        let ops = h.ops(status);
-        let ops = ops.as_slice();
         if cl.rscs[r].orphan {
             continue;
         }
+        let Some(raw) = h.raw(status) else { continue };
         // A failure recorded with other parameters no longer counts.
-        for op in ops {
+        for op in &raw.ops {
             if op.id.ends_with("_last_failure_0")
                 && matches!(op.operation.as_str(), "start" | "monitor")
                 && matches!(compare(cl, r, op), Cmp::All | Cmp::Restart)
@@ -1111,6 +1122,8 @@ pub fn config_changes(cl: &mut Cluster, status: &Status) {
         if !cl.rscs[r].running_on.contains(&node) || !cl.nodes[node].online {
             continue;
         }
+        let ops = h.ops(status);
+        let ops = ops.as_slice();
         let (start, stop) = active_ops(ops);
         if start < stop {
             continue;
