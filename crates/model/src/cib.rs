@@ -898,12 +898,22 @@ impl<'a, 'i> Importer<'a, 'i> {
             );
             return None;
         }
-        if let Some(d) = n.attribute("resource-discovery") {
-            self.notice(
-                n,
-                format!("not supported: resource-discovery=\"{d}\" is ignored"),
-            );
-        }
+        let discovery = match n.attribute("resource-discovery") {
+            None => crate::Discovery::Always,
+            Some(d) => match crate::Discovery::parse(d) {
+                Some(v) => v,
+                None => {
+                    // Pacemaker ignores the whole constraint.
+                    self.notice(
+                        n,
+                        format!(
+                            "not imported: resource-discovery=\"{d}\" is not always, never or exclusive"
+                        ),
+                    );
+                    return None;
+                }
+            },
+        };
         let role = self.opt_role(n, "role")?;
         let target = match n.attribute("rsc") {
             Some(rsc) => LocationTarget::Resource(rsc.to_string()),
@@ -970,6 +980,7 @@ impl<'a, 'i> Importer<'a, 'i> {
             target,
             role,
             how,
+            discovery,
         })
     }
 
@@ -1830,6 +1841,7 @@ mod tests {
                     node: "n1".into(),
                     score: Score::NEG_INFINITY
                 },
+                discovery: crate::Discovery::Always,
             })]
         );
     }
@@ -1906,15 +1918,20 @@ mod tests {
     }
 
     #[test]
-    fn location_sets_and_unsupported_location_forms() {
+    fn location_sets_discovery_and_unsupported_location_forms() {
         let imp = with_constraints(
             r##"<rsc_location id="l1" node="n1" score="5">
   <resource_set id="s1" role="Promoted"><resource_ref id="a"/><resource_ref id="b"/></resource_set>
 </rsc_location>
 <rsc_location id="l2" rsc-pattern="^a" node="n1" score="5"/>
-<rsc_location id="l3" rsc="a" node="n1" score="5" resource-discovery="never"/>"##,
+<rsc_location id="l3" rsc="a" node="n1" score="5" resource-discovery="never"/>
+<rsc_location id="l4" rsc="a" node="n1" score="5" resource-discovery="sometimes"/>"##,
         );
         assert_eq!(imp.config.constraints.len(), 2);
+        let Constraint::Location(l3) = &imp.config.constraints[1] else {
+            panic!("expected a location")
+        };
+        assert_eq!(l3.discovery, crate::Discovery::Never);
         let Constraint::Location(l) = &imp.config.constraints[0] else {
             panic!("expected a location")
         };
@@ -1925,7 +1942,12 @@ mod tests {
         assert_eq!(sets[0].role, Some(Role::Promoted));
         assert_eq!(imp.notices.len(), 2);
         assert!(imp.notices[0].what.contains("rsc-pattern"));
-        assert!(imp.notices[1].what.contains("resource-discovery"));
+        assert!(
+            imp.notices[1].what.contains("resource-discovery")
+                && imp.notices[1].place.contains("l4"),
+            "{:?}",
+            imp.notices
+        );
     }
 
     #[test]

@@ -420,6 +420,40 @@ pub struct Location {
     pub target: LocationTarget,
     pub role: Option<Role>,
     pub how: LocationHow,
+    /// Whether the resource is probed on the constraint's nodes (Pacemaker's
+    /// `resource-discovery`).
+    pub discovery: Discovery,
+}
+
+/// Pacemaker's `resource-discovery` of a location constraint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Discovery {
+    /// Probe wherever the resource's state is unknown (the default).
+    #[default]
+    Always,
+    /// Never probe on these nodes: the operator guarantees it cannot run there.
+    Never,
+    /// Probe only on the nodes of exclusive constraints, and run only there.
+    Exclusive,
+}
+
+impl Discovery {
+    pub fn parse(s: &str) -> Option<Discovery> {
+        match s.to_ascii_lowercase().as_str() {
+            "always" => Some(Discovery::Always),
+            "never" => Some(Discovery::Never),
+            "exclusive" => Some(Discovery::Exclusive),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Discovery::Always => "always",
+            Discovery::Never => "never",
+            Discovery::Exclusive => "exclusive",
+        }
+    }
 }
 
 /// Colocation: `rsc` is placed relative to `with_rsc` (the primary).

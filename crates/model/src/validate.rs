@@ -1559,6 +1559,7 @@ mod tests {
                     node: "later".into(),
                     score: Score::new(5),
                 },
+                discovery: crate::Discovery::Always,
             })],
         );
         let notices = validate(&c).expect("valid");

@@ -574,11 +574,24 @@ impl<'t> Reader<'t> {
                 return None;
             }
         };
+        let discovery = match &l.resource_discovery {
+            None => Discovery::Always,
+            Some(v) => self
+                .one_of(
+                    v,
+                    &what,
+                    "resource-discovery",
+                    Discovery::parse,
+                    "always, never or exclusive",
+                )
+                .unwrap_or_default(),
+        };
         Some(Constraint::Location(Location {
             id,
             target,
             role,
             how,
+            discovery,
         }))
     }
 

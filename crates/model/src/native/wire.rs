@@ -182,6 +182,7 @@ pub(crate) struct WireLocation {
     pub score: Option<Spanned<Scalar>>,
     pub role: Option<Spanned<String>>,
     pub rule: Option<Vec<WireRule>>,
+    pub resource_discovery: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

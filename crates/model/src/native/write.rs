@@ -438,6 +438,9 @@ fn location(out: &mut String, l: &Location) {
     if let Some(r) = l.role {
         let _ = writeln!(out, "role = {}", string(r.as_str()));
     }
+    if l.discovery != Discovery::Always {
+        let _ = writeln!(out, "resource-discovery = {}", string(l.discovery.as_str()));
+    }
     match &l.how {
         LocationHow::Node { node, score: s } => {
             let _ = writeln!(out, "node = {}", string(node));
