@@ -206,6 +206,11 @@ pub struct Rsc {
     pub known_on: Vec<NodeId>,
     /// Allowed node scores; `None` means the node is not in the table.
     pub allowed: Vec<Option<i64>>,
+    /// Resource discovery per node (see `constraints::discovery_rank`: 0 always,
+    /// 1 never, 2 exclusive).
+    pub discover: Vec<u8>,
+    /// Some location makes discovery exclusive: probe and run only on its nodes.
+    pub exclusive_discover: bool,
     pub allocated_to: Option<NodeId>,
     pub provisional: bool,
     pub allocating: bool,
@@ -265,6 +270,8 @@ impl Rsc {
             running_on: Vec::new(),
             known_on: Vec::new(),
             allowed: vec![None; nnodes],
+            discover: vec![0; nnodes],
+            exclusive_discover: false,
             allocated_to: None,
             provisional: true,
             allocating: false,

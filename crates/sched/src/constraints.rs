@@ -20,6 +20,18 @@ pub struct Loc {
     pub rsc: RscId,
     pub role: Option<Role>,
     pub nodes: Vec<(NodeId, i64)>,
+    /// Whether the resource is probed on these nodes.
+    pub discovery: halo_model::Discovery,
+}
+
+/// Resource discovery modes in Pacemaker's order of strength: a node keeps the
+/// strongest a location gave it.
+pub fn discovery_rank(d: halo_model::Discovery) -> u8 {
+    match d {
+        halo_model::Discovery::Always => 0,
+        halo_model::Discovery::Never => 1,
+        halo_model::Discovery::Exclusive => 2,
+    }
 }
 
 /// An ordering between actions of two resources.
@@ -68,6 +80,9 @@ fn unpack_location(cl: &mut Cluster, l: &halo_model::Location) {
         let Some(r) = lookup(cl, &l.id, &t) else {
             continue;
         };
+        if l.discovery == halo_model::Discovery::Exclusive {
+            cl.rscs[r].exclusive_discover = true;
+        }
         match &l.how {
             LocationHow::Node { node, score } => {
                 let Some(n) = cl.node_by_name(node) else {
@@ -79,6 +94,7 @@ fn unpack_location(cl: &mut Cluster, l: &halo_model::Location) {
                     rsc: r,
                     role,
                     nodes: vec![(n, score.value())],
+                    discovery: l.discovery,
                 });
             }
             LocationHow::Rules(rules) => {
@@ -109,6 +125,7 @@ fn unpack_location(cl: &mut Cluster, l: &halo_model::Location) {
                             rsc: r,
                             role,
                             nodes,
+                            discovery: l.discovery,
                         });
                     }
                 }
@@ -154,6 +171,13 @@ fn apply_location(cl: &mut Cluster, r: RscId, l: &Loc) {
             crate::cluster::fmt_score(w),
             name
         ));
+        let rank = discovery_rank(l.discovery);
+        if rank > cl.rscs[r].discover[n] {
+            if l.discovery == halo_model::Discovery::Exclusive {
+                cl.rscs[r].exclusive_discover = true;
+            }
+            cl.rscs[r].discover[n] = rank;
+        }
     }
     for k in cl.rscs[r].children.clone() {
         apply_location(cl, k, l);

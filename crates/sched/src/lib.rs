@@ -130,6 +130,7 @@ pub fn schedule_in(
     constraints::apply_locations(&mut cl);
     apply_stickiness(&mut cl);
     apply_failure_thresholds(&mut cl);
+    apply_exclusive_discovery(&mut cl);
     let scores = snapshot_scores(&cl);
 
     for t in cl.top.clone() {
@@ -191,6 +192,33 @@ fn apply_stickiness(cl: &mut cluster::Cluster) {
         }
         let s = rsc.stickiness;
         cl.add_location(r, Some(node), s, "stickiness");
+    }
+}
+
+/// A resource with exclusive discovery runs only where a location made discovery
+/// exclusive (Pacemaker's `apply_exclusive_discovery`).
+fn apply_exclusive_discovery(cl: &mut cluster::Cluster) {
+    fn apply(
+        cl: &mut cluster::Cluster,
+        r: cluster::RscId,
+        n: cluster::NodeId,
+        top_exclusive: bool,
+    ) {
+        if !(cl.rscs[r].exclusive_discover || top_exclusive) {
+            return;
+        }
+        for k in cl.rscs[r].children.clone() {
+            apply(cl, k, n, top_exclusive);
+        }
+        if cl.rscs[r].allowed[n].is_some() && cl.rscs[r].discover[n] != 2 {
+            cl.rscs[r].allowed[n] = Some(-INFINITY);
+        }
+    }
+    for n in 0..cl.nodes.len() {
+        for t in cl.top.clone() {
+            let top_exclusive = cl.rscs[t].exclusive_discover;
+            apply(cl, t, n, top_exclusive);
+        }
     }
 }
 

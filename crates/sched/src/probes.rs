@@ -53,6 +53,11 @@ fn create(cl: &mut Cluster, g: &mut Graph, r: RscId, n: NodeId) -> bool {
             any
         }
         Variant::Clone => {
+            let clone = &cl.rscs[r];
+            if clone.exclusive_discover && clone.allowed[n].is_some() && clone.discover[n] != 2 {
+                // Not a node this clone is discovered on.
+                return false;
+            }
             let kids = {
                 let mut k = cl.rscs[r].children.clone();
                 k.sort_by_key(|&c| cl.rscs[c].instance);
@@ -95,6 +100,18 @@ fn known_on(cl: &Cluster, r: RscId, n: NodeId) -> bool {
 fn probe_primitive(cl: &mut Cluster, g: &mut Graph, r: RscId, n: NodeId) -> bool {
     let rsc = &cl.rscs[r];
     if rsc.orphan || rsc.known_on.contains(&n) {
+        return false;
+    }
+    // resource-discovery: never probe where it is "never"; with "exclusive", probe
+    // only on the nodes of exclusive locations.
+    let top = cl.top_parent(r);
+    let allowed = rsc.allowed[n].is_some();
+    if rsc.exclusive_discover || cl.rscs[top].exclusive_discover {
+        if !allowed || rsc.discover[n] != 2 {
+            return false;
+        }
+    }
+    if allowed && rsc.discover[n] == 1 {
         return false;
     }
     let probe = actions::custom_op(cl, g, r, Task::Monitor, 0, Some(n), false);

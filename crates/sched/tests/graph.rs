@@ -347,3 +347,36 @@ fn a_long_chain_of_orderings_is_followed_to_its_end() {
         .expect("the last start is shown");
     assert!(!start.runnable, "{last} cannot start: r0 cannot");
 }
+
+/// resource-discovery: "never" skips the probe on that node; "exclusive" probes (and
+/// runs) only on the nodes of exclusive locations.
+#[test]
+fn resource_discovery_decides_where_resources_are_probed() {
+    let resources = r#"<primitive id="a" class="ocf" provider="pacemaker" type="Dummy"/>
+<primitive id="b" class="ocf" provider="pacemaker" type="Dummy"/>"#;
+    let constraints = r#"<rsc_location id="a-never" rsc="a" node="node2" score="0" resource-discovery="never"/>
+<rsc_location id="b-only" rsc="b" node="node2" score="0" resource-discovery="exclusive"/>"#;
+    let g = plan(&cib("", resources, constraints, ""), true).graph();
+    let probes = |rsc: &str| -> Vec<String> {
+        let mut v: Vec<String> = g
+            .actions
+            .iter()
+            .filter(|a| a.key == format!("{rsc}_monitor_0"))
+            .filter_map(|a| a.node.clone())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(probes("a"), vec!["node1".to_string()], "{}", g.to_dot());
+    assert_eq!(probes("b"), vec!["node2".to_string()], "{}", g.to_dot());
+    let b_start = g
+        .actions
+        .iter()
+        .find(|a| a.key == "b_start_0")
+        .expect("b starts");
+    assert_eq!(
+        b_start.node.as_deref(),
+        Some("node2"),
+        "exclusive: only there"
+    );
+}

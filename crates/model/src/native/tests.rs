@@ -226,6 +226,7 @@ id = "solo-on-n1"
 resource = "solo"
 node = "n1"
 score = -50
+resource-discovery = "never"
 
 [[location]]
 id = "db-rules"
@@ -350,6 +351,10 @@ set = [
         ]
     );
 
+    let Constraint::Location(solo) = &c.constraints[0] else {
+        panic!("the first constraint is a location")
+    };
+    assert_eq!(solo.discovery, Discovery::Never);
     let written = to_native(c);
     let again = parse(&written);
     assert_eq!(&again.config, c, "written:\n{written}");
