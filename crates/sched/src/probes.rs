@@ -106,10 +106,10 @@ fn probe_primitive(cl: &mut Cluster, g: &mut Graph, r: RscId, n: NodeId) -> bool
     // only on the nodes of exclusive locations.
     let top = cl.top_parent(r);
     let allowed = rsc.allowed[n].is_some();
-    if rsc.exclusive_discover || cl.rscs[top].exclusive_discover {
-        if !allowed || rsc.discover[n] != 2 {
-            return false;
-        }
+    if (rsc.exclusive_discover || cl.rscs[top].exclusive_discover)
+        && (!allowed || rsc.discover[n] != 2)
+    {
+        return false;
     }
     if allowed && rsc.discover[n] == 1 {
         return false;
