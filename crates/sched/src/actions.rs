@@ -37,6 +37,8 @@ pub const FLAG_IMPLIES_FIRST_MIGRATABLE: u32 = 1 << 14;
 pub const FLAG_PSEUDO_LEFT: u32 = 1 << 15;
 /// Live migration: an input only when 'first' does not migrate.
 pub const FLAG_APPLY_FIRST_NON_MIGRATABLE: u32 = 1 << 16;
+/// When 'then' is required, 'first' is not needed (a reload before a stop).
+pub const FLAG_THEN_CANCELS_FIRST: u32 = 1 << 17;
 
 /// What an action does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -66,6 +68,8 @@ pub enum Task {
     Shutdown,
     /// A request to a node to probe every resource again (a node action).
     Reprobe,
+    /// Reload of changed parameters in place (reload-agent).
+    Reload,
     /// Live migration: on the node the resource leaves, then on the one it reaches.
     MigrateTo,
     MigrateFrom,
@@ -94,6 +98,7 @@ impl Task {
             Task::Shutdown => "do_shutdown",
             Task::Notify => "notify",
             Task::Reprobe => "probe_again",
+            Task::Reload => "reload-agent",
             Task::MigrateTo => "migrate_to",
             Task::MigrateFrom => "migrate_from",
         }
@@ -1339,6 +1344,14 @@ fn eff_flags_at(cl: &Cluster, g: &Graph, a: usize, node: Option<NodeId>) -> (boo
 fn update_ordering(cl: &Cluster, g: &mut Graph, o: &ActOrder) -> bool {
     let mut changed = summarize(cl, g, o.first);
     changed |= summarize(cl, g, o.then);
+    if o.flags & FLAG_THEN_CANCELS_FIRST != 0
+        && !g.acts[o.then].optional
+        && !g.acts[o.first].optional
+    {
+        // A reload is not needed when the resource stops anyway.
+        g.acts[o.first].optional = true;
+        changed = true;
+    }
     let (f_opt, f_run) = eff_flags_at(cl, g, o.first, g.acts[o.then].node);
     let (t_opt, _) = eff_flags_at(cl, g, o.then, g.acts[o.first].node);
     if o.flags & (FLAG_ONE_OR_MORE | FLAG_INTERLEAVED) == 0 {

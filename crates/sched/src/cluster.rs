@@ -358,6 +358,12 @@ pub struct Cluster {
     pub cancels: Vec<crate::recurring::HistoryOp>,
     /// Recurring operations whose definition changed: started again.
     pub reschedules: Vec<crate::recurring::HistoryOp>,
+    /// Recurring operations that must run again now (changed restart parameters).
+    pub forced_monitors: Vec<crate::recurring::HistoryOp>,
+    /// Failed recurring monitors whose failure expired: (resource, node, history id).
+    pub expired_monitors: Vec<(RscId, NodeId, String)>,
+    /// Resources to reload in place on a node (reloadable parameters changed).
+    pub reloads: Vec<(RscId, NodeId)>,
     /// Fail counts to clear (expired, or the definition changed), with the reason.
     pub clears: Vec<(RscId, NodeId, &'static str)>,
     /// Operation histories to remove (orphaned resources, changed agents).
@@ -590,6 +596,9 @@ pub fn build(cfg: &Config, opts: &Options, nodes: Vec<Node>) -> Result<Cluster, 
         failcount_cleared: Vec::new(),
         cancels: Vec::new(),
         reschedules: Vec::new(),
+        forced_monitors: Vec::new(),
+        expired_monitors: Vec::new(),
+        reloads: Vec::new(),
         clears: Vec::new(),
         cleanups: Vec::new(),
         by_id: Default::default(),

@@ -5,7 +5,10 @@
 
 use halo_model::Role;
 
-use crate::actions::{self, Graph, Task, FLAG_IMPLIES_THEN, FLAG_OPTIONAL, FLAG_RUNNABLE_LEFT};
+use crate::actions::{
+    self, Graph, Task, FLAG_IMPLIES_THEN, FLAG_OPTIONAL, FLAG_RUNNABLE_LEFT,
+    FLAG_THEN_CANCELS_FIRST,
+};
 use crate::cluster::{Cluster, NodeId, RscId};
 use crate::constraints::RscOrder;
 use crate::probes::{RC_NOT_RUNNING, RC_PROMOTED};
@@ -63,6 +66,37 @@ pub fn from_history(cl: &mut Cluster, g: &mut Graph, status: &halo_model::Status
             true,
         );
         g.acts[mon].reschedule = true;
+    }
+    for c in cl.forced_monitors.clone() {
+        // Pacemaker's force_restart: the monitor of that key, wherever it is.
+        let existing = g
+            .find_all(c.rsc, Task::Monitor)
+            .into_iter()
+            .find(|&a| g.acts[a].interval_ms == c.interval_ms);
+        let mon = existing.unwrap_or_else(|| {
+            actions::custom_op(cl, g, c.rsc, Task::Monitor, c.interval_ms, None, false)
+        });
+        g.acts[mon].optional = false;
+        g.acts[mon].reason = Some("resource definition change".into());
+    }
+    for (r, n) in cl.reloads.clone() {
+        // Reload in place; a required stop or demote cancels the reload.
+        let reload = actions::custom_op(cl, g, r, Task::Reload, 0, Some(n), false);
+        g.acts[reload].reason = Some("resource definition change".into());
+        order_after(
+            cl,
+            reload,
+            r,
+            Task::Stop,
+            FLAG_OPTIONAL | FLAG_THEN_CANCELS_FIRST,
+        );
+        order_after(
+            cl,
+            reload,
+            r,
+            Task::Demote,
+            FLAG_OPTIONAL | FLAG_THEN_CANCELS_FIRST,
+        );
     }
     cleanups(cl, g);
 }
@@ -264,6 +298,14 @@ fn for_active(
             cl,
             r,
             Task::Start,
+            None,
+            mon,
+            FLAG_IMPLIES_THEN | FLAG_RUNNABLE_LEFT,
+        );
+        order(
+            cl,
+            r,
+            Task::Reload,
             None,
             mon,
             FLAG_IMPLIES_THEN | FLAG_RUNNABLE_LEFT,

@@ -264,12 +264,12 @@ fn unpack_lrm_resource(
         unpack_rsc_op(cl, r, node, op, &mut role, &mut on_fail, &mut last_failure);
     }
     process_rsc_state(cl, r, node, role, on_fail);
-    // History recorded under another agent is removed, unless the resource is active
-    // there (restarting it for a changed agent is not supported yet).
+    // History recorded under another agent is removed (after the stop, where the
+    // resource is active: its definition changed, so it restarts).
     let agent = &cl.rscs[r].agent;
     let agent_changed = !cl.rscs[r].orphan
         && (agent.class != h.class || agent.provider != h.provider || agent.kind != h.kind);
-    if agent_changed && !cl.rscs[r].running_on.contains(&node) {
+    if agent_changed {
         cl.cleanups.push((r, node));
     }
     let anonymous_instance = cl.clone_parent(r).is_some_and(|c| !cl.rscs[c].unique);
@@ -716,6 +716,14 @@ fn unpack_rsc_op<'a>(
     } else {
         cl.top_parent(r)
     };
+    // A failure of an operation with on-fail=block never expires: it disables the
+    // resource's failure timeout (Pacemaker's block_failure).
+    if cl.rscs[r].failure_timeout > 0
+        && blocking_failure(cl, r, op, target_rc)
+        && failcount(cl, r, node, false).0 > 0
+    {
+        cl.rscs[r].failure_timeout = 0;
+    }
     let expired = op.op_status != EXEC_NOT_INSTALLED && check_expiry(cl, r, node, op);
     if op.op_status != EXEC_NOT_INSTALLED && expired_failcount(cl, r, node, op) {
         cl.clears.push((r, node, "it expired"));
@@ -731,6 +739,11 @@ fn unpack_rsc_op<'a>(
         && rc != target_rc
         && (op.interval_ms == 0 || (cl.nodes[node].online && !cl.nodes[node].unclean))
     {
+        if op.interval_ms > 0 {
+            // The failed recurring monitor starts again (Pacemaker forces its
+            // restart digest to differ).
+            cl.expired_monitors.push((r, node, op.id.clone()));
+        }
         return;
     }
     if maskable {
@@ -810,6 +823,27 @@ pub fn can_fence(cl: &Cluster, node: NodeId) -> bool {
     cl.opts.have_quorum
         || cl.opts.no_quorum_policy == NoQuorumPolicy::Ignore
         || cl.nodes[node].online
+}
+
+/// Whether `op` is a failure of an operation configured with on-fail=block.
+fn blocking_failure(cl: &Cluster, r: RscId, op: &OpRecord, target_rc: i32) -> bool {
+    let name = strip_instance(&cl.rscs[r].id);
+    cl.rscs[r].ops.iter().any(|o| {
+        let blocks = o.on_fail == Some(halo_model::OnFail::Block)
+            || o.attrs
+                .get("on-fail")
+                .is_some_and(|v| v.eq_ignore_ascii_case("block"));
+        blocks
+            && o.name.eq_ignore_ascii_case(&op.operation)
+            && o.interval_ms == op.interval_ms
+            && (op
+                .id
+                .eq_ignore_ascii_case(&format!("{name}_last_failure_0"))
+                || (op
+                    .id
+                    .eq_ignore_ascii_case(&format!("{name}_{}_{}", o.name, o.interval_ms))
+                    && op.rc != target_rc))
+    })
 }
 
 /// Whether this operation's failure has expired and with it the whole fail count,
@@ -1169,21 +1203,41 @@ pub fn config_changes(cl: &mut Cluster, status: &Status) {
                 changed = true;
                 continue;
             }
-            match compare(cl, r, op) {
+            let forced = op.op_restart_digest.is_some()
+                && cl
+                    .expired_monitors
+                    .iter()
+                    .any(|(er, en, id)| *er == r && *en == node && *id == op.id);
+            let cmp = if forced {
+                Cmp::Restart
+            } else {
+                compare(cl, r, op)
+            };
+            let recurring = || HistoryOp {
+                rsc: r,
+                node,
+                task: task.to_string(),
+                interval_ms: op.interval_ms,
+            };
+            match cmp {
                 Cmp::Match => {}
                 Cmp::Restart => {
                     changed = true;
                     if op.interval_ms == 0 {
                         cl.rscs[r].definition_restart = true;
+                    } else {
+                        // The recurring operation must run again.
+                        cl.forced_monitors.push(recurring());
                     }
                 }
                 Cmp::All | Cmp::Unknown => {
                     changed = true;
                     if op.interval_ms > 0 {
-                        // the recurring operation is simply rescheduled
+                        cl.reschedules.push(recurring());
                     } else if op.op_restart_digest.is_some() {
                         if cl.rscs[r].managed && !cl.rscs[r].failed {
                             cl.rscs[r].reload = true;
+                            cl.reloads.push((r, node));
                         }
                     } else {
                         cl.rscs[r].definition_restart = true;
