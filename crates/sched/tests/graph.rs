@@ -121,10 +121,17 @@ fn a_new_resource_is_probed_everywhere_then_started_then_monitored() {
 fn a_running_resource_with_its_monitor_needs_nothing() {
     let lrm = r#"<lrm_resource id="db" class="ocf" provider="pacemaker" type="Dummy">
   <lrm_rsc_op id="db_last_0" operation="start" interval="0" op-status="0" rc-code="0" transition-key="1:1:0:00000000-0000-0000-0000-000000000000" call-id="2" crm_feature_set="3.16.2" op-digest="DIGEST"/>
-  <lrm_rsc_op id="db_monitor_10000" operation="monitor" interval="10000" op-status="0" rc-code="0" transition-key="2:1:0:00000000-0000-0000-0000-000000000000" call-id="3" crm_feature_set="3.16.2"/>
+  <lrm_rsc_op id="db_monitor_10000" operation="monitor" interval="10000" op-status="0" rc-code="0" transition-key="2:1:0:00000000-0000-0000-0000-000000000000" call-id="3" crm_feature_set="3.16.2" op-digest="MONDIGEST"/>
 </lrm_resource>"#;
     let params = [("fake".to_string(), "foo".to_string())].into();
-    let lrm = lrm.replace("DIGEST", &halo_sched::digest::digest(&params));
+    let monitor = [
+        ("fake".to_string(), "foo".to_string()),
+        ("CRM_meta_timeout".to_string(), "30000".to_string()),
+    ]
+    .into();
+    let lrm = lrm
+        .replace("MONDIGEST", &halo_sched::digest::digest(&monitor))
+        .replace("DIGEST", &halo_sched::digest::digest(&params));
     let g = plan(&cib("", DUMMY, "", &lrm), true).graph();
     let labels: Vec<&str> = g.actions.iter().map(|a| a.label.as_str()).collect();
     assert_eq!(
@@ -379,4 +386,21 @@ fn resource_discovery_decides_where_resources_are_probed() {
         Some("node2"),
         "exclusive: only there"
     );
+}
+
+/// A recurring monitor recorded without a digest (or with other parameters) is
+/// started again, as Pacemaker reschedules it.
+#[test]
+fn a_monitor_recorded_with_other_parameters_runs_again() {
+    let lrm = r#"<lrm_resource id="db" class="ocf" provider="pacemaker" type="Dummy">
+  <lrm_rsc_op id="db_last_0" operation="start" interval="0" op-status="0" rc-code="0" transition-key="1:1:0:00000000-0000-0000-0000-000000000000" call-id="2" crm_feature_set="3.16.2" op-digest="DIGEST"/>
+  <lrm_rsc_op id="db_monitor_10000" operation="monitor" interval="10000" op-status="0" rc-code="0" transition-key="2:1:0:00000000-0000-0000-0000-000000000000" call-id="3" crm_feature_set="3.16.2" op-digest="0123456789abcdef0123456789abcdef"/>
+</lrm_resource>"#;
+    let params = [("fake".to_string(), "foo".to_string())].into();
+    let lrm = lrm.replace("DIGEST", &halo_sched::digest::digest(&params));
+    let p = plan(&cib("", DUMMY, "", &lrm), true);
+    assert!(p.changes.is_empty(), "nothing restarts");
+    let g = p.graph();
+    let mon = action(&g, "db_monitor_10000 node1");
+    assert!(mon.runnable && mon.inputs.is_empty(), "{}", g.to_dot());
 }
