@@ -1203,7 +1203,7 @@ pub fn config_changes(cl: &mut Cluster, status: &Status) {
                 changed = true;
                 continue;
             }
-            let forced = op.op_restart_digest.is_some()
+            let forced = op.op_digest.is_some()
                 && cl
                     .expired_monitors
                     .iter()
