@@ -200,7 +200,10 @@ pub struct Graph {
     /// Actions by resource and task, in creation order.
     index: rustc_hash::FxHashMap<(RscId, Task), Vec<usize>>,
     /// Orderings by (first, then) action, for de-duplication.
-    order_index: rustc_hash::FxHashMap<(usize, usize), Vec<usize>>,
+    /// The last ordering of each (first, then) pair; `same_pair` links each ordering
+    /// to the previous one of its pair (no allocation per pair).
+    order_index: rustc_hash::FxHashMap<(usize, usize), usize>,
+    same_pair: Vec<usize>,
     /// The first action by resource, task, interval and node.
     exact_index: rustc_hash::FxHashMap<(RscId, Task, u64, Option<NodeId>), usize>,
 }
@@ -254,11 +257,17 @@ impl Graph {
         if flags == 0 || first == then {
             return false;
         }
-        let existing = self.order_index.entry((first, then)).or_default();
-        if existing.iter().any(|&o| self.orders[o].flags & flags != 0) {
-            return false;
+        let new = self.orders.len();
+        let last = *self.order_index.entry((first, then)).or_insert(usize::MAX);
+        let mut o = last;
+        while o != usize::MAX {
+            if self.orders[o].flags & flags != 0 {
+                return false;
+            }
+            o = self.same_pair[o];
         }
-        existing.push(self.orders.len());
+        self.order_index.insert((first, then), new);
+        self.same_pair.push(last);
         self.orders.push(ActOrder { first, then, flags });
         true
     }
