@@ -259,3 +259,20 @@ fn simulate_writes_the_transition_graph_as_dot_and_json() {
         assert!(o.status.success(), "dot cannot read it: {}", stderr(&o));
     }
 }
+
+/// A resource whose stop failed with on-fail=block shows as crm_simulate shows it:
+/// failed and blocked, before and after (nothing acts on it), and its failure never
+/// expires although failure-timeout passed.
+#[test]
+fn simulate_shows_a_blocked_failure_as_blocked() {
+    let case = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/pacemaker-scheduler/cases/expire-non-blocked-failure.xml");
+    let o = halo(&["simulate", "--xml", case.to_str().unwrap_or_default()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let blocked = out
+        .lines()
+        .filter(|l| l.contains("rsc1\t") && l.contains("FAILED node2 (blocked)"))
+        .count();
+    assert_eq!(blocked, 2, "{out}");
+}

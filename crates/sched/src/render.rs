@@ -129,7 +129,8 @@ fn resource(cl: &Cluster, g: &Graph, r: RscId, after: bool, indent: usize, out: 
                 Some(n) => format!("{} {}", role, cl.nodes[n].name),
                 None => "Stopped".to_string(),
             };
-            if rsc.failed && !after {
+            // A failed resource that is not managed stays failed: nothing acts on it.
+            if rsc.failed && (!after || !rsc.managed) {
                 state = format!(
                     "FAILED {}",
                     node.map(|n| cl.nodes[n].name.as_str()).unwrap_or("")
@@ -137,7 +138,13 @@ fn resource(cl: &Cluster, g: &Graph, r: RscId, after: bool, indent: usize, out: 
             }
             let mut flags = String::new();
             if !rsc.managed {
-                flags.push_str(" (unmanaged)");
+                // Pacemaker says "blocked" when a failure (on-fail=block, a stop
+                // that failed without fencing) took it out of management.
+                flags.push_str(if rsc.block {
+                    " (blocked)"
+                } else {
+                    " (unmanaged)"
+                });
             }
             if rsc.next_role_reason.as_deref() == Some("target-role")
                 && rsc.next_role == Some(Role::Stopped)
