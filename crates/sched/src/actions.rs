@@ -104,6 +104,17 @@ impl Task {
         }
     }
 
+    /// The completion pseudo-action of a task (start -> running, ...).
+    pub fn completion(self) -> Task {
+        match self {
+            Task::Start => Task::Running,
+            Task::Stop => Task::Stopped,
+            Task::Promote => Task::Promoted,
+            Task::Demote => Task::Demoted,
+            t => t,
+        }
+    }
+
     /// The primitive task a completion pseudo-action summarises.
     pub fn base(self) -> Task {
         match self {
@@ -982,8 +993,8 @@ pub fn apply_orderings(cl: &Cluster, g: &mut Graph) {
         // Ordering after a collective resource means after it has completed
         // (start -> running, ...), unless 'then' is part of it.
         let collective = cl.rscs[o.first].variant != Variant::Primitive;
-        if collective && o.first != o.then && !is_ancestor(cl, o.first, o.then) {
-            let done = completion(o.first_task);
+        if collective && o.first != o.then && !cl.is_ancestor(o.first, o.then) {
+            let done = o.first_task.completion();
             // After a notifying clone: once its notifications are confirmed.
             let notified = crate::notify::confirmed_post(cl, g, o.first, o.first_task.base());
             if let Some(f) = notified.or_else(|| g.find(o.first, done, None)) {
@@ -1051,7 +1062,7 @@ pub fn inhibit_interleaved_instances(cl: &mut Cluster, g: &mut Graph) {
             if flags & (FLAG_RUNNABLE_LEFT | FLAG_IMPLIES_THEN) == 0
                 || flags & FLAG_ONE_OR_MORE != 0
                 || cl.rscs[first].variant == Variant::Primitive
-                || is_ancestor(cl, first, then)
+                || cl.is_ancestor(first, then)
                 || matches!(first_task, Task::Stop | Task::Demote)
                 || !interleaved(cl, first, then, then_task)
             {
@@ -1114,26 +1125,6 @@ fn clone_min_ordering(
     for &t in thens {
         g.add_order(met, t, (o.flags & !FLAG_ONE_OR_MORE) | FLAG_RUNNABLE_LEFT);
     }
-}
-
-fn completion(t: Task) -> Task {
-    match t {
-        Task::Start => Task::Running,
-        Task::Stop => Task::Stopped,
-        Task::Promote => Task::Promoted,
-        Task::Demote => Task::Demoted,
-        other => other,
-    }
-}
-
-fn is_ancestor(cl: &Cluster, anc: RscId, mut r: RscId) -> bool {
-    while let Some(p) = cl.rscs[r].parent {
-        if p == anc {
-            return true;
-        }
-        r = p;
-    }
-    false
 }
 
 /// Whether an ordering between two clones pairs their instances node by node
@@ -1301,7 +1292,7 @@ fn summarize(cl: &Cluster, g: &mut Graph, a: usize) -> bool {
 /// notification the operation notified about (its completion for a post-notification).
 fn summary_task(act: &Act) -> Task {
     match act.notify {
-        Some(tag) if tag.post => completion(tag.op),
+        Some(tag) if tag.post => tag.op.completion(),
         Some(tag) => tag.op,
         None => act.task,
     }

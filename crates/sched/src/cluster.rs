@@ -429,6 +429,17 @@ impl Cluster {
             .collect();
     }
 
+    /// Whether `anc` is a parent, grandparent, ... of `r`.
+    pub fn is_ancestor(&self, anc: RscId, mut r: RscId) -> bool {
+        while let Some(p) = self.rscs[r].parent {
+            if p == anc {
+                return true;
+            }
+            r = p;
+        }
+        false
+    }
+
     pub fn top_parent(&self, mut r: RscId) -> RscId {
         while let Some(p) = self.rscs[r].parent {
             r = p;

@@ -62,16 +62,6 @@ pub fn create_actions(cl: &mut Cluster, g: &mut Graph, r: RscId, current: NodeId
     );
 }
 
-fn is_ancestor(cl: &Cluster, anc: RscId, mut r: RscId) -> bool {
-    while let Some(p) = cl.rscs[r].parent {
-        if p == anc {
-            return true;
-        }
-        r = p;
-    }
-    false
-}
-
 /// Orderings between unrelated resources, one of them migratable, apply to the
 /// migration as well (Pacemaker's `pcmk__order_migration_equivalents`): each
 /// equivalent follows the ordering it comes from.
@@ -90,8 +80,8 @@ fn equivalents(cl: &Cluster, o: &RscOrder) -> Vec<RscOrder> {
     if o.first_action.is_some()
         || o.then_action.is_some()
         || first == then
-        || is_ancestor(cl, first, then)
-        || is_ancestor(cl, then, first)
+        || cl.is_ancestor(first, then)
+        || cl.is_ancestor(then, first)
     {
         return Vec::new();
     }

@@ -39,20 +39,10 @@ impl NotifyTag {
     /// completion for "post" (`running`, `stopped`, `promoted`, `demoted`).
     pub fn key_op(&self) -> &'static str {
         if self.post {
-            completion(self.op).as_str()
+            self.op.completion().as_str()
         } else {
             self.op.as_str()
         }
-    }
-}
-
-fn completion(t: Task) -> Task {
-    match t {
-        Task::Start => Task::Running,
-        Task::Stop => Task::Stopped,
-        Task::Promote => Task::Promoted,
-        Task::Demote => Task::Demoted,
-        other => other,
     }
 }
 

@@ -18,7 +18,6 @@ use crate::probes::{RC_NOT_RUNNING, RC_PROMOTED};
 pub struct HistoryOp {
     pub rsc: RscId,
     pub node: NodeId,
-    pub task: String,
     pub interval_ms: u64,
 }
 

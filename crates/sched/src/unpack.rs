@@ -1174,7 +1174,6 @@ pub fn config_changes(cl: &mut Cluster, status: &Status) {
                     cl.cancels.push(HistoryOp {
                         rsc: r,
                         node,
-                        task: task.to_string(),
                         interval_ms: op.interval_ms,
                     });
                 }
@@ -1196,7 +1195,6 @@ pub fn config_changes(cl: &mut Cluster, status: &Status) {
                     cl.cancels.push(HistoryOp {
                         rsc: r,
                         node,
-                        task: task.to_string(),
                         interval_ms: op.interval_ms,
                     });
                 }
@@ -1216,7 +1214,6 @@ pub fn config_changes(cl: &mut Cluster, status: &Status) {
             let recurring = || HistoryOp {
                 rsc: r,
                 node,
-                task: task.to_string(),
                 interval_ms: op.interval_ms,
             };
             match cmp {
