@@ -49,7 +49,9 @@ pub struct GraphAction {
     /// Why a blocked action cannot run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub blocked_by: Option<String>,
-    /// Ids of the actions that must complete before this one may begin.
+    /// Ids of the actions that must complete before this one may begin. An input can
+    /// be a blocked action (as in Pacemaker's graphs): this action then waits until a
+    /// new transition replaces this one.
     pub inputs: Vec<usize>,
     /// Ids of actions ordered before this one whose ordering is not an input (one of
     /// the two is blocked); shown dashed in DOT, never waited for.
