@@ -961,6 +961,24 @@ pub fn internal_constraints(cl: &mut Cluster, r: RscId) {
 
 /// Resolve resource orderings to action orderings (`pcmk__apply_orderings`).
 pub fn apply_orderings(cl: &Cluster, g: &mut Graph) {
+    for r in &cl.relaxed {
+        let met = g.push(Act {
+            pseudo: true,
+            requires_any: Some(1),
+            key: Some(format!("one-or-more:{}", r.id)),
+            ..Act::new(None, Task::OneOrMore, None)
+        });
+        for &(f, task) in &r.firsts {
+            for a in first_actions(cl, g, f, task) {
+                g.add_order(a, met, FLAG_ONE_OR_MORE | FLAG_IMPLIES_THEN_PRINTED);
+            }
+        }
+        for &(t, task) in &r.thens {
+            for a in g.find_all(t, task) {
+                g.add_order(met, a, r.flags);
+            }
+        }
+    }
     for o in &cl.orders {
         if let Some(f) = o.first_action {
             let thens = match o.then_action {

@@ -371,6 +371,8 @@ pub struct Cluster {
     /// Configured resources by id (see `index_ids`).
     pub by_id: std::collections::HashMap<String, RscId>,
     pub orders: Vec<crate::constraints::RscOrder>,
+    /// Orderings after sets of which any one member is enough.
+    pub relaxed: Vec<crate::constraints::RelaxedOrder>,
     pub have_stonith_resource: bool,
     pub rsc_defaults: Attrs,
     pub op_defaults: Attrs,
@@ -614,6 +616,7 @@ pub fn build(cfg: &Config, opts: &Options, nodes: Vec<Node>) -> Result<Cluster, 
         cleanups: Vec::new(),
         by_id: Default::default(),
         orders: Vec::new(),
+        relaxed: Vec::new(),
         have_stonith_resource: false,
         rsc_defaults: cfg.rsc_defaults.clone(),
         op_defaults: cfg.op_defaults.clone(),

@@ -34,6 +34,17 @@ pub fn discovery_rank(d: halo_model::Discovery) -> u8 {
     }
 }
 
+/// An ordered set with require-all=false before the next set: the next set's
+/// members wait for any one member of the first (Pacemaker's one-or-more pseudo-action).
+#[derive(Debug, Clone)]
+pub struct RelaxedOrder {
+    /// The id of the first set (the pseudo-action is `one-or-more:ID`).
+    pub id: String,
+    pub firsts: Vec<(RscId, Task)>,
+    pub thens: Vec<(RscId, Task)>,
+    pub flags: u32,
+}
+
 /// An ordering between actions of two resources.
 #[derive(Debug, Clone)]
 pub struct RscOrder {
@@ -412,6 +423,21 @@ fn order_pair(
         then_action: None,
     });
     if sym == Symmetry::Symmetric {
+        order_inverse(cl, id, kind, first, fa, then, ta);
+    }
+}
+
+/// The inverse of `first fa then ta`: `then` undoes `ta` before `first` undoes `fa`.
+fn order_inverse(
+    cl: &mut Cluster,
+    id: &str,
+    kind: OrderKind,
+    first: RscId,
+    fa: Action,
+    then: RscId,
+    ta: Action,
+) {
+    {
         let f2 = flags_for(kind, fa.inverse(), Symmetry::Inverse);
         cl.orders.push(RscOrder {
             id: id.to_string().into(),
@@ -495,6 +521,30 @@ fn unpack_order(cl: &mut Cluster, o: &Order) {
                 } else {
                     m2.clone()
                 };
+                if !s1.require_all && matches!(a1, Action::Start | Action::Promote) {
+                    // Any one member of the first set is enough: they feed a
+                    // pseudo-action that every member of the next set waits for
+                    // (Pacemaker's one-or-more); stopping is ordered as usual.
+                    let forward = if sym == Symmetry::Inverse {
+                        Symmetry::Symmetric
+                    } else {
+                        sym
+                    };
+                    cl.relaxed.push(RelaxedOrder {
+                        id: s1.id.clone(),
+                        firsts: m1.iter().map(|&f| (f, task_of(a1))).collect(),
+                        thens: m2.iter().map(|&t| (t, task_of(a2))).collect(),
+                        flags: flags_for(k, a2, forward) | FLAG_RUNNABLE_LEFT,
+                    });
+                    if sym == Symmetry::Symmetric {
+                        for &f in &firsts {
+                            for &t in &thens {
+                                order_inverse(cl, id, k, f, a1, t, a2);
+                            }
+                        }
+                    }
+                    continue;
+                }
                 for &f in &firsts {
                     for &t in &thens {
                         order_pair(cl, id, k, sym, f, a1, t, a2);

@@ -13,7 +13,7 @@ const FLOOR_TIER1: usize = 40;
 const FLOOR_TIER2: usize = 268;
 /// Cases whose transition graph matches crm_simulate's, per tier: the graph ratchet.
 const FLOOR_GRAPH_TIER1: usize = 40;
-const FLOOR_GRAPH_TIER2: usize = 250;
+const FLOOR_GRAPH_TIER2: usize = 252;
 
 fn corpus_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/pacemaker-scheduler")
