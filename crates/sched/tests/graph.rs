@@ -404,3 +404,40 @@ fn a_monitor_recorded_with_other_parameters_runs_again() {
     let mon = action(&g, "db_monitor_10000 node1");
     assert!(mon.runnable && mon.inputs.is_empty(), "{}", g.to_dot());
 }
+
+/// An ordered set with require-all=false: the next set waits for any one of its
+/// members, through a one-or-more pseudo-action, so one member that cannot start does
+/// not hold the others up.
+#[test]
+fn any_one_member_of_a_relaxed_set_is_enough() {
+    let mut resources = String::new();
+    for r in ["a", "b", "c", "d"] {
+        resources.push_str(&format!(
+            r#"<primitive id="{r}" class="ocf" provider="pacemaker" type="Dummy"/>"#
+        ));
+    }
+    let constraints = r#"<rsc_location id="no-b1" rsc="b" node="node1" score="-INFINITY"/>
+<rsc_location id="no-b2" rsc="b" node="node2" score="-INFINITY"/>
+<rsc_order id="o">
+  <resource_set id="s1"><resource_ref id="a"/></resource_set>
+  <resource_set id="s2" sequential="false" require-all="false"><resource_ref id="b"/><resource_ref id="c"/></resource_set>
+  <resource_set id="s3"><resource_ref id="d"/></resource_set>
+</rsc_order>"#;
+    let p = plan(&cib("", &resources, constraints, ""), true);
+    let lines: Vec<String> = p.changes.iter().map(|c| c.render()).collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("Start") && l.contains(" d ")),
+        "d starts: {lines:?}"
+    );
+    let g = p.graph();
+    let met = action(&g, "one-or-more:s2");
+    assert!(met.runnable);
+    let d = g
+        .actions
+        .iter()
+        .find(|a| a.key == "d_start_0")
+        .expect("d starts");
+    assert!(d.runnable && d.inputs.contains(&met.id), "{}", g.to_dot());
+}
