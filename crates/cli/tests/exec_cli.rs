@@ -174,6 +174,15 @@ fn resource_agents_and_describe() {
     assert!(out.starts_with("ocf:heartbeat:IPaddr2 - "), "{out}");
     assert!(out.contains("  ip (required, unique): "), "{out}");
     assert!(out.contains("  start: interval=0s timeout=20s"), "{out}");
+    // An agent that finds its shell functions by itself: the executor must not set
+    // OCF_FUNCTIONS_DIR, which Pacemaker does not set (it failed every action).
+    if std::path::Path::new("/usr/lib/ocf/resource.d/rabbitmq/rabbitmq-server").exists() {
+        let o = s.halo(&["resource", "describe", "ocf:rabbitmq:rabbitmq-server"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stdout(&o).starts_with("ocf:rabbitmq:rabbitmq-server - "));
+    } else {
+        eprintln!("SKIP ocf:rabbitmq:rabbitmq-server: not installed (Debian: rabbitmq-server)");
+    }
     let o = s.halo(&["resource", "describe", "halo:process", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
     assert_eq!(v["parameters"][0]["name"], "command");

@@ -39,10 +39,6 @@ fn ocf_env(root: &Path, rsctmp: &Path, kind: &str, rsc: &str) -> Vec<(String, St
         ("OCF_RESKEY_CRM_meta_timeout".into(), "20000".into()),
         ("OCF_RESKEY_CRM_meta_interval".into(), "0".into()),
         // The same environment the executor gives.
-        (
-            "OCF_FUNCTIONS_DIR".into(),
-            format!("{}/lib/heartbeat", root.display()),
-        ),
         ("OCF_EXIT_REASON_PREFIX".into(), "ocf-exit-reason:".into()),
         (
             "OCF_RESKEY_CRM_meta_on_node".into(),

@@ -215,8 +215,10 @@ async fn run_ocf(config: &ExecConfig, req: &OpRequest, timeout: Duration) -> Raw
     }
     let mut env = base_env(config);
     let root = config.ocf_root.to_string_lossy().into_owned();
+    // What Pacemaker's executor sets, and nothing more: agents choose their own
+    // defaults for the rest (ocf:rabbitmq:rabbitmq-server looks for its shell
+    // functions elsewhere when OCF_FUNCTIONS_DIR is unset).
     env.push(("OCF_ROOT".into(), root.clone()));
-    env.push(("OCF_FUNCTIONS_DIR".into(), format!("{root}/lib/heartbeat")));
     env.push(("OCF_RA_VERSION_MAJOR".into(), "1".into()));
     env.push(("OCF_RA_VERSION_MINOR".into(), "1".into()));
     env.push(("OCF_RESOURCE_INSTANCE".into(), req.resource.clone()));
