@@ -70,8 +70,19 @@ impl MemorySink {
             .collect()
     }
 
-    /// Wait until `pred` holds for the events recorded so far.
-    pub async fn wait_for(&self, pred: impl Fn(&[ExecEvent]) -> bool) {
+    /// Wait until `pred` holds for the events recorded so far, at most `limit`;
+    /// returns whether it holds.
+    pub async fn wait_for(
+        &self,
+        limit: std::time::Duration,
+        pred: impl Fn(&[ExecEvent]) -> bool,
+    ) -> bool {
+        tokio::time::timeout(limit, self.wait_until(pred))
+            .await
+            .is_ok()
+    }
+
+    async fn wait_until(&self, pred: impl Fn(&[ExecEvent]) -> bool) {
         loop {
             let notified = self.notify.notified();
             tokio::pin!(notified);
@@ -102,5 +113,18 @@ impl ResultSink for ChannelSink {
     fn record(&self, event: ExecEvent) {
         // A closed receiver means the controller is shutting down: nothing to do.
         let _ = self.0.send(event);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Waiting for something that never comes ends at the deadline with false.
+    #[tokio::test]
+    async fn wait_for_gives_up_at_its_deadline() {
+        let sink = MemorySink::default();
+        let limit = std::time::Duration::from_millis(20);
+        assert!(!sink.wait_for(limit, |ev| !ev.is_empty()).await);
     }
 }

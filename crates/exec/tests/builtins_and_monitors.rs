@@ -190,16 +190,29 @@ async fn recurring_monitor_reports_changes_and_stops_with_stop() {
             .filter(|e| matches!(e, ExecEvent::Result(r) if r.action == "monitor"))
             .count()
     };
-    sink.wait_for(|ev| monitors(ev) >= 1).await;
+    // Generous deadlines: a regression fails the test instead of hanging it.
+    let limit = Duration::from_secs(30);
+    assert!(
+        sink.wait_for(limit, |ev| monitors(ev) >= 1).await,
+        "no monitor result within {limit:?}"
+    );
     // Let it run several more times: nothing new is reported while rc stays 0.
     let key = "rec_monitor_100";
     let first = env.exec.last_result(key).unwrap().call_id;
+    let deadline = std::time::Instant::now() + limit;
     while env.exec.last_result(key).unwrap().call_id < first + 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the monitor stopped running"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(monitors(&sink.events()), 1);
     std::fs::remove_file(&state).unwrap();
-    sink.wait_for(|ev| monitors(ev) >= 2).await;
+    assert!(
+        sink.wait_for(limit, |ev| monitors(ev) >= 2).await,
+        "the failure was not reported within {limit:?}"
+    );
     let failed = sink
         .results()
         .into_iter()
@@ -214,7 +227,12 @@ async fn recurring_monitor_reports_changes_and_stops_with_stop() {
     assert!(!failed.is_success());
     assert_eq!(env.exec.fail_count("rec"), 1);
     let call = env.exec.last_result(key).unwrap().call_id;
+    let deadline = std::time::Instant::now() + limit;
     while env.exec.last_result(key).unwrap().call_id < call + 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the monitor stopped running"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(
