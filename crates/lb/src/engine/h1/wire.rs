@@ -470,8 +470,13 @@ fn content_length<'a>(values: impl Iterator<Item = &'a [u8]>) -> Result<Option<u
             .map_err(|_| "invalid Content-Length")?
             .split(',')
         {
-            let n: u64 = part
-                .trim()
+            // Digits only (RFC 9110 8.6): Rust's integer parser also takes a sign,
+            // and a "+5" that a server reads differently smuggles a request.
+            let digits = part.trim();
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(format!("invalid Content-Length {part:?}"));
+            }
+            let n: u64 = digits
                 .parse()
                 .map_err(|_| format!("invalid Content-Length {part:?}"))?;
             if found.is_some_and(|f| f != n) {
@@ -889,6 +894,12 @@ mod tests {
         };
         assert_eq!(req(""), Ok(Framing::Empty));
         assert_eq!(req("Content-Length: 12\r\n"), Ok(Framing::Length(12)));
+        for bad in ["+5", "-5", "5 5", "", "0x5", " , 5"] {
+            assert!(
+                req(&format!("Content-Length: {bad}\r\n")).is_err(),
+                "Content-Length {bad:?} is refused"
+            );
+        }
         assert!(
             req("Content-Length: 12\r\nTransfer-Encoding: chunked\r\n").is_err(),
             "both is refused"
