@@ -433,6 +433,12 @@ pub(super) fn parse_response(buf: &[u8]) -> Result<Option<(RespHead, usize)>, He
     )))
 }
 
+/// Why a request head is refused before any server sees it, if it is: more than one
+/// Host field (RFC 9112 §3.2: a server could route by either).
+pub(super) fn request_head_problem(h: &Fields) -> Option<&'static str> {
+    (h.values("host").count() > 1).then_some("more than one Host header")
+}
+
 /// The body framing of a request, or why it is refused (RFC 9112 §6).
 pub(super) fn request_framing(h: &Fields) -> Result<Framing, String> {
     if h.has("transfer-encoding") {
@@ -894,6 +900,16 @@ mod tests {
         };
         assert_eq!(req(""), Ok(Framing::Empty));
         assert_eq!(req("Content-Length: 12\r\n"), Ok(Framing::Length(12)));
+        let head = |h: &str| {
+            let head = format!("GET / HTTP/1.1\r\n{h}\r\n");
+            let r = parse_request(head.as_bytes())
+                .expect("valid")
+                .expect("complete");
+            request_head_problem(&r.0.fields)
+        };
+        assert_eq!(head("Host: a\r\n"), None);
+        assert!(head("Host: a\r\nHost: a\r\n").is_some());
+        assert!(head("Host: a\r\nhost: b\r\n").is_some());
         for bad in ["+5", "-5", "5 5", "", "0x5", " , 5"] {
             assert!(
                 req(&format!("Content-Length: {bad}\r\n")).is_err(),
