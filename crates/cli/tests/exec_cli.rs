@@ -180,6 +180,8 @@ fn resource_agents_and_describe() {
         let o = s.halo(&["resource", "describe", "ocf:rabbitmq:rabbitmq-server"]);
         assert!(o.status.success(), "{}", stderr(&o));
         assert!(stdout(&o).starts_with("ocf:rabbitmq:rabbitmq-server - "));
+    } else if std::env::var_os("HALO_TEST_NO_SKIP").is_some_and(|v| v != "0") {
+        panic!("ocf:rabbitmq:rabbitmq-server is not installed (HALO_TEST_NO_SKIP is set)");
     } else {
         eprintln!("SKIP ocf:rabbitmq:rabbitmq-server: not installed (Debian: rabbitmq-server)");
     }

@@ -50,11 +50,11 @@ fn sql(dir: &Path, q: &str) -> bool {
 /// Galera cluster when the Galera library is installed.
 fn mariadb(port: u16, galera: bool) -> Option<Proc> {
     let (Some(mariadbd), Some(_)) = (which("mariadbd"), which("mariadb-install-db")) else {
-        eprintln!("SKIP: mariadb-server is not installed (apt-get install mariadb-server)");
+        skip("mariadb-server is not installed (apt-get install mariadb-server)");
         return None;
     };
     if !is_root() {
-        eprintln!("SKIP: starting a MariaDB test instance needs root here");
+        skip("starting a MariaDB test instance needs root here");
         return None;
     }
     let dir = tmpdir(&format!("mariadb-{port}"));
@@ -135,7 +135,7 @@ fn check_status(e: &Engine, b: &str) -> (String, String, String) {
 fn lb_mysql_and_galera_checks_against_real_mariadb() {
     let galera = std::path::Path::new("/usr/lib/galera/libgalera_smm.so").exists();
     if !galera {
-        eprintln!("SKIP: galera-4 is not installed (apt-get install galera-4)");
+        skip("galera-4 is not installed (apt-get install galera-4)");
         return;
     }
     let port = free_port();
@@ -219,7 +219,7 @@ fn lb_mysql_and_galera_checks_against_real_mariadb() {
 #[test]
 fn lb_redis_check_against_real_redis() {
     let Some(redis) = which("redis-server") else {
-        eprintln!("SKIP: redis-server is not installed (apt-get install redis-server)");
+        skip("redis-server is not installed (apt-get install redis-server)");
         return;
     };
     let port = free_port();
@@ -265,11 +265,11 @@ fn lb_amqp_check_against_real_rabbitmq() {
     // The real start script (the /usr/sbin wrapper switches to the rabbitmq user).
     let server = "/usr/lib/rabbitmq/bin/rabbitmq-server";
     let Some(_) = std::path::Path::new(server).exists().then_some(()) else {
-        eprintln!("SKIP: rabbitmq-server is not installed (apt-get install rabbitmq-server)");
+        skip("rabbitmq-server is not installed (apt-get install rabbitmq-server)");
         return;
     };
     if !is_root() {
-        eprintln!("SKIP: starting a RabbitMQ test broker needs root here");
+        skip("starting a RabbitMQ test broker needs root here");
         return;
     }
     let port = free_port();

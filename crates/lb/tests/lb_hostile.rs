@@ -152,7 +152,7 @@ fn lb_ten_thousand_idle_connections_bounded_memory_no_fd_leak() {
         );
     }
     let Some(python) = which("python3") else {
-        eprintln!("SKIP: python3 is needed to hold the client connections");
+        skip("python3 is needed to hold the client connections");
         return;
     };
     let a = HttpBackend::start("alpha");

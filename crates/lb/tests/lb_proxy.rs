@@ -152,7 +152,7 @@ fn lb_server_connections_are_reused_after_streamed_bodies() {
 #[test]
 fn lb_http2_clients_with_prior_knowledge() {
     let Some(h2load) = which("h2load") else {
-        eprintln!("SKIP: h2load is not installed (apt-get install nghttp2-client)");
+        skip("h2load is not installed (apt-get install nghttp2-client)");
         return;
     };
     let a = HttpBackend::start("alpha");

@@ -412,3 +412,12 @@ pub fn which(cmd: &str) -> Option<String> {
     }
     None
 }
+
+/// Say that a test cannot run here (a missing program, not root). Under
+/// `HALO_TEST_NO_SKIP=1` (CI, which installs everything) that is a failure instead.
+pub fn skip(why: &str) {
+    if std::env::var_os("HALO_TEST_NO_SKIP").is_some_and(|v| v != "0") {
+        panic!("{why} (HALO_TEST_NO_SKIP is set: nothing may be skipped)");
+    }
+    eprintln!("SKIP: {why}");
+}
