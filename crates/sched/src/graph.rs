@@ -329,8 +329,12 @@ pub fn op_key(cl: &Cluster, act: &Act) -> String {
         return if act.node.is_none() {
             format!("{}_{}_notify_{}_0", cl.rscs[r].id, tag.kind(), tag.key_op())
         } else {
-            let kind = if tag.post { "post" } else { "pre" };
-            format!("{}_{kind}_notify_{}_0", cl.rscs[r].id, tag.op.as_str())
+            format!(
+                "{}_{}_notify_{}_0",
+                cl.rscs[r].id,
+                tag.phase(),
+                tag.op.as_str()
+            )
         };
     }
     match (act.rsc, act.task) {
@@ -346,19 +350,20 @@ pub fn op_key(cl: &Cluster, act: &Act) -> String {
 }
 
 /// crm_simulate's name for an action.
-fn label(cl: &Cluster, act: &Act) -> String {
+fn label(cl: &Cluster, act: &Act, key: &str) -> String {
     let host = match act.node {
         Some(n) => Some(cl.nodes[n].name.as_str()),
         None if act.pseudo => None,
         None => Some("<none>"),
     };
-    let mut key = op_key(cl, act);
+    let renamed;
+    let mut key = key;
     if let (Some(r), Some(tag), Some(_)) = (act.rsc, act.notify, act.node) {
         // crm_simulate names an instance known by another id with the key words of
         // the clone's notification.
         if let Some(name) = &cl.rscs[r].clone_name {
-            let kind = if tag.post { "post" } else { "pre" };
-            key = format!("{name}_{kind}_notify_{}_0", tag.key_op());
+            renamed = format!("{name}_{}_notify_{}_0", tag.phase(), tag.key_op());
+            key = &renamed;
         }
     }
     match (act.task, act.rsc, host) {
@@ -369,7 +374,7 @@ fn label(cl: &Cluster, act: &Act) -> String {
         (Task::Cancel, _, Some(h)) => format!("Cancel {key} {h}"),
         (Task::Shutdown, None, Some(h)) => format!("do_shutdown {h}"),
         (_, _, Some(h)) => format!("{key} {h}"),
-        (_, _, None) => key,
+        (_, _, None) => key.to_string(),
     }
 }
 
@@ -424,10 +429,11 @@ fn describe(cl: &Cluster, g: &Graph, a: usize, runnable: bool, ops: &mut OpCache
             })
             .or_else(|| Some("its node cannot run it".into()))
     };
+    let key = op_key(cl, act);
     GraphAction {
         id: 0,
-        key: op_key(cl, act),
-        label: label(cl, act),
+        label: label(cl, act, &key),
+        key,
         node: act.node.map(|n| cl.nodes[n].name.clone()),
         kind,
         runnable,
@@ -455,8 +461,7 @@ fn resource_op(cl: &Cluster, g: &Graph, act: &Act, r: RscId) -> ResourceOp {
         meta.insert("op_target_rc".to_string(), rc.to_string());
     }
     if let Some(tag) = act.notify {
-        let kind = if tag.post { "post" } else { "pre" };
-        meta.insert("notify_type".to_string(), kind.to_string());
+        meta.insert("notify_type".to_string(), tag.phase().to_string());
         meta.insert("notify_operation".to_string(), tag.op.as_str().to_string());
     }
     if let Some(env) = act.notify_env.and_then(|e| g.notify_env.get(e)) {
@@ -464,18 +469,14 @@ fn resource_op(cl: &Cluster, g: &Graph, act: &Act, r: RscId) -> ResourceOp {
             meta.insert(k.clone(), v.clone());
         }
     }
-    if let Some(c) = cl.clone_parent(r) {
-        let c = &cl.rscs[c];
+    if let Some(cp) = cl.clone_parent(r) {
+        let c = &cl.rscs[cp];
         let b = |v: bool| if v { "true" } else { "false" }.to_string();
         meta.insert("clone".to_string(), instance_number(cl, r));
         meta.insert("clone_max".to_string(), c.clone_max.to_string());
         meta.insert("clone_node_max".to_string(), c.clone_node_max.to_string());
         meta.insert("globally_unique".to_string(), b(c.unique));
-        let notify = c
-            .meta
-            .get("notify")
-            .is_some_and(|v| crate::cluster::is_true(v));
-        meta.insert("notify".to_string(), b(notify));
+        meta.insert("notify".to_string(), b(crate::notify::enabled(cl, cp)));
         if c.promotable {
             for (k, v) in [
                 ("promoted_max", c.promoted_max),

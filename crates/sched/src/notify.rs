@@ -28,10 +28,18 @@ impl NotifyTag {
     /// Pacemaker's notify type word.
     pub fn kind(&self) -> &'static str {
         match (self.post, self.confirmed) {
-            (false, false) => "pre",
+            (_, false) => self.phase(),
             (false, true) => "confirmed-pre",
-            (true, false) => "post",
             (true, true) => "confirmed-post",
+        }
+    }
+
+    /// "pre" or "post".
+    pub fn phase(&self) -> &'static str {
+        if self.post {
+            "post"
+        } else {
+            "pre"
         }
     }
 
