@@ -249,7 +249,8 @@ impl Graph {
         }
     }
 
-    fn exact(
+    /// The action of `rsc` doing `task` at `interval_ms` on `node`.
+    pub fn find_op(
         &self,
         rsc: RscId,
         task: Task,
@@ -318,7 +319,7 @@ pub fn custom_op(
     node: Option<NodeId>,
     optional: bool,
 ) -> usize {
-    let idx = match g.exact(rsc, task, interval_ms, node) {
+    let idx = match g.find_op(rsc, task, interval_ms, node) {
         Some(i) => i,
         None => g.push(Act {
             interval_ms,
@@ -685,16 +686,9 @@ pub fn create_actions(cl: &mut Cluster, g: &mut Graph, r: RscId) {
 
 /// Resource-level ordering recorded for later resolution to actions.
 pub fn order_rsc(cl: &mut Cluster, first: RscId, ft: Task, then: RscId, tt: Task, flags: u32) {
-    cl.orders.push(crate::constraints::RscOrder {
-        id: "internal".into(),
-        first,
-        first_task: ft,
-        then,
-        then_task: tt,
-        flags,
-        first_action: None,
-        then_action: None,
-    });
+    cl.orders.push(crate::constraints::RscOrder::new(
+        "internal", first, ft, then, tt, flags,
+    ));
 }
 
 /// Implicit orderings of every resource (`internal_constraints`).

@@ -60,6 +60,45 @@ pub struct RscOrder {
     pub then_action: Option<usize>,
 }
 
+impl RscOrder {
+    /// `first_task` of `first` before `then_task` of `then`.
+    pub fn new(
+        id: impl Into<std::borrow::Cow<'static, str>>,
+        first: RscId,
+        first_task: Task,
+        then: RscId,
+        then_task: Task,
+        flags: u32,
+    ) -> RscOrder {
+        RscOrder {
+            id: id.into(),
+            first,
+            first_task,
+            then,
+            then_task,
+            flags,
+            first_action: None,
+            then_action: None,
+        }
+    }
+
+    /// The same ordering from one specific 'first' action.
+    pub fn from_action(self, a: usize) -> RscOrder {
+        RscOrder {
+            first_action: Some(a),
+            ..self
+        }
+    }
+
+    /// The same ordering to one specific 'then' action.
+    pub fn to_action(self, a: usize) -> RscOrder {
+        RscOrder {
+            then_action: Some(a),
+            ..self
+        }
+    }
+}
+
 /// Unpack every constraint. Constraints naming unknown resources are skipped with a
 /// warning (the model's validation reports them as errors for native configurations).
 pub fn unpack(cl: &mut Cluster, cfg: &Config) {
@@ -412,16 +451,14 @@ fn order_pair(
     ta: Action,
 ) {
     let flags = flags_for(kind, fa, sym);
-    cl.orders.push(RscOrder {
-        id: id.to_string().into(),
+    cl.orders.push(RscOrder::new(
+        id.to_string(),
         first,
-        first_task: task_of(fa),
+        task_of(fa),
         then,
-        then_task: task_of(ta),
+        task_of(ta),
         flags,
-        first_action: None,
-        then_action: None,
-    });
+    ));
     if sym == Symmetry::Symmetric {
         order_inverse(cl, id, kind, first, fa, then, ta);
     }
@@ -437,19 +474,14 @@ fn order_inverse(
     then: RscId,
     ta: Action,
 ) {
-    {
-        let f2 = flags_for(kind, fa.inverse(), Symmetry::Inverse);
-        cl.orders.push(RscOrder {
-            id: id.to_string().into(),
-            first: then,
-            first_task: task_of(ta.inverse()),
-            then: first,
-            then_task: task_of(fa.inverse()),
-            flags: f2,
-            first_action: None,
-            then_action: None,
-        });
-    }
+    cl.orders.push(RscOrder::new(
+        id.to_string(),
+        then,
+        task_of(ta.inverse()),
+        first,
+        task_of(fa.inverse()),
+        flags_for(kind, fa.inverse(), Symmetry::Inverse),
+    ));
 }
 
 fn unpack_order(cl: &mut Cluster, o: &Order) {

@@ -33,16 +33,14 @@ pub fn create_actions(cl: &mut Cluster, g: &mut Graph, r: RscId, current: NodeId
     }
     g.acts[start].pseudo = true;
     let mut order = |first_task, then_task, flags| {
-        cl.orders.push(RscOrder {
-            id: "migration".into(),
-            first: r,
+        cl.orders.push(RscOrder::new(
+            "migration",
+            r,
             first_task,
-            then: r,
+            r,
             then_task,
             flags,
-            first_action: None,
-            then_action: None,
-        })
+        ))
     };
     order(Task::Monitor, Task::MigrateTo, FLAG_OPTIONAL);
     order(
@@ -90,15 +88,8 @@ fn equivalents(cl: &Cluster, o: &RscOrder) -> Vec<RscOrder> {
     if !first_migratable && !then_migratable {
         return Vec::new();
     }
-    let new = |first_task, then_task, flags| RscOrder {
-        id: o.id.clone(),
-        first,
-        first_task,
-        then,
-        then_task,
-        flags,
-        first_action: None,
-        then_action: None,
+    let new = |first_task, then_task, flags| {
+        RscOrder::new(o.id.clone(), first, first_task, then, then_task, flags)
     };
     let mut v = Vec::new();
     let non_migratable = if first_migratable {

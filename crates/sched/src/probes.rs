@@ -136,16 +136,10 @@ fn probe_primitive(cl: &mut Cluster, g: &mut Graph, r: RscId, n: NodeId) -> bool
     if !g.acts[probe].runnable && cl.rscs[r].running_on.is_empty() {
         flags |= FLAG_RUNNABLE_LEFT;
     }
-    cl.orders.push(crate::constraints::RscOrder {
-        id: "probe".into(),
-        first: r,
-        first_task: Task::Monitor,
-        then,
-        then_task: Task::Start,
-        flags,
-        first_action: Some(probe),
-        then_action: None,
-    });
+    cl.orders.push(
+        crate::constraints::RscOrder::new("probe", r, Task::Monitor, then, Task::Start, flags)
+            .from_action(probe),
+    );
     true
 }
 

@@ -129,16 +129,17 @@ fn cleanups(cl: &mut Cluster, g: &mut Graph) {
                 continue;
             }
             let clear = actions::custom_op(cl, g, r, Task::ClearFailcount, 0, Some(n), false);
-            cl.orders.push(RscOrder {
-                id: "orphan".into(),
-                first: r,
-                first_task: Task::ClearFailcount,
-                then: r,
-                then_task: Task::Stop,
-                flags: FLAG_OPTIONAL,
-                first_action: Some(clear),
-                then_action: None,
-            });
+            cl.orders.push(
+                RscOrder::new(
+                    "orphan",
+                    r,
+                    Task::ClearFailcount,
+                    r,
+                    Task::Stop,
+                    FLAG_OPTIONAL,
+                )
+                .from_action(clear),
+            );
         }
     }
 }
@@ -149,30 +150,17 @@ fn new_cancel(cl: &Cluster, g: &mut Graph, r: RscId, interval_ms: u64, n: NodeId
 
 /// Record an ordering: `first_task` of `r` (or a specific first action) before `then`.
 fn order(cl: &mut Cluster, r: RscId, task: Task, first: Option<usize>, then: usize, flags: u32) {
-    cl.orders.push(RscOrder {
-        id: "recurring".into(),
-        first: r,
-        first_task: task,
-        then: r,
-        then_task: Task::Monitor,
-        flags,
-        first_action: first,
-        then_action: Some(then),
+    let o = RscOrder::new("recurring", r, task, r, Task::Monitor, flags).to_action(then);
+    cl.orders.push(match first {
+        Some(a) => o.from_action(a),
+        None => o,
     });
 }
 
-/// Same, with a specific first action and the 'then' actions found by task.
-fn order_after(cl: &mut Cluster, first: usize, r: RscId, then_task: Task, flags: u32) {
-    cl.orders.push(RscOrder {
-        id: "recurring".into(),
-        first: r,
-        first_task: Task::Cancel,
-        then: r,
-        then_task,
-        flags,
-        first_action: Some(first),
-        then_action: None,
-    });
+/// A cancel of `r` before the actions of `r` doing `then_task`.
+fn order_after(cl: &mut Cluster, cancel: usize, r: RscId, then_task: Task, flags: u32) {
+    cl.orders
+        .push(RscOrder::new("recurring", r, Task::Cancel, r, then_task, flags).from_action(cancel));
 }
 
 /// Pacemaker's `pcmk__create_recurring_actions` for one primitive.
@@ -206,9 +194,8 @@ pub fn create(cl: &mut Cluster, g: &mut Graph, r: RscId, in_maintenance: bool) {
 fn recurring_ops(cl: &Cluster, r: RscId) -> Vec<(String, u64, Option<Role>)> {
     let ops = &cl.rscs[r].ops;
     ops.iter()
-        .enumerate()
-        .filter(|(_, o)| o.interval_ms > 0 && o.enabled)
-        .filter(|(_, o)| {
+        .filter(|o| o.interval_ms > 0 && o.enabled)
+        .filter(|o| {
             !matches!(
                 o.name.as_str(),
                 "start"
@@ -220,19 +207,15 @@ fn recurring_ops(cl: &Cluster, r: RscId) -> Vec<(String, u64, Option<Role>)> {
                     | "migrate_from"
             )
         })
-        .filter(|(i, o)| {
-            // A second operation with the same name and interval is a configuration
-            // error; Pacemaker ignores both occurrences after the first.
-            !ops[..*i]
-                .iter()
-                .any(|p| p.name == o.name && p.interval_ms == o.interval_ms)
-                && ops
-                    .iter()
-                    .filter(|p| p.name == o.name && p.interval_ms == o.interval_ms)
-                    .count()
-                    == 1
+        .filter(|o| {
+            // Two operations with the same name and interval are a configuration
+            // error; Pacemaker schedules neither.
+            ops.iter()
+                .filter(|p| p.name == o.name && p.interval_ms == o.interval_ms)
+                .count()
+                == 1
         })
-        .map(|(_, o)| (o.name.clone(), o.interval_ms, o.role))
+        .map(|o| (o.name.clone(), o.interval_ms, o.role))
         .collect()
 }
 
@@ -254,14 +237,9 @@ fn for_active(
     };
     let next_role = cl.rscs[r].next_role.unwrap_or(Role::Stopped);
     // Optional when the start is optional and the monitor already runs.
-    let existing = g
-        .find_all(r, Task::Monitor)
-        .into_iter()
-        .filter(|&a| g.acts[a].node == Some(n) && g.acts[a].interval_ms == interval_ms)
-        .collect::<Vec<_>>();
     let is_optional = g.acts[start].optional
-        && !existing.is_empty()
-        && existing.iter().all(|&a| !g.acts[a].reschedule);
+        && g.find_op(r, Task::Monitor, interval_ms, Some(n))
+            .is_some_and(|a| !g.acts[a].reschedule);
     let role_mismatch = match role {
         Some(want) => next_role != want,
         None => next_role == Role::Promoted,
@@ -339,14 +317,10 @@ fn for_inactive(cl: &mut Cluster, g: &mut Graph, r: RscId, interval_ms: u64) {
     }
     let node = cl.rscs[r].allocated_to;
     for n in 0..cl.nodes.len() {
-        let existing: Vec<usize> = g
-            .find_all(r, Task::Monitor)
-            .into_iter()
-            .filter(|&a| g.acts[a].node == Some(n) && g.acts[a].interval_ms == interval_ms)
-            .collect();
+        let existing = g.find_op(r, Task::Monitor, interval_ms, Some(n)).is_some();
         if node == Some(n) {
             // Cancel it where the resource will be active.
-            if !existing.is_empty() {
+            if existing {
                 let cancel = new_cancel(cl, g, r, interval_ms, n);
                 let next = cl.rscs[r].next_role.unwrap_or(Role::Stopped);
                 if matches!(next, Role::Started | Role::Unpromoted) {
@@ -355,8 +329,7 @@ fn for_inactive(cl: &mut Cluster, g: &mut Graph, r: RscId, interval_ms: u64) {
             }
             continue;
         }
-        let is_optional = !existing.is_empty();
-        let mon = actions::custom_op(cl, g, r, Task::Monitor, interval_ms, Some(n), is_optional);
+        let mon = actions::custom_op(cl, g, r, Task::Monitor, interval_ms, Some(n), existing);
         g.acts[mon].expected_rc = Some(RC_NOT_RUNNING);
         if cl.rscs[r].managed {
             // After the probes on that node.
