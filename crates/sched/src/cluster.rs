@@ -364,8 +364,8 @@ pub struct Cluster {
     pub expired_monitors: Vec<(RscId, NodeId, String)>,
     /// Resources to reload in place on a node (reloadable parameters changed).
     pub reloads: Vec<(RscId, NodeId)>,
-    /// Fail counts to clear (expired, or the definition changed), with the reason.
-    pub clears: Vec<(RscId, NodeId, &'static str)>,
+    /// Fail counts to clear (expired, or the definition changed).
+    pub clears: Vec<(RscId, NodeId)>,
     /// Operation histories to remove (orphaned resources, changed agents).
     pub cleanups: Vec<(RscId, NodeId)>,
     /// Configured resources by id (see `index_ids`).

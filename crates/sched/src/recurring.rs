@@ -103,7 +103,7 @@ pub fn from_history(cl: &mut Cluster, g: &mut Graph, status: &halo_model::Status
 /// Fail counts to clear and histories to remove (Pacemaker's `pe__clear_failcount`,
 /// `pcmk__schedule_cleanup` and `clear_failcounts_if_orphaned`).
 fn cleanups(cl: &mut Cluster, g: &mut Graph) {
-    for (r, n, _why) in cl.clears.clone() {
+    for &(r, n) in &cl.clears {
         actions::custom_op(cl, g, r, Task::ClearFailcount, 0, Some(n), false);
     }
     for (r, n) in cl.cleanups.clone() {

@@ -726,7 +726,7 @@ fn unpack_rsc_op<'a>(
     }
     let expired = op.op_status != EXEC_NOT_INSTALLED && check_expiry(cl, r, node, op);
     if op.op_status != EXEC_NOT_INSTALLED && expired_failcount(cl, r, node, op) {
-        cl.clears.push((r, node, "it expired"));
+        cl.clears.push((r, node));
     }
     let (rc, mut status) = remap(cl, r, node, op, target_rc, role, on_fail);
     let maskable = maskable_probe_failure(op);
@@ -1149,8 +1149,7 @@ pub fn config_changes(cl: &mut Cluster, status: &Status) {
                 && matches!(compare(cl, r, op), Cmp::All | Cmp::Restart)
             {
                 cl.failcount_cleared.push((r, node));
-                cl.clears
-                    .push((r, node, "resource parameters have changed"));
+                cl.clears.push((r, node));
             }
         }
         if !cl.rscs[r].running_on.contains(&node) || !cl.nodes[node].online {
@@ -1244,7 +1243,7 @@ pub fn config_changes(cl: &mut Cluster, status: &Status) {
         }
         if changed && failcount(cl, r, node, true).0 != 0 {
             cl.failcount_cleared.push((r, node));
-            cl.clears.push((r, node, "action definition changed"));
+            cl.clears.push((r, node));
         }
     }
     cl.histories = histories;
