@@ -425,8 +425,9 @@ pub struct Location {
     pub discovery: Discovery,
 }
 
-/// Pacemaker's `resource-discovery` of a location constraint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Pacemaker's `resource-discovery` of a location constraint, weakest first: a
+/// node keeps the strongest that any location gave it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub enum Discovery {
     /// Probe wherever the resource's state is unknown (the default).
     #[default]

@@ -206,9 +206,8 @@ pub struct Rsc {
     pub known_on: Vec<NodeId>,
     /// Allowed node scores; `None` means the node is not in the table.
     pub allowed: Vec<Option<i64>>,
-    /// Resource discovery per node (see `constraints::discovery_rank`: 0 always,
-    /// 1 never, 2 exclusive).
-    pub discover: Vec<u8>,
+    /// Resource discovery per node: the strongest any location gave it.
+    pub discover: Vec<halo_model::Discovery>,
     /// Some location makes discovery exclusive: probe and run only on its nodes.
     pub exclusive_discover: bool,
     pub allocated_to: Option<NodeId>,
@@ -270,7 +269,7 @@ impl Rsc {
             running_on: Vec::new(),
             known_on: Vec::new(),
             allowed: vec![None; nnodes],
-            discover: vec![0; nnodes],
+            discover: vec![halo_model::Discovery::Always; nnodes],
             exclusive_discover: false,
             allocated_to: None,
             provisional: true,

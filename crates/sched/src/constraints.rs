@@ -24,16 +24,6 @@ pub struct Loc {
     pub discovery: halo_model::Discovery,
 }
 
-/// Resource discovery modes in Pacemaker's order of strength: a node keeps the
-/// strongest a location gave it.
-pub fn discovery_rank(d: halo_model::Discovery) -> u8 {
-    match d {
-        halo_model::Discovery::Always => 0,
-        halo_model::Discovery::Never => 1,
-        halo_model::Discovery::Exclusive => 2,
-    }
-}
-
 /// An ordered set with require-all=false before the next set: the next set's
 /// members wait for any one member of the first (Pacemaker's one-or-more pseudo-action).
 #[derive(Debug, Clone)]
@@ -221,12 +211,11 @@ fn apply_location(cl: &mut Cluster, r: RscId, l: &Loc) {
             crate::cluster::fmt_score(w),
             name
         ));
-        let rank = discovery_rank(l.discovery);
-        if rank > cl.rscs[r].discover[n] {
+        if l.discovery > cl.rscs[r].discover[n] {
             if l.discovery == halo_model::Discovery::Exclusive {
                 cl.rscs[r].exclusive_discover = true;
             }
-            cl.rscs[r].discover[n] = rank;
+            cl.rscs[r].discover[n] = l.discovery;
         }
     }
     for k in cl.rscs[r].children.clone() {

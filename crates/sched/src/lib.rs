@@ -210,7 +210,9 @@ fn apply_exclusive_discovery(cl: &mut cluster::Cluster) {
         for k in cl.rscs[r].children.clone() {
             apply(cl, k, n, top_exclusive);
         }
-        if cl.rscs[r].allowed[n].is_some() && cl.rscs[r].discover[n] != 2 {
+        if cl.rscs[r].allowed[n].is_some()
+            && cl.rscs[r].discover[n] != halo_model::Discovery::Exclusive
+        {
             cl.rscs[r].allowed[n] = Some(-INFINITY);
         }
     }

@@ -1,7 +1,7 @@
 //! Probes: a one-shot monitor wherever a resource's state on a node is unknown, run
 //! before anything that depends on that state (Pacemaker's `pcmk_sched_probes.c`).
 
-use halo_model::Role;
+use halo_model::{Discovery, Role};
 
 use crate::actions::{
     self, Act, Graph, Task, FLAG_ANTI_COLOCATION, FLAG_IMPLIES_THEN, FLAG_OPTIONAL,
@@ -43,20 +43,21 @@ pub fn schedule(cl: &mut Cluster, g: &mut Graph) {
     }
 }
 
-fn create(cl: &mut Cluster, g: &mut Graph, r: RscId, n: NodeId) -> bool {
+fn create(cl: &mut Cluster, g: &mut Graph, r: RscId, n: NodeId) {
     match cl.rscs[r].variant {
         Variant::Group => {
-            let mut any = false;
             for m in cl.rscs[r].children.clone() {
-                any |= create(cl, g, m, n);
+                create(cl, g, m, n);
             }
-            any
         }
         Variant::Clone => {
             let clone = &cl.rscs[r];
-            if clone.exclusive_discover && clone.allowed[n].is_some() && clone.discover[n] != 2 {
+            if clone.exclusive_discover
+                && clone.allowed[n].is_some()
+                && clone.discover[n] != Discovery::Exclusive
+            {
                 // Not a node this clone is discovered on.
-                return false;
+                return;
             }
             let kids = {
                 let mut k = cl.rscs[r].children.clone();
@@ -64,18 +65,17 @@ fn create(cl: &mut Cluster, g: &mut Graph, r: RscId, n: NodeId) -> bool {
                 k
             };
             if kids.is_empty() {
-                return false;
+                return;
             }
             if cl.rscs[r].unique {
-                let mut any = false;
                 for k in kids {
-                    any |= create(cl, g, k, n);
+                    create(cl, g, k, n);
                 }
-                return any;
+                return;
             }
             // An anonymous clone is probed through one instance: the one known on
             // the node, else the one placed there, else the first.
-            let known = kids.iter().copied().find(|&k| known_on(cl, k, n));
+            let known = kids.iter().copied().find(|&k| known_below(cl, k, n));
             let placed = || {
                 kids.iter()
                     .copied()
@@ -89,30 +89,30 @@ fn create(cl: &mut Cluster, g: &mut Graph, r: RscId, n: NodeId) -> bool {
 }
 
 /// Whether the state of `r` (or of any primitive below it) on `n` is known.
-fn known_on(cl: &Cluster, r: RscId, n: NodeId) -> bool {
+fn known_below(cl: &Cluster, r: RscId, n: NodeId) -> bool {
     if cl.rscs[r].variant == Variant::Primitive {
         cl.rscs[r].known_on.contains(&n)
     } else {
-        cl.rscs[r].children.iter().any(|&k| known_on(cl, k, n))
+        cl.rscs[r].children.iter().any(|&k| known_below(cl, k, n))
     }
 }
 
-fn probe_primitive(cl: &mut Cluster, g: &mut Graph, r: RscId, n: NodeId) -> bool {
+fn probe_primitive(cl: &mut Cluster, g: &mut Graph, r: RscId, n: NodeId) {
     let rsc = &cl.rscs[r];
     if rsc.orphan || rsc.known_on.contains(&n) {
-        return false;
+        return;
     }
     // resource-discovery: never probe where it is "never"; with "exclusive", probe
     // only on the nodes of exclusive locations.
     let top = cl.top_parent(r);
     let allowed = rsc.allowed[n].is_some();
     if (rsc.exclusive_discover || cl.rscs[top].exclusive_discover)
-        && (!allowed || rsc.discover[n] != 2)
+        && (!allowed || rsc.discover[n] != Discovery::Exclusive)
     {
-        return false;
+        return;
     }
-    if allowed && rsc.discover[n] == 1 {
-        return false;
+    if allowed && rsc.discover[n] == Discovery::Never {
+        return;
     }
     let probe = actions::custom_op(cl, g, r, Task::Monitor, 0, Some(n), false);
     // Required even for an unmanaged resource: probes are how its state is learned.
@@ -126,7 +126,6 @@ fn probe_primitive(cl: &mut Cluster, g: &mut Graph, r: RscId, n: NodeId) -> bool
         None
     };
     // Start the resource (or, for a clone instance, the whole clone) after probing.
-    let top = cl.top_parent(r);
     let then = if cl.rscs[top].variant == Variant::Clone {
         top
     } else {
@@ -140,7 +139,6 @@ fn probe_primitive(cl: &mut Cluster, g: &mut Graph, r: RscId, n: NodeId) -> bool
         crate::constraints::RscOrder::new("probe", r, Task::Monitor, then, Task::Start, flags)
             .from_action(probe),
     );
-    true
 }
 
 /// Order probes before what their result can change (Pacemaker's
@@ -160,7 +158,7 @@ pub fn order(cl: &Cluster, g: &mut Graph) {
         marks: vec![0; g.acts.len()],
     };
     for &probe in &probes {
-        for &(then, _) in &after[probe].clone() {
+        for &(then, _) in &after[probe] {
             seen.stamp += 1;
             restart_orderings(cl, g, &after, probe, then, &mut seen);
         }
