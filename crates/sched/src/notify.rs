@@ -157,10 +157,7 @@ pub fn confirmed_post(cl: &Cluster, g: &Graph, r: RscId, op: Task) -> Option<usi
     if cl.rscs[r].parent.is_some() {
         return None;
     }
-    g.notifs
-        .iter()
-        .find(|n| n.clone == r && n.op == op)
-        .map(|n| n.post_done)
+    find(g, r, op).map(|n| n.post_done)
 }
 
 /// What instances are, and will be, doing: the notification lists.
@@ -282,21 +279,18 @@ pub fn create_all(cl: &Cluster, g: &mut Graph) {
     for n in g.notifs.clone() {
         let mut d = Data::default();
         collect(cl, g, n.clone, &mut d);
-        let required = match n.op {
-            Task::Stop => !d.stop.is_empty(),
-            Task::Start => !d.start.is_empty(),
-            Task::Demote => !d.demote.is_empty(),
-            Task::Promote => !d.promote.is_empty(),
-            _ => false,
-        };
-        let skip = match n.op {
+        // Nothing does the notified operation: the notifications stay optional, and
+        // instances are not told (but for stops, whose notifications go out anyway).
+        let none = match n.op {
+            Task::Stop => d.stop.is_empty(),
             Task::Start => d.start.is_empty(),
-            Task::Promote => d.promote.is_empty(),
             Task::Demote => d.demote.is_empty(),
-            _ => false,
+            Task::Promote => d.promote.is_empty(),
+            _ => true,
         };
+        let skip = none && matches!(n.op, Task::Start | Task::Promote | Task::Demote);
         let vars = variables(cl, n.clone, &mut d);
-        if required {
+        if !none {
             for a in [n.pre, n.pre_done, n.post, n.post_done] {
                 g.acts[a].optional = false;
             }
@@ -354,11 +348,13 @@ fn notify_action(
     op: usize,
     done: usize,
     env: usize,
-) -> Option<usize> {
+) {
     if !cl.nodes[node].online || !g.acts[op].runnable {
-        return None;
+        return;
     }
-    let tag = g.acts[op].notify?;
+    let Some(tag) = g.acts[op].notify else {
+        return;
+    };
     let existing = g
         .find_all(r, Task::Notify)
         .into_iter()
@@ -378,7 +374,6 @@ fn notify_action(
     }
     g.add_order(op, a, FLAG_OPTIONAL);
     g.add_order(a, done, FLAG_OPTIONAL);
-    Some(a)
 }
 
 fn post_action(cl: &Cluster, g: &mut Graph, n: &NotifyOps, r: RscId, node: NodeId, env: usize) {
