@@ -229,14 +229,14 @@ impl Graph {
             .find(|&a| node.is_none() || self.acts[a].node == node)
     }
 
+    /// Whether any action of `rsc` does `task`.
+    pub fn has(&self, rsc: RscId, task: Task) -> bool {
+        self.index.get(&(rsc, task)).is_some_and(|v| !v.is_empty())
+    }
+
     /// Every action of `rsc` doing `task`, in creation order.
     pub fn find_all(&self, rsc: RscId, task: Task) -> Vec<usize> {
         self.index.get(&(rsc, task)).cloned().unwrap_or_default()
-    }
-
-    /// Make room for `n` more actions.
-    pub fn reserve(&mut self, n: usize) {
-        self.acts.reserve(n);
     }
 
     /// "RSC TASK" (or "TASK NODE" for a node action), for explanations.
@@ -956,17 +956,8 @@ pub fn internal_constraints(cl: &mut Cluster, r: RscId) {
 /// Resolve resource orderings to action orderings (`pcmk__apply_orderings`).
 pub fn apply_orderings(cl: &Cluster, g: &mut Graph) {
     for r in &cl.relaxed {
-        let met = g.push(Act {
-            pseudo: true,
-            requires_any: Some(1),
-            key: Some(format!("one-or-more:{}", r.id)),
-            ..Act::new(None, Task::OneOrMore, None)
-        });
-        for &(f, task) in &r.firsts {
-            for a in first_actions(cl, g, f, task) {
-                g.add_order(a, met, FLAG_ONE_OR_MORE | FLAG_IMPLIES_THEN_PRINTED);
-            }
-        }
+        let key = format!("one-or-more:{}", r.id);
+        let met = one_or_more(cl, g, None, 1, key, &r.firsts);
         for &(t, task) in &r.thens {
             for a in g.find_all(t, task) {
                 g.add_order(met, a, r.flags);
@@ -975,26 +966,19 @@ pub fn apply_orderings(cl: &Cluster, g: &mut Graph) {
     }
     for o in &cl.orders {
         if let Some(f) = o.first_action {
-            let thens = match o.then_action {
-                Some(t) => vec![t],
-                None => g.find_all(o.then, o.then_task),
-            };
-            for t in thens {
+            for t in then_actions(g, o) {
                 g.add_order(f, t, o.flags);
             }
             continue;
         }
-        if o.first == o.then && g.find_all(o.first, o.first_task).is_empty() {
+        if o.first == o.then && !g.has(o.first, o.first_task) {
             continue;
         }
         let mut firsts = first_actions(cl, g, o.first, o.first_task);
         if firsts.is_empty() {
             continue;
         }
-        let thens = match o.then_action {
-            Some(t) => vec![t],
-            None => g.find_all(o.then, o.then_task),
-        };
+        let thens = then_actions(g, o);
         if thens.is_empty() {
             continue;
         }
@@ -1031,6 +1015,38 @@ pub fn apply_orderings(cl: &Cluster, g: &mut Graph) {
             }
         }
     }
+}
+
+/// The actions an ordering's 'then' names: its own, or those of its resource and task.
+pub fn then_actions(g: &Graph, o: &crate::constraints::RscOrder) -> Vec<usize> {
+    match o.then_action {
+        Some(t) => vec![t],
+        None => g.find_all(o.then, o.then_task),
+    }
+}
+
+/// A pseudo-action that is runnable once `min` of the actions of `firsts` are
+/// (Pacemaker's one-or-more orderings and clone-min).
+fn one_or_more(
+    cl: &Cluster,
+    g: &mut Graph,
+    rsc: Option<RscId>,
+    min: usize,
+    key: String,
+    firsts: &[(RscId, Task)],
+) -> usize {
+    let met = g.push(Act {
+        pseudo: true,
+        requires_any: Some(min),
+        key: Some(key),
+        ..Act::new(rsc, Task::OneOrMore, None)
+    });
+    for &(f, task) in firsts {
+        for a in first_actions(cl, g, f, task) {
+            g.add_order(a, met, FLAG_ONE_OR_MORE | FLAG_IMPLIES_THEN_PRINTED);
+        }
+    }
+    met
 }
 
 /// The actions of `r` doing `task`, for an ordering with them first; when there are
@@ -1123,17 +1139,13 @@ fn clone_min_ordering(
         .and_then(|v| v.trim().parse::<usize>().ok())
         .filter(|&m| m > 0)
         .unwrap_or(1);
-    let met = g.push(Act {
-        pseudo: true,
-        requires_any: Some(min),
-        key: Some(format!("clone-one-or-more:{}", o.id)),
-        ..Act::new(Some(o.first), Task::OneOrMore, None)
-    });
-    for &k in &cl.rscs[o.first].children {
-        for f in first_actions(cl, g, k, o.first_task) {
-            g.add_order(f, met, FLAG_ONE_OR_MORE | FLAG_IMPLIES_THEN_PRINTED);
-        }
-    }
+    let members: Vec<(RscId, Task)> = cl.rscs[o.first]
+        .children
+        .iter()
+        .map(|&k| (k, o.first_task))
+        .collect();
+    let key = format!("clone-one-or-more:{}", o.id);
+    let met = one_or_more(cl, g, Some(o.first), min, key, &members);
     for &t in thens {
         g.add_order(met, t, (o.flags & !FLAG_ONE_OR_MORE) | FLAG_RUNNABLE_LEFT);
     }
@@ -1365,7 +1377,9 @@ fn update_ordering(cl: &Cluster, g: &mut Graph, o: &ActOrder) -> bool {
         changed = true;
     }
     let (f_opt, f_run) = eff_flags_at(cl, g, o.first, g.acts[o.then].node);
-    let (t_opt, _) = eff_flags_at(cl, g, o.then, g.acts[o.first].node);
+    // Judged before the update below, and only for the orderings that print.
+    let t_opt = (o.flags & FLAG_IMPLIES_FIRST_PRINTED != 0)
+        .then(|| eff_flags_at(cl, g, o.then, g.acts[o.first].node).0);
     if o.flags & (FLAG_ONE_OR_MORE | FLAG_INTERLEAVED) == 0 {
         // Targets: the 'then' action and, for collective resources, the same action
         // of every member (Pacemaker's group/clone update_ordered_actions).
@@ -1385,7 +1399,7 @@ fn update_ordering(cl: &Cluster, g: &mut Graph, o: &ActOrder) -> bool {
     if o.flags & FLAG_IMPLIES_THEN_PRINTED != 0 && g.acts[o.first].runnable && !f_opt {
         g.acts[o.then].print_always = true;
     }
-    if o.flags & FLAG_IMPLIES_FIRST_PRINTED != 0 && !t_opt {
+    if t_opt == Some(false) {
         g.acts[o.first].print_always = true;
     }
     changed

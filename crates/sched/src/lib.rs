@@ -147,7 +147,7 @@ pub fn schedule_in(
         .iter()
         .filter(|r| r.variant == cluster::Variant::Primitive)
         .count();
-    g.reserve(primitives * (cl.nodes.len() + 4));
+    g.acts.reserve(primitives * (cl.nodes.len() + 4));
     recurring::from_history(&mut cl, &mut g, status);
     probes::schedule(&mut cl, &mut g);
     for t in cl.top.clone() {

@@ -185,10 +185,7 @@ pub fn order(cl: &Cluster, g: &mut Graph) {
         if firsts.is_empty() {
             continue;
         }
-        let thens = match o.then_action {
-            Some(t) => vec![t],
-            None => g.find_all(o.then, o.then_task),
-        };
+        let thens = actions::then_actions(g, o);
         for &p in &firsts {
             for &t in &thens {
                 if needed_before(g, p, t) {
