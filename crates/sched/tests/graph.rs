@@ -45,6 +45,11 @@ const DUMMY: &str = r#"<primitive id="db" class="ocf" provider="pacemaker" type=
   </operations>
 </primitive>"#;
 
+/// The plan's Transition Summary lines.
+fn summary(p: &halo_sched::Plan) -> Vec<String> {
+    p.changes.iter().map(|c| c.render()).collect()
+}
+
 fn action<'a>(g: &'a TransitionGraph, label: &str) -> &'a GraphAction {
     g.by_label(label)
         .unwrap_or_else(|| panic!("no action {label} in\n{}", g.to_dot()))
@@ -166,7 +171,7 @@ fn a_secret_only_change_restarts_in_a_live_plan_but_not_in_a_simulation() {
     );
     let xml = cib("", resources, "", &lrm);
     let live = plan(&xml, true);
-    let lines: Vec<String> = live.changes.iter().map(|c| c.render()).collect();
+    let lines = summary(&live);
     assert!(
         lines
             .iter()
@@ -177,11 +182,7 @@ fn a_secret_only_change_restarts_in_a_live_plan_but_not_in_a_simulation() {
     assert!(g.by_label("db_stop_0 node1").is_some_and(|a| a.runnable));
     assert!(g.by_label("db_start_0 node1").is_some_and(|a| a.runnable));
     let sim = plan(&xml, false);
-    assert!(
-        sim.changes.is_empty(),
-        "simulation: {:?}",
-        sim.changes.iter().map(|c| c.render()).collect::<Vec<_>>()
-    );
+    assert!(sim.changes.is_empty(), "simulation: {:?}", summary(&sim));
 }
 
 #[test]
@@ -424,7 +425,7 @@ fn any_one_member_of_a_relaxed_set_is_enough() {
   <resource_set id="s3"><resource_ref id="d"/></resource_set>
 </rsc_order>"#;
     let p = plan(&cib("", &resources, constraints, ""), true);
-    let lines: Vec<String> = p.changes.iter().map(|c| c.render()).collect();
+    let lines = summary(&p);
     assert!(
         lines
             .iter()
