@@ -396,10 +396,11 @@ async fn exchange(
     };
     fe.stats.req_tot.fetch_add(1, Relaxed);
     let keep = client_keeps(&req);
-    let framing = match request_head_problem(&req.fields)
-        .map(|p| Err(p.to_string()))
-        .unwrap_or_else(|| request_framing(&req.fields))
-    {
+    let checked = match request_head_problem(&req.fields) {
+        Some(why) => Err(why.to_string()),
+        None => request_framing(&req.fields),
+    };
+    let framing = match checked {
         Ok(f) => f,
         Err(why) => {
             tracing::debug!("bad request from {peer}: {why}");

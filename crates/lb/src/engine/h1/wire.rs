@@ -436,7 +436,7 @@ pub(super) fn parse_response(buf: &[u8]) -> Result<Option<(RespHead, usize)>, He
 /// Why a request head is refused before any server sees it, if it is: more than one
 /// Host field (RFC 9112 §3.2: a server could route by either).
 pub(super) fn request_head_problem(h: &Fields) -> Option<&'static str> {
-    (h.values("host").count() > 1).then_some("more than one Host header")
+    h.values("host").nth(1).map(|_| "more than one Host header")
 }
 
 /// The body framing of a request, or why it is refused (RFC 9112 §6).
