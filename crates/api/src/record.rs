@@ -66,6 +66,11 @@ impl ResultSink for ConsensusSink {
                     call_id: r.call_id as i64,
                     time_ms: r.started_ms.max(0) as u64,
                     exit_reason: r.exit_reason.clone(),
+                    op_status: r.status.code(),
+                    target_rc: r.target_rc,
+                    exec_ms: r.duration_ms,
+                    last_rc_change_ms: r.last_rc_change_ms.max(0) as u64,
+                    ..Default::default()
                 },
             }),
             ExecEvent::FailCount { key, count, .. } => {

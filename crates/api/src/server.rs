@@ -292,13 +292,17 @@ pub async fn serve(
         .await
 }
 
-/// Run a node daemon: open the node, serve the control API, stop on SIGTERM or SIGINT.
-pub async fn run_daemon(opts: NodeOptions) -> Result<(), DaemonError> {
+/// Run a node daemon: open the node, start its controller (executor, guard, DC loop)
+/// with `exec`, serve the control API, stop on SIGTERM or SIGINT.
+pub async fn run_daemon(opts: NodeOptions, exec: halo_exec::ExecConfig) -> Result<(), DaemonError> {
     halo_consensus::pki::install_default_provider();
     let sock = socket_path(&opts.state_dir);
     halo_consensus::node::make_private_dir(&opts.state_dir)?;
     let listener = bind_socket(&sock)?;
+    let witness = opts.witness;
     let node = ClusterNode::open(opts).await?;
+    // A witness votes and never runs resources: it has no controller.
+    let controller = (!witness).then(|| halo_controller::Controller::start(node.clone(), exec));
     tracing::info!(socket = %sock.display(), node = %node.name(), "halo daemon ready");
     let shutdown = async {
         let mut term =
@@ -312,6 +316,9 @@ pub async fn run_daemon(opts: NodeOptions) -> Result<(), DaemonError> {
         }
     };
     let res = serve(listener, node.clone(), shutdown).await;
+    if let Some(c) = &controller {
+        c.stop();
+    }
     node.shutdown().await;
     let _ = std::fs::remove_file(&sock);
     res.map_err(|source| DaemonError::Socket {

@@ -19,6 +19,16 @@ pub struct Args {
     /// Run as a witness: a voter that never runs resources (third vote of two-node clusters).
     #[arg(long)]
     pub witness: bool,
+    /// OCF_ROOT: where OCF resource agents are installed.
+    #[arg(long, env = "OCF_ROOT", default_value = "/usr/lib/ocf")]
+    pub ocf_root: PathBuf,
+    /// HA_RSCTMP: scratch directory OCF agents keep their state files in. Nodes that
+    /// share a machine (tests) need one each.
+    #[arg(long, env = "HA_RSCTMP", default_value = "/run/resource-agents")]
+    pub rsctmp: PathBuf,
+    /// Run directory of halo's builtin agents (pid files, dummy state).
+    #[arg(long, env = "HALO_RUN_DIR", default_value = "/run/halo")]
+    pub run_dir: PathBuf,
 }
 
 /// The host name, for the default node name.
@@ -43,11 +53,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let name = args.name.unwrap_or_else(host_name);
     let mut opts = halo_consensus::NodeOptions::new(&name, &args.state_dir, &args.listen);
     opts.witness = args.witness;
+    let exec = halo_exec::ExecConfig {
+        node: name.clone(),
+        ocf_root: args.ocf_root,
+        rsctmp: args.rsctmp,
+        state_dir: args.run_dir,
+        // Reap what killed agents leave behind, whatever PID 1 does.
+        subreaper: true,
+        ..halo_exec::ExecConfig::default()
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    rt.block_on(halo_api::run_daemon(opts))?;
+    rt.block_on(halo_api::run_daemon(opts, exec))?;
     Ok(())
 }

@@ -3,6 +3,7 @@
 mod agent;
 mod bench;
 mod cluster;
+mod config;
 mod daemon;
 mod lb;
 mod resource;
@@ -38,6 +39,8 @@ enum Command {
     Cluster(cluster::Args),
     /// Show the cluster: quorum, DC, nodes.
     Status(status::Args),
+    /// The cluster's configuration as a whole: apply a native TOML file, show it.
+    Config(config::Args),
     /// The load balancer: check, run, reload or import an HAProxy configuration.
     Lb(lb::Args),
 }
@@ -60,6 +63,7 @@ fn main() {
         Command::Daemon(args) => daemon::run(args),
         Command::Cluster(args) => cluster::run(args),
         Command::Status(args) => status::run(args),
+        Command::Config(args) => config::run(args),
         Command::Lb(args) => lb::run(args),
     };
     if let Err(e) = result {

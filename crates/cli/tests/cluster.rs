@@ -13,17 +13,7 @@ fn bin() -> &'static Path {
 
 /// A cluster of `names`, formed through the first one, all quorate.
 fn formed(label: &str, names: &[&str]) -> Cluster {
-    let mut c = Cluster::new(bin(), label);
-    for n in names {
-        let i = c.add(n, false);
-        c.start(i);
-    }
-    let others: Vec<usize> = (1..names.len()).collect();
-    c.form(0, &others);
-    for i in 0..names.len() {
-        c.wait_quorate(i);
-    }
-    c
+    Cluster::formed(bin(), label, names)
 }
 
 fn node<'a>(st: &'a Value, name: &str) -> &'a Value {

@@ -21,7 +21,8 @@ pub mod types;
 
 pub use error::{Error, Result, WireError};
 pub use node::{
-    ClusterNode, Joined, NodeOptions, NodeReport, StatusReport, Timing, DEFAULT_TOKEN_TTL,
+    AppHandler, ClusterNode, Contact, Joined, NodeOptions, NodeReport, StatusReport, Timing,
+    DEFAULT_TOKEN_TTL,
 };
 pub use state::{Change, ChangeResult, ClusterState, HistoryEntry, Settings, StoredConfig};
 pub use store::{Applied, AppliedChange};

@@ -68,7 +68,7 @@ pub struct JoinAccepted {
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Forward {
     /// Commit one change.
-    Propose { request: Request },
+    Propose { request: Box<Request> },
     /// Confirm leadership and return the log index a linearizable read must wait for.
     ReadIndex,
     /// Add a node as learner, wait until it caught up, then make it a voter.
@@ -101,6 +101,9 @@ pub enum PeerRequest {
     Forward(Forward),
     Join(JoinRequest),
     TransferLeader(TransferLeaderRequest<TypeConfig>),
+    /// A message for the application layer (the controller), attributed by the receiver
+    /// to the member its certificate names.
+    App(serde_json::Value),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -114,6 +117,7 @@ pub enum PeerResponse {
     Forward(ForwardReply),
     Join(JoinAccepted),
     TransferLeader(TransferLeaderResponse<TypeConfig>),
+    App(serde_json::Value),
 }
 
 #[derive(Serialize, Deserialize)]

@@ -43,6 +43,16 @@ pub struct Timing {
     pub commit_timeout_ms: u64,
 }
 
+impl Timing {
+    /// How long after the sending of a heartbeat that a quorum acknowledged the leader
+    /// may still act as leader: shorter than the minimum election timeout, so that no
+    /// other node can have been elected meanwhile (followers do not vote for another
+    /// candidate before their election timeout runs out since that heartbeat).
+    pub fn leader_lease(&self) -> Duration {
+        Duration::from_millis(self.election_min_ms * 3 / 4)
+    }
+}
+
 impl Default for Timing {
     fn default() -> Self {
         Timing {
@@ -164,6 +174,36 @@ struct Inner {
     events: broadcast::Sender<AppliedChange>,
     /// Last successful contact per member: when, and what it said.
     seen: Mutex<HashMap<NodeId, (Instant, PeerView)>>,
+    /// Per member, the sending time of the last ping it answered, and its answer: a
+    /// contact this node initiated, so the member knows of it too.
+    round_trips: Mutex<HashMap<NodeId, (Instant, PeerView)>>,
+    /// Receives `PeerRequest::App` messages (the controller).
+    app: RwLock<Option<Arc<dyn AppHandler>>>,
+}
+
+/// Handles application messages between members (the controller's dispatches). `from`
+/// is the name in the sender's certificate, checked against the Raft membership.
+pub trait AppHandler: Send + Sync + 'static {
+    fn handle(
+        &self,
+        from: String,
+        body: serde_json::Value,
+    ) -> BoxFuture<'static, std::result::Result<serde_json::Value, String>>;
+}
+
+/// The leader's lease, or a follower's contact with a quorate leader: how long ago a
+/// quorum (or the quorate leader) was last heard from, on this node's monotonic clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Contact {
+    /// The Raft term of that leader.
+    pub term: u64,
+    /// Whether this node is that leader.
+    pub leader: bool,
+    /// Time since the contact: for a leader, since the sending of the last heartbeat a
+    /// quorum acknowledged; for a follower, since the sending of the last ping the leader
+    /// answered while it said it was quorate. Both are round trips this node began, so
+    /// the other side has heard of it no earlier than it was sent.
+    pub age: Duration,
 }
 
 /// A halo cluster node. Cheap to clone.
@@ -308,6 +348,8 @@ impl ClusterNode {
                 db: Mutex::new(None),
                 events,
                 seen: Mutex::new(HashMap::new()),
+                round_trips: Mutex::new(HashMap::new()),
+                app: RwLock::new(None),
             }),
         };
         if identity.is_some() && !layout.stopped().exists() {
@@ -435,6 +477,115 @@ impl ClusterNode {
         self.inner.events.subscribe()
     }
 
+    /// Install the handler of application messages from other members.
+    pub fn set_app_handler(&self, handler: Arc<dyn AppHandler>) {
+        if let Ok(mut h) = self.inner.app.write() {
+            *h = Some(handler);
+        }
+    }
+
+    /// Send an application message to the member named `to` (this node included) and
+    /// wait for its answer, at most `timeout`.
+    pub async fn send_app(
+        &self,
+        to: &str,
+        body: serde_json::Value,
+        timeout: Duration,
+    ) -> Result<serde_json::Value> {
+        let run = self.inner.running()?;
+        if to == self.inner.my_name() {
+            let me = self.inner.my_name();
+            return match tokio::time::timeout(timeout, self.inner.app_handle(me, body)).await {
+                Ok(r) => r,
+                Err(_) => Err(Error::Timeout(
+                    timeout.as_millis() as u64,
+                    format!("the answer of {to}"),
+                )),
+            };
+        }
+        let member = {
+            let m = run.raft.metrics().borrow_watched().clone();
+            let found = m
+                .membership_config
+                .membership()
+                .nodes()
+                .find(|(_, n)| n.name == to)
+                .map(|(_, n)| n.clone());
+            found.ok_or_else(|| Error::NoSuchNode(to.to_string()))?
+        };
+        match run
+            .net
+            .call(&member, &PeerRequest::App(body), timeout)
+            .await?
+        {
+            PeerResponse::App(v) => Ok(v),
+            _ => Err(Error::Protocol {
+                peer: member.to_string(),
+                reason: "unexpected answer to an application message".into(),
+            }),
+        }
+    }
+
+    /// This node's contact with a quorate leader (its own lease when it is the leader);
+    /// `None` when it has none.
+    pub fn contact(&self) -> Option<Contact> {
+        let run = self.inner.running().ok()?;
+        let m = run.raft.metrics().borrow_watched().clone();
+        if m.current_leader == Some(run.id) && m.state == ServerState::Leader {
+            if m.membership_config.membership().voter_ids().count() == 1 {
+                // A lone voter is its own quorum.
+                return Some(Contact {
+                    term: m.current_term,
+                    leader: true,
+                    age: Duration::ZERO,
+                });
+            }
+            let acked = m.last_quorum_acked.as_ref()?;
+            return Some(Contact {
+                term: m.current_term,
+                leader: true,
+                age: openraft::Instant::elapsed(&**acked),
+            });
+        }
+        // The latest round trip with any member that answered as the quorate leader (a
+        // leader answers so only while it holds its lease).
+        let trips = self.inner.round_trips.lock().ok()?;
+        trips
+            .iter()
+            .filter(|(id, (_, view))| view.quorate && view.leader == Some(**id))
+            .map(|(_, (at, view))| Contact {
+                term: view.term,
+                leader: false,
+                age: at.elapsed(),
+            })
+            .min_by_key(|c| c.age)
+    }
+
+    /// Per member (by name), the time since this node last heard from it (a ping or an
+    /// answer to one). Members never heard from since this node started are missing.
+    pub fn last_heard(&self) -> BTreeMap<String, Duration> {
+        let Ok(run) = self.inner.running() else {
+            return BTreeMap::new();
+        };
+        let m = run.raft.metrics().borrow_watched().clone();
+        let seen = self
+            .inner
+            .seen
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default();
+        m.membership_config
+            .membership()
+            .nodes()
+            .filter_map(|(id, n)| seen.get(id).map(|(at, _)| (n.name.clone(), at.elapsed())))
+            .collect()
+    }
+
+    /// Raft timing of this node.
+    pub fn timing(&self) -> Timing {
+        self.inner.timing().clone()
+    }
+
     /// The last `n` configuration changes, oldest first.
     pub fn history(&self, n: usize) -> Result<Vec<HistoryEntry>> {
         let run = self.inner.running()?;
@@ -446,6 +597,23 @@ impl ClusterNode {
 }
 
 impl Inner {
+    async fn app_handle(&self, from: String, body: serde_json::Value) -> Result<serde_json::Value> {
+        let handler = self.app.read().ok().and_then(|h| h.clone());
+        let Some(handler) = handler else {
+            return Err(Error::Refused {
+                code: "HALO-E138".into(),
+                reason: format!("{} does not take controller messages yet", self.my_name()),
+            });
+        };
+        handler
+            .handle(from, body)
+            .await
+            .map_err(|reason| Error::Refused {
+                code: "HALO-E138".into(),
+                reason,
+            })
+    }
+
     fn layout(&self) -> Layout {
         Layout {
             dir: self.opts.state_dir.clone(),
@@ -818,7 +986,9 @@ impl Inner {
                     .net
                     .call(
                         &leader,
-                        &PeerRequest::Forward(Forward::Propose { request: req }),
+                        &PeerRequest::Forward(Forward::Propose {
+                            request: Box::new(req),
+                        }),
                         t,
                     )
                     .await?
@@ -1077,7 +1247,7 @@ impl Inner {
         let run = self.running()?;
         match f {
             Forward::Propose { request } => {
-                let (log_index, response) = self.commit(&run, request, false).await?;
+                let (log_index, response) = self.commit(&run, *request, false).await?;
                 Ok(ForwardReply::Committed {
                     log_index,
                     response,
@@ -1207,7 +1377,14 @@ impl Inner {
                     .get(&id)
                     .is_some_and(|(t, _)| now.duration_since(*t) <= timeout)
         };
-        let quorum_acked = m.last_quorum_acked.as_ref().is_some_and(|t| fresh(t));
+        // A leader is quorate only while it holds its lease: a quorum acknowledged a
+        // heartbeat it sent within the lease, which ends before any other node can be
+        // elected. (A lone voter is its own quorum.)
+        let lease = self.timing().leader_lease();
+        let quorum_acked = m
+            .last_quorum_acked
+            .as_ref()
+            .is_some_and(|t| openraft::Instant::elapsed(&**t) < lease);
         let membership = m.membership_config.membership();
         let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
         for (id, member) in membership.nodes() {
@@ -1230,7 +1407,9 @@ impl Inner {
         report.voters_online = voters.iter().filter(|id| online(**id)).count();
         let majority = report.voters > 0 && report.voters_online * 2 > report.voters;
         report.quorate = match m.current_leader {
-            Some(l) if l == run.id => m.state == ServerState::Leader && (majority || quorum_acked),
+            Some(l) if l == run.id => {
+                m.state == ServerState::Leader && (quorum_acked || (report.voters == 1 && majority))
+            }
             Some(l) => {
                 online(l)
                     && seen
@@ -1316,6 +1495,31 @@ impl Handler for HandlerRef {
                     .await
                     .map(PeerResponse::Forward)
                     .map_err(wire),
+                PeerRequest::App(body) => {
+                    // Attributed to the certificate's name, which must be a member.
+                    let Peer::Member(name) = peer else {
+                        return Err(wire(Error::Refused {
+                            code: "HALO-E138".into(),
+                            reason: "application messages need a member certificate".into(),
+                        }));
+                    };
+                    let member = run
+                        .raft
+                        .metrics()
+                        .borrow_watched()
+                        .membership_config
+                        .membership()
+                        .nodes()
+                        .any(|(_, m)| m.name == name);
+                    if !member {
+                        return Err(wire(Error::NoSuchNode(name)));
+                    }
+                    inner
+                        .app_handle(name, body)
+                        .await
+                        .map(PeerResponse::App)
+                        .map_err(wire)
+                }
                 PeerRequest::Join(j) => {
                     let from = match &peer {
                         Peer::Anonymous(a) | Peer::Member(a) => a.clone(),
@@ -1372,11 +1576,15 @@ async fn maintenance(weak: Weak<Inner>, weak_run: Weak<Running>) {
             let inner = inner.clone();
             let view = view.clone();
             async move {
+                let sent = Instant::now();
                 if let Ok(PeerResponse::Pong(v)) = run
                     .net
                     .call(&member, &PeerRequest::Ping(view), rpc_timeout)
                     .await
                 {
+                    if let Ok(mut rt) = inner.round_trips.lock() {
+                        rt.insert(id, (sent, v.clone()));
+                    }
                     inner.record_seen(id, v);
                 }
             }

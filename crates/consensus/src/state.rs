@@ -117,17 +117,68 @@ pub struct NodeRecord {
     pub since_ms: u64,
 }
 
-/// One recorded resource operation result (room for the executor issue).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One recorded resource operation result: what the scheduler needs to read it back
+/// as Pacemaker's `lrm_rsc_op`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct StoredOp {
+    /// The resource (a clone instance as `rsc:N`).
     pub resource: String,
+    /// `class:provider:type` (`class:type` without a provider), so that a resource no
+    /// longer configured can still be stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
     pub operation: String,
     pub interval_ms: u64,
     pub rc: i32,
+    /// Grows on each node, across daemon restarts.
     pub call_id: i64,
+    /// When the operation started.
     pub time_ms: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_reason: Option<String>,
+    /// Execution status as Pacemaker numbers it (0 done, 2 cancelled, 3 timeout, ...).
+    #[serde(default)]
+    pub op_status: i32,
+    /// The result the controller expected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_rc: Option<i32>,
+    /// `ACTION:TRANSITION:TARGET_RC:DC` of the dispatch that asked for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transition_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op_digest: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op_restart_digest: Option<String>,
+    #[serde(default)]
+    pub exec_ms: u64,
+    #[serde(default)]
+    pub queue_ms: u64,
+    /// When `rc` last changed for this operation.
+    #[serde(default)]
+    pub last_rc_change_ms: u64,
+    /// A failure to count against the resource on this node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fail: Option<FailBump>,
+}
+
+/// How a failed operation changes its fail count (Pacemaker: a failed start with
+/// `start-failure-is-fatal` and a failed stop make it INFINITY, others add one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailBump {
+    Increment,
+    Infinity,
+}
+
+/// Pacemaker's INFINITY, the ceiling of fail counts.
+pub const FAIL_INFINITY: u32 = 1_000_000;
+
+/// The failures of one operation of a resource on a node (`fail-count-RSC#OP_INTERVAL`
+/// and `last-failure-RSC#OP_INTERVAL`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailRecord {
+    pub count: u32,
+    pub last_ms: u64,
 }
 
 /// One line of `halo cluster history`.
@@ -308,6 +359,9 @@ pub enum Change {
     },
     /// Record one resource operation result.
     RecordOp { node: String, op: StoredOp },
+    /// Forget what a node runs and its transient attributes: it left (its lease ran out
+    /// or it was fenced) or its daemon restarted; it is probed again when it comes back.
+    ForgetNode { node: String, reason: String },
     /// A change that does nothing but bump the epoch (used by tests and benchmarks).
     Noop { note: String },
 }
@@ -352,6 +406,7 @@ impl Change {
             Change::RecordOp { node, op } => {
                 format!("{} {} on {node}: rc={}", op.resource, op.operation, op.rc)
             }
+            Change::ForgetNode { node, reason } => format!("forget the status of {node}: {reason}"),
             Change::Noop { note } => format!("noop {note}"),
         }
     }
@@ -400,6 +455,9 @@ pub struct ClusterState {
     /// Recent operation results per node and resource.
     #[serde(default)]
     pub op_history: BTreeMap<String, BTreeMap<String, Vec<StoredOp>>>,
+    /// Failures per node and `RSC#OP_INTERVAL`.
+    #[serde(default)]
+    pub failures: BTreeMap<String, BTreeMap<String, FailRecord>>,
     #[serde(default)]
     pub history: VecDeque<HistoryEntry>,
     #[serde(default)]
@@ -475,7 +533,9 @@ impl ClusterState {
                             since_ms: req.time_ms,
                         },
                     );
-                    self.add_config_node(n);
+                    if !*witness {
+                        self.add_config_node(n);
+                    }
                 }
                 self.next_node_id = (*next_node_id).max(self.next_node_id);
                 ChangeResult::Ok
@@ -531,6 +591,7 @@ impl ClusterState {
                     self.node_attrs.remove(name);
                     self.fail_counts.remove(name);
                     self.op_history.remove(name);
+                    self.failures.remove(name);
                     if let Err(e) = self.config.edit(|c| c.nodes.retain(|n| n.name != *name)) {
                         return refused("HALO-E121", e.to_string());
                     }
@@ -605,6 +666,12 @@ impl ClusterState {
                 let m = self.fail_counts.entry(node.clone()).or_default();
                 if *count == 0 {
                     m.remove(resource);
+                    if let Some(f) = self.failures.get_mut(node) {
+                        f.retain(|k, _| k.split('#').next() != Some(resource.as_str()));
+                        if f.is_empty() {
+                            self.failures.remove(node);
+                        }
+                    }
                 } else {
                     m.insert(resource.clone(), *count);
                 }
@@ -625,6 +692,40 @@ impl ClusterState {
                     let extra = ops.len() - OP_HISTORY_LIMIT;
                     ops.drain(..extra);
                 }
+                if let Some(bump) = op.fail {
+                    let key = format!("{}#{}_{}", op.resource, op.operation, op.interval_ms);
+                    let rec = self
+                        .failures
+                        .entry(node.clone())
+                        .or_default()
+                        .entry(key)
+                        .or_insert(FailRecord {
+                            count: 0,
+                            last_ms: 0,
+                        });
+                    rec.count = match bump {
+                        FailBump::Increment => rec.count.saturating_add(1).min(FAIL_INFINITY),
+                        FailBump::Infinity => FAIL_INFINITY,
+                    };
+                    rec.last_ms = op.time_ms;
+                    let prefix = format!("{}#", op.resource);
+                    let total = self.failures[node]
+                        .iter()
+                        .filter(|(k, _)| k.starts_with(&prefix))
+                        .fold(0u32, |a, (_, r)| a.saturating_add(r.count))
+                        .min(FAIL_INFINITY);
+                    self.fail_counts
+                        .entry(node.clone())
+                        .or_default()
+                        .insert(op.resource.clone(), total);
+                }
+                ChangeResult::Ok
+            }
+            Change::ForgetNode { node, .. } => {
+                self.op_history.remove(node);
+                self.node_attrs.remove(node);
+                self.failures.remove(node);
+                self.fail_counts.remove(node);
                 ChangeResult::Ok
             }
             Change::Noop { .. } => ChangeResult::Ok,
@@ -840,6 +941,114 @@ mod tests {
         assert!(text.starts_with("{\"format\":\"halo-state/1\""), "{text}");
         let back: StateFile = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(back.into_state(), s);
+    }
+
+    /// A witness given at creation votes but is never a resource node (review note: it
+    /// was added to the configuration's nodes).
+    #[test]
+    fn witness_is_not_a_configured_node() {
+        let mut s = ClusterState::default();
+        s.apply(
+            &req(
+                "a",
+                1000,
+                Change::InitCluster {
+                    name: "c1".into(),
+                    ca_cert_pem: "CERT".into(),
+                    ca_fingerprint: "ff".into(),
+                    ca_key_pem: Secret("KEY".into()),
+                    settings: Settings::default(),
+                    nodes: vec![
+                        ("a".into(), 1, "127.0.0.1:1".into(), false),
+                        ("w".into(), 2, "127.0.0.1:2".into(), true),
+                    ],
+                    next_node_id: 3,
+                },
+            ),
+            1,
+        );
+        let cfg = s.config.to_model().unwrap_or_default();
+        let names: Vec<&str> = cfg.nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["a"]);
+        assert!(s.nodes["w"].witness);
+    }
+
+    /// Failed operations count per operation and sum per resource; INFINITY caps them;
+    /// a clean-up clears both; forgetting a node clears its whole status.
+    #[test]
+    fn failures_count_and_clear() {
+        let mut s = init();
+        let op = |operation: &str, interval_ms: u64, fail: Option<FailBump>| StoredOp {
+            resource: "web".into(),
+            operation: operation.into(),
+            interval_ms,
+            rc: 7,
+            call_id: 1,
+            time_ms: 5000,
+            fail,
+            ..Default::default()
+        };
+        for (i, o) in [
+            op("monitor", 10_000, Some(FailBump::Increment)),
+            op("monitor", 10_000, Some(FailBump::Increment)),
+            op("monitor", 0, None),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            s.apply(
+                &req(
+                    "a",
+                    5000,
+                    Change::RecordOp {
+                        node: "a".into(),
+                        op: o,
+                    },
+                ),
+                2 + i as u64,
+            );
+        }
+        assert_eq!(s.failures["a"]["web#monitor_10000"].count, 2);
+        assert_eq!(s.failures["a"]["web#monitor_10000"].last_ms, 5000);
+        assert_eq!(s.fail_counts["a"]["web"], 2);
+        s.apply(
+            &req(
+                "a",
+                6000,
+                Change::RecordOp {
+                    node: "a".into(),
+                    op: op("stop", 0, Some(FailBump::Infinity)),
+                },
+            ),
+            5,
+        );
+        assert_eq!(s.fail_counts["a"]["web"], FAIL_INFINITY);
+        s.apply(
+            &req(
+                "a",
+                7000,
+                Change::SetFailCount {
+                    node: "a".into(),
+                    resource: "web".into(),
+                    count: 0,
+                },
+            ),
+            6,
+        );
+        assert!(s.failures.is_empty() && s.fail_counts.is_empty());
+        assert_eq!(s.op_history["a"]["web"].len(), 4);
+        s.apply(
+            &req(
+                "b",
+                8000,
+                Change::ForgetNode {
+                    node: "a".into(),
+                    reason: "test".into(),
+                },
+            ),
+            7,
+        );
+        assert!(s.op_history.is_empty());
     }
 
     #[test]

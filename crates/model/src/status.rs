@@ -22,6 +22,11 @@ pub struct Status {
     /// operation (`fail-count-RSC#OP_INTERVAL`), as in Pacemaker status layouts before
     /// feature set 3.0.13.
     pub legacy_failcounts: bool,
+    /// The cluster fences nodes without a configured device: halo's lease-based
+    /// self-fencing (a node that lost contact stops its resources within its lease, and
+    /// is taken as fenced once that lease has run out). Fencing is then possible as if
+    /// a fence device were configured.
+    pub self_fencing: bool,
     pub nodes: Vec<NodeState>,
 }
 

@@ -14,6 +14,8 @@ pub type RscId = usize;
 #[derive(Debug, Clone)]
 pub struct Options {
     pub stonith_enabled: bool,
+    /// Fencing needs no device (halo's lease-based self-fencing).
+    pub self_fencing: bool,
     pub symmetric: bool,
     pub no_quorum_policy: NoQuorumPolicy,
     pub maintenance_mode: bool,
@@ -75,6 +77,7 @@ impl Options {
         let legacy_failcounts = status.legacy_failcounts;
         Options {
             legacy_failcounts,
+            self_fencing: status.self_fencing,
             stonith_enabled,
             symmetric: prop_bool(p, "symmetric-cluster", true),
             no_quorum_policy,
@@ -616,7 +619,7 @@ pub fn build(cfg: &Config, opts: &Options, nodes: Vec<Node>) -> Result<Cluster, 
         by_id: Default::default(),
         orders: Vec::new(),
         relaxed: Vec::new(),
-        have_stonith_resource: false,
+        have_stonith_resource: opts.self_fencing,
         rsc_defaults: cfg.rsc_defaults.clone(),
         op_defaults: cfg.op_defaults.clone(),
         warnings: Vec::new(),

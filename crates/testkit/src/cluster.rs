@@ -65,6 +65,12 @@ impl Daemon {
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }
+
+    /// This node's `HA_RSCTMP` (where OCF agents such as Dummy keep their state files):
+    /// one per daemon, since the daemons share a machine.
+    pub fn rsctmp(&self) -> PathBuf {
+        self.dir.with_extension("rsctmp")
+    }
 }
 
 /// A set of daemons under one temporary directory, removed (and every process killed) on drop.
@@ -109,6 +115,22 @@ impl Cluster {
         }
     }
 
+    /// A cluster of daemons named `names`, started, formed through the first one, and
+    /// quorate on every node.
+    pub fn formed(bin: &Path, label: &str, names: &[&str]) -> Cluster {
+        let mut c = Cluster::new(bin, label);
+        for n in names {
+            let i = c.add(n, false);
+            c.start(i);
+        }
+        let others: Vec<usize> = (1..names.len()).collect();
+        c.form(0, &others);
+        for i in 0..names.len() {
+            c.wait_quorate(i);
+        }
+        c
+    }
+
     /// Add a daemon (not started). Returns its index.
     pub fn add(&mut self, name: &str, witness: bool) -> usize {
         let port = free_port();
@@ -144,6 +166,10 @@ impl Cluster {
             .args(["--name", &d.name, "--listen", &d.addr])
             .arg("--state-dir")
             .arg(&d.dir)
+            .arg("--rsctmp")
+            .arg(d.rsctmp())
+            .arg("--run-dir")
+            .arg(d.dir.with_extension("run"))
             .env(
                 "HALO_LOG",
                 std::env::var("HALO_LOG").unwrap_or_else(|_| "info".into()),
@@ -191,6 +217,11 @@ impl Cluster {
     /// Kill daemon `i` (SIGKILL) and reap it.
     pub fn kill(&mut self, i: usize) {
         self.signal(i, libc::SIGKILL);
+    }
+
+    /// Whether daemon `i` runs.
+    pub fn is_running(&mut self, i: usize) -> bool {
+        self.daemons[i].is_running()
     }
 
     /// Run `halo ARGS --state-dir DIR(i)`.

@@ -65,6 +65,7 @@ pub(crate) fn status(r: &mut Reader<'_>, config: &Config, wire: Option<&WireStat
         now: wire.and_then(|w| w.now),
         quorum_panic: false,
         legacy_failcounts: false,
+        self_fencing: false,
         nodes: Vec::new(),
     };
     let empty = Vec::new();

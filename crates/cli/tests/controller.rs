@@ -1,0 +1,320 @@
+//! The controller on a live three-node cluster of real `halo daemon` processes on
+//! 127.0.0.1, running Debian's `ocf:heartbeat:Dummy` unchanged. Where a resource runs is
+//! read from the agent's own state file in each node's `HA_RSCTMP` (the daemons share a
+//! machine, each has its own), and the order of starts from those files' times.
+//! No timing assertions: every wait polls with a generous deadline.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use halo_testkit::cluster::{poll, Cluster, DEADLINE};
+use serde_json::Value;
+
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_halo"))
+}
+
+const DUMMY: &str = "/usr/lib/ocf/resource.d/heartbeat/Dummy";
+
+/// Whether the test can run: Debian's resource-agents must be installed (CI installs
+/// it; `HALO_TEST_NO_SKIP=1` turns a missing package into a failure).
+fn have_dummy() -> bool {
+    if Path::new(DUMMY).exists() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("HALO_TEST_NO_SKIP").is_none(),
+        "{DUMMY} is missing (Debian package resource-agents)"
+    );
+    eprintln!("SKIP: {DUMMY} is missing (install Debian's resource-agents)");
+    false
+}
+
+fn state_file(c: &Cluster, i: usize, rsc: &str) -> PathBuf {
+    c.daemons[i].rsctmp().join(format!("Dummy-{rsc}.state"))
+}
+
+/// The nodes (by index, among `among`) where Dummy `rsc` runs, by its state file.
+fn where_runs(c: &Cluster, rsc: &str, among: &[usize]) -> Vec<usize> {
+    among
+        .iter()
+        .copied()
+        .filter(|i| state_file(c, *i, rsc).exists())
+        .collect()
+}
+
+fn mtime(c: &Cluster, i: usize, rsc: &str) -> SystemTime {
+    std::fs::metadata(state_file(c, i, rsc))
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|e| panic!("{rsc} on {}: {e}", c.daemons[i].name))
+}
+
+/// Wait until Dummy `rsc` runs on exactly the node `on` among `among`.
+fn wait_on(c: &Cluster, rsc: &str, on: usize, among: &[usize]) {
+    let ok = poll(DEADLINE, || {
+        (where_runs(c, rsc, among) == vec![on]).then_some(())
+    });
+    assert!(
+        ok.is_some(),
+        "{rsc} should run on {} only, runs on {:?}\n{}",
+        c.daemons[on].name,
+        where_runs(c, rsc, among),
+        c.logs()
+    );
+}
+
+/// Wait until Dummy `rsc` runs on exactly one node among `among`; returns it.
+fn wait_once(c: &Cluster, rsc: &str, among: &[usize]) -> usize {
+    poll(DEADLINE, || match where_runs(c, rsc, among).as_slice() {
+        [one] => Some(*one),
+        _ => None,
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "{rsc} should run on exactly one node, runs on {:?}\n{}",
+            where_runs(c, rsc, among),
+            c.logs()
+        )
+    })
+}
+
+fn apply(c: &Cluster, via: usize, text: &str) {
+    let file = c.root.join("config.toml");
+    std::fs::write(&file, text).unwrap_or_else(|e| panic!("{e}"));
+    let r = c.halo(via, &["config", "apply", &file.display().to_string()]);
+    assert!(r.ok, "config apply failed: {}\n{}", r.stderr, c.logs());
+}
+
+fn state(c: &Cluster, i: usize) -> Value {
+    let client = halo_api::Client::new(&c.daemons[i].dir);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    rt.block_on(client.state(true)).unwrap_or(Value::Null)
+}
+
+const CONFIG: &str = r#"
+version = 1
+
+[[node]]
+name = "n1"
+[[node]]
+name = "n2"
+[[node]]
+name = "n3"
+
+[[resource]]
+id = "solo"
+agent = "ocf:heartbeat:Dummy"
+op = [ { name = "monitor", interval = "1s" } ]
+
+[[resource]]
+id = "mover"
+agent = "ocf:heartbeat:Dummy"
+meta = { migration-threshold = "1" }
+op = [ { name = "monitor", interval = "1s" } ]
+
+[[resource]]
+id = "first"
+agent = "ocf:heartbeat:Dummy"
+op = [ { name = "monitor", interval = "1s" } ]
+
+[[group]]
+id = "g"
+[[group.member]]
+id = "g1"
+agent = "ocf:heartbeat:Dummy"
+op = [ { name = "monitor", interval = "1s" } ]
+[[group.member]]
+id = "g2"
+agent = "ocf:heartbeat:Dummy"
+op = [ { name = "monitor", interval = "1s" } ]
+[[group.member]]
+id = "g3"
+agent = "ocf:heartbeat:Dummy"
+op = [ { name = "monitor", interval = "1s" } ]
+
+[[location]]
+id = "solo-on-n2"
+resource = "solo"
+node = "n2"
+score = 100
+
+[[location]]
+id = "mover-on-n2"
+resource = "mover"
+node = "n2"
+score = 50
+
+[[location]]
+id = "g-on-n3"
+resource = "g"
+node = "n3"
+score = 100
+
+[[colocation]]
+id = "first-with-g"
+resource = "first"
+with = "g"
+score = "INFINITY"
+
+[[order]]
+id = "first-then-g"
+first = "first"
+then = "g"
+"#;
+
+/// Resources start where the scheduler places them, in the order the constraints say
+/// (from the agents' own state files); a failed monitor restarts the resource in place
+/// and counts the failure; with migration-threshold=1 a failure moves it away; standby
+/// drains a node.
+#[test]
+fn resources_run_where_placed_recover_and_move() {
+    if !have_dummy() {
+        return;
+    }
+    let c = Cluster::formed(bin(), "ctl-place", &["n1", "n2", "n3"]);
+    let all = [0, 1, 2];
+    apply(&c, 0, CONFIG);
+    wait_on(&c, "solo", 1, &all);
+    wait_on(&c, "mover", 1, &all);
+    for r in ["first", "g1", "g2", "g3"] {
+        wait_on(&c, r, 2, &all);
+    }
+    // The order of starts: first, then the group's members in their order.
+    let times: Vec<SystemTime> = ["first", "g1", "g2", "g3"]
+        .iter()
+        .map(|r| mtime(&c, 2, r))
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "starts out of order: {times:?}"
+    );
+
+    // A monitor failure: the agent's state file disappears, its monitor answers "not
+    // running", and the resource is restarted where it was.
+    std::fs::remove_file(state_file(&c, 1, "solo")).unwrap_or_else(|e| panic!("{e}"));
+    wait_on(&c, "solo", 1, &all);
+    let fails = poll(DEADLINE, || {
+        let v = state(&c, 0)["fail_counts"]["n2"]["solo"].clone();
+        v.as_u64().filter(|n| *n >= 1)
+    });
+    assert_eq!(fails, Some(1), "{}", state(&c, 0)["fail_counts"]);
+
+    // migration-threshold=1: one failure moves it away from n2 for good.
+    std::fs::remove_file(state_file(&c, 1, "mover")).unwrap_or_else(|e| panic!("{e}"));
+    let now = wait_once(&c, "mover", &all);
+    assert_ne!(now, 1, "mover should have left n2");
+
+    // Standby drains n3: the group and what is colocated with it move together.
+    let standby = CONFIG.replace(
+        "[[node]]\nname = \"n3\"",
+        "[[node]]\nname = \"n3\"\nstandby = true",
+    );
+    apply(&c, 1, &standby);
+    let to = wait_once(&c, "g1", &[0, 1]);
+    for r in ["first", "g2", "g3"] {
+        wait_on(&c, r, to, &all);
+    }
+    assert!(where_runs(&c, "g1", &[2]).is_empty());
+}
+
+/// The DC dies: a new DC carries on from the replicated state, and nothing that ran on
+/// the surviving nodes is restarted. A daemon killed and started again under running
+/// resources finds them by probing and adopts them, without a restart.
+#[test]
+fn dc_death_and_daemon_restart_restart_nothing() {
+    if !have_dummy() {
+        return;
+    }
+    let mut c = Cluster::formed(bin(), "ctl-dc", &["n1", "n2", "n3"]);
+    let config = r#"
+version = 1
+[[resource]]
+id = "a"
+agent = "ocf:heartbeat:Dummy"
+op = [ { name = "monitor", interval = "1s" } ]
+[[resource]]
+id = "b"
+agent = "ocf:heartbeat:Dummy"
+op = [ { name = "monitor", interval = "1s" } ]
+[[location]]
+id = "a-on-n2"
+resource = "a"
+node = "n2"
+score = 100
+[[location]]
+id = "b-on-n3"
+resource = "b"
+node = "n3"
+score = 100
+[[location]]
+id = "nothing-on-n1-a"
+resource = "a"
+node = "n1"
+score = "-INFINITY"
+[[location]]
+id = "nothing-on-n1-b"
+resource = "b"
+node = "n1"
+score = "-INFINITY"
+"#;
+    apply(&c, 0, config);
+    let all = [0, 1, 2];
+    wait_on(&c, "a", 1, &all);
+    wait_on(&c, "b", 2, &all);
+    let dc = c.status(1).map(|s| s["dc"].clone()).unwrap_or(Value::Null);
+    assert_eq!(dc, "n1", "the first node is DC after forming");
+    let (ta, tb) = (mtime(&c, 1, "a"), mtime(&c, 2, "b"));
+
+    c.kill(0);
+    let new_dc = poll(DEADLINE, || {
+        c.status(1)
+            .filter(|s| s["quorate"] == true && s["dc"].is_string() && s["dc"] != "n1")
+            .map(|s| s["dc"].clone())
+    });
+    assert!(new_dc.is_some(), "no new DC\n{}", c.logs());
+    // Past the lost node's lease and a full re-plan: the new DC has acted on n1's loss.
+    let forgotten = poll(DEADLINE, || {
+        let h = c.history(1)?;
+        h.iter()
+            .any(|(_, s)| s.starts_with("forget the status of n1: self-fenced"))
+            .then_some(())
+    });
+    assert!(
+        forgotten.is_some(),
+        "n1 never taken as fenced\n{}",
+        c.logs()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(mtime(&c, 1, "a"), ta, "a was restarted\n{}", c.logs());
+    assert_eq!(mtime(&c, 2, "b"), tb, "b was restarted\n{}", c.logs());
+    assert_eq!(where_runs(&c, "a", &[1, 2]), vec![1]);
+    assert_eq!(where_runs(&c, "b", &[1, 2]), vec![2]);
+
+    // n3's daemon dies and comes back at once: its resources keep running, are found
+    // by the probes of its restart, and are not restarted.
+    c.kill(2);
+    c.start(2);
+    let reprobed = poll(DEADLINE, || {
+        let st = state(&c, 1);
+        let ops = st["op_history"]["n3"]["b"].as_array()?.clone();
+        // After the restart's reset, a probe found b running and its monitor runs again.
+        let probe = ops
+            .iter()
+            .any(|o| o["operation"] == "monitor" && o["interval_ms"] == 0 && o["rc"] == 0);
+        let monitor = ops
+            .iter()
+            .any(|o| o["operation"] == "monitor" && o["interval_ms"] == 1000 && o["rc"] == 0);
+        (probe && monitor).then_some(())
+    });
+    assert!(
+        reprobed.is_some(),
+        "{}\n{}",
+        state(&c, 1)["op_history"],
+        c.logs()
+    );
+    assert_eq!(mtime(&c, 2, "b"), tb, "b was restarted\n{}", c.logs());
+    assert_eq!(where_runs(&c, "b", &[1, 2]), vec![2]);
+}

@@ -1,0 +1,332 @@
+//! The DC loop: the shell around [`crate::engine`]. On the Raft leader, while it holds
+//! its lease, it plans from the replicated state, dispatches each action to its node,
+//! matches recorded results to actions by their transition key, and plans again when
+//! the state changes underneath or a transition ends. Lost nodes are fenced by waiting
+//! out their guard's lease (see ARCHITECTURE.md, "Why two nodes never run the same
+//! resource").
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use halo_consensus::{Change, ClusterNode};
+use halo_sched::graph::ActionKind;
+use tokio::sync::{broadcast, mpsc};
+
+use crate::engine::{Command, Limits, Outcome, Transition};
+use crate::input::{scheduler_input, Liveness};
+use crate::wire::{parse_transition_key, Ack, Dispatch, Message, WireOp};
+use crate::Timing;
+
+/// How long a dispatch may take to be acknowledged.
+const DISPATCH_TIMEOUT: Duration = Duration::from_secs(5);
+
+struct Dc {
+    node: ClusterNode,
+    timing: Timing,
+    started: Instant,
+    /// The term this node acts in as DC, and since when.
+    acting: Option<(u64, Instant)>,
+    current: Option<Transition>,
+    limits: Limits,
+    next_id: u64,
+    dirty: bool,
+    /// Who was reachable when the current plan was made.
+    planned_live: Option<Liveness>,
+    last_plan: Instant,
+    not_before: Option<Instant>,
+    /// Lost nodes whose status is being forgotten, and when that was proposed.
+    forgetting: BTreeMap<String, Instant>,
+    results: mpsc::UnboundedSender<(u64, usize, Outcome)>,
+}
+
+fn unix_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Run the DC loop until the node's change stream closes.
+pub async fn run(node: ClusterNode, timing: Timing) {
+    let mut events = node.subscribe();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut dc = Dc {
+        node,
+        timing,
+        started: Instant::now(),
+        acting: None,
+        current: None,
+        limits: Limits::default(),
+        next_id: 0,
+        dirty: true,
+        planned_live: None,
+        last_plan: Instant::now(),
+        not_before: None,
+        forgetting: BTreeMap::new(),
+        results: tx,
+    };
+    loop {
+        tokio::select! {
+            ev = events.recv() => match ev {
+                Ok(change) => dc.on_change(&change),
+                Err(broadcast::error::RecvError::Lagged(_)) => dc.abort("missed changes"),
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            Some((t, a, outcome)) = rx.recv() => dc.confirm(t, a, outcome),
+            _ = tokio::time::sleep(dc.timing.tick) => {}
+        }
+        dc.step().await;
+    }
+}
+
+impl Dc {
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    fn abort(&mut self, why: &str) {
+        if let Some(t) = &mut self.current {
+            if !t.is_finished() && t.aborted.is_none() {
+                tracing::info!(transition = t.id, "transition aborted: {why}");
+            }
+            t.abort(why);
+        }
+        self.dirty = true;
+    }
+
+    fn confirm(&mut self, transition: u64, action: usize, outcome: Outcome) {
+        if let Some(t) = &mut self.current {
+            if t.id == transition {
+                t.confirm(action, outcome);
+            }
+        }
+    }
+
+    fn on_change(&mut self, change: &halo_consensus::AppliedChange) {
+        match &change.request.change {
+            Change::Noop { .. } | Change::AddToken { .. } => {}
+            Change::RecordOp { op, .. } => {
+                let ours = op
+                    .transition_key
+                    .as_deref()
+                    .and_then(parse_transition_key)
+                    .filter(|(term, _, _)| self.acting.map(|a| a.0) == Some(*term));
+                if let (Some((_, transition, action)), Some(t)) = (ours, &mut self.current) {
+                    if t.id == transition && t.in_flight(action) {
+                        let cancel = matches!(
+                            &t.graph.actions[action].kind,
+                            ActionKind::Resource(r) if r.task == "cancel"
+                        );
+                        let ok = (op.op_status == 0 && Some(op.rc) == op.target_rc)
+                            || (op.op_status == 2 && cancel);
+                        t.confirm(action, if ok { Outcome::Ok } else { Outcome::Failed });
+                        return;
+                    }
+                }
+                self.abort(&format!(
+                    "{} {} on {} returned {}",
+                    op.resource, op.operation, change.request.node, op.rc
+                ));
+            }
+            other => self.abort(&other.summary()),
+        }
+    }
+
+    fn liveness(&self) -> Liveness {
+        let st = self.node.status();
+        Liveness {
+            quorate: st.quorate,
+            dc: st.dc.clone(),
+            online: st
+                .nodes
+                .iter()
+                .filter(|n| n.online)
+                .map(|n| n.name.clone())
+                .collect::<BTreeSet<_>>(),
+        }
+    }
+
+    async fn step(&mut self) {
+        // Act only while holding the lease: a quorum acknowledged this leader recently.
+        let contact = self.node.contact();
+        let lease = contact.filter(|c| c.leader && c.age < self.timing.dc_lease);
+        let Some(lease) = lease else {
+            if self.acting.take().is_some() {
+                tracing::warn!(?contact, "no longer DC (lease lost): dispatching stops");
+            }
+            self.current = None;
+            self.dirty = true;
+            return;
+        };
+        if self.acting.map(|a| a.0) != Some(lease.term) {
+            tracing::info!(term = lease.term, "acting as DC");
+            self.acting = Some((lease.term, Instant::now()));
+            self.current = None;
+            self.dirty = true;
+        }
+        let live = self.liveness();
+        if self.planned_live.as_ref().is_some_and(|p| *p != live) {
+            self.planned_live = None;
+            self.abort("membership changed");
+        }
+        let lost = self.fence_lost(&live);
+
+        let idle = self.current.as_ref().is_none_or(|t| t.is_finished());
+        let recheck = self.last_plan.elapsed() >= self.timing.recheck;
+        let waiting = self.not_before.is_some_and(|t| Instant::now() < t);
+        if idle && (self.dirty || recheck) && !waiting && !lost {
+            self.plan(live);
+        }
+        let now = self.now_ms();
+        let Some(t) = &mut self.current else { return };
+        for cmd in t.poll(now, &self.limits) {
+            match cmd {
+                Command::Dispatch { transition, action } => {
+                    self.dispatch(transition, action, lease.term);
+                }
+                Command::Fence {
+                    transition,
+                    action,
+                    node,
+                } => {
+                    // Lost nodes are fenced before planning (below); the scheduler asks
+                    // to fence a node that is still reachable (on-fail=fence, a failed
+                    // stop), which needs a fence device.
+                    tracing::error!(%node, "cannot fence {node}: it is reachable and no fence device is configured");
+                    let _ = self.results.send((transition, action, Outcome::Failed));
+                    self.not_before = Some(Instant::now() + Duration::from_secs(2));
+                }
+                Command::Finished { transition, replan } => {
+                    let aborted = self.current.as_ref().and_then(|t| t.aborted.clone());
+                    tracing::info!(transition, ?aborted, "transition complete");
+                    self.dirty |= replan;
+                }
+            }
+        }
+    }
+
+    fn plan(&mut self, live: Liveness) {
+        self.dirty = false;
+        self.last_plan = Instant::now();
+        let Some(applied) = self.node.read_local() else {
+            return;
+        };
+        let (cfg, status) = match scheduler_input(&applied.state, &live) {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::error!("cannot read the replicated configuration: {e}");
+                return;
+            }
+        };
+        let plan = match halo_sched::schedule(&cfg, &status, unix_secs()) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!("the scheduler refused the cluster state: {e}");
+                return;
+            }
+        };
+        self.planned_live = Some(live);
+        self.limits = Limits::from_properties(&cfg.properties);
+        self.next_id += 1;
+        let t = Transition::new(self.next_id, plan.graph());
+        if t.is_empty() {
+            self.current = None;
+            return;
+        }
+        tracing::info!(
+            transition = t.id,
+            actions = t.graph.actions.len(),
+            "new transition"
+        );
+        self.current = Some(t);
+    }
+
+    fn dispatch(&self, transition: u64, action: usize, term: u64) {
+        let Some(t) = &self.current else { return };
+        let a = &t.graph.actions[action];
+        let (ActionKind::Resource(op), Some(target)) = (&a.kind, a.node.clone()) else {
+            let _ = self.results.send((transition, action, Outcome::Ok));
+            return;
+        };
+        let d = Dispatch {
+            term,
+            transition,
+            action,
+            op: WireOp::from_graph(op),
+        };
+        tracing::debug!(key = %a.key, node = %target, "dispatch");
+        let node = self.node.clone();
+        let results = self.results.clone();
+        tokio::spawn(async move {
+            let body = match serde_json::to_value(Message::Execute(d)) {
+                Ok(b) => b,
+                Err(_) => return,
+            };
+            let outcome = match node.send_app(&target, body, DISPATCH_TIMEOUT).await {
+                Ok(v) => match serde_json::from_value::<Ack>(v) {
+                    Ok(Ack { done: None }) => None,
+                    Ok(Ack { done: Some(true) }) => Some(Outcome::Ok),
+                    Ok(Ack { done: Some(false) }) | Err(_) => Some(Outcome::Failed),
+                },
+                Err(e) => {
+                    tracing::warn!(node = %target, "dispatch failed: {e}");
+                    Some(Outcome::Failed)
+                }
+            };
+            if let Some(o) = outcome {
+                let _ = results.send((transition, action, o));
+            }
+        });
+    }
+
+    /// Fence lost nodes by waiting out their lease: a node that is unreachable while
+    /// the replicated status says it runs something is taken as stopped only once it has
+    /// been silent for longer than its guard's lease, stretched by the clock-rate drift
+    /// bound, plus a margin; then its status is forgotten. Until then nothing is
+    /// planned, so nothing of it is recovered early. Returns whether any node is still
+    /// being waited for.
+    fn fence_lost(&mut self, live: &Liveness) -> bool {
+        let Some(applied) = self.node.read_local() else {
+            return false;
+        };
+        let state = &applied.state;
+        let lost: Vec<String> = state
+            .op_history
+            .iter()
+            .filter(|(n, rscs)| !live.online.contains(*n) && !rscs.is_empty())
+            .map(|(n, _)| n.clone())
+            .collect();
+        // A proposal that has not taken effect after a while is made again.
+        self.forgetting
+            .retain(|n, at| lost.contains(n) && at.elapsed() < Duration::from_secs(2));
+        if lost.is_empty() {
+            return false;
+        }
+        self.abort("a node was lost");
+        let heard = self.node.last_heard();
+        let acting_for = self.acting.map(|a| a.1.elapsed()).unwrap_or_default();
+        let wait = self.timing.self_fence_wait();
+        for n in lost {
+            // The node's last contact with a quorate DC was either with this one (so no
+            // later than this node last heard from it) or with an earlier one (so before
+            // this one was elected): count from the later of the two.
+            let silent = heard.get(&n).copied().unwrap_or(acting_for).min(acting_for);
+            if silent < wait || self.forgetting.contains_key(&n) {
+                continue;
+            }
+            self.forgetting.insert(n.clone(), Instant::now());
+            let reason = format!(
+                "self-fenced: silent for {} ms, past its lease",
+                silent.as_millis()
+            );
+            tracing::warn!(node = %n, "{reason}");
+            let node = self.node.clone();
+            tokio::spawn(async move {
+                if let Err(e) = node.propose(Change::ForgetNode { node: n, reason }).await {
+                    tracing::warn!("recording a lost node failed: {e}");
+                }
+            });
+        }
+        true
+    }
+}

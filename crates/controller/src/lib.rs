@@ -1,0 +1,125 @@
+//! halo-controller: what joins the parts into a cluster manager (pacemaker-controld's
+//! job, and sbd's guard).
+//!
+//! - `input`: the scheduler's input from the replicated state alone.
+//! - `engine`: the pure core that runs a transition graph (events in, commands out,
+//!   the clock passed in).
+//! - `dc`: the DC loop around it, on the Raft leader while it holds its lease.
+//! - `local`: each node's side: runs dispatched operations on its executor and records
+//!   the results; refuses dispatches from an older term.
+//! - `guard`: each node stops its resources when it loses contact with a quorate DC
+//!   for longer than its lease (`no-quorum-policy`).
+//! - `wire`: the DC-to-node messages.
+//!
+//! API boundary: [`Controller::start`].
+
+pub mod dc;
+pub mod engine;
+pub mod guard;
+pub mod input;
+pub mod local;
+pub mod wire;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use halo_consensus::{AppHandler, ClusterNode};
+use halo_exec::{AgentRegistry, ExecConfig, Executor};
+
+pub use local::Local;
+
+/// The controller's clocks. The safety argument (ARCHITECTURE.md) relates them:
+/// `dc_lease` < Raft's minimum election timeout, and a lost node is taken as fenced only
+/// after `self_fence_wait()` > `guard_lease` × (1 + `drift`).
+#[derive(Debug, Clone)]
+pub struct Timing {
+    /// How often the loops wake up when nothing happens.
+    pub tick: Duration,
+    /// The DC dispatches only while a quorum acknowledged it within this time.
+    pub dc_lease: Duration,
+    /// A node that has not completed a round trip with a quorate DC for this long stops
+    /// its resources (per `no-quorum-policy`).
+    pub guard_lease: Duration,
+    /// Bound on the relative clock-rate difference between two nodes.
+    pub drift: f64,
+    /// Added to the stretched lease before a lost node is taken as fenced.
+    pub margin: Duration,
+    /// Plan again at least this often (`cluster-recheck-interval`).
+    pub recheck: Duration,
+}
+
+impl Timing {
+    /// Timing for a node whose Raft minimum election timeout is `election_min`.
+    pub fn for_election(election_min: Duration) -> Timing {
+        Timing {
+            tick: Duration::from_millis(50),
+            dc_lease: election_min * 3 / 4,
+            // Longer than a DC change takes (the old leader's Raft lease, an election,
+            // the next ping), so that the majority's nodes keep their resources while a
+            // new DC is elected.
+            guard_lease: Duration::from_millis(1500),
+            drift: 0.05,
+            margin: Duration::from_millis(200),
+            recheck: Duration::from_secs(15 * 60),
+        }
+    }
+
+    /// How long a lost node must have been silent before it is taken as fenced.
+    pub fn self_fence_wait(&self) -> Duration {
+        self.guard_lease.mul_f64(1.0 + self.drift) + self.margin
+    }
+}
+
+/// The running controller of one node.
+pub struct Controller {
+    pub local: Local,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+struct Handler(Local);
+
+impl AppHandler for Handler {
+    fn handle(
+        &self,
+        from: String,
+        body: serde_json::Value,
+    ) -> halo_consensus::transport::BoxFuture<'static, Result<serde_json::Value, String>> {
+        let local = self.0.clone();
+        Box::pin(async move {
+            let msg: wire::Message =
+                serde_json::from_value(body).map_err(|e| format!("unreadable message: {e}"))?;
+            match msg {
+                wire::Message::Execute(d) => {
+                    let ack = local.dispatch(&from, d).await?;
+                    serde_json::to_value(ack).map_err(|e| e.to_string())
+                }
+            }
+        })
+    }
+}
+
+impl Controller {
+    /// Start the controller of `node`: its executor (with `exec`), the handler of
+    /// dispatches, the guard, and the DC loop (which acts only on the leader).
+    pub fn start(node: ClusterNode, exec: ExecConfig) -> Controller {
+        let timing = Timing::for_election(Duration::from_millis(node.timing().election_min_ms));
+        let local = Local::start(node.clone(), |sink| {
+            Executor::new(exec, AgentRegistry::with_defaults(), sink)
+        });
+        node.set_app_handler(Arc::new(Handler(local.clone())));
+        // Whatever this node ran before this daemon started is found again by probes.
+        local.request_reprobe("the node's daemon started");
+        let tasks = vec![
+            tokio::spawn(dc::run(node.clone(), timing.clone())),
+            tokio::spawn(guard::run(node, local.clone(), timing)),
+        ];
+        Controller { local, tasks }
+    }
+
+    /// Stop the loops (resources keep running; the executor is left as it is).
+    pub fn stop(&self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}

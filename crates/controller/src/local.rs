@@ -1,0 +1,417 @@
+//! Each node's side of the controller: runs the operations the DC dispatches on this
+//! node's executor and records their results in the replicated status, in order, with
+//! everything the scheduler needs (call id, digests, transition key, times, failures).
+//!
+//! A dispatch from a term older than one this node has seen is refused, so a deposed
+//! DC cannot act through this node. Results are proposed one at a time and retried
+//! until committed; a result is never dropped while the node is in the cluster.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use halo_consensus::state::{FailBump, StoredOp};
+use halo_consensus::{Change, ClusterNode};
+use halo_exec::{ExecEvent, Executor, OpRequest, OpResult, ResultSink};
+use halo_model::AgentRef;
+use tokio::sync::mpsc;
+
+use crate::wire::{Ack, Dispatch, WireOp};
+
+/// Lock a std mutex, recovering the data if a panicking thread poisoned it.
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// A recurring operation started by a dispatch: how to record its later results.
+#[derive(Debug, Clone)]
+struct Recurring {
+    dispatch: Dispatch,
+    last_rc: Option<i32>,
+    last_rc_change_ms: u64,
+}
+
+/// This node's controller side. Cheap to clone.
+#[derive(Clone)]
+pub struct Local {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    node: ClusterNode,
+    exec: Executor,
+    /// The highest DC term seen in a dispatch.
+    max_term: AtomicU64,
+    /// Call ids: microseconds since the epoch at the first call, then one more each
+    /// time, so they keep growing across daemon restarts.
+    call_id: Mutex<i64>,
+    recurring: Mutex<HashMap<String, Recurring>>,
+    /// What runs here, by status id: the operation that started (or found) it, whose
+    /// agent and parameters the guard uses to stop it.
+    running: Mutex<BTreeMap<String, WireOp>>,
+    records: mpsc::UnboundedSender<Change>,
+}
+
+/// Forwards the executor's recurring results to the node side.
+pub struct LocalSink(mpsc::UnboundedSender<ExecEvent>);
+
+impl ResultSink for LocalSink {
+    fn record(&self, event: ExecEvent) {
+        let _ = self.0.send(event);
+    }
+}
+
+impl Local {
+    /// The node side for `node`, running operations on an executor made by `make_exec`
+    /// from the sink it must report to. Spawns its tasks on the current runtime.
+    pub fn start(node: ClusterNode, make_exec: impl FnOnce(Arc<LocalSink>) -> Executor) -> Local {
+        let (etx, mut erx) = mpsc::unbounded_channel();
+        let exec = make_exec(Arc::new(LocalSink(etx)));
+        let (rtx, mut rrx) = mpsc::unbounded_channel::<Change>();
+        let local = Local {
+            inner: Arc::new(Inner {
+                node: node.clone(),
+                exec,
+                max_term: AtomicU64::new(0),
+                call_id: Mutex::new(0),
+                recurring: Mutex::new(HashMap::new()),
+                running: Mutex::new(BTreeMap::new()),
+                records: rtx,
+            }),
+        };
+        // Results are committed in order, each retried until it is.
+        let recorder = node.clone();
+        tokio::spawn(async move {
+            while let Some(change) = rrx.recv().await {
+                let mut delay = Duration::from_millis(50);
+                loop {
+                    match recorder.propose(change.clone()).await {
+                        Ok(_) => break,
+                        Err(e) => {
+                            tracing::debug!(
+                                "recording {} failed, will retry: {e}",
+                                change.summary()
+                            );
+                            tokio::time::sleep(delay).await;
+                            delay = (delay * 2).min(Duration::from_secs(1));
+                        }
+                    }
+                }
+            }
+        });
+        let weak = Arc::downgrade(&local.inner);
+        tokio::spawn(async move {
+            while let Some(ev) = erx.recv().await {
+                let Some(inner) = weak.upgrade() else { return };
+                if let ExecEvent::Result(r) = ev {
+                    if r.interval_ms > 0 {
+                        inner.recurring_result(&r);
+                    }
+                }
+            }
+        });
+        local
+    }
+
+    pub fn executor(&self) -> &Executor {
+        &self.inner.exec
+    }
+
+    /// What runs here (status ids), as far as this node's operations tell.
+    pub fn running(&self) -> Vec<String> {
+        locked(&self.inner.running).keys().cloned().collect()
+    }
+
+    /// Forget this node's recorded status so that the DC probes it afresh (daemon start,
+    /// or contact regained after the guard stopped everything).
+    pub fn request_reprobe(&self, reason: &str) {
+        let _ = self.inner.records.send(Change::ForgetNode {
+            node: self.inner.node.name(),
+            reason: reason.to_string(),
+        });
+    }
+
+    /// Handle a dispatch from `from`, the DC.
+    pub async fn dispatch(&self, from: &str, d: Dispatch) -> Result<Ack, String> {
+        let raft_term = self.inner.node.status().term;
+        let seen = self.inner.max_term.fetch_max(d.term, Ordering::SeqCst);
+        if d.term < seen.max(raft_term) {
+            return Err(format!(
+                "refused {} from {from}: term {} is older than term {} seen here",
+                d.op.task,
+                d.term,
+                seen.max(raft_term)
+            ));
+        }
+        let inner = self.inner.clone();
+        match d.op.task.as_str() {
+            "cancel" => {
+                let task = d.op.cancel_task.clone().unwrap_or_else(|| "monitor".into());
+                let interval = Duration::from_millis(d.op.interval_ms);
+                inner
+                    .exec
+                    .cancel_recurring(&d.op.status_id(), &task, interval);
+                let key = format!("{}_{task}_{}", d.op.status_id(), d.op.interval_ms);
+                locked(&inner.recurring).remove(&key);
+                // Recorded as a cancelled result of the recurring operation.
+                let mut op = inner.stored(&d, &task, 0, 2, unix_ms(), 0, None);
+                op.fail = None;
+                inner.commit(op).await?;
+                Ok(Ack { done: Some(true) })
+            }
+            "delete" | "clear_failcount" => {
+                let change = Change::SetFailCount {
+                    node: inner.node.name(),
+                    resource: d.op.status_id(),
+                    count: 0,
+                };
+                inner
+                    .node
+                    .propose(change)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(Ack { done: Some(true) })
+            }
+            "monitor" if d.op.interval_ms > 0 => {
+                let req = inner.request(&d.op);
+                locked(&inner.recurring).insert(
+                    req.op_key(),
+                    Recurring {
+                        dispatch: d,
+                        last_rc: None,
+                        last_rc_change_ms: 0,
+                    },
+                );
+                inner.exec.start_recurring(req).map_err(|e| e.to_string())?;
+                Ok(Ack { done: None })
+            }
+            _ => {
+                tokio::spawn(async move {
+                    let req = inner.request(&d.op);
+                    let result = inner.exec.execute(req).await;
+                    inner.one_shot_result(&d, &result);
+                });
+                Ok(Ack { done: None })
+            }
+        }
+    }
+
+    /// Stop everything that runs here (the guard, on losing contact with a quorate
+    /// DC). Returns how many resources were stopped.
+    pub async fn stop_all(&self, why: &str) -> usize {
+        let all: Vec<(String, WireOp)> = std::mem::take(&mut *locked(&self.inner.running))
+            .into_iter()
+            .collect();
+        locked(&self.inner.recurring).clear();
+        let stops: Vec<_> = all
+            .iter()
+            .map(|(id, op)| {
+                let inner = self.inner.clone();
+                let (id, why) = (id.clone(), why.to_string());
+                let mut stop = op.clone();
+                stop.task = "stop".into();
+                stop.interval_ms = 0;
+                stop.probe = false;
+                stop.expected_rc = None;
+                tokio::spawn(async move {
+                    let result = inner.exec.execute(inner.request(&stop)).await;
+                    tracing::warn!(resource = %id, rc = result.rc, "{why}: stopped");
+                })
+            })
+            .collect();
+        for s in stops {
+            let _ = s.await;
+        }
+        all.len()
+    }
+}
+
+impl Inner {
+    fn next_call_id(&self) -> i64 {
+        let now_us = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_micros() as i64)
+            .unwrap_or(0);
+        let mut c = locked(&self.call_id);
+        *c = (*c + 1).max(now_us);
+        *c
+    }
+
+    fn request(&self, op: &WireOp) -> OpRequest {
+        let agent = AgentRef {
+            class: op.class.clone(),
+            provider: op.provider.clone(),
+            kind: op.agent_type.clone(),
+        };
+        let mut req = OpRequest::new(op.status_id(), agent, op.task.clone())
+            .with_params(op.params.clone())
+            .with_interval(Duration::from_millis(op.interval_ms));
+        req.meta = op.meta.clone();
+        if op.timeout_ms > 0 {
+            req = req.with_timeout(Duration::from_millis(op.timeout_ms));
+        }
+        if let Some(rc) = op.expected_rc {
+            req = req.with_target_rc(rc);
+        }
+        req.check_level = op.params.get("OCF_CHECK_LEVEL").cloned();
+        req
+    }
+
+    /// Whether the result is a failure to count, and how.
+    fn fail_bump(&self, op: &WireOp, rc: i32, status: i32) -> Option<FailBump> {
+        let ok = status == 0 && rc == op.target_rc();
+        if ok {
+            return None;
+        }
+        // A probe that finds the resource running (or promoted, or stopped) is news,
+        // not a failure.
+        if op.probe && status == 0 && matches!(rc, 0 | 7 | 8) {
+            return None;
+        }
+        match op.task.as_str() {
+            "stop" => Some(FailBump::Infinity),
+            "start" => {
+                let fatal = self
+                    .node
+                    .read_local()
+                    .and_then(|a| a.state.config.to_model().ok())
+                    .and_then(|c| c.properties.get("start-failure-is-fatal").cloned())
+                    .map(|v| !matches!(v.as_str(), "false" | "no" | "0" | "off"))
+                    .unwrap_or(true);
+                Some(if fatal {
+                    FailBump::Infinity
+                } else {
+                    FailBump::Increment
+                })
+            }
+            _ => Some(FailBump::Increment),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn stored(
+        &self,
+        d: &Dispatch,
+        task: &str,
+        rc: i32,
+        status: i32,
+        started_ms: u64,
+        exec_ms: u64,
+        exit_reason: Option<String>,
+    ) -> StoredOp {
+        let op = &d.op;
+        let mut digest_params = op.params.clone();
+        if op.interval_ms > 0 {
+            digest_params.insert("CRM_meta_timeout".into(), op.timeout_ms.to_string());
+        }
+        StoredOp {
+            resource: op.status_id(),
+            agent: Some(op.agent_spec()),
+            operation: task.to_string(),
+            interval_ms: op.interval_ms,
+            rc,
+            call_id: self.next_call_id(),
+            time_ms: started_ms,
+            exit_reason,
+            op_status: status,
+            target_rc: Some(op.target_rc()),
+            transition_key: Some(d.transition_key()),
+            op_digest: Some(halo_sched::digest::digest(&digest_params)),
+            op_restart_digest: None,
+            exec_ms,
+            queue_ms: 0,
+            last_rc_change_ms: started_ms,
+            fail: self.fail_bump(op, rc, status),
+        }
+    }
+
+    async fn commit(&self, op: StoredOp) -> Result<(), String> {
+        self.node
+            .propose(Change::RecordOp {
+                node: self.node.name(),
+                op,
+            })
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    fn record(&self, op: StoredOp) {
+        let _ = self.records.send(Change::RecordOp {
+            node: self.node.name(),
+            op,
+        });
+    }
+
+    fn track(&self, op: &WireOp, rc: i32, status: i32) {
+        let id = op.status_id();
+        let mut running = locked(&self.running);
+        let ok = status == 0;
+        match op.task.as_str() {
+            "start" | "promote" | "demote" | "migrate_from" if ok && rc == 0 => {
+                running.insert(id, op.clone());
+            }
+            "stop" | "migrate_to" if ok && rc == 0 => {
+                running.remove(&id);
+            }
+            "monitor" if op.interval_ms == 0 && ok => {
+                if matches!(rc, 0 | 8) {
+                    running.entry(id).or_insert_with(|| op.clone());
+                } else if rc == 7 {
+                    running.remove(&id);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn one_shot_result(&self, d: &Dispatch, r: &OpResult) {
+        let status = r.status.code();
+        self.track(&d.op, r.rc, status);
+        let op = self.stored(
+            d,
+            &d.op.task,
+            r.rc,
+            status,
+            r.started_ms.max(0) as u64,
+            r.duration_ms,
+            r.exit_reason.clone(),
+        );
+        self.record(op);
+    }
+
+    fn recurring_result(&self, r: &OpResult) {
+        let key = r.op_key();
+        let (d, changed_ms) = {
+            let mut rec = locked(&self.recurring);
+            let Some(entry) = rec.get_mut(&key) else {
+                return;
+            };
+            let now = r.started_ms.max(0) as u64;
+            if entry.last_rc != Some(r.rc) {
+                entry.last_rc = Some(r.rc);
+                entry.last_rc_change_ms = now;
+            }
+            (entry.dispatch.clone(), entry.last_rc_change_ms)
+        };
+        let mut op = self.stored(
+            &d,
+            &d.op.task,
+            r.rc,
+            r.status.code(),
+            r.started_ms.max(0) as u64,
+            r.duration_ms,
+            r.exit_reason.clone(),
+        );
+        op.last_rc_change_ms = changed_ms;
+        self.record(op);
+    }
+}
