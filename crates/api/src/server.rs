@@ -292,6 +292,9 @@ pub async fn serve(
         .await
 }
 
+/// How long a clean shutdown waits for the DC to move this node's resources away.
+const SHUTDOWN_LIMIT: Duration = Duration::from_secs(120);
+
 /// Run a node daemon: open the node, start its controller (executor, guard, DC loop)
 /// with `exec`, serve the control API, stop on SIGTERM or SIGINT.
 pub async fn run_daemon(opts: NodeOptions, exec: halo_exec::ExecConfig) -> Result<(), DaemonError> {
@@ -304,21 +307,26 @@ pub async fn run_daemon(opts: NodeOptions, exec: halo_exec::ExecConfig) -> Resul
     // A witness votes and never runs resources: it has no controller.
     let controller = (!witness).then(|| halo_controller::Controller::start(node.clone(), exec));
     tracing::info!(socket = %sock.display(), node = %node.name(), "halo daemon ready");
-    let shutdown = async {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Result::Ok(s) => s,
-                Err(_) => return std::future::pending().await,
-            };
-        tokio::select! {
-            _ = term.recv() => {},
-            _ = tokio::signal::ctrl_c() => {},
+    // On SIGTERM or SIGINT the node first shuts down cleanly (its resources moved away)
+    // while the API still answers the agents' calls, then the API closes.
+    let shutdown = {
+        let node = node.clone();
+        async move {
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Result::Ok(s) => s,
+                    Err(_) => return std::future::pending().await,
+                };
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = tokio::signal::ctrl_c() => {},
+            }
+            if let Some(c) = &controller {
+                c.shutdown(&node, SHUTDOWN_LIMIT).await;
+            }
         }
     };
     let res = serve(listener, node.clone(), shutdown).await;
-    if let Some(c) = &controller {
-        c.stop();
-    }
     node.shutdown().await;
     let _ = std::fs::remove_file(&sock);
     res.map_err(|source| DaemonError::Socket {

@@ -35,7 +35,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         st.epoch
     );
     println!("Nodes:");
-    for n in &st.nodes {
+    let nodes = st.nodes.clone();
+    for n in &nodes {
         println!(
             "  {:<16} {:<8} {:<8} {}{}",
             n.name,
@@ -49,5 +50,59 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
         );
     }
+    // Resources and warnings come from the replicated state this node holds.
+    let Ok(value) = runtime()?.block_on(args.target.client().state(false)) else {
+        return Ok(());
+    };
+    let state: halo_consensus::ClusterState = serde_json::from_value(value)?;
+    let live = halo_controller::input::Liveness {
+        quorate: st.quorate,
+        dc: st.dc.clone(),
+        online: nodes
+            .iter()
+            .filter(|n| n.online)
+            .map(|n| n.name.clone())
+            .collect(),
+    };
+    let (cfg, status) = halo_controller::input::scheduler_input(&state, &live)?;
+    if !cfg.resources.is_empty() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        let plan = halo_sched::schedule(&cfg, &status, now)?;
+        let text = plan.status_text(false);
+        if let Some(at) = text.find("  * Full List of Resources:") {
+            println!("Resources:");
+            for line in text[at..].lines().skip(1) {
+                println!("  {}", line.trim_start().trim_start_matches("* "));
+            }
+        }
+    }
+    for w in warnings(&cfg) {
+        println!("WARNING: {w}");
+    }
     Ok(())
+}
+
+/// What an operator must know about the safety of this configuration.
+fn warnings(cfg: &halo_model::Config) -> Vec<String> {
+    let prop = |k: &str| cfg.properties.get(k).map(|v| v.to_ascii_lowercase());
+    let mut out = Vec::new();
+    if matches!(
+        prop("stonith-enabled").as_deref(),
+        Some("false" | "no" | "0" | "off")
+    ) {
+        out.push(
+            "stonith-enabled=false: failed stops are not escalated to fencing (lost nodes are still waited out by their lease)"
+                .to_string(),
+        );
+    }
+    if prop("no-quorum-policy").as_deref() == Some("ignore") {
+        out.push(
+            "no-quorum-policy=ignore: a node cut off from the majority keeps its resources running (virtual IPs still expire with their lifetime)"
+                .to_string(),
+        );
+    }
+    out
 }

@@ -13,7 +13,7 @@ use halo_sched::graph::ActionKind;
 use tokio::sync::{broadcast, mpsc};
 
 use crate::engine::{Command, Limits, Outcome, Transition};
-use crate::input::{scheduler_input, Liveness};
+use crate::input::{may_run_something, next_failure_expiry, scheduler_input, Liveness};
 use crate::wire::{parse_transition_key, Ack, Dispatch, Message, WireOp};
 use crate::Timing;
 
@@ -33,6 +33,10 @@ struct Dc {
     /// Who was reachable when the current plan was made.
     planned_live: Option<Liveness>,
     last_plan: Instant,
+    /// `cluster-recheck-interval`, as the configuration sets it.
+    recheck: Duration,
+    /// When a failure-timeout expires: plan again then.
+    expiry: Option<Instant>,
     not_before: Option<Instant>,
     /// Lost nodes whose status is being forgotten, and when that was proposed.
     forgetting: BTreeMap<String, Instant>,
@@ -61,6 +65,8 @@ pub async fn run(node: ClusterNode, timing: Timing) {
         dirty: true,
         planned_live: None,
         last_plan: Instant::now(),
+        recheck: Duration::from_secs(15 * 60),
+        expiry: None,
         not_before: None,
         forgetting: BTreeMap::new(),
         results: tx,
@@ -172,7 +178,8 @@ impl Dc {
         let lost = self.fence_lost(&live);
 
         let idle = self.current.as_ref().is_none_or(|t| t.is_finished());
-        let recheck = self.last_plan.elapsed() >= self.timing.recheck;
+        let recheck = self.last_plan.elapsed() >= self.recheck
+            || self.expiry.is_some_and(|t| Instant::now() >= t);
         let waiting = self.not_before.is_some_and(|t| Instant::now() < t);
         if idle && (self.dirty || recheck) && !waiting && !lost {
             self.plan(live);
@@ -227,6 +234,21 @@ impl Dc {
         };
         self.planned_live = Some(live);
         self.limits = Limits::from_properties(&cfg.properties);
+        self.recheck = cfg
+            .properties
+            .get("cluster-recheck-interval")
+            .and_then(|v| halo_model::duration::parse_duration_ms(v).ok())
+            .filter(|ms| *ms > 0)
+            .map(Duration::from_millis)
+            .unwrap_or(self.timing.recheck);
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        // A second past the expiry, since the scheduler counts whole seconds.
+        self.expiry = next_failure_expiry(&cfg, &applied.state)
+            .filter(|at| *at > now_ms)
+            .map(|at| Instant::now() + Duration::from_millis(at - now_ms + 1000));
         self.next_id += 1;
         let t = Transition::new(self.next_id, plan.graph());
         if t.is_empty() {
@@ -280,7 +302,7 @@ impl Dc {
     }
 
     /// Fence lost nodes by waiting out their lease: a node that is unreachable while
-    /// the replicated status says it runs something is taken as stopped only once it has
+    /// the replicated status says it may run something is taken as stopped only once it has
     /// been silent for longer than its guard's lease, stretched by the clock-rate drift
     /// bound, plus a margin; then its status is forgotten. Until then nothing is
     /// planned, so nothing of it is recovered early. Returns whether any node is still
@@ -293,7 +315,7 @@ impl Dc {
         let lost: Vec<String> = state
             .op_history
             .iter()
-            .filter(|(n, rscs)| !live.online.contains(*n) && !rscs.is_empty())
+            .filter(|(n, rscs)| !live.online.contains(*n) && may_run_something(rscs))
             .map(|(n, _)| n.clone())
             .collect();
         // A proposal that has not taken effect after a while is made again.

@@ -50,6 +50,67 @@ pub fn agents(cfg: &Config) -> BTreeMap<String, AgentRef> {
     out
 }
 
+/// Every primitive's `failure-timeout` in milliseconds, as its own meta attributes,
+/// then its group's or clone's, then the resource defaults set it.
+fn failure_timeouts(cfg: &Config) -> BTreeMap<String, u64> {
+    fn walk(
+        r: &Resource,
+        parents: &mut Vec<halo_model::Attrs>,
+        cfg: &Config,
+        out: &mut BTreeMap<String, u64>,
+    ) {
+        let pick = |own: &halo_model::Attrs, parents: &[halo_model::Attrs]| {
+            std::iter::once(own)
+                .chain(parents.iter().rev())
+                .chain(std::iter::once(&cfg.rsc_defaults))
+                .find_map(|m| m.get("failure-timeout"))
+                .and_then(|v| halo_model::duration::parse_duration_ms(v).ok())
+                .filter(|ms| *ms > 0)
+        };
+        match r {
+            Resource::Primitive(p) => {
+                if let Some(ms) = pick(&p.meta, parents) {
+                    out.insert(p.id.clone(), ms);
+                }
+            }
+            Resource::Group(g) => {
+                parents.push(g.meta.clone());
+                for m in &g.members {
+                    if let Some(ms) = pick(&m.meta, parents) {
+                        out.insert(m.id.clone(), ms);
+                    }
+                }
+                parents.pop();
+            }
+            Resource::Clone(c) => {
+                parents.push(c.meta.clone());
+                walk(&c.child, parents, cfg, out);
+                parents.pop();
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    for r in &cfg.resources {
+        walk(r, &mut Vec::new(), cfg, &mut out);
+    }
+    out
+}
+
+/// When the earliest recorded failure that a `failure-timeout` will forget expires
+/// (milliseconds since the epoch): the DC plans again then.
+pub fn next_failure_expiry(cfg: &Config, state: &ClusterState) -> Option<u64> {
+    let timeouts = failure_timeouts(cfg);
+    state
+        .failures
+        .values()
+        .flatten()
+        .filter_map(|(key, f)| {
+            let rsc = strip_instance(key.split('#').next().unwrap_or(key));
+            timeouts.get(rsc).map(|t| f.last_ms + t)
+        })
+        .min()
+}
+
 /// Parse `class:provider:type` or `class:type`.
 pub fn parse_agent(s: &str) -> Option<AgentRef> {
     let parts: Vec<&str> = s.split(':').collect();
@@ -123,6 +184,30 @@ pub fn scheduler_input(
         });
     }
     Ok((cfg, status))
+}
+
+/// Whether a node's recorded history says it may still run something: some resource's
+/// last one-shot operation is neither a successful stop nor a probe that found it
+/// stopped (a failed stop counts as running).
+pub fn may_run_something(history: &BTreeMap<String, Vec<StoredOp>>) -> bool {
+    history.values().any(|ops| {
+        let last = ops
+            .iter()
+            .filter(|o| o.interval_ms == 0 && o.op_status != 2)
+            .max_by_key(|o| o.call_id);
+        match last {
+            None => ops
+                .iter()
+                .any(|o| o.op_status == 0 && matches!(o.rc, 0 | 8)),
+            Some(o) => {
+                let stopped = o.op_status == 0
+                    && ((o.operation == "stop" && o.rc == 0)
+                        || (o.operation == "monitor" && o.rc == 7)
+                        || (o.operation == "migrate_to" && o.rc == 0));
+                !stopped
+            }
+        }
+    })
 }
 
 fn strip_instance(rsc: &str) -> &str {

@@ -122,4 +122,38 @@ impl Controller {
             t.abort();
         }
     }
+
+    /// A clean shutdown of this node (Pacemaker's): ask the DC to move everything away
+    /// (the `shutdown` node attribute) and wait until this node runs nothing. Without
+    /// quorum, or after `limit`, whatever still runs here is stopped locally.
+    pub async fn shutdown(&self, node: &ClusterNode, limit: std::time::Duration) {
+        let me = node.name();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let asked = !self.local.running().is_empty()
+            && node
+                .propose(halo_consensus::Change::SetNodeAttr {
+                    node: me.clone(),
+                    name: "shutdown".into(),
+                    value: Some(now.to_string()),
+                })
+                .await
+                .is_ok();
+        if asked {
+            tracing::info!("shutting down: waiting for the DC to move this node's resources away");
+            let end = tokio::time::Instant::now() + limit;
+            while !self.local.running().is_empty() && tokio::time::Instant::now() < end {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+        if !self.local.running().is_empty() {
+            let n = self.local.stop_all("shutting down").await;
+            tracing::warn!("shutting down: stopped {n} resources here");
+        }
+        // Its recorded status now shows everything stopped: the others go on without
+        // waiting out its lease.
+        self.stop();
+    }
 }
