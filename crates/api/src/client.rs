@@ -226,6 +226,11 @@ impl Client {
         self.post("/v1/changes", &ProposeRequest { change }).await
     }
 
+    /// This node's controller: watchdog, guard lease, what runs here.
+    pub async fn controller(&self) -> Result<halo_controller::Info, ClientError> {
+        self.call("GET", "/v1/controller", None).await
+    }
+
     /// The replicated state (without secrets), optionally as of a linearizable point.
     pub async fn state(&self, linearizable: bool) -> Result<serde_json::Value, ClientError> {
         self.call(

@@ -243,6 +243,12 @@ async fn changes(
     }
 }
 
+async fn controller_info(
+    State(c): State<std::sync::Arc<halo_controller::Controller>>,
+) -> Json<halo_controller::Info> {
+    Json(c.info())
+}
+
 /// The control API routes.
 pub fn router(node: ClusterNode) -> Router {
     Router::new()
@@ -297,7 +303,11 @@ const SHUTDOWN_LIMIT: Duration = Duration::from_secs(120);
 
 /// Run a node daemon: open the node, start its controller (executor, guard, DC loop)
 /// with `exec`, serve the control API, stop on SIGTERM or SIGINT.
-pub async fn run_daemon(opts: NodeOptions, exec: halo_exec::ExecConfig) -> Result<(), DaemonError> {
+pub async fn run_daemon(
+    opts: NodeOptions,
+    exec: halo_exec::ExecConfig,
+    ctl: halo_controller::Options,
+) -> Result<(), DaemonError> {
     halo_consensus::pki::install_default_provider();
     let sock = socket_path(&opts.state_dir);
     halo_consensus::node::make_private_dir(&opts.state_dir)?;
@@ -305,12 +315,14 @@ pub async fn run_daemon(opts: NodeOptions, exec: halo_exec::ExecConfig) -> Resul
     let witness = opts.witness;
     let node = ClusterNode::open(opts).await?;
     // A witness votes and never runs resources: it has no controller.
-    let controller = (!witness).then(|| halo_controller::Controller::start(node.clone(), exec));
+    let controller = (!witness)
+        .then(|| std::sync::Arc::new(halo_controller::Controller::start(node.clone(), exec, ctl)));
     tracing::info!(socket = %sock.display(), node = %node.name(), "halo daemon ready");
     // On SIGTERM or SIGINT the node first shuts down cleanly (its resources moved away)
     // while the API still answers the agents' calls, then the API closes.
     let shutdown = {
         let node = node.clone();
+        let controller = controller.clone();
         async move {
             let mut term =
                 match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -326,7 +338,17 @@ pub async fn run_daemon(opts: NodeOptions, exec: halo_exec::ExecConfig) -> Resul
             }
         }
     };
-    let res = serve(listener, node.clone(), shutdown).await;
+    let mut app = router(node.clone());
+    if let Some(c) = &controller {
+        app = app.merge(
+            Router::new()
+                .route("/v1/controller", get(controller_info))
+                .with_state(c.clone()),
+        );
+    }
+    let res = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
     node.shutdown().await;
     let _ = std::fs::remove_file(&sock);
     res.map_err(|source| DaemonError::Socket {

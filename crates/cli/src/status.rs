@@ -82,6 +82,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for w in warnings(&cfg) {
         println!("WARNING: {w}");
     }
+    if let Ok(info) = runtime()?.block_on(args.target.client().controller()) {
+        match (&info.watchdog, &info.watchdog_problem) {
+            (Some(path), _) => println!(
+                "Watchdog: {path} ({} ms); guard lease {} ms",
+                info.watchdog_timeout_ms.unwrap_or(0),
+                info.guard_lease_ms
+            ),
+            (None, problem) => println!(
+                "WARNING: {}: a hung or killed halo on {} does not reset it (its guard still stops resources when cut off)",
+                problem.as_deref().unwrap_or("no watchdog"),
+                st.node
+            ),
+        }
+    }
     Ok(())
 }
 

@@ -4,8 +4,11 @@
 //! `freeze` and `ignore` keep it running. When contact comes back, the node asks to be
 //! probed again, since its recorded status no longer says what it runs.
 
+use std::sync::{Arc, Mutex};
+
 use halo_consensus::ClusterNode;
 
+use crate::watchdog::Watchdog;
 use crate::{Local, Timing};
 
 /// `no-quorum-policy` as this node's copy of the configuration sets it.
@@ -16,12 +19,26 @@ fn policy(node: &ClusterNode) -> String {
         .unwrap_or_else(|| "stop".to_string())
 }
 
-/// Run the guard until the task is aborted.
-pub async fn run(node: ClusterNode, local: Local, timing: Timing) {
+/// Run the guard until the task is aborted, feeding `watchdog` while the node is safe.
+pub async fn run(
+    node: ClusterNode,
+    local: Local,
+    timing: Timing,
+    watchdog: Arc<Mutex<Option<Watchdog>>>,
+) {
     let mut fired = false;
     loop {
         tokio::time::sleep(timing.tick).await;
-        let in_contact = node.contact().is_some_and(|c| c.age < timing.guard_lease);
+        let age = node.contact().map(|c| c.age);
+        let in_contact = age.is_some_and(|a| a < timing.guard_lease);
+        if let Some(wd) = watchdog.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            // A reset must come before the DC stops waiting: feed the device only while
+            // the contact is recent enough for that, or while nothing runs here.
+            let fresh = timing.guard_lease.saturating_sub(wd.timeout());
+            if age.is_some_and(|a| a <= fresh) || local.running().is_empty() {
+                wd.pet();
+            }
+        }
         if in_contact {
             if fired {
                 fired = false;

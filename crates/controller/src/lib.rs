@@ -18,6 +18,7 @@ pub mod engine;
 pub mod guard;
 pub mod input;
 pub mod local;
+pub mod watchdog;
 pub mod wire;
 
 use std::sync::Arc;
@@ -70,9 +71,37 @@ impl Timing {
     }
 }
 
+/// How a node's controller runs, beyond the executor's configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The watchdog device to feed (`None`: no watchdog; `halo status` says so).
+    pub watchdog: Option<std::path::PathBuf>,
+    /// Its timeout (a device rounds it up to whole seconds); must be shorter than the
+    /// guard's lease. Default 1 s.
+    pub watchdog_timeout: Option<Duration>,
+}
+
+/// What `halo status` shows of a node's controller (`GET /v1/controller`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Info {
+    /// The watchdog in use, if any.
+    pub watchdog: Option<String>,
+    pub watchdog_timeout_ms: Option<u64>,
+    /// Why no watchdog is in use, when none is.
+    pub watchdog_problem: Option<String>,
+    pub guard_lease_ms: u64,
+    /// How long the DC waits before taking a lost node as fenced.
+    pub self_fence_wait_ms: u64,
+    /// What this node runs, as its executor's results tell.
+    pub running: Vec<String>,
+}
+
 /// The running controller of one node.
 pub struct Controller {
     pub local: Local,
+    timing: Timing,
+    watchdog: Arc<std::sync::Mutex<Option<watchdog::Watchdog>>>,
+    watchdog_problem: Option<String>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -100,9 +129,34 @@ impl AppHandler for Handler {
 
 impl Controller {
     /// Start the controller of `node`: its executor (with `exec`), the handler of
-    /// dispatches, the guard, and the DC loop (which acts only on the leader).
-    pub fn start(node: ClusterNode, exec: ExecConfig) -> Controller {
+    /// dispatches, the guard (feeding the watchdog of `opts`), and the DC loop (which
+    /// acts only on the leader).
+    pub fn start(node: ClusterNode, exec: ExecConfig, opts: Options) -> Controller {
         let timing = Timing::for_election(Duration::from_millis(node.timing().election_min_ms));
+        let wd_timeout = opts
+            .watchdog_timeout
+            .unwrap_or(Duration::from_secs(1))
+            .min(timing.guard_lease);
+        let (wd, watchdog_problem) = match &opts.watchdog {
+            None => (None, Some("no watchdog configured".to_string())),
+            Some(path) => match watchdog::Watchdog::open(path, wd_timeout) {
+                Ok(wd) if wd.timeout() < timing.guard_lease => (Some(wd), None),
+                Ok(wd) => (
+                    None,
+                    Some(format!(
+                        "watchdog {}: its timeout {} ms is not below the guard's lease {} ms",
+                        path.display(),
+                        wd.timeout().as_millis(),
+                        timing.guard_lease.as_millis()
+                    )),
+                ),
+                Err(e) => (None, Some(e.to_string())),
+            },
+        };
+        if let Some(p) = &watchdog_problem {
+            tracing::warn!("{p}: a hung node is not reset");
+        }
+        let watchdog = Arc::new(std::sync::Mutex::new(wd));
         let local = Local::start(node.clone(), |sink| {
             Executor::new(exec, AgentRegistry::with_defaults(), sink)
         });
@@ -111,9 +165,33 @@ impl Controller {
         local.request_reprobe("the node's daemon started");
         let tasks = vec![
             tokio::spawn(dc::run(node.clone(), timing.clone())),
-            tokio::spawn(guard::run(node, local.clone(), timing)),
+            tokio::spawn(guard::run(
+                node,
+                local.clone(),
+                timing.clone(),
+                watchdog.clone(),
+            )),
         ];
-        Controller { local, tasks }
+        Controller {
+            local,
+            timing,
+            watchdog,
+            watchdog_problem,
+            tasks,
+        }
+    }
+
+    /// What `halo status` shows of this node's controller.
+    pub fn info(&self) -> Info {
+        let wd = self.watchdog.lock().unwrap_or_else(|e| e.into_inner());
+        Info {
+            watchdog: wd.as_ref().map(|w| w.path().display().to_string()),
+            watchdog_timeout_ms: wd.as_ref().map(|w| w.timeout().as_millis() as u64),
+            watchdog_problem: self.watchdog_problem.clone(),
+            guard_lease_ms: self.timing.guard_lease.as_millis() as u64,
+            self_fence_wait_ms: self.timing.self_fence_wait().as_millis() as u64,
+            running: self.local.running(),
+        }
     }
 
     /// Stop the loops (resources keep running; the executor is left as it is).
@@ -155,5 +233,13 @@ impl Controller {
         // Its recorded status now shows everything stopped: the others go on without
         // waiting out its lease.
         self.stop();
+        if let Some(wd) = self
+            .watchdog
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            wd.disarm();
+        }
     }
 }

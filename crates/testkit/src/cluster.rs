@@ -47,6 +47,8 @@ pub struct Daemon {
     pub dir: PathBuf,
     pub addr: String,
     pub witness: bool,
+    /// Further arguments of `halo daemon` (e.g. `--watchdog PATH`).
+    pub extra_args: Vec<String>,
     child: Option<Child>,
 }
 
@@ -139,6 +141,7 @@ impl Cluster {
             dir: self.root.join(name),
             addr: format!("127.0.0.1:{port}"),
             witness,
+            extra_args: Vec::new(),
             child: None,
         });
         self.daemons.len() - 1
@@ -180,6 +183,7 @@ impl Cluster {
         if d.witness {
             cmd.arg("--witness");
         }
+        cmd.args(&d.extra_args);
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.bin.display()));
@@ -217,6 +221,25 @@ impl Cluster {
     /// Kill daemon `i` (SIGKILL) and reap it.
     pub fn kill(&mut self, i: usize) {
         self.signal(i, libc::SIGKILL);
+    }
+
+    /// Freeze daemon `i` (SIGSTOP): a hung node.
+    pub fn pause(&self, i: usize) {
+        self.send(i, libc::SIGSTOP);
+    }
+
+    /// Let a frozen daemon `i` go on (SIGCONT).
+    pub fn resume(&self, i: usize) {
+        self.send(i, libc::SIGCONT);
+    }
+
+    fn send(&self, i: usize, sig: i32) {
+        if let Some(pid) = self.daemons[i].pid() {
+            // SAFETY: kill(2) on our own child's pid; no memory is involved.
+            unsafe {
+                libc::kill(pid as i32, sig);
+            }
+        }
     }
 
     /// Whether daemon `i` runs.
