@@ -34,7 +34,7 @@ pub async fn run(
         if let Some(wd) = watchdog.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
             // A reset must come before the DC stops waiting: feed the device only while
             // the contact is recent enough for that, or while nothing runs here.
-            let fresh = timing.guard_lease.saturating_sub(wd.timeout());
+            let fresh = timing.node_lease().saturating_sub(wd.timeout());
             if age.is_some_and(|a| a <= fresh) || local.running().is_empty() {
                 wd.pet();
             }

@@ -30,8 +30,10 @@ use halo_exec::{AgentRegistry, ExecConfig, Executor};
 pub use local::Local;
 
 /// The controller's clocks. The safety argument (ARCHITECTURE.md) relates them:
-/// `dc_lease` < Raft's minimum election timeout, and a lost node is taken as fenced only
-/// after `self_fence_wait()` > `guard_lease` × (1 + `drift`).
+/// `dc_lease` < Raft's minimum election timeout; a node cut off begins stopping at
+/// `guard_lease` and has stopped (or its watchdog has reset it) by `node_lease()`; a
+/// lost node is taken as fenced only after `self_fence_wait()` = `node_lease()` ×
+/// (1 + `drift`) + `margin`.
 #[derive(Debug, Clone)]
 pub struct Timing {
     /// How often the loops wake up when nothing happens.
@@ -41,6 +43,9 @@ pub struct Timing {
     /// A node that has not completed a round trip with a quorate DC for this long stops
     /// its resources (per `no-quorum-policy`).
     pub guard_lease: Duration,
+    /// How long the guard's stops may take before the node counts as possibly running
+    /// (a watchdog resets a node that is not done by then).
+    pub stop_allowance: Duration,
     /// Bound on the relative clock-rate difference between two nodes.
     pub drift: f64,
     /// Added to the stretched lease before a lost node is taken as fenced.
@@ -58,16 +63,23 @@ impl Timing {
             // Longer than a DC change takes (the old leader's Raft lease, an election,
             // the next ping), so that the majority's nodes keep their resources while a
             // new DC is elected.
-            guard_lease: Duration::from_millis(1500),
+            guard_lease: Duration::from_millis(1300),
+            stop_allowance: Duration::from_millis(300),
             drift: 0.05,
             margin: Duration::from_millis(200),
             recheck: Duration::from_secs(15 * 60),
         }
     }
 
+    /// By when, after its last contact, a cut-off node runs nothing: its guard has
+    /// stopped everything, or its watchdog has reset it.
+    pub fn node_lease(&self) -> Duration {
+        self.guard_lease + self.stop_allowance
+    }
+
     /// How long a lost node must have been silent before it is taken as fenced.
     pub fn self_fence_wait(&self) -> Duration {
-        self.guard_lease.mul_f64(1.0 + self.drift) + self.margin
+        self.node_lease().mul_f64(1.0 + self.drift) + self.margin
     }
 }
 
@@ -77,7 +89,7 @@ pub struct Options {
     /// The watchdog device to feed (`None`: no watchdog; `halo status` says so).
     pub watchdog: Option<std::path::PathBuf>,
     /// Its timeout (a device rounds it up to whole seconds); must be shorter than the
-    /// guard's lease. Default 1 s.
+    /// node's lease (1.6 s). Default 1 s.
     pub watchdog_timeout: Option<Duration>,
 }
 
@@ -136,18 +148,18 @@ impl Controller {
         let wd_timeout = opts
             .watchdog_timeout
             .unwrap_or(Duration::from_secs(1))
-            .min(timing.guard_lease);
+            .min(timing.node_lease());
         let (wd, watchdog_problem) = match &opts.watchdog {
             None => (None, Some("no watchdog configured".to_string())),
             Some(path) => match watchdog::Watchdog::open(path, wd_timeout) {
-                Ok(wd) if wd.timeout() < timing.guard_lease => (Some(wd), None),
+                Ok(wd) if wd.timeout() < timing.node_lease() => (Some(wd), None),
                 Ok(wd) => (
                     None,
                     Some(format!(
-                        "watchdog {}: its timeout {} ms is not below the guard's lease {} ms",
+                        "watchdog {}: its timeout {} ms is not below the node's lease {} ms",
                         path.display(),
                         wd.timeout().as_millis(),
-                        timing.guard_lease.as_millis()
+                        timing.node_lease().as_millis()
                     )),
                 ),
                 Err(e) => (None, Some(e.to_string())),

@@ -4,7 +4,9 @@
 //!
 //! The guard writes only while its last contact with a quorate DC is recent enough that
 //! a reset by the device would still come before the lease the DC waits out (contact
-//! age ≤ guard lease − watchdog timeout), or while the node runs nothing. A real device
+//! age ≤ node lease − watchdog timeout), or while the node runs nothing. The guard
+//! itself stops resources earlier (at its own lease), so a node whose stops end in time
+//! is fed again and not reset. A real device
 //! (`/dev/watchdog`) gets its timeout by `WDIOC_SETTIMEOUT` (whole seconds, rounded
 //! up) and is disarmed on a clean exit by the magic character `V`; any other path (a
 //! FIFO that a test reads) only receives the writes.

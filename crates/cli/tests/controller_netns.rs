@@ -1,0 +1,421 @@
+//! Fault rounds: three real `halo daemon`s, each in its own network namespace (the test
+//! kit's hosts on a private bridge), running Debian's `ocf:heartbeat:Dummy` as an
+//! exclusive resource. The node holding it is cut off, SIGKILLed or SIGSTOPped, round
+//! after round, while an observer samples every node's running resources every 10 ms:
+//! it must never see the resource on two nodes, and the cluster must recover it and
+//! converge once the fault is undone.
+//!
+//! This machine has no /dev/watchdog: each daemon feeds a FIFO, and the test plays the
+//! device: a node whose daemon stops feeding it for the watchdog timeout is reset (its
+//! processes killed, its run directories wiped, as a reboot does) and then rebooted
+//! (its daemon started again). Needs root for namespaces (skipped with the reason
+//! otherwise; `HALO_TEST_REQUIRE_NETNS=1` makes that a failure, as in CI).
+//! `HALO_FAULT_ROUNDS` sets the rounds per kind of fault (default 20).
+
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use halo_testkit::cluster::poll;
+use halo_testkit::netns::{require_netns, Net, Proc};
+
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_halo"))
+}
+
+const DUMMY: &str = "/usr/lib/ocf/resource.d/heartbeat/Dummy";
+const NAMES: [&str; 3] = ["n1", "n2", "n3"];
+/// The emulated watchdog's timeout, as the daemons are told.
+const WATCHDOG: Duration = Duration::from_millis(1000);
+const DEADLINE: Duration = Duration::from_secs(60);
+
+fn rounds() -> usize {
+    std::env::var("HALO_FAULT_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20)
+}
+
+/// One node: its daemon (when running) and its emulated watchdog.
+struct Node {
+    name: &'static str,
+    dir: PathBuf,
+    daemon: Option<Proc>,
+    /// Last write to the watchdog FIFO; `None` until the daemon first feeds it.
+    fed: Arc<Mutex<Option<Instant>>>,
+    /// Set by the watchdog when it resets the node.
+    reset: Arc<AtomicBool>,
+}
+
+impl Node {
+    fn rsctmp(&self) -> PathBuf {
+        self.dir.with_extension("rsctmp")
+    }
+    fn fifo(&self) -> PathBuf {
+        self.dir.with_extension("watchdog")
+    }
+}
+
+struct Lab {
+    net: Net,
+    root: PathBuf,
+    nodes: Vec<Node>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for n in &mut self.nodes {
+            n.daemon = None;
+        }
+        if std::env::var_os("HALO_KEEP_TEST_DIRS").is_none() {
+            let _ = std::fs::remove_dir_all(&self.root);
+        }
+    }
+}
+
+impl Lab {
+    fn new(label: &str) -> Lab {
+        let net = Net::new(&NAMES).unwrap_or_else(|e| panic!("{e}"));
+        let root = std::env::temp_dir().join(format!("halo-{label}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap_or_else(|e| panic!("{e}"));
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut nodes = Vec::new();
+        for (i, name) in NAMES.iter().enumerate() {
+            let node = Node {
+                name,
+                dir: root.join(name),
+                daemon: None,
+                fed: Arc::default(),
+                reset: Arc::default(),
+            };
+            let path = std::ffi::CString::new(node.fifo().display().to_string())
+                .unwrap_or_default();
+            // SAFETY: mkfifo(3) with a valid NUL-terminated path.
+            assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0, "mkfifo");
+            watchdog(&node, i, &net, stop.clone());
+            nodes.push(node);
+        }
+        Lab {
+            net,
+            root,
+            nodes,
+            stop,
+        }
+    }
+
+    fn addr(&self, i: usize) -> String {
+        format!("{}:7000", self.net.hosts()[i].ipv4())
+    }
+
+    fn halo(&self, i: usize, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(bin())
+            .args(args)
+            .env("HALO_STATE_DIR", &self.nodes[i].dir)
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn start(&mut self, i: usize) {
+        let node = &self.nodes[i];
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(node.dir.with_extension("log"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let log2 = log.try_clone().unwrap_or_else(|e| panic!("{e}"));
+        let host = &self.net.hosts()[i];
+        let mut cmd = host.command(bin());
+        cmd.args(["daemon", "--name", node.name, "--listen", &self.addr(i)])
+            .arg("--state-dir")
+            .arg(&node.dir)
+            .arg("--rsctmp")
+            .arg(node.rsctmp())
+            .arg("--run-dir")
+            .arg(node.dir.with_extension("run"))
+            .arg("--watchdog")
+            .arg(node.fifo())
+            .args(["--watchdog-timeout", "1s"])
+            .env("HALO_LOG", "info")
+            .stdout(log)
+            .stderr(log2);
+        *node.fed.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        node.reset.store(false, Ordering::SeqCst);
+        let proc = host.spawn(&mut cmd).unwrap_or_else(|e| panic!("{e}"));
+        self.nodes[i].daemon = Some(proc);
+        let sock = self.nodes[i].dir.join("halo.sock");
+        let up = poll(DEADLINE, || {
+            std::os::unix::net::UnixStream::connect(&sock).ok().map(|_| ())
+        });
+        assert!(up.is_some(), "{} did not start\n{}", NAMES[i], self.logs());
+    }
+
+    fn signal(&self, i: usize, sig: i32) {
+        if let Some(p) = &self.nodes[i].daemon {
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe {
+                libc::kill(p.id() as i32, sig);
+            }
+        }
+    }
+
+    fn status(&self, i: usize) -> serde_json::Value {
+        let out = self.halo(i, &["status", "--json"]);
+        serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+    }
+
+    fn quorate_all(&self) -> bool {
+        (0..3).all(|i| {
+            let s = self.status(i);
+            s["quorate"] == true
+                && s["dc"].is_string()
+                && s["nodes"]
+                    .as_array()
+                    .is_some_and(|n| n.iter().all(|n| n["online"] == true))
+        })
+    }
+
+    fn logs(&self) -> String {
+        let mut out = String::new();
+        for n in &self.nodes {
+            let text = std::fs::read_to_string(n.dir.with_extension("log")).unwrap_or_default();
+            let lines: Vec<&str> = text
+                .lines()
+                .filter(|l| l.contains("halo_controller") || l.contains("ERROR"))
+                .collect();
+            let tail = &lines[lines.len().saturating_sub(12)..];
+            out.push_str(&format!("--- {}\n{}\n", n.name, tail.join("\n")));
+        }
+        out
+    }
+
+    /// Where Dummy `rsc` runs, by its state file.
+    fn where_runs(&self, rsc: &str) -> Vec<usize> {
+        where_runs(&self.nodes.iter().map(Node::rsctmp).collect::<Vec<_>>(), rsc)
+    }
+}
+
+fn where_runs(rsctmps: &[PathBuf], rsc: &str) -> Vec<usize> {
+    (0..rsctmps.len())
+        .filter(|i| rsctmps[*i].join(format!("Dummy-{rsc}.state")).exists())
+        .collect()
+}
+
+/// The emulated watchdog device of node `i`: reads the FIFO, and when the daemon stops
+/// writing for longer than the timeout, resets the node.
+fn watchdog(node: &Node, i: usize, net: &Net, stop: Arc<AtomicBool>) {
+    let mut fifo = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(node.fifo())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let fed = node.fed.clone();
+    let reset = node.reset.clone();
+    let rsctmp = node.rsctmp();
+    let netns = net.hosts()[i].netns().to_string();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 256];
+        while !stop.load(Ordering::SeqCst) {
+            if let Ok(n) = fifo.read(&mut buf) {
+                if n > 0 {
+                    *fed.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+                }
+            }
+            let last = *fed.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(t) = last {
+                if t.elapsed() > WATCHDOG {
+                    // The reset: every process of the node dies, /run is gone.
+                    let _ = std::process::Command::new("ip")
+                        .args(["netns", "pids", &netns])
+                        .output()
+                        .map(|o| {
+                            for pid in String::from_utf8_lossy(&o.stdout).split_whitespace() {
+                                if let Ok(pid) = pid.parse::<i32>() {
+                                    // SAFETY: kill(2); no memory involved.
+                                    unsafe {
+                                        libc::kill(pid, libc::SIGKILL);
+                                    }
+                                }
+                            }
+                        });
+                    let _ = std::fs::remove_dir_all(&rsctmp);
+                    *fed.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                    reset.store(true, Ordering::SeqCst);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    });
+}
+
+/// Samples every node's running resources every 10 ms; records every instant at which
+/// `rsc` ran on two nodes.
+fn observer(rsctmps: Vec<PathBuf>, rsc: &'static str, stop: Arc<AtomicBool>) -> Arc<Mutex<Vec<String>>> {
+    let violations: Arc<Mutex<Vec<String>>> = Arc::default();
+    let v = violations.clone();
+    std::thread::spawn(move || {
+        let t0 = Instant::now();
+        while !stop.load(Ordering::SeqCst) {
+            let on = where_runs(&rsctmps, rsc);
+            if on.len() > 1 {
+                v.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(format!("{rsc} on {on:?} at {:?}", t0.elapsed()));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    });
+    violations
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    Cut,
+    Kill,
+    Stop,
+}
+
+fn formed(label: &str) -> Option<Lab> {
+    if !require_netns() {
+        return None;
+    }
+    if !Path::new(DUMMY).exists() {
+        assert!(
+            std::env::var_os("HALO_TEST_NO_SKIP").is_none(),
+            "{DUMMY} is missing (Debian package resource-agents)"
+        );
+        eprintln!("SKIP: {DUMMY} is missing (install Debian's resource-agents)");
+        return None;
+    }
+    let mut lab = Lab::new(label);
+    for i in 0..3 {
+        lab.start(i);
+    }
+    let init = lab.halo(0, &["cluster", "init", "--name", "netns"]);
+    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    for i in 1..3 {
+        let token = lab.halo(0, &["cluster", "token"]);
+        let token = String::from_utf8_lossy(&token.stdout).trim().to_string();
+        let join = lab.halo(i, &["cluster", "join", &lab.addr(0), "--token", &token]);
+        assert!(
+            join.status.success(),
+            "{}",
+            String::from_utf8_lossy(&join.stderr)
+        );
+    }
+    assert!(
+        poll(DEADLINE, || lab.quorate_all().then_some(())).is_some(),
+        "never quorate\n{}",
+        lab.logs()
+    );
+    let config = lab.root.join("config.toml");
+    std::fs::write(
+        &config,
+        "version = 1\n[[resource]]\nid = \"x\"\nagent = \"ocf:heartbeat:Dummy\"\nop = [ { name = \"monitor\", interval = \"1s\" } ]\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let apply = lab.halo(0, &["config", "apply", &config.display().to_string()]);
+    assert!(apply.status.success(), "{}", String::from_utf8_lossy(&apply.stderr));
+    Some(lab)
+}
+
+fn fault_rounds(label: &str, fault: Fault) {
+    let Some(mut lab) = formed(label) else {
+        return;
+    };
+    let stop = lab.stop.clone();
+    let violations = observer(
+        lab.nodes.iter().map(Node::rsctmp).collect(),
+        "x",
+        stop,
+    );
+    let mut resets = 0;
+    let t0 = Instant::now();
+    for round in 0..rounds() {
+        let holder = poll(DEADLINE, || match lab.where_runs("x").as_slice() {
+            [one] => Some(*one),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("round {round}: x never ran once\n{}", lab.logs()));
+        let others: Vec<usize> = (0..3).filter(|i| *i != holder).collect();
+        match fault {
+            Fault::Cut => lab.net.cut(NAMES[holder]).unwrap_or_else(|e| panic!("{e}")),
+            Fault::Kill => lab.signal(holder, libc::SIGKILL),
+            Fault::Stop => lab.signal(holder, libc::SIGSTOP),
+        }
+        // The majority recovers x on one of its nodes.
+        let moved = poll(DEADLINE, || {
+            let on = lab.where_runs("x");
+            (on.len() == 1 && others.contains(&on[0])).then_some(())
+        });
+        assert!(
+            moved.is_some(),
+            "round {round} ({fault:?} of {}): x not recovered, runs on {:?}\n{}",
+            NAMES[holder],
+            lab.where_runs("x"),
+            lab.logs()
+        );
+        // Undo the fault: reconnect, or wait for the watchdog to reset the node.
+        match fault {
+            Fault::Cut => lab
+                .net
+                .reconnect(NAMES[holder])
+                .unwrap_or_else(|e| panic!("{e}")),
+            Fault::Kill | Fault::Stop => {
+                let reset = poll(DEADLINE, || {
+                    lab.nodes[holder].reset.load(Ordering::SeqCst).then_some(())
+                });
+                assert!(reset.is_some(), "the watchdog never reset {}", NAMES[holder]);
+            }
+        }
+        // Reboot every node its watchdog reset.
+        for i in 0..3 {
+            if lab.nodes[i].reset.load(Ordering::SeqCst) {
+                resets += 1;
+                lab.nodes[i].daemon = None;
+                lab.start(i);
+            }
+        }
+        let healed = poll(DEADLINE, || {
+            (lab.quorate_all() && lab.where_runs("x").len() == 1).then_some(())
+        });
+        assert!(
+            healed.is_some(),
+            "round {round}: no convergence after {fault:?}, x on {:?}\n{}",
+            lab.where_runs("x"),
+            lab.logs()
+        );
+        let v = violations.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        assert!(v.is_empty(), "round {round} ({fault:?}): x ran twice: {v:?}\n{}", lab.logs());
+    }
+    eprintln!(
+        "{fault:?}: {} rounds, {resets} watchdog resets, no duplicate, {:?}",
+        rounds(),
+        t0.elapsed()
+    );
+}
+
+/// The holder's link is cut: its guard stops x within its lease; the majority starts x
+/// only after that lease has run out; never two at once; heal converges.
+#[test]
+fn fault_rounds_link_cut() {
+    fault_rounds("faults-cut", Fault::Cut);
+}
+
+/// The holder's daemon is SIGKILLed: its watchdog resets the node; the majority starts x
+/// only after the lease the reset falls within; never two at once.
+#[test]
+fn fault_rounds_daemon_killed() {
+    fault_rounds("faults-kill", Fault::Kill);
+}
+
+/// The holder's daemon hangs (SIGSTOP): as for a kill.
+#[test]
+fn fault_rounds_daemon_hung() {
+    fault_rounds("faults-stop", Fault::Stop);
+}
