@@ -60,6 +60,9 @@ impl ExecOpts {
             state_dir: self.state_dir.clone(),
             // Reap what killed agents leave behind, whatever PID 1 does.
             subreaper: true,
+            // By hand, agents' ocf_log lines go to stderr, as under crm_resource
+            // --force-*, not to syslog.
+            log_facility: None,
             ..ExecConfig::default()
         };
         let sink = Arc::new(MemorySink::new());

@@ -27,9 +27,17 @@ fn stats(mut v: Vec<Duration>) -> (f64, f64, f64) {
 }
 
 fn ocf_env(root: &Path, rsctmp: &Path, kind: &str, rsc: &str) -> Vec<(String, String)> {
+    // The same environment the executor gives (see run.rs: ocf_env).
+    let config = ExecConfig::default();
     vec![
-        ("PATH".into(), ExecConfig::default().path),
+        ("PATH".into(), config.path),
+        ("LC_ALL".into(), "C".into()),
         ("HA_RSCTMP".into(), rsctmp.display().to_string()),
+        ("PCMK_logfacility".into(), "daemon".into()),
+        ("HA_logfacility".into(), "daemon".into()),
+        ("HA_LOGFACILITY".into(), "daemon".into()),
+        ("PCMK_debug".into(), "0".into()),
+        ("HA_debug".into(), "0".into()),
         ("OCF_ROOT".into(), root.display().to_string()),
         ("OCF_RA_VERSION_MAJOR".into(), "1".into()),
         ("OCF_RA_VERSION_MINOR".into(), "1".into()),
@@ -37,13 +45,12 @@ fn ocf_env(root: &Path, rsctmp: &Path, kind: &str, rsc: &str) -> Vec<(String, St
         ("OCF_RESOURCE_TYPE".into(), kind.into()),
         ("OCF_RESOURCE_PROVIDER".into(), "heartbeat".into()),
         ("OCF_RESKEY_CRM_meta_timeout".into(), "20000".into()),
-        ("OCF_RESKEY_CRM_meta_interval".into(), "0".into()),
-        // The same environment the executor gives.
-        ("OCF_EXIT_REASON_PREFIX".into(), "ocf-exit-reason:".into()),
         (
-            "OCF_RESKEY_CRM_meta_on_node".into(),
-            ExecConfig::default().node,
+            "OCF_RESKEY_crm_feature_set".into(),
+            halo_exec::config::CRM_FEATURE_SET.into(),
         ),
+        ("OCF_EXIT_REASON_PREFIX".into(), "ocf-exit-reason:".into()),
+        ("OCF_RESKEY_CRM_meta_on_node".into(), config.node),
     ]
 }
 

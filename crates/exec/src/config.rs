@@ -3,6 +3,13 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The CRM feature set of Pacemaker 2.1.5 (`pacemakerd --features`: "Supporting
+/// v3.16.1"), given to OCF agents as `OCF_RESKEY_crm_feature_set` as Pacemaker's
+/// scheduler puts it in every resource action. Agents choose command forms by it
+/// (`ocf_promotion_score` uses `crm_attribute -p` from 3.10.0 on; galera, pgsql and
+/// redis compare it with 3.1.0 and 3.2.0).
+pub const CRM_FEATURE_SET: &str = "3.16.1";
+
 /// Executor settings for one node.
 #[derive(Debug, Clone)]
 pub struct ExecConfig {
@@ -20,9 +27,28 @@ pub struct ExecConfig {
     pub systemd_runtime_dir: PathBuf,
     /// Where `halo resource agents systemd` looks for unit files.
     pub systemd_unit_dirs: Vec<PathBuf>,
-    /// `PATH` given to agents (they run with a clean environment).
+    /// `PATH` given to agents. Agents run with a clean environment: what
+    /// pacemaker-execd passes of its own environment that agents read (`PATH`,
+    /// `LC_ALL=C`, the logging variables below), never the executor's own variables
+    /// (`NOTIFY_SOCKET`, `RUST_LOG`, ...).
     pub path: String,
-    /// Further environment variables given to every agent.
+    /// Syslog facility agents log to (`HA_LOGFACILITY`; also `HA_logfacility` and
+    /// `PCMK_logfacility`, as Pacemaker's daemons pass them). `Some("daemon")` by
+    /// default, like pacemaker-execd when `PCMK_logfacility` is not configured.
+    /// `None` (or `"none"`): agents log to stderr, which the executor keeps, as
+    /// under `crm_resource --force-*`.
+    pub log_facility: Option<String>,
+    /// Detail log file agents append their messages to (`HA_LOGFILE`, and
+    /// `HA_logfile`/`PCMK_logfile`), as Pacemaker's `PCMK_logfile`. `None` by
+    /// default: halo keeps no such file (Pacemaker's default is its own
+    /// /var/log/pacemaker/pacemaker.log).
+    pub log_file: Option<PathBuf>,
+    /// Debug logging of agents (`HA_debug`/`PCMK_debug` = 1 instead of 0; with a
+    /// `log_file`, also `HA_DEBUGLOG`), as Pacemaker's `PCMK_debug`.
+    pub debug: bool,
+    /// Further environment variables given to every agent (what Pacemaker's
+    /// sysconfig file would add); they may replace the variables above, not the
+    /// OCF variables of an operation.
     pub extra_env: Vec<(String, String)>,
     /// Timeout of an operation whose request names none.
     pub default_timeout: Duration,
@@ -56,6 +82,9 @@ impl Default for ExecConfig {
                 PathBuf::from("/usr/lib/systemd/system"),
             ],
             path: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
+            log_facility: Some("daemon".to_string()),
+            log_file: None,
+            debug: false,
             extra_env: Vec::new(),
             default_timeout: Duration::from_secs(20),
             output_cap: 64 * 1024,

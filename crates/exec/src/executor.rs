@@ -118,6 +118,9 @@ impl Executor {
             });
         }
         let key = req.op_key();
+        // A new recurring operation reports its first result even when an earlier one
+        // with the same key (before a stop, say) ended with the same answer.
+        locked(&self.inner.history).remove(&key);
         let (tx, rx) = watch::channel(false);
         let resource = req.resource.clone();
         let inner = self.inner.clone();
@@ -217,7 +220,8 @@ impl Executor {
         if let Some(m) = locked(&self.inner.metadata).get(&name) {
             return Ok(m.clone());
         }
-        let req = OpRequest::new("meta-data", agent.clone(), "meta-data");
+        // As Pacemaker asks for meta-data: the agent's type stands for the resource.
+        let req = OpRequest::new(agent.kind.clone(), agent.clone(), "meta-data");
         let raw = run_request(
             &self.inner.config,
             &self.inner.registry,

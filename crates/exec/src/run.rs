@@ -1,5 +1,6 @@
 //! Running one request by class: OCF, LSB, systemd, builtin. No locking, no recording.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -7,12 +8,15 @@ use nix::sys::signal::Signal;
 
 use crate::agent::{agent_class, ocf_path, systemd_running, systemd_unit_name, AgentClass};
 use crate::builtin::{AgentRegistry, BuiltinCall};
-use crate::config::ExecConfig;
+use crate::config::{ExecConfig, CRM_FEATURE_SET};
 use crate::duration::format_duration;
 use crate::metadata::AgentMetadata;
 use crate::op::OpRequest;
 use crate::rc::{is_known_ocf_rc, lsb_to_ocf, ocf, ExecStatus};
-use crate::spawn::{run_process, ProcEnd, ProcOutcome, ProcSpec};
+use crate::spawn::{run_process, ProcEnd, ProcOutcome, ProcSpec, EXIT_REASON_PREFIX};
+
+/// The OCF version Pacemaker 2.1 announces to agents (`OCF_RA_VERSION_MAJOR`/`MINOR`).
+const OCF_RA_VERSION: (&str, &str) = ("1", "1");
 
 /// What running a request produced, before it becomes an `OpResult`.
 #[derive(Debug, Clone, PartialEq)]
@@ -194,16 +198,148 @@ fn check_executable(agent: &str, path: &Path) -> Option<Raw> {
     }
 }
 
+/// The environment pacemaker-execd passes of its own to every agent, as far as agents
+/// read it: `PATH`, `LC_ALL=C` (set by pacemakerd), the logging variables of
+/// Pacemaker's daemons, plus `HA_RSCTMP` (the directory agents default to, made
+/// configurable) and `extra_env` (Pacemaker's sysconfig file). Everything else of the
+/// executor's own environment is left out.
 fn base_env(config: &ExecConfig) -> Vec<(String, String)> {
     let mut env = vec![
         ("PATH".to_string(), config.path.clone()),
+        ("LC_ALL".to_string(), "C".to_string()),
         (
             "HA_RSCTMP".to_string(),
             config.rsctmp.to_string_lossy().into_owned(),
         ),
     ];
+    env.extend(log_env(config));
     env.extend(config.extra_env.iter().cloned());
     env
+}
+
+/// Logging variables as Pacemaker 2.1's daemons leave them for agents: crm_log_init
+/// sets `PCMK_logfacility`/`HA_logfacility` (`daemon` in a daemon, `none` in a
+/// command-line tool); pacemakerd and pacemaker-execd add `HA_LOGFACILITY` unless it is
+/// `none` (ocf_log's syslog facility); pacemakerd sets `PCMK_debug`/`HA_debug` to 0 or
+/// 1; a log file is `PCMK_logfile`/`HA_logfile` and, from pacemaker-execd,
+/// `HA_LOGFILE` (plus `HA_DEBUGLOG` when debugging).
+fn log_env(config: &ExecConfig) -> Vec<(String, String)> {
+    let mut env = Vec::new();
+    let both = |env: &mut Vec<(String, String)>, option: &str, value: &str| {
+        for prefix in ["PCMK_", "HA_"] {
+            env.push((format!("{prefix}{option}"), value.to_string()));
+        }
+    };
+    let facility = config
+        .log_facility
+        .as_deref()
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .unwrap_or("none");
+    both(&mut env, "logfacility", facility);
+    if !facility.eq_ignore_ascii_case("none") && facility != "/dev/null" {
+        env.push(("HA_LOGFACILITY".to_string(), facility.to_string()));
+    }
+    let debug = if config.debug { "1" } else { "0" };
+    both(&mut env, "debug", debug);
+    if let Some(file) = &config.log_file {
+        let file = file.to_string_lossy().into_owned();
+        both(&mut env, "logfile", &file);
+        env.push(("HA_LOGFILE".to_string(), file.clone()));
+        if config.debug {
+            env.push(("HA_DEBUGLOG".to_string(), file));
+        }
+    }
+    env
+}
+
+/// The environment of an OCF agent for `req`, as Pacemaker 2.1 gives it (later
+/// entries replace earlier ones, as Pacemaker's `setenv` calls do):
+/// * the executor's environment ([`base_env`]);
+/// * `OCF_RESKEY_crm_feature_set` (the scheduler's feature set);
+/// * `OCF_RESKEY_<name>` for every parameter (`OCF_CHECK_LEVEL` keeps its name);
+/// * `OCF_RESKEY_CRM_meta_<name>` for every meta attribute, `-` becoming `_`
+///   (without `op_target_rc`, which Pacemaker's controller drops);
+/// * `OCF_RESKEY_CRM_meta_timeout` in ms, `OCF_RESKEY_CRM_meta_interval` in ms for a
+///   recurring operation only (a probe has none: agents default it to 0), and
+///   `OCF_RESKEY_CRM_meta_on_node`;
+/// * `OCF_RA_VERSION_MAJOR`/`MINOR` (1.1), `OCF_ROOT`, `OCF_EXIT_REASON_PREFIX`,
+///   `OCF_RESOURCE_INSTANCE`, `OCF_RESOURCE_TYPE`, `OCF_RESOURCE_PROVIDER`.
+///
+/// `meta-data` gets what Pacemaker's controller gives it: no feature set, timeout or
+/// interval, only the node name. Nothing else: in particular not `OCF_FUNCTIONS_DIR`,
+/// which agents default themselves (ocf:rabbitmq:rabbitmq-server to
+/// `$OCF_ROOT/resource.d/heartbeat`, and fails every action when it is set to the
+/// `lib/heartbeat` directory).
+///
+/// Err: the reason a parameter or meta attribute cannot be passed.
+pub(crate) fn ocf_env(
+    config: &ExecConfig,
+    req: &OpRequest,
+    provider: &str,
+    timeout: Duration,
+) -> Result<Vec<(String, String)>, String> {
+    let mut env: BTreeMap<String, String> = base_env(config).into_iter().collect();
+    let metadata = req.action == "meta-data";
+    if !metadata {
+        env.insert("OCF_RESKEY_crm_feature_set".into(), CRM_FEATURE_SET.into());
+    }
+    for (k, v) in &req.params {
+        if !env_ok(k, v) {
+            return Err(format!(
+                "parameter name \"{k}\" or its value cannot be passed in the environment"
+            ));
+        }
+        let name = if k == "OCF_CHECK_LEVEL" {
+            k.clone()
+        } else {
+            format!("OCF_RESKEY_{k}")
+        };
+        env.insert(name, v.clone());
+    }
+    for (k, v) in &req.meta {
+        if !env_ok(k, v) {
+            return Err(format!(
+                "meta attribute \"{k}\" or its value cannot be passed in the environment"
+            ));
+        }
+        let k = k.replace('-', "_");
+        if k != "op_target_rc" {
+            env.insert(format!("OCF_RESKEY_CRM_meta_{k}"), v.clone());
+        }
+    }
+    if !metadata {
+        env.insert(
+            "OCF_RESKEY_CRM_meta_timeout".into(),
+            timeout.as_millis().to_string(),
+        );
+        if req.interval.is_zero() {
+            env.remove("OCF_RESKEY_CRM_meta_interval");
+        } else {
+            env.insert(
+                "OCF_RESKEY_CRM_meta_interval".into(),
+                req.interval.as_millis().to_string(),
+            );
+        }
+    }
+    env.insert("OCF_RESKEY_CRM_meta_on_node".into(), config.node.clone());
+    if let Some(level) = &req.check_level {
+        env.insert("OCF_CHECK_LEVEL".into(), level.clone());
+    }
+    let ocf = [
+        ("OCF_RA_VERSION_MAJOR", OCF_RA_VERSION.0.to_string()),
+        ("OCF_RA_VERSION_MINOR", OCF_RA_VERSION.1.to_string()),
+        ("OCF_ROOT", config.ocf_root.to_string_lossy().into_owned()),
+        (
+            "OCF_EXIT_REASON_PREFIX",
+            String::from_utf8_lossy(EXIT_REASON_PREFIX).into_owned(),
+        ),
+        ("OCF_RESOURCE_INSTANCE", req.resource.clone()),
+        ("OCF_RESOURCE_TYPE", req.agent.kind.clone()),
+        ("OCF_RESOURCE_PROVIDER", provider.to_string()),
+    ];
+    env.extend(ocf.map(|(k, v)| (k.to_string(), v)));
+    Ok(env.into_iter().collect())
 }
 
 async fn run_ocf(config: &ExecConfig, req: &OpRequest, timeout: Duration) -> Raw {
@@ -213,53 +349,10 @@ async fn run_ocf(config: &ExecConfig, req: &OpRequest, timeout: Duration) -> Raw
     if let Some(raw) = check_executable(&agent, &path) {
         return raw;
     }
-    let mut env = base_env(config);
-    let root = config.ocf_root.to_string_lossy().into_owned();
-    // What Pacemaker's executor sets, and nothing more: agents choose their own
-    // defaults for the rest (ocf:rabbitmq:rabbitmq-server looks for its shell
-    // functions elsewhere when OCF_FUNCTIONS_DIR is unset).
-    env.push(("OCF_ROOT".into(), root.clone()));
-    env.push(("OCF_RA_VERSION_MAJOR".into(), "1".into()));
-    env.push(("OCF_RA_VERSION_MINOR".into(), "1".into()));
-    env.push(("OCF_RESOURCE_INSTANCE".into(), req.resource.clone()));
-    env.push(("OCF_RESOURCE_TYPE".into(), req.agent.kind.clone()));
-    env.push(("OCF_RESOURCE_PROVIDER".into(), provider.to_string()));
-    env.push(("OCF_EXIT_REASON_PREFIX".into(), "ocf-exit-reason:".into()));
-    for (k, v) in &req.params {
-        if !env_ok(k, v) {
-            return Raw::fail(
-                ocf::ERR_ARGS,
-                ExecStatus::ErrorHard,
-                format!("parameter name \"{k}\" or its value cannot be passed in the environment"),
-            );
-        }
-        env.push((format!("OCF_RESKEY_{k}"), v.clone()));
-    }
-    for (k, v) in &req.meta {
-        if !env_ok(k, v) {
-            return Raw::fail(
-                ocf::ERR_ARGS,
-                ExecStatus::ErrorHard,
-                format!("meta attribute \"{k}\" or its value cannot be passed in the environment"),
-            );
-        }
-        env.push((
-            format!("OCF_RESKEY_CRM_meta_{}", k.replace('-', "_")),
-            v.clone(),
-        ));
-    }
-    env.push((
-        "OCF_RESKEY_CRM_meta_timeout".into(),
-        timeout.as_millis().to_string(),
-    ));
-    env.push((
-        "OCF_RESKEY_CRM_meta_interval".into(),
-        req.interval.as_millis().to_string(),
-    ));
-    env.push(("OCF_RESKEY_CRM_meta_on_node".into(), config.node.clone()));
-    if let Some(level) = &req.check_level {
-        env.push(("OCF_CHECK_LEVEL".into(), level.clone()));
-    }
+    let env = match ocf_env(config, req, provider, timeout) {
+        Ok(env) => env,
+        Err(reason) => return Raw::fail(ocf::ERR_ARGS, ExecStatus::ErrorHard, reason),
+    };
     let args = [req.action.clone()];
     let cap = if req.action == "meta-data" {
         METADATA_CAP
@@ -464,5 +557,129 @@ async fn run_builtin(
             ExecStatus::Timeout,
             format!("timed out after {}", format_duration(timeout)),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::parse_agent;
+
+    fn config() -> ExecConfig {
+        ExecConfig {
+            node: "n1".into(),
+            ocf_root: "/ocf".into(),
+            rsctmp: "/rsctmp".into(),
+            ..ExecConfig::default()
+        }
+    }
+
+    fn env_of(config: &ExecConfig, req: &OpRequest) -> BTreeMap<String, String> {
+        ocf_env(config, req, "heartbeat", Duration::from_secs(20))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_iter()
+            .collect()
+    }
+
+    fn request(action: &str) -> OpRequest {
+        let agent = parse_agent("ocf:heartbeat:Dummy").unwrap_or_else(|e| panic!("{e}"));
+        OpRequest::new("d1", agent, action)
+    }
+
+    /// A start gets exactly what pacemaker-execd 2.1 gives an agent by default.
+    #[test]
+    fn start_gets_pacemakers_environment_and_nothing_else() {
+        let mut req = request("start");
+        req.params.insert("state".into(), "/x".into());
+        req.meta.insert("clone-max".into(), "2".into());
+        req.meta.insert("op_target_rc".into(), "7".into());
+        let env = env_of(&config(), &req);
+        let path = ExecConfig::default().path;
+        let want = [
+            ("PATH", path.as_str()),
+            ("LC_ALL", "C"),
+            ("HA_RSCTMP", "/rsctmp"),
+            ("PCMK_logfacility", "daemon"),
+            ("HA_logfacility", "daemon"),
+            ("HA_LOGFACILITY", "daemon"),
+            ("PCMK_debug", "0"),
+            ("HA_debug", "0"),
+            ("OCF_RESKEY_crm_feature_set", CRM_FEATURE_SET),
+            ("OCF_RESKEY_state", "/x"),
+            ("OCF_RESKEY_CRM_meta_clone_max", "2"),
+            ("OCF_RESKEY_CRM_meta_timeout", "20000"),
+            ("OCF_RESKEY_CRM_meta_on_node", "n1"),
+            ("OCF_RA_VERSION_MAJOR", "1"),
+            ("OCF_RA_VERSION_MINOR", "1"),
+            ("OCF_ROOT", "/ocf"),
+            ("OCF_EXIT_REASON_PREFIX", "ocf-exit-reason:"),
+            ("OCF_RESOURCE_INSTANCE", "d1"),
+            ("OCF_RESOURCE_TYPE", "Dummy"),
+            ("OCF_RESOURCE_PROVIDER", "heartbeat"),
+        ];
+        let want: BTreeMap<String, String> = want
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(env, want);
+    }
+
+    /// CRM_meta_interval only for a recurring operation; OCF_CHECK_LEVEL unprefixed;
+    /// the request's timeout and interval replace meta attributes of those names.
+    #[test]
+    fn interval_and_check_level() {
+        let mut req = request("monitor");
+        req.meta.insert("interval".into(), "5".into());
+        req.meta.insert("timeout".into(), "5".into());
+        let env = env_of(&config(), &req);
+        assert!(!env.contains_key("OCF_RESKEY_CRM_meta_interval"), "{env:?}");
+        assert_eq!(env["OCF_RESKEY_CRM_meta_timeout"], "20000");
+        req.interval = Duration::from_secs(10);
+        req.params.insert("OCF_CHECK_LEVEL".into(), "10".into());
+        let env = env_of(&config(), &req);
+        assert_eq!(env["OCF_RESKEY_CRM_meta_interval"], "10000");
+        assert_eq!(env["OCF_CHECK_LEVEL"], "10");
+        assert!(!env.contains_key("OCF_RESKEY_OCF_CHECK_LEVEL"));
+    }
+
+    /// meta-data gets the node name but no feature set, timeout or interval.
+    #[test]
+    fn metadata_environment() {
+        let env = env_of(&config(), &request("meta-data"));
+        assert_eq!(env["OCF_RESKEY_CRM_meta_on_node"], "n1");
+        for absent in [
+            "OCF_RESKEY_crm_feature_set",
+            "OCF_RESKEY_CRM_meta_timeout",
+            "OCF_RESKEY_CRM_meta_interval",
+            "OCF_FUNCTIONS_DIR",
+        ] {
+            assert!(!env.contains_key(absent), "{absent} in {env:?}");
+        }
+    }
+
+    /// Logging as configured: no facility means agents log to stderr; a log file is
+    /// HA_LOGFILE, and with debug also HA_DEBUGLOG.
+    #[test]
+    fn logging_variables() {
+        let mut c = config();
+        c.log_facility = None;
+        c.log_file = Some("/var/log/halo/agents.log".into());
+        c.debug = true;
+        let env = env_of(&c, &request("start"));
+        assert!(!env.contains_key("HA_LOGFACILITY"));
+        assert_eq!(env["PCMK_logfacility"], "none");
+        assert_eq!(env["HA_debug"], "1");
+        for k in ["HA_LOGFILE", "HA_DEBUGLOG", "HA_logfile", "PCMK_logfile"] {
+            assert_eq!(env[k], "/var/log/halo/agents.log", "{k}");
+        }
+        c.log_facility = Some("local3".into());
+        c.debug = false;
+        let env = env_of(&c, &request("start"));
+        assert_eq!(env["HA_LOGFACILITY"], "local3");
+        assert!(!env.contains_key("HA_DEBUGLOG"));
+        // Like Pacemaker's sysconfig file, extra variables may replace these.
+        c.extra_env = vec![("HA_LOGFACILITY".into(), "local5".into())];
+        let env = env_of(&c, &request("start"));
+        assert_eq!(env["HA_LOGFACILITY"], "local5");
     }
 }

@@ -49,7 +49,8 @@ async fn ocf_heartbeat_dummy_lifecycle() {
 }
 
 /// ocf:pacemaker:Dummy receives parameters as OCF_RESKEY_* and meta attributes as
-/// OCF_RESKEY_CRM_meta_* (checked through its envfile dump).
+/// OCF_RESKEY_CRM_meta_* (checked through its envfile dump; the whole environment is
+/// checked in agent_env.rs).
 #[tokio::test]
 async fn ocf_pacemaker_dummy_gets_the_ocf_environment() {
     let env = Env::new();
@@ -71,13 +72,21 @@ async fn ocf_pacemaker_dummy_gets_the_ocf_environment() {
         "OCF_RA_VERSION_MAJOR=1",
         "OCF_RESKEY_CRM_meta_clone_max=3",
         "OCF_RESKEY_CRM_meta_timeout=30000",
-        "OCF_RESKEY_CRM_meta_interval=0",
         "OCF_RESKEY_CRM_meta_on_node=node1",
+        "OCF_RESKEY_crm_feature_set=3.16.1",
         "OCF_ROOT=/usr/lib/ocf",
     ] {
         assert!(
             dumped.lines().any(|l| l == line),
             "missing {line} in\n{dumped}"
+        );
+    }
+    // As under Pacemaker: a one-shot operation has no interval, and agents find
+    // their shell functions by themselves.
+    for name in ["OCF_RESKEY_CRM_meta_interval=", "OCF_FUNCTIONS_DIR="] {
+        assert!(
+            !dumped.lines().any(|l| l.starts_with(name)),
+            "{name} in\n{dumped}"
         );
     }
     let mon = env

@@ -247,8 +247,14 @@ async fn abandoned_operation_kills_its_group() {
     let exec = env.exec.clone();
     let req = env.req("a", "ocf:test:Hang", "start", &[]);
     let task = tokio::spawn(async move { exec.execute(req).await });
-    // Wait until the agent runs (it announces itself on stdout, so look in /proc).
+    // Wait until the agent runs (it announces itself on stdout, so look in /proc);
+    // a deadline makes a regression fail the test instead of hanging it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let pgid = loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the agent and its children did not show up within 30s"
+        );
         let me = std::process::id() as i32;
         let child = std::fs::read_dir("/proc").unwrap().flatten().find_map(|e| {
             let pid: i32 = e.file_name().to_string_lossy().parse().ok()?;
