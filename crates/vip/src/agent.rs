@@ -8,7 +8,12 @@
 //!   absent VIP succeeds);
 //! - announcements stop as soon as the address is gone (stop cancels them, and each
 //!   repeat checks the address is still there), so a node that gave the VIP up never
-//!   claims it again.
+//!   claims it again;
+//! - with a `lifetime`, the address is added with that kernel lifetime and the kernel
+//!   removes it by itself unless the holder renews it in time ([`Vip::renew`], while it
+//!   holds its lease): a halo that is killed, stopped or wedged stops renewing, and the
+//!   VIP goes. Renewal only refreshes halo's existing address: it never adds one back,
+//!   never announces, and refuses an address that is not halo's.
 
 use std::{
     collections::HashMap,
@@ -21,7 +26,9 @@ use crate::{
     announce::RawSender,
     findif::{find_route, ConnectedRoute},
     netlink::{Addr, Link, NewAddr, Nl},
-    packet, Attrs, VipError, VipParams,
+    packet,
+    params::lifetime_secs,
+    Attrs, VipError, VipParams,
 };
 
 /// OCF resource-agent return codes (the subset a VIP agent uses).
@@ -85,7 +92,13 @@ pub struct StartReport {
 /// What [`Vip::state`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VipState {
-    Running { ifname: String, prefix: u8 },
+    /// Held and usable. `valid_lft`: the kernel's remaining lifetime (whole seconds,
+    /// rounded down by the kernel); `None` when permanent.
+    Running {
+        ifname: String,
+        prefix: u8,
+        valid_lft: Option<Duration>,
+    },
     Stopped,
     Failed(String),
 }
@@ -105,6 +118,23 @@ pub struct HaloAddress {
     pub tentative: bool,
     /// IPv6 duplicate address detection failed.
     pub dad_failed: bool,
+    /// The kernel's remaining valid lifetime (whole seconds, rounded down by the
+    /// kernel: 0 means less than a second left); `None` when permanent.
+    pub valid_lft: Option<Duration>,
+    /// The kernel's remaining preferred lifetime; `None` when forever.
+    pub preferred_lft: Option<Duration>,
+}
+
+/// What [`Vip::renew`] / [`renew`] did: the address was there, halo's, and now has
+/// `lifetime` left again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Renewal {
+    pub ip: IpAddr,
+    pub prefix: u8,
+    pub ifname: String,
+    /// The lifetime the kernel got (the requested one rounded up to whole seconds,
+    /// at least 1 s: see [`crate::params::lifetime_secs`]).
+    pub lifetime: Duration,
 }
 
 /// One virtual IP, as configured. Holds no state between operations: every operation
@@ -165,7 +195,9 @@ impl Vip {
         }
     }
 
-    /// Adds the address (marked as halo's) and announces it.
+    /// Adds the address (marked as halo's, with the kernel lifetime `lifetime` when
+    /// set) and announces it. When halo already holds it, its lifetime is set to the
+    /// configured one (renewed, or made permanent) and it is announced again.
     pub async fn add(&self, mode: AnnounceMode) -> Result<StartReport, VipError> {
         let p = &self.params;
         let ip = p.ip;
@@ -199,9 +231,16 @@ impl Vip {
                 label,
                 nodad: p.nodad,
                 noprefixroute: p.noprefixroute,
+                lifetime_secs: p.lifetime.map(lifetime_secs),
             })
             .await?
         } else {
+            // Held already (start is idempotent): give it the configured lifetime.
+            let held = &existing[0];
+            let want = p.lifetime.map(lifetime_secs);
+            if want.is_some() || held.valid_lft.is_some() {
+                nl.set_lifetime(held, want).await?;
+            }
             false
         };
 
@@ -304,7 +343,21 @@ impl Vip {
         Ok(VipState::Running {
             ifname: link.name.clone(),
             prefix: a.prefix,
+            valid_lft: a.valid_for(),
         })
+    }
+
+    /// Renews the kernel lifetime of halo's address to the configured `lifetime`
+    /// (see [`renew`]). The holder calls it while it holds its lease, well within the
+    /// lifetime (e.g. every third of it). Refused when the VIP has no `lifetime`
+    /// (a permanent address needs no renewal).
+    pub async fn renew(&self) -> Result<Renewal, VipError> {
+        let lifetime = self.params.lifetime.ok_or(VipError::MissingParam {
+            name: "lifetime",
+            hint: "renewal needs a lifetime (e.g. lifetime=2s); without one the address \
+                   is permanent and needs no renewal",
+        })?;
+        renew(self.params.ip, lifetime).await
     }
 
     /// The interface and prefix length for the address: `nic` and `cidr_netmask` when
@@ -351,6 +404,55 @@ impl Vip {
     }
 }
 
+/// Renews the kernel lifetime of halo's address `ip` on this node to `lifetime`
+/// (rounded up to whole seconds, at least 1 s: [`crate::params::lifetime_secs`]),
+/// valid and preferred alike, in place: RTM_NEWADDR with NLM_F_REPLACE, so the address
+/// stays (no removal, no duplicate address detection) and nothing is announced.
+///
+/// Refused, and nothing changed, when the address is on this node without halo's mark
+/// ([`VipError::NotOurs`], HALO-E520), and when it is not on this node
+/// ([`VipError::NotHeld`], HALO-E522: the lifetime ran out or it was removed; the
+/// caller has lost the VIP and must not believe otherwise).
+///
+/// The kernel creates the address when a replace finds none, so an expiry between the
+/// check and the replace would bring it back unannounced: renewal reads the address's
+/// creation stamp before and after, and when it changed removes the new copy again
+/// and answers `NotHeld`.
+pub async fn renew(ip: IpAddr, lifetime: Duration) -> Result<Renewal, VipError> {
+    let secs = lifetime_secs(lifetime);
+    let nl = Nl::open()?;
+    let links = nl.links().await?;
+    let before = nl.addresses(Some(ip)).await?;
+    check_ours(&before, &links, "renew it")?;
+    let Some(held) = before.first() else {
+        return Err(VipError::NotHeld { ip });
+    };
+    nl.set_lifetime(held, Some(secs)).await?;
+
+    let after = nl.addresses(Some(ip)).await?;
+    let now = after.iter().find(|a| a.index == held.index);
+    match now {
+        Some(a) if a.is_halo() && a.created == held.created => {}
+        Some(a) if a.is_halo() => {
+            // It expired between the check and the replace, and the replace created
+            // it anew: take that copy away again.
+            nl.del(a).await?;
+            tracing::warn!(%ip, "VIP expired while being renewed; removed the copy the renewal re-created");
+            return Err(VipError::NotHeld { ip });
+        }
+        Some(_) => check_ours(&after, &links, "renew it")?,
+        None => return Err(VipError::NotHeld { ip }),
+    }
+    let ifname = link_name(&links, held.index);
+    tracing::debug!(%ip, %ifname, secs, "VIP lifetime renewed");
+    Ok(Renewal {
+        ip,
+        prefix: held.prefix,
+        ifname,
+        lifetime: Duration::from_secs(u64::from(secs)),
+    })
+}
+
 /// Every address halo holds on this node.
 pub async fn list() -> Result<Vec<HaloAddress>, VipError> {
     let nl = Nl::open()?;
@@ -372,6 +474,8 @@ pub async fn list() -> Result<Vec<HaloAddress>, VipError> {
                 carrier: link.is_some_and(|l| l.lower_up),
                 tentative: a.tentative(),
                 dad_failed: a.dad_failed(),
+                valid_lft: a.valid_for(),
+                preferred_lft: a.preferred_for(),
             }
         })
         .collect();

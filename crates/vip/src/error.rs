@@ -67,6 +67,13 @@ pub enum VipError {
         held_on: String,
         wanted: String,
     },
+    /// Renewal of an address halo does not hold (any more) on this node: its lifetime
+    /// ran out, or it was removed. Renewal never adds an address back.
+    #[error(
+        "HALO-E522 {ip}: not held by halo on this node (its lifetime ran out or it was \
+         removed); refusing to renew it (only start adds and announces it again)"
+    )]
+    NotHeld { ip: IpAddr },
     /// IPv6 duplicate address detection found another holder.
     #[error(
         "HALO-E530 {ip} on {ifname}: duplicate address detected (another host on the link \
@@ -114,7 +121,8 @@ impl VipError {
     /// Configuration errors (bad parameters, a VIP that is a node's own address) are
     /// `ERR_CONFIGURED`: they hold on every node. A node that cannot host the address
     /// (no interface for its subnet, no such `nic`, an old kernel) is `ERR_INSTALLED`,
-    /// so only that node is excluded. Permission is `ERR_PERM`; the rest `ERR_GENERIC`.
+    /// so only that node is excluded. Permission is `ERR_PERM`; a renewal of an address
+    /// that is gone `NOT_RUNNING`; the rest `ERR_GENERIC`.
     pub fn ocf_rc(&self) -> OcfRc {
         use VipError::*;
         match self {
@@ -127,6 +135,7 @@ impl VipError {
             | NotOurs { .. } => OcfRc::ErrConfigured,
             NoInterface { .. } | UnknownNic { .. } | NoProtoSupport { .. } => OcfRc::ErrInstalled,
             Permission { .. } => OcfRc::ErrPerm,
+            NotHeld { .. } => OcfRc::NotRunning,
             HeldElsewhere { .. }
             | DadFailed { .. }
             | DadTimeout { .. }

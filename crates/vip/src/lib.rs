@@ -7,6 +7,11 @@
 //! `AF_PACKET` socket, `arp_count` times every `arp_interval` ms. Stop removes only an
 //! address that carries halo's mark; the node's own addresses are refused.
 //!
+//! With the `lifetime` parameter the address gets a kernel lifetime (`valid_lft` =
+//! `preferred_lft`, whole seconds) that the holder renews ([`Vip::renew`]) while it
+//! holds its lease; if halo dies, is stopped or wedges, renewals stop and the kernel
+//! itself removes the VIP. [`list`] shows each address's remaining lifetime.
+//!
 //! Layers: [`params`] (parse and validate, pure), [`findif`] (choose the interface from
 //! the connected routes, pure), [`packet`] (build the frames, pure); `netlink` and
 //! `announce` do the I/O; `agent` ties them together.
@@ -19,7 +24,9 @@ mod netlink;
 pub mod packet;
 pub mod params;
 
-pub use agent::{list, AnnounceMode, HaloAddress, OcfRc, OcfResult, StartReport, Vip, VipState};
+pub use agent::{
+    list, renew, AnnounceMode, HaloAddress, OcfRc, OcfResult, Renewal, StartReport, Vip, VipState,
+};
 pub use error::VipError;
 pub use params::{Attrs, ParamDoc, VipParams, PARAMETERS};
 

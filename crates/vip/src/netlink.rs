@@ -5,12 +5,14 @@
 use std::{
     io,
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    time::Duration,
 };
 
 use futures_util::TryStreamExt;
 use netlink_packet_route::{
     address::{
         AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressProtocol,
+        CacheInfo,
     },
     link::{LinkAttribute, LinkFlags, LinkLayerType, LinkMessage},
     route::{RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteType},
@@ -43,6 +45,13 @@ pub struct Addr {
     /// IFA_PROTO: who added it (halo's is [`HALO_IFA_PROTO`]).
     pub proto: Option<u8>,
     pub flags: AddressFlags,
+    /// IFA_CACHEINFO's remaining valid lifetime in seconds; `None` when permanent.
+    pub valid_lft: Option<u32>,
+    /// IFA_CACHEINFO's remaining preferred lifetime in seconds; `None` when forever.
+    pub preferred_lft: Option<u32>,
+    /// IFA_CACHEINFO's creation stamp (hundredths of a second since boot): tells a
+    /// renewed address from one created anew.
+    pub created: Option<u32>,
 }
 
 impl Addr {
@@ -58,6 +67,37 @@ impl Addr {
     pub fn dad_failed(&self) -> bool {
         self.flags.contains(AddressFlags::Dadfailed)
     }
+    /// The remaining valid lifetime; `None` when permanent.
+    pub fn valid_for(&self) -> Option<Duration> {
+        self.valid_lft.map(|s| Duration::from_secs(u64::from(s)))
+    }
+    /// The remaining preferred lifetime; `None` when forever.
+    pub fn preferred_for(&self) -> Option<Duration> {
+        self.preferred_lft
+            .map(|s| Duration::from_secs(u64::from(s)))
+    }
+}
+
+/// The kernel's "forever" in IFA_CACHEINFO.
+const INFINITY_LIFE_TIME: u32 = u32::MAX;
+
+/// IFA_CACHEINFO for a lifetime of `secs` (valid = preferred).
+fn cache_info(secs: u32) -> CacheInfo {
+    let mut ci = CacheInfo::default();
+    ci.ifa_valid = secs;
+    ci.ifa_preferred = secs;
+    ci
+}
+
+/// The address flags a RTM_NEWADDR may set (the kernel ignores the others, which it
+/// manages itself: permanent, deprecated, tentative...).
+fn settable_flags(f: AddressFlags) -> AddressFlags {
+    f & (AddressFlags::Nodad
+        | AddressFlags::Homeaddress
+        | AddressFlags::Managetempaddr
+        | AddressFlags::Noprefixroute
+        | AddressFlags::Mcautojoin
+        | AddressFlags::Optimistic)
 }
 
 /// An address to add.
@@ -70,6 +110,8 @@ pub struct NewAddr {
     pub label: Option<String>,
     pub nodad: bool,
     pub noprefixroute: bool,
+    /// Kernel lifetime in seconds (valid = preferred, >= 1); `None`: permanent.
+    pub lifetime_secs: Option<u32>,
 }
 
 /// The errno of a netlink error reply, if it is one.
@@ -202,6 +244,10 @@ impl Nl {
         if !flags.is_empty() {
             msg.attributes.push(AddressAttribute::Flags(flags));
         }
+        if let Some(secs) = a.lifetime_secs {
+            msg.attributes
+                .push(AddressAttribute::CacheInfo(cache_info(secs)));
+        }
         msg.attributes
             .push(AddressAttribute::Protocol(AddressProtocol::Other(
                 HALO_IFA_PROTO,
@@ -213,6 +259,51 @@ impl Nl {
             Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(false),
             Err(e) => Err(nl_error(format!("add {}/{}", a.ip, a.prefix), e)),
         }
+    }
+
+    /// Sets a new lifetime (`secs`, valid = preferred; `None`: permanent) on an existing
+    /// address of halo's, through RTM_NEWADDR with NLM_F_REPLACE: the kernel keeps the
+    /// address (no removal, no duplicate address detection, no announcement) and
+    /// updates its lifetime. The message repeats what the kernel would otherwise
+    /// overwrite on replace: halo's protocol mark and the address flags.
+    ///
+    /// Caution: the kernel creates the address when it does not exist, NLM_F_CREATE or
+    /// not (net/ipv4/devinet.c and net/ipv6/addrconf.c: "userspace already relies on not
+    /// having to provide this"), so the caller checks it existed (and, after, that it
+    /// was not created anew: [`Addr::created`]).
+    pub async fn set_lifetime(&self, a: &Addr, secs: Option<u32>) -> Result<(), VipError> {
+        let mut msg = match a.ip {
+            IpAddr::V4(ip) => AddressMessageBuilder::<Ipv4Addr>::new()
+                .index(a.index)
+                .address(ip, a.prefix)
+                .build(),
+            IpAddr::V6(ip) => AddressMessageBuilder::<Ipv6Addr>::new()
+                .index(a.index)
+                .address(ip, a.prefix)
+                .build(),
+        };
+        // On IPv4 the kernel keeps the existing broadcast and label; only lifetime,
+        // protocol and metric are replaced.
+        msg.attributes
+            .retain(|at| !matches!(at, AddressAttribute::Broadcast(_)));
+        let flags = settable_flags(a.flags);
+        if flags.contains(AddressFlags::Nodad) {
+            msg.header.flags |= AddressHeaderFlags::Nodad;
+        }
+        // IPv6 replaces the flags with these: keep nodad, noprefixroute...
+        msg.attributes.push(AddressAttribute::Flags(flags));
+        msg.attributes.push(AddressAttribute::CacheInfo(cache_info(
+            secs.unwrap_or(INFINITY_LIFE_TIME),
+        )));
+        msg.attributes
+            .push(AddressAttribute::Protocol(AddressProtocol::Other(
+                a.proto.unwrap_or(HALO_IFA_PROTO),
+            )));
+        let mut req = self.handle.address().add(a.index, a.ip, a.prefix).replace();
+        *req.message_mut() = msg;
+        req.execute()
+            .await
+            .map_err(|e| nl_error(format!("renew the lifetime of {}/{}", a.ip, a.prefix), e))
     }
 
     /// Deletes an address. Ok(false) when it was already gone.
@@ -269,8 +360,10 @@ fn addr_from(m: &AddressMessage) -> Option<Addr> {
     let mut label = None;
     let mut proto = None;
     let mut flags = None;
+    let mut cache = None;
     for at in &m.attributes {
         match at {
+            AddressAttribute::CacheInfo(c) => cache = Some(*c),
             AddressAttribute::Local(ip) => local = Some(*ip),
             AddressAttribute::Address(ip) => address = Some(*ip),
             AddressAttribute::Label(l) => label = Some(l.clone()),
@@ -293,6 +386,13 @@ fn addr_from(m: &AddressMessage) -> Option<Addr> {
         proto,
         flags: flags
             .unwrap_or_else(|| AddressFlags::from_bits_retain(u32::from(m.header.flags.bits()))),
+        valid_lft: cache
+            .map(|c| c.ifa_valid)
+            .filter(|&v| v != INFINITY_LIFE_TIME),
+        preferred_lft: cache
+            .map(|c| c.ifa_preferred)
+            .filter(|&v| v != INFINITY_LIFE_TIME),
+        created: cache.map(|c| c.cstamp),
     })
 }
 

@@ -19,6 +19,9 @@ pub const DEFAULT_ARP_COUNT: u32 = 5;
 pub const DEFAULT_ARP_INTERVAL_MS: u64 = 200;
 const MAX_ARP_COUNT: u32 = 1000;
 const MAX_ARP_INTERVAL_MS: u64 = 60_000;
+/// Longest `lifetime` accepted: one day. A lifetime protects against a halo that stopped
+/// renewing, so a long one protects little; leave it unset for a permanent address.
+pub const MAX_LIFETIME: Duration = Duration::from_secs(86_400);
 /// Longest interface name or label (IFNAMSIZ - 1).
 pub const IFNAMSIZ_MAX: usize = 15;
 
@@ -74,6 +77,19 @@ pub struct VipParams {
     pub nodad: bool,
     /// `noprefixroute`: do not create the subnet route for the address.
     pub noprefixroute: bool,
+    /// `lifetime` (halo's own): the address is added with this kernel lifetime
+    /// (`valid_lft` = `preferred_lft`) and must be renewed ([`crate::Vip::renew`]) before
+    /// it runs out, or the kernel removes it by itself. `None`: permanent (`forever`).
+    /// Kept as given; the kernel gets [`lifetime_secs`] of it.
+    pub lifetime: Option<Duration>,
+}
+
+/// The kernel's lifetime for a `lifetime` parameter: whole seconds (the kernel's
+/// granularity for `IFA_CACHEINFO`), rounded UP so the address never expires earlier
+/// than asked, and at least 1 (0 would be invalid). `1500ms` → 2, `1ms` → 1, `2s` → 2.
+pub fn lifetime_secs(lifetime: Duration) -> u32 {
+    let secs = lifetime.as_secs() + u64::from(lifetime.subsec_nanos() > 0);
+    u32::try_from(secs.max(1)).unwrap_or(u32::MAX - 1)
 }
 
 /// One parameter of halo:vip, for `meta-data` and help.
@@ -98,6 +114,7 @@ pub const PARAMETERS: &[ParamDoc] = &[
     ParamDoc { name: "arp_count_refresh", required: false, default: "0", description: "Announcements sent at each monitor." },
     ParamDoc { name: "nodad", required: false, default: "true", description: "IPv6: add without duplicate address detection (IPaddr2's default is false; halo's is true, as keepalived, for fast failover). With false, start waits for DAD and fails if another host has the address." },
     ParamDoc { name: "noprefixroute", required: false, default: "false", description: "Do not create the subnet route for the address." },
+    ParamDoc { name: "lifetime", required: false, default: "", description: "halo only: add the address with this kernel lifetime (valid_lft = preferred_lft), e.g. 2s or 1500ms (rounded up to whole seconds, at least 1 s; at most 1 day), which the holder must renew; if halo stops renewing (killed, stopped, wedged) the kernel removes the address by itself. Unset or forever: permanent." },
 ];
 
 /// Parameters halo:vip implements.
@@ -112,6 +129,7 @@ const KNOWN: &[&str] = &[
     "arp_count_refresh",
     "nodad",
     "noprefixroute",
+    "lifetime",
 ];
 
 /// IPaddr2 parameters that only tune how IPaddr2 itself works (which program sends the
@@ -156,7 +174,7 @@ const UNSUPPORTED: &[(&str, &[&str], &str)] = &[
     (
         "preferred_lft",
         &["forever", ""],
-        "addresses are always added with preferred_lft forever",
+        "the preferred lifetime is always the valid one (forever, or halo's lifetime=)",
     ),
 ];
 
@@ -186,6 +204,57 @@ fn parse_u64(name: &str, value: &str, max: u64, unit: &str) -> Result<u64, VipEr
         return Err(bad(name, value, format!("at most {max} {unit}")));
     }
     Ok(n)
+}
+
+/// `lifetime`: a whole number with a unit, `ms`, `s` or `m` (`2s`, `1500ms`), or
+/// `forever` (a permanent address, as when unset).
+fn parse_lifetime(value: &str) -> Result<Option<Duration>, VipError> {
+    const NAME: &str = "lifetime";
+    let v = value.trim();
+    if v.eq_ignore_ascii_case("forever") {
+        return Ok(None);
+    }
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (digits, unit) = v.split_at(split);
+    let how = "a duration is a whole number with a unit: 2s, 1500ms, 1m (or forever)";
+    if digits.is_empty() {
+        return Err(bad(NAME, value, format!("not a duration; {how}")));
+    }
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| bad(NAME, value, format!("number too large; {how}")))?;
+    let d = match unit.trim() {
+        "ms" => Duration::from_millis(n),
+        "s" | "sec" => Duration::from_secs(n),
+        "m" | "min" => Duration::from_secs(n.saturating_mul(60)),
+        "" => {
+            return Err(bad(
+                NAME,
+                value,
+                format!("no unit (seconds or milliseconds?); {how}"),
+            ))
+        }
+        other => return Err(bad(NAME, value, format!("unknown unit {other:?}; {how}"))),
+    };
+    if d.is_zero() {
+        return Err(bad(
+            NAME,
+            value,
+            "must be more than 0 (the kernel would remove the address at once); \
+             leave it unset or use forever for a permanent address",
+        ));
+    }
+    if d > MAX_LIFETIME {
+        return Err(bad(
+            NAME,
+            value,
+            format!(
+                "at most {}s; leave it unset or use forever for a permanent address",
+                MAX_LIFETIME.as_secs()
+            ),
+        ));
+    }
+    Ok(Some(d))
 }
 
 fn parse_ip(value: &str) -> Result<IpAddr, VipError> {
@@ -386,6 +455,7 @@ impl VipParams {
         let nodad = get("nodad").map_or(Ok(true), |v| parse_bool("nodad", v))?;
         let noprefixroute =
             get("noprefixroute").map_or(Ok(false), |v| parse_bool("noprefixroute", v))?;
+        let lifetime = get("lifetime").map_or(Ok(None), parse_lifetime)?;
 
         Ok(VipParams {
             ip,
@@ -398,6 +468,7 @@ impl VipParams {
             arp_count_refresh,
             nodad,
             noprefixroute,
+            lifetime,
         })
     }
 
@@ -444,6 +515,53 @@ mod tests {
         assert!(p.nodad);
         assert!(!p.noprefixroute);
         assert_eq!(p.broadcast, Broadcast::Auto);
+        assert_eq!(p.lifetime, None, "permanent unless asked");
+    }
+
+    #[test]
+    fn lifetime_values_and_kernel_rounding() {
+        let lt = |v: &str| {
+            VipParams::from_attrs(&attrs(&[("ip", "192.0.2.10"), ("lifetime", v)]))
+                .unwrap_or_else(|e| panic!("{v}: {e}"))
+                .lifetime
+        };
+        assert_eq!(lt("2s"), Some(Duration::from_secs(2)));
+        assert_eq!(lt(" 1500ms "), Some(Duration::from_millis(1500)));
+        assert_eq!(lt("1m"), Some(Duration::from_secs(60)));
+        assert_eq!(lt("forever"), None);
+        assert_eq!(lt(""), None);
+        for (d, secs) in [
+            (Duration::from_millis(1), 1),
+            (Duration::from_millis(999), 1),
+            (Duration::from_secs(1), 1),
+            (Duration::from_millis(1001), 2),
+            (Duration::from_millis(1500), 2),
+            (Duration::from_secs(2), 2),
+            (MAX_LIFETIME, 86_400),
+        ] {
+            assert_eq!(lifetime_secs(d), secs, "{d:?}");
+        }
+    }
+
+    #[test]
+    fn bad_lifetimes_are_refused_clearly() {
+        for (v, why) in [
+            ("2", "no unit"),
+            ("abc", "not a duration"),
+            ("-1s", "not a duration"),
+            ("1.5s", "unknown unit"),
+            ("2h", "unknown unit"),
+            ("0s", "more than 0"),
+            ("0ms", "more than 0"),
+            ("86401s", "at most 86400s"),
+            ("99999999999999999999s", "too large"),
+        ] {
+            let e = err(&[("ip", "10.0.0.1"), ("lifetime", v)]);
+            assert!(
+                e.starts_with("HALO-E502 parameter lifetime=") && e.contains(why),
+                "{v}: {e}"
+            );
+        }
     }
 
     #[test]

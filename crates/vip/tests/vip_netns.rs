@@ -13,7 +13,7 @@ use std::{
 };
 
 use halo_testkit::netns::{require_netns, spare_v4, spare_v6, Host, Net, NsRuntime};
-use halo_vip::{list, Attrs, OcfRc, OcfResult, Vip};
+use halo_vip::{list, Attrs, HaloAddress, OcfRc, OcfResult, Renewal, Vip, VipError};
 
 const PORT: u16 = 7200;
 
@@ -73,6 +73,28 @@ impl Lab {
     fn monitor(&self, node: &str, v: &Vip) -> OcfResult {
         let v = v.clone();
         self.rt(node).run(async move { v.monitor().await })
+    }
+    fn renew(&self, node: &str, v: &Vip) -> Result<Renewal, VipError> {
+        let v = v.clone();
+        self.rt(node).run(async move { v.renew().await })
+    }
+    /// halo's address `ip` on `node` as `list` shows it.
+    fn held(&self, node: &str, ip: IpAddr) -> Option<HaloAddress> {
+        let held = self.rt(node).run(list()).expect("list");
+        held.into_iter().find(|h| h.ip == ip)
+    }
+    /// The `ip -o address show dev eth0` line of `ip` on `node`.
+    fn address_line(&self, node: &str, ip: IpAddr) -> Option<String> {
+        let out = self
+            .host(node)
+            .ip(&["-o", "address", "show", "dev", "eth0"])
+            .expect("ip address show");
+        out.lines()
+            .find(|l| {
+                l.split_whitespace()
+                    .any(|w| w.split('/').next() == Some(&ip.to_string()))
+            })
+            .map(str::to_string)
     }
     /// The addresses `ip` has on `node`'s eth0 per `ip address show`.
     fn has_address(&self, node: &str, ip: IpAddr) -> bool {
@@ -667,4 +689,333 @@ fn vip_bad_parameters_are_configuration_errors() {
         assert_eq!(e.ocf_rc(), OcfRc::ErrConfigured, "{e}");
         assert!(e.to_string().contains(needle), "{e}");
     }
+}
+
+/// How long the tests below wait for the kernel to remove an address whose 1 s lifetime
+/// ran out (it does so about a second after; IPv6's timer is coarser). Not a speed
+/// assertion: only "gone by itself, eventually".
+const EXPIRY_DEADLINE: Duration = Duration::from_secs(6);
+
+/// Polls `list` on `node` until none of `ips` is there or `deadline` passes; returns,
+/// per address, how long after `since` it was first seen gone (None: still there).
+fn wait_gone(lab: &Lab, node: &str, ips: &[(IpAddr, Instant)]) -> Vec<Option<Duration>> {
+    let mut gone: Vec<Option<Duration>> = vec![None; ips.len()];
+    let start = Instant::now();
+    while gone.iter().any(Option::is_none) && start.elapsed() < EXPIRY_DEADLINE {
+        let held = lab.rt(node).run(list()).expect("list");
+        for (i, (ip, since)) in ips.iter().enumerate() {
+            if gone[i].is_none() && !held.iter().any(|h| h.ip == *ip) {
+                gone[i] = Some(since.elapsed());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    gone
+}
+
+fn lifetime_vip(ip: IpAddr, lifetime: &str) -> Vip {
+    vip(&[("ip", &ip.to_string()), ("lifetime", lifetime)])
+}
+
+/// (a) An IPv4 and an IPv6 VIP added with `lifetime=1s` are there right after start
+/// (halo's, with at most 1 s left, monitor running) and disappear by themselves: the
+/// kernel removes them, and monitor then reports not running (7).
+#[test]
+fn vip_with_lifetime_disappears_by_itself() {
+    if !require_netns() {
+        return;
+    }
+    let lab = Lab::new();
+    let ips: [IpAddr; 2] = [spare_v4(10).into(), spare_v6(10).into()];
+    let vips = ips.map(|ip| lifetime_vip(ip, "1s"));
+    let mut started = Vec::new();
+    for (ip, v) in ips.iter().zip(&vips) {
+        assert_rc(&lab.start("a", v), OcfRc::Success, &format!("start {ip}"));
+        started.push((*ip, Instant::now()));
+    }
+    for (ip, v) in ips.iter().zip(&vips) {
+        assert!(lab.has_address("a", *ip), "{ip} present right after start");
+        let h = lab.held("a", *ip).expect("halo's address listed");
+        assert!(
+            matches!(h.valid_lft, Some(d) if d <= Duration::from_secs(1)),
+            "{ip}: kernel lifetime of at most 1 s: {h:?}"
+        );
+        assert_eq!(h.preferred_lft, h.valid_lft, "{h:?}");
+        let line = lab.address_line("a", *ip).expect("ip address line");
+        assert!(!line.contains("forever"), "{ip} is not permanent: {line}");
+        assert_rc(&lab.monitor("a", v), OcfRc::Success, "monitor while held");
+    }
+    let gone = wait_gone(&lab, "a", &started);
+    for ((ip, _), g) in started.iter().zip(&gone) {
+        eprintln!("lifetime 1s: {ip} disappeared {g:?} after start");
+        assert!(
+            g.is_some(),
+            "{ip} still there {EXPIRY_DEADLINE:?} after start"
+        );
+        assert!(!lab.has_address("a", *ip), "{ip} gone per ip address");
+    }
+    for (ip, v) in ips.iter().zip(&vips) {
+        assert_rc(
+            &lab.monitor("a", v),
+            OcfRc::NotRunning,
+            &format!("monitor of expired {ip}"),
+        );
+        assert_rc(&lab.stop("a", v), OcfRc::Success, "stop of an expired VIP");
+    }
+}
+
+/// (b) Renewed every 300 ms, a 1 s-lifetime VIP (IPv4 and IPv6) stays for 3 s, with
+/// halo's mark, and no renewal sends an announcement; once renewals stop it
+/// disappears by itself, and a late renewal is refused (HALO-E522) without bringing it
+/// back. Logs how long after its last renewal each address disappeared.
+#[test]
+fn vip_lifetime_renewed_stays_then_expires() {
+    if !require_netns() {
+        return;
+    }
+    let lab = Lab::new();
+    let (a, client) = (lab.host("a"), lab.host("client"));
+    let v4 = spare_v4(11);
+    let v6 = spare_v6(11);
+    let ips: [IpAddr; 2] = [v4.into(), v6.into()];
+    // One announcement each, sent before start returns: the capture below sees only
+    // what renewals send.
+    let vips = ips.map(|ip| {
+        vip(&[
+            ("ip", &ip.to_string()),
+            ("lifetime", "1s"),
+            ("arp_count", "1"),
+        ])
+    });
+    for v in &vips {
+        assert_rc(&lab.start("a", v), OcfRc::Success, "start");
+    }
+    let cap = Capture::open(client);
+    let renewing = Duration::from_secs(3);
+    let capture = std::thread::spawn(move || cap.frames(renewing + Duration::from_millis(300)));
+    let begin = Instant::now();
+    let mut last = [begin; 2];
+    let mut renewals = 0;
+    while begin.elapsed() < renewing {
+        for (i, v) in vips.iter().enumerate() {
+            let r = lab
+                .renew("a", v)
+                .unwrap_or_else(|e| panic!("renewal at {:?} of {}: {e}", begin.elapsed(), ips[i]));
+            last[i] = Instant::now();
+            assert_eq!(
+                (r.ip, r.ifname.as_str(), r.lifetime),
+                (ips[i], "eth0", Duration::from_secs(1)),
+                "{r:?}"
+            );
+        }
+        renewals += 1;
+        for ip in ips {
+            let h = lab
+                .held("a", ip)
+                .unwrap_or_else(|| panic!("{ip} gone (or lost halo's mark) while renewed"));
+            assert!(
+                matches!(h.valid_lft, Some(d) if d <= Duration::from_secs(1)),
+                "{h:?}"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(renewals >= 9, "renewed {renewals} times in 3 s");
+    let line6 = lab.address_line("a", ips[1]).expect("v6 line");
+    assert!(line6.contains("nodad"), "renewal keeps the flags: {line6}");
+    for ip in ips {
+        assert!(lab.has_address("a", ip), "{ip} held after 3 s of renewals");
+    }
+    let stopped = [(ips[0], last[0]), (ips[1], last[1])];
+    let gone = wait_gone(&lab, "a", &stopped);
+    for ((ip, _), g) in stopped.iter().zip(&gone) {
+        eprintln!(
+            "lifetime 1s, renewed every 300 ms: {ip} disappeared {g:?} after its last renewal"
+        );
+        assert!(
+            g.is_some(),
+            "{ip} still there {EXPIRY_DEADLINE:?} after its last renewal"
+        );
+    }
+
+    let frames = capture.join().expect("capture thread");
+    let garps = frames
+        .iter()
+        .filter(|f| is_garp_for(f, v4.octets(), a.mac()))
+        .count();
+    let nas = frames
+        .iter()
+        .filter(|f| is_na_for(f, v6.octets(), a.mac()))
+        .count();
+    assert_eq!((garps, nas), (0, 0), "renewals announce nothing");
+
+    for (ip, v) in ips.iter().zip(&vips) {
+        let e = lab.renew("a", v).expect_err("renewal of an expired VIP");
+        assert!(
+            matches!(e, VipError::NotHeld { .. }) && e.to_string().contains("HALO-E522"),
+            "{e}"
+        );
+        assert_eq!(e.ocf_rc(), OcfRc::NotRunning, "{e}");
+        assert!(!lab.has_address("a", *ip), "renewal must not add {ip} back");
+        assert_rc(&lab.monitor("a", v), OcfRc::NotRunning, "monitor");
+    }
+}
+
+/// (c) Renewal refuses an address that is not halo's (added with `ip address add`:
+/// IPv4 permanent, IPv6 with a 100 s lifetime) and leaves it untouched: same lifetime,
+/// no mark, still there after the 1 s a wrongful renewal would have given it. Renewal
+/// of an absent address is refused and adds nothing; a VIP without `lifetime` has
+/// nothing to renew.
+#[test]
+fn vip_renew_refuses_address_not_halos() {
+    if !require_netns() {
+        return;
+    }
+    let lab = Lab::new();
+    let a = lab.host("a");
+    let v4: IpAddr = spare_v4(12).into();
+    let v6: IpAddr = spare_v6(12).into();
+    a.ip(&["address", "add", &format!("{v4}/24"), "dev", "eth0"])
+        .expect("ip address add v4");
+    a.ip(&[
+        "address",
+        "add",
+        &format!("{v6}/64"),
+        "dev",
+        "eth0",
+        "nodad",
+        "valid_lft",
+        "100",
+        "preferred_lft",
+        "100",
+    ])
+    .expect("ip address add v6");
+    let before = [v4, v6].map(|ip| lab.address_line("a", ip).expect("line"));
+    for ip in [v4, v6] {
+        let e = lab
+            .renew("a", &lifetime_vip(ip, "1s"))
+            .expect_err("renewal of an address halo did not add");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("HALO-E520") && msg.contains("refusing to renew it"),
+            "{msg}"
+        );
+        assert_eq!(e.ocf_rc(), OcfRc::ErrConfigured, "{e}");
+    }
+    assert!(
+        lab.rt("a").run(list()).expect("list").is_empty(),
+        "neither became halo's"
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let after = [v4, v6].map(|ip| lab.address_line("a", ip).expect("still there"));
+    assert!(after[0].contains("valid_lft forever"), "{}", after[0]);
+    let valid = |line: &str| -> u64 {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        let i = w.iter().position(|x| *x == "valid_lft").expect("valid_lft");
+        w[i + 1].trim_end_matches("sec").parse().expect("seconds")
+    };
+    assert!(
+        valid(&after[1]) > 90,
+        "v6 keeps its own lifetime: before {} / after {}",
+        before[1],
+        after[1]
+    );
+    for l in after.iter().chain(&before) {
+        assert!(!l.contains("0xa1"), "no halo mark: {l}");
+    }
+
+    let absent: IpAddr = spare_v4(13).into();
+    let e = lab
+        .renew("a", &lifetime_vip(absent, "2s"))
+        .expect_err("renewal of an absent address");
+    assert!(e.to_string().contains("HALO-E522"), "{e}");
+    assert!(!lab.has_address("a", absent), "renewal added nothing");
+
+    let permanent = vip(&[("ip", &absent.to_string())]);
+    let e = lab.renew("a", &permanent).expect_err("no lifetime");
+    assert!(e.to_string().contains("parameter lifetime: missing"), "{e}");
+}
+
+/// start of a VIP halo already holds gives it the configured lifetime again (as a
+/// renewal would), and a permanent configuration makes it permanent.
+#[test]
+fn vip_start_of_held_vip_sets_its_lifetime() {
+    if !require_netns() {
+        return;
+    }
+    let lab = Lab::new();
+    let ip: IpAddr = spare_v4(14).into();
+    let v = lifetime_vip(ip, "3s");
+    assert_rc(&lab.start("a", &v), OcfRc::Success, "start");
+    std::thread::sleep(Duration::from_millis(1200));
+    let h = lab.held("a", ip).expect("held");
+    assert_eq!(h.valid_lft, Some(Duration::from_secs(2)), "{h:?}");
+    assert_rc(&lab.start("a", &v), OcfRc::Success, "start again");
+    let h = lab.held("a", ip).expect("held");
+    assert_eq!(
+        h.valid_lft,
+        Some(Duration::from_secs(3)),
+        "renewed by start: {h:?}"
+    );
+    assert_rc(
+        &lab.start("a", &vip(&[("ip", &ip.to_string())])),
+        OcfRc::Success,
+        "start without lifetime",
+    );
+    let h = lab.held("a", ip).expect("held");
+    assert_eq!(
+        (h.valid_lft, h.preferred_lft),
+        (None, None),
+        "permanent: {h:?}"
+    );
+    assert!(
+        lab.address_line("a", ip)
+            .expect("line")
+            .contains("valid_lft forever"),
+        "permanent per ip address"
+    );
+}
+
+/// (d) The `lifetime` parameter is validated: bad values are configuration errors
+/// (HALO-E502) naming the parameter and saying why; good ones are whole seconds for
+/// the kernel, rounded up.
+#[test]
+fn vip_lifetime_parameter_is_validated() {
+    for (value, why) in [
+        ("2", "no unit"),
+        ("soon", "not a duration"),
+        ("-2s", "not a duration"),
+        ("1.5s", "unknown unit"),
+        ("3 days", "unknown unit"),
+        ("0s", "more than 0"),
+        ("86401s", "at most"),
+    ] {
+        let e = Vip::from_params(&attrs(&[("ip", "10.213.0.9"), ("lifetime", value)]))
+            .expect_err("must be refused");
+        assert_eq!(e.ocf_rc(), OcfRc::ErrConfigured, "{e}");
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with(&format!("HALO-E502 parameter lifetime={value:?}"))
+                && msg.contains(why),
+            "{value}: {msg}"
+        );
+    }
+    for (value, given) in [
+        ("2s", Some(Duration::from_secs(2))),
+        ("1500ms", Some(Duration::from_millis(1500))),
+        ("forever", None),
+    ] {
+        let v = Vip::from_params(&attrs(&[("ip", "fd00::9"), ("lifetime", value)]))
+            .expect("valid lifetime");
+        assert_eq!(v.params().lifetime, given, "{value}");
+    }
+    assert_eq!(
+        halo_vip::params::lifetime_secs(Duration::from_millis(1500)),
+        2,
+        "rounded up to whole seconds"
+    );
+    assert_eq!(
+        halo_vip::params::lifetime_secs(Duration::from_millis(10)),
+        1
+    );
 }
