@@ -1,9 +1,10 @@
 //! Fault rounds: three real `halo daemon`s, each in its own network namespace (the test
 //! kit's hosts on a private bridge), running Debian's `ocf:heartbeat:Dummy` as an
-//! exclusive resource. The node holding it is cut off, SIGKILLed or SIGSTOPped, round
-//! after round, while an observer samples every node's running resources every 10 ms:
-//! it must never see the resource on two nodes, and the cluster must recover it and
-//! converge once the fault is undone.
+//! exclusive resource, kept with a virtual IP (`halo:vip`, whose kernel lifetime the
+//! node renews while it holds its lease). The node holding them is cut off, SIGKILLed
+//! or SIGSTOPped, round after round, while an observer samples every node's running
+//! resources and addresses every 10 ms: it must never see either on two nodes, and the
+//! cluster must recover them and converge once the fault is undone.
 //!
 //! This machine has no /dev/watchdog: each daemon feeds a FIFO, and the test plays the
 //! device: a node whose daemon stops feeding it for the watchdog timeout is reset (its
@@ -13,6 +14,7 @@
 //! `HALO_FAULT_ROUNDS` sets the rounds per kind of fault (default 20).
 
 use std::io::Read;
+use std::net::Ipv4Addr;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use halo_testkit::cluster::poll;
-use halo_testkit::netns::{require_netns, Net, Proc};
+use halo_testkit::netns::{require_netns, spare_v4, Net, Proc};
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_halo"))
@@ -31,6 +33,11 @@ const NAMES: [&str; 3] = ["n1", "n2", "n3"];
 /// The emulated watchdog's timeout, as the daemons are told.
 const WATCHDOG: Duration = Duration::from_millis(1000);
 const DEADLINE: Duration = Duration::from_secs(60);
+
+/// The virtual IP the cluster moves around.
+fn vip() -> Ipv4Addr {
+    spare_v4(1)
+}
 
 fn rounds() -> usize {
     std::env::var("HALO_FAULT_ROUNDS")
@@ -94,8 +101,8 @@ impl Lab {
                 fed: Arc::default(),
                 reset: Arc::default(),
             };
-            let path = std::ffi::CString::new(node.fifo().display().to_string())
-                .unwrap_or_default();
+            let path =
+                std::ffi::CString::new(node.fifo().display().to_string()).unwrap_or_default();
             // SAFETY: mkfifo(3) with a valid NUL-terminated path.
             assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0, "mkfifo");
             watchdog(&node, i, &net, stop.clone());
@@ -150,7 +157,9 @@ impl Lab {
         self.nodes[i].daemon = Some(proc);
         let sock = self.nodes[i].dir.join("halo.sock");
         let up = poll(DEADLINE, || {
-            std::os::unix::net::UnixStream::connect(&sock).ok().map(|_| ())
+            std::os::unix::net::UnixStream::connect(&sock)
+                .ok()
+                .map(|_| ())
         });
         assert!(up.is_some(), "{} did not start\n{}", NAMES[i], self.logs());
     }
@@ -194,9 +203,24 @@ impl Lab {
         out
     }
 
+    /// The nodes that hold the virtual IP.
+    fn vip_at(&self) -> Vec<usize> {
+        let ip = format!("{}/", vip());
+        (0..3)
+            .filter(|i| {
+                self.net.hosts()[*i]
+                    .ip(&["-4", "addr", "show"])
+                    .is_ok_and(|out| out.contains(&ip))
+            })
+            .collect()
+    }
+
     /// Where Dummy `rsc` runs, by its state file.
     fn where_runs(&self, rsc: &str) -> Vec<usize> {
-        where_runs(&self.nodes.iter().map(Node::rsctmp).collect::<Vec<_>>(), rsc)
+        where_runs(
+            &self.nodes.iter().map(Node::rsctmp).collect::<Vec<_>>(),
+            rsc,
+        )
     }
 }
 
@@ -253,20 +277,74 @@ fn watchdog(node: &Node, i: usize, net: &Net, stop: Arc<AtomicBool>) {
     });
 }
 
-/// Samples every node's running resources every 10 ms; records every instant at which
-/// `rsc` ran on two nodes.
-fn observer(rsctmps: Vec<PathBuf>, rsc: &'static str, stop: Arc<AtomicBool>) -> Arc<Mutex<Vec<String>>> {
+/// Whether this thread's network namespace has `ip` on an interface.
+fn has_addr(ip: Ipv4Addr) -> bool {
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `head` with a list we walk read-only and free once.
+    if unsafe { libc::getifaddrs(&mut head) } != 0 {
+        return false;
+    }
+    let mut found = false;
+    let mut cur = head;
+    while !cur.is_null() {
+        // SAFETY: `cur` is a node of the list getifaddrs returned, not yet freed.
+        let ifa = unsafe { &*cur };
+        if !ifa.ifa_addr.is_null() {
+            // SAFETY: a non-null ifa_addr points to a sockaddr of its family.
+            let family = unsafe { (*ifa.ifa_addr).sa_family } as i32;
+            if family == libc::AF_INET {
+                // SAFETY: AF_INET means the sockaddr is a sockaddr_in.
+                let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
+                if Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)) == ip {
+                    found = true;
+                }
+            }
+        }
+        cur = ifa.ifa_next;
+    }
+    // SAFETY: the list from getifaddrs, freed once.
+    unsafe { libc::freeifaddrs(head) };
+    found
+}
+
+/// Samples every node every 10 ms: which nodes run Dummy `rsc` (its state file) and
+/// which hold the address `vip` (a thread inside each node's namespace reads its
+/// addresses). Records every instant at which either is on two nodes.
+fn observer(
+    net: &Net,
+    rsctmps: Vec<PathBuf>,
+    rsc: &'static str,
+    vip: Ipv4Addr,
+    stop: Arc<AtomicBool>,
+) -> Arc<Mutex<Vec<String>>> {
+    let holds: Arc<Vec<AtomicBool>> = Arc::new((0..3).map(|_| AtomicBool::new(false)).collect());
+    for (i, host) in net.hosts().iter().enumerate() {
+        let holds = holds.clone();
+        let stop = stop.clone();
+        drop(host.spawn_in_ns(move || {
+            while !stop.load(Ordering::SeqCst) {
+                holds[i].store(has_addr(vip), Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }));
+    }
     let violations: Arc<Mutex<Vec<String>>> = Arc::default();
     let v = violations.clone();
     std::thread::spawn(move || {
         let t0 = Instant::now();
         while !stop.load(Ordering::SeqCst) {
             let on = where_runs(&rsctmps, rsc);
+            let at: Vec<usize> = (0..3)
+                .filter(|i| holds[*i].load(Ordering::SeqCst))
+                .collect();
+            let mut v = v.lock().unwrap_or_else(|e| e.into_inner());
             if on.len() > 1 {
-                v.lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(format!("{rsc} on {on:?} at {:?}", t0.elapsed()));
+                v.push(format!("{rsc} on {on:?} at {:?}", t0.elapsed()));
             }
+            if at.len() > 1 {
+                v.push(format!("{vip} on {at:?} at {:?}", t0.elapsed()));
+            }
+            drop(v);
             std::thread::sleep(Duration::from_millis(10));
         }
     });
@@ -297,7 +375,11 @@ fn formed(label: &str) -> Option<Lab> {
         lab.start(i);
     }
     let init = lab.halo(0, &["cluster", "init", "--name", "netns"]);
-    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
     for i in 1..3 {
         let token = lab.halo(0, &["cluster", "token"]);
         let token = String::from_utf8_lossy(&token.stdout).trim().to_string();
@@ -316,11 +398,24 @@ fn formed(label: &str) -> Option<Lab> {
     let config = lab.root.join("config.toml");
     std::fs::write(
         &config,
-        "version = 1\n[[resource]]\nid = \"x\"\nagent = \"ocf:heartbeat:Dummy\"\nop = [ { name = \"monitor\", interval = \"1s\" } ]\n",
+        format!(
+            "version = 1\n\
+             [[resource]]\nid = \"vip\"\nagent = \"halo:vip\"\n\
+             params = {{ ip = \"{}\", cidr_netmask = 24, nic = \"eth0\" }}\n\
+             op = [ {{ name = \"monitor\", interval = \"1s\" }} ]\n\
+             [[resource]]\nid = \"x\"\nagent = \"ocf:heartbeat:Dummy\"\n\
+             op = [ {{ name = \"monitor\", interval = \"1s\" }} ]\n\
+             [[colocation]]\nid = \"x-with-vip\"\nresource = \"x\"\nwith = \"vip\"\nscore = \"INFINITY\"\n",
+            vip()
+        ),
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let apply = lab.halo(0, &["config", "apply", &config.display().to_string()]);
-    assert!(apply.status.success(), "{}", String::from_utf8_lossy(&apply.stderr));
+    assert!(
+        apply.status.success(),
+        "{}",
+        String::from_utf8_lossy(&apply.stderr)
+    );
     Some(lab)
 }
 
@@ -330,8 +425,10 @@ fn fault_rounds(label: &str, fault: Fault) {
     };
     let stop = lab.stop.clone();
     let violations = observer(
+        &lab.net,
         lab.nodes.iter().map(Node::rsctmp).collect(),
         "x",
+        vip(),
         stop,
     );
     let mut resets = 0;
@@ -351,13 +448,15 @@ fn fault_rounds(label: &str, fault: Fault) {
         // The majority recovers x on one of its nodes.
         let moved = poll(DEADLINE, || {
             let on = lab.where_runs("x");
-            (on.len() == 1 && others.contains(&on[0])).then_some(())
+            let at = lab.vip_at();
+            (on.len() == 1 && others.contains(&on[0]) && at == on).then_some(())
         });
         assert!(
             moved.is_some(),
-            "round {round} ({fault:?} of {}): x not recovered, runs on {:?}\n{}",
+            "round {round} ({fault:?} of {}): not recovered: x on {:?}, vip on {:?}\n{}",
             NAMES[holder],
             lab.where_runs("x"),
+            lab.vip_at(),
             lab.logs()
         );
         // Undo the fault: reconnect, or wait for the watchdog to reset the node.
@@ -370,7 +469,11 @@ fn fault_rounds(label: &str, fault: Fault) {
                 let reset = poll(DEADLINE, || {
                     lab.nodes[holder].reset.load(Ordering::SeqCst).then_some(())
                 });
-                assert!(reset.is_some(), "the watchdog never reset {}", NAMES[holder]);
+                assert!(
+                    reset.is_some(),
+                    "the watchdog never reset {}",
+                    NAMES[holder]
+                );
             }
         }
         // Reboot every node its watchdog reset.
@@ -382,7 +485,10 @@ fn fault_rounds(label: &str, fault: Fault) {
             }
         }
         let healed = poll(DEADLINE, || {
-            (lab.quorate_all() && lab.where_runs("x").len() == 1).then_some(())
+            (lab.quorate_all()
+                && lab.where_runs("x").len() == 1
+                && lab.vip_at() == lab.where_runs("x"))
+            .then_some(())
         });
         assert!(
             healed.is_some(),
@@ -391,7 +497,11 @@ fn fault_rounds(label: &str, fault: Fault) {
             lab.logs()
         );
         let v = violations.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        assert!(v.is_empty(), "round {round} ({fault:?}): x ran twice: {v:?}\n{}", lab.logs());
+        assert!(
+            v.is_empty(),
+            "round {round} ({fault:?}): x ran twice: {v:?}\n{}",
+            lab.logs()
+        );
     }
     eprintln!(
         "{fault:?}: {} rounds, {resets} watchdog resets, no duplicate, {:?}",

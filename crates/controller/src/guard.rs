@@ -19,6 +19,22 @@ fn policy(node: &ClusterNode) -> String {
         .unwrap_or_else(|| "stop".to_string())
 }
 
+/// Renew the node's virtual IPs while its contact with a quorate DC is recent enough
+/// that an address whose renewals stop is gone before the node's lease ends: its
+/// lifetime plus the kernel's expiry check (up to ~0.2 s late) after the last renewal.
+pub async fn renew_vips(node: ClusterNode, local: Local, timing: Timing) {
+    let slack = std::time::Duration::from_millis(200);
+    let fresh = timing
+        .node_lease()
+        .saturating_sub(crate::local::VIP_LIFETIME + slack);
+    loop {
+        tokio::time::sleep(timing.tick).await;
+        if node.contact().is_some_and(|c| c.age <= fresh) {
+            local.renew_vips().await;
+        }
+    }
+}
+
 /// Run the guard until the task is aborted, feeding `watchdog` while the node is safe.
 pub async fn run(
     node: ClusterNode,

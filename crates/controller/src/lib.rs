@@ -177,6 +177,11 @@ impl Controller {
         local.request_reprobe("the node's daemon started");
         let tasks = vec![
             tokio::spawn(dc::run(node.clone(), timing.clone())),
+            tokio::spawn(guard::renew_vips(
+                node.clone(),
+                local.clone(),
+                timing.clone(),
+            )),
             tokio::spawn(guard::run(
                 node,
                 local.clone(),

@@ -58,6 +58,20 @@ struct Inner {
     /// agent and parameters the guard uses to stop it.
     running: Mutex<BTreeMap<String, WireOp>>,
     records: mpsc::UnboundedSender<Change>,
+    /// When each virtual IP was last renewed.
+    renewed: Mutex<HashMap<String, std::time::Instant>>,
+    /// Held by a renewal of a virtual IP and by every operation on it, so that a
+    /// renewal (which the kernel may turn into a new address) never follows a stop.
+    vip_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// The kernel lifetime of every `halo:vip` address the cluster runs: renewed while the
+/// node is in contact, so the kernel drops it soon after contact is lost, even if halo
+/// was killed or hangs. A longer configured lifetime is shortened to this.
+pub const VIP_LIFETIME: Duration = Duration::from_secs(1);
+
+fn is_vip(op: &WireOp) -> bool {
+    op.class == "halo" && op.agent_type == "vip"
 }
 
 /// Forwards the executor's recurring results to the node side.
@@ -85,6 +99,8 @@ impl Local {
                 recurring: Mutex::new(HashMap::new()),
                 running: Mutex::new(BTreeMap::new()),
                 records: rtx,
+                renewed: Mutex::new(HashMap::new()),
+                vip_locks: Mutex::new(HashMap::new()),
             }),
         };
         // Results are committed in order, each retried until it is.
@@ -195,11 +211,53 @@ impl Local {
             }
             _ => {
                 tokio::spawn(async move {
+                    let lock = is_vip(&d.op).then(|| inner.vip_lock(&d.op.status_id()));
+                    let _held = match &lock {
+                        Some(l) => Some(l.lock().await),
+                        None => None,
+                    };
                     let req = inner.request(&d.op);
                     let result = inner.exec.execute(req).await;
                     inner.one_shot_result(&d, &result);
                 });
                 Ok(Ack { done: None })
+            }
+        }
+    }
+
+    /// Renew the kernel lifetime of the virtual IPs that run here (each every quarter of
+    /// its lifetime). The caller renews only while the node's contact is recent enough.
+    pub async fn renew_vips(&self) {
+        let vips: Vec<(String, WireOp)> = locked(&self.inner.running)
+            .iter()
+            .filter(|(_, op)| is_vip(op))
+            .map(|(id, op)| (id.clone(), op.clone()))
+            .collect();
+        for (id, op) in vips {
+            let due = locked(&self.inner.renewed)
+                .get(&id)
+                .is_none_or(|t| t.elapsed() >= VIP_LIFETIME / 4);
+            if !due {
+                continue;
+            }
+            let lock = self.inner.vip_lock(&id);
+            let _held = lock.lock().await;
+            if !locked(&self.inner.running).contains_key(&id) {
+                continue;
+            }
+            let vip = match halo_vip::Vip::from_params(&vip_params(&op.params)) {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::warn!(resource = %id, "cannot renew: {e}");
+                    continue;
+                }
+            };
+            match tokio::time::timeout(VIP_LIFETIME / 4, vip.renew()).await {
+                Ok(Ok(_)) => {
+                    locked(&self.inner.renewed).insert(id, std::time::Instant::now());
+                }
+                Ok(Err(e)) => tracing::warn!(resource = %id, "renewal failed: {e}"),
+                Err(_) => tracing::warn!(resource = %id, "renewal timed out"),
             }
         }
     }
@@ -222,6 +280,11 @@ impl Local {
                 stop.probe = false;
                 stop.expected_rc = None;
                 tokio::spawn(async move {
+                    let lock = is_vip(&stop).then(|| inner.vip_lock(&id));
+                    let _held = match &lock {
+                        Some(l) => Some(l.lock().await),
+                        None => None,
+                    };
                     let result = inner.exec.execute(inner.request(&stop)).await;
                     tracing::warn!(resource = %id, rc = result.rc, "{why}: stopped");
                 })
@@ -234,7 +297,26 @@ impl Local {
     }
 }
 
+/// A virtual IP's parameters as the cluster runs it: with the cluster's lifetime.
+fn vip_params(params: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    let mut p = params.clone();
+    let configured = p
+        .get("lifetime")
+        .and_then(|v| halo_model::duration::parse_duration_ms(v).ok());
+    if configured.is_none_or(|ms| ms > VIP_LIFETIME.as_millis() as u64) {
+        p.insert("lifetime".into(), format!("{}ms", VIP_LIFETIME.as_millis()));
+    }
+    p
+}
+
 impl Inner {
+    fn vip_lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        locked(&self.vip_locks)
+            .entry(id.to_string())
+            .or_default()
+            .clone()
+    }
+
     fn next_call_id(&self) -> i64 {
         let now_us = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -246,13 +328,18 @@ impl Inner {
     }
 
     fn request(&self, op: &WireOp) -> OpRequest {
+        let params = if is_vip(op) {
+            vip_params(&op.params)
+        } else {
+            op.params.clone()
+        };
         let agent = AgentRef {
             class: op.class.clone(),
             provider: op.provider.clone(),
             kind: op.agent_type.clone(),
         };
         let mut req = OpRequest::new(op.status_id(), agent, op.task.clone())
-            .with_params(op.params.clone())
+            .with_params(params)
             .with_interval(Duration::from_millis(op.interval_ms));
         req.meta = op.meta.clone();
         if op.timeout_ms > 0 {
