@@ -138,15 +138,23 @@ impl Dc {
         }
     }
 
+    /// Who is reachable: shown online by consensus and, for the others, heard from
+    /// (a ping) within a node's lease, so that a silent node counts as lost as soon as
+    /// it may have begun stopping its resources.
     fn liveness(&self) -> Liveness {
         let st = self.node.status();
+        let heard = self.node.last_heard();
+        let lease = self.timing.node_lease();
         Liveness {
             quorate: st.quorate,
             dc: st.dc.clone(),
             online: st
                 .nodes
                 .iter()
-                .filter(|n| n.online)
+                .filter(|n| {
+                    n.online
+                        && (n.name == st.node || heard.get(&n.name).is_some_and(|a| *a < lease))
+                })
                 .map(|n| n.name.clone())
                 .collect::<BTreeSet<_>>(),
         }
@@ -318,9 +326,34 @@ impl Dc {
             .filter(|(n, rscs)| !live.online.contains(*n) && may_run_something(rscs))
             .map(|(n, _)| n.clone())
             .collect();
+        // A node that left running nothing: its history and transient attributes go
+        // (Pacemaker clears a departed node's transient attributes); nothing waits.
+        let left: Vec<String> = state
+            .op_history
+            .keys()
+            .chain(state.node_attrs.keys())
+            .filter(|n| !live.online.contains(*n) && !lost.contains(n))
+            .filter(|n| state.nodes.contains_key(*n))
+            .cloned()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        for n in left {
+            if self.forgetting.contains_key(&n) {
+                continue;
+            }
+            self.forgetting.insert(n.clone(), Instant::now());
+            let node = self.node.clone();
+            tokio::spawn(async move {
+                let reason = "left, running nothing".to_string();
+                if let Err(e) = node.propose(Change::ForgetNode { node: n, reason }).await {
+                    tracing::warn!("recording a departed node failed: {e}");
+                }
+            });
+        }
         // A proposal that has not taken effect after a while is made again.
         self.forgetting
-            .retain(|n, at| lost.contains(n) && at.elapsed() < Duration::from_secs(2));
+            .retain(|n, at| !live.online.contains(n) && at.elapsed() < Duration::from_secs(2));
         if lost.is_empty() {
             return false;
         }
