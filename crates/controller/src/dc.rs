@@ -194,7 +194,8 @@ impl Dc {
         }
         let now = self.now_ms();
         let Some(t) = &mut self.current else { return };
-        for cmd in t.poll(now, &self.limits) {
+        let cmds = t.poll(now, &self.limits);
+        for cmd in cmds {
             match cmd {
                 Command::Dispatch { transition, action } => {
                     self.dispatch(transition, action, lease.term);
@@ -204,12 +205,14 @@ impl Dc {
                     action,
                     node,
                 } => {
-                    // Lost nodes are fenced before planning (below); the scheduler asks
-                    // to fence a node that is still reachable (on-fail=fence, a failed
-                    // stop), which needs a fence device.
-                    tracing::error!(%node, "cannot fence {node}: it is reachable and no fence device is configured");
-                    let _ = self.results.send((transition, action, Outcome::Failed));
-                    self.not_before = Some(Instant::now() + Duration::from_secs(2));
+                    // Lost nodes are fenced before planning (by waiting out their
+                    // lease); the scheduler asks to fence a reachable node (on-fail=
+                    // fence, a failed stop): it is told to stop everything itself.
+                    let what = match self.current.as_ref().map(|t| &t.graph.actions[action].kind) {
+                        Some(ActionKind::Fence { action }) => action.clone(),
+                        _ => "reboot".to_string(),
+                    };
+                    self.self_fence(transition, action, node, what, lease.term);
                 }
                 Command::Finished { transition, replan } => {
                     let aborted = self.current.as_ref().and_then(|t| t.aborted.clone());
@@ -218,6 +221,40 @@ impl Dc {
                 }
             }
         }
+    }
+
+    fn self_fence(&self, transition: u64, action: usize, target: String, what: String, term: u64) {
+        tracing::warn!(node = %target, "fencing {target} ({what}): it must stop everything");
+        let node = self.node.clone();
+        let results = self.results.clone();
+        let timeout = Duration::from_millis(self.limits.fence_timeout_ms);
+        tokio::spawn(async move {
+            let body = serde_json::to_value(Message::SelfFence { term, action: what });
+            let answer = match body {
+                Ok(b) => node.send_app(&target, b, timeout).await.ok(),
+                Err(_) => None,
+            };
+            let done = answer
+                .and_then(|v| serde_json::from_value::<Ack>(v).ok())
+                .is_some_and(|a| a.done == Some(true));
+            let outcome = if done {
+                let reason = format!("fenced: {target} stopped everything on request");
+                match node
+                    .propose(Change::ForgetNode {
+                        node: target,
+                        reason,
+                    })
+                    .await
+                {
+                    Ok(_) => Outcome::Ok,
+                    Err(_) => Outcome::Failed,
+                }
+            } else {
+                tracing::error!(node = %target, "fencing {target} failed: it could not stop everything (waited out as a lost node)");
+                Outcome::Failed
+            };
+            let _ = results.send((transition, action, outcome));
+        });
     }
 
     fn plan(&mut self, live: Liveness) {

@@ -74,10 +74,19 @@ pub async fn run(
                 );
             }
             _ => {
-                let n = local.stop_all("no contact with a quorate DC").await;
-                tracing::warn!(
-                    "guard: stopped {n} resources after losing contact with a quorate DC"
-                );
+                let failed = local.stop_all("no contact with a quorate DC").await;
+                if failed.is_empty() {
+                    tracing::warn!(
+                        "guard: stopped everything after losing contact with a quorate DC"
+                    );
+                } else {
+                    // Still counted as running: a watchdog is no longer fed and resets
+                    // the node; without one, say loudly what may still run.
+                    tracing::error!(
+                        ?failed,
+                        "guard: could not stop everything after losing contact with a quorate DC"
+                    );
+                }
             }
         }
     }

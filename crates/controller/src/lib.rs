@@ -134,6 +134,10 @@ impl AppHandler for Handler {
                     let ack = local.dispatch(&from, d).await?;
                     serde_json::to_value(ack).map_err(|e| e.to_string())
                 }
+                wire::Message::SelfFence { term, action } => {
+                    let ack = local.self_fence(&from, term, &action).await?;
+                    serde_json::to_value(ack).map_err(|e| e.to_string())
+                }
             }
         })
     }
@@ -244,8 +248,10 @@ impl Controller {
             }
         }
         if !self.local.running().is_empty() {
-            let n = self.local.stop_all("shutting down").await;
-            tracing::warn!("shutting down: stopped {n} resources here");
+            let failed = self.local.stop_all("shutting down").await;
+            if !failed.is_empty() {
+                tracing::error!(?failed, "shutting down: these could not be stopped");
+            }
         }
         // Its recorded status now shows everything stopped: the others go on without
         // waiting out its lease.

@@ -155,18 +155,43 @@ impl Local {
         });
     }
 
-    /// Handle a dispatch from `from`, the DC.
-    pub async fn dispatch(&self, from: &str, d: Dispatch) -> Result<Ack, String> {
+    /// Refuse a message from a DC of a term older than one seen here.
+    fn check_term(&self, from: &str, what: &str, term: u64) -> Result<(), String> {
         let raft_term = self.inner.node.status().term;
-        let seen = self.inner.max_term.fetch_max(d.term, Ordering::SeqCst);
-        if d.term < seen.max(raft_term) {
+        let seen = self.inner.max_term.fetch_max(term, Ordering::SeqCst);
+        if term < seen.max(raft_term) {
             return Err(format!(
-                "refused {} from {from}: term {} is older than term {} seen here",
-                d.op.task,
-                d.term,
+                "refused {what} from {from}: term {term} is older than term {} seen here",
                 seen.max(raft_term)
             ));
         }
+        Ok(())
+    }
+
+    /// Fence this node on the DC's request: stop everything. If a stop fails, the node
+    /// cannot be made safe from inside: the daemon exits (a watchdog then resets the
+    /// node) and the DC waits it out as a lost node.
+    pub async fn self_fence(&self, from: &str, term: u64, action: &str) -> Result<Ack, String> {
+        self.check_term(from, "self-fencing", term)?;
+        tracing::warn!("fenced ({action}) by the DC {from}: stopping everything here");
+        let failed = self.stop_all("fenced by the DC").await;
+        if failed.is_empty() {
+            return Ok(Ack { done: Some(true) });
+        }
+        tracing::error!(
+            ?failed,
+            "fencing: could not stop everything: this daemon exits"
+        );
+        tokio::spawn(async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            std::process::exit(70);
+        });
+        Ok(Ack { done: Some(false) })
+    }
+
+    /// Handle a dispatch from `from`, the DC.
+    pub async fn dispatch(&self, from: &str, d: Dispatch) -> Result<Ack, String> {
+        self.check_term(from, &d.op.task, d.term)?;
         let inner = self.inner.clone();
         match d.op.task.as_str() {
             "cancel" => {
@@ -263,8 +288,9 @@ impl Local {
     }
 
     /// Stop everything that runs here (the guard, on losing contact with a quorate
-    /// DC). Returns how many resources were stopped.
-    pub async fn stop_all(&self, why: &str) -> usize {
+    /// DC; a clean shutdown; fencing by the DC). Returns the resources whose stop
+    /// failed: they still count as running (so a watchdog is not fed for them).
+    pub async fn stop_all(&self, why: &str) -> Vec<String> {
         let all: Vec<(String, WireOp)> = std::mem::take(&mut *locked(&self.inner.running))
             .into_iter()
             .collect();
@@ -286,14 +312,24 @@ impl Local {
                         None => None,
                     };
                     let result = inner.exec.execute(inner.request(&stop)).await;
-                    tracing::warn!(resource = %id, rc = result.rc, "{why}: stopped");
+                    if result.is_success() {
+                        tracing::warn!(resource = %id, "{why}: stopped");
+                        None
+                    } else {
+                        tracing::error!(resource = %id, rc = result.rc, reason = ?result.exit_reason, "{why}: the stop FAILED");
+                        Some(id)
+                    }
                 })
             })
             .collect();
-        for s in stops {
-            let _ = s.await;
+        let mut failed = Vec::new();
+        for (s, (id, op)) in stops.into_iter().zip(all) {
+            if let Ok(Some(_)) | Err(_) = s.await {
+                locked(&self.inner.running).insert(id.clone(), op);
+                failed.push(id);
+            }
         }
-        all.len()
+        failed
     }
 }
 

@@ -12,6 +12,10 @@ use serde::{Deserialize, Serialize};
 pub enum Message {
     /// Run one resource operation.
     Execute(Dispatch),
+    /// Fence yourself (no fence device can): stop everything now. The answer says
+    /// whether every stop succeeded; a node that could not stop everything exits (its
+    /// watchdog, if any, then resets it) and is waited out as a lost node.
+    SelfFence { term: u64, action: String },
 }
 
 /// One resource operation of a transition.
