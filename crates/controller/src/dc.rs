@@ -325,7 +325,7 @@ impl Dc {
         let node = self.node.clone();
         let results = self.results.clone();
         tokio::spawn(async move {
-            let body = match serde_json::to_value(Message::Execute(d)) {
+            let body = match serde_json::to_value(Message::Execute(Box::new(d))) {
                 Ok(b) => b,
                 Err(_) => return,
             };

@@ -131,7 +131,7 @@ impl AppHandler for Handler {
                 serde_json::from_value(body).map_err(|e| format!("unreadable message: {e}"))?;
             match msg {
                 wire::Message::Execute(d) => {
-                    let ack = local.dispatch(&from, d).await?;
+                    let ack = local.dispatch(&from, *d).await?;
                     serde_json::to_value(ack).map_err(|e| e.to_string())
                 }
                 wire::Message::SelfFence { term, action } => {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 #[serde(tag = "msg", rename_all = "snake_case")]
 pub enum Message {
     /// Run one resource operation.
-    Execute(Dispatch),
+    Execute(Box<Dispatch>),
     /// Fence yourself (no fence device can): stop everything now. The answer says
     /// whether every stop succeeded; a node that could not stop everything exits (its
     /// watchdog, if any, then resets it) and is waited out as a lost node.
