@@ -21,6 +21,10 @@ pub enum AgentClass {
     Service,
     /// `halo:TYPE`: an agent built into halo (dummy, process, vip, lb, ...).
     Halo,
+    /// `stonith:fence_NAME`: a fence device, run by a fence agent
+    /// (`ExecConfig::fence_agent_dir/fence_NAME`) as Pacemaker's fencer runs it
+    /// (see [`crate::fence`]).
+    Stonith,
 }
 
 impl AgentClass {
@@ -31,6 +35,7 @@ impl AgentClass {
             "systemd" => Some(AgentClass::Systemd),
             "service" => Some(AgentClass::Service),
             "halo" => Some(AgentClass::Halo),
+            "stonith" => Some(AgentClass::Stonith),
             _ => None,
         }
     }
@@ -42,15 +47,17 @@ impl AgentClass {
             AgentClass::Systemd => "systemd",
             AgentClass::Service => "service",
             AgentClass::Halo => "halo",
+            AgentClass::Stonith => "stonith",
         }
     }
 
     /// The classes `halo resource agents` lists, in order.
-    pub fn listed() -> [AgentClass; 4] {
+    pub fn listed() -> [AgentClass; 5] {
         [
             AgentClass::Ocf,
             AgentClass::Lsb,
             AgentClass::Systemd,
+            AgentClass::Stonith,
             AgentClass::Halo,
         ]
     }
@@ -90,6 +97,12 @@ pub fn parse_agent(spec: &str) -> Result<AgentRef, ExecError> {
             return Err(bad("the provider must be a plain name (no '/', not '..')"));
         }
     }
+    if class == "stonith" && kind.contains('/') {
+        return Err(bad(
+            "Linux-HA stonith plugins (stonith:external/...) are not supported: \
+             use a fence agent of the fence-agents package (stonith:fence_NAME)",
+        ));
+    }
     if !safe_component(kind) {
         return Err(bad("the type must be a plain name (no '/', not '..')"));
     }
@@ -106,9 +119,8 @@ pub fn agent_class(class: &str, agent: &str) -> Result<AgentClass, ExecError> {
         return Ok(c);
     }
     let hint = match class {
-        "stonith" => "fence devices are run by halo's fencing, not as resources",
         "nagios" | "upstart" => "this Pacemaker class is not supported by halo",
-        _ => "known classes: ocf, lsb, systemd, service, halo",
+        _ => "known classes: ocf, lsb, systemd, service, stonith, halo",
     };
     Err(ExecError::UnsupportedClass {
         agent: agent.to_string(),
@@ -239,6 +251,20 @@ pub fn list_agents(
             kind,
         }));
     }
+    if wanted(AgentClass::Stonith) {
+        // As Pacemaker lists fence agents: `ls PCMK__FENCE_BINDIR/fence_*`.
+        for name in sorted_names(&config.fence_agent_dir) {
+            if name.starts_with(crate::fence::AGENT_PREFIX)
+                && is_executable_file(&config.fence_agent_dir.join(&name))
+            {
+                out.push(AgentRef {
+                    class: "stonith".into(),
+                    provider: None,
+                    kind: name,
+                });
+            }
+        }
+    }
     if wanted(AgentClass::Halo) {
         out.extend(registry.names().map(|kind| AgentRef {
             class: "halo".into(),
@@ -278,10 +304,16 @@ mod tests {
         ] {
             assert!(parse_agent(bad).is_err(), "{bad} should be refused");
         }
-        let e = parse_agent("stonith:fence_ipmilan")
+        let e = parse_agent("stonith:external/ipmi")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("fencing"), "{e}");
+        assert!(e.contains("fence-agents"), "{e}");
+        let e = parse_agent("nagios:check_x").unwrap_err().to_string();
+        assert!(e.contains("not supported"), "{e}");
+        let f = parse_agent("stonith:fence_ipmilan").unwrap();
+        assert_eq!(f.class, "stonith");
+        assert_eq!(f.provider, None);
+        assert!(parse_agent("stonith:x:fence_ipmilan").is_err());
     }
 
     #[test]

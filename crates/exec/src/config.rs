@@ -27,6 +27,9 @@ pub struct ExecConfig {
     pub systemd_runtime_dir: PathBuf,
     /// Where `halo resource agents systemd` looks for unit files.
     pub systemd_unit_dirs: Vec<PathBuf>,
+    /// Directory of fence agents (`stonith:fence_NAME` runs `DIR/fence_NAME`), as
+    /// Pacemaker's `PCMK__FENCE_BINDIR` (`/usr/sbin` on Debian).
+    pub fence_agent_dir: PathBuf,
     /// `PATH` given to agents. Agents run with a clean environment: what
     /// pacemaker-execd passes of its own environment that agents read (`PATH`,
     /// `LC_ALL=C`, the logging variables below), never the executor's own variables
@@ -81,6 +84,7 @@ impl Default for ExecConfig {
                 PathBuf::from("/lib/systemd/system"),
                 PathBuf::from("/usr/lib/systemd/system"),
             ],
+            fence_agent_dir: PathBuf::from("/usr/sbin"),
             path: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
             log_facility: Some("daemon".to_string()),
             log_file: None,

@@ -35,4 +35,7 @@ pub enum ExecError {
         #[source]
         source: std::io::Error,
     },
+    /// A fence device whose parameters cannot be used (see [`crate::fence`]).
+    #[error("HALO-E407 fence device \"{device}\": {reason}")]
+    BadFenceDevice { device: String, reason: String },
 }

@@ -15,6 +15,8 @@ use crate::builtin::AgentRegistry;
 use crate::config::ExecConfig;
 use crate::error::ExecError;
 use crate::failcount::{FailCount, FailCounts, FailKey};
+use crate::fence::resource::{run_resource_op, FenceRegistry};
+use crate::fence::FenceDevice;
 use crate::metadata::AgentMetadata;
 use crate::op::{op_key, unix_ms, OpRequest, OpResult};
 use crate::rc::ExecStatus;
@@ -46,6 +48,8 @@ struct Inner {
     call_id: AtomicU64,
     permits: Arc<Semaphore>,
     metadata: Mutex<HashMap<String, Arc<AgentMetadata>>>,
+    /// Fence devices registered by the start of their `stonith:` resource.
+    fence: FenceRegistry,
 }
 
 /// Lock a std mutex, recovering the data if a panicking thread poisoned it.
@@ -81,6 +85,7 @@ impl Executor {
                 call_id: AtomicU64::new(1),
                 permits,
                 metadata: Mutex::new(HashMap::new()),
+                fence: FenceRegistry::default(),
             }),
         }
     }
@@ -247,6 +252,24 @@ impl Executor {
         Ok(md)
     }
 
+    /// The fence device of a started `stonith:` resource (registered by its start,
+    /// even when the start's monitor failed, until its stop), to fence through.
+    pub fn fence_device(&self, resource: &str) -> Option<Arc<FenceDevice>> {
+        self.inner.fence.get(resource)
+    }
+
+    /// Every fence device registered by the start of its `stonith:` resource and not
+    /// stopped since (as the fencer's device list), by id.
+    pub fn fence_devices(&self) -> Vec<Arc<FenceDevice>> {
+        self.inner.fence.all()
+    }
+
+    /// Whether the last start of a `stonith:` resource succeeded and no stop
+    /// followed (what a probe of it answers).
+    pub fn fence_device_running(&self, resource: &str) -> bool {
+        self.inner.fence.is_running(resource)
+    }
+
     /// The installed agents matching `filter`.
     pub fn list_agents(&self, filter: &AgentFilter) -> Vec<AgentRef> {
         list_agents(&self.inner.config, &self.inner.registry, filter)
@@ -283,6 +306,9 @@ impl Inner {
         let started = SystemTime::now();
         let t0 = tokio::time::Instant::now();
         let raw = match permit {
+            Ok(_permit) if req.agent.class == "stonith" && req.action != "meta-data" => {
+                run_resource_op(&self.fence, &self.config, req, timeout).await
+            }
             Ok(_permit) => run_request(&self.config, &self.registry, req, timeout).await,
             Err(_) => Raw::fail(1, ExecStatus::Error, "the executor is shutting down"),
         };

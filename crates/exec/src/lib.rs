@@ -1,7 +1,9 @@
 //! halo's executor (the part of pacemaker-execd): runs resource agents on this node.
 //!
 //! * agent classes: `ocf:PROVIDER:TYPE` scripts, `lsb:NAME` init scripts,
-//!   `systemd:UNIT` units, `service:NAME`, and builtins `halo:TYPE` ([`builtin`]);
+//!   `systemd:UNIT` units, `service:NAME`, builtins `halo:TYPE` ([`builtin`]), and
+//!   fence devices `stonith:fence_NAME` run as Pacemaker's fencer runs them
+//!   ([`fence`]: also the library to fence a node through a device);
 //! * every operation runs with a timeout; on expiry the agent's whole process group is
 //!   killed and reaped, and the result says `timed out`;
 //! * operations of one resource are serialized; different resources run in parallel;
@@ -23,6 +25,7 @@ pub mod duration;
 pub mod error;
 pub mod executor;
 pub mod failcount;
+pub mod fence;
 pub mod metadata;
 pub mod op;
 pub mod rc;
@@ -36,6 +39,10 @@ pub use config::ExecConfig;
 pub use error::ExecError;
 pub use executor::Executor;
 pub use failcount::{FailCount, FailKey};
+pub use fence::{
+    Eligibility, FenceAction, FenceAgentInfo, FenceDevice, FenceResult, FenceTarget, HostCheck,
+    PowerState,
+};
 pub use metadata::AgentMetadata;
 pub use op::{OpRequest, OpResult};
 pub use rc::{rc_meaning, ExecStatus};

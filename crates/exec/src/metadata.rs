@@ -142,6 +142,13 @@ impl AgentMetadata {
             longdesc: desc(root, "longdesc"),
             ..Default::default()
         };
+        // Fence agents (fence-agents' fencing.py) give the short description as an
+        // attribute of <resource-agent>.
+        if md.shortdesc.is_empty() {
+            if let Some(s) = root.attribute("shortdesc") {
+                md.shortdesc = s.trim().to_string();
+            }
+        }
         if let Some(params) = child(root, "parameters") {
             for p in params
                 .children()

@@ -56,7 +56,7 @@ impl Raw {
 /// Output kept for meta-data (which must be read whole).
 const METADATA_CAP: usize = 1024 * 1024;
 
-fn valid_action(a: &str) -> bool {
+pub(crate) fn valid_action(a: &str) -> bool {
     !a.is_empty()
         && a.len() <= 64
         && a.chars()
@@ -109,6 +109,16 @@ pub(crate) async fn run_request(
             }
         }
         AgentClass::Halo => run_builtin(config, registry, req, timeout).await,
+        // The executor runs the other actions of fence devices with their
+        // registration (`fence::resource`); only meta-data needs none.
+        AgentClass::Stonith if req.action == "meta-data" => {
+            crate::fence::resource::metadata(config, &req.agent.kind, timeout).await
+        }
+        AgentClass::Stonith => Raw::fail(
+            ocf::ERR_UNIMPLEMENTED,
+            ExecStatus::NotSupported,
+            format!("{agent}: fence device actions run through the executor (Executor::execute)"),
+        ),
     }
 }
 
@@ -203,7 +213,7 @@ fn check_executable(agent: &str, path: &Path) -> Option<Raw> {
 /// Pacemaker's daemons, plus `HA_RSCTMP` (the directory agents default to, made
 /// configurable) and `extra_env` (Pacemaker's sysconfig file). Everything else of the
 /// executor's own environment is left out.
-fn base_env(config: &ExecConfig) -> Vec<(String, String)> {
+pub(crate) fn base_env(config: &ExecConfig) -> Vec<(String, String)> {
     let mut env = vec![
         ("PATH".to_string(), config.path.clone()),
         ("LC_ALL".to_string(), "C".to_string()),
@@ -367,6 +377,7 @@ async fn run_ocf(config: &ExecConfig, req: &OpRequest, timeout: Duration) -> Raw
         timeout,
         output_cap: cap,
         subreaper: config.subreaper,
+        stdin: None,
     })
     .await;
     from_outcome(out, timeout, &agent, |c| is_known_ocf_rc(c).then_some(c))
@@ -407,6 +418,7 @@ async fn run_lsb(config: &ExecConfig, req: &OpRequest, timeout: Duration) -> Raw
         timeout,
         output_cap: config.output_cap,
         subreaper: config.subreaper,
+        stdin: None,
     })
     .await;
     from_outcome(out, timeout, &agent, |c| Some(lsb_to_ocf(action, c)))
@@ -421,6 +433,7 @@ async fn systemctl(config: &ExecConfig, args: &[String], timeout: Duration) -> P
         timeout,
         output_cap: config.output_cap,
         subreaper: config.subreaper,
+        stdin: None,
     })
     .await
 }

@@ -34,6 +34,10 @@ pub(crate) struct ProcSpec<'a> {
     pub timeout: Duration,
     pub output_cap: usize,
     pub subreaper: bool,
+    /// What the agent reads on its standard input (fence agents read their
+    /// arguments there); `None`: `/dev/null`. The pipe is closed once everything is
+    /// written, or when the agent exits, whichever comes first.
+    pub stdin: Option<&'a [u8]>,
 }
 
 /// How the process ended.
@@ -305,7 +309,11 @@ pub(crate) async fn run_process(spec: ProcSpec<'_>) -> ProcOutcome {
         .env_clear()
         .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .current_dir(spec.cwd)
-        .stdin(Stdio::null())
+        .stdin(if spec.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::from(out_w))
         .stderr(Stdio::from(err_w))
         .process_group(0);
@@ -325,6 +333,11 @@ pub(crate) async fn run_process(spec: ProcSpec<'_>) -> ProcOutcome {
     let mut guard = GroupGuard { pgid, armed: true };
     let deadline = Instant::now() + spec.timeout;
     let (mut out_open, mut err_open) = (true, true);
+    let mut input = match (spec.stdin, child.stdin.take()) {
+        (Some(data), Some(pipe)) if !data.is_empty() => Some(Input { pipe, data }),
+        // Nothing to write: dropping the pipe gives the agent end-of-file at once.
+        _ => None,
+    };
     let end = loop {
         tokio::select! {
             st = child.wait() => {
@@ -339,6 +352,20 @@ pub(crate) async fn run_process(spec: ProcSpec<'_>) -> ProcOutcome {
             r = err_rx.readable(), if err_open => {
                 err_open = r.is_ok() && cap.drain(&err_rx, Stream::Err);
             }
+            w = write_some(&mut input) => {
+                match w {
+                    Ok(n) if n > 0 => {
+                        if let Some(i) = input.as_mut() {
+                            i.data = i.data.get(n..).unwrap_or_default();
+                            if i.data.is_empty() {
+                                input = None;
+                            }
+                        }
+                    }
+                    // A closed pipe (the agent does not read) or an error: stop writing.
+                    _ => input = None,
+                }
+            }
             _ = tokio::time::sleep_until(deadline) => {
                 let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
                 sweep_group(pgid, spec.subreaper).await;
@@ -348,6 +375,7 @@ pub(crate) async fn run_process(spec: ProcSpec<'_>) -> ProcOutcome {
         }
     };
     guard.armed = false;
+    drop(input);
     // Everything the agent wrote before it exited is in the pipes now.
     if out_open {
         cap.drain(&out_rx, Stream::Out);
@@ -356,6 +384,21 @@ pub(crate) async fn run_process(spec: ProcSpec<'_>) -> ProcOutcome {
         cap.drain(&err_rx, Stream::Err);
     }
     outcome(end, cap, pid)
+}
+
+/// The part of the standard input still to be written.
+struct Input<'a> {
+    pipe: tokio::process::ChildStdin,
+    data: &'a [u8],
+}
+
+/// Write some of the pending input; never completes when there is none.
+async fn write_some(input: &mut Option<Input<'_>>) -> io::Result<usize> {
+    use tokio::io::AsyncWriteExt;
+    match input {
+        Some(i) => i.pipe.write(i.data).await,
+        None => std::future::pending().await,
+    }
 }
 
 fn exit_of(s: std::process::ExitStatus) -> ProcEnd {

@@ -397,13 +397,19 @@ async fn invalid_requests_are_refused() {
     let bad = OpRequest::new(
         "x",
         halo_model::AgentRef {
-            class: "stonith".into(),
+            class: "nagios".into(),
             provider: None,
-            kind: "fence_xvm".into(),
+            kind: "check_http".into(),
         },
         "start",
     );
     let r = env.exec.execute(bad).await;
     assert_eq!(r.status, ExecStatus::NotSupported);
-    assert!(r.exit_reason.unwrap().contains("fencing"));
+    assert!(r.exit_reason.unwrap().contains("not supported"));
+    // Fence devices refuse bad action names the same way.
+    let r = env
+        .exec
+        .execute(env.req("x", "stonith:fence_dummy", "start; rm -rf /", &[]))
+        .await;
+    assert_eq!((r.rc, r.status), (ocf::ERR_ARGS, ExecStatus::ErrorHard));
 }
