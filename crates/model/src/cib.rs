@@ -25,9 +25,10 @@ use roxmltree::{Document, Node as X};
 
 use crate::config::AttrExpr;
 use crate::config::{
-    Action, AgentRef, Attrs, BoolOp, Clone, Colocation, Config, Constraint, ExprOp, Group,
-    Location, LocationHow, LocationTarget, Node, OnFail, OpDef, Order, OrderKind, Primitive,
-    Resource, ResourceSet, Role, Rule, RuleExpr, SetOrdering, ValueSource, ValueType,
+    Action, AgentRef, Attrs, BoolOp, Clone, Colocation, Config, Constraint, ExprOp, FencingLevel,
+    FencingTarget, Group, Location, LocationHow, LocationTarget, Node, OnFail, OpDef, Order,
+    OrderKind, Primitive, Resource, ResourceSet, Role, Rule, RuleExpr, SetOrdering, ValueSource,
+    ValueType,
 };
 use crate::error::{ModelError, Notice, Problem};
 use crate::score::Score;
@@ -359,7 +360,8 @@ impl<'a, 'i> Importer<'a, 'i> {
         for child in elements(conf) {
             match tag(child) {
                 "crm_config" => {
-                    let props = self.nvsets(child, "cluster_property_set", Some(BOOTSTRAP_SET), false);
+                    let props =
+                        self.nvsets(child, "cluster_property_set", Some(BOOTSTRAP_SET), false);
                     for (k, v) in props {
                         config.properties.entry(k).or_insert(v);
                     }
@@ -373,10 +375,7 @@ impl<'a, 'i> Importer<'a, 'i> {
                 "constraints" => constraints_xml.push(child),
                 "rsc_defaults" => config.rsc_defaults.extend(self.defaults(child)),
                 "op_defaults" => config.op_defaults.extend(self.defaults(child)),
-                "fencing-topology" => self.notice(
-                    child,
-                    "not supported: fencing topology is not imported yet; fencing uses any capable device",
-                ),
+                "fencing-topology" => self.fencing_topology(child, &mut config.fencing_levels),
                 "acls" => self.notice(child, "not supported: ACLs are not imported"),
                 "alerts" => self.notice(child, "not supported: alerts are not imported"),
                 "tags" => self.notice(
@@ -515,6 +514,110 @@ impl<'a, 'i> Importer<'a, 'i> {
             }
         }
         attrs
+    }
+
+    // ----- fencing topology ----------------------------------------------------------
+
+    /// `<fencing-topology>`: its levels, read as Pacemaker 2.1's fencer reads them
+    /// (`fenced_register_level`). A level the fencer would ignore (no usable target, an
+    /// index outside 1..9) is left out with a notice.
+    fn fencing_topology(&mut self, section: X<'a, 'i>, out: &mut Vec<FencingLevel>) {
+        for n in elements(section) {
+            if tag(n) != "fencing-level" {
+                self.unknown_element(n, "fencing-topology");
+                continue;
+            }
+            out.extend(self.fencing_level(n));
+        }
+    }
+
+    fn fencing_level(&mut self, n: X<'a, 'i>) -> Option<FencingLevel> {
+        let id = self.req(n, "id");
+        let index = self.req(n, "index");
+        let devices = self.req(n, "devices");
+        self.unknown_attributes(
+            n,
+            &[
+                "id",
+                "target",
+                "target-pattern",
+                "target-attribute",
+                "target-value",
+                "index",
+                "devices",
+            ],
+        );
+        let index = match index {
+            Some(v) => match v.trim().parse::<i64>() {
+                Ok(i) => Some(i),
+                Err(_) => {
+                    self.problem(E_VALUE, n, format!("index=\"{v}\" is not a valid integer"));
+                    None
+                }
+            },
+            None => None,
+        };
+        let (id, index, devices) = (id?, index?, devices?);
+        // The fencer's precedence: target, then target-pattern, then target-attribute
+        // with target-value; the others are ignored.
+        let pattern = n.attribute("target-pattern");
+        let attribute = n.attribute("target-attribute");
+        let value = n.attribute("target-value");
+        let (target, used) = match (n.attribute("target"), pattern, attribute, value) {
+            (Some(t), ..) => (FencingTarget::Node(t.to_string()), "target"),
+            (None, Some(p), ..) => (FencingTarget::Pattern(p.to_string()), "target-pattern"),
+            (None, None, Some(a), Some(v)) => (
+                FencingTarget::Attribute {
+                    name: a.to_string(),
+                    value: v.to_string(),
+                },
+                "target-attribute",
+            ),
+            _ => {
+                self.notice(
+                    n,
+                    "ignored: no target (target, target-pattern, or target-attribute with target-value), as Pacemaker's fencer ignores the level",
+                );
+                return None;
+            }
+        };
+        let ignored: Vec<&str> = ["target-pattern", "target-attribute", "target-value"]
+            .into_iter()
+            .filter(|a| n.attribute(*a).is_some())
+            .filter(|a| match used {
+                "target" => true,
+                "target-pattern" => *a != "target-pattern",
+                _ => false,
+            })
+            .collect();
+        if !ignored.is_empty() {
+            self.notice(
+                n,
+                format!(
+                    "ignored: {} beside {used}, as Pacemaker's fencer uses {used} only",
+                    ignored.join(", ")
+                ),
+            );
+        }
+        let index = match u32::try_from(index) {
+            Ok(i) if FencingLevel::index_is_valid(i) => i,
+            _ => {
+                self.notice(
+                    n,
+                    format!(
+                        "ignored: index {index} is not a level (1 to 9), as Pacemaker's fencer ignores the level"
+                    ),
+                );
+                return None;
+            }
+        };
+        Some(FencingLevel {
+            id: id.to_string(),
+            target,
+            index,
+            // Split as the fencer does (`parse_device_list`): every piece counts.
+            devices: devices.split(',').map(str::to_string).collect(),
+        })
     }
 
     // ----- nodes ---------------------------------------------------------------------
@@ -2196,10 +2299,97 @@ mod tests {
 <resources><primitive id="a" class="ocf" provider="pacemaker" type="Dummy"><utilization id="u"/><weird/></primitive></resources>"##,
         );
         let what: Vec<&str> = imp.notices.iter().map(|n| n.what.as_str()).collect();
-        assert_eq!(what.len(), 7, "{what:?}");
-        assert!(what[4].contains("<frobnicate> inside <configuration>"));
-        assert!(what[5].contains("utilization"));
-        assert!(what[6].contains("<weird> inside <primitive>"));
+        // An empty fencing topology is imported (as no levels), without a notice.
+        assert_eq!(what.len(), 6, "{what:?}");
+        assert!(imp.config.fencing_levels.is_empty());
+        assert!(what[3].contains("<frobnicate> inside <configuration>"));
+        assert!(what[4].contains("utilization"));
+        assert!(what[5].contains("<weird> inside <primitive>"));
+    }
+
+    /// Levels are read as Pacemaker's fencer reads them: the target by its precedence,
+    /// the devices split at commas; a level the fencer ignores is left out with a
+    /// notice, and malformed required attributes are problems.
+    #[test]
+    fn fencing_topology_levels_are_imported() {
+        let imp = import(
+            r##"<nodes><node id="1" uname="n1"/></nodes>
+<resources><primitive id="f1" class="stonith" type="fence_xvm"/><primitive id="f2" class="stonith" type="fence_xvm"/></resources>
+<fencing-topology>
+  <fencing-level id="l1" target="n1" index="1" devices="f1"/>
+  <fencing-level id="l2" target="n1" index="2" devices="f1,f2"/>
+  <fencing-level id="l3" target-pattern="^n[0-9]$" index="1" devices="f2"/>
+  <fencing-level id="l4" target-attribute="rack" target-value="r1" index="3" devices="f2"/>
+  <fencing-level id="l5" target="n1" target-pattern="n.*" index="4" devices="f2"/>
+  <fencing-level id="l6" target-attribute="rack" index="1" devices="f2"/>
+  <fencing-level id="l7" target="n1" index="10" devices="f2"/>
+  <fencing-level id="l8" target="n1" index="5" devices="f2" color="red"/>
+  <level/>
+</fencing-topology>"##,
+        );
+        let levels: Vec<(&str, &FencingTarget, u32, Vec<&str>)> = imp
+            .config
+            .fencing_levels
+            .iter()
+            .map(|l| {
+                let devices = l.devices.iter().map(String::as_str).collect();
+                (l.id.as_str(), &l.target, l.index, devices)
+            })
+            .collect();
+        let n1 = FencingTarget::Node("n1".into());
+        assert_eq!(
+            levels,
+            [
+                ("l1", &n1, 1, vec!["f1"]),
+                ("l2", &n1, 2, vec!["f1", "f2"]),
+                (
+                    "l3",
+                    &FencingTarget::Pattern("^n[0-9]$".into()),
+                    1,
+                    vec!["f2"]
+                ),
+                (
+                    "l4",
+                    &FencingTarget::Attribute {
+                        name: "rack".into(),
+                        value: "r1".into()
+                    },
+                    3,
+                    vec!["f2"]
+                ),
+                ("l5", &n1, 4, vec!["f2"]),
+                ("l8", &n1, 5, vec!["f2"]),
+            ]
+        );
+        let notices: Vec<String> = imp.notices.iter().map(|n| n.to_string()).collect();
+        assert_eq!(
+            notices,
+            [
+                "t.xml:10:3: <fencing-level id=\"l5\">: ignored: target-pattern beside target, as Pacemaker's fencer uses target only",
+                "t.xml:11:3: <fencing-level id=\"l6\">: ignored: no target (target, target-pattern, or target-attribute with target-value), as Pacemaker's fencer ignores the level",
+                "t.xml:12:3: <fencing-level id=\"l7\">: ignored: index 10 is not a level (1 to 9), as Pacemaker's fencer ignores the level",
+                "t.xml:13:3: <fencing-level id=\"l8\">: unknown attribute: color=\"red\" is ignored",
+                "t.xml:14:3: <level>: unknown element: <level> inside <fencing-topology> is not imported",
+            ]
+        );
+        assert_eq!(crate::validate::validate(&imp.config), Ok(vec![]));
+
+        let text = cib(
+            "",
+            r##"<fencing-topology>
+<fencing-level id="a" target="n1" devices="f1"/>
+<fencing-level id="b" target="n1" index="one" devices="f1"/>
+</fencing-topology>"##,
+            "",
+        );
+        let found: Vec<String> = problems(&text).iter().map(|p| p.to_string()).collect();
+        assert_eq!(
+            found,
+            [
+                "HALO-E020 t.xml:4:1: <fencing-level id=\"a\">: the required attribute 'index' is missing",
+                "HALO-E022 t.xml:5:1: <fencing-level id=\"b\">: index=\"one\" is not a valid integer",
+            ]
+        );
     }
 
     #[test]

@@ -23,6 +23,9 @@ pub struct Config {
     pub rsc_defaults: Attrs,
     /// Attributes every operation inherits unless it sets its own (`op_defaults`).
     pub op_defaults: Attrs,
+    /// The fencing topology (`fencing-topology`): which devices fence which node, in
+    /// which order. Empty means any capable device may fence any node.
+    pub fencing_levels: Vec<FencingLevel>,
 }
 
 /// A cluster node as configured.
@@ -515,6 +518,89 @@ impl Constraint {
             | Constraint::Order(Order::Pair { id, .. })
             | Constraint::Order(Order::Sets { id, .. }) => id,
         }
+    }
+}
+
+/// Which nodes a fencing level applies to (Pacemaker's `target`, `target-pattern`, or
+/// `target-attribute` with `target-value`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FencingTarget {
+    /// The node of this name.
+    Node(String),
+    /// Every node whose name matches this POSIX extended regular expression, searched
+    /// anywhere in the name as Pacemaker's fencer does (`regexec`): `node1` also matches
+    /// `node10`; anchor it (`^node1$`) to match one name. See [`crate::ere`].
+    Pattern(String),
+    /// Every node whose node attribute `name` has the value `value`.
+    Attribute { name: String, value: String },
+}
+
+impl FencingTarget {
+    /// Pacemaker's key for the target in its topology table (`stonith_level_key`):
+    /// the node name, the pattern, or `name=value`.
+    pub fn key(&self) -> String {
+        match self {
+            FencingTarget::Node(n) => n.clone(),
+            FencingTarget::Pattern(p) => p.clone(),
+            FencingTarget::Attribute { name, value } => format!("{name}={value}"),
+        }
+    }
+}
+
+impl fmt::Display for FencingTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FencingTarget::Node(n) => write!(f, "node \"{n}\""),
+            FencingTarget::Pattern(p) => write!(f, "nodes matching \"{p}\""),
+            FencingTarget::Attribute { name, value } => {
+                write!(f, "nodes with {name}=\"{value}\"")
+            }
+        }
+    }
+}
+
+/// One level of the fencing topology (Pacemaker's `fencing-level`). To fence a node,
+/// the fencer tries the levels that apply to it in increasing `index`; a level succeeds
+/// when every one of its devices, in order, succeeded, and the first level that
+/// succeeds ends the attempt.
+///
+/// In a valid configuration (see [`crate::validate`]) `index` is 1 to 9, `devices` are
+/// ids of configured `stonith:` primitives, and no two levels share target and index
+/// (Pacemaker would append the second one's devices to the first one's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FencingLevel {
+    pub id: String,
+    pub target: FencingTarget,
+    /// 1..=9, tried in increasing order.
+    pub index: u32,
+    /// Fence device (stonith resource) ids, all of which must succeed.
+    pub devices: Vec<String>,
+}
+
+impl FencingLevel {
+    /// The lowest and highest level index Pacemaker's fencer accepts.
+    pub const INDEX_MIN: u32 = 1;
+    pub const INDEX_MAX: u32 = 9;
+
+    /// The id pcs gives a level it creates: `fl-TARGET-INDEX`, where TARGET is the node
+    /// name, the pattern or the attribute name, with what an XML id cannot hold
+    /// removed (`fl-node1-1`, `fl-node09-2` for `node[0-9]`, `fl-rack-1`). pcs appends
+    /// `-1`, `-2`, ... when the id is taken.
+    pub fn default_id(target: &FencingTarget, index: u32) -> String {
+        let part = match target {
+            FencingTarget::Node(n) => n.as_str(),
+            FencingTarget::Pattern(p) => p.as_str(),
+            FencingTarget::Attribute { name, .. } => name.as_str(),
+        };
+        format!("fl-{part}-{index}")
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+            .collect()
+    }
+
+    /// Whether `index` is one Pacemaker's fencer accepts.
+    pub fn index_is_valid(index: u32) -> bool {
+        (Self::INDEX_MIN..=Self::INDEX_MAX).contains(&index)
     }
 }
 

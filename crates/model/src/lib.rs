@@ -7,6 +7,7 @@ pub mod cib;
 pub mod codes;
 pub mod config;
 pub mod duration;
+pub mod ere;
 pub mod error;
 pub mod native;
 pub mod score;

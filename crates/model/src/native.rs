@@ -75,14 +75,23 @@
 //!   { resources = ["galera-clone"], action = "promote" },
 //!   { resources = ["keystone-clone", "glance-clone"], sequential = false },
 //! ]
+//!
+//! [[fencing-level]]                # fencing topology: devices tried for a node, by level
+//! target = "controller1"           # or target-pattern = "^controller[0-9]+$" (POSIX ERE),
+//!                                  # or target-attribute = "rack" with target-value = "a"
+//! index = 1                        # 1 to 9, tried in increasing order
+//! devices = ["ipmi-c1", "pdu-a"]   # stonith resources, all must succeed
+//! # id = "fl-controller1-1"        # optional: pcs's fl-TARGET-INDEX by default
 //! ```
 //!
 //! Rules are written either as one line, `expression = "rack eq a and defined ssd"`
 //! (see `expr` for the grammar), or as tables: `expr = [ { attribute = "rack", op =
 //! "eq", value = "a", type = "string", value-source = "param" }, { bool-op = "or",
 //! expression = "..." } ]` (an element with `bool-op`/`expression`/`expr` is a nested
-//! rule). Ids of operations, sets, rules and expressions are generated when not written
-//! (`vip-monitor-interval-30s`, `ID-set-1`, `ID-rule-1`, `RULE-expr-1`).
+//! rule). Ids of operations, sets, rules, expressions and fencing levels are generated
+//! when not written (`vip-monitor-interval-30s`, `ID-set-1`, `ID-rule-1`, `RULE-expr-1`,
+//! `fl-controller1-1`: the target's node name, pattern or attribute name and the index,
+//! with `-1`, `-2`, ... appended when an earlier level has that id).
 //!
 //! Values: attributes take strings, integers or booleans (stored as text); scores take
 //! integers or `"INFINITY"`/`"-INFINITY"`; durations take `"30s"`, `"5min"`, `"500ms"`,

@@ -68,8 +68,9 @@ pub struct OpRecord {
     pub call_id: i64,
     /// The agent's exit code.
     pub rc: i32,
-    /// Execution status: 0 done, 1 pending, 2 cancelled, 3 timeout, 4 not supported,
-    /// 5 error, 6 hard error, 7 fatal error, 8 not installed, ...
+    /// Execution status (Pacemaker's `PCMK_EXEC_*`): -1 pending, 0 done, 1 cancelled,
+    /// 2 timeout, 3 not supported, 4 error, 5 hard error, 6 fatal error, 7 not
+    /// installed, ...
     pub op_status: i32,
     pub interval_ms: u64,
     /// The exit code the scheduler expected (from the transition key), default 0.

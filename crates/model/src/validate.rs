@@ -19,7 +19,13 @@
 //!   promotable options on a clone that is not promotable are a notice;
 //! * ordering: mandatory orders (with the implicit orders inside groups and clones, and
 //!   "start before promote, demote before stop") must not form a cycle; a cycle is
-//!   reported with its path and the constraints that make it.
+//!   reported with its path and the constraints that make it;
+//! * fencing topology: every level has an index from 1 to 9, at least one device, and
+//!   each device is a configured `stonith:` primitive; no two levels share target and
+//!   index; a `target-pattern` compiles as Pacemaker's fencer compiles it (POSIX
+//!   extended, see [`crate::ere`]); a target node that is not configured is a notice
+//!   (Pacemaker's fencer accepts levels for any name, e.g. remote nodes). Level ids
+//!   share the one id namespace.
 //!
 //! Places come from a [`Locator`], so a reader that knows file positions (the native
 //! TOML reader) can point at lines while [`validate`] alone names objects.
@@ -132,6 +138,12 @@ pub enum Subject<'a> {
     RscDefault(&'a str),
     /// A key of the operation defaults.
     OpDefault(&'a str),
+    /// A fencing level, by position in `Config::fencing_levels`.
+    FencingLevel(usize),
+    /// The target of a fencing level.
+    FencingTarget(usize),
+    /// A device of a fencing level, by position in its `devices`.
+    FencingDevice { level: usize, device: usize },
 }
 
 /// Turns a [`Subject`] into the place text of a problem or notice.
@@ -184,6 +196,12 @@ pub fn describe(config: &Config, flat: &[Flat<'_>], subject: Subject<'_>) -> Str
         },
         Subject::RscDefault(k) => format!("resource-defaults \"{k}\""),
         Subject::OpDefault(k) => format!("op-defaults \"{k}\""),
+        Subject::FencingLevel(i)
+        | Subject::FencingTarget(i)
+        | Subject::FencingDevice { level: i, .. } => match config.fencing_levels.get(i) {
+            Some(l) => format!("fencing-level \"{}\"", l.id),
+            None => format!("fencing-level #{i}"),
+        },
     }
 }
 
@@ -221,11 +239,13 @@ pub fn check(config: &Config, locator: &dyn Locator) -> (Vec<Problem>, Vec<Notic
         problems: Vec::new(),
         notices: Vec::new(),
         dup_ops: BTreeSet::new(),
+        dup_levels: BTreeSet::new(),
     };
     v.properties();
     v.nodes();
     v.defaults();
     v.resources();
+    v.fencing();
     v.ids();
     v.constraints();
     v.order_cycles();
@@ -240,6 +260,8 @@ struct Validator<'a> {
     notices: Vec<Notice>,
     /// Operations reported as duplicates (resource, op), not to report their ids again.
     dup_ops: BTreeSet<(usize, usize)>,
+    /// Fencing levels reported as duplicates, not to report their ids again.
+    dup_levels: BTreeSet<usize>,
 }
 
 /// The type of a known attribute's value.
@@ -785,6 +807,15 @@ impl<'a> Validator<'a> {
                 }
             }
         }
+        for (i, l) in self.config.fencing_levels.iter().enumerate() {
+            let s = Subject::FencingLevel(i);
+            if let Some(why) = id_problem(&l.id) {
+                self.problem(codes::BAD_ID, s, why);
+            }
+            if !self.dup_levels.contains(&i) {
+                dup(self, &l.id, s);
+            }
+        }
         for (i, c) in self.config.constraints.iter().enumerate() {
             let s = Subject::Constraint(i);
             if let Some(why) = id_problem(c.id()) {
@@ -807,6 +838,124 @@ impl<'a> Validator<'a> {
                             RuleExpr::Attr(a) => dup(self, &a.id, s),
                             RuleExpr::Rule(inner) => stack.push(inner),
                         }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The fencing topology: indexes, devices, targets, duplicates.
+    fn fencing(&mut self) {
+        let levels = &self.config.fencing_levels;
+        let by_id: HashMap<&str, Item<'a>> = self
+            .flat
+            .iter()
+            .rev()
+            .map(|f| (f.item.id(), f.item))
+            .collect();
+        let nodes: BTreeSet<&str> = self.config.nodes.iter().map(|n| n.name.as_str()).collect();
+        let mut seen: HashMap<(&FencingTarget, u32), usize> = HashMap::new();
+        for (i, l) in levels.iter().enumerate() {
+            let here = Subject::FencingLevel(i);
+            if !FencingLevel::index_is_valid(l.index) {
+                self.problem(
+                    codes::BAD_VALUE,
+                    here,
+                    format!(
+                        "index {} is not a level: levels are numbered {} to {}",
+                        l.index,
+                        FencingLevel::INDEX_MIN,
+                        FencingLevel::INDEX_MAX
+                    ),
+                );
+            } else if let Some(&first) = seen.get(&(&l.target, l.index)) {
+                let at = self.place(Subject::FencingLevel(first));
+                self.dup_levels.insert(i);
+                self.problem(
+                    codes::DUPLICATE_LEVEL,
+                    here,
+                    format!(
+                        "{} already has a level {} at {at}: list all its devices in one level, or give this one another index",
+                        l.target, l.index
+                    ),
+                );
+            } else {
+                seen.insert((&l.target, l.index), i);
+            }
+            let target = Subject::FencingTarget(i);
+            match &l.target {
+                FencingTarget::Node(n) if n.is_empty() => {
+                    self.problem(codes::BAD_VALUE, target, "the target node name is empty")
+                }
+                FencingTarget::Node(n) => {
+                    if !nodes.contains(n.as_str()) {
+                        self.notice(
+                            target,
+                            format!("node \"{n}\" is not configured; the level applies if it joins"),
+                        );
+                    }
+                }
+                FencingTarget::Pattern(p) => match crate::ere::check_ere(p) {
+                    Err(why) => self.problem(
+                        codes::BAD_PATTERN,
+                        target,
+                        format!(
+                            "target-pattern \"{p}\" is not a POSIX extended regular expression: {why}; Pacemaker's fencer would never use this level"
+                        ),
+                    ),
+                    Ok(()) if p.is_empty() => {
+                        self.notice(target, "the empty target-pattern matches every node")
+                    }
+                    Ok(()) => {}
+                },
+                FencingTarget::Attribute { name, .. } if name.is_empty() => self.problem(
+                    codes::BAD_VALUE,
+                    target,
+                    "the target attribute name is empty",
+                ),
+                FencingTarget::Attribute { .. } => {}
+            }
+            if l.devices.is_empty() {
+                self.problem(
+                    codes::EMPTY_LEVEL,
+                    here,
+                    "the level lists no devices: list its fence devices or remove the level",
+                );
+            }
+            for (j, d) in l.devices.iter().enumerate() {
+                let s = Subject::FencingDevice {
+                    level: i,
+                    device: j,
+                };
+                match by_id.get(d.as_str()) {
+                    Some(Item::Primitive(p)) if p.agent.class == "stonith" => {}
+                    Some(item) => {
+                        let what = match item {
+                            Item::Primitive(p) => format!("a resource with agent {}", p.agent),
+                            other => format!("a {}", other.kind()),
+                        };
+                        self.problem(
+                            codes::UNKNOWN_DEVICE,
+                            s,
+                            format!(
+                                "device \"{d}\" is {what}, not a fence device: a device is a primitive of class stonith"
+                            ),
+                        );
+                    }
+                    None if d.is_empty() => {
+                        self.problem(codes::UNKNOWN_DEVICE, s, "a device name is empty")
+                    }
+                    None => {
+                        let hint = if d.contains(',') {
+                            ": write each device as its own string, e.g. [\"a\", \"b\"]"
+                        } else {
+                            ": no stonith resource has this id"
+                        };
+                        self.problem(
+                            codes::UNKNOWN_DEVICE,
+                            s,
+                            format!("device \"{d}\" is not configured{hint}"),
+                        );
                     }
                 }
             }
@@ -1574,6 +1723,110 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(validate(&c), Ok(vec![]));
+    }
+
+    fn stonith(id: &str) -> Primitive {
+        Primitive {
+            id: id.into(),
+            agent: AgentRef {
+                class: "stonith".into(),
+                provider: None,
+                kind: "fence_ipmilan".into(),
+            },
+            ..Default::default()
+        }
+    }
+
+    fn level(id: &str, target: FencingTarget, index: u32, devices: &[&str]) -> FencingLevel {
+        FencingLevel {
+            id: id.into(),
+            target,
+            index,
+            devices: devices.iter().map(|d| d.to_string()).collect(),
+        }
+    }
+
+    /// Every check of the fencing topology, on a configuration from any source (the
+    /// native reader already refuses some of these with their line).
+    #[test]
+    fn fencing_topology_problems_have_their_codes() {
+        let mut c = with(
+            vec![
+                Resource::Primitive(stonith("fence-a")),
+                Resource::Primitive(prim("dummy")),
+                Resource::Group(Group {
+                    id: "fence-group".into(),
+                    meta: Attrs::new(),
+                    members: vec![stonith("fence-b")],
+                }),
+            ],
+            vec![],
+        );
+        c.nodes.push(Node {
+            id: "1".into(),
+            name: "n1".into(),
+            ..Default::default()
+        });
+        let node = |n: &str| FencingTarget::Node(n.into());
+        c.fencing_levels = vec![
+            // A device inside a group is still a device.
+            level("l1", node("n1"), 1, &["fence-a", "fence-b"]),
+            level("l2", node("n1"), 1, &["fence-a"]),
+            level("l3", node("n1"), 0, &["fence-a"]),
+            level("l4", node("n1"), 10, &["fence-a"]),
+            level("l5", node("n1"), 2, &[]),
+            level("l6", node("n1"), 3, &["dummy", "fence-group", "nope", ""]),
+            level("l7", FencingTarget::Pattern("n[".into()), 1, &["fence-a"]),
+            level("dummy", node(""), 4, &["fence-a"]),
+            level(
+                "bad id",
+                FencingTarget::Attribute {
+                    name: String::new(),
+                    value: "x".into(),
+                },
+                1,
+                &["fence-a"],
+            ),
+        ];
+        assert_eq!(
+            errors(&c),
+            [
+                "HALO-E014 fencing-level \"l2\": node \"n1\" already has a level 1 at fencing-level \"l1\": list all its devices in one level, or give this one another index",
+                "HALO-E022 fencing-level \"l3\": index 0 is not a level: levels are numbered 1 to 9",
+                "HALO-E022 fencing-level \"l4\": index 10 is not a level: levels are numbered 1 to 9",
+                "HALO-E045 fencing-level \"l5\": the level lists no devices: list its fence devices or remove the level",
+                "HALO-E026 fencing-level \"l6\": device \"dummy\" is a resource with agent ocf:pacemaker:Dummy, not a fence device: a device is a primitive of class stonith",
+                "HALO-E026 fencing-level \"l6\": device \"fence-group\" is a group, not a fence device: a device is a primitive of class stonith",
+                "HALO-E026 fencing-level \"l6\": device \"nope\" is not configured: no stonith resource has this id",
+                "HALO-E026 fencing-level \"l6\": a device name is empty",
+                "HALO-E027 fencing-level \"l7\": target-pattern \"n[\" is not a POSIX extended regular expression: unmatched '[' (at character 2); Pacemaker's fencer would never use this level",
+                "HALO-E022 fencing-level \"dummy\": the target node name is empty",
+                "HALO-E022 fencing-level \"bad id\": the target attribute name is empty",
+                "HALO-E010 fencing-level \"dummy\": id \"dummy\" is already used by resource \"dummy\"",
+                "HALO-E013 fencing-level \"bad id\": id \"bad id\" contains whitespace or ':' (':' is reserved for clone instances)",
+            ]
+        );
+        // The same target and index through other kinds of target are other levels.
+        c.fencing_levels = vec![
+            level("p", FencingTarget::Pattern("n1".into()), 1, &["fence-a"]),
+            level(
+                "a",
+                FencingTarget::Attribute {
+                    name: "n1".into(),
+                    value: "n1".into(),
+                },
+                1,
+                &["fence-a"],
+            ),
+            level("n", node("n1"), 1, &["fence-a"]),
+            level("later", node("n2"), 1, &["fence-b"]),
+        ];
+        let notices = validate(&c).expect("valid");
+        let notices: Vec<String> = notices.iter().map(|n| n.to_string()).collect();
+        assert_eq!(
+            notices,
+            ["fencing-level \"later\": node \"n2\" is not configured; the level applies if it joins"]
+        );
     }
 
     #[test]

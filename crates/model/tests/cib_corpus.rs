@@ -6,7 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use halo_model::cib::constraint_resources;
-use halo_model::{parse_cib, CibImport, Config, Resource};
+use halo_model::{parse_cib, validate, CibImport, Config, FencingTarget, Resource};
 
 fn corpus_dir() -> PathBuf {
     Path::new(concat!(
@@ -372,4 +372,75 @@ fn cib_corpus_truncated_inputs_never_panic() {
             }
         }
     }
+}
+
+/// Every fencing level of the corpus is imported (none of them is one Pacemaker's
+/// fencer ignores), names only configured fence devices, and validates; levels for
+/// nodes halo does not import (remote nodes) are notices of validation.
+#[test]
+fn cib_corpus_fencing_topologies_import() {
+    let mut cases_with_levels = 0;
+    for path in cases() {
+        let text = fs::read_to_string(&path).expect("corpus file readable");
+        let in_xml = text.matches("<fencing-level ").count();
+        if in_xml == 0 {
+            continue;
+        }
+        cases_with_levels += 1;
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let imp = parse_cib(&text, &name).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(imp.config.fencing_levels.len(), in_xml, "{name}");
+        assert!(
+            !imp.notices.iter().any(|n| n.place.contains("<fencing")),
+            "{name}: {:?}",
+            imp.notices
+        );
+        if let Err(e) = validate(&imp.config) {
+            panic!("{name}: {e}");
+        }
+    }
+    assert_eq!(cases_with_levels, 18, "cases with fencing levels");
+
+    // One case in detail: levels by node, two devices in order, a node attribute.
+    let path = corpus_dir().join("colocation-vs-stickiness.xml");
+    let text = fs::read_to_string(&path).expect("corpus file readable");
+    let imp = parse_cib(&text, "colocation-vs-stickiness.xml").expect("imports");
+    let levels = &imp.config.fencing_levels;
+    assert_eq!(levels.len(), 16);
+    let first = &levels[0];
+    assert_eq!(first.id, "cts-rhel7-1.1");
+    assert_eq!(first.target, FencingTarget::Node("rhel7-1".into()));
+    assert_eq!(
+        (first.index, first.devices.as_slice()),
+        (1, &["FencingFail".to_string()][..])
+    );
+    let second = &levels[1];
+    assert_eq!((second.id.as_str(), second.index), ("cts-rhel7-1.2", 2));
+    assert_eq!(second.devices, ["Fencing"]);
+    let both = levels
+        .iter()
+        .find(|l| l.id == "cts-rhel7-3.1")
+        .expect("cts-rhel7-3.1");
+    assert_eq!(both.devices, ["FencingPass", "Fencing"]);
+    let last = levels.last().expect("levels");
+    assert_eq!(last.id, "cts-fencing-levels-and.1");
+    assert_eq!(
+        last.target,
+        FencingTarget::Attribute {
+            name: "cts-fencing".into(),
+            value: "levels-and".into()
+        }
+    );
+    // The remote nodes are not imported: their levels are kept, with a notice each.
+    let notices = validate(&imp.config).expect("valid");
+    let remote: Vec<&str> = notices
+        .iter()
+        .filter(|n| n.place.starts_with("fencing-level"))
+        .map(|n| n.what.as_str())
+        .collect();
+    assert_eq!(remote.len(), 8, "{remote:#?}");
+    assert_eq!(
+        remote[0],
+        "node \"remote-rhel7-1\" is not configured; the level applies if it joins"
+    );
 }

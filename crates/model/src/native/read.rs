@@ -1,7 +1,7 @@
 //! Wire → model: converts the parsed TOML into a [`Config`], collecting every problem
 //! with its line and column instead of stopping at the first.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
 
 use toml::Spanned;
@@ -26,6 +26,17 @@ pub(crate) struct SourceMap {
     pub constraints: Vec<Range<usize>>,
     pub rsc_defaults: BTreeMap<String, Range<usize>>,
     pub op_defaults: BTreeMap<String, Range<usize>>,
+    /// Parallel to `Config::fencing_levels`.
+    pub fencing_levels: Vec<LevelPlaces>,
+}
+
+/// Where a fencing level, its target and its devices are written.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct LevelPlaces {
+    /// The whole `[[fencing-level]]` table, from its header.
+    pub table: Range<usize>,
+    pub target: Range<usize>,
+    pub devices: Vec<Range<usize>>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -83,6 +94,16 @@ impl Locator for NativeLocator<'_> {
             Subject::Constraint(i) => self.map.constraints.get(i).cloned(),
             Subject::RscDefault(k) => self.map.rsc_defaults.get(k).cloned(),
             Subject::OpDefault(k) => self.map.op_defaults.get(k).cloned(),
+            Subject::FencingLevel(i) => self.map.fencing_levels.get(i).map(|l| l.table.clone()),
+            Subject::FencingTarget(i) => self.map.fencing_levels.get(i).map(|l| l.target.clone()),
+            Subject::FencingDevice { level, device } => {
+                self.map.fencing_levels.get(level).map(|l| {
+                    l.devices
+                        .get(device)
+                        .cloned()
+                        .unwrap_or_else(|| l.table.clone())
+                })
+            }
         };
         let what = describe(config, &flatten(config), subject);
         match span {
@@ -324,7 +345,170 @@ impl<'t> Reader<'t> {
             config.constraints.push(c);
             map.constraints.push(span);
         }
+
+        // A level too broken to build is reported and left out, as constraints are.
+        let mut taken: HashSet<String> = HashSet::new();
+        for l in &doc.fencing_level {
+            if let Some((level, places)) = self.fencing_level(l, &taken) {
+                taken.insert(level.id.clone());
+                config.fencing_levels.push(level);
+                map.fencing_levels.push(places);
+            }
+        }
         (config, map)
+    }
+
+    /// One `[[fencing-level]]`; `taken`: the ids of the levels before it.
+    fn fencing_level(
+        &mut self,
+        w: &Spanned<WireFencingLevel>,
+        taken: &HashSet<String>,
+    ) -> Option<(FencingLevel, LevelPlaces)> {
+        let table = w.span();
+        let l = w.get_ref();
+        let index = *l.index.get_ref();
+        let given: Vec<(&str, &Spanned<String>)> = [
+            ("target", &l.target),
+            ("target-pattern", &l.target_pattern),
+            ("target-attribute", &l.target_attribute),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
+        .collect();
+        // The name problems are reported under: the id, written or generated.
+        let id = match (&l.id, given.first()) {
+            (Some(id), _) => Some(id.get_ref().clone()),
+            (None, Some((key, v))) => {
+                let part = v.get_ref().clone();
+                let target = match *key {
+                    "target" => FencingTarget::Node(part),
+                    "target-pattern" => FencingTarget::Pattern(part),
+                    _ => FencingTarget::Attribute {
+                        name: part,
+                        value: String::new(),
+                    },
+                };
+                let index = u32::try_from(index).unwrap_or(0);
+                Some(default_level_id(&target, index, taken))
+            }
+            (None, None) => None,
+        };
+        let what = match &id {
+            Some(id) => obj("fencing-level", id),
+            None => "fencing-level".to_string(),
+        };
+        let before = self.problems.len();
+        let target = match given.as_slice() {
+            [] => {
+                match &l.target_value {
+                    Some(v) => self.problem(
+                        codes::SCHEMA,
+                        &v.span(),
+                        &what,
+                        "target-value needs target-attribute: the node attribute to compare",
+                    ),
+                    None => self.problem(
+                        codes::CONFLICT,
+                        &table,
+                        &what,
+                        "say which nodes the level fences: `target = \"NODE\"`, `target-pattern = \"REGEX\"`, or `target-attribute` with `target-value`",
+                    ),
+                }
+                None
+            }
+            [(key, v)] => {
+                let value = l.target_value.as_ref();
+                match (*key, value) {
+                    ("target-attribute", Some(value)) => Some(FencingTarget::Attribute {
+                        name: v.get_ref().clone(),
+                        value: value.get_ref().to_string(),
+                    }),
+                    ("target-attribute", None) => {
+                        self.problem(
+                            codes::SCHEMA,
+                            &v.span(),
+                            &what,
+                            "target-attribute needs target-value: the value the attribute must have",
+                        );
+                        None
+                    }
+                    (_, Some(value)) => {
+                        self.problem(
+                            codes::SCHEMA,
+                            &value.span(),
+                            &what,
+                            format!("target-value belongs with target-attribute, not with {key}"),
+                        );
+                        None
+                    }
+                    ("target", None) => Some(FencingTarget::Node(v.get_ref().clone())),
+                    (_, None) => Some(FencingTarget::Pattern(v.get_ref().clone())),
+                }
+            }
+            [_, (key, v), ..] => {
+                let keys: Vec<&str> = given.iter().map(|(k, _)| *k).collect();
+                self.problem(
+                    codes::CONFLICT,
+                    &v.span(),
+                    &what,
+                    format!(
+                        "give one target, not {}: `target`, `target-pattern`, or `target-attribute` with `target-value` ({key} is one too many)",
+                        keys.join(" and ")
+                    ),
+                );
+                None
+            }
+        };
+        let index = match u32::try_from(index) {
+            Ok(i) if FencingLevel::index_is_valid(i) => i,
+            _ => {
+                self.problem(
+                    codes::BAD_VALUE,
+                    &l.index.span(),
+                    &what,
+                    format!(
+                        "index {index} is not a level: levels are numbered {} to {}",
+                        FencingLevel::INDEX_MIN,
+                        FencingLevel::INDEX_MAX
+                    ),
+                );
+                0
+            }
+        };
+        if l.devices.get_ref().is_empty() {
+            self.problem(
+                codes::EMPTY_LEVEL,
+                &l.devices.span(),
+                &what,
+                "the level lists no devices: name its fence devices, e.g. devices = [\"fence-n1\"]",
+            );
+        }
+        let target = target?;
+        if self.problems.len() > before {
+            return None;
+        }
+        let id = id.unwrap_or_else(|| default_level_id(&target, index, taken));
+        let target_span = given
+            .first()
+            .map(|(_, v)| v.span())
+            .unwrap_or(table.clone());
+        let places = LevelPlaces {
+            table,
+            target: target_span,
+            devices: l.devices.get_ref().iter().map(|d| d.span()).collect(),
+        };
+        let level = FencingLevel {
+            id,
+            target,
+            index,
+            devices: l
+                .devices
+                .get_ref()
+                .iter()
+                .map(|d| d.get_ref().clone())
+                .collect(),
+        };
+        Some((level, places))
     }
 
     fn node(&mut self, n: &WireNode) -> (Node, Range<usize>) {
@@ -961,6 +1145,24 @@ pub(crate) fn default_op_id(rsc: &str, name: &str, interval_ms: u64, role: Optio
         Some(r) => format!("{rsc}-{name}-interval-{interval}-role-{r}"),
         None => format!("{rsc}-{name}-interval-{interval}"),
     }
+}
+
+/// The id a fencing level gets when none is written: pcs's `fl-TARGET-INDEX`
+/// ([`FencingLevel::default_id`]), with `-1`, `-2`, ... appended as pcs does when a
+/// level before it already has that id.
+pub(crate) fn default_level_id(
+    target: &FencingTarget,
+    index: u32,
+    taken: &HashSet<String>,
+) -> String {
+    let base = FencingLevel::default_id(target, index);
+    if !taken.contains(&base) {
+        return base;
+    }
+    (1..)
+        .map(|n| format!("{base}-{n}"))
+        .find(|id| !taken.contains(id))
+        .unwrap_or(base)
 }
 
 pub(crate) fn default_set_id(constraint: &str, n: usize) -> String {

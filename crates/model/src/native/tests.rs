@@ -938,6 +938,9 @@ fn damaged_input_never_panics() {
     inputs.push(format!(
         "{TWO_NODES}\n[status]\n[[status.node]]\nname = \"n1\"\npromoted = [\"db\"]\nfailure = [ {{ resource = \"vip\", op = \"start\" }} ]\n"
     ));
+    inputs.push(format!(
+        "{FENCED}\n[[fencing-level]]\ntarget = \"n1\"\nindex = 1\ndevices = [\"pdu\", \"ipmi-n1\"]\n\n[[fencing-level]]\ntarget-attribute = \"rack\"\ntarget-value = 1\nindex = 2\ndevices = [\"pdu\"]\n\n[[fencing-level]]\ntarget-pattern = \"^n[0-9]+(a|b){{1,2}}$\"\nindex = 3\ndevices = [\"pdu\"]\n"
+    ));
     let mut checked = 0;
     for text in &inputs {
         for cut in (0..text.len()).step_by(17) {
@@ -959,4 +962,283 @@ fn damaged_input_never_panics() {
         }
     }
     assert!(checked > 500, "{checked}");
+}
+
+// ---------------------------------------------------------------- fencing topology
+
+/// Two nodes, two fence devices and a resource that is not one.
+const FENCED: &str = r#"version = 1
+[[node]]
+name = "n1"
+attributes = { rack = "1" }
+[[node]]
+name = "n2"
+[[resource]]
+id = "ipmi-n1"
+agent = "stonith:fence_ipmilan"
+[[resource]]
+id = "pdu"
+agent = "stonith:fence_apc"
+[[resource]]
+id = "vip"
+agent = "ocf:heartbeat:IPaddr2"
+"#;
+
+/// Every form of target, written and generated ids (pcs's, made unique as pcs does),
+/// and several devices per level read as written, and write back the same.
+#[test]
+fn fencing_levels_read_and_round_trip() {
+    let text = format!(
+        "{FENCED}{}",
+        r#"
+[[fencing-level]]
+target = "n1"
+index = 1
+devices = ["ipmi-n1"]
+
+[[fencing-level]]
+target = "n1"
+index = 2
+devices = ["pdu", "ipmi-n1"]
+
+[[fencing-level]]
+id = "by-pattern"
+target-pattern = "^n[0-9]+$"
+index = 3
+devices = ["pdu"]
+
+[[fencing-level]]
+target-pattern = "n[12]"
+index = 4
+devices = ["pdu"]
+
+[[fencing-level]]
+target-attribute = "rack"
+target-value = 1
+index = 1
+devices = ["pdu"]
+
+[[fencing-level]]
+id = "fl-n2-1"
+target-attribute = "rack"
+target-value = "2"
+index = 2
+devices = ["pdu"]
+
+[[fencing-level]]
+target = "n2"
+index = 1
+devices = ["pdu"]
+"#
+    );
+    let doc = parse(&text);
+    assert_eq!(doc.notices, vec![]);
+    let levels = &doc.config.fencing_levels;
+    let level = |id: &str, target: FencingTarget, index: u32, devices: &[&str]| FencingLevel {
+        id: id.into(),
+        target,
+        index,
+        devices: devices.iter().map(|d| d.to_string()).collect(),
+    };
+    let node = |n: &str| FencingTarget::Node(n.into());
+    let rack = |v: &str| FencingTarget::Attribute {
+        name: "rack".into(),
+        value: v.into(),
+    };
+    assert_eq!(
+        levels,
+        &[
+            level("fl-n1-1", node("n1"), 1, &["ipmi-n1"]),
+            level("fl-n1-2", node("n1"), 2, &["pdu", "ipmi-n1"]),
+            level(
+                "by-pattern",
+                FencingTarget::Pattern("^n[0-9]+$".into()),
+                3,
+                &["pdu"]
+            ),
+            level(
+                "fl-n12-4",
+                FencingTarget::Pattern("n[12]".into()),
+                4,
+                &["pdu"]
+            ),
+            level("fl-rack-1", rack("1"), 1, &["pdu"]),
+            level("fl-n2-1", rack("2"), 2, &["pdu"]),
+            // The pcs id is taken by the level before: pcs's next one.
+            level("fl-n2-1-1", node("n2"), 1, &["pdu"]),
+        ]
+    );
+
+    let written = to_native(&doc.config);
+    let again = parse(&written);
+    assert_eq!(again.config, doc.config, "written:\n{written}");
+    assert_eq!(to_native(&again.config), written, "writing is stable");
+    let fencing = &written[written.find("[[fencing-level]]").expect("levels written")..];
+    expect![[r#"
+        [[fencing-level]]
+        target = "n1"
+        index = 1
+        devices = ["ipmi-n1"]
+
+        [[fencing-level]]
+        target = "n1"
+        index = 2
+        devices = ["pdu", "ipmi-n1"]
+
+        [[fencing-level]]
+        id = "by-pattern"
+        target-pattern = "^n[0-9]+$"
+        index = 3
+        devices = ["pdu"]
+
+        [[fencing-level]]
+        target-pattern = "n[12]"
+        index = 4
+        devices = ["pdu"]
+
+        [[fencing-level]]
+        target-attribute = "rack"
+        target-value = 1
+        index = 1
+        devices = ["pdu"]
+
+        [[fencing-level]]
+        id = "fl-n2-1"
+        target-attribute = "rack"
+        target-value = 2
+        index = 2
+        devices = ["pdu"]
+
+        [[fencing-level]]
+        target = "n2"
+        index = 1
+        devices = ["pdu"]
+    "#]]
+    .assert_eq(fencing);
+}
+
+/// A level that cannot be built is reported at the key concerned, and every such
+/// problem at once.
+#[test]
+fn fencing_level_errors_name_line_and_column() {
+    check_error(
+        &format!(
+            "{FENCED}{}",
+            r#"
+[[fencing-level]]
+index = 1
+devices = ["pdu"]
+
+[[fencing-level]]
+target = "n1"
+target-pattern = "n.*"
+index = 2
+devices = ["pdu"]
+
+[[fencing-level]]
+target-attribute = "rack"
+index = 3
+devices = ["pdu"]
+
+[[fencing-level]]
+target = "n1"
+target-value = "x"
+index = 4
+devices = ["pdu"]
+
+[[fencing-level]]
+target = "n1"
+index = 0
+devices = ["pdu"]
+
+[[fencing-level]]
+id = "big"
+target = "n2"
+index = 10
+devices = ["pdu"]
+
+[[fencing-level]]
+target = "n2"
+index = 1
+devices = []
+"#
+        ),
+        expect![[r#"
+            HALO-E004 bad.toml:17:1: fencing-level: say which nodes the level fences: `target = "NODE"`, `target-pattern = "REGEX"`, or `target-attribute` with `target-value`
+            HALO-E004 bad.toml:23:18: fencing-level "fl-n1-2": give one target, not target and target-pattern: `target`, `target-pattern`, or `target-attribute` with `target-value` (target-pattern is one too many)
+            HALO-E002 bad.toml:28:20: fencing-level "fl-rack-3": target-attribute needs target-value: the value the attribute must have
+            HALO-E002 bad.toml:34:16: fencing-level "fl-n1-4": target-value belongs with target-attribute, not with target
+            HALO-E022 bad.toml:40:9: fencing-level "fl-n1-0": index 0 is not a level: levels are numbered 1 to 9
+            HALO-E022 bad.toml:46:9: fencing-level "big": index 10 is not a level: levels are numbered 1 to 9
+            HALO-E045 bad.toml:52:11: fencing-level "fl-n2-1": the level lists no devices: name its fence devices, e.g. devices = ["fence-n1"]"#]],
+    );
+    // Index and devices are required keys.
+    check_error(
+        "version = 1\n[[fencing-level]]\ntarget = \"n1\"\ndevices = [\"pdu\"]\n",
+        expect![[r#"HALO-E002 bad.toml:2:1: missing field `index`"#]],
+    );
+    check_error(
+        "version = 1\n[[fencing-level]]\ntarget = \"n1\"\nindex = 1\ndevice = [\"pdu\"]\n",
+        expect![[
+            r#"HALO-E002 bad.toml:5:1: unknown field `device`, expected one of `id`, `target`, `target-pattern`, `target-attribute`, `target-value`, `index`, `devices`"#
+        ]],
+    );
+}
+
+/// Validation of the topology: devices must be fence devices, one level per target and
+/// index, patterns must compile; an unknown node is only a notice.
+#[test]
+fn fencing_level_validation_names_the_level() {
+    check_error(
+        &format!(
+            "{FENCED}{}",
+            r#"
+[[fencing-level]]
+target = "n1"
+index = 1
+devices = ["ipmi-n1", "vip", "ghost", "pdu,ipmi-n1"]
+
+[[fencing-level]]
+id = "again"
+target = "n1"
+index = 1
+devices = ["pdu"]
+
+[[fencing-level]]
+target-pattern = "n(1"
+index = 2
+devices = ["pdu"]
+
+[[fencing-level]]
+id = "vip"
+target = "n2"
+index = 1
+devices = ["pdu"]
+"#
+        ),
+        expect![[r#"
+            HALO-E026 bad.toml:20:23: fencing-level "fl-n1-1": device "vip" is a resource with agent ocf:heartbeat:IPaddr2, not a fence device: a device is a primitive of class stonith
+            HALO-E026 bad.toml:20:30: fencing-level "fl-n1-1": device "ghost" is not configured: no stonith resource has this id
+            HALO-E026 bad.toml:20:39: fencing-level "fl-n1-1": device "pdu,ipmi-n1" is not configured: write each device as its own string, e.g. ["a", "b"]
+            HALO-E014 bad.toml:22:1: fencing-level "again": node "n1" already has a level 1 at bad.toml:17:1: fencing-level "fl-n1-1": list all its devices in one level, or give this one another index
+            HALO-E027 bad.toml:29:18: fencing-level "fl-n1-2": target-pattern "n(1" is not a POSIX extended regular expression: unmatched '(' (at character 2); Pacemaker's fencer would never use this level
+            HALO-E010 bad.toml:33:1: fencing-level "vip": id "vip" is already used by bad.toml:14:6: resource "vip""#]],
+    );
+    expect![[r#"
+        test.toml:18:10: fencing-level "fl-remote-1-1": node "remote-1" is not configured; the level applies if it joins
+        test.toml:23:18: fencing-level "fl--1": the empty target-pattern matches every node"#]]
+    .assert_eq(&notices(&format!(
+        "{FENCED}{}",
+        r#"
+[[fencing-level]]
+target = "remote-1"
+index = 1
+devices = ["pdu"]
+
+[[fencing-level]]
+target-pattern = ""
+index = 1
+devices = ["pdu"]
+"#
+    )));
 }

@@ -89,6 +89,9 @@ pub(crate) struct WireDoc {
     pub colocation: Vec<WireColocation>,
     #[serde(default)]
     pub order: Vec<WireOrder>,
+    /// `[[fencing-level]]`; the span is the whole table, from its header.
+    #[serde(default)]
+    pub fencing_level: Vec<Spanned<WireFencingLevel>>,
     pub status: Option<WireStatus>,
 }
 
@@ -238,6 +241,20 @@ pub(crate) struct WireOrder {
     pub symmetrical: Option<bool>,
     pub require_all: Option<bool>,
     pub set: Option<Vec<WireSet>>,
+}
+
+/// One level of the fencing topology: exactly one of `target`, `target-pattern` or
+/// `target-attribute` (with `target-value`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct WireFencingLevel {
+    pub id: Option<Spanned<String>>,
+    pub target: Option<Spanned<String>>,
+    pub target_pattern: Option<Spanned<String>>,
+    pub target_attribute: Option<Spanned<String>>,
+    pub target_value: Option<Spanned<Scalar>>,
+    pub index: Spanned<i64>,
+    pub devices: Spanned<Vec<Spanned<String>>>,
 }
 
 #[derive(Debug, Deserialize)]

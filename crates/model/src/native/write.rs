@@ -2,10 +2,13 @@
 //! per line, short tables inline, long ones as their own sections. The output reads
 //! back (`parse_native`) to the same configuration.
 
+use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use super::expr::{expr_op_str, format_expression, value_type_str, Term};
-use super::read::{default_expr_id, default_op_id, default_rule_id, default_set_id};
+use super::read::{
+    default_expr_id, default_level_id, default_op_id, default_rule_id, default_set_id,
+};
 use crate::config::*;
 use crate::duration::format_duration_ms;
 use crate::score::Score;
@@ -185,7 +188,36 @@ pub fn to_native(config: &Config) -> String {
             Constraint::Order(o) => order(&mut out, o),
         }
     }
+
+    // Ids are generated from the levels before, as the reader does.
+    let mut taken = HashSet::new();
+    for l in &config.fencing_levels {
+        out.push('\n');
+        fencing_level(&mut out, l, &taken);
+        taken.insert(l.id.clone());
+    }
     out
+}
+
+fn fencing_level(out: &mut String, l: &FencingLevel, taken: &HashSet<String>) {
+    out.push_str("[[fencing-level]]\n");
+    if l.id != default_level_id(&l.target, l.index, taken) {
+        let _ = writeln!(out, "id = {}", string(&l.id));
+    }
+    match &l.target {
+        FencingTarget::Node(n) => {
+            let _ = writeln!(out, "target = {}", string(n));
+        }
+        FencingTarget::Pattern(p) => {
+            let _ = writeln!(out, "target-pattern = {}", string(p));
+        }
+        FencingTarget::Attribute { name, value } => {
+            let _ = writeln!(out, "target-attribute = {}", string(name));
+            let _ = writeln!(out, "target-value = {}", scalar(value));
+        }
+    }
+    let _ = writeln!(out, "index = {}", l.index);
+    let _ = writeln!(out, "devices = {}", strings(&l.devices));
 }
 
 fn primitive(out: &mut String, header: &str, path: &str, p: &Primitive) {
