@@ -226,6 +226,19 @@ impl Client {
         self.post("/v1/changes", &ProposeRequest { change }).await
     }
 
+    /// Have the DC fence `node` (`reboot`, `off`, `on`); answers when it is done.
+    pub async fn fence(
+        &self,
+        node: &str,
+        action: &str,
+    ) -> Result<halo_controller::wire::Ack, ClientError> {
+        self.post(
+            "/v1/fence",
+            &serde_json::json!({ "node": node, "action": action }),
+        )
+        .await
+    }
+
     /// This node's controller: watchdog, guard lease, what runs here.
     pub async fn controller(&self) -> Result<halo_controller::Info, ClientError> {
         self.call("GET", "/v1/controller", None).await

@@ -10,9 +10,7 @@
 
 pub mod client;
 pub mod proto;
-pub mod record;
 pub mod server;
 
 pub use client::{Client, ClientError};
-pub use record::ConsensusSink;
 pub use server::{run_daemon, serve, socket_path, DaemonError};

@@ -243,6 +243,33 @@ async fn changes(
     }
 }
 
+#[derive(Deserialize)]
+struct FenceBody {
+    node: String,
+    #[serde(default = "reboot")]
+    action: String,
+}
+
+fn reboot() -> String {
+    "reboot".into()
+}
+
+/// `POST /v1/fence`: have the DC fence a node; answers when it is done.
+async fn fence(
+    State(node): State<ClusterNode>,
+    Json(body): Json<FenceBody>,
+) -> Result<Json<halo_controller::wire::Ack>, (StatusCode, Json<serde_json::Value>)> {
+    halo_controller::Controller::request_fence(&node, &body.node, &body.action)
+        .await
+        .map(Json)
+        .map_err(|e| {
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({ "code": "HALO-E172", "message": format!("HALO-E172 fencing request: {e}") })),
+            )
+        })
+}
+
 async fn controller_info(
     State(c): State<std::sync::Arc<halo_controller::Controller>>,
 ) -> Json<halo_controller::Info> {
@@ -263,6 +290,7 @@ pub fn router(node: ClusterNode) -> Router {
         .route("/v1/cluster/history", get(history))
         .route("/v1/changes", post(propose).get(changes))
         .route("/v1/state", get(state))
+        .route("/v1/fence", post(fence))
         .with_state(node)
 }
 

@@ -25,6 +25,28 @@ pub enum ConfigCommand {
     Show,
 }
 
+/// Read the cluster's configuration, change it with `f`, validate it and commit it.
+/// Returns the new epoch.
+pub fn edit(
+    target: &Target,
+    f: impl FnOnce(&mut halo_model::Config) -> anyhow::Result<()>,
+) -> anyhow::Result<u64> {
+    let client = target.client();
+    let rt = runtime()?;
+    let state = rt.block_on(client.state(true))?;
+    let current: StoredConfig = serde_json::from_value(state["config"].clone())
+        .context("reading the cluster's current configuration")?;
+    let mut cfg = current.to_model()?;
+    f(&mut cfg)?;
+    halo_model::validate(&cfg)?;
+    let config = StoredConfig::from_model(&cfg)?;
+    let reply = rt.block_on(client.propose(Change::SetConfig { config }))?;
+    if let ChangeResult::Refused { code, reason } = reply.result {
+        bail!("{code} {reason}");
+    }
+    Ok(reply.epoch)
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
     let client = args.target.client();
     let rt = runtime()?;

@@ -15,6 +15,8 @@ use crate::types::Request;
 pub const HISTORY_LIMIT: usize = 500;
 /// How many operation records are kept per node and resource.
 pub const OP_HISTORY_LIMIT: usize = 20;
+/// How many fencing actions `fence_history` keeps.
+pub const FENCE_HISTORY_LIMIT: usize = 200;
 /// Default time after which a silent node is shown offline.
 pub const DEFAULT_FAILURE_TIMEOUT_MS: u64 = 2000;
 /// How long an expired token is remembered.
@@ -136,7 +138,7 @@ pub struct StoredOp {
     pub time_ms: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_reason: Option<String>,
-    /// Execution status as Pacemaker numbers it (0 done, 2 cancelled, 3 timeout, ...).
+    /// Execution status as Pacemaker numbers it (0 done, 1 cancelled, 2 timeout, ...).
     #[serde(default)]
     pub op_status: i32,
     /// The result the controller expected.
@@ -172,6 +174,26 @@ pub enum FailBump {
 
 /// Pacemaker's INFINITY, the ceiling of fail counts.
 pub const FAIL_INFINITY: u32 = 1_000_000;
+
+/// One fencing action, as `halo stonith history` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FenceRecord {
+    /// The node fenced.
+    pub target: String,
+    /// reboot, off, on.
+    pub action: String,
+    /// The device used; `None` for self-fencing (the node stopped everything itself,
+    /// or was waited out past its lease).
+    pub device: Option<String>,
+    /// The node that ran the device (or asked the target to fence itself).
+    pub executor: String,
+    /// The DC that decided it.
+    pub origin: String,
+    pub ok: bool,
+    /// What happened, in one line.
+    pub detail: String,
+    pub time_ms: u64,
+}
 
 /// The failures of one operation of a resource on a node (`fail-count-RSC#OP_INTERVAL`
 /// and `last-failure-RSC#OP_INTERVAL`).
@@ -247,7 +269,10 @@ impl StoredConfig {
     /// only has properties, nodes and defaults, the whole native TOML text as soon as it
     /// has resources or constraints.
     pub fn from_model(cfg: &halo_model::Config) -> Result<Self, ConfigConvertError> {
-        if !cfg.resources.is_empty() || !cfg.constraints.is_empty() {
+        if !cfg.resources.is_empty()
+            || !cfg.constraints.is_empty()
+            || !cfg.fencing_levels.is_empty()
+        {
             return Ok(StoredConfig::NativeToml {
                 text: halo_model::to_native(cfg),
             });
@@ -286,6 +311,7 @@ impl StoredConfig {
                     .collect(),
                 resources: vec![],
                 constraints: vec![],
+                fencing_levels: vec![],
                 rsc_defaults: c.rsc_defaults.clone(),
                 op_defaults: c.op_defaults.clone(),
             }),
@@ -362,6 +388,8 @@ pub enum Change {
     /// Forget what a node runs and its transient attributes: it left (its lease ran out
     /// or it was fenced) or its daemon restarted; it is probed again when it comes back.
     ForgetNode { node: String, reason: String },
+    /// Record a fencing action (and, when it succeeded, forget the target's status).
+    RecordFence { record: FenceRecord },
     /// A change that does nothing but bump the epoch (used by tests and benchmarks).
     Noop { note: String },
 }
@@ -407,6 +435,14 @@ impl Change {
                 format!("{} {} on {node}: rc={}", op.resource, op.operation, op.rc)
             }
             Change::ForgetNode { node, reason } => format!("forget the status of {node}: {reason}"),
+            Change::RecordFence { record } => format!(
+                "fencing ({}) of {} by {} {}: {}",
+                record.action,
+                record.target,
+                record.device.as_deref().unwrap_or("self-fencing"),
+                if record.ok { "succeeded" } else { "FAILED" },
+                record.detail
+            ),
             Change::Noop { note } => format!("noop {note}"),
         }
     }
@@ -458,6 +494,9 @@ pub struct ClusterState {
     /// Failures per node and `RSC#OP_INTERVAL`.
     #[serde(default)]
     pub failures: BTreeMap<String, BTreeMap<String, FailRecord>>,
+    /// Recent fencing actions, oldest first.
+    #[serde(default)]
+    pub fence_history: VecDeque<FenceRecord>,
     #[serde(default)]
     pub history: VecDeque<HistoryEntry>,
     #[serde(default)]
@@ -722,14 +761,28 @@ impl ClusterState {
                 ChangeResult::Ok
             }
             Change::ForgetNode { node, .. } => {
-                self.op_history.remove(node);
-                self.node_attrs.remove(node);
-                self.failures.remove(node);
-                self.fail_counts.remove(node);
+                self.forget_node(node);
+                ChangeResult::Ok
+            }
+            Change::RecordFence { record } => {
+                if record.ok {
+                    self.forget_node(&record.target);
+                }
+                self.fence_history.push_back(record.clone());
+                while self.fence_history.len() > FENCE_HISTORY_LIMIT {
+                    self.fence_history.pop_front();
+                }
                 ChangeResult::Ok
             }
             Change::Noop { .. } => ChangeResult::Ok,
         }
+    }
+
+    fn forget_node(&mut self, node: &str) {
+        self.op_history.remove(node);
+        self.node_attrs.remove(node);
+        self.failures.remove(node);
+        self.fail_counts.remove(node);
     }
 
     fn add_config_node(&mut self, name: &str) {

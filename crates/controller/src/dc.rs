@@ -13,9 +13,11 @@ use halo_sched::graph::ActionKind;
 use tokio::sync::{broadcast, mpsc};
 
 use crate::engine::{Command, Limits, Outcome, Transition};
+use crate::fencing;
 use crate::input::{may_run_something, next_failure_expiry, scheduler_input, Liveness};
 use crate::wire::{parse_transition_key, Ack, Dispatch, Message, WireOp};
 use crate::Timing;
+use halo_consensus::state::FenceRecord;
 
 /// How long a dispatch may take to be acknowledged.
 const DISPATCH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -40,6 +42,8 @@ struct Dc {
     not_before: Option<Instant>,
     /// Lost nodes whose status is being forgotten, and when that was proposed.
     forgetting: BTreeMap<String, Instant>,
+    /// Lost nodes being fenced by a device, and since when.
+    device_fencing: BTreeMap<String, Instant>,
     results: mpsc::UnboundedSender<(u64, usize, Outcome)>,
 }
 
@@ -69,6 +73,7 @@ pub async fn run(node: ClusterNode, timing: Timing) {
         expiry: None,
         not_before: None,
         forgetting: BTreeMap::new(),
+        device_fencing: BTreeMap::new(),
         results: tx,
     };
     loop {
@@ -124,7 +129,7 @@ impl Dc {
                             ActionKind::Resource(r) if r.task == "cancel"
                         );
                         let ok = (op.op_status == 0 && Some(op.rc) == op.target_rc)
-                            || (op.op_status == 2 && cancel);
+                            || (op.op_status == crate::input::EXEC_CANCELLED && cancel);
                         t.confirm(action, if ok { Outcome::Ok } else { Outcome::Failed });
                         return;
                     }
@@ -212,7 +217,7 @@ impl Dc {
                         Some(ActionKind::Fence { action }) => action.clone(),
                         _ => "reboot".to_string(),
                     };
-                    self.self_fence(transition, action, node, what, lease.term);
+                    self.fence(transition, action, node, what, lease.term);
                 }
                 Command::Finished { transition, replan } => {
                     let aborted = self.current.as_ref().and_then(|t| t.aborted.clone());
@@ -223,36 +228,17 @@ impl Dc {
         }
     }
 
-    fn self_fence(&self, transition: u64, action: usize, target: String, what: String, term: u64) {
-        tracing::warn!(node = %target, "fencing {target} ({what}): it must stop everything");
+    /// Fence a node the scheduler wants fenced: by the fence devices, else (it is
+    /// reachable) by having it stop everything itself.
+    fn fence(&self, transition: u64, action: usize, target: String, what: String, term: u64) {
+        tracing::warn!(node = %target, "fencing {target} ({what})");
         let node = self.node.clone();
         let results = self.results.clone();
         let timeout = Duration::from_millis(self.limits.fence_timeout_ms);
+        let online = self.liveness().online;
         tokio::spawn(async move {
-            let body = serde_json::to_value(Message::SelfFence { term, action: what });
-            let answer = match body {
-                Ok(b) => node.send_app(&target, b, timeout).await.ok(),
-                Err(_) => None,
-            };
-            let done = answer
-                .and_then(|v| serde_json::from_value::<Ack>(v).ok())
-                .is_some_and(|a| a.done == Some(true));
-            let outcome = if done {
-                let reason = format!("fenced: {target} stopped everything on request");
-                match node
-                    .propose(Change::ForgetNode {
-                        node: target,
-                        reason,
-                    })
-                    .await
-                {
-                    Ok(_) => Outcome::Ok,
-                    Err(_) => Outcome::Failed,
-                }
-            } else {
-                tracing::error!(node = %target, "fencing {target} failed: it could not stop everything (waited out as a lost node)");
-                Outcome::Failed
-            };
+            let ok = fencing::fence_node(&node, term, &online, &target, &what, timeout).await;
+            let outcome = if ok { Outcome::Ok } else { Outcome::Failed };
             let _ = results.send((transition, action, outcome));
         });
     }
@@ -331,9 +317,14 @@ impl Dc {
             };
             let outcome = match node.send_app(&target, body, DISPATCH_TIMEOUT).await {
                 Ok(v) => match serde_json::from_value::<Ack>(v) {
-                    Ok(Ack { done: None }) => None,
-                    Ok(Ack { done: Some(true) }) => Some(Outcome::Ok),
-                    Ok(Ack { done: Some(false) }) | Err(_) => Some(Outcome::Failed),
+                    Ok(Ack { done: None, .. }) => None,
+                    Ok(Ack {
+                        done: Some(true), ..
+                    }) => Some(Outcome::Ok),
+                    Ok(Ack {
+                        done: Some(false), ..
+                    })
+                    | Err(_) => Some(Outcome::Failed),
                 },
                 Err(e) => {
                     tracing::warn!(node = %target, "dispatch failed: {e}");
@@ -398,7 +389,29 @@ impl Dc {
         let heard = self.node.last_heard();
         let acting_for = self.acting.map(|a| a.1.elapsed()).unwrap_or_default();
         let wait = self.timing.self_fence_wait();
+        let cfg = state.config.to_model().unwrap_or_default();
+        let action = match cfg.properties.get("stonith-action").map(String::as_str) {
+            Some("off" | "poweroff") => "off",
+            _ => "reboot",
+        };
+        let term = self.acting.map(|a| a.0).unwrap_or(0);
+        let timeout = Duration::from_millis(self.limits.fence_timeout_ms);
+        self.device_fencing
+            .retain(|n, at| lost.contains(n) && at.elapsed() < timeout + Duration::from_secs(5));
         for n in lost {
+            // Fence devices act at once: no need to wait out the lease when one confirms.
+            let levels = fencing::levels_for(&cfg, state, &n);
+            if !levels.is_empty() && !self.device_fencing.contains_key(&n) {
+                self.device_fencing.insert(n.clone(), Instant::now());
+                let (node, state, online) = (self.node.clone(), state.clone(), live.online.clone());
+                let target = n.clone();
+                tokio::spawn(async move {
+                    fencing::fence_with_devices(
+                        &node, term, &state, &levels, &online, &target, action, timeout,
+                    )
+                    .await;
+                });
+            }
             // The node's last contact with a quorate DC was either with this one (so no
             // later than this node last heard from it) or with an earlier one (so before
             // this one was elected): count from the later of the two.
@@ -407,14 +420,23 @@ impl Dc {
                 continue;
             }
             self.forgetting.insert(n.clone(), Instant::now());
-            let reason = format!(
-                "self-fenced: silent for {} ms, past its lease",
-                silent.as_millis()
-            );
-            tracing::warn!(node = %n, "{reason}");
+            let record = FenceRecord {
+                target: n.clone(),
+                action: action.to_string(),
+                device: None,
+                executor: n.clone(),
+                origin: self.node.name(),
+                ok: true,
+                detail: format!("silent for {} ms, past its lease", silent.as_millis()),
+                time_ms: SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map(|d| d.as_millis() as u64)
+                    .unwrap_or(0),
+            };
+            tracing::warn!(node = %n, "self-fenced: {}", record.detail);
             let node = self.node.clone();
             tokio::spawn(async move {
-                if let Err(e) = node.propose(Change::ForgetNode { node: n, reason }).await {
+                if let Err(e) = node.propose(Change::RecordFence { record }).await {
                     tracing::warn!("recording a lost node failed: {e}");
                 }
             });

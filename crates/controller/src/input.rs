@@ -12,6 +12,9 @@ use halo_consensus::state::StoredOp;
 use halo_consensus::ClusterState;
 use halo_model::{AgentRef, Config, NodeState, OpRecord, Resource, ResourceHistory, Status};
 
+/// Pacemaker's execution status of a cancelled operation (`PCMK_EXEC_CANCELLED`).
+pub const EXEC_CANCELLED: i32 = 1;
+
 /// Who is reachable, from the DC's point of view.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Liveness {
@@ -193,7 +196,7 @@ pub fn may_run_something(history: &BTreeMap<String, Vec<StoredOp>>) -> bool {
     history.values().any(|ops| {
         let last = ops
             .iter()
-            .filter(|o| o.interval_ms == 0 && o.op_status != 2)
+            .filter(|o| o.interval_ms == 0 && o.op_status != EXEC_CANCELLED)
             .max_by_key(|o| o.call_id);
         match last {
             None => ops
@@ -244,8 +247,8 @@ fn resource_history(
         recurring.insert((op.operation.as_str(), op.interval_ms), op);
     }
     for ((task, interval), op) in recurring {
-        // Cancelled (status 2) or ended by a later stop: no longer active.
-        if op.op_status == 2 || op.call_id < last_stop {
+        // Cancelled or ended by a later stop: no longer active.
+        if op.op_status == EXEC_CANCELLED || op.call_id < last_stop {
             continue;
         }
         out.push(record(op, format!("{rsc}_{task}_{interval}"), node));
@@ -382,7 +385,7 @@ mod tests {
         assert_eq!(ids(&state(stopped, false)), ["web_last_0:5"]);
         let mut cancelled = ops;
         let mut c = op("monitor", 10_000, 5, 0);
-        c.op_status = 2;
+        c.op_status = EXEC_CANCELLED;
         cancelled.push(c);
         assert_eq!(ids(&state(cancelled, false)), ["web_last_0:2"]);
     }

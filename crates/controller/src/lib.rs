@@ -15,6 +15,7 @@
 
 pub mod dc;
 pub mod engine;
+pub mod fencing;
 pub mod guard;
 pub mod input;
 pub mod local;
@@ -63,7 +64,7 @@ impl Timing {
             // Longer than a DC change takes (the old leader's Raft lease, an election,
             // the next ping), so that the majority's nodes keep their resources while a
             // new DC is elected.
-            guard_lease: Duration::from_millis(1300),
+            guard_lease: Duration::from_millis(1500),
             stop_allowance: Duration::from_millis(300),
             drift: 0.05,
             margin: Duration::from_millis(200),
@@ -89,7 +90,7 @@ pub struct Options {
     /// The watchdog device to feed (`None`: no watchdog; `halo status` says so).
     pub watchdog: Option<std::path::PathBuf>,
     /// Its timeout (a device rounds it up to whole seconds); must be shorter than the
-    /// node's lease (1.6 s). Default 1 s.
+    /// node's lease (1.8 s). Default 1 s.
     pub watchdog_timeout: Option<Duration>,
 }
 
@@ -117,7 +118,11 @@ pub struct Controller {
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
-struct Handler(Local);
+struct Handler {
+    local: Local,
+    node: ClusterNode,
+    timing: Timing,
+}
 
 impl AppHandler for Handler {
     fn handle(
@@ -125,7 +130,9 @@ impl AppHandler for Handler {
         from: String,
         body: serde_json::Value,
     ) -> halo_consensus::transport::BoxFuture<'static, Result<serde_json::Value, String>> {
-        let local = self.0.clone();
+        let local = self.local.clone();
+        let node = self.node.clone();
+        let dc_lease = self.timing.dc_lease;
         Box::pin(async move {
             let msg: wire::Message =
                 serde_json::from_value(body).map_err(|e| format!("unreadable message: {e}"))?;
@@ -133,6 +140,67 @@ impl AppHandler for Handler {
                 wire::Message::Execute(d) => {
                     let ack = local.dispatch(&from, *d).await?;
                     serde_json::to_value(ack).map_err(|e| e.to_string())
+                }
+                wire::Message::Fence {
+                    term,
+                    device,
+                    agent_type,
+                    params,
+                    target,
+                    action,
+                    timeout_ms,
+                } => {
+                    let ack = local
+                        .fence_device(
+                            &from,
+                            term,
+                            &device,
+                            &agent_type,
+                            &params,
+                            &target,
+                            &action,
+                            Duration::from_millis(timeout_ms),
+                        )
+                        .await?;
+                    serde_json::to_value(ack).map_err(|e| e.to_string())
+                }
+                wire::Message::FenceRequest { target, action } => {
+                    let Some(lease) = node.contact().filter(|c| c.leader && c.age < dc_lease)
+                    else {
+                        return Err(format!("{} is not the DC (or lost its lease)", node.name()));
+                    };
+                    let online: std::collections::BTreeSet<String> = node
+                        .status()
+                        .nodes
+                        .into_iter()
+                        .filter(|n| n.online)
+                        .map(|n| n.name)
+                        .collect();
+                    let timeout = node
+                        .read_local()
+                        .and_then(|a| a.state.config.to_model().ok())
+                        .map(|c| engine::Limits::from_properties(&c.properties).fence_timeout_ms)
+                        .unwrap_or(60_000);
+                    tracing::warn!(%target, %from, "fencing {target} ({action}) on request");
+                    let ok = fencing::fence_node(
+                        &node,
+                        lease.term,
+                        &online,
+                        &target,
+                        &action,
+                        Duration::from_millis(timeout),
+                    )
+                    .await;
+                    let detail = node
+                        .read_local()
+                        .and_then(|a| a.state.fence_history.back().cloned())
+                        .filter(|r| r.target == target)
+                        .map(|r| r.detail);
+                    serde_json::to_value(wire::Ack {
+                        done: Some(ok),
+                        detail,
+                    })
+                    .map_err(|e| e.to_string())
                 }
                 wire::Message::SelfFence { term, action } => {
                     let ack = local.self_fence(&from, term, &action).await?;
@@ -176,7 +244,11 @@ impl Controller {
         let local = Local::start(node.clone(), |sink| {
             Executor::new(exec, AgentRegistry::with_defaults(), sink)
         });
-        node.set_app_handler(Arc::new(Handler(local.clone())));
+        node.set_app_handler(Arc::new(Handler {
+            local: local.clone(),
+            node: node.clone(),
+            timing: timing.clone(),
+        }));
         // Whatever this node ran before this daemon started is found again by probes.
         local.request_reprobe("the node's daemon started");
         let tasks = vec![
@@ -200,6 +272,29 @@ impl Controller {
             watchdog_problem,
             tasks,
         }
+    }
+
+    /// Have the DC fence `target` (`action`: reboot, off, on) and wait for the outcome
+    /// (`halo stonith fence`).
+    pub async fn request_fence(
+        node: &ClusterNode,
+        target: &str,
+        action: &str,
+    ) -> Result<wire::Ack, String> {
+        let dc = node
+            .status()
+            .dc
+            .ok_or_else(|| "no DC: the cluster has no quorum".to_string())?;
+        let body = serde_json::to_value(wire::Message::FenceRequest {
+            target: target.to_string(),
+            action: action.to_string(),
+        })
+        .map_err(|e| e.to_string())?;
+        let v = node
+            .send_app(&dc, body, Duration::from_secs(300))
+            .await
+            .map_err(|e| e.to_string())?;
+        serde_json::from_value(v).map_err(|e| e.to_string())
     }
 
     /// What `halo status` shows of this node's controller.

@@ -176,7 +176,10 @@ impl Local {
         tracing::warn!("fenced ({action}) by the DC {from}: stopping everything here");
         let failed = self.stop_all("fenced by the DC").await;
         if failed.is_empty() {
-            return Ok(Ack { done: Some(true) });
+            return Ok(Ack {
+                done: Some(true),
+                detail: None,
+            });
         }
         tracing::error!(
             ?failed,
@@ -186,7 +189,61 @@ impl Local {
             tokio::time::sleep(Duration::from_millis(100)).await;
             std::process::exit(70);
         });
-        Ok(Ack { done: Some(false) })
+        Ok(Ack {
+            done: Some(false),
+            detail: None,
+        })
+    }
+
+    /// Fence `target` with a device, on the DC's request: check that the device can
+    /// fence it, then run the agent.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn fence_device(
+        &self,
+        from: &str,
+        term: u64,
+        device: &str,
+        agent_type: &str,
+        params: &BTreeMap<String, String>,
+        target: &str,
+        action: &str,
+        timeout: Duration,
+    ) -> Result<Ack, String> {
+        self.check_term(from, "fencing", term)?;
+        let dev = halo_exec::fence::FenceDevice::from_params(device, agent_type, params)
+            .map_err(|e| e.to_string())?;
+        let Some(act) = halo_exec::fence::FenceAction::parse(action) else {
+            return Err(format!("unknown fencing action {action:?}"));
+        };
+        let config = self.inner.exec.config();
+        let can = dev.check_target(config, target, act).await;
+        if !can.can {
+            return Ok(Ack {
+                done: Some(false),
+                detail: Some(format!(
+                    "{} {target} with {device}: {}",
+                    crate::fencing::CANNOT,
+                    can.reason
+                )),
+            });
+        }
+        let r = dev.fence(config, target, act, timeout).await;
+        let detail = if r.is_success() {
+            format!(
+                "{action} of {target} by {device} succeeded in {} ms",
+                r.duration_ms
+            )
+        } else {
+            format!(
+                "{action} of {target} by {device} failed (rc {}): {}",
+                r.rc,
+                r.exit_reason.clone().unwrap_or_else(|| r.output_tail(200))
+            )
+        };
+        Ok(Ack {
+            done: Some(r.is_success()),
+            detail: Some(detail),
+        })
     }
 
     /// Handle a dispatch from `from`, the DC.
@@ -203,10 +260,21 @@ impl Local {
                 let key = format!("{}_{task}_{}", d.op.status_id(), d.op.interval_ms);
                 locked(&inner.recurring).remove(&key);
                 // Recorded as a cancelled result of the recurring operation.
-                let mut op = inner.stored(&d, &task, 0, 2, unix_ms(), 0, None);
+                let mut op = inner.stored(
+                    &d,
+                    &task,
+                    0,
+                    crate::input::EXEC_CANCELLED,
+                    unix_ms(),
+                    0,
+                    None,
+                );
                 op.fail = None;
                 inner.commit(op).await?;
-                Ok(Ack { done: Some(true) })
+                Ok(Ack {
+                    done: Some(true),
+                    detail: None,
+                })
             }
             "delete" | "clear_failcount" => {
                 let change = Change::SetFailCount {
@@ -219,7 +287,10 @@ impl Local {
                     .propose(change)
                     .await
                     .map_err(|e| e.to_string())?;
-                Ok(Ack { done: Some(true) })
+                Ok(Ack {
+                    done: Some(true),
+                    detail: None,
+                })
             }
             "monitor" if d.op.interval_ms > 0 => {
                 let req = inner.request(&d.op);
@@ -232,7 +303,10 @@ impl Local {
                     },
                 );
                 inner.exec.start_recurring(req).map_err(|e| e.to_string())?;
-                Ok(Ack { done: None })
+                Ok(Ack {
+                    done: None,
+                    detail: None,
+                })
             }
             _ => {
                 tokio::spawn(async move {
@@ -245,7 +319,10 @@ impl Local {
                     let result = inner.exec.execute(req).await;
                     inner.one_shot_result(&d, &result);
                 });
-                Ok(Ack { done: None })
+                Ok(Ack {
+                    done: None,
+                    detail: None,
+                })
             }
         }
     }

@@ -16,6 +16,18 @@ pub enum Message {
     /// whether every stop succeeded; a node that could not stop everything exits (its
     /// watchdog, if any, then resets it) and is waited out as a lost node.
     SelfFence { term: u64, action: String },
+    /// An operator asks the DC to fence `target` (`halo stonith fence`).
+    FenceRequest { target: String, action: String },
+    /// Fence `target` with a fence device (run by the receiving node).
+    Fence {
+        term: u64,
+        device: String,
+        agent_type: String,
+        params: BTreeMap<String, String>,
+        target: String,
+        action: String,
+        timeout_ms: u64,
+    },
 }
 
 /// One resource operation of a transition.
@@ -59,6 +71,9 @@ pub struct Ack {
     /// Set when the action completed while answering (cancellations, clean-ups);
     /// otherwise its result arrives as a recorded operation with the transition key.
     pub done: Option<bool>,
+    /// What happened, in one line (fencing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// A resource operation as the DC sends it: everything the node needs, nothing read
