@@ -1,6 +1,6 @@
 //! `halo daemon`: the node daemon.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
@@ -19,6 +19,9 @@ pub struct Args {
     /// Run as a witness: a voter that never runs resources (third vote of two-node clusters).
     #[arg(long)]
     pub witness: bool,
+    /// Where LSB init scripts (class `lsb:`) are found.
+    #[arg(long, default_value = "/etc/init.d")]
+    pub lsb_root: PathBuf,
     /// OCF_ROOT: where OCF resource agents are installed.
     #[arg(long, env = "OCF_ROOT", default_value = "/usr/lib/ocf")]
     pub ocf_root: PathBuf,
@@ -26,9 +29,21 @@ pub struct Args {
     /// share a machine (tests) need one each.
     #[arg(long, env = "HA_RSCTMP", default_value = "/run/resource-agents")]
     pub rsctmp: PathBuf,
+    /// The watchdog to feed while this node is safe, so that a hung or killed halo
+    /// resets the node (`none`: no watchdog). Default: /dev/watchdog when it exists.
+    #[arg(long, env = "HALO_WATCHDOG", value_name = "PATH|none")]
+    pub watchdog: Option<String>,
+    /// The watchdog's timeout (a device rounds it up to whole seconds); below the
+    /// guard's 1.5 s lease.
+    #[arg(long, value_parser = crate::cluster::parse_duration, value_name = "DURATION")]
+    pub watchdog_timeout: Option<std::time::Duration>,
     /// Run directory of halo's builtin agents (pid files, dummy state).
     #[arg(long, env = "HALO_RUN_DIR", default_value = "/run/halo")]
     pub run_dir: PathBuf,
+    /// HA_VARRUN given to OCF agents, where many keep pid and state files (unset:
+    /// agents use /var/run). Nodes that share a machine (tests) need one each.
+    #[arg(long, env = "HA_VARRUN")]
+    pub varrun: Option<PathBuf>,
 }
 
 /// The host name, for the default node name.
@@ -39,6 +54,39 @@ pub fn host_name() -> String {
         .ok()
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "localhost".to_string())
+}
+
+/// Let the agents find halo's Pacemaker tools (crm_attribute, crm_master, ...) and
+/// nothing else of a system Pacemaker: links in STATE_DIR/bin, first on their `PATH`,
+/// and STATE_DIR/sbin as their `HA_SBIN_DIR` (the tools, and every other program of
+/// /usr/sbin); `HALO_STATE_DIR` tells the tools where this daemon is.
+fn agent_tools(exec: &mut halo_exec::ExecConfig, state_dir: &Path) -> anyhow::Result<()> {
+    let exe = std::env::current_exe().context("finding the halo binary")?;
+    // Agents run in /: their PATH and HA_SBIN_DIR must be absolute.
+    let state_dir = &std::path::absolute(state_dir)
+        .with_context(|| format!("--state-dir {}", state_dir.display()))?;
+    let dirs = crate::pcmk::links::agent_dirs(state_dir, &exe, Path::new("/usr/sbin"))
+        .with_context(|| {
+            format!(
+                "making the links to halo's Pacemaker tools under {}",
+                state_dir.display()
+            )
+        })?;
+    let bin = dirs.bin.display().to_string();
+    if bin.contains(':') {
+        anyhow::bail!(
+            "--state-dir {}: a directory for agents' PATH cannot contain ':'",
+            state_dir.display()
+        );
+    }
+    exec.path = format!("{bin}:{}", exec.path);
+    exec.extra_env
+        .push(("HALO_STATE_DIR".into(), state_dir.display().to_string()));
+    if let Some(sbin) = dirs.sbin {
+        exec.extra_env
+            .push(("HA_SBIN_DIR".into(), sbin.display().to_string()));
+    }
+    Ok(())
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -53,20 +101,39 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let name = args.name.unwrap_or_else(host_name);
     let mut opts = halo_consensus::NodeOptions::new(&name, &args.state_dir, &args.listen);
     opts.witness = args.witness;
-    let exec = halo_exec::ExecConfig {
+    let mut exec = halo_exec::ExecConfig {
         node: name.clone(),
         ocf_root: args.ocf_root,
+        lsb_root: args.lsb_root,
         rsctmp: args.rsctmp,
         state_dir: args.run_dir,
         // Reap what killed agents leave behind, whatever PID 1 does.
         subreaper: true,
         ..halo_exec::ExecConfig::default()
     };
+    agent_tools(&mut exec, &args.state_dir)?;
+    if let Some(varrun) = &args.varrun {
+        let varrun = &std::path::absolute(varrun)
+            .with_context(|| format!("--varrun {}", varrun.display()))?;
+        std::fs::create_dir_all(varrun)
+            .with_context(|| format!("creating --varrun {}", varrun.display()))?;
+        exec.extra_env
+            .push(("HA_VARRUN".into(), varrun.display().to_string()));
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    rt.block_on(halo_api::run_daemon(opts, exec))?;
+    let watchdog = match args.watchdog.as_deref() {
+        Some("none") => None,
+        Some(p) => Some(PathBuf::from(p)),
+        None => Some(PathBuf::from("/dev/watchdog")).filter(|p| p.exists()),
+    };
+    let ctl = halo_controller::Options {
+        watchdog,
+        watchdog_timeout: args.watchdog_timeout,
+    };
+    rt.block_on(halo_api::run_daemon(opts, exec, ctl))?;
     Ok(())
 }

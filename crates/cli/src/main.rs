@@ -6,9 +6,11 @@ mod cluster;
 mod config;
 mod daemon;
 mod lb;
+mod pcmk;
 mod resource;
 mod simulate;
 mod status;
+mod stonith;
 mod vip;
 
 use clap::{Parser, Subcommand};
@@ -41,8 +43,14 @@ enum Command {
     Status(status::Args),
     /// The cluster's configuration as a whole: apply a native TOML file, show it.
     Config(config::Args),
+    /// Fence devices, fencing levels, fencing a node, the fencing history.
+    Stonith(stonith::Args),
     /// The load balancer: check, run, reload or import an HAProxy configuration.
     Lb(lb::Args),
+    /// Make links named after Pacemaker's tools (crm_attribute, crm_mon, ...) to halo in
+    /// DIR: run through them, halo answers as those tools (the daemon makes its own for
+    /// the agents it runs).
+    PcmkLinks(pcmk::links::Args),
 }
 
 fn main() {
@@ -53,6 +61,12 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
+    // Run under a Pacemaker tool's name (a link), halo is that tool.
+    let mut argv = std::env::args_os();
+    if let Some(tool) = argv.next().as_deref().and_then(pcmk::tool_name) {
+        let args = argv.map(|a| a.to_string_lossy().into_owned()).collect();
+        std::process::exit(pcmk::run(tool, args));
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Simulate(args) => simulate::run(args),
@@ -64,7 +78,9 @@ fn main() {
         Command::Cluster(args) => cluster::run(args),
         Command::Status(args) => status::run(args),
         Command::Config(args) => config::run(args),
+        Command::Stonith(args) => stonith::run(args),
         Command::Lb(args) => lb::run(args),
+        Command::PcmkLinks(args) => pcmk::links::run(args),
     };
     if let Err(e) = result {
         eprintln!("halo: {e:#}");
