@@ -529,3 +529,78 @@ fn fault_rounds_daemon_killed() {
 fn fault_rounds_daemon_hung() {
     fault_rounds("faults-stop", Fault::Stop);
 }
+
+/// Debian's `ocf:heartbeat:IPaddr2`, unchanged, as a cluster resource: it starts where
+/// placed, a lost address (its monitor fails) is put back, and a clean shutdown of its
+/// node moves it: the address is then on exactly one other node.
+#[test]
+fn ipaddr2_runs_recovers_and_moves() {
+    let Some(mut lab) = formed("ipaddr2") else {
+        return;
+    };
+    let ip = spare_v4(2);
+    let shown = lab.halo(0, &["config", "show"]);
+    let config = lab.root.join("ipaddr2.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{}\n[[resource]]\nid = \"ip2\"\nagent = \"ocf:heartbeat:IPaddr2\"\n\
+             params = {{ ip = \"{ip}\", cidr_netmask = 24, nic = \"eth0\" }}\n\
+             op = [ {{ name = \"monitor\", interval = \"1s\" }} ]\n\
+             [[location]]\nid = \"ip2-on-n2\"\nresource = \"ip2\"\nnode = \"n2\"\nscore = 100\n",
+            String::from_utf8_lossy(&shown.stdout)
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let apply = lab.halo(0, &["config", "apply", &config.display().to_string()]);
+    assert!(
+        apply.status.success(),
+        "{}",
+        String::from_utf8_lossy(&apply.stderr)
+    );
+    let held = |lab: &Lab| -> Vec<usize> {
+        let want = format!("{ip}/");
+        (0..3)
+            .filter(|i| {
+                lab.net.hosts()[*i]
+                    .ip(&["-4", "addr", "show"])
+                    .is_ok_and(|out| out.contains(&want))
+            })
+            .collect()
+    };
+    let on = |lab: &Lab, want: &[usize]| poll(DEADLINE, || (held(lab) == want).then_some(()));
+    assert!(
+        on(&lab, &[1]).is_some(),
+        "IPaddr2 not on n2: {:?}\n{}",
+        held(&lab),
+        lab.logs()
+    );
+
+    // The address disappears: IPaddr2's monitor says so and it is started again.
+    let cidr = format!("{ip}/24");
+    lab.net.hosts()[1]
+        .ip(&["addr", "del", &cidr, "dev", "eth0"])
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        on(&lab, &[1]).is_some(),
+        "IPaddr2 not put back: {:?}\n{}",
+        held(&lab),
+        lab.logs()
+    );
+
+    // A clean shutdown of n2 moves it.
+    lab.signal(1, libc::SIGTERM);
+    if let Some(p) = lab.nodes[1].daemon.as_mut() {
+        let _ = p.child_mut().wait();
+    }
+    let moved = poll(DEADLINE, || {
+        let h = held(&lab);
+        (h.len() == 1 && h[0] != 1).then_some(())
+    });
+    assert!(
+        moved.is_some(),
+        "IPaddr2 did not move: {:?}\n{}",
+        held(&lab),
+        lab.logs()
+    );
+}
