@@ -249,8 +249,18 @@ impl Controller {
             node: node.clone(),
             timing: timing.clone(),
         }));
-        // Whatever this node ran before this daemon started is found again by probes.
-        local.request_reprobe("the node's daemon started");
+        // Whatever this node ran before this daemon started is found again by probes:
+        // its recorded status (from the state on disk) is forgotten. A node with none
+        // (new, or never ran anything) has nothing to forget.
+        let me = node.name();
+        let recorded = node.read_local().is_some_and(|a| {
+            a.state.op_history.contains_key(&me)
+                || a.state.node_attrs.contains_key(&me)
+                || a.state.failures.contains_key(&me)
+        });
+        if recorded {
+            local.request_reprobe("the node's daemon started");
+        }
         let tasks = vec![
             tokio::spawn(dc::run(node.clone(), timing.clone())),
             tokio::spawn(guard::renew_vips(
