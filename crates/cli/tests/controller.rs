@@ -24,18 +24,9 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 
 const DUMMY: &str = "/usr/lib/ocf/resource.d/heartbeat/Dummy";
 
-/// Whether the test can run: Debian's resource-agents must be installed (CI installs
-/// it; `HALO_TEST_NO_SKIP=1` turns a missing package into a failure).
+/// Whether the test can run: Debian's resource-agents must be installed.
 fn have_dummy() -> bool {
-    if Path::new(DUMMY).exists() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("HALO_TEST_NO_SKIP").is_none(),
-        "{DUMMY} is missing (Debian package resource-agents)"
-    );
-    eprintln!("SKIP: {DUMMY} is missing (install Debian's resource-agents)");
-    false
+    halo_testkit::installed(DUMMY, "resource-agents")
 }
 
 fn state_file(c: &Cluster, i: usize, rsc: &str) -> PathBuf {
@@ -591,13 +582,7 @@ score = 100
 #[test]
 fn fence_device_fences_on_request_and_when_a_node_is_lost() {
     let _serial = serial();
-    const FENCE_DUMMY: &str = "/usr/sbin/fence_dummy";
-    if !Path::new(FENCE_DUMMY).exists() {
-        assert!(
-            std::env::var_os("HALO_TEST_NO_SKIP").is_none(),
-            "{FENCE_DUMMY} is missing (Debian package fence-agents)"
-        );
-        eprintln!("SKIP: {FENCE_DUMMY} is missing (install Debian's fence-agents)");
+    if !halo_testkit::installed("/usr/sbin/fence_dummy", "fence-agents") {
         return;
     }
     if !have_dummy() {

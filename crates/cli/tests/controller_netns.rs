@@ -362,12 +362,7 @@ fn formed(label: &str) -> Option<Lab> {
     if !require_netns() {
         return None;
     }
-    if !Path::new(DUMMY).exists() {
-        assert!(
-            std::env::var_os("HALO_TEST_NO_SKIP").is_none(),
-            "{DUMMY} is missing (Debian package resource-agents)"
-        );
-        eprintln!("SKIP: {DUMMY} is missing (install Debian's resource-agents)");
+    if !halo_testkit::installed(DUMMY, "resource-agents") {
         return None;
     }
     let mut lab = Lab::new(label);

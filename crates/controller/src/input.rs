@@ -132,6 +132,25 @@ pub fn parse_agent(s: &str) -> Option<AgentRef> {
     }
 }
 
+/// A node's transient attributes as Pacemaker's status section has them: the set
+/// attributes plus `fail-count-RSC#OP_INTERVAL` and `last-failure-RSC#OP_INTERVAL`.
+pub fn transient_attrs(state: &ClusterState, node: &str) -> BTreeMap<String, String> {
+    let mut attrs = state.node_attrs.get(node).cloned().unwrap_or_default();
+    for (key, f) in state.failures.get(node).into_iter().flatten() {
+        let count = if f.count >= halo_consensus::state::FAIL_INFINITY {
+            "INFINITY".to_string()
+        } else {
+            f.count.to_string()
+        };
+        attrs.insert(format!("fail-count-{key}"), count);
+        attrs.insert(
+            format!("last-failure-{key}"),
+            (f.last_ms / 1000).to_string(),
+        );
+    }
+    attrs
+}
+
 /// The configuration and status the scheduler plans from.
 pub fn scheduler_input(
     state: &ClusterState,
@@ -148,20 +167,8 @@ pub fn scheduler_input(
     for node in &cfg.nodes {
         let name = &node.name;
         let online = live.online.contains(name);
-        let mut attrs = state.node_attrs.get(name).cloned().unwrap_or_default();
+        let attrs = transient_attrs(state, name);
         let failures = state.failures.get(name);
-        for (key, f) in failures.into_iter().flatten() {
-            let count = if f.count >= halo_consensus::state::FAIL_INFINITY {
-                "INFINITY".to_string()
-            } else {
-                f.count.to_string()
-            };
-            attrs.insert(format!("fail-count-{key}"), count);
-            attrs.insert(
-                format!("last-failure-{key}"),
-                (f.last_ms / 1000).to_string(),
-            );
-        }
         let history = state.op_history.get(name);
         let resources = history
             .into_iter()

@@ -8,3 +8,19 @@
 
 pub mod cluster;
 pub mod netns;
+
+/// Whether `path` (a program or agent of the Debian package `package`) is installed.
+/// When it is not, prints a visible `SKIP:` line and returns false: the test must then
+/// return at once. With `HALO_TEST_NO_SKIP=1` (as in CI, which installs every package
+/// the tests use) a missing file fails the test instead.
+pub fn installed(path: &str, package: &str) -> bool {
+    if std::path::Path::new(path).exists() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("HALO_TEST_NO_SKIP").is_none(),
+        "{path} is missing (Debian package {package})"
+    );
+    eprintln!("SKIP: {path} is missing (install Debian's {package})");
+    false
+}

@@ -301,24 +301,7 @@ fn check_node(state: &ClusterState, node: &str, prefix: &str) -> Res<()> {
     }
 }
 
-/// A node's transient attributes as Pacemaker's status section has them: the set
-/// attributes plus `fail-count-RSC#OP_INTERVAL` and `last-failure-RSC#OP_INTERVAL`.
-pub fn transient_attrs(state: &ClusterState, node: &str) -> BTreeMap<String, String> {
-    let mut attrs = state.node_attrs.get(node).cloned().unwrap_or_default();
-    for (key, f) in state.failures.get(node).into_iter().flatten() {
-        let count = if f.count >= halo_consensus::state::FAIL_INFINITY {
-            "INFINITY".to_string()
-        } else {
-            f.count.to_string()
-        };
-        attrs.insert(format!("fail-count-{key}"), count);
-        attrs.insert(
-            format!("last-failure-{key}"),
-            (f.last_ms / 1000).to_string(),
-        );
-    }
-    attrs
-}
+use halo_controller::input::transient_attrs;
 
 /// Every attribute of a scope (of `node` for node scopes).
 fn scope_values(

@@ -253,7 +253,7 @@ fn status(v: &View) -> Element {
                 ns.set(k, x);
             }
         }
-        let attrs = super::attrs::transient_attrs(&v.state, &n.name);
+        let attrs = halo_controller::input::transient_attrs(&v.state, &n.name);
         if !attrs.is_empty() {
             ns.push(
                 Element::new("transient_attributes")
