@@ -317,7 +317,19 @@ pub(crate) async fn run_process(spec: ProcSpec<'_>) -> ProcOutcome {
         .stdout(Stdio::from(out_w))
         .stderr(Stdio::from(err_w))
         .process_group(0);
-    let spawned = cmd.spawn();
+    // "Text file busy": the agent file is still open for writing somewhere, e.g. in a
+    // process forked by another thread between its creation and its exec (a script
+    // written a moment ago). That passes within milliseconds: try again a few times.
+    let mut busy = 0;
+    let spawned = loop {
+        match cmd.spawn() {
+            Err(e) if e.raw_os_error() == Some(nix::libc::ETXTBSY) && busy < 50 => {
+                busy += 1;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            other => break other,
+        }
+    };
     // The command holds our copies of the pipes' write ends: close them now.
     drop(cmd);
     let mut child = match spawned {
