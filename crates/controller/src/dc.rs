@@ -14,7 +14,7 @@ use tokio::sync::{broadcast, mpsc};
 
 use crate::engine::{Command, Limits, Outcome, Transition};
 use crate::fencing;
-use crate::input::{may_run_something, next_failure_expiry, scheduler_input, Liveness};
+use crate::input::{may_run_something, next_failure_expiry, scheduler_input, unix_ms, Liveness};
 use crate::wire::{parse_transition_key, Ack, Dispatch, Message, WireOp};
 use crate::Timing;
 use halo_consensus::state::FenceRecord;
@@ -272,10 +272,7 @@ impl Dc {
             .filter(|ms| *ms > 0)
             .map(Duration::from_millis)
             .unwrap_or(self.timing.recheck);
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
+        let now_ms = unix_ms();
         // A second past the expiry, since the scheduler counts whole seconds.
         self.expiry = next_failure_expiry(&cfg, &applied.state)
             .filter(|at| *at > now_ms)
@@ -428,10 +425,7 @@ impl Dc {
                 origin: self.node.name(),
                 ok: true,
                 detail: format!("silent for {} ms, past its lease", silent.as_millis()),
-                time_ms: SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map(|d| d.as_millis() as u64)
-                    .unwrap_or(0),
+                time_ms: unix_ms(),
             };
             tracing::warn!(node = %n, "self-fenced: {}", record.detail);
             let node = self.node.clone();

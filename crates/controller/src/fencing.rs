@@ -8,13 +8,13 @@
 //! status, so the scheduler sees it cleanly down.
 
 use std::collections::BTreeSet;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use halo_consensus::state::FenceRecord;
 use halo_consensus::{Change, ClusterNode, ClusterState};
 use halo_model::{Config, FencingTarget, Resource};
 
-use crate::input::may_run_something;
+use crate::input::{may_run, unix_ms as now_ms};
 use crate::wire::{Ack, Message};
 
 /// A fence device as configured.
@@ -96,14 +96,7 @@ pub fn runners(
     let mut active: Vec<String> = state
         .op_history
         .iter()
-        .filter(|(n, rscs)| {
-            online.contains(*n)
-                && rscs.get(device).is_some_and(|ops| {
-                    let one: std::collections::BTreeMap<String, Vec<_>> =
-                        [(device.to_string(), ops.clone())].into_iter().collect();
-                    may_run_something(&one)
-                })
-        })
+        .filter(|(n, rscs)| online.contains(*n) && rscs.get(device).is_some_and(|ops| may_run(ops)))
         .map(|(n, _)| n.clone())
         .collect();
     for n in online {
@@ -113,13 +106,6 @@ pub fn runners(
     }
     active.retain(|n| n != target);
     active
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 /// Try the levels in order until one fences `target`: a level succeeds when each of

@@ -200,24 +200,35 @@ pub fn scheduler_input(
 /// last one-shot operation is neither a successful stop nor a probe that found it
 /// stopped (a failed stop counts as running).
 pub fn may_run_something(history: &BTreeMap<String, Vec<StoredOp>>) -> bool {
-    history.values().any(|ops| {
-        let last = ops
+    history.values().any(|ops| may_run(ops))
+}
+
+/// Whether one resource's recorded operations on a node say it may still run there.
+pub fn may_run(ops: &[StoredOp]) -> bool {
+    let last = ops
+        .iter()
+        .filter(|o| o.interval_ms == 0 && o.op_status != EXEC_CANCELLED)
+        .max_by_key(|o| o.call_id);
+    match last {
+        None => ops
             .iter()
-            .filter(|o| o.interval_ms == 0 && o.op_status != EXEC_CANCELLED)
-            .max_by_key(|o| o.call_id);
-        match last {
-            None => ops
-                .iter()
-                .any(|o| o.op_status == 0 && matches!(o.rc, 0 | 8)),
-            Some(o) => {
-                let stopped = o.op_status == 0
-                    && ((o.operation == "stop" && o.rc == 0)
-                        || (o.operation == "monitor" && o.rc == 7)
-                        || (o.operation == "migrate_to" && o.rc == 0));
-                !stopped
-            }
+            .any(|o| o.op_status == 0 && matches!(o.rc, 0 | 8)),
+        Some(o) => {
+            let stopped = o.op_status == 0
+                && ((o.operation == "stop" && o.rc == 0)
+                    || (o.operation == "monitor" && o.rc == 7)
+                    || (o.operation == "migrate_to" && o.rc == 0));
+            !stopped
         }
-    })
+    }
+}
+
+/// Milliseconds since the Unix epoch, on the wall clock (recorded times).
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 fn strip_instance(rsc: &str) -> &str {

@@ -17,18 +17,12 @@ use halo_exec::{ExecEvent, Executor, OpRequest, OpResult, ResultSink};
 use halo_model::AgentRef;
 use tokio::sync::mpsc;
 
+use crate::input::unix_ms;
 use crate::wire::{Ack, Dispatch, WireOp};
 
 /// Lock a std mutex, recovering the data if a panicking thread poisoned it.
 fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 /// A recurring operation started by a dispatch: how to record its later results.
