@@ -128,18 +128,25 @@ struct Envelope<T> {
 
 pub type Reply = std::result::Result<PeerResponse, WireError>;
 
-async fn write_frame<W: tokio::io::AsyncWrite + Unpin, T: Serialize>(
-    w: &mut W,
-    body: T,
-) -> std::io::Result<()> {
+/// One frame: its length (4 bytes, big-endian), then the enveloped body as JSON.
+fn encode_frame<T: Serialize>(body: T) -> std::io::Result<Vec<u8>> {
     let bytes = serde_json::to_vec(&Envelope {
         v: WIRE_VERSION,
         body,
     })
     .map_err(std::io::Error::other)?;
     let len = u32::try_from(bytes.len()).map_err(std::io::Error::other)?;
-    w.write_all(&len.to_be_bytes()).await?;
-    w.write_all(&bytes).await?;
+    let mut frame = Vec::with_capacity(4 + bytes.len());
+    frame.extend_from_slice(&len.to_be_bytes());
+    frame.extend_from_slice(&bytes);
+    Ok(frame)
+}
+
+async fn write_frame<W: tokio::io::AsyncWrite + Unpin, T: Serialize>(
+    w: &mut W,
+    body: T,
+) -> std::io::Result<()> {
+    w.write_all(&encode_frame(body)?).await?;
     w.flush().await
 }
 
@@ -222,8 +229,14 @@ impl Net {
     }
 
     /// Send one request to a member and wait for its reply.
+    ///
+    /// The exchange runs in a task of its own: a caller that stops waiting (openraft
+    /// gives a heartbeat one heartbeat interval) abandons the answer, not the connection,
+    /// which goes back to the pool once the answer is read. Cancelling the exchange
+    /// itself would close the connection, and the next request would pay for a new TLS
+    /// handshake, under load more than a heartbeat interval, and so on.
     pub async fn call(
-        &self,
+        self: &Arc<Self>,
         member: &Member,
         req: &PeerRequest,
         timeout: Duration,
@@ -232,48 +245,50 @@ impl Net {
             peer: member.to_string(),
             reason,
         };
-        let fut = async {
-            // A pooled connection may have been closed by the peer; retry once on a new one.
-            let mut conn = match self.take(&member.addr) {
-                Some(c) => c,
-                None => self
-                    .dial(member)
-                    .await
-                    .map_err(|e| unreachable(e.to_string()))?,
+        let frame = encode_frame(req).map_err(|e| unreachable(e.to_string()))?;
+        let (net, peer) = (self.clone(), member.clone());
+        let exchange = tokio::spawn(async move {
+            let fut = async {
+                // A pooled connection may have been closed by the peer; retry once on a
+                // new one.
+                let mut conn = match net.take(&peer.addr) {
+                    Some(c) => c,
+                    None => net.dial(&peer).await?,
+                };
+                let mut first = true;
+                loop {
+                    let res: std::io::Result<Reply> = async {
+                        conn.write_all(&frame).await?;
+                        conn.flush().await?;
+                        read_frame(&mut conn, MAX_FRAME).await
+                    }
+                    .await;
+                    match res {
+                        Ok(reply) => {
+                            net.put(&peer.addr, conn);
+                            return Ok(reply);
+                        }
+                        Err(e) if first => {
+                            tracing::debug!(peer = %peer, error = %e, "reconnecting");
+                            first = false;
+                            conn = net.dial(&peer).await?;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
             };
-            let mut first = true;
-            loop {
-                let res: std::io::Result<Reply> = async {
-                    write_frame(&mut conn, req).await?;
-                    read_frame(&mut conn, MAX_FRAME).await
-                }
-                .await;
-                match res {
-                    Ok(reply) => {
-                        self.put(&member.addr, conn);
-                        return reply.map_err(Error::from);
-                    }
-                    Err(e) if first => {
-                        tracing::debug!(peer = %member, error = %e, "reconnecting");
-                        first = false;
-                        conn = self
-                            .dial(member)
-                            .await
-                            .map_err(|e| unreachable(e.to_string()))?;
-                    }
-                    Err(e) => return Err(unreachable(e.to_string())),
+            match tokio::time::timeout(timeout, fut).await {
+                Ok(r) => r.map_err(|e| e.to_string()),
+                Err(_) => {
+                    net.drop_pool(&peer.addr);
+                    Err(format!("no reply within {} ms", timeout.as_millis()))
                 }
             }
-        };
-        match tokio::time::timeout(timeout, fut).await {
-            Ok(r) => r,
-            Err(_) => {
-                self.drop_pool(&member.addr);
-                Err(unreachable(format!(
-                    "no reply within {} ms",
-                    timeout.as_millis()
-                )))
-            }
+        });
+        match exchange.await {
+            Ok(Ok(reply)) => reply.map_err(Error::from),
+            Ok(Err(reason)) => Err(unreachable(reason)),
+            Err(e) => Err(unreachable(format!("the exchange failed: {e}"))),
         }
     }
 }

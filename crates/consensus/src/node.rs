@@ -56,10 +56,14 @@ impl Timing {
 impl Default for Timing {
     fn default() -> Self {
         Timing {
-            heartbeat_ms: 100,
-            election_min_ms: 300,
-            election_max_ms: 600,
-            ping_interval_ms: 200,
+            // A DC change (and so a failover) takes up to two maximum election
+            // timeouts (see the controller's guard lease); a heartbeat is sent four
+            // times per minimum election timeout, so the leader's lease (¾ of it)
+            // survives two late heartbeats.
+            heartbeat_ms: 50,
+            election_min_ms: 200,
+            election_max_ms: 400,
+            ping_interval_ms: 100,
             rpc_timeout_ms: 1000,
             commit_timeout_ms: 10_000,
         }
@@ -174,9 +178,12 @@ struct Inner {
     events: broadcast::Sender<AppliedChange>,
     /// Last successful contact per member: when, and what it said.
     seen: Mutex<HashMap<NodeId, (Instant, PeerView)>>,
-    /// Per member, the sending time of the last ping it answered, and its answer: a
-    /// contact this node initiated, so the member knows of it too.
+    /// Per member, the sending time of the last ping it answered as quorate leader, and
+    /// its answer: a contact this node initiated, so the member knows of it too.
     round_trips: Mutex<HashMap<NodeId, (Instant, PeerView)>>,
+    /// Per member certificate name, when any request from it (Raft's heartbeats
+    /// included) last arrived: it was sent no later than that.
+    heard: Mutex<HashMap<String, Instant>>,
     /// Receives `PeerRequest::App` messages (the controller).
     app: RwLock<Option<Arc<dyn AppHandler>>>,
 }
@@ -349,6 +356,7 @@ impl ClusterNode {
                 events,
                 seen: Mutex::new(HashMap::new()),
                 round_trips: Mutex::new(HashMap::new()),
+                heard: Mutex::new(HashMap::new()),
                 app: RwLock::new(None),
             }),
         };
@@ -540,20 +548,22 @@ impl ClusterNode {
                     age: Duration::ZERO,
                 });
             }
-            let acked = m.last_quorum_acked.as_ref()?;
-            return Some(Contact {
-                term: m.current_term,
-                leader: true,
-                age: openraft::Instant::elapsed(&**acked),
-            });
+            // Until a quorum has acknowledged it, a new leader keeps the contact it had
+            // as a follower (below): it is still as recent as it was.
+            if let Some(acked) = m.last_quorum_acked.as_ref() {
+                return Some(Contact {
+                    term: m.current_term,
+                    leader: true,
+                    age: openraft::Instant::elapsed(&**acked),
+                });
+            }
         }
         // The latest round trip with any member that answered as the quorate leader (a
         // leader answers so only while it holds its lease).
         let trips = self.inner.round_trips.lock().ok()?;
         trips
-            .iter()
-            .filter(|(id, (_, view))| view.quorate && view.leader == Some(**id))
-            .map(|(_, (at, view))| Contact {
+            .values()
+            .map(|(at, view)| Contact {
                 term: view.term,
                 leader: false,
                 age: at.elapsed(),
@@ -561,8 +571,9 @@ impl ClusterNode {
             .min_by_key(|c| c.age)
     }
 
-    /// Per member (by name), the time since this node last heard from it (a ping or an
-    /// answer to one). Members never heard from since this node started are missing.
+    /// Per member (by name), the time since this node last heard from it (any request
+    /// it sent, Raft's heartbeats included, or an answer to a ping). Members never heard
+    /// from since this node started are missing.
     pub fn last_heard(&self) -> BTreeMap<String, Duration> {
         let Ok(run) = self.inner.running() else {
             return BTreeMap::new();
@@ -574,10 +585,20 @@ impl ClusterNode {
             .lock()
             .map(|s| s.clone())
             .unwrap_or_default();
+        let heard = self
+            .inner
+            .heard
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default();
         m.membership_config
             .membership()
             .nodes()
-            .filter_map(|(id, n)| seen.get(id).map(|(at, _)| (n.name.clone(), at.elapsed())))
+            .filter_map(|(id, n)| {
+                let pinged = seen.get(id).map(|(at, _)| *at);
+                let latest = pinged.max(heard.get(&n.name).copied())?;
+                Some((n.name.clone(), latest.elapsed()))
+            })
             .collect()
     }
 
@@ -1437,6 +1458,11 @@ impl Handler for HandlerRef {
     fn handle(&self, peer: Peer, req: PeerRequest) -> BoxFuture<'_, Reply> {
         Box::pin(async move {
             let inner = self.0.upgrade().ok_or_else(|| wire(Error::Stopped))?;
+            if let Peer::Member(name) = &peer {
+                if let Ok(mut h) = inner.heard.lock() {
+                    h.insert(name.clone(), Instant::now());
+                }
+            }
             let run = inner.running().map_err(wire)?;
             match req {
                 PeerRequest::AppendEntries(r) => run
@@ -1550,11 +1576,16 @@ impl Handler for HandlerRef {
     }
 }
 
+fn lock_or_poisoned<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Periodic work: ping members (liveness), finish interrupted membership changes, and
 /// create the cluster record of an offline-made cluster.
 async fn maintenance(weak: Weak<Inner>, weak_run: Weak<Running>) {
     let mut bootstrap_done = false;
     let mut joint_seen: Option<(Option<crate::types::LogId>, Instant)> = None;
+    let pinging: Arc<Mutex<BTreeSet<NodeId>>> = Arc::default();
     loop {
         let Some(inner) = weak.upgrade() else { return };
         let interval = Duration::from_millis(inner.timing().ping_interval_ms);
@@ -1563,7 +1594,9 @@ async fn maintenance(weak: Weak<Inner>, weak_run: Weak<Running>) {
         };
         let m = run.raft.metrics().borrow_watched().clone();
         let view = inner.my_view();
-        let rpc_timeout = Duration::from_millis(inner.timing().rpc_timeout_ms);
+        // A ping not answered within a few intervals is given up (its connection too),
+        // so that a lost or stuck connection does not hold up the next one.
+        let ping_timeout = Duration::from_millis(inner.timing().rpc_timeout_ms).min(interval * 4);
         let peers: Vec<(NodeId, Member)> = m
             .membership_config
             .membership()
@@ -1571,25 +1604,37 @@ async fn maintenance(weak: Weak<Inner>, weak_run: Weak<Running>) {
             .filter(|(id, _)| **id != run.id)
             .map(|(id, n)| (*id, n.clone()))
             .collect();
-        let pings = peers.into_iter().map(|(id, member)| {
-            let run = run.clone();
-            let inner = inner.clone();
-            let view = view.clone();
-            async move {
+        // Each member is pinged on its own, so that one that does not answer (cut off:
+        // the call runs into its timeout) delays neither the contact with the others
+        // nor the work below; a member whose last ping is still out is skipped.
+        for (id, member) in peers {
+            if !lock_or_poisoned(&pinging).insert(id) {
+                continue;
+            }
+            let (run, inner, view, pinging) =
+                (run.clone(), inner.clone(), view.clone(), pinging.clone());
+            tokio::spawn(async move {
                 let sent = Instant::now();
-                if let Ok(PeerResponse::Pong(v)) = run
+                match run
                     .net
-                    .call(&member, &PeerRequest::Ping(view), rpc_timeout)
+                    .call(&member, &PeerRequest::Ping(view), ping_timeout)
                     .await
                 {
-                    if let Ok(mut rt) = inner.round_trips.lock() {
-                        rt.insert(id, (sent, v.clone()));
+                    Ok(PeerResponse::Pong(v)) => {
+                        // Only an answer as quorate leader is a contact; a later other
+                        // answer (the leader lost its lease for a moment) leaves the
+                        // last contact as it was, however old.
+                        if v.quorate && v.leader == Some(id) {
+                            lock_or_poisoned(&inner.round_trips).insert(id, (sent, v.clone()));
+                        }
+                        inner.record_seen(id, v);
                     }
-                    inner.record_seen(id, v);
+                    Ok(_) => tracing::debug!(peer = %member, "unexpected answer to a ping"),
+                    Err(e) => tracing::debug!(peer = %member, "ping: {e}"),
                 }
-            }
-        });
-        futures::future::join_all(pings).await;
+                lock_or_poisoned(&pinging).remove(&id);
+            });
+        }
 
         if m.state == ServerState::Leader {
             let joint = m.membership_config.membership().get_joint_config().clone();
