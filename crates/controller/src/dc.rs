@@ -6,6 +6,7 @@
 //! resource").
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use halo_consensus::{Change, ClusterNode};
@@ -15,7 +16,8 @@ use tokio::sync::{broadcast, mpsc};
 use crate::engine::{Command, Limits, Outcome, Transition};
 use crate::fencing;
 use crate::input::{may_run_something, next_failure_expiry, scheduler_input, unix_ms, Liveness};
-use crate::wire::{parse_transition_key, Ack, Dispatch, Message, WireOp};
+use crate::silence::{last_possible_contact, Report, View};
+use crate::wire::{parse_transition_key, Ack, Dispatch, Heard, Message, WireOp};
 use crate::Timing;
 use halo_consensus::state::FenceRecord;
 
@@ -44,6 +46,12 @@ struct Dc {
     forgetting: BTreeMap<String, Instant>,
     /// Lost nodes being fenced by a device, and since when.
     device_fencing: BTreeMap<String, Instant>,
+    /// Lost nodes, and since when.
+    lost_since: BTreeMap<String, Instant>,
+    /// What the reachable nodes last heard of the others, by reporter.
+    reports: Arc<Mutex<BTreeMap<String, Report>>>,
+    /// When the reachable nodes were last asked.
+    asked: Option<Instant>,
     results: mpsc::UnboundedSender<(u64, usize, Outcome)>,
 }
 
@@ -74,6 +82,9 @@ pub async fn run(node: ClusterNode, timing: Timing) {
         not_before: None,
         forgetting: BTreeMap::new(),
         device_fencing: BTreeMap::new(),
+        lost_since: BTreeMap::new(),
+        reports: Arc::new(Mutex::new(BTreeMap::new())),
+        asked: None,
         results: tx,
     };
     loop {
@@ -334,10 +345,53 @@ impl Dc {
         });
     }
 
+    /// Ask every reachable node what it last heard of the others (at most every tick;
+    /// the answers land in `reports`).
+    fn ask_reachable(&mut self, live: &Liveness) {
+        if self.asked.is_some_and(|t| t.elapsed() < self.timing.tick) {
+            return;
+        }
+        let now = Instant::now();
+        self.asked = Some(now);
+        let me = self.node.name();
+        for peer in live.online.iter().filter(|n| **n != me) {
+            let (node, reports, peer) = (self.node.clone(), self.reports.clone(), peer.clone());
+            let Ok(body) = serde_json::to_value(Message::Heard) else {
+                return;
+            };
+            tokio::spawn(async move {
+                let answer = node.send_app(&peer, body, Duration::from_millis(500)).await;
+                let received = Instant::now();
+                match answer.map(serde_json::from_value::<Heard>) {
+                    Ok(Ok(h)) => {
+                        let report = Report {
+                            asked: now,
+                            received,
+                            ages: h
+                                .ages_ms
+                                .into_iter()
+                                .map(|(n, ms)| (n, Duration::from_millis(ms)))
+                                .collect(),
+                        };
+                        let mut all = reports.lock().unwrap_or_else(|e| e.into_inner());
+                        // Answers may arrive out of order: keep the latest question's.
+                        if all.get(&peer).is_none_or(|r| r.asked <= now) {
+                            all.insert(peer, report);
+                        }
+                    }
+                    Ok(Err(e)) => tracing::debug!(%peer, "unreadable answer: {e}"),
+                    Err(e) => tracing::debug!(%peer, "no answer about lost nodes: {e}"),
+                }
+            });
+        }
+    }
+
     /// Fence lost nodes by waiting out their lease: a node that is unreachable while
-    /// the replicated status says it may run something is taken as stopped only once it has
-    /// been silent for longer than its guard's lease, stretched by the clock-rate drift
-    /// bound, plus a margin; then its status is forgotten. Until then nothing is
+    /// the replicated status says it may run something is taken as stopped only once
+    /// its last possible contact with a quorate DC (`silence`, from what this node and
+    /// the reachable ones last heard of it) lies further back than its lease, stretched
+    /// by the clock-rate drift bound, plus a margin; then its status is forgotten. A
+    /// fence device, where one is configured, is tried at once. Until then nothing is
     /// planned, so nothing of it is recovered early. Returns whether any node is still
     /// being waited for.
     fn fence_lost(&mut self, live: &Liveness) -> bool {
@@ -379,12 +433,47 @@ impl Dc {
         // A proposal that has not taken effect after a while is made again.
         self.forgetting
             .retain(|n, at| !live.online.contains(n) && at.elapsed() < Duration::from_secs(2));
+        let now = Instant::now();
+        self.lost_since.retain(|n, _| lost.contains(n));
+        for n in &lost {
+            self.lost_since.entry(n.clone()).or_insert(now);
+        }
         if lost.is_empty() {
             return false;
         }
         self.abort("a node was lost");
+        self.ask_reachable(live);
         let heard = self.node.last_heard();
-        let acting_for = self.acting.map(|a| a.1.elapsed()).unwrap_or_default();
+        let mut reports = self
+            .reports
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        reports.insert(
+            self.node.name(),
+            Report {
+                asked: now,
+                received: now,
+                ages: heard.clone(),
+            },
+        );
+        let st = self.node.status();
+        let members: BTreeSet<String> = st.nodes.iter().map(|n| n.name.clone()).collect();
+        let voters: BTreeSet<String> = st
+            .nodes
+            .iter()
+            .filter(|n| n.role != "learner")
+            .map(|n| n.name.clone())
+            .collect();
+        let view = View {
+            members: &members,
+            voters: &voters,
+            reports: &reports,
+            acting_since: self.acting.map_or(now, |a| a.1),
+            own_heard: None,
+            dc_lease: self.timing.dc_lease,
+            drift: self.timing.drift,
+        };
         let wait = self.timing.self_fence_wait();
         let cfg = state.config.to_model().unwrap_or_default();
         let action = match cfg.properties.get("stonith-action").map(String::as_str) {
@@ -409,10 +498,10 @@ impl Dc {
                     .await;
                 });
             }
-            // The node's last contact with a quorate DC was either with this one (so no
-            // later than this node last heard from it) or with an earlier one (so before
-            // this one was elected): count from the later of the two.
-            let silent = heard.get(&n).copied().unwrap_or(acting_for).min(acting_for);
+            let own_heard = heard.get(&n).and_then(|age| now.checked_sub(*age));
+            let since = self.lost_since.get(&n).copied().unwrap_or(now);
+            let contact = last_possible_contact(&n, since, &View { own_heard, ..view });
+            let silent = now.saturating_duration_since(contact);
             if silent < wait || self.forgetting.contains_key(&n) {
                 continue;
             }

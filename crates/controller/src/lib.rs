@@ -9,6 +9,7 @@
 //!   the results; refuses dispatches from an older term.
 //! - `guard`: each node stops its resources when it loses contact with a quorate DC
 //!   for longer than its lease (`no-quorum-policy`).
+//! - `silence`: how long a lost node has surely been without contact (pure).
 //! - `wire`: the DC-to-node messages.
 //!
 //! API boundary: [`Controller::start`].
@@ -19,6 +20,7 @@ pub mod fencing;
 pub mod guard;
 pub mod input;
 pub mod local;
+pub mod silence;
 pub mod watchdog;
 pub mod wire;
 
@@ -30,11 +32,17 @@ use halo_exec::{AgentRegistry, ExecConfig, Executor};
 
 pub use local::Local;
 
+/// How late the kernel may remove an address after its lifetime ends: IPv4's expiry
+/// work is rounded up to a whole second of jiffies whenever that delays it by less
+/// than a quarter second (measured here: up to 1.20 s for a 1 s lifetime), plus the
+/// scheduling of that work.
+pub const KERNEL_EXPIRY_SLACK: Duration = Duration::from_millis(300);
+
 /// The controller's clocks. The safety argument (ARCHITECTURE.md) relates them:
 /// `dc_lease` < Raft's minimum election timeout; a node cut off begins stopping at
-/// `guard_lease` and has stopped (or its watchdog has reset it) by `node_lease()`; a
-/// lost node is taken as fenced only after `self_fence_wait()` = `node_lease()` ×
-/// (1 + `drift`) + `margin`.
+/// `guard_lease`, has stopped (or its watchdog has reset it) and has lost its virtual
+/// IPs by `node_lease()`; a lost node is taken as fenced only after `self_fence_wait()`
+/// = `node_lease()` × (1 + `drift`) + `margin`.
 #[derive(Debug, Clone)]
 pub struct Timing {
     /// How often the loops wake up when nothing happens.
@@ -47,6 +55,9 @@ pub struct Timing {
     /// How long the guard's stops may take before the node counts as possibly running
     /// (a watchdog resets a node that is not done by then).
     pub stop_allowance: Duration,
+    /// A virtual IP's lifetime is renewed only while the node's contact with a quorate
+    /// DC is at most this old.
+    pub vip_fresh: Duration,
     /// Bound on the relative clock-rate difference between two nodes.
     pub drift: f64,
     /// Added to the stretched lease before a lost node is taken as fenced.
@@ -56,26 +67,38 @@ pub struct Timing {
 }
 
 impl Timing {
-    /// Timing for a node whose Raft minimum election timeout is `election_min`.
-    pub fn for_election(election_min: Duration) -> Timing {
+    /// Timing for a node with the given Raft timing.
+    pub fn for_raft(raft: &halo_consensus::Timing) -> Timing {
+        let election_min = Duration::from_millis(raft.election_min_ms);
+        let election_max = Duration::from_millis(raft.election_max_ms);
+        let ping = Duration::from_millis(raft.ping_interval_ms);
         Timing {
             tick: Duration::from_millis(50),
             dc_lease: election_min * 3 / 4,
-            // Longer than a DC change takes (the old leader's Raft lease, an election,
-            // the next ping), so that the majority's nodes keep their resources while a
-            // new DC is elected.
-            guard_lease: Duration::from_millis(1500),
+            // Longer than a DC change takes, so that the majority's nodes keep their
+            // resources while a new DC is elected: followers grant a vote only once the
+            // old leader's lease (the maximum election timeout) has passed since its
+            // last heartbeat, and a candidate's first attempt may come before that, so
+            // the election ends within two maximum timeouts; a node's last contact was
+            // up to a ping interval before the death, its next comes up to one after
+            // the election; plus round trips.
+            guard_lease: election_max * 2 + ping * 2 + Duration::from_millis(200),
             stop_allowance: Duration::from_millis(300),
+            // Two ping intervals: one late ping does not let an address lapse.
+            vip_fresh: ping * 2,
             drift: 0.05,
-            margin: Duration::from_millis(200),
+            margin: Duration::from_millis(100),
             recheck: Duration::from_secs(15 * 60),
         }
     }
 
     /// By when, after its last contact, a cut-off node runs nothing: its guard has
-    /// stopped everything, or its watchdog has reset it.
+    /// stopped everything (or its watchdog has reset it), and the kernel has removed
+    /// its virtual IPs (renewed at most `vip_fresh` after that contact).
     pub fn node_lease(&self) -> Duration {
-        self.guard_lease + self.stop_allowance
+        let stopped = self.guard_lease + self.stop_allowance;
+        let vips_gone = self.vip_fresh + crate::local::VIP_LIFETIME + KERNEL_EXPIRY_SLACK;
+        stopped.max(vips_gone)
     }
 
     /// How long a lost node must have been silent before it is taken as fenced.
@@ -90,7 +113,7 @@ pub struct Options {
     /// The watchdog device to feed (`None`: no watchdog; `halo status` says so).
     pub watchdog: Option<std::path::PathBuf>,
     /// Its timeout (a device rounds it up to whole seconds); must be shorter than the
-    /// node's lease (1.8 s). Default 1 s.
+    /// node's lease (1.5 s with the default timing). Default 1 s.
     pub watchdog_timeout: Option<Duration>,
 }
 
@@ -116,6 +139,8 @@ pub struct Controller {
     watchdog: Arc<std::sync::Mutex<Option<watchdog::Watchdog>>>,
     watchdog_problem: Option<String>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Stops the watchdog feeder's thread.
+    stop_feeding: Arc<std::sync::atomic::AtomicBool>,
 }
 
 struct Handler {
@@ -133,11 +158,17 @@ impl AppHandler for Handler {
         let local = self.local.clone();
         let node = self.node.clone();
         let dc_lease = self.timing.dc_lease;
+        let guard_lease = self.timing.guard_lease;
         Box::pin(async move {
             let msg: wire::Message =
                 serde_json::from_value(body).map_err(|e| format!("unreadable message: {e}"))?;
             match msg {
                 wire::Message::Execute(d) => {
+                    if d.op.makes_active() {
+                        // The guard would stop at once what starts before this node's
+                        // first round trip with the DC (a node that just joined).
+                        local.await_contact(guard_lease).await?;
+                    }
                     let ack = local.dispatch(&from, *d).await?;
                     serde_json::to_value(ack).map_err(|e| e.to_string())
                 }
@@ -202,6 +233,14 @@ impl AppHandler for Handler {
                     })
                     .map_err(|e| e.to_string())
                 }
+                wire::Message::Heard => {
+                    let ages_ms = node
+                        .last_heard()
+                        .into_iter()
+                        .map(|(n, age)| (n, age.as_millis() as u64))
+                        .collect();
+                    serde_json::to_value(wire::Heard { ages_ms }).map_err(|e| e.to_string())
+                }
                 wire::Message::SelfFence { term, action } => {
                     let ack = local.self_fence(&from, term, &action).await?;
                     serde_json::to_value(ack).map_err(|e| e.to_string())
@@ -216,7 +255,7 @@ impl Controller {
     /// dispatches, the guard (feeding the watchdog of `opts`), and the DC loop (which
     /// acts only on the leader).
     pub fn start(node: ClusterNode, exec: ExecConfig, opts: Options) -> Controller {
-        let timing = Timing::for_election(Duration::from_millis(node.timing().election_min_ms));
+        let timing = Timing::for_raft(&node.timing());
         let wd_timeout = opts
             .watchdog_timeout
             .unwrap_or(Duration::from_secs(1))
@@ -241,6 +280,7 @@ impl Controller {
             tracing::warn!("{p}: a hung node is not reset");
         }
         let watchdog = Arc::new(std::sync::Mutex::new(wd));
+        let run_dir = exec.state_dir.clone();
         let local = Local::start(node.clone(), |sink| {
             Executor::new(exec, AgentRegistry::with_defaults(), sink)
         });
@@ -261,26 +301,48 @@ impl Controller {
         if recorded {
             local.request_reprobe("the node's daemon started");
         }
+        let file = guard::LastContact::new(&run_dir);
+        let lease = guard::Lease {
+            node: node.clone(),
+            prior: file.load(),
+        };
         let tasks = vec![
             tokio::spawn(dc::run(node.clone(), timing.clone())),
             tokio::spawn(guard::renew_vips(
-                node.clone(),
+                lease.clone(),
                 local.clone(),
                 timing.clone(),
             )),
             tokio::spawn(guard::run(
-                node,
+                lease.clone(),
+                file,
                 local.clone(),
                 timing.clone(),
-                watchdog.clone(),
             )),
         ];
+        let feeding = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let fed = guard::feed_watchdog(
+            lease,
+            local.clone(),
+            timing.clone(),
+            watchdog.clone(),
+            feeding.clone(),
+        );
+        let watchdog_problem = match fed {
+            Ok(_) => watchdog_problem,
+            Err(e) => {
+                // Never fed: a device, if open, resets the node; say why.
+                tracing::error!("cannot start the watchdog feeder: {e}");
+                Some(format!("cannot start the watchdog feeder: {e}"))
+            }
+        };
         Controller {
             local,
             timing,
             watchdog,
             watchdog_problem,
             tasks,
+            stop_feeding: feeding,
         }
     }
 
@@ -320,11 +382,14 @@ impl Controller {
         }
     }
 
-    /// Stop the loops (resources keep running; the executor is left as it is).
+    /// Stop the loops (resources keep running; the executor is left as it is; a
+    /// watchdog no longer fed resets the node unless it is disarmed).
     pub fn stop(&self) {
         for t in &self.tasks {
             t.abort();
         }
+        self.stop_feeding
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// A clean shutdown of this node (Pacemaker's): ask the DC to move everything away

@@ -64,6 +64,10 @@ struct Inner {
 /// was killed or hangs. A longer configured lifetime is shortened to this.
 pub const VIP_LIFETIME: Duration = Duration::from_secs(1);
 
+/// How long a dispatch that starts something waits for this node's contact with a
+/// quorate DC (a node that just joined makes its first round trip within pings).
+const CONTACT_WAIT: Duration = Duration::from_secs(2);
+
 fn is_vip(op: &WireOp) -> bool {
     op.class == "halo" && op.agent_type == "vip"
 }
@@ -318,6 +322,24 @@ impl Local {
                     detail: None,
                 })
             }
+        }
+    }
+
+    /// Wait (a little) until this node is in contact with a quorate DC, its contact
+    /// younger than `limit`.
+    pub async fn await_contact(&self, limit: Duration) -> Result<(), String> {
+        let end = tokio::time::Instant::now() + CONTACT_WAIT;
+        loop {
+            if self.inner.node.contact().is_some_and(|c| c.age < limit) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= end {
+                return Err(format!(
+                    "{} has no contact with a quorate DC: it starts nothing",
+                    self.inner.node.name()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 

@@ -18,6 +18,9 @@ pub enum Message {
     SelfFence { term: u64, action: String },
     /// An operator asks the DC to fence `target` (`halo stonith fence`).
     FenceRequest { target: String, action: String },
+    /// How long ago did you last hear from each member (the DC judging lost nodes)?
+    /// Answered with [`Heard`].
+    Heard,
     /// Fence `target` with a fence device (run by the receiving node).
     Fence {
         term: u64,
@@ -28,6 +31,13 @@ pub enum Message {
         action: String,
         timeout_ms: u64,
     },
+}
+
+/// The answer to [`Message::Heard`]: per member, milliseconds since the receiver last
+/// heard from it (members it has not heard from since it started are missing).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Heard {
+    pub ages_ms: BTreeMap<String, u64>,
 }
 
 /// One resource operation of a transition.
@@ -114,6 +124,11 @@ impl WireOp {
             params: op.params.clone(),
             meta: op.meta.clone(),
         }
+    }
+
+    /// Whether the operation makes the resource run (or run promoted) here.
+    pub fn makes_active(&self) -> bool {
+        matches!(self.task.as_str(), "start" | "promote" | "migrate_from")
     }
 
     /// The result that counts as success.
