@@ -60,14 +60,14 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use halo_testkit::netns::{require_netns, Host, Net, Proc};
+use halo_testkit::netns::{has_ipv4, require_netns, Host, Net, Proc};
+use halo_testkit::watchdog::FifoWatchdog;
 
 /// The virtual IP every tool moves around.
 const VIP: Ipv4Addr = Ipv4Addr::new(10, 213, 0, 201);
@@ -572,36 +572,6 @@ impl Drop for Probe {
     }
 }
 
-/// Whether this thread's network namespace has `ip` on an interface.
-fn has_addr(ip: Ipv4Addr) -> bool {
-    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs fills `head` with a list we walk read-only and free once.
-    if unsafe { libc::getifaddrs(&mut head) } != 0 {
-        return false;
-    }
-    let mut found = false;
-    let mut cur = head;
-    while !cur.is_null() {
-        // SAFETY: `cur` is a node of the list getifaddrs returned, not yet freed.
-        let ifa = unsafe { &*cur };
-        if !ifa.ifa_addr.is_null() {
-            // SAFETY: a non-null ifa_addr points to a sockaddr of its family.
-            let family = i32::from(unsafe { (*ifa.ifa_addr).sa_family });
-            if family == libc::AF_INET {
-                // SAFETY: AF_INET means the sockaddr is a sockaddr_in.
-                let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
-                if Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)) == ip {
-                    found = true;
-                }
-            }
-        }
-        cur = ifa.ifa_next;
-    }
-    // SAFETY: the list from getifaddrs, freed once.
-    unsafe { libc::freeifaddrs(head) };
-    found
-}
-
 /// Which nodes hold the VIP: a thread inside each node's namespace reads its addresses
 /// every 2 ms; `two` is raised whenever two nodes hold it at once.
 struct Holders {
@@ -620,7 +590,7 @@ impl Holders {
             let (held, stop) = (held.clone(), stop.clone());
             drop(host.spawn_in_ns(move || {
                 while !stop.load(Ordering::SeqCst) {
-                    held[i].store(has_addr(VIP), Ordering::SeqCst);
+                    held[i].store(has_ipv4(VIP), Ordering::SeqCst);
                     std::thread::sleep(Duration::from_millis(2));
                 }
             }));
@@ -1021,18 +991,13 @@ mod halo {
         dir: PathBuf,
         daemon: Option<Proc>,
         server: Option<Proc>,
-        /// Last write to the watchdog FIFO; `None` until the daemon first feeds it.
-        fed: Arc<Mutex<Option<Instant>>>,
-        /// Set by the emulated watchdog when it resets the node.
-        reset: Arc<AtomicBool>,
+        /// Its emulated watchdog device.
+        wd: FifoWatchdog,
     }
 
     impl Node {
         fn rsctmp(&self) -> PathBuf {
             self.dir.with_extension("rsctmp")
-        }
-        fn fifo(&self) -> PathBuf {
-            self.dir.with_extension("watchdog")
         }
     }
 
@@ -1136,14 +1101,13 @@ mod halo {
                 .arg("--run-dir")
                 .arg(node.dir.with_extension("run"))
                 .arg("--watchdog")
-                .arg(node.fifo())
+                .arg(node.wd.path())
                 .args(["--watchdog-timeout", "1s"])
                 .env("HALO_LOG", "info")
                 .stdin(Stdio::null())
                 .stdout(log)
                 .stderr(log2);
-            *node.fed.lock().unwrap_or_else(|e| e.into_inner()) = None;
-            node.reset.store(false, Ordering::SeqCst);
+            node.wd.rearm();
             let proc = host.spawn(&mut cmd).map_err(|e| e.to_string())?;
             self.nodes[i].daemon = Some(proc);
             let sock = self.nodes[i].dir.join("halo.sock");
@@ -1313,16 +1277,13 @@ mod halo {
                     .map_err(|e| e.to_string())?;
             } else {
                 poll(Duration::from_secs(30), Duration::from_millis(20), || {
-                    self.nodes[holder]
-                        .reset
-                        .load(Ordering::SeqCst)
-                        .then_some(())
+                    self.nodes[holder].wd.was_reset().then_some(())
                 })
                 .ok_or_else(|| format!("the watchdog never reset {}", NAMES[holder]))?;
             }
             let mut remark = String::new();
             for (i, name) in NAMES.iter().enumerate() {
-                if self.nodes[i].reset.load(Ordering::SeqCst) {
+                if self.nodes[i].wd.was_reset() {
                     if kind == Kind::LinkCut || i != holder {
                         remark.push_str(&format!("watchdog reset {name} "));
                     }
@@ -1376,67 +1337,27 @@ mod halo {
         }
     }
 
-    /// The emulated watchdog device of a node (see the module documentation).
-    fn watchdog(node: &Node, netns: String, stop: Arc<AtomicBool>) -> Res<()> {
-        let mut fifo = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(node.fifo())
-            .map_err(|e| format!("watchdog fifo: {e}"))?;
-        let (fed, reset, rsctmp) = (node.fed.clone(), node.reset.clone(), node.rsctmp());
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 256];
-            while !stop.load(Ordering::SeqCst) {
-                if let Ok(n) = fifo.read(&mut buf) {
-                    if n > 0 {
-                        *fed.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
-                    }
-                }
-                let last = *fed.lock().unwrap_or_else(|e| e.into_inner());
-                if last.is_some_and(|t| t.elapsed() > WATCHDOG) {
-                    // The reset: every process of the node dies, its scratch state goes.
-                    let out = Command::new("ip")
-                        .args(["netns", "pids", &netns])
-                        .output()
-                        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                        .unwrap_or_default();
-                    for pid in out.split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
-                        // SAFETY: kill(2); no memory involved.
-                        unsafe {
-                            libc::kill(pid, libc::SIGKILL);
-                        }
-                    }
-                    let _ = std::fs::remove_dir_all(&rsctmp);
-                    *fed.lock().unwrap_or_else(|e| e.into_inner()) = None;
-                    reset.store(true, Ordering::SeqCst);
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        });
-        Ok(())
-    }
-
     fn form(failure_timeout: &str) -> Res<HaloLab> {
         let net = Net::new(&["n1", "n2", "n3", "client"]).map_err(|e| e.to_string())?;
         let root = scratch("halo")?;
         let stop = Arc::new(AtomicBool::new(false));
         let mut nodes = Vec::new();
         for (i, name) in NAMES.iter().enumerate() {
+            let dir = root.join(name);
+            let wd = FifoWatchdog::start(
+                dir.with_extension("watchdog"),
+                &net.hosts()[i],
+                dir.with_extension("rsctmp"),
+                WATCHDOG,
+            )
+            .map_err(|e| e.to_string())?;
             let node = Node {
                 name,
-                dir: root.join(name),
+                dir,
                 daemon: None,
                 server: None,
-                fed: Arc::default(),
-                reset: Arc::default(),
+                wd,
             };
-            let path = std::ffi::CString::new(node.fifo().display().to_string())
-                .map_err(|e| e.to_string())?;
-            // SAFETY: mkfifo(3) with a valid NUL-terminated path.
-            if unsafe { libc::mkfifo(path.as_ptr(), 0o600) } != 0 {
-                return Err(format!("mkfifo {}", node.fifo().display()));
-            }
-            watchdog(&node, net.hosts()[i].netns().to_string(), stop.clone())?;
             nodes.push(node);
         }
         let mut lab = HaloLab {

@@ -13,16 +13,15 @@
 //! otherwise; `HALO_TEST_REQUIRE_NETNS=1` makes that a failure, as in CI).
 //! `HALO_FAULT_ROUNDS` sets the rounds per kind of fault (default 20).
 
-use std::io::Read;
 use std::net::Ipv4Addr;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use halo_testkit::cluster::poll;
-use halo_testkit::netns::{require_netns, spare_v4, Net, Proc};
+use halo_testkit::netns::{has_ipv4, require_netns, spare_v4, Net, Proc};
+use halo_testkit::watchdog::FifoWatchdog;
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_halo"))
@@ -51,18 +50,13 @@ struct Node {
     name: &'static str,
     dir: PathBuf,
     daemon: Option<Proc>,
-    /// Last write to the watchdog FIFO; `None` until the daemon first feeds it.
-    fed: Arc<Mutex<Option<Instant>>>,
-    /// Set by the watchdog when it resets the node.
-    reset: Arc<AtomicBool>,
+    /// Its emulated watchdog device.
+    wd: FifoWatchdog,
 }
 
 impl Node {
     fn rsctmp(&self) -> PathBuf {
         self.dir.with_extension("rsctmp")
-    }
-    fn fifo(&self) -> PathBuf {
-        self.dir.with_extension("watchdog")
     }
 }
 
@@ -94,18 +88,20 @@ impl Lab {
         let stop = Arc::new(AtomicBool::new(false));
         let mut nodes = Vec::new();
         for (i, name) in NAMES.iter().enumerate() {
+            let dir = root.join(name);
+            let wd = FifoWatchdog::start(
+                dir.with_extension("watchdog"),
+                &net.hosts()[i],
+                dir.with_extension("rsctmp"),
+                WATCHDOG,
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
             let node = Node {
                 name,
-                dir: root.join(name),
+                dir,
                 daemon: None,
-                fed: Arc::default(),
-                reset: Arc::default(),
+                wd,
             };
-            let path =
-                std::ffi::CString::new(node.fifo().display().to_string()).unwrap_or_default();
-            // SAFETY: mkfifo(3) with a valid NUL-terminated path.
-            assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0, "mkfifo");
-            watchdog(&node, i, &net, stop.clone());
             nodes.push(node);
         }
         Lab {
@@ -146,13 +142,12 @@ impl Lab {
             .arg("--run-dir")
             .arg(node.dir.with_extension("run"))
             .arg("--watchdog")
-            .arg(node.fifo())
+            .arg(node.wd.path())
             .args(["--watchdog-timeout", "1s"])
             .env("HALO_LOG", "info")
             .stdout(log)
             .stderr(log2);
-        *node.fed.lock().unwrap_or_else(|e| e.into_inner()) = None;
-        node.reset.store(false, Ordering::SeqCst);
+        node.wd.rearm();
         let proc = host.spawn(&mut cmd).unwrap_or_else(|e| panic!("{e}"));
         self.nodes[i].daemon = Some(proc);
         let sock = self.nodes[i].dir.join("halo.sock");
@@ -230,83 +225,6 @@ fn where_runs(rsctmps: &[PathBuf], rsc: &str) -> Vec<usize> {
         .collect()
 }
 
-/// The emulated watchdog device of node `i`: reads the FIFO, and when the daemon stops
-/// writing for longer than the timeout, resets the node.
-fn watchdog(node: &Node, i: usize, net: &Net, stop: Arc<AtomicBool>) {
-    let mut fifo = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(node.fifo())
-        .unwrap_or_else(|e| panic!("{e}"));
-    let fed = node.fed.clone();
-    let reset = node.reset.clone();
-    let rsctmp = node.rsctmp();
-    let netns = net.hosts()[i].netns().to_string();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 256];
-        while !stop.load(Ordering::SeqCst) {
-            if let Ok(n) = fifo.read(&mut buf) {
-                if n > 0 {
-                    *fed.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
-                }
-            }
-            let last = *fed.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(t) = last {
-                if t.elapsed() > WATCHDOG {
-                    // The reset: every process of the node dies, /run is gone.
-                    let _ = std::process::Command::new("ip")
-                        .args(["netns", "pids", &netns])
-                        .output()
-                        .map(|o| {
-                            for pid in String::from_utf8_lossy(&o.stdout).split_whitespace() {
-                                if let Ok(pid) = pid.parse::<i32>() {
-                                    // SAFETY: kill(2); no memory involved.
-                                    unsafe {
-                                        libc::kill(pid, libc::SIGKILL);
-                                    }
-                                }
-                            }
-                        });
-                    let _ = std::fs::remove_dir_all(&rsctmp);
-                    *fed.lock().unwrap_or_else(|e| e.into_inner()) = None;
-                    reset.store(true, Ordering::SeqCst);
-                }
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    });
-}
-
-/// Whether this thread's network namespace has `ip` on an interface.
-fn has_addr(ip: Ipv4Addr) -> bool {
-    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs fills `head` with a list we walk read-only and free once.
-    if unsafe { libc::getifaddrs(&mut head) } != 0 {
-        return false;
-    }
-    let mut found = false;
-    let mut cur = head;
-    while !cur.is_null() {
-        // SAFETY: `cur` is a node of the list getifaddrs returned, not yet freed.
-        let ifa = unsafe { &*cur };
-        if !ifa.ifa_addr.is_null() {
-            // SAFETY: a non-null ifa_addr points to a sockaddr of its family.
-            let family = unsafe { (*ifa.ifa_addr).sa_family } as i32;
-            if family == libc::AF_INET {
-                // SAFETY: AF_INET means the sockaddr is a sockaddr_in.
-                let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
-                if Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)) == ip {
-                    found = true;
-                }
-            }
-        }
-        cur = ifa.ifa_next;
-    }
-    // SAFETY: the list from getifaddrs, freed once.
-    unsafe { libc::freeifaddrs(head) };
-    found
-}
-
 /// Samples every node every 10 ms: which nodes run Dummy `rsc` (its state file) and
 /// which hold the address `vip` (a thread inside each node's namespace reads its
 /// addresses). Records every instant at which either is on two nodes.
@@ -323,7 +241,7 @@ fn observer(
         let stop = stop.clone();
         drop(host.spawn_in_ns(move || {
             while !stop.load(Ordering::SeqCst) {
-                holds[i].store(has_addr(vip), Ordering::SeqCst);
+                holds[i].store(has_ipv4(vip), Ordering::SeqCst);
                 std::thread::sleep(Duration::from_millis(5));
             }
         }));
@@ -461,9 +379,7 @@ fn fault_rounds(label: &str, fault: Fault) {
                 .reconnect(NAMES[holder])
                 .unwrap_or_else(|e| panic!("{e}")),
             Fault::Kill | Fault::Stop => {
-                let reset = poll(DEADLINE, || {
-                    lab.nodes[holder].reset.load(Ordering::SeqCst).then_some(())
-                });
+                let reset = poll(DEADLINE, || lab.nodes[holder].wd.was_reset().then_some(()));
                 assert!(
                     reset.is_some(),
                     "the watchdog never reset {}",
@@ -473,7 +389,7 @@ fn fault_rounds(label: &str, fault: Fault) {
         }
         // Reboot every node its watchdog reset.
         for i in 0..3 {
-            if lab.nodes[i].reset.load(Ordering::SeqCst) {
+            if lab.nodes[i].wd.was_reset() {
                 resets += 1;
                 lab.nodes[i].daemon = None;
                 lab.start(i);

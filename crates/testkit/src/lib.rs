@@ -5,9 +5,11 @@
 //!   loss/delay (tc netem), heal, kill a host's processes.
 //! - [`cluster`]: real `halo daemon` processes on loopback, started, stopped, killed and
 //!   restarted, driven through the real CLI.
+//! - [`watchdog`]: an emulated watchdog device (a FIFO) that resets a host's namespace.
 
 pub mod cluster;
 pub mod netns;
+pub mod watchdog;
 
 /// Whether `path` (a program or agent of the Debian package `package`) is installed.
 /// When it is not, prints a visible `SKIP:` line and returns false: the test must then

@@ -71,6 +71,19 @@ pub fn spare_v6(n: u8) -> Ipv6Addr {
     Ipv6Addr::new(0xfd00, 0x213, 0, 0, 0, 0, 0, 0x200 + u16::from(n))
 }
 
+/// Whether the calling thread's network namespace has `ip` on an interface (read with
+/// getifaddrs, cheap enough to sample every few milliseconds; run it inside a host with
+/// [`Host::spawn_in_ns`]).
+pub fn has_ipv4(ip: Ipv4Addr) -> bool {
+    let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
+        return false;
+    };
+    addrs
+        .filter_map(|a| a.address)
+        .filter_map(|a| a.as_sockaddr_in().map(|s| s.ip()))
+        .any(|a| a == ip)
+}
+
 /// Whether this process can build network namespaces (root, CAP_NET_ADMIN, CAP_NET_RAW,
 /// CAP_SYS_ADMIN, the `ip` command). When it cannot, prints a visible
 /// `skipped: ...` line naming the test and the reason, and returns false: the test
@@ -179,7 +192,7 @@ fn owner_pid(name: &str) -> Option<u32> {
 }
 
 /// SIGKILLs every process whose network namespace is `ns` (except this process).
-fn kill_ns_processes(ns: &str) {
+pub(crate) fn kill_ns_processes(ns: &str) {
     let me = std::process::id();
     let Ok(out) = ip(&["netns", "pids", ns]) else {
         return;
