@@ -134,6 +134,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         watchdog,
         watchdog_timeout: args.watchdog_timeout,
     };
+    rt.spawn(stall_watch());
     rt.block_on(halo_api::run_daemon(opts, exec, ctl))?;
     Ok(())
+}
+
+/// Warn when the async runtime was stalled (a task held a worker thread, or the host
+/// starved the process): leases are measured on this runtime, so a long stall explains
+/// a lease lost on a healthy node.
+async fn stall_watch() {
+    let tick = std::time::Duration::from_millis(50);
+    loop {
+        let before = std::time::Instant::now();
+        tokio::time::sleep(tick).await;
+        let late = before.elapsed().saturating_sub(tick);
+        if late >= std::time::Duration::from_millis(150) {
+            tracing::warn!(
+                late_ms = late.as_millis() as u64,
+                "the daemon's runtime was stalled"
+            );
+        }
+    }
 }
