@@ -34,7 +34,7 @@ pub struct Args {
     #[arg(long, env = "HALO_WATCHDOG", value_name = "PATH|none")]
     pub watchdog: Option<String>,
     /// The watchdog's timeout (a device rounds it up to whole seconds); below the
-    /// guard's 1.5 s lease.
+    /// node's lease (1.5 s with the default timing).
     #[arg(long, value_parser = crate::cluster::parse_duration, value_name = "DURATION")]
     pub watchdog_timeout: Option<std::time::Duration>,
     /// Run directory of halo's builtin agents (pid files, dummy state).

@@ -5,6 +5,7 @@ mod bench;
 mod cluster;
 mod config;
 mod daemon;
+mod demo;
 mod lb;
 mod pcmk;
 mod resource;
@@ -25,6 +26,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Start a small cluster on this machine (no root needed) to try halo on; Ctrl-C
+    /// stops it and cleans up.
+    Demo(demo::Args),
+    /// The demo's web server (run by the demo's resources).
+    #[command(hide = true)]
+    DemoWeb(demo::WebArgs),
     /// Plan a transition offline from a configuration and status, like crm_simulate.
     Simulate(simulate::Args),
     /// Measure halo's own speed (see also the scripts under bench/).
@@ -69,6 +76,8 @@ fn main() {
     }
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Demo(args) => demo::run(args),
+        Command::DemoWeb(args) => demo::web(args),
         Command::Simulate(args) => simulate::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Agent(args) => agent::run(args),

@@ -547,6 +547,7 @@ async fn run_builtin(
         return Raw::output(builtin.metadata().to_xml());
     }
     let call = BuiltinCall {
+        node: &config.node,
         resource: &req.resource,
         action: &req.action,
         params: &req.params,

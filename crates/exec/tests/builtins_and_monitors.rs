@@ -368,3 +368,35 @@ esac
         .unwrap();
     assert_eq!(skipped.verdict, Verdict::Skipped);
 }
+
+/// halo:process gives its command the node's and the resource's names (HALO_NODE,
+/// HALO_RESOURCE) and the env_ parameters, and nothing of the daemon's environment.
+#[tokio::test]
+async fn process_environment_names_node_and_resource() {
+    let env = Env::new();
+    let out = env.path("env.out");
+    let command = format!("env > '{}'; exec sleep 1000", out.display());
+    let p = [("command", command.as_str()), ("env_GREETING", "hello")];
+    let r = env
+        .exec
+        .execute(env.req("named", "halo:process", "start", &p))
+        .await;
+    assert_eq!(r.rc, 0, "{r:?}");
+    // The command writes the file once its shell runs, maybe just after start answers.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut text = String::new();
+    while !text.contains("HALO_RESOURCE") && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        text = std::fs::read_to_string(&out).unwrap_or_default();
+    }
+    let stop = env
+        .exec
+        .execute(env.req("named", "halo:process", "stop", &p))
+        .await;
+    assert_eq!(stop.rc, 0, "{stop:?}");
+    let vars: Vec<&str> = text.lines().collect();
+    assert!(vars.contains(&"HALO_NODE=node1"), "{text}");
+    assert!(vars.contains(&"HALO_RESOURCE=named"), "{text}");
+    assert!(vars.contains(&"GREETING=hello"), "{text}");
+    assert!(!vars.iter().any(|v| v.starts_with("HOME=")), "{text}");
+}

@@ -31,6 +31,8 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// One operation for a builtin agent.
 #[derive(Debug, Clone, Copy)]
 pub struct BuiltinCall<'a> {
+    /// The node this runs on.
+    pub node: &'a str,
     pub resource: &'a str,
     pub action: &'a str,
     pub params: &'a Attrs,

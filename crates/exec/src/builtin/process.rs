@@ -344,6 +344,7 @@ impl ProcessAgent {
                     .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
             )
             .env("HALO_RESOURCE", call.resource)
+            .env("HALO_NODE", call.node)
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
@@ -498,7 +499,8 @@ impl BuiltinAgent for ProcessAgent {
             longdesc: "Runs a command (through /bin/sh -c) in its own process group. Monitor \
                        checks that it is alive and, with probe, that it answers on a TCP port or \
                        an HTTP URL. Stop sends SIGTERM to the group, then SIGKILL after \
-                       stop_timeout. Parameters named env_NAME set environment variable NAME."
+                       stop_timeout. Parameters named env_NAME set environment variable NAME; \
+                       HALO_RESOURCE and HALO_NODE name the resource and the node."
                 .into(),
             parameters: vec![
                 ParamMeta {
