@@ -40,7 +40,10 @@ pub fn edit(
     f(&mut cfg)?;
     halo_model::validate(&cfg)?;
     let config = StoredConfig::from_model(&cfg)?;
-    let reply = rt.block_on(client.propose(Change::SetConfig { config }))?;
+    let reply = rt.block_on(client.propose(Change::SetConfig {
+        config,
+        if_unchanged: Some(current),
+    }))?;
     if let ChangeResult::Refused { code, reason } = reply.result {
         bail!("{code} {reason}");
     }
@@ -83,7 +86,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 }
             }
             let config = StoredConfig::from_model(&cfg)?;
-            let reply = rt.block_on(client.propose(Change::SetConfig { config }))?;
+            let reply = rt.block_on(client.propose(Change::SetConfig {
+                config,
+                if_unchanged: None,
+            }))?;
             if let ChangeResult::Refused { code, reason } = reply.result {
                 bail!("{code} {reason}");
             }

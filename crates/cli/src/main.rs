@@ -4,10 +4,14 @@ mod agent;
 mod bench;
 mod cluster;
 mod config;
+mod constraint;
 mod daemon;
 mod demo;
+mod edit;
 mod lb;
+mod node;
 mod pcmk;
+mod property;
 mod resource;
 mod simulate;
 mod status;
@@ -52,6 +56,12 @@ enum Command {
     Config(config::Args),
     /// Fence devices, fencing levels, fencing a node, the fencing history.
     Stonith(stonith::Args),
+    /// Constraints: location, colocation, order; list and remove them.
+    Constraint(constraint::Args),
+    /// Cluster properties: set, unset, list.
+    Property(property::Args),
+    /// Nodes: standby, maintenance, attributes.
+    Node(node::Args),
     /// The load balancer: check, run, reload or import an HAProxy configuration.
     Lb(lb::Args),
     /// Make links named after Pacemaker's tools (crm_attribute, crm_mon, ...) to halo in
@@ -88,6 +98,9 @@ fn main() {
         Command::Status(args) => status::run(args),
         Command::Config(args) => config::run(args),
         Command::Stonith(args) => stonith::run(args),
+        Command::Constraint(args) => constraint::run(args),
+        Command::Property(args) => property::run(args),
+        Command::Node(args) => node::run(args),
         Command::Lb(args) => lb::run(args),
         Command::PcmkLinks(args) => pcmk::links::run(args),
     };

@@ -1,4 +1,5 @@
-//! `halo resource agents|describe|debug-start|debug-stop|debug-monitor`.
+//! `halo resource`: agents (`agents`, `describe`, `debug-start|stop|monitor`) and the
+//! cluster's resources (`create`, `delete`, `move`, ... in `edit.rs`; `cleanup`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -14,7 +15,7 @@ use crate::agent::{exit_code, print_result, runtime, ExecOpts};
 #[derive(clap::Args)]
 pub struct Args {
     #[command(subcommand)]
-    pub command: ResourceCommand,
+    pub command: Option<ResourceCommand>,
     #[command(flatten)]
     pub exec: ExecOpts,
 }
@@ -40,6 +41,68 @@ pub enum ResourceCommand {
     DebugStop(DebugArgs),
     /// Probe RESOURCE here (a one-shot monitor), and show what the agent says.
     DebugMonitor(DebugArgs),
+    /// Create a resource in the cluster: `halo resource create vip ocf:heartbeat:IPaddr2
+    /// ip=10.0.0.5 cidr_netmask=24 op monitor interval=30s [meta k=v...] [--clone]`.
+    #[command(allow_hyphen_values = true)]
+    Create {
+        name: String,
+        /// CLASS:PROVIDER:TYPE, CLASS:TYPE, or TYPE (an ocf:heartbeat agent).
+        agent: String,
+        /// Parameters `key=value`, then `op NAME key=value...` (repeatable), `meta
+        /// key=value...`, `clone key=value...`.
+        #[arg(trailing_var_arg = true)]
+        words: Vec<String>,
+        /// Clone it (one instance per node), as NAME-clone.
+        #[arg(long)]
+        clone: bool,
+        /// A promotable clone.
+        #[arg(long)]
+        promotable: bool,
+        /// Put it in group GROUP (made if missing), last or --before/--after a member.
+        #[arg(long)]
+        group: Option<String>,
+        #[arg(long, requires = "group")]
+        before: Option<String>,
+        #[arg(long, requires = "group", conflicts_with = "before")]
+        after: Option<String>,
+        /// Create it stopped (target-role=Stopped).
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// Remove a resource from the cluster, with the constraints that name it.
+    Delete { name: String },
+    /// Change a primitive's parameters (`key=` removes one), `op NAME key=value...`
+    /// (replaces that operation) or `meta key=value...`.
+    Update {
+        name: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        words: Vec<String>,
+    },
+    /// Set meta attributes (`key=` removes one) of any resource.
+    Meta {
+        name: String,
+        #[arg(num_args = 1..)]
+        pairs: Vec<String>,
+    },
+    /// Let resources run (removes target-role).
+    Enable {
+        #[arg(num_args = 1..)]
+        names: Vec<String>,
+    },
+    /// Stop resources and keep them stopped (target-role=Stopped).
+    Disable {
+        #[arg(num_args = 1..)]
+        names: Vec<String>,
+    },
+    /// Move a resource to NODE (a cli-prefer constraint; `clear` removes it).
+    Move { name: String, node: String },
+    /// Keep a resource off NODE (a cli-ban constraint; `clear` removes it).
+    Ban { name: String, node: String },
+    /// Remove the constraints `move` and `ban` made (of one NODE, or all).
+    Clear { name: String, node: Option<String> },
+    /// List the cluster's resources (the default), or show one's configuration.
+    #[command(alias = "config")]
+    Show { name: Option<String> },
     /// Reset RESOURCE's fail counts in the cluster (on every node, or on --node), so the
     /// scheduler may place it there again. Needs the local daemon (--state-dir).
     Cleanup {
@@ -140,7 +203,12 @@ fn debug(opts: &ExecOpts, args: &DebugArgs, action: &str) -> anyhow::Result<()> 
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    match &args.command {
+    // `halo resource` alone lists the resources, as `pcs resource` does.
+    let cmd = args.command.unwrap_or(ResourceCommand::Show { name: None });
+    if cmd.is_cluster_edit() {
+        return cluster_command(&args.exec, cmd);
+    }
+    match &cmd {
         ResourceCommand::Agents { filter } => {
             let filter = match filter {
                 Some(f) => AgentFilter::parse(f)?,
@@ -240,9 +308,103 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ResourceCommand::DebugStop(d) => debug(&args.exec, d, "stop"),
         ResourceCommand::DebugMonitor(d) => debug(&args.exec, d, "monitor"),
         ResourceCommand::Cleanup { resource, node } => {
-            cleanup(&args.exec.state_dir, resource, node.as_deref())
+            cleanup(&daemon_dir(&args.exec), resource, node.as_deref())
         }
+        _ => bail!("internal: a cluster command"),
     }
+}
+
+impl ResourceCommand {
+    /// Whether the command reads or changes the cluster's configuration.
+    fn is_cluster_edit(&self) -> bool {
+        matches!(
+            self,
+            ResourceCommand::Create { .. }
+                | ResourceCommand::Delete { .. }
+                | ResourceCommand::Update { .. }
+                | ResourceCommand::Meta { .. }
+                | ResourceCommand::Enable { .. }
+                | ResourceCommand::Disable { .. }
+                | ResourceCommand::Move { .. }
+                | ResourceCommand::Ban { .. }
+                | ResourceCommand::Clear { .. }
+                | ResourceCommand::Show { .. }
+        )
+    }
+}
+
+/// The daemon's state directory: `--state-dir`/`HALO_STATE_DIR` serve both the
+/// executor (builtin agents' state, default /run/halo) and the daemon (default
+/// /var/lib/halo); left at the executor's default, the daemon's default is meant.
+fn daemon_dir(exec: &ExecOpts) -> PathBuf {
+    if exec.state_dir == std::path::Path::new("/run/halo") {
+        PathBuf::from("/var/lib/halo")
+    } else {
+        exec.state_dir.clone()
+    }
+}
+
+/// The commands that change or show the cluster's configuration (`edit`).
+fn cluster_command(exec: &ExecOpts, cmd: ResourceCommand) -> anyhow::Result<()> {
+    let t = &crate::cluster::Target {
+        state_dir: daemon_dir(exec),
+    };
+    let msg = match cmd {
+        ResourceCommand::Create {
+            name,
+            agent,
+            words,
+            clone,
+            promotable,
+            group,
+            before,
+            after,
+            disabled,
+        } => {
+            let opts = crate::edit::CreateOpts {
+                clone,
+                promotable,
+                group,
+                before,
+                after,
+                disabled,
+            };
+            crate::edit::create(t, &name, &agent, &words, opts)?
+        }
+        ResourceCommand::Delete { name } => crate::edit::delete(t, &name)?,
+        ResourceCommand::Update { name, words } => crate::edit::update(t, &name, &words)?,
+        ResourceCommand::Meta { name, pairs } => crate::edit::meta(t, &name, &pairs)?,
+        ResourceCommand::Enable { names } => crate::edit::set_enabled(t, &names, true)?,
+        ResourceCommand::Disable { names } => crate::edit::set_enabled(t, &names, false)?,
+        ResourceCommand::Move { name, node } => crate::edit::move_to(t, &name, &node)?,
+        ResourceCommand::Ban { name, node } => crate::edit::ban(t, &name, &node)?,
+        ResourceCommand::Clear { name, node } => crate::edit::clear(t, &name, node.as_deref())?,
+        ResourceCommand::Show { name: None } => {
+            let st = crate::cluster::runtime()?.block_on(t.client().status())?;
+            let (_, lines) = crate::status::resources(t, &st)?;
+            if lines.is_empty() {
+                "NO resources configured".to_string()
+            } else {
+                lines.join("\n")
+            }
+        }
+        ResourceCommand::Show { name: Some(name) } => {
+            let cfg = crate::edit::current(t)?;
+            let r = cfg
+                .resources
+                .iter()
+                .find(|r| r.ids().contains(&name.as_str()))
+                .with_context(|| format!("no resource named {name} (see `halo resource`)"))?;
+            let one = Config {
+                resources: vec![r.clone()],
+                ..Config::default()
+            };
+            halo_model::to_native(&one)
+        }
+        _ => bail!("internal: not a cluster command"),
+    };
+    println!("{}", msg.trim_end());
+    Ok(())
 }
 
 /// Reset fail counts in the replicated status through the local daemon.

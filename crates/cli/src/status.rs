@@ -51,32 +51,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     // Resources and warnings come from the replicated state this node holds.
-    let Ok(value) = runtime()?.block_on(args.target.client().state(false)) else {
+    let Ok((cfg, lines)) = resources(&args.target, &st) else {
         return Ok(());
     };
-    let state: halo_consensus::ClusterState = serde_json::from_value(value)?;
-    let live = halo_controller::input::Liveness {
-        quorate: st.quorate,
-        dc: st.dc.clone(),
-        online: nodes
-            .iter()
-            .filter(|n| n.online)
-            .map(|n| n.name.clone())
-            .collect(),
-    };
-    let (cfg, status) = halo_controller::input::scheduler_input(&state, &live)?;
-    if !cfg.resources.is_empty() {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
-        let plan = halo_sched::schedule(&cfg, &status, now)?;
-        let text = plan.status_text(false);
-        if let Some(at) = text.find("  * Full List of Resources:") {
-            println!("Resources:");
-            for line in text[at..].lines().skip(1) {
-                println!("  {}", line.trim_start().trim_start_matches("* "));
-            }
+    if !lines.is_empty() {
+        println!("Resources:");
+        for l in lines {
+            println!("  {l}");
         }
     }
     for w in warnings(&cfg) {
@@ -97,6 +78,46 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The configuration this node holds and its resources as `crm_mon` lists them (what
+/// runs where, from the replicated status).
+pub fn resources(
+    target: &Target,
+    st: &halo_consensus::node::StatusReport,
+) -> anyhow::Result<(halo_model::Config, Vec<String>)> {
+    let value = runtime()?.block_on(target.client().state(false))?;
+    let state: halo_consensus::ClusterState = serde_json::from_value(value)?;
+    let live = halo_controller::input::Liveness {
+        quorate: st.quorate,
+        dc: st.dc.clone(),
+        online: st
+            .nodes
+            .iter()
+            .filter(|n| n.online)
+            .map(|n| n.name.clone())
+            .collect(),
+    };
+    let (cfg, status) = halo_controller::input::scheduler_input(&state, &live)?;
+    let mut lines = Vec::new();
+    if !cfg.resources.is_empty() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        let plan = halo_sched::schedule(&cfg, &status, now)?;
+        let text = plan.status_text(false);
+        if let Some(at) = text.find("  * Full List of Resources:") {
+            // crm_mon's list, one level of indentation and the bullets less.
+            for line in text[at..].lines().skip(1) {
+                let line = line.strip_prefix("    ").unwrap_or(line);
+                let rest = line.trim_start();
+                let indent = &line[..line.len() - rest.len()];
+                lines.push(format!("{indent}{}", rest.trim_start_matches("* ")));
+            }
+        }
+    }
+    Ok((cfg, lines))
 }
 
 /// What an operator must know about the safety of this configuration.

@@ -365,8 +365,13 @@ pub enum Change {
         secret_sha256: String,
         expires_ms: u64,
     },
-    /// Replace the whole configuration.
-    SetConfig { config: StoredConfig },
+    /// Replace the whole configuration; with `if_unchanged`, only if the current one is
+    /// still that (a read-modify-write that lost a race is refused, never merged).
+    SetConfig {
+        config: StoredConfig,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        if_unchanged: Option<StoredConfig>,
+    },
     /// Set or delete (`None`) one cluster property.
     SetProperty { name: String, value: Option<String> },
     /// Change cluster settings.
@@ -653,7 +658,16 @@ impl ClusterState {
                 );
                 ChangeResult::Ok
             }
-            Change::SetConfig { config } => {
+            Change::SetConfig {
+                config,
+                if_unchanged,
+            } => {
+                if if_unchanged.as_ref().is_some_and(|c| *c != self.config) {
+                    return refused(
+                        "HALO-E154",
+                        "the configuration changed since it was read: read it again and redo the change".into(),
+                    );
+                }
                 // Only a configuration that reads back cleanly is committed.
                 if let Err(e) = config.to_model() {
                     return refused("HALO-E121", e.to_string());

@@ -104,7 +104,10 @@ async fn interface_propose_subscribe_read_and_reopen() {
     let stored = StoredConfig::from_model(&model).unwrap_or_else(|e| panic!("{e}"));
     assert!(matches!(stored, StoredConfig::NativeToml { .. }));
     let resp = node
-        .propose(Change::SetConfig { config: stored })
+        .propose(Change::SetConfig {
+            config: stored,
+            if_unchanged: None,
+        })
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(resp.result, ChangeResult::Ok);
@@ -123,6 +126,7 @@ async fn interface_propose_subscribe_read_and_reopen() {
             config: StoredConfig::NativeToml {
                 text: "version = 1\n[[order]]\nid = \"o\"\nfirst = \"x\"\nthen = \"y\"\n".into(),
             },
+            if_unchanged: None,
         })
         .await;
     assert!(
@@ -138,6 +142,31 @@ async fn interface_propose_subscribe_read_and_reopen() {
         .to_model()
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(still.resources.len(), model.resources.len());
+    // A read-modify-write based on a configuration that has changed since is refused.
+    let stale = node
+        .propose(Change::SetConfig {
+            config: StoredConfig::default(),
+            if_unchanged: Some(StoredConfig::default()),
+        })
+        .await;
+    assert!(
+        matches!(stale, Err(Error::Refused { ref code, .. }) if code == "HALO-E154"),
+        "{stale:?}"
+    );
+    let current = node
+        .read_linearizable()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .state
+        .config;
+    let same = node
+        .propose(Change::SetConfig {
+            config: current.clone(),
+            if_unchanged: Some(current),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(same.result, ChangeResult::Ok);
 
     let epoch = node.status().epoch;
     node.shutdown().await;

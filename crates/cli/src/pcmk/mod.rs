@@ -239,7 +239,10 @@ impl Ctx {
         f(&mut cfg);
         let config =
             StoredConfig::from_model(&cfg).map_err(|e| Fail::new(exit::CONFIG, e.to_string()))?;
-        self.propose(Change::SetConfig { config })
+        self.propose(Change::SetConfig {
+            config,
+            if_unchanged: Some(state.config.clone()),
+        })
     }
 }
 

@@ -1,0 +1,889 @@
+//! pcs's configuration vocabulary on the live cluster: `halo resource create|delete|
+//! update|meta|enable|disable|move|ban|clear|show`, `halo constraint ...`, `halo
+//! property ...`, `halo node ...`. Each command reads the cluster's configuration,
+//! changes it, validates it and commits it through consensus, refused if the
+//! configuration changed meanwhile (`config::edit`).
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Context};
+use halo_model::{
+    Action, AgentRef, Clone as CloneRsc, Colocation, Config, Constraint, Discovery, Group,
+    Location, LocationHow, LocationTarget, OpDef, Order, OrderKind, Primitive, Resource, Role,
+    Score,
+};
+
+use crate::cluster::{runtime, Target};
+use crate::config::edit;
+
+/// `key=value` words; `key=` keeps an empty value (callers read it as "remove").
+pub fn parse_pairs(words: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    words
+        .iter()
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            _ => bail!("{p:?}: expected key=value"),
+        })
+        .collect()
+}
+
+/// Set `key=value` pairs in `attrs`; an empty value removes the key.
+fn merge(attrs: &mut BTreeMap<String, String>, pairs: BTreeMap<String, String>) {
+    for (k, v) in pairs {
+        if v.is_empty() {
+            attrs.remove(&k);
+        } else {
+            attrs.insert(k, v);
+        }
+    }
+}
+
+/// The cluster's configuration as it is now.
+pub fn current(target: &Target) -> anyhow::Result<Config> {
+    let state = runtime()?.block_on(target.client().state(true))?;
+    let stored: halo_consensus::StoredConfig = serde_json::from_value(state["config"].clone())
+        .context("reading the cluster's configuration")?;
+    Ok(stored.to_model()?)
+}
+
+/// `class:provider:type`, `class:type`, or a bare type (an `ocf:heartbeat` agent, as pcs
+/// assumes).
+pub fn parse_agent_ref(spec: &str) -> anyhow::Result<AgentRef> {
+    let parts: Vec<&str> = spec.split(':').collect();
+    let r = match parts.as_slice() {
+        [kind] => AgentRef {
+            class: "ocf".into(),
+            provider: Some("heartbeat".into()),
+            kind: kind.to_string(),
+        },
+        [class, kind] => AgentRef {
+            class: class.to_string(),
+            provider: None,
+            kind: kind.to_string(),
+        },
+        [class, provider, kind] => AgentRef {
+            class: class.to_string(),
+            provider: Some(provider.to_string()),
+            kind: kind.to_string(),
+        },
+        _ => bail!("{spec}: expected CLASS:PROVIDER:TYPE, CLASS:TYPE or TYPE"),
+    };
+    if r.kind.is_empty() || r.class.is_empty() {
+        bail!("{spec}: expected CLASS:PROVIDER:TYPE, CLASS:TYPE or TYPE");
+    }
+    if r.class == "ocf" && r.provider.is_none() {
+        bail!(
+            "{spec}: an ocf agent needs its provider (ocf:heartbeat:{})",
+            r.kind
+        );
+    }
+    Ok(r)
+}
+
+/// An operation from pcs's `op NAME key=value...` words.
+fn op_def(rsc: &str, name: &str, pairs: BTreeMap<String, String>) -> anyhow::Result<OpDef> {
+    let ms = |k: &str, v: &str| {
+        halo_model::duration::parse_duration_ms(v)
+            .map_err(|e| anyhow::anyhow!("op {name} {k}={v}: {e}"))
+    };
+    let mut op = OpDef {
+        name: name.to_string(),
+        enabled: true,
+        ..OpDef::default()
+    };
+    for (k, v) in pairs {
+        match k.as_str() {
+            "interval" => op.interval_ms = ms(&k, &v)?,
+            "timeout" => op.timeout_ms = Some(ms(&k, &v)?),
+            "role" => {
+                op.role = Some(
+                    Role::parse(&v).with_context(|| format!("op {name} role={v}: unknown role"))?,
+                )
+            }
+            "on-fail" => {
+                op.on_fail = Some(
+                    halo_model::OnFail::parse(&v)
+                        .with_context(|| format!("op {name} on-fail={v}: unknown policy"))?,
+                )
+            }
+            "enabled" => op.enabled = v != "false",
+            "id" => op.id = v,
+            _ => {
+                op.attrs.insert(k, v);
+            }
+        }
+    }
+    if op.id.is_empty() {
+        op.id = format!(
+            "{rsc}-{name}-interval-{}",
+            halo_exec::duration::format_duration(std::time::Duration::from_millis(op.interval_ms))
+        );
+    }
+    Ok(op)
+}
+
+/// What `resource create` reads after the agent: parameters, then `op NAME k=v...`
+/// (repeatable), `meta k=v...`, `clone k=v...` (pcs's section words).
+#[derive(Default)]
+struct CreateWords {
+    params: BTreeMap<String, String>,
+    ops: Vec<(String, BTreeMap<String, String>)>,
+    meta: BTreeMap<String, String>,
+    clone_meta: BTreeMap<String, String>,
+}
+
+fn split_create_words(words: &[String]) -> anyhow::Result<CreateWords> {
+    enum Section {
+        Params,
+        Op,
+        Meta,
+        Clone,
+    }
+    let mut out = CreateWords::default();
+    let mut section = Section::Params;
+    let mut it = words.iter().peekable();
+    while let Some(w) = it.next() {
+        match w.as_str() {
+            "op" => {
+                let name = it
+                    .next()
+                    .filter(|n| !n.contains('='))
+                    .context("op: expected an operation name (op monitor interval=30s)")?;
+                out.ops.push((name.clone(), BTreeMap::new()));
+                section = Section::Op;
+                continue;
+            }
+            "meta" => {
+                section = Section::Meta;
+                continue;
+            }
+            "clone" => {
+                section = Section::Clone;
+                continue;
+            }
+            _ => {}
+        }
+        let (k, v) = parse_pairs(std::slice::from_ref(w))?
+            .into_iter()
+            .next()
+            .context("expected key=value")?;
+        match section {
+            Section::Params => out.params.insert(k, v),
+            Section::Op => match out.ops.last_mut() {
+                Some((_, attrs)) => attrs.insert(k, v),
+                None => None,
+            },
+            Section::Meta => out.meta.insert(k, v),
+            Section::Clone => out.clone_meta.insert(k, v),
+        };
+    }
+    Ok(out)
+}
+
+/// How `resource create` places the new resource.
+pub struct CreateOpts {
+    pub clone: bool,
+    pub promotable: bool,
+    pub group: Option<String>,
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub disabled: bool,
+}
+
+/// `halo resource create NAME AGENT [key=value...] [op NAME key=value...]... [meta
+/// key=value...] [clone key=value...]`.
+pub fn create(
+    target: &Target,
+    name: &str,
+    agent: &str,
+    words: &[String],
+    opts: CreateOpts,
+) -> anyhow::Result<String> {
+    let agent = parse_agent_ref(agent)?;
+    let mut w = split_create_words(words)?;
+    if opts.disabled {
+        w.meta.insert("target-role".into(), "Stopped".into());
+    }
+    let mut ops = w
+        .ops
+        .into_iter()
+        .map(|(n, a)| op_def(name, &n, a))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if !ops.iter().any(|o| o.name == "monitor") {
+        // pcs gives every resource a monitor; its interval when none is asked for.
+        let interval = if agent.class == "stonith" {
+            "60s"
+        } else {
+            "10s"
+        };
+        let pairs = BTreeMap::from([("interval".to_string(), interval.to_string())]);
+        ops.push(op_def(name, "monitor", pairs)?);
+    }
+    let primitive = Primitive {
+        id: name.to_string(),
+        agent,
+        params: w.params,
+        meta: w.meta,
+        ops,
+    };
+    let clone = opts.clone || opts.promotable || !w.clone_meta.is_empty();
+    if clone && opts.group.is_some() {
+        bail!("a resource is either cloned or in a group: clone the group instead (halo resource clone GROUP)");
+    }
+    let name = name.to_string();
+    let epoch = edit(target, |cfg| {
+        if cfg
+            .resources
+            .iter()
+            .any(|r| r.ids().contains(&name.as_str()))
+        {
+            bail!("a resource named {name} already exists");
+        }
+        if clone {
+            let id = format!("{name}-clone");
+            if cfg.resources.iter().any(|r| r.ids().contains(&id.as_str())) {
+                bail!("a resource named {id} already exists");
+            }
+            cfg.resources.push(Resource::Clone(CloneRsc {
+                id,
+                meta: w.clone_meta,
+                promotable: opts.promotable,
+                child: Box::new(Resource::Primitive(primitive)),
+            }));
+            return Ok(());
+        }
+        let Some(group) = &opts.group else {
+            cfg.resources.push(Resource::Primitive(primitive));
+            return Ok(());
+        };
+        let existing = cfg.resources.iter_mut().find_map(|r| match r {
+            Resource::Group(g) if g.id == *group => Some(g),
+            _ => None,
+        });
+        let g = match existing {
+            Some(g) => g,
+            None => {
+                if cfg
+                    .resources
+                    .iter()
+                    .any(|r| r.ids().contains(&group.as_str()))
+                {
+                    bail!("{group} exists and is not a group");
+                }
+                cfg.resources.push(Resource::Group(Group {
+                    id: group.clone(),
+                    meta: BTreeMap::new(),
+                    members: Vec::new(),
+                }));
+                match cfg.resources.last_mut() {
+                    Some(Resource::Group(g)) => g,
+                    _ => bail!("internal: the new group is missing"),
+                }
+            }
+        };
+        let at = match (&opts.before, &opts.after) {
+            (Some(b), _) => g
+                .members
+                .iter()
+                .position(|m| m.id == *b)
+                .with_context(|| format!("{b} is not a member of {group}"))?,
+            (None, Some(a)) => {
+                g.members
+                    .iter()
+                    .position(|m| m.id == *a)
+                    .with_context(|| format!("{a} is not a member of {group}"))?
+                    + 1
+            }
+            (None, None) => g.members.len(),
+        };
+        g.members.insert(at, primitive);
+        Ok(())
+    })?;
+    Ok(format!("{name} created (epoch {epoch})"))
+}
+
+/// Remove `id` (a primitive, group or clone; a clone's or group's only member takes its
+/// parent along) and every constraint that names it.
+pub fn delete(target: &Target, id: &str) -> anyhow::Result<String> {
+    let epoch = edit(target, |cfg| {
+        let mut removed: Vec<String> = Vec::new();
+        let mut found = false;
+        cfg.resources.retain_mut(|r| {
+            if r.id() == id {
+                found = true;
+                removed.extend(r.ids().into_iter().map(String::from));
+                return false;
+            }
+            match r {
+                Resource::Primitive(_) => true,
+                Resource::Group(g) => {
+                    let before = g.members.len();
+                    g.members.retain(|m| m.id != id);
+                    if g.members.len() != before {
+                        found = true;
+                        removed.push(id.to_string());
+                    }
+                    if g.members.is_empty() && found {
+                        removed.push(g.id.clone());
+                        return false;
+                    }
+                    true
+                }
+                Resource::Clone(c) => {
+                    if c.child.ids().contains(&id) {
+                        found = true;
+                        let keep = match c.child.as_mut() {
+                            Resource::Group(g) if g.id != id => {
+                                g.members.retain(|m| m.id != id);
+                                !g.members.is_empty()
+                            }
+                            _ => false,
+                        };
+                        removed.push(id.to_string());
+                        if !keep {
+                            removed.extend(r.ids().into_iter().map(String::from));
+                        }
+                        return keep;
+                    }
+                    true
+                }
+            }
+        });
+        if !found {
+            bail!("no resource named {id} (see `halo resource`)");
+        }
+        cfg.constraints
+            .retain(|c| !constraint_refs(c).iter().any(|r| removed.contains(r)));
+        Ok(())
+    })?;
+    Ok(format!("{id} deleted (epoch {epoch})"))
+}
+
+/// The resources a constraint names.
+pub fn constraint_refs(c: &Constraint) -> Vec<String> {
+    let sets = |sets: &Vec<halo_model::ResourceSet>| -> Vec<String> {
+        sets.iter().flat_map(|s| s.resources.clone()).collect()
+    };
+    match c {
+        Constraint::Location(l) => match &l.target {
+            LocationTarget::Resource(r) => vec![r.clone()],
+            LocationTarget::Sets(s) => sets(s),
+        },
+        Constraint::Colocation(Colocation::Pair { rsc, with_rsc, .. }) => {
+            vec![rsc.clone(), with_rsc.clone()]
+        }
+        Constraint::Colocation(Colocation::Sets { sets: s, .. }) => sets(s),
+        Constraint::Order(Order::Pair { first, then, .. }) => vec![first.clone(), then.clone()],
+        Constraint::Order(Order::Sets { sets: s, .. }) => sets(s),
+    }
+}
+
+/// The meta attributes of resource `id` (any kind, nested ones included).
+fn meta_mut<'a>(cfg: &'a mut Config, id: &str) -> anyhow::Result<&'a mut BTreeMap<String, String>> {
+    fn find<'a>(r: &'a mut Resource, id: &str) -> Option<&'a mut BTreeMap<String, String>> {
+        match r {
+            Resource::Primitive(p) => (p.id == id).then_some(&mut p.meta),
+            Resource::Group(g) => {
+                if g.id == id {
+                    return Some(&mut g.meta);
+                }
+                g.members
+                    .iter_mut()
+                    .find(|m| m.id == id)
+                    .map(|m| &mut m.meta)
+            }
+            Resource::Clone(c) => {
+                if c.id == id {
+                    return Some(&mut c.meta);
+                }
+                find(&mut c.child, id)
+            }
+        }
+    }
+    cfg.resources
+        .iter_mut()
+        .find_map(|r| find(r, id))
+        .with_context(|| format!("no resource named {id} (see `halo resource`)"))
+}
+
+fn primitive_mut<'a>(cfg: &'a mut Config, id: &str) -> anyhow::Result<&'a mut Primitive> {
+    fn find<'a>(r: &'a mut Resource, id: &str) -> Option<&'a mut Primitive> {
+        match r {
+            Resource::Primitive(p) => (p.id == id).then_some(p),
+            Resource::Group(g) => g.members.iter_mut().find(|m| m.id == id),
+            Resource::Clone(c) => find(&mut c.child, id),
+        }
+    }
+    cfg.resources
+        .iter_mut()
+        .find_map(|r| find(r, id))
+        .with_context(|| format!("no primitive resource named {id} (see `halo resource`)"))
+}
+
+/// `resource update ID key=value... [op NAME key=value...] [meta key=value...]`:
+/// parameters (an empty value removes one), operations replaced by name, meta merged.
+pub fn update(target: &Target, id: &str, words: &[String]) -> anyhow::Result<String> {
+    let w = split_create_words(words)?;
+    let epoch = edit(target, |cfg| {
+        let p = primitive_mut(cfg, id)?;
+        merge(&mut p.params, w.params);
+        merge(&mut p.meta, w.meta);
+        for (name, pairs) in w.ops {
+            let op = op_def(id, &name, pairs)?;
+            p.ops.retain(|o| o.name != name);
+            p.ops.push(op);
+        }
+        Ok(())
+    })?;
+    Ok(format!("{id} updated (epoch {epoch})"))
+}
+
+/// `resource meta ID key=value...` (an empty value removes one).
+pub fn meta(target: &Target, id: &str, words: &[String]) -> anyhow::Result<String> {
+    let pairs = parse_pairs(words)?;
+    let epoch = edit(target, |cfg| {
+        merge(meta_mut(cfg, id)?, pairs);
+        Ok(())
+    })?;
+    Ok(format!("{id} updated (epoch {epoch})"))
+}
+
+/// `resource enable|disable ID...`: target-role removed (as pcs) or set to Stopped.
+pub fn set_enabled(target: &Target, ids: &[String], enabled: bool) -> anyhow::Result<String> {
+    let epoch = edit(target, |cfg| {
+        for id in ids {
+            let meta = meta_mut(cfg, id)?;
+            if enabled {
+                meta.remove("target-role");
+            } else {
+                meta.insert("target-role".into(), "Stopped".into());
+            }
+        }
+        Ok(())
+    })?;
+    let what = if enabled { "enabled" } else { "disabled" };
+    Ok(format!("{} {what} (epoch {epoch})", ids.join(", ")))
+}
+
+fn location(id: String, rsc: &str, node: &str, score: Score) -> Constraint {
+    Constraint::Location(Location {
+        id,
+        target: LocationTarget::Resource(rsc.to_string()),
+        role: None,
+        how: LocationHow::Node {
+            node: node.to_string(),
+            score,
+        },
+        discovery: Discovery::Always,
+    })
+}
+
+fn require_resource(cfg: &Config, id: &str) -> anyhow::Result<()> {
+    if cfg.resources.iter().any(|r| r.ids().contains(&id)) {
+        Ok(())
+    } else {
+        bail!("no resource named {id} (see `halo resource`)")
+    }
+}
+
+fn require_node(cfg: &Config, node: &str) -> anyhow::Result<()> {
+    if cfg.nodes.iter().any(|n| n.name == node) {
+        Ok(())
+    } else {
+        bail!(
+            "no node named {node} (nodes: {})",
+            cfg.nodes
+                .iter()
+                .map(|n| n.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
+}
+
+/// `resource move ID NODE`: a `cli-prefer-ID` location of INFINITY on NODE (replacing
+/// an earlier one), as `pcs resource move` / `crm_resource --move` make.
+pub fn move_to(target: &Target, id: &str, node: &str) -> anyhow::Result<String> {
+    let epoch = edit(target, |cfg| {
+        require_resource(cfg, id)?;
+        require_node(cfg, node)?;
+        let cid = format!("cli-prefer-{id}");
+        cfg.constraints.retain(|c| c.id() != cid);
+        cfg.constraints
+            .push(location(cid, id, node, Score::INFINITY));
+        Ok(())
+    })?;
+    Ok(format!(
+        "{id} moves to {node} (constraint cli-prefer-{id}; `halo resource clear {id}` removes it) (epoch {epoch})"
+    ))
+}
+
+/// `resource ban ID NODE`: a `cli-ban-ID-on-NODE` location of -INFINITY.
+pub fn ban(target: &Target, id: &str, node: &str) -> anyhow::Result<String> {
+    let epoch = edit(target, |cfg| {
+        require_resource(cfg, id)?;
+        require_node(cfg, node)?;
+        let cid = format!("cli-ban-{id}-on-{node}");
+        cfg.constraints.retain(|c| c.id() != cid);
+        cfg.constraints
+            .push(location(cid, id, node, Score::NEG_INFINITY));
+        Ok(())
+    })?;
+    Ok(format!(
+        "{id} banned from {node} (constraint cli-ban-{id}-on-{node}; `halo resource clear {id}` removes it) (epoch {epoch})"
+    ))
+}
+
+/// `resource clear ID [NODE]`: remove the constraints `move` and `ban` made.
+pub fn clear(target: &Target, id: &str, node: Option<&str>) -> anyhow::Result<String> {
+    let prefer = format!("cli-prefer-{id}");
+    let ban = format!("cli-ban-{id}-on-");
+    let mut gone = Vec::new();
+    let epoch = edit(target, |cfg| {
+        require_resource(cfg, id)?;
+        cfg.constraints.retain(|c| {
+            let cid = c.id();
+            let hit = match node {
+                None => cid == prefer || cid.starts_with(&ban),
+                Some(n) => cid == format!("{ban}{n}") || cid == prefer,
+            };
+            if hit {
+                gone.push(cid.to_string());
+            }
+            !hit
+        });
+        Ok(())
+    })?;
+    Ok(if gone.is_empty() {
+        format!("{id} had no move or ban constraint")
+    } else {
+        format!("removed {} (epoch {epoch})", gone.join(", "))
+    })
+}
+
+/// `constraint location R prefers|avoids NODE[=SCORE]...`.
+pub fn constraint_location(
+    target: &Target,
+    rsc: &str,
+    how: &str,
+    nodes: &[String],
+) -> anyhow::Result<String> {
+    let avoid = match how {
+        "prefers" => false,
+        "avoids" => true,
+        _ => bail!("constraint location {rsc} {how}: expected prefers or avoids"),
+    };
+    if nodes.is_empty() {
+        bail!("constraint location {rsc} {how}: name at least one NODE[=SCORE]");
+    }
+    let mut made = Vec::new();
+    let epoch = edit(target, |cfg| {
+        require_resource(cfg, rsc)?;
+        for spec in nodes {
+            let (node, score) = match spec.split_once('=') {
+                Some((n, s)) => (
+                    n,
+                    Score::parse(s).map_err(|e| anyhow::anyhow!("{spec}: {e}"))?,
+                ),
+                None => (spec.as_str(), Score::INFINITY),
+            };
+            require_node(cfg, node)?;
+            let score = if avoid {
+                Score::new(-score.value())
+            } else {
+                score
+            };
+            let id = format!("location-{rsc}-{node}-{score}");
+            cfg.constraints.retain(|c| c.id() != id);
+            cfg.constraints.push(location(id.clone(), rsc, node, score));
+            made.push(id);
+        }
+        Ok(())
+    })?;
+    Ok(format!("added {} (epoch {epoch})", made.join(", ")))
+}
+
+/// `constraint colocation add [ROLE] A with [ROLE] B [SCORE] [id=ID]`.
+pub fn constraint_colocation(target: &Target, words: &[String]) -> anyhow::Result<String> {
+    let mut w: Vec<&str> = words.iter().map(String::as_str).collect();
+    let mut id = None;
+    w.retain(|x| match x.strip_prefix("id=") {
+        Some(v) => {
+            id = Some(v.to_string());
+            false
+        }
+        None => true,
+    });
+    let role = |x: &str| Role::parse(x).filter(|_| x != "Stopped");
+    let mut i = 0;
+    let rsc_role = w.get(i).and_then(|x| role(x));
+    if rsc_role.is_some() {
+        i += 1;
+    }
+    let rsc = *w
+        .get(i)
+        .context("colocation add: expected [ROLE] A with [ROLE] B [SCORE]")?;
+    if w.get(i + 1) != Some(&"with") {
+        bail!("colocation add: expected [ROLE] A with [ROLE] B [SCORE]");
+    }
+    i += 2;
+    let with_role = w.get(i).and_then(|x| role(x));
+    if with_role.is_some() {
+        i += 1;
+    }
+    let with = *w
+        .get(i)
+        .context("colocation add: expected B after `with`")?;
+    let score = match w.get(i + 1) {
+        Some(s) => Score::parse(s).map_err(|e| anyhow::anyhow!("score {s}: {e}"))?,
+        None => Score::INFINITY,
+    };
+    if w.len() > i + 2 {
+        bail!("colocation add: unexpected {:?}", &w[i + 2..]);
+    }
+    let id = id.unwrap_or_else(|| format!("colocation-{rsc}-{with}-{score}"));
+    let (rsc, with) = (rsc.to_string(), with.to_string());
+    let cid = id.clone();
+    let epoch = edit(target, |cfg| {
+        require_resource(cfg, &rsc)?;
+        require_resource(cfg, &with)?;
+        if cfg.constraints.iter().any(|c| c.id() == cid) {
+            bail!("a constraint named {cid} already exists");
+        }
+        cfg.constraints
+            .push(Constraint::Colocation(Colocation::Pair {
+                id: cid.clone(),
+                score,
+                rsc,
+                rsc_role,
+                with_rsc: with,
+                with_rsc_role: with_role,
+            }));
+        Ok(())
+    })?;
+    Ok(format!("added {id} (epoch {epoch})"))
+}
+
+/// `constraint order [ACTION] A then [ACTION] B [kind=..] [symmetrical=..] [id=..]`.
+pub fn constraint_order(target: &Target, words: &[String]) -> anyhow::Result<String> {
+    let mut opts = BTreeMap::new();
+    let w: Vec<&str> = words
+        .iter()
+        .map(String::as_str)
+        .filter(|x| match x.split_once('=') {
+            Some((k, v)) => {
+                opts.insert(k.to_string(), v.to_string());
+                false
+            }
+            None => true,
+        })
+        .collect();
+    let usage = "order: expected [ACTION] A then [ACTION] B [kind=Mandatory|Optional|Serialize] [symmetrical=true|false]";
+    let mut i = 0;
+    let first_action = w.get(i).and_then(|x| Action::parse(x));
+    if first_action.is_some() {
+        i += 1;
+    }
+    let first = *w.get(i).context(usage)?;
+    if w.get(i + 1) != Some(&"then") {
+        bail!("{usage}");
+    }
+    i += 2;
+    let then_action = w.get(i).and_then(|x| Action::parse(x));
+    if then_action.is_some() {
+        i += 1;
+    }
+    let then = *w.get(i).context(usage)?;
+    if w.len() > i + 1 {
+        bail!("{usage}; unexpected {:?}", &w[i + 1..]);
+    }
+    let kind = match opts.remove("kind") {
+        Some(k) => OrderKind::parse(&k).with_context(|| format!("kind={k}: {usage}"))?,
+        None => OrderKind::Mandatory,
+    };
+    let symmetrical = match opts.remove("symmetrical") {
+        Some(v) => Some(match v.as_str() {
+            "true" => true,
+            "false" => false,
+            _ => bail!("symmetrical={v}: expected true or false"),
+        }),
+        None => None,
+    };
+    let kind_name = match kind {
+        OrderKind::Mandatory => "mandatory",
+        OrderKind::Optional => "Optional",
+        OrderKind::Serialize => "Serialize",
+    };
+    let id = opts
+        .remove("id")
+        .unwrap_or_else(|| format!("order-{first}-{then}-{kind_name}"));
+    if let Some(k) = opts.keys().next() {
+        bail!("order: unknown option {k} ({usage})");
+    }
+    let (first, then) = (first.to_string(), then.to_string());
+    let cid = id.clone();
+    let epoch = edit(target, |cfg| {
+        require_resource(cfg, &first)?;
+        require_resource(cfg, &then)?;
+        if cfg.constraints.iter().any(|c| c.id() == cid) {
+            bail!("a constraint named {cid} already exists");
+        }
+        cfg.constraints.push(Constraint::Order(Order::Pair {
+            id: cid.clone(),
+            kind,
+            symmetrical,
+            first,
+            first_action,
+            then,
+            then_action,
+            require_all: true,
+        }));
+        Ok(())
+    })?;
+    Ok(format!("added {id} (epoch {epoch})"))
+}
+
+/// `constraint remove ID...`.
+pub fn constraint_remove(target: &Target, ids: &[String]) -> anyhow::Result<String> {
+    let epoch = edit(target, |cfg| {
+        for id in ids {
+            if !cfg.constraints.iter().any(|c| c.id() == id) {
+                bail!("no constraint named {id} (see `halo constraint list`)");
+            }
+            cfg.constraints.retain(|c| c.id() != id);
+        }
+        Ok(())
+    })?;
+    Ok(format!("removed {} (epoch {epoch})", ids.join(", ")))
+}
+
+/// `property set key=value...` / `property unset key...`.
+pub fn property_set(target: &Target, pairs: BTreeMap<String, String>) -> anyhow::Result<String> {
+    let names: Vec<String> = pairs.keys().cloned().collect();
+    let epoch = edit(target, |cfg| {
+        merge(&mut cfg.properties, pairs);
+        Ok(())
+    })?;
+    Ok(format!("set {} (epoch {epoch})", names.join(", ")))
+}
+
+/// `node standby|unstandby|maintenance|unmaintenance [NODE...|--all]`: the permanent
+/// node attribute `attr` set to "on" or removed.
+pub fn node_flag(
+    target: &Target,
+    attr: &str,
+    on: bool,
+    nodes: &[String],
+    all: bool,
+) -> anyhow::Result<String> {
+    let mut named = Vec::new();
+    let epoch = edit(target, |cfg| {
+        let chosen: Vec<String> = if all {
+            cfg.nodes.iter().map(|n| n.name.clone()).collect()
+        } else if nodes.is_empty() {
+            bail!("name the node(s), or --all");
+        } else {
+            nodes.to_vec()
+        };
+        for name in &chosen {
+            require_node(cfg, name)?;
+            if let Some(n) = cfg.nodes.iter_mut().find(|n| n.name == *name) {
+                if on {
+                    n.attrs.insert(attr.to_string(), "on".into());
+                } else {
+                    n.attrs.remove(attr);
+                }
+            }
+        }
+        named = chosen;
+        Ok(())
+    })?;
+    let what = match (attr, on) {
+        ("standby", true) => "in standby",
+        ("standby", false) => "out of standby",
+        (_, true) => "in maintenance",
+        (_, false) => "out of maintenance",
+    };
+    Ok(format!("{} {what} (epoch {epoch})", named.join(", ")))
+}
+
+/// `node attribute NODE key=value...` (permanent; an empty value removes one).
+pub fn node_attribute(target: &Target, node: &str, words: &[String]) -> anyhow::Result<String> {
+    let pairs = parse_pairs(words)?;
+    let epoch = edit(target, |cfg| {
+        require_node(cfg, node)?;
+        if let Some(n) = cfg.nodes.iter_mut().find(|n| n.name == node) {
+            merge(&mut n.attrs, pairs);
+        }
+        Ok(())
+    })?;
+    Ok(format!("{node} updated (epoch {epoch})"))
+}
+
+/// One line per constraint, as `halo constraint list` prints it.
+pub fn describe_constraint(c: &Constraint) -> String {
+    match c {
+        Constraint::Location(l) => {
+            let what = match &l.target {
+                LocationTarget::Resource(r) => r.clone(),
+                LocationTarget::Sets(s) => format!(
+                    "sets {:?}",
+                    s.iter().map(|x| &x.resources).collect::<Vec<_>>()
+                ),
+            };
+            match &l.how {
+                LocationHow::Node { node, score } if score.value() < 0 => {
+                    format!(
+                        "location {what} avoids {node} (score {score}) (id: {})",
+                        l.id
+                    )
+                }
+                LocationHow::Node { node, score } => {
+                    format!(
+                        "location {what} prefers {node} (score {score}) (id: {})",
+                        l.id
+                    )
+                }
+                LocationHow::Rules(r) => {
+                    format!("location {what} by {} rule(s) (id: {})", r.len(), l.id)
+                }
+            }
+        }
+        Constraint::Colocation(Colocation::Pair {
+            id,
+            score,
+            rsc,
+            rsc_role,
+            with_rsc,
+            with_rsc_role,
+        }) => {
+            let role = |r: &Option<Role>| r.map(|r| format!("{r} ")).unwrap_or_default();
+            format!(
+                "colocation {}{rsc} with {}{with_rsc} (score {score}) (id: {id})",
+                role(rsc_role),
+                role(with_rsc_role)
+            )
+        }
+        Constraint::Colocation(Colocation::Sets { id, score, sets }) => format!(
+            "colocation set {:?} (score {score}) (id: {id})",
+            sets.iter().map(|s| &s.resources).collect::<Vec<_>>()
+        ),
+        Constraint::Order(Order::Pair {
+            id,
+            kind,
+            first,
+            first_action,
+            then,
+            then_action,
+            ..
+        }) => format!(
+            "order {} {first} then {} {then} (kind {kind:?}) (id: {id})",
+            first_action.unwrap_or(Action::Start),
+            then_action.or(*first_action).unwrap_or(Action::Start)
+        ),
+        Constraint::Order(Order::Sets { id, kind, sets, .. }) => format!(
+            "order set {:?} (kind {kind:?}) (id: {id})",
+            sets.iter().map(|s| &s.resources).collect::<Vec<_>>()
+        ),
+    }
+}

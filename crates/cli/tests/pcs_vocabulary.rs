@@ -1,0 +1,164 @@
+//! pcs's configuration vocabulary on a live three-node cluster (loopback): properties,
+//! resources, clones, constraints, move/ban/clear, enable/disable, standby and delete,
+//! each checked by what Debian's `ocf:heartbeat:Dummy` agents really run (their state
+//! files), and bad commands refused with the reason.
+
+use std::path::{Path, PathBuf};
+
+use halo_testkit::cluster::{poll, Cluster, DEADLINE};
+
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_halo"))
+}
+
+const DUMMY: &str = "/usr/lib/ocf/resource.d/heartbeat/Dummy";
+
+fn state_file(c: &Cluster, i: usize, rsc: &str) -> PathBuf {
+    c.daemons[i].rsctmp().join(format!("Dummy-{rsc}.state"))
+}
+
+/// Where Dummy `rsc` runs (node indexes), by its state file.
+fn where_runs(c: &Cluster, rsc: &str) -> Vec<usize> {
+    (0..c.daemons.len())
+        .filter(|i| state_file(c, *i, rsc).exists())
+        .collect()
+}
+
+fn wait_runs(c: &Cluster, rsc: &str, want: &[usize]) {
+    let ok = poll(DEADLINE, || (where_runs(c, rsc) == want).then_some(()));
+    assert!(
+        ok.is_some(),
+        "{rsc} should run on {want:?}, runs on {:?}\n{}",
+        where_runs(c, rsc),
+        c.logs()
+    );
+}
+
+/// Run `halo ARGS` on node 0 and require success; its output.
+fn ok(c: &Cluster, args: &[&str]) -> String {
+    let r = c.halo(0, args);
+    assert!(r.ok, "halo {}: {}\n{}", args.join(" "), r.stderr, c.logs());
+    r.stdout
+}
+
+/// Run `halo ARGS` on node 0 and require a refusal; its error.
+fn refused(c: &Cluster, args: &[&str]) -> String {
+    let r = c.halo(0, args);
+    assert!(!r.ok, "halo {} should fail: {}", args.join(" "), r.stdout);
+    r.stderr
+}
+
+#[test]
+fn pcs_vocabulary_drives_the_live_cluster() {
+    if !halo_testkit::installed(DUMMY, "resource-agents") {
+        return;
+    }
+    let c = Cluster::formed(bin(), "pcs-vocab", &["n1", "n2", "n3"]);
+
+    // Properties, as the reference deployment sets them.
+    ok(
+        &c,
+        &[
+            "property",
+            "set",
+            "no-quorum-policy=stop",
+            "cluster-recheck-interval=5min",
+        ],
+    );
+    let props = ok(&c, &["property", "list"]);
+    assert!(props.contains("cluster-recheck-interval: 5min"), "{props}");
+    let all = ok(&c, &["property", "list", "--all"]);
+    assert!(all.contains("stonith-timeout: 60s (default)"), "{all}");
+    ok(&c, &["property", "unset", "cluster-recheck-interval"]);
+    assert!(!ok(&c, &["property", "list"]).contains("cluster-recheck-interval"));
+
+    // Resources: a primitive with an op and meta, a clone, an order and a colocation.
+    ok(
+        &c,
+        &[
+            "resource",
+            "create",
+            "db",
+            "ocf:heartbeat:Dummy",
+            "op",
+            "monitor",
+            "interval=2s",
+            "meta",
+            "resource-stickiness=100",
+        ],
+    );
+    ok(&c, &["resource", "create", "api", "Dummy", "--clone"]);
+    ok(
+        &c,
+        &[
+            "constraint",
+            "order",
+            "start",
+            "db",
+            "then",
+            "api-clone",
+            "kind=Optional",
+        ],
+    );
+    ok(&c, &["resource", "create", "web", "ocf:heartbeat:Dummy"]);
+    ok(
+        &c,
+        &["constraint", "colocation", "add", "web", "with", "db"],
+    );
+    poll(DEADLINE, || (where_runs(&c, "db").len() == 1).then_some(()));
+    let db = where_runs(&c, "db");
+    assert_eq!(db.len(), 1, "db runs once: {db:?}");
+    wait_runs(&c, "web", &db);
+    wait_runs(&c, "api", &[0, 1, 2]);
+    let list = ok(&c, &["constraint", "list"]);
+    assert!(list.contains("order-db-api-clone-Optional"), "{list}");
+    assert!(list.contains("colocation-web-db-INFINITY"), "{list}");
+    let shown = ok(&c, &["resource", "show", "db"]);
+    assert!(shown.contains("interval = \"2s\""), "{shown}");
+    let listed = ok(&c, &["resource"]);
+    assert!(listed.contains("api-clone"), "{listed}");
+
+    // move, ban, clear: the resource follows its constraints; web follows db.
+    let other = (db[0] + 1) % 3;
+    let other_name = c.daemons[other].name.clone();
+    ok(&c, &["resource", "move", "db", &other_name]);
+    wait_runs(&c, "db", &[other]);
+    wait_runs(&c, "web", &[other]);
+    ok(&c, &["resource", "ban", "db", &other_name]);
+    poll(DEADLINE, || {
+        let now = where_runs(&c, "db");
+        (now.len() == 1 && now[0] != other).then_some(())
+    });
+    assert!(!where_runs(&c, "db").contains(&other));
+    let cleared = ok(&c, &["resource", "clear", "db"]);
+    assert!(cleared.contains("cli-prefer-db") && cleared.contains("cli-ban-db-on-"));
+
+    // disable / enable.
+    ok(&c, &["resource", "disable", "api-clone"]);
+    wait_runs(&c, "api", &[]);
+    ok(&c, &["resource", "enable", "api-clone"]);
+    wait_runs(&c, "api", &[0, 1, 2]);
+
+    // Standby drains a node; unstandby lets it run again.
+    let n3 = c.daemons[2].name.clone();
+    ok(&c, &["node", "standby", &n3]);
+    wait_runs(&c, "api", &[0, 1]);
+    ok(&c, &["node", "unstandby", &n3]);
+    wait_runs(&c, "api", &[0, 1, 2]);
+
+    // Bad commands are refused with the reason; nothing changes.
+    assert!(refused(&c, &["resource", "create", "db", "Dummy"]).contains("already exists"));
+    assert!(refused(&c, &["resource", "move", "db", "nowhere"]).contains("no node named nowhere"));
+    assert!(refused(&c, &["resource", "create", "x", "ocf:Dummy"]).contains("provider"));
+    assert!(
+        refused(&c, &["constraint", "order", "db", "api-clone"]).contains("expected"),
+        "order without then"
+    );
+    assert!(refused(&c, &["constraint", "remove", "nope"]).contains("no constraint named nope"));
+
+    // delete takes the resource's constraints along, and the resource stops.
+    ok(&c, &["resource", "delete", "db"]);
+    wait_runs(&c, "db", &[]);
+    let list = ok(&c, &["constraint", "list"]);
+    assert!(!list.contains("db"), "{list}");
+}
