@@ -342,10 +342,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         out,
         "  halo status                    the nodes, the resources and where they run"
     )?;
-    writeln!(
-        out,
-        "  halo config show               the configuration (edit it, then halo config apply FILE)"
-    )?;
+    for hint in [
+        "  halo resource move singleton node2     move it (halo resource clear singleton: back)",
+        "  halo node standby node3                drain a node (halo node unstandby node3)",
+        "  halo resource create more Dummy --clone   add a resource, pcs-style",
+        "  halo config show               the configuration (edit it, then halo config apply FILE)",
+    ] {
+        writeln!(out, "{hint}")?;
+    }
     for (n, p) in &ports {
         writeln!(out, "  curl http://127.0.0.1:{p}/      {n}'s web server")?;
     }
