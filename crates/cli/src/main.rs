@@ -62,6 +62,9 @@ enum Command {
     Property(property::Args),
     /// Nodes: standby, maintenance, attributes.
     Node(node::Args),
+    /// Why a resource runs where it runs, or why it does not run (the scheduler's
+    /// explanation on the live state).
+    Why(status::WhyArgs),
     /// The load balancer: check, run, reload or import an HAProxy configuration.
     Lb(lb::Args),
     /// Make links named after Pacemaker's tools (crm_attribute, crm_mon, ...) to halo in
@@ -101,6 +104,7 @@ fn main() {
         Command::Constraint(args) => constraint::run(args),
         Command::Property(args) => property::run(args),
         Command::Node(args) => node::run(args),
+        Command::Why(args) => status::why(args),
         Command::Lb(args) => lb::run(args),
         Command::PcmkLinks(args) => pcmk::links::run(args),
     };

@@ -1,5 +1,7 @@
 //! `halo status`: the cluster as this node sees it.
 
+use anyhow::Context;
+
 use crate::cluster::{runtime, Target};
 
 #[derive(clap::Args)]
@@ -86,6 +88,29 @@ pub fn resources(
     target: &Target,
     st: &halo_consensus::node::StatusReport,
 ) -> anyhow::Result<(halo_model::Config, Vec<String>)> {
+    let (cfg, plan) = live_plan(target, st)?;
+    let mut lines = Vec::new();
+    if let Some(plan) = plan {
+        let text = plan.status_text(false);
+        if let Some(at) = text.find("  * Full List of Resources:") {
+            // crm_mon's list, one level of indentation and the bullets less.
+            for line in text[at..].lines().skip(1) {
+                let line = line.strip_prefix("    ").unwrap_or(line);
+                let rest = line.trim_start();
+                let indent = &line[..line.len() - rest.len()];
+                lines.push(format!("{indent}{}", rest.trim_start_matches("* ")));
+            }
+        }
+    }
+    Ok((cfg, lines))
+}
+
+/// The scheduler's plan on the replicated state this node holds (what the DC would
+/// plan now), with the configuration; no plan when nothing is configured.
+pub fn live_plan(
+    target: &Target,
+    st: &halo_consensus::node::StatusReport,
+) -> anyhow::Result<(halo_model::Config, Option<halo_sched::Plan>)> {
     let value = runtime()?.block_on(target.client().state(false))?;
     let state: halo_consensus::ClusterState = serde_json::from_value(value)?;
     let live = halo_controller::input::Liveness {
@@ -99,25 +124,35 @@ pub fn resources(
             .collect(),
     };
     let (cfg, status) = halo_controller::input::scheduler_input(&state, &live)?;
-    let mut lines = Vec::new();
-    if !cfg.resources.is_empty() {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
-        let plan = halo_sched::schedule(&cfg, &status, now)?;
-        let text = plan.status_text(false);
-        if let Some(at) = text.find("  * Full List of Resources:") {
-            // crm_mon's list, one level of indentation and the bullets less.
-            for line in text[at..].lines().skip(1) {
-                let line = line.strip_prefix("    ").unwrap_or(line);
-                let rest = line.trim_start();
-                let indent = &line[..line.len() - rest.len()];
-                lines.push(format!("{indent}{}", rest.trim_start_matches("* ")));
-            }
-        }
+    if cfg.resources.is_empty() {
+        return Ok((cfg, None));
     }
-    Ok((cfg, lines))
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let plan = halo_sched::schedule(&cfg, &status, now)?;
+    Ok((cfg, Some(plan)))
+}
+
+/// `halo why RESOURCE`: where it runs and why, or why it does not run, from the
+/// scheduler on the live state.
+#[derive(clap::Args)]
+pub struct WhyArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// The resource (a primitive, group or clone).
+    pub resource: String,
+}
+
+pub fn why(args: WhyArgs) -> anyhow::Result<()> {
+    let st = runtime()?.block_on(args.target.client().status())?;
+    let (_, plan) = live_plan(&args.target, &st)?;
+    let text = plan
+        .and_then(|p| p.explain(&args.resource))
+        .with_context(|| format!("no resource named {} (see `halo resource`)", args.resource))?;
+    print!("{text}");
+    Ok(())
 }
 
 /// What an operator must know about the safety of this configuration.

@@ -136,6 +136,8 @@ fn pcs_vocabulary_drives_the_live_cluster() {
     // disable / enable.
     ok(&c, &["resource", "disable", "api-clone"]);
     wait_runs(&c, "api", &[]);
+    let why = ok(&c, &["why", "api-clone"]);
+    assert!(why.contains("now stopped"), "{why}");
     ok(&c, &["resource", "enable", "api-clone"]);
     wait_runs(&c, "api", &[0, 1, 2]);
 
@@ -145,6 +147,10 @@ fn pcs_vocabulary_drives_the_live_cluster() {
     wait_runs(&c, "api", &[0, 1]);
     ok(&c, &["node", "unstandby", &n3]);
     wait_runs(&c, "api", &[0, 1, 2]);
+
+    let why = ok(&c, &["why", "web"]);
+    assert!(why.contains("web: now Started on"), "{why}");
+    assert!(refused(&c, &["why", "nope"]).contains("no resource named nope"));
 
     // Bad commands are refused with the reason; nothing changes.
     assert!(refused(&c, &["resource", "create", "db", "Dummy"]).contains("already exists"));
