@@ -8,7 +8,9 @@ use crate::cluster::{runtime, Target};
 pub struct Args {
     #[command(flatten)]
     pub target: Target,
-    /// Print JSON (keys: cluster, quorate, dc, term, nodes[name, online, role], ...).
+    /// Print JSON (keys: cluster, quorate, dc, term, nodes[name, online, role], ...,
+    /// resources[id, agent, state, node|nodes, failcount], failures,
+    /// constraints_temporary).
     #[arg(long)]
     pub json: bool,
 }
@@ -16,7 +18,11 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let st = runtime()?.block_on(args.target.client().status())?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&st)?);
+        let mut v = serde_json::to_value(&st)?;
+        if let (Some(obj), Ok(more)) = (v.as_object_mut(), json_resources(&args.target, &st)) {
+            obj.extend(more);
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
     let Some(cluster) = &st.cluster else {
@@ -133,6 +139,102 @@ pub fn live_plan(
         .unwrap_or(0);
     let plan = halo_sched::schedule(&cfg, &status, now)?;
     Ok((cfg, Some(plan)))
+}
+
+/// The keys `halo status --json` adds to the membership's: `resources` (one object per
+/// primitive: `id`, `agent`, `state` — started, stopped, promoted, unpromoted, failed,
+/// blocked —, `node` or, for a clone's, `nodes` with `roles`, `failcount`, `disabled`,
+/// and `group`/`clone` when it belongs to one), `failures` (per node and operation) and
+/// `constraints_temporary` (what `resource move` and `ban` left).
+fn json_resources(
+    target: &Target,
+    st: &halo_consensus::node::StatusReport,
+) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
+    use serde_json::{json, Value};
+    let value = runtime()?.block_on(target.client().state(false))?;
+    let state: halo_consensus::ClusterState = serde_json::from_value(value)?;
+    let (cfg, plan) = live_plan(target, st)?;
+    let failcount = |id: &str| -> u64 {
+        state
+            .failures
+            .values()
+            .flat_map(|m| m.iter())
+            .filter(|(k, _)| k.split('#').next() == Some(id))
+            .map(|(_, f)| u64::from(f.count))
+            .sum()
+    };
+    let mut resources: Vec<Value> = Vec::new();
+    for r in plan.map(|p| p.resources()).unwrap_or_default() {
+        let clone = r.parents.iter().find(|p| {
+            cfg.resources
+                .iter()
+                .any(|x| matches!(x, halo_model::Resource::Clone(c) if c.id == **p))
+        });
+        let group = r.parents.iter().find(|p| Some(*p) != clone);
+        if let Some(c) = clone {
+            // One object per cloned primitive, its instances' nodes and roles inside.
+            let found = resources
+                .iter_mut()
+                .find(|o| o["id"] == r.id.as_str() && o["clone"] == c.as_str());
+            let o = match found {
+                Some(o) => o,
+                None => {
+                    resources.push(json!({
+                        "id": r.id, "clone": c, "group": group, "agent": r.agent,
+                        "state": "stopped", "nodes": [], "roles": {},
+                        "failcount": failcount(&r.id), "disabled": r.disabled,
+                    }));
+                    let last = resources.len() - 1;
+                    &mut resources[last]
+                }
+            };
+            if let Some(n) = &r.node {
+                o["roles"][n] = json!(r.state);
+                if let Some(list) = o["nodes"].as_array_mut() {
+                    list.push(json!(n));
+                }
+            }
+            // The clone's state: its worst instance, else its best role.
+            let rank = |s: &str| match s {
+                "blocked" => 5,
+                "failed" => 4,
+                "promoted" => 3,
+                "unpromoted" => 2,
+                "started" => 1,
+                _ => 0,
+            };
+            if rank(r.state) > rank(o["state"].as_str().unwrap_or("stopped")) {
+                o["state"] = json!(r.state);
+            }
+        } else {
+            resources.push(json!({
+                "id": r.id, "group": group, "agent": r.agent, "state": r.state,
+                "node": r.node, "failcount": failcount(&r.id), "disabled": r.disabled,
+            }));
+        }
+    }
+    let failures: Vec<Value> = state
+        .failures
+        .iter()
+        .flat_map(|(node, m)| {
+            m.iter().map(move |(key, f)| {
+                let (rsc, op) = key.split_once('#').unwrap_or((key.as_str(), ""));
+                json!({ "node": node, "resource": rsc, "operation": op,
+                        "count": f.count, "last_ms": f.last_ms })
+            })
+        })
+        .collect();
+    let temporary: Vec<Value> = cfg
+        .constraints
+        .iter()
+        .filter(|c| c.id().starts_with("cli-prefer-") || c.id().starts_with("cli-ban-"))
+        .map(|c| json!({ "id": c.id(), "text": crate::edit::describe_constraint(c) }))
+        .collect();
+    let mut out = serde_json::Map::new();
+    out.insert("resources".into(), Value::Array(resources));
+    out.insert("failures".into(), Value::Array(failures));
+    out.insert("constraints_temporary".into(), Value::Array(temporary));
+    Ok(out)
 }
 
 /// `halo why RESOURCE`: where it runs and why, or why it does not run, from the

@@ -124,6 +124,28 @@ fn pcs_vocabulary_drives_the_live_cluster() {
     ok(&c, &["resource", "move", "db", &other_name]);
     wait_runs(&c, "db", &[other]);
     wait_runs(&c, "web", &[other]);
+    let st: serde_json::Value =
+        serde_json::from_str(&ok(&c, &["status", "--json"])).unwrap_or_else(|e| panic!("{e}"));
+    let rsc = |id: &str| {
+        st["resources"]
+            .as_array()
+            .and_then(|a| a.iter().find(|r| r["id"] == id))
+            .cloned()
+            .unwrap_or_else(|| panic!("no {id} in {st}"))
+    };
+    assert_eq!(rsc("db")["state"], "started", "{st}");
+    assert_eq!(rsc("db")["node"], other_name.as_str(), "{st}");
+    assert_eq!(rsc("db")["agent"], "ocf:heartbeat:Dummy", "{st}");
+    assert_eq!(rsc("api")["clone"], "api-clone", "{st}");
+    assert_eq!(
+        rsc("api")["nodes"].as_array().map(Vec::len),
+        Some(3),
+        "{st}"
+    );
+    assert_eq!(
+        st["constraints_temporary"][0]["id"], "cli-prefer-db",
+        "{st}"
+    );
     ok(&c, &["resource", "ban", "db", &other_name]);
     poll(DEADLINE, || {
         let now = where_runs(&c, "db");
@@ -132,6 +154,24 @@ fn pcs_vocabulary_drives_the_live_cluster() {
     assert!(!where_runs(&c, "db").contains(&other));
     let cleared = ok(&c, &["resource", "clear", "db"]);
     assert!(cleared.contains("cli-prefer-db") && cleared.contains("cli-ban-db-on-"));
+
+    // A monitor failure shows as a failure and a fail count.
+    let at = where_runs(&c, "db");
+    std::fs::remove_file(state_file(&c, at[0], "db")).unwrap_or_else(|e| panic!("{e}"));
+    let failed = poll(DEADLINE, || {
+        let st: serde_json::Value = serde_json::from_str(&ok(&c, &["status", "--json"])).ok()?;
+        let db = st["resources"]
+            .as_array()?
+            .iter()
+            .find(|r| r["id"] == "db")?
+            .clone();
+        let f = st["failures"]
+            .as_array()?
+            .iter()
+            .any(|f| f["resource"] == "db");
+        (db["failcount"].as_u64()? >= 1 && f).then_some(())
+    });
+    assert!(failed.is_some(), "{}", ok(&c, &["status", "--json"]));
 
     // disable / enable.
     ok(&c, &["resource", "disable", "api-clone"]);

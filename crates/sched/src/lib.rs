@@ -77,6 +77,11 @@ impl Plan {
         render::status(&self.cluster, &self.graph, after)
     }
 
+    /// Every primitive instance as the current status shows it.
+    pub fn resources(&self) -> Vec<render::RscView> {
+        render::views(&self.cluster, &self.graph)
+    }
+
     /// The transition graph: every action with the actions it waits for.
     pub fn graph(&self) -> graph::TransitionGraph {
         graph::build(&self.cluster, &self.graph)

@@ -209,3 +209,60 @@ fn resource(cl: &Cluster, g: &Graph, r: RscId, after: bool, indent: usize, out: 
         }
     }
 }
+
+/// One primitive (or clone instance) as the current status shows it, for `--json`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RscView {
+    /// The primitive's id (a clone instance's without its `:N`).
+    pub id: String,
+    /// The group or clone it belongs to, top-level first.
+    pub parents: Vec<String>,
+    pub agent: String,
+    /// started, stopped, promoted, unpromoted, failed or blocked.
+    pub state: &'static str,
+    pub node: Option<String>,
+    /// Stopped by its target-role.
+    pub disabled: bool,
+}
+
+/// Every primitive instance's current state, in the status's order.
+pub fn views(cl: &Cluster, g: &Graph) -> Vec<RscView> {
+    let mut out = Vec::new();
+    for &t in &cl.top {
+        for p in cl.primitives(t) {
+            let rsc = &cl.rscs[p];
+            if rsc.orphan && rsc.running_on.is_empty() {
+                continue;
+            }
+            let (node, role) = placement(cl, g, p, false);
+            let state = if !rsc.managed && rsc.block {
+                "blocked"
+            } else if rsc.failed {
+                "failed"
+            } else {
+                match (node, role) {
+                    (None, _) => "stopped",
+                    (Some(_), Role::Promoted) => "promoted",
+                    (Some(_), Role::Unpromoted) => "unpromoted",
+                    (Some(_), _) => "started",
+                }
+            };
+            let mut parents = Vec::new();
+            let mut up = rsc.parent;
+            while let Some(q) = up {
+                parents.insert(0, cl.rscs[q].id.clone());
+                up = cl.rscs[q].parent;
+            }
+            out.push(RscView {
+                id: crate::unpack::strip_instance(&rsc.id).to_string(),
+                parents,
+                agent: agent(cl, p),
+                state,
+                node: node.map(|n| cl.nodes[n].name.clone()),
+                disabled: rsc.next_role_reason.as_deref() == Some("target-role")
+                    && rsc.next_role == Some(Role::Stopped),
+            });
+        }
+    }
+    out
+}
