@@ -13,10 +13,28 @@ pub struct Args {
     /// constraints_temporary).
     #[arg(long)]
     pub json: bool,
+    /// Only one part: cluster (name, quorum, DC), nodes, resources, constraints;
+    /// corosync is the membership (cluster and nodes), as operators of pcs type it.
+    #[arg(value_enum)]
+    pub view: Option<View>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum View {
+    Cluster,
+    Nodes,
+    Resources,
+    Constraints,
+    Corosync,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let st = runtime()?.block_on(args.target.client().status())?;
+    let show = |part: View| match args.view {
+        None => part != View::Constraints,
+        Some(View::Corosync) => matches!(part, View::Cluster | View::Nodes),
+        Some(v) => v == part,
+    };
     if args.json {
         let mut v = serde_json::to_value(&st)?;
         if let (Some(obj), Ok(more)) = (v.as_object_mut(), json_resources(&args.target, &st)) {
@@ -32,41 +50,43 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
         return Ok(());
     };
-    println!("Cluster: {cluster}    node: {} ({})", st.node, st.state);
-    println!(
-        "Quorum: {} ({} of {} voters online)    DC: {}    term: {}    epoch: {}",
-        if st.quorate { "yes" } else { "NO" },
-        st.voters_online,
-        st.voters,
-        st.dc.as_deref().unwrap_or("none"),
-        st.term,
-        st.epoch
-    );
-    println!("Nodes:");
-    let nodes = st.nodes.clone();
-    for n in &nodes {
+    if show(View::Cluster) {
+        println!("Cluster: {cluster}    node: {} ({})", st.node, st.state);
         println!(
-            "  {:<16} {:<8} {:<8} {}{}",
-            n.name,
-            n.role,
-            if n.online { "online" } else { "OFFLINE" },
-            n.addr,
-            if st.dc.as_deref() == Some(n.name.as_str()) {
-                "  (DC)"
-            } else {
-                ""
-            }
+            "Quorum: {} ({} of {} voters online)    DC: {}    term: {}    epoch: {}",
+            if st.quorate { "yes" } else { "NO" },
+            st.voters_online,
+            st.voters,
+            st.dc.as_deref().unwrap_or("none"),
+            st.term,
+            st.epoch
         );
+    }
+    if show(View::Constraints) {
+        let cfg = crate::edit::current(&args.target)?;
+        println!("Constraints:");
+        for c in &cfg.constraints {
+            println!("  {}", crate::edit::describe_constraint(c));
+        }
+    }
+    if show(View::Nodes) {
+        print_nodes(&st);
+    }
+    if !show(View::Resources) {
+        return Ok(());
     }
     // Resources and warnings come from the replicated state this node holds.
     let Ok((cfg, lines)) = resources(&args.target, &st) else {
         return Ok(());
     };
-    if !lines.is_empty() {
+    if !lines.is_empty() || args.view == Some(View::Resources) {
         println!("Resources:");
         for l in lines {
             println!("  {l}");
         }
+    }
+    if args.view.is_some() {
+        return Ok(());
     }
     for w in warnings(&cfg) {
         println!("WARNING: {w}");
@@ -86,6 +106,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn print_nodes(st: &halo_consensus::node::StatusReport) {
+    println!("Nodes:");
+    for n in &st.nodes {
+        println!(
+            "  {:<16} {:<8} {:<8} {}{}",
+            n.name,
+            n.role,
+            if n.online { "online" } else { "OFFLINE" },
+            n.addr,
+            if st.dc.as_deref() == Some(n.name.as_str()) {
+                "  (DC)"
+            } else {
+                ""
+            }
+        );
+    }
 }
 
 /// The configuration this node holds and its resources as `crm_mon` lists them (what
