@@ -887,3 +887,113 @@ pub fn describe_constraint(c: &Constraint) -> String {
         ),
     }
 }
+
+/// `resource defaults` / `resource op defaults`: show them, or set `key=value` pairs.
+pub fn defaults(target: &Target, ops: bool, words: &[String]) -> anyhow::Result<String> {
+    let what = if ops {
+        "op defaults"
+    } else {
+        "resource defaults"
+    };
+    if words.is_empty() {
+        let cfg = current(target)?;
+        let attrs = if ops {
+            &cfg.op_defaults
+        } else {
+            &cfg.rsc_defaults
+        };
+        if attrs.is_empty() {
+            return Ok(format!("no {what} set"));
+        }
+        return Ok(attrs
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect::<Vec<_>>()
+            .join("\n"));
+    }
+    let pairs = parse_pairs(words)?;
+    let epoch = edit(target, |cfg| {
+        merge(
+            if ops {
+                &mut cfg.op_defaults
+            } else {
+                &mut cfg.rsc_defaults
+            },
+            pairs,
+        );
+        Ok(())
+    })?;
+    Ok(format!("{what} updated (epoch {epoch})"))
+}
+
+/// `resource op add RSC NAME key=value...`: add or replace (same name and interval).
+pub fn op_add(target: &Target, rsc: &str, name: &str, words: &[String]) -> anyhow::Result<String> {
+    let op = op_def(rsc, name, parse_pairs(words)?)?;
+    let epoch = edit(target, |cfg| {
+        let p = primitive_mut(cfg, rsc)?;
+        p.ops
+            .retain(|o| !(o.name == op.name && o.interval_ms == op.interval_ms));
+        p.ops.push(op);
+        Ok(())
+    })?;
+    Ok(format!("{rsc}: operation {name} added (epoch {epoch})"))
+}
+
+/// `resource op remove RSC NAME [interval=...]`.
+pub fn op_remove(
+    target: &Target,
+    rsc: &str,
+    name: &str,
+    words: &[String],
+) -> anyhow::Result<String> {
+    let pairs = parse_pairs(words)?;
+    let interval = pairs
+        .get("interval")
+        .map(|v| halo_model::duration::parse_duration_ms(v))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("interval: {e}"))?;
+    let epoch = edit(target, |cfg| {
+        let p = primitive_mut(cfg, rsc)?;
+        let before = p.ops.len();
+        p.ops
+            .retain(|o| !(o.name == name && interval.is_none_or(|i| o.interval_ms == i)));
+        if p.ops.len() == before {
+            bail!(
+                "{rsc} has no operation {name}{}",
+                interval
+                    .map(|i| format!(" with interval {i} ms"))
+                    .unwrap_or_default()
+            );
+        }
+        Ok(())
+    })?;
+    Ok(format!("{rsc}: operation {name} removed (epoch {epoch})"))
+}
+
+/// `resource failcount show [RSC] [--node NODE]`: the replicated fail counts.
+pub fn failcounts(
+    target: &Target,
+    rsc: Option<&str>,
+    node: Option<&str>,
+) -> anyhow::Result<String> {
+    let value = runtime()?.block_on(target.client().state(false))?;
+    let state: halo_consensus::ClusterState = serde_json::from_value(value)?;
+    let mut lines = Vec::new();
+    for (n, per) in &state.failures {
+        if node.is_some_and(|x| x != n) {
+            continue;
+        }
+        for (key, f) in per {
+            let (r, op) = key.split_once('#').unwrap_or((key.as_str(), ""));
+            if rsc.is_some_and(|x| x != r) {
+                continue;
+            }
+            lines.push(format!("{r}: {n}: {op}: {} failure(s)", f.count));
+        }
+    }
+    Ok(if lines.is_empty() {
+        "no failures".to_string()
+    } else {
+        lines.join("\n")
+    })
+}

@@ -100,6 +100,20 @@ pub enum ResourceCommand {
     Ban { name: String, node: String },
     /// Remove the constraints `move` and `ban` made (of one NODE, or all).
     Clear { name: String, node: Option<String> },
+    /// Show (no arguments) or set (`key=value`, `key=` removes) the meta attributes every
+    /// resource inherits (rsc_defaults).
+    Defaults { pairs: Vec<String> },
+    /// Operations: `op add RSC NAME key=value...`, `op remove RSC NAME`, `op defaults
+    /// [key=value...]`.
+    Op {
+        #[command(subcommand)]
+        command: OpCommand,
+    },
+    /// Fail counts: `failcount show [RSC] [--node NODE]`.
+    Failcount {
+        #[command(subcommand)]
+        command: FailcountCommand,
+    },
     /// List the cluster's resources (the default), or show one's configuration.
     #[command(alias = "config")]
     Show { name: Option<String> },
@@ -109,6 +123,34 @@ pub enum ResourceCommand {
         /// The resource id.
         resource: String,
         /// Only on this node.
+        #[arg(long)]
+        node: Option<String>,
+    },
+}
+
+#[derive(clap::Subcommand)]
+pub enum OpCommand {
+    /// Add (or replace) operation NAME of a primitive.
+    Add {
+        resource: String,
+        name: String,
+        pairs: Vec<String>,
+    },
+    /// Remove operation NAME (every interval, or `interval=...` only) of a primitive.
+    Remove {
+        resource: String,
+        name: String,
+        pairs: Vec<String>,
+    },
+    /// Show or set the attributes every operation inherits (op_defaults).
+    Defaults { pairs: Vec<String> },
+}
+
+#[derive(clap::Subcommand)]
+pub enum FailcountCommand {
+    /// The fail counts (of one resource, on one node).
+    Show {
+        resource: Option<String>,
         #[arg(long)]
         node: Option<String>,
     },
@@ -329,6 +371,9 @@ impl ResourceCommand {
                 | ResourceCommand::Ban { .. }
                 | ResourceCommand::Clear { .. }
                 | ResourceCommand::Show { .. }
+                | ResourceCommand::Defaults { .. }
+                | ResourceCommand::Op { .. }
+                | ResourceCommand::Failcount { .. }
         )
     }
 }
@@ -401,6 +446,29 @@ fn cluster_command(exec: &ExecOpts, cmd: ResourceCommand) -> anyhow::Result<()> 
             };
             halo_model::to_native(&one)
         }
+        ResourceCommand::Defaults { pairs } => crate::edit::defaults(t, false, &pairs)?,
+        ResourceCommand::Op {
+            command: OpCommand::Defaults { pairs },
+        } => crate::edit::defaults(t, true, &pairs)?,
+        ResourceCommand::Op {
+            command:
+                OpCommand::Add {
+                    resource,
+                    name,
+                    pairs,
+                },
+        } => crate::edit::op_add(t, &resource, &name, &pairs)?,
+        ResourceCommand::Op {
+            command:
+                OpCommand::Remove {
+                    resource,
+                    name,
+                    pairs,
+                },
+        } => crate::edit::op_remove(t, &resource, &name, &pairs)?,
+        ResourceCommand::Failcount {
+            command: FailcountCommand::Show { resource, node },
+        } => crate::edit::failcounts(t, resource.as_deref(), node.as_deref())?,
         _ => bail!("internal: not a cluster command"),
     };
     println!("{}", msg.trim_end());

@@ -193,6 +193,34 @@ fn pcs_vocabulary_drives_the_live_cluster() {
     });
     assert!(failed.is_some(), "{}", ok(&c, &["status", "--json"]));
 
+    let counts = ok(&c, &["resource", "failcount", "show", "db"]);
+    assert!(
+        counts.contains("db: ") && counts.contains("failure(s)"),
+        "{counts}"
+    );
+    assert_eq!(
+        ok(&c, &["resource", "failcount", "show", "web"]).trim(),
+        "no failures"
+    );
+
+    // Defaults and operations.
+    ok(&c, &["resource", "defaults", "migration-threshold=3"]);
+    assert!(ok(&c, &["resource", "defaults"]).contains("migration-threshold: 3"));
+    ok(&c, &["resource", "op", "defaults", "timeout=45s"]);
+    assert!(ok(&c, &["resource", "op", "defaults"]).contains("timeout: 45s"));
+    ok(
+        &c,
+        &["resource", "op", "add", "web", "monitor", "interval=7s"],
+    );
+    assert!(ok(&c, &["resource", "show", "web"]).contains("interval = \"7s\""));
+    ok(
+        &c,
+        &["resource", "op", "remove", "web", "monitor", "interval=7s"],
+    );
+    assert!(!ok(&c, &["resource", "show", "web"]).contains("7s"));
+    assert!(refused(&c, &["resource", "op", "remove", "web", "promote"])
+        .contains("no operation promote"));
+
     // disable / enable.
     ok(&c, &["resource", "disable", "api-clone"]);
     wait_runs(&c, "api", &[]);
