@@ -9,6 +9,7 @@ use halo_model::{AgentRef, Config, FencingLevel, FencingTarget, OpDef, Primitive
 
 use crate::cluster::{runtime, Target};
 use crate::config::edit;
+use crate::edit::{current, parse_pairs};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -71,16 +72,6 @@ pub enum LevelCommand {
     Remove { level: u32, target: Option<String> },
 }
 
-fn parse_params(params: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
-    params
-        .iter()
-        .map(|p| match p.split_once('=') {
-            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-            _ => bail!("{p:?}: expected key=value"),
-        })
-        .collect()
-}
-
 fn parse_target(t: &str) -> anyhow::Result<FencingTarget> {
     if let Some(p) = t.strip_prefix("regexp%") {
         return Ok(FencingTarget::Pattern(p.to_string()));
@@ -119,7 +110,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             if !kind.starts_with("fence_") {
                 bail!("{agent}: a fence agent is named fence_NAME (see /usr/sbin/fence_*)");
             }
-            let params = parse_params(&params)?;
+            let params = parse_pairs(&params)?;
             let epoch = edit(&args.target, |cfg| {
                 if cfg
                     .resources
@@ -158,7 +149,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             println!("fence device {name} created (epoch {epoch})");
         }
         StonithCommand::Update { name, params } => {
-            let params = parse_params(&params)?;
+            let params = parse_pairs(&params)?;
             let epoch = edit(&args.target, |cfg| {
                 let dev = device_mut(cfg, &name)?;
                 for (k, v) in params {
@@ -302,9 +293,3 @@ fn is_secret(k: &str) -> bool {
     k.contains("passw")
 }
 
-fn current(target: &Target) -> anyhow::Result<Config> {
-    let state = runtime()?.block_on(target.client().state(true))?;
-    let stored: halo_consensus::StoredConfig = serde_json::from_value(state["config"].clone())
-        .context("reading the cluster's configuration")?;
-    Ok(stored.to_model()?)
-}
