@@ -292,4 +292,3 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 fn is_secret(k: &str) -> bool {
     k.contains("passw")
 }
-

@@ -573,6 +573,7 @@ fn attrd_updater_and_crm_node() {
 }
 
 const STATEFUL: &str = "/usr/lib/ocf/resource.d/pacemaker/Stateful";
+const DUMMY: &str = "/usr/lib/ocf/resource.d/heartbeat/Dummy";
 
 /// Whether Debian's pacemaker-resource-agents is installed.
 fn have_stateful() -> bool {
@@ -885,4 +886,79 @@ fn stateful_promotable_clone_promotes_exactly_one() {
         "{whole}"
     );
     let _ = std::fs::remove_dir_all(&scratch);
+}
+
+/// `no-quorum-policy=demote`: the node running the promoted Stateful instance is cut off
+/// (the other two daemons frozen); its guard demotes that instance (Stateful's own state
+/// file says Unpromoted, still running) and stops what is not a promotable clone's
+/// instance (a Dummy). Once the others go on, the cluster promotes exactly one again.
+#[test]
+fn no_quorum_policy_demote_demotes_and_stops_the_rest() {
+    if !have_stateful() || !halo_testkit::installed(DUMMY, "resource-agents") {
+        return;
+    }
+    let scratch = std::env::temp_dir().join(format!("halo-pcmk-demote-{}", std::process::id()));
+    let wrap = wrapper(&scratch);
+    let c = Cluster::formed(&wrap, "pcmk-demote", &["n1", "n2", "n3"]);
+    let file = c.root.join("config.toml");
+    let config = PROMOTABLE.replacen(
+        "version = 1\n",
+        "version = 1\n[properties]\nno-quorum-policy = \"demote\"\n",
+        1,
+    );
+    std::fs::write(&file, config).unwrap_or_else(|e| panic!("{e}"));
+    let r = c.halo(0, &["config", "apply", &file.display().to_string()]);
+    assert!(r.ok, "config apply failed: {}\n{}", r.stderr, c.logs());
+    let promoted = poll(DEADLINE * 2, || {
+        let p: Vec<usize> = (0..3)
+            .filter(|&i| role_file(&c, i).as_deref() == Some("Promoted"))
+            .collect();
+        (p.len() == 1 && (0..3).all(|i| role_file(&c, i).is_some())).then(|| p[0])
+    });
+    let Some(p) = promoted else {
+        panic!("never one promoted instance\n{}", c.logs());
+    };
+    let name = c.daemons[p].name.clone();
+    let solo = |i: usize| c.daemons[i].rsctmp().join("Dummy-solo.state").exists();
+    let r = c.halo(0, &["resource", "create", "solo", "ocf:heartbeat:Dummy"]);
+    assert!(r.ok, "{}", r.stderr);
+    let r = c.halo(0, &["constraint", "location", "solo", "prefers", &name]);
+    assert!(r.ok, "{}", r.stderr);
+    assert!(
+        poll(DEADLINE, || solo(p).then_some(())).is_some(),
+        "solo never ran on {name}\n{}",
+        c.logs()
+    );
+
+    let others: Vec<usize> = (0..3).filter(|&i| i != p).collect();
+    for &i in &others {
+        c.pause(i);
+    }
+    let demoted = poll(DEADLINE, || {
+        (role_file(&c, p).as_deref() == Some("Unpromoted") && !solo(p)).then_some(())
+    });
+    for &i in &others {
+        c.resume(i);
+    }
+    assert!(
+        demoted.is_some(),
+        "{name} cut off: Stateful says {:?}, solo running: {}\n{}",
+        role_file(&c, p),
+        solo(p),
+        c.logs()
+    );
+    // Healed: exactly one promoted instance again, solo back.
+    let healed = poll(DEADLINE * 2, || {
+        let promoted = (0..3)
+            .filter(|&i| role_file(&c, i).as_deref() == Some("Promoted"))
+            .count();
+        let solos = (0..3).filter(|&i| solo(i)).count();
+        (promoted == 1 && solos == 1).then_some(())
+    });
+    assert!(
+        healed.is_some(),
+        "after healing: {:?}\n{}",
+        (0..3).map(|i| role_file(&c, i)).collect::<Vec<_>>(),
+        c.logs()
+    );
 }

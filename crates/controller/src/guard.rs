@@ -1,7 +1,8 @@
 //! The guard: a node that has not completed a round trip with a quorate DC for longer
-//! than its lease applies `no-quorum-policy` on its own: `stop` (the default),
-//! `demote` and `suicide` stop everything it runs (a real reset needs a watchdog);
-//! `freeze` and `ignore` keep it running. When contact comes back, the node asks to be
+//! than its lease applies `no-quorum-policy` on its own: `stop` (the default) and
+//! `suicide` stop everything it runs (a real reset needs a watchdog); `demote` demotes
+//! promoted instances and stops everything else but unpromoted instances; `freeze`
+//! and `ignore` keep it running. When contact comes back, the node asks to be
 //! probed again, since its recorded status no longer says what it runs.
 //!
 //! The guard, the VIP renewals and the watchdog feeder judge the same [`Lease`]: the
@@ -170,6 +171,17 @@ pub async fn run(lease: Lease, mut file: LastContact, local: Local, timing: Timi
                 tracing::warn!(
                     "no contact with a quorate DC: no-quorum-policy keeps the resources running"
                 );
+            }
+            "demote" => {
+                let failed = local
+                    .demote_or_stop("no contact with a quorate DC (no-quorum-policy=demote)")
+                    .await;
+                if !failed.is_empty() {
+                    tracing::error!(
+                        ?failed,
+                        "guard: could not demote or stop these after losing contact with a quorate DC"
+                    );
+                }
             }
             _ => {
                 let failed = local.stop_all("no contact with a quorate DC").await;

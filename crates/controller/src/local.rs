@@ -384,10 +384,76 @@ impl Local {
     /// DC; a clean shutdown; fencing by the DC). Returns the resources whose stop
     /// failed: they still count as running (so a watchdog is not fed for them).
     pub async fn stop_all(&self, why: &str) -> Vec<String> {
-        let all: Vec<(String, WireOp)> = std::mem::take(&mut *locked(&self.inner.running))
-            .into_iter()
+        self.stop_where(why, |_| true).await
+    }
+
+    /// `no-quorum-policy=demote`: demote what runs promoted here (its promoted-role
+    /// monitors cancelled), stop what is not an instance of a promotable clone, leave
+    /// unpromoted instances running. Returns what could not be demoted or stopped.
+    pub async fn demote_or_stop(&self, why: &str) -> Vec<String> {
+        let promoted: Vec<(String, WireOp)> = locked(&self.inner.running)
+            .iter()
+            .filter(|(_, op)| op.task == "promote")
+            .map(|(id, op)| (id.clone(), op.clone()))
             .collect();
-        locked(&self.inner.recurring).clear();
+        let mut failed = Vec::new();
+        for (id, op) in promoted {
+            // The monitors of the promoted role would now report a failure.
+            let cancel: Vec<(String, Recurring)> = {
+                let mut rec = locked(&self.inner.recurring);
+                let keys: Vec<String> = rec
+                    .iter()
+                    .filter(|(_, r)| {
+                        r.dispatch.op.status_id() == id && r.dispatch.op.expected_rc == Some(8)
+                    })
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                keys.into_iter()
+                    .filter_map(|k| rec.remove(&k).map(|r| (k, r)))
+                    .collect()
+            };
+            for (_, r) in &cancel {
+                let interval = Duration::from_millis(r.dispatch.op.interval_ms);
+                self.inner.exec.cancel_recurring(&id, "monitor", interval);
+            }
+            let mut demote = op.clone();
+            demote.task = "demote".into();
+            demote.interval_ms = 0;
+            demote.probe = false;
+            demote.expected_rc = None;
+            let result = self.inner.exec.execute(self.inner.request(&demote)).await;
+            if result.is_success() {
+                tracing::warn!(resource = %id, "{why}: demoted");
+                locked(&self.inner.running).insert(id, demote);
+            } else {
+                tracing::error!(resource = %id, rc = result.rc, "{why}: the demote FAILED");
+                failed.push(id);
+            }
+        }
+        failed.extend(
+            self.stop_where(why, |op| !op.meta.contains_key("promoted_max"))
+                .await,
+        );
+        failed
+    }
+
+    /// Stop what runs here and matches `which`, in parallel. Returns what could not be
+    /// stopped (still counted as running).
+    async fn stop_where(&self, why: &str, which: impl Fn(&WireOp) -> bool) -> Vec<String> {
+        let all: Vec<(String, WireOp)> = {
+            let mut running = locked(&self.inner.running);
+            let chosen: Vec<String> = running
+                .iter()
+                .filter(|(_, op)| which(op))
+                .map(|(id, _)| id.clone())
+                .collect();
+            chosen
+                .into_iter()
+                .filter_map(|id| running.remove(&id).map(|op| (id, op)))
+                .collect()
+        };
+        locked(&self.inner.recurring)
+            .retain(|_, r| !all.iter().any(|(id, _)| *id == r.dispatch.op.status_id()));
         let stops: Vec<_> = all
             .iter()
             .map(|(id, op)| {
