@@ -997,3 +997,210 @@ pub fn failcounts(
         lines.join("\n")
     })
 }
+
+/// Take top-level primitive `id` out of the resource list.
+fn take_primitive(cfg: &mut Config, id: &str) -> anyhow::Result<Primitive> {
+    let at = cfg
+        .resources
+        .iter()
+        .position(|r| r.id() == id)
+        .with_context(|| format!("no top-level resource named {id} (see `halo resource`)"))?;
+    match cfg.resources.remove(at) {
+        Resource::Primitive(p) => Ok(p),
+        other => {
+            cfg.resources.insert(at, other);
+            bail!("{id} is not a primitive: only primitives go into groups")
+        }
+    }
+}
+
+/// `resource group add GROUP RSC... [--before R|--after R]`.
+pub fn group_add(
+    target: &Target,
+    group: &str,
+    members: &[String],
+    before: Option<&str>,
+    after: Option<&str>,
+) -> anyhow::Result<String> {
+    let epoch = edit(target, |cfg| {
+        let mut taken = Vec::new();
+        for m in members {
+            taken.push(take_primitive(cfg, m)?);
+        }
+        let at = match cfg.resources.iter().position(|r| r.id() == group) {
+            Some(i) => i,
+            None => {
+                cfg.resources.push(Resource::Group(Group {
+                    id: group.to_string(),
+                    meta: BTreeMap::new(),
+                    members: Vec::new(),
+                }));
+                cfg.resources.len() - 1
+            }
+        };
+        let Resource::Group(g) = &mut cfg.resources[at] else {
+            bail!("{group} exists and is not a group");
+        };
+        let pos = match (before, after) {
+            (Some(b), _) => g
+                .members
+                .iter()
+                .position(|m| m.id == b)
+                .with_context(|| format!("{b} is not a member of {group}"))?,
+            (None, Some(a)) => {
+                g.members
+                    .iter()
+                    .position(|m| m.id == a)
+                    .with_context(|| format!("{a} is not a member of {group}"))?
+                    + 1
+            }
+            (None, None) => g.members.len(),
+        };
+        for (k, p) in taken.into_iter().enumerate() {
+            g.members.insert(pos + k, p);
+        }
+        Ok(())
+    })?;
+    Ok(format!(
+        "{group}: {} added (epoch {epoch})",
+        members.join(", ")
+    ))
+}
+
+/// `resource group remove GROUP [RSC...]`: members become top-level primitives again.
+pub fn group_remove(target: &Target, group: &str, members: &[String]) -> anyhow::Result<String> {
+    let epoch = edit(target, |cfg| {
+        let at = cfg
+            .resources
+            .iter()
+            .position(|r| matches!(r, Resource::Group(g) if g.id == group))
+            .with_context(|| {
+                format!("no group named {group} (a cloned group is uncloned first)")
+            })?;
+        let Resource::Group(g) = &mut cfg.resources[at] else {
+            bail!("{group} is not a group");
+        };
+        let out: Vec<Primitive> = if members.is_empty() {
+            std::mem::take(&mut g.members)
+        } else {
+            let mut out = Vec::new();
+            for m in members {
+                let i = g
+                    .members
+                    .iter()
+                    .position(|x| x.id == *m)
+                    .with_context(|| format!("{m} is not a member of {group}"))?;
+                out.push(g.members.remove(i));
+            }
+            out
+        };
+        let empty = g.members.is_empty();
+        if empty {
+            cfg.resources.remove(at);
+            cfg.constraints
+                .retain(|c| !constraint_refs(c).iter().any(|r| r == group));
+        }
+        cfg.resources
+            .extend(out.into_iter().map(Resource::Primitive));
+        Ok(())
+    })?;
+    Ok(format!("{group} updated (epoch {epoch})"))
+}
+
+/// `resource clone|promotable ID [key=value...]`: wrap a top-level primitive or group.
+pub fn clone(
+    target: &Target,
+    id: &str,
+    promotable: bool,
+    words: &[String],
+) -> anyhow::Result<String> {
+    let meta = parse_pairs(words)?;
+    let cid = format!("{id}-clone");
+    let epoch = edit(target, |cfg| {
+        let at = cfg
+            .resources
+            .iter()
+            .position(|r| r.id() == id)
+            .with_context(|| format!("no top-level resource named {id} (see `halo resource`)"))?;
+        if matches!(cfg.resources[at], Resource::Clone(_)) {
+            bail!("{id} is a clone already");
+        }
+        if cfg
+            .resources
+            .iter()
+            .any(|r| r.ids().contains(&cid.as_str()))
+        {
+            bail!("a resource named {cid} already exists");
+        }
+        let child = cfg.resources.remove(at);
+        cfg.resources.insert(
+            at,
+            Resource::Clone(CloneRsc {
+                id: cid.clone(),
+                meta,
+                promotable,
+                child: Box::new(child),
+            }),
+        );
+        Ok(())
+    })?;
+    Ok(format!("{id} cloned as {cid} (epoch {epoch})"))
+}
+
+/// `resource unclone ID`: the clone (named by itself or its child) gives way to its
+/// child; constraints on the clone move to the child.
+pub fn unclone(target: &Target, id: &str) -> anyhow::Result<String> {
+    let mut clone_id = String::new();
+    let epoch = edit(target, |cfg| {
+        let at = cfg
+            .resources
+            .iter()
+            .position(|r| matches!(r, Resource::Clone(c) if c.id == id || c.child.id() == id))
+            .with_context(|| format!("no clone named {id} or of {id}"))?;
+        let Resource::Clone(c) = cfg.resources.remove(at) else {
+            bail!("{id} is not a clone");
+        };
+        let child_id = c.child.id().to_string();
+        clone_id = c.id.clone();
+        cfg.resources.insert(at, *c.child);
+        for con in &mut cfg.constraints {
+            rename_in_constraint(con, &clone_id, &child_id);
+        }
+        Ok(())
+    })?;
+    Ok(format!("{clone_id} uncloned (epoch {epoch})"))
+}
+
+/// Make constraint `c` name `to` wherever it named `from`.
+fn rename_in_constraint(c: &mut Constraint, from: &str, to: &str) {
+    let fix = |s: &mut String| {
+        if s == from {
+            *s = to.to_string();
+        }
+    };
+    let fix_sets = |sets: &mut Vec<halo_model::ResourceSet>| {
+        for set in sets {
+            for r in &mut set.resources {
+                if r == from {
+                    *r = to.to_string();
+                }
+            }
+        }
+    };
+    match c {
+        Constraint::Location(l) => match &mut l.target {
+            LocationTarget::Resource(r) => fix(r),
+            LocationTarget::Sets(s) => fix_sets(s),
+        },
+        Constraint::Colocation(Colocation::Pair { rsc, with_rsc, .. }) => {
+            fix(rsc);
+            fix(with_rsc);
+        }
+        Constraint::Colocation(Colocation::Sets { sets, .. }) => fix_sets(sets),
+        Constraint::Order(Order::Pair { first, then, .. }) => {
+            fix(first);
+            fix(then);
+        }
+        Constraint::Order(Order::Sets { sets, .. }) => fix_sets(sets),
+    }
+}

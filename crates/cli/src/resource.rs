@@ -109,6 +109,18 @@ pub enum ResourceCommand {
         #[command(subcommand)]
         command: OpCommand,
     },
+    /// Groups: `group add GROUP RSC... [--before R|--after R]`, `group remove GROUP
+    /// [RSC...]` (all members: the group dissolves, its members stay).
+    Group {
+        #[command(subcommand)]
+        command: GroupCommand,
+    },
+    /// Clone a primitive or group (as ID-clone), with clone meta `key=value...`.
+    Clone { name: String, pairs: Vec<String> },
+    /// Make a promotable clone of a primitive or group (as ID-clone).
+    Promotable { name: String, pairs: Vec<String> },
+    /// Turn a clone back into what it clones (by the clone's or the clonee's id).
+    Unclone { name: String },
     /// Fail counts: `failcount show [RSC] [--node NODE]`.
     Failcount {
         #[command(subcommand)]
@@ -144,6 +156,25 @@ pub enum OpCommand {
     },
     /// Show or set the attributes every operation inherits (op_defaults).
     Defaults { pairs: Vec<String> },
+}
+
+#[derive(clap::Subcommand)]
+pub enum GroupCommand {
+    /// Put resources into GROUP (made if missing), last or before/after a member.
+    Add {
+        group: String,
+        #[arg(num_args = 1..)]
+        resources: Vec<String>,
+        #[arg(long)]
+        before: Option<String>,
+        #[arg(long, conflicts_with = "before")]
+        after: Option<String>,
+    },
+    /// Take resources out of GROUP (all: the group dissolves); they stay configured.
+    Remove {
+        group: String,
+        resources: Vec<String>,
+    },
 }
 
 #[derive(clap::Subcommand)]
@@ -374,6 +405,10 @@ impl ResourceCommand {
                 | ResourceCommand::Defaults { .. }
                 | ResourceCommand::Op { .. }
                 | ResourceCommand::Failcount { .. }
+                | ResourceCommand::Group { .. }
+                | ResourceCommand::Clone { .. }
+                | ResourceCommand::Promotable { .. }
+                | ResourceCommand::Unclone { .. }
         )
     }
 }
@@ -469,6 +504,21 @@ fn cluster_command(exec: &ExecOpts, cmd: ResourceCommand) -> anyhow::Result<()> 
         ResourceCommand::Failcount {
             command: FailcountCommand::Show { resource, node },
         } => crate::edit::failcounts(t, resource.as_deref(), node.as_deref())?,
+        ResourceCommand::Group {
+            command:
+                GroupCommand::Add {
+                    group,
+                    resources,
+                    before,
+                    after,
+                },
+        } => crate::edit::group_add(t, &group, &resources, before.as_deref(), after.as_deref())?,
+        ResourceCommand::Group {
+            command: GroupCommand::Remove { group, resources },
+        } => crate::edit::group_remove(t, &group, &resources)?,
+        ResourceCommand::Clone { name, pairs } => crate::edit::clone(t, &name, false, &pairs)?,
+        ResourceCommand::Promotable { name, pairs } => crate::edit::clone(t, &name, true, &pairs)?,
+        ResourceCommand::Unclone { name } => crate::edit::unclone(t, &name)?,
         _ => bail!("internal: not a cluster command"),
     };
     println!("{}", msg.trim_end());

@@ -124,8 +124,22 @@ fn pcs_vocabulary_drives_the_live_cluster() {
     ok(&c, &["resource", "move", "db", &other_name]);
     wait_runs(&c, "db", &[other]);
     wait_runs(&c, "web", &[other]);
-    let st: serde_json::Value =
-        serde_json::from_str(&ok(&c, &["status", "--json"])).unwrap_or_else(|e| panic!("{e}"));
+    // The recorded status follows the agents a moment later.
+    let st: serde_json::Value = poll(DEADLINE, || {
+        let st: serde_json::Value = serde_json::from_str(&ok(&c, &["status", "--json"])).ok()?;
+        let db = st["resources"]
+            .as_array()?
+            .iter()
+            .find(|r| r["id"] == "db")?
+            .clone();
+        (db["state"] == "started" && db["node"] == other_name.as_str()).then_some(st)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "db never shown started on {other_name}: {}",
+            ok(&c, &["status", "--json"])
+        )
+    });
     let rsc = |id: &str| {
         st["resources"]
             .as_array()
@@ -253,6 +267,29 @@ fn pcs_vocabulary_drives_the_live_cluster() {
         "order without then"
     );
     assert!(refused(&c, &["constraint", "remove", "nope"]).contains("no constraint named nope"));
+
+    // Groups and clones made from existing resources, and undone.
+    ok(&c, &["resource", "create", "g1", "Dummy"]);
+    ok(&c, &["resource", "create", "g2", "Dummy"]);
+    ok(&c, &["resource", "group", "add", "grp", "g1", "g2"]);
+    let together = poll(DEADLINE, || {
+        let (a, b) = (where_runs(&c, "g1"), where_runs(&c, "g2"));
+        (a.len() == 1 && a == b).then_some(())
+    });
+    assert!(
+        together.is_some(),
+        "{:?} {:?}",
+        where_runs(&c, "g1"),
+        where_runs(&c, "g2")
+    );
+    ok(&c, &["resource", "group", "remove", "grp"]);
+    assert!(refused(&c, &["resource", "show", "grp"]).contains("no resource named grp"));
+    ok(&c, &["resource", "clone", "g1"]);
+    wait_runs(&c, "g1", &[0, 1, 2]);
+    ok(&c, &["resource", "unclone", "g1-clone"]);
+    poll(DEADLINE, || (where_runs(&c, "g1").len() == 1).then_some(()));
+    assert_eq!(where_runs(&c, "g1").len(), 1);
+    assert!(refused(&c, &["resource", "clone", "nope"]).contains("no top-level resource"));
 
     // delete takes the resource's constraints along, and the resource stops.
     ok(&c, &["resource", "delete", "db"]);
