@@ -31,18 +31,23 @@ pub enum PropertyCommand {
     },
 }
 
-/// Properties halo honours, with Pacemaker's defaults (shown by `list --all`).
+/// Properties the scheduler or the controller acts on, with Pacemaker's defaults (shown
+/// by `list --all`). Others that Pacemaker knows are accepted (and checked) when set.
 const DEFAULTS: &[(&str, &str)] = &[
     ("batch-limit", "0"),
     ("cluster-recheck-interval", "15min"),
+    ("concurrent-fencing", "false"),
+    ("enable-startup-probes", "true"),
     ("maintenance-mode", "false"),
     ("migration-limit", "-1"),
     ("no-quorum-policy", "stop"),
     ("start-failure-is-fatal", "true"),
+    ("startup-fencing", "true"),
     ("stonith-action", "reboot"),
     ("stonith-enabled", "true"),
     ("stonith-timeout", "60s"),
-    ("stop-all-resources", "false"),
+    ("stop-orphan-actions", "true"),
+    ("stop-orphan-resources", "true"),
     ("symmetric-cluster", "true"),
 ];
 
