@@ -20,7 +20,13 @@ pub enum ConfigCommand {
     /// Replace the cluster's configuration with FILE (native TOML), after validating it.
     /// Nodes are the cluster's members: the file may list them (to give attributes or
     /// scores) but not add others.
-    Apply { file: PathBuf },
+    Apply {
+        file: PathBuf,
+        /// Print the change (a diff of the configuration) and the transition it would
+        /// cause on the live cluster; commit nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Print the cluster's configuration as native TOML.
     Show,
 }
@@ -54,7 +60,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let client = args.target.client();
     let rt = runtime()?;
     match args.command {
-        ConfigCommand::Apply { file } => {
+        ConfigCommand::Apply { file, dry_run } => {
             let name = file.display().to_string();
             let text = std::fs::read_to_string(&file).with_context(|| format!("reading {name}"))?;
             let doc = halo_model::native::parse_native(&text, &name)?;
@@ -86,6 +92,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 }
             }
             let config = StoredConfig::from_model(&cfg)?;
+            if dry_run {
+                let mut state: halo_consensus::ClusterState = serde_json::from_value(state)
+                    .context("reading the cluster's replicated state")?;
+                let before = halo_model::to_native(&current);
+                state.config = config;
+                let st = rt.block_on(client.status())?;
+                print!("{}", preview(&before, &name, &cfg, &state, &st)?);
+                return Ok(());
+            }
             let reply = rt.block_on(client.propose(Change::SetConfig {
                 config,
                 if_unchanged: None,
@@ -103,4 +118,92 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// What a new configuration changes: a line diff against `before` and the transition the
+/// scheduler would plan with it on the live status (`state` carries the new one).
+fn preview(
+    before: &str,
+    name: &str,
+    cfg: &halo_model::Config,
+    state: &halo_consensus::ClusterState,
+    st: &halo_consensus::node::StatusReport,
+) -> anyhow::Result<String> {
+    let after = halo_model::to_native(cfg);
+    let mut out = format!("--- the cluster's configuration\n+++ {name}\n");
+    let diff = line_diff(before, &after);
+    if diff.is_empty() {
+        out.push_str("(no change)\n");
+    }
+    for l in diff {
+        out.push_str(&l);
+        out.push('\n');
+    }
+    let live = halo_controller::input::Liveness {
+        quorate: st.quorate,
+        dc: st.dc.clone(),
+        online: st
+            .nodes
+            .iter()
+            .filter(|n| n.online)
+            .map(|n| n.name.clone())
+            .collect(),
+    };
+    let (cfg, status) = halo_controller::input::scheduler_input(state, &live)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let plan = halo_sched::schedule(&cfg, &status, now)?;
+    out.push_str("\nTransition Summary:\n");
+    for l in halo_sched::summary::render_all(&plan.changes) {
+        out.push_str(&l);
+        out.push('\n');
+    }
+    out.push_str("(dry run: nothing committed)\n");
+    Ok(out)
+}
+
+/// The lines of `a` and `b` that differ, as `- line` / `+ line` in order (a longest
+/// common subsequence of lines is kept).
+fn line_diff(a: &str, b: &str) -> Vec<String> {
+    let (a, b): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
+    // lcs[i][j]: the longest common subsequence of a[i..] and b[j..].
+    let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            lcs[i][j] = if a[i] == b[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while i < a.len() || j < b.len() {
+        if i < a.len() && j < b.len() && a[i] == b[j] {
+            i += 1;
+            j += 1;
+        } else if j < b.len() && (i == a.len() || lcs[i][j + 1] >= lcs[i + 1][j]) {
+            out.push(format!("+ {}", b[j]));
+            j += 1;
+        } else {
+            out.push(format!("- {}", a[i]));
+            i += 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::line_diff;
+
+    #[test]
+    fn line_diff_keeps_common_lines_and_orders_changes() {
+        let a = "version = 1\nx = 1\ny = 2\n";
+        let b = "version = 1\ny = 2\nz = 3\n";
+        assert_eq!(line_diff(a, b), vec!["- x = 1", "+ z = 3"]);
+        assert!(line_diff(a, a).is_empty());
+    }
 }

@@ -291,6 +291,25 @@ fn pcs_vocabulary_drives_the_live_cluster() {
     assert_eq!(where_runs(&c, "g1").len(), 1);
     assert!(refused(&c, &["resource", "clone", "nope"]).contains("no top-level resource"));
 
+    // config apply --dry-run: the diff and the transition, nothing committed.
+    let mut text = ok(&c, &["config", "show"]);
+    text.push_str("\n[[resource]]\nid = \"extra\"\nagent = \"ocf:heartbeat:Dummy\"\n");
+    let file = c.root.join("extra.toml");
+    std::fs::write(&file, &text).unwrap_or_else(|e| panic!("{e}"));
+    let preview = ok(
+        &c,
+        &["config", "apply", &file.display().to_string(), "--dry-run"],
+    );
+    assert!(preview.contains("+ id = \"extra\""), "{preview}");
+    assert!(
+        preview
+            .lines()
+            .any(|l| l.contains("Start") && l.contains("extra")),
+        "{preview}"
+    );
+    assert!(preview.contains("nothing committed"), "{preview}");
+    assert!(refused(&c, &["resource", "show", "extra"]).contains("no resource named extra"));
+
     // delete takes the resource's constraints along, and the resource stops.
     ok(&c, &["resource", "delete", "db"]);
     wait_runs(&c, "db", &[]);
