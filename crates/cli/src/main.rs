@@ -65,6 +65,11 @@ enum Command {
     /// Why a resource runs where it runs, or why it does not run (the scheduler's
     /// explanation on the live state).
     Why(status::WhyArgs),
+    /// Print a shell completion script: `halo completion bash > /etc/bash_completion.d/halo`.
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// The load balancer: check, run, reload or import an HAProxy configuration.
     Lb(lb::Args),
     /// Make links named after Pacemaker's tools (crm_attribute, crm_mon, ...) to halo in
@@ -105,6 +110,16 @@ fn main() {
         Command::Property(args) => property::run(args),
         Command::Node(args) => node::run(args),
         Command::Why(args) => status::why(args),
+        Command::Completion { shell } => {
+            use clap::CommandFactory;
+            // Into a buffer first: the generator panics on a write error (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "halo", &mut script);
+            match std::io::Write::write_all(&mut std::io::stdout(), &script) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                _ => Ok(()),
+            }
+        }
         Command::Lb(args) => lb::run(args),
         Command::PcmkLinks(args) => pcmk::links::run(args),
     };
