@@ -103,20 +103,12 @@ fn promotion_name(rsc: Option<&str>) -> Option<String> {
 /// `crm_attribute`.
 pub fn crm_attribute(args: &[String]) -> Res<i32> {
     let p = opts::parse(CRM_ATTRIBUTE, args)?;
-    if p.has("help") || p.has("help-all") {
-        print!(
-            "{}",
-            opts::usage(
-                "crm_attribute",
-                "crm_attribute - query and update Pacemaker cluster options and node attributes (halo)",
-                CRM_ATTRIBUTE
-            )
-        );
-        return Ok(exit::OK);
-    }
-    if p.has("version") {
-        print_version();
-        return Ok(exit::OK);
+    if let Some(code) = p.help_or_version(
+        "crm_attribute",
+        "crm_attribute - query and update Pacemaker cluster options and node attributes (halo)",
+        CRM_ATTRIBUTE,
+    ) {
+        return Ok(code);
     }
     text_output_only(&p)?;
     let mut cmd = Cmd::Query;
@@ -496,20 +488,12 @@ const ATTRD_UPDATER: &[Spec] = &[
 /// the delay) does nothing. `-p` (private) attributes are kept like the others.
 pub fn attrd_updater(args: &[String]) -> Res<i32> {
     let p = opts::parse(ATTRD_UPDATER, args)?;
-    if p.has("help") || p.has("help-all") {
-        print!(
-            "{}",
-            opts::usage(
-                "attrd_updater",
-                "query and update Pacemaker node attributes (halo)",
-                ATTRD_UPDATER
-            )
-        );
-        return Ok(exit::OK);
-    }
-    if p.has("version") {
-        print_version();
-        return Ok(exit::OK);
+    if let Some(code) = p.help_or_version(
+        "attrd_updater",
+        "query and update Pacemaker node attributes (halo)",
+        ATTRD_UPDATER,
+    ) {
+        return Ok(code);
     }
     text_output_only(&p)?;
     let mut cmd = 'Q';

@@ -10,7 +10,7 @@ use halo_sched::cluster::{is_true, RscId, Variant};
 use super::opts::{self, flag, long_flag, long_value, optional, value, Spec};
 use super::view::{exec_status_text, ocf_rc_text, op_key, View};
 use super::xml::Element;
-use super::{ctime, exit, iso_time, now_secs, print_version, Ctx, Fail, Res, PACEMAKER_VERSION};
+use super::{ctime, exit, iso_time, now_secs, Ctx, Fail, Res, PACEMAKER_VERSION};
 
 /// The API version of Pacemaker 2.1.5's XML results.
 const API_VERSION: &str = "2.25";
@@ -67,20 +67,12 @@ enum Format {
 /// `crm_mon`.
 pub fn crm_mon(args: &[String]) -> Res<i32> {
     let p = opts::parse(SPECS, args)?;
-    if p.has("help") || p.has("help-all") {
-        print!(
-            "{}",
-            opts::usage(
-                "crm_mon",
-                "crm_mon - Provides a summary of cluster's current state (halo: one-shot text or XML)",
-                SPECS
-            )
-        );
-        return Ok(exit::OK);
-    }
-    if p.has("version") {
-        print_version();
-        return Ok(exit::OK);
+    if let Some(code) = p.help_or_version(
+        "crm_mon",
+        "crm_mon - Provides a summary of cluster's current state (halo: one-shot text or XML)",
+        SPECS,
+    ) {
+        return Ok(code);
     }
     let format = if p.has("as-xml") {
         Format::LegacyXml

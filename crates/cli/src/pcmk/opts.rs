@@ -70,6 +70,20 @@ pub struct Parsed {
 }
 
 impl Parsed {
+    /// `--help`/`--help-all` (the usage) or `--version`, as every tool answers them:
+    /// the exit code when one of them was asked for.
+    pub fn help_or_version(&self, tool: &str, summary: &str, specs: &[Spec]) -> Option<i32> {
+        if self.has("help") || self.has("help-all") {
+            print!("{}", usage(tool, summary, specs));
+            return Some(super::exit::OK);
+        }
+        if self.has("version") {
+            super::print_version();
+            return Some(super::exit::OK);
+        }
+        None
+    }
+
     pub fn has(&self, key: &str) -> bool {
         self.opts.iter().any(|(k, _)| *k == key)
     }

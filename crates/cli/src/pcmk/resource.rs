@@ -12,7 +12,7 @@ use halo_model::{Attrs, Config, Resource};
 use super::attrs::UTILIZATION_PREFIX;
 use super::opts::{self, flag, long_flag, long_value, optional, value, Spec};
 use super::view::{exec_status_text, op_key, View};
-use super::{ctime, exit, print_version, Ctx, Fail, Res};
+use super::{ctime, exit, Ctx, Fail, Res};
 
 const SPECS: &[Spec] = &[
     flag('h', "help"),
@@ -85,20 +85,12 @@ impl Set {
 /// `crm_resource`.
 pub fn crm_resource(args: &[String]) -> Res<i32> {
     let p = opts::parse(SPECS, args)?;
-    if p.has("help") || p.has("help-all") {
-        print!(
-            "{}",
-            opts::usage(
-                "crm_resource",
-                "crm_resource - perform tasks related to Pacemaker cluster resources (halo: -W, -O, -o, -g, -p, -d)",
-                SPECS
-            )
-        );
-        return Ok(exit::OK);
-    }
-    if p.has("version") {
-        print_version();
-        return Ok(exit::OK);
+    if let Some(code) = p.help_or_version(
+        "crm_resource",
+        "crm_resource - perform tasks related to Pacemaker cluster resources (halo: -W, -O, -o, -g, -p, -d)",
+        SPECS,
+    ) {
+        return Ok(code);
     }
     let quiet = p.has("quiet");
     let rsc = p.value("resource");
