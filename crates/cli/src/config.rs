@@ -139,22 +139,7 @@ fn preview(
         out.push_str(&l);
         out.push('\n');
     }
-    let live = halo_controller::input::Liveness {
-        quorate: st.quorate,
-        dc: st.dc.clone(),
-        online: st
-            .nodes
-            .iter()
-            .filter(|n| n.online)
-            .map(|n| n.name.clone())
-            .collect(),
-    };
-    let (cfg, status) = halo_controller::input::scheduler_input(state, &live)?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let plan = halo_sched::schedule(&cfg, &status, now)?;
+    let (_, plan) = crate::status::plan_on(state, st)?;
     out.push_str("\nTransition Summary:\n");
     for l in halo_sched::summary::render_all(&plan.changes) {
         out.push_str(&l);

@@ -157,6 +157,16 @@ pub fn live_plan(
 ) -> anyhow::Result<(halo_model::Config, Option<halo_sched::Plan>)> {
     let value = runtime()?.block_on(target.client().state(false))?;
     let state: halo_consensus::ClusterState = serde_json::from_value(value)?;
+    let (cfg, plan) = plan_on(&state, st)?;
+    let configured = !cfg.resources.is_empty();
+    Ok((cfg, configured.then_some(plan)))
+}
+
+/// The scheduler's plan on `state` with the membership `st` reports.
+pub fn plan_on(
+    state: &halo_consensus::ClusterState,
+    st: &halo_consensus::node::StatusReport,
+) -> anyhow::Result<(halo_model::Config, halo_sched::Plan)> {
     let live = halo_controller::input::Liveness {
         quorate: st.quorate,
         dc: st.dc.clone(),
@@ -167,16 +177,13 @@ pub fn live_plan(
             .map(|n| n.name.clone())
             .collect(),
     };
-    let (cfg, status) = halo_controller::input::scheduler_input(&state, &live)?;
-    if cfg.resources.is_empty() {
-        return Ok((cfg, None));
-    }
+    let (cfg, status) = halo_controller::input::scheduler_input(state, &live)?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
     let plan = halo_sched::schedule(&cfg, &status, now)?;
-    Ok((cfg, Some(plan)))
+    Ok((cfg, plan))
 }
 
 /// The keys `halo status --json` adds to the membership's: `resources` (one object per
