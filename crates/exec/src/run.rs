@@ -41,7 +41,13 @@ impl Raw {
         }
     }
 
-    fn output(text: String) -> Raw {
+    /// Whether the process ran and exited 0.
+    pub fn ok(&self) -> bool {
+        self.status == ExecStatus::Done && self.rc == 0
+    }
+
+    /// Success, with `text` as the output.
+    pub fn output(text: String) -> Raw {
         Raw {
             rc: ocf::SUCCESS,
             status: ExecStatus::Done,

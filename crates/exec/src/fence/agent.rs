@@ -18,23 +18,8 @@ const METADATA_CAP: usize = 1024 * 1024;
 /// How much of a failure line becomes the exit reason.
 const MAX_REASON: usize = 512;
 
-/// What one run of an agent produced.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct AgentRun {
-    /// The agent's exit code when it exited; otherwise an OCF error code.
-    pub rc: i32,
-    pub status: ExecStatus,
-    pub exit_reason: Option<String>,
-    pub stdout: String,
-    pub stderr: String,
-    pub pid: Option<u32>,
-}
-
-impl AgentRun {
-    pub fn ok(&self) -> bool {
-        self.status == ExecStatus::Done && self.rc == 0
-    }
-}
+/// What one run of a fence agent produced: the executor's raw result.
+pub(crate) type AgentRun = crate::run::Raw;
 
 /// Where the agent named `agent` lives.
 pub(crate) fn agent_path(config: &ExecConfig, agent: &str) -> PathBuf {

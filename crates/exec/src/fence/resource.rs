@@ -120,27 +120,13 @@ pub(crate) async fn run_resource_op(
         }
         "stop" => {
             registry.locked().remove(&req.resource);
-            Raw {
-                rc: ocf::SUCCESS,
-                status: ExecStatus::Done,
-                exit_reason: None,
-                stdout: String::new(),
-                stderr: String::new(),
-                pid: None,
-            }
+            Raw::output(String::new())
         }
         "monitor" | "status" if req.interval.is_zero() => {
             // A probe does not run the agent: it says whether the device was started.
             let running = registry.locked().get(&req.resource).is_some_and(|e| e.running);
             if running {
-                Raw {
-                    rc: ocf::SUCCESS,
-                    status: ExecStatus::Done,
-                    exit_reason: None,
-                    stdout: String::new(),
-                    stderr: String::new(),
-                    pid: None,
-                }
+                Raw::output(String::new())
             } else {
                 Raw {
                     rc: ocf::NOT_RUNNING,
