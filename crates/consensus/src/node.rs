@@ -1459,8 +1459,13 @@ impl Handler for HandlerRef {
         Box::pin(async move {
             let inner = self.0.upgrade().ok_or_else(|| wire(Error::Stopped))?;
             if let Peer::Member(name) = &peer {
-                if let Ok(mut h) = inner.heard.lock() {
-                    h.insert(name.clone(), Instant::now());
+                // Every Raft message passes here: no new key once the member is known.
+                let mut h = lock_or_poisoned(&inner.heard);
+                match h.get_mut(name) {
+                    Some(at) => *at = Instant::now(),
+                    None => {
+                        h.insert(name.clone(), Instant::now());
+                    }
                 }
             }
             let run = inner.running().map_err(wire)?;
