@@ -537,6 +537,105 @@ score = 100
     assert!(fails.is_some(), "no failure counted");
 }
 
+/// A `systemd:` resource: each node runs its own systemd (booted as PID 1 of private
+/// namespaces, since systemd is not this machine's init), and the unit is started where
+/// placed, its failure recovered by the cluster, moved away on standby. The unit says
+/// `Restart=always`: while the cluster runs it, halo's drop-in makes that `Restart=no`
+/// (as Pacemaker's does), so that the failure is the cluster's to see and count; once
+/// the cluster stops the unit, the drop-in is gone.
+#[test]
+fn systemd_service_runs_and_recovers() {
+    use halo_testkit::systemd::{self, Systemd};
+    if !systemd::available() {
+        return;
+    }
+    let _serial = serial();
+    const UNIT: &str = "halo-test-svc.service";
+    let systemds: Vec<Systemd> = (0..3)
+        .map(|_| Systemd::boot().unwrap_or_else(|e| panic!("{e}")))
+        .collect();
+    for sd in &systemds {
+        sd.install(
+            UNIT,
+            "[Unit]\nDescription=halo test service\n\n\
+             [Service]\nExecStart=/bin/sleep infinity\nRestart=always\nRestartSec=100ms\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let mut c = Cluster::new(bin(), "ctl-systemd");
+    for (i, n) in ["n1", "n2", "n3"].into_iter().enumerate() {
+        c.add(n, false);
+        c.daemons[i].prefix = systemds[i].nsenter();
+        c.start(i);
+    }
+    c.form(0, &[1, 2]);
+    for i in 0..3 {
+        c.wait_quorate(i);
+    }
+    apply(
+        &c,
+        0,
+        r#"
+version = 1
+[[resource]]
+id = "svc"
+agent = "systemd:halo-test-svc"
+op = [ { name = "monitor", interval = "1s" } ]
+[[location]]
+id = "svc-on-n3"
+resource = "svc"
+node = "n3"
+score = 100
+"#,
+    );
+    let active = |i: usize| systemds[i].active_state(UNIT) == "active";
+    let on = |want: usize| {
+        poll(DEADLINE, || {
+            ((0..3).filter(|i| active(*i)).collect::<Vec<_>>() == vec![want]).then_some(())
+        })
+    };
+    let restart = |i: usize| {
+        systemds[i]
+            .systemctl(&["show", "-p", "Restart", "--value", UNIT])
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_else(|e| e)
+    };
+    assert!(on(2).is_some(), "svc never ran on n3\n{}", c.logs());
+    assert_eq!(restart(2), "no", "the cluster's drop-in is not in force");
+
+    let killed = systemds[2]
+        .systemctl(&["kill", "--signal=KILL", UNIT])
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(killed.status.success(), "systemctl kill: {killed:?}");
+    let fails = poll(DEADLINE, || {
+        state(&c, 0)["fail_counts"]["n3"]["svc"]
+            .as_u64()
+            .filter(|n| *n >= 1)
+    });
+    assert!(
+        fails.is_some(),
+        "the unit's failure was not counted\n{}",
+        c.logs()
+    );
+    assert!(on(2).is_some(), "svc not recovered on n3\n{}", c.logs());
+
+    let r = c.halo(0, &["node", "standby", "n3"]);
+    assert!(r.ok, "standby: {}", r.stderr);
+    let moved = poll(DEADLINE, || {
+        match (0..3).filter(|i| active(*i)).collect::<Vec<_>>().as_slice() {
+            [one] if *one != 2 => Some(*one),
+            _ => None,
+        }
+    });
+    let now = moved.unwrap_or_else(|| panic!("svc did not leave n3 on standby\n{}", c.logs()));
+    assert_eq!(restart(now), "no", "no drop-in where svc runs now");
+    assert_eq!(
+        restart(2),
+        "always",
+        "the drop-in outlived the cluster's stop on n3"
+    );
+}
+
 /// failure-timeout: a failure that moved a resource away (migration-threshold=1) is
 /// forgotten once it is older than the timeout; the DC plans again then, and the
 /// resource goes back where it prefers to run.

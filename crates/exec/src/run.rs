@@ -444,6 +444,64 @@ async fn systemctl(config: &ExecConfig, args: &[String], timeout: Duration) -> P
     .await
 }
 
+/// The drop-in that makes a unit cluster-controlled while halo runs it, as Pacemaker's
+/// does: systemd must not restart the unit behind the cluster's back (a failure is the
+/// cluster's to count and recover, by its policy), and at shutdown the unit is stopped
+/// after halo, which stops its resources itself.
+fn override_text(unit: &str) -> String {
+    format!(
+        "# Written by halo while the cluster runs {unit}; removed when it stops it.\n\
+         [Unit]\nDescription=Cluster Controlled {unit}\nBefore=halo.service\n\n\
+         [Service]\nRestart=no\n"
+    )
+}
+
+/// Installs (`on`) or removes the cluster's drop-in for `unit` (services only: other
+/// unit types have no `Restart=`), and has systemd reload its units when that changed.
+async fn cluster_override(
+    config: &ExecConfig,
+    unit: &str,
+    on: bool,
+    timeout: Duration,
+) -> Result<(), String> {
+    if !unit.ends_with(".service") {
+        return Ok(());
+    }
+    let dir = config.systemd_runtime_dir.join(format!("{unit}.d"));
+    let path = dir.join("50-halo.conf");
+    let text = override_text(unit);
+    let current = std::fs::read_to_string(&path).ok();
+    let changed = if on {
+        if current.as_deref() == Some(text.as_str()) {
+            false
+        } else {
+            std::fs::create_dir_all(&dir)
+                .and_then(|()| std::fs::write(&path, &text))
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            true
+        }
+    } else if current.is_some() {
+        std::fs::remove_file(&path)
+            .map_err(|e| format!("cannot remove {}: {e}", path.display()))?;
+        let _ = std::fs::remove_dir(&dir);
+        true
+    } else {
+        false
+    };
+    if changed {
+        let out = systemctl(config, &["daemon-reload".into()], timeout).await;
+        if !matches!(out.end, ProcEnd::Exited(0)) {
+            return Err(format!(
+                "systemctl daemon-reload after {} {}: {}",
+                if on { "writing" } else { "removing" },
+                path.display(),
+                out.stderr.lines().last().unwrap_or("").trim()
+            ));
+        }
+    }
+    Ok(())
+}
+
 async fn run_systemd(config: &ExecConfig, req: &OpRequest, timeout: Duration) -> Raw {
     let agent = req.agent.to_string();
     let unit = systemd_unit_name(&req.agent.kind);
@@ -504,8 +562,18 @@ async fn run_systemd(config: &ExecConfig, req: &OpRequest, timeout: Duration) ->
             format!("systemd has no unit {unit}"),
         );
     }
+    if verb == "start" {
+        if let Err(reason) = cluster_override(config, &unit, true, timeout).await {
+            return Raw::fail(ocf::ERR_GENERIC, ExecStatus::Error, reason);
+        }
+    }
     let args = vec![verb.to_string(), unit.clone()];
     let out = systemctl(config, &args, timeout).await;
+    if verb == "stop" && matches!(out.end, ProcEnd::Exited(0)) {
+        if let Err(reason) = cluster_override(config, &unit, false, timeout).await {
+            tracing::warn!("{reason}");
+        }
+    }
     if verb == "is-active" {
         let state = out.stdout.trim().to_string();
         let mut raw = from_outcome(out, timeout, &agent, |_| Some(0));

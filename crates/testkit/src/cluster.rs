@@ -49,6 +49,9 @@ pub struct Daemon {
     pub witness: bool,
     /// Further arguments of `halo daemon` (e.g. `--watchdog PATH`).
     pub extra_args: Vec<String>,
+    /// A command the daemon runs under (e.g. `nsenter` into a private systemd's
+    /// namespaces); signals then go to that command, not to the daemon.
+    pub prefix: Vec<String>,
     child: Option<Child>,
 }
 
@@ -142,6 +145,7 @@ impl Cluster {
             addr: format!("127.0.0.1:{port}"),
             witness,
             extra_args: Vec::new(),
+            prefix: Vec::new(),
             child: None,
         });
         self.daemons.len() - 1
@@ -164,7 +168,14 @@ impl Cluster {
             .open(d.log_path())
             .unwrap_or_else(|e| panic!("log file for {}: {e}", d.name));
         let log2 = log.try_clone().unwrap_or_else(|e| panic!("log file: {e}"));
-        let mut cmd = Command::new(&self.bin);
+        let mut cmd = match d.prefix.split_first() {
+            Some((program, args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(args).arg(&self.bin);
+                cmd
+            }
+            None => Command::new(&self.bin),
+        };
         cmd.arg("daemon")
             .args(["--name", &d.name, "--listen", &d.addr])
             .arg("--state-dir")

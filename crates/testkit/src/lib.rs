@@ -5,10 +5,13 @@
 //!   loss/delay (tc netem), heal, kill a host's processes.
 //! - [`cluster`]: real `halo daemon` processes on loopback, started, stopped, killed and
 //!   restarted, driven through the real CLI.
+//! - [`systemd`]: a private systemd (PID 1 of its own namespaces) for `systemd:` resources
+//!   where systemd is not the machine's init.
 //! - [`watchdog`]: an emulated watchdog device (a FIFO) that resets a host's namespace.
 
 pub mod cluster;
 pub mod netns;
+pub mod systemd;
 pub mod watchdog;
 
 /// Whether `path` (a program or agent of the Debian package `package`) is installed.
