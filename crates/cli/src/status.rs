@@ -98,11 +98,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 info.watchdog_timeout_ms.unwrap_or(0),
                 info.guard_lease_ms
             ),
-            (None, problem) => println!(
-                "WARNING: {}: a hung or killed halo on {} does not reset it (its guard still stops resources when cut off)",
-                problem.as_deref().unwrap_or("no watchdog"),
-                st.node
-            ),
+            (None, problem) => {
+                println!(
+                    "WARNING: {}: a hung or killed halo on {} does not reset it (its guard still stops resources when cut off)",
+                    problem.as_deref().unwrap_or("no watchdog"),
+                    st.node
+                );
+                if cfg.properties.get("no-quorum-policy").map(String::as_str) == Some("suicide") {
+                    println!(
+                        "WARNING: no-quorum-policy=suicide needs a watchdog: cut off, {} only stops its resources",
+                        st.node
+                    );
+                }
+            }
         }
     }
     Ok(())

@@ -441,6 +441,64 @@ fn fault_rounds_daemon_hung() {
     fault_rounds("faults-stop", Fault::Stop);
 }
 
+/// `no-quorum-policy=suicide`: the holder cut off from the majority stops feeding its
+/// watchdog and is reset by it (with the default `stop` it only stops what it runs and,
+/// running nothing, goes on feeding it); the majority recovers x meanwhile, never two
+/// at once, and the rebooted node rejoins.
+#[test]
+fn suicide_policy_resets_a_cut_off_node() {
+    let Some(mut lab) = formed("suicide") else {
+        return;
+    };
+    let set = lab.halo(0, &["property", "set", "no-quorum-policy=suicide"]);
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    let violations = observer(
+        &lab.net,
+        lab.nodes.iter().map(Node::rsctmp).collect(),
+        "x",
+        vip(),
+        lab.stop.clone(),
+    );
+    let holder = poll(DEADLINE, || match lab.where_runs("x").as_slice() {
+        [one] => Some(*one),
+        _ => None,
+    })
+    .unwrap_or_else(|| panic!("x never ran once\n{}", lab.logs()));
+    let others: Vec<usize> = (0..3).filter(|i| *i != holder).collect();
+    lab.net.cut(NAMES[holder]).unwrap_or_else(|e| panic!("{e}"));
+    let reset = poll(DEADLINE, || lab.nodes[holder].wd.was_reset().then_some(()));
+    assert!(
+        reset.is_some(),
+        "the watchdog never reset {}, cut off under no-quorum-policy=suicide\n{}",
+        NAMES[holder],
+        lab.logs()
+    );
+    let moved = poll(DEADLINE, || {
+        let on = lab.where_runs("x");
+        (on.len() == 1 && others.contains(&on[0]) && lab.vip_at() == on).then_some(())
+    });
+    assert!(moved.is_some(), "x not recovered\n{}", lab.logs());
+    for i in &others {
+        assert!(!lab.nodes[*i].wd.was_reset(), "{} was reset", NAMES[*i]);
+    }
+    lab.net
+        .reconnect(NAMES[holder])
+        .unwrap_or_else(|e| panic!("{e}"));
+    lab.nodes[holder].daemon = None;
+    lab.start(holder);
+    let healed = poll(DEADLINE, || {
+        (lab.quorate_all() && lab.where_runs("x").len() == 1 && lab.vip_at() == lab.where_runs("x"))
+            .then_some(())
+    });
+    assert!(healed.is_some(), "no convergence\n{}", lab.logs());
+    let v = violations.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    assert!(v.is_empty(), "x ran twice: {v:?}\n{}", lab.logs());
+}
+
 /// Debian's `ocf:heartbeat:IPaddr2`, unchanged, as a cluster resource: it starts where
 /// placed, a lost address (its monitor fails) is put back, and a clean shutdown of its
 /// node moves it: the address is then on exactly one other node.

@@ -1,6 +1,7 @@
 //! The guard: a node that has not completed a round trip with a quorate DC for longer
-//! than its lease applies `no-quorum-policy` on its own: `stop` (the default) and
-//! `suicide` stop everything it runs (a real reset needs a watchdog); `demote` demotes
+//! than its lease applies `no-quorum-policy` on its own: `stop` (the default) stops
+//! everything it runs; `suicide` does too and stops feeding the watchdog for good, so
+//! that the device resets the node (without a watchdog it acts as `stop`); `demote` demotes
 //! promoted instances and stops everything else but unpromoted instances; `freeze`
 //! and `ignore` keep it running. When contact comes back, the node asks to be
 //! probed again, since its recorded status no longer says what it runs.
@@ -144,7 +145,14 @@ pub fn feed_watchdog(
 }
 
 /// Run the guard until the task is aborted, recording the live contact in `file`.
-pub async fn run(lease: Lease, mut file: LastContact, local: Local, timing: Timing) {
+/// Raising `stop_feeding` ends the watchdog feeder (`suicide`).
+pub async fn run(
+    lease: Lease,
+    mut file: LastContact,
+    local: Local,
+    timing: Timing,
+    stop_feeding: Arc<AtomicBool>,
+) {
     let node = lease.node.clone();
     let mut fired = false;
     loop {
@@ -183,7 +191,16 @@ pub async fn run(lease: Lease, mut file: LastContact, local: Local, timing: Timi
                     );
                 }
             }
-            _ => {
+            policy => {
+                if policy == "suicide" {
+                    // Before stopping anything: the reset must not wait for stops.
+                    stop_feeding.store(true, Ordering::SeqCst);
+                    tracing::error!(
+                        "no contact with a quorate DC and no-quorum-policy=suicide: the watchdog \
+                         is no longer fed, this node resets when it expires (without a \
+                         watchdog, its resources are only stopped)"
+                    );
+                }
                 let failed = local.stop_all("no contact with a quorate DC").await;
                 if failed.is_empty() {
                     tracing::warn!(

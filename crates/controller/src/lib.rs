@@ -306,21 +306,22 @@ impl Controller {
             node: node.clone(),
             prior: file.load(),
         };
-        let tasks = vec![
+        let mut tasks = vec![
             tokio::spawn(dc::run(node.clone(), timing.clone())),
             tokio::spawn(guard::renew_vips(
                 lease.clone(),
                 local.clone(),
                 timing.clone(),
             )),
-            tokio::spawn(guard::run(
-                lease.clone(),
-                file,
-                local.clone(),
-                timing.clone(),
-            )),
         ];
         let feeding = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        tasks.push(tokio::spawn(guard::run(
+            lease.clone(),
+            file,
+            local.clone(),
+            timing.clone(),
+            feeding.clone(),
+        )));
         let fed = guard::feed_watchdog(
             lease,
             local.clone(),
