@@ -239,6 +239,22 @@ impl Client {
         .await
     }
 
+    /// An `attrd_updater` request: written at once, or after the attribute's delay.
+    pub async fn attr_update(
+        &self,
+        update: &halo_controller::attrd::AttrUpdate,
+    ) -> Result<(), ClientError> {
+        let _: crate::proto::Ok = self.post("/v1/attrs", update).await?;
+        Ok(())
+    }
+
+    /// The attribute values this daemon holds back for their dampening delay.
+    pub async fn attrs_pending(
+        &self,
+    ) -> Result<Vec<halo_controller::attrd::PendingAttr>, ClientError> {
+        self.call("GET", "/v1/attrs/pending", None).await
+    }
+
     /// This node's controller: watchdog, guard lease, what runs here.
     pub async fn controller(&self) -> Result<halo_controller::Info, ClientError> {
         self.call("GET", "/v1/controller", None).await

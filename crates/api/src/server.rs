@@ -270,6 +270,31 @@ async fn fence(
         })
 }
 
+/// `POST /v1/attrs`: an `attrd_updater` request, written at once or after the
+/// attribute's dampening delay.
+async fn attr_update(
+    State(attrd): State<halo_controller::attrd::Attrd>,
+    Json(u): Json<halo_controller::attrd::AttrUpdate>,
+) -> std::result::Result<Json<Ok>, Response> {
+    use halo_controller::attrd::AttrdError;
+    match attrd.update(u).await {
+        Result::Ok(()) => Result::Ok(Json(Ok { ok: true })),
+        Err(AttrdError::Consensus(e)) => Err(ApiError(e).into_response()),
+        Err(AttrdError::Refused { code, reason }) => Err((
+            StatusCode::CONFLICT,
+            Json(serde_json::json!({ "code": code, "message": format!("{code} {reason}") })),
+        )
+            .into_response()),
+    }
+}
+
+/// `GET /v1/attrs/pending`: the attribute values waiting for their dampening delay.
+async fn attrs_pending(
+    State(attrd): State<halo_controller::attrd::Attrd>,
+) -> Json<Vec<halo_controller::attrd::PendingAttr>> {
+    Json(attrd.pending())
+}
+
 async fn controller_info(
     State(c): State<std::sync::Arc<halo_controller::Controller>>,
 ) -> Json<halo_controller::Info> {
@@ -291,7 +316,13 @@ pub fn router(node: ClusterNode) -> Router {
         .route("/v1/changes", post(propose).get(changes))
         .route("/v1/state", get(state))
         .route("/v1/fence", post(fence))
-        .with_state(node)
+        .with_state(node.clone())
+        .merge(
+            Router::new()
+                .route("/v1/attrs", post(attr_update))
+                .route("/v1/attrs/pending", get(attrs_pending))
+                .with_state(halo_controller::attrd::Attrd::new(node)),
+        )
 }
 
 /// Bind the control socket (replacing a stale one) with mode 0600.

@@ -452,7 +452,7 @@ fn attrd_updater_and_crm_node() {
         0,
     );
     assert_eq!(q, "name=\"au\" host=\"n2\" value=\"\"\n");
-    // An agent's own node; -v is -U; dampening (-d) with -U is ignored as in 2.1.5.
+    // An agent's own node; -v is -U; -d with -U does not set a delay (as in 2.1.5).
     let agent = [("OCF_RESKEY_CRM_meta_on_node", "n2")];
     expect(
         &c,
@@ -466,14 +466,96 @@ fn attrd_updater_and_crm_node() {
         &c,
         0,
         "attrd_updater",
-        &["-n", "au", "-B", "3", "-d", "5s", "-N", "n3"],
+        &["-n", "au", "-B", "3", "-d", "2s", "-N", "n3"],
         none,
         0,
+    );
+    assert_eq!(
+        state(&c, 0)["node_attrs"]["n2"]["au"],
+        "2",
+        "-U -d is not dampened"
+    );
+    // -B with -d: the value is the daemon's at once, the cluster's after the delay.
+    assert!(
+        state(&c, 0)["node_attrs"]["n3"]["au"].is_null(),
+        "written before its 2 s dampening"
     );
     let q = expect(&c, 0, "attrd_updater", &["-n", "au", "-Q", "-A"], none, 0);
     assert_eq!(
         q,
         "name=\"au\" host=\"n1\" value=\"1\"\nname=\"au\" host=\"n2\" value=\"2\"\nname=\"au\" host=\"n3\" value=\"3\"\n"
+    );
+    let written = poll(DEADLINE, || {
+        (state(&c, 0)["node_attrs"]["n3"]["au"] == "3").then_some(())
+    });
+    assert!(written.is_some(), "the dampened value was never written");
+    // The delay stays with the attribute: a later -U waits for it too, -Q sees it.
+    expect(
+        &c,
+        0,
+        "attrd_updater",
+        &["-n", "au", "-U", "4", "-N", "n3"],
+        none,
+        0,
+    );
+    assert_eq!(state(&c, 0)["node_attrs"]["n3"]["au"], "3");
+    let q = expect(
+        &c,
+        0,
+        "attrd_updater",
+        &["-n", "au", "-Q", "-N", "n3"],
+        none,
+        0,
+    );
+    assert_eq!(q, "name=\"au\" host=\"n3\" value=\"4\"\n");
+    // Back to the written value before the delay ran out: 4 is never written.
+    expect(
+        &c,
+        0,
+        "attrd_updater",
+        &["-n", "au", "-U", "3", "-N", "n3"],
+        none,
+        0,
+    );
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(
+        state(&c, 0)["node_attrs"]["n3"]["au"],
+        "3",
+        "a cancelled value was written"
+    );
+    // -Y changes only the delay: none now, so the next value is written at once.
+    expect(
+        &c,
+        0,
+        "attrd_updater",
+        &["-n", "au", "-Y", "-d", "0", "-N", "n3"],
+        none,
+        0,
+    );
+    expect(
+        &c,
+        0,
+        "attrd_updater",
+        &["-n", "au", "-Y", "-N", "n3"],
+        none,
+        64,
+    );
+    expect(
+        &c,
+        0,
+        "attrd_updater",
+        &["-n", "au", "-U", "5", "-N", "n3"],
+        none,
+        0,
+    );
+    assert_eq!(state(&c, 0)["node_attrs"]["n3"]["au"], "5");
+    expect(
+        &c,
+        0,
+        "attrd_updater",
+        &["-n", "au", "-U", "3", "-N", "n3"],
+        none,
+        0,
     );
     let q = expect(&c, 0, "attrd_updater", &["-n", "au", "-Q"], &agent, 0);
     assert_eq!(q, "name=\"au\" host=\"n2\" value=\"2\"\n");

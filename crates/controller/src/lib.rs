@@ -9,11 +9,13 @@
 //!   the results; refuses dispatches from an older term.
 //! - `guard`: each node stops its resources when it loses contact with a quorate DC
 //!   for longer than its lease (`no-quorum-policy`).
+//! - `attrd`: node attributes written after their dampening delay (`attrd_updater -d`).
 //! - `silence`: how long a lost node has surely been without contact (pure).
 //! - `wire`: the DC-to-node messages.
 //!
 //! API boundary: [`Controller::start`].
 
+pub mod attrd;
 pub mod dc;
 pub mod engine;
 pub mod fencing;

@@ -293,6 +293,7 @@ fn check_node(state: &ClusterState, node: &str, prefix: &str) -> Res<()> {
     }
 }
 
+use halo_controller::attrd::AttrUpdate;
 use halo_controller::input::transient_attrs;
 
 /// Every attribute of a scope (of `node` for node scopes).
@@ -483,9 +484,12 @@ const ATTRD_UPDATER: &[Spec] = &[
 
 /// `attrd_updater`: transient node attributes, as pacemaker-attrd keeps them.
 ///
-/// Every value is written at once: `-U`/`-v` ignore `-d` as Pacemaker 2.1.5 does;
-/// `-B` writes the value without waiting for its dampening delay, and `-Y` (change only
-/// the delay) does nothing. `-p` (private) attributes are kept like the others.
+/// Dampening as pacemaker-attrd's: `-B VALUE -d DELAY` sets the value and the
+/// attribute's delay, `-Y -d DELAY` only the delay; `-U`/`-v` and `-D` change the value
+/// and keep the delay (they ignore `-d`, as Pacemaker 2.1.5 does). An attribute with a
+/// delay is written to the cluster once its value has stopped changing for that long
+/// (the daemon holds it: `halo_controller::attrd`); `-Q` answers with the newest value,
+/// written or not. `-p` (private) attributes are kept like the others.
 pub fn attrd_updater(args: &[String]) -> Res<i32> {
     let p = opts::parse(ATTRD_UPDATER, args)?;
     if let Some(code) = p.help_or_version(
@@ -521,6 +525,16 @@ pub fn attrd_updater(args: &[String]) -> Res<i32> {
             _ => {}
         }
     }
+    let delay_ms = p
+        .value("delay")
+        .map(|d| {
+            halo_model::duration::parse_duration_ms(d)
+                .map_err(|e| Fail::usage(format!("Invalid value for --delay: {e}")))
+        })
+        .transpose()?;
+    if cmd == 'Y' && delay_ms.is_none() {
+        return Err(Fail::usage("--update-delay requires --delay"));
+    }
     let name = p.value("name").map(str::to_string);
     if cmd == 'R' {
         return Ok(exit::OK);
@@ -530,6 +544,18 @@ pub fn attrd_updater(args: &[String]) -> Res<i32> {
     };
     let ctx = Ctx::new()?;
     let state = ctx.state()?;
+    let pending: BTreeMap<(String, String), Option<String>> = ctx
+        .attrs_pending()?
+        .into_iter()
+        .map(|a| ((a.node, a.name), a.value))
+        .collect();
+    // The newest value: held back for its delay, else written.
+    let newest = |n: &str| -> Option<String> {
+        match pending.get(&(n.to_string(), name.clone())) {
+            Some(v) => v.clone(),
+            None => transient_attrs(&state, n).get(&name).cloned(),
+        }
+    };
     let given = p.value("node");
     if cmd == 'Q' {
         let nodes: Vec<String> = if p.has("all") {
@@ -548,9 +574,7 @@ pub fn attrd_updater(args: &[String]) -> Res<i32> {
             }
         };
         let everywhere = configured_nodes(&state)?;
-        let exists = everywhere
-            .iter()
-            .any(|n| transient_attrs(&state, n).contains_key(&name));
+        let exists = everywhere.iter().any(|n| newest(n).is_some());
         if !exists {
             return Err(Fail::new(
                 exit::CONFIG,
@@ -559,7 +583,7 @@ pub fn attrd_updater(args: &[String]) -> Res<i32> {
         }
         let single = nodes.len() == 1 && (given.is_some() || !p.has("all"));
         for n in &nodes {
-            let v = transient_attrs(&state, n).get(&name).cloned();
+            let v = newest(n);
             if v.is_some() || single {
                 println!(
                     "name=\"{name}\" host=\"{n}\" value=\"{}\"",
@@ -577,27 +601,31 @@ pub fn attrd_updater(args: &[String]) -> Res<i32> {
             format!("Could not update {name}={what}: node {node} is not in the cluster"),
         ));
     }
-    let old = state.node_attrs.get(&node).and_then(|a| a.get(&name));
-    match cmd {
-        'U' | 'B' => {
-            let v = expand_value(&value.unwrap_or_default(), old.map(String::as_str));
-            if old != Some(&v) {
-                ctx.propose(Change::SetNodeAttr {
-                    node,
-                    name,
-                    value: Some(v),
-                })?;
-            }
-        }
-        'D' if old.is_some() => {
-            ctx.propose(Change::SetNodeAttr {
-                node,
-                name,
-                value: None,
-            })?;
-        }
-        _ => {}
-    }
+    let old = newest(&node);
+    let update = match cmd {
+        'U' | 'B' => AttrUpdate {
+            value: Some(expand_value(&value.unwrap_or_default(), old.as_deref())),
+            set_value: true,
+            delay_ms: delay_ms.filter(|_| cmd == 'B'),
+            node,
+            name,
+        },
+        'D' => AttrUpdate {
+            value: None,
+            set_value: true,
+            delay_ms: None,
+            node,
+            name,
+        },
+        _ => AttrUpdate {
+            value: None,
+            set_value: false,
+            delay_ms,
+            node,
+            name,
+        },
+    };
+    ctx.attr_update(&update)?;
     Ok(exit::OK)
 }
 

@@ -229,6 +229,20 @@ impl Ctx {
         }
     }
 
+    /// An `attrd_updater` request to this node's daemon (dampened or written at once).
+    pub fn attr_update(&self, update: &halo_controller::attrd::AttrUpdate) -> Res<()> {
+        self.rt
+            .block_on(self.client.attr_update(update))
+            .map_err(client_fail)
+    }
+
+    /// The attribute values this node's daemon holds back for their delay.
+    pub fn attrs_pending(&self) -> Res<Vec<halo_controller::attrd::PendingAttr>> {
+        self.rt
+            .block_on(self.client.attrs_pending())
+            .map_err(client_fail)
+    }
+
     /// Edit the configuration (read from this node's copy, written as a whole).
     pub fn edit_config(
         &self,
