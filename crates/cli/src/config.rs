@@ -1,6 +1,7 @@
 //! `halo config apply|show`: the whole cluster configuration in halo's native format.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{bail, Context};
 use halo_consensus::{Change, ChangeResult, StoredConfig};
@@ -31,8 +32,51 @@ pub enum ConfigCommand {
     Show,
 }
 
+/// Set by `--dry-run` on the configuration commands: [`edit`] then prints what the
+/// change would do instead of committing it.
+static DRY_RUN: AtomicBool = AtomicBool::new(false);
+
+/// `--dry-run`, for the command groups that change the configuration.
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct DryRun {
+    /// Print what the change would do (the configuration diff and the transition it
+    /// would cause on the live cluster) and commit nothing.
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+}
+
+impl DryRun {
+    /// Make this process's configuration changes previews (see [`edit`]).
+    pub fn apply(self) {
+        DRY_RUN.store(self.dry_run, Ordering::Relaxed);
+    }
+}
+
+/// Refuse `what` under `--dry-run`: a command that changes something other than the
+/// configuration has nothing to preview, and must not run.
+pub fn refuse_dry_run(what: &str) -> anyhow::Result<()> {
+    if DRY_RUN.load(Ordering::Relaxed) {
+        bail!("--dry-run: {what} has no dry run (it changes no configuration); run it without --dry-run");
+    }
+    Ok(())
+}
+
+/// How a dry run ends once it printed its preview: not a failure (exit status 0).
+#[derive(Debug)]
+pub struct DryRunDone;
+
+impl std::fmt::Display for DryRunDone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("dry run: nothing committed")
+    }
+}
+
+impl std::error::Error for DryRunDone {}
+
 /// Read the cluster's configuration, change it with `f`, validate it and commit it.
-/// Returns the new epoch.
+/// Returns the new epoch. Under `--dry-run`, prints the configuration diff and the
+/// transition the change would cause on the live cluster, commits nothing, and ends
+/// with [`DryRunDone`].
 pub fn edit(
     target: &Target,
     f: impl FnOnce(&mut halo_model::Config) -> anyhow::Result<()>,
@@ -42,10 +86,23 @@ pub fn edit(
     let state = rt.block_on(client.state(true))?;
     let current: StoredConfig = serde_json::from_value(state["config"].clone())
         .context("reading the cluster's current configuration")?;
-    let mut cfg = current.to_model()?;
+    let before = current.to_model()?;
+    let mut cfg = before.clone();
     f(&mut cfg)?;
     halo_model::validate(&cfg)?;
     let config = StoredConfig::from_model(&cfg)?;
+    if DRY_RUN.load(Ordering::Relaxed) {
+        let mut state: halo_consensus::ClusterState =
+            serde_json::from_value(state).context("reading the cluster's replicated state")?;
+        state.config = config;
+        let st = rt.block_on(client.status())?;
+        let before = halo_model::to_native(&before);
+        print!(
+            "{}",
+            preview(&before, "after this command", &cfg, &state, &st)?
+        );
+        return Err(DryRunDone.into());
+    }
     let reply = rt.block_on(client.propose(Change::SetConfig {
         config,
         if_unchanged: Some(current),

@@ -8,6 +8,8 @@ use crate::edit;
 pub struct Args {
     #[command(flatten)]
     pub target: Target,
+    #[command(flatten)]
+    pub dry_run: crate::config::DryRun,
     #[command(subcommand)]
     pub command: Option<ConstraintCommand>,
 }
@@ -58,6 +60,7 @@ pub enum ColocationCommand {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    args.dry_run.apply();
     let t = &args.target;
     let cmd = args
         .command

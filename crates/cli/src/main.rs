@@ -124,6 +124,9 @@ fn main() {
         Command::PcmkLinks(args) => pcmk::links::run(args),
     };
     if let Err(e) = result {
+        if e.is::<config::DryRunDone>() {
+            return;
+        }
         eprintln!("halo: {e:#}");
         std::process::exit(1);
     }

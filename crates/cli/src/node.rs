@@ -7,6 +7,8 @@ use crate::edit;
 pub struct Args {
     #[command(flatten)]
     pub target: Target,
+    #[command(flatten)]
+    pub dry_run: crate::config::DryRun,
     #[command(subcommand)]
     pub command: NodeCommand,
 }
@@ -39,6 +41,7 @@ pub enum NodeCommand {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    args.dry_run.apply();
     let t = &args.target;
     let msg = match args.command {
         NodeCommand::Standby(n) => edit::node_flag(t, "standby", true, &n.nodes, n.all)?,

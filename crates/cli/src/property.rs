@@ -7,6 +7,8 @@ use crate::edit;
 pub struct Args {
     #[command(flatten)]
     pub target: Target,
+    #[command(flatten)]
+    pub dry_run: crate::config::DryRun,
     #[command(subcommand)]
     pub command: Option<PropertyCommand>,
 }
@@ -52,6 +54,7 @@ const DEFAULTS: &[(&str, &str)] = &[
 ];
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    args.dry_run.apply();
     let t = &args.target;
     match args.command.unwrap_or(PropertyCommand::List { all: false }) {
         PropertyCommand::Set { pairs } => {

@@ -18,6 +18,8 @@ pub struct Args {
     pub command: Option<ResourceCommand>,
     #[command(flatten)]
     pub exec: ExecOpts,
+    #[command(flatten)]
+    pub dry_run: crate::config::DryRun,
 }
 
 #[derive(clap::Subcommand)]
@@ -215,6 +217,7 @@ fn load_config(path: &PathBuf) -> anyhow::Result<Config> {
 }
 
 fn debug(opts: &ExecOpts, args: &DebugArgs, action: &str) -> anyhow::Result<()> {
+    crate::config::refuse_dry_run(&format!("halo resource debug-{action}"))?;
     let config = load_config(&args.config)?;
     let Some(p) = config
         .resources
@@ -276,6 +279,7 @@ fn debug(opts: &ExecOpts, args: &DebugArgs, action: &str) -> anyhow::Result<()> 
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    args.dry_run.apply();
     // `halo resource` alone lists the resources, as `pcs resource` does.
     let cmd = args.command.unwrap_or(ResourceCommand::Show { name: None });
     if cmd.is_cluster_edit() {
@@ -381,6 +385,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ResourceCommand::DebugStop(d) => debug(&args.exec, d, "stop"),
         ResourceCommand::DebugMonitor(d) => debug(&args.exec, d, "monitor"),
         ResourceCommand::Cleanup { resource, node } => {
+            crate::config::refuse_dry_run("halo resource cleanup")?;
             cleanup(&daemon_dir(&args.exec), resource, node.as_deref())
         }
         _ => bail!("internal: a cluster command"),

@@ -13,8 +13,8 @@ pub struct Args {
     /// constraints_temporary).
     #[arg(long)]
     pub json: bool,
-    /// Only one part: cluster (name, quorum, DC), nodes, resources, constraints;
-    /// corosync is the membership (cluster and nodes), as operators of pcs type it.
+    /// Only one part: cluster (name, quorum, DC and the nodes, as `pcs status cluster`),
+    /// nodes, resources, constraints; corosync is the membership too, as pcs's.
     #[arg(value_enum)]
     pub view: Option<View>,
 }
@@ -32,7 +32,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let st = runtime()?.block_on(args.target.client().status())?;
     let show = |part: View| match args.view {
         None => part != View::Constraints,
-        Some(View::Corosync) => matches!(part, View::Cluster | View::Nodes),
+        // As `pcs status cluster` and `pcs status corosync`: the summary and the nodes.
+        Some(View::Cluster | View::Corosync) => matches!(part, View::Cluster | View::Nodes),
         Some(v) => v == part,
     };
     if args.json {

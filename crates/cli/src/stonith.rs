@@ -15,6 +15,8 @@ use crate::edit::{current, parse_pairs};
 pub struct Args {
     #[command(flatten)]
     pub target: Target,
+    #[command(flatten)]
+    pub dry_run: crate::config::DryRun,
     #[command(subcommand)]
     pub command: StonithCommand,
 }
@@ -99,6 +101,7 @@ fn device_mut<'a>(cfg: &'a mut Config, name: &str) -> anyhow::Result<&'a mut Pri
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    args.dry_run.apply();
     match args.command {
         StonithCommand::Create {
             name,
@@ -245,6 +248,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
         },
         StonithCommand::Fence { node, off } => {
+            crate::config::refuse_dry_run("halo stonith fence")?;
             let action = if off { "off" } else { "reboot" };
             let client = args
                 .target

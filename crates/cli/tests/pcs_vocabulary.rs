@@ -309,6 +309,33 @@ fn pcs_vocabulary_drives_the_live_cluster() {
     );
     assert!(preview.contains("nothing committed"), "{preview}");
     assert!(refused(&c, &["resource", "show", "extra"]).contains("no resource named extra"));
+    // --dry-run on a single command: the same preview, nothing committed; a command that
+    // changes no configuration refuses to run under it.
+    let preview = ok(
+        &c,
+        &[
+            "resource",
+            "create",
+            "extra",
+            "ocf:heartbeat:Dummy",
+            "--dry-run",
+        ],
+    );
+    assert!(preview.contains("+ id = \"extra\""), "{preview}");
+    assert!(
+        preview
+            .lines()
+            .any(|l| l.contains("Start") && l.contains("extra")),
+        "{preview}"
+    );
+    let preview = ok(&c, &["resource", "ban", "db", "n1", "--dry-run"]);
+    assert!(preview.contains("nothing committed"), "{preview}");
+    let preview = ok(&c, &["property", "set", "batch-limit=3", "--dry-run"]);
+    assert!(preview.contains("batch-limit"), "{preview}");
+    assert!(refused(&c, &["resource", "show", "extra"]).contains("no resource named extra"));
+    assert!(!ok(&c, &["constraint", "list"]).contains("cli-ban-db"));
+    assert!(!ok(&c, &["property", "list"]).contains("batch-limit"));
+    assert!(refused(&c, &["resource", "cleanup", "db", "--dry-run"]).contains("no dry run"));
 
     // delete takes the resource's constraints along, and the resource stops.
     ok(&c, &["resource", "delete", "db"]);

@@ -10,6 +10,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use crate::cluster::poll;
+use crate::netns::Host;
 
 const SYSTEMD: &str = "/lib/systemd/systemd";
 
@@ -60,7 +61,17 @@ pub fn available() -> bool {
 impl Systemd {
     /// Boots a private systemd and waits until it runs.
     pub fn boot() -> Result<Systemd, String> {
-        let unshare = Command::new("unshare")
+        Systemd::boot_with(Command::new("unshare"))
+    }
+
+    /// Boots a private systemd inside a test host's network namespace: what it runs
+    /// (and what runs through [`Systemd::nsenter`]) has that host's network.
+    pub fn boot_in(host: &Host) -> Result<Systemd, String> {
+        Systemd::boot_with(host.command("unshare"))
+    }
+
+    fn boot_with(mut unshare: Command) -> Result<Systemd, String> {
+        let unshare = unshare
             .args([
                 "--pid",
                 "--fork",
@@ -108,8 +119,8 @@ impl Systemd {
         Ok(sd)
     }
 
-    /// The command prefix that runs a program inside this systemd's PID and mount
-    /// namespaces (`systemctl` reaches systemd only from there). The program is a child
+    /// The command prefix that runs a program inside this systemd's PID, mount and
+    /// network namespaces (`systemctl` reaches systemd only from there). The program is a child
     /// of `nsenter`: signals sent to `nsenter` do not reach it.
     pub fn nsenter(&self) -> Vec<String> {
         [
@@ -118,6 +129,7 @@ impl Systemd {
             &self.pid.to_string(),
             "--mount",
             "--pid",
+            "--net",
             "--",
         ]
         .map(String::from)
@@ -147,9 +159,13 @@ impl Systemd {
         PathBuf::from(format!("/proc/{}/root/run/systemd/system", self.pid))
     }
 
-    /// Installs unit `name` with `text` and has systemd load it.
+    /// Installs unit file `name` (or a drop-in, `UNIT.d/NAME.conf`) with `text` and has
+    /// systemd load it.
     pub fn install(&self, name: &str, text: &str) -> Result<(), String> {
         let path = self.unit_dir().join(name);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
         std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
         let out = self.systemctl(&["daemon-reload"])?;
         if out.status.success() {

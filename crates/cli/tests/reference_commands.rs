@@ -1,0 +1,366 @@
+//! The reference deployment's commands (`../shared/reference/openstack-ha.md`, "The
+//! commands operators type today") with `pcs` replaced by `halo`, run as they are on a
+//! live three-node cluster: hosts `controller1..3` in network namespaces, each with
+//! its own systemd (booted privately, since systemd is not this machine's init) that
+//! runs Debian's own `haproxy.service`, and the VIP put up by Debian's
+//! `ocf:heartbeat:IPaddr2` at the reference's address 10.10.16.224 (a private address,
+//! only inside the namespaces this test creates). Checked by what really happens: the
+//! address on exactly one host, HAProxy active there (colocated with it) and answering
+//! a client on the VIP, the other VIPs together, and the status views.
+//! Needs root (namespaces); skipped with the reason otherwise, a failure in CI.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use halo_testkit::cluster::{poll, DEADLINE};
+use halo_testkit::netns::{require_netns, Net};
+use halo_testkit::systemd::{self, Systemd};
+
+const NAMES: [&str; 3] = ["controller1", "controller2", "controller3"];
+const VIP: &str = "10.10.16.224";
+const IPADDR2: &str = "/usr/lib/ocf/resource.d/heartbeat/IPaddr2";
+const HAPROXY_UNIT: &str = "/lib/systemd/system/haproxy.service";
+
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_halo"))
+}
+
+struct Lab {
+    /// Dropped first: the daemons die with their host's private systemd.
+    systemds: Vec<Systemd>,
+    daemons: Vec<Child>,
+    net: Net,
+    root: PathBuf,
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for d in &mut self.daemons {
+            let _ = d.kill();
+            let _ = d.wait();
+        }
+        self.systemds.clear();
+        if std::env::var_os("HALO_KEEP_TEST_DIRS").is_none() {
+            let _ = std::fs::remove_dir_all(&self.root);
+        }
+    }
+}
+
+impl Lab {
+    fn dir(&self, i: usize) -> PathBuf {
+        self.root.join(NAMES[i])
+    }
+
+    fn addr(&self, i: usize) -> String {
+        format!("{}:7000", self.net.hosts()[i].ipv4())
+    }
+
+    /// `halo ARGS` (or a Pacemaker tool under its name) against controller `i`'s daemon.
+    fn run(&self, i: usize, program: &Path, args: &[&str]) -> (bool, String, String) {
+        let o = Command::new(program)
+            .args(args)
+            .env("HALO_STATE_DIR", self.dir(i))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("{}: {e}", program.display()));
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    }
+
+    /// A reference command, `pcs` replaced by `halo`, on controller1; must succeed.
+    fn halo(&self, line: &str) -> String {
+        let args: Vec<&str> = line.split_whitespace().collect();
+        let (ok, out, err) = self.run(0, bin(), &args);
+        assert!(ok, "halo {line}: {err}\n{}", self.logs());
+        out
+    }
+
+    fn logs(&self) -> String {
+        let mut out = String::new();
+        for (i, name) in NAMES.iter().enumerate() {
+            let text =
+                std::fs::read_to_string(self.dir(i).with_extension("log")).unwrap_or_default();
+            let lines: Vec<&str> = text
+                .lines()
+                .filter(|l| l.contains("halo_controller") || l.contains("ERROR"))
+                .collect();
+            let tail = &lines[lines.len().saturating_sub(15)..];
+            out.push_str(&format!("--- {name}\n{}\n", tail.join("\n")));
+        }
+        out
+    }
+
+    /// The hosts that have `ip` on an interface.
+    fn holders(&self, ip: &str) -> Vec<usize> {
+        let ip = format!(" {ip}/");
+        (0..3)
+            .filter(|i| {
+                self.net.hosts()[*i]
+                    .ip(&["-4", "-o", "addr", "show"])
+                    .is_ok_and(|out| out.contains(&ip))
+            })
+            .collect()
+    }
+
+    /// The hosts whose systemd has `haproxy.service` active.
+    fn haproxy_at(&self) -> Vec<usize> {
+        (0..3)
+            .filter(|i| self.systemds[*i].active_state("haproxy.service") == "active")
+            .collect()
+    }
+
+    /// Wait until the VIP is on exactly one host and HAProxy active there only; that host.
+    fn vip_and_haproxy_together(&self) -> usize {
+        poll(DEADLINE, || match self.holders(VIP).as_slice() {
+            [one] if self.haproxy_at() == vec![*one] => Some(*one),
+            _ => None,
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "the VIP is on {:?} and haproxy active on {:?}\n{}",
+                self.holders(VIP),
+                self.haproxy_at(),
+                self.logs()
+            )
+        })
+    }
+
+    /// What a client on another controller gets from the VIP's port 8080.
+    fn client_gets(&self, from: usize) -> String {
+        self.net.hosts()[from]
+            .run(
+                "curl",
+                &["-s", "--max-time", "5", &format!("http://{VIP}:8080/")],
+            )
+            .unwrap_or_else(|e| format!("curl failed: {e}"))
+    }
+}
+
+fn start_lab() -> Option<Lab> {
+    if !require_netns()
+        || !systemd::available()
+        || !halo_testkit::installed(IPADDR2, "resource-agents")
+        || !halo_testkit::installed(HAPROXY_UNIT, "haproxy")
+        || !halo_testkit::installed("/usr/bin/curl", "curl")
+    {
+        return None;
+    }
+    let net = Net::new(&NAMES).unwrap_or_else(|e| panic!("{e}"));
+    let root = std::env::temp_dir().join(format!("halo-reference-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap_or_else(|e| panic!("{e}"));
+    let mut lab = Lab {
+        systemds: Vec::new(),
+        daemons: Vec::new(),
+        net,
+        root,
+    };
+    let haproxy_unit = std::fs::read_to_string(HAPROXY_UNIT).unwrap_or_else(|e| panic!("{e}"));
+    for (i, name) in NAMES.iter().enumerate() {
+        let host = &lab.net.hosts()[i];
+        // The reference's management network, where its VIP lives.
+        host.ip(&[
+            "addr",
+            "add",
+            &format!("10.10.16.{}/24", 11 + i),
+            "dev",
+            host.ifname(),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        let sd = Systemd::boot_in(host).unwrap_or_else(|e| panic!("{e}"));
+        // Debian's unit as it is; a drop-in points it at this host's configuration and
+        // drops the /dev/log bind (no journald runs in the private systemd).
+        let cfg = lab.root.join(format!("{name}-haproxy.cfg"));
+        std::fs::write(
+            &cfg,
+            format!(
+                "global\n  maxconn 100\n\ndefaults\n  mode http\n  timeout connect 2s\n  \
+                 timeout client 5s\n  timeout server 5s\n\nfrontend web\n  bind :8080\n  \
+                 http-request return status 200 content-type text/plain string \"haproxy on {name}\"\n"
+            ),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        sd.install("haproxy.service", &haproxy_unit)
+            .unwrap_or_else(|e| panic!("{e}"));
+        sd.install(
+            "haproxy.service.d/test.conf",
+            &format!(
+                "[Service]\nBindReadOnlyPaths=\nEnvironment=\"CONFIG={}\"\n",
+                cfg.display()
+            ),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let dir = lab.dir(i);
+        let log =
+            std::fs::File::create(dir.with_extension("log")).unwrap_or_else(|e| panic!("{e}"));
+        let log2 = log.try_clone().unwrap_or_else(|e| panic!("{e}"));
+        let enter = sd.nsenter();
+        let daemon = Command::new(&enter[0])
+            .args(&enter[1..])
+            .arg(bin())
+            .args(["daemon", "--name", name, "--listen", &lab.addr(i)])
+            .arg("--state-dir")
+            .arg(&dir)
+            .arg("--rsctmp")
+            .arg(dir.with_extension("rsctmp"))
+            .arg("--run-dir")
+            .arg(dir.with_extension("run"))
+            .env("HALO_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}"));
+        lab.systemds.push(sd);
+        lab.daemons.push(daemon);
+        let sock = dir.join("halo.sock");
+        let up = poll(DEADLINE, || {
+            std::os::unix::net::UnixStream::connect(&sock)
+                .ok()
+                .map(|_| ())
+        });
+        assert!(up.is_some(), "{name} did not start\n{}", lab.logs());
+    }
+    Some(lab)
+}
+
+#[test]
+fn reference_commands_run_as_they_are() {
+    let Some(lab) = start_lab() else {
+        return;
+    };
+    // Forming the cluster: halo's own words (pcs's `cluster auth`/`setup` need its
+    // remote API); the rest is the reference's, `pcs` replaced by `halo`.
+    lab.halo("cluster init --name openstack-cluster-01");
+    for i in 1..3 {
+        let token = lab.halo("cluster token");
+        let (ok, _, err) = lab.run(
+            i,
+            bin(),
+            &["cluster", "join", &lab.addr(0), "--token", token.trim()],
+        );
+        assert!(ok, "join {}: {err}", NAMES[i]);
+    }
+    let quorate = poll(DEADLINE, || {
+        let (_, out, _) = lab.run(0, bin(), &["status", "--json"]);
+        let s: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+        let online = s["nodes"]
+            .as_array()
+            .is_some_and(|n| n.len() == 3 && n.iter().all(|n| n["online"] == true));
+        (s["quorate"] == true && online).then_some(())
+    });
+    assert!(quorate.is_some(), "never quorate\n{}", lab.logs());
+
+    // pcs status cluster ; pcs status corosync ; pcs resource ; crm_mon -1
+    let cluster = lab.halo("status cluster");
+    let corosync = lab.halo("status corosync");
+    for name in NAMES {
+        assert!(cluster.contains(name), "status cluster:\n{cluster}");
+        assert!(corosync.contains(name), "status corosync:\n{corosync}");
+    }
+    lab.halo("resource");
+    let crm_mon = lab.root.join("crm_mon");
+    std::os::unix::fs::symlink(bin(), &crm_mon).unwrap_or_else(|e| panic!("{e}"));
+    let (ok, mon, err) = lab.run(0, &crm_mon, &["-1"]);
+    assert!(ok, "crm_mon -1: {err}");
+    assert!(mon.contains("3 nodes configured"), "crm_mon -1:\n{mon}");
+
+    // pcs property set stonith-enabled=false no-quorum-policy=ignore cluster-recheck-interval=5
+    lab.halo(
+        "property set stonith-enabled=false no-quorum-policy=ignore cluster-recheck-interval=5",
+    );
+    // pcs property list [--all]
+    let set = lab.halo("property list");
+    for p in [
+        "stonith-enabled: false",
+        "no-quorum-policy: ignore",
+        "cluster-recheck-interval: 5",
+    ] {
+        assert!(set.contains(p), "property list lacks {p}:\n{set}");
+    }
+    let all = lab.halo("property list --all");
+    assert!(
+        all.contains("batch-limit") && all.contains("stonith-enabled: false"),
+        "property list --all:\n{all}"
+    );
+
+    // pcs resource create vip ocf:heartbeat:IPaddr2 ip=10.10.16.224 cidr_netmask=24 op monitor interval=30s
+    lab.halo(&format!(
+        "resource create vip ocf:heartbeat:IPaddr2 ip={VIP} cidr_netmask=24 op monitor interval=30s"
+    ));
+    // pcs resource create lb-haproxy systemd:haproxy --clone
+    lab.halo("resource create lb-haproxy systemd:haproxy --clone");
+    // pcs constraint order start vip then lb-haproxy-clone kind=Optional
+    lab.halo("constraint order start vip then lb-haproxy-clone kind=Optional");
+    // pcs constraint colocation add lb-haproxy-clone with vip
+    lab.halo("constraint colocation add lb-haproxy-clone with vip");
+    // pcs constraint colocation add vip_management with vip_public (the two VIPs the
+    // reference's commands name without creating: created here first).
+    lab.halo("resource create vip_public ocf:heartbeat:IPaddr2 ip=10.10.16.225 cidr_netmask=24");
+    lab.halo(
+        "resource create vip_management ocf:heartbeat:IPaddr2 ip=10.10.16.226 cidr_netmask=24",
+    );
+    lab.halo("constraint colocation add vip_management with vip_public");
+
+    // The VIP on one controller, HAProxy with it (INFINITY colocation: only there), and a
+    // client on another controller reaches that HAProxy through the VIP.
+    let holder = lab.vip_and_haproxy_together();
+    let other = (holder + 1) % 3;
+    let answer = poll(DEADLINE, || {
+        let got = lab.client_gets(other);
+        got.contains("haproxy on").then_some(got)
+    })
+    .unwrap_or_default();
+    assert_eq!(
+        answer,
+        format!("haproxy on {}", NAMES[holder]),
+        "{}",
+        lab.logs()
+    );
+    let together = poll(DEADLINE, || {
+        let public = lab.holders("10.10.16.225");
+        (public.len() == 1 && lab.holders("10.10.16.226") == public).then_some(())
+    });
+    assert!(
+        together.is_some(),
+        "vip_public on {:?}, vip_management on {:?}\n{}",
+        lab.holders("10.10.16.225"),
+        lab.holders("10.10.16.226"),
+        lab.logs()
+    );
+
+    // What the operator sees.
+    let status = lab.halo("status");
+    let (_, mon, _) = lab.run(0, &crm_mon, &["-1"]);
+    for view in [&status, &mon] {
+        assert!(
+            view.contains("vip") && view.contains("lb-haproxy") && view.contains(NAMES[holder]),
+            "status does not show vip and lb-haproxy on {}:\n{view}",
+            NAMES[holder]
+        );
+    }
+
+    // An operator's move: the VIP goes, HAProxy follows, the client follows both.
+    let target = (holder + 1) % 3;
+    lab.halo(&format!("resource move vip {}", NAMES[target]));
+    let moved = poll(DEADLINE, || {
+        (lab.holders(VIP) == vec![target] && lab.haproxy_at() == vec![target]).then_some(())
+    });
+    assert!(
+        moved.is_some(),
+        "after the move the VIP is on {:?}, haproxy on {:?}\n{}",
+        lab.holders(VIP),
+        lab.haproxy_at(),
+        lab.logs()
+    );
+    let client = (target + 1) % 3;
+    let answer = poll(DEADLINE, || {
+        let got = lab.client_gets(client);
+        (got == format!("haproxy on {}", NAMES[target])).then_some(got)
+    });
+    assert!(answer.is_some(), "the client does not reach the moved VIP");
+    lab.halo("resource clear vip");
+}
