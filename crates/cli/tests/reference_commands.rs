@@ -235,14 +235,14 @@ fn reference_commands_run_as_they_are() {
     // Forming the cluster: halo's own words (pcs's `cluster auth`/`setup` need its
     // remote API); the rest is the reference's, `pcs` replaced by `halo`.
     lab.halo("cluster init --name openstack-cluster-01");
-    for i in 1..3 {
+    for (i, name) in NAMES.iter().enumerate().skip(1) {
         let token = lab.halo("cluster token");
         let (ok, _, err) = lab.run(
             i,
             bin(),
             &["cluster", "join", &lab.addr(0), "--token", token.trim()],
         );
-        assert!(ok, "join {}: {err}", NAMES[i]);
+        assert!(ok, "join {name}: {err}");
     }
     let quorate = poll(DEADLINE, || {
         let (_, out, _) = lab.run(0, bin(), &["status", "--json"]);
