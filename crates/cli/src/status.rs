@@ -17,6 +17,12 @@ pub struct Args {
     /// nodes, resources, constraints; corosync is the membership too, as pcs's.
     #[arg(value_enum)]
     pub view: Option<View>,
+    /// Refresh the status in place until interrupted (as `crm_mon`).
+    #[arg(long, short = 'w', conflicts_with = "json")]
+    pub watch: bool,
+    /// How often `--watch` refreshes (e.g. 500ms, 2s).
+    #[arg(long, default_value = "2s", value_parser = crate::cluster::parse_duration)]
+    pub interval: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -29,14 +35,8 @@ pub enum View {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let st = runtime()?.block_on(args.target.client().status())?;
-    let show = |part: View| match args.view {
-        None => part != View::Constraints,
-        // As `pcs status cluster` and `pcs status corosync`: the summary and the nodes.
-        Some(View::Cluster | View::Corosync) => matches!(part, View::Cluster | View::Nodes),
-        Some(v) => v == part,
-    };
     if args.json {
+        let st = runtime()?.block_on(args.target.client().status())?;
         let mut v = serde_json::to_value(&st)?;
         if let (Some(obj), Ok(more)) = (v.as_object_mut(), json_resources(&args.target, &st)) {
             obj.extend(more);
@@ -44,16 +44,71 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
+    if !args.watch {
+        print!("{}", render(&args)?);
+        return Ok(());
+    }
+    // Refreshed in place on a terminal (a frame per refresh otherwise); a daemon that
+    // does not answer is shown, and watched on.
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    loop {
+        let frame = render(&args).unwrap_or_else(|e| format!("halo: {e:#}\n"));
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let stamp = halo_consensus::state::fmt_time(now);
+        let every = args.interval.as_secs_f64();
+        let clear = if tty { "\x1b[H\x1b[2J" } else { "" };
+        let text = format!("{clear}Every {every}s: halo status    {stamp}\n\n{frame}\n");
+        let mut stdout = std::io::stdout().lock();
+        // The reader went away (a closed pipe): the watch is over.
+        if std::io::Write::write_all(&mut stdout, text.as_bytes())
+            .and_then(|()| std::io::Write::flush(&mut stdout))
+            .is_err()
+        {
+            return Ok(());
+        }
+        drop(stdout);
+        std::thread::sleep(args.interval);
+    }
+}
+
+/// A line of text into a `String` (which cannot fail).
+macro_rules! say {
+    ($out:expr, $($arg:tt)*) => {{
+        use std::fmt::Write as _;
+        let _ = writeln!($out, $($arg)*);
+    }};
+}
+
+/// The text status, as one frame.
+fn render(args: &Args) -> anyhow::Result<String> {
+    let mut out = String::new();
+    let st = runtime()?.block_on(args.target.client().status())?;
+    let show = |part: View| match args.view {
+        None => part != View::Constraints,
+        // As `pcs status cluster` and `pcs status corosync`: the summary and the nodes.
+        Some(View::Cluster | View::Corosync) => matches!(part, View::Cluster | View::Nodes),
+        Some(v) => v == part,
+    };
     let Some(cluster) = &st.cluster else {
-        println!(
+        say!(
+            out,
             "Node {} is not in a cluster (halo cluster init / halo cluster join).",
             st.node
         );
-        return Ok(());
+        return Ok(out);
     };
     if show(View::Cluster) {
-        println!("Cluster: {cluster}    node: {} ({})", st.node, st.state);
-        println!(
+        say!(
+            out,
+            "Cluster: {cluster}    node: {} ({})",
+            st.node,
+            st.state
+        );
+        say!(
+            out,
             "Quorum: {} ({} of {} voters online)    DC: {}    term: {}    epoch: {}",
             if st.quorate { "yes" } else { "NO" },
             st.voters_online,
@@ -65,48 +120,49 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if show(View::Constraints) {
         let cfg = crate::edit::current(&args.target)?;
-        println!("Constraints:");
+        say!(out, "Constraints:");
         for c in &cfg.constraints {
-            println!("  {}", crate::edit::describe_constraint(c));
+            say!(out, "  {}", crate::edit::describe_constraint(c));
         }
     }
     if show(View::Nodes) {
-        print_nodes(&st);
+        print_nodes(&mut out, &st);
     }
     if !show(View::Resources) {
-        return Ok(());
+        return Ok(out);
     }
     // Resources and warnings come from the replicated state this node holds.
     let Ok((cfg, lines)) = resources(&args.target, &st) else {
-        return Ok(());
+        return Ok(out);
     };
     if !lines.is_empty() || args.view == Some(View::Resources) {
-        println!("Resources:");
+        say!(out, "Resources:");
         for l in lines {
-            println!("  {l}");
+            say!(out, "  {l}");
         }
     }
     if args.view.is_some() {
-        return Ok(());
+        return Ok(out);
     }
     for w in warnings(&cfg) {
-        println!("WARNING: {w}");
+        say!(out, "WARNING: {w}");
     }
     if let Ok(info) = runtime()?.block_on(args.target.client().controller()) {
         match (&info.watchdog, &info.watchdog_problem) {
-            (Some(path), _) => println!(
+            (Some(path), _) => say!(
+                out,
                 "Watchdog: {path} ({} ms); guard lease {} ms",
                 info.watchdog_timeout_ms.unwrap_or(0),
                 info.guard_lease_ms
             ),
             (None, problem) => {
-                println!(
+                say!(out,
                     "WARNING: {}: a hung or killed halo on {} does not reset it (its guard still stops resources when cut off)",
                     problem.as_deref().unwrap_or("no watchdog"),
                     st.node
                 );
                 if cfg.properties.get("no-quorum-policy").map(String::as_str) == Some("suicide") {
-                    println!(
+                    say!(out,
                         "WARNING: no-quorum-policy=suicide needs a watchdog: cut off, {} only stops its resources",
                         st.node
                     );
@@ -114,13 +170,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
         }
     }
-    Ok(())
+    Ok(out)
 }
 
-fn print_nodes(st: &halo_consensus::node::StatusReport) {
-    println!("Nodes:");
+fn print_nodes(out: &mut String, st: &halo_consensus::node::StatusReport) {
+    say!(out, "Nodes:");
     for n in &st.nodes {
-        println!(
+        say!(
+            out,
             "  {:<16} {:<8} {:<8} {}{}",
             n.name,
             n.role,

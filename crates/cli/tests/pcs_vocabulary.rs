@@ -342,4 +342,55 @@ fn pcs_vocabulary_drives_the_live_cluster() {
     wait_runs(&c, "db", &[]);
     let list = ok(&c, &["constraint", "list"]);
     assert!(!list.contains("db"), "{list}");
+
+    // status --watch: frames keep coming, and a resource created meanwhile shows up in
+    // one of them as the one-shot status shows it.
+    let mut watch = std::process::Command::new(bin())
+        .args(["status", "--watch", "--interval", "200ms"])
+        .env("HALO_STATE_DIR", &c.daemons[0].dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stdout = watch.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    ok(
+        &c,
+        &["resource", "create", "watched", "ocf:heartbeat:Dummy"],
+    );
+    let once = poll(DEADLINE, || {
+        (where_runs(&c, "watched").len() == 1).then_some(())
+    });
+    assert!(once.is_some(), "watched never ran\n{}", c.logs());
+    let shown = ok(&c, &["status", "resources"]);
+    let line = shown
+        .lines()
+        .find(|l| l.contains("watched"))
+        .unwrap_or_else(|| panic!("status does not show watched:\n{shown}"))
+        .to_string();
+    let (mut frames, mut seen) = (0, false);
+    let deadline = std::time::Instant::now() + DEADLINE;
+    while !seen && std::time::Instant::now() < deadline {
+        if let Ok(l) = rx.recv_timeout(std::time::Duration::from_millis(500)) {
+            frames += usize::from(l.starts_with("Every 0.2s: halo status"));
+            seen = frames >= 2 && l == line;
+        }
+    }
+    let _ = watch.kill();
+    let _ = watch.wait();
+    assert!(
+        seen,
+        "status --watch never showed {line:?} ({frames} frames)"
+    );
 }
