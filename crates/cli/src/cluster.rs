@@ -78,9 +78,29 @@ pub enum Command {
         /// A node silent for this long is shown offline.
         #[arg(long, default_value = "2s", value_parser = parse_duration)]
         failure_timeout: Duration,
-        /// Output directory: one state directory per node, DIR/NODE.
+        /// Output directory: one state directory per node, DIR/NODE (required: halo
+        /// cannot yet set up the other nodes remotely, as pcs does through pcsd).
         #[arg(long)]
-        out: PathBuf,
+        out: Option<PathBuf>,
+    },
+    /// pcs's `cluster auth`: halo's nodes need no password; they authenticate each other
+    /// with certificates issued when they join. Explains how to form the cluster.
+    Auth {
+        /// The nodes pcs would authenticate to.
+        nodes: Vec<String>,
+        /// pcs's user (hacluster); not used.
+        #[arg(short = 'u', long)]
+        username: Option<String>,
+        /// pcs's password; not used, not stored, not logged.
+        #[arg(short = 'p', long)]
+        password: Option<String>,
+    },
+    /// pcs's `cluster enable`: halo starts at boot as the systemd unit halo.service.
+    /// Explains how to enable it.
+    Enable {
+        /// Every node (pcs's --all).
+        #[arg(long)]
+        all: bool,
     },
     /// Take this node out of the cluster and forget the cluster here.
     Leave,
@@ -89,7 +109,11 @@ pub enum Command {
     /// Stop this node's membership, keeping its data (until `halo cluster start`).
     Stop,
     /// Start this node's membership again.
-    Start,
+    Start {
+        /// Every node (pcs's --all): not yet possible from one node (explained).
+        #[arg(long)]
+        all: bool,
+    },
     /// Show the last configuration changes.
     History {
         /// How many changes to show.
@@ -171,6 +195,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 j.name, j.cluster, j.id
             );
         }
+        Command::Auth { .. } => bail!(
+            "halo cluster auth: halo's nodes take no password: they authenticate each other \
+             (mutual TLS) with certificates the cluster issues when they join. Form the \
+             cluster instead: `halo cluster init --name NAME` on one node, then on each other \
+             node `halo cluster join ADDR:PORT --token TOKEN` with a token from `halo cluster \
+             token` on the first (or build every node's state offline with `halo cluster \
+             setup --name NAME --out DIR NODE=ADDR:PORT...`)"
+        ),
+        Command::Enable { .. } => bail!(
+            "halo cluster enable: halo starts at boot as the systemd unit halo.service: run \
+             `systemctl enable halo` on each node (halo cannot yet do it remotely, as pcs \
+             does through pcsd)"
+        ),
         Command::Setup {
             name,
             nodes,
@@ -178,6 +215,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             failure_timeout,
             out,
         } => {
+            let Some(out) = out else {
+                bail!(
+                    "halo cluster setup without --out: halo cannot yet set up the other nodes \
+                     remotely (pcs does it through pcsd). Either give --out DIR with the nodes \
+                     as NODE=ADDR:PORT and install DIR/NODE as each node's state directory, \
+                     or form the cluster live: `halo cluster init --name {name}` on one node \
+                     and `halo cluster join ADDR:PORT --token TOKEN` on the others"
+                );
+            };
             let mut list = Vec::new();
             for n in &nodes {
                 let Some((node, addr)) = n.split_once('=') else {
@@ -223,7 +269,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             rt.block_on(client.stop())?;
             println!("Cluster membership stopped on this node (data kept; `halo cluster start` resumes).");
         }
-        Command::Start => {
+        Command::Start { all } => {
+            if all {
+                bail!(
+                    "halo cluster start --all: halo cannot yet reach other nodes' daemons from \
+                     here (pcs does it through pcsd; halo's remote API is not there yet). Run \
+                     `systemctl start halo` (or `halo cluster start` for a stopped membership) \
+                     on each node"
+                );
+            }
             rt.block_on(client.start())?;
             println!("Cluster membership started on this node.");
         }

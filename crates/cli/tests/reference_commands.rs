@@ -232,8 +232,26 @@ fn reference_commands_run_as_they_are() {
     let Some(lab) = start_lab() else {
         return;
     };
-    // Forming the cluster: halo's own words (pcs's `cluster auth`/`setup` need its
-    // remote API); the rest is the reference's, `pcs` replaced by `halo`.
+    // Forming the cluster: pcs's words need its remote API (pcsd), which halo does not
+    // have yet; each says so and names halo's way, which forms the cluster here. The
+    // rest is the reference's, `pcs` replaced by `halo`.
+    for (line, next) in [
+        (
+            "cluster auth controller1 controller2 controller3 -u hacluster -p secret",
+            "halo cluster init",
+        ),
+        (
+            "cluster setup --name openstack-cluster-01 controller1 controller2 controller3",
+            "halo cluster init --name openstack-cluster-01",
+        ),
+        ("cluster start --all", "systemctl start halo"),
+        ("cluster enable --all", "systemctl enable halo"),
+    ] {
+        let args: Vec<&str> = line.split_whitespace().collect();
+        let (ok, _, err) = lab.run(0, bin(), &args);
+        assert!(!ok && err.contains(next), "halo {line}: {err}");
+        assert!(!err.contains("secret"), "the password was echoed: {err}");
+    }
     lab.halo("cluster init --name openstack-cluster-01");
     for (i, name) in NAMES.iter().enumerate().skip(1) {
         let token = lab.halo("cluster token");
