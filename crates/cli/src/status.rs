@@ -144,6 +144,11 @@ fn render(args: &Args) -> anyhow::Result<String> {
     if args.view.is_some() {
         return Ok(out);
     }
+    if let Ok(value) = runtime()?.block_on(args.target.client().state(false)) {
+        if let Ok(state) = serde_json::from_value::<halo_consensus::ClusterState>(value) {
+            out.push_str(&history_sections(&cfg, &state));
+        }
+    }
     for w in warnings(&cfg) {
         say!(out, "WARNING: {w}");
     }
@@ -190,6 +195,87 @@ fn print_nodes(out: &mut String, st: &halo_consensus::node::StatusReport) {
             }
         );
     }
+}
+
+/// What went wrong and what the operator put in place: failed actions (with their exit
+/// reason and when a `failure-timeout` forgets them), the temporary constraints of
+/// `resource move`/`ban`, and the latest fencing actions.
+fn history_sections(cfg: &halo_model::Config, state: &halo_consensus::ClusterState) -> String {
+    use halo_consensus::state::fmt_time;
+    let mut out = String::new();
+    let timeouts = halo_controller::input::failure_timeouts(cfg);
+    let mut failed = Vec::new();
+    for (node, records) in &state.failures {
+        for (key, f) in records {
+            let (rsc, op) = key.split_once('#').unwrap_or((key.as_str(), ""));
+            let (name, interval) = op.rsplit_once('_').unwrap_or((op, "0"));
+            let reason = state
+                .op_history
+                .get(node)
+                .into_iter()
+                .flat_map(|m| m.iter())
+                .filter(|(r, _)| r.split(':').next() == Some(rsc))
+                .flat_map(|(_, ops)| ops.iter())
+                .filter(|o| o.operation == name && o.interval_ms.to_string() == interval)
+                .filter_map(|o| o.exit_reason.as_deref().map(|e| (o.time_ms, e)))
+                .max_by_key(|(t, _)| *t)
+                .map(|(_, e)| format!(" ('{e}')"))
+                .unwrap_or_default();
+            let forgotten = match timeouts.get(rsc) {
+                Some(ms) => format!("forgotten at {}", fmt_time(f.last_ms + ms)),
+                None => format!("kept until `halo resource cleanup {rsc}`"),
+            };
+            failed.push(format!(
+                "  * {rsc} {op} on {node}: {} failure{}, last {}{reason}; {forgotten}",
+                f.count,
+                if f.count == 1 { "" } else { "s" },
+                fmt_time(f.last_ms),
+            ));
+        }
+    }
+    if !failed.is_empty() {
+        say!(out, "Failed Resource Actions:");
+        for l in failed {
+            say!(out, "{l}");
+        }
+    }
+    let temporary: Vec<String> = cfg
+        .constraints
+        .iter()
+        .filter(|c| c.id().starts_with("cli-prefer-") || c.id().starts_with("cli-ban-"))
+        .map(|c| format!("  * {}", crate::edit::describe_constraint(c)))
+        .collect();
+    if !temporary.is_empty() {
+        say!(
+            out,
+            "Temporary constraints (resource move/ban; `halo resource clear` removes them):"
+        );
+        for l in temporary {
+            say!(out, "{l}");
+        }
+    }
+    const FENCING_SHOWN: usize = 5;
+    if !state.fence_history.is_empty() {
+        say!(
+            out,
+            "Fencing History (latest {FENCING_SHOWN}; `halo stonith history` for all):"
+        );
+        let skip = state.fence_history.len().saturating_sub(FENCING_SHOWN);
+        for r in state.fence_history.iter().skip(skip) {
+            say!(
+                out,
+                "  * {} of {} {} at {} by {} (decided by {}): {}",
+                r.action,
+                r.target,
+                if r.ok { "succeeded" } else { "FAILED" },
+                fmt_time(r.time_ms),
+                r.device.as_deref().unwrap_or("self-fencing"),
+                r.origin,
+                r.detail
+            );
+        }
+    }
+    out
 }
 
 /// The configuration this node holds and its resources as `crm_mon` lists them (what

@@ -535,6 +535,13 @@ score = 100
             .filter(|n| *n >= 1)
     });
     assert!(fails.is_some(), "no failure counted");
+    let status = c.halo(0, &["status"]).stdout;
+    assert!(
+        status.contains("Failed Resource Actions:")
+            && status.contains("svc monitor_1000 on n3: 1 failure")
+            && status.contains("kept until `halo resource cleanup svc`"),
+        "{status}"
+    );
 }
 
 /// A `systemd:` resource: each node runs its own systemd (booted as PID 1 of private
@@ -723,6 +730,11 @@ fn fence_device_fences_on_request_and_when_a_node_is_lost() {
         history.stdout.contains("off of n3 by fd") && history.stdout.contains("succeeded"),
         "{}",
         history.stdout
+    );
+    let status = c.halo(0, &["status"]).stdout;
+    assert!(
+        status.contains("Fencing History") && status.contains("off of n3 succeeded"),
+        "{status}"
     );
 
     // A lost node: fenced by the device, its resource recovered elsewhere.

@@ -180,6 +180,11 @@ fn pcs_vocabulary_drives_the_live_cluster() {
         (now.len() == 1 && now[0] != other).then_some(())
     });
     assert!(!where_runs(&c, "db").contains(&other));
+    let status = ok(&c, &["status"]);
+    assert!(
+        status.contains("Temporary constraints") && status.contains("cli-ban-db-on-"),
+        "{status}"
+    );
     let cleared = ok(&c, &["resource", "clear", "db"]);
     assert!(cleared.contains("cli-prefer-db") && cleared.contains("cli-ban-db-on-"));
 

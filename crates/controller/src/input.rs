@@ -55,7 +55,7 @@ pub fn agents(cfg: &Config) -> BTreeMap<String, AgentRef> {
 
 /// Every primitive's `failure-timeout` in milliseconds, as its own meta attributes,
 /// then its group's or clone's, then the resource defaults set it.
-fn failure_timeouts(cfg: &Config) -> BTreeMap<String, u64> {
+pub fn failure_timeouts(cfg: &Config) -> BTreeMap<String, u64> {
     fn walk(
         r: &Resource,
         parents: &mut Vec<halo_model::Attrs>,
