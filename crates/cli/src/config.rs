@@ -89,7 +89,18 @@ pub fn edit(
     let before = current.to_model()?;
     let mut cfg = before.clone();
     f(&mut cfg)?;
-    halo_model::validate(&cfg)?;
+    // What validation notes about this change (not what it noted before).
+    let old: Vec<String> = halo_model::validate(&before)
+        .unwrap_or_default()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    for n in halo_model::validate(&cfg)? {
+        let n = n.to_string();
+        if !old.contains(&n) {
+            eprintln!("note: {n}");
+        }
+    }
     let config = StoredConfig::from_model(&cfg)?;
     if DRY_RUN.load(Ordering::Relaxed) {
         let mut state: halo_consensus::ClusterState =

@@ -1,4 +1,6 @@
-//! `halo property set|unset|list`: cluster properties (`crm_config`), as pcs's.
+//! `halo property set|unset|list|describe`: cluster properties (`crm_config`), as pcs's.
+
+use halo_model::properties::{property, Effect, PROPERTIES};
 
 use crate::cluster::Target;
 use crate::edit;
@@ -25,33 +27,17 @@ pub enum PropertyCommand {
         #[arg(num_args = 1..)]
         names: Vec<String>,
     },
-    /// List the properties that are set (the default); with --all, also the defaults.
+    /// List the properties that are set (the default); with --all, also the defaults of
+    /// those halo acts on.
     #[command(alias = "config")]
     List {
         #[arg(long)]
         all: bool,
     },
+    /// Every cluster property halo knows (or those named): type, default, and what it
+    /// does in halo, or why it is accepted without effect.
+    Describe { names: Vec<String> },
 }
-
-/// Properties the scheduler or the controller acts on, with Pacemaker's defaults (shown
-/// by `list --all`). Others that Pacemaker knows are accepted (and checked) when set.
-const DEFAULTS: &[(&str, &str)] = &[
-    ("batch-limit", "0"),
-    ("cluster-recheck-interval", "15min"),
-    ("concurrent-fencing", "false"),
-    ("enable-startup-probes", "true"),
-    ("maintenance-mode", "false"),
-    ("migration-limit", "-1"),
-    ("no-quorum-policy", "stop"),
-    ("start-failure-is-fatal", "true"),
-    ("startup-fencing", "true"),
-    ("stonith-action", "reboot"),
-    ("stonith-enabled", "true"),
-    ("stonith-timeout", "60s"),
-    ("stop-orphan-actions", "true"),
-    ("stop-orphan-resources", "true"),
-    ("symmetric-cluster", "true"),
-];
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     args.dry_run.apply();
@@ -71,10 +57,42 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 println!(" {k}: {v}");
             }
             if all {
-                for (k, v) in DEFAULTS {
-                    if !cfg.properties.contains_key(*k) {
-                        println!(" {k}: {v} (default)");
+                for p in PROPERTIES {
+                    let acted_on = matches!(p.effect, Effect::Honoured(_));
+                    if acted_on && !cfg.properties.contains_key(p.name) {
+                        println!(" {}: {} (default)", p.name, p.default);
                     }
+                }
+            }
+        }
+        PropertyCommand::Describe { names } => {
+            for n in &names {
+                if property(n).is_none() {
+                    anyhow::bail!(
+                        "{n}: not a cluster property halo knows (`halo property describe` lists them)"
+                    );
+                }
+            }
+            let mut first = true;
+            for p in PROPERTIES
+                .iter()
+                .filter(|p| names.is_empty() || names.iter().any(|n| n == p.name))
+            {
+                if !first {
+                    println!();
+                }
+                first = false;
+                let kind = halo_model::validate::property_type(p.name).unwrap_or_default();
+                let default = if p.default.is_empty() {
+                    "(none)"
+                } else {
+                    p.default
+                };
+                println!("{}  ({kind}; default {default})", p.name);
+                match p.effect {
+                    Effect::Honoured(what) => println!("  {what}"),
+                    Effect::NoEffect(why) => println!("  accepted, no effect in halo: {why}"),
+                    Effect::Informational(what) => println!("  informational: {what}"),
                 }
             }
         }

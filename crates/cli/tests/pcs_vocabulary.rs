@@ -314,6 +314,17 @@ fn pcs_vocabulary_drives_the_live_cluster() {
     );
     assert!(preview.contains("nothing committed"), "{preview}");
     assert!(refused(&c, &["resource", "show", "extra"]).contains("no resource named extra"));
+    // A property halo accepts without effect is set, with a note saying so.
+    let r = c.halo(0, &["property", "set", "pe-input-series-max=100"]);
+    assert!(
+        r.ok && r.stderr.contains("note:") && r.stderr.contains("no effect in halo"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        refused(&c, &["property", "describe", "no-such-thing"]).contains("not a cluster property")
+    );
+
     // --dry-run on a single command: the same preview, nothing committed; a command that
     // changes no configuration refuses to run under it.
     let preview = ok(

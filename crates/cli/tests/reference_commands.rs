@@ -299,6 +299,27 @@ fn reference_commands_run_as_they_are() {
     ] {
         assert!(set.contains(p), "property list lacks {p}:\n{set}");
     }
+    // What each property the reference sets does (pcs property describe).
+    let described = lab.halo(
+        "property describe stonith-enabled no-quorum-policy cluster-recheck-interval \
+         pe-warn-series-max pe-input-series-max pe-error-series-max",
+    );
+    for p in [
+        "stonith-enabled  (boolean; default true)",
+        "no-quorum-policy  (one of: stop, freeze, ignore, demote, suicide; default stop)",
+        "cluster-recheck-interval  (duration; default 15min)",
+        "pe-input-series-max  (integer; default 4000)",
+    ] {
+        assert!(
+            described.contains(p),
+            "property describe lacks {p:?}:\n{described}"
+        );
+    }
+    assert_eq!(
+        described.matches("accepted, no effect in halo").count(),
+        3,
+        "{described}"
+    );
     let all = lab.halo("property list --all");
     assert!(
         all.contains("batch-limit") && all.contains("stonith-enabled: false"),

@@ -10,6 +10,7 @@ pub mod duration;
 pub mod ere;
 pub mod error;
 pub mod native;
+pub mod properties;
 pub mod score;
 pub mod status;
 pub mod validate;

@@ -36,6 +36,7 @@ use crate::codes;
 use crate::config::*;
 use crate::duration::parse_duration_ms;
 use crate::error::{ModelError, Notice, Problem};
+use crate::properties::Effect;
 use crate::score::Score;
 
 /// One resource of a configuration at any depth.
@@ -285,6 +286,20 @@ pub const AGENT_CLASSES: &[&str] = &[
 
 const NO_QUORUM_POLICIES: &[&str] = &["stop", "freeze", "ignore", "demote", "suicide"];
 
+/// The type of the cluster property `name`, in words (`halo property describe`).
+pub fn property_type(name: &str) -> Option<String> {
+    Some(match property_kind(name)? {
+        Kind::Bool => "boolean".into(),
+        Kind::Score => "score".into(),
+        Kind::Duration => "duration".into(),
+        Kind::Role => "role".into(),
+        Kind::Integer => "integer".into(),
+        Kind::NonNegInt => "non-negative integer".into(),
+        Kind::OneOf(values) => format!("one of: {}", values.join(", ")),
+        Kind::Any => "text".into(),
+    })
+}
+
 fn property_kind(name: &str) -> Option<Kind> {
     use Kind::*;
     Some(match name {
@@ -519,6 +534,13 @@ impl<'a> Validator<'a> {
                 Some(kind) => {
                     if let Some((code, why)) = check_value(kind, v) {
                         self.problem(code, Subject::Property(k), why);
+                    } else if let Some(Effect::NoEffect(why)) =
+                        crate::properties::property(k).map(|p| p.effect)
+                    {
+                        self.notice(
+                            Subject::Property(k),
+                            format!("accepted, but it has no effect in halo: {why}"),
+                        );
                     }
                 }
                 None => self.notice(
