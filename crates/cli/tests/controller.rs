@@ -468,6 +468,93 @@ score = 100
     );
 }
 
+/// Gives every daemon of `c` its own LSB script directory holding `script` as `name`
+/// (the script keeps its state beside itself), and starts the daemons; the directories.
+fn lsb_roots(c: &mut Cluster, name: &str, script: &str) -> Vec<PathBuf> {
+    let roots: Vec<PathBuf> = (0..c.daemons.len())
+        .map(|i| c.daemons[i].dir.with_extension("lsb"))
+        .collect();
+    for (i, root) in roots.iter().enumerate() {
+        std::fs::create_dir_all(root).unwrap_or_else(|e| panic!("{e}"));
+        let path = root.join(name);
+        std::fs::write(&path, script).unwrap_or_else(|e| panic!("{e}"));
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+            .unwrap_or_else(|e| panic!("{e}"));
+        c.daemons[i].extra_args = vec!["--lsb-root".into(), root.display().to_string()];
+        c.start(i);
+    }
+    roots
+}
+
+/// A daemon shut down (SIGTERM) while a start it was sent is still running: it waits
+/// for the start, then has the DC move the resource away and stops it, before it exits.
+/// Without that wait, the start would finish after the daemon left, and the resource
+/// would run twice once the DC recovered it elsewhere.
+#[test]
+fn shutdown_during_a_start_leaves_nothing_behind() {
+    let _serial = serial();
+    let mut c = Cluster::new(bin(), "ctl-shutdown-start");
+    for n in ["n1", "n2", "n3"] {
+        c.add(n, false);
+    }
+    let script = "#!/bin/sh\n\
+        # A slow LSB service for tests: its state lives beside it.\n\
+        D=\"$(dirname \"$0\")\"\n\
+        case \"$1\" in\n\
+        start) touch \"$D/starting\"; sleep 3; touch \"$D/svc.running\"; rm -f \"$D/starting\"; exit 0 ;;\n\
+        stop) rm -f \"$D/svc.running\"; exit 0 ;;\n\
+        status) [ -f \"$D/svc.running\" ] && exit 0; exit 3 ;;\n\
+        *) exit 3 ;;\n\
+        esac\n";
+    let roots = lsb_roots(&mut c, "halo-slow-svc", script);
+    c.form(0, &[1, 2]);
+    for i in 0..3 {
+        c.wait_quorate(i);
+    }
+    apply(
+        &c,
+        0,
+        r#"
+version = 1
+[[resource]]
+id = "slow"
+agent = "lsb:halo-slow-svc"
+op = [ { name = "monitor", interval = "1s" } ]
+[[location]]
+id = "slow-on-n2"
+resource = "slow"
+node = "n2"
+score = 100
+"#,
+    );
+    let starting = poll(DEADLINE, || {
+        roots[1].join("starting").exists().then_some(())
+    });
+    assert!(
+        starting.is_some(),
+        "the start never began on n2\n{}",
+        c.logs()
+    );
+    c.stop(1);
+    // The daemon is gone; its start has ended either way.
+    assert!(
+        !roots[1].join("starting").exists(),
+        "n2 exited during its start"
+    );
+    let running = |i: usize| roots[i].join("svc.running").exists();
+    let moved = poll(DEADLINE, || {
+        let on: Vec<usize> = (0..3).filter(|i| running(*i)).collect();
+        (on.len() == 1 && on[0] != 1).then_some(())
+    });
+    assert!(
+        moved.is_some(),
+        "slow runs on {:?} (n2 is index 1)\n{}",
+        (0..3).filter(|i| running(*i)).collect::<Vec<_>>(),
+        c.logs()
+    );
+}
+
 /// An LSB init script as a resource: started where placed, its failure (found by its
 /// `status`) recovered, moved away on standby. Each node has its own copy of the
 /// script, which keeps its state beside itself.
@@ -487,19 +574,7 @@ fn lsb_service_runs_and_recovers() {
         status) [ -f \"$STATE\" ] && exit 0; exit 3 ;;\n\
         *) exit 3 ;;\n\
         esac\n";
-    let roots: Vec<PathBuf> = (0..3)
-        .map(|i| c.daemons[i].dir.with_extension("lsb"))
-        .collect();
-    for (i, root) in roots.iter().enumerate() {
-        std::fs::create_dir_all(root).unwrap_or_else(|e| panic!("{e}"));
-        let path = root.join("halo-test-svc");
-        std::fs::write(&path, script).unwrap_or_else(|e| panic!("{e}"));
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
-            .unwrap_or_else(|e| panic!("{e}"));
-        c.daemons[i].extra_args = vec!["--lsb-root".into(), root.display().to_string()];
-        c.start(i);
-    }
+    let roots = lsb_roots(&mut c, "halo-test-svc", script);
     c.form(0, &[1, 2]);
     for i in 0..3 {
         c.wait_quorate(i);

@@ -155,6 +155,9 @@ pub async fn run(
 ) {
     let node = lease.node.clone();
     let mut fired = false;
+    // What the guard acted on since contact was lost: what runs besides (an operation
+    // in flight started it since) is acted on in turn.
+    let mut acted: std::collections::BTreeSet<String> = Default::default();
     loop {
         tokio::time::sleep(timing.tick).await;
         if let Some(c) = node.contact() {
@@ -165,15 +168,18 @@ pub async fn run(
         if in_contact {
             if fired {
                 fired = false;
+                acted.clear();
                 tracing::info!("contact with a quorate DC regained: asking to be probed again");
                 local.request_reprobe("contact regained after the guard acted");
             }
             continue;
         }
-        if fired || local.running().is_empty() {
+        let running = local.running();
+        if running.iter().all(|id| acted.contains(id)) {
             continue;
         }
         fired = true;
+        acted.extend(running);
         match policy(&node).as_str() {
             "ignore" | "freeze" => {
                 tracing::warn!(

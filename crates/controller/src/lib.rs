@@ -399,11 +399,15 @@ impl Controller {
     /// (the `shutdown` node attribute) and wait until this node runs nothing. Without
     /// quorum, or after `limit`, whatever still runs here is stopped locally.
     pub async fn shutdown(&self, node: &ClusterNode, limit: std::time::Duration) {
+        // Nothing new starts here; what is being started now is waited for below.
+        self.local.close();
         let me = node.name();
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
+        let end = tokio::time::Instant::now() + limit;
+        self.local.drain(limit).await;
         let asked = !self.local.running().is_empty()
             && node
                 .propose(halo_consensus::Change::SetNodeAttr {
@@ -415,11 +419,14 @@ impl Controller {
                 .is_ok();
         if asked {
             tracing::info!("shutting down: waiting for the DC to move this node's resources away");
-            let end = tokio::time::Instant::now() + limit;
             while !self.local.running().is_empty() && tokio::time::Instant::now() < end {
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
         }
+        // A stop the DC dispatched may still be running.
+        self.local
+            .drain(end.saturating_duration_since(tokio::time::Instant::now()))
+            .await;
         if !self.local.running().is_empty() {
             let failed = self.local.stop_all("shutting down").await;
             if !failed.is_empty() {

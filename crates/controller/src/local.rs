@@ -7,7 +7,7 @@
 //! until committed; a result is never dropped while the node is in the cluster.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -57,6 +57,32 @@ struct Inner {
     /// Held by a renewal of a virtual IP and by every operation on it, so that a
     /// renewal (which the kernel may turn into a new address) never follows a stop.
     vip_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Raised when the daemon shuts down: nothing more is started here.
+    closing: AtomicBool,
+    /// One-shot operations running now: what they start is not yet in `running`, so
+    /// whoever stops everything waits for them first ([`Local::drain`]).
+    in_flight: AtomicUsize,
+}
+
+/// Counts a one-shot operation as in flight while it lives.
+struct InFlight(Arc<Inner>);
+
+impl InFlight {
+    fn new(inner: Arc<Inner>) -> InFlight {
+        inner.in_flight.fetch_add(1, Ordering::SeqCst);
+        InFlight(inner)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The operations that make something run here (refused once the daemon shuts down).
+fn starts_something(task: &str) -> bool {
+    matches!(task, "start" | "promote" | "migrate_from" | "reload")
 }
 
 /// The kernel lifetime of every `halo:vip` address the cluster runs: renewed while the
@@ -67,6 +93,9 @@ pub const VIP_LIFETIME: Duration = Duration::from_secs(1);
 /// How long a dispatch that starts something waits for this node's contact with a
 /// quorate DC (a node that just joined makes its first round trip within pings).
 const CONTACT_WAIT: Duration = Duration::from_secs(2);
+
+/// How long self-fencing waits for the operations in flight before stopping everything.
+const SELF_FENCE_DRAIN: Duration = Duration::from_secs(30);
 
 fn is_vip(op: &WireOp) -> bool {
     op.class == "halo" && op.agent_type == "vip"
@@ -99,6 +128,8 @@ impl Local {
                 records: rtx,
                 renewed: Mutex::new(HashMap::new()),
                 vip_locks: Mutex::new(HashMap::new()),
+                closing: AtomicBool::new(false),
+                in_flight: AtomicUsize::new(0),
             }),
         };
         // Results are committed in order, each retried until it is.
@@ -139,6 +170,25 @@ impl Local {
         &self.inner.exec
     }
 
+    /// The daemon shuts down: from now on nothing is started here.
+    pub fn close(&self) {
+        self.inner.closing.store(true, Ordering::SeqCst);
+    }
+
+    /// Wait until no one-shot operation runs (at most `limit`), so that what an
+    /// operation in flight starts is in [`Local::running`] before everything is stopped.
+    /// Whether none runs.
+    pub async fn drain(&self, limit: Duration) -> bool {
+        let end = tokio::time::Instant::now() + limit;
+        while self.inner.in_flight.load(Ordering::SeqCst) > 0 {
+            if tokio::time::Instant::now() >= end {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
+    }
+
     /// What runs here (status ids), as far as this node's operations tell.
     pub fn running(&self) -> Vec<String> {
         locked(&self.inner.running).keys().cloned().collect()
@@ -172,6 +222,8 @@ impl Local {
     pub async fn self_fence(&self, from: &str, term: u64, action: &str) -> Result<Ack, String> {
         self.check_term(from, "self-fencing", term)?;
         tracing::warn!("fenced ({action}) by the DC {from}: stopping everything here");
+        // What an operation in flight starts must be stopped too.
+        self.drain(SELF_FENCE_DRAIN).await;
         let failed = self.stop_all("fenced by the DC").await;
         if failed.is_empty() {
             return Ok(Ack {
@@ -247,6 +299,14 @@ impl Local {
     /// Handle a dispatch from `from`, the DC.
     pub async fn dispatch(&self, from: &str, d: Dispatch) -> Result<Ack, String> {
         self.check_term(from, &d.op.task, d.term)?;
+        if starts_something(&d.op.task) && self.inner.closing.load(Ordering::SeqCst) {
+            return Err(format!(
+                "{} is shutting down: it starts nothing ({} {} refused)",
+                self.inner.node.name(),
+                d.op.task,
+                d.op.status_id()
+            ));
+        }
         let inner = self.inner.clone();
         match d.op.task.as_str() {
             "cancel" => {
@@ -307,7 +367,9 @@ impl Local {
                 })
             }
             _ => {
+                let in_flight = InFlight::new(inner.clone());
                 tokio::spawn(async move {
+                    let _in_flight = in_flight;
                     let lock = is_vip(&d.op).then(|| inner.vip_lock(&d.op.status_id()));
                     let _held = match &lock {
                         Some(l) => Some(l.lock().await),
