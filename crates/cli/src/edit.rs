@@ -5,6 +5,7 @@
 //! configuration changed meanwhile (`config::edit`).
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use halo_model::{
@@ -463,6 +464,73 @@ pub fn set_enabled(target: &Target, ids: &[String], enabled: bool) -> anyhow::Re
     })?;
     let what = if enabled { "enabled" } else { "disabled" };
     Ok(format!("{} {what} (epoch {epoch})", ids.join(", ")))
+}
+
+/// The instances of resource `id` (a primitive, group or clone) that run now, as
+/// `(primitive, node)`, from the status this node holds.
+fn instances_running(target: &Target, id: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let st = runtime()?.block_on(target.client().status())?;
+    let (_, plan) = crate::status::live_plan(target, &st)?;
+    Ok(plan
+        .map(|p| p.resources())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.id == id || r.parents.iter().any(|p| p == id))
+        .filter(|r| matches!(r.state, "started" | "promoted" | "unpromoted" | "failed"))
+        .filter_map(|r| Some((r.id, r.node?)))
+        .collect())
+}
+
+/// Poll `done` every 200 ms for at most `limit`; whether it became true.
+fn wait_for(
+    limit: Duration,
+    mut done: impl FnMut() -> anyhow::Result<bool>,
+) -> anyhow::Result<bool> {
+    let end = std::time::Instant::now() + limit;
+    loop {
+        if done()? {
+            return Ok(true);
+        }
+        if std::time::Instant::now() >= end {
+            return Ok(false);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `resource restart ID`: stopped everywhere (target-role=Stopped), then its own
+/// target-role back, waiting at most `limit` for each, as `crm_resource --restart`.
+pub fn restart(target: &Target, id: &str, limit: Duration) -> anyhow::Result<String> {
+    let mut cfg = current(target)?;
+    let previous = meta_mut(&mut cfg, id)?.get("target-role").cloned();
+    if instances_running(target, id)?.is_empty() {
+        bail!("{id} does not run: nothing to restart (`halo why {id}` says why)");
+    }
+    edit(target, |cfg| {
+        meta_mut(cfg, id)?.insert("target-role".into(), "Stopped".into());
+        Ok(())
+    })?;
+    let stopped = wait_for(limit, || Ok(instances_running(target, id)?.is_empty()));
+    // Whatever happened, the resource gets its own target-role back.
+    edit(target, |cfg| {
+        let meta = meta_mut(cfg, id)?;
+        match &previous {
+            Some(role) => meta.insert("target-role".into(), role.clone()),
+            None => meta.remove("target-role"),
+        };
+        Ok(())
+    })?;
+    if !stopped? {
+        bail!("{id} did not stop within {limit:?} (its target-role is back as it was; see `halo status`)");
+    }
+    if !wait_for(limit, || Ok(!instances_running(target, id)?.is_empty()))? {
+        bail!("{id} stopped but did not start again within {limit:?}: `halo why {id}` says why");
+    }
+    let on: Vec<String> = instances_running(target, id)?
+        .into_iter()
+        .map(|(_, node)| node)
+        .collect();
+    Ok(format!("{id} restarted (runs on {})", on.join(", ")))
 }
 
 fn location(id: String, rsc: &str, node: &str, score: Score) -> Constraint {

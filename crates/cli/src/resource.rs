@@ -96,6 +96,15 @@ pub enum ResourceCommand {
         #[arg(num_args = 1..)]
         names: Vec<String>,
     },
+    /// Stop a resource everywhere and start it again (its target-role set to Stopped,
+    /// then back), waiting for each.
+    Restart {
+        name: String,
+        /// How long to wait for the stop, then for the start (e.g. 60s; plain seconds
+        /// as pcs's --wait).
+        #[arg(long, default_value = "60s", value_parser = crate::cluster::parse_duration)]
+        wait: std::time::Duration,
+    },
     /// Move a resource to NODE (a cli-prefer constraint; `clear` removes it).
     Move { name: String, node: String },
     /// Keep a resource off NODE (a cli-ban constraint; `clear` removes it).
@@ -403,6 +412,7 @@ impl ResourceCommand {
                 | ResourceCommand::Meta { .. }
                 | ResourceCommand::Enable { .. }
                 | ResourceCommand::Disable { .. }
+                | ResourceCommand::Restart { .. }
                 | ResourceCommand::Move { .. }
                 | ResourceCommand::Ban { .. }
                 | ResourceCommand::Clear { .. }
@@ -461,6 +471,7 @@ fn cluster_command(exec: &ExecOpts, cmd: ResourceCommand) -> anyhow::Result<()> 
         ResourceCommand::Meta { name, pairs } => crate::edit::meta(t, &name, &pairs)?,
         ResourceCommand::Enable { names } => crate::edit::set_enabled(t, &names, true)?,
         ResourceCommand::Disable { names } => crate::edit::set_enabled(t, &names, false)?,
+        ResourceCommand::Restart { name, wait } => crate::edit::restart(t, &name, wait)?,
         ResourceCommand::Move { name, node } => crate::edit::move_to(t, &name, &node)?,
         ResourceCommand::Ban { name, node } => crate::edit::ban(t, &name, &node)?,
         ResourceCommand::Clear { name, node } => crate::edit::clear(t, &name, node.as_deref())?,

@@ -409,4 +409,23 @@ fn pcs_vocabulary_drives_the_live_cluster() {
         seen,
         "status --watch never showed {line:?} ({frames} frames)"
     );
+
+    // restart: stopped, then started again (Dummy's state file made anew), its
+    // target-role as before; a resource that does not run is not restarted.
+    let mtime = |i: usize| {
+        std::fs::metadata(state_file(&c, i, "watched"))
+            .and_then(|m| m.modified())
+            .ok()
+    };
+    let was = where_runs(&c, "watched")[0];
+    let before = mtime(was);
+    let out = ok(&c, &["resource", "restart", "watched"]);
+    assert!(out.contains("watched restarted"), "{out}");
+    let now = where_runs(&c, "watched");
+    assert_eq!(now.len(), 1, "{now:?}");
+    assert!(mtime(now[0]) > before, "the state file was not made anew");
+    assert!(!ok(&c, &["resource", "show", "watched"]).contains("target-role"));
+    ok(&c, &["resource", "disable", "watched"]);
+    wait_runs(&c, "watched", &[]);
+    assert!(refused(&c, &["resource", "restart", "watched"]).contains("does not run"));
 }
