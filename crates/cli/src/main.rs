@@ -8,6 +8,7 @@ mod constraint;
 mod daemon;
 mod demo;
 mod edit;
+mod examples;
 mod lb;
 mod node;
 mod pcmk;
@@ -70,6 +71,12 @@ enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Write man pages (halo.1, halo-resource.1, halo-resource-create.1, ...) into DIR,
+    /// one per command: `halo man /usr/local/share/man/man1`.
+    Man {
+        /// The directory (made if missing).
+        dir: std::path::PathBuf,
+    },
     /// The load balancer: check, run, reload or import an HAProxy configuration.
     Lb(lb::Args),
     /// Make links named after Pacemaker's tools (crm_attribute, crm_mon, ...) to halo in
@@ -92,7 +99,11 @@ fn main() {
         let args = argv.map(|a| a.to_string_lossy().into_owned()).collect();
         std::process::exit(pcmk::run(tool, args));
     }
-    let cli = Cli::parse();
+    let cli = {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = examples::attach(Cli::command(), "").get_matches();
+        Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    };
     let result = match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::DemoWeb(args) => demo::web(args),
@@ -110,6 +121,7 @@ fn main() {
         Command::Property(args) => property::run(args),
         Command::Node(args) => node::run(args),
         Command::Why(args) => status::why(args),
+        Command::Man { dir } => man_pages(&dir),
         Command::Completion { shell } => {
             use clap::CommandFactory;
             // Into a buffer first: the generator panics on a write error (a closed pipe).
@@ -130,4 +142,29 @@ fn main() {
         eprintln!("halo: {e:#}");
         std::process::exit(1);
     }
+}
+
+/// Every command's man page, generated from its clap definition, into `dir`.
+fn man_pages(dir: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use clap::CommandFactory;
+    fn write(cmd: clap::Command, name: &str, dir: &std::path::Path) -> anyhow::Result<usize> {
+        let cmd = cmd.name(name.to_string());
+        let mut page = Vec::new();
+        clap_mangen::Man::new(cmd.clone()).render(&mut page)?;
+        let path = dir.join(format!("{name}.1"));
+        std::fs::write(&path, page).with_context(|| format!("writing {}", path.display()))?;
+        let mut n = 1;
+        let shown = |s: &&clap::Command| !s.is_hide_set() && s.get_name() != "help";
+        for sub in cmd.get_subcommands().filter(shown) {
+            n += write(sub.clone(), &format!("{name}-{}", sub.get_name()), dir)?;
+        }
+        Ok(n)
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("making {}", dir.display()))?;
+    let mut cli = examples::attach(Cli::command(), "");
+    cli.build();
+    let n = write(cli, "halo", dir)?;
+    println!("{n} man pages written to {}", dir.display());
+    Ok(())
 }
