@@ -239,6 +239,11 @@ impl Client {
         .await
     }
 
+    /// The configurations the cluster keeps, oldest first.
+    pub async fn config_versions(&self) -> Result<Vec<halo_consensus::ConfigVersion>, ClientError> {
+        self.call("GET", "/v1/config/versions", None).await
+    }
+
     /// An `attrd_updater` request: written at once, or after the attribute's delay.
     pub async fn attr_update(
         &self,

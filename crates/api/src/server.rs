@@ -176,6 +176,8 @@ async fn state(
     if let Some(o) = v.as_object_mut() {
         o.remove("secrets");
         o.remove("tokens");
+        // Past configurations are asked for on their own (`GET /v1/config/versions`).
+        o.remove("config_versions");
         o.insert(
             "last_applied_index".into(),
             serde_json::json!(applied.last_applied.map(|l| l.index)),
@@ -270,6 +272,14 @@ async fn fence(
         })
 }
 
+/// `GET /v1/config/versions`: the configurations kept, oldest first.
+async fn config_versions(
+    State(node): State<ClusterNode>,
+) -> ApiResult<Vec<halo_consensus::ConfigVersion>> {
+    let applied = node.read_linearizable().await?;
+    Ok(Json(applied.state.config_versions.into_iter().collect()))
+}
+
 /// `POST /v1/attrs`: an `attrd_updater` request, written at once or after the
 /// attribute's dampening delay.
 async fn attr_update(
@@ -316,6 +326,7 @@ pub fn router(node: ClusterNode) -> Router {
         .route("/v1/changes", post(propose).get(changes))
         .route("/v1/state", get(state))
         .route("/v1/fence", post(fence))
+        .route("/v1/config/versions", get(config_versions))
         .with_state(node.clone())
         .merge(
             Router::new()

@@ -1,4 +1,5 @@
-//! `halo config apply|show`: the whole cluster configuration in halo's native format.
+//! `halo config apply|show|edit|history|diff|rollback|export|import`: the whole cluster
+//! configuration, in halo's native format or as a Pacemaker CIB, and its past versions.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,6 +31,49 @@ pub enum ConfigCommand {
     },
     /// Print the cluster's configuration as native TOML.
     Show,
+    /// Edit the cluster's configuration in $VISUAL or $EDITOR (vi by default); saved,
+    /// it is validated and committed, refused if the cluster's changed meanwhile.
+    Edit,
+    /// The configurations the cluster keeps (the last 50 changes): epoch, time, node
+    /// and change.
+    History {
+        /// How many to show, newest last.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Print JSON (with each configuration).
+        #[arg(long)]
+        json: bool,
+    },
+    /// What changed between the configuration at EPOCH and at TO (default: now).
+    Diff { epoch: u64, to: Option<u64> },
+    /// Make the configuration what it was at EPOCH (membership stays as it is now).
+    Rollback {
+        epoch: u64,
+        /// Print the change and the transition it would cause; commit nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print the configuration as native TOML, or as a Pacemaker CIB (with the live
+    /// status) that `crm_simulate -x` and `halo simulate -x` take.
+    Export {
+        #[arg(long, value_enum, default_value = "toml")]
+        format: Format,
+    },
+    /// Replace the configuration with a Pacemaker CIB's (`cibadmin --query` of a live
+    /// Pacemaker cluster); what halo does not take is noted.
+    Import {
+        file: PathBuf,
+        /// Print the change and the transition it would cause; commit nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// `config export` formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Toml,
+    Xml,
 }
 
 /// Set by `--dry-run` on the configuration commands: [`edit`] then prints what the
@@ -125,67 +169,290 @@ pub fn edit(
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let client = args.target.client();
+    let target = &args.target;
+    let client = target.client();
     let rt = runtime()?;
     match args.command {
         ConfigCommand::Apply { file, dry_run } => {
             let name = file.display().to_string();
             let text = std::fs::read_to_string(&file).with_context(|| format!("reading {name}"))?;
             let doc = halo_model::native::parse_native(&text, &name)?;
-            let mut cfg = doc.config;
-            for n in halo_model::validate(&cfg)? {
+            let epoch = replace(target, &name, doc.config, Members::Strict, dry_run, false)?;
+            if let Some(epoch) = epoch {
+                println!("configuration applied (epoch {epoch})");
+            }
+        }
+        ConfigCommand::Show
+        | ConfigCommand::Export {
+            format: Format::Toml,
+        } => {
+            print!("{}", halo_model::to_native(&crate::edit::current(target)?));
+        }
+        ConfigCommand::Export {
+            format: Format::Xml,
+        } => {
+            let state = rt.block_on(client.state(true))?;
+            let state: halo_consensus::ClusterState =
+                serde_json::from_value(state).context("reading the cluster's replicated state")?;
+            let st = rt.block_on(client.status())?;
+            let view =
+                crate::pcmk::view::View::build(st, state).map_err(|f| anyhow::anyhow!("{f}"))?;
+            print!("{}", crate::pcmk::cib::document(&view).to_xml());
+        }
+        ConfigCommand::Import { file, dry_run } => {
+            let name = file.display().to_string();
+            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {name}"))?;
+            let import = halo_model::parse_cib(&text, &name)?;
+            for n in &import.notices {
                 eprintln!("{name}: note: {n}");
             }
-            let state = rt.block_on(client.state(true))?;
-            let current: StoredConfig = serde_json::from_value(state["config"].clone())
-                .context("reading the cluster's current configuration")?;
-            let current = current.to_model()?;
-            for n in &cfg.nodes {
-                if !current.nodes.iter().any(|c| c.name == n.name) {
-                    bail!(
-                        "{name}: node {} is not a member of this cluster (members: {}); add nodes with `halo cluster join`",
-                        n.name,
-                        current
-                            .nodes
-                            .iter()
-                            .map(|c| c.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    );
-                }
+            let epoch = replace(
+                target,
+                &name,
+                import.config,
+                Members::Strict,
+                dry_run,
+                false,
+            )?;
+            if let Some(epoch) = epoch {
+                println!("configuration imported from {name} (epoch {epoch})");
             }
-            for c in &current.nodes {
-                if !cfg.nodes.iter().any(|n| n.name == c.name) {
-                    cfg.nodes.push(c.clone());
-                }
-            }
-            let config = StoredConfig::from_model(&cfg)?;
-            if dry_run {
-                let mut state: halo_consensus::ClusterState = serde_json::from_value(state)
-                    .context("reading the cluster's replicated state")?;
-                let before = halo_model::to_native(&current);
-                state.config = config;
-                let st = rt.block_on(client.status())?;
-                print!("{}", preview(&before, &name, &cfg, &state, &st)?);
+        }
+        ConfigCommand::Edit => edit_in_editor(target)?,
+        ConfigCommand::History { limit, json } => {
+            let versions = rt.block_on(client.config_versions())?;
+            let shown = &versions[versions.len().saturating_sub(limit)..];
+            if json {
+                println!("{}", serde_json::to_string_pretty(shown)?);
                 return Ok(());
             }
-            let reply = rt.block_on(client.propose(Change::SetConfig {
-                config,
-                if_unchanged: None,
-            }))?;
-            if let ChangeResult::Refused { code, reason } = reply.result {
-                bail!("{code} {reason}");
+            println!(
+                "{:>6}  {:<23}  {:<12}  {:<9}  change",
+                "epoch", "time", "node", "lines"
+            );
+            let first = versions.len() - shown.len();
+            for (i, v) in shown.iter().enumerate() {
+                // How much of the configuration it changed, against the one before.
+                let lines = match (first + i).checked_sub(1).map(|p| &versions[p]) {
+                    Some(prev) => {
+                        let text = |c: &StoredConfig| {
+                            c.to_model()
+                                .map(|m| halo_model::to_native(&m))
+                                .unwrap_or_default()
+                        };
+                        let d = line_diff(&text(&prev.config), &text(&v.config));
+                        let added = d.iter().filter(|l| l.starts_with('+')).count();
+                        format!("+{added} -{}", d.len() - added)
+                    }
+                    None => "-".to_string(),
+                };
+                println!(
+                    "{:>6}  {:<23}  {:<12}  {:<9}  {}",
+                    v.epoch,
+                    halo_consensus::state::fmt_time(v.time_ms),
+                    v.node,
+                    lines,
+                    v.summary
+                );
             }
-            println!("configuration applied (epoch {})", reply.epoch);
         }
-        ConfigCommand::Show => {
-            let state = rt.block_on(client.state(true))?;
-            let current: StoredConfig = serde_json::from_value(state["config"].clone())
-                .context("reading the cluster's configuration")?;
-            print!("{}", halo_model::to_native(&current.to_model()?));
+        ConfigCommand::Diff { epoch, to } => {
+            let versions = rt.block_on(client.config_versions())?;
+            let from = version_at(&versions, epoch)?;
+            let (to_name, to_cfg) = match to {
+                Some(e) => (format!("epoch {e}"), version_at(&versions, e)?),
+                None => ("now".to_string(), crate::edit::current(target)?),
+            };
+            let (a, b) = (halo_model::to_native(&from), halo_model::to_native(&to_cfg));
+            println!("--- epoch {epoch}\n+++ {to_name}");
+            let diff = line_diff(&a, &b);
+            if diff.is_empty() {
+                println!("(no change)");
+            }
+            for l in diff {
+                println!("{l}");
+            }
+        }
+        ConfigCommand::Rollback { epoch, dry_run } => {
+            let versions = rt.block_on(client.config_versions())?;
+            let old = version_at(&versions, epoch)?;
+            let name = format!("the configuration of epoch {epoch}");
+            if let Some(now) = replace(target, &name, old, Members::Current, dry_run, true)? {
+                println!("configuration of epoch {epoch} restored (epoch {now})");
+            }
         }
     }
     Ok(())
+}
+
+/// The configuration as it was at `epoch`: the last kept version made at or before it.
+fn version_at(
+    versions: &[halo_consensus::ConfigVersion],
+    epoch: u64,
+) -> anyhow::Result<halo_model::Config> {
+    let Some(v) = versions.iter().rev().find(|v| v.epoch <= epoch) else {
+        match versions.first() {
+            Some(first) => bail!(
+                "epoch {epoch} is older than the oldest configuration kept (epoch {}; see `halo config history`)",
+                first.epoch
+            ),
+            None => bail!("no configuration is kept yet (see `halo config history`)"),
+        }
+    };
+    Ok(v.config.to_model()?)
+}
+
+/// How a whole new configuration's nodes meet the cluster's members.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Members {
+    /// A node that is not a member is an error (a file or CIB given by the operator).
+    Strict,
+    /// Nodes that are no longer members are left out (an older configuration).
+    Current,
+}
+
+/// Replace the cluster's configuration with `cfg` (from `name`): validated, its nodes
+/// made the cluster's members (the members it does not list keep their entries), then
+/// previewed (`dry_run`) or committed, only if the configuration did not change since
+/// it was read when `guarded`. The new epoch, `None` for a preview.
+fn replace(
+    target: &Target,
+    name: &str,
+    mut cfg: halo_model::Config,
+    members: Members,
+    dry_run: bool,
+    guarded: bool,
+) -> anyhow::Result<Option<u64>> {
+    let client = target.client();
+    let rt = runtime()?;
+    let state = rt.block_on(client.state(true))?;
+    let stored: StoredConfig = serde_json::from_value(state["config"].clone())
+        .context("reading the cluster's current configuration")?;
+    let current = stored.to_model()?;
+    let member = |n: &str| current.nodes.iter().any(|c| c.name == n);
+    if members == Members::Strict {
+        if let Some(n) = cfg.nodes.iter().find(|n| !member(&n.name)) {
+            bail!(
+                "{name}: node {} is not a member of this cluster (members: {}); add nodes with `halo cluster join`",
+                n.name,
+                current
+                    .nodes
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    for n in cfg.nodes.iter().filter(|n| !member(&n.name)) {
+        eprintln!(
+            "{name}: note: node {} is no longer a member: left out",
+            n.name
+        );
+    }
+    cfg.nodes.retain(|n| member(&n.name));
+    for c in &current.nodes {
+        if !cfg.nodes.iter().any(|n| n.name == c.name) {
+            cfg.nodes.push(c.clone());
+        }
+    }
+    for n in halo_model::validate(&cfg)? {
+        eprintln!("{name}: note: {n}");
+    }
+    let config = StoredConfig::from_model(&cfg)?;
+    if dry_run {
+        let mut state: halo_consensus::ClusterState =
+            serde_json::from_value(state).context("reading the cluster's replicated state")?;
+        let before = halo_model::to_native(&current);
+        state.config = config;
+        let st = rt.block_on(client.status())?;
+        print!("{}", preview(&before, name, &cfg, &state, &st)?);
+        return Ok(None);
+    }
+    let reply = rt.block_on(client.propose(Change::SetConfig {
+        config,
+        if_unchanged: guarded.then_some(stored),
+    }))?;
+    if let ChangeResult::Refused { code, reason } = reply.result {
+        bail!("{code} {reason}");
+    }
+    Ok(Some(reply.epoch))
+}
+
+/// `config edit`: the configuration in the operator's editor, committed once it reads
+/// back valid and only if nobody changed it meanwhile. An invalid file is kept for
+/// another try (`halo config apply FILE`), with the reason.
+fn edit_in_editor(target: &Target) -> anyhow::Result<()> {
+    let client = target.client();
+    let rt = runtime()?;
+    let state = rt.block_on(client.state(true))?;
+    let stored: StoredConfig = serde_json::from_value(state["config"].clone())
+        .context("reading the cluster's current configuration")?;
+    let text = halo_model::to_native(&stored.to_model()?);
+    let path = std::env::temp_dir().join(format!("halo-config-{}.toml", std::process::id()));
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("creating {}", path.display()))?;
+        f.write_all(text.as_bytes())?;
+    }
+    let editor = std::env::var("VISUAL")
+        .or_else(|_| std::env::var("EDITOR"))
+        .unwrap_or_else(|_| "vi".to_string());
+    // Through the shell, as git runs it: EDITOR may carry arguments.
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{editor} \"$1\""))
+        .arg("sh")
+        .arg(&path)
+        .status()
+        .with_context(|| format!("running the editor {editor:?}"))?;
+    if !status.success() {
+        bail!(
+            "the editor {editor:?} failed ({status}); nothing changed (your text is in {})",
+            path.display()
+        );
+    }
+    let edited = std::fs::read_to_string(&path)?;
+    if edited == text {
+        let _ = std::fs::remove_file(&path);
+        println!("no change");
+        return Ok(());
+    }
+    let name = path.display().to_string();
+    let outcome = halo_model::native::parse_native(&edited, &name)
+        .map_err(anyhow::Error::from)
+        .and_then(|doc| {
+            let cfg = doc.config;
+            let epoch = {
+                // Commit only over the configuration that was edited.
+                let now: StoredConfig =
+                    serde_json::from_value(rt.block_on(client.state(true))?["config"].clone())?;
+                if now != stored {
+                    bail!("HALO-E154 the configuration changed while it was edited");
+                }
+                replace(target, &name, cfg, Members::Strict, false, true)?
+            };
+            Ok(epoch)
+        });
+    match outcome {
+        Ok(epoch) => {
+            let _ = std::fs::remove_file(&path);
+            println!(
+                "configuration saved (epoch {})",
+                epoch.unwrap_or_default()
+            );
+            Ok(())
+        }
+        Err(e) => bail!(
+            "{e:#}\nnothing changed; your edit is kept in {name}: fix it and `halo config apply {name}`"
+        ),
+    }
 }
 
 /// What a new configuration changes: a line diff against `before` and the transition the

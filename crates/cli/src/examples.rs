@@ -28,6 +28,12 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
     ("config", &["halo config show > cluster.toml", "halo config apply cluster.toml --dry-run"]),
     ("config apply", &["halo config apply cluster.toml --dry-run", "halo config apply cluster.toml"]),
     ("config show", &["halo config show > cluster.toml"]),
+    ("config edit", &["EDITOR=nano halo config edit"]),
+    ("config history", &["halo config history --limit 10"]),
+    ("config diff", &["halo config diff 41", "halo config diff 41 45"]),
+    ("config rollback", &["halo config rollback 41 --dry-run", "halo config rollback 41"]),
+    ("config export", &["halo config export --format xml > cib.xml", "crm_simulate -x cib.xml -S"]),
+    ("config import", &["cibadmin --query > cib.xml", "halo config import cib.xml --dry-run"]),
     ("constraint", &["halo constraint list", "halo constraint colocation add lb-haproxy-clone with vip"]),
     ("constraint colocation", &["halo constraint colocation add lb-haproxy-clone with vip"]),
     (
@@ -180,11 +186,16 @@ mod tests {
                 "example for unknown command `halo {p}`"
             );
             for line in *lines {
+                // Environment assignments first; other programs' lines are context.
                 let words: Vec<String> = line
                     .split_whitespace()
+                    .skip_while(|w| w.contains('='))
                     .take_while(|w| *w != ">")
                     .map(|w| w.trim_matches('"').to_string())
                     .collect();
+                if words.first().map(String::as_str) != Some("halo") {
+                    continue;
+                }
                 if let Err(e) = Cli::try_parse_from(&words) {
                     panic!("example `{line}` does not parse: {e}");
                 }

@@ -429,3 +429,112 @@ fn pcs_vocabulary_drives_the_live_cluster() {
     wait_runs(&c, "watched", &[]);
     assert!(refused(&c, &["resource", "restart", "watched"]).contains("does not run"));
 }
+
+/// The configuration's past versions: history, diff, rollback (a resource created since
+/// goes away and stops), edit through $EDITOR (a bad edit commits nothing and is kept),
+/// and export as a CIB that `halo simulate` and Pacemaker's `crm_simulate` take, imported
+/// back.
+#[test]
+fn versioned_configuration() {
+    if !halo_testkit::installed(DUMMY, "resource-agents") {
+        return;
+    }
+    let c = Cluster::formed(bin(), "config-versions", &["n1", "n2", "n3"]);
+    let epoch_of = |out: &str| -> u64 {
+        out.rsplit("(epoch ")
+            .next()
+            .and_then(|r| r.split(')').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no epoch in {out:?}"))
+    };
+    let a = epoch_of(&ok(&c, &["property", "set", "batch-limit=3"]));
+    ok(&c, &["resource", "create", "r1", "ocf:heartbeat:Dummy"]);
+    poll(DEADLINE, || (where_runs(&c, "r1").len() == 1).then_some(()));
+    assert_eq!(where_runs(&c, "r1").len(), 1, "r1 never ran");
+    ok(&c, &["property", "set", "batch-limit=5"]);
+
+    let history = ok(&c, &["config", "history"]);
+    assert!(
+        history.lines().count() >= 4 && history.contains(&format!("{a:>6}  ")),
+        "{history}"
+    );
+    let diff = ok(&c, &["config", "diff", &a.to_string()]);
+    assert!(
+        diff.contains("+ id = \"r1\"")
+            && diff.contains("- batch-limit = 3")
+            && diff.contains("+ batch-limit = 5"),
+        "{diff}"
+    );
+    assert!(refused(&c, &["config", "diff", "0"]).contains("older than the oldest"));
+
+    let preview = ok(&c, &["config", "rollback", &a.to_string(), "--dry-run"]);
+    assert!(
+        preview
+            .lines()
+            .any(|l| l.contains("Stop") && l.contains("r1")),
+        "{preview}"
+    );
+    assert_eq!(where_runs(&c, "r1").len(), 1, "a dry run stopped r1");
+    ok(&c, &["config", "rollback", &a.to_string()]);
+    wait_runs(&c, "r1", &[]);
+    assert!(ok(&c, &["property", "list"]).contains("batch-limit: 3"));
+
+    // config edit: the editor is a command that changes the file.
+    let edit = |editor: &str| {
+        std::process::Command::new(bin())
+            .args(["config", "edit"])
+            .env("HALO_STATE_DIR", &c.daemons[0].dir)
+            .env("EDITOR", editor)
+            .env_remove("VISUAL")
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let o = edit("sed -i 's/batch-limit = 3/batch-limit = 4/'");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(ok(&c, &["property", "list"]).contains("batch-limit: 4"));
+    let o = edit("sh -c 'echo \"[[resource]] nonsense\" >> \"$0\"'");
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(
+        !o.status.success() && err.contains("nothing changed"),
+        "{err}"
+    );
+    let kept = err
+        .split("kept in ")
+        .nth(1)
+        .and_then(|r| r.split(':').next())
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(std::path::Path::new(kept).exists(), "{kept}");
+    let _ = std::fs::remove_file(kept);
+    assert!(ok(&c, &["property", "list"]).contains("batch-limit: 4"));
+
+    // Export as a CIB: both simulators take it; imported back, it changes nothing.
+    ok(&c, &["resource", "create", "r2", "ocf:heartbeat:Dummy"]);
+    poll(DEADLINE, || (where_runs(&c, "r2").len() == 1).then_some(()));
+    let xml = ok(&c, &["config", "export", "--format", "xml"]);
+    let file = c.root.join("cib.xml");
+    std::fs::write(&file, &xml).unwrap_or_else(|e| panic!("{e}"));
+    let sim = ok(&c, &["simulate", "-x", &file.display().to_string()]);
+    assert!(sim.contains("r2"), "{sim}");
+    if halo_testkit::installed("/usr/sbin/crm_simulate", "pacemaker-cli-utils") {
+        let o = std::process::Command::new("crm_simulate")
+            .args(["-x", &file.display().to_string(), "-S"])
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success() && out.contains("r2"),
+            "crm_simulate: {out}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let preview = ok(
+        &c,
+        &["config", "import", &file.display().to_string(), "--dry-run"],
+    );
+    assert!(
+        !preview
+            .lines()
+            .any(|l| l.contains("Stop") || l.contains("Start")),
+        "{preview}"
+    );
+}

@@ -24,5 +24,7 @@ pub use node::{
     AppHandler, ClusterNode, Contact, Joined, NodeOptions, NodeReport, StatusReport, Timing,
     DEFAULT_TOKEN_TTL,
 };
-pub use state::{Change, ChangeResult, ClusterState, HistoryEntry, Settings, StoredConfig};
+pub use state::{
+    Change, ChangeResult, ClusterState, ConfigVersion, HistoryEntry, Settings, StoredConfig,
+};
 pub use store::{Applied, AppliedChange};

@@ -15,6 +15,8 @@ use crate::types::Request;
 pub const HISTORY_LIMIT: usize = 500;
 /// How many operation records are kept per node and resource.
 pub const OP_HISTORY_LIMIT: usize = 20;
+/// How many past configurations `config_versions` keeps (`halo config diff|rollback`).
+pub const CONFIG_VERSIONS_KEPT: usize = 50;
 /// How many fencing actions `fence_history` keeps.
 pub const FENCE_HISTORY_LIMIT: usize = 200;
 /// Default time after which a silent node is shown offline.
@@ -201,6 +203,18 @@ pub struct FenceRecord {
 pub struct FailRecord {
     pub count: u32,
     pub last_ms: u64,
+}
+
+/// The configuration as one change left it (`halo config history|diff|rollback`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigVersion {
+    /// The epoch of the change that made it.
+    pub epoch: u64,
+    pub time_ms: u64,
+    /// The node the change came through.
+    pub node: String,
+    pub summary: String,
+    pub config: StoredConfig,
 }
 
 /// One line of `halo cluster history`.
@@ -504,6 +518,9 @@ pub struct ClusterState {
     pub fence_history: VecDeque<FenceRecord>,
     #[serde(default)]
     pub history: VecDeque<HistoryEntry>,
+    /// The last configurations, oldest first, each as a change left it.
+    #[serde(default)]
+    pub config_versions: VecDeque<ConfigVersion>,
     #[serde(default)]
     pub tokens: BTreeMap<String, TokenRecord>,
     #[serde(default)]
@@ -521,9 +538,22 @@ impl ClusterState {
     /// Apply one committed request. Deterministic: the same state and request always give
     /// the same result on every node.
     pub fn apply(&mut self, req: &Request, log_index: u64) -> ChangeResult {
+        let before = req.change.is_config_change().then(|| self.config.clone());
         let result = self.apply_change(req);
         if !matches!(result, ChangeResult::Refused { .. }) {
             self.epoch += 1;
+            if before.as_ref().is_some_and(|b| *b != self.config) {
+                self.config_versions.push_back(ConfigVersion {
+                    epoch: self.epoch,
+                    time_ms: req.time_ms,
+                    node: req.node.clone(),
+                    summary: req.change.summary(),
+                    config: self.config.clone(),
+                });
+                while self.config_versions.len() > CONFIG_VERSIONS_KEPT {
+                    self.config_versions.pop_front();
+                }
+            }
             if req.change.is_config_change() {
                 self.history.push_back(HistoryEntry {
                     epoch: self.epoch,
@@ -933,6 +963,41 @@ mod tests {
             6,
         );
         assert_eq!(c, ChangeResult::NodeId { id: 3 }, "ids are never reused");
+    }
+
+    /// A change that alters the configuration keeps the configuration it made; one that
+    /// leaves it as it was keeps none; only the last CONFIG_VERSIONS_KEPT are kept.
+    #[test]
+    fn config_versions_keep_what_each_change_made() {
+        let mut s = init();
+        let kept = s.config_versions.len();
+        let set = |v: &str| Change::SetProperty {
+            name: "batch-limit".into(),
+            value: Some(v.into()),
+        };
+        s.apply(&req("b", 7000, set("3")), 9);
+        assert_eq!(s.config_versions.len(), kept + 1);
+        let last = s
+            .config_versions
+            .back()
+            .cloned()
+            .unwrap_or_else(|| panic!("none"));
+        assert_eq!(
+            (last.epoch, last.time_ms, last.node.as_str()),
+            (s.epoch, 7000, "b")
+        );
+        assert_eq!(last.config, s.config);
+        s.apply(&req("b", 7001, set("3")), 10);
+        assert_eq!(
+            s.config_versions.len(),
+            kept + 1,
+            "an unchanged configuration"
+        );
+        for i in 0..(CONFIG_VERSIONS_KEPT + 5) {
+            s.apply(&req("b", 8000, set(&i.to_string())), 11);
+        }
+        assert_eq!(s.config_versions.len(), CONFIG_VERSIONS_KEPT);
+        assert_eq!(s.config_versions.back().map(|v| v.epoch), Some(s.epoch));
     }
 
     /// Every accepted change is in the history with epoch, time and node; secrets are not.
