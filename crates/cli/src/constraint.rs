@@ -16,12 +16,17 @@ pub struct Args {
 
 #[derive(clap::Subcommand)]
 pub enum ConstraintCommand {
-    /// `location RSC prefers|avoids NODE[=SCORE]...` (score INFINITY by default).
+    /// `location RSC prefers|avoids NODE[=SCORE]...` (score INFINITY by default), or
+    /// `location RSC rule [id=ID] [role=ROLE] [score=S|score-attribute=ATTR]
+    /// EXPRESSION` (EXPRESSION: `ATTR lt|gt|lte|gte|eq|ne [integer|number|version|string]
+    /// VALUE`, `defined|not_defined ATTR`, joined with and/or, in parentheses).
+    #[command(allow_hyphen_values = true)]
     Location {
         resource: String,
-        /// prefers or avoids.
+        /// prefers, avoids or rule.
         how: String,
-        /// NODE or NODE=SCORE.
+        /// NODE or NODE=SCORE; for rule, its options and expression.
+        #[arg(trailing_var_arg = true)]
         nodes: Vec<String>,
     },
     /// `colocation add [ROLE] A with [ROLE] B [SCORE] [id=ID]`: place A where B is.
@@ -30,7 +35,8 @@ pub enum ConstraintCommand {
         command: ColocationCommand,
     },
     /// `order [ACTION] A then [ACTION] B [kind=Mandatory|Optional|Serialize]
-    /// [symmetrical=true|false] [id=ID]`: B waits for A.
+    /// [symmetrical=true|false] [id=ID]`: B waits for A. `order set A B [OPTIONS] [set C
+    /// D [OPTIONS]]... [setoptions kind=K symmetrical=B id=ID]`: sets in order.
     #[command(allow_hyphen_values = true)]
     Order {
         #[arg(num_args = 1.., trailing_var_arg = true)]
@@ -57,6 +63,12 @@ pub enum ColocationCommand {
         #[arg(num_args = 3.., trailing_var_arg = true, allow_hyphen_values = true)]
         words: Vec<String>,
     },
+    /// `set A B [sequential=false] [role=ROLE] [set C D ...]... [setoptions score=S
+    /// id=ID]`: the members of each set together, the sets with each other.
+    Set {
+        #[arg(num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
+        words: Vec<String>,
+    },
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -70,10 +82,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             resource,
             how,
             nodes,
+        } if how == "rule" => edit::constraint_location_rule(t, &resource, &nodes)?,
+        ConstraintCommand::Location {
+            resource,
+            how,
+            nodes,
         } => edit::constraint_location(t, &resource, &how, &nodes)?,
         ConstraintCommand::Colocation {
             command: ColocationCommand::Add { words },
         } => edit::constraint_colocation(t, &words)?,
+        ConstraintCommand::Colocation {
+            command: ColocationCommand::Set { words },
+        } => edit::constraint_set(t, false, &words)?,
+        ConstraintCommand::Order { words } if words.first().map(String::as_str) == Some("set") => {
+            edit::constraint_set(t, true, &words[1..])?
+        }
         ConstraintCommand::Order { words } => edit::constraint_order(t, &words)?,
         ConstraintCommand::Remove { ids } => edit::constraint_remove(t, &ids)?,
         ConstraintCommand::List { json } => {

@@ -671,6 +671,96 @@ pub fn constraint_location(
     Ok(format!("added {} (epoch {epoch})", made.join(", ")))
 }
 
+/// `constraint location RSC rule [id=ID] [role=R] [score=S|score-attribute=A]
+/// [resource-discovery=D] EXPRESSION`.
+pub fn constraint_location_rule(
+    target: &Target,
+    rsc: &str,
+    words: &[String],
+) -> anyhow::Result<String> {
+    let (id, rule, opts) = crate::constraint_words::parse_rule(rsc, words)?;
+    let discovery = match opts.get("resource-discovery") {
+        Some(d) => Discovery::parse(d).with_context(|| {
+            format!("resource-discovery={d}: expected always, never or exclusive")
+        })?,
+        None => Discovery::default(),
+    };
+    let epoch = edit(target, |cfg| {
+        require_resource(cfg, rsc)?;
+        if cfg.constraints.iter().any(|c| c.id() == id) {
+            bail!("a constraint named {id} already exists (give another with id=...)");
+        }
+        cfg.constraints.push(Constraint::Location(Location {
+            id: id.clone(),
+            target: LocationTarget::Resource(rsc.to_string()),
+            role: None,
+            how: LocationHow::Rules(vec![rule]),
+            discovery,
+        }));
+        Ok(())
+    })?;
+    Ok(format!("added {id} (epoch {epoch})"))
+}
+
+/// `constraint colocation set R... [OPTIONS] [set R...]... [setoptions score=S id=ID]`
+/// and `constraint order set ... [setoptions kind=K symmetrical=B id=ID]`.
+pub fn constraint_set(target: &Target, order: bool, words: &[String]) -> anyhow::Result<String> {
+    let what = if order { "order" } else { "colocation" };
+    let (sets, mut opts) = crate::constraint_words::parse_sets(what, words)?;
+    let names: Vec<String> = sets
+        .iter()
+        .flat_map(|s| s.resources.iter().cloned())
+        .collect();
+    let id = opts
+        .remove("id")
+        .unwrap_or_else(|| format!("{what}-set-{}", names.join("-")));
+    let mut sets = sets;
+    for (n, s) in sets.iter_mut().enumerate() {
+        if s.id.starts_with(&format!("{what}-set-")) {
+            s.id = format!("{id}-set-{n}");
+        }
+    }
+    let constraint = if order {
+        let kind = crate::constraint_words::order_kind(&mut opts)?;
+        let symmetrical = match opts.remove("symmetrical").as_deref() {
+            None => None,
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            Some(v) => bail!("symmetrical={v}: expected true or false"),
+        };
+        Constraint::Order(Order::Sets {
+            id: id.clone(),
+            kind,
+            symmetrical,
+            sets,
+        })
+    } else {
+        let score = match opts.remove("score") {
+            Some(s) => Score::parse(&s).map_err(|e| anyhow::anyhow!("score={s}: {e}"))?,
+            None => Score::INFINITY,
+        };
+        Constraint::Colocation(Colocation::Sets {
+            id: id.clone(),
+            score,
+            sets,
+        })
+    };
+    if let Some(k) = opts.keys().next() {
+        bail!("{what} set: unknown setoption {k}");
+    }
+    let epoch = edit(target, |cfg| {
+        for r in &names {
+            require_resource(cfg, r)?;
+        }
+        if cfg.constraints.iter().any(|c| c.id() == id) {
+            bail!("a constraint named {id} already exists (give another with id=...)");
+        }
+        cfg.constraints.push(constraint);
+        Ok(())
+    })?;
+    Ok(format!("added {id} (epoch {epoch})"))
+}
+
 /// `constraint colocation add [ROLE] A with [ROLE] B [SCORE] [id=ID]`.
 pub fn constraint_colocation(target: &Target, words: &[String]) -> anyhow::Result<String> {
     let mut w: Vec<&str> = words.iter().map(String::as_str).collect();
@@ -889,6 +979,48 @@ pub fn node_attribute(target: &Target, node: &str, words: &[String]) -> anyhow::
 }
 
 /// One line per constraint, as `halo constraint list` prints it.
+/// A location rule in pcs's words: `score=S EXPRESSION`.
+fn describe_rule(r: &halo_model::Rule) -> String {
+    fn expr(e: &halo_model::RuleExpr, nested: bool) -> String {
+        match e {
+            halo_model::RuleExpr::Attr(a) => {
+                let op = format!("{:?}", a.op).to_ascii_lowercase();
+                match (&a.value, a.op) {
+                    (_, halo_model::ExprOp::Defined) => format!("defined {}", a.attribute),
+                    (_, halo_model::ExprOp::NotDefined) => format!("not_defined {}", a.attribute),
+                    (Some(v), _) => format!("{} {op} {v}", a.attribute),
+                    (None, _) => format!("{} {op}", a.attribute),
+                }
+            }
+            halo_model::RuleExpr::Rule(r) => {
+                let text = rule_body(r);
+                if nested && r.exprs.len() > 1 {
+                    format!("( {text} )")
+                } else {
+                    text
+                }
+            }
+        }
+    }
+    fn rule_body(r: &halo_model::Rule) -> String {
+        let join = match r.bool_op {
+            halo_model::BoolOp::And => " and ",
+            halo_model::BoolOp::Or => " or ",
+        };
+        r.exprs
+            .iter()
+            .map(|e| expr(e, true))
+            .collect::<Vec<_>>()
+            .join(join)
+    }
+    let score = match (&r.score, &r.score_attribute) {
+        (_, Some(a)) => format!("score-attribute={a}"),
+        (Some(s), None) => format!("score={s}"),
+        (None, None) => "score=0".to_string(),
+    };
+    format!("{score} {}", rule_body(r))
+}
+
 pub fn describe_constraint(c: &Constraint) -> String {
     match c {
         Constraint::Location(l) => {
@@ -912,8 +1044,9 @@ pub fn describe_constraint(c: &Constraint) -> String {
                         l.id
                     )
                 }
-                LocationHow::Rules(r) => {
-                    format!("location {what} by {} rule(s) (id: {})", r.len(), l.id)
+                LocationHow::Rules(rules) => {
+                    let shown: Vec<String> = rules.iter().map(describe_rule).collect();
+                    format!("location {what} rule {} (id: {})", shown.join("; "), l.id)
                 }
             }
         }

@@ -40,9 +40,23 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
         "constraint colocation add",
         &["halo constraint colocation add lb-haproxy-clone with vip", "halo constraint colocation add vip_management with vip_public 500"],
     ),
+    ("constraint colocation set", &["halo constraint colocation set vip_public vip_management setoptions score=INFINITY"]),
     ("constraint list", &["halo constraint list --json"]),
-    ("constraint location", &["halo constraint location vip prefers controller1=100 controller2=50", "halo constraint location db avoids controller3"]),
-    ("constraint order", &["halo constraint order start vip then lb-haproxy-clone kind=Optional"]),
+    (
+        "constraint location",
+        &[
+            "halo constraint location vip prefers controller1=100 controller2=50",
+            "halo constraint location db avoids controller3",
+            "halo constraint location db rule score=-INFINITY pingd lt integer 1 or not_defined pingd",
+        ],
+    ),
+    (
+        "constraint order",
+        &[
+            "halo constraint order start vip then lb-haproxy-clone kind=Optional",
+            "halo constraint order set galera-clone rabbitmq-clone set keystone-clone setoptions kind=Mandatory",
+        ],
+    ),
     ("constraint ref", &["halo constraint ref vip"]),
     ("constraint remove", &["halo constraint remove order-vip-lb-haproxy-clone-Optional"]),
     ("daemon", &["halo daemon --name controller1 --listen 192.0.2.11:7000"]),

@@ -5,6 +5,7 @@ mod bench;
 mod cluster;
 mod config;
 mod constraint;
+mod constraint_words;
 mod daemon;
 mod demo;
 mod edit;

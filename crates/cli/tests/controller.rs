@@ -468,10 +468,22 @@ score = 100
     );
 }
 
-/// Gives every daemon of `c` its own LSB script directory holding `script` as `name`
-/// (the script keeps its state beside itself), and starts the daemons; the directories.
-fn lsb_roots(c: &mut Cluster, name: &str, script: &str) -> Vec<PathBuf> {
-    let roots: Vec<PathBuf> = (0..c.daemons.len())
+/// A formed three-node cluster (n1..n3) where every daemon has its own LSB script
+/// directory holding `script` as `name` (the script keeps its state beside itself), and
+/// `rsc`, that script as a resource with a 1 s monitor, placed on `on` (score 100).
+/// The cluster and the directories.
+fn lsb_cluster(
+    label: &str,
+    name: &str,
+    script: &str,
+    rsc: &str,
+    on: &str,
+) -> (Cluster, Vec<PathBuf>) {
+    let mut c = Cluster::new(bin(), label);
+    for n in ["n1", "n2", "n3"] {
+        c.add(n, false);
+    }
+    let roots: Vec<PathBuf> = (0..3)
         .map(|i| c.daemons[i].dir.with_extension("lsb"))
         .collect();
     for (i, root) in roots.iter().enumerate() {
@@ -484,7 +496,17 @@ fn lsb_roots(c: &mut Cluster, name: &str, script: &str) -> Vec<PathBuf> {
         c.daemons[i].extra_args = vec!["--lsb-root".into(), root.display().to_string()];
         c.start(i);
     }
-    roots
+    c.form(0, &[1, 2]);
+    for i in 0..3 {
+        c.wait_quorate(i);
+    }
+    let config = format!(
+        "version = 1\n[[resource]]\nid = \"{rsc}\"\nagent = \"lsb:{name}\"\n\
+         op = [ {{ name = \"monitor\", interval = \"1s\" }} ]\n\
+         [[location]]\nid = \"{rsc}-on-{on}\"\nresource = \"{rsc}\"\nnode = \"{on}\"\nscore = 100\n"
+    );
+    apply(&c, 0, &config);
+    (c, roots)
 }
 
 /// A daemon shut down (SIGTERM) while a start it was sent is still running: it waits
@@ -494,10 +516,6 @@ fn lsb_roots(c: &mut Cluster, name: &str, script: &str) -> Vec<PathBuf> {
 #[test]
 fn shutdown_during_a_start_leaves_nothing_behind() {
     let _serial = serial();
-    let mut c = Cluster::new(bin(), "ctl-shutdown-start");
-    for n in ["n1", "n2", "n3"] {
-        c.add(n, false);
-    }
     let script = "#!/bin/sh\n\
         # A slow LSB service for tests: its state lives beside it.\n\
         D=\"$(dirname \"$0\")\"\n\
@@ -507,27 +525,7 @@ fn shutdown_during_a_start_leaves_nothing_behind() {
         status) [ -f \"$D/svc.running\" ] && exit 0; exit 3 ;;\n\
         *) exit 3 ;;\n\
         esac\n";
-    let roots = lsb_roots(&mut c, "halo-slow-svc", script);
-    c.form(0, &[1, 2]);
-    for i in 0..3 {
-        c.wait_quorate(i);
-    }
-    apply(
-        &c,
-        0,
-        r#"
-version = 1
-[[resource]]
-id = "slow"
-agent = "lsb:halo-slow-svc"
-op = [ { name = "monitor", interval = "1s" } ]
-[[location]]
-id = "slow-on-n2"
-resource = "slow"
-node = "n2"
-score = 100
-"#,
-    );
+    let (mut c, roots) = lsb_cluster("ctl-shutdown-start", "halo-slow-svc", script, "slow", "n2");
     let starting = poll(DEADLINE, || {
         roots[1].join("starting").exists().then_some(())
     });
@@ -561,10 +559,6 @@ score = 100
 #[test]
 fn lsb_service_runs_and_recovers() {
     let _serial = serial();
-    let mut c = Cluster::new(bin(), "ctl-lsb");
-    for n in ["n1", "n2", "n3"] {
-        c.add(n, false);
-    }
     let script = "#!/bin/sh\n\
         # An LSB init script for tests: its state lives beside it.\n\
         STATE=\"$(dirname \"$0\")/svc.running\"\n\
@@ -574,27 +568,7 @@ fn lsb_service_runs_and_recovers() {
         status) [ -f \"$STATE\" ] && exit 0; exit 3 ;;\n\
         *) exit 3 ;;\n\
         esac\n";
-    let roots = lsb_roots(&mut c, "halo-test-svc", script);
-    c.form(0, &[1, 2]);
-    for i in 0..3 {
-        c.wait_quorate(i);
-    }
-    apply(
-        &c,
-        0,
-        r#"
-version = 1
-[[resource]]
-id = "svc"
-agent = "lsb:halo-test-svc"
-op = [ { name = "monitor", interval = "1s" } ]
-[[location]]
-id = "svc-on-n3"
-resource = "svc"
-node = "n3"
-score = 100
-"#,
-    );
+    let (c, roots) = lsb_cluster("ctl-lsb", "halo-test-svc", script, "svc", "n3");
     let running = |i: usize| roots[i].join("svc.running").exists();
     let on = |want: usize| {
         poll(DEADLINE, || {

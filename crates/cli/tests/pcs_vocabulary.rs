@@ -538,3 +538,100 @@ fn versioned_configuration() {
         "{preview}"
     );
 }
+
+/// Rule and set constraints in pcs's words, obeyed by the live cluster: a rule on a node
+/// attribute places a resource, a colocation set keeps its members together, an order
+/// set is taken; a date expression is refused with the reason.
+#[test]
+fn rule_and_set_constraints() {
+    if !halo_testkit::installed(DUMMY, "resource-agents") {
+        return;
+    }
+    let c = Cluster::formed(bin(), "rules-sets", &["n1", "n2", "n3"]);
+    ok(&c, &["node", "attribute", "n2", "rack=a"]);
+    for r in ["r1", "r2", "r3"] {
+        ok(&c, &["resource", "create", r, "ocf:heartbeat:Dummy"]);
+    }
+    ok(
+        &c,
+        &[
+            "constraint",
+            "location",
+            "r1",
+            "rule",
+            "score=500",
+            "rack",
+            "eq",
+            "a",
+            "or",
+            "(",
+            "defined",
+            "nothere",
+            "and",
+            "rack",
+            "ne",
+            "a",
+            ")",
+        ],
+    );
+    wait_runs(&c, "r1", &[1]);
+    ok(
+        &c,
+        &[
+            "constraint",
+            "colocation",
+            "set",
+            "r2",
+            "r3",
+            "setoptions",
+            "score=INFINITY",
+        ],
+    );
+    ok(
+        &c,
+        &[
+            "constraint",
+            "order",
+            "set",
+            "r2",
+            "set",
+            "r3",
+            "setoptions",
+            "kind=Optional",
+        ],
+    );
+    let together = poll(DEADLINE, || {
+        let (a, b) = (where_runs(&c, "r2"), where_runs(&c, "r3"));
+        (a.len() == 1 && a == b).then_some(())
+    });
+    assert!(
+        together.is_some(),
+        "r2 on {:?}, r3 on {:?}\n{}",
+        where_runs(&c, "r2"),
+        where_runs(&c, "r3"),
+        c.logs()
+    );
+    let list = ok(&c, &["constraint", "list"]);
+    assert!(
+        list.contains("rule score=500 rack eq a or ( defined nothere and rack ne a )"),
+        "{list}"
+    );
+    for id in ["location-r1", "colocation-set-r2-r3", "order-set-r2-r3"] {
+        assert!(list.contains(id), "{id} not in\n{list}");
+    }
+    let err = refused(
+        &c,
+        &[
+            "constraint",
+            "location",
+            "r2",
+            "rule",
+            "id=d",
+            "date",
+            "gt",
+            "2026-01-01",
+        ],
+    );
+    assert!(err.contains("date expressions are not supported"), "{err}");
+    assert!(refused(&c, &["constraint", "order", "set", "r2", "nothere"]).contains("nothere"));
+}
