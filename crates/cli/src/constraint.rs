@@ -42,12 +42,15 @@ pub enum ConstraintCommand {
         #[arg(num_args = 1.., trailing_var_arg = true)]
         words: Vec<String>,
     },
-    /// List the constraints (the default).
+    /// List the constraints (the default); with --full, as their configuration.
     #[command(alias = "show")]
     List {
         /// Print them as JSON.
         #[arg(long)]
         json: bool,
+        /// Every field of each, as the configuration holds it (native TOML).
+        #[arg(long)]
+        full: bool,
     },
     /// Remove constraints by id.
     #[command(alias = "delete")]
@@ -74,9 +77,10 @@ pub enum ColocationCommand {
 pub fn run(args: Args) -> anyhow::Result<()> {
     args.dry_run.apply();
     let t = &args.target;
-    let cmd = args
-        .command
-        .unwrap_or(ConstraintCommand::List { json: false });
+    let cmd = args.command.unwrap_or(ConstraintCommand::List {
+        json: false,
+        full: false,
+    });
     let msg = match cmd {
         ConstraintCommand::Location {
             resource,
@@ -99,9 +103,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         ConstraintCommand::Order { words } => edit::constraint_order(t, &words)?,
         ConstraintCommand::Remove { ids } => edit::constraint_remove(t, &ids)?,
-        ConstraintCommand::List { json } => {
+        ConstraintCommand::List { json, full } => {
             let cfg = edit::current(t)?;
-            if json {
+            if full && !json {
+                halo_model::to_native(&halo_model::Config {
+                    constraints: cfg.constraints,
+                    ..halo_model::Config::default()
+                })
+            } else if json {
                 let list: Vec<serde_json::Value> = cfg
                     .constraints
                     .iter()

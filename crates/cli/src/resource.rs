@@ -137,14 +137,20 @@ pub enum ResourceCommand {
         #[command(subcommand)]
         command: FailcountCommand,
     },
-    /// List the cluster's resources (the default), or show one's configuration.
+    /// List the cluster's resources (the default), or show one's configuration; with
+    /// --full, every resource's configuration.
     #[command(alias = "config")]
-    Show { name: Option<String> },
-    /// Reset RESOURCE's fail counts in the cluster (on every node, or on --node), so the
-    /// scheduler may place it there again. Needs the local daemon (--state-dir).
+    Show {
+        name: Option<String>,
+        #[arg(long)]
+        full: bool,
+    },
+    /// Reset RESOURCE's fail counts in the cluster (every resource's without one; on
+    /// every node, or on --node), so the scheduler may place it there again. Needs the
+    /// local daemon (--state-dir).
     Cleanup {
         /// The resource id.
-        resource: String,
+        resource: Option<String>,
         /// Only on this node.
         #[arg(long)]
         node: Option<String>,
@@ -290,7 +296,10 @@ fn debug(opts: &ExecOpts, args: &DebugArgs, action: &str) -> anyhow::Result<()> 
 pub fn run(args: Args) -> anyhow::Result<()> {
     args.dry_run.apply();
     // `halo resource` alone lists the resources, as `pcs resource` does.
-    let cmd = args.command.unwrap_or(ResourceCommand::Show { name: None });
+    let cmd = args.command.unwrap_or(ResourceCommand::Show {
+        name: None,
+        full: false,
+    });
     if cmd.is_cluster_edit() {
         return cluster_command(&args.exec, cmd);
     }
@@ -395,7 +404,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ResourceCommand::DebugMonitor(d) => debug(&args.exec, d, "monitor"),
         ResourceCommand::Cleanup { resource, node } => {
             crate::config::refuse_dry_run("halo resource cleanup")?;
-            cleanup(&daemon_dir(&args.exec), resource, node.as_deref())
+            cleanup(
+                &daemon_dir(&args.exec),
+                resource.as_deref(),
+                node.as_deref(),
+            )
         }
         _ => bail!("internal: a cluster command"),
     }
@@ -475,7 +488,20 @@ fn cluster_command(exec: &ExecOpts, cmd: ResourceCommand) -> anyhow::Result<()> 
         ResourceCommand::Move { name, node } => crate::edit::move_to(t, &name, &node)?,
         ResourceCommand::Ban { name, node } => crate::edit::ban(t, &name, &node)?,
         ResourceCommand::Clear { name, node } => crate::edit::clear(t, &name, node.as_deref())?,
-        ResourceCommand::Show { name: None } => {
+        ResourceCommand::Show {
+            name: None,
+            full: true,
+        } => {
+            let cfg = crate::edit::current(t)?;
+            halo_model::to_native(&Config {
+                resources: cfg.resources,
+                ..Config::default()
+            })
+        }
+        ResourceCommand::Show {
+            name: None,
+            full: false,
+        } => {
             let st = crate::cluster::runtime()?.block_on(t.client().status())?;
             let (_, lines) = crate::status::resources(t, &st)?;
             if lines.is_empty() {
@@ -484,7 +510,9 @@ fn cluster_command(exec: &ExecOpts, cmd: ResourceCommand) -> anyhow::Result<()> 
                 lines.join("\n")
             }
         }
-        ResourceCommand::Show { name: Some(name) } => {
+        ResourceCommand::Show {
+            name: Some(name), ..
+        } => {
             let cfg = crate::edit::current(t)?;
             let r = cfg
                 .resources
@@ -541,8 +569,13 @@ fn cluster_command(exec: &ExecOpts, cmd: ResourceCommand) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// Reset fail counts in the replicated status through the local daemon.
-fn cleanup(state_dir: &std::path::Path, resource: &str, node: Option<&str>) -> anyhow::Result<()> {
+/// Reset fail counts in the replicated status through the local daemon: `resource`'s,
+/// or every resource's that has some.
+fn cleanup(
+    state_dir: &std::path::Path,
+    resource: Option<&str>,
+    node: Option<&str>,
+) -> anyhow::Result<()> {
     use halo_consensus::{Change, ChangeResult};
     let client = halo_api::Client::new(state_dir);
     let rt = crate::cluster::runtime()?;
@@ -555,16 +588,39 @@ fn cleanup(state_dir: &std::path::Path, resource: &str, node: Option<&str>) -> a
             .map(|n| n.name)
             .collect(),
     };
-    for n in &nodes {
-        let reply = rt.block_on(client.propose(Change::SetFailCount {
-            node: n.clone(),
-            resource: resource.to_string(),
-            count: 0,
-        }))?;
-        if let ChangeResult::Refused { code, reason } = reply.result {
-            bail!("{code} cleanup of {resource} on {n} refused: {reason}");
+    let resources: Vec<String> = match resource {
+        Some(r) => vec![r.to_string()],
+        None => {
+            let state: halo_consensus::ClusterState =
+                serde_json::from_value(rt.block_on(client.state(false))?)?;
+            let mut failed = std::collections::BTreeSet::new();
+            for n in &nodes {
+                let counted = state.fail_counts.get(n).into_iter().flat_map(|m| m.keys());
+                let recorded = state.failures.get(n).into_iter().flat_map(|m| m.keys());
+                for key in counted.chain(recorded) {
+                    let base = key.split('#').next().unwrap_or(key);
+                    failed.insert(base.split(':').next().unwrap_or(base).to_string());
+                }
+            }
+            failed.into_iter().collect()
         }
+    };
+    if resources.is_empty() {
+        println!("No failures to clean up on {}", nodes.join(", "));
+        return Ok(());
     }
-    println!("Cleaned up {resource} on {}", nodes.join(", "));
+    for r in &resources {
+        for n in &nodes {
+            let reply = rt.block_on(client.propose(Change::SetFailCount {
+                node: n.clone(),
+                resource: r.clone(),
+                count: 0,
+            }))?;
+            if let ChangeResult::Refused { code, reason } = reply.result {
+                bail!("{code} cleanup of {r} on {n} refused: {reason}");
+            }
+        }
+        println!("Cleaned up {r} on {}", nodes.join(", "));
+    }
     Ok(())
 }

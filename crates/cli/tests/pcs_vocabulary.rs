@@ -221,6 +221,26 @@ fn pcs_vocabulary_drives_the_live_cluster() {
         ok(&c, &["resource", "failcount", "show", "web"]).trim(),
         "no failures"
     );
+    // cleanup without a resource: every resource that failed.
+    let cleaned = ok(&c, &["resource", "cleanup"]);
+    assert!(cleaned.contains("Cleaned up db on"), "{cleaned}");
+    assert_eq!(
+        ok(&c, &["resource", "failcount", "show", "db"]).trim(),
+        "no failures"
+    );
+    assert!(ok(&c, &["resource", "cleanup"]).contains("No failures to clean up"));
+
+    // The whole configuration of every resource, of every constraint.
+    let full = ok(&c, &["resource", "show", "--full"]);
+    assert!(
+        full.contains("id = \"db\"") && full.contains("id = \"web\""),
+        "{full}"
+    );
+    let full = ok(&c, &["constraint", "list", "--full"]);
+    assert!(
+        full.contains("[[") && full.contains("resource = "),
+        "{full}"
+    );
 
     // Defaults and operations.
     ok(&c, &["resource", "defaults", "migration-threshold=3"]);
