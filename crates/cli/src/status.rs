@@ -41,6 +41,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         if let (Some(obj), Ok(more)) = (v.as_object_mut(), json_resources(&args.target, &st)) {
             obj.extend(more);
         }
+        // Each node's scheduler state besides its membership.
+        if let Ok((_, Some(plan))) = live_plan(&args.target, &st) {
+            for n in v["nodes"].as_array_mut().into_iter().flatten() {
+                if let Some(view) = plan
+                    .nodes()
+                    .into_iter()
+                    .find(|x| n["name"] == x.name.as_str())
+                {
+                    n["standby"] = view.standby.into();
+                    n["maintenance"] = view.maintenance.into();
+                    n["unclean"] = view.unclean.into();
+                }
+            }
+        }
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
@@ -126,7 +140,13 @@ fn render(args: &Args) -> anyhow::Result<String> {
         }
     }
     if show(View::Nodes) {
-        print_nodes(&mut out, &st);
+        // The scheduler's view adds what membership does not know (standby, ...).
+        let sched_nodes = live_plan(&args.target, &st)
+            .ok()
+            .and_then(|(_, plan)| plan)
+            .map(|p| p.nodes())
+            .unwrap_or_default();
+        print_nodes(&mut out, &st, &sched_nodes);
     }
     if !show(View::Resources) {
         return Ok(out);
@@ -178,21 +198,41 @@ fn render(args: &Args) -> anyhow::Result<String> {
     Ok(out)
 }
 
-fn print_nodes(out: &mut String, st: &halo_consensus::node::StatusReport) {
+fn print_nodes(
+    out: &mut String,
+    st: &halo_consensus::node::StatusReport,
+    sched: &[halo_sched::render::NodeView],
+) {
     say!(out, "Nodes:");
     for n in &st.nodes {
+        let mut flags: Vec<&str> = Vec::new();
+        if let Some(v) = sched.iter().find(|v| v.name == n.name) {
+            for (on, word) in [
+                (v.standby, "standby"),
+                (v.maintenance, "maintenance"),
+                (v.unclean, "UNCLEAN"),
+                (v.shutdown, "shutting-down"),
+            ] {
+                if on {
+                    flags.push(word);
+                }
+            }
+        }
+        if st.dc.as_deref() == Some(n.name.as_str()) {
+            flags.push("DC");
+        }
+        let flags = if flags.is_empty() {
+            String::new()
+        } else {
+            format!("  ({})", flags.join(", "))
+        };
         say!(
             out,
-            "  {:<16} {:<8} {:<8} {}{}",
+            "  {:<16} {:<8} {:<8} {}{flags}",
             n.name,
             n.role,
             if n.online { "online" } else { "OFFLINE" },
             n.addr,
-            if st.dc.as_deref() == Some(n.name.as_str()) {
-                "  (DC)"
-            } else {
-                ""
-            }
         );
     }
 }

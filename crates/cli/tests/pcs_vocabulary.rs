@@ -276,6 +276,22 @@ fn pcs_vocabulary_drives_the_live_cluster() {
     let n3 = c.daemons[2].name.clone();
     ok(&c, &["node", "standby", &n3]);
     wait_runs(&c, "api", &[0, 1]);
+    let nodes = ok(&c, &["status", "nodes"]);
+    assert!(
+        nodes
+            .lines()
+            .any(|l| l.contains(&n3) && l.contains("(standby")),
+        "{nodes}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&c, &["status", "--json"])).unwrap_or_default();
+    let standby: Vec<bool> = json["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|n| n["standby"] == true)
+        .collect();
+    assert_eq!(standby, [false, false, true], "{json}");
     ok(&c, &["node", "unstandby", &n3]);
     wait_runs(&c, "api", &[0, 1, 2]);
 

@@ -82,6 +82,11 @@ impl Plan {
         render::views(&self.cluster, &self.graph)
     }
 
+    /// Every node's state (standby, maintenance, unclean, ...).
+    pub fn nodes(&self) -> Vec<render::NodeView> {
+        render::node_views(&self.cluster)
+    }
+
     /// The transition graph: every action with the actions it waits for.
     pub fn graph(&self) -> graph::TransitionGraph {
         graph::build(&self.cluster, &self.graph)

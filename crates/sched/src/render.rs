@@ -225,6 +225,34 @@ pub struct RscView {
     pub disabled: bool,
 }
 
+/// One node as the scheduler sees it, for `halo status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeView {
+    pub name: String,
+    pub online: bool,
+    /// In standby (configured, or after a failure with `on-fail=standby`).
+    pub standby: bool,
+    pub maintenance: bool,
+    /// Lost and not yet known to be safe (fenced or waited out).
+    pub unclean: bool,
+    pub shutdown: bool,
+}
+
+/// Every node's state, in the configuration's order.
+pub fn node_views(cl: &Cluster) -> Vec<NodeView> {
+    cl.nodes
+        .iter()
+        .map(|n| NodeView {
+            name: n.name.clone(),
+            online: n.online,
+            standby: n.standby || n.standby_onfail,
+            maintenance: n.maintenance,
+            unclean: n.unclean,
+            shutdown: n.shutdown,
+        })
+        .collect()
+}
+
 /// Every primitive instance's current state, in the status's order.
 pub fn views(cl: &Cluster, g: &Graph) -> Vec<RscView> {
     let mut out = Vec::new();
