@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Context};
 use halo_model::{
-    Action, AttrExpr, BoolOp, ExprOp, OrderKind, ResourceSet, Role, Rule, RuleExpr, Score,
-    SetOrdering, ValueSource, ValueType,
+    Action, AttrExpr, BoolOp, DateExpr, DateOp, ExprOp, OrderKind, ResourceSet, Role, Rule,
+    RuleExpr, Score, SetOrdering, ValueSource, ValueType,
 };
 
 /// A location rule: its options (`id` of the constraint, `role`, `score` or
@@ -47,7 +47,7 @@ pub fn parse_rule(
     }
     let mut rule = match expr {
         RuleExpr::Rule(r) => r,
-        e @ RuleExpr::Attr(_) => Rule {
+        e @ (RuleExpr::Attr(_) | RuleExpr::Date(_)) => Rule {
             exprs: vec![e],
             ..Rule::default()
         },
@@ -131,11 +131,14 @@ impl Parser<'_> {
             }
             return Ok(e);
         }
-        if w == "date" || w == "date-spec" || w == "duration" {
-            bail!("rule: date expressions are not supported by halo yet (node attributes are)");
+        if w == "date-spec" || w == "duration" {
+            bail!("rule: {w} expressions are not supported by halo yet (date gt|lt|in_range are)");
         }
         self.n += 1;
         let id = format!("{}-expr-{}", self.id, self.n);
+        if w == "date" {
+            return self.date(id);
+        }
         if let Some(op @ (ExprOp::Defined | ExprOp::NotDefined)) = ExprOp::parse(&w) {
             let attribute = self.next("an attribute after `defined`")?;
             return Ok(RuleExpr::Attr(AttrExpr {
@@ -173,6 +176,47 @@ impl Parser<'_> {
             value_type,
             value_source: ValueSource::Literal,
         }))
+    }
+}
+
+impl Parser<'_> {
+    /// `date gt DATE`, `date lt DATE`, `date in_range [DATE] to [DATE]`.
+    fn date(&mut self, id: String) -> anyhow::Result<RuleExpr> {
+        let time = |w: &str| {
+            halo_model::datetime::parse_datetime(w).with_context(|| {
+                format!("rule: {w:?} is not an ISO 8601 date (e.g. 2026-12-31T23:00:00Z)")
+            })
+        };
+        let op = self.next("gt, lt or in_range after `date`")?;
+        let (op, start, end) = match op.as_str() {
+            "gt" => (DateOp::Gt, Some(time(&self.next("a date")?)?), None),
+            "lt" => (DateOp::Lt, None, Some(time(&self.next("a date")?)?)),
+            "in_range" => {
+                let mut start = None;
+                if self.peek() != Some("to") {
+                    start = Some(time(&self.next("a date or `to`")?)?);
+                }
+                if self.next("`to`")? != "to" {
+                    bail!("rule: date in_range START to END");
+                }
+                let end = match self.peek() {
+                    Some("and" | "or" | ")") | None => None,
+                    Some("duration") => {
+                        bail!("rule: a duration in a date range is not supported by halo yet")
+                    }
+                    Some(w) => Some(time(w)?),
+                };
+                if end.is_some() {
+                    self.at += 1;
+                }
+                if start.is_none() && end.is_none() {
+                    bail!("rule: date in_range needs a start or an end");
+                }
+                (DateOp::InRange, start, end)
+            }
+            other => bail!("rule: date {other}: expected gt, lt or in_range"),
+        };
+        Ok(RuleExpr::Date(DateExpr { id, op, start, end }))
     }
 }
 
@@ -317,7 +361,9 @@ mod tests {
             "rack eq",
             "rack is a",
             "( rack eq a",
-            "date gt 2026-01-01",
+            "date gt soon",
+            "date-spec hours=9",
+            "date in_range to",
             "rack eq a b",
         ] {
             assert!(parse_rule("db", &words(bad)).is_err(), "{bad:?} accepted");

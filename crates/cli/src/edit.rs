@@ -569,36 +569,113 @@ fn require_node(cfg: &Config, node: &str) -> anyhow::Result<()> {
     }
 }
 
-/// `resource move ID NODE`: a `cli-prefer-ID` location of INFINITY on NODE (replacing
-/// an earlier one), as `pcs resource move` / `crm_resource --move` make.
-pub fn move_to(target: &Target, id: &str, node: &str) -> anyhow::Result<String> {
+/// A location of `rsc` on `node` with `score`, for `lifetime` from now when given (a
+/// rule with a date expression, as `crm_resource --move --lifetime` makes; it stops
+/// counting then, and the DC plans again at that time).
+fn timed_location(
+    id: String,
+    rsc: &str,
+    node: &str,
+    score: Score,
+    lifetime: Option<Duration>,
+) -> Constraint {
+    let Some(lifetime) = lifetime else {
+        return location(id, rsc, node, score);
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let end = now + lifetime.as_secs().max(1) as i64;
+    Constraint::Location(Location {
+        id: id.clone(),
+        target: LocationTarget::Resource(rsc.to_string()),
+        role: None,
+        how: LocationHow::Rules(vec![halo_model::Rule {
+            id: format!("{id}-rule"),
+            score: Some(score),
+            score_attribute: None,
+            bool_op: halo_model::BoolOp::And,
+            role: None,
+            exprs: vec![
+                halo_model::RuleExpr::Attr(halo_model::AttrExpr {
+                    id: format!("{id}-expr"),
+                    attribute: "#uname".into(),
+                    op: halo_model::ExprOp::Eq,
+                    value: Some(node.to_string()),
+                    value_type: None,
+                    value_source: halo_model::ValueSource::Literal,
+                }),
+                halo_model::RuleExpr::Date(halo_model::DateExpr {
+                    id: format!("{id}-lifetime"),
+                    op: halo_model::DateOp::Lt,
+                    start: None,
+                    end: Some(end),
+                }),
+            ],
+        }]),
+        discovery: Discovery::default(),
+    })
+}
+
+/// " until TIME", for a lifetime.
+fn until(lifetime: Option<Duration>) -> String {
+    lifetime
+        .map(|l| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0);
+            format!(
+                " until {}",
+                halo_model::datetime::format_datetime(now + l.as_secs().max(1) as i64)
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// `resource move ID NODE [--lifetime D]`: a `cli-prefer-ID` location of INFINITY on
+/// NODE (replacing an earlier one).
+pub fn move_to(
+    target: &Target,
+    id: &str,
+    node: &str,
+    lifetime: Option<Duration>,
+) -> anyhow::Result<String> {
     let epoch = edit(target, |cfg| {
         require_resource(cfg, id)?;
         require_node(cfg, node)?;
         let cid = format!("cli-prefer-{id}");
         cfg.constraints.retain(|c| c.id() != cid);
         cfg.constraints
-            .push(location(cid, id, node, Score::INFINITY));
+            .push(timed_location(cid, id, node, Score::INFINITY, lifetime));
         Ok(())
     })?;
     Ok(format!(
-        "{id} moves to {node} (constraint cli-prefer-{id}; `halo resource clear {id}` removes it) (epoch {epoch})"
+        "{id} moves to {node}{} (constraint cli-prefer-{id}; `halo resource clear {id}` removes it) (epoch {epoch})",
+        until(lifetime)
     ))
 }
 
-/// `resource ban ID NODE`: a `cli-ban-ID-on-NODE` location of -INFINITY.
-pub fn ban(target: &Target, id: &str, node: &str) -> anyhow::Result<String> {
+/// `resource ban ID NODE [--lifetime D]`: a `cli-ban-ID-on-NODE` location of -INFINITY.
+pub fn ban(
+    target: &Target,
+    id: &str,
+    node: &str,
+    lifetime: Option<Duration>,
+) -> anyhow::Result<String> {
     let epoch = edit(target, |cfg| {
         require_resource(cfg, id)?;
         require_node(cfg, node)?;
         let cid = format!("cli-ban-{id}-on-{node}");
         cfg.constraints.retain(|c| c.id() != cid);
         cfg.constraints
-            .push(location(cid, id, node, Score::NEG_INFINITY));
+            .push(timed_location(cid, id, node, Score::NEG_INFINITY, lifetime));
         Ok(())
     })?;
     Ok(format!(
-        "{id} banned from {node} (constraint cli-ban-{id}-on-{node}; `halo resource clear {id}` removes it) (epoch {epoch})"
+        "{id} banned from {node}{} (constraint cli-ban-{id}-on-{node}; `halo resource clear {id}` removes it) (epoch {epoch})",
+        until(lifetime)
     ))
 }
 
@@ -990,6 +1067,18 @@ fn describe_rule(r: &halo_model::Rule) -> String {
                     (_, halo_model::ExprOp::NotDefined) => format!("not_defined {}", a.attribute),
                     (Some(v), _) => format!("{} {op} {v}", a.attribute),
                     (None, _) => format!("{} {op}", a.attribute),
+                }
+            }
+            halo_model::RuleExpr::Date(d) => {
+                let t = |t: Option<i64>| t.map(halo_model::datetime::format_datetime);
+                match (d.op, t(d.start), t(d.end)) {
+                    (halo_model::DateOp::Gt, Some(s), _) => format!("date gt {s}"),
+                    (halo_model::DateOp::Lt, _, Some(e)) => format!("date lt {e}"),
+                    (_, s, e) => format!(
+                        "date in_range {} to {}",
+                        s.unwrap_or_default(),
+                        e.unwrap_or_default()
+                    ),
                 }
             }
             halo_model::RuleExpr::Rule(r) => {

@@ -106,7 +106,7 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
     ("resource group add", &["halo resource group add web vip lb --before app"]),
     ("resource group remove", &["halo resource group remove web lb"]),
     ("resource meta", &["halo resource meta vip migration-threshold=3 failure-timeout=60s"]),
-    ("resource move", &["halo resource move vip controller2"]),
+    ("resource move", &["halo resource move vip controller2", "halo resource move vip controller2 --lifetime 1h"]),
     ("resource op", &["halo resource op add vip monitor interval=10s timeout=20s"]),
     ("resource op add", &["halo resource op add vip monitor interval=10s timeout=20s"]),
     ("resource op defaults", &["halo resource op defaults timeout=60s"]),

@@ -106,9 +106,21 @@ pub enum ResourceCommand {
         wait: std::time::Duration,
     },
     /// Move a resource to NODE (a cli-prefer constraint; `clear` removes it).
-    Move { name: String, node: String },
+    Move {
+        name: String,
+        node: String,
+        /// Only for this long (e.g. 1h, 30m): the constraint then stops counting.
+        #[arg(long, value_parser = crate::cluster::parse_duration)]
+        lifetime: Option<std::time::Duration>,
+    },
     /// Keep a resource off NODE (a cli-ban constraint; `clear` removes it).
-    Ban { name: String, node: String },
+    Ban {
+        name: String,
+        node: String,
+        /// Only for this long (e.g. 1h, 30m): the constraint then stops counting.
+        #[arg(long, value_parser = crate::cluster::parse_duration)]
+        lifetime: Option<std::time::Duration>,
+    },
     /// Remove the constraints `move` and `ban` made (of one NODE, or all).
     Clear { name: String, node: Option<String> },
     /// Show (no arguments) or set (`key=value`, `key=` removes) the meta attributes every
@@ -485,8 +497,16 @@ fn cluster_command(exec: &ExecOpts, cmd: ResourceCommand) -> anyhow::Result<()> 
         ResourceCommand::Enable { names } => crate::edit::set_enabled(t, &names, true)?,
         ResourceCommand::Disable { names } => crate::edit::set_enabled(t, &names, false)?,
         ResourceCommand::Restart { name, wait } => crate::edit::restart(t, &name, wait)?,
-        ResourceCommand::Move { name, node } => crate::edit::move_to(t, &name, &node)?,
-        ResourceCommand::Ban { name, node } => crate::edit::ban(t, &name, &node)?,
+        ResourceCommand::Move {
+            name,
+            node,
+            lifetime,
+        } => crate::edit::move_to(t, &name, &node, lifetime)?,
+        ResourceCommand::Ban {
+            name,
+            node,
+            lifetime,
+        } => crate::edit::ban(t, &name, &node, lifetime)?,
         ResourceCommand::Clear { name, node } => crate::edit::clear(t, &name, node.as_deref())?,
         ResourceCommand::Show {
             name: None,

@@ -577,7 +577,7 @@ fn versioned_configuration() {
 
 /// Rule and set constraints in pcs's words, obeyed by the live cluster: a rule on a node
 /// attribute places a resource, a colocation set keeps its members together, an order
-/// set is taken; a date expression is refused with the reason.
+/// set is taken; `move --lifetime` ends by itself; a date-spec is refused with the reason.
 #[test]
 fn rule_and_set_constraints() {
     if !halo_testkit::installed(DUMMY, "resource-agents") {
@@ -610,6 +610,16 @@ fn rule_and_set_constraints() {
             ")",
         ],
     );
+    wait_runs(&c, "r1", &[1]);
+    // move --lifetime: r1 goes to n3, and once the lifetime is over the DC plans again
+    // at that time (not at the next cluster-recheck-interval, made long here): r1 is
+    // back on n2.
+    ok(&c, &["property", "set", "cluster-recheck-interval=1h"]);
+    let moved = ok(&c, &["resource", "move", "r1", "n3", "--lifetime", "4s"]);
+    assert!(moved.contains(" until "), "{moved}");
+    wait_runs(&c, "r1", &[2]);
+    let status = ok(&c, &["status"]);
+    assert!(status.contains("date lt "), "{status}");
     wait_runs(&c, "r1", &[1]);
     ok(
         &c,
@@ -663,11 +673,13 @@ fn rule_and_set_constraints() {
             "r2",
             "rule",
             "id=d",
-            "date",
-            "gt",
-            "2026-01-01",
+            "date-spec",
+            "hours=9-17",
         ],
     );
-    assert!(err.contains("date expressions are not supported"), "{err}");
+    assert!(
+        err.contains("date-spec expressions are not supported"),
+        "{err}"
+    );
     assert!(refused(&c, &["constraint", "order", "set", "r2", "nothere"]).contains("nothere"));
 }

@@ -284,9 +284,17 @@ impl Dc {
             .map(Duration::from_millis)
             .unwrap_or(self.timing.recheck);
         let now_ms = unix_ms();
-        // A second past the expiry, since the scheduler counts whole seconds.
-        self.expiry = next_failure_expiry(&cfg, &applied.state)
+        // A second past the expiry, since the scheduler counts whole seconds; or when
+        // a date in a location rule (a `resource move --lifetime`) comes.
+        let dated = cfg
+            .next_date_change((now_ms / 1000) as i64)
+            .and_then(|s| u64::try_from(s).ok())
+            .map(|s| s * 1000);
+        self.expiry = [next_failure_expiry(&cfg, &applied.state), dated]
+            .into_iter()
+            .flatten()
             .filter(|at| *at > now_ms)
+            .min()
             .map(|at| Instant::now() + Duration::from_millis(at - now_ms + 1000));
         self.next_id += 1;
         let t = Transition::new(self.next_id, plan.graph());

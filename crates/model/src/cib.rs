@@ -6,8 +6,8 @@
 //! and leaves every scheduling decision to the scheduler: values are kept as configured.
 //!
 //! Anything the model cannot express yet (bundles, templates, tickets, ACLs, conditional
-//! attribute sets, date rules, remote nodes, ...) is reported as a [`Notice`] naming its
-//! place; it is never dropped silently. Errors name the place as
+//! attribute sets, `date_spec` and `duration` in date rules, remote nodes, ...) is
+//! reported as a [`Notice`] naming its place; it is never dropped silently. Errors name the place as
 //! `SOURCE:LINE:COL: <element id="...">`.
 //!
 //! Problem codes used here:
@@ -23,13 +23,13 @@ use std::collections::{HashMap, HashSet};
 
 use roxmltree::{Document, Node as X};
 
-use crate::config::AttrExpr;
 use crate::config::{
     Action, AgentRef, Attrs, BoolOp, Clone, Colocation, Config, Constraint, ExprOp, FencingLevel,
     FencingTarget, Group, Location, LocationHow, LocationTarget, Node, OnFail, OpDef, Order,
     OrderKind, Primitive, Resource, ResourceSet, Role, Rule, RuleExpr, SetOrdering, ValueSource,
     ValueType,
 };
+use crate::config::{AttrExpr, DateExpr, DateOp};
 use crate::error::{ModelError, Notice, Problem};
 use crate::score::Score;
 use crate::status::{NodeState, OpRecord, ResourceHistory, Status};
@@ -1108,11 +1108,22 @@ impl<'a, 'i> Importer<'a, 'i> {
                     Some(e) => exprs.push(RuleExpr::Attr(e)),
                     None => ok = false,
                 },
+                // A nested rule's score means nothing (only the top rule's counts).
                 "rule" => match self.resolve(child).and_then(|r| self.rule(r)) {
-                    Some(r) => exprs.push(RuleExpr::Rule(r)),
+                    Some(r) => exprs.push(RuleExpr::Rule(Rule {
+                        score: None,
+                        score_attribute: None,
+                        ..r
+                    })),
                     None => ok = false,
                 },
-                other @ ("date_expression" | "rsc_expression" | "op_expression") => {
+                "date_expression" => {
+                    match self.resolve(child).and_then(|e| self.date_expression(e)) {
+                        Some(e) => exprs.push(RuleExpr::Date(e)),
+                        None => ok = false,
+                    }
+                }
+                other @ ("rsc_expression" | "op_expression") => {
                     ok = false;
                     self.notice(
                         child,
@@ -1139,6 +1150,67 @@ impl<'a, 'i> Importer<'a, 'i> {
             bool_op: bool_op.unwrap_or_default(),
             role,
             exprs,
+        })
+    }
+
+    /// `date_expression` with `lt`, `gt` or `in_range` (a `duration` or `date_spec`
+    /// inside is not supported: noted, and the rule not imported).
+    fn date_expression(&mut self, n: X<'a, 'i>) -> Option<DateExpr> {
+        let id = self.req(n, "id")?;
+        self.unknown_attributes(n, &["id", "operation", "start", "end"]);
+        if let Some(inner) = elements(n).next() {
+            self.notice(
+                inner,
+                format!(
+                    "not supported: {} in a date expression; the rule containing \"{id}\" is not imported",
+                    tag(inner)
+                ),
+            );
+            return None;
+        }
+        let op = match self.req(n, "operation")? {
+            "lt" => DateOp::Lt,
+            "gt" => DateOp::Gt,
+            "in_range" => DateOp::InRange,
+            other => {
+                self.notice(
+                    n,
+                    format!("not supported: date operation \"{other}\"; the rule containing \"{id}\" is not imported"),
+                );
+                return None;
+            }
+        };
+        let mut time = |key: &str| -> Result<Option<i64>, ()> {
+            match n.attribute(key) {
+                None => Ok(None),
+                Some(v) => match crate::datetime::parse_datetime(v) {
+                    Some(t) => Ok(Some(t)),
+                    None => {
+                        self.problem(E_VALUE, n, format!("{key}=\"{v}\" is not an ISO 8601 date"));
+                        Err(())
+                    }
+                },
+            }
+        };
+        let (start, end) = (time("start").ok()?, time("end").ok()?);
+        let complete = match op {
+            DateOp::Lt => end.is_some(),
+            DateOp::Gt => start.is_some(),
+            DateOp::InRange => start.is_some() || end.is_some(),
+        };
+        if !complete {
+            self.problem(
+                E_VALUE,
+                n,
+                "a date expression needs end (lt), start (gt), or either (in_range)".to_string(),
+            );
+            return None;
+        }
+        Some(DateExpr {
+            id: id.to_string(),
+            op,
+            start,
+            end,
         })
     }
 
@@ -1998,26 +2070,37 @@ mod tests {
     }
 
     #[test]
-    fn date_rules_are_skipped_with_a_notice_and_empty_locations_dropped() {
+    fn date_rules_import_and_date_specs_are_skipped_with_a_notice() {
         let imp = with_constraints(
             r##"<rsc_location id="l1" rsc="a">
   <rule id="r-date" score="INFINITY"><date_expression id="d" operation="gt" start="2020-01-01"/></rule>
   <rule id="r-ok" score="10"><expression id="e" attribute="#uname" operation="eq" value="n1"/></rule>
 </rsc_location>
 <rsc_location id="l2" rsc="b">
-  <rule id="r2" score="10"><rule id="r2n"><date_expression id="d2" operation="gt" start="2020-01-01"/></rule></rule>
+  <rule id="r2" score="10"><rule id="r2n"><date_expression id="d2" operation="date_spec"><date_spec id="ds" hours="9-17"/></date_expression></rule></rule>
 </rsc_location>"##,
         );
-        assert_eq!(imp.config.constraints.len(), 1);
+        assert_eq!(imp.config.constraints.len(), 1, "{:?}", imp.notices);
         let Constraint::Location(l) = &imp.config.constraints[0] else {
             panic!("expected a location")
         };
-        assert!(matches!(&l.how, LocationHow::Rules(r) if r.len() == 1 && r[0].id == "r-ok"));
+        let LocationHow::Rules(rules) = &l.how else {
+            panic!("expected rules")
+        };
+        assert_eq!(rules.len(), 2);
+        assert_eq!(
+            rules[0].exprs,
+            vec![RuleExpr::Date(DateExpr {
+                id: "d".into(),
+                op: DateOp::Gt,
+                start: Some(1_577_836_800),
+                end: None,
+            })]
+        );
         let places: Vec<&str> = imp.notices.iter().map(|n| n.place.as_str()).collect();
-        assert_eq!(places.len(), 3, "{:?}", imp.notices);
-        assert!(places[0].contains("<date_expression id=\"d\">"));
-        assert!(places[1].contains("<date_expression id=\"d2\">"));
-        assert!(places[2].contains("<rsc_location id=\"l2\">"));
+        assert_eq!(places.len(), 2, "{:?}", imp.notices);
+        assert!(places[0].contains("<date_spec id=\"ds\">"), "{places:?}");
+        assert!(places[1].contains("<rsc_location id=\"l2\">"), "{places:?}");
     }
 
     #[test]

@@ -376,11 +376,70 @@ pub struct AttrExpr {
     pub value_source: ValueSource,
 }
 
+/// How a date expression compares the scheduler's clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateOp {
+    /// Before `end`.
+    Lt,
+    /// After `start`.
+    Gt,
+    /// From `start` (if any) to `end` (if any), both included.
+    InRange,
+}
+
+/// A date expression of a rule (Pacemaker's `date_expression` with `lt`, `gt` or
+/// `in_range`): times in seconds since the epoch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DateExpr {
+    pub id: String,
+    pub op: DateOp,
+    pub start: Option<i64>,
+    pub end: Option<i64>,
+}
+
+impl DateExpr {
+    /// Whether it holds at `now` (seconds since the epoch).
+    pub fn holds(&self, now: i64) -> bool {
+        match self.op {
+            DateOp::Lt => self.end.is_some_and(|e| now < e),
+            DateOp::Gt => self.start.is_some_and(|s| now > s),
+            DateOp::InRange => {
+                self.start.is_none_or(|s| now >= s) && self.end.is_none_or(|e| now <= e)
+            }
+        }
+    }
+
+    /// The first time after `now` at which it may change its answer.
+    pub fn next_change(&self, now: i64) -> Option<i64> {
+        let times = match self.op {
+            DateOp::Lt => [self.end, None],
+            DateOp::Gt => [self.start.map(|s| s + 1), None],
+            DateOp::InRange => [self.start, self.end.map(|e| e + 1)],
+        };
+        times.into_iter().flatten().filter(|t| *t > now).min()
+    }
+}
+
+impl Rule {
+    /// The first time after `now` at which a date expression in it may change.
+    pub fn next_date_change(&self, now: i64) -> Option<i64> {
+        self.exprs
+            .iter()
+            .filter_map(|e| match e {
+                RuleExpr::Date(d) => d.next_change(now),
+                RuleExpr::Rule(r) => r.next_date_change(now),
+                RuleExpr::Attr(_) => None,
+            })
+            .min()
+    }
+}
+
 /// A part of a rule.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RuleExpr {
     Attr(AttrExpr),
     Rule(Rule),
+    Date(DateExpr),
 }
 
 /// How the expressions of a rule are combined.
@@ -613,5 +672,20 @@ impl Config {
     /// Whether a resource of this id exists at any depth.
     pub fn has_resource(&self, id: &str) -> bool {
         self.all_resource_ids().contains(&id)
+    }
+
+    /// The first time after `now` (seconds since the epoch) at which a date expression
+    /// of a location rule may change its answer: the scheduler must plan again then.
+    pub fn next_date_change(&self, now: i64) -> Option<i64> {
+        self.constraints
+            .iter()
+            .filter_map(|c| match c {
+                Constraint::Location(Location {
+                    how: LocationHow::Rules(rules),
+                    ..
+                }) => rules.iter().filter_map(|r| r.next_date_change(now)).min(),
+                _ => None,
+            })
+            .min()
     }
 }

@@ -6,6 +6,7 @@
 pub mod cib;
 pub mod codes;
 pub mod config;
+pub mod datetime;
 pub mod duration;
 pub mod ere;
 pub mod error;

@@ -858,6 +858,7 @@ impl<'a> Validator<'a> {
                     for e in &r.exprs {
                         match e {
                             RuleExpr::Attr(a) => dup(self, &a.id, s),
+                            RuleExpr::Date(d) => dup(self, &d.id, s),
                             RuleExpr::Rule(inner) => stack.push(inner),
                         }
                     }
@@ -1070,6 +1071,17 @@ impl<'a> Validator<'a> {
         for e in &r.exprs {
             match e {
                 RuleExpr::Rule(inner) => self.rule(s, inner),
+                RuleExpr::Date(d) => {
+                    if let (Some(a), Some(b)) = (d.start, d.end) {
+                        if a > b {
+                            self.problem(
+                                codes::BAD_VALUE,
+                                s,
+                                format!("rule \"{}\": the date range ends before it starts", r.id),
+                            );
+                        }
+                    }
+                }
                 RuleExpr::Attr(a) => {
                     if a.attribute.is_empty() {
                         self.problem(

@@ -145,6 +145,7 @@ fn unpack_location(cl: &mut Cluster, l: &halo_model::Location) {
                         let data = RscData {
                             params: &cl.rscs[r].params,
                             meta: &cl.rscs[r].meta,
+                            now: cl.opts.now,
                         };
                         if !rule_matches(rule, &cl.nodes[n].attrs, &data) {
                             continue;

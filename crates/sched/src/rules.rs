@@ -6,6 +6,8 @@ use halo_model::{AttrExpr, Attrs, BoolOp, ExprOp, Rule, RuleExpr, ValueSource, V
 pub struct RscData<'a> {
     pub params: &'a Attrs,
     pub meta: &'a Attrs,
+    /// The scheduler's clock (seconds since the epoch), for date expressions.
+    pub now: i64,
 }
 
 /// Whether `rule` holds for a node with `attrs`.
@@ -17,6 +19,7 @@ pub fn rule_matches(rule: &Rule, attrs: &Attrs, rsc: &RscData) -> bool {
     let mut results = rule.exprs.iter().map(|e| match e {
         RuleExpr::Attr(a) => expr_matches(a, attrs, rsc),
         RuleExpr::Rule(r) => rule_matches(r, attrs, rsc),
+        RuleExpr::Date(d) => d.holds(rsc.now),
     });
     match rule.bool_op {
         BoolOp::And => results.all(|x| x),

@@ -908,6 +908,9 @@ impl<'t> Reader<'t> {
             e.id.as_ref()
                 .map(|v| v.get_ref().clone())
                 .unwrap_or_else(|| default_id.to_string());
+        if let Some(date) = &e.date {
+            return RuleExpr::Date(self.date_expr(what, id, date, e));
+        }
         let nested = e.bool_op.is_some() || e.expression.is_some() || e.expr.is_some();
         if let (Some(attribute), false) = (&e.attribute, nested) {
             let op = match &e.op {
@@ -1015,6 +1018,69 @@ impl<'t> Reader<'t> {
                 exprs,
             })
         }
+    }
+
+    /// `{ date = "lt"|"gt"|"in_range", start = "...", end = "..." }`.
+    fn date_expr(
+        &mut self,
+        what: &str,
+        id: String,
+        date: &Spanned<String>,
+        e: &WireExpr,
+    ) -> DateExpr {
+        let op = self
+            .one_of(
+                date,
+                what,
+                "date",
+                |v| match v {
+                    "lt" => Some(DateOp::Lt),
+                    "gt" => Some(DateOp::Gt),
+                    "in_range" => Some(DateOp::InRange),
+                    _ => None,
+                },
+                "lt, gt, in_range",
+            )
+            .unwrap_or(DateOp::InRange);
+        if e.attribute.is_some() || e.op.is_some() || e.value.is_some() || e.expr.is_some() {
+            self.problem(
+                codes::CONFLICT,
+                &date.span(),
+                what,
+                "a date expression has `date`, `start` and `end` only",
+            );
+        }
+        let mut time = |t: &Option<Spanned<String>>, key: &str| -> Option<i64> {
+            let t = t.as_ref()?;
+            let at = crate::datetime::parse_datetime(t.get_ref());
+            if at.is_none() {
+                self.problem(
+                    codes::BAD_VALUE,
+                    &t.span(),
+                    what,
+                    format!(
+                        "{key} = \"{}\" is not an ISO 8601 date (e.g. 2026-12-31T23:00:00Z)",
+                        t.get_ref()
+                    ),
+                );
+            }
+            at
+        };
+        let (start, end) = (time(&e.start, "start"), time(&e.end, "end"));
+        let needed = match op {
+            DateOp::Lt => end.is_some(),
+            DateOp::Gt => start.is_some(),
+            DateOp::InRange => start.is_some() || end.is_some(),
+        };
+        if !needed {
+            self.problem(
+                codes::SCHEMA,
+                &date.span(),
+                what,
+                "a date expression needs `end` (lt), `start` (gt), or either (in_range)",
+            );
+        }
+        DateExpr { id, op, start, end }
     }
 
     fn colocation(&mut self, c: &WireColocation) -> Option<Constraint> {

@@ -200,8 +200,8 @@ pub(crate) struct WireRule {
     pub expr: Option<Vec<WireExpr>>,
 }
 
-/// One element of a rule: a comparison (`attribute`, `op`, `value`) or a nested rule
-/// (`bool-op` with `expression` or `expr`).
+/// One element of a rule: a comparison (`attribute`, `op`, `value`), a nested rule
+/// (`bool-op` with `expression` or `expr`) or a date (`date`, `start`, `end`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct WireExpr {
@@ -215,6 +215,10 @@ pub(crate) struct WireExpr {
     pub bool_op: Option<Spanned<String>>,
     pub expression: Option<Spanned<String>>,
     pub expr: Option<Vec<WireExpr>>,
+    /// A date expression: lt, gt or in_range, with `start`/`end` (ISO 8601).
+    pub date: Option<Spanned<String>>,
+    pub start: Option<Spanned<String>>,
+    pub end: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

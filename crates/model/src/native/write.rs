@@ -429,6 +429,23 @@ fn expr(default_id: &str, e: &RuleExpr) -> String {
             }
             inline(&pairs)
         }
+        RuleExpr::Date(d) => {
+            let op = match d.op {
+                DateOp::Lt => "lt",
+                DateOp::Gt => "gt",
+                DateOp::InRange => "in_range",
+            };
+            let mut pairs = vec![("date".to_string(), string(op))];
+            for (key, t) in [("start", d.start), ("end", d.end)] {
+                if let Some(t) = t {
+                    pairs.push((key.into(), string(&crate::datetime::format_datetime(t))));
+                }
+            }
+            if d.id != default_id {
+                pairs.push(("id".into(), string(&d.id)));
+            }
+            inline(&pairs)
+        }
         RuleExpr::Rule(r) => {
             let mut pairs = rule_body(r);
             // A nested rule with neither form would read back as a comparison.
