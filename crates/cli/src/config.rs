@@ -28,8 +28,13 @@ pub enum ConfigCommand {
         /// cause on the live cluster; commit nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Apply a file `halo config show` wrote even if the configuration changed
+        /// since (which is refused otherwise).
+        #[arg(long)]
+        force: bool,
     },
-    /// Print the cluster's configuration as native TOML.
+    /// Print the cluster's configuration as native TOML, headed by the epoch it is of
+    /// (`config apply` refuses the file once the configuration changed, unless --force).
     Show,
     /// Edit the cluster's configuration in $VISUAL or $EDITOR (vi by default); saved,
     /// it is validated and committed, refused if the cluster's changed meanwhile.
@@ -173,9 +178,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let client = target.client();
     let rt = runtime()?;
     match args.command {
-        ConfigCommand::Apply { file, dry_run } => {
+        ConfigCommand::Apply {
+            file,
+            dry_run,
+            force,
+        } => {
             let name = file.display().to_string();
             let text = std::fs::read_to_string(&file).with_context(|| format!("reading {name}"))?;
+            if let (Some(read), false) = (shown_epoch(&text), force) {
+                let now = config_epoch(&rt.block_on(client.config_versions())?);
+                if now != read {
+                    bail!(
+                        "HALO-E154 {name} was read at epoch {read}, and the configuration has changed since (epoch {now}): \
+                         read it again (`halo config show`, `halo config diff {read}`) or apply it with --force"
+                    );
+                }
+            }
             let doc = halo_model::native::parse_native(&text, &name)?;
             let epoch = replace(target, &name, doc.config, Members::Strict, dry_run, false)?;
             if let Some(epoch) = epoch {
@@ -186,7 +204,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         | ConfigCommand::Export {
             format: Format::Toml,
         } => {
-            print!("{}", halo_model::to_native(&crate::edit::current(target)?));
+            let epoch = config_epoch(&rt.block_on(client.config_versions())?);
+            print!(
+                "{SHOWN}{epoch}\n{}",
+                halo_model::to_native(&crate::edit::current(target)?)
+            );
         }
         ConfigCommand::Export {
             format: Format::Xml,
@@ -283,6 +305,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// How `config show` heads its output: the epoch of the configuration shown.
+const SHOWN: &str = "# halo config show: the configuration of epoch ";
+
+/// The epoch a `config show` output names, if the text is one.
+fn shown_epoch(text: &str) -> Option<u64> {
+    text.lines()
+        .next()?
+        .strip_prefix(SHOWN)?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The epoch of the change that made the current configuration.
+fn config_epoch(versions: &[halo_consensus::ConfigVersion]) -> u64 {
+    versions.last().map(|v| v.epoch).unwrap_or(0)
 }
 
 /// The configuration as it was at `epoch`: the last kept version made at or before it.

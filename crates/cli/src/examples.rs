@@ -26,7 +26,10 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
     ("cluster token", &["halo cluster token --ttl 1h"]),
     ("completion", &["halo completion bash > /etc/bash_completion.d/halo"]),
     ("config", &["halo config show > cluster.toml", "halo config apply cluster.toml --dry-run"]),
-    ("config apply", &["halo config apply cluster.toml --dry-run", "halo config apply cluster.toml"]),
+    (
+        "config apply",
+        &["halo config apply cluster.toml --dry-run", "halo config apply cluster.toml", "halo config apply cluster.toml --force"],
+    ),
     ("config show", &["halo config show > cluster.toml"]),
     ("config edit", &["EDITOR=nano halo config edit"]),
     ("config history", &["halo config history --limit 10"]),

@@ -515,6 +515,23 @@ fn versioned_configuration() {
     wait_runs(&c, "r1", &[]);
     assert!(ok(&c, &["property", "list"]).contains("batch-limit: 3"));
 
+    // A file `config show` wrote is refused once the configuration changed, unless forced.
+    let shown = ok(&c, &["config", "show"]);
+    let file = c.root.join("shown.toml");
+    std::fs::write(&file, &shown).unwrap_or_else(|e| panic!("{e}"));
+    ok(&c, &["config", "apply", &file.display().to_string()]);
+    ok(&c, &["property", "set", "batch-limit=6"]);
+    let err = refused(&c, &["config", "apply", &file.display().to_string()]);
+    assert!(
+        err.contains("HALO-E154") && err.contains("--force"),
+        "{err}"
+    );
+    ok(
+        &c,
+        &["config", "apply", &file.display().to_string(), "--force"],
+    );
+    assert!(ok(&c, &["property", "list"]).contains("batch-limit: 3"));
+
     // config edit: the editor is a command that changes the file.
     let edit = |editor: &str| {
         std::process::Command::new(bin())
