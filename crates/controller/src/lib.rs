@@ -407,8 +407,9 @@ impl Controller {
             .map(|d| d.as_secs())
             .unwrap_or(0);
         let end = tokio::time::Instant::now() + limit;
-        self.local.drain(limit).await;
-        let asked = !self.local.running().is_empty()
+        // First the DC is told (so that it plans nothing more here), then what is being
+        // started is waited for, so that it is moved away too.
+        let asked = (!self.local.running().is_empty() || self.local.busy())
             && node
                 .propose(halo_consensus::Change::SetNodeAttr {
                     node: me.clone(),
@@ -417,6 +418,7 @@ impl Controller {
                 })
                 .await
                 .is_ok();
+        self.local.drain(limit).await;
         if asked {
             tracing::info!("shutting down: waiting for the DC to move this node's resources away");
             while !self.local.running().is_empty() && tokio::time::Instant::now() < end {

@@ -175,6 +175,11 @@ impl Local {
         self.inner.closing.store(true, Ordering::SeqCst);
     }
 
+    /// Whether a one-shot operation runs now.
+    pub fn busy(&self) -> bool {
+        self.inner.in_flight.load(Ordering::SeqCst) > 0
+    }
+
     /// Wait until no one-shot operation runs (at most `limit`), so that what an
     /// operation in flight starts is in [`Local::running`] before everything is stopped.
     /// Whether none runs.
