@@ -177,9 +177,7 @@ impl Parser<'_> {
             value_source: ValueSource::Literal,
         }))
     }
-}
 
-impl Parser<'_> {
     /// `date gt DATE`, `date lt DATE`, `date in_range [DATE] to [DATE]`.
     fn date(&mut self, id: String) -> anyhow::Result<RuleExpr> {
         let time = |w: &str| {
