@@ -425,12 +425,15 @@ fn pcs_vocabulary_drives_the_live_cluster() {
         (where_runs(&c, "watched").len() == 1).then_some(())
     });
     assert!(once.is_some(), "watched never ran\n{}", c.logs());
-    let shown = ok(&c, &["status", "resources"]);
-    let line = shown
-        .lines()
-        .find(|l| l.contains("watched"))
-        .unwrap_or_else(|| panic!("status does not show watched:\n{shown}"))
-        .to_string();
+    // The line once the status records it started (the agent's state file comes first).
+    let line = poll(DEADLINE, || {
+        let shown = ok(&c, &["status", "resources"]);
+        shown
+            .lines()
+            .find(|l| l.contains("watched") && l.contains("Started"))
+            .map(str::to_string)
+    })
+    .unwrap_or_else(|| panic!("status never shows watched started\n{}", c.logs()));
     let (mut frames, mut seen) = (0, false);
     let deadline = std::time::Instant::now() + DEADLINE;
     while !seen && std::time::Instant::now() < deadline {
