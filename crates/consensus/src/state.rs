@@ -851,20 +851,9 @@ impl ClusterState {
 /// Format milliseconds since the epoch as `YYYY-MM-DD HH:MM:SS UTC`.
 pub fn fmt_time(ms: u64) -> String {
     let secs = (ms / 1000) as i64;
-    let days = secs.div_euclid(86400);
+    let (y, mo, d) = halo_model::datetime::civil_from_days(secs.div_euclid(86400));
     let rem = secs.rem_euclid(86400);
     let (h, m, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z.rem_euclid(146097);
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if mo <= 2 { y + 1 } else { y };
     format!("{y:04}-{mo:02}-{d:02} {h:02}:{m:02}:{s:02} UTC")
 }
 
