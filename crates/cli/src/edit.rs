@@ -569,24 +569,22 @@ fn require_node(cfg: &Config, node: &str) -> anyhow::Result<()> {
     }
 }
 
-/// A location of `rsc` on `node` with `score`, for `lifetime` from now when given (a
-/// rule with a date expression, as `crm_resource --move --lifetime` makes; it stops
-/// counting then, and the DC plans again at that time).
-fn timed_location(
-    id: String,
-    rsc: &str,
-    node: &str,
-    score: Score,
-    lifetime: Option<Duration>,
-) -> Constraint {
-    let Some(lifetime) = lifetime else {
-        return location(id, rsc, node, score);
-    };
+/// When a constraint given `lifetime` from now ends (seconds since the epoch).
+fn lifetime_end(lifetime: Option<Duration>) -> Option<i64> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    let end = now + lifetime.as_secs().max(1) as i64;
+    lifetime.map(|l| now + l.as_secs().max(1) as i64)
+}
+
+/// A location of `rsc` on `node` with `score`, until `end` when given (a rule with a
+/// date expression, as `crm_resource --move --lifetime` makes; it stops counting then,
+/// and the DC plans again at that time).
+fn timed_location(id: String, rsc: &str, node: &str, score: Score, end: Option<i64>) -> Constraint {
+    let Some(end) = end else {
+        return location(id, rsc, node, score);
+    };
     Constraint::Location(Location {
         id: id.clone(),
         target: LocationTarget::Resource(rsc.to_string()),
@@ -618,19 +616,9 @@ fn timed_location(
     })
 }
 
-/// " until TIME", for a lifetime.
-fn until(lifetime: Option<Duration>) -> String {
-    lifetime
-        .map(|l| {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0);
-            format!(
-                " until {}",
-                halo_model::datetime::format_datetime(now + l.as_secs().max(1) as i64)
-            )
-        })
+/// " until TIME", for a constraint that ends.
+fn until(end: Option<i64>) -> String {
+    end.map(|e| format!(" until {}", halo_model::datetime::format_datetime(e)))
         .unwrap_or_default()
 }
 
@@ -642,18 +630,19 @@ pub fn move_to(
     node: &str,
     lifetime: Option<Duration>,
 ) -> anyhow::Result<String> {
+    let end = lifetime_end(lifetime);
     let epoch = edit(target, |cfg| {
         require_resource(cfg, id)?;
         require_node(cfg, node)?;
         let cid = format!("cli-prefer-{id}");
         cfg.constraints.retain(|c| c.id() != cid);
         cfg.constraints
-            .push(timed_location(cid, id, node, Score::INFINITY, lifetime));
+            .push(timed_location(cid, id, node, Score::INFINITY, end));
         Ok(())
     })?;
     Ok(format!(
         "{id} moves to {node}{} (constraint cli-prefer-{id}; `halo resource clear {id}` removes it) (epoch {epoch})",
-        until(lifetime)
+        until(end)
     ))
 }
 
@@ -664,18 +653,19 @@ pub fn ban(
     node: &str,
     lifetime: Option<Duration>,
 ) -> anyhow::Result<String> {
+    let end = lifetime_end(lifetime);
     let epoch = edit(target, |cfg| {
         require_resource(cfg, id)?;
         require_node(cfg, node)?;
         let cid = format!("cli-ban-{id}-on-{node}");
         cfg.constraints.retain(|c| c.id() != cid);
         cfg.constraints
-            .push(timed_location(cid, id, node, Score::NEG_INFINITY, lifetime));
+            .push(timed_location(cid, id, node, Score::NEG_INFINITY, end));
         Ok(())
     })?;
     Ok(format!(
         "{id} banned from {node}{} (constraint cli-ban-{id}-on-{node}; `halo resource clear {id}` removes it) (epoch {epoch})",
-        until(lifetime)
+        until(end)
     ))
 }
 
