@@ -38,11 +38,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.json {
         let st = runtime()?.block_on(args.target.client().status())?;
         let mut v = serde_json::to_value(&st)?;
-        if let (Some(obj), Ok(more)) = (v.as_object_mut(), json_resources(&args.target, &st)) {
-            obj.extend(more);
+        let live = Live::read(&args.target, &st).ok();
+        if let (Some(obj), Some(live)) = (v.as_object_mut(), &live) {
+            obj.extend(json_resources(live));
         }
         // Each node's scheduler state besides its membership.
-        if let Ok((_, Some(plan))) = live_plan(&args.target, &st) {
+        if let Some(plan) = live.as_ref().and_then(|l| l.plan.as_ref()) {
             for n in v["nodes"].as_array_mut().into_iter().flatten() {
                 if let Some(view) = plan
                     .nodes()
@@ -139,11 +140,16 @@ fn render(args: &Args) -> anyhow::Result<String> {
             say!(out, "  {}", crate::edit::describe_constraint(c));
         }
     }
+    // Nodes' scheduler states, resources and warnings come from the replicated state
+    // this node holds, read and planned once.
+    let live = (show(View::Nodes) || show(View::Resources))
+        .then(|| Live::read(&args.target, &st).ok())
+        .flatten();
     if show(View::Nodes) {
         // The scheduler's view adds what membership does not know (standby, ...).
-        let sched_nodes = live_plan(&args.target, &st)
-            .ok()
-            .and_then(|(_, plan)| plan)
+        let sched_nodes = live
+            .as_ref()
+            .and_then(|l| l.plan.as_ref())
             .map(|p| p.nodes())
             .unwrap_or_default();
         print_nodes(&mut out, &st, &sched_nodes);
@@ -151,10 +157,10 @@ fn render(args: &Args) -> anyhow::Result<String> {
     if !show(View::Resources) {
         return Ok(out);
     }
-    // Resources and warnings come from the replicated state this node holds.
-    let Ok((cfg, lines)) = resources(&args.target, &st) else {
+    let Some(Live { state, cfg, plan }) = live else {
         return Ok(out);
     };
+    let lines = resource_lines(plan.as_ref());
     if !lines.is_empty() || args.view == Some(View::Resources) {
         say!(out, "Resources:");
         for l in lines {
@@ -164,11 +170,7 @@ fn render(args: &Args) -> anyhow::Result<String> {
     if args.view.is_some() {
         return Ok(out);
     }
-    if let Ok(value) = runtime()?.block_on(args.target.client().state(false)) {
-        if let Ok(state) = serde_json::from_value::<halo_consensus::ClusterState>(value) {
-            out.push_str(&history_sections(&cfg, &state));
-        }
-    }
+    out.push_str(&history_sections(&cfg, &state));
     for w in warnings(&cfg) {
         say!(out, "WARNING: {w}");
     }
@@ -324,12 +326,17 @@ pub fn resources(
     target: &Target,
     st: &halo_consensus::node::StatusReport,
 ) -> anyhow::Result<(halo_model::Config, Vec<String>)> {
-    let (cfg, plan) = live_plan(target, st)?;
+    let live = Live::read(target, st)?;
+    let lines = resource_lines(live.plan.as_ref());
+    Ok((live.cfg, lines))
+}
+
+/// crm_mon's list of resources in a plan, one level of indentation and the bullets less.
+fn resource_lines(plan: Option<&halo_sched::Plan>) -> Vec<String> {
     let mut lines = Vec::new();
     if let Some(plan) = plan {
         let text = plan.status_text(false);
         if let Some(at) = text.find("  * Full List of Resources:") {
-            // crm_mon's list, one level of indentation and the bullets less.
             for line in text[at..].lines().skip(1) {
                 let line = line.strip_prefix("    ").unwrap_or(line);
                 let rest = line.trim_start();
@@ -338,20 +345,39 @@ pub fn resources(
             }
         }
     }
-    Ok((cfg, lines))
+    lines
 }
 
-/// The scheduler's plan on the replicated state this node holds (what the DC would
-/// plan now), with the configuration; no plan when nothing is configured.
+/// The replicated state this node holds, its configuration, and the scheduler's plan on
+/// it (what the DC would plan now; none when nothing is configured): read and planned
+/// once for all a status shows.
+pub struct Live {
+    pub state: halo_consensus::ClusterState,
+    pub cfg: halo_model::Config,
+    pub plan: Option<halo_sched::Plan>,
+}
+
+impl Live {
+    pub fn read(target: &Target, st: &halo_consensus::node::StatusReport) -> anyhow::Result<Live> {
+        let value = runtime()?.block_on(target.client().state(false))?;
+        let state: halo_consensus::ClusterState = serde_json::from_value(value)?;
+        let (cfg, plan) = plan_on(&state, st)?;
+        let configured = !cfg.resources.is_empty();
+        Ok(Live {
+            state,
+            cfg,
+            plan: configured.then_some(plan),
+        })
+    }
+}
+
+/// The scheduler's plan on the replicated state this node holds, with the configuration.
 pub fn live_plan(
     target: &Target,
     st: &halo_consensus::node::StatusReport,
 ) -> anyhow::Result<(halo_model::Config, Option<halo_sched::Plan>)> {
-    let value = runtime()?.block_on(target.client().state(false))?;
-    let state: halo_consensus::ClusterState = serde_json::from_value(value)?;
-    let (cfg, plan) = plan_on(&state, st)?;
-    let configured = !cfg.resources.is_empty();
-    Ok((cfg, configured.then_some(plan)))
+    let live = Live::read(target, st)?;
+    Ok((live.cfg, live.plan))
 }
 
 /// The scheduler's plan on `state` with the membership `st` reports.
@@ -383,14 +409,9 @@ pub fn plan_on(
 /// blocked —, `node` or, for a clone's, `nodes` with `roles`, `failcount`, `disabled`,
 /// and `group`/`clone` when it belongs to one), `failures` (per node and operation) and
 /// `constraints_temporary` (what `resource move` and `ban` left).
-fn json_resources(
-    target: &Target,
-    st: &halo_consensus::node::StatusReport,
-) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
+fn json_resources(live: &Live) -> serde_json::Map<String, serde_json::Value> {
     use serde_json::{json, Value};
-    let value = runtime()?.block_on(target.client().state(false))?;
-    let state: halo_consensus::ClusterState = serde_json::from_value(value)?;
-    let (cfg, plan) = live_plan(target, st)?;
+    let (state, cfg) = (&live.state, &live.cfg);
     let failcount = |id: &str| -> u64 {
         state
             .failures
@@ -401,7 +422,12 @@ fn json_resources(
             .sum()
     };
     let mut resources: Vec<Value> = Vec::new();
-    for r in plan.map(|p| p.resources()).unwrap_or_default() {
+    for r in live
+        .plan
+        .as_ref()
+        .map(|p| p.resources())
+        .unwrap_or_default()
+    {
         let clone = r.parents.iter().find(|p| {
             cfg.resources
                 .iter()
@@ -471,7 +497,7 @@ fn json_resources(
     out.insert("resources".into(), Value::Array(resources));
     out.insert("failures".into(), Value::Array(failures));
     out.insert("constraints_temporary".into(), Value::Array(temporary));
-    Ok(out)
+    out
 }
 
 /// `halo why RESOURCE`: where it runs and why, or why it does not run, from the
