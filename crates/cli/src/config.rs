@@ -152,20 +152,25 @@ pub fn edit(
     }
     let config = StoredConfig::from_model(&cfg)?;
     if DRY_RUN.load(Ordering::Relaxed) {
-        let mut state: halo_consensus::ClusterState =
-            serde_json::from_value(state).context("reading the cluster's replicated state")?;
-        state.config = config;
-        let st = rt.block_on(client.status())?;
-        let before = halo_model::to_native(&before);
         print!(
             "{}",
-            preview(&before, "after this command", &cfg, &state, &st)?
+            preview(target, state, &before, "after this command", &cfg, config)?
         );
         return Err(DryRunDone.into());
     }
-    let reply = rt.block_on(client.propose(Change::SetConfig {
+    commit(target, config, Some(current))
+}
+
+/// Propose `config` as the whole configuration (only over `if_unchanged` when given);
+/// the new epoch.
+fn commit(
+    target: &Target,
+    config: StoredConfig,
+    if_unchanged: Option<StoredConfig>,
+) -> anyhow::Result<u64> {
+    let reply = runtime()?.block_on(target.client().propose(Change::SetConfig {
         config,
-        if_unchanged: Some(current),
+        if_unchanged,
     }))?;
     if let ChangeResult::Refused { code, reason } = reply.result {
         bail!("{code} {reason}");
@@ -401,22 +406,10 @@ fn replace(
     }
     let config = StoredConfig::from_model(&cfg)?;
     if dry_run {
-        let mut state: halo_consensus::ClusterState =
-            serde_json::from_value(state).context("reading the cluster's replicated state")?;
-        let before = halo_model::to_native(&current);
-        state.config = config;
-        let st = rt.block_on(client.status())?;
-        print!("{}", preview(&before, name, &cfg, &state, &st)?);
+        print!("{}", preview(target, state, &current, name, &cfg, config)?);
         return Ok(None);
     }
-    let reply = rt.block_on(client.propose(Change::SetConfig {
-        config,
-        if_unchanged: guarded.then_some(stored),
-    }))?;
-    if let ChangeResult::Refused { code, reason } = reply.result {
-        bail!("{code} {reason}");
-    }
-    Ok(Some(reply.epoch))
+    commit(target, config, guarded.then_some(stored)).map(Some)
 }
 
 /// `config edit`: the configuration in the operator's editor, committed once it reads
@@ -498,15 +491,20 @@ fn edit_in_editor(target: &Target) -> anyhow::Result<()> {
 /// What a new configuration changes: a line diff against `before` and the transition the
 /// scheduler would plan with it on the live status (`state` carries the new one).
 fn preview(
-    before: &str,
+    target: &Target,
+    state: serde_json::Value,
+    before: &halo_model::Config,
     name: &str,
     cfg: &halo_model::Config,
-    state: &halo_consensus::ClusterState,
-    st: &halo_consensus::node::StatusReport,
+    config: StoredConfig,
 ) -> anyhow::Result<String> {
-    let after = halo_model::to_native(cfg);
+    let mut state: halo_consensus::ClusterState =
+        serde_json::from_value(state).context("reading the cluster's replicated state")?;
+    state.config = config;
+    let st = runtime()?.block_on(target.client().status())?;
+    let (before, after) = (halo_model::to_native(before), halo_model::to_native(cfg));
     let mut out = format!("--- the cluster's configuration\n+++ {name}\n");
-    let diff = line_diff(before, &after);
+    let diff = line_diff(&before, &after);
     if diff.is_empty() {
         out.push_str("(no change)\n");
     }
@@ -514,7 +512,7 @@ fn preview(
         out.push_str(&l);
         out.push('\n');
     }
-    let (_, plan) = crate::status::plan_on(state, st)?;
+    let (_, plan) = crate::status::plan_on(&state, &st)?;
     out.push_str("\nTransition Summary:\n");
     for l in halo_sched::summary::render_all(&plan.changes) {
         out.push_str(&l);
