@@ -1,4 +1,6 @@
-//! The control API client: one HTTP/1 request per connection over the Unix socket.
+//! The control API client: one HTTP/1 request per connection, over the Unix socket of
+//! a local daemon or, to a remote node, over HTTPS with a pinned certificate and the
+//! user's credentials.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -31,6 +33,14 @@ pub enum ClientError {
     /// The daemon refused: its own stable code and message.
     #[error("{0}")]
     Api(WireError),
+    #[error("HALO-E159 cannot reach {addr}: {reason}")]
+    Remote { addr: String, reason: String },
+    #[error("HALO-E160 {addr} presented a certificate with fingerprint {seen}, not the {pinned} recorded when it was authenticated: if the node's certificate was replaced on purpose, run `halo cluster auth` again; otherwise something is impersonating it")]
+    CertificateChanged {
+        addr: String,
+        seen: String,
+        pinned: String,
+    },
 }
 
 impl ClientError {
@@ -48,19 +58,77 @@ impl ClientError {
     }
 }
 
-/// A client of one daemon, found through its state directory.
+/// A remote node's API: where, which certificate to expect, and how to authenticate.
+#[derive(Clone)]
+pub struct Remote {
+    /// HOST:PORT.
+    pub addr: String,
+    /// The SHA-256 fingerprint of the node's API certificate; `None` accepts any (trust
+    /// on first use: the fingerprint seen is returned by [`Client::seen_fingerprint`]).
+    pub fingerprint: Option<String>,
+    /// The `Authorization` header's value.
+    pub authorization: Option<String>,
+}
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Remote({}, {:?})", self.addr, self.fingerprint)
+    }
+}
+
+impl Remote {
+    /// Authenticate with a user's password (HTTP basic).
+    pub fn basic(mut self, user: &str, password: &str) -> Remote {
+        use base64::Engine;
+        self.authorization = Some(format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+        ));
+        self
+    }
+
+    /// Authenticate with an API or session token.
+    pub fn bearer(mut self, token: &str) -> Remote {
+        self.authorization = Some(format!("Bearer {token}"));
+        self
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Endpoint {
+    Local(PathBuf),
+    Remote(Remote),
+}
+
+/// A client of one daemon: the local one through its state directory, or a remote one.
 #[derive(Debug, Clone)]
 pub struct Client {
-    state_dir: PathBuf,
+    endpoint: Endpoint,
     timeout: Duration,
+    seen: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl Client {
     pub fn new(state_dir: &Path) -> Client {
         Client {
-            state_dir: state_dir.to_path_buf(),
+            endpoint: Endpoint::Local(state_dir.to_path_buf()),
             timeout: Duration::from_secs(180),
+            seen: Default::default(),
         }
+    }
+
+    /// A client of a remote node's API.
+    pub fn remote(remote: Remote) -> Client {
+        Client {
+            endpoint: Endpoint::Remote(remote),
+            timeout: Duration::from_secs(180),
+            seen: Default::default(),
+        }
+    }
+
+    /// The fingerprint of the certificate the remote node last presented.
+    pub fn seen_fingerprint(&self) -> Option<String> {
+        self.seen.lock().ok().and_then(|s| s.clone())
     }
 
     pub fn with_timeout(mut self, t: Duration) -> Client {
@@ -87,25 +155,32 @@ impl Client {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<T, ClientError> {
-        let sock = crate::server::socket_path(&self.state_dir);
-        let stream = tokio::net::UnixStream::connect(&sock)
-            .await
-            .map_err(|source| ClientError::Connect {
-                socket: sock.display().to_string(),
-                dir: self.state_dir.display().to_string(),
-                source,
-            })?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| ClientError::Http(e.to_string()))?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        let req = Request::builder()
+        let mut req = Request::builder()
             .method(method)
             .uri(path)
-            .header("host", "halo")
-            .header("content-type", "application/json")
+            .header("content-type", "application/json");
+        let mut sender = match &self.endpoint {
+            Endpoint::Local(state_dir) => {
+                let sock = crate::server::socket_path(state_dir);
+                let stream = tokio::net::UnixStream::connect(&sock)
+                    .await
+                    .map_err(|source| ClientError::Connect {
+                        socket: sock.display().to_string(),
+                        dir: state_dir.display().to_string(),
+                        source,
+                    })?;
+                req = req.header("host", "halo");
+                handshake(stream).await?
+            }
+            Endpoint::Remote(r) => {
+                req = req.header("host", r.addr.as_str());
+                if let Some(a) = &r.authorization {
+                    req = req.header("authorization", a.as_str());
+                }
+                handshake(self.connect_remote(r).await?).await?
+            }
+        };
+        let req = req
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .map_err(|e| ClientError::Http(e.to_string()))?;
         let resp = sender
@@ -131,6 +206,54 @@ impl Client {
                 ))),
             }
         }
+    }
+
+    async fn connect_remote(
+        &self,
+        r: &Remote,
+    ) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, ClientError> {
+        let fail = |reason: String| ClientError::Remote {
+            addr: r.addr.clone(),
+            reason,
+        };
+        let tcp = tokio::net::TcpStream::connect(r.addr.as_str())
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        let verifier = std::sync::Arc::new(Pinned {
+            seen: self.seen.clone(),
+            provider: halo_consensus::pki::provider(),
+        });
+        let cfg = rustls::ClientConfig::builder_with_provider(halo_consensus::pki::provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| fail(e.to_string()))?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_no_client_auth();
+        let host = r
+            .addr
+            .rsplit_once(':')
+            .map(|(h, _)| h.trim_start_matches('[').trim_end_matches(']'))
+            .unwrap_or(&r.addr)
+            .to_string();
+        let name = rustls::pki_types::ServerName::try_from(host)
+            .map_err(|e| fail(format!("server name: {e}")))?;
+        let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
+            .connect(name, tcp)
+            .await
+            .map_err(|e| fail(format!("TLS: {e}")))?;
+        // The certificate is checked against the pin here, after the handshake proved
+        // the server holds its key.
+        let seen = self.seen_fingerprint().unwrap_or_default();
+        if let Some(pinned) = &r.fingerprint {
+            if !halo_consensus::pki::digest_eq(pinned, &seen) {
+                return Err(ClientError::CertificateChanged {
+                    addr: r.addr.clone(),
+                    seen,
+                    pinned: pinned.clone(),
+                });
+            }
+        }
+        Result::Ok(tls)
     }
 
     async fn post<B: Serialize, T: DeserializeOwned>(
@@ -283,5 +406,165 @@ impl Client {
             None,
         )
         .await
+    }
+
+    /// This node: its name, node-to-node address, cluster and state.
+    pub async fn node(&self) -> Result<crate::proto::NodeInfo, ClientError> {
+        self.call("GET", "/v1/node", None).await
+    }
+
+    /// Who the daemon takes this client for.
+    pub async fn whoami(&self) -> Result<crate::proto::WhoAmI, ClientError> {
+        self.call("GET", "/v1/whoami", None).await
+    }
+
+    /// Exchange the password this client authenticates with for a session token.
+    pub async fn login(&self) -> Result<crate::proto::IssuedToken, ClientError> {
+        self.post("/v1/login", &()).await
+    }
+
+    pub async fn users(&self) -> Result<Vec<crate::proto::UserInfo>, ClientError> {
+        self.call("GET", "/v1/users", None).await
+    }
+
+    pub async fn user_add(
+        &self,
+        name: &str,
+        role: halo_consensus::users::Role,
+        password: &str,
+    ) -> Result<(), ClientError> {
+        let _: Ok = self
+            .post(
+                "/v1/users",
+                &crate::proto::AddUser {
+                    name: name.into(),
+                    role,
+                    password: password.into(),
+                },
+            )
+            .await?;
+        Result::Ok(())
+    }
+
+    pub async fn user_set(
+        &self,
+        name: &str,
+        set: &crate::proto::SetUser,
+    ) -> Result<(), ClientError> {
+        let _: Ok = self.post(&format!("/v1/users/{name}"), set).await?;
+        Result::Ok(())
+    }
+
+    pub async fn user_delete(&self, name: &str) -> Result<(), ClientError> {
+        let _: Ok = self
+            .call("DELETE", &format!("/v1/users/{name}"), None)
+            .await?;
+        Result::Ok(())
+    }
+
+    pub async fn tokens(&self) -> Result<Vec<crate::proto::TokenInfo>, ClientError> {
+        self.call("GET", "/v1/tokens", None).await
+    }
+
+    pub async fn token_issue(
+        &self,
+        req: &crate::proto::IssueToken,
+    ) -> Result<crate::proto::IssuedToken, ClientError> {
+        self.post("/v1/tokens", req).await
+    }
+
+    pub async fn token_revoke(&self, id: &str) -> Result<(), ClientError> {
+        let _: Ok = self
+            .call("DELETE", &format!("/v1/tokens/{id}"), None)
+            .await?;
+        Result::Ok(())
+    }
+
+    /// Start halo at boot on this node (`enable`), or not.
+    pub async fn boot(&self, enable: bool) -> Result<serde_json::Value, ClientError> {
+        let path = if enable {
+            "/v1/cluster/enable"
+        } else {
+            "/v1/cluster/disable"
+        };
+        self.post(path, &()).await
+    }
+
+    /// The OpenAPI document the daemon serves.
+    pub async fn openapi(&self) -> Result<serde_json::Value, ClientError> {
+        self.call("GET", "/v1/openapi.json", None).await
+    }
+}
+
+async fn handshake<S>(
+    stream: S,
+) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, ClientError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| ClientError::Http(e.to_string()))?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Result::Ok(sender)
+}
+
+/// Records the server's certificate fingerprint (checked against the pin once the
+/// handshake is done) and checks the handshake's signatures with it.
+#[derive(Debug)]
+struct Pinned {
+    seen: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+    provider: std::sync::Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        if let Result::Ok(mut s) = self.seen.lock() {
+            *s = Some(halo_consensus::pki::sha256_hex(end_entity.as_ref()));
+        }
+        Result::Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }

@@ -63,3 +63,81 @@ pub struct ChangeEvent {
 pub struct Ok {
     pub ok: bool,
 }
+
+/// A user, as `GET /v1/users` lists it (never its password hash).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserInfo {
+    pub name: String,
+    pub role: halo_consensus::users::Role,
+    pub created_ms: u64,
+    pub changed_ms: u64,
+}
+
+/// `POST /v1/users`: add a user. The password travels only to the node, which keeps
+/// its argon2id hash.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct AddUser {
+    pub name: String,
+    pub role: halo_consensus::users::Role,
+    pub password: String,
+}
+
+/// `POST /v1/users/{name}`: a new password and/or role.
+#[derive(Clone, Serialize, Deserialize, Default)]
+pub struct SetUser {
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub role: Option<halo_consensus::users::Role>,
+}
+
+/// `POST /v1/tokens`: an API token for oneself or (admin) for `user`.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct IssueToken {
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Lifetime in seconds; none: until revoked.
+    #[serde(default)]
+    pub ttl_s: Option<u64>,
+}
+
+/// A token's text (shown once) and what it is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IssuedToken {
+    pub token: String,
+    pub id: String,
+    pub user: String,
+    pub role: halo_consensus::users::Role,
+    pub expires_ms: Option<u64>,
+}
+
+/// An issued token as `GET /v1/tokens` lists it (never its secret).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenInfo {
+    pub id: String,
+    pub user: String,
+    pub kind: halo_consensus::users::TokenKind,
+    pub created_ms: u64,
+    pub expires_ms: Option<u64>,
+    pub origin: String,
+}
+
+/// The authenticated caller.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WhoAmI {
+    pub user: String,
+    pub role: halo_consensus::users::Role,
+    pub origin: String,
+}
+
+/// This node, as `GET /v1/node` describes it (what `halo cluster setup` needs to know).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeInfo {
+    pub name: String,
+    /// The node-to-node address (`halo daemon --listen`).
+    pub listen: String,
+    pub witness: bool,
+    pub cluster: Option<String>,
+    /// `unconfigured`, `running` or `stopped`.
+    pub state: String,
+}

@@ -3,13 +3,20 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use axum::extract::{Query, State};
+use axum::extract::connect_info::Connected;
+use axum::extract::{ConnectInfo, Path as UrlPath, Query, Request, State};
 use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::routing::{delete, get, post};
+use axum::serve::IncomingStream;
+use axum::{Extension, Json, Router};
+use halo_consensus::users::{Role, TokenKind, UserChange};
 use halo_consensus::{ClusterNode, Error, NodeOptions, Settings};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{self, Auth, Caller, Credentials, Denied};
+use crate::remote::{RemoteOptions, TlsListener};
 
 use crate::proto::{
     ChangeEvent, InitRequest, JoinRequest, Ok, ProposeReply, ProposeRequest, RemoveRequest,
@@ -31,6 +38,122 @@ pub enum DaemonError {
         #[source]
         source: std::io::Error,
     },
+    #[error("HALO-E155 remote API on {addr}: {source}")]
+    Remote {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("HALO-E156 remote API certificate: {0}")]
+    Tls(String),
+}
+
+/// Who is at the other end of a connection, as the transport established it.
+#[derive(Debug, Clone)]
+pub enum PeerInfo {
+    /// A process on this machine, by its kernel credentials.
+    Local {
+        uid: u32,
+        gid: u32,
+        pid: Option<i32>,
+    },
+    /// A client of the remote API (after the TLS handshake).
+    Remote(std::net::SocketAddr),
+}
+
+impl Connected<IncomingStream<'_, tokio::net::UnixListener>> for PeerInfo {
+    fn connect_info(s: IncomingStream<'_, tokio::net::UnixListener>) -> Self {
+        match s.io().peer_cred() {
+            Result::Ok(c) => PeerInfo::Local {
+                uid: c.uid(),
+                gid: c.gid(),
+                pid: c.pid(),
+            },
+            // Unknown credentials are nobody's.
+            Err(_) => PeerInfo::Local {
+                uid: u32::MAX,
+                gid: u32::MAX,
+                pid: None,
+            },
+        }
+    }
+}
+
+impl Connected<IncomingStream<'_, TlsListener>> for PeerInfo {
+    fn connect_info(s: IncomingStream<'_, TlsListener>) -> Self {
+        PeerInfo::Remote(*s.remote_addr())
+    }
+}
+
+impl IntoResponse for Denied {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            Denied::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            Denied::Forbidden(_) => StatusCode::FORBIDDEN,
+            Denied::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        };
+        let body = Json(halo_consensus::WireError {
+            code: self.code().into(),
+            message: self.to_string(),
+        });
+        let mut resp = (status, body).into_response();
+        let h = resp.headers_mut();
+        match &self {
+            Denied::Unauthenticated(_) => {
+                h.insert(
+                    axum::http::header::WWW_AUTHENTICATE,
+                    axum::http::HeaderValue::from_static("Basic realm=\"halo\", charset=\"UTF-8\""),
+                );
+            }
+            Denied::RateLimited { retry_s, .. } => {
+                if let Result::Ok(v) = axum::http::HeaderValue::from_str(&retry_s.to_string()) {
+                    h.insert(axum::http::header::RETRY_AFTER, v);
+                }
+            }
+            Denied::Forbidden(_) => {}
+        }
+        resp
+    }
+}
+
+/// Every request passes here first: the route must be one of [`crate::routes::ROUTES`],
+/// the caller is authenticated (local credentials or remote credentials) and must hold
+/// the route's role; handlers find the [`Caller`] in the request's extensions.
+async fn gate(
+    State(auth): State<Auth>,
+    ConnectInfo(peer): ConnectInfo<PeerInfo>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let Some(route) = crate::routes::find(req.method().as_str(), req.uri().path()) else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(halo_consensus::WireError {
+                code: "HALO-E157".into(),
+                message: format!(
+                    "HALO-E157 no such API route: {} {} (GET /v1/openapi.json lists them)",
+                    req.method(),
+                    req.uri().path()
+                ),
+            }),
+        )
+            .into_response();
+    };
+    let caller = match peer {
+        PeerInfo::Local { uid, gid, pid } => auth.local(uid, gid, pid),
+        PeerInfo::Remote(addr) => {
+            auth.authenticate(Credentials::from_headers(req.headers()), addr.ip())
+                .await
+        }
+    };
+    let caller = match caller.and_then(|c| {
+        auth::require(&c, route.role, &format!("{} {}", route.method, route.path)).map(|()| c)
+    }) {
+        Result::Ok(c) => c,
+        Err(d) => return d.into_response(),
+    };
+    req.extensions_mut().insert(caller);
+    next.run(req).await
 }
 
 struct ApiError(Error);
@@ -44,6 +167,7 @@ impl From<Error> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match &self.0 {
+            Error::Refused { code, .. } if code == "HALO-E185" => StatusCode::FORBIDDEN,
             Error::NoQuorum(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::NotConfigured
             | Error::AlreadyConfigured(_)
@@ -52,6 +176,7 @@ impl IntoResponse for ApiError {
             Error::TokenRefused | Error::TokenExpired(_) | Error::CaMismatch(_) => {
                 StatusCode::FORBIDDEN
             }
+
             Error::BadToken(_) | Error::BadName(_) | Error::Invalid(_) => StatusCode::BAD_REQUEST,
             Error::NoSuchNode(_) => StatusCode::NOT_FOUND,
             Error::Unreachable { .. } => StatusCode::BAD_GATEWAY,
@@ -70,6 +195,8 @@ async fn status(State(node): State<ClusterNode>) -> Json<halo_consensus::StatusR
 
 async fn init(
     State(node): State<ClusterNode>,
+    Extension(auth): Extension<Auth>,
+    Extension(caller): Extension<Caller>,
     Json(req): Json<InitRequest>,
 ) -> ApiResult<TokenReply> {
     let mut settings = Settings::default();
@@ -87,6 +214,8 @@ async fn init(
         .map(Duration::from_secs)
         .unwrap_or(halo_consensus::DEFAULT_TOKEN_TTL);
     let token = node.init(&req.name, settings, ttl).await?;
+    // The users this node had on its own become the cluster's.
+    auth.adopt_local_users(&caller).await?;
     Ok(Json(TokenReply { token }))
 }
 
@@ -147,9 +276,24 @@ async fn history(
 
 async fn propose(
     State(node): State<ClusterNode>,
+    Extension(caller): Extension<Caller>,
     Json(req): Json<ProposeRequest>,
-) -> ApiResult<ProposeReply> {
-    let r = node.propose(req.change).await?;
+) -> Result<Json<ProposeReply>, Response> {
+    let current = node
+        .read_local()
+        .map(|a| a.state.config)
+        .unwrap_or_default();
+    let need = auth::change_role(&req.change, &current).map_err(|e| ApiError(e).into_response())?;
+    auth::require(
+        &caller,
+        need,
+        &format!("the change \"{}\"", req.change.summary()),
+    )
+    .map_err(IntoResponse::into_response)?;
+    let r = node
+        .propose_as(req.change, caller.audit())
+        .await
+        .map_err(|e| ApiError(e).into_response())?;
     Ok(Json(ProposeReply {
         epoch: r.epoch,
         result: r.result,
@@ -176,6 +320,8 @@ async fn state(
     if let Some(o) = v.as_object_mut() {
         o.remove("secrets");
         o.remove("tokens");
+        // Password and token hashes are nobody's business (`GET /v1/users` lists users).
+        o.remove("users");
         // Past configurations are asked for on their own (`GET /v1/config/versions`).
         o.remove("config_versions");
         o.insert(
@@ -311,9 +457,321 @@ async fn controller_info(
     Json(c.info())
 }
 
-/// The control API routes.
-pub fn router(node: ClusterNode) -> Router {
-    Router::new()
+fn refuse(e: Error) -> Response {
+    ApiError(e).into_response()
+}
+
+/// `GET /v1/node`.
+async fn node_info(
+    State(node): State<ClusterNode>,
+    Extension(me): Extension<NodeSelf>,
+) -> Json<crate::proto::NodeInfo> {
+    let st = node.status();
+    Json(crate::proto::NodeInfo {
+        name: node.name(),
+        listen: me.listen.clone(),
+        witness: me.witness,
+        cluster: st.cluster,
+        state: st.state,
+    })
+}
+
+/// What the daemon was started with, for `GET /v1/node`.
+#[derive(Clone)]
+struct NodeSelf {
+    listen: String,
+    witness: bool,
+}
+
+/// `POST /v1/login`: the caller authenticated with its password (HTTP basic); answer a
+/// session token, also as the `halo_session` cookie (HttpOnly, Secure).
+async fn login(
+    Extension(auth): Extension<Auth>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Response, Response> {
+    let (token, rec) = auth
+        .issue(
+            &caller.user,
+            TokenKind::Session,
+            Some(auth::SESSION_TTL),
+            &caller,
+        )
+        .await
+        .map_err(refuse)?;
+    let cookie = format!(
+        "halo_session={token}; Path=/; Max-Age={}; HttpOnly; Secure; SameSite=Strict",
+        auth::SESSION_TTL.as_secs()
+    );
+    let id = Auth::token_id(&token).unwrap_or_default();
+    let body = Json(crate::proto::IssuedToken {
+        token,
+        id,
+        user: caller.user,
+        role: caller.role,
+        expires_ms: rec.expires_ms,
+    });
+    let mut resp = body.into_response();
+    if let Result::Ok(v) = axum::http::HeaderValue::from_str(&cookie) {
+        resp.headers_mut().insert(axum::http::header::SET_COOKIE, v);
+    }
+    Result::Ok(resp)
+}
+
+/// `POST /v1/logout`: revoke the session token the request came with.
+async fn logout(
+    Extension(auth): Extension<Auth>,
+    Extension(caller): Extension<Caller>,
+    headers: axum::http::HeaderMap,
+) -> Result<Json<Ok>, Response> {
+    let Some(Credentials::Bearer(t)) = Credentials::from_headers(&headers) else {
+        return Err(refuse(Error::Invalid(
+            "logout ends the session whose token authenticates the request; this one has none"
+                .into(),
+        )));
+    };
+    let id = Auth::token_id(&t).unwrap_or_default();
+    auth.change(UserChange::RevokeToken { id }, &caller)
+        .await
+        .map_err(refuse)?;
+    Result::Ok(Json(Ok { ok: true }))
+}
+
+async fn whoami(Extension(caller): Extension<Caller>) -> Json<crate::proto::WhoAmI> {
+    Json(crate::proto::WhoAmI {
+        user: caller.user,
+        role: caller.role,
+        origin: caller.origin,
+    })
+}
+
+async fn users_list(Extension(auth): Extension<Auth>) -> Json<Vec<crate::proto::UserInfo>> {
+    Json(
+        auth.users()
+            .users
+            .into_iter()
+            .map(|(name, u)| crate::proto::UserInfo {
+                name,
+                role: u.role,
+                created_ms: u.created_ms,
+                changed_ms: u.changed_ms,
+            })
+            .collect(),
+    )
+}
+
+/// Hash a password off the async threads (argon2id is slow on purpose).
+async fn hash(password: String) -> Result<String, Response> {
+    tokio::task::spawn_blocking(move || auth::hash_password(&password))
+        .await
+        .map_err(|e| refuse(Error::Invalid(format!("hashing the password: {e}"))))?
+        .map_err(refuse)
+}
+
+async fn user_add(
+    Extension(auth): Extension<Auth>,
+    Extension(caller): Extension<Caller>,
+    Json(req): Json<crate::proto::AddUser>,
+) -> Result<Json<Ok>, Response> {
+    halo_consensus::users::check_user_name(&req.name).map_err(|e| refuse(Error::Invalid(e)))?;
+    let password_hash = halo_consensus::state::Secret(hash(req.password).await?);
+    auth.change(
+        UserChange::Set {
+            name: req.name,
+            role: req.role,
+            password_hash,
+            create: true,
+        },
+        &caller,
+    )
+    .await
+    .map_err(refuse)?;
+    Result::Ok(Json(Ok { ok: true }))
+}
+
+async fn user_set(
+    Extension(auth): Extension<Auth>,
+    Extension(caller): Extension<Caller>,
+    UrlPath(name): UrlPath<String>,
+    Json(req): Json<crate::proto::SetUser>,
+) -> Result<Json<Ok>, Response> {
+    let users = auth.users();
+    let Some(cur) = users.users.get(&name) else {
+        return Err(refuse(Error::Refused {
+            code: "HALO-E183".into(),
+            reason: format!("no user named {name}"),
+        }));
+    };
+    // Anyone may change their own password; anything else is an admin's.
+    if name != caller.user || req.role.is_some_and(|r| r != cur.role) {
+        auth::require(&caller, Role::Admin, &format!("changing user {name}"))
+            .map_err(IntoResponse::into_response)?;
+    }
+    let password_hash = match req.password {
+        Some(p) => halo_consensus::state::Secret(hash(p).await?),
+        None => cur.password_hash.clone(),
+    };
+    auth.change(
+        UserChange::Set {
+            name,
+            role: req.role.unwrap_or(cur.role),
+            password_hash,
+            create: false,
+        },
+        &caller,
+    )
+    .await
+    .map_err(refuse)?;
+    Result::Ok(Json(Ok { ok: true }))
+}
+
+async fn user_delete(
+    Extension(auth): Extension<Auth>,
+    Extension(caller): Extension<Caller>,
+    UrlPath(name): UrlPath<String>,
+) -> Result<Json<Ok>, Response> {
+    auth.change(UserChange::Delete { name }, &caller)
+        .await
+        .map_err(refuse)?;
+    Result::Ok(Json(Ok { ok: true }))
+}
+
+async fn tokens_list(
+    Extension(auth): Extension<Auth>,
+    Extension(caller): Extension<Caller>,
+) -> Json<Vec<crate::proto::TokenInfo>> {
+    Json(
+        auth.users()
+            .tokens
+            .into_iter()
+            .filter(|(_, t)| caller.role == Role::Admin || t.user == caller.user)
+            .map(|(id, t)| crate::proto::TokenInfo {
+                id,
+                user: t.user,
+                kind: t.kind,
+                created_ms: t.created_ms,
+                expires_ms: t.expires_ms,
+                origin: t.origin,
+            })
+            .collect(),
+    )
+}
+
+async fn token_issue(
+    Extension(auth): Extension<Auth>,
+    Extension(caller): Extension<Caller>,
+    Json(req): Json<crate::proto::IssueToken>,
+) -> Result<Json<crate::proto::IssuedToken>, Response> {
+    let user = req.user.unwrap_or_else(|| caller.user.clone());
+    if user != caller.user {
+        auth::require(
+            &caller,
+            Role::Admin,
+            &format!("issuing a token to user {user}"),
+        )
+        .map_err(IntoResponse::into_response)?;
+    }
+    let Some(role) = auth.users().users.get(&user).map(|u| u.role) else {
+        return Err(refuse(Error::Refused {
+            code: "HALO-E183".into(),
+            reason: format!(
+                "no user named {user} (local callers act as themselves only through users: add one with `halo user add`)"
+            ),
+        }));
+    };
+    let (token, rec) = auth
+        .issue(
+            &user,
+            TokenKind::Api,
+            req.ttl_s.map(Duration::from_secs),
+            &caller,
+        )
+        .await
+        .map_err(refuse)?;
+    let id = Auth::token_id(&token).unwrap_or_default();
+    Result::Ok(Json(crate::proto::IssuedToken {
+        token,
+        id,
+        user,
+        role,
+        expires_ms: rec.expires_ms,
+    }))
+}
+
+async fn token_revoke(
+    Extension(auth): Extension<Auth>,
+    Extension(caller): Extension<Caller>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Json<Ok>, Response> {
+    let owner = auth.users().tokens.get(&id).map(|t| t.user.clone());
+    if owner.as_deref() != Some(caller.user.as_str()) {
+        auth::require(&caller, Role::Admin, "revoking another user's token")
+            .map_err(IntoResponse::into_response)?;
+    }
+    auth.change(UserChange::RevokeToken { id }, &caller)
+        .await
+        .map_err(refuse)?;
+    Result::Ok(Json(Ok { ok: true }))
+}
+
+async fn openapi() -> Json<serde_json::Value> {
+    Json(crate::routes::openapi())
+}
+
+#[derive(Serialize)]
+struct BootReply {
+    ok: bool,
+    message: String,
+}
+
+/// `POST /v1/cluster/enable|disable`: start halo at boot, or not (`systemctl`).
+async fn boot(enable: bool) -> Result<Json<BootReply>, Response> {
+    let verb = if enable { "enable" } else { "disable" };
+    let out = tokio::process::Command::new("systemctl")
+        .args([verb, "halo.service"])
+        .output()
+        .await
+        .map_err(|e| {
+            refuse(Error::Refused {
+                code: "HALO-E158".into(),
+                reason: format!("systemctl {verb} halo.service: {e} (is systemd installed?)"),
+            })
+        })?;
+    let text = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    if !out.status.success() {
+        return Err(refuse(Error::Refused {
+            code: "HALO-E158".into(),
+            reason: format!("systemctl {verb} halo.service failed: {text}"),
+        }));
+    }
+    Result::Ok(Json(BootReply {
+        ok: true,
+        message: format!("halo.service {verb}d"),
+    }))
+}
+
+async fn enable() -> Result<Json<BootReply>, Response> {
+    boot(true).await
+}
+
+async fn disable() -> Result<Json<BootReply>, Response> {
+    boot(false).await
+}
+
+/// The control API routes, behind the gate that authenticates every request and checks
+/// its role. `listen` and `witness` are what the daemon was started with.
+pub fn router(
+    node: ClusterNode,
+    auth: Auth,
+    controller: Option<std::sync::Arc<halo_controller::Controller>>,
+    listen: &str,
+    witness: bool,
+) -> Router {
+    let me = NodeSelf {
+        listen: listen.to_string(),
+        witness,
+    };
+    let mut app = Router::new()
+        .route("/v1/node", get(node_info))
         .route("/v1/status", get(status))
         .route("/v1/cluster/init", post(init))
         .route("/v1/cluster/token", post(token))
@@ -322,18 +780,38 @@ pub fn router(node: ClusterNode) -> Router {
         .route("/v1/cluster/leave", post(leave))
         .route("/v1/cluster/stop", post(stop))
         .route("/v1/cluster/start", post(start))
+        .route("/v1/cluster/enable", post(enable))
+        .route("/v1/cluster/disable", post(disable))
         .route("/v1/cluster/history", get(history))
         .route("/v1/changes", post(propose).get(changes))
         .route("/v1/state", get(state))
         .route("/v1/fence", post(fence))
         .route("/v1/config/versions", get(config_versions))
+        .route("/v1/login", post(login))
+        .route("/v1/logout", post(logout))
+        .route("/v1/whoami", get(whoami))
+        .route("/v1/users", get(users_list).post(user_add))
+        .route("/v1/users/{name}", post(user_set).delete(user_delete))
+        .route("/v1/tokens", get(tokens_list).post(token_issue))
+        .route("/v1/tokens/{id}", delete(token_revoke))
+        .route("/v1/openapi.json", get(openapi))
         .with_state(node.clone())
         .merge(
             Router::new()
                 .route("/v1/attrs", post(attr_update))
                 .route("/v1/attrs/pending", get(attrs_pending))
                 .with_state(halo_controller::attrd::Attrd::new(node)),
-        )
+        );
+    if let Some(c) = controller {
+        app = app.merge(
+            Router::new()
+                .route("/v1/controller", get(controller_info))
+                .with_state(c),
+        );
+    }
+    app.layer(Extension(me))
+        .layer(Extension(auth.clone()))
+        .layer(axum::middleware::from_fn_with_state(auth, gate))
 }
 
 /// Bind the control socket (replacing a stale one) with mode 0600.
@@ -357,39 +835,70 @@ pub fn bind_socket(path: &Path) -> Result<tokio::net::UnixListener, DaemonError>
     Ok(l)
 }
 
-/// Serve the API on `listener` until `shutdown` resolves.
-pub async fn serve(
-    listener: tokio::net::UnixListener,
-    node: ClusterNode,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router(node))
-        .with_graceful_shutdown(shutdown)
-        .await
-}
-
 /// How long a clean shutdown waits for the DC to move this node's resources away.
 const SHUTDOWN_LIMIT: Duration = Duration::from_secs(120);
 
 /// Run a node daemon: open the node, start its controller (executor, guard, DC loop)
-/// with `exec`, serve the control API, stop on SIGTERM or SIGINT.
+/// with `exec`, serve the control API on the local socket and, unless `remote` is
+/// `None`, the remote API over HTTPS; stop on SIGTERM or SIGINT.
 pub async fn run_daemon(
     opts: NodeOptions,
     exec: halo_exec::ExecConfig,
     ctl: halo_controller::Options,
+    remote: Option<RemoteOptions>,
 ) -> Result<(), DaemonError> {
     halo_consensus::pki::install_default_provider();
     let sock = socket_path(&opts.state_dir);
     halo_consensus::node::make_private_dir(&opts.state_dir)?;
     let listener = bind_socket(&sock)?;
-    let witness = opts.witness;
+    let (witness, listen, state_dir) = (opts.witness, opts.listen.clone(), opts.state_dir.clone());
+    // Bind the remote API before anything starts, so a taken port fails the start.
+    let remote = match remote {
+        None => None,
+        Some(r) => {
+            let (cert, key) = match &r.cert {
+                Some((c, k)) => {
+                    let read = |p: &PathBuf| {
+                        std::fs::read_to_string(p)
+                            .map_err(|e| DaemonError::Tls(format!("{}: {e}", p.display())))
+                    };
+                    (read(c)?, read(k)?)
+                }
+                None => crate::remote::own_certificate(&state_dir, &opts.name)?,
+            };
+            let acceptor = crate::remote::acceptor(&cert, &key)?;
+            let err = |source| DaemonError::Remote {
+                addr: r.addr.to_string(),
+                source,
+            };
+            let tcp = match tokio::net::TcpListener::bind(r.addr).await {
+                Result::Ok(t) => t,
+                // [::] on a host without IPv6: the IPv4 wildcard instead.
+                Err(e) if r.addr.ip() == std::net::Ipv6Addr::UNSPECIFIED => {
+                    let v4 = std::net::SocketAddr::from(([0, 0, 0, 0], r.addr.port()));
+                    tracing::info!(error = %e, "no IPv6 wildcard; the remote API listens on {v4}");
+                    tokio::net::TcpListener::bind(v4).await.map_err(err)?
+                }
+                Err(e) => return Err(err(e)),
+            };
+            let tls = TlsListener::new(tcp, acceptor).map_err(err)?;
+            tracing::info!(
+                addr = %r.addr,
+                fingerprint = %crate::remote::fingerprint(&cert)?,
+                "remote API (HTTPS) listening; clients that pin certificates see this fingerprint"
+            );
+            Some(tls)
+        }
+    };
     let node = ClusterNode::open(opts).await?;
+    let auth = Auth::new(node.clone(), &state_dir);
     // A witness votes and never runs resources: it has no controller.
     let controller = (!witness)
         .then(|| std::sync::Arc::new(halo_controller::Controller::start(node.clone(), exec, ctl)));
     tracing::info!(socket = %sock.display(), node = %node.name(), "halo daemon ready");
     // On SIGTERM or SIGINT the node first shuts down cleanly (its resources moved away)
     // while the API still answers the agents' calls, then the API closes.
+    let (done_tx, done_rx) = tokio::sync::watch::channel(false);
     let shutdown = {
         let node = node.clone();
         let controller = controller.clone();
@@ -406,19 +915,33 @@ pub async fn run_daemon(
             if let Some(c) = &controller {
                 c.shutdown(&node, SHUTDOWN_LIMIT).await;
             }
+            let _ = done_tx.send(true);
         }
     };
-    let mut app = router(node.clone());
-    if let Some(c) = &controller {
-        app = app.merge(
-            Router::new()
-                .route("/v1/controller", get(controller_info))
-                .with_state(c.clone()),
-        );
+    let app = router(node.clone(), auth, controller.clone(), &listen, witness);
+    let remote_task = remote.map(|tls| {
+        let app = app.clone();
+        let mut done = done_rx.clone();
+        tokio::spawn(async move {
+            let res = axum::serve(tls, app.into_make_service_with_connect_info::<PeerInfo>())
+                .with_graceful_shutdown(async move {
+                    let _ = done.wait_for(|d| *d).await;
+                })
+                .await;
+            if let Err(e) = res {
+                tracing::error!(error = %e, "remote API stopped");
+            }
+        })
+    });
+    let res = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<PeerInfo>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    if let Some(t) = remote_task {
+        t.abort();
     }
-    let res = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
     node.shutdown().await;
     let _ = std::fs::remove_file(&sock);
     res.map_err(|source| DaemonError::Socket {

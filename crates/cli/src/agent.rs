@@ -49,6 +49,10 @@ pub struct ExecOpts {
         global = true
     )]
     pub state_dir: PathBuf,
+    /// Change the cluster through this node's remote API instead of the local daemon
+    /// (a node you authenticated to with `halo cluster auth`).
+    #[arg(long, env = "HALO_HOST", global = true, value_name = "NODE")]
+    pub host: Option<String>,
 }
 
 impl ExecOpts {

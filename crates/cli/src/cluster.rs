@@ -17,11 +17,18 @@ pub struct Target {
         global = true
     )]
     pub state_dir: PathBuf,
+    /// Talk to this node's remote API instead of the local daemon (a node you
+    /// authenticated to with `halo cluster auth`).
+    #[arg(long, env = "HALO_HOST", global = true, value_name = "NODE")]
+    pub host: Option<String>,
 }
 
 impl Target {
-    pub fn client(&self) -> Client {
-        Client::new(&self.state_dir)
+    pub fn client(&self) -> anyhow::Result<Client> {
+        match &self.host {
+            Some(h) => crate::hosts::Hosts::load()?.client(h),
+            None => Ok(Client::new(&self.state_dir)),
+        }
     }
 }
 
@@ -64,41 +71,59 @@ pub enum Command {
         #[arg(long)]
         name: Option<String>,
     },
-    /// Make per-node state directories offline (for configuration management).
+    /// Form a cluster of the named nodes through their remote APIs (as pcs does through
+    /// pcsd; authenticate to them first with `halo cluster auth`): the first creates it,
+    /// the others join. With --out, make per-node state directories offline instead
+    /// (nodes as NODE=ADDR:PORT, for configuration management).
     Setup {
         /// The cluster name.
         #[arg(long)]
         name: String,
-        /// The nodes, as NODE=ADDR:PORT.
-        #[arg(required = true, value_name = "NODE=ADDR")]
+        /// The nodes: names authenticated with `halo cluster auth` (or, with --out,
+        /// NODE=ADDR:PORT).
+        #[arg(required = true, value_name = "NODE")]
         nodes: Vec<String>,
-        /// Nodes (among those given) that are witnesses.
+        /// Nodes (among those given) that are witnesses (with --out only: a live node
+        /// is a witness if its daemon runs with --witness).
         #[arg(long, value_name = "NODE")]
         witness: Vec<String>,
         /// A node silent for this long is shown offline.
         #[arg(long, default_value = "2s", value_parser = parse_duration)]
         failure_timeout: Duration,
-        /// Output directory: one state directory per node, DIR/NODE (required: halo
-        /// cannot yet set up the other nodes remotely, as pcs does through pcsd).
+        /// Output directory: one state directory per node, DIR/NODE.
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// pcs's `cluster auth`: halo's nodes need no password; they authenticate each other
-    /// with certificates issued when they join. Explains how to form the cluster.
+    /// Authenticate to nodes' remote APIs (pcs's `cluster auth`/`host auth`): each node
+    /// issues this user an API token, kept with the node's certificate fingerprint in
+    /// ~/.config/halo/hosts.json, for `cluster setup`, `--all` and `--host`.
     Auth {
-        /// The nodes pcs would authenticate to.
+        /// The nodes, each NODE[:PORT] optionally followed by addr=ADDR[:PORT] (where
+        /// its API is, when NODE does not resolve).
+        #[arg(required = true, value_name = "NODE [addr=ADDR]")]
         nodes: Vec<String>,
-        /// pcs's user (hacluster); not used.
-        #[arg(short = 'u', long)]
-        username: Option<String>,
-        /// pcs's password; not used, not stored, not logged.
+        /// The user (default hacluster, as pcs's).
+        #[arg(short = 'u', long, default_value = "hacluster")]
+        username: String,
+        /// The password (default: read from standard input; on the command line it is
+        /// visible to other users of this machine).
         #[arg(short = 'p', long)]
         password: Option<String>,
     },
-    /// pcs's `cluster enable`: halo starts at boot as the systemd unit halo.service.
-    /// Explains how to enable it.
+    /// Forget the tokens and pinned certificates of nodes (all with --all).
+    Deauth {
+        nodes: Vec<String>,
+        #[arg(long)]
+        all: bool,
+    },
+    /// Start halo at boot (systemctl enable halo) on this node, or every node (--all).
     Enable {
-        /// Every node (pcs's --all).
+        /// Every node of the cluster, through their remote APIs.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Do not start halo at boot on this node, or every node (--all).
+    Disable {
         #[arg(long)]
         all: bool,
     },
@@ -107,10 +132,14 @@ pub enum Command {
     /// Take another node out of the cluster.
     Remove { node: String },
     /// Stop this node's membership, keeping its data (until `halo cluster start`).
-    Stop,
-    /// Start this node's membership again.
+    Stop {
+        /// Every node of the cluster, through their remote APIs.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Start this node's membership again (or every node's, --all).
     Start {
-        /// Every node (pcs's --all): not yet possible from one node (explained).
+        /// Every node of the cluster, through their remote APIs.
         #[arg(long)]
         all: bool,
     },
@@ -158,7 +187,7 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let client = args.target.client();
+    let client = args.target.client()?;
     let rt = runtime()?;
     match args.command {
         Command::Init {
@@ -195,35 +224,50 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 j.name, j.cluster, j.id
             );
         }
-        Command::Auth { .. } => bail!(
-            "halo cluster auth: halo's nodes take no password: they authenticate each other \
-             (mutual TLS) with certificates the cluster issues when they join. Form the \
-             cluster instead: `halo cluster init --name NAME` on one node, then on each other \
-             node `halo cluster join ADDR:PORT --token TOKEN` with a token from `halo cluster \
-             token` on the first (or build every node's state offline with `halo cluster \
-             setup --name NAME --out DIR NODE=ADDR:PORT...`)"
-        ),
-        Command::Enable { .. } => bail!(
-            "halo cluster enable: halo starts at boot as the systemd unit halo.service: run \
-             `systemctl enable halo` on each node (halo cannot yet do it remotely, as pcs \
-             does through pcsd)"
-        ),
+        Command::Auth {
+            nodes,
+            username,
+            password,
+        } => auth(&rt, &nodes, &username, password)?,
+        Command::Deauth { nodes, all } => {
+            let mut hosts = crate::hosts::Hosts::load()?;
+            if all {
+                hosts.hosts.clear();
+            } else if nodes.is_empty() {
+                bail!("name the nodes to forget, or --all");
+            }
+            for n in &nodes {
+                if hosts.hosts.remove(n).is_none() {
+                    eprintln!("{n}: was not authenticated");
+                }
+            }
+            hosts.save()?;
+        }
+        Command::Enable { all } => each_node(&rt, &args.target, all, "enable", |c| {
+            Box::pin(async move { c.boot(true).await.map(|_| ()) })
+        })?,
+        Command::Disable { all } => each_node(&rt, &args.target, all, "disable", |c| {
+            Box::pin(async move { c.boot(false).await.map(|_| ()) })
+        })?,
         Command::Setup {
             name,
             nodes,
             witness,
             failure_timeout,
-            out,
+            out: None,
         } => {
-            let Some(out) = out else {
-                bail!(
-                    "halo cluster setup without --out: halo cannot yet set up the other nodes \
-                     remotely (pcs does it through pcsd). Either give --out DIR with the nodes \
-                     as NODE=ADDR:PORT and install DIR/NODE as each node's state directory, \
-                     or form the cluster live: `halo cluster init --name {name}` on one node \
-                     and `halo cluster join ADDR:PORT --token TOKEN` on the others"
-                );
-            };
+            if !witness.is_empty() {
+                bail!("--witness is for --out: a live node is a witness when its daemon runs with --witness");
+            }
+            setup(&rt, &name, &nodes, failure_timeout)?;
+        }
+        Command::Setup {
+            name,
+            nodes,
+            witness,
+            failure_timeout,
+            out: Some(out),
+        } => {
             let mut list = Vec::new();
             for n in &nodes {
                 let Some((node, addr)) = n.split_once('=') else {
@@ -265,22 +309,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             rt.block_on(client.remove(&node))?;
             println!("Node {node} removed from the cluster.");
         }
-        Command::Stop => {
+        Command::Stop { all: false } => {
             rt.block_on(client.stop())?;
             println!("Cluster membership stopped on this node (data kept; `halo cluster start` resumes).");
         }
-        Command::Start { all } => {
-            if all {
-                bail!(
-                    "halo cluster start --all: halo cannot yet reach other nodes' daemons from \
-                     here (pcs does it through pcsd; halo's remote API is not there yet). Run \
-                     `systemctl start halo` (or `halo cluster start` for a stopped membership) \
-                     on each node"
-                );
-            }
+        Command::Stop { all: true } => each_node(&rt, &args.target, true, "stop", |c| {
+            Box::pin(async move { c.stop().await })
+        })?,
+        Command::Start { all: false } => {
             rt.block_on(client.start())?;
             println!("Cluster membership started on this node.");
         }
+        Command::Start { all: true } => each_node(&rt, &args.target, true, "start", |c| {
+            Box::pin(async move { c.start().await })
+        })?,
         Command::History { limit, json } => {
             let h = rt.block_on(client.history(limit))?;
             if json {
@@ -289,16 +331,210 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 println!("{:>6}  {:<23}  {:<12}  change", "epoch", "time", "node");
                 for e in h {
                     println!(
-                        "{:>6}  {:<23}  {:<12}  {}",
+                        "{:>6}  {:<23}  {:<12}  {}{}",
                         e.epoch,
                         halo_consensus::state::fmt_time(e.time_ms),
                         e.node,
-                        e.summary
+                        e.summary,
+                        e.by.as_deref()
+                            .map(|b| format!(" (by {b})"))
+                            .unwrap_or_default()
                     );
                 }
             }
         }
     }
+    Ok(())
+}
+
+type NodeCall<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), halo_api::ClientError>> + 'a>>;
+
+/// Run `what` on this node, or (with `all`) on every node of the cluster through their
+/// remote APIs, one line per node; fails if any node failed.
+fn each_node(
+    rt: &tokio::runtime::Runtime,
+    target: &Target,
+    all: bool,
+    what: &str,
+    call: impl for<'a> Fn(&'a Client) -> NodeCall<'a>,
+) -> anyhow::Result<()> {
+    if !all {
+        let c = target.client()?;
+        rt.block_on(call(&c))?;
+        println!("{what}: done on this node");
+        return Ok(());
+    }
+    let hosts = crate::hosts::Hosts::load()?;
+    // The cluster's nodes, as this node (or --host) knows them; else every node
+    // authenticated to.
+    let names: Vec<String> = match target.client().map(|c| rt.block_on(c.status())) {
+        Ok(Ok(st)) if st.cluster.is_some() => st
+            .nodes
+            .into_iter()
+            .filter(|n| n.role != "witness" || what == "start" || what == "stop")
+            .map(|n| n.name)
+            .collect(),
+        _ => hosts.hosts.keys().cloned().collect(),
+    };
+    if names.is_empty() {
+        bail!("no nodes: authenticate to them first with `halo cluster auth NODE...`");
+    }
+    let mut failed = Vec::new();
+    for n in &names {
+        let res = hosts.client(n).and_then(|c| {
+            rt.block_on(call(&c.with_timeout(Duration::from_secs(60))))
+                .map_err(Into::into)
+        });
+        match res {
+            Ok(()) => println!("{n}: {what}: done"),
+            Err(e) => {
+                println!("{n}: {what}: FAILED: {e:#}");
+                failed.push(n.clone());
+            }
+        }
+    }
+    if !failed.is_empty() {
+        bail!("{what} failed on {}", failed.join(", "));
+    }
+    Ok(())
+}
+
+/// `halo cluster auth NODE [addr=ADDR]... -u USER [-p PASSWORD]`.
+fn auth(
+    rt: &tokio::runtime::Runtime,
+    words: &[String],
+    user: &str,
+    password: Option<String>,
+) -> anyhow::Result<()> {
+    let mut nodes: Vec<(String, Option<String>)> = Vec::new();
+    for w in words {
+        match (w.strip_prefix("addr="), nodes.last_mut()) {
+            (Some(a), Some((_, addr @ None))) => *addr = Some(a.to_string()),
+            (Some(_), _) => bail!("{w}: addr= follows the node it is the address of"),
+            (None, _) => nodes.push((w.clone(), None)),
+        }
+    }
+    let password = match password {
+        Some(p) => {
+            eprintln!(
+                "note: a password given with -p is visible to other users of this machine; \
+                 without -p, halo reads it from standard input"
+            );
+            p
+        }
+        None => crate::hosts::read_secret(&format!("Password for {user}: "))?,
+    };
+    let mut hosts = crate::hosts::Hosts::load()?;
+    let mut failed = Vec::new();
+    for (node, addr) in nodes {
+        let name = node
+            .rsplit_once(':')
+            .filter(|(_, p)| p.parse::<u16>().is_ok())
+            .map_or(node.as_str(), |(n, _)| n)
+            .to_string();
+        let api = crate::hosts::api_addr(&node, addr.as_deref());
+        let pinned = hosts.hosts.get(&name).map(|h| h.fingerprint.clone());
+        let client = Client::remote(
+            halo_api::client::Remote {
+                addr: api.clone(),
+                fingerprint: pinned.clone(),
+                authorization: None,
+            }
+            .basic(user, &password),
+        )
+        .with_timeout(Duration::from_secs(30));
+        let issued = rt.block_on(client.token_issue(&halo_api::proto::IssueToken::default()));
+        match issued {
+            Ok(t) => {
+                let fingerprint = client.seen_fingerprint().unwrap_or_default();
+                if pinned.is_none() {
+                    println!("{name}: certificate fingerprint {fingerprint} (first contact: compare it with the one the node's daemon logs)");
+                }
+                hosts.hosts.insert(
+                    name.clone(),
+                    crate::hosts::Host {
+                        addr: api,
+                        fingerprint,
+                        user: user.to_string(),
+                        token: t.token,
+                    },
+                );
+                println!("{name}: Authorized ({user}, {})", t.role);
+            }
+            Err(e) => {
+                let hint = if matches!(&e, halo_api::ClientError::CertificateChanged { .. }) {
+                    format!(" (`halo cluster deauth {name}` forgets the old certificate)")
+                } else {
+                    String::new()
+                };
+                println!("{name}: FAILED: {e}{hint}");
+                failed.push(name);
+            }
+        }
+    }
+    hosts.save()?;
+    if !failed.is_empty() {
+        bail!("not authorized on {}", failed.join(", "));
+    }
+    Ok(())
+}
+
+/// `halo cluster setup --name NAME NODE...` through the nodes' remote APIs: the first
+/// node creates the cluster (its users become the cluster's), the others join it with
+/// a token each; then every node is reached with the first node's token.
+fn setup(
+    rt: &tokio::runtime::Runtime,
+    name: &str,
+    nodes: &[String],
+    failure_timeout: Duration,
+) -> anyhow::Result<()> {
+    let mut hosts = crate::hosts::Hosts::load()?;
+    let mut infos = Vec::new();
+    for n in nodes {
+        if n.contains('=') {
+            bail!("{n}: NODE=ADDR is for --out; a live setup names nodes authenticated with `halo cluster auth`");
+        }
+        let c = hosts.client(n)?.with_timeout(Duration::from_secs(30));
+        let info = rt
+            .block_on(c.node())
+            .with_context(|| format!("asking {n} about itself"))?;
+        if let Some(cl) = &info.cluster {
+            bail!(
+                "{n} (node {}) is already in cluster {cl}: `halo cluster leave` on it first",
+                info.name
+            );
+        }
+        infos.push((n.clone(), c, info));
+    }
+    let Some(((first, first_client, first_info), rest)) = infos.split_first() else {
+        bail!("name the nodes");
+    };
+    rt.block_on(first_client.init(name, Some(failure_timeout.as_millis() as u64), Some(3600)))
+        .with_context(|| format!("creating cluster {name} on {first}"))?;
+    println!("{first}: created cluster {name} (node {})", first_info.name);
+    for (n, c, info) in rest {
+        let token = rt
+            .block_on(first_client.token(Some(600)))
+            .with_context(|| format!("a join token for {n} from {first}"))?;
+        rt.block_on(c.join(&first_info.listen, &token, None))
+            .with_context(|| format!("{n} joining through {first} ({})", first_info.listen))?;
+        println!("{n}: joined (node {})", info.name);
+    }
+    // The cluster's users are the first node's: its token now opens every node.
+    if let Some(t) = hosts.hosts.get(first).cloned() {
+        for (n, _, _) in rest {
+            if let Some(h) = hosts.hosts.get_mut(n) {
+                h.token = t.token.clone();
+                h.user = t.user.clone();
+            }
+        }
+        hosts.save()?;
+    }
+    println!(
+        "Cluster {name} set up with {} nodes; the users of {first} are the cluster's.",
+        infos.len()
+    );
     Ok(())
 }
 

@@ -130,7 +130,7 @@ pub fn edit(
     target: &Target,
     f: impl FnOnce(&mut halo_model::Config) -> anyhow::Result<()>,
 ) -> anyhow::Result<u64> {
-    let client = target.client();
+    let client = target.client()?;
     let rt = runtime()?;
     let state = rt.block_on(client.state(true))?;
     let current: StoredConfig = serde_json::from_value(state["config"].clone())
@@ -168,7 +168,7 @@ fn commit(
     config: StoredConfig,
     if_unchanged: Option<StoredConfig>,
 ) -> anyhow::Result<u64> {
-    let reply = runtime()?.block_on(target.client().propose(Change::SetConfig {
+    let reply = runtime()?.block_on(target.client()?.propose(Change::SetConfig {
         config,
         if_unchanged,
     }))?;
@@ -180,7 +180,7 @@ fn commit(
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let target = &args.target;
-    let client = target.client();
+    let client = target.client()?;
     let rt = runtime()?;
     match args.command {
         ConfigCommand::Apply {
@@ -368,7 +368,7 @@ fn replace(
     dry_run: bool,
     guarded: bool,
 ) -> anyhow::Result<Option<u64>> {
-    let client = target.client();
+    let client = target.client()?;
     let rt = runtime()?;
     let state = rt.block_on(client.state(true))?;
     let stored: StoredConfig = serde_json::from_value(state["config"].clone())
@@ -416,7 +416,7 @@ fn replace(
 /// back valid and only if nobody changed it meanwhile. An invalid file is kept for
 /// another try (`halo config apply FILE`), with the reason.
 fn edit_in_editor(target: &Target) -> anyhow::Result<()> {
-    let client = target.client();
+    let client = target.client()?;
     let rt = runtime()?;
     let state = rt.block_on(client.state(true))?;
     let stored: StoredConfig = serde_json::from_value(state["config"].clone())
@@ -501,7 +501,7 @@ fn preview(
     let mut state: halo_consensus::ClusterState =
         serde_json::from_value(state).context("reading the cluster's replicated state")?;
     state.config = config;
-    let st = runtime()?.block_on(target.client().status())?;
+    let st = runtime()?.block_on(target.client()?.status())?;
     let (before, after) = (halo_model::to_native(before), halo_model::to_native(cfg));
     let mut out = format!("--- the cluster's configuration\n+++ {name}\n");
     let diff = line_diff(&before, &after);

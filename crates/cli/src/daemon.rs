@@ -44,6 +44,16 @@ pub struct Args {
     /// agents use /var/run). Nodes that share a machine (tests) need one each.
     #[arg(long, env = "HA_VARRUN")]
     pub varrun: Option<PathBuf>,
+    /// ADDR:PORT of the remote API (HTTPS, users with roles; pcsd's port), or `none`.
+    #[arg(long, value_name = "ADDR:PORT|none", default_value = halo_api::remote::DEFAULT_ADDR)]
+    pub api: String,
+    /// The remote API's certificate chain (PEM); default: the node's own, made at first
+    /// start (STATE_DIR/api-cert.pem).
+    #[arg(long, value_name = "FILE", requires = "api_key")]
+    pub api_cert: Option<PathBuf>,
+    /// The key of --api-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "api_cert")]
+    pub api_key: Option<PathBuf>,
 }
 
 /// The host name, for the default node name.
@@ -98,6 +108,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 args.listen
             )
         })?;
+    let remote = match args.api.as_str() {
+        "none" => None,
+        a => Some(halo_api::RemoteOptions {
+            addr: a.parse().with_context(|| {
+                format!("--api {a}: expected ADDR:PORT (e.g. [::]:2224) or none")
+            })?,
+            cert: args.api_cert.zip(args.api_key),
+        }),
+    };
     let name = args.name.unwrap_or_else(host_name);
     let mut opts = halo_consensus::NodeOptions::new(&name, &args.state_dir, &args.listen);
     opts.witness = args.witness;
@@ -135,7 +154,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         watchdog_timeout: args.watchdog_timeout,
     };
     rt.spawn(stall_watch());
-    rt.block_on(halo_api::run_daemon(opts, exec, ctl))?;
+    rt.block_on(halo_api::run_daemon(opts, exec, ctl, remote))?;
     Ok(())
 }
 

@@ -86,6 +86,8 @@ impl Demo {
             .arg("--run-dir")
             .arg(dir.with_extension("run"))
             .args(["--watchdog", "none"])
+            // Three daemons on one host cannot all have port 2224: the demo is local.
+            .args(["--api", "none"])
             .env("HALO_LOG", "info")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)

@@ -41,7 +41,7 @@ fn merge(attrs: &mut BTreeMap<String, String>, pairs: BTreeMap<String, String>) 
 
 /// The cluster's configuration as it is now.
 pub fn current(target: &Target) -> anyhow::Result<Config> {
-    let state = runtime()?.block_on(target.client().state(true))?;
+    let state = runtime()?.block_on(target.client()?.state(true))?;
     let stored: halo_consensus::StoredConfig = serde_json::from_value(state["config"].clone())
         .context("reading the cluster's configuration")?;
     Ok(stored.to_model()?)
@@ -469,7 +469,7 @@ pub fn set_enabled(target: &Target, ids: &[String], enabled: bool) -> anyhow::Re
 /// The instances of resource `id` (a primitive, group or clone) that run now, as
 /// `(primitive, node)`, from the status this node holds.
 fn instances_running(target: &Target, id: &str) -> anyhow::Result<Vec<(String, String)>> {
-    let st = runtime()?.block_on(target.client().status())?;
+    let st = runtime()?.block_on(target.client()?.status())?;
     let (_, plan) = crate::status::live_plan(target, &st)?;
     Ok(plan
         .map(|p| p.resources())
@@ -1256,7 +1256,7 @@ pub fn failcounts(
     rsc: Option<&str>,
     node: Option<&str>,
 ) -> anyhow::Result<String> {
-    let value = runtime()?.block_on(target.client().state(false))?;
+    let value = runtime()?.block_on(target.client()?.state(false))?;
     let state: halo_consensus::ClusterState = serde_json::from_value(value)?;
     let mut lines = Vec::new();
     for (n, per) in &state.failures {

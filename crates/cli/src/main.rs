@@ -10,6 +10,7 @@ mod daemon;
 mod demo;
 mod edit;
 mod examples;
+mod hosts;
 mod lb;
 mod node;
 mod pcmk;
@@ -18,6 +19,7 @@ mod resource;
 mod simulate;
 mod status;
 mod stonith;
+mod user;
 mod vip;
 
 use clap::{Parser, Subcommand};
@@ -64,6 +66,8 @@ enum Command {
     Property(property::Args),
     /// Nodes: standby, maintenance, attributes.
     Node(node::Args),
+    /// Users of the API (roles read, operator, admin) and their tokens.
+    User(user::Args),
     /// Why a resource runs where it runs, or why it does not run (the scheduler's
     /// explanation on the live state).
     Why(status::WhyArgs),
@@ -121,6 +125,7 @@ fn main() {
         Command::Constraint(args) => constraint::run(args),
         Command::Property(args) => property::run(args),
         Command::Node(args) => node::run(args),
+        Command::User(args) => user::run(args),
         Command::Why(args) => status::why(args),
         Command::Man { dir } => man_pages(&dir),
         Command::Completion { shell } => {

@@ -468,6 +468,7 @@ fn daemon_dir(exec: &ExecOpts) -> PathBuf {
 fn cluster_command(exec: &ExecOpts, cmd: ResourceCommand) -> anyhow::Result<()> {
     let t = &crate::cluster::Target {
         state_dir: daemon_dir(exec),
+        host: exec.host.clone(),
     };
     let msg = match cmd {
         ResourceCommand::Create {
@@ -522,7 +523,7 @@ fn cluster_command(exec: &ExecOpts, cmd: ResourceCommand) -> anyhow::Result<()> 
             name: None,
             full: false,
         } => {
-            let st = crate::cluster::runtime()?.block_on(t.client().status())?;
+            let st = crate::cluster::runtime()?.block_on(t.client()?.status())?;
             let (_, lines) = crate::status::resources(t, &st)?;
             if lines.is_empty() {
                 "NO resources configured".to_string()

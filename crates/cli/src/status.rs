@@ -36,7 +36,7 @@ pub enum View {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     if args.json {
-        let st = runtime()?.block_on(args.target.client().status())?;
+        let st = runtime()?.block_on(args.target.client()?.status())?;
         let mut v = serde_json::to_value(&st)?;
         let live = Live::read(&args.target, &st).ok();
         if let (Some(obj), Some(live)) = (v.as_object_mut(), &live) {
@@ -100,7 +100,7 @@ macro_rules! say {
 /// The text status, as one frame.
 fn render(args: &Args) -> anyhow::Result<String> {
     let mut out = String::new();
-    let st = runtime()?.block_on(args.target.client().status())?;
+    let st = runtime()?.block_on(args.target.client()?.status())?;
     let show = |part: View| match args.view {
         None => part != View::Constraints,
         // As `pcs status cluster` and `pcs status corosync`: the summary and the nodes.
@@ -174,7 +174,7 @@ fn render(args: &Args) -> anyhow::Result<String> {
     for w in warnings(&cfg) {
         say!(out, "WARNING: {w}");
     }
-    if let Ok(info) = runtime()?.block_on(args.target.client().controller()) {
+    if let Ok(info) = runtime()?.block_on(args.target.client()?.controller()) {
         match (&info.watchdog, &info.watchdog_problem) {
             (Some(path), _) => say!(
                 out,
@@ -359,7 +359,7 @@ pub struct Live {
 
 impl Live {
     pub fn read(target: &Target, st: &halo_consensus::node::StatusReport) -> anyhow::Result<Live> {
-        let value = runtime()?.block_on(target.client().state(false))?;
+        let value = runtime()?.block_on(target.client()?.state(false))?;
         let state: halo_consensus::ClusterState = serde_json::from_value(value)?;
         let (cfg, plan) = plan_on(&state, st)?;
         let configured = !cfg.resources.is_empty();
@@ -511,7 +511,7 @@ pub struct WhyArgs {
 }
 
 pub fn why(args: WhyArgs) -> anyhow::Result<()> {
-    let st = runtime()?.block_on(args.target.client().status())?;
+    let st = runtime()?.block_on(args.target.client()?.status())?;
     let (_, plan) = live_plan(&args.target, &st)?;
     let text = plan
         .and_then(|p| p.explain(&args.resource))

@@ -252,7 +252,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let action = if off { "off" } else { "reboot" };
             let client = args
                 .target
-                .client()
+                .client()?
                 .with_timeout(std::time::Duration::from_secs(300));
             let ack = runtime()?.block_on(client.fence(&node, action))?;
             let detail = ack.detail.unwrap_or_default();
@@ -263,7 +263,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
         }
         StonithCommand::History { node, json } => {
-            let state = runtime()?.block_on(args.target.client().state(true))?;
+            let state = runtime()?.block_on(args.target.client()?.state(true))?;
             let history: Vec<halo_consensus::state::FenceRecord> =
                 serde_json::from_value(state["fence_history"].clone()).unwrap_or_default();
             let shown: Vec<_> = history

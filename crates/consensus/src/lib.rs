@@ -18,6 +18,7 @@ pub mod state;
 pub mod store;
 pub mod transport;
 pub mod types;
+pub mod users;
 
 pub use error::{Error, Result, WireError};
 pub use node::{

@@ -465,7 +465,13 @@ impl ClusterNode {
 
     /// Propose a change and wait until it is committed and applied. Refused without quorum.
     pub async fn propose(&self, change: Change) -> Result<Response> {
-        self.inner.propose(change).await
+        self.inner.propose(change, None).await
+    }
+
+    /// Commit one change on behalf of an authenticated caller (`user@address`), who is
+    /// recorded with it in the history.
+    pub async fn propose_as(&self, change: Change, by: String) -> Result<Response> {
+        self.inner.propose(change, Some(by)).await
     }
 
     /// The state as of a linearizable point: every change committed before this call is in it.
@@ -856,6 +862,7 @@ impl Inner {
             node: self.my_name(),
             time_ms: self.opts.clock.now_ms(),
             change,
+            by: None,
         }
     }
 
@@ -871,11 +878,14 @@ impl Inner {
             .clock
             .now_ms()
             .saturating_add(ttl.as_millis() as u64);
-        self.propose(Change::AddToken {
-            id: token.id.clone(),
-            secret_sha256: token.secret_hash(),
-            expires_ms,
-        })
+        self.propose(
+            Change::AddToken {
+                id: token.id.clone(),
+                secret_sha256: token.secret_hash(),
+                expires_ms,
+            },
+            None,
+        )
         .await?;
         Ok(token.encode())
     }
@@ -1042,7 +1052,7 @@ impl Inner {
         Ok((index, resp))
     }
 
-    async fn propose(&self, change: Change) -> Result<Response> {
+    async fn propose(&self, change: Change, by: Option<String>) -> Result<Response> {
         let run = self.running()?;
         let st = self.status();
         if !st.quorate {
@@ -1051,7 +1061,9 @@ impl Inner {
                 st.voters_online, st.voters, st.node
             )));
         }
-        let (_, resp) = self.commit(&run, self.request(change), true).await?;
+        let mut req = self.request(change);
+        req.by = by;
+        let (_, resp) = self.commit(&run, req, true).await?;
         Ok(resp)
     }
 
@@ -1164,6 +1176,7 @@ impl Inner {
             change: Change::RemoveNode {
                 name: name.to_string(),
             },
+            by: None,
         };
         // The leader may have removed itself and stepped down: retry through the new one.
         let deadline = Instant::now() + t;

@@ -213,6 +213,9 @@ pub struct ConfigVersion {
     pub time_ms: u64,
     /// The node the change came through.
     pub node: String,
+    /// Who asked for it and from where (`user@address`), when it came through the API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
     pub summary: String,
     pub config: StoredConfig,
 }
@@ -223,6 +226,9 @@ pub struct HistoryEntry {
     pub epoch: u64,
     pub time_ms: u64,
     pub node: String,
+    /// Who asked for it and from where (`user@address`), when it came through the API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
     pub summary: String,
     pub log_index: u64,
 }
@@ -411,6 +417,8 @@ pub enum Change {
     RecordFence { record: FenceRecord },
     /// A change that does nothing but bump the epoch (used by tests and benchmarks).
     Noop { note: String },
+    /// Users of the API and their tokens.
+    User(crate::users::UserChange),
 }
 
 impl Change {
@@ -463,15 +471,19 @@ impl Change {
                 record.detail
             ),
             Change::Noop { note } => format!("noop {note}"),
+            Change::User(u) => u.summary(),
         }
     }
 
     /// Whether this change is a configuration change (shown by `halo cluster history`).
     pub fn is_config_change(&self) -> bool {
-        !matches!(
-            self,
-            Change::RecordOp { .. } | Change::SetFailCount { .. } | Change::SetNodeAttr { .. }
-        )
+        match self {
+            Change::RecordOp { .. } | Change::SetFailCount { .. } | Change::SetNodeAttr { .. } => {
+                false
+            }
+            Change::User(u) => u.is_history(),
+            _ => true,
+        }
     }
 }
 
@@ -525,6 +537,9 @@ pub struct ClusterState {
     pub tokens: BTreeMap<String, TokenRecord>,
     #[serde(default)]
     pub secrets: Secrets,
+    /// Users of the API and their tokens.
+    #[serde(default)]
+    pub users: crate::users::Users,
 }
 
 fn refused(code: &str, reason: String) -> ChangeResult {
@@ -547,6 +562,7 @@ impl ClusterState {
                     epoch: self.epoch,
                     time_ms: req.time_ms,
                     node: req.node.clone(),
+                    by: req.by.clone(),
                     summary: req.change.summary(),
                     config: self.config.clone(),
                 });
@@ -559,6 +575,7 @@ impl ClusterState {
                     epoch: self.epoch,
                     time_ms: req.time_ms,
                     node: req.node.clone(),
+                    by: req.by.clone(),
                     summary: req.change.summary(),
                     log_index,
                 });
@@ -819,6 +836,7 @@ impl ClusterState {
                 ChangeResult::Ok
             }
             Change::Noop { .. } => ChangeResult::Ok,
+            Change::User(u) => self.users.apply(u, req.time_ms),
         }
     }
 
@@ -868,6 +886,7 @@ mod tests {
             node: node.into(),
             time_ms: t,
             change,
+            by: None,
         }
     }
 

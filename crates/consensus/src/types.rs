@@ -41,6 +41,11 @@ pub struct Request {
     /// Proposer's wall clock, milliseconds since the Unix epoch.
     pub time_ms: u64,
     pub change: Change,
+    /// Who asked for it and from where (`user@address`), when it came through the API:
+    /// the audit trail. Set by the API server from the authenticated caller, never by
+    /// the caller itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 impl fmt::Display for Request {

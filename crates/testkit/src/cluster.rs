@@ -194,6 +194,10 @@ impl Cluster {
         if d.witness {
             cmd.arg("--witness");
         }
+        // Daemons sharing a host share its port 2224: no remote API unless asked for.
+        if !d.extra_args.iter().any(|a| a == "--api") {
+            cmd.args(["--api", "none"]);
+        }
         cmd.args(&d.extra_args);
         let child = cmd
             .spawn()

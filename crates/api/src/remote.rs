@@ -1,0 +1,177 @@
+//! The remote API's transport: HTTPS on a TCP address (pcsd's port 2224 by default).
+//!
+//! The certificate is the operator's (`--api-cert`/`--api-key`) or, by default, the
+//! node's own API certificate, made once at first start (`STATE_DIR/api-cert.pem`,
+//! self-signed, as pcsd's) and kept, so clients that pinned it (`halo cluster auth`)
+//! keep trusting it whatever the node's cluster membership does. TLS handshakes run in
+//! tasks of their own: a slow or silent client never holds up the others.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
+
+use crate::server::DaemonError;
+
+/// The remote API's default address, pcsd's.
+pub const DEFAULT_ADDR: &str = "[::]:2224";
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where the remote API listens and with which certificate.
+#[derive(Debug, Clone)]
+pub struct RemoteOptions {
+    pub addr: SocketAddr,
+    /// Operator-provided certificate chain and key (PEM); else the node's own.
+    pub cert: Option<(PathBuf, PathBuf)>,
+}
+
+fn tls_err(what: impl std::fmt::Display) -> DaemonError {
+    DaemonError::Tls(what.to_string())
+}
+
+/// The node's own API certificate and key (PEM), made on first use.
+pub fn own_certificate(state_dir: &Path, node_name: &str) -> Result<(String, String), DaemonError> {
+    let (cert_path, key_path) = (
+        state_dir.join("api-cert.pem"),
+        state_dir.join("api-key.pem"),
+    );
+    if let (Ok(c), Ok(k)) = (
+        std::fs::read_to_string(&cert_path),
+        std::fs::read_to_string(&key_path),
+    ) {
+        return Ok((c, k));
+    }
+    let key = rcgen::KeyPair::generate().map_err(tls_err)?;
+    let mut names = vec![node_name.to_string(), "localhost".to_string()];
+    if let Ok(h) = nix::unistd::gethostname() {
+        if let Some(h) = h.to_str().filter(|h| !h.is_empty() && *h != node_name) {
+            names.push(h.to_string());
+        }
+    }
+    let mut params = rcgen::CertificateParams::new(names).map_err(tls_err)?;
+    for ip in ["127.0.0.1", "::1"] {
+        if let Ok(ip) = ip.parse() {
+            params.subject_alt_names.push(rcgen::SanType::IpAddress(ip));
+        }
+    }
+    let mut dn = rcgen::DistinguishedName::new();
+    dn.push(rcgen::DnType::CommonName, format!("halo API {node_name}"));
+    params.distinguished_name = dn;
+    params.not_before = rcgen::date_time_ymd(2024, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2124, 1, 1);
+    let cert = params.self_signed(&key).map_err(tls_err)?;
+    let (c, k) = (cert.pem(), key.serialize_pem());
+    write_private(&key_path, &k)?;
+    std::fs::write(&cert_path, &c).map_err(|e| tls_err(format!("{}: {e}", cert_path.display())))?;
+    Ok((c, k))
+}
+
+fn write_private(path: &Path, text: &str) -> Result<(), DaemonError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(|e| tls_err(format!("{}: {e}", path.display())))
+}
+
+/// SHA-256 fingerprint (hex) of the first certificate of a PEM text.
+pub fn fingerprint(cert_pem: &str) -> Result<String, DaemonError> {
+    let der = CertificateDer::from_pem_slice(cert_pem.as_bytes()).map_err(tls_err)?;
+    Ok(halo_consensus::pki::sha256_hex(der.as_ref()))
+}
+
+/// The TLS acceptor for a certificate chain and key in PEM.
+pub fn acceptor(cert_pem: &str, key_pem: &str) -> Result<TlsAcceptor, DaemonError> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .map_err(|e| tls_err(format!("certificate: {e}")))?;
+    if certs.is_empty() {
+        return Err(tls_err("the certificate file holds no certificate"));
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+        .map_err(|e| tls_err(format!("key: {e}")))?;
+    let mut cfg = rustls::ServerConfig::builder_with_provider(halo_consensus::pki::provider())
+        .with_safe_default_protocol_versions()
+        .map_err(tls_err)?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(tls_err)?;
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(cfg)))
+}
+
+/// A listener that hands out connections whose TLS handshake succeeded.
+pub struct TlsListener {
+    rx: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    local: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TlsListener {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl TlsListener {
+    pub fn new(tcp: TcpListener, acceptor: TlsAcceptor) -> std::io::Result<TlsListener> {
+        let local = tcp.local_addr()?;
+        let (tx, rx) = mpsc::channel(64);
+        let task = tokio::spawn(async move {
+            loop {
+                let (stream, from) = match tcp.accept().await {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "remote API: accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let (acceptor, tx) = (acceptor.clone(), tx.clone());
+                tokio::spawn(async move {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => {
+                            let _ = tx.send((tls, from)).await;
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(peer = %from, error = %e, "remote API: TLS handshake failed")
+                        }
+                        Err(_) => {
+                            tracing::debug!(peer = %from, "remote API: TLS handshake timed out")
+                        }
+                    }
+                });
+            }
+        });
+        Ok(TlsListener { rx, local, task })
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.rx.recv().await {
+            Some(c) => c,
+            // The accepting task ended (aborted at shutdown): accept nothing more.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        Ok(self.local)
+    }
+}

@@ -1,0 +1,296 @@
+//! The API's routes, each with the role it needs and what it does: the one table the
+//! authorisation check and the OpenAPI document (`GET /v1/openapi.json`) are made from.
+//! A request for a route not in this table is answered 404 before any handler runs, so
+//! nothing is served that the document does not describe.
+
+use halo_consensus::users::Role;
+
+/// One route: method, path (with `{param}` segments), the role it needs, a summary.
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    /// The least role the route needs; some handlers check more (a change's own role,
+    /// another user's password or token).
+    pub role: Role,
+    pub summary: &'static str,
+}
+
+const fn r(method: &'static str, path: &'static str, role: Role, summary: &'static str) -> Route {
+    Route {
+        method,
+        path,
+        role,
+        summary,
+    }
+}
+
+use Role::{Admin, Operator, Read};
+
+pub const ROUTES: &[Route] = &[
+    r(
+        "GET",
+        "/v1/node",
+        Read,
+        "This node: name, node-to-node address, cluster, state",
+    ),
+    r(
+        "GET",
+        "/v1/status",
+        Read,
+        "Membership, quorum, DC and nodes as this node sees them",
+    ),
+    r(
+        "POST",
+        "/v1/cluster/init",
+        Admin,
+        "Create a cluster with this node as its first member",
+    ),
+    r("POST", "/v1/cluster/token", Admin, "Issue a join token"),
+    r(
+        "POST",
+        "/v1/cluster/join",
+        Admin,
+        "Join this node to a cluster through one of its members",
+    ),
+    r(
+        "POST",
+        "/v1/cluster/remove",
+        Admin,
+        "Take another node out of the cluster",
+    ),
+    r(
+        "POST",
+        "/v1/cluster/leave",
+        Admin,
+        "Take this node out of the cluster",
+    ),
+    r(
+        "POST",
+        "/v1/cluster/stop",
+        Admin,
+        "Stop this node's membership, keeping its data",
+    ),
+    r(
+        "POST",
+        "/v1/cluster/start",
+        Admin,
+        "Start this node's membership again",
+    ),
+    r(
+        "POST",
+        "/v1/cluster/enable",
+        Admin,
+        "Start halo at boot on this node (systemctl enable)",
+    ),
+    r(
+        "POST",
+        "/v1/cluster/disable",
+        Admin,
+        "Do not start halo at boot on this node",
+    ),
+    r(
+        "GET",
+        "/v1/cluster/history",
+        Read,
+        "The last configuration changes: who, when, what",
+    ),
+    r(
+        "POST",
+        "/v1/changes",
+        Read,
+        "Commit a typed change (each kind needs its own role)",
+    ),
+    r(
+        "GET",
+        "/v1/changes",
+        Read,
+        "Changes after an epoch (long poll)",
+    ),
+    r(
+        "GET",
+        "/v1/state",
+        Read,
+        "The replicated state, without secrets",
+    ),
+    r("POST", "/v1/fence", Admin, "Have the DC fence a node"),
+    r(
+        "GET",
+        "/v1/config/versions",
+        Read,
+        "The configurations the cluster keeps",
+    ),
+    r(
+        "POST",
+        "/v1/attrs",
+        Operator,
+        "Set a node attribute, after its dampening delay",
+    ),
+    r(
+        "GET",
+        "/v1/attrs/pending",
+        Read,
+        "Attribute values waiting for their delay",
+    ),
+    r(
+        "GET",
+        "/v1/controller",
+        Read,
+        "This node's controller: watchdog, lease, what runs here",
+    ),
+    r(
+        "POST",
+        "/v1/login",
+        Read,
+        "Exchange a user's password (HTTP basic) for a session token",
+    ),
+    r(
+        "POST",
+        "/v1/logout",
+        Read,
+        "End the session whose token authenticates the request",
+    ),
+    r(
+        "GET",
+        "/v1/whoami",
+        Read,
+        "The authenticated user and its role",
+    ),
+    r("GET", "/v1/users", Admin, "The users and their roles"),
+    r("POST", "/v1/users", Admin, "Add a user"),
+    r(
+        "POST",
+        "/v1/users/{name}",
+        Read,
+        "Change a user's password (its own, or any as admin) or role (admin)",
+    ),
+    r(
+        "DELETE",
+        "/v1/users/{name}",
+        Admin,
+        "Delete a user and its tokens",
+    ),
+    r(
+        "GET",
+        "/v1/tokens",
+        Read,
+        "API tokens and sessions (one's own, or all as admin)",
+    ),
+    r(
+        "POST",
+        "/v1/tokens",
+        Read,
+        "Issue an API token (to oneself, or to any user as admin)",
+    ),
+    r(
+        "DELETE",
+        "/v1/tokens/{id}",
+        Read,
+        "Revoke a token (one's own, or any as admin)",
+    ),
+    r("GET", "/v1/openapi.json", Read, "This document"),
+];
+
+/// Whether `path` matches the pattern (`{x}` matches one non-empty segment).
+fn matches(pattern: &str, path: &str) -> bool {
+    let (mut p, mut q) = (pattern.split('/'), path.split('/'));
+    loop {
+        match (p.next(), q.next()) {
+            (None, None) => return true,
+            (Some(a), Some(b)) if a.starts_with('{') && a.ends_with('}') => {
+                if b.is_empty() {
+                    return false;
+                }
+            }
+            (Some(a), Some(b)) if a == b => {}
+            _ => return false,
+        }
+    }
+}
+
+/// The route a request is for.
+pub fn find(method: &str, path: &str) -> Option<&'static Route> {
+    ROUTES
+        .iter()
+        .find(|r| r.method.eq_ignore_ascii_case(method) && matches(r.path, path))
+}
+
+/// The OpenAPI 3.0 document of [`ROUTES`].
+pub fn openapi() -> serde_json::Value {
+    let mut paths = serde_json::Map::new();
+    for r in ROUTES {
+        let entry = paths
+            .entry(r.path.to_string())
+            .or_insert_with(|| serde_json::json!({}));
+        let params: Vec<serde_json::Value> = r
+            .path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(|name| {
+                serde_json::json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}})
+            })
+            .collect();
+        let mut op = serde_json::json!({
+            "summary": r.summary,
+            "x-halo-role": r.role.as_str(),
+            "responses": {
+                "200": {"description": "Done; the body is JSON"},
+                "400": {"description": "Invalid request (the body names the place and reason)"},
+                "401": {"description": "No or wrong credentials (HALO-E180)"},
+                "403": {"description": "The user's role is too weak (HALO-E181)"},
+                "409": {"description": "Refused by the cluster (the body carries the HALO-E code)"},
+                "429": {"description": "Too many failed logins from this address (HALO-E182)"},
+                "503": {"description": "No quorum"}
+            }
+        });
+        if !params.is_empty() {
+            op["parameters"] = serde_json::Value::Array(params);
+        }
+        if r.method == "POST" {
+            op["requestBody"] = serde_json::json!({
+                "required": false,
+                "content": {"application/json": {"schema": {"type": "object"}}}
+            });
+        }
+        entry[r.method.to_ascii_lowercase()] = op;
+    }
+    serde_json::json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "halo API",
+            "version": "1",
+            "description": "halo's control API: the local socket (credentials of the calling process) and the remote HTTPS API (port 2224 by default), the same routes. Roles: read < operator < admin."
+        },
+        "components": {
+            "securitySchemes": {
+                "basic": {"type": "http", "scheme": "basic"},
+                "token": {"type": "http", "scheme": "bearer", "description": "An API token (`halo user token`) or a session token (POST /v1/login)"}
+            }
+        },
+        "security": [{"basic": []}, {"token": []}],
+        "paths": paths,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_match_one_segment() {
+        assert!(find("DELETE", "/v1/users/alice").is_some());
+        assert!(find("DELETE", "/v1/users/").is_none());
+        assert!(find("DELETE", "/v1/users/a/b").is_none());
+        assert!(find("get", "/v1/status").is_some());
+        assert!(find("PUT", "/v1/status").is_none());
+    }
+
+    #[test]
+    fn every_route_is_in_the_document_once() {
+        let doc = openapi();
+        let mut n = 0;
+        for (_, ops) in doc["paths"].as_object().unwrap() {
+            n += ops.as_object().unwrap().len();
+        }
+        assert_eq!(n, ROUTES.len(), "a (method, path) pair is listed twice");
+    }
+}
