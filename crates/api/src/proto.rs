@@ -101,6 +101,14 @@ pub struct IssueToken {
     pub ttl_s: Option<u64>,
 }
 
+/// `POST /v1/login`'s optional body.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct LoginRequest {
+    /// A session shorter than the default 8 hours.
+    #[serde(default)]
+    pub ttl_s: Option<u64>,
+}
+
 /// A token's text (shown once) and what it is.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IssuedToken {

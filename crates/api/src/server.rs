@@ -488,19 +488,26 @@ struct NodeSelf {
 async fn login(
     Extension(auth): Extension<Auth>,
     Extension(caller): Extension<Caller>,
+    body: axum::body::Bytes,
 ) -> Result<Response, Response> {
+    // An optional `{"ttl_s": N}` asks for a shorter session than the default.
+    let ttl = if body.iter().all(u8::is_ascii_whitespace) {
+        auth::SESSION_TTL
+    } else {
+        let req: crate::proto::LoginRequest = serde_json::from_slice(&body)
+            .map_err(|e| refuse(Error::Invalid(format!("login body: {e}"))))?;
+        req.ttl_s
+            .map(Duration::from_secs)
+            .unwrap_or(auth::SESSION_TTL)
+            .min(auth::SESSION_TTL)
+    };
     let (token, rec) = auth
-        .issue(
-            &caller.user,
-            TokenKind::Session,
-            Some(auth::SESSION_TTL),
-            &caller,
-        )
+        .issue(&caller.user, TokenKind::Session, Some(ttl), &caller)
         .await
         .map_err(refuse)?;
     let cookie = format!(
         "halo_session={token}; Path=/; Max-Age={}; HttpOnly; Secure; SameSite=Strict",
-        auth::SESSION_TTL.as_secs()
+        ttl.as_secs()
     );
     let id = Auth::token_id(&token).unwrap_or_default();
     let body = Json(crate::proto::IssuedToken {
@@ -814,7 +821,10 @@ pub fn router(
         .layer(axum::middleware::from_fn_with_state(auth, gate))
 }
 
-/// Bind the control socket (replacing a stale one) with mode 0600.
+/// Bind the control socket (replacing a stale one): mode 0600, or, when the read-only
+/// group `haclient` exists, 0660 with that group, and the state directory traversable
+/// by the group (0710; what it holds stays its owner's). Who may do what is then decided
+/// by the caller's credentials ([`auth::Auth::local`]).
 pub fn bind_socket(path: &Path) -> Result<tokio::net::UnixListener, DaemonError> {
     use std::os::unix::fs::PermissionsExt;
     let err = |source| DaemonError::Socket {
@@ -831,7 +841,28 @@ pub fn bind_socket(path: &Path) -> Result<tokio::net::UnixListener, DaemonError>
         std::fs::remove_file(path).map_err(err)?;
     }
     let l = tokio::net::UnixListener::bind(path).map_err(err)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
+    let group = nix::unistd::Group::from_name(auth::READ_GROUP)
+        .ok()
+        .flatten();
+    let mode = match (&group, path.parent()) {
+        (Some(g), Some(dir)) => {
+            let shared = nix::unistd::chown(path, None, Some(g.gid))
+                .and_then(|()| nix::unistd::chown(dir, None, Some(g.gid)))
+                .map_err(std::io::Error::from)
+                .and_then(|()| {
+                    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o710))
+                });
+            match shared {
+                Result::Ok(()) => 0o660,
+                Err(e) => {
+                    tracing::debug!(error = %e, "control socket not shared with {}", auth::READ_GROUP);
+                    0o600
+                }
+            }
+        }
+        _ => 0o600,
+    };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(err)?;
     Ok(l)
 }
 

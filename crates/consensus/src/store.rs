@@ -39,6 +39,12 @@ fn dec<T: DeserializeOwned>(b: &[u8]) -> io::Result<T> {
 pub fn open_db(path: &Path) -> io::Result<Arc<Database>> {
     let db = Database::create(path)
         .map_err(|e| io::Error::other(format!("cannot open raft store {}: {e}", path.display())))?;
+    // The state holds users' password hashes and tokens' hashes: the owner's alone,
+    // whoever may traverse the state directory (the read-only `haclient` group).
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
     {
         let tx = db.begin_write().map_err(ioe("begin"))?;
         tx.open_table(LOG).map_err(ioe("open log"))?;
