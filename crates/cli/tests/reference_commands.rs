@@ -20,6 +20,9 @@ const NAMES: [&str; 3] = ["controller1", "controller2", "controller3"];
 const VIP: &str = "10.10.16.224";
 const IPADDR2: &str = "/usr/lib/ocf/resource.d/heartbeat/IPaddr2";
 const HAPROXY_UNIT: &str = "/lib/systemd/system/haproxy.service";
+const HALO_UNIT: &str = include_str!("../../../packaging/halo.service");
+/// hacluster's password, set on every node first (as `passwd hacluster` for pcs).
+const PASSWORD: &str = "hacluster-secret";
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_halo"))
@@ -40,6 +43,9 @@ impl Drop for Lab {
             let _ = d.wait();
         }
         self.systemds.clear();
+        for h in self.net.hosts() {
+            let _ = std::fs::remove_dir_all(Path::new("/etc/netns").join(h.netns()));
+        }
         if std::env::var_os("HALO_KEEP_TEST_DIRS").is_none() {
             let _ = std::fs::remove_dir_all(&self.root);
         }
@@ -63,6 +69,31 @@ impl Lab {
             .stdin(Stdio::null())
             .output()
             .unwrap_or_else(|e| panic!("{}: {e}", program.display()));
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    }
+
+    /// `halo ARGS` from inside controller1's host (its network, its /etc/hosts), with
+    /// `stdin` as standard input, its local socket controller `i`'s.
+    fn on_controller1(&self, i: usize, args: &[&str], stdin: &str) -> (bool, String, String) {
+        use std::io::Write;
+        let mut child = self.net.hosts()[0]
+            .command(bin())
+            .args(args)
+            .env("HALO_STATE_DIR", self.dir(i))
+            .env("HALO_HOSTS_FILE", self.root.join("hosts.json"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}"));
+        if let Some(mut i) = child.stdin.take() {
+            let _ = i.write_all(stdin.as_bytes());
+        }
+        let o = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
         (
             o.status.success(),
             String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -185,6 +216,18 @@ fn start_lab() -> Option<Lab> {
         .unwrap_or_else(|e| panic!("{e}"));
         sd.install("haproxy.service", &haproxy_unit)
             .unwrap_or_else(|e| panic!("{e}"));
+        // halo's own unit, for `halo cluster enable`.
+        sd.install("halo.service", HALO_UNIT)
+            .unwrap_or_else(|e| panic!("{e}"));
+        // The controllers' names, as the reference's hosts know them (`ip netns exec`
+        // puts /etc/netns/NS/hosts in place of /etc/hosts).
+        let etc = Path::new("/etc/netns").join(host.netns());
+        std::fs::create_dir_all(&etc).unwrap_or_else(|e| panic!("{e}"));
+        let hosts: String = (0..3)
+            .map(|j| format!("{} {}\n", lab.net.hosts()[j].ipv4(), NAMES[j]))
+            .collect();
+        std::fs::write(etc.join("hosts"), format!("127.0.0.1 localhost\n{hosts}"))
+            .unwrap_or_else(|e| panic!("{e}"));
         sd.install(
             "haproxy.service.d/test.conf",
             &format!(
@@ -232,35 +275,60 @@ fn reference_commands_run_as_they_are() {
     let Some(lab) = start_lab() else {
         return;
     };
-    // Forming the cluster: pcs's words need its remote API (pcsd), which halo does not
-    // have yet; each says so and names halo's way, which forms the cluster here. The
-    // rest is the reference's, `pcs` replaced by `halo`.
-    for (line, next) in [
-        (
-            "cluster auth controller1 controller2 controller3 -u hacluster -p secret",
-            "halo cluster init",
-        ),
-        (
-            "cluster setup --name openstack-cluster-01 controller1 controller2 controller3",
-            "halo cluster init --name openstack-cluster-01",
-        ),
-        ("cluster start --all", "systemctl start halo"),
-        ("cluster enable --all", "systemctl enable halo"),
+    // As for pcs, the hacluster user gets a password on every node first.
+    for i in 0..3 {
+        let (ok, _, err) = lab.on_controller1(
+            i,
+            &["user", "add", "hacluster", "--role", "admin"],
+            &format!("{PASSWORD}\n"),
+        );
+        assert!(ok, "user add on {}: {err}", NAMES[i]);
+    }
+    // Forming the cluster, from controller1 through the nodes' remote APIs.
+    for line in [
+        format!("cluster auth controller1 controller2 controller3 -u hacluster -p {PASSWORD}"),
+        "cluster setup --name openstack-cluster-01 controller1 controller2 controller3".into(),
+        "cluster start --all".into(),
+        "cluster enable --all".into(),
     ] {
         let args: Vec<&str> = line.split_whitespace().collect();
-        let (ok, _, err) = lab.run(0, bin(), &args);
-        assert!(!ok && err.contains(next), "halo {line}: {err}");
-        assert!(!err.contains("secret"), "the password was echoed: {err}");
-    }
-    lab.halo("cluster init --name openstack-cluster-01");
-    for (i, name) in NAMES.iter().enumerate().skip(1) {
-        let token = lab.halo("cluster token");
-        let (ok, _, err) = lab.run(
-            i,
-            bin(),
-            &["cluster", "join", &lab.addr(0), "--token", token.trim()],
+        let (ok, out, err) = lab.on_controller1(0, &args, "");
+        assert!(ok, "halo {line}: {out}{err}\n{}", lab.logs());
+        assert!(
+            !out.contains(PASSWORD) && !err.contains(PASSWORD),
+            "the password was echoed: {out}{err}"
         );
-        assert!(ok, "join {name}: {err}");
+    }
+    // Enabled: the unit's symlink in each host's own /etc/systemd/system (private to
+    // its systemd here, never the machine's).
+    let wants = "/etc/systemd/system/multi-user.target.wants/halo.service";
+    for (i, sd) in lab.systemds.iter().enumerate() {
+        let enter = sd.nsenter();
+        let linked = Command::new(&enter[0])
+            .args(&enter[1..])
+            .args(["test", "-L", wants])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(linked, "halo.service not enabled on {}", NAMES[i]);
+    }
+    assert!(
+        !Path::new(wants).exists(),
+        "the machine's own systemd was changed"
+    );
+    // The password is nowhere in the nodes' state or logs, only its argon2id hash.
+    for i in 0..3 {
+        let text = std::fs::read(lab.dir(i).join("users.json")).unwrap_or_default();
+        let text = String::from_utf8_lossy(&text);
+        assert!(
+            text.contains("$argon2id$") && !text.contains(PASSWORD),
+            "{text}"
+        );
+        let log = std::fs::read_to_string(lab.dir(i).with_extension("log")).unwrap_or_default();
+        assert!(
+            !log.contains(PASSWORD),
+            "the password is in {}'s log",
+            NAMES[i]
+        );
     }
     let quorate = poll(DEADLINE, || {
         let (_, out, _) = lab.run(0, bin(), &["status", "--json"]);

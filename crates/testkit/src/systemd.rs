@@ -19,9 +19,12 @@ const SYSTEMD: &str = "/lib/systemd/systemd";
 /// and empty stand-ins for the targets every service depends on. systemd then knows no
 /// unit of the machine: a service's default dependencies would otherwise pull in
 /// `sysinit.target` and with it the machine's boot (`systemd-tmpfiles-setup` empties the
-/// shared `/tmp`). Services write nowhere (no journald runs).
+/// shared `/tmp`). Services write nowhere (no journald runs). `/etc/systemd/system`
+/// is private too, so that `systemctl enable` inside never changes the machine's.
 const BOOT: &str = "set -e\n\
     mount -t tmpfs -o mode=755 tmpfs /run\n\
+    mkdir -p /etc/systemd/system\n\
+    mount -t tmpfs -o mode=755 tmpfs /etc/systemd/system\n\
     mkdir -p /run/systemd/system\n\
     cd /run/systemd/system\n\
     printf '[Unit]\\nDescription=halo test target\\n' > halo-test.target\n\
