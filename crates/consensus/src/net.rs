@@ -54,6 +54,18 @@ pub struct JoinRequest {
     pub csr_pem: String,
 }
 
+/// A cluster node as a joiner must know it before its copy of the replicated state
+/// arrives: to attribute the first Raft messages and admit the first connections.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KnownNode {
+    pub name: String,
+    pub id: NodeId,
+    /// SHA-256 of its certificate (DER), lowercase hex; `None` for a node admitted
+    /// before fingerprints were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_sha256: Option<String>,
+}
+
 /// The cluster's answer to an accepted join.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JoinAccepted {
@@ -61,6 +73,9 @@ pub struct JoinAccepted {
     pub cluster: String,
     pub cert_pem: String,
     pub ca_cert_pem: String,
+    /// The cluster's members as the admitting node knew them.
+    #[serde(default)]
+    pub nodes: Vec<KnownNode>,
 }
 
 /// Requests a member sends to the leader on behalf of a client.

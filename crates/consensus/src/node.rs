@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use openraft::async_runtime::watch::WatchReceiver;
 use openraft::error::{ClientWriteError, RaftError};
+use openraft::vote::RaftLeaderId;
 use openraft::{ChangeMembers, ReadPolicy, ServerState};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
@@ -17,8 +18,8 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::error::{Error, Result, WireError};
 use crate::net::{
-    self, Forward, ForwardReply, Handler, JoinAccepted, JoinRequest, Net, NetworkFactory, Peer,
-    PeerRequest, PeerResponse, PeerView, Reply,
+    self, Forward, ForwardReply, Handler, JoinAccepted, JoinRequest, KnownNode, Net,
+    NetworkFactory, Peer, PeerRequest, PeerResponse, PeerView, Reply,
 };
 use crate::pki::{self, Identity, JoinToken};
 use crate::state::{fmt_time, Change, ChangeResult, HistoryEntry, NodeStatus, Settings};
@@ -121,6 +122,20 @@ pub struct BootstrapFile {
     pub settings: Settings,
 }
 
+impl BootstrapFile {
+    /// The members as a node of this bundle knows them before the cluster record exists.
+    pub fn known_nodes(&self) -> Vec<KnownNode> {
+        self.members
+            .iter()
+            .map(|(name, id, _, _)| KnownNode {
+                name: name.clone(),
+                id: *id,
+                cert_sha256: None,
+            })
+            .collect()
+    }
+}
+
 /// One node in `halo status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeReport {
@@ -184,6 +199,9 @@ struct Inner {
     /// Per member certificate name, when any request from it (Raft's heartbeats
     /// included) last arrived: it was sent no later than that.
     heard: Mutex<HashMap<String, Instant>>,
+    /// The members this node was told of at join (or by its offline bundle), trusted
+    /// only until the replicated state has the cluster record.
+    seed: RwLock<Vec<KnownNode>>,
     /// Receives `PeerRequest::App` messages (the controller).
     app: RwLock<Option<Arc<dyn AppHandler>>>,
 }
@@ -290,6 +308,10 @@ impl Layout {
     pub fn bootstrap(&self) -> PathBuf {
         self.dir.join("bootstrap.json")
     }
+    /// The members a joiner was told of, until its copy of the state arrives.
+    pub fn peers(&self) -> PathBuf {
+        self.dir.join("peers.json")
+    }
 
     /// Write a node's identity and TLS files.
     pub fn write_identity(&self, id: &IdentityFile, tls: &Identity) -> Result<()> {
@@ -357,6 +379,7 @@ impl ClusterNode {
                 seen: Mutex::new(HashMap::new()),
                 round_trips: Mutex::new(HashMap::new()),
                 heard: Mutex::new(HashMap::new()),
+                seed: RwLock::new(vec![]),
                 app: RwLock::new(None),
             }),
         };
@@ -411,7 +434,7 @@ impl ClusterNode {
         self.inner.remove_via_leader(&me).await?;
         self.inner.stop_runtime().await;
         let l = self.inner.layout();
-        for p in [l.identity(), l.stopped(), l.bootstrap()] {
+        for p in [l.identity(), l.stopped(), l.bootstrap(), l.peers()] {
             let _ = std::fs::remove_file(p);
         }
         let _ = std::fs::remove_dir_all(l.tls_dir());
@@ -683,6 +706,15 @@ impl Inner {
         let ident = self.identity().ok_or(Error::NotConfigured)?;
         let layout = self.layout();
         let tls = layout.read_tls(&ident.name)?;
+        let seed = match read_json::<Vec<KnownNode>>(&layout.peers())? {
+            Some(s) => s,
+            None => read_json::<BootstrapFile>(&layout.bootstrap())?
+                .map(|b| b.known_nodes())
+                .unwrap_or_default(),
+        };
+        if let Ok(mut g) = self.seed.write() {
+            *g = seed;
+        }
         let db = self.db()?;
         let log = LogStore::new(db.clone());
         let sm = StateMachineStore::load(db, self.events.clone())
@@ -924,6 +956,7 @@ impl Inner {
             key_pem: key,
         };
         self.layout().write_identity(&ident, &tls)?;
+        write_json(&self.layout().peers(), &acc.nodes)?;
         if let Ok(mut g) = self.identity.write() {
             *g = Some(ident.clone());
         }
@@ -1168,7 +1201,13 @@ impl Inner {
         // The leader may have removed itself and stepped down: retry through the new one.
         let deadline = Instant::now() + t;
         loop {
-            match self.commit(run, req.clone(), true).await {
+            // Through another leader, the change is this node's own (a forwarded
+            // proposal is attributed to the node that sends it).
+            let mut req = req.clone();
+            if !run.raft.is_leader() {
+                req.node = self.my_name();
+            }
+            match self.commit(run, req, true).await {
                 Ok(_) => return Ok(()),
                 Err(e @ Error::Refused { .. }) => return Err(e),
                 Err(e) if Instant::now() >= deadline => return Err(e),
@@ -1256,18 +1295,53 @@ impl Inner {
         let ca_key = run.sm.with(|a| a.state.secrets.ca_key_pem.clone());
         let cert_pem = pki::sign_csr(&cluster.ca_cert_pem, &ca_key, &j.csr_pem, &j.name)?;
         tracing::info!(node = %j.name, id, "admitted a node");
+        let nodes = run.sm.with(|a| {
+            a.state
+                .nodes
+                .iter()
+                .filter(|(_, r)| r.status == NodeStatus::Member)
+                .map(|(name, r)| KnownNode {
+                    name: name.clone(),
+                    id: r.id,
+                    cert_sha256: None,
+                })
+                .collect()
+        });
         Ok(JoinAccepted {
             id,
             cluster: cluster.name,
             cert_pem,
             ca_cert_pem: cluster.ca_cert_pem,
+            nodes,
         })
     }
 
-    async fn handle_forward(&self, f: Forward) -> Result<ForwardReply> {
+    /// A request forwarded by the member whose certificate names `from`.
+    async fn handle_forward(&self, from: &str, f: Forward) -> Result<ForwardReply> {
         let run = self.running()?;
+        let forged = |what: String| {
+            tracing::warn!(peer = %from, "refused {what}");
+            Error::Forged {
+                from: from.to_string(),
+                what,
+            }
+        };
         match f {
             Forward::Propose { request } => {
+                // A proposal is attributed to the node that sends it, and what a node
+                // runs is only ever what that node itself reports.
+                if request.node != from {
+                    return Err(forged(format!(
+                        "a change in the name of {} ({})",
+                        request.node,
+                        request.change.summary()
+                    )));
+                }
+                if let Change::RecordOp { node, .. } = &request.change {
+                    if node != from {
+                        return Err(forged(format!("an operation result of {node}")));
+                    }
+                }
                 let (log_index, response) = self.commit(&run, *request, false).await?;
                 Ok(ForwardReply::Committed {
                     log_index,
@@ -1290,6 +1364,39 @@ impl Inner {
                 Ok(ForwardReply::ReadIndex { index })
             }
             Forward::AddMember { id, member } => {
+                // Asked by the joiner itself, or passed on by a voter; the address and
+                // role come from the node's record, never from the message.
+                let voter = self.raft_member_id(&run, from).is_ok_and(|fid| {
+                    run.raft
+                        .metrics()
+                        .borrow_watched()
+                        .membership_config
+                        .membership()
+                        .voter_ids()
+                        .any(|v| v == fid)
+                });
+                if member.name != from && !voter {
+                    return Err(forged(format!("the addition of {}", member.name)));
+                }
+                let member = run
+                    .sm
+                    .with(|a| {
+                        a.state.node_by_id(id).and_then(|(name, r)| {
+                            (name == &member.name && r.status == NodeStatus::Member).then(|| {
+                                Member {
+                                    name: name.clone(),
+                                    addr: r.addr.clone(),
+                                    witness: r.witness,
+                                }
+                            })
+                        })
+                    })
+                    .ok_or_else(|| {
+                        Error::Invalid(format!(
+                            "node {} (id {id}) was not admitted by a join token",
+                            member.name
+                        ))
+                    })?;
                 if run.raft.is_leader() {
                     self.add_member(&run, id, member).await?;
                 } else {
@@ -1308,6 +1415,9 @@ impl Inner {
                 Ok(ForwardReply::Done)
             }
             Forward::RemoveMember { name, by } => {
+                if by != from {
+                    return Err(forged(format!("the removal of {name} in the name of {by}")));
+                }
                 if !run.raft.is_leader() {
                     return Err(Error::NoQuorum("this node is not the leader".into()));
                 }
@@ -1333,6 +1443,75 @@ impl Inner {
             quorate: st.quorate,
             epoch: st.epoch,
         }
+    }
+
+    /// What this node knows of the node named `name`: its id and recorded certificate
+    /// fingerprint. From the replicated node records once the cluster record exists
+    /// (a removed node is not known), before that from the members this node was told
+    /// of when it joined (or by its offline bundle).
+    fn known_node(&self, run: &Running, name: &str) -> Option<KnownNode> {
+        let from_state = run.sm.with(|a| {
+            a.state.cluster.as_ref().map(|_| {
+                a.state
+                    .nodes
+                    .get(name)
+                    .filter(|r| r.status == NodeStatus::Member)
+                    .map(|r| KnownNode {
+                        name: name.to_string(),
+                        id: r.id,
+                        cert_sha256: None,
+                    })
+            })
+        });
+        match from_state {
+            Some(known) => known,
+            None => self
+                .seed
+                .read()
+                .ok()?
+                .iter()
+                .find(|k| k.name == name)
+                .cloned(),
+        }
+    }
+
+    /// The Raft id of the member named `name` in this node's view of the membership.
+    fn raft_member_id(&self, run: &Running, name: &str) -> Result<NodeId> {
+        run.raft
+            .metrics()
+            .borrow_watched()
+            .membership_config
+            .membership()
+            .nodes()
+            .find(|(_, m)| m.name == name)
+            .map(|(id, _)| *id)
+            .ok_or_else(|| Error::NotMember(name.to_string()))
+    }
+
+    /// A Raft message from the node whose certificate names `from` must name that
+    /// node's id as its sender, and the membership must give that id the same name.
+    fn check_sender(&self, run: &Running, from: &str, claimed: NodeId, what: &str) -> Result<()> {
+        let refuse = || {
+            tracing::warn!(peer = %from, claimed, "refused {what}");
+            Error::Forged {
+                from: from.to_string(),
+                what: format!("{what} (id {claimed})"),
+            }
+        };
+        let Some(known) = self.known_node(run, from) else {
+            tracing::warn!(peer = %from, "refused a Raft message from an unknown node");
+            return Err(Error::NotMember(from.to_string()));
+        };
+        if known.id != claimed {
+            return Err(refuse());
+        }
+        let m = run.raft.metrics().borrow_watched().clone();
+        if let Some(member) = m.membership_config.membership().get_node(&claimed) {
+            if member.name != from {
+                return Err(refuse());
+            }
+        }
+        Ok(())
     }
 
     fn record_seen(&self, id: NodeId, view: PeerView) {
@@ -1458,109 +1637,128 @@ impl Handler for HandlerRef {
     fn handle(&self, peer: Peer, req: PeerRequest) -> BoxFuture<'_, Reply> {
         Box::pin(async move {
             let inner = self.0.upgrade().ok_or_else(|| wire(Error::Stopped))?;
-            if let Peer::Member(name) = &peer {
-                // Every Raft message passes here: no new key once the member is known.
+            let run = inner.running().map_err(wire)?;
+            let from = match peer {
+                Peer::Member(name) => name,
+                Peer::Anonymous(addr) => {
+                    // Only a join request reaches here without a certificate.
+                    return match req {
+                        PeerRequest::Join(j) => inner
+                            .handle_join(&addr, j)
+                            .await
+                            .map(PeerResponse::Join)
+                            .map_err(wire),
+                        _ => Err(wire(Error::Refused {
+                            code: "HALO-E140".into(),
+                            reason: "only a join request is accepted without a cluster certificate"
+                                .into(),
+                        })),
+                    };
+                }
+            };
+            {
+                // Every Raft message passes here: no new key once the member is known
+                // (and only admitted certificates get this far).
                 let mut h = lock_or_poisoned(&inner.heard);
-                match h.get_mut(name) {
+                match h.get_mut(&from) {
                     Some(at) => *at = Instant::now(),
                     None => {
-                        h.insert(name.clone(), Instant::now());
+                        h.insert(from.clone(), Instant::now());
                     }
                 }
             }
-            let run = inner.running().map_err(wire)?;
+            // Every message is attributed to the node its certificate names: a Raft
+            // message must come from the node it names as its sender.
+            let check = |claimed: NodeId, what: &str| {
+                inner.check_sender(&run, &from, claimed, what).map_err(wire)
+            };
             match req {
-                PeerRequest::AppendEntries(r) => run
-                    .raft
-                    .append_entries(r)
-                    .await
-                    .map(PeerResponse::AppendEntries)
-                    .map_err(|e| wire(raft_err(e))),
-                PeerRequest::Vote(r) => run
-                    .raft
-                    .vote(r)
-                    .await
-                    .map(PeerResponse::Vote)
-                    .map_err(|e| wire(raft_err(e))),
-                PeerRequest::PreVote(r) => run
-                    .raft
-                    .pre_vote(r)
-                    .await
-                    .map(PeerResponse::Vote)
-                    .map_err(|e| wire(raft_err(e))),
-                PeerRequest::Snapshot { vote, meta, data } => run
-                    .raft
-                    .install_full_snapshot(
-                        vote,
-                        crate::types::Snapshot {
-                            meta,
-                            snapshot: data,
-                        },
-                    )
-                    .await
-                    .map(PeerResponse::Snapshot)
-                    .map_err(|e| wire(raft_err(e))),
+                PeerRequest::AppendEntries(r) => {
+                    check(*r.vote.leader_id.node_id(), "entries of another leader")?;
+                    run.raft
+                        .append_entries(r)
+                        .await
+                        .map(PeerResponse::AppendEntries)
+                        .map_err(|e| wire(raft_err(e)))
+                }
+                PeerRequest::Vote(r) => {
+                    check(
+                        *r.vote.leader_id.node_id(),
+                        "a vote request of another candidate",
+                    )?;
+                    run.raft
+                        .vote(r)
+                        .await
+                        .map(PeerResponse::Vote)
+                        .map_err(|e| wire(raft_err(e)))
+                }
+                PeerRequest::PreVote(r) => {
+                    check(
+                        *r.vote.leader_id.node_id(),
+                        "a pre-vote request of another candidate",
+                    )?;
+                    run.raft
+                        .pre_vote(r)
+                        .await
+                        .map(PeerResponse::Vote)
+                        .map_err(|e| wire(raft_err(e)))
+                }
+                PeerRequest::Snapshot { vote, meta, data } => {
+                    check(*vote.leader_id.node_id(), "a snapshot of another leader")?;
+                    run.raft
+                        .install_full_snapshot(
+                            vote,
+                            crate::types::Snapshot {
+                                meta,
+                                snapshot: data,
+                            },
+                        )
+                        .await
+                        .map(PeerResponse::Snapshot)
+                        .map_err(|e| wire(raft_err(e)))
+                }
+                PeerRequest::TransferLeader(r) => {
+                    check(
+                        *r.from_leader().leader_id.node_id(),
+                        "a leadership transfer of another leader",
+                    )?;
+                    run.raft
+                        .handle_transfer_leader(r)
+                        .await
+                        .map(PeerResponse::TransferLeader)
+                        .map_err(|e| wire(raft_err(e)))
+                }
                 PeerRequest::Ping(view) => {
-                    let id = run
-                        .raft
-                        .metrics()
-                        .borrow_watched()
-                        .membership_config
-                        .membership()
-                        .nodes()
-                        .find(|(_, m)| m.name == view.name)
-                        .map(|(id, _)| *id);
-                    if let Some(id) = id {
-                        inner.record_seen(id, view);
+                    // A ping tells how its sender is: it may only speak of the node
+                    // its certificate names, and that node must be a member.
+                    if view.name != from {
+                        tracing::warn!(peer = %from, claims = %view.name, "refused a ping in the name of another node");
+                        return Err(wire(Error::Forged {
+                            from,
+                            what: format!("a ping in the name of {}", view.name),
+                        }));
                     }
+                    let id = inner.raft_member_id(&run, &from).map_err(wire)?;
+                    inner.record_seen(id, view);
                     Ok(PeerResponse::Pong(inner.my_view()))
                 }
-                PeerRequest::TransferLeader(r) => run
-                    .raft
-                    .handle_transfer_leader(r)
-                    .await
-                    .map(PeerResponse::TransferLeader)
-                    .map_err(|e| wire(raft_err(e))),
                 PeerRequest::Forward(f) => inner
-                    .handle_forward(f)
+                    .handle_forward(&from, f)
                     .await
                     .map(PeerResponse::Forward)
                     .map_err(wire),
                 PeerRequest::App(body) => {
                     // Attributed to the certificate's name, which must be a member.
-                    let Peer::Member(name) = peer else {
-                        return Err(wire(Error::Refused {
-                            code: "HALO-E138".into(),
-                            reason: "application messages need a member certificate".into(),
-                        }));
-                    };
-                    let member = run
-                        .raft
-                        .metrics()
-                        .borrow_watched()
-                        .membership_config
-                        .membership()
-                        .nodes()
-                        .any(|(_, m)| m.name == name);
-                    if !member {
-                        return Err(wire(Error::NoSuchNode(name)));
-                    }
+                    inner.raft_member_id(&run, &from).map_err(wire)?;
                     inner
-                        .app_handle(name, body)
+                        .app_handle(from, body)
                         .await
                         .map(PeerResponse::App)
                         .map_err(wire)
                 }
-                PeerRequest::Join(j) => {
-                    let from = match &peer {
-                        Peer::Anonymous(a) | Peer::Member(a) => a.clone(),
-                    };
-                    inner
-                        .handle_join(&from, j)
-                        .await
-                        .map(PeerResponse::Join)
-                        .map_err(wire)
-                }
+                PeerRequest::Join(_) => Err(wire(Error::AlreadyConfigured(
+                    "this one: a member does not join again".into(),
+                ))),
             }
         })
     }
@@ -1696,6 +1894,7 @@ async fn maintenance(weak: Weak<Inner>, weak_run: Weak<Running>) {
         // Once the cluster record exists, the offline bundle's CA key is no longer needed on disk.
         if run.sm.with(|a| a.state.cluster.is_some()) {
             let _ = std::fs::remove_file(inner.layout().bootstrap());
+            let _ = std::fs::remove_file(inner.layout().peers());
         }
         drop(run);
         drop(inner);

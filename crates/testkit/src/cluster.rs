@@ -417,8 +417,13 @@ pub mod probe {
                 addr: addr.into(),
                 witness: false,
             };
+            // A ping speaks for the node its certificate names.
+            let own = halo_consensus::pki::cert_der(&identity.cert_pem)
+                .ok()
+                .and_then(|d| halo_consensus::pki::cert_common_name(d.as_ref()))
+                .unwrap_or_default();
             let view = PeerView {
-                name: "probe".into(),
+                name: own,
                 ..Default::default()
             };
             match net
