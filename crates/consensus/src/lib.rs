@@ -22,7 +22,7 @@ pub mod types;
 pub use error::{Error, Result, WireError};
 pub use node::{
     AppHandler, ClusterNode, Contact, Joined, NodeOptions, NodeReport, StatusReport, Timing,
-    DEFAULT_TOKEN_TTL,
+    TokenInfo, DEFAULT_TOKEN_TTL,
 };
 pub use state::{
     Change, ChangeResult, ClusterState, ConfigVersion, HistoryEntry, Settings, StoredConfig,

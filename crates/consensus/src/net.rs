@@ -386,8 +386,9 @@ pub enum Peer {
 /// Handles requests arriving at this node.
 pub trait Handler: Send + Sync + 'static {
     fn handle(&self, peer: Peer, req: PeerRequest) -> BoxFuture<'_, Reply>;
-    /// Whether a member with this certificate name is still allowed in.
-    fn admits(&self, name: &str) -> bool;
+    /// Whether a peer presenting a cluster certificate with this name and SHA-256
+    /// fingerprint (lowercase hex) is a member allowed in.
+    fn admits(&self, name: &str, cert_sha256: &str) -> bool;
 }
 
 /// Accept connections until the task is aborted.
@@ -427,9 +428,12 @@ async fn serve_conn(
     };
     let member = {
         let (_, conn) = tls.get_ref();
-        conn.peer_certificates()
-            .and_then(|c| c.first())
-            .map(|c| crate::pki::cert_common_name(c.as_ref()).unwrap_or_default())
+        conn.peer_certificates().and_then(|c| c.first()).map(|c| {
+            (
+                crate::pki::cert_common_name(c.as_ref()).unwrap_or_default(),
+                crate::pki::sha256_hex(c.as_ref()),
+            )
+        })
     };
     match member {
         None => {
@@ -449,9 +453,23 @@ async fn serve_conn(
             tls.shutdown().await.ok();
             Ok(())
         }
-        Some(name) => {
-            if !handler.admits(&name) {
-                tracing::warn!(peer = %from, node = %name, "refused a removed node");
+        Some((name, fingerprint)) => {
+            if !handler.admits(&name, &fingerprint) {
+                // A certificate of the cluster CA, but not the one recorded for a member
+                // of that name (removed, unknown, or superseded): one bounded request
+                // gets the reason, then the connection closes.
+                tracing::warn!(peer = %from, node = %name, fingerprint = %fingerprint, "refused a certificate that is not a member's");
+                if read_frame::<_, serde_json::Value>(&mut tls, MAX_JOIN_FRAME)
+                    .await
+                    .is_ok()
+                {
+                    let reply: Reply = Err(WireError {
+                        code: "HALO-E147".into(),
+                        message: format!("HALO-E147 certificate of {name} refused: it is not the one recorded for a member of this cluster (a removed node, an unknown name, or a replaced certificate); a node that was removed must join again with a new token under a new name"),
+                    });
+                    write_frame(&mut tls, &reply).await.ok();
+                }
+                tls.shutdown().await.ok();
                 return Ok(());
             }
             loop {

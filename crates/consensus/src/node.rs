@@ -120,6 +120,9 @@ pub struct BootstrapFile {
     /// (name, id, addr, witness)
     pub members: Vec<(String, NodeId, String, bool)>,
     pub settings: Settings,
+    /// Each member's certificate fingerprint, by name.
+    #[serde(default)]
+    pub certs: BTreeMap<String, String>,
 }
 
 impl BootstrapFile {
@@ -130,7 +133,7 @@ impl BootstrapFile {
             .map(|(name, id, _, _)| KnownNode {
                 name: name.clone(),
                 id: *id,
-                cert_sha256: None,
+                cert_sha256: self.certs.get(name).cloned(),
             })
             .collect()
     }
@@ -165,6 +168,19 @@ pub struct StatusReport {
     pub failure_timeout_ms: u64,
     pub voters_online: usize,
     pub voters: usize,
+}
+
+/// One join token in `halo cluster token list`: never its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenInfo {
+    pub id: String,
+    /// `None`: a token made before tokens had a number of uses (any number until it
+    /// expires).
+    pub uses_left: Option<u32>,
+    pub expires_ms: u64,
+    pub expired: bool,
+    pub revoked: bool,
+    pub created_by: String,
 }
 
 /// What a successful join reports.
@@ -407,12 +423,53 @@ impl ClusterNode {
     ) -> Result<String> {
         let _g = self.inner.admin.lock().await;
         self.inner.init(cluster, settings).await?;
-        self.inner.make_token(token_ttl).await
+        self.inner.make_token(token_ttl, 1).await
     }
 
-    /// A fresh join token.
+    /// A fresh join token that admits one node.
     pub async fn token(&self, ttl: Duration) -> Result<String> {
-        self.inner.make_token(ttl).await
+        self.inner.make_token(ttl, 1).await
+    }
+
+    /// A fresh join token that admits up to `uses` nodes.
+    pub async fn token_with_uses(&self, ttl: Duration, uses: u32) -> Result<String> {
+        self.inner.make_token(ttl, uses).await
+    }
+
+    /// The join tokens the cluster knows (never their secrets), as of a linearizable
+    /// read.
+    pub async fn tokens(&self) -> Result<Vec<TokenInfo>> {
+        let run = self.inner.running()?;
+        self.inner.linearize(&run).await?;
+        let now = self.inner.opts.clock.now_ms();
+        Ok(run.sm.with(|a| {
+            a.state
+                .tokens
+                .iter()
+                .map(|(id, t)| TokenInfo {
+                    id: id.clone(),
+                    uses_left: t.uses_left,
+                    expires_ms: t.expires_ms,
+                    expired: t.expires_ms <= now,
+                    revoked: t.revoked,
+                    created_by: t.created_by.clone(),
+                })
+                .collect()
+        }))
+    }
+
+    /// Revoke the join token `id`: it admits no node any more.
+    pub async fn revoke_token(&self, id: &str) -> Result<()> {
+        self.inner
+            .propose(Change::RevokeToken { id: id.to_string() })
+            .await
+            .map(|_| ())
+            .map_err(|e| match e {
+                Error::Refused { code, .. } if code == "HALO-E146" => {
+                    Error::NoSuchToken(id.to_string())
+                }
+                e => e,
+            })
     }
 
     /// Join the cluster reachable at `peer` with `token`.
@@ -834,6 +891,7 @@ impl Inner {
         pki::check_node_name(&name)?;
         let (ca, ca_key, fp) = pki::generate_ca(cluster)?;
         let (cert, key) = pki::issue_node_cert(&ca, &ca_key, &name)?;
+        let certs = BTreeMap::from([(name.clone(), pki::fingerprint_pem(&cert)?)]);
         let ident = IdentityFile {
             v: 1,
             name: name.clone(),
@@ -877,6 +935,7 @@ impl Inner {
             settings,
             nodes: vec![(name, 1, ident.addr, ident.witness)],
             next_node_id: 2,
+            certs,
         };
         self.commit(&run, self.request(change), true).await?;
         Ok(())
@@ -891,7 +950,12 @@ impl Inner {
         }
     }
 
-    async fn make_token(&self, ttl: Duration) -> Result<String> {
+    async fn make_token(&self, ttl: Duration, uses: u32) -> Result<String> {
+        if uses == 0 {
+            return Err(Error::Invalid(
+                "a join token must admit at least one node (--uses 1 or more)".into(),
+            ));
+        }
         let run = self.running()?;
         let fp = run
             .sm
@@ -907,6 +971,7 @@ impl Inner {
             id: token.id.clone(),
             secret_sha256: token.secret_hash(),
             expires_ms,
+            uses: Some(uses),
         })
         .await?;
         Ok(token.encode())
@@ -1273,28 +1338,50 @@ impl Inner {
             })
             .collect::<Option<Vec<u8>>>()
             .unwrap_or_default();
+        // Constant time: the hash of the secret given against the one recorded.
         if !pki::digest_eq(&pki::sha256_hex(&secret), &token.secret_sha256) {
             tracing::warn!(peer = %from, "join refused: wrong token secret");
             return Err(Error::TokenRefused);
+        }
+        if token.revoked {
+            tracing::warn!(peer = %from, token = %j.token_id, "join refused: revoked token");
+            return Err(Error::TokenRevoked(j.token_id.clone()));
         }
         if token.expires_ms <= now {
             tracing::warn!(peer = %from, "join refused: expired token");
             return Err(Error::TokenExpired(fmt_time(token.expires_ms)));
         }
+        if token.uses_left == Some(0) {
+            tracing::warn!(peer = %from, token = %j.token_id, "join refused: used token");
+            return Err(Error::TokenUsed(j.token_id.clone()));
+        }
         pki::check_node_name(&j.name)?;
-        let req = self.request(Change::ReserveNode {
+        let ca_key = run.sm.with(|a| a.state.secrets.ca_key_pem.clone());
+        let cert_pem = pki::sign_csr(&cluster.ca_cert_pem, &ca_key, &j.csr_pem, &j.name)?;
+        // The use is consumed, and the certificate bound to the name, by the state
+        // machine in one committed change: of two joins racing with a single-use token
+        // only one is admitted.
+        let req = self.request(Change::AdmitNode {
             name: j.name.clone(),
             addr: j.addr.clone(),
             witness: j.witness,
+            token_id: j.token_id.clone(),
+            cert_sha256: pki::fingerprint_pem(&cert_pem)?,
         });
-        let (_, resp) = self.commit(&run, req, true).await?;
+        let (_, resp) = self.commit(&run, req, true).await.map_err(|e| match e {
+            Error::Refused { code, .. } if code == "HALO-E145" => {
+                Error::TokenUsed(j.token_id.clone())
+            }
+            Error::Refused { code, .. } if code == "HALO-E144" => {
+                Error::TokenRevoked(j.token_id.clone())
+            }
+            e => e,
+        })?;
         let id = match resp.result {
             ChangeResult::NodeId { id } => id,
             other => return Err(Error::Invalid(format!("unexpected result {other:?}"))),
         };
-        let ca_key = run.sm.with(|a| a.state.secrets.ca_key_pem.clone());
-        let cert_pem = pki::sign_csr(&cluster.ca_cert_pem, &ca_key, &j.csr_pem, &j.name)?;
-        tracing::info!(node = %j.name, id, "admitted a node");
+        tracing::info!(node = %j.name, id, token = %j.token_id, "admitted a node");
         let nodes = run.sm.with(|a| {
             a.state
                 .nodes
@@ -1303,7 +1390,7 @@ impl Inner {
                 .map(|(name, r)| KnownNode {
                     name: name.clone(),
                     id: r.id,
-                    cert_sha256: None,
+                    cert_sha256: r.cert_sha256.clone(),
                 })
                 .collect()
         });
@@ -1459,7 +1546,7 @@ impl Inner {
                     .map(|r| KnownNode {
                         name: name.to_string(),
                         id: r.id,
-                        cert_sha256: None,
+                        cert_sha256: r.cert_sha256.clone(),
                     })
             })
         });
@@ -1763,18 +1850,23 @@ impl Handler for HandlerRef {
         })
     }
 
-    fn admits(&self, name: &str) -> bool {
+    fn admits(&self, name: &str, cert_sha256: &str) -> bool {
         let Some(inner) = self.0.upgrade() else {
             return false;
         };
-        match inner.running() {
-            Ok(run) => run.sm.with(|a| {
-                a.state
-                    .nodes
-                    .get(name)
-                    .is_none_or(|r| r.status != NodeStatus::Removed)
-            }),
-            Err(_) => false,
+        let Ok(run) = inner.running() else {
+            return false;
+        };
+        // A member of the cluster's records (a removed or unknown name is not), with
+        // the very certificate issued to it. Records made before fingerprints were
+        // kept admit the name alone.
+        match inner.known_node(&run, name) {
+            Some(KnownNode {
+                cert_sha256: Some(recorded),
+                ..
+            }) => pki::digest_eq(&recorded, cert_sha256),
+            Some(_) => true,
+            None => false,
         }
     }
 }
@@ -1880,6 +1972,7 @@ async fn maintenance(weak: Weak<Inner>, weak_run: Weak<Running>) {
                         settings: b.settings.clone(),
                         nodes: b.members.clone(),
                         next_node_id: next,
+                        certs: b.certs.clone(),
                     };
                     if inner
                         .commit(&run, inner.request(change), false)

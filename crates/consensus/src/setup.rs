@@ -2,6 +2,7 @@
 //! Each bundle is a ready state directory: identity, TLS files and a `bootstrap.json` that
 //! makes the lowest-id node initialise the cluster with every member at first start.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -48,6 +49,14 @@ pub fn make_bundles(
         .enumerate()
         .map(|(i, n)| (n.name.clone(), i as u64 + 1, n.addr.clone(), n.witness))
         .collect();
+    let mut issued = BTreeMap::new();
+    for (name, _, _, _) in &members {
+        issued.insert(name.clone(), pki::issue_node_cert(&ca, &ca_key, name)?);
+    }
+    let certs = issued
+        .iter()
+        .map(|(name, (cert, _))| Ok((name.clone(), pki::fingerprint_pem(cert)?)))
+        .collect::<Result<BTreeMap<String, String>>>()?;
     let boot = BootstrapFile {
         v: 1,
         cluster: cluster.to_string(),
@@ -56,10 +65,13 @@ pub fn make_bundles(
         ca_fingerprint: fp,
         members: members.clone(),
         settings,
+        certs,
     };
     make_private_dir(out)?;
     for (name, id, addr, witness) in members {
-        let (cert, key) = pki::issue_node_cert(&ca, &ca_key, &name)?;
+        let (cert, key) = issued
+            .remove(&name)
+            .ok_or_else(|| Error::Invalid(format!("no certificate issued for {name}")))?;
         let layout = Layout {
             dir: out.join(&name),
         };

@@ -99,6 +99,13 @@ pub struct TokenRecord {
     pub secret_sha256: String,
     pub expires_ms: u64,
     pub created_by: String,
+    /// How many more nodes it may admit; `None` for a token made before tokens had a
+    /// number of uses (usable until it expires).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uses_left: Option<u32>,
+    /// Revoked tokens are kept (refused with their own message) until they expire.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub revoked: bool,
 }
 
 /// Membership status of a node record.
@@ -119,6 +126,11 @@ pub struct NodeRecord {
     pub witness: bool,
     pub status: NodeStatus,
     pub since_ms: u64,
+    /// SHA-256 (lowercase hex) of the certificate issued to the node: the only one a
+    /// node of this name is admitted with. `None` for nodes admitted before it was
+    /// recorded (admitted by name alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_sha256: Option<String>,
 }
 
 /// One recorded resource operation result: what the scheduler needs to read it back
@@ -364,6 +376,9 @@ pub enum Change {
         /// Nodes known at creation (the first node, or every node of an offline setup).
         nodes: Vec<(String, u64, String, bool)>,
         next_node_id: u64,
+        /// Certificate fingerprints of those nodes, by name.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        certs: BTreeMap<String, String>,
     },
     /// Admit a node (assign its id); refused when the name is taken or was removed.
     ReserveNode {
@@ -378,6 +393,9 @@ pub enum Change {
         id: String,
         secret_sha256: String,
         expires_ms: u64,
+        /// How many nodes it admits; `None` (older entries): any number until it expires.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        uses: Option<u32>,
     },
     /// Replace the whole configuration; with `if_unchanged`, only if the current one is
     /// still that (a read-modify-write that lost a race is refused, never merged).
@@ -411,6 +429,18 @@ pub enum Change {
     RecordFence { record: FenceRecord },
     /// A change that does nothing but bump the epoch (used by tests and benchmarks).
     Noop { note: String },
+    /// Admit a node with a join token: the token must be known, neither revoked nor
+    /// expired (by the entry's time) and have a use left, which this consumes; the
+    /// node's certificate (issued before) is recorded by fingerprint.
+    AdmitNode {
+        name: String,
+        addr: String,
+        witness: bool,
+        token_id: String,
+        cert_sha256: String,
+    },
+    /// Revoke a join token (kept, refused, until it expires).
+    RevokeToken { id: String },
 }
 
 impl Change {
@@ -430,9 +460,18 @@ impl Change {
                 if *witness { "witness" } else { "node" }
             ),
             Change::RemoveNode { name } => format!("remove node {name}"),
-            Change::AddToken { expires_ms, .. } => {
-                format!("issue join token (expires {})", fmt_time(*expires_ms))
-            }
+            Change::AddToken {
+                id,
+                expires_ms,
+                uses,
+                ..
+            } => match uses {
+                Some(n) => format!(
+                    "issue join token {id} for {n} node(s) (expires {})",
+                    fmt_time(*expires_ms)
+                ),
+                None => format!("issue join token {id} (expires {})", fmt_time(*expires_ms)),
+            },
             Change::SetConfig { .. } => "replace configuration".to_string(),
             Change::SetProperty { name, value } => match value {
                 Some(v) => format!("set property {name}={v}"),
@@ -463,6 +502,17 @@ impl Change {
                 record.detail
             ),
             Change::Noop { note } => format!("noop {note}"),
+            Change::AdmitNode {
+                name,
+                addr,
+                witness,
+                token_id,
+                ..
+            } => format!(
+                "admit {} {name} at {addr} with token {token_id}",
+                if *witness { "witness" } else { "node" }
+            ),
+            Change::RevokeToken { id } => format!("revoke join token {id}"),
         }
     }
 
@@ -584,6 +634,7 @@ impl ClusterState {
                 settings,
                 nodes,
                 next_node_id,
+                certs,
             } => {
                 if self.cluster.is_some() {
                     return refused("HALO-E110", "the cluster is already initialised".into());
@@ -605,6 +656,7 @@ impl ClusterState {
                             witness: *witness,
                             status: NodeStatus::Member,
                             since_ms: req.time_ms,
+                            cert_sha256: certs.get(n).cloned(),
                         },
                     );
                     if !*witness {
@@ -618,46 +670,10 @@ impl ClusterState {
                 name,
                 addr,
                 witness,
-            } => {
-                if let Some(rec) = self.nodes.get(name) {
-                    return match rec.status {
-                        NodeStatus::Removed => refused(
-                            "HALO-E111",
-                            format!("node name {name} was removed from this cluster and cannot be reused"),
-                        ),
-                        NodeStatus::Member => refused(
-                            "HALO-E112",
-                            format!("a node named {name} is already in the cluster (id {})", rec.id),
-                        ),
-                    };
-                }
-                if let Some((other, _)) = self
-                    .nodes
-                    .iter()
-                    .find(|(_, r)| r.addr == *addr && r.status == NodeStatus::Member)
-                {
-                    return refused(
-                        "HALO-E113",
-                        format!("address {addr} is already used by node {other}"),
-                    );
-                }
-                let id = self.next_node_id.max(1);
-                self.next_node_id = id + 1;
-                self.nodes.insert(
-                    name.clone(),
-                    NodeRecord {
-                        id,
-                        addr: addr.clone(),
-                        witness: *witness,
-                        status: NodeStatus::Member,
-                        since_ms: req.time_ms,
-                    },
-                );
-                if !*witness {
-                    self.add_config_node(name);
-                }
-                ChangeResult::NodeId { id }
-            }
+            } => match self.reserve_node(name, addr, *witness, None, req.time_ms) {
+                Ok(id) => ChangeResult::NodeId { id },
+                Err(refusal) => refusal,
+            },
             Change::RemoveNode { name } => match self.nodes.get_mut(name) {
                 Some(rec) if rec.status == NodeStatus::Member => {
                     rec.status = NodeStatus::Removed;
@@ -677,6 +693,7 @@ impl ClusterState {
                 id,
                 secret_sha256,
                 expires_ms,
+                uses,
             } => {
                 self.tokens.insert(
                     id.clone(),
@@ -684,6 +701,8 @@ impl ClusterState {
                         secret_sha256: secret_sha256.clone(),
                         expires_ms: *expires_ms,
                         created_by: req.node.clone(),
+                        uses_left: *uses,
+                        revoked: false,
                     },
                 );
                 ChangeResult::Ok
@@ -819,7 +838,119 @@ impl ClusterState {
                 ChangeResult::Ok
             }
             Change::Noop { .. } => ChangeResult::Ok,
+            Change::AdmitNode {
+                name,
+                addr,
+                witness,
+                token_id,
+                cert_sha256,
+            } => {
+                if let Err(refusal) = self.check_token(token_id, req.time_ms) {
+                    return refusal;
+                }
+                match self.reserve_node(name, addr, *witness, Some(cert_sha256), req.time_ms) {
+                    Ok(id) => {
+                        if let Some(t) = self.tokens.get_mut(token_id) {
+                            t.uses_left = t.uses_left.map(|n| n.saturating_sub(1));
+                        }
+                        ChangeResult::NodeId { id }
+                    }
+                    Err(refusal) => refusal,
+                }
+            }
+            Change::RevokeToken { id } => match self.tokens.get_mut(id) {
+                Some(t) => {
+                    t.revoked = true;
+                    ChangeResult::Ok
+                }
+                None => refused(
+                    "HALO-E146",
+                    format!("no join token with id {id} (see `halo cluster token list`)"),
+                ),
+            },
         }
+    }
+
+    /// Whether the token `id` may admit a node at `time_ms`: the refusal otherwise.
+    pub fn check_token(&self, id: &str, time_ms: u64) -> Result<&TokenRecord, ChangeResult> {
+        let Some(t) = self.tokens.get(id) else {
+            return Err(refused(
+                "HALO-E104",
+                "token refused: it was not issued by this cluster or its secret is wrong; make one with `halo cluster token` on a cluster node".into(),
+            ));
+        };
+        if t.revoked {
+            return Err(refused(
+                "HALO-E144",
+                format!("token {id} was revoked; make a fresh one with `halo cluster token` on a cluster node"),
+            ));
+        }
+        if t.expires_ms <= time_ms {
+            return Err(refused(
+                "HALO-E105",
+                format!("token expired at {}; make a fresh one with `halo cluster token` on a cluster node", fmt_time(t.expires_ms)),
+            ));
+        }
+        if t.uses_left == Some(0) {
+            return Err(refused(
+                "HALO-E145",
+                format!("token {id} is used up (each token admits as many nodes as its --uses, one by default); make a fresh one with `halo cluster token`"),
+            ));
+        }
+        Ok(t)
+    }
+
+    /// Give a node name its id, or the refusal.
+    fn reserve_node(
+        &mut self,
+        name: &str,
+        addr: &str,
+        witness: bool,
+        cert_sha256: Option<&String>,
+        time_ms: u64,
+    ) -> Result<u64, ChangeResult> {
+        if let Some(rec) = self.nodes.get(name) {
+            return Err(match rec.status {
+                NodeStatus::Removed => refused(
+                    "HALO-E111",
+                    format!("node name {name} was removed from this cluster and cannot be reused"),
+                ),
+                NodeStatus::Member => refused(
+                    "HALO-E112",
+                    format!(
+                        "a node named {name} is already in the cluster (id {})",
+                        rec.id
+                    ),
+                ),
+            });
+        }
+        if let Some((other, _)) = self
+            .nodes
+            .iter()
+            .find(|(_, r)| r.addr == addr && r.status == NodeStatus::Member)
+        {
+            return Err(refused(
+                "HALO-E113",
+                format!("address {addr} is already used by node {other}"),
+            ));
+        }
+        let id = self.next_node_id.max(1);
+        self.next_node_id = id + 1;
+        self.nodes.insert(
+            name.to_string(),
+            NodeRecord {
+                id,
+                addr: addr.to_string(),
+                witness,
+                status: NodeStatus::Member,
+                since_ms: time_ms,
+                cert_sha256: cert_sha256.cloned(),
+            },
+        );
+        if !witness {
+            self.add_config_node(name);
+        }
+        Ok(id)
     }
 
     fn forget_node(&mut self, node: &str) {
@@ -885,6 +1016,7 @@ mod tests {
                     settings: Settings::default(),
                     nodes: vec![("a".into(), 1, "127.0.0.1:1".into(), false)],
                     next_node_id: 2,
+                    certs: BTreeMap::new(),
                 },
             ),
             1,
@@ -1036,6 +1168,7 @@ mod tests {
                     id: "t".into(),
                     secret_sha256: "h".into(),
                     expires_ms: 5000,
+                    uses: None,
                 },
             ),
             2,
@@ -1052,6 +1185,94 @@ mod tests {
             4,
         );
         assert!(!s.tokens.contains_key("t"));
+    }
+
+    /// A join token admits as many nodes as its uses, each admission consuming one in
+    /// the same committed change that records the node's certificate; a revoked, an
+    /// expired or a used-up token is refused with its own code; a token of an older
+    /// entry (no uses) admits until it expires.
+    #[test]
+    fn admit_consumes_token_uses() {
+        let mut s = init();
+        let token = |id: &str, uses: Option<u32>| Change::AddToken {
+            id: id.into(),
+            secret_sha256: "h".into(),
+            expires_ms: 100_000,
+            uses,
+        };
+        let admit = |name: &str, token_id: &str| Change::AdmitNode {
+            name: name.into(),
+            addr: format!(
+                "127.0.0.1:{}",
+                name.len() * 1000 + name.as_bytes()[0] as usize
+            ),
+            witness: false,
+            token_id: token_id.into(),
+            cert_sha256: format!("fp-{name}"),
+        };
+        let code = |r: ChangeResult| match r {
+            ChangeResult::Refused { code, .. } => code,
+            other => format!("{other:?}"),
+        };
+        s.apply(&req("a", 1000, token("one", Some(1))), 2);
+        s.apply(&req("a", 1000, token("two", Some(2))), 3);
+        s.apply(&req("a", 1000, token("old", None)), 4);
+        assert!(matches!(
+            s.apply(&req("a", 2000, admit("b", "one")), 5),
+            ChangeResult::NodeId { .. }
+        ));
+        assert_eq!(s.nodes["b"].cert_sha256.as_deref(), Some("fp-b"));
+        assert_eq!(s.tokens["one"].uses_left, Some(0));
+        assert_eq!(
+            code(s.apply(&req("a", 2000, admit("c", "one")), 6)),
+            "HALO-E145"
+        );
+        assert!(
+            !s.nodes.contains_key("c"),
+            "a refused admission records nothing"
+        );
+        assert!(matches!(
+            s.apply(&req("a", 2000, admit("c", "two")), 7),
+            ChangeResult::NodeId { .. }
+        ));
+        // A refused admission (name taken) does not consume a use.
+        assert_eq!(
+            code(s.apply(&req("a", 2000, admit("c", "two")), 8)),
+            "HALO-E112"
+        );
+        assert_eq!(s.tokens["two"].uses_left, Some(1));
+        s.apply(&req("a", 2000, Change::RevokeToken { id: "two".into() }), 9);
+        assert_eq!(
+            code(s.apply(&req("a", 2000, admit("d", "two")), 10)),
+            "HALO-E144"
+        );
+        assert_eq!(
+            code(s.apply(
+                &req("a", 2000, Change::RevokeToken { id: "nope".into() }),
+                11
+            )),
+            "HALO-E146"
+        );
+        assert_eq!(
+            code(s.apply(&req("a", 2000, admit("d", "nope")), 12)),
+            "HALO-E104"
+        );
+        for n in ["d", "e"] {
+            assert!(matches!(
+                s.apply(&req("a", 3000, admit(n, "old")), 13),
+                ChangeResult::NodeId { .. }
+            ));
+        }
+        assert_eq!(
+            code(s.apply(&req("a", 100_000, admit("f", "old")), 14)),
+            "HALO-E105"
+        );
+        s.apply(&req("a", 3000, Change::RemoveNode { name: "d".into() }), 15);
+        s.apply(&req("a", 3000, token("three", Some(1))), 16);
+        assert_eq!(
+            code(s.apply(&req("a", 3000, admit("d", "three")), 17)),
+            "HALO-E111"
+        );
     }
 
     /// The state file is a tagged, versioned document.
@@ -1084,6 +1305,7 @@ mod tests {
                         ("w".into(), 2, "127.0.0.1:2".into(), true),
                     ],
                     next_node_id: 3,
+                    certs: BTreeMap::new(),
                 },
             ),
             1,

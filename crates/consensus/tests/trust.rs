@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use halo_consensus::net::{Net, PeerRequest, PeerResponse, PeerView};
-use halo_consensus::pki::Identity;
+use halo_consensus::pki::{self, Identity};
 use halo_consensus::transport::TcpTransport;
 use halo_consensus::types::{Member, Vote};
 use halo_consensus::{ClusterNode, Error, NodeOptions, Settings};
@@ -159,6 +159,14 @@ async fn call(identity: &Identity, to: &Member, req: PeerRequest) -> Result<Peer
     net.call(to, &req, Duration::from_secs(5)).await
 }
 
+/// The CA private key as node `i` holds it.
+fn ca_key(c: &Nodes, i: usize) -> String {
+    c.node(i)
+        .read_local()
+        .map(|a| a.state.secrets.ca_key_pem.clone())
+        .unwrap_or_default()
+}
+
 /// A ping from one member that names another is refused (HALO-E141) and does not make
 /// the other, stopped node look alive; a vote request claiming another node's id is
 /// refused the same way. (Review: pings were attributed by the name in their body.)
@@ -211,6 +219,95 @@ async fn trust_forged_ping_and_vote_about_another_node_refused() {
         "vote in c's name answered: {err}"
     );
     for i in 0..2 {
+        c.node(i).shutdown().await;
+    }
+}
+
+/// A certificate is bound to its node record by fingerprint: a removed node that kept
+/// the CA key cannot issue itself a certificate for a member's name or for a new name,
+/// nor use its own; it cannot rejoin with the token it joined with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trust_removed_node_with_ca_key_refused_by_fingerprint() {
+    let mut c = Nodes::new("removed");
+    c.form(&[("a", false), ("b", false), ("c", false)], 0).await;
+    let c_token = ok(c.node(0).token(TTL).await);
+    let d = c.open("d", false).await;
+    ok(c.node(d).join(c.addr(0), &c_token, None).await);
+    c.wait_online(0, 4).await;
+    ok(c.node(0).remove("d").await);
+    // d still has its files, the CA key among them (a full voter holds it).
+    let d_cert = c.identity(d);
+    let key = ca_key(&c, d);
+    c.node(d).shutdown().await;
+    let ping = |name: &str| {
+        PeerRequest::Ping(PeerView {
+            name: name.into(),
+            ..Default::default()
+        })
+    };
+    let a = c.member(0);
+    assert!(
+        call(&d_cert, &a, ping("d")).await.is_err(),
+        "removed d answered"
+    );
+    for name in ["b", "ghost"] {
+        let (cert, k) = ok(pki::issue_node_cert(&d_cert.ca_cert_pem, &key, name));
+        let forged = Identity {
+            name: name.into(),
+            ca_cert_pem: d_cert.ca_cert_pem.clone(),
+            cert_pem: cert,
+            key_pem: k,
+        };
+        let r = call(&forged, &a, ping(name)).await;
+        assert!(
+            r.is_err(),
+            "a certificate for {name} made by d was answered: {r:?}"
+        );
+    }
+    // The real b is answered.
+    let r = call(&c.identity(1), &a, ping("b")).await;
+    assert!(matches!(r, Ok(PeerResponse::Pong(_))), "{r:?}");
+
+    // A fresh node named d with the token d joined with: the token is spent.
+    let again = c.open("d-again", false).await;
+    let r = c.node(again).join(c.addr(0), &c_token, Some("d")).await;
+    let err = r.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("HALO-E145"), "rejoin with a used token: {err}");
+    // With a new token, the removed name is still refused.
+    let fresh = ok(c.node(0).token(TTL).await);
+    let r = c.node(again).join(c.addr(0), &fresh, Some("d")).await;
+    let err = r.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("HALO-E111"), "rejoin as a removed name: {err}");
+    for i in 0..3 {
+        c.node(i).shutdown().await;
+    }
+}
+
+/// A join token admits one node: a second join with it is refused with HALO-E145, and
+/// of two joins racing with one token exactly one gets in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trust_join_token_is_single_use() {
+    let mut c = Nodes::new("single");
+    c.form(&[("a", false)], 0).await;
+    let token = ok(c.node(0).token(TTL).await);
+    let b = c.open("b", false).await;
+    let x = c.open("x", false).await;
+    ok(c.node(b).join(c.addr(0), &token, None).await);
+    let r = c.node(x).join(c.addr(0), &token, None).await;
+    let err = r.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("HALO-E145"), "second use of a token: {err}");
+
+    c.wait_online(0, 2).await;
+    let token = ok(c.node(0).token(TTL).await);
+    let y = c.open("y", false).await;
+    let (addr0, addr1) = (c.addr(0).to_string(), c.addr(1).to_string());
+    let (nx, ny) = (c.node(x).clone(), c.node(y).clone());
+    let (rx, ry) = tokio::join!(nx.join(&addr0, &token, None), ny.join(&addr1, &token, None));
+    assert!(
+        rx.is_ok() != ry.is_ok(),
+        "two joins with one token: {rx:?} / {ry:?}"
+    );
+    for i in 0..c.nodes.len() {
         c.node(i).shutdown().await;
     }
 }
