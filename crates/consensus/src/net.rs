@@ -76,6 +76,10 @@ pub struct JoinAccepted {
     /// The cluster's members as the admitting node knew them.
     #[serde(default)]
     pub nodes: Vec<KnownNode>,
+    /// The CA private key, for a full (non-witness) joiner only: sent over TLS to a
+    /// joiner that verified the CA's fingerprint from its token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_key_pem: Option<crate::state::Secret>,
 }
 
 /// Requests a member sends to the leader on behalf of a client.

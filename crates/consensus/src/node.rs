@@ -115,6 +115,9 @@ pub struct BootstrapFile {
     pub v: u32,
     pub cluster: String,
     pub ca_cert_pem: String,
+    /// Written by older versions (to every bundle); now the key is in the non-witness
+    /// bundles' `ca-key.pem` and this is empty.
+    #[serde(default, skip_serializing_if = "crate::state::Secret::is_empty")]
     pub ca_key_pem: crate::state::Secret,
     pub ca_fingerprint: String,
     /// (name, id, addr, witness)
@@ -328,6 +331,21 @@ impl Layout {
     pub fn peers(&self) -> PathBuf {
         self.dir.join("peers.json")
     }
+    /// The CA private key (mode 0600): on the node that made the cluster and on full
+    /// voters only, never on a witness, never in the replicated state.
+    pub fn ca_key(&self) -> PathBuf {
+        self.dir.join("ca-key.pem")
+    }
+
+    /// The CA private key this node holds, if any.
+    pub fn read_ca_key(&self) -> Result<Option<String>> {
+        match std::fs::read_to_string(self.ca_key()) {
+            Ok(k) if !k.trim().is_empty() => Ok(Some(k)),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(self.ca_key().display().to_string(), e)),
+        }
+    }
 
     /// Write a node's identity and TLS files.
     pub fn write_identity(&self, id: &IdentityFile, tls: &Identity) -> Result<()> {
@@ -491,7 +509,13 @@ impl ClusterNode {
         self.inner.remove_via_leader(&me).await?;
         self.inner.stop_runtime().await;
         let l = self.inner.layout();
-        for p in [l.identity(), l.stopped(), l.bootstrap(), l.peers()] {
+        for p in [
+            l.identity(),
+            l.stopped(),
+            l.bootstrap(),
+            l.peers(),
+            l.ca_key(),
+        ] {
             let _ = std::fs::remove_file(p);
         }
         let _ = std::fs::remove_dir_all(l.tls_dir());
@@ -776,6 +800,13 @@ impl Inner {
         let log = LogStore::new(db.clone());
         let sm = StateMachineStore::load(db, self.events.clone())
             .map_err(|e| Error::Store(e.to_string()))?;
+        // A state written by an older version carries the CA key: a full voter keeps it
+        // in its own file; it is never written to the state again.
+        let legacy_key = sm.with(|a| a.state.secrets.ca_key_pem.clone());
+        if !legacy_key.is_empty() && !ident.witness && layout.read_ca_key()?.is_none() {
+            write_private(&layout.ca_key(), legacy_key.as_bytes())?;
+            tracing::info!("moved the CA key out of the replicated state into ca-key.pem");
+        }
         let net = Net::new(self.opts.transport.clone(), &tls)?;
         let t = self.timing();
         let config = openraft::Config {
@@ -907,6 +938,8 @@ impl Inner {
             key_pem: key,
         };
         self.layout().write_identity(&ident, &tls)?;
+        // The CA key stays on this node (and goes to full voters as they join).
+        write_private(&self.layout().ca_key(), ca_key.as_bytes())?;
         if let Ok(mut g) = self.identity.write() {
             *g = Some(ident.clone());
         }
@@ -931,7 +964,7 @@ impl Inner {
             name: cluster.to_string(),
             ca_cert_pem: ca,
             ca_fingerprint: fp,
-            ca_key_pem: crate::state::Secret(ca_key),
+            ca_key_pem: crate::state::Secret::default(),
             settings,
             nodes: vec![(name, 1, ident.addr, ident.witness)],
             next_node_id: 2,
@@ -1022,6 +1055,9 @@ impl Inner {
         };
         self.layout().write_identity(&ident, &tls)?;
         write_json(&self.layout().peers(), &acc.nodes)?;
+        if let (Some(key), false) = (&acc.ca_key_pem, self.opts.witness) {
+            write_private(&self.layout().ca_key(), key.0.as_bytes())?;
+        }
         if let Ok(mut g) = self.identity.write() {
             *g = Some(ident.clone());
         }
@@ -1356,7 +1392,28 @@ impl Inner {
             return Err(Error::TokenUsed(j.token_id.clone()));
         }
         pki::check_node_name(&j.name)?;
-        let ca_key = run.sm.with(|a| a.state.secrets.ca_key_pem.clone());
+        let Some(ca_key) = self.layout().read_ca_key()? else {
+            let holders = run.sm.with(|a| {
+                a.state
+                    .nodes
+                    .iter()
+                    .filter(|(n, r)| {
+                        r.status == NodeStatus::Member && !r.witness && **n != self.my_name()
+                    })
+                    .map(|(n, r)| format!("{n} ({})", r.addr))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            });
+            tracing::warn!(peer = %from, "join refused: this node holds no CA key");
+            return Err(Error::NoCaKey {
+                node: self.my_name(),
+                holders: if holders.is_empty() {
+                    "the node that created the cluster".into()
+                } else {
+                    holders
+                },
+            });
+        };
         let cert_pem = pki::sign_csr(&cluster.ca_cert_pem, &ca_key, &j.csr_pem, &j.name)?;
         // The use is consumed, and the certificate bound to the name, by the state
         // machine in one committed change: of two joins racing with a single-use token
@@ -1400,6 +1457,8 @@ impl Inner {
             cert_pem,
             ca_cert_pem: cluster.ca_cert_pem,
             nodes,
+            // Full voters may admit nodes in turn; a witness never gets the key.
+            ca_key_pem: (!j.witness).then_some(crate::state::Secret(ca_key)),
         })
     }
 
@@ -1968,7 +2027,7 @@ async fn maintenance(weak: Weak<Inner>, weak_run: Weak<Running>) {
                         name: b.cluster.clone(),
                         ca_cert_pem: b.ca_cert_pem.clone(),
                         ca_fingerprint: b.ca_fingerprint.clone(),
-                        ca_key_pem: crate::state::Secret(b.ca_key_pem.0.clone()),
+                        ca_key_pem: crate::state::Secret::default(),
                         settings: b.settings.clone(),
                         nodes: b.members.clone(),
                         next_node_id: next,

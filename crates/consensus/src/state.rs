@@ -79,7 +79,15 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-/// Secrets replicated so that any leader can admit new nodes. Never shown by the API.
+impl Secret {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Secrets that older versions replicated (the CA key, to every node,
+/// witnesses included). Read from an old state only so that the node can move the key
+/// to its own `ca-key.pem`; never written again, so never in a snapshot.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Secrets {
     /// PEM of the cluster CA private key.
@@ -371,6 +379,9 @@ pub enum Change {
         name: String,
         ca_cert_pem: String,
         ca_fingerprint: String,
+        /// The CA private key, in entries older versions wrote; ignored (the key lives in
+        /// `ca-key.pem` on the nodes that may sign) and left empty in new ones.
+        #[serde(default, skip_serializing_if = "Secret::is_empty")]
         ca_key_pem: Secret,
         settings: Settings,
         /// Nodes known at creation (the first node, or every node of an offline setup).
@@ -573,7 +584,8 @@ pub struct ClusterState {
     pub config_versions: VecDeque<ConfigVersion>,
     #[serde(default)]
     pub tokens: BTreeMap<String, TokenRecord>,
-    #[serde(default)]
+    /// Only ever read (from a state an older version wrote), never written.
+    #[serde(default, skip_serializing)]
     pub secrets: Secrets,
 }
 
@@ -625,12 +637,15 @@ impl ClusterState {
         // then dropped by the time carried in the log, so every node drops the same ones.
         self.tokens
             .retain(|_, t| t.expires_ms.saturating_add(TOKEN_GRACE_MS) > req.time_ms);
+        // A CA key an older version replicated is not kept in memory either (the node
+        // moved it to its own file when it opened the state).
+        self.secrets = Secrets::default();
         match &req.change {
             Change::InitCluster {
                 name,
                 ca_cert_pem,
                 ca_fingerprint,
-                ca_key_pem,
+                ca_key_pem: _,
                 settings,
                 nodes,
                 next_node_id,
@@ -645,7 +660,6 @@ impl ClusterState {
                     ca_cert_pem: ca_cert_pem.clone(),
                     ca_fingerprint: ca_fingerprint.clone(),
                 });
-                self.secrets.ca_key_pem = ca_key_pem.0.clone();
                 self.settings = settings.clone();
                 for (n, id, addr, witness) in nodes {
                     self.nodes.insert(
@@ -1273,6 +1287,39 @@ mod tests {
             code(s.apply(&req("a", 3000, admit("d", "three")), 17)),
             "HALO-E111"
         );
+    }
+
+    /// A state an older version wrote, with the CA key among its replicated secrets,
+    /// still loads (so the node can move the key to its own file), but the key is never
+    /// written again: not in the state file, so not in a snapshot, and a new
+    /// InitCluster entry does not carry it.
+    #[test]
+    fn legacy_ca_key_is_read_never_written() {
+        let s = init();
+        let mut v = serde_json::to_value(StateFile::V1(s)).unwrap_or_default();
+        v["secrets"] = serde_json::json!({ "ca_key_pem": "LEGACY-CA-KEY" });
+        let old: StateFile = serde_json::from_value(v).unwrap_or_else(|e| panic!("{e}"));
+        let mut state = old.into_state();
+        assert_eq!(state.secrets.ca_key_pem, "LEGACY-CA-KEY");
+        let text = serde_json::to_string(&StateFile::V1(state.clone())).unwrap_or_default();
+        assert!(
+            !text.contains("LEGACY-CA-KEY") && !text.contains("secrets"),
+            "{text}"
+        );
+        state.apply(&req("a", 2000, Change::Noop { note: "x".into() }), 2);
+        assert!(state.secrets.ca_key_pem.is_empty());
+        let entry = Change::InitCluster {
+            name: "c".into(),
+            ca_cert_pem: "CERT".into(),
+            ca_fingerprint: "ff".into(),
+            ca_key_pem: Secret::default(),
+            settings: Settings::default(),
+            nodes: vec![],
+            next_node_id: 1,
+            certs: BTreeMap::new(),
+        };
+        let text = serde_json::to_string(&entry).unwrap_or_default();
+        assert!(!text.contains("ca_key_pem"), "{text}");
     }
 
     /// The state file is a tagged, versioned document.

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use halo_consensus::net::{Net, PeerRequest, PeerResponse, PeerView};
 use halo_consensus::pki::{self, Identity};
+use halo_consensus::state::StateFile;
 use halo_consensus::transport::TcpTransport;
 use halo_consensus::types::{Member, Vote};
 use halo_consensus::{ClusterNode, Error, NodeOptions, Settings};
@@ -161,10 +162,28 @@ async fn call(identity: &Identity, to: &Member, req: PeerRequest) -> Result<Peer
 
 /// The CA private key as node `i` holds it.
 fn ca_key(c: &Nodes, i: usize) -> String {
-    c.node(i)
-        .read_local()
-        .map(|a| a.state.secrets.ca_key_pem.clone())
-        .unwrap_or_default()
+    read(&c.dir(i).join("ca-key.pem"))
+}
+
+/// Every file under `dir`, recursively.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
 }
 
 /// A ping from one member that names another is refused (HALO-E141) and does not make
@@ -307,6 +326,75 @@ async fn trust_join_token_is_single_use() {
         rx.is_ok() != ry.is_ok(),
         "two joins with one token: {rx:?} / {ry:?}"
     );
+    for i in 0..c.nodes.len() {
+        c.node(i).shutdown().await;
+    }
+}
+
+/// The CA private key is kept by the node that made the cluster and by full voters
+/// (mode 0600), never by a witness: not in any file of its state directory (its Raft
+/// store included) nor in the replicated state and so in no snapshot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trust_ca_key_never_on_a_witness_nor_in_the_state() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut c = Nodes::new("cakey");
+    c.form(&[("a", false), ("b", false), ("w", true)], 0).await;
+    let key = ca_key(&c, 0);
+    // A line of the key's base64 body: how it appears in any file, JSON included.
+    let line = key
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .max_by_key(|l| l.len())
+        .unwrap_or_else(|| panic!("no key body"))
+        .to_string();
+    assert!(line.len() >= 40);
+    let b_key = c.dir(1).join("ca-key.pem");
+    assert_eq!(read(&b_key), key, "the full voter b has the CA key");
+    let mode = ok(std::fs::metadata(&b_key)).permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    // Let the witness apply everything, then look at its disk.
+    c.node(0)
+        .propose(halo_consensus::Change::Noop { note: "x".into() })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let w = c.node(2).clone();
+    let epoch = c.node(0).status().epoch;
+    let caught_up = tokio::time::timeout(DEADLINE, async {
+        while w.read_local().map(|a| a.state.epoch) < Some(epoch) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(caught_up.is_ok(), "the witness never caught up");
+    for f in files(c.dir(2)) {
+        let bytes = std::fs::read(&f).unwrap_or_default();
+        assert!(
+            !contains(&bytes, line.as_bytes()),
+            "the CA key is in the witness's {}",
+            f.display()
+        );
+    }
+    for i in 0..3 {
+        let state = c.node(i).read_local().map(|a| a.state).unwrap_or_default();
+        let text = ok(serde_json::to_string(&StateFile::V1(state)));
+        assert!(
+            !text.contains(&line),
+            "the CA key is in {}'s replicated state",
+            c.name(i)
+        );
+    }
+    // The witness cannot admit nodes, and says who can.
+    let x = c.open("x", false).await;
+    let token = ok(c.node(0).token(TTL).await);
+    let r = c.node(x).join(c.addr(2), &token, None).await;
+    let err = r.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        err.contains("HALO-E143") && err.contains(c.addr(0)) && err.contains(c.addr(1)),
+        "join through the witness: {err}"
+    );
+    // The token was not spent: it works through a full voter.
+    ok(c.node(x).join(c.addr(1), &token, None).await);
+    assert_eq!(ca_key(&c, x), key);
     for i in 0..c.nodes.len() {
         c.node(i).shutdown().await;
     }
