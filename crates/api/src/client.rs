@@ -288,9 +288,42 @@ impl Client {
         Result::Ok(r.token)
     }
 
+    /// A join token admitting `uses` nodes (one when `None`).
+    pub async fn token_with_uses(
+        &self,
+        ttl_s: Option<u64>,
+        uses: Option<u32>,
+    ) -> Result<String, ClientError> {
+        let r: TokenReply = self
+            .post("/v1/cluster/tokens", &TokenRequest { ttl_s, uses })
+            .await?;
+        Result::Ok(r.token)
+    }
+
+    /// The cluster's join tokens (never their secrets).
+    pub async fn tokens(&self) -> Result<Vec<crate::proto::TokenInfo>, ClientError> {
+        self.call("GET", "/v1/cluster/tokens", None).await
+    }
+
+    /// Revoke the join token `id`.
+    pub async fn revoke_token(&self, id: &str) -> Result<(), ClientError> {
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(ClientError::Api(WireError {
+                code: "HALO-E146".into(),
+                message: format!(
+                    "HALO-E146 no join token with id {id:?} (see `halo cluster token list`)"
+                ),
+            }));
+        }
+        let _: Ok = self
+            .call("DELETE", &format!("/v1/cluster/tokens/{id}"), None)
+            .await?;
+        Result::Ok(())
+    }
+
     pub async fn token(&self, ttl_s: Option<u64>) -> Result<String, ClientError> {
         let r: TokenReply = self
-            .post("/v1/cluster/token", &TokenRequest { ttl_s })
+            .post("/v1/cluster/token", &TokenRequest { ttl_s, uses: None })
             .await?;
         Result::Ok(r.token)
     }
@@ -462,7 +495,7 @@ impl Client {
         Result::Ok(())
     }
 
-    pub async fn tokens(&self) -> Result<Vec<crate::proto::TokenInfo>, ClientError> {
+    pub async fn api_tokens(&self) -> Result<Vec<crate::proto::ApiTokenInfo>, ClientError> {
         self.call("GET", "/v1/tokens", None).await
     }
 

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use halo_consensus::{Change, HistoryEntry, Joined, StatusReport, WireError};
+pub use halo_consensus::{Change, HistoryEntry, Joined, StatusReport, TokenInfo, WireError};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct InitRequest {
@@ -17,6 +17,9 @@ pub struct InitRequest {
 pub struct TokenRequest {
     #[serde(default)]
     pub ttl_s: Option<u64>,
+    /// How many nodes the token admits (1 when absent).
+    #[serde(default)]
+    pub uses: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -121,7 +124,7 @@ pub struct IssuedToken {
 
 /// An issued token as `GET /v1/tokens` lists it (never its secret).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TokenInfo {
+pub struct ApiTokenInfo {
     pub id: String,
     pub user: String,
     pub kind: halo_consensus::users::TokenKind,

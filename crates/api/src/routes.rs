@@ -47,6 +47,24 @@ pub const ROUTES: &[Route] = &[
     ),
     r("POST", "/v1/cluster/token", Admin, "Issue a join token"),
     r(
+        "GET",
+        "/v1/cluster/tokens",
+        Admin,
+        "The join tokens: id, uses left, expiry (never the secret)",
+    ),
+    r(
+        "POST",
+        "/v1/cluster/tokens",
+        Admin,
+        "Issue a join token (uses, ttl)",
+    ),
+    r(
+        "DELETE",
+        "/v1/cluster/tokens/{id}",
+        Admin,
+        "Revoke a join token",
+    ),
+    r(
         "POST",
         "/v1/cluster/join",
         Admin,

@@ -173,10 +173,15 @@ impl IntoResponse for ApiError {
             | Error::AlreadyConfigured(_)
             | Error::Stopped
             | Error::Refused { .. } => StatusCode::CONFLICT,
-            Error::TokenRefused | Error::TokenExpired(_) | Error::CaMismatch(_) => {
-                StatusCode::FORBIDDEN
-            }
-
+            Error::TokenRefused
+            | Error::TokenExpired(_)
+            | Error::TokenRevoked(_)
+            | Error::TokenUsed(_)
+            | Error::CaMismatch(_)
+            | Error::Forged { .. }
+            | Error::NotMember(_) => StatusCode::FORBIDDEN,
+            Error::NoCaKey { .. } => StatusCode::CONFLICT,
+            Error::NoSuchToken(_) => StatusCode::NOT_FOUND,
             Error::BadToken(_) | Error::BadName(_) | Error::Invalid(_) => StatusCode::BAD_REQUEST,
             Error::NoSuchNode(_) => StatusCode::NOT_FOUND,
             Error::Unreachable { .. } => StatusCode::BAD_GATEWAY,
@@ -228,8 +233,22 @@ async fn token(
         .map(Duration::from_secs)
         .unwrap_or(halo_consensus::DEFAULT_TOKEN_TTL);
     Ok(Json(TokenReply {
-        token: node.token(ttl).await?,
+        token: node.token_with_uses(ttl, req.uses.unwrap_or(1)).await?,
     }))
+}
+
+/// `GET /v1/cluster/tokens`: the join tokens (ids, uses left, expiry; never secrets).
+async fn tokens(State(node): State<ClusterNode>) -> ApiResult<Vec<halo_consensus::TokenInfo>> {
+    Ok(Json(node.tokens().await?))
+}
+
+/// `DELETE /v1/cluster/tokens/{id}`: revoke a join token.
+async fn revoke_token(
+    State(node): State<ClusterNode>,
+    UrlPath(id): UrlPath<String>,
+) -> ApiResult<Ok> {
+    node.revoke_token(&id).await?;
+    Ok(Json(Ok { ok: true }))
 }
 
 async fn join(
@@ -645,13 +664,13 @@ async fn user_delete(
 async fn tokens_list(
     Extension(auth): Extension<Auth>,
     Extension(caller): Extension<Caller>,
-) -> Json<Vec<crate::proto::TokenInfo>> {
+) -> Json<Vec<crate::proto::ApiTokenInfo>> {
     Json(
         auth.users()
             .tokens
             .into_iter()
             .filter(|(_, t)| caller.role == Role::Admin || t.user == caller.user)
-            .map(|(id, t)| crate::proto::TokenInfo {
+            .map(|(id, t)| crate::proto::ApiTokenInfo {
                 id,
                 user: t.user,
                 kind: t.kind,
@@ -782,6 +801,8 @@ pub fn router(
         .route("/v1/status", get(status))
         .route("/v1/cluster/init", post(init))
         .route("/v1/cluster/token", post(token))
+        .route("/v1/cluster/tokens", get(tokens).post(token))
+        .route("/v1/cluster/tokens/{id}", delete(revoke_token))
         .route("/v1/cluster/join", post(join))
         .route("/v1/cluster/remove", post(remove))
         .route("/v1/cluster/leave", post(leave))

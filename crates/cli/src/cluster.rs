@@ -54,19 +54,32 @@ pub enum Command {
         #[arg(long, default_value = "24h", value_parser = parse_duration)]
         token_ttl: Duration,
     },
-    /// Print a fresh join token, alone on standard output.
+    /// Print a fresh join token, alone on standard output (it admits one node unless
+    /// --uses says more); `token list` and `token revoke ID` manage the tokens.
+    #[command(args_conflicts_with_subcommands = true)]
     Token {
         /// Lifetime of the token (e.g. 24h, 30m, 10s).
         #[arg(long, default_value = "24h", value_parser = parse_duration)]
         ttl: Duration,
+        /// How many nodes the token admits.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        uses: u32,
+        #[command(subcommand)]
+        action: Option<TokenAction>,
     },
-    /// Join the cluster a peer belongs to.
+    /// Join the cluster a peer belongs to. The token is read from --token-file, or from
+    /// standard input (`--token -`, or no --token when standard input is not a terminal).
     Join {
         /// ADDR:PORT of any cluster node.
         peer_addr: String,
-        /// A token from `halo cluster token`.
-        #[arg(long)]
-        token: String,
+        /// A token from `halo cluster token`, or `-` to read it from standard input.
+        /// Avoid giving the token itself here: other users of the machine can read the
+        /// command line.
+        #[arg(long, conflicts_with = "token_file")]
+        token: Option<String>,
+        /// A file holding the token (from `halo cluster token`).
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
         /// This node's name in the cluster (default: the daemon's --name).
         #[arg(long)]
         name: Option<String>,
@@ -154,6 +167,58 @@ pub enum Command {
     },
 }
 
+/// `halo cluster token list|revoke`.
+#[derive(clap::Subcommand)]
+pub enum TokenAction {
+    /// List the join tokens: id, uses left, expiry (never the secret).
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a join token: it admits no node any more.
+    Revoke {
+        /// The token's id (from `halo cluster token list`).
+        id: String,
+    },
+}
+
+/// Where `halo cluster join` finds its token.
+fn read_token(token: Option<String>, token_file: Option<PathBuf>) -> anyhow::Result<String> {
+    use std::io::{IsTerminal, Read};
+    let from_stdin = || -> anyhow::Result<String> {
+        let mut text = String::new();
+        std::io::stdin()
+            .take(4096)
+            .read_to_string(&mut text)
+            .context("reading the join token from standard input")?;
+        Ok(text)
+    };
+    let text = match (token, token_file) {
+        (_, Some(file)) => std::fs::read_to_string(&file)
+            .with_context(|| format!("reading the join token from {}", file.display()))?,
+        (Some(t), None) if t == "-" => from_stdin()?,
+        (Some(t), None) => {
+            eprintln!(
+                "warning: a token given on the command line can be read by other users of \
+                 this machine (ps, /proc); pass it with --token-file FILE or on standard input"
+            );
+            t
+        }
+        (None, None) if std::io::stdin().is_terminal() => bail!(
+            "halo cluster join needs a token: --token-file FILE, or the token on standard \
+             input (e.g. `halo cluster join ADDR:PORT < token.txt`); make one with `halo \
+             cluster token` on a cluster node"
+        ),
+        (None, None) => from_stdin()?,
+    };
+    let token = text.trim().to_string();
+    if token.is_empty() {
+        bail!("the join token is empty: make one with `halo cluster token` on a cluster node");
+    }
+    Ok(token)
+}
+
 /// Parse `90`, `500ms`, `10s`, `30m`, `24h` or `7d`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
@@ -207,17 +272,68 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             );
             println!("Join token (valid {}):", humanize(token_ttl));
             println!("{token}");
-            println!("On another node: halo cluster join ADDR:PORT --token TOKEN");
+            println!(
+                "It admits one node; on another node: halo cluster join ADDR:PORT --token-file FILE"
+            );
         }
-        Command::Token { ttl } => {
-            let token = rt.block_on(client.token(Some(ttl.as_secs().max(1))))?;
+        Command::Token {
+            action: Some(TokenAction::List { json }),
+            ..
+        } => {
+            let tokens = rt.block_on(client.tokens())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&tokens)?);
+            } else {
+                println!(
+                    "{:<16}  {:>9}  {:<23}  {:<8}  created by",
+                    "id", "uses left", "expires", "state"
+                );
+                for t in tokens {
+                    let state = if t.revoked {
+                        "revoked"
+                    } else if t.expired {
+                        "expired"
+                    } else if t.uses_left == Some(0) {
+                        "used"
+                    } else {
+                        "valid"
+                    };
+                    println!(
+                        "{:<16}  {:>9}  {:<23}  {:<8}  {}",
+                        t.id,
+                        t.uses_left
+                            .map(|n| n.to_string())
+                            .unwrap_or_else(|| "any".into()),
+                        halo_consensus::state::fmt_time(t.expires_ms),
+                        state,
+                        t.created_by
+                    );
+                }
+            }
+        }
+        Command::Token {
+            action: Some(TokenAction::Revoke { id }),
+            ..
+        } => {
+            rt.block_on(client.revoke_token(&id))?;
+            println!("Join token {id} revoked.");
+        }
+        Command::Token {
+            ttl,
+            uses,
+            action: None,
+        } => {
+            let token =
+                rt.block_on(client.token_with_uses(Some(ttl.as_secs().max(1)), Some(uses)))?;
             println!("{token}");
         }
         Command::Join {
             peer_addr,
             token,
+            token_file,
             name,
         } => {
+            let token = read_token(token, token_file)?;
             let j = rt.block_on(client.join(&peer_addr, &token, name.as_deref()))?;
             println!(
                 "Node {} joined cluster {} as voter (id {}).",

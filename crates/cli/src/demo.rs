@@ -305,17 +305,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     demo.halo(&names[0], &["cluster", "init", "--name", "demo"])?;
     for (n, _) in names.iter().zip(&addrs).skip(1) {
+        // The token goes through a file, not the command line other users can read.
         let token = demo.halo(&names[0], &["cluster", "token"])?;
-        demo.halo(
+        let token_file = dir.join(format!("{n}.token"));
+        std::fs::write(&token_file, token.trim())
+            .with_context(|| format!("writing {}", token_file.display()))?;
+        let joined = demo.halo(
             n,
             &[
                 "cluster",
                 "join",
                 &addrs[0].to_string(),
-                "--token",
-                token.trim(),
+                "--token-file",
+                &token_file.display().to_string(),
             ],
-        )?;
+        );
+        let _ = std::fs::remove_file(&token_file);
+        joined?;
     }
     let ports = names
         .iter()

@@ -14,7 +14,7 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
     ("cluster enable", &["halo cluster enable --all"]),
     ("cluster history", &["halo cluster history --limit 50"]),
     ("cluster init", &["halo cluster init --name openstack"]),
-    ("cluster join", &["halo cluster join 192.0.2.11:7000 --token \"$TOKEN\""]),
+    ("cluster join", &["halo cluster join 192.0.2.11:7000 --token-file token.txt", "halo cluster join 192.0.2.11:7000 < token.txt"]),
     ("cluster leave", &["halo cluster leave"]),
     ("cluster remove", &["halo cluster remove controller3"]),
     (
@@ -23,7 +23,9 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
     ),
     ("cluster start", &["halo cluster start"]),
     ("cluster stop", &["halo cluster stop"]),
-    ("cluster token", &["halo cluster token --ttl 1h"]),
+    ("cluster token", &["halo cluster token --ttl 1h", "halo cluster token --uses 3 --ttl 30m > token.txt"]),
+    ("cluster token list", &["halo cluster token list"]),
+    ("cluster token revoke", &["halo cluster token revoke 3f2a9c01d4e5b6a7"]),
     ("completion", &["halo completion bash > /etc/bash_completion.d/halo"]),
     ("config", &["halo config show > cluster.toml", "halo config apply cluster.toml --dry-run"]),
     (
@@ -207,7 +209,7 @@ mod tests {
                 let words: Vec<String> = line
                     .split_whitespace()
                     .skip_while(|w| w.contains('='))
-                    .take_while(|w| *w != ">")
+                    .take_while(|w| *w != ">" && *w != "<")
                     .map(|w| w.trim_matches('"').to_string())
                     .collect();
                 if words.first().map(String::as_str) != Some("halo") {

@@ -130,7 +130,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             println!("{}", t.token);
         }
         Command::Tokens { json } => {
-            let list = rt.block_on(client.tokens())?;
+            let list = rt.block_on(client.api_tokens())?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&list)?);
             } else {

@@ -299,6 +299,104 @@ fn security_forged_foreign_and_expired_tokens_refused() {
     assert!(r.ok, "valid token refused: {}\n{}", r.stderr, x.logs());
 }
 
+/// Join tokens: `--uses N` admits N nodes and then the token is refused as used up
+/// (HALO-E145); `token list` shows ids, uses left and expiry but never the secret; a
+/// revoked token is refused (HALO-E144); the token is read from standard input or a
+/// file, and one given on the command line draws a warning.
+#[test]
+fn security_join_tokens_counted_listed_revoked_and_off_argv() {
+    let mut x = formed("tokuse", &["x1"]);
+    let zs: Vec<usize> = ["z1", "z2", "z3"].iter().map(|n| x.add(n, false)).collect();
+    for &z in &zs {
+        x.start(z);
+    }
+    let x1 = x.daemons[0].addr.clone();
+    let list = |x: &Cluster| -> Vec<Value> {
+        let r = x.halo(0, &["cluster", "token", "list", "--json"]);
+        assert!(r.ok, "{}", r.stderr);
+        serde_json::from_str::<Value>(&r.stdout)
+            .ok()
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default()
+    };
+    let ids = |l: &[Value]| -> Vec<String> {
+        l.iter()
+            .filter_map(|t| t["id"].as_str().map(str::to_string))
+            .collect()
+    };
+    let before = ids(&list(&x));
+    let t = x.halo(0, &["cluster", "token", "--uses", "2", "--ttl", "1h"]);
+    assert!(t.ok, "{}", t.stderr);
+    let token = t.stdout.trim().to_string();
+    let id = ids(&list(&x))
+        .into_iter()
+        .find(|i| !before.contains(i))
+        .unwrap_or_default();
+    let uses_left = |x: &Cluster, id: &str| {
+        list(x)
+            .into_iter()
+            .find(|t| t["id"] == id)
+            .map(|t| t["uses_left"].clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(uses_left(&x, &id), 2);
+    for args in [&["token", "list"][..], &["token", "list", "--json"][..]] {
+        let r = x.halo(0, &[&["cluster"][..], args].concat());
+        assert!(r.stdout.contains(&id), "{}", r.stdout);
+        assert!(!r.stdout.contains(&token[10..]), "the list shows a secret");
+    }
+
+    // From standard input, without --token, then with `--token -`.
+    let r = x.halo_stdin(zs[0], &["cluster", "join", &x1], &format!("{token}\n"));
+    assert!(r.ok, "stdin join: {}\n{}", r.stderr, x.logs());
+    assert_eq!(uses_left(&x, &id), 1);
+    let r = x.halo_stdin(zs[1], &["cluster", "join", &x1, "--token", "-"], &token);
+    assert!(r.ok, "--token - join: {}\n{}", r.stderr, x.logs());
+    assert!(!r.stderr.contains("warning"), "{}", r.stderr);
+    // Used up; on the command line it still works as an option, with a warning.
+    let r = x.halo(zs[2], &["cluster", "join", &x1, "--token", &token]);
+    assert!(
+        !r.ok && r.stderr.contains("HALO-E145"),
+        "used up: {}",
+        r.stderr
+    );
+    assert!(r
+        .stderr
+        .contains("warning: a token given on the command line"));
+
+    let t2 = x.halo(0, &["cluster", "token"]).stdout.trim().to_string();
+    let id2 = ids(&list(&x))
+        .into_iter()
+        .find(|i| *i != id && !before.contains(i))
+        .unwrap_or_default();
+    let r = x.halo(0, &["cluster", "token", "revoke", &id2]);
+    assert!(r.ok, "{}", r.stderr);
+    let file = x.root.join("t2.token");
+    std::fs::write(&file, &t2).unwrap_or_else(|e| panic!("{e}"));
+    let r = x.halo(
+        zs[2],
+        &[
+            "cluster",
+            "join",
+            &x1,
+            "--token-file",
+            &file.display().to_string(),
+        ],
+    );
+    assert!(
+        !r.ok && r.stderr.contains("HALO-E144"),
+        "revoked: {}",
+        r.stderr
+    );
+    let r = x.halo(0, &["cluster", "token", "revoke", "0123456789abcdef"]);
+    assert!(!r.ok && r.stderr.contains("HALO-E146"), "{}", r.stderr);
+    // Without a token and with nothing on standard input.
+    let r = x.halo(zs[2], &["cluster", "join", &x1]);
+    assert!(!r.ok && r.stderr.contains("token"), "{}", r.stderr);
+    let st = x.status(0).unwrap_or_default();
+    assert_eq!(st["nodes"].as_array().map(Vec::len), Some(3));
+}
+
 /// `halo cluster stop` takes a node out (peers see it offline) without losing its data, and
 /// `halo cluster start` brings it back.
 #[test]

@@ -276,13 +276,13 @@ fn reference_commands_run_as_they_are() {
         return;
     };
     // As for pcs, the hacluster user gets a password on every node first.
-    for i in 0..3 {
+    for (i, name) in NAMES.iter().enumerate() {
         let (ok, _, err) = lab.on_controller1(
             i,
             &["user", "add", "hacluster", "--role", "admin"],
             &format!("{PASSWORD}\n"),
         );
-        assert!(ok, "user add on {}: {err}", NAMES[i]);
+        assert!(ok, "user add on {name}: {err}");
     }
     // Forming the cluster, from controller1 through the nodes' remote APIs.
     for line in [
@@ -316,7 +316,7 @@ fn reference_commands_run_as_they_are() {
         "the machine's own systemd was changed"
     );
     // The password is nowhere in the nodes' state or logs, only its argon2id hash.
-    for i in 0..3 {
+    for (i, name) in NAMES.iter().enumerate() {
         let text = std::fs::read(lab.dir(i).join("users.json")).unwrap_or_default();
         let text = String::from_utf8_lossy(&text);
         assert!(
@@ -324,11 +324,7 @@ fn reference_commands_run_as_they_are() {
             "{text}"
         );
         let log = std::fs::read_to_string(lab.dir(i).with_extension("log")).unwrap_or_default();
-        assert!(
-            !log.contains(PASSWORD),
-            "the password is in {}'s log",
-            NAMES[i]
-        );
+        assert!(!log.contains(PASSWORD), "the password is in {name}'s log");
     }
     let quorate = poll(DEADLINE, || {
         let (_, out, _) = lab.run(0, bin(), &["status", "--json"]);

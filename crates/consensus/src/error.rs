@@ -49,6 +49,18 @@ pub enum Error {
     NoSuchNode(String),
     #[error("HALO-E138 {0}")]
     Invalid(String),
+    #[error("HALO-E141 refused {what} from {from}: a node speaks only for itself, and its certificate names it {from}")]
+    Forged { from: String, what: String },
+    #[error("HALO-E142 {0} is not in this node's view of the cluster membership: refused (a node that just joined is known once the change reaches this node; see `halo status`)")]
+    NotMember(String),
+    #[error("HALO-E143 node {node} holds no CA key (witnesses never do) and cannot admit nodes: join through {holders}")]
+    NoCaKey { node: String, holders: String },
+    #[error("HALO-E144 token {0} was revoked; make a fresh one with `halo cluster token` on a cluster node")]
+    TokenRevoked(String),
+    #[error("HALO-E145 token {0} is used up (each token admits as many nodes as its --uses, one by default); make a fresh one with `halo cluster token`")]
+    TokenUsed(String),
+    #[error("HALO-E146 no join token with id {0} (see `halo cluster token list`)")]
+    NoSuchToken(String),
 }
 
 impl Error {

@@ -6,7 +6,8 @@
 //! disk formats are halo's own explicit, versioned types (never serde on `halo_model`).
 //!
 //! API boundary: [`ClusterNode`] (propose and wait for commit, linearizable read,
-//! subscribe, status, init/join/token/remove/leave/stop/start) and [`setup::make_bundles`].
+//! subscribe, status, init/join/token/tokens/revoke_token/remove/leave/stop/start) and
+//! [`setup::make_bundles`].
 //! The network and the clock are behind [`transport::Transport`] and [`transport::Clock`].
 
 pub mod error;
@@ -23,7 +24,7 @@ pub mod users;
 pub use error::{Error, Result, WireError};
 pub use node::{
     AppHandler, ClusterNode, Contact, Joined, NodeOptions, NodeReport, StatusReport, Timing,
-    DEFAULT_TOKEN_TTL,
+    TokenInfo, DEFAULT_TOKEN_TTL,
 };
 pub use state::{
     Change, ChangeResult, ClusterState, ConfigVersion, HistoryEntry, Settings, StoredConfig,

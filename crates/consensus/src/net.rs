@@ -54,6 +54,18 @@ pub struct JoinRequest {
     pub csr_pem: String,
 }
 
+/// A cluster node as a joiner must know it before its copy of the replicated state
+/// arrives: to attribute the first Raft messages and admit the first connections.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KnownNode {
+    pub name: String,
+    pub id: NodeId,
+    /// SHA-256 of its certificate (DER), lowercase hex; `None` for a node admitted
+    /// before fingerprints were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_sha256: Option<String>,
+}
+
 /// The cluster's answer to an accepted join.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JoinAccepted {
@@ -61,6 +73,13 @@ pub struct JoinAccepted {
     pub cluster: String,
     pub cert_pem: String,
     pub ca_cert_pem: String,
+    /// The cluster's members as the admitting node knew them.
+    #[serde(default)]
+    pub nodes: Vec<KnownNode>,
+    /// The CA private key, for a full (non-witness) joiner only: sent over TLS to a
+    /// joiner that verified the CA's fingerprint from its token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_key_pem: Option<crate::state::Secret>,
 }
 
 /// Requests a member sends to the leader on behalf of a client.
@@ -371,8 +390,9 @@ pub enum Peer {
 /// Handles requests arriving at this node.
 pub trait Handler: Send + Sync + 'static {
     fn handle(&self, peer: Peer, req: PeerRequest) -> BoxFuture<'_, Reply>;
-    /// Whether a member with this certificate name is still allowed in.
-    fn admits(&self, name: &str) -> bool;
+    /// Whether a peer presenting a cluster certificate with this name and SHA-256
+    /// fingerprint (lowercase hex) is a member allowed in.
+    fn admits(&self, name: &str, cert_sha256: &str) -> bool;
 }
 
 /// Accept connections until the task is aborted.
@@ -412,9 +432,12 @@ async fn serve_conn(
     };
     let member = {
         let (_, conn) = tls.get_ref();
-        conn.peer_certificates()
-            .and_then(|c| c.first())
-            .map(|c| crate::pki::cert_common_name(c.as_ref()).unwrap_or_default())
+        conn.peer_certificates().and_then(|c| c.first()).map(|c| {
+            (
+                crate::pki::cert_common_name(c.as_ref()).unwrap_or_default(),
+                crate::pki::sha256_hex(c.as_ref()),
+            )
+        })
     };
     match member {
         None => {
@@ -434,9 +457,23 @@ async fn serve_conn(
             tls.shutdown().await.ok();
             Ok(())
         }
-        Some(name) => {
-            if !handler.admits(&name) {
-                tracing::warn!(peer = %from, node = %name, "refused a removed node");
+        Some((name, fingerprint)) => {
+            if !handler.admits(&name, &fingerprint) {
+                // A certificate of the cluster CA, but not the one recorded for a member
+                // of that name (removed, unknown, or superseded): one bounded request
+                // gets the reason, then the connection closes.
+                tracing::warn!(peer = %from, node = %name, fingerprint = %fingerprint, "refused a certificate that is not a member's");
+                if read_frame::<_, serde_json::Value>(&mut tls, MAX_JOIN_FRAME)
+                    .await
+                    .is_ok()
+                {
+                    let reply: Reply = Err(WireError {
+                        code: "HALO-E147".into(),
+                        message: format!("HALO-E147 certificate of {name} refused: it is not the one recorded for a member of this cluster (a removed node, an unknown name, or a replaced certificate); a node that was removed must join again with a new token under a new name"),
+                    });
+                    write_frame(&mut tls, &reply).await.ok();
+                }
+                tls.shutdown().await.ok();
                 return Ok(());
             }
             loop {

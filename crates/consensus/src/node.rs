@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use openraft::async_runtime::watch::WatchReceiver;
 use openraft::error::{ClientWriteError, RaftError};
+use openraft::vote::RaftLeaderId;
 use openraft::{ChangeMembers, ReadPolicy, ServerState};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
@@ -17,8 +18,8 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::error::{Error, Result, WireError};
 use crate::net::{
-    self, Forward, ForwardReply, Handler, JoinAccepted, JoinRequest, Net, NetworkFactory, Peer,
-    PeerRequest, PeerResponse, PeerView, Reply,
+    self, Forward, ForwardReply, Handler, JoinAccepted, JoinRequest, KnownNode, Net,
+    NetworkFactory, Peer, PeerRequest, PeerResponse, PeerView, Reply,
 };
 use crate::pki::{self, Identity, JoinToken};
 use crate::state::{fmt_time, Change, ChangeResult, HistoryEntry, NodeStatus, Settings};
@@ -114,11 +115,31 @@ pub struct BootstrapFile {
     pub v: u32,
     pub cluster: String,
     pub ca_cert_pem: String,
+    /// Written by older versions (to every bundle); now the key is in the non-witness
+    /// bundles' `ca-key.pem` and this is empty.
+    #[serde(default, skip_serializing_if = "crate::state::Secret::is_empty")]
     pub ca_key_pem: crate::state::Secret,
     pub ca_fingerprint: String,
     /// (name, id, addr, witness)
     pub members: Vec<(String, NodeId, String, bool)>,
     pub settings: Settings,
+    /// Each member's certificate fingerprint, by name.
+    #[serde(default)]
+    pub certs: BTreeMap<String, String>,
+}
+
+impl BootstrapFile {
+    /// The members as a node of this bundle knows them before the cluster record exists.
+    pub fn known_nodes(&self) -> Vec<KnownNode> {
+        self.members
+            .iter()
+            .map(|(name, id, _, _)| KnownNode {
+                name: name.clone(),
+                id: *id,
+                cert_sha256: self.certs.get(name).cloned(),
+            })
+            .collect()
+    }
 }
 
 /// One node in `halo status`.
@@ -150,6 +171,19 @@ pub struct StatusReport {
     pub failure_timeout_ms: u64,
     pub voters_online: usize,
     pub voters: usize,
+}
+
+/// One join token in `halo cluster token list`: never its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenInfo {
+    pub id: String,
+    /// `None`: a token made before tokens had a number of uses (any number until it
+    /// expires).
+    pub uses_left: Option<u32>,
+    pub expires_ms: u64,
+    pub expired: bool,
+    pub revoked: bool,
+    pub created_by: String,
 }
 
 /// What a successful join reports.
@@ -184,6 +218,9 @@ struct Inner {
     /// Per member certificate name, when any request from it (Raft's heartbeats
     /// included) last arrived: it was sent no later than that.
     heard: Mutex<HashMap<String, Instant>>,
+    /// The members this node was told of at join (or by its offline bundle), trusted
+    /// only until the replicated state has the cluster record.
+    seed: RwLock<Vec<KnownNode>>,
     /// Receives `PeerRequest::App` messages (the controller).
     app: RwLock<Option<Arc<dyn AppHandler>>>,
 }
@@ -290,6 +327,25 @@ impl Layout {
     pub fn bootstrap(&self) -> PathBuf {
         self.dir.join("bootstrap.json")
     }
+    /// The members a joiner was told of, until its copy of the state arrives.
+    pub fn peers(&self) -> PathBuf {
+        self.dir.join("peers.json")
+    }
+    /// The CA private key (mode 0600): on the node that made the cluster and on full
+    /// voters only, never on a witness, never in the replicated state.
+    pub fn ca_key(&self) -> PathBuf {
+        self.dir.join("ca-key.pem")
+    }
+
+    /// The CA private key this node holds, if any.
+    pub fn read_ca_key(&self) -> Result<Option<String>> {
+        match std::fs::read_to_string(self.ca_key()) {
+            Ok(k) if !k.trim().is_empty() => Ok(Some(k)),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(self.ca_key().display().to_string(), e)),
+        }
+    }
 
     /// Write a node's identity and TLS files.
     pub fn write_identity(&self, id: &IdentityFile, tls: &Identity) -> Result<()> {
@@ -357,6 +413,7 @@ impl ClusterNode {
                 seen: Mutex::new(HashMap::new()),
                 round_trips: Mutex::new(HashMap::new()),
                 heard: Mutex::new(HashMap::new()),
+                seed: RwLock::new(vec![]),
                 app: RwLock::new(None),
             }),
         };
@@ -384,12 +441,53 @@ impl ClusterNode {
     ) -> Result<String> {
         let _g = self.inner.admin.lock().await;
         self.inner.init(cluster, settings).await?;
-        self.inner.make_token(token_ttl).await
+        self.inner.make_token(token_ttl, 1).await
     }
 
-    /// A fresh join token.
+    /// A fresh join token that admits one node.
     pub async fn token(&self, ttl: Duration) -> Result<String> {
-        self.inner.make_token(ttl).await
+        self.inner.make_token(ttl, 1).await
+    }
+
+    /// A fresh join token that admits up to `uses` nodes.
+    pub async fn token_with_uses(&self, ttl: Duration, uses: u32) -> Result<String> {
+        self.inner.make_token(ttl, uses).await
+    }
+
+    /// The join tokens the cluster knows (never their secrets), as of a linearizable
+    /// read.
+    pub async fn tokens(&self) -> Result<Vec<TokenInfo>> {
+        let run = self.inner.running()?;
+        self.inner.linearize(&run).await?;
+        let now = self.inner.opts.clock.now_ms();
+        Ok(run.sm.with(|a| {
+            a.state
+                .tokens
+                .iter()
+                .map(|(id, t)| TokenInfo {
+                    id: id.clone(),
+                    uses_left: t.uses_left,
+                    expires_ms: t.expires_ms,
+                    expired: t.expires_ms <= now,
+                    revoked: t.revoked,
+                    created_by: t.created_by.clone(),
+                })
+                .collect()
+        }))
+    }
+
+    /// Revoke the join token `id`: it admits no node any more.
+    pub async fn revoke_token(&self, id: &str) -> Result<()> {
+        self.inner
+            .propose(Change::RevokeToken { id: id.to_string() }, None)
+            .await
+            .map(|_| ())
+            .map_err(|e| match e {
+                Error::Refused { code, .. } if code == "HALO-E146" => {
+                    Error::NoSuchToken(id.to_string())
+                }
+                e => e,
+            })
     }
 
     /// Join the cluster reachable at `peer` with `token`.
@@ -411,7 +509,13 @@ impl ClusterNode {
         self.inner.remove_via_leader(&me).await?;
         self.inner.stop_runtime().await;
         let l = self.inner.layout();
-        for p in [l.identity(), l.stopped(), l.bootstrap()] {
+        for p in [
+            l.identity(),
+            l.stopped(),
+            l.bootstrap(),
+            l.peers(),
+            l.ca_key(),
+        ] {
             let _ = std::fs::remove_file(p);
         }
         let _ = std::fs::remove_dir_all(l.tls_dir());
@@ -689,10 +793,26 @@ impl Inner {
         let ident = self.identity().ok_or(Error::NotConfigured)?;
         let layout = self.layout();
         let tls = layout.read_tls(&ident.name)?;
+        let seed = match read_json::<Vec<KnownNode>>(&layout.peers())? {
+            Some(s) => s,
+            None => read_json::<BootstrapFile>(&layout.bootstrap())?
+                .map(|b| b.known_nodes())
+                .unwrap_or_default(),
+        };
+        if let Ok(mut g) = self.seed.write() {
+            *g = seed;
+        }
         let db = self.db()?;
         let log = LogStore::new(db.clone());
         let sm = StateMachineStore::load(db, self.events.clone())
             .map_err(|e| Error::Store(e.to_string()))?;
+        // A state written by an older version carries the CA key: a full voter keeps it
+        // in its own file; it is never written to the state again.
+        let legacy_key = sm.with(|a| a.state.secrets.ca_key_pem.clone());
+        if !legacy_key.is_empty() && !ident.witness && layout.read_ca_key()?.is_none() {
+            write_private(&layout.ca_key(), legacy_key.as_bytes())?;
+            tracing::info!("moved the CA key out of the replicated state into ca-key.pem");
+        }
         let net = Net::new(self.opts.transport.clone(), &tls)?;
         let t = self.timing();
         let config = openraft::Config {
@@ -808,6 +928,7 @@ impl Inner {
         pki::check_node_name(&name)?;
         let (ca, ca_key, fp) = pki::generate_ca(cluster)?;
         let (cert, key) = pki::issue_node_cert(&ca, &ca_key, &name)?;
+        let certs = BTreeMap::from([(name.clone(), pki::fingerprint_pem(&cert)?)]);
         let ident = IdentityFile {
             v: 1,
             name: name.clone(),
@@ -823,6 +944,8 @@ impl Inner {
             key_pem: key,
         };
         self.layout().write_identity(&ident, &tls)?;
+        // The CA key stays on this node (and goes to full voters as they join).
+        write_private(&self.layout().ca_key(), ca_key.as_bytes())?;
         if let Ok(mut g) = self.identity.write() {
             *g = Some(ident.clone());
         }
@@ -847,10 +970,11 @@ impl Inner {
             name: cluster.to_string(),
             ca_cert_pem: ca,
             ca_fingerprint: fp,
-            ca_key_pem: crate::state::Secret(ca_key),
+            ca_key_pem: crate::state::Secret::default(),
             settings,
             nodes: vec![(name, 1, ident.addr, ident.witness)],
             next_node_id: 2,
+            certs,
         };
         self.commit(&run, self.request(change), true).await?;
         Ok(())
@@ -866,7 +990,12 @@ impl Inner {
         }
     }
 
-    async fn make_token(&self, ttl: Duration) -> Result<String> {
+    async fn make_token(&self, ttl: Duration, uses: u32) -> Result<String> {
+        if uses == 0 {
+            return Err(Error::Invalid(
+                "a join token must admit at least one node (--uses 1 or more)".into(),
+            ));
+        }
         let run = self.running()?;
         let fp = run
             .sm
@@ -883,6 +1012,7 @@ impl Inner {
                 id: token.id.clone(),
                 secret_sha256: token.secret_hash(),
                 expires_ms,
+                uses: Some(uses),
             },
             None,
         )
@@ -934,6 +1064,10 @@ impl Inner {
             key_pem: key,
         };
         self.layout().write_identity(&ident, &tls)?;
+        write_json(&self.layout().peers(), &acc.nodes)?;
+        if let (Some(key), false) = (&acc.ca_key_pem, self.opts.witness) {
+            write_private(&self.layout().ca_key(), key.0.as_bytes())?;
+        }
         if let Ok(mut g) = self.identity.write() {
             *g = Some(ident.clone());
         }
@@ -1181,7 +1315,13 @@ impl Inner {
         // The leader may have removed itself and stepped down: retry through the new one.
         let deadline = Instant::now() + t;
         loop {
-            match self.commit(run, req.clone(), true).await {
+            // Through another leader, the change is this node's own (a forwarded
+            // proposal is attributed to the node that sends it).
+            let mut req = req.clone();
+            if !run.raft.is_leader() {
+                req.node = self.my_name();
+            }
+            match self.commit(run, req, true).await {
                 Ok(_) => return Ok(()),
                 Err(e @ Error::Refused { .. }) => return Err(e),
                 Err(e) if Instant::now() >= deadline => return Err(e),
@@ -1247,40 +1387,120 @@ impl Inner {
             })
             .collect::<Option<Vec<u8>>>()
             .unwrap_or_default();
+        // Constant time: the hash of the secret given against the one recorded.
         if !pki::digest_eq(&pki::sha256_hex(&secret), &token.secret_sha256) {
             tracing::warn!(peer = %from, "join refused: wrong token secret");
             return Err(Error::TokenRefused);
+        }
+        if token.revoked {
+            tracing::warn!(peer = %from, token = %j.token_id, "join refused: revoked token");
+            return Err(Error::TokenRevoked(j.token_id.clone()));
         }
         if token.expires_ms <= now {
             tracing::warn!(peer = %from, "join refused: expired token");
             return Err(Error::TokenExpired(fmt_time(token.expires_ms)));
         }
+        if token.uses_left == Some(0) {
+            tracing::warn!(peer = %from, token = %j.token_id, "join refused: used token");
+            return Err(Error::TokenUsed(j.token_id.clone()));
+        }
         pki::check_node_name(&j.name)?;
-        let req = self.request(Change::ReserveNode {
+        let Some(ca_key) = self.layout().read_ca_key()? else {
+            let holders = run.sm.with(|a| {
+                a.state
+                    .nodes
+                    .iter()
+                    .filter(|(n, r)| {
+                        r.status == NodeStatus::Member && !r.witness && **n != self.my_name()
+                    })
+                    .map(|(n, r)| format!("{n} ({})", r.addr))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            });
+            tracing::warn!(peer = %from, "join refused: this node holds no CA key");
+            return Err(Error::NoCaKey {
+                node: self.my_name(),
+                holders: if holders.is_empty() {
+                    "the node that created the cluster".into()
+                } else {
+                    holders
+                },
+            });
+        };
+        let cert_pem = pki::sign_csr(&cluster.ca_cert_pem, &ca_key, &j.csr_pem, &j.name)?;
+        // The use is consumed, and the certificate bound to the name, by the state
+        // machine in one committed change: of two joins racing with a single-use token
+        // only one is admitted.
+        let req = self.request(Change::AdmitNode {
             name: j.name.clone(),
             addr: j.addr.clone(),
             witness: j.witness,
+            token_id: j.token_id.clone(),
+            cert_sha256: pki::fingerprint_pem(&cert_pem)?,
         });
-        let (_, resp) = self.commit(&run, req, true).await?;
+        let (_, resp) = self.commit(&run, req, true).await.map_err(|e| match e {
+            Error::Refused { code, .. } if code == "HALO-E145" => {
+                Error::TokenUsed(j.token_id.clone())
+            }
+            Error::Refused { code, .. } if code == "HALO-E144" => {
+                Error::TokenRevoked(j.token_id.clone())
+            }
+            e => e,
+        })?;
         let id = match resp.result {
             ChangeResult::NodeId { id } => id,
             other => return Err(Error::Invalid(format!("unexpected result {other:?}"))),
         };
-        let ca_key = run.sm.with(|a| a.state.secrets.ca_key_pem.clone());
-        let cert_pem = pki::sign_csr(&cluster.ca_cert_pem, &ca_key, &j.csr_pem, &j.name)?;
-        tracing::info!(node = %j.name, id, "admitted a node");
+        tracing::info!(node = %j.name, id, token = %j.token_id, "admitted a node");
+        let nodes = run.sm.with(|a| {
+            a.state
+                .nodes
+                .iter()
+                .filter(|(_, r)| r.status == NodeStatus::Member)
+                .map(|(name, r)| KnownNode {
+                    name: name.clone(),
+                    id: r.id,
+                    cert_sha256: r.cert_sha256.clone(),
+                })
+                .collect()
+        });
         Ok(JoinAccepted {
             id,
             cluster: cluster.name,
             cert_pem,
             ca_cert_pem: cluster.ca_cert_pem,
+            nodes,
+            // Full voters may admit nodes in turn; a witness never gets the key.
+            ca_key_pem: (!j.witness).then_some(crate::state::Secret(ca_key)),
         })
     }
 
-    async fn handle_forward(&self, f: Forward) -> Result<ForwardReply> {
+    /// A request forwarded by the member whose certificate names `from`.
+    async fn handle_forward(&self, from: &str, f: Forward) -> Result<ForwardReply> {
         let run = self.running()?;
+        let forged = |what: String| {
+            tracing::warn!(peer = %from, "refused {what}");
+            Error::Forged {
+                from: from.to_string(),
+                what,
+            }
+        };
         match f {
             Forward::Propose { request } => {
+                // A proposal is attributed to the node that sends it, and what a node
+                // runs is only ever what that node itself reports.
+                if request.node != from {
+                    return Err(forged(format!(
+                        "a change in the name of {} ({})",
+                        request.node,
+                        request.change.summary()
+                    )));
+                }
+                if let Change::RecordOp { node, .. } = &request.change {
+                    if node != from {
+                        return Err(forged(format!("an operation result of {node}")));
+                    }
+                }
                 let (log_index, response) = self.commit(&run, *request, false).await?;
                 Ok(ForwardReply::Committed {
                     log_index,
@@ -1303,6 +1523,39 @@ impl Inner {
                 Ok(ForwardReply::ReadIndex { index })
             }
             Forward::AddMember { id, member } => {
+                // Asked by the joiner itself, or passed on by a voter; the address and
+                // role come from the node's record, never from the message.
+                let voter = self.raft_member_id(&run, from).is_ok_and(|fid| {
+                    run.raft
+                        .metrics()
+                        .borrow_watched()
+                        .membership_config
+                        .membership()
+                        .voter_ids()
+                        .any(|v| v == fid)
+                });
+                if member.name != from && !voter {
+                    return Err(forged(format!("the addition of {}", member.name)));
+                }
+                let member = run
+                    .sm
+                    .with(|a| {
+                        a.state.node_by_id(id).and_then(|(name, r)| {
+                            (name == &member.name && r.status == NodeStatus::Member).then(|| {
+                                Member {
+                                    name: name.clone(),
+                                    addr: r.addr.clone(),
+                                    witness: r.witness,
+                                }
+                            })
+                        })
+                    })
+                    .ok_or_else(|| {
+                        Error::Invalid(format!(
+                            "node {} (id {id}) was not admitted by a join token",
+                            member.name
+                        ))
+                    })?;
                 if run.raft.is_leader() {
                     self.add_member(&run, id, member).await?;
                 } else {
@@ -1321,6 +1574,9 @@ impl Inner {
                 Ok(ForwardReply::Done)
             }
             Forward::RemoveMember { name, by } => {
+                if by != from {
+                    return Err(forged(format!("the removal of {name} in the name of {by}")));
+                }
                 if !run.raft.is_leader() {
                     return Err(Error::NoQuorum("this node is not the leader".into()));
                 }
@@ -1346,6 +1602,75 @@ impl Inner {
             quorate: st.quorate,
             epoch: st.epoch,
         }
+    }
+
+    /// What this node knows of the node named `name`: its id and recorded certificate
+    /// fingerprint. From the replicated node records once the cluster record exists
+    /// (a removed node is not known), before that from the members this node was told
+    /// of when it joined (or by its offline bundle).
+    fn known_node(&self, run: &Running, name: &str) -> Option<KnownNode> {
+        let from_state = run.sm.with(|a| {
+            a.state.cluster.as_ref().map(|_| {
+                a.state
+                    .nodes
+                    .get(name)
+                    .filter(|r| r.status == NodeStatus::Member)
+                    .map(|r| KnownNode {
+                        name: name.to_string(),
+                        id: r.id,
+                        cert_sha256: r.cert_sha256.clone(),
+                    })
+            })
+        });
+        match from_state {
+            Some(known) => known,
+            None => self
+                .seed
+                .read()
+                .ok()?
+                .iter()
+                .find(|k| k.name == name)
+                .cloned(),
+        }
+    }
+
+    /// The Raft id of the member named `name` in this node's view of the membership.
+    fn raft_member_id(&self, run: &Running, name: &str) -> Result<NodeId> {
+        run.raft
+            .metrics()
+            .borrow_watched()
+            .membership_config
+            .membership()
+            .nodes()
+            .find(|(_, m)| m.name == name)
+            .map(|(id, _)| *id)
+            .ok_or_else(|| Error::NotMember(name.to_string()))
+    }
+
+    /// A Raft message from the node whose certificate names `from` must name that
+    /// node's id as its sender, and the membership must give that id the same name.
+    fn check_sender(&self, run: &Running, from: &str, claimed: NodeId, what: &str) -> Result<()> {
+        let refuse = || {
+            tracing::warn!(peer = %from, claimed, "refused {what}");
+            Error::Forged {
+                from: from.to_string(),
+                what: format!("{what} (id {claimed})"),
+            }
+        };
+        let Some(known) = self.known_node(run, from) else {
+            tracing::warn!(peer = %from, "refused a Raft message from an unknown node");
+            return Err(Error::NotMember(from.to_string()));
+        };
+        if known.id != claimed {
+            return Err(refuse());
+        }
+        let m = run.raft.metrics().borrow_watched().clone();
+        if let Some(member) = m.membership_config.membership().get_node(&claimed) {
+            if member.name != from {
+                return Err(refuse());
+            }
+        }
+        Ok(())
     }
 
     fn record_seen(&self, id: NodeId, view: PeerView) {
@@ -1471,125 +1796,149 @@ impl Handler for HandlerRef {
     fn handle(&self, peer: Peer, req: PeerRequest) -> BoxFuture<'_, Reply> {
         Box::pin(async move {
             let inner = self.0.upgrade().ok_or_else(|| wire(Error::Stopped))?;
-            if let Peer::Member(name) = &peer {
-                // Every Raft message passes here: no new key once the member is known.
+            let run = inner.running().map_err(wire)?;
+            let from = match peer {
+                Peer::Member(name) => name,
+                Peer::Anonymous(addr) => {
+                    // Only a join request reaches here without a certificate.
+                    return match req {
+                        PeerRequest::Join(j) => inner
+                            .handle_join(&addr, j)
+                            .await
+                            .map(PeerResponse::Join)
+                            .map_err(wire),
+                        _ => Err(wire(Error::Refused {
+                            code: "HALO-E140".into(),
+                            reason: "only a join request is accepted without a cluster certificate"
+                                .into(),
+                        })),
+                    };
+                }
+            };
+            {
+                // Every Raft message passes here: no new key once the member is known
+                // (and only admitted certificates get this far).
                 let mut h = lock_or_poisoned(&inner.heard);
-                match h.get_mut(name) {
+                match h.get_mut(&from) {
                     Some(at) => *at = Instant::now(),
                     None => {
-                        h.insert(name.clone(), Instant::now());
+                        h.insert(from.clone(), Instant::now());
                     }
                 }
             }
-            let run = inner.running().map_err(wire)?;
+            // Every message is attributed to the node its certificate names: a Raft
+            // message must come from the node it names as its sender.
+            let check = |claimed: NodeId, what: &str| {
+                inner.check_sender(&run, &from, claimed, what).map_err(wire)
+            };
             match req {
-                PeerRequest::AppendEntries(r) => run
-                    .raft
-                    .append_entries(r)
-                    .await
-                    .map(PeerResponse::AppendEntries)
-                    .map_err(|e| wire(raft_err(e))),
-                PeerRequest::Vote(r) => run
-                    .raft
-                    .vote(r)
-                    .await
-                    .map(PeerResponse::Vote)
-                    .map_err(|e| wire(raft_err(e))),
-                PeerRequest::PreVote(r) => run
-                    .raft
-                    .pre_vote(r)
-                    .await
-                    .map(PeerResponse::Vote)
-                    .map_err(|e| wire(raft_err(e))),
-                PeerRequest::Snapshot { vote, meta, data } => run
-                    .raft
-                    .install_full_snapshot(
-                        vote,
-                        crate::types::Snapshot {
-                            meta,
-                            snapshot: data,
-                        },
-                    )
-                    .await
-                    .map(PeerResponse::Snapshot)
-                    .map_err(|e| wire(raft_err(e))),
+                PeerRequest::AppendEntries(r) => {
+                    check(*r.vote.leader_id.node_id(), "entries of another leader")?;
+                    run.raft
+                        .append_entries(r)
+                        .await
+                        .map(PeerResponse::AppendEntries)
+                        .map_err(|e| wire(raft_err(e)))
+                }
+                PeerRequest::Vote(r) => {
+                    check(
+                        *r.vote.leader_id.node_id(),
+                        "a vote request of another candidate",
+                    )?;
+                    run.raft
+                        .vote(r)
+                        .await
+                        .map(PeerResponse::Vote)
+                        .map_err(|e| wire(raft_err(e)))
+                }
+                PeerRequest::PreVote(r) => {
+                    check(
+                        *r.vote.leader_id.node_id(),
+                        "a pre-vote request of another candidate",
+                    )?;
+                    run.raft
+                        .pre_vote(r)
+                        .await
+                        .map(PeerResponse::Vote)
+                        .map_err(|e| wire(raft_err(e)))
+                }
+                PeerRequest::Snapshot { vote, meta, data } => {
+                    check(*vote.leader_id.node_id(), "a snapshot of another leader")?;
+                    run.raft
+                        .install_full_snapshot(
+                            vote,
+                            crate::types::Snapshot {
+                                meta,
+                                snapshot: data,
+                            },
+                        )
+                        .await
+                        .map(PeerResponse::Snapshot)
+                        .map_err(|e| wire(raft_err(e)))
+                }
+                PeerRequest::TransferLeader(r) => {
+                    check(
+                        *r.from_leader().leader_id.node_id(),
+                        "a leadership transfer of another leader",
+                    )?;
+                    run.raft
+                        .handle_transfer_leader(r)
+                        .await
+                        .map(PeerResponse::TransferLeader)
+                        .map_err(|e| wire(raft_err(e)))
+                }
                 PeerRequest::Ping(view) => {
-                    let id = run
-                        .raft
-                        .metrics()
-                        .borrow_watched()
-                        .membership_config
-                        .membership()
-                        .nodes()
-                        .find(|(_, m)| m.name == view.name)
-                        .map(|(id, _)| *id);
-                    if let Some(id) = id {
-                        inner.record_seen(id, view);
+                    // A ping tells how its sender is: it may only speak of the node
+                    // its certificate names, and that node must be a member.
+                    if view.name != from {
+                        tracing::warn!(peer = %from, claims = %view.name, "refused a ping in the name of another node");
+                        return Err(wire(Error::Forged {
+                            from,
+                            what: format!("a ping in the name of {}", view.name),
+                        }));
                     }
+                    let id = inner.raft_member_id(&run, &from).map_err(wire)?;
+                    inner.record_seen(id, view);
                     Ok(PeerResponse::Pong(inner.my_view()))
                 }
-                PeerRequest::TransferLeader(r) => run
-                    .raft
-                    .handle_transfer_leader(r)
-                    .await
-                    .map(PeerResponse::TransferLeader)
-                    .map_err(|e| wire(raft_err(e))),
                 PeerRequest::Forward(f) => inner
-                    .handle_forward(f)
+                    .handle_forward(&from, f)
                     .await
                     .map(PeerResponse::Forward)
                     .map_err(wire),
                 PeerRequest::App(body) => {
                     // Attributed to the certificate's name, which must be a member.
-                    let Peer::Member(name) = peer else {
-                        return Err(wire(Error::Refused {
-                            code: "HALO-E138".into(),
-                            reason: "application messages need a member certificate".into(),
-                        }));
-                    };
-                    let member = run
-                        .raft
-                        .metrics()
-                        .borrow_watched()
-                        .membership_config
-                        .membership()
-                        .nodes()
-                        .any(|(_, m)| m.name == name);
-                    if !member {
-                        return Err(wire(Error::NoSuchNode(name)));
-                    }
+                    inner.raft_member_id(&run, &from).map_err(wire)?;
                     inner
-                        .app_handle(name, body)
+                        .app_handle(from, body)
                         .await
                         .map(PeerResponse::App)
                         .map_err(wire)
                 }
-                PeerRequest::Join(j) => {
-                    let from = match &peer {
-                        Peer::Anonymous(a) | Peer::Member(a) => a.clone(),
-                    };
-                    inner
-                        .handle_join(&from, j)
-                        .await
-                        .map(PeerResponse::Join)
-                        .map_err(wire)
-                }
+                PeerRequest::Join(_) => Err(wire(Error::AlreadyConfigured(
+                    "this one: a member does not join again".into(),
+                ))),
             }
         })
     }
 
-    fn admits(&self, name: &str) -> bool {
+    fn admits(&self, name: &str, cert_sha256: &str) -> bool {
         let Some(inner) = self.0.upgrade() else {
             return false;
         };
-        match inner.running() {
-            Ok(run) => run.sm.with(|a| {
-                a.state
-                    .nodes
-                    .get(name)
-                    .is_none_or(|r| r.status != NodeStatus::Removed)
-            }),
-            Err(_) => false,
+        let Ok(run) = inner.running() else {
+            return false;
+        };
+        // A member of the cluster's records (a removed or unknown name is not), with
+        // the very certificate issued to it. Records made before fingerprints were
+        // kept admit the name alone.
+        match inner.known_node(&run, name) {
+            Some(KnownNode {
+                cert_sha256: Some(recorded),
+                ..
+            }) => pki::digest_eq(&recorded, cert_sha256),
+            Some(_) => true,
+            None => false,
         }
     }
 }
@@ -1691,10 +2040,11 @@ async fn maintenance(weak: Weak<Inner>, weak_run: Weak<Running>) {
                         name: b.cluster.clone(),
                         ca_cert_pem: b.ca_cert_pem.clone(),
                         ca_fingerprint: b.ca_fingerprint.clone(),
-                        ca_key_pem: crate::state::Secret(b.ca_key_pem.0.clone()),
+                        ca_key_pem: crate::state::Secret::default(),
                         settings: b.settings.clone(),
                         nodes: b.members.clone(),
                         next_node_id: next,
+                        certs: b.certs.clone(),
                     };
                     if inner
                         .commit(&run, inner.request(change), false)
@@ -1709,6 +2059,7 @@ async fn maintenance(weak: Weak<Inner>, weak_run: Weak<Running>) {
         // Once the cluster record exists, the offline bundle's CA key is no longer needed on disk.
         if run.sm.with(|a| a.state.cluster.is_some()) {
             let _ = std::fs::remove_file(inner.layout().bootstrap());
+            let _ = std::fs::remove_file(inner.layout().peers());
         }
         drop(run);
         drop(inner);

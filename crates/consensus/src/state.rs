@@ -79,7 +79,15 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-/// Secrets replicated so that any leader can admit new nodes. Never shown by the API.
+impl Secret {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Secrets that older versions replicated (the CA key, to every node,
+/// witnesses included). Read from an old state only so that the node can move the key
+/// to its own `ca-key.pem`; never written again, so never in a snapshot.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Secrets {
     /// PEM of the cluster CA private key.
@@ -99,6 +107,13 @@ pub struct TokenRecord {
     pub secret_sha256: String,
     pub expires_ms: u64,
     pub created_by: String,
+    /// How many more nodes it may admit; `None` for a token made before tokens had a
+    /// number of uses (usable until it expires).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uses_left: Option<u32>,
+    /// Revoked tokens are kept (refused with their own message) until they expire.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub revoked: bool,
 }
 
 /// Membership status of a node record.
@@ -119,6 +134,11 @@ pub struct NodeRecord {
     pub witness: bool,
     pub status: NodeStatus,
     pub since_ms: u64,
+    /// SHA-256 (lowercase hex) of the certificate issued to the node: the only one a
+    /// node of this name is admitted with. `None` for nodes admitted before it was
+    /// recorded (admitted by name alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_sha256: Option<String>,
 }
 
 /// One recorded resource operation result: what the scheduler needs to read it back
@@ -365,11 +385,17 @@ pub enum Change {
         name: String,
         ca_cert_pem: String,
         ca_fingerprint: String,
+        /// The CA private key, in entries older versions wrote; ignored (the key lives in
+        /// `ca-key.pem` on the nodes that may sign) and left empty in new ones.
+        #[serde(default, skip_serializing_if = "Secret::is_empty")]
         ca_key_pem: Secret,
         settings: Settings,
         /// Nodes known at creation (the first node, or every node of an offline setup).
         nodes: Vec<(String, u64, String, bool)>,
         next_node_id: u64,
+        /// Certificate fingerprints of those nodes, by name.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        certs: BTreeMap<String, String>,
     },
     /// Admit a node (assign its id); refused when the name is taken or was removed.
     ReserveNode {
@@ -384,6 +410,9 @@ pub enum Change {
         id: String,
         secret_sha256: String,
         expires_ms: u64,
+        /// How many nodes it admits; `None` (older entries): any number until it expires.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        uses: Option<u32>,
     },
     /// Replace the whole configuration; with `if_unchanged`, only if the current one is
     /// still that (a read-modify-write that lost a race is refused, never merged).
@@ -419,6 +448,18 @@ pub enum Change {
     Noop { note: String },
     /// Users of the API and their tokens.
     User(crate::users::UserChange),
+    /// Admit a node with a join token: the token must be known, neither revoked nor
+    /// expired (by the entry's time) and have a use left, which this consumes; the
+    /// node's certificate (issued before) is recorded by fingerprint.
+    AdmitNode {
+        name: String,
+        addr: String,
+        witness: bool,
+        token_id: String,
+        cert_sha256: String,
+    },
+    /// Revoke a join token (kept, refused, until it expires).
+    RevokeToken { id: String },
 }
 
 impl Change {
@@ -438,9 +479,18 @@ impl Change {
                 if *witness { "witness" } else { "node" }
             ),
             Change::RemoveNode { name } => format!("remove node {name}"),
-            Change::AddToken { expires_ms, .. } => {
-                format!("issue join token (expires {})", fmt_time(*expires_ms))
-            }
+            Change::AddToken {
+                id,
+                expires_ms,
+                uses,
+                ..
+            } => match uses {
+                Some(n) => format!(
+                    "issue join token {id} for {n} node(s) (expires {})",
+                    fmt_time(*expires_ms)
+                ),
+                None => format!("issue join token {id} (expires {})", fmt_time(*expires_ms)),
+            },
             Change::SetConfig { .. } => "replace configuration".to_string(),
             Change::SetProperty { name, value } => match value {
                 Some(v) => format!("set property {name}={v}"),
@@ -472,6 +522,17 @@ impl Change {
             ),
             Change::Noop { note } => format!("noop {note}"),
             Change::User(u) => u.summary(),
+            Change::AdmitNode {
+                name,
+                addr,
+                witness,
+                token_id,
+                ..
+            } => format!(
+                "admit {} {name} at {addr} with token {token_id}",
+                if *witness { "witness" } else { "node" }
+            ),
+            Change::RevokeToken { id } => format!("revoke join token {id}"),
         }
     }
 
@@ -535,7 +596,8 @@ pub struct ClusterState {
     pub config_versions: VecDeque<ConfigVersion>,
     #[serde(default)]
     pub tokens: BTreeMap<String, TokenRecord>,
-    #[serde(default)]
+    /// Only ever read (from a state an older version wrote), never written.
+    #[serde(default, skip_serializing)]
     pub secrets: Secrets,
     /// Users of the API and their tokens.
     #[serde(default)]
@@ -592,15 +654,19 @@ impl ClusterState {
         // then dropped by the time carried in the log, so every node drops the same ones.
         self.tokens
             .retain(|_, t| t.expires_ms.saturating_add(TOKEN_GRACE_MS) > req.time_ms);
+        // A CA key an older version replicated is not kept in memory either (the node
+        // moved it to its own file when it opened the state).
+        self.secrets = Secrets::default();
         match &req.change {
             Change::InitCluster {
                 name,
                 ca_cert_pem,
                 ca_fingerprint,
-                ca_key_pem,
+                ca_key_pem: _,
                 settings,
                 nodes,
                 next_node_id,
+                certs,
             } => {
                 if self.cluster.is_some() {
                     return refused("HALO-E110", "the cluster is already initialised".into());
@@ -611,7 +677,6 @@ impl ClusterState {
                     ca_cert_pem: ca_cert_pem.clone(),
                     ca_fingerprint: ca_fingerprint.clone(),
                 });
-                self.secrets.ca_key_pem = ca_key_pem.0.clone();
                 self.settings = settings.clone();
                 for (n, id, addr, witness) in nodes {
                     self.nodes.insert(
@@ -622,6 +687,7 @@ impl ClusterState {
                             witness: *witness,
                             status: NodeStatus::Member,
                             since_ms: req.time_ms,
+                            cert_sha256: certs.get(n).cloned(),
                         },
                     );
                     if !*witness {
@@ -635,46 +701,10 @@ impl ClusterState {
                 name,
                 addr,
                 witness,
-            } => {
-                if let Some(rec) = self.nodes.get(name) {
-                    return match rec.status {
-                        NodeStatus::Removed => refused(
-                            "HALO-E111",
-                            format!("node name {name} was removed from this cluster and cannot be reused"),
-                        ),
-                        NodeStatus::Member => refused(
-                            "HALO-E112",
-                            format!("a node named {name} is already in the cluster (id {})", rec.id),
-                        ),
-                    };
-                }
-                if let Some((other, _)) = self
-                    .nodes
-                    .iter()
-                    .find(|(_, r)| r.addr == *addr && r.status == NodeStatus::Member)
-                {
-                    return refused(
-                        "HALO-E113",
-                        format!("address {addr} is already used by node {other}"),
-                    );
-                }
-                let id = self.next_node_id.max(1);
-                self.next_node_id = id + 1;
-                self.nodes.insert(
-                    name.clone(),
-                    NodeRecord {
-                        id,
-                        addr: addr.clone(),
-                        witness: *witness,
-                        status: NodeStatus::Member,
-                        since_ms: req.time_ms,
-                    },
-                );
-                if !*witness {
-                    self.add_config_node(name);
-                }
-                ChangeResult::NodeId { id }
-            }
+            } => match self.reserve_node(name, addr, *witness, None, req.time_ms) {
+                Ok(id) => ChangeResult::NodeId { id },
+                Err(refusal) => refusal,
+            },
             Change::RemoveNode { name } => match self.nodes.get_mut(name) {
                 Some(rec) if rec.status == NodeStatus::Member => {
                     rec.status = NodeStatus::Removed;
@@ -694,6 +724,7 @@ impl ClusterState {
                 id,
                 secret_sha256,
                 expires_ms,
+                uses,
             } => {
                 self.tokens.insert(
                     id.clone(),
@@ -701,6 +732,8 @@ impl ClusterState {
                         secret_sha256: secret_sha256.clone(),
                         expires_ms: *expires_ms,
                         created_by: req.node.clone(),
+                        uses_left: *uses,
+                        revoked: false,
                     },
                 );
                 ChangeResult::Ok
@@ -837,7 +870,119 @@ impl ClusterState {
             }
             Change::Noop { .. } => ChangeResult::Ok,
             Change::User(u) => self.users.apply(u, req.time_ms),
+            Change::AdmitNode {
+                name,
+                addr,
+                witness,
+                token_id,
+                cert_sha256,
+            } => {
+                if let Err(refusal) = self.check_token(token_id, req.time_ms) {
+                    return refusal;
+                }
+                match self.reserve_node(name, addr, *witness, Some(cert_sha256), req.time_ms) {
+                    Ok(id) => {
+                        if let Some(t) = self.tokens.get_mut(token_id) {
+                            t.uses_left = t.uses_left.map(|n| n.saturating_sub(1));
+                        }
+                        ChangeResult::NodeId { id }
+                    }
+                    Err(refusal) => refusal,
+                }
+            }
+            Change::RevokeToken { id } => match self.tokens.get_mut(id) {
+                Some(t) => {
+                    t.revoked = true;
+                    ChangeResult::Ok
+                }
+                None => refused(
+                    "HALO-E146",
+                    format!("no join token with id {id} (see `halo cluster token list`)"),
+                ),
+            },
         }
+    }
+
+    /// Whether the token `id` may admit a node at `time_ms`: the refusal otherwise.
+    pub fn check_token(&self, id: &str, time_ms: u64) -> Result<&TokenRecord, ChangeResult> {
+        let Some(t) = self.tokens.get(id) else {
+            return Err(refused(
+                "HALO-E104",
+                "token refused: it was not issued by this cluster or its secret is wrong; make one with `halo cluster token` on a cluster node".into(),
+            ));
+        };
+        if t.revoked {
+            return Err(refused(
+                "HALO-E144",
+                format!("token {id} was revoked; make a fresh one with `halo cluster token` on a cluster node"),
+            ));
+        }
+        if t.expires_ms <= time_ms {
+            return Err(refused(
+                "HALO-E105",
+                format!("token expired at {}; make a fresh one with `halo cluster token` on a cluster node", fmt_time(t.expires_ms)),
+            ));
+        }
+        if t.uses_left == Some(0) {
+            return Err(refused(
+                "HALO-E145",
+                format!("token {id} is used up (each token admits as many nodes as its --uses, one by default); make a fresh one with `halo cluster token`"),
+            ));
+        }
+        Ok(t)
+    }
+
+    /// Give a node name its id, or the refusal.
+    fn reserve_node(
+        &mut self,
+        name: &str,
+        addr: &str,
+        witness: bool,
+        cert_sha256: Option<&String>,
+        time_ms: u64,
+    ) -> Result<u64, ChangeResult> {
+        if let Some(rec) = self.nodes.get(name) {
+            return Err(match rec.status {
+                NodeStatus::Removed => refused(
+                    "HALO-E111",
+                    format!("node name {name} was removed from this cluster and cannot be reused"),
+                ),
+                NodeStatus::Member => refused(
+                    "HALO-E112",
+                    format!(
+                        "a node named {name} is already in the cluster (id {})",
+                        rec.id
+                    ),
+                ),
+            });
+        }
+        if let Some((other, _)) = self
+            .nodes
+            .iter()
+            .find(|(_, r)| r.addr == addr && r.status == NodeStatus::Member)
+        {
+            return Err(refused(
+                "HALO-E113",
+                format!("address {addr} is already used by node {other}"),
+            ));
+        }
+        let id = self.next_node_id.max(1);
+        self.next_node_id = id + 1;
+        self.nodes.insert(
+            name.to_string(),
+            NodeRecord {
+                id,
+                addr: addr.to_string(),
+                witness,
+                status: NodeStatus::Member,
+                since_ms: time_ms,
+                cert_sha256: cert_sha256.cloned(),
+            },
+        );
+        if !witness {
+            self.add_config_node(name);
+        }
+        Ok(id)
     }
 
     fn forget_node(&mut self, node: &str) {
@@ -904,6 +1049,7 @@ mod tests {
                     settings: Settings::default(),
                     nodes: vec![("a".into(), 1, "127.0.0.1:1".into(), false)],
                     next_node_id: 2,
+                    certs: BTreeMap::new(),
                 },
             ),
             1,
@@ -1055,6 +1201,7 @@ mod tests {
                     id: "t".into(),
                     secret_sha256: "h".into(),
                     expires_ms: 5000,
+                    uses: None,
                 },
             ),
             2,
@@ -1071,6 +1218,127 @@ mod tests {
             4,
         );
         assert!(!s.tokens.contains_key("t"));
+    }
+
+    /// A join token admits as many nodes as its uses, each admission consuming one in
+    /// the same committed change that records the node's certificate; a revoked, an
+    /// expired or a used-up token is refused with its own code; a token of an older
+    /// entry (no uses) admits until it expires.
+    #[test]
+    fn admit_consumes_token_uses() {
+        let mut s = init();
+        let token = |id: &str, uses: Option<u32>| Change::AddToken {
+            id: id.into(),
+            secret_sha256: "h".into(),
+            expires_ms: 100_000,
+            uses,
+        };
+        let admit = |name: &str, token_id: &str| Change::AdmitNode {
+            name: name.into(),
+            addr: format!(
+                "127.0.0.1:{}",
+                name.len() * 1000 + name.as_bytes()[0] as usize
+            ),
+            witness: false,
+            token_id: token_id.into(),
+            cert_sha256: format!("fp-{name}"),
+        };
+        let code = |r: ChangeResult| match r {
+            ChangeResult::Refused { code, .. } => code,
+            other => format!("{other:?}"),
+        };
+        s.apply(&req("a", 1000, token("one", Some(1))), 2);
+        s.apply(&req("a", 1000, token("two", Some(2))), 3);
+        s.apply(&req("a", 1000, token("old", None)), 4);
+        assert!(matches!(
+            s.apply(&req("a", 2000, admit("b", "one")), 5),
+            ChangeResult::NodeId { .. }
+        ));
+        assert_eq!(s.nodes["b"].cert_sha256.as_deref(), Some("fp-b"));
+        assert_eq!(s.tokens["one"].uses_left, Some(0));
+        assert_eq!(
+            code(s.apply(&req("a", 2000, admit("c", "one")), 6)),
+            "HALO-E145"
+        );
+        assert!(
+            !s.nodes.contains_key("c"),
+            "a refused admission records nothing"
+        );
+        assert!(matches!(
+            s.apply(&req("a", 2000, admit("c", "two")), 7),
+            ChangeResult::NodeId { .. }
+        ));
+        // A refused admission (name taken) does not consume a use.
+        assert_eq!(
+            code(s.apply(&req("a", 2000, admit("c", "two")), 8)),
+            "HALO-E112"
+        );
+        assert_eq!(s.tokens["two"].uses_left, Some(1));
+        s.apply(&req("a", 2000, Change::RevokeToken { id: "two".into() }), 9);
+        assert_eq!(
+            code(s.apply(&req("a", 2000, admit("d", "two")), 10)),
+            "HALO-E144"
+        );
+        assert_eq!(
+            code(s.apply(
+                &req("a", 2000, Change::RevokeToken { id: "nope".into() }),
+                11
+            )),
+            "HALO-E146"
+        );
+        assert_eq!(
+            code(s.apply(&req("a", 2000, admit("d", "nope")), 12)),
+            "HALO-E104"
+        );
+        for n in ["d", "e"] {
+            assert!(matches!(
+                s.apply(&req("a", 3000, admit(n, "old")), 13),
+                ChangeResult::NodeId { .. }
+            ));
+        }
+        assert_eq!(
+            code(s.apply(&req("a", 100_000, admit("f", "old")), 14)),
+            "HALO-E105"
+        );
+        s.apply(&req("a", 3000, Change::RemoveNode { name: "d".into() }), 15);
+        s.apply(&req("a", 3000, token("three", Some(1))), 16);
+        assert_eq!(
+            code(s.apply(&req("a", 3000, admit("d", "three")), 17)),
+            "HALO-E111"
+        );
+    }
+
+    /// A state an older version wrote, with the CA key among its replicated secrets,
+    /// still loads (so the node can move the key to its own file), but the key is never
+    /// written again: not in the state file, so not in a snapshot, and a new
+    /// InitCluster entry does not carry it.
+    #[test]
+    fn legacy_ca_key_is_read_never_written() {
+        let s = init();
+        let mut v = serde_json::to_value(StateFile::V1(s)).unwrap_or_default();
+        v["secrets"] = serde_json::json!({ "ca_key_pem": "LEGACY-CA-KEY" });
+        let old: StateFile = serde_json::from_value(v).unwrap_or_else(|e| panic!("{e}"));
+        let mut state = old.into_state();
+        assert_eq!(state.secrets.ca_key_pem, "LEGACY-CA-KEY");
+        let text = serde_json::to_string(&StateFile::V1(state.clone())).unwrap_or_default();
+        assert!(
+            !text.contains("LEGACY-CA-KEY") && !text.contains("secrets"),
+            "{text}"
+        );
+        state.apply(&req("a", 2000, Change::Noop { note: "x".into() }), 2);
+        assert!(state.secrets.ca_key_pem.is_empty());
+        let entry = Change::InitCluster {
+            name: "c".into(),
+            ca_cert_pem: "CERT".into(),
+            ca_fingerprint: "ff".into(),
+            ca_key_pem: Secret::default(),
+            settings: Settings::default(),
+            nodes: vec![],
+            next_node_id: 1,
+            certs: BTreeMap::new(),
+        };
+        let text = serde_json::to_string(&entry).unwrap_or_default();
+        assert!(!text.contains("ca_key_pem"), "{text}");
     }
 
     /// The state file is a tagged, versioned document.
@@ -1103,6 +1371,7 @@ mod tests {
                         ("w".into(), 2, "127.0.0.1:2".into(), true),
                     ],
                     next_node_id: 3,
+                    certs: BTreeMap::new(),
                 },
             ),
             1,

@@ -273,6 +273,26 @@ impl Cluster {
         out.into()
     }
 
+    /// Run `halo ARGS --state-dir DIR(i)` with `input` on its standard input.
+    pub fn halo_stdin(&self, i: usize, args: &[&str], input: &str) -> Run {
+        use std::io::Write;
+        let mut child = Command::new(&self.bin)
+            .args(args)
+            .env("HALO_STATE_DIR", &self.daemons[i].dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run halo: {e}"));
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(input.as_bytes());
+        }
+        child
+            .wait_with_output()
+            .unwrap_or_else(|e| panic!("halo: {e}"))
+            .into()
+    }
+
     /// `halo status --json` of daemon `i`, parsed (None when the command fails).
     pub fn status(&self, i: usize) -> Option<Value> {
         let r = self.halo(i, &["status", "--json"]);
@@ -291,18 +311,22 @@ impl Cluster {
         }
     }
 
-    /// Join daemon `i` through daemon `via` with a fresh token.
+    /// Join daemon `i` through daemon `via` with a fresh token (passed in a file, as
+    /// an operator should).
     pub fn join(&self, i: usize, via: usize) {
         let token = self.halo(via, &["cluster", "token"]);
         assert!(token.ok, "token failed: {}", token.stderr);
+        let file = self.root.join(format!("{}.token", self.daemons[i].name));
+        std::fs::write(&file, token.stdout.trim())
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         let r = self.halo(
             i,
             &[
                 "cluster",
                 "join",
                 &self.daemons[via].addr,
-                "--token",
-                token.stdout.trim(),
+                "--token-file",
+                &file.display().to_string(),
             ],
         );
         assert!(
@@ -421,8 +445,13 @@ pub mod probe {
                 addr: addr.into(),
                 witness: false,
             };
+            // A ping speaks for the node its certificate names.
+            let own = halo_consensus::pki::cert_der(&identity.cert_pem)
+                .ok()
+                .and_then(|d| halo_consensus::pki::cert_common_name(d.as_ref()))
+                .unwrap_or_default();
             let view = PeerView {
-                name: "probe".into(),
+                name: own,
                 ..Default::default()
             };
             match net

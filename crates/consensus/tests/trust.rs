@@ -1,0 +1,401 @@
+//! Trust between nodes, on real in-process clusters (real redb files, real TLS listeners
+//! on 127.0.0.1): every message is attributed to the node its certificate names, a
+//! certificate is bound to its node record, join tokens are single-use, and the CA key
+//! never reaches a witness. Every wait polls with a generous deadline.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use halo_consensus::net::{Net, PeerRequest, PeerResponse, PeerView};
+use halo_consensus::pki::{self, Identity};
+use halo_consensus::state::StateFile;
+use halo_consensus::transport::TcpTransport;
+use halo_consensus::types::{Member, Vote};
+use halo_consensus::{ClusterNode, Error, NodeOptions, Settings};
+use openraft::raft::VoteRequest;
+
+const DEADLINE: Duration = Duration::from_secs(30);
+const TTL: Duration = Duration::from_secs(600);
+
+fn free_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let a = l.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    a.to_string()
+}
+
+fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
+    r.unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// In-process nodes under one temporary directory, shut down and removed on drop.
+struct Nodes {
+    root: PathBuf,
+    nodes: Vec<(String, PathBuf, String, ClusterNode)>,
+}
+
+impl Nodes {
+    fn new(label: &str) -> Nodes {
+        let root = std::env::temp_dir().join(format!("halo-trust-{label}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        Nodes {
+            root,
+            nodes: vec![],
+        }
+    }
+
+    /// Open a node (unconfigured). Returns its index.
+    async fn open(&mut self, name: &str, witness: bool) -> usize {
+        let dir = self.root.join(name);
+        let addr = free_addr();
+        let mut opts = NodeOptions::new(name, &dir, &addr);
+        opts.witness = witness;
+        let node = ok(ClusterNode::open(opts).await);
+        self.nodes.push((name.to_string(), dir, addr, node));
+        self.nodes.len() - 1
+    }
+
+    fn node(&self, i: usize) -> &ClusterNode {
+        &self.nodes[i].3
+    }
+    fn dir(&self, i: usize) -> &Path {
+        &self.nodes[i].1
+    }
+    fn addr(&self, i: usize) -> &str {
+        &self.nodes[i].2
+    }
+    fn name(&self, i: usize) -> &str {
+        &self.nodes[i].0
+    }
+
+    /// `halo cluster init` on node 0, then every other node joins through `via`.
+    async fn form(&mut self, names: &[(&str, bool)], via: usize) {
+        for (n, w) in names {
+            self.open(n, *w).await;
+        }
+        ok(self.node(0).init("trust", Settings::default(), TTL).await);
+        for i in 1..names.len() {
+            let token = ok(self.node(0).token(TTL).await);
+            let via_addr = self.addr(via.min(i - 1)).to_string();
+            ok(self.node(i).join(&via_addr, &token, None).await);
+        }
+        for i in 0..names.len() {
+            self.wait_online(i, names.len()).await;
+        }
+    }
+
+    /// Wait until node `i` is quorate and sees `n` nodes online.
+    async fn wait_online(&self, i: usize, n: usize) {
+        let node = self.node(i).clone();
+        let done = tokio::time::timeout(DEADLINE, async move {
+            loop {
+                let st = node.status();
+                if st.quorate && st.nodes.iter().filter(|r| r.online).count() == n {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+        .await;
+        assert!(done.is_ok(), "{} never saw {n} nodes online", self.name(i));
+    }
+
+    /// Whether node `i` shows node `name` online.
+    fn online(&self, i: usize, name: &str) -> bool {
+        self.node(i)
+            .status()
+            .nodes
+            .iter()
+            .any(|r| r.name == name && r.online)
+    }
+
+    /// The TLS identity stored in node `i`'s state directory.
+    fn identity(&self, i: usize) -> Identity {
+        tls_identity(self.dir(i), self.name(i))
+    }
+
+    /// The Raft member record of node `i` (to dial it).
+    fn member(&self, i: usize) -> Member {
+        Member {
+            name: self.name(i).to_string(),
+            addr: self.addr(i).to_string(),
+            witness: false,
+        }
+    }
+
+    /// The Raft id of node `i`.
+    fn id(&self, i: usize) -> u64 {
+        self.node(0)
+            .status()
+            .nodes
+            .iter()
+            .find(|n| n.name == self.name(i))
+            .map(|n| n.id)
+            .unwrap_or_else(|| panic!("no id for {}", self.name(i)))
+    }
+}
+
+impl Drop for Nodes {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn tls_identity(dir: &Path, name: &str) -> Identity {
+    Identity {
+        name: name.to_string(),
+        ca_cert_pem: read(&dir.join("tls/ca.pem")),
+        cert_pem: read(&dir.join("tls/node.pem")),
+        key_pem: read(&dir.join("tls/node.key")),
+    }
+}
+
+/// Send one request to `to` presenting `identity`'s certificate.
+async fn call(identity: &Identity, to: &Member, req: PeerRequest) -> Result<PeerResponse, Error> {
+    let net = Net::new(Arc::new(TcpTransport), identity)?;
+    net.call(to, &req, Duration::from_secs(5)).await
+}
+
+/// The CA private key as node `i` holds it.
+fn ca_key(c: &Nodes, i: usize) -> String {
+    read(&c.dir(i).join("ca-key.pem"))
+}
+
+/// Every file under `dir`, recursively.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// A ping from one member that names another is refused (HALO-E141) and does not make
+/// the other, stopped node look alive; a vote request claiming another node's id is
+/// refused the same way. (Review: pings were attributed by the name in their body.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trust_forged_ping_and_vote_about_another_node_refused() {
+    let mut c = Nodes::new("forge");
+    c.form(&[("a", false), ("b", false), ("c", false)], 0).await;
+    let c_id = c.id(2);
+    c.node(2).shutdown().await;
+    let a = c.node(0).clone();
+    let gone = tokio::time::timeout(DEADLINE, async {
+        while c.online(0, "c") {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(gone.is_ok(), "a never saw c offline");
+
+    let st = a.status();
+    let forged = PeerView {
+        name: "c".into(),
+        term: st.term,
+        leader: None,
+        quorate: true,
+        epoch: st.epoch,
+    };
+    let b_cert = c.identity(1);
+    let r = call(&b_cert, &c.member(0), PeerRequest::Ping(forged)).await;
+    let err = r.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("HALO-E141"), "forged ping answered: {err}");
+    assert!(
+        !c.online(0, "c"),
+        "a forged ping made the stopped node c look online"
+    );
+
+    // A ping in b's own name is answered (the control).
+    let own = PeerView {
+        name: "b".into(),
+        ..Default::default()
+    };
+    let r = call(&b_cert, &c.member(0), PeerRequest::Ping(own)).await;
+    assert!(matches!(r, Ok(PeerResponse::Pong(_))), "{r:?}");
+
+    // A Raft vote request from b's certificate claiming to be candidate c.
+    let vote = VoteRequest::new(Vote::new(st.term + 100, c_id), None);
+    let r = call(&b_cert, &c.member(0), PeerRequest::Vote(vote)).await;
+    let err = r.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        err.contains("HALO-E141"),
+        "vote in c's name answered: {err}"
+    );
+    for i in 0..2 {
+        c.node(i).shutdown().await;
+    }
+}
+
+/// A certificate is bound to its node record by fingerprint: a removed node that kept
+/// the CA key cannot issue itself a certificate for a member's name or for a new name,
+/// nor use its own; it cannot rejoin with the token it joined with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trust_removed_node_with_ca_key_refused_by_fingerprint() {
+    let mut c = Nodes::new("removed");
+    c.form(&[("a", false), ("b", false), ("c", false)], 0).await;
+    let c_token = ok(c.node(0).token(TTL).await);
+    let d = c.open("d", false).await;
+    ok(c.node(d).join(c.addr(0), &c_token, None).await);
+    c.wait_online(0, 4).await;
+    ok(c.node(0).remove("d").await);
+    // d still has its files, the CA key among them (a full voter holds it).
+    let d_cert = c.identity(d);
+    let key = ca_key(&c, d);
+    c.node(d).shutdown().await;
+    let ping = |name: &str| {
+        PeerRequest::Ping(PeerView {
+            name: name.into(),
+            ..Default::default()
+        })
+    };
+    let a = c.member(0);
+    assert!(
+        call(&d_cert, &a, ping("d")).await.is_err(),
+        "removed d answered"
+    );
+    for name in ["b", "ghost"] {
+        let (cert, k) = ok(pki::issue_node_cert(&d_cert.ca_cert_pem, &key, name));
+        let forged = Identity {
+            name: name.into(),
+            ca_cert_pem: d_cert.ca_cert_pem.clone(),
+            cert_pem: cert,
+            key_pem: k,
+        };
+        let r = call(&forged, &a, ping(name)).await;
+        assert!(
+            r.is_err(),
+            "a certificate for {name} made by d was answered: {r:?}"
+        );
+    }
+    // The real b is answered.
+    let r = call(&c.identity(1), &a, ping("b")).await;
+    assert!(matches!(r, Ok(PeerResponse::Pong(_))), "{r:?}");
+
+    // A fresh node named d with the token d joined with: the token is spent.
+    let again = c.open("d-again", false).await;
+    let r = c.node(again).join(c.addr(0), &c_token, Some("d")).await;
+    let err = r.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("HALO-E145"), "rejoin with a used token: {err}");
+    // With a new token, the removed name is still refused.
+    let fresh = ok(c.node(0).token(TTL).await);
+    let r = c.node(again).join(c.addr(0), &fresh, Some("d")).await;
+    let err = r.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("HALO-E111"), "rejoin as a removed name: {err}");
+    for i in 0..3 {
+        c.node(i).shutdown().await;
+    }
+}
+
+/// A join token admits one node: a second join with it is refused with HALO-E145, and
+/// of two joins racing with one token exactly one gets in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trust_join_token_is_single_use() {
+    let mut c = Nodes::new("single");
+    c.form(&[("a", false)], 0).await;
+    let token = ok(c.node(0).token(TTL).await);
+    let b = c.open("b", false).await;
+    let x = c.open("x", false).await;
+    ok(c.node(b).join(c.addr(0), &token, None).await);
+    let r = c.node(x).join(c.addr(0), &token, None).await;
+    let err = r.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("HALO-E145"), "second use of a token: {err}");
+
+    c.wait_online(0, 2).await;
+    let token = ok(c.node(0).token(TTL).await);
+    let y = c.open("y", false).await;
+    let (addr0, addr1) = (c.addr(0).to_string(), c.addr(1).to_string());
+    let (nx, ny) = (c.node(x).clone(), c.node(y).clone());
+    let (rx, ry) = tokio::join!(nx.join(&addr0, &token, None), ny.join(&addr1, &token, None));
+    assert!(
+        rx.is_ok() != ry.is_ok(),
+        "two joins with one token: {rx:?} / {ry:?}"
+    );
+    for i in 0..c.nodes.len() {
+        c.node(i).shutdown().await;
+    }
+}
+
+/// The CA private key is kept by the node that made the cluster and by full voters
+/// (mode 0600), never by a witness: not in any file of its state directory (its Raft
+/// store included) nor in the replicated state and so in no snapshot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trust_ca_key_never_on_a_witness_nor_in_the_state() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut c = Nodes::new("cakey");
+    c.form(&[("a", false), ("b", false), ("w", true)], 0).await;
+    let key = ca_key(&c, 0);
+    // A line of the key's base64 body: how it appears in any file, JSON included.
+    let line = key
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .max_by_key(|l| l.len())
+        .unwrap_or_else(|| panic!("no key body"))
+        .to_string();
+    assert!(line.len() >= 40);
+    let b_key = c.dir(1).join("ca-key.pem");
+    assert_eq!(read(&b_key), key, "the full voter b has the CA key");
+    let mode = ok(std::fs::metadata(&b_key)).permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    // Let the witness apply everything, then look at its disk.
+    c.node(0)
+        .propose(halo_consensus::Change::Noop { note: "x".into() })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let w = c.node(2).clone();
+    let epoch = c.node(0).status().epoch;
+    let caught_up = tokio::time::timeout(DEADLINE, async {
+        while w.read_local().map(|a| a.state.epoch) < Some(epoch) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(caught_up.is_ok(), "the witness never caught up");
+    for f in files(c.dir(2)) {
+        let bytes = std::fs::read(&f).unwrap_or_default();
+        assert!(
+            !contains(&bytes, line.as_bytes()),
+            "the CA key is in the witness's {}",
+            f.display()
+        );
+    }
+    for i in 0..3 {
+        let state = c.node(i).read_local().map(|a| a.state).unwrap_or_default();
+        let text = ok(serde_json::to_string(&StateFile::V1(state)));
+        assert!(
+            !text.contains(&line),
+            "the CA key is in {}'s replicated state",
+            c.name(i)
+        );
+    }
+    // The witness cannot admit nodes, and says who can.
+    let x = c.open("x", false).await;
+    let token = ok(c.node(0).token(TTL).await);
+    let r = c.node(x).join(c.addr(2), &token, None).await;
+    let err = r.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        err.contains("HALO-E143") && err.contains(c.addr(0)) && err.contains(c.addr(1)),
+        "join through the witness: {err}"
+    );
+    // The token was not spent: it works through a full voter.
+    ok(c.node(x).join(c.addr(1), &token, None).await);
+    assert_eq!(ca_key(&c, x), key);
+    for i in 0..c.nodes.len() {
+        c.node(i).shutdown().await;
+    }
+}
