@@ -254,8 +254,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 return Ok(());
             }
             println!(
-                "{:>6}  {:<23}  {:<12}  {:<9}  change",
-                "epoch", "time", "node", "lines"
+                "{:>6}  {:<23}  {:<12}  {:<22}  {:<9}  change",
+                "epoch", "time", "node", "who", "lines"
             );
             let first = versions.len() - shown.len();
             for (i, v) in shown.iter().enumerate() {
@@ -274,10 +274,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     None => "-".to_string(),
                 };
                 println!(
-                    "{:>6}  {:<23}  {:<12}  {:<9}  {}",
+                    "{:>6}  {:<23}  {:<12}  {:<22}  {:<9}  {}",
                     v.epoch,
                     halo_consensus::state::fmt_time(v.time_ms),
                     v.node,
+                    v.by.as_deref().unwrap_or("-"),
                     lines,
                     v.summary
                 );

@@ -124,13 +124,22 @@ fn op_def(rsc: &str, name: &str, pairs: BTreeMap<String, String>) -> anyhow::Res
 }
 
 /// What `resource create` reads after the agent: parameters, then `op NAME k=v...`
-/// (repeatable), `meta k=v...`, `clone k=v...` (pcs's section words).
+/// (repeatable), `meta k=v...`, `clone k=v...` (pcs's section words), and pcs's
+/// options where pcs takes them, among the words: `--clone [k=v...]` and
+/// `--promotable [k=v...]` (the pairs are the clone's meta), `--group G`,
+/// `--before R`, `--after R`, `--disabled`.
 #[derive(Default)]
 struct CreateWords {
     params: BTreeMap<String, String>,
     ops: Vec<(String, BTreeMap<String, String>)>,
     meta: BTreeMap<String, String>,
     clone_meta: BTreeMap<String, String>,
+    clone: bool,
+    promotable: bool,
+    group: Option<String>,
+    before: Option<String>,
+    after: Option<String>,
+    disabled: bool,
 }
 
 fn split_create_words(words: &[String]) -> anyhow::Result<CreateWords> {
@@ -161,6 +170,32 @@ fn split_create_words(words: &[String]) -> anyhow::Result<CreateWords> {
             "clone" => {
                 section = Section::Clone;
                 continue;
+            }
+            "--clone" | "--promotable" => {
+                out.clone = true;
+                out.promotable |= w == "--promotable";
+                section = Section::Clone;
+                continue;
+            }
+            "--disabled" => {
+                out.disabled = true;
+                continue;
+            }
+            "--group" | "--before" | "--after" => {
+                let v = it
+                    .next()
+                    .filter(|v| !v.starts_with('-') && !v.contains('='))
+                    .with_context(|| format!("{w}: expected a resource id"))?
+                    .clone();
+                match w.as_str() {
+                    "--group" => out.group = Some(v),
+                    "--before" => out.before = Some(v),
+                    _ => out.after = Some(v),
+                }
+                continue;
+            }
+            flag if flag.starts_with("--") => {
+                bail!("{flag}: not an option of resource create (see halo resource create --help)")
             }
             _ => {}
         }
@@ -202,6 +237,18 @@ pub fn create(
 ) -> anyhow::Result<String> {
     let agent = parse_agent_ref(agent)?;
     let mut w = split_create_words(words)?;
+    // Options given among the words, as pcs takes them, count as given before them.
+    let opts = CreateOpts {
+        clone: opts.clone || w.clone,
+        promotable: opts.promotable || w.promotable,
+        group: opts.group.or(w.group.take()),
+        before: opts.before.or(w.before.take()),
+        after: opts.after.or(w.after.take()),
+        disabled: opts.disabled || w.disabled,
+    };
+    if (opts.before.is_some() || opts.after.is_some()) && opts.group.is_none() {
+        bail!("--before and --after place the resource in its --group");
+    }
     if opts.disabled {
         w.meta.insert("target-role".into(), "Stopped".into());
     }
@@ -1482,5 +1529,41 @@ fn rename_in_constraint(c: &mut Constraint, from: &str, to: &str) {
             fix(then);
         }
         Constraint::Order(Order::Sets { sets, .. }) => fix_sets(sets),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn pcs_options_among_the_create_words() {
+        let w = split_create_words(&words(
+            "ip=10.0.0.5 op monitor interval=30s --clone interleave=true clone-max=2",
+        ))
+        .unwrap();
+        assert!(w.clone && !w.promotable);
+        assert_eq!(w.params.get("ip").map(String::as_str), Some("10.0.0.5"));
+        assert_eq!(w.ops.len(), 1);
+        assert_eq!(
+            w.clone_meta.len(),
+            2,
+            "the pairs after --clone are the clone's"
+        );
+        let w = split_create_words(&words("fake=1 --promotable notify=true --disabled")).unwrap();
+        assert!(w.clone && w.promotable && w.disabled);
+        assert_eq!(w.clone_meta.get("notify").map(String::as_str), Some("true"));
+        let w = split_create_words(&words("fake=1 --group g --after a")).unwrap();
+        assert_eq!(
+            (w.group.as_deref(), w.after.as_deref()),
+            (Some("g"), Some("a"))
+        );
+        assert!(split_create_words(&words("fake=1 --group")).is_err());
+        let e = split_create_words(&words("fake=1 --bogus")).err().unwrap();
+        assert!(e.to_string().contains("--bogus"), "{e}");
     }
 }

@@ -497,6 +497,11 @@ fn versioned_configuration() {
         history.lines().count() >= 4 && history.contains(&format!("{a:>6}  ")),
         "{history}"
     );
+    // Who made each change: the local caller, by its credentials.
+    assert!(
+        history.contains(" who ") && history.contains("@local"),
+        "{history}"
+    );
     let diff = ok(&c, &["config", "diff", &a.to_string()]);
     assert!(
         diff.contains("+ id = \"r1\"")
