@@ -157,6 +157,24 @@ impl Systemd {
             .unwrap_or_else(|e| e)
     }
 
+    /// This systemd's file system root as the host reaches it (`/proc/PID/root`): its
+    /// private `/run` is `root().join("run")`.
+    pub fn root(&self) -> PathBuf {
+        PathBuf::from(format!("/proc/{}/root", self.pid))
+    }
+
+    /// Runs `program ARGS` inside this systemd's namespaces.
+    pub fn run(&self, program: &str, args: &[&str]) -> Result<Output, String> {
+        let enter = self.nsenter();
+        Command::new(&enter[0])
+            .args(&enter[1..])
+            .arg(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("{program}: {e}"))
+    }
+
     /// The unit directory of this systemd, as the host reaches it.
     pub fn unit_dir(&self) -> PathBuf {
         PathBuf::from(format!("/proc/{}/root/run/systemd/system", self.pid))
