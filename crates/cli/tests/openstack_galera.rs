@@ -253,7 +253,7 @@ fn start_lab() -> Option<Lab> {
     }
     let (ok, out) = lab.halo(0, &["cluster", "init", "--name", "openstack"]);
     assert!(ok, "{out}");
-    for i in 1..3 {
+    for (i, name) in NAMES.iter().enumerate().skip(1) {
         let (ok, token) = lab.halo(0, &["cluster", "token"]);
         assert!(ok, "{token}");
         let token_file = lab.root.join("token");
@@ -268,7 +268,7 @@ fn start_lab() -> Option<Lab> {
                 &token_file.display().to_string(),
             ],
         );
-        assert!(ok, "join {}: {out}", NAMES[i]);
+        assert!(ok, "join {name}: {out}");
     }
     Some(lab)
 }
@@ -325,29 +325,23 @@ fn galera_runs_promoted_everywhere_and_survives_a_node() {
         lab.promoted(),
         lab.logs()
     );
-    for i in 0..3 {
+    for (i, name) in NAMES.iter().enumerate() {
         let size = lab.sql(i, "SHOW STATUS LIKE 'wsrep_cluster_size'");
         assert!(
             size.as_deref().is_some_and(|s| s.ends_with('3')),
-            "{}: {size:?}",
-            NAMES[i]
+            "{name}: {size:?}"
         );
     }
     let uuid = lab.sql(0, "SHOW STATUS LIKE 'wsrep_cluster_state_uuid'");
     assert!(lab
         .sql(0, "CREATE DATABASE t; CREATE TABLE t.kv (k INT PRIMARY KEY, v TEXT); INSERT INTO t.kv VALUES (1, 'written on controller1')")
         .is_some());
-    for i in 1..3 {
+    for (i, name) in NAMES.iter().enumerate().skip(1) {
         let got = poll(Duration::from_secs(30), || {
             lab.sql(i, "SELECT v FROM t.kv WHERE k = 1")
                 .filter(|v| !v.is_empty())
         });
-        assert_eq!(
-            got.as_deref(),
-            Some("written on controller1"),
-            "{}",
-            NAMES[i]
-        );
+        assert_eq!(got.as_deref(), Some("written on controller1"), "{name}");
     }
 
     // controller3 dies: every process of the host (halo, mysqld_safe, MariaDB) killed at
