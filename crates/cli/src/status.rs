@@ -10,9 +10,13 @@ pub struct Args {
     pub target: Target,
     /// Print JSON (keys: cluster, quorate, dc, term, nodes[name, online, role], ...,
     /// resources[id, agent, state, node|nodes, failcount], failures,
-    /// constraints_temporary).
+    /// constraints_temporary, node_attributes).
     #[arg(long)]
     pub json: bool,
+    /// Also show the node attributes agents and tools set (as `crm_mon -A`): promotion
+    /// scores, Galera's last committed seqno and bootstrap node, pingd, ...
+    #[arg(long, short = 'A')]
+    pub attributes: bool,
     /// Only one part: cluster (name, quorum, DC and the nodes, as `pcs status cluster`),
     /// nodes, resources, constraints; corosync is the membership too, as pcs's.
     #[arg(value_enum)]
@@ -281,6 +285,15 @@ fn history_sections(cfg: &halo_model::Config, state: &halo_consensus::ClusterSta
             say!(out, "{l}");
         }
     }
+    if args.attributes && !state.node_attrs.is_empty() {
+        say!(out, "Node Attributes:");
+        for (node, attrs) in &state.node_attrs {
+            say!(out, "  * Node {node}:");
+            for (k, v) in attrs {
+                say!(out, "    * {k:<32}: {v}");
+            }
+        }
+    }
     let temporary: Vec<String> = cfg
         .constraints
         .iter()
@@ -497,6 +510,10 @@ fn json_resources(live: &Live) -> serde_json::Map<String, serde_json::Value> {
     out.insert("resources".into(), Value::Array(resources));
     out.insert("failures".into(), Value::Array(failures));
     out.insert("constraints_temporary".into(), Value::Array(temporary));
+    out.insert(
+        "node_attributes".into(),
+        serde_json::to_value(&state.node_attrs).unwrap_or_default(),
+    );
     out
 }
 

@@ -88,6 +88,16 @@ impl Lab {
             .then(|| String::from_utf8_lossy(&o.stdout).trim().to_string())
     }
 
+    /// Boot host `i` (a new private systemd, so a fresh /run; its files kept) and start
+    /// its daemon.
+    fn boot(&mut self, i: usize) {
+        let sd = Systemd::boot_in(&self.net.hosts()[i]).unwrap_or_else(|e| panic!("{e}"));
+        std::os::unix::fs::symlink(self.dir(i), sd.root().join(RUN.trim_start_matches('/')))
+            .unwrap_or_else(|e| panic!("{e}"));
+        self.systemds.insert(i.min(self.systemds.len()), sd);
+        self.start_daemon(i);
+    }
+
     fn start_daemon(&mut self, i: usize) {
         let dir = self.dir(i);
         let log = std::fs::OpenOptions::new()
@@ -245,11 +255,7 @@ fn start_lab() -> Option<Lab> {
             ])
             .arg(format!("--datadir={}", dir.join("data").display()))
             .stdout(Stdio::null()));
-        let sd = Systemd::boot_in(&lab.net.hosts()[i]).unwrap_or_else(|e| panic!("{e}"));
-        std::os::unix::fs::symlink(&dir, sd.root().join(RUN.trim_start_matches('/')))
-            .unwrap_or_else(|e| panic!("{e}"));
-        lab.systemds.push(sd);
-        lab.start_daemon(i);
+        lab.boot(i);
     }
     let (ok, out) = lab.halo(0, &["cluster", "init", "--name", "openstack"]);
     assert!(ok, "{out}");
@@ -369,11 +375,7 @@ fn galera_runs_promoted_everywhere_and_survives_a_node() {
 
     // It comes back (a new boot: a new /run, its data directory kept): halo starts and
     // promotes it again, and it catches up by itself.
-    let sd = Systemd::boot_in(&lab.net.hosts()[2]).unwrap_or_else(|e| panic!("{e}"));
-    std::os::unix::fs::symlink(lab.dir(2), sd.root().join(RUN.trim_start_matches('/')))
-        .unwrap_or_else(|e| panic!("{e}"));
-    lab.systemds.insert(2, sd);
-    lab.start_daemon(2);
+    lab.boot(2);
     let back = poll(DEADLINE, || (lab.promoted().len() == 3).then_some(()));
     assert!(
         back.is_some(),
@@ -394,5 +396,52 @@ fn galera_runs_promoted_everywhere_and_survives_a_node() {
         lab.sql(2, "SHOW STATUS LIKE 'wsrep_cluster_state_uuid'"),
         uuid,
         "the cluster's UUID changed: a new cluster was forked"
+    );
+
+    // A full outage: every controller dies at once, then all come back. halo brings the
+    // database back by itself, from the node with the last commit, without anyone
+    // touching grastate.dat, and the cluster is the same one (no forked UUID).
+    assert!(lab
+        .sql(0, "INSERT INTO t.kv VALUES (3, 'just before the outage')")
+        .is_some());
+    for i in 0..3 {
+        if let Some(mut d) = lab.daemons[i].take() {
+            let _ = d.kill();
+            let _ = d.wait();
+        }
+    }
+    lab.systemds.clear();
+    let back_at = std::time::Instant::now();
+    for i in 0..3 {
+        lab.boot(i);
+    }
+    let writable = poll(DEADLINE, || {
+        lab.sql(0, "INSERT INTO t.kv VALUES (4, 'after the outage')")
+            .map(|_| ())
+    });
+    assert!(
+        writable.is_some(),
+        "the database never came back\n{}",
+        lab.logs()
+    );
+    eprintln!(
+        "galera full outage: writes accepted again {} ms after the controllers came back",
+        back_at.elapsed().as_millis()
+    );
+    assert_eq!(
+        lab.sql(0, "SHOW STATUS LIKE 'wsrep_cluster_state_uuid'"),
+        uuid,
+        "a new cluster was forked after the outage"
+    );
+    assert_eq!(
+        lab.sql(0, "SELECT v FROM t.kv WHERE k = 3").as_deref(),
+        Some("just before the outage"),
+        "a committed transaction was lost"
+    );
+    let all = poll(DEADLINE, || (lab.promoted().len() == 3).then_some(()));
+    assert!(
+        all.is_some(),
+        "not every instance came back\n{}",
+        lab.logs()
     );
 }
