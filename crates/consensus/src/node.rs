@@ -922,7 +922,10 @@ impl Inner {
             }
         }
         let tls = layout.read_tls(&ident.name)?;
-        let peers: Arc<dyn pki::PeerCerts> = Arc::new(PeerCertsRef(Arc::downgrade(self)));
+        let peers: Arc<dyn pki::PeerCerts> = Arc::new(PeerCertsRef {
+            inner: Arc::downgrade(self),
+            sm: sm.clone(),
+        });
         let net = Net::with_peers(self.opts.transport.clone(), &tls, Some(peers))?;
         let t = self.timing();
         let config = openraft::Config {
@@ -1938,7 +1941,12 @@ impl Inner {
     /// (a removed node is not known), before that from the members this node was told
     /// of when it joined (or by its offline bundle).
     fn known_node(&self, run: &Running, name: &str) -> Option<KnownNode> {
-        let from_state = run.sm.with(|a| {
+        self.known_node_in(&run.sm, name)
+    }
+
+    /// [`Inner::known_node`] from the state machine `sm`.
+    fn known_node_in(&self, sm: &StateMachineStore, name: &str) -> Option<KnownNode> {
+        let from_state = sm.with(|a| {
             a.state.cluster.as_ref().map(|_| {
                 a.state
                     .nodes
@@ -2279,18 +2287,20 @@ impl Handler for HandlerRef {
     }
 }
 
-/// The outgoing side's view of the peers' certificates: what the cluster records.
-struct PeerCertsRef(Weak<Inner>);
+/// The outgoing side's view of the peers' certificates: what the cluster records. It
+/// holds the state machine itself, so that it checks from the first connection the
+/// runtime opens (before the runtime is published).
+struct PeerCertsRef {
+    inner: Weak<Inner>,
+    sm: StateMachineStore,
+}
 
 impl pki::PeerCerts for PeerCertsRef {
     fn check(&self, name: &str, fingerprint: &str) -> std::result::Result<(), String> {
-        let Some(inner) = self.0.upgrade() else {
-            return Ok(());
+        let Some(inner) = self.inner.upgrade() else {
+            return Err("this node is shutting down".into());
         };
-        let Ok(run) = inner.running() else {
-            return Ok(());
-        };
-        match inner.known_node(&run, name) {
+        match inner.known_node_in(&self.sm, name) {
             Some(k) if !k.admits_cert(fingerprint, inner.opts.clock.now_ms()) => Err(format!(
                 "the cluster records SHA-256 {} for {name}",
                 k.cert_sha256.as_deref().unwrap_or("-")
