@@ -328,6 +328,16 @@ impl Client {
         Result::Ok(r.token)
     }
 
+    /// Each node's certificate as the cluster records it.
+    pub async fn certs(&self) -> Result<Vec<halo_consensus::CertInfo>, ClientError> {
+        self.call("GET", "/v1/cluster/certs", None).await
+    }
+
+    /// Renew every node's certificate now; returns them once each node uses its new one.
+    pub async fn rotate_certs(&self) -> Result<Vec<halo_consensus::CertInfo>, ClientError> {
+        self.post("/v1/cluster/certs/rotate", &()).await
+    }
+
     pub async fn join(
         &self,
         peer: &str,

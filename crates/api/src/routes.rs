@@ -65,6 +65,18 @@ pub const ROUTES: &[Route] = &[
         "Revoke a join token",
     ),
     r(
+        "GET",
+        "/v1/cluster/certs",
+        Read,
+        "Each node's certificate: fingerprint, expiry, issuing CA",
+    ),
+    r(
+        "POST",
+        "/v1/cluster/certs/rotate",
+        Admin,
+        "Renew every node's certificate now; waits until each uses its new one",
+    ),
+    r(
         "POST",
         "/v1/cluster/join",
         Admin,

@@ -181,6 +181,9 @@ impl IntoResponse for ApiError {
             | Error::Forged { .. }
             | Error::NotMember(_) => StatusCode::FORBIDDEN,
             Error::NoCaKey { .. } => StatusCode::CONFLICT,
+            Error::CertExpired { .. } | Error::PeerCertRefused { .. } => StatusCode::FORBIDDEN,
+            Error::RenewFailed { .. } => StatusCode::BAD_GATEWAY,
+            Error::RotationIncomplete { .. } => StatusCode::GATEWAY_TIMEOUT,
             Error::NoSuchToken(_) => StatusCode::NOT_FOUND,
             Error::BadToken(_) | Error::BadName(_) | Error::Invalid(_) => StatusCode::BAD_REQUEST,
             Error::NoSuchNode(_) => StatusCode::NOT_FOUND,
@@ -249,6 +252,16 @@ async fn revoke_token(
 ) -> ApiResult<Ok> {
     node.revoke_token(&id).await?;
     Ok(Json(Ok { ok: true }))
+}
+
+/// `GET /v1/cluster/certs`: each node's certificate as the cluster records it.
+async fn certs(State(node): State<ClusterNode>) -> ApiResult<Vec<halo_consensus::CertInfo>> {
+    Ok(Json(node.certs().await?))
+}
+
+/// `POST /v1/cluster/certs/rotate`: every node renews its certificate now.
+async fn rotate_certs(State(node): State<ClusterNode>) -> ApiResult<Vec<halo_consensus::CertInfo>> {
+    Ok(Json(node.rotate_certs().await?))
 }
 
 async fn join(
@@ -803,6 +816,8 @@ pub fn router(
         .route("/v1/cluster/token", post(token))
         .route("/v1/cluster/tokens", get(tokens).post(token))
         .route("/v1/cluster/tokens/{id}", delete(revoke_token))
+        .route("/v1/cluster/certs", get(certs))
+        .route("/v1/cluster/certs/rotate", post(rotate_certs))
         .route("/v1/cluster/join", post(join))
         .route("/v1/cluster/remove", post(remove))
         .route("/v1/cluster/leave", post(leave))

@@ -156,11 +156,35 @@ pub enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// The nodes' certificates: `certs show`, `certs rotate`.
+    Certs {
+        #[command(subcommand)]
+        action: CertsAction,
+    },
     /// Show the last configuration changes.
     History {
         /// How many changes to show.
         #[arg(long, default_value_t = 20)]
         limit: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `halo cluster certs show|rotate`.
+#[derive(clap::Subcommand)]
+pub enum CertsAction {
+    /// Each node's certificate: fingerprint, expiry, the CA that issued it.
+    Show {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Renew every node's certificate now (each node makes a new key; a holder of the
+    /// CA key signs it); returns once every node uses its new certificate, the old ones
+    /// refused from then on.
+    Rotate {
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -439,6 +463,42 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Start { all: true } => each_node(&rt, &args.target, true, "start", |c| {
             Box::pin(async move { c.start().await })
         })?,
+        Command::Certs { action } => {
+            let (certs, json) = match action {
+                CertsAction::Show { json } => (rt.block_on(client.certs())?, json),
+                CertsAction::Rotate { json } => {
+                    let c = rt.block_on(client.rotate_certs())?;
+                    if !json {
+                        println!("Every node renewed its certificate:");
+                    }
+                    (c, json)
+                }
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&certs)?);
+            } else {
+                println!(
+                    "{:<16}  {:<64}  {:<23}  CA",
+                    "node", "certificate SHA-256", "not after"
+                );
+                for c in certs {
+                    println!(
+                        "{:<16}  {:<64}  {:<23}  {}{}",
+                        c.node,
+                        c.cert_sha256.as_deref().unwrap_or("-"),
+                        c.not_after_ms
+                            .map(halo_consensus::state::fmt_time)
+                            .unwrap_or_else(|| "-".into()),
+                        c.ca_sha256.get(..16).unwrap_or(&c.ca_sha256),
+                        if c.previous_cert_sha256.is_some() {
+                            " (switching to it)"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+            }
+        }
         Command::History { limit, json } => {
             let h = rt.block_on(client.history(limit))?;
             if json {

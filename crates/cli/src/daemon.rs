@@ -54,6 +54,10 @@ pub struct Args {
     /// The key of --api-cert (PEM).
     #[arg(long, value_name = "FILE", requires = "api_cert")]
     pub api_key: Option<PathBuf>,
+    /// Validity of the node certificates this node issues or asks for (renewed when a
+    /// third is left). For tests: production keeps the default of one year.
+    #[arg(long, hide = true, value_parser = crate::cluster::parse_duration, value_name = "DURATION")]
+    pub cert_validity: Option<std::time::Duration>,
 }
 
 /// The host name, for the default node name.
@@ -120,6 +124,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let name = args.name.unwrap_or_else(host_name);
     let mut opts = halo_consensus::NodeOptions::new(&name, &args.state_dir, &args.listen);
     opts.witness = args.witness;
+    if let Some(v) = args.cert_validity {
+        anyhow::ensure!(
+            v >= std::time::Duration::from_secs(10),
+            "--cert-validity {v:?}: at least 10s"
+        );
+        opts.cert_validity = v;
+    }
     let mut exec = halo_exec::ExecConfig {
         node: name.clone(),
         ocf_root: args.ocf_root,

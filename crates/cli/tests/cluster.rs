@@ -496,3 +496,151 @@ fn resource_cleanup_resets_replicated_fail_counts() {
         "{after}"
     );
 }
+
+/// SHA-256 of the certificate in daemon `i`'s `tls/node.pem`.
+fn cert_fingerprint(c: &Cluster, i: usize) -> String {
+    let pem = std::fs::read_to_string(c.daemons[i].dir.join("tls/node.pem")).unwrap_or_default();
+    halo_consensus::pki::fingerprint_pem(&pem).unwrap_or_default()
+}
+
+/// Log lines that say a connection between nodes was refused or a renewal failed.
+fn refusals(c: &Cluster) -> Vec<String> {
+    let mut out = vec![];
+    for d in &c.daemons {
+        let text = std::fs::read_to_string(d.log_path()).unwrap_or_default();
+        out.extend(
+            text.lines()
+                .filter(|l| {
+                    ["HALO-E147", "HALO-E190", "HALO-E191", "HALO-E193"]
+                        .iter()
+                        .any(|code| l.contains(code))
+                        || l.contains("refused a peer at the TLS handshake")
+                        || l.contains("refused a certificate that is not a member's")
+                        || l.contains("certificate renewal:")
+                })
+                .map(|l| format!("{}: {l}", d.name)),
+        );
+    }
+    out
+}
+
+/// Three daemons whose certificates are valid 20 s (`--cert-validity 20s`): each node
+/// renews its own before it expires, the cluster records every new fingerprint, no
+/// connection is refused, and the cluster stays quorate throughout (two lifetimes and
+/// more).
+#[test]
+fn certs_short_lived_renewed_without_a_refused_connection() {
+    let mut c = Cluster::new(bin(), "renew");
+    for n in ["n1", "n2", "n3"] {
+        let i = c.add(n, false);
+        c.daemons[i].extra_args = vec!["--cert-validity".into(), "20s".into()];
+        c.start(i);
+    }
+    c.form(0, &[1, 2]);
+    for i in 0..3 {
+        c.wait_quorate(i);
+    }
+    let mut seen: Vec<std::collections::BTreeSet<String>> = (0..3)
+        .map(|i| [cert_fingerprint(&c, i)].into_iter().collect())
+        .collect();
+    let start = std::time::Instant::now();
+    let mut samples = 0;
+    let mut not_quorate = 0;
+    while start.elapsed() < Duration::from_secs(50) {
+        std::thread::sleep(Duration::from_millis(500));
+        for (i, s) in seen.iter_mut().enumerate() {
+            s.insert(cert_fingerprint(&c, i));
+        }
+        samples += 1;
+        if c.status(samples % 3).map(|s| s["quorate"] == true) != Some(true) {
+            not_quorate += 1;
+        }
+    }
+    for (i, s) in seen.iter().enumerate() {
+        assert!(
+            s.len() >= 3,
+            "{} renewed its certificate {} time(s) in 50 s\n{}",
+            c.daemons[i].name,
+            s.len() - 1,
+            c.logs()
+        );
+    }
+    assert!(
+        not_quorate <= 1,
+        "not quorate in {not_quorate} of {samples} samples\n{}",
+        c.logs()
+    );
+    let refused = refusals(&c);
+    assert!(refused.is_empty(), "{}", refused.join("\n"));
+    for i in 0..3 {
+        c.wait_quorate(i);
+    }
+    let show = c.halo(0, &["cluster", "certs", "show", "--json"]);
+    assert!(show.ok, "{}", show.stderr);
+    let certs: Value = serde_json::from_str(&show.stdout).unwrap_or(Value::Null);
+    for i in 0..3 {
+        let rec = certs
+            .as_array()
+            .and_then(|a| a.iter().find(|r| r["node"] == c.daemons[i].name.as_str()))
+            .cloned()
+            .unwrap_or(Value::Null);
+        assert_eq!(rec["renewed"], true, "{certs}");
+        assert!(rec["not_after_ms"].is_u64(), "{certs}");
+    }
+    let t = c.halo(0, &["cluster", "token"]);
+    assert!(t.ok, "no change commits after the renewals: {}", t.stderr);
+}
+
+/// `halo cluster certs rotate` gives every node a new certificate (a new fingerprint,
+/// recorded by the cluster) while the cluster stays quorate; a copy of an old
+/// certificate and key is refused afterwards.
+#[test]
+fn certs_rotate_gives_every_node_a_new_certificate() {
+    let c = formed("rotate", &["n1", "n2", "n3"]);
+    let before: Vec<String> = (0..3).map(|i| cert_fingerprint(&c, i)).collect();
+    // A copy of n2's certificate and key as they are now.
+    let old = c.root.join("old-n2");
+    std::fs::create_dir_all(old.join("tls")).unwrap_or_else(|e| panic!("{e}"));
+    for f in ["node.pem", "node.key", "ca.pem"] {
+        std::fs::copy(
+            c.daemons[1].dir.join("tls").join(f),
+            old.join("tls").join(f),
+        )
+        .unwrap_or_else(|e| panic!("{f}: {e}"));
+    }
+    let r = c.halo(0, &["cluster", "certs", "rotate", "--json"]);
+    assert!(r.ok, "rotate: {}\n{}", r.stderr, c.logs());
+    let certs: Value = serde_json::from_str(&r.stdout).unwrap_or(Value::Null);
+    for (i, old_fp) in before.iter().enumerate() {
+        let now = cert_fingerprint(&c, i);
+        assert_ne!(&now, old_fp, "{} kept its certificate", c.daemons[i].name);
+        let rec = certs
+            .as_array()
+            .and_then(|a| a.iter().find(|r| r["node"] == c.daemons[i].name.as_str()))
+            .cloned()
+            .unwrap_or(Value::Null);
+        assert_eq!(rec["cert_sha256"], now.as_str(), "{certs}");
+        assert!(rec["previous_cert_sha256"].is_null(), "{certs}");
+    }
+    for i in 0..3 {
+        c.wait_quorate(i);
+    }
+    let t = c.halo(1, &["cluster", "token"]);
+    assert!(t.ok, "no change commits after the rotation: {}", t.stderr);
+    let refused = refusals(&c);
+    assert!(refused.is_empty(), "{}", refused.join("\n"));
+    // The old certificate of n2 is no longer admitted.
+    let r = probe::ping_with_cert(&old, &old, "n1", &c.daemons[0].addr);
+    let err = r.err().unwrap_or_default();
+    assert!(err.contains("HALO-E147"), "n2's old certificate: {err}");
+    // `certs show` prints a line per node.
+    let show = c.halo(2, &["cluster", "certs", "show"]);
+    assert!(show.ok, "{}", show.stderr);
+    for i in 0..3 {
+        assert!(
+            show.stdout.contains(&cert_fingerprint(&c, i)),
+            "{}",
+            show.stdout
+        );
+    }
+}

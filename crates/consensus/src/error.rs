@@ -61,6 +61,18 @@ pub enum Error {
     TokenUsed(String),
     #[error("HALO-E146 no join token with id {0} (see `halo cluster token list`)")]
     NoSuchToken(String),
+    #[error("HALO-E190 the certificate of {node} expired at {not_after}: refused. A node renews its certificate before it expires; one that was down past its expiry must be removed (`halo cluster remove`) and join again with a new token")]
+    CertExpired { node: String, not_after: String },
+    #[error("HALO-E191 {node} presented a certificate (SHA-256 {fingerprint}) that is not the one the cluster records for it ({why}): refused")]
+    PeerCertRefused {
+        node: String,
+        fingerprint: String,
+        why: String,
+    },
+    #[error("HALO-E193 could not renew the certificate of {node}: no holder of the CA key signed it ({reason})")]
+    RenewFailed { node: String, reason: String },
+    #[error("HALO-E194 certificate rotation not finished after {secs} s: {nodes} still on their old certificate (they renew when they are back; see `halo cluster certs show`)")]
+    RotationIncomplete { secs: u64, nodes: String },
 }
 
 impl Error {

@@ -23,8 +23,8 @@ pub mod users;
 
 pub use error::{Error, Result, WireError};
 pub use node::{
-    AppHandler, ClusterNode, Contact, Joined, NodeOptions, NodeReport, StatusReport, Timing,
-    TokenInfo, DEFAULT_TOKEN_TTL,
+    AppHandler, CertInfo, ClusterNode, Contact, Joined, NodeOptions, NodeReport, StatusReport,
+    Timing, TokenInfo, DEFAULT_TOKEN_TTL,
 };
 pub use state::{
     Change, ChangeResult, ClusterState, ConfigVersion, HistoryEntry, Settings, StoredConfig,

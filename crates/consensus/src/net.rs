@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
@@ -64,6 +64,38 @@ pub struct KnownNode {
     /// before fingerprints were recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cert_sha256: Option<String>,
+    /// The certificate a renewal replaced, admitted until `previous_until_ms` while the
+    /// node switches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_cert_sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_until_ms: Option<u64>,
+}
+
+impl KnownNode {
+    /// The node as the cluster records it.
+    pub fn of(name: &str, r: &crate::state::NodeRecord) -> KnownNode {
+        KnownNode {
+            name: name.to_string(),
+            id: r.id,
+            cert_sha256: r.cert_sha256.clone(),
+            previous_cert_sha256: r.previous_cert_sha256.clone(),
+            previous_until_ms: r.previous_until_ms,
+        }
+    }
+
+    /// Whether a certificate with this fingerprint is the node's at `now_ms` (see
+    /// [`crate::state::NodeRecord::admits_cert`]).
+    pub fn admits_cert(&self, fingerprint: &str, now_ms: u64) -> bool {
+        let Some(recorded) = &self.cert_sha256 else {
+            return true;
+        };
+        crate::pki::digest_eq(recorded, fingerprint)
+            || self.previous_cert_sha256.as_ref().is_some_and(|p| {
+                crate::pki::digest_eq(p, fingerprint)
+                    && self.previous_until_ms.is_some_and(|u| now_ms < u)
+            })
+    }
 }
 
 /// The cluster's answer to an accepted join.
@@ -123,6 +155,12 @@ pub enum PeerRequest {
     /// A message for the application layer (the controller), attributed by the receiver
     /// to the member its certificate names.
     App(serde_json::Value),
+    /// Ask a holder of the CA key to sign a renewed certificate for the sender (the name
+    /// is the one in the sender's certificate, never from the request).
+    SignCsr {
+        csr_pem: String,
+        validity_ms: u64,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -137,6 +175,7 @@ pub enum PeerResponse {
     Join(JoinAccepted),
     TransferLeader(TransferLeaderResponse<TypeConfig>),
     App(serde_json::Value),
+    Signed { cert_pem: String },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -203,17 +242,69 @@ type Tls = tokio_rustls::client::TlsStream<BoxStream>;
 /// Client side: connections to members, pooled per address.
 pub struct Net {
     transport: Arc<dyn Transport>,
-    connector: TlsConnector,
+    connector: RwLock<TlsConnector>,
+    /// What the node knows of its peers' certificates (checked on every connection it
+    /// opens); `None`: the cluster CA and the name only.
+    peers: Option<Arc<dyn crate::pki::PeerCerts>>,
     pools: Mutex<HashMap<String, Vec<Tls>>>,
 }
 
+/// A server's TLS acceptor, replaced when the node's certificate is renewed.
+pub type SharedAcceptor = Arc<RwLock<TlsAcceptor>>;
+
+/// The HALO-E190/E191 refusal in a TLS error text, as an error of its own.
+fn cert_refusal(reason: &str) -> Option<Error> {
+    ["HALO-E190", "HALO-E191"].iter().find_map(|code| {
+        let at = reason.find(code)?;
+        Some(Error::Refused {
+            code: code.to_string(),
+            reason: reason[at + code.len()..].trim_start().to_string(),
+        })
+    })
+}
+
 impl Net {
+    /// Connections presenting `identity`, checking peers against the cluster CA and the
+    /// name dialled (and that their certificate has not expired).
     pub fn new(transport: Arc<dyn Transport>, identity: &crate::pki::Identity) -> Result<Arc<Net>> {
+        Net::with_peers(transport, identity, None)
+    }
+
+    /// [`Net::new`], and each peer's certificate must also be the one `peers` knows
+    /// for the name dialled.
+    pub fn with_peers(
+        transport: Arc<dyn Transport>,
+        identity: &crate::pki::Identity,
+        peers: Option<Arc<dyn crate::pki::PeerCerts>>,
+    ) -> Result<Arc<Net>> {
         Ok(Arc::new(Net {
             transport,
-            connector: TlsConnector::from(identity.client_config()?),
+            connector: RwLock::new(TlsConnector::from(
+                identity.client_config_checked(peers.clone())?,
+            )),
+            peers,
             pools: Mutex::new(HashMap::new()),
         }))
+    }
+
+    /// Present `identity` (a renewed certificate) on the connections opened from now on;
+    /// pooled ones are dropped.
+    pub fn set_identity(&self, identity: &crate::pki::Identity) -> Result<()> {
+        let connector = TlsConnector::from(identity.client_config_checked(self.peers.clone())?);
+        if let Ok(mut c) = self.connector.write() {
+            *c = connector;
+        }
+        if let Ok(mut p) = self.pools.lock() {
+            p.clear();
+        }
+        Ok(())
+    }
+
+    fn connector(&self) -> TlsConnector {
+        match self.connector.read() {
+            Ok(c) => c.clone(),
+            Err(e) => e.into_inner().clone(),
+        }
     }
 
     fn take(&self, addr: &str) -> Option<Tls> {
@@ -240,7 +331,7 @@ impl Net {
         let stream = self.transport.connect(&member.addr).await?;
         let name = rustls::pki_types::ServerName::try_from(member.name.clone())
             .map_err(|e| std::io::Error::other(format!("node name {}: {e}", member.name)))?;
-        tokio::time::timeout(HANDSHAKE_TIMEOUT, self.connector.connect(name, stream))
+        tokio::time::timeout(HANDSHAKE_TIMEOUT, self.connector().connect(name, stream))
             .await
             .map_err(|_| {
                 std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out")
@@ -306,7 +397,7 @@ impl Net {
         });
         match exchange.await {
             Ok(Ok(reply)) => reply.map_err(Error::from),
-            Ok(Err(reason)) => Err(unreachable(reason)),
+            Ok(Err(reason)) => Err(cert_refusal(&reason).unwrap_or_else(|| unreachable(reason))),
             Err(e) => Err(unreachable(format!("the exchange failed: {e}"))),
         }
     }
@@ -396,7 +487,11 @@ pub trait Handler: Send + Sync + 'static {
 }
 
 /// Accept connections until the task is aborted.
-pub async fn serve(listener: Box<dyn Listener>, acceptor: TlsAcceptor, handler: Arc<dyn Handler>) {
+pub async fn serve(
+    listener: Box<dyn Listener>,
+    acceptor: SharedAcceptor,
+    handler: Arc<dyn Handler>,
+) {
     loop {
         let (stream, from) = match listener.accept().await {
             Ok(x) => x,
@@ -406,7 +501,10 @@ pub async fn serve(listener: Box<dyn Listener>, acceptor: TlsAcceptor, handler: 
                 continue;
             }
         };
-        let acceptor = acceptor.clone();
+        let acceptor = match acceptor.read() {
+            Ok(a) => a.clone(),
+            Err(e) => e.into_inner().clone(),
+        };
         let handler = handler.clone();
         tokio::spawn(async move {
             if let Err(e) = serve_conn(stream, from.clone(), acceptor, handler).await {
@@ -436,6 +534,7 @@ async fn serve_conn(
             (
                 crate::pki::cert_common_name(c.as_ref()).unwrap_or_default(),
                 crate::pki::sha256_hex(c.as_ref()),
+                crate::pki::expired_at(c.as_ref(), crate::pki::now_ms()),
             )
         })
     };
@@ -457,7 +556,26 @@ async fn serve_conn(
             tls.shutdown().await.ok();
             Ok(())
         }
-        Some((name, fingerprint)) => {
+        Some((name, _, Some(not_after))) => {
+            // A certificate of the cluster CA (its chain checked as of its expiry) that
+            // expired: one bounded request gets the reason, then the connection closes.
+            let date = crate::state::fmt_time(not_after);
+            tracing::warn!(peer = %from, node = %name, not_after = %date, "HALO-E190 refused an expired certificate");
+            if read_frame::<_, serde_json::Value>(&mut tls, MAX_JOIN_FRAME)
+                .await
+                .is_ok()
+            {
+                let reply: Reply = Err(Error::CertExpired {
+                    node: name,
+                    not_after: date,
+                }
+                .to_wire());
+                write_frame(&mut tls, &reply).await.ok();
+            }
+            tls.shutdown().await.ok();
+            Ok(())
+        }
+        Some((name, fingerprint, None)) => {
             if !handler.admits(&name, &fingerprint) {
                 // A certificate of the cluster CA, but not the one recorded for a member
                 // of that name (removed, unknown, or superseded): one bounded request

@@ -82,6 +82,10 @@ pub struct NodeOptions {
     pub transport: Arc<dyn Transport>,
     pub clock: Arc<dyn Clock>,
     pub timing: Timing,
+    /// How long the node certificates this node issues (or asks for) are valid; a node
+    /// renews its own when less than a third of this remains. One year by default;
+    /// tests use seconds.
+    pub cert_validity: Duration,
 }
 
 impl NodeOptions {
@@ -94,6 +98,7 @@ impl NodeOptions {
             transport: Arc::new(TcpTransport),
             clock: Arc::new(SystemClock),
             timing: Timing::default(),
+            cert_validity: pki::DEFAULT_NODE_VALIDITY,
         }
     }
 }
@@ -137,6 +142,8 @@ impl BootstrapFile {
                 name: name.clone(),
                 id: *id,
                 cert_sha256: self.certs.get(name).cloned(),
+                previous_cert_sha256: None,
+                previous_until_ms: None,
             })
             .collect()
     }
@@ -186,6 +193,26 @@ pub struct TokenInfo {
     pub created_by: String,
 }
 
+/// One node's certificate in `halo cluster certs show`, as the cluster records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertInfo {
+    pub node: String,
+    /// SHA-256 of its certificate (DER), lowercase hex; `None` for a node admitted
+    /// before fingerprints were recorded.
+    pub cert_sha256: Option<String>,
+    /// When that certificate expires (milliseconds since the Unix epoch), when recorded.
+    pub not_after_ms: Option<u64>,
+    /// SHA-256 of the CA that issued it (the cluster CA).
+    pub ca_sha256: String,
+    /// The certificate a renewal replaced, admitted until the node switched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_cert_sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_until_ms: Option<u64>,
+    /// Whether the certificate was renewed since the node was admitted.
+    pub renewed: bool,
+}
+
 /// What a successful join reports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Joined {
@@ -200,6 +227,10 @@ struct Running {
     sm: StateMachineStore,
     log: LogStore,
     net: Arc<Net>,
+    /// The listener's TLS acceptor, replaced when the certificate is renewed.
+    acceptor: net::SharedAcceptor,
+    /// Held while the certificate is being renewed or switched.
+    renewing: tokio::sync::Mutex<()>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -317,6 +348,28 @@ impl Layout {
     }
     pub fn key(&self) -> PathBuf {
         self.tls_dir().join("node.key")
+    }
+    /// A renewed certificate, committed or about to be, not yet in use.
+    pub fn next_cert(&self) -> PathBuf {
+        self.tls_dir().join("node-next.pem")
+    }
+    pub fn next_key(&self) -> PathBuf {
+        self.tls_dir().join("node-next.key")
+    }
+
+    /// The renewed certificate and key waiting to be used, if any: (cert PEM, key PEM).
+    pub fn read_next_cert(&self) -> Result<Option<(String, String)>> {
+        let rd = |p: PathBuf| match std::fs::read_to_string(&p) {
+            Ok(t) => Ok(Some(t)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(p.display().to_string(), e)),
+        };
+        Ok(rd(self.next_cert())?.zip(rd(self.next_key())?))
+    }
+
+    fn remove_next_cert(&self) {
+        let _ = std::fs::remove_file(self.next_cert());
+        let _ = std::fs::remove_file(self.next_key());
     }
     pub fn db(&self) -> PathBuf {
         self.dir.join("raft.redb")
@@ -717,6 +770,46 @@ impl ClusterNode {
         self.inner.timing().clone()
     }
 
+    /// Each member's certificate as the cluster records it, as of a linearizable read.
+    pub async fn certs(&self) -> Result<Vec<CertInfo>> {
+        let run = self.inner.running()?;
+        self.inner.linearize(&run).await?;
+        Ok(cert_infos(&run))
+    }
+
+    /// Have every node renew its certificate now (`halo cluster certs rotate`) and wait
+    /// until each one uses its new certificate; the old ones are then refused.
+    pub async fn rotate_certs(&self) -> Result<Vec<CertInfo>> {
+        let run = self.inner.running()?;
+        let epoch = self.inner.propose(Change::RotateCerts, None).await?.epoch;
+        let t = Duration::from_millis(self.inner.timing().commit_timeout_ms * 6);
+        let deadline = Instant::now() + t;
+        loop {
+            let behind: Vec<String> = run.sm.with(|a| {
+                a.state
+                    .nodes
+                    .iter()
+                    .filter(|(_, r)| r.status == NodeStatus::Member)
+                    .filter(|(_, r)| {
+                        r.cert_epoch.unwrap_or(0) < epoch || r.previous_cert_sha256.is_some()
+                    })
+                    .map(|(n, _)| n.clone())
+                    .collect()
+            });
+            if behind.is_empty() {
+                break;
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::RotationIncomplete {
+                    secs: t.as_secs(),
+                    nodes: behind.join(", "),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.certs().await
+    }
+
     /// The last `n` configuration changes, oldest first.
     pub fn history(&self, n: usize) -> Result<Vec<HistoryEntry>> {
         let run = self.inner.running()?;
@@ -792,7 +885,6 @@ impl Inner {
     async fn start_runtime(self: &Arc<Self>) -> Result<()> {
         let ident = self.identity().ok_or(Error::NotConfigured)?;
         let layout = self.layout();
-        let tls = layout.read_tls(&ident.name)?;
         let seed = match read_json::<Vec<KnownNode>>(&layout.peers())? {
             Some(s) => s,
             None => read_json::<BootstrapFile>(&layout.bootstrap())?
@@ -813,7 +905,28 @@ impl Inner {
             write_private(&layout.ca_key(), legacy_key.as_bytes())?;
             tracing::info!("moved the CA key out of the replicated state into ca-key.pem");
         }
-        let net = Net::new(self.opts.transport.clone(), &tls)?;
+        // A renewed certificate the cluster recorded before the node stopped: in use from
+        // now on (the renewal task finishes the switch).
+        if let Some((cert, key)) = layout.read_next_cert()? {
+            let next = pki::fingerprint_pem(&cert)?;
+            let recorded = sm.with(|a| {
+                a.state
+                    .nodes
+                    .get(&ident.name)
+                    .and_then(|r| r.cert_sha256.clone())
+            });
+            if recorded.as_deref() == Some(next.as_str()) {
+                write_private(&layout.key(), key.as_bytes())?;
+                write_private(&layout.cert(), cert.as_bytes())?;
+                tracing::info!(fingerprint = %next, "using the renewed certificate the cluster recorded");
+            }
+        }
+        let tls = layout.read_tls(&ident.name)?;
+        let peers: Arc<dyn pki::PeerCerts> = Arc::new(PeerCertsRef {
+            inner: Arc::downgrade(self),
+            sm: sm.clone(),
+        });
+        let net = Net::with_peers(self.opts.transport.clone(), &tls, Some(peers))?;
         let t = self.timing();
         let config = openraft::Config {
             cluster_name: "halo".to_string(),
@@ -850,7 +963,7 @@ impl Inner {
                 return Err(e);
             }
         };
-        let acceptor = TlsAcceptor::from(tls.server_config()?);
+        let acceptor = Arc::new(RwLock::new(TlsAcceptor::from(tls.server_config()?)));
         let handler: Arc<dyn Handler> = Arc::new(HandlerRef(Arc::downgrade(self)));
         let run = Arc::new(Running {
             id: ident.id,
@@ -858,11 +971,14 @@ impl Inner {
             sm,
             log,
             net,
+            acceptor: acceptor.clone(),
+            renewing: tokio::sync::Mutex::new(()),
             tasks: Mutex::new(vec![]),
         });
         let tasks = vec![
             tokio::spawn(net::serve(listener, acceptor, handler)),
             tokio::spawn(maintenance(Arc::downgrade(self), Arc::downgrade(&run))),
+            tokio::spawn(renewal(Arc::downgrade(self), Arc::downgrade(&run))),
         ];
         if let Ok(mut t) = run.tasks.lock() {
             t.extend(tasks);
@@ -927,8 +1043,9 @@ impl Inner {
         let name = self.opts.name.clone();
         pki::check_node_name(&name)?;
         let (ca, ca_key, fp) = pki::generate_ca(cluster)?;
-        let (cert, key) = pki::issue_node_cert(&ca, &ca_key, &name)?;
+        let (cert, key) = pki::issue_node_cert_for(&ca, &ca_key, &name, self.opts.cert_validity)?;
         let certs = BTreeMap::from([(name.clone(), pki::fingerprint_pem(&cert)?)]);
+        let cert_not_after = BTreeMap::from([(name.clone(), pki::not_after_pem(&cert)?)]);
         let ident = IdentityFile {
             v: 1,
             name: name.clone(),
@@ -975,6 +1092,7 @@ impl Inner {
             nodes: vec![(name, 1, ident.addr, ident.witness)],
             next_node_id: 2,
             certs,
+            cert_not_after,
         };
         self.commit(&run, self.request(change), true).await?;
         Ok(())
@@ -1427,7 +1545,13 @@ impl Inner {
                 },
             });
         };
-        let cert_pem = pki::sign_csr(&cluster.ca_cert_pem, &ca_key, &j.csr_pem, &j.name)?;
+        let cert_pem = pki::sign_csr_for(
+            &cluster.ca_cert_pem,
+            &ca_key,
+            &j.csr_pem,
+            &j.name,
+            self.opts.cert_validity,
+        )?;
         // The use is consumed, and the certificate bound to the name, by the state
         // machine in one committed change: of two joins racing with a single-use token
         // only one is admitted.
@@ -1437,6 +1561,7 @@ impl Inner {
             witness: j.witness,
             token_id: j.token_id.clone(),
             cert_sha256: pki::fingerprint_pem(&cert_pem)?,
+            not_after_ms: Some(pki::not_after_pem(&cert_pem)?),
         });
         let (_, resp) = self.commit(&run, req, true).await.map_err(|e| match e {
             Error::Refused { code, .. } if code == "HALO-E145" => {
@@ -1457,11 +1582,7 @@ impl Inner {
                 .nodes
                 .iter()
                 .filter(|(_, r)| r.status == NodeStatus::Member)
-                .map(|(name, r)| KnownNode {
-                    name: name.clone(),
-                    id: r.id,
-                    cert_sha256: r.cert_sha256.clone(),
-                })
+                .map(|(name, r)| KnownNode::of(name, r))
                 .collect()
         });
         Ok(JoinAccepted {
@@ -1473,6 +1594,217 @@ impl Inner {
             // Full voters may admit nodes in turn; a witness never gets the key.
             ca_key_pem: (!j.witness).then_some(crate::state::Secret(ca_key)),
         })
+    }
+
+    /// On a holder of the CA key: sign a renewed certificate for the member `name`.
+    fn sign_renewal(
+        &self,
+        run: &Running,
+        name: &str,
+        csr_pem: &str,
+        validity_ms: u64,
+    ) -> Result<String> {
+        let Some(ca_key) = self.layout().read_ca_key()? else {
+            return Err(Error::NoCaKey {
+                node: self.my_name(),
+                holders: "a full voter".into(),
+            });
+        };
+        let ca = run
+            .sm
+            .with(|a| a.state.cluster.as_ref().map(|c| c.ca_cert_pem.clone()))
+            .ok_or(Error::NotConfigured)?;
+        // Never longer than this node would issue.
+        let valid_for = Duration::from_millis(validity_ms)
+            .min(self.opts.cert_validity)
+            .max(Duration::from_secs(1));
+        let cert = pki::sign_csr_for(&ca, &ca_key, csr_pem, name, valid_for)?;
+        tracing::info!(node = %name, "signed a renewed certificate");
+        Ok(cert)
+    }
+
+    /// A certificate for this node from `csr_pem`: signed here when this node holds the
+    /// CA key, else by the first full voter that does.
+    async fn get_signed(
+        &self,
+        run: &Running,
+        name: &str,
+        csr_pem: &str,
+        ca_pem: &str,
+    ) -> Result<String> {
+        let validity = self.opts.cert_validity;
+        if let Some(ca_key) = self.layout().read_ca_key()? {
+            return pki::sign_csr_for(ca_pem, &ca_key, csr_pem, name, validity);
+        }
+        let holders: Vec<Member> = run.sm.with(|a| {
+            a.state
+                .nodes
+                .iter()
+                .filter(|(n, r)| r.status == NodeStatus::Member && !r.witness && *n != name)
+                .map(|(n, r)| Member {
+                    name: n.clone(),
+                    addr: r.addr.clone(),
+                    witness: false,
+                })
+                .collect()
+        });
+        let t = Duration::from_millis(self.timing().rpc_timeout_ms * 5);
+        let req = PeerRequest::SignCsr {
+            csr_pem: csr_pem.to_string(),
+            validity_ms: validity.as_millis() as u64,
+        };
+        let mut why = vec![];
+        for h in holders {
+            match run.net.call(&h, &req, t).await {
+                Ok(PeerResponse::Signed { cert_pem }) => return Ok(cert_pem),
+                Ok(_) => why.push(format!("{}: unexpected reply", h.name)),
+                Err(e) => why.push(format!("{}: {e}", h.name)),
+            }
+        }
+        Err(Error::RenewFailed {
+            node: name.to_string(),
+            reason: if why.is_empty() {
+                "no full voter to ask".into()
+            } else {
+                why.join("; ")
+            },
+        })
+    }
+
+    /// Whether every other member has applied the state up to `epoch` (what it last
+    /// told this node).
+    fn members_applied(&self, run: &Running, epoch: u64) -> bool {
+        let m = run.raft.metrics().borrow_watched().clone();
+        let seen = lock_or_poisoned(&self.seen);
+        let all = m
+            .membership_config
+            .membership()
+            .nodes()
+            .filter(|(id, _)| **id != run.id)
+            .all(|(id, _)| seen.get(id).is_some_and(|(_, v)| v.epoch >= epoch));
+        all
+    }
+
+    /// Use the renewed certificate: on disk, then on every connection opened from now on.
+    fn switch_cert(
+        &self,
+        run: &Running,
+        current: &Identity,
+        cert: String,
+        key: String,
+    ) -> Result<()> {
+        let layout = self.layout();
+        let next = Identity {
+            name: current.name.clone(),
+            ca_cert_pem: current.ca_cert_pem.clone(),
+            cert_pem: cert,
+            key_pem: key,
+        };
+        let server = next.server_config()?;
+        write_private(&layout.key(), next.key_pem.as_bytes())?;
+        write_private(&layout.cert(), next.cert_pem.as_bytes())?;
+        run.net.set_identity(&next)?;
+        if let Ok(mut a) = run.acceptor.write() {
+            *a = TlsAcceptor::from(server);
+        }
+        layout.remove_next_cert();
+        tracing::info!(
+            fingerprint = %pki::fingerprint_pem(&next.cert_pem)?,
+            not_after = %fmt_time(pki::not_after_pem(&next.cert_pem)?),
+            "now using the renewed certificate"
+        );
+        Ok(())
+    }
+
+    /// One look at this node's certificate: switch to a renewed one every member knows,
+    /// say that it switched, or renew it when it is due (less than a third of its
+    /// validity left, or a rotation asked for since it was recorded). Returns whether it
+    /// made progress (so that the next step follows at once).
+    async fn cert_step(&self, run: &Running) -> Result<bool> {
+        let _g = run.renewing.lock().await;
+        let name = self.my_name();
+        let layout = self.layout();
+        let (rec, rotated) = run.sm.with(|a| {
+            (
+                a.state
+                    .cluster
+                    .as_ref()
+                    .and_then(|_| a.state.nodes.get(&name))
+                    .filter(|r| r.status == NodeStatus::Member)
+                    .cloned(),
+                a.state.certs_rotated_epoch,
+            )
+        });
+        let Some(rec) = rec else {
+            return Ok(false);
+        };
+        let current = layout.read_tls(&name)?;
+        let cur_fp = pki::fingerprint_pem(&current.cert_pem)?;
+        let cur_left = pki::not_after_pem(&current.cert_pem)?.saturating_sub(pki::now_ms());
+        let validity_ms = self.opts.cert_validity.as_millis() as u64;
+        if let Some((cert, key)) = layout.read_next_cert()? {
+            if rec.cert_sha256.as_deref() == Some(pki::fingerprint_pem(&cert)?.as_str()) {
+                // Committed: switch once every member applied it (so admits it), or
+                // when the certificate in use is about to expire.
+                let epoch = rec.cert_epoch.unwrap_or(0);
+                let wait = Duration::from_millis(validity_ms / 20)
+                    .clamp(Duration::from_millis(200), Duration::from_secs(10));
+                let until = Instant::now() + wait;
+                while !self.members_applied(run, epoch) && Instant::now() < until {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                if self.members_applied(run, epoch) || cur_left < validity_ms / 10 {
+                    self.switch_cert(run, &current, cert, key)?;
+                    return Ok(true);
+                }
+                return Ok(false);
+            }
+            // Never committed: forget it.
+            layout.remove_next_cert();
+        }
+        if rec.previous_cert_sha256.is_some() && rec.cert_sha256.as_deref() == Some(cur_fp.as_str())
+        {
+            // In use: the certificate it replaced is refused from now on.
+            self.propose(Change::CertSwitched { name }, None).await?;
+            return Ok(true);
+        }
+        let rotation = rec.cert_epoch.unwrap_or(0) < rotated;
+        if cur_left >= validity_ms / 3 && !rotation {
+            return Ok(false);
+        }
+        let (key, csr) = pki::node_csr(&name)?;
+        let cert = self
+            .get_signed(run, &name, &csr, &current.ca_cert_pem)
+            .await?;
+        let der = pki::cert_der(&cert)?;
+        if pki::cert_common_name(der.as_ref()).as_deref() != Some(name.as_str()) {
+            return Err(Error::RenewFailed {
+                node: name,
+                reason: "the certificate signed names another node".into(),
+            });
+        }
+        let fingerprint = pki::sha256_hex(der.as_ref());
+        let not_after_ms = pki::not_after_pem(&cert)?;
+        write_private(&layout.next_key(), key.as_bytes())?;
+        write_private(&layout.next_cert(), cert.as_bytes())?;
+        self.propose(
+            Change::RenewCert {
+                name: name.clone(),
+                cert_sha256: fingerprint.clone(),
+                not_after_ms,
+                previous_until_ms: pki::now_ms().saturating_add(cur_left),
+            },
+            None,
+        )
+        .await?;
+        tracing::info!(
+            node = %name,
+            fingerprint = %fingerprint,
+            not_after = %fmt_time(not_after_ms),
+            why = if rotation { "rotation" } else { "expiry near" },
+            "renewed this node's certificate; it is used once every member knows it"
+        );
+        Ok(true)
     }
 
     /// A request forwarded by the member whose certificate names `from`.
@@ -1609,17 +1941,18 @@ impl Inner {
     /// (a removed node is not known), before that from the members this node was told
     /// of when it joined (or by its offline bundle).
     fn known_node(&self, run: &Running, name: &str) -> Option<KnownNode> {
-        let from_state = run.sm.with(|a| {
+        self.known_node_in(&run.sm, name)
+    }
+
+    /// [`Inner::known_node`] from the state machine `sm`.
+    fn known_node_in(&self, sm: &StateMachineStore, name: &str) -> Option<KnownNode> {
+        let from_state = sm.with(|a| {
             a.state.cluster.as_ref().map(|_| {
                 a.state
                     .nodes
                     .get(name)
                     .filter(|r| r.status == NodeStatus::Member)
-                    .map(|r| KnownNode {
-                        name: name.to_string(),
-                        id: r.id,
-                        cert_sha256: r.cert_sha256.clone(),
-                    })
+                    .map(|r| KnownNode::of(name, r))
             })
         });
         match from_state {
@@ -1918,6 +2251,20 @@ impl Handler for HandlerRef {
                 PeerRequest::Join(_) => Err(wire(Error::AlreadyConfigured(
                     "this one: a member does not join again".into(),
                 ))),
+                PeerRequest::SignCsr {
+                    csr_pem,
+                    validity_ms,
+                } => {
+                    // A certificate for the name in the asker's own certificate only;
+                    // it is used once the asker itself commits it (RenewCert).
+                    if inner.known_node(&run, &from).is_none() {
+                        return Err(wire(Error::NotMember(from)));
+                    }
+                    inner
+                        .sign_renewal(&run, &from, &csr_pem, validity_ms)
+                        .map(|cert_pem| PeerResponse::Signed { cert_pem })
+                        .map_err(wire)
+                }
             }
         })
     }
@@ -1930,15 +2277,114 @@ impl Handler for HandlerRef {
             return false;
         };
         // A member of the cluster's records (a removed or unknown name is not), with
-        // the very certificate issued to it. Records made before fingerprints were
-        // kept admit the name alone.
-        match inner.known_node(&run, name) {
-            Some(KnownNode {
-                cert_sha256: Some(recorded),
-                ..
-            }) => pki::digest_eq(&recorded, cert_sha256),
-            Some(_) => true,
-            None => false,
+        // the very certificate issued to it (or, while it switches to a renewed one,
+        // the one that replaced). Records made before fingerprints were kept admit the
+        // name alone.
+        let now = inner.opts.clock.now_ms();
+        inner
+            .known_node(&run, name)
+            .is_some_and(|k| k.admits_cert(cert_sha256, now))
+    }
+}
+
+/// The outgoing side's view of the peers' certificates: what the cluster records. It
+/// holds the state machine itself, so that it checks from the first connection the
+/// runtime opens (before the runtime is published).
+struct PeerCertsRef {
+    inner: Weak<Inner>,
+    sm: StateMachineStore,
+}
+
+impl pki::PeerCerts for PeerCertsRef {
+    fn check(&self, name: &str, fingerprint: &str) -> std::result::Result<(), String> {
+        let Some(inner) = self.inner.upgrade() else {
+            return Err("this node is shutting down".into());
+        };
+        match inner.known_node_in(&self.sm, name) {
+            Some(k) if !k.admits_cert(fingerprint, inner.opts.clock.now_ms()) => Err(format!(
+                "the cluster records SHA-256 {} for {name}",
+                k.cert_sha256.as_deref().unwrap_or("-")
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn cert_infos(run: &Running) -> Vec<CertInfo> {
+    run.sm.with(|a| {
+        let ca = a
+            .state
+            .cluster
+            .as_ref()
+            .map(|c| c.ca_fingerprint.clone())
+            .unwrap_or_default();
+        a.state
+            .nodes
+            .iter()
+            .filter(|(_, r)| r.status == NodeStatus::Member)
+            .map(|(n, r)| CertInfo {
+                node: n.clone(),
+                cert_sha256: r.cert_sha256.clone(),
+                not_after_ms: r.cert_not_after_ms,
+                ca_sha256: ca.clone(),
+                previous_cert_sha256: r.previous_cert_sha256.clone(),
+                previous_until_ms: r.previous_until_ms,
+                renewed: r.cert_epoch.is_some(),
+            })
+            .collect()
+    })
+}
+
+/// How often a node looks at its certificate: a fortieth of the validity, between
+/// 200 ms and a minute (and at once when a rotation is committed).
+fn cert_check_interval(validity: Duration) -> Duration {
+    (validity / 40).clamp(Duration::from_millis(200), Duration::from_secs(60))
+}
+
+/// Renews this node's certificate before it expires, and when a rotation asks for it.
+async fn renewal(weak: Weak<Inner>, weak_run: Weak<Running>) {
+    let Some(mut events) = weak.upgrade().map(|i| i.events.subscribe()) else {
+        return;
+    };
+    let mut last_error: Option<String> = None;
+    loop {
+        let Some(inner) = weak.upgrade() else { return };
+        let Some(run) = weak_run.upgrade() else {
+            return;
+        };
+        let progress = match inner.cert_step(&run).await {
+            Ok(p) => {
+                last_error = None;
+                p
+            }
+            Err(e) => {
+                let e = e.to_string();
+                if last_error.as_ref() != Some(&e) {
+                    tracing::warn!("certificate renewal: {e}");
+                }
+                last_error = Some(e);
+                false
+            }
+        };
+        let interval = cert_check_interval(inner.opts.cert_validity);
+        drop(run);
+        drop(inner);
+        if progress {
+            continue;
+        }
+        let rotation = async {
+            loop {
+                match events.recv().await {
+                    Ok(c) if matches!(c.request.change, Change::RotateCerts) => return,
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(_)) => return,
+                    Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
+                }
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = rotation => {}
         }
     }
 }
@@ -2045,6 +2491,7 @@ async fn maintenance(weak: Weak<Inner>, weak_run: Weak<Running>) {
                         nodes: b.members.clone(),
                         next_node_id: next,
                         certs: b.certs.clone(),
+                        cert_not_after: BTreeMap::new(),
                     };
                     if inner
                         .commit(&run, inner.request(change), false)

@@ -4,6 +4,7 @@
 //! builder (no process-wide default is relied upon).
 
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use rcgen::{
@@ -16,8 +17,12 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
+use rustls::{
+    ClientConfig, DigitallySignedStruct, DistinguishedName as TlsDistinguishedName, RootCertStore,
+    ServerConfig, SignatureScheme,
+};
 
 use crate::error::{Error, Result};
 
@@ -25,6 +30,13 @@ use crate::error::{Error, Result};
 /// know the peer's node name yet, verify the peer under it.
 pub const GENERIC_NODE_NAME: &str = "halo-node";
 const TOKEN_PREFIX: &str = "halo1-";
+/// How long a node certificate is valid by default (it is renewed well before).
+pub const DEFAULT_NODE_VALIDITY: Duration = Duration::from_secs(365 * 24 * 3600);
+/// How long the cluster CA is valid.
+pub const CA_VALIDITY: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+/// How far back a certificate's `not_before` is set, so that a peer whose clock is a
+/// little behind accepts it at once.
+const CLOCK_SKEW: Duration = Duration::from_secs(300);
 
 /// The one crypto provider halo uses.
 pub fn provider() -> Arc<CryptoProvider> {
@@ -93,7 +105,50 @@ pub fn fingerprint_pem(pem: &str) -> Result<String> {
     Ok(sha256_hex(cert_der(pem)?.as_ref()))
 }
 
-/// A new cluster CA: (certificate PEM, key PEM, fingerprint).
+fn offset_time(t: SystemTime) -> time::OffsetDateTime {
+    time::OffsetDateTime::from(t)
+}
+
+/// Set a certificate's validity: from a little before now for `valid_for`.
+fn set_validity(params: &mut CertificateParams, valid_for: Duration) {
+    let now = SystemTime::now();
+    params.not_before = offset_time(now.checked_sub(CLOCK_SKEW).unwrap_or(now));
+    params.not_after = offset_time(now + valid_for);
+}
+
+/// The validity of a DER certificate: (`not_before`, `not_after`), milliseconds since
+/// the Unix epoch.
+pub fn cert_validity_ms(der: &[u8]) -> Option<(u64, u64)> {
+    use x509_parser::prelude::FromDer;
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(der).ok()?;
+    let ms = |t: i64| u64::try_from(t).ok().map(|s| s.saturating_mul(1000));
+    Some((
+        ms(cert.validity().not_before.timestamp())?,
+        ms(cert.validity().not_after.timestamp())?,
+    ))
+}
+
+/// `not_after` of the first certificate in a PEM text, milliseconds since the Unix epoch.
+pub fn not_after_pem(pem: &str) -> Result<u64> {
+    cert_validity_ms(cert_der(pem)?.as_ref())
+        .map(|(_, na)| na)
+        .ok_or_else(|| Error::Tls("certificate without a readable validity".into()))
+}
+
+/// Now, in milliseconds since the Unix epoch (the wall clock TLS checks validity by).
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// When `der` expired, if it had at `now_ms`: its `not_after` (milliseconds).
+pub fn expired_at(der: &[u8], now_ms: u64) -> Option<u64> {
+    cert_validity_ms(der).and_then(|(_, na)| (na <= now_ms).then_some(na))
+}
+
+/// A new cluster CA: (certificate PEM, key PEM, fingerprint), valid ten years.
 pub fn generate_ca(cluster: &str) -> Result<(String, String, String)> {
     let key = KeyPair::generate().map_err(tls_err("generate CA key"))?;
     let mut params = CertificateParams::default();
@@ -106,6 +161,7 @@ pub fn generate_ca(cluster: &str) -> Result<(String, String, String)> {
         KeyUsagePurpose::CrlSign,
         KeyUsagePurpose::DigitalSignature,
     ];
+    set_validity(&mut params, CA_VALIDITY);
     let cert = params.self_signed(&key).map_err(tls_err("self-sign CA"))?;
     let fp = sha256_hex(cert.der().as_ref());
     Ok((cert.pem(), key.serialize_pem(), fp))
@@ -138,26 +194,84 @@ pub fn node_csr(name: &str) -> Result<(String, String)> {
     Ok((key.serialize_pem(), csr.pem().map_err(tls_err("CSR PEM"))?))
 }
 
-/// Sign a node's CSR with the cluster CA. The name comes from the cluster's records, never
-/// from the request itself.
+/// Sign a node's CSR with the cluster CA, valid one year. The name comes from the
+/// cluster's records, never from the request itself.
 pub fn sign_csr(ca_cert_pem: &str, ca_key_pem: &str, csr_pem: &str, name: &str) -> Result<String> {
+    sign_csr_for(
+        ca_cert_pem,
+        ca_key_pem,
+        csr_pem,
+        name,
+        DEFAULT_NODE_VALIDITY,
+    )
+}
+
+/// Sign a node's CSR with the cluster CA, valid from now for `valid_for`.
+pub fn sign_csr_for(
+    ca_cert_pem: &str,
+    ca_key_pem: &str,
+    csr_pem: &str,
+    name: &str,
+    valid_for: Duration,
+) -> Result<String> {
+    let mut params = node_params(name)?;
+    set_validity(&mut params, valid_for);
+    sign_with(ca_cert_pem, ca_key_pem, csr_pem, params)
+}
+
+/// Sign a node's CSR with the cluster CA for an explicit validity (tests make expired
+/// certificates this way).
+pub fn sign_csr_between(
+    ca_cert_pem: &str,
+    ca_key_pem: &str,
+    csr_pem: &str,
+    name: &str,
+    not_before: SystemTime,
+    not_after: SystemTime,
+) -> Result<String> {
+    let mut params = node_params(name)?;
+    params.not_before = offset_time(not_before);
+    params.not_after = offset_time(not_after);
+    sign_with(ca_cert_pem, ca_key_pem, csr_pem, params)
+}
+
+fn sign_with(
+    ca_cert_pem: &str,
+    ca_key_pem: &str,
+    csr_pem: &str,
+    params: CertificateParams,
+) -> Result<String> {
     let ca_key = KeyPair::from_pem(ca_key_pem).map_err(tls_err("CA key"))?;
     let issuer = Issuer::from_ca_cert_pem(ca_cert_pem, ca_key).map_err(tls_err("CA cert"))?;
     let csr = CertificateSigningRequestParams::from_pem(csr_pem).map_err(tls_err("CSR"))?;
-    let cert = node_params(name)?
+    let cert = params
         .signed_by(&csr.public_key, &issuer)
         .map_err(tls_err("sign"))?;
     Ok(cert.pem())
 }
 
-/// Key and certificate for `name` made directly by the CA holder: (cert PEM, key PEM).
+/// Key and certificate for `name` made directly by the CA holder, valid one year:
+/// (cert PEM, key PEM).
 pub fn issue_node_cert(
     ca_cert_pem: &str,
     ca_key_pem: &str,
     name: &str,
 ) -> Result<(String, String)> {
+    issue_node_cert_for(ca_cert_pem, ca_key_pem, name, DEFAULT_NODE_VALIDITY)
+}
+
+/// Key and certificate for `name` made directly by the CA holder, valid for `valid_for`.
+pub fn issue_node_cert_for(
+    ca_cert_pem: &str,
+    ca_key_pem: &str,
+    name: &str,
+    valid_for: Duration,
+) -> Result<(String, String)> {
     let (key, csr) = node_csr(name)?;
-    Ok((sign_csr(ca_cert_pem, ca_key_pem, &csr, name)?, key))
+    Ok((
+        sign_csr_for(ca_cert_pem, ca_key_pem, &csr, name, valid_for)?,
+        key,
+    ))
 }
 
 /// The common name of a DER certificate (the node name for halo node certificates).
@@ -262,12 +376,32 @@ impl std::fmt::Debug for Identity {
     }
 }
 
+/// What a node knows of its peers' certificates, for the checks TLS itself cannot make:
+/// whether a certificate of the cluster CA is the one the cluster records for the node
+/// it names.
+pub trait PeerCerts: Send + Sync + 'static {
+    /// `Ok` when `fingerprint` (SHA-256 of the DER, lowercase hex) is a certificate the
+    /// cluster records for `name` (or this node knows no record of `name`), else why not.
+    fn check(&self, name: &str, fingerprint: &str) -> std::result::Result<(), String>;
+}
+
+fn fmt_ms(ms: u64) -> String {
+    crate::state::fmt_time(ms)
+}
+
 impl Identity {
     fn roots(&self) -> Result<Arc<RootCertStore>> {
         let mut roots = RootCertStore::empty();
-        roots
-            .add(cert_der(&self.ca_cert_pem)?)
-            .map_err(|e| Error::Tls(format!("cluster CA: {e}")))?;
+        // Every certificate in the CA file is trusted (one CA today).
+        for der in CertificateDer::pem_slice_iter(self.ca_cert_pem.as_bytes()) {
+            let der = der.map_err(|e| Error::Tls(format!("bad certificate PEM: {e}")))?;
+            roots
+                .add(der)
+                .map_err(|e| Error::Tls(format!("cluster CA: {e}")))?;
+        }
+        if roots.is_empty() {
+            return Err(Error::Tls("no cluster CA certificate".into()));
+        }
         Ok(Arc::new(roots))
     }
 
@@ -281,12 +415,15 @@ impl Identity {
     /// Server side of the node-to-node port. A client certificate is optional at the TLS
     /// level (joiners have none yet), but one that is presented must chain to the cluster
     /// CA or the handshake fails; the connection handler then only lets certificate-less
-    /// peers send a single join request.
+    /// peers send a single join request. An expired client certificate passes the
+    /// handshake (its chain checked as of its expiry) so that the handler can tell the
+    /// peer why it is refused (HALO-E190).
     pub fn server_config(&self) -> Result<Arc<ServerConfig>> {
-        let verifier = WebPkiClientVerifier::builder_with_provider(self.roots()?, provider())
+        let inner = WebPkiClientVerifier::builder_with_provider(self.roots()?, provider())
             .allow_unauthenticated()
             .build()
             .map_err(|e| Error::Tls(format!("client verifier: {e}")))?;
+        let verifier = Arc::new(NodeClientVerifier { inner });
         let (chain, key) = self.chain_and_key()?;
         let cfg = ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
@@ -297,17 +434,193 @@ impl Identity {
         Ok(Arc::new(cfg))
     }
 
-    /// Client side to another member: verifies the peer against the cluster CA and presents
-    /// this node's certificate.
+    /// Client side to another member: verifies the peer against the cluster CA and the
+    /// name dialled, refuses an expired certificate (HALO-E190) and presents this node's
+    /// certificate.
     pub fn client_config(&self) -> Result<Arc<ClientConfig>> {
+        self.client_config_checked(None)
+    }
+
+    /// [`Identity::client_config`], and with `peers` the peer's certificate must also be
+    /// the one the cluster records for the name dialled (HALO-E191).
+    pub fn client_config_checked(
+        &self,
+        peers: Option<Arc<dyn PeerCerts>>,
+    ) -> Result<Arc<ClientConfig>> {
+        let inner =
+            rustls::client::WebPkiServerVerifier::builder_with_provider(self.roots()?, provider())
+                .build()
+                .map_err(|e| Error::Tls(format!("server verifier: {e}")))?;
+        let verifier = NodeServerVerifier {
+            inner,
+            peers,
+            provider: provider(),
+        };
         let (chain, key) = self.chain_and_key()?;
         let cfg = ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| Error::Tls(e.to_string()))?
-            .with_root_certificates(self.roots()?)
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
             .with_client_auth_cert(chain, key)
             .map_err(|e| Error::Tls(format!("node certificate: {e}")))?;
         Ok(Arc::new(cfg))
+    }
+}
+
+fn unix_ms(t: UnixTime) -> u64 {
+    t.as_secs().saturating_mul(1000)
+}
+
+/// The server side's client verifier: the cluster CA's, except that an expired
+/// certificate is checked as of its expiry and let through to the handler, which refuses
+/// it with a reason.
+#[derive(Debug)]
+struct NodeClientVerifier {
+    inner: Arc<dyn ClientCertVerifier>,
+}
+
+impl ClientCertVerifier for NodeClientVerifier {
+    fn offer_client_auth(&self) -> bool {
+        self.inner.offer_client_auth()
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.inner.client_auth_mandatory()
+    }
+
+    fn root_hint_subjects(&self) -> &[TlsDistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> std::result::Result<ClientCertVerified, rustls::Error> {
+        let at = match expired_at(end_entity.as_ref(), unix_ms(now)) {
+            // Still a certificate of the cluster CA as of its last valid second.
+            Some(na) => UnixTime::since_unix_epoch(Duration::from_millis(na.saturating_sub(1000))),
+            None => now,
+        };
+        self.inner.verify_client_cert(end_entity, intermediates, at)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// The client side's server verifier: expiry first (with its own code), then the cluster
+/// CA and the name dialled, then the fingerprint the cluster records for that name.
+struct NodeServerVerifier {
+    inner: Arc<rustls::client::WebPkiServerVerifier>,
+    peers: Option<Arc<dyn PeerCerts>>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl std::fmt::Debug for NodeServerVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "NodeServerVerifier(checked: {})", self.peers.is_some())
+    }
+}
+
+impl ServerCertVerifier for NodeServerVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        let name = match server_name {
+            ServerName::DnsName(d) => d.as_ref().to_string(),
+            other => format!("{other:?}"),
+        };
+        if let Some(na) = expired_at(end_entity.as_ref(), unix_ms(now)) {
+            let e = Error::CertExpired {
+                node: name.clone(),
+                not_after: fmt_ms(na),
+            };
+            tracing::warn!(node = %name, not_after = %fmt_ms(na), "HALO-E190 refused the expired certificate of a peer");
+            return Err(rustls::Error::General(e.to_string()));
+        }
+        let verified = self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        )?;
+        if let (Some(peers), false) = (&self.peers, name == GENERIC_NODE_NAME) {
+            let fingerprint = sha256_hex(end_entity.as_ref());
+            if let Err(why) = peers.check(&name, &fingerprint) {
+                tracing::warn!(node = %name, fingerprint = %fingerprint, "HALO-E191 refused a peer's certificate: {why}");
+                return Err(rustls::Error::General(
+                    Error::PeerCertRefused {
+                        node: name,
+                        fingerprint,
+                        why,
+                    }
+                    .to_string(),
+                ));
+            }
+        }
+        Ok(verified)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
@@ -424,6 +737,24 @@ mod tests {
         let cert = sign_csr(&ca, &ca_key, &csr, "node-b").unwrap_or_else(|e| panic!("{e}"));
         let der = cert_der(&cert).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(cert_common_name(der.as_ref()).as_deref(), Some("node-b"));
+    }
+
+    /// Node certificates carry the validity asked for; the CA ten years.
+    #[test]
+    fn validity_is_set() {
+        let (ca, ca_key, _) = generate_ca("t").unwrap_or_else(|e| panic!("{e}"));
+        let now = now_ms();
+        let ca_na = not_after_pem(&ca).unwrap_or_else(|e| panic!("{e}"));
+        assert!(ca_na > now + CA_VALIDITY.as_millis() as u64 - 60_000);
+        let (cert, _) = issue_node_cert(&ca, &ca_key, "a").unwrap_or_else(|e| panic!("{e}"));
+        let na = not_after_pem(&cert).unwrap_or_else(|e| panic!("{e}"));
+        let year = DEFAULT_NODE_VALIDITY.as_millis() as u64;
+        assert!(na > now + year - 60_000 && na < now + year + 60_000);
+        let (short, _) = issue_node_cert_for(&ca, &ca_key, "a", Duration::from_secs(20))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let der = cert_der(&short).unwrap_or_else(|e| panic!("{e}"));
+        assert!(expired_at(der.as_ref(), now).is_none());
+        assert!(expired_at(der.as_ref(), now + 21_000).is_some());
     }
 
     #[test]

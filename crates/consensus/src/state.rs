@@ -139,6 +139,30 @@ pub struct NodeRecord {
     /// recorded (admitted by name alone).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cert_sha256: Option<String>,
+    /// `not_after` of that certificate (milliseconds since the Unix epoch), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_not_after_ms: Option<u64>,
+    /// The epoch of the `RenewCert` that recorded the certificate; `None` for the one
+    /// issued when the node was admitted. A rotation asks for every certificate recorded
+    /// before it to be renewed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_epoch: Option<u64>,
+    /// The certificate the last renewal replaced: still admitted, so that no connection
+    /// breaks while the node switches, until the node says it switched (`CertSwitched`)
+    /// or `previous_until_ms` (that certificate's own expiry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_cert_sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_until_ms: Option<u64>,
+}
+
+impl NodeRecord {
+    /// Whether a certificate with this fingerprint is admitted for the node at `now_ms`:
+    /// the recorded one, or the one it replaced while the node switches. A record made
+    /// before fingerprints were kept admits any (by name alone).
+    pub fn admits_cert(&self, fingerprint: &str, now_ms: u64) -> bool {
+        crate::net::KnownNode::of("", self).admits_cert(fingerprint, now_ms)
+    }
 }
 
 /// One recorded resource operation result: what the scheduler needs to read it back
@@ -396,6 +420,9 @@ pub enum Change {
         /// Certificate fingerprints of those nodes, by name.
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         certs: BTreeMap<String, String>,
+        /// `not_after` of those certificates, by name, in entries that record it.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        cert_not_after: BTreeMap<String, u64>,
     },
     /// Admit a node (assign its id); refused when the name is taken or was removed.
     ReserveNode {
@@ -457,9 +484,26 @@ pub enum Change {
         witness: bool,
         token_id: String,
         cert_sha256: String,
+        /// `not_after` of that certificate, in entries that record it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        not_after_ms: Option<u64>,
     },
     /// Revoke a join token (kept, refused, until it expires).
     RevokeToken { id: String },
+    /// A node's renewed certificate: accepted only from the node itself. The one it
+    /// replaces stays admitted until the node switched (`CertSwitched`) or, at the
+    /// latest, `previous_until_ms`.
+    RenewCert {
+        name: String,
+        cert_sha256: String,
+        not_after_ms: u64,
+        previous_until_ms: u64,
+    },
+    /// A node uses its renewed certificate now: the one it replaced is no longer
+    /// admitted. Accepted only from the node itself.
+    CertSwitched { name: String },
+    /// Every node renews its certificate now (`halo cluster certs rotate`).
+    RotateCerts,
 }
 
 impl Change {
@@ -533,6 +577,20 @@ impl Change {
                 if *witness { "witness" } else { "node" }
             ),
             Change::RevokeToken { id } => format!("revoke join token {id}"),
+            Change::RenewCert {
+                name,
+                cert_sha256,
+                not_after_ms,
+                ..
+            } => format!(
+                "renew the certificate of {name}: SHA-256 {} valid until {}",
+                cert_sha256.get(..16).unwrap_or(cert_sha256),
+                fmt_time(*not_after_ms)
+            ),
+            Change::CertSwitched { name } => {
+                format!("{name} switched to its renewed certificate")
+            }
+            Change::RotateCerts => "rotate every node's certificate".to_string(),
         }
     }
 
@@ -602,6 +660,10 @@ pub struct ClusterState {
     /// Users of the API and their tokens.
     #[serde(default)]
     pub users: crate::users::Users,
+    /// The epoch of the last `RotateCerts`: a node whose certificate was recorded before
+    /// it renews its certificate.
+    #[serde(default)]
+    pub certs_rotated_epoch: u64,
 }
 
 fn refused(code: &str, reason: String) -> ChangeResult {
@@ -667,6 +729,7 @@ impl ClusterState {
                 nodes,
                 next_node_id,
                 certs,
+                cert_not_after,
             } => {
                 if self.cluster.is_some() {
                     return refused("HALO-E110", "the cluster is already initialised".into());
@@ -688,6 +751,10 @@ impl ClusterState {
                             status: NodeStatus::Member,
                             since_ms: req.time_ms,
                             cert_sha256: certs.get(n).cloned(),
+                            cert_not_after_ms: cert_not_after.get(n).copied(),
+                            cert_epoch: None,
+                            previous_cert_sha256: None,
+                            previous_until_ms: None,
                         },
                     );
                     if !*witness {
@@ -876,12 +943,16 @@ impl ClusterState {
                 witness,
                 token_id,
                 cert_sha256,
+                not_after_ms,
             } => {
                 if let Err(refusal) = self.check_token(token_id, req.time_ms) {
                     return refusal;
                 }
                 match self.reserve_node(name, addr, *witness, Some(cert_sha256), req.time_ms) {
                     Ok(id) => {
+                        if let Some(rec) = self.nodes.get_mut(name) {
+                            rec.cert_not_after_ms = *not_after_ms;
+                        }
                         if let Some(t) = self.tokens.get_mut(token_id) {
                             t.uses_left = t.uses_left.map(|n| n.saturating_sub(1));
                         }
@@ -900,6 +971,53 @@ impl ClusterState {
                     format!("no join token with id {id} (see `halo cluster token list`)"),
                 ),
             },
+            Change::RenewCert {
+                name,
+                cert_sha256,
+                not_after_ms,
+                previous_until_ms,
+            } => {
+                if req.node != *name {
+                    return refused(
+                        "HALO-E192",
+                        format!("{} may not renew the certificate of {name}: a node renews only its own", req.node),
+                    );
+                }
+                let epoch = self.epoch + 1;
+                match self.nodes.get_mut(name) {
+                    Some(rec) if rec.status == NodeStatus::Member => {
+                        rec.previous_cert_sha256 = rec.cert_sha256.replace(cert_sha256.clone());
+                        rec.previous_until_ms = rec
+                            .previous_cert_sha256
+                            .as_ref()
+                            .map(|_| *previous_until_ms);
+                        rec.cert_not_after_ms = Some(*not_after_ms);
+                        rec.cert_epoch = Some(epoch);
+                        ChangeResult::Ok
+                    }
+                    _ => refused("HALO-E114", format!("no node named {name} in the cluster")),
+                }
+            }
+            Change::CertSwitched { name } => {
+                if req.node != *name {
+                    return refused(
+                        "HALO-E192",
+                        format!("{} may not speak for the certificate of {name}: a node switches only its own", req.node),
+                    );
+                }
+                match self.nodes.get_mut(name) {
+                    Some(rec) if rec.status == NodeStatus::Member => {
+                        rec.previous_cert_sha256 = None;
+                        rec.previous_until_ms = None;
+                        ChangeResult::Ok
+                    }
+                    _ => refused("HALO-E114", format!("no node named {name} in the cluster")),
+                }
+            }
+            Change::RotateCerts => {
+                self.certs_rotated_epoch = self.epoch + 1;
+                ChangeResult::Ok
+            }
         }
     }
 
@@ -977,6 +1095,10 @@ impl ClusterState {
                 status: NodeStatus::Member,
                 since_ms: time_ms,
                 cert_sha256: cert_sha256.cloned(),
+                cert_not_after_ms: None,
+                cert_epoch: None,
+                previous_cert_sha256: None,
+                previous_until_ms: None,
             },
         );
         if !witness {
@@ -1050,12 +1172,58 @@ mod tests {
                     nodes: vec![("a".into(), 1, "127.0.0.1:1".into(), false)],
                     next_node_id: 2,
                     certs: BTreeMap::new(),
+                    cert_not_after: BTreeMap::new(),
                 },
             ),
             1,
         );
         assert_eq!(r, ChangeResult::Ok);
         s
+    }
+
+    /// A node renews only its own certificate; the one replaced stays admitted until the
+    /// node switched or its expiry, and a rotation marks every certificate recorded
+    /// before it.
+    #[test]
+    fn renew_cert_only_from_the_node_with_a_grace() {
+        let mut s = init();
+        if let Some(r) = s.nodes.get_mut("a") {
+            r.cert_sha256 = Some("old".into());
+        }
+        let renew = Change::RenewCert {
+            name: "a".into(),
+            cert_sha256: "new".into(),
+            not_after_ms: 9_000,
+            previous_until_ms: 5_000,
+        };
+        let r = s.apply(&req("b", 2000, renew.clone()), 2);
+        assert!(
+            matches!(&r, ChangeResult::Refused { code, .. } if code == "HALO-E192"),
+            "{r:?}"
+        );
+        assert_eq!(s.apply(&req("a", 2000, renew), 3), ChangeResult::Ok);
+        let rec = s.nodes["a"].clone();
+        assert_eq!(rec.cert_epoch, Some(s.epoch));
+        assert_eq!(rec.cert_not_after_ms, Some(9_000));
+        assert!(rec.admits_cert("new", 2_000) && rec.admits_cert("old", 4_999));
+        assert!(!rec.admits_cert("old", 5_000) && !rec.admits_cert("other", 2_000));
+        let r = s.apply(
+            &req("b", 2100, Change::CertSwitched { name: "a".into() }),
+            4,
+        );
+        assert!(matches!(r, ChangeResult::Refused { .. }));
+        let r = s.apply(
+            &req("a", 2100, Change::CertSwitched { name: "a".into() }),
+            5,
+        );
+        assert_eq!(r, ChangeResult::Ok);
+        assert!(!s.nodes["a"].admits_cert("old", 2_200));
+        assert_eq!(
+            s.apply(&req("b", 2200, Change::RotateCerts), 6),
+            ChangeResult::Ok
+        );
+        assert_eq!(s.certs_rotated_epoch, s.epoch);
+        assert!(s.nodes["a"].cert_epoch < Some(s.certs_rotated_epoch));
     }
 
     /// Node ids are assigned in order and a removed name is never given out again.
@@ -1242,6 +1410,7 @@ mod tests {
             witness: false,
             token_id: token_id.into(),
             cert_sha256: format!("fp-{name}"),
+            not_after_ms: None,
         };
         let code = |r: ChangeResult| match r {
             ChangeResult::Refused { code, .. } => code,
@@ -1336,6 +1505,7 @@ mod tests {
             nodes: vec![],
             next_node_id: 1,
             certs: BTreeMap::new(),
+            cert_not_after: BTreeMap::new(),
         };
         let text = serde_json::to_string(&entry).unwrap_or_default();
         assert!(!text.contains("ca_key_pem"), "{text}");
@@ -1372,6 +1542,7 @@ mod tests {
                     ],
                     next_node_id: 3,
                     certs: BTreeMap::new(),
+                    cert_not_after: BTreeMap::new(),
                 },
             ),
             1,

@@ -399,3 +399,247 @@ async fn trust_ca_key_never_on_a_witness_nor_in_the_state() {
         c.node(i).shutdown().await;
     }
 }
+
+/// A server that answers every request at `addr` presenting `identity`'s certificate
+/// (a node impersonating a member), until the task is aborted.
+async fn impostor(addr: &str, identity: &Identity) -> tokio::task::JoinHandle<()> {
+    use halo_consensus::net::{self, Handler, Peer, Reply};
+    use halo_consensus::transport::{BoxFuture, Transport};
+    struct Yes;
+    impl Handler for Yes {
+        fn handle(&self, _peer: Peer, req: PeerRequest) -> BoxFuture<'_, Reply> {
+            Box::pin(async move {
+                Ok(match req {
+                    PeerRequest::Ping(v) => PeerResponse::Pong(v),
+                    _ => PeerResponse::App(serde_json::json!("impostor")),
+                })
+            })
+        }
+        fn admits(&self, _name: &str, _cert_sha256: &str) -> bool {
+            true
+        }
+    }
+    let acceptor = Arc::new(std::sync::RwLock::new(tokio_rustls::TlsAcceptor::from(ok(
+        identity.server_config(),
+    ))));
+    // The member that was there just stopped: its port is free again shortly.
+    let mut listener = None;
+    for _ in 0..100 {
+        match TcpTransport.bind(addr).await {
+            Ok(l) => {
+                listener = Some(l);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    let listener = listener.unwrap_or_else(|| panic!("cannot listen on {addr}"));
+    tokio::spawn(net::serve(listener, acceptor, Arc::new(Yes)))
+}
+
+/// A certificate of the cluster CA for `name`, made with the CA key of node `i`
+/// (valid between the two times given).
+fn forged_cert(
+    c: &Nodes,
+    i: usize,
+    name: &str,
+    not_before: std::time::SystemTime,
+    not_after: std::time::SystemTime,
+) -> Identity {
+    let ca = c.identity(i).ca_cert_pem;
+    let (key, csr) = ok(pki::node_csr(name));
+    let cert = ok(pki::sign_csr_between(
+        &ca,
+        &ca_key(c, i),
+        &csr,
+        name,
+        not_before,
+        not_after,
+    ));
+    Identity {
+        name: name.into(),
+        ca_cert_pem: ca,
+        cert_pem: cert,
+        key_pem: key,
+    }
+}
+
+/// Replace member `b` (index 1) by an impostor presenting `cert` at b's address, and
+/// restart node a (index 0) so that it has no connection to the real b left. Returns
+/// the impostor's task.
+async fn impersonate_b(c: &Nodes, cert: &Identity) -> tokio::task::JoinHandle<()> {
+    c.node(1).shutdown().await;
+    let task = impostor(c.addr(1), cert).await;
+    c.node(0).shutdown().await;
+    ok(c.node(0).start().await);
+    // Until a has read its membership back, it does not know b.
+    let a = c.node(0).clone();
+    let known = tokio::time::timeout(DEADLINE, async {
+        while a.status().nodes.iter().all(|n| n.name != "b") {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(known.is_ok(), "a never read its membership back");
+    task
+}
+
+/// An expired certificate is refused on both sides of a connection with HALO-E190,
+/// naming the node and the expiry date: a member presenting one to a node is told so,
+/// and a node dialling a member that presents one refuses it. (Before, certificates
+/// had no validity, and webpki's refusal of an expired one gave no reason.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trust_expired_certificate_refused_both_ways() {
+    use std::time::SystemTime;
+    let mut c = Nodes::new("expired");
+    c.form(&[("a", false), ("b", false)], 0).await;
+    // Node certificates are valid one year, the CA ten.
+    let year = 365 * 24 * 3600 * 1000u64;
+    let now = pki::now_ms();
+    let na = ok(pki::not_after_pem(&c.identity(1).cert_pem));
+    assert!(na > now + year - 3_600_000 && na < now + year + 3_600_000);
+    let ca_na = ok(pki::not_after_pem(&c.identity(1).ca_cert_pem));
+    assert!(ca_na > now + 9 * year);
+
+    let hour = Duration::from_secs(3600);
+    let expired = forged_cert(
+        &c,
+        0,
+        "b",
+        SystemTime::now() - 2 * hour,
+        SystemTime::now() - hour,
+    );
+    let date = halo_consensus::state::fmt_time(ok(pki::not_after_pem(&expired.cert_pem)));
+    // Incoming: a refuses it and says why.
+    let ping = PeerRequest::Ping(PeerView {
+        name: "b".into(),
+        ..Default::default()
+    });
+    let err = call(&expired, &c.member(0), ping)
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("HALO-E190") && err.contains("of b") && err.contains(&date),
+        "an expired certificate presented to a: {err}"
+    );
+    // Outgoing: a dialling "b" that presents it.
+    let task = impersonate_b(&c, &expired).await;
+    let r = c
+        .node(0)
+        .send_app("b", serde_json::json!({}), Duration::from_secs(5))
+        .await;
+    let err = r.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        err.contains("HALO-E190") && err.contains("of b") && err.contains(&date),
+        "a accepted b's expired certificate: {err}"
+    );
+    task.abort();
+    c.node(0).shutdown().await;
+}
+
+/// A node dialling a member checks that the peer presents the certificate the cluster
+/// records for that member: another certificate of the cluster CA for the member's name
+/// (made by a holder of the CA key) is refused with HALO-E191. (Before, outgoing
+/// connections checked the CA and the name only.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trust_outgoing_connection_checks_recorded_fingerprint() {
+    use std::time::SystemTime;
+    let mut c = Nodes::new("outgoing");
+    c.form(&[("a", false), ("b", false)], 0).await;
+    // The real b is reached (it has no controller: it answers with a refusal of its own).
+    let r = c
+        .node(0)
+        .send_app("b", serde_json::json!({}), Duration::from_secs(5))
+        .await;
+    let err = r.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("HALO-E138"), "the real b: {err}");
+    let hour = Duration::from_secs(3600);
+    let forged = forged_cert(
+        &c,
+        0,
+        "b",
+        SystemTime::now() - hour,
+        SystemTime::now() + hour,
+    );
+    let task = impersonate_b(&c, &forged).await;
+    let r = c
+        .node(0)
+        .send_app("b", serde_json::json!({}), Duration::from_secs(5))
+        .await;
+    let err = match r {
+        Ok(v) => panic!("a talked to an impostor of b: {v}"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains("HALO-E191") && err.contains("b presented"),
+        "a dialled an impostor of b: {err}"
+    );
+    task.abort();
+    c.node(0).shutdown().await;
+}
+
+/// Certificates valid 20 s are renewed before they expire, by a holder of the CA key
+/// (the node itself, or a full voter for a witness): every node's fingerprint changes
+/// again and again, the cluster records each new one, and the cluster stays quorate
+/// with no connection refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trust_short_lived_certificates_renewed() {
+    let mut c = Nodes::new("renew");
+    for (n, w) in [("a", false), ("b", false), ("w", true)] {
+        let dir = c.root.join(n);
+        let addr = free_addr();
+        let mut opts = NodeOptions::new(n, &dir, &addr);
+        opts.witness = w;
+        opts.cert_validity = Duration::from_secs(20);
+        let node = ok(ClusterNode::open(opts).await);
+        c.nodes.push((n.to_string(), dir, addr, node));
+    }
+    ok(c.node(0).init("trust", Settings::default(), TTL).await);
+    for i in 1..3 {
+        let token = ok(c.node(0).token(TTL).await);
+        ok(c.node(i).join(c.addr(0), &token, None).await);
+    }
+    for i in 0..3 {
+        c.wait_online(i, 3).await;
+    }
+    let fp = |i: usize| ok(pki::fingerprint_pem(&c.identity(i).cert_pem));
+    let mut seen: Vec<std::collections::BTreeSet<String>> =
+        (0..3).map(|i| [fp(i)].into_iter().collect()).collect();
+    let start = std::time::Instant::now();
+    // Past two lifetimes of the first certificates.
+    while start.elapsed() < Duration::from_secs(45) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        for (i, s) in seen.iter_mut().enumerate() {
+            s.insert(fp(i));
+        }
+    }
+    for (i, s) in seen.iter().enumerate() {
+        assert!(
+            s.len() >= 3,
+            "{} renewed its certificate {} time(s) in 45 s",
+            c.name(i),
+            s.len() - 1
+        );
+    }
+    // Every node still talks to every other, with the certificate the cluster records.
+    for i in 0..3 {
+        c.wait_online(i, 3).await;
+    }
+    let certs = ok(c.node(0).certs().await);
+    for i in 0..3 {
+        let rec = certs.iter().find(|r| r.node == c.name(i));
+        assert_eq!(
+            rec.and_then(|r| r.cert_sha256.clone()),
+            Some(fp(i)),
+            "{certs:?}"
+        );
+    }
+    ok(c.node(0)
+        .propose(halo_consensus::Change::Noop { note: "x".into() })
+        .await);
+    for i in 0..3 {
+        c.node(i).shutdown().await;
+    }
+}
