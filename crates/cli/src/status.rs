@@ -175,6 +175,15 @@ fn render(args: &Args) -> anyhow::Result<String> {
         return Ok(out);
     }
     out.push_str(&history_sections(&cfg, &state));
+    if args.attributes && !state.node_attrs.is_empty() {
+        say!(out, "Node Attributes:");
+        for (node, attrs) in &state.node_attrs {
+            say!(out, "  * Node {node}:");
+            for (k, v) in attrs {
+                say!(out, "    * {k:<32}: {v}");
+            }
+        }
+    }
     for w in warnings(&cfg) {
         say!(out, "WARNING: {w}");
     }
@@ -283,15 +292,6 @@ fn history_sections(cfg: &halo_model::Config, state: &halo_consensus::ClusterSta
         say!(out, "Failed Resource Actions:");
         for l in failed {
             say!(out, "{l}");
-        }
-    }
-    if args.attributes && !state.node_attrs.is_empty() {
-        say!(out, "Node Attributes:");
-        for (node, attrs) in &state.node_attrs {
-            say!(out, "  * Node {node}:");
-            for (k, v) in attrs {
-                say!(out, "    * {k:<32}: {v}");
-            }
         }
     }
     let temporary: Vec<String> = cfg

@@ -522,6 +522,12 @@ async fn serve_conn(
 ) -> std::io::Result<()> {
     let mut tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
         Ok(Ok(t)) => t,
+        // A peer that hung up during the handshake (a caller that gave up) was refused
+        // nothing.
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            tracing::debug!(peer = %from, error = %e, "a peer hung up during the TLS handshake");
+            return Ok(());
+        }
         Ok(Err(e)) => {
             tracing::warn!(peer = %from, error = %e, "refused a peer at the TLS handshake");
             return Ok(());

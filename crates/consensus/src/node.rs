@@ -2357,6 +2357,12 @@ async fn renewal(weak: Weak<Inner>, weak_run: Weak<Running>) {
                 last_error = None;
                 p
             }
+            // Without quorum nothing commits (whichever node said so): the renewal waits
+            // for it, it has not failed.
+            Err(e) if e.code() == "HALO-E102" => {
+                tracing::debug!("certificate renewal waits for quorum: {e}");
+                false
+            }
             Err(e) => {
                 let e = e.to_string();
                 if last_error.as_ref() != Some(&e) {
