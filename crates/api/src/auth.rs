@@ -229,22 +229,8 @@ impl Auth {
     }
 
     fn write_file(&self, users: &Users) -> Result<(), Error> {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let tmp = self.file.with_extension("json.tmp");
         let bytes = serde_json::to_vec_pretty(users).map_err(|e| Error::Store(e.to_string()))?;
-        let write = || -> std::io::Result<()> {
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            f.write_all(&bytes)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &self.file)
-        };
-        write().map_err(|e| Error::Store(format!("{}: {e}", self.file.display())))
+        halo_consensus::node::write_private(&self.file, &bytes)
     }
 
     fn mirror(&self, users: &Users) {

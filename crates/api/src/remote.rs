@@ -74,16 +74,7 @@ pub fn own_certificate(state_dir: &Path, node_name: &str) -> Result<(String, Str
 }
 
 fn write_private(path: &Path, text: &str) -> Result<(), DaemonError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .and_then(|mut f| f.write_all(text.as_bytes()))
-        .map_err(|e| tls_err(format!("{}: {e}", path.display())))
+    halo_consensus::node::write_private(path, text.as_bytes()).map_err(tls_err)
 }
 
 /// SHA-256 fingerprint (hex) of the first certificate of a PEM text.

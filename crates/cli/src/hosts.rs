@@ -57,22 +57,12 @@ impl Hosts {
     }
 
     pub fn save(&self) -> anyhow::Result<()> {
-        use std::os::unix::fs::OpenOptionsExt;
         let p = path()?;
         if let Some(dir) = p.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        let tmp = p.with_extension("json.tmp");
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        f.write_all(&serde_json::to_vec_pretty(self)?)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &p).with_context(|| format!("writing {}", p.display()))
+        halo_consensus::node::write_private(&p, &serde_json::to_vec_pretty(self)?)?;
+        Ok(())
     }
 
     /// A client of `name`'s remote API with its pinned certificate and token.

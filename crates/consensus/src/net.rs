@@ -524,7 +524,14 @@ async fn serve_conn(
         Ok(Ok(t)) => t,
         // A peer that hung up during the handshake (a caller that gave up) was refused
         // nothing.
-        Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+        Ok(Err(e))
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::UnexpectedEof
+                    | std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::BrokenPipe
+            ) =>
+        {
             tracing::debug!(peer = %from, error = %e, "a peer hung up during the TLS handshake");
             return Ok(());
         }
