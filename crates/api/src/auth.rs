@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use base64::Engine;
+use halo_consensus::pki::{now_ms, random_bytes};
 use halo_consensus::users::{ApiTokenRecord, Role, TokenKind, UserChange, Users};
 use halo_consensus::{Change, ChangeResult, ClusterNode, Error};
 
@@ -91,7 +92,7 @@ pub fn require(caller: &Caller, need: Role, what: &str) -> Result<(), Denied> {
 pub fn hash_password(password: &str) -> Result<String, Error> {
     check_password(password)?;
     let salt = SaltString::from_b64(
-        &base64::engine::general_purpose::STANDARD_NO_PAD.encode(random::<16>()?),
+        &base64::engine::general_purpose::STANDARD_NO_PAD.encode(random_bytes::<16>()?),
     )
     .map_err(|e| Error::Invalid(format!("salt: {e}")))?;
     Argon2::default()
@@ -121,15 +122,6 @@ fn verify_password(password: &str, phc: &str) -> bool {
             .verify_password(password.as_bytes(), &h)
             .is_ok()
     })
-}
-
-fn random<const N: usize>() -> Result<[u8; N], Error> {
-    use ring::rand::SecureRandom;
-    let mut b = [0u8; N];
-    ring::rand::SystemRandom::new()
-        .fill(&mut b)
-        .map_err(|_| Error::Invalid("no random numbers".into()))?;
-    Ok(b)
 }
 
 /// A token's text: `halo-api1-ID.SECRET` (hex).
@@ -211,11 +203,16 @@ impl Auth {
     /// The users in force: the cluster's when this node runs in one (kept in the users
     /// file too), else the users file's.
     pub fn users(&self) -> Users {
-        if let Some(a) = self.node.read_local().filter(|a| a.state.cluster.is_some()) {
-            self.mirror(&a.state.users);
-            return a.state.users;
+        let clustered = self
+            .node
+            .with_local(|a| a.state.cluster.is_some().then(|| a.state.users.clone()));
+        match clustered.flatten() {
+            Some(users) => {
+                self.mirror(&users);
+                users
+            }
+            None => self.read_file(),
         }
-        self.read_file()
     }
 
     fn read_file(&self) -> Users {
@@ -289,16 +286,17 @@ impl Auth {
         Ok(())
     }
 
-    /// Issue a token to `user`; returns its text (shown once, never stored).
+    /// Issue a token to `user`; returns its id, its text (shown once, never stored) and
+    /// what the cluster records of it.
     pub async fn issue(
         &self,
         user: &str,
         kind: TokenKind,
         ttl: Option<Duration>,
         by: &Caller,
-    ) -> Result<(String, ApiTokenRecord), Error> {
-        let id = halo_consensus::pki::hex(&random::<6>()?);
-        let secret = random::<32>()?;
+    ) -> Result<(String, String, ApiTokenRecord), Error> {
+        let id = halo_consensus::pki::hex(&random_bytes::<6>()?);
+        let secret = random_bytes::<32>()?;
         let now = now_ms();
         let record = ApiTokenRecord {
             user: user.to_string(),
@@ -316,7 +314,8 @@ impl Auth {
             by,
         )
         .await?;
-        Ok((encode_token(&id, &secret), record))
+        let text = encode_token(&id, &secret);
+        Ok((id, text, record))
     }
 
     /// The token id a bearer credential names (for logout).
@@ -399,7 +398,7 @@ impl Auth {
             }
             Credentials::Bearer(text) => decode_token(&text).and_then(|(id, secret_hex)| {
                 let rec = users.tokens.get(id)?;
-                let secret = unhex(secret_hex)?;
+                let secret = halo_consensus::pki::unhex(secret_hex).filter(|s| s.len() <= 64)?;
                 let hash = halo_consensus::pki::sha256_hex(&secret);
                 if !halo_consensus::pki::digest_eq(&hash, &rec.secret_sha256) {
                     return None;
@@ -474,29 +473,12 @@ fn in_group(pid: i32, gid: u32) -> bool {
         .unwrap_or(false)
 }
 
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) || s.len() > 128 {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
 /// A hash of nothing anyone knows, to spend the same time on unknown users.
 fn dummy_hash() -> String {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DUMMY
         .get_or_init(|| hash_password("no user has this password").unwrap_or_default())
         .clone()
-}
-
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 /// The role a configuration change needs: `operator` when it only changes what
@@ -548,14 +530,20 @@ fn operational(c: &halo_model::Config) -> halo_model::Config {
 /// The role a change proposed through the API needs, or why it is not accepted at all:
 /// only typed operations come from outside, never the entries the cluster writes itself
 /// (membership, tokens, operation results, fencing records, users — those have their own
-/// endpoints).
-pub fn change_role(change: &Change, current: &halo_consensus::StoredConfig) -> Result<Role, Error> {
+/// endpoints). A caller who `has` admin needs no comparison of configurations (the
+/// current one is read only when it decides).
+pub fn change_role(
+    change: &Change,
+    has: Role,
+    current: impl FnOnce() -> halo_consensus::StoredConfig,
+) -> Result<Role, Error> {
     match change {
+        Change::SetConfig { .. } if has == Role::Admin => Ok(Role::Admin),
         Change::SetConfig { config, .. } => {
             let new = config
                 .to_model()
                 .map_err(|e| Error::Invalid(format!("the new configuration: {e}")))?;
-            Ok(match current.to_model() {
+            Ok(match current().to_model() {
                 Ok(old) => config_change_role(&old, &new),
                 Err(_) => Role::Admin,
             })
@@ -574,14 +562,11 @@ pub fn change_role(change: &Change, current: &halo_consensus::StoredConfig) -> R
     }
 }
 
+/// A change's kind, as its wire tag names it (`remove_node`, ...).
 fn change_kind(c: &Change) -> String {
     serde_json::to_value(c)
         .ok()
-        .and_then(|v| {
-            v.as_object()
-                .and_then(|o| o.keys().next().cloned())
-                .or_else(|| v.as_str().map(str::to_string))
-        })
+        .and_then(|v| v.get("change").and_then(|k| k.as_str()).map(str::to_string))
         .unwrap_or_else(|| "this".into())
 }
 

@@ -461,11 +461,6 @@ impl Client {
         self.call("GET", "/v1/whoami", None).await
     }
 
-    /// Exchange the password this client authenticates with for a session token.
-    pub async fn login(&self) -> Result<crate::proto::IssuedToken, ClientError> {
-        self.post("/v1/login", &()).await
-    }
-
     pub async fn users(&self) -> Result<Vec<crate::proto::UserInfo>, ClientError> {
         self.call("GET", "/v1/users", None).await
     }
@@ -531,11 +526,6 @@ impl Client {
             "/v1/cluster/disable"
         };
         self.post(path, &()).await
-    }
-
-    /// The OpenAPI document the daemon serves.
-    pub async fn openapi(&self) -> Result<serde_json::Value, ClientError> {
-        self.call("GET", "/v1/openapi.json", None).await
     }
 }
 

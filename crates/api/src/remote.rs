@@ -68,19 +68,9 @@ pub fn own_certificate(state_dir: &Path, node_name: &str) -> Result<(String, Str
     params.not_after = rcgen::date_time_ymd(2124, 1, 1);
     let cert = params.self_signed(&key).map_err(tls_err)?;
     let (c, k) = (cert.pem(), key.serialize_pem());
-    write_private(&key_path, &k)?;
+    halo_consensus::node::write_private(&key_path, k.as_bytes()).map_err(tls_err)?;
     std::fs::write(&cert_path, &c).map_err(|e| tls_err(format!("{}: {e}", cert_path.display())))?;
     Ok((c, k))
-}
-
-fn write_private(path: &Path, text: &str) -> Result<(), DaemonError> {
-    halo_consensus::node::write_private(path, text.as_bytes()).map_err(tls_err)
-}
-
-/// SHA-256 fingerprint (hex) of the first certificate of a PEM text.
-pub fn fingerprint(cert_pem: &str) -> Result<String, DaemonError> {
-    let der = CertificateDer::from_pem_slice(cert_pem.as_bytes()).map_err(tls_err)?;
-    Ok(halo_consensus::pki::sha256_hex(der.as_ref()))
 }
 
 /// The TLS acceptor for a certificate chain and key in PEM.

@@ -311,11 +311,11 @@ async fn propose(
     Extension(caller): Extension<Caller>,
     Json(req): Json<ProposeRequest>,
 ) -> Result<Json<ProposeReply>, Response> {
-    let current = node
-        .read_local()
-        .map(|a| a.state.config)
-        .unwrap_or_default();
-    let need = auth::change_role(&req.change, &current).map_err(|e| ApiError(e).into_response())?;
+    let need = auth::change_role(&req.change, caller.role, || {
+        node.with_local(|a| a.state.config.clone())
+            .unwrap_or_default()
+    })
+    .map_err(|e| ApiError(e).into_response())?;
     auth::require(
         &caller,
         need,
@@ -533,7 +533,7 @@ async fn login(
             .unwrap_or(auth::SESSION_TTL)
             .min(auth::SESSION_TTL)
     };
-    let (token, rec) = auth
+    let (id, token, rec) = auth
         .issue(&caller.user, TokenKind::Session, Some(ttl), &caller)
         .await
         .map_err(refuse)?;
@@ -541,7 +541,6 @@ async fn login(
         "halo_session={token}; Path=/; Max-Age={}; HttpOnly; Secure; SameSite=Strict",
         ttl.as_secs()
     );
-    let id = Auth::token_id(&token).unwrap_or_default();
     let body = Json(crate::proto::IssuedToken {
         token,
         id,
@@ -717,7 +716,7 @@ async fn token_issue(
             ),
         }));
     };
-    let (token, rec) = auth
+    let (id, token, rec) = auth
         .issue(
             &user,
             TokenKind::Api,
@@ -726,7 +725,6 @@ async fn token_issue(
         )
         .await
         .map_err(refuse)?;
-    let id = Auth::token_id(&token).unwrap_or_default();
     Result::Ok(Json(crate::proto::IssuedToken {
         token,
         id,
@@ -951,7 +949,7 @@ pub async fn run_daemon(
             let tls = TlsListener::new(tcp, acceptor).map_err(err)?;
             tracing::info!(
                 addr = %r.addr,
-                fingerprint = %crate::remote::fingerprint(&cert)?,
+                fingerprint = %halo_consensus::pki::fingerprint_pem(&cert).map_err(|e| DaemonError::Tls(e.to_string()))?,
                 "remote API (HTTPS) listening; clients that pin certificates see this fingerprint"
             );
             Some(tls)

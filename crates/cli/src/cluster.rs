@@ -383,12 +383,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
             hosts.save()?;
         }
-        Command::Enable { all } => each_node(&rt, &args.target, all, "enable", |c| {
-            Box::pin(async move { c.boot(true).await.map(|_| ()) })
-        })?,
-        Command::Disable { all } => each_node(&rt, &args.target, all, "disable", |c| {
-            Box::pin(async move { c.boot(false).await.map(|_| ()) })
-        })?,
+        Command::Enable { all } => each_node(&rt, &args.target, all, NodeAction::Enable)?,
+        Command::Disable { all } => each_node(&rt, &args.target, all, NodeAction::Disable)?,
         Command::Setup {
             name,
             nodes,
@@ -453,16 +449,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             rt.block_on(client.stop())?;
             println!("Cluster membership stopped on this node (data kept; `halo cluster start` resumes).");
         }
-        Command::Stop { all: true } => each_node(&rt, &args.target, true, "stop", |c| {
-            Box::pin(async move { c.stop().await })
-        })?,
+        Command::Stop { all: true } => each_node(&rt, &args.target, true, NodeAction::Stop)?,
         Command::Start { all: false } => {
             rt.block_on(client.start())?;
             println!("Cluster membership started on this node.");
         }
-        Command::Start { all: true } => each_node(&rt, &args.target, true, "start", |c| {
-            Box::pin(async move { c.start().await })
-        })?,
+        Command::Start { all: true } => each_node(&rt, &args.target, true, NodeAction::Start)?,
         Command::Certs { action } => {
             let (certs, json) = match action {
                 CertsAction::Show { json } => (rt.block_on(client.certs())?, json),
@@ -523,34 +515,55 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-type NodeCall<'a> =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), halo_api::ClientError>> + 'a>>;
+/// What `--all` does on every node.
+#[derive(Clone, Copy)]
+enum NodeAction {
+    Start,
+    Stop,
+    Enable,
+    Disable,
+}
 
-/// Run `what` on this node, or (with `all`) on every node of the cluster through their
+impl NodeAction {
+    fn name(self) -> &'static str {
+        match self {
+            NodeAction::Start => "start",
+            NodeAction::Stop => "stop",
+            NodeAction::Enable => "enable",
+            NodeAction::Disable => "disable",
+        }
+    }
+
+    async fn on(self, c: &Client) -> Result<(), halo_api::ClientError> {
+        match self {
+            NodeAction::Start => c.start().await,
+            NodeAction::Stop => c.stop().await,
+            NodeAction::Enable => c.boot(true).await.map(|_| ()),
+            NodeAction::Disable => c.boot(false).await.map(|_| ()),
+        }
+    }
+}
+
+/// Run `action` on this node, or (with `all`) on every node of the cluster through their
 /// remote APIs, one line per node; fails if any node failed.
 fn each_node(
     rt: &tokio::runtime::Runtime,
     target: &Target,
     all: bool,
-    what: &str,
-    call: impl for<'a> Fn(&'a Client) -> NodeCall<'a>,
+    action: NodeAction,
 ) -> anyhow::Result<()> {
+    let what = action.name();
     if !all {
         let c = target.client()?;
-        rt.block_on(call(&c))?;
+        rt.block_on(action.on(&c))?;
         println!("{what}: done on this node");
         return Ok(());
     }
     let hosts = crate::hosts::Hosts::load()?;
-    // The cluster's nodes, as this node (or --host) knows them; else every node
-    // authenticated to.
+    // The cluster's nodes (witnesses too: they run halo.service as well), as this node
+    // (or --host) knows them; else every node authenticated to.
     let names: Vec<String> = match target.client().map(|c| rt.block_on(c.status())) {
-        Ok(Ok(st)) if st.cluster.is_some() => st
-            .nodes
-            .into_iter()
-            .filter(|n| n.role != "witness" || what == "start" || what == "stop")
-            .map(|n| n.name)
-            .collect(),
+        Ok(Ok(st)) if st.cluster.is_some() => st.nodes.into_iter().map(|n| n.name).collect(),
         _ => hosts.hosts.keys().cloned().collect(),
     };
     if names.is_empty() {
@@ -559,7 +572,7 @@ fn each_node(
     let mut failed = Vec::new();
     for n in &names {
         let res = hosts.client(n).and_then(|c| {
-            rt.block_on(call(&c.with_timeout(Duration::from_secs(60))))
+            rt.block_on(action.on(&c.with_timeout(Duration::from_secs(60))))
                 .map_err(Into::into)
         });
         match res {

@@ -106,10 +106,8 @@ impl Lab {
             .open(dir.join("halo.log"))
             .unwrap_or_else(|e| panic!("{e}"));
         let log2 = log.try_clone().unwrap_or_else(|e| panic!("{e}"));
-        let enter = self.systemds[i].nsenter();
-        let child = Command::new(&enter[0])
-            .args(&enter[1..])
-            .arg(bin())
+        let child = self.systemds[i]
+            .command(bin())
             .args(["daemon", "--name", NAMES[i]])
             .args(["--listen", &format!("{}:7000", self.ip(i))])
             .arg("--state-dir")

@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use halo_testkit::cluster::{poll, DEADLINE};
+use halo_testkit::cluster::{poll, run_with_stdin, DEADLINE};
 use halo_testkit::netns::{require_netns, Net};
 use halo_testkit::systemd::{self, Systemd};
 
@@ -79,26 +79,15 @@ impl Lab {
     /// `halo ARGS` from inside controller1's host (its network, its /etc/hosts), with
     /// `stdin` as standard input, its local socket controller `i`'s.
     fn on_controller1(&self, i: usize, args: &[&str], stdin: &str) -> (bool, String, String) {
-        use std::io::Write;
-        let mut child = self.net.hosts()[0]
-            .command(bin())
-            .args(args)
-            .env("HALO_STATE_DIR", self.dir(i))
-            .env("HALO_HOSTS_FILE", self.root.join("hosts.json"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{e}"));
-        if let Some(mut i) = child.stdin.take() {
-            let _ = i.write_all(stdin.as_bytes());
-        }
-        let o = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
-        (
-            o.status.success(),
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-        )
+        let r = run_with_stdin(
+            self.net.hosts()[0]
+                .command(bin())
+                .args(args)
+                .env("HALO_STATE_DIR", self.dir(i))
+                .env("HALO_HOSTS_FILE", self.root.join("hosts.json")),
+            stdin,
+        );
+        (r.ok, r.stdout, r.stderr)
     }
 
     /// A reference command, `pcs` replaced by `halo`, on controller1; must succeed.
@@ -240,10 +229,8 @@ fn start_lab() -> Option<Lab> {
         let log =
             std::fs::File::create(dir.with_extension("log")).unwrap_or_else(|e| panic!("{e}"));
         let log2 = log.try_clone().unwrap_or_else(|e| panic!("{e}"));
-        let enter = sd.nsenter();
-        let daemon = Command::new(&enter[0])
-            .args(&enter[1..])
-            .arg(bin())
+        let daemon = sd
+            .command(bin())
             .args(["daemon", "--name", name, "--listen", &lab.addr(i)])
             .arg("--state-dir")
             .arg(&dir)
@@ -303,12 +290,9 @@ fn reference_commands_run_as_they_are() {
     // its systemd here, never the machine's).
     let wants = "/etc/systemd/system/multi-user.target.wants/halo.service";
     for (i, sd) in lab.systemds.iter().enumerate() {
-        let enter = sd.nsenter();
-        let linked = Command::new(&enter[0])
-            .args(&enter[1..])
-            .args(["test", "-L", wants])
-            .status()
-            .is_ok_and(|s| s.success());
+        let linked = sd
+            .run("test", &["-L", wants])
+            .is_ok_and(|o| o.status.success());
         assert!(linked, "halo.service not enabled on {}", NAMES[i]);
     }
     assert!(

@@ -27,25 +27,8 @@ fn node(label: &str) -> (Cluster, String) {
 
 /// `halo ARGS` on node 0 with `stdin` as its standard input.
 fn halo_in(c: &Cluster, args: &[&str], stdin: &str) -> (bool, String, String) {
-    use std::io::Write;
-    let mut child = Command::new(bin())
-        .args(args)
-        .env("HALO_STATE_DIR", &c.daemons[0].dir)
-        .env("HALO_HOSTS_FILE", c.root.join("hosts.json"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("halo: {e}"));
-    if let Some(mut i) = child.stdin.take() {
-        let _ = i.write_all(stdin.as_bytes());
-    }
-    let o = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
-    (
-        o.status.success(),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+    let r = c.halo_stdin(0, args, stdin);
+    (r.ok, r.stdout, r.stderr)
 }
 
 fn add_user(c: &Cluster, name: &str, role: &str, password: &str) {

@@ -643,6 +643,11 @@ impl ClusterNode {
         self.inner.running().ok().map(|r| r.sm.read())
     }
 
+    /// `f` of this node's local copy of the state, without copying it all.
+    pub fn with_local<R>(&self, f: impl FnOnce(&Applied) -> R) -> Option<R> {
+        self.inner.running().ok().map(|r| r.sm.with(f))
+    }
+
     /// Changes as they are applied on this node.
     pub fn subscribe(&self) -> broadcast::Receiver<AppliedChange> {
         self.inner.events.subscribe()

@@ -80,7 +80,8 @@ pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-fn unhex(s: &str) -> Option<Vec<u8>> {
+/// Lowercase or uppercase hex to bytes; None when it is not hex.
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(2) {
         return None;
     }
@@ -88,6 +89,15 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
         .step_by(2)
         .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
         .collect()
+}
+
+/// `N` random bytes from the system's generator.
+pub fn random_bytes<const N: usize>() -> Result<[u8; N]> {
+    let mut b = [0u8; N];
+    SystemRandom::new()
+        .fill(&mut b)
+        .map_err(|_| Error::Tls("no random numbers".into()))?;
+    Ok(b)
 }
 
 fn tls_err(what: &str) -> impl FnOnce(rcgen::Error) -> Error + '_ {
@@ -299,15 +309,9 @@ impl std::fmt::Debug for JoinToken {
 impl JoinToken {
     /// A new random token for the CA with this fingerprint.
     pub fn generate(ca_fingerprint: &str) -> Result<JoinToken> {
-        let rng = SystemRandom::new();
-        let mut id = [0u8; 8];
-        let mut secret = [0u8; 32];
-        rng.fill(&mut id)
-            .and_then(|_| rng.fill(&mut secret))
-            .map_err(|_| Error::Tls("no random numbers".into()))?;
         Ok(JoinToken {
-            id: hex(&id),
-            secret,
+            id: hex(&random_bytes::<8>()?),
+            secret: random_bytes::<32>()?,
             ca_fingerprint: ca_fingerprint.to_string(),
         })
     }
@@ -482,11 +486,7 @@ impl Identity {
             rustls::client::WebPkiServerVerifier::builder_with_provider(self.roots()?, provider())
                 .build()
                 .map_err(|e| Error::Tls(format!("server verifier: {e}")))?;
-        let verifier = NodeServerVerifier {
-            inner,
-            peers,
-            provider: provider(),
-        };
+        let verifier = NodeServerVerifier { inner, peers };
         let (chain, key) = self.chain_and_key()?;
         let cfg = ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
@@ -566,7 +566,6 @@ impl ClientCertVerifier for NodeClientVerifier {
 struct NodeServerVerifier {
     inner: Arc<rustls::client::WebPkiServerVerifier>,
     peers: Option<Arc<dyn PeerCerts>>,
-    provider: Arc<CryptoProvider>,
 }
 
 impl std::fmt::Debug for NodeServerVerifier {
@@ -626,7 +625,7 @@ impl ServerCertVerifier for NodeServerVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        check_tls12(&self.provider, message, cert, dss)
+        self.inner.verify_tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -635,13 +634,11 @@ impl ServerCertVerifier for NodeServerVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        check_tls13(&self.provider, message, cert, dss)
+        self.inner.verify_tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.inner.supported_verify_schemes()
     }
 }
 

@@ -116,6 +116,24 @@ impl From<Output> for Run {
     }
 }
 
+/// Run `cmd` with `input` on its standard input; what it printed.
+pub fn run_with_stdin(cmd: &mut Command, input: &str) -> Run {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(input.as_bytes());
+    }
+    child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"))
+        .into()
+}
+
 impl Cluster {
     /// A new empty cluster using the `halo` binary at `bin`.
     pub fn new(bin: &Path, label: &str) -> Cluster {
@@ -288,22 +306,12 @@ impl Cluster {
 
     /// Run `halo ARGS --state-dir DIR(i)` with `input` on its standard input.
     pub fn halo_stdin(&self, i: usize, args: &[&str], input: &str) -> Run {
-        use std::io::Write;
-        let mut child = Command::new(&self.bin)
-            .args(args)
-            .env("HALO_STATE_DIR", &self.daemons[i].dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run halo: {e}"));
-        if let Some(mut stdin) = child.stdin.take() {
-            let _ = stdin.write_all(input.as_bytes());
-        }
-        child
-            .wait_with_output()
-            .unwrap_or_else(|e| panic!("halo: {e}"))
-            .into()
+        run_with_stdin(
+            Command::new(&self.bin)
+                .args(args)
+                .env("HALO_STATE_DIR", &self.daemons[i].dir),
+            input,
+        )
     }
 
     /// `halo status --json` of daemon `i`, parsed (None when the command fails).

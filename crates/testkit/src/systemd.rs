@@ -139,15 +139,17 @@ impl Systemd {
         .to_vec()
     }
 
+    /// A command that runs `program` inside this systemd's namespaces.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let enter = self.nsenter();
+        let mut cmd = Command::new(&enter[0]);
+        cmd.args(&enter[1..]).arg(program);
+        cmd
+    }
+
     /// Runs `systemctl ARGS` against this systemd.
     pub fn systemctl(&self, args: &[&str]) -> Result<Output, String> {
-        Command::new("nsenter")
-            .args(&self.nsenter()[1..])
-            .arg("systemctl")
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("systemctl: {e}"))
+        self.run("systemctl", args)
     }
 
     /// A unit's `ActiveState` (`active`, `inactive`, `failed`, ...).
@@ -165,10 +167,7 @@ impl Systemd {
 
     /// Runs `program ARGS` inside this systemd's namespaces.
     pub fn run(&self, program: &str, args: &[&str]) -> Result<Output, String> {
-        let enter = self.nsenter();
-        Command::new(&enter[0])
-            .args(&enter[1..])
-            .arg(program)
+        self.command(program)
             .args(args)
             .stdin(Stdio::null())
             .output()
