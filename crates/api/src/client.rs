@@ -13,7 +13,7 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use crate::proto::{
     ChangeEvent, InitRequest, JoinRequest, Ok, ProposeReply, ProposeRequest, RemoveRequest,
-    TokenReply, TokenRequest,
+    RotateRequest, TokenReply, TokenRequest,
 };
 use halo_consensus::{Change, HistoryEntry, Joined, StatusReport, WireError};
 
@@ -333,9 +333,14 @@ impl Client {
         self.call("GET", "/v1/cluster/certs", None).await
     }
 
-    /// Renew every node's certificate now; returns them once each node uses its new one.
-    pub async fn rotate_certs(&self) -> Result<Vec<halo_consensus::CertInfo>, ClientError> {
-        self.post("/v1/cluster/certs/rotate", &()).await
+    /// Renew every node's certificate now (from a new CA with `new_ca`); returns them
+    /// once each node uses its new one.
+    pub async fn rotate_certs(
+        &self,
+        new_ca: bool,
+    ) -> Result<Vec<halo_consensus::CertInfo>, ClientError> {
+        self.post("/v1/cluster/certs/rotate", &RotateRequest { new_ca })
+            .await
     }
 
     pub async fn join(

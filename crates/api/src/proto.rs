@@ -27,6 +27,14 @@ pub struct TokenReply {
     pub token: String,
 }
 
+/// `POST /v1/cluster/certs/rotate` (a missing body is `{}`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RotateRequest {
+    /// Move the cluster to a new CA as well (both trusted until every node renewed).
+    #[serde(default)]
+    pub new_ca: bool,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JoinRequest {
     pub peer: String,

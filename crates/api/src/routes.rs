@@ -74,7 +74,7 @@ pub const ROUTES: &[Route] = &[
         "POST",
         "/v1/cluster/certs/rotate",
         Admin,
-        "Renew every node's certificate now; waits until each uses its new one",
+        "Renew every node's certificate now (from a new CA with {\"new_ca\": true}); waits until each uses its new one",
     ),
     r(
         "POST",

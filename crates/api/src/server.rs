@@ -20,7 +20,7 @@ use crate::remote::{RemoteOptions, TlsListener};
 
 use crate::proto::{
     ChangeEvent, InitRequest, JoinRequest, Ok, ProposeReply, ProposeRequest, RemoveRequest,
-    TokenReply, TokenRequest,
+    RotateRequest, TokenReply, TokenRequest,
 };
 
 /// The control socket of a state directory.
@@ -259,9 +259,14 @@ async fn certs(State(node): State<ClusterNode>) -> ApiResult<Vec<halo_consensus:
     Ok(Json(node.certs().await?))
 }
 
-/// `POST /v1/cluster/certs/rotate`: every node renews its certificate now.
-async fn rotate_certs(State(node): State<ClusterNode>) -> ApiResult<Vec<halo_consensus::CertInfo>> {
-    Ok(Json(node.rotate_certs().await?))
+/// `POST /v1/cluster/certs/rotate`: every node renews its certificate now (from a new
+/// CA with `{"new_ca": true}`).
+async fn rotate_certs(
+    State(node): State<ClusterNode>,
+    Json(req): Json<Option<RotateRequest>>,
+) -> ApiResult<Vec<halo_consensus::CertInfo>> {
+    let req = req.unwrap_or_default();
+    Ok(Json(node.rotate_certs(req.new_ca).await?))
 }
 
 async fn join(

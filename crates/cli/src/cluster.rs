@@ -185,6 +185,11 @@ pub enum CertsAction {
     /// CA key signs it); returns once every node uses its new certificate, the old ones
     /// refused from then on.
     Rotate {
+        /// Move the cluster to a new CA as well: made on this node (which must hold the
+        /// CA key), trusted beside the old one until every node has a certificate of it,
+        /// then the only one. Run it again to finish a move a down node held up.
+        #[arg(long)]
+        new_ca: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -458,9 +463,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Certs { action } => {
             let (certs, json) = match action {
                 CertsAction::Show { json } => (rt.block_on(client.certs())?, json),
-                CertsAction::Rotate { json } => {
-                    let c = rt.block_on(client.rotate_certs())?;
-                    if !json {
+                CertsAction::Rotate { new_ca, json } => {
+                    let c = rt.block_on(client.rotate_certs(new_ca))?;
+                    if !json && new_ca {
+                        println!("The cluster moved to a new CA (the old one is no longer trusted); every node renewed its certificate from it:");
+                    } else if !json {
                         println!("Every node renewed its certificate:");
                     }
                     (c, json)

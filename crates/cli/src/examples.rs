@@ -19,7 +19,7 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
     ),
     ("cluster certs", &["halo cluster certs show", "halo cluster certs rotate"]),
     ("cluster certs show", &["halo cluster certs show"]),
-    ("cluster certs rotate", &["halo cluster certs rotate"]),
+    ("cluster certs rotate", &["halo cluster certs rotate", "halo cluster certs rotate --new-ca"]),
     ("cluster deauth", &["halo cluster deauth controller3", "halo cluster deauth --all"]),
     ("cluster enable", &["halo cluster enable --all"]),
     ("cluster disable", &["halo cluster disable"]),

@@ -646,4 +646,45 @@ fn certs_rotate_gives_every_node_a_new_certificate() {
             show.stdout
         );
     }
+
+    // `--new-ca`: every node ends with a certificate of one new CA, trusts only it,
+    // and the cluster keeps committing.
+    let ca_file = |i: usize| c.daemons[i].dir.join("tls/ca.pem");
+    let old_ca = std::fs::read_to_string(ca_file(0)).unwrap_or_default();
+    let r = c.halo(0, &["cluster", "certs", "rotate", "--new-ca", "--json"]);
+    assert!(r.ok, "rotate --new-ca: {}\n{}", r.stderr, c.logs());
+    let certs: Value = serde_json::from_str(&r.stdout).unwrap_or(Value::Null);
+    let cas: std::collections::BTreeSet<String> = certs
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["ca_sha256"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(cas.len(), 1, "{certs}");
+    for i in 0..3 {
+        c.wait_quorate(i);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let now = std::fs::read_to_string(ca_file(i)).unwrap_or_default();
+            if now != old_ca && now.matches("BEGIN CERTIFICATE").count() == 1 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} trusts:\n{now}",
+                c.daemons[i].name
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+    let t = c.halo(2, &["cluster", "token"]);
+    assert!(t.ok, "no change commits after the new CA: {}", t.stderr);
+    let history = c.halo(1, &["cluster", "history"]);
+    assert!(
+        history
+            .stdout
+            .contains("finish moving to the new cluster CA"),
+        "{}",
+        history.stdout
+    );
 }

@@ -161,6 +161,11 @@ pub enum PeerRequest {
         csr_pem: String,
         validity_ms: u64,
     },
+    /// Ask a holder for the private key of the cluster's CA with this fingerprint (the
+    /// current one, or the one a rotation moves to); given to full voters only.
+    CaKey {
+        ca_fingerprint: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -176,6 +181,7 @@ pub enum PeerResponse {
     TransferLeader(TransferLeaderResponse<TypeConfig>),
     App(serde_json::Value),
     Signed { cert_pem: String },
+    CaKey { key_pem: crate::state::Secret },
 }
 
 #[derive(Serialize, Deserialize)]

@@ -22,7 +22,9 @@ use crate::net::{
     NetworkFactory, Peer, PeerRequest, PeerResponse, PeerView, Reply,
 };
 use crate::pki::{self, Identity, JoinToken};
-use crate::state::{fmt_time, Change, ChangeResult, HistoryEntry, NodeStatus, Settings};
+use crate::state::{
+    fmt_time, Change, ChangeResult, ClusterInfo, HistoryEntry, NodeStatus, Settings,
+};
 use crate::store::{self, Applied, AppliedChange, LogStore, StateMachineStore};
 use crate::transport::{BoxFuture, Clock, SystemClock, TcpTransport, Transport};
 use crate::types::{Member, NodeId, Raft, Request, Response, REQUEST_VERSION};
@@ -213,6 +215,13 @@ pub struct CertInfo {
     pub renewed: bool,
 }
 
+/// The CA that signs certificates now, with its key.
+struct Signer {
+    cert_pem: String,
+    key_pem: String,
+    fingerprint: String,
+}
+
 /// What a successful join reports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Joined {
@@ -328,6 +337,16 @@ pub fn make_private_dir(dir: &Path) -> Result<()> {
         .map_err(|e| Error::io(dir.display().to_string(), e))
 }
 
+/// A private key file's text; `None` when absent or empty.
+fn read_key(path: &Path) -> Result<Option<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(k) if !k.trim().is_empty() => Ok(Some(k)),
+        Ok(_) => Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(path.display().to_string(), e)),
+    }
+}
+
 /// Paths inside a state directory.
 pub struct Layout {
     pub dir: PathBuf,
@@ -390,14 +409,20 @@ impl Layout {
         self.dir.join("ca-key.pem")
     }
 
+    /// The private key of the CA a rotation moves to, on the same nodes as `ca-key.pem`
+    /// until the rotation finishes (then it becomes `ca-key.pem`).
+    pub fn ca_next_key(&self) -> PathBuf {
+        self.dir.join("ca-next-key.pem")
+    }
+
     /// The CA private key this node holds, if any.
     pub fn read_ca_key(&self) -> Result<Option<String>> {
-        match std::fs::read_to_string(self.ca_key()) {
-            Ok(k) if !k.trim().is_empty() => Ok(Some(k)),
-            Ok(_) => Ok(None),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io(self.ca_key().display().to_string(), e)),
-        }
+        read_key(&self.ca_key())
+    }
+
+    /// The key of the CA a rotation moves to, if this node holds it.
+    pub fn read_ca_next_key(&self) -> Result<Option<String>> {
+        read_key(&self.ca_next_key())
     }
 
     /// Write a node's identity and TLS files.
@@ -784,14 +809,29 @@ impl ClusterNode {
 
     /// Have every node renew its certificate now (`halo cluster certs rotate`) and wait
     /// until each one uses its new certificate; the old ones are then refused.
-    pub async fn rotate_certs(&self) -> Result<Vec<CertInfo>> {
+    ///
+    /// With `new_ca`, the certificates come from a new cluster CA: made here (this node
+    /// must hold the current CA's key), trusted beside the old one and given to the
+    /// other full voters while every node renews, then the only CA trusted. Called again
+    /// while a move is under way (a node was down), it waits for that move and finishes it.
+    pub async fn rotate_certs(&self, new_ca: bool) -> Result<Vec<CertInfo>> {
         let run = self.inner.running()?;
-        let epoch = self.inner.propose(Change::RotateCerts, None).await?.epoch;
+        let target = if new_ca {
+            Some(self.inner.begin_ca_move(&run).await?)
+        } else {
+            None
+        };
+        let epoch = match target {
+            Some(_) => 0,
+            None => self.inner.propose(Change::RotateCerts, None).await?.epoch,
+        };
         let t = Duration::from_millis(self.inner.timing().commit_timeout_ms * 6);
         let deadline = Instant::now() + t;
         loop {
-            let behind: Vec<String> = run.sm.with(|a| {
-                a.state
+            let behind: Vec<String> = run.sm.with(|a| match &target {
+                Some(ca) => a.state.behind_ca(ca),
+                None => a
+                    .state
                     .nodes
                     .iter()
                     .filter(|(_, r)| r.status == NodeStatus::Member)
@@ -799,7 +839,7 @@ impl ClusterNode {
                         r.cert_epoch.unwrap_or(0) < epoch || r.previous_cert_sha256.is_some()
                     })
                     .map(|(n, _)| n.clone())
-                    .collect()
+                    .collect(),
             });
             if behind.is_empty() {
                 break;
@@ -811,6 +851,11 @@ impl ClusterNode {
                 });
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if let Some(ca) = target {
+            self.inner
+                .propose(Change::FinishCaRotation { ca_fingerprint: ca }, None)
+                .await?;
         }
         self.certs().await
     }
@@ -1120,9 +1165,16 @@ impl Inner {
             ));
         }
         let run = self.running()?;
+        // The CA that signs: during a move to a new CA, the new one (the one the
+        // members' certificates come from).
         let fp = run
             .sm
-            .with(|a| a.state.cluster.as_ref().map(|c| c.ca_fingerprint.clone()))
+            .with(|a| {
+                a.state
+                    .cluster
+                    .as_ref()
+                    .map(|c| c.signing_ca().1.to_string())
+            })
             .ok_or(Error::NotConfigured)?;
         let token = JoinToken::generate(&fp)?;
         let expires_ms = self
@@ -1169,7 +1221,7 @@ impl Inner {
             Duration::from_millis(self.timing().commit_timeout_ms * 2),
         )
         .await?;
-        if pki::fingerprint_pem(&acc.ca_cert_pem)? != token.ca_fingerprint {
+        if !pki::fingerprints_pem(&acc.ca_cert_pem)?.contains(&token.ca_fingerprint) {
             return Err(Error::CaMismatch(peer.to_string()));
         }
         let ident = IdentityFile {
@@ -1528,7 +1580,7 @@ impl Inner {
             return Err(Error::TokenUsed(j.token_id.clone()));
         }
         pki::check_node_name(&j.name)?;
-        let Some(ca_key) = self.layout().read_ca_key()? else {
+        let Some(signer) = self.signer(&cluster)? else {
             let holders = run.sm.with(|a| {
                 a.state
                     .nodes
@@ -1551,8 +1603,8 @@ impl Inner {
             });
         };
         let cert_pem = pki::sign_csr_for(
-            &cluster.ca_cert_pem,
-            &ca_key,
+            &signer.cert_pem,
+            &signer.key_pem,
             &j.csr_pem,
             &j.name,
             self.opts.cert_validity,
@@ -1567,6 +1619,7 @@ impl Inner {
             token_id: j.token_id.clone(),
             cert_sha256: pki::fingerprint_pem(&cert_pem)?,
             not_after_ms: Some(pki::not_after_pem(&cert_pem)?),
+            ca_sha256: Some(signer.fingerprint.clone()),
         });
         let (_, resp) = self.commit(&run, req, true).await.map_err(|e| match e {
             Error::Refused { code, .. } if code == "HALO-E145" => {
@@ -1590,14 +1643,20 @@ impl Inner {
                 .map(|(name, r)| KnownNode::of(name, r))
                 .collect()
         });
+        // Full voters may admit nodes in turn; a witness never gets the key. During a
+        // move to a new CA this is the current CA's key: the joiner fetches the new one
+        // like every other holder.
+        let ca_key_pem = match j.witness {
+            false => self.layout().read_ca_key()?.map(crate::state::Secret),
+            true => None,
+        };
         Ok(JoinAccepted {
             id,
-            cluster: cluster.name,
+            cluster: cluster.name.clone(),
             cert_pem,
-            ca_cert_pem: cluster.ca_cert_pem,
+            ca_cert_pem: cluster.trusted_pem(),
             nodes,
-            // Full voters may admit nodes in turn; a witness never gets the key.
-            ca_key_pem: (!j.witness).then_some(crate::state::Secret(ca_key)),
+            ca_key_pem,
         })
     }
 
@@ -1609,21 +1668,21 @@ impl Inner {
         csr_pem: &str,
         validity_ms: u64,
     ) -> Result<String> {
-        let Some(ca_key) = self.layout().read_ca_key()? else {
+        let cluster = run
+            .sm
+            .with(|a| a.state.cluster.clone())
+            .ok_or(Error::NotConfigured)?;
+        let Some(signer) = self.signer(&cluster)? else {
             return Err(Error::NoCaKey {
                 node: self.my_name(),
                 holders: "a full voter".into(),
             });
         };
-        let ca = run
-            .sm
-            .with(|a| a.state.cluster.as_ref().map(|c| c.ca_cert_pem.clone()))
-            .ok_or(Error::NotConfigured)?;
         // Never longer than this node would issue.
         let valid_for = Duration::from_millis(validity_ms)
             .min(self.opts.cert_validity)
             .max(Duration::from_secs(1));
-        let cert = pki::sign_csr_for(&ca, &ca_key, csr_pem, name, valid_for)?;
+        let cert = pki::sign_csr_for(&signer.cert_pem, &signer.key_pem, csr_pem, name, valid_for)?;
         tracing::info!(node = %name, "signed a renewed certificate");
         Ok(cert)
     }
@@ -1633,26 +1692,15 @@ impl Inner {
     async fn get_signed(
         &self,
         run: &Running,
+        cluster: &ClusterInfo,
         name: &str,
         csr_pem: &str,
-        ca_pem: &str,
     ) -> Result<String> {
         let validity = self.opts.cert_validity;
-        if let Some(ca_key) = self.layout().read_ca_key()? {
-            return pki::sign_csr_for(ca_pem, &ca_key, csr_pem, name, validity);
+        if let Some(signer) = self.signer(cluster)? {
+            return pki::sign_csr_for(&signer.cert_pem, &signer.key_pem, csr_pem, name, validity);
         }
-        let holders: Vec<Member> = run.sm.with(|a| {
-            a.state
-                .nodes
-                .iter()
-                .filter(|(n, r)| r.status == NodeStatus::Member && !r.witness && *n != name)
-                .map(|(n, r)| Member {
-                    name: n.clone(),
-                    addr: r.addr.clone(),
-                    witness: false,
-                })
-                .collect()
-        });
+        let holders = self.key_holders(run);
         let t = Duration::from_millis(self.timing().rpc_timeout_ms * 5);
         let req = PeerRequest::SignCsr {
             csr_pem: csr_pem.to_string(),
@@ -1674,6 +1722,223 @@ impl Inner {
                 why.join("; ")
             },
         })
+    }
+
+    /// The new CA of a move to one (`certs rotate --new-ca`): the one under way, or a new
+    /// one made here, its key kept beside the current CA's until the move finishes.
+    async fn begin_ca_move(&self, run: &Running) -> Result<String> {
+        let cluster = run
+            .sm
+            .with(|a| a.state.cluster.clone())
+            .ok_or(Error::NotConfigured)?;
+        if let Some(next) = &cluster.next_ca {
+            return Ok(next.ca_fingerprint.clone());
+        }
+        // Not while this node's own CA files are being brought in step (which would take
+        // the new key, not yet committed, for a stale one).
+        let _g = run.renewing.lock().await;
+        if self.signer(&cluster)?.is_none() {
+            return Err(Error::NoCaKey {
+                node: self.my_name(),
+                holders: "a full voter that holds the CA key".into(),
+            });
+        }
+        let (ca_cert_pem, key, ca_fingerprint) = pki::generate_ca(&cluster.name)?;
+        let layout = self.layout();
+        write_private(&layout.ca_next_key(), key.as_bytes())?;
+        self.propose(
+            Change::BeginCaRotation {
+                ca_cert_pem,
+                ca_fingerprint: ca_fingerprint.clone(),
+            },
+            None,
+        )
+        .await?;
+        tracing::info!(ca = %ca_fingerprint, "moving the cluster to a new CA");
+        Ok(ca_fingerprint)
+    }
+
+    /// The CA that signs now and its key, when this node holds that key: the current
+    /// CA's, or the new one's during a move to a new CA.
+    fn signer(&self, cluster: &ClusterInfo) -> Result<Option<Signer>> {
+        let layout = self.layout();
+        let (cert_pem, fingerprint) = cluster.signing_ca();
+        let key = match cluster.next_ca {
+            Some(_) => layout.read_ca_next_key()?,
+            None => layout.read_ca_key()?,
+        };
+        Ok(key
+            .filter(|k| pki::key_matches(cert_pem, k))
+            .map(|key_pem| Signer {
+                cert_pem: cert_pem.to_string(),
+                key_pem,
+                fingerprint: fingerprint.to_string(),
+            }))
+    }
+
+    /// The other full voters: the nodes that may hold the CA key.
+    fn key_holders(&self, run: &Running) -> Vec<Member> {
+        let me = self.my_name();
+        run.sm.with(|a| {
+            a.state
+                .nodes
+                .iter()
+                .filter(|(n, r)| r.status == NodeStatus::Member && !r.witness && **n != me)
+                .map(|(n, r)| Member {
+                    name: n.clone(),
+                    addr: r.addr.clone(),
+                    witness: false,
+                })
+                .collect()
+        })
+    }
+
+    /// The private key of the CA `fingerprint` from another holder, if one gives it.
+    async fn fetch_ca_key(
+        &self,
+        run: &Running,
+        ca_cert_pem: &str,
+        fingerprint: &str,
+    ) -> Option<String> {
+        let t = Duration::from_millis(self.timing().rpc_timeout_ms * 5);
+        let req = PeerRequest::CaKey {
+            ca_fingerprint: fingerprint.to_string(),
+        };
+        for h in self.key_holders(run) {
+            match run.net.call(&h, &req, t).await {
+                Ok(PeerResponse::CaKey { key_pem })
+                    if pki::key_matches(ca_cert_pem, &key_pem.0) =>
+                {
+                    tracing::info!(from = %h.name, ca = %fingerprint, "received the CA key");
+                    return Some(key_pem.0);
+                }
+                Ok(_) => tracing::debug!(from = %h.name, "no CA key there"),
+                Err(e) => tracing::debug!(from = %h.name, "no CA key there: {e}"),
+            }
+        }
+        None
+    }
+
+    /// On a holder: the key of the CA `fingerprint` (current or next) for the full voter
+    /// `from`, which its certificate names.
+    fn give_ca_key(&self, run: &Running, from: &str, fingerprint: &str) -> Result<String> {
+        let full_voter = run.sm.with(|a| {
+            a.state
+                .nodes
+                .get(from)
+                .is_some_and(|r| r.status == NodeStatus::Member && !r.witness)
+        });
+        if !full_voter {
+            tracing::warn!(peer = %from, "refused the CA key to a node that is not a full voter");
+            return Err(Error::NotMember(from.to_string()));
+        }
+        let cluster = run
+            .sm
+            .with(|a| a.state.cluster.clone())
+            .ok_or(Error::NotConfigured)?;
+        let layout = self.layout();
+        let wanted = [
+            Some((
+                cluster.ca_cert_pem.as_str(),
+                cluster.ca_fingerprint.as_str(),
+            )),
+            cluster
+                .next_ca
+                .as_ref()
+                .map(|n| (n.ca_cert_pem.as_str(), n.ca_fingerprint.as_str())),
+        ];
+        let Some((cert, _)) = wanted
+            .into_iter()
+            .flatten()
+            .find(|(_, fp)| *fp == fingerprint)
+        else {
+            return Err(Error::Invalid(format!(
+                "no CA {fingerprint} in this cluster"
+            )));
+        };
+        for key in [layout.read_ca_key()?, layout.read_ca_next_key()?]
+            .into_iter()
+            .flatten()
+        {
+            if pki::key_matches(cert, &key) {
+                tracing::info!(peer = %from, ca = %fingerprint, "gave the CA key to a full voter");
+                return Ok(key);
+            }
+        }
+        Err(Error::NoCaKey {
+            node: self.my_name(),
+            holders: "another full voter".into(),
+        })
+    }
+
+    /// Keep this node's CA files in step with the cluster's: trust every CA the cluster
+    /// trusts (two while it moves to a new one), and, on a holder of the CA key, hold
+    /// the new CA's key during a move and only the current CA's after it. Returns whether
+    /// it changed anything.
+    async fn reconcile_ca(&self, run: &Running, name: &str, witness: bool) -> Result<bool> {
+        let Some(cluster) = run.sm.with(|a| a.state.cluster.clone()) else {
+            return Ok(false);
+        };
+        let layout = self.layout();
+        let mut changed = false;
+        let key = layout.read_ca_key()?;
+        let next_key = layout.read_ca_next_key()?;
+        if !witness && (key.is_some() || next_key.is_some()) {
+            match &cluster.next_ca {
+                Some(next) => {
+                    if !next_key.is_some_and(|k| pki::key_matches(&next.ca_cert_pem, &k)) {
+                        if let Some(k) = self
+                            .fetch_ca_key(run, &next.ca_cert_pem, &next.ca_fingerprint)
+                            .await
+                        {
+                            write_private(&layout.ca_next_key(), k.as_bytes())?;
+                            changed = true;
+                        }
+                    }
+                }
+                None => {
+                    if let Some(k) = next_key {
+                        // The move finished: the new CA's key is the key.
+                        if pki::key_matches(&cluster.ca_cert_pem, &k) {
+                            write_private(&layout.ca_key(), k.as_bytes())?;
+                        }
+                        let _ = std::fs::remove_file(layout.ca_next_key());
+                        changed = true;
+                    }
+                    let key = layout.read_ca_key()?;
+                    if key.is_some_and(|k| !pki::key_matches(&cluster.ca_cert_pem, &k)) {
+                        match self
+                            .fetch_ca_key(run, &cluster.ca_cert_pem, &cluster.ca_fingerprint)
+                            .await
+                        {
+                            Some(k) => write_private(&layout.ca_key(), k.as_bytes())?,
+                            None => {
+                                // A key of a CA no longer trusted signs nothing anyone
+                                // accepts: it is not kept.
+                                let _ = std::fs::remove_file(layout.ca_key());
+                                tracing::warn!("removed the key of the old cluster CA; no other holder gave this node the new one");
+                            }
+                        }
+                        changed = true;
+                    }
+                }
+            }
+        }
+        let trusted = cluster.trusted_pem();
+        let current = layout.read_tls(name)?;
+        if pki::fingerprints_pem(&current.ca_cert_pem)? != pki::fingerprints_pem(&trusted)? {
+            let next = Identity {
+                ca_cert_pem: trusted,
+                ..current
+            };
+            self.use_identity(run, &next)?;
+            tracing::info!(
+                cas = %pki::fingerprints_pem(&next.ca_cert_pem)?.join(", "),
+                "now trusting the cluster CA(s)"
+            );
+            changed = true;
+        }
+        Ok(changed)
     }
 
     /// Whether every other member has applied the state up to `epoch` (what it last
@@ -1705,19 +1970,28 @@ impl Inner {
             cert_pem: cert,
             key_pem: key,
         };
-        let server = next.server_config()?;
-        write_private(&layout.key(), next.key_pem.as_bytes())?;
-        write_private(&layout.cert(), next.cert_pem.as_bytes())?;
-        run.net.set_identity(&next)?;
-        if let Ok(mut a) = run.acceptor.write() {
-            *a = TlsAcceptor::from(server);
-        }
+        self.use_identity(run, &next)?;
         layout.remove_next_cert();
         tracing::info!(
             fingerprint = %pki::fingerprint_pem(&next.cert_pem)?,
             not_after = %fmt_time(pki::not_after_pem(&next.cert_pem)?),
             "now using the renewed certificate"
         );
+        Ok(())
+    }
+
+    /// Write `next` to disk and present and trust it on every connection opened from
+    /// now on.
+    fn use_identity(&self, run: &Running, next: &Identity) -> Result<()> {
+        let layout = self.layout();
+        let server = next.server_config()?;
+        write_private(&layout.ca(), next.ca_cert_pem.as_bytes())?;
+        write_private(&layout.key(), next.key_pem.as_bytes())?;
+        write_private(&layout.cert(), next.cert_pem.as_bytes())?;
+        run.net.set_identity(next)?;
+        if let Ok(mut a) = run.acceptor.write() {
+            *a = TlsAcceptor::from(server);
+        }
         Ok(())
     }
 
@@ -1729,20 +2003,23 @@ impl Inner {
         let _g = run.renewing.lock().await;
         let name = self.my_name();
         let layout = self.layout();
-        let (rec, rotated) = run.sm.with(|a| {
+        let (rec, rotated, cluster) = run.sm.with(|a| {
             (
                 a.state
-                    .cluster
-                    .as_ref()
-                    .and_then(|_| a.state.nodes.get(&name))
+                    .nodes
+                    .get(&name)
                     .filter(|r| r.status == NodeStatus::Member)
                     .cloned(),
                 a.state.certs_rotated_epoch,
+                a.state.cluster.clone(),
             )
         });
-        let Some(rec) = rec else {
+        let (Some(rec), Some(cluster)) = (rec, cluster) else {
             return Ok(false);
         };
+        if self.reconcile_ca(run, &name, rec.witness).await? {
+            return Ok(true);
+        }
         let current = layout.read_tls(&name)?;
         let cur_fp = pki::fingerprint_pem(&current.cert_pem)?;
         let cur_left = pki::not_after_pem(&current.cert_pem)?.saturating_sub(pki::now_ms());
@@ -1773,19 +2050,29 @@ impl Inner {
             self.propose(Change::CertSwitched { name }, None).await?;
             return Ok(true);
         }
-        let rotation = rec.cert_epoch.unwrap_or(0) < rotated;
+        let (_, signing_fp) = cluster.signing_ca();
+        let rotation = rec.cert_epoch.unwrap_or(0) < rotated
+            || (cluster.next_ca.is_some() && rec.cert_ca_sha256.as_deref() != Some(signing_fp));
         if cur_left >= validity_ms / 3 && !rotation {
             return Ok(false);
         }
         let (key, csr) = pki::node_csr(&name)?;
-        let cert = self
-            .get_signed(run, &name, &csr, &current.ca_cert_pem)
-            .await?;
+        let cert = self.get_signed(run, &cluster, &name, &csr).await?;
         let der = pki::cert_der(&cert)?;
         if pki::cert_common_name(der.as_ref()).as_deref() != Some(name.as_str()) {
             return Err(Error::RenewFailed {
                 node: name,
                 reason: "the certificate signed names another node".into(),
+            });
+        }
+        let issuer = pki::issuer_of(&cert, &cluster.trusted_pem(), &name)?;
+        if issuer.as_deref() != Some(signing_fp) {
+            return Err(Error::RenewFailed {
+                node: name,
+                reason: match issuer {
+                    Some(_) => "it was signed by the old CA (the signer had not yet applied the move to the new one); tried again".into(),
+                    None => "it was signed by no CA the cluster trusts".into(),
+                },
             });
         }
         let fingerprint = pki::sha256_hex(der.as_ref());
@@ -1798,6 +2085,7 @@ impl Inner {
                 cert_sha256: fingerprint.clone(),
                 not_after_ms,
                 previous_until_ms: pki::now_ms().saturating_add(cur_left),
+                ca_sha256: issuer,
             },
             None,
         )
@@ -2270,6 +2558,12 @@ impl Handler for HandlerRef {
                         .map(|cert_pem| PeerResponse::Signed { cert_pem })
                         .map_err(wire)
                 }
+                PeerRequest::CaKey { ca_fingerprint } => inner
+                    .give_ca_key(&run, &from, &ca_fingerprint)
+                    .map(|k| PeerResponse::CaKey {
+                        key_pem: crate::state::Secret(k),
+                    })
+                    .map_err(wire),
             }
         })
     }
@@ -2331,7 +2625,7 @@ fn cert_infos(run: &Running) -> Vec<CertInfo> {
                 node: n.clone(),
                 cert_sha256: r.cert_sha256.clone(),
                 not_after_ms: r.cert_not_after_ms,
-                ca_sha256: ca.clone(),
+                ca_sha256: r.cert_ca_sha256.clone().unwrap_or_else(|| ca.clone()),
                 previous_cert_sha256: r.previous_cert_sha256.clone(),
                 previous_until_ms: r.previous_until_ms,
                 renewed: r.cert_epoch.is_some(),
@@ -2339,6 +2633,10 @@ fn cert_infos(run: &Running) -> Vec<CertInfo> {
             .collect()
     })
 }
+
+/// How often a node looks at its certificate while a renewal or a move to a new CA is
+/// under way.
+const PENDING_CERT_CHECK: Duration = Duration::from_secs(1);
 
 /// How often a node looks at its certificate: a fortieth of the validity, between
 /// 200 ms and a minute (and at once when a rotation is committed).
@@ -2377,7 +2675,19 @@ async fn renewal(weak: Weak<Inner>, weak_run: Weak<Running>) {
                 false
             }
         };
-        let interval = cert_check_interval(inner.opts.cert_validity);
+        // While a renewed certificate waits for every member, or the cluster moves to a
+        // new CA, look again soon: a member coming back is not announced by a change.
+        let pending = inner.layout().next_cert().exists()
+            || run.sm.with(|a| {
+                a.state
+                    .cluster
+                    .as_ref()
+                    .is_some_and(|c| c.next_ca.is_some())
+            });
+        let interval = match pending {
+            true => PENDING_CERT_CHECK,
+            false => cert_check_interval(inner.opts.cert_validity),
+        };
         drop(run);
         drop(inner);
         if progress {
@@ -2386,7 +2696,16 @@ async fn renewal(weak: Weak<Inner>, weak_run: Weak<Running>) {
         let rotation = async {
             loop {
                 match events.recv().await {
-                    Ok(c) if matches!(c.request.change, Change::RotateCerts) => return,
+                    Ok(c)
+                        if matches!(
+                            c.request.change,
+                            Change::RotateCerts
+                                | Change::BeginCaRotation { .. }
+                                | Change::FinishCaRotation { .. }
+                        ) =>
+                    {
+                        return
+                    }
                     Ok(_) => {}
                     Err(broadcast::error::RecvError::Lagged(_)) => return,
                     Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,

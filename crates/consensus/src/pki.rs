@@ -115,6 +115,60 @@ pub fn fingerprint_pem(pem: &str) -> Result<String> {
     Ok(sha256_hex(cert_der(pem)?.as_ref()))
 }
 
+/// Every certificate in a PEM text, as DER.
+pub fn certs_der(pem: &str) -> Result<Vec<CertificateDer<'static>>> {
+    CertificateDer::pem_slice_iter(pem.as_bytes())
+        .map(|c| c.map_err(|e| Error::Tls(format!("bad certificate PEM: {e}"))))
+        .collect()
+}
+
+/// The SHA-256 fingerprints of every certificate in a PEM text.
+pub fn fingerprints_pem(pem: &str) -> Result<Vec<String>> {
+    Ok(certs_der(pem)?
+        .iter()
+        .map(|c| sha256_hex(c.as_ref()))
+        .collect())
+}
+
+/// Which of the CAs in `cas_pem` issued the node certificate `cert_pem` for `name`: its
+/// fingerprint, or `None` when none did (or the certificate is not valid now).
+pub fn issuer_of(cert_pem: &str, cas_pem: &str, name: &str) -> Result<Option<String>> {
+    let leaf = cert_der(cert_pem)?;
+    let server = ServerName::try_from(name.to_string())
+        .map_err(|e| Error::Tls(format!("node name {name}: {e}")))?;
+    for ca in certs_der(cas_pem)? {
+        let fp = sha256_hex(ca.as_ref());
+        let mut roots = RootCertStore::empty();
+        if roots.add(ca).is_err() {
+            continue;
+        }
+        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider(),
+        )
+        .build()
+        .map_err(|e| Error::Tls(format!("server verifier: {e}")))?;
+        if verifier
+            .verify_server_cert(&leaf, &[], &server, &[], UnixTime::now())
+            .is_ok()
+        {
+            return Ok(Some(fp));
+        }
+    }
+    Ok(None)
+}
+
+/// Whether `key_pem` is the private key of the certificate `cert_pem`.
+pub fn key_matches(cert_pem: &str, key_pem: &str) -> bool {
+    use rcgen::PublicKeyData;
+    use x509_parser::prelude::FromDer;
+    let (Ok(der), Ok(key)) = (cert_der(cert_pem), KeyPair::from_pem(key_pem)) else {
+        return false;
+    };
+    x509_parser::certificate::X509Certificate::from_der(der.as_ref())
+        .is_ok_and(|(_, c)| c.tbs_certificate.subject_pki.raw == key.subject_public_key_info())
+}
+
 fn offset_time(t: SystemTime) -> time::OffsetDateTime {
     time::OffsetDateTime::from(t)
 }
@@ -164,6 +218,11 @@ pub fn generate_ca(cluster: &str) -> Result<(String, String, String)> {
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, format!("halo cluster CA {cluster}"));
+    // Two CAs of one cluster (while it moves to a new one) differ by name too.
+    dn.push(
+        DnType::OrganizationalUnitName,
+        format!("made {}", crate::state::fmt_time(now_ms())),
+    );
     params.distinguished_name = dn;
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.key_usages = vec![
@@ -427,9 +486,9 @@ fn fmt_ms(ms: u64) -> String {
 impl Identity {
     fn roots(&self) -> Result<Arc<RootCertStore>> {
         let mut roots = RootCertStore::empty();
-        // Every certificate in the CA file is trusted (one CA today).
-        for der in CertificateDer::pem_slice_iter(self.ca_cert_pem.as_bytes()) {
-            let der = der.map_err(|e| Error::Tls(format!("bad certificate PEM: {e}")))?;
+        // Every certificate in the CA file is trusted: one CA, or two while the cluster
+        // moves to a new one.
+        for der in certs_der(&self.ca_cert_pem)? {
             roots
                 .add(der)
                 .map_err(|e| Error::Tls(format!("cluster CA: {e}")))?;
@@ -441,7 +500,9 @@ impl Identity {
     }
 
     fn chain_and_key(&self) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
-        let chain = vec![cert_der(&self.cert_pem)?, cert_der(&self.ca_cert_pem)?];
+        // The leaf, then every CA trusted (a joiner finds the one its token names).
+        let mut chain = vec![cert_der(&self.cert_pem)?];
+        chain.extend(certs_der(&self.ca_cert_pem)?);
         let key = PrivateKeyDer::from_pem_slice(self.key_pem.as_bytes())
             .map_err(|e| Error::Tls(format!("node key: {e}")))?;
         Ok((chain, key))

@@ -66,6 +66,42 @@ pub struct ClusterInfo {
     pub ca_cert_pem: String,
     /// SHA-256 of the CA certificate (DER), lowercase hex.
     pub ca_fingerprint: String,
+    /// A new CA during a rotation (`halo cluster certs rotate --new-ca`): trusted beside
+    /// the current one and the one that signs, until every member holds a certificate
+    /// of it; then it becomes the only CA (`FinishCaRotation`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_ca: Option<NextCa>,
+}
+
+/// The CA a rotation moves to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NextCa {
+    pub ca_cert_pem: String,
+    pub ca_fingerprint: String,
+    /// The epoch of the `BeginCaRotation` that introduced it.
+    pub since_epoch: u64,
+}
+
+impl ClusterInfo {
+    /// Every CA a node trusts now, as one PEM text: the current one first, then the one
+    /// a rotation moves to.
+    pub fn trusted_pem(&self) -> String {
+        let mut pem = self.ca_cert_pem.trim_end().to_string();
+        pem.push('\n');
+        if let Some(next) = &self.next_ca {
+            pem.push_str(next.ca_cert_pem.trim_end());
+            pem.push('\n');
+        }
+        pem
+    }
+
+    /// The CA that signs certificates now: (certificate PEM, fingerprint).
+    pub fn signing_ca(&self) -> (&str, &str) {
+        match &self.next_ca {
+            Some(n) => (&n.ca_cert_pem, &n.ca_fingerprint),
+            None => (&self.ca_cert_pem, &self.ca_fingerprint),
+        }
+    }
 }
 
 /// A secret string: serialised as is, never shown by `Debug` (so never in logs).
@@ -154,6 +190,10 @@ pub struct NodeRecord {
     pub previous_cert_sha256: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_until_ms: Option<u64>,
+    /// SHA-256 of the CA that issued the recorded certificate, when recorded (a CA
+    /// rotation finishes once every member's is the new CA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_ca_sha256: Option<String>,
 }
 
 impl NodeRecord {
@@ -487,6 +527,9 @@ pub enum Change {
         /// `not_after` of that certificate, in entries that record it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         not_after_ms: Option<u64>,
+        /// SHA-256 of the CA that issued it, in entries that record it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ca_sha256: Option<String>,
     },
     /// Revoke a join token (kept, refused, until it expires).
     RevokeToken { id: String },
@@ -498,12 +541,25 @@ pub enum Change {
         cert_sha256: String,
         not_after_ms: u64,
         previous_until_ms: u64,
+        /// SHA-256 of the CA that issued it, in entries that record it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ca_sha256: Option<String>,
     },
     /// A node uses its renewed certificate now: the one it replaced is no longer
     /// admitted. Accepted only from the node itself.
     CertSwitched { name: String },
     /// Every node renews its certificate now (`halo cluster certs rotate`).
     RotateCerts,
+    /// Start moving the cluster to a new CA (`halo cluster certs rotate --new-ca`): both
+    /// are trusted, the new one signs, and every node renews its certificate. Refused
+    /// while another rotation of the CA is under way.
+    BeginCaRotation {
+        ca_cert_pem: String,
+        ca_fingerprint: String,
+    },
+    /// End a CA rotation: the new CA becomes the only one trusted. Refused unless every
+    /// member uses a certificate of it.
+    FinishCaRotation { ca_fingerprint: String },
 }
 
 impl Change {
@@ -584,13 +640,21 @@ impl Change {
                 ..
             } => format!(
                 "renew the certificate of {name}: SHA-256 {} valid until {}",
-                cert_sha256.get(..16).unwrap_or(cert_sha256),
+                short(cert_sha256),
                 fmt_time(*not_after_ms)
             ),
             Change::CertSwitched { name } => {
                 format!("{name} switched to its renewed certificate")
             }
             Change::RotateCerts => "rotate every node's certificate".to_string(),
+            Change::BeginCaRotation { ca_fingerprint, .. } => format!(
+                "begin moving to a new cluster CA (SHA-256 {}): both trusted until every node renewed",
+                short(ca_fingerprint)
+            ),
+            Change::FinishCaRotation { ca_fingerprint } => format!(
+                "finish moving to the new cluster CA (SHA-256 {}): the old one is no longer trusted",
+                short(ca_fingerprint)
+            ),
         }
     }
 
@@ -666,6 +730,11 @@ pub struct ClusterState {
     pub certs_rotated_epoch: u64,
 }
 
+/// The first 16 hex digits of a fingerprint, as summaries show it.
+fn short(fp: &str) -> &str {
+    fp.get(..16).unwrap_or(fp)
+}
+
 fn refused(code: &str, reason: String) -> ChangeResult {
     ChangeResult::Refused {
         code: code.to_string(),
@@ -739,6 +808,7 @@ impl ClusterState {
                     created_ms: req.time_ms,
                     ca_cert_pem: ca_cert_pem.clone(),
                     ca_fingerprint: ca_fingerprint.clone(),
+                    next_ca: None,
                 });
                 self.settings = settings.clone();
                 for (n, id, addr, witness) in nodes {
@@ -755,6 +825,7 @@ impl ClusterState {
                             cert_epoch: None,
                             previous_cert_sha256: None,
                             previous_until_ms: None,
+                            cert_ca_sha256: certs.get(n).map(|_| ca_fingerprint.clone()),
                         },
                     );
                     if !*witness {
@@ -944,6 +1015,7 @@ impl ClusterState {
                 token_id,
                 cert_sha256,
                 not_after_ms,
+                ca_sha256,
             } => {
                 if let Err(refusal) = self.check_token(token_id, req.time_ms) {
                     return refusal;
@@ -952,6 +1024,7 @@ impl ClusterState {
                     Ok(id) => {
                         if let Some(rec) = self.nodes.get_mut(name) {
                             rec.cert_not_after_ms = *not_after_ms;
+                            rec.cert_ca_sha256.clone_from(ca_sha256);
                         }
                         if let Some(t) = self.tokens.get_mut(token_id) {
                             t.uses_left = t.uses_left.map(|n| n.saturating_sub(1));
@@ -976,6 +1049,7 @@ impl ClusterState {
                 cert_sha256,
                 not_after_ms,
                 previous_until_ms,
+                ca_sha256,
             } => {
                 if req.node != *name {
                     return refused(
@@ -993,6 +1067,7 @@ impl ClusterState {
                             .map(|_| *previous_until_ms);
                         rec.cert_not_after_ms = Some(*not_after_ms);
                         rec.cert_epoch = Some(epoch);
+                        rec.cert_ca_sha256.clone_from(ca_sha256);
                         ChangeResult::Ok
                     }
                     _ => refused("HALO-E114", format!("no node named {name} in the cluster")),
@@ -1018,7 +1093,78 @@ impl ClusterState {
                 self.certs_rotated_epoch = self.epoch + 1;
                 ChangeResult::Ok
             }
+            Change::BeginCaRotation {
+                ca_cert_pem,
+                ca_fingerprint,
+            } => {
+                let since_epoch = self.epoch + 1;
+                let Some(cluster) = self.cluster.as_mut() else {
+                    return refused("HALO-E195", "the cluster is not created yet".into());
+                };
+                if let Some(next) = &cluster.next_ca {
+                    return refused(
+                        "HALO-E195",
+                        format!(
+                            "a move to the CA {} is under way since epoch {}; run `halo cluster certs rotate --new-ca` again to finish it first",
+                            short(&next.ca_fingerprint),
+                            next.since_epoch
+                        ),
+                    );
+                }
+                if *ca_fingerprint == cluster.ca_fingerprint {
+                    return refused("HALO-E195", "the new CA is the current one".into());
+                }
+                cluster.next_ca = Some(NextCa {
+                    ca_cert_pem: ca_cert_pem.clone(),
+                    ca_fingerprint: ca_fingerprint.clone(),
+                    since_epoch,
+                });
+                self.certs_rotated_epoch = since_epoch;
+                ChangeResult::Ok
+            }
+            Change::FinishCaRotation { ca_fingerprint } => {
+                let behind = self.behind_ca(ca_fingerprint);
+                let Some(cluster) = self.cluster.as_mut() else {
+                    return refused("HALO-E195", "the cluster is not created yet".into());
+                };
+                let Some(next) = cluster
+                    .next_ca
+                    .take_if(|n| n.ca_fingerprint == *ca_fingerprint)
+                else {
+                    return refused(
+                        "HALO-E195",
+                        format!("no move to the CA {} is under way", short(ca_fingerprint)),
+                    );
+                };
+                if !behind.is_empty() {
+                    cluster.next_ca = Some(next);
+                    return refused(
+                        "HALO-E196",
+                        format!(
+                            "not every member uses a certificate of the new CA yet: {} (each renews once it is online; both CAs stay trusted until then)",
+                            behind.join(", ")
+                        ),
+                    );
+                }
+                cluster.ca_cert_pem = next.ca_cert_pem;
+                cluster.ca_fingerprint = next.ca_fingerprint;
+                ChangeResult::Ok
+            }
         }
+    }
+
+    /// The members whose certificate in use is not one of the CA `ca_fingerprint` (or
+    /// who still switch from an older one).
+    pub fn behind_ca(&self, ca_fingerprint: &str) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter(|(_, r)| r.status == NodeStatus::Member)
+            .filter(|(_, r)| {
+                r.cert_ca_sha256.as_deref() != Some(ca_fingerprint)
+                    || r.previous_cert_sha256.is_some()
+            })
+            .map(|(n, _)| n.clone())
+            .collect()
     }
 
     /// Whether the token `id` may admit a node at `time_ms`: the refusal otherwise.
@@ -1099,6 +1245,7 @@ impl ClusterState {
                 cert_epoch: None,
                 previous_cert_sha256: None,
                 previous_until_ms: None,
+                cert_ca_sha256: None,
             },
         );
         if !witness {
@@ -1195,6 +1342,7 @@ mod tests {
             cert_sha256: "new".into(),
             not_after_ms: 9_000,
             previous_until_ms: 5_000,
+            ca_sha256: None,
         };
         let r = s.apply(&req("b", 2000, renew.clone()), 2);
         assert!(
@@ -1224,6 +1372,62 @@ mod tests {
         );
         assert_eq!(s.certs_rotated_epoch, s.epoch);
         assert!(s.nodes["a"].cert_epoch < Some(s.certs_rotated_epoch));
+    }
+
+    /// A move to a new CA: both trusted and the new one signing while it lasts, one move
+    /// at a time, finished only once every member's certificate is of the new CA (and
+    /// the node switched to it).
+    #[test]
+    fn ca_move_finishes_only_when_every_member_renewed() {
+        let mut s = init();
+        if let Some(r) = s.nodes.get_mut("a") {
+            r.cert_sha256 = Some("old".into());
+        }
+        let refused_with = |r: &ChangeResult, want: &str| matches!(r, ChangeResult::Refused { code, .. } if code == want);
+        let begin = |fp: &str| Change::BeginCaRotation {
+            ca_cert_pem: format!("NEW {fp}"),
+            ca_fingerprint: fp.into(),
+        };
+        let r = s.apply(&req("a", 2000, begin("ff")), 2);
+        assert!(refused_with(&r, "HALO-E195"), "the current CA again: {r:?}");
+        assert_eq!(s.apply(&req("a", 2000, begin("ee")), 3), ChangeResult::Ok);
+        let c = s.cluster.clone().unwrap_or_else(|| panic!("no cluster"));
+        assert_eq!(c.signing_ca(), ("NEW ee", "ee"));
+        assert_eq!(c.trusted_pem(), "CERT\nNEW ee\n");
+        assert_eq!(s.certs_rotated_epoch, s.epoch);
+        let r = s.apply(&req("a", 2000, begin("dd")), 4);
+        assert!(refused_with(&r, "HALO-E195"), "a second move: {r:?}");
+        let finish = |fp: &str| Change::FinishCaRotation {
+            ca_fingerprint: fp.into(),
+        };
+        let r = s.apply(&req("a", 2100, finish("dd")), 5);
+        assert!(
+            refused_with(&r, "HALO-E195"),
+            "not the move under way: {r:?}"
+        );
+        let r = s.apply(&req("a", 2100, finish("ee")), 6);
+        assert!(refused_with(&r, "HALO-E196"), "a not renewed: {r:?}");
+        assert!(s.cluster.as_ref().is_some_and(|c| c.next_ca.is_some()));
+        let renew = Change::RenewCert {
+            name: "a".into(),
+            cert_sha256: "new".into(),
+            not_after_ms: 9_000,
+            previous_until_ms: 5_000,
+            ca_sha256: Some("ee".into()),
+        };
+        assert_eq!(s.apply(&req("a", 2200, renew), 7), ChangeResult::Ok);
+        let r = s.apply(&req("a", 2300, finish("ee")), 8);
+        assert!(refused_with(&r, "HALO-E196"), "a still switching: {r:?}");
+        let switched = Change::CertSwitched { name: "a".into() };
+        assert_eq!(s.apply(&req("a", 2300, switched), 9), ChangeResult::Ok);
+        assert_eq!(s.apply(&req("a", 2400, finish("ee")), 10), ChangeResult::Ok);
+        let c = s.cluster.clone().unwrap_or_else(|| panic!("no cluster"));
+        assert_eq!(
+            (c.ca_cert_pem.as_str(), c.ca_fingerprint.as_str()),
+            ("NEW ee", "ee")
+        );
+        assert_eq!(c.next_ca, None);
+        assert_eq!(c.trusted_pem(), "NEW ee\n");
     }
 
     /// Node ids are assigned in order and a removed name is never given out again.
@@ -1411,6 +1615,7 @@ mod tests {
             token_id: token_id.into(),
             cert_sha256: format!("fp-{name}"),
             not_after_ms: None,
+            ca_sha256: None,
         };
         let code = |r: ChangeResult| match r {
             ChangeResult::Refused { code, .. } => code,

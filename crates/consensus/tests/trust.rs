@@ -32,6 +32,8 @@ fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
 struct Nodes {
     root: PathBuf,
     nodes: Vec<(String, PathBuf, String, ClusterNode)>,
+    /// How long a commit may take (so how long a rotation waits): the default unless set.
+    commit_timeout_ms: Option<u64>,
 }
 
 impl Nodes {
@@ -41,6 +43,7 @@ impl Nodes {
         Nodes {
             root,
             nodes: vec![],
+            commit_timeout_ms: None,
         }
     }
 
@@ -50,6 +53,9 @@ impl Nodes {
         let addr = free_addr();
         let mut opts = NodeOptions::new(name, &dir, &addr);
         opts.witness = witness;
+        if let Some(t) = self.commit_timeout_ms {
+            opts.timing.commit_timeout_ms = t;
+        }
         let node = ok(ClusterNode::open(opts).await);
         self.nodes.push((name.to_string(), dir, addr, node));
         self.nodes.len() - 1
@@ -642,4 +648,150 @@ async fn trust_short_lived_certificates_renewed() {
     for i in 0..3 {
         c.node(i).shutdown().await;
     }
+}
+
+/// The CAs node `i` trusts, by fingerprint (its `tls/ca.pem`).
+fn trusted(c: &Nodes, i: usize) -> Vec<String> {
+    ok(pki::fingerprints_pem(&read(&c.dir(i).join("tls/ca.pem"))))
+}
+
+/// `halo cluster certs rotate --new-ca`: with a full voter down, the move starts and
+/// waits (both CAs trusted, the new one signing); the node comes back with its old
+/// certificate, is still admitted, takes the new CA's key and renews; run again, the move
+/// finishes: every node trusts only the new CA, holders keep only its key, the witness
+/// none, a certificate of the old CA is refused at the handshake, and a token made
+/// before the move no longer finds its CA.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trust_new_ca_rotation_with_a_node_down_then_finished() {
+    let mut c = Nodes::new("newca");
+    // The move waits six commit timeouts for the down node.
+    c.commit_timeout_ms = Some(2000);
+    c.form(&[("a", false), ("b", false), ("w", true)], 0).await;
+    let old_ca = read(&c.dir(0).join("tls/ca.pem"));
+    let old_fp = ok(pki::fingerprint_pem(&old_ca));
+    let old_key = ca_key(&c, 0);
+    let old_token = ok(c.node(0).token(TTL).await);
+
+    // b down; a and the witness keep quorum.
+    ok(c.node(1).stop().await);
+    let err = c
+        .node(0)
+        .rotate_certs(true)
+        .await
+        .err()
+        .map(|e| e.to_string());
+    assert!(
+        err.as_deref()
+            .is_some_and(|e| e.contains("HALO-E194") && e.contains('b')),
+        "a move to a new CA with b down: {err:?}"
+    );
+    let during = trusted(&c, 0);
+    assert_eq!(during.len(), 2, "a trusts both CAs during the move");
+    assert_eq!(during[0], old_fp);
+    let new_fp = during[1].clone();
+    let certs = ok(c.node(0).certs().await);
+    for n in ["a", "w"] {
+        let rec = certs.iter().find(|r| r.node == n);
+        assert_eq!(
+            rec.map(|r| r.ca_sha256.as_str()),
+            Some(new_fp.as_str()),
+            "{certs:?}"
+        );
+    }
+
+    // b comes back with its old certificate and catches up by itself.
+    ok(c.node(1).start().await);
+    c.wait_online(0, 3).await;
+    let b_key = c.dir(1).join("ca-next-key.pem");
+    let deadline = std::time::Instant::now() + DEADLINE;
+    while !(b_key.exists() && trusted(&c, 1).contains(&new_fp)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "b never took the new CA"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let certs = ok(c.node(0).rotate_certs(true).await);
+    for r in &certs {
+        assert_eq!(r.ca_sha256, new_fp, "{certs:?}");
+    }
+    for i in 0..3 {
+        let deadline = std::time::Instant::now() + DEADLINE;
+        while trusted(&c, i) != [new_fp.clone()] {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} still trusts {:?}",
+                c.name(i),
+                trusted(&c, i)
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(!c.dir(i).join("ca-next-key.pem").exists(), "{}", c.name(i));
+    }
+    let new_ca = read(&c.dir(0).join("tls/ca.pem"));
+    for i in 0..2 {
+        let deadline = std::time::Instant::now() + DEADLINE;
+        while !pki::key_matches(&new_ca, &ca_key(&c, i)) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} lacks the new CA key",
+                c.name(i)
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    assert!(
+        !c.dir(2).join("ca-key.pem").exists(),
+        "the witness holds a CA key"
+    );
+    c.wait_online(0, 3).await;
+    ok(c.node(1)
+        .propose(halo_consensus::Change::Noop {
+            note: "after".into(),
+        })
+        .await);
+
+    // A certificate of the old CA, with b's very name, is refused at the handshake.
+    let (cert, key) = ok(pki::issue_node_cert(&old_ca, &old_key, "b"));
+    let old = Identity {
+        name: "b".into(),
+        ca_cert_pem: format!("{old_ca}{new_ca}"),
+        cert_pem: cert,
+        key_pem: key,
+    };
+    let r = call(
+        &old,
+        &c.member(0),
+        PeerRequest::Ping(PeerView {
+            name: "b".into(),
+            ..Default::default()
+        }),
+    )
+    .await;
+    let err = r.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        !err.is_empty() && !err.contains("HALO-E191"),
+        "an old-CA certificate got past the handshake: {err}"
+    );
+
+    // A token made before the move names the old CA: refused; a new one admits.
+    let d = c.open("d", false).await;
+    let r = c.node(d).join(c.addr(0), &old_token, None).await;
+    assert!(r.is_err(), "a token of the old CA admitted d");
+    let d2 = c.open("d2", false).await;
+    let token = ok(c.node(0).token(TTL).await);
+    ok(c.node(d2).join(c.addr(1), &token, None).await);
+    c.wait_online(0, 4).await;
+    let certs = ok(c.node(0).certs().await);
+    let rec = certs.iter().find(|r| r.node == "d2");
+    assert_eq!(
+        rec.map(|r| r.ca_sha256.as_str()),
+        Some(new_fp.as_str()),
+        "{certs:?}"
+    );
+    for i in [0, 1, 2, d2] {
+        c.node(i).shutdown().await;
+    }
+    c.node(d).shutdown().await;
 }
