@@ -35,7 +35,7 @@ pub enum ClientError {
     Api(WireError),
     #[error("HALO-E159 cannot reach {addr}: {reason}")]
     Remote { addr: String, reason: String },
-    #[error("HALO-E160 {addr} presented a certificate with fingerprint {seen}, not the {pinned} recorded when it was authenticated: if the node's certificate was replaced on purpose, run `halo cluster auth` again; otherwise something is impersonating it")]
+    #[error("HALO-E160 {addr} presented a certificate whose key has the fingerprint {seen}, not the {pinned} recorded when it was authenticated: if the node's API key was replaced on purpose, run `halo cluster auth` again; otherwise something is impersonating it")]
     CertificateChanged {
         addr: String,
         seen: String,
@@ -63,8 +63,10 @@ impl ClientError {
 pub struct Remote {
     /// HOST:PORT.
     pub addr: String,
-    /// The SHA-256 fingerprint of the node's API certificate; `None` accepts any (trust
-    /// on first use: the fingerprint seen is returned by [`Client::seen_fingerprint`]).
+    /// The SHA-256 fingerprint of the node's API key (its certificate's public key, which
+    /// stays when the certificate is reissued) or, as older pins hold, of the certificate
+    /// itself; `None` accepts any (trust on first use: the key's fingerprint seen is
+    /// returned by [`Client::seen_fingerprint`]).
     pub fingerprint: Option<String>,
     /// The `Authorization` header's value.
     pub authorization: Option<String>,
@@ -105,7 +107,7 @@ enum Endpoint {
 pub struct Client {
     endpoint: Endpoint,
     timeout: Duration,
-    seen: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+    seen: std::sync::Arc<std::sync::Mutex<Option<Seen>>>,
 }
 
 impl Client {
@@ -126,9 +128,9 @@ impl Client {
         }
     }
 
-    /// The fingerprint of the certificate the remote node last presented.
+    /// The fingerprint of the key of the certificate the remote node last presented.
     pub fn seen_fingerprint(&self) -> Option<String> {
-        self.seen.lock().ok().and_then(|s| s.clone())
+        self.seen.lock().ok().and_then(|s| s.clone()).map(|s| s.key)
     }
 
     pub fn with_timeout(mut self, t: Duration) -> Client {
@@ -243,12 +245,18 @@ impl Client {
             .map_err(|e| fail(format!("TLS: {e}")))?;
         // The certificate is checked against the pin here, after the handshake proved
         // the server holds its key.
-        let seen = self.seen_fingerprint().unwrap_or_default();
+        let seen = self
+            .seen
+            .lock()
+            .ok()
+            .and_then(|s| s.clone())
+            .unwrap_or_default();
         if let Some(pinned) = &r.fingerprint {
-            if !halo_consensus::pki::digest_eq(pinned, &seen) {
+            let eq = halo_consensus::pki::digest_eq;
+            if !eq(pinned, &seen.key) && !eq(pinned, &seen.cert) {
                 return Err(ClientError::CertificateChanged {
                     addr: r.addr.clone(),
-                    seen,
+                    seen: seen.key,
                     pinned: pinned.clone(),
                 });
             }
@@ -549,11 +557,18 @@ where
     Result::Ok(sender)
 }
 
+/// What a remote node presented: its certificate's and its key's SHA-256.
+#[derive(Debug, Clone, Default)]
+struct Seen {
+    cert: String,
+    key: String,
+}
+
 /// Records the server's certificate fingerprint (checked against the pin once the
 /// handshake is done) and checks the handshake's signatures with it.
 #[derive(Debug)]
 struct Pinned {
-    seen: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+    seen: std::sync::Arc<std::sync::Mutex<Option<Seen>>>,
     provider: std::sync::Arc<rustls::crypto::CryptoProvider>,
 }
 
@@ -567,7 +582,10 @@ impl rustls::client::danger::ServerCertVerifier for Pinned {
         _now: rustls::pki_types::UnixTime,
     ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
         if let Result::Ok(mut s) = self.seen.lock() {
-            *s = Some(halo_consensus::pki::sha256_hex(end_entity.as_ref()));
+            *s = Some(Seen {
+                cert: halo_consensus::pki::sha256_hex(end_entity.as_ref()),
+                key: halo_consensus::pki::key_sha256(end_entity.as_ref()).unwrap_or_default(),
+            });
         }
         Result::Ok(rustls::client::danger::ServerCertVerified::assertion())
     }

@@ -1,18 +1,24 @@
 //! The remote API's transport: HTTPS on a TCP address (pcsd's port 2224 by default).
 //!
 //! The certificate is the operator's (`--api-cert`/`--api-key`) or, by default, the
-//! node's own API certificate, made once at first start (`STATE_DIR/api-cert.pem`,
-//! self-signed, as pcsd's) and kept, so clients that pinned it (`halo cluster auth`)
-//! keep trusting it whatever the node's cluster membership does. TLS handshakes run in
-//! tasks of their own: a slow or silent client never holds up the others.
+//! node's own: its key is made once at first start (`STATE_DIR/api-key.pem`) and kept,
+//! so clients that pinned it (`halo cluster auth` pins the key) keep trusting it; its
+//! certificate (`STATE_DIR/api-cert.pem`) is self-signed until the node is a member,
+//! then issued by the cluster CA and reissued before it expires or when the cluster
+//! moves to a new CA (`curl --cacert STATE_DIR/tls/ca.pem https://NODE:2224/...`
+//! verifies it). TLS handshakes run in tasks of their own: a slow or silent client
+//! never holds up the others.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use halo_consensus::ClusterNode;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::server::TlsStream;
@@ -73,8 +79,12 @@ pub fn own_certificate(state_dir: &Path, node_name: &str) -> Result<(String, Str
     Ok((c, k))
 }
 
-/// The TLS acceptor for a certificate chain and key in PEM.
-pub fn acceptor(cert_pem: &str, key_pem: &str) -> Result<TlsAcceptor, DaemonError> {
+/// The certificate the remote API presents; replaced while it runs when the node's own
+/// is reissued.
+#[derive(Debug)]
+pub struct ApiCert(RwLock<Arc<CertifiedKey>>);
+
+fn certified_key(cert_pem: &str, key_pem: &str) -> Result<Arc<CertifiedKey>, DaemonError> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
         .collect::<Result<_, _>>()
         .map_err(|e| tls_err(format!("certificate: {e}")))?;
@@ -83,14 +93,93 @@ pub fn acceptor(cert_pem: &str, key_pem: &str) -> Result<TlsAcceptor, DaemonErro
     }
     let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
         .map_err(|e| tls_err(format!("key: {e}")))?;
+    let key = halo_consensus::pki::provider()
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| tls_err(format!("key: {e}")))?;
+    let ck = CertifiedKey::new(certs, key);
+    ck.keys_match()
+        .map_err(|e| tls_err(format!("the key is not the certificate's: {e}")))?;
+    Ok(Arc::new(ck))
+}
+
+impl ApiCert {
+    pub fn new(cert_pem: &str, key_pem: &str) -> Result<Arc<ApiCert>, DaemonError> {
+        Ok(Arc::new(ApiCert(RwLock::new(certified_key(
+            cert_pem, key_pem,
+        )?))))
+    }
+
+    /// Present this certificate from the next handshake on.
+    pub fn set(&self, cert_pem: &str, key_pem: &str) -> Result<(), DaemonError> {
+        let ck = certified_key(cert_pem, key_pem)?;
+        match self.0.write() {
+            Ok(mut g) => *g = ck,
+            Err(e) => *e.into_inner() = ck,
+        }
+        Ok(())
+    }
+}
+
+impl ResolvesServerCert for ApiCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(match self.0.read() {
+            Ok(g) => g.clone(),
+            Err(e) => e.into_inner().clone(),
+        })
+    }
+}
+
+/// The TLS acceptor presenting `cert`.
+pub fn acceptor(cert: Arc<ApiCert>) -> Result<TlsAcceptor, DaemonError> {
     let mut cfg = rustls::ServerConfig::builder_with_provider(halo_consensus::pki::provider())
         .with_safe_default_protocol_versions()
         .map_err(tls_err)?
         .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(tls_err)?;
+        .with_cert_resolver(cert);
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(cfg)))
+}
+
+/// How often the node looks whether its own API certificate needs the cluster CA.
+const API_CERT_CHECK: Duration = Duration::from_secs(2);
+
+/// Keep the node's own API certificate one of the cluster CA's: issued once the node
+/// is a member, reissued before it expires and when the cluster moves to a new CA;
+/// written to `STATE_DIR/api-cert.pem` and presented from the next handshake on.
+pub async fn keep_api_cert(node: ClusterNode, state_dir: PathBuf, cert: Arc<ApiCert>) {
+    let cert_path = state_dir.join("api-cert.pem");
+    let mut last_error = None;
+    loop {
+        tokio::time::sleep(API_CERT_CHECK).await;
+        let (Ok(current), Ok(key)) = (
+            std::fs::read_to_string(&cert_path),
+            std::fs::read_to_string(state_dir.join("api-key.pem")),
+        ) else {
+            continue;
+        };
+        match node.issue_api_cert(&key, &current).await {
+            Ok(None) => last_error = None,
+            Ok(Some(chain)) => {
+                let written = std::fs::write(&cert_path, &chain)
+                    .map_err(|e| tls_err(format!("{}: {e}", cert_path.display())));
+                match written.and_then(|()| cert.set(&chain, &key)) {
+                    Ok(()) => tracing::info!(
+                        certificate = %halo_consensus::pki::fingerprint_pem(&chain).unwrap_or_default(),
+                        "the remote API presents a certificate of the cluster CA (same key)"
+                    ),
+                    Err(e) => tracing::warn!("remote API certificate: {e}"),
+                }
+            }
+            Err(e) => {
+                let e = e.to_string();
+                if last_error.as_ref() != Some(&e) {
+                    tracing::debug!("remote API certificate not issued yet: {e}");
+                }
+                last_error = Some(e);
+            }
+        }
+    }
 }
 
 /// A listener that hands out connections whose TLS handshake succeeded.

@@ -936,7 +936,8 @@ pub async fn run_daemon(
                 }
                 None => crate::remote::own_certificate(&state_dir, &opts.name)?,
             };
-            let acceptor = crate::remote::acceptor(&cert, &key)?;
+            let api_cert = crate::remote::ApiCert::new(&cert, &key)?;
+            let acceptor = crate::remote::acceptor(api_cert.clone())?;
             let err = |source| DaemonError::Remote {
                 addr: r.addr.to_string(),
                 source,
@@ -952,15 +953,26 @@ pub async fn run_daemon(
                 Err(e) => return Err(err(e)),
             };
             let tls = TlsListener::new(tcp, acceptor).map_err(err)?;
+            let der = halo_consensus::pki::cert_der(&cert)
+                .map_err(|e| DaemonError::Tls(e.to_string()))?;
             tracing::info!(
                 addr = %r.addr,
-                fingerprint = %halo_consensus::pki::fingerprint_pem(&cert).map_err(|e| DaemonError::Tls(e.to_string()))?,
-                "remote API (HTTPS) listening; clients that pin certificates see this fingerprint"
+                key = %halo_consensus::pki::key_sha256(der.as_ref()).unwrap_or_default(),
+                "remote API (HTTPS) listening; `halo cluster auth` pins this key fingerprint"
             );
-            Some(tls)
+            // The node's own certificate is kept one of the cluster CA's; an operator's
+            // is left alone.
+            Some((tls, r.cert.is_none().then_some(api_cert)))
         }
     };
     let node = ClusterNode::open(opts).await?;
+    let api_cert_task = remote.as_ref().and_then(|(_, own)| own.clone()).map(|c| {
+        tokio::spawn(crate::remote::keep_api_cert(
+            node.clone(),
+            state_dir.clone(),
+            c,
+        ))
+    });
     let auth = Auth::new(node.clone(), &state_dir);
     // A witness votes and never runs resources: it has no controller.
     let controller = (!witness)
@@ -989,7 +1001,7 @@ pub async fn run_daemon(
         }
     };
     let app = router(node.clone(), auth, controller.clone(), &listen, witness);
-    let remote_task = remote.map(|tls| {
+    let remote_task = remote.map(|(tls, _)| {
         let app = app.clone();
         let mut done = done_rx.clone();
         tokio::spawn(async move {
@@ -1009,7 +1021,7 @@ pub async fn run_daemon(
     )
     .with_graceful_shutdown(shutdown)
     .await;
-    if let Some(t) = remote_task {
+    for t in remote_task.into_iter().chain(api_cert_task) {
         t.abort();
     }
     node.shutdown().await;

@@ -645,7 +645,7 @@ fn auth(
             Ok(t) => {
                 let fingerprint = client.seen_fingerprint().unwrap_or_default();
                 if pinned.is_none() {
-                    println!("{name}: certificate fingerprint {fingerprint} (first contact: compare it with the one the node's daemon logs)");
+                    println!("{name}: API key fingerprint {fingerprint} (first contact: compare it with the `key` the node's daemon logs when its remote API starts)");
                 }
                 hosts.hosts.insert(
                     name.clone(),

@@ -1,5 +1,5 @@
 //! The nodes this user has authenticated to (`halo cluster auth`, as pcs's known hosts):
-//! each node's API address, its certificate's fingerprint (pinned at the first contact,
+//! each node's API address, its API key's fingerprint (pinned at the first contact,
 //! as ssh does), and the API token the node issued. Kept in
 //! `$HALO_HOSTS_FILE`, else `$XDG_CONFIG_HOME/halo/hosts.json`, else
 //! `~/.config/halo/hosts.json`, mode 0600 (the tokens are credentials).
@@ -18,7 +18,9 @@ pub const API_PORT: u16 = 2224;
 pub struct Host {
     /// HOST:PORT of the node's remote API.
     pub addr: String,
-    /// SHA-256 of the node's API certificate.
+    /// SHA-256 of the node's API key (its certificate's public key: it stays when the
+    /// node's certificate is reissued by the cluster CA); older files hold the
+    /// certificate's, still accepted while that certificate is presented.
     pub fingerprint: String,
     /// The user the token belongs to.
     pub user: String,

@@ -160,12 +160,26 @@ pub enum PeerRequest {
     SignCsr {
         csr_pem: String,
         validity_ms: u64,
+        /// What the certificate is for (a node's own by default).
+        #[serde(default)]
+        kind: CertKind,
     },
     /// Ask a holder for the private key of the cluster's CA with this fingerprint (the
     /// current one, or the one a rotation moves to); given to full voters only.
     CaKey {
         ca_fingerprint: String,
     },
+}
+
+/// What a certificate signed on request is for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CertKind {
+    /// The node's own, for the node-to-node port (client and server).
+    #[default]
+    Node,
+    /// The node's remote API (a TLS server only).
+    Api,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -18,7 +18,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::error::{Error, Result, WireError};
 use crate::net::{
-    self, Forward, ForwardReply, Handler, JoinAccepted, JoinRequest, KnownNode, Net,
+    self, CertKind, Forward, ForwardReply, Handler, JoinAccepted, JoinRequest, KnownNode, Net,
     NetworkFactory, Peer, PeerRequest, PeerResponse, PeerView, Reply,
 };
 use crate::pki::{self, Identity, JoinToken};
@@ -798,6 +798,45 @@ impl ClusterNode {
     /// Raft timing of this node.
     pub fn timing(&self) -> Timing {
         self.inner.timing().clone()
+    }
+
+    /// A certificate of the cluster CA for this node's remote API key (`key_pem`, kept
+    /// for good), when `current_pem` is not one the cluster trusts for this node or has
+    /// less than a third of its lifetime left; `None` when it is fine, or this node is
+    /// not a member. The chain returned is the certificate, then the CA that issued it.
+    pub async fn issue_api_cert(&self, key_pem: &str, current_pem: &str) -> Result<Option<String>> {
+        let Ok(run) = self.inner.running() else {
+            return Ok(None);
+        };
+        let name = self.inner.my_name();
+        let (member, cluster) = run.sm.with(|a| {
+            (
+                a.state
+                    .nodes
+                    .get(&name)
+                    .is_some_and(|r| r.status == NodeStatus::Member),
+                a.state.cluster.clone(),
+            )
+        });
+        let (true, Some(cluster)) = (member, cluster) else {
+            return Ok(None);
+        };
+        let trusted = cluster.trusted_pem();
+        let issued = pki::issuer_of(current_pem, &trusted, &name).unwrap_or(None);
+        let fresh = pki::cert_der(current_pem)
+            .ok()
+            .and_then(|d| pki::cert_validity_ms(d.as_ref()))
+            .is_some_and(|(nb, na)| pki::now_ms() < nb + (na.saturating_sub(nb)) / 3 * 2);
+        if issued.is_some() && fresh && pki::key_matches(current_pem, key_pem) {
+            return Ok(None);
+        }
+        let csr = pki::api_csr(&name, key_pem)?;
+        let cert = self
+            .inner
+            .get_signed(&run, &cluster, &name, &csr, CertKind::Api)
+            .await?;
+        let (ca, _) = cluster.signing_ca();
+        Ok(Some(format!("{}\n{}\n", cert.trim_end(), ca.trim_end())))
     }
 
     /// Each member's certificate as the cluster records it, as of a linearizable read.
@@ -1660,13 +1699,49 @@ impl Inner {
         })
     }
 
-    /// On a holder of the CA key: sign a renewed certificate for the member `name`.
+    /// Sign `csr_pem` for the member `name` with `signer`: a node certificate, or an API
+    /// certificate for the name and the address the cluster records for it.
+    fn sign_as(
+        &self,
+        run: &Running,
+        signer: &Signer,
+        name: &str,
+        csr_pem: &str,
+        valid_for: Duration,
+        kind: CertKind,
+    ) -> Result<String> {
+        match kind {
+            CertKind::Node => {
+                pki::sign_csr_for(&signer.cert_pem, &signer.key_pem, csr_pem, name, valid_for)
+            }
+            CertKind::Api => {
+                let ip = run.sm.with(|a| {
+                    a.state
+                        .nodes
+                        .get(name)
+                        .and_then(|r| r.addr.parse::<std::net::SocketAddr>().ok().map(|s| s.ip()))
+                });
+                let ips: Vec<_> = ip.into_iter().filter(|ip| !ip.is_unspecified()).collect();
+                pki::sign_api_csr(
+                    &signer.cert_pem,
+                    &signer.key_pem,
+                    csr_pem,
+                    name,
+                    &ips,
+                    valid_for,
+                )
+            }
+        }
+    }
+
+    /// On a holder of the CA key: sign a certificate for the member `name`.
     fn sign_renewal(
         &self,
         run: &Running,
         name: &str,
         csr_pem: &str,
         validity_ms: u64,
+        kind: CertKind,
     ) -> Result<String> {
         let cluster = run
             .sm
@@ -1682,8 +1757,8 @@ impl Inner {
         let valid_for = Duration::from_millis(validity_ms)
             .min(self.opts.cert_validity)
             .max(Duration::from_secs(1));
-        let cert = pki::sign_csr_for(&signer.cert_pem, &signer.key_pem, csr_pem, name, valid_for)?;
-        tracing::info!(node = %name, "signed a renewed certificate");
+        let cert = self.sign_as(run, &signer, name, csr_pem, valid_for, kind)?;
+        tracing::info!(node = %name, ?kind, "signed a certificate");
         Ok(cert)
     }
 
@@ -1695,16 +1770,18 @@ impl Inner {
         cluster: &ClusterInfo,
         name: &str,
         csr_pem: &str,
+        kind: CertKind,
     ) -> Result<String> {
         let validity = self.opts.cert_validity;
         if let Some(signer) = self.signer(cluster)? {
-            return pki::sign_csr_for(&signer.cert_pem, &signer.key_pem, csr_pem, name, validity);
+            return self.sign_as(run, &signer, name, csr_pem, validity, kind);
         }
         let holders = self.key_holders(run);
         let t = Duration::from_millis(self.timing().rpc_timeout_ms * 5);
         let req = PeerRequest::SignCsr {
             csr_pem: csr_pem.to_string(),
             validity_ms: validity.as_millis() as u64,
+            kind,
         };
         let mut why = vec![];
         for h in holders {
@@ -2057,7 +2134,9 @@ impl Inner {
             return Ok(false);
         }
         let (key, csr) = pki::node_csr(&name)?;
-        let cert = self.get_signed(run, &cluster, &name, &csr).await?;
+        let cert = self
+            .get_signed(run, &cluster, &name, &csr, CertKind::Node)
+            .await?;
         let der = pki::cert_der(&cert)?;
         if pki::cert_common_name(der.as_ref()).as_deref() != Some(name.as_str()) {
             return Err(Error::RenewFailed {
@@ -2547,6 +2626,7 @@ impl Handler for HandlerRef {
                 PeerRequest::SignCsr {
                     csr_pem,
                     validity_ms,
+                    kind,
                 } => {
                     // A certificate for the name in the asker's own certificate only;
                     // it is used once the asker itself commits it (RenewCert).
@@ -2554,7 +2634,7 @@ impl Handler for HandlerRef {
                         return Err(wire(Error::NotMember(from)));
                     }
                     inner
-                        .sign_renewal(&run, &from, &csr_pem, validity_ms)
+                        .sign_renewal(&run, &from, &csr_pem, validity_ms, kind)
                         .map(|cert_pem| PeerResponse::Signed { cert_pem })
                         .map_err(wire)
                 }

@@ -130,7 +130,7 @@ pub fn fingerprints_pem(pem: &str) -> Result<Vec<String>> {
         .collect())
 }
 
-/// Which of the CAs in `cas_pem` issued the node certificate `cert_pem` for `name`: its
+/// Which of the CAs in `cas_pem` issued the certificate `cert_pem` for `name`: its
 /// fingerprint, or `None` when none did (or the certificate is not valid now).
 pub fn issuer_of(cert_pem: &str, cas_pem: &str, name: &str) -> Result<Option<String>> {
     let leaf = cert_der(cert_pem)?;
@@ -252,6 +252,59 @@ fn node_params(name: &str) -> Result<CertificateParams> {
         ExtendedKeyUsagePurpose::ClientAuth,
     ];
     Ok(params)
+}
+
+/// The parameters of a node's remote API certificate: a TLS server only, for the node's
+/// name and the addresses the cluster records for it.
+fn api_params(name: &str, ips: &[std::net::IpAddr]) -> Result<CertificateParams> {
+    check_node_name(name)?;
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, format!("halo API {name}"));
+    params.distinguished_name = dn;
+    params.subject_alt_names = vec![SanType::DnsName(
+        name.try_into().map_err(tls_err("node name"))?,
+    )];
+    params
+        .subject_alt_names
+        .extend(ips.iter().map(|ip| SanType::IpAddress(*ip)));
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    Ok(params)
+}
+
+/// A certificate signing request for `name`'s remote API with its existing key (the API
+/// key is kept for good: clients pin it).
+pub fn api_csr(name: &str, key_pem: &str) -> Result<String> {
+    let key = KeyPair::from_pem(key_pem).map_err(tls_err("API key"))?;
+    api_params(name, &[])?
+        .serialize_request(&key)
+        .map_err(tls_err("make CSR"))?
+        .pem()
+        .map_err(tls_err("CSR PEM"))
+}
+
+/// Sign a node's remote API CSR with the cluster CA: the names come from the cluster's
+/// records, never from the request.
+pub fn sign_api_csr(
+    ca_cert_pem: &str,
+    ca_key_pem: &str,
+    csr_pem: &str,
+    name: &str,
+    ips: &[std::net::IpAddr],
+    valid_for: Duration,
+) -> Result<String> {
+    let mut params = api_params(name, ips)?;
+    set_validity(&mut params, valid_for);
+    sign_with(ca_cert_pem, ca_key_pem, csr_pem, params)
+}
+
+/// SHA-256 (lowercase hex) of a DER certificate's public key (its SubjectPublicKeyInfo):
+/// what stays when a certificate is reissued for the same key.
+pub fn key_sha256(der: &[u8]) -> Option<String> {
+    use x509_parser::prelude::FromDer;
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(der).ok()?;
+    Some(sha256_hex(cert.tbs_certificate.subject_pki.raw))
 }
 
 /// A new node key and a certificate signing request for `name`: (key PEM, CSR PEM).
