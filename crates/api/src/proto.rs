@@ -4,7 +4,16 @@ use serde::{Deserialize, Serialize};
 
 pub use halo_consensus::{Change, HistoryEntry, Joined, StatusReport, TokenInfo, WireError};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A role's JSON schema: one of its names.
+fn role_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "string", "enum": ["read", "operator", "admin"]})
+}
+
+fn optional_role_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": ["string", "null"], "enum": ["read", "operator", "admin", null]})
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InitRequest {
     pub name: String,
     #[serde(default)]
@@ -13,7 +22,7 @@ pub struct InitRequest {
     pub token_ttl_s: Option<u64>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TokenRequest {
     #[serde(default)]
     pub ttl_s: Option<u64>,
@@ -28,14 +37,14 @@ pub struct TokenReply {
 }
 
 /// `POST /v1/cluster/certs/rotate` (a missing body is `{}`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RotateRequest {
     /// Move the cluster to a new CA as well (both trusted until every node renewed).
     #[serde(default)]
     pub new_ca: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct JoinRequest {
     pub peer: String,
     pub token: String,
@@ -43,13 +52,16 @@ pub struct JoinRequest {
     pub name: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RemoveRequest {
     pub node: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ProposeRequest {
+    /// A typed change (`{"change": "set_config", ...}`), as `halo_consensus::Change`
+    /// serialises it; the API accepts the kinds its role check knows.
+    #[schemars(with = "serde_json::Value")]
     pub change: Change,
 }
 
@@ -86,24 +98,26 @@ pub struct UserInfo {
 
 /// `POST /v1/users`: add a user. The password travels only to the node, which keeps
 /// its argon2id hash.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AddUser {
     pub name: String,
+    #[schemars(schema_with = "role_schema")]
     pub role: halo_consensus::users::Role,
     pub password: String,
 }
 
 /// `POST /v1/users/{name}`: a new password and/or role.
-#[derive(Clone, Serialize, Deserialize, Default)]
+#[derive(Clone, Serialize, Deserialize, Default, schemars::JsonSchema)]
 pub struct SetUser {
     #[serde(default)]
     pub password: Option<String>,
     #[serde(default)]
+    #[schemars(schema_with = "optional_role_schema")]
     pub role: Option<halo_consensus::users::Role>,
 }
 
 /// `POST /v1/tokens`: an API token for oneself or (admin) for `user`.
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default, schemars::JsonSchema)]
 pub struct IssueToken {
     #[serde(default)]
     pub user: Option<String>,
@@ -113,7 +127,7 @@ pub struct IssueToken {
 }
 
 /// `POST /v1/login`'s optional body.
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default, schemars::JsonSchema)]
 pub struct LoginRequest {
     /// A session shorter than the default 8 hours.
     #[serde(default)]

@@ -5,7 +5,8 @@
 
 use halo_consensus::users::Role;
 
-/// One route: method, path (with `{param}` segments), the role it needs, a summary.
+/// One route: method, path (with `{param}` segments), the role it needs, a summary,
+/// and the JSON schema of its request body when it takes one.
 pub struct Route {
     pub method: &'static str,
     pub path: &'static str,
@@ -13,6 +14,9 @@ pub struct Route {
     /// another user's password or token).
     pub role: Role,
     pub summary: &'static str,
+    pub body: Option<fn() -> serde_json::Value>,
+    /// Whether the body may be left out.
+    pub body_optional: bool,
 }
 
 const fn r(method: &'static str, path: &'static str, role: Role, summary: &'static str) -> Route {
@@ -21,8 +25,46 @@ const fn r(method: &'static str, path: &'static str, role: Role, summary: &'stat
         path,
         role,
         summary,
+        body: None,
+        body_optional: false,
     }
 }
+
+impl Route {
+    /// The route takes a JSON body of type `T` (the very type its handler reads).
+    const fn body<T: schemars::JsonSchema>(self) -> Route {
+        Route {
+            body: Some(schema::<T>),
+            ..self
+        }
+    }
+
+    /// The route takes an optional JSON body of type `T`.
+    const fn optional_body<T: schemars::JsonSchema>(self) -> Route {
+        Route {
+            body: Some(schema::<T>),
+            body_optional: true,
+            ..self
+        }
+    }
+}
+
+/// `T`'s JSON schema, inline (no `$ref`s), without the `$schema` key.
+fn schema<T: schemars::JsonSchema>() -> serde_json::Value {
+    let settings = schemars::generate::SchemaSettings::openapi3().with(|s| {
+        s.inline_subschemas = true;
+    });
+    let mut v = settings
+        .into_generator()
+        .into_root_schema_for::<T>()
+        .to_value();
+    if let Some(o) = v.as_object_mut() {
+        o.remove("$schema");
+    }
+    v
+}
+
+use crate::proto;
 
 use Role::{Admin, Operator, Read};
 
@@ -44,8 +86,10 @@ pub const ROUTES: &[Route] = &[
         "/v1/cluster/init",
         Admin,
         "Create a cluster with this node as its first member",
-    ),
-    r("POST", "/v1/cluster/token", Admin, "Issue a join token"),
+    )
+    .body::<proto::InitRequest>(),
+    r("POST", "/v1/cluster/token", Admin, "Issue a join token")
+    .body::<proto::TokenRequest>(),
     r(
         "GET",
         "/v1/cluster/tokens",
@@ -57,7 +101,8 @@ pub const ROUTES: &[Route] = &[
         "/v1/cluster/tokens",
         Admin,
         "Issue a join token (uses, ttl)",
-    ),
+    )
+    .body::<proto::TokenRequest>(),
     r(
         "DELETE",
         "/v1/cluster/tokens/{id}",
@@ -75,19 +120,22 @@ pub const ROUTES: &[Route] = &[
         "/v1/cluster/certs/rotate",
         Admin,
         "Renew every node's certificate now (from a new CA with {\"new_ca\": true}); waits until each uses its new one",
-    ),
+    )
+    .body::<proto::RotateRequest>(),
     r(
         "POST",
         "/v1/cluster/join",
         Admin,
         "Join this node to a cluster through one of its members",
-    ),
+    )
+    .body::<proto::JoinRequest>(),
     r(
         "POST",
         "/v1/cluster/remove",
         Admin,
         "Take another node out of the cluster",
-    ),
+    )
+    .body::<proto::RemoveRequest>(),
     r(
         "POST",
         "/v1/cluster/leave",
@@ -129,7 +177,8 @@ pub const ROUTES: &[Route] = &[
         "/v1/changes",
         Read,
         "Commit a typed change (each kind needs its own role)",
-    ),
+    )
+    .body::<proto::ProposeRequest>(),
     r(
         "GET",
         "/v1/changes",
@@ -142,7 +191,8 @@ pub const ROUTES: &[Route] = &[
         Read,
         "The replicated state, without secrets",
     ),
-    r("POST", "/v1/fence", Admin, "Have the DC fence a node"),
+    r("POST", "/v1/fence", Admin, "Have the DC fence a node")
+    .body::<crate::server::FenceBody>(),
     r(
         "GET",
         "/v1/config/versions",
@@ -154,7 +204,8 @@ pub const ROUTES: &[Route] = &[
         "/v1/attrs",
         Operator,
         "Set a node attribute, after its dampening delay",
-    ),
+    )
+    .body::<halo_controller::attrd::AttrUpdate>(),
     r(
         "GET",
         "/v1/attrs/pending",
@@ -172,7 +223,8 @@ pub const ROUTES: &[Route] = &[
         "/v1/login",
         Read,
         "Exchange a user's password (HTTP basic) for a session token",
-    ),
+    )
+    .optional_body::<proto::LoginRequest>(),
     r(
         "POST",
         "/v1/logout",
@@ -186,13 +238,15 @@ pub const ROUTES: &[Route] = &[
         "The authenticated user and its role",
     ),
     r("GET", "/v1/users", Admin, "The users and their roles"),
-    r("POST", "/v1/users", Admin, "Add a user"),
+    r("POST", "/v1/users", Admin, "Add a user")
+    .body::<proto::AddUser>(),
     r(
         "POST",
         "/v1/users/{name}",
         Read,
         "Change a user's password (its own, or any as admin) or role (admin)",
-    ),
+    )
+    .body::<proto::SetUser>(),
     r(
         "DELETE",
         "/v1/users/{name}",
@@ -210,7 +264,8 @@ pub const ROUTES: &[Route] = &[
         "/v1/tokens",
         Read,
         "Issue an API token (to oneself, or to any user as admin)",
-    ),
+    )
+    .body::<proto::IssueToken>(),
     r(
         "DELETE",
         "/v1/tokens/{id}",
@@ -275,10 +330,10 @@ pub fn openapi() -> serde_json::Value {
         if !params.is_empty() {
             op["parameters"] = serde_json::Value::Array(params);
         }
-        if r.method == "POST" {
+        if let Some(body) = r.body {
             op["requestBody"] = serde_json::json!({
-                "required": false,
-                "content": {"application/json": {"schema": {"type": "object"}}}
+                "required": !r.body_optional,
+                "content": {"application/json": {"schema": body()}}
             });
         }
         entry[r.method.to_ascii_lowercase()] = op;
@@ -322,5 +377,36 @@ mod tests {
             n += ops.as_object().unwrap().len();
         }
         assert_eq!(n, ROUTES.len(), "a (method, path) pair is listed twice");
+    }
+
+    /// Request bodies are described by their types' schemas: their fields, with the
+    /// required ones required.
+    #[test]
+    fn request_bodies_have_their_types_schemas() {
+        let doc = openapi();
+        let body = |method: &str, path: &str| {
+            doc["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
+                .clone()
+        };
+        let join = body("post", "/v1/cluster/join");
+        assert_eq!(join["type"], "object", "{join}");
+        for f in ["peer", "token", "name"] {
+            assert!(join["properties"][f].is_object(), "{f}: {join}");
+        }
+        let required: Vec<&str> = join["required"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str())
+            .collect();
+        assert_eq!(required, ["peer", "token"], "{join}");
+        let user = body("post", "/v1/users");
+        assert_eq!(user["properties"]["role"]["enum"][2], "admin", "{user}");
+        assert!(body("post", "/v1/cluster/certs/rotate")["properties"]["new_ca"].is_object());
+        assert_eq!(
+            doc["paths"]["/v1/login"]["post"]["requestBody"]["required"],
+            false
+        );
+        assert!(doc["paths"]["/v1/cluster/leave"]["post"]["requestBody"].is_null());
     }
 }

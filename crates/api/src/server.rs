@@ -428,9 +428,11 @@ async fn changes(
     }
 }
 
-#[derive(Deserialize)]
-struct FenceBody {
+/// `POST /v1/fence`.
+#[derive(Deserialize, schemars::JsonSchema)]
+pub(crate) struct FenceBody {
     node: String,
+    /// `reboot` (the default), `off` or `on`.
     #[serde(default = "reboot")]
     action: String,
 }

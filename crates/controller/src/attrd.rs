@@ -16,7 +16,7 @@ use halo_consensus::{Change, ChangeResult, ClusterNode};
 use serde::{Deserialize, Serialize};
 
 /// One request of `attrd_updater`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AttrUpdate {
     pub node: String,
     pub name: String,
