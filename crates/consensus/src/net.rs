@@ -609,6 +609,12 @@ async fn serve_conn(
             Ok(())
         }
         Some((name, fingerprint, None)) => {
+            let refusal = || {
+                Err::<PeerResponse, _>(WireError {
+                code: "HALO-E147".into(),
+                message: format!("HALO-E147 certificate of {name} refused: it is not the one recorded for a member of this cluster (a removed node, an unknown name, or a replaced certificate); a node that was removed must join again with a new token under a new name"),
+            })
+            };
             if !handler.admits(&name, &fingerprint) {
                 // A certificate of the cluster CA, but not the one recorded for a member
                 // of that name (removed, unknown, or superseded): one bounded request
@@ -618,11 +624,7 @@ async fn serve_conn(
                     .await
                     .is_ok()
                 {
-                    let reply: Reply = Err(WireError {
-                        code: "HALO-E147".into(),
-                        message: format!("HALO-E147 certificate of {name} refused: it is not the one recorded for a member of this cluster (a removed node, an unknown name, or a replaced certificate); a node that was removed must join again with a new token under a new name"),
-                    });
-                    write_frame(&mut tls, &reply).await.ok();
+                    write_frame(&mut tls, &refusal()).await.ok();
                 }
                 tls.shutdown().await.ok();
                 return Ok(());
@@ -633,6 +635,14 @@ async fn serve_conn(
                     Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
                     Err(e) => return Err(e),
                 };
+                // Checked again for every request: a connection opened with a certificate
+                // since replaced (or by a node since removed) ends with its admission.
+                if !handler.admits(&name, &fingerprint) {
+                    tracing::warn!(peer = %from, node = %name, fingerprint = %fingerprint, "closed a connection whose certificate is no longer a member's");
+                    write_frame(&mut tls, &refusal()).await.ok();
+                    tls.shutdown().await.ok();
+                    return Ok(());
+                }
                 let reply = match req {
                     PeerRequest::Join(_) => Err(WireError {
                         code: "HALO-E101".into(),

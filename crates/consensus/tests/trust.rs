@@ -795,3 +795,35 @@ async fn trust_new_ca_rotation_with_a_node_down_then_finished() {
     }
     c.node(d).shutdown().await;
 }
+
+/// A connection opened with a certificate that is later replaced ends with it: the
+/// first request after the node switched is refused (HALO-E147) on the very connection
+/// that carried requests before. (Review: admission was checked once per connection.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trust_connection_with_a_replaced_certificate_is_closed() {
+    let mut c = Nodes::new("replaced");
+    c.form(&[("a", false), ("b", false), ("c", false)], 0).await;
+    let old_b = c.identity(1);
+    let net = ok(Net::new(Arc::new(TcpTransport), &old_b));
+    let to_a = c.member(0);
+    let ping = || {
+        PeerRequest::Ping(PeerView {
+            name: "b".into(),
+            ..Default::default()
+        })
+    };
+    let r = net.call(&to_a, &ping(), Duration::from_secs(5)).await;
+    assert!(matches!(r, Ok(PeerResponse::Pong(_))), "{r:?}");
+    let before = ok(pki::fingerprint_pem(&old_b.cert_pem));
+    ok(c.node(0).rotate_certs(false).await);
+    assert_ne!(ok(pki::fingerprint_pem(&c.identity(1).cert_pem)), before);
+    let r = net.call(&to_a, &ping(), Duration::from_secs(5)).await;
+    let err = r.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        err.contains("HALO-E147"),
+        "the old certificate's connection: {err}"
+    );
+    for i in 0..3 {
+        c.node(i).shutdown().await;
+    }
+}
