@@ -1,0 +1,747 @@
+//! The reference deployment on three controllers and a client, each a network
+//! namespace of the test kit with its own private systemd, at the reference's own
+//! addresses (10.10.16.55/56/58, the VIP 10.10.16.224: private addresses, only inside
+//! the namespaces this test creates), all run by halo:
+//! - Debian's MariaDB with Galera, run by Debian's `ocf:heartbeat:galera` agent,
+//!   unchanged, as a promotable clone (it decides who bootstraps from the seqnos the
+//!   nodes report through `crm_attribute`, promotes through `crm_master`, asks
+//!   `crm_mon` whether a promoted instance exists: halo answers all of it);
+//! - Debian's memcached (`systemd:memcached`, Debian's unit) on every controller;
+//! - an API service on every controller (`systemd:keystone`, the test kit's stand-in:
+//!   every request goes to the database through the VIP and to the local memcached);
+//! - halo's load balancer with the reference operator's `haproxy.cfg`, unchanged, as a
+//!   clone, and the VIP (`halo:vip`) kept with it.
+//!
+//! Checked by what the services and a client say: every Galera instance promoted, a
+//! three-node primary component, replication; a client's transactions through the VIP
+//! while the VIP holder dies (failed requests counted, no committed transaction lost,
+//! the time until the VIP answers again measured); the dead controller comes back and
+//! catches up by itself; a full outage of all three, after which halo brings the
+//! database back by itself with the same cluster UUID. Figures are printed in the form
+//! `bench/openstack-failover` collects. Needs root (namespaces) and the Debian packages
+//! of `.ci/packages.d/openstack.txt`; skipped with the reason otherwise, a failure in
+//! CI.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use halo_testkit::cluster::poll;
+use halo_testkit::netns::{require_netns, Net};
+use halo_testkit::systemd::{self, Systemd};
+
+const NAMES: [&str; 3] = ["controller1", "controller2", "controller3"];
+/// The reference's controller addresses and VIP, and a client beside them.
+const IPS: [&str; 3] = ["10.10.16.55", "10.10.16.56", "10.10.16.58"];
+const VIP: &str = "10.10.16.224";
+const CLIENT: &str = "client";
+const CLIENT_IP: &str = "10.10.16.100";
+/// Keystone's public port in the reference `haproxy.cfg`: the test kit's API serves it.
+const API_PORT: u16 = 5000;
+const MEMCACHED_UNIT: &str = "/lib/systemd/system/memcached.service";
+const API_SCRIPT: &str = include_str!("../../testkit/assets/openstack-api.py");
+/// The reference operator's load balancer configuration, as the lb crate's tests keep it.
+const REFERENCE_CFG: &str = include_str!("../../lb/tests/data/haproxy-openstack.cfg");
+const GALERA: &str = "/usr/lib/ocf/resource.d/heartbeat/galera";
+/// Galera's first start takes a while (a state transfer per joiner, by rsync).
+const DEADLINE: Duration = Duration::from_secs(240);
+/// Where each node's Galera files are, in its private /run (a link to its directory).
+const RUN: &str = "/run/galera";
+/// MariaDB's socket where Debian's client looks by default (the agent's checks give no
+/// socket): also private to each host.
+const SOCKET: &str = "/run/mysqld/mysqld.sock";
+
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_halo"))
+}
+
+struct Lab {
+    /// Dropped first: MariaDB and the daemons die with their host's PID namespace.
+    systemds: Vec<Option<Systemd>>,
+    daemons: Vec<Option<Child>>,
+    net: Net,
+    root: PathBuf,
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for d in self.daemons.iter_mut().flatten() {
+            let _ = d.kill();
+            let _ = d.wait();
+        }
+        self.systemds.clear();
+        if std::env::var_os("HALO_KEEP_TEST_DIRS").is_none() {
+            let _ = std::fs::remove_dir_all(&self.root);
+        }
+    }
+}
+
+impl Lab {
+    fn dir(&self, i: usize) -> PathBuf {
+        self.root.join(NAMES[i])
+    }
+
+    fn ip(&self, i: usize) -> String {
+        IPS[i].to_string()
+    }
+
+    fn halo(&self, i: usize, args: &[&str]) -> (bool, String) {
+        let o = Command::new(bin())
+            .args(args)
+            .env("HALO_STATE_DIR", self.dir(i).join("halo"))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("halo: {e}"));
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr),
+        )
+    }
+
+    /// `SQL` on node `i`'s MariaDB (through its socket); the rows, or None.
+    fn sql(&self, i: usize, sql: &str) -> Option<String> {
+        let o = self.systemds[i]
+            .as_ref()?
+            .run("mariadb", &["--socket", SOCKET, "-N", "-B", "-e", sql])
+            .ok()?;
+        o.status
+            .success()
+            .then(|| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    }
+
+    /// Boot host `i` (a new private systemd, so a fresh /run; its files kept) and start
+    /// its daemon.
+    fn boot(&mut self, i: usize) {
+        let sd = Systemd::boot_in(&self.net.hosts()[i]).unwrap_or_else(|e| panic!("{e}"));
+        std::os::unix::fs::symlink(self.dir(i), sd.root().join(RUN.trim_start_matches('/')))
+            .unwrap_or_else(|e| panic!("{e}"));
+        // Debian's memcached unit as it is, and the API as a unit of its own (keystone's
+        // place): the services halo runs as `systemd:` resources.
+        let memcached = std::fs::read_to_string(MEMCACHED_UNIT).unwrap_or_else(|e| panic!("{e}"));
+        sd.install("memcached.service", &memcached)
+            .unwrap_or_else(|e| panic!("{e}"));
+        sd.install("keystone.service", &api_unit(i, &self.root))
+            .unwrap_or_else(|e| panic!("{e}"));
+        self.systemds[i] = Some(sd);
+        self.start_daemon(i);
+    }
+
+    fn start_daemon(&mut self, i: usize) {
+        let dir = self.dir(i);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("halo.log"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let log2 = log.try_clone().unwrap_or_else(|e| panic!("{e}"));
+        let child = self.systemds[i]
+            .as_ref()
+            .unwrap_or_else(|| panic!("{} is down", NAMES[i]))
+            .command(bin())
+            .args(["daemon", "--name", NAMES[i]])
+            .args(["--listen", &format!("{}:7000", self.ip(i))])
+            .arg("--state-dir")
+            .arg(dir.join("halo"))
+            .arg("--rsctmp")
+            .arg(dir.join("rsctmp"))
+            .arg("--run-dir")
+            .arg(dir.join("run"))
+            .args(["--watchdog", "none", "--api", "none"])
+            .env("HALO_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}"));
+        self.daemons[i] = Some(child);
+        let sock = dir.join("halo/halo.sock");
+        let up = poll(Duration::from_secs(30), || {
+            std::os::unix::net::UnixStream::connect(&sock)
+                .ok()
+                .map(|_| ())
+        });
+        assert!(up.is_some(), "{} did not start\n{}", NAMES[i], self.logs());
+    }
+
+    fn logs(&self) -> String {
+        let mut out = String::new();
+        for (i, name) in NAMES.iter().enumerate() {
+            let text = std::fs::read_to_string(self.dir(i).join("halo.log")).unwrap_or_default();
+            let lines: Vec<&str> = text
+                .lines()
+                .filter(|l| l.contains("galera") || l.contains("ERROR"))
+                .collect();
+            let tail = &lines[lines.len().saturating_sub(12)..];
+            let db = std::fs::read_to_string(self.dir(i).join("error.log")).unwrap_or_default();
+            let db: Vec<&str> = db.lines().collect();
+            out.push_str(&format!(
+                "--- {name}\n{}\n--- {name} mariadb\n{}\n",
+                tail.join("\n"),
+                db[db.len().saturating_sub(8)..].join("\n")
+            ));
+        }
+        out
+    }
+
+    /// Host `i` dies: its cable pulled, then every process of it killed at once (its
+    /// PID namespace goes with its private systemd).
+    fn kill(&mut self, i: usize) {
+        self.net.cut(NAMES[i]).unwrap_or_else(|e| panic!("{e}"));
+        if let Some(mut d) = self.daemons[i].take() {
+            let _ = d.kill();
+            let _ = d.wait();
+        }
+        self.systemds[i] = None;
+        // What a reboot forgets: the VIP it held (its namespace outlives its processes).
+        let host = &self.net.hosts()[i];
+        let shown = host.ip(&["-4", "-o", "addr", "show"]).unwrap_or_default();
+        for word in shown.split_whitespace() {
+            if word.starts_with(&format!("{VIP}/")) {
+                let _ = host.ip(&["addr", "del", word, "dev", host.ifname()]);
+            }
+        }
+    }
+
+    /// The controllers that hold the VIP.
+    fn vip_holders(&self) -> Vec<usize> {
+        let ip = format!(" {VIP}/");
+        (0..3)
+            .filter(|i| {
+                self.net.hosts()[*i]
+                    .ip(&["-4", "-o", "addr", "show"])
+                    .is_ok_and(|out| out.contains(&ip))
+            })
+            .collect()
+    }
+
+    /// The nodes where galera is promoted, by `halo status --json` (a clone's object
+    /// has its instances' roles by node).
+    fn promoted(&self) -> Vec<String> {
+        let (_, out) = self.halo(0, &["status", "--json"]);
+        let st: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+        let galera = st["resources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["id"] == "galera")
+            .cloned()
+            .unwrap_or_default();
+        let mut nodes: Vec<String> = galera["roles"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(_, role)| *role == "promoted")
+            .map(|(n, _)| n.clone())
+            .collect();
+        nodes.sort();
+        nodes
+    }
+}
+
+/// The API's unit on controller `i`: the test kit's service on the controller's address,
+/// its database through the VIP.
+fn api_unit(i: usize, root: &Path) -> String {
+    format!(
+        "[Unit]\nDescription=OpenStack API stand-in (halo test kit)\n\
+         [Service]\nExecStart=/usr/bin/python3 {script} {name} {ip} {API_PORT} {VIP} api api-secret\n",
+        script = root.join("openstack-api.py").display(),
+        name = NAMES[i],
+        ip = IPS[i],
+    )
+}
+
+/// One HTTP/1.0 request from the calling thread's network namespace: the status and
+/// body, or why it failed.
+fn http(addr: &str, method: &str, path: &str, timeout: Duration) -> Result<(u16, String), String> {
+    let sa: std::net::SocketAddr = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
+    let mut s =
+        std::net::TcpStream::connect_timeout(&sa, timeout).map_err(|e| format!("connect: {e}"))?;
+    s.set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    s.set_write_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n"
+    )
+    .map_err(|e| format!("send: {e}"))?;
+    let mut text = String::new();
+    s.read_to_string(&mut text)
+        .map_err(|e| format!("read: {e}"))?;
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| format!("no HTTP answer: {text:?}"))?;
+    let body = text
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    Ok((code, body))
+}
+
+/// One transaction of the client's load: its id, whether the API said it committed, and
+/// when (since the load began) it was sent and answered.
+#[derive(Debug, Clone)]
+struct Tx {
+    id: u64,
+    ok: bool,
+    sent: Duration,
+    done: Duration,
+    answer: String,
+}
+
+/// A client's steady load through the VIP: one transaction (`POST /tx/ID`) after the
+/// other until stopped.
+struct Load {
+    stop: Arc<AtomicBool>,
+    began: Instant,
+    thread: std::thread::JoinHandle<Result<Vec<Tx>, halo_testkit::netns::NetError>>,
+}
+
+impl Load {
+    fn start(net: &Net, first_id: u64) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let began = Instant::now();
+        let flag = stop.clone();
+        let thread = net.host(CLIENT).spawn_in_ns(move || {
+            let mut out = Vec::new();
+            let addr = format!("{VIP}:{API_PORT}");
+            let mut id = first_id;
+            while !flag.load(Ordering::Relaxed) {
+                let sent = began.elapsed();
+                let r = http(&addr, "POST", &format!("/tx/{id}"), Duration::from_secs(30));
+                let (ok, answer) = match r {
+                    Ok((200, body)) => (true, body),
+                    Ok((code, body)) => (false, format!("{code} {body}")),
+                    Err(e) => (false, e),
+                };
+                out.push(Tx {
+                    id,
+                    ok,
+                    sent,
+                    done: began.elapsed(),
+                    answer,
+                });
+                id += 1;
+                if !ok {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+            out
+        });
+        Load {
+            stop,
+            began,
+            thread,
+        }
+    }
+
+    fn stop(self) -> Vec<Tx> {
+        self.stop.store(true, Ordering::Relaxed);
+        match self.thread.join() {
+            Ok(Ok(t)) => t,
+            Ok(Err(e)) => panic!("client: {e}"),
+            Err(_) => panic!("the client's thread panicked"),
+        }
+    }
+}
+
+fn my_cnf(ip: &str, all: &[String]) -> String {
+    format!(
+        "[mysqld]\n\
+         datadir={RUN}/data\n\
+         socket={SOCKET}\n\
+         pid-file={RUN}/mysqld.pid\n\
+         log-error={RUN}/error.log\n\
+         bind-address={ip}\n\
+         port=3306\n\
+         skip-name-resolve\n\
+         binlog_format=ROW\n\
+         default_storage_engine=InnoDB\n\
+         innodb_autoinc_lock_mode=2\n\
+         innodb_buffer_pool_size=32M\n\
+         innodb_log_file_size=16M\n\
+         wsrep_on=ON\n\
+         wsrep_provider=/usr/lib/galera/libgalera_smm.so\n\
+         wsrep_provider_options=\"gcache.size=32M\"\n\
+         wsrep_cluster_name=halo-galera\n\
+         wsrep_cluster_address=gcomm://{all}\n\
+         wsrep_node_address={ip}\n\
+         wsrep_sst_method=rsync\n\
+         \n[client]\nsocket={SOCKET}\n",
+        all = all.join(",")
+    )
+}
+
+fn run(cmd: &mut Command) {
+    let o = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        o.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn start_lab() -> Option<Lab> {
+    if !require_netns()
+        || !systemd::available()
+        || !halo_testkit::installed(GALERA, "resource-agents")
+        || !halo_testkit::installed("/usr/sbin/mariadbd", "mariadb-server")
+        || !halo_testkit::installed("/usr/lib/galera/libgalera_smm.so", "galera-4")
+        || !halo_testkit::installed("/usr/bin/rsync", "rsync")
+        || !halo_testkit::installed(MEMCACHED_UNIT, "memcached")
+        || !halo_testkit::installed(
+            "/usr/lib/python3/dist-packages/pymysql/__init__.py",
+            "python3-pymysql",
+        )
+        || !halo_testkit::installed(
+            "/usr/lib/python3/dist-packages/pymemcache/__init__.py",
+            "python3-pymemcache",
+        )
+    {
+        return None;
+    }
+    let net = Net::new(&[NAMES[0], NAMES[1], NAMES[2], CLIENT]).unwrap_or_else(|e| panic!("{e}"));
+    // The reference's network, beside the test kit's own.
+    for (host, ip) in net.hosts().iter().zip(IPS.iter().chain([&CLIENT_IP])) {
+        host.ip(&["addr", "add", &format!("{ip}/24"), "dev", host.ifname()])
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let root = std::env::temp_dir().join(format!("halo-galera-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap_or_else(|e| panic!("{e}"));
+    let mut lab = Lab {
+        systemds: vec![None, None, None],
+        daemons: vec![None, None, None],
+        net,
+        root,
+    };
+    // MariaDB runs as mysql: it must reach its directory.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&lab.root, std::fs::Permissions::from_mode(0o755))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    std::fs::write(lab.root.join("openstack-api.py"), API_SCRIPT).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(lab.root.join("haproxy.cfg"), REFERENCE_CFG).unwrap_or_else(|e| panic!("{e}"));
+    let ips: Vec<String> = (0..3).map(|i| lab.ip(i)).collect();
+    for i in 0..3 {
+        let dir = lab.dir(i);
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.join("my.cnf"), my_cnf(&ips[i], &ips)).unwrap_or_else(|e| panic!("{e}"));
+        run(Command::new("chown").args(["mysql:mysql"]).arg(&dir));
+        run(Command::new("mariadb-install-db")
+            .args([
+                "--user=mysql",
+                "--skip-test-db",
+                "--auth-root-authentication-method=socket",
+            ])
+            .arg(format!("--datadir={}", dir.join("data").display()))
+            .stdout(Stdio::null()));
+        lab.boot(i);
+    }
+    let (ok, out) = lab.halo(0, &["cluster", "init", "--name", "openstack"]);
+    assert!(ok, "{out}");
+    for (i, name) in NAMES.iter().enumerate().skip(1) {
+        let (ok, token) = lab.halo(0, &["cluster", "token"]);
+        assert!(ok, "{token}");
+        let token_file = lab.root.join("token");
+        std::fs::write(&token_file, token.trim()).unwrap_or_else(|e| panic!("{e}"));
+        let (ok, out) = lab.halo(
+            i,
+            &[
+                "cluster",
+                "join",
+                &format!("{}:7000", lab.ip(0)),
+                "--token-file",
+                &token_file.display().to_string(),
+            ],
+        );
+        assert!(ok, "join {name}: {out}");
+    }
+    Some(lab)
+}
+
+#[test]
+fn galera_runs_promoted_everywhere_and_survives_a_node() {
+    let Some(mut lab) = start_lab() else {
+        return;
+    };
+    let (ok, out) = lab.halo(0, &["property", "set", "stonith-enabled=false"]);
+    assert!(ok, "{out}");
+    let ips: Vec<String> = (0..3).map(|i| lab.ip(i)).collect();
+    let map: Vec<String> = (0..3).map(|i| format!("{}:{}", NAMES[i], ips[i])).collect();
+    let create = [
+        "resource".to_string(),
+        "create".into(),
+        "galera".into(),
+        "ocf:heartbeat:galera".into(),
+        format!("wsrep_cluster_address=gcomm://{}", ips.join(",")),
+        format!("cluster_host_map={}", map.join(";")),
+        format!("config={RUN}/my.cnf"),
+        format!("datadir={RUN}/data"),
+        format!("socket={SOCKET}"),
+        format!("pid={RUN}/mysqld.pid"),
+        format!("log={RUN}/error.log"),
+        "user=mysql".into(),
+        "group=mysql".into(),
+        "op".into(),
+        "start".into(),
+        "timeout=180s".into(),
+        "op".into(),
+        "promote".into(),
+        "timeout=300s".into(),
+        "op".into(),
+        "monitor".into(),
+        "interval=10s".into(),
+        "timeout=30s".into(),
+        "op".into(),
+        "monitor".into(),
+        "interval=8s".into(),
+        "role=Promoted".into(),
+        "timeout=30s".into(),
+        "--promotable".into(),
+        "promoted-max=3".into(),
+    ];
+    let args: Vec<&str> = create.iter().map(String::as_str).collect();
+    let (ok, out) = lab.halo(0, &args);
+    assert!(ok, "{out}");
+
+    let all = poll(DEADLINE, || (lab.promoted().len() == 3).then_some(()));
+    assert!(
+        all.is_some(),
+        "galera promoted on {:?} only\n{}",
+        lab.promoted(),
+        lab.logs()
+    );
+    for (i, name) in NAMES.iter().enumerate() {
+        let size = lab.sql(i, "SHOW STATUS LIKE 'wsrep_cluster_size'");
+        assert!(
+            size.as_deref().is_some_and(|s| s.ends_with('3')),
+            "{name}: {size:?}"
+        );
+    }
+    let uuid = lab.sql(0, "SHOW STATUS LIKE 'wsrep_cluster_state_uuid'");
+    assert!(lab
+        .sql(0, "CREATE DATABASE t; CREATE TABLE t.kv (k INT PRIMARY KEY, v TEXT); INSERT INTO t.kv VALUES (1, 'written on controller1')")
+        .is_some());
+    for (i, name) in NAMES.iter().enumerate().skip(1) {
+        let got = poll(Duration::from_secs(30), || {
+            lab.sql(i, "SELECT v FROM t.kv WHERE k = 1")
+                .filter(|v| !v.is_empty())
+        });
+        assert_eq!(got.as_deref(), Some("written on controller1"), "{name}");
+    }
+
+    // The services around the database, as the reference deployment has them.
+    assert!(
+        lab.sql(
+            0,
+            "CREATE DATABASE api; CREATE TABLE api.tx (id BIGINT PRIMARY KEY, node VARCHAR(64)); \
+             CREATE USER 'api'@'%' IDENTIFIED BY 'api-secret'; GRANT ALL ON api.* TO 'api'@'%'"
+        )
+        .is_some(),
+        "the API's database"
+    );
+    let cfg = lab.root.join("haproxy.cfg").display().to_string();
+    for cmd in [
+        "resource create memcached systemd:memcached --clone interleave=true".to_string(),
+        "resource create keystone systemd:keystone op monitor interval=5s --clone interleave=true"
+            .into(),
+        format!("resource create lb halo:lb file={cfg} op monitor interval=5s --clone"),
+        format!(
+            "resource create vip halo:vip ip={VIP} cidr_netmask=24 nic=eth0 op monitor interval=1s"
+        ),
+        "constraint colocation add vip with lb-clone".into(),
+        "constraint order start lb-clone then vip".into(),
+    ] {
+        let args: Vec<&str> = cmd.split_whitespace().collect();
+        let (ok, out) = lab.halo(0, &args);
+        assert!(ok, "halo {cmd}: {out}");
+    }
+    let client = lab.net.host(CLIENT);
+    let through_vip = |id: u64| {
+        client
+            .in_ns(|| {
+                http(
+                    &format!("{VIP}:{API_PORT}"),
+                    "POST",
+                    &format!("/tx/{id}"),
+                    Duration::from_secs(10),
+                )
+            })
+            .ok()
+            .and_then(Result::ok)
+            .filter(|(code, _)| *code == 200)
+    };
+    let first = poll(DEADLINE, || through_vip(0));
+    assert!(
+        first.is_some(),
+        "the API never answered through the VIP\n{}\n{}",
+        lab.halo(0, &["status"]).1,
+        lab.logs()
+    );
+    let victim = poll(DEADLINE, || match lab.vip_holders().as_slice() {
+        [one] => Some(*one),
+        _ => None,
+    })
+    .unwrap_or_else(|| panic!("the VIP is on {:?}", lab.vip_holders()));
+    let survivor = (victim + 1) % 3;
+
+    // The VIP holder dies under a client's steady load: its cable pulled and every
+    // process of the host (halo, MariaDB, memcached, the API) killed at once with its
+    // PID namespace.
+    let load = Load::start(&lab.net, 1);
+    std::thread::sleep(Duration::from_secs(3));
+    let killed_at = load.began.elapsed();
+    lab.kill(victim);
+    // Until the load has gone on well after the VIP is back.
+    let back = poll(DEADLINE, || {
+        let now = load.began.elapsed();
+        (now > killed_at + Duration::from_secs(20)).then_some(())
+    });
+    assert!(back.is_some());
+    let txs = load.stop();
+    let after: Vec<&Tx> = txs.iter().filter(|t| t.done > killed_at).collect();
+    let failed = after.iter().filter(|t| !t.ok).count();
+    let vip_back = after
+        .iter()
+        .find(|t| t.ok && t.sent >= killed_at)
+        .map(|t| t.done.saturating_sub(killed_at));
+    // A transaction the API said it committed is in the database, on every survivor.
+    let committed: Vec<u64> = txs.iter().filter(|t| t.ok).map(|t| t.id).collect();
+    let lost: Vec<u64> = committed
+        .iter()
+        .copied()
+        .filter(|id| {
+            lab.sql(
+                survivor,
+                &format!("SELECT node FROM api.tx WHERE id = {id}"),
+            )
+            .is_none_or(|v| v.is_empty())
+        })
+        .collect();
+    let failed_tx = failed;
+    eprintln!(
+        "openstack-failover: vip_death failed_requests={failed} failed_tx={failed_tx} lost_tx={} vip_back_ms={}",
+        lost.len(),
+        vip_back.map_or(-1, |d| d.as_millis() as i64)
+    );
+    for t in txs.iter().filter(|t| !t.ok) {
+        eprintln!("  tx {} failed at {:?}: {}", t.id, t.sent, t.answer);
+    }
+    assert!(
+        lost.is_empty(),
+        "committed transactions lost: {lost:?}\n{}",
+        lab.logs()
+    );
+    assert!(
+        vip_back.is_some(),
+        "the VIP never answered again\n{}",
+        lab.logs()
+    );
+    assert!(
+        txs.len() > committed.len().saturating_sub(1) && committed.len() > 10,
+        "the load barely ran: {} of {} committed",
+        committed.len(),
+        txs.len()
+    );
+
+    // The others keep a primary component and take writes.
+    let two = poll(DEADLINE, || {
+        let s = lab.sql(survivor, "SHOW STATUS LIKE 'wsrep_cluster_size'")?;
+        s.ends_with('2').then_some(())
+    });
+    assert!(
+        two.is_some(),
+        "the survivors never formed a two-node primary\n{}",
+        lab.logs()
+    );
+    assert!(lab
+        .sql(
+            survivor,
+            "INSERT INTO t.kv VALUES (2, 'while a controller was down')"
+        )
+        .is_some());
+
+    // It comes back (cable in, a new boot: a new /run, its data directory kept): halo
+    // starts and promotes it again, and it catches up by itself.
+    lab.net
+        .reconnect(NAMES[victim])
+        .unwrap_or_else(|e| panic!("{e}"));
+    lab.boot(victim);
+    let back = poll(DEADLINE, || (lab.promoted().len() == 3).then_some(()));
+    assert!(
+        back.is_some(),
+        "{} never came back\n{}",
+        NAMES[victim],
+        lab.logs()
+    );
+    let caught_up = poll(Duration::from_secs(60), || {
+        lab.sql(victim, "SELECT v FROM t.kv WHERE k = 2")
+            .filter(|v| !v.is_empty())
+    });
+    assert_eq!(
+        caught_up.as_deref(),
+        Some("while a controller was down"),
+        "{}",
+        lab.logs()
+    );
+    assert_eq!(
+        lab.sql(victim, "SHOW STATUS LIKE 'wsrep_cluster_state_uuid'"),
+        uuid,
+        "the cluster's UUID changed: a new cluster was forked"
+    );
+
+    // A full outage: every controller dies at once, then all come back. halo brings the
+    // database back by itself, from the node with the last commit, without anyone
+    // touching grastate.dat, and the cluster is the same one (no forked UUID).
+    assert!(lab
+        .sql(0, "INSERT INTO t.kv VALUES (3, 'just before the outage')")
+        .is_some());
+    for i in 0..3 {
+        lab.kill(i);
+        lab.net
+            .reconnect(NAMES[i])
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let back_at = std::time::Instant::now();
+    for i in 0..3 {
+        lab.boot(i);
+    }
+    let writable = poll(DEADLINE, || {
+        lab.sql(0, "INSERT INTO t.kv VALUES (4, 'after the outage')")
+            .map(|_| ())
+    });
+    assert!(
+        writable.is_some(),
+        "the database never came back\n{}",
+        lab.logs()
+    );
+    eprintln!(
+        "galera full outage: writes accepted again {} ms after the controllers came back",
+        back_at.elapsed().as_millis()
+    );
+    assert_eq!(
+        lab.sql(0, "SHOW STATUS LIKE 'wsrep_cluster_state_uuid'"),
+        uuid,
+        "a new cluster was forked after the outage"
+    );
+    assert_eq!(
+        lab.sql(0, "SELECT v FROM t.kv WHERE k = 3").as_deref(),
+        Some("just before the outage"),
+        "a committed transaction was lost"
+    );
+    let all = poll(DEADLINE, || (lab.promoted().len() == 3).then_some(()));
+    assert!(
+        all.is_some(),
+        "not every instance came back\n{}",
+        lab.logs()
+    );
+}
