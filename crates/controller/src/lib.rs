@@ -283,9 +283,9 @@ impl Controller {
         }
         let watchdog = Arc::new(std::sync::Mutex::new(wd));
         let run_dir = exec.state_dir.clone();
-        let local = Local::start(node.clone(), |sink| {
-            Executor::new(exec, AgentRegistry::with_defaults(), sink)
-        });
+        let registry = AgentRegistry::with_defaults();
+        let lb = registry.lb();
+        let local = Local::start(node.clone(), |sink| Executor::new(exec, registry, sink));
         node.set_app_handler(Arc::new(Handler {
             local: local.clone(),
             node: node.clone(),
@@ -310,6 +310,7 @@ impl Controller {
         };
         let mut tasks = vec![
             tokio::spawn(dc::run(node.clone(), timing.clone())),
+            tokio::spawn(lb_follows_membership(node.clone(), lb)),
             tokio::spawn(guard::renew_vips(
                 lease.clone(),
                 local.clone(),
@@ -445,6 +446,45 @@ impl Controller {
             .take()
         {
             wd.disarm();
+        }
+    }
+}
+
+/// How often the load balancer looks at which members are lost.
+const LB_MEMBERSHIP_CHECK: Duration = Duration::from_millis(100);
+
+/// Cluster-aware load balancing: the servers of this node's `halo:lb` engines whose
+/// address is a member's cluster address are marked down (and their sessions ended) as
+/// soon as this node sees the member lost, instead of after `fall` failed checks and the
+/// clients' timeouts. The usual deployment puts the services on the controllers'
+/// management addresses, which are also their cluster addresses.
+async fn lb_follows_membership(node: ClusterNode, lb: Option<Arc<halo_lb::agent::LbAgent>>) {
+    let Some(lb) = lb else { return };
+    let me = node.name();
+    let mut lost_before: Vec<std::net::IpAddr> = Vec::new();
+    loop {
+        tokio::time::sleep(LB_MEMBERSHIP_CHECK).await;
+        let status = node.status();
+        if status.cluster.is_none() {
+            continue;
+        }
+        let lost: Vec<std::net::IpAddr> = status
+            .nodes
+            .iter()
+            .filter(|n| !n.online && n.name != me)
+            .filter_map(|n| n.addr.parse::<std::net::SocketAddr>().ok())
+            .map(|a| a.ip())
+            .collect();
+        let marked = lb.hosts_lost(&lost);
+        if marked > 0 || lost != lost_before {
+            if !lost.is_empty() {
+                tracing::info!(
+                    hosts = ?lost,
+                    servers = marked,
+                    "load balancer: servers on lost members marked down"
+                );
+            }
+            lost_before = lost;
         }
     }
 }

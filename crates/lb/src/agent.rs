@@ -143,6 +143,18 @@ impl LbAgent {
         }
     }
 
+    /// Tells every engine that the hosts at `ips` left the cluster (see
+    /// [`Engine::hosts_lost`]); returns how many servers were marked down.
+    pub fn hosts_lost(&self, ips: &[std::net::IpAddr]) -> usize {
+        if ips.is_empty() {
+            return 0;
+        }
+        lock(&self.instances)
+            .values()
+            .map(|i| i.engine.hosts_lost(ips))
+            .sum()
+    }
+
     /// Sessions open on the engine of `id` (for draining decisions).
     pub fn sessions(&self, id: &str) -> Option<u64> {
         lock(&self.instances)

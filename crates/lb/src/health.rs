@@ -18,6 +18,9 @@ pub enum Event {
     LiveError,
     /// A live connection or response succeeded (`observe`).
     LiveSuccess,
+    /// The cluster declared the server's host lost (halo's cluster-aware checks): down at
+    /// once, back only after `rise` passed checks.
+    HostLost,
 }
 
 /// A change of the up/down verdict caused by an event.
@@ -106,6 +109,10 @@ impl Health {
                 self.fail_once();
             }
             Event::LiveSuccess => self.consecutive_errors = 0,
+            Event::HostLost => {
+                self.hurry = false;
+                self.health = 0;
+            }
             Event::LiveError => {
                 self.consecutive_errors += 1;
                 if self.consecutive_errors >= self.error_limit {
@@ -174,6 +181,18 @@ mod tests {
         let mut s = h(2, 5);
         assert!(s.is_up());
         assert_eq!(s.on(Event::CheckFailed), Change::WentDown);
+        assert_eq!(s.on(Event::CheckPassed), Change::None);
+        assert_eq!(s.on(Event::CheckPassed), Change::WentUp);
+    }
+
+    /// A host the cluster declared lost: down at once however healthy the server was,
+    /// back after `rise` passed checks.
+    #[test]
+    fn host_lost_marks_down_at_once() {
+        let mut s = h(2, 5);
+        s.on(Event::CheckPassed);
+        assert_eq!(s.on(Event::HostLost), Change::WentDown);
+        assert_eq!(s.on(Event::HostLost), Change::None);
         assert_eq!(s.on(Event::CheckPassed), Change::None);
         assert_eq!(s.on(Event::CheckPassed), Change::WentUp);
     }

@@ -22,6 +22,11 @@ impl LbBuiltin {
     pub fn new() -> Self {
         Self::default()
     }
+
+    /// The engines, for what the node learns outside an agent call (hosts lost).
+    pub fn engines(&self) -> Arc<LbAgent> {
+        self.engines.clone()
+    }
 }
 
 impl BuiltinAgent for LbBuiltin {

@@ -100,6 +100,8 @@ pub trait BuiltinAgent: Send + Sync + 'static {
 #[derive(Clone, Default)]
 pub struct AgentRegistry {
     builtins: BTreeMap<String, Arc<dyn BuiltinAgent>>,
+    /// The load balancer engines of `halo:lb`, when registered.
+    lb: Option<Arc<halo_lb::agent::LbAgent>>,
 }
 
 impl AgentRegistry {
@@ -114,8 +116,15 @@ impl AgentRegistry {
         r.register(Arc::new(dummy::Dummy));
         r.register(Arc::new(process::ProcessAgent::new()));
         r.register(Arc::new(vip::VipAgent));
-        r.register(Arc::new(lb::LbBuiltin::new()));
+        let lb = lb::LbBuiltin::new();
+        r.lb = Some(lb.engines());
+        r.register(Arc::new(lb));
         r
+    }
+
+    /// The load balancer engines `halo:lb` runs on this node.
+    pub fn lb(&self) -> Option<Arc<halo_lb::agent::LbAgent>> {
+        self.lb.clone()
     }
 
     /// Add (or replace) a builtin under its name.

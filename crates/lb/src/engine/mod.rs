@@ -305,6 +305,32 @@ impl Engine {
     }
 
     /// Sessions open right now, over every frontend.
+    /// Servers whose host the cluster declared lost (their address is one of `ips`):
+    /// each one still up is marked down at once and its sessions, which can no longer
+    /// get an answer, are ended, instead of waiting for `fall` failed checks and for
+    /// the clients' timeouts. Checks go on: a server comes back after `rise` passed
+    /// checks. Returns how many servers it marked down.
+    pub fn hosts_lost(&self, ips: &[std::net::IpAddr]) -> usize {
+        let generation = self.shared.current.load();
+        let mut n = 0;
+        for be in &generation.backends {
+            for (i, s) in be.servers.iter().enumerate() {
+                if ips.contains(&s.shared.addr.ip())
+                    && s.shared.up.load(std::sync::atomic::Ordering::Relaxed)
+                {
+                    be.health_event(
+                        i,
+                        crate::health::Event::HostLost,
+                        "its host left the cluster",
+                    );
+                    s.shared.kill_sessions();
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+
     pub fn current_sessions(&self) -> u64 {
         self.shared
             .current
