@@ -267,6 +267,9 @@ pub struct Net {
     /// opens); `None`: the cluster CA and the name only.
     peers: Option<Arc<dyn crate::pki::PeerCerts>>,
     pools: Mutex<HashMap<String, Vec<Tls>>>,
+    /// Bumped when the node's identity changes: a connection opened before (with the
+    /// certificate it replaced) is never pooled again once its exchange ends.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 /// A server's TLS acceptor, replaced when the node's certificate is renewed.
@@ -304,6 +307,7 @@ impl Net {
             )),
             peers,
             pools: Mutex::new(HashMap::new()),
+            generation: std::sync::atomic::AtomicU64::new(0),
         }))
     }
 
@@ -315,6 +319,8 @@ impl Net {
             *c = connector;
         }
         if let Ok(mut p) = self.pools.lock() {
+            self.generation
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             p.clear();
         }
         Ok(())
@@ -331,8 +337,17 @@ impl Net {
         self.pools.lock().ok()?.get_mut(addr)?.pop()
     }
 
-    fn put(&self, addr: &str, c: Tls) {
+    /// The identity generation, read when a connection is taken or opened.
+    fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Pool `c`, opened or taken in `generation`, unless the identity changed since.
+    fn put(&self, addr: &str, c: Tls, generation: u64) {
         if let Ok(mut p) = self.pools.lock() {
+            if generation != self.generation() {
+                return;
+            }
             let v = p.entry(addr.to_string()).or_default();
             if v.len() < 8 {
                 v.push(c);
@@ -381,6 +396,7 @@ impl Net {
             let fut = async {
                 // A pooled connection may have been closed by the peer; retry once on a
                 // new one.
+                let generation = net.generation();
                 let mut conn = match net.take(&peer.addr) {
                     Some(c) => c,
                     None => net.dial(&peer).await?,
@@ -395,7 +411,7 @@ impl Net {
                     .await;
                     match res {
                         Ok(reply) => {
-                            net.put(&peer.addr, conn);
+                            net.put(&peer.addr, conn, generation);
                             return Ok(reply);
                         }
                         Err(e) if first => {
