@@ -115,14 +115,7 @@ impl Lab {
 
     /// The hosts that have `ip` on an interface.
     fn holders(&self, ip: &str) -> Vec<usize> {
-        let ip = format!(" {ip}/");
-        (0..3)
-            .filter(|i| {
-                self.net.hosts()[*i]
-                    .ip(&["-4", "-o", "addr", "show"])
-                    .is_ok_and(|out| out.contains(&ip))
-            })
-            .collect()
+        (0..3).filter(|i| self.net.hosts()[*i].holds(ip)).collect()
     }
 
     /// The hosts whose systemd has `haproxy.service` active.

@@ -350,6 +350,26 @@ impl Host {
         ip_in(&self.netns, args)
     }
 
+    /// This host's IPv4 addresses with their prefix length (`10.0.0.1/24`), by `ip`.
+    pub fn addresses_v4(&self) -> Vec<String> {
+        self.ip(&["-4", "-o", "addr", "show"])
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| {
+                let mut w = l.split_whitespace();
+                w.find(|x| *x == "inet").and_then(|_| w.next())
+            })
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Whether this host has the IPv4 address `ip` on an interface.
+    pub fn holds(&self, ip: &str) -> bool {
+        self.addresses_v4()
+            .iter()
+            .any(|a| a.split('/').next() == Some(ip))
+    }
+
     /// Starts `cmd` (made with [`Host::command`]); the process is killed and reaped when
     /// the returned guard drops.
     pub fn spawn(&self, cmd: &mut Command) -> Result<Proc> {
