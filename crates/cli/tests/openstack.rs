@@ -798,8 +798,10 @@ fn galera_runs_promoted_everywhere_and_survives_a_node() {
     );
 
     // Two more scenarios, run by bench/openstack-failover (HALO_OPENSTACK_ALL=1) and
-    // not yet in CI: once there a controller coming back after other_death was seen
-    // lost again seconds after it had rejoined Galera (cause not found yet).
+    // not yet in CI: in CI and in a release build, other_death picked the controller
+    // that had come back from vip_death seconds before (its Galera synced ~5 s before
+    // the kill); after this second return halo scheduled nothing for it (its MariaDB
+    // never started, no transition mentions it) for 240 s. Cause not found yet.
     if std::env::var_os("HALO_OPENSTACK_ALL").is_some() {
         other_death_and_rolling_restart(&mut lab);
     } else {
