@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use halo_testkit::cluster::{free_port, Cluster};
+use halo_testkit::cluster::{free_port, poll, Cluster};
 use serde_json::Value;
 
 fn bin() -> &'static Path {
@@ -482,15 +482,6 @@ fn curl_verified(api: &str, ca: &Path, host: &str, user_pw: &str) -> u16 {
         .unwrap_or(0)
 }
 
-/// Poll `f` for 30 s.
-fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !f() {
-        assert!(std::time::Instant::now() < deadline, "never: {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 /// Once the node is a member its API presents a certificate of the cluster CA for its
 /// name and address (so `curl --cacert STATE_DIR/tls/ca.pem` verifies it), with the key
 /// it always had: a client that pinned the key (`halo cluster auth`) keeps working when
@@ -506,9 +497,13 @@ fn api_certificate_is_the_cluster_cas_and_the_pin_survives_reissue() {
     let dir = c.daemons[0].dir.clone();
     let ca = dir.join("tls/ca.pem");
     let key_before = std::fs::read(dir.join("api-key.pem")).unwrap_or_default();
-    eventually("the API certificate verifies with the cluster CA", || {
-        curl_verified(&api, &ca, "n1", "alice:alice-password") == 200
+    let verified = poll(Duration::from_secs(30), || {
+        (curl_verified(&api, &ca, "n1", "alice:alice-password") == 200).then_some(())
     });
+    assert!(
+        verified.is_some(),
+        "the API certificate never verified with the cluster CA"
+    );
     assert_eq!(
         curl_verified(&api, &ca, "127.0.0.1", "alice:alice-password"),
         200
@@ -549,10 +544,15 @@ fn api_certificate_is_the_cluster_cas_and_the_pin_survives_reissue() {
 
     let r = c.halo(0, &["cluster", "certs", "rotate", "--new-ca"]);
     assert!(r.ok, "rotate --new-ca: {}", r.stderr);
-    eventually("the API certificate is reissued by the new CA", || {
-        std::fs::read_to_string(dir.join("api-cert.pem")).unwrap_or_default() != cert_before
-            && curl_verified(&api, &ca, "n1", "alice:alice-password") == 200
+    let reissued = poll(Duration::from_secs(30), || {
+        (std::fs::read_to_string(dir.join("api-cert.pem")).unwrap_or_default() != cert_before
+            && curl_verified(&api, &ca, "n1", "alice:alice-password") == 200)
+            .then_some(())
     });
+    assert!(
+        reissued.is_some(),
+        "the API certificate was never reissued by the new CA"
+    );
     assert_eq!(
         std::fs::read(dir.join("api-key.pem")).unwrap_or_default(),
         key_before,

@@ -822,7 +822,7 @@ impl ClusterNode {
             return Ok(None);
         };
         let trusted = cluster.trusted_pem();
-        let issued = pki::issuer_of(current_pem, &trusted, &name).unwrap_or(None);
+        let issued = pki::issuer_of(current_pem, &trusted, &name).ok().flatten();
         let fresh = pki::cert_der(current_pem)
             .ok()
             .and_then(|d| pki::cert_validity_ms(d.as_ref()))

@@ -650,6 +650,15 @@ async fn trust_short_lived_certificates_renewed() {
     }
 }
 
+/// Wait (polling) until `f` holds, at most [`DEADLINE`].
+async fn until(what: &str, mut f: impl FnMut() -> bool) {
+    let end = tokio::time::Instant::now() + DEADLINE;
+    while !f() {
+        assert!(tokio::time::Instant::now() < end, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The CAs node `i` trusts, by fingerprint (its `tls/ca.pem`).
 fn trusted(c: &Nodes, i: usize) -> Vec<String> {
     ok(pki::fingerprints_pem(&read(&c.dir(i).join("tls/ca.pem"))))
@@ -703,43 +712,28 @@ async fn trust_new_ca_rotation_with_a_node_down_then_finished() {
     ok(c.node(1).start().await);
     c.wait_online(0, 3).await;
     let b_key = c.dir(1).join("ca-next-key.pem");
-    let deadline = std::time::Instant::now() + DEADLINE;
-    while !(b_key.exists() && trusted(&c, 1).contains(&new_fp)) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "b never took the new CA"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    until("b took the new CA", || {
+        b_key.exists() && trusted(&c, 1).contains(&new_fp)
+    })
+    .await;
 
     let certs = ok(c.node(0).rotate_certs(true).await);
     for r in &certs {
         assert_eq!(r.ca_sha256, new_fp, "{certs:?}");
     }
     for i in 0..3 {
-        let deadline = std::time::Instant::now() + DEADLINE;
-        while trusted(&c, i) != [new_fp.clone()] {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{} still trusts {:?}",
-                c.name(i),
-                trusted(&c, i)
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        until(&format!("{} trusts only the new CA", c.name(i)), || {
+            trusted(&c, i) == [new_fp.clone()]
+        })
+        .await;
         assert!(!c.dir(i).join("ca-next-key.pem").exists(), "{}", c.name(i));
     }
     let new_ca = read(&c.dir(0).join("tls/ca.pem"));
     for i in 0..2 {
-        let deadline = std::time::Instant::now() + DEADLINE;
-        while !pki::key_matches(&new_ca, &ca_key(&c, i)) {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{} lacks the new CA key",
-                c.name(i)
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        until(&format!("{} holds the new CA key", c.name(i)), || {
+            pki::key_matches(&new_ca, &ca_key(&c, i))
+        })
+        .await;
     }
     assert!(
         !c.dir(2).join("ca-key.pem").exists(),

@@ -461,7 +461,6 @@ const LB_MEMBERSHIP_CHECK: Duration = Duration::from_millis(100);
 async fn lb_follows_membership(node: ClusterNode, lb: Option<Arc<halo_lb::agent::LbAgent>>) {
     let Some(lb) = lb else { return };
     let me = node.name();
-    let mut lost_before: Vec<std::net::IpAddr> = Vec::new();
     loop {
         tokio::time::sleep(LB_MEMBERSHIP_CHECK).await;
         let status = node.status();
@@ -476,15 +475,12 @@ async fn lb_follows_membership(node: ClusterNode, lb: Option<Arc<halo_lb::agent:
             .map(|a| a.ip())
             .collect();
         let marked = lb.hosts_lost(&lost);
-        if marked > 0 || lost != lost_before {
-            if !lost.is_empty() {
-                tracing::info!(
-                    hosts = ?lost,
-                    servers = marked,
-                    "load balancer: servers on lost members marked down"
-                );
-            }
-            lost_before = lost;
+        if marked > 0 {
+            tracing::info!(
+                hosts = ?lost,
+                servers = marked,
+                "load balancer: servers on lost members marked down"
+            );
         }
     }
 }

@@ -363,11 +363,11 @@ impl Host {
             .collect()
     }
 
-    /// Whether this host has the IPv4 address `ip` on an interface.
+    /// Whether this host has the IPv4 address `ip` on an interface ([`has_ipv4`] inside
+    /// its namespace).
     pub fn holds(&self, ip: &str) -> bool {
-        self.addresses_v4()
-            .iter()
-            .any(|a| a.split('/').next() == Some(ip))
+        ip.parse::<Ipv4Addr>()
+            .is_ok_and(|ip| self.in_ns(|| has_ipv4(ip)).unwrap_or(false))
     }
 
     /// Starts `cmd` (made with [`Host::command`]); the process is killed and reaped when
