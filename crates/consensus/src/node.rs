@@ -1400,15 +1400,36 @@ impl Inner {
         Ok((index, resp))
     }
 
+    /// Waits out an election: while a majority of voters is reachable but no leader
+    /// holds a quorum's lease yet (one was just lost, or a heartbeat came late), a
+    /// change waits for the next one, up to the commit timeout, instead of being
+    /// refused; without a reachable majority it is refused at once.
+    async fn quorate_or_wait(&self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_millis(self.timing().commit_timeout_ms);
+        loop {
+            let st = self.status();
+            if st.quorate {
+                return Ok(());
+            }
+            let majority = st.voters > 0 && st.voters_online * 2 > st.voters;
+            if !majority || Instant::now() >= deadline {
+                let why = if majority {
+                    "; no leader was elected in time"
+                } else {
+                    ""
+                };
+                return Err(Error::NoQuorum(format!(
+                    "{} of {} voters reachable from {}{why}",
+                    st.voters_online, st.voters, st.node
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     async fn propose(&self, change: Change, by: Option<String>) -> Result<Response> {
         let run = self.running()?;
-        let st = self.status();
-        if !st.quorate {
-            return Err(Error::NoQuorum(format!(
-                "{} of {} voters reachable from {}",
-                st.voters_online, st.voters, st.node
-            )));
-        }
+        self.quorate_or_wait().await?;
         let mut req = self.request(change);
         req.by = by;
         let (_, resp) = self.commit(&run, req, true).await?;
@@ -1456,13 +1477,7 @@ impl Inner {
 
     async fn remove_via_leader(&self, name: &str) -> Result<()> {
         let run = self.running()?;
-        let st = self.status();
-        if !st.quorate {
-            return Err(Error::NoQuorum(format!(
-                "{} of {} voters reachable",
-                st.voters_online, st.voters
-            )));
-        }
+        self.quorate_or_wait().await?;
         if run.raft.is_leader() {
             return self.remove_member(&run, name, &self.my_name()).await;
         }

@@ -12,7 +12,7 @@ use halo_consensus::pki::{self, Identity};
 use halo_consensus::state::StateFile;
 use halo_consensus::transport::TcpTransport;
 use halo_consensus::types::{Member, Vote};
-use halo_consensus::{ClusterNode, Error, NodeOptions, Settings};
+use halo_consensus::{Change, ClusterNode, Error, NodeOptions, Settings};
 use openraft::raft::VoteRequest;
 
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -818,6 +818,40 @@ async fn trust_connection_with_a_replaced_certificate_is_closed() {
         "the old certificate's connection: {err}"
     );
     for i in 0..3 {
+        c.node(i).shutdown().await;
+    }
+}
+
+/// A change made while the cluster elects a new leader (the old one just died) waits
+/// for it instead of being refused for want of quorum: a majority is reachable, so an
+/// operator's script must not fail on an election.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trust_change_during_an_election_waits_for_the_new_leader() {
+    let mut c = Nodes::new("election");
+    c.form(&[("a", false), ("b", false), ("c", false)], 0).await;
+    let dc = c.node(0).status().dc.unwrap_or_else(|| panic!("no leader"));
+    let leader = (0..3)
+        .find(|i| c.name(*i) == dc)
+        .unwrap_or_else(|| panic!("{dc} is no node"));
+    let other = (leader + 1) % 3;
+    c.node(leader).shutdown().await;
+    // The moment the survivors have no quorate leader.
+    let node = c.node(other).clone();
+    let electing = tokio::time::timeout(DEADLINE, async {
+        while node.status().quorate {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(electing.is_ok(), "{} never lost its leader", c.name(other));
+    let resp = c
+        .node(other)
+        .propose(Change::Noop {
+            note: "during an election".into(),
+        })
+        .await;
+    assert!(resp.is_ok(), "refused during an election: {resp:?}");
+    for i in (0..3).filter(|i| *i != leader) {
         c.node(i).shutdown().await;
     }
 }
