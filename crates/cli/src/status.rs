@@ -1,6 +1,9 @@
 //! `halo status`: the cluster as this node sees it.
 
+use std::collections::BTreeMap;
+
 use anyhow::Context;
+use halo_consensus::state::StatusEvent;
 
 use crate::cluster::{runtime, Target};
 
@@ -372,7 +375,17 @@ pub struct Live {
 
 impl Live {
     pub fn read(target: &Target, st: &halo_consensus::node::StatusReport) -> anyhow::Result<Live> {
-        let value = runtime()?.block_on(target.client()?.state(false))?;
+        // A quorate node reads what the cluster committed (a node that just started
+        // may not have caught up yet: its own copy would show what ran before it died);
+        // without quorum, or if that read fails, its own copy.
+        let client = target.client()?;
+        let rt = runtime()?;
+        let value = if st.quorate {
+            rt.block_on(client.state(true))
+                .or_else(|_| rt.block_on(client.state(false)))?
+        } else {
+            rt.block_on(client.state(false))?
+        };
         let state: halo_consensus::ClusterState = serde_json::from_value(value)?;
         let (cfg, plan) = plan_on(&state, st)?;
         let configured = !cfg.resources.is_empty();
@@ -529,12 +542,110 @@ pub struct WhyArgs {
 
 pub fn why(args: WhyArgs) -> anyhow::Result<()> {
     let st = runtime()?.block_on(args.target.client()?.status())?;
-    let (_, plan) = live_plan(&args.target, &st)?;
-    let text = plan
-        .and_then(|p| p.explain(&args.resource))
+    let live = Live::read(&args.target, &st)?;
+    // A clone's primitive is explained as its clone (`halo why galera`, as
+    // `crm_resource --why -r galera`).
+    let ids = related_ids(&live.cfg, &args.resource);
+    let text = live
+        .plan
+        .as_ref()
+        .and_then(|p| ids.iter().find_map(|id| p.explain(id)))
         .with_context(|| format!("no resource named {} (see `halo resource`)", args.resource))?;
     print!("{text}");
+    let events: Vec<&StatusEvent> = live
+        .state
+        .events
+        .iter()
+        .filter(|e| concerns(e, &ids))
+        .collect();
+    if let Some(line) = galera_bootstrap(&events) {
+        println!("{line}");
+    }
+    if !events.is_empty() {
+        println!("Recent events (oldest first):");
+        for e in &events[events.len().saturating_sub(WHY_EVENTS)..] {
+            println!(
+                "  {}  {}",
+                halo_consensus::state::fmt_time(e.time_ms),
+                e.summary
+            );
+        }
+    }
     Ok(())
+}
+
+/// How many of a resource's recent events `halo why` shows.
+const WHY_EVENTS: usize = 15;
+
+/// `rsc` and the resources it is made of or part of (a clone's primitive, a group's
+/// members, the clone or group around a primitive): their events explain it too.
+fn related_ids(cfg: &halo_model::Config, rsc: &str) -> Vec<String> {
+    let mut ids = vec![rsc.to_string()];
+    for r in &cfg.resources {
+        let all = r.ids();
+        if all.contains(&rsc) {
+            ids.extend(all.iter().filter(|id| **id != rsc).map(|s| s.to_string()));
+        }
+    }
+    ids
+}
+
+/// Whether a status event is about one of `ids`: an operation on it (or on one of its
+/// clone instances), an attribute named after it as agents name theirs
+/// (`galera-last-committed`, `master-galera`, `rmq-node-attr-rabbitmq`), or a node
+/// forgotten or fenced (what it ran there is gone).
+fn concerns(e: &StatusEvent, ids: &[String]) -> bool {
+    match (&e.resource, &e.attribute) {
+        (Some(r), _) => {
+            let base = r.split(':').next().unwrap_or(r);
+            ids.iter().any(|id| id == base)
+        }
+        (None, Some((name, _))) => ids.iter().any(|id| {
+            name == id
+                || name.starts_with(&format!("{id}-"))
+                || name.ends_with(&format!("-{id}"))
+                || name.contains(&format!("-{id}-"))
+        }),
+        (None, None) => true,
+    }
+}
+
+/// Which node the last Galera bootstrap was on, and why, from the attributes Debian's
+/// `ocf:heartbeat:galera` keeps: every node reports its last committed position
+/// (`RSC-last-committed`), the agent on the node with the highest marks itself
+/// (`RSC-bootstrap=true`) and starts the new cluster there.
+fn galera_bootstrap(events: &[&StatusEvent]) -> Option<String> {
+    let at = events.iter().rposition(|e| {
+        e.attribute
+            .as_ref()
+            .is_some_and(|(n, v)| n.ends_with("-bootstrap") && v.as_deref() == Some("true"))
+    })?;
+    let chosen = events[at];
+    let mut seqnos: BTreeMap<&str, &str> = BTreeMap::new();
+    for e in &events[..at] {
+        if let Some((name, value)) = &e.attribute {
+            if name.ends_with("-last-committed") {
+                match value {
+                    Some(v) => seqnos.insert(&e.node, v),
+                    None => seqnos.remove(e.node.as_str()),
+                };
+            }
+        }
+    }
+    let reported = if seqnos.is_empty() {
+        String::new()
+    } else {
+        let list: Vec<String> = seqnos.iter().map(|(n, v)| format!("{n} {v}")).collect();
+        format!(
+            "; last committed positions reported then: {}",
+            list.join(", ")
+        )
+    };
+    Some(format!(
+        "Bootstrapped: on {} at {} (its agent chose it: the most advanced node{reported})",
+        chosen.node,
+        halo_consensus::state::fmt_time(chosen.time_ms)
+    ))
 }
 
 /// What an operator must know about the safety of this configuration.
@@ -557,4 +668,49 @@ fn warnings(cfg: &halo_model::Config) -> Vec<String> {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attr(at: u64, node: &str, name: &str, value: Option<&str>) -> StatusEvent {
+        StatusEvent {
+            epoch: at,
+            time_ms: at,
+            node: node.into(),
+            summary: format!("{name} on {node}"),
+            attribute: Some((name.into(), value.map(String::from))),
+            resource: None,
+        }
+    }
+
+    /// The bootstrap node is the last one the agent marked, with the positions reported
+    /// before it (a deleted report no longer counts); events of other resources' agents
+    /// are not this resource's.
+    #[test]
+    fn galera_bootstrap_names_the_node_and_the_positions() {
+        let events = [
+            attr(1, "c1", "galera-last-committed", Some("7")),
+            attr(2, "c2", "galera-last-committed", Some("9")),
+            attr(3, "c3", "galera-last-committed", Some("8")),
+            attr(4, "c3", "galera-last-committed", None),
+            attr(5, "c2", "galera-bootstrap", Some("true")),
+            attr(6, "c2", "galera-bootstrap", None),
+            attr(7, "c1", "rmq-node-attr-rabbitmq", Some("rabbit@c1")),
+        ];
+        let ids = vec!["galera".to_string(), "galera-clone".to_string()];
+        let mine: Vec<&StatusEvent> = events.iter().filter(|e| concerns(e, &ids)).collect();
+        assert_eq!(mine.len(), 6);
+        let line = galera_bootstrap(&mine).unwrap_or_default();
+        assert!(line.starts_with("Bootstrapped: on c2 at "), "{line}");
+        assert!(
+            line.ends_with("last committed positions reported then: c1 7, c2 9)"),
+            "{line}"
+        );
+        let rabbit = vec!["rabbitmq".to_string()];
+        assert!(concerns(&events[6], &rabbit));
+        assert!(!concerns(&events[0], &rabbit));
+        assert_eq!(galera_bootstrap(&[&events[0]]), None);
+    }
 }

@@ -573,3 +573,75 @@ fn ipaddr2_runs_recovers_and_moves() {
         lab.logs()
     );
 }
+
+/// A node that dies again seconds after it came back (as a controller that crashes
+/// while it is still catching up) is, once back again, given its clone instance again:
+/// every return is scheduled, whatever the DC remembers of the previous one. Each node
+/// in turn is cut off and SIGKILLed (its watchdog resets it), returns, and dies again
+/// 0–5 s after its instance started; after each return its instance must run again.
+#[test]
+fn a_node_that_dies_soon_after_it_returns_is_used_again() {
+    let Some(mut lab) = formed("rejoin") else {
+        return;
+    };
+    let create = lab.halo(
+        0,
+        &[
+            "resource",
+            "create",
+            "c",
+            "ocf:heartbeat:Dummy",
+            "op",
+            "monitor",
+            "interval=1s",
+            "--clone",
+        ],
+    );
+    assert!(
+        create.status.success(),
+        "{}",
+        String::from_utf8_lossy(&create.stderr)
+    );
+    let runs_c = |lab: &Lab, i: usize| {
+        std::fs::read_dir(lab.nodes[i].rsctmp())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("Dummy-c"))
+    };
+    let everywhere = |lab: &Lab| (0..3).all(|i| runs_c(lab, i));
+    assert!(
+        poll(DEADLINE, || everywhere(&lab).then_some(())).is_some(),
+        "c not on every node\n{}",
+        lab.logs()
+    );
+    // Down for about its lease, for longer, or for a moment; up again for a moment or
+    // for a few seconds.
+    let downs = [1500, 6000, 300];
+    let ups = [0, 2000, 5000];
+    for round in 0..rounds().min(9) {
+        let i = (round / 2) % 3;
+        let (down, up) = (downs[round % 3], ups[(round / 3) % 3]);
+        lab.net.cut(NAMES[i]).unwrap_or_else(|e| panic!("{e}"));
+        lab.signal(i, libc::SIGKILL);
+        let reset = poll(DEADLINE, || lab.nodes[i].wd.was_reset().then_some(()));
+        assert!(reset.is_some(), "the watchdog never reset {}", NAMES[i]);
+        std::thread::sleep(Duration::from_millis(down));
+        lab.net
+            .reconnect(NAMES[i])
+            .unwrap_or_else(|e| panic!("{e}"));
+        lab.nodes[i].daemon = None;
+        lab.start(i);
+        let back = poll(DEADLINE, || {
+            (lab.quorate_all() && everywhere(&lab)).then_some(())
+        });
+        assert!(
+            back.is_some(),
+            "round {round}: {} back after {down} ms down, c not started on it (on {:?})\n{}",
+            NAMES[i],
+            (0..3).filter(|n| runs_c(&lab, *n)).collect::<Vec<_>>(),
+            lab.logs()
+        );
+        std::thread::sleep(Duration::from_millis(up));
+    }
+}

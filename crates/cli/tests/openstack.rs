@@ -6,6 +6,9 @@
 //!   unchanged, as a promotable clone (it decides who bootstraps from the seqnos the
 //!   nodes report through `crm_attribute`, promotes through `crm_master`, asks
 //!   `crm_mon` whether a promoted instance exists: halo answers all of it);
+//! - Debian's RabbitMQ clustered by Debian's `ocf:heartbeat:rabbitmq-cluster` agent,
+//!   unchanged, as a clone (each controller a machine of its own for it: its host
+//!   name, `/etc/hosts`, `/var/lib/rabbitmq`);
 //! - Debian's memcached (`systemd:memcached`, Debian's unit) on every controller;
 //! - an API service on every controller (`systemd:keystone`, the test kit's stand-in:
 //!   every request goes to the database through the VIP and to the local memcached);
@@ -15,9 +18,12 @@
 //! Checked by what the services and a client say: every Galera instance promoted, a
 //! three-node primary component, replication; a client's transactions through the VIP
 //! while the VIP holder dies (failed requests counted, no committed transaction lost,
-//! the time until the VIP answers again measured); the dead controller comes back and
-//! catches up by itself; a full outage of all three, after which halo brings the
-//! database back by itself with the same cluster UUID. Figures are printed in the form
+//! the time until the VIP answers again measured), and an AMQP client's messages
+//! through the VIP (confirmed messages never lost, the publishing stall measured); the
+//! dead controller comes back and catches up by itself, in Galera and in RabbitMQ; a
+//! full outage of all three, after which halo brings the database back by itself with
+//! the same cluster UUID, says which node bootstrapped it and why (the most advanced),
+//! and RabbitMQ is one cluster again. Figures are printed in the form
 //! `bench/openstack-failover` collects. Needs root (namespaces) and the Debian packages
 //! of `.ci/packages.d/openstack.txt`; skipped with the reason otherwise, a failure in
 //! CI.
@@ -31,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use halo_testkit::cluster::poll;
 use halo_testkit::netns::{require_netns, Net};
-use halo_testkit::systemd::{self, Systemd};
+use halo_testkit::systemd::{self, Own, Systemd};
 
 const NAMES: [&str; 3] = ["controller1", "controller2", "controller3"];
 /// The reference's controller addresses and VIP, and a client beside them.
@@ -46,6 +52,10 @@ const API_SCRIPT: &str = include_str!("../../testkit/assets/openstack-api.py");
 /// The reference operator's load balancer configuration, as the lb crate's tests keep it.
 const REFERENCE_CFG: &str = include_str!("../../lb/tests/data/haproxy-openstack.cfg");
 const GALERA: &str = "/usr/lib/ocf/resource.d/heartbeat/galera";
+const RABBITMQ: &str = "/usr/lib/ocf/resource.d/heartbeat/rabbitmq-cluster";
+const AMQP_SCRIPT: &str = include_str!("../../testkit/assets/amqp-load.py");
+/// The load balancer's RabbitMQ listener in the reference `haproxy.cfg`.
+const AMQP_PORT: u16 = 5673;
 /// Galera's first start takes a while (a state transfer per joiner, by rsync).
 const DEADLINE: Duration = Duration::from_secs(240);
 /// Where each node's Galera files are, in its private /run (a link to its directory).
@@ -115,7 +125,19 @@ impl Lab {
     /// Boot host `i` (a new private systemd, so a fresh /run; its files kept) and start
     /// its daemon.
     fn boot(&mut self, i: usize) {
-        let sd = Systemd::boot_in(&self.net.hosts()[i]).unwrap_or_else(|e| panic!("{e}"));
+        // A machine of its own as RabbitMQ sees one: its host name (its node is
+        // rabbit@controllerN), the others' names in /etc/hosts, its own
+        // /var/lib/rabbitmq (Erlang cookie, Mnesia) and /var/log/rabbitmq, kept on "disk".
+        let own = Own {
+            hostname: Some(NAMES[i].to_string()),
+            binds: vec![
+                (self.root.join("hosts"), "/etc/hosts".into()),
+                (self.root.join("rabbitmq-etc"), "/etc/rabbitmq".into()),
+                (self.dir(i).join("rabbitmq"), "/var/lib/rabbitmq".into()),
+                (self.dir(i).join("rabbitmq-log"), "/var/log/rabbitmq".into()),
+            ],
+        };
+        let sd = Systemd::boot_as(&self.net.hosts()[i], &own).unwrap_or_else(|e| panic!("{e}"));
         std::os::unix::fs::symlink(self.dir(i), sd.root().join(RUN.trim_start_matches('/')))
             .unwrap_or_else(|e| panic!("{e}"));
         // Debian's memcached unit as it is, and the API as a unit of its own (keystone's
@@ -172,7 +194,7 @@ impl Lab {
             let text = std::fs::read_to_string(self.dir(i).join("halo.log")).unwrap_or_default();
             let lines: Vec<&str> = text
                 .lines()
-                .filter(|l| l.contains("galera") || l.contains("ERROR"))
+                .filter(|l| l.contains("galera") || l.contains("rabbitmq") || l.contains("ERROR"))
                 .collect();
             let tail = &lines[lines.len().saturating_sub(12)..];
             let db = std::fs::read_to_string(self.dir(i).join("error.log")).unwrap_or_default();
@@ -187,9 +209,10 @@ impl Lab {
     }
 
     /// Host `i` dies: its cable pulled, then every process of it killed at once (its
-    /// PID namespace goes with its private systemd).
-    fn kill(&mut self, i: usize) {
+    /// PID namespace goes with its private systemd). Returns when the cable was out.
+    fn kill(&mut self, i: usize) -> Instant {
         self.net.cut(NAMES[i]).unwrap_or_else(|e| panic!("{e}"));
+        let cut = Instant::now();
         if let Some(mut d) = self.daemons[i].take() {
             let _ = d.kill();
             let _ = d.wait();
@@ -201,6 +224,37 @@ impl Lab {
             if a.starts_with(&format!("{VIP}/")) {
                 let _ = host.ip(&["addr", "del", &a, "dev", host.ifname()]);
             }
+        }
+        cut
+    }
+
+    /// How many RabbitMQ nodes controller `i`'s broker sees running in its cluster.
+    fn rabbits(&self, i: usize) -> Option<usize> {
+        let o = self.systemds[i].as_ref()?.run(
+            "rabbitmqctl",
+            &[
+                "eval",
+                "-q",
+                "length(mnesia:system_info(running_db_nodes)).",
+            ],
+        );
+        let o = o.ok().filter(|o| o.status.success())?;
+        String::from_utf8_lossy(&o.stdout).trim().parse().ok()
+    }
+
+    /// `rabbitmqctl ARGS` on controller `i`.
+    fn rabbitmqctl(&self, i: usize, args: &[&str]) -> (bool, String) {
+        match self.systemds[i]
+            .as_ref()
+            .map(|sd| sd.run("rabbitmqctl", args))
+        {
+            Some(Ok(o)) => (
+                o.status.success(),
+                String::from_utf8_lossy(&o.stdout).into_owned()
+                    + &String::from_utf8_lossy(&o.stderr),
+            ),
+            Some(Err(e)) => (false, e),
+            None => (false, format!("{} is down", NAMES[i])),
         }
     }
 
@@ -373,6 +427,62 @@ impl Load {
     }
 }
 
+/// What the AMQP client saw (the test kit's `amqp-load.py` summary).
+#[derive(Debug, serde::Deserialize)]
+struct AmqpSeen {
+    confirmed: u64,
+    received: u64,
+    lost: u64,
+    lost_ids: Vec<u64>,
+    failures: u64,
+    gap_ms: u64,
+}
+
+/// A client's steady AMQP load through the VIP and the load balancer's RabbitMQ
+/// listener: persistent messages with publisher confirms, consumed with acks, on a
+/// durable queue mirrored to every broker by the agent's `set_policy`.
+struct AmqpLoad {
+    child: Child,
+}
+
+impl AmqpLoad {
+    fn start(lab: &Lab, queue: &str) -> AmqpLoad {
+        let child = lab
+            .net
+            .host(CLIENT)
+            .command("/usr/bin/python3")
+            .arg(lab.root.join("amqp-load.py"))
+            .args([
+                VIP,
+                &AMQP_PORT.to_string(),
+                "openstack",
+                "rabbit-secret",
+                queue,
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("amqp-load.py: {e}"));
+        AmqpLoad { child }
+    }
+
+    /// Stops publishing, lets the consumer drain the queue, and says what was seen.
+    fn stop(mut self) -> AmqpSeen {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let mut out = String::new();
+        if let Some(mut o) = self.child.stdout.take() {
+            let _ = o.read_to_string(&mut out);
+        }
+        let _ = self.child.wait();
+        serde_json::from_str(out.trim())
+            .unwrap_or_else(|e| panic!("amqp-load.py said {out:?}: {e}"))
+    }
+}
+
 /// One transaction through the VIP from the client, as the load makes them: whether the
 /// API said it committed.
 fn post_through_vip(net: &Net, id: u64) -> Option<()> {
@@ -467,6 +577,12 @@ fn start_lab() -> Option<Lab> {
             "/usr/lib/python3/dist-packages/pymemcache/__init__.py",
             "python3-pymemcache",
         )
+        || !halo_testkit::installed(RABBITMQ, "resource-agents")
+        || !halo_testkit::installed("/usr/sbin/rabbitmq-server", "rabbitmq-server")
+        || !halo_testkit::installed(
+            "/usr/lib/python3/dist-packages/pika/__init__.py",
+            "python3-pika",
+        )
     {
         return None;
     }
@@ -493,12 +609,51 @@ fn start_lab() -> Option<Lab> {
     }
     std::fs::write(lab.root.join("openstack-api.py"), API_SCRIPT).unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(lab.root.join("haproxy.cfg"), REFERENCE_CFG).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(lab.root.join("amqp-load.py"), AMQP_SCRIPT).unwrap_or_else(|e| panic!("{e}"));
+    let hosts: String = (0..3)
+        .map(|i| format!("{} {}\n", IPS[i], NAMES[i]))
+        .collect();
+    std::fs::write(
+        lab.root.join("hosts"),
+        format!("127.0.0.1 localhost\n{hosts}"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    // The brokers' configuration: a dead peer is noticed after 15 s (a deployment's
+    // usual tuning; with Erlang's default of 60 s, publishers to a queue whose master
+    // died stall for about a minute).
+    let etc = lab.root.join("rabbitmq-etc");
+    std::fs::create_dir_all(&etc).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(etc.join("rabbitmq-env.conf"), "").unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        etc.join("advanced.config"),
+        "[{kernel, [{net_ticktime, 15}]}].\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    // The brokers' shared secret (every node of an Erlang cluster has the same cookie).
+    let cookie = format!("HALOLAB{}", std::process::id());
     let ips: Vec<String> = (0..3).map(|i| lab.ip(i)).collect();
     for i in 0..3 {
         let dir = lab.dir(i);
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
         std::fs::write(dir.join("my.cnf"), my_cnf(&ips[i], &ips)).unwrap_or_else(|e| panic!("{e}"));
         run(Command::new("chown").args(["mysql:mysql"]).arg(&dir));
+        // RabbitMQ's home and logs, owned by its user as Debian's package makes them.
+        let rabbit = dir.join("rabbitmq");
+        std::fs::create_dir_all(&rabbit).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::create_dir_all(dir.join("rabbitmq-log")).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(rabbit.join(".erlang.cookie"), &cookie).unwrap_or_else(|e| panic!("{e}"));
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(
+                rabbit.join(".erlang.cookie"),
+                std::fs::Permissions::from_mode(0o400),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        }
+        run(Command::new("chown")
+            .args(["-R", "rabbitmq:rabbitmq"])
+            .arg(&rabbit)
+            .arg(dir.join("rabbitmq-log")));
         run(Command::new("mariadb-install-db")
             .args([
                 "--user=mysql",
@@ -543,8 +698,7 @@ fn other_death_and_rolling_restart(lab: &mut Lab) {
     let witness = (other + 1) % 3;
     let load = Load::start(&lab.net, 100_000);
     std::thread::sleep(Duration::from_secs(3));
-    let killed_at = load.began.elapsed();
-    lab.kill(other);
+    let killed_at = lab.kill(other).duration_since(load.began);
     std::thread::sleep(Duration::from_secs(12));
     let (txs, _) = load.stop();
     let (failed, lost) = verdict(lab, &txs, killed_at, witness);
@@ -694,6 +848,60 @@ fn galera_runs_promoted_everywhere_and_survives_a_node() {
         let (ok, out) = lab.halo(0, &args);
         assert!(ok, "halo {cmd}: {out}");
     }
+    // RabbitMQ clustered by Debian's `ocf:heartbeat:rabbitmq-cluster`, unchanged, as a
+    // clone: the first instance bootstraps, the others join it (their node names from
+    // the attributes the agent keeps through crm_attribute, found with cibadmin), and
+    // the policy mirrors every queue on every broker.
+    let (ok, out) = lab.halo(
+        0,
+        &[
+            "resource",
+            "create",
+            "rabbitmq",
+            "ocf:heartbeat:rabbitmq-cluster",
+            r#"set_policy=ha-all ^(?!amq\.).* {"ha-mode":"all","ha-sync-mode":"automatic"}"#,
+            "op",
+            "start",
+            "timeout=200s",
+            "op",
+            "monitor",
+            "interval=10s",
+            "timeout=40s",
+            "--clone",
+            "ordered=true",
+            "interleave=true",
+            "notify=true",
+        ],
+    );
+    assert!(ok, "{out}");
+    let clustered = poll(DEADLINE, || (lab.rabbits(0) == Some(3)).then_some(()));
+    assert!(
+        clustered.is_some(),
+        "RabbitMQ never formed a three-node cluster: {:?}\n{}\n{}",
+        lab.rabbits(0),
+        lab.halo(0, &["status"]).1,
+        lab.logs()
+    );
+    // Settled: every broker has recorded its node name for good (the agent does it at
+    // its first monitor after a join; a broker killed before that cannot be told apart
+    // from a new one when it comes back, and never rejoins: the agent's own window).
+    let recorded = poll(DEADLINE, || {
+        let (_, cfg) = lab.halo(0, &["config", "show"]);
+        (cfg.matches("rmq-node-attr-last-known-rabbitmq").count() == 3).then_some(())
+    });
+    assert!(
+        recorded.is_some(),
+        "the brokers never all recorded their names\n{}",
+        lab.halo(0, &["config", "show"]).1
+    );
+    // The services' account, as a deployment tool creates it.
+    for args in [
+        &["add_user", "openstack", "rabbit-secret"][..],
+        &["set_permissions", "-p", "/", "openstack", ".*", ".*", ".*"],
+    ] {
+        let (ok, out) = lab.rabbitmqctl(0, args);
+        assert!(ok, "rabbitmqctl {args:?}: {out}");
+    }
     let first = poll(DEADLINE, || post_through_vip(&lab.net, 0));
     assert!(
         first.is_some(),
@@ -714,12 +922,14 @@ fn galera_runs_promoted_everywhere_and_survives_a_node() {
     // process of the host (halo, MariaDB, memcached, the API) killed at once with its
     // PID namespace.
     let load = Load::start(&lab.net, 1);
+    let amqp = AmqpLoad::start(&lab, "vip-death");
     std::thread::sleep(Duration::from_secs(3));
-    let killed_at = load.began.elapsed();
-    lab.kill(victim);
+    // From the moment the cable is out (a request sent before may still be answered).
+    let killed_at = lab.kill(victim).duration_since(load.began);
     // The load goes on well after the VIP is back.
     std::thread::sleep(Duration::from_secs(20));
     let (txs, probes) = load.stop();
+    let mq = amqp.stop();
     // The first probe sent after the death that the VIP answered.
     let vip_back = probes
         .iter()
@@ -735,11 +945,21 @@ fn galera_runs_promoted_everywhere_and_survives_a_node() {
         lost.len(),
         vip_back.map_or(-1, |d| d.as_millis() as i64)
     );
+    eprintln!(
+        "openstack-failover: vip_death_amqp confirmed={} received={} lost={} failed_publishes={} stall_ms={}",
+        mq.confirmed, mq.received, mq.lost, mq.failures, mq.gap_ms
+    );
     assert!(
         lost.is_empty(),
         "committed transactions lost: {lost:?}\n{}",
         lab.logs()
     );
+    assert_eq!(
+        mq.lost, 0,
+        "confirmed AMQP messages lost (some: {:?}): {mq:?}",
+        mq.lost_ids
+    );
+    assert!(mq.confirmed > 50, "the AMQP load barely ran: {mq:?}");
     assert!(
         vip_back.is_some(),
         "the VIP never answered again\n{}",
@@ -795,6 +1015,15 @@ fn galera_runs_promoted_everywhere_and_survives_a_node() {
         lab.sql(victim, "SHOW STATUS LIKE 'wsrep_cluster_state_uuid'"),
         uuid,
         "the cluster's UUID changed: a new cluster was forked"
+    );
+    // Its broker is back in the RabbitMQ cluster too.
+    let rejoined = poll(DEADLINE, || (lab.rabbits(victim) == Some(3)).then_some(()));
+    assert!(
+        rejoined.is_some(),
+        "{}'s broker never rejoined: {:?}\n{}",
+        NAMES[victim],
+        lab.rabbits(victim),
+        lab.logs()
     );
 
     // Two more scenarios, run by bench/openstack-failover (HALO_OPENSTACK_ALL=1) and
@@ -859,5 +1088,45 @@ fn galera_runs_promoted_everywhere_and_survives_a_node() {
         lab.sql(0, "SELECT v FROM t.kv WHERE k = 3").as_deref(),
         Some("just before the outage"),
         "a committed transaction was lost"
+    );
+    // Which node bootstrapped the database and why, as an operator asks: the node the
+    // agent chose, with the positions every node reported, and it is the most advanced.
+    let (ok, why) = lab.halo(0, &["why", "galera"]);
+    assert!(ok, "{why}");
+    eprintln!("halo why galera:\n{why}");
+    let line = why
+        .lines()
+        .find_map(|l| l.strip_prefix("Bootstrapped: on "))
+        .unwrap_or_else(|| panic!("halo why galera does not say who bootstrapped:\n{why}"));
+    let chosen = line.split_whitespace().next().unwrap_or_default();
+    let positions: Vec<(&str, i64)> = line
+        .split("reported then: ")
+        .nth(1)
+        .unwrap_or_default()
+        .trim_end_matches(')')
+        .split(", ")
+        .filter_map(|p| {
+            let (node, seqno) = p.split_once(' ')?;
+            Some((node, seqno.parse().ok()?))
+        })
+        .collect();
+    let best = positions.iter().map(|(_, s)| *s).max();
+    assert!(
+        positions.len() == 3
+            && positions
+                .iter()
+                .any(|(n, s)| *n == chosen && Some(*s) == best),
+        "{chosen} bootstrapped, not the most advanced of {positions:?}"
+    );
+    // RabbitMQ is one cluster of three again (the agent bootstraps the first instance
+    // and has the others join it).
+    let clustered = poll(DEADLINE, || {
+        (0..3).all(|i| lab.rabbits(i) == Some(3)).then_some(())
+    });
+    assert!(
+        clustered.is_some(),
+        "RabbitMQ not one cluster of three after the outage: {:?}\n{}",
+        (0..3).map(|i| lab.rabbits(i)).collect::<Vec<_>>(),
+        lab.logs()
     );
 }

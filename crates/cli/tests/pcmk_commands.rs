@@ -329,6 +329,48 @@ fn crm_attribute_and_crm_master() {
         0,
     );
     assert_eq!(d, "Deleted nodes attribute: id=nodes-1-perm name=perm\n");
+
+    // Permanent attributes written at once from every node (as rabbitmq-cluster's
+    // instances record their node names as they start together): none is lost, none
+    // refused because another changed the configuration meanwhile.
+    std::thread::scope(|s| {
+        for i in 0..6 {
+            let c = &c;
+            s.spawn(move || {
+                let (node, name, value) =
+                    (format!("n{}", i % 3 + 1), format!("at{i}"), format!("v{i}"));
+                expect(
+                    c,
+                    i % 3,
+                    "crm_attribute",
+                    &["-N", &node, "-n", &name, "-l", "forever", "-v", &value],
+                    &[],
+                    0,
+                );
+            });
+        }
+    });
+    for i in 0..6 {
+        let node = format!("n{}", i % 3 + 1);
+        let q = expect(
+            &c,
+            0,
+            "crm_attribute",
+            &[
+                "-N",
+                &node,
+                "-n",
+                &format!("at{i}"),
+                "-l",
+                "forever",
+                "-G",
+                "-q",
+            ],
+            none,
+            0,
+        );
+        assert_eq!(q.trim(), format!("v{i}"));
+    }
     expect(
         &c,
         0,

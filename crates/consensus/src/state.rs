@@ -19,6 +19,8 @@ pub const OP_HISTORY_LIMIT: usize = 20;
 pub const CONFIG_VERSIONS_KEPT: usize = 50;
 /// How many fencing actions `fence_history` keeps.
 pub const FENCE_HISTORY_LIMIT: usize = 200;
+/// How many status events `events` keeps.
+pub const EVENTS_KEPT: usize = 500;
 /// Default time after which a silent node is shown offline.
 pub const DEFAULT_FAILURE_TIMEOUT_MS: u64 = 2000;
 /// How long an expired token is remembered.
@@ -279,6 +281,24 @@ pub struct FenceRecord {
     /// What happened, in one line.
     pub detail: String,
     pub time_ms: u64,
+}
+
+/// A change of the status kept to explain what happened (`halo why`): a node attribute
+/// taking a new value or deleted (agents such as galera and rabbitmq-cluster decide
+/// through them), an operation other than a monitor, a node forgotten or fenced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusEvent {
+    pub epoch: u64,
+    pub time_ms: u64,
+    /// The node it is about.
+    pub node: String,
+    pub summary: String,
+    /// The attribute, and its new value (none: deleted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribute: Option<(String, Option<String>)>,
+    /// The resource operated on (a clone instance as `rsc:N`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
 }
 
 /// The failures of one operation of a resource on a node (`fail-count-RSC#OP_INTERVAL`
@@ -713,6 +733,9 @@ pub struct ClusterState {
     pub fence_history: VecDeque<FenceRecord>,
     #[serde(default)]
     pub history: VecDeque<HistoryEntry>,
+    /// Recent status events, oldest first.
+    #[serde(default)]
+    pub events: VecDeque<StatusEvent>,
     /// The last configurations, oldest first, each as a change left it.
     #[serde(default)]
     pub config_versions: VecDeque<ConfigVersion>,
@@ -747,9 +770,18 @@ impl ClusterState {
     /// the same result on every node.
     pub fn apply(&mut self, req: &Request, log_index: u64) -> ChangeResult {
         let before = req.change.is_config_change().then(|| self.config.clone());
+        let event = self.event_of(&req.change);
         let result = self.apply_change(req);
         if !matches!(result, ChangeResult::Refused { .. }) {
             self.epoch += 1;
+            if let Some(mut e) = event {
+                e.epoch = self.epoch;
+                e.time_ms = req.time_ms;
+                self.events.push_back(e);
+                while self.events.len() > EVENTS_KEPT {
+                    self.events.pop_front();
+                }
+            }
             if before.as_ref().is_some_and(|b| *b != self.config) {
                 self.config_versions.push_back(ConfigVersion {
                     epoch: self.epoch,
@@ -778,6 +810,36 @@ impl ClusterState {
             }
         }
         result
+    }
+
+    /// The status event `change` makes, before it is applied: an attribute only when
+    /// its value changes, an operation only when it is not a monitor.
+    fn event_of(&self, change: &Change) -> Option<StatusEvent> {
+        let (node, attribute, resource) = match change {
+            Change::SetNodeAttr { node, name, value } => {
+                let now = self.node_attrs.get(node).and_then(|a| a.get(name));
+                if now == value.as_ref() {
+                    return None;
+                }
+                (node, Some((name.clone(), value.clone())), None)
+            }
+            Change::RecordOp { node, op }
+                if !matches!(op.operation.as_str(), "monitor" | "notify") =>
+            {
+                (node, None, Some(op.resource.clone()))
+            }
+            Change::ForgetNode { node, .. } => (node, None, None),
+            Change::RecordFence { record } => (&record.target, None, None),
+            _ => return None,
+        };
+        Some(StatusEvent {
+            epoch: 0,
+            time_ms: 0,
+            node: node.clone(),
+            summary: change.summary(),
+            attribute,
+            resource,
+        })
     }
 
     fn apply_change(&mut self, req: &Request) -> ChangeResult {
@@ -951,6 +1013,9 @@ impl ClusterState {
                 }
                 ChangeResult::Ok
             }
+            // Notifications say nothing of a resource's state: as Pacemaker, they are not
+            // kept (the DC still sees the change, to confirm its action).
+            Change::RecordOp { op, .. } if op.operation == "notify" => ChangeResult::Ok,
             Change::RecordOp { node, op } => {
                 let ops = self
                     .op_history
@@ -959,9 +1024,17 @@ impl ClusterState {
                     .entry(op.resource.clone())
                     .or_default();
                 ops.push(op.clone());
-                if ops.len() > OP_HISTORY_LIMIT {
-                    let extra = ops.len() - OP_HISTORY_LIMIT;
-                    ops.drain(..extra);
+                // Past the limit, the oldest record that a later one of the same
+                // operation and interval supersedes goes first: the last result of every
+                // operation stays (as Pacemaker keeps one per operation), whatever else
+                // ran since.
+                while ops.len() > OP_HISTORY_LIMIT {
+                    let superseded = (0..ops.len()).find(|i| {
+                        ops[i + 1..].iter().any(|o| {
+                            o.operation == ops[*i].operation && o.interval_ms == ops[*i].interval_ms
+                        })
+                    });
+                    ops.remove(superseded.unwrap_or(0));
                 }
                 if let Some(bump) = op.fail {
                     let key = format!("{}#{}_{}", op.resource, op.operation, op.interval_ms);
@@ -1756,6 +1829,100 @@ mod tests {
         let names: Vec<&str> = cfg.nodes.iter().map(|n| n.name.as_str()).collect();
         assert_eq!(names, ["a"]);
         assert!(s.nodes["w"].witness);
+    }
+
+    /// Status events keep what explains a decision: an attribute when its value changes
+    /// (not when an agent sets it again to the same), operations but monitors, with the
+    /// epoch and time of their change.
+    #[test]
+    fn events_keep_attribute_changes_and_operations() {
+        let mut s = init();
+        let attr = |v: Option<&str>| Change::SetNodeAttr {
+            node: "a".into(),
+            name: "galera-bootstrap".into(),
+            value: v.map(String::from),
+        };
+        let op = |operation: &str| Change::RecordOp {
+            node: "a".into(),
+            op: StoredOp {
+                resource: "galera:0".into(),
+                operation: operation.into(),
+                ..Default::default()
+            },
+        };
+        for (i, c) in [
+            attr(Some("true")),
+            attr(Some("true")),
+            op("monitor"),
+            op("promote"),
+            attr(None),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            s.apply(&req("a", 1000 + i as u64, c), 2 + i as u64);
+        }
+        let got: Vec<(u64, u64, &str)> = s
+            .events
+            .iter()
+            .map(|e| (e.epoch, e.time_ms, e.summary.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (2, 1000, "set attribute galera-bootstrap=true on a"),
+                (5, 1003, "galera:0 promote on a: rc=0"),
+                (6, 1004, "delete attribute galera-bootstrap on a"),
+            ]
+        );
+        assert_eq!(s.events[1].resource.as_deref(), Some("galera:0"));
+        assert_eq!(
+            s.events[0].attribute,
+            Some(("galera-bootstrap".into(), Some("true".into())))
+        );
+    }
+
+    /// However many operations run after it, the last start of a resource stays in its
+    /// history (the history's limit drops superseded records first); notifications are
+    /// not kept at all. (Seen live: rabbitmq-cluster's notifications pushed its start
+    /// out of the history, and the scheduler took it for stopped, again and again.)
+    #[test]
+    fn the_last_result_of_each_operation_stays() {
+        let mut s = init();
+        let op = |operation: &str, interval_ms: u64, call_id: i64| StoredOp {
+            resource: "rabbitmq:0".into(),
+            operation: operation.into(),
+            interval_ms,
+            call_id,
+            ..Default::default()
+        };
+        let mut ops = vec![
+            op("monitor", 0, 1),
+            op("start", 0, 2),
+            op("monitor", 10_000, 3),
+        ];
+        ops.extend((4..40).map(|c| op("notify", 0, c)));
+        ops.extend((40..70).map(|c| op("monitor", 10_000, c)));
+        for (i, o) in ops.into_iter().enumerate() {
+            let change = Change::RecordOp {
+                node: "a".into(),
+                op: o,
+            };
+            s.apply(&req("a", 1000, change), 2 + i as u64);
+        }
+        let kept = &s.op_history["a"]["rabbitmq:0"];
+        assert_eq!(kept.len(), OP_HISTORY_LIMIT);
+        let calls = |name: &str| -> Vec<i64> {
+            kept.iter()
+                .filter(|o| o.operation == name)
+                .map(|o| o.call_id)
+                .collect()
+        };
+        assert_eq!(calls("start"), [2]);
+        assert_eq!(calls("monitor").first(), Some(&1));
+        assert_eq!(calls("monitor").last(), Some(&69));
+        assert!(calls("notify").is_empty());
+        assert!(s.events.iter().all(|e| !e.summary.contains("notify")));
     }
 
     /// Failed operations count per operation and sum per resource; INFINITY caps them;

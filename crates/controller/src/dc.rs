@@ -198,6 +198,16 @@ impl Dc {
         if self.planned_live.as_ref().is_some_and(|p| *p != live) {
             self.planned_live = None;
             self.abort("membership changed");
+            if let Some(t) = &mut self.current {
+                let failed = t.fail_unreachable(&live.online);
+                if !failed.is_empty() {
+                    tracing::info!(
+                        transition = t.id,
+                        ?failed,
+                        "actions on nodes no longer reachable failed"
+                    );
+                }
+            }
         }
         let lost = self.fence_lost(&live);
 

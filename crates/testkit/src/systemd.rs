@@ -1,9 +1,10 @@
 //! A private systemd, for machines where systemd is not PID 1 (containers, CI): systemd
-//! booted as PID 1 of its own PID and mount namespaces, with a private `/run`, to a
-//! target that pulls in nothing. `systemctl` reaches it from processes inside its PID and
-//! mount namespaces ([`Systemd::nsenter`]); the units a test installs go to its
+//! booted as PID 1 of its own PID, mount and UTS namespaces, with a private `/run`, to
+//! a target that pulls in nothing. `systemctl` reaches it from processes inside its
+//! namespaces ([`Systemd::nsenter`]); the units a test installs go to its
 //! `/run/systemd/system`. The network and the rest of the file system are shared with
-//! the host. Dropping it kills the namespace's every process.
+//! the host, but for what [`Own`] gives it. Dropping it kills the namespace's every
+//! process.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -36,6 +37,24 @@ const BOOT: &str = "set -e\n\
       --unit=halo-test.target --show-status=0 \
       --default-standard-output=null --default-standard-error=null\n";
 
+/// What a booted systemd's host has of its own besides its network: a host name (its
+/// own UTS namespace always; the machine's name unless set) and files or directories
+/// bound over the shared ones (`(what, where)`, e.g. a per-host `/var/lib/rabbitmq` or
+/// `/etc/hosts`), seen by everything that runs inside.
+#[derive(Debug, Default, Clone)]
+pub struct Own {
+    pub hostname: Option<String>,
+    pub binds: Vec<(PathBuf, PathBuf)>,
+}
+
+/// `s` as one shell word.
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// The first thing [`BOOT`] does: what [`Own`] adds comes right after it.
+const RUN_MOUNT: &str = "mount -t tmpfs -o mode=755 tmpfs /run\n";
+
 /// One private systemd.
 pub struct Systemd {
     unshare: Child,
@@ -64,27 +83,52 @@ pub fn available() -> bool {
 impl Systemd {
     /// Boots a private systemd and waits until it runs.
     pub fn boot() -> Result<Systemd, String> {
-        Systemd::boot_with(Command::new("unshare"))
+        Systemd::boot_with(Command::new("unshare"), &Own::default())
     }
 
     /// Boots a private systemd inside a test host's network namespace: what it runs
     /// (and what runs through [`Systemd::nsenter`]) has that host's network.
     pub fn boot_in(host: &Host) -> Result<Systemd, String> {
-        Systemd::boot_with(host.command("unshare"))
+        Systemd::boot_as(host, &Own::default())
     }
 
-    fn boot_with(mut unshare: Command) -> Result<Systemd, String> {
+    /// As [`Systemd::boot_in`], the host made more of a machine of its own: its host
+    /// name and the files it does not share (see [`Own`]).
+    pub fn boot_as(host: &Host, own: &Own) -> Result<Systemd, String> {
+        Systemd::boot_with(host.command("unshare"), own)
+    }
+
+    fn boot_with(mut unshare: Command, own: &Own) -> Result<Systemd, String> {
+        // Once the private /run is there: the host name, also in an /etc/hostname of
+        // its own (systemd sets the name from that file as it boots), then the binds.
+        let mut own_lines = String::new();
+        if let Some(name) = &own.hostname {
+            let name = quote(name);
+            own_lines.push_str(&format!(
+                "hostname {name}\nprintf '%s\\n' {name} > /run/hostname\n\
+                 mount --bind /run/hostname /etc/hostname\n"
+            ));
+        }
+        for (from, to) in &own.binds {
+            own_lines.push_str(&format!(
+                "mount --bind {} {}\n",
+                quote(&from.display().to_string()),
+                quote(&to.display().to_string())
+            ));
+        }
+        let script = BOOT.replacen(RUN_MOUNT, &format!("{RUN_MOUNT}{own_lines}"), 1);
         let unshare = unshare
             .args([
                 "--pid",
                 "--fork",
                 "--mount",
+                "--uts",
                 "--propagation",
                 "private",
                 "--mount-proc",
                 "sh",
                 "-c",
-                BOOT,
+                &script,
                 SYSTEMD,
             ])
             .stdin(Stdio::null())
@@ -131,6 +175,7 @@ impl Systemd {
             "-t",
             &self.pid.to_string(),
             "--mount",
+            "--uts",
             "--pid",
             "--net",
             "--",

@@ -338,11 +338,21 @@ fn write(
         }
     };
     match scope {
-        Scope::Status => ctx.propose(Change::SetNodeAttr {
-            node: node.unwrap_or_default().to_string(),
-            name: name.to_string(),
-            value,
-        }),
+        Scope::Status => {
+            let node = node.unwrap_or_default();
+            // As Pacemaker's attribute manager: a value the cluster already holds is not
+            // written again. Agents set theirs on every monitor (galera's master score,
+            // rabbitmq-cluster's node name), and every write aborts the DC's transition.
+            let held = ctx.committed_state()?;
+            if held.node_attrs.get(node).and_then(|a| a.get(name)) == value.as_ref() {
+                return Ok(());
+            }
+            ctx.propose(Change::SetNodeAttr {
+                node: node.to_string(),
+                name: name.to_string(),
+                value,
+            })
+        }
         Scope::CrmConfig => ctx.propose(Change::SetProperty {
             name: name.to_string(),
             value,

@@ -200,12 +200,29 @@ impl Ctx {
         self.rt.block_on(self.client.status()).map_err(client_fail)
     }
 
-    /// This node's copy of the replicated state (like Pacemaker's local CIB replica; it
-    /// holds every change this node proposed).
+    /// The replicated state as the cluster committed it, when this node is in the
+    /// quorate partition (a read through the leader: a node that just started may not
+    /// have caught up, and agents decide from these answers whether to bootstrap a new
+    /// Galera or RabbitMQ cluster or to join the running one); else, or if that read
+    /// fails, this node's own copy (like Pacemaker's local CIB replica).
     pub fn state(&self) -> Res<ClusterState> {
+        if self.status()?.quorate {
+            if let Ok(state) = self.read_state(true) {
+                return Ok(state);
+            }
+        }
+        self.read_state(false)
+    }
+
+    /// The replicated state as the cluster committed it (a read through the leader).
+    pub fn committed_state(&self) -> Res<ClusterState> {
+        self.read_state(true)
+    }
+
+    fn read_state(&self, linearizable: bool) -> Res<ClusterState> {
         let v = self
             .rt
-            .block_on(self.client.state(false))
+            .block_on(self.client.state(linearizable))
             .map_err(client_fail)?;
         serde_json::from_value(v).map_err(|e| {
             Fail::new(
@@ -244,21 +261,57 @@ impl Ctx {
     }
 
     /// Edit the configuration (read from this node's copy, written as a whole).
+    ///
+    /// As the CIB applies a modification where it stands: when another change came in
+    /// between (HALO-E154, the configuration changed since it was read), the edit is
+    /// made again on the configuration as it is now. An edit that changes nothing is
+    /// not written (agents set their permanent attributes on every monitor).
     pub fn edit_config(
         &self,
         state: &ClusterState,
-        f: impl FnOnce(&mut halo_model::Config),
+        f: impl Fn(&mut halo_model::Config),
     ) -> Res<()> {
-        let mut cfg = config_of(state)?;
-        f(&mut cfg);
-        let config =
-            StoredConfig::from_model(&cfg).map_err(|e| Fail::new(exit::CONFIG, e.to_string()))?;
-        self.propose(Change::SetConfig {
-            config,
-            if_unchanged: Some(state.config.clone()),
-        })
+        let mut state = state.clone();
+        for _ in 0..EDIT_ATTEMPTS {
+            let before = config_of(&state)?;
+            let mut cfg = before.clone();
+            f(&mut cfg);
+            if cfg == before {
+                return Ok(());
+            }
+            let config = StoredConfig::from_model(&cfg)
+                .map_err(|e| Fail::new(exit::CONFIG, e.to_string()))?;
+            let reply = self.rt.block_on(self.client.propose(Change::SetConfig {
+                config,
+                if_unchanged: Some(state.config.clone()),
+            }));
+            let conflict = match &reply {
+                Err(ClientError::Api(w)) => w.code == "HALO-E154",
+                Ok(r) => {
+                    matches!(&r.result, ChangeResult::Refused { code, .. } if code == "HALO-E154")
+                }
+                Err(_) => false,
+            };
+            if conflict {
+                state = self.committed_state()?;
+                continue;
+            }
+            return match reply.map_err(client_fail)?.result {
+                ChangeResult::Refused { code, reason } => {
+                    Err(Fail::new(exit::ERROR, format!("{code} {reason}")))
+                }
+                _ => Ok(()),
+            };
+        }
+        Err(Fail::new(
+            exit::ERROR,
+            format!("HALO-E154 the configuration kept changing: the edit was tried {EDIT_ATTEMPTS} times"),
+        ))
     }
 }
+
+/// How many times a configuration edit is tried while other changes keep coming in.
+const EDIT_ATTEMPTS: usize = 20;
 
 /// The configuration of a replicated state.
 pub fn config_of(state: &ClusterState) -> Res<halo_model::Config> {

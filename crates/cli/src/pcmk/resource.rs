@@ -210,9 +210,9 @@ pub fn crm_resource(args: &[String]) -> Res<i32> {
             let v2 = value.clone();
             ctx.edit_config(&state, |c| {
                 if let Some(m) = attrs_mut(c, &id, set) {
-                    match v2 {
+                    match &v2 {
                         Some(v) => {
-                            m.insert(key, v);
+                            m.insert(key.clone(), v.clone());
                         }
                         None => {
                             m.remove(&key);
