@@ -147,8 +147,9 @@ impl Transition {
     /// A node left the reachable membership: its actions in flight will never be
     /// answered, so they fail now (aborting the transition) instead of holding it open
     /// until their dispatch times out. Safe: nothing is planned again until the lost
-    /// node is fenced or waited out. Returns the keys of the actions failed.
-    pub fn fail_unreachable(&mut self, online: &BTreeSet<String>) -> Vec<String> {
+    /// node is fenced or waited out (the caller waits out every node returned here, as
+    /// what it was starting may run). Returns the actions failed, as (key, node).
+    pub fn fail_unreachable(&mut self, online: &BTreeSet<String>) -> Vec<(String, String)> {
         let gone: Vec<usize> = (0..self.states.len())
             .filter(|i| self.in_flight(*i))
             .filter(|i| {
@@ -161,7 +162,10 @@ impl Transition {
             self.confirm(*i, Outcome::Failed);
         }
         gone.iter()
-            .map(|i| self.graph.actions[*i].key.clone())
+            .map(|i| {
+                let a = &self.graph.actions[*i];
+                (a.key.clone(), a.node.clone().unwrap_or_default())
+            })
             .collect()
     }
 
@@ -441,7 +445,13 @@ score = 100
         let online: BTreeSet<String> = ["n1".to_string()].into_iter().collect();
         let mut failed = t.fail_unreachable(&online);
         failed.sort();
-        assert_eq!(failed, ["a_monitor_0", "b_monitor_0"]);
+        assert_eq!(
+            failed,
+            [
+                ("a_monitor_0".to_string(), "n2".to_string()),
+                ("b_monitor_0".to_string(), "n2".to_string())
+            ]
+        );
         assert!(t.aborted.is_some());
         assert_eq!(
             t.poll(1, &limits),
