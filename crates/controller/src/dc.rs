@@ -48,9 +48,6 @@ struct Dc {
     device_fencing: BTreeMap<String, Instant>,
     /// Lost nodes, and since when.
     lost_since: BTreeMap<String, Instant>,
-    /// Nodes that left with an action in flight: what it was starting may run there, so
-    /// they are waited out as lost nodes even if their history shows nothing running.
-    in_doubt: BTreeSet<String>,
     /// What the reachable nodes last heard of the others, by reporter.
     reports: Arc<Mutex<BTreeMap<String, Report>>>,
     /// When the reachable nodes were last asked.
@@ -86,7 +83,6 @@ pub async fn run(node: ClusterNode, timing: Timing) {
         forgetting: BTreeMap::new(),
         device_fencing: BTreeMap::new(),
         lost_since: BTreeMap::new(),
-        in_doubt: BTreeSet::new(),
         reports: Arc::new(Mutex::new(BTreeMap::new())),
         asked: None,
         results: tx,
@@ -202,18 +198,6 @@ impl Dc {
         if self.planned_live.as_ref().is_some_and(|p| *p != live) {
             self.planned_live = None;
             self.abort("membership changed");
-            if let Some(t) = &mut self.current {
-                let failed = t.fail_unreachable(&live.online);
-                if !failed.is_empty() {
-                    tracing::info!(
-                        transition = t.id,
-                        ?failed,
-                        "actions on nodes no longer reachable failed"
-                    );
-                }
-                self.in_doubt
-                    .extend(failed.into_iter().map(|(_, node)| node));
-            }
         }
         let lost = self.fence_lost(&live);
 
@@ -423,15 +407,11 @@ impl Dc {
             return false;
         };
         let state = &applied.state;
-        self.in_doubt.retain(|n| !live.online.contains(n));
         let lost: Vec<String> = state
             .op_history
             .iter()
             .filter(|(n, rscs)| !live.online.contains(*n) && may_run_something(rscs))
             .map(|(n, _)| n.clone())
-            .chain(self.in_doubt.iter().cloned())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
             .collect();
         // A node that left running nothing: its history and transient attributes go
         // (Pacemaker clears a departed node's transient attributes); nothing waits.
@@ -534,7 +514,6 @@ impl Dc {
                 continue;
             }
             self.forgetting.insert(n.clone(), Instant::now());
-            self.in_doubt.remove(&n);
             let record = FenceRecord {
                 target: n.clone(),
                 action: action.to_string(),

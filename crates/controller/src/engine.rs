@@ -11,8 +11,6 @@
 //! aborts it: nothing new is dispatched, the actions in flight are awaited, and then
 //! the caller plans again from the new state.
 
-use std::collections::BTreeSet;
-
 use halo_sched::graph::{ActionKind, GraphAction, TransitionGraph};
 
 /// Limits from the cluster properties.
@@ -142,31 +140,6 @@ impl Transition {
         if self.aborted.is_none() {
             self.aborted = Some(reason.into());
         }
-    }
-
-    /// A node left the reachable membership: its actions in flight will never be
-    /// answered, so they fail now (aborting the transition) instead of holding it open
-    /// until their dispatch times out. Safe: nothing is planned again until the lost
-    /// node is fenced or waited out (the caller waits out every node returned here, as
-    /// what it was starting may run). Returns the actions failed, as (key, node).
-    pub fn fail_unreachable(&mut self, online: &BTreeSet<String>) -> Vec<(String, String)> {
-        let gone: Vec<usize> = (0..self.states.len())
-            .filter(|i| self.in_flight(*i))
-            .filter(|i| {
-                let a = &self.graph.actions[*i];
-                matches!(a.kind, ActionKind::Resource(_))
-                    && a.node.as_ref().is_some_and(|n| !online.contains(n))
-            })
-            .collect();
-        for i in &gone {
-            self.confirm(*i, Outcome::Failed);
-        }
-        gone.iter()
-            .map(|i| {
-                let a = &self.graph.actions[*i];
-                (a.key.clone(), a.node.clone().unwrap_or_default())
-            })
-            .collect()
     }
 
     /// Record how an action ended. Results for actions not in flight are ignored (a
@@ -425,38 +398,6 @@ score = 100
             t.poll(2, &limits),
             vec![Command::Finished {
                 transition: 7,
-                replan: true
-            }]
-        );
-    }
-
-    /// A node that drops out of the membership fails its actions in flight at once: the
-    /// transition ends without waiting for answers that cannot come.
-    #[test]
-    fn actions_on_an_unreachable_node_fail_at_once() {
-        let mut t = Transition::new(3, graph(GROUP));
-        let limits = Limits::default();
-        let probes = ids(&t.poll(0, &limits));
-        for id in &probes {
-            if t.graph.actions[*id].node.as_deref() == Some("n1") {
-                t.confirm(*id, Outcome::Ok);
-            }
-        }
-        let online: BTreeSet<String> = ["n1".to_string()].into_iter().collect();
-        let mut failed = t.fail_unreachable(&online);
-        failed.sort();
-        assert_eq!(
-            failed,
-            [
-                ("a_monitor_0".to_string(), "n2".to_string()),
-                ("b_monitor_0".to_string(), "n2".to_string())
-            ]
-        );
-        assert!(t.aborted.is_some());
-        assert_eq!(
-            t.poll(1, &limits),
-            vec![Command::Finished {
-                transition: 3,
                 replan: true
             }]
         );
