@@ -343,8 +343,9 @@ fn write(
             // As Pacemaker's attribute manager: a value the cluster already holds is not
             // written again. Agents set theirs on every monitor (galera's master score,
             // rabbitmq-cluster's node name), and every write aborts the DC's transition.
-            let held = ctx.committed_state()?;
-            if held.node_attrs.get(node).and_then(|a| a.get(name)) == value.as_ref() {
+            // (`state` is the committed one when this node is quorate; when it is not,
+            // the write is refused anyway.)
+            if state.node_attrs.get(node).and_then(|a| a.get(name)) == value.as_ref() {
                 return Ok(());
             }
             ctx.propose(Change::SetNodeAttr {

@@ -214,11 +214,6 @@ impl Ctx {
         self.read_state(false)
     }
 
-    /// The replicated state as the cluster committed it (a read through the leader).
-    pub fn committed_state(&self) -> Res<ClusterState> {
-        self.read_state(true)
-    }
-
     fn read_state(&self, linearizable: bool) -> Res<ClusterState> {
         let v = self
             .rt
@@ -293,7 +288,7 @@ impl Ctx {
                 Err(_) => false,
             };
             if conflict {
-                state = self.committed_state()?;
+                state = self.state()?;
                 continue;
             }
             return match reply.map_err(client_fail)?.result {
