@@ -445,6 +445,18 @@ impl Client {
     }
 
     /// The replicated state (without secrets), optionally as of a linearizable point.
+    /// The replicated state as the cluster committed it when this node is `quorate` (a
+    /// read through the leader: a node that just started may not have caught up yet);
+    /// else, or if that read fails, this node's own copy.
+    pub async fn current_state(&self, quorate: bool) -> Result<serde_json::Value, ClientError> {
+        if quorate {
+            if let Ok(v) = self.state(true).await {
+                return Ok(v);
+            }
+        }
+        self.state(false).await
+    }
+
     pub async fn state(&self, linearizable: bool) -> Result<serde_json::Value, ClientError> {
         self.call(
             "GET",

@@ -375,17 +375,7 @@ pub struct Live {
 
 impl Live {
     pub fn read(target: &Target, st: &halo_consensus::node::StatusReport) -> anyhow::Result<Live> {
-        // A quorate node reads what the cluster committed (a node that just started
-        // may not have caught up yet: its own copy would show what ran before it died);
-        // without quorum, or if that read fails, its own copy.
-        let client = target.client()?;
-        let rt = runtime()?;
-        let value = if st.quorate {
-            rt.block_on(client.state(true))
-                .or_else(|_| rt.block_on(client.state(false)))?
-        } else {
-            rt.block_on(client.state(false))?
-        };
+        let value = runtime()?.block_on(target.client()?.current_state(st.quorate))?;
         let state: halo_consensus::ClusterState = serde_json::from_value(value)?;
         let (cfg, plan) = plan_on(&state, st)?;
         let configured = !cfg.resources.is_empty();

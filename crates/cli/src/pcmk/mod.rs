@@ -206,18 +206,10 @@ impl Ctx {
     /// Galera or RabbitMQ cluster or to join the running one); else, or if that read
     /// fails, this node's own copy (like Pacemaker's local CIB replica).
     pub fn state(&self) -> Res<ClusterState> {
-        if self.status()?.quorate {
-            if let Ok(state) = self.read_state(true) {
-                return Ok(state);
-            }
-        }
-        self.read_state(false)
-    }
-
-    fn read_state(&self, linearizable: bool) -> Res<ClusterState> {
+        let quorate = self.status()?.quorate;
         let v = self
             .rt
-            .block_on(self.client.state(linearizable))
+            .block_on(self.client.current_state(quorate))
             .map_err(client_fail)?;
         serde_json::from_value(v).map_err(|e| {
             Fail::new(
