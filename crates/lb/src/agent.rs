@@ -155,6 +155,15 @@ impl LbAgent {
             .sum()
     }
 
+    /// Tells every engine which hosts the cluster holds back (see
+    /// [`Engine::hold_hosts`]); returns how many servers are held.
+    pub fn hold_hosts(&self, ips: &[std::net::IpAddr]) -> usize {
+        lock(&self.instances)
+            .values()
+            .map(|i| i.engine.hold_hosts(ips))
+            .sum()
+    }
+
     /// Sessions open on the engine of `id` (for draining decisions).
     pub fn sessions(&self, id: &str) -> Option<u64> {
         lock(&self.instances)

@@ -167,6 +167,64 @@ fn lb_backups_take_over_only_when_actives_are_down_and_give_back() {
     e.stop(Duration::ZERO);
 }
 
+/// Servers whose host the cluster holds back (in standby, or back and not settled)
+/// take no new sessions while another server can (here the backup, as when the Galera
+/// writer's controller goes into standby); their open sessions go on; when every server
+/// is held they serve as before; released, they take sessions again.
+#[test]
+fn lb_held_hosts_take_no_new_sessions_while_another_server_can() {
+    let a = HttpBackend::start_on("alpha", "127.0.0.2:0".parse().expect("addr")).expect("alpha");
+    let b = HttpBackend::start_on("bravo", "127.0.0.3:0".parse().expect("addr")).expect("bravo");
+    let p = free_port();
+    let cfg = format!(
+        "defaults\n mode tcp\n option redispatch\n retries 3\n timeout connect 2s\n timeout client 30s\n timeout server 30s\n\
+         listen galera\n bind 127.0.0.1:{p}\n balance source\n\
+         server a {} check inter 100 rise 2 fall 2\n server b {} backup check inter 100 rise 2 fall 2\n",
+        a.addr, b.addr
+    );
+    let e = start_engine(&cfg);
+    let addr: SocketAddr = format!("127.0.0.1:{p}").parse().expect("addr");
+    assert!(wait_until(Duration::from_secs(5), || status(
+        &e, "galera", "a"
+    ) == "UP"));
+    assert_eq!(one(addr), "alpha");
+    // A long session on alpha, open before the hold.
+    let mut open = TcpStream::connect(addr).expect("connect");
+    open.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let ask = |c: &mut TcpStream| {
+        c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .expect("write");
+        let mut got = Vec::new();
+        let mut buf = [0u8; 512];
+        while !got.ends_with(b"alpha") && !got.ends_with(b"bravo") {
+            let n = c.read(&mut buf).expect("answer");
+            assert!(n > 0, "closed early");
+            got.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&got[got.len() - 5..]).to_string()
+    };
+    assert_eq!(ask(&mut open), "alpha");
+
+    assert_eq!(e.hold_hosts(&[a.addr.ip()]), 1);
+    assert_eq!(status(&e, "galera", "a"), "DRAIN");
+    for _ in 0..10 {
+        assert_eq!(one(addr), "bravo", "new sessions go to the backup");
+    }
+    assert_eq!(ask(&mut open), "alpha", "the open session goes on");
+
+    // Every server held: nothing else can take them, they serve.
+    assert_eq!(e.hold_hosts(&[a.addr.ip(), b.addr.ip()]), 2);
+    assert_eq!(one(addr), "alpha");
+
+    assert_eq!(e.hold_hosts(&[]), 0);
+    assert_eq!(status(&e, "galera", "a"), "UP");
+    for _ in 0..10 {
+        assert_eq!(one(addr), "alpha", "released");
+    }
+    e.stop(Duration::ZERO);
+}
+
 /// `observe layer4 error-limit 1 on-error mark-down`: the first failed connection marks
 /// the server down at once, long before the next active check (inter 60s).
 #[test]

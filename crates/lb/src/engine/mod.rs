@@ -179,7 +179,7 @@ fn bind_error_hint(e: &std::io::Error) -> &'static str {
     }
 }
 
-/// Binds `n` SO_REUSEPORT + IP_FREEBIND sockets on `b.addr`, after checking that no other
+/// Binds `n` SO_REUSEPORT + IP_FREEBIND (+ IP_TRANSPARENT when allowed) sockets on `b.addr`, after checking that no other
 /// program listens there (SO_REUSEPORT alone would silently share the port with it).
 pub fn bind_group(b: &Bind, n: usize) -> Result<ListenerGroup, EngineError> {
     let err = |source: std::io::Error| EngineError::Bind {
@@ -199,11 +199,18 @@ pub fn bind_group(b: &Bind, n: usize) -> Result<ListenerGroup, EngineError> {
         if reuseport {
             s.set_reuse_port(true)?;
         }
+        // IP_TRANSPARENT too (it needs CAP_NET_ADMIN; without it, freebind alone): a
+        // session accepted on a virtual IP may still answer once the address has left
+        // this node (the kernel refuses to send from an address that is not local
+        // otherwise), so a request in flight when the VIP moves is not stranded.
+        // Accepted sockets inherit it; without TPROXY rules it changes nothing else.
         if b.addr.is_ipv4() {
             s.set_freebind_v4(true)?;
+            let _ = s.set_ip_transparent_v4(true);
         } else {
             s.set_only_v6(b.v6only)?;
             s.set_freebind_v6(true)?;
+            let _ = s.set_ip_transparent_v6(true);
         }
         s.set_nonblocking(true)?;
         s.set_cloexec(true)?;
@@ -326,6 +333,23 @@ impl Engine {
                     s.shared.kill_sessions();
                     n += 1;
                 }
+            }
+        }
+        n
+    }
+
+    /// Servers whose host the cluster holds back (in standby, or back and not settled
+    /// yet; their address is one of `ips`) take no new sessions while another server of
+    /// their backend can; their sessions go on and so do their checks. Every other
+    /// server is released. Returns how many servers are held.
+    pub fn hold_hosts(&self, ips: &[std::net::IpAddr]) -> usize {
+        let generation = self.shared.current.load();
+        let mut n = 0;
+        for be in &generation.backends {
+            for s in &be.servers {
+                let held = ips.contains(&s.shared.addr.ip());
+                s.shared.held.store(held, Relaxed);
+                n += usize::from(held);
             }
         }
         n

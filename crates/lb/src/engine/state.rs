@@ -91,6 +91,10 @@ pub struct ServerShared {
     pub health: Mutex<Health>,
     pub up: AtomicBool,
     pub admin: AtomicU8,
+    /// Held back by the cluster (its host is in standby, or back and not settled yet):
+    /// no new sessions while another server of the backend can take them. Apart from
+    /// the operator's `admin` state, which it never changes.
+    pub held: AtomicBool,
     /// Runtime weight (the configured one until the runtime API changes it).
     pub weight: AtomicU32,
     pub cur: AtomicU32,
@@ -122,6 +126,7 @@ impl ServerShared {
                 s.on_error,
             )),
             up: AtomicBool::new(true),
+            held: AtomicBool::new(false),
             admin: AtomicU8::new(if s.disabled {
                 Admin::Maint as u8
             } else {
@@ -162,6 +167,9 @@ impl ServerShared {
             Admin::Maint => return "MAINT".into(),
             Admin::Drain if self.up.load(Relaxed) => return "DRAIN".into(),
             _ => {}
+        }
+        if self.held.load(Relaxed) && self.up.load(Relaxed) {
+            return "DRAIN".into();
         }
         if !checked {
             return "no check".into();
@@ -286,11 +294,22 @@ impl BackendRt {
         a
     }
 
+    /// Whether server `i` may take new sessions by the operator's state and weight
+    /// (the cluster's hold aside).
+    fn open(&self, i: usize) -> bool {
+        let sh = &self.servers[i].shared;
+        self.alive(i) && sh.admin() != Admin::Drain && sh.weight.load(Relaxed) > 0
+    }
+
     fn pick(&self, hash: u32, exclude: &[usize]) -> Pick {
+        // The cluster's hold applies only while another server can take the session.
+        let hold = (0..self.servers.len()).any(|i| {
+            !exclude.contains(&i) && self.open(i) && !self.servers[i].shared.held.load(Relaxed)
+        });
         let cand = |(i, s): (usize, &ServerRt)| {
             let sh = &s.shared;
             let cur = sh.cur.load(Relaxed);
-            let weight = if sh.admin() == Admin::Drain {
+            let weight = if sh.admin() == Admin::Drain || (hold && sh.held.load(Relaxed)) {
                 0
             } else {
                 sh.weight.load(Relaxed)
