@@ -10,6 +10,8 @@
 //! - `guard`: each node stops its resources when it loses contact with a quorate DC
 //!   for longer than its lease (`no-quorum-policy`).
 //! - `attrd`: node attributes written after their dampening delay (`attrd_updater -d`).
+//! - `lb_follow`: this node's load balancer follows the cluster (servers on lost
+//!   members down, on members in standby or not settled after their return held back).
 //! - `silence`: how long a lost node has surely been without contact (pure).
 //! - `wire`: the DC-to-node messages.
 //!
@@ -21,6 +23,7 @@ pub mod engine;
 pub mod fencing;
 pub mod guard;
 pub mod input;
+pub mod lb_follow;
 pub mod local;
 pub mod silence;
 pub mod watchdog;
@@ -310,7 +313,7 @@ impl Controller {
         };
         let mut tasks = vec![
             tokio::spawn(dc::run(node.clone(), timing.clone())),
-            tokio::spawn(lb_follows_membership(node.clone(), lb)),
+            tokio::spawn(lb_follow::run(node.clone(), lb)),
             tokio::spawn(guard::renew_vips(
                 lease.clone(),
                 local.clone(),
@@ -446,41 +449,6 @@ impl Controller {
             .take()
         {
             wd.disarm();
-        }
-    }
-}
-
-/// How often the load balancer looks at which members are lost.
-const LB_MEMBERSHIP_CHECK: Duration = Duration::from_millis(100);
-
-/// Cluster-aware load balancing: the servers of this node's `halo:lb` engines whose
-/// address is a member's cluster address are marked down (and their sessions ended) as
-/// soon as this node sees the member lost, instead of after `fall` failed checks and the
-/// clients' timeouts. The usual deployment puts the services on the controllers'
-/// management addresses, which are also their cluster addresses.
-async fn lb_follows_membership(node: ClusterNode, lb: Option<Arc<halo_lb::agent::LbAgent>>) {
-    let Some(lb) = lb else { return };
-    let me = node.name();
-    loop {
-        tokio::time::sleep(LB_MEMBERSHIP_CHECK).await;
-        let status = node.status();
-        if status.cluster.is_none() {
-            continue;
-        }
-        let lost: Vec<std::net::IpAddr> = status
-            .nodes
-            .iter()
-            .filter(|n| !n.online && n.name != me)
-            .filter_map(|n| n.addr.parse::<std::net::SocketAddr>().ok())
-            .map(|a| a.ip())
-            .collect();
-        let marked = lb.hosts_lost(&lost);
-        if marked > 0 {
-            tracing::info!(
-                hosts = ?lost,
-                servers = marked,
-                "load balancer: servers on lost members marked down"
-            );
         }
     }
 }
