@@ -10,12 +10,16 @@ the node's memcached on every request.
 
 Every answer names the controller that served it. A database or memcached failure
 answers 503 with the reason; nothing is retried here (the client counts failures).
+Stopped with SIGTERM it stops gracefully, as Debian's Apache (`graceful-stop`) stops
+the real APIs: it takes no new connection and finishes the requests it has.
 
 Usage: openstack-api.py NAME ADDR PORT DB_HOST DB_USER DB_PASSWORD
 """
 
 import http.server
+import signal
 import sys
+import threading
 
 import pymysql
 from pymemcache.client.base import Client as Memcache
@@ -110,8 +114,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 class Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
+    # Requests in progress are finished before the process ends.
+    daemon_threads = False
+    block_on_close = True
     request_queue_size = 128
 
 
-Server((ADDR, int(PORT)), Handler).serve_forever()
+server = Server((ADDR, int(PORT)), Handler)
+signal.signal(
+    signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start()
+)
+server.serve_forever()
+server.server_close()
