@@ -401,16 +401,7 @@ pub fn plan_on(
     state: &halo_consensus::ClusterState,
     st: &halo_consensus::node::StatusReport,
 ) -> anyhow::Result<(halo_model::Config, halo_sched::Plan)> {
-    let live = halo_controller::input::Liveness {
-        quorate: st.quorate,
-        dc: st.dc.clone(),
-        online: st
-            .nodes
-            .iter()
-            .filter(|n| n.online)
-            .map(|n| n.name.clone())
-            .collect(),
-    };
+    let live = halo_controller::input::Liveness::of(st);
     let (cfg, status) = halo_controller::input::scheduler_input(state, &live)?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -24,6 +24,22 @@ pub struct Liveness {
     pub online: BTreeSet<String>,
 }
 
+impl Liveness {
+    /// As a node's status report tells it (quorum, DC, the members it sees online).
+    pub fn of(status: &halo_consensus::node::StatusReport) -> Liveness {
+        Liveness {
+            quorate: status.quorate,
+            dc: status.dc.clone(),
+            online: status
+                .nodes
+                .iter()
+                .filter(|n| n.online)
+                .map(|n| n.name.clone())
+                .collect(),
+        }
+    }
+}
+
 /// Why the scheduler's input could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {

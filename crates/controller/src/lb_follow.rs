@@ -86,17 +86,7 @@ pub fn standby_members(state: &ClusterState) -> BTreeSet<String> {
 /// The members the scheduler has work for, from the replicated state as this node has
 /// it and the membership it sees (`None`: the state cannot be planned from).
 pub fn busy_members(state: &ClusterState, status: &StatusReport) -> Option<BTreeSet<String>> {
-    let live = Liveness {
-        quorate: status.quorate,
-        dc: status.dc.clone(),
-        online: status
-            .nodes
-            .iter()
-            .filter(|n| n.online)
-            .map(|n| n.name.clone())
-            .collect(),
-    };
-    let (cfg, st) = scheduler_input(state, &live).ok()?;
+    let (cfg, st) = scheduler_input(state, &Liveness::of(status)).ok()?;
     let plan = halo_sched::schedule(&cfg, &st, (unix_ms() / 1000) as i64).ok()?;
     Some(
         plan.graph()
