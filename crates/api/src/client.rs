@@ -444,7 +444,6 @@ impl Client {
         self.call("GET", "/v1/controller", None).await
     }
 
-    /// The replicated state (without secrets), optionally as of a linearizable point.
     /// The replicated state as the cluster committed it when this node is `quorate` (a
     /// read through the leader: a node that just started may not have caught up yet);
     /// else, or if that read fails, this node's own copy.
@@ -457,6 +456,7 @@ impl Client {
         self.state(false).await
     }
 
+    /// The replicated state (without secrets), optionally as of a linearizable point.
     pub async fn state(&self, linearizable: bool) -> Result<serde_json::Value, ClientError> {
         self.call(
             "GET",

@@ -302,14 +302,15 @@ impl BackendRt {
     }
 
     fn pick(&self, hash: u32, exclude: &[usize]) -> Pick {
-        // The cluster's hold applies only while another server can take the session.
-        let hold = (0..self.servers.len()).any(|i| {
-            !exclude.contains(&i) && self.open(i) && !self.servers[i].shared.held.load(Relaxed)
-        });
+        // The cluster's hold applies only while another server can take the session
+        // (looked for only when some server is held: nearly never).
+        let held = |i: usize| self.servers[i].shared.held.load(Relaxed);
+        let hold = (0..self.servers.len()).any(held)
+            && (0..self.servers.len()).any(|i| !exclude.contains(&i) && self.open(i) && !held(i));
         let cand = |(i, s): (usize, &ServerRt)| {
             let sh = &s.shared;
             let cur = sh.cur.load(Relaxed);
-            let weight = if sh.admin() == Admin::Drain || (hold && sh.held.load(Relaxed)) {
+            let weight = if sh.admin() == Admin::Drain || (hold && held(i)) {
                 0
             } else {
                 sh.weight.load(Relaxed)
