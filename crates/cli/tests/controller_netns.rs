@@ -159,6 +159,15 @@ impl Lab {
         assert!(up.is_some(), "{} did not start\n{}", NAMES[i], self.logs());
     }
 
+    /// Node `i` back after a reset: its cable in again, a new daemon.
+    fn reboot(&mut self, i: usize) {
+        self.net
+            .reconnect(NAMES[i])
+            .unwrap_or_else(|e| panic!("{e}"));
+        self.nodes[i].daemon = None;
+        self.start(i);
+    }
+
     fn signal(&self, i: usize, sig: i32) {
         if let Some(p) = &self.nodes[i].daemon {
             // SAFETY: kill(2) on our own child's pid.
@@ -485,11 +494,7 @@ fn suicide_policy_resets_a_cut_off_node() {
     for i in &others {
         assert!(!lab.nodes[*i].wd.was_reset(), "{} was reset", NAMES[*i]);
     }
-    lab.net
-        .reconnect(NAMES[holder])
-        .unwrap_or_else(|e| panic!("{e}"));
-    lab.nodes[holder].daemon = None;
-    lab.start(holder);
+    lab.reboot(holder);
     let healed = poll(DEADLINE, || {
         (lab.quorate_all() && lab.where_runs("x").len() == 1 && lab.vip_at() == lab.where_runs("x"))
             .then_some(())
@@ -627,11 +632,7 @@ fn a_node_that_dies_soon_after_it_returns_is_used_again() {
         let reset = poll(DEADLINE, || lab.nodes[i].wd.was_reset().then_some(()));
         assert!(reset.is_some(), "the watchdog never reset {}", NAMES[i]);
         std::thread::sleep(Duration::from_millis(down));
-        lab.net
-            .reconnect(NAMES[i])
-            .unwrap_or_else(|e| panic!("{e}"));
-        lab.nodes[i].daemon = None;
-        lab.start(i);
+        lab.reboot(i);
         let back = poll(DEADLINE, || {
             (lab.quorate_all() && everywhere(&lab)).then_some(())
         });

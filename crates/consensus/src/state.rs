@@ -765,6 +765,14 @@ fn refused(code: &str, reason: String) -> ChangeResult {
     }
 }
 
+/// Appends `item`, dropping the oldest entries past `limit`.
+fn push_bounded<T>(queue: &mut VecDeque<T>, item: T, limit: usize) {
+    queue.push_back(item);
+    while queue.len() > limit {
+        queue.pop_front();
+    }
+}
+
 impl ClusterState {
     /// Apply one committed request. Deterministic: the same state and request always give
     /// the same result on every node.
@@ -777,36 +785,29 @@ impl ClusterState {
             if let Some(mut e) = event {
                 e.epoch = self.epoch;
                 e.time_ms = req.time_ms;
-                self.events.push_back(e);
-                while self.events.len() > EVENTS_KEPT {
-                    self.events.pop_front();
-                }
+                push_bounded(&mut self.events, e, EVENTS_KEPT);
             }
             if before.as_ref().is_some_and(|b| *b != self.config) {
-                self.config_versions.push_back(ConfigVersion {
+                let version = ConfigVersion {
                     epoch: self.epoch,
                     time_ms: req.time_ms,
                     node: req.node.clone(),
                     by: req.by.clone(),
                     summary: req.change.summary(),
                     config: self.config.clone(),
-                });
-                while self.config_versions.len() > CONFIG_VERSIONS_KEPT {
-                    self.config_versions.pop_front();
-                }
+                };
+                push_bounded(&mut self.config_versions, version, CONFIG_VERSIONS_KEPT);
             }
             if req.change.is_config_change() {
-                self.history.push_back(HistoryEntry {
+                let entry = HistoryEntry {
                     epoch: self.epoch,
                     time_ms: req.time_ms,
                     node: req.node.clone(),
                     by: req.by.clone(),
                     summary: req.change.summary(),
                     log_index,
-                });
-                while self.history.len() > HISTORY_LIMIT {
-                    self.history.pop_front();
-                }
+                };
+                push_bounded(&mut self.history, entry, HISTORY_LIMIT);
             }
         }
         result
@@ -1073,10 +1074,7 @@ impl ClusterState {
                 if record.ok {
                     self.forget_node(&record.target);
                 }
-                self.fence_history.push_back(record.clone());
-                while self.fence_history.len() > FENCE_HISTORY_LIMIT {
-                    self.fence_history.pop_front();
-                }
+                push_bounded(&mut self.fence_history, record.clone(), FENCE_HISTORY_LIMIT);
                 ChangeResult::Ok
             }
             Change::Noop { .. } => ChangeResult::Ok,

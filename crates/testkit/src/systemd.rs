@@ -22,9 +22,9 @@ const SYSTEMD: &str = "/lib/systemd/systemd";
 /// `sysinit.target` and with it the machine's boot (`systemd-tmpfiles-setup` empties the
 /// shared `/tmp`). Services write nowhere (no journald runs). `/etc/systemd/system`
 /// is private too, so that `systemctl enable` inside never changes the machine's.
-const BOOT: &str = "set -e\n\
-    mount -t tmpfs -o mode=755 tmpfs /run\n\
-    mkdir -p /etc/systemd/system\n\
+/// (In two parts: what [`Own`] adds goes in between, once the private `/run` is there.)
+const BOOT_RUN: &str = "set -e\nmount -t tmpfs -o mode=755 tmpfs /run\n";
+const BOOT: &str = "mkdir -p /etc/systemd/system\n\
     mount -t tmpfs -o mode=755 tmpfs /etc/systemd/system\n\
     mkdir -p /run/systemd/system\n\
     cd /run/systemd/system\n\
@@ -51,9 +51,6 @@ pub struct Own {
 fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
-
-/// The first thing [`BOOT`] does: what [`Own`] adds comes right after it.
-const RUN_MOUNT: &str = "mount -t tmpfs -o mode=755 tmpfs /run\n";
 
 /// One private systemd.
 pub struct Systemd {
@@ -116,7 +113,7 @@ impl Systemd {
                 quote(&to.display().to_string())
             ));
         }
-        let script = BOOT.replacen(RUN_MOUNT, &format!("{RUN_MOUNT}{own_lines}"), 1);
+        let script = format!("{BOOT_RUN}{own_lines}{BOOT}");
         let unshare = unshare
             .args([
                 "--pid",

@@ -221,16 +221,7 @@ impl Ctx {
 
     /// Propose a change and wait until it is committed.
     pub fn propose(&self, change: Change) -> Res<()> {
-        let reply = self
-            .rt
-            .block_on(self.client.propose(change))
-            .map_err(client_fail)?;
-        match reply.result {
-            ChangeResult::Refused { code, reason } => {
-                Err(Fail::new(exit::ERROR, format!("{code} {reason}")))
-            }
-            _ => Ok(()),
-        }
+        settle(self.rt.block_on(self.client.propose(change)))
     }
 
     /// An `attrd_updater` request to this node's daemon (dampened or written at once).
@@ -283,17 +274,22 @@ impl Ctx {
                 state = self.state()?;
                 continue;
             }
-            return match reply.map_err(client_fail)?.result {
-                ChangeResult::Refused { code, reason } => {
-                    Err(Fail::new(exit::ERROR, format!("{code} {reason}")))
-                }
-                _ => Ok(()),
-            };
+            return settle(reply);
         }
         Err(Fail::new(
             exit::ERROR,
             format!("HALO-E154 the configuration kept changing: the edit was tried {EDIT_ATTEMPTS} times"),
         ))
+    }
+}
+
+/// What a proposal's reply means to a Pacemaker tool: done, or its failure.
+fn settle(reply: Result<halo_api::proto::ProposeReply, ClientError>) -> Res<()> {
+    match reply.map_err(client_fail)?.result {
+        ChangeResult::Refused { code, reason } => {
+            Err(Fail::new(exit::ERROR, format!("{code} {reason}")))
+        }
+        _ => Ok(()),
     }
 }
 
