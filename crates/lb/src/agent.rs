@@ -164,6 +164,16 @@ impl LbAgent {
             .sum()
     }
 
+    /// Pauses every engine's listeners on `ip` (see [`Engine::quiesce`]) until the
+    /// returned value is dropped.
+    pub fn quiesce(&self, ip: std::net::IpAddr) -> Vec<crate::engine::Quiesce> {
+        lock(&self.instances)
+            .values()
+            .map(|i| i.engine.quiesce(ip))
+            .filter(|q| !q.is_empty())
+            .collect()
+    }
+
     /// Sessions open on the engine of `id` (for draining decisions).
     pub fn sessions(&self, id: &str) -> Option<u64> {
         lock(&self.instances)

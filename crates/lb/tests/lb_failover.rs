@@ -225,6 +225,104 @@ fn lb_held_hosts_take_no_new_sessions_while_another_server_can() {
     e.stop(Duration::ZERO);
 }
 
+/// A listener that never answers a SYN, as a host whose cable is out: the test's own
+/// socket filter drops every packet it would get.
+fn black_hole(ip: &str) -> (std::net::TcpListener, SocketAddr) {
+    let l = std::net::TcpListener::bind(format!("{ip}:0")).expect("bind");
+    let drop_all = [socket2::SockFilter::new(0x06, 0, 0, 0)];
+    socket2::SockRef::from(&l)
+        .attach_filter(&drop_all)
+        .expect("filter");
+    let addr = l.local_addr().expect("addr");
+    (l, addr)
+}
+
+/// A connection being made to a server whose host the cluster then declares lost (its
+/// SYNs unanswered: the cable is out) is given up at once and redispatched, nothing
+/// having been sent: the client is served by the other server, long before `timeout
+/// connect`. Before, the session waited out the connect timeout (longer here than the
+/// client waits).
+#[test]
+fn lb_connection_being_made_to_a_lost_host_is_redispatched() {
+    let (_hole, dead) = black_hole("127.0.0.2");
+    let b = HttpBackend::start_on("bravo", "127.0.0.3:0".parse().expect("addr")).expect("bravo");
+    let p = free_port();
+    let cfg = format!(
+        "defaults\n mode tcp\n option redispatch\n retries 3\n timeout connect 60s\n timeout client 30s\n timeout server 30s\n\
+         listen api\n bind 127.0.0.1:{p}\n balance first\n server a {dead}\n server b {}\n",
+        b.addr
+    );
+    let e = start_engine(&cfg);
+    let addr: SocketAddr = format!("127.0.0.1:{p}").parse().expect("addr");
+    let asked = std::thread::spawn(move || http_get(addr, "/", None));
+    // The request waits on the connection to `a`; then `a`'s host is lost.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!asked.is_finished(), "answered before the host was lost");
+    assert_eq!(e.hosts_lost(&[dead.ip()]), 1);
+    let (code, _, body) = asked
+        .join()
+        .expect("client thread")
+        .expect("the request was answered within the client's 10 s");
+    assert_eq!(
+        (code, String::from_utf8_lossy(&body).to_string()),
+        (200, "bravo".into())
+    );
+    e.stop(Duration::ZERO);
+}
+
+/// `quiesce` pauses the listeners on an address, as a planned move of the VIP does
+/// before the address leaves: a new connection gets no answer to its SYN (the client
+/// retries later, when the VIP answers elsewhere; it is not refused), while a session
+/// already open goes on and is counted until it closes; dropped, the listener serves
+/// again.
+#[test]
+fn lb_quiesced_listener_takes_no_connection_and_open_sessions_go_on() {
+    let a = HttpBackend::start_on("alpha", "127.0.0.2:0".parse().expect("addr")).expect("alpha");
+    let p = free_port();
+    let cfg = format!(
+        "defaults\n mode tcp\n timeout connect 2s\n timeout client 30s\n timeout server 30s\n\
+         listen api\n bind 127.0.0.1:{p}\n server a {}\n",
+        a.addr
+    );
+    let e = start_engine(&cfg);
+    let addr: SocketAddr = format!("127.0.0.1:{p}").parse().expect("addr");
+    let mut open = TcpStream::connect(addr).expect("connect");
+    open.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let ask = |c: &mut TcpStream| {
+        c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .expect("write");
+        let mut got = Vec::new();
+        let mut buf = [0u8; 512];
+        while !got.ends_with(b"alpha") {
+            let n = c.read(&mut buf).expect("answer");
+            assert!(n > 0, "closed early");
+            got.extend_from_slice(&buf[..n]);
+        }
+    };
+    ask(&mut open);
+
+    assert!(
+        e.quiesce("127.0.0.2".parse().expect("ip")).is_empty(),
+        "no listener there"
+    );
+    let q = e.quiesce(addr.ip());
+    assert!(!q.is_empty());
+    assert_eq!(q.sessions(), 1);
+    let new = TcpStream::connect_timeout(&addr, Duration::from_millis(300));
+    assert_eq!(
+        new.map_err(|e| e.kind()).err(),
+        Some(std::io::ErrorKind::TimedOut),
+        "a new connection's SYN goes unanswered"
+    );
+    ask(&mut open);
+    drop(open);
+    assert!(wait_until(Duration::from_secs(5), || q.sessions() == 0));
+    drop(q);
+    assert_eq!(one(addr), "alpha", "the listener serves again");
+    e.stop(Duration::ZERO);
+}
+
 /// `observe layer4 error-limit 1 on-error mark-down`: the first failed connection marks
 /// the server down at once, long before the next active check (inter 60s).
 #[test]

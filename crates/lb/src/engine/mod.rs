@@ -61,6 +61,42 @@ pub struct ListenerGroup {
     pub sockets: Vec<std::net::TcpListener>,
 }
 
+/// A socket filter that drops every packet: on a listener, every SYN.
+const DROP_ALL: [socket2::SockFilter; 1] = [socket2::SockFilter::new(0x06, 0, 0, 0)];
+
+/// Listeners paused by [`Engine::quiesce`]; dropping it resumes them.
+#[derive(Default)]
+pub struct Quiesce {
+    groups: Vec<std::sync::Weak<ListenerGroup>>,
+    frontends: Vec<Arc<FrontendRt>>,
+}
+
+impl Quiesce {
+    /// Whether any listener was paused.
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+
+    /// Sessions still open on the paused listeners' frontends.
+    pub fn sessions(&self) -> u64 {
+        self.frontends
+            .iter()
+            .map(|f| f.stats.cur.load(Relaxed))
+            .sum()
+    }
+}
+
+impl Drop for Quiesce {
+    fn drop(&mut self) {
+        // A listener a reload closed meanwhile is gone: nothing to resume.
+        for group in self.groups.iter().filter_map(|g| g.upgrade()) {
+            for s in &group.sockets {
+                let _ = socket2::SockRef::from(s).detach_filter();
+            }
+        }
+    }
+}
+
 /// One configuration, running.
 pub struct Generation {
     pub config: Config,
@@ -353,6 +389,27 @@ impl Engine {
             }
         }
         n
+    }
+
+    /// The listeners bound to `ip` stop taking connections until the returned
+    /// [`Quiesce`] is dropped: their SYNs are dropped (a socket filter), so a client
+    /// retries a second later, when a moved virtual IP answers elsewhere, instead of
+    /// being refused; sessions already accepted go on, and [`Quiesce::sessions`] counts
+    /// them. Listeners on a wildcard address are left alone (they serve other addresses).
+    pub fn quiesce(&self, ip: std::net::IpAddr) -> Quiesce {
+        let gen = self.shared.current.load();
+        let mut q = Quiesce::default();
+        for (fe, group) in gen.listeners.iter().filter(|(_, g)| g.addr.ip() == ip) {
+            for s in &group.sockets {
+                if let Err(e) = socket2::SockRef::from(s).attach_filter(&DROP_ALL) {
+                    tracing::warn!("{}: cannot pause the listener on {}: {e}", fe, group.addr);
+                }
+            }
+            q.groups.push(Arc::downgrade(group));
+            q.frontends
+                .extend(gen.frontends.iter().filter(|f| f.cfg.name == *fe).cloned());
+        }
+        q
     }
 
     pub fn current_sessions(&self) -> u64 {

@@ -103,7 +103,18 @@ pub async fn connect_server(
     loop {
         let t1 = Instant::now();
         let srv = lease.server();
-        match connect_once(srv.cfg.addr, timeout, be.cfg.srvtcpka).await {
+        // A server whose host the cluster declares lost while the connection is being
+        // made (its SYNs going nowhere) is given up at once, as a failed attempt: the
+        // retry goes elsewhere, nothing having been sent to it.
+        let mut kill = srv.shared.kill.subscribe();
+        let connected = tokio::select! {
+            r = connect_once(srv.cfg.addr, timeout, be.cfg.srvtcpka) => r,
+            _ = kill.changed() => Err((
+                io::Error::new(io::ErrorKind::ConnectionAborted, "its host left the cluster"),
+                false,
+            )),
+        };
+        match connected {
             Ok(s) => {
                 info.connect_ms = t1.elapsed().as_millis() as u64;
                 // As in HAProxy, a connection that succeeds counts for `observe
