@@ -115,9 +115,9 @@ impl AgentRegistry {
         let mut r = Self::new();
         r.register(Arc::new(dummy::Dummy));
         r.register(Arc::new(process::ProcessAgent::new()));
-        r.register(Arc::new(vip::VipAgent));
         let lb = lb::LbBuiltin::new();
         r.lb = Some(lb.engines());
+        r.register(Arc::new(vip::VipAgent::new(r.lb.clone())));
         r.register(Arc::new(lb));
         r
     }
