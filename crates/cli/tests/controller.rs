@@ -207,13 +207,26 @@ fn resources_run_where_placed_recover_and_move() {
     let now = wait_once(&c, "mover", &all);
     assert_ne!(now, 1, "mover should have left n2");
 
-    // Standby drains n3: the group and what is colocated with it move together.
-    let standby = CONFIG.replace(
-        "[[node]]\nname = \"n3\"",
-        "[[node]]\nname = \"n3\"\nstandby = true",
-    );
+    // Standby drains n3: the group and what is colocated with it move together, once
+    // the load balancers have had `standby-drain-time` to take sessions away from it.
+    let standby = CONFIG
+        .replace(
+            "[[node]]\nname = \"n3\"",
+            "[[node]]\nname = \"n3\"\nstandby = true",
+        )
+        .replace(
+            "version = 1\n",
+            "version = 1\n[properties]\nstandby-drain-time = \"4s\"\n",
+        );
+    let put = std::time::Instant::now();
     apply(&c, 1, &standby);
+    assert_eq!(where_runs(&c, "g1", &all), [2], "g1 left n3 before its drain");
     let to = wait_once(&c, "g1", &[0, 1]);
+    assert!(
+        put.elapsed() >= Duration::from_secs(4),
+        "g1 moved after {:?}, within the drain time",
+        put.elapsed()
+    );
     for r in ["first", "g2", "g3"] {
         wait_on(&c, r, to, &all);
     }

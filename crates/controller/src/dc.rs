@@ -15,11 +15,16 @@ use tokio::sync::{broadcast, mpsc};
 
 use crate::engine::{Command, Limits, Outcome, Transition};
 use crate::fencing;
-use crate::input::{may_run_something, next_failure_expiry, scheduler_input, unix_ms, Liveness};
+use crate::input::{
+    may_run_something, next_failure_expiry, scheduler_input, standby_members, unix_ms, Liveness,
+};
 use crate::silence::{last_possible_contact, Report, View};
 use crate::wire::{parse_transition_key, Ack, Dispatch, Heard, Message, WireOp};
 use crate::Timing;
 use halo_consensus::state::FenceRecord;
+
+/// `standby-drain-time` when the configuration does not set it.
+const STANDBY_DRAIN: Duration = Duration::from_secs(2);
 
 /// How long a dispatch may take to be acknowledged.
 const DISPATCH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -41,7 +46,10 @@ struct Dc {
     recheck: Duration,
     /// When a failure-timeout expires: plan again then.
     expiry: Option<Instant>,
+    /// No planning before then (a node put in standby is being drained).
     not_before: Option<Instant>,
+    /// The nodes in standby, and since when this DC has seen them so.
+    standby_seen: BTreeMap<String, Instant>,
     /// Lost nodes whose status is being forgotten, and when that was proposed.
     forgetting: BTreeMap<String, Instant>,
     /// Lost nodes being fenced by a device, and since when.
@@ -80,6 +88,7 @@ pub async fn run(node: ClusterNode, timing: Timing) {
         recheck: Duration::from_secs(15 * 60),
         expiry: None,
         not_before: None,
+        standby_seen: BTreeMap::new(),
         forgetting: BTreeMap::new(),
         device_fencing: BTreeMap::new(),
         lost_since: BTreeMap::new(),
@@ -274,6 +283,16 @@ impl Dc {
                 return;
             }
         };
+        let graph = plan.graph();
+        if let Some(until) = self.drain_until(&cfg, &applied.state, &graph) {
+            tracing::info!(
+                wait_ms = until.saturating_duration_since(Instant::now()).as_millis() as u64,
+                "a node went into standby: its stops wait for the load balancers to drain it"
+            );
+            self.not_before = Some(until);
+            self.dirty = true;
+            return;
+        }
         self.planned_live = Some(live);
         self.limits = Limits::from_properties(&cfg.properties);
         self.recheck = cfg
@@ -297,7 +316,7 @@ impl Dc {
             .min()
             .map(|at| Instant::now() + Duration::from_millis(at - now_ms + 1000));
         self.next_id += 1;
-        let t = Transition::new(self.next_id, plan.graph());
+        let t = Transition::new(self.next_id, graph);
         if t.is_empty() {
             self.current = None;
             return;
@@ -308,6 +327,40 @@ impl Dc {
             "new transition"
         );
         self.current = Some(t);
+    }
+
+    /// A node just put in standby: every load balancer holds its servers back as soon
+    /// as it applies the change (see `lb_follow`), and the stops there wait until it
+    /// has been in standby for `standby-drain-time`, so that the sessions in progress
+    /// on it end first. Returns when the plan may run, if that is later than now.
+    fn drain_until(
+        &mut self,
+        cfg: &halo_model::Config,
+        state: &halo_consensus::ClusterState,
+        graph: &halo_sched::graph::TransitionGraph,
+    ) -> Option<Instant> {
+        let standby = standby_members(state);
+        self.standby_seen.retain(|n, _| standby.contains(n));
+        for n in standby {
+            self.standby_seen.entry(n).or_insert_with(Instant::now);
+        }
+        let drain = cfg
+            .properties
+            .get("standby-drain-time")
+            .and_then(|v| halo_model::duration::parse_duration_ms(v).ok())
+            .map_or(STANDBY_DRAIN, Duration::from_millis);
+        graph
+            .actions
+            .iter()
+            .filter(|a| a.runnable)
+            .filter(|a| {
+                matches!(&a.kind, ActionKind::Resource(op)
+                    if matches!(op.task.as_str(), "stop" | "demote" | "migrate_to"))
+            })
+            .filter_map(|a| self.standby_seen.get(a.node.as_ref()?))
+            .map(|since| *since + drain)
+            .max()
+            .filter(|until| *until > Instant::now())
     }
 
     fn dispatch(&self, transition: u64, action: usize, term: u64) {

@@ -167,6 +167,23 @@ pub fn transient_attrs(state: &ClusterState, node: &str) -> BTreeMap<String, Str
     attrs
 }
 
+/// The members in standby (by their permanent or transient `standby` attribute).
+pub fn standby_members(state: &ClusterState) -> BTreeSet<String> {
+    let Ok(cfg) = state.config.to_model() else {
+        return BTreeSet::new();
+    };
+    cfg.nodes
+        .iter()
+        .filter(|n| {
+            let transient = state.node_attrs.get(&n.name).and_then(|a| a.get("standby"));
+            transient
+                .or_else(|| n.attrs.get("standby"))
+                .is_some_and(|v| halo_sched::cluster::is_true(v))
+        })
+        .map(|n| n.name.clone())
+        .collect()
+}
+
 /// The configuration and status the scheduler plans from.
 pub fn scheduler_input(
     state: &ClusterState,

@@ -26,7 +26,7 @@ use halo_consensus::state::ClusterState;
 use halo_consensus::ClusterNode;
 use halo_sched::graph::ActionKind;
 
-use crate::input::{scheduler_input, unix_ms, Liveness};
+use crate::input::{scheduler_input, standby_members, unix_ms, Liveness};
 
 /// How often the load balancer looks again when no change arrives.
 const CHECK: Duration = Duration::from_millis(100);
@@ -64,23 +64,6 @@ impl Holds {
         self.away = away;
         v.standby.union(&self.returning).cloned().collect()
     }
-}
-
-/// The members in standby (by their permanent or transient `standby` attribute).
-pub fn standby_members(state: &ClusterState) -> BTreeSet<String> {
-    let Ok(cfg) = state.config.to_model() else {
-        return BTreeSet::new();
-    };
-    cfg.nodes
-        .iter()
-        .filter(|n| {
-            let transient = state.node_attrs.get(&n.name).and_then(|a| a.get("standby"));
-            transient
-                .or_else(|| n.attrs.get("standby"))
-                .is_some_and(|v| halo_sched::cluster::is_true(v))
-        })
-        .map(|n| n.name.clone())
-        .collect()
 }
 
 /// The members the scheduler has work for, from the replicated state as this node has

@@ -93,6 +93,12 @@ pub const PROPERTIES: &[Property] = &[
          (stop, and be reset by the watchdog)",
     ),
     honoured(
+        "standby-drain-time",
+        "2s",
+        "halo's own: how long the load balancers have to take new sessions away from a \
+         node put in standby before the cluster stops what runs there (0: at once)",
+    ),
+    honoured(
         "start-failure-is-fatal",
         "true",
         "a failed start bans the resource from that node until cleanup (fail count INFINITY)",

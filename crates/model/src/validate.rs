@@ -338,6 +338,7 @@ fn property_kind(name: &str) -> Option<Kind> {
         | "join-finalization-timeout"
         | "transition-delay"
         | "shutdown-lock-limit"
+        | "standby-drain-time"
         | "priority-fencing-delay" => Duration,
         "pe-error-series-max"
         | "pe-warn-series-max"
