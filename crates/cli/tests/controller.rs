@@ -220,7 +220,11 @@ fn resources_run_where_placed_recover_and_move() {
         );
     let put = std::time::Instant::now();
     apply(&c, 1, &standby);
-    assert_eq!(where_runs(&c, "g1", &all), [2], "g1 left n3 before its drain");
+    assert_eq!(
+        where_runs(&c, "g1", &all),
+        [2],
+        "g1 left n3 before its drain"
+    );
     let to = wait_once(&c, "g1", &[0, 1]);
     assert!(
         put.elapsed() >= Duration::from_secs(4),
