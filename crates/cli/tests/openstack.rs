@@ -23,7 +23,8 @@
 //! through the VIP (confirmed messages never lost, the publishing stall measured); the
 //! dead controller comes back and catches up by itself, in Galera and in RabbitMQ; the
 //! Galera writer's database dies under load (writes move on, none lost, it comes back
-//! synced before it takes writes again); a full outage of all three, after which halo brings the database back by itself with
+//! synced before it takes writes again); a controller with neither the VIP nor the
+//! writer dies and comes back; a rolling restart by standby; a full outage of all three, after which halo brings the database back by itself with
 //! the same cluster UUID, says which node bootstrapped it and why (the most advanced),
 //! and RabbitMQ is one cluster again. Figures are printed in the form
 //! `bench/openstack-failover` collects. Needs root (namespaces) and the Debian packages
