@@ -266,3 +266,59 @@ fn lb_kept_alive_connections_follow_a_reload() {
     assert_eq!(ask(&mut c), "bravo", "same connection, new configuration");
     e.stop(Duration::ZERO);
 }
+
+/// Listeners and the runtime socket on descriptors the process was given (`bind
+/// "fd@${NAME}"`, `stats socket fd@N`, as a service manager or HAProxy's test driver
+/// passes them, with `${NAME-default}` in the text): the engine serves on them, a
+/// reload keeps serving on them, and a descriptor that is not open is refused with its
+/// line.
+#[test]
+fn lb_serves_on_inherited_descriptors() {
+    use std::os::fd::AsRawFd;
+    let a = HttpBackend::start("alpha");
+    let fe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let cli = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let (fe_addr, cli_addr) = (
+        fe.local_addr().expect("addr"),
+        cli.local_addr().expect("addr"),
+    );
+    std::env::set_var("HALO_TEST_FE_FD", fe.as_raw_fd().to_string());
+    let cfg = format!(
+        "global\n stats socket \"fd@{}\" level admin expose-fd listeners\n\
+         defaults\n mode http\n timeout connect \"${{HALO_TEST_NO_SUCH_VAR-2s}}\"\n timeout client 30s\n timeout server 30s\n\
+         listen app\n bind \"fd@${{HALO_TEST_FE_FD}}\"\n server a {}\n",
+        cli.as_raw_fd(),
+        a.addr
+    );
+    let e = start_engine(&cfg);
+    let (code, _, body) = http_get(fe_addr, "/", None).expect("request");
+    assert_eq!(
+        (code, String::from_utf8_lossy(&body).to_string()),
+        (200, "alpha".into())
+    );
+    let ask = |cmd: &str| {
+        let mut s = TcpStream::connect(cli_addr).expect("connect to the runtime socket");
+        s.write_all(format!("{cmd}\n").as_bytes()).expect("send");
+        s.shutdown(std::net::Shutdown::Write).expect("shutdown");
+        let mut out = String::new();
+        s.read_to_string(&mut out).expect("answer");
+        out
+    };
+    assert!(
+        ask("show servers state").contains("app"),
+        "{}",
+        ask("show servers state")
+    );
+    e.reload(haproxy::parse(&cfg, "fd.cfg").expect("valid").config)
+        .expect("reload");
+    let (code, _, _) = http_get(fe_addr, "/", None).expect("request after the reload");
+    assert_eq!(code, 200);
+    assert!(ask("show info").contains("Name"), "{}", ask("show info"));
+
+    let bad = "defaults\n mode tcp\nlisten x\n bind fd@987\n server a 127.0.0.1:9\n";
+    let err = haproxy::parse(bad, "bad.cfg").expect_err("not an open descriptor");
+    assert!(err.to_string().contains("bad.cfg:4"), "{err}");
+    assert!(err.to_string().contains("987"), "{err}");
+    e.stop(Duration::ZERO);
+    drop((fe, cli));
+}

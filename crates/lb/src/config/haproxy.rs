@@ -355,6 +355,7 @@ impl<'a> Parser<'a> {
                                 for a in addrs {
                                     d.binds.push(Bind {
                                         addr: a,
+                                        fd: None,
                                         name: None,
                                         backlog: None,
                                         v6only: false,
@@ -508,8 +509,13 @@ impl<'a> Parser<'a> {
             "stats" => match w.get(1).map(|x| x.text.as_str()) {
                 Some("socket") => {
                     let path = w.get(2).ok_or("missing socket path")?.text.clone();
-                    if path.contains(':') && !path.starts_with('/') {
-                        return Err("only Unix socket paths are supported for the runtime API".into());
+                    if let Some(n) = path.strip_prefix("fd@") {
+                        // SAFETY: fcntl(F_GETFD) only asks whether the descriptor is open.
+                        if n.parse::<i32>().map_or(true, |fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0) {
+                            return Err(format!("`{path}`: this process has no open descriptor {n}"));
+                        }
+                    } else if path.contains(':') && !path.starts_with('/') {
+                        return Err("only Unix socket paths and inherited sockets (`fd@N`) are supported for the runtime API".into());
                     }
                     let mut s = StatsSocket { path: path.into(), mode: None, level: "admin".into() };
                     let mut i = 3;
@@ -528,9 +534,10 @@ impl<'a> Parser<'a> {
                                 s.level = l;
                                 i += 2;
                             }
-                            "expose-fd" => {
-                                return Err("`expose-fd listeners` is not needed: halo reloads in-process on SIGHUP without closing listeners".into())
-                            }
+                            // What it is for, a reload without closing the listeners,
+                            // halo does in-process: nothing to hand over.
+                            "expose-fd" if w.get(i + 1).is_some_and(|x| x.text == "listeners") => i += 2,
+                            "expose-fd" => return Err("`expose-fd` takes `listeners`".into()),
                             other => return Err(format!("socket option `{other}` is not supported (mode, level)")),
                         }
                     }
@@ -615,7 +622,13 @@ impl<'a> Parser<'a> {
                     return Err(format!("`bind` is not allowed in a `{}` section", k.word()));
                 }
                 let spec = w.get(1).ok_or("missing address")?;
-                let addrs = parse_bind_addrs(&spec.text)?;
+                let (addrs, fd) = match spec.text.strip_prefix("fd@") {
+                    Some(n) => {
+                        let (fd, addr) = inherited_listener(n)?;
+                        (vec![addr], Some(fd))
+                    }
+                    None => (parse_bind_addrs(&spec.text)?, None),
+                };
                 let mut name = None;
                 let mut backlog = None;
                 let mut v6only = false;
@@ -646,7 +659,7 @@ impl<'a> Parser<'a> {
                     }
                 }
                 for a in addrs {
-                    d.binds.push(Bind { addr: a, name: name.clone(), backlog, v6only, source: place.to_string() });
+                    d.binds.push(Bind { addr: a, fd, name: name.clone(), backlog, v6only, source: place.to_string() });
                 }
             }
             "server" => {
@@ -1537,6 +1550,31 @@ fn join(w: &[Word], from: usize) -> String {
         .map(|x| x.text.as_str())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// `fd@N`: the number of a descriptor this process inherited, with the TCP address its
+/// socket is bound to (what the parent, a service manager or a test driver, bound).
+pub fn inherited_listener(n: &str) -> R<(i32, SocketAddr)> {
+    let fd: i32 = n
+        .parse()
+        .ok()
+        .filter(|fd| *fd >= 0)
+        .ok_or_else(|| format!("`fd@{n}`: `{n}` is not a file descriptor number"))?;
+    // SAFETY: fcntl(F_GETFD) only asks whether the descriptor is open.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        return Err(format!(
+            "`fd@{fd}`: this process has no open descriptor {fd}"
+        ));
+    }
+    // SAFETY: the descriptor is open (above) and is only looked at, never closed here.
+    let sock = std::mem::ManuallyDrop::new(unsafe {
+        <socket2::Socket as std::os::fd::FromRawFd>::from_raw_fd(fd)
+    });
+    sock.local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .ok_or_else(|| format!("`fd@{fd}` is not a TCP socket (only TCP listeners are supported)"))
+        .map(|a| (fd, a))
 }
 
 /// `ADDR:PORT[,ADDR:PORT...]`; ADDR may be empty, `*`, an IPv4, an IPv6 (`[::]:80` or

@@ -4,7 +4,8 @@
 //! starts a comment; a backslash escapes the next character (`\ `, `\#`, `\\`, `\'`, `\"`)
 //! and `\t`, `\n`, `\r`, `\xNN` produce control bytes; inside double quotes escapes and
 //! `${VAR}` are processed, inside single quotes nothing is. Leading indentation means
-//! nothing. `${NAME}` is replaced by the environment variable `NAME`.
+//! nothing. `${NAME}` is replaced by the environment variable `NAME`; `${NAME-default}`
+//! gives `default` when it is not set, `${NAME:-default}` also when it is empty.
 
 /// One word of a line, with the column (1-based) where it starts, for error messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,17 +110,29 @@ pub fn split_line(line: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Ve
                     reason: "`${` without a closing `}`".into(),
                 });
             };
-            let name = &rest[..end];
-            match env(name) {
-                Some(v) => cur.push_str(&v),
-                None => {
+            let inner = &rest[..end];
+            // `${NAME-default}`: the default when NAME is not set (HAProxy's form);
+            // `${NAME:-default}`: also when it is empty (the shell's).
+            let (name, default, or_empty) = match inner.find(['-', ':']) {
+                Some(k) if inner[k..].starts_with(":-") => {
+                    (&inner[..k], Some(&inner[k + 2..]), true)
+                }
+                Some(k) if inner[k..].starts_with('-') => {
+                    (&inner[..k], Some(&inner[k + 1..]), false)
+                }
+                _ => (inner, None, false),
+            };
+            match (env(name).filter(|v| !(or_empty && v.is_empty())), default) {
+                (Some(v), _) => cur.push_str(&v),
+                (None, Some(d)) => cur.push_str(d),
+                (None, None) => {
                     return Err(LexError {
                         col: i + 1,
                         reason: format!("environment variable `{name}` is not set"),
                     })
                 }
             }
-            i += 2 + name.chars().count() + 1;
+            i += 2 + inner.chars().count() + 1;
             continue;
         }
         cur.push(c);
@@ -145,12 +158,10 @@ mod tests {
     use super::*;
 
     fn words(line: &str) -> Vec<String> {
-        let env = |n: &str| {
-            if n == "PORT" {
-                Some("8080".to_string())
-            } else {
-                None
-            }
+        let env = |n: &str| match n {
+            "PORT" => Some("8080".to_string()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
         };
         split_line(line, &env)
             .expect("lexes")
@@ -169,6 +180,13 @@ mod tests {
         assert_eq!(words("a 'b c' \"d e\" f\\#g"), ["a", "b c", "d e", "f#g"]);
         assert_eq!(words("x \"a\\\"b\" 'c\\d'"), ["x", "a\"b", "c\\d"]);
         assert_eq!(words("bind :${PORT}"), ["bind", ":8080"]);
+        assert_eq!(words("timeout \"${T-5s}\""), ["timeout", "5s"]);
+        assert_eq!(words("bind :${PORT-80}"), ["bind", ":8080"]);
+        assert_eq!(
+            words("x ${EMPTY-a} ${EMPTY:-b} ${PORT:-c}"),
+            ["x", "", "b", "8080"]
+        );
+        assert_eq!(words("x \"${NOPE-a-b c}\""), ["x", "a-b c"]);
         assert_eq!(words("# only a comment"), Vec::<String>::new());
         assert_eq!(words("a\"b c\"d"), ["ab cd"]);
         assert_eq!(words("x \\x41"), ["x", "A"]);

@@ -210,7 +210,11 @@ impl std::fmt::Display for Mode {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Bind {
+    /// The address (for `fd@N`, the address the inherited socket is bound to).
     pub addr: SocketAddr,
+    /// `fd@N`: a listening socket inherited from the parent process, used as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fd: Option<i32>,
     #[serde(default)]
     pub name: Option<String>,
     #[serde(default)]

@@ -15,11 +15,63 @@ use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixListener;
 
-/// A runtime socket file bound by this process.
+/// A runtime socket bound by this process: a socket file, or (`fd@N`) a listening socket
+/// inherited from the parent process (Unix or TCP).
 pub struct Bound {
-    listener: std::os::unix::net::UnixListener,
+    listener: Listener,
     /// Device and inode of the socket file, to remove only our own file later.
     ident: Option<(u64, u64)>,
+}
+
+enum Listener {
+    Unix(std::os::unix::net::UnixListener),
+    Tcp(std::net::TcpListener),
+}
+
+/// A connection to the runtime socket, whichever kind.
+trait Conn: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Conn for T {}
+
+enum Accepting {
+    Unix(UnixListener),
+    Tcp(tokio::net::TcpListener),
+}
+
+impl Accepting {
+    fn new(l: Listener) -> std::io::Result<Accepting> {
+        Ok(match l {
+            Listener::Unix(l) => Accepting::Unix(UnixListener::from_std(l)?),
+            Listener::Tcp(l) => Accepting::Tcp(tokio::net::TcpListener::from_std(l)?),
+        })
+    }
+
+    async fn accept(&self) -> std::io::Result<Box<dyn Conn>> {
+        Ok(match self {
+            Accepting::Unix(l) => Box::new(l.accept().await?.0),
+            Accepting::Tcp(l) => Box::new(l.accept().await?.0),
+        })
+    }
+}
+
+/// `fd@N`: a duplicate of the inherited descriptor `N`, a listening socket.
+fn inherited(n: &str) -> std::io::Result<Listener> {
+    let bad = || std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a descriptor number");
+    let fd: i32 = n.parse().map_err(|_| bad())?;
+    // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor, which the socket then owns.
+    let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if dup < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `dup` is a fresh descriptor owned by nothing else.
+    let s = unsafe { <socket2::Socket as std::os::fd::FromRawFd>::from_raw_fd(dup) };
+    s.set_nonblocking(true)?;
+    let tcp = s.local_addr()?.as_socket().is_some();
+    let fd = std::os::fd::OwnedFd::from(s);
+    Ok(if tcp {
+        Listener::Tcp(fd.into())
+    } else {
+        Listener::Unix(fd.into())
+    })
 }
 
 /// A runtime socket being served.
@@ -61,6 +113,12 @@ fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
 
 /// Creates the socket file (before a chroot, like the listeners).
 pub fn bind(conf: &StatsSocket) -> std::io::Result<Bound> {
+    if let Some(n) = conf.path.to_str().and_then(|p| p.strip_prefix("fd@")) {
+        return Ok(Bound {
+            listener: inherited(n)?,
+            ident: None,
+        });
+    }
     let path = conf.path.clone();
     if path.exists() {
         // A socket left by a previous run: remove it unless someone still answers.
@@ -81,7 +139,10 @@ pub fn bind(conf: &StatsSocket) -> std::io::Result<Bound> {
             return Err(e);
         }
     }
-    Ok(Bound { listener, ident })
+    Ok(Bound {
+        listener: Listener::Unix(listener),
+        ident,
+    })
 }
 
 /// Serves a bound runtime socket on the engine's runtime.
@@ -91,7 +152,7 @@ pub fn serve(shared: &Arc<Shared>, conf: &StatsSocket, bound: Bound) -> AdminSoc
     let level = admin.clone();
     let std_listener = bound.listener;
     let task = shared.handle.spawn(async move {
-        let listener = match UnixListener::from_std(std_listener) {
+        let listener = match Accepting::new(std_listener) {
             Ok(l) => l,
             Err(e) => {
                 tracing::error!("runtime socket: {e}");
@@ -100,7 +161,7 @@ pub fn serve(shared: &Arc<Shared>, conf: &StatsSocket, bound: Bound) -> AdminSoc
         };
         loop {
             let stream = match listener.accept().await {
-                Ok((stream, _)) => stream,
+                Ok(stream) => stream,
                 Err(e) => {
                     // Out of descriptors and the like: do not spin.
                     tracing::warn!("runtime socket: accept: {e}");
@@ -111,7 +172,7 @@ pub fn serve(shared: &Arc<Shared>, conf: &StatsSocket, bound: Bound) -> AdminSoc
             let sh = sh.clone();
             let level = level.clone();
             tokio::spawn(async move {
-                let (r, mut w) = stream.into_split();
+                let (r, mut w) = tokio::io::split(stream);
                 let mut lines = BufReader::new(r).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
                     let mut quit = false;
@@ -164,7 +225,7 @@ pub(crate) fn prepare(
     for w in wanted {
         let r = match current.iter().find(|a| a.conf.path == w.path) {
             Some(a) => match w.mode {
-                Some(m) if a.conf.mode != w.mode => set_mode(&w.path, m),
+                Some(m) if a.conf.mode != w.mode && a.ident.is_some() => set_mode(&w.path, m),
                 _ => Ok(()),
             },
             None => bind(w).map(|b| fresh.push((w.clone(), b))),

@@ -58,6 +58,8 @@ pub struct EngineOptions {
 /// Listening sockets of one bind address: one per worker thread.
 pub struct ListenerGroup {
     pub addr: SocketAddr,
+    /// `fd@N`: the inherited descriptor the sockets duplicate.
+    pub fd: Option<i32>,
     pub sockets: Vec<std::net::TcpListener>,
 }
 
@@ -224,6 +226,9 @@ pub fn bind_group(b: &Bind, n: usize) -> Result<ListenerGroup, EngineError> {
         hint: bind_error_hint(&source),
         source,
     };
+    if let Some(fd) = b.fd {
+        return inherited_group(b, fd).map_err(err);
+    }
     let domain = if b.addr.is_ipv4() {
         Domain::IPV4
     } else {
@@ -266,7 +271,27 @@ pub fn bind_group(b: &Bind, n: usize) -> Result<ListenerGroup, EngineError> {
     }
     Ok(ListenerGroup {
         addr: b.addr,
+        fd: None,
         sockets,
+    })
+}
+
+/// `fd@N`: one socket, a duplicate of the inherited descriptor (kept open itself, so a
+/// reload can take it again), listening.
+fn inherited_group(b: &Bind, fd: i32) -> std::io::Result<ListenerGroup> {
+    // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor, which the Socket then owns.
+    let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if dup < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `dup` is a fresh descriptor owned by nothing else.
+    let s = unsafe { <Socket as std::os::fd::FromRawFd>::from_raw_fd(dup) };
+    s.listen(b.backlog.unwrap_or(1024) as i32)?;
+    s.set_nonblocking(true)?;
+    Ok(ListenerGroup {
+        addr: b.addr,
+        fd: Some(fd),
+        sockets: vec![s.into()],
     })
 }
 
@@ -520,9 +545,11 @@ pub fn bind_all(
     for f in config.frontends.iter().filter(|f| !f.disabled) {
         for b in &f.bind {
             let reuse = old.and_then(|g| {
-                g.listeners
-                    .iter()
-                    .find(|(_, l)| l.addr == b.addr && l.sockets.len() == threads.max(1))
+                g.listeners.iter().find(|(_, l)| {
+                    l.addr == b.addr
+                        && l.fd == b.fd
+                        && (b.fd.is_some() || l.sockets.len() == threads.max(1))
+                })
             });
             let group = match reuse {
                 Some((_, l)) => l.clone(),
