@@ -10,6 +10,7 @@ mod daemon;
 mod demo;
 mod edit;
 mod examples;
+mod haproxy;
 mod hosts;
 mod lb;
 mod node;
@@ -98,11 +99,16 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
-    // Run under a Pacemaker tool's name (a link), halo is that tool.
+    // Run under a Pacemaker tool's name (a link), halo is that tool; under the name
+    // `haproxy`, it is HAProxy (its command line, running halo's load balancer).
     let mut argv = std::env::args_os();
-    if let Some(tool) = argv.next().as_deref().and_then(pcmk::tool_name) {
+    let argv0 = argv.next();
+    if let Some(tool) = argv0.as_deref().and_then(pcmk::tool_name) {
         let args = argv.map(|a| a.to_string_lossy().into_owned()).collect();
         std::process::exit(pcmk::run(tool, args));
+    }
+    if argv0.as_deref().is_some_and(haproxy::is_haproxy_name) {
+        std::process::exit(haproxy::main(argv.collect()));
     }
     let cli = {
         use clap::{CommandFactory, FromArgMatches};
