@@ -1,0 +1,454 @@
+//! halo run under the name `haproxy`: HAProxy 2.6's command line as Debian's unit file,
+//! configuration tools, monitoring and HAProxy's regression runner use it.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A temporary directory holding a link named `haproxy` to the built halo.
+struct Dir {
+    tmp: tempfile::TempDir,
+}
+
+impl Dir {
+    fn new() -> Dir {
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_halo"), tmp.path().join("haproxy"))
+            .unwrap_or_else(|e| panic!("link: {e}"));
+        Dir { tmp }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.tmp.path().join(name)
+    }
+
+    fn haproxy(&self) -> Command {
+        Command::new(self.path("haproxy"))
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.path(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("mkdir: {e}"));
+        }
+        std::fs::write(&p, text).unwrap_or_else(|e| panic!("write {}: {e}", p.display()));
+        p
+    }
+}
+
+/// A running `haproxy` killed at the end of the test, whatever happens.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Running {
+    fn signal(&self, sig: libc::c_int) {
+        // SAFETY: signals the process this test started.
+        unsafe { libc::kill(self.0.id() as i32, sig) };
+    }
+
+    /// Waits (bounded) for the exit; returns the status and stderr.
+    fn wait_exit(&mut self) -> (Option<std::process::ExitStatus>, String) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut status = None;
+        while Instant::now() < deadline {
+            if let Ok(Some(s)) = self.0.try_wait() {
+                status = Some(s);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mut err = String::new();
+        if status.is_some() {
+            if let Some(mut e) = self.0.stderr.take() {
+                let _ = e.read_to_string(&mut err);
+            }
+        }
+        (status, err)
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("free port: {e}"))
+}
+
+/// A minimal HTTP server on a free loopback port answering every request with `name`.
+fn backend(name: &'static str) -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
+    let port = l.local_addr().map(|a| a.port()).unwrap_or(0);
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(mut c) = c else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let mut got = Vec::new();
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match c.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = c.write_all(
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{name}",
+                        name.len()
+                    )
+                    .as_bytes(),
+                );
+            });
+        }
+    });
+    port
+}
+
+/// The body of `GET /` on 127.0.0.1:`port`, if a 200 answer came.
+fn get(port: u16) -> Option<String> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .ok()?;
+    let mut answer = Vec::new();
+    s.read_to_end(&mut answer).ok()?;
+    let text = String::from_utf8_lossy(&answer);
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.to_string())
+}
+
+/// Polls `f` until it holds (bounded: 10 s).
+fn wait(mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    false
+}
+
+fn http_config(port: u16, server_port: u16) -> String {
+    format!(
+        "global\n  maxconn 100\n\ndefaults\n  mode http\n  timeout connect 2s\n  timeout client 10s\n  timeout server 10s\n\nlisten web\n  bind 127.0.0.1:{port}\n  server s 127.0.0.1:{server_port}\n"
+    )
+}
+
+fn start(dir: &Dir, args: &[&str], cfg: &Path) -> Running {
+    Running(
+        dir.haproxy()
+            .args(args)
+            .arg("-f")
+            .arg(cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn haproxy: {e}")),
+    )
+}
+
+/// `-v` and `-vv` read as HAProxy 2.6.0's, through the very pipeline HAProxy's
+/// run-regtests.sh uses, and say that this is halo without TLS.
+#[test]
+fn haproxy_version_reads_as_2_6_0_for_the_regression_runner() {
+    let dir = Dir::new();
+    let out = dir
+        .haproxy()
+        .arg("-v")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let first = text.lines().next().unwrap_or("");
+    assert!(first.starts_with("HAProxy version 2.6.0 "), "{first}");
+    assert!(first.contains("halo"), "{first}");
+    assert!(
+        !text.contains("Feature list"),
+        "-v has no build options: {text}"
+    );
+    // run-regtests.sh, lines `{ read HAPROXY_VERSION; ... } << EOF` and the `cut`.
+    let script = r#"
+{ read HAPROXY_VERSION; read TARGET; read FEATURES; read SERVICES; } << EOF
+$($HAPROXY_PROGRAM -vv | grep 'HA-\?Proxy version\|TARGET.*=\|^Feature\|^Available services' | sed 's/.* [:=] //')
+EOF
+HAPROXY_VERSION=$(echo $HAPROXY_VERSION | cut -d " " -f 3)
+echo "version=$HAPROXY_VERSION"
+echo "target=$TARGET"
+echo "features=$FEATURES"
+echo "services=$SERVICES"
+"#;
+    let out = Command::new("sh")
+        .args(["-c", script])
+        .env("HAPROXY_PROGRAM", dir.path("haproxy"))
+        .output()
+        .unwrap_or_else(|e| panic!("sh: {e}"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .unwrap_or("")
+            .to_string()
+    };
+    assert_eq!(field("version"), "2.6.0", "{text}");
+    assert!(field("target").starts_with("linux-"), "{text}");
+    let features = format!(" {} ", field("features"));
+    assert!(features.contains(" -OPENSSL "), "{text}");
+    assert!(features.contains(" -LUA "), "{text}");
+    assert!(features.contains(" +LINUX_SPLICE "), "{text}");
+    assert_eq!(field("services"), "none", "{text}");
+}
+
+/// `haproxy -c -f FILE`: exit 0 and HAProxy's message for a valid file, nothing with
+/// `-q`, exit 1 and an alert naming file:line for an invalid one.
+#[test]
+fn haproxy_check_mode_answers_as_configuration_tools_expect() {
+    let dir = Dir::new();
+    let good = dir.write("good.cfg", &http_config(free_port(), 9));
+    let out = dir
+        .haproxy()
+        .args(["-c", "-f"])
+        .arg(&good)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "Configuration file is valid"
+    );
+    // Debian's ExecStartPre and ExecReload.
+    let out = dir
+        .haproxy()
+        .args(["-Ws", "-f"])
+        .arg(&good)
+        .args(["-c", "-q"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.status.success());
+    assert!(out.stdout.is_empty() && out.stderr.is_empty(), "{out:?}");
+    let bad = dir.write(
+        "bad.cfg",
+        "listen a\n  bind 127.0.0.1:1\n  bogus-directive 1\n  server s 127.0.0.1:2\n",
+    );
+    let out = dir
+        .haproxy()
+        .args(["-c", "-f"])
+        .arg(&bad)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("[ALERT]"), "{stderr}");
+    assert!(stderr.contains("bad.cfg:3: `bogus-directive`"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+/// `-f DIR` reads the directory's `*.cfg` files in lexical order as one configuration
+/// (the second file's proxy uses the first one's defaults), and an error in the
+/// second file names that file and its own line.
+#[test]
+fn haproxy_config_directory_reads_cfg_files_in_order() {
+    let dir = Dir::new();
+    dir.write(
+        "conf.d/10-defaults.cfg",
+        "global\n  maxconn 100\ndefaults\n  mode http\n  timeout connect 2s\n  timeout client 10s\n  timeout server 10s\n",
+    );
+    let listen = format!(
+        "listen web\n  bind 127.0.0.1:{}\n  server s 127.0.0.1:9\n",
+        free_port()
+    );
+    dir.write("conf.d/20-web.cfg", &listen);
+    dir.write("conf.d/README", "not a configuration\n");
+    let out = dir
+        .haproxy()
+        .args(["-c", "-f"])
+        .arg(dir.path("conf.d"))
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir.write(
+        "conf.d/20-web.cfg",
+        &listen.replace("  server", "  no-such-directive\n  server"),
+    );
+    let out = dir
+        .haproxy()
+        .args(["-c", "-f"])
+        .arg(dir.path("conf.d"))
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("20-web.cfg:3: `no-such-directive`"),
+        "{stderr}"
+    );
+}
+
+/// `haproxy -d -f CFG -p PIDFILE` serves, writes its pid, reloads a changed file on
+/// SIGUSR2 (the master-worker reload Debian's unit sends) and stops with exit 0 on
+/// SIGUSR1.
+#[test]
+fn haproxy_runs_reloads_on_sigusr2_and_stops_on_sigusr1() {
+    let dir = Dir::new();
+    let (one, two) = (backend("one"), backend("two"));
+    let port = free_port();
+    let cfg = dir.write("haproxy.cfg", &http_config(port, one));
+    let pidfile = dir.path("haproxy.pid");
+    let mut p = start(&dir, &["-d", "-p", &pidfile.display().to_string()], &cfg);
+    let served = wait(|| get(port).as_deref() == Some("one"));
+    let pid = std::fs::read_to_string(&pidfile).unwrap_or_default();
+    std::fs::write(&cfg, http_config(port, two)).unwrap_or_else(|e| panic!("{e}"));
+    p.signal(libc::SIGUSR2);
+    let reloaded = wait(|| get(port).as_deref() == Some("two"));
+    p.signal(libc::SIGUSR1);
+    let (status, stderr) = p.wait_exit();
+    assert!(served, "served the first configuration; stderr: {stderr}");
+    assert_eq!(pid.trim(), p.0.id().to_string(), "pidfile holds its pid");
+    assert!(
+        reloaded,
+        "SIGUSR2 reloaded the changed file; stderr: {stderr}"
+    );
+    assert!(status.is_some_and(|s| s.success()), "{status:?} {stderr}");
+}
+
+/// `-Ws` tells systemd READY=1 on $NOTIFY_SOCKET once listening, RELOADING=1 then
+/// READY=1 around a reload, and STOPPING=1.
+#[test]
+fn haproxy_ws_notifies_systemd() {
+    let dir = Dir::new();
+    let port = free_port();
+    let cfg = dir.write("haproxy.cfg", &http_config(port, backend("one")));
+    let sock_path = dir.path("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path)
+        .unwrap_or_else(|e| panic!("bind notify socket: {e}"));
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut p = Running(
+        dir.haproxy()
+            .args(["-Ws", "-f"])
+            .arg(&cfg)
+            .env("NOTIFY_SOCKET", &sock_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn: {e}")),
+    );
+    let recv = || {
+        let mut buf = [0u8; 512];
+        sock.recv(&mut buf)
+            .map(|n| String::from_utf8_lossy(&buf[..n]).into_owned())
+            .unwrap_or_else(|e| format!("nothing ({e})"))
+    };
+    let ready = recv();
+    let serving = get(port).as_deref() == Some("one");
+    p.signal(libc::SIGUSR2);
+    let reloading = recv();
+    let ready_again = recv();
+    p.signal(libc::SIGTERM);
+    let stopping = recv();
+    let (status, stderr) = p.wait_exit();
+    assert_eq!(ready, "READY=1", "{stderr}");
+    assert!(serving, "listening once READY=1 is sent");
+    assert!(
+        reloading.starts_with("RELOADING=1\nMONOTONIC_USEC="),
+        "{reloading}"
+    );
+    assert!(ready_again.starts_with("READY=1\n"), "{ready_again}");
+    assert_eq!(stopping, "STOPPING=1");
+    assert!(status.is_some(), "SIGTERM stops it");
+}
+
+/// An option HAProxy 2.6 does not have fails with exit 1, naming it, and the usage.
+#[test]
+fn haproxy_unknown_option_is_refused_by_name() {
+    let dir = Dir::new();
+    let out = dir
+        .haproxy()
+        .args(["-f", "x.cfg", "-Q"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("[ALERT]"), "{stderr}");
+    assert!(stderr.contains("unknown option '-Q'"), "{stderr}");
+    assert!(stderr.contains("Usage : haproxy"), "{stderr}");
+}
+
+/// `-sf PID` sends SIGUSR1 to the old process once the new one has started (here a
+/// `sleep`, which the signal ends).
+#[test]
+fn haproxy_sf_signals_the_old_process_after_start() {
+    let dir = Dir::new();
+    let port = free_port();
+    let cfg = dir.write("haproxy.cfg", &http_config(port, backend("one")));
+    let mut old = Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .unwrap_or_else(|e| panic!("sleep: {e}"));
+    let old_pid = old.id().to_string();
+    let mut p = start(&dir, &["-db", "-sf", &old_pid], &cfg);
+    let old_ended = wait(|| matches!(old.try_wait(), Ok(Some(_))));
+    let serving = get(port).as_deref() == Some("one");
+    if !old_ended {
+        let _ = old.kill();
+    }
+    let old_status = old.wait().ok();
+    p.signal(libc::SIGTERM);
+    let (_, stderr) = p.wait_exit();
+    assert!(
+        old_ended,
+        "the old process got its signal; stderr: {stderr}"
+    );
+    assert!(serving, "{stderr}");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        old_status.and_then(|s| s.signal()),
+        Some(libc::SIGUSR1),
+        "ended by SIGUSR1"
+    );
+}
+
+/// `-Ws` also reaches an abstract $NOTIFY_SOCKET (`@name`), as systemd may give.
+#[test]
+fn haproxy_ws_notifies_an_abstract_socket() {
+    use std::os::linux::net::SocketAddrExt;
+    let dir = Dir::new();
+    let cfg = dir.write("haproxy.cfg", &http_config(free_port(), backend("one")));
+    let name = format!("halo-haproxy-cli-{}", std::process::id());
+    let sock = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())
+        .and_then(|a| std::os::unix::net::UnixDatagram::bind_addr(&a))
+        .unwrap_or_else(|e| panic!("bind @{name}: {e}"));
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut p = Running(
+        dir.haproxy()
+            .args(["-Ws", "-f"])
+            .arg(&cfg)
+            .env("NOTIFY_SOCKET", format!("@{name}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn: {e}")),
+    );
+    let mut buf = [0u8; 512];
+    let got = sock
+        .recv(&mut buf)
+        .map(|n| String::from_utf8_lossy(&buf[..n]).into_owned());
+    p.signal(libc::SIGTERM);
+    let (_, stderr) = p.wait_exit();
+    assert_eq!(got.ok().as_deref(), Some("READY=1"), "{stderr}");
+}
