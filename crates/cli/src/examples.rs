@@ -92,7 +92,7 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
     ("node standby", &["halo node standby controller2"]),
     ("node unmaintenance", &["halo node unmaintenance controller3"]),
     ("node unstandby", &["halo node unstandby --all"]),
-    ("pcmk-links", &["halo pcmk-links /usr/local/sbin"]),
+    ("pcmk-links", &["halo pcmk-links /usr/local/sbin", "halo pcmk-links --haproxy /usr/local/sbin"]),
     ("property", &["halo property set stonith-enabled=false no-quorum-policy=ignore", "halo property list --all"]),
     ("property describe", &["halo property describe no-quorum-policy"]),
     ("property list", &["halo property list --all"]),

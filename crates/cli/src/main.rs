@@ -87,7 +87,7 @@ enum Command {
     Lb(lb::Args),
     /// Make links named after Pacemaker's tools (crm_attribute, crm_mon, ...) to halo in
     /// DIR: run through them, halo answers as those tools (the daemon makes its own for
-    /// the agents it runs).
+    /// the agents it runs); with --haproxy also DIR/haproxy, HAProxy's command line.
     PcmkLinks(pcmk::links::Args),
 }
 

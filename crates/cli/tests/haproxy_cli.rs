@@ -452,3 +452,38 @@ fn haproxy_ws_notifies_an_abstract_socket() {
     let (_, stderr) = p.wait_exit();
     assert_eq!(got.ok().as_deref(), Some("READY=1"), "{stderr}");
 }
+
+/// `halo pcmk-links` makes the `haproxy` link only with `--haproxy`, and never replaces
+/// a real program of that name without `--force`.
+#[test]
+fn haproxy_link_is_made_only_when_asked() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let links = |args: &[&str], dir: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_halo"))
+            .arg("pcmk-links")
+            .args(args)
+            .arg(dir)
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let plain = tmp.path().join("plain");
+    assert!(links(&[], &plain).status.success());
+    assert!(plain.join("crm_mon").exists() && !plain.join("haproxy").exists());
+    let asked = tmp.path().join("asked");
+    assert!(links(&["--haproxy"], &asked).status.success());
+    let out = Command::new(asked.join("haproxy"))
+        .arg("-v")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("HAProxy version 2.6.0 "));
+    let real = tmp.path().join("real");
+    std::fs::create_dir_all(&real).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(real.join("haproxy"), "#!/bin/sh\n").unwrap_or_else(|e| panic!("{e}"));
+    let out = links(&["--haproxy"], &real);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
+    assert_eq!(
+        std::fs::read_to_string(real.join("haproxy")).unwrap_or_default(),
+        "#!/bin/sh\n"
+    );
+}

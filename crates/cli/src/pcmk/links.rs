@@ -8,7 +8,10 @@
 //!   other program of `/usr/sbin`, since agents also find `sm-notify`, `clvmd` and the
 //!   LVM tools there.
 //!
-//! `halo pcmk-links DIR` makes the tool links in a directory of the operator's choice.
+//! `halo pcmk-links DIR` makes the tool links in a directory of the operator's choice;
+//! with `--haproxy`, also `DIR/haproxy` (halo's load balancer under HAProxy's command
+//! line, `crate::haproxy`), which is never made unless asked, so that a real HAProxy is
+//! not shadowed by accident.
 
 use std::io;
 use std::os::unix::fs::symlink;
@@ -26,6 +29,10 @@ pub struct Args {
     /// Replace regular files of those names too (links are always replaced).
     #[arg(long)]
     pub force: bool,
+    /// Also make `DIR/haproxy`: run through it, halo answers to HAProxy's command line
+    /// (`haproxy -c -f FILE`, `haproxy -Ws -f FILE -p PIDFILE`, `-vv`, ...).
+    #[arg(long)]
+    pub haproxy: bool,
 }
 
 /// `halo pcmk-links DIR`: links named after Pacemaker's tools to this binary.
@@ -38,7 +45,37 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         replace(&link, &exe, args.force).with_context(|| format!("linking {}", link.display()))?;
         println!("{} -> {}", link.display(), exe.display());
     }
+    if args.haproxy {
+        let link = args.dir.join("haproxy");
+        replace(&link, &exe, args.force).with_context(|| format!("linking {}", link.display()))?;
+        println!("{} -> {}", link.display(), exe.display());
+        for other in other_haproxies(&link) {
+            eprintln!(
+                "note: {} is another haproxy; which one runs depends on the order of PATH",
+                other.display()
+            );
+        }
+    }
     Ok(())
+}
+
+/// Programs named `haproxy` on `PATH` other than `ours`, each once (`/sbin` is often
+/// `/usr/sbin`).
+fn other_haproxies(ours: &Path) -> Vec<PathBuf> {
+    let mut seen = std::collections::HashSet::new();
+    let ours = std::fs::canonicalize(ours).ok();
+    let exe = std::env::current_exe().and_then(std::fs::canonicalize).ok();
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|d| d.join("haproxy"))
+        .filter(|c| c.is_file())
+        .filter(|c| {
+            let real = std::fs::canonicalize(c).ok();
+            real != ours && real != exe && seen.insert(real)
+        })
+        .collect()
 }
 
 /// Make `link` point to `target`, replacing a link already there (a regular file only
