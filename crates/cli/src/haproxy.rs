@@ -11,8 +11,9 @@
 //! SIGHUP) without dropping connections, stops gracefully on SIGUSR1 and at once on
 //! SIGTERM/SIGINT, and with `-Ws` tells systemd `READY=1` once listening and
 //! `RELOADING=1` ... `READY=1` around each reload, which is what `Type=notify` and
-//! `ExecReload=kill -USR2 $MAINPID` expect. The master CLI (`-S`) is not served (said
-//! on stderr at startup).
+//! `ExecReload=kill -USR2 $MAINPID` expect. The master CLI (`-S`) is served with that
+//! in mind ([`master_cli`]): `show proc` shows the one process, `reload` reloads,
+//! `@1 CMD` / `@!PID CMD` run a runtime API command on it.
 
 use crate::lb::{self, Lifecycle, RunSpec};
 use anyhow::Context;
@@ -72,7 +73,7 @@ struct Opts {
     master_worker: bool,
     /// `-Ws`: tell systemd (`$NOTIFY_SOCKET`).
     systemd: bool,
-    /// `-S ADDR|fd@N`: master CLI sockets (not served).
+    /// `-S ADDR|fd@N`: master CLI sockets.
     master_cli: Vec<String>,
     /// `-p FILE`.
     pidfile: Option<PathBuf>,
@@ -216,7 +217,7 @@ Usage : haproxy [-f <cfgfile|cfgdir>]* [ -vdVD ] [ -n <maxconn> ] [ -N <maxpconn
         -D goes daemon ; -C changes to <dir> before loading files.
         -W master-worker mode (one process in halo).
         -Ws master-worker mode with systemd notify support.
-        -S <bind>[,<bind options>...] new master CLI (not served by halo)
+        -S <bind>[,<bind options>...] new master CLI
         -q quiet mode : don't display messages
         -c check mode : only check config files and exit
         -n sets the maximum total # of connections
@@ -391,7 +392,7 @@ fn run(opts: Opts) -> anyhow::Result<()> {
     if opts.ignore_resolve_failures && !opts.quiet {
         warning("-dr: halo still refuses a server whose name does not resolve (it resolves names once, at load).");
     }
-    let life = Arc::new(Life::new(&opts));
+    let mut life = Life::new(&opts);
     if opts.check {
         let parsed = lb::load_files(&files)?;
         life.warnings(&parsed.warnings)?;
@@ -400,12 +401,13 @@ fn run(opts: Opts) -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    // Bound now, before the engine confines the process (chroot, user).
+    let mut cli_listeners = Vec::with_capacity(opts.master_cli.len());
     for cli in &opts.master_cli {
-        warning(&format!(
-            "-S {cli}: halo does not serve HAProxy's master CLI; use a `stats socket` for the runtime API, SIGUSR2 to reload and SIGUSR1 to stop."
-        ));
-        close_inherited(cli);
+        cli_listeners.push(master_cli::bind(cli)?);
     }
+    life.master_cli = Mutex::new(cli_listeners);
+    let life = Arc::new(life);
     if let Some(mb) = opts.memory_mb {
         limit_memory(mb)?;
     }
@@ -442,25 +444,6 @@ fn run(opts: Opts) -> anyhow::Result<()> {
     })
 }
 
-/// A master CLI given as `fd@N` is a descriptor the caller keeps the other end of:
-/// closed, so that the caller reads an end of file at once rather than waiting for
-/// answers that never come.
-fn close_inherited(cli: &str) {
-    let Some(n) = cli
-        .split(',')
-        .next()
-        .and_then(|a| a.strip_prefix("fd@"))
-        .and_then(|n| n.parse::<i32>().ok())
-    else {
-        return;
-    };
-    if n > 2 {
-        // SAFETY: closes a descriptor the command line named as ours; nothing in this
-        // process uses it.
-        unsafe { libc::close(n) };
-    }
-}
-
 /// `-m MB`: the address-space limit (RLIMIT_AS).
 fn limit_memory(mb: u64) -> anyhow::Result<()> {
     let bytes = mb.saturating_mul(1024 * 1024);
@@ -483,14 +466,20 @@ fn limit_memory(mb: u64) -> anyhow::Result<()> {
 struct Life {
     quiet: bool,
     zero_warning: bool,
-    notify: Option<Notify>,
+    notify: Option<Arc<Notify>>,
     /// (pid, signal), sent once, after the start.
     old: Mutex<Vec<(i32, libc::c_int)>>,
+    /// Master CLI sockets (`-S`), served once started.
+    master_cli: Mutex<Vec<master_cli::Listener>>,
 }
 
 impl Life {
     fn new(o: &Opts) -> Life {
-        let notify = if o.systemd { Notify::from_env() } else { None };
+        let notify = if o.systemd {
+            Notify::from_env().map(Arc::new)
+        } else {
+            None
+        };
         let old = o
             .soft_stop
             .iter()
@@ -502,6 +491,7 @@ impl Life {
             zero_warning: o.zero_warning,
             notify,
             old: Mutex::new(old),
+            master_cli: Mutex::new(Vec::new()),
         }
     }
 
@@ -509,6 +499,22 @@ impl Life {
         if let Some(n) = &self.notify {
             n.send(msg);
         }
+    }
+}
+
+/// What systemd is told around a reload (`-Ws`), whoever asked for it (a signal, the
+/// master CLI).
+fn reloading_message() -> String {
+    format!("RELOADING=1\nMONOTONIC_USEC={}", monotonic_usec())
+}
+
+fn reloaded_message(result: &Result<(), String>) -> String {
+    match result {
+        Ok(()) => "READY=1\nSTATUS=configuration reloaded".into(),
+        Err(e) => format!(
+            "READY=1\nSTATUS=reload refused, running the previous configuration: {}",
+            e.lines().next().unwrap_or("")
+        ),
     }
 }
 
@@ -528,7 +534,12 @@ impl Lifecycle for Life {
         Ok(())
     }
 
-    fn started(&self) {
+    fn started(&self, shared: &Arc<halo_lb::engine::Shared>) {
+        let listeners =
+            std::mem::take(&mut *self.master_cli.lock().unwrap_or_else(|p| p.into_inner()));
+        for l in listeners {
+            master_cli::serve(l, shared.clone(), self.notify.clone());
+        }
         self.notify("READY=1");
         let old = std::mem::take(&mut *self.old.lock().unwrap_or_else(|p| p.into_inner()));
         for (pid, sig) in old {
@@ -543,17 +554,11 @@ impl Lifecycle for Life {
     }
 
     fn reloading(&self) {
-        self.notify(&format!("RELOADING=1\nMONOTONIC_USEC={}", monotonic_usec()));
+        self.notify(&reloading_message());
     }
 
     fn reloaded(&self, result: &Result<(), String>) {
-        match result {
-            Ok(()) => self.notify("READY=1\nSTATUS=configuration reloaded"),
-            Err(e) => self.notify(&format!(
-                "READY=1\nSTATUS=reload refused, running the previous configuration: {}",
-                e.lines().next().unwrap_or("")
-            )),
-        }
+        self.notify(&reloaded_message(result));
     }
 
     fn stopping(&self, _graceful: bool) {
@@ -612,6 +617,234 @@ impl Notify {
     fn send(&self, msg: &str) {
         if let Err(e) = self.socket.send_to_addr(msg.as_bytes(), &self.addr) {
             tracing::warn!(socket = %self.display, "cannot notify systemd ({msg:?}): {e}");
+        }
+    }
+}
+
+/// HAProxy's master CLI (`-S`), for the one process that is both master and worker.
+/// Each connection reads one line of commands separated by `;` (or, after `prompt`,
+/// one line after another) and answers each followed by an empty line, as HAProxy
+/// does. Master commands: `help`, `show proc`, `reload`; `@1 CMD`, `@!PID CMD` (and
+/// `@@N`) run CMD on the runtime API with the admin level. Served by plain threads:
+/// its connections are rare and `reload` blocks.
+mod master_cli {
+    use super::{reloaded_message, reloading_message, warning, Notify};
+    use anyhow::Context;
+    use halo_lb::engine::{admin, reload_shared, Shared};
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpListener;
+    use std::os::fd::FromRawFd;
+    use std::os::unix::net::UnixListener;
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    pub enum Listener {
+        Unix(UnixListener),
+        Tcp(TcpListener),
+    }
+
+    /// Binds `-S`'s address: `fd@N` (an inherited listening socket), `unix@PATH` or
+    /// `/PATH` (mode 0600: the master CLI is admin-level), `[ipv4@|ipv6@]HOST:PORT`.
+    /// Bind options after a comma are not applied (said on stderr).
+    pub fn bind(spec: &str) -> anyhow::Result<Listener> {
+        let (addr, options) = match spec.split_once(',') {
+            Some((a, o)) => (a, Some(o)),
+            None => (spec, None),
+        };
+        if let Some(o) = options {
+            warning(&format!(
+                "-S {spec}: the bind options `{o}` are not applied by halo (a Unix socket is made with mode 0600)."
+            ));
+        }
+        if let Some(n) = addr.strip_prefix("fd@") {
+            let fd: i32 =
+                n.parse().ok().filter(|fd| *fd > 2).with_context(|| {
+                    format!("-S {spec}: `{n}` is not a descriptor number above 2")
+                })?;
+            return inherited(fd).with_context(|| format!("-S {spec}: cannot use descriptor {fd}"));
+        }
+        let unix_path = addr
+            .strip_prefix("unix@")
+            .or_else(|| addr.starts_with('/').then_some(addr));
+        if let Some(path) = unix_path {
+            use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+            // A socket left by a previous run is replaced (anything else is an error).
+            if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+                std::fs::remove_file(path)
+                    .with_context(|| format!("-S {spec}: cannot remove the old socket {path}"))?;
+            }
+            let l = UnixListener::bind(path)
+                .with_context(|| format!("-S {spec}: cannot bind the master CLI on {path}"))?;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("-S {spec}: cannot set the mode of {path}"))?;
+            return Ok(Listener::Unix(l));
+        }
+        let host_port = addr
+            .strip_prefix("ipv4@")
+            .or_else(|| addr.strip_prefix("ipv6@"))
+            .unwrap_or(addr);
+        let l = TcpListener::bind(host_port)
+            .with_context(|| format!("-S {spec}: cannot bind the master CLI on {host_port}"))?;
+        Ok(Listener::Tcp(l))
+    }
+
+    /// A listening socket the caller passed as descriptor `fd`, Unix or TCP.
+    fn inherited(fd: i32) -> std::io::Result<Listener> {
+        // SAFETY: sockaddr_storage is plain bytes; getsockname fills it within `len`.
+        let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        // SAFETY: pointers to our own storage and length.
+        if unsafe {
+            libc::getsockname(
+                fd,
+                (&mut ss as *mut libc::sockaddr_storage).cast(),
+                &mut len,
+            )
+        } != 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: the command line gave this process descriptor `fd` as its master CLI
+        // socket (getsockname just showed it is a socket); nothing else here owns it.
+        let l = if libc::c_int::from(ss.ss_family) == libc::AF_UNIX {
+            let l = unsafe { UnixListener::from_raw_fd(fd) };
+            l.set_nonblocking(false)?;
+            Listener::Unix(l)
+        } else {
+            let l = unsafe { TcpListener::from_raw_fd(fd) };
+            l.set_nonblocking(false)?;
+            Listener::Tcp(l)
+        };
+        Ok(l)
+    }
+
+    /// Accepts on `l` in a thread of its own, one thread per connection.
+    pub fn serve(l: Listener, shared: Arc<Shared>, notify: Option<Arc<Notify>>) {
+        let started = Instant::now();
+        let spawned = std::thread::Builder::new()
+            .name("master-cli".into())
+            .spawn(move || loop {
+                let conn: std::io::Result<(Box<dyn Read + Send>, Box<dyn Write + Send>)> = match &l
+                {
+                    Listener::Unix(l) => l
+                        .accept()
+                        .and_then(|(s, _)| Ok((Box::new(s.try_clone()?) as _, Box::new(s) as _))),
+                    Listener::Tcp(l) => l
+                        .accept()
+                        .and_then(|(s, _)| Ok((Box::new(s.try_clone()?) as _, Box::new(s) as _))),
+                };
+                let (r, w) = match conn {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::warn!("master CLI: accept failed: {e}");
+                        std::thread::sleep(std::time::Duration::from_millis(100));
+                        continue;
+                    }
+                };
+                let (shared, notify) = (shared.clone(), notify.clone());
+                let _ = std::thread::Builder::new()
+                    .name("master-cli-conn".into())
+                    .spawn(move || {
+                        if let Err(e) = session(r, w, &shared, notify.as_deref(), started) {
+                            tracing::debug!("master CLI session ended: {e}");
+                        }
+                    });
+            });
+        if let Err(e) = spawned {
+            warning(&format!("the master CLI cannot be served: {e}"));
+        }
+    }
+
+    fn session(
+        r: Box<dyn Read + Send>,
+        mut w: Box<dyn Write + Send>,
+        shared: &Arc<Shared>,
+        notify: Option<&Notify>,
+        started: Instant,
+    ) -> std::io::Result<()> {
+        let mut lines = BufReader::new(r);
+        let mut interactive = false;
+        loop {
+            let mut line = String::new();
+            if lines.read_line(&mut line)? == 0 {
+                return Ok(());
+            }
+            for cmd in line.split(';').map(str::trim).filter(|c| !c.is_empty()) {
+                match cmd {
+                    "prompt" => interactive = !interactive,
+                    "quit" => return Ok(()),
+                    _ => {
+                        let answer = command(cmd, shared, notify, started);
+                        w.write_all(answer.as_bytes())?;
+                        w.write_all(b"\n")?;
+                    }
+                }
+            }
+            if !interactive {
+                return Ok(());
+            }
+            w.write_all(b"master> ")?;
+            w.flush()?;
+        }
+    }
+
+    const HELP: &str = "The following commands are valid at this level:\n  help           : this message\n  prompt         : toggle interactive mode with prompt\n  quit           : disconnect\n  show proc      : show the processes (halo: one process is both master and worker)\n  reload         : reload the configuration files\n  @1 <cmd>, @!<pid> <cmd> : run a runtime API command on the worker\n";
+
+    fn command(
+        cmd: &str,
+        shared: &Arc<Shared>,
+        notify: Option<&Notify>,
+        started: Instant,
+    ) -> String {
+        let pid = std::process::id();
+        if let Some(rest) = cmd.strip_prefix('@') {
+            let (target, worker_cmd) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+            let ours = matches!(target, "1" | "@1" | "master" | "")
+                || target.strip_prefix('!') == Some(pid.to_string().as_str());
+            if !ours {
+                return format!(
+                    "Can't find the target CLI `@{target}` (halo runs one process: @1, @!{pid}).\n"
+                );
+            }
+            if worker_cmd.trim().is_empty() {
+                return "The worker is entered by prefixing each command (`@1 show info`); interactive worker mode is not supported.\n".into();
+            }
+            return admin::execute(shared, worker_cmd.trim(), true);
+        }
+        let words: Vec<&str> = cmd.split_whitespace().collect();
+        match words.as_slice() {
+            ["help"] => HELP.into(),
+            ["show", "proc", ..] => {
+                let up = started.elapsed().as_secs();
+                let uptime = format!(
+                    "{}d{:02}h{:02}m{:02}s",
+                    up / 86400,
+                    up / 3600 % 24,
+                    up / 60 % 60,
+                    up % 60
+                );
+                let reloads = shared.reloads.load(std::sync::atomic::Ordering::Relaxed);
+                let v = super::HAPROXY_VERSION;
+                format!(
+                    "#<PID>          <type>          <reloads>       <uptime>        <version>\n{pid:<15} master          {reloads:<15} {uptime:<15} {v}\n# workers\n{pid:<15} worker          {reloads:<15} {uptime:<15} {v}\n# old workers\n"
+                )
+            }
+            ["reload"] => {
+                if let Some(n) = notify {
+                    n.send(&reloading_message());
+                }
+                let result = reload_shared(shared).map_err(|e| e.to_string());
+                if let Some(n) = notify {
+                    n.send(&reloaded_message(&result));
+                }
+                match result {
+                    Ok(()) => "Reloaded.\n".into(),
+                    Err(e) => {
+                        format!("Reload refused, still running the previous configuration: {e}\n")
+                    }
+                }
+            }
+            _ => format!("Unknown command `{cmd}`.\n{HELP}"),
         }
     }
 }

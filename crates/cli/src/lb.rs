@@ -156,8 +156,8 @@ pub(crate) trait Lifecycle: Send + Sync {
         }
         Ok(())
     }
-    /// The engine listens and serves.
-    fn started(&self) {}
+    /// The engine listens and serves (`shared`: to run runtime API commands on it).
+    fn started(&self, _shared: &Arc<halo_lb::engine::Shared>) {}
     /// A reload was asked for (by a signal).
     fn reloading(&self) {}
     /// The reload ended: the new configuration runs (`Ok`), or the previous one still does.
@@ -334,7 +334,7 @@ pub(crate) fn run_engine(spec: RunSpec) -> anyhow::Result<()> {
         }
     });
     eprintln!("halo lb: running ({} threads)", engine.shared().threads);
-    lifecycle.started();
+    lifecycle.started(engine.shared());
     let graceful = rx.recv().unwrap_or(false);
     lifecycle.stopping(graceful);
     engine.stop(if graceful {

@@ -487,3 +487,54 @@ fn haproxy_link_is_made_only_when_asked() {
         "#!/bin/sh\n"
     );
 }
+
+/// The master CLI (`-S PATH`, Debian's EXTRAOPTS) answers `show proc` with the one
+/// process, runs `@1 CMD` on the runtime API, and `reload` applies a changed file.
+#[test]
+fn haproxy_master_cli_shows_the_process_and_reloads() {
+    use std::os::unix::net::UnixStream;
+    let dir = Dir::new();
+    let (one, two) = (backend("one"), backend("two"));
+    let port = free_port();
+    let cfg = dir.write("haproxy.cfg", &http_config(port, one));
+    let sock = dir.path("master.sock");
+    let p = start(
+        &dir,
+        &["-W", "-db", "-S", &sock.display().to_string()],
+        &cfg,
+    );
+    let ask = |cmd: &str| -> String {
+        let Ok(mut s) = UnixStream::connect(&sock) else {
+            return String::new();
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(20)));
+        let _ = s.write_all(format!("{cmd}\n").as_bytes());
+        let mut answer = String::new();
+        let _ = s.read_to_string(&mut answer);
+        answer
+    };
+    let served = wait(|| get(port).as_deref() == Some("one"));
+    let procs = ask("show proc");
+    let info = ask("@1 show info");
+    std::fs::write(&cfg, http_config(port, two)).unwrap_or_else(|e| panic!("{e}"));
+    let reload = ask("reload");
+    let reloaded = get(port).as_deref() == Some("two");
+    let unknown = ask("frobnicate");
+    drop(p);
+    let pid = procs
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or("")
+        .to_string();
+    assert!(served);
+    assert!(procs.starts_with("#<PID>"), "{procs}");
+    assert!(
+        procs.contains(" master ") && procs.contains(" worker "),
+        "{procs}"
+    );
+    assert!(info.contains(&format!("Pid: {pid}\n")), "{info} / {procs}");
+    assert!(reload.starts_with("Reloaded."), "{reload}");
+    assert!(reloaded, "the master CLI's reload applied the changed file");
+    assert!(unknown.starts_with("Unknown command"), "{unknown}");
+}
