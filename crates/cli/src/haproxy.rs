@@ -23,31 +23,11 @@ use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-/// The HAProxy version whose command line and language halo answers to.
-pub const HAPROXY_VERSION: &str = "2.6.0";
+/// The HAProxy version halo answers to, and the build features `-vv` lists (shared
+/// with `.if feature(...)` and `-cc`).
+pub use halo_lb::config::cond::{FEATURES, HAPROXY_VERSION};
 /// That version's release date, as HAProxy prints it.
 const HAPROXY_DATE: &str = "2022/05/31";
-
-/// HAProxy's build features as `-vv` lists them, each with whether halo has it. Only
-/// what halo's code shows: EPOLL (tokio's reactor on Linux), LINUX_SPLICE (the TCP
-/// proxy and HTTP/1 bodies splice), LINUX_TPROXY/TPROXY (listeners get IP_TRANSPARENT;
-/// `usesrc` is not supported), THREAD (worker threads). No TLS, Lua, compression,
-/// PCRE, Prometheus exporter nor QUIC.
-pub const FEATURES: &[(&str, bool)] = &[
-    ("EPOLL", true),
-    ("LINUX_SPLICE", true),
-    ("LINUX_TPROXY", true),
-    ("TPROXY", true),
-    ("THREAD", true),
-    ("OPENSSL", false),
-    ("LUA", false),
-    ("ZLIB", false),
-    ("SLZ", false),
-    ("PCRE", false),
-    ("PCRE2", false),
-    ("PROMEX", false),
-    ("QUIC", false),
-];
 
 /// Whether `argv0` (a path) names HAProxy's program.
 pub fn is_haproxy_name(argv0: &OsStr) -> bool {
@@ -61,6 +41,9 @@ struct Opts {
     files: Vec<PathBuf>,
     /// `-c`: check the configuration and exit.
     check: bool,
+    /// `-cc COND`: evaluate a condition (as `.if` takes it) and exit 0 (true), 1
+    /// (false) or 2 (not a condition).
+    condition: Option<String>,
     /// `-q`: no messages but alerts.
     quiet: bool,
     /// `-v` (1) or `-vv` (2).
@@ -151,6 +134,7 @@ fn parse(args: &[OsString]) -> Result<Opts, UsageError> {
             }
             "-f" => o.files.push(PathBuf::from(value(args, &mut i, &arg)?)),
             "-c" => o.check = true,
+            "-cc" => o.condition = Some(value(args, &mut i, &arg)?.to_string_lossy().into_owned()),
             "-q" => o.quiet = true,
             "-V" => o.quiet = false,
             "-v" => o.version = o.version.max(1),
@@ -220,6 +204,7 @@ Usage : haproxy [-f <cfgfile|cfgdir>]* [ -vdVD ] [ -n <maxconn> ] [ -N <maxpconn
         -S <bind>[,<bind options>...] new master CLI
         -q quiet mode : don't display messages
         -c check mode : only check config files and exit
+        -cc evaluates a condition and exits with its result
         -n sets the maximum total # of connections
         -N sets the default, per-proxy maximum # of connections
         -L set local peer name (exported as HAPROXY_LOCALPEER)
@@ -243,6 +228,16 @@ pub fn main(args: Vec<OsString>) -> i32 {
     if opts.version > 0 {
         print!("{}", version_text(opts.version > 1));
         return 0;
+    }
+    if let Some(c) = &opts.condition {
+        return match halo_lb::config::cond::eval(c, &|n: &str| std::env::var(n).ok()) {
+            Ok(true) => 0,
+            Ok(false) => 1,
+            Err(e) => {
+                alert(&e);
+                2
+            }
+        };
     }
     match run(opts) {
         Ok(()) => 0,

@@ -388,6 +388,26 @@ fn haproxy_unknown_option_is_refused_by_name() {
     assert!(stderr.contains("Usage : haproxy"), "{stderr}");
 }
 
+/// `-cc COND` answers what the regression suite's `feature cmd "$HAPROXY_PROGRAM -cc
+/// '...'"` asks before a test runs: 0 when true, 1 when false, 2 when not a condition.
+#[test]
+fn haproxy_cc_evaluates_conditions_as_the_suite_asks() {
+    let dir = Dir::new();
+    let code = |cond: &str| {
+        dir.haproxy()
+            .args(["-cc", cond])
+            .env("HALO_CC_SET", "1")
+            .status()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .code()
+    };
+    assert_eq!(code("version_atleast(2.5-dev0)"), Some(0));
+    assert_eq!(code("feature(LINUX_SPLICE) && defined(HALO_CC_SET)"), Some(0));
+    assert_eq!(code("feature(OPENSSL)"), Some(1), "no TLS: not claimed");
+    assert_eq!(code("version_atleast(2.7)"), Some(1));
+    assert_eq!(code("feature(OPENSSL) &"), Some(2));
+}
+
 /// `-sf PID` sends SIGUSR1 to the old process once the new one has started (here a
 /// `sleep`, which the signal ends).
 #[test]

@@ -4,6 +4,7 @@
 //! The model is also the native on-disk form (serde, `version = 1`): a field renamed here
 //! changes the native format, so such changes bump `version` and convert in `native`.
 
+pub mod cond;
 pub mod haproxy;
 pub mod lex;
 pub mod native;
