@@ -609,6 +609,101 @@ fn lb_sessions_are_spread_evenly_over_worker_threads() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// `http-response` rules (in the frontend and in the backend, the backend's first) edit
+/// the headers a client receives and refuse a server's answer by its status; a
+/// `backend` section's own `http-request` rules and ACLs apply once a request is routed
+/// there; for HTTP/1.1 and HTTP/2 clients alike.
+#[test]
+fn lb_http_response_and_backend_rules() {
+    let a = HttpBackend::start("alpha");
+    let p = free_port();
+    let cfg = format!(
+        "defaults\n mode http\n timeout connect 2s\n timeout client 10s\n timeout server 10s\n\
+         frontend fe\n bind 127.0.0.1:{p}\n default_backend be\n\
+         http-response set-header Strict-Transport-Security \"max-age=31536000\"\n\
+         http-response add-header X-Order frontend\n\
+         backend be\n acl failed status 500:599\n acl teapot status 418\n acl hidden path_beg /status\n\
+         http-request set-header X-Backend be\n\
+         http-request deny deny_status 403 if {{ path_beg /forbidden }}\n\
+         http-response del-header Content-Type if hidden\n\
+         http-response add-header X-Order backend\n\
+         http-response deny if failed\n\
+         http-response deny deny_status 503 if teapot\n\
+         server a {}\n",
+        a.addr
+    );
+    let e = start_engine(&cfg);
+    let url = |path: &str| format!("http://127.0.0.1:{p}{path}");
+    for version in ["--http1.1", "--http2-prior-knowledge"] {
+        let (ok, out) = curl(&[version, "-i", &url("/headers")]);
+        assert!(ok, "{version}: {out}");
+        let lower = out.to_ascii_lowercase();
+        let lines: Vec<&str> = lower.lines().map(str::trim_end).collect();
+        assert!(
+            lines.contains(&"x-backend: be"),
+            "{version}: the server saw it: {out}"
+        );
+        assert!(
+            lines.contains(&"strict-transport-security: max-age=31536000"),
+            "{version}: {out}"
+        );
+        let order: Vec<&&str> = lines.iter().filter(|l| l.starts_with("x-order:")).collect();
+        assert_eq!(
+            order,
+            [&"x-order: backend", &"x-order: frontend"],
+            "{version}: {out}"
+        );
+        assert!(
+            lines.contains(&"content-type: text/plain"),
+            "{version}: {out}"
+        );
+
+        let (ok, out) = curl(&[version, "-i", &url("/status/200")]);
+        assert!(ok, "{version}: {out}");
+        assert!(
+            !out.to_ascii_lowercase()
+                .contains("content-type: text/plain"),
+            "{version}: {out}"
+        );
+        let code =
+            |path: &str| curl(&[version, "-o", "/dev/null", "-w", "%{http_code}", &url(path)]).1;
+        assert_eq!(
+            code("/status/500"),
+            "502",
+            "{version}: refused by its status"
+        );
+        assert_eq!(code("/status/418"), "503", "{version}");
+        assert_eq!(code("/status/404"), "404", "{version}");
+        let hits = a.hits.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(code("/forbidden"), "403", "{version}");
+        assert_eq!(
+            a.hits.load(std::sync::atomic::Ordering::SeqCst),
+            hits,
+            "not forwarded"
+        );
+    }
+    e.stop(Duration::ZERO);
+}
+
+/// A status condition belongs to response rules only, and a backend's rules use its
+/// own ACLs: both are refused with the line.
+#[test]
+fn lb_rules_refused_with_their_line() {
+    let bad = "defaults\n mode http\nfrontend f\n bind 127.0.0.1:1\n default_backend b\n\
+               acl err status 500\n http-request deny if err\n\
+               backend b\n http-response deny if err\n server a 127.0.0.1:2\n";
+    let err = halo_lb::config::haproxy::parse(bad, "r.cfg").expect_err("refused");
+    let text = err.to_string();
+    assert!(
+        text.contains("r.cfg:7") && text.contains("only in http-response"),
+        "{text}"
+    );
+    assert!(
+        text.contains("r.cfg:9") && text.contains("unknown ACL `err`"),
+        "{text}"
+    );
+}
+
 /// `http-request` rules edit the headers a server receives and deny requests, for
 /// HTTP/1.1 and HTTP/2 clients alike: spoofed headers are removed, `allow` ends the
 /// evaluation before a later `deny`, and a denied request never reaches the server.

@@ -188,6 +188,7 @@ struct Draft {
     acls: Vec<Acl>,
     use_backends: Vec<UseBackend>,
     http_rules: Vec<HttpRule>,
+    http_response_rules: Vec<HttpRule>,
     default_backend: Option<String>,
     stats_enabled: bool,
     stats: StatsDraft,
@@ -441,6 +442,7 @@ impl<'a> Parser<'a> {
         d.acls.clear();
         d.use_backends.clear();
         d.http_rules.clear();
+        d.http_response_rules.clear();
         d.stats_enabled = d.stats.any;
         d.disabled = false;
         d.anon_acls = 0;
@@ -813,8 +815,8 @@ impl<'a> Parser<'a> {
                 d.use_backends.push(UseBackend { backend, any_of, unless, source: place.to_string() });
             }
             "acl" => {
-                if !matches!(k, Kind::Listen | Kind::Frontend) {
-                    return Err(format!("`acl` is only supported in listen/frontend sections (for use_backend and http-request), not `{}`", k.word()));
+                if k == Kind::Defaults {
+                    return Err("`acl` belongs in a listen, frontend or backend section".into());
                 }
                 let name = w.get(1).ok_or("missing ACL name")?.text.clone();
                 let acl = parse_acl(&name, &w[2..])?;
@@ -861,15 +863,20 @@ impl<'a> Parser<'a> {
             "errorfile" | "errorloc" | "errorloc302" | "errorloc303" | "errorfiles" => {
                 return Err("custom error pages are not supported".into())
             }
-            "http-request" => {
-                if !matches!(k, Kind::Listen | Kind::Frontend) {
-                    return Err(format!("`http-request` rules are supported in listen/frontend sections, not `{}`", k.word()));
+            "http-request" | "http-response" => {
+                if k == Kind::Defaults {
+                    return Err(format!("`{kw}` rules in `defaults` are not supported; put them in the proxies"));
                 }
-                let rule = parse_http_rule(d, &w[1..], place)?;
-                d.http_rules.push(rule);
+                let response = kw == "http-response";
+                let rule = parse_http_rule(d, &w[1..], place, response)?;
+                if response {
+                    d.http_response_rules.push(rule);
+                } else {
+                    d.http_rules.push(rule);
+                }
             }
-            "http-response" | "tcp-request" | "tcp-response" | "http-after-response" => {
-                return Err(format!("`{kw}` rules are not supported (`http-request` set-header, add-header, del-header, deny and allow are)"))
+            "tcp-request" | "tcp-response" | "http-after-response" => {
+                return Err(format!("`{kw}` rules are not supported (`http-request` and `http-response` set-header, add-header, del-header, deny and allow are)"))
             }
             "cookie" | "stick-table" | "stick" | "persist" => {
                 return Err("session persistence (cookies, stick tables) is not supported; use `balance source`".into())
@@ -1218,6 +1225,7 @@ impl<'a> Parser<'a> {
                         acl: d.acls.clone(),
                         use_backend: d.use_backends.clone(),
                         http_request: d.http_rules.clone(),
+                        http_response: d.http_response_rules.clone(),
                         default_backend,
                         stats,
                         disabled: d.disabled,
@@ -1302,6 +1310,22 @@ impl<'a> Parser<'a> {
                         None
                     },
                     log_health_checks: d.log_health_checks.unwrap_or(false),
+                    // A `listen` section's rules are its frontend's.
+                    acl: if d.kind == Kind::Backend {
+                        d.acls.clone()
+                    } else {
+                        Vec::new()
+                    },
+                    http_request: if d.kind == Kind::Backend {
+                        d.http_rules.clone()
+                    } else {
+                        Vec::new()
+                    },
+                    http_response: if d.kind == Kind::Backend {
+                        d.http_response_rules.clone()
+                    } else {
+                        Vec::new()
+                    },
                     source: d.source.clone(),
                 });
             }
@@ -1417,21 +1441,7 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
                 e(&f.source, "option forwardfor", bad_header(&ff.header));
             }
         }
-        for r in &f.http_request {
-            if f.mode == Mode::Tcp {
-                e(
-                    &r.source,
-                    "http-request",
-                    "http-request rules need `mode http`".into(),
-                );
-            }
-            for acl in unknown_acls(f, &r.any_of) {
-                e(&r.source, "http-request", format!("unknown ACL `{acl}`"));
-            }
-            if let Err(why) = check_http_action(&r.action) {
-                e(&r.source, "http-request", why);
-            }
-        }
+        check_rules(&mut e, f.mode, &f.acl, &f.http_request, &f.http_response);
         for u in &f.use_backend {
             if !u.any_of.is_empty() && f.mode == Mode::Tcp {
                 e(
@@ -1440,7 +1450,7 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
                     "conditions on host/path need `mode http`".into(),
                 );
             }
-            for acl in unknown_acls(f, &u.any_of) {
+            for acl in unknown_acls(&f.acl, &u.any_of) {
                 e(&u.source, "use_backend", format!("unknown ACL `{acl}`"));
             }
         }
@@ -1451,6 +1461,7 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
                 e(&b.source, "option forwardfor", bad_header(&ff.header));
             }
         }
+        check_rules(&mut e, b.mode, &b.acl, &b.http_request, &b.http_response);
         for s in &b.server {
             if s.weight > 256 {
                 e(
@@ -1471,13 +1482,50 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
     errs
 }
 
-/// The ACL names a condition uses that the frontend does not define.
-fn unknown_acls<'a>(f: &'a Frontend, any_of: &'a [Vec<CondTerm>]) -> impl Iterator<Item = &'a str> {
+/// The ACL names a condition uses that the proxy does not define.
+fn unknown_acls<'a>(acls: &'a [Acl], any_of: &'a [Vec<CondTerm>]) -> impl Iterator<Item = &'a str> {
     any_of
         .iter()
         .flatten()
         .map(|t| t.acl.as_str())
-        .filter(|name| !f.acl.iter().any(|a| a.name == *name))
+        .filter(|name| !acls.iter().any(|a| a.name == *name))
+}
+
+/// A proxy's `http-request` and `http-response` rules: `mode http`, known ACLs (a
+/// response's status only in response rules), valid actions.
+fn check_rules(
+    e: &mut impl FnMut(&str, &str, String),
+    mode: Mode,
+    acls: &[Acl],
+    requests: &[HttpRule],
+    responses: &[HttpRule],
+) {
+    let rules = requests
+        .iter()
+        .map(|r| (r, "http-request"))
+        .chain(responses.iter().map(|r| (r, "http-response")));
+    for (r, kw) in rules {
+        if mode == Mode::Tcp {
+            e(&r.source, kw, format!("{kw} rules need `mode http`"));
+        }
+        for acl in unknown_acls(acls, &r.any_of) {
+            e(&r.source, kw, format!("unknown ACL `{acl}`"));
+        }
+        let on_status = r.any_of.iter().flatten().any(|t| {
+            acls.iter()
+                .any(|a| a.name == t.acl && a.fetch == AclFetch::Status)
+        });
+        if on_status && kw == "http-request" {
+            e(
+                &r.source,
+                kw,
+                "`status` is known only in http-response rules".into(),
+            );
+        }
+        if let Err(why) = check_http_action(&r.action) {
+            e(&r.source, kw, why);
+        }
+    }
 }
 
 /// Headers that decide how a request is routed or framed: rules may not change them.
@@ -1871,6 +1919,18 @@ fn parse_acl(name: &str, w: &[Word]) -> R<Acl> {
         "path_sub" => (AclFetch::Path, AclMatch::Substring),
         "path_dir" => (AclFetch::Path, AclMatch::Domain),
         "method" => (AclFetch::Method, AclMatch::Exact),
+        "status" => {
+            for v in w.iter().skip(1).filter(|x| !x.text.starts_with('-')) {
+                let ok = match v.text.split_once(':') {
+                    Some((a, b)) => a.parse::<u16>().is_ok() && b.parse::<u16>().is_ok(),
+                    None => v.text.parse::<u16>().is_ok(),
+                };
+                if !ok {
+                    return Err(format!("`{}` is not a status code or a range `LOW:HIGH`", v.text));
+                }
+            }
+            (AclFetch::Status, AclMatch::Exact)
+        }
         "src" => (AclFetch::Src, AclMatch::Network),
         o => {
             return Err(format!(
@@ -1937,7 +1997,12 @@ fn parse_acl(name: &str, w: &[Word]) -> R<Acl> {
 }
 
 /// `http-request ACTION ARGS [if|unless COND]` (the words after `http-request`).
-fn parse_http_rule(d: &mut Draft, w: &[Word], place: &str) -> R<HttpRule> {
+fn parse_http_rule(d: &mut Draft, w: &[Word], place: &str, response: bool) -> R<HttpRule> {
+    let kw = if response {
+        "http-response"
+    } else {
+        "http-request"
+    };
     let cond_at = w
         .iter()
         .position(|x| x.text == "if" || x.text == "unless")
@@ -1945,7 +2010,7 @@ fn parse_http_rule(d: &mut Draft, w: &[Word], place: &str) -> R<HttpRule> {
     let (act, cond) = w.split_at(cond_at);
     let verb = act
         .first()
-        .ok_or("missing http-request action")?
+        .ok_or_else(|| format!("missing {kw} action"))?
         .text
         .as_str();
     let args: Vec<&str> = act[1..].iter().map(|x| x.text.as_str()).collect();
@@ -1963,25 +2028,25 @@ fn parse_http_rule(d: &mut Draft, w: &[Word], place: &str) -> R<HttpRule> {
         },
         ("set-header" | "add-header", _) => {
             return Err(format!(
-            "`http-request {verb}` takes a header name and one value (quote a value with spaces)"
-        ))
+                "`{kw} {verb}` takes a header name and one value (quote a value with spaces)"
+            ))
         }
-        ("del-header", _) => {
-            return Err("`http-request del-header` takes a header name only".into())
-        }
-        ("deny", []) => HttpAction::Deny { status: 403 },
+        ("del-header", _) => return Err(format!("`{kw} del-header` takes a header name only")),
+        ("deny", []) => HttpAction::Deny {
+            status: if response { 502 } else { 403 },
+        },
         ("deny", ["deny_status", code]) => HttpAction::Deny {
             status: code
                 .parse()
                 .map_err(|_| format!("`deny_status {code}` is not a status code"))?,
         },
-        ("deny", _) => return Err("`http-request deny` takes only `deny_status CODE`".into()),
+        ("deny", _) => return Err(format!("`{kw} deny` takes only `deny_status CODE`")),
         ("allow", []) => HttpAction::Allow,
-        ("allow", _) => return Err("`http-request allow` takes no argument".into()),
+        ("allow", _) => return Err(format!("`{kw} allow` takes no argument")),
         (o, _) => {
             return Err(format!(
-            "`http-request {o}` is not supported (set-header, add-header, del-header, deny, allow)"
-        ))
+                "`{kw} {o}` is not supported (set-header, add-header, del-header, deny, allow)"
+            ))
         }
     };
     let (any_of, unless) = match cond.first().map(|x| x.text.as_str()) {
@@ -2308,12 +2373,18 @@ mod tests {
         refused("http-request deny deny_status 999", "deny_status 999");
         refused("http-request deny if nope", "unknown ACL `nope`");
         refused("http-request set-header X-A b if", "without a condition");
-        refused("http-response set-header X-A b", "not supported");
+        refused("http-after-response set-header X-A b", "not supported");
         let e =
             errs("listen l\n mode tcp\n bind :8080\n http-request deny\n server a 127.0.0.1:1\n");
         assert!(e.iter().any(|e| e.contains("need `mode http`")), "{e:?}");
-        let e = errs("defaults\n mode http\nfrontend f\n bind :8080\n default_backend b\nbackend b\n http-request deny\n server a 127.0.0.1:1\n");
-        assert!(e.iter().any(|e| e.contains("listen/frontend")), "{e:?}");
+        // A backend's rules are its own.
+        let c = ok("defaults\n mode http\nfrontend f\n bind :8080\n default_backend b\nbackend b\n http-request deny\n http-response set-header X-A b\n server a 127.0.0.1:1\n");
+        assert_eq!(
+            c.backends[0].http_request[0].action,
+            HttpAction::Deny { status: 403 }
+        );
+        assert_eq!(c.backends[0].http_response.len(), 1);
+        assert!(c.frontends[0].http_request.is_empty());
     }
 
     #[test]

@@ -337,6 +337,8 @@ pub enum AclFetch {
     /// Whether the client connection is TLS (`ssl_fc`, no values): never, since halo
     /// does not terminate TLS, as HAProxy answers for a bind without `ssl`.
     SslFc,
+    /// The response's status code (`status`; in `http-response` rules only).
+    Status,
 }
 
 /// How an ACL compares.
@@ -390,7 +392,8 @@ pub struct UseBackend {
 }
 
 /// `http-request ACTION ... [if|unless COND]`: applied to each request in order, before
-/// `use_backend`; the first `deny` or `allow` that applies ends the evaluation.
+/// `use_backend`; the first `deny` or `allow` that applies ends the evaluation. The same
+/// for `http-response` and each response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpRule {
@@ -532,6 +535,10 @@ pub struct Frontend {
     pub use_backend: Vec<UseBackend>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub http_request: Vec<HttpRule>,
+    /// `http-response` rules: applied to every answer from a server, after the
+    /// backend's own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub http_response: Vec<HttpRule>,
     #[serde(default)]
     pub default_backend: Option<String>,
     #[serde(default)]
@@ -798,6 +805,16 @@ pub struct Backend {
     pub forwardfor: Option<ForwardFor>,
     #[serde(default)]
     pub log_health_checks: bool,
+    /// ACLs of a `backend` section (for its own rules).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acl: Vec<Acl>,
+    /// A `backend` section's `http-request` rules: applied after the frontend's, once
+    /// the request is routed here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub http_request: Vec<HttpRule>,
+    /// A `backend` section's `http-response` rules: applied before the frontend's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub http_response: Vec<HttpRule>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub source: String,
 }

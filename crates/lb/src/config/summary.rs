@@ -104,20 +104,7 @@ pub fn describe(c: &Config) -> String {
             p.push(format!("adds {}", ff.header));
         }
         let _ = writeln!(s, "  {}", p.join(", "));
-        for r in &f.http_request {
-            let action = match &r.action {
-                HttpAction::SetHeader { name, value } => format!("set-header {name} {value:?}"),
-                HttpAction::AddHeader { name, value } => format!("add-header {name} {value:?}"),
-                HttpAction::DelHeader { name } => format!("del-header {name}"),
-                HttpAction::Deny { status } => format!("deny with {status}"),
-                HttpAction::Allow => "allow".into(),
-            };
-            let _ = writeln!(
-                s,
-                "  http-request {action}{}",
-                condition(&r.any_of, r.unless)
-            );
-        }
+        rules(&mut s, &f.http_request, &f.http_response);
         for u in &f.use_backend {
             let _ = writeln!(
                 s,
@@ -183,6 +170,7 @@ pub fn describe(c: &Config) -> String {
             "backend {} (mode {}) balance {}{hash}",
             b.name, b.mode, b.balance
         );
+        rules(&mut s, &b.http_request, &b.http_response);
         let mut p = vec![format!("retries {}", b.retries)];
         match b.redispatch {
             Some(r) if r.interval == -1 => p.push("redispatch on the last retry".into()),
@@ -270,6 +258,24 @@ fn log_target(l: &LogTarget) -> String {
 }
 
 /// ` if a b || !c` (empty when there is no condition).
+/// A proxy's `http-request` and `http-response` rules, one per line.
+fn rules(s: &mut String, requests: &[HttpRule], responses: &[HttpRule]) {
+    let all = requests
+        .iter()
+        .map(|r| ("http-request", r))
+        .chain(responses.iter().map(|r| ("http-response", r)));
+    for (kw, r) in all {
+        let action = match &r.action {
+            HttpAction::SetHeader { name, value } => format!("set-header {name} {value:?}"),
+            HttpAction::AddHeader { name, value } => format!("add-header {name} {value:?}"),
+            HttpAction::DelHeader { name } => format!("del-header {name}"),
+            HttpAction::Deny { status } => format!("deny with {status}"),
+            HttpAction::Allow => "allow".into(),
+        };
+        let _ = writeln!(s, "  {kw} {action}{}", condition(&r.any_of, r.unless));
+    }
+}
+
 fn condition(any_of: &[Vec<CondTerm>], unless: bool) -> String {
     if any_of.is_empty() {
         return String::new();

@@ -9,7 +9,7 @@ use super::tcp::{connect_server, ConnFail, ConnInfo};
 use super::Shared;
 use crate::balance::hash_ip;
 use crate::config::{
-    expand_value, Acl, AclFetch, AclMatch, CondTerm, ForwardFor, HttpAction, LogFormat,
+    expand_value, Acl, AclFetch, AclMatch, CondTerm, ForwardFor, HttpAction, HttpRule, LogFormat,
 };
 use crate::health::Event;
 use bytes::Bytes;
@@ -252,8 +252,18 @@ fn host_of(req: &impl RequestView) -> String {
     }
 }
 
-fn acl_matches(acl: &Acl, req: &impl RequestView, peer: SocketAddr) -> bool {
+fn acl_matches(acl: &Acl, req: &impl RequestView, peer: SocketAddr, status: Option<u16>) -> bool {
     let subject = match acl.fetch {
+        AclFetch::Status => {
+            let Some(code) = status else { return false };
+            return acl.values.iter().any(|v| match v.split_once(':') {
+                Some((lo, hi)) => {
+                    lo.parse().is_ok_and(|lo: u16| code >= lo)
+                        && hi.parse().is_ok_and(|hi: u16| code <= hi)
+                }
+                None => v.parse() == Ok(code),
+            });
+        }
         AclFetch::Host => host_of(req),
         AclFetch::Path => req.path().to_string(),
         AclFetch::Method => req.method().to_string(),
@@ -289,23 +299,23 @@ fn acl_matches(acl: &Acl, req: &impl RequestView, peer: SocketAddr) -> bool {
     })
 }
 
-/// Whether a rule's condition (an OR of AND-groups of ACLs; none = always) holds.
+/// Whether a rule's condition (an OR of AND-groups of the proxy's ACLs; none =
+/// always) holds; `status` is the response's, for response rules.
 fn cond_holds(
-    fe: &FrontendRt,
+    acls: &[Acl],
     any_of: &[Vec<CondTerm>],
     unless: bool,
     req: &impl RequestView,
     peer: SocketAddr,
+    status: Option<u16>,
 ) -> bool {
     let hit = any_of.is_empty()
         || any_of.iter().any(|group| {
             group.iter().all(|t| {
-                let m = fe
-                    .cfg
-                    .acl
+                let m = acls
                     .iter()
                     .find(|a| a.name == t.acl)
-                    .map(|a| acl_matches(a, req, peer))
+                    .map(|a| acl_matches(a, req, peer, status))
                     .unwrap_or(false);
                 m != t.negate
             })
@@ -319,17 +329,19 @@ pub(super) fn choose_backend(
     peer: SocketAddr,
 ) -> Option<Arc<BackendRt>> {
     for (rule, be) in &fe.rules {
-        if cond_holds(fe, &rule.any_of, rule.unless, req, peer) {
+        if cond_holds(&fe.cfg.acl, &rule.any_of, rule.unless, req, peer, None) {
             return Some(be.clone());
         }
     }
     fe.default_backend.clone()
 }
 
-/// What a frontend's `http-request` rules make of a request.
+/// What a proxy's `http-request` (or `http-response`) rules make of a request (or a
+/// response).
 #[derive(Default)]
 pub(super) struct Verdict<'a> {
-    /// Answer with this status instead of forwarding (`deny`).
+    /// Answer with this status instead of forwarding (`deny`; for a response, instead
+    /// of the server's).
     pub(super) deny: Option<u16>,
     /// Header names whose lines the request loses.
     pub(super) gone: Vec<&'a str>,
@@ -377,14 +389,85 @@ impl<'a> Verdict<'a> {
     }
 }
 
-/// Runs the `http-request` rules in order: header edits accumulate, the first `deny`
-/// or `allow` that applies ends the evaluation.
+/// The frontend's `http-request` rules for a request.
 pub(super) fn http_request_rules<'a>(
     fe: &'a FrontendRt,
     req: &impl RequestView,
     peer: SocketAddr,
     local: &dyn Fn() -> SocketAddr,
 ) -> Verdict<'a> {
+    let mut v = Verdict::default();
+    run_rules(
+        &mut v,
+        &fe.cfg.http_request,
+        &fe.cfg.acl,
+        req,
+        peer,
+        local,
+        None,
+    );
+    v
+}
+
+/// The backend's `http-request` rules, after the frontend's (`v`), once routed there.
+pub(super) fn backend_request_rules<'a>(
+    v: &mut Verdict<'a>,
+    be: &'a BackendRt,
+    req: &impl RequestView,
+    peer: SocketAddr,
+    local: &dyn Fn() -> SocketAddr,
+) {
+    if v.deny.is_none() {
+        run_rules(v, &be.cfg.http_request, &be.cfg.acl, req, peer, local, None);
+    }
+}
+
+/// The `http-response` rules for a response with `status`: the backend's, then the
+/// frontend's.
+pub(super) fn http_response_rules<'a>(
+    fe: &'a FrontendRt,
+    be: &'a BackendRt,
+    req: &impl RequestView,
+    status: u16,
+    peer: SocketAddr,
+    local: &dyn Fn() -> SocketAddr,
+) -> Verdict<'a> {
+    let mut v = Verdict::default();
+    let s = Some(status);
+    run_rules(
+        &mut v,
+        &be.cfg.http_response,
+        &be.cfg.acl,
+        req,
+        peer,
+        local,
+        s,
+    );
+    if v.deny.is_none() {
+        run_rules(
+            &mut v,
+            &fe.cfg.http_response,
+            &fe.cfg.acl,
+            req,
+            peer,
+            local,
+            s,
+        );
+    }
+    v
+}
+
+/// Runs one proxy's rules in order: header edits accumulate, the first `deny` or
+/// `allow` that applies ends the evaluation of these rules.
+fn run_rules<'a>(
+    v: &mut Verdict<'a>,
+    rules: &'a [HttpRule],
+    acls: &[Acl],
+    req: &impl RequestView,
+    peer: SocketAddr,
+    local: &dyn Fn() -> SocketAddr,
+    status: Option<u16>,
+) {
     // Values without `%` are used as they are; the others were checked with the
     // configuration, so expanding them cannot fail.
     let value = |v: &'a str| -> Cow<'a, str> {
@@ -393,9 +476,8 @@ pub(super) fn http_request_rules<'a>(
         }
         Cow::Owned(expand_value(v, |n| sample(n, peer, local)).unwrap_or_default())
     };
-    let mut v = Verdict::default();
-    for r in &fe.cfg.http_request {
-        if !cond_holds(fe, &r.any_of, r.unless, req, peer) {
+    for r in rules {
+        if !cond_holds(acls, &r.any_of, r.unless, req, peer, status) {
             continue;
         }
         match &r.action {
@@ -412,7 +494,6 @@ pub(super) fn http_request_rules<'a>(
             HttpAction::Allow => break,
         }
     }
-    v
 }
 
 pub(super) const HOP_BY_HOP: &[&str] = &[
@@ -542,7 +623,7 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
         };
         log_http(fe, ctx.peer, &info, code, 0, term);
     };
-    let verdict = http_request_rules(fe, &req, ctx.peer, &|| ctx.local);
+    let mut verdict = http_request_rules(fe, &req, ctx.peer, &|| ctx.local);
     if let Some(code) = verdict.deny {
         fe.stats.denied.fetch_add(1, Relaxed);
         own(code, "<NOSRV>", "PR");
@@ -562,6 +643,16 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
             "No server is available to handle this request.",
         );
     };
+    backend_request_rules(&mut verdict, &be, &req, ctx.peer, &|| ctx.local);
+    if let Some(code) = verdict.deny {
+        be.stats.denied.fetch_add(1, Relaxed);
+        own(code, "<NOSRV>", "PR");
+        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::FORBIDDEN);
+        return text_response(status, "Request forbidden by administrative rules.");
+    }
+    // What response rules look at of the request (kept only when there are some).
+    let seen = (!fe.cfg.http_response.is_empty() || !be.cfg.http_response.is_empty())
+        .then(|| Request::from_parts(head_of(&req), ()));
     let (mut parts, body) = req.into_parts();
     verdict.apply(&mut parts.headers);
     prepare_request_head(
@@ -742,6 +833,33 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
     let reusable = (!be.cfg.http_server_close && !server_close).then_some(sender);
     let (mut rparts, rbody) = resp.into_parts();
     strip_hop_by_hop(&mut rparts.headers);
+    if let Some(seen) = &seen {
+        let edits = http_response_rules(fe, &be, seen, code, ctx.peer, &|| ctx.local);
+        if let Some(status) = edits.deny {
+            // The server's answer is not passed on, nor its connection kept.
+            drop(rbody);
+            be.stats.denied.fetch_add(1, Relaxed);
+            be.stats.close();
+            let li = LogInfo {
+                date,
+                start,
+                request_line,
+                backend: be.cfg.name.clone(),
+                server: srv.cfg.name.clone(),
+                tw: info.queue_ms,
+                tc: info.connect_ms,
+                tr: tr.as_millis() as u64,
+                retries: info.retries,
+            };
+            log_http(fe, ctx.peer, &li, status, 0, "PH");
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+            return text_response(
+                status,
+                "The server's response was refused by administrative rules.",
+            );
+        }
+        edits.apply(&mut rparts.headers);
+    }
     let li = LogInfo {
         date,
         start,

@@ -10,8 +10,8 @@
 mod wire;
 
 use super::http::{
-    choose_backend, forwarded_for, head_timeout, http_request_rules, is_l7_error, local_addr,
-    log_http, LogInfo, POOL_MAX, STALE_AFTER,
+    backend_request_rules, choose_backend, forwarded_for, head_timeout, http_request_rules,
+    http_response_rules, is_l7_error, local_addr, log_http, LogInfo, POOL_MAX, STALE_AFTER,
 };
 use super::logfmt::haproxy_date;
 use super::state::*;
@@ -407,7 +407,7 @@ async fn exchange(
             return trace.refuse(None, "<NOSRV>", ConnInfo::default(), 400, "PR");
         }
     };
-    let verdict = http_request_rules(fe, &req, peer, &|| local_addr(client));
+    let mut verdict = http_request_rules(fe, &req, peer, &|| local_addr(client));
     if let Some(code) = verdict.deny {
         fe.stats.denied.fetch_add(1, Relaxed);
         return trace.refuse(None, "<NOSRV>", ConnInfo::default(), code, "PR");
@@ -422,6 +422,11 @@ async fn exchange(
         fe.stats.denied.fetch_add(1, Relaxed);
         return trace.refuse(None, "<NOSRV>", ConnInfo::default(), 503, "SC");
     };
+    backend_request_rules(&mut verdict, &be, &req, peer, &|| local_addr(client));
+    if let Some(code) = verdict.deny {
+        be.stats.denied.fetch_add(1, Relaxed);
+        return trace.refuse(Some(&be), "<NOSRV>", ConnInfo::default(), code, "PR");
+    }
     // `Connection: upgrade` with an `Upgrade` header (WebSocket and the like).
     let upgrade = if req.fields.has_token("connection", "upgrade") {
         req.fields.values("upgrade").next()
@@ -607,14 +612,26 @@ async fn exchange(
     // An HTTP/1.0 client knows no chunked coding: it reads such a body until the end.
     let client_stays =
         keep && rframing != Framing::Close && !(old_client && rframing == Framing::Chunked);
+    let edits = http_response_rules(fe, &be, &req, code, peer, &|| local_addr(client));
+    if let Some(status) = edits.deny {
+        // The server's answer is not passed on, nor its connection kept.
+        be.stats.denied.fetch_add(1, Relaxed);
+        be.stats.close();
+        return trace.refuse(Some(&be), &srv.cfg.name, info, status, "PH");
+    }
     let mut out = Vec::with_capacity(512 + sbuf.len().min(16 * 1024));
     resp.write_status_line(&mut out, req.version);
-    let skip: &[&str] = if both_lengths {
-        &["content-length"]
-    } else {
-        &[]
-    };
-    resp.fields.write(&mut out, true, skip);
+    let mut skip: Vec<&str> = edits.gone.clone();
+    if both_lengths {
+        skip.push("content-length");
+    }
+    resp.fields.write(&mut out, true, &skip);
+    for (name, value) in &edits.added {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
     if !client_stays {
         out.extend_from_slice(b"connection: close\r\n");
     } else if old_client {
