@@ -402,7 +402,10 @@ fn haproxy_cc_evaluates_conditions_as_the_suite_asks() {
             .code()
     };
     assert_eq!(code("version_atleast(2.5-dev0)"), Some(0));
-    assert_eq!(code("feature(LINUX_SPLICE) && defined(HALO_CC_SET)"), Some(0));
+    assert_eq!(
+        code("feature(LINUX_SPLICE) && defined(HALO_CC_SET)"),
+        Some(0)
+    );
     assert_eq!(code("feature(OPENSSL)"), Some(1), "no TLS: not claimed");
     assert_eq!(code("version_atleast(2.7)"), Some(1));
     assert_eq!(code("feature(OPENSSL) &"), Some(2));
