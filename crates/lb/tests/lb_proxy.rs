@@ -685,6 +685,94 @@ fn lb_http_response_and_backend_rules() {
     e.stop(Duration::ZERO);
 }
 
+/// `monitor-uri` is answered by the load balancer (200, or 503 while a `monitor fail`
+/// condition holds), matched exactly on the path (or the whole target when it is not
+/// a path), never forwarded; `redirect` (the directive, in a frontend after its
+/// `http-request` rules, and `http-request redirect` in a backend) answers with the
+/// Location its kind makes: a scheme change keeps host, path and query, a prefix keeps
+/// the path (the query unless `drop-query`), a location is used as it is.
+#[test]
+fn lb_monitor_uri_and_redirects() {
+    let a = HttpBackend::start("alpha");
+    let p = free_port();
+    let cfg = format!(
+        "defaults\n mode http\n timeout connect 2s\n timeout client 10s\n timeout server 10s\n\
+         frontend fe\n bind 127.0.0.1:{p}\n default_backend be\n\
+         monitor-uri /health\n acl down hdr(host) -i down.example\n monitor fail if down\n\
+         acl http hdr(host) -i secure.example\n\
+         http-request set-header X-Seen yes\n\
+         redirect scheme https code 301 if http !{{ ssl_fc }}\n\
+         redirect prefix /v2 drop-query if {{ path_beg /old }}\n\
+         redirect location /moved code 308 if {{ path /gone }}\n\
+         backend be\n http-request redirect prefix /shop append-slash if {{ path_beg /store }}\n\
+         server a {}\n",
+        a.addr
+    );
+    let e = start_engine(&cfg);
+    let url = |path: &str| format!("http://127.0.0.1:{p}{path}");
+    for version in ["--http1.1", "--http2-prior-knowledge"] {
+        let answer = |args: &[&str]| {
+            let mut all = vec![version, "-s", "-i"];
+            all.extend_from_slice(args);
+            let (_, out) = curl(&all);
+            let lower = out.to_ascii_lowercase();
+            let code = lower.split_whitespace().nth(1).unwrap_or("").to_string();
+            let location = lower
+                .lines()
+                .find_map(|l| l.strip_prefix("location: "))
+                .map(|l| l.trim().to_string());
+            (code, location, out)
+        };
+        let hits = a.hits.load(std::sync::atomic::Ordering::SeqCst);
+        let (code, _, out) = answer(&[&url("/health")]);
+        assert_eq!(code, "200", "{version}: {out}");
+        assert!(out.contains("Service ready."), "{version}: {out}");
+        let (code, _, _) = answer(&["-H", "Host: down.example", &url("/health")]);
+        assert_eq!(code, "503", "{version}: monitor fail");
+        assert_eq!(
+            a.hits.load(std::sync::atomic::Ordering::SeqCst),
+            hits,
+            "never forwarded"
+        );
+        let (code, _, out) = answer(&[&url("/Health")]);
+        assert_eq!(code, "200", "{version}: another path is forwarded: {out}");
+        assert!(out.ends_with("alpha"), "{version}: {out}");
+
+        let (code, loc, _) = answer(&["-H", "Host: secure.example", &url("/a/b?x=1")]);
+        assert_eq!(code, "301", "{version}");
+        assert_eq!(
+            loc.as_deref(),
+            Some("https://secure.example/a/b?x=1"),
+            "{version}"
+        );
+        let (code, loc, _) = answer(&[&url("/old/page?x=1")]);
+        assert_eq!(
+            (code.as_str(), loc.as_deref()),
+            ("302", Some("/v2/old/page")),
+            "{version}"
+        );
+        let (code, loc, _) = answer(&[&url("/gone")]);
+        assert_eq!(
+            (code.as_str(), loc.as_deref()),
+            ("308", Some("/moved")),
+            "{version}"
+        );
+        let (code, loc, _) = answer(&[&url("/store/cart?id=7")]);
+        assert_eq!(
+            (code.as_str(), loc.as_deref()),
+            ("302", Some("/shop/store/cart/?id=7")),
+            "{version}: the backend's redirect"
+        );
+    }
+    let bad = "defaults\n mode http\nlisten l\n bind 127.0.0.1:1\n redirect scheme https code 305\n server a 127.0.0.1:2\n";
+    let err = halo_lb::config::haproxy::parse(bad, "r.cfg").expect_err("refused");
+    assert!(
+        err.to_string().contains("r.cfg:5") && err.to_string().contains("305"),
+        "{err}"
+    );
+    e.stop(Duration::ZERO);
+}
+
 /// A status condition belongs to response rules only, and a backend's rules use its
 /// own ACLs: both are refused with the line.
 #[test]

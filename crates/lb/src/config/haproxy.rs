@@ -189,6 +189,9 @@ struct Draft {
     use_backends: Vec<UseBackend>,
     http_rules: Vec<HttpRule>,
     http_response_rules: Vec<HttpRule>,
+    redirect_rules: Vec<HttpRule>,
+    monitor_uri: Option<String>,
+    monitor_fail: Vec<HttpRule>,
     default_backend: Option<String>,
     stats_enabled: bool,
     stats: StatsDraft,
@@ -443,6 +446,9 @@ impl<'a> Parser<'a> {
         d.use_backends.clear();
         d.http_rules.clear();
         d.http_response_rules.clear();
+        d.redirect_rules.clear();
+        d.monitor_uri = None;
+        d.monitor_fail.clear();
         d.stats_enabled = d.stats.any;
         d.disabled = false;
         d.anon_acls = 0;
@@ -883,8 +889,31 @@ impl<'a> Parser<'a> {
             }
             "capture" => return Err("header capture is not supported".into()),
             "compression" => return Err("compression is not supported".into()),
-            "redirect" => return Err("redirect rules are not supported".into()),
-            "monitor-uri" | "monitor" => return Err("`monitor-uri` is not supported; use the stats page or /metrics".into()),
+            "redirect" => {
+                if k == Kind::Defaults {
+                    return Err("`redirect` rules in `defaults` are not supported; put them in the proxies".into());
+                }
+                let rule = parse_http_rule(d, w, place, false)?;
+                d.redirect_rules.push(rule);
+            }
+            "monitor-uri" => {
+                front_only(kw)?;
+                d.monitor_uri = Some(w.get(1).ok_or("missing URI")?.text.clone());
+                no_more(w, 2)?;
+            }
+            "monitor" => {
+                if !matches!(k, Kind::Listen | Kind::Frontend) {
+                    return Err(format!("`monitor` is not allowed in a `{}` section", k.word()));
+                }
+                if w.get(1).map(|x| x.text.as_str()) != Some("fail") {
+                    return Err("only `monitor fail if|unless COND` is known".into());
+                }
+                let (any_of, unless) = match w.get(2).map(|x| x.text.as_str()) {
+                    Some(c @ ("if" | "unless")) if w.len() > 3 => (parse_cond(d, &w[3..])?, c == "unless"),
+                    _ => return Err("`monitor fail` takes `if COND` or `unless COND`".into()),
+                };
+                d.monitor_fail.push(HttpRule { action: HttpAction::Deny { status: 503 }, any_of, unless, source: place.to_string() });
+            }
             "fullconn" => return Err("dynamic server limits (`fullconn`/`minconn`) are not supported".into()),
             "id" => return Err("numeric proxy ids are not supported (names identify proxies)".into()),
             "bind-process" => return Err("halo runs one process with threads".into()),
@@ -1226,6 +1255,9 @@ impl<'a> Parser<'a> {
                         use_backend: d.use_backends.clone(),
                         http_request: d.http_rules.clone(),
                         http_response: d.http_response_rules.clone(),
+                        redirect: d.redirect_rules.clone(),
+                        monitor_uri: d.monitor_uri.clone(),
+                        monitor_fail: d.monitor_fail.clone(),
                         default_backend,
                         stats,
                         disabled: d.disabled,
@@ -1323,6 +1355,11 @@ impl<'a> Parser<'a> {
                     },
                     http_response: if d.kind == Kind::Backend {
                         d.http_response_rules.clone()
+                    } else {
+                        Vec::new()
+                    },
+                    redirect: if d.kind == Kind::Backend {
+                        d.redirect_rules.clone()
                     } else {
                         Vec::new()
                     },
@@ -1441,7 +1478,17 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
                 e(&f.source, "option forwardfor", bad_header(&ff.header));
             }
         }
-        check_rules(&mut e, f.mode, &f.acl, &f.http_request, &f.http_response);
+        check_rules(
+            &mut e,
+            f.mode,
+            &f.acl,
+            &[
+                ("http-request", &f.http_request),
+                ("redirect", &f.redirect),
+                ("monitor fail", &f.monitor_fail),
+                ("http-response", &f.http_response),
+            ],
+        );
         for u in &f.use_backend {
             if !u.any_of.is_empty() && f.mode == Mode::Tcp {
                 e(
@@ -1461,7 +1508,16 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
                 e(&b.source, "option forwardfor", bad_header(&ff.header));
             }
         }
-        check_rules(&mut e, b.mode, &b.acl, &b.http_request, &b.http_response);
+        check_rules(
+            &mut e,
+            b.mode,
+            &b.acl,
+            &[
+                ("http-request", &b.http_request),
+                ("redirect", &b.redirect),
+                ("http-response", &b.http_response),
+            ],
+        );
         for s in &b.server {
             if s.weight > 256 {
                 e(
@@ -1491,19 +1547,18 @@ fn unknown_acls<'a>(acls: &'a [Acl], any_of: &'a [Vec<CondTerm>]) -> impl Iterat
         .filter(|name| !acls.iter().any(|a| a.name == *name))
 }
 
-/// A proxy's `http-request` and `http-response` rules: `mode http`, known ACLs (a
-/// response's status only in response rules), valid actions.
+/// A proxy's rules (`http-request`, `redirect`, `monitor fail`, `http-response`):
+/// `mode http`, known ACLs (a response's status only in response rules), valid
+/// actions.
 fn check_rules(
     e: &mut impl FnMut(&str, &str, String),
     mode: Mode,
     acls: &[Acl],
-    requests: &[HttpRule],
-    responses: &[HttpRule],
+    lists: &[(&str, &Vec<HttpRule>)],
 ) {
-    let rules = requests
+    let rules = lists
         .iter()
-        .map(|r| (r, "http-request"))
-        .chain(responses.iter().map(|r| (r, "http-response")));
+        .flat_map(|(kw, rules)| rules.iter().map(move |r| (r, *kw)));
     for (r, kw) in rules {
         if mode == Mode::Tcp {
             e(&r.source, kw, format!("{kw} rules need `mode http`"));
@@ -1515,7 +1570,7 @@ fn check_rules(
             acls.iter()
                 .any(|a| a.name == t.acl && a.fetch == AclFetch::Status)
         });
-        if on_status && kw == "http-request" {
+        if on_status && kw != "http-response" {
             e(
                 &r.source,
                 kw,
@@ -1573,6 +1628,10 @@ fn check_http_action(a: &HttpAction) -> Result<(), String> {
             "deny_status {status} is not one of {DENY_STATUSES:?}"
         )),
         HttpAction::Deny { .. } | HttpAction::Allow => Ok(()),
+        HttpAction::Redirect(r) => match hyper::header::HeaderValue::from_str(&r.target) {
+            Ok(_) => Ok(()),
+            Err(_) => Err(format!("`{}` is not a valid Location", r.target)),
+        },
     }
 }
 
@@ -1997,6 +2056,59 @@ fn parse_acl(name: &str, w: &[Word]) -> R<Acl> {
 }
 
 /// `http-request ACTION ARGS [if|unless COND]` (the words after `http-request`).
+/// `location|prefix|scheme TARGET [code N] [drop-query] [append-slash]`.
+fn parse_redirect(args: &[&str]) -> R<Redirect> {
+    let (kind, target) = match args {
+        ["location", t, ..] => (RedirectKind::Location, t),
+        ["prefix", t, ..] => (RedirectKind::Prefix, t),
+        ["scheme", t, ..] => (RedirectKind::Scheme, t),
+        _ => return Err("`redirect` takes `location`, `prefix` or `scheme` and its target".into()),
+    };
+    if target.contains('%') {
+        return Err(format!(
+            "`{target}`: log-format targets are not supported in redirects"
+        ));
+    }
+    let mut r = Redirect {
+        kind,
+        target: target.to_string(),
+        code: 302,
+        drop_query: false,
+        append_slash: false,
+    };
+    let mut i = 2;
+    while i < args.len() {
+        match args[i] {
+            "code" => {
+                let c = args.get(i + 1).ok_or("missing redirect code")?;
+                r.code = match c.parse() {
+                    Ok(c @ (301 | 302 | 303 | 307 | 308)) => c,
+                    _ => {
+                        return Err(format!(
+                            "redirect code `{c}` is not one of 301, 302, 303, 307, 308"
+                        ))
+                    }
+                };
+                i += 2;
+            }
+            "drop-query" => {
+                r.drop_query = true;
+                i += 1;
+            }
+            "append-slash" => {
+                r.append_slash = true;
+                i += 1;
+            }
+            o => {
+                return Err(format!(
+                    "redirect option `{o}` is not supported (code, drop-query, append-slash)"
+                ))
+            }
+        }
+    }
+    Ok(r)
+}
+
 fn parse_http_rule(d: &mut Draft, w: &[Word], place: &str, response: bool) -> R<HttpRule> {
     let kw = if response {
         "http-response"
@@ -2042,10 +2154,11 @@ fn parse_http_rule(d: &mut Draft, w: &[Word], place: &str, response: bool) -> R<
         },
         ("deny", _) => return Err(format!("`{kw} deny` takes only `deny_status CODE`")),
         ("allow", []) => HttpAction::Allow,
+        ("redirect", _) if !response => HttpAction::Redirect(parse_redirect(&args)?),
         ("allow", _) => return Err(format!("`{kw} allow` takes no argument")),
         (o, _) => {
             return Err(format!(
-                "`{kw} {o}` is not supported (set-header, add-header, del-header, deny, allow)"
+                "`{kw} {o}` is not supported (set-header, add-header, del-header, deny, allow, redirect)"
             ))
         }
     };
@@ -2355,9 +2468,10 @@ mod tests {
             );
         };
         refused(
-            "http-request redirect scheme https",
-            "`http-request redirect` is not supported",
+            "http-request set-var(txn.x) str(y)",
+            "`http-request set-var(txn.x)` is not supported",
         );
+        refused("http-request redirect scheme https code 999", "999");
         refused("http-request set-header Host evil", "routed or framed");
         refused("http-request del-header content-length", "routed or framed");
         refused(

@@ -460,6 +460,36 @@ pub enum HttpAction {
     Deny { status: u16 },
     /// Stops the evaluation; the request goes on.
     Allow,
+    /// Answers with a redirection (`redirect` or `http-request redirect`).
+    Redirect(Redirect),
+}
+
+/// `redirect location|prefix|scheme TARGET [code N] [drop-query] [append-slash]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Redirect {
+    pub kind: RedirectKind,
+    pub target: String,
+    /// 301, 302 (the default), 303, 307 or 308.
+    pub code: u16,
+    /// `prefix`: leave the query string out.
+    #[serde(default)]
+    pub drop_query: bool,
+    /// `prefix`: add a `/` to a path without one at its end.
+    #[serde(default)]
+    pub append_slash: bool,
+}
+
+/// Where a redirection sends the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RedirectKind {
+    /// To `target`, as it is.
+    Location,
+    /// To `target` followed by the request's path (and query).
+    Prefix,
+    /// To the same host and path with the scheme `target`.
+    Scheme,
 }
 
 /// The built-in statistics page served by a frontend.
@@ -539,6 +569,16 @@ pub struct Frontend {
     /// backend's own.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub http_response: Vec<HttpRule>,
+    /// `redirect` rules: after the `http-request` rules, the first that applies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redirect: Vec<HttpRule>,
+    /// `monitor-uri`: a request for it is answered here, 200 (or 503 when a `monitor
+    /// fail` condition holds), neither forwarded nor logged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitor_uri: Option<String>,
+    /// `monitor fail if|unless COND` (as rules whose action is `deny` 503).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub monitor_fail: Vec<HttpRule>,
     #[serde(default)]
     pub default_backend: Option<String>,
     #[serde(default)]
@@ -815,6 +855,9 @@ pub struct Backend {
     /// A `backend` section's `http-response` rules: applied before the frontend's.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub http_response: Vec<HttpRule>,
+    /// A `backend` section's `redirect` rules, after its `http-request` rules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redirect: Vec<HttpRule>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub source: String,
 }

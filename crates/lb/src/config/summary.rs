@@ -104,7 +104,14 @@ pub fn describe(c: &Config) -> String {
             p.push(format!("adds {}", ff.header));
         }
         let _ = writeln!(s, "  {}", p.join(", "));
+        if let Some(u) = &f.monitor_uri {
+            let _ = writeln!(
+                s,
+                "  monitor-uri {u} (answered here: 200, or 503 when a monitor fail holds)"
+            );
+        }
         rules(&mut s, &f.http_request, &f.http_response);
+        rules(&mut s, &f.redirect, &[]);
         for u in &f.use_backend {
             let _ = writeln!(
                 s,
@@ -171,6 +178,7 @@ pub fn describe(c: &Config) -> String {
             b.name, b.mode, b.balance
         );
         rules(&mut s, &b.http_request, &b.http_response);
+        rules(&mut s, &b.redirect, &[]);
         let mut p = vec![format!("retries {}", b.retries)];
         match b.redispatch {
             Some(r) if r.interval == -1 => p.push("redispatch on the last retry".into()),
@@ -271,6 +279,26 @@ fn rules(s: &mut String, requests: &[HttpRule], responses: &[HttpRule]) {
             HttpAction::DelHeader { name } => format!("del-header {name}"),
             HttpAction::Deny { status } => format!("deny with {status}"),
             HttpAction::Allow => "allow".into(),
+            HttpAction::Redirect(r) => format!(
+                "redirect {} {} with {}{}{}",
+                match r.kind {
+                    RedirectKind::Location => "to",
+                    RedirectKind::Prefix => "under",
+                    RedirectKind::Scheme => "to scheme",
+                },
+                r.target,
+                r.code,
+                if r.drop_query {
+                    ", without the query"
+                } else {
+                    ""
+                },
+                if r.append_slash {
+                    ", with a final /"
+                } else {
+                    ""
+                },
+            ),
         };
         let _ = writeln!(s, "  {kw} {action}{}", condition(&r.any_of, r.unless));
     }

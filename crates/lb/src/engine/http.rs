@@ -208,6 +208,21 @@ fn text_response(status: StatusCode, msg: &str) -> Response<ProxyBody> {
     r
 }
 
+/// A redirection answered by the load balancer.
+fn redirect_response(code: u16, to: &str) -> Response<ProxyBody> {
+    let mut r = Response::new(full(Bytes::new()));
+    *r.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::FOUND);
+    match HeaderValue::from_str(to) {
+        Ok(v) => {
+            r.headers_mut().insert("location", v);
+        }
+        Err(_) => *r.status_mut() = StatusCode::BAD_REQUEST,
+    }
+    r.headers_mut()
+        .insert("cache-control", HeaderValue::from_static("no-cache"));
+    r
+}
+
 pub fn full(s: impl Into<Bytes>) -> ProxyBody {
     Full::new(s.into())
         .map_err(|e: Infallible| -> BoxError { match e {} })
@@ -220,6 +235,10 @@ pub(super) trait RequestView {
     fn host_field(&self) -> Option<&str>;
     fn path(&self) -> &str;
     fn method(&self) -> &str;
+    /// The path with the query, as a server gets it.
+    fn path_and_query(&self) -> &str;
+    /// The request target as the client sent it (absolute form included).
+    fn target_text(&self) -> Cow<'_, str>;
 }
 
 impl<B> RequestView for Request<B> {
@@ -236,6 +255,14 @@ impl<B> RequestView for Request<B> {
 
     fn method(&self) -> &str {
         Request::method(self).as_str()
+    }
+
+    fn path_and_query(&self) -> &str {
+        self.uri().path_and_query().map_or("/", |p| p.as_str())
+    }
+
+    fn target_text(&self) -> Cow<'_, str> {
+        Cow::Owned(self.uri().to_string())
     }
 }
 
@@ -347,6 +374,77 @@ pub(super) struct Verdict<'a> {
     pub(super) gone: Vec<&'a str>,
     /// Header lines the request gains, after its own.
     pub(super) added: Vec<(&'a str, Cow<'a, str>)>,
+    /// Answer with this redirection (status, Location) instead of forwarding.
+    pub(super) redirect: Option<(u16, String)>,
+}
+
+impl Verdict<'_> {
+    /// Whether the request is answered here (denied or redirected).
+    pub(super) fn answered(&self) -> bool {
+        self.deny.is_some() || self.redirect.is_some()
+    }
+}
+
+/// Where a `redirect` sends this request.
+fn location(r: &crate::config::Redirect, req: &impl RequestView) -> String {
+    use crate::config::RedirectKind;
+    let pq = req.path_and_query();
+    let (path, query) = match pq.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (pq, None),
+    };
+    let tail = |out: &mut String| {
+        out.push_str(path);
+        if r.append_slash && !path.ends_with('/') {
+            out.push('/');
+        }
+        if let (Some(q), false) = (query, r.drop_query) {
+            out.push('?');
+            out.push_str(q);
+        }
+    };
+    let mut out = String::new();
+    match r.kind {
+        RedirectKind::Location => out.push_str(&r.target),
+        RedirectKind::Prefix => {
+            // A prefix of "/" only changes the path's form (HAProxy's rule).
+            if r.target != "/" {
+                out.push_str(r.target.trim_end_matches('/'));
+            }
+            tail(&mut out);
+        }
+        RedirectKind::Scheme => {
+            out.push_str(&r.target);
+            out.push_str("://");
+            out.push_str(req.host_field().unwrap_or(""));
+            tail(&mut out);
+        }
+    }
+    out
+}
+
+/// Whether a request is for the frontend's `monitor-uri`: its path (or, for a
+/// `monitor-uri` that is not a path, its whole target), exactly.
+pub(super) fn is_monitor(fe: &FrontendRt, req: &impl RequestView) -> bool {
+    match &fe.cfg.monitor_uri {
+        None => false,
+        Some(u) if u.starts_with('/') => req.path() == u,
+        Some(u) => req.target_text() == u.as_str(),
+    }
+}
+
+/// The status a `monitor-uri` request gets: 503 when a `monitor fail` holds, else 200.
+pub(super) fn monitor_status(fe: &FrontendRt, req: &impl RequestView, peer: SocketAddr) -> u16 {
+    let failing = fe
+        .cfg
+        .monitor_fail
+        .iter()
+        .any(|r| cond_holds(&fe.cfg.acl, &r.any_of, r.unless, req, peer, None));
+    if failing {
+        503
+    } else {
+        200
+    }
 }
 
 /// A sample fetch of an `http-request` value: the client's (`src`) or the listener's
@@ -406,6 +504,17 @@ pub(super) fn http_request_rules<'a>(
         local,
         None,
     );
+    if !v.answered() {
+        run_rules(
+            &mut v,
+            &fe.cfg.redirect,
+            &fe.cfg.acl,
+            req,
+            peer,
+            local,
+            None,
+        );
+    }
     v
 }
 
@@ -417,8 +526,11 @@ pub(super) fn backend_request_rules<'a>(
     peer: SocketAddr,
     local: &dyn Fn() -> SocketAddr,
 ) {
-    if v.deny.is_none() {
+    if !v.answered() {
         run_rules(v, &be.cfg.http_request, &be.cfg.acl, req, peer, local, None);
+    }
+    if !v.answered() {
+        run_rules(v, &be.cfg.redirect, &be.cfg.acl, req, peer, local, None);
     }
 }
 
@@ -492,6 +604,10 @@ fn run_rules<'a>(
                 break;
             }
             HttpAction::Allow => break,
+            HttpAction::Redirect(r) => {
+                v.redirect = Some((r.code, location(r, req)));
+                break;
+            }
         }
     }
 }
@@ -623,7 +739,20 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
         };
         log_http(fe, ctx.peer, &info, code, 0, term);
     };
+    if is_monitor(fe, &req) {
+        let status = monitor_status(fe, &req, ctx.peer);
+        let text = if status == 200 {
+            "Service ready."
+        } else {
+            "No server is available to handle this request."
+        };
+        return text_response(StatusCode::from_u16(status).unwrap_or(StatusCode::OK), text);
+    }
     let mut verdict = http_request_rules(fe, &req, ctx.peer, &|| ctx.local);
+    if let Some((code, to)) = verdict.redirect.take() {
+        own(code, "<NOSRV>", "LR");
+        return redirect_response(code, &to);
+    }
     if let Some(code) = verdict.deny {
         fe.stats.denied.fetch_add(1, Relaxed);
         own(code, "<NOSRV>", "PR");
@@ -644,6 +773,10 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
         );
     };
     backend_request_rules(&mut verdict, &be, &req, ctx.peer, &|| ctx.local);
+    if let Some((code, to)) = verdict.redirect.take() {
+        own(code, "<NOSRV>", "LR");
+        return redirect_response(code, &to);
+    }
     if let Some(code) = verdict.deny {
         be.stats.denied.fetch_add(1, Relaxed);
         own(code, "<NOSRV>", "PR");

@@ -11,7 +11,8 @@ mod wire;
 
 use super::http::{
     backend_request_rules, choose_backend, forwarded_for, head_timeout, http_request_rules,
-    http_response_rules, is_l7_error, local_addr, log_http, LogInfo, POOL_MAX, STALE_AFTER,
+    http_response_rules, is_l7_error, is_monitor, local_addr, log_http, monitor_status, LogInfo,
+    POOL_MAX, STALE_AFTER,
 };
 use super::logfmt::haproxy_date;
 use super::state::*;
@@ -327,6 +328,28 @@ impl Trace<'_> {
         self.log(backend, server, info, 0, code, 0, term);
         Next::Answer(error_page(code))
     }
+
+    /// Ends the request with a redirection: counted and logged.
+    fn redirect(&self, be: Option<&BackendRt>, code: u16, to: &str) -> Next {
+        self.fe.stats.status(code);
+        if let Some(be) = be {
+            be.stats.status(code);
+        }
+        let backend = be.map_or(self.fe.cfg.name.as_str(), |b| b.cfg.name.as_str());
+        self.log(backend, "<NOSRV>", ConnInfo::default(), 0, code, 0, "LR");
+        let mut h = hyper::HeaderMap::new();
+        // Targets were checked with the configuration; a path from the request may
+        // still hold bytes a header cannot: then it is refused.
+        let Ok(v) = hyper::header::HeaderValue::from_str(to) else {
+            return Next::Answer(error_page(400));
+        };
+        h.insert("location", v);
+        h.insert(
+            "cache-control",
+            hyper::header::HeaderValue::from_static("no-cache"),
+        );
+        Next::Answer(own_response(code, &h, b"", true))
+    }
 }
 
 /// The stats page, answered by the load balancer itself.
@@ -407,7 +430,14 @@ async fn exchange(
             return trace.refuse(None, "<NOSRV>", ConnInfo::default(), 400, "PR");
         }
     };
+    if is_monitor(fe, &req) {
+        // Answered here, neither forwarded nor logged (HAProxy's monitor-uri).
+        return Next::Answer(error_page(monitor_status(fe, &req, peer)));
+    }
     let mut verdict = http_request_rules(fe, &req, peer, &|| local_addr(client));
+    if let Some((code, to)) = &verdict.redirect {
+        return trace.redirect(None, *code, to);
+    }
     if let Some(code) = verdict.deny {
         fe.stats.denied.fetch_add(1, Relaxed);
         return trace.refuse(None, "<NOSRV>", ConnInfo::default(), code, "PR");
@@ -423,6 +453,9 @@ async fn exchange(
         return trace.refuse(None, "<NOSRV>", ConnInfo::default(), 503, "SC");
     };
     backend_request_rules(&mut verdict, &be, &req, peer, &|| local_addr(client));
+    if let Some((code, to)) = &verdict.redirect {
+        return trace.redirect(Some(&be), *code, to);
+    }
     if let Some(code) = verdict.deny {
         be.stats.denied.fetch_add(1, Relaxed);
         return trace.refuse(Some(&be), "<NOSRV>", ConnInfo::default(), code, "PR");

@@ -317,6 +317,14 @@ impl ReqHead {
 }
 
 impl super::super::http::RequestView for ReqHead {
+    fn path_and_query(&self) -> &str {
+        self.origin_target()
+    }
+
+    fn target_text(&self) -> std::borrow::Cow<'_, str> {
+        std::borrow::Cow::Borrowed(self.target())
+    }
+
     fn host_field(&self) -> Option<&str> {
         match self.fields.values("host").next() {
             Some(v) => std::str::from_utf8(v).ok(),
@@ -840,6 +848,7 @@ pub(super) fn own_response(code: u16, headers: &HeaderMap, body: &[u8], close: b
 /// HAProxy's words for the answers it makes itself.
 fn message(code: u16) -> &'static str {
     match code {
+        200 => "Service ready.",
         400 => "Your browser sent an invalid request.",
         403 => "Request forbidden by administrative rules.",
         408 => "Your browser didn't send a complete request in time.",
