@@ -225,6 +225,66 @@ fn lb_held_hosts_take_no_new_sessions_while_another_server_can() {
     e.stop(Duration::ZERO);
 }
 
+/// `stick on dst` with a `stick-table type ip size 1`, as deployment tools keep Galera
+/// on one writer: every connection to the address goes where the first went, though
+/// the balance is round robin; when that server dies they all move to one other, and
+/// stay there after it comes back (no flapping back to a node that must catch up).
+#[test]
+fn lb_stick_on_dst_keeps_every_client_on_one_server() {
+    let names = ["alpha", "bravo", "charlie"];
+    let mut servers: Vec<HttpBackend> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let at: SocketAddr = format!("127.0.0.{}:0", i + 2).parse().expect("addr");
+            HttpBackend::start_on(n, at).expect("backend")
+        })
+        .collect();
+    let p = free_port();
+    let mut cfg = format!(
+        "defaults\n mode tcp\n timeout connect 2s\n timeout client 30s\n timeout server 30s\n\
+         listen galera\n bind 127.0.0.1:{p}\n balance roundrobin\n\
+         stick-table type ip size 1 expire 1h\n stick on dst\n"
+    );
+    for (n, s) in names.iter().zip(&servers) {
+        cfg.push_str(&format!(
+            " server {n} {} check inter 100 rise 1 fall 1\n",
+            s.addr
+        ));
+    }
+    let e = start_engine(&cfg);
+    let addr: SocketAddr = format!("127.0.0.1:{p}").parse().expect("addr");
+    assert!(wait_until(Duration::from_secs(5), || names
+        .iter()
+        .all(|n| status(&e, "galera", n) == "UP")));
+    let first = one(addr);
+    for _ in 0..10 {
+        assert_eq!(one(addr), first, "round robin, but stuck");
+    }
+    let dead = names
+        .iter()
+        .position(|n| *n == first)
+        .expect("a known server");
+    let dead_addr = servers[dead].addr;
+    servers[dead].kill(true);
+    assert!(wait_until(Duration::from_secs(5), || status(
+        &e, "galera", &first
+    ) == "DOWN"));
+    let next = one(addr);
+    assert_ne!(next, first);
+    for _ in 0..10 {
+        assert_eq!(one(addr), next, "stuck to the new one");
+    }
+    servers[dead] = HttpBackend::start_on(names[dead], dead_addr).expect("back");
+    assert!(wait_until(Duration::from_secs(5), || status(
+        &e, "galera", &first
+    ) == "UP"));
+    for _ in 0..10 {
+        assert_eq!(one(addr), next, "no flapping back");
+    }
+    e.stop(Duration::ZERO);
+}
+
 /// A listener that never answers a SYN, as a host whose cable is out: the test's own
 /// socket filter drops every packet it would get.
 fn black_hole(ip: &str) -> (std::net::TcpListener, SocketAddr) {

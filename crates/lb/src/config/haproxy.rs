@@ -190,6 +190,9 @@ struct Draft {
     http_rules: Vec<HttpRule>,
     http_response_rules: Vec<HttpRule>,
     redirect_rules: Vec<HttpRule>,
+    /// `stick-table`: size, expire.
+    stick_table: Option<(usize, Option<Dur>)>,
+    stick_on: Option<(StickOn, String)>,
     monitor_uri: Option<String>,
     monitor_fail: Vec<HttpRule>,
     default_backend: Option<String>,
@@ -447,6 +450,8 @@ impl<'a> Parser<'a> {
         d.http_rules.clear();
         d.http_response_rules.clear();
         d.redirect_rules.clear();
+        d.stick_table = None;
+        d.stick_on = None;
         d.monitor_uri = None;
         d.monitor_fail.clear();
         d.stats_enabled = d.stats.any;
@@ -884,8 +889,16 @@ impl<'a> Parser<'a> {
             "tcp-request" | "tcp-response" | "http-after-response" => {
                 return Err(format!("`{kw}` rules are not supported (`http-request` and `http-response` set-header, add-header, del-header, deny and allow are)"))
             }
-            "cookie" | "stick-table" | "stick" | "persist" => {
-                return Err("session persistence (cookies, stick tables) is not supported; use `balance source`".into())
+            "stick-table" => {
+                back_only(kw)?;
+                d.stick_table = Some(parse_stick_table(&w[1..])?);
+            }
+            "stick" => {
+                back_only(kw)?;
+                d.stick_on = Some((parse_stick_on(&w[1..])?, place.to_string()));
+            }
+            "cookie" | "persist" => {
+                return Err("cookie persistence is not supported; use `stick on src` with a `stick-table`, or `balance source`".into())
             }
             "capture" => return Err("header capture is not supported".into()),
             "compression" => return Err("compression is not supported".into()),
@@ -1362,6 +1375,33 @@ impl<'a> Parser<'a> {
                         d.redirect_rules.clone()
                     } else {
                         Vec::new()
+                    },
+                    stick: match (&d.stick_on, d.stick_table) {
+                        (Some((on, _)), Some((size, expire))) => Some(Stick {
+                            on: *on,
+                            size,
+                            expire,
+                        }),
+                        (Some((_, place)), None) => {
+                            self.errors.push(ConfigError {
+                                place: place.clone(),
+                                directive: "stick".into(),
+                                reason: format!(
+                                    "`stick on` needs a `stick-table` in backend `{}`",
+                                    d.name
+                                ),
+                            });
+                            None
+                        }
+                        (None, Some(_)) => {
+                            self.warn(
+                                &d.source,
+                                "stick-table",
+                                format!("`{}` has a stick-table that no `stick on` uses", d.name),
+                            );
+                            None
+                        }
+                        (None, None) => None,
                     },
                     source: d.source.clone(),
                 });
@@ -2056,6 +2096,73 @@ fn parse_acl(name: &str, w: &[Word]) -> R<Acl> {
 }
 
 /// `http-request ACTION ARGS [if|unless COND]` (the words after `http-request`).
+/// `type ip|ipv6 size N[k|m|g] [expire T] [nopurge]`: the table's size and expiry.
+fn parse_stick_table(w: &[Word]) -> R<(usize, Option<Dur>)> {
+    let mut size = None;
+    let mut expire = None;
+    let mut i = 0;
+    while i < w.len() {
+        let arg = |k: usize| {
+            w.get(k)
+                .map(|x| x.text.as_str())
+                .ok_or_else(|| format!("missing value after `{}`", w[i].text))
+        };
+        match w[i].text.as_str() {
+            "type" => match arg(i + 1)? {
+                "ip" | "ipv6" => i += 2,
+                t => return Err(format!("stick-table type `{t}` is not supported (ip, ipv6)")),
+            },
+            "size" => {
+                let v = arg(i + 1)?;
+                let (n, mult) = match v.char_indices().last() {
+                    Some((k, 'k' | 'K')) => (&v[..k], 1_000),
+                    Some((k, 'm' | 'M')) => (&v[..k], 1_000_000),
+                    Some((k, 'g' | 'G')) => (&v[..k], 1_000_000_000),
+                    _ => (v, 1),
+                };
+                let n: usize = n.parse().map_err(|_| format!("`{v}` is not a table size"))?;
+                size = Some(n.saturating_mul(mult).max(1));
+                i += 2;
+            }
+            "expire" => {
+                expire = Some(time(w.get(i + 1))?);
+                i += 2;
+            }
+            "nopurge" => i += 1,
+            "peers" => return Err("stick-table `peers` are not supported: the node holding the VIP is the only one answering, with its own table".into()),
+            "store" => return Err("stick-table `store` (counters) is not supported yet".into()),
+            o => return Err(format!("stick-table option `{o}` is not supported (type, size, expire, nopurge)")),
+        }
+    }
+    Ok((size.ok_or("a stick-table needs a `size`")?, expire))
+}
+
+/// `on src|dst [table NAME]`.
+fn parse_stick_on(w: &[Word]) -> R<StickOn> {
+    let on = match (
+        w.first().map(|x| x.text.as_str()),
+        w.get(1).map(|x| x.text.as_str()),
+    ) {
+        (Some("on"), Some("src")) => StickOn::Src,
+        (Some("on"), Some("dst")) => StickOn::Dst,
+        (Some("on"), Some(o)) => return Err(format!("`stick on {o}` is not supported (src, dst)")),
+        (Some(o @ ("match" | "store-request" | "store-response")), _) => {
+            return Err(format!(
+                "`stick {o}` is not supported (`stick on src|dst` is)"
+            ))
+        }
+        _ => return Err("`stick` takes `on src` or `on dst`".into()),
+    };
+    match w.get(2).map(|x| x.text.as_str()) {
+        None => Ok(on),
+        Some("table") => {
+            Err("`stick on ... table` (another backend's table) is not supported".into())
+        }
+        Some("if" | "unless") => Err("conditions on `stick on` are not supported".into()),
+        Some(o) => Err(format!("unexpected `{o}` after `stick on`")),
+    }
+}
+
 /// `location|prefix|scheme TARGET [code N] [drop-query] [append-slash]`.
 fn parse_redirect(args: &[&str]) -> R<Redirect> {
     let (kind, target) = match args {
@@ -2499,6 +2606,43 @@ mod tests {
         );
         assert_eq!(c.backends[0].http_response.len(), 1);
         assert!(c.frontends[0].http_request.is_empty());
+    }
+
+    #[test]
+    fn stick_tables_as_deployments_write_them() {
+        let c = ok("listen db\n bind :3306\n mode tcp\n stick-table type ip size 1k expire 30m\n stick on dst\n server a 127.0.0.1:1\n");
+        let s = c.backends[0].stick.clone().expect("stick");
+        assert_eq!(
+            (s.on, s.size, s.expire),
+            (StickOn::Dst, 1000, Some(Dur::ms(1_800_000)))
+        );
+        let bad = |body: &str, why: &str| {
+            let e = errs(&format!(
+                "listen db\n bind :3306\n mode tcp\n{body}\n server a 127.0.0.1:1\n"
+            ));
+            assert!(
+                e.iter().any(|e| e.contains("t.cfg:") && e.contains(why)),
+                "{body}: {e:?}"
+            );
+        };
+        bad(" stick on src", "needs a `stick-table`");
+        bad(
+            " stick-table type ip size 10 peers p\n stick on src",
+            "peers",
+        );
+        bad(
+            " stick-table type string size 10\n stick on src",
+            "type `string`",
+        );
+        bad(" stick-table type ip\n stick on src", "needs a `size`");
+        bad(
+            " stick-table type ip size 1\n stick match src",
+            "`stick match`",
+        );
+        bad(
+            " stick-table type ip size 1\n stick on src if TRUE",
+            "conditions",
+        );
     }
 
     #[test]

@@ -464,6 +464,28 @@ pub enum HttpAction {
     Redirect(Redirect),
 }
 
+/// Session persistence by address (see [`Backend::stick`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stick {
+    pub on: StickOn,
+    /// Entries kept at most (`size`); the least recently used goes first.
+    pub size: usize,
+    /// An entry unused for this long is forgotten (`expire`); never without.
+    #[serde(default)]
+    pub expire: Option<Dur>,
+}
+
+/// What a stick table is keyed by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StickOn {
+    /// The client's address.
+    Src,
+    /// The address the client connected to.
+    Dst,
+}
+
 /// `redirect location|prefix|scheme TARGET [code N] [drop-query] [append-slash]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -858,6 +880,12 @@ pub struct Backend {
     /// A `backend` section's `redirect` rules, after its `http-request` rules.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub redirect: Vec<HttpRule>,
+    /// `stick on src|dst` with the backend's `stick-table type ip|ipv6`: a client
+    /// (by source) or every client of an address (by destination, the usual way to
+    /// keep one Galera writer) goes to the server it went to before while that server
+    /// is up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stick: Option<Stick>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub source: String,
 }

@@ -177,6 +177,20 @@ pub fn describe(c: &Config) -> String {
             "backend {} (mode {}) balance {}{hash}",
             b.name, b.mode, b.balance
         );
+        if let Some(st) = &b.stick {
+            let _ = writeln!(
+                s,
+                "  sticks on {} (table of {} entries{})",
+                match st.on {
+                    StickOn::Src => "the client's address",
+                    StickOn::Dst => "the address connected to",
+                },
+                st.size,
+                st.expire
+                    .map(|d| format!(", unused ones forgotten after {d}"))
+                    .unwrap_or_default()
+            );
+        }
         rules(&mut s, &b.http_request, &b.http_response);
         rules(&mut s, &b.redirect, &[]);
         let mut p = vec![format!("retries {}", b.retries)];

@@ -7,7 +7,6 @@ use super::logfmt::haproxy_date;
 use super::state::*;
 use super::tcp::{connect_server, ConnFail, ConnInfo};
 use super::Shared;
-use crate::balance::hash_ip;
 use crate::config::{
     expand_value, Acl, AclFetch, AclMatch, CondTerm, ForwardFor, HttpAction, HttpRule, LogFormat,
 };
@@ -806,13 +805,13 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
     };
     let mut pending = Some(Request::from_parts(parts, req_body));
     be.stats.open();
-    let hash = hash_ip(ctx.peer.ip());
+    let aff = Affinity::of(&be, ctx.peer.ip(), || ctx.local.ip());
     let server_timeout = be.cfg.timeout_server.map(|d| d.0);
     let mut info = ConnInfo::default();
     let mut attempts = 0;
     let result = loop {
         attempts += 1;
-        let got = get_conn(&be, hash).await;
+        let got = get_conn(&be, aff).await;
         let (mut sender, lease, ci, reuse) = match got {
             Ok(x) => x,
             Err(e) => break Err(e),
@@ -1040,7 +1039,7 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
 /// A pooled connection when one is ready, else a new one (with retries/redispatch).
 async fn get_conn(
     be: &Arc<BackendRt>,
-    hash: u32,
+    aff: Affinity,
 ) -> Result<
     (
         hyper::client::conn::http1::SendRequest<ProxyBody>,
@@ -1051,7 +1050,7 @@ async fn get_conn(
     ConnFail,
 > {
     let t0 = Instant::now();
-    let lease = be.acquire(hash, &[]).await?;
+    let lease = be.acquire(aff, &[]).await?;
     let queue_ms = t0.elapsed().as_millis() as u64;
     let reused = {
         let mut pool = lock(&lease.server().shared.pool);
@@ -1084,7 +1083,7 @@ async fn get_conn(
             Reuse::Pooled { stale },
         ));
     }
-    let (stream, lease, mut info) = connect_server(be, hash, Some(lease)).await?;
+    let (stream, lease, mut info) = connect_server(be, aff, Some(lease)).await?;
     info.queue_ms += queue_ms;
     let (sender, conn) = hyper::client::conn::http1::Builder::new()
         .read_buf_exact_size(Some(64 * 1024))

@@ -5,6 +5,7 @@ use crate::balance::{Balancer, Cand, Pick};
 use crate::config::{Backend, Frontend, Server};
 use crate::engine::logfmt::Logger;
 use crate::health::{Change, Event, Health};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -214,6 +215,76 @@ pub struct BackendRt {
     /// Some server's sessions may be shut down (`on-marked-down shutdown-sessions`,
     /// `on-marked-up shutdown-backup-sessions`): sessions watch for it.
     pub kills_sessions: bool,
+    /// `stick on` with its table.
+    pub stick: Option<Mutex<StickTable>>,
+}
+
+/// Who a session is for: the balance hash of its client's address, and its stick
+/// table key (`stick on src|dst`) when the backend has one.
+#[derive(Debug, Clone, Copy)]
+pub struct Affinity {
+    pub hash: u32,
+    pub key: Option<std::net::IpAddr>,
+}
+
+impl Affinity {
+    /// For a client at `peer` that connected to `local` (asked only for `stick on
+    /// dst`).
+    pub fn of(
+        be: &BackendRt,
+        peer: std::net::IpAddr,
+        local: impl FnOnce() -> std::net::IpAddr,
+    ) -> Affinity {
+        let key = be.cfg.stick.as_ref().map(|s| match s.on {
+            crate::config::StickOn::Src => peer,
+            crate::config::StickOn::Dst => local(),
+        });
+        Affinity {
+            hash: crate::balance::hash_ip(peer),
+            key: key.map(|k| k.to_canonical()),
+        }
+    }
+}
+
+/// A backend's stick table: key to server, the least recently used first to go.
+pub struct StickTable {
+    entries: HashMap<std::net::IpAddr, (usize, Instant)>,
+    size: usize,
+    expire: Option<Duration>,
+}
+
+impl StickTable {
+    pub fn new(s: &crate::config::Stick) -> StickTable {
+        StickTable {
+            entries: HashMap::new(),
+            size: s.size.max(1),
+            expire: s.expire.map(|d| d.0),
+        }
+    }
+
+    /// The server of `key`, unless its entry expired.
+    fn get(&mut self, key: &std::net::IpAddr) -> Option<usize> {
+        let (idx, used) = *self.entries.get(key)?;
+        if self.expire.is_some_and(|e| used.elapsed() >= e) {
+            self.entries.remove(key);
+            return None;
+        }
+        Some(idx)
+    }
+
+    fn put(&mut self, key: std::net::IpAddr, idx: usize) {
+        if self.entries.len() >= self.size && !self.entries.contains_key(&key) {
+            let oldest = self
+                .entries
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| *k);
+            if let Some(k) = oldest {
+                self.entries.remove(&k);
+            }
+        }
+        self.entries.insert(key, (idx, Instant::now()));
+    }
 }
 
 /// Why no server slot could be had.
@@ -263,6 +334,7 @@ impl BackendRt {
             .any(|s| s.shutdown_sessions_on_down || s.shutdown_backup_sessions_on_up);
         BackendRt {
             kills_sessions,
+            stick: cfg.stick.as_ref().map(|s| Mutex::new(StickTable::new(s))),
             cfg,
             servers,
             stats,
@@ -301,7 +373,23 @@ impl BackendRt {
         self.alive(i) && sh.admin() != Admin::Drain && sh.weight.load(Relaxed) > 0
     }
 
-    fn pick(&self, hash: u32, exclude: &[usize]) -> Pick {
+    /// The server `key` is stuck to, while it may take the session: up, not in
+    /// maintenance, not excluded, and not held back by the cluster while another
+    /// server could serve (as `pick` weighs held servers).
+    fn sticky(&self, key: &std::net::IpAddr, exclude: &[usize]) -> Option<usize> {
+        let i = lock(self.stick.as_ref()?).get(key)?;
+        if i >= self.servers.len() || exclude.contains(&i) || !self.alive(i) {
+            return None;
+        }
+        let held = |j: usize| self.servers[j].shared.held.load(Relaxed);
+        if held(i) && (0..self.servers.len()).any(|j| j != i && self.open(j) && !held(j)) {
+            return None;
+        }
+        Some(i)
+    }
+
+    fn pick(&self, aff: Affinity, exclude: &[usize]) -> Pick {
+        let hash = aff.hash;
         // The cluster's hold applies only while another server can take the session
         // (looked for only when some server is held: nearly never).
         let held = |i: usize| self.servers[i].shared.held.load(Relaxed);
@@ -374,7 +462,11 @@ impl BackendRt {
 
     /// Chooses a server and takes a slot on it, waiting in the queue while every usable
     /// server is full (up to `timeout queue`, or `timeout connect` as HAProxy does).
-    pub async fn acquire(self: &Arc<Self>, hash: u32, exclude: &[usize]) -> Result<Lease, NoSlot> {
+    pub async fn acquire(
+        self: &Arc<Self>,
+        aff: Affinity,
+        exclude: &[usize],
+    ) -> Result<Lease, NoSlot> {
         let wait = self
             .cfg
             .timeout_queue
@@ -387,9 +479,17 @@ impl BackendRt {
             let notified = self.queue.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            match self.pick(hash, exclude) {
+            let sticky = aff.key.and_then(|k| self.sticky(&k, exclude));
+            let pick = match sticky {
+                Some(i) => Pick::Server(i),
+                None => self.pick(aff, exclude),
+            };
+            match pick {
                 Pick::Server(i) => {
                     if let Some(l) = self.try_take(i) {
+                        if let (Some(k), Some(t)) = (aff.key, &self.stick) {
+                            lock(t).put(k, i);
+                        }
                         break Ok(l);
                     }
                     // Lost a race for the last slot: look again.
@@ -399,7 +499,7 @@ impl BackendRt {
                 Pick::NoServer if exclude.is_empty() => break Err(NoSlot::NoServer),
                 Pick::NoServer => {
                     // Every other server is gone: the excluded one is the only hope.
-                    return Box::pin(self.acquire(hash, &[])).await;
+                    return Box::pin(self.acquire(aff, &[])).await;
                 }
                 Pick::Full => {
                     if !queued {

@@ -4,7 +4,6 @@
 
 use super::logfmt::haproxy_date;
 use super::state::*;
-use crate::balance::hash_ip;
 use crate::health::Event;
 use bytes::BytesMut;
 use std::io;
@@ -87,7 +86,7 @@ async fn connect_once(
 /// elsewhere once the failed server is known to be down.
 pub async fn connect_server(
     be: &Arc<BackendRt>,
-    hash: u32,
+    aff: Affinity,
     first: Option<Lease>,
 ) -> Result<(TcpStream, Lease, ConnInfo), ConnFail> {
     let mut info = ConnInfo::default();
@@ -95,7 +94,7 @@ pub async fn connect_server(
     let t0 = Instant::now();
     let mut lease = match first {
         Some(l) => l,
-        None => be.acquire(hash, &exclude).await?,
+        None => be.acquire(aff, &exclude).await?,
     };
     info.queue_ms = t0.elapsed().as_millis() as u64;
     let timeout = be.cfg.timeout_connect.map(|d| d.0);
@@ -150,7 +149,7 @@ pub async fn connect_server(
                     exclude.push(lease.idx);
                     drop(lease);
                     srv_redispatched(be);
-                    lease = be.acquire(hash, &exclude).await?;
+                    lease = be.acquire(aff, &exclude).await?;
                 } else if !timed_out {
                     // HAProxy waits a moment before retrying a refused connection on
                     // the same server.
@@ -200,7 +199,12 @@ pub async fn session(fe: &Arc<FrontendRt>, client: TcpStream, peer: SocketAddr) 
         return;
     };
     be.stats.open();
-    let res = connect_server(&be, hash_ip(peer.ip()), None).await;
+    let aff = Affinity::of(&be, peer.ip(), || {
+        client
+            .local_addr()
+            .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |a| a.ip())
+    });
+    let res = connect_server(&be, aff, None).await;
     let (server, lease, info) = match res {
         Ok(x) => x,
         Err(e) => {

@@ -18,7 +18,6 @@ use super::logfmt::haproxy_date;
 use super::state::*;
 use super::tcp::{connect_server, ConnFail, ConnInfo};
 use super::Shared;
-use crate::balance::hash_ip;
 use crate::health::Event;
 use bytes::{Buf, BytesMut};
 use http_body_util::BodyExt;
@@ -70,13 +69,13 @@ async fn answer_and_close(client: &mut TcpStream, bytes: &[u8]) {
 /// is there, else a new one (`connect_server` retries and redispatches).
 async fn server_conn(
     be: &Arc<BackendRt>,
-    hash: u32,
+    aff: Affinity,
     fresh: bool,
     replayable: bool,
     timed: bool,
 ) -> Result<(TcpStream, Lease, ConnInfo, bool), ConnFail> {
     let t0 = timed.then(Instant::now);
-    let lease = be.acquire(hash, &[]).await?;
+    let lease = be.acquire(aff, &[]).await?;
     let queue_ms = t0.map_or(0, |t| t.elapsed().as_millis() as u64);
     if !fresh {
         let me = std::thread::current().id();
@@ -100,7 +99,7 @@ async fn server_conn(
             return Ok((c.stream, lease, info, true));
         }
     }
-    let (s, lease, mut info) = connect_server(be, hash, Some(lease)).await?;
+    let (s, lease, mut info) = connect_server(be, aff, Some(lease)).await?;
     info.queue_ms += queue_ms;
     Ok((s, lease, info, false))
 }
@@ -502,7 +501,7 @@ async fn exchange(
     let client_idle = fe.cfg.timeout_client.map(|d| d.0);
     let server_idle = be.cfg.timeout_server.map(|d| d.0);
     be.stats.open();
-    let hash = hash_ip(peer.ip());
+    let aff = Affinity::of(&be, peer.ip(), || local_addr(client).ip());
     let mut info = ConnInfo::default();
     let mut attempts = 0u32;
     let mut fresh = upgrade.is_some();
@@ -513,7 +512,7 @@ async fn exchange(
     let (mut server, lease, resp, tr, mut kill) = loop {
         attempts += 1;
         let (mut server, lease, ci, reused) =
-            match server_conn(&be, hash, fresh, replayable, logging).await {
+            match server_conn(&be, aff, fresh, replayable, logging).await {
                 Ok(x) => x,
                 Err(e) => {
                     be.stats.close();
