@@ -773,6 +773,54 @@ fn lb_monitor_uri_and_redirects() {
     e.stop(Duration::ZERO);
 }
 
+/// `option httpclose` (here from `defaults`) ends the client's connection after each
+/// answer, saying so; `option http-keep-alive` in a proxy takes it back. `spread-checks`
+/// keeps checks going (varied intervals) and is bounded to 50 %.
+#[test]
+fn lb_httpclose_and_spread_checks() {
+    let a = HttpBackend::start("alpha");
+    let (p, q) = (free_port(), free_port());
+    let cfg = format!(
+        "global\n spread-checks 20\n tune.maxrewrite 1024\n\
+         defaults\n mode http\n option httpclose\n timeout connect 2s\n timeout client 10s\n timeout server 10s\n\
+         listen closing\n bind 127.0.0.1:{p}\n server a {} check inter 100\n\
+         listen keeping\n bind 127.0.0.1:{q}\n option http-keep-alive\n server a {} check inter 100\n",
+        a.addr, a.addr
+    );
+    let e = start_engine(&cfg);
+    assert!(wait_until(Duration::from_secs(5), || status(
+        &e, "closing", "a"
+    ) == "UP"));
+    let two_requests = |port: u16| {
+        let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        c.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .expect("send");
+        let head = String::from_utf8_lossy(&read_head(&mut c)).to_ascii_lowercase();
+        let mut body = [0u8; 5];
+        c.read_exact(&mut body).expect("body");
+        let second = c
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .and_then(|()| {
+                let mut buf = [0u8; 64];
+                c.read(&mut buf)
+            })
+            .unwrap_or(0);
+        (head, second)
+    };
+    let (head, second) = two_requests(p);
+    assert!(head.contains("connection: close"), "{head}");
+    assert_eq!(second, 0, "closed after the first answer");
+    let (head, second) = two_requests(q);
+    assert!(!head.contains("connection: close"), "{head}");
+    assert!(second > 0, "kept alive");
+    let bad = "global\n spread-checks 60\nlisten l\n bind 127.0.0.1:1\n server a 127.0.0.1:2\n";
+    let err = halo_lb::config::haproxy::parse(bad, "s.cfg").expect_err("refused");
+    assert!(err.to_string().contains("s.cfg:2"), "{err}");
+    e.stop(Duration::ZERO);
+}
+
 /// A status condition belongs to response rules only, and a backend's rules use its
 /// own ACLs: both are refused with the line.
 #[test]

@@ -210,6 +210,7 @@ struct Draft {
     http_expect: Option<HttpExpect>,
     allbackups: Option<bool>,
     http_server_close: Option<bool>,
+    httpclose: Option<bool>,
     log_health_checks: Option<bool>,
     anon_acls: usize,
 }
@@ -585,7 +586,20 @@ impl<'a> Parser<'a> {
             "hard-stop-after" => {
                 return Err("not implemented: old connections are kept until they end on reload".into())
             }
-            "spread-checks" => return Err("not implemented: halo spreads the first checks evenly over `inter` itself".into()),
+            "spread-checks" => {
+                let n: u8 = num(w.get(1), "percentage")?;
+                if n > 50 {
+                    return Err("spread-checks takes a percentage from 0 to 50".into());
+                }
+                g.spread_checks = n;
+                no_more(w, 2)?;
+            }
+            // The room HAProxy keeps in each buffer for header rewrites: halo writes
+            // rewritten heads into buffers of their own size, so no rewrite lacks room.
+            "tune.maxrewrite" => {
+                let _: usize = num(w.get(1), "size")?;
+                no_more(w, 2)?;
+            }
             "ssl-default-bind-ciphers" | "ssl-default-bind-options" | "ssl-default-server-ciphers"
             | "ssl-default-server-options" | "ssl-server-verify" | "ca-base" | "crt-base" | "tune.ssl.default-dh-param" => {
                 return Err("TLS is not supported by halo's load balancer yet".into())
@@ -1144,6 +1158,7 @@ impl<'a> Parser<'a> {
                 no_more(args, 0)?;
                 if on {
                     d.http_server_close = Some(false);
+                    d.httpclose = Some(false);
                 }
             }
             "log-health-checks" => boolean(&mut d.log_health_checks)?,
@@ -1151,9 +1166,8 @@ impl<'a> Parser<'a> {
             "splice-auto" | "splice-request" | "splice-response" => no_more(args, 0)?,
             // Counters are always updated continuously.
             "contstats" => no_more(args, 0)?,
-            "httpclose" | "forceclose" => {
-                return Err("closing every HTTP connection is not supported; use `option http-server-close` for the server side".into())
-            }
+            "httpclose" => boolean(&mut d.httpclose)?,
+            "forceclose" => return Err("`option forceclose` was removed from HAProxy; use `option httpclose`".into()),
             "http-use-htx" | "http-tunnel" | "http-pretend-keepalive" => {
                 return Err(format!("`option {name}` is obsolete in HAProxy 2.x and not supported"))
             }
@@ -1268,6 +1282,7 @@ impl<'a> Parser<'a> {
                         use_backend: d.use_backends.clone(),
                         http_request: d.http_rules.clone(),
                         http_response: d.http_response_rules.clone(),
+                        httpclose: d.httpclose.unwrap_or(false),
                         redirect: d.redirect_rules.clone(),
                         monitor_uri: d.monitor_uri.clone(),
                         monitor_fail: d.monitor_fail.clone(),
@@ -1348,7 +1363,9 @@ impl<'a> Parser<'a> {
                     srvtcpka: d.srvtcpka.unwrap_or(false),
                     check,
                     allbackups: d.allbackups.unwrap_or(false),
-                    http_server_close: d.http_server_close.unwrap_or(false),
+                    http_server_close: d.http_server_close.unwrap_or(false)
+                        || d.httpclose.unwrap_or(false),
+                    httpclose: d.httpclose.unwrap_or(false),
                     forwardfor: if d.kind == Kind::Backend {
                         d.forwardfor.clone().flatten()
                     } else {

@@ -123,6 +123,10 @@ pub struct Global {
     pub description: Option<String>,
     /// Largest HTTP request head accepted from a client, in bytes (`tune.bufsize`).
     pub bufsize: usize,
+    /// `spread-checks`: each check interval varies by up to this many percent (0-50),
+    /// so that checks of many servers do not fall in step.
+    #[serde(default)]
+    pub spread_checks: u8,
 }
 
 impl Default for Global {
@@ -144,6 +148,7 @@ impl Default for Global {
             node: None,
             description: None,
             bufsize: 16384,
+            spread_checks: 0,
         }
     }
 }
@@ -591,6 +596,9 @@ pub struct Frontend {
     /// backend's own.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub http_response: Vec<HttpRule>,
+    /// `option httpclose`: each connection closes after one answer, both sides.
+    #[serde(default)]
+    pub httpclose: bool,
     /// `redirect` rules: after the `http-request` rules, the first that applies.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub redirect: Vec<HttpRule>,
@@ -863,6 +871,9 @@ pub struct Backend {
     /// `option http-server-close`: do not keep server connections for reuse.
     #[serde(default)]
     pub http_server_close: bool,
+    /// `option httpclose`: the client's connection too closes after each answer.
+    #[serde(default)]
+    pub httpclose: bool,
     #[serde(default)]
     pub forwardfor: Option<ForwardFor>,
     #[serde(default)]

@@ -704,7 +704,7 @@ fn install(shared: &Arc<Shared>, gen: Generation) {
             if be.servers[i].cfg.check {
                 let be = be.clone();
                 let h = &shared.handles[i % shared.handles.len()];
-                tasks.push(h.spawn(check_loop(be, i, n)));
+                tasks.push(h.spawn(check_loop(be, i, n, gen.config.global.spread_checks)));
             }
         }
     }
@@ -940,7 +940,7 @@ pub fn check_timeouts(be: &crate::config::Backend, inter: Duration) -> ProbeTime
     }
 }
 
-async fn check_loop(be: Arc<BackendRt>, i: usize, n: usize) {
+async fn check_loop(be: Arc<BackendRt>, i: usize, n: usize, spread: u8) {
     let s = &be.servers[i];
     let cp = s.cfg.check_params.clone();
     // Spread the first checks of a backend over a short window.
@@ -954,6 +954,13 @@ async fn check_loop(be: Arc<BackendRt>, i: usize, n: usize) {
         let inter = {
             let h = lock(&s.shared.health);
             h.next_interval(&cp)
+        };
+        let inter = if spread == 0 {
+            inter
+        } else {
+            // Up to `spread-checks` percent either way.
+            let pct = fastrand::i32(-i32::from(spread)..=i32::from(spread));
+            inter.mul_f64(1.0 + f64::from(pct) / 100.0)
         };
         let r = probe(&be.cfg.check, target, check_timeouts(&be.cfg, cp.inter.0)).await;
         {

@@ -477,7 +477,10 @@ async fn exchange(
             return Next::Gone;
         }
     }
-    let server_close = be.cfg.http_server_close || req.version == Version::HTTP_10;
+    // `option httpclose` (frontend or backend): both connections end with this answer.
+    let close_all = fe.cfg.httpclose || be.cfg.httpclose;
+    let server_close = be.cfg.http_server_close || close_all || req.version == Version::HTTP_10;
+    let keep = keep && !close_all;
     let head = request_for_server(
         &req,
         &Rewrite {
