@@ -821,6 +821,71 @@ fn lb_httpclose_and_spread_checks() {
     e.stop(Duration::ZERO);
 }
 
+/// `errorfile CODE FILE` (in `defaults` and in a backend) replaces the load balancer's
+/// own answer for that status with the file's, whole, for HTTP/1.1 and HTTP/2 clients;
+/// a file that is missing or holds no HTTP answer is refused with its line.
+#[test]
+fn lb_errorfiles_replace_own_answers() {
+    let dir = tempfile::tempdir().expect("dir");
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).expect("write");
+        p.display().to_string()
+    };
+    let e503 = write(
+        "503.http",
+        "HTTP/1.0 503 Service Unavailable\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/plain\r\nX-Page: maintenance\r\n\r\nWe are down for maintenance.\n",
+    );
+    let e403 = write(
+        "403.http",
+        "HTTP/1.0 403 Forbidden\r\nContent-Type: text/plain\r\n\r\nNot for you.\n",
+    );
+    let p = free_port();
+    let cfg = format!(
+        "defaults\n mode http\n timeout connect 2s\n timeout client 10s\n timeout server 10s\n errorfile 503 {e503}\n\
+         frontend fe\n bind 127.0.0.1:{p}\n use_backend gated if {{ path_beg /gated }}\n default_backend empty\n\
+         backend empty\n\
+         backend gated\n errorfile 403 {e403}\n http-request deny\n server a 127.0.0.1:9\n"
+    );
+    let e = start_engine(&cfg);
+    let url = |path: &str| format!("http://127.0.0.1:{p}{path}");
+    for version in ["--http1.1", "--http2-prior-knowledge"] {
+        let (_, out) = curl(&[version, "-s", "-i", &url("/")]);
+        let lower = out.to_ascii_lowercase();
+        assert!(lower.contains(" 503"), "{version}: {out}");
+        assert!(lower.contains("x-page: maintenance"), "{version}: {out}");
+        assert!(
+            out.ends_with("We are down for maintenance.\n"),
+            "{version}: {out}"
+        );
+        let (_, out) = curl(&[version, "-s", "-i", &url("/gated/x")]);
+        assert!(out.contains(" 403"), "{version}: {out}");
+        assert!(out.ends_with("Not for you.\n"), "{version}: {out}");
+    }
+    e.stop(Duration::ZERO);
+    let not_http = write("bad.http", "just text\n");
+    for (line, why) in [
+        (
+            format!("errorfile 503 {}", dir.path().join("missing").display()),
+            "cannot read",
+        ),
+        (
+            format!("errorfile 503 {not_http}"),
+            "does not hold an HTTP answer",
+        ),
+        (format!("errorfile 302 {e503}"), "status 302"),
+    ] {
+        let bad = format!(
+            "defaults\n mode http\n {line}\nlisten l\n bind 127.0.0.1:1\n server a 127.0.0.1:2\n"
+        );
+        let err = halo_lb::config::haproxy::parse(&bad, "e.cfg").expect_err("refused");
+        assert!(
+            err.to_string().contains("e.cfg:3") && err.to_string().contains(why),
+            "{err}"
+        );
+    }
+}
+
 /// A status condition belongs to response rules only, and a backend's rules use its
 /// own ACLs: both are refused with the line.
 #[test]

@@ -211,6 +211,7 @@ struct Draft {
     allbackups: Option<bool>,
     http_server_close: Option<bool>,
     httpclose: Option<bool>,
+    errorfiles: std::collections::BTreeMap<u16, String>,
     log_health_checks: Option<bool>,
     anon_acls: usize,
 }
@@ -293,7 +294,10 @@ const SECTIONS_REFUSED: &[(&str, &str)] = &[
         "program",
         "the master-worker `program` section is not supported; run programs as cluster resources",
     ),
-    ("http-errors", "custom error pages are not supported"),
+    (
+        "http-errors",
+        "`http-errors` sections are not supported (`errorfile CODE FILE` is)",
+    ),
     ("ring", "log rings are not supported"),
     ("cache", "the HTTP cache is not supported"),
     ("fcgi-app", "FastCGI is not supported"),
@@ -885,8 +889,14 @@ impl<'a> Parser<'a> {
                 no_more(w, 1)?;
                 d.disabled = false;
             }
-            "errorfile" | "errorloc" | "errorloc302" | "errorloc303" | "errorfiles" => {
-                return Err("custom error pages are not supported".into())
+            "errorfile" => {
+                let code: u16 = num(w.get(1), "status code")?;
+                let path = w.get(2).ok_or("missing file")?.text.clone();
+                no_more(w, 3)?;
+                d.errorfiles.insert(code, read_errorfile(code, &path, self.global.bufsize)?);
+            }
+            "errorloc" | "errorloc302" | "errorloc303" | "errorfiles" => {
+                return Err(format!("`{kw}` is not supported (`errorfile CODE FILE` is)"))
             }
             "http-request" | "http-response" => {
                 if k == Kind::Defaults {
@@ -1283,6 +1293,7 @@ impl<'a> Parser<'a> {
                         http_request: d.http_rules.clone(),
                         http_response: d.http_response_rules.clone(),
                         httpclose: d.httpclose.unwrap_or(false),
+                        errorfiles: d.errorfiles.clone(),
                         redirect: d.redirect_rules.clone(),
                         monitor_uri: d.monitor_uri.clone(),
                         monitor_fail: d.monitor_fail.clone(),
@@ -1366,6 +1377,11 @@ impl<'a> Parser<'a> {
                     http_server_close: d.http_server_close.unwrap_or(false)
                         || d.httpclose.unwrap_or(false),
                     httpclose: d.httpclose.unwrap_or(false),
+                    errorfiles: if d.kind == Kind::Backend {
+                        d.errorfiles.clone()
+                    } else {
+                        Default::default()
+                    },
                     forwardfor: if d.kind == Kind::Backend {
                         d.forwardfor.clone().flatten()
                     } else {
@@ -2113,6 +2129,34 @@ fn parse_acl(name: &str, w: &[Word]) -> R<Acl> {
 }
 
 /// `http-request ACTION ARGS [if|unless COND]` (the words after `http-request`).
+/// Statuses an `errorfile` may replace (HAProxy's list).
+const ERRORFILE_STATUSES: &[u16] = &[
+    200, 400, 401, 403, 404, 405, 407, 408, 410, 413, 425, 429, 500, 501, 502, 503, 504,
+];
+
+/// An `errorfile`: a whole HTTP/1 answer (status line, headers, body), read now.
+fn read_errorfile(code: u16, path: &str, bufsize: usize) -> R<String> {
+    if !ERRORFILE_STATUSES.contains(&code) {
+        return Err(format!(
+            "errorfile status {code} is not one of {ERRORFILE_STATUSES:?}"
+        ));
+    }
+    let text = std::fs::read(path).map_err(|e| format!("cannot read `{path}`: {e}"))?;
+    if text.len() > bufsize {
+        return Err(format!(
+            "`{path}` is larger than tune.bufsize ({bufsize} bytes)"
+        ));
+    }
+    let text = String::from_utf8(text).map_err(|_| format!("`{path}` is not UTF-8 text"))?;
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    match httparse::Response::new(&mut headers).parse(text.as_bytes()) {
+        Ok(httparse::Status::Complete(_)) => Ok(text),
+        _ => Err(format!(
+            "`{path}` does not hold an HTTP answer (status line, headers, an empty line, the body)"
+        )),
+    }
+}
+
 /// `type ip|ipv6 size N[k|m|g] [expire T] [nopurge]`: the table's size and expiry.
 fn parse_stick_table(w: &[Word]) -> R<(usize, Option<Dur>)> {
     let mut size = None;

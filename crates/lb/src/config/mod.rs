@@ -599,6 +599,10 @@ pub struct Frontend {
     /// `option httpclose`: each connection closes after one answer, both sides.
     #[serde(default)]
     pub httpclose: bool,
+    /// `errorfile CODE FILE`: the whole HTTP answer (read from the file with the
+    /// configuration) sent instead of halo's own page for that status.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub errorfiles: std::collections::BTreeMap<u16, String>,
     /// `redirect` rules: after the `http-request` rules, the first that applies.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub redirect: Vec<HttpRule>,
@@ -874,6 +878,9 @@ pub struct Backend {
     /// `option httpclose`: the client's connection too closes after each answer.
     #[serde(default)]
     pub httpclose: bool,
+    /// A backend's `errorfile`s, before its frontend's.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub errorfiles: std::collections::BTreeMap<u16, String>,
     #[serde(default)]
     pub forwardfor: Option<ForwardFor>,
     #[serde(default)]

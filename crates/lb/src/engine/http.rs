@@ -207,6 +207,50 @@ fn text_response(status: StatusCode, msg: &str) -> Response<ProxyBody> {
     r
 }
 
+/// The answer for a status the load balancer gives itself: the backend's `errorfile`
+/// for it, else the frontend's (its headers but those of the HTTP/1 connection), else
+/// halo's page with `msg`.
+fn page_h2(
+    fe: &FrontendRt,
+    be: Option<&BackendRt>,
+    status: StatusCode,
+    msg: &str,
+) -> Response<ProxyBody> {
+    let code = status.as_u16();
+    let custom = be
+        .and_then(|b| b.cfg.errorfiles.get(&code))
+        .or_else(|| fe.cfg.errorfiles.get(&code));
+    let Some(text) = custom else {
+        return text_response(status, msg);
+    };
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut head = httparse::Response::new(&mut headers);
+    // Checked with the configuration: the file holds a whole answer.
+    let Ok(httparse::Status::Complete(n)) = head.parse(text.as_bytes()) else {
+        return text_response(status, msg);
+    };
+    let mut r = Response::new(full(text.as_bytes()[n..].to_vec()));
+    *r.status_mut() = head
+        .code
+        .and_then(|c| StatusCode::from_u16(c).ok())
+        .unwrap_or(status);
+    for h in head.headers.iter() {
+        if HOP_BY_HOP.iter().any(|x| h.name.eq_ignore_ascii_case(x))
+            || h.name.eq_ignore_ascii_case("content-length")
+            || h.name.eq_ignore_ascii_case("transfer-encoding")
+        {
+            continue;
+        }
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(h.name.as_bytes()),
+            HeaderValue::from_bytes(h.value),
+        ) {
+            r.headers_mut().append(name, value);
+        }
+    }
+    r
+}
+
 /// A redirection answered by the load balancer.
 fn redirect_response(code: u16, to: &str) -> Response<ProxyBody> {
     let mut r = Response::new(full(Bytes::new()));
@@ -745,7 +789,12 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
         } else {
             "No server is available to handle this request."
         };
-        return text_response(StatusCode::from_u16(status).unwrap_or(StatusCode::OK), text);
+        return page_h2(
+            fe,
+            None,
+            StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+            text,
+        );
     }
     let mut verdict = http_request_rules(fe, &req, ctx.peer, &|| ctx.local);
     if let Some((code, to)) = verdict.redirect.take() {
@@ -756,7 +805,12 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
         fe.stats.denied.fetch_add(1, Relaxed);
         own(code, "<NOSRV>", "PR");
         let status = StatusCode::from_u16(code).unwrap_or(StatusCode::FORBIDDEN);
-        return text_response(status, "Request forbidden by administrative rules.");
+        return page_h2(
+            fe,
+            None,
+            status,
+            "Request forbidden by administrative rules.",
+        );
     }
     if let Some(page) = &fe.cfg.stats {
         let resp = super::stats::serve_http(&ctx.shared, page, &req);
@@ -766,7 +820,9 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
     let Some(be) = choose_backend(fe, &req, ctx.peer) else {
         fe.stats.denied.fetch_add(1, Relaxed);
         own(503, "<NOSRV>", "SC");
-        return text_response(
+        return page_h2(
+            fe,
+            None,
             StatusCode::SERVICE_UNAVAILABLE,
             "No server is available to handle this request.",
         );
@@ -780,7 +836,12 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
         be.stats.denied.fetch_add(1, Relaxed);
         own(code, "<NOSRV>", "PR");
         let status = StatusCode::from_u16(code).unwrap_or(StatusCode::FORBIDDEN);
-        return text_response(status, "Request forbidden by administrative rules.");
+        return page_h2(
+            fe,
+            Some(&be),
+            status,
+            "Request forbidden by administrative rules.",
+        );
     }
     // What response rules look at of the request (kept only when there are some).
     let seen = (!fe.cfg.http_response.is_empty() || !be.cfg.http_response.is_empty())
@@ -935,7 +996,7 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
                 0,
                 term,
             );
-            return text_response(code, msg);
+            return page_h2(fe, Some(&be), code, msg);
         }
     };
     let code = resp.status().as_u16();
@@ -985,7 +1046,9 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
             };
             log_http(fe, ctx.peer, &li, status, 0, "PH");
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
-            return text_response(
+            return page_h2(
+                fe,
+                Some(&be),
                 status,
                 "The server's response was refused by administrative rules.",
             );

@@ -325,7 +325,7 @@ impl Trace<'_> {
         }
         let backend = be.map_or(self.fe.cfg.name.as_str(), |b| b.cfg.name.as_str());
         self.log(backend, server, info, 0, code, 0, term);
-        Next::Answer(error_page(code))
+        Next::Answer(page(self.fe, be, code))
     }
 
     /// Ends the request with a redirection: counted and logged.
@@ -349,6 +349,14 @@ impl Trace<'_> {
         );
         Next::Answer(own_response(code, &h, b"", true))
     }
+}
+
+/// The answer for a status the load balancer gives itself: the backend's `errorfile`
+/// for it, else the frontend's, else halo's page.
+fn page(fe: &FrontendRt, be: Option<&BackendRt>, code: u16) -> Vec<u8> {
+    be.and_then(|b| b.cfg.errorfiles.get(&code))
+        .or_else(|| fe.cfg.errorfiles.get(&code))
+        .map_or_else(|| error_page(code), |text| text.as_bytes().to_vec())
 }
 
 /// The stats page, answered by the load balancer itself.
@@ -431,7 +439,7 @@ async fn exchange(
     };
     if is_monitor(fe, &req) {
         // Answered here, neither forwarded nor logged (HAProxy's monitor-uri).
-        return Next::Answer(error_page(monitor_status(fe, &req, peer)));
+        return Next::Answer(page(fe, None, monitor_status(fe, &req, peer)));
     }
     let mut verdict = http_request_rules(fe, &req, peer, &|| local_addr(client));
     if let Some((code, to)) = &verdict.redirect {
