@@ -520,6 +520,22 @@ pub trait Handler: Send + Sync + 'static {
     /// Whether a peer presenting a cluster certificate with this name and SHA-256
     /// fingerprint (lowercase hex) is a member allowed in.
     fn admits(&self, name: &str, cert_sha256: &str) -> bool;
+    /// Whether this node runs (not stopped, nor shutting down): a stopped node knows
+    /// no member, and says it is stopped rather than refusing their certificates.
+    fn serving(&self) -> bool;
+}
+
+/// The refusal of a node that does not run: nothing was done, another member may be
+/// asked.
+pub const NOT_RUNNING: &str = "HALO-E197";
+
+fn not_running(peer: &str) -> Reply {
+    Err(WireError {
+        code: NOT_RUNNING.into(),
+        message: format!(
+            "{NOT_RUNNING} this node does not run (stopped or shutting down); {peer} may ask another member"
+        ),
+    })
 }
 
 /// Accept connections until the task is aborted.
@@ -624,6 +640,18 @@ async fn serve_conn(
             tls.shutdown().await.ok();
             Ok(())
         }
+        Some((name, _, None)) if !handler.serving() => {
+            // One bounded request gets the answer, then the connection closes.
+            if read_frame::<_, serde_json::Value>(&mut tls, MAX_JOIN_FRAME)
+                .await
+                .is_ok()
+            {
+                let reply = not_running(&name);
+                write_frame(&mut tls, &reply).await.ok();
+            }
+            tls.shutdown().await.ok();
+            Ok(())
+        }
         Some((name, fingerprint, None)) => {
             let refusal = || {
                 Err::<PeerResponse, _>(WireError {
@@ -651,6 +679,13 @@ async fn serve_conn(
                     Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
                     Err(e) => return Err(e),
                 };
+                // A node stopped since the connection opened did nothing with it.
+                if !handler.serving() {
+                    let reply = not_running(&name);
+                    write_frame(&mut tls, &reply).await.ok();
+                    tls.shutdown().await.ok();
+                    return Ok(());
+                }
                 // Checked again for every request: a connection opened with a certificate
                 // since replaced (or by a node since removed) ends with its admission.
                 if !handler.admits(&name, &fingerprint) {

@@ -1358,25 +1358,34 @@ impl Inner {
         let (index, resp) = match result {
             Ok(x) => x,
             Err(()) => {
-                let (_, leader) = self
-                    .leader_member(run)
-                    .ok_or_else(|| Error::NoQuorum("no leader is known".into()))?;
-                match run
-                    .net
-                    .call(
-                        &leader,
-                        &PeerRequest::Forward(Forward::Propose {
-                            request: Box::new(req),
+                // A leader that is stopping did nothing with the request: wait for the
+                // next one (an election) and ask it, within the commit timeout.
+                let deadline = Instant::now() + t;
+                let forward = PeerRequest::Forward(Forward::Propose {
+                    request: Box::new(req),
+                });
+                let answer = loop {
+                    let (id, leader) = self
+                        .leader_member(run)
+                        .ok_or_else(|| Error::NoQuorum("no leader is known".into()))?;
+                    match run.net.call(&leader, &forward, t).await {
+                        Err(Error::Refused { code, .. })
+                            if code == crate::net::NOT_RUNNING && Instant::now() < deadline =>
+                        {
+                            self.leader_other_than(run, id, deadline).await?;
+                        }
+                        r => break (r?, leader),
+                    }
+                };
+                match answer {
+                    (
+                        PeerResponse::Forward(ForwardReply::Committed {
+                            log_index,
+                            response,
                         }),
-                        t,
-                    )
-                    .await?
-                {
-                    PeerResponse::Forward(ForwardReply::Committed {
-                        log_index,
-                        response,
-                    }) => (log_index, response),
-                    _ => {
+                        _,
+                    ) => (log_index, response),
+                    (_, leader) => {
                         return Err(Error::Protocol {
                             peer: leader.to_string(),
                             reason: "unexpected reply to a proposal".into(),
@@ -1404,6 +1413,22 @@ impl Inner {
     /// holds a quorum's lease yet (one was just lost, or a heartbeat came late), a
     /// change waits for the next one, up to the commit timeout, instead of being
     /// refused; without a reachable majority it is refused at once.
+    /// Waits (until `deadline`) for a quorate leader other than `old`.
+    async fn leader_other_than(&self, run: &Running, old: u64, deadline: Instant) -> Result<()> {
+        loop {
+            let elected = self.leader_member(run).is_some_and(|(id, _)| id != old);
+            if elected && self.status().quorate {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::NoQuorum(
+                    "the leader stopped and no other was elected in time".into(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     async fn quorate_or_wait(&self) -> Result<()> {
         let deadline = Instant::now() + Duration::from_millis(self.timing().commit_timeout_ms);
         loop {
@@ -2661,6 +2686,12 @@ impl Handler for HandlerRef {
                     .map_err(wire),
             }
         })
+    }
+
+    fn serving(&self) -> bool {
+        self.0
+            .upgrade()
+            .is_some_and(|inner| inner.running().is_ok())
     }
 
     fn admits(&self, name: &str, cert_sha256: &str) -> bool {
