@@ -301,11 +301,12 @@ pub fn execute(shared: &Arc<Shared>, cmd: &str, admin: bool) -> String {
         ["show", "info"] => {
             let cur: u64 = g.frontends.iter().map(|f| f.stats.cur.load(Relaxed)).sum();
             Ok(format!(
-                "Name: halo\nVersion: {}\nPid: {}\nUptime_sec: {}\nNbthread: {}\nMaxconn: {}\nCurrConns: {cur}\nReloads: {}\n",
+                // HAProxy's order; one process (Nbproc, Process_num), as HAProxy 2.x.
+                "Name: halo\nVersion: {}\nNbthread: {}\nNbproc: 1\nProcess_num: 1\nPid: {}\nUptime_sec: {}\nMaxconn: {}\nCurrConns: {cur}\nReloads: {}\n",
                 env!("CARGO_PKG_VERSION"),
+                shared.threads,
                 std::process::id(),
                 shared.started.elapsed().as_secs(),
-                shared.threads,
                 g.config.global.maxconn,
                 shared.reloads.load(Relaxed)
             ))
