@@ -796,21 +796,29 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
             text,
         );
     }
-    let mut verdict = http_request_rules(fe, &req, ctx.peer, &|| ctx.local);
-    if let Some((code, to)) = verdict.redirect.take() {
-        own(code, "<NOSRV>", "LR");
-        return redirect_response(code, &to);
-    }
-    if let Some(code) = verdict.deny {
-        fe.stats.denied.fetch_add(1, Relaxed);
+    // The answer the request rules decided, if any: a redirection, or a denial
+    // (counted against the backend once routed, else the frontend).
+    let settle = |v: &Verdict<'_>, be: Option<&BackendRt>| {
+        if let Some((code, to)) = &v.redirect {
+            own(*code, "<NOSRV>", "LR");
+            return Some(redirect_response(*code, to));
+        }
+        let code = v.deny?;
+        be.map_or(&fe.stats, |b| &b.stats)
+            .denied
+            .fetch_add(1, Relaxed);
         own(code, "<NOSRV>", "PR");
         let status = StatusCode::from_u16(code).unwrap_or(StatusCode::FORBIDDEN);
-        return page_h2(
+        Some(page_h2(
             fe,
-            None,
+            be,
             status,
             "Request forbidden by administrative rules.",
-        );
+        ))
+    };
+    let mut verdict = http_request_rules(fe, &req, ctx.peer, &|| ctx.local);
+    if let Some(answer) = settle(&verdict, None) {
+        return answer;
     }
     if let Some(page) = &fe.cfg.stats {
         let resp = super::stats::serve_http(&ctx.shared, page, &req);
@@ -828,20 +836,8 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
         );
     };
     backend_request_rules(&mut verdict, &be, &req, ctx.peer, &|| ctx.local);
-    if let Some((code, to)) = verdict.redirect.take() {
-        own(code, "<NOSRV>", "LR");
-        return redirect_response(code, &to);
-    }
-    if let Some(code) = verdict.deny {
-        be.stats.denied.fetch_add(1, Relaxed);
-        own(code, "<NOSRV>", "PR");
-        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::FORBIDDEN);
-        return page_h2(
-            fe,
-            Some(&be),
-            status,
-            "Request forbidden by administrative rules.",
-        );
+    if let Some(answer) = settle(&verdict, Some(&be)) {
+        return answer;
     }
     // What response rules look at of the request (kept only when there are some).
     let seen = (!fe.cfg.http_response.is_empty() || !be.cfg.http_response.is_empty())

@@ -328,6 +328,19 @@ impl Trace<'_> {
         Next::Answer(page(self.fe, be, code))
     }
 
+    /// The answer the request rules decided, if any: a redirection, or a denial
+    /// (counted against the backend once routed, else the frontend).
+    fn settle(&self, v: &super::http::Verdict<'_>, be: Option<&BackendRt>) -> Option<Next> {
+        if let Some((code, to)) = &v.redirect {
+            return Some(self.redirect(be, *code, to));
+        }
+        let code = v.deny?;
+        be.map_or(&self.fe.stats, |b| &b.stats)
+            .denied
+            .fetch_add(1, Relaxed);
+        Some(self.refuse(be, "<NOSRV>", ConnInfo::default(), code, "PR"))
+    }
+
     /// Ends the request with a redirection: counted and logged.
     fn redirect(&self, be: Option<&BackendRt>, code: u16, to: &str) -> Next {
         self.fe.stats.status(code);
@@ -442,12 +455,8 @@ async fn exchange(
         return Next::Answer(page(fe, None, monitor_status(fe, &req, peer)));
     }
     let mut verdict = http_request_rules(fe, &req, peer, &|| local_addr(client));
-    if let Some((code, to)) = &verdict.redirect {
-        return trace.redirect(None, *code, to);
-    }
-    if let Some(code) = verdict.deny {
-        fe.stats.denied.fetch_add(1, Relaxed);
-        return trace.refuse(None, "<NOSRV>", ConnInfo::default(), code, "PR");
+    if let Some(answer) = trace.settle(&verdict, None) {
+        return answer;
     }
     if let Some(page) = &fe.cfg.stats {
         if framing != Framing::Empty {
@@ -460,12 +469,8 @@ async fn exchange(
         return trace.refuse(None, "<NOSRV>", ConnInfo::default(), 503, "SC");
     };
     backend_request_rules(&mut verdict, &be, &req, peer, &|| local_addr(client));
-    if let Some((code, to)) = &verdict.redirect {
-        return trace.redirect(Some(&be), *code, to);
-    }
-    if let Some(code) = verdict.deny {
-        be.stats.denied.fetch_add(1, Relaxed);
-        return trace.refuse(Some(&be), "<NOSRV>", ConnInfo::default(), code, "PR");
+    if let Some(answer) = trace.settle(&verdict, Some(&be)) {
+        return answer;
     }
     // `Connection: upgrade` with an `Upgrade` header (WebSocket and the like).
     let upgrade = if req.fields.has_token("connection", "upgrade") {
