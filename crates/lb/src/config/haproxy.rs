@@ -1377,38 +1377,17 @@ impl<'a> Parser<'a> {
                     http_server_close: d.http_server_close.unwrap_or(false)
                         || d.httpclose.unwrap_or(false),
                     httpclose: d.httpclose.unwrap_or(false),
-                    errorfiles: if d.kind == Kind::Backend {
-                        d.errorfiles.clone()
-                    } else {
-                        Default::default()
-                    },
+                    errorfiles: backend_only(d, &d.errorfiles),
                     forwardfor: if d.kind == Kind::Backend {
                         d.forwardfor.clone().flatten()
                     } else {
                         None
                     },
                     log_health_checks: d.log_health_checks.unwrap_or(false),
-                    // A `listen` section's rules are its frontend's.
-                    acl: if d.kind == Kind::Backend {
-                        d.acls.clone()
-                    } else {
-                        Vec::new()
-                    },
-                    http_request: if d.kind == Kind::Backend {
-                        d.http_rules.clone()
-                    } else {
-                        Vec::new()
-                    },
-                    http_response: if d.kind == Kind::Backend {
-                        d.http_response_rules.clone()
-                    } else {
-                        Vec::new()
-                    },
-                    redirect: if d.kind == Kind::Backend {
-                        d.redirect_rules.clone()
-                    } else {
-                        Vec::new()
-                    },
+                    acl: backend_only(d, &d.acls),
+                    http_request: backend_only(d, &d.http_rules),
+                    http_response: backend_only(d, &d.http_response_rules),
+                    redirect: backend_only(d, &d.redirect_rules),
                     stick: match (&d.stick_on, d.stick_table) {
                         (Some((on, _)), Some((size, expire))) => Some(Stick {
                             on: *on,
@@ -2129,6 +2108,16 @@ fn parse_acl(name: &str, w: &[Word]) -> R<Acl> {
 }
 
 /// `http-request ACTION ARGS [if|unless COND]` (the words after `http-request`).
+/// What a `backend` section has for itself; in a `listen` section it is the
+/// frontend's (rules, ACLs, error pages), not applied twice.
+fn backend_only<T: Clone + Default>(d: &Draft, v: &T) -> T {
+    if d.kind == Kind::Backend {
+        v.clone()
+    } else {
+        T::default()
+    }
+}
+
 /// Statuses an `errorfile` may replace (HAProxy's list).
 const ERRORFILE_STATUSES: &[u16] = &[
     200, 400, 401, 403, 404, 405, 407, 408, 410, 413, 425, 429, 500, 501, 502, 503, 504,

@@ -1022,35 +1022,6 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
     let reusable = (!be.cfg.http_server_close && !server_close).then_some(sender);
     let (mut rparts, rbody) = resp.into_parts();
     strip_hop_by_hop(&mut rparts.headers);
-    if let Some(seen) = &seen {
-        let edits = http_response_rules(fe, &be, seen, code, ctx.peer, &|| ctx.local);
-        if let Some(status) = edits.deny {
-            // The server's answer is not passed on, nor its connection kept.
-            drop(rbody);
-            be.stats.denied.fetch_add(1, Relaxed);
-            be.stats.close();
-            let li = LogInfo {
-                date,
-                start,
-                request_line,
-                backend: be.cfg.name.clone(),
-                server: srv.cfg.name.clone(),
-                tw: info.queue_ms,
-                tc: info.connect_ms,
-                tr: tr.as_millis() as u64,
-                retries: info.retries,
-            };
-            log_http(fe, ctx.peer, &li, status, 0, "PH");
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
-            return page_h2(
-                fe,
-                Some(&be),
-                status,
-                "The server's response was refused by administrative rules.",
-            );
-        }
-        edits.apply(&mut rparts.headers);
-    }
     let li = LogInfo {
         date,
         start,
@@ -1062,6 +1033,24 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
         tr: tr.as_millis() as u64,
         retries: info.retries,
     };
+    if let Some(seen) = &seen {
+        let edits = http_response_rules(fe, &be, seen, code, ctx.peer, &|| ctx.local);
+        if let Some(status) = edits.deny {
+            // The server's answer is not passed on, nor its connection kept.
+            drop(rbody);
+            be.stats.denied.fetch_add(1, Relaxed);
+            be.stats.close();
+            log_http(fe, ctx.peer, &li, status, 0, "PH");
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+            return page_h2(
+                fe,
+                Some(&be),
+                status,
+                "The server's response was refused by administrative rules.",
+            );
+        }
+        edits.apply(&mut rparts.headers);
+    }
     let fe2 = fe.clone();
     let peer = ctx.peer;
     let be2 = be.clone();

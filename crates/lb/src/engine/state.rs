@@ -381,20 +381,27 @@ impl BackendRt {
         if i >= self.servers.len() || exclude.contains(&i) || !self.alive(i) {
             return None;
         }
-        let held = |j: usize| self.servers[j].shared.held.load(Relaxed);
-        if held(i) && (0..self.servers.len()).any(|j| j != i && self.open(j) && !held(j)) {
+        if self.held(i) && self.unheld_can_serve(exclude) {
             return None;
         }
         Some(i)
+    }
+
+    fn held(&self, i: usize) -> bool {
+        self.servers[i].shared.held.load(Relaxed)
+    }
+
+    /// Whether a server the cluster does not hold back can take a session.
+    fn unheld_can_serve(&self, exclude: &[usize]) -> bool {
+        (0..self.servers.len()).any(|i| !exclude.contains(&i) && self.open(i) && !self.held(i))
     }
 
     fn pick(&self, aff: Affinity, exclude: &[usize]) -> Pick {
         let hash = aff.hash;
         // The cluster's hold applies only while another server can take the session
         // (looked for only when some server is held: nearly never).
-        let held = |i: usize| self.servers[i].shared.held.load(Relaxed);
-        let hold = (0..self.servers.len()).any(held)
-            && (0..self.servers.len()).any(|i| !exclude.contains(&i) && self.open(i) && !held(i));
+        let held = |i: usize| self.held(i);
+        let hold = (0..self.servers.len()).any(held) && self.unheld_can_serve(exclude);
         let cand = |(i, s): (usize, &ServerRt)| {
             let sh = &s.shared;
             let cur = sh.cur.load(Relaxed);

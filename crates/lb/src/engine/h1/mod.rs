@@ -669,12 +669,16 @@ async fn exchange(
     }
     let mut out = Vec::with_capacity(512 + sbuf.len().min(16 * 1024));
     resp.write_status_line(&mut out, req.version);
-    let mut skip: Vec<&str> = edits.gone.clone();
+    let super::http::Verdict {
+        gone: mut skip,
+        added,
+        ..
+    } = edits;
     if both_lengths {
         skip.push("content-length");
     }
     resp.fields.write(&mut out, true, &skip);
-    for (name, value) in &edits.added {
+    for (name, value) in &added {
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
