@@ -339,7 +339,7 @@ impl Dc {
         state: &halo_consensus::ClusterState,
         graph: &halo_sched::graph::TransitionGraph,
     ) -> Option<Instant> {
-        let standby = standby_members(state);
+        let standby = standby_members(cfg, state);
         self.standby_seen.retain(|n, _| standby.contains(n));
         for n in standby {
             self.standby_seen.entry(n).or_insert_with(Instant::now);

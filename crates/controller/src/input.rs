@@ -168,10 +168,7 @@ pub fn transient_attrs(state: &ClusterState, node: &str) -> BTreeMap<String, Str
 }
 
 /// The members in standby (by their permanent or transient `standby` attribute).
-pub fn standby_members(state: &ClusterState) -> BTreeSet<String> {
-    let Ok(cfg) = state.config.to_model() else {
-        return BTreeSet::new();
-    };
+pub fn standby_members(cfg: &Config, state: &ClusterState) -> BTreeSet<String> {
     cfg.nodes
         .iter()
         .filter(|n| {

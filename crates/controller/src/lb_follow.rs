@@ -104,7 +104,11 @@ impl Read {
         }
         Read {
             index,
-            standby: standby_members(state),
+            standby: state
+                .config
+                .to_model()
+                .map(|cfg| standby_members(&cfg, state))
+                .unwrap_or_default(),
             failures: state
                 .failures
                 .iter()

@@ -35,11 +35,13 @@ impl VipAgent {
         let Some(lb) = &self.lb else {
             return Vec::new();
         };
-        if !matches!(vip.state().await, Ok(halo_vip::VipState::Running { .. })) {
-            return Vec::new();
-        }
         let ip = vip.params().ip;
         let paused = lb.quiesce(ip);
+        // Nothing listens there, or the address is gone already: nothing to wait for.
+        if paused.is_empty() || !matches!(vip.state().await, Ok(halo_vip::VipState::Running { .. }))
+        {
+            return Vec::new();
+        }
         let open = || paused.iter().map(Quiesce::sessions).sum::<u64>();
         let until = Instant::now() + DRAIN.min(timeout / 2);
         while open() > 0 && Instant::now() < until {
