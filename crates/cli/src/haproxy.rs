@@ -628,7 +628,6 @@ mod master_cli {
     use halo_lb::engine::{admin, reload_shared, Shared};
     use std::io::{BufRead, BufReader, Read, Write};
     use std::net::TcpListener;
-    use std::os::fd::FromRawFd;
     use std::os::unix::net::UnixListener;
     use std::sync::Arc;
     use std::time::Instant;
@@ -685,32 +684,15 @@ mod master_cli {
 
     /// A listening socket the caller passed as descriptor `fd`, Unix or TCP.
     fn inherited(fd: i32) -> std::io::Result<Listener> {
-        // SAFETY: sockaddr_storage is plain bytes; getsockname fills it within `len`.
-        let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-        let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-        // SAFETY: pointers to our own storage and length.
-        if unsafe {
-            libc::getsockname(
-                fd,
-                (&mut ss as *mut libc::sockaddr_storage).cast(),
-                &mut len,
-            )
-        } != 0
-        {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: the command line gave this process descriptor `fd` as its master CLI
-        // socket (getsockname just showed it is a socket); nothing else here owns it.
-        let l = if libc::c_int::from(ss.ss_family) == libc::AF_UNIX {
-            let l = unsafe { UnixListener::from_raw_fd(fd) };
-            l.set_nonblocking(false)?;
-            Listener::Unix(l)
+        let s = halo_lb::engine::inherited_socket(fd)?;
+        s.set_nonblocking(false)?;
+        let tcp = s.local_addr()?.as_socket().is_some();
+        let owned = std::os::fd::OwnedFd::from(s);
+        Ok(if tcp {
+            Listener::Tcp(owned.into())
         } else {
-            let l = unsafe { TcpListener::from_raw_fd(fd) };
-            l.set_nonblocking(false)?;
-            Listener::Tcp(l)
-        };
-        Ok(l)
+            Listener::Unix(owned.into())
+        })
     }
 
     /// Accepts on `l` in a thread of its own, one thread per connection.

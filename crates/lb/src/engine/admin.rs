@@ -56,14 +56,7 @@ impl Accepting {
 /// `fd@N`: a duplicate of the inherited descriptor `N`, a listening socket.
 fn inherited(n: &str) -> std::io::Result<Listener> {
     let bad = || std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a descriptor number");
-    let fd: i32 = n.parse().map_err(|_| bad())?;
-    // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor, which the socket then owns.
-    let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
-    if dup < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: `dup` is a fresh descriptor owned by nothing else.
-    let s = unsafe { <socket2::Socket as std::os::fd::FromRawFd>::from_raw_fd(dup) };
+    let s = super::inherited_socket(n.parse().map_err(|_| bad())?)?;
     s.set_nonblocking(true)?;
     let tcp = s.local_addr()?.as_socket().is_some();
     let fd = std::os::fd::OwnedFd::from(s);

@@ -276,16 +276,22 @@ pub fn bind_group(b: &Bind, n: usize) -> Result<ListenerGroup, EngineError> {
     })
 }
 
-/// `fd@N`: one socket, a duplicate of the inherited descriptor (kept open itself, so a
-/// reload can take it again), listening.
-fn inherited_group(b: &Bind, fd: i32) -> std::io::Result<ListenerGroup> {
+/// A socket this process was given as descriptor `fd` (`fd@N`), as a duplicate of its
+/// own: `fd` itself stays open, so that a reload can take it again.
+pub fn inherited_socket(fd: i32) -> std::io::Result<Socket> {
     // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor, which the Socket then owns.
     let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
     if dup < 0 {
         return Err(std::io::Error::last_os_error());
     }
     // SAFETY: `dup` is a fresh descriptor owned by nothing else.
-    let s = unsafe { <Socket as std::os::fd::FromRawFd>::from_raw_fd(dup) };
+    Ok(unsafe { <Socket as std::os::fd::FromRawFd>::from_raw_fd(dup) })
+}
+
+/// `fd@N`: one socket, a duplicate of the inherited descriptor (kept open itself, so a
+/// reload can take it again), listening.
+fn inherited_group(b: &Bind, fd: i32) -> std::io::Result<ListenerGroup> {
+    let s = inherited_socket(fd)?;
     s.listen(b.backlog.unwrap_or(1024) as i32)?;
     s.set_nonblocking(true)?;
     Ok(ListenerGroup {
