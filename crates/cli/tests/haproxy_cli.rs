@@ -74,40 +74,13 @@ impl Running {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("free port: {e}"))
-}
+use halo_testkit::cluster::free_port;
 
 /// A minimal HTTP server on a free loopback port answering every request with `name`.
 fn backend(name: &'static str) -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
-    let port = l.local_addr().map(|a| a.port()).unwrap_or(0);
-    std::thread::spawn(move || {
-        for c in l.incoming() {
-            let Ok(mut c) = c else { continue };
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                let mut got = Vec::new();
-                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match c.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => got.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let _ = c.write_all(
-                    format!(
-                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{name}",
-                        name.len()
-                    )
-                    .as_bytes(),
-                );
-            });
-        }
-    });
-    port
+    halo_testkit::http::name_server("127.0.0.1:0", name)
+        .unwrap_or_else(|e| panic!("bind: {e}"))
+        .port()
 }
 
 /// The body of `GET /` on 127.0.0.1:`port`, if a 200 answer came.

@@ -93,35 +93,6 @@ fn lb_import_produces_native_toml_that_checks() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// A minimal HTTP server answering every request (GET, OPTIONS) with 200 and its name.
-fn tiny_http(addr: &str, name: &'static str) -> std::io::Result<()> {
-    let l = std::net::TcpListener::bind(addr)?;
-    std::thread::spawn(move || {
-        for c in l.incoming() {
-            let Ok(mut c) = c else { continue };
-            std::thread::spawn(move || {
-                use std::io::{Read, Write};
-                let mut buf = [0u8; 4096];
-                let mut got = Vec::new();
-                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match c.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => got.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let _ = c.write_all(
-                    format!(
-                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{name}",
-                        name.len()
-                    )
-                    .as_bytes(),
-                );
-            });
-        }
-    });
-    Ok(())
-}
-
 fn curl(args: &[&str]) -> (String, String) {
     let out = Command::new("curl")
         .args(["-s", "--max-time", "10", "-w", "\n%{http_code}"])
@@ -179,7 +150,7 @@ fn lb_reference_configuration_runs_daemonized_chrooted_and_reloads() {
         ("127.0.0.56:5000", "controller02"),
         ("127.0.0.58:5000", "controller03"),
     ] {
-        tiny_http(a, n).expect("backend binds");
+        halo_testkit::http::name_server(a, n).expect("backend binds");
     }
     let st = halo()
         .args(["lb", "run", "-f"])

@@ -105,6 +105,23 @@ fn lb_killed_backend_under_load_fails_no_request_http() {
     killed_backend_under_load("http");
 }
 
+/// Sends `GET /` on a kept-alive connection and reads until the answer's body, one of
+/// the servers' `names`; returns that name.
+fn ask_on(c: &mut TcpStream, names: &[&str]) -> String {
+    c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("write");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 512];
+    loop {
+        if let Some(n) = names.iter().find(|n| got.ends_with(n.as_bytes())) {
+            return n.to_string();
+        }
+        let n = c.read(&mut buf).expect("answer");
+        assert!(n > 0, "closed early");
+        got.extend_from_slice(&buf[..n]);
+    }
+}
+
 fn one(addr: SocketAddr) -> String {
     String::from_utf8_lossy(&http_get(addr, "/", None).expect("request").2).to_string()
 }
@@ -192,18 +209,7 @@ fn lb_held_hosts_take_no_new_sessions_while_another_server_can() {
     let mut open = TcpStream::connect(addr).expect("connect");
     open.set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
-    let ask = |c: &mut TcpStream| {
-        c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-            .expect("write");
-        let mut got = Vec::new();
-        let mut buf = [0u8; 512];
-        while !got.ends_with(b"alpha") && !got.ends_with(b"bravo") {
-            let n = c.read(&mut buf).expect("answer");
-            assert!(n > 0, "closed early");
-            got.extend_from_slice(&buf[..n]);
-        }
-        String::from_utf8_lossy(&got[got.len() - 5..]).to_string()
-    };
+    let ask = |c: &mut TcpStream| ask_on(c, &["alpha", "bravo"]);
     assert_eq!(ask(&mut open), "alpha");
 
     assert_eq!(e.hold_hosts(&[a.addr.ip()]), 1);
@@ -349,17 +355,7 @@ fn lb_quiesced_listener_takes_no_connection_and_open_sessions_go_on() {
     let mut open = TcpStream::connect(addr).expect("connect");
     open.set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
-    let ask = |c: &mut TcpStream| {
-        c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-            .expect("write");
-        let mut got = Vec::new();
-        let mut buf = [0u8; 512];
-        while !got.ends_with(b"alpha") {
-            let n = c.read(&mut buf).expect("answer");
-            assert!(n > 0, "closed early");
-            got.extend_from_slice(&buf[..n]);
-        }
-    };
+    let ask = |c: &mut TcpStream| ask_on(c, &["alpha"]);
     ask(&mut open);
 
     assert!(

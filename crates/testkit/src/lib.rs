@@ -7,9 +7,11 @@
 //!   restarted, driven through the real CLI.
 //! - [`systemd`]: a private systemd (PID 1 of its own namespaces) for `systemd:` resources
 //!   where systemd is not the machine's init.
+//! - [`http`]: a minimal HTTP server answering with its name.
 //! - [`watchdog`]: an emulated watchdog device (a FIFO) that resets a host's namespace.
 
 pub mod cluster;
+pub mod http;
 pub mod netns;
 pub mod systemd;
 pub mod watchdog;
