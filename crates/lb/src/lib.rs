@@ -12,3 +12,4 @@ pub mod engine;
 pub mod health;
 pub mod probe;
 pub mod process;
+pub mod sample;

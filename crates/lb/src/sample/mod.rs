@@ -1,0 +1,692 @@
+//! HAProxy's sample expressions: a fetch and its converters (`req.hdr(host),lower`), the
+//! log-format strings that embed them (`"%[src]:%[dst_port]"`), and the values they
+//! produce. No I/O but reading map files while a configuration is read.
+//!
+//! An expression is parsed once with the configuration ([`Expr::parse`]) and evaluated
+//! per request against a [`Source`] (what the request, the response and the connection
+//! hold) and the transaction's [`Vars`]. A fetch that finds nothing, or a converter that
+//! cannot work on its input, gives no value, as in HAProxy: a header value built from it
+//! is empty, an ACL on it does not match.
+
+pub mod conv;
+
+use std::borrow::Cow;
+use std::fmt;
+use std::net::IpAddr;
+
+pub use conv::Conv;
+
+/// A sample: HAProxy's types (boolean, signed integer, address, string, binary).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Bool(bool),
+    Int(i64),
+    Ip(IpAddr),
+    Str(String),
+    Bin(Vec<u8>),
+}
+
+impl Value {
+    /// As text, as a log-format or a header gets it: booleans and integers in decimal,
+    /// addresses in their usual form, binary as its bytes.
+    pub fn as_str(&self) -> Cow<'_, str> {
+        match self {
+            Value::Bool(b) => Cow::Borrowed(if *b { "1" } else { "0" }),
+            Value::Int(i) => Cow::Owned(i.to_string()),
+            Value::Ip(a) => Cow::Owned(a.to_canonical().to_string()),
+            Value::Str(s) => Cow::Borrowed(s),
+            Value::Bin(b) => String::from_utf8_lossy(b),
+        }
+    }
+
+    /// As bytes: text as its bytes, numbers and addresses as text.
+    pub fn as_bytes(&self) -> Cow<'_, [u8]> {
+        match self {
+            Value::Bin(b) => Cow::Borrowed(b),
+            Value::Str(s) => Cow::Borrowed(s.as_bytes()),
+            o => Cow::Owned(o.as_str().into_owned().into_bytes()),
+        }
+    }
+
+    /// As an integer: text by its leading decimal number (HAProxy's cast), booleans as
+    /// 0 or 1; addresses and binary have none.
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Value::Bool(b) => Some(*b as i64),
+            Value::Int(i) => Some(*i),
+            Value::Str(s) => leading_int(s),
+            Value::Ip(_) | Value::Bin(_) => None,
+        }
+    }
+
+    /// As an address: text that is one.
+    pub fn as_ip(&self) -> Option<IpAddr> {
+        match self {
+            Value::Ip(a) => Some(*a),
+            Value::Str(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// As a boolean: non-zero numbers, non-empty text.
+    pub fn as_bool(&self) -> bool {
+        match self {
+            Value::Bool(b) => *b,
+            Value::Int(i) => *i != 0,
+            Value::Ip(_) => true,
+            Value::Str(s) => leading_int(s).map_or(!s.is_empty(), |i| i != 0),
+            Value::Bin(b) => !b.is_empty(),
+        }
+    }
+
+    /// The value as a string sample (for converters that take strings).
+    pub fn into_string(self) -> String {
+        match self {
+            Value::Str(s) => s,
+            o => o.as_str().into_owned(),
+        }
+    }
+}
+
+/// The decimal integer at the start of `s` (after blanks, with a sign), as HAProxy
+/// reads a string as a number.
+pub fn leading_int(s: &str) -> Option<i64> {
+    let t = s.trim_start();
+    let (neg, digits) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let end = digits
+        .bytes()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(digits.len());
+    if end == 0 {
+        return None;
+    }
+    let n: i64 = digits[..end].parse().unwrap_or(i64::MAX);
+    Some(if neg { -n } else { n })
+}
+
+/// Variables of a transaction (`txn.`, `req.`, `res.`), its session (`sess.`) and the
+/// process (`proc.`), by their full name (`txn.user`).
+pub trait Vars {
+    fn get(&self, name: &str) -> Option<Value>;
+    fn set(&mut self, name: &str, value: Value);
+    fn unset(&mut self, name: &str);
+}
+
+/// Variables in a map: what a transaction holds (the engine backs `proc.` and `sess.`
+/// with longer-lived maps).
+impl Vars for std::collections::HashMap<String, Value> {
+    fn get(&self, name: &str) -> Option<Value> {
+        std::collections::HashMap::get(self, name).cloned()
+    }
+
+    fn set(&mut self, name: &str, value: Value) {
+        self.insert(name.to_string(), value);
+    }
+
+    fn unset(&mut self, name: &str) {
+        self.remove(name);
+    }
+}
+
+/// Checks a variable name: `SCOPE.NAME` with SCOPE one of proc, sess, txn, req, res,
+/// and a name of letters, digits, `_` and `.`.
+pub fn check_var_name(name: &str) -> Result<(), String> {
+    let (scope, rest) = name
+        .split_once('.')
+        .ok_or_else(|| format!("variable `{name}` has no scope (proc., sess., txn., req., res.)"))?;
+    if !matches!(scope, "proc" | "sess" | "txn" | "req" | "res") {
+        return Err(format!(
+            "variable `{name}`: scope `{scope}` is not one of proc, sess, txn, req, res"
+        ));
+    }
+    if rest.is_empty()
+        || !rest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+    {
+        return Err(format!(
+            "variable `{name}`: a name is made of letters, digits, `_` and `.`"
+        ));
+    }
+    Ok(())
+}
+
+/// Where a fetch is asked: in request rules the response is not known yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Request,
+    Response,
+}
+
+/// A sample fetch (the start of an expression).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fetch {
+    /// A constant: `str(x)`, `int(n)`, `bool(b)`, `bin(hex)`, `ipv4(a)`, `ipv6(a)`,
+    /// `always_true`, `always_false`.
+    Const(Value),
+    /// `var(NAME[,DEFAULT])`.
+    Var(String, Option<String>),
+    /// `env(NAME)`: the process environment when the configuration was read.
+    Env(Option<String>),
+    /// Something of the message or the connection, asked of the [`Source`].
+    Msg(MsgFetch),
+}
+
+/// Which occurrence of a header (`req.hdr(NAME,OCC)`): the last by default; 1 is the
+/// first, -1 the last, -2 the one before.
+pub type Occurrence = Option<i32>;
+
+/// Fetches the engine answers from the message and the connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MsgFetch {
+    Src,
+    SrcPort,
+    Dst,
+    DstPort,
+    /// Whether the client connection is TLS.
+    SslFc,
+    Method,
+    /// The path, without the query.
+    Path,
+    /// The path and the query.
+    Pathq,
+    /// The query string without `?`.
+    Query,
+    /// The request target as received.
+    Url,
+    /// Host header and path (`base`).
+    Base,
+    /// A parameter of the query string (`url_param(NAME)`).
+    UrlParam(String),
+    /// The request's HTTP version (`req.ver`, "1.1").
+    ReqVer,
+    /// A header value: `full` keeps the commas (`req.fhdr`), else each comma-separated
+    /// value counts; `response` for `res.*`.
+    Hdr {
+        name: String,
+        occ: Occurrence,
+        full: bool,
+        response: bool,
+    },
+    /// How many values a header has (`req.hdr_cnt`, `res.hdr_cnt`).
+    HdrCnt { name: String, response: bool },
+    /// A header value read as an address (`req.hdr_ip(NAME[,OCC])`).
+    HdrIp { name: String, occ: Occurrence },
+    /// Whole header block as text, one `name: value\r\n` per line.
+    Hdrs { response: bool },
+    /// The response's status code.
+    Status,
+    /// The response's version (`res.ver`).
+    ResVer,
+    FeName,
+    FeId,
+    BeName,
+    BeId,
+    SrvName,
+    SrvId,
+    /// `date([OFFSET])`: the current time in seconds since the epoch (plus OFFSET).
+    Date(i64),
+    /// `rand([RANGE])`.
+    Rand(Option<u64>),
+}
+
+/// The answers a fetch needs from the request, the response and the connection.
+pub trait Source {
+    /// `None` when the sample does not exist (no such header, no response yet).
+    fn fetch(&self, f: &MsgFetch) -> Option<Value>;
+}
+
+/// A parsed expression: a fetch, then converters in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expr {
+    pub fetch: Fetch,
+    pub convs: Vec<Conv>,
+    /// As written, for messages and serialisation.
+    pub text: String,
+}
+
+impl fmt::Display for Expr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl Expr {
+    /// Parses `fetch[(args)][,conv[(args)]]...`.
+    pub fn parse(text: &str) -> Result<Expr, String> {
+        let parts = split_calls(text)?;
+        let (name, args) = parts
+            .first()
+            .ok_or_else(|| "empty sample expression".to_string())?;
+        let fetch = parse_fetch(name, args)
+            .map_err(|e| format!("`{text}`: {e}"))?;
+        let convs = parts[1..]
+            .iter()
+            .map(|(n, a)| Conv::parse(n, a).map_err(|e| format!("`{text}`: {e}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Expr {
+            fetch,
+            convs,
+            text: text.to_string(),
+        })
+    }
+
+    /// Evaluates the expression; `None` when the fetch or a converter gave nothing.
+    pub fn eval(&self, src: &dyn Source, vars: &mut dyn Vars) -> Option<Value> {
+        let mut v = match &self.fetch {
+            Fetch::Const(v) => v.clone(),
+            Fetch::Var(name, default) => vars
+                .get(name)
+                .or_else(|| default.clone().map(Value::Str))?,
+            Fetch::Env(v) => Value::Str(v.clone()?),
+            Fetch::Msg(m) => src.fetch(m)?,
+        };
+        for c in &self.convs {
+            v = c.apply(v, vars)?;
+        }
+        Some(v)
+    }
+
+    /// Whether the expression asks for the response (then it belongs in response
+    /// rules only).
+    pub fn needs_response(&self) -> bool {
+        matches!(
+            &self.fetch,
+            Fetch::Msg(
+                MsgFetch::Status
+                    | MsgFetch::ResVer
+                    | MsgFetch::Hdr { response: true, .. }
+                    | MsgFetch::HdrCnt { response: true, .. }
+                    | MsgFetch::Hdrs { response: true }
+            )
+        )
+    }
+}
+
+/// Splits `a(x,y),b,c(z)` into calls with their arguments: commas inside parentheses
+/// separate arguments, quotes (`"` or `'`) keep commas and parentheses, a backslash
+/// keeps the next character.
+pub fn split_calls(text: &str) -> Result<Vec<(String, Vec<String>)>, String> {
+    let mut out = Vec::new();
+    let mut chars = text.chars().peekable();
+    loop {
+        let mut name = String::new();
+        while let Some(&c) = chars.peek() {
+            if c == '(' || c == ',' {
+                break;
+            }
+            name.push(c);
+            chars.next();
+        }
+        let name = name.trim().to_string();
+        if name.is_empty() {
+            return Err(format!("`{text}`: a fetch or converter name is missing"));
+        }
+        let mut args = Vec::new();
+        if chars.peek() == Some(&'(') {
+            chars.next();
+            let mut arg = String::new();
+            let mut quote: Option<char> = None;
+            let mut closed = false;
+            let mut depth = 0usize;
+            while let Some(c) = chars.next() {
+                match (quote, c) {
+                    (Some(q), c) if c == q => quote = None,
+                    // A backslash keeps a special character; before another it
+                    // stays (regular expressions: `\d`).
+                    (_, '\\') => match chars.peek() {
+                        Some(&n @ ('\\' | ',' | '(' | ')' | '"' | '\'')) => {
+                            arg.push(n);
+                            chars.next();
+                        }
+                        _ => arg.push('\\'),
+                    },
+                    (Some(_), c) => arg.push(c),
+                    (None, '"' | '\'') => quote = Some(c),
+                    (None, '(') => {
+                        depth += 1;
+                        arg.push(c);
+                    }
+                    (None, ')') if depth > 0 => {
+                        depth -= 1;
+                        arg.push(c);
+                    }
+                    (None, ')') => {
+                        args.push(std::mem::take(&mut arg));
+                        closed = true;
+                        break;
+                    }
+                    (None, ',') if depth == 0 => args.push(std::mem::take(&mut arg)),
+                    (None, c) => arg.push(c),
+                }
+            }
+            if !closed {
+                return Err(format!("`{text}`: `(` without `)` after `{name}`"));
+            }
+            // `f()` has no argument.
+            if args.len() == 1 && args[0].is_empty() {
+                args.clear();
+            }
+        }
+        out.push((name, args));
+        match chars.next() {
+            None => break,
+            Some(',') => continue,
+            Some(c) => return Err(format!("`{text}`: unexpected `{c}` after `{}`", out.last().map_or("", |(n, _)| n.as_str()))),
+        }
+    }
+    Ok(out)
+}
+
+/// The fetches halo answers, for messages.
+pub const FETCHES: &str = "src, src_port, dst, dst_port, ssl_fc, method, path, pathq, query, url, base, url_param, req.ver, req.hdr/hdr, req.fhdr, req.hdr_cnt, req.hdr_ip, req.hdrs, res.hdr, res.fhdr, res.hdr_cnt, res.hdrs, status, res.ver, fe_name, fe_id, be_name, be_id, srv_name, srv_id, date, rand, var, env, str, int, bool, bin, ipv4, ipv6, always_true, always_false";
+
+fn parse_fetch(name: &str, args: &[String]) -> Result<Fetch, String> {
+    let none = |f: MsgFetch| -> Result<Fetch, String> {
+        if args.is_empty() {
+            Ok(Fetch::Msg(f))
+        } else {
+            Err(format!("`{name}` takes no argument"))
+        }
+    };
+    let one = || -> Result<&str, String> {
+        match args {
+            [a] if !a.is_empty() => Ok(a.as_str()),
+            _ => Err(format!("`{name}` takes one argument")),
+        }
+    };
+    let occ = |i: usize| -> Result<Occurrence, String> {
+        match args.get(i) {
+            None => Ok(None),
+            Some(a) => a
+                .parse()
+                .map(Some)
+                .map_err(|_| format!("`{a}` is not an occurrence number")),
+        }
+    };
+    let header = |i: usize| -> Result<String, String> {
+        match args.get(i) {
+            Some(a) if !a.is_empty() => Ok(a.to_ascii_lowercase()),
+            _ => Err(format!("`{name}` needs a header name")),
+        }
+    };
+    let hdr = |full: bool, response: bool| -> Result<Fetch, String> {
+        if args.len() > 2 {
+            return Err(format!("`{name}` takes a header name and an occurrence"));
+        }
+        Ok(Fetch::Msg(MsgFetch::Hdr {
+            name: header(0)?,
+            occ: occ(1)?,
+            full,
+            response,
+        }))
+    };
+    Ok(match name {
+        "src" => none(MsgFetch::Src)?,
+        "src_port" => none(MsgFetch::SrcPort)?,
+        "dst" => none(MsgFetch::Dst)?,
+        "dst_port" => none(MsgFetch::DstPort)?,
+        "ssl_fc" => none(MsgFetch::SslFc)?,
+        "method" => none(MsgFetch::Method)?,
+        "path" => none(MsgFetch::Path)?,
+        "pathq" => none(MsgFetch::Pathq)?,
+        "query" => none(MsgFetch::Query)?,
+        "url" => none(MsgFetch::Url)?,
+        "base" => none(MsgFetch::Base)?,
+        "req.ver" | "req_ver" => none(MsgFetch::ReqVer)?,
+        "res.ver" | "resp_ver" => none(MsgFetch::ResVer)?,
+        "status" => none(MsgFetch::Status)?,
+        "fe_name" => none(MsgFetch::FeName)?,
+        "fe_id" => none(MsgFetch::FeId)?,
+        "be_name" => none(MsgFetch::BeName)?,
+        "be_id" => none(MsgFetch::BeId)?,
+        "srv_name" => none(MsgFetch::SrvName)?,
+        "srv_id" => none(MsgFetch::SrvId)?,
+        "url_param" | "urlp" => Fetch::Msg(MsgFetch::UrlParam(one()?.to_string())),
+        "req.hdr" | "hdr" => hdr(false, false)?,
+        "req.fhdr" => hdr(true, false)?,
+        "res.hdr" | "shdr" => hdr(false, true)?,
+        "res.fhdr" => hdr(true, true)?,
+        "req.hdr_cnt" | "hdr_cnt" | "res.hdr_cnt" | "shdr_cnt" => Fetch::Msg(MsgFetch::HdrCnt {
+            name: header(0)?,
+            response: name.starts_with("res") || name.starts_with('s'),
+        }),
+        "req.hdr_ip" | "hdr_ip" => Fetch::Msg(MsgFetch::HdrIp {
+            name: header(0)?,
+            occ: occ(1)?,
+        }),
+        "req.hdrs" => none(MsgFetch::Hdrs { response: false })?,
+        "res.hdrs" => none(MsgFetch::Hdrs { response: true })?,
+        "date" => Fetch::Msg(MsgFetch::Date(match args.first() {
+            None => 0,
+            Some(a) => a
+                .parse()
+                .map_err(|_| format!("`date({a})`: the offset is a number of seconds"))?,
+        })),
+        "rand" => Fetch::Msg(MsgFetch::Rand(match args.first() {
+            None => None,
+            Some(a) => Some(
+                a.parse()
+                    .map_err(|_| format!("`rand({a})`: the range is a number"))?,
+            ),
+        })),
+        "var" => {
+            let n = args
+                .first()
+                .ok_or_else(|| "`var` needs a variable name".to_string())?;
+            check_var_name(n)?;
+            Fetch::Var(n.clone(), args.get(1).cloned())
+        }
+        "env" => Fetch::Env(std::env::var(one()?).ok()),
+        "str" => Fetch::Const(Value::Str(args.first().cloned().unwrap_or_default())),
+        "int" => Fetch::Const(Value::Int(
+            one()?
+                .parse()
+                .map_err(|_| format!("`int({})`: not an integer", args[0]))?,
+        )),
+        "bool" => Fetch::Const(Value::Bool(
+            leading_int(one()?).ok_or_else(|| "`bool` takes 0 or 1".to_string())? != 0,
+        )),
+        "bin" => Fetch::Const(Value::Bin(
+            conv::unhex(one()?).ok_or_else(|| format!("`bin({})`: not hexadecimal", args[0]))?,
+        )),
+        "ipv4" | "ipv6" => Fetch::Const(Value::Ip(
+            one()?
+                .parse()
+                .map_err(|_| format!("`{name}({})`: not an address", args[0]))?,
+        )),
+        "always_true" => Fetch::Const(Value::Bool(true)),
+        "always_false" => Fetch::Const(Value::Bool(false)),
+        o => return Err(format!("sample fetch `{o}` is not supported ({FETCHES})")),
+    })
+}
+
+/// A log-format string: text with `%[EXPR]` samples (and `%%`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogFmt {
+    pub parts: Vec<Part>,
+    pub text: String,
+}
+
+/// A piece of a [`LogFmt`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Part {
+    Lit(String),
+    Sample(Expr),
+}
+
+impl fmt::Display for LogFmt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl LogFmt {
+    /// Parses the part of HAProxy's log-format used in rule values: `%[EXPR]`,
+    /// `%{+Q}[EXPR]` (quoted), and `%%`; other `%` variables are refused.
+    pub fn parse(text: &str) -> Result<LogFmt, String> {
+        let mut parts = Vec::new();
+        let mut lit = String::new();
+        let mut rest = text;
+        while let Some(i) = rest.find('%') {
+            lit.push_str(&rest[..i]);
+            let after = &rest[i + 1..];
+            if let Some(r) = after.strip_prefix('%') {
+                lit.push('%');
+                rest = r;
+                continue;
+            }
+            let body = after.strip_prefix('[').ok_or_else(|| {
+                format!("`{text}`: only `%[SAMPLE]` and `%%` are supported after `%`")
+            })?;
+            let end = closing_bracket(body).ok_or_else(|| format!("`{text}`: `%[` without `]`"))?;
+            if !lit.is_empty() {
+                parts.push(Part::Lit(std::mem::take(&mut lit)));
+            }
+            parts.push(Part::Sample(Expr::parse(&body[..end])?));
+            rest = &body[end + 1..];
+        }
+        lit.push_str(rest);
+        if !lit.is_empty() {
+            parts.push(Part::Lit(lit));
+        }
+        Ok(LogFmt {
+            parts,
+            text: text.to_string(),
+        })
+    }
+
+    /// Whether the string has no sample (then it is its text).
+    pub fn is_literal(&self) -> bool {
+        self.parts.iter().all(|p| matches!(p, Part::Lit(_)))
+    }
+
+    /// Whether a sample in it asks for the response.
+    pub fn needs_response(&self) -> bool {
+        self.parts
+            .iter()
+            .any(|p| matches!(p, Part::Sample(e) if e.needs_response()))
+    }
+
+    /// The string with its samples; a sample that gives nothing adds nothing.
+    pub fn render(&self, src: &dyn Source, vars: &mut dyn Vars) -> String {
+        let mut out = String::new();
+        for p in &self.parts {
+            match p {
+                Part::Lit(s) => out.push_str(s),
+                Part::Sample(e) => {
+                    if let Some(v) = e.eval(src, vars) {
+                        out.push_str(&v.as_str());
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The `]` closing a `%[`, past brackets and quotes inside the expression.
+fn closing_bracket(s: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut quote: Option<u8> = None;
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match (quote, b[i]) {
+            (Some(q), c) if c == q => quote = None,
+            (_, b'\\') => i += 1,
+            (Some(_), _) => {}
+            (None, c @ (b'"' | b'\'')) => quote = Some(c),
+            (None, b'[') => depth += 1,
+            (None, b']') if depth == 0 => return Some(i),
+            (None, b']') => depth -= 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+macro_rules! text_serde {
+    ($t:ty) => {
+        impl serde::Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.text)
+            }
+        }
+        impl<'de> serde::Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<$t, D::Error> {
+                let s = String::deserialize(d)?;
+                <$t>::parse(&s).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+text_serde!(Expr);
+text_serde!(LogFmt);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    struct Req;
+    impl Source for Req {
+        fn fetch(&self, f: &MsgFetch) -> Option<Value> {
+            match f {
+                MsgFetch::Path => Some(Value::Str("/foo/bar/baz".into())),
+                MsgFetch::Src => Some(Value::Ip("192.168.1.7".parse().ok()?)),
+                _ => None,
+            }
+        }
+    }
+
+    #[test]
+    fn calls_split_with_quotes_and_empty_arguments() {
+        let c = split_calls(r#"str("a,b"),concat(_,sess.x,),regsub(:\d+$,,)"#).unwrap();
+        assert_eq!(c[0], ("str".into(), vec!["a,b".into()]));
+        assert_eq!(c[1].1, vec!["_", "sess.x", ""]);
+        assert_eq!(c[2].1, vec![r":\d+$", "", ""]);
+        assert!(split_calls("str(a").is_err());
+        assert!(split_calls("str(a)x").is_err());
+        assert!(split_calls(",lower").is_err());
+    }
+
+    #[test]
+    fn expressions_evaluate_against_a_source_and_variables() {
+        let mut vars: HashMap<String, Value> = HashMap::new();
+        let e = Expr::parse("var(txn.x,dflt)").unwrap();
+        assert_eq!(e.eval(&Req, &mut vars), Some(Value::Str("dflt".into())));
+        vars.set("txn.x", Value::Int(4));
+        assert_eq!(e.eval(&Req, &mut vars), Some(Value::Int(4)));
+        let p = Expr::parse("path").unwrap();
+        assert_eq!(p.eval(&Req, &mut vars).unwrap().as_str(), "/foo/bar/baz");
+        assert_eq!(Expr::parse("query").unwrap().eval(&Req, &mut vars), None);
+        assert!(Expr::parse("nosuch").unwrap_err().contains("nosuch"));
+        assert!(Expr::parse("var(x)").is_err());
+    }
+
+    #[test]
+    fn log_formats_mix_text_and_samples() {
+        let mut vars: HashMap<String, Value> = HashMap::new();
+        let f = LogFmt::parse("ip=%[src] 100%% %[query]!").unwrap();
+        assert_eq!(f.render(&Req, &mut vars), "ip=192.168.1.7 100% !");
+        assert!(LogFmt::parse("plain").unwrap().is_literal());
+        assert!(LogFmt::parse("%T").is_err());
+        assert!(LogFmt::parse("%[src").is_err());
+    }
+
+    #[test]
+    fn casts_follow_haproxy() {
+        assert_eq!(leading_int(" 42abc"), Some(42));
+        assert_eq!(leading_int("-7"), Some(-7));
+        assert_eq!(leading_int("x"), None);
+        assert!(Value::Str("1".into()).as_bool());
+        assert!(!Value::Str("0".into()).as_bool());
+        assert_eq!(Value::Bool(true).as_str(), "1");
+    }
+}
