@@ -903,7 +903,7 @@ impl<'a> Parser<'a> {
                     return Err(format!("`{kw}` rules in `defaults` are not supported; put them in the proxies"));
                 }
                 let response = kw == "http-response";
-                let rule = parse_http_rule(d, &w[1..], place, response)?;
+                let rule = parse_http_rule(d, &w[1..], place, response, self.global.bufsize)?;
                 if response {
                     d.http_response_rules.push(rule);
                 } else {
@@ -930,7 +930,7 @@ impl<'a> Parser<'a> {
                 if k == Kind::Defaults {
                     return Err("`redirect` rules in `defaults` are not supported; put them in the proxies".into());
                 }
-                let rule = parse_http_rule(d, w, place, false)?;
+                let rule = parse_http_rule(d, w, place, false, self.global.bufsize)?;
                 d.redirect_rules.push(rule);
             }
             "monitor-uri" => {
@@ -1618,15 +1618,15 @@ fn check_rules(
         for acl in unknown_acls(acls, &r.any_of) {
             e(&r.source, kw, format!("unknown ACL `{acl}`"));
         }
-        let on_status = r.any_of.iter().flatten().any(|t| {
+        let on_response = r.any_of.iter().flatten().any(|t| {
             acls.iter()
-                .any(|a| a.name == t.acl && a.fetch == AclFetch::Status)
-        });
-        if on_status && kw != "http-response" {
+                .any(|a| a.name == t.acl && a.test.needs_response())
+        }) || action_needs_response(&r.action);
+        if on_response && kw != "http-response" {
             e(
                 &r.source,
                 kw,
-                "`status` is known only in http-response rules".into(),
+                "the response (`status`, `res.*`) is known only in http-response rules".into(),
             );
         }
         if let Err(why) = check_http_action(&r.action) {
@@ -1654,6 +1654,33 @@ const DENY_STATUSES: &[u16] = &[
     200, 400, 401, 403, 404, 405, 407, 408, 410, 413, 425, 429, 500, 501, 502, 503, 504,
 ];
 
+/// Whether an action's values read the response.
+fn action_needs_response(a: &HttpAction) -> bool {
+    match a {
+        HttpAction::SetHeader { value, .. } | HttpAction::AddHeader { value, .. } => {
+            value.needs_response()
+        }
+        HttpAction::ReplaceHeader { with, .. } | HttpAction::ReplaceLine { with, .. } => {
+            with.needs_response()
+        }
+        HttpAction::SetLine { value, .. } => value.needs_response(),
+        HttpAction::SetVar { value, .. } => match value {
+            VarValue::Expr(e) => e.needs_response(),
+            VarValue::Fmt(f) => f.needs_response(),
+        },
+        HttpAction::Return(r) => {
+            r.body.as_ref().is_some_and(LogFmt::needs_response)
+                || r.headers.iter().any(|(_, v)| v.needs_response())
+        }
+        HttpAction::Redirect(r) => r.target.needs_response(),
+        HttpAction::DelHeader { .. }
+        | HttpAction::Deny { .. }
+        | HttpAction::Allow
+        | HttpAction::UnsetVar { .. }
+        | HttpAction::SetStatus { .. } => false,
+    }
+}
+
 fn check_http_action(a: &HttpAction) -> Result<(), String> {
     let name_ok = |name: &str| -> Result<(), String> {
         if hyper::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
@@ -1666,24 +1693,37 @@ fn check_http_action(a: &HttpAction) -> Result<(), String> {
         }
         Ok(())
     };
+    // Text without samples must be a valid header value as it is; with samples it is
+    // checked when it is made.
+    let value_ok = |v: &LogFmt| -> Result<(), String> {
+        if v.is_literal() && hyper::header::HeaderValue::from_str(&v.text).is_err() {
+            return Err(format!("`{v}` is not a valid header value"));
+        }
+        Ok(())
+    };
     match a {
         HttpAction::SetHeader { name, value } | HttpAction::AddHeader { name, value } => {
             name_ok(name)?;
-            let sample = expand_value(value, |n| VALUE_FETCHES.contains(&n).then(|| "0".into()))?;
-            if hyper::header::HeaderValue::from_str(&sample).is_err() {
-                return Err(format!("`{value}` is not a valid header value"));
-            }
-            Ok(())
+            value_ok(value)
         }
-        HttpAction::DelHeader { name } => name_ok(name),
+        HttpAction::DelHeader {
+            name,
+            method: NameMatch::Str,
+        } => name_ok(name),
+        HttpAction::ReplaceHeader { name, .. } => name_ok(name),
+        HttpAction::DelHeader { .. } => Ok(()),
         HttpAction::Deny { status } if !DENY_STATUSES.contains(status) => Err(format!(
             "deny_status {status} is not one of {DENY_STATUSES:?}"
         )),
-        HttpAction::Deny { .. } | HttpAction::Allow => Ok(()),
-        HttpAction::Redirect(r) => match hyper::header::HeaderValue::from_str(&r.target) {
-            Ok(_) => Ok(()),
-            Err(_) => Err(format!("`{}` is not a valid Location", r.target)),
-        },
+        HttpAction::Redirect(r) => value_ok(&r.target),
+        HttpAction::Deny { .. }
+        | HttpAction::Allow
+        | HttpAction::Return(_)
+        | HttpAction::SetVar { .. }
+        | HttpAction::UnsetVar { .. }
+        | HttpAction::SetLine { .. }
+        | HttpAction::ReplaceLine { .. }
+        | HttpAction::SetStatus { .. } => Ok(()),
     }
 }
 
@@ -2005,105 +2045,10 @@ fn parse_log(w: &[Word]) -> R<Option<LogTarget>> {
 }
 
 fn parse_acl(name: &str, w: &[Word]) -> R<Acl> {
-    let crit = w.first().ok_or("missing ACL criterion")?.text.as_str();
-    if crit == "ssl_fc" {
-        if w.len() > 1 {
-            return Err("`ssl_fc` takes no value".into());
-        }
-        return Ok(Acl {
-            name: name.to_string(),
-            fetch: AclFetch::SslFc,
-            matcher: AclMatch::Exact,
-            ignore_case: false,
-            values: Vec::new(),
-        });
-    }
-    let (fetch, mut matcher) = match crit {
-        "hdr(host)" | "hdr(Host)" | "req.hdr(host)" => (AclFetch::Host, AclMatch::Exact),
-        "hdr_beg(host)" | "hdr_beg(Host)" => (AclFetch::Host, AclMatch::Prefix),
-        "hdr_end(host)" | "hdr_end(Host)" => (AclFetch::Host, AclMatch::Suffix),
-        "hdr_sub(host)" | "hdr_sub(Host)" => (AclFetch::Host, AclMatch::Substring),
-        "hdr_dom(host)" | "hdr_dom(Host)" => (AclFetch::Host, AclMatch::Domain),
-        "path" => (AclFetch::Path, AclMatch::Exact),
-        "path_beg" => (AclFetch::Path, AclMatch::Prefix),
-        "path_end" => (AclFetch::Path, AclMatch::Suffix),
-        "path_sub" => (AclFetch::Path, AclMatch::Substring),
-        "path_dir" => (AclFetch::Path, AclMatch::Domain),
-        "method" => (AclFetch::Method, AclMatch::Exact),
-        "status" => {
-            for v in w.iter().skip(1).filter(|x| !x.text.starts_with('-')) {
-                let ok = match v.text.split_once(':') {
-                    Some((a, b)) => a.parse::<u16>().is_ok() && b.parse::<u16>().is_ok(),
-                    None => v.text.parse::<u16>().is_ok(),
-                };
-                if !ok {
-                    return Err(format!("`{}` is not a status code or a range `LOW:HIGH`", v.text));
-                }
-            }
-            (AclFetch::Status, AclMatch::Exact)
-        }
-        "src" => (AclFetch::Src, AclMatch::Network),
-        o => {
-            return Err(format!(
-                "ACL criterion `{o}` is not supported (hdr(host), hdr_beg/end/sub/dom(host), path, path_beg/end/sub/dir, method, src, ssl_fc)"
-            ))
-        }
-    };
-    let mut ignore_case = false;
-    let mut i = 1;
-    while let Some(f) = w
-        .get(i)
-        .filter(|x| x.text.starts_with('-') && x.text.len() > 1)
-    {
-        match f.text.as_str() {
-            "-i" => ignore_case = true,
-            "-m" => {
-                let m = w
-                    .get(i + 1)
-                    .ok_or("missing match method after -m")?
-                    .text
-                    .as_str();
-                matcher = match m {
-                    "str" => AclMatch::Exact,
-                    "beg" => AclMatch::Prefix,
-                    "end" => AclMatch::Suffix,
-                    "sub" => AclMatch::Substring,
-                    "dom" => AclMatch::Domain,
-                    "ip" if fetch == AclFetch::Src => AclMatch::Network,
-                    o => {
-                        return Err(format!(
-                            "match method `-m {o}` is not supported (str, beg, end, sub, dom)"
-                        ))
-                    }
-                };
-                if fetch == AclFetch::Src && matcher != AclMatch::Network {
-                    return Err("`src` only matches networks".into());
-                }
-                i += 1;
-            }
-            "--" => {
-                i += 1;
-                break;
-            }
-            o => return Err(format!("ACL flag `{o}` is not supported (-i, -m)")),
-        }
-        i += 1;
-    }
-    let values: Vec<String> = w[i..].iter().map(|x| x.text.clone()).collect();
-    if values.is_empty() {
-        return Err(format!("ACL `{name}` has no value to match"));
-    }
-    if fetch == AclFetch::Src {
-        for v in &values {
-            Cidr::parse(v)?;
-        }
-    }
+    let words: Vec<String> = w.iter().map(|x| x.text.clone()).collect();
     Ok(Acl {
         name: name.to_string(),
-        fetch,
-        matcher,
-        ignore_case,
-        values,
+        test: AclTest::parse(&words)?,
     })
 }
 
@@ -2213,32 +2158,32 @@ fn parse_stick_on(w: &[Word]) -> R<StickOn> {
     }
 }
 
-/// `location|prefix|scheme TARGET [code N] [drop-query] [append-slash]`.
+/// `location|prefix|scheme TARGET [code N] [drop-query] [append-slash]
+/// [ignore-empty]`, in any order.
 fn parse_redirect(args: &[&str]) -> R<Redirect> {
-    let (kind, target) = match args {
-        ["location", t, ..] => (RedirectKind::Location, t),
-        ["prefix", t, ..] => (RedirectKind::Prefix, t),
-        ["scheme", t, ..] => (RedirectKind::Scheme, t),
-        _ => return Err("`redirect` takes `location`, `prefix` or `scheme` and its target".into()),
-    };
-    if target.contains('%') {
-        return Err(format!(
-            "`{target}`: log-format targets are not supported in redirects"
-        ));
-    }
-    let mut r = Redirect {
-        kind,
-        target: target.to_string(),
-        code: 302,
-        drop_query: false,
-        append_slash: false,
-    };
-    let mut i = 2;
+    let mut target = None;
+    let mut code = 302;
+    let (mut drop_query, mut append_slash, mut ignore_empty) = (false, false, false);
+    let mut i = 0;
     while i < args.len() {
+        let arg = |k: usize| {
+            args.get(k)
+                .copied()
+                .ok_or_else(|| format!("missing value after `{}`", args[i]))
+        };
         match args[i] {
+            k @ ("location" | "prefix" | "scheme") => {
+                let kind = match k {
+                    "location" => RedirectKind::Location,
+                    "prefix" => RedirectKind::Prefix,
+                    _ => RedirectKind::Scheme,
+                };
+                target = Some((kind, LogFmt::parse(arg(i + 1)?)?));
+                i += 2;
+            }
             "code" => {
-                let c = args.get(i + 1).ok_or("missing redirect code")?;
-                r.code = match c.parse() {
+                let c = arg(i + 1)?;
+                code = match c.parse() {
                     Ok(c @ (301 | 302 | 303 | 307 | 308)) => c,
                     _ => {
                         return Err(format!(
@@ -2249,24 +2194,123 @@ fn parse_redirect(args: &[&str]) -> R<Redirect> {
                 i += 2;
             }
             "drop-query" => {
-                r.drop_query = true;
+                drop_query = true;
                 i += 1;
             }
             "append-slash" => {
-                r.append_slash = true;
+                append_slash = true;
+                i += 1;
+            }
+            "ignore-empty" => {
+                ignore_empty = true;
                 i += 1;
             }
             o => {
                 return Err(format!(
-                    "redirect option `{o}` is not supported (code, drop-query, append-slash)"
+                    "redirect option `{o}` is not supported (location, prefix, scheme, code, drop-query, append-slash, ignore-empty)"
                 ))
             }
         }
     }
+    let (kind, target) =
+        target.ok_or("`redirect` takes `location`, `prefix` or `scheme` and its target")?;
+    Ok(Redirect {
+        kind,
+        target,
+        code,
+        drop_query,
+        append_slash,
+        ignore_empty,
+    })
+}
+
+/// `return` and its options (the words after it).
+fn parse_return(args: &[&str], bufsize: usize) -> R<Return> {
+    let mut r = Return {
+        status: 200,
+        content_type: None,
+        body: None,
+        headers: Vec::new(),
+    };
+    let mut i = 0;
+    while i < args.len() {
+        let arg = |k: usize| {
+            args.get(k)
+                .copied()
+                .ok_or_else(|| format!("missing value after `{}`", args[i]))
+        };
+        match args[i] {
+            "status" => {
+                let c = arg(i + 1)?;
+                r.status = match c.parse() {
+                    Ok(c @ 200..=599) => c,
+                    _ => return Err(format!("`status {c}` is not a status code (200..599)")),
+                };
+                i += 2;
+            }
+            "content-type" => {
+                r.content_type = Some(arg(i + 1)?.to_string());
+                i += 2;
+            }
+            kind @ ("string" | "lf-string" | "file" | "lf-file") => {
+                if r.body.is_some() {
+                    return Err("`return` takes one body".into());
+                }
+                let v = arg(i + 1)?;
+                let text = if kind.ends_with("file") {
+                    let b = std::fs::read(v).map_err(|e| format!("cannot read `{v}`: {e}"))?;
+                    if b.len() > bufsize {
+                        return Err(format!("`{v}` is larger than tune.bufsize ({bufsize} bytes)"));
+                    }
+                    String::from_utf8(b).map_err(|_| format!("`{v}` is not UTF-8 text"))?
+                } else {
+                    v.to_string()
+                };
+                r.body = Some(if kind.starts_with("lf-") {
+                    LogFmt::parse(&text)?
+                } else {
+                    LogFmt::literal(&text)
+                });
+                i += 2;
+            }
+            "hdr" => {
+                let name = arg(i + 1)?;
+                let value = LogFmt::parse(arg(i + 2)?)?;
+                if hyper::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                    return Err(bad_header(name));
+                }
+                if ["content-length", "content-type", "transfer-encoding"]
+                    .iter()
+                    .any(|h| h.eq_ignore_ascii_case(name))
+                {
+                    return Err(format!("`hdr {name}`: the load balancer sets it itself"));
+                }
+                r.headers.push((name.to_string(), value));
+                i += 3;
+            }
+            o @ ("errorfile" | "errorfiles" | "default-errorfiles") => {
+                return Err(format!("`return {o}` is not supported (string, lf-string, file, lf-file)"))
+            }
+            o => {
+                return Err(format!(
+                    "return option `{o}` is not supported (status, content-type, string, lf-string, file, lf-file, hdr)"
+                ))
+            }
+        }
+    }
+    if r.body.is_some() && r.content_type.is_none() {
+        return Err("a `return` body needs a `content-type`".into());
+    }
     Ok(r)
 }
 
-fn parse_http_rule(d: &mut Draft, w: &[Word], place: &str, response: bool) -> R<HttpRule> {
+fn parse_http_rule(
+    d: &mut Draft,
+    w: &[Word],
+    place: &str,
+    response: bool,
+    bufsize: usize,
+) -> R<HttpRule> {
     let kw = if response {
         "http-response"
     } else {
@@ -2283,39 +2327,147 @@ fn parse_http_rule(d: &mut Draft, w: &[Word], place: &str, response: bool) -> R<
         .text
         .as_str();
     let args: Vec<&str> = act[1..].iter().map(|x| x.text.as_str()).collect();
-    let action = match (verb, args.as_slice()) {
-        ("set-header", [name, value]) => HttpAction::SetHeader {
+    let fmt = |v: &str| LogFmt::parse(v);
+    // `set-var(NAME[,COND...])`: the variable is in the verb.
+    let (verb, inner) = match verb.split_once('(') {
+        Some((v, rest)) => (
+            v,
+            Some(
+                rest.strip_suffix(')')
+                    .ok_or_else(|| format!("`{verb}`: `(` without `)`"))?,
+            ),
+        ),
+        None => (verb, None),
+    };
+    let line = |part: LinePart| -> R<HttpAction> {
+        match args.as_slice() {
+            [v] => Ok(HttpAction::SetLine {
+                part,
+                value: fmt(v)?,
+            }),
+            _ => Err(format!("`{kw} {verb}` takes one value")),
+        }
+    };
+    let replace_line = |part: LinePart| -> R<HttpAction> {
+        match args.as_slice() {
+            [re, with] => Ok(HttpAction::ReplaceLine {
+                part,
+                re: Re::parse(re)?,
+                with: fmt(with)?,
+            }),
+            _ => Err(format!(
+                "`{kw} {verb}` takes a regular expression and a replacement"
+            )),
+        }
+    };
+    let action = match (verb, inner, args.as_slice()) {
+        ("set-header", None, [name, value]) => HttpAction::SetHeader {
             name: name.to_string(),
-            value: value.to_string(),
+            value: fmt(value)?,
         },
-        ("add-header", [name, value]) => HttpAction::AddHeader {
+        ("add-header", None, [name, value]) => HttpAction::AddHeader {
             name: name.to_string(),
-            value: value.to_string(),
+            value: fmt(value)?,
         },
-        ("del-header", [name]) => HttpAction::DelHeader {
-            name: name.to_string(),
-        },
-        ("set-header" | "add-header", _) => {
+        ("set-header" | "add-header", ..) => {
             return Err(format!(
                 "`{kw} {verb}` takes a header name and one value (quote a value with spaces)"
             ))
         }
-        ("del-header", _) => return Err(format!("`{kw} del-header` takes a header name only")),
-        ("deny", []) => HttpAction::Deny {
+        ("del-header", None, [name]) => HttpAction::DelHeader {
+            name: name.to_string(),
+            method: NameMatch::Str,
+        },
+        ("del-header", None, [name, "-m", m]) => HttpAction::DelHeader {
+            name: name.to_string(),
+            method: match *m {
+                "str" => NameMatch::Str,
+                "beg" => NameMatch::Beg,
+                "end" => NameMatch::End,
+                "sub" => NameMatch::Sub,
+                "reg" => NameMatch::Reg(Re::with_case(name, true)?),
+                o => {
+                    return Err(format!(
+                        "`del-header -m {o}`: not one of str, beg, end, sub, reg"
+                    ))
+                }
+            },
+        },
+        ("del-header", ..) => {
+            return Err(format!(
+                "`{kw} del-header` takes a header name and `-m METHOD`"
+            ))
+        }
+        (v @ ("replace-header" | "replace-value"), None, [name, re, with]) => {
+            HttpAction::ReplaceHeader {
+                name: name.to_string(),
+                re: Re::parse(re)?,
+                with: fmt(with)?,
+                each_value: v == "replace-value",
+            }
+        }
+        ("replace-header" | "replace-value", ..) => {
+            return Err(format!(
+                "`{kw} {verb}` takes a header name, a regular expression and a replacement"
+            ))
+        }
+        ("deny", None, []) => HttpAction::Deny {
             status: if response { 502 } else { 403 },
         },
-        ("deny", ["deny_status", code]) => HttpAction::Deny {
+        ("deny", None, ["deny_status" | "status", code]) => HttpAction::Deny {
             status: code
                 .parse()
                 .map_err(|_| format!("`deny_status {code}` is not a status code"))?,
         },
-        ("deny", _) => return Err(format!("`{kw} deny` takes only `deny_status CODE`")),
-        ("allow", []) => HttpAction::Allow,
-        ("redirect", _) if !response => HttpAction::Redirect(parse_redirect(&args)?),
-        ("allow", _) => return Err(format!("`{kw} allow` takes no argument")),
-        (o, _) => {
+        ("deny", ..) => return Err(format!("`{kw} deny` takes only `deny_status CODE`")),
+        ("allow", None, []) => HttpAction::Allow,
+        ("allow", ..) => return Err(format!("`{kw} allow` takes no argument")),
+        ("redirect", None, _) if !response => HttpAction::Redirect(parse_redirect(&args)?),
+        ("return", None, _) => HttpAction::Return(parse_return(&args, bufsize)?),
+        ("set-var" | "set-var-fmt", Some(var), [v]) => HttpAction::SetVar {
+            var: VarSet::parse(var)?,
+            value: if verb == "set-var" {
+                VarValue::Expr(Expr::parse(v)?)
+            } else {
+                VarValue::Fmt(fmt(v)?)
+            },
+        },
+        ("set-var" | "set-var-fmt", ..) => {
+            return Err(format!("`{kw} {verb}(NAME)` takes one expression"))
+        }
+        ("unset-var", Some(var), []) => {
+            crate::sample::check_var_name(var)?;
+            HttpAction::UnsetVar {
+                name: var.to_string(),
+            }
+        }
+        ("set-method", None, _) if !response => line(LinePart::Method)?,
+        ("set-path", None, _) if !response => line(LinePart::Path)?,
+        ("set-query", None, _) if !response => line(LinePart::Query)?,
+        ("set-pathq", None, _) if !response => line(LinePart::Pathq)?,
+        ("set-uri", None, _) if !response => line(LinePart::Uri)?,
+        ("replace-path", None, _) if !response => replace_line(LinePart::Path)?,
+        ("replace-pathq", None, _) if !response => replace_line(LinePart::Pathq)?,
+        ("replace-uri", None, _) if !response => replace_line(LinePart::Uri)?,
+        ("set-status", None, [code, rest @ ..]) if response => HttpAction::SetStatus {
+            status: match code.parse() {
+                Ok(c @ 100..=999) => c,
+                _ => return Err(format!("`set-status {code}` is not a status code")),
+            },
+            reason: match rest {
+                [] => None,
+                ["reason", r] => Some(r.to_string()),
+                _ => return Err("`set-status CODE` takes only `reason TEXT`".into()),
+            },
+        },
+        (o, ..) => {
             return Err(format!(
-                "`{kw} {o}` is not supported (set-header, add-header, del-header, deny, allow, redirect)"
+                "`{kw} {o}` is not supported ({})",
+                if response {
+                    "set-header, add-header, del-header, replace-header, replace-value, deny, allow, return, set-var, set-var-fmt, unset-var, set-status"
+                } else {
+                    "set-header, add-header, del-header, replace-header, replace-value, deny, allow, redirect, return, set-var, set-var-fmt, unset-var, set-method, set-path, set-query, set-pathq, set-uri, replace-path, replace-pathq, replace-uri"
+                }
             ))
         }
     };
@@ -2371,8 +2523,14 @@ fn parse_cond(d: &mut Draft, w: &[Word]) -> R<Vec<Vec<CondTerm>>> {
         } else {
             rest
         };
-        if acl == "TRUE" || acl == "FALSE" {
-            return Err("predefined ACLs are not supported".into());
+        if !d.acls.iter().any(|a| a.name == acl) {
+            if let Some(text) = crate::sample::acl::predefined(&acl) {
+                let words: Vec<String> = text.split(' ').map(String::from).collect();
+                d.acls.push(Acl {
+                    name: acl.clone(),
+                    test: AclTest::parse(&words)?,
+                });
+            }
         }
         groups
             .last_mut()
@@ -2554,19 +2712,6 @@ mod tests {
     }
 
     #[test]
-    fn rule_values_expand_fetches_and_percent_signs() {
-        let f = |n: &str| (n == "src").then(|| "10.0.0.7".to_string());
-        assert_eq!(expand_value("plain", f).as_deref(), Ok("plain"));
-        assert_eq!(
-            expand_value("%[src]:x 100%%", f).as_deref(),
-            Ok("10.0.0.7:x 100%")
-        );
-        assert!(expand_value("%[dst]", f).is_err());
-        assert!(expand_value("50%", f).is_err());
-        assert!(expand_value("%[src", f).is_err());
-    }
-
-    #[test]
     fn http_request_rules() {
         let c = ok(
             "defaults\n mode http\nlisten l\n bind :8080\n acl adm path_beg /admin\n \
@@ -2579,27 +2724,29 @@ mod tests {
                     http-request set-header X-Forwarded-Port %[dst_port]\n server a 127.0.0.1:1\n",
         );
         let f = &c.frontends[0];
+        let lf = |s: &str| LogFmt::parse(s).expect("log-format");
         let actions: Vec<&HttpAction> = f.http_request.iter().map(|r| &r.action).collect();
         assert_eq!(
             actions,
             [
                 &HttpAction::DelHeader {
-                    name: "X-Forwarded-Proto".into()
+                    name: "X-Forwarded-Proto".into(),
+                    method: NameMatch::Str,
                 },
                 &HttpAction::SetHeader {
                     name: "X-Forwarded-Proto".into(),
-                    value: "https".into()
+                    value: lf("https")
                 },
                 &HttpAction::AddHeader {
                     name: "X-Via".into(),
-                    value: "halo lb".into()
+                    value: lf("halo lb")
                 },
                 &HttpAction::Allow,
                 &HttpAction::Deny { status: 404 },
                 &HttpAction::Deny { status: 403 },
                 &HttpAction::SetHeader {
                     name: "X-Forwarded-Port".into(),
-                    value: "%[dst_port]".into()
+                    value: lf("%[dst_port]")
                 },
             ]
         );
@@ -2625,19 +2772,28 @@ mod tests {
             );
         };
         refused(
-            "http-request set-var(txn.x) str(y)",
-            "`http-request set-var(txn.x)` is not supported",
+            "http-request track-sc0 src",
+            "`http-request track-sc0` is not supported",
         );
+        refused("http-request set-var(x) str(y)", "has no scope");
         refused("http-request redirect scheme https code 999", "999");
         refused("http-request set-header Host evil", "routed or framed");
         refused("http-request del-header content-length", "routed or framed");
         refused(
-            "http-request set-header X-Client %[req.hdr(x)]",
-            "`%[req.hdr(x)]` is not supported",
+            "http-request set-header X-Client %[nosuch(x)]",
+            "sample fetch `nosuch` is not supported",
+        );
+        refused(
+            "http-request set-header X-Client %[src,nosuch]",
+            "converter `nosuch` is not supported",
+        );
+        refused(
+            "http-request set-header X-Client %[status]",
+            "only in http-response rules",
         );
         refused(
             "http-request set-header X-Client %ci",
-            "only `%[FETCH]` and `%%`",
+            "only `%[SAMPLE]` and `%%`",
         );
         refused("http-request set-header X-Client %[src", "without `]`");
         refused("http-request set-header X-A", "one value");

@@ -10,6 +10,7 @@ pub mod lex;
 pub mod native;
 pub mod summary;
 
+pub use crate::sample::{AclTest, Expr, LogFmt, Re, VarSet};
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -329,48 +330,14 @@ impl<'de> Deserialize<'de> for Cidr {
     }
 }
 
-/// What an ACL looks at.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AclFetch {
-    /// The Host header without the port.
-    Host,
-    Path,
-    Method,
-    /// The client's address.
-    Src,
-    /// Whether the client connection is TLS (`ssl_fc`, no values): never, since halo
-    /// does not terminate TLS, as HAProxy answers for a bind without `ssl`.
-    SslFc,
-    /// The response's status code (`status`; in `http-response` rules only).
-    Status,
-}
-
-/// How an ACL compares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AclMatch {
-    Exact,
-    Prefix,
-    Suffix,
-    Substring,
-    /// Domain match: the value appears as whole dot/slash-delimited words.
-    Domain,
-    /// Client address in a network.
-    Network,
-}
-
-/// A named test (`acl NAME fetch [-i] value...`): true if any value matches.
+/// A named test (`acl NAME CRITERION [FLAGS] [PATTERN...]`); several lines with the
+/// same name make one ACL that holds when any of them does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Acl {
     pub name: String,
-    pub fetch: AclFetch,
-    #[serde(rename = "match")]
-    pub matcher: AclMatch,
-    #[serde(default)]
-    pub ignore_case: bool,
-    pub values: Vec<String>,
+    /// The criterion, flags and patterns as HAProxy writes them.
+    pub test: AclTest,
 }
 
 /// One term of a condition: an ACL name, possibly negated.
@@ -412,61 +379,103 @@ pub struct HttpRule {
     pub source: String,
 }
 
-/// The sample fetches an `http-request` value may use as `%[NAME]`.
-pub const VALUE_FETCHES: &[&str] = &["src", "src_port", "dst", "dst_port", "ssl_fc"];
-
-/// Expands an `http-request` value in the part of HAProxy's log-format that halo
-/// supports: `%[FETCH]` becomes what `fetch` gives for FETCH (one of
-/// [`VALUE_FETCHES`]), `%%` a `%`; anything else after a `%` is refused.
-pub fn expand_value(value: &str, fetch: impl Fn(&str) -> Option<String>) -> Result<String, String> {
-    let mut out = String::with_capacity(value.len() + 16);
-    let mut rest = value;
-    while let Some(i) = rest.find('%') {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 1..];
-        if let Some(r) = after.strip_prefix('%') {
-            out.push('%');
-            rest = r;
-            continue;
-        }
-        let Some(body) = after.strip_prefix('[') else {
-            return Err(format!(
-                "`{value}`: only `%[FETCH]` and `%%` are supported after `%`"
-            ));
-        };
-        let end = body
-            .find(']')
-            .ok_or_else(|| format!("`{value}`: `%[` without `]`"))?;
-        let name = &body[..end];
-        let sample = fetch(name).ok_or_else(|| {
-            format!(
-                "`%[{name}]` is not supported in values ({})",
-                VALUE_FETCHES.join(", ")
-            )
-        })?;
-        out.push_str(&sample);
-        rest = &body[end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
-/// What an `http-request` rule does.
+/// What an `http-request` (or `http-response`) rule does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum HttpAction {
-    /// Replaces every line of the header with one (`set-header NAME VALUE`).
-    SetHeader { name: String, value: String },
-    /// Adds a header line (`add-header NAME VALUE`).
-    AddHeader { name: String, value: String },
-    /// Removes every line of the header (`del-header NAME`).
-    DelHeader { name: String },
+    /// Replaces every line of the header with one (`set-header NAME FMT`).
+    SetHeader { name: String, value: LogFmt },
+    /// Adds a header line (`add-header NAME FMT`).
+    AddHeader { name: String, value: LogFmt },
+    /// Removes the header lines whose name matches (`del-header NAME [-m METH]`).
+    DelHeader {
+        name: String,
+        #[serde(default)]
+        method: NameMatch,
+    },
+    /// Rewrites header values by a regular expression: the whole line
+    /// (`replace-header`) or each comma-separated value (`replace-value`).
+    ReplaceHeader {
+        name: String,
+        re: Re,
+        with: LogFmt,
+        each_value: bool,
+    },
     /// Answers with `status` (403 by default) instead of forwarding.
     Deny { status: u16 },
-    /// Stops the evaluation; the request goes on.
+    /// Stops the evaluation; the message goes on.
     Allow,
     /// Answers with a redirection (`redirect` or `http-request redirect`).
     Redirect(Redirect),
+    /// Answers with a response of the load balancer's own (`return`).
+    Return(Return),
+    /// Sets a variable from a sample (`set-var(NAME[,COND...]) EXPR`) or a log-format
+    /// string (`set-var-fmt`).
+    SetVar { var: VarSet, value: VarValue },
+    /// Removes a variable (`unset-var(NAME)`).
+    UnsetVar { name: String },
+    /// Changes a part of the request line: the method, the path, the query, the path
+    /// with the query, or the whole target (`set-method`, `set-path`, ...).
+    SetLine { part: LinePart, value: LogFmt },
+    /// Rewrites a part of the request line by a regular expression (`replace-path`,
+    /// `replace-pathq`, `replace-uri`).
+    ReplaceLine {
+        part: LinePart,
+        re: Re,
+        with: LogFmt,
+    },
+    /// Changes the response's status (`set-status CODE [reason TEXT]`).
+    SetStatus {
+        status: u16,
+        #[serde(default)]
+        reason: Option<String>,
+    },
+}
+
+/// How `del-header` compares names (`-m str|beg|end|sub|reg`, case-insensitive).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NameMatch {
+    #[default]
+    Str,
+    Beg,
+    End,
+    Sub,
+    Reg(Re),
+}
+
+/// A part of the request line that rules may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinePart {
+    Method,
+    Path,
+    Query,
+    Pathq,
+    Uri,
+}
+
+/// What `set-var` stores: a sample, or a log-format string.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VarValue {
+    Expr(Expr),
+    Fmt(LogFmt),
+}
+
+/// `return [status N] [content-type T] [string S | lf-string FMT | file F | lf-file F]
+/// [hdr NAME FMT]...`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Return {
+    pub status: u16,
+    #[serde(default)]
+    pub content_type: Option<String>,
+    /// The body: text, or a log-format string (`lf-string`, `lf-file`).
+    #[serde(default)]
+    pub body: Option<LogFmt>,
+    #[serde(default)]
+    pub headers: Vec<(String, LogFmt)>,
 }
 
 /// Session persistence by address (see [`Backend::stick`]).
@@ -496,7 +505,11 @@ pub enum StickOn {
 #[serde(deny_unknown_fields)]
 pub struct Redirect {
     pub kind: RedirectKind,
-    pub target: String,
+    /// The target, a log-format string.
+    pub target: LogFmt,
+    /// No redirection when the target comes out empty (`ignore-empty`).
+    #[serde(default)]
+    pub ignore_empty: bool,
     /// 301, 302 (the default), 303, 307 or 308.
     pub code: u16,
     /// `prefix`: leave the query string out.

@@ -121,19 +121,7 @@ pub fn describe(c: &Config) -> String {
             );
         }
         for a in &f.acl {
-            let _ = writeln!(
-                s,
-                "  acl {}: {:?} {:?}{} {:?}",
-                a.name,
-                a.fetch,
-                a.matcher,
-                if a.ignore_case {
-                    " (case-insensitive)"
-                } else {
-                    ""
-                },
-                a.values
-            );
+            let _ = writeln!(s, "  acl {}: {}", a.name, a.test);
         }
         if let Some(b) = &f.default_backend {
             let _ = writeln!(s, "  default_backend {b}");
@@ -288,9 +276,51 @@ fn rules(s: &mut String, requests: &[HttpRule], responses: &[HttpRule]) {
         .chain(responses.iter().map(|r| ("http-response", r)));
     for (kw, r) in all {
         let action = match &r.action {
-            HttpAction::SetHeader { name, value } => format!("set-header {name} {value:?}"),
-            HttpAction::AddHeader { name, value } => format!("add-header {name} {value:?}"),
-            HttpAction::DelHeader { name } => format!("del-header {name}"),
+            HttpAction::SetHeader { name, value } => format!("set-header {name} \"{value}\""),
+            HttpAction::AddHeader { name, value } => format!("add-header {name} \"{value}\""),
+            HttpAction::DelHeader { name, method } => match method {
+                NameMatch::Str => format!("del-header {name}"),
+                m => format!("del-header {name} (names matching by {m:?})"),
+            },
+            HttpAction::ReplaceHeader {
+                name,
+                re,
+                with,
+                each_value,
+            } => format!(
+                "replace {} of {name} matching {:?} with \"{with}\"",
+                if *each_value {
+                    "each value"
+                } else {
+                    "the value"
+                },
+                re.text
+            ),
+            HttpAction::Return(r) => format!(
+                "return {}{}{}",
+                r.status,
+                r.content_type
+                    .as_ref()
+                    .map(|t| format!(" {t}"))
+                    .unwrap_or_default(),
+                r.headers
+                    .iter()
+                    .map(|(n, v)| format!(" {n}: \"{v}\""))
+                    .collect::<String>()
+            ),
+            HttpAction::SetVar { var, value } => match value {
+                crate::config::VarValue::Expr(e) => format!("set-var {} = {e}", var.text),
+                crate::config::VarValue::Fmt(f) => format!("set-var {} = \"{f}\"", var.text),
+            },
+            HttpAction::UnsetVar { name } => format!("unset-var {name}"),
+            HttpAction::SetLine { part, value } => format!("set {part:?} \"{value}\""),
+            HttpAction::ReplaceLine { part, re, with } => {
+                format!("replace {part:?} matching {:?} with \"{with}\"", re.text)
+            }
+            HttpAction::SetStatus { status, reason } => format!(
+                "set status {status}{}",
+                reason.as_ref().map(|r| format!(" {r}")).unwrap_or_default()
+            ),
             HttpAction::Deny { status } => format!("deny with {status}"),
             HttpAction::Allow => "allow".into(),
             HttpAction::Redirect(r) => format!(

@@ -4,12 +4,14 @@
 //! layer-7 passive checks and `httplog` lines.
 
 use super::logfmt::haproxy_date;
+use super::rules::{
+    backend_request_rules, choose_backend, frontend_request_rules, is_monitor, monitor_status,
+    response_rules, Answer, Conn, RequestView, ResponseView, Stage, TxnVars, Verdict,
+};
 use super::state::*;
 use super::tcp::{connect_server, ConnFail, ConnInfo};
 use super::Shared;
-use crate::config::{
-    expand_value, Acl, AclFetch, AclMatch, CondTerm, ForwardFor, HttpAction, HttpRule, LogFormat,
-};
+use crate::config::{ForwardFor, LogFormat};
 use crate::health::Event;
 use bytes::Bytes;
 use http_body_util::{combinators::BoxBody, BodyExt, Full};
@@ -272,19 +274,7 @@ pub fn full(s: impl Into<Bytes>) -> ProxyBody {
         .boxed()
 }
 
-/// What routing rules look at in a request, whichever way it was read.
-pub(super) trait RequestView {
-    /// The Host header, else the authority of an absolute-form target.
-    fn host_field(&self) -> Option<&str>;
-    fn path(&self) -> &str;
-    fn method(&self) -> &str;
-    /// The path with the query, as a server gets it.
-    fn path_and_query(&self) -> &str;
-    /// The request target as the client sent it (absolute form included).
-    fn target_text(&self) -> Cow<'_, str>;
-}
-
-impl<B> RequestView for Request<B> {
+impl<B: Sync> RequestView for Request<B> {
     fn host_field(&self) -> Option<&str> {
         match self.headers().get(HOST) {
             Some(v) => v.to_str().ok(),
@@ -307,352 +297,88 @@ impl<B> RequestView for Request<B> {
     fn target_text(&self) -> Cow<'_, str> {
         Cow::Owned(self.uri().to_string())
     }
-}
 
-/// The host a request is for, without a port.
-fn host_of(req: &impl RequestView) -> String {
-    let h = req.host_field().unwrap_or("");
-    if h.starts_with('[') {
-        h.split(']')
-            .next()
-            .map(|x| format!("{x}]"))
-            .unwrap_or_default()
-    } else {
-        h.split(':').next().unwrap_or("").to_string()
+    fn version(&self) -> &'static str {
+        version_text(Request::version(self))
     }
-}
 
-fn acl_matches(acl: &Acl, req: &impl RequestView, peer: SocketAddr, status: Option<u16>) -> bool {
-    let subject = match acl.fetch {
-        AclFetch::Status => {
-            let Some(code) = status else { return false };
-            return acl.values.iter().any(|v| match v.split_once(':') {
-                Some((lo, hi)) => {
-                    lo.parse().is_ok_and(|lo: u16| code >= lo)
-                        && hi.parse().is_ok_and(|hi: u16| code <= hi)
-                }
-                None => v.parse() == Ok(code),
-            });
+    /// HTTP/2's `:authority` counts as the Host header, as HAProxy makes it one.
+    fn header_values(&self, name: &str) -> Vec<Cow<'_, str>> {
+        let mut v = values_of(self.headers(), name);
+        if v.is_empty() && name.eq_ignore_ascii_case("host") {
+            v.extend(self.uri().authority().map(|a| Cow::Borrowed(a.as_str())));
         }
-        AclFetch::Host => host_of(req),
-        AclFetch::Path => req.path().to_string(),
-        AclFetch::Method => req.method().to_string(),
-        // halo does not terminate TLS: no client connection is TLS.
-        AclFetch::SslFc => return false,
-        AclFetch::Src => {
-            return acl.values.iter().any(|v| {
-                crate::config::Cidr::parse(v)
-                    .map(|c| c.contains(peer.ip()))
-                    .unwrap_or(false)
-            });
-        }
-    };
-    let subject = if acl.ignore_case {
-        subject.to_ascii_lowercase()
-    } else {
-        subject
-    };
-    acl.values.iter().any(|v| {
-        let v = if acl.ignore_case {
-            v.to_ascii_lowercase()
-        } else {
-            v.clone()
-        };
-        match acl.matcher {
-            AclMatch::Exact => subject == v,
-            AclMatch::Prefix => subject.starts_with(&v),
-            AclMatch::Suffix => subject.ends_with(&v),
-            AclMatch::Substring => subject.contains(&v),
-            AclMatch::Domain => subject.split(['.', '/']).any(|p| p == v) || subject == v,
-            AclMatch::Network => false,
-        }
-    })
-}
-
-/// Whether a rule's condition (an OR of AND-groups of the proxy's ACLs; none =
-/// always) holds; `status` is the response's, for response rules.
-fn cond_holds(
-    acls: &[Acl],
-    any_of: &[Vec<CondTerm>],
-    unless: bool,
-    req: &impl RequestView,
-    peer: SocketAddr,
-    status: Option<u16>,
-) -> bool {
-    let hit = any_of.is_empty()
-        || any_of.iter().any(|group| {
-            group.iter().all(|t| {
-                let m = acls
-                    .iter()
-                    .find(|a| a.name == t.acl)
-                    .map(|a| acl_matches(a, req, peer, status))
-                    .unwrap_or(false);
-                m != t.negate
-            })
-        });
-    hit != unless
-}
-
-pub(super) fn choose_backend(
-    fe: &FrontendRt,
-    req: &impl RequestView,
-    peer: SocketAddr,
-) -> Option<Arc<BackendRt>> {
-    for (rule, be) in &fe.rules {
-        if cond_holds(&fe.cfg.acl, &rule.any_of, rule.unless, req, peer, None) {
-            return Some(be.clone());
-        }
+        v
     }
-    fe.default_backend.clone()
-}
 
-/// What a proxy's `http-request` (or `http-response`) rules make of a request (or a
-/// response).
-#[derive(Default)]
-pub(super) struct Verdict<'a> {
-    /// Answer with this status instead of forwarding (`deny`; for a response, instead
-    /// of the server's).
-    pub(super) deny: Option<u16>,
-    /// Header names whose lines the request loses.
-    pub(super) gone: Vec<&'a str>,
-    /// Header lines the request gains, after its own.
-    pub(super) added: Vec<(&'a str, Cow<'a, str>)>,
-    /// Answer with this redirection (status, Location) instead of forwarding.
-    pub(super) redirect: Option<(u16, String)>,
-}
-
-impl Verdict<'_> {
-    /// Whether the request is answered here (denied or redirected).
-    pub(super) fn answered(&self) -> bool {
-        self.deny.is_some() || self.redirect.is_some()
-    }
-}
-
-/// Where a `redirect` sends this request.
-fn location(r: &crate::config::Redirect, req: &impl RequestView) -> String {
-    use crate::config::RedirectKind;
-    let pq = req.path_and_query();
-    let (path, query) = match pq.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (pq, None),
-    };
-    let tail = |out: &mut String| {
-        out.push_str(path);
-        if r.append_slash && !path.ends_with('/') {
-            out.push('/');
-        }
-        if let (Some(q), false) = (query, r.drop_query) {
-            out.push('?');
-            out.push_str(q);
-        }
-    };
-    let mut out = String::new();
-    match r.kind {
-        RedirectKind::Location => out.push_str(&r.target),
-        RedirectKind::Prefix => {
-            // A prefix of "/" only changes the path's form (HAProxy's rule).
-            if r.target != "/" {
-                out.push_str(r.target.trim_end_matches('/'));
+    fn header_lines(&self) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
+        let mut v = lines_of(self.headers());
+        if !self.headers().contains_key(HOST) {
+            if let Some(a) = self.uri().authority() {
+                v.insert(0, (Cow::Borrowed("host"), Cow::Borrowed(a.as_str())));
             }
-            tail(&mut out);
         }
-        RedirectKind::Scheme => {
-            out.push_str(&r.target);
-            out.push_str("://");
-            out.push_str(req.host_field().unwrap_or(""));
-            tail(&mut out);
-        }
-    }
-    out
-}
-
-/// Whether a request is for the frontend's `monitor-uri`: its path (or, for a
-/// `monitor-uri` that is not a path, its whole target), exactly.
-pub(super) fn is_monitor(fe: &FrontendRt, req: &impl RequestView) -> bool {
-    match &fe.cfg.monitor_uri {
-        None => false,
-        Some(u) if u.starts_with('/') => req.path() == u,
-        Some(u) => req.target_text() == u.as_str(),
+        v
     }
 }
 
-/// The status a `monitor-uri` request gets: 503 when a `monitor fail` holds, else 200.
-pub(super) fn monitor_status(fe: &FrontendRt, req: &impl RequestView, peer: SocketAddr) -> u16 {
-    let failing = fe
-        .cfg
-        .monitor_fail
+impl<B: Sync> ResponseView for Response<B> {
+    fn status(&self) -> u16 {
+        Response::status(self).as_u16()
+    }
+
+    fn version(&self) -> &'static str {
+        version_text(Response::version(self))
+    }
+
+    fn header_values(&self, name: &str) -> Vec<Cow<'_, str>> {
+        values_of(self.headers(), name)
+    }
+
+    fn header_lines(&self) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
+        lines_of(self.headers())
+    }
+}
+
+fn version_text(v: hyper::Version) -> &'static str {
+    match v {
+        hyper::Version::HTTP_10 => "1.0",
+        hyper::Version::HTTP_2 => "2.0",
+        _ => "1.1",
+    }
+}
+
+fn values_of<'h>(h: &'h HeaderMap, name: &str) -> Vec<Cow<'h, str>> {
+    h.get_all(name)
         .iter()
-        .any(|r| cond_holds(&fe.cfg.acl, &r.any_of, r.unless, req, peer, None));
-    if failing {
-        503
-    } else {
-        200
-    }
+        .map(|v| String::from_utf8_lossy(v.as_bytes()))
+        .collect()
 }
 
-/// A sample fetch of an `http-request` value: the client's (`src`) or the listener's
-/// (`dst`, asked of the socket only then) address or port; `ssl_fc` is 0, halo not
-/// terminating TLS.
-fn sample(name: &str, peer: SocketAddr, local: &dyn Fn() -> SocketAddr) -> Option<String> {
-    Some(match name {
-        "src" => peer.ip().to_canonical().to_string(),
-        "src_port" => peer.port().to_string(),
-        "dst" => local().ip().to_canonical().to_string(),
-        "dst_port" => local().port().to_string(),
-        "ssl_fc" => "0".into(),
-        _ => return None,
-    })
+fn lines_of(h: &HeaderMap) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
+    h.iter()
+        .map(|(n, v)| {
+            (
+                Cow::Borrowed(n.as_str()),
+                String::from_utf8_lossy(v.as_bytes()),
+            )
+        })
+        .collect()
 }
 
-impl<'a> Verdict<'a> {
-    /// Every line of `name` goes: the request's own and those added so far.
-    fn remove(&mut self, name: &'a str) {
-        self.added.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
-        if !self.gone.iter().any(|n| n.eq_ignore_ascii_case(name)) {
-            self.gone.push(name);
+/// An answer of a `return` rule.
+fn answer_response(a: &Answer) -> Response<ProxyBody> {
+    let mut resp = Response::new(full(a.body.clone()));
+    *resp.status_mut() = StatusCode::from_u16(a.status).unwrap_or(StatusCode::OK);
+    for (n, v) in &a.headers {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(n.as_bytes()),
+            HeaderValue::from_str(v),
+        ) {
+            resp.headers_mut().append(n, v);
         }
     }
-
-    /// Applies the header edits to a request head held in a header map (HTTP/2).
-    pub(super) fn apply(&self, headers: &mut HeaderMap) {
-        for n in &self.gone {
-            headers.remove(*n);
-        }
-        for (n, v) in &self.added {
-            // Names and values were checked with the configuration.
-            if let (Ok(n), Ok(v)) = (
-                HeaderName::from_bytes(n.as_bytes()),
-                HeaderValue::from_str(v),
-            ) {
-                headers.append(n, v);
-            }
-        }
-    }
-}
-
-/// The frontend's `http-request` rules for a request.
-pub(super) fn http_request_rules<'a>(
-    fe: &'a FrontendRt,
-    req: &impl RequestView,
-    peer: SocketAddr,
-    local: &dyn Fn() -> SocketAddr,
-) -> Verdict<'a> {
-    let mut v = Verdict::default();
-    run_rules(
-        &mut v,
-        &fe.cfg.http_request,
-        &fe.cfg.acl,
-        req,
-        peer,
-        local,
-        None,
-    );
-    if !v.answered() {
-        run_rules(
-            &mut v,
-            &fe.cfg.redirect,
-            &fe.cfg.acl,
-            req,
-            peer,
-            local,
-            None,
-        );
-    }
-    v
-}
-
-/// The backend's `http-request` rules, after the frontend's (`v`), once routed there.
-pub(super) fn backend_request_rules<'a>(
-    v: &mut Verdict<'a>,
-    be: &'a BackendRt,
-    req: &impl RequestView,
-    peer: SocketAddr,
-    local: &dyn Fn() -> SocketAddr,
-) {
-    if !v.answered() {
-        run_rules(v, &be.cfg.http_request, &be.cfg.acl, req, peer, local, None);
-    }
-    if !v.answered() {
-        run_rules(v, &be.cfg.redirect, &be.cfg.acl, req, peer, local, None);
-    }
-}
-
-/// The `http-response` rules for a response with `status`: the backend's, then the
-/// frontend's.
-pub(super) fn http_response_rules<'a>(
-    fe: &'a FrontendRt,
-    be: &'a BackendRt,
-    req: &impl RequestView,
-    status: u16,
-    peer: SocketAddr,
-    local: &dyn Fn() -> SocketAddr,
-) -> Verdict<'a> {
-    let mut v = Verdict::default();
-    let s = Some(status);
-    run_rules(
-        &mut v,
-        &be.cfg.http_response,
-        &be.cfg.acl,
-        req,
-        peer,
-        local,
-        s,
-    );
-    if v.deny.is_none() {
-        run_rules(
-            &mut v,
-            &fe.cfg.http_response,
-            &fe.cfg.acl,
-            req,
-            peer,
-            local,
-            s,
-        );
-    }
-    v
-}
-
-/// Runs one proxy's rules in order: header edits accumulate, the first `deny` or
-/// `allow` that applies ends the evaluation of these rules.
-fn run_rules<'a>(
-    v: &mut Verdict<'a>,
-    rules: &'a [HttpRule],
-    acls: &[Acl],
-    req: &impl RequestView,
-    peer: SocketAddr,
-    local: &dyn Fn() -> SocketAddr,
-    status: Option<u16>,
-) {
-    // Values without `%` are used as they are; the others were checked with the
-    // configuration, so expanding them cannot fail.
-    let value = |v: &'a str| -> Cow<'a, str> {
-        if !v.contains('%') {
-            return Cow::Borrowed(v);
-        }
-        Cow::Owned(expand_value(v, |n| sample(n, peer, local)).unwrap_or_default())
-    };
-    for r in rules {
-        if !cond_holds(acls, &r.any_of, r.unless, req, peer, status) {
-            continue;
-        }
-        match &r.action {
-            HttpAction::SetHeader { name, value: val } => {
-                v.remove(name);
-                v.added.push((name, value(val)));
-            }
-            HttpAction::AddHeader { name, value: val } => v.added.push((name, value(val))),
-            HttpAction::DelHeader { name } => v.remove(name),
-            HttpAction::Deny { status } => {
-                v.deny = Some(*status);
-                break;
-            }
-            HttpAction::Allow => break,
-            HttpAction::Redirect(r) => {
-                v.redirect = Some((r.code, location(r, req)));
-                break;
-            }
-        }
-    }
+    resp
 }
 
 pub(super) const HOP_BY_HOP: &[&str] = &[
@@ -782,8 +508,25 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
         };
         log_http(fe, ctx.peer, &info, code, 0, term);
     };
+    // Variables: a request on HTTP/2 has its own session scope.
+    let mut sess = std::collections::HashMap::new();
+    let mut vars = TxnVars::new(&mut sess, &fe.proc_vars);
+    let local = || ctx.local;
+    let conn = Conn {
+        peer: ctx.peer,
+        local: &local,
+        fe,
+        be: None,
+        server: None,
+    };
+    let st = Stage {
+        conn: &conn,
+        req: &req,
+        req_edits: None,
+        resp: None,
+    };
     if is_monitor(fe, &req) {
-        let status = monitor_status(fe, &req, ctx.peer);
+        let status = monitor_status(&st, fe, &mut vars);
         let text = if status == 200 {
             "Service ready."
         } else {
@@ -803,6 +546,10 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
             own(*code, "<NOSRV>", "LR");
             return Some(redirect_response(*code, to));
         }
+        if let Some(a) = &v.answer {
+            own(a.status, "<NOSRV>", "LR");
+            return Some(answer_response(a));
+        }
         let code = v.deny?;
         be.map_or(&fe.stats, |b| &b.stats)
             .denied
@@ -816,7 +563,7 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
             "Request forbidden by administrative rules.",
         ))
     };
-    let mut verdict = http_request_rules(fe, &req, ctx.peer, &|| ctx.local);
+    let mut verdict = frontend_request_rules(&st, fe, &mut vars);
     if let Some(answer) = settle(&verdict, None) {
         return answer;
     }
@@ -825,7 +572,7 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
         own(resp.status().as_u16(), "<STATS>", "LR");
         return resp;
     }
-    let Some(be) = choose_backend(fe, &req, ctx.peer) else {
+    let Some(be) = choose_backend(&st, &verdict, fe, &mut vars) else {
         fe.stats.denied.fetch_add(1, Relaxed);
         own(503, "<NOSRV>", "SC");
         return page_h2(
@@ -835,7 +582,12 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
             "No server is available to handle this request.",
         );
     };
-    backend_request_rules(&mut verdict, &be, &req, ctx.peer, &|| ctx.local);
+    let conn = Conn {
+        be: Some(&be),
+        ..conn
+    };
+    let st = Stage { conn: &conn, ..st };
+    backend_request_rules(&st, &mut verdict, &be, &mut vars);
     if let Some(answer) = settle(&verdict, Some(&be)) {
         return answer;
     }
@@ -844,6 +596,20 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
         .then(|| Request::from_parts(head_of(&req), ()));
     let (mut parts, body) = req.into_parts();
     verdict.apply(&mut parts.headers);
+    if let Some(m) = verdict
+        .method
+        .as_deref()
+        .and_then(|m| hyper::Method::from_bytes(m.as_bytes()).ok())
+    {
+        parts.method = m;
+    }
+    if let Some(t) = verdict.target.as_deref().and_then(|t| t.parse().ok()) {
+        let mut u = parts.uri.clone().into_parts();
+        u.path_and_query = Some(t);
+        if let Ok(u) = hyper::Uri::from_parts(u) {
+            parts.uri = u;
+        }
+    }
     prepare_request_head(
         &mut parts,
         fe.cfg.forwardfor.as_ref().or(be.cfg.forwardfor.as_ref()),
@@ -1034,7 +800,32 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
         retries: info.retries,
     };
     if let Some(seen) = &seen {
-        let edits = http_response_rules(fe, &be, seen, code, ctx.peer, &|| ctx.local);
+        let conn = Conn {
+            peer: ctx.peer,
+            local: &local,
+            fe,
+            be: Some(&be),
+            server: Some(&srv.cfg.name),
+        };
+        let head = Response::from_parts(rparts, ());
+        let edits = response_rules(
+            &Stage {
+                conn: &conn,
+                req: seen,
+                req_edits: Some(&verdict),
+                resp: Some(&head),
+            },
+            fe,
+            &be,
+            &mut vars,
+        );
+        rparts = head.into_parts().0;
+        if let Some(a) = &edits.answer {
+            drop(rbody);
+            be.stats.close();
+            log_http(fe, ctx.peer, &li, a.status, 0, "PH");
+            return answer_response(a);
+        }
         if let Some(status) = edits.deny {
             // The server's answer is not passed on, nor its connection kept.
             drop(rbody);
@@ -1050,6 +841,13 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
             );
         }
         edits.apply(&mut rparts.headers);
+        if let Some(code) = edits
+            .status
+            .as_ref()
+            .and_then(|s| StatusCode::from_u16(s.0).ok())
+        {
+            rparts.status = code;
+        }
     }
     let fe2 = fe.clone();
     let peer = ctx.peer;

@@ -12,6 +12,7 @@ pub mod admin;
 pub mod h1;
 pub mod http;
 pub mod logfmt;
+mod rules;
 pub mod state;
 pub mod stats;
 pub mod tcp;
@@ -116,6 +117,8 @@ pub struct Shared {
     pub started: Instant,
     pub threads: usize,
     proxy_stats: Mutex<HashMap<(bool, String), Arc<ProxyStats>>>,
+    /// Variables of the process (`proc.`), kept across reloads.
+    proc_vars: Arc<Mutex<HashMap<String, crate::sample::Value>>>,
     pub reloads: AtomicU64,
     /// The first worker's runtime (health checks, runtime API, signals).
     pub handle: tokio::runtime::Handle,
@@ -332,6 +335,7 @@ impl Engine {
             started: Instant::now(),
             threads,
             proxy_stats: Mutex::new(HashMap::new()),
+            proc_vars: Arc::default(),
             reloads: AtomicU64::new(0),
             handle: workers.handles[0].clone(),
             handles: workers.handles.clone(),
@@ -661,6 +665,7 @@ fn build(
             sem: Arc::new(Semaphore::new(maxconn)),
             logger: Arc::new(Logger::new(&f.log)),
             splice: config.global.splice,
+            proc_vars: shared.proc_vars.clone(),
         }));
     }
     Generation {

@@ -597,4 +597,6 @@ pub struct FrontendRt {
     pub logger: Arc<Logger>,
     /// Forward TCP with splice(2) (global `nosplice` turns it off).
     pub splice: bool,
+    /// The process's variables (`proc.`).
+    pub proc_vars: Arc<std::sync::Mutex<std::collections::HashMap<String, crate::sample::Value>>>,
 }

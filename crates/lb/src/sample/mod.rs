@@ -8,12 +8,14 @@
 //! cannot work on its input, gives no value, as in HAProxy: a header value built from it
 //! is empty, an ACL on it does not match.
 
+pub mod acl;
 pub mod conv;
 
 use std::borrow::Cow;
 use std::fmt;
 use std::net::IpAddr;
 
+pub use acl::AclTest;
 pub use conv::Conv;
 
 /// A sample: HAProxy's types (boolean, signed integer, address, string, binary).
@@ -135,9 +137,9 @@ impl Vars for std::collections::HashMap<String, Value> {
 /// Checks a variable name: `SCOPE.NAME` with SCOPE one of proc, sess, txn, req, res,
 /// and a name of letters, digits, `_` and `.`.
 pub fn check_var_name(name: &str) -> Result<(), String> {
-    let (scope, rest) = name
-        .split_once('.')
-        .ok_or_else(|| format!("variable `{name}` has no scope (proc., sess., txn., req., res.)"))?;
+    let (scope, rest) = name.split_once('.').ok_or_else(|| {
+        format!("variable `{name}` has no scope (proc., sess., txn., req., res.)")
+    })?;
     if !matches!(scope, "proc" | "sess" | "txn" | "req" | "res") {
         return Err(format!(
             "variable `{name}`: scope `{scope}` is not one of proc, sess, txn, req, res"
@@ -213,21 +215,26 @@ pub enum MsgFetch {
         response: bool,
     },
     /// How many values a header has (`req.hdr_cnt`, `res.hdr_cnt`).
-    HdrCnt { name: String, response: bool },
+    HdrCnt {
+        name: String,
+        response: bool,
+    },
     /// A header value read as an address (`req.hdr_ip(NAME[,OCC])`).
-    HdrIp { name: String, occ: Occurrence },
+    HdrIp {
+        name: String,
+        occ: Occurrence,
+    },
     /// Whole header block as text, one `name: value\r\n` per line.
-    Hdrs { response: bool },
+    Hdrs {
+        response: bool,
+    },
     /// The response's status code.
     Status,
     /// The response's version (`res.ver`).
     ResVer,
     FeName,
-    FeId,
     BeName,
-    BeId,
     SrvName,
-    SrvId,
     /// `date([OFFSET])`: the current time in seconds since the epoch (plus OFFSET).
     Date(i64),
     /// `rand([RANGE])`.
@@ -249,6 +256,10 @@ pub struct Expr {
     pub text: String,
 }
 
+// Expressions hold no floating point: equality is an equivalence.
+impl Eq for Expr {}
+impl Eq for LogFmt {}
+
 impl fmt::Display for Expr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.text)
@@ -262,8 +273,7 @@ impl Expr {
         let (name, args) = parts
             .first()
             .ok_or_else(|| "empty sample expression".to_string())?;
-        let fetch = parse_fetch(name, args)
-            .map_err(|e| format!("`{text}`: {e}"))?;
+        let fetch = parse_fetch(name, args).map_err(|e| format!("`{text}`: {e}"))?;
         let convs = parts[1..]
             .iter()
             .map(|(n, a)| Conv::parse(n, a).map_err(|e| format!("`{text}`: {e}")))
@@ -279,9 +289,9 @@ impl Expr {
     pub fn eval(&self, src: &dyn Source, vars: &mut dyn Vars) -> Option<Value> {
         let mut v = match &self.fetch {
             Fetch::Const(v) => v.clone(),
-            Fetch::Var(name, default) => vars
-                .get(name)
-                .or_else(|| default.clone().map(Value::Str))?,
+            Fetch::Var(name, default) => {
+                vars.get(name).or_else(|| default.clone().map(Value::Str))?
+            }
             Fetch::Env(v) => Value::Str(v.clone()?),
             Fetch::Msg(m) => src.fetch(m)?,
         };
@@ -376,14 +386,19 @@ pub fn split_calls(text: &str) -> Result<Vec<(String, Vec<String>)>, String> {
         match chars.next() {
             None => break,
             Some(',') => continue,
-            Some(c) => return Err(format!("`{text}`: unexpected `{c}` after `{}`", out.last().map_or("", |(n, _)| n.as_str()))),
+            Some(c) => {
+                return Err(format!(
+                    "`{text}`: unexpected `{c}` after `{}`",
+                    out.last().map_or("", |(n, _)| n.as_str())
+                ))
+            }
         }
     }
     Ok(out)
 }
 
 /// The fetches halo answers, for messages.
-pub const FETCHES: &str = "src, src_port, dst, dst_port, ssl_fc, method, path, pathq, query, url, base, url_param, req.ver, req.hdr/hdr, req.fhdr, req.hdr_cnt, req.hdr_ip, req.hdrs, res.hdr, res.fhdr, res.hdr_cnt, res.hdrs, status, res.ver, fe_name, fe_id, be_name, be_id, srv_name, srv_id, date, rand, var, env, str, int, bool, bin, ipv4, ipv6, always_true, always_false";
+pub const FETCHES: &str = "src, src_port, dst, dst_port, ssl_fc, method, path, pathq, query, url, base, url_param, req.ver, req.hdr/hdr, req.fhdr, req.hdr_cnt, req.hdr_ip, req.hdrs, res.hdr, res.fhdr, res.hdr_cnt, res.hdrs, status, res.ver, fe_name, be_name, srv_name, date, rand, var, env, str, int, bool, bin, ipv4, ipv6, always_true, always_false";
 
 fn parse_fetch(name: &str, args: &[String]) -> Result<Fetch, String> {
     let none = |f: MsgFetch| -> Result<Fetch, String> {
@@ -441,11 +456,8 @@ fn parse_fetch(name: &str, args: &[String]) -> Result<Fetch, String> {
         "res.ver" | "resp_ver" => none(MsgFetch::ResVer)?,
         "status" => none(MsgFetch::Status)?,
         "fe_name" => none(MsgFetch::FeName)?,
-        "fe_id" => none(MsgFetch::FeId)?,
         "be_name" => none(MsgFetch::BeName)?,
-        "be_id" => none(MsgFetch::BeId)?,
         "srv_name" => none(MsgFetch::SrvName)?,
-        "srv_id" => none(MsgFetch::SrvId)?,
         "url_param" | "urlp" => Fetch::Msg(MsgFetch::UrlParam(one()?.to_string())),
         "req.hdr" | "hdr" => hdr(false, false)?,
         "req.fhdr" => hdr(true, false)?,
@@ -560,6 +572,18 @@ impl LogFmt {
         })
     }
 
+    /// Text taken as it is (no sample).
+    pub fn literal(text: &str) -> LogFmt {
+        LogFmt {
+            parts: if text.is_empty() {
+                Vec::new()
+            } else {
+                vec![Part::Lit(text.to_string())]
+            },
+            text: text.to_string(),
+        }
+    }
+
     /// Whether the string has no sample (then it is its text).
     pub fn is_literal(&self) -> bool {
         self.parts.iter().all(|p| matches!(p, Part::Lit(_)))
@@ -611,6 +635,90 @@ fn closing_bracket(s: &str) -> Option<usize> {
     None
 }
 
+/// A regular expression as written in a configuration (compared by its text).
+#[derive(Debug, Clone)]
+pub struct Re {
+    pub re: regex::Regex,
+    pub text: String,
+}
+
+impl PartialEq for Re {
+    fn eq(&self, o: &Re) -> bool {
+        self.text == o.text
+    }
+}
+impl Eq for Re {}
+
+impl Re {
+    pub fn parse(text: &str) -> Result<Re, String> {
+        Re::with_case(text, false)
+    }
+
+    /// With `ignore_case`, letters match either case.
+    pub fn with_case(text: &str, ignore_case: bool) -> Result<Re, String> {
+        let re = regex::RegexBuilder::new(text)
+            .case_insensitive(ignore_case)
+            .build()
+            .map_err(|e| format!("`{text}` is not a regular expression: {e}"))?;
+        Ok(Re {
+            re,
+            text: text.to_string(),
+        })
+    }
+
+    /// What a rewrite rule makes of `s` when the expression matches it: `with`, whose
+    /// `\1`..`\9` are the match's groups (`\0` all of it) — HAProxy's rule, the
+    /// result is the replacement alone; `None` when it does not match.
+    pub fn expand(&self, s: &str, with: &str) -> Option<String> {
+        let caps = self.re.captures(s)?;
+        let mut out = String::with_capacity(with.len() + 16);
+        let mut chars = with.chars().peekable();
+        while let Some(c) = chars.next() {
+            match (c, chars.peek().and_then(|d| d.to_digit(10))) {
+                ('\\', Some(d)) => {
+                    chars.next();
+                    if let Some(g) = caps.get(d as usize) {
+                        out.push_str(g.as_str());
+                    }
+                }
+                _ => out.push(c),
+            }
+        }
+        Some(out)
+    }
+}
+
+/// The variable a `set-var` action sets and its conditions (`txn.x,ifnotset`),
+/// applied as the `set-var` converter does.
+#[derive(Debug, Clone)]
+pub struct VarSet {
+    conv: Conv,
+    pub text: String,
+}
+
+impl PartialEq for VarSet {
+    fn eq(&self, o: &VarSet) -> bool {
+        self.text == o.text
+    }
+}
+impl Eq for VarSet {}
+
+impl VarSet {
+    pub fn parse(text: &str) -> Result<VarSet, String> {
+        let args: Vec<String> = text.split(',').map(|a| a.trim().to_string()).collect();
+        check_var_name(&args[0])?;
+        Ok(VarSet {
+            conv: Conv::parse("set-var", &args)?,
+            text: text.to_string(),
+        })
+    }
+
+    /// Stores `v` if the conditions allow.
+    pub fn apply(&self, v: Value, vars: &mut dyn Vars) {
+        let _ = self.conv.apply(v, vars);
+    }
+}
+
 macro_rules! text_serde {
     ($t:ty) => {
         impl serde::Serialize for $t {
@@ -628,6 +736,8 @@ macro_rules! text_serde {
 }
 text_serde!(Expr);
 text_serde!(LogFmt);
+text_serde!(Re);
+text_serde!(VarSet);
 
 #[cfg(test)]
 mod tests {

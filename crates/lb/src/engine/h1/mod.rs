@@ -10,11 +10,13 @@
 mod wire;
 
 use super::http::{
-    backend_request_rules, choose_backend, forwarded_for, head_timeout, http_request_rules,
-    http_response_rules, is_l7_error, is_monitor, local_addr, log_http, monitor_status, LogInfo,
-    POOL_MAX, STALE_AFTER,
+    forwarded_for, head_timeout, is_l7_error, local_addr, log_http, LogInfo, POOL_MAX, STALE_AFTER,
 };
 use super::logfmt::haproxy_date;
+use super::rules::{
+    backend_request_rules, choose_backend, frontend_request_rules, is_monitor, monitor_status,
+    response_rules, Answer, Conn, Stage, TxnVars, Verdict,
+};
 use super::state::*;
 use super::tcp::{connect_server, ConnFail, ConnInfo};
 use super::Shared;
@@ -22,6 +24,7 @@ use crate::health::Event;
 use bytes::{Buf, BytesMut};
 use http_body_util::BodyExt;
 use hyper::Version;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -150,6 +153,8 @@ pub async fn session(
     let mut fe = fe.clone();
     let mut cbuf = BytesMut::with_capacity(8192);
     let mut sbuf = BytesMut::new();
+    // The session's variables (`sess.`), kept from one request to the next.
+    let mut sess = HashMap::new();
     let mut first_request = true;
     loop {
         // `timeout http-request` (else `client`) bounds a head once started; between
@@ -204,7 +209,16 @@ pub async fn session(
         }
         first_request = false;
         cbuf.advance(n);
-        let next = exchange(shared, &fe, &mut client, peer, &mut cbuf, &mut sbuf, req).await;
+        let next = exchange(
+            shared,
+            &fe,
+            &mut client,
+            peer,
+            (&mut cbuf, &mut sbuf),
+            &mut sess,
+            req,
+        )
+        .await;
         // Idle kept-alive connections keep small buffers.
         if sbuf.capacity() > 32 * 1024 {
             sbuf = BytesMut::new();
@@ -330,15 +344,47 @@ impl Trace<'_> {
 
     /// The answer the request rules decided, if any: a redirection, or a denial
     /// (counted against the backend once routed, else the frontend).
-    fn settle(&self, v: &super::http::Verdict<'_>, be: Option<&BackendRt>) -> Option<Next> {
+    fn settle(&self, v: &Verdict<'_>, be: Option<&BackendRt>) -> Option<Next> {
         if let Some((code, to)) = &v.redirect {
             return Some(self.redirect(be, *code, to));
+        }
+        if let Some(a) = &v.answer {
+            return Some(self.answer(be, a, "LR"));
         }
         let code = v.deny?;
         be.map_or(&self.fe.stats, |b| &b.stats)
             .denied
             .fetch_add(1, Relaxed);
         Some(self.refuse(be, "<NOSRV>", ConnInfo::default(), code, "PR"))
+    }
+
+    /// Ends the request with the answer of a `return` rule: counted and logged.
+    fn answer(&self, be: Option<&BackendRt>, a: &Answer, term: &str) -> Next {
+        self.fe.stats.status(a.status);
+        if let Some(be) = be {
+            be.stats.status(a.status);
+        }
+        let backend = be.map_or(self.fe.cfg.name.as_str(), |b| b.cfg.name.as_str());
+        let mut h = hyper::HeaderMap::new();
+        for (n, v) in &a.headers {
+            if let (Ok(n), Ok(v)) = (
+                hyper::header::HeaderName::from_bytes(n.as_bytes()),
+                hyper::header::HeaderValue::from_str(v),
+            ) {
+                h.append(n, v);
+            }
+        }
+        let bytes = own_response(a.status, &h, &a.body, false);
+        self.log(
+            backend,
+            "<NOSRV>",
+            ConnInfo::default(),
+            0,
+            a.status,
+            bytes.len() as u64,
+            term,
+        );
+        Next::Answer(bytes)
     }
 
     /// Ends the request with a redirection: counted and logged.
@@ -417,8 +463,8 @@ async fn exchange(
     fe: &Arc<FrontendRt>,
     client: &mut TcpStream,
     peer: SocketAddr,
-    cbuf: &mut BytesMut,
-    sbuf: &mut BytesMut,
+    (cbuf, sbuf): (&mut BytesMut, &mut BytesMut),
+    sess: &mut HashMap<String, crate::sample::Value>,
     req: ReqHead,
 ) -> Next {
     let logging = fe.logger.is_active();
@@ -450,11 +496,27 @@ async fn exchange(
             return trace.refuse(None, "<NOSRV>", ConnInfo::default(), 400, "PR");
         }
     };
+    let mut vars = TxnVars::new(sess, &fe.proc_vars);
+    let client_ref: &TcpStream = client;
+    let local = || local_addr(client_ref);
+    let conn = Conn {
+        peer,
+        local: &local,
+        fe,
+        be: None,
+        server: None,
+    };
+    let st = Stage {
+        conn: &conn,
+        req: &req,
+        req_edits: None,
+        resp: None,
+    };
     if is_monitor(fe, &req) {
         // Answered here, neither forwarded nor logged (HAProxy's monitor-uri).
-        return Next::Answer(page(fe, None, monitor_status(fe, &req, peer)));
+        return Next::Answer(page(fe, None, monitor_status(&st, fe, &mut vars)));
     }
-    let mut verdict = http_request_rules(fe, &req, peer, &|| local_addr(client));
+    let mut verdict = frontend_request_rules(&st, fe, &mut vars);
     if let Some(answer) = trace.settle(&verdict, None) {
         return answer;
     }
@@ -464,11 +526,15 @@ async fn exchange(
         }
         return stats_page(shared, page, client, &req, keep, &trace).await;
     }
-    let Some(be) = choose_backend(fe, &req, peer) else {
+    let Some(be) = choose_backend(&st, &verdict, fe, &mut vars) else {
         fe.stats.denied.fetch_add(1, Relaxed);
         return trace.refuse(None, "<NOSRV>", ConnInfo::default(), 503, "SC");
     };
-    backend_request_rules(&mut verdict, &be, &req, peer, &|| local_addr(client));
+    let conn = Conn {
+        be: Some(&be),
+        ..conn
+    };
+    backend_request_rules(&Stage { conn: &conn, ..st }, &mut verdict, &be, &mut vars);
     if let Some(answer) = trace.settle(&verdict, Some(&be)) {
         return answer;
     }
@@ -502,8 +568,7 @@ async fn exchange(
             drop_expect: answer_continue,
             forwardfor: fe.cfg.forwardfor.as_ref().or(be.cfg.forwardfor.as_ref()),
             peer,
-            gone: &verdict.gone,
-            added: &verdict.added,
+            edits: &verdict,
             length: req
                 .fields
                 .repeated("content-length")
@@ -660,7 +725,31 @@ async fn exchange(
     // An HTTP/1.0 client knows no chunked coding: it reads such a body until the end.
     let client_stays =
         keep && rframing != Framing::Close && !(old_client && rframing == Framing::Chunked);
-    let edits = http_response_rules(fe, &be, &req, code, peer, &|| local_addr(client));
+    let client_ref: &TcpStream = client;
+    let local = || local_addr(client_ref);
+    let conn = Conn {
+        peer,
+        local: &local,
+        fe,
+        be: Some(&be),
+        server: Some(&srv.cfg.name),
+    };
+    let mut edits = response_rules(
+        &Stage {
+            conn: &conn,
+            req: &req,
+            req_edits: Some(&verdict),
+            resp: Some(&resp),
+        },
+        fe,
+        &be,
+        &mut vars,
+    );
+    if let Some(a) = &edits.answer {
+        // The server's answer is not passed on, nor its connection kept.
+        be.stats.close();
+        return trace.answer(Some(&be), a, "PH");
+    }
     if let Some(status) = edits.deny {
         // The server's answer is not passed on, nor its connection kept.
         be.stats.denied.fetch_add(1, Relaxed);
@@ -668,17 +757,16 @@ async fn exchange(
         return trace.refuse(Some(&be), &srv.cfg.name, info, status, "PH");
     }
     let mut out = Vec::with_capacity(512 + sbuf.len().min(16 * 1024));
-    resp.write_status_line(&mut out, req.version);
-    let super::http::Verdict {
-        gone: mut skip,
-        added,
-        ..
-    } = edits;
+    match edits.status.take() {
+        Some((code, reason)) => resp.write_status_line_as(&mut out, req.version, code, reason),
+        None => resp.write_status_line(&mut out, req.version),
+    }
+    let mut skip = edits.skip();
     if both_lengths {
         skip.push("content-length");
     }
     resp.fields.write(&mut out, true, &skip);
-    for (name, value) in &added {
+    for (name, value) in edits.added_lines() {
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
@@ -819,9 +907,9 @@ struct Rewrite<'a> {
     drop_expect: bool,
     forwardfor: Option<&'a crate::config::ForwardFor>,
     peer: SocketAddr,
-    /// Header names whose lines go, and lines to add (`http-request` rules).
-    gone: &'a [&'a str],
-    added: &'a [(&'a str, std::borrow::Cow<'a, str>)],
+    /// What `http-request` rules changed: header lines gone and added, the method,
+    /// the target.
+    edits: &'a Verdict<'a>,
     /// A Content-Length given as a list of equal values or on several lines, passed on
     /// as one value: a server reading only the first digits or the last line would
     /// frame the body differently.
@@ -833,13 +921,25 @@ struct Rewrite<'a> {
 /// Host. The other header lines pass as they came.
 fn request_for_server(req: &ReqHead, rw: &Rewrite<'_>) -> Vec<u8> {
     let mut out = Vec::with_capacity(512);
-    out.extend_from_slice(req.method.as_str().as_bytes());
+    let e = rw.edits;
+    out.extend_from_slice(
+        e.method
+            .as_deref()
+            .unwrap_or(req.method.as_str())
+            .as_bytes(),
+    );
     out.push(b' ');
-    out.extend_from_slice(req.origin_target().as_bytes());
+    // A target from a sample that holds blanks or line breaks would break the line.
+    let target = e
+        .target
+        .as_deref()
+        .filter(|t| !t.bytes().any(|b| b <= b' ' || b == 0x7f))
+        .unwrap_or(req.origin_target());
+    out.extend_from_slice(target.as_bytes());
     out.push(b' ');
     out.extend_from_slice(version_str(req.version).as_bytes());
     out.extend_from_slice(b"\r\n");
-    let mut skip = rw.gone.to_vec();
+    let mut skip = e.skip();
     if rw.drop_expect {
         skip.push("expect");
     }
@@ -853,7 +953,7 @@ fn request_for_server(req: &ReqHead, rw: &Rewrite<'_>) -> Vec<u8> {
         out.extend_from_slice(value);
         out.extend_from_slice(b"\r\n");
     };
-    for (name, value) in rw.added {
+    for (name, value) in e.added_lines() {
         line(name.as_bytes(), value.as_bytes());
     }
     match rw.upgrade {
@@ -905,8 +1005,7 @@ mod tests {
             drop_expect: false,
             forwardfor: None,
             peer,
-            gone: &[],
-            added: &[],
+            edits: &Verdict::default(),
             length: None,
         };
         // Header lines pass as they came, hop-by-hop ones and those Connection names
@@ -974,7 +1073,7 @@ mod tests {
 
     #[test]
     fn requests_route_by_host_and_path_in_either_form() {
-        use super::super::http::RequestView;
+        use super::super::rules::RequestView;
         let (r, _) = parse_request(b"GET /api/v1?x=/y HTTP/1.1\r\nHost: Api.Test:5000\r\n\r\n")
             .expect("valid")
             .expect("complete");

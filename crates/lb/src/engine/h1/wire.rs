@@ -195,6 +195,21 @@ impl Fields {
             .map(|(_, v)| v)
     }
 
+    /// The lines of `name` as text.
+    fn text_values(&self, name: &str) -> Vec<std::borrow::Cow<'_, str>> {
+        self.iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| String::from_utf8_lossy(v))
+            .collect()
+    }
+
+    /// Every line as text.
+    fn text_lines(&self) -> Vec<(std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>)> {
+        self.iter()
+            .map(|(n, v)| (String::from_utf8_lossy(n), String::from_utf8_lossy(v)))
+            .collect()
+    }
+
     /// Whether `name` carries more than one value (a list, or several lines).
     pub(super) fn repeated(&self, name: &str) -> bool {
         tokens(self.values(name)).nth(1).is_some()
@@ -316,7 +331,45 @@ impl ReqHead {
     }
 }
 
-impl super::super::http::RequestView for ReqHead {
+impl super::super::rules::ResponseView for RespHead {
+    fn status(&self) -> u16 {
+        self.code
+    }
+
+    fn version(&self) -> &'static str {
+        if self.version == Version::HTTP_10 {
+            "1.0"
+        } else {
+            "1.1"
+        }
+    }
+
+    fn header_values(&self, name: &str) -> Vec<std::borrow::Cow<'_, str>> {
+        self.fields.text_values(name)
+    }
+
+    fn header_lines(&self) -> Vec<(std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>)> {
+        self.fields.text_lines()
+    }
+}
+
+impl super::super::rules::RequestView for ReqHead {
+    fn version(&self) -> &'static str {
+        if self.version == Version::HTTP_10 {
+            "1.0"
+        } else {
+            "1.1"
+        }
+    }
+
+    fn header_values(&self, name: &str) -> Vec<std::borrow::Cow<'_, str>> {
+        self.fields.text_values(name)
+    }
+
+    fn header_lines(&self) -> Vec<(std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>)> {
+        self.fields.text_lines()
+    }
+
     fn path_and_query(&self) -> &str {
         self.origin_target()
     }
@@ -392,17 +445,39 @@ impl RespHead {
 
     /// The status line as this load balancer sends it on (`version` is the client's).
     pub(super) fn write_status_line(&self, out: &mut Vec<u8>, version: Version) {
-        out.extend_from_slice(version_str(version).as_bytes());
-        out.extend_from_slice(&[
-            b' ',
-            b'0' + (self.code / 100 % 10) as u8,
-            b'0' + (self.code / 10 % 10) as u8,
-            b'0' + (self.code % 10) as u8,
-            b' ',
-        ]);
-        out.extend_from_slice(self.reason());
-        out.extend_from_slice(b"\r\n");
+        status_line(out, version, self.code, self.reason());
     }
+
+    /// The status line with another status (`http-response set-status`): its reason,
+    /// else the usual one for the code.
+    pub(super) fn write_status_line_as(
+        &self,
+        out: &mut Vec<u8>,
+        version: Version,
+        code: u16,
+        reason: Option<String>,
+    ) {
+        let usual = hyper::StatusCode::from_u16(code)
+            .ok()
+            .and_then(|c| c.canonical_reason())
+            .unwrap_or("");
+        let reason = reason.as_deref().unwrap_or(usual);
+        // A reason from the configuration holds no line break (checked when read).
+        status_line(out, version, code, reason.as_bytes());
+    }
+}
+
+fn status_line(out: &mut Vec<u8>, version: Version, code: u16, reason: &[u8]) {
+    out.extend_from_slice(version_str(version).as_bytes());
+    out.extend_from_slice(&[
+        b' ',
+        b'0' + (code / 100 % 10) as u8,
+        b'0' + (code / 10 % 10) as u8,
+        b'0' + (code % 10) as u8,
+        b' ',
+    ]);
+    out.extend_from_slice(reason);
+    out.extend_from_slice(b"\r\n");
 }
 
 /// The comma-separated tokens of some header values.

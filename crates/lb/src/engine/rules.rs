@@ -1,0 +1,795 @@
+//! HTTP rules at run time: conditions on ACLs, `http-request` / `http-response` /
+//! `redirect` actions, and the samples they read — the request and the response as the
+//! rules so far have left them, the connection, and the transaction's variables.
+
+use super::state::{BackendRt, FrontendRt};
+use crate::config::{Acl, CondTerm, HttpAction, HttpRule, LinePart, NameMatch, VarValue};
+use crate::sample::{MsgFetch, Occurrence, Source, Value, Vars};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+
+/// What rules read in a request, whichever way it was read (HTTP/1 head or HTTP/2).
+pub(super) trait RequestView: Sync {
+    /// The Host header, else the authority of an absolute-form target.
+    fn host_field(&self) -> Option<&str>;
+    fn path(&self) -> &str;
+    fn method(&self) -> &str;
+    /// The path with the query, as a server gets it.
+    fn path_and_query(&self) -> &str;
+    /// The request target as the client sent it (absolute form included).
+    fn target_text(&self) -> Cow<'_, str>;
+    /// "1.0", "1.1" or "2.0".
+    fn version(&self) -> &'static str;
+    /// The header's lines, in order.
+    fn header_values(&self, name: &str) -> Vec<Cow<'_, str>>;
+    /// Every header line, in order.
+    fn header_lines(&self) -> Vec<(Cow<'_, str>, Cow<'_, str>)>;
+}
+
+/// What rules read in a response.
+pub(super) trait ResponseView: Sync {
+    fn status(&self) -> u16;
+    fn version(&self) -> &'static str;
+    fn header_values(&self, name: &str) -> Vec<Cow<'_, str>>;
+    fn header_lines(&self) -> Vec<(Cow<'_, str>, Cow<'_, str>)>;
+}
+
+/// An answer of the load balancer's own (`return`).
+pub(super) struct Answer {
+    pub(super) status: u16,
+    pub(super) headers: Vec<(String, String)>,
+    pub(super) body: Vec<u8>,
+}
+
+/// What a proxy's rules make of a request (or a response): edits of the message and,
+/// perhaps, an answer instead of forwarding it.
+#[derive(Default)]
+pub(super) struct Verdict<'a> {
+    /// Answer with this status instead of forwarding (`deny`; for a response, instead
+    /// of the server's).
+    pub(super) deny: Option<u16>,
+    /// Header names whose lines the message loses.
+    pub(super) gone: Vec<Cow<'a, str>>,
+    /// Header lines the message gains, after its own.
+    pub(super) added: Vec<(&'a str, String)>,
+    /// Answer with this redirection (status, Location) instead of forwarding.
+    pub(super) redirect: Option<(u16, String)>,
+    /// Answer with this (`return`).
+    pub(super) answer: Option<Answer>,
+    /// A new method for the request.
+    pub(super) method: Option<String>,
+    /// A new target (path and query) for the request.
+    pub(super) target: Option<String>,
+    /// A new status (and reason) for the response.
+    pub(super) status: Option<(u16, Option<String>)>,
+}
+
+impl<'a> Verdict<'a> {
+    /// Whether the message is answered here (denied, redirected or returned).
+    pub(super) fn answered(&self) -> bool {
+        self.deny.is_some() || self.redirect.is_some() || self.answer.is_some()
+    }
+
+    /// Every line of `name` goes: the message's own and those added so far.
+    fn remove(&mut self, name: Cow<'a, str>) {
+        self.added.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+        if !self.gone.iter().any(|n| n.eq_ignore_ascii_case(&name)) {
+            self.gone.push(name);
+        }
+    }
+
+    /// Whether the message lost its own lines of `name`.
+    pub(super) fn is_gone(&self, name: &str) -> bool {
+        self.gone.iter().any(|n| n.eq_ignore_ascii_case(name))
+    }
+
+    /// The names to leave out when writing the message's own lines.
+    pub(super) fn skip(&self) -> Vec<&str> {
+        self.gone.iter().map(|n| n.as_ref()).collect()
+    }
+
+    /// The added lines a header may carry: a value with a line break or a NUL (made
+    /// from a sample) is left out.
+    pub(super) fn added_lines(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.added
+            .iter()
+            .filter(|(_, v)| !v.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0))
+            .map(|(n, v)| (*n, v.as_str()))
+    }
+
+    /// Applies the header edits to a head held in a header map (HTTP/2).
+    pub(super) fn apply(&self, headers: &mut hyper::HeaderMap) {
+        for n in &self.gone {
+            headers.remove(n.as_ref());
+        }
+        for (n, v) in self.added_lines() {
+            if let (Ok(n), Ok(v)) = (
+                hyper::header::HeaderName::from_bytes(n.as_bytes()),
+                hyper::header::HeaderValue::from_str(v),
+            ) {
+                headers.append(n, v);
+            }
+        }
+    }
+}
+
+/// The variables a transaction sees: its own (`txn.`, `req.`, `res.`), its session's
+/// (`sess.`), the process's (`proc.`).
+pub(super) struct TxnVars<'x> {
+    pub(super) txn: HashMap<String, Value>,
+    pub(super) sess: &'x mut HashMap<String, Value>,
+    pub(super) proc: &'x Mutex<HashMap<String, Value>>,
+}
+
+impl<'x> TxnVars<'x> {
+    pub(super) fn new(
+        sess: &'x mut HashMap<String, Value>,
+        proc: &'x Mutex<HashMap<String, Value>>,
+    ) -> TxnVars<'x> {
+        TxnVars {
+            txn: HashMap::new(),
+            sess,
+            proc,
+        }
+    }
+}
+
+impl Vars for TxnVars<'_> {
+    fn get(&self, name: &str) -> Option<Value> {
+        if name.starts_with("proc.") {
+            self.proc.lock().ok()?.get(name).cloned()
+        } else if name.starts_with("sess.") {
+            self.sess.get(name).cloned()
+        } else {
+            self.txn.get(name).cloned()
+        }
+    }
+
+    fn set(&mut self, name: &str, value: Value) {
+        if name.starts_with("proc.") {
+            if let Ok(mut p) = self.proc.lock() {
+                p.insert(name.to_string(), value);
+            }
+        } else if name.starts_with("sess.") {
+            self.sess.insert(name.to_string(), value);
+        } else {
+            self.txn.insert(name.to_string(), value);
+        }
+    }
+
+    fn unset(&mut self, name: &str) {
+        if name.starts_with("proc.") {
+            if let Ok(mut p) = self.proc.lock() {
+                p.remove(name);
+            }
+        } else if name.starts_with("sess.") {
+            self.sess.remove(name);
+        } else {
+            self.txn.remove(name);
+        }
+    }
+}
+
+/// The connection and the proxies a message goes through.
+pub(super) struct Conn<'x> {
+    pub(super) peer: SocketAddr,
+    pub(super) local: &'x (dyn Fn() -> SocketAddr + Sync),
+    pub(super) fe: &'x FrontendRt,
+    pub(super) be: Option<&'x BackendRt>,
+    pub(super) server: Option<&'x str>,
+}
+
+/// Samples of the message as the rules have left it so far.
+struct Msg<'x, 'a> {
+    conn: &'x Conn<'x>,
+    req: &'x dyn RequestView,
+    /// The request's edits (in response rules, those the request rules made).
+    req_edits: Option<&'x Verdict<'a>>,
+    resp: Option<(&'x dyn ResponseView, &'x Verdict<'a>)>,
+}
+
+/// The values of a header as lines, after the edits.
+fn edited_values<'x>(
+    own: Vec<Cow<'x, str>>,
+    edits: Option<&'x Verdict<'_>>,
+    name: &str,
+) -> Vec<Cow<'x, str>> {
+    let mut out = match edits {
+        Some(v) if v.is_gone(name) => Vec::new(),
+        _ => own,
+    };
+    if let Some(v) = edits {
+        out.extend(
+            v.added
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, val)| Cow::Borrowed(val.as_str())),
+        );
+    }
+    out
+}
+
+/// Comma-separated values of header lines (quoted commas kept).
+fn split_values<'x>(lines: &'x [Cow<'x, str>]) -> Vec<&'x str> {
+    let mut out = Vec::new();
+    for l in lines {
+        let mut quoted = false;
+        let mut start = 0;
+        for (i, c) in l.char_indices() {
+            match c {
+                '"' => quoted = !quoted,
+                ',' if !quoted => {
+                    out.push(l[start..i].trim());
+                    start = i + 1;
+                }
+                _ => {}
+            }
+        }
+        out.push(l[start..].trim());
+    }
+    out
+}
+
+/// The occurrence asked: the last by default, 1 the first, -1 the last.
+fn pick<T: Copy>(v: &[T], occ: Occurrence) -> Option<T> {
+    match occ.unwrap_or(-1) {
+        0 => v.last().copied(),
+        n if n > 0 => v.get(n as usize - 1).copied(),
+        n => v.len().checked_sub(n.unsigned_abs() as usize).map(|i| v[i]),
+    }
+}
+
+impl Msg<'_, '_> {
+    fn target(&self) -> Cow<'_, str> {
+        match self.req_edits.and_then(|v| v.target.as_deref()) {
+            Some(t) => Cow::Borrowed(t),
+            None => Cow::Borrowed(self.req.path_and_query()),
+        }
+    }
+
+    fn lines(&self, name: &str, response: bool) -> Option<Vec<Cow<'_, str>>> {
+        Some(if response {
+            let (r, v) = self.resp?;
+            edited_values(r.header_values(name), Some(v), name)
+        } else {
+            edited_values(self.req.header_values(name), self.req_edits, name)
+        })
+    }
+}
+
+impl Source for Msg<'_, '_> {
+    fn fetch(&self, f: &MsgFetch) -> Option<Value> {
+        let s = |x: &str| Some(Value::Str(x.to_string()));
+        match f {
+            MsgFetch::Src => Some(Value::Ip(self.conn.peer.ip().to_canonical())),
+            MsgFetch::SrcPort => Some(Value::Int(self.conn.peer.port().into())),
+            MsgFetch::Dst => Some(Value::Ip((self.conn.local)().ip().to_canonical())),
+            MsgFetch::DstPort => Some(Value::Int((self.conn.local)().port().into())),
+            // halo does not terminate TLS: no client connection is TLS.
+            MsgFetch::SslFc => Some(Value::Bool(false)),
+            MsgFetch::Method => match self.req_edits.and_then(|v| v.method.as_deref()) {
+                Some(m) => s(m),
+                None => s(self.req.method()),
+            },
+            MsgFetch::Path => s(self.target().split('?').next().unwrap_or("")),
+            MsgFetch::Pathq => s(&self.target()),
+            MsgFetch::Query => self
+                .target()
+                .split_once('?')
+                .map(|(_, q)| Value::Str(q.into())),
+            MsgFetch::Url => match self.req_edits.and_then(|v| v.target.as_deref()) {
+                Some(t) => s(t),
+                None => s(&self.req.target_text()),
+            },
+            MsgFetch::Base => {
+                let host = self.lines("host", false)?;
+                let t = self.target();
+                Some(Value::Str(format!(
+                    "{}{}",
+                    host.last().map_or("", |h| h.as_ref()),
+                    t.split('?').next().unwrap_or("")
+                )))
+            }
+            MsgFetch::UrlParam(name) => {
+                let t = self.target();
+                let q = t.split_once('?')?.1;
+                q.split('&').find_map(|kv| {
+                    let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                    (k == name).then(|| Value::Str(v.to_string()))
+                })
+            }
+            MsgFetch::ReqVer => s(self.req.version()),
+            MsgFetch::Hdr {
+                name,
+                occ,
+                full,
+                response,
+            } => {
+                let lines = self.lines(name, *response)?;
+                if *full {
+                    let v: Vec<&str> = lines.iter().map(|l| l.as_ref()).collect();
+                    pick(&v, *occ).map(|x| Value::Str(x.to_string()))
+                } else {
+                    pick(&split_values(&lines), *occ).map(|x| Value::Str(x.to_string()))
+                }
+            }
+            MsgFetch::HdrCnt { name, response } => {
+                let lines = self.lines(name, *response)?;
+                let n = if lines.is_empty() {
+                    0
+                } else {
+                    split_values(&lines).len()
+                };
+                Some(Value::Int(n as i64))
+            }
+            MsgFetch::HdrIp { name, occ } => {
+                let lines = self.lines(name, false)?;
+                let v = pick(&split_values(&lines), *occ)?;
+                // An address may carry a port (`10.0.0.1:80`, `[::1]:80`).
+                let a = v
+                    .parse()
+                    .ok()
+                    .or_else(|| v.parse::<SocketAddr>().ok().map(|s| s.ip()))?;
+                Some(Value::Ip(a))
+            }
+            MsgFetch::Hdrs { response } => {
+                let mut out = String::new();
+                let mut line = |n: &str, v: &str| {
+                    out.push_str(n);
+                    out.push_str(": ");
+                    out.push_str(v);
+                    out.push_str("\r\n");
+                };
+                let (lines, edits) = if *response {
+                    let (r, v) = self.resp?;
+                    (r.header_lines(), Some(v))
+                } else {
+                    (self.req.header_lines(), self.req_edits)
+                };
+                for (n, v) in &lines {
+                    if !edits.is_some_and(|e| e.is_gone(n)) {
+                        line(n, v);
+                    }
+                }
+                for (n, v) in edits.iter().flat_map(|e| e.added.iter()) {
+                    line(n, v);
+                }
+                out.push_str("\r\n");
+                Some(Value::Str(out))
+            }
+            MsgFetch::Status => {
+                let (r, v) = self.resp?;
+                Some(Value::Int(
+                    v.status.as_ref().map_or(r.status(), |s| s.0).into(),
+                ))
+            }
+            MsgFetch::ResVer => s(self.resp?.0.version()),
+            MsgFetch::FeName => s(&self.conn.fe.cfg.name),
+            MsgFetch::BeName => s(&self.conn.be?.cfg.name),
+            MsgFetch::SrvName => s(self.conn.server?),
+            MsgFetch::Date(offset) => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64);
+                Some(Value::Int(now.saturating_add(*offset)))
+            }
+            MsgFetch::Rand(range) => {
+                let r = fastrand::u32(..);
+                Some(Value::Int(match range {
+                    Some(n) => ((u64::from(r) * n) >> 32) as i64,
+                    None => r.into(),
+                }))
+            }
+        }
+    }
+}
+
+/// Whether one named ACL holds (any of its lines).
+fn acl_holds(acls: &[Acl], name: &str, src: &dyn Source, vars: &mut dyn Vars) -> bool {
+    acls.iter()
+        .filter(|a| a.name == name)
+        .any(|a| a.test.matches(src, vars))
+}
+
+/// Whether a condition (an OR of AND-groups of the proxy's ACLs; none = always) holds.
+fn cond_holds(
+    acls: &[Acl],
+    any_of: &[Vec<CondTerm>],
+    unless: bool,
+    src: &dyn Source,
+    vars: &mut dyn Vars,
+) -> bool {
+    let hit = any_of.is_empty()
+        || any_of.iter().any(|group| {
+            group
+                .iter()
+                .all(|t| acl_holds(acls, &t.acl, src, vars) != t.negate)
+        });
+    hit != unless
+}
+
+/// Where a `redirect` sends this request; `None` for an empty target with
+/// `ignore-empty`.
+fn location(r: &crate::config::Redirect, msg: &Msg<'_, '_>, vars: &mut dyn Vars) -> Option<String> {
+    use crate::config::RedirectKind;
+    let target = r.target.render(msg, vars);
+    if target.is_empty() && r.ignore_empty {
+        return None;
+    }
+    let pq = msg.target();
+    let (path, query) = match pq.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (pq.as_ref(), None),
+    };
+    let tail = |out: &mut String| {
+        out.push_str(path);
+        if r.append_slash && !path.ends_with('/') {
+            out.push('/');
+        }
+        if let (Some(q), false) = (query, r.drop_query) {
+            out.push('?');
+            out.push_str(q);
+        }
+    };
+    let mut out = String::new();
+    match r.kind {
+        RedirectKind::Location => out.push_str(&target),
+        RedirectKind::Prefix => {
+            // A prefix of "/" only changes the path's form (HAProxy's rule).
+            if target != "/" {
+                out.push_str(target.trim_end_matches('/'));
+            }
+            tail(&mut out);
+        }
+        RedirectKind::Scheme => {
+            out.push_str(&target);
+            out.push_str("://");
+            out.push_str(msg.req.host_field().unwrap_or(""));
+            tail(&mut out);
+        }
+    }
+    Some(out)
+}
+
+/// The request line part `part` of `target` (path and query) replaced by `value`.
+fn set_part(target: &str, part: LinePart, value: &str) -> String {
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (target, None),
+    };
+    match part {
+        LinePart::Path => match query {
+            Some(q) => format!("{value}?{q}"),
+            None => value.to_string(),
+        },
+        LinePart::Query => {
+            let q = value.strip_prefix('?').unwrap_or(value);
+            if q.is_empty() {
+                path.to_string()
+            } else {
+                format!("{path}?{q}")
+            }
+        }
+        LinePart::Pathq | LinePart::Uri | LinePart::Method => value.to_string(),
+    }
+}
+
+/// Which rules run, and on what.
+pub(super) struct Stage<'x, 'a> {
+    pub(super) conn: &'x Conn<'x>,
+    pub(super) req: &'x dyn RequestView,
+    /// In response rules: the request's edits.
+    pub(super) req_edits: Option<&'x Verdict<'a>>,
+    /// In response rules: the response.
+    pub(super) resp: Option<&'x dyn ResponseView>,
+}
+
+impl<'x, 'a> Stage<'x, 'a> {
+    /// The message with the edits `v` made so far.
+    fn msg<'y>(&'y self, v: &'y Verdict<'a>) -> Msg<'y, 'a> {
+        match self.resp {
+            Some(r) => Msg {
+                conn: self.conn,
+                req: self.req,
+                req_edits: self.req_edits,
+                resp: Some((r, v)),
+            },
+            None => Msg {
+                conn: self.conn,
+                req: self.req,
+                req_edits: Some(v),
+                resp: None,
+            },
+        }
+    }
+
+    /// Whether a condition holds on the message as `v` left it.
+    pub(super) fn holds(
+        &self,
+        v: &Verdict<'a>,
+        acls: &[Acl],
+        any_of: &[Vec<CondTerm>],
+        unless: bool,
+        vars: &mut dyn Vars,
+    ) -> bool {
+        cond_holds(acls, any_of, unless, &self.msg(v), vars)
+    }
+}
+
+/// What a rule does to the verdict, worked out on the message before it changes.
+enum Step<'a> {
+    Nothing,
+    Set(&'a str, String),
+    Add(&'a str, String),
+    Remove(Vec<Cow<'a, str>>),
+    Replace(&'a str, Vec<String>),
+    End(Option<u16>),
+    Redirect(Option<(u16, String)>),
+    Return(Answer),
+    Method(String),
+    Target(String),
+    Status(u16, Option<String>),
+}
+
+/// Runs one proxy's rules in order: edits accumulate in `v`, the first `deny`,
+/// `allow`, `redirect` or `return` that applies ends the evaluation of these rules.
+pub(super) fn run_rules<'a>(
+    st: &Stage<'_, 'a>,
+    v: &mut Verdict<'a>,
+    rules: &'a [HttpRule],
+    acls: &[Acl],
+    vars: &mut dyn Vars,
+) {
+    for r in rules {
+        let step = {
+            let msg = st.msg(v);
+            if !cond_holds(acls, &r.any_of, r.unless, &msg, vars) {
+                continue;
+            }
+            step(&r.action, &msg, st.resp.is_some(), vars)
+        };
+        match step {
+            Step::Nothing => {}
+            Step::Set(name, value) => {
+                v.remove(Cow::Borrowed(name));
+                v.added.push((name, value));
+            }
+            Step::Add(name, value) => v.added.push((name, value)),
+            Step::Remove(names) => {
+                for n in names {
+                    v.remove(n);
+                }
+            }
+            Step::Replace(name, values) => {
+                v.remove(Cow::Borrowed(name));
+                v.added.extend(values.into_iter().map(|x| (name, x)));
+            }
+            Step::End(deny) => {
+                v.deny = deny;
+                break;
+            }
+            Step::Redirect(None) => {}
+            Step::Redirect(to) => {
+                v.redirect = to;
+                break;
+            }
+            Step::Return(a) => {
+                v.answer = Some(a);
+                break;
+            }
+            Step::Method(m) => v.method = Some(m),
+            Step::Target(t) => v.target = Some(t),
+            Step::Status(code, reason) => v.status = Some((code, reason)),
+        }
+    }
+}
+
+fn step<'a>(a: &'a HttpAction, msg: &Msg<'_, '_>, response: bool, vars: &mut dyn Vars) -> Step<'a> {
+    match a {
+        HttpAction::SetHeader { name, value } => Step::Set(name, value.render(msg, vars)),
+        HttpAction::AddHeader { name, value } => Step::Add(name, value.render(msg, vars)),
+        HttpAction::DelHeader {
+            name,
+            method: NameMatch::Str,
+        } => Step::Remove(vec![Cow::Borrowed(name.as_str())]),
+        HttpAction::DelHeader { name, method } => {
+            let lower = name.to_ascii_lowercase();
+            let hit = |n: &str| {
+                let n = n.to_ascii_lowercase();
+                match method {
+                    NameMatch::Str => n == lower,
+                    NameMatch::Beg => n.starts_with(&lower),
+                    NameMatch::End => n.ends_with(&lower),
+                    NameMatch::Sub => n.contains(&lower),
+                    NameMatch::Reg(re) => re.re.is_match(&n),
+                }
+            };
+            let (own, edits) = match msg.resp {
+                Some((r, v)) if response => (r.header_lines(), Some(v)),
+                _ => (msg.req.header_lines(), msg.req_edits),
+            };
+            let mut names: Vec<Cow<'a, str>> = own
+                .iter()
+                .map(|(n, _)| n.as_ref())
+                .chain(edits.iter().flat_map(|e| e.added.iter().map(|(n, _)| *n)))
+                .filter(|n| hit(n))
+                .map(|n| Cow::Owned(n.to_string()))
+                .collect();
+            names.dedup_by(|x, y| x.eq_ignore_ascii_case(y));
+            Step::Remove(names)
+        }
+        HttpAction::ReplaceHeader {
+            name,
+            re,
+            with,
+            each_value,
+        } => {
+            let with = with.render(msg, vars);
+            let Some(lines) = msg.lines(name, response) else {
+                return Step::Nothing;
+            };
+            let edit = |x: &str| re.expand(x, &with).unwrap_or_else(|| x.to_string());
+            let values = lines
+                .iter()
+                .map(|l| {
+                    if *each_value {
+                        let one = [l.clone()];
+                        split_values(&one)
+                            .into_iter()
+                            .map(edit)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    } else {
+                        edit(l)
+                    }
+                })
+                .collect();
+            Step::Replace(name, values)
+        }
+        HttpAction::Deny { status } => Step::End(Some(*status)),
+        HttpAction::Allow => Step::End(None),
+        HttpAction::Redirect(r) => Step::Redirect(location(r, msg, vars).map(|to| (r.code, to))),
+        HttpAction::Return(r) => {
+            let mut headers: Vec<(String, String)> = r
+                .headers
+                .iter()
+                .map(|(n, v)| (n.clone(), v.render(msg, vars)))
+                .collect();
+            let body = r
+                .body
+                .as_ref()
+                .map(|b| b.render(msg, vars).into_bytes())
+                .unwrap_or_default();
+            if let Some(t) = &r.content_type {
+                headers.push(("content-type".into(), t.clone()));
+            }
+            Step::Return(Answer {
+                status: r.status,
+                headers,
+                body,
+            })
+        }
+        HttpAction::SetVar { var, value } => {
+            let v = match value {
+                VarValue::Expr(e) => e.eval(msg, vars),
+                VarValue::Fmt(f) => Some(Value::Str(f.render(msg, vars))),
+            };
+            if let Some(v) = v {
+                var.apply(v, vars);
+            }
+            Step::Nothing
+        }
+        HttpAction::UnsetVar { name } => {
+            vars.unset(name);
+            Step::Nothing
+        }
+        HttpAction::SetLine { part, value } => {
+            let value = value.render(msg, vars);
+            match part {
+                LinePart::Method => Step::Method(value),
+                p => Step::Target(set_part(&msg.target(), *p, &value)),
+            }
+        }
+        HttpAction::ReplaceLine { part, re, with } => {
+            let with = with.render(msg, vars);
+            let target = msg.target();
+            let subject = match part {
+                LinePart::Path => target.split('?').next().unwrap_or(""),
+                _ => &target,
+            };
+            match re.expand(subject, &with) {
+                Some(new) => Step::Target(set_part(&target, *part, &new)),
+                None => Step::Nothing,
+            }
+        }
+        HttpAction::SetStatus { status, reason } => Step::Status(*status, reason.clone()),
+    }
+}
+
+/// The frontend's `http-request` rules for a request, then its `redirect` rules.
+pub(super) fn frontend_request_rules<'a>(
+    st: &Stage<'_, 'a>,
+    fe: &'a FrontendRt,
+    vars: &mut dyn Vars,
+) -> Verdict<'a> {
+    let mut v = Verdict::default();
+    run_rules(st, &mut v, &fe.cfg.http_request, &fe.cfg.acl, vars);
+    if !v.answered() {
+        run_rules(st, &mut v, &fe.cfg.redirect, &fe.cfg.acl, vars);
+    }
+    v
+}
+
+/// The backend's `http-request` and `redirect` rules, after the frontend's (`v`), once
+/// routed there.
+pub(super) fn backend_request_rules<'a>(
+    st: &Stage<'_, 'a>,
+    v: &mut Verdict<'a>,
+    be: &'a BackendRt,
+    vars: &mut dyn Vars,
+) {
+    if !v.answered() {
+        run_rules(st, v, &be.cfg.http_request, &be.cfg.acl, vars);
+    }
+    if !v.answered() {
+        run_rules(st, v, &be.cfg.redirect, &be.cfg.acl, vars);
+    }
+}
+
+/// The `http-response` rules for a response: the backend's, then the frontend's.
+pub(super) fn response_rules<'a>(
+    st: &Stage<'_, 'a>,
+    fe: &'a FrontendRt,
+    be: &'a BackendRt,
+    vars: &mut dyn Vars,
+) -> Verdict<'a> {
+    let mut v = Verdict::default();
+    run_rules(st, &mut v, &be.cfg.http_response, &be.cfg.acl, vars);
+    if !v.answered() {
+        run_rules(st, &mut v, &fe.cfg.http_response, &fe.cfg.acl, vars);
+    }
+    v
+}
+
+/// The backend a request goes to: the first `use_backend` whose condition holds, else
+/// the default.
+pub(super) fn choose_backend<'a>(
+    st: &Stage<'_, 'a>,
+    v: &Verdict<'a>,
+    fe: &FrontendRt,
+    vars: &mut dyn Vars,
+) -> Option<std::sync::Arc<BackendRt>> {
+    for (rule, be) in &fe.rules {
+        if st.holds(v, &fe.cfg.acl, &rule.any_of, rule.unless, vars) {
+            return Some(be.clone());
+        }
+    }
+    fe.default_backend.clone()
+}
+
+/// Whether a request is for the frontend's `monitor-uri`: its path (or, for a
+/// `monitor-uri` that is not a path, its whole target), exactly.
+pub(super) fn is_monitor(fe: &FrontendRt, req: &dyn RequestView) -> bool {
+    match &fe.cfg.monitor_uri {
+        None => false,
+        Some(u) if u.starts_with('/') => req.path() == u,
+        Some(u) => req.target_text() == u.as_str(),
+    }
+}
+
+/// The status a `monitor-uri` request gets: 503 when a `monitor fail` holds, else 200.
+pub(super) fn monitor_status(st: &Stage<'_, '_>, fe: &FrontendRt, vars: &mut dyn Vars) -> u16 {
+    let v = Verdict::default();
+    let failing = fe
+        .cfg
+        .monitor_fail
+        .iter()
+        .any(|r| st.holds(&v, &fe.cfg.acl, &r.any_of, r.unless, vars));
+    if failing {
+        503
+    } else {
+        200
+    }
+}
