@@ -600,6 +600,31 @@ impl<'a> Parser<'a> {
             }
             // The room HAProxy keeps in each buffer for header rewrites: halo writes
             // rewritten heads into buffers of their own size, so no rewrite lacks room.
+            // Whether idle server connections are shared between threads: memory
+            // only; halo's pools are per worker thread either way.
+            "tune.idle-pool.shared" => match w.get(1).map(|x| x.text.as_str()) {
+                Some("on" | "off") => no_more(w, 2)?,
+                _ => return Err("`tune.idle-pool.shared` takes `on` or `off`".into()),
+            },
+            "set-var" | "set-var-fmt" => {
+                let (Some(name), Some(value)) = (w.get(1), w.get(2)) else {
+                    return Err(format!("`{}` takes a variable name and a value", w[0].text));
+                };
+                no_more(w, 3)?;
+                crate::sample::check_var_name(&name.text)?;
+                if !name.text.starts_with("proc.") {
+                    return Err(format!(
+                        "`{}`: only process variables (`proc.`) can be set in `global`",
+                        name.text
+                    ));
+                }
+                let value = if w[0].text == "set-var" {
+                    VarValue::Expr(Expr::parse(&value.text)?)
+                } else {
+                    VarValue::Fmt(LogFmt::parse(&value.text)?)
+                };
+                g.set_var.push((name.text.clone(), value));
+            }
             "tune.maxrewrite" => {
                 let _: usize = num(w.get(1), "size")?;
                 no_more(w, 2)?;

@@ -104,7 +104,13 @@ pub fn split_line(line: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Ve
                     i += 4;
                     continue;
                 }
-                other => cur.push(other),
+                '\\' | ' ' | '\'' | '"' | '#' => cur.push(n),
+                // Other pairs stay as written (`\1`, `\?` in regular expressions),
+                // as HAProxy leaves them.
+                other => {
+                    cur.push('\\');
+                    cur.push(other);
+                }
             }
             i += 2;
             continue;

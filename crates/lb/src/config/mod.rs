@@ -128,6 +128,10 @@ pub struct Global {
     /// so that checks of many servers do not fall in step.
     #[serde(default)]
     pub spread_checks: u8,
+    /// Process variables set when the configuration is loaded (`set-var proc.NAME
+    /// EXPR`, `set-var-fmt proc.NAME FMT`), in order.
+    #[serde(default)]
+    pub set_var: Vec<(String, VarValue)>,
 }
 
 impl Default for Global {
@@ -150,6 +154,7 @@ impl Default for Global {
             description: None,
             bufsize: 16384,
             spread_checks: 0,
+            set_var: Vec::new(),
         }
     }
 }

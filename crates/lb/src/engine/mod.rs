@@ -578,6 +578,31 @@ fn proxy_stats(shared: &Shared, frontend: bool, name: &str) -> Arc<ProxyStats> {
         .clone()
 }
 
+/// The `global` section's `set-var`s, in order, into the process's variables: only
+/// constants, variables and converters have values there (no message, no connection).
+fn set_global_vars(shared: &Shared, config: &Config) {
+    struct Nothing;
+    impl crate::sample::Source for Nothing {
+        fn fetch(&self, _: &crate::sample::MsgFetch) -> Option<crate::sample::Value> {
+            None
+        }
+    }
+    let Ok(mut vars) = shared.proc_vars.lock() else {
+        return;
+    };
+    for (name, value) in &config.global.set_var {
+        let v = match value {
+            crate::config::VarValue::Expr(e) => e.eval(&Nothing, &mut *vars),
+            crate::config::VarValue::Fmt(f) => {
+                Some(crate::sample::Value::Str(f.render(&Nothing, &mut *vars)))
+            }
+        };
+        if let Some(v) = v {
+            vars.insert(name.clone(), v);
+        }
+    }
+}
+
 /// Builds the runtime objects of a configuration, carrying over server state.
 fn build(
     shared: &Arc<Shared>,
@@ -585,6 +610,7 @@ fn build(
     listeners: Vec<(String, Arc<ListenerGroup>)>,
 ) -> Generation {
     let old = shared.current.load();
+    set_global_vars(shared, &config);
     let global_logger = Arc::new(Logger::new(&config.global.log));
     let mut backends: Vec<Arc<BackendRt>> = Vec::new();
     for b in &config.backends {
