@@ -369,6 +369,17 @@ impl Source for Msg<'_, '_> {
             MsgFetch::FeName => s(&self.conn.fe.cfg.name),
             MsgFetch::BeName => s(&self.conn.be?.cfg.name),
             MsgFetch::SrvName => s(self.conn.server?),
+            MsgFetch::SrvId => {
+                let name = self.conn.server?;
+                let i = self
+                    .conn
+                    .be?
+                    .cfg
+                    .server
+                    .iter()
+                    .position(|x| x.name == name)?;
+                Some(Value::Int(i as i64 + 1))
+            }
             MsgFetch::Date(offset) => {
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -662,7 +673,8 @@ fn step<'a>(a: &'a HttpAction, msg: &Msg<'_, '_>, response: bool, vars: &mut dyn
                 .as_ref()
                 .map(|b| b.render(msg, vars).into_bytes())
                 .unwrap_or_default();
-            if let Some(t) = &r.content_type {
+            // A content type only with a body (HAProxy's rule).
+            if let (Some(t), false) = (&r.content_type, body.is_empty()) {
                 headers.push(("content-type".into(), t.clone()));
             }
             Step::Return(Answer {

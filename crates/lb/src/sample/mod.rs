@@ -235,6 +235,8 @@ pub enum MsgFetch {
     FeName,
     BeName,
     SrvName,
+    /// The server's position in its backend, from 1.
+    SrvId,
     /// `date([OFFSET])`: the current time in seconds since the epoch (plus OFFSET).
     Date(i64),
     /// `rand([RANGE])`.
@@ -398,7 +400,7 @@ pub fn split_calls(text: &str) -> Result<Vec<(String, Vec<String>)>, String> {
 }
 
 /// The fetches halo answers, for messages.
-pub const FETCHES: &str = "src, src_port, dst, dst_port, ssl_fc, method, path, pathq, query, url, base, url_param, req.ver, req.hdr/hdr, req.fhdr, req.hdr_cnt, req.hdr_ip, req.hdrs, res.hdr, res.fhdr, res.hdr_cnt, res.hdrs, status, res.ver, fe_name, be_name, srv_name, date, rand, var, env, str, int, bool, bin, ipv4, ipv6, always_true, always_false";
+pub const FETCHES: &str = "src, src_port, dst, dst_port, ssl_fc, method, path, pathq, query, url, base, url_param, req.ver, req.hdr/hdr, req.fhdr, req.hdr_cnt, req.hdr_ip, req.hdrs, res.hdr, res.fhdr, res.hdr_cnt, res.hdrs, status, res.ver, fe_name, be_name, srv_name, srv_id, date, rand, var, env, str, int, bool, bin, ipv4, ipv6, always_true, always_false";
 
 fn parse_fetch(name: &str, args: &[String]) -> Result<Fetch, String> {
     let none = |f: MsgFetch| -> Result<Fetch, String> {
@@ -458,6 +460,7 @@ fn parse_fetch(name: &str, args: &[String]) -> Result<Fetch, String> {
         "fe_name" => none(MsgFetch::FeName)?,
         "be_name" => none(MsgFetch::BeName)?,
         "srv_name" => none(MsgFetch::SrvName)?,
+        "srv_id" => none(MsgFetch::SrvId)?,
         "url_param" | "urlp" => Fetch::Msg(MsgFetch::UrlParam(one()?.to_string())),
         "req.hdr" | "hdr" => hdr(false, false)?,
         "req.fhdr" => hdr(true, false)?,

@@ -236,6 +236,11 @@ pub async fn session(
                 answer_and_close(&mut client, &bytes).await;
                 return;
             }
+            Next::Reply(bytes) => {
+                if client.write_all(&bytes).await.is_err() {
+                    return;
+                }
+            }
             Next::Gone => return,
         }
     }
@@ -271,6 +276,8 @@ enum Next {
     Close,
     /// Send this last answer, then close.
     Answer(Vec<u8>),
+    /// Send this answer of our own, then read the next request.
+    Reply(Vec<u8>),
     /// The connection is unusable: drop it.
     Gone,
 }
@@ -344,12 +351,14 @@ impl Trace<'_> {
 
     /// The answer the request rules decided, if any: a redirection, or a denial
     /// (counted against the backend once routed, else the frontend).
-    fn settle(&self, v: &Verdict<'_>, be: Option<&BackendRt>) -> Option<Next> {
+    /// A redirection or a `return` keeps the connection when `keep` (the client keeps
+    /// it and sent no body).
+    fn settle(&self, v: &Verdict<'_>, be: Option<&BackendRt>, keep: bool) -> Option<Next> {
         if let Some((code, to)) = &v.redirect {
-            return Some(self.redirect(be, *code, to));
+            return Some(self.redirect(be, *code, to, keep));
         }
         if let Some(a) = &v.answer {
-            return Some(self.answer(be, a, "LR"));
+            return Some(self.answer(be, a, "LR", keep));
         }
         let code = v.deny?;
         be.map_or(&self.fe.stats, |b| &b.stats)
@@ -359,7 +368,7 @@ impl Trace<'_> {
     }
 
     /// Ends the request with the answer of a `return` rule: counted and logged.
-    fn answer(&self, be: Option<&BackendRt>, a: &Answer, term: &str) -> Next {
+    fn answer(&self, be: Option<&BackendRt>, a: &Answer, term: &str, keep: bool) -> Next {
         self.fe.stats.status(a.status);
         if let Some(be) = be {
             be.stats.status(a.status);
@@ -374,7 +383,7 @@ impl Trace<'_> {
                 h.append(n, v);
             }
         }
-        let bytes = own_response(a.status, &h, &a.body, false);
+        let bytes = own_response(a.status, &h, &a.body, !keep);
         self.log(
             backend,
             "<NOSRV>",
@@ -384,11 +393,15 @@ impl Trace<'_> {
             bytes.len() as u64,
             term,
         );
-        Next::Answer(bytes)
+        if keep {
+            Next::Reply(bytes)
+        } else {
+            Next::Answer(bytes)
+        }
     }
 
     /// Ends the request with a redirection: counted and logged.
-    fn redirect(&self, be: Option<&BackendRt>, code: u16, to: &str) -> Next {
+    fn redirect(&self, be: Option<&BackendRt>, code: u16, to: &str, keep: bool) -> Next {
         self.fe.stats.status(code);
         if let Some(be) = be {
             be.stats.status(code);
@@ -406,7 +419,11 @@ impl Trace<'_> {
             "cache-control",
             hyper::header::HeaderValue::from_static("no-cache"),
         );
-        Next::Answer(own_response(code, &h, b"", true))
+        if keep {
+            Next::Reply(own_response(code, &h, b"", false))
+        } else {
+            Next::Answer(own_response(code, &h, b"", true))
+        }
     }
 }
 
@@ -517,7 +534,9 @@ async fn exchange(
         return Next::Answer(page(fe, None, monitor_status(&st, fe, &mut vars)));
     }
     let mut verdict = frontend_request_rules(&st, fe, &mut vars);
-    if let Some(answer) = trace.settle(&verdict, None) {
+    // An answer of our own keeps the connection if nothing of the request is left.
+    let keep_own = keep && framing == Framing::Empty;
+    if let Some(answer) = trace.settle(&verdict, None, keep_own) {
         return answer;
     }
     if let Some(page) = &fe.cfg.stats {
@@ -535,7 +554,7 @@ async fn exchange(
         ..conn
     };
     backend_request_rules(&Stage { conn: &conn, ..st }, &mut verdict, &be, &mut vars);
-    if let Some(answer) = trace.settle(&verdict, Some(&be)) {
+    if let Some(answer) = trace.settle(&verdict, Some(&be), keep_own) {
         return answer;
     }
     // `Connection: upgrade` with an `Upgrade` header (WebSocket and the like).
@@ -748,7 +767,7 @@ async fn exchange(
     if let Some(a) = &edits.answer {
         // The server's answer is not passed on, nor its connection kept.
         be.stats.close();
-        return trace.answer(Some(&be), a, "PH");
+        return trace.answer(Some(&be), a, "PH", false);
     }
     if let Some(status) = edits.deny {
         // The server's answer is not passed on, nor its connection kept.

@@ -457,11 +457,7 @@ impl RespHead {
         code: u16,
         reason: Option<String>,
     ) {
-        let usual = hyper::StatusCode::from_u16(code)
-            .ok()
-            .and_then(|c| c.canonical_reason())
-            .unwrap_or("");
-        let reason = reason.as_deref().unwrap_or(usual);
+        let reason = reason.as_deref().unwrap_or(reason_of(code));
         // A reason from the configuration holds no line break (checked when read).
         status_line(out, version, code, reason.as_bytes());
     }
@@ -905,10 +901,7 @@ pub(super) fn version_str(v: Version) -> &'static str {
 
 /// An answer of the load balancer itself (errors, the stats page).
 pub(super) fn own_response(code: u16, headers: &HeaderMap, body: &[u8], close: bool) -> Vec<u8> {
-    let reason = StatusCode::from_u16(code)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-        .unwrap_or("");
+    let reason = reason_of(code);
     let mut h = headers.clone();
     h.insert("content-length", HeaderValue::from(body.len()));
     if close {
@@ -918,6 +911,24 @@ pub(super) fn own_response(code: u16, headers: &HeaderMap, body: &[u8], close: b
     write_head(&mut out, format!("HTTP/1.1 {code} {reason}").as_bytes(), &h);
     out.extend_from_slice(body);
     out
+}
+
+/// The reason phrase for a status: the usual one, else its class's (HAProxy's words).
+pub(super) fn reason_of(code: u16) -> &'static str {
+    if let Some(r) = StatusCode::from_u16(code)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+    {
+        return r;
+    }
+    match code {
+        100..=199 => "Informational",
+        200..=299 => "Success",
+        300..=399 => "Redirection",
+        400..=499 => "Client Error",
+        500..=599 => "Server Error",
+        _ => "Other",
+    }
 }
 
 /// HAProxy's words for the answers it makes itself.
