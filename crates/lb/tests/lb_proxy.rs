@@ -1017,3 +1017,84 @@ fn lb_http_request_rules_edit_headers_and_deny() {
     assert_eq!(row[dreq], "2", "{csv}");
     e.stop(Duration::ZERO);
 }
+
+/// HTTP rules on samples, over HTTP/1.1 and HTTP/2: variables set from a fetch and its
+/// converters feed later rules, an ACL and the response rules; `return` answers with a
+/// body built from samples (and keeps an HTTP/1.1 connection); the request line and
+/// headers are rewritten (`set-path`, `replace-header`, `del-header -m beg`,
+/// `set-header` from `req.hdr`), and each rule sees what the ones before it did; a
+/// response gets a status and a header from `res.hdr`.
+#[test]
+fn lb_http_rules_on_samples_and_variables() {
+    let a = HttpBackend::start("alpha");
+    let p = free_port();
+    let cfg = format!(
+        "defaults\n mode http\n timeout connect 2s\n timeout client 10s\n timeout server 10s\n\
+         frontend fe\n bind 127.0.0.1:{p}\n\
+         http-request set-var(txn.first) path,field(2,/)\n\
+         http-request return status 299 content-type text/plain lf-string \"got %[var(txn.first)] for %[req.hdr(x-who),lower]\" hdr x-len %[req.hdr(x-who),length] if {{ path_beg /ret }}\n\
+         http-request set-path /headers%[path] if {{ path_beg /rw }}\n\
+         http-request replace-header x-tag (.*)-old \\1-new\n\
+         http-request del-header x-drop- -m beg\n\
+         http-request set-header x-path-now %[path]\n\
+         http-request set-header x-tag-now %[req.hdr(x-tag)]\n\
+         acl teapot var(txn.first) -m str teapot\n\
+         http-response set-status 418 reason Teapot if teapot\n\
+         http-response set-header x-first \"%[var(txn.first),upper] %[status]\"\n\
+         default_backend be\n\
+         backend be\n server a {}\n",
+        a.addr
+    );
+    let e = start_engine(&cfg);
+    let url = |path: &str| format!("http://127.0.0.1:{p}{path}");
+    for version in ["--http1.1", "--http2-prior-knowledge"] {
+        let get = |args: &[&str]| {
+            let mut all = vec![version, "-s", "-i"];
+            all.extend_from_slice(args);
+            curl(&all).1
+        };
+        let hits = a.hits.load(std::sync::atomic::Ordering::SeqCst);
+        let out = get(&["-H", "X-Who: ALICE", &url("/ret/x")]);
+        assert!(out.contains(" 299"), "{version}: {out}");
+        assert!(out.ends_with("got ret for alice"), "{version}: {out}");
+        assert!(
+            out.to_ascii_lowercase().contains("x-len: 5"),
+            "{version}: {out}"
+        );
+        assert_eq!(
+            a.hits.load(std::sync::atomic::Ordering::SeqCst),
+            hits,
+            "{version}: answered by the load balancer"
+        );
+        // Rewritten on the way: the server's /headers echoes what it got.
+        let out = get(&[
+            "-H",
+            "X-Tag: blue-old",
+            "-H",
+            "X-Drop-Me: 1",
+            "-H",
+            "x-drop-too: 2",
+            &url("/rw/a?q=1"),
+        ]);
+        let lower = out.to_ascii_lowercase();
+        assert!(
+            out.contains("GET /headers/rw/a?q=1 HTTP/1.1"),
+            "{version}: {out}"
+        );
+        assert!(lower.contains("x-tag: blue-new"), "{version}: {out}");
+        assert!(!lower.contains("x-drop"), "{version}: {out}");
+        assert!(
+            lower.contains("x-path-now: /headers/rw/a"),
+            "{version}: {out}"
+        );
+        assert!(lower.contains("x-tag-now: blue-new"), "{version}: {out}");
+        assert!(out.contains("x-first: RW 200"), "{version}: {out}");
+        let out = get(&[&url("/teapot")]);
+        assert!(
+            out.starts_with("HTTP/1.1 418 Teapot") || out.starts_with("HTTP/2 418"),
+            "{version}: {out}"
+        );
+        assert!(out.contains("x-first: TEAPOT 418"), "{version}: {out}");
+    }
+    e.stop(Duration::ZERO);
+}

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 type Registry = Arc<Mutex<Vec<(TcpStream, Arc<AtomicBool>)>>>;
 
 /// A small threaded HTTP/1.1 server (keep-alive): `/big` = 1 MiB, `/headers` echoes the
-/// request head, `/slow` answers after 300 ms, `/status/N` answers status N, `/chunked`
+/// request head (so does `/headers/...`), `/slow` answers after 300 ms, `/status/N` answers status N, `/chunked`
 /// answers "hello, world" in chunks with a trailer; a request with a body (sized or
 /// chunked) gets its body back; anything else answers the server's name.
 pub struct HttpBackend {
@@ -185,7 +185,7 @@ fn serve_http(c: TcpStream, name: &str, hits: &AtomicU64, stop: &AtomicBool, bus
         let mut status = 200;
         let body: Vec<u8> = if path == "/big" {
             vec![b'x'; 1 << 20]
-        } else if path == "/headers" {
+        } else if path.starts_with("/headers") {
             head.clone().into_bytes()
         } else if path == "/slow" {
             std::thread::sleep(Duration::from_millis(300));
