@@ -1098,3 +1098,57 @@ fn lb_http_rules_on_samples_and_variables() {
     }
     e.stop(Duration::ZERO);
 }
+
+/// `tcp-request` rules: a connection from a refused address is closed at once, a
+/// session variable set from the connection reaches the HTTP rules of each request on
+/// it, and a content rule closes the connection of a request it rejects, unanswered.
+#[test]
+fn lb_tcp_request_rules_at_each_stage() {
+    let p = free_port();
+    let cfg = format!(
+        "defaults\n mode http\n timeout client 10s\n\
+         frontend fe\n bind 127.0.0.1:{p}\n\
+         tcp-request connection reject if {{ src 127.0.0.2 }}\n\
+         tcp-request session set-var(sess.port) src_port\n\
+         tcp-request content reject if {{ path /evil }}\n\
+         http-request return status 200 content-type text/plain lf-string \"port=%[var(sess.port)]\"\n"
+    );
+    let e = start_engine(&cfg);
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{p}").parse().expect("addr");
+    let connect_from = |ip: &str| {
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("socket");
+        let from: std::net::SocketAddr = format!("{ip}:0").parse().expect("addr");
+        s.bind(&from.into()).expect("bind on loopback");
+        s.connect(&addr.into()).expect("connect");
+        let s: TcpStream = s.into();
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        s
+    };
+    // Whatever the server sends until it closes (requests sent one after the other on
+    // one connection).
+    let exchange = |s: &mut TcpStream, paths: &[&str]| {
+        let mut all = String::new();
+        for path in paths {
+            let _ = s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+            let mut buf = [0u8; 4096];
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => all.push_str(&String::from_utf8_lossy(&buf[..n])),
+            }
+        }
+        all
+    };
+    let mut ok = connect_from("127.0.0.1");
+    let port = ok.local_addr().expect("local").port();
+    let got = exchange(&mut ok, &["/a", "/b", "/evil", "/c"]);
+    assert_eq!(
+        got.matches(&format!("port={port}")).count(),
+        2,
+        "two answers with the session's variable, none for /evil and after: {got}"
+    );
+    let mut refused = connect_from("127.0.0.2");
+    assert_eq!(exchange(&mut refused, &["/a"]), "", "closed unanswered");
+    e.stop(Duration::ZERO);
+}

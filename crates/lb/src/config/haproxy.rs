@@ -189,6 +189,7 @@ struct Draft {
     use_backends: Vec<UseBackend>,
     http_rules: Vec<HttpRule>,
     http_response_rules: Vec<HttpRule>,
+    tcp_rules: Vec<TcpRule>,
     redirect_rules: Vec<HttpRule>,
     /// `stick-table`: size, expire.
     stick_table: Option<(usize, Option<Dur>)>,
@@ -454,6 +455,7 @@ impl<'a> Parser<'a> {
         d.use_backends.clear();
         d.http_rules.clear();
         d.http_response_rules.clear();
+        d.tcp_rules.clear();
         d.redirect_rules.clear();
         d.stick_table = None;
         d.stick_on = None;
@@ -935,8 +937,19 @@ impl<'a> Parser<'a> {
                     d.http_rules.push(rule);
                 }
             }
-            "tcp-request" | "tcp-response" | "http-after-response" => {
-                return Err(format!("`{kw}` rules are not supported (`http-request` and `http-response` set-header, add-header, del-header, deny and allow are)"))
+            "tcp-request" => {
+                if k == Kind::Defaults {
+                    return Err(format!("`{kw}` rules in `defaults` are not supported; put them in the proxies"));
+                }
+                if let Some(rule) = parse_tcp_rule(d, &w[1..], place)? {
+                    if rule.stage != TcpStage::Content && !k.has_front() {
+                        return Err(format!("`tcp-request {}` rules belong to frontends", w[1].text));
+                    }
+                    d.tcp_rules.push(rule);
+                }
+            }
+            "tcp-response" | "http-after-response" => {
+                return Err(format!("`{kw}` rules are not supported (`tcp-request`, `http-request` and `http-response` are)"))
             }
             "stick-table" => {
                 back_only(kw)?;
@@ -1317,6 +1330,7 @@ impl<'a> Parser<'a> {
                         use_backend: d.use_backends.clone(),
                         http_request: d.http_rules.clone(),
                         http_response: d.http_response_rules.clone(),
+                        tcp_request: d.tcp_rules.clone(),
                         httpclose: d.httpclose.unwrap_or(false),
                         errorfiles: d.errorfiles.clone(),
                         redirect: d.redirect_rules.clone(),
@@ -1412,6 +1426,7 @@ impl<'a> Parser<'a> {
                     acl: backend_only(d, &d.acls),
                     http_request: backend_only(d, &d.http_rules),
                     http_response: backend_only(d, &d.http_response_rules),
+                    tcp_request: backend_only(d, &d.tcp_rules),
                     redirect: backend_only(d, &d.redirect_rules),
                     stick: match (&d.stick_on, d.stick_table) {
                         (Some((on, _)), Some((size, expire))) => Some(Stick {
@@ -1566,6 +1581,11 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
                 ("http-response", &f.http_response),
             ],
         );
+        for r in &f.tcp_request {
+            for acl in unknown_acls(&f.acl, &r.any_of) {
+                e(&r.source, "tcp-request", format!("unknown ACL `{acl}`"));
+            }
+        }
         for u in &f.use_backend {
             if !u.any_of.is_empty() && f.mode == Mode::Tcp {
                 e(
@@ -1595,6 +1615,11 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
                 ("http-response", &b.http_response),
             ],
         );
+        for r in &b.tcp_request {
+            for acl in unknown_acls(&b.acl, &r.any_of) {
+                e(&r.source, "tcp-request", format!("unknown ACL `{acl}`"));
+            }
+        }
         for s in &b.server {
             if s.weight > 256 {
                 e(
@@ -2511,6 +2536,81 @@ fn parse_http_rule(
         unless,
         source: place.to_string(),
     })
+}
+
+/// `tcp-request inspect-delay T` (accepted: halo's content rules read no payload, so
+/// they never wait) or `tcp-request STAGE ACTION [if|unless COND]`.
+fn parse_tcp_rule(d: &mut Draft, w: &[Word], place: &str) -> R<Option<TcpRule>> {
+    let stage = match w.first().map(|x| x.text.as_str()) {
+        Some("inspect-delay") => {
+            time(w.get(1))?;
+            no_more(w, 2)?;
+            return Ok(None);
+        }
+        Some("connection") => TcpStage::Connection,
+        Some("session") => TcpStage::Session,
+        Some("content") => TcpStage::Content,
+        Some(o) => {
+            return Err(format!(
+                "`tcp-request {o}`: not one of connection, session, content, inspect-delay"
+            ))
+        }
+        None => return Err("`tcp-request` takes a stage and an action".into()),
+    };
+    let cond_at = w
+        .iter()
+        .position(|x| x.text == "if" || x.text == "unless")
+        .unwrap_or(w.len());
+    let (act, cond) = w.split_at(cond_at);
+    let verb = act
+        .get(1)
+        .ok_or("missing tcp-request action")?
+        .text
+        .as_str();
+    let args: Vec<&str> = act[2..].iter().map(|x| x.text.as_str()).collect();
+    let (name, inner) = match verb.split_once('(') {
+        Some((v, rest)) => (v, rest.strip_suffix(')')),
+        None => (verb, None),
+    };
+    let action = match (name, inner, args.as_slice()) {
+        ("accept", None, []) => TcpAction::Accept,
+        ("reject", None, []) => TcpAction::Reject,
+        ("set-var" | "set-var-fmt", Some(var), [v]) => TcpAction::SetVar {
+            var: VarSet::parse(var)?,
+            value: if name == "set-var" {
+                VarValue::Expr(Expr::parse(v)?)
+            } else {
+                VarValue::Fmt(LogFmt::parse(v)?)
+            },
+        },
+        ("unset-var", Some(var), []) => {
+            crate::sample::check_var_name(var)?;
+            TcpAction::UnsetVar {
+                name: var.to_string(),
+            }
+        }
+        ("accept" | "reject" | "set-var" | "set-var-fmt" | "unset-var", ..) => {
+            return Err(format!("`tcp-request {}`: wrong arguments", verb))
+        }
+        (o, ..) => {
+            return Err(format!(
+                "`tcp-request {} {o}` is not supported (accept, reject, set-var, set-var-fmt, unset-var)",
+                w[0].text
+            ))
+        }
+    };
+    let (any_of, unless) = match cond.first().map(|x| x.text.as_str()) {
+        None => (Vec::new(), false),
+        Some(c) if cond.len() == 1 => return Err(format!("`{c}` without a condition")),
+        Some(c) => (parse_cond(d, &cond[1..])?, c == "unless"),
+    };
+    Ok(Some(TcpRule {
+        stage,
+        action,
+        any_of,
+        unless,
+        source: place.to_string(),
+    }))
 }
 
 /// `a b || !c { path_beg /x }`: OR of AND-groups; anonymous ACLs in braces are added to

@@ -483,6 +483,48 @@ pub struct Return {
     pub headers: Vec<(String, LogFmt)>,
 }
 
+/// `tcp-request STAGE ACTION [if|unless COND]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TcpRule {
+    pub stage: TcpStage,
+    pub action: TcpAction,
+    /// OR of AND-groups; empty = always.
+    #[serde(default)]
+    pub any_of: Vec<Vec<CondTerm>>,
+    #[serde(default)]
+    pub unless: bool,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source: String,
+}
+
+/// When a `tcp-request` rule runs: as the connection is accepted, as its session
+/// starts, or on its content (in `mode http`, each request, before `http-request`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TcpStage {
+    Connection,
+    Session,
+    Content,
+}
+
+/// What a `tcp-request` rule does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum TcpAction {
+    /// Stops this stage's rules; the connection goes on.
+    Accept,
+    /// Closes the connection.
+    Reject,
+    SetVar {
+        var: VarSet,
+        value: VarValue,
+    },
+    UnsetVar {
+        name: String,
+    },
+}
+
 /// Session persistence by address (see [`Backend::stick`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -614,6 +656,9 @@ pub struct Frontend {
     /// backend's own.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub http_response: Vec<HttpRule>,
+    /// `tcp-request connection|session|content` rules, in order within each stage.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tcp_request: Vec<TcpRule>,
     /// `option httpclose`: each connection closes after one answer, both sides.
     #[serde(default)]
     pub httpclose: bool,
@@ -913,6 +958,9 @@ pub struct Backend {
     /// A `backend` section's `http-response` rules: applied before the frontend's.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub http_response: Vec<HttpRule>,
+    /// A `backend` section's `tcp-request content` rules, once routed there.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tcp_request: Vec<TcpRule>,
     /// A `backend` section's `redirect` rules, after its `http-request` rules.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub redirect: Vec<HttpRule>,

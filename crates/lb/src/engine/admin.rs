@@ -280,6 +280,52 @@ fn find<'a>(g: &'a super::Generation, spec: &str) -> Result<(&'a Arc<BackendRt>,
     Ok((be, i))
 }
 
+/// `get var proc.NAME`: its type and value, as HAProxy shows them.
+fn get_var(shared: &Shared, name: &str) -> Result<String, String> {
+    use crate::sample::Value;
+    if !name.starts_with("proc.") {
+        return Err("Only process variables (`proc.`) can be read here.\n".into());
+    }
+    let vars = lock(&shared.proc_vars);
+    let v = vars
+        .get(name)
+        .ok_or_else(|| format!("Variable `{name}` not found.\n"))?;
+    let kind = match v {
+        Value::Bool(_) => "bool",
+        Value::Int(_) => "sint",
+        Value::Ip(std::net::IpAddr::V4(_)) => "ipv4",
+        Value::Ip(std::net::IpAddr::V6(_)) => "ipv6",
+        Value::Str(_) => "str",
+        Value::Bin(_) => "bin",
+    };
+    // One line, which the answer's end closes (HAProxy's form).
+    Ok(format!("{name}: type={kind} value=<{}>", v.as_str()))
+}
+
+/// `set var proc.NAME EXPR` or `set var proc.NAME fmt FORMAT`.
+fn set_var(shared: &Shared, name: &str, text: &str, fmt: bool) -> Result<String, String> {
+    use crate::sample::{NoMessage, Value};
+    crate::sample::check_var_name(name).map_err(|e| format!("{e}\n"))?;
+    if !name.starts_with("proc.") {
+        return Err("Only process variables (`proc.`) can be set here.\n".into());
+    }
+    let mut vars = lock(&shared.proc_vars);
+    let v = if fmt {
+        let f = crate::sample::LogFmt::parse(text).map_err(|e| format!("{e}\n"))?;
+        Some(Value::Str(f.render(&NoMessage, &mut *vars)))
+    } else {
+        let e = crate::sample::Expr::parse(text).map_err(|e| format!("{e}\n"))?;
+        e.eval(&NoMessage, &mut *vars)
+    };
+    match v {
+        Some(v) => {
+            vars.insert(name.to_string(), v);
+            Ok(String::new())
+        }
+        None => Err(format!("`{text}` gives no value here.\n")),
+    }
+}
+
 /// Runs one command and returns its answer (always ending with a newline when not empty).
 pub fn execute(shared: &Arc<Shared>, cmd: &str, admin: bool) -> String {
     let w: Vec<&str> = cmd.split_whitespace().collect();
@@ -289,7 +335,7 @@ pub fn execute(shared: &Arc<Shared>, cmd: &str, admin: bool) -> String {
     }
     let g = shared.current.load();
     let r: Result<String, String> = match w.as_slice() {
-        ["help"] => Ok("show stat | show info | show activity | show servers state | enable server B/S | disable server B/S | set server B/S state ready|drain|maint | set server B/S weight N | shutdown sessions server B/S | add server B/S ADDR:PORT [keywords] | del server B/S | reload | quit\n".into()),
+        ["help"] => Ok("show stat | show info | show activity | show servers state | enable server B/S | disable server B/S | set server B/S state ready|drain|maint | set server B/S weight N | shutdown sessions server B/S | add server B/S ADDR:PORT [keywords] | del server B/S | get var proc.V | set var proc.V EXPR|fmt FMT | reload | quit\n".into()),
         ["show", "stat", ..] => Ok(super::stats::csv(&super::stats::snapshot(shared))),
         ["show", "info"] => {
             let cur: u64 = g.frontends.iter().map(|f| f.stats.cur.load(Relaxed)).sum();
@@ -358,6 +404,12 @@ pub fn execute(shared: &Arc<Shared>, cmd: &str, admin: bool) -> String {
         }),
         ["add", "server", spec, addr, kws @ ..] => add_server(shared, spec, addr, kws),
         ["del", "server", spec] => del_server(shared, spec),
+        ["experimental-mode", "on" | "off"] => Ok(String::new()),
+        ["get", "var", name] => get_var(shared, name),
+        ["set", "var", name, "fmt", rest @ ..] => set_var(shared, name, &rest.join(" "), true),
+        ["set", "var", name, rest @ ..] if !rest.is_empty() => {
+            set_var(shared, name, &rest.join(" "), false)
+        }
         ["reload"] => super::reload_from_loader(shared).map(|_| "Reloaded.\n".to_string()).map_err(|e| format!("{e}\n")),
         _ => Err(format!("Unknown command `{cmd}`; try `help`.\n")),
     };

@@ -5,8 +5,9 @@
 
 use super::logfmt::haproxy_date;
 use super::rules::{
-    backend_request_rules, choose_backend, frontend_request_rules, is_monitor, monitor_status,
-    response_rules, Answer, Conn, RequestView, ResponseView, Stage, TxnVars, Verdict,
+    backend_request_rules, choose_backend, content_rules_pass, frontend_request_rules, is_monitor,
+    monitor_status, response_rules, Answer, Conn, RequestView, ResponseView, Stage, TxnVars,
+    Verdict,
 };
 use super::state::*;
 use super::tcp::{connect_server, ConnFail, ConnInfo};
@@ -50,6 +51,9 @@ struct Ctx {
     peer: SocketAddr,
     /// The listener's address the client connected to.
     local: SocketAddr,
+    /// The session's variables as the connection's rules left them: each request
+    /// starts from them (its own changes to `sess.` stay with it).
+    sess: std::collections::HashMap<String, crate::sample::Value>,
 }
 
 /// How long a client may take to send a request head (including a kept-alive wait).
@@ -149,12 +153,14 @@ pub async fn session_h2(
     fe: &Arc<FrontendRt>,
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
+    sess: std::collections::HashMap<String, crate::sample::Value>,
 ) {
     let ctx = Arc::new(Ctx {
         shared: shared.clone(),
         fe: fe.clone(),
         peer,
         local: local_addr(&stream),
+        sess,
     });
     let bufsize = shared.current.load().config.global.bufsize.max(8192);
     let idle = head_timeout(fe);
@@ -166,7 +172,11 @@ pub async fn session_h2(
         async move {
             let resp = handle(ctx, req).await;
             drop(running);
-            Ok::<_, Infallible>(resp)
+            // A rejected request's stream is reset (hyper does that on an error).
+            match resp.extensions().get::<Rejected>() {
+                Some(_) => Err(Rejected),
+                None => Ok(resp),
+            }
         }
     });
     let mut b = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new());
@@ -366,6 +376,25 @@ fn lines_of(h: &HeaderMap) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
         .collect()
 }
 
+/// A request that `tcp-request content reject` ends: its stream is reset.
+#[derive(Debug, Clone, Copy)]
+struct Rejected;
+
+impl std::fmt::Display for Rejected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("rejected by tcp-request content rules")
+    }
+}
+
+impl std::error::Error for Rejected {}
+
+/// The mark of a rejected request, turned into a stream reset by the service.
+fn reset_response() -> Response<ProxyBody> {
+    let mut r = Response::new(full(Bytes::new()));
+    r.extensions_mut().insert(Rejected);
+    r
+}
+
 /// An answer of a `return` rule.
 fn answer_response(a: &Answer) -> Response<ProxyBody> {
     let mut resp = Response::new(full(a.body.clone()));
@@ -508,8 +537,8 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
         };
         log_http(fe, ctx.peer, &info, code, 0, term);
     };
-    // Variables: a request on HTTP/2 has its own session scope.
-    let mut sess = std::collections::HashMap::new();
+    // Variables: a request on HTTP/2 starts from the connection's session scope.
+    let mut sess = ctx.sess.clone();
     let mut vars = TxnVars::new(&mut sess, &fe.proc_vars);
     let local = || ctx.local;
     let conn = Conn {
@@ -525,6 +554,16 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
         req_edits: None,
         resp: None,
     };
+    // `tcp-request content` rules: a reject ends the request unanswered (the stream is
+    // reset); HTTP/2 cannot close one request's connection without the others'.
+    let rejected =
+        |st: &Stage<'_, '_>, rules: &[crate::config::TcpRule], acls, vars: &mut TxnVars<'_>| {
+            !rules.is_empty() && !content_rules_pass(st, rules, acls, vars)
+        };
+    if rejected(&st, &fe.cfg.tcp_request, &fe.cfg.acl, &mut vars) {
+        fe.stats.denied.fetch_add(1, Relaxed);
+        return reset_response();
+    }
     if is_monitor(fe, &req) {
         let status = monitor_status(&st, fe, &mut vars);
         let text = if status == 200 {
@@ -587,6 +626,10 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
         ..conn
     };
     let st = Stage { conn: &conn, ..st };
+    if rejected(&st, &be.cfg.tcp_request, &be.cfg.acl, &mut vars) {
+        be.stats.denied.fetch_add(1, Relaxed);
+        return reset_response();
+    }
     backend_request_rules(&st, &mut verdict, &be, &mut vars);
     if let Some(answer) = settle(&verdict, Some(&be)) {
         return answer;

@@ -581,21 +581,15 @@ fn proxy_stats(shared: &Shared, frontend: bool, name: &str) -> Arc<ProxyStats> {
 /// The `global` section's `set-var`s, in order, into the process's variables: only
 /// constants, variables and converters have values there (no message, no connection).
 fn set_global_vars(shared: &Shared, config: &Config) {
-    struct Nothing;
-    impl crate::sample::Source for Nothing {
-        fn fetch(&self, _: &crate::sample::MsgFetch) -> Option<crate::sample::Value> {
-            None
-        }
-    }
     let Ok(mut vars) = shared.proc_vars.lock() else {
         return;
     };
     for (name, value) in &config.global.set_var {
         let v = match value {
-            crate::config::VarValue::Expr(e) => e.eval(&Nothing, &mut *vars),
-            crate::config::VarValue::Fmt(f) => {
-                Some(crate::sample::Value::Str(f.render(&Nothing, &mut *vars)))
-            }
+            crate::config::VarValue::Expr(e) => e.eval(&crate::sample::NoMessage, &mut *vars),
+            crate::config::VarValue::Fmt(f) => Some(crate::sample::Value::Str(
+                f.render(&crate::sample::NoMessage, &mut *vars),
+            )),
         };
         if let Some(v) = v {
             vars.insert(name.clone(), v);
@@ -867,21 +861,55 @@ async fn serve(
         let _ = socket2::SockRef::from(&stream).set_keepalive(true);
     }
     fe.stats.open();
+    // The session's variables, which `tcp-request connection|session` rules may set.
+    let mut sess = HashMap::new();
+    if !fe.cfg.tcp_request.is_empty() && !accepted(&fe, &stream, peer, &mut sess) {
+        fe.stats.denied.fetch_add(1, Relaxed);
+        fe.stats.close();
+        return;
+    }
     // Boxed so that a task is only as large as its own mode needs.
     match fe.cfg.mode {
-        Mode::Tcp => Box::pin(tcp::session(&fe, stream, peer)).await,
+        Mode::Tcp => Box::pin(tcp::session(&fe, stream, peer, sess)).await,
         Mode::Http => match http::opening(&fe, &stream).await {
             Some(http::Opening::Http1) => {
-                Box::pin(h1::session(&load.shared, &fe, stream, peer)).await
+                Box::pin(h1::session(&load.shared, &fe, stream, peer, sess)).await
             }
             Some(http::Opening::Http2) if !fe.cfg.disable_h2_upgrade => {
-                Box::pin(http::session_h2(&load.shared, &fe, stream, peer)).await
+                Box::pin(http::session_h2(&load.shared, &fe, stream, peer, sess)).await
             }
             // `option disable-h2-upgrade`: an HTTP/1 server cannot answer the preface.
             _ => {}
         },
     }
     fe.stats.close();
+}
+
+/// The frontend's `tcp-request connection` then `session` rules (in `mode tcp`, its
+/// `content` rules too, which have no payload to read): whether the connection goes on.
+fn accepted(
+    fe: &FrontendRt,
+    stream: &tokio::net::TcpStream,
+    peer: SocketAddr,
+    sess: &mut HashMap<String, crate::sample::Value>,
+) -> bool {
+    use crate::config::TcpStage;
+    let local = || http::local_addr(stream);
+    let conn = rules::Conn {
+        peer,
+        local: &local,
+        fe,
+        be: None,
+        server: None,
+    };
+    let mut vars = rules::TxnVars::new(sess, &fe.proc_vars);
+    let mut stages = vec![TcpStage::Connection, TcpStage::Session];
+    if fe.cfg.mode == Mode::Tcp {
+        stages.push(TcpStage::Content);
+    }
+    stages.into_iter().all(|stage| {
+        rules::tcp_rules_pass(&fe.cfg.tcp_request, stage, &fe.cfg.acl, &conn, &mut vars)
+    })
 }
 
 /// Per worker thread: the sessions it carries, the connections it accepted and those it

@@ -3,7 +3,10 @@
 //! rules so far have left them, the connection, and the transaction's variables.
 
 use super::state::{BackendRt, FrontendRt};
-use crate::config::{Acl, CondTerm, HttpAction, HttpRule, LinePart, NameMatch, VarValue};
+use crate::config::{
+    Acl, CondTerm, HttpAction, HttpRule, LinePart, NameMatch, TcpAction, TcpRule, TcpStage,
+    VarValue,
+};
 use crate::sample::{MsgFetch, Occurrence, Source, Value, Vars};
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -259,16 +262,88 @@ impl Msg<'_, '_> {
     }
 }
 
-impl Source for Msg<'_, '_> {
-    fn fetch(&self, f: &MsgFetch) -> Option<Value> {
+impl Conn<'_> {
+    /// What the connection alone answers: `Some(sample)` for a fetch of the connection,
+    /// the proxies or the clock; `None` for one that needs a message.
+    fn fetch_l4(&self, f: &MsgFetch) -> Option<Option<Value>> {
         let s = |x: &str| Some(Value::Str(x.to_string()));
-        match f {
-            MsgFetch::Src => Some(Value::Ip(self.conn.peer.ip().to_canonical())),
-            MsgFetch::SrcPort => Some(Value::Int(self.conn.peer.port().into())),
-            MsgFetch::Dst => Some(Value::Ip((self.conn.local)().ip().to_canonical())),
-            MsgFetch::DstPort => Some(Value::Int((self.conn.local)().port().into())),
+        Some(match f {
+            MsgFetch::Src => Some(Value::Ip(self.peer.ip().to_canonical())),
+            MsgFetch::SrcPort => Some(Value::Int(self.peer.port().into())),
+            MsgFetch::Dst => Some(Value::Ip((self.local)().ip().to_canonical())),
+            MsgFetch::DstPort => Some(Value::Int((self.local)().port().into())),
             // halo does not terminate TLS: no client connection is TLS.
             MsgFetch::SslFc => Some(Value::Bool(false)),
+            MsgFetch::FeName => s(&self.fe.cfg.name),
+            MsgFetch::BeName => self.be.and_then(|b| s(&b.cfg.name)),
+            MsgFetch::SrvName => self.server.and_then(s),
+            MsgFetch::SrvId => self.server.and_then(|name| {
+                let i = self.be?.cfg.server.iter().position(|x| x.name == name)?;
+                Some(Value::Int(i as i64 + 1))
+            }),
+            MsgFetch::Date(offset) => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64);
+                Some(Value::Int(now.saturating_add(*offset)))
+            }
+            MsgFetch::Rand(range) => {
+                let r = fastrand::u32(..);
+                Some(Value::Int(match range {
+                    Some(n) => ((u64::from(r) * n) >> 32) as i64,
+                    None => r.into(),
+                }))
+            }
+            MsgFetch::Uuid => Some(Value::Str(crate::sample::uuid4())),
+            _ => return None,
+        })
+    }
+}
+
+/// A connection without a message (`tcp-request connection|session`).
+impl Source for Conn<'_> {
+    fn fetch(&self, f: &MsgFetch) -> Option<Value> {
+        self.fetch_l4(f).flatten()
+    }
+}
+
+/// Runs `tcp-request` rules of one stage: `false` when one rejects the connection.
+pub(super) fn tcp_rules_pass(
+    rules: &[TcpRule],
+    stage: TcpStage,
+    acls: &[Acl],
+    src: &dyn Source,
+    vars: &mut dyn Vars,
+) -> bool {
+    for r in rules.iter().filter(|r| r.stage == stage) {
+        if !cond_holds(acls, &r.any_of, r.unless, src, vars) {
+            continue;
+        }
+        match &r.action {
+            TcpAction::Accept => return true,
+            TcpAction::Reject => return false,
+            TcpAction::SetVar { var, value } => {
+                let v = match value {
+                    VarValue::Expr(e) => e.eval(src, vars),
+                    VarValue::Fmt(f) => Some(Value::Str(f.render(src, vars))),
+                };
+                if let Some(v) = v {
+                    var.apply(v, vars);
+                }
+            }
+            TcpAction::UnsetVar { name } => vars.unset(name),
+        }
+    }
+    true
+}
+
+impl Source for Msg<'_, '_> {
+    fn fetch(&self, f: &MsgFetch) -> Option<Value> {
+        if let Some(v) = self.conn.fetch_l4(f) {
+            return v;
+        }
+        let s = |x: &str| Some(Value::Str(x.to_string()));
+        match f {
             MsgFetch::Method => match self.req_edits.and_then(|v| v.method.as_deref()) {
                 Some(m) => s(m),
                 None => s(self.req.method()),
@@ -366,33 +441,7 @@ impl Source for Msg<'_, '_> {
                 ))
             }
             MsgFetch::ResVer => s(self.resp?.0.version()),
-            MsgFetch::FeName => s(&self.conn.fe.cfg.name),
-            MsgFetch::BeName => s(&self.conn.be?.cfg.name),
-            MsgFetch::SrvName => s(self.conn.server?),
-            MsgFetch::SrvId => {
-                let name = self.conn.server?;
-                let i = self
-                    .conn
-                    .be?
-                    .cfg
-                    .server
-                    .iter()
-                    .position(|x| x.name == name)?;
-                Some(Value::Int(i as i64 + 1))
-            }
-            MsgFetch::Date(offset) => {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs() as i64);
-                Some(Value::Int(now.saturating_add(*offset)))
-            }
-            MsgFetch::Rand(range) => {
-                let r = fastrand::u32(..);
-                Some(Value::Int(match range {
-                    Some(n) => ((u64::from(r) * n) >> 32) as i64,
-                    None => r.into(),
-                }))
-            }
+            _ => None,
         }
     }
 }
@@ -718,6 +767,18 @@ fn step<'a>(a: &'a HttpAction, msg: &Msg<'_, '_>, response: bool, vars: &mut dyn
         }
         HttpAction::SetStatus { status, reason } => Step::Status(*status, reason.clone()),
     }
+}
+
+/// A proxy's `tcp-request content` rules on a request (`mode http`): `false` when one
+/// rejects the connection.
+pub(super) fn content_rules_pass(
+    st: &Stage<'_, '_>,
+    rules: &[TcpRule],
+    acls: &[Acl],
+    vars: &mut dyn Vars,
+) -> bool {
+    let v = Verdict::default();
+    tcp_rules_pass(rules, TcpStage::Content, acls, &st.msg(&v), vars)
 }
 
 /// The frontend's `http-request` rules for a request, then its `redirect` rules.

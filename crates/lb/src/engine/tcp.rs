@@ -175,7 +175,12 @@ fn tcp_backend(fe: &FrontendRt) -> Option<Arc<BackendRt>> {
 }
 
 /// One client connection in `mode tcp`.
-pub async fn session(fe: &Arc<FrontendRt>, client: TcpStream, peer: SocketAddr) {
+pub async fn session(
+    fe: &Arc<FrontendRt>,
+    client: TcpStream,
+    peer: SocketAddr,
+    mut sess: std::collections::HashMap<String, crate::sample::Value>,
+) {
     let start = Instant::now();
     let date = if fe.logger.is_active() {
         haproxy_date()
@@ -198,6 +203,29 @@ pub async fn session(fe: &Arc<FrontendRt>, client: TcpStream, peer: SocketAddr) 
         );
         return;
     };
+    if !be.cfg.tcp_request.is_empty() {
+        // The backend's `tcp-request content` rules (no payload to read).
+        let local = || super::http::local_addr(&client);
+        let conn = super::rules::Conn {
+            peer,
+            local: &local,
+            fe,
+            be: Some(&be),
+            server: None,
+        };
+        let mut vars = super::rules::TxnVars::new(&mut sess, &fe.proc_vars);
+        let pass = super::rules::tcp_rules_pass(
+            &be.cfg.tcp_request,
+            crate::config::TcpStage::Content,
+            &be.cfg.acl,
+            &conn,
+            &mut vars,
+        );
+        if !pass {
+            be.stats.denied.fetch_add(1, Relaxed);
+            return;
+        }
+    }
     be.stats.open();
     let aff = Affinity::of(&be, peer.ip(), || {
         client

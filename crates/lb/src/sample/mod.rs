@@ -134,6 +134,22 @@ impl Vars for std::collections::HashMap<String, Value> {
     }
 }
 
+/// A random (version 4) UUID in its usual text form.
+pub fn uuid4() -> String {
+    let mut b: [u8; 16] = fastrand::u128(..).to_be_bytes();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
 /// Checks a variable name: `SCOPE.NAME` with SCOPE one of proc, sess, txn, req, res,
 /// and a name of letters, digits, `_` and `.`.
 pub fn check_var_name(name: &str) -> Result<(), String> {
@@ -241,12 +257,27 @@ pub enum MsgFetch {
     Date(i64),
     /// `rand([RANGE])`.
     Rand(Option<u64>),
+    /// `uuid([4])`: a random UUID.
+    Uuid,
 }
 
 /// The answers a fetch needs from the request, the response and the connection.
 pub trait Source {
     /// `None` when the sample does not exist (no such header, no response yet).
     fn fetch(&self, f: &MsgFetch) -> Option<Value>;
+}
+
+/// Where there is no message nor connection (the `global` section, the runtime API):
+/// only what needs neither has a value (`uuid()`).
+pub struct NoMessage;
+
+impl Source for NoMessage {
+    fn fetch(&self, f: &MsgFetch) -> Option<Value> {
+        match f {
+            MsgFetch::Uuid => Some(Value::Str(uuid4())),
+            _ => None,
+        }
+    }
 }
 
 /// A parsed expression: a fetch, then converters in order.
@@ -400,7 +431,7 @@ pub fn split_calls(text: &str) -> Result<Vec<(String, Vec<String>)>, String> {
 }
 
 /// The fetches halo answers, for messages.
-pub const FETCHES: &str = "src, src_port, dst, dst_port, ssl_fc, method, path, pathq, query, url, base, url_param, req.ver, req.hdr/hdr, req.fhdr, req.hdr_cnt, req.hdr_ip, req.hdrs, res.hdr, res.fhdr, res.hdr_cnt, res.hdrs, status, res.ver, fe_name, be_name, srv_name, srv_id, date, rand, var, env, str, int, bool, bin, ipv4, ipv6, always_true, always_false";
+pub const FETCHES: &str = "src, src_port, dst, dst_port, ssl_fc, method, path, pathq, query, url, base, url_param, req.ver, req.hdr/hdr, req.fhdr, req.hdr_cnt, req.hdr_ip, req.hdrs, res.hdr, res.fhdr, res.hdr_cnt, res.hdrs, status, res.ver, fe_name, be_name, srv_name, srv_id, date, rand, uuid, var, env, str, int, bool, bin, ipv4, ipv6, always_true, always_false";
 
 fn parse_fetch(name: &str, args: &[String]) -> Result<Fetch, String> {
     let none = |f: MsgFetch| -> Result<Fetch, String> {
@@ -489,6 +520,10 @@ fn parse_fetch(name: &str, args: &[String]) -> Result<Fetch, String> {
                     .map_err(|_| format!("`rand({a})`: the range is a number"))?,
             ),
         })),
+        "uuid" => match args.first().map(String::as_str) {
+            None | Some("4") => Fetch::Msg(MsgFetch::Uuid),
+            Some(v) => return Err(format!("`uuid({v})`: only version 4 is supported")),
+        },
         "var" => {
             let n = args
                 .first()
@@ -503,9 +538,15 @@ fn parse_fetch(name: &str, args: &[String]) -> Result<Fetch, String> {
                 .parse()
                 .map_err(|_| format!("`int({})`: not an integer", args[0]))?,
         )),
-        "bool" => Fetch::Const(Value::Bool(
-            leading_int(one()?).ok_or_else(|| "`bool` takes 0 or 1".to_string())? != 0,
-        )),
+        "bool" => Fetch::Const(Value::Bool(match one()? {
+            "true" => true,
+            "false" => false,
+            b => {
+                leading_int(b)
+                    .ok_or_else(|| format!("`bool({b})`: not a boolean (0, 1, true, false)"))?
+                    != 0
+            }
+        })),
         "bin" => Fetch::Const(Value::Bin(
             conv::unhex(one()?).ok_or_else(|| format!("`bin({})`: not hexadecimal", args[0]))?,
         )),

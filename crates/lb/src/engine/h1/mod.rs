@@ -14,8 +14,8 @@ use super::http::{
 };
 use super::logfmt::haproxy_date;
 use super::rules::{
-    backend_request_rules, choose_backend, frontend_request_rules, is_monitor, monitor_status,
-    response_rules, Answer, Conn, Stage, TxnVars, Verdict,
+    backend_request_rules, choose_backend, content_rules_pass, frontend_request_rules, is_monitor,
+    monitor_status, response_rules, Answer, Conn, Stage, TxnVars, Verdict,
 };
 use super::state::*;
 use super::tcp::{connect_server, ConnFail, ConnInfo};
@@ -148,13 +148,13 @@ pub async fn session(
     fe: &Arc<FrontendRt>,
     mut client: TcpStream,
     peer: SocketAddr,
+    // The session's variables (`sess.`), kept from one request to the next.
+    mut sess: HashMap<String, crate::sample::Value>,
 ) {
     let bufsize = shared.current.load().config.global.bufsize.max(8192);
     let mut fe = fe.clone();
     let mut cbuf = BytesMut::with_capacity(8192);
     let mut sbuf = BytesMut::new();
-    // The session's variables (`sess.`), kept from one request to the next.
-    let mut sess = HashMap::new();
     let mut first_request = true;
     loop {
         // `timeout http-request` (else `client`) bounds a head once started; between
@@ -529,6 +529,13 @@ async fn exchange(
         req_edits: None,
         resp: None,
     };
+    // `tcp-request content` rules: a reject closes the connection, unanswered.
+    if !fe.cfg.tcp_request.is_empty()
+        && !content_rules_pass(&st, &fe.cfg.tcp_request, &fe.cfg.acl, &mut vars)
+    {
+        fe.stats.denied.fetch_add(1, Relaxed);
+        return Next::Gone;
+    }
     if is_monitor(fe, &req) {
         // Answered here, neither forwarded nor logged (HAProxy's monitor-uri).
         return Next::Answer(page(fe, None, monitor_status(&st, fe, &mut vars)));
@@ -553,7 +560,14 @@ async fn exchange(
         be: Some(&be),
         ..conn
     };
-    backend_request_rules(&Stage { conn: &conn, ..st }, &mut verdict, &be, &mut vars);
+    let st = Stage { conn: &conn, ..st };
+    if !be.cfg.tcp_request.is_empty()
+        && !content_rules_pass(&st, &be.cfg.tcp_request, &be.cfg.acl, &mut vars)
+    {
+        be.stats.denied.fetch_add(1, Relaxed);
+        return Next::Gone;
+    }
+    backend_request_rules(&st, &mut verdict, &be, &mut vars);
     if let Some(answer) = trace.settle(&verdict, Some(&be), keep_own) {
         return answer;
     }
