@@ -713,7 +713,14 @@ impl<'a> Parser<'a> {
                             return Err("TLS listeners are not supported by halo's load balancer yet".into())
                         }
                         "accept-proxy" => return Err("the PROXY protocol is not supported yet".into()),
-                        other => return Err(format!("bind option `{other}` is not supported (name, backlog, v6only, v4v6, transparent)")),
+                        // Every HTTP listener tells HTTP/2 (its preface) from HTTP/1 by
+                        // itself; `proto h2` only names what the clients speak.
+                        "proto" => match w.get(i + 1).map(|x| x.text.as_str()) {
+                            Some("h2" | "h1") => i += 2,
+                            Some(p) => return Err(format!("bind `proto {p}` is not supported (h1, h2)")),
+                            None => return Err("missing protocol after `proto`".into()),
+                        },
+                        other => return Err(format!("bind option `{other}` is not supported (name, backlog, v6only, v4v6, transparent, proto)")),
                     }
                 }
                 for a in addrs {

@@ -384,7 +384,8 @@ impl Source for Msg<'_, '_> {
             } => {
                 let lines = self.lines(name, *response)?;
                 if *full {
-                    let v: Vec<&str> = lines.iter().map(|l| l.as_ref()).collect();
+                    // Values without the blanks around them, as HTTP reads them.
+                    let v: Vec<&str> = lines.iter().map(|l| l.trim_matches([' ', '\t'])).collect();
                     pick(&v, *occ).map(|x| Value::Str(x.to_string()))
                 } else {
                     pick(&split_values(&lines), *occ).map(|x| Value::Str(x.to_string()))
