@@ -1152,3 +1152,117 @@ fn lb_tcp_request_rules_at_each_stage() {
     assert_eq!(exchange(&mut refused, &["/a"]), "", "closed unanswered");
     e.stop(Duration::ZERO);
 }
+
+/// A test CA and, per name list, a PEM file with a certificate it signed and the key.
+fn tls_files(dir: &std::path::Path, sites: &[(&str, &[&str])]) -> std::path::PathBuf {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().expect("key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "halo test CA");
+    let ca = ca_params.self_signed(&ca_key).expect("CA");
+    let ca_path = dir.join("ca.pem");
+    std::fs::write(&ca_path, ca.pem()).expect("write CA");
+    let issuer = Issuer::new(ca_params, ca_key);
+    let certs = dir.join("certs");
+    std::fs::create_dir_all(&certs).expect("dir");
+    for (file, names) in sites {
+        let key = KeyPair::generate().expect("key");
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let mut params = CertificateParams::new(names.clone()).expect("params");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, names[0].as_str());
+        let cert = params.signed_by(&key, &issuer).expect("sign");
+        std::fs::write(
+            certs.join(file),
+            format!("{}{}", cert.pem(), key.serialize_pem()),
+        )
+        .expect("write PEM");
+    }
+    ca_path
+}
+
+/// TLS termination: `bind ... ssl crt DIR alpn h2,http/1.1` serves each client the
+/// certificate for the name it asks (SNI; the first file's for any other name), over
+/// HTTP/1.1 or HTTP/2 as ALPN chose; `ssl_fc` and `ssl_fc_sni` reach the rules; a
+/// plain-text client gets no HTTP answer; a missing certificate file is refused with
+/// the place.
+#[test]
+fn lb_tls_termination_with_sni_and_alpn() {
+    let a = HttpBackend::start("alpha");
+    let dir = tempfile::tempdir().expect("tmp");
+    let ca = tls_files(
+        dir.path(),
+        &[
+            ("0-default.pem", &["default.test"]),
+            ("1-api.pem", &["api.example.test", "*.wild.test"]),
+        ],
+    );
+    let p = free_port();
+    let cfg = format!(
+        "defaults\n mode http\n timeout connect 2s\n timeout client 10s\n timeout server 10s\n\
+         frontend fe\n bind 127.0.0.1:{p} ssl crt {} alpn h2,http/1.1\n\
+         http-request set-header X-SNI %[ssl_fc_sni] if {{ ssl_fc }}\n\
+         default_backend be\n\
+         backend be\n server a {}\n",
+        dir.path().join("certs").display(),
+        a.addr
+    );
+    let e = start_engine(&cfg);
+    let ca = ca.display().to_string();
+    let get = |name: &str, version: &str| {
+        curl(&[
+            version,
+            "-s",
+            "-i",
+            "--cacert",
+            &ca,
+            "--resolve",
+            &format!("{name}:{p}:127.0.0.1"),
+            &format!("https://{name}:{p}/headers"),
+        ])
+    };
+    for version in ["--http1.1", "--http2"] {
+        // Verified against the name asked for: the right certificate was chosen.
+        for name in ["api.example.test", "x.wild.test", "default.test"] {
+            let (ok, out) = get(name, version);
+            assert!(ok, "{version} {name}: {out}");
+            assert!(
+                out.to_ascii_lowercase().contains(&format!("x-sni: {name}")),
+                "{version} {name}: {out}"
+            );
+            let first = out.lines().next().unwrap_or("");
+            let want = if version == "--http2" {
+                "HTTP/2 200"
+            } else {
+                "HTTP/1.1 200"
+            };
+            assert!(first.starts_with(want), "{version} {name}: {out}");
+        }
+        // Another name gets the default certificate, which is not for it.
+        let (ok, out) = get("other.test", version);
+        assert!(!ok, "{version}: other.test verified: {out}");
+    }
+    // Plain text on the TLS port: no HTTP answer.
+    let mut s = TcpStream::connect(format!("127.0.0.1:{p}")).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let _ = s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    assert!(!String::from_utf8_lossy(&buf).contains("HTTP/1.1 200"));
+    e.stop(Duration::ZERO);
+    // A certificate that is not there: refused with the place.
+    let bad = format!(
+        "defaults\n mode http\nfrontend fe\n bind 127.0.0.1:{p} ssl crt {}/nope.pem\n",
+        dir.path().display()
+    );
+    let err = halo_lb::config::haproxy::parse(&bad, "t.cfg").expect_err("refused");
+    assert!(
+        err.to_string().contains("t.cfg:3") && err.to_string().contains("nope.pem"),
+        "{err}"
+    );
+}

@@ -248,6 +248,46 @@ struct Parser<'a> {
     in_global: bool,
     defaults: Draft,
     proxies: Vec<Draft>,
+    /// `global` TLS settings that listeners start from.
+    tls: TlsDefaults,
+}
+
+/// The `global` section's TLS settings for listeners.
+#[derive(Debug, Clone)]
+struct TlsDefaults {
+    crt_base: Option<std::path::PathBuf>,
+    min_version: u8,
+    max_version: u8,
+    /// TLS 1.2 suites (`ssl-default-bind-ciphers`), TLS 1.3 suites
+    /// (`ssl-default-bind-ciphersuites`); `None` = rustls's own.
+    ciphers: Option<Vec<String>>,
+    ciphersuites: Option<Vec<String>>,
+}
+
+impl Default for TlsDefaults {
+    fn default() -> TlsDefaults {
+        TlsDefaults {
+            crt_base: None,
+            min_version: 12,
+            max_version: 13,
+            ciphers: None,
+            ciphersuites: None,
+        }
+    }
+}
+
+/// A TLS listener's suites: the TLS 1.2 ones, then the TLS 1.3 ones; each list either
+/// given or rustls's own for its version.
+fn suites(tls12: &Option<Vec<String>>, tls13: &Option<Vec<String>>) -> Vec<String> {
+    if tls12.is_none() && tls13.is_none() {
+        return Vec::new();
+    }
+    let own = |v13: bool| -> Vec<String> {
+        super::tls::openssl_suites("DEFAULT", v13).unwrap_or_default()
+    };
+    let mut all = tls13.clone().unwrap_or_else(|| own(true));
+    all.extend(tls12.clone().unwrap_or_else(|| own(false)));
+    all
 }
 
 type R<T> = Result<T, String>;
@@ -372,6 +412,7 @@ impl<'a> Parser<'a> {
                                         name: None,
                                         backlog: None,
                                         v6only: false,
+                                        tls: None,
                                         source: place.clone(),
                                     });
                                 }
@@ -631,9 +672,37 @@ impl<'a> Parser<'a> {
                 let _: usize = num(w.get(1), "size")?;
                 no_more(w, 2)?;
             }
-            "ssl-default-bind-ciphers" | "ssl-default-bind-options" | "ssl-default-server-ciphers"
-            | "ssl-default-server-options" | "ssl-server-verify" | "ca-base" | "crt-base" | "tune.ssl.default-dh-param" => {
-                return Err("TLS is not supported by halo's load balancer yet".into())
+            "crt-base" => {
+                let dir = w.get(1).ok_or("missing directory")?;
+                no_more(w, 2)?;
+                self.tls.crt_base = Some(dir.text.clone().into());
+            }
+            "ssl-default-bind-ciphers" | "ssl-default-bind-ciphersuites" => {
+                let list = w.get(1).ok_or("missing cipher list")?;
+                no_more(w, 2)?;
+                let v13 = w[0].text.ends_with("suites");
+                let s = super::tls::openssl_suites(&list.text, v13)?;
+                if v13 {
+                    self.tls.ciphersuites = Some(s);
+                } else {
+                    self.tls.ciphers = Some(s);
+                }
+            }
+            "ssl-default-bind-options" => {
+                let mut i = 1;
+                while i < w.len() {
+                    let next = w.get(i + 1).map(|x| x.text.as_str());
+                    i += super::tls::apply_option(&w[i].text, next, &mut self.tls.min_version, &mut self.tls.max_version)?;
+                }
+            }
+            // DH parameters are for DHE suites, which halo's TLS never offers.
+            "tune.ssl.default-dh-param" => {
+                let _: u32 = num(w.get(1), "size")?;
+                no_more(w, 2)?;
+            }
+            "ssl-default-server-ciphers" | "ssl-default-server-ciphersuites"
+            | "ssl-default-server-options" | "ssl-server-verify" | "ca-base" => {
+                return Err("TLS to servers is not supported by halo's load balancer yet".into())
             }
             "lua-load" => return Err("Lua is not supported".into()),
             other => return Err(format!("unknown or unsupported directive in `global`: `{other}`")),
@@ -690,6 +759,11 @@ impl<'a> Parser<'a> {
                 let mut name = None;
                 let mut backlog = None;
                 let mut v6only = false;
+                let mut ssl = false;
+                let mut crts = Vec::new();
+                let mut alpn = Vec::new();
+                let (mut min_version, mut max_version) = (self.tls.min_version, self.tls.max_version);
+                let (mut ciphers, mut ciphersuites) = (self.tls.ciphers.clone(), self.tls.ciphersuites.clone());
                 let mut i = 2;
                 while i < w.len() {
                     match w[i].text.as_str() {
@@ -709,8 +783,40 @@ impl<'a> Parser<'a> {
                         // halo always binds with IP_FREEBIND, which is what `transparent`
                         // is mostly used for (binding an address the node does not hold).
                         "transparent" | "freebind" => i += 1,
-                        "ssl" | "crt" | "ca-file" | "alpn" | "verify" => {
-                            return Err("TLS listeners are not supported by halo's load balancer yet".into())
+                        "ssl" => {
+                            ssl = true;
+                            i += 1;
+                        }
+                        "crt" => {
+                            let path = w.get(i + 1).ok_or("missing certificate after `crt`")?;
+                            crts.extend(certificate_files(&path.text, self.tls.crt_base.as_deref())?);
+                            i += 2;
+                        }
+                        "alpn" => {
+                            let list = w.get(i + 1).ok_or("missing protocols after `alpn`")?;
+                            alpn = list.text.split(',').map(String::from).collect();
+                            i += 2;
+                        }
+                        "ciphers" | "ciphersuites" => {
+                            let list = w.get(i + 1).ok_or("missing cipher list")?;
+                            let v13 = w[i].text == "ciphersuites";
+                            let s = super::tls::openssl_suites(&list.text, v13)?;
+                            if v13 {
+                                ciphersuites = Some(s);
+                            } else {
+                                ciphers = Some(s);
+                            }
+                            i += 2;
+                        }
+                        o @ ("no-sslv3" | "no-tlsv10" | "no-tlsv11" | "no-tlsv12" | "no-tlsv13" | "no-tls-tickets"
+                        | "force-tlsv12" | "force-tlsv13" | "ssl-min-ver" | "ssl-max-ver" | "prefer-client-ciphers"
+                        | "force-sslv3" | "force-tlsv10" | "force-tlsv11") => {
+                            let next = w.get(i + 1).map(|x| x.text.as_str());
+                            i += super::tls::apply_option(o, next, &mut min_version, &mut max_version)?;
+                        }
+                        o @ ("ca-file" | "verify" | "crl-file" | "ca-verify-file" | "crt-list" | "npn" | "curves"
+                        | "ecdhe" | "strict-sni" | "allow-0rtt" | "generate-certificates" | "ca-sign-file") => {
+                            return Err(format!("bind option `{o}` is not supported yet (TLS: ssl, crt, alpn, ciphers, ciphersuites, ssl-min-ver, ssl-max-ver)"))
                         }
                         "accept-proxy" => return Err("the PROXY protocol is not supported yet".into()),
                         // Every HTTP listener tells HTTP/2 (its preface) from HTTP/1 by
@@ -723,8 +829,20 @@ impl<'a> Parser<'a> {
                         other => return Err(format!("bind option `{other}` is not supported (name, backlog, v6only, v4v6, transparent, proto)")),
                     }
                 }
+                let tls = match (ssl, crts.is_empty()) {
+                    (false, true) => None,
+                    (false, false) => return Err("`crt` without `ssl`".into()),
+                    (true, true) => return Err("`ssl` needs a certificate (`crt FILE|DIR`)".into()),
+                    (true, false) => {
+                        if min_version > max_version {
+                            return Err("no TLS version is left between ssl-min-ver and ssl-max-ver".into());
+                        }
+                        let suites = suites(&ciphers, &ciphersuites);
+                        Some(BindTls { crt: crts, alpn, min_version, max_version, suites })
+                    }
+                };
                 for a in addrs {
-                    d.binds.push(Bind { addr: a, fd, name: name.clone(), backlog, v6only, source: place.to_string() });
+                    d.binds.push(Bind { addr: a, fd, name: name.clone(), backlog, v6only, tls: tls.clone(), source: place.to_string() });
                 }
             }
             "server" => {
@@ -1588,6 +1706,15 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
                 ("http-response", &f.http_response),
             ],
         );
+        if f.mode == Mode::Tcp {
+            for b in f.bind.iter().filter(|b| b.tls.is_some()) {
+                e(
+                    &b.source,
+                    "bind",
+                    "TLS on `mode tcp` listeners is not supported yet (`mode http` is)".into(),
+                );
+            }
+        }
         for r in &f.tcp_request {
             for acl in unknown_acls(&f.acl, &r.any_of) {
                 e(&r.source, "tcp-request", format!("unknown ACL `{acl}`"));
@@ -2543,6 +2670,40 @@ fn parse_http_rule(
         unless,
         source: place.to_string(),
     })
+}
+
+/// The PEM files of `crt PATH`: the file, or a directory's files in name order
+/// (`crt-base` before a relative path); each must hold a certificate and a key.
+fn certificate_files(path: &str, base: Option<&std::path::Path>) -> R<Vec<std::path::PathBuf>> {
+    let p = std::path::Path::new(path);
+    let p = match base {
+        Some(b) if p.is_relative() => b.join(p),
+        _ => p.to_path_buf(),
+    };
+    let files = if p.is_dir() {
+        let mut v: Vec<_> = std::fs::read_dir(&p)
+            .map_err(|e| format!("cannot read `{}`: {e}", p.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|f| {
+                f.is_file()
+                    && !matches!(
+                        f.extension().and_then(|x| x.to_str()),
+                        Some("key" | "ocsp" | "issuer" | "sctl")
+                    )
+            })
+            .collect();
+        v.sort();
+        v
+    } else {
+        vec![p.clone()]
+    };
+    for f in &files {
+        super::tls::check_pem(f)?;
+    }
+    if files.is_empty() {
+        return Err(format!("`{}` holds no certificate", p.display()));
+    }
+    Ok(files)
 }
 
 /// `tcp-request inspect-delay T` (accepted: halo's content rules read no payload, so

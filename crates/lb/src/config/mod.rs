@@ -9,12 +9,14 @@ pub mod haproxy;
 pub mod lex;
 pub mod native;
 pub mod summary;
+pub mod tls;
 
 pub use crate::sample::{AclTest, Expr, LogFmt, Re, VarSet};
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
+pub use tls::BindTls;
 
 /// Version of the native TOML form written by this code.
 pub const NATIVE_VERSION: u32 = 1;
@@ -233,6 +235,9 @@ pub struct Bind {
     pub backlog: Option<u32>,
     #[serde(default)]
     pub v6only: bool,
+    /// TLS termination (`ssl crt ...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<BindTls>,
     /// Where it was configured (`file:line`), for error messages.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub source: String,

@@ -54,6 +54,8 @@ struct Ctx {
     /// The session's variables as the connection's rules left them: each request
     /// starts from them (its own changes to `sess.` stay with it).
     sess: std::collections::HashMap<String, crate::sample::Value>,
+    /// The client connection's TLS, if any.
+    tls: Option<super::rules::TlsInfo>,
 }
 
 /// How long a client may take to send a request head (including a kept-alive wait).
@@ -155,12 +157,42 @@ pub async fn session_h2(
     peer: SocketAddr,
     sess: std::collections::HashMap<String, crate::sample::Value>,
 ) {
+    let local = local_addr(&stream);
+    let c = Client {
+        peer,
+        local,
+        sess,
+        tls: None,
+    };
+    serve_hyper(shared, fe, TokioIo::new(stream), c, true).await
+}
+
+/// A client connection as the rules see it.
+pub(super) struct Client {
+    pub(super) peer: SocketAddr,
+    pub(super) local: SocketAddr,
+    pub(super) sess: std::collections::HashMap<String, crate::sample::Value>,
+    pub(super) tls: Option<super::rules::TlsInfo>,
+}
+
+/// Serves a client connection with hyper: HTTP/2 (`h2`) or HTTP/1.1 (a TLS connection
+/// that did not choose h2 by ALPN); each request goes through [`handle`].
+pub(super) async fn serve_hyper<IO>(
+    shared: &Arc<Shared>,
+    fe: &Arc<FrontendRt>,
+    io: IO,
+    client: Client,
+    h2: bool,
+) where
+    IO: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
     let ctx = Arc::new(Ctx {
         shared: shared.clone(),
         fe: fe.clone(),
-        peer,
-        local: local_addr(&stream),
-        sess,
+        peer: client.peer,
+        local: client.local,
+        sess: client.sess,
+        tls: client.tls,
     });
     let bufsize = shared.current.load().config.global.bufsize.max(8192);
     let idle = head_timeout(fe);
@@ -179,28 +211,42 @@ pub async fn session_h2(
             }
         }
     });
-    let mut b = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new());
-    b.timer(TokioTimer::new())
-        .max_concurrent_streams(100)
-        .max_header_list_size(u32::try_from(bufsize).unwrap_or(u32::MAX))
-        .keep_alive_interval(Some(idle))
-        .keep_alive_timeout(Duration::from_secs(20));
-    let conn = b.serve_connection(TokioIo::new(stream), svc);
-    let mut conn = std::pin::pin!(conn);
-    let mut last_seen = u64::MAX;
-    loop {
-        tokio::select! {
-            _ = conn.as_mut() => return,
-            _ = tokio::time::sleep(idle) => {
-                let seen = count.seen.load(Relaxed);
-                if count.active.load(Relaxed) == 0 && seen == last_seen {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                    return;
+    // Until the connection ends; one without a request for the idle time is closed
+    // gracefully.
+    macro_rules! drive {
+        ($conn:expr) => {{
+            let mut conn = std::pin::pin!($conn);
+            let mut last_seen = u64::MAX;
+            loop {
+                tokio::select! {
+                    _ = conn.as_mut() => return,
+                    _ = tokio::time::sleep(idle) => {
+                        let seen = count.seen.load(Relaxed);
+                        if count.active.load(Relaxed) == 0 && seen == last_seen {
+                            conn.as_mut().graceful_shutdown();
+                            let _ = conn.await;
+                            return;
+                        }
+                        last_seen = seen;
+                    }
                 }
-                last_seen = seen;
             }
-        }
+        }};
+    }
+    if h2 {
+        let mut b = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new());
+        b.timer(TokioTimer::new())
+            .max_concurrent_streams(100)
+            .max_header_list_size(u32::try_from(bufsize).unwrap_or(u32::MAX))
+            .keep_alive_interval(Some(idle))
+            .keep_alive_timeout(Duration::from_secs(20));
+        drive!(b.serve_connection(io, svc))
+    } else {
+        let mut b = hyper::server::conn::http1::Builder::new();
+        b.timer(TokioTimer::new())
+            .header_read_timeout(idle)
+            .max_buf_size(bufsize.max(8192));
+        drive!(b.serve_connection(io, svc).with_upgrades())
     }
 }
 
@@ -547,6 +593,7 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
         fe,
         be: None,
         server: None,
+        tls: ctx.tls.as_ref(),
     };
     let st = Stage {
         conn: &conn,
@@ -849,6 +896,7 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
             fe,
             be: Some(&be),
             server: Some(&srv.cfg.name),
+            tls: ctx.tls.as_ref(),
         };
         let head = Response::from_parts(rparts, ());
         let edits = response_rules(

@@ -16,6 +16,7 @@ mod rules;
 pub mod state;
 pub mod stats;
 pub mod tcp;
+mod tls;
 
 use crate::config::{Bind, Config, Mode};
 use crate::health::Event;
@@ -344,7 +345,7 @@ impl Engine {
             admin: Mutex::new(Vec::new()),
             activity: Activity::new(workers.handles.len()),
         });
-        let gen = build(&shared, config, groups);
+        let gen = build(&shared, config, groups)?;
         install(&shared, gen);
         let engine = Engine {
             shared,
@@ -602,7 +603,7 @@ fn build(
     shared: &Arc<Shared>,
     config: Config,
     listeners: Vec<(String, Arc<ListenerGroup>)>,
-) -> Generation {
+) -> Result<Generation, EngineError> {
     let old = shared.current.load();
     set_global_vars(shared, &config);
     let global_logger = Arc::new(Logger::new(&config.global.log));
@@ -677,6 +678,17 @@ fn build(
             .filter_map(|u| find(&u.backend).map(|b| (u.clone(), b)))
             .collect();
         let maxconn = f.maxconn.unwrap_or(config.global.maxconn).max(1) as usize;
+        // TLS listeners: their certificates are read here, at each start and reload.
+        let tls = f
+            .bind
+            .iter()
+            .filter_map(|b| b.tls.as_ref().map(|t| (b, t)))
+            .map(|(b, t)| {
+                tls::acceptor(t)
+                    .map(|a| (b.addr, b.fd, a))
+                    .map_err(|e| EngineError::Config(format!("{}: {e}", b.source)))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         frontends.push(Arc::new(FrontendRt {
             cfg: f.clone(),
             default_backend: f.default_backend.as_deref().and_then(find),
@@ -686,14 +698,15 @@ fn build(
             logger: Arc::new(Logger::new(&f.log)),
             splice: config.global.splice,
             proc_vars: shared.proc_vars.clone(),
+            tls,
         }));
     }
-    Generation {
+    Ok(Generation {
         config,
         frontends,
         backends,
         listeners,
-    }
+    })
 }
 
 /// Makes `gen` current: starts its accept and check tasks, then stops the old ones.
@@ -715,14 +728,20 @@ fn install(shared: &Arc<Shared>, gen: Generation) {
     let mut tasks = Vec::new();
     for fe in gen.frontends.iter().filter(|f| !f.cfg.disabled) {
         for (_, group) in gen.listeners.iter().filter(|(n, _)| *n == fe.cfg.name) {
+            let tls = fe
+                .tls
+                .iter()
+                .find(|(a, fd, _)| *a == group.addr && *fd == group.fd)
+                .map(|(_, _, t)| t.clone());
             for (j, sock) in group.sockets.iter().enumerate() {
                 let Ok(sock) = sock.try_clone() else { continue };
                 let fe = fe.clone();
                 let sh = shared.clone();
                 let w = j % shared.handles.len();
+                let tls = tls.clone();
                 tasks.push(shared.handles[w].spawn(async move {
                     match TcpListener::from_std(sock) {
-                        Ok(l) => accept_loop(sh, fe, l, w).await,
+                        Ok(l) => accept_loop(sh, fe, l, w, tls).await,
                         Err(e) => tracing::error!("cannot register listener: {e}"),
                     }
                 }));
@@ -751,7 +770,7 @@ fn reload(shared: &Arc<Shared>, config: Config) -> Result<(), EngineError> {
     let listeners = bind_all(&config, shared.threads, Some(&old))?;
     let sockets = config.global.stats_socket.clone();
     let fresh = admin::prepare(shared, &sockets).map_err(EngineError::Config)?;
-    let gen = build(shared, config, listeners);
+    let gen = build(shared, config, listeners)?;
     install(shared, gen);
     admin::apply(shared, &sockets, fresh);
     shared.reloads.fetch_add(1, Relaxed);
@@ -793,6 +812,7 @@ async fn accept_loop(
     fe: Arc<FrontendRt>,
     listener: TcpListener,
     worker: usize,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     loop {
         // Accept only while below maxconn (frontend and global), but do not hold a slot
@@ -821,7 +841,7 @@ async fn accept_loop(
                     worker: to,
                 };
                 if to == worker {
-                    tokio::spawn(serve(fe.clone(), stream, peer, permits, load));
+                    tokio::spawn(serve(fe.clone(), stream, peer, permits, load, tls.clone()));
                     continue;
                 }
                 // Another worker carries fewer sessions: the connection moves there
@@ -829,9 +849,10 @@ async fn accept_loop(
                 match stream.into_std() {
                     Ok(std) => {
                         let fe = fe.clone();
+                        let tls = tls.clone();
                         shared.handles[to].spawn(async move {
                             match tokio::net::TcpStream::from_std(std) {
-                                Ok(stream) => serve(fe, stream, peer, permits, load).await,
+                                Ok(stream) => serve(fe, stream, peer, permits, load, tls).await,
                                 Err(e) => tracing::warn!("cannot hand over a connection: {e}"),
                             }
                         });
@@ -855,6 +876,7 @@ async fn serve(
     peer: SocketAddr,
     _permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
     load: WorkerLoad,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     let _ = stream.set_nodelay(true);
     if fe.cfg.clitcpka {
@@ -865,6 +887,25 @@ async fn serve(
     let mut sess = HashMap::new();
     if !fe.cfg.tcp_request.is_empty() && !accepted(&fe, &stream, peer, &mut sess) {
         fe.stats.denied.fetch_add(1, Relaxed);
+        fe.stats.close();
+        return;
+    }
+    if let Some(acceptor) = tls {
+        match fe.cfg.mode {
+            Mode::Http => {
+                Box::pin(tls::session(
+                    &load.shared,
+                    &fe,
+                    stream,
+                    peer,
+                    sess,
+                    acceptor,
+                ))
+                .await
+            }
+            // Refused with the configuration.
+            Mode::Tcp => {}
+        }
         fe.stats.close();
         return;
     }
@@ -901,6 +942,7 @@ fn accepted(
         fe,
         be: None,
         server: None,
+        tls: None,
     };
     let mut vars = rules::TxnVars::new(sess, &fe.proc_vars);
     let mut stages = vec![TcpStage::Connection, TcpStage::Session];

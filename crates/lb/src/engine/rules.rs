@@ -182,6 +182,16 @@ pub(super) struct Conn<'x> {
     pub(super) fe: &'x FrontendRt,
     pub(super) be: Option<&'x BackendRt>,
     pub(super) server: Option<&'x str>,
+    /// The client connection's TLS, if any.
+    pub(super) tls: Option<&'x TlsInfo>,
+}
+
+/// What a TLS client connection told: the server name it asked for (SNI), the
+/// protocol chosen by ALPN.
+#[derive(Debug, Clone, Default)]
+pub(super) struct TlsInfo {
+    pub(super) sni: Option<String>,
+    pub(super) alpn: Option<String>,
 }
 
 /// Samples of the message as the rules have left it so far.
@@ -272,8 +282,9 @@ impl Conn<'_> {
             MsgFetch::SrcPort => Some(Value::Int(self.peer.port().into())),
             MsgFetch::Dst => Some(Value::Ip((self.local)().ip().to_canonical())),
             MsgFetch::DstPort => Some(Value::Int((self.local)().port().into())),
-            // halo does not terminate TLS: no client connection is TLS.
-            MsgFetch::SslFc => Some(Value::Bool(false)),
+            MsgFetch::SslFc => Some(Value::Bool(self.tls.is_some())),
+            MsgFetch::SslFcSni => self.tls.and_then(|t| t.sni.as_deref()).and_then(s),
+            MsgFetch::SslFcAlpn => self.tls.and_then(|t| t.alpn.as_deref()).and_then(s),
             MsgFetch::FeName => s(&self.fe.cfg.name),
             MsgFetch::BeName => self.be.and_then(|b| s(&b.cfg.name)),
             MsgFetch::SrvName => self.server.and_then(s),

@@ -597,6 +597,8 @@ pub struct FrontendRt {
     pub logger: Arc<Logger>,
     /// Forward TCP with splice(2) (global `nosplice` turns it off).
     pub splice: bool,
+    /// TLS listeners' acceptors, by bind address (and inherited descriptor).
+    pub tls: Vec<(std::net::SocketAddr, Option<i32>, tokio_rustls::TlsAcceptor)>,
     /// The process's variables (`proc.`).
     pub proc_vars: Arc<std::sync::Mutex<std::collections::HashMap<String, crate::sample::Value>>>,
 }

@@ -212,6 +212,7 @@ pub async fn session(
             fe,
             be: Some(&be),
             server: None,
+            tls: None,
         };
         let mut vars = super::rules::TxnVars::new(&mut sess, &fe.proc_vars);
         let pass = super::rules::tcp_rules_pass(

@@ -207,6 +207,10 @@ pub enum MsgFetch {
     DstPort,
     /// Whether the client connection is TLS.
     SslFc,
+    /// The server name a TLS client asked for (SNI).
+    SslFcSni,
+    /// The protocol a TLS client chose by ALPN.
+    SslFcAlpn,
     Method,
     /// The path, without the query.
     Path,
@@ -431,7 +435,7 @@ pub fn split_calls(text: &str) -> Result<Vec<(String, Vec<String>)>, String> {
 }
 
 /// The fetches halo answers, for messages.
-pub const FETCHES: &str = "src, src_port, dst, dst_port, ssl_fc, method, path, pathq, query, url, base, url_param, req.ver, req.hdr/hdr, req.fhdr, req.hdr_cnt, req.hdr_ip, req.hdrs, res.hdr, res.fhdr, res.hdr_cnt, res.hdrs, status, res.ver, fe_name, be_name, srv_name, srv_id, date, rand, uuid, var, env, str, int, bool, bin, ipv4, ipv6, always_true, always_false";
+pub const FETCHES: &str = "src, src_port, dst, dst_port, ssl_fc, ssl_fc_sni, ssl_fc_alpn, method, path, pathq, query, url, base, url_param, req.ver, req.hdr/hdr, req.fhdr, req.hdr_cnt, req.hdr_ip, req.hdrs, res.hdr, res.fhdr, res.hdr_cnt, res.hdrs, status, res.ver, fe_name, be_name, srv_name, srv_id, date, rand, uuid, var, env, str, int, bool, bin, ipv4, ipv6, always_true, always_false";
 
 fn parse_fetch(name: &str, args: &[String]) -> Result<Fetch, String> {
     let none = |f: MsgFetch| -> Result<Fetch, String> {
@@ -479,6 +483,8 @@ fn parse_fetch(name: &str, args: &[String]) -> Result<Fetch, String> {
         "dst" => none(MsgFetch::Dst)?,
         "dst_port" => none(MsgFetch::DstPort)?,
         "ssl_fc" => none(MsgFetch::SslFc)?,
+        "ssl_fc_sni" => none(MsgFetch::SslFcSni)?,
+        "ssl_fc_alpn" => none(MsgFetch::SslFcAlpn)?,
         "method" => none(MsgFetch::Method)?,
         "path" => none(MsgFetch::Path)?,
         "pathq" => none(MsgFetch::Pathq)?,

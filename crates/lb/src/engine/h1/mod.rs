@@ -522,6 +522,7 @@ async fn exchange(
         fe,
         be: None,
         server: None,
+        tls: None,
     };
     let st = Stage {
         conn: &conn,
@@ -766,6 +767,7 @@ async fn exchange(
         fe,
         be: Some(&be),
         server: Some(&srv.cfg.name),
+        tls: None,
     };
     let mut edits = response_rules(
         &Stage {
