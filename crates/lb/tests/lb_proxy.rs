@@ -1266,3 +1266,79 @@ fn lb_tls_termination_with_sni_and_alpn() {
         "{err}"
     );
 }
+
+/// `cookie NAME insert indirect nocache httponly` with per-server `cookie`: a new client
+/// is told its server in a cookie (marked private for caches), a client with the cookie
+/// stays on that server and the server never sees the cookie, and when that server
+/// dies the client goes to another (`option redispatch`) and is told the new one.
+#[test]
+fn lb_cookie_persistence_inserted_and_followed() {
+    let a = HttpBackend::start("alpha");
+    let mut b = HttpBackend::start("beta");
+    let p = free_port();
+    let cfg = format!(
+        "defaults\n mode http\n timeout connect 2s\n timeout client 10s\n timeout server 10s\n\
+         frontend fe\n bind 127.0.0.1:{p}\n default_backend be\n\
+         backend be\n balance roundrobin\n option redispatch\n cookie SRV insert indirect nocache httponly\n\
+         server a {} cookie sa\n server b {} cookie sb\n",
+        a.addr, b.addr
+    );
+    let e = start_engine(&cfg);
+    let url = |path: &str| format!("http://127.0.0.1:{p}{path}");
+    for version in ["--http1.1", "--http2-prior-knowledge"] {
+        let get = |cookie: Option<&str>, path: &str| {
+            let mut args = vec![version, "-s", "-i"];
+            if let Some(c) = cookie {
+                args.extend_from_slice(&["-H", c]);
+            }
+            let u = url(path);
+            args.push(&u);
+            curl(&args).1
+        };
+        // A new client: told its server, privately.
+        let out = get(None, "/");
+        let lower = out.to_ascii_lowercase();
+        let set = lower
+            .lines()
+            .find(|l| l.starts_with("set-cookie: srv="))
+            .unwrap_or_else(|| panic!("{version}: no cookie set: {out}"))
+            .to_string();
+        assert!(
+            set.contains("path=/") && set.contains("httponly"),
+            "{version}: {set}"
+        );
+        assert!(lower.contains("cache-control: private"), "{version}: {out}");
+        let (server, name) = if set.contains("srv=sa") {
+            ("sa", "alpha")
+        } else {
+            ("sb", "beta")
+        };
+        assert!(
+            out.ends_with(name),
+            "{version}: served by the server named: {out}"
+        );
+        // With the cookie: the same server every time, nothing set again.
+        for _ in 0..6 {
+            let out = get(Some(&format!("Cookie: SRV={server}; other=1")), "/");
+            assert!(out.ends_with(name), "{version}: {out}");
+            assert!(
+                !out.to_ascii_lowercase().contains("set-cookie"),
+                "{version}: {out}"
+            );
+        }
+        // The server never sees the persistence cookie (indirect), only the others.
+        let out = get(Some(&format!("Cookie: SRV={server}; other=1")), "/headers");
+        let lower = out.to_ascii_lowercase();
+        assert!(lower.contains("cookie: other=1"), "{version}: {out}");
+        assert!(!lower.contains("srv="), "{version}: {out}");
+    }
+    // The cookie's server dies: the client goes to the other and is told so.
+    b.kill(true);
+    let out = curl(&["-s", "-i", "-H", "Cookie: SRV=sb", &url("/")]).1;
+    assert!(out.ends_with("alpha"), "{out}");
+    assert!(
+        out.to_ascii_lowercase().contains("set-cookie: srv=sa"),
+        "{out}"
+    );
+    e.stop(Duration::ZERO);
+}

@@ -139,6 +139,7 @@ struct ServerDefaults {
     on_error: Option<OnError>,
     shutdown_on_down: Option<bool>,
     shutdown_backup_on_up: Option<bool>,
+    cookie: Option<String>,
 }
 
 impl ServerDefaults {
@@ -163,7 +164,8 @@ impl ServerDefaults {
             error_limit,
             on_error,
             shutdown_on_down,
-            shutdown_backup_on_up
+            shutdown_backup_on_up,
+            cookie
         );
     }
 }
@@ -194,6 +196,7 @@ struct Draft {
     /// `stick-table`: size, expire.
     stick_table: Option<(usize, Option<Dur>)>,
     stick_on: Option<(StickOn, String)>,
+    cookie: Option<CookiePersist>,
     monitor_uri: Option<String>,
     monitor_fail: Vec<HttpRule>,
     default_backend: Option<String>,
@@ -861,6 +864,7 @@ impl<'a> Parser<'a> {
                 d.servers.push(Server {
                     name,
                     addr,
+                    cookie: sd.cookie.clone(),
                     weight: sd.weight.unwrap_or(1),
                     backup: sd.backup.unwrap_or(false),
                     disabled: sd.disabled.unwrap_or(false),
@@ -1084,8 +1088,12 @@ impl<'a> Parser<'a> {
                 back_only(kw)?;
                 d.stick_on = Some((parse_stick_on(&w[1..])?, place.to_string()));
             }
-            "cookie" | "persist" => {
-                return Err("cookie persistence is not supported; use `stick on src` with a `stick-table`, or `balance source`".into())
+            "cookie" => {
+                back_only(kw)?;
+                d.cookie = Some(parse_cookie(&w[1..])?);
+            }
+            "persist" => {
+                return Err("`persist rdp-cookie` is not supported".into())
             }
             "capture" => return Err("header capture is not supported".into()),
             "compression" => return Err("compression is not supported".into()),
@@ -1553,6 +1561,7 @@ impl<'a> Parser<'a> {
                     http_response: backend_only(d, &d.http_response_rules),
                     tcp_request: backend_only(d, &d.tcp_rules),
                     redirect: backend_only(d, &d.redirect_rules),
+                    cookie: backend_only_opt(d, &d.cookie),
                     stick: match (&d.stick_on, d.stick_table) {
                         (Some((on, _)), Some((size, expire))) => Some(Stick {
                             on: *on,
@@ -1749,6 +1758,13 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
                 ("http-response", &b.http_response),
             ],
         );
+        if b.cookie.is_some() && b.mode == Mode::Tcp {
+            e(
+                &b.source,
+                "cookie",
+                "cookie persistence needs `mode http`".into(),
+            );
+        }
         for r in &b.tcp_request {
             for acl in unknown_acls(&b.acl, &r.any_of) {
                 e(&r.source, "tcp-request", format!("unknown ACL `{acl}`"));
@@ -2093,6 +2109,7 @@ fn parse_server_kws(w: &[Word], defaults: bool) -> R<ServerDefaults> {
                 s.weight = Some(v);
             }
             "maxconn" => s.maxconn = Some(num(w.get(i + 1), "connection count")?),
+            "cookie" if !defaults => s.cookie = Some(arg(i)?.text.clone()),
             "inter" => s.inter = Some(positive(time(w.get(i + 1))?, "inter")?),
             "fastinter" => s.fastinter = Some(positive(time(w.get(i + 1))?, "fastinter")?),
             "downinter" => s.downinter = Some(positive(time(w.get(i + 1))?, "downinter")?),
@@ -2245,6 +2262,70 @@ fn backend_only<T: Clone + Default>(d: &Draft, v: &T) -> T {
     } else {
         T::default()
     }
+}
+
+/// As [`backend_only`], for a setting that is inherited from `defaults` but whose
+/// `listen` section is also its backend.
+fn backend_only_opt<T: Clone>(d: &Draft, v: &Option<T>) -> Option<T> {
+    match d.kind {
+        Kind::Backend | Kind::Listen => v.clone(),
+        _ => None,
+    }
+}
+
+/// `cookie NAME insert [indirect] [nocache] [httponly] [secure] [domain D]... [attr A]...`.
+fn parse_cookie(w: &[Word]) -> R<CookiePersist> {
+    let name = w.first().ok_or("missing cookie name")?.text.clone();
+    let mut c = CookiePersist {
+        name,
+        indirect: false,
+        nocache: false,
+        httponly: false,
+        secure: false,
+        domain: Vec::new(),
+        attr: Vec::new(),
+    };
+    let mut insert = false;
+    let mut i = 1;
+    while i < w.len() {
+        let arg = || {
+            w.get(i + 1)
+                .map(|x| x.text.clone())
+                .ok_or_else(|| format!("missing value after `{}`", w[i].text))
+        };
+        match w[i].text.as_str() {
+            "insert" => insert = true,
+            "indirect" => c.indirect = true,
+            "nocache" => c.nocache = true,
+            "httponly" => c.httponly = true,
+            "secure" => c.secure = true,
+            // Kept when the server sets it: what insert mode does anyway.
+            "preserve" => {}
+            "domain" => {
+                c.domain.push(arg()?);
+                i += 1;
+            }
+            "attr" => {
+                let a = arg()?;
+                if a.contains([';', '\r', '\n']) {
+                    return Err(format!("cookie attribute `{a}` may not hold `;` or a line break"));
+                }
+                c.attr.push(a);
+                i += 1;
+            }
+            o @ ("rewrite" | "prefix" | "postonly" | "maxidle" | "maxlife" | "dynamic") => {
+                return Err(format!("`cookie ... {o}` is not supported (insert, indirect, nocache, httponly, secure, preserve, domain, attr)"))
+            }
+            o => return Err(format!("unknown cookie option `{o}`")),
+        }
+        i += 1;
+    }
+    if !insert {
+        return Err(
+            "only `cookie NAME insert ...` is supported (rewrite and prefix are not)".into(),
+        );
+    }
+    Ok(c)
 }
 
 /// Statuses an `errorfile` may replace (HAProxy's list).

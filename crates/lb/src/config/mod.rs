@@ -530,6 +530,29 @@ pub enum TcpAction {
     },
 }
 
+/// Persistence by a cookie the load balancer inserts (`cookie NAME insert ...`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CookiePersist {
+    pub name: String,
+    /// Not passed to the servers, nor set again for a client that has the right one
+    /// (`indirect`).
+    #[serde(default)]
+    pub indirect: bool,
+    /// A response that sets the cookie is marked private for caches (`nocache`).
+    #[serde(default)]
+    pub nocache: bool,
+    #[serde(default)]
+    pub httponly: bool,
+    #[serde(default)]
+    pub secure: bool,
+    #[serde(default)]
+    pub domain: Vec<String>,
+    /// More attributes, as written (`attr "SameSite=Strict"`).
+    #[serde(default)]
+    pub attr: Vec<String>,
+}
+
 /// Session persistence by address (see [`Backend::stick`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -859,6 +882,10 @@ impl Default for CheckParams {
 pub struct Server {
     pub name: String,
     pub addr: SocketAddr,
+    /// The value of the backend's persistence cookie that designates this server
+    /// (`cookie VALUE`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookie: Option<String>,
     #[serde(default = "one")]
     pub weight: u32,
     #[serde(default)]
@@ -969,6 +996,9 @@ pub struct Backend {
     /// A `backend` section's `redirect` rules, after its `http-request` rules.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub redirect: Vec<HttpRule>,
+    /// Persistence by an inserted cookie.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookie: Option<CookiePersist>,
     /// `stick on src|dst` with the backend's `stick-table type ip|ipv6`: a client
     /// (by source) or every client of an address (by destination, the usual way to
     /// keep one Galera writer) goes to the server it went to before while that server

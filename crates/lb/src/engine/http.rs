@@ -5,9 +5,9 @@
 
 use super::logfmt::haproxy_date;
 use super::rules::{
-    backend_request_rules, choose_backend, content_rules_pass, frontend_request_rules, is_monitor,
-    monitor_status, response_rules, Answer, Conn, RequestView, ResponseView, Stage, TxnVars,
-    Verdict,
+    backend_request_rules, choose_backend, content_rules_pass, cookie_server,
+    frontend_request_rules, is_monitor, monitor_status, response_rules, set_cookie, strip_cookie,
+    Answer, Conn, RequestView, ResponseView, Stage, TxnVars, Verdict,
 };
 use super::state::*;
 use super::tcp::{connect_server, ConnFail, ConnInfo};
@@ -681,6 +681,9 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
     if let Some(answer) = settle(&verdict, Some(&be)) {
         return answer;
     }
+    // Persistence by cookie: the server it names, and the cookie kept from it.
+    let (cookie_server, cookie_sent) = cookie_server(&be, &req);
+    strip_cookie(&be, &req, &mut verdict);
     // What response rules look at of the request (kept only when there are some).
     let seen = (!fe.cfg.http_response.is_empty() || !be.cfg.http_response.is_empty())
         .then(|| Request::from_parts(head_of(&req), ()));
@@ -718,7 +721,8 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
     };
     let mut pending = Some(Request::from_parts(parts, req_body));
     be.stats.open();
-    let aff = Affinity::of(&be, ctx.peer.ip(), || ctx.local.ip());
+    let mut aff = Affinity::of(&be, ctx.peer.ip(), || ctx.local.ip());
+    aff.cookie = cookie_server;
     let server_timeout = be.cfg.timeout_server.map(|d| d.0);
     let mut info = ConnInfo::default();
     let mut attempts = 0;
@@ -939,6 +943,11 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
         {
             rparts.status = code;
         }
+    }
+    if be.cfg.cookie.is_some() {
+        let mut v = Verdict::default();
+        set_cookie(&be, lease.idx, cookie_sent.as_deref(), &mut v);
+        v.apply(&mut rparts.headers);
     }
     let fe2 = fe.clone();
     let peer = ctx.peer;

@@ -793,6 +793,94 @@ pub(super) fn content_rules_pass(
     tcp_rules_pass(rules, TcpStage::Content, acls, &st.msg(&v), vars)
 }
 
+/// The server a request's persistence cookie (`cookie NAME insert`) names, and the
+/// cookie's value as sent.
+pub(super) fn cookie_server(
+    be: &BackendRt,
+    req: &dyn RequestView,
+) -> (Option<usize>, Option<String>) {
+    let Some(c) = &be.cfg.cookie else {
+        return (None, None);
+    };
+    let value = req.header_values("cookie").iter().find_map(|line| {
+        line.split(';').find_map(|pair| {
+            let (n, v) = pair.trim().split_once('=')?;
+            (n == c.name).then(|| v.trim().to_string())
+        })
+    });
+    let server = value.as_ref().and_then(|v| {
+        be.cfg
+            .server
+            .iter()
+            .position(|s| s.cookie.as_deref() == Some(v.as_str()))
+    });
+    (server, value)
+}
+
+/// With `indirect`, the persistence cookie does not reach the server: the request's
+/// Cookie header loses it (and goes when nothing is left).
+pub(super) fn strip_cookie<'a>(be: &BackendRt, req: &dyn RequestView, v: &mut Verdict<'a>) {
+    let Some(c) = be.cfg.cookie.as_ref().filter(|c| c.indirect) else {
+        return;
+    };
+    let lines = req.header_values("cookie");
+    let ours = |pair: &str| {
+        pair.trim()
+            .split_once('=')
+            .is_some_and(|(n, _)| n == c.name)
+    };
+    if !lines.iter().any(|l| l.split(';').any(ours)) {
+        return;
+    }
+    let rest: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            l.split(';')
+                .filter(|p| !ours(p) && !p.trim().is_empty())
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+        .filter(|l| !l.is_empty())
+        .collect();
+    v.remove(Cow::Borrowed("cookie"));
+    v.added.extend(rest.into_iter().map(|l| ("cookie", l)));
+}
+
+/// The Set-Cookie (and, with `nocache`, Cache-Control) lines a response from server
+/// `idx` gets: when the server has a cookie value the client did not send.
+pub(super) fn set_cookie(be: &BackendRt, idx: usize, sent: Option<&str>, v: &mut Verdict<'_>) {
+    let (Some(c), Some(value)) = (
+        &be.cfg.cookie,
+        be.cfg.server.get(idx).and_then(|s| s.cookie.as_deref()),
+    ) else {
+        return;
+    };
+    if sent == Some(value) {
+        return;
+    }
+    let mut line = format!("{}={value}; path=/", c.name);
+    for d in &c.domain {
+        line.push_str("; domain=");
+        line.push_str(d);
+    }
+    if c.httponly {
+        line.push_str("; HttpOnly");
+    }
+    if c.secure {
+        line.push_str("; Secure");
+    }
+    for a in &c.attr {
+        line.push_str("; ");
+        line.push_str(a);
+    }
+    v.added.push(("set-cookie", line));
+    if c.nocache {
+        v.remove(Cow::Borrowed("cache-control"));
+        v.added.push(("cache-control", "private".into()));
+    }
+}
+
 /// The frontend's `http-request` rules for a request, then its `redirect` rules.
 pub(super) fn frontend_request_rules<'a>(
     st: &Stage<'_, 'a>,

@@ -225,6 +225,8 @@ pub struct BackendRt {
 pub struct Affinity {
     pub hash: u32,
     pub key: Option<std::net::IpAddr>,
+    /// The server the request's persistence cookie names.
+    pub cookie: Option<usize>,
 }
 
 impl Affinity {
@@ -242,6 +244,7 @@ impl Affinity {
         Affinity {
             hash: crate::balance::hash_ip(peer),
             key: key.map(|k| k.to_canonical()),
+            cookie: None,
         }
     }
 }
@@ -378,13 +381,16 @@ impl BackendRt {
     /// server could serve (as `pick` weighs held servers).
     fn sticky(&self, key: &std::net::IpAddr, exclude: &[usize]) -> Option<usize> {
         let i = lock(self.stick.as_ref()?).get(key)?;
-        if i >= self.servers.len() || exclude.contains(&i) || !self.alive(i) {
-            return None;
-        }
-        if self.held(i) && self.unheld_can_serve(exclude) {
-            return None;
-        }
-        Some(i)
+        self.persists(i, exclude).then_some(i)
+    }
+
+    /// Whether a session may persist on server `i` (from a stick table or a cookie):
+    /// it is alive, not excluded, and not held back while another can serve.
+    fn persists(&self, i: usize, exclude: &[usize]) -> bool {
+        i < self.servers.len()
+            && !exclude.contains(&i)
+            && self.alive(i)
+            && !(self.held(i) && self.unheld_can_serve(exclude))
     }
 
     fn held(&self, i: usize) -> bool {
@@ -486,7 +492,10 @@ impl BackendRt {
             let notified = self.queue.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let sticky = aff.key.and_then(|k| self.sticky(&k, exclude));
+            let sticky = aff
+                .cookie
+                .filter(|&i| self.persists(i, exclude))
+                .or_else(|| aff.key.and_then(|k| self.sticky(&k, exclude)));
             let pick = match sticky {
                 Some(i) => Pick::Server(i),
                 None => self.pick(aff, exclude),

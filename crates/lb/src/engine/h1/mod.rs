@@ -14,8 +14,9 @@ use super::http::{
 };
 use super::logfmt::haproxy_date;
 use super::rules::{
-    backend_request_rules, choose_backend, content_rules_pass, frontend_request_rules, is_monitor,
-    monitor_status, response_rules, Answer, Conn, Stage, TxnVars, Verdict,
+    backend_request_rules, choose_backend, content_rules_pass, cookie_server,
+    frontend_request_rules, is_monitor, monitor_status, response_rules, set_cookie, strip_cookie,
+    Answer, Conn, Stage, TxnVars, Verdict,
 };
 use super::state::*;
 use super::tcp::{connect_server, ConnFail, ConnInfo};
@@ -572,6 +573,9 @@ async fn exchange(
     if let Some(answer) = trace.settle(&verdict, Some(&be), keep_own) {
         return answer;
     }
+    // Persistence by cookie: the server it names, and the cookie kept from it.
+    let (cookie_server, cookie_sent) = cookie_server(&be, &req);
+    strip_cookie(&be, &req, &mut verdict);
     // `Connection: upgrade` with an `Upgrade` header (WebSocket and the like).
     let upgrade = if req.fields.has_token("connection", "upgrade") {
         req.fields.values("upgrade").next()
@@ -616,7 +620,8 @@ async fn exchange(
     let client_idle = fe.cfg.timeout_client.map(|d| d.0);
     let server_idle = be.cfg.timeout_server.map(|d| d.0);
     be.stats.open();
-    let aff = Affinity::of(&be, peer.ip(), || local_addr(client).ip());
+    let mut aff = Affinity::of(&be, peer.ip(), || local_addr(client).ip());
+    aff.cookie = cookie_server;
     let mut info = ConnInfo::default();
     let mut attempts = 0u32;
     let mut fresh = upgrade.is_some();
@@ -785,6 +790,7 @@ async fn exchange(
         be.stats.close();
         return trace.answer(Some(&be), a, "PH", false);
     }
+    set_cookie(&be, lease.idx, cookie_sent.as_deref(), &mut edits);
     if let Some(status) = edits.deny {
         // The server's answer is not passed on, nor its connection kept.
         be.stats.denied.fetch_add(1, Relaxed);
