@@ -3034,9 +3034,9 @@ mod tests {
 
     #[test]
     fn known_but_unimplemented_directives_say_so() {
-        let e = errs("listen a\n bind :80\n cookie SRV insert\n server s 127.0.0.1:1 ssl\n option tcp-check\n balance uri\n");
+        let e = errs("listen a\n bind :80\n cookie SRV rewrite\n server s 127.0.0.1:1 ssl\n option tcp-check\n balance uri\n");
         assert_eq!(e.len(), 4, "{e:?}");
-        assert!(e[0].contains("t.cfg:3") && e[0].contains("persistence"));
+        assert!(e[0].contains("t.cfg:3") && e[0].contains("rewrite"));
         assert!(e[1].contains("t.cfg:4") && e[1].contains("TLS"));
         assert!(e[2].contains("t.cfg:5") && e[2].contains("not implemented"));
         assert!(e[3].contains("t.cfg:6") && e[3].contains("balance `uri`"));
