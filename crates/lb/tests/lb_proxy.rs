@@ -1187,8 +1187,9 @@ fn tls_files(dir: &std::path::Path, sites: &[(&str, &[&str])]) -> std::path::Pat
 
 /// TLS termination: `bind ... ssl crt DIR alpn h2,http/1.1` serves each client the
 /// certificate for the name it asks (SNI; the first file's for any other name), over
-/// HTTP/1.1 or HTTP/2 as ALPN chose; `ssl_fc` and `ssl_fc_sni` reach the rules; a
-/// plain-text client gets no HTTP answer; a missing certificate file is refused with
+/// HTTP/1.1 or HTTP/2 as ALPN chose; `ssl_fc` and `ssl_fc_sni` reach the rules; in
+/// `mode tcp` the decrypted bytes go to the server; a plain-text client gets no HTTP
+/// answer; a missing certificate file is refused with
 /// the place.
 #[test]
 fn lb_tls_termination_with_sni_and_alpn() {
@@ -1202,14 +1203,16 @@ fn lb_tls_termination_with_sni_and_alpn() {
         ],
     );
     let p = free_port();
+    let p2 = free_port();
     let cfg = format!(
         "defaults\n mode http\n timeout connect 2s\n timeout client 10s\n timeout server 10s\n\
-         frontend fe\n bind 127.0.0.1:{p} ssl crt {} alpn h2,http/1.1\n\
+         frontend fe\n bind 127.0.0.1:{p} ssl crt {certs} alpn h2,http/1.1\n\
          http-request set-header X-SNI %[ssl_fc_sni] if {{ ssl_fc }}\n\
          default_backend be\n\
-         backend be\n server a {}\n",
-        dir.path().join("certs").display(),
-        a.addr
+         backend be\n server a {a}\n\
+         listen tcp_tls\n mode tcp\n bind 127.0.0.1:{p2} ssl crt {certs}\n server a {a}\n",
+        certs = dir.path().join("certs").display(),
+        a = a.addr
     );
     let e = start_engine(&cfg);
     let ca = ca.display().to_string();
@@ -1246,6 +1249,16 @@ fn lb_tls_termination_with_sni_and_alpn() {
         let (ok, out) = get("other.test", version);
         assert!(!ok, "{version}: other.test verified: {out}");
     }
+    // In `mode tcp`, the bytes inside the TLS reach the server as they are.
+    let (ok, out) = curl(&[
+        "-s",
+        "--cacert",
+        &ca,
+        "--resolve",
+        &format!("api.example.test:{p2}:127.0.0.1"),
+        &format!("https://api.example.test:{p2}/"),
+    ]);
+    assert!(ok && out == "alpha", "mode tcp: {out}");
     // Plain text on the TLS port: no HTTP answer.
     let mut s = TcpStream::connect(format!("127.0.0.1:{p}")).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(5)))

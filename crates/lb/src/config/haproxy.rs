@@ -1715,15 +1715,6 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
                 ("http-response", &f.http_response),
             ],
         );
-        if f.mode == Mode::Tcp {
-            for b in f.bind.iter().filter(|b| b.tls.is_some()) {
-                e(
-                    &b.source,
-                    "bind",
-                    "TLS on `mode tcp` listeners is not supported yet (`mode http` is)".into(),
-                );
-            }
-        }
         for r in &f.tcp_request {
             for acl in unknown_acls(&f.acl, &r.any_of) {
                 e(&r.source, "tcp-request", format!("unknown ACL `{acl}`"));

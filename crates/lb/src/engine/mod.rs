@@ -903,15 +903,27 @@ async fn serve(
                 ))
                 .await
             }
-            // Refused with the configuration.
-            Mode::Tcp => {}
+            Mode::Tcp => {
+                if let Some(s) = tls::handshake(&fe, stream, peer, acceptor).await {
+                    let client = tcp::ClientStream::Tls(Box::new(s));
+                    Box::pin(tcp::session(&fe, client, peer, sess)).await
+                }
+            }
         }
         fe.stats.close();
         return;
     }
     // Boxed so that a task is only as large as its own mode needs.
     match fe.cfg.mode {
-        Mode::Tcp => Box::pin(tcp::session(&fe, stream, peer, sess)).await,
+        Mode::Tcp => {
+            Box::pin(tcp::session(
+                &fe,
+                tcp::ClientStream::Plain(stream),
+                peer,
+                sess,
+            ))
+            .await
+        }
         Mode::Http => match http::opening(&fe, &stream).await {
             Some(http::Opening::Http1) => {
                 Box::pin(h1::session(&load.shared, &fe, stream, peer, sess)).await

@@ -174,10 +174,26 @@ fn tcp_backend(fe: &FrontendRt) -> Option<Arc<BackendRt>> {
         .or_else(|| fe.default_backend.clone())
 }
 
+/// A `mode tcp` client connection: plain (moved by splice when it can), or TLS that
+/// the load balancer terminated (moved through user space).
+pub enum ClientStream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
+impl ClientStream {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            ClientStream::Plain(s) => s,
+            ClientStream::Tls(t) => t.get_ref().0,
+        }
+    }
+}
+
 /// One client connection in `mode tcp`.
 pub async fn session(
     fe: &Arc<FrontendRt>,
-    client: TcpStream,
+    client: ClientStream,
     peer: SocketAddr,
     mut sess: std::collections::HashMap<String, crate::sample::Value>,
 ) {
@@ -205,7 +221,7 @@ pub async fn session(
     };
     if !be.cfg.tcp_request.is_empty() {
         // The backend's `tcp-request content` rules (no payload to read).
-        let local = || super::http::local_addr(&client);
+        let local = || super::http::local_addr(client.tcp());
         let conn = super::rules::Conn {
             peer,
             local: &local,
@@ -230,6 +246,7 @@ pub async fn session(
     be.stats.open();
     let aff = Affinity::of(&be, peer.ip(), || {
         client
+            .tcp()
             .local_addr()
             .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |a| a.ip())
     });
@@ -260,10 +277,26 @@ pub async fn session(
     let splice = fe.splice;
     let counters = Counters::default();
     let mut kill = lease.server().shared.kill.subscribe();
-    let pumped = tokio::select! {
-        biased;
-        r = pump(&client, &server, idle, splice, &counters) => r,
-        _ = kill.changed() => Term::Killed,
+    let pumped = match client {
+        ClientStream::Plain(c) => {
+            let r = tokio::select! {
+                biased;
+                r = pump(&c, &server, idle, splice, &counters) => r,
+                _ = kill.changed() => Term::Killed,
+            };
+            drop(server);
+            r
+        }
+        // Both ends close when the copy ends (or is dropped).
+        ClientStream::Tls(tls) => tokio::select! {
+            biased;
+            (up, down) = super::http::copy_idle(tls, server, idle) => {
+                counters.c2s.store(up, Relaxed);
+                counters.s2c.store(down, Relaxed);
+                Term::Done
+            }
+            _ = kill.changed() => Term::Killed,
+        },
     };
     let bin = counters.c2s.load(Relaxed);
     let bout = counters.s2c.load(Relaxed);
@@ -281,8 +314,6 @@ pub async fn session(
     let srv_name = lease.server().cfg.name.clone();
     drop(lease);
     be.stats.close();
-    drop(server);
-    drop(client);
     log_tcp(
         fe,
         Some(&be),

@@ -1,6 +1,7 @@
 //! TLS termination on listeners (`bind ... ssl crt ...`): rustls, the certificate chosen
 //! by the name the client asks for (SNI; the first one otherwise, as HAProxy), ALPN;
-//! then HTTP over the decrypted stream, HTTP/2 when ALPN chose it.
+//! then HTTP over the decrypted stream (HTTP/2 when ALPN chose it), or in `mode tcp`
+//! the bytes to a server.
 
 use super::rules::TlsInfo;
 use super::state::FrontendRt;
@@ -90,8 +91,25 @@ pub(super) fn acceptor(t: &BindTls) -> Result<tokio_rustls::TlsAcceptor, String>
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))
 }
 
-/// A client connection on a TLS listener: the handshake (within the time a request
-/// head may take), then HTTP.
+/// The TLS handshake of a client connection, within the time a request head may take.
+pub(super) async fn handshake(
+    fe: &FrontendRt,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    acceptor: tokio_rustls::TlsAcceptor,
+) -> Option<tokio_rustls::server::TlsStream<tokio::net::TcpStream>> {
+    let limit = super::http::head_timeout(fe);
+    match tokio::time::timeout(limit, acceptor.accept(stream)).await {
+        Ok(Ok(s)) => Some(s),
+        Ok(Err(e)) => {
+            tracing::debug!("{}: TLS handshake with {peer} failed: {e}", fe.cfg.name);
+            None
+        }
+        Err(_) => None,
+    }
+}
+
+/// A client connection on a TLS listener in `mode http`: the handshake, then HTTP.
 pub(super) async fn session(
     shared: &Arc<Shared>,
     fe: &Arc<FrontendRt>,
@@ -101,14 +119,8 @@ pub(super) async fn session(
     acceptor: tokio_rustls::TlsAcceptor,
 ) {
     let local = super::http::local_addr(&stream);
-    let limit = super::http::head_timeout(fe);
-    let tls = match tokio::time::timeout(limit, acceptor.accept(stream)).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => {
-            tracing::debug!("{}: TLS handshake with {peer} failed: {e}", fe.cfg.name);
-            return;
-        }
-        Err(_) => return,
+    let Some(tls) = handshake(fe, stream, peer, acceptor).await else {
+        return;
     };
     let (_, conn) = tls.get_ref();
     let info = TlsInfo {
