@@ -1355,3 +1355,54 @@ fn lb_cookie_persistence_inserted_and_followed() {
     );
     e.stop(Duration::ZERO);
 }
+
+/// `userlist` with `http_auth()` and `http-request auth`: a client without the right
+/// credentials is asked for them (401, Basic, the realm), one with a user's password
+/// (crypt(3) hash or clear) goes through.
+#[test]
+fn lb_userlist_http_auth() {
+    let a = HttpBackend::start("alpha");
+    let p = free_port();
+    // `mkpasswd -m sha-512 secret -S saltsalt` (glibc's crypt(3)).
+    let hash = "$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1";
+    let cfg = format!(
+        "userlist ops\n user alice password {hash}\n user bob insecure-password pw\n\
+         defaults\n mode http\n timeout connect 2s\n timeout client 10s\n timeout server 10s\n\
+         frontend fe\n bind 127.0.0.1:{p}\n acl ok http_auth(ops)\n\
+         http-request auth realm Ops unless ok\n\
+         http-request set-header X-User %[http_auth_user]\n default_backend be\n\
+         backend be\n server a {}\n",
+        a.addr
+    );
+    let e = start_engine(&cfg);
+    let url = format!("http://127.0.0.1:{p}/headers");
+    for version in ["--http1.1", "--http2-prior-knowledge"] {
+        let get = |user: Option<&str>| {
+            let mut args = vec![version, "-s", "-i"];
+            if let Some(u) = user {
+                args.extend_from_slice(&["-u", u]);
+            }
+            args.push(&url);
+            curl(&args).1
+        };
+        let out = get(None);
+        assert!(out.contains(" 401"), "{version}: {out}");
+        assert!(
+            out.to_ascii_lowercase()
+                .contains("www-authenticate: basic realm=\"ops\""),
+            "{version}: {out}"
+        );
+        assert!(get(Some("alice:wrong")).contains(" 401"), "{version}");
+        assert!(get(Some("carol:secret")).contains(" 401"), "{version}");
+        for (user, name) in [("alice:secret", "alice"), ("bob:pw", "bob")] {
+            let out = get(Some(user));
+            assert!(out.contains(" 200"), "{version} {user}: {out}");
+            assert!(
+                out.to_ascii_lowercase()
+                    .contains(&format!("x-user: {name}")),
+                "{version} {user}: {out}"
+            );
+        }
+    }
+    e.stop(Duration::ZERO);
+}

@@ -253,6 +253,9 @@ struct Parser<'a> {
     proxies: Vec<Draft>,
     /// `global` TLS settings that listeners start from.
     tls: TlsDefaults,
+    userlists: Vec<Userlist>,
+    /// Inside a `userlist` section (the last of `userlists`).
+    in_userlist: bool,
 }
 
 /// The `global` section's TLS settings for listeners.
@@ -322,10 +325,6 @@ const SYSLOG_FACILITIES: &[&str] = &[
 
 const SECTIONS_REFUSED: &[(&str, &str)] = &[
     (
-        "userlist",
-        "user lists are not supported; use `stats auth user:password`",
-    ),
-    (
         "peers",
         "stick-table peers are not supported (halo replicates state through the cluster)",
     ),
@@ -380,6 +379,7 @@ impl<'a> Parser<'a> {
         match kw {
             "global" => {
                 self.close_section();
+                self.in_userlist = false;
                 if words.len() > 1 {
                     self.err(lineno, kw, "`global` takes no argument");
                 }
@@ -387,9 +387,33 @@ impl<'a> Parser<'a> {
                 self.global_seen = true;
                 return;
             }
+            "userlist" => {
+                self.close_section();
+                self.in_global = false;
+                let Some(name) = words.get(1) else {
+                    self.err(lineno, kw, "a `userlist` section needs a name");
+                    return;
+                };
+                if self.userlists.iter().any(|u| u.name == name.text) {
+                    self.err(
+                        lineno,
+                        kw,
+                        format!("userlist `{}` is defined twice", name.text),
+                    );
+                }
+                self.userlists.push(Userlist {
+                    name: name.text.clone(),
+                    users: Vec::new(),
+                    groups: Vec::new(),
+                    source: place,
+                });
+                self.in_userlist = true;
+                return;
+            }
             "defaults" | "listen" | "frontend" | "backend" => {
                 self.close_section();
                 self.in_global = false;
+                self.in_userlist = false;
                 let kind = match kw {
                     "defaults" => Kind::Defaults,
                     "listen" => Kind::Listen,
@@ -450,6 +474,7 @@ impl<'a> Parser<'a> {
         if let Some((_, why)) = SECTIONS_REFUSED.iter().find(|(s, _)| *s == kw) {
             self.close_section();
             self.in_global = false;
+            self.in_userlist = false;
             self.err(lineno, kw, format!("section not supported: {why}"));
             // Skip its content: lines until the next section are attributed to nothing.
             self.current = Some(Draft {
@@ -469,6 +494,12 @@ impl<'a> Parser<'a> {
         }
         if self.in_global {
             if let Err(e) = self.global_line(words) {
+                self.err(lineno, &directive_name(words), e);
+            }
+            return;
+        }
+        if self.in_userlist {
+            if let Err(e) = self.userlist_line(words) {
                 self.err(lineno, &directive_name(words), e);
             }
             return;
@@ -509,6 +540,80 @@ impl<'a> Parser<'a> {
         d.disabled = false;
         d.anon_acls = 0;
         d
+    }
+
+    /// `user NAME password HASH|insecure-password PW [groups G,...]` or
+    /// `group NAME [users U,...]` in a `userlist` section.
+    fn userlist_line(&mut self, w: &[Word]) -> R<()> {
+        let Some(list) = self.userlists.last_mut() else {
+            return Err("outside of a userlist".into());
+        };
+        let split = |v: &Word| -> Vec<String> {
+            v.text
+                .split(',')
+                .filter(|x| !x.is_empty())
+                .map(String::from)
+                .collect()
+        };
+        match w[0].text.as_str() {
+            "user" => {
+                let name = w.get(1).ok_or("missing user name")?.text.clone();
+                let mut user = User {
+                    name,
+                    password: String::new(),
+                    insecure: false,
+                    groups: Vec::new(),
+                };
+                let mut have_password = false;
+                let mut i = 2;
+                while i < w.len() {
+                    let v = w
+                        .get(i + 1)
+                        .ok_or_else(|| format!("missing value after `{}`", w[i].text))?;
+                    match w[i].text.as_str() {
+                        "password" => {
+                            if !v.text.starts_with('$') || pwhash::unix::crypt("", &v.text).is_err()
+                            {
+                                return Err(format!("`{}` is not a crypt(3) hash halo can check ($1$, $5$, $6$, $2y$)", v.text));
+                            }
+                            user.password = v.text.clone();
+                            have_password = true;
+                        }
+                        "insecure-password" => {
+                            user.password = v.text.clone();
+                            user.insecure = true;
+                            have_password = true;
+                        }
+                        "groups" => user.groups.extend(split(v)),
+                        o => {
+                            return Err(format!(
+                                "unknown user option `{o}` (password, insecure-password, groups)"
+                            ))
+                        }
+                    }
+                    i += 2;
+                }
+                if !have_password {
+                    return Err(format!("user `{}` has no password", user.name));
+                }
+                list.users.push(user);
+            }
+            "group" => {
+                let name = w.get(1).ok_or("missing group name")?.text.clone();
+                let users = match (w.get(2).map(|x| x.text.as_str()), w.get(3)) {
+                    (None, _) => Vec::new(),
+                    (Some("users"), Some(v)) => split(v),
+                    _ => return Err("`group NAME [users U1,U2]`".into()),
+                };
+                list.groups.push((name, users));
+            }
+            o => {
+                return Err(format!(
+                    "unknown directive in a userlist: `{o}` (user, group)"
+                ))
+            }
+        }
+        Ok(())
     }
 
     fn global_line(&mut self, w: &[Word]) -> R<()> {
@@ -1412,6 +1517,7 @@ impl<'a> Parser<'a> {
             global: self.global.clone(),
             frontends: Vec::new(),
             backends: Vec::new(),
+            userlists: std::mem::take(&mut self.userlists),
         };
         let drafts = std::mem::take(&mut self.proxies);
         for d in &drafts {
@@ -1715,6 +1821,9 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
                 ("http-response", &f.http_response),
             ],
         );
+        for name in unknown_userlists(cfg, &f.acl) {
+            e(&f.source, "http_auth", format!("unknown userlist `{name}`"));
+        }
         for r in &f.tcp_request {
             for acl in unknown_acls(&f.acl, &r.any_of) {
                 e(&r.source, "tcp-request", format!("unknown ACL `{acl}`"));
@@ -1749,6 +1858,9 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
                 ("http-response", &b.http_response),
             ],
         );
+        for name in unknown_userlists(cfg, &b.acl) {
+            e(&b.source, "http_auth", format!("unknown userlist `{name}`"));
+        }
         if b.cookie.is_some() && b.mode == Mode::Tcp {
             e(
                 &b.source,
@@ -1779,6 +1891,17 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
         }
     }
     errs
+}
+
+/// The userlists ACLs name in `http_auth()` that the configuration does not define.
+fn unknown_userlists<'a>(cfg: &'a Config, acls: &'a [Acl]) -> impl Iterator<Item = &'a str> {
+    use crate::sample::{Fetch, MsgFetch};
+    acls.iter()
+        .filter_map(|a| match &a.test.expr.fetch {
+            Fetch::Msg(MsgFetch::HttpAuth(n)) => Some(n.as_str()),
+            _ => None,
+        })
+        .filter(|n| !cfg.userlists.iter().any(|u| u.name == *n))
 }
 
 /// The ACL names a condition uses that the proxy does not define.
@@ -1867,6 +1990,7 @@ fn action_needs_response(a: &HttpAction) -> bool {
         HttpAction::DelHeader { .. }
         | HttpAction::Deny { .. }
         | HttpAction::Allow
+        | HttpAction::Auth { .. }
         | HttpAction::UnsetVar { .. }
         | HttpAction::SetStatus { .. } => false,
     }
@@ -1909,6 +2033,7 @@ fn check_http_action(a: &HttpAction) -> Result<(), String> {
         HttpAction::Redirect(r) => value_ok(&r.target),
         HttpAction::Deny { .. }
         | HttpAction::Allow
+        | HttpAction::Auth { .. }
         | HttpAction::Return(_)
         | HttpAction::SetVar { .. }
         | HttpAction::UnsetVar { .. }
@@ -2680,6 +2805,13 @@ fn parse_http_rule(
         ("allow", ..) => return Err(format!("`{kw} allow` takes no argument")),
         ("redirect", None, _) if !response => HttpAction::Redirect(parse_redirect(&args)?),
         ("return", None, _) => HttpAction::Return(parse_return(&args, bufsize)?),
+        ("auth", None, []) if !response => HttpAction::Auth { realm: None },
+        ("auth", None, ["realm", r]) if !response => HttpAction::Auth {
+            realm: Some(r.to_string()),
+        },
+        ("auth", ..) if !response => {
+            return Err("`http-request auth` takes only `realm NAME`".into())
+        }
         ("set-var" | "set-var-fmt", Some(var), [v]) => HttpAction::SetVar {
             var: VarSet::parse(var)?,
             value: if verb == "set-var" {
@@ -2722,7 +2854,7 @@ fn parse_http_rule(
                 if response {
                     "set-header, add-header, del-header, replace-header, replace-value, deny, allow, return, set-var, set-var-fmt, unset-var, set-status"
                 } else {
-                    "set-header, add-header, del-header, replace-header, replace-value, deny, allow, redirect, return, set-var, set-var-fmt, unset-var, set-method, set-path, set-query, set-pathq, set-uri, replace-path, replace-pathq, replace-uri"
+                    "set-header, add-header, del-header, replace-header, replace-value, deny, allow, auth, redirect, return, set-var, set-var-fmt, unset-var, set-method, set-path, set-query, set-pathq, set-uri, replace-path, replace-pathq, replace-uri"
                 }
             ))
         }
@@ -3267,9 +3399,36 @@ mod tests {
 
     #[test]
     fn unsupported_sections_are_refused() {
-        let e = errs("userlist L\n user a password x\nlisten a\n bind :1\n server s 127.0.0.1:1\n");
+        let e = errs("peers P\n peer a 127.0.0.1:1\nlisten a\n bind :1\n server s 127.0.0.1:1\n");
         assert_eq!(e.len(), 1, "{e:?}");
-        assert!(e[0].contains("t.cfg:1") && e[0].contains("userlist"));
+        assert!(e[0].contains("t.cfg:1") && e[0].contains("peers"));
+    }
+
+    #[test]
+    fn userlists_hold_users_with_hashed_or_clear_passwords() {
+        // `mkpasswd -m sha-512 secret -S saltsalt` (glibc's crypt(3)).
+        let hash = "$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1";
+        let c = ok(&format!(
+            "userlist ops\n group admins users alice\n user alice password {hash}\n user bob insecure-password pw groups viewers\n\
+             defaults\n mode http\nlisten a\n bind :1\n acl ok http_auth(ops)\n http-request auth realm Ops unless ok\n server s 127.0.0.1:1\n"
+        ));
+        let l = &c.userlists[0];
+        assert!(l.check("alice", "secret"));
+        assert!(!l.check("alice", "Secret"));
+        assert!(l.check("bob", "pw"));
+        assert!(!l.check("carol", "pw"));
+        let e = errs(
+            "userlist ops\n user a password notahash\nlisten a\n bind :1\n server s 127.0.0.1:1\n",
+        );
+        assert!(
+            e[0].contains("t.cfg:2") && e[0].contains("crypt(3)"),
+            "{e:?}"
+        );
+        let e = errs("defaults\n mode http\nlisten a\n bind :1\n http-request deny unless { http_auth(nope) }\n server s 127.0.0.1:1\n");
+        assert!(
+            e.iter().any(|x| x.contains("unknown userlist `nope`")),
+            "{e:?}"
+        );
     }
 
     /// Garbage never panics the reader: random lines built from real keywords, odd

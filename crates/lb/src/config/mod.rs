@@ -99,6 +99,50 @@ pub struct Config {
     pub frontends: Vec<Frontend>,
     #[serde(default, rename = "backend")]
     pub backends: Vec<Backend>,
+    /// `userlist` sections: users and groups for `http_auth()`.
+    #[serde(default, rename = "userlist", skip_serializing_if = "Vec::is_empty")]
+    pub userlists: Vec<Userlist>,
+}
+
+/// A `userlist` section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Userlist {
+    pub name: String,
+    #[serde(default)]
+    pub users: Vec<User>,
+    /// Groups with the users the `group` lines list (users also name their groups).
+    #[serde(default)]
+    pub groups: Vec<(String, Vec<String>)>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source: String,
+}
+
+/// A user of a `userlist`: its password as a crypt(3) hash (`password`) or in clear
+/// (`insecure-password`), and its groups.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    pub name: String,
+    pub password: String,
+    #[serde(default)]
+    pub insecure: bool,
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+impl Userlist {
+    /// Whether `user` with `password` is in the list.
+    pub fn check(&self, user: &str, password: &str) -> bool {
+        self.users.iter().any(|u| {
+            u.name == user
+                && if u.insecure {
+                    u.password == password
+                } else {
+                    pwhash::unix::verify(password, &u.password)
+                }
+        })
+    }
 }
 
 /// Process-wide settings (HAProxy's `global` section).
@@ -433,6 +477,12 @@ pub enum HttpAction {
         part: LinePart,
         re: Re,
         with: LogFmt,
+    },
+    /// Asks the client for a user and password (`auth [realm R]`): 401 with
+    /// `WWW-Authenticate: Basic`.
+    Auth {
+        #[serde(default)]
+        realm: Option<String>,
     },
     /// Changes the response's status (`set-status CODE [reason TEXT]`).
     SetStatus {

@@ -313,6 +313,13 @@ fn rules(s: &mut String, requests: &[HttpRule], responses: &[HttpRule]) {
                 crate::config::VarValue::Fmt(f) => format!("set-var {} = \"{f}\"", var.text),
             },
             HttpAction::UnsetVar { name } => format!("unset-var {name}"),
+            HttpAction::Auth { realm } => format!(
+                "ask for a user and password{}",
+                realm
+                    .as_ref()
+                    .map(|r| format!(" (realm {r})"))
+                    .unwrap_or_default()
+            ),
             HttpAction::SetLine { part, value } => format!("set {part:?} \"{value}\""),
             HttpAction::ReplaceLine { part, re, with } => {
                 format!("replace {part:?} matching {:?} with \"{with}\"", re.text)

@@ -671,6 +671,7 @@ fn build(
     }
     let find = |n: &str| backends.iter().find(|b| b.cfg.name == n).cloned();
     let mut frontends = Vec::new();
+    let auth = Arc::new(state::Auth::new(config.userlists.clone()));
     for f in &config.frontends {
         let rules = f
             .use_backend
@@ -698,6 +699,7 @@ fn build(
             logger: Arc::new(Logger::new(&f.log)),
             splice: config.global.splice,
             proc_vars: shared.proc_vars.clone(),
+            auth: auth.clone(),
             tls,
         }));
     }

@@ -255,6 +255,22 @@ fn pick<T: Copy>(v: &[T], occ: Occurrence) -> Option<T> {
 }
 
 impl Msg<'_, '_> {
+    /// The user and password of the request's `Authorization: Basic` header.
+    fn basic_credentials(&self) -> Option<(String, String)> {
+        use base64::Engine;
+        let lines = self.lines("authorization", false)?;
+        let b64 = lines
+            .last()?
+            .trim()
+            .strip_prefix("Basic ")?
+            .trim()
+            .to_string();
+        let raw = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+        let text = String::from_utf8(raw).ok()?;
+        let (u, p) = text.split_once(':')?;
+        Some((u.to_string(), p.to_string()))
+    }
+
     fn target(&self) -> Cow<'_, str> {
         match self.req_edits.and_then(|v| v.target.as_deref()) {
             Some(t) => Cow::Borrowed(t),
@@ -387,6 +403,11 @@ impl Source for Msg<'_, '_> {
                 })
             }
             MsgFetch::ReqVer => s(self.req.version()),
+            MsgFetch::HttpAuth(list) => {
+                let (user, password) = self.basic_credentials()?;
+                Some(Value::Bool(self.conn.fe.auth.check(list, &user, &password)))
+            }
+            MsgFetch::HttpAuthUser => self.basic_credentials().map(|(u, _)| Value::Str(u)),
             MsgFetch::Hdr {
                 name,
                 occ,
@@ -778,6 +799,19 @@ fn step<'a>(a: &'a HttpAction, msg: &Msg<'_, '_>, response: bool, vars: &mut dyn
             }
         }
         HttpAction::SetStatus { status, reason } => Step::Status(*status, reason.clone()),
+        HttpAction::Auth { realm } => {
+            let proxy = msg.conn.be.map_or(&msg.conn.fe.cfg.name, |b| &b.cfg.name);
+            let realm = realm.as_deref().unwrap_or(proxy).replace('"', "");
+            Step::Return(Answer {
+                status: 401,
+                headers: vec![
+                    ("www-authenticate".into(), format!("Basic realm=\"{realm}\"")),
+                    ("cache-control".into(), "no-cache".into()),
+                    ("content-type".into(), "text/html".into()),
+                ],
+                body: b"<html><body><h1>401 Unauthorized</h1>\nYou need a valid user and password to access this content.\n</body></html>\n".to_vec(),
+            })
+        }
     }
 }
 

@@ -596,6 +596,49 @@ impl BackendRt {
     }
 }
 
+/// The configuration's `userlist`s, and the credentials found good lately (a hash of
+/// list, user and password), so that a client sending the same ones on every request
+/// does not cost a crypt(3) each time.
+pub struct Auth {
+    lists: Vec<crate::config::Userlist>,
+    good: std::sync::Mutex<std::collections::HashSet<[u8; 32]>>,
+}
+
+impl Auth {
+    pub fn new(lists: Vec<crate::config::Userlist>) -> Auth {
+        Auth {
+            lists,
+            good: Default::default(),
+        }
+    }
+
+    /// Whether `user` and `password` are those of a user of list `list`.
+    pub fn check(&self, list: &str, user: &str, password: &str) -> bool {
+        use sha2::Digest;
+        let Some(l) = self.lists.iter().find(|l| l.name == list) else {
+            return false;
+        };
+        let mut h = sha2::Sha256::new();
+        for part in [list, user, password] {
+            h.update(part.as_bytes());
+            h.update([0]);
+        }
+        let key: [u8; 32] = h.finalize().into();
+        if lock(&self.good).contains(&key) {
+            return true;
+        }
+        let ok = l.check(user, password);
+        if ok {
+            let mut good = lock(&self.good);
+            if good.len() >= 1024 {
+                good.clear();
+            }
+            good.insert(key);
+        }
+        ok
+    }
+}
+
 /// A frontend of one generation.
 pub struct FrontendRt {
     pub cfg: Frontend,
@@ -606,6 +649,8 @@ pub struct FrontendRt {
     pub logger: Arc<Logger>,
     /// Forward TCP with splice(2) (global `nosplice` turns it off).
     pub splice: bool,
+    /// The `userlist`s, for `http_auth()`.
+    pub auth: Arc<Auth>,
     /// TLS listeners' acceptors, by bind address (and inherited descriptor).
     pub tls: Vec<(std::net::SocketAddr, Option<i32>, tokio_rustls::TlsAcceptor)>,
     /// The process's variables (`proc.`).

@@ -263,6 +263,12 @@ pub enum MsgFetch {
     Rand(Option<u64>),
     /// `uuid([4])`: a random UUID.
     Uuid,
+    /// Whether the request's Basic credentials are those of a user of the `userlist`
+    /// (`http_auth(LIST)`).
+    HttpAuth(String),
+    /// The user named by the request's Basic credentials, once checked against the
+    /// `userlist` (`http_auth_user`... of HAProxy 2.6: the name sent).
+    HttpAuthUser,
 }
 
 /// The answers a fetch needs from the request, the response and the connection.
@@ -435,7 +441,7 @@ pub fn split_calls(text: &str) -> Result<Vec<(String, Vec<String>)>, String> {
 }
 
 /// The fetches halo answers, for messages.
-pub const FETCHES: &str = "src, src_port, dst, dst_port, ssl_fc, ssl_fc_sni, ssl_fc_alpn, method, path, pathq, query, url, base, url_param, req.ver, req.hdr/hdr, req.fhdr, req.hdr_cnt, req.hdr_ip, req.hdrs, res.hdr, res.fhdr, res.hdr_cnt, res.hdrs, status, res.ver, fe_name, be_name, srv_name, srv_id, date, rand, uuid, var, env, str, int, bool, bin, ipv4, ipv6, always_true, always_false";
+pub const FETCHES: &str = "src, src_port, dst, dst_port, ssl_fc, ssl_fc_sni, ssl_fc_alpn, method, path, pathq, query, url, base, url_param, req.ver, req.hdr/hdr, req.fhdr, req.hdr_cnt, req.hdr_ip, req.hdrs, res.hdr, res.fhdr, res.hdr_cnt, res.hdrs, status, res.ver, fe_name, be_name, srv_name, srv_id, date, rand, uuid, http_auth, http_auth_user, var, env, str, int, bool, bin, ipv4, ipv6, always_true, always_false";
 
 fn parse_fetch(name: &str, args: &[String]) -> Result<Fetch, String> {
     let none = |f: MsgFetch| -> Result<Fetch, String> {
@@ -526,6 +532,8 @@ fn parse_fetch(name: &str, args: &[String]) -> Result<Fetch, String> {
                     .map_err(|_| format!("`rand({a})`: the range is a number"))?,
             ),
         })),
+        "http_auth" => Fetch::Msg(MsgFetch::HttpAuth(one()?.to_string())),
+        "http_auth_user" => none(MsgFetch::HttpAuthUser)?,
         "uuid" => match args.first().map(String::as_str) {
             None | Some("4") => Fetch::Msg(MsgFetch::Uuid),
             Some(v) => return Err(format!("`uuid({v})`: only version 4 is supported")),
