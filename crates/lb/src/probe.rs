@@ -1,7 +1,7 @@
 //! Health-check probes: the I/O half of health checking. Each probe opens a connection,
 //! speaks just enough of the protocol to know the service itself answers, and reports.
 
-use crate::config::{CheckKind, HttpExpect};
+use crate::config::{CheckKind, HttpExpect, TcpCheckStep, TcpExpect};
 use sha1::{Digest, Sha1};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -42,6 +42,14 @@ fn fail(status: &'static str, detail: impl Into<String>) -> Fail {
 /// Runs one check against `addr`.
 pub async fn probe(kind: &CheckKind, addr: SocketAddr, t: ProbeTimeouts) -> ProbeResult {
     let start = Instant::now();
+    // `tcp-check connect port N`: that port of the server.
+    let addr = match kind {
+        CheckKind::TcpCheck(steps) => match steps.first() {
+            Some(TcpCheckStep::Connect { port: Some(p) }) => SocketAddr::new(addr.ip(), *p),
+            _ => addr,
+        },
+        _ => addr,
+    };
     let res = match tokio::time::timeout(t.connect, TcpStream::connect(addr)).await {
         Err(_) => Err(fail("L4TOUT", "connection timed out")),
         Ok(Err(e)) => Err(fail("L4CON", e.to_string())),
@@ -112,6 +120,7 @@ async fn speak(kind: &CheckKind, s: &mut TcpStream) -> Result<Ok3, Fail> {
                 ))
             }
         }
+        CheckKind::TcpCheck(steps) => tcp_check(s, steps).await,
         CheckKind::Amqp => {
             s.write_all(b"AMQP\x00\x00\x09\x01")
                 .await
@@ -166,6 +175,66 @@ async fn speak(kind: &CheckKind, s: &mut TcpStream) -> Result<Ok3, Fail> {
             }
         }
     }
+}
+
+/// Runs `tcp-check` steps: each `expect` reads until what came since the last one
+/// matches (or, negated, until the server stops sending without it matching).
+async fn tcp_check(s: &mut TcpStream, steps: &[TcpCheckStep]) -> Result<Ok3, Fail> {
+    let mut buf: Vec<u8> = Vec::new();
+    let mut chunk = [0u8; 4096];
+    for (i, step) in steps.iter().enumerate() {
+        let n = i + 1;
+        match step {
+            TcpCheckStep::Connect { .. } => {}
+            TcpCheckStep::Send(bytes) => s
+                .write_all(bytes)
+                .await
+                .map_err(|e| fail("L7RSP", format!("step {n} (send): {e}")))?,
+            TcpCheckStep::Expect { negate, what } => {
+                let matches = |b: &[u8]| match what {
+                    TcpExpect::String(t) => b.windows(t.len().max(1)).any(|w| w == t.as_bytes()),
+                    TcpExpect::Binary(x) => b.windows(x.len().max(1)).any(|w| w == x.as_slice()),
+                    TcpExpect::Rstring(re) => re.re.is_match(&String::from_utf8_lossy(b)),
+                };
+                loop {
+                    if matches(&buf) {
+                        if *negate {
+                            return Err(fail("L7RSP", format!("step {n} (expect !): matched")));
+                        }
+                        break;
+                    }
+                    let got = s
+                        .read(&mut chunk)
+                        .await
+                        .map_err(|e| fail("L7RSP", format!("step {n} (expect): {e}")))?;
+                    if got == 0 {
+                        if *negate {
+                            break;
+                        }
+                        return Err(fail(
+                            "L7RSP",
+                            format!(
+                                "step {n} (expect): not found in {:?}",
+                                String::from_utf8_lossy(&buf).trim_end()
+                            ),
+                        ));
+                    }
+                    buf.extend_from_slice(&chunk[..got]);
+                    if buf.len() > 64 * 1024 {
+                        return Err(fail("L7RSP", format!("step {n} (expect): answer too long")));
+                    }
+                }
+                buf.clear();
+            }
+        }
+    }
+    if steps
+        .iter()
+        .all(|s| matches!(s, TcpCheckStep::Connect { .. }))
+    {
+        return Ok(("L4OK", None, String::new()));
+    }
+    Ok(("L7OK", None, "tcp-check passed".into()))
 }
 
 async fn read_some(s: &mut TcpStream, buf: &mut [u8], want: usize) -> Result<usize, Fail> {

@@ -128,6 +128,24 @@ fn check_status(e: &Engine, b: &str) -> (String, String, String) {
     )
 }
 
+/// Every server of backend `b`: status, check status, check detail.
+fn check_all(e: &Engine, b: &str) -> std::collections::HashMap<String, (String, String, String)> {
+    halo_lb::engine::stats::snapshot(e.shared())
+        .into_iter()
+        .filter(|r| r.pxname == b && r.svname != "FRONTEND" && r.svname != "BACKEND")
+        .map(|r| {
+            (
+                r.svname.clone(),
+                (
+                    r.status.clone(),
+                    r.check_status.clone(),
+                    r.check_detail.clone(),
+                ),
+            )
+        })
+        .collect()
+}
+
 /// `option mysql-check user U` logs in to a real MariaDB; the Galera check passes only
 /// while the node is Synced: a desynced node (what xinetd's clustercheck missed) and a
 /// wrong password fail, a stopped server fails both.
@@ -255,6 +273,87 @@ fn lb_redis_check_against_real_redis() {
         &e, "r"
     )
     .0 == "DOWN"));
+    e.stop(Duration::ZERO);
+}
+
+/// `option tcp-check` as deployments check Redis (TripleO, kolla): log in with AUTH,
+/// PING, and ask `info replication` for `role:master` — against a real master and a
+/// real replica of it, both with a password: the master is up, the replica down; a
+/// wrong password puts both down.
+#[test]
+fn lb_tcp_check_finds_the_redis_master() {
+    let Some(redis) = which("redis-server") else {
+        skip("redis-server is not installed (apt-get install redis-server)");
+        return;
+    };
+    let start = |port: u16, extra: &[String]| {
+        let dir = tmpdir("redis-tc");
+        let child = Command::new(&redis)
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args([
+                "--appendonly",
+                "no",
+                "--requirepass",
+                "s3cret",
+                "--masterauth",
+                "s3cret",
+            ])
+            .args(extra)
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis starts");
+        Proc { child, dir }
+    };
+    let (pm, pr) = (free_port(), free_port());
+    let _master = start(pm, &[]);
+    let _replica = start(
+        pr,
+        &["--replicaof".into(), "127.0.0.1".into(), pm.to_string()],
+    );
+    let p = free_port();
+    let cfg = |password: &str| {
+        format!(
+            "defaults\n mode tcp\n timeout connect 1s\n timeout check 1s\nlisten r\n bind 127.0.0.1:{p}\n\
+             option tcp-check\n tcp-check connect\n\
+             tcp-check send AUTH\\ {password}\\r\\n\n tcp-check expect string +OK\n\
+             tcp-check send PING\\r\\n\n tcp-check expect string +PONG\n\
+             tcp-check send info\\ replication\\r\\n\n tcp-check expect string role:master\n\
+             tcp-check send QUIT\\r\\n\n tcp-check expect string +OK\n\
+             server master 127.0.0.1:{pm} check inter 200 rise 1 fall 1\n\
+             server replica 127.0.0.1:{pr} check inter 200 rise 1 fall 1\n"
+        )
+    };
+    let e = start_engine(&cfg("s3cret"));
+    assert!(
+        wait_until(Duration::from_secs(15), || {
+            let all = check_all(&e, "r");
+            all.get("master").is_some_and(|s| s.0 == "UP")
+                && all.get("replica").is_some_and(|s| s.0 == "DOWN")
+        }),
+        "{:?}",
+        check_all(&e, "r")
+    );
+    e.stop(Duration::ZERO);
+    let e = start_engine(&cfg("wrong"));
+    assert!(
+        wait_until(Duration::from_secs(15), || {
+            let all = check_all(&e, "r");
+            all.get("master").is_some_and(|s| s.0 == "DOWN")
+                && all.get("replica").is_some_and(|s| s.0 == "DOWN")
+        }),
+        "{:?}",
+        check_all(&e, "r")
+    );
     e.stop(Duration::ZERO);
 }
 

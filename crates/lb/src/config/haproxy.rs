@@ -212,6 +212,7 @@ struct Draft {
     check: Option<CheckKind>,
     http_send: HttpSend,
     http_expect: Option<HttpExpect>,
+    tcp_check: Vec<TcpCheckStep>,
     allbackups: Option<bool>,
     http_server_close: Option<bool>,
     httpclose: Option<bool>,
@@ -1112,6 +1113,12 @@ impl<'a> Parser<'a> {
                 let acl = parse_acl(&name, &w[2..])?;
                 d.acls.push(acl);
             }
+            "tcp-check" => {
+                back_only(kw)?;
+                if let Some(step) = parse_tcp_check(&w[1..], d.tcp_check.is_empty())? {
+                    d.tcp_check.push(step);
+                }
+            }
             "http-check" => {
                 back_only(kw)?;
                 match w.get(1).map(|x| x.text.as_str()) {
@@ -1432,8 +1439,14 @@ impl<'a> Parser<'a> {
                 no_more(args, 0)?;
                 d.check = Some(CheckKind::Amqp);
             }
-            "tcp-check" | "ssl-hello-chk" | "smtpchk" | "ldap-check" | "pgsql-check" | "spop-check" | "external-check" => {
-                return Err(format!("`option {name}` is not implemented (tcp connect, httpchk, mysql-check, galera-check, redis-check, amqp-check)"))
+            "tcp-check" => {
+                need_back()?;
+                check_only_on()?;
+                no_more(args, 0)?;
+                d.check = Some(CheckKind::TcpCheck(Vec::new()));
+            }
+            "ssl-hello-chk" | "smtpchk" | "ldap-check" | "pgsql-check" | "spop-check" | "external-check" => {
+                return Err(format!("`option {name}` is not implemented (tcp connect, httpchk, mysql-check, galera-check, redis-check, amqp-check, tcp-check)"))
             }
             "allbackups" => {
                 need_back()?;
@@ -1614,6 +1627,8 @@ impl<'a> Parser<'a> {
                     if let Some(e) = &d.http_expect {
                         *expect = e.clone();
                     }
+                } else if let CheckKind::TcpCheck(steps) = &mut check {
+                    *steps = d.tcp_check.clone();
                 } else if d.http_expect.is_some() {
                     self.errors.push(ConfigError {
                         place: d.source.clone(),
@@ -2910,6 +2925,78 @@ fn certificate_files(path: &str, base: Option<&std::path::Path>) -> R<Vec<std::p
     Ok(files)
 }
 
+/// `tcp-check connect [port N] | send STRING | send-binary HEX | expect [!] string|rstring|binary PATTERN | comment TEXT`.
+fn parse_tcp_check(w: &[Word], first: bool) -> R<Option<TcpCheckStep>> {
+    let kw = w.first().ok_or("missing tcp-check step")?.text.as_str();
+    let arg = |i: usize| {
+        w.get(i)
+            .map(|x| x.text.as_str())
+            .ok_or_else(|| format!("`tcp-check {kw}` needs a value"))
+    };
+    Ok(Some(match kw {
+        "connect" => {
+            if !first {
+                return Err("`tcp-check connect` is only supported as the first step".into());
+            }
+            let port = match (w.get(1).map(|x| x.text.as_str()), w.get(2)) {
+                (None, _) => None,
+                (Some("port"), Some(p)) => Some(
+                    p.text
+                        .parse()
+                        .map_err(|_| format!("`{}` is not a port", p.text))?,
+                ),
+                (Some(o), _) => {
+                    return Err(format!("`tcp-check connect {o}` is not supported (port N)"))
+                }
+            };
+            no_more(w, if port.is_some() { 3 } else { 1 })?;
+            TcpCheckStep::Connect { port }
+        }
+        "send" => {
+            let v = arg(1)?;
+            no_more(w, 2)?;
+            TcpCheckStep::Send(v.as_bytes().to_vec())
+        }
+        "send-binary" => {
+            let v = arg(1)?;
+            no_more(w, 2)?;
+            TcpCheckStep::Send(
+                crate::sample::conv::unhex(v).ok_or_else(|| format!("`{v}` is not hexadecimal"))?,
+            )
+        }
+        "expect" => {
+            let (negate, i) = if arg(1)? == "!" {
+                (true, 2)
+            } else {
+                (false, 1)
+            };
+            let kind = arg(i)?;
+            let v = arg(i + 1)?;
+            no_more(w, i + 2)?;
+            let what = match kind {
+                "string" => TcpExpect::String(v.to_string()),
+                "rstring" => TcpExpect::Rstring(Re::parse(v)?),
+                "binary" => TcpExpect::Binary(
+                    crate::sample::conv::unhex(v)
+                        .ok_or_else(|| format!("`{v}` is not hexadecimal"))?,
+                ),
+                o => {
+                    return Err(format!(
+                        "`tcp-check expect {o}` is not supported (string, rstring, binary)"
+                    ))
+                }
+            };
+            TcpCheckStep::Expect { negate, what }
+        }
+        "comment" => return Ok(None),
+        o => {
+            return Err(format!(
+                "`tcp-check {o}` is not supported (connect, send, send-binary, expect, comment)"
+            ))
+        }
+    }))
+}
+
 /// `tcp-request inspect-delay T` (accepted: halo's content rules read no payload, so
 /// they never wait) or `tcp-request STAGE ACTION [if|unless COND]`.
 fn parse_tcp_rule(d: &mut Draft, w: &[Word], place: &str) -> R<Option<TcpRule>> {
@@ -3157,7 +3244,7 @@ mod tests {
 
     #[test]
     fn known_but_unimplemented_directives_say_so() {
-        let e = errs("listen a\n bind :80\n cookie SRV rewrite\n server s 127.0.0.1:1 ssl\n option tcp-check\n balance uri\n");
+        let e = errs("listen a\n bind :80\n cookie SRV rewrite\n server s 127.0.0.1:1 ssl\n option smtpchk\n balance uri\n");
         assert_eq!(e.len(), 4, "{e:?}");
         assert!(e[0].contains("t.cfg:3") && e[0].contains("rewrite"));
         assert!(e[1].contains("t.cfg:4") && e[1].contains("TLS"));

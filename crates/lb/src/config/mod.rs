@@ -826,6 +826,29 @@ pub enum CheckKind {
     Redis,
     /// `option amqp-check` (halo): the AMQP 0-9-1 protocol header answered by Connection.Start.
     Amqp,
+    /// `option tcp-check` with its `tcp-check` steps, in order.
+    TcpCheck(Vec<TcpCheckStep>),
+}
+
+/// One `tcp-check` step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum TcpCheckStep {
+    /// Connect (first step only), perhaps to another port than the server's.
+    Connect { port: Option<u16> },
+    /// Send these bytes (`send STRING`, `send-binary HEX`).
+    Send(Vec<u8>),
+    /// Wait for data that matches (or, `negate`, that does not).
+    Expect { negate: bool, what: TcpExpect },
+}
+
+/// What a `tcp-check expect` waits for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TcpExpect {
+    String(String),
+    Rstring(Re),
+    Binary(Vec<u8>),
 }
 
 impl CheckKind {
@@ -853,6 +876,7 @@ impl CheckKind {
             }
             CheckKind::Redis => "redis PING -> +PONG".into(),
             CheckKind::Amqp => "amqp protocol header -> Connection.Start".into(),
+            CheckKind::TcpCheck(steps) => format!("tcp-check ({} steps)", steps.len()),
         }
     }
 }
