@@ -100,8 +100,9 @@ async fn speak(kind: &CheckKind, s: &mut TcpStream) -> Result<Ok3, Fail> {
             uri,
             version,
             host,
+            headers,
             expect,
-        } => http(s, method, uri, version, host.as_deref(), expect).await,
+        } => http(s, method, uri, version, host.as_deref(), headers, expect).await,
         CheckKind::Redis => {
             s.write_all(b"PING\r\n")
                 .await
@@ -258,11 +259,15 @@ async fn http(
     uri: &str,
     version: &str,
     host: Option<&str>,
+    headers: &[(String, String)],
     expect: &HttpExpect,
 ) -> Result<Ok3, Fail> {
     let mut req = format!("{method} {uri} {version}\r\n");
     if let Some(h) = host {
         req.push_str(&format!("Host: {h}\r\n"));
+    }
+    for (n, v) in headers {
+        req.push_str(&format!("{n}: {v}\r\n"));
     }
     req.push_str("Connection: close\r\n\r\n");
     s.write_all(req.as_bytes())

@@ -437,7 +437,8 @@ fn lb_amqp_check_against_real_rabbitmq() {
     e.stop(Duration::ZERO);
 }
 
-/// `option httpchk` with `http-check expect status` and `expect string`.
+/// `option httpchk` with `http-check expect status` and `expect string`, and
+/// `http-check send meth uri ver hdr` (OpenStack-Ansible's User-Agent).
 #[test]
 fn lb_http_checks_expect_status_and_string() {
     let a = HttpBackend::start("alpha");
@@ -447,8 +448,11 @@ fn lb_http_checks_expect_status_and_string() {
          backend s200\n option httpchk GET /status/200\n http-check expect status 200\n server db {} check inter 200 rise 1 fall 1\n\
          backend s503\n option httpchk GET /status/503\n server db {} check inter 200 rise 1 fall 1\n\
          backend str\n option httpchk GET /\n http-check expect string lph\n server db {} check inter 200 rise 1 fall 1\n\
+         backend hdr\n option httpchk\n http-check send meth GET uri /headers ver HTTP/1.1 hdr Host checks.test hdr User-Agent osa-haproxy-healthcheck\n\
+         http-check expect string \"User-Agent: osa-haproxy-healthcheck\"\n server db {} check inter 200 rise 1 fall 1\n\
+         backend nohdr\n option httpchk GET /headers\n http-check expect string \"User-Agent: osa\"\n server db {} check inter 200 rise 1 fall 1\n\
          frontend f1\n bind 127.0.0.1:{p1}\n default_backend s200\nfrontend f2\n bind 127.0.0.1:{p2}\n default_backend s503\nfrontend f3\n bind 127.0.0.1:{p3}\n default_backend str\n",
-        a.addr, a.addr, a.addr
+        a.addr, a.addr, a.addr, a.addr, a.addr
     );
     let e = start_engine(&cfg);
     assert!(wait_until(Duration::from_secs(10), || check_status(
@@ -463,5 +467,11 @@ fn lb_http_checks_expect_status_and_string() {
         && check_status(&e, "str").1 == "L7OK"));
     assert_eq!(check_status(&e, "s200").0, "UP");
     assert_eq!(check_status(&e, "str").0, "UP");
+    // `http-check send ... hdr`: the server gets the headers (it echoes them).
+    assert!(wait_until(Duration::from_secs(10), || check_status(
+        &e, "hdr"
+    )
+    .0 == "UP"
+        && check_status(&e, "nohdr").0 == "DOWN"));
     e.stop(Duration::ZERO);
 }

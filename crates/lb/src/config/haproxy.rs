@@ -239,6 +239,7 @@ struct HttpSend {
     uri: Option<String>,
     version: Option<String>,
     host: Option<String>,
+    headers: Vec<(String, String)>,
 }
 
 #[derive(Default)]
@@ -1133,13 +1134,21 @@ impl<'a> Parser<'a> {
                                 "ver" => d.http_send.version = Some(v),
                                 "hdr" => {
                                     let val = w.get(i + 2).ok_or("missing header value")?.text.clone();
-                                    if !v.eq_ignore_ascii_case("host") {
-                                        return Err("only the Host header can be set on checks (`hdr Host NAME`)".into());
+                                    if hyper::header::HeaderName::from_bytes(v.as_bytes()).is_err()
+                                        || hyper::header::HeaderValue::from_str(&val).is_err()
+                                    {
+                                        return Err(format!("`hdr {v} {val}` is not a valid header line"));
                                     }
-                                    d.http_send.host = Some(val);
+                                    if v.eq_ignore_ascii_case("host") {
+                                        d.http_send.host = Some(val);
+                                    } else if v.eq_ignore_ascii_case("connection") || v.eq_ignore_ascii_case("content-length") {
+                                        return Err(format!("`hdr {v}`: the check sets it itself"));
+                                    } else {
+                                        d.http_send.headers.push((v, val));
+                                    }
                                     i += 1;
                                 }
-                                o => return Err(format!("`http-check send {o}` is not supported (meth, uri, ver, hdr Host)")),
+                                o => return Err(format!("`http-check send {o}` is not supported (meth, uri, ver, hdr)")),
                             }
                             i += 2;
                         }
@@ -1390,6 +1399,7 @@ impl<'a> Parser<'a> {
                     uri: u.unwrap_or_else(|| "/".into()),
                     version,
                     host,
+                    headers: Vec::new(),
                     expect: HttpExpect::Default,
                 });
             }
@@ -1609,6 +1619,7 @@ impl<'a> Parser<'a> {
                     uri,
                     version,
                     host,
+                    headers,
                     expect,
                 } = &mut check
                 {
@@ -1624,6 +1635,7 @@ impl<'a> Parser<'a> {
                     if d.http_send.host.is_some() {
                         *host = d.http_send.host.clone();
                     }
+                    *headers = d.http_send.headers.clone();
                     if let Some(e) = &d.http_expect {
                         *expect = e.clone();
                     }
@@ -3457,6 +3469,7 @@ mod tests {
                 uri: "/health".into(),
                 version: "HTTP/1.1".into(),
                 host: None,
+                headers: Vec::new(),
                 expect: HttpExpect::Status {
                     lo: 200,
                     hi: 204,

@@ -812,6 +812,9 @@ pub enum CheckKind {
         uri: String,
         version: String,
         host: Option<String>,
+        /// More header lines (`http-check send hdr NAME VALUE`).
+        #[serde(default)]
+        headers: Vec<(String, String)>,
         expect: HttpExpect,
     },
     /// `option mysql-check [user U]`: a real MySQL handshake (login as U if given).
