@@ -1406,3 +1406,57 @@ fn lb_userlist_http_auth() {
     }
     e.stop(Duration::ZERO);
 }
+
+/// `use_backend` with a name made of samples (a Host map, as OpenStack's Horizon and API
+/// routing files do), a name that names no backend falling through to the default; and
+/// conditions on the connection in `mode tcp` (`src`).
+#[test]
+fn lb_use_backend_by_sample_and_in_tcp_mode() {
+    let api = HttpBackend::start("api");
+    let web = HttpBackend::start("web");
+    let dir = tempfile::tempdir().expect("tmp");
+    let map = dir.path().join("hosts.map");
+    std::fs::write(
+        &map,
+        "# host backend\napi.example.test api\nnowhere.test nosuch\n",
+    )
+    .expect("map");
+    let (p, pt) = (free_port(), free_port());
+    let cfg = format!(
+        "defaults\n timeout connect 2s\n timeout client 10s\n timeout server 10s\n\
+         frontend fe\n mode http\n bind 127.0.0.1:{p}\n\
+         use_backend %[req.hdr(host),lower,map_str({},web)]\n default_backend web\n\
+         frontend ft\n mode tcp\n bind 127.0.0.1:{pt}\n use_backend tcp_api if {{ src 127.0.0.1 }}\n default_backend tcp_web\n\
+         backend api\n mode http\n server s {a}\nbackend web\n mode http\n server s {w}\n\
+         backend tcp_api\n mode tcp\n server s {a}\nbackend tcp_web\n mode tcp\n server s {w}\n",
+        map.display(),
+        a = api.addr,
+        w = web.addr
+    );
+    let e = start_engine(&cfg);
+    let addr = format!("127.0.0.1:{p}").parse().expect("addr");
+    let body = |host: &str| http_get(addr, "/", Some(host)).expect("get").2;
+    assert_eq!(body("API.example.test"), b"api");
+    assert_eq!(body("www.example.test"), b"web");
+    // The map names a backend that does not exist: the default one.
+    assert_eq!(body("nowhere.test"), b"web");
+    let get_from = |ip: &str| {
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("socket");
+        let from: std::net::SocketAddr = format!("{ip}:0").parse().expect("addr");
+        s.bind(&from.into()).expect("bind on loopback");
+        let to: std::net::SocketAddr = format!("127.0.0.1:{pt}").parse().expect("addr");
+        s.connect(&to.into()).expect("connect");
+        let mut s: TcpStream = s.into();
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .expect("send");
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    };
+    assert!(get_from("127.0.0.1").ends_with("api"));
+    assert!(get_from("127.0.0.2").ends_with("web"));
+    e.stop(Duration::ZERO);
+}

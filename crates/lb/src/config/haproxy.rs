@@ -1099,6 +1099,10 @@ impl<'a> Parser<'a> {
                     return Err(format!("`use_backend` is not allowed in a `{}` section", k.word()));
                 }
                 let backend = w.get(1).ok_or("missing backend name")?.text.clone();
+                // A name made of samples (`%[req.hdr(host),map(FILE)]`) is checked now.
+                if backend.contains('%') {
+                    LogFmt::parse(&backend)?;
+                }
                 let (any_of, unless) = match w.get(2).map(|x| x.text.as_str()) {
                     None => (Vec::new(), false),
                     Some(c @ ("if" | "unless")) => (parse_cond(d, &w[3..])?, c == "unless"),
@@ -1804,6 +1808,7 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
             .chain(
                 f.use_backend
                     .iter()
+                    .filter(|u| !u.backend.contains('%'))
                     .map(|u| (u.backend.as_str(), u.source.as_str())),
             );
         for (name, place) in targets {
@@ -1857,13 +1862,6 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
             }
         }
         for u in &f.use_backend {
-            if !u.any_of.is_empty() && f.mode == Mode::Tcp {
-                e(
-                    &u.source,
-                    "use_backend",
-                    "conditions on host/path need `mode http`".into(),
-                );
-            }
             for acl in unknown_acls(&f.acl, &u.any_of) {
                 e(&u.source, "use_backend", format!("unknown ACL `{acl}`"));
             }

@@ -672,11 +672,24 @@ fn build(
     let find = |n: &str| backends.iter().find(|b| b.cfg.name == n).cloned();
     let mut frontends = Vec::new();
     let auth = Arc::new(state::Auth::new(config.userlists.clone()));
+    let by_name: Arc<HashMap<String, Arc<BackendRt>>> = Arc::new(
+        backends
+            .iter()
+            .map(|b| (b.cfg.name.clone(), b.clone()))
+            .collect(),
+    );
     for f in &config.frontends {
         let rules = f
             .use_backend
             .iter()
-            .filter_map(|u| find(&u.backend).map(|b| (u.clone(), b)))
+            .filter_map(|u| {
+                let route = if u.backend.contains('%') {
+                    state::Route::Named(crate::sample::LogFmt::parse(&u.backend).ok()?)
+                } else {
+                    state::Route::Fixed(find(&u.backend)?)
+                };
+                Some((u.clone(), route))
+            })
             .collect();
         let maxconn = f.maxconn.unwrap_or(config.global.maxconn).max(1) as usize;
         // TLS listeners: their certificates are read here, at each start and reload.
@@ -700,6 +713,7 @@ fn build(
             splice: config.global.splice,
             proc_vars: shared.proc_vars.clone(),
             auth: auth.clone(),
+            by_name: by_name.clone(),
             tls,
         }));
     }

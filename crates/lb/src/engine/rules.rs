@@ -2,7 +2,7 @@
 //! `redirect` actions, and the samples they read — the request and the response as the
 //! rules so far have left them, the connection, and the transaction's variables.
 
-use super::state::{BackendRt, FrontendRt};
+use super::state::{BackendRt, FrontendRt, Route};
 use crate::config::{
     Acl, CondTerm, HttpAction, HttpRule, LinePart, NameMatch, TcpAction, TcpRule, TcpStage,
     VarValue,
@@ -968,9 +968,27 @@ pub(super) fn choose_backend<'a>(
     fe: &FrontendRt,
     vars: &mut dyn Vars,
 ) -> Option<std::sync::Arc<BackendRt>> {
-    for (rule, be) in &fe.rules {
-        if st.holds(v, &fe.cfg.acl, &rule.any_of, rule.unless, vars) {
-            return Some(be.clone());
+    route(fe, &st.msg(v), vars)
+}
+
+/// The first `use_backend` whose condition holds and whose backend exists (a name made
+/// of samples may name none: the next rule is tried), else the default backend.
+pub(super) fn route(
+    fe: &FrontendRt,
+    src: &dyn Source,
+    vars: &mut dyn Vars,
+) -> Option<std::sync::Arc<BackendRt>> {
+    for (rule, to) in &fe.rules {
+        if !cond_holds(&fe.cfg.acl, &rule.any_of, rule.unless, src, vars) {
+            continue;
+        }
+        match to {
+            Route::Fixed(be) => return Some(be.clone()),
+            Route::Named(fmt) => {
+                if let Some(be) = fe.by_name.get(&fmt.render(src, vars)) {
+                    return Some(be.clone());
+                }
+            }
         }
     }
     fe.default_backend.clone()

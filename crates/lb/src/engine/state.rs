@@ -639,11 +639,19 @@ impl Auth {
     }
 }
 
+/// Where a `use_backend` rule sends: a backend, or the one a log-format names.
+pub enum Route {
+    Fixed(Arc<BackendRt>),
+    Named(crate::sample::LogFmt),
+}
+
 /// A frontend of one generation.
 pub struct FrontendRt {
     pub cfg: Frontend,
     pub default_backend: Option<Arc<BackendRt>>,
-    pub rules: Vec<(crate::config::UseBackend, Arc<BackendRt>)>,
+    pub rules: Vec<(crate::config::UseBackend, Route)>,
+    /// Every backend by name, for `use_backend` names made of samples.
+    pub by_name: Arc<HashMap<String, Arc<BackendRt>>>,
     pub stats: Arc<ProxyStats>,
     pub sem: Arc<Semaphore>,
     pub logger: Arc<Logger>,

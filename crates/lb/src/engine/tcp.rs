@@ -164,16 +164,6 @@ fn srv_redispatched(be: &BackendRt) {
     be.stats.wredis.fetch_add(1, Relaxed);
 }
 
-/// The backend a TCP frontend sends to: the first unconditional `use_backend`, else the
-/// default backend.
-fn tcp_backend(fe: &FrontendRt) -> Option<Arc<BackendRt>> {
-    fe.rules
-        .iter()
-        .find(|(u, _)| u.any_of.is_empty() && !u.unless)
-        .map(|(_, b)| b.clone())
-        .or_else(|| fe.default_backend.clone())
-}
-
 /// A `mode tcp` client connection: plain (moved by splice when it can), or TLS that
 /// the load balancer terminated (moved through user space).
 pub enum ClientStream {
@@ -203,7 +193,21 @@ pub async fn session(
     } else {
         String::new()
     };
-    let Some(be) = tcp_backend(fe) else {
+    // The backend: `use_backend` rules on what the connection tells.
+    let routed = {
+        let local = || super::http::local_addr(client.tcp());
+        let conn = super::rules::Conn {
+            peer,
+            local: &local,
+            fe,
+            be: None,
+            server: None,
+            tls: None,
+        };
+        let mut vars = super::rules::TxnVars::new(&mut sess, &fe.proc_vars);
+        super::rules::route(fe, &conn, &mut vars)
+    };
+    let Some(be) = routed else {
         fe.stats.denied.fetch_add(1, Relaxed);
         log_tcp(
             fe,
