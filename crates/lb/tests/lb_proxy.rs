@@ -1460,3 +1460,41 @@ fn lb_use_backend_by_sample_and_in_tcp_mode() {
     assert!(get_from("127.0.0.2").ends_with("web"));
     e.stop(Duration::ZERO);
 }
+
+/// `http-request use-service prometheus-exporter if { path /metrics }`: the metrics are
+/// answered by the load balancer (HAProxy exporter names), the rest goes to servers.
+#[test]
+fn lb_use_service_prometheus_exporter() {
+    let a = HttpBackend::start("alpha");
+    let p = free_port();
+    let cfg = format!(
+        "defaults\n mode http\n timeout connect 2s\n timeout client 10s\n timeout server 10s\n\
+         frontend fe\n bind 127.0.0.1:{p}\n\
+         http-request use-service prometheus-exporter if {{ path /metrics }}\n\
+         default_backend be\nbackend be\n server a {}\n",
+        a.addr
+    );
+    let e = start_engine(&cfg);
+    for version in ["--http1.1", "--http2-prior-knowledge"] {
+        let out = curl(&[
+            version,
+            "-s",
+            "-i",
+            &format!("http://127.0.0.1:{p}/metrics"),
+        ])
+        .1;
+        assert!(out.contains(" 200"), "{version}: {out}");
+        assert!(
+            out.contains("text/plain; version=0.0.4"),
+            "{version}: {out}"
+        );
+        assert!(
+            out.contains("haproxy_process_uptime_seconds"),
+            "{version}: {out}"
+        );
+        assert!(out.contains("proxy=\"be\""), "{version}: {out}");
+        let out = curl(&[version, "-s", &format!("http://127.0.0.1:{p}/")]).1;
+        assert_eq!(out, "alpha", "{version}");
+    }
+    e.stop(Duration::ZERO);
+}

@@ -2016,6 +2016,7 @@ fn action_needs_response(a: &HttpAction) -> bool {
         | HttpAction::Deny { .. }
         | HttpAction::Allow
         | HttpAction::Auth { .. }
+        | HttpAction::UsePrometheus
         | HttpAction::UnsetVar { .. }
         | HttpAction::SetStatus { .. } => false,
     }
@@ -2059,6 +2060,7 @@ fn check_http_action(a: &HttpAction) -> Result<(), String> {
         HttpAction::Deny { .. }
         | HttpAction::Allow
         | HttpAction::Auth { .. }
+        | HttpAction::UsePrometheus
         | HttpAction::Return(_)
         | HttpAction::SetVar { .. }
         | HttpAction::UnsetVar { .. }
@@ -2830,6 +2832,12 @@ fn parse_http_rule(
         ("allow", ..) => return Err(format!("`{kw} allow` takes no argument")),
         ("redirect", None, _) if !response => HttpAction::Redirect(parse_redirect(&args)?),
         ("return", None, _) => HttpAction::Return(parse_return(&args, bufsize)?),
+        ("use-service", None, ["prometheus-exporter"]) if !response => HttpAction::UsePrometheus,
+        ("use-service", None, [s]) if !response => {
+            return Err(format!(
+                "service `{s}` is not supported (prometheus-exporter)"
+            ))
+        }
         ("auth", None, []) if !response => HttpAction::Auth { realm: None },
         ("auth", None, ["realm", r]) if !response => HttpAction::Auth {
             realm: Some(r.to_string()),
@@ -2879,7 +2887,7 @@ fn parse_http_rule(
                 if response {
                     "set-header, add-header, del-header, replace-header, replace-value, deny, allow, return, set-var, set-var-fmt, unset-var, set-status"
                 } else {
-                    "set-header, add-header, del-header, replace-header, replace-value, deny, allow, auth, redirect, return, set-var, set-var-fmt, unset-var, set-method, set-path, set-query, set-pathq, set-uri, replace-path, replace-pathq, replace-uri"
+                    "set-header, add-header, del-header, replace-header, replace-value, deny, allow, auth, use-service, redirect, return, set-var, set-var-fmt, unset-var, set-method, set-path, set-query, set-pathq, set-uri, replace-path, replace-pathq, replace-uri"
                 }
             ))
         }

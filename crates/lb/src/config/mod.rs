@@ -478,6 +478,9 @@ pub enum HttpAction {
         re: Re,
         with: LogFmt,
     },
+    /// Answers with a service of the load balancer (`use-service prometheus-exporter`:
+    /// the metrics, as HAProxy's exporter names them).
+    UsePrometheus,
     /// Asks the client for a user and password (`auth [realm R]`): 401 with
     /// `WWW-Authenticate: Basic`.
     Auth {

@@ -313,6 +313,7 @@ fn rules(s: &mut String, requests: &[HttpRule], responses: &[HttpRule]) {
                 crate::config::VarValue::Fmt(f) => format!("set-var {} = \"{f}\"", var.text),
             },
             HttpAction::UnsetVar { name } => format!("unset-var {name}"),
+            HttpAction::UsePrometheus => "answer with the Prometheus metrics".into(),
             HttpAction::Auth { realm } => format!(
                 "ask for a user and password{}",
                 realm

@@ -636,6 +636,12 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
             own(a.status, "<NOSRV>", "LR");
             return Some(answer_response(a));
         }
+        if v.prometheus {
+            own(200, "<NOSRV>", "LR");
+            return Some(answer_response(&super::stats::prometheus_answer(
+                &ctx.shared,
+            )));
+        }
         let code = v.deny?;
         be.map_or(&fe.stats, |b| &b.stats)
             .denied

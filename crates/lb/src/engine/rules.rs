@@ -67,12 +67,14 @@ pub(super) struct Verdict<'a> {
     pub(super) target: Option<String>,
     /// A new status (and reason) for the response.
     pub(super) status: Option<(u16, Option<String>)>,
+    /// Answer with the Prometheus metrics (`use-service prometheus-exporter`).
+    pub(super) prometheus: bool,
 }
 
 impl<'a> Verdict<'a> {
     /// Whether the message is answered here (denied, redirected or returned).
     pub(super) fn answered(&self) -> bool {
-        self.deny.is_some() || self.redirect.is_some() || self.answer.is_some()
+        self.deny.is_some() || self.redirect.is_some() || self.answer.is_some() || self.prometheus
     }
 
     /// Every line of `name` goes: the message's own and those added so far.
@@ -624,6 +626,7 @@ enum Step<'a> {
     Method(String),
     Target(String),
     Status(u16, Option<String>),
+    Service,
 }
 
 /// Runs one proxy's rules in order: edits accumulate in `v`, the first `deny`,
@@ -675,6 +678,10 @@ pub(super) fn run_rules<'a>(
             Step::Method(m) => v.method = Some(m),
             Step::Target(t) => v.target = Some(t),
             Step::Status(code, reason) => v.status = Some((code, reason)),
+            Step::Service => {
+                v.prometheus = true;
+                break;
+            }
         }
     }
 }
@@ -799,6 +806,7 @@ fn step<'a>(a: &'a HttpAction, msg: &Msg<'_, '_>, response: bool, vars: &mut dyn
             }
         }
         HttpAction::SetStatus { status, reason } => Step::Status(*status, reason.clone()),
+        HttpAction::UsePrometheus => Step::Service,
         HttpAction::Auth { realm } => {
             let proxy = msg.conn.be.map_or(&msg.conn.fe.cfg.name, |b| &b.cfg.name);
             let realm = realm.as_deref().unwrap_or(proxy).replace('"', "");

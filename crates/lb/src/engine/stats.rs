@@ -260,6 +260,18 @@ fn label(s: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// The answer of `use-service prometheus-exporter`.
+pub(super) fn prometheus_answer(shared: &Shared) -> super::rules::Answer {
+    super::rules::Answer {
+        status: 200,
+        headers: vec![
+            ("content-type".into(), "text/plain; version=0.0.4".into()),
+            ("cache-control".into(), "no-cache".into()),
+        ],
+        body: prometheus(shared, &snapshot(shared)).into_bytes(),
+    }
+}
+
 /// Prometheus text exposition, with HAProxy exporter metric names.
 pub fn prometheus(shared: &Shared, rows: &[Row]) -> String {
     let mut s = String::new();

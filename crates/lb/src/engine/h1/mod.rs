@@ -545,6 +545,10 @@ async fn exchange(
     let mut verdict = frontend_request_rules(&st, fe, &mut vars);
     // An answer of our own keeps the connection if nothing of the request is left.
     let keep_own = keep && framing == Framing::Empty;
+    if verdict.prometheus {
+        let a = super::stats::prometheus_answer(shared);
+        return trace.answer(None, &a, "LR", keep_own);
+    }
     if let Some(answer) = trace.settle(&verdict, None, keep_own) {
         return answer;
     }
@@ -570,6 +574,10 @@ async fn exchange(
         return Next::Gone;
     }
     backend_request_rules(&st, &mut verdict, &be, &mut vars);
+    if verdict.prometheus {
+        let a = super::stats::prometheus_answer(shared);
+        return trace.answer(Some(&be), &a, "LR", keep_own);
+    }
     if let Some(answer) = trace.settle(&verdict, Some(&be), keep_own) {
         return answer;
     }
