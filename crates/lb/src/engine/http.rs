@@ -396,7 +396,8 @@ impl<B: Sync> ResponseView for Response<B> {
     }
 }
 
-fn version_text(v: hyper::Version) -> &'static str {
+/// "1.0", "1.1" or "2.0", as `req.ver` gives it.
+pub(super) fn version_text(v: hyper::Version) -> &'static str {
     match v {
         hyper::Version::HTTP_10 => "1.0",
         hyper::Version::HTTP_2 => "2.0",

@@ -964,14 +964,7 @@ fn accepted(
 ) -> bool {
     use crate::config::TcpStage;
     let local = || http::local_addr(stream);
-    let conn = rules::Conn {
-        peer,
-        local: &local,
-        fe,
-        be: None,
-        server: None,
-        tls: None,
-    };
+    let conn = rules::Conn::new(peer, &local, fe);
     let mut vars = rules::TxnVars::new(sess, &fe.proc_vars);
     let mut stages = vec![TcpStage::Connection, TcpStage::Session];
     if fe.cfg.mode == Mode::Tcp {

@@ -290,7 +290,23 @@ impl Msg<'_, '_> {
     }
 }
 
-impl Conn<'_> {
+impl<'x> Conn<'x> {
+    /// A plain connection to frontend `fe`, not routed yet.
+    pub(super) fn new(
+        peer: SocketAddr,
+        local: &'x (dyn Fn() -> SocketAddr + Sync),
+        fe: &'x FrontendRt,
+    ) -> Conn<'x> {
+        Conn {
+            peer,
+            local,
+            fe,
+            be: None,
+            server: None,
+            tls: None,
+        }
+    }
+
     /// What the connection alone answers: `Some(sample)` for a fetch of the connection,
     /// the proxies or the clock; `None` for one that needs a message.
     fn fetch_l4(&self, f: &MsgFetch) -> Option<Option<Value>> {

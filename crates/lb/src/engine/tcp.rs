@@ -194,20 +194,10 @@ pub async fn session(
         String::new()
     };
     // The backend: `use_backend` rules on what the connection tells.
-    let routed = {
-        let local = || super::http::local_addr(client.tcp());
-        let conn = super::rules::Conn {
-            peer,
-            local: &local,
-            fe,
-            be: None,
-            server: None,
-            tls: None,
-        };
-        let mut vars = super::rules::TxnVars::new(&mut sess, &fe.proc_vars);
-        super::rules::route(fe, &conn, &mut vars)
-    };
-    let Some(be) = routed else {
+    let local = || super::http::local_addr(client.tcp());
+    let conn = super::rules::Conn::new(peer, &local, fe);
+    let mut vars = super::rules::TxnVars::new(&mut sess, &fe.proc_vars);
+    let Some(be) = super::rules::route(fe, &conn, &mut vars) else {
         fe.stats.denied.fetch_add(1, Relaxed);
         log_tcp(
             fe,
@@ -223,30 +213,24 @@ pub async fn session(
         );
         return;
     };
-    if !be.cfg.tcp_request.is_empty() {
-        // The backend's `tcp-request content` rules (no payload to read).
-        let local = || super::http::local_addr(client.tcp());
-        let conn = super::rules::Conn {
-            peer,
-            local: &local,
-            fe,
-            be: Some(&be),
-            server: None,
-            tls: None,
-        };
-        let mut vars = super::rules::TxnVars::new(&mut sess, &fe.proc_vars);
-        let pass = super::rules::tcp_rules_pass(
+    // The backend's `tcp-request content` rules (no payload to read).
+    let conn = super::rules::Conn {
+        be: Some(&be),
+        ..conn
+    };
+    if !be.cfg.tcp_request.is_empty()
+        && !super::rules::tcp_rules_pass(
             &be.cfg.tcp_request,
             crate::config::TcpStage::Content,
             &be.cfg.acl,
             &conn,
             &mut vars,
-        );
-        if !pass {
-            be.stats.denied.fetch_add(1, Relaxed);
-            return;
-        }
+        )
+    {
+        be.stats.denied.fetch_add(1, Relaxed);
+        return;
     }
+    drop(vars);
     be.stats.open();
     let aff = Affinity::of(&be, peer.ip(), || {
         client

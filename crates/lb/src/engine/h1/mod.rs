@@ -517,14 +517,7 @@ async fn exchange(
     let mut vars = TxnVars::new(sess, &fe.proc_vars);
     let client_ref: &TcpStream = client;
     let local = || local_addr(client_ref);
-    let conn = Conn {
-        peer,
-        local: &local,
-        fe,
-        be: None,
-        server: None,
-        tls: None,
-    };
+    let conn = Conn::new(peer, &local, fe);
     let st = Stage {
         conn: &conn,
         req: &req,

@@ -337,11 +337,7 @@ impl super::super::rules::ResponseView for RespHead {
     }
 
     fn version(&self) -> &'static str {
-        if self.version == Version::HTTP_10 {
-            "1.0"
-        } else {
-            "1.1"
-        }
+        super::super::http::version_text(self.version)
     }
 
     fn header_values(&self, name: &str) -> Vec<std::borrow::Cow<'_, str>> {
@@ -355,11 +351,7 @@ impl super::super::rules::ResponseView for RespHead {
 
 impl super::super::rules::RequestView for ReqHead {
     fn version(&self) -> &'static str {
-        if self.version == Version::HTTP_10 {
-            "1.0"
-        } else {
-            "1.1"
-        }
+        super::super::http::version_text(self.version)
     }
 
     fn header_values(&self, name: &str) -> Vec<std::borrow::Cow<'_, str>> {
