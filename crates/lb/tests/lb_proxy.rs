@@ -1498,3 +1498,53 @@ fn lb_use_service_prometheus_exporter() {
     }
     e.stop(Duration::ZERO);
 }
+
+/// `http-after-response` rules apply to every answer: a server's (the backend's rules,
+/// then the frontend's) and the load balancer's own (a denial, a `return`), over
+/// HTTP/1.1 and HTTP/2.
+#[test]
+fn lb_http_after_response_on_every_answer() {
+    let a = HttpBackend::start("alpha");
+    let p = free_port();
+    let cfg = format!(
+        "defaults\n mode http\n timeout connect 2s\n timeout client 10s\n timeout server 10s\n\
+         frontend fe\n bind 127.0.0.1:{p}\n\
+         http-request deny if {{ path /deny }}\n\
+         http-request return status 200 content-type text/plain string ok if {{ path /ret }}\n\
+         http-after-response set-header Strict-Transport-Security max-age=31536000\n\
+         http-after-response set-status 299 if {{ status 200 }} {{ path /ret }}\n\
+         default_backend be\n\
+         backend be\n http-after-response add-header X-Backend be\n server a {}\n",
+        a.addr
+    );
+    let e = start_engine(&cfg);
+    for version in ["--http1.1", "--http2-prior-knowledge"] {
+        let get = |path: &str| {
+            curl(&[version, "-s", "-i", &format!("http://127.0.0.1:{p}{path}")])
+                .1
+                .to_ascii_lowercase()
+        };
+        let out = get("/");
+        assert!(out.contains(" 200"), "{version}: {out}");
+        assert!(
+            out.contains("strict-transport-security: max-age=31536000"),
+            "{version}: {out}"
+        );
+        assert!(out.contains("x-backend: be"), "{version}: {out}");
+        let out = get("/deny");
+        assert!(out.contains(" 403"), "{version}: {out}");
+        assert!(
+            out.contains("strict-transport-security: max-age=31536000"),
+            "{version}: {out}"
+        );
+        assert!(!out.contains("x-backend"), "{version}: not routed: {out}");
+        let out = get("/ret");
+        assert!(out.contains(" 299"), "{version}: {out}");
+        assert!(
+            out.contains("strict-transport-security"),
+            "{version}: {out}"
+        );
+        assert!(out.ends_with("ok"), "{version}: {out}");
+    }
+    e.stop(Duration::ZERO);
+}

@@ -191,6 +191,7 @@ struct Draft {
     use_backends: Vec<UseBackend>,
     http_rules: Vec<HttpRule>,
     http_response_rules: Vec<HttpRule>,
+    after_rules: Vec<HttpRule>,
     tcp_rules: Vec<TcpRule>,
     redirect_rules: Vec<HttpRule>,
     /// `stick-table`: size, expire.
@@ -532,6 +533,7 @@ impl<'a> Parser<'a> {
         d.use_backends.clear();
         d.http_rules.clear();
         d.http_response_rules.clear();
+        d.after_rules.clear();
         d.tcp_rules.clear();
         d.redirect_rules.clear();
         d.stick_table = None;
@@ -1202,7 +1204,28 @@ impl<'a> Parser<'a> {
                     d.tcp_rules.push(rule);
                 }
             }
-            "tcp-response" | "http-after-response" => {
+            "http-after-response" => {
+                if k == Kind::Defaults {
+                    return Err(format!("`{kw}` rules in `defaults` are not supported; put them in the proxies"));
+                }
+                let rule = parse_http_rule(d, &w[1..], place, true, self.global.bufsize)?;
+                let allowed = matches!(
+                    rule.action,
+                    HttpAction::SetHeader { .. }
+                        | HttpAction::AddHeader { .. }
+                        | HttpAction::DelHeader { .. }
+                        | HttpAction::ReplaceHeader { .. }
+                        | HttpAction::SetStatus { .. }
+                        | HttpAction::SetVar { .. }
+                        | HttpAction::UnsetVar { .. }
+                        | HttpAction::Allow
+                );
+                if !allowed {
+                    return Err("`http-after-response` takes set-header, add-header, del-header, replace-header, replace-value, set-status, set-var, set-var-fmt, unset-var and allow".into());
+                }
+                d.after_rules.push(rule);
+            }
+            "tcp-response" => {
                 return Err(format!("`{kw}` rules are not supported (`tcp-request`, `http-request` and `http-response` are)"))
             }
             "stick-table" => {
@@ -1596,6 +1619,7 @@ impl<'a> Parser<'a> {
                         use_backend: d.use_backends.clone(),
                         http_request: d.http_rules.clone(),
                         http_response: d.http_response_rules.clone(),
+                        http_after_response: d.after_rules.clone(),
                         tcp_request: d.tcp_rules.clone(),
                         httpclose: d.httpclose.unwrap_or(false),
                         errorfiles: d.errorfiles.clone(),
@@ -1696,6 +1720,7 @@ impl<'a> Parser<'a> {
                     acl: backend_only(d, &d.acls),
                     http_request: backend_only(d, &d.http_rules),
                     http_response: backend_only(d, &d.http_response_rules),
+                    http_after_response: backend_only(d, &d.after_rules),
                     tcp_request: backend_only(d, &d.tcp_rules),
                     redirect: backend_only(d, &d.redirect_rules),
                     cookie: backend_only_opt(d, &d.cookie),
@@ -1851,6 +1876,7 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
                 ("redirect", &f.redirect),
                 ("monitor fail", &f.monitor_fail),
                 ("http-response", &f.http_response),
+                ("http-after-response", &f.http_after_response),
             ],
         );
         for name in unknown_userlists(cfg, &f.acl) {
@@ -1881,6 +1907,7 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
                 ("http-request", &b.http_request),
                 ("redirect", &b.redirect),
                 ("http-response", &b.http_response),
+                ("http-after-response", &b.http_after_response),
             ],
         );
         for name in unknown_userlists(cfg, &b.acl) {
@@ -1961,7 +1988,7 @@ fn check_rules(
             acls.iter()
                 .any(|a| a.name == t.acl && a.test.needs_response())
         }) || action_needs_response(&r.action);
-        if on_response && kw != "http-response" {
+        if on_response && kw != "http-response" && kw != "http-after-response" {
             e(
                 &r.source,
                 kw,
@@ -3402,7 +3429,8 @@ mod tests {
         refused("http-request deny deny_status 999", "deny_status 999");
         refused("http-request deny if nope", "unknown ACL `nope`");
         refused("http-request set-header X-A b if", "without a condition");
-        refused("http-after-response set-header X-A b", "not supported");
+        refused("http-after-response deny", "`http-after-response` takes");
+        refused("tcp-response content accept", "not supported");
         let e =
             errs("listen l\n mode tcp\n bind :8080\n http-request deny\n server a 127.0.0.1:1\n");
         assert!(e.iter().any(|e| e.contains("need `mode http`")), "{e:?}");

@@ -743,6 +743,10 @@ pub struct Frontend {
     /// backend's own.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub http_response: Vec<HttpRule>,
+    /// `http-after-response` rules: applied to every answer, the servers' and the load
+    /// balancer's own, after the backend's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub http_after_response: Vec<HttpRule>,
     /// `tcp-request connection|session|content` rules, in order within each stage.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tcp_request: Vec<TcpRule>,
@@ -1076,6 +1080,9 @@ pub struct Backend {
     /// A `backend` section's `http-response` rules: applied before the frontend's.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub http_response: Vec<HttpRule>,
+    /// A `backend` section's `http-after-response` rules, before the frontend's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub http_after_response: Vec<HttpRule>,
     /// A `backend` section's `tcp-request content` rules, once routed there.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tcp_request: Vec<TcpRule>,

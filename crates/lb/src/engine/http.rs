@@ -5,7 +5,7 @@
 
 use super::logfmt::haproxy_date;
 use super::rules::{
-    backend_request_rules, choose_backend, content_rules_pass, cookie_server,
+    after_response_rules, backend_request_rules, choose_backend, content_rules_pass, cookie_server,
     frontend_request_rules, is_monitor, monitor_status, response_rules, set_cookie, strip_cookie,
     Answer, Conn, RequestView, ResponseView, Stage, TxnVars, Verdict,
 };
@@ -269,6 +269,19 @@ fn text_response(status: StatusCode, msg: &str) -> Response<ProxyBody> {
 /// for it, else the frontend's (its headers but those of the HTTP/1 connection), else
 /// halo's page with `msg`.
 fn page_h2(
+    fe: &FrontendRt,
+    be: Option<&BackendRt>,
+    status: StatusCode,
+    msg: &str,
+) -> Response<ProxyBody> {
+    let mut r = page_h2_text(fe, be, status, msg);
+    if let Some(b) = be {
+        r.extensions_mut().insert(RoutedTo(b.cfg.name.clone()));
+    }
+    r
+}
+
+fn page_h2_text(
     fe: &FrontendRt,
     be: Option<&BackendRt>,
     status: StatusCode,
@@ -553,7 +566,59 @@ pub(super) struct LogInfo {
     pub(super) retries: u32,
 }
 
+/// A server's answer (its `http-after-response` rules already applied).
+#[derive(Clone, Copy)]
+struct FromServer;
+
+/// An answer of our own given once routed to this backend.
+#[derive(Clone)]
+struct RoutedTo(String);
+
 async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
+    let fe = ctx.fe.clone();
+    // Variables: a request on HTTP/2 starts from the connection's session scope.
+    let mut sess = ctx.sess.clone();
+    let mut vars = TxnVars::new(&mut sess, &fe.proc_vars);
+    // What `http-after-response` rules read of the request, when some proxy has them.
+    let head = fe.after_any.then(|| Request::from_parts(head_of(&req), ()));
+    let mut resp = handle_inner(ctx.clone(), req, &mut vars).await;
+    let ours = resp.extensions().get::<FromServer>().is_none()
+        && resp.extensions().get::<Rejected>().is_none();
+    if let (Some(head), true) = (&head, ours) {
+        let be = resp
+            .extensions()
+            .get::<RoutedTo>()
+            .and_then(|r| fe.by_name.get(&r.0).cloned());
+        let local = || ctx.local;
+        let conn = Conn {
+            be: be.as_deref(),
+            tls: ctx.tls.as_ref(),
+            ..Conn::new(ctx.peer, &local, &fe)
+        };
+        let (mut parts, body) = resp.into_parts();
+        let view = Response::from_parts(parts.clone(), ());
+        let mut v = Verdict::default();
+        let st = Stage {
+            conn: &conn,
+            req: head,
+            req_edits: None,
+            resp: Some(&view),
+        };
+        after_response_rules(&st, &mut v, &fe, be.as_deref(), &mut vars);
+        v.apply(&mut parts.headers);
+        if let Some(code) = v.status.and_then(|s| StatusCode::from_u16(s.0).ok()) {
+            parts.status = code;
+        }
+        resp = Response::from_parts(parts, body);
+    }
+    resp
+}
+
+async fn handle_inner(
+    ctx: Arc<Ctx>,
+    req: Request<Incoming>,
+    vars: &mut TxnVars<'_>,
+) -> Response<ProxyBody> {
     let fe = &ctx.fe;
     let start = Instant::now();
     let logging = fe.logger.is_active();
@@ -584,9 +649,6 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
         };
         log_http(fe, ctx.peer, &info, code, 0, term);
     };
-    // Variables: a request on HTTP/2 starts from the connection's session scope.
-    let mut sess = ctx.sess.clone();
-    let mut vars = TxnVars::new(&mut sess, &fe.proc_vars);
     let local = || ctx.local;
     let conn = Conn {
         peer: ctx.peer,
@@ -608,12 +670,12 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
         |st: &Stage<'_, '_>, rules: &[crate::config::TcpRule], acls, vars: &mut TxnVars<'_>| {
             !rules.is_empty() && !content_rules_pass(st, rules, acls, vars)
         };
-    if rejected(&st, &fe.cfg.tcp_request, &fe.cfg.acl, &mut vars) {
+    if rejected(&st, &fe.cfg.tcp_request, &fe.cfg.acl, &mut *vars) {
         fe.stats.denied.fetch_add(1, Relaxed);
         return reset_response();
     }
     if is_monitor(fe, &req) {
-        let status = monitor_status(&st, fe, &mut vars);
+        let status = monitor_status(&st, fe, &mut *vars);
         let text = if status == 200 {
             "Service ready."
         } else {
@@ -629,19 +691,25 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
     // The answer the request rules decided, if any: a redirection, or a denial
     // (counted against the backend once routed, else the frontend).
     let settle = |v: &Verdict<'_>, be: Option<&BackendRt>| {
+        let routed = |mut r: Response<ProxyBody>| {
+            if let Some(b) = be {
+                r.extensions_mut().insert(RoutedTo(b.cfg.name.clone()));
+            }
+            r
+        };
         if let Some((code, to)) = &v.redirect {
             own(*code, "<NOSRV>", "LR");
-            return Some(redirect_response(*code, to));
+            return Some(routed(redirect_response(*code, to)));
         }
         if let Some(a) = &v.answer {
             own(a.status, "<NOSRV>", "LR");
-            return Some(answer_response(a));
+            return Some(routed(answer_response(a)));
         }
         if v.prometheus {
             own(200, "<NOSRV>", "LR");
-            return Some(answer_response(&super::stats::prometheus_answer(
+            return Some(routed(answer_response(&super::stats::prometheus_answer(
                 &ctx.shared,
-            )));
+            ))));
         }
         let code = v.deny?;
         be.map_or(&fe.stats, |b| &b.stats)
@@ -656,7 +724,7 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
             "Request forbidden by administrative rules.",
         ))
     };
-    let mut verdict = frontend_request_rules(&st, fe, &mut vars);
+    let mut verdict = frontend_request_rules(&st, fe, &mut *vars);
     if let Some(answer) = settle(&verdict, None) {
         return answer;
     }
@@ -665,7 +733,7 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
         own(resp.status().as_u16(), "<STATS>", "LR");
         return resp;
     }
-    let Some(be) = choose_backend(&st, &verdict, fe, &mut vars) else {
+    let Some(be) = choose_backend(&st, &verdict, fe, &mut *vars) else {
         fe.stats.denied.fetch_add(1, Relaxed);
         own(503, "<NOSRV>", "SC");
         return page_h2(
@@ -680,11 +748,11 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
         ..conn
     };
     let st = Stage { conn: &conn, ..st };
-    if rejected(&st, &be.cfg.tcp_request, &be.cfg.acl, &mut vars) {
+    if rejected(&st, &be.cfg.tcp_request, &be.cfg.acl, &mut *vars) {
         be.stats.denied.fetch_add(1, Relaxed);
         return reset_response();
     }
-    backend_request_rules(&st, &mut verdict, &be, &mut vars);
+    backend_request_rules(&st, &mut verdict, &be, &mut *vars);
     if let Some(answer) = settle(&verdict, Some(&be)) {
         return answer;
     }
@@ -692,7 +760,9 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
     let (cookie_server, cookie_sent) = cookie_server(&be, &req);
     strip_cookie(&be, &req, &mut verdict);
     // What response rules look at of the request (kept only when there are some).
-    let seen = (!fe.cfg.http_response.is_empty() || !be.cfg.http_response.is_empty())
+    let has_after =
+        !fe.cfg.http_after_response.is_empty() || !be.cfg.http_after_response.is_empty();
+    let seen = (!fe.cfg.http_response.is_empty() || !be.cfg.http_response.is_empty() || has_after)
         .then(|| Request::from_parts(head_of(&req), ()));
     let (mut parts, body) = req.into_parts();
     verdict.apply(&mut parts.headers);
@@ -910,7 +980,7 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
             tls: ctx.tls.as_ref(),
         };
         let head = Response::from_parts(rparts, ());
-        let edits = response_rules(
+        let mut edits = response_rules(
             &Stage {
                 conn: &conn,
                 req: seen,
@@ -919,15 +989,28 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
             },
             fe,
             &be,
-            &mut vars,
+            &mut *vars,
         );
-        rparts = head.into_parts().0;
         if let Some(a) = &edits.answer {
             drop(rbody);
             be.stats.close();
             log_http(fe, ctx.peer, &li, a.status, 0, "PH");
-            return answer_response(a);
+            let mut r = answer_response(a);
+            r.extensions_mut().insert(RoutedTo(be.cfg.name.clone()));
+            return r;
         }
+        if has_after && edits.deny.is_none() {
+            // Over the server's answer: the backend's, then the frontend's.
+            set_cookie(&be, lease.idx, cookie_sent.as_deref(), &mut edits);
+            let st = Stage {
+                conn: &conn,
+                req: seen,
+                req_edits: Some(&verdict),
+                resp: Some(&head),
+            };
+            after_response_rules(&st, &mut edits, fe, Some(&be), &mut *vars);
+        }
+        rparts = head.into_parts().0;
         if let Some(status) = edits.deny {
             // The server's answer is not passed on, nor its connection kept.
             drop(rbody);
@@ -951,7 +1034,7 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
             rparts.status = code;
         }
     }
-    if be.cfg.cookie.is_some() {
+    if be.cfg.cookie.is_some() && !has_after {
         let mut v = Verdict::default();
         set_cookie(&be, lease.idx, cookie_sent.as_deref(), &mut v);
         v.apply(&mut rparts.headers);
@@ -986,7 +1069,9 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
         drop(lease);
     });
     let body = Tracked::new(rbody, server_timeout, None, Some(on_end)).boxed();
-    Response::from_parts(rparts, body)
+    let mut resp = Response::from_parts(rparts, body);
+    resp.extensions_mut().insert(FromServer);
+    resp
 }
 
 /// A pooled connection when one is ready, else a new one (with retries/redispatch).

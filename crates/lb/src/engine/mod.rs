@@ -712,6 +712,11 @@ fn build(
             logger: Arc::new(Logger::new(&f.log)),
             splice: config.global.splice,
             proc_vars: shared.proc_vars.clone(),
+            after_any: !f.http_after_response.is_empty()
+                || config
+                    .backends
+                    .iter()
+                    .any(|b| !b.http_after_response.is_empty()),
             auth: auth.clone(),
             by_name: by_name.clone(),
             tls,

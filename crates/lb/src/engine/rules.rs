@@ -984,6 +984,21 @@ pub(super) fn response_rules<'a>(
     v
 }
 
+/// The `http-after-response` rules on a response (`v`: its edits so far): the
+/// backend's, then the frontend's.
+pub(super) fn after_response_rules<'a>(
+    st: &Stage<'_, 'a>,
+    v: &mut Verdict<'a>,
+    fe: &'a FrontendRt,
+    be: Option<&'a BackendRt>,
+    vars: &mut dyn Vars,
+) {
+    if let Some(be) = be {
+        run_rules(st, v, &be.cfg.http_after_response, &be.cfg.acl, vars);
+    }
+    run_rules(st, v, &fe.cfg.http_after_response, &fe.cfg.acl, vars);
+}
+
 /// The backend a request goes to: the first `use_backend` whose condition holds, else
 /// the default.
 pub(super) fn choose_backend<'a>(

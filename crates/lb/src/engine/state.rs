@@ -661,6 +661,8 @@ pub struct FrontendRt {
     pub auth: Arc<Auth>,
     /// TLS listeners' acceptors, by bind address (and inherited descriptor).
     pub tls: Vec<(std::net::SocketAddr, Option<i32>, tokio_rustls::TlsAcceptor)>,
+    /// Whether this frontend or any backend has `http-after-response` rules.
+    pub after_any: bool,
     /// The process's variables (`proc.`).
     pub proc_vars: Arc<std::sync::Mutex<std::collections::HashMap<String, crate::sample::Value>>>,
 }

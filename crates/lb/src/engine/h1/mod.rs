@@ -14,7 +14,7 @@ use super::http::{
 };
 use super::logfmt::haproxy_date;
 use super::rules::{
-    backend_request_rules, choose_backend, content_rules_pass, cookie_server,
+    after_response_rules, backend_request_rules, choose_backend, content_rules_pass, cookie_server,
     frontend_request_rules, is_monitor, monitor_status, response_rules, set_cookie, strip_cookie,
     Answer, Conn, Stage, TxnVars, Verdict,
 };
@@ -481,9 +481,93 @@ async fn exchange(
     fe: &Arc<FrontendRt>,
     client: &mut TcpStream,
     peer: SocketAddr,
-    (cbuf, sbuf): (&mut BytesMut, &mut BytesMut),
+    bufs: (&mut BytesMut, &mut BytesMut),
     sess: &mut HashMap<String, crate::sample::Value>,
     req: ReqHead,
+) -> Next {
+    let mut vars = TxnVars::new(sess, &fe.proc_vars);
+    let mut routed = None;
+    let next = exchange_inner(shared, fe, client, peer, bufs, &mut vars, &mut routed, &req).await;
+    // `http-after-response` on an answer of our own (a server's got them on its way).
+    let be = routed.as_deref();
+    let has_after = !fe.cfg.http_after_response.is_empty()
+        || be.is_some_and(|b| !b.cfg.http_after_response.is_empty());
+    if !has_after {
+        return next;
+    }
+    let local = || local_addr(client);
+    let conn = Conn {
+        be,
+        ..Conn::new(peer, &local, fe)
+    };
+    match next {
+        Next::Answer(b) => Next::Answer(after_own(b, &conn, &req, &mut vars)),
+        Next::Reply(b) => Next::Reply(after_own(b, &conn, &req, &mut vars)),
+        n => n,
+    }
+}
+
+/// The `http-after-response` rules (the backend's, then the frontend's) on a whole
+/// HTTP/1 answer of the load balancer's own.
+fn after_own(bytes: Vec<u8>, conn: &Conn<'_>, req: &ReqHead, vars: &mut TxnVars<'_>) -> Vec<u8> {
+    let mut hs = [httparse::EMPTY_HEADER; 64];
+    let mut r = httparse::Response::new(&mut hs);
+    let Ok(httparse::Status::Complete(n)) = r.parse(&bytes) else {
+        return bytes;
+    };
+    let mut resp = hyper::Response::new(());
+    *resp.status_mut() =
+        hyper::StatusCode::from_u16(r.code.unwrap_or(200)).unwrap_or(hyper::StatusCode::OK);
+    for h in r.headers.iter() {
+        if let (Ok(name), Ok(value)) = (
+            hyper::header::HeaderName::from_bytes(h.name.as_bytes()),
+            hyper::header::HeaderValue::from_bytes(h.value),
+        ) {
+            resp.headers_mut().append(name, value);
+        }
+    }
+    let old_reason = r.reason.map(String::from);
+    let st = Stage {
+        conn,
+        req,
+        req_edits: None,
+        resp: Some(&resp),
+    };
+    let mut v = Verdict::default();
+    after_response_rules(&st, &mut v, conn.fe, conn.be, vars);
+    let code = resp.status().as_u16();
+    let (code, reason) = match v.status.take() {
+        Some((c, r)) => (c, r.unwrap_or_else(|| wire::reason_of(c).to_string())),
+        None => (
+            code,
+            old_reason.unwrap_or_else(|| wire::reason_of(code).to_string()),
+        ),
+    };
+    v.apply(resp.headers_mut());
+    let mut out = Vec::with_capacity(bytes.len() + 128);
+    out.extend_from_slice(format!("HTTP/1.1 {code} {reason}\r\n").as_bytes());
+    for (name, value) in resp.headers() {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(&bytes[n..]);
+    out
+}
+
+/// One request and its answer (`routed`: the backend it went to, if any).
+#[allow(clippy::too_many_arguments)]
+async fn exchange_inner(
+    shared: &Arc<Shared>,
+    fe: &Arc<FrontendRt>,
+    client: &mut TcpStream,
+    peer: SocketAddr,
+    (cbuf, sbuf): (&mut BytesMut, &mut BytesMut),
+    vars: &mut TxnVars<'_>,
+    routed: &mut Option<Arc<BackendRt>>,
+    req: &ReqHead,
 ) -> Next {
     let logging = fe.logger.is_active();
     let trace = Trace {
@@ -502,7 +586,7 @@ async fn exchange(
         },
     };
     fe.stats.req_tot.fetch_add(1, Relaxed);
-    let keep = client_keeps(&req);
+    let keep = client_keeps(req);
     let checked = match request_head_problem(&req.fields) {
         Some(why) => Err(why.to_string()),
         None => request_framing(&req.fields),
@@ -514,28 +598,27 @@ async fn exchange(
             return trace.refuse(None, "<NOSRV>", ConnInfo::default(), 400, "PR");
         }
     };
-    let mut vars = TxnVars::new(sess, &fe.proc_vars);
     let client_ref: &TcpStream = client;
     let local = || local_addr(client_ref);
     let conn = Conn::new(peer, &local, fe);
     let st = Stage {
         conn: &conn,
-        req: &req,
+        req,
         req_edits: None,
         resp: None,
     };
     // `tcp-request content` rules: a reject closes the connection, unanswered.
     if !fe.cfg.tcp_request.is_empty()
-        && !content_rules_pass(&st, &fe.cfg.tcp_request, &fe.cfg.acl, &mut vars)
+        && !content_rules_pass(&st, &fe.cfg.tcp_request, &fe.cfg.acl, &mut *vars)
     {
         fe.stats.denied.fetch_add(1, Relaxed);
         return Next::Gone;
     }
-    if is_monitor(fe, &req) {
+    if is_monitor(fe, req) {
         // Answered here, neither forwarded nor logged (HAProxy's monitor-uri).
-        return Next::Answer(page(fe, None, monitor_status(&st, fe, &mut vars)));
+        return Next::Answer(page(fe, None, monitor_status(&st, fe, &mut *vars)));
     }
-    let mut verdict = frontend_request_rules(&st, fe, &mut vars);
+    let mut verdict = frontend_request_rules(&st, fe, &mut *vars);
     // An answer of our own keeps the connection if nothing of the request is left.
     let keep_own = keep && framing == Framing::Empty;
     if verdict.prometheus {
@@ -549,24 +632,25 @@ async fn exchange(
         if framing != Framing::Empty {
             return trace.refuse(None, "<STATS>", ConnInfo::default(), 400, "PR");
         }
-        return stats_page(shared, page, client, &req, keep, &trace).await;
+        return stats_page(shared, page, client, req, keep, &trace).await;
     }
-    let Some(be) = choose_backend(&st, &verdict, fe, &mut vars) else {
+    let Some(be) = choose_backend(&st, &verdict, fe, &mut *vars) else {
         fe.stats.denied.fetch_add(1, Relaxed);
         return trace.refuse(None, "<NOSRV>", ConnInfo::default(), 503, "SC");
     };
+    *routed = Some(be.clone());
     let conn = Conn {
         be: Some(&be),
         ..conn
     };
     let st = Stage { conn: &conn, ..st };
     if !be.cfg.tcp_request.is_empty()
-        && !content_rules_pass(&st, &be.cfg.tcp_request, &be.cfg.acl, &mut vars)
+        && !content_rules_pass(&st, &be.cfg.tcp_request, &be.cfg.acl, &mut *vars)
     {
         be.stats.denied.fetch_add(1, Relaxed);
         return Next::Gone;
     }
-    backend_request_rules(&st, &mut verdict, &be, &mut vars);
+    backend_request_rules(&st, &mut verdict, &be, &mut *vars);
     if verdict.prometheus {
         let a = super::stats::prometheus_answer(shared);
         return trace.answer(Some(&be), &a, "LR", keep_own);
@@ -575,8 +659,8 @@ async fn exchange(
         return answer;
     }
     // Persistence by cookie: the server it names, and the cookie kept from it.
-    let (cookie_server, cookie_sent) = cookie_server(&be, &req);
-    strip_cookie(&be, &req, &mut verdict);
+    let (cookie_server, cookie_sent) = cookie_server(&be, req);
+    strip_cookie(&be, req, &mut verdict);
     // `Connection: upgrade` with an `Upgrade` header (WebSocket and the like).
     let upgrade = if req.fields.has_token("connection", "upgrade") {
         req.fields.values("upgrade").next()
@@ -600,7 +684,7 @@ async fn exchange(
     let server_close = be.cfg.http_server_close || close_all || req.version == Version::HTTP_10;
     let keep = keep && !close_all;
     let head = request_for_server(
-        &req,
+        req,
         &Rewrite {
             upgrade,
             close: server_close,
@@ -778,13 +862,13 @@ async fn exchange(
     let mut edits = response_rules(
         &Stage {
             conn: &conn,
-            req: &req,
+            req,
             req_edits: Some(&verdict),
             resp: Some(&resp),
         },
         fe,
         &be,
-        &mut vars,
+        &mut *vars,
     );
     if let Some(a) = &edits.answer {
         // The server's answer is not passed on, nor its connection kept.
@@ -792,6 +876,15 @@ async fn exchange(
         return trace.answer(Some(&be), a, "PH", false);
     }
     set_cookie(&be, lease.idx, cookie_sent.as_deref(), &mut edits);
+    if !fe.cfg.http_after_response.is_empty() || !be.cfg.http_after_response.is_empty() {
+        let st = Stage {
+            conn: &conn,
+            req,
+            req_edits: Some(&verdict),
+            resp: Some(&resp),
+        };
+        after_response_rules(&st, &mut edits, fe, Some(&be), &mut *vars);
+    }
     if let Some(status) = edits.deny {
         // The server's answer is not passed on, nor its connection kept.
         be.stats.denied.fetch_add(1, Relaxed);
