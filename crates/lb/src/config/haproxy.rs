@@ -1519,12 +1519,6 @@ impl<'a> Parser<'a> {
     }
 
     fn stats(&mut self, d: &mut Draft, w: &[Word]) -> R<()> {
-        if !d.kind.has_front() {
-            return Err(format!(
-                "the stats page is served by listen/frontend sections, not `{}`",
-                d.kind.word()
-            ));
-        }
         let s = &mut d.stats;
         match w.get(1).map(|x| x.text.as_str()) {
             Some("enable") => no_more(w, 2)?,
@@ -1581,19 +1575,7 @@ impl<'a> Parser<'a> {
                         reason: format!("a frontend named `{}` already exists", d.name),
                     });
                 }
-                let stats = if d.stats_enabled {
-                    Some(StatsPage {
-                        uri: d.stats.uri.clone().unwrap_or_else(default_stats_uri),
-                        realm: d.stats.realm.clone(),
-                        auth: d.stats.auth.clone(),
-                        refresh: d.stats.refresh,
-                        hide_version: d.stats.hide_version,
-                        show_node: d.stats.show_node,
-                        show_legends: d.stats.show_legends,
-                    })
-                } else {
-                    None
-                };
+                let stats = stats_page(d);
                 let default_backend =
                     if d.kind == Kind::Listen && (!d.servers.is_empty() || stats.is_none()) {
                         Some(d.name.clone())
@@ -1722,6 +1704,13 @@ impl<'a> Parser<'a> {
                     http_response: backend_only(d, &d.http_response_rules),
                     http_after_response: backend_only(d, &d.after_rules),
                     tcp_request: backend_only(d, &d.tcp_rules),
+                    // A backend section's own stats page (a `listen` serves its own
+                    // from its frontend half).
+                    stats: if d.kind == Kind::Backend {
+                        stats_page(d)
+                    } else {
+                        None
+                    },
                     redirect: backend_only(d, &d.redirect_rules),
                     cookie: backend_only_opt(d, &d.cookie),
                     stick: match (&d.stick_on, d.stick_table) {
@@ -2432,6 +2421,19 @@ fn backend_only<T: Clone + Default>(d: &Draft, v: &T) -> T {
     } else {
         T::default()
     }
+}
+
+/// The stats page a section enabled (`stats enable|uri|...`).
+fn stats_page(d: &Draft) -> Option<StatsPage> {
+    d.stats_enabled.then(|| StatsPage {
+        uri: d.stats.uri.clone().unwrap_or_else(default_stats_uri),
+        realm: d.stats.realm.clone(),
+        auth: d.stats.auth.clone(),
+        refresh: d.stats.refresh,
+        hide_version: d.stats.hide_version,
+        show_node: d.stats.show_node,
+        show_legends: d.stats.show_legends,
+    })
 }
 
 /// As [`backend_only`], for a setting that is inherited from `defaults` but whose

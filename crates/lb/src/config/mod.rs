@@ -1083,6 +1083,9 @@ pub struct Backend {
     /// A `backend` section's `http-after-response` rules, before the frontend's.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub http_after_response: Vec<HttpRule>,
+    /// A `backend` section's stats page: requests routed there get it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<StatsPage>,
     /// A `backend` section's `tcp-request content` rules, once routed there.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tcp_request: Vec<TcpRule>,

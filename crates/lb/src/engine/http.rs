@@ -756,6 +756,18 @@ async fn handle_inner(
     if let Some(answer) = settle(&verdict, Some(&be)) {
         return answer;
     }
+    // A backend serving the stats page: at its URI; other requests go to its servers.
+    if let Some(page) = be
+        .cfg
+        .stats
+        .as_ref()
+        .filter(|p| req.uri().path().starts_with(&p.uri))
+    {
+        let mut resp = super::stats::serve_http(&ctx.shared, page, &req);
+        own(resp.status().as_u16(), "<STATS>", "LR");
+        resp.extensions_mut().insert(RoutedTo(be.cfg.name.clone()));
+        return resp;
+    }
     // Persistence by cookie: the server it names, and the cookie kept from it.
     let (cookie_server, cookie_sent) = cookie_server(&be, &req);
     strip_cookie(&be, &req, &mut verdict);

@@ -421,6 +421,9 @@ impl Source for Msg<'_, '_> {
                 })
             }
             MsgFetch::ReqVer => s(self.req.version()),
+            MsgFetch::CaptureMethod => s(self.req.method()),
+            MsgFetch::CaptureUri => s(&self.req.target_text()),
+            MsgFetch::CaptureVer => Some(Value::Str(format!("HTTP/{}", self.req.version()))),
             MsgFetch::HttpAuth(list) => {
                 let (user, password) = self.basic_credentials()?;
                 Some(Value::Bool(self.conn.fe.auth.check(list, &user, &password)))

@@ -226,6 +226,11 @@ pub enum MsgFetch {
     UrlParam(String),
     /// The request's HTTP version (`req.ver`, "1.1").
     ReqVer,
+    /// The request line as the client sent it, before any rule changed it:
+    /// `capture.req.method`, `capture.req.uri`, `capture.req.ver` ("HTTP/1.1").
+    CaptureMethod,
+    CaptureUri,
+    CaptureVer,
     /// A header value: `full` keeps the commas (`req.fhdr`), else each comma-separated
     /// value counts; `response` for `res.*`.
     Hdr {
@@ -441,7 +446,7 @@ pub fn split_calls(text: &str) -> Result<Vec<(String, Vec<String>)>, String> {
 }
 
 /// The fetches halo answers, for messages.
-pub const FETCHES: &str = "src, src_port, dst, dst_port, ssl_fc, ssl_fc_sni, ssl_fc_alpn, method, path, pathq, query, url, base, url_param, req.ver, req.hdr/hdr, req.fhdr, req.hdr_cnt, req.hdr_ip, req.hdrs, res.hdr, res.fhdr, res.hdr_cnt, res.hdrs, status, res.ver, fe_name, be_name, srv_name, srv_id, date, rand, uuid, http_auth, http_auth_user, var, env, str, int, bool, bin, ipv4, ipv6, always_true, always_false";
+pub const FETCHES: &str = "src, src_port, dst, dst_port, ssl_fc, ssl_fc_sni, ssl_fc_alpn, method, path, pathq, query, url, base, url_param, req.ver, capture.req.method|uri|ver, req.hdr/hdr, req.fhdr, req.hdr_cnt, req.hdr_ip, req.hdrs, res.hdr, res.fhdr, res.hdr_cnt, res.hdrs, status, res.ver, fe_name, be_name, srv_name, srv_id, date, rand, uuid, http_auth, http_auth_user, var, env, str, int, bool, bin, ipv4, ipv6, always_true, always_false";
 
 fn parse_fetch(name: &str, args: &[String]) -> Result<Fetch, String> {
     let none = |f: MsgFetch| -> Result<Fetch, String> {
@@ -498,6 +503,9 @@ fn parse_fetch(name: &str, args: &[String]) -> Result<Fetch, String> {
         "url" => none(MsgFetch::Url)?,
         "base" => none(MsgFetch::Base)?,
         "req.ver" | "req_ver" => none(MsgFetch::ReqVer)?,
+        "capture.req.method" => none(MsgFetch::CaptureMethod)?,
+        "capture.req.uri" => none(MsgFetch::CaptureUri)?,
+        "capture.req.ver" => none(MsgFetch::CaptureVer)?,
         "res.ver" | "resp_ver" => none(MsgFetch::ResVer)?,
         "status" => none(MsgFetch::Status)?,
         "fe_name" => none(MsgFetch::FeName)?,

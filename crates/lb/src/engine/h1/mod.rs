@@ -16,7 +16,7 @@ use super::logfmt::haproxy_date;
 use super::rules::{
     after_response_rules, backend_request_rules, choose_backend, content_rules_pass, cookie_server,
     frontend_request_rules, is_monitor, monitor_status, response_rules, set_cookie, strip_cookie,
-    Answer, Conn, Stage, TxnVars, Verdict,
+    Answer, Conn, RequestView, Stage, TxnVars, Verdict,
 };
 use super::state::*;
 use super::tcp::{connect_server, ConnFail, ConnInfo};
@@ -238,7 +238,8 @@ pub async fn session(
                 return;
             }
             Next::Reply(bytes) => {
-                if client.write_all(&bytes).await.is_err() {
+                let idle = fe.cfg.timeout_client.map(|d| d.0);
+                if write_all(&client, &bytes, idle).await.is_err() {
                     return;
                 }
             }
@@ -440,7 +441,6 @@ fn page(fe: &FrontendRt, be: Option<&BackendRt>, code: u16) -> Vec<u8> {
 async fn stats_page(
     shared: &Arc<Shared>,
     page: &crate::config::StatsPage,
-    client: &mut TcpStream,
     req: &ReqHead,
     keep: bool,
     trace: &Trace<'_>,
@@ -467,11 +467,10 @@ async fn stats_page(
         bytes.len() as u64,
         "LR",
     );
-    let idle = trace.fe.cfg.timeout_client.map(|d| d.0);
-    match write_all(client, &bytes, idle).await {
-        Ok(()) if keep => Next::KeepAlive,
-        Ok(()) => Next::Close,
-        Err(_) => Next::Gone,
+    if keep {
+        Next::Reply(bytes)
+    } else {
+        Next::Answer(bytes)
     }
 }
 
@@ -632,7 +631,7 @@ async fn exchange_inner(
         if framing != Framing::Empty {
             return trace.refuse(None, "<STATS>", ConnInfo::default(), 400, "PR");
         }
-        return stats_page(shared, page, client, req, keep, &trace).await;
+        return stats_page(shared, page, req, keep, &trace).await;
     }
     let Some(be) = choose_backend(&st, &verdict, fe, &mut *vars) else {
         fe.stats.denied.fetch_add(1, Relaxed);
@@ -657,6 +656,18 @@ async fn exchange_inner(
     }
     if let Some(answer) = trace.settle(&verdict, Some(&be), keep_own) {
         return answer;
+    }
+    // A backend serving the stats page: at its URI; other requests go to its servers.
+    if let Some(page) = be
+        .cfg
+        .stats
+        .as_ref()
+        .filter(|p| req.path().starts_with(&p.uri))
+    {
+        if framing != Framing::Empty {
+            return trace.refuse(Some(&be), "<STATS>", ConnInfo::default(), 400, "PR");
+        }
+        return stats_page(shared, page, req, keep, &trace).await;
     }
     // Persistence by cookie: the server it names, and the cookie kept from it.
     let (cookie_server, cookie_sent) = cookie_server(&be, req);
