@@ -39,8 +39,24 @@ fn fail(status: &'static str, detail: impl Into<String>) -> Fail {
     }
 }
 
-/// Runs one check against `addr`.
-pub async fn probe(kind: &CheckKind, addr: SocketAddr, t: ProbeTimeouts) -> ProbeResult {
+/// What a probe talks over: a plain connection or TLS.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
+/// TLS for a check (`check-ssl`): the connector and the name sent by SNI.
+pub struct CheckTls<'a> {
+    pub upstream: &'a crate::engine::tls::Upstream,
+    pub sni: Option<&'a str>,
+}
+
+/// Runs one check against `addr`, over TLS when `tls` says so (a failed handshake is
+/// a layer-6 failure: `L6RSP`, `L6TOUT`).
+pub async fn probe(
+    kind: &CheckKind,
+    addr: SocketAddr,
+    t: ProbeTimeouts,
+    tls: Option<CheckTls<'_>>,
+) -> ProbeResult {
     let start = Instant::now();
     // `tcp-check connect port N`: that port of the server.
     let addr = match kind {
@@ -53,12 +69,34 @@ pub async fn probe(kind: &CheckKind, addr: SocketAddr, t: ProbeTimeouts) -> Prob
     let res = match tokio::time::timeout(t.connect, TcpStream::connect(addr)).await {
         Err(_) => Err(fail("L4TOUT", "connection timed out")),
         Ok(Err(e)) => Err(fail("L4CON", e.to_string())),
-        Ok(Ok(mut s)) => {
-            let left = t
-                .total
-                .saturating_sub(start.elapsed())
-                .max(Duration::from_millis(1));
-            match tokio::time::timeout(left, speak(kind, &mut s)).await {
+        Ok(Ok(s)) => {
+            let left = || {
+                t.total
+                    .saturating_sub(start.elapsed())
+                    .max(Duration::from_millis(1))
+            };
+            let exchange = |l: Duration| async move {
+                match tls {
+                    None => {
+                        let mut s = s;
+                        tokio::time::timeout(l, speak(kind, &mut s)).await
+                    }
+                    Some(c) => {
+                        let hs = c.upstream.connect(s, c.sni);
+                        let mut s = match tokio::time::timeout(l, hs).await {
+                            Err(_) => return Ok(Err(fail("L6TOUT", "TLS handshake timed out"))),
+                            Ok(Err(e)) => return Ok(Err(fail("L6RSP", format!("TLS: {e}")))),
+                            Ok(Ok(s)) => s,
+                        };
+                        let l = left();
+                        // A plain connection check over TLS passes at layer 6.
+                        tokio::time::timeout(l, speak(kind, &mut s)).await.map(|r| {
+                            r.map(|(st, c, d)| (if st == "L4OK" { "L6OK" } else { st }, c, d))
+                        })
+                    }
+                }
+            };
+            match exchange(left()).await {
                 Err(_) => Err(fail(
                     if matches!(kind, CheckKind::Tcp) {
                         "L4TOUT"
@@ -92,7 +130,7 @@ pub async fn probe(kind: &CheckKind, addr: SocketAddr, t: ProbeTimeouts) -> Prob
 
 type Ok3 = (&'static str, Option<u32>, String);
 
-async fn speak(kind: &CheckKind, s: &mut TcpStream) -> Result<Ok3, Fail> {
+async fn speak<S: Io>(kind: &CheckKind, s: &mut S) -> Result<Ok3, Fail> {
     match kind {
         CheckKind::Tcp => Ok(("L4OK", None, String::new())),
         CheckKind::Http {
@@ -180,7 +218,7 @@ async fn speak(kind: &CheckKind, s: &mut TcpStream) -> Result<Ok3, Fail> {
 
 /// Runs `tcp-check` steps: each `expect` reads until what came since the last one
 /// matches (or, negated, until the server stops sending without it matching).
-async fn tcp_check(s: &mut TcpStream, steps: &[TcpCheckStep]) -> Result<Ok3, Fail> {
+async fn tcp_check<S: Io>(s: &mut S, steps: &[TcpCheckStep]) -> Result<Ok3, Fail> {
     let mut buf: Vec<u8> = Vec::new();
     let mut chunk = [0u8; 4096];
     for (i, step) in steps.iter().enumerate() {
@@ -238,7 +276,7 @@ async fn tcp_check(s: &mut TcpStream, steps: &[TcpCheckStep]) -> Result<Ok3, Fai
     Ok(("L7OK", None, "tcp-check passed".into()))
 }
 
-async fn read_some(s: &mut TcpStream, buf: &mut [u8], want: usize) -> Result<usize, Fail> {
+async fn read_some<S: Io>(s: &mut S, buf: &mut [u8], want: usize) -> Result<usize, Fail> {
     let mut n = 0;
     while n < want.min(buf.len()) {
         match s.read(&mut buf[n..]).await {
@@ -253,8 +291,8 @@ async fn read_some(s: &mut TcpStream, buf: &mut [u8], want: usize) -> Result<usi
     Ok(n)
 }
 
-async fn http(
-    s: &mut TcpStream,
+async fn http<S: Io>(
+    s: &mut S,
     method: &str,
     uri: &str,
     version: &str,
@@ -328,7 +366,7 @@ struct Handshake {
     scramble: Vec<u8>,
 }
 
-async fn read_packet(s: &mut TcpStream) -> Result<(u8, Vec<u8>), Fail> {
+async fn read_packet<S: Io>(s: &mut S) -> Result<(u8, Vec<u8>), Fail> {
     let mut h = [0u8; 4];
     s.read_exact(&mut h)
         .await
@@ -344,7 +382,7 @@ async fn read_packet(s: &mut TcpStream) -> Result<(u8, Vec<u8>), Fail> {
     Ok((h[3], p))
 }
 
-async fn write_packet(s: &mut TcpStream, seq: u8, payload: &[u8]) -> Result<(), Fail> {
+async fn write_packet<S: Io>(s: &mut S, seq: u8, payload: &[u8]) -> Result<(), Fail> {
     let len = payload.len() as u32;
     let mut p = Vec::with_capacity(payload.len() + 4);
     p.extend_from_slice(&len.to_le_bytes()[..3]);
@@ -376,7 +414,7 @@ fn mysql_error(p: &[u8]) -> Fail {
     }
 }
 
-async fn mysql_handshake(s: &mut TcpStream) -> Result<Handshake, Fail> {
+async fn mysql_handshake<S: Io>(s: &mut S) -> Result<Handshake, Fail> {
     let (_, p) = read_packet(s).await?;
     if p.first() == Some(&0xff) {
         return Err(mysql_error(&p));
@@ -419,8 +457,8 @@ fn native_password(password: &str, scramble: &[u8]) -> Vec<u8> {
     h1.iter().zip(h3.iter()).map(|(a, b)| a ^ b).collect()
 }
 
-async fn mysql_login(
-    s: &mut TcpStream,
+async fn mysql_login<S: Io>(
+    s: &mut S,
     hs: &Handshake,
     user: &str,
     password: Option<&str>,
@@ -498,7 +536,7 @@ fn lenenc(p: &[u8], i: &mut usize) -> Option<Option<Vec<u8>>> {
 }
 
 /// `SHOW STATUS LIKE 'name'` → the value, or None when the server has no such variable.
-async fn mysql_status_value(s: &mut TcpStream, name: &str) -> Result<Option<String>, Fail> {
+async fn mysql_status_value<S: Io>(s: &mut S, name: &str) -> Result<Option<String>, Fail> {
     let mut q = vec![3u8];
     q.extend_from_slice(format!("SHOW GLOBAL STATUS LIKE '{name}'").as_bytes());
     write_packet(s, 0, &q).await?;

@@ -1280,6 +1280,236 @@ fn lb_tls_termination_with_sni_and_alpn() {
     );
 }
 
+/// Python's TLS HTTP server (`tests/data/tls-echo-server.py`) with certificate `cert`,
+/// asking clients for a certificate from `client_ca`; it answers what the handshake
+/// told it (SNI, client certificate, protocol).
+struct TlsEcho {
+    child: std::process::Child,
+    addr: std::net::SocketAddr,
+}
+
+impl TlsEcho {
+    fn start(cert: &std::path::Path, client_ca: &std::path::Path) -> TlsEcho {
+        use std::io::BufRead;
+        let port = free_port();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/tls-echo-server.py");
+        let mut child = std::process::Command::new("python3")
+            .arg(script)
+            .arg(port.to_string())
+            .arg(cert)
+            .arg(client_ca)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3");
+        let mut line = String::new();
+        let out = child.stdout.take().expect("stdout");
+        std::io::BufReader::new(out)
+            .read_line(&mut line)
+            .expect("read");
+        assert_eq!(line.trim(), "ready", "the TLS server did not start");
+        TlsEcho {
+            child,
+            addr: format!("127.0.0.1:{port}").parse().expect("addr"),
+        }
+    }
+}
+
+impl Drop for TlsEcho {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// TLS to servers (`server ... ssl`) against Python's TLS server: the certificate is
+/// verified against `ca-file` and the name (the SNI sent, else `verifyhost`; neither:
+/// only the chain), a wrong authority or name fails the connection (503) and the
+/// health check (L6RSP) while `verify none` passes; `sni EXPR` is evaluated per
+/// request (a connection is reused only for the same name); `crt` shows a client
+/// certificate; `ciphersuites` and `ssl-max-ver` bound the protocol; HTTP/1.1 and
+/// HTTP/2 clients and `mode tcp`; `ca-base` resolves relative paths; verify without a
+/// CA is refused as HAProxy refuses it.
+#[test]
+fn lb_tls_to_servers_verified_by_name() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let ca = tls_files(
+        dir.path(),
+        &[
+            ("server.pem", &["api.internal.test"]),
+            ("client.pem", &["halo-client"]),
+        ],
+    );
+    let other = tempfile::tempdir().expect("tmp");
+    let other_ca = tls_files(other.path(), &[("x.pem", &["x.test"])]);
+    let certs = dir.path().join("certs");
+    let srv = TlsEcho::start(&certs.join("server.pem"), &ca);
+    let p = free_port();
+    let pt = free_port();
+    let cfg = format!(
+        "global
+ ca-base {dir}
+ crt-base {certs}
+         defaults
+ mode http
+ timeout connect 2s
+ timeout client 10s
+ timeout server 10s
+         frontend fe
+ bind 127.0.0.1:{p}
+         use_backend %[path,field(2,/)]
+         backend sni
+ option httpchk GET /
+ server s {a} ssl verify required ca-file ca.pem sni str(api.internal.test) check inter 300
+         backend hostcheck
+ server s {a} ssl verify required ca-file ca.pem verifyhost api.internal.test
+         backend chainonly
+ server s {a} ssl ca-file ca.pem
+         backend wrongname
+ server s {a} ssl verify required ca-file ca.pem verifyhost other.test
+         backend wrongca
+ option httpchk GET /
+ server s {a} ssl verify required ca-file {other_ca} sni str(api.internal.test) check inter 300
+         backend noverify
+ server s {a} ssl verify none check inter 300
+         backend byhost
+ server s {a} ssl verify required ca-file ca.pem sni req.hdr(host)
+         backend client
+ server s {a} ssl verify required ca-file ca.pem crt client.pem
+         backend tls12
+ server s {a} ssl verify none ssl-max-ver TLSv1.2
+         listen tcp
+ mode tcp
+ bind 127.0.0.1:{pt}
+ server s {a} ssl verify required ca-file ca.pem sni str(api.internal.test)
+",
+        dir = dir.path().display(),
+        certs = certs.display(),
+        other_ca = other_ca.display(),
+        a = srv.addr,
+    );
+    let e = start_engine(&cfg);
+    let get = |version: &str, path: &str, host: &str| {
+        curl(&[
+            version,
+            "-s",
+            "-H",
+            &format!("Host: {host}"),
+            "-w",
+            " %{http_code}",
+            &format!("http://127.0.0.1:{p}{path}"),
+        ])
+        .1
+    };
+    for version in ["--http1.1", "--http2-prior-knowledge"] {
+        let out = get(version, "/sni", "x");
+        assert!(
+            out.starts_with("sni=api.internal.test cert=- proto=TLSv1.3 alpn=-")
+                && out.ends_with(" 200"),
+            "{version}: {out}"
+        );
+        // No SNI: the name checked is verifyhost's; or only the chain.
+        for b in ["hostcheck", "chainonly"] {
+            let out = get(version, &format!("/{b}"), "x");
+            assert!(
+                out.starts_with("sni=- ") && out.ends_with(" 200"),
+                "{version} {b}: {out}"
+            );
+        }
+        for b in ["wrongname", "wrongca"] {
+            let out = get(version, &format!("/{b}"), "x");
+            assert!(out.ends_with(" 503"), "{version} {b}: {out}");
+        }
+        let out = get(version, "/noverify", "x");
+        assert!(
+            out.starts_with("sni=- ") && out.ends_with(" 200"),
+            "{version}: {out}"
+        );
+        // The SNI follows each request's Host, and is checked.
+        let out = get(version, "/byhost", "api.internal.test");
+        assert!(
+            out.starts_with("sni=api.internal.test ") && out.ends_with(" 200"),
+            "{version}: {out}"
+        );
+        let out = get(version, "/byhost", "evil.test");
+        assert!(
+            out.ends_with(" 503"),
+            "{version}: a certificate not for the SNI: {out}"
+        );
+        let out = get(version, "/client", "x");
+        assert!(
+            out.starts_with("sni=- cert=halo-client ") && out.ends_with(" 200"),
+            "{version}: {out}"
+        );
+        let out = get(version, "/tls12", "x");
+        assert!(
+            out.contains("proto=TLSv1.2") && out.ends_with(" 200"),
+            "{version}: {out}"
+        );
+    }
+    // One kept-alive client asking for two names: each request got its own.
+    let out = curl(&[
+        "-s",
+        "-H",
+        "Host: api.internal.test",
+        &format!("http://127.0.0.1:{p}/byhost"),
+        "--next",
+        "-s",
+        "-H",
+        "Host: nope.test",
+        "-w",
+        " %{http_code}",
+        &format!("http://127.0.0.1:{p}/byhost"),
+    ])
+    .1;
+    assert!(
+        out.starts_with("sni=api.internal.test ") && out.ends_with(" 503"),
+        "{out}"
+    );
+    // mode tcp: plain HTTP in, TLS out.
+    let (ok, out) = curl(&["-s", &format!("http://127.0.0.1:{pt}/")]);
+    assert!(ok && out.starts_with("sni=api.internal.test "), "{out}");
+    // Health checks over TLS (the server's `ssl` makes them TLS): a good chain passes,
+    // a wrong authority fails at layer 6.
+    assert!(wait_until(Duration::from_secs(10), || status(
+        &e, "sni", "s"
+    ) == "UP"));
+    assert!(wait_until(Duration::from_secs(10), || status(
+        &e, "wrongca", "s"
+    ) == "DOWN"));
+    let rows = halo_lb::engine::stats::snapshot(e.shared());
+    let check = |b: &str| {
+        rows.iter()
+            .find(|r| r.pxname == b && r.svname == "s")
+            .map(|r| r.check_status.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(check("sni"), "L7OK");
+    assert_eq!(check("wrongca"), "L6RSP");
+    assert!(wait_until(Duration::from_secs(10), || status(
+        &e, "noverify", "s"
+    ) == "UP"));
+    e.stop(Duration::ZERO);
+    // Verification without authorities is refused, as HAProxy refuses it.
+    let bad = "defaults
+ mode http
+backend b
+ server s 127.0.0.1:1 ssl
+";
+    let err = halo_lb::config::haproxy::parse(bad, "t.cfg").expect_err("refused");
+    assert!(
+        err.to_string().contains("t.cfg:4") && err.to_string().contains("verify none"),
+        "{err}"
+    );
+    let ok = "global
+ ssl-server-verify none
+defaults
+ mode http
+backend b
+ server s 127.0.0.1:1 ssl
+";
+    halo_lb::config::haproxy::parse(ok, "t.cfg").expect("ssl-server-verify none");
+}
+
 /// `cookie NAME insert indirect nocache httponly` with per-server `cookie`: a new client
 /// is told its server in a cookie (marked private for caches), a client with the cookie
 /// stays on that server and the server never sees the cookie, and when that server

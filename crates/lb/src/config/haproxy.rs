@@ -140,6 +140,21 @@ struct ServerDefaults {
     shutdown_on_down: Option<bool>,
     shutdown_backup_on_up: Option<bool>,
     cookie: Option<String>,
+    ssl: Option<bool>,
+    check_ssl: Option<bool>,
+    verify: Option<bool>,
+    ca_file: Option<String>,
+    /// `verifyhost NAME`, or `no-verifyhost` (`Some(None)`).
+    verifyhost: Option<Option<String>>,
+    sni: Option<crate::sample::Expr>,
+    alpn: Option<Vec<String>>,
+    check_sni: Option<String>,
+    check_alpn: Option<Vec<String>>,
+    crt: Option<String>,
+    tls_min: Option<u8>,
+    tls_max: Option<u8>,
+    ciphers: Option<Vec<String>>,
+    ciphersuites: Option<Vec<String>>,
 }
 
 impl ServerDefaults {
@@ -165,7 +180,21 @@ impl ServerDefaults {
             on_error,
             shutdown_on_down,
             shutdown_backup_on_up,
-            cookie
+            cookie,
+            ssl,
+            check_ssl,
+            verify,
+            ca_file,
+            verifyhost,
+            sni,
+            alpn,
+            check_sni,
+            check_alpn,
+            crt,
+            tls_min,
+            tls_max,
+            ciphers,
+            ciphersuites
         );
     }
 }
@@ -265,6 +294,14 @@ struct Parser<'a> {
 #[derive(Debug, Clone)]
 struct TlsDefaults {
     crt_base: Option<std::path::PathBuf>,
+    ca_base: Option<std::path::PathBuf>,
+    /// `ssl-server-verify`: servers' certificates verified unless a server says
+    /// `verify none` (HAProxy's default: required).
+    server_verify: bool,
+    server_min_version: u8,
+    server_max_version: u8,
+    server_ciphers: Option<Vec<String>>,
+    server_ciphersuites: Option<Vec<String>>,
     min_version: u8,
     max_version: u8,
     /// TLS 1.2 suites (`ssl-default-bind-ciphers`), TLS 1.3 suites
@@ -277,6 +314,12 @@ impl Default for TlsDefaults {
     fn default() -> TlsDefaults {
         TlsDefaults {
             crt_base: None,
+            ca_base: None,
+            server_verify: true,
+            server_min_version: 12,
+            server_max_version: 13,
+            server_ciphers: None,
+            server_ciphersuites: None,
             min_version: 12,
             max_version: 13,
             ciphers: None,
@@ -356,6 +399,81 @@ impl<'a> Parser<'a> {
             directive: directive.to_string(),
             reason: reason.into(),
         });
+    }
+
+    /// A server's TLS settings: its own words over `default-server`'s over the globals'.
+    fn server_tls(&self, sd: &ServerDefaults) -> R<Option<ServerTls>> {
+        let traffic = sd.ssl == Some(true);
+        // As HAProxy: a server's `ssl` makes its checks TLS too, unless they go to
+        // another port or address.
+        let checks = sd
+            .check_ssl
+            .unwrap_or(traffic && sd.port.is_none() && sd.addr.is_none());
+        if !traffic && !checks {
+            return Ok(None);
+        }
+        let verify = sd.verify.unwrap_or(self.tls.server_verify);
+        let ca_file = sd.ca_file.as_deref().map(|f| {
+            let p = std::path::Path::new(f);
+            match &self.tls.ca_base {
+                Some(b) if p.is_relative() && f != "@system-ca" => b.join(p),
+                _ => p.to_path_buf(),
+            }
+        });
+        match &ca_file {
+            Some(f) => {
+                super::tls::load_cas(f)?;
+            }
+            None if verify => {
+                return Err(
+                    "verify is enabled by default but no CA file is given (`ca-file`): \
+                    on a network where the server's certificate is trusted without checking, \
+                    say `verify none` on the server line or `ssl-server-verify none` in `global`"
+                        .into(),
+                )
+            }
+            None => {}
+        }
+        let crt = match &sd.crt {
+            Some(c) => {
+                let mut files = certificate_files(c, self.tls.crt_base.as_deref())?;
+                if files.len() != 1 {
+                    return Err(format!(
+                        "`crt {c}`: a server's client certificate is one file"
+                    ));
+                }
+                files.pop()
+            }
+            None => None,
+        };
+        let min_version = sd.tls_min.unwrap_or(self.tls.server_min_version);
+        let max_version = sd.tls_max.unwrap_or(self.tls.server_max_version);
+        if min_version > max_version {
+            return Err("no TLS version is left between ssl-min-ver and ssl-max-ver".into());
+        }
+        let ciphers = sd
+            .ciphers
+            .clone()
+            .or_else(|| self.tls.server_ciphers.clone());
+        let ciphersuites = sd
+            .ciphersuites
+            .clone()
+            .or_else(|| self.tls.server_ciphersuites.clone());
+        Ok(Some(ServerTls {
+            traffic,
+            checks,
+            verify,
+            ca_file,
+            verifyhost: sd.verifyhost.clone().flatten(),
+            sni: sd.sni.clone(),
+            alpn: sd.alpn.clone().unwrap_or_default(),
+            check_sni: sd.check_sni.clone(),
+            check_alpn: sd.check_alpn.clone().unwrap_or_default(),
+            min_version,
+            max_version,
+            suites: suites(&ciphers, &ciphersuites),
+            crt,
+        }))
     }
 
     fn warn(&mut self, place: &str, directive: &str, reason: impl Into<String>) {
@@ -812,9 +930,41 @@ impl<'a> Parser<'a> {
                 let _: u32 = num(w.get(1), "size")?;
                 no_more(w, 2)?;
             }
-            "ssl-default-server-ciphers" | "ssl-default-server-ciphersuites"
-            | "ssl-default-server-options" | "ssl-server-verify" | "ca-base" => {
-                return Err("TLS to servers is not supported by halo's load balancer yet".into())
+            "ca-base" => {
+                let dir = w.get(1).ok_or("missing directory")?;
+                no_more(w, 2)?;
+                self.tls.ca_base = Some(dir.text.clone().into());
+            }
+            "ssl-default-server-ciphers" | "ssl-default-server-ciphersuites" => {
+                let list = w.get(1).ok_or("missing cipher list")?;
+                no_more(w, 2)?;
+                let v13 = w[0].text.ends_with("suites");
+                let s = super::tls::openssl_suites(&list.text, v13)?;
+                if v13 {
+                    self.tls.server_ciphersuites = Some(s);
+                } else {
+                    self.tls.server_ciphers = Some(s);
+                }
+            }
+            "ssl-default-server-options" => {
+                let mut i = 1;
+                while i < w.len() {
+                    let next = w.get(i + 1).map(|x| x.text.as_str());
+                    i += super::tls::apply_option(
+                        &w[i].text,
+                        next,
+                        &mut self.tls.server_min_version,
+                        &mut self.tls.server_max_version,
+                    )?;
+                }
+            }
+            "ssl-server-verify" => {
+                no_more(w, 2)?;
+                self.tls.server_verify = match w.get(1).map(|x| x.text.as_str()) {
+                    Some("required") => true,
+                    Some("none") => false,
+                    _ => return Err("expects `none` or `required`".into()),
+                };
             }
             "lua-load" => return Err("Lua is not supported".into()),
             other => return Err(format!("unknown or unsupported directive in `global`: `{other}`")),
@@ -993,6 +1143,7 @@ impl<'a> Parser<'a> {
                     on_error: sd.on_error.unwrap_or_default(),
                     shutdown_sessions_on_down: sd.shutdown_on_down.unwrap_or(false),
                     shutdown_backup_sessions_on_up: sd.shutdown_backup_on_up.unwrap_or(false),
+                    tls: self.server_tls(&sd)?,
                     source: place.to_string(),
                 });
             }
@@ -1663,6 +1814,21 @@ impl<'a> Parser<'a> {
                 {
                     self.warn(&d.source, "option", format!("`{}` has a check option but no server has the `check` keyword: no server is checked", d.name));
                 }
+                if mode == Mode::Http {
+                    for sv in &d.servers {
+                        if sv
+                            .tls
+                            .as_ref()
+                            .is_some_and(|t| t.traffic && t.alpn.iter().any(|p| p == "h2"))
+                        {
+                            self.warn(
+                                &sv.source,
+                                "server",
+                                format!("server `{}`: halo speaks HTTP/1.1 to servers, so `alpn` offers them only http/1.1", sv.name),
+                            );
+                        }
+                    }
+                }
                 if d.kind == Kind::Listen && d.servers.is_empty() && !d.stats_enabled {
                     self.warn(
                         &d.source,
@@ -2304,9 +2470,63 @@ fn parse_server_kws(w: &[Word], defaults: bool) -> R<ServerDefaults> {
                 "shutdown-backup-sessions" => s.shutdown_backup_on_up = Some(true),
                 o => return Err(format!("unknown on-marked-up action `{o}` (shutdown-backup-sessions)")),
             },
-            "ssl" | "verify" | "ca-file" | "crt" | "check-ssl" | "sni" | "alpn" => {
-                return Err("TLS to servers is not supported by halo's load balancer yet".into())
+            "ssl" | "no-ssl" => {
+                s.ssl = Some(k == "ssl");
+                step = 1;
             }
+            "check-ssl" | "no-check-ssl" => {
+                s.check_ssl = Some(k == "check-ssl");
+                step = 1;
+            }
+            "verify" => {
+                s.verify = Some(match arg(i)?.text.as_str() {
+                    "required" => true,
+                    "none" => false,
+                    o => return Err(format!("unknown verify mode `{o}` (none, required)")),
+                })
+            }
+            "ca-file" => s.ca_file = Some(arg(i)?.text.clone()),
+            "crt" => s.crt = Some(arg(i)?.text.clone()),
+            "verifyhost" => s.verifyhost = Some(Some(arg(i)?.text.clone())),
+            "no-verifyhost" => {
+                s.verifyhost = Some(None);
+                step = 1;
+            }
+            "sni" => s.sni = Some(crate::sample::Expr::parse(&arg(i)?.text)?),
+            "check-sni" => s.check_sni = Some(arg(i)?.text.clone()),
+            "alpn" | "check-alpn" => {
+                let list = arg(i)?.text.split(',').map(String::from).collect();
+                if k == "alpn" {
+                    s.alpn = Some(list);
+                } else {
+                    s.check_alpn = Some(list);
+                }
+            }
+            "ciphers" | "ciphersuites" => {
+                let v13 = k == "ciphersuites";
+                let list = super::tls::openssl_suites(&arg(i)?.text, v13)?;
+                if v13 {
+                    s.ciphersuites = Some(list);
+                } else {
+                    s.ciphers = Some(list);
+                }
+            }
+            o @ ("no-sslv3" | "no-tlsv10" | "no-tlsv11" | "no-tlsv12" | "no-tlsv13" | "no-tls-tickets"
+            | "force-tlsv12" | "force-tlsv13" | "ssl-min-ver" | "ssl-max-ver" | "force-sslv3"
+            | "force-tlsv10" | "force-tlsv11") => {
+                let (mut min, mut max) = (s.tls_min.unwrap_or(12), s.tls_max.unwrap_or(13));
+                let next = w.get(i + 1).map(|x| x.text.as_str());
+                step = super::tls::apply_option(o, next, &mut min, &mut max)?;
+                // Only what the option set: the rest still comes from the globals.
+                if matches!(o, "no-tlsv12" | "force-tlsv12" | "force-tlsv13" | "ssl-min-ver") {
+                    s.tls_min = Some(min);
+                }
+                if matches!(o, "no-tlsv13" | "force-tlsv12" | "force-tlsv13" | "ssl-max-ver") {
+                    s.tls_max = Some(max);
+                }
+            }
+            // rustls resumes sessions with the servers it talked to (its session cache).
+            "ssl-reuse" | "no-ssl-reuse" | "tls-tickets" => step = 1,
             "send-proxy" | "send-proxy-v2" | "check-send-proxy" => return Err("the PROXY protocol is not supported yet".into()),
             "cookie" => return Err("cookie persistence is not supported; use `balance source`".into()),
             "agent-check" | "agent-port" | "agent-inter" | "agent-addr" | "agent-send" => {
@@ -3291,10 +3511,10 @@ mod tests {
 
     #[test]
     fn known_but_unimplemented_directives_say_so() {
-        let e = errs("listen a\n bind :80\n cookie SRV rewrite\n server s 127.0.0.1:1 ssl\n option smtpchk\n balance uri\n");
+        let e = errs("listen a\n bind :80\n cookie SRV rewrite\n server s 127.0.0.1:1 agent-check\n option smtpchk\n balance uri\n");
         assert_eq!(e.len(), 4, "{e:?}");
         assert!(e[0].contains("t.cfg:3") && e[0].contains("rewrite"));
-        assert!(e[1].contains("t.cfg:4") && e[1].contains("TLS"));
+        assert!(e[1].contains("t.cfg:4") && e[1].contains("agent checks"));
         assert!(e[2].contains("t.cfg:5") && e[2].contains("not implemented"));
         assert!(e[3].contains("t.cfg:6") && e[3].contains("balance `uri`"));
     }

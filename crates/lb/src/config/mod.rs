@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
-pub use tls::BindTls;
+pub use tls::{BindTls, ServerTls};
 
 /// Version of the native TOML form written by this code.
 pub const NATIVE_VERSION: u32 = 1;
@@ -1002,6 +1002,9 @@ pub struct Server {
     /// `on-marked-up shutdown-backup-sessions`.
     #[serde(default)]
     pub shutdown_backup_sessions_on_up: bool,
+    /// TLS to the server, for its traffic and/or its checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ServerTls>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub source: String,
 }

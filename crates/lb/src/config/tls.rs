@@ -26,6 +26,68 @@ pub struct BindTls {
     pub suites: Vec<String>,
 }
 
+/// TLS to a server (`server ... ssl ...`), for its traffic, its health checks
+/// (`check-ssl`), or both.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerTls {
+    /// The server's traffic goes over TLS (`ssl`).
+    #[serde(default)]
+    pub traffic: bool,
+    /// Its health checks do (`check-ssl`, or `ssl` when the checks go to the server's
+    /// own address and port).
+    #[serde(default)]
+    pub checks: bool,
+    /// Verify the server's certificate chain against `ca_file` (`verify required`).
+    pub verify: bool,
+    /// The certificate authorities (PEM), or `@system-ca`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// The name the certificate must be for when no SNI is sent (`verifyhost`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verifyhost: Option<String>,
+    /// The name sent by SNI and checked (`sni EXPR`), evaluated per connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sni: Option<crate::sample::Expr>,
+    /// Protocols offered by ALPN (`alpn`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alpn: Vec<String>,
+    /// The name sent by the checks' SNI (`check-sni`) and their ALPN (`check-alpn`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_sni: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub check_alpn: Vec<String>,
+    pub min_version: u8,
+    pub max_version: u8,
+    /// Suites allowed, by rustls name; empty = rustls's own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suites: Vec<String>,
+    /// A client certificate with its key, shown to the server (`crt`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crt: Option<PathBuf>,
+}
+
+/// Where `ca-file @system-ca` reads the system's authorities.
+const SYSTEM_CAS: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// The certificates of a `ca-file` (PEM; `@system-ca` = the system's).
+pub fn load_cas(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let path = if path == Path::new("@system-ca") {
+        Path::new(SYSTEM_CAS)
+    } else {
+        path
+    };
+    let shown = path.display();
+    let text = std::fs::read(path).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&text)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("`{shown}`: bad PEM: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!("`{shown}` holds no certificate"));
+    }
+    Ok(certs)
+}
+
 /// The suites rustls offers, with the OpenSSL names and the aliases that cover them.
 /// (OpenSSL name, rustls name, TLS 1.3, the aliases that cover it)
 const SUITES: &[(&str, &str, bool, &str)] = &[

@@ -36,6 +36,8 @@ pub type ProxyBody = BoxBody<Bytes, BoxError>;
 pub struct PooledConn {
     sender: hyper::client::conn::http1::SendRequest<ProxyBody>,
     idle_since: Instant,
+    /// The name its TLS handshake sent (`sni`): reused only for the same name.
+    sni: Option<String>,
 }
 
 /// A kept-alive connection idle for longer than this may be closed by the server just as
@@ -776,6 +778,18 @@ async fn handle_inner(
         !fe.cfg.http_after_response.is_empty() || !be.cfg.http_after_response.is_empty();
     let seen = (!fe.cfg.http_response.is_empty() || !be.cfg.http_response.is_empty() || has_after)
         .then(|| Request::from_parts(head_of(&req), ()));
+    // The names TLS servers are to be sent (`sni EXPR`), on the request as rules left it.
+    let sni: Vec<Option<String>> = match be.servers.iter().any(|s| s.tls.is_some()) {
+        true => be
+            .servers
+            .iter()
+            .map(|s| {
+                let e = s.cfg.tls.as_ref().and_then(|t| t.sni.as_ref())?;
+                super::rules::eval_str(&st, &verdict, e, &mut *vars)
+            })
+            .collect(),
+        false => Vec::new(),
+    };
     let (mut parts, body) = req.into_parts();
     verdict.apply(&mut parts.headers);
     if let Some(m) = verdict
@@ -817,20 +831,23 @@ async fn handle_inner(
     let mut attempts = 0;
     let result = loop {
         attempts += 1;
-        let got = get_conn(&be, aff).await;
+        let got = get_conn(&be, aff, &sni).await;
         let (mut sender, lease, ci, reuse) = match got {
             Ok(x) => x,
-            Err(e) => break Err(e),
+            Err(e) => break Err((e, true)),
         };
         info.retries += ci.retries;
         info.queue_ms += ci.queue_ms;
         info.connect_ms += ci.connect_ms;
         let Some(req) = pending.take() else {
-            break Err(ConnFail::Connect {
-                server: lease.server().cfg.name.clone(),
-                error: std::io::Error::other("request lost"),
-                timeout: false,
-            });
+            break Err((
+                ConnFail::Connect {
+                    server: lease.server().cfg.name.clone(),
+                    error: std::io::Error::other("request lost"),
+                    timeout: false,
+                },
+                false,
+            ));
         };
         // A kept-alive connection may have been closed by the server just now: keep a
         // copy of a body-less request to send it again on a fresh connection.
@@ -854,11 +871,14 @@ async fn handle_inner(
                 if lease.server().cfg.observe.is_some() {
                     be.health_event(lease.idx, Event::LiveError, "server response timeout");
                 }
-                break Err(ConnFail::Connect {
-                    server: lease.server().cfg.name.clone(),
-                    error: std::io::Error::new(std::io::ErrorKind::TimedOut, "server timeout"),
-                    timeout: true,
-                });
+                break Err((
+                    ConnFail::Connect {
+                        server: lease.server().cfg.name.clone(),
+                        error: std::io::Error::new(std::io::ErrorKind::TimedOut, "server timeout"),
+                        timeout: true,
+                    },
+                    false,
+                ));
             }
             Ok(Err(mut e)) => {
                 // Not sent at all (the connection was not usable): send it elsewhere.
@@ -882,19 +902,29 @@ async fn handle_inner(
                 }
                 lease.server().shared.stats.eresp.fetch_add(1, Relaxed);
                 be.stats.eresp.fetch_add(1, Relaxed);
-                break Err(ConnFail::Connect {
-                    server: lease.server().cfg.name.clone(),
-                    error: std::io::Error::other(e.error().to_string()),
-                    timeout: false,
-                });
+                break Err((
+                    ConnFail::Connect {
+                        server: lease.server().cfg.name.clone(),
+                        error: std::io::Error::other(e.error().to_string()),
+                        timeout: false,
+                    },
+                    false,
+                ));
             }
         }
     };
     let (resp, sender, lease, tr) = match result {
         Ok(x) => x,
-        Err(e) => {
+        Err((e, connecting)) => {
             be.stats.close();
             let (code, msg, term) = match &e {
+                // No connection could be made (refused, timed out, TLS failed): as
+                // HAProxy, 503 and the connection stage in the log.
+                ConnFail::Connect { .. } if connecting => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "No server is available to handle this request.",
+                    e.term(),
+                ),
                 ConnFail::NoServer => (
                     StatusCode::SERVICE_UNAVAILABLE,
                     "No server is available to handle this request.",
@@ -968,7 +998,8 @@ async fn handle_inner(
         .unwrap_or(false);
     // The server connection is reusable once this response's body has been read to
     // its end (not before: a connection still sending a body is busy).
-    let reusable = (!be.cfg.http_server_close && !server_close).then_some(sender);
+    let reusable = (!be.cfg.http_server_close && !server_close)
+        .then(|| (sender, sni.get(lease.idx).cloned().flatten()));
     let (mut rparts, rbody) = resp.into_parts();
     strip_hop_by_hop(&mut rparts.headers);
     let li = LogInfo {
@@ -1069,12 +1100,13 @@ async fn handle_inner(
             bytes_out,
             if ok { "--" } else { "SD" },
         );
-        if let (true, Some(sender)) = (ok, reusable) {
+        if let (true, Some((sender, sni))) = (ok, reusable) {
             let mut pool = lock(&lease.server().shared.pool);
             if pool.len() < POOL_MAX {
                 pool.push(PooledConn {
                     sender,
                     idle_since: Instant::now(),
+                    sni,
                 });
             }
         }
@@ -1090,6 +1122,7 @@ async fn handle_inner(
 async fn get_conn(
     be: &Arc<BackendRt>,
     aff: Affinity,
+    sni: &[Option<String>],
 ) -> Result<
     (
         hyper::client::conn::http1::SendRequest<ProxyBody>,
@@ -1102,7 +1135,9 @@ async fn get_conn(
     let t0 = Instant::now();
     let lease = be.acquire(aff, &[]).await?;
     let queue_ms = t0.elapsed().as_millis() as u64;
+    let name = |idx: usize| sni.get(idx).and_then(|n| n.as_deref());
     let reused = {
+        let want = name(lease.idx);
         let mut pool = lock(&lease.server().shared.pool);
         let mut found = None;
         // A connection whose previous response has just ended may not be ready yet: keep
@@ -1112,7 +1147,7 @@ async fn get_conn(
             if c.sender.is_closed() {
                 continue;
             }
-            if c.sender.is_ready() {
+            if c.sender.is_ready() && c.sni.as_deref() == want {
                 found = Some((c.sender, c.idle_since.elapsed() > STALE_AFTER));
                 break;
             }
@@ -1135,9 +1170,31 @@ async fn get_conn(
     }
     let (stream, lease, mut info) = connect_server(be, aff, Some(lease)).await?;
     info.queue_ms += queue_ms;
+    let sender = match &lease.server().tls {
+        None => client_h1(be, &lease, stream).await?,
+        Some(up) => {
+            let t = Instant::now();
+            let tls = super::tcp::tls_to_server(be, &lease, up, stream, name(lease.idx)).await?;
+            info.connect_ms += t.elapsed().as_millis() as u64;
+            client_h1(be, &lease, tls).await?
+        }
+    };
+    Ok((sender, lease, info, Reuse::Fresh))
+}
+
+/// An HTTP/1.1 client connection over a connection made to a server, driven by a task
+/// of its own.
+async fn client_h1<IO>(
+    be: &BackendRt,
+    lease: &Lease,
+    io: IO,
+) -> Result<hyper::client::conn::http1::SendRequest<ProxyBody>, ConnFail>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
     let (sender, conn) = hyper::client::conn::http1::Builder::new()
         .read_buf_exact_size(Some(64 * 1024))
-        .handshake(TokioIo::new(stream))
+        .handshake(TokioIo::new(io))
         .await
         .map_err(|e| ConnFail::Connect {
             server: lease.server().cfg.name.clone(),
@@ -1162,7 +1219,7 @@ async fn get_conn(
             }
         }
     });
-    Ok((sender, lease, info, Reuse::Fresh))
+    Ok(sender)
 }
 
 /// Where a server connection came from.

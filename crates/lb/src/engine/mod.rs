@@ -16,7 +16,7 @@ mod rules;
 pub mod state;
 pub mod stats;
 pub mod tcp;
-mod tls;
+pub(crate) mod tls;
 
 use crate::config::{Bind, Config, Mode};
 use crate::health::Event;
@@ -598,6 +598,38 @@ fn set_global_vars(shared: &Shared, config: &Config) {
     }
 }
 
+type Upstreams = (Option<Arc<tls::Upstream>>, Option<Arc<tls::Upstream>>);
+
+/// A server's TLS connectors, for its traffic and for its checks.
+fn upstreams(
+    b: &crate::config::Backend,
+    s: &crate::config::Server,
+) -> Result<Upstreams, EngineError> {
+    let Some(t) = &s.tls else {
+        return Ok((None, None));
+    };
+    let err = |e: String| EngineError::Config(format!("{}: server `{}`: {e}", s.source, s.name));
+    // halo speaks HTTP/1.1 to servers: in mode http only that is offered.
+    let alpn: Vec<String> = match b.mode {
+        Mode::Http => t.alpn.iter().filter(|p| *p != "h2").cloned().collect(),
+        Mode::Tcp => t.alpn.clone(),
+    };
+    let traffic = match t.traffic {
+        true => Some(Arc::new(
+            tls::Upstream::new(t, s.addr.ip(), &alpn, t.sni.is_some()).map_err(err)?,
+        )),
+        false => None,
+    };
+    let ip = s.check_params.addr.unwrap_or(s.addr.ip());
+    let checks = match t.checks {
+        true => Some(Arc::new(
+            tls::Upstream::new(t, ip, &t.check_alpn, t.check_sni.is_some()).map_err(err)?,
+        )),
+        false => None,
+    };
+    Ok((traffic, checks))
+}
+
 /// Builds the runtime objects of a configuration, carrying over server state.
 fn build(
     shared: &Arc<Shared>,
@@ -645,12 +677,15 @@ fn build(
                 if !s.check {
                     shared.up.store(true, Relaxed);
                 }
-                ServerRt {
+                let (tls, check_tls) = upstreams(b, s)?;
+                Ok(ServerRt {
                     cfg: s.clone(),
                     shared,
-                }
+                    tls,
+                    check_tls,
+                })
             })
-            .collect();
+            .collect::<Result<Vec<_>, EngineError>>()?;
         // A backend logs where the frontends that use it log (HAProxy: `log global`).
         let logger = config
             .frontends
@@ -679,7 +714,7 @@ fn build(
             .collect(),
     );
     for f in &config.frontends {
-        let rules = f
+        let rules: Vec<(crate::config::UseBackend, state::Route)> = f
             .use_backend
             .iter()
             .filter_map(|u| {
@@ -691,6 +726,16 @@ fn build(
                 Some((u.clone(), route))
             })
             .collect();
+        let tls_servers = |b: &BackendRt| b.servers.iter().any(|s| s.tls.is_some());
+        let upstream_tls = rules.iter().any(|(_, r)| match r {
+            // A backend named by a sample may be any of them.
+            state::Route::Named(_) => backends.iter().any(|b| tls_servers(b)),
+            state::Route::Fixed(b) => tls_servers(b.as_ref()),
+        }) || f
+            .default_backend
+            .as_deref()
+            .and_then(find)
+            .is_some_and(|b| tls_servers(&b));
         let maxconn = f.maxconn.unwrap_or(config.global.maxconn).max(1) as usize;
         // TLS listeners: their certificates are read here, at each start and reload.
         let tls = f
@@ -720,6 +765,7 @@ fn build(
             auth: auth.clone(),
             by_name: by_name.clone(),
             tls,
+            upstream_tls,
         }));
     }
     Ok(Generation {
@@ -946,6 +992,16 @@ async fn serve(
             .await
         }
         Mode::Http => match http::opening(&fe, &stream).await {
+            Some(http::Opening::Http1) if fe.upstream_tls => {
+                let client = http::Client {
+                    peer,
+                    local: http::local_addr(&stream),
+                    sess,
+                    tls: None,
+                };
+                let io = hyper_util::rt::TokioIo::new(stream);
+                Box::pin(http::serve_hyper(&load.shared, &fe, io, client, false)).await
+            }
             Some(http::Opening::Http1) => {
                 Box::pin(h1::session(&load.shared, &fe, stream, peer, sess)).await
             }
@@ -1095,7 +1151,20 @@ async fn check_loop(be: Arc<BackendRt>, i: usize, n: usize, spread: u8) {
             let pct = fastrand::i32(-i32::from(spread)..=i32::from(spread));
             inter.mul_f64(1.0 + f64::from(pct) / 100.0)
         };
-        let r = probe(&be.cfg.check, target, check_timeouts(&be.cfg, cp.inter.0)).await;
+        let tls = s
+            .check_tls
+            .as_deref()
+            .map(|upstream| crate::probe::CheckTls {
+                upstream,
+                sni: s.cfg.tls.as_ref().and_then(|t| t.check_sni.as_deref()),
+            });
+        let r = probe(
+            &be.cfg.check,
+            target,
+            check_timeouts(&be.cfg, cp.inter.0),
+            tls,
+        )
+        .await;
         {
             let mut lc = lock(&s.shared.last_check);
             lc.status = r.status.to_string();

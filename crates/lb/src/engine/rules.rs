@@ -632,6 +632,16 @@ impl<'x, 'a> Stage<'x, 'a> {
     }
 }
 
+/// An expression's value as text, on the message as `v` left it (a server's `sni`).
+pub(super) fn eval_str<'a>(
+    st: &Stage<'_, 'a>,
+    v: &Verdict<'a>,
+    e: &crate::sample::Expr,
+    vars: &mut dyn Vars,
+) -> Option<String> {
+    e.eval(&st.msg(v), vars).map(Value::into_string)
+}
+
 /// What a rule does to the verdict, worked out on the message before it changes.
 enum Step<'a> {
     Nothing,

@@ -200,6 +200,10 @@ pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub struct ServerRt {
     pub cfg: Server,
     pub shared: Arc<ServerShared>,
+    /// TLS to the server for its traffic (`ssl`).
+    pub tls: Option<Arc<super::tls::Upstream>>,
+    /// TLS for its health checks (`check-ssl`).
+    pub check_tls: Option<Arc<super::tls::Upstream>>,
 }
 
 /// A backend of one generation.
@@ -663,6 +667,9 @@ pub struct FrontendRt {
     pub tls: Vec<(std::net::SocketAddr, Option<i32>, tokio_rustls::TlsAcceptor)>,
     /// Whether this frontend or any backend has `http-after-response` rules.
     pub after_any: bool,
+    /// Some backend it may route to talks TLS to its servers: its HTTP/1 clients are
+    /// served by the HTTP engine that can (hyper's), not by the splicing one.
+    pub upstream_tls: bool,
     /// The process's variables (`proc.`).
     pub proc_vars: Arc<std::sync::Mutex<std::collections::HashMap<String, crate::sample::Value>>>,
 }

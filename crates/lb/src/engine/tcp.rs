@@ -160,6 +160,46 @@ pub async fn connect_server(
     }
 }
 
+/// The TLS handshake with a server (`ssl`), within `timeout connect`; a failure is a
+/// failed connection (counted, and the session gets no server).
+pub(super) async fn tls_to_server(
+    be: &BackendRt,
+    lease: &Lease,
+    up: &super::tls::Upstream,
+    tcp: TcpStream,
+    sni: Option<&str>,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ConnFail> {
+    let hs = up.connect(tcp, sni);
+    let res = match be.cfg.timeout_connect {
+        Some(t) => tokio::time::timeout(t.0, hs)
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timeout")),
+        None => Ok(hs.await),
+    };
+    let timeout = res.is_err();
+    match res.and_then(|r| r) {
+        Ok(s) => Ok(s),
+        Err(error) => {
+            let srv = lease.server();
+            srv.shared.stats.econ.fetch_add(1, Relaxed);
+            be.stats.econ.fetch_add(1, Relaxed);
+            if srv.cfg.observe.is_some() {
+                be.health_event(lease.idx, Event::LiveError, &format!("TLS: {error}"));
+            }
+            tracing::debug!(
+                "{}/{}: TLS handshake failed: {error}",
+                be.cfg.name,
+                srv.cfg.name
+            );
+            Err(ConnFail::Connect {
+                server: srv.cfg.name.clone(),
+                error,
+                timeout,
+            })
+        }
+    }
+}
+
 fn srv_redispatched(be: &BackendRt) {
     be.stats.wredis.fetch_add(1, Relaxed);
 }
@@ -169,6 +209,12 @@ fn srv_redispatched(be: &BackendRt) {
 pub enum ClientStream {
     Plain(TcpStream),
     Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
+/// A `mode tcp` server connection: plain, or TLS (`server ... ssl`).
+enum ServerStream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
 }
 
 impl ClientStream {
@@ -238,7 +284,29 @@ pub async fn session(
             .local_addr()
             .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |a| a.ip())
     });
-    let res = connect_server(&be, aff, None).await;
+    let res = match connect_server(&be, aff, None).await {
+        Ok((tcp, lease, info)) => match &lease.server().tls {
+            None => Ok((ServerStream::Plain(tcp), lease, info)),
+            Some(up) => {
+                // `sni EXPR` on what the connection tells (`ssl_fc_sni`, `dst`...).
+                let name = lease
+                    .server()
+                    .cfg
+                    .tls
+                    .as_ref()
+                    .and_then(|t| t.sni.as_ref())
+                    .and_then(|e| {
+                        let mut vars = super::rules::TxnVars::new(&mut sess, &fe.proc_vars);
+                        e.eval(&conn, &mut vars)
+                    })
+                    .map(crate::sample::Value::into_string);
+                tls_to_server(&be, &lease, up, tcp, name.as_deref())
+                    .await
+                    .map(|s| (ServerStream::Tls(Box::new(s)), lease, info))
+            }
+        },
+        Err(e) => Err(e),
+    };
     let (server, lease, info) = match res {
         Ok(x) => x,
         Err(e) => {
@@ -265,8 +333,22 @@ pub async fn session(
     let splice = fe.splice;
     let counters = Counters::default();
     let mut kill = lease.server().shared.kill.subscribe();
-    let pumped = match client {
-        ClientStream::Plain(c) => {
+    // Both ends close when the copy ends (or is dropped).
+    macro_rules! copy {
+        ($a:expr, $b:expr) => {
+            tokio::select! {
+                biased;
+                (up, down) = super::http::copy_idle($a, $b, idle) => {
+                    counters.c2s.store(up, Relaxed);
+                    counters.s2c.store(down, Relaxed);
+                    Term::Done
+                }
+                _ = kill.changed() => Term::Killed,
+            }
+        };
+    }
+    let pumped = match (client, server) {
+        (ClientStream::Plain(c), ServerStream::Plain(server)) => {
             let r = tokio::select! {
                 biased;
                 r = pump(&c, &server, idle, splice, &counters) => r,
@@ -275,16 +357,9 @@ pub async fn session(
             drop(server);
             r
         }
-        // Both ends close when the copy ends (or is dropped).
-        ClientStream::Tls(tls) => tokio::select! {
-            biased;
-            (up, down) = super::http::copy_idle(tls, server, idle) => {
-                counters.c2s.store(up, Relaxed);
-                counters.s2c.store(down, Relaxed);
-                Term::Done
-            }
-            _ = kill.changed() => Term::Killed,
-        },
+        (ClientStream::Tls(tls), ServerStream::Plain(server)) => copy!(tls, server),
+        (ClientStream::Plain(c), ServerStream::Tls(server)) => copy!(c, server),
+        (ClientStream::Tls(tls), ServerStream::Tls(server)) => copy!(tls, server),
     };
     let bin = counters.c2s.load(Relaxed);
     let bout = counters.s2c.load(Relaxed);

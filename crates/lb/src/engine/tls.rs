@@ -1,16 +1,23 @@
-//! TLS termination on listeners (`bind ... ssl crt ...`): rustls, the certificate chosen
-//! by the name the client asks for (SNI; the first one otherwise, as HAProxy), ALPN;
-//! then HTTP over the decrypted stream (HTTP/2 when ALPN chose it), or in `mode tcp`
-//! the bytes to a server.
+//! TLS with rustls. Termination on listeners (`bind ... ssl crt ...`): the certificate
+//! chosen by the name the client asks for (SNI; the first one otherwise, as HAProxy),
+//! ALPN; then HTTP over the decrypted stream (HTTP/2 when ALPN chose it), or in `mode
+//! tcp` the bytes to a server. And TLS to servers (`server ... ssl ...`): their
+//! certificates verified against the configured authorities and names, SNI, ALPN, a
+//! client certificate.
 
 use super::rules::TlsInfo;
 use super::state::FrontendRt;
 use super::Shared;
-use crate::config::BindTls;
+use crate::config::{BindTls, ServerTls};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use std::net::SocketAddr;
+use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use tokio::net::TcpStream;
 
 /// Certificates by the names they are for.
 #[derive(Debug)]
@@ -48,14 +55,7 @@ impl ResolvesServerCert for ByName {
 /// The acceptor for a listener's TLS settings: its certificates (read now, so that a
 /// reload reads them again), versions, suites and ALPN.
 pub(super) fn acceptor(t: &BindTls) -> Result<tokio_rustls::TlsAcceptor, String> {
-    let mut provider = rustls::crypto::ring::default_provider();
-    if !t.suites.is_empty() {
-        provider.cipher_suites.retain(|s| {
-            s.suite()
-                .as_str()
-                .is_some_and(|n| t.suites.iter().any(|x| x == n))
-        });
-    }
+    let provider = provider(&t.suites);
     let mut certs = Vec::new();
     for path in &t.crt {
         let (chain, key) = crate::config::tls::load_pem(path)?;
@@ -69,19 +69,7 @@ pub(super) fn acceptor(t: &BindTls) -> Result<tokio_rustls::TlsAcceptor, String>
             .map_err(|e| format!("`{}`: unusable private key: {e}", path.display()))?;
         certs.push((names, Arc::new(CertifiedKey::new(chain, key))));
     }
-    // The versions in range that have a suite left.
-    let versions: Vec<&'static rustls::SupportedProtocolVersion> = [
-        (12u8, &rustls::version::TLS12),
-        (13, &rustls::version::TLS13),
-    ]
-    .into_iter()
-    .filter(|(v, _)| (t.min_version..=t.max_version).contains(v))
-    .filter(|(_, pv)| provider.cipher_suites.iter().any(|s| s.version() == *pv))
-    .map(|(_, pv)| pv)
-    .collect();
-    if versions.is_empty() {
-        return Err("no TLS version has a cipher suite left".into());
-    }
+    let versions = versions(&provider, t.min_version, t.max_version)?;
     let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(provider))
         .with_protocol_versions(&versions)
         .map_err(|e| format!("TLS settings: {e}"))?
@@ -89,6 +77,188 @@ pub(super) fn acceptor(t: &BindTls) -> Result<tokio_rustls::TlsAcceptor, String>
         .with_cert_resolver(Arc::new(ByName { certs }));
     cfg.alpn_protocols = t.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))
+}
+
+/// The crypto provider with only the allowed suites (all of rustls's when none is named).
+fn provider(suites: &[String]) -> CryptoProvider {
+    let mut provider = rustls::crypto::ring::default_provider();
+    if !suites.is_empty() {
+        provider.cipher_suites.retain(|s| {
+            s.suite()
+                .as_str()
+                .is_some_and(|n| suites.iter().any(|x| x == n))
+        });
+    }
+    provider
+}
+
+/// The TLS versions in range that have a suite left.
+fn versions(
+    provider: &CryptoProvider,
+    min: u8,
+    max: u8,
+) -> Result<Vec<&'static rustls::SupportedProtocolVersion>, String> {
+    let versions: Vec<_> = [
+        (12u8, &rustls::version::TLS12),
+        (13, &rustls::version::TLS13),
+    ]
+    .into_iter()
+    .filter(|(v, _)| (min..=max).contains(v))
+    .filter(|(_, pv)| provider.cipher_suites.iter().any(|s| s.version() == *pv))
+    .map(|(_, pv)| pv)
+    .collect();
+    if versions.is_empty() {
+        return Err("no TLS version has a cipher suite left".into());
+    }
+    Ok(versions)
+}
+
+/// How a server's certificate is judged: not at all (`verify none`), or its chain
+/// against the configured authorities and, when there is a name to check (the SNI
+/// sent, else `verifyhost`), that name. Without a name, the certificate's names are
+/// not looked at, as HAProxy does.
+#[derive(Debug)]
+struct Judge {
+    chain: Option<Arc<rustls::client::WebPkiServerVerifier>>,
+    algs: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for Judge {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let Some(chain) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match chain.verify_server_cert(end_entity, intermediates, name, ocsp, now) {
+            // An address stands for "no name to check" (see `Upstream::name`).
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) if matches!(name, ServerName::IpAddress(_)) => Ok(ServerCertVerified::assertion()),
+            r => r,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algs)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algs.supported_schemes()
+    }
+}
+
+/// TLS to one server, for its traffic or its checks.
+pub struct Upstream {
+    connector: tokio_rustls::TlsConnector,
+    /// The name when none is sent by SNI: `verifyhost`, else the server's address
+    /// (which the judge takes as "no name to check").
+    fallback: ServerName<'static>,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream")
+            .field("fallback", &self.fallback)
+            .finish()
+    }
+}
+
+impl Upstream {
+    /// The connector for a server's settings (its authorities and client certificate
+    /// read now, so that a reload reads them again). `alpn` and `sni` are those of the
+    /// traffic or of the checks.
+    pub fn new(
+        t: &ServerTls,
+        addr: IpAddr,
+        alpn: &[String],
+        sni: bool,
+    ) -> Result<Upstream, String> {
+        let provider = Arc::new(provider(&t.suites));
+        let versions = versions(&provider, t.min_version, t.max_version)?;
+        let chain = match (&t.ca_file, t.verify) {
+            (Some(f), true) => {
+                let mut roots = rustls::RootCertStore::empty();
+                for c in crate::config::tls::load_cas(f)? {
+                    roots
+                        .add(c)
+                        .map_err(|e| format!("`{}`: unusable authority: {e}", f.display()))?;
+                }
+                let v = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider.clone(),
+                )
+                .build()
+                .map_err(|e| format!("`{}`: {e}", f.display()))?;
+                Some(v)
+            }
+            (None, true) => return Err("verify required without a ca-file".into()),
+            (_, false) => None,
+        };
+        let judge = Arc::new(Judge {
+            chain,
+            algs: provider.signature_verification_algorithms,
+        });
+        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&versions)
+            .map_err(|e| format!("TLS settings: {e}"))?
+            .dangerous()
+            .with_custom_certificate_verifier(judge);
+        let mut cfg = match &t.crt {
+            Some(path) => {
+                let (chain, key) = crate::config::tls::load_pem(path)?;
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .map_err(|e| format!("`{}`: {e}", path.display()))?
+            }
+            None => builder.with_no_client_auth(),
+        };
+        cfg.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+        // SNI only when configured: HAProxy sends none otherwise.
+        cfg.enable_sni = sni;
+        let fallback = match &t.verifyhost {
+            Some(h) => ServerName::try_from(h.clone())
+                .map_err(|_| format!("verifyhost `{h}` is not a host name"))?,
+            None => ServerName::IpAddress(addr.into()),
+        };
+        Ok(Upstream {
+            connector: tokio_rustls::TlsConnector::from(Arc::new(cfg)),
+            fallback,
+        })
+    }
+
+    /// The handshake over a connection made to the server, sending `sni` when given
+    /// (and checking the certificate is for it).
+    pub async fn connect(
+        &self,
+        tcp: TcpStream,
+        sni: Option<&str>,
+    ) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+        let name = sni
+            .filter(|s| !s.is_empty())
+            .and_then(|s| ServerName::try_from(s.to_string()).ok())
+            .unwrap_or_else(|| self.fallback.clone());
+        self.connector.connect(name, tcp).await
+    }
 }
 
 /// The TLS handshake of a client connection, within the time a request head may take.
