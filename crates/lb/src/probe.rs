@@ -50,18 +50,20 @@ pub struct CheckTls<'a> {
 }
 
 /// Runs one check against `addr`, over TLS when `tls` says so (a failed handshake is
-/// a layer-6 failure: `L6RSP`, `L6TOUT`).
+/// a layer-6 failure: `L6RSP`, `L6TOUT`), after a PROXY protocol header when `proxy`
+/// says so (`check-send-proxy`: a check has no client to tell of).
 pub async fn probe(
     kind: &CheckKind,
     addr: SocketAddr,
     t: ProbeTimeouts,
     tls: Option<CheckTls<'_>>,
+    proxy: Option<crate::config::ProxyProto>,
 ) -> ProbeResult {
     let start = Instant::now();
     // `tcp-check connect port N`: that port of the server.
     let addr = match kind {
         CheckKind::TcpCheck(steps) => match steps.first() {
-            Some(TcpCheckStep::Connect { port: Some(p) }) => SocketAddr::new(addr.ip(), *p),
+            Some(TcpCheckStep::Connect { port: Some(p), .. }) => SocketAddr::new(addr.ip(), *p),
             _ => addr,
         },
         _ => addr,
@@ -69,7 +71,13 @@ pub async fn probe(
     let res = match tokio::time::timeout(t.connect, TcpStream::connect(addr)).await {
         Err(_) => Err(fail("L4TOUT", "connection timed out")),
         Ok(Err(e)) => Err(fail("L4CON", e.to_string())),
-        Ok(Ok(s)) => {
+        Ok(Ok(mut s)) => {
+            if let Some(v) = proxy {
+                // Sent like a probe's first bytes: a failure shows in what follows.
+                let _ = s
+                    .write_all(&crate::engine::proxy_proto::header(v, None))
+                    .await;
+            }
             let left = || {
                 t.total
                     .saturating_sub(start.elapsed())

@@ -190,7 +190,7 @@ pub fn confine(g: &Global) -> Result<(), ProcessError> {
     Ok(())
 }
 
-fn lookup_user(name: &str) -> Result<u32, ProcessError> {
+pub(crate) fn lookup_user(name: &str) -> Result<u32, ProcessError> {
     let c = CString::new(name).map_err(|_| ProcessError::Unknown {
         kind: "user",
         name: name.into(),
@@ -207,7 +207,7 @@ fn lookup_user(name: &str) -> Result<u32, ProcessError> {
     Ok(unsafe { (*p).pw_uid })
 }
 
-fn lookup_group(name: &str) -> Result<u32, ProcessError> {
+pub(crate) fn lookup_group(name: &str) -> Result<u32, ProcessError> {
     let c = CString::new(name).map_err(|_| ProcessError::Unknown {
         kind: "group",
         name: name.into(),

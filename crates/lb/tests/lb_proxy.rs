@@ -1284,8 +1284,18 @@ fn lb_tls_termination_with_sni_and_alpn() {
 /// asking clients for a certificate from `client_ca`; it answers what the handshake
 /// told it (SNI, client certificate, protocol).
 struct TlsEcho {
-    child: std::process::Child,
+    _child: Reaped,
     addr: std::net::SocketAddr,
+}
+
+/// A child process killed and reaped when the test ends, passing or not.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 impl TlsEcho {
@@ -1308,16 +1318,9 @@ impl TlsEcho {
             .expect("read");
         assert_eq!(line.trim(), "ready", "the TLS server did not start");
         TlsEcho {
-            child,
+            _child: Reaped(child),
             addr: format!("127.0.0.1:{port}").parse().expect("addr"),
         }
-    }
-}
-
-impl Drop for TlsEcho {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -1508,6 +1511,103 @@ backend b
  server s 127.0.0.1:1 ssl
 ";
     halo_lb::config::haproxy::parse(ok, "t.cfg").expect("ssl-server-verify none");
+}
+
+/// `send-proxy`, `send-proxy-v2` and `check-send-proxy` against a real PROXY protocol
+/// reader, Debian's HAProxy with `accept-proxy`, which answers the client it was told
+/// of: the client's own address and port and the address it connected to, not the load
+/// balancer's connection; in `mode http` and `mode tcp`; a check with the header passes
+/// and one without fails (the reader refuses it).
+#[test]
+fn lb_send_proxy_tells_the_server_its_client() {
+    let Some(haproxy) = which("haproxy") else {
+        return skip("Debian's haproxy (the PROXY protocol reader) is not installed");
+    };
+    let dir = tempfile::tempdir().expect("tmp");
+    let pp = free_port();
+    let reader_cfg = dir.path().join("reader.cfg");
+    std::fs::write(
+        &reader_cfg,
+        format!(
+            "defaults\n mode http\n timeout connect 2s\n timeout client 10s\n timeout server 10s\n\
+             frontend pp\n bind 127.0.0.1:{pp} accept-proxy\n\
+             http-request return status 200 content-type text/plain lf-string \"src=%[src]:%[src_port] dst=%[dst]:%[dst_port]\"\n"
+        ),
+    )
+    .expect("write");
+    let _reader = Reaped(
+        std::process::Command::new(haproxy)
+            .args(["-db", "-f"])
+            .arg(&reader_cfg)
+            .spawn()
+            .expect("haproxy"),
+    );
+    assert!(wait_until(Duration::from_secs(10), || {
+        TcpStream::connect(("127.0.0.1", pp)).is_ok()
+    }));
+    let (p1, p2, pt) = (free_port(), free_port(), free_port());
+    let cfg = format!(
+        "defaults\n timeout connect 2s\n timeout client 10s\n timeout server 10s\n\
+         listen v1\n mode http\n bind 127.0.0.1:{p1}\n option httpchk GET /\n server s 127.0.0.1:{pp} send-proxy check check-send-proxy inter 300\n\
+         listen v2\n mode http\n bind 127.0.0.1:{p2}\n option httpchk GET /\n server s 127.0.0.1:{pp} send-proxy-v2 check check-send-proxy inter 300\n\
+         listen tcp\n mode tcp\n bind 127.0.0.1:{pt}\n server s 127.0.0.1:{pp} send-proxy-v2\n\
+         listen nocheckheader\n mode http\n bind 127.0.0.1:{}\n option httpchk GET /\n server s 127.0.0.1:{pp} send-proxy check inter 300\n",
+        free_port()
+    );
+    let e = start_engine(&cfg);
+    for (port, version) in [
+        (p1, "--http1.1"),
+        (p2, "--http1.1"),
+        (p1, "--http2-prior-knowledge"),
+        (pt, "--http1.1"),
+    ] {
+        // From an address the load balancer does not use for its own connections; in
+        // HTTP/1.1 two requests on one client connection (curl 7.88 does not send a
+        // second request on a prior-knowledge HTTP/2 connection, to any server).
+        let url = format!("http://127.0.0.1:{port}/");
+        let mut args = vec![
+            version,
+            "-s",
+            "--interface",
+            "127.0.0.2",
+            "-w",
+            "\n%{local_port}\n",
+            &url,
+        ];
+        let n = if version == "--http1.1" { 2 } else { 1 };
+        if n == 2 {
+            args.push(&url);
+        }
+        let (ok, out) = curl(&args);
+        assert!(ok, "{port} {version}: {out}");
+        let lines: Vec<&str> = out.lines().collect();
+        let local_port = lines.last().copied().unwrap_or("");
+        let want = format!("src=127.0.0.2:{local_port} dst=127.0.0.1:{port}");
+        assert!(
+            lines.iter().filter(|l| l.starts_with("src=")).count() == n,
+            "{port} {version}: {out}"
+        );
+        assert!(
+            lines
+                .iter()
+                .filter(|l| l.starts_with("src="))
+                .all(|l| *l == want),
+            "{port} {version}: {out} (want {want})"
+        );
+    }
+    // Checks: with the header the reader answers; without, it refuses them.
+    assert!(wait_until(Duration::from_secs(10), || status(
+        &e, "v1", "s"
+    ) == "UP"));
+    assert!(wait_until(Duration::from_secs(10), || status(
+        &e, "v2", "s"
+    ) == "UP"));
+    assert!(wait_until(Duration::from_secs(10), || status(
+        &e,
+        "nocheckheader",
+        "s"
+    ) == "DOWN"));
+    e.stop(Duration::ZERO);
 }
 
 /// `cookie NAME insert indirect nocache httponly` with per-server `cookie`: a new client

@@ -155,6 +155,8 @@ struct ServerDefaults {
     tls_max: Option<u8>,
     ciphers: Option<Vec<String>>,
     ciphersuites: Option<Vec<String>>,
+    proxy: Option<Option<ProxyProto>>,
+    check_proxy: Option<bool>,
 }
 
 impl ServerDefaults {
@@ -194,7 +196,9 @@ impl ServerDefaults {
             tls_min,
             tls_max,
             ciphers,
-            ciphersuites
+            ciphersuites,
+            proxy,
+            check_proxy
         );
     }
 }
@@ -263,7 +267,7 @@ struct StatsDraft {
     any: bool,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 struct HttpSend {
     method: Option<String>,
     uri: Option<String>,
@@ -808,7 +812,7 @@ impl<'a> Parser<'a> {
                     } else if path.contains(':') && !path.starts_with('/') {
                         return Err("only Unix socket paths and inherited sockets (`fd@N`) are supported for the runtime API".into());
                     }
-                    let mut s = StatsSocket { path: path.into(), mode: None, level: "admin".into() };
+                    let mut s = StatsSocket { path: path.into(), mode: None, level: "admin".into(), owner: None, group: None };
                     let mut i = 3;
                     while i < w.len() {
                         match w[i].text.as_str() {
@@ -829,7 +833,19 @@ impl<'a> Parser<'a> {
                             // halo does in-process: nothing to hand over.
                             "expose-fd" if w.get(i + 1).is_some_and(|x| x.text == "listeners") => i += 2,
                             "expose-fd" => return Err("`expose-fd` takes `listeners`".into()),
-                            other => return Err(format!("socket option `{other}` is not supported (mode, level)")),
+                            o @ ("user" | "uid" | "group" | "gid") => {
+                                let v = w.get(i + 1).ok_or_else(|| format!("missing value after `{o}`"))?.text.clone();
+                                if o.ends_with("id") && v.parse::<u32>().is_err() {
+                                    return Err(format!("`{o} {v}`: not a number"));
+                                }
+                                if o.starts_with('u') {
+                                    s.owner = Some(v);
+                                } else {
+                                    s.group = Some(v);
+                                }
+                                i += 2;
+                            }
+                            other => return Err(format!("socket option `{other}` is not supported (mode, level, user, uid, group, gid, expose-fd listeners)")),
                         }
                     }
                     g.stats_socket.push(s);
@@ -1144,6 +1160,8 @@ impl<'a> Parser<'a> {
                     shutdown_sessions_on_down: sd.shutdown_on_down.unwrap_or(false),
                     shutdown_backup_sessions_on_up: sd.shutdown_backup_on_up.unwrap_or(false),
                     tls: self.server_tls(&sd)?,
+                    proxy: sd.proxy.flatten(),
+                    check_proxy: sd.check_proxy.unwrap_or(false),
                     source: place.to_string(),
                 });
             }
@@ -1774,6 +1792,7 @@ impl<'a> Parser<'a> {
                         reason: format!("a backend named `{}` already exists", d.name),
                     });
                 }
+                let mut servers = d.servers.clone();
                 let mut check = d.check.clone().unwrap_or(CheckKind::Tcp);
                 if let CheckKind::Http {
                     method,
@@ -1802,13 +1821,27 @@ impl<'a> Parser<'a> {
                     }
                 } else if let CheckKind::TcpCheck(steps) = &mut check {
                     *steps = d.tcp_check.clone();
-                } else if d.http_expect.is_some() {
-                    self.errors.push(ConfigError {
-                        place: d.source.clone(),
-                        directive: "http-check expect".into(),
-                        reason: "`http-check expect` needs `option httpchk` in the same backend"
-                            .into(),
-                    });
+                    // `tcp-check connect ssl`: the checks talk TLS with each server's
+                    // TLS settings.
+                    if let Some(TcpCheckStep::Connect { ssl: true, .. }) = steps.first() {
+                        for sv in servers.iter_mut() {
+                            match &mut sv.tls {
+                                Some(t) => t.checks = true,
+                                None => self.errors.push(ConfigError {
+                                    place: sv.source.clone(),
+                                    directive: "server".into(),
+                                    reason: format!("`tcp-check connect ssl` needs TLS settings on server `{}` (`ca-file`, or `verify none` with `check-ssl`)", sv.name),
+                                }),
+                            }
+                        }
+                    }
+                } else if d.http_expect.is_some() || d.http_send != HttpSend::default() {
+                    // As HAProxy 2.6: a warning, and the checks stay what the section says.
+                    self.warn(
+                        &d.source,
+                        "http-check",
+                        format!("`{}` uses http-check rules without `option httpchk`, so the rules are ignored", d.name),
+                    );
                 }
                 if d.servers.iter().all(|s| !s.check) && d.check.is_some() && !d.servers.is_empty()
                 {
@@ -1844,7 +1877,7 @@ impl<'a> Parser<'a> {
                     mode,
                     balance: d.balance.unwrap_or_default(),
                     hash_consistent: d.hash_consistent.unwrap_or(false),
-                    server: d.servers.clone(),
+                    server: servers,
                     timeout_connect: t("connect"),
                     timeout_server: t("server"),
                     timeout_queue: t("queue"),
@@ -2527,7 +2560,21 @@ fn parse_server_kws(w: &[Word], defaults: bool) -> R<ServerDefaults> {
             }
             // rustls resumes sessions with the servers it talked to (its session cache).
             "ssl-reuse" | "no-ssl-reuse" | "tls-tickets" => step = 1,
-            "send-proxy" | "send-proxy-v2" | "check-send-proxy" => return Err("the PROXY protocol is not supported yet".into()),
+            "send-proxy" | "send-proxy-v2" | "no-send-proxy" | "no-send-proxy-v2" => {
+                s.proxy = Some(match k {
+                    "send-proxy" => Some(ProxyProto::V1),
+                    "send-proxy-v2" => Some(ProxyProto::V2),
+                    _ => None,
+                });
+                step = 1;
+            }
+            "check-send-proxy" => {
+                s.check_proxy = Some(true);
+                step = 1;
+            }
+            o @ ("send-proxy-v2-ssl" | "send-proxy-v2-ssl-cn" | "proxy-v2-options") => {
+                return Err(format!("`{o}`: the PROXY protocol's TLS and other extensions are not supported (send-proxy, send-proxy-v2)"))
+            }
             "cookie" => return Err("cookie persistence is not supported; use `balance source`".into()),
             "agent-check" | "agent-port" | "agent-inter" | "agent-addr" | "agent-send" => {
                 return Err("agent checks are not supported".into())
@@ -3205,19 +3252,31 @@ fn parse_tcp_check(w: &[Word], first: bool) -> R<Option<TcpCheckStep>> {
             if !first {
                 return Err("`tcp-check connect` is only supported as the first step".into());
             }
-            let port = match (w.get(1).map(|x| x.text.as_str()), w.get(2)) {
-                (None, _) => None,
-                (Some("port"), Some(p)) => Some(
-                    p.text
-                        .parse()
-                        .map_err(|_| format!("`{}` is not a port", p.text))?,
-                ),
-                (Some(o), _) => {
-                    return Err(format!("`tcp-check connect {o}` is not supported (port N)"))
+            let (mut port, mut ssl) = (None, false);
+            let mut i = 1;
+            while i < w.len() {
+                match w[i].text.as_str() {
+                    "port" => {
+                        let p = w.get(i + 1).ok_or("missing port after `port`")?;
+                        port = Some(
+                            p.text
+                                .parse()
+                                .map_err(|_| format!("`{}` is not a port", p.text))?,
+                        );
+                        i += 2;
+                    }
+                    "ssl" => {
+                        ssl = true;
+                        i += 1;
+                    }
+                    o => {
+                        return Err(format!(
+                            "`tcp-check connect {o}` is not supported (port N, ssl)"
+                        ))
+                    }
                 }
-            };
-            no_more(w, if port.is_some() { 3 } else { 1 })?;
-            TcpCheckStep::Connect { port }
+            }
+            TcpCheckStep::Connect { port, ssl }
         }
         "send" => {
             let v = arg(1)?;

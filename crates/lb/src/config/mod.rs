@@ -247,6 +247,12 @@ pub struct StatsSocket {
     /// `admin` allows enable/disable/drain/weight; `operator` and `user` only show.
     #[serde(default = "default_level")]
     pub level: String,
+    /// The socket file's owner and group (`user`/`uid`, `group`/`gid`): a name, or a
+    /// number; names are looked up when the socket is made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 fn default_level() -> String {
@@ -850,8 +856,13 @@ pub enum CheckKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum TcpCheckStep {
-    /// Connect (first step only), perhaps to another port than the server's.
-    Connect { port: Option<u16> },
+    /// Connect (first step only), perhaps to another port than the server's, perhaps
+    /// over TLS (`ssl`, with the server's TLS settings).
+    Connect {
+        port: Option<u16>,
+        #[serde(default)]
+        ssl: bool,
+    },
     /// Send these bytes (`send STRING`, `send-binary HEX`).
     Send(Vec<u8>),
     /// Wait for data that matches (or, `negate`, that does not).
@@ -1005,8 +1016,22 @@ pub struct Server {
     /// TLS to the server, for its traffic and/or its checks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<ServerTls>,
+    /// The PROXY protocol header sent first on each connection (`send-proxy`,
+    /// `send-proxy-v2`); on the checks' too with `check_proxy` (`check-send-proxy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<ProxyProto>,
+    #[serde(default)]
+    pub check_proxy: bool,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub source: String,
+}
+
+/// A version of the PROXY protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProxyProto {
+    V1,
+    V2,
 }
 
 fn one() -> u32 {

@@ -113,37 +113,37 @@ const SUITES: &[(&str, &str, bool, &str)] = &[
         "ECDHE-ECDSA-AES128-GCM-SHA256",
         "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
         false,
-        "ECDHE EECDH kECDHE ECDSA aECDSA AESGCM AES128 AES SHA256 TLSv1.2",
+        "ECDHE EECDH ECDH kECDHE kEECDH ECDSA aECDSA AESGCM AES128 AES SHA256 TLSv1.2",
     ),
     (
         "ECDHE-ECDSA-AES256-GCM-SHA384",
         "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
         false,
-        "ECDHE EECDH kECDHE ECDSA aECDSA AESGCM AES256 AES SHA384 TLSv1.2",
+        "ECDHE EECDH ECDH kECDHE kEECDH ECDSA aECDSA AESGCM AES256 AES SHA384 TLSv1.2",
     ),
     (
         "ECDHE-ECDSA-CHACHA20-POLY1305",
         "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
         false,
-        "ECDHE EECDH kECDHE ECDSA aECDSA CHACHA20 TLSv1.2",
+        "ECDHE EECDH ECDH kECDHE kEECDH ECDSA aECDSA CHACHA20 TLSv1.2",
     ),
     (
         "ECDHE-RSA-AES128-GCM-SHA256",
         "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
         false,
-        "ECDHE EECDH kECDHE RSA aRSA AESGCM AES128 AES SHA256 TLSv1.2",
+        "ECDHE EECDH ECDH kECDHE kEECDH RSA aRSA AESGCM AES128 AES SHA256 TLSv1.2",
     ),
     (
         "ECDHE-RSA-AES256-GCM-SHA384",
         "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
         false,
-        "ECDHE EECDH kECDHE RSA aRSA AESGCM AES256 AES SHA384 TLSv1.2",
+        "ECDHE EECDH ECDH kECDHE kEECDH RSA aRSA AESGCM AES256 AES SHA384 TLSv1.2",
     ),
     (
         "ECDHE-RSA-CHACHA20-POLY1305",
         "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
         false,
-        "ECDHE EECDH kECDHE RSA aRSA CHACHA20 TLSv1.2",
+        "ECDHE EECDH ECDH kECDHE kEECDH RSA aRSA CHACHA20 TLSv1.2",
     ),
 ];
 
@@ -173,6 +173,7 @@ fn known_unsupported(name: &str) -> bool {
                 | "LOW"
                 | "EXPORT"
                 | "RSA"
+                | "DH"
                 | "KRSA"
                 | "SHA1"
                 | "SHA"
@@ -217,7 +218,10 @@ pub fn openssl_suites(list: &str, tls13: bool) -> Result<Vec<String>, String> {
                 .map(|s| s.1)
                 .collect()
         };
-        if matching.is_empty() && !known_unsupported(name) && !is_other_alias(name) {
+        // A combination (`DH+AESGCM`) with a part that names only suites rustls does
+        // not have names none either.
+        let unsupported = |n: &str| known_unsupported(n) || is_other_alias(n);
+        if matching.is_empty() && !name.split('+').any(unsupported) {
             return Err(format!(
                 "cipher `{name}` is not known (halo's TLS offers {})",
                 SUITES
@@ -266,7 +270,12 @@ fn is_other_alias(name: &str) -> bool {
             | "EXPORT56"
             | "ADSS"
             | "KDHE"
-            | "ECDH"
+            | "KECDH"
+            | "KPSK"
+            | "APSK"
+            | "SSLV2"
+            | "SSLV3"
+            | "TLSV1"
             | "AECDSA+SHA1"
     )
 }
@@ -381,6 +390,17 @@ mod tests {
         // Only what the list allows.
         let s = openssl_suites("ECDHE-RSA-AES256-GCM-SHA384", false).unwrap();
         assert_eq!(s, ["TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"]);
+        // TripleO's and OpenStack-Ansible's lists.
+        let s = openssl_suites(
+            "!SSLv2:kEECDH:kRSA:kEDH:kPSK:+3DES:!aNULL:!eNULL:!MD5:!EXP:!RC4:!SEED:!IDEA:!DES",
+            false,
+        )
+        .unwrap();
+        assert_eq!(s.len(), 6, "{s:?}");
+        let s =
+            openssl_suites("ECDH+AESGCM:DH+AESGCM:ECDH+AES256:!aNULL:!MD5:!DSS", false).unwrap();
+        assert_eq!(s.len(), 4, "{s:?}");
+        assert!(s.iter().all(|x| x.contains("GCM")));
         let s = openssl_suites("HIGH:!aNULL:!MD5", false).unwrap();
         assert_eq!(s.len(), 6);
         let s = openssl_suites("ECDHE+AESGCM:!ECDSA", false).unwrap();

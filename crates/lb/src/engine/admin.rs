@@ -126,11 +126,33 @@ pub fn bind(conf: &StatsSocket) -> std::io::Result<Bound> {
     let listener = std::os::unix::net::UnixListener::bind(&path)?;
     listener.set_nonblocking(true)?;
     let ident = file_ident(&path);
-    if let Some(mode) = conf.mode {
-        if let Err(e) = set_mode(&path, mode) {
-            remove_if_ours(&path, ident);
-            return Err(e);
-        }
+    let owned = conf
+        .mode
+        .map_or(Ok(()), |m| set_mode(&path, m))
+        .and_then(|()| {
+            let id = |v: &Option<String>, user: bool| -> std::io::Result<Option<u32>> {
+                let Some(v) = v else { return Ok(None) };
+                if let Ok(n) = v.parse() {
+                    return Ok(Some(n));
+                }
+                let found = if user {
+                    crate::process::lookup_user(v)
+                } else {
+                    crate::process::lookup_group(v)
+                };
+                found
+                    .map(Some)
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::NotFound, e.to_string()))
+            };
+            let (uid, gid) = (id(&conf.owner, true)?, id(&conf.group, false)?);
+            if uid.is_some() || gid.is_some() {
+                std::os::unix::fs::chown(&path, uid, gid)?;
+            }
+            Ok(())
+        });
+    if let Err(e) = owned {
+        remove_if_ours(&path, ident);
+        return Err(e);
     }
     Ok(Bound {
         listener: Listener::Unix(listener),

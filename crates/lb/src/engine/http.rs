@@ -831,7 +831,7 @@ async fn handle_inner(
     let mut attempts = 0;
     let result = loop {
         attempts += 1;
-        let got = get_conn(&be, aff, &sni).await;
+        let got = get_conn(&be, aff, &sni, (ctx.peer, ctx.local)).await;
         let (mut sender, lease, ci, reuse) = match got {
             Ok(x) => x,
             Err(e) => break Err((e, true)),
@@ -1100,7 +1100,10 @@ async fn handle_inner(
             bytes_out,
             if ok { "--" } else { "SD" },
         );
-        if let (true, Some((sender, sni))) = (ok, reusable) {
+        // A connection that told the server its client (PROXY protocol) is that
+        // client's: not pooled.
+        let private = lease.server().cfg.proxy.is_some();
+        if let (true, Some((sender, sni)), false) = (ok, reusable, private) {
             let mut pool = lock(&lease.server().shared.pool);
             if pool.len() < POOL_MAX {
                 pool.push(PooledConn {
@@ -1123,6 +1126,7 @@ async fn get_conn(
     be: &Arc<BackendRt>,
     aff: Affinity,
     sni: &[Option<String>],
+    client: (SocketAddr, SocketAddr),
 ) -> Result<
     (
         hyper::client::conn::http1::SendRequest<ProxyBody>,
@@ -1168,7 +1172,7 @@ async fn get_conn(
             Reuse::Pooled { stale },
         ));
     }
-    let (stream, lease, mut info) = connect_server(be, aff, Some(lease)).await?;
+    let (stream, lease, mut info) = connect_server(be, aff, Some(lease), client).await?;
     info.queue_ms += queue_ms;
     let sender = match &lease.server().tls {
         None => client_h1(be, &lease, stream).await?,

@@ -12,6 +12,7 @@ pub mod admin;
 pub mod h1;
 pub mod http;
 pub mod logfmt;
+pub(crate) mod proxy_proto;
 mod rules;
 pub mod state;
 pub mod stats;
@@ -1158,13 +1159,9 @@ async fn check_loop(be: Arc<BackendRt>, i: usize, n: usize, spread: u8) {
                 upstream,
                 sni: s.cfg.tls.as_ref().and_then(|t| t.check_sni.as_deref()),
             });
-        let r = probe(
-            &be.cfg.check,
-            target,
-            check_timeouts(&be.cfg, cp.inter.0),
-            tls,
-        )
-        .await;
+        let proxy = s.cfg.proxy.filter(|_| s.cfg.check_proxy);
+        let timeouts = check_timeouts(&be.cfg, cp.inter.0);
+        let r = probe(&be.cfg.check, target, timeouts, tls, proxy).await;
         {
             let mut lc = lock(&s.shared.last_check);
             lc.status = r.status.to_string();

@@ -60,6 +60,8 @@ async fn connect_once(
     addr: SocketAddr,
     timeout: Option<Duration>,
     tcpka: bool,
+    proxy: Option<crate::config::ProxyProto>,
+    client: (SocketAddr, SocketAddr),
 ) -> Result<TcpStream, (io::Error, bool)> {
     let fut = TcpStream::connect(addr);
     let s = match timeout {
@@ -78,16 +80,26 @@ async fn connect_once(
     if tcpka {
         let _ = socket2::SockRef::from(&s).set_keepalive(true);
     }
+    if let Some(v) = proxy {
+        // A few dozen bytes into a new connection's empty send buffer.
+        use tokio::io::AsyncWriteExt;
+        let mut s = s;
+        let h = super::proxy_proto::header(v, Some(client));
+        s.write_all(&h).await.map_err(|e| (e, false))?;
+        return Ok(s);
+    }
     Ok(s)
 }
 
 /// Takes a server slot and connects, retrying `retries` times; with `option redispatch`
 /// a retry may go to another server (HAProxy's interval rule), and a retry always goes
-/// elsewhere once the failed server is known to be down.
+/// elsewhere once the failed server is known to be down. A server that wants the PROXY
+/// protocol is told first who `client` (its address, and the one it connected to) is.
 pub async fn connect_server(
     be: &Arc<BackendRt>,
     aff: Affinity,
     first: Option<Lease>,
+    client: (SocketAddr, SocketAddr),
 ) -> Result<(TcpStream, Lease, ConnInfo), ConnFail> {
     let mut info = ConnInfo::default();
     let mut exclude: Vec<usize> = Vec::new();
@@ -107,7 +119,7 @@ pub async fn connect_server(
         // retry goes elsewhere, nothing having been sent to it.
         let mut kill = srv.shared.kill.subscribe();
         let connected = tokio::select! {
-            r = connect_once(srv.cfg.addr, timeout, be.cfg.srvtcpka) => r,
+            r = connect_once(srv.cfg.addr, timeout, be.cfg.srvtcpka, srv.cfg.proxy, client) => r,
             _ = kill.changed() => Err((
                 io::Error::new(io::ErrorKind::ConnectionAborted, "its host left the cluster"),
                 false,
@@ -284,7 +296,11 @@ pub async fn session(
             .local_addr()
             .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |a| a.ip())
     });
-    let res = match connect_server(&be, aff, None).await {
+    let local_addr = client
+        .tcp()
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), 0));
+    let res = match connect_server(&be, aff, None, (peer, local_addr)).await {
         Ok((tcp, lease, info)) => match &lease.server().tls {
             None => Ok((ServerStream::Plain(tcp), lease, info)),
             Some(up) => {

@@ -77,6 +77,7 @@ async fn server_conn(
     fresh: bool,
     replayable: bool,
     timed: bool,
+    client: (SocketAddr, SocketAddr),
 ) -> Result<(TcpStream, Lease, ConnInfo, bool), ConnFail> {
     let t0 = timed.then(Instant::now);
     let lease = be.acquire(aff, &[]).await?;
@@ -103,7 +104,7 @@ async fn server_conn(
             return Ok((c.stream, lease, info, true));
         }
     }
-    let (s, lease, mut info) = connect_server(be, aff, Some(lease)).await?;
+    let (s, lease, mut info) = connect_server(be, aff, Some(lease), client).await?;
     info.queue_ms += queue_ms;
     Ok((s, lease, info, false))
 }
@@ -125,6 +126,10 @@ fn still_idle(s: &TcpStream) -> bool {
 /// Returns a server connection to the pool, closing those idle for longer than
 /// [`IDLE_MAX`] (servers close theirs after a while too).
 fn give_back(lease: &Lease, stream: TcpStream) {
+    // A connection that told the server its client (PROXY protocol) is that client's.
+    if lease.server().cfg.proxy.is_some() {
+        return;
+    }
     let now = Instant::now();
     let mut pool = lock(&lease.server().shared.h1_pool);
     // Kept in the order they were given back: the oldest are at the front.
@@ -727,18 +732,26 @@ async fn exchange_inner(
     // again.
     let (mut server, lease, resp, tr, mut kill) = loop {
         attempts += 1;
-        let (mut server, lease, ci, reused) =
-            match server_conn(&be, aff, fresh, replayable, logging).await {
-                Ok(x) => x,
-                Err(e) => {
-                    be.stats.close();
-                    let server = match &e {
-                        ConnFail::Connect { server, .. } => server.as_str(),
-                        _ => "<NOSRV>",
-                    };
-                    return trace.refuse(Some(&be), server, info, 503, e.term());
-                }
-            };
+        let (mut server, lease, ci, reused) = match server_conn(
+            &be,
+            aff,
+            fresh,
+            replayable,
+            logging,
+            (peer, local_addr(client)),
+        )
+        .await
+        {
+            Ok(x) => x,
+            Err(e) => {
+                be.stats.close();
+                let server = match &e {
+                    ConnFail::Connect { server, .. } => server.as_str(),
+                    _ => "<NOSRV>",
+                };
+                return trace.refuse(Some(&be), server, info, 503, e.term());
+            }
+        };
         info.retries += ci.retries;
         info.queue_ms += ci.queue_ms;
         info.connect_ms += ci.connect_ms;
