@@ -1610,6 +1610,105 @@ fn lb_send_proxy_tells_the_server_its_client() {
     e.stop(Duration::ZERO);
 }
 
+/// Rate limits as OpenStack-Ansible writes them: `stick-table type ipv6 ... store
+/// http_req_rate(10s),http_err_rate(10s)`, `http-request track-sc0 src` and `deny
+/// deny_status 429 if { sc_http_req_rate(0) gt N }`: a client is refused once over the
+/// rate, another client is not, an exempted address never is; 4xx answers (the
+/// server's and the load balancer's own) count as errors; over HTTP/1.1 and HTTP/2;
+/// `show table` shows the entries; `src_*` fetches and `table_*` converters read the
+/// same entries; a track-sc without a table is refused.
+#[test]
+fn lb_stick_table_counters_limit_request_rates() {
+    let a = HttpBackend::start("alpha");
+    let p = free_port();
+    let dir = tempfile::tempdir().expect("tmp");
+    let sock = dir.path().join("admin.sock");
+    let cfg = format!(
+        "global\n stats socket {sock} level admin\n\
+         defaults\n mode http\n timeout connect 2s\n timeout client 10s\n timeout server 10s\n\
+         frontend fe\n bind 127.0.0.1:{p}\n\
+         stick-table  type ipv6  size 256k  expire 10s  store http_req_rate(10s),http_err_rate(10s),conn_cnt\n\
+         http-request track-sc0 src\n\
+         http-request deny deny_status 429 if {{ sc_http_req_rate(0) gt 5 }} !{{ src 127.0.0.3 }}\n\
+         http-request deny deny_status 429 if {{ sc_http_err_rate(0) gt 2 }}\n\
+         http-request return status 200 content-type text/plain lf-string \"%[src_conn_cnt] %[src,table_http_req_rate(fe)]\" if {{ path /count }}\n\
+         default_backend be\n\
+         backend be\n server a {a}\n",
+        sock = sock.display(),
+        a = a.addr
+    );
+    let e = start_engine(&cfg);
+    let code = |from: &str, version: &str, path: &str| {
+        curl(&[
+            version,
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--interface",
+            from,
+            &format!("http://127.0.0.1:{p}{path}"),
+        ])
+        .1
+    };
+    for (from, version) in [
+        ("127.0.0.2", "--http1.1"),
+        ("127.0.0.5", "--http2-prior-knowledge"),
+    ] {
+        let codes: Vec<String> = (0..7).map(|_| code(from, version, "/")).collect();
+        assert_eq!(
+            codes,
+            ["200", "200", "200", "200", "200", "429", "429"],
+            "{from} {version}"
+        );
+    }
+    // Another client has its own count; an exempted one is never refused for its rate.
+    assert_eq!(code("127.0.0.4", "--http1.1", "/"), "200");
+    for _ in 0..8 {
+        assert_eq!(code("127.0.0.3", "--http1.1", "/"), "200");
+    }
+    // Errors: three 404s from the server, then even a good request is refused (the
+    // 429s count too).
+    for _ in 0..3 {
+        assert_eq!(
+            code("127.0.0.6", "--http2-prior-knowledge", "/status/404"),
+            "404"
+        );
+    }
+    assert_eq!(code("127.0.0.6", "--http2-prior-knowledge", "/"), "429");
+    // The samples of the same entry.
+    let (_, out) = curl(&[
+        "-s",
+        "--interface",
+        "127.0.0.4",
+        &format!("http://127.0.0.1:{p}/count"),
+    ]);
+    assert_eq!(out, "2 2", "src_conn_cnt and table_http_req_rate");
+    let shown = admin_command(&sock, "show table fe").expect("show table");
+    // HAProxy's layout: 256k is 262144, the items in HAProxy's order, periods in ms.
+    assert!(
+        shown.starts_with("# table: fe, type: ipv6, size:262144, used:5\n0x"),
+        "{shown}"
+    );
+    let line = shown
+        .lines()
+        .find(|l| l.contains("key=::ffff:127.0.0.2 "))
+        .unwrap_or_default();
+    assert!(line.contains(" use=0 exp="), "{shown}");
+    assert!(
+        line.ends_with(" conn_cnt=7 http_req_rate(10000)=7 http_err_rate(10000)=2"),
+        "{shown}"
+    );
+    e.stop(Duration::ZERO);
+    let bad = "defaults\n mode http\nfrontend f\n bind :1\n http-request track-sc0 src\n";
+    let err = halo_lb::config::haproxy::parse(bad, "t.cfg").expect_err("refused");
+    assert!(
+        err.to_string().contains("t.cfg:5") && err.to_string().contains("no stick-table"),
+        "{err}"
+    );
+}
+
 /// `cookie NAME insert indirect nocache httponly` with per-server `cookie`: a new client
 /// is told its server in a cookie (marked private for caches), a client with the cookie
 /// stays on that server and the server never sees the cookie, and when that server

@@ -228,7 +228,7 @@ struct Draft {
     tcp_rules: Vec<TcpRule>,
     redirect_rules: Vec<HttpRule>,
     /// `stick-table`: size, expire.
-    stick_table: Option<(usize, Option<Dur>)>,
+    stick_table: Option<TableSpec>,
     stick_on: Option<(StickOn, String)>,
     cookie: Option<CookiePersist>,
     monitor_uri: Option<String>,
@@ -1398,8 +1398,12 @@ impl<'a> Parser<'a> {
                 return Err(format!("`{kw}` rules are not supported (`tcp-request`, `http-request` and `http-response` are)"))
             }
             "stick-table" => {
-                back_only(kw)?;
-                d.stick_table = Some(parse_stick_table(&w[1..])?);
+                if k == Kind::Defaults {
+                    return Err("`stick-table` is not allowed in `defaults`".into());
+                }
+                let mut spec = parse_stick_table(&w[1..])?;
+                spec.source = place.to_string();
+                d.stick_table = Some(spec);
             }
             "stick" => {
                 back_only(kw)?;
@@ -1731,8 +1735,21 @@ impl<'a> Parser<'a> {
             frontends: Vec::new(),
             backends: Vec::new(),
             userlists: std::mem::take(&mut self.userlists),
+            tables: Vec::new(),
         };
         let drafts = std::mem::take(&mut self.proxies);
+        for d in &drafts {
+            if let Some(t) = &d.stick_table {
+                cfg.tables.push(Table {
+                    name: d.name.clone(),
+                    key: t.key,
+                    size: t.size,
+                    expire: t.expire,
+                    store: t.store.clone(),
+                    source: t.source.clone(),
+                });
+            }
+        }
         for d in &drafts {
             let mode = d.mode.unwrap_or_default();
             let t = |k: &str| d.timeouts.get(k).copied();
@@ -1912,12 +1929,25 @@ impl<'a> Parser<'a> {
                     },
                     redirect: backend_only(d, &d.redirect_rules),
                     cookie: backend_only_opt(d, &d.cookie),
-                    stick: match (&d.stick_on, d.stick_table) {
-                        (Some((on, _)), Some((size, expire))) => Some(Stick {
-                            on: *on,
-                            size,
-                            expire,
-                        }),
+                    stick: match (&d.stick_on, &d.stick_table) {
+                        (Some((on, _)), Some(t)) if matches!(t.key, TableKey::Ip | TableKey::Ipv6) => {
+                            Some(Stick {
+                                on: *on,
+                                size: t.size,
+                                expire: t.expire,
+                            })
+                        }
+                        (Some((_, place)), Some(t)) => {
+                            self.errors.push(ConfigError {
+                                place: place.clone(),
+                                directive: "stick".into(),
+                                reason: format!(
+                                    "`stick on` needs a stick-table of type ip or ipv6 (`{}` is {:?})",
+                                    d.name, t.key
+                                ),
+                            });
+                            None
+                        }
                         (Some((_, place)), None) => {
                             self.errors.push(ConfigError {
                                 place: place.clone(),
@@ -1929,7 +1959,7 @@ impl<'a> Parser<'a> {
                             });
                             None
                         }
-                        (None, Some(_)) => {
+                        (None, Some(t)) if t.store.is_empty() => {
                             self.warn(
                                 &d.source,
                                 "stick-table",
@@ -1937,7 +1967,7 @@ impl<'a> Parser<'a> {
                             );
                             None
                         }
-                        (None, None) => None,
+                        (None, _) => None,
                     },
                     source: d.source.clone(),
                 });
@@ -2067,6 +2097,27 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
                 ("http-after-response", &f.http_after_response),
             ],
         );
+        let tracks = f
+            .http_request
+            .iter()
+            .filter_map(|r| match &r.action {
+                HttpAction::Track(t) => Some((t, &r.source)),
+                _ => None,
+            })
+            .chain(f.tcp_request.iter().filter_map(|r| match &r.action {
+                TcpAction::Track(t) => Some((t, &r.source)),
+                _ => None,
+            }));
+        for (t, place) in tracks {
+            let table = t.table.as_deref().unwrap_or(&f.name);
+            if !cfg.tables.iter().any(|x| x.name == table) {
+                e(
+                    place,
+                    "track-sc",
+                    format!("no stick-table in section `{table}`"),
+                );
+            }
+        }
         for name in unknown_userlists(cfg, &f.acl) {
             e(&f.source, "http_auth", format!("unknown userlist `{name}`"));
         }
@@ -2227,7 +2278,10 @@ fn action_needs_response(a: &HttpAction) -> bool {
                 || r.headers.iter().any(|(_, v)| v.needs_response())
         }
         HttpAction::Redirect(r) => r.target.needs_response(),
-        HttpAction::DelHeader { .. }
+        HttpAction::Track(t) => t.key.needs_response(),
+        HttpAction::ScSetGpt0 { value, .. } => value.needs_response(),
+        HttpAction::ScIncGpc { .. }
+        | HttpAction::DelHeader { .. }
         | HttpAction::Deny { .. }
         | HttpAction::Allow
         | HttpAction::Auth { .. }
@@ -2273,6 +2327,9 @@ fn check_http_action(a: &HttpAction) -> Result<(), String> {
         )),
         HttpAction::Redirect(r) => value_ok(&r.target),
         HttpAction::Deny { .. }
+        | HttpAction::Track(_)
+        | HttpAction::ScIncGpc { .. }
+        | HttpAction::ScSetGpt0 { .. }
         | HttpAction::Allow
         | HttpAction::Auth { .. }
         | HttpAction::UsePrometheus
@@ -2796,9 +2853,21 @@ fn read_errorfile(code: u16, path: &str, bufsize: usize) -> R<String> {
 }
 
 /// `type ip|ipv6 size N[k|m|g] [expire T] [nopurge]`: the table's size and expiry.
-fn parse_stick_table(w: &[Word]) -> R<(usize, Option<Dur>)> {
+/// A `stick-table` line as read.
+#[derive(Debug, Clone)]
+struct TableSpec {
+    key: TableKey,
+    size: usize,
+    expire: Option<Dur>,
+    store: Vec<crate::sample::stick::Stored>,
+    source: String,
+}
+
+fn parse_stick_table(w: &[Word]) -> R<TableSpec> {
     let mut size = None;
     let mut expire = None;
+    let mut key = None;
+    let mut store = Vec::new();
     let mut i = 0;
     while i < w.len() {
         let arg = |k: usize| {
@@ -2807,16 +2876,28 @@ fn parse_stick_table(w: &[Word]) -> R<(usize, Option<Dur>)> {
                 .ok_or_else(|| format!("missing value after `{}`", w[i].text))
         };
         match w[i].text.as_str() {
-            "type" => match arg(i + 1)? {
-                "ip" | "ipv6" => i += 2,
-                t => return Err(format!("stick-table type `{t}` is not supported (ip, ipv6)")),
-            },
+            "type" => {
+                key = Some(match arg(i + 1)? {
+                    "ip" => TableKey::Ip,
+                    "ipv6" => TableKey::Ipv6,
+                    "integer" => TableKey::Integer,
+                    "string" => TableKey::String,
+                    "binary" => TableKey::Binary,
+                    t => return Err(format!("stick-table type `{t}` is not one of ip, ipv6, integer, string, binary")),
+                });
+                i += 2;
+                // `len N` of strings and binaries: keys are kept whole.
+                if matches!(key, Some(TableKey::String | TableKey::Binary)) && w.get(i).is_some_and(|x| x.text == "len") {
+                    let _: usize = num(w.get(i + 1), "key length")?;
+                    i += 2;
+                }
+            }
             "size" => {
                 let v = arg(i + 1)?;
                 let (n, mult) = match v.char_indices().last() {
-                    Some((k, 'k' | 'K')) => (&v[..k], 1_000),
-                    Some((k, 'm' | 'M')) => (&v[..k], 1_000_000),
-                    Some((k, 'g' | 'G')) => (&v[..k], 1_000_000_000),
+                    Some((k, 'k' | 'K')) => (&v[..k], 1 << 10),
+                    Some((k, 'm' | 'M')) => (&v[..k], 1 << 20),
+                    Some((k, 'g' | 'G')) => (&v[..k], 1 << 30),
                     _ => (v, 1),
                 };
                 let n: usize = n.parse().map_err(|_| format!("`{v}` is not a table size"))?;
@@ -2829,11 +2910,41 @@ fn parse_stick_table(w: &[Word]) -> R<(usize, Option<Dur>)> {
             }
             "nopurge" => i += 1,
             "peers" => return Err("stick-table `peers` are not supported: the node holding the VIP is the only one answering, with its own table".into()),
-            "store" => return Err("stick-table `store` (counters) is not supported yet".into()),
-            o => return Err(format!("stick-table option `{o}` is not supported (type, size, expire, nopurge)")),
+            "store" => {
+                for item in split_top(arg(i + 1)?) {
+                    store.push(crate::sample::stick::parse_stored(item.trim())?);
+                }
+                i += 2;
+            }
+            o => return Err(format!("stick-table option `{o}` is not supported (type, size, expire, nopurge, store)")),
         }
     }
-    Ok((size.ok_or("a stick-table needs a `size`")?, expire))
+    Ok(TableSpec {
+        key: key.ok_or("a stick-table needs a `type`")?,
+        size: size.ok_or("a stick-table needs a `size`")?,
+        expire,
+        store,
+        source: String::new(),
+    })
+}
+
+/// Splits a `store` list at the commas outside parentheses.
+fn split_top(s: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut depth, mut start) = (0i32, 0);
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                out.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&s[start..]);
+    out.into_iter().filter(|x| !x.trim().is_empty()).collect()
 }
 
 /// `on src|dst [table NAME]`.
@@ -3141,6 +3252,17 @@ fn parse_http_rule(
         ("auth", ..) if !response => {
             return Err("`http-request auth` takes only `realm NAME`".into())
         }
+        (t, None, _) if !response && t.starts_with("track-sc") => {
+            HttpAction::Track(parse_track(t, &args)?)
+        }
+        ("sc-inc-gpc0" | "sc-inc-gpc1", Some(n), []) if !response => HttpAction::ScIncGpc {
+            slot: slot_of(n)?,
+            gpc1: verb.ends_with('1'),
+        },
+        ("sc-set-gpt0", Some(n), [v]) if !response => HttpAction::ScSetGpt0 {
+            slot: slot_of(n)?,
+            value: Expr::parse(v)?,
+        },
         ("set-var" | "set-var-fmt", Some(var), [v]) => HttpAction::SetVar {
             var: VarSet::parse(var)?,
             value: if verb == "set-var" {
@@ -3325,6 +3447,32 @@ fn parse_tcp_check(w: &[Word], first: bool) -> R<Option<TcpCheckStep>> {
 
 /// `tcp-request inspect-delay T` (accepted: halo's content rules read no payload, so
 /// they never wait) or `tcp-request STAGE ACTION [if|unless COND]`.
+/// A stream counter slot: 0, 1 or 2.
+fn slot_of(n: &str) -> R<u8> {
+    match n.trim().parse::<u8>() {
+        Ok(n) if n < 3 => Ok(n),
+        _ => Err(format!("`{n}`: a stream counter is 0, 1 or 2")),
+    }
+}
+
+/// `track-scN KEY [table TABLE]`.
+fn parse_track(verb: &str, args: &[&str]) -> R<Track> {
+    let slot = slot_of(verb.trim_start_matches("track-sc"))?;
+    match args {
+        [key] => Ok(Track {
+            slot,
+            key: Expr::parse(key)?,
+            table: None,
+        }),
+        [key, "table", t] => Ok(Track {
+            slot,
+            key: Expr::parse(key)?,
+            table: Some(t.to_string()),
+        }),
+        _ => Err(format!("`{verb} KEY [table TABLE]`")),
+    }
+}
+
 fn parse_tcp_rule(d: &mut Draft, w: &[Word], place: &str) -> R<Option<TcpRule>> {
     let stage = match w.first().map(|x| x.text.as_str()) {
         Some("inspect-delay") => {
@@ -3358,6 +3506,12 @@ fn parse_tcp_rule(d: &mut Draft, w: &[Word], place: &str) -> R<Option<TcpRule>> 
         None => (verb, None),
     };
     let action = match (name, inner, args.as_slice()) {
+        (t, None, _) if t.starts_with("track-sc") => {
+            if stage != TcpStage::Content {
+                return Err(format!("`tcp-request {} {t}`: tracking is supported in `tcp-request content` and `http-request` rules", w[0].text));
+            }
+            TcpAction::Track(parse_track(t, &args)?)
+        }
         ("accept", None, []) => TcpAction::Accept,
         ("reject", None, []) => TcpAction::Reject,
         ("set-var" | "set-var-fmt", Some(var), [v]) => TcpAction::SetVar {
@@ -3683,7 +3837,7 @@ mod tests {
         };
         refused(
             "http-request track-sc0 src",
-            "`http-request track-sc0` is not supported",
+            "no stick-table in section `l`",
         );
         refused("http-request set-var(x) str(y)", "has no scope");
         refused("http-request redirect scheme https code 999", "999");
@@ -3731,7 +3885,7 @@ mod tests {
         let s = c.backends[0].stick.clone().expect("stick");
         assert_eq!(
             (s.on, s.size, s.expire),
-            (StickOn::Dst, 1000, Some(Dur::ms(1_800_000)))
+            (StickOn::Dst, 1024, Some(Dur::ms(1_800_000)))
         );
         let bad = |body: &str, why: &str| {
             let e = errs(&format!(
@@ -3749,7 +3903,7 @@ mod tests {
         );
         bad(
             " stick-table type string size 10\n stick on src",
-            "type `string`",
+            "type ip or ipv6",
         );
         bad(" stick-table type ip\n stick on src", "needs a `size`");
         bad(

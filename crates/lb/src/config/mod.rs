@@ -88,6 +88,46 @@ impl<'de> Deserialize<'de> for Dur {
     }
 }
 
+/// `track-scN KEY [table T]`: the stream tracks the entry of KEY (the value of the
+/// expression) in counter slot N, in table T or the current proxy's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Track {
+    pub slot: u8,
+    pub key: Expr,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+}
+
+/// What a stick table is keyed by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TableKey {
+    Ip,
+    Ipv6,
+    Integer,
+    String,
+    Binary,
+}
+
+/// A section's stick table (`stick-table type T size N [expire E] [store ...]`), named
+/// after its section: the counters `track-sc*` keeps and the `sc_*`/`src_*`/`table_*`
+/// samples read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Table {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub key: TableKey,
+    pub size: usize,
+    #[serde(default)]
+    pub expire: Option<Dur>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub store: Vec<crate::sample::stick::Stored>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source: String,
+}
+
 /// The whole load balancer configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -102,6 +142,9 @@ pub struct Config {
     /// `userlist` sections: users and groups for `http_auth()`.
     #[serde(default, rename = "userlist", skip_serializing_if = "Vec::is_empty")]
     pub userlists: Vec<Userlist>,
+    /// The sections' stick tables with counters.
+    #[serde(default, rename = "table", skip_serializing_if = "Vec::is_empty")]
+    pub tables: Vec<Table>,
 }
 
 /// A `userlist` section.
@@ -449,6 +492,13 @@ pub struct HttpRule {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum HttpAction {
+    /// `track-scN KEY [table T]`.
+    Track(Track),
+    /// `sc-inc-gpc0(N)`, `sc-inc-gpc1(N)`: adds one to the counter of the entry tracked
+    /// in slot N.
+    ScIncGpc { slot: u8, gpc1: bool },
+    /// `sc-set-gpt0(N) VALUE`.
+    ScSetGpt0 { slot: u8, value: Expr },
     /// Replaces every line of the header with one (`set-header NAME FMT`).
     SetHeader { name: String, value: LogFmt },
     /// Adds a header line (`add-header NAME FMT`).
@@ -582,6 +632,8 @@ pub enum TcpStage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum TcpAction {
+    /// `track-scN KEY [table T]` (`content` only).
+    Track(Track),
     /// Stops this stage's rules; the connection goes on.
     Accept,
     /// Closes the connection.

@@ -268,6 +268,16 @@ fn log_target(l: &LogTarget) -> String {
 }
 
 /// ` if a b || !c` (empty when there is no condition).
+/// `track-scN` in words.
+fn track(t: &Track) -> String {
+    format!(
+        "track {} in counter {} (table {})",
+        t.key,
+        t.slot,
+        t.table.as_deref().unwrap_or("of this section")
+    )
+}
+
 /// A proxy's `http-request` and `http-response` rules, one per line.
 fn rules(s: &mut String, requests: &[HttpRule], responses: &[HttpRule]) {
     let all = requests
@@ -276,6 +286,13 @@ fn rules(s: &mut String, requests: &[HttpRule], responses: &[HttpRule]) {
         .chain(responses.iter().map(|r| ("http-response", r)));
     for (kw, r) in all {
         let action = match &r.action {
+            HttpAction::Track(t) => track(t),
+            HttpAction::ScIncGpc { slot, gpc1 } => {
+                format!("add one to gpc{} of counter {slot}", u8::from(*gpc1))
+            }
+            HttpAction::ScSetGpt0 { slot, value } => {
+                format!("set gpt0 of counter {slot} to {value}")
+            }
             HttpAction::SetHeader { name, value } => format!("set-header {name} \"{value}\""),
             HttpAction::AddHeader { name, value } => format!("add-header {name} \"{value}\""),
             HttpAction::DelHeader { name, method } => match method {

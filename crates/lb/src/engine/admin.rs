@@ -348,6 +348,17 @@ fn set_var(shared: &Shared, name: &str, text: &str, fmt: bool) -> Result<String,
     }
 }
 
+fn table_type(k: crate::config::TableKey) -> &'static str {
+    use crate::config::TableKey;
+    match k {
+        TableKey::Ip => "ip",
+        TableKey::Ipv6 => "ipv6",
+        TableKey::Integer => "integer",
+        TableKey::String => "string",
+        TableKey::Binary => "binary",
+    }
+}
+
 /// Runs one command and returns its answer (always ending with a newline when not empty).
 pub fn execute(shared: &Arc<Shared>, cmd: &str, admin: bool) -> String {
     let w: Vec<&str> = cmd.split_whitespace().collect();
@@ -357,7 +368,7 @@ pub fn execute(shared: &Arc<Shared>, cmd: &str, admin: bool) -> String {
     }
     let g = shared.current.load();
     let r: Result<String, String> = match w.as_slice() {
-        ["help"] => Ok("show stat | show info | show activity | show servers state | enable server B/S | disable server B/S | set server B/S state ready|drain|maint | set server B/S weight N | shutdown sessions server B/S | add server B/S ADDR:PORT [keywords] | del server B/S | get var proc.V | set var proc.V EXPR|fmt FMT | reload | quit\n".into()),
+        ["help"] => Ok("show stat | show info | show activity | show servers state | show table [NAME] | enable server B/S | disable server B/S | set server B/S state ready|drain|maint | set server B/S weight N | shutdown sessions server B/S | add server B/S ADDR:PORT [keywords] | del server B/S | get var proc.V | set var proc.V EXPR|fmt FMT | reload | quit\n".into()),
         ["show", "stat", ..] => Ok(super::stats::csv(&super::stats::snapshot(shared))),
         ["show", "info"] => {
             let cur: u64 = g.frontends.iter().map(|f| f.stats.cur.load(Relaxed)).sum();
@@ -373,6 +384,37 @@ pub fn execute(shared: &Arc<Shared>, cmd: &str, admin: bool) -> String {
             ))
         }
         ["show", "activity"] => Ok(shared.activity.report()),
+        ["show", "table"] => Ok(g
+            .tables
+            .values()
+            .map(|t| {
+                format!(
+                    "# table: {}, type: {}, size:{}, used:{}\n",
+                    t.def.name,
+                    table_type(t.def.key),
+                    t.def.size,
+                    t.dump().len()
+                )
+            })
+            .collect()),
+        ["show", "table", name] => match g.tables.get(*name) {
+            None => Err(format!("Unknown table '{name}'.\n")),
+            Some(t) => {
+                let rows = t.dump();
+                let mut s = format!(
+                    "# table: {}, type: {}, size:{}, used:{}\n",
+                    t.def.name,
+                    table_type(t.def.key),
+                    t.def.size,
+                    rows.len()
+                );
+                for row in rows {
+                    s.push_str(&row);
+                    s.push('\n');
+                }
+                Ok(s)
+            }
+        },
         ["show", "servers", "state", rest @ ..] => {
             let mut s = String::from("# be_name srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_cur_sess\n");
             for be in g.backends.iter().filter(|b| rest.is_empty() || rest.contains(&b.cfg.name.as_str())) {

@@ -580,10 +580,11 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
     let fe = ctx.fe.clone();
     // Variables: a request on HTTP/2 starts from the connection's session scope.
     let mut sess = ctx.sess.clone();
-    let mut vars = TxnVars::new(&mut sess, &fe.proc_vars);
+    let mut vars = TxnVars::new(&mut sess, &fe);
     // What `http-after-response` rules read of the request, when some proxy has them.
     let head = fe.after_any.then(|| Request::from_parts(head_of(&req), ()));
     let mut resp = handle_inner(ctx.clone(), req, &mut vars).await;
+    vars.counters.status(resp.status().as_u16());
     let ours = resp.extensions().get::<FromServer>().is_none()
         && resp.extensions().get::<Rejected>().is_none();
     if let (Some(head), true) = (&head, ours) {

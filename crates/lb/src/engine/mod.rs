@@ -16,6 +16,7 @@ pub(crate) mod proxy_proto;
 mod rules;
 pub mod state;
 pub mod stats;
+pub mod table;
 pub mod tcp;
 pub(crate) mod tls;
 
@@ -108,6 +109,8 @@ pub struct Generation {
     pub frontends: Vec<Arc<FrontendRt>>,
     pub backends: Vec<Arc<BackendRt>>,
     pub listeners: Vec<(String, Arc<ListenerGroup>)>,
+    /// Stick tables with counters, by section.
+    pub tables: Arc<table::Tables>,
 }
 
 /// State shared by every task of the engine.
@@ -328,6 +331,7 @@ impl Engine {
             frontends: Vec::new(),
             backends: Vec::new(),
             listeners: Vec::new(),
+            tables: Arc::default(),
         };
         let shared = Arc::new(Shared {
             current: ArcSwap::from_pointee(empty),
@@ -485,6 +489,7 @@ impl Engine {
             frontends: Vec::new(),
             backends: Vec::new(),
             listeners: Vec::new(),
+            tables: Arc::default(),
         };
         let old = self.shared.current.swap(Arc::new(empty));
         // Close the listening sockets now (the generation owns them); sessions keep
@@ -707,6 +712,7 @@ fn build(
     }
     let find = |n: &str| backends.iter().find(|b| b.cfg.name == n).cloned();
     let mut frontends = Vec::new();
+    let tables = Arc::new(table::build(&config.tables, &old.tables));
     let auth = Arc::new(state::Auth::new(config.userlists.clone()));
     let by_name: Arc<HashMap<String, Arc<BackendRt>>> = Arc::new(
         backends
@@ -767,6 +773,7 @@ fn build(
             by_name: by_name.clone(),
             tls,
             upstream_tls,
+            tables: tables.clone(),
         }));
     }
     Ok(Generation {
@@ -774,6 +781,7 @@ fn build(
         frontends,
         backends,
         listeners,
+        tables,
     })
 }
 
@@ -1027,7 +1035,7 @@ fn accepted(
     use crate::config::TcpStage;
     let local = || http::local_addr(stream);
     let conn = rules::Conn::new(peer, &local, fe);
-    let mut vars = rules::TxnVars::new(sess, &fe.proc_vars);
+    let mut vars = rules::TxnVars::new(sess, fe);
     let mut stages = vec![TcpStage::Connection, TcpStage::Session];
     if fe.cfg.mode == Mode::Tcp {
         stages.push(TcpStage::Content);

@@ -7,6 +7,7 @@ use crate::config::{
     Acl, CondTerm, HttpAction, HttpRule, LinePart, NameMatch, TcpAction, TcpRule, TcpStage,
     VarValue,
 };
+use crate::sample::stick::{Act, Ask, Entry};
 use crate::sample::{MsgFetch, Occurrence, Source, Value, Vars};
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -126,22 +127,41 @@ pub(super) struct TxnVars<'x> {
     pub(super) txn: HashMap<String, Value>,
     pub(super) sess: &'x mut HashMap<String, Value>,
     pub(super) proc: &'x Mutex<HashMap<String, Value>>,
+    /// The stream's tracked stick-table entries and the tables.
+    pub(super) counters: super::table::StreamCounters,
 }
 
 impl<'x> TxnVars<'x> {
-    pub(super) fn new(
-        sess: &'x mut HashMap<String, Value>,
-        proc: &'x Mutex<HashMap<String, Value>>,
-    ) -> TxnVars<'x> {
+    /// A transaction of frontend `fe`, whose table `src_*` and `track-sc*` use
+    /// without `table`.
+    pub(super) fn new(sess: &'x mut HashMap<String, Value>, fe: &'x FrontendRt) -> TxnVars<'x> {
         TxnVars {
             txn: HashMap::new(),
             sess,
-            proc,
+            proc: &fe.proc_vars,
+            counters: super::table::StreamCounters::new(&fe.tables, &fe.cfg.name),
         }
     }
 }
 
 impl Vars for TxnVars<'_> {
+    fn stick(&mut self, entry: Entry<'_>, table: Option<&str>, ask: Ask) -> Option<Value> {
+        self.counters.ask(entry, table, ask)
+    }
+
+    fn stick_act(&mut self, act: Act<'_>) {
+        match act {
+            Act::Track {
+                slot,
+                key,
+                table,
+                http,
+            } => self.counters.track(slot, key, table, http),
+            Act::IncGpc { slot, gpc1 } => self.counters.inc_gpc(slot, gpc1),
+            Act::SetGpt0 { slot, value } => self.counters.set_gpt0(slot, value),
+        }
+    }
+
     fn get(&self, name: &str) -> Option<Value> {
         if name.starts_with("proc.") {
             self.proc.lock().ok()?.get(name).cloned()
@@ -377,6 +397,16 @@ pub(super) fn tcp_rules_pass(
                 }
             }
             TcpAction::UnsetVar { name } => vars.unset(name),
+            TcpAction::Track(t) => {
+                if let Some(key) = t.key.eval(src, vars) {
+                    vars.stick_act(Act::Track {
+                        slot: t.slot,
+                        key: &key,
+                        table: t.table.as_deref(),
+                        http: false,
+                    });
+                }
+            }
         }
     }
     true
@@ -717,6 +747,34 @@ pub(super) fn run_rules<'a>(
 
 fn step<'a>(a: &'a HttpAction, msg: &Msg<'_, '_>, response: bool, vars: &mut dyn Vars) -> Step<'a> {
     match a {
+        HttpAction::Track(t) => {
+            if let Some(key) = t.key.eval(msg, vars) {
+                vars.stick_act(Act::Track {
+                    slot: t.slot,
+                    key: &key,
+                    table: t.table.as_deref(),
+                    http: true,
+                });
+            }
+            Step::Nothing
+        }
+        HttpAction::ScIncGpc { slot, gpc1 } => {
+            vars.stick_act(Act::IncGpc {
+                slot: *slot,
+                gpc1: *gpc1,
+            });
+            Step::Nothing
+        }
+        HttpAction::ScSetGpt0 { slot, value } => {
+            let v = value.eval(msg, vars).and_then(|v| match v {
+                Value::Int(n) => u64::try_from(n).ok(),
+                v => v.as_str().trim().parse().ok(),
+            });
+            if let Some(value) = v {
+                vars.stick_act(Act::SetGpt0 { slot: *slot, value });
+            }
+            Step::Nothing
+        }
         HttpAction::SetHeader { name, value } => Step::Set(name, value.render(msg, vars)),
         HttpAction::AddHeader { name, value } => Step::Add(name, value.render(msg, vars)),
         HttpAction::DelHeader {

@@ -670,6 +670,8 @@ pub struct FrontendRt {
     /// Some backend it may route to talks TLS to its servers: its HTTP/1 clients are
     /// served by the HTTP engine that can (hyper's), not by the splicing one.
     pub upstream_tls: bool,
+    /// The configuration's stick tables (with counters), by section.
+    pub tables: Arc<super::table::Tables>,
     /// The process's variables (`proc.`).
     pub proc_vars: Arc<std::sync::Mutex<std::collections::HashMap<String, crate::sample::Value>>>,
 }

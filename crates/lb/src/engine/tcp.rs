@@ -254,7 +254,7 @@ pub async fn session(
     // The backend: `use_backend` rules on what the connection tells.
     let local = || super::http::local_addr(client.tcp());
     let conn = super::rules::Conn::new(peer, &local, fe);
-    let mut vars = super::rules::TxnVars::new(&mut sess, &fe.proc_vars);
+    let mut vars = super::rules::TxnVars::new(&mut sess, fe);
     let Some(be) = super::rules::route(fe, &conn, &mut vars) else {
         fe.stats.denied.fetch_add(1, Relaxed);
         log_tcp(
@@ -288,6 +288,8 @@ pub async fn session(
         be.stats.denied.fetch_add(1, Relaxed);
         return;
     }
+    // Entries tracked by `tcp-request content track-sc*` stay tracked for the session.
+    let _tracked = std::mem::take(&mut vars.counters);
     drop(vars);
     be.stats.open();
     let aff = Affinity::of(&be, peer.ip(), || {
@@ -312,7 +314,7 @@ pub async fn session(
                     .as_ref()
                     .and_then(|t| t.sni.as_ref())
                     .and_then(|e| {
-                        let mut vars = super::rules::TxnVars::new(&mut sess, &fe.proc_vars);
+                        let mut vars = super::rules::TxnVars::new(&mut sess, fe);
                         e.eval(&conn, &mut vars)
                     })
                     .map(crate::sample::Value::into_string);

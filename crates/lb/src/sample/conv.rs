@@ -34,6 +34,11 @@ use super::{check_var_name, Value, Vars};
 /// A converter with its arguments, checked when the configuration is read.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Conv {
+    /// `table_*(TABLE)`, `in_table(TABLE)`: the input as a key of a stick table.
+    Table {
+        ask: super::stick::Ask,
+        table: String,
+    },
     // ---------------------------------------------------------------- text
     /// `lower`: ASCII letters to lower case.
     Lower,
@@ -195,7 +200,7 @@ add_item, strcmp, regsub, iif, json, json_query, url_dec, url_enc, hex, hex2i, b
 b64dec, ub64enc, ub64dec, bytes, be2dec, be2hex, add, sub, mul, div, mod, and, or, xor, neg, \
 cpl, not, bool, odd, even, ipmask, crc32, djb2, sdbm, wt6, sha1, sha2, digest, hmac, \
 secure_memcmp, ltime, utime, set-var, unset-var, debug, map, \
-map_<str|beg|sub|dir|dom|end|reg|regm|int|ip>, map_<str|beg|sub|dir|dom|end|reg|int|ip>_<int|ip>";
+map_<str|beg|sub|dir|dom|end|reg|regm|int|ip>, map_<str|beg|sub|dir|dom|end|reg|int|ip>_<int|ip>, table_<data>, in_table";
 
 /// The operation of [`Conv::Arith`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -806,13 +811,22 @@ impl Conv {
                 None => return Err(format!("converter `{n}` is not supported ({CONVERTERS})")),
             },
 
-            o => return Err(format!("converter `{o}` is not supported ({CONVERTERS})")),
+            o => match super::stick::parse_conv(o, args) {
+                Some(r) => {
+                    let (ask, table) = r?;
+                    Conv::Table { ask, table }
+                }
+                None => return Err(format!("converter `{o}` is not supported ({CONVERTERS})")),
+            },
         })
     }
 
     /// Applies the converter; `None` when it cannot work on this input.
     pub fn apply(&self, v: Value, vars: &mut dyn Vars) -> Option<Value> {
         Some(match self {
+            Conv::Table { ask, table } => {
+                vars.stick(super::stick::Entry::Key(&v), Some(table), *ask)?
+            }
             // Text.
             Conv::Lower => str_value(str_in(&v).to_ascii_lowercase()),
             Conv::Upper => str_value(str_in(&v).to_ascii_uppercase()),

@@ -1226,10 +1226,8 @@ fn bad_arguments_are_refused_with_the_converter_named() {
 #[test]
 fn unsupported_converters_are_refused_with_the_list() {
     for name in [
-        "in_table",
         "crc32c",
         "xxh32",
-        "table_conn_cnt",
         "mqtt_is_valid",
         "protobuf",
         "fix_is_valid",

@@ -10,6 +10,7 @@
 
 pub mod acl;
 pub mod conv;
+pub mod stick;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -116,6 +117,18 @@ pub trait Vars {
     fn get(&self, name: &str) -> Option<Value>;
     fn set(&mut self, name: &str, value: Value);
     fn unset(&mut self, name: &str);
+    /// A stick-table question (`sc_*`, `src_*`, `table_*`): the engine's tables answer;
+    /// `None` without a table, an entry, or the data asked for.
+    fn stick(
+        &mut self,
+        _entry: stick::Entry<'_>,
+        _table: Option<&str>,
+        _ask: stick::Ask,
+    ) -> Option<Value> {
+        None
+    }
+    /// A rule's action on the stream's tracked entries (none where there are no tables).
+    fn stick_act(&mut self, _act: stick::Act<'_>) {}
 }
 
 /// Variables in a map: what a transaction holds (the engine backs `proc.` and `sess.`
@@ -192,6 +205,8 @@ pub enum Fetch {
     Env(Option<String>),
     /// Something of the message or the connection, asked of the [`Source`].
     Msg(MsgFetch),
+    /// A stick-table counter (`sc_*`, `scN_*`, `src_*`).
+    Stick(stick::StickFetch),
 }
 
 /// Which occurrence of a header (`req.hdr(NAME,OCC)`): the last by default; 1 is the
@@ -342,6 +357,16 @@ impl Expr {
             }
             Fetch::Env(v) => Value::Str(v.clone()?),
             Fetch::Msg(m) => src.fetch(m)?,
+            Fetch::Stick(f) => {
+                let table = f.table.as_deref();
+                match f.at {
+                    stick::At::Slot(n) => vars.stick(stick::Entry::Slot(n), table, f.ask)?,
+                    stick::At::Src => {
+                        let key = src.fetch(&MsgFetch::Src)?;
+                        vars.stick(stick::Entry::Key(&key), table, f.ask)?
+                    }
+                }
+            }
         };
         for c in &self.convs {
             v = c.apply(v, vars)?;
@@ -446,7 +471,7 @@ pub fn split_calls(text: &str) -> Result<Vec<(String, Vec<String>)>, String> {
 }
 
 /// The fetches halo answers, for messages.
-pub const FETCHES: &str = "src, src_port, dst, dst_port, ssl_fc, ssl_fc_sni, ssl_fc_alpn, method, path, pathq, query, url, base, url_param, req.ver, capture.req.method|uri|ver, req.hdr/hdr, req.fhdr, req.hdr_cnt, req.hdr_ip, req.hdrs, res.hdr, res.fhdr, res.hdr_cnt, res.hdrs, status, res.ver, fe_name, be_name, srv_name, srv_id, date, rand, uuid, http_auth, http_auth_user, var, env, str, int, bool, bin, ipv4, ipv6, always_true, always_false";
+pub const FETCHES: &str = "src, src_port, dst, dst_port, ssl_fc, ssl_fc_sni, ssl_fc_alpn, method, path, pathq, query, url, base, url_param, req.ver, capture.req.method|uri|ver, req.hdr/hdr, req.fhdr, req.hdr_cnt, req.hdr_ip, req.hdrs, res.hdr, res.fhdr, res.hdr_cnt, res.hdrs, status, res.ver, fe_name, be_name, srv_name, srv_id, date, rand, uuid, http_auth, http_auth_user, var, env, str, int, bool, bin, ipv4, ipv6, always_true, always_false, sc_*/scN_*/src_* (stick-table counters)";
 
 fn parse_fetch(name: &str, args: &[String]) -> Result<Fetch, String> {
     let none = |f: MsgFetch| -> Result<Fetch, String> {
@@ -579,7 +604,10 @@ fn parse_fetch(name: &str, args: &[String]) -> Result<Fetch, String> {
         )),
         "always_true" => Fetch::Const(Value::Bool(true)),
         "always_false" => Fetch::Const(Value::Bool(false)),
-        o => return Err(format!("sample fetch `{o}` is not supported ({FETCHES})")),
+        o => match stick::parse_fetch(o, args) {
+            Some(f) => Fetch::Stick(f?),
+            None => return Err(format!("sample fetch `{o}` is not supported ({FETCHES})")),
+        },
     })
 }
 

@@ -489,9 +489,18 @@ async fn exchange(
     sess: &mut HashMap<String, crate::sample::Value>,
     req: ReqHead,
 ) -> Next {
-    let mut vars = TxnVars::new(sess, &fe.proc_vars);
+    let mut vars = TxnVars::new(sess, fe);
     let mut routed = None;
     let next = exchange_inner(shared, fe, client, peer, bufs, &mut vars, &mut routed, &req).await;
+    // An answer of our own counts on the tracked entries as a server's does.
+    if let Next::Answer(b) | Next::Reply(b) = &next {
+        if let Some(code) = b
+            .get(9..12)
+            .and_then(|c| std::str::from_utf8(c).ok()?.parse().ok())
+        {
+            vars.counters.status(code);
+        }
+    }
     // `http-after-response` on an answer of our own (a server's got them on its way).
     let be = routed.as_deref();
     let has_after = !fe.cfg.http_after_response.is_empty()
@@ -854,6 +863,7 @@ async fn exchange_inner(
     fe.stats.status(code);
     be.stats.status(code);
     srv.shared.stats.status(code);
+    vars.counters.status(code);
     if code == 101 {
         if upgrade.is_some() {
             return tunnel(fe, &be, client, server, lease, cbuf, sbuf, &resp, &mut kill).await;
