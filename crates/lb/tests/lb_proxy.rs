@@ -1610,6 +1610,70 @@ fn lb_send_proxy_tells_the_server_its_client() {
     e.stop(Duration::ZERO);
 }
 
+/// `mode tcp` with `tcp-request inspect-delay`: the content rules and `use_backend`
+/// read the client's first bytes, as OpenStack-Ansible's redirect frontend does — an
+/// HTTP request line goes to the HTTP backend, a TLS ClientHello to the TLS one (and
+/// by its server name, `req.ssl_sni`), anything else is rejected; the bytes reach the
+/// server untouched.
+#[test]
+fn lb_tcp_content_inspection_tells_http_from_tls() {
+    let a = HttpBackend::start("alpha");
+    let dir = tempfile::tempdir().expect("tmp");
+    let ca = tls_files(dir.path(), &[("server.pem", &["api.internal.test"])]);
+    let srv = TlsEcho::start(&dir.path().join("certs/server.pem"), &ca);
+    let p = free_port();
+    let cfg = format!(
+        "defaults\n timeout connect 2s\n timeout client 10s\n timeout server 10s\n\
+         frontend redirect\n mode tcp\n bind 127.0.0.1:{p}\n\
+         tcp-request inspect-delay 2s\n\
+         tcp-request content accept if HTTP\n\
+         tcp-request content accept if {{ req.ssl_hello_type 1 }}\n\
+         tcp-request content reject\n\
+         use_backend http if HTTP\n\
+         use_backend named if {{ req.ssl_sni -i api.internal.test }}\n\
+         default_backend other\n\
+         backend http\n mode tcp\n server a {a}\n\
+         backend named\n mode tcp\n server t {t}\n\
+         backend other\n mode tcp\n server a {a}\n",
+        a = a.addr,
+        t = srv.addr
+    );
+    let e = start_engine(&cfg);
+    let (ok, out) = curl(&["-s", &format!("http://127.0.0.1:{p}/")]);
+    assert!(ok && out == "alpha", "HTTP: {out}");
+    let ca = ca.display().to_string();
+    let (ok, out) = curl(&[
+        "-s",
+        "--cacert",
+        &ca,
+        "--resolve",
+        &format!("api.internal.test:{p}:127.0.0.1"),
+        &format!("https://api.internal.test:{p}/"),
+    ]);
+    assert!(
+        ok && out.starts_with("sni=api.internal.test "),
+        "TLS by name: {out}"
+    );
+    // Another name: the default backend, which does not speak TLS.
+    let (ok, _) = curl(&[
+        "-s",
+        "-k",
+        "--resolve",
+        &format!("other.test:{p}:127.0.0.1"),
+        &format!("https://other.test:{p}/"),
+    ]);
+    assert!(!ok, "a TLS client for another name reached a TLS server");
+    // Neither HTTP nor TLS: rejected.
+    let mut s = TcpStream::connect(("127.0.0.1", p)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    s.write_all(b"SSH-2.0-OpenSSH_9.2\r\n").expect("write");
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    assert!(buf.is_empty(), "{buf:?}");
+    e.stop(Duration::ZERO);
+}
+
 /// Rate limits as OpenStack-Ansible writes them: `stick-table type ipv6 ... store
 /// http_req_rate(10s),http_err_rate(10s)`, `http-request track-sc0 src` and `deny
 /// deny_status 429 if { sc_http_req_rate(0) gt N }`: a client is refused once over the

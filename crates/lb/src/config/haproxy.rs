@@ -229,6 +229,7 @@ struct Draft {
     redirect_rules: Vec<HttpRule>,
     /// `stick-table`: size, expire.
     stick_table: Option<TableSpec>,
+    inspect_delay: Option<Dur>,
     stick_on: Option<(StickOn, String)>,
     cookie: Option<CookiePersist>,
     monitor_uri: Option<String>,
@@ -1789,6 +1790,7 @@ impl<'a> Parser<'a> {
                         http_response: d.http_response_rules.clone(),
                         http_after_response: d.after_rules.clone(),
                         tcp_request: d.tcp_rules.clone(),
+                        inspect_delay: d.inspect_delay,
                         httpclose: d.httpclose.unwrap_or(false),
                         errorfiles: d.errorfiles.clone(),
                         redirect: d.redirect_rules.clone(),
@@ -3445,8 +3447,6 @@ fn parse_tcp_check(w: &[Word], first: bool) -> R<Option<TcpCheckStep>> {
     }))
 }
 
-/// `tcp-request inspect-delay T` (accepted: halo's content rules read no payload, so
-/// they never wait) or `tcp-request STAGE ACTION [if|unless COND]`.
 /// A stream counter slot: 0, 1 or 2.
 fn slot_of(n: &str) -> R<u8> {
     match n.trim().parse::<u8>() {
@@ -3473,10 +3473,13 @@ fn parse_track(verb: &str, args: &[&str]) -> R<Track> {
     }
 }
 
+/// `tcp-request inspect-delay T` (how long a `mode tcp` frontend waits for the
+/// client's first bytes before its content rules and `use_backend` read them) or
+/// `tcp-request STAGE ACTION [if|unless COND]`.
 fn parse_tcp_rule(d: &mut Draft, w: &[Word], place: &str) -> R<Option<TcpRule>> {
     let stage = match w.first().map(|x| x.text.as_str()) {
         Some("inspect-delay") => {
-            time(w.get(1))?;
+            d.inspect_delay = Some(time(w.get(1))?);
             no_more(w, 2)?;
             return Ok(None);
         }

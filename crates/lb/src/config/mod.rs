@@ -808,6 +808,10 @@ pub struct Frontend {
     /// `tcp-request connection|session|content` rules, in order within each stage.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tcp_request: Vec<TcpRule>,
+    /// `tcp-request inspect-delay`: in `mode tcp`, how long to wait for the client's
+    /// first bytes (a request line, a TLS ClientHello) for the rules to read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inspect_delay: Option<Dur>,
     /// `option httpclose`: each connection closes after one answer, both sides.
     #[serde(default)]
     pub httpclose: bool,

@@ -660,6 +660,7 @@ async fn handle_inner(
         be: None,
         server: None,
         tls: ctx.tls.as_ref(),
+        payload: None,
     };
     let st = Stage {
         conn: &conn,
@@ -1022,6 +1023,7 @@ async fn handle_inner(
             be: Some(&be),
             server: Some(&srv.cfg.name),
             tls: ctx.tls.as_ref(),
+            payload: None,
         };
         let head = Response::from_parts(rparts, ());
         let mut edits = response_rules(

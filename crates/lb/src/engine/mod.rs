@@ -12,6 +12,7 @@ pub mod admin;
 pub mod h1;
 pub mod http;
 pub mod logfmt;
+mod payload;
 pub(crate) mod proxy_proto;
 mod rules;
 pub mod state;
@@ -961,10 +962,41 @@ async fn serve(
     fe.stats.open();
     // The session's variables, which `tcp-request connection|session` rules may set.
     let mut sess = HashMap::new();
-    if !fe.cfg.tcp_request.is_empty() && !accepted(&fe, &stream, peer, &mut sess) {
-        fe.stats.denied.fetch_add(1, Relaxed);
-        fe.stats.close();
-        return;
+    use crate::config::TcpStage::{Connection, Content, Session};
+    // In `mode tcp` (not terminating TLS), `inspect-delay` has the content rules and
+    // the routing read the client's first bytes.
+    let inspect = match (fe.cfg.mode, &tls, fe.cfg.inspect_delay) {
+        (Mode::Tcp, None, Some(d)) => Some(d.0),
+        _ => None,
+    };
+    let mut stages = vec![Connection, Session];
+    if fe.cfg.mode == Mode::Tcp && inspect.is_none() {
+        stages.push(Content);
+    }
+    let mut tracked = Vec::new();
+    if !fe.cfg.tcp_request.is_empty() {
+        match accepted(&fe, &stream, peer, &mut sess, None, &stages) {
+            Some(t) => tracked.push(t),
+            None => {
+                fe.stats.denied.fetch_add(1, Relaxed);
+                fe.stats.close();
+                return;
+            }
+        }
+    }
+    let payload = match inspect {
+        Some(d) => Some(payload::inspect(&stream, d).await),
+        None => None,
+    };
+    if let (Some(p), false) = (&payload, fe.cfg.tcp_request.is_empty()) {
+        match accepted(&fe, &stream, peer, &mut sess, Some(p), &[Content]) {
+            Some(t) => tracked.push(t),
+            None => {
+                fe.stats.denied.fetch_add(1, Relaxed);
+                fe.stats.close();
+                return;
+            }
+        }
     }
     if let Some(acceptor) = tls {
         match fe.cfg.mode {
@@ -982,7 +1014,7 @@ async fn serve(
             Mode::Tcp => {
                 if let Some(s) = tls::handshake(&fe, stream, peer, acceptor).await {
                     let client = tcp::ClientStream::Tls(Box::new(s));
-                    Box::pin(tcp::session(&fe, client, peer, sess)).await
+                    Box::pin(tcp::session(&fe, client, peer, sess, None)).await
                 }
             }
         }
@@ -997,6 +1029,7 @@ async fn serve(
                 tcp::ClientStream::Plain(stream),
                 peer,
                 sess,
+                payload.as_deref(),
             ))
             .await
         }
@@ -1031,18 +1064,20 @@ fn accepted(
     stream: &tokio::net::TcpStream,
     peer: SocketAddr,
     sess: &mut HashMap<String, crate::sample::Value>,
-) -> bool {
-    use crate::config::TcpStage;
+    payload: Option<&[u8]>,
+    stages: &[crate::config::TcpStage],
+) -> Option<table::StreamCounters> {
     let local = || http::local_addr(stream);
-    let conn = rules::Conn::new(peer, &local, fe);
+    let conn = rules::Conn {
+        payload,
+        ..rules::Conn::new(peer, &local, fe)
+    };
     let mut vars = rules::TxnVars::new(sess, fe);
-    let mut stages = vec![TcpStage::Connection, TcpStage::Session];
-    if fe.cfg.mode == Mode::Tcp {
-        stages.push(TcpStage::Content);
-    }
-    stages.into_iter().all(|stage| {
-        rules::tcp_rules_pass(&fe.cfg.tcp_request, stage, &fe.cfg.acl, &conn, &mut vars)
-    })
+    let pass = stages.iter().all(|stage| {
+        rules::tcp_rules_pass(&fe.cfg.tcp_request, *stage, &fe.cfg.acl, &conn, &mut vars)
+    });
+    // What `track-sc*` tracked stays tracked for the connection.
+    pass.then(|| std::mem::take(&mut vars.counters))
 }
 
 /// Per worker thread: the sessions it carries, the connections it accepted and those it

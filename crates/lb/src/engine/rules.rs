@@ -206,6 +206,8 @@ pub(super) struct Conn<'x> {
     pub(super) server: Option<&'x str>,
     /// The client connection's TLS, if any.
     pub(super) tls: Option<&'x TlsInfo>,
+    /// In `mode tcp` with `inspect-delay`, the client's first bytes.
+    pub(super) payload: Option<&'x [u8]>,
 }
 
 /// What a TLS client connection told: the server name it asked for (SNI), the
@@ -324,6 +326,7 @@ impl<'x> Conn<'x> {
             be: None,
             server: None,
             tls: None,
+            payload: None,
         }
     }
 
@@ -360,6 +363,19 @@ impl<'x> Conn<'x> {
                 }))
             }
             MsgFetch::Uuid => Some(Value::Str(crate::sample::uuid4())),
+            MsgFetch::ProtoHttp => Some(Value::Bool(match self.payload {
+                Some(p) => super::payload::is_http(p),
+                None => self.fe.cfg.mode == crate::config::Mode::Http,
+            })),
+            MsgFetch::SslHelloType => self
+                .payload
+                .and_then(super::payload::ssl_hello_type)
+                .map(Value::Int),
+            MsgFetch::ReqSslSni => self
+                .payload
+                .and_then(super::payload::ssl_sni)
+                .map(Value::Str),
+            MsgFetch::ReqLen => self.payload.map(|p| Value::Int(p.len() as i64)),
             _ => return None,
         })
     }

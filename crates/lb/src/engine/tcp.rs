@@ -244,6 +244,7 @@ pub async fn session(
     client: ClientStream,
     peer: SocketAddr,
     mut sess: std::collections::HashMap<String, crate::sample::Value>,
+    payload: Option<&[u8]>,
 ) {
     let start = Instant::now();
     let date = if fe.logger.is_active() {
@@ -253,7 +254,10 @@ pub async fn session(
     };
     // The backend: `use_backend` rules on what the connection tells.
     let local = || super::http::local_addr(client.tcp());
-    let conn = super::rules::Conn::new(peer, &local, fe);
+    let conn = super::rules::Conn {
+        payload,
+        ..super::rules::Conn::new(peer, &local, fe)
+    };
     let mut vars = super::rules::TxnVars::new(&mut sess, fe);
     let Some(be) = super::rules::route(fe, &conn, &mut vars) else {
         fe.stats.denied.fetch_add(1, Relaxed);

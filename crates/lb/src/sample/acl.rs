@@ -107,7 +107,7 @@ pub fn predefined(name: &str) -> Option<&'static str> {
     Some(match name {
         "TRUE" => "always_true",
         "FALSE" => "always_false",
-        "HTTP" => "always_true",
+        "HTTP" => "req.proto_http",
         "HTTP_1.0" => "req.ver 1.0",
         "HTTP_1.1" => "req.ver 1.1",
         "HTTP_2.0" => "req.ver 2.0",

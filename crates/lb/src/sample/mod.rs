@@ -286,6 +286,16 @@ pub enum MsgFetch {
     /// Whether the request's Basic credentials are those of a user of the `userlist`
     /// (`http_auth(LIST)`).
     HttpAuth(String),
+    /// Whether the connection carries HTTP (`req.proto_http`, the `HTTP` ACL): in
+    /// `mode http` always; in `mode tcp` when the first bytes are a request line.
+    ProtoHttp,
+    /// In `mode tcp`, the handshake type of a TLS record the client sent first
+    /// (`req.ssl_hello_type`: 1 for a ClientHello).
+    SslHelloType,
+    /// The server name of the client's TLS ClientHello (`req.ssl_sni`).
+    ReqSslSni,
+    /// How many bytes of the client's first data were read (`req.len`).
+    ReqLen,
     /// The user named by the request's Basic credentials, once checked against the
     /// `userlist` (`http_auth_user`... of HAProxy 2.6: the name sent).
     HttpAuthUser,
@@ -471,7 +481,7 @@ pub fn split_calls(text: &str) -> Result<Vec<(String, Vec<String>)>, String> {
 }
 
 /// The fetches halo answers, for messages.
-pub const FETCHES: &str = "src, src_port, dst, dst_port, ssl_fc, ssl_fc_sni, ssl_fc_alpn, method, path, pathq, query, url, base, url_param, req.ver, capture.req.method|uri|ver, req.hdr/hdr, req.fhdr, req.hdr_cnt, req.hdr_ip, req.hdrs, res.hdr, res.fhdr, res.hdr_cnt, res.hdrs, status, res.ver, fe_name, be_name, srv_name, srv_id, date, rand, uuid, http_auth, http_auth_user, var, env, str, int, bool, bin, ipv4, ipv6, always_true, always_false, sc_*/scN_*/src_* (stick-table counters)";
+pub const FETCHES: &str = "src, src_port, dst, dst_port, ssl_fc, ssl_fc_sni, ssl_fc_alpn, method, path, pathq, query, url, base, url_param, req.ver, capture.req.method|uri|ver, req.hdr/hdr, req.fhdr, req.hdr_cnt, req.hdr_ip, req.hdrs, res.hdr, res.fhdr, res.hdr_cnt, res.hdrs, status, res.ver, fe_name, be_name, srv_name, srv_id, date, rand, uuid, http_auth, http_auth_user, var, env, str, int, bool, bin, ipv4, ipv6, always_true, always_false, req.proto_http, req.ssl_hello_type, req.ssl_sni, req.len, sc_*/scN_*/src_* (stick-table counters)";
 
 fn parse_fetch(name: &str, args: &[String]) -> Result<Fetch, String> {
     let none = |f: MsgFetch| -> Result<Fetch, String> {
@@ -567,6 +577,10 @@ fn parse_fetch(name: &str, args: &[String]) -> Result<Fetch, String> {
         })),
         "http_auth" => Fetch::Msg(MsgFetch::HttpAuth(one()?.to_string())),
         "http_auth_user" => none(MsgFetch::HttpAuthUser)?,
+        "req.proto_http" | "req_proto_http" => none(MsgFetch::ProtoHttp)?,
+        "req.ssl_hello_type" | "req_ssl_hello_type" => none(MsgFetch::SslHelloType)?,
+        "req.ssl_sni" | "req_ssl_sni" => none(MsgFetch::ReqSslSni)?,
+        "req.len" | "req_len" => none(MsgFetch::ReqLen)?,
         "uuid" => match args.first().map(String::as_str) {
             None | Some("4") => Fetch::Msg(MsgFetch::Uuid),
             Some(v) => return Err(format!("`uuid({v})`: only version 4 is supported")),

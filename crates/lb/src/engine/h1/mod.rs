@@ -892,6 +892,7 @@ async fn exchange_inner(
         be: Some(&be),
         server: Some(&srv.cfg.name),
         tls: None,
+        payload: None,
     };
     let mut edits = response_rules(
         &Stage {
