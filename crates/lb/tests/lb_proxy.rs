@@ -1674,6 +1674,84 @@ fn lb_tcp_content_inspection_tells_http_from_tls() {
     e.stop(Duration::ZERO);
 }
 
+/// `stats admin if COND` (OpenStack-Ansible enables it): the page offers a form per
+/// backend, and a posted form (`b`, `s`, `action`, as HAProxy's page posts it) sets the
+/// checked servers' states, then sends the browser back to the page with the outcome;
+/// a client the condition does not allow is refused; over HTTP/1.1 and HTTP/2.
+#[test]
+fn lb_stats_admin_form_sets_server_states() {
+    let a = HttpBackend::start("alpha");
+    let b = HttpBackend::start("bravo");
+    let p = free_port();
+    let cfg = format!(
+        "defaults\n mode http\n timeout connect 2s\n timeout client 10s\n timeout server 10s\n\
+         frontend stats\n bind 127.0.0.1:{p}\n stats enable\n stats uri /\n stats auth admin:s3cret\n\
+         stats admin if {{ src 127.0.0.1 }}\n\
+         backend be\n server a {}\n server b {}\n",
+        a.addr, b.addr
+    );
+    let e = start_engine(&cfg);
+    let url = format!("http://127.0.0.1:{p}/");
+    let (_, page) = curl(&["-s", "-u", "admin:s3cret", &url]);
+    assert!(
+        page.contains("<form method=\"post\">") && page.contains("name=\"s\" value=\"a\""),
+        "{page}"
+    );
+    let post = |from: &str, version: &str, form: &str| {
+        curl(&[
+            version,
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{redirect_url}",
+            "-u",
+            "admin:s3cret",
+            "--interface",
+            from,
+            "-d",
+            form,
+            &url,
+        ])
+        .1
+    };
+    let out = post("127.0.0.1", "--http1.1", "b=be&s=a&s=b&action=maint");
+    assert!(
+        out.starts_with("303 ") && out.ends_with("/;st=DONE"),
+        "{out}"
+    );
+    assert_eq!(
+        (status(&e, "be", "a"), status(&e, "be", "b")),
+        ("MAINT".into(), "MAINT".into())
+    );
+    let out = post(
+        "127.0.0.1",
+        "--http2-prior-knowledge",
+        "b=be&s=b&action=ready",
+    );
+    assert!(out.ends_with("/;st=DONE"), "{out}");
+    assert_ne!(status(&e, "be", "b"), "MAINT");
+    let out = post("127.0.0.1", "--http1.1", "b=be&s=b&action=dhlth");
+    assert!(out.ends_with("/;st=ERRP"), "{out}");
+    // Not allowed by the condition: nothing changes.
+    let out = post("127.0.0.2", "--http1.1", "b=be&s=a&action=ready");
+    assert!(out.ends_with("/;st=DENY"), "{out}");
+    assert_eq!(status(&e, "be", "a"), "MAINT");
+    let (_, page) = curl(&[
+        "-s",
+        "-u",
+        "admin:s3cret",
+        "--interface",
+        "127.0.0.2",
+        &format!("{url};st=DENY"),
+    ]);
+    assert!(
+        page.contains("Action denied.") && !page.contains("<form"),
+        "{page}"
+    );
+    e.stop(Duration::ZERO);
+}
+
 /// Rate limits as OpenStack-Ansible writes them: `stick-table type ipv6 ... store
 /// http_req_rate(10s),http_err_rate(10s)`, `http-request track-sc0 src` and `deny
 /// deny_status 429 if { sc_http_req_rate(0) gt N }`: a client is refused once over the

@@ -265,6 +265,7 @@ struct StatsDraft {
     hide_version: bool,
     show_node: bool,
     show_legends: bool,
+    admin: Option<StatsAdmin>,
     any: bool,
 }
 
@@ -1693,6 +1694,17 @@ impl<'a> Parser<'a> {
     }
 
     fn stats(&mut self, d: &mut Draft, w: &[Word]) -> R<()> {
+        if w.get(1).is_some_and(|x| x.text == "admin") {
+            let (any_of, unless) = match w.get(2).map(|x| x.text.as_str()) {
+                Some(c @ ("if" | "unless")) if w.len() > 3 => {
+                    (parse_cond(d, &w[3..])?, c == "unless")
+                }
+                _ => return Err("`stats admin` takes `if COND` or `unless COND`".into()),
+            };
+            d.stats.admin = Some(StatsAdmin { any_of, unless });
+            d.stats.any = true;
+            return Ok(());
+        }
         let s = &mut d.stats;
         match w.get(1).map(|x| x.text.as_str()) {
             Some("enable") => no_more(w, 2)?,
@@ -1715,11 +1727,21 @@ impl<'a> Parser<'a> {
             Some("hide-version") => s.hide_version = true,
             Some("show-node") => s.show_node = true,
             Some("show-legends") => s.show_legends = true,
-            Some("show-desc") => return Err("`stats show-desc` is not supported (the page shows the node with `show-node`)".into()),
-            Some("admin") => return Err("stats page admin actions are not supported; use the runtime socket (`stats socket`)".into()),
-            Some("scope") => return Err("`stats scope` is not supported; the page shows every proxy".into()),
-            Some("socket") | Some("timeout") => return Err("`stats socket`/`stats timeout` belong to the global section".into()),
-            Some("http-request") => return Err("stats rules are not supported; use `stats auth`".into()),
+            Some("show-desc") => {
+                return Err(
+                    "`stats show-desc` is not supported (the page shows the node with `show-node`)"
+                        .into(),
+                )
+            }
+            Some("scope") => {
+                return Err("`stats scope` is not supported; the page shows every proxy".into())
+            }
+            Some("socket") | Some("timeout") => {
+                return Err("`stats socket`/`stats timeout` belong to the global section".into())
+            }
+            Some("http-request") => {
+                return Err("stats rules are not supported; use `stats auth`".into())
+            }
             Some(o) => return Err(format!("unknown stats keyword `{o}`")),
             None => return Err("missing stats keyword".into()),
         }
@@ -2759,6 +2781,7 @@ fn stats_page(d: &Draft) -> Option<StatsPage> {
         hide_version: d.stats.hide_version,
         show_node: d.stats.show_node,
         show_legends: d.stats.show_legends,
+        admin: d.stats.admin.clone(),
     })
 }
 

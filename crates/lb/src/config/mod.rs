@@ -743,6 +743,18 @@ pub struct StatsPage {
     pub show_node: bool,
     #[serde(default)]
     pub show_legends: bool,
+    /// `stats admin if|unless COND`: who may change servers' states from the page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin: Option<StatsAdmin>,
+}
+
+/// The condition of `stats admin` (on the request, with the section's ACLs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatsAdmin {
+    pub any_of: Vec<Vec<CondTerm>>,
+    #[serde(default)]
+    pub unless: bool,
 }
 
 fn default_stats_uri() -> String {

@@ -733,7 +733,21 @@ async fn handle_inner(
         return answer;
     }
     if let Some(page) = &fe.cfg.stats {
-        let resp = super::stats::serve_http(&ctx.shared, page, &req);
+        let admin = page
+            .admin
+            .as_ref()
+            .is_some_and(|a| st.holds(&verdict, &fe.cfg.acl, &a.any_of, a.unless, &mut *vars));
+        let (head, body) = req.into_parts();
+        let req = Request::from_parts(head, ());
+        let form = match admin && req.method() == hyper::Method::POST {
+            true => http_body_util::Limited::new(body, 16 * 1024)
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default(),
+            false => Bytes::new(),
+        };
+        let resp = super::stats::serve_http(&ctx.shared, page, &req, admin, &form);
         own(resp.status().as_u16(), "<STATS>", "LR");
         return resp;
     }
@@ -767,7 +781,8 @@ async fn handle_inner(
         .as_ref()
         .filter(|p| req.uri().path().starts_with(&p.uri))
     {
-        let mut resp = super::stats::serve_http(&ctx.shared, page, &req);
+        // A backend's page: read-only (`stats admin` is a frontend's).
+        let mut resp = super::stats::serve_http(&ctx.shared, page, &req, false, &[]);
         own(resp.status().as_u16(), "<STATS>", "LR");
         resp.extensions_mut().insert(RoutedTo(be.cfg.name.clone()));
         return resp;

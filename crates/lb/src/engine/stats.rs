@@ -493,7 +493,13 @@ pub fn prometheus(shared: &Shared, rows: &[Row]) -> String {
 }
 
 /// The HTML page: one table per proxy, like HAProxy's.
-pub fn html(shared: &Shared, page: &StatsPage, rows: &[Row]) -> String {
+pub fn html(
+    shared: &Shared,
+    page: &StatsPage,
+    rows: &[Row],
+    admin: bool,
+    outcome: Option<&str>,
+) -> String {
     let g = shared.current.load();
     let mut s = String::new();
     let _ = write!(s, "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Statistics Report for halo</title>");
@@ -524,13 +530,36 @@ pub fn html(shared: &Shared, page: &StatsPage, rows: &[Row]) -> String {
         s.push_str(&esc(&page.uri));
         s.push_str(";csv\">;csv</a>, Prometheus: <a href=\"/metrics\">/metrics</a></p>");
     }
+    if let Some(st) = outcome {
+        let said = match st {
+            "DONE" => "Action processed successfully.",
+            "PART" => "Action partially processed.",
+            "NONE" => "Nothing has changed.",
+            "DENY" => "Action denied.",
+            "ERRP" => "Action not allowed.",
+            _ => "",
+        };
+        if !said.is_empty() {
+            let _ = write!(s, "<p class=\"st\">{said}</p>");
+        }
+    }
     let mut last = String::new();
+    // With admin rights, each backend's servers can be acted on: a form per backend.
+    let close = |s: &mut String, px: &str| {
+        s.push_str("</table>");
+        if admin && g.backends.iter().any(|b| b.cfg.name == px) {
+            let _ = write!(s, "<p><label>Action on the checked servers of {0}: <select name=\"action\"><option value=\"\">choose</option><option value=\"ready\">set state to READY</option><option value=\"drain\">set state to DRAIN</option><option value=\"maint\">set state to MAINT</option><option value=\"shutdown\">kill sessions</option></select></label> <input type=\"hidden\" name=\"b\" value=\"{0}\"><input type=\"submit\" value=\"Apply\"></p></form>", esc(px));
+        }
+    };
     for r in rows {
         if r.pxname != last {
             if !last.is_empty() {
-                s.push_str("</table>");
+                close(&mut s, &last);
             }
             last = r.pxname.clone();
+            if admin && g.backends.iter().any(|b| b.cfg.name == r.pxname) {
+                s.push_str("<form method=\"post\">");
+            }
             let _ = write!(s, "<table><tr><th class=\"px\" colspan=\"17\">{} ({})</th></tr><tr><th></th><th>Queue cur/max</th><th>Sessions cur</th><th>max</th><th>limit</th><th>total</th><th>LbTot</th><th>Bytes in</th><th>out</th><th>Denied</th><th>Errors conn</th><th>resp</th><th>Warnings retr/redis</th><th>Status</th><th>LastChk</th><th>Wght</th><th>Act/Bck</th></tr>", esc(&r.pxname), r.mode);
         }
         let class = match r.kind {
@@ -558,7 +587,12 @@ pub fn html(shared: &Shared, page: &StatsPage, rows: &[Row]) -> String {
         };
         let _ = write!(
             s,
-            "<tr class=\"{class}\"><td class=\"n\">{}</td><td>{}/{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}/{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr class=\"{class}\"><td class=\"n\">{}{}</td><td>{}/{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}/{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
+            if admin && r.kind == 2 {
+                format!("<input type=\"checkbox\" name=\"s\" value=\"{0}\" aria-label=\"select {0}\"> ", esc(&r.svname))
+            } else {
+                String::new()
+            },
             esc(&r.svname),
             r.qcur,
             r.qmax,
@@ -581,7 +615,7 @@ pub fn html(shared: &Shared, page: &StatsPage, rows: &[Row]) -> String {
         );
     }
     if !last.is_empty() {
-        s.push_str("</table>");
+        close(&mut s, &last);
     }
     s.push_str("</body></html>\n");
     s
@@ -643,6 +677,8 @@ pub fn serve_http<B>(
     shared: &Arc<Shared>,
     page: &StatsPage,
     req: &Request<B>,
+    admin: bool,
+    form: &[u8],
 ) -> Response<ProxyBody> {
     let path = req.uri().path();
     let query = req.uri().query().unwrap_or("");
@@ -692,14 +728,92 @@ pub fn serve_http<B>(
     if !matches {
         return mk(StatusCode::SERVICE_UNAVAILABLE, "text/html", "<html><body><h1>503 Service Unavailable</h1>\nNo server is available to handle this request.\n</body></html>\n".into());
     }
+    if req.method() == hyper::Method::POST {
+        // The admin form (`stats admin`): done, then back to the page with the outcome.
+        let st = if admin {
+            apply_form(shared, form)
+        } else {
+            "DENY"
+        };
+        let mut r = mk(StatusCode::SEE_OTHER, "text/plain", String::new());
+        let back = format!("{};st={st}", uri.split('?').next().unwrap_or(uri));
+        if let Ok(v) = HeaderValue::from_str(&back) {
+            r.headers_mut().insert("location", v);
+        }
+        return r;
+    }
     if is_csv {
         mk(StatusCode::OK, "text/plain", csv(&rows))
     } else {
+        let outcome = base.rsplit_once(";st=").map(|(_, st)| st);
         mk(
             StatusCode::OK,
             "text/html; charset=utf-8",
-            html(shared, page, &rows),
+            html(shared, page, &rows, admin, outcome),
         )
+    }
+}
+
+/// The actions of the stats page's admin form, as runtime API commands.
+fn form_command(action: &str, spec: &str) -> Option<String> {
+    Some(match action {
+        "ready" | "enable" | "start" => format!("set server {spec} state ready"),
+        "drain" => format!("set server {spec} state drain"),
+        "maint" | "disable" | "stop" => format!("set server {spec} state maint"),
+        "shutdown" => format!("shutdown sessions server {spec}"),
+        _ => return None,
+    })
+}
+
+/// Applies a posted admin form (`b=BACKEND&s=SERVER...&action=ACTION`, the backend by
+/// name or `#ID`) and says how it went, as HAProxy's page does: DONE, PART (some
+/// servers), NONE (nothing asked), ERRP (an action the page does not offer).
+fn apply_form(shared: &Arc<Shared>, form: &[u8]) -> &'static str {
+    let text = String::from_utf8_lossy(form);
+    let mut backend = None;
+    let mut servers = Vec::new();
+    let mut action = None;
+    for pair in text.split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let v = crate::sample::conv::url_decode(v.as_bytes(), true).unwrap_or_default();
+        let v = String::from_utf8_lossy(&v).into_owned();
+        match k {
+            "b" => backend = Some(v),
+            "s" => servers.push(v),
+            "action" => action = Some(v),
+            _ => {}
+        }
+    }
+    let (Some(b), Some(action)) = (backend, action) else {
+        return "NONE";
+    };
+    // `#N`: the proxy's number on the page (its position among them, from 1).
+    let b = match b.strip_prefix('#').and_then(|n| n.parse::<usize>().ok()) {
+        Some(n) => {
+            let g = shared.current.load();
+            match g.backends.get(n.wrapping_sub(1)) {
+                Some(be) => be.cfg.name.clone(),
+                None => return "NONE",
+            }
+        }
+        None => b,
+    };
+    if servers.is_empty() {
+        return "NONE";
+    }
+    let mut done = 0;
+    for sv in &servers {
+        let Some(cmd) = form_command(&action, &format!("{b}/{sv}")) else {
+            return "ERRP";
+        };
+        if super::admin::execute(shared, &cmd, true).is_empty() {
+            done += 1;
+        }
+    }
+    match done {
+        0 => "NONE",
+        n if n == servers.len() => "DONE",
+        _ => "PART",
     }
 }
 

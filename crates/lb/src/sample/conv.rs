@@ -1506,7 +1506,7 @@ fn fmt_g(f: f64) -> String {
 }
 
 /// `url_dec`: `None` on a `%` without two hexadecimal digits; stops at a NUL byte.
-fn url_decode(s: &[u8], mut in_form: bool) -> Option<Vec<u8>> {
+pub(crate) fn url_decode(s: &[u8], mut in_form: bool) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(s.len());
     let mut i = 0;
     while i < s.len() && s[i] != 0 {

@@ -449,11 +449,13 @@ async fn stats_page(
     req: &ReqHead,
     keep: bool,
     trace: &Trace<'_>,
+    admin: bool,
+    form: &[u8],
 ) -> Next {
     let Ok(req) = req.to_request() else {
         return trace.refuse(None, "<STATS>", ConnInfo::default(), 400, "PR");
     };
-    let resp = super::stats::serve_http(shared, page, &req);
+    let resp = super::stats::serve_http(shared, page, &req, admin, form);
     let code = resp.status().as_u16();
     trace.fe.stats.status(code);
     let (parts, body) = resp.into_parts();
@@ -642,10 +644,29 @@ async fn exchange_inner(
         return answer;
     }
     if let Some(page) = &fe.cfg.stats {
-        if framing != Framing::Empty {
-            return trace.refuse(None, "<STATS>", ConnInfo::default(), 400, "PR");
-        }
-        return stats_page(shared, page, req, keep, &trace).await;
+        let admin = page
+            .admin
+            .as_ref()
+            .is_some_and(|a| st.holds(&verdict, &fe.cfg.acl, &a.any_of, a.unless, &mut *vars));
+        // Only the admin form has a body worth reading (a small one; read and refused
+        // when the condition does not allow it).
+        let form = match framing {
+            Framing::Empty => Vec::new(),
+            Framing::Length(n) if page.admin.is_some() && n <= 16 * 1024 => {
+                let n = n as usize;
+                let idle = fe.cfg.timeout_client.map(|d| d.0);
+                let got = read_head(client, cbuf, n.max(1), idle, idle, |b: &[u8]| {
+                    Ok((b.len() >= n).then_some(((), n)))
+                })
+                .await;
+                if got.is_err() {
+                    return Next::Gone;
+                }
+                cbuf.split_to(n).to_vec()
+            }
+            _ => return trace.refuse(None, "<STATS>", ConnInfo::default(), 400, "PR"),
+        };
+        return stats_page(shared, page, req, keep, &trace, admin, &form).await;
     }
     let Some(be) = choose_backend(&st, &verdict, fe, &mut *vars) else {
         fe.stats.denied.fetch_add(1, Relaxed);
@@ -681,7 +702,7 @@ async fn exchange_inner(
         if framing != Framing::Empty {
             return trace.refuse(Some(&be), "<STATS>", ConnInfo::default(), 400, "PR");
         }
-        return stats_page(shared, page, req, keep, &trace).await;
+        return stats_page(shared, page, req, keep, &trace, false, &[]).await;
     }
     // Persistence by cookie: the server it names, and the cookie kept from it.
     let (cookie_server, cookie_sent) = cookie_server(&be, req);
