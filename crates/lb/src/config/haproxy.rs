@@ -426,10 +426,8 @@ impl<'a> Parser<'a> {
                 _ => p.to_path_buf(),
             }
         });
-        match &ca_file {
-            Some(f) => {
-                super::tls::load_cas(f)?;
-            }
+        let ca_pem = match &ca_file {
+            Some(f) => Some(super::tls::read_cas(f)?),
             None if verify => {
                 return Err(
                     "verify is enabled by default but no CA file is given (`ca-file`): \
@@ -438,9 +436,9 @@ impl<'a> Parser<'a> {
                         .into(),
                 )
             }
-            None => {}
-        }
-        let crt = match &sd.crt {
+            None => None,
+        };
+        let (crt, crt_pem) = match &sd.crt {
             Some(c) => {
                 let mut files = certificate_files(c, self.tls.crt_base.as_deref())?;
                 if files.len() != 1 {
@@ -448,9 +446,11 @@ impl<'a> Parser<'a> {
                         "`crt {c}`: a server's client certificate is one file"
                     ));
                 }
-                files.pop()
+                files
+                    .pop()
+                    .map_or((None, None), |(p, b)| (Some(p), Some(b)))
             }
-            None => None,
+            None => (None, None),
         };
         let min_version = sd.tls_min.unwrap_or(self.tls.server_min_version);
         let max_version = sd.tls_max.unwrap_or(self.tls.server_max_version);
@@ -479,6 +479,8 @@ impl<'a> Parser<'a> {
             max_version,
             suites: suites(&ciphers, &ciphersuites),
             crt,
+            ca_pem,
+            crt_pem,
         }))
     }
 
@@ -1118,7 +1120,8 @@ impl<'a> Parser<'a> {
                             return Err("no TLS version is left between ssl-min-ver and ssl-max-ver".into());
                         }
                         let suites = suites(&ciphers, &ciphersuites);
-                        Some(BindTls { crt: crts, alpn, min_version, max_version, suites })
+                        let (crt, pems) = crts.into_iter().unzip();
+                        Some(BindTls { crt, alpn, min_version, max_version, suites, pems })
                     }
                 };
                 for a in addrs {
@@ -1273,15 +1276,16 @@ impl<'a> Parser<'a> {
                 }
                 let backend = w.get(1).ok_or("missing backend name")?.text.clone();
                 // A name made of samples (`%[req.hdr(host),map(FILE)]`) is checked now.
-                if backend.contains('%') {
-                    LogFmt::parse(&backend)?;
-                }
+                let named = match backend.contains('%') {
+                    true => Some(LogFmt::parse(&backend)?),
+                    false => None,
+                };
                 let (any_of, unless) = match w.get(2).map(|x| x.text.as_str()) {
                     None => (Vec::new(), false),
                     Some(c @ ("if" | "unless")) => (parse_cond(d, &w[3..])?, c == "unless"),
                     Some(o) => return Err(format!("expected `if` or `unless`, found `{o}`")),
                 };
-                d.use_backends.push(UseBackend { backend, any_of, unless, source: place.to_string() });
+                d.use_backends.push(UseBackend { backend, named, any_of, unless, source: place.to_string() });
             }
             "acl" => {
                 if k == Kind::Defaults {
@@ -3354,7 +3358,11 @@ fn parse_http_rule(
 
 /// The PEM files of `crt PATH`: the file, or a directory's files in name order
 /// (`crt-base` before a relative path); each must hold a certificate and a key.
-fn certificate_files(path: &str, base: Option<&std::path::Path>) -> R<Vec<std::path::PathBuf>> {
+/// The certificate files `crt PATH` names (a file, or a directory's files), each read.
+fn certificate_files(
+    path: &str,
+    base: Option<&std::path::Path>,
+) -> R<Vec<(std::path::PathBuf, Vec<u8>)>> {
     let p = std::path::Path::new(path);
     let p = match base {
         Some(b) if p.is_relative() => b.join(p),
@@ -3377,13 +3385,16 @@ fn certificate_files(path: &str, base: Option<&std::path::Path>) -> R<Vec<std::p
     } else {
         vec![p.clone()]
     };
-    for f in &files {
-        super::tls::check_pem(f)?;
-    }
     if files.is_empty() {
         return Err(format!("`{}` holds no certificate", p.display()));
     }
-    Ok(files)
+    files
+        .into_iter()
+        .map(|f| {
+            let pem = super::tls::read_pem(&f)?;
+            Ok((f, pem))
+        })
+        .collect()
 }
 
 /// `tcp-check connect [port N] | send STRING | send-binary HEX | expect [!] string|rstring|binary PATTERN | comment TEXT`.

@@ -463,6 +463,11 @@ pub struct CondTerm {
 #[serde(deny_unknown_fields)]
 pub struct UseBackend {
     pub backend: String,
+    /// A name made of samples (`%[req.hdr(host),map(FILE)]`), parsed with the
+    /// configuration (its map files read then, before a `chroot` hides them); parsed
+    /// from `backend` when absent (a native configuration).
+    #[serde(skip)]
+    pub named: Option<LogFmt>,
     /// OR of AND-groups; empty = always.
     #[serde(default)]
     pub any_of: Vec<Vec<CondTerm>>,

@@ -24,6 +24,10 @@ pub struct BindTls {
     /// Suites allowed, by rustls name; empty = rustls's own (all strong).
     #[serde(default)]
     pub suites: Vec<String>,
+    /// The `crt` files as read with the configuration, in the same order (read from
+    /// the paths when empty).
+    #[serde(skip)]
+    pub pems: Vec<Vec<u8>>,
 }
 
 /// TLS to a server (`server ... ssl ...`), for its traffic, its health checks
@@ -65,21 +69,33 @@ pub struct ServerTls {
     /// A client certificate with its key, shown to the server (`crt`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crt: Option<PathBuf>,
+    /// `ca_file` and `crt` as read with the configuration (a `chroot` may hide the
+    /// files later); read from the paths when absent (a native configuration).
+    #[serde(skip)]
+    pub ca_pem: Option<Vec<u8>>,
+    #[serde(skip)]
+    pub crt_pem: Option<Vec<u8>>,
 }
 
 /// Where `ca-file @system-ca` reads the system's authorities.
 const SYSTEM_CAS: &str = "/etc/ssl/certs/ca-certificates.crt";
 
-/// The certificates of a `ca-file` (PEM; `@system-ca` = the system's).
-pub fn load_cas(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+/// A `ca-file` (PEM; `@system-ca` = the system's), read and checked.
+pub fn read_cas(path: &Path) -> Result<Vec<u8>, String> {
     let path = if path == Path::new("@system-ca") {
         Path::new(SYSTEM_CAS)
     } else {
         path
     };
+    let text = std::fs::read(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    parse_cas(&text, path)?;
+    Ok(text)
+}
+
+/// The certificates of what [`read_cas`] read.
+pub fn parse_cas(text: &[u8], path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     let shown = path.display();
-    let text = std::fs::read(path).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&text)
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(text)
         .collect::<Result<_, _>>()
         .map_err(|e| format!("`{shown}`: bad PEM: {e}"))?;
     if certs.is_empty() {
@@ -340,40 +356,50 @@ pub fn apply_option(
 }
 
 /// A PEM file as HAProxy reads it: the certificate, its chain, and the private key
-/// (in the same file, or beside it with `.key` added to the name).
-pub fn load_pem(
+/// (in the same file, or beside it with `.key` added to the name), as bytes holding
+/// them all (read when the configuration is, before a `chroot` hides the file).
+pub fn read_pem(path: &Path) -> Result<Vec<u8>, String> {
+    let shown = path.display();
+    let mut text = std::fs::read(path).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
+    if PrivateKeyDer::from_pem_slice(&text).is_err() {
+        let mut side = path.as_os_str().to_owned();
+        side.push(".key");
+        let side = PathBuf::from(side);
+        let k = std::fs::read(&side).map_err(|_| {
+            format!(
+                "`{shown}` holds no private key (nor is there `{}`)",
+                side.display()
+            )
+        })?;
+        text.push(b'\n');
+        text.extend_from_slice(&k);
+    }
+    parse_pem(&text, path)?;
+    Ok(text)
+}
+
+/// The certificates and the key of what [`read_pem`] read.
+pub fn parse_pem(
+    text: &[u8],
     path: &Path,
 ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
     let shown = path.display();
-    let text = std::fs::read(path).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&text)
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(text)
         .collect::<Result<_, _>>()
         .map_err(|e| format!("`{shown}`: bad PEM: {e}"))?;
     if certs.is_empty() {
         return Err(format!("`{shown}` holds no certificate"));
     }
-    let key = match PrivateKeyDer::from_pem_slice(&text) {
-        Ok(k) => k,
-        Err(_) => {
-            let mut side = path.as_os_str().to_owned();
-            side.push(".key");
-            let side = PathBuf::from(side);
-            let k = std::fs::read(&side).map_err(|_| {
-                format!(
-                    "`{shown}` holds no private key (nor is there `{}`)",
-                    side.display()
-                )
-            })?;
-            PrivateKeyDer::from_pem_slice(&k)
-                .map_err(|e| format!("`{}`: no private key: {e}", side.display()))?
-        }
-    };
+    let key = PrivateKeyDer::from_pem_slice(text)
+        .map_err(|e| format!("`{shown}`: no private key: {e}"))?;
     Ok((certs, key))
 }
 
-/// Checks a certificate file as the configuration is read.
-pub fn check_pem(path: &Path) -> Result<(), String> {
-    load_pem(path).map(|_| ())
+/// A PEM file's certificates and key, read now.
+pub fn load_pem(
+    path: &Path,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
+    parse_pem(&read_pem(path)?, path)
 }
 
 #[cfg(test)]

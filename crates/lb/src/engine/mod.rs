@@ -226,9 +226,10 @@ fn bind_error_hint(e: &std::io::Error) -> &'static str {
     }
 }
 
-/// Binds `n` SO_REUSEPORT + IP_FREEBIND (+ IP_TRANSPARENT when allowed) sockets on `b.addr`, after checking that no other
-/// program listens there (SO_REUSEPORT alone would silently share the port with it).
-pub fn bind_group(b: &Bind, n: usize) -> Result<ListenerGroup, EngineError> {
+/// Binds `n` SO_REUSEPORT + IP_FREEBIND (+ IP_TRANSPARENT when allowed) sockets on
+/// `b.addr`; `probe`: after checking that no other program listens there
+/// (SO_REUSEPORT alone would silently share the port with it).
+pub fn bind_group(b: &Bind, n: usize, probe: bool) -> Result<ListenerGroup, EngineError> {
     let err = |source: std::io::Error| EngineError::Bind {
         place: b.source.clone(),
         addr: b.addr,
@@ -267,9 +268,16 @@ pub fn bind_group(b: &Bind, n: usize) -> Result<ListenerGroup, EngineError> {
         Ok(s)
     };
     // Probe without SO_REUSEPORT: fails if anyone else has the port.
-    {
+    if probe {
         let p = mk(false).map_err(err)?;
         p.bind(&b.addr.into()).map_err(err)?;
+    }
+    if n == 0 {
+        return Ok(ListenerGroup {
+            addr: b.addr,
+            fd: None,
+            sockets: Vec::new(),
+        });
     }
     let mut sockets = Vec::with_capacity(n);
     for _ in 0..n.max(1) {
@@ -559,22 +567,35 @@ pub fn bind_all(
     threads: usize,
     old: Option<&Generation>,
 ) -> Result<Vec<(String, Arc<ListenerGroup>)>, EngineError> {
-    let mut out = Vec::new();
-    for f in config.frontends.iter().filter(|f| !f.disabled) {
-        for b in &f.bind {
-            let reuse = old.and_then(|g| {
-                g.listeners.iter().find(|(_, l)| {
-                    l.addr == b.addr
-                        && l.fd == b.fd
-                        && (b.fd.is_some() || l.sockets.len() == threads.max(1))
-                })
-            });
-            let group = match reuse {
-                Some((_, l)) => l.clone(),
-                None => Arc::new(bind_group(b, threads)?),
-            };
-            out.push((f.name.clone(), group));
+    let binds = config
+        .frontends
+        .iter()
+        .filter(|f| !f.disabled)
+        .flat_map(|f| f.bind.iter().map(move |b| (f, b)));
+    let reused = |b: &Bind| {
+        old.and_then(|g| {
+            g.listeners.iter().find(|(_, l)| {
+                l.addr == b.addr
+                    && l.fd == b.fd
+                    && (b.fd.is_some() || l.sockets.len() == threads.max(1))
+            })
+        })
+    };
+    // Every new address is probed before any is bound: a dual-stack `:::P` beside
+    // `*:P` in the same configuration shares the port with it, which a probe made once
+    // `*:P` is bound would take for another program.
+    for (_, b) in binds.clone() {
+        if reused(b).is_none() && b.fd.is_none() {
+            bind_group(b, 0, true)?;
         }
+    }
+    let mut out = Vec::new();
+    for (f, b) in binds {
+        let group = match reused(b) {
+            Some((_, l)) => l.clone(),
+            None => Arc::new(bind_group(b, threads, false)?),
+        };
+        out.push((f.name.clone(), group));
     }
     Ok(out)
 }
@@ -727,7 +748,11 @@ fn build(
             .iter()
             .filter_map(|u| {
                 let route = if u.backend.contains('%') {
-                    state::Route::Named(crate::sample::LogFmt::parse(&u.backend).ok()?)
+                    let named = match &u.named {
+                        Some(f) => f.clone(),
+                        None => crate::sample::LogFmt::parse(&u.backend).ok()?,
+                    };
+                    state::Route::Named(named)
                 } else {
                     state::Route::Fixed(find(&u.backend)?)
                 };

@@ -57,8 +57,11 @@ impl ResolvesServerCert for ByName {
 pub(super) fn acceptor(t: &BindTls) -> Result<tokio_rustls::TlsAcceptor, String> {
     let provider = provider(&t.suites);
     let mut certs = Vec::new();
-    for path in &t.crt {
-        let (chain, key) = crate::config::tls::load_pem(path)?;
+    for (i, path) in t.crt.iter().enumerate() {
+        let (chain, key) = match t.pems.get(i) {
+            Some(pem) => crate::config::tls::parse_pem(pem, path)?,
+            None => crate::config::tls::load_pem(path)?,
+        };
         let end = chain.first().ok_or("no certificate")?;
         let names: Vec<String> = webpki::EndEntityCert::try_from(end)
             .map(|c| c.valid_dns_names().map(String::from).collect())
@@ -198,7 +201,11 @@ impl Upstream {
         let chain = match (&t.ca_file, t.verify) {
             (Some(f), true) => {
                 let mut roots = rustls::RootCertStore::empty();
-                for c in crate::config::tls::load_cas(f)? {
+                let pem = match &t.ca_pem {
+                    Some(p) => p.clone(),
+                    None => crate::config::tls::read_cas(f)?,
+                };
+                for c in crate::config::tls::parse_cas(&pem, f)? {
                     roots
                         .add(c)
                         .map_err(|e| format!("`{}`: unusable authority: {e}", f.display()))?;
@@ -225,7 +232,10 @@ impl Upstream {
             .with_custom_certificate_verifier(judge);
         let mut cfg = match &t.crt {
             Some(path) => {
-                let (chain, key) = crate::config::tls::load_pem(path)?;
+                let (chain, key) = match &t.crt_pem {
+                    Some(pem) => crate::config::tls::parse_pem(pem, path)?,
+                    None => crate::config::tls::load_pem(path)?,
+                };
                 builder
                     .with_client_auth_cert(chain, key)
                     .map_err(|e| format!("`{}`: {e}", path.display()))?
