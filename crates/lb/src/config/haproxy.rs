@@ -927,22 +927,31 @@ impl<'a> Parser<'a> {
                 no_more(w, 2)?;
                 self.tls.crt_base = Some(dir.text.clone().into());
             }
-            "ssl-default-bind-ciphers" | "ssl-default-bind-ciphersuites" => {
+            // Listeners' (`-bind-`) and servers' (`-server-`) TLS defaults.
+            "ssl-default-bind-ciphers" | "ssl-default-bind-ciphersuites" | "ssl-default-server-ciphers"
+            | "ssl-default-server-ciphersuites" => {
                 let list = w.get(1).ok_or("missing cipher list")?;
                 no_more(w, 2)?;
                 let v13 = w[0].text.ends_with("suites");
-                let s = super::tls::openssl_suites(&list.text, v13)?;
-                if v13 {
-                    self.tls.ciphersuites = Some(s);
-                } else {
-                    self.tls.ciphers = Some(s);
+                let s = Some(super::tls::openssl_suites(&list.text, v13)?);
+                let t = &mut self.tls;
+                match (w[0].text.contains("-server-"), v13) {
+                    (false, false) => t.ciphers = s,
+                    (false, true) => t.ciphersuites = s,
+                    (true, false) => t.server_ciphers = s,
+                    (true, true) => t.server_ciphersuites = s,
                 }
             }
-            "ssl-default-bind-options" => {
+            "ssl-default-bind-options" | "ssl-default-server-options" => {
+                let t = &mut self.tls;
+                let (min, max) = match w[0].text.contains("-server-") {
+                    false => (&mut t.min_version, &mut t.max_version),
+                    true => (&mut t.server_min_version, &mut t.server_max_version),
+                };
                 let mut i = 1;
                 while i < w.len() {
                     let next = w.get(i + 1).map(|x| x.text.as_str());
-                    i += super::tls::apply_option(&w[i].text, next, &mut self.tls.min_version, &mut self.tls.max_version)?;
+                    i += super::tls::apply_option(&w[i].text, next, min, max)?;
                 }
             }
             // DH parameters are for DHE suites, which halo's TLS never offers.
@@ -954,29 +963,6 @@ impl<'a> Parser<'a> {
                 let dir = w.get(1).ok_or("missing directory")?;
                 no_more(w, 2)?;
                 self.tls.ca_base = Some(dir.text.clone().into());
-            }
-            "ssl-default-server-ciphers" | "ssl-default-server-ciphersuites" => {
-                let list = w.get(1).ok_or("missing cipher list")?;
-                no_more(w, 2)?;
-                let v13 = w[0].text.ends_with("suites");
-                let s = super::tls::openssl_suites(&list.text, v13)?;
-                if v13 {
-                    self.tls.server_ciphersuites = Some(s);
-                } else {
-                    self.tls.server_ciphers = Some(s);
-                }
-            }
-            "ssl-default-server-options" => {
-                let mut i = 1;
-                while i < w.len() {
-                    let next = w.get(i + 1).map(|x| x.text.as_str());
-                    i += super::tls::apply_option(
-                        &w[i].text,
-                        next,
-                        &mut self.tls.server_min_version,
-                        &mut self.tls.server_max_version,
-                    )?;
-                }
             }
             "ssl-server-verify" => {
                 no_more(w, 2)?;
@@ -3914,6 +3900,27 @@ mod tests {
         );
         assert_eq!(c.backends[0].http_response.len(), 1);
         assert!(c.frontends[0].http_request.is_empty());
+    }
+
+    #[test]
+    fn tls_defaults_of_listeners_and_servers_stay_apart() {
+        let c = ok("global\n ssl-server-verify none\n ssl-default-server-options ssl-min-ver TLSv1.3\n \
+            ssl-default-server-ciphersuites TLS_AES_256_GCM_SHA384\n ssl-default-bind-options no-tlsv13\n\
+            backend b\n server s 127.0.0.1:1 ssl\n server t 127.0.0.1:2 ssl ssl-max-ver TLSv1.3 ciphersuites TLS_AES_128_GCM_SHA256\n");
+        let s = c.backends[0].server[0].tls.clone().expect("tls");
+        assert_eq!((s.min_version, s.max_version, s.verify), (13, 13, false));
+        assert!(s.suites.contains(&"TLS13_AES_256_GCM_SHA384".to_string()));
+        assert!(!s.suites.contains(&"TLS13_AES_128_GCM_SHA256".to_string()));
+        // The server's own words over the globals.
+        let t = c.backends[0].server[1].tls.clone().expect("tls");
+        assert!(t.suites.contains(&"TLS13_AES_128_GCM_SHA256".to_string()));
+        assert!(!t.suites.contains(&"TLS13_AES_256_GCM_SHA384".to_string()));
+        // `ssl` makes the checks TLS, unless they go to another port.
+        assert!(s.checks && s.traffic);
+        let c = ok(
+            "global\n ssl-server-verify none\nbackend b\n server s 127.0.0.1:1 ssl check port 2\n",
+        );
+        assert!(!c.backends[0].server[0].tls.clone().expect("tls").checks);
     }
 
     #[test]
