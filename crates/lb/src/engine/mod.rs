@@ -994,13 +994,13 @@ async fn serve(
         (Mode::Tcp, None, Some(d)) => Some(d.0),
         _ => None,
     };
-    let mut stages = vec![Connection, Session];
-    if fe.cfg.mode == Mode::Tcp && inspect.is_none() {
-        stages.push(Content);
-    }
+    let stages: &[crate::config::TcpStage] = match fe.cfg.mode == Mode::Tcp && inspect.is_none() {
+        true => &[Connection, Session, Content],
+        false => &[Connection, Session],
+    };
     let mut tracked = Vec::new();
     if !fe.cfg.tcp_request.is_empty() {
-        match accepted(&fe, &stream, peer, &mut sess, None, &stages) {
+        match accepted(&fe, &stream, peer, &mut sess, None, stages) {
             Some(t) => tracked.push(t),
             None => {
                 fe.stats.denied.fetch_add(1, Relaxed);

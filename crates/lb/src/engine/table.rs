@@ -402,22 +402,34 @@ pub fn build(defs: &[TableDef], old: &Tables) -> Tables {
 #[derive(Debug, Default)]
 pub struct StreamCounters {
     pub slots: [Option<Tracked>; 3],
+    /// The tables (none when the configuration has none: nothing to set up per request).
     pub tables: Option<Arc<Tables>>,
-    /// The section whose table `src_*` and `track-sc*` use without `table`.
-    pub own: String,
+    /// The table `src_*` and `track-sc*` use without `table`: the section's own.
+    pub own: Option<Arc<Table>>,
 }
 
 impl StreamCounters {
     pub fn new(tables: &Arc<Tables>, own: &str) -> StreamCounters {
+        if tables.is_empty() {
+            return StreamCounters::default();
+        }
         StreamCounters {
             slots: Default::default(),
-            tables: (!tables.is_empty()).then(|| tables.clone()),
-            own: own.to_string(),
+            tables: Some(tables.clone()),
+            own: tables.get(own).cloned(),
         }
     }
 
     fn table(&self, name: Option<&str>) -> Option<&Arc<Table>> {
-        self.tables.as_ref()?.get(name.unwrap_or(&self.own))
+        match name {
+            Some(n) => self.tables.as_ref()?.get(n),
+            None => self.own.as_ref(),
+        }
+    }
+
+    /// Whether the stream tracks anything (what its answers are counted on).
+    pub fn tracking(&self) -> bool {
+        self.slots.iter().any(Option::is_some)
     }
 
     /// `track-scN KEY [table T]`: the first tracking of a slot wins, as in HAProxy.

@@ -495,7 +495,7 @@ async fn exchange(
     let mut routed = None;
     let next = exchange_inner(shared, fe, client, peer, bufs, &mut vars, &mut routed, &req).await;
     // An answer of our own counts on the tracked entries as a server's does.
-    if let Next::Answer(b) | Next::Reply(b) = &next {
+    if let (Next::Answer(b) | Next::Reply(b), true) = (&next, vars.counters.tracking()) {
         if let Some(code) = b
             .get(9..12)
             .and_then(|c| std::str::from_utf8(c).ok()?.parse().ok())
