@@ -892,6 +892,122 @@ fn lb_errorfiles_replace_own_answers() {
     }
 }
 
+/// `http-errors` sections (named before or after they are defined), `errorfiles`,
+/// `errorloc302`, `http-error` with a log-format body, an empty `errorfile` that
+/// closes without answering, and `deny` with its own answer, as HAProxy answers them.
+#[test]
+fn lb_http_errors_sections_and_replies() {
+    let dir = tempfile::tempdir().expect("dir");
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).expect("write");
+        p.display().to_string()
+    };
+    let e403 = write(
+        "403.http",
+        "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nX-From: site\r\n\r\nsite says no\n",
+    );
+    let e401 = write(
+        "401.http",
+        "HTTP/1.1 401 Unauthorized\r\nContent-Type: text/plain\r\n\r\nwho are you?\n",
+    );
+    let p = free_port();
+    let cfg = format!(
+        "defaults\n mode http\n timeout connect 2s\n timeout client 10s\n timeout server 10s\n\
+         errorfiles site\n\
+         frontend fe\n bind 127.0.0.1:{p}\n\
+         http-error status 429 content-type text/plain hdr x-client \"%[src]\" lf-string \"slow down, %[path]\"\n\
+         errorfile 408 /dev/null\n\
+         http-request deny deny_status 403 if {{ path /no }}\n\
+         http-request deny deny_status 429 if {{ path /fast }}\n\
+         http-request deny deny_status 408 if {{ path /silent }}\n\
+         http-request deny status 400 content-type text/plain string \"bad: yours\" if {{ path /bad }}\n\
+         http-request return status 403 default-errorfiles if {{ path /ret }}\n\
+         http-request auth if {{ path /login }}\n\
+         default_backend empty\n\
+         backend empty\n errorloc302 503 https://status.example/down\n\
+         http-errors site\n errorfile 403 {e403}\n errorfile 401 {e401}\n"
+    );
+    let e = start_engine(&cfg);
+    let url = |path: &str| format!("http://127.0.0.1:{p}{path}");
+    for version in ["--http1.1", "--http2-prior-knowledge"] {
+        let (_, out) = curl(&[version, "-s", "-i", &url("/no")]);
+        assert!(
+            out.contains(" 403") && out.contains("x-from: site"),
+            "{version}: {out}"
+        );
+        assert!(out.ends_with("site says no\n"), "{version}: {out}");
+        let (_, out) = curl(&[version, "-s", "-i", &url("/ret")]);
+        assert!(out.ends_with("site says no\n"), "{version}: {out}");
+        let (_, out) = curl(&[version, "-s", "-i", &url("/fast")]);
+        assert!(
+            out.contains(" 429") && out.contains("x-client: 127.0.0.1"),
+            "{version}: {out}"
+        );
+        assert!(out.ends_with("slow down, /fast"), "{version}: {out}");
+        let (_, out) = curl(&[version, "-s", "-i", &url("/bad")]);
+        assert!(
+            out.contains(" 400") && out.ends_with("bad: yours"),
+            "{version}: {out}"
+        );
+        let (_, out) = curl(&[version, "-s", "-i", &url("/login")]);
+        assert!(
+            out.contains(" 401") && out.ends_with("who are you?\n"),
+            "{version}: {out}"
+        );
+        assert!(
+            out.contains("www-authenticate: Basic realm=\"fe\""),
+            "{version}: {out}"
+        );
+        let (_, out) = curl(&[version, "-s", "-i", &url("/")]);
+        assert!(out.contains(" 302"), "{version}: {out}");
+        assert!(
+            out.contains("location: https://status.example/down"),
+            "{version}: {out}"
+        );
+    }
+    // An empty errorfile: the connection closes and nothing is sent.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", p)).expect("connect");
+    s.write_all(b"GET /silent HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("send");
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).expect("read");
+    assert!(got.is_empty(), "{}", String::from_utf8_lossy(&got));
+    e.stop(Duration::ZERO);
+    for (text, place, why) in [
+        (
+            "defaults\n mode http\n errorfiles nope\n".to_string(),
+            "e.cfg:3",
+            "no `http-errors nope` section",
+        ),
+        (
+            "http-errors x\n errorfile 302 /dev/null\n".to_string(),
+            "e.cfg:2",
+            "status 302",
+        ),
+        (
+            "http-errors x\n errorloc 503 /x\n".to_string(),
+            "e.cfg:2",
+            "only `errorfile CODE FILE`",
+        ),
+        (
+            "defaults\n mode http\n http-error content-type text/plain string x\n".to_string(),
+            "e.cfg:3",
+            "needs `status CODE`",
+        ),
+        (
+            format!("defaults\n mode http\n http-error status 403 errorfile {e403} string x\n"),
+            "e.cfg:3",
+            "the whole answer",
+        ),
+    ] {
+        let bad = format!("{text}listen l\n bind 127.0.0.1:1\n server a 127.0.0.1:2\n");
+        let err = halo_lb::config::haproxy::parse(&bad, "e.cfg").expect_err("refused");
+        let err = err.to_string();
+        assert!(err.contains(place) && err.contains(why), "{text}: {err}");
+    }
+}
+
 /// A status condition belongs to response rules only, and a backend's rules use its
 /// own ACLs: both are refused with the line.
 #[test]

@@ -67,6 +67,7 @@ pub fn parse_with_env(
         global: Global::default(),
         ..Default::default()
     };
+    p.http_errors = read_http_errors(text, file, env, &mut p.errors);
     for (i, line) in text.lines().enumerate() {
         let lineno = i + 1;
         match split_line(line, env) {
@@ -251,7 +252,7 @@ struct Draft {
     allbackups: Option<bool>,
     http_server_close: Option<bool>,
     httpclose: Option<bool>,
-    errorfiles: std::collections::BTreeMap<u16, String>,
+    errorfiles: std::collections::BTreeMap<u16, Return>,
     log_health_checks: Option<bool>,
     anon_acls: usize,
 }
@@ -294,6 +295,102 @@ struct Parser<'a> {
     userlists: Vec<Userlist>,
     /// Inside a `userlist` section (the last of `userlists`).
     in_userlist: bool,
+    /// `http-errors` sections, read before the rest (proxies may name one defined
+    /// further down).
+    http_errors: HttpErrors,
+}
+
+/// `http-errors NAME` sections: their answers by status.
+type HttpErrors = std::collections::HashMap<String, std::collections::BTreeMap<u16, Return>>;
+
+/// What answers of the load balancer's own are read with: the buffer size they must
+/// fit in, the `http-errors` sections they may name.
+#[derive(Clone, Copy)]
+struct Replies<'a> {
+    bufsize: usize,
+    sections: &'a HttpErrors,
+}
+
+/// The words that open a section (and so close the one before).
+const SECTION_WORDS: &[&str] = &[
+    "global",
+    "defaults",
+    "listen",
+    "frontend",
+    "backend",
+    "userlist",
+    "http-errors",
+    "peers",
+    "resolvers",
+    "mailers",
+    "program",
+    "ring",
+    "cache",
+    "fcgi-app",
+];
+
+/// Reads every `http-errors` section of a file (its errors go with the rest).
+fn read_http_errors(
+    text: &str,
+    file: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    errors: &mut Vec<ConfigError>,
+) -> HttpErrors {
+    let mut out = HttpErrors::new();
+    let mut current: Option<String> = None;
+    let bufsize = Global::default().bufsize;
+    for (i, line) in text.lines().enumerate() {
+        let Ok(words) = split_line(line, env) else {
+            continue;
+        };
+        let Some(kw) = words.first().map(|w| w.text.as_str()) else {
+            continue;
+        };
+        let mut err = |reason: String| {
+            errors.push(ConfigError {
+                place: format!("{file}:{}", i + 1),
+                directive: kw.to_string(),
+                reason,
+            })
+        };
+        if SECTION_WORDS.contains(&kw) {
+            current = None;
+            if kw == "http-errors" {
+                match words.get(1) {
+                    None => err("an `http-errors` section needs a name".into()),
+                    Some(n) if out.contains_key(&n.text) => {
+                        err(format!("http-errors `{}` is defined twice", n.text))
+                    }
+                    Some(n) => {
+                        out.insert(n.text.clone(), Default::default());
+                        current = Some(n.text.clone());
+                    }
+                }
+            }
+            continue;
+        }
+        let Some(name) = &current else { continue };
+        let r = match kw {
+            "errorfile" => (|| {
+                let code: u16 = num(words.get(1), "status code")?;
+                let path = &words.get(2).ok_or("missing file")?.text;
+                no_more(&words, 3)?;
+                Ok((code, read_errorfile(code, path, bufsize)?))
+            })(),
+            o => Err(format!(
+                "`{o}` in an `http-errors` section (only `errorfile CODE FILE` is)"
+            )),
+        };
+        match r {
+            Ok((code, ret)) => {
+                if let Some(m) = out.get_mut(name) {
+                    m.insert(code, ret);
+                }
+            }
+            Err(e) => err(e),
+        }
+    }
+    out
 }
 
 /// The `global` section's TLS settings for listeners.
@@ -389,10 +486,6 @@ const SECTIONS_REFUSED: &[(&str, &str)] = &[
         "program",
         "the master-worker `program` section is not supported; run programs as cluster resources",
     ),
-    (
-        "http-errors",
-        "`http-errors` sections are not supported (`errorfile CODE FILE` is)",
-    ),
     ("ring", "log rings are not supported"),
     ("cache", "the HTTP cache is not supported"),
     ("fcgi-app", "FastCGI is not supported"),
@@ -482,6 +575,13 @@ impl<'a> Parser<'a> {
             ca_pem,
             crt_pem,
         }))
+    }
+
+    fn replies(&self) -> Replies<'_> {
+        Replies {
+            bufsize: self.global.bufsize,
+            sections: &self.http_errors,
+        }
     }
 
     fn warn(&mut self, place: &str, directive: &str, reason: impl Into<String>) {
@@ -600,11 +700,14 @@ impl<'a> Parser<'a> {
             }
             _ => {}
         }
-        if let Some((_, why)) = SECTIONS_REFUSED.iter().find(|(s, _)| *s == kw) {
+        let refused = SECTIONS_REFUSED.iter().find(|(s, _)| *s == kw);
+        if refused.is_some() || kw == "http-errors" {
             self.close_section();
             self.in_global = false;
             self.in_userlist = false;
-            self.err(lineno, kw, format!("section not supported: {why}"));
+            if let Some((_, why)) = refused {
+                self.err(lineno, kw, format!("section not supported: {why}"));
+            }
             // Skip its content: lines until the next section are attributed to nothing.
             self.current = Some(Draft {
                 kind: Kind::Defaults,
@@ -1339,15 +1442,60 @@ impl<'a> Parser<'a> {
                 no_more(w, 3)?;
                 d.errorfiles.insert(code, read_errorfile(code, &path, self.global.bufsize)?);
             }
-            "errorloc" | "errorloc302" | "errorloc303" | "errorfiles" => {
-                return Err(format!("`{kw}` is not supported (`errorfile CODE FILE` is)"))
+            "errorfiles" => {
+                let name = &w.get(1).ok_or("missing http-errors section name")?.text;
+                let section = self
+                    .http_errors
+                    .get(name)
+                    .ok_or_else(|| format!("no `http-errors {name}` section"))?;
+                if w.len() == 2 {
+                    d.errorfiles
+                        .extend(section.iter().map(|(c, r)| (*c, r.clone())));
+                }
+                for x in &w[2..] {
+                    let code: u16 = num(Some(x), "status code")?;
+                    let r = section.get(&code).ok_or_else(|| {
+                        format!("`http-errors {name}` has no answer for {code}")
+                    })?;
+                    d.errorfiles.insert(code, r.clone());
+                }
+            }
+            "errorloc" | "errorloc302" | "errorloc303" => {
+                let code: u16 = num(w.get(1), "status code")?;
+                let url = &w.get(2).ok_or("missing location")?.text;
+                no_more(w, 3)?;
+                if !ERRORFILE_STATUSES.contains(&code) {
+                    return Err(format!(
+                        "status {code} is not one of {ERRORFILE_STATUSES:?}"
+                    ));
+                }
+                if hyper::header::HeaderValue::from_str(url).is_err() {
+                    return Err(format!("`{url}` is not a valid location"));
+                }
+                let mut r = Return::of(if kw == "errorloc303" { 303 } else { 302 }, ReplyFrom::Own);
+                r.headers = vec![
+                    ("location".into(), LogFmt::literal(url)),
+                    ("cache-control".into(), LogFmt::literal("no-cache")),
+                ];
+                d.errorfiles.insert(code, r);
+            }
+            "http-error" => {
+                let args: Vec<&str> = w[1..].iter().map(|x| x.text.as_str()).collect();
+                let r = parse_return(&args, self.replies(), 0, true)?;
+                if !ERRORFILE_STATUSES.contains(&r.status) {
+                    return Err(format!(
+                        "status {} is not one of {ERRORFILE_STATUSES:?}",
+                        r.status
+                    ));
+                }
+                d.errorfiles.insert(r.status, r);
             }
             "http-request" | "http-response" => {
                 if k == Kind::Defaults {
                     return Err(format!("`{kw}` rules in `defaults` are not supported; put them in the proxies"));
                 }
                 let response = kw == "http-response";
-                let rule = parse_http_rule(d, &w[1..], place, response, self.global.bufsize)?;
+                let rule = parse_http_rule(d, &w[1..], place, response, self.replies())?;
                 if response {
                     d.http_response_rules.push(rule);
                 } else {
@@ -1369,7 +1517,7 @@ impl<'a> Parser<'a> {
                 if k == Kind::Defaults {
                     return Err(format!("`{kw}` rules in `defaults` are not supported; put them in the proxies"));
                 }
-                let rule = parse_http_rule(d, &w[1..], place, true, self.global.bufsize)?;
+                let rule = parse_http_rule(d, &w[1..], place, true, self.replies())?;
                 let allowed = matches!(
                     rule.action,
                     HttpAction::SetHeader { .. }
@@ -1414,7 +1562,7 @@ impl<'a> Parser<'a> {
                 if k == Kind::Defaults {
                     return Err("`redirect` rules in `defaults` are not supported; put them in the proxies".into());
                 }
-                let rule = parse_http_rule(d, w, place, false, self.global.bufsize)?;
+                let rule = parse_http_rule(d, w, place, false, self.replies())?;
                 d.redirect_rules.push(rule);
             }
             "monitor-uri" => {
@@ -1433,7 +1581,7 @@ impl<'a> Parser<'a> {
                     Some(c @ ("if" | "unless")) if w.len() > 3 => (parse_cond(d, &w[3..])?, c == "unless"),
                     _ => return Err("`monitor fail` takes `if COND` or `unless COND`".into()),
                 };
-                d.monitor_fail.push(HttpRule { action: HttpAction::Deny { status: 503 }, any_of, unless, source: place.to_string() });
+                d.monitor_fail.push(HttpRule { action: HttpAction::Deny { status: 503, reply: None }, any_of, unless, source: place.to_string() });
             }
             "fullconn" => return Err("dynamic server limits (`fullconn`/`minconn`) are not supported".into()),
             "id" => return Err("numeric proxy ids are not supported (names identify proxies)".into()),
@@ -2336,7 +2484,7 @@ fn check_http_action(a: &HttpAction) -> Result<(), String> {
         } => name_ok(name),
         HttpAction::ReplaceHeader { name, .. } => name_ok(name),
         HttpAction::DelHeader { .. } => Ok(()),
-        HttpAction::Deny { status } if !DENY_STATUSES.contains(status) => Err(format!(
+        HttpAction::Deny { status, .. } if !DENY_STATUSES.contains(status) => Err(format!(
             "deny_status {status} is not one of {DENY_STATUSES:?}"
         )),
         HttpAction::Redirect(r) => value_ok(&r.target),
@@ -2844,8 +2992,9 @@ const ERRORFILE_STATUSES: &[u16] = &[
     200, 400, 401, 403, 404, 405, 407, 408, 410, 413, 425, 429, 500, 501, 502, 503, 504,
 ];
 
-/// An `errorfile`: a whole HTTP/1 answer (status line, headers, body), read now.
-fn read_errorfile(code: u16, path: &str, bufsize: usize) -> R<String> {
+/// An `errorfile`: a whole HTTP/1 answer (status line, headers, body), read now; an
+/// empty file (`/dev/null`) means no answer at all.
+fn read_errorfile(code: u16, path: &str, bufsize: usize) -> R<Return> {
     if !ERRORFILE_STATUSES.contains(&code) {
         return Err(format!(
             "errorfile status {code} is not one of {ERRORFILE_STATUSES:?}"
@@ -2857,14 +3006,41 @@ fn read_errorfile(code: u16, path: &str, bufsize: usize) -> R<String> {
             "`{path}` is larger than tune.bufsize ({bufsize} bytes)"
         ));
     }
+    if text.is_empty() {
+        return Ok(Return::of(code, ReplyFrom::Close));
+    }
     let text = String::from_utf8(text).map_err(|_| format!("`{path}` is not UTF-8 text"))?;
     let mut headers = [httparse::EMPTY_HEADER; 64];
-    match httparse::Response::new(&mut headers).parse(text.as_bytes()) {
-        Ok(httparse::Status::Complete(_)) => Ok(text),
-        _ => Err(format!(
+    let mut head = httparse::Response::new(&mut headers);
+    let Ok(httparse::Status::Complete(n)) = head.parse(text.as_bytes()) else {
+        return Err(format!(
             "`{path}` does not hold an HTTP answer (status line, headers, an empty line, the body)"
-        )),
+        ));
+    };
+    let mut r = Return::of(head.code.unwrap_or(code), ReplyFrom::Own);
+    for h in head.headers.iter() {
+        // The load balancer frames the answer itself.
+        if [
+            "content-length",
+            "transfer-encoding",
+            "connection",
+            "keep-alive",
+        ]
+        .iter()
+        .any(|x| h.name.eq_ignore_ascii_case(x))
+        {
+            continue;
+        }
+        let value = std::str::from_utf8(h.value)
+            .ok()
+            .filter(|v| hyper::header::HeaderValue::from_str(v).is_ok())
+            .ok_or_else(|| format!("`{path}`: header `{}` has an invalid value", h.name))?;
+        r.headers
+            .push((h.name.to_ascii_lowercase(), LogFmt::literal(value)));
     }
+    let body = &text[n..];
+    r.body = (!body.is_empty()).then(|| LogFmt::literal(body));
+    Ok(r)
 }
 
 /// `type ip|ipv6 size N[k|m|g] [expire T] [nopurge]`: the table's size and expiry.
@@ -3055,13 +3231,14 @@ fn parse_redirect(args: &[&str]) -> R<Redirect> {
 }
 
 /// `return` and its options (the words after it).
-fn parse_return(args: &[&str], bufsize: usize) -> R<Return> {
-    let mut r = Return {
-        status: 200,
-        content_type: None,
-        body: None,
-        headers: Vec::new(),
-    };
+/// Also the answer of `deny [deny_status N] ...` (from its `status`: `deny` is true)
+/// and of `http-error status N ...` (`http_error`), whose words are the same.
+fn parse_return(args: &[&str], rp: Replies<'_>, status: u16, http_error: bool) -> R<Return> {
+    let bufsize = rp.bufsize;
+    let mut r = Return::of(status, ReplyFrom::Own);
+    let mut status_given = false;
+    // `errorfile F`, `errorfiles NAME`, `default-errorfiles`: the whole answer.
+    let mut whole: Option<(&str, Option<&str>)> = None;
     let mut i = 0;
     while i < args.len() {
         let arg = |k: usize| {
@@ -3070,13 +3247,27 @@ fn parse_return(args: &[&str], bufsize: usize) -> R<Return> {
                 .ok_or_else(|| format!("missing value after `{}`", args[i]))
         };
         match args[i] {
-            "status" => {
+            "status" | "deny_status" => {
                 let c = arg(i + 1)?;
                 r.status = match c.parse() {
                     Ok(c @ 200..=599) => c,
-                    _ => return Err(format!("`status {c}` is not a status code (200..599)")),
+                    _ => {
+                        return Err(format!(
+                            "`{} {c}` is not a status code (200..599)",
+                            args[i]
+                        ))
+                    }
                 };
+                status_given = true;
                 i += 2;
+            }
+            o @ ("errorfile" | "errorfiles") => {
+                whole = Some((o, Some(arg(i + 1)?)));
+                i += 2;
+            }
+            "default-errorfiles" => {
+                whole = Some(("default-errorfiles", None));
+                i += 1;
             }
             "content-type" => {
                 r.content_type = Some(arg(i + 1)?.to_string());
@@ -3118,18 +3309,45 @@ fn parse_return(args: &[&str], bufsize: usize) -> R<Return> {
                 r.headers.push((name.to_string(), value));
                 i += 3;
             }
-            o @ ("errorfile" | "errorfiles" | "default-errorfiles") => {
-                return Err(format!("`return {o}` is not supported (string, lf-string, file, lf-file)"))
-            }
             o => {
                 return Err(format!(
-                    "return option `{o}` is not supported (status, content-type, string, lf-string, file, lf-file, hdr)"
+                    "option `{o}` is not supported (status, content-type, string, lf-string, file, lf-file, hdr, errorfile, errorfiles, default-errorfiles)"
                 ))
             }
         }
     }
+    if http_error && !status_given {
+        return Err("`http-error` needs `status CODE`".into());
+    }
+    if let Some((kw, v)) = whole {
+        if r.body.is_some() || r.content_type.is_some() || !r.headers.is_empty() {
+            return Err(format!(
+                "`{kw}` gives the whole answer: no content-type, hdr or body beside it"
+            ));
+        }
+        let code = r.status;
+        return match (kw, v) {
+            ("errorfile", Some(f)) => read_errorfile(code, f, bufsize),
+            ("errorfiles", Some(name)) => {
+                let section = rp
+                    .sections
+                    .get(name)
+                    .ok_or_else(|| format!("no `http-errors {name}` section"))?;
+                match section.get(&code) {
+                    Some(x) => Ok(x.clone()),
+                    None if http_error => {
+                        Err(format!("`http-errors {name}` has no answer for {code}"))
+                    }
+                    // As HAProxy: the proxy's answer for the status.
+                    None => Ok(Return::of(code, ReplyFrom::Proxy)),
+                }
+            }
+            _ if http_error => Ok(Return::of(code, ReplyFrom::Builtin)),
+            _ => Ok(Return::of(code, ReplyFrom::Proxy)),
+        };
+    }
     if r.body.is_some() && r.content_type.is_none() {
-        return Err("a `return` body needs a `content-type`".into());
+        return Err("a body needs a `content-type`".into());
     }
     Ok(r)
 }
@@ -3139,7 +3357,7 @@ fn parse_http_rule(
     w: &[Word],
     place: &str,
     response: bool,
-    bufsize: usize,
+    rp: Replies<'_>,
 ) -> R<HttpRule> {
     let kw = if response {
         "http-response"
@@ -3241,19 +3459,18 @@ fn parse_http_rule(
                 "`{kw} {verb}` takes a header name, a regular expression and a replacement"
             ))
         }
-        ("deny", None, []) => HttpAction::Deny {
-            status: if response { 502 } else { 403 },
-        },
-        ("deny", None, ["deny_status" | "status", code]) => HttpAction::Deny {
-            status: code
-                .parse()
-                .map_err(|_| format!("`deny_status {code}` is not a status code"))?,
-        },
-        ("deny", ..) => return Err(format!("`{kw} deny` takes only `deny_status CODE`")),
+        ("deny", None, rest) => {
+            let r = parse_return(rest, rp, if response { 502 } else { 403 }, false)?;
+            HttpAction::Deny {
+                status: r.status,
+                // With nothing but a status: the proxy's answer for it.
+                reply: (!matches!(rest, [] | ["deny_status" | "status", _])).then_some(r),
+            }
+        }
         ("allow", None, []) => HttpAction::Allow,
         ("allow", ..) => return Err(format!("`{kw} allow` takes no argument")),
         ("redirect", None, _) if !response => HttpAction::Redirect(parse_redirect(&args)?),
-        ("return", None, _) => HttpAction::Return(parse_return(&args, bufsize)?),
+        ("return", None, _) => HttpAction::Return(parse_return(&args, rp, 200, false)?),
         ("use-service", None, ["prometheus-exporter"]) if !response => HttpAction::UsePrometheus,
         ("use-service", None, [s]) if !response => {
             return Err(format!(
@@ -3829,8 +4046,14 @@ mod tests {
                     value: lf("halo lb")
                 },
                 &HttpAction::Allow,
-                &HttpAction::Deny { status: 404 },
-                &HttpAction::Deny { status: 403 },
+                &HttpAction::Deny {
+                    status: 404,
+                    reply: None
+                },
+                &HttpAction::Deny {
+                    status: 403,
+                    reply: None
+                },
                 &HttpAction::SetHeader {
                     name: "X-Forwarded-Port".into(),
                     value: lf("%[dst_port]")
@@ -3896,7 +4119,10 @@ mod tests {
         let c = ok("defaults\n mode http\nfrontend f\n bind :8080\n default_backend b\nbackend b\n http-request deny\n http-response set-header X-A b\n server a 127.0.0.1:1\n");
         assert_eq!(
             c.backends[0].http_request[0].action,
-            HttpAction::Deny { status: 403 }
+            HttpAction::Deny {
+                status: 403,
+                reply: None
+            }
         );
         assert_eq!(c.backends[0].http_response.len(), 1);
         assert!(c.frontends[0].http_request.is_empty());

@@ -522,8 +522,13 @@ pub enum HttpAction {
         with: LogFmt,
         each_value: bool,
     },
-    /// Answers with `status` (403 by default) instead of forwarding.
-    Deny { status: u16 },
+    /// Answers with `status` (403 by default) instead of forwarding: with `reply`,
+    /// else with the proxy's answer for the status.
+    Deny {
+        status: u16,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply: Option<Return>,
+    },
     /// Stops the evaluation; the message goes on.
     Allow,
     /// Answers with a redirection (`redirect` or `http-request redirect`).
@@ -606,6 +611,45 @@ pub struct Return {
     pub body: Option<LogFmt>,
     #[serde(default)]
     pub headers: Vec<(String, LogFmt)>,
+    /// Where the answer comes from when not from the words above.
+    #[serde(default, skip_serializing_if = "ReplyFrom::is_own")]
+    pub from: ReplyFrom,
+}
+
+impl Return {
+    /// An answer of `status` with nothing but these words.
+    pub fn of(status: u16, from: ReplyFrom) -> Return {
+        Return {
+            status,
+            content_type: None,
+            body: None,
+            headers: Vec::new(),
+            from,
+        }
+    }
+}
+
+/// Where an answer of the load balancer's own comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplyFrom {
+    /// Its own status, headers and body.
+    #[default]
+    Own,
+    /// The proxy's answer for the status (`default-errorfiles` in a rule): the
+    /// backend's `errorfile`/`errorfiles`/`http-error`, the frontend's, else HAProxy's
+    /// page.
+    Proxy,
+    /// HAProxy's page for the status (`http-error ... default-errorfiles`).
+    Builtin,
+    /// No answer at all: the connection closes (an empty `errorfile`, as `/dev/null`).
+    Close,
+}
+
+impl ReplyFrom {
+    fn is_own(&self) -> bool {
+        *self == ReplyFrom::Own
+    }
 }
 
 /// `tcp-request STAGE ACTION [if|unless COND]`.
@@ -832,10 +876,11 @@ pub struct Frontend {
     /// `option httpclose`: each connection closes after one answer, both sides.
     #[serde(default)]
     pub httpclose: bool,
-    /// `errorfile CODE FILE`: the whole HTTP answer (read from the file with the
-    /// configuration) sent instead of halo's own page for that status.
+    /// The answers sent instead of HAProxy's pages, by status: `errorfile CODE FILE`
+    /// (the file's answer, read with the configuration), `errorfiles SECTION`,
+    /// `errorloc`, `http-error status CODE ...`.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub errorfiles: std::collections::BTreeMap<u16, String>,
+    pub errorfiles: std::collections::BTreeMap<u16, Return>,
     /// `redirect` rules: after the `http-request` rules, the first that applies.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub redirect: Vec<HttpRule>,
@@ -1164,9 +1209,9 @@ pub struct Backend {
     /// `option httpclose`: the client's connection too closes after each answer.
     #[serde(default)]
     pub httpclose: bool,
-    /// A backend's `errorfile`s, before its frontend's.
+    /// A backend's answers by status (as a frontend's), before its frontend's.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub errorfiles: std::collections::BTreeMap<u16, String>,
+    pub errorfiles: std::collections::BTreeMap<u16, Return>,
     #[serde(default)]
     pub forwardfor: Option<ForwardFor>,
     #[serde(default)]

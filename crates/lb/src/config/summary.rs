@@ -346,7 +346,10 @@ fn rules(s: &mut String, requests: &[HttpRule], responses: &[HttpRule]) {
                 "set status {status}{}",
                 reason.as_ref().map(|r| format!(" {r}")).unwrap_or_default()
             ),
-            HttpAction::Deny { status } => format!("deny with {status}"),
+            HttpAction::Deny { status, reply } => match reply {
+                Some(_) => format!("deny with {status} (its own answer)"),
+                None => format!("deny with {status}"),
+            },
             HttpAction::Allow => "allow".into(),
             HttpAction::Redirect(r) => format!(
                 "redirect {} {} with {}{}{}",

@@ -252,74 +252,29 @@ pub(super) async fn serve_hyper<IO>(
     }
 }
 
-fn text_response(status: StatusCode, msg: &str) -> Response<ProxyBody> {
-    let body = format!(
-        "<html><body><h1>{} {}</h1>\n{msg}\n</body></html>\n",
-        status.as_u16(),
-        status.canonical_reason().unwrap_or("")
+/// The answer for a status the load balancer gives itself: the backend's for it
+/// (`errorfile`, `http-error`...), else the frontend's, else HAProxy's page. One that
+/// is to close without answering resets the stream.
+fn page_h2(fe: &FrontendRt, be: Option<&BackendRt>, code: u16) -> Response<ProxyBody> {
+    let a = super::rules::reply(
+        fe,
+        be,
+        code,
+        None,
+        &crate::sample::NoMessage,
+        &mut std::collections::HashMap::new(),
     );
-    let mut r = Response::new(full(body));
-    *r.status_mut() = status;
-    r.headers_mut()
-        .insert("content-type", HeaderValue::from_static("text/html"));
-    r.headers_mut()
-        .insert("cache-control", HeaderValue::from_static("no-cache"));
-    r
+    own_h2(&a, be)
 }
 
-/// The answer for a status the load balancer gives itself: the backend's `errorfile`
-/// for it, else the frontend's (its headers but those of the HTTP/1 connection), else
-/// halo's page with `msg`.
-fn page_h2(
-    fe: &FrontendRt,
-    be: Option<&BackendRt>,
-    status: StatusCode,
-    msg: &str,
-) -> Response<ProxyBody> {
-    let mut r = page_h2_text(fe, be, status, msg);
+/// An answer of the load balancer's own, marked with the backend it was routed to.
+fn own_h2(a: &Answer, be: Option<&BackendRt>) -> Response<ProxyBody> {
+    if a.silent {
+        return reset_response();
+    }
+    let mut r = answer_response(a);
     if let Some(b) = be {
         r.extensions_mut().insert(RoutedTo(b.cfg.name.clone()));
-    }
-    r
-}
-
-fn page_h2_text(
-    fe: &FrontendRt,
-    be: Option<&BackendRt>,
-    status: StatusCode,
-    msg: &str,
-) -> Response<ProxyBody> {
-    let code = status.as_u16();
-    let custom = be
-        .and_then(|b| b.cfg.errorfiles.get(&code))
-        .or_else(|| fe.cfg.errorfiles.get(&code));
-    let Some(text) = custom else {
-        return text_response(status, msg);
-    };
-    let mut headers = [httparse::EMPTY_HEADER; 64];
-    let mut head = httparse::Response::new(&mut headers);
-    // Checked with the configuration: the file holds a whole answer.
-    let Ok(httparse::Status::Complete(n)) = head.parse(text.as_bytes()) else {
-        return text_response(status, msg);
-    };
-    let mut r = Response::new(full(text.as_bytes()[n..].to_vec()));
-    *r.status_mut() = head
-        .code
-        .and_then(|c| StatusCode::from_u16(c).ok())
-        .unwrap_or(status);
-    for h in head.headers.iter() {
-        if HOP_BY_HOP.iter().any(|x| h.name.eq_ignore_ascii_case(x))
-            || h.name.eq_ignore_ascii_case("content-length")
-            || h.name.eq_ignore_ascii_case("transfer-encoding")
-        {
-            continue;
-        }
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(h.name.as_bytes()),
-            HeaderValue::from_bytes(h.value),
-        ) {
-            r.headers_mut().append(name, value);
-        }
     }
     r
 }
@@ -679,18 +634,7 @@ async fn handle_inner(
         return reset_response();
     }
     if is_monitor(fe, &req) {
-        let status = monitor_status(&st, fe, &mut *vars);
-        let text = if status == 200 {
-            "Service ready."
-        } else {
-            "No server is available to handle this request."
-        };
-        return page_h2(
-            fe,
-            None,
-            StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
-            text,
-        );
+        return page_h2(fe, None, monitor_status(&st, fe, &mut *vars));
     }
     // The answer the request rules decided, if any: a redirection, or a denial
     // (counted against the backend once routed, else the frontend).
@@ -707,7 +651,7 @@ async fn handle_inner(
         }
         if let Some(a) = &v.answer {
             own(a.status, "<NOSRV>", "LR");
-            return Some(routed(answer_response(a)));
+            return Some(own_h2(a, be));
         }
         if v.prometheus {
             own(200, "<NOSRV>", "LR");
@@ -715,18 +659,12 @@ async fn handle_inner(
                 &ctx.shared,
             ))));
         }
-        let code = v.deny?;
+        let a = v.deny.as_ref()?;
         be.map_or(&fe.stats, |b| &b.stats)
             .denied
             .fetch_add(1, Relaxed);
-        own(code, "<NOSRV>", "PR");
-        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::FORBIDDEN);
-        Some(page_h2(
-            fe,
-            be,
-            status,
-            "Request forbidden by administrative rules.",
-        ))
+        own(a.status, "<NOSRV>", "PR");
+        Some(own_h2(a, be))
     };
     let mut verdict = frontend_request_rules(&st, fe, &mut *vars);
     if let Some(answer) = settle(&verdict, None) {
@@ -754,12 +692,7 @@ async fn handle_inner(
     let Some(be) = choose_backend(&st, &verdict, fe, &mut *vars) else {
         fe.stats.denied.fetch_add(1, Relaxed);
         own(503, "<NOSRV>", "SC");
-        return page_h2(
-            fe,
-            None,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "No server is available to handle this request.",
-        );
+        return page_h2(fe, None, 503);
     };
     let conn = Conn {
         be: Some(&be),
@@ -934,34 +867,16 @@ async fn handle_inner(
         Ok(x) => x,
         Err((e, connecting)) => {
             be.stats.close();
-            let (code, msg, term) = match &e {
+            let (code, term) = match &e {
                 // No connection could be made (refused, timed out, TLS failed): as
                 // HAProxy, 503 and the connection stage in the log.
-                ConnFail::Connect { .. } if connecting => (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "No server is available to handle this request.",
-                    e.term(),
-                ),
-                ConnFail::NoServer => (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "No server is available to handle this request.",
-                    "SC",
-                ),
-                ConnFail::QueueTimeout => (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "No server is available to handle this request.",
-                    "sQ",
-                ),
-                ConnFail::Connect { timeout: true, .. } => (
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "The server didn't respond in time.",
-                    "sH",
-                ),
-                ConnFail::Connect { .. } => (
-                    StatusCode::BAD_GATEWAY,
-                    "The server returned an invalid or incomplete response.",
-                    "SH",
-                ),
+                ConnFail::Connect { .. } if connecting => {
+                    (StatusCode::SERVICE_UNAVAILABLE, e.term())
+                }
+                ConnFail::NoServer => (StatusCode::SERVICE_UNAVAILABLE, "SC"),
+                ConnFail::QueueTimeout => (StatusCode::SERVICE_UNAVAILABLE, "sQ"),
+                ConnFail::Connect { timeout: true, .. } => (StatusCode::GATEWAY_TIMEOUT, "sH"),
+                ConnFail::Connect { .. } => (StatusCode::BAD_GATEWAY, "SH"),
             };
             fe.stats.status(code.as_u16());
             be.stats.status(code.as_u16());
@@ -988,7 +903,7 @@ async fn handle_inner(
                 0,
                 term,
             );
-            return page_h2(fe, Some(&be), code, msg);
+            return page_h2(fe, Some(&be), code.as_u16());
         }
     };
     let code = resp.status().as_u16();
@@ -1056,9 +971,7 @@ async fn handle_inner(
             drop(rbody);
             be.stats.close();
             log_http(fe, ctx.peer, &li, a.status, 0, "PH");
-            let mut r = answer_response(a);
-            r.extensions_mut().insert(RoutedTo(be.cfg.name.clone()));
-            return r;
+            return own_h2(a, Some(&be));
         }
         if has_after && edits.deny.is_none() {
             // Over the server's answer: the backend's, then the frontend's.
@@ -1072,19 +985,13 @@ async fn handle_inner(
             after_response_rules(&st, &mut edits, fe, Some(&be), &mut *vars);
         }
         rparts = head.into_parts().0;
-        if let Some(status) = edits.deny {
+        if let Some(a) = &edits.deny {
             // The server's answer is not passed on, nor its connection kept.
             drop(rbody);
             be.stats.denied.fetch_add(1, Relaxed);
             be.stats.close();
-            log_http(fe, ctx.peer, &li, status, 0, "PH");
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
-            return page_h2(
-                fe,
-                Some(&be),
-                status,
-                "The server's response was refused by administrative rules.",
-            );
+            log_http(fe, ctx.peer, &li, a.status, 0, "PH");
+            return own_h2(a, Some(&be));
         }
         edits.apply(&mut rparts.headers);
         if let Some(code) = edits

@@ -4,8 +4,8 @@
 
 use super::state::{BackendRt, FrontendRt, Route};
 use crate::config::{
-    Acl, CondTerm, HttpAction, HttpRule, LinePart, NameMatch, TcpAction, TcpRule, TcpStage,
-    VarValue,
+    Acl, CondTerm, HttpAction, HttpRule, LinePart, NameMatch, ReplyFrom, Return, TcpAction,
+    TcpRule, TcpStage, VarValue,
 };
 use crate::sample::stick::{Act, Ask, Entry};
 use crate::sample::{MsgFetch, Occurrence, Source, Value, Vars};
@@ -40,20 +40,131 @@ pub(super) trait ResponseView: Sync {
     fn header_lines(&self) -> Vec<(Cow<'_, str>, Cow<'_, str>)>;
 }
 
-/// An answer of the load balancer's own (`return`).
+/// An answer of the load balancer's own (`return`, `deny`, an error page).
 pub(super) struct Answer {
     pub(super) status: u16,
     pub(super) headers: Vec<(String, String)>,
     pub(super) body: Vec<u8>,
+    /// Nothing is sent: the connection closes (an empty `errorfile`).
+    pub(super) silent: bool,
+}
+
+impl Answer {
+    /// HAProxy's page for a status.
+    pub(super) fn page(status: u16) -> Answer {
+        let reason = hyper::StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("");
+        let mut headers = vec![
+            ("content-type".to_string(), "text/html".to_string()),
+            ("cache-control".to_string(), "no-cache".to_string()),
+        ];
+        if status == 401 {
+            headers.push(("www-authenticate".into(), "Basic realm=\"\"".into()));
+        }
+        Answer {
+            status,
+            headers,
+            body: format!(
+                "<html><body><h1>{status} {reason}</h1>\n{}\n</body></html>\n",
+                builtin_message(status)
+            )
+            .into_bytes(),
+            silent: false,
+        }
+    }
+}
+
+/// HAProxy's words on the pages it answers with itself.
+fn builtin_message(code: u16) -> &'static str {
+    match code {
+        200 => "Service ready.",
+        400 => "Your browser sent an invalid request.",
+        401 | 407 => "You need a valid user and password to access this content.",
+        403 => "Request forbidden by administrative rules.",
+        404 => "The resource could not be found.",
+        405 => {
+            "A request was made of a resource using a request method not supported by that resource"
+        }
+        408 => "Your browser didn't send a complete request in time.",
+        410 => "The resource is no longer available and will not be available again.",
+        413 => "The request entity exceeds the maximum allowed.",
+        425 => "Your browser sent early data.",
+        429 => "You have sent too many requests in a given amount of time.",
+        431 => "Request header fields too large.",
+        500 => "An internal server error occurred.",
+        501 => "The server does not support the functionality required to fulfill the request.",
+        502 => "The server returned an invalid or incomplete response.",
+        503 => "No server is available to handle this request.",
+        504 => "The server didn't respond in time.",
+        _ => "",
+    }
+}
+
+/// The answer for `status` that `r` gives, or, without `r` or when it says so, the
+/// proxy's: the backend's (`errorfile`, `errorfiles`, `http-error`), the frontend's,
+/// else HAProxy's page. Samples in its words are read from `src`.
+pub(super) fn reply(
+    fe: &FrontendRt,
+    be: Option<&BackendRt>,
+    status: u16,
+    r: Option<&Return>,
+    src: &dyn Source,
+    vars: &mut dyn Vars,
+) -> Answer {
+    let r = match r {
+        Some(r) if r.from != ReplyFrom::Proxy => Some(r),
+        _ => be
+            .and_then(|b| b.cfg.errorfiles.get(&status))
+            .or_else(|| fe.cfg.errorfiles.get(&status)),
+    };
+    let Some(r) = r else {
+        return Answer::page(status);
+    };
+    match r.from {
+        ReplyFrom::Own => render_return(r, src, vars),
+        ReplyFrom::Close => Answer {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+            silent: true,
+        },
+        ReplyFrom::Builtin | ReplyFrom::Proxy => Answer::page(status),
+    }
+}
+
+/// The answer a `return` makes of its words.
+fn render_return(r: &Return, src: &dyn Source, vars: &mut dyn Vars) -> Answer {
+    let mut headers: Vec<(String, String)> = r
+        .headers
+        .iter()
+        .map(|(n, v)| (n.clone(), v.render(src, vars)))
+        .collect();
+    let body = r
+        .body
+        .as_ref()
+        .map(|b| b.render(src, vars).into_bytes())
+        .unwrap_or_default();
+    // A content type only with a body (HAProxy's rule).
+    if let (Some(t), false) = (&r.content_type, body.is_empty()) {
+        headers.push(("content-type".into(), t.clone()));
+    }
+    Answer {
+        status: r.status,
+        headers,
+        body,
+        silent: false,
+    }
 }
 
 /// What a proxy's rules make of a request (or a response): edits of the message and,
 /// perhaps, an answer instead of forwarding it.
 #[derive(Default)]
 pub(super) struct Verdict<'a> {
-    /// Answer with this status instead of forwarding (`deny`; for a response, instead
-    /// of the server's).
-    pub(super) deny: Option<u16>,
+    /// Answer with this instead of forwarding (`deny`; for a response, instead of the
+    /// server's).
+    pub(super) deny: Option<Answer>,
     /// Header names whose lines the message loses.
     pub(super) gone: Vec<Cow<'a, str>>,
     /// Header lines the message gains, after its own.
@@ -695,7 +806,8 @@ enum Step<'a> {
     Add(&'a str, String),
     Remove(Vec<Cow<'a, str>>),
     Replace(&'a str, Vec<String>),
-    End(Option<u16>),
+    Deny(Answer),
+    End,
     Redirect(Option<(u16, String)>),
     Return(Answer),
     Method(String),
@@ -737,10 +849,11 @@ pub(super) fn run_rules<'a>(
                 v.remove(Cow::Borrowed(name));
                 v.added.extend(values.into_iter().map(|x| (name, x)));
             }
-            Step::End(deny) => {
-                v.deny = deny;
+            Step::Deny(a) => {
+                v.deny = Some(a);
                 break;
             }
+            Step::End => break,
             Step::Redirect(None) => {}
             Step::Redirect(to) => {
                 v.redirect = to;
@@ -851,30 +964,24 @@ fn step<'a>(a: &'a HttpAction, msg: &Msg<'_, '_>, response: bool, vars: &mut dyn
                 .collect();
             Step::Replace(name, values)
         }
-        HttpAction::Deny { status } => Step::End(Some(*status)),
-        HttpAction::Allow => Step::End(None),
+        HttpAction::Deny { status, reply: r } => Step::Deny(reply(
+            msg.conn.fe,
+            msg.conn.be,
+            *status,
+            r.as_ref(),
+            msg,
+            vars,
+        )),
+        HttpAction::Allow => Step::End,
         HttpAction::Redirect(r) => Step::Redirect(location(r, msg, vars).map(|to| (r.code, to))),
-        HttpAction::Return(r) => {
-            let mut headers: Vec<(String, String)> = r
-                .headers
-                .iter()
-                .map(|(n, v)| (n.clone(), v.render(msg, vars)))
-                .collect();
-            let body = r
-                .body
-                .as_ref()
-                .map(|b| b.render(msg, vars).into_bytes())
-                .unwrap_or_default();
-            // A content type only with a body (HAProxy's rule).
-            if let (Some(t), false) = (&r.content_type, body.is_empty()) {
-                headers.push(("content-type".into(), t.clone()));
-            }
-            Step::Return(Answer {
-                status: r.status,
-                headers,
-                body,
-            })
-        }
+        HttpAction::Return(r) => Step::Return(reply(
+            msg.conn.fe,
+            msg.conn.be,
+            r.status,
+            Some(r),
+            msg,
+            vars,
+        )),
         HttpAction::SetVar { var, value } => {
             let v = match value {
                 VarValue::Expr(e) => e.eval(msg, vars),
@@ -913,15 +1020,15 @@ fn step<'a>(a: &'a HttpAction, msg: &Msg<'_, '_>, response: bool, vars: &mut dyn
         HttpAction::Auth { realm } => {
             let proxy = msg.conn.be.map_or(&msg.conn.fe.cfg.name, |b| &b.cfg.name);
             let realm = realm.as_deref().unwrap_or(proxy).replace('"', "");
-            Step::Return(Answer {
-                status: 401,
-                headers: vec![
-                    ("www-authenticate".into(), format!("Basic realm=\"{realm}\"")),
-                    ("cache-control".into(), "no-cache".into()),
-                    ("content-type".into(), "text/html".into()),
-                ],
-                body: b"<html><body><h1>401 Unauthorized</h1>\nYou need a valid user and password to access this content.\n</body></html>\n".to_vec(),
-            })
+            // The proxy's answer for 401, asking for this realm.
+            let mut a = reply(msg.conn.fe, msg.conn.be, 401, None, msg, vars);
+            a.headers
+                .retain(|(n, _)| !n.eq_ignore_ascii_case("www-authenticate"));
+            a.headers.push((
+                "www-authenticate".into(),
+                format!("Basic realm=\"{realm}\""),
+            ));
+            Step::Return(a)
         }
     }
 }

@@ -269,6 +269,7 @@ pub(super) fn prometheus_answer(shared: &Shared) -> super::rules::Answer {
             ("cache-control".into(), "no-cache".into()),
         ],
         body: prometheus(shared, &snapshot(shared)).into_bytes(),
+        silent: false,
     }
 }
 

@@ -197,7 +197,12 @@ pub async fn session(
                 }
                 fe.stats.req_tot.fetch_add(1, Relaxed);
                 fe.stats.status(code);
-                answer_and_close(&mut client, &error_page(code)).await;
+                match page(&fe, None, code) {
+                    Some(bytes) => answer_and_close(&mut client, &bytes).await,
+                    None => {
+                        let _ = client.shutdown().await;
+                    }
+                }
                 return;
             }
         };
@@ -353,7 +358,7 @@ impl Trace<'_> {
         }
         let backend = be.map_or(self.fe.cfg.name.as_str(), |b| b.cfg.name.as_str());
         self.log(backend, server, info, 0, code, 0, term);
-        Next::Answer(page(self.fe, be, code))
+        page(self.fe, be, code).map_or(Next::Close, Next::Answer)
     }
 
     /// The answer the request rules decided, if any: a redirection, or a denial
@@ -367,40 +372,34 @@ impl Trace<'_> {
         if let Some(a) = &v.answer {
             return Some(self.answer(be, a, "LR", keep));
         }
-        let code = v.deny?;
+        let a = v.deny.as_ref()?;
         be.map_or(&self.fe.stats, |b| &b.stats)
             .denied
             .fetch_add(1, Relaxed);
-        Some(self.refuse(be, "<NOSRV>", ConnInfo::default(), code, "PR"))
+        Some(self.answer(be, a, "PR", false))
     }
 
-    /// Ends the request with the answer of a `return` rule: counted and logged.
+    /// Ends the request with the answer of a rule (`return`, `deny`): counted and
+    /// logged.
     fn answer(&self, be: Option<&BackendRt>, a: &Answer, term: &str, keep: bool) -> Next {
         self.fe.stats.status(a.status);
         if let Some(be) = be {
             be.stats.status(a.status);
         }
         let backend = be.map_or(self.fe.cfg.name.as_str(), |b| b.cfg.name.as_str());
-        let mut h = hyper::HeaderMap::new();
-        for (n, v) in &a.headers {
-            if let (Ok(n), Ok(v)) = (
-                hyper::header::HeaderName::from_bytes(n.as_bytes()),
-                hyper::header::HeaderValue::from_str(v),
-            ) {
-                h.append(n, v);
-            }
-        }
-        let bytes = own_response(a.status, &h, &a.body, !keep);
+        let bytes = own_answer(a, !keep);
         self.log(
             backend,
             "<NOSRV>",
             ConnInfo::default(),
             0,
             a.status,
-            bytes.len() as u64,
+            if a.silent { 0 } else { bytes.len() as u64 },
             term,
         );
-        if keep {
+        if a.silent {
+            Next::Close
+        } else if keep {
             Next::Reply(bytes)
         } else {
             Next::Answer(bytes)
@@ -419,7 +418,7 @@ impl Trace<'_> {
         // Targets were checked with the configuration; a path from the request may
         // still hold bytes a header cannot: then it is refused.
         let Ok(v) = hyper::header::HeaderValue::from_str(to) else {
-            return Next::Answer(error_page(400));
+            return Next::Answer(own_answer(&Answer::page(400), true));
         };
         h.insert("location", v);
         h.insert(
@@ -434,12 +433,19 @@ impl Trace<'_> {
     }
 }
 
-/// The answer for a status the load balancer gives itself: the backend's `errorfile`
-/// for it, else the frontend's, else halo's page.
-fn page(fe: &FrontendRt, be: Option<&BackendRt>, code: u16) -> Vec<u8> {
-    be.and_then(|b| b.cfg.errorfiles.get(&code))
-        .or_else(|| fe.cfg.errorfiles.get(&code))
-        .map_or_else(|| error_page(code), |text| text.as_bytes().to_vec())
+/// The last answer for a status the load balancer gives itself: the backend's for it
+/// (`errorfile`, `http-error`...), else the frontend's, else HAProxy's page; `None`
+/// when it is to close without answering.
+fn page(fe: &FrontendRt, be: Option<&BackendRt>, code: u16) -> Option<Vec<u8>> {
+    let a = super::rules::reply(
+        fe,
+        be,
+        code,
+        None,
+        &crate::sample::NoMessage,
+        &mut HashMap::new(),
+    );
+    (!a.silent).then(|| own_answer(&a, true))
 }
 
 /// The stats page, answered by the load balancer itself.
@@ -631,7 +637,8 @@ async fn exchange_inner(
     }
     if is_monitor(fe, req) {
         // Answered here, neither forwarded nor logged (HAProxy's monitor-uri).
-        return Next::Answer(page(fe, None, monitor_status(&st, fe, &mut *vars)));
+        let code = monitor_status(&st, fe, &mut *vars);
+        return page(fe, None, code).map_or(Next::Close, Next::Answer);
     }
     let mut verdict = frontend_request_rules(&st, fe, &mut *vars);
     // An answer of our own keeps the connection if nothing of the request is left.
@@ -941,11 +948,11 @@ async fn exchange_inner(
         };
         after_response_rules(&st, &mut edits, fe, Some(&be), &mut *vars);
     }
-    if let Some(status) = edits.deny {
+    if let Some(a) = &edits.deny {
         // The server's answer is not passed on, nor its connection kept.
         be.stats.denied.fetch_add(1, Relaxed);
         be.stats.close();
-        return trace.refuse(Some(&be), &srv.cfg.name, info, status, "PH");
+        return trace.answer(Some(&be), a, "PH", false);
     }
     let mut out = Vec::with_capacity(512 + sbuf.len().min(16 * 1024));
     match edits.status.take() {

@@ -923,34 +923,18 @@ pub(super) fn reason_of(code: u16) -> &'static str {
     }
 }
 
-/// HAProxy's words for the answers it makes itself.
-fn message(code: u16) -> &'static str {
-    match code {
-        200 => "Service ready.",
-        400 => "Your browser sent an invalid request.",
-        403 => "Request forbidden by administrative rules.",
-        408 => "Your browser didn't send a complete request in time.",
-        431 => "Request header fields too large.",
-        502 => "The server returned an invalid or incomplete response.",
-        503 => "No server is available to handle this request.",
-        504 => "The server didn't respond in time.",
-        _ => "",
-    }
-}
-
-pub(super) fn error_page(code: u16) -> Vec<u8> {
-    let reason = StatusCode::from_u16(code)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-        .unwrap_or("");
-    let body = format!(
-        "<html><body><h1>{code} {reason}</h1>\n{}\n</body></html>\n",
-        message(code)
-    );
+/// An answer of the load balancer's own, as sent.
+pub(super) fn own_answer(a: &super::super::rules::Answer, close: bool) -> Vec<u8> {
     let mut h = HeaderMap::new();
-    h.insert("content-type", HeaderValue::from_static("text/html"));
-    h.insert("cache-control", HeaderValue::from_static("no-cache"));
-    own_response(code, &h, body.as_bytes(), true)
+    for (n, v) in &a.headers {
+        if let (Ok(n), Ok(v)) = (
+            hyper::header::HeaderName::from_bytes(n.as_bytes()),
+            HeaderValue::from_str(v),
+        ) {
+            h.append(n, v);
+        }
+    }
+    own_response(a.status, &h, &a.body, close)
 }
 
 #[cfg(test)]
