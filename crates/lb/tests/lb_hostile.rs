@@ -386,6 +386,116 @@ fn lb_httplog_and_tcplog_lines_reach_syslog() {
     e.stop(Duration::ZERO);
 }
 
+/// `log-format` with `%` variables and samples (which read the request and the
+/// transaction's variables), HAProxy's `option httplog` line in its exact shape, and
+/// the log targets' `format raw`, `len`, `sample` and levels.
+#[test]
+fn lb_log_format_targets_and_sampling() {
+    let a = HttpBackend::start("alpha");
+    let udp = || {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        s
+    };
+    let (custom, raw, sampled, quiet) = (udp(), udp(), udp(), udp());
+    let addr = |s: &std::net::UdpSocket| s.local_addr().expect("addr");
+    let (pc, ph) = (free_port(), free_port());
+    let cfg = format!(
+        "defaults\n mode http\n timeout connect 2s\n timeout client 30s\n timeout server 30s\n\
+         frontend custom\n bind 127.0.0.1:{pc}\n log {} local0\n log {} format raw len 90 local0\n\
+         log-format \"%ci %ft %b/%s %ST %HM %HPO %HQ %{{+Q}}[req.hdr(x-tag)] %[var(txn.who)] %hr %hs end\"\n\
+         http-request set-var(txn.who) str(alice)\n default_backend b\n\
+         frontend web\n bind 127.0.0.1:{ph}\n option httplog\n log {} sample 1,3:4 local1\n log {} local2 notice\n default_backend b\n\
+         backend b\n server a {}\n",
+        addr(&custom),
+        addr(&raw),
+        addr(&sampled),
+        addr(&quiet),
+        a.addr
+    );
+    let e = start_engine(&cfg);
+    let get = |port: u16, path: &str, tag: Option<&str>| {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        let extra = tag.map(|t| format!("X-Tag: {t}\r\n")).unwrap_or_default();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n"
+        )
+        .expect("send");
+        let mut out = String::new();
+        s.read_to_string(&mut out).expect("read");
+        assert!(out.contains("alpha"), "{out}");
+    };
+    let recv = |s: &std::net::UdpSocket| {
+        let mut buf = [0u8; 4096];
+        let n = s.recv(&mut buf).expect("a log line");
+        String::from_utf8_lossy(&buf[..n]).to_string()
+    };
+    get(pc, "/p/q?x=1", Some("blue"));
+    let line = recv(&custom);
+    let (head, msg) = line.split_once("]: ").expect("syslog header");
+    assert!(head.starts_with("<134>"), "local0.info: {line}");
+    assert_eq!(
+        msg, "127.0.0.1 custom b/a 200 GET /p/q ?x=1 \"blue\" alice end",
+        "{line}"
+    );
+    // `format raw`: the message alone; `len 90`: cut.
+    let line = recv(&raw);
+    assert!(line.starts_with("127.0.0.1 custom b/a 200"), "{line}");
+    get(pc, &format!("/{}", "a".repeat(200)), None);
+    let line = recv(&raw);
+    assert_eq!(line.len(), 90, "{line}");
+    // HAProxy's httplog line, field by field; 1 and 3 of each 4 lines sampled.
+    for i in 0..4 {
+        get(ph, &format!("/n{i}?y=1"), None);
+    }
+    let shape = regex::Regex::new(
+        r#"^<142>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d halo\[\d+\]: 127\.0\.0\.1:\d+ \[\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d\.\d{3}\] web b/a 0/0/\d+/\d+/\d+ 200 \d+ - - ---- \d+/\d+/\d+/\d+/0 0/0 "GET /n(\d)\?y=1 HTTP/1\.1"$"#,
+    )
+    .expect("regex");
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let line = recv(&sampled);
+        let c = shape
+            .captures(&line)
+            .unwrap_or_else(|| panic!("httplog shape: {line}"));
+        seen.push(c[1].to_string());
+    }
+    assert_eq!(seen, ["0", "2"], "lines 1 and 3 of 4");
+    // `notice` is the least urgent level that target takes: traffic (info) is not sent.
+    quiet
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .expect("timeout");
+    let mut buf = [0u8; 512];
+    assert!(
+        quiet.recv(&mut buf).is_err(),
+        "no info line for a notice target"
+    );
+    e.stop(Duration::ZERO);
+    for (line, why) in [
+        ("log 127.0.0.1 sample 0:2 local0", "ranges go from 1"),
+        ("log 127.0.0.1 sample 1-3 local0", "RANGES:SIZE"),
+        ("log 127.0.0.1 format rfc5424 local0", "not supported"),
+        (
+            "log 127.0.0.1 local0 info notice debug",
+            "two levels at most",
+        ),
+        (
+            "log-format \"%ci %Zz\"",
+            "`%Zz` is not a log-format variable",
+        ),
+    ] {
+        let bad = format!("frontend f\n bind 127.0.0.1:1\n {line}\n");
+        let err = halo_lb::config::haproxy::parse(&bad, "l.cfg").expect_err(line);
+        let err = err.to_string();
+        assert!(
+            err.contains("l.cfg:3") && err.contains(why),
+            "{line}: {err}"
+        );
+    }
+}
+
 /// `timeout http-keep-alive` closes a client connection idle between two requests,
 /// while a client that has not sent its first request yet is governed by `timeout
 /// http-request`.

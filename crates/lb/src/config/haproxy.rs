@@ -218,6 +218,8 @@ struct Draft {
     srvtcpka: Option<bool>,
     disable_h2_upgrade: Option<bool>,
     log_format: Option<LogFormat>,
+    /// `log-format FMT` (`Some(None)`: an `option httplog|tcplog` after it wins).
+    log_template: Option<Option<LogFmt>>,
     dontlognull: Option<bool>,
     log: Option<Vec<LogTarget>>,
     forwardfor: Option<Option<ForwardFor>>,
@@ -1588,8 +1590,18 @@ impl<'a> Parser<'a> {
             "bind-process" => return Err("halo runs one process with threads".into()),
             "source" => return Err("choosing the source address of server connections is not supported".into()),
             "http-reuse" => return Err("server connection reuse follows HTTP keep-alive; `http-reuse` is not configurable".into()),
-            "unique-id-format" | "unique-id-header" | "log-format" | "log-tag" => {
-                return Err("custom log formats are not supported (option tcplog / httplog)".into())
+            "log-format" => {
+                let text = &w.get(1).ok_or("missing log format")?.text;
+                no_more(w, 2)?;
+                let f = LogFmt::parse(text)?;
+                if k == Kind::Backend {
+                    self.warn(place, kw, "a backend's `log-format` is not used: a request is logged by its frontend");
+                } else {
+                    d.log_template = Some(Some(f));
+                }
+            }
+            "unique-id-format" | "unique-id-header" | "log-format-sd" | "log-tag" => {
+                return Err(format!("`{kw}` is not supported (log-format is)"))
             }
             other => return Err(format!("unknown or unsupported directive `{other}` in a `{}` section", k.word())),
         }
@@ -1680,12 +1692,14 @@ impl<'a> Parser<'a> {
             "tcplog" => {
                 no_more(args, 0)?;
                 d.log_format = Some(if on { LogFormat::Tcplog } else { LogFormat::Default });
+                d.log_template = Some(None);
             }
             "httplog" => {
                 if let Some(a) = args.first() {
                     return Err(format!("`option httplog {}` is not supported (plain httplog only)", a.text));
                 }
                 d.log_format = Some(if on { LogFormat::Httplog } else { LogFormat::Default });
+                d.log_template = Some(None);
             }
             "dontlognull" => boolean(&mut d.dontlognull)?,
             "forwardfor" => {
@@ -1941,6 +1955,7 @@ impl<'a> Parser<'a> {
                         clitcpka: d.clitcpka.unwrap_or(false),
                         disable_h2_upgrade: d.disable_h2_upgrade.unwrap_or(false),
                         log_format: d.log_format.unwrap_or_default(),
+                        log_template: d.log_template.clone().flatten(),
                         dontlognull: d.dontlognull.unwrap_or(false),
                         log: d.log.clone().unwrap_or_default(),
                         forwardfor: d.forwardfor.clone().flatten(),
@@ -2854,40 +2869,97 @@ fn parse_log(w: &[Word]) -> R<Option<LogTarget>> {
             LogDest::Udp(SocketAddr::new(ip, port))
         }
     };
+    const LEVELS: &[&str] = &[
+        "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+    ];
+    let mut t = LogTarget {
+        dest,
+        facility: String::new(),
+        max_level: 7,
+        min_level: 0,
+        len: 1024,
+        format: SyslogFormat::Rfc3164,
+        sample: None,
+    };
+    let mut levels = 0;
     let mut i = 2;
-    let mut facility = None;
     while i < w.len() {
+        let arg = || w.get(i + 1).map(|x| x.text.as_str());
         match w[i].text.as_str() {
-            "len" => i += 2,
-            "format" => {
-                let f = w.get(i + 1).ok_or("missing log format")?.text.as_str();
-                if !["raw", "rfc3164", "short"].contains(&f) {
-                    return Err(format!("log format `{f}` is not supported (raw, rfc3164)"));
+            "len" => {
+                let n: usize = num(w.get(i + 1), "log line length")?;
+                if n < 80 {
+                    return Err(format!("`len {n}`: at least 80 bytes"));
                 }
+                t.len = n;
                 i += 2;
             }
-            "sample" => return Err("log sampling is not supported".into()),
-            f if facility.is_none() => {
+            "format" => {
+                t.format = match arg().ok_or("missing log format")? {
+                    "rfc3164" => SyslogFormat::Rfc3164,
+                    "short" => SyslogFormat::Short,
+                    "raw" => SyslogFormat::Raw,
+                    f => {
+                        return Err(format!(
+                            "log format `{f}` is not supported (rfc3164, short, raw)"
+                        ))
+                    }
+                };
+                i += 2;
+            }
+            "sample" => {
+                t.sample = Some(parse_log_sample(arg().ok_or("missing sample ranges")?)?);
+                i += 2;
+            }
+            f if t.facility.is_empty() => {
                 if !SYSLOG_FACILITIES.contains(&f) {
                     return Err(format!("`{f}` is not a syslog facility"));
                 }
-                facility = Some(f.to_string());
+                t.facility = f.to_string();
                 i += 1;
             }
-            // Levels: accepted; halo logs traffic at `info`.
             l => {
-                const LEVELS: &[&str] = &[
-                    "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
-                ];
-                if !LEVELS.contains(&l) {
-                    return Err(format!("`{l}` is not a syslog level"));
+                let n = LEVELS
+                    .iter()
+                    .position(|x| *x == l)
+                    .ok_or_else(|| format!("`{l}` is not a syslog level"))?;
+                match levels {
+                    0 => t.max_level = n as u8,
+                    1 => t.min_level = n as u8,
+                    _ => {
+                        return Err(format!(
+                            "unexpected `{l}`: a log target takes two levels at most"
+                        ))
+                    }
                 }
+                levels += 1;
                 i += 1;
             }
         }
     }
-    let facility = facility.ok_or("missing syslog facility (e.g. local0)")?;
-    Ok(Some(LogTarget { dest, facility }))
+    if t.facility.is_empty() {
+        return Err("missing syslog facility (e.g. local0)".into());
+    }
+    Ok(Some(t))
+}
+
+/// `RANGES:SIZE`, as `1,3-4:10`.
+fn parse_log_sample(text: &str) -> R<LogSample> {
+    let bad = || format!("`sample {text}`: expected RANGES:SIZE, as 1,3-4:10");
+    let (ranges, size) = text.rsplit_once(':').ok_or_else(bad)?;
+    let size: u32 = size.parse().map_err(|_| bad())?;
+    let mut out = Vec::new();
+    for r in ranges.split(',') {
+        let (a, b) = r.split_once('-').unwrap_or((r, r));
+        let (a, b): (u32, u32) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+        if a == 0 || a > b || b > size {
+            return Err(format!(
+                "`sample {text}`: ranges go from 1 to the size ({size})"
+            ));
+        }
+        out.push((a, b));
+    }
+    Ok(LogSample { ranges: out, size })
 }
 
 fn parse_acl(name: &str, w: &[Word]) -> R<Acl> {
@@ -4102,8 +4174,8 @@ mod tests {
             "only in http-response rules",
         );
         refused(
-            "http-request set-header X-Client %ci",
-            "only `%[SAMPLE]` and `%%`",
+            "http-request set-header X-Client %cx",
+            "`%cx` is not a log-format variable",
         );
         refused("http-request set-header X-Client %[src", "without `]`");
         refused("http-request set-header X-A", "one value");

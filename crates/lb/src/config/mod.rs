@@ -261,6 +261,48 @@ pub struct LogTarget {
     pub dest: LogDest,
     #[serde(default = "default_facility")]
     pub facility: String,
+    /// The least urgent severity sent (0 emerg .. 7 debug), and the most urgent.
+    #[serde(default = "default_max_level")]
+    pub max_level: u8,
+    #[serde(default)]
+    pub min_level: u8,
+    /// Lines are cut to this many bytes (`len`; HAProxy's default 1024).
+    #[serde(default = "default_log_len")]
+    pub len: usize,
+    #[serde(default)]
+    pub format: SyslogFormat,
+    /// `sample RANGES:SIZE`: of each SIZE lines, those whose rank (from 1) is in one
+    /// of the ranges are sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<LogSample>,
+}
+
+fn default_max_level() -> u8 {
+    7
+}
+
+fn default_log_len() -> usize {
+    1024
+}
+
+/// How a log line is framed (`format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyslogFormat {
+    /// `<PRI>Mmm dd hh:mm:ss TAG[PID]: message`.
+    #[default]
+    Rfc3164,
+    /// `<PRI>message`.
+    Short,
+    /// The message alone.
+    Raw,
+}
+
+/// `sample RANGES:SIZE`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogSample {
+    pub ranges: Vec<(u32, u32)>,
+    pub size: u32,
 }
 
 fn default_facility() -> String {
@@ -846,6 +888,9 @@ pub struct Frontend {
     pub disable_h2_upgrade: bool,
     #[serde(default)]
     pub log_format: LogFormat,
+    /// `log-format`: the traffic line's format (over `log_format`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_template: Option<LogFmt>,
     #[serde(default)]
     pub dontlognull: bool,
     #[serde(default)]

@@ -3,7 +3,6 @@
 //! stats page, `option forwardfor`, retries on another server when a connection fails,
 //! layer-7 passive checks and `httplog` lines.
 
-use super::logfmt::haproxy_date;
 use super::rules::{
     after_response_rules, backend_request_rules, choose_backend, content_rules_pass, cookie_server,
     frontend_request_rules, is_monitor, monitor_status, response_rules, set_cookie, strip_cookie,
@@ -12,7 +11,7 @@ use super::rules::{
 use super::state::*;
 use super::tcp::{connect_server, ConnFail, ConnInfo};
 use super::Shared;
-use crate::config::{ForwardFor, LogFormat};
+use crate::config::ForwardFor;
 use crate::health::Event;
 use bytes::Bytes;
 use http_body_util::{combinators::BoxBody, BodyExt, Full};
@@ -512,8 +511,12 @@ pub(super) fn is_l7_error(code: u16) -> bool {
 }
 
 pub(super) struct LogInfo {
-    pub(super) date: String,
+    /// When the request came.
+    pub(super) when: std::time::SystemTime,
     pub(super) start: Instant,
+    /// The address the client connected to, and whether over TLS.
+    pub(super) local: Option<SocketAddr>,
+    pub(super) tls: bool,
     pub(super) request_line: String,
     pub(super) backend: String,
     pub(super) server: String,
@@ -580,11 +583,7 @@ async fn handle_inner(
     let fe = &ctx.fe;
     let start = Instant::now();
     let logging = fe.logger.is_active();
-    let date = if logging {
-        haproxy_date()
-    } else {
-        String::new()
-    };
+    let when = std::time::SystemTime::now();
     fe.stats.req_tot.fetch_add(1, Relaxed);
     let request_line = if logging {
         format!("{} {} {:?}", req.method(), req.uri(), req.version())
@@ -595,8 +594,10 @@ async fn handle_inner(
     let own = |code: u16, server: &str, term: &str| {
         fe.stats.status(code);
         let info = LogInfo {
-            date: date.clone(),
+            when,
             start,
+            local: Some(ctx.local),
+            tls: ctx.tls.is_some(),
             request_line: request_line.clone(),
             backend: fe.cfg.name.clone(),
             server: server.into(),
@@ -889,8 +890,10 @@ async fn handle_inner(
                 fe,
                 ctx.peer,
                 &LogInfo {
-                    date,
+                    when,
                     start,
+                    local: Some(ctx.local),
+                    tls: ctx.tls.is_some(),
                     request_line,
                     backend: be.cfg.name.clone(),
                     server,
@@ -935,8 +938,10 @@ async fn handle_inner(
     let (mut rparts, rbody) = resp.into_parts();
     strip_hop_by_hop(&mut rparts.headers);
     let li = LogInfo {
-        date,
+        when,
         start,
+        local: Some(ctx.local),
+        tls: ctx.tls.is_some(),
         request_line,
         backend: be.cfg.name.clone(),
         server: srv.cfg.name.clone(),
@@ -1179,53 +1184,45 @@ pub(super) fn log_http(
     bytes: u64,
     term: &str,
 ) {
-    if !fe.logger.is_active() {
-        return;
+    if fe.logger.is_active() {
+        let rec = log_rec(fe, peer, li, code, bytes, term);
+        super::logfmt::traffic(
+            &rec,
+            &crate::sample::NoMessage,
+            &mut std::collections::HashMap::new(),
+        );
     }
-    let line = match fe.cfg.log_format {
-        LogFormat::Httplog => format!(
-            "{}:{} [{}] {} {}/{} 0/{}/{}/{}/{} {code} {bytes} - - {term}-- {}/{}/0/0/{} 0/0 \"{}\"",
-            peer.ip(),
-            peer.port(),
-            li.date,
-            fe.cfg.name,
-            li.backend,
-            li.server,
-            li.tw,
-            li.tc,
-            li.tr,
-            li.start.elapsed().as_millis(),
-            fe.stats.cur.load(Relaxed),
-            fe.stats.cur.load(Relaxed),
-            li.retries,
-            li.request_line
-        ),
-        LogFormat::Tcplog => format!(
-            "{}:{} [{}] {} {}/{} {}/{}/{} {bytes} {term} {}/{}/0/0/{} 0/0",
-            peer.ip(),
-            peer.port(),
-            li.date,
-            fe.cfg.name,
-            li.backend,
-            li.server,
-            li.tw,
-            li.tc,
-            li.start.elapsed().as_millis(),
-            fe.stats.cur.load(Relaxed),
-            fe.stats.cur.load(Relaxed),
-            li.retries
-        ),
-        LogFormat::Default => format!(
-            "Connect from {peer} to {} ({}/HTTP)",
-            fe.cfg
-                .bind
-                .first()
-                .map(|b| b.addr.to_string())
-                .unwrap_or_default(),
-            fe.cfg.name
-        ),
-    };
-    fe.logger.traffic(&line);
+}
+
+/// A request's log record.
+pub(super) fn log_rec<'a>(
+    fe: &'a FrontendRt,
+    peer: SocketAddr,
+    li: &'a LogInfo,
+    code: u16,
+    bytes: u64,
+    term: &'a str,
+) -> super::logfmt::LogRec<'a> {
+    super::logfmt::LogRec {
+        fe,
+        be: None,
+        peer,
+        local: li.local,
+        tls: li.tls,
+        when: li.when,
+        start: li.start,
+        backend: &li.backend,
+        server: &li.server,
+        tw: li.tw,
+        tc: li.tc,
+        tr: li.tr,
+        status: Some(code),
+        bytes_out: bytes,
+        bytes_in: 0,
+        term,
+        retries: li.retries,
+        request_line: &li.request_line,
+    }
 }
 
 type OnEnd = Box<dyn FnOnce(u64, bool) + Send + Sync>;

@@ -1,11 +1,15 @@
 //! Traffic and event logs: HAProxy-style lines sent to syslog (UDP or Unix datagram),
 //! stdout or stderr. Sending never blocks a session: a full socket drops the line.
 
-use crate::config::{LogDest, LogTarget};
+use super::state::{BackendRt, FrontendRt};
+use crate::config::{LogDest, LogFormat, LogSample, LogTarget, Mode, SyslogFormat};
+use crate::sample::{LogFmt, LogVal, LogVar, LogVars, Source, Vars};
+use std::borrow::Cow;
 use std::io::Write;
-use std::net::UdpSocket;
+use std::net::{SocketAddr, UdpSocket};
 use std::os::unix::net::UnixDatagram;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 enum Sink {
     Stdout,
@@ -16,8 +20,36 @@ enum Sink {
 
 /// Where one proxy's log lines go.
 pub struct Logger {
-    sinks: Vec<(Sink, u8)>,
+    sinks: Vec<Target>,
     tag: String,
+}
+
+/// One log target: where, with which facility, which lines, how framed.
+struct Target {
+    sink: Sink,
+    facility: u8,
+    max_level: u8,
+    min_level: u8,
+    len: usize,
+    format: SyslogFormat,
+    /// `sample`: its ranges, and the lines counted so far.
+    sample: Option<(LogSample, AtomicU64)>,
+}
+
+impl Target {
+    /// Whether a line of this severity goes to this target (its levels, its sample).
+    fn takes(&self, severity: u8) -> bool {
+        if severity > self.max_level || severity < self.min_level {
+            return false;
+        }
+        match &self.sample {
+            None => true,
+            Some((s, n)) => {
+                let rank = (n.fetch_add(1, Relaxed) % u64::from(s.size)) as u32 + 1;
+                s.ranges.iter().any(|(a, b)| (*a..=*b).contains(&rank))
+            }
+        }
+    }
 }
 
 fn facility_code(f: &str) -> u8 {
@@ -35,9 +67,12 @@ const MONTHS: [&str; 12] = [
 
 /// (year, month 1-12, day, hour, minute, second, millisecond) in UTC.
 pub fn civil_now() -> (i64, u32, u32, u32, u32, u32, u32) {
-    let d = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    civil(SystemTime::now())
+}
+
+/// (year, month 1-12, day, hour, minute, second, millisecond) of `t` in UTC.
+fn civil(t: SystemTime) -> (i64, u32, u32, u32, u32, u32, u32) {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs() as i64;
     let days = secs.div_euclid(86400);
     let rem = secs.rem_euclid(86400) as u32;
@@ -65,11 +100,226 @@ pub fn civil_now() -> (i64, u32, u32, u32, u32, u32, u32) {
 
 /// `22/Nov/2026:04:26:11.123`, HAProxy's accept date format.
 pub fn haproxy_date() -> String {
-    let (y, mo, d, h, mi, s, ms) = civil_now();
+    date_of(SystemTime::now())
+}
+
+fn date_of(t: SystemTime) -> String {
+    let (y, mo, d, h, mi, s, ms) = civil(t);
     format!(
         "{d:02}/{}/{y}:{h:02}:{mi:02}:{s:02}.{ms:03}",
         MONTHS[(mo - 1) as usize]
     )
+}
+
+/// `22/Nov/2026:04:26:11 +0000` (`%T`, `%trg`).
+fn gmt_date_of(t: SystemTime) -> String {
+    let (y, mo, d, h, mi, s, _) = civil(t);
+    format!(
+        "{d:02}/{}/{y}:{h:02}:{mi:02}:{s:02} +0000",
+        MONTHS[(mo - 1) as usize]
+    )
+}
+
+/// `line` cut to at most `len` bytes (on a character boundary).
+fn cut(line: &str, len: usize) -> &str {
+    if line.len() <= len {
+        return line;
+    }
+    let mut n = len;
+    while !line.is_char_boundary(n) {
+        n -= 1;
+    }
+    &line[..n]
+}
+
+/// HAProxy's `option httplog` line, as a log-format string.
+const HTTPLOG: &str = "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r";
+/// HAProxy's `option tcplog` line.
+const TCPLOG: &str = "%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq";
+
+/// The log-format a frontend's traffic lines follow: its `log-format`, else the one
+/// its `option httplog|tcplog` names; `None` for HAProxy's short default line.
+pub fn line_format(fe: &crate::config::Frontend) -> Option<LogFmt> {
+    if let Some(f) = &fe.log_template {
+        return Some(f.clone());
+    }
+    let text = match fe.log_format {
+        LogFormat::Default => return None,
+        LogFormat::Httplog if fe.mode == Mode::Http => HTTPLOG,
+        LogFormat::Httplog | LogFormat::Tcplog => TCPLOG,
+    };
+    LogFmt::parse(text).ok()
+}
+
+/// What a traffic log line tells of a request (or of a TCP session).
+pub(super) struct LogRec<'a> {
+    pub fe: &'a FrontendRt,
+    pub be: Option<&'a BackendRt>,
+    pub peer: SocketAddr,
+    pub local: Option<SocketAddr>,
+    pub tls: bool,
+    /// When the request (or the connection) came.
+    pub when: SystemTime,
+    pub start: Instant,
+    pub backend: &'a str,
+    pub server: &'a str,
+    /// Queue, connect and response times (ms).
+    pub tw: u64,
+    pub tc: u64,
+    pub tr: u64,
+    pub status: Option<u16>,
+    pub bytes_out: u64,
+    pub bytes_in: u64,
+    pub term: &'a str,
+    pub retries: u32,
+    /// The request line (empty for a TCP session).
+    pub request_line: &'a str,
+}
+
+/// Lines logged by this process (`%lc`).
+static LINES: AtomicU64 = AtomicU64::new(0);
+
+impl LogRec<'_> {
+    /// A part of the request line: 0 the method, 1 the target, 2 the version.
+    fn line_part(&self, i: usize) -> Option<&str> {
+        self.request_line
+            .split(' ')
+            .nth(i)
+            .filter(|x| !x.is_empty())
+    }
+}
+
+impl LogVars for LogRec<'_> {
+    fn value(&self, v: LogVar) -> LogVal<'_> {
+        let int = |n: u64| LogVal::Int(i64::try_from(n).unwrap_or(i64::MAX));
+        let text = |t: &str| LogVal::Text(Cow::Owned(t.to_string()));
+        let elapsed = self.start.elapsed().as_millis() as u64;
+        let be_cur = self.be.map_or(0, |b| b.stats.cur.load(Relaxed));
+        match v {
+            LogVar::ClientIp => LogVal::Ip(self.peer.ip().to_canonical()),
+            LogVar::ClientPort => int(u64::from(self.peer.port())),
+            LogVar::FrontIp => self
+                .local
+                .map_or(LogVal::None, |a| LogVal::Ip(a.ip().to_canonical())),
+            LogVar::FrontPort => self
+                .local
+                .map_or(LogVal::None, |a| int(u64::from(a.port()))),
+            LogVar::Frontend => text(&self.fe.cfg.name),
+            LogVar::FrontTransport if self.tls => {
+                LogVal::Text(Cow::Owned(format!("{}~", self.fe.cfg.name)))
+            }
+            LogVar::FrontTransport => text(&self.fe.cfg.name),
+            LogVar::Backend => text(self.backend),
+            LogVar::Server => text(self.server),
+            LogVar::Date | LogVar::ReqDate => LogVal::Text(Cow::Owned(date_of(self.when))),
+            LogVar::ReqDateGmt | LogVar::ReqDateLocal | LogVar::DateGmt | LogVar::DateLocal => {
+                LogVal::Text(Cow::Owned(gmt_date_of(self.when)))
+            }
+            LogVar::UnixTime => int(self
+                .when
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs()),
+            LogVar::Millis => LogVal::Text(Cow::Owned(format!(
+                "{:03}",
+                self.when
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .subsec_millis()
+            ))),
+            LogVar::Th | LogVar::Ti | LogVar::TR | LogVar::Tq => int(0),
+            LogVar::Tw => int(self.tw),
+            LogVar::Tc => int(self.tc),
+            LogVar::Tr => int(self.tr),
+            LogVar::Td => int(elapsed.saturating_sub(self.tw + self.tc + self.tr)),
+            LogVar::Ta | LogVar::Tt => int(elapsed),
+            LogVar::Status => self.status.map_or(LogVal::None, |s| int(u64::from(s))),
+            LogVar::BytesOut => int(self.bytes_out),
+            LogVar::BytesIn => int(self.bytes_in),
+            LogVar::Term => text(self.term),
+            LogVar::TermCookie => LogVal::Text(Cow::Owned(format!("{}--", self.term))),
+            LogVar::ActConn | LogVar::FeConn => int(self.fe.stats.cur.load(Relaxed)),
+            LogVar::BeConn => int(be_cur),
+            LogVar::SrvConn => int(0),
+            LogVar::Retries => int(u64::from(self.retries)),
+            LogVar::SrvQueue => int(0),
+            LogVar::BeQueue => int(self.be.map_or(0, |b| u64::from(b.qcur.load(Relaxed)))),
+            LogVar::RequestLine if self.request_line.is_empty() => LogVal::None,
+            LogVar::RequestLine => text(self.request_line),
+            LogVar::Method => self.line_part(0).map_or(LogVal::None, text),
+            LogVar::Uri => self.line_part(1).map_or(LogVal::None, text),
+            LogVar::UriPath => self
+                .line_part(1)
+                .map_or(LogVal::None, |u| text(u.split('?').next().unwrap_or(u))),
+            LogVar::PathOnly => self.line_part(1).map_or(LogVal::None, |u| {
+                let u = u.split('?').next().unwrap_or(u);
+                // An absolute target's path: after the scheme and the authority.
+                let path = match u.split_once("://") {
+                    Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]),
+                    None => u,
+                };
+                text(path)
+            }),
+            LogVar::Query => self
+                .line_part(1)
+                .map_or(LogVal::None, |u| text(u.find('?').map_or("", |i| &u[i..]))),
+            LogVar::Version => self.line_part(2).map_or(LogVal::None, text),
+            LogVar::ReqCounter => int(self.fe.stats.req_tot.load(Relaxed)),
+            LogVar::LogCounter => int(LINES.load(Relaxed)),
+            LogVar::Pid => int(u64::from(std::process::id())),
+            LogVar::Hostname => LogVal::Text(Cow::Borrowed(hostname())),
+            LogVar::CookieReq | LogVar::CookieResp => LogVal::None,
+            LogVar::HdrReq | LogVar::HdrReqList | LogVar::HdrResp | LogVar::HdrRespList => {
+                LogVal::None
+            }
+            LogVar::ServerIp
+            | LogVar::ServerPort
+            | LogVar::BackSrcIp
+            | LogVar::BackSrcPort
+            | LogVar::UniqueId
+            | LogVar::SslCipher
+            | LogVar::SslVersion => LogVal::None,
+        }
+    }
+}
+
+/// The host's name (`%H`), read once.
+fn hostname() -> &'static str {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_default()
+    })
+}
+
+/// Logs a request or a TCP session on its frontend's log targets, in its format;
+/// samples of a `log-format` read `src` and `vars`.
+pub(super) fn traffic(rec: &LogRec<'_>, src: &dyn Source, vars: &mut dyn Vars) {
+    let fe = rec.fe;
+    if !fe.logger.is_active() {
+        return;
+    }
+    LINES.fetch_add(1, Relaxed);
+    let line = match &fe.log_line {
+        Some(f) => f.render_log(src, vars, rec),
+        None => format!(
+            "Connect from {} to {} ({}/{})",
+            rec.peer,
+            fe.cfg
+                .bind
+                .first()
+                .map(|b| b.addr.to_string())
+                .unwrap_or_default(),
+            fe.cfg.name,
+            if fe.cfg.mode == Mode::Http {
+                "HTTP"
+            } else {
+                "TCP"
+            }
+        ),
+    };
+    fe.logger.traffic(&line);
 }
 
 impl Logger {
@@ -91,8 +341,16 @@ impl Logger {
                     Sink::Unix(s, p.clone())
                 }),
             };
-            if let Some(s) = sink {
-                sinks.push((s, facility_code(&t.facility)));
+            if let Some(sink) = sink {
+                sinks.push(Target {
+                    sink,
+                    facility: facility_code(&t.facility),
+                    max_level: t.max_level,
+                    min_level: t.min_level,
+                    len: t.len,
+                    format: t.format,
+                    sample: t.sample.clone().map(|s| (s, AtomicU64::new(0))),
+                });
             }
         }
         Logger {
@@ -110,30 +368,32 @@ impl Logger {
             return;
         }
         let (_, mo, d, h, mi, s, _) = civil_now();
-        for (sink, fac) in &self.sinks {
-            match sink {
+        for t in &self.sinks {
+            if !t.takes(severity) {
+                continue;
+            }
+            let pri = t.facility * 8 + severity;
+            let line = match t.format {
+                SyslogFormat::Rfc3164 => format!(
+                    "<{pri}>{} {d:2} {h:02}:{mi:02}:{s:02} {}: {msg}",
+                    MONTHS[(mo - 1) as usize],
+                    self.tag
+                ),
+                SyslogFormat::Short => format!("<{pri}>{msg}"),
+                SyslogFormat::Raw => msg.to_string(),
+            };
+            let line = cut(&line, t.len);
+            match &t.sink {
                 Sink::Stdout => {
-                    let _ = writeln!(std::io::stdout().lock(), "{msg}");
+                    let _ = writeln!(std::io::stdout().lock(), "{line}");
                 }
                 Sink::Stderr => {
-                    let _ = writeln!(std::io::stderr().lock(), "{msg}");
+                    let _ = writeln!(std::io::stderr().lock(), "{line}");
                 }
                 Sink::Udp(sock, a) => {
-                    let line = format!(
-                        "<{}>{} {d:2} {h:02}:{mi:02}:{s:02} {}: {msg}",
-                        fac * 8 + severity,
-                        MONTHS[(mo - 1) as usize],
-                        self.tag
-                    );
                     let _ = sock.send_to(line.as_bytes(), a);
                 }
                 Sink::Unix(sock, p) => {
-                    let line = format!(
-                        "<{}>{} {d:2} {h:02}:{mi:02}:{s:02} {}: {msg}",
-                        fac * 8 + severity,
-                        MONTHS[(mo - 1) as usize],
-                        self.tag
-                    );
                     let _ = sock.send_to(line.as_bytes(), p);
                 }
             }

@@ -788,6 +788,7 @@ fn build(
             stats: proxy_stats(shared, true, &f.name),
             sem: Arc::new(Semaphore::new(maxconn)),
             logger: Arc::new(Logger::new(&f.log)),
+            log_line: logfmt::line_format(f),
             splice: config.global.splice,
             proc_vars: shared.proc_vars.clone(),
             after_any: !f.http_after_response.is_empty()

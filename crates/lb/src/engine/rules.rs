@@ -1251,3 +1251,21 @@ pub(super) fn monitor_status(st: &Stage<'_, '_>, fe: &FrontendRt, vars: &mut dyn
         200
     }
 }
+
+/// Logs a request's traffic line: the samples of a `log-format` read the request (as
+/// the client sent it) and the transaction's variables.
+pub(super) fn log_traffic(
+    conn: &Conn<'_>,
+    req: &dyn RequestView,
+    rec: &super::logfmt::LogRec<'_>,
+    vars: &mut dyn Vars,
+) {
+    let st = Stage {
+        conn,
+        req,
+        req_edits: None,
+        resp: None,
+    };
+    let v = Verdict::default();
+    super::logfmt::traffic(rec, &st.msg(&v), vars);
+}

@@ -659,6 +659,8 @@ pub struct FrontendRt {
     pub stats: Arc<ProxyStats>,
     pub sem: Arc<Semaphore>,
     pub logger: Arc<Logger>,
+    /// The traffic lines' format (`None`: HAProxy's short default line).
+    pub log_line: Option<crate::sample::LogFmt>,
     /// Forward TCP with splice(2) (global `nosplice` turns it off).
     pub splice: bool,
     /// The `userlist`s, for `http_auth()`.

@@ -2,7 +2,6 @@
 //! through a pipe when the kernel allows it (no copy to user space), else through a
 //! buffer allocated only once data flows (idle connections cost no buffer).
 
-use super::logfmt::haproxy_date;
 use super::state::*;
 use crate::health::Event;
 use bytes::BytesMut;
@@ -11,7 +10,7 @@ use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 
@@ -246,14 +245,15 @@ pub async fn session(
     mut sess: std::collections::HashMap<String, crate::sample::Value>,
     payload: Option<&[u8]>,
 ) {
-    let start = Instant::now();
-    let date = if fe.logger.is_active() {
-        haproxy_date()
-    } else {
-        String::new()
-    };
     // The backend: `use_backend` rules on what the connection tells.
     let local = || super::http::local_addr(client.tcp());
+    let log = TcpLog {
+        fe,
+        peer,
+        local: fe.logger.is_active().then(local),
+        when: SystemTime::now(),
+        start: Instant::now(),
+    };
     let conn = super::rules::Conn {
         payload,
         ..super::rules::Conn::new(peer, &local, fe)
@@ -261,18 +261,7 @@ pub async fn session(
     let mut vars = super::rules::TxnVars::new(&mut sess, fe);
     let Some(be) = super::rules::route(fe, &conn, &mut vars) else {
         fe.stats.denied.fetch_add(1, Relaxed);
-        log_tcp(
-            fe,
-            None,
-            peer,
-            &date,
-            None,
-            start,
-            0,
-            0,
-            "SC",
-            ConnInfo::default(),
-        );
+        log.emit(None, None, 0, 0, "SC", ConnInfo::default());
         return;
     };
     // The backend's `tcp-request content` rules (no payload to read).
@@ -336,18 +325,7 @@ pub async fn session(
             if let ConnFail::Connect { server, error, .. } = &e {
                 tracing::debug!("{}: cannot reach {server}: {error}", be.cfg.name);
             }
-            log_tcp(
-                fe,
-                Some(&be),
-                peer,
-                &date,
-                None,
-                start,
-                0,
-                0,
-                e.term(),
-                ConnInfo::default(),
-            );
+            log.emit(Some(&be), None, 0, 0, e.term(), ConnInfo::default());
             return;
         }
     };
@@ -399,18 +377,7 @@ pub async fn session(
     let srv_name = lease.server().cfg.name.clone();
     drop(lease);
     be.stats.close();
-    log_tcp(
-        fe,
-        Some(&be),
-        peer,
-        &date,
-        Some(&srv_name),
-        start,
-        bin,
-        bout,
-        term,
-        info,
-    );
+    log.emit(Some(&be), Some(&srv_name), bin, bout, term, info);
 }
 
 /// How long a tunnel (a TCP session, or an upgraded HTTP connection) may go without
@@ -428,58 +395,59 @@ pub(super) fn tunnel_idle(fe: &FrontendRt, be: &BackendRt) -> Option<Duration> {
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn log_tcp(
-    fe: &FrontendRt,
-    be: Option<&Arc<BackendRt>>,
+/// What a TCP session's log line needs from its start.
+struct TcpLog<'a> {
+    fe: &'a FrontendRt,
     peer: SocketAddr,
-    date: &str,
-    server: Option<&str>,
+    /// The address the client connected to (read only when the frontend logs).
+    local: Option<SocketAddr>,
+    when: SystemTime,
     start: Instant,
-    bin: u64,
-    bout: u64,
-    term: &str,
-    info: ConnInfo,
-) {
-    if !fe.logger.is_active() || (fe.cfg.dontlognull && bin == 0 && bout == 0) {
-        return;
+}
+
+impl TcpLog<'_> {
+    /// Logs the session's end; a `log-format`'s samples read the connection.
+    fn emit(
+        &self,
+        be: Option<&Arc<BackendRt>>,
+        server: Option<&str>,
+        bin: u64,
+        bout: u64,
+        term: &str,
+        info: ConnInfo,
+    ) {
+        let fe = self.fe;
+        if !fe.logger.is_active() || (fe.cfg.dontlognull && bin == 0 && bout == 0) {
+            return;
+        }
+        let rec = super::logfmt::LogRec {
+            fe,
+            be: be.map(|b| &**b),
+            peer: self.peer,
+            local: self.local,
+            tls: false,
+            when: self.when,
+            start: self.start,
+            backend: be.map_or("<NOSRV>", |b| b.cfg.name.as_str()),
+            server: server.unwrap_or("<NOSRV>"),
+            tw: info.queue_ms,
+            tc: info.connect_ms,
+            tr: 0,
+            status: None,
+            bytes_out: bout,
+            bytes_in: bin,
+            term,
+            retries: info.retries,
+            request_line: "",
+        };
+        let local = self.local.unwrap_or(self.peer);
+        let at = move || local;
+        let conn = super::rules::Conn {
+            be: be.map(|b| &**b),
+            ..super::rules::Conn::new(self.peer, &at, fe)
+        };
+        super::logfmt::traffic(&rec, &conn, &mut std::collections::HashMap::new());
     }
-    let bname = be.map(|b| b.cfg.name.as_str()).unwrap_or("<NOSRV>");
-    let line = match fe.cfg.log_format {
-        crate::config::LogFormat::Default => {
-            format!(
-                "Connect from {peer} to {} ({}/TCP)",
-                fe.cfg
-                    .bind
-                    .first()
-                    .map(|b| b.addr.to_string())
-                    .unwrap_or_default(),
-                fe.cfg.name
-            )
-        }
-        _ => {
-            let (bq, sc) = be
-                .map(|b| (b.qcur.load(Relaxed), b.stats.cur.load(Relaxed)))
-                .unwrap_or((0, 0));
-            format!(
-                "{}:{} [{date}] {} {bname}/{} {}/{}/{} {} {term} {}/{}/{}/{}/{} 0/{bq}",
-                peer.ip(),
-                peer.port(),
-                fe.cfg.name,
-                server.unwrap_or("<NOSRV>"),
-                info.queue_ms,
-                info.connect_ms,
-                start.elapsed().as_millis(),
-                bout,
-                fe.stats.cur.load(Relaxed),
-                fe.stats.cur.load(Relaxed),
-                sc,
-                0,
-                info.retries
-            )
-        }
-    };
-    fe.logger.traffic(&line);
 }
 
 /// Bytes moved each way.

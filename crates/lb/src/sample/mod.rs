@@ -10,6 +10,7 @@
 
 pub mod acl;
 pub mod conv;
+pub mod logvar;
 pub mod stick;
 
 use std::borrow::Cow;
@@ -18,6 +19,7 @@ use std::net::IpAddr;
 
 pub use acl::AclTest;
 pub use conv::Conv;
+pub use logvar::{LogFlags, LogVal, LogVar};
 
 /// A sample: HAProxy's types (boolean, signed integer, address, string, binary).
 #[derive(Debug, Clone, PartialEq)]
@@ -625,7 +627,8 @@ fn parse_fetch(name: &str, args: &[String]) -> Result<Fetch, String> {
     })
 }
 
-/// A log-format string: text with `%[EXPR]` samples (and `%%`).
+/// A log-format string: text with `%[EXPR]` samples, `%` variables (`%ci`, `%Tr`...),
+/// `%{FLAGS}` before either, and `%%`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogFmt {
     pub parts: Vec<Part>,
@@ -636,7 +639,14 @@ pub struct LogFmt {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Part {
     Lit(String),
-    Sample(Expr),
+    Sample(Expr, LogFlags),
+    Var(LogVar, LogFlags),
+}
+
+/// What the `%` variables of a log line read (the engine's record of a request or a
+/// connection).
+pub trait LogVars {
+    fn value(&self, v: LogVar) -> LogVal<'_>;
 }
 
 impl fmt::Display for LogFmt {
@@ -646,29 +656,51 @@ impl fmt::Display for LogFmt {
 }
 
 impl LogFmt {
-    /// Parses the part of HAProxy's log-format used in rule values: `%[EXPR]`,
-    /// `%{+Q}[EXPR]` (quoted), and `%%`; other `%` variables are refused.
+    /// Parses HAProxy's log-format: `%[EXPR]`, `%VAR`, either after `%{+Q,...}`, and
+    /// `%%`.
     pub fn parse(text: &str) -> Result<LogFmt, String> {
         let mut parts = Vec::new();
         let mut lit = String::new();
         let mut rest = text;
         while let Some(i) = rest.find('%') {
             lit.push_str(&rest[..i]);
-            let after = &rest[i + 1..];
+            let mut after = &rest[i + 1..];
             if let Some(r) = after.strip_prefix('%') {
                 lit.push('%');
                 rest = r;
                 continue;
             }
-            let body = after.strip_prefix('[').ok_or_else(|| {
-                format!("`{text}`: only `%[SAMPLE]` and `%%` are supported after `%`")
-            })?;
-            let end = closing_bracket(body).ok_or_else(|| format!("`{text}`: `%[` without `]`"))?;
+            let mut flags = LogFlags::default();
+            if let Some(r) = after.strip_prefix('{') {
+                let end = r
+                    .find('}')
+                    .ok_or_else(|| format!("`{text}`: `%{{` without `}}`"))?;
+                flags = LogFlags::parse(&r[..end], flags)?;
+                after = &r[end + 1..];
+            }
             if !lit.is_empty() {
                 parts.push(Part::Lit(std::mem::take(&mut lit)));
             }
-            parts.push(Part::Sample(Expr::parse(&body[..end])?));
-            rest = &body[end + 1..];
+            if let Some(body) = after.strip_prefix('[') {
+                let end =
+                    closing_bracket(body).ok_or_else(|| format!("`{text}`: `%[` without `]`"))?;
+                parts.push(Part::Sample(Expr::parse(&body[..end])?, flags));
+                rest = &body[end + 1..];
+                continue;
+            }
+            let n = after
+                .find(|c: char| !c.is_ascii_alphabetic())
+                .unwrap_or(after.len());
+            let name = &after[..n];
+            let var = LogVar::parse(name).ok_or_else(|| {
+                if name.is_empty() {
+                    format!("`{text}`: `%` must be followed by a variable, `[SAMPLE]` or `%`")
+                } else {
+                    format!("`{text}`: `%{name}` is not a log-format variable")
+                }
+            })?;
+            parts.push(Part::Var(var, flags));
+            rest = &after[n..];
         }
         lit.push_str(rest);
         if !lit.is_empty() {
@@ -692,7 +724,7 @@ impl LogFmt {
         }
     }
 
-    /// Whether the string has no sample (then it is its text).
+    /// Whether the string has no sample nor variable (then it is its text).
     pub fn is_literal(&self) -> bool {
         self.parts.iter().all(|p| matches!(p, Part::Lit(_)))
     }
@@ -701,23 +733,112 @@ impl LogFmt {
     pub fn needs_response(&self) -> bool {
         self.parts
             .iter()
-            .any(|p| matches!(p, Part::Sample(e) if e.needs_response()))
+            .any(|p| matches!(p, Part::Sample(e, _) if e.needs_response()))
     }
 
-    /// The string with its samples; a sample that gives nothing adds nothing.
+    /// The string in a rule: its samples (one that gives nothing adds nothing), its
+    /// variables as the message gives them.
     pub fn render(&self, src: &dyn Source, vars: &mut dyn Vars) -> String {
         let mut out = String::new();
         for p in &self.parts {
             match p {
                 Part::Lit(s) => out.push_str(s),
-                Part::Sample(e) => {
+                Part::Sample(e, flags) => {
                     if let Some(v) = e.eval(src, vars) {
-                        out.push_str(&v.as_str());
+                        flags.text(&mut out, &v.as_str());
                     }
+                }
+                Part::Var(v, flags) => flags.write(&mut out, &rule_value(*v, src)),
+            }
+        }
+        out
+    }
+
+    /// The string as a log line: variables from `rec`, samples from `src` (`-` when
+    /// either has no value), and runs of spaces as one separator that follows no
+    /// other (so that empty captures leave no double space), as HAProxy writes them.
+    pub fn render_log(&self, src: &dyn Source, vars: &mut dyn Vars, rec: &dyn LogVars) -> String {
+        let mut out = String::with_capacity(self.text.len() + 64);
+        for p in &self.parts {
+            match p {
+                Part::Lit(s) => {
+                    let mut prev_space = false;
+                    for c in s.chars() {
+                        if c == ' ' {
+                            if !prev_space && !out.ends_with(' ') {
+                                out.push(' ');
+                            }
+                            prev_space = true;
+                        } else {
+                            out.push(c);
+                            prev_space = false;
+                        }
+                    }
+                }
+                Part::Sample(e, flags) => match e.eval(src, vars) {
+                    Some(v) => flags.text(&mut out, &v.as_str()),
+                    None => out.push('-'),
+                },
+                Part::Var(v, flags) => {
+                    let val = rec.value(*v);
+                    if val == LogVal::None && v.silent_when_empty() {
+                        continue;
+                    }
+                    flags.write(&mut out, &val);
                 }
             }
         }
         out
+    }
+}
+
+/// A `%` variable in a rule: what the message gives for it.
+fn rule_value(v: LogVar, src: &dyn Source) -> LogVal<'static> {
+    let f = |m: MsgFetch| src.fetch(&m);
+    let text = |x: Option<Value>| match x {
+        Some(Value::Int(n)) => LogVal::Int(n),
+        Some(Value::Ip(a)) => LogVal::Ip(a),
+        Some(v) => LogVal::Text(Cow::Owned(v.as_str().into_owned())),
+        None => LogVal::None,
+    };
+    match v {
+        LogVar::ClientIp => text(f(MsgFetch::Src)),
+        LogVar::ClientPort => text(f(MsgFetch::SrcPort)),
+        LogVar::FrontIp => text(f(MsgFetch::Dst)),
+        LogVar::FrontPort => text(f(MsgFetch::DstPort)),
+        LogVar::Frontend | LogVar::FrontTransport => text(f(MsgFetch::FeName)),
+        LogVar::Backend => text(f(MsgFetch::BeName)),
+        LogVar::Server => text(f(MsgFetch::SrvName)),
+        LogVar::Method => text(f(MsgFetch::Method)),
+        LogVar::PathOnly => text(f(MsgFetch::Path)),
+        LogVar::Uri => text(f(MsgFetch::Url)),
+        LogVar::UriPath => match f(MsgFetch::Url) {
+            Some(u) => {
+                let u = u.as_str();
+                LogVal::Text(Cow::Owned(u.split('?').next().unwrap_or("").to_string()))
+            }
+            None => LogVal::None,
+        },
+        LogVar::Query => match f(MsgFetch::Query) {
+            Some(q) => LogVal::Text(Cow::Owned(format!("?{}", q.as_str()))),
+            None => LogVal::Text(Cow::Borrowed("")),
+        },
+        LogVar::Version => match f(MsgFetch::ReqVer) {
+            Some(v) => LogVal::Text(Cow::Owned(format!("HTTP/{}", v.as_str()))),
+            None => LogVal::None,
+        },
+        LogVar::RequestLine => match (f(MsgFetch::Method), f(MsgFetch::Url), f(MsgFetch::ReqVer)) {
+            (Some(m), Some(u), Some(v)) => LogVal::Text(Cow::Owned(format!(
+                "{} {} HTTP/{}",
+                m.as_str(),
+                u.as_str(),
+                v.as_str()
+            ))),
+            _ => LogVal::None,
+        },
+        LogVar::Status => text(f(MsgFetch::Status)),
+        LogVar::Pid => LogVal::Int(i64::from(std::process::id())),
+        _ => LogVal::None,
     }
 }
 
@@ -894,7 +1015,15 @@ mod tests {
         let f = LogFmt::parse("ip=%[src] 100%% %[query]!").unwrap();
         assert_eq!(f.render(&Req, &mut vars), "ip=192.168.1.7 100% !");
         assert!(LogFmt::parse("plain").unwrap().is_literal());
-        assert!(LogFmt::parse("%T").is_err());
+        // `%` variables, as a rule reads them; flags before either kind.
+        let f = LogFmt::parse("%ci:%cp %HM %{+Q}[path] %{+X}ci %{+Q}r %Tr").unwrap();
+        assert_eq!(
+            f.render(&Req, &mut vars),
+            "192.168.1.7:- - \"/foo/bar/baz\" C0A80107 - -"
+        );
+        assert!(LogFmt::parse("%Q").unwrap_err().contains("`%Q` is not"));
+        assert!(LogFmt::parse("%{+Z}ci").is_err());
+        assert!(LogFmt::parse("100%").is_err());
         assert!(LogFmt::parse("%[src").is_err());
     }
 

@@ -10,9 +10,8 @@
 mod wire;
 
 use super::http::{
-    forwarded_for, head_timeout, is_l7_error, local_addr, log_http, LogInfo, POOL_MAX, STALE_AFTER,
+    forwarded_for, head_timeout, is_l7_error, local_addr, LogInfo, POOL_MAX, STALE_AFTER,
 };
-use super::logfmt::haproxy_date;
 use super::rules::{
     after_response_rules, backend_request_rules, choose_backend, content_rules_pass, cookie_server,
     frontend_request_rules, is_monitor, monitor_status, response_rules, set_cookie, strip_cookie,
@@ -302,15 +301,19 @@ fn client_keeps(req: &ReqHead) -> bool {
     }
 }
 
-/// What a request's log line needs.
+/// What a request's log line needs. The line is written when the exchange ends (in
+/// `exchange`), so that the samples of a `log-format` read the request and the
+/// transaction's variables as they are then.
 struct Trace<'a> {
     fe: &'a FrontendRt,
-    peer: SocketAddr,
     /// When the request began (only read when the frontend logs).
     start: Option<Instant>,
+    when: std::time::SystemTime,
     /// Empty when the frontend does not log.
-    date: String,
     request_line: String,
+    /// The line's record, once the exchange logged: its status, bytes and
+    /// termination state.
+    line: std::sync::Mutex<Option<(LogInfo, u16, u64, String)>>,
 }
 
 impl Trace<'_> {
@@ -329,8 +332,10 @@ impl Trace<'_> {
             return;
         }
         let li = LogInfo {
-            date: self.date.clone(),
+            when: self.when,
             start: self.start.unwrap_or_else(Instant::now),
+            local: None,
+            tls: false,
             request_line: self.request_line.clone(),
             backend: backend.to_string(),
             server: server.to_string(),
@@ -339,7 +344,9 @@ impl Trace<'_> {
             tr,
             retries: info.retries,
         };
-        log_http(self.fe, self.peer, &li, code, bytes, term);
+        if let Ok(mut l) = self.line.lock() {
+            *l = Some((li, code, bytes, term.to_string()));
+        }
     }
 
     /// Ends the request with an answer of our own (then the connection): counted and
@@ -499,7 +506,42 @@ async fn exchange(
 ) -> Next {
     let mut vars = TxnVars::new(sess, fe);
     let mut routed = None;
-    let next = exchange_inner(shared, fe, client, peer, bufs, &mut vars, &mut routed, &req).await;
+    let logging = fe.logger.is_active();
+    let trace = Trace {
+        fe,
+        start: logging.then(Instant::now),
+        when: std::time::SystemTime::now(),
+        request_line: if logging {
+            req.line().into_owned()
+        } else {
+            String::new()
+        },
+        line: Default::default(),
+    };
+    let next = exchange_inner(
+        shared,
+        fe,
+        client,
+        peer,
+        bufs,
+        &mut vars,
+        &mut routed,
+        &req,
+        &trace,
+    )
+    .await;
+    let line = trace.line.lock().ok().and_then(|mut l| l.take());
+    if let Some((mut li, code, bytes, term)) = line {
+        let local = local_addr(client);
+        li.local = Some(local);
+        let at = move || local;
+        let conn = Conn {
+            be: routed.as_deref(),
+            ..Conn::new(peer, &at, fe)
+        };
+        let rec = super::http::log_rec(fe, peer, &li, code, bytes, &term);
+        super::rules::log_traffic(&conn, &req, &rec, &mut vars);
+    }
     // An answer of our own counts on the tracked entries as a server's does.
     if let (Next::Answer(b) | Next::Reply(b), true) = (&next, vars.counters.tracking()) {
         if let Some(code) = b
@@ -589,23 +631,9 @@ async fn exchange_inner(
     vars: &mut TxnVars<'_>,
     routed: &mut Option<Arc<BackendRt>>,
     req: &ReqHead,
+    trace: &Trace<'_>,
 ) -> Next {
-    let logging = fe.logger.is_active();
-    let trace = Trace {
-        fe,
-        peer,
-        start: logging.then(Instant::now),
-        date: if logging {
-            haproxy_date()
-        } else {
-            String::new()
-        },
-        request_line: if logging {
-            req.line().into_owned()
-        } else {
-            String::new()
-        },
-    };
+    let logging = trace.start.is_some();
     fe.stats.req_tot.fetch_add(1, Relaxed);
     let keep = client_keeps(req);
     let checked = match request_head_problem(&req.fields) {
@@ -673,7 +701,7 @@ async fn exchange_inner(
             }
             _ => return trace.refuse(None, "<STATS>", ConnInfo::default(), 400, "PR"),
         };
-        return stats_page(shared, page, req, keep, &trace, admin, &form).await;
+        return stats_page(shared, page, req, keep, trace, admin, &form).await;
     }
     let Some(be) = choose_backend(&st, &verdict, fe, &mut *vars) else {
         fe.stats.denied.fetch_add(1, Relaxed);
@@ -709,7 +737,7 @@ async fn exchange_inner(
         if framing != Framing::Empty {
             return trace.refuse(Some(&be), "<STATS>", ConnInfo::default(), 400, "PR");
         }
-        return stats_page(shared, page, req, keep, &trace, false, &[]).await;
+        return stats_page(shared, page, req, keep, trace, false, &[]).await;
     }
     // Persistence by cookie: the server it names, and the cookie kept from it.
     let (cookie_server, cookie_sent) = cookie_server(&be, req);
