@@ -2235,3 +2235,112 @@ fn lb_http_after_response_on_every_answer() {
     }
     e.stop(Duration::ZERO);
 }
+
+/// `bind ... accept-proxy`: the PROXY protocol header (version 1 or 2, whole or in
+/// pieces) tells the client's addresses to the rules, the logs and the servers; the
+/// `tcp-request connection` rules see the proxy in front; a connection without a valid
+/// header is closed unanswered; and Debian's HAProxy, in front with `send-proxy-v2`,
+/// is understood.
+#[test]
+fn lb_accept_proxy_takes_the_client_from_the_header() {
+    let p = free_port();
+    let cfg = format!(
+        "defaults\n mode http\n timeout connect 2s\n timeout client 5s\n timeout server 5s\n\
+         frontend fe\n bind 127.0.0.1:{p} accept-proxy\n\
+         tcp-request connection reject unless {{ src 127.0.0.1 }}\n\
+         http-request deny if {{ src 127.0.0.1 }}\n\
+         http-request return status 200 content-type text/plain lf-string \"%[src]:%[src_port] %[dst]:%[dst_port] %[fc_pp_authority]\"\n"
+    );
+    let e = start_engine(&cfg);
+    let ask = |pieces: &[&[u8]]| -> String {
+        let mut s = TcpStream::connect(("127.0.0.1", p)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        for piece in pieces {
+            s.write_all(piece).expect("send");
+            std::thread::sleep(Duration::from_millis(30));
+        }
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .expect("send");
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    };
+    let out = ask(&[b"PROXY TCP4 203.0.113.7 198.51.100.1 40000 8443\r\n"]);
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert!(
+        out.ends_with("203.0.113.7:40000 198.51.100.1:8443 "),
+        "{out}"
+    );
+    // Version 2 in two pieces, IPv6, with an authority TLV.
+    let mut v2 = b"\r\n\r\n\0\r\nQUIT\n\x21\x21".to_vec();
+    let mut body = Vec::new();
+    body.extend_from_slice(
+        &"2001:db8::7"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets(),
+    );
+    body.extend_from_slice(
+        &"2001:db8::1"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets(),
+    );
+    body.extend_from_slice(&[0x9c, 0x40, 0x01, 0xbb]);
+    body.extend_from_slice(&[0x02, 0x00, 0x07]);
+    body.extend_from_slice(b"api.lab");
+    v2.extend_from_slice(&(body.len() as u16).to_be_bytes());
+    v2.extend_from_slice(&body);
+    let out = ask(&[&v2[..10], &v2[10..]]);
+    assert!(
+        out.ends_with("2001:db8::7:40000 2001:db8::1:443 api.lab"),
+        "{out}"
+    );
+    // Without a header, or with a broken one: closed, unanswered.
+    for bad in [
+        &b""[..],
+        b"PROXY TCP4 1.2.3.4 5.6.7.8 1\r\n",
+        b"PROXY TCP9 x\r\n",
+    ] {
+        let out = ask(&[bad]);
+        assert!(out.is_empty(), "{:?}: {out}", String::from_utf8_lossy(bad));
+    }
+    // The header's own client, 127.0.0.1, is denied by the request rules.
+    let out = ask(&[b"PROXY TCP4 127.0.0.1 127.0.0.1 1 2\r\n"]);
+    assert!(out.starts_with("HTTP/1.1 403"), "{out}");
+    // Debian's HAProxy in front, sending version 2: the client it saw is the one told.
+    let Some(haproxy) = which("haproxy") else {
+        e.stop(Duration::ZERO);
+        return skip("haproxy is not installed (apt-get install haproxy)");
+    };
+    let front = free_port();
+    let dir = tempfile::tempdir().expect("dir");
+    let hcfg = dir.path().join("front.cfg");
+    std::fs::write(
+        &hcfg,
+        format!(
+            "defaults\n mode tcp\n timeout connect 2s\n timeout client 5s\n timeout server 5s\n\
+             listen front\n bind 127.0.0.1:{front}\n server halo 127.0.0.1:{p} send-proxy-v2\n"
+        ),
+    )
+    .expect("write");
+    let mut child = std::process::Command::new(haproxy)
+        .args(["-db", "-f"])
+        .arg(&hcfg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("haproxy starts");
+    let url = format!("http://127.0.0.1:{front}/");
+    let mut out = String::new();
+    wait_until(Duration::from_secs(10), || {
+        out = curl(&["--interface", "127.0.0.5", &url]).1;
+        !out.is_empty()
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    e.stop(Duration::ZERO);
+    assert!(out.starts_with("127.0.0.5:"), "{out}");
+    assert!(out.contains(&format!(" 127.0.0.1:{front} ")), "{out}");
+}

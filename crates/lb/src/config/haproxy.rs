@@ -670,6 +670,7 @@ impl<'a> Parser<'a> {
                                         name: None,
                                         backlog: None,
                                         v6only: false,
+                                        accept_proxy: false,
                                         tls: None,
                                         source: place.clone(),
                                     });
@@ -1132,6 +1133,7 @@ impl<'a> Parser<'a> {
                 let mut name = None;
                 let mut backlog = None;
                 let mut v6only = false;
+                let mut accept_proxy = false;
                 let mut ssl = false;
                 let mut crts = Vec::new();
                 let mut alpn = Vec::new();
@@ -1191,7 +1193,10 @@ impl<'a> Parser<'a> {
                         | "ecdhe" | "strict-sni" | "allow-0rtt" | "generate-certificates" | "ca-sign-file") => {
                             return Err(format!("bind option `{o}` is not supported yet (TLS: ssl, crt, alpn, ciphers, ciphersuites, ssl-min-ver, ssl-max-ver)"))
                         }
-                        "accept-proxy" => return Err("the PROXY protocol is not supported yet".into()),
+                        "accept-proxy" => {
+                            accept_proxy = true;
+                            i += 1;
+                        }
                         // Every HTTP listener tells HTTP/2 (its preface) from HTTP/1 by
                         // itself; `proto h2` only names what the clients speak.
                         "proto" => match w.get(i + 1).map(|x| x.text.as_str()) {
@@ -1199,7 +1204,7 @@ impl<'a> Parser<'a> {
                             Some(p) => return Err(format!("bind `proto {p}` is not supported (h1, h2)")),
                             None => return Err("missing protocol after `proto`".into()),
                         },
-                        other => return Err(format!("bind option `{other}` is not supported (name, backlog, v6only, v4v6, transparent, proto)")),
+                        other => return Err(format!("bind option `{other}` is not supported (name, backlog, v6only, v4v6, transparent, proto, accept-proxy)")),
                     }
                 }
                 let tls = match (ssl, crts.is_empty()) {
@@ -1216,7 +1221,7 @@ impl<'a> Parser<'a> {
                     }
                 };
                 for a in addrs {
-                    d.binds.push(Bind { addr: a, fd, name: name.clone(), backlog, v6only, tls: tls.clone(), source: place.to_string() });
+                    d.binds.push(Bind { addr: a, fd, name: name.clone(), backlog, v6only, accept_proxy, tls: tls.clone(), source: place.to_string() });
                 }
             }
             "server" => {

@@ -376,6 +376,10 @@ pub struct Bind {
     pub backlog: Option<u32>,
     #[serde(default)]
     pub v6only: bool,
+    /// `accept-proxy`: each connection starts with a PROXY protocol header (version 1
+    /// or 2) from a proxy in front, which tells the client's addresses.
+    #[serde(default)]
+    pub accept_proxy: bool,
     /// TLS termination (`ssl crt ...`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<BindTls>,

@@ -454,9 +454,13 @@ pub(super) fn strip_hop_by_hop(h: &mut HeaderMap) {
 }
 
 /// The address a client connected to (0.0.0.0:0 if the socket cannot tell).
+/// The address the client connected to: the socket's, or, behind a proxy that said
+/// it in a PROXY protocol header (`accept-proxy`), the one it told.
 pub(super) fn local_addr(s: &tokio::net::TcpStream) -> SocketAddr {
-    s.local_addr()
-        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    super::proxy_proto::proxied_dst().unwrap_or_else(|| {
+        s.local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    })
 }
 
 /// The client address `option forwardfor` adds, unless `except` covers it (IPv4

@@ -836,6 +836,14 @@ fn install(shared: &Arc<Shared>, gen: Generation) {
                 .iter()
                 .find(|(a, fd, _)| *a == group.addr && *fd == group.fd)
                 .map(|(_, _, t)| t.clone());
+            let tls = Listening {
+                tls,
+                accept_proxy: fe
+                    .cfg
+                    .bind
+                    .iter()
+                    .any(|b| b.addr == group.addr && b.fd == group.fd && b.accept_proxy),
+            };
             for (j, sock) in group.sockets.iter().enumerate() {
                 let Ok(sock) = sock.try_clone() else { continue };
                 let fe = fe.clone();
@@ -910,12 +918,21 @@ pub(crate) fn reconfigure(
     reload(shared, cfg)
 }
 
+/// What a listener does with the connections it accepts before serving them.
+#[derive(Clone)]
+struct Listening {
+    /// TLS termination.
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    /// `accept-proxy`: a PROXY protocol header comes first.
+    accept_proxy: bool,
+}
+
 async fn accept_loop(
     shared: Arc<Shared>,
     fe: Arc<FrontendRt>,
     listener: TcpListener,
     worker: usize,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    tls: Listening,
 ) {
     loop {
         // Accept only while below maxconn (frontend and global), but do not hold a slot
@@ -977,10 +994,32 @@ async fn serve(
     fe: Arc<FrontendRt>,
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
+    permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
+    load: WorkerLoad,
+    lst: Listening,
+) {
+    if lst.accept_proxy {
+        // What the header tells stays with the connection's task (`http::local_addr`
+        // and the `fc_pp_*` fetches read it).
+        let told = proxy_proto::PROXIED.scope(
+            Default::default(),
+            serve_conn(fe, stream, peer, permits, load, lst),
+        );
+        Box::pin(told).await
+    } else {
+        serve_conn(fe, stream, peer, permits, load, lst).await
+    }
+}
+
+async fn serve_conn(
+    fe: Arc<FrontendRt>,
+    mut stream: tokio::net::TcpStream,
+    mut peer: SocketAddr,
     _permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
     load: WorkerLoad,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    lst: Listening,
 ) {
+    let tls = lst.tls;
     let _ = stream.set_nodelay(true);
     if fe.cfg.clitcpka {
         let _ = socket2::SockRef::from(&stream).set_keepalive(true);
@@ -1000,6 +1039,41 @@ async fn serve(
         false => &[Connection, Session],
     };
     let mut tracked = Vec::new();
+    if lst.accept_proxy {
+        // The `tcp-request connection` rules see the proxy in front; the header comes
+        // before anything else.
+        if !fe.cfg.tcp_request.is_empty() {
+            match accepted(&fe, &stream, peer, &mut sess, None, &stages[..1]) {
+                Some(t) => tracked.push(t),
+                None => {
+                    fe.stats.denied.fetch_add(1, Relaxed);
+                    fe.stats.close();
+                    return;
+                }
+            }
+        }
+        let within = fe
+            .cfg
+            .timeout_client
+            .map_or(Duration::from_secs(5), |d| d.0);
+        match proxy_proto::receive(&mut stream, within).await {
+            Ok(told) => {
+                if let Some((src, _)) = told.addrs {
+                    peer = src;
+                }
+                let _ = proxy_proto::PROXIED.try_with(|c| c.set(told));
+            }
+            Err(e) => {
+                tracing::debug!("{}: connection from {peer} refused: {e}", fe.cfg.name);
+                fe.stats.close();
+                return;
+            }
+        }
+    }
+    let stages = match lst.accept_proxy {
+        true => &stages[1..],
+        false => stages,
+    };
     if !fe.cfg.tcp_request.is_empty() {
         match accepted(&fe, &stream, peer, &mut sess, None, stages) {
             Some(t) => tracked.push(t),

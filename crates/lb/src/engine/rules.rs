@@ -448,6 +448,17 @@ impl<'x> Conn<'x> {
         Some(match f {
             MsgFetch::Src => Some(Value::Ip(self.peer.ip().to_canonical())),
             MsgFetch::SrcPort => Some(Value::Int(self.peer.port().into())),
+            MsgFetch::FcPpAuthority | MsgFetch::FcPpUniqueId => super::proxy_proto::PROXIED
+                .try_with(|c| {
+                    let p = c.get()?;
+                    let v = match f {
+                        MsgFetch::FcPpAuthority => p.authority.as_ref(),
+                        _ => p.unique_id.as_ref(),
+                    }?;
+                    Some(Value::Str(String::from_utf8_lossy(v).into_owned()))
+                })
+                .ok()
+                .flatten(),
             MsgFetch::Dst => Some(Value::Ip((self.local)().ip().to_canonical())),
             MsgFetch::DstPort => Some(Value::Int((self.local)().port().into())),
             MsgFetch::SslFc => Some(Value::Bool(self.tls.is_some())),

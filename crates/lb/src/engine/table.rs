@@ -12,8 +12,9 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// A key as the table's type holds it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// A key as the table's type holds it (ordered as HAProxy's tree orders keys: addresses
+/// and bytes as bytes, integers as numbers).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Key {
     Ip(IpAddr),
     Int(i64),
@@ -297,14 +298,14 @@ impl Table {
 
     /// The entries as `show table NAME` lists them, in HAProxy's layout: key, trackers,
     /// milliseconds left before expiry, each stored item in HAProxy's order (rates with
-    /// their period in milliseconds).
+    /// their period in milliseconds); entries in the order of their keys.
     pub fn dump(&self) -> Vec<String> {
         let now = Instant::now();
         let mut map = lock(&self.entries);
         map.retain(|_, e| !self.expired(e, now));
         let mut order: Vec<usize> = (0..self.def.store.len()).collect();
         order.sort_by_key(|&i| rank(&self.def.store[i]));
-        let mut out: Vec<(String, String)> = map
+        let mut out: Vec<(Key, String)> = map
             .iter_mut()
             .map(|(k, e)| {
                 let exp = self.def.expire.map_or(0, |t| {
@@ -326,7 +327,7 @@ impl Table {
                         _ => line.push_str(&format!(" {s}={}", e.counts[i])),
                     }
                 }
-                (k.to_string(), line)
+                (k.clone(), line)
             })
             .collect();
         out.sort();
@@ -536,6 +537,30 @@ mod tests {
         // Half into the next period, half of the last one still counts.
         assert_eq!(r.read(t0 + Duration::from_secs(15), p), 10);
         assert_eq!(r.read(t0 + Duration::from_secs(35), p), 0);
+    }
+
+    #[test]
+    fn entries_are_listed_in_key_order() {
+        let t = table("conn_cnt", 10);
+        let mut held = Vec::new();
+        for a in ["2001:db8::1", "192.0.2.10", "192.0.2.9", "::1"] {
+            let k = Key::of(TableKey::Ipv6, &Value::Ip(a.parse().unwrap())).unwrap();
+            held.push(t.track(k, false).unwrap());
+        }
+        let keys: Vec<String> = t
+            .dump()
+            .iter()
+            .map(|l| l.split(' ').nth(1).unwrap_or("").to_string())
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "key=::1",
+                "key=::ffff:192.0.2.9",
+                "key=::ffff:192.0.2.10",
+                "key=2001:db8::1"
+            ]
+        );
     }
 
     #[test]
