@@ -534,3 +534,102 @@ fn haproxy_master_cli_shows_the_process_and_reloads() {
     assert!(reloaded, "the master CLI's reload applied the changed file");
     assert!(unknown.starts_with("Unknown command"), "{unknown}");
 }
+
+/// Debian's own `haproxy.service`, its command lines unchanged but for the binary's
+/// path (halo as `haproxy`), run by a private systemd: `systemctl start` (Type=notify,
+/// `-Ws`, `-p`, the master socket `-S`), `reload` (its `-c -q` check, then SIGUSR2 to
+/// the main process, which stays), a reload refused for a broken file (the running
+/// configuration stays), and `stop`.
+#[test]
+fn debian_haproxy_service_runs_halo() {
+    if !halo_testkit::systemd::available() {
+        return;
+    }
+    let unit = Path::new("/lib/systemd/system/haproxy.service");
+    let Ok(text) = std::fs::read_to_string(unit) else {
+        assert!(
+            std::env::var_os("HALO_TEST_NO_SKIP").is_none(),
+            "{} is missing (apt-get install haproxy)",
+            unit.display()
+        );
+        eprintln!(
+            "SKIP: {} is missing (apt-get install haproxy)",
+            unit.display()
+        );
+        return;
+    };
+    let dir = Dir::new();
+    let (a, b) = (backend("alpha"), backend("beta"));
+    let port = free_port();
+    let cfg = dir.write("haproxy.cfg", &http_config(port, a));
+    let exe = dir.path("haproxy");
+    // The unit's own lines; only where halo and the file are differs. `/dev/log` is
+    // bound into HAProxy's chroot when it exists (no syslog daemon runs here).
+    let ours = text
+        .replace("/usr/sbin/haproxy", &exe.display().to_string())
+        .replace("/etc/haproxy/haproxy.cfg", &cfg.display().to_string())
+        .replace("BindReadOnlyPaths=/dev/log", "BindReadOnlyPaths=-/dev/log");
+    for line in ["ExecStart=", "ExecReload=", "Type=notify", "KillMode=mixed"] {
+        assert!(ours.contains(line), "the unit has `{line}`: {ours}");
+    }
+    let sd = halo_testkit::systemd::Systemd::boot().unwrap_or_else(|e| panic!("boot: {e}"));
+    sd.install("haproxy.service", &ours)
+        .unwrap_or_else(|e| panic!("install: {e}"));
+    let ctl = |args: &[&str]| {
+        let out = sd
+            .systemctl(args)
+            .unwrap_or_else(|e| panic!("systemctl: {e}"));
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let status = || {
+        sd.systemctl(&["status", "--no-pager", "haproxy.service"])
+            .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+            .unwrap_or_default()
+    };
+    let (ok, err) = ctl(&["start", "haproxy.service"]);
+    assert!(ok, "start: {err}\n{}", status());
+    assert_eq!(sd.active_state("haproxy.service"), "active");
+    assert!(
+        wait(|| get(port).as_deref() == Some("alpha")),
+        "{}",
+        status()
+    );
+    let main_pid = || {
+        sd.systemctl(&["show", "-p", "MainPID", "--value", "haproxy.service"])
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default()
+    };
+    let pid = main_pid();
+    assert!(pid != "0" && !pid.is_empty(), "MainPID {pid}");
+    // The pid file (-p) and the master socket (-S), in the service's private /run.
+    let run = sd.root().join("run");
+    let written = std::fs::read_to_string(run.join("haproxy.pid")).unwrap_or_default();
+    assert!(!written.trim().is_empty(), "pid file");
+    assert!(run.join("haproxy-master.sock").exists(), "master socket");
+    // Reload: the new file serves, the main process stays.
+    dir.write("haproxy.cfg", &http_config(port, b));
+    let (ok, err) = ctl(&["reload", "haproxy.service"]);
+    assert!(ok, "reload: {err}\n{}", status());
+    assert!(
+        wait(|| get(port).as_deref() == Some("beta")),
+        "{}",
+        status()
+    );
+    assert_eq!(main_pid(), pid, "the main process stays over a reload");
+    // A broken file: the unit's check refuses the reload; the service keeps serving.
+    dir.write(
+        "haproxy.cfg",
+        "listen broken\n  bind 127.0.0.1:1\n  nosuchdirective\n",
+    );
+    let (ok, _) = ctl(&["reload", "haproxy.service"]);
+    assert!(!ok, "a reload with a broken file fails");
+    assert_eq!(sd.active_state("haproxy.service"), "active");
+    assert_eq!(get(port).as_deref(), Some("beta"));
+    let (ok, err) = ctl(&["stop", "haproxy.service"]);
+    assert!(ok, "stop: {err}");
+    assert_eq!(sd.active_state("haproxy.service"), "inactive");
+    assert!(wait(|| get(port).is_none()), "stopped");
+}
