@@ -1396,6 +1396,80 @@ fn lb_tls_termination_with_sni_and_alpn() {
     );
 }
 
+/// `crt-list FILE`: the certificates it lists, each for the names its SNI filters give
+/// (wildcards, `!NAME` excluded) or else for its own; the first is the default, after
+/// the bind's `crt`; per-certificate settings in brackets are refused with the line.
+#[test]
+fn lb_tls_crt_list_selects_by_sni_filters() {
+    let a = HttpBackend::start("alpha");
+    let dir = tempfile::tempdir().expect("tmp");
+    let ca = tls_files(
+        dir.path(),
+        &[
+            ("first.pem", &["first.test"]),
+            // Its own names say nothing of the filters' names: only the list does.
+            ("wild.pem", &["*.apps.test", "portal.test"]),
+            ("own.pem", &["own.test"]),
+        ],
+    );
+    let certs = dir.path().join("certs");
+    let list = dir.path().join("list.txt");
+    std::fs::write(
+        &list,
+        format!(
+            "# the sites\n{c}/first.pem\n{c}/wild.pem [] *.apps.test !secret.apps.test  # no secret\n\
+             \n{c}/own.pem\n",
+            c = certs.display()
+        ),
+    )
+    .expect("write");
+    let p = free_port();
+    let cfg = format!(
+        "defaults\n mode http\n timeout connect 2s\n timeout client 10s\n timeout server 10s\n\
+         frontend fe\n bind 127.0.0.1:{p} ssl crt-list {}\n default_backend be\n\
+         backend be\n server a {}\n",
+        list.display(),
+        a.addr
+    );
+    let e = start_engine(&cfg);
+    let ca = ca.display().to_string();
+    let served = |name: &str| {
+        curl(&[
+            "-s",
+            "--cacert",
+            &ca,
+            "--resolve",
+            &format!("{name}:{p}:127.0.0.1"),
+            &format!("https://{name}:{p}/"),
+        ])
+        .0
+    };
+    // Verified against the asked name: the certificate chosen was for it.
+    assert!(served("first.test"));
+    assert!(served("x.apps.test"), "the filter's wildcard");
+    assert!(served("own.test"), "no filter: its own names");
+    // Excluded from the list's certificate: the default (first.test's) is served.
+    assert!(!served("secret.apps.test"));
+    // `portal.test` is in wild.pem, but its filters do not name it.
+    assert!(!served("portal.test"));
+    e.stop(Duration::ZERO);
+    std::fs::write(
+        &list,
+        format!("{}/own.pem [alpn h2] own.test\n", certs.display()),
+    )
+    .expect("write");
+    let bad = format!(
+        "frontend fe\n bind 127.0.0.1:{p} ssl crt-list {}\n",
+        list.display()
+    );
+    let err = halo_lb::config::haproxy::parse(&bad, "t.cfg").expect_err("refused");
+    let err = err.to_string();
+    assert!(
+        err.contains("t.cfg:2") && err.contains("list.txt:1") && err.contains("[alpn h2]"),
+        "{err}"
+    );
+}
+
 /// Python's TLS HTTP server (`tests/data/tls-echo-server.py`) with certificate `cert`,
 /// asking clients for a certificate from `client_ca`; it answers what the handshake
 /// told it (SNI, client certificate, protocol).

@@ -1164,7 +1164,13 @@ impl<'a> Parser<'a> {
                         }
                         "crt" => {
                             let path = w.get(i + 1).ok_or("missing certificate after `crt`")?;
-                            crts.extend(certificate_files(&path.text, self.tls.crt_base.as_deref())?);
+                            let files = certificate_files(&path.text, self.tls.crt_base.as_deref())?;
+                            crts.extend(files.into_iter().map(|(p, pem)| (p, pem, Vec::new())));
+                            i += 2;
+                        }
+                        "crt-list" => {
+                            let path = w.get(i + 1).ok_or("missing file after `crt-list`")?;
+                            crts.extend(crt_list(&path.text, self.tls.crt_base.as_deref())?);
                             i += 2;
                         }
                         "alpn" => {
@@ -1189,7 +1195,7 @@ impl<'a> Parser<'a> {
                             let next = w.get(i + 1).map(|x| x.text.as_str());
                             i += super::tls::apply_option(o, next, &mut min_version, &mut max_version)?;
                         }
-                        o @ ("ca-file" | "verify" | "crl-file" | "ca-verify-file" | "crt-list" | "npn" | "curves"
+                        o @ ("ca-file" | "verify" | "crl-file" | "ca-verify-file" | "npn" | "curves"
                         | "ecdhe" | "strict-sni" | "allow-0rtt" | "generate-certificates" | "ca-sign-file") => {
                             return Err(format!("bind option `{o}` is not supported yet (TLS: ssl, crt, alpn, ciphers, ciphersuites, ssl-min-ver, ssl-max-ver)"))
                         }
@@ -1216,8 +1222,18 @@ impl<'a> Parser<'a> {
                             return Err("no TLS version is left between ssl-min-ver and ssl-max-ver".into());
                         }
                         let suites = suites(&ciphers, &ciphersuites);
-                        let (crt, pems) = crts.into_iter().unzip();
-                        Some(BindTls { crt, alpn, min_version, max_version, suites, pems })
+                        let mut crt = Vec::new();
+                        let mut pems = Vec::new();
+                        let mut sni = Vec::new();
+                        for (c, pem, filters) in crts {
+                            crt.push(c);
+                            pems.push(pem);
+                            sni.push(filters);
+                        }
+                        if sni.iter().all(Vec::is_empty) {
+                            sni.clear();
+                        }
+                        Some(BindTls { crt, alpn, min_version, max_version, suites, pems, sni })
                     }
                 };
                 for a in addrs {
@@ -3675,6 +3691,47 @@ fn certificate_files(
             Ok((f, pem))
         })
         .collect()
+}
+
+/// A certificate file, its bytes, and the SNI filters a `crt-list` gives it.
+type ListedCert = (std::path::PathBuf, Vec<u8>, Vec<String>);
+
+/// `crt-list FILE`: a certificate per line, `CERT [[OPTIONS]] [SNI-FILTER...]`, where
+/// the filters are the names the certificate serves (wildcards allowed) and `!NAME`
+/// one it does not; without filters, the certificate's own names. `#` begins a comment.
+fn crt_list(path: &str, base: Option<&std::path::Path>) -> R<Vec<ListedCert>> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{path}`: {e}"))?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let at = |why: String| format!("{path}:{}: {why}", n + 1);
+        let line = line.split('#').next().unwrap_or("").trim();
+        let mut words = line.split_whitespace();
+        let Some(cert) = words.next() else { continue };
+        let rest: Vec<&str> = words.collect();
+        let filters: Vec<String> = match rest.first() {
+            Some(w) if w.starts_with('[') => {
+                let end = rest
+                    .iter()
+                    .position(|w| w.ends_with(']'))
+                    .ok_or_else(|| at("`[` without `]`".into()))?;
+                let inside = rest[..=end].join(" ");
+                let inside = inside.trim_start_matches('[').trim_end_matches(']').trim();
+                if !inside.is_empty() {
+                    return Err(at(format!(
+                        "per-certificate SSL settings `[{inside}]` are not supported: set them on the bind line"
+                    )));
+                }
+                rest[end + 1..].iter().map(|s| s.to_string()).collect()
+            }
+            _ => rest.iter().map(|s| s.to_string()).collect(),
+        };
+        let files = certificate_files(cert, base).map_err(at)?;
+        out.extend(files.into_iter().map(|(p, pem)| (p, pem, filters.clone())));
+    }
+    if out.is_empty() {
+        return Err(format!("`{path}` lists no certificate"));
+    }
+    Ok(out)
 }
 
 /// `tcp-check connect [port N] | send STRING | send-binary HEX | expect [!] string|rstring|binary PATTERN | comment TEXT`.

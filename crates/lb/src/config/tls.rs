@@ -28,6 +28,10 @@ pub struct BindTls {
     /// the paths when empty).
     #[serde(skip)]
     pub pems: Vec<Vec<u8>>,
+    /// A `crt-list`'s SNI filters, by certificate in the same order: the names it
+    /// serves and, with `!`, those it does not; none: the certificate's own names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sni: Vec<Vec<String>>,
 }
 
 /// TLS to a server (`server ... ssl ...`), for its traffic, its health checks

@@ -22,7 +22,27 @@ use tokio::net::TcpStream;
 /// Certificates by the names they are for.
 #[derive(Debug)]
 struct ByName {
-    certs: Vec<(Vec<String>, Arc<CertifiedKey>)>,
+    certs: Vec<Served>,
+}
+
+/// A certificate and the names it serves: those it is for, or a `crt-list`'s filters;
+/// never those excluded (`!NAME`).
+#[derive(Debug)]
+struct Served {
+    names: Vec<String>,
+    excluded: Vec<String>,
+    key: Arc<CertifiedKey>,
+}
+
+impl Served {
+    /// Whether it serves `sni`: by an exact name (`exact`), or by a wildcard.
+    fn serves(&self, sni: &str, exact: bool) -> bool {
+        !self.excluded.iter().any(|x| x.eq_ignore_ascii_case(sni))
+            && self.names.iter().any(|n| match exact {
+                true => n.eq_ignore_ascii_case(sni),
+                false => covers(n, sni),
+            })
+    }
 }
 
 /// Whether certificate name `pattern` (perhaps `*.example.com`) covers `name`.
@@ -41,14 +61,10 @@ impl ResolvesServerCert for ByName {
             // An exact name before a wildcard.
             self.certs
                 .iter()
-                .find(|(names, _)| names.iter().any(|n| n.eq_ignore_ascii_case(sni)))
-                .or_else(|| {
-                    self.certs
-                        .iter()
-                        .find(|(names, _)| names.iter().any(|n| covers(n, sni)))
-                })
+                .find(|c| c.serves(sni, true))
+                .or_else(|| self.certs.iter().find(|c| c.serves(sni, false)))
         });
-        by_name.or(self.certs.first()).map(|(_, k)| k.clone())
+        by_name.or(self.certs.first()).map(|c| c.key.clone())
     }
 }
 
@@ -63,14 +79,25 @@ pub(super) fn acceptor(t: &BindTls) -> Result<tokio_rustls::TlsAcceptor, String>
             None => crate::config::tls::load_pem(path)?,
         };
         let end = chain.first().ok_or("no certificate")?;
-        let names: Vec<String> = webpki::EndEntityCert::try_from(end)
-            .map(|c| c.valid_dns_names().map(String::from).collect())
-            .unwrap_or_default();
+        let filters = t.sni.get(i).map(Vec::as_slice).unwrap_or_default();
+        let (excluded, given): (Vec<&String>, Vec<&String>) =
+            filters.iter().partition(|f| f.starts_with('!'));
+        let names: Vec<String> = if given.is_empty() {
+            webpki::EndEntityCert::try_from(end)
+                .map(|c| c.valid_dns_names().map(String::from).collect())
+                .unwrap_or_default()
+        } else {
+            given.into_iter().cloned().collect()
+        };
         let key = provider
             .key_provider
             .load_private_key(key)
             .map_err(|e| format!("`{}`: unusable private key: {e}", path.display()))?;
-        certs.push((names, Arc::new(CertifiedKey::new(chain, key))));
+        certs.push(Served {
+            names,
+            excluded: excluded.iter().map(|x| x[1..].to_string()).collect(),
+            key: Arc::new(CertifiedKey::new(chain, key)),
+        });
     }
     let versions = versions(&provider, t.min_version, t.max_version)?;
     let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(provider))
