@@ -1470,6 +1470,129 @@ fn lb_tls_crt_list_selects_by_sni_filters() {
     );
 }
 
+/// Client certificates on a listener: `verify required ca-file F crl-file F` lets in
+/// only clients with a certificate of that authority that is not revoked, `verify
+/// optional` also those without one; the `ssl_c_*` fetches read the certificate.
+#[test]
+fn lb_tls_client_certificates_verified_and_read() {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertificateRevocationListParams, DnType,
+        ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
+        RevokedCertParams, SerialNumber,
+    };
+    let dir = tempfile::tempdir().expect("tmp");
+    let put = |name: &str, text: String| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).expect("write");
+        p.display().to_string()
+    };
+    let authority = |cn: &str| {
+        let key = KeyPair::generate().expect("key");
+        let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        p.distinguished_name.push(DnType::CommonName, cn);
+        let cert = p.self_signed(&key).expect("CA");
+        (cert.pem(), Issuer::new(p, key))
+    };
+    let (ca_pem, ca) = authority("halo test CA");
+    let (_, other) = authority("another CA");
+    let ca_file = put("ca.pem", ca_pem);
+    let leaf = |issuer: &Issuer<'_, KeyPair>, cn: &str, serial: u64, client: bool| {
+        let key = KeyPair::generate().expect("key");
+        let mut p = CertificateParams::new(vec![cn.to_string()]).expect("params");
+        p.distinguished_name = rcgen::DistinguishedName::new();
+        p.distinguished_name.push(DnType::OrganizationName, "Ops");
+        p.distinguished_name.push(DnType::CommonName, cn);
+        p.serial_number = Some(SerialNumber::from(serial));
+        p.extended_key_usages = vec![if client {
+            ExtendedKeyUsagePurpose::ClientAuth
+        } else {
+            ExtendedKeyUsagePurpose::ServerAuth
+        }];
+        let cert = p.signed_by(&key, issuer).expect("sign");
+        (cert.pem(), key.serialize_pem())
+    };
+    let (crt, key) = leaf(&ca, "mtls.test", 1, false);
+    let site = put("site.pem", format!("{crt}{key}"));
+    let mut clients = std::collections::HashMap::new();
+    for (who, issuer, serial) in [
+        ("alice", &ca, 7u64),
+        ("mallory", &ca, 9),
+        ("eve", &other, 7),
+    ] {
+        let (crt, key) = leaf(issuer, who, serial, true);
+        clients.insert(
+            who,
+            (
+                put(&format!("{who}.crt"), crt),
+                put(&format!("{who}.key"), key),
+            ),
+        );
+    }
+    let crl = CertificateRevocationListParams {
+        this_update: rcgen::date_time_ymd(2024, 1, 1),
+        next_update: rcgen::date_time_ymd(2099, 1, 1),
+        crl_number: SerialNumber::from(1u64),
+        issuing_distribution_point: None,
+        revoked_certs: vec![RevokedCertParams {
+            serial_number: SerialNumber::from(9u64),
+            revocation_time: rcgen::date_time_ymd(2024, 6, 1),
+            reason_code: None,
+            invalidity_date: None,
+        }],
+        key_identifier_method: KeyIdMethod::Sha256,
+    }
+    .signed_by(&ca)
+    .expect("CRL");
+    let crl_file = put("crl.pem", crl.pem().expect("CRL PEM"));
+    let (req, opt) = (free_port(), free_port());
+    let answer = "http-request return status 200 content-type text/plain lf-string \"used=%[ssl_c_used] verify=%[ssl_c_verify] cn=%[ssl_c_s_dn(CN)] dn=%[ssl_c_s_dn] rfc=%[ssl_c_s_dn(,,rfc2253)] issuer=%[ssl_c_i_dn(CN)] serial=%[ssl_c_serial,hex] v=%[ssl_c_version]\"";
+    let cfg = format!(
+        "defaults\n mode http\n timeout connect 2s\n timeout client 10s\n timeout server 10s\n\
+         frontend required\n bind 127.0.0.1:{req} ssl crt {site} verify required ca-file {ca_file} crl-file {crl_file}\n {answer}\n\
+         frontend optional\n bind 127.0.0.1:{opt} ssl crt {site} verify optional ca-file {ca_file}\n {answer}\n"
+    );
+    let e = start_engine(&cfg);
+    let ask = |port: u16, who: Option<&str>| {
+        let mut args = vec![
+            "--cacert".to_string(),
+            ca_file.clone(),
+            "--resolve".into(),
+            format!("mtls.test:{port}:127.0.0.1"),
+            format!("https://mtls.test:{port}/"),
+        ];
+        if let Some((crt, key)) = who.map(|w| &clients[w]) {
+            args.extend(["--cert".into(), crt.clone(), "--key".into(), key.clone()]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        curl(&args)
+    };
+    let (ok, out) = ask(req, Some("alice"));
+    assert!(ok, "{out}");
+    assert_eq!(
+        out,
+        "used=1 verify=0 cn=alice dn=/O=Ops/CN=alice rfc=CN=alice,O=Ops issuer=halo test CA serial=07 v=3"
+    );
+    for who in [None, Some("eve"), Some("mallory")] {
+        let (ok, out) = ask(req, who);
+        assert!(!ok && out.is_empty(), "{who:?} let in: {out}");
+    }
+    let (ok, out) = ask(opt, None);
+    assert!(ok && out.starts_with("used=0 verify=0 cn= "), "{out}");
+    let (ok, out) = ask(opt, Some("alice"));
+    assert!(ok && out.starts_with("used=1 "), "{out}");
+    let (ok, _) = ask(opt, Some("eve"));
+    assert!(!ok, "optional still refuses a certificate it cannot verify");
+    e.stop(Duration::ZERO);
+    let bad = format!("frontend f\n bind 127.0.0.1:{req} ssl crt {site} verify required\n");
+    let err = halo_lb::config::haproxy::parse(&bad, "t.cfg").expect_err("refused");
+    assert!(
+        err.to_string().contains("t.cfg:2") && err.to_string().contains("needs a `ca-file`"),
+        "{err}"
+    );
+}
+
 /// Python's TLS HTTP server (`tests/data/tls-echo-server.py`) with certificate `cert`,
 /// asking clients for a certificate from `client_ca`; it answers what the handshake
 /// told it (SNI, client certificate, protocol).

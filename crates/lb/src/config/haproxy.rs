@@ -1135,6 +1135,9 @@ impl<'a> Parser<'a> {
                 let mut v6only = false;
                 let mut accept_proxy = false;
                 let mut ssl = false;
+                // `verify` (None = none), `ca-file`, `crl-file`.
+                let mut verify: Option<bool> = None;
+                let (mut ca_file, mut crl_file) = (None, None);
                 let mut crts = Vec::new();
                 let mut alpn = Vec::new();
                 let (mut min_version, mut max_version) = (self.tls.min_version, self.tls.max_version);
@@ -1195,9 +1198,32 @@ impl<'a> Parser<'a> {
                             let next = w.get(i + 1).map(|x| x.text.as_str());
                             i += super::tls::apply_option(o, next, &mut min_version, &mut max_version)?;
                         }
-                        o @ ("ca-file" | "verify" | "crl-file" | "ca-verify-file" | "npn" | "curves"
+                        "verify" => {
+                            verify = match w.get(i + 1).map(|x| x.text.as_str()) {
+                                Some("none") => None,
+                                Some("optional") => Some(false),
+                                Some("required") => Some(true),
+                                _ => return Err("`verify` takes none, optional or required".into()),
+                            };
+                            i += 2;
+                        }
+                        f @ ("ca-file" | "crl-file") => {
+                            let v = &w.get(i + 1).ok_or_else(|| format!("missing file after `{f}`"))?.text;
+                            let p = std::path::Path::new(v);
+                            let p = match &self.tls.ca_base {
+                                Some(b) if p.is_relative() => b.join(p),
+                                _ => p.to_path_buf(),
+                            };
+                            if f == "ca-file" {
+                                ca_file = Some(p);
+                            } else {
+                                crl_file = Some(p);
+                            }
+                            i += 2;
+                        }
+                        o @ ("ca-verify-file" | "ca-ignore-err" | "crt-ignore-err" | "no-ca-names" | "npn" | "curves"
                         | "ecdhe" | "strict-sni" | "allow-0rtt" | "generate-certificates" | "ca-sign-file") => {
-                            return Err(format!("bind option `{o}` is not supported yet (TLS: ssl, crt, alpn, ciphers, ciphersuites, ssl-min-ver, ssl-max-ver)"))
+                            return Err(format!("bind option `{o}` is not supported yet (TLS: ssl, crt, crt-list, alpn, ciphers, ciphersuites, ssl-min-ver, ssl-max-ver, verify, ca-file, crl-file)"))
                         }
                         "accept-proxy" => {
                             accept_proxy = true;
@@ -1233,7 +1259,19 @@ impl<'a> Parser<'a> {
                         if sni.iter().all(Vec::is_empty) {
                             sni.clear();
                         }
-                        Some(BindTls { crt, alpn, min_version, max_version, suites, pems, sni })
+                        let client = match (verify, ca_file) {
+                            (None, _) => None,
+                            (Some(_), None) => return Err("`verify` asks for client certificates: it needs a `ca-file` to check them against".into()),
+                            (Some(required), Some(ca)) => {
+                                let ca_pem = super::tls::read_cas(&ca)?;
+                                let crl_pem = match &crl_file {
+                                    Some(f) => Some(super::tls::read_crls(f)?),
+                                    None => None,
+                                };
+                                Some(ClientCerts { required, ca_file: ca, crl_file, ca_pem: Some(ca_pem), crl_pem })
+                            }
+                        };
+                        Some(BindTls { crt, alpn, min_version, max_version, suites, pems, sni, client })
                     }
                 };
                 for a in addrs {

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
-pub use tls::{BindTls, ServerTls};
+pub use tls::{BindTls, ClientCerts, ServerTls};
 
 /// Version of the native TOML form written by this code.
 pub const NATIVE_VERSION: u32 = 1;

@@ -28,10 +28,32 @@ pub struct BindTls {
     /// the paths when empty).
     #[serde(skip)]
     pub pems: Vec<Vec<u8>>,
+    /// Client certificates (`verify optional|required` with `ca-file`, `crl-file`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<ClientCerts>,
     /// A `crt-list`'s SNI filters, by certificate in the same order: the names it
     /// serves and, with `!`, those it does not; none: the certificate's own names.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sni: Vec<Vec<String>>,
+}
+
+/// How a listener asks clients for certificates (`verify optional|required`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientCerts {
+    /// `required`: a client without a valid certificate is refused; `optional`: one
+    /// without any comes in (one with an invalid certificate never does).
+    pub required: bool,
+    /// The authorities a client's certificate must chain to (`ca-file`).
+    pub ca_file: PathBuf,
+    /// Revoked certificates (`crl-file`, PEM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crl_file: Option<PathBuf>,
+    /// The files as read with the configuration.
+    #[serde(skip)]
+    pub ca_pem: Option<Vec<u8>>,
+    #[serde(skip)]
+    pub crl_pem: Option<Vec<u8>>,
 }
 
 /// TLS to a server (`server ... ssl ...`), for its traffic, its health checks
@@ -94,6 +116,29 @@ pub fn read_cas(path: &Path) -> Result<Vec<u8>, String> {
     let text = std::fs::read(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
     parse_cas(&text, path)?;
     Ok(text)
+}
+
+/// A `crl-file` (PEM), read and checked.
+pub fn read_crls(path: &Path) -> Result<Vec<u8>, String> {
+    let text = std::fs::read(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    parse_crls(&text, path)?;
+    Ok(text)
+}
+
+/// The revocation lists of what [`read_crls`] read.
+pub fn parse_crls(
+    text: &[u8],
+    path: &Path,
+) -> Result<Vec<rustls_pki_types::CertificateRevocationListDer<'static>>, String> {
+    use rustls_pki_types::pem::PemObject;
+    let shown = path.display();
+    let crls: Vec<_> = rustls_pki_types::CertificateRevocationListDer::pem_slice_iter(text)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("`{shown}`: bad PEM: {e}"))?;
+    if crls.is_empty() {
+        return Err(format!("`{shown}` holds no revocation list"));
+    }
+    Ok(crls)
 }
 
 /// The certificates of what [`read_cas`] read.

@@ -327,6 +327,8 @@ pub(super) struct Conn<'x> {
 pub(super) struct TlsInfo {
     pub(super) sni: Option<String>,
     pub(super) alpn: Option<String>,
+    /// The client's certificate (DER), when it sent one (it was verified).
+    pub(super) client_cert: Option<std::sync::Arc<Vec<u8>>>,
 }
 
 /// Samples of the message as the rules have left it so far.
@@ -464,6 +466,10 @@ impl<'x> Conn<'x> {
             MsgFetch::SslFc => Some(Value::Bool(self.tls.is_some())),
             MsgFetch::SslFcSni => self.tls.and_then(|t| t.sni.as_deref()).and_then(s),
             MsgFetch::SslFcAlpn => self.tls.and_then(|t| t.alpn.as_deref()).and_then(s),
+            MsgFetch::SslC(c) => {
+                let cert = self.tls.and_then(|t| t.client_cert.as_deref());
+                super::tls::client_cert_sample(cert.map(Vec::as_slice), c)
+            }
             MsgFetch::FeName => s(&self.fe.cfg.name),
             MsgFetch::BeName => self.be.and_then(|b| s(&b.cfg.name)),
             MsgFetch::SrvName => self.server.and_then(s),

@@ -100,13 +100,49 @@ pub(super) fn acceptor(t: &BindTls) -> Result<tokio_rustls::TlsAcceptor, String>
         });
     }
     let versions = versions(&provider, t.min_version, t.max_version)?;
-    let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(provider))
+    let provider = Arc::new(provider);
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&versions)
-        .map_err(|e| format!("TLS settings: {e}"))?
-        .with_no_client_auth()
-        .with_cert_resolver(Arc::new(ByName { certs }));
+        .map_err(|e| format!("TLS settings: {e}"))?;
+    let builder = match &t.client {
+        None => builder.with_no_client_auth(),
+        Some(c) => builder.with_client_cert_verifier(client_verifier(c, provider)?),
+    };
+    let mut cfg = builder.with_cert_resolver(Arc::new(ByName { certs }));
     cfg.alpn_protocols = t.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))
+}
+
+/// How a listener checks its clients' certificates: against `ca-file`, not revoked by
+/// `crl-file`; with `verify optional`, a client may send none.
+fn client_verifier(
+    c: &crate::config::ClientCerts,
+    provider: Arc<CryptoProvider>,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, String> {
+    let ca = &c.ca_file;
+    let pem = match &c.ca_pem {
+        Some(p) => p.clone(),
+        None => crate::config::tls::read_cas(ca)?,
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in crate::config::tls::parse_cas(&pem, ca)? {
+        roots
+            .add(cert)
+            .map_err(|e| format!("`{}`: unusable authority: {e}", ca.display()))?;
+    }
+    let mut b =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+    if let Some(f) = &c.crl_file {
+        let pem = match &c.crl_pem {
+            Some(p) => p.clone(),
+            None => crate::config::tls::read_crls(f)?,
+        };
+        b = b.with_crls(crate::config::tls::parse_crls(&pem, f)?);
+    }
+    if !c.required {
+        b = b.allow_unauthenticated();
+    }
+    b.build().map_err(|e| format!("`{}`: {e}", ca.display()))
 }
 
 /// The crypto provider with only the allowed suites (all of rustls's when none is named).
@@ -335,6 +371,10 @@ pub(super) async fn session(
         alpn: conn
             .alpn_protocol()
             .map(|p| String::from_utf8_lossy(p).into_owned()),
+        client_cert: conn
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .map(|c| Arc::new(c.to_vec())),
     };
     let h2 = info.alpn.as_deref() == Some("h2");
     let client = super::http::Client {
@@ -344,6 +384,95 @@ pub(super) async fn session(
         tls: Some(info),
     };
     super::http::serve_hyper(shared, fe, hyper_util::rt::TokioIo::new(tls), client, h2).await
+}
+
+/// What an `ssl_c_*` fetch reads of the client's certificate (`der`, if it sent one).
+pub(super) fn client_cert_sample(
+    der: Option<&[u8]>,
+    c: &crate::sample::ClientCert,
+) -> Option<crate::sample::Value> {
+    use crate::sample::{ClientCert, Value};
+    use sha1::Digest;
+    match (c, der) {
+        (ClientCert::Used, d) => return Some(Value::Bool(d.is_some())),
+        (ClientCert::Verify, _) => return Some(Value::Int(0)),
+        (ClientCert::Der, Some(d)) => return Some(Value::Bin(d.to_vec())),
+        (ClientCert::Sha1, Some(d)) => return Some(Value::Bin(sha1::Sha1::digest(d).to_vec())),
+        (_, None) => return None,
+        _ => {}
+    }
+    let (_, cert) = x509_parser::parse_x509_certificate(der?).ok()?;
+    Some(match c {
+        ClientCert::Serial => Value::Bin(cert.raw_serial().to_vec()),
+        ClientCert::NotBefore => Value::Str(asn1_time(&cert.validity().not_before)),
+        ClientCert::NotAfter => Value::Str(asn1_time(&cert.validity().not_after)),
+        ClientCert::Version => Value::Int(i64::from(cert.version().0) + 1),
+        ClientCert::Dn {
+            issuer,
+            entry,
+            occ,
+            rfc2253,
+        } => {
+            let name = if *issuer {
+                cert.issuer()
+            } else {
+                cert.subject()
+            };
+            let registry = x509_parser::objects::oid_registry();
+            let parts: Vec<(String, String)> = name
+                .iter_attributes()
+                .map(|a| {
+                    let short = x509_parser::objects::oid2abbrev(a.attr_type(), registry)
+                        .map(String::from)
+                        .unwrap_or_else(|_| a.attr_type().to_id_string());
+                    let value = a
+                        .as_str()
+                        .map(String::from)
+                        .unwrap_or_else(|_| String::from_utf8_lossy(a.as_slice()).into_owned());
+                    (short, value)
+                })
+                .collect();
+            match entry {
+                Some(e) => {
+                    let found: Vec<&String> = parts
+                        .iter()
+                        .filter(|(k, _)| k.eq_ignore_ascii_case(e))
+                        .map(|(_, v)| v)
+                        .collect();
+                    let i = if *occ > 0 {
+                        usize::try_from(*occ - 1).ok()?
+                    } else {
+                        found.len().checked_sub(usize::try_from(-*occ).ok()?)?
+                    };
+                    Value::Str(found.get(i)?.to_string())
+                }
+                None if *rfc2253 => Value::Str(
+                    parts
+                        .iter()
+                        .rev()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                ),
+                None => Value::Str(parts.iter().map(|(k, v)| format!("/{k}={v}")).collect()),
+            }
+        }
+        _ => return None,
+    })
+}
+
+/// A certificate's date as OpenSSL's ASN.1 UTCTime writes it (`YYMMDDhhmmssZ`).
+fn asn1_time(t: &x509_parser::time::ASN1Time) -> String {
+    let d = t.to_datetime();
+    format!(
+        "{:02}{:02}{:02}{:02}{:02}{:02}Z",
+        d.year().rem_euclid(100),
+        u8::from(d.month()),
+        d.day(),
+        d.hour(),
+        d.minute(),
+        d.second()
+    )
 }
 
 #[cfg(test)]

@@ -215,6 +215,31 @@ pub enum Fetch {
 /// first, -1 the last, -2 the one before.
 pub type Occurrence = Option<i32>;
 
+/// What an `ssl_c_*` fetch reads of the client's certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientCert {
+    /// `ssl_c_used`, `ssl_fc_has_crt`: whether the client sent one.
+    Used,
+    /// `ssl_c_verify`, `ssl_c_err`, `ssl_c_ca_err`: the verification's error (0: a
+    /// certificate that fails verification ends the handshake).
+    Verify,
+    Der,
+    Sha1,
+    Serial,
+    NotBefore,
+    NotAfter,
+    Version,
+    /// `ssl_c_s_dn`, `ssl_c_i_dn` (`issuer`): the whole name (`/C=../CN=..`, or with
+    /// `rfc2253` `CN=..,C=..`), or the value of an entry (the `occ`th, from the end
+    /// when negative).
+    Dn {
+        issuer: bool,
+        entry: Option<String>,
+        occ: i32,
+        rfc2253: bool,
+    },
+}
+
 /// Fetches the engine answers from the message and the connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MsgFetch {
@@ -232,6 +257,8 @@ pub enum MsgFetch {
     SslFcSni,
     /// The protocol a TLS client chose by ALPN.
     SslFcAlpn,
+    /// `ssl_c_*`: the client's certificate (`bind ... verify optional|required`).
+    SslC(ClientCert),
     Method,
     /// The path, without the query.
     Path,
@@ -487,7 +514,7 @@ pub fn split_calls(text: &str) -> Result<Vec<(String, Vec<String>)>, String> {
 }
 
 /// The fetches halo answers, for messages.
-pub const FETCHES: &str = "src, src_port, dst, dst_port, fc_pp_authority, fc_pp_unique_id, ssl_fc, ssl_fc_sni, ssl_fc_alpn, method, path, pathq, query, url, base, url_param, req.ver, capture.req.method|uri|ver, req.hdr/hdr, req.fhdr, req.hdr_cnt, req.hdr_ip, req.hdrs, res.hdr, res.fhdr, res.hdr_cnt, res.hdrs, status, res.ver, fe_name, be_name, srv_name, srv_id, date, rand, uuid, http_auth, http_auth_user, var, env, str, int, bool, bin, ipv4, ipv6, always_true, always_false, req.proto_http, req.ssl_hello_type, req.ssl_sni, req.len, sc_*/scN_*/src_* (stick-table counters)";
+pub const FETCHES: &str = "src, src_port, dst, dst_port, fc_pp_authority, fc_pp_unique_id, ssl_fc, ssl_fc_sni, ssl_fc_alpn, ssl_c_used|verify|der|sha1|serial|notbefore|notafter|version|s_dn|i_dn, method, path, pathq, query, url, base, url_param, req.ver, capture.req.method|uri|ver, req.hdr/hdr, req.fhdr, req.hdr_cnt, req.hdr_ip, req.hdrs, res.hdr, res.fhdr, res.hdr_cnt, res.hdrs, status, res.ver, fe_name, be_name, srv_name, srv_id, date, rand, uuid, http_auth, http_auth_user, var, env, str, int, bool, bin, ipv4, ipv6, always_true, always_false, req.proto_http, req.ssl_hello_type, req.ssl_sni, req.len, sc_*/scN_*/src_* (stick-table counters)";
 
 fn parse_fetch(name: &str, args: &[String]) -> Result<Fetch, String> {
     let none = |f: MsgFetch| -> Result<Fetch, String> {
@@ -538,6 +565,41 @@ fn parse_fetch(name: &str, args: &[String]) -> Result<Fetch, String> {
         "dst_port" => none(MsgFetch::DstPort)?,
         "ssl_fc" => none(MsgFetch::SslFc)?,
         "ssl_fc_sni" => none(MsgFetch::SslFcSni)?,
+        "ssl_c_used" | "ssl_fc_has_crt" => none(MsgFetch::SslC(ClientCert::Used))?,
+        "ssl_c_verify" | "ssl_c_err" | "ssl_c_ca_err" => none(MsgFetch::SslC(ClientCert::Verify))?,
+        "ssl_c_der" => none(MsgFetch::SslC(ClientCert::Der))?,
+        "ssl_c_sha1" => none(MsgFetch::SslC(ClientCert::Sha1))?,
+        "ssl_c_serial" => none(MsgFetch::SslC(ClientCert::Serial))?,
+        "ssl_c_notbefore" => none(MsgFetch::SslC(ClientCert::NotBefore))?,
+        "ssl_c_notafter" => none(MsgFetch::SslC(ClientCert::NotAfter))?,
+        "ssl_c_version" => none(MsgFetch::SslC(ClientCert::Version))?,
+        "ssl_c_s_dn" | "ssl_c_i_dn" => {
+            if args.len() > 3 {
+                return Err(format!(
+                    "`{name}` takes an entry, an occurrence and a format"
+                ));
+            }
+            let entry = args.first().filter(|a| !a.is_empty()).cloned();
+            let occ = match args.get(1).filter(|a| !a.is_empty()) {
+                None => 1,
+                Some(a) => a.parse::<i32>().ok().filter(|n| *n != 0).ok_or_else(|| {
+                    format!("`{a}` is not an occurrence number (1.., or -1.. from the end)")
+                })?,
+            };
+            let rfc2253 = match args.get(2).map(String::as_str) {
+                None | Some("") => false,
+                Some("rfc2253") => true,
+                Some(f) => {
+                    return Err(format!("`{name}`: format `{f}` is not supported (rfc2253)"))
+                }
+            };
+            Fetch::Msg(MsgFetch::SslC(ClientCert::Dn {
+                issuer: name == "ssl_c_i_dn",
+                entry,
+                occ,
+                rfc2253,
+            }))
+        }
         "ssl_fc_alpn" => none(MsgFetch::SslFcAlpn)?,
         "method" => none(MsgFetch::Method)?,
         "path" => none(MsgFetch::Path)?,
