@@ -496,6 +496,56 @@ fn lb_log_format_targets_and_sampling() {
     }
 }
 
+/// `unique-id-format` and `unique-id-header`: each request gets an id made of what it
+/// and its connection tell, which the server receives in the header, the rules read
+/// (`unique-id`) and the log line writes (`%ID`), the same in all three.
+#[test]
+fn lb_unique_id_reaches_server_rules_and_log() {
+    let a = HttpBackend::start("alpha");
+    let sys = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+    sys.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let p = free_port();
+    let cfg = format!(
+        "defaults\n mode http\n timeout connect 2s\n timeout client 30s\n timeout server 30s\n\
+         frontend fe\n bind 127.0.0.1:{p}\n log {} format raw local0\n log-format \"id=%ID\"\n\
+         unique-id-format %{{+X}}ci:%cp_%fi:%fp_%rt:%pid\n unique-id-header X-Unique-ID\n\
+         http-response set-header X-Request-ID %[unique-id]\n default_backend b\n\
+         backend b\n server a {}\n",
+        sys.local_addr().expect("addr"),
+        a.addr
+    );
+    let e = start_engine(&cfg);
+    let mut s = TcpStream::connect(("127.0.0.1", p)).expect("connect");
+    let port = s.local_addr().expect("local").port();
+    s.write_all(b"GET /headers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("send");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    let lower = out.to_ascii_lowercase();
+    let id = lower
+        .lines()
+        .find_map(|l| l.strip_prefix("x-request-id: "))
+        .unwrap_or_else(|| panic!("no id in the answer: {out}"))
+        .trim()
+        .to_string();
+    assert!(
+        id.starts_with(&format!("7f000001:{port}_127.0.0.1:{p}_")),
+        "{id}"
+    );
+    assert!(
+        lower.contains(&format!("x-unique-id: {id}")),
+        "the server got it: {out}"
+    );
+    let mut buf = [0u8; 512];
+    let n = sys.recv(&mut buf).expect("log line");
+    assert_eq!(
+        String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase(),
+        format!("id={id}")
+    );
+    e.stop(Duration::ZERO);
+}
+
 /// `timeout http-keep-alive` closes a client connection idle between two requests,
 /// while a client that has not sent its first request yet is governed by `timeout
 /// http-request`.

@@ -220,6 +220,8 @@ struct Draft {
     log_format: Option<LogFormat>,
     /// `log-format FMT` (`Some(None)`: an `option httplog|tcplog` after it wins).
     log_template: Option<Option<LogFmt>>,
+    unique_id_format: Option<LogFmt>,
+    unique_id_header: Option<String>,
     dontlognull: Option<bool>,
     log: Option<Vec<LogTarget>>,
     forwardfor: Option<Option<ForwardFor>>,
@@ -1659,7 +1661,22 @@ impl<'a> Parser<'a> {
                     d.log_template = Some(Some(f));
                 }
             }
-            "unique-id-format" | "unique-id-header" | "log-format-sd" | "log-tag" => {
+            "unique-id-format" => {
+                front_only(kw)?;
+                let text = &w.get(1).ok_or("missing format")?.text;
+                no_more(w, 2)?;
+                d.unique_id_format = Some(LogFmt::parse(text)?);
+            }
+            "unique-id-header" => {
+                front_only(kw)?;
+                let name = &w.get(1).ok_or("missing header name")?.text;
+                no_more(w, 2)?;
+                if hyper::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                    return Err(bad_header(name));
+                }
+                d.unique_id_header = Some(name.to_ascii_lowercase());
+            }
+            "log-format-sd" | "log-tag" => {
                 return Err(format!("`{kw}` is not supported (log-format is)"))
             }
             other => return Err(format!("unknown or unsupported directive `{other}` in a `{}` section", k.word())),
@@ -2015,6 +2032,8 @@ impl<'a> Parser<'a> {
                         disable_h2_upgrade: d.disable_h2_upgrade.unwrap_or(false),
                         log_format: d.log_format.unwrap_or_default(),
                         log_template: d.log_template.clone().flatten(),
+                        unique_id_format: d.unique_id_format.clone(),
+                        unique_id_header: d.unique_id_header.clone(),
                         dontlognull: d.dontlognull.unwrap_or(false),
                         log: d.log.clone().unwrap_or_default(),
                         forwardfor: d.forwardfor.clone().flatten(),

@@ -895,6 +895,13 @@ pub struct Frontend {
     /// `log-format`: the traffic line's format (over `log_format`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_template: Option<LogFmt>,
+    /// `unique-id-format`: each request's id (`%ID`, `unique-id`), made from the request
+    /// and the connection; `unique-id-header`: the request header that carries it to
+    /// the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unique_id_format: Option<LogFmt>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unique_id_header: Option<String>,
     #[serde(default)]
     pub dontlognull: bool,
     #[serde(default)]

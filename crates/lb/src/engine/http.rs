@@ -521,6 +521,10 @@ pub(super) struct LogInfo {
     /// The address the client connected to, and whether over TLS.
     pub(super) local: Option<SocketAddr>,
     pub(super) tls: bool,
+    /// The request's id (`unique-id-format`).
+    pub(super) unique_id: Option<String>,
+    /// Its number in the process (`%rt`).
+    pub(super) number: u64,
     pub(super) request_line: String,
     pub(super) backend: String,
     pub(super) server: String,
@@ -588,20 +592,47 @@ async fn handle_inner(
     let start = Instant::now();
     let logging = fe.logger.is_active();
     let when = std::time::SystemTime::now();
+    let number = super::logfmt::number(fe);
     fe.stats.req_tot.fetch_add(1, Relaxed);
     let request_line = if logging {
         format!("{} {} {:?}", req.method(), req.uri(), req.version())
     } else {
         String::new()
     };
+    let unique_id = fe.cfg.unique_id_format.as_ref().and_then(|_| {
+        let local = || ctx.local;
+        let conn = Conn {
+            tls: ctx.tls.as_ref(),
+            ..Conn::new(ctx.peer, &local, fe)
+        };
+        let li = LogInfo {
+            when,
+            number,
+            start,
+            local: Some(ctx.local),
+            tls: ctx.tls.is_some(),
+            unique_id: None,
+            request_line: format!("{} {} {:?}", req.method(), req.uri(), req.version()),
+            backend: String::new(),
+            server: String::new(),
+            tw: 0,
+            tc: 0,
+            tr: 0,
+            retries: 0,
+        };
+        let rec = log_rec(fe, ctx.peer, &li, 0, 0, "");
+        super::rules::unique_id(&conn, &req, &rec, &mut *vars)
+    });
     // A request answered here, without a server: counted and logged.
     let own = |code: u16, server: &str, term: &str| {
         fe.stats.status(code);
         let info = LogInfo {
             when,
+            number,
             start,
             local: Some(ctx.local),
             tls: ctx.tls.is_some(),
+            unique_id: unique_id.clone(),
             request_line: request_line.clone(),
             backend: fe.cfg.name.clone(),
             server: server.into(),
@@ -621,6 +652,7 @@ async fn handle_inner(
         server: None,
         tls: ctx.tls.as_ref(),
         payload: None,
+        unique_id: unique_id.as_deref(),
     };
     let st = Stage {
         conn: &conn,
@@ -672,6 +704,9 @@ async fn handle_inner(
         Some(own_h2(a, be))
     };
     let mut verdict = frontend_request_rules(&st, fe, &mut *vars);
+    if let (Some(h), Some(id)) = (&fe.cfg.unique_id_header, &unique_id) {
+        verdict.added.push((h.as_str(), id.clone()));
+    }
     if let Some(answer) = settle(&verdict, None) {
         return answer;
     }
@@ -895,9 +930,11 @@ async fn handle_inner(
                 ctx.peer,
                 &LogInfo {
                     when,
+                    number,
                     start,
                     local: Some(ctx.local),
                     tls: ctx.tls.is_some(),
+                    unique_id: unique_id.clone(),
                     request_line,
                     backend: be.cfg.name.clone(),
                     server,
@@ -943,9 +980,11 @@ async fn handle_inner(
     strip_hop_by_hop(&mut rparts.headers);
     let li = LogInfo {
         when,
+        number,
         start,
         local: Some(ctx.local),
         tls: ctx.tls.is_some(),
+        unique_id: unique_id.clone(),
         request_line,
         backend: be.cfg.name.clone(),
         server: srv.cfg.name.clone(),
@@ -963,6 +1002,7 @@ async fn handle_inner(
             server: Some(&srv.cfg.name),
             tls: ctx.tls.as_ref(),
             payload: None,
+            unique_id: unique_id.as_deref(),
         };
         let head = Response::from_parts(rparts, ());
         let mut edits = response_rules(
@@ -1226,6 +1266,8 @@ pub(super) fn log_rec<'a>(
         term,
         retries: li.retries,
         request_line: &li.request_line,
+        unique_id: li.unique_id.as_deref(),
+        number: li.number,
     }
 }
 

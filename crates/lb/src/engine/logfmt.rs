@@ -174,10 +174,26 @@ pub(super) struct LogRec<'a> {
     pub retries: u32,
     /// The request line (empty for a TCP session).
     pub request_line: &'a str,
+    pub unique_id: Option<&'a str>,
+    /// The request's (or session's) number in the process (`%rt`), from 0.
+    pub number: u64,
 }
 
 /// Lines logged by this process (`%lc`).
 static LINES: AtomicU64 = AtomicU64::new(0);
+
+/// Requests and TCP sessions numbered so far (`%rt`).
+static NUMBERED: AtomicU64 = AtomicU64::new(0);
+
+/// The next request's (or TCP session's) number, when its frontend logs or makes ids
+/// (else 0: nothing reads it).
+pub(super) fn number(fe: &FrontendRt) -> u64 {
+    if fe.logger.is_active() || fe.cfg.unique_id_format.is_some() {
+        NUMBERED.fetch_add(1, Relaxed)
+    } else {
+        0
+    }
+}
 
 impl LogRec<'_> {
     /// A part of the request line: 0 the method, 1 the target, 2 the version.
@@ -264,7 +280,7 @@ impl LogVars for LogRec<'_> {
                 .line_part(1)
                 .map_or(LogVal::None, |u| text(u.find('?').map_or("", |i| &u[i..]))),
             LogVar::Version => self.line_part(2).map_or(LogVal::None, text),
-            LogVar::ReqCounter => int(self.fe.stats.req_tot.load(Relaxed)),
+            LogVar::ReqCounter => int(self.number),
             LogVar::LogCounter => int(LINES.load(Relaxed)),
             LogVar::Pid => int(u64::from(std::process::id())),
             LogVar::Hostname => LogVal::Text(Cow::Borrowed(hostname())),
@@ -272,11 +288,11 @@ impl LogVars for LogRec<'_> {
             LogVar::HdrReq | LogVar::HdrReqList | LogVar::HdrResp | LogVar::HdrRespList => {
                 LogVal::None
             }
+            LogVar::UniqueId => self.unique_id.map_or(LogVal::None, text),
             LogVar::ServerIp
             | LogVar::ServerPort
             | LogVar::BackSrcIp
             | LogVar::BackSrcPort
-            | LogVar::UniqueId
             | LogVar::SslCipher
             | LogVar::SslVersion => LogVal::None,
         }

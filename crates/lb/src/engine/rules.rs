@@ -319,6 +319,8 @@ pub(super) struct Conn<'x> {
     pub(super) tls: Option<&'x TlsInfo>,
     /// In `mode tcp` with `inspect-delay`, the client's first bytes.
     pub(super) payload: Option<&'x [u8]>,
+    /// The request's id (`unique-id-format`).
+    pub(super) unique_id: Option<&'x str>,
 }
 
 /// What a TLS client connection told: the server name it asked for (SNI), the
@@ -440,6 +442,7 @@ impl<'x> Conn<'x> {
             server: None,
             tls: None,
             payload: None,
+            unique_id: None,
         }
     }
 
@@ -450,6 +453,7 @@ impl<'x> Conn<'x> {
         Some(match f {
             MsgFetch::Src => Some(Value::Ip(self.peer.ip().to_canonical())),
             MsgFetch::SrcPort => Some(Value::Int(self.peer.port().into())),
+            MsgFetch::UniqueId => self.unique_id.and_then(s),
             MsgFetch::FcPpAuthority | MsgFetch::FcPpUniqueId => super::proxy_proto::PROXIED
                 .try_with(|c| {
                     let p = c.get()?;
@@ -1285,4 +1289,23 @@ pub(super) fn log_traffic(
     };
     let v = Verdict::default();
     super::logfmt::traffic(rec, &st.msg(&v), vars);
+}
+
+/// The request's id, when its frontend has a `unique-id-format`: made, as a log line
+/// is, from the request, the connection and `rec`.
+pub(super) fn unique_id(
+    conn: &Conn<'_>,
+    req: &dyn RequestView,
+    rec: &super::logfmt::LogRec<'_>,
+    vars: &mut dyn Vars,
+) -> Option<String> {
+    let f = conn.fe.cfg.unique_id_format.as_ref()?;
+    let st = Stage {
+        conn,
+        req,
+        req_edits: None,
+        resp: None,
+    };
+    let v = Verdict::default();
+    Some(f.render_log(&st.msg(&v), vars, rec))
 }

@@ -253,6 +253,7 @@ pub async fn session(
         local: fe.logger.is_active().then(local),
         when: SystemTime::now(),
         start: Instant::now(),
+        number: super::logfmt::number(fe),
     };
     let conn = super::rules::Conn {
         payload,
@@ -403,6 +404,7 @@ struct TcpLog<'a> {
     local: Option<SocketAddr>,
     when: SystemTime,
     start: Instant,
+    number: u64,
 }
 
 impl TcpLog<'_> {
@@ -439,6 +441,8 @@ impl TcpLog<'_> {
             term,
             retries: info.retries,
             request_line: "",
+            unique_id: None,
+            number: self.number,
         };
         let local = self.local.unwrap_or(self.peer);
         let at = move || local;

@@ -245,6 +245,8 @@ pub enum ClientCert {
 pub enum MsgFetch {
     Src,
     SrcPort,
+    /// `unique-id`: the request's id (`unique-id-format`).
+    UniqueId,
     /// `fc_pp_authority`, `fc_pp_unique_id`: what the PROXY protocol header the
     /// connection began with told (`bind ... accept-proxy`).
     FcPpAuthority,
@@ -514,7 +516,7 @@ pub fn split_calls(text: &str) -> Result<Vec<(String, Vec<String>)>, String> {
 }
 
 /// The fetches halo answers, for messages.
-pub const FETCHES: &str = "src, src_port, dst, dst_port, fc_pp_authority, fc_pp_unique_id, ssl_fc, ssl_fc_sni, ssl_fc_alpn, ssl_c_used|verify|der|sha1|serial|notbefore|notafter|version|s_dn|i_dn, method, path, pathq, query, url, base, url_param, req.ver, capture.req.method|uri|ver, req.hdr/hdr, req.fhdr, req.hdr_cnt, req.hdr_ip, req.hdrs, res.hdr, res.fhdr, res.hdr_cnt, res.hdrs, status, res.ver, fe_name, be_name, srv_name, srv_id, date, rand, uuid, http_auth, http_auth_user, var, env, str, int, bool, bin, ipv4, ipv6, always_true, always_false, req.proto_http, req.ssl_hello_type, req.ssl_sni, req.len, sc_*/scN_*/src_* (stick-table counters)";
+pub const FETCHES: &str = "src, src_port, dst, dst_port, fc_pp_authority, fc_pp_unique_id, unique-id, ssl_fc, ssl_fc_sni, ssl_fc_alpn, ssl_c_used|verify|der|sha1|serial|notbefore|notafter|version|s_dn|i_dn, method, path, pathq, query, url, base, url_param, req.ver, capture.req.method|uri|ver, req.hdr/hdr, req.fhdr, req.hdr_cnt, req.hdr_ip, req.hdrs, res.hdr, res.fhdr, res.hdr_cnt, res.hdrs, status, res.ver, fe_name, be_name, srv_name, srv_id, date, rand, uuid, http_auth, http_auth_user, var, env, str, int, bool, bin, ipv4, ipv6, always_true, always_false, req.proto_http, req.ssl_hello_type, req.ssl_sni, req.len, sc_*/scN_*/src_* (stick-table counters)";
 
 fn parse_fetch(name: &str, args: &[String]) -> Result<Fetch, String> {
     let none = |f: MsgFetch| -> Result<Fetch, String> {
@@ -560,6 +562,7 @@ fn parse_fetch(name: &str, args: &[String]) -> Result<Fetch, String> {
         "src" => none(MsgFetch::Src)?,
         "src_port" => none(MsgFetch::SrcPort)?,
         "fc_pp_authority" => none(MsgFetch::FcPpAuthority)?,
+        "unique-id" => none(MsgFetch::UniqueId)?,
         "fc_pp_unique_id" => none(MsgFetch::FcPpUniqueId)?,
         "dst" => none(MsgFetch::Dst)?,
         "dst_port" => none(MsgFetch::DstPort)?,

@@ -311,6 +311,10 @@ struct Trace<'a> {
     when: std::time::SystemTime,
     /// Empty when the frontend does not log.
     request_line: String,
+    /// The request's id (`unique-id-format`).
+    unique_id: Option<String>,
+    /// Its number in the process (`%rt`).
+    number: u64,
     /// The line's record, once the exchange logged: its status, bytes and
     /// termination state.
     line: std::sync::Mutex<Option<(LogInfo, u16, u64, String)>>,
@@ -333,9 +337,11 @@ impl Trace<'_> {
         }
         let li = LogInfo {
             when: self.when,
+            number: self.number,
             start: self.start.unwrap_or_else(Instant::now),
             local: None,
             tls: false,
+            unique_id: self.unique_id.clone(),
             request_line: self.request_line.clone(),
             backend: backend.to_string(),
             server: server.to_string(),
@@ -507,10 +513,35 @@ async fn exchange(
     let mut vars = TxnVars::new(sess, fe);
     let mut routed = None;
     let logging = fe.logger.is_active();
+    let when = std::time::SystemTime::now();
+    let number = super::logfmt::number(fe);
+    let unique_id = fe.cfg.unique_id_format.as_ref().and_then(|_| {
+        let local = local_addr(client);
+        let at = move || local;
+        let li = LogInfo {
+            when,
+            number,
+            start: Instant::now(),
+            local: Some(local),
+            tls: false,
+            unique_id: None,
+            request_line: req.line().into_owned(),
+            backend: String::new(),
+            server: String::new(),
+            tw: 0,
+            tc: 0,
+            tr: 0,
+            retries: 0,
+        };
+        let rec = super::http::log_rec(fe, peer, &li, 0, 0, "");
+        super::rules::unique_id(&Conn::new(peer, &at, fe), &req, &rec, &mut vars)
+    });
     let trace = Trace {
         fe,
+        number,
         start: logging.then(Instant::now),
-        when: std::time::SystemTime::now(),
+        when,
+        unique_id,
         request_line: if logging {
             req.line().into_owned()
         } else {
@@ -649,7 +680,10 @@ async fn exchange_inner(
     };
     let client_ref: &TcpStream = client;
     let local = || local_addr(client_ref);
-    let conn = Conn::new(peer, &local, fe);
+    let conn = Conn {
+        unique_id: trace.unique_id.as_deref(),
+        ..Conn::new(peer, &local, fe)
+    };
     let st = Stage {
         conn: &conn,
         req,
@@ -669,6 +703,9 @@ async fn exchange_inner(
         return page(fe, None, code).map_or(Next::Close, Next::Answer);
     }
     let mut verdict = frontend_request_rules(&st, fe, &mut *vars);
+    if let (Some(h), Some(id)) = (&fe.cfg.unique_id_header, &trace.unique_id) {
+        verdict.added.push((h.as_str(), id.clone()));
+    }
     // An answer of our own keeps the connection if nothing of the request is left.
     let keep_own = keep && framing == Framing::Empty;
     if verdict.prometheus {
@@ -949,6 +986,7 @@ async fn exchange_inner(
         server: Some(&srv.cfg.name),
         tls: None,
         payload: None,
+        unique_id: trace.unique_id.as_deref(),
     };
     let mut edits = response_rules(
         &Stage {
