@@ -546,6 +546,60 @@ fn lb_unique_id_reaches_server_rules_and_log() {
     e.stop(Duration::ZERO);
 }
 
+/// `capture request|response header NAME len N` and `capture cookie NAME len N`: the
+/// last line of each header, cut to its length, in HAProxy's httplog line (`{a|b}`) and
+/// in `%CC`, and `capture.req.hdr(N)` reads them in the rules.
+#[test]
+fn lb_captures_reach_logs_and_rules() {
+    let a = HttpBackend::start("alpha");
+    let sys = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+    sys.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let (ph, pc) = (free_port(), free_port());
+    let cfg = format!(
+        "defaults\n mode http\n timeout connect 2s\n timeout client 30s\n timeout server 30s\n\
+         frontend web\n bind 127.0.0.1:{ph}\n log {log} format raw local0\n option httplog\n\
+         capture request header X-Client len 5\n capture request header User-Agent len 30\n\
+         capture response header Content-Type len 4\n\
+         http-request set-header X-Cap %[capture.req.hdr(0)]\n default_backend b\n\
+         frontend cookies\n bind 127.0.0.1:{pc}\n log {log} format raw local0\n\
+         capture cookie SESS len 12\n log-format \"cc=%CC cs=%CS hr=%hr\"\n default_backend b\n\
+         backend b\n server a {}\n",
+        a.addr,
+        log = sys.local_addr().expect("addr"),
+    );
+    let e = start_engine(&cfg);
+    let send = |port: u16, extra: &str| {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        write!(
+            s,
+            "GET /headers HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n"
+        )
+        .expect("send");
+        let mut out = String::new();
+        s.read_to_string(&mut out).expect("read");
+        out
+    };
+    let recv = || {
+        let mut buf = [0u8; 2048];
+        let n = sys.recv(&mut buf).expect("a log line");
+        String::from_utf8_lossy(&buf[..n]).to_string()
+    };
+    let out = send(ph, "X-Client: first\r\nX-Client: abcdefgh\r\n");
+    assert!(out.to_ascii_lowercase().contains("x-cap: abcde"), "{out}");
+    let line = recv();
+    assert!(
+        line.contains(" {abcde|} {text} \"GET /headers HTTP/1.1\""),
+        "{line}"
+    );
+    send(pc, "Cookie: a=1; SESSID=abcdefgh\r\n");
+    assert_eq!(recv(), "cc=SESSID=abcde cs=- hr=");
+    e.stop(Duration::ZERO);
+    let bad = "frontend f\n bind 127.0.0.1:1\n capture request header X len\n";
+    let err = halo_lb::config::haproxy::parse(bad, "c.cfg").expect_err("refused");
+    assert!(err.to_string().contains("c.cfg:3"), "{err}");
+}
+
 /// `timeout http-keep-alive` closes a client connection idle between two requests,
 /// while a client that has not sent its first request yet is governed by `timeout
 /// http-request`.

@@ -222,6 +222,7 @@ struct Draft {
     log_template: Option<Option<LogFmt>>,
     unique_id_format: Option<LogFmt>,
     unique_id_header: Option<String>,
+    captures: Captures,
     dontlognull: Option<bool>,
     log: Option<Vec<LogTarget>>,
     forwardfor: Option<Option<ForwardFor>>,
@@ -1619,7 +1620,29 @@ impl<'a> Parser<'a> {
             "persist" => {
                 return Err("`persist rdp-cookie` is not supported".into())
             }
-            "capture" => return Err("header capture is not supported".into()),
+            "capture" => {
+                let words: Vec<&str> = w[1..].iter().map(|x| x.text.as_str()).collect();
+                let (what, name, len) = match words.as_slice() {
+                    [dir @ ("request" | "response"), "header", name, "len", n] => (*dir, *name, *n),
+                    ["cookie", name, "len", n] => ("cookie", *name, *n),
+                    _ => return Err("expected `capture request|response header NAME len N` or `capture cookie NAME len N`".into()),
+                };
+                let len: usize = len.parse().ok().filter(|n| *n > 0).ok_or_else(|| format!("`len {len}` is not a length"))?;
+                if k == Kind::Backend || k == Kind::Defaults {
+                    self.warn(place, kw, format!("captures belong to frontends: this one in a `{}` section is not used", k.word()));
+                    return Ok(());
+                }
+                match what {
+                    "request" => d.captures.request.push((name.to_ascii_lowercase(), len)),
+                    "response" => d.captures.response.push((name.to_ascii_lowercase(), len)),
+                    _ => {
+                        if d.captures.cookie.is_some() {
+                            return Err("one `capture cookie` per proxy".into());
+                        }
+                        d.captures.cookie = Some((name.to_string(), len));
+                    }
+                }
+            }
             "compression" => return Err("compression is not supported".into()),
             "redirect" => {
                 if k == Kind::Defaults {
@@ -2034,6 +2057,7 @@ impl<'a> Parser<'a> {
                         log_template: d.log_template.clone().flatten(),
                         unique_id_format: d.unique_id_format.clone(),
                         unique_id_header: d.unique_id_header.clone(),
+                        captures: d.captures.clone(),
                         dontlognull: d.dontlognull.unwrap_or(false),
                         log: d.log.clone().unwrap_or_default(),
                         forwardfor: d.forwardfor.clone().flatten(),
@@ -2539,6 +2563,7 @@ fn action_needs_response(a: &HttpAction) -> bool {
         | HttpAction::DelHeader { .. }
         | HttpAction::Deny { .. }
         | HttpAction::Allow
+        | HttpAction::Reject
         | HttpAction::Auth { .. }
         | HttpAction::UsePrometheus
         | HttpAction::UnsetVar { .. }
@@ -2586,6 +2611,7 @@ fn check_http_action(a: &HttpAction) -> Result<(), String> {
         | HttpAction::ScIncGpc { .. }
         | HttpAction::ScSetGpt0 { .. }
         | HttpAction::Allow
+        | HttpAction::Reject
         | HttpAction::Auth { .. }
         | HttpAction::UsePrometheus
         | HttpAction::Return(_)
@@ -3618,6 +3644,7 @@ fn parse_http_rule(
             }
         }
         ("allow", None, []) => HttpAction::Allow,
+        ("reject", None, []) if !response => HttpAction::Reject,
         ("allow", ..) => return Err(format!("`{kw} allow` takes no argument")),
         ("redirect", None, _) if !response => HttpAction::Redirect(parse_redirect(&args)?),
         ("return", None, _) => HttpAction::Return(parse_return(&args, rp, 200, false)?),
@@ -3687,7 +3714,7 @@ fn parse_http_rule(
                 if response {
                     "set-header, add-header, del-header, replace-header, replace-value, deny, allow, return, set-var, set-var-fmt, unset-var, set-status"
                 } else {
-                    "set-header, add-header, del-header, replace-header, replace-value, deny, allow, auth, use-service, redirect, return, set-var, set-var-fmt, unset-var, set-method, set-path, set-query, set-pathq, set-uri, replace-path, replace-pathq, replace-uri"
+                    "set-header, add-header, del-header, replace-header, replace-value, deny, allow, reject, auth, use-service, redirect, return, set-var, set-var-fmt, unset-var, set-method, set-path, set-query, set-pathq, set-uri, replace-path, replace-pathq, replace-uri"
                 }
             ))
         }

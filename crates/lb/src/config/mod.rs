@@ -577,6 +577,8 @@ pub enum HttpAction {
     },
     /// Stops the evaluation; the message goes on.
     Allow,
+    /// Closes the connection at once, answering nothing (`http-request reject`).
+    Reject,
     /// Answers with a redirection (`redirect` or `http-request redirect`).
     Redirect(Redirect),
     /// Answers with a response of the load balancer's own (`return`).
@@ -856,6 +858,25 @@ fn default_stats_uri() -> String {
     "/haproxy?stats".into()
 }
 
+/// A frontend's captures: header names (lower case) and lengths, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Captures {
+    #[serde(default)]
+    pub request: Vec<(String, usize)>,
+    #[serde(default)]
+    pub response: Vec<(String, usize)>,
+    /// The cookie whose name starts with this (request `Cookie`, response `Set-Cookie`).
+    #[serde(default)]
+    pub cookie: Option<(String, usize)>,
+}
+
+impl Captures {
+    pub fn is_empty(&self) -> bool {
+        self.request.is_empty() && self.response.is_empty() && self.cookie.is_none()
+    }
+}
+
 /// Which log line format a frontend writes for each connection/request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -902,6 +923,10 @@ pub struct Frontend {
     pub unique_id_format: Option<LogFmt>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unique_id_header: Option<String>,
+    /// `capture request|response header NAME len N`, `capture cookie NAME len N`: what
+    /// the log lines show (`%hr`, `%hs`, `%CC`, `%CS`) and `capture.req|res.hdr(N)` read.
+    #[serde(default, skip_serializing_if = "Captures::is_empty")]
+    pub captures: Captures,
     #[serde(default)]
     pub dontlognull: bool,
     #[serde(default)]

@@ -351,6 +351,7 @@ fn rules(s: &mut String, requests: &[HttpRule], responses: &[HttpRule]) {
                 None => format!("deny with {status}"),
             },
             HttpAction::Allow => "allow".into(),
+            HttpAction::Reject => "close the connection unanswered".into(),
             HttpAction::Redirect(r) => format!(
                 "redirect {} {} with {}{}{}",
                 match r.kind {

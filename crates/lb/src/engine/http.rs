@@ -525,6 +525,7 @@ pub(super) struct LogInfo {
     pub(super) unique_id: Option<String>,
     /// Its number in the process (`%rt`).
     pub(super) number: u64,
+    pub(super) captured: super::logfmt::Captured,
     pub(super) request_line: String,
     pub(super) backend: String,
     pub(super) server: String,
@@ -599,6 +600,21 @@ async fn handle_inner(
     } else {
         String::new()
     };
+    let mut captured = super::logfmt::Captured::default();
+    if !fe.cfg.captures.is_empty() {
+        let (headers, cookie) = super::rules::capture(
+            &fe.cfg.captures,
+            &|n: &str| {
+                values_of(req.headers(), n)
+                    .into_iter()
+                    .map(Cow::into_owned)
+                    .collect()
+            },
+            false,
+        );
+        captured.req = headers;
+        captured.cookie_req = cookie;
+    }
     let unique_id = fe.cfg.unique_id_format.as_ref().and_then(|_| {
         let local = || ctx.local;
         let conn = Conn {
@@ -608,6 +624,7 @@ async fn handle_inner(
         let li = LogInfo {
             when,
             number,
+            captured: captured.clone(),
             start,
             local: Some(ctx.local),
             tls: ctx.tls.is_some(),
@@ -629,6 +646,7 @@ async fn handle_inner(
         let info = LogInfo {
             when,
             number,
+            captured: captured.clone(),
             start,
             local: Some(ctx.local),
             tls: ctx.tls.is_some(),
@@ -931,6 +949,7 @@ async fn handle_inner(
                 &LogInfo {
                     when,
                     number,
+                    captured: captured.clone(),
                     start,
                     local: Some(ctx.local),
                     tls: ctx.tls.is_some(),
@@ -977,10 +996,25 @@ async fn handle_inner(
     let reusable = (!be.cfg.http_server_close && !server_close)
         .then(|| (sender, sni.get(lease.idx).cloned().flatten()));
     let (mut rparts, rbody) = resp.into_parts();
+    if !fe.cfg.captures.is_empty() {
+        let (headers, cookie) = super::rules::capture(
+            &fe.cfg.captures,
+            &|n: &str| {
+                values_of(&rparts.headers, n)
+                    .into_iter()
+                    .map(Cow::into_owned)
+                    .collect()
+            },
+            true,
+        );
+        captured.res = headers;
+        captured.cookie_res = cookie;
+    }
     strip_hop_by_hop(&mut rparts.headers);
     let li = LogInfo {
         when,
         number,
+        captured: captured.clone(),
         start,
         local: Some(ctx.local),
         tls: ctx.tls.is_some(),
@@ -1268,6 +1302,7 @@ pub(super) fn log_rec<'a>(
         request_line: &li.request_line,
         unique_id: li.unique_id.as_deref(),
         number: li.number,
+        captured: &li.captured,
     }
 }
 

@@ -121,7 +121,7 @@ fn gmt_date_of(t: SystemTime) -> String {
 }
 
 /// `line` cut to at most `len` bytes (on a character boundary).
-fn cut(line: &str, len: usize) -> &str {
+pub(super) fn cut(line: &str, len: usize) -> &str {
     if line.len() <= len {
         return line;
     }
@@ -177,6 +177,32 @@ pub(super) struct LogRec<'a> {
     pub unique_id: Option<&'a str>,
     /// The request's (or session's) number in the process (`%rt`), from 0.
     pub number: u64,
+    pub captured: &'a Captured,
+}
+
+/// What a request's captures kept (`capture request|response header`, `capture
+/// cookie`).
+#[derive(Debug, Clone, Default)]
+pub(super) struct Captured {
+    pub req: Vec<Option<String>>,
+    pub res: Vec<Option<String>>,
+    pub cookie_req: Option<String>,
+    pub cookie_res: Option<String>,
+}
+
+/// Captured headers as `%hr` writes them (`{a|b}`), or `%hrl` (`a b`, `-` for none).
+fn captured_list(caps: &[Option<String>], braces: bool) -> LogVal<'_> {
+    if caps.is_empty() {
+        return LogVal::None;
+    }
+    let text = if braces {
+        let v: Vec<&str> = caps.iter().map(|c| c.as_deref().unwrap_or("")).collect();
+        format!("{{{}}}", v.join("|"))
+    } else {
+        let v: Vec<&str> = caps.iter().map(|c| c.as_deref().unwrap_or("-")).collect();
+        v.join(" ")
+    };
+    LogVal::Text(Cow::Owned(text))
 }
 
 /// Lines logged by this process (`%lc`).
@@ -284,10 +310,20 @@ impl LogVars for LogRec<'_> {
             LogVar::LogCounter => int(LINES.load(Relaxed)),
             LogVar::Pid => int(u64::from(std::process::id())),
             LogVar::Hostname => LogVal::Text(Cow::Borrowed(hostname())),
-            LogVar::CookieReq | LogVar::CookieResp => LogVal::None,
-            LogVar::HdrReq | LogVar::HdrReqList | LogVar::HdrResp | LogVar::HdrRespList => {
-                LogVal::None
-            }
+            LogVar::CookieReq => self
+                .captured
+                .cookie_req
+                .as_deref()
+                .map_or(LogVal::None, text),
+            LogVar::CookieResp => self
+                .captured
+                .cookie_res
+                .as_deref()
+                .map_or(LogVal::None, text),
+            LogVar::HdrReq => captured_list(&self.captured.req, true),
+            LogVar::HdrReqList => captured_list(&self.captured.req, false),
+            LogVar::HdrResp => captured_list(&self.captured.res, true),
+            LogVar::HdrRespList => captured_list(&self.captured.res, false),
             LogVar::UniqueId => self.unique_id.map_or(LogVal::None, text),
             LogVar::ServerIp
             | LogVar::ServerPort

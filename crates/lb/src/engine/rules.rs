@@ -600,6 +600,17 @@ impl Source for Msg<'_, '_> {
             }
             MsgFetch::ReqVer => s(self.req.version()),
             MsgFetch::CaptureMethod => s(self.req.method()),
+            MsgFetch::CaptureHdr { n, response } => {
+                let caps = &self.conn.fe.cfg.captures;
+                let (name, len) = match response {
+                    false => caps.request.get(*n)?,
+                    true => caps.response.get(*n)?,
+                };
+                let lines = self.lines(name, *response)?;
+                Some(Value::Str(
+                    super::logfmt::cut(lines.last()?, *len).to_string(),
+                ))
+            }
             MsgFetch::CaptureUri => s(&self.req.target_text()),
             MsgFetch::CaptureVer => Some(Value::Str(format!("HTTP/{}", self.req.version()))),
             MsgFetch::HttpAuth(list) => {
@@ -994,6 +1005,12 @@ fn step<'a>(a: &'a HttpAction, msg: &Msg<'_, '_>, response: bool, vars: &mut dyn
             vars,
         )),
         HttpAction::Allow => Step::End,
+        HttpAction::Reject => Step::Deny(Answer {
+            status: 403,
+            headers: Vec::new(),
+            body: Vec::new(),
+            silent: true,
+        }),
         HttpAction::Redirect(r) => Step::Redirect(location(r, msg, vars).map(|to| (r.code, to))),
         HttpAction::Return(r) => Step::Return(reply(
             msg.conn.fe,
@@ -1308,4 +1325,40 @@ pub(super) fn unique_id(
     };
     let v = Verdict::default();
     Some(f.render_log(&st.msg(&v), vars, rec))
+}
+
+/// What a frontend's captures keep of a request (`response` false) or a response:
+/// each header's last line, cut to its length, then the cookie `NAME=value` whose name
+/// starts with the captured one.
+pub(super) fn capture(
+    caps: &crate::config::Captures,
+    lines: &dyn Fn(&str) -> Vec<String>,
+    response: bool,
+) -> (Vec<Option<String>>, Option<String>) {
+    use super::logfmt::cut;
+    let list = if response {
+        &caps.response
+    } else {
+        &caps.request
+    };
+    let headers = list
+        .iter()
+        .map(|(name, len)| lines(name).last().map(|v| cut(v, *len).to_string()))
+        .collect();
+    let cookie = caps.cookie.as_ref().and_then(|(name, len)| {
+        let header = if response { "set-cookie" } else { "cookie" };
+        lines(header).iter().find_map(|line| {
+            // A request's `a=1; b=2`; a response's `a=1; Path=/` (its first pair).
+            let pairs: Vec<&str> = match response {
+                true => line.split(';').take(1).collect(),
+                false => line.split(';').collect(),
+            };
+            pairs
+                .into_iter()
+                .map(str::trim)
+                .find(|p| p.starts_with(name.as_str()) && p.contains('='))
+                .map(|p| cut(p, *len).to_string())
+        })
+    });
+    (headers, cookie)
 }

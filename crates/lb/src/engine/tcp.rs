@@ -443,6 +443,7 @@ impl TcpLog<'_> {
             request_line: "",
             unique_id: None,
             number: self.number,
+            captured: &Default::default(),
         };
         let local = self.local.unwrap_or(self.peer);
         let at = move || local;

@@ -279,6 +279,11 @@ pub enum MsgFetch {
     /// The request line as the client sent it, before any rule changed it:
     /// `capture.req.method`, `capture.req.uri`, `capture.req.ver` ("HTTP/1.1").
     CaptureMethod,
+    /// `capture.req.hdr(N)`, `capture.res.hdr(N)`: the Nth header capture.
+    CaptureHdr {
+        n: usize,
+        response: bool,
+    },
     CaptureUri,
     CaptureVer,
     /// A header value: `full` keeps the commas (`req.fhdr`), else each comma-separated
@@ -516,7 +521,7 @@ pub fn split_calls(text: &str) -> Result<Vec<(String, Vec<String>)>, String> {
 }
 
 /// The fetches halo answers, for messages.
-pub const FETCHES: &str = "src, src_port, dst, dst_port, fc_pp_authority, fc_pp_unique_id, unique-id, ssl_fc, ssl_fc_sni, ssl_fc_alpn, ssl_c_used|verify|der|sha1|serial|notbefore|notafter|version|s_dn|i_dn, method, path, pathq, query, url, base, url_param, req.ver, capture.req.method|uri|ver, req.hdr/hdr, req.fhdr, req.hdr_cnt, req.hdr_ip, req.hdrs, res.hdr, res.fhdr, res.hdr_cnt, res.hdrs, status, res.ver, fe_name, be_name, srv_name, srv_id, date, rand, uuid, http_auth, http_auth_user, var, env, str, int, bool, bin, ipv4, ipv6, always_true, always_false, req.proto_http, req.ssl_hello_type, req.ssl_sni, req.len, sc_*/scN_*/src_* (stick-table counters)";
+pub const FETCHES: &str = "src, src_port, dst, dst_port, fc_pp_authority, fc_pp_unique_id, unique-id, ssl_fc, ssl_fc_sni, ssl_fc_alpn, ssl_c_used|verify|der|sha1|serial|notbefore|notafter|version|s_dn|i_dn, method, path, pathq, query, url, base, url_param, req.ver, capture.req.method|uri|ver|hdr, capture.res.hdr, req.hdr/hdr, req.fhdr, req.hdr_cnt, req.hdr_ip, req.hdrs, res.hdr, res.fhdr, res.hdr_cnt, res.hdrs, status, res.ver, fe_name, be_name, srv_name, srv_id, date, rand, uuid, http_auth, http_auth_user, var, env, str, int, bool, bin, ipv4, ipv6, always_true, always_false, req.proto_http, req.ssl_hello_type, req.ssl_sni, req.len, sc_*/scN_*/src_* (stick-table counters)";
 
 fn parse_fetch(name: &str, args: &[String]) -> Result<Fetch, String> {
     let none = |f: MsgFetch| -> Result<Fetch, String> {
@@ -612,6 +617,12 @@ fn parse_fetch(name: &str, args: &[String]) -> Result<Fetch, String> {
         "base" => none(MsgFetch::Base)?,
         "req.ver" | "req_ver" => none(MsgFetch::ReqVer)?,
         "capture.req.method" => none(MsgFetch::CaptureMethod)?,
+        n @ ("capture.req.hdr" | "capture.res.hdr") => Fetch::Msg(MsgFetch::CaptureHdr {
+            n: one()?
+                .parse()
+                .map_err(|_| format!("`{n}` takes a capture number (from 0)"))?,
+            response: n == "capture.res.hdr",
+        }),
         "capture.req.uri" => none(MsgFetch::CaptureUri)?,
         "capture.req.ver" => none(MsgFetch::CaptureVer)?,
         "res.ver" | "resp_ver" => none(MsgFetch::ResVer)?,

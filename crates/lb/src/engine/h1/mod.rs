@@ -318,6 +318,8 @@ struct Trace<'a> {
     /// The line's record, once the exchange logged: its status, bytes and
     /// termination state.
     line: std::sync::Mutex<Option<(LogInfo, u16, u64, String)>>,
+    /// What the response's captures kept.
+    captured: std::sync::Mutex<super::logfmt::Captured>,
 }
 
 impl Trace<'_> {
@@ -338,6 +340,7 @@ impl Trace<'_> {
         let li = LogInfo {
             when: self.when,
             number: self.number,
+            captured: Default::default(),
             start: self.start.unwrap_or_else(Instant::now),
             local: None,
             tls: false,
@@ -521,6 +524,7 @@ async fn exchange(
         let li = LogInfo {
             when,
             number,
+            captured: Default::default(),
             start: Instant::now(),
             local: Some(local),
             tls: false,
@@ -548,6 +552,7 @@ async fn exchange(
             String::new()
         },
         line: Default::default(),
+        captured: Default::default(),
     };
     let next = exchange_inner(
         shared,
@@ -565,6 +570,17 @@ async fn exchange(
     if let Some((mut li, code, bytes, term)) = line {
         let local = local_addr(client);
         li.local = Some(local);
+        if !fe.cfg.captures.is_empty() {
+            let mut c = trace.captured.lock().map(|c| c.clone()).unwrap_or_default();
+            let values = |n: &str| {
+                req.header_values(n)
+                    .into_iter()
+                    .map(|v| v.into_owned())
+                    .collect()
+            };
+            (c.req, c.cookie_req) = super::rules::capture(&fe.cfg.captures, &values, false);
+            li.captured = c;
+        }
         let at = move || local;
         let conn = Conn {
             be: routed.as_deref(),
@@ -988,6 +1004,19 @@ async fn exchange_inner(
         payload: None,
         unique_id: trace.unique_id.as_deref(),
     };
+    if !fe.cfg.captures.is_empty() {
+        let values = |n: &str| {
+            super::rules::ResponseView::header_values(&resp, n)
+                .into_iter()
+                .map(|v| v.into_owned())
+                .collect()
+        };
+        let (headers, cookie) = super::rules::capture(&fe.cfg.captures, &values, true);
+        if let Ok(mut c) = trace.captured.lock() {
+            c.res = headers;
+            c.cookie_res = cookie;
+        }
+    }
     let mut edits = response_rules(
         &Stage {
             conn: &conn,
