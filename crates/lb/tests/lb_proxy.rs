@@ -459,7 +459,7 @@ fn lb_runtime_socket_controls_servers() {
 }
 
 /// A server that switches protocols on `Connection: upgrade` (as a WebSocket server
-/// does), then echoes whatever it receives.
+/// does, answering the key but on `/bad`), then echoes whatever it receives.
 fn upgrade_echo_server() -> std::net::SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = l.local_addr().expect("addr");
@@ -476,7 +476,12 @@ fn upgrade_echo_server() -> std::net::SocketAddr {
                     let _ = c.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
                     return;
                 }
-                let _ = c.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+                let accept = match h.starts_with("get /bad") {
+                    true => "",
+                    // RFC 6455's example key's answer.
+                    false => "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n",
+                };
+                let _ = write!(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n{accept}\r\n");
                 let mut buf = [0u8; 1024];
                 loop {
                     match c.read(&mut buf) {
@@ -495,7 +500,9 @@ fn upgrade_echo_server() -> std::net::SocketAddr {
 }
 
 /// `mode http` passes a protocol upgrade (WebSocket) through: the 101 answer reaches the
-/// client, then bytes flow both ways until the tunnel is idle for `timeout tunnel`.
+/// client, then bytes flow both ways until the tunnel is idle for `timeout tunnel`. A
+/// WebSocket handshake without its key is refused (400), and so is a server's 101
+/// that does not answer it (502), as HAProxy does (RFC 6455 §4.1).
 #[test]
 fn lb_http_upgrade_becomes_a_tunnel() {
     let srv = upgrade_echo_server();
@@ -508,10 +515,20 @@ fn lb_http_upgrade_becomes_a_tunnel() {
     let mut c = TcpStream::connect(("127.0.0.1", p)).expect("connect");
     c.set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
-    c.write_all(
-        b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
-    )
-    .expect("write");
+    let ws = "Host: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n";
+    let key = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+    let refused = |head: String| {
+        let mut c = TcpStream::connect(("127.0.0.1", p)).expect("connect");
+        c.write_all(head.as_bytes()).expect("write");
+        let mut out = String::new();
+        let _ = c.read_to_string(&mut out);
+        out
+    };
+    let out = refused(format!("GET /ws HTTP/1.1\r\n{ws}\r\n"));
+    assert!(out.starts_with("HTTP/1.1 400"), "no key: {out}");
+    let out = refused(format!("GET /bad HTTP/1.1\r\n{ws}{key}\r\n"));
+    assert!(out.starts_with("HTTP/1.1 502"), "no accept: {out}");
+    write!(c, "GET /ws HTTP/1.1\r\n{ws}{key}\r\n").expect("write");
     let mut head = Vec::new();
     let mut b = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {

@@ -974,6 +974,11 @@ async fn exchange_inner(
     srv.shared.stats.status(code);
     vars.counters.status(code);
     if code == 101 {
+        // RFC 6455 §4.1: a server that accepts a WebSocket handshake answers its key.
+        if is_websocket_upgrade(&req.fields) && !resp.fields.has("sec-websocket-accept") {
+            be.stats.close();
+            return trace.refuse(Some(&be), &srv.cfg.name, info, 502, "SH");
+        }
         if upgrade.is_some() {
             return tunnel(fe, &be, client, server, lease, cbuf, sbuf, &resp, &mut kill).await;
         }

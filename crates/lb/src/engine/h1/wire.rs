@@ -507,7 +507,19 @@ pub(super) fn parse_response(buf: &[u8]) -> Result<Option<(RespHead, usize)>, He
 /// Why a request head is refused before any server sees it, if it is: more than one
 /// Host field (RFC 9112 §3.2: a server could route by either).
 pub(super) fn request_head_problem(h: &Fields) -> Option<&'static str> {
-    h.values("host").nth(1).map(|_| "more than one Host header")
+    if h.values("host").nth(1).is_some() {
+        return Some("more than one Host header");
+    }
+    // RFC 6455 §4.1: a WebSocket handshake carries its key.
+    if is_websocket_upgrade(h) && !h.has("sec-websocket-key") {
+        return Some("a WebSocket upgrade without Sec-WebSocket-Key");
+    }
+    None
+}
+
+/// Whether a request asks to switch to WebSocket.
+pub(super) fn is_websocket_upgrade(h: &Fields) -> bool {
+    h.has_token("connection", "upgrade") && h.has_token("upgrade", "websocket")
 }
 
 /// The body framing of a request, or why it is refused (RFC 9112 §6).
