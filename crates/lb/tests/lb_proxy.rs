@@ -2558,3 +2558,39 @@ fn lb_accept_proxy_takes_the_client_from_the_header() {
     assert!(out.starts_with("127.0.0.5:"), "{out}");
     assert!(out.contains(&format!(" 127.0.0.1:{front} ")), "{out}");
 }
+
+/// Behind `accept-proxy`, in `mode tcp`, a server told the client's addresses
+/// (`send-proxy`) is told the ones the header gave: both the client and the address it
+/// connected to.
+#[test]
+fn lb_accept_proxy_addresses_reach_send_proxy_servers_in_tcp_mode() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let srv = l.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(mut c) = c else { continue };
+            // Answers the PROXY line it got.
+            let mut line = Vec::new();
+            let mut b = [0u8; 1];
+            while !line.ends_with(b"\r\n") && c.read(&mut b).unwrap_or(0) == 1 {
+                line.push(b[0]);
+            }
+            let _ = c.write_all(&line);
+        }
+    });
+    let p = free_port();
+    let cfg = format!(
+        "defaults\n mode tcp\n timeout connect 2s\n timeout client 5s\n timeout server 5s\n\
+         listen l\n bind 127.0.0.1:{p} accept-proxy\n server s {srv} send-proxy\n"
+    );
+    let e = start_engine(&cfg);
+    let mut c = TcpStream::connect(("127.0.0.1", p)).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let told = "PROXY TCP4 203.0.113.7 198.51.100.1 40000 8443\r\n";
+    c.write_all(told.as_bytes()).expect("send");
+    let mut got = vec![0u8; told.len()];
+    c.read_exact(&mut got).expect("the server's answer");
+    assert_eq!(String::from_utf8_lossy(&got), told);
+    e.stop(Duration::ZERO);
+}

@@ -219,6 +219,9 @@ pub struct BackendRt {
     /// Some server's sessions may be shut down (`on-marked-down shutdown-sessions`,
     /// `on-marked-up shutdown-backup-sessions`): sessions watch for it.
     pub kills_sessions: bool,
+    /// Some server is told the client's addresses (`send-proxy`): the address a
+    /// client connected to is then read for each request (a system call).
+    pub tells_clients: bool,
     /// `stick on` with its table.
     pub stick: Option<Mutex<StickTable>>,
 }
@@ -340,6 +343,7 @@ impl BackendRt {
             .iter()
             .any(|s| s.shutdown_sessions_on_down || s.shutdown_backup_sessions_on_up);
         BackendRt {
+            tells_clients: cfg.server.iter().any(|s| s.proxy.is_some()),
             kills_sessions,
             stick: cfg.stick.as_ref().map(|s| Mutex::new(StickTable::new(s))),
             cfg,

@@ -286,17 +286,9 @@ pub async fn session(
     let _tracked = std::mem::take(&mut vars.counters);
     drop(vars);
     be.stats.open();
-    let aff = Affinity::of(&be, peer.ip(), || {
-        client
-            .tcp()
-            .local_addr()
-            .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |a| a.ip())
-    });
-    let local_addr = client
-        .tcp()
-        .local_addr()
-        .unwrap_or_else(|_| SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), 0));
-    let res = match connect_server(&be, aff, None, (peer, local_addr)).await {
+    let aff = Affinity::of(&be, peer.ip(), || local().ip());
+    let told = (peer, if be.tells_clients { local() } else { peer });
+    let res = match connect_server(&be, aff, None, told).await {
         Ok((tcp, lease, info)) => match &lease.server().tls {
             None => Ok((ServerStream::Plain(tcp), lease, info)),
             Some(up) => {

@@ -856,7 +856,14 @@ async fn exchange_inner(
             fresh,
             replayable,
             logging,
-            (peer, local_addr(client)),
+            (
+                peer,
+                if be.tells_clients {
+                    local_addr(client)
+                } else {
+                    peer
+                },
+            ),
         )
         .await
         {
