@@ -306,7 +306,7 @@ fn version_text(build: bool) -> String {
         "Built with multi-threading support (default: one thread per CPU, or nbthread).\n\n",
     );
     s.push_str("Available polling systems :\n      epoll : pref=300,  test result OK\n\n");
-    s.push_str("Available services : none\n");
+    s.push_str("Available services : prometheus-exporter\n");
     s
 }
 

@@ -175,7 +175,8 @@ echo "services=$SERVICES"
     assert!(features.contains(" -OPENSSL "), "{text}");
     assert!(features.contains(" -LUA "), "{text}");
     assert!(features.contains(" +LINUX_SPLICE "), "{text}");
-    assert_eq!(field("services"), "none", "{text}");
+    assert!(features.contains(" +PROMEX "), "{text}");
+    assert_eq!(field("services"), "prometheus-exporter", "{text}");
 }
 
 /// `haproxy -c -f FILE`: exit 0 and HAProxy's message for a valid file, nothing with

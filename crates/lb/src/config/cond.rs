@@ -12,8 +12,11 @@ pub const HAPROXY_VERSION: &str = "2.6.0";
 /// HAProxy's build features as `haproxy -vv` lists them, each with whether halo has it.
 /// Only what halo's code shows: EPOLL (tokio's reactor on Linux), LINUX_SPLICE (the TCP
 /// proxy and HTTP/1 bodies splice), LINUX_TPROXY/TPROXY (listeners get IP_TRANSPARENT;
-/// `usesrc` is not supported), THREAD (worker threads). No TLS, Lua, compression,
-/// PCRE, Prometheus exporter nor QUIC.
+/// `usesrc` is not supported), THREAD (worker threads), PROMEX (`http-request
+/// use-service prometheus-exporter`). No Lua, compression, PCRE (regular expressions
+/// are Rust's `regex`) nor QUIC; nor OPENSSL: halo speaks TLS with rustls on listeners
+/// and to servers, but what HAProxy's suite tests of its OpenSSL build (certificates
+/// changed at run time, OCSP, listeners on Unix sockets, ...) is not there.
 pub const FEATURES: &[(&str, bool)] = &[
     ("EPOLL", true),
     ("LINUX_SPLICE", true),
@@ -26,7 +29,7 @@ pub const FEATURES: &[(&str, bool)] = &[
     ("SLZ", false),
     ("PCRE", false),
     ("PCRE2", false),
-    ("PROMEX", false),
+    ("PROMEX", true),
     ("QUIC", false),
 ];
 
