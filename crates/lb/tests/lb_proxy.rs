@@ -2594,3 +2594,53 @@ fn lb_accept_proxy_addresses_reach_send_proxy_servers_in_tcp_mode() {
     assert_eq!(String::from_utf8_lossy(&got), told);
     e.stop(Duration::ZERO);
 }
+
+/// `balance uri`, `url_param` and `hdr(NAME)`: a request goes to the server its part
+/// hashes to, every time; requests without that part are spread round robin; `balance
+/// random` uses every server.
+#[test]
+fn lb_request_hashing_balance_keeps_each_key_on_one_server() {
+    let (a, b) = (HttpBackend::start("alpha"), HttpBackend::start("beta"));
+    let (pu, pp, ph, pr) = (free_port(), free_port(), free_port(), free_port());
+    let servers = format!(" server a {}\n server b {}\n", a.addr, b.addr);
+    let cfg = format!(
+        "defaults\n mode http\n timeout connect 2s\n timeout client 10s\n timeout server 10s\n\
+         listen uri\n bind 127.0.0.1:{pu}\n balance uri depth 2\n{servers}\
+         listen param\n bind 127.0.0.1:{pp}\n balance url_param user\n{servers}\
+         listen host\n bind 127.0.0.1:{ph}\n balance hdr(Host) use_domain_only\n{servers}\
+         listen rand\n bind 127.0.0.1:{pr}\n balance random\n{servers}"
+    );
+    let e = start_engine(&cfg);
+    let get = |port: u16, path: &str, host: &str| {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        )
+        .expect("send");
+        let mut out = String::new();
+        s.read_to_string(&mut out).expect("read");
+        out.rsplit("\r\n\r\n").next().unwrap_or("").to_string()
+    };
+    let mut seen = std::collections::HashSet::new();
+    for i in 0..16 {
+        let first = get(pu, &format!("/v2/p{i}/x"), "x");
+        // Deeper than two directories: the same key.
+        assert_eq!(get(pu, &format!("/v2/p{i}/y?z=1"), "x"), first, "/v2/p{i}");
+        seen.insert(first.clone());
+        let user = get(pp, &format!("/q?user=u{i}"), "x");
+        assert_eq!(get(pp, &format!("/other?a=1&user=u{i}"), "x"), user);
+        let host = get(ph, "/", &format!("www.site{i}.test"));
+        assert_eq!(get(ph, "/", &format!("api.site{i}.test:8080")), host);
+    }
+    assert_eq!(seen.len(), 2, "the keys spread over both servers");
+    // Without the parameter: round robin, both servers in turn.
+    let rr: Vec<String> = (0..4).map(|_| get(pp, "/q", "x")).collect();
+    assert!(rr[0] != rr[1] && rr[1] != rr[2], "{rr:?}");
+    let random: std::collections::HashSet<String> = (0..20).map(|_| get(pr, "/", "x")).collect();
+    assert_eq!(random.len(), 2, "{random:?}");
+    e.stop(Duration::ZERO);
+    let bad = "backend b\n balance url_param\n";
+    let err = halo_lb::config::haproxy::parse(bad, "b.cfg").expect_err("refused");
+    assert!(err.to_string().contains("b.cfg:2"), "{err}");
+}

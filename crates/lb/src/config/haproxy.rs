@@ -223,6 +223,7 @@ struct Draft {
     unique_id_format: Option<LogFmt>,
     unique_id_header: Option<String>,
     captures: Captures,
+    hash_key: Option<HashKey>,
     dontlognull: Option<bool>,
     log: Option<Vec<LogTarget>>,
     forwardfor: Option<Option<ForwardFor>>,
@@ -1331,18 +1332,9 @@ impl<'a> Parser<'a> {
             "balance" => {
                 back_only(kw)?;
                 let alg = w.get(1).ok_or("missing algorithm")?.text.as_str();
-                d.balance = Some(match alg {
-                    "roundrobin" => Balance::Roundrobin,
-                    "static-rr" => Balance::StaticRr,
-                    "leastconn" => Balance::Leastconn,
-                    "source" => Balance::Source,
-                    "first" => Balance::First,
-                    "uri" | "url_param" | "hdr" | "random" | "rdp-cookie" | "hash" => {
-                        return Err(format!("balance `{alg}` is not implemented (roundrobin, static-rr, leastconn, source, first)"))
-                    }
-                    o => return Err(format!("unknown balance algorithm `{o}`")),
-                });
-                no_more(w, 2)?;
+                let (balance, key) = parse_balance(alg, &w[2..])?;
+                d.balance = Some(balance);
+                d.hash_key = key;
             }
             "hash-type" => {
                 back_only(kw)?;
@@ -2172,6 +2164,7 @@ impl<'a> Parser<'a> {
                     name: d.name.clone(),
                     mode,
                     balance: d.balance.unwrap_or_default(),
+                    hash_key: d.hash_key.clone(),
                     hash_consistent: d.hash_consistent.unwrap_or(false),
                     server: servers,
                     timeout_connect: t("connect"),
@@ -3777,6 +3770,72 @@ fn certificate_files(
         .collect()
 }
 
+/// `balance ALGORITHM [ARGS]`: the algorithm and, for those that hash a request, what
+/// they hash.
+fn parse_balance(alg: &str, args: &[Word]) -> R<(Balance, Option<HashKey>)> {
+    let simple = |b: Balance| -> R<(Balance, Option<HashKey>)> {
+        match args.first() {
+            Some(x) => Err(format!("unexpected extra argument `{}`", x.text)),
+            None => Ok((b, None)),
+        }
+    };
+    match alg {
+        "roundrobin" => simple(Balance::Roundrobin),
+        "static-rr" => simple(Balance::StaticRr),
+        "leastconn" => simple(Balance::Leastconn),
+        "source" => simple(Balance::Source),
+        "first" => simple(Balance::First),
+        // `random(N)`: N draws; halo draws two, HAProxy's default.
+        "random" | "random(2)" => simple(Balance::Random),
+        "uri" => {
+            let (mut whole, mut path_only, mut len, mut depth) = (false, false, None, None);
+            let mut i = 0;
+            while i < args.len() {
+                match args[i].text.as_str() {
+                    "whole" => whole = true,
+                    "path-only" => path_only = true,
+                    k @ ("len" | "depth") => {
+                        let n: usize = num(args.get(i + 1), k)?;
+                        if k == "len" {
+                            len = Some(n);
+                        } else {
+                            depth = Some(n);
+                        }
+                        i += 1;
+                    }
+                    o => return Err(format!("`balance uri` option `{o}` is not supported (whole, path-only, len N, depth N)")),
+                }
+                i += 1;
+            }
+            Ok((Balance::Uri, Some(HashKey::Uri { whole, path_only, len, depth })))
+        }
+        "url_param" => match args {
+            [name] => Ok((Balance::UrlParam, Some(HashKey::UrlParam(name.text.clone())))),
+            [_, o, ..] => Err(format!("`balance url_param` option `{}` is not supported (the parameter's name only)", o.text)),
+            [] => Err("`balance url_param` needs the parameter's name".into()),
+        },
+        h if h.starts_with("hdr(") && h.ends_with(')') => {
+            let name = h[4..h.len() - 1].to_ascii_lowercase();
+            if name.is_empty() {
+                return Err("`balance hdr()` needs a header name".into());
+            }
+            let domain_only = match args {
+                [] => false,
+                [x] if x.text == "use_domain_only" => true,
+                [x, ..] => return Err(format!("`balance hdr` option `{}` is not supported (use_domain_only)", x.text)),
+            };
+            Ok((Balance::Hdr, Some(HashKey::Hdr { name, domain_only })))
+        }
+        "hdr" | "rdp-cookie" | "hash" => Err(format!(
+            "balance `{alg}` is not implemented (roundrobin, static-rr, leastconn, source, first, random, uri, url_param NAME, hdr(NAME))"
+        )),
+        o if o.starts_with("random(") || o.starts_with("rdp-cookie") || o.starts_with("hash") => Err(format!(
+            "balance `{o}` is not implemented (random draws two)"
+        )),
+        o => Err(format!("unknown balance algorithm `{o}`")),
+    }
+}
+
 /// A certificate file, its bytes, and the SNI filters a `crt-list` gives it.
 type ListedCert = (std::path::PathBuf, Vec<u8>, Vec<String>);
 
@@ -4182,12 +4241,12 @@ mod tests {
 
     #[test]
     fn known_but_unimplemented_directives_say_so() {
-        let e = errs("listen a\n bind :80\n cookie SRV rewrite\n server s 127.0.0.1:1 agent-check\n option smtpchk\n balance uri\n");
+        let e = errs("listen a\n bind :80\n cookie SRV rewrite\n server s 127.0.0.1:1 agent-check\n option smtpchk\n balance rdp-cookie\n");
         assert_eq!(e.len(), 4, "{e:?}");
         assert!(e[0].contains("t.cfg:3") && e[0].contains("rewrite"));
         assert!(e[1].contains("t.cfg:4") && e[1].contains("agent checks"));
         assert!(e[2].contains("t.cfg:5") && e[2].contains("not implemented"));
-        assert!(e[3].contains("t.cfg:6") && e[3].contains("balance `uri`"));
+        assert!(e[3].contains("t.cfg:6") && e[3].contains("balance `rdp-cookie`"));
     }
 
     #[test]

@@ -992,6 +992,36 @@ pub enum Balance {
     Leastconn,
     Source,
     First,
+    /// `uri`, `url_param`, `hdr`: a hash of the part of the request that
+    /// [`Backend::hash_key`] names (round robin for a request without it).
+    Uri,
+    UrlParam,
+    Hdr,
+    /// `random`: the less loaded of two servers drawn at random by weight.
+    Random,
+}
+
+/// What a request-hashing `balance` hashes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum HashKey {
+    /// `uri [whole] [path-only] [len N] [depth N]`: the target (without its query but
+    /// with `whole`; without scheme and authority with `path-only`), its first `len`
+    /// characters or `depth` directories.
+    Uri {
+        #[serde(default)]
+        whole: bool,
+        #[serde(default)]
+        path_only: bool,
+        #[serde(default)]
+        len: Option<usize>,
+        #[serde(default)]
+        depth: Option<usize>,
+    },
+    /// `url_param NAME`: the query parameter's value.
+    UrlParam(String),
+    /// `hdr(NAME) [use_domain_only]`: the header's value (its domain's main label).
+    Hdr { name: String, domain_only: bool },
 }
 
 impl std::fmt::Display for Balance {
@@ -1002,6 +1032,10 @@ impl std::fmt::Display for Balance {
             Balance::Leastconn => "leastconn",
             Balance::Source => "source",
             Balance::First => "first",
+            Balance::Uri => "uri",
+            Balance::UrlParam => "url_param",
+            Balance::Hdr => "hdr",
+            Balance::Random => "random",
         })
     }
 }
@@ -1257,6 +1291,9 @@ pub struct Backend {
     pub mode: Mode,
     #[serde(default)]
     pub balance: Balance,
+    /// What `balance uri|url_param|hdr` hashes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash_key: Option<HashKey>,
     /// `hash-type consistent`.
     #[serde(default)]
     pub hash_consistent: bool,

@@ -834,6 +834,11 @@ async fn handle_inner(
     be.stats.open();
     let mut aff = Affinity::of(&be, ctx.peer.ip(), || ctx.local.ip());
     aff.cookie = cookie_server;
+    if let (Some(key), Some(r)) = (&be.cfg.hash_key, &pending) {
+        let target = r.uri().to_string();
+        let header = |n: &str| values_of(r.headers(), n).last().map(|v| v.to_string());
+        aff.hash = crate::balance::request_hash(key, &target, &header);
+    }
     let server_timeout = be.cfg.timeout_server.map(|d| d.0);
     let mut info = ConnInfo::default();
     let mut attempts = 0;

@@ -230,7 +230,9 @@ pub struct BackendRt {
 /// table key (`stick on src|dst`) when the backend has one.
 #[derive(Debug, Clone, Copy)]
 pub struct Affinity {
-    pub hash: u32,
+    /// What the backend's `balance` hashes (the client's address, a part of the
+    /// request), if it hashes and there is one.
+    pub hash: Option<u32>,
     pub key: Option<std::net::IpAddr>,
     /// The server the request's persistence cookie names.
     pub cookie: Option<usize>,
@@ -249,7 +251,8 @@ impl Affinity {
             crate::config::StickOn::Dst => local(),
         });
         Affinity {
-            hash: crate::balance::hash_ip(peer),
+            hash: (be.cfg.balance == crate::config::Balance::Source)
+                .then(|| crate::balance::hash_ip(peer)),
             key: key.map(|k| k.to_canonical()),
             cookie: None,
         }

@@ -841,6 +841,15 @@ async fn exchange_inner(
     be.stats.open();
     let mut aff = Affinity::of(&be, peer.ip(), || local_addr(client).ip());
     aff.cookie = cookie_server;
+    if let Some(key) = &be.cfg.hash_key {
+        // The request as the rules left it.
+        let target = verdict
+            .target
+            .clone()
+            .unwrap_or_else(|| req.target_text().into_owned());
+        let header = |n: &str| req.header_values(n).last().map(|v| v.to_string());
+        aff.hash = crate::balance::request_hash(key, &target, &header);
+    }
     let mut info = ConnInfo::default();
     let mut attempts = 0u32;
     let mut fresh = upgrade.is_some();
