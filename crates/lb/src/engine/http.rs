@@ -255,15 +255,7 @@ pub(super) async fn serve_hyper<IO>(
 /// (`errorfile`, `http-error`...), else the frontend's, else HAProxy's page. One that
 /// is to close without answering resets the stream.
 fn page_h2(fe: &FrontendRt, be: Option<&BackendRt>, code: u16) -> Response<ProxyBody> {
-    let a = super::rules::reply(
-        fe,
-        be,
-        code,
-        None,
-        &crate::sample::NoMessage,
-        &mut std::collections::HashMap::new(),
-    );
-    own_h2(&a, be)
+    own_h2(&super::rules::status_page(fe, be, code), be)
 }
 
 /// An answer of the load balancer's own, marked with the backend it was routed to.
@@ -379,6 +371,11 @@ fn values_of<'h>(h: &'h HeaderMap, name: &str) -> Vec<Cow<'h, str>> {
         .iter()
         .map(|v| String::from_utf8_lossy(v.as_bytes()))
         .collect()
+}
+
+/// A header's lines in `h`, as text of their own.
+fn owned_values(h: &HeaderMap) -> impl Fn(&str) -> Vec<String> + '_ {
+    move |n| values_of(h, n).into_iter().map(Cow::into_owned).collect()
 }
 
 fn lines_of(h: &HeaderMap) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
@@ -601,20 +598,7 @@ async fn handle_inner(
         String::new()
     };
     let mut captured = super::logfmt::Captured::default();
-    if !fe.cfg.captures.is_empty() {
-        let (headers, cookie) = super::rules::capture(
-            &fe.cfg.captures,
-            &|n: &str| {
-                values_of(req.headers(), n)
-                    .into_iter()
-                    .map(Cow::into_owned)
-                    .collect()
-            },
-            false,
-        );
-        captured.req = headers;
-        captured.cookie_req = cookie;
-    }
+    captured.take(&fe.cfg.captures, &owned_values(req.headers()), false);
     let unique_id = fe.cfg.unique_id_format.as_ref().and_then(|_| {
         let local = || ctx.local;
         let conn = Conn {
@@ -1001,20 +985,7 @@ async fn handle_inner(
     let reusable = (!be.cfg.http_server_close && !server_close)
         .then(|| (sender, sni.get(lease.idx).cloned().flatten()));
     let (mut rparts, rbody) = resp.into_parts();
-    if !fe.cfg.captures.is_empty() {
-        let (headers, cookie) = super::rules::capture(
-            &fe.cfg.captures,
-            &|n: &str| {
-                values_of(&rparts.headers, n)
-                    .into_iter()
-                    .map(Cow::into_owned)
-                    .collect()
-            },
-            true,
-        );
-        captured.res = headers;
-        captured.cookie_res = cookie;
-    }
+    captured.take(&fe.cfg.captures, &owned_values(&rparts.headers), true);
     strip_hop_by_hop(&mut rparts.headers);
     let li = LogInfo {
         when,

@@ -190,6 +190,62 @@ pub(super) struct Captured {
     pub cookie_res: Option<String>,
 }
 
+/// What a frontend's captures keep of a request (`response` false) or a response:
+/// each header's last line, cut to its length, then the cookie `NAME=value` whose name
+/// starts with the captured one.
+fn capture(
+    caps: &crate::config::Captures,
+    lines: &dyn Fn(&str) -> Vec<String>,
+    response: bool,
+) -> (Vec<Option<String>>, Option<String>) {
+    let list = if response {
+        &caps.response
+    } else {
+        &caps.request
+    };
+    let headers = list
+        .iter()
+        .map(|(name, len)| lines(name).last().map(|v| cut(v, *len).to_string()))
+        .collect();
+    let cookie = caps.cookie.as_ref().and_then(|(name, len)| {
+        let header = if response { "set-cookie" } else { "cookie" };
+        lines(header).iter().find_map(|line| {
+            // A request's `a=1; b=2`; a response's `a=1; Path=/` (its first pair).
+            let pairs: Vec<&str> = match response {
+                true => line.split(';').take(1).collect(),
+                false => line.split(';').collect(),
+            };
+            pairs
+                .into_iter()
+                .map(str::trim)
+                .find(|p| p.starts_with(name.as_str()) && p.contains('='))
+                .map(|p| cut(p, *len).to_string())
+        })
+    });
+    (headers, cookie)
+}
+
+impl Captured {
+    /// Keeps what the frontend's captures take of a request (`response` false) or a
+    /// response, whose header lines `lines` gives.
+    pub(super) fn take(
+        &mut self,
+        caps: &crate::config::Captures,
+        lines: &dyn Fn(&str) -> Vec<String>,
+        response: bool,
+    ) {
+        if caps.is_empty() {
+            return;
+        }
+        let (headers, cookie) = capture(caps, lines, response);
+        if response {
+            (self.res, self.cookie_res) = (headers, cookie);
+        } else {
+            (self.req, self.cookie_req) = (headers, cookie);
+        }
+    }
+}
+
 /// Captured headers as `%hr` writes them (`{a|b}`), or `%hrl` (`a b`, `-` for none).
 fn captured_list(caps: &[Option<String>], braces: bool) -> LogVal<'_> {
     if caps.is_empty() {

@@ -1298,6 +1298,11 @@ pub(super) fn log_traffic(
     rec: &super::logfmt::LogRec<'_>,
     vars: &mut dyn Vars,
 ) {
+    with_request(conn, req, |src| super::logfmt::traffic(rec, src, vars));
+}
+
+/// `f` with the samples of `req`, as the client sent it, on `conn`.
+fn with_request<T>(conn: &Conn<'_>, req: &dyn RequestView, f: impl FnOnce(&dyn Source) -> T) -> T {
     let st = Stage {
         conn,
         req,
@@ -1305,7 +1310,8 @@ pub(super) fn log_traffic(
         resp: None,
     };
     let v = Verdict::default();
-    super::logfmt::traffic(rec, &st.msg(&v), vars);
+    let msg = st.msg(&v);
+    f(&msg)
 }
 
 /// The request's id, when its frontend has a `unique-id-format`: made, as a log line
@@ -1317,48 +1323,18 @@ pub(super) fn unique_id(
     vars: &mut dyn Vars,
 ) -> Option<String> {
     let f = conn.fe.cfg.unique_id_format.as_ref()?;
-    let st = Stage {
-        conn,
-        req,
-        req_edits: None,
-        resp: None,
-    };
-    let v = Verdict::default();
-    Some(f.render_log(&st.msg(&v), vars, rec))
+    Some(with_request(conn, req, |src| f.render_log(src, vars, rec)))
 }
 
-/// What a frontend's captures keep of a request (`response` false) or a response:
-/// each header's last line, cut to its length, then the cookie `NAME=value` whose name
-/// starts with the captured one.
-pub(super) fn capture(
-    caps: &crate::config::Captures,
-    lines: &dyn Fn(&str) -> Vec<String>,
-    response: bool,
-) -> (Vec<Option<String>>, Option<String>) {
-    use super::logfmt::cut;
-    let list = if response {
-        &caps.response
-    } else {
-        &caps.request
-    };
-    let headers = list
-        .iter()
-        .map(|(name, len)| lines(name).last().map(|v| cut(v, *len).to_string()))
-        .collect();
-    let cookie = caps.cookie.as_ref().and_then(|(name, len)| {
-        let header = if response { "set-cookie" } else { "cookie" };
-        lines(header).iter().find_map(|line| {
-            // A request's `a=1; b=2`; a response's `a=1; Path=/` (its first pair).
-            let pairs: Vec<&str> = match response {
-                true => line.split(';').take(1).collect(),
-                false => line.split(';').collect(),
-            };
-            pairs
-                .into_iter()
-                .map(str::trim)
-                .find(|p| p.starts_with(name.as_str()) && p.contains('='))
-                .map(|p| cut(p, *len).to_string())
-        })
-    });
-    (headers, cookie)
+/// The page for a status the load balancer answers with itself (no server, a
+/// timeout...): the backend's answer for it, the frontend's, else HAProxy's.
+pub(super) fn status_page(fe: &FrontendRt, be: Option<&BackendRt>, status: u16) -> Answer {
+    reply(
+        fe,
+        be,
+        status,
+        None,
+        &crate::sample::NoMessage,
+        &mut HashMap::new(),
+    )
 }

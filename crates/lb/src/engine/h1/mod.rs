@@ -453,14 +453,7 @@ impl Trace<'_> {
 /// (`errorfile`, `http-error`...), else the frontend's, else HAProxy's page; `None`
 /// when it is to close without answering.
 fn page(fe: &FrontendRt, be: Option<&BackendRt>, code: u16) -> Option<Vec<u8>> {
-    let a = super::rules::reply(
-        fe,
-        be,
-        code,
-        None,
-        &crate::sample::NoMessage,
-        &mut HashMap::new(),
-    );
+    let a = super::rules::status_page(fe, be, code);
     (!a.silent).then(|| own_answer(&a, true))
 }
 
@@ -578,7 +571,7 @@ async fn exchange(
                     .map(|v| v.into_owned())
                     .collect()
             };
-            (c.req, c.cookie_req) = super::rules::capture(&fe.cfg.captures, &values, false);
+            c.take(&fe.cfg.captures, &values, false);
             li.captured = c;
         }
         let at = move || local;
@@ -1032,10 +1025,8 @@ async fn exchange_inner(
                 .map(|v| v.into_owned())
                 .collect()
         };
-        let (headers, cookie) = super::rules::capture(&fe.cfg.captures, &values, true);
         if let Ok(mut c) = trace.captured.lock() {
-            c.res = headers;
-            c.cookie_res = cookie;
+            c.take(&fe.cfg.captures, &values, true);
         }
     }
     let mut edits = response_rules(
