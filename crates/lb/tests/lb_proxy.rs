@@ -2644,3 +2644,75 @@ fn lb_request_hashing_balance_keeps_each_key_on_one_server() {
     let err = halo_lb::config::haproxy::parse(bad, "b.cfg").expect_err("refused");
     assert!(err.to_string().contains("b.cfg:2"), "{err}");
 }
+
+/// Named `defaults` sections and `from`: a proxy starts from the one it names (else
+/// the last), a defaults section from another; rules in a named defaults section run
+/// before the proxy's own; HAProxy's misuses of such sections are refused with the line.
+#[test]
+fn lb_named_defaults_with_rules() {
+    let a = HttpBackend::start("alpha");
+    let (p1, p2) = (free_port(), free_port());
+    let cfg = format!(
+        "defaults common\n mode http\n timeout connect 2s\n timeout client 10s\n timeout server 10s\n\
+         defaults tagged from common\n http-request set-header X-Order defaults\n\
+         http-request set-var(txn.who) str(from-defaults)\n\
+         defaults plain from common\n\
+         frontend one from tagged\n bind 127.0.0.1:{p1}\n\
+         http-request add-header X-Order proxy\n http-request set-header X-Who %[var(txn.who)]\n\
+         default_backend b\n\
+         frontend two from plain\n bind 127.0.0.1:{p2}\n default_backend b\n\
+         backend b from plain\n server a {}\n",
+        a.addr
+    );
+    let e = start_engine(&cfg);
+    let get = |port: u16| {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.write_all(b"GET /headers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .expect("send");
+        let mut out = String::new();
+        s.read_to_string(&mut out).expect("read");
+        out.to_ascii_lowercase()
+    };
+    let out = get(p1);
+    // The defaults' rules first, then the proxy's.
+    let first = out.find("x-order: defaults").expect("the defaults' header");
+    let second = out.find("x-order: proxy").expect("the proxy's header");
+    assert!(first < second, "{out}");
+    assert!(out.contains("x-who: from-defaults"), "{out}");
+    let out = get(p2);
+    assert!(!out.contains("x-order"), "from plain: no rule: {out}");
+    e.stop(Duration::ZERO);
+    for (text, line, why) in [
+        ("defaults\n http-request set-header X 1\n", 2, "anonymous"),
+        (
+            "defaults d\n mode http\n http-request set-header X 1\ndefaults from d\n",
+            4,
+            "cannot be the base of another defaults",
+        ),
+        (
+            "defaults d\n mode http\n http-request set-header X 1\nlisten l from d\n",
+            4,
+            "a listen section cannot start from it",
+        ),
+        (
+            "defaults d\n mode http\n http-request set-header X 1\nfrontend f from d\nbackend b from d\n",
+            5,
+            "frontends and backends cannot both",
+        ),
+        (
+            "defaults d\n tcp-request connection accept\nbackend b from d\n",
+            3,
+            "a backend cannot start from it",
+        ),
+        (
+            "defaults d\n mode http\n http-request track-sc0 src\n",
+            3,
+            "must name its `table`",
+        ),
+        ("frontend f from nope\n", 1, "no defaults section named `nope`"),
+    ] {
+        let err = halo_lb::config::haproxy::parse(text, "d.cfg").expect_err(text);
+        let err = err.to_string();
+        assert!(err.contains(&format!("d.cfg:{line}")) && err.contains(why), "{text}: {err}");
+    }
+}

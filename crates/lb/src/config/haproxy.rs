@@ -285,6 +285,16 @@ struct HttpSend {
     headers: Vec<(String, String)>,
 }
 
+impl Draft {
+    /// Whether it has TCP or HTTP rules (which proxies started from it inherit).
+    fn has_rules(&self) -> bool {
+        !(self.http_rules.is_empty()
+            && self.http_response_rules.is_empty()
+            && self.after_rules.is_empty()
+            && self.tcp_rules.is_empty())
+    }
+}
+
 #[derive(Default)]
 struct Parser<'a> {
     file: &'a str,
@@ -295,6 +305,10 @@ struct Parser<'a> {
     current: Option<Draft>,
     in_global: bool,
     defaults: Draft,
+    /// Named `defaults` sections, for `from NAME`; and, of those with rules, where
+    /// they are and whether a frontend, a backend uses them.
+    named_defaults: HashMap<String, Draft>,
+    rules_users: HashMap<String, (bool, bool)>,
     proxies: Vec<Draft>,
     /// `global` TLS settings that listeners start from.
     tls: TlsDefaults,
@@ -601,6 +615,9 @@ impl<'a> Parser<'a> {
     fn close_section(&mut self) {
         if let Some(d) = self.current.take() {
             if d.kind == Kind::Defaults {
+                if !d.name.is_empty() && d.name != "\u{0}skip" {
+                    self.named_defaults.insert(d.name.clone(), d.clone());
+                }
                 self.defaults = d;
             } else {
                 self.proxies.push(d);
@@ -655,18 +672,26 @@ impl<'a> Parser<'a> {
                     "frontend" => Kind::Frontend,
                     _ => Kind::Backend,
                 };
-                let name = words.get(1).map(|w| w.text.clone()).unwrap_or_default();
+                // `defaults [NAME] [from BASE]`, `frontend NAME [from BASE]`.
+                let (name, rest) = match words.get(1).map(|w| w.text.as_str()) {
+                    Some("from") | None => (String::new(), &words[1..]),
+                    Some(n) => (n.to_string(), &words[2..]),
+                };
                 if kind != Kind::Defaults && name.is_empty() {
                     self.err(lineno, kw, format!("a `{kw}` section needs a name"));
                 }
-                if let Some(w) = words.get(2) {
-                    if w.text == "from" {
-                        self.err(lineno, kw, "`from` (inheriting from a named defaults section) is not supported; the last `defaults` section applies");
-                    } else if kind == Kind::Listen || kind == Kind::Frontend {
+                let base = match rest {
+                    [] => None,
+                    [f, b] if f.text == "from" => Some(b.text.clone()),
+                    [f] if f.text == "from" => {
+                        self.err(lineno, kw, "`from` needs the name of a defaults section");
+                        None
+                    }
+                    [w, ..] if kind == Kind::Listen || kind == Kind::Frontend => {
                         // `listen name addr:port` (old syntax): a bind on the section line.
                         match parse_bind_addrs(&w.text) {
                             Ok(addrs) => {
-                                let mut d = self.new_draft(kind, &name, &place);
+                                let mut d = self.new_draft(kind, &name, &place, None);
                                 for a in addrs {
                                     d.binds.push(Bind {
                                         addr: a,
@@ -682,25 +707,48 @@ impl<'a> Parser<'a> {
                                 self.current = Some(d);
                                 return;
                             }
-                            Err(e) => self.err(lineno, kw, e),
+                            Err(e) => {
+                                self.err(lineno, kw, e);
+                                None
+                            }
                         }
-                    } else {
+                    }
+                    [w, ..] => {
                         self.err(
                             lineno,
                             kw,
                             format!("unexpected extra argument `{}`", w.text),
                         );
+                        None
+                    }
+                };
+                if let Some(b) = &base {
+                    if !self.named_defaults.contains_key(b) {
+                        self.err(
+                            lineno,
+                            kw,
+                            format!("no defaults section named `{b}` above this line"),
+                        );
                     }
                 }
                 let d = if kind == Kind::Defaults {
-                    Draft {
-                        kind,
-                        name,
-                        source: place,
-                        ..Default::default()
-                    }
+                    let mut d = match base.as_ref().and_then(|b| self.named_defaults.get(b)) {
+                        Some(b) if b.has_rules() => {
+                            self.err(lineno, kw, format!("defaults `{}` has TCP/HTTP rules: it cannot be the base of another defaults section", b.name));
+                            Draft::default()
+                        }
+                        Some(b) => b.clone(),
+                        None => Draft::default(),
+                    };
+                    d.kind = kind;
+                    d.name = name;
+                    d.source = place;
+                    d
                 } else {
-                    self.new_draft(kind, &name, &place)
+                    if let Err(e) = self.use_defaults(kind, base.as_deref()) {
+                        self.err(lineno, kw, e);
+                    }
+                    self.new_draft(kind, &name, &place, base.as_deref())
                 };
                 self.current = Some(d);
                 return;
@@ -758,19 +806,24 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn new_draft(&self, kind: Kind, name: &str, place: &str) -> Draft {
-        let mut d = self.defaults.clone();
+    /// A proxy's draft, from the defaults section named `base`, else the last one: its
+    /// settings and its rules (which run before the proxy's own).
+    fn new_draft(&self, kind: Kind, name: &str, place: &str, base: Option<&str>) -> Draft {
+        let mut d = base
+            .and_then(|b| self.named_defaults.get(b))
+            .unwrap_or(&self.defaults)
+            .clone();
         d.kind = kind;
         d.name = name.to_string();
         d.source = place.to_string();
         d.binds.clear();
         d.servers.clear();
-        d.acls.clear();
+        // The defaults' rules stay, and the anonymous ACLs they use.
+        d.acls.retain(|a| a.name.starts_with("<anonymous-"));
         d.use_backends.clear();
-        d.http_rules.clear();
-        d.http_response_rules.clear();
-        d.after_rules.clear();
-        d.tcp_rules.clear();
+        if kind == Kind::Backend {
+            d.tcp_rules.retain(|r| r.stage == TcpStage::Content);
+        }
         d.redirect_rules.clear();
         d.stick_table = None;
         d.stick_on = None;
@@ -778,8 +831,41 @@ impl<'a> Parser<'a> {
         d.monitor_fail.clear();
         d.stats_enabled = d.stats.any;
         d.disabled = false;
-        d.anon_acls = 0;
         d
+    }
+
+    /// Checks that a proxy may start from these defaults (`base`, else the last ones):
+    /// HAProxy's rules for defaults sections with TCP/HTTP rules.
+    fn use_defaults(&mut self, kind: Kind, base: Option<&str>) -> R<()> {
+        let d = match base {
+            Some(b) => match self.named_defaults.get(b) {
+                Some(d) => d,
+                None => return Ok(()),
+            },
+            None => &self.defaults,
+        };
+        if !d.has_rules() {
+            return Ok(());
+        }
+        let which = format!("defaults `{}` ({})", d.name, d.source);
+        if kind == Kind::Listen {
+            return Err(format!("{which} has TCP/HTTP rules: a listen section cannot start from it (use a frontend and a backend)"));
+        }
+        if kind == Kind::Backend && d.tcp_rules.iter().any(|r| r.stage != TcpStage::Content) {
+            return Err(format!("{which} has `tcp-request connection|session` rules: a backend cannot start from it"));
+        }
+        let users = self.rules_users.entry(d.name.clone()).or_default();
+        if kind == Kind::Frontend {
+            users.0 = true;
+        } else {
+            users.1 = true;
+        }
+        if users.0 && users.1 {
+            return Err(format!(
+                "{which} has TCP/HTTP rules: frontends and backends cannot both start from it"
+            ));
+        }
+        Ok(())
     }
 
     /// `user NAME password HASH|insecure-password PW [groups G,...]` or
@@ -1547,11 +1633,14 @@ impl<'a> Parser<'a> {
                 d.errorfiles.insert(r.status, r);
             }
             "http-request" | "http-response" => {
-                if k == Kind::Defaults {
-                    return Err(format!("`{kw}` rules in `defaults` are not supported; put them in the proxies"));
+                if k == Kind::Defaults && d.name.is_empty() {
+                    return Err(format!("`{kw}` rules in an anonymous `defaults` section: name the section and start proxies from it (`from NAME`)"));
                 }
                 let response = kw == "http-response";
                 let rule = parse_http_rule(d, &w[1..], place, response, self.replies())?;
+                if let (Kind::Defaults, HttpAction::Track(Track { table: None, .. })) = (k, &rule.action) {
+                    return Err("in a defaults section, `track-scN` must name its `table` (the proxy's own is not known there)".into());
+                }
                 if response {
                     d.http_response_rules.push(rule);
                 } else {
@@ -1559,10 +1648,13 @@ impl<'a> Parser<'a> {
                 }
             }
             "tcp-request" => {
-                if k == Kind::Defaults {
-                    return Err(format!("`{kw}` rules in `defaults` are not supported; put them in the proxies"));
+                if k == Kind::Defaults && d.name.is_empty() {
+                    return Err(format!("`{kw}` rules in an anonymous `defaults` section: name the section and start proxies from it (`from NAME`)"));
                 }
                 if let Some(rule) = parse_tcp_rule(d, &w[1..], place)? {
+                    if let (Kind::Defaults, TcpAction::Track(Track { table: None, .. })) = (k, &rule.action) {
+                        return Err("in a defaults section, `track-scN` must name its `table` (the proxy's own is not known there)".into());
+                    }
                     if rule.stage != TcpStage::Content && !k.has_front() {
                         return Err(format!("`tcp-request {}` rules belong to frontends", w[1].text));
                     }
@@ -1570,8 +1662,8 @@ impl<'a> Parser<'a> {
                 }
             }
             "http-after-response" => {
-                if k == Kind::Defaults {
-                    return Err(format!("`{kw}` rules in `defaults` are not supported; put them in the proxies"));
+                if k == Kind::Defaults && d.name.is_empty() {
+                    return Err(format!("`{kw}` rules in an anonymous `defaults` section: name the section and start proxies from it (`from NAME`)"));
                 }
                 let rule = parse_http_rule(d, &w[1..], place, true, self.replies())?;
                 let allowed = matches!(
