@@ -2716,3 +2716,70 @@ fn lb_named_defaults_with_rules() {
         assert!(err.contains(&format!("d.cfg:{line}")) && err.contains(why), "{text}: {err}");
     }
 }
+
+/// A WebSocket through a listener that terminates TLS (the HTTP engine that speaks
+/// TLS: noVNC consoles behind `bind ... ssl`): the 101 reaches the client, then bytes
+/// flow both ways; a handshake without its key is refused (400).
+#[test]
+fn lb_websocket_through_a_tls_listener() {
+    let srv = upgrade_echo_server();
+    let dir = tempfile::tempdir().expect("tmp");
+    tls_files(dir.path(), &[("site.pem", &["ws.test"])]);
+    let p = free_port();
+    let cfg = format!(
+        "defaults\n mode http\n timeout connect 2s\n timeout client 10s\n timeout server 10s\n\
+         listen ws\n bind 127.0.0.1:{p} ssl crt {}\n timeout tunnel 2s\n server s {srv}\n",
+        dir.path().join("certs/site.pem").display()
+    );
+    let e = start_engine(&cfg);
+    // A TLS client that sends a head, prints the answer's head, then (after a 101)
+    // sends `ping` and prints what comes back.
+    let script = r#"
+import socket, ssl, sys
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))), server_hostname="ws.test")
+s.settimeout(10)
+s.sendall(sys.argv[2].encode().replace(b"|", b"\r\n"))
+head = b""
+while b"\r\n\r\n" not in head:
+    b = s.recv(1)
+    if not b: break
+    head += b
+print(head.decode().split("\r\n")[0])
+print("accept" if b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in head else "no-accept")
+if head.startswith(b"HTTP/1.1 101"):
+    s.sendall(b"ping")
+    got = b""
+    while len(got) < 4:
+        b = s.recv(4 - len(got))
+        if not b: break
+        got += b
+    print(got.decode())
+"#;
+    let run = |head: &str| {
+        let out = std::process::Command::new("python3")
+            .args(["-c", script, &p.to_string(), head])
+            .output()
+            .expect("python3 runs");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let ws = "Host: ws.test|Connection: Upgrade|Upgrade: websocket|";
+    let out = run(&format!(
+        "GET /ws HTTP/1.1|{ws}Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==||"
+    ));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines.first().copied(),
+        Some("HTTP/1.1 101 Switching Protocols"),
+        "{out}"
+    );
+    assert_eq!(lines.get(1).copied(), Some("accept"), "{out}");
+    assert_eq!(
+        lines.get(2).copied(),
+        Some("ping"),
+        "echoed through the tunnel: {out}"
+    );
+    let out = run(&format!("GET /ws HTTP/1.1|{ws}|"));
+    assert!(out.starts_with("HTTP/1.1 400"), "no key: {out}");
+    e.stop(Duration::ZERO);
+}

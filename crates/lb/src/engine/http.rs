@@ -373,6 +373,20 @@ fn values_of<'h>(h: &'h HeaderMap, name: &str) -> Vec<Cow<'h, str>> {
         .collect()
 }
 
+/// The protocol a request asks to switch to: its `Upgrade` header, when `Connection`
+/// names it.
+fn upgrade_asked(h: &HeaderMap) -> Option<HeaderValue> {
+    let asked = h
+        .get_all(hyper::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    asked
+        .then(|| h.get(hyper::header::UPGRADE).cloned())
+        .flatten()
+}
+
 /// A header's lines in `h`, as text of their own.
 fn owned_values(h: &HeaderMap) -> impl Fn(&str) -> Vec<String> + '_ {
     move |n| values_of(h, n).into_iter().map(Cow::into_owned).collect()
@@ -583,10 +597,24 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
 
 async fn handle_inner(
     ctx: Arc<Ctx>,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     vars: &mut TxnVars<'_>,
 ) -> Response<ProxyBody> {
     let fe = &ctx.fe;
+    // A protocol switch (WebSocket) an HTTP/1.1 client asks for: the Upgrade header
+    // goes to the server and, if it switches, the connection becomes a tunnel.
+    let upgrade = match req.version() {
+        hyper::Version::HTTP_11 => upgrade_asked(req.headers()),
+        _ => None,
+    };
+    let websocket = upgrade
+        .as_ref()
+        .is_some_and(|u| u.as_bytes().eq_ignore_ascii_case(b"websocket"));
+    if websocket && !req.headers().contains_key("sec-websocket-key") {
+        // RFC 6455 §4.1: a WebSocket handshake carries its key.
+        return page_h2(fe, None, 400);
+    }
+    let client_up = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
     let start = Instant::now();
     let logging = fe.logger.is_active();
     let when = std::time::SystemTime::now();
@@ -803,6 +831,13 @@ async fn handle_inner(
         fe.cfg.forwardfor.as_ref().or(be.cfg.forwardfor.as_ref()),
         ctx.peer,
     );
+    if let Some(u) = &upgrade {
+        parts.headers.insert(
+            hyper::header::CONNECTION,
+            HeaderValue::from_static("upgrade"),
+        );
+        parts.headers.insert(hyper::header::UPGRADE, u.clone());
+    }
     let replayable = body.is_end_stream();
     let client_timeout = fe.cfg.timeout_client.map(|d| d.0);
     let in_counter = if replayable {
@@ -910,7 +945,7 @@ async fn handle_inner(
             }
         }
     };
-    let (resp, sender, lease, tr) = match result {
+    let (mut resp, sender, lease, tr) = match result {
         Ok(x) => x,
         Err((e, connecting)) => {
             be.stats.close();
@@ -959,6 +994,38 @@ async fn handle_inner(
         }
     };
     let code = resp.status().as_u16();
+    if let (101, Some(client_up)) = (code, client_up) {
+        if websocket && !resp.headers().contains_key("sec-websocket-accept") {
+            // RFC 6455 §4.1: a server that accepts the handshake answers its key.
+            be.stats.close();
+            return page_h2(fe, Some(&be), 502);
+        }
+        let server_up = hyper::upgrade::on(&mut resp);
+        fe.stats.status(code);
+        be.stats.status(code);
+        let idle = super::tcp::tunnel_idle(fe, &be);
+        let be2 = be.clone();
+        tokio::spawn(async move {
+            let _lease = lease;
+            if let (Ok(c), Ok(s)) = tokio::join!(client_up, server_up) {
+                copy_idle(TokioIo::new(c), TokioIo::new(s), idle).await;
+            }
+            be2.stats.close();
+        });
+        let (mut parts, _) = resp.into_parts();
+        let switched_to = parts.headers.get(hyper::header::UPGRADE).cloned();
+        strip_hop_by_hop(&mut parts.headers);
+        parts.headers.insert(
+            hyper::header::CONNECTION,
+            HeaderValue::from_static("upgrade"),
+        );
+        if let Some(u) = switched_to {
+            parts.headers.insert(hyper::header::UPGRADE, u);
+        }
+        let mut r = Response::from_parts(parts, full(Bytes::new()));
+        r.extensions_mut().insert(RoutedTo(be.cfg.name.clone()));
+        return r;
+    }
     let srv = lease.server();
     if srv.cfg.observe == Some(crate::config::Observe::Layer7) {
         be.health_event(
@@ -1195,6 +1262,8 @@ where
         .kills_sessions
         .then(|| lease.server().shared.kill.subscribe());
     tokio::spawn(async move {
+        // With upgrades: after a 101 the connection becomes the tunnel's.
+        let conn = conn.with_upgrades();
         match &mut kill {
             None => {
                 let _ = conn.await;
