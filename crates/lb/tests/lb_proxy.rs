@@ -2719,17 +2719,23 @@ fn lb_named_defaults_with_rules() {
 
 /// A WebSocket through a listener that terminates TLS (the HTTP engine that speaks
 /// TLS: noVNC consoles behind `bind ... ssl`): the 101 reaches the client, then bytes
-/// flow both ways; a handshake without its key is refused (400).
+/// flow both ways, and the tunnel is logged when it ends; a handshake without its key
+/// is refused (400).
 #[test]
 fn lb_websocket_through_a_tls_listener() {
     let srv = upgrade_echo_server();
     let dir = tempfile::tempdir().expect("tmp");
     tls_files(dir.path(), &[("site.pem", &["ws.test"])]);
+    let sys = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+    sys.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
     let p = free_port();
     let cfg = format!(
         "defaults\n mode http\n timeout connect 2s\n timeout client 10s\n timeout server 10s\n\
-         listen ws\n bind 127.0.0.1:{p} ssl crt {}\n timeout tunnel 2s\n server s {srv}\n",
-        dir.path().join("certs/site.pem").display()
+         listen ws\n bind 127.0.0.1:{p} ssl crt {}\n timeout tunnel 2s\n server s {srv}\n\
+         log {} format raw local0\n log-format \"%ST %b/%s %B\"\n",
+        dir.path().join("certs/site.pem").display(),
+        sys.local_addr().expect("addr")
     );
     let e = start_engine(&cfg);
     // A TLS client that sends a head, prints the answer's head, then (after a 101)
@@ -2779,6 +2785,9 @@ if head.startswith(b"HTTP/1.1 101"):
         Some("ping"),
         "echoed through the tunnel: {out}"
     );
+    let mut buf = [0u8; 256];
+    let n = sys.recv(&mut buf).expect("the tunnel's log line");
+    assert_eq!(String::from_utf8_lossy(&buf[..n]), "101 ws/s 4");
     let out = run(&format!("GET /ws HTTP/1.1|{ws}|"));
     assert!(out.starts_with("HTTP/1.1 400"), "no key: {out}");
     e.stop(Duration::ZERO);

@@ -1005,12 +1005,33 @@ async fn handle_inner(
         be.stats.status(code);
         let idle = super::tcp::tunnel_idle(fe, &be);
         let be2 = be.clone();
+        let fe2 = fe.clone();
+        let peer = ctx.peer;
+        // Logged when the tunnel ends, with what went to the client.
+        let li = LogInfo {
+            when,
+            number,
+            captured: captured.clone(),
+            start,
+            local: Some(ctx.local),
+            tls: ctx.tls.is_some(),
+            unique_id: unique_id.clone(),
+            request_line,
+            backend: be.cfg.name.clone(),
+            server: lease.server().cfg.name.clone(),
+            tw: info.queue_ms,
+            tc: info.connect_ms,
+            tr: tr.as_millis() as u64,
+            retries: info.retries,
+        };
         tokio::spawn(async move {
             let _lease = lease;
+            let mut to_client = 0;
             if let (Ok(c), Ok(s)) = tokio::join!(client_up, server_up) {
-                copy_idle(TokioIo::new(c), TokioIo::new(s), idle).await;
+                to_client = copy_idle(TokioIo::new(c), TokioIo::new(s), idle).await.1;
             }
             be2.stats.close();
+            log_http(&fe2, peer, &li, 101, to_client, "--");
         });
         let (mut parts, _) = resp.into_parts();
         let switched_to = parts.headers.get(hyper::header::UPGRADE).cloned();
