@@ -2769,6 +2769,7 @@ pub fn parse_bind_addrs(spec: &str) -> R<Vec<SocketAddr>> {
         if part.starts_with('/')
             || part.starts_with("unix@")
             || part.starts_with("abns@")
+            || part.starts_with("sockpair@")
             || part.starts_with("fd@")
         {
             return Err(format!(

@@ -442,7 +442,7 @@ pub(super) fn client_cert_sample(
                     let i = if *occ > 0 {
                         usize::try_from(*occ - 1).ok()?
                     } else {
-                        found.len().checked_sub(usize::try_from(-*occ).ok()?)?
+                        found.len().checked_sub(occ.unsigned_abs() as usize)?
                     };
                     Value::Str(found.get(i)?.to_string())
                 }
@@ -478,6 +478,29 @@ fn asn1_time(t: &x509_parser::time::ASN1Time) -> String {
 #[cfg(test)]
 mod tests {
     use super::covers;
+
+    #[test]
+    fn client_certificate_names_by_occurrence_never_panic() {
+        use crate::sample::{ClientCert, Value};
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut p = rcgen::CertificateParams::new(vec!["a.test".to_string()]).expect("params");
+        p.distinguished_name = rcgen::DistinguishedName::new();
+        p.distinguished_name
+            .push(rcgen::DnType::CommonName, "alice");
+        let der = p.self_signed(&key).expect("cert").der().to_vec();
+        let dn = |occ: i32| ClientCert::Dn {
+            issuer: false,
+            entry: Some("CN".into()),
+            occ,
+            rfc2253: false,
+        };
+        let get = |occ| super::client_cert_sample(Some(&der), &dn(occ));
+        assert_eq!(get(1), Some(Value::Str("alice".into())));
+        assert_eq!(get(-1), Some(Value::Str("alice".into())));
+        assert_eq!(get(2), None);
+        assert_eq!(get(i32::MIN), None);
+        assert_eq!(get(i32::MAX), None);
+    }
 
     #[test]
     fn wildcards_cover_one_label() {
