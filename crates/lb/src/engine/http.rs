@@ -525,6 +525,7 @@ pub(super) fn is_l7_error(code: u16) -> bool {
     (500..=599).contains(&code) && code != 501 && code != 505
 }
 
+#[derive(Clone)]
 pub(super) struct LogInfo {
     /// When the request came.
     pub(super) when: std::time::SystemTime,
@@ -544,6 +545,48 @@ pub(super) struct LogInfo {
     pub(super) tc: u64,
     pub(super) tr: u64,
     pub(super) retries: u32,
+}
+
+impl LogInfo {
+    /// What a request's log line tells from the start: when and where it came.
+    pub(super) fn new(
+        when: std::time::SystemTime,
+        number: u64,
+        start: Instant,
+        local: Option<SocketAddr>,
+        tls: bool,
+        request_line: String,
+    ) -> LogInfo {
+        LogInfo {
+            when,
+            start,
+            local,
+            tls,
+            unique_id: None,
+            number,
+            captured: Default::default(),
+            request_line,
+            backend: String::new(),
+            server: String::new(),
+            tw: 0,
+            tc: 0,
+            tr: 0,
+            retries: 0,
+        }
+    }
+
+    /// The same, with where it went and how long the server took.
+    pub(super) fn at(self, backend: String, server: String, info: ConnInfo, tr: u64) -> LogInfo {
+        LogInfo {
+            backend,
+            server,
+            tw: info.queue_ms,
+            tc: info.connect_ms,
+            tr,
+            retries: info.retries,
+            ..self
+        }
+    }
 }
 
 /// A server's answer (its `http-after-response` rules already applied).
@@ -620,57 +663,38 @@ async fn handle_inner(
     let when = std::time::SystemTime::now();
     let number = super::logfmt::number(fe);
     fe.stats.req_tot.fetch_add(1, Relaxed);
-    let request_line = if logging {
+    let request_line = if logging || fe.cfg.unique_id_format.is_some() {
         format!("{} {} {:?}", req.method(), req.uri(), req.version())
     } else {
         String::new()
     };
-    let mut captured = super::logfmt::Captured::default();
-    captured.take(&fe.cfg.captures, &owned_values(req.headers()), false);
-    let unique_id = fe.cfg.unique_id_format.as_ref().and_then(|_| {
+    let mut base = LogInfo::new(
+        when,
+        number,
+        start,
+        Some(ctx.local),
+        ctx.tls.is_some(),
+        request_line,
+    );
+    base.captured
+        .take(&fe.cfg.captures, &owned_values(req.headers()), false);
+    if fe.cfg.unique_id_format.is_some() {
         let local = || ctx.local;
         let conn = Conn {
             tls: ctx.tls.as_ref(),
             ..Conn::new(ctx.peer, &local, fe)
         };
-        let li = LogInfo {
-            when,
-            number,
-            captured: captured.clone(),
-            start,
-            local: Some(ctx.local),
-            tls: ctx.tls.is_some(),
-            unique_id: None,
-            request_line: format!("{} {} {:?}", req.method(), req.uri(), req.version()),
-            backend: String::new(),
-            server: String::new(),
-            tw: 0,
-            tc: 0,
-            tr: 0,
-            retries: 0,
-        };
-        let rec = log_rec(fe, ctx.peer, &li, 0, 0, "");
-        super::rules::unique_id(&conn, &req, &rec, &mut *vars)
-    });
+        let rec = log_rec(fe, ctx.peer, &base, 0, 0, "");
+        base.unique_id = super::rules::unique_id(&conn, &req, &rec, &mut *vars);
+    }
+    let base = base;
+    let unique_id = base.unique_id.as_deref();
     // A request answered here, without a server: counted and logged.
     let own = |code: u16, server: &str, term: &str| {
         fe.stats.status(code);
-        let info = LogInfo {
-            when,
-            number,
-            captured: captured.clone(),
-            start,
-            local: Some(ctx.local),
-            tls: ctx.tls.is_some(),
-            unique_id: unique_id.clone(),
-            request_line: request_line.clone(),
-            backend: fe.cfg.name.clone(),
-            server: server.into(),
-            tw: 0,
-            tc: 0,
-            tr: 0,
-            retries: 0,
-        };
+        let info = base
+            .clone()
+            .at(fe.cfg.name.clone(), server.into(), ConnInfo::default(), 0);
         log_http(fe, ctx.peer, &info, code, 0, term);
     };
     let local = || ctx.local;
@@ -682,7 +706,7 @@ async fn handle_inner(
         server: None,
         tls: ctx.tls.as_ref(),
         payload: None,
-        unique_id: unique_id.as_deref(),
+        unique_id,
     };
     let st = Stage {
         conn: &conn,
@@ -734,8 +758,8 @@ async fn handle_inner(
         Some(own_h2(a, be))
     };
     let mut verdict = frontend_request_rules(&st, fe, &mut *vars);
-    if let (Some(h), Some(id)) = (&fe.cfg.unique_id_header, &unique_id) {
-        verdict.added.push((h.as_str(), id.clone()));
+    if let (Some(h), Some(id)) = (&fe.cfg.unique_id_header, unique_id) {
+        verdict.added.push((h.as_str(), id.to_string()));
     }
     if let Some(answer) = settle(&verdict, None) {
         return answer;
@@ -970,22 +994,7 @@ async fn handle_inner(
             log_http(
                 fe,
                 ctx.peer,
-                &LogInfo {
-                    when,
-                    number,
-                    captured: captured.clone(),
-                    start,
-                    local: Some(ctx.local),
-                    tls: ctx.tls.is_some(),
-                    unique_id: unique_id.clone(),
-                    request_line,
-                    backend: be.cfg.name.clone(),
-                    server,
-                    tw: info.queue_ms,
-                    tc: info.connect_ms,
-                    tr: 0,
-                    retries: info.retries,
-                },
+                &base.clone().at(be.cfg.name.clone(), server, info, 0),
                 code.as_u16(),
                 0,
                 term,
@@ -1008,22 +1017,12 @@ async fn handle_inner(
         let fe2 = fe.clone();
         let peer = ctx.peer;
         // Logged when the tunnel ends, with what went to the client.
-        let li = LogInfo {
-            when,
-            number,
-            captured: captured.clone(),
-            start,
-            local: Some(ctx.local),
-            tls: ctx.tls.is_some(),
-            unique_id: unique_id.clone(),
-            request_line,
-            backend: be.cfg.name.clone(),
-            server: lease.server().cfg.name.clone(),
-            tw: info.queue_ms,
-            tc: info.connect_ms,
-            tr: tr.as_millis() as u64,
-            retries: info.retries,
-        };
+        let li = base.clone().at(
+            be.cfg.name.clone(),
+            lease.server().cfg.name.clone(),
+            info,
+            tr.as_millis() as u64,
+        );
         tokio::spawn(async move {
             let _lease = lease;
             let mut to_client = 0;
@@ -1073,24 +1072,15 @@ async fn handle_inner(
     let reusable = (!be.cfg.http_server_close && !server_close)
         .then(|| (sender, sni.get(lease.idx).cloned().flatten()));
     let (mut rparts, rbody) = resp.into_parts();
-    captured.take(&fe.cfg.captures, &owned_values(&rparts.headers), true);
+    let mut li = base.clone().at(
+        be.cfg.name.clone(),
+        srv.cfg.name.clone(),
+        info,
+        tr.as_millis() as u64,
+    );
+    li.captured
+        .take(&fe.cfg.captures, &owned_values(&rparts.headers), true);
     strip_hop_by_hop(&mut rparts.headers);
-    let li = LogInfo {
-        when,
-        number,
-        captured: captured.clone(),
-        start,
-        local: Some(ctx.local),
-        tls: ctx.tls.is_some(),
-        unique_id: unique_id.clone(),
-        request_line,
-        backend: be.cfg.name.clone(),
-        server: srv.cfg.name.clone(),
-        tw: info.queue_ms,
-        tc: info.connect_ms,
-        tr: tr.as_millis() as u64,
-        retries: info.retries,
-    };
     if let Some(seen) = &seen {
         let conn = Conn {
             peer: ctx.peer,
@@ -1100,7 +1090,7 @@ async fn handle_inner(
             server: Some(&srv.cfg.name),
             tls: ctx.tls.as_ref(),
             payload: None,
-            unique_id: unique_id.as_deref(),
+            unique_id,
         };
         let head = Response::from_parts(rparts, ());
         let mut edits = response_rules(

@@ -338,20 +338,16 @@ impl Trace<'_> {
             return;
         }
         let li = LogInfo {
-            when: self.when,
-            number: self.number,
-            captured: Default::default(),
-            start: self.start.unwrap_or_else(Instant::now),
-            local: None,
-            tls: false,
             unique_id: self.unique_id.clone(),
-            request_line: self.request_line.clone(),
-            backend: backend.to_string(),
-            server: server.to_string(),
-            tw: info.queue_ms,
-            tc: info.connect_ms,
-            tr,
-            retries: info.retries,
+            ..LogInfo::new(
+                self.when,
+                self.number,
+                self.start.unwrap_or_else(Instant::now),
+                None,
+                false,
+                self.request_line.clone(),
+            )
+            .at(backend.to_string(), server.to_string(), info, tr)
         };
         if let Ok(mut l) = self.line.lock() {
             *l = Some((li, code, bytes, term.to_string()));
@@ -514,22 +510,14 @@ async fn exchange(
     let unique_id = fe.cfg.unique_id_format.as_ref().and_then(|_| {
         let local = local_addr(client);
         let at = move || local;
-        let li = LogInfo {
+        let li = LogInfo::new(
             when,
             number,
-            captured: Default::default(),
-            start: Instant::now(),
-            local: Some(local),
-            tls: false,
-            unique_id: None,
-            request_line: req.line().into_owned(),
-            backend: String::new(),
-            server: String::new(),
-            tw: 0,
-            tc: 0,
-            tr: 0,
-            retries: 0,
-        };
+            Instant::now(),
+            Some(local),
+            false,
+            req.line().into_owned(),
+        );
         let rec = super::http::log_rec(fe, peer, &li, 0, 0, "");
         super::rules::unique_id(&Conn::new(peer, &at, fe), &req, &rec, &mut vars)
     });
