@@ -2181,6 +2181,117 @@ fn lb_stick_table_counters_limit_request_rates() {
     );
 }
 
+/// Tracking for the whole connection, the usual way to limit clients:
+/// `tcp-request connection track-sc0 src` with `tcp-request connection reject if {
+/// sc_conn_cur(0) gt 2 }` (concurrent connections) and `http-request deny if {
+/// sc_http_req_rate(0) gt 3 }` (every request of the connection counts on the entry,
+/// before the rules see it): over one HTTP/1.1 keep-alive connection and one HTTP/2
+/// connection the fourth request is refused; a third connection held beside two open
+/// ones is closed unanswered; `sess_cnt` counts the accepted connections, `conn_cur`
+/// goes back to 0 when they close.
+#[test]
+fn lb_connection_tracking_counts_every_request_of_the_connection() {
+    let a = HttpBackend::start("alpha");
+    let p = free_port();
+    let dir = tempfile::tempdir().expect("tmp");
+    let sock = dir.path().join("admin.sock");
+    let cfg = format!(
+        "global\n stats socket {sock} level admin\n\
+         defaults\n mode http\n timeout connect 2s\n timeout client 10s\n timeout server 10s\n\
+         frontend fe\n bind 127.0.0.1:{p}\n\
+         stick-table type ip size 1k expire 30s store conn_cur,sess_cnt,http_req_cnt,http_req_rate(10s)\n\
+         tcp-request connection track-sc0 src\n\
+         tcp-request connection reject if {{ sc_conn_cur(0) gt 2 }}\n\
+         http-request deny deny_status 429 if {{ sc_http_req_rate(0) gt 3 }}\n\
+         http-request return status 200 content-type text/plain lf-string \"%[sc_http_req_cnt(0)] %[sc0_sess_cnt]\" if {{ path /count }}\n\
+         default_backend be\n\
+         backend be\n server a {a}\n",
+        sock = sock.display(),
+        a = a.addr
+    );
+    let e = start_engine(&cfg);
+    let url = format!("http://127.0.0.1:{p}/");
+    // One connection, five requests (curl reuses it for every URL). A refusal ends an
+    // HTTP/1 connection (as HAProxy's deny does): the fifth request comes on a new one,
+    // refused too (the rate is the client's).
+    let mut args = vec![
+        "--http1.1",
+        "-s",
+        "-w",
+        "%{http_code} %{num_connects}\n",
+        "--interface",
+        "127.0.0.2",
+    ];
+    for _ in 0..5 {
+        args.extend(["-o", "/dev/null", url.as_str()]);
+    }
+    let (_, out) = curl(&args);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines, ["200 1", "200 0", "200 0", "429 0", "429 1"]);
+    // Five concurrent streams of one HTTP/2 connection (from 127.0.0.1): three pass.
+    let urls: Vec<String> = (1..=5).map(|i| format!("{url}?{i}")).collect();
+    let out = std::process::Command::new("nghttp")
+        .args(["-n", "-s"])
+        .args(&urls)
+        .output()
+        .expect("nghttp (apt-get install nghttp2-client)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let codes: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(" /?"))
+        .filter_map(|l| l.split_whitespace().nth(4))
+        .collect();
+    let refused = codes.iter().filter(|c| **c == "429").count();
+    assert_eq!((codes.len(), refused), (5, 2), "{text}");
+    // The third of three connections held at once is closed before any answer.
+    let open: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(("127.0.0.1", p)).expect("connect"))
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut third = TcpStream::connect(("127.0.0.1", p)).expect("connect");
+    third
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let _ = third.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n");
+    let mut buf = Vec::new();
+    let got = third.read_to_end(&mut buf);
+    assert!(
+        got.is_err() || buf.is_empty(),
+        "a third connection got {:?}",
+        String::from_utf8_lossy(&buf)
+    );
+    drop(open);
+    std::thread::sleep(Duration::from_millis(300));
+    // A new connection from 127.0.0.4: its first request is counted before the rules
+    // read it; its session is its first.
+    let (_, out) = curl(&[
+        "-s",
+        "--interface",
+        "127.0.0.4",
+        &format!("http://127.0.0.1:{p}/count"),
+    ]);
+    assert_eq!(out, "1 1", "sc_http_req_cnt(0) and sc0_sess_cnt");
+    let shown = admin_command(&sock, "show table fe").expect("show table");
+    let line = |key: &str| {
+        shown
+            .lines()
+            .find(|l| l.contains(&format!("key={key} ")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        line("127.0.0.2").ends_with(" conn_cur=0 sess_cnt=2 http_req_cnt=5 http_req_rate(10000)=5"),
+        "{shown}"
+    );
+    // 127.0.0.1: the HTTP/2 connection, then three, the last refused before it became
+    // a session.
+    assert!(
+        line("127.0.0.1").ends_with(" conn_cur=0 sess_cnt=3 http_req_cnt=5 http_req_rate(10000)=5"),
+        "{shown}"
+    );
+    e.stop(Duration::ZERO);
+}
+
 /// `cookie NAME insert indirect nocache httponly` with per-server `cookie`: a new client
 /// is told its server in a cookie (marked private for caches), a client with the cookie
 /// stays on that server and the server never sees the cookie, and when that server

@@ -4116,12 +4116,7 @@ fn parse_tcp_rule(d: &mut Draft, w: &[Word], place: &str) -> R<Option<TcpRule>> 
         None => (verb, None),
     };
     let action = match (name, inner, args.as_slice()) {
-        (t, None, _) if t.starts_with("track-sc") => {
-            if stage != TcpStage::Content {
-                return Err(format!("`tcp-request {} {t}`: tracking is supported in `tcp-request content` and `http-request` rules", w[0].text));
-            }
-            TcpAction::Track(parse_track(t, &args)?)
-        }
+        (t, None, _) if t.starts_with("track-sc") => TcpAction::Track(parse_track(t, &args)?),
         ("accept", None, []) => TcpAction::Accept,
         ("reject", None, []) => TcpAction::Reject,
         ("set-var" | "set-var-fmt", Some(var), [v]) => TcpAction::SetVar {

@@ -729,7 +729,8 @@ pub enum TcpStage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum TcpAction {
-    /// `track-scN KEY [table T]` (`content` only).
+    /// `track-scN KEY [table T]`: at the `connection` and `session` stages, for the
+    /// whole connection (each of its HTTP requests counted on the entry).
     Track(Track),
     /// Stops this stage's rules; the connection goes on.
     Accept,

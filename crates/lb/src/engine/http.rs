@@ -54,7 +54,7 @@ struct Ctx {
     local: SocketAddr,
     /// The session's variables as the connection's rules left them: each request
     /// starts from them (its own changes to `sess.` stay with it).
-    sess: std::collections::HashMap<String, crate::sample::Value>,
+    sess: super::rules::Session,
     /// The client connection's TLS, if any.
     tls: Option<super::rules::TlsInfo>,
 }
@@ -156,7 +156,7 @@ pub async fn session_h2(
     fe: &Arc<FrontendRt>,
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
-    sess: std::collections::HashMap<String, crate::sample::Value>,
+    sess: super::rules::Session,
 ) {
     let local = local_addr(&stream);
     let c = Client {
@@ -172,7 +172,7 @@ pub async fn session_h2(
 pub(super) struct Client {
     pub(super) peer: SocketAddr,
     pub(super) local: SocketAddr,
-    pub(super) sess: std::collections::HashMap<String, crate::sample::Value>,
+    pub(super) sess: super::rules::Session,
     pub(super) tls: Option<super::rules::TlsInfo>,
 }
 
@@ -601,7 +601,7 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
     let fe = ctx.fe.clone();
     // Variables: a request on HTTP/2 starts from the connection's session scope.
     let mut sess = ctx.sess.clone();
-    let mut vars = TxnVars::new(&mut sess, &fe);
+    let mut vars = TxnVars::request(&mut sess, &fe);
     // What `http-after-response` rules read of the request, when some proxy has them.
     let head = fe.after_any.then(|| Request::from_parts(head_of(&req), ()));
     let mut resp = handle_inner(ctx.clone(), req, &mut vars).await;

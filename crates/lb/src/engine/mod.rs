@@ -1026,7 +1026,7 @@ async fn serve_conn(
     }
     fe.stats.open();
     // The session's variables, which `tcp-request connection|session` rules may set.
-    let mut sess = HashMap::new();
+    let mut sess = rules::Session::default();
     use crate::config::TcpStage::{Connection, Content, Session};
     // In `mode tcp` (not terminating TLS), `inspect-delay` has the content rules and
     // the routing read the client's first bytes.
@@ -1038,19 +1038,15 @@ async fn serve_conn(
         true => &[Connection, Session, Content],
         false => &[Connection, Session],
     };
-    let mut tracked = Vec::new();
     if lst.accept_proxy {
         // The `tcp-request connection` rules see the proxy in front; the header comes
         // before anything else.
-        if !fe.cfg.tcp_request.is_empty() {
-            match accepted(&fe, &stream, peer, &mut sess, None, &stages[..1]) {
-                Some(t) => tracked.push(t),
-                None => {
-                    fe.stats.denied.fetch_add(1, Relaxed);
-                    fe.stats.close();
-                    return;
-                }
-            }
+        if !fe.cfg.tcp_request.is_empty()
+            && !accepted(&fe, &stream, peer, &mut sess, None, &stages[..1])
+        {
+            fe.stats.denied.fetch_add(1, Relaxed);
+            fe.stats.close();
+            return;
         }
         let within = fe
             .cfg
@@ -1074,28 +1070,20 @@ async fn serve_conn(
         true => &stages[1..],
         false => stages,
     };
-    if !fe.cfg.tcp_request.is_empty() {
-        match accepted(&fe, &stream, peer, &mut sess, None, stages) {
-            Some(t) => tracked.push(t),
-            None => {
-                fe.stats.denied.fetch_add(1, Relaxed);
-                fe.stats.close();
-                return;
-            }
-        }
+    if !fe.cfg.tcp_request.is_empty() && !accepted(&fe, &stream, peer, &mut sess, None, stages) {
+        fe.stats.denied.fetch_add(1, Relaxed);
+        fe.stats.close();
+        return;
     }
     let payload = match inspect {
         Some(d) => Some(payload::inspect(&stream, d).await),
         None => None,
     };
     if let (Some(p), false) = (&payload, fe.cfg.tcp_request.is_empty()) {
-        match accepted(&fe, &stream, peer, &mut sess, Some(p), &[Content]) {
-            Some(t) => tracked.push(t),
-            None => {
-                fe.stats.denied.fetch_add(1, Relaxed);
-                fe.stats.close();
-                return;
-            }
+        if !accepted(&fe, &stream, peer, &mut sess, Some(p), &[Content]) {
+            fe.stats.denied.fetch_add(1, Relaxed);
+            fe.stats.close();
+            return;
         }
     }
     if let Some(acceptor) = tls {
@@ -1163,10 +1151,10 @@ fn accepted(
     fe: &FrontendRt,
     stream: &tokio::net::TcpStream,
     peer: SocketAddr,
-    sess: &mut HashMap<String, crate::sample::Value>,
+    sess: &mut rules::Session,
     payload: Option<&[u8]>,
     stages: &[crate::config::TcpStage],
-) -> Option<table::StreamCounters> {
+) -> bool {
     let local = || http::local_addr(stream);
     let conn = rules::Conn {
         payload,
@@ -1176,8 +1164,19 @@ fn accepted(
     let pass = stages.iter().all(|stage| {
         rules::tcp_rules_pass(&fe.cfg.tcp_request, *stage, &fe.cfg.acl, &conn, &mut vars)
     });
-    // What `track-sc*` tracked stays tracked for the connection.
-    pass.then(|| std::mem::take(&mut vars.counters))
+    // What `track-sc*` tracked stays tracked for the connection (in `mode http`, the
+    // connection and session stages' entries, which its requests count on).
+    let counters = std::mem::take(&mut vars.counters);
+    drop(vars);
+    if !pass {
+        return false;
+    }
+    if stages.contains(&crate::config::TcpStage::Session) {
+        // A session begins: counted on what its connection's rules track.
+        counters.count(crate::sample::stick::Counter::Sess);
+    }
+    sess.tracked = counters.slots;
+    true
 }
 
 /// Per worker thread: the sessions it carries, the connections it accepted and those it

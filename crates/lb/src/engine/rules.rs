@@ -232,6 +232,15 @@ impl<'a> Verdict<'a> {
     }
 }
 
+/// What lasts as long as the client connection: its variables (`sess.`) and the
+/// stick-table entries its `tcp-request connection|session` rules track, which each of
+/// its requests counts on.
+#[derive(Debug, Default, Clone)]
+pub struct Session {
+    pub vars: HashMap<String, Value>,
+    pub tracked: super::table::Slots,
+}
+
 /// The variables a transaction sees: its own (`txn.`, `req.`, `res.`), its session's
 /// (`sess.`), the process's (`proc.`).
 pub(super) struct TxnVars<'x> {
@@ -245,13 +254,21 @@ pub(super) struct TxnVars<'x> {
 impl<'x> TxnVars<'x> {
     /// A transaction of frontend `fe`, whose table `src_*` and `track-sc*` use
     /// without `table`.
-    pub(super) fn new(sess: &'x mut HashMap<String, Value>, fe: &'x FrontendRt) -> TxnVars<'x> {
+    pub(super) fn new(sess: &'x mut Session, fe: &'x FrontendRt) -> TxnVars<'x> {
         TxnVars {
             txn: HashMap::new(),
-            sess,
+            counters: super::table::StreamCounters::new(&fe.tables, &fe.cfg.name, &sess.tracked),
+            sess: &mut sess.vars,
             proc: &fe.proc_vars,
-            counters: super::table::StreamCounters::new(&fe.tables, &fe.cfg.name),
         }
+    }
+
+    /// An HTTP request's transaction: it counts as a request on what its session
+    /// tracks (before its own rules run, which see it counted).
+    pub(super) fn request(sess: &'x mut Session, fe: &'x FrontendRt) -> TxnVars<'x> {
+        let vars = TxnVars::new(sess, fe);
+        vars.counters.count(crate::sample::stick::Counter::HttpReq);
+        vars
     }
 }
 

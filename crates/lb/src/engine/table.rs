@@ -120,10 +120,11 @@ fn rank(s: &Stored) -> u8 {
         Counter::Gpc0 => 1 + r,
         Counter::Conn => 3 + r,
         Counter::ConnCur => 5,
-        Counter::HttpReq => 6 + r,
-        Counter::HttpErr => 8 + r,
-        Counter::Gpc1 => 10 + r,
-        Counter::HttpFail => 12 + r,
+        Counter::Sess => 6 + r,
+        Counter::HttpReq => 8 + r,
+        Counter::HttpErr => 10 + r,
+        Counter::Gpc1 => 12 + r,
+        Counter::HttpFail => 14 + r,
     }
 }
 
@@ -398,11 +399,15 @@ pub fn build(defs: &[TableDef], old: &Tables) -> Tables {
         .collect()
 }
 
+/// The entries tracked in the counter slots `sc0`..`sc2`: shared by a session's
+/// streams when its `tcp-request connection|session` rules tracked them.
+pub type Slots = [Option<Arc<Tracked>>; 3];
+
 /// What a stream's rules see of the tables: the stream's tracked entries (`sc0`..`sc2`)
 /// and the tables by name, the current section's first.
 #[derive(Debug, Default)]
 pub struct StreamCounters {
-    pub slots: [Option<Tracked>; 3],
+    pub slots: Slots,
     /// The tables (none when the configuration has none: nothing to set up per request).
     pub tables: Option<Arc<Tables>>,
     /// The table `src_*` and `track-sc*` use without `table`: the section's own.
@@ -410,14 +415,22 @@ pub struct StreamCounters {
 }
 
 impl StreamCounters {
-    pub fn new(tables: &Arc<Tables>, own: &str) -> StreamCounters {
+    /// A stream's counters, starting with the entries its session tracks (`session`).
+    pub fn new(tables: &Arc<Tables>, own: &str, session: &Slots) -> StreamCounters {
         if tables.is_empty() {
             return StreamCounters::default();
         }
         StreamCounters {
-            slots: Default::default(),
+            slots: session.clone(),
             tables: Some(tables.clone()),
             own: tables.get(own).cloned(),
+        }
+    }
+
+    /// Counts one event on every tracked entry.
+    pub fn count(&self, counter: Counter) {
+        for t in self.slots.iter().flatten() {
+            t.count(counter);
         }
     }
 
@@ -446,7 +459,7 @@ impl StreamCounters {
             return;
         };
         let tracked = t.track(k, http);
-        self.slots[usize::from(slot)] = tracked;
+        self.slots[usize::from(slot)] = tracked.map(Arc::new);
     }
 
     /// A stick sample: of a slot's entry, or of a key in a table.
@@ -489,9 +502,7 @@ impl StreamCounters {
             500..=599 => Counter::HttpFail,
             _ => return,
         };
-        for t in self.slots.iter().flatten() {
-            t.count(counter);
-        }
+        self.count(counter);
     }
 
     pub fn set_gpt0(&self, slot: u8, v: u64) {

@@ -242,7 +242,7 @@ pub async fn session(
     fe: &Arc<FrontendRt>,
     client: ClientStream,
     peer: SocketAddr,
-    mut sess: std::collections::HashMap<String, crate::sample::Value>,
+    mut sess: super::rules::Session,
     payload: Option<&[u8]>,
 ) {
     // The backend: `use_backend` rules on what the connection tells.

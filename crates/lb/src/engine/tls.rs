@@ -358,7 +358,7 @@ pub(super) async fn session(
     fe: &Arc<FrontendRt>,
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
-    sess: std::collections::HashMap<String, crate::sample::Value>,
+    sess: super::rules::Session,
     acceptor: tokio_rustls::TlsAcceptor,
 ) {
     let local = super::http::local_addr(&stream);

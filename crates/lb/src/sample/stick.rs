@@ -15,6 +15,9 @@ pub enum Counter {
     Conn,
     /// Connections tracking it now.
     ConnCur,
+    /// Sessions (connections accepted by the `tcp-request connection` rules) of the
+    /// entries tracked by `tcp-request connection|session` rules.
+    Sess,
     HttpReq,
     /// HTTP requests answered with a 4xx status.
     HttpErr,
@@ -31,6 +34,7 @@ impl Counter {
             Counter::Gpt0 => "gpt0",
             Counter::Conn => "conn",
             Counter::ConnCur => "conn_cur",
+            Counter::Sess => "sess",
             Counter::HttpReq => "http_req",
             Counter::HttpErr => "http_err",
             Counter::HttpFail => "http_fail",
@@ -108,20 +112,22 @@ pub fn parse_stored(item: &str) -> Result<Stored, String> {
         "gpt0" => plain(Counter::Gpt0),
         "conn_cur" => plain(Counter::ConnCur),
         "conn_cnt" => plain(Counter::Conn),
+        "sess_cnt" => plain(Counter::Sess),
         "http_req_cnt" => plain(Counter::HttpReq),
         "http_err_cnt" => plain(Counter::HttpErr),
         "http_fail_cnt" => plain(Counter::HttpFail),
         "gpc0_rate" => rate(Counter::Gpc0),
         "gpc1_rate" => rate(Counter::Gpc1),
         "conn_rate" => rate(Counter::Conn),
+        "sess_rate" => rate(Counter::Sess),
         "http_req_rate" => rate(Counter::HttpReq),
         "http_err_rate" => rate(Counter::HttpErr),
         "http_fail_rate" => rate(Counter::HttpFail),
         // The server a key sticks to: what `stick on` keeps.
         "server_id" | "server_key" => Err(format!("`{name}` is kept by `stick on`, not stored by name")),
-        o @ ("sess_cnt" | "sess_rate" | "bytes_in_cnt" | "bytes_in_rate" | "bytes_out_cnt"
+        o @ ("bytes_in_cnt" | "bytes_in_rate" | "bytes_out_cnt"
         | "bytes_out_rate" | "gpc" | "gpc_rate" | "gpt" | "glitch_cnt" | "glitch_rate") => {
-            Err(format!("stick-table data `{o}` is not supported yet (gpc0, gpc1, gpt0, gpc0_rate, gpc1_rate, conn_cnt, conn_cur, conn_rate, http_req_cnt, http_req_rate, http_err_cnt, http_err_rate, http_fail_cnt, http_fail_rate)"))
+            Err(format!("stick-table data `{o}` is not supported yet (gpc0, gpc1, gpt0, gpc0_rate, gpc1_rate, conn_cnt, conn_cur, conn_rate, sess_cnt, sess_rate, http_req_cnt, http_req_rate, http_err_cnt, http_err_rate, http_fail_cnt, http_fail_rate)"))
         }
         o => Err(format!("unknown stick-table data `{o}`")),
     }
@@ -198,6 +204,8 @@ fn ask_of(what: &str, slot: bool) -> Option<Ask> {
         "conn_cnt" => read(Counter::Conn, false),
         "conn_cur" => read(Counter::ConnCur, false),
         "conn_rate" => read(Counter::Conn, true),
+        "sess_cnt" => read(Counter::Sess, false),
+        "sess_rate" => read(Counter::Sess, true),
         "http_req_cnt" => read(Counter::HttpReq, false),
         "http_req_rate" => read(Counter::HttpReq, true),
         "http_err_cnt" => read(Counter::HttpErr, false),

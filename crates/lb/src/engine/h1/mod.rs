@@ -24,7 +24,6 @@ use crate::health::Event;
 use bytes::{Buf, BytesMut};
 use http_body_util::BodyExt;
 use hyper::Version;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -154,7 +153,7 @@ pub async fn session(
     mut client: TcpStream,
     peer: SocketAddr,
     // The session's variables (`sess.`), kept from one request to the next.
-    mut sess: HashMap<String, crate::sample::Value>,
+    mut sess: super::rules::Session,
 ) {
     let bufsize = shared.current.load().config.global.bufsize.max(8192);
     let mut fe = fe.clone();
@@ -499,10 +498,10 @@ async fn exchange(
     client: &mut TcpStream,
     peer: SocketAddr,
     bufs: (&mut BytesMut, &mut BytesMut),
-    sess: &mut HashMap<String, crate::sample::Value>,
+    sess: &mut super::rules::Session,
     req: ReqHead,
 ) -> Next {
-    let mut vars = TxnVars::new(sess, fe);
+    let mut vars = TxnVars::request(sess, fe);
     let mut routed = None;
     let logging = fe.logger.is_active();
     let when = std::time::SystemTime::now();
