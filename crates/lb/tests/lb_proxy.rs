@@ -2292,6 +2292,86 @@ fn lb_connection_tracking_counts_every_request_of_the_connection() {
     e.stop(Duration::ZERO);
 }
 
+/// Clients behind another proxy: `http-request set-src hdr(x-forwarded-for)` makes the
+/// address that proxy names the client's for the rest of the request — the rules after
+/// it, the server's `X-Forwarded-For` (`option forwardfor`) and the log line (`%ci`),
+/// over HTTP/1.1 and HTTP/2 — and `option originalto` tells the server the address the
+/// client connected to (`set-dst` moves it). At the connection stage (`tcp-request
+/// connection set-dst-port`) the connection's own addresses move (`fc_dst_port`); at the
+/// session stage only the session's (`fc_src` keeps the connection's).
+#[test]
+fn lb_rules_move_the_client_and_destination_addresses() {
+    let a = HttpBackend::start("alpha");
+    let (p, p2) = (free_port(), free_port());
+    let sys = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+    sys.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let cfg = format!(
+        "defaults\n mode http\n timeout connect 2s\n timeout client 10s\n timeout server 10s\n\
+         frontend fe\n bind 127.0.0.1:{p}\n log {sys} local0\n log-format \"%ci %HPO\"\n\
+         http-request set-src hdr(x-forwarded-for) if {{ req.hdr(x-forwarded-for) -m found }}\n\
+         http-request set-dst ipv4(10.9.0.9) if {{ path_beg /headers/moved }}\n\
+         http-request deny deny_status 403 if {{ src 10.66.0.0/16 }}\n\
+         default_backend be\n\
+         backend be\n option forwardfor\n option originalto\n server a {a}\n\
+         frontend fe2\n bind 127.0.0.1:{p2}\n\
+         tcp-request connection set-dst-port int(8443)\n\
+         tcp-request session set-src ipv4(10.1.0.1)\n\
+         http-request set-src-port int(1234)\n\
+         http-request return status 200 content-type text/plain lf-string \"%[src]:%[src_port] %[fc_src] %[dst]:%[dst_port] %[fc_dst]:%[fc_dst_port]\"\n",
+        sys = sys.local_addr().expect("addr"),
+        a = a.addr
+    );
+    let e = start_engine(&cfg);
+    let get = |version: &str, path: &str, xff: &str| {
+        let mut args = vec![version, "-s", "-w", "\n%{http_code}"];
+        let h = format!("x-forwarded-for: {xff}");
+        if !xff.is_empty() {
+            args.extend(["-H", h.as_str()]);
+        }
+        let url = format!("http://127.0.0.1:{p}{path}");
+        args.push(&url);
+        curl(&args).1
+    };
+    let mut buf = [0u8; 2048];
+    let mut logged = || {
+        let n = sys.recv(&mut buf).expect("a log line");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    for version in ["--http1.1", "--http2-prior-knowledge"] {
+        let out = get(version, "/headers", "10.2.3.4");
+        assert!(out.ends_with("\n200"), "{version}: {out}");
+        let head = out.to_ascii_lowercase();
+        assert!(
+            head.contains("x-forwarded-for: 10.2.3.4\r\n")
+                && head.contains("x-original-to: 127.0.0.1\r\n"),
+            "{version}: {out}"
+        );
+        let l = logged();
+        assert!(l.ends_with("10.2.3.4 /headers"), "{version}: {l}");
+        let out = get(version, "/headers/moved", "");
+        let head = out.to_ascii_lowercase();
+        assert!(
+            head.contains("x-forwarded-for: 127.0.0.1\r\n")
+                && head.contains("x-original-to: 10.9.0.9\r\n"),
+            "{version}: {out}"
+        );
+        let l = logged();
+        assert!(l.ends_with("127.0.0.1 /headers/moved"), "{version}: {l}");
+        // The rules after set-src see the moved address.
+        let out = get(version, "/", "10.66.1.1");
+        assert!(out.ends_with("\n403"), "{version}: {out}");
+        let l = logged();
+        assert!(l.ends_with("10.66.1.1 /"), "{version}: {l}");
+    }
+    let (_, out) = curl(&["-s", &format!("http://127.0.0.1:{p2}/")]);
+    assert_eq!(
+        out,
+        format!("10.1.0.1:1234 127.0.0.1 127.0.0.1:8443 127.0.0.1:8443")
+    );
+    e.stop(Duration::ZERO);
+}
+
 /// `cookie NAME insert indirect nocache httponly` with per-server `cookie`: a new client
 /// is told its server in a cookie (marked private for caches), a client with the cookie
 /// stays on that server and the server never sees the cookie, and when that server

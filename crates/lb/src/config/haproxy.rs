@@ -227,6 +227,7 @@ struct Draft {
     dontlognull: Option<bool>,
     log: Option<Vec<LogTarget>>,
     forwardfor: Option<Option<ForwardFor>>,
+    originalto: Option<Option<ForwardFor>>,
     acls: Vec<Acl>,
     use_backends: Vec<UseBackend>,
     http_rules: Vec<HttpRule>,
@@ -1885,26 +1886,18 @@ impl<'a> Parser<'a> {
                 d.log_template = Some(None);
             }
             "dontlognull" => boolean(&mut d.dontlognull)?,
-            "forwardfor" => {
-                if !on {
-                    d.forwardfor = Some(None);
-                    return Ok(());
-                }
-                let mut ff = ForwardFor { header: "X-Forwarded-For".into(), except: None };
-                let mut i = 0;
-                while i < args.len() {
-                    let v = args.get(i + 1).ok_or_else(|| format!("missing value after `{}`", args[i].text))?;
-                    match args[i].text.as_str() {
-                        "except" => ff.except = Some(Cidr::parse(&v.text)?),
-                        "header" if hyper::header::HeaderName::from_bytes(v.text.as_bytes()).is_err() => {
-                            return Err(bad_header(&v.text))
-                        }
-                        "header" => ff.header = v.text.clone(),
-                        o => return Err(format!("forwardfor argument `{o}` is not supported (except, header)")),
+            "forwardfor" | "originalto" => {
+                let ff = match on {
+                    true => {
+                        let header = if name == "forwardfor" { "X-Forwarded-For" } else { "X-Original-To" };
+                        Some(parse_forwarded(name, header, args)?)
                     }
-                    i += 2;
+                    false => None,
+                };
+                match name {
+                    "forwardfor" => d.forwardfor = Some(ff),
+                    _ => d.originalto = Some(ff),
                 }
-                d.forwardfor = Some(Some(ff));
             }
             "httpchk" => {
                 need_back()?;
@@ -2019,7 +2012,7 @@ impl<'a> Parser<'a> {
             }
             "abortonclose" | "persist" | "prefer-last-server" | "nolinger" | "logasap" | "accept-invalid-http-request"
             | "accept-invalid-http-response" | "checkcache" | "http-buffer-request" | "independent-streams"
-            | "socket-stats" | "transparent" | "originalto" | "log-separate-errors" | "http-no-delay"
+            | "socket-stats" | "transparent" | "log-separate-errors" | "http-no-delay"
             | "http-ignore-probes" | "tcp-smart-accept" | "tcp-smart-connect" => {
                 return Err(format!("`option {name}` is not implemented"))
             }
@@ -2145,6 +2138,7 @@ impl<'a> Parser<'a> {
                         dontlognull: d.dontlognull.unwrap_or(false),
                         log: d.log.clone().unwrap_or_default(),
                         forwardfor: d.forwardfor.clone().flatten(),
+                        originalto: d.originalto.clone().flatten(),
                         acl: d.acls.clone(),
                         use_backend: d.use_backends.clone(),
                         http_request: d.http_rules.clone(),
@@ -2275,6 +2269,11 @@ impl<'a> Parser<'a> {
                     errorfiles: backend_only(d, &d.errorfiles),
                     forwardfor: if d.kind == Kind::Backend {
                         d.forwardfor.clone().flatten()
+                    } else {
+                        None
+                    },
+                    originalto: if d.kind == Kind::Backend {
+                        d.originalto.clone().flatten()
                     } else {
                         None
                     },
@@ -2643,7 +2642,9 @@ fn action_needs_response(a: &HttpAction) -> bool {
         }
         HttpAction::Redirect(r) => r.target.needs_response(),
         HttpAction::Track(t) => t.key.needs_response(),
-        HttpAction::ScSetGpt0 { value, .. } => value.needs_response(),
+        HttpAction::ScSetGpt0 { value, .. } | HttpAction::SetAddr { value, .. } => {
+            value.needs_response()
+        }
         HttpAction::ScIncGpc { .. }
         | HttpAction::DelHeader { .. }
         | HttpAction::Deny { .. }
@@ -2693,6 +2694,7 @@ fn check_http_action(a: &HttpAction) -> Result<(), String> {
         HttpAction::Redirect(r) => value_ok(&r.target),
         HttpAction::Deny { .. }
         | HttpAction::Track(_)
+        | HttpAction::SetAddr { .. }
         | HttpAction::ScIncGpc { .. }
         | HttpAction::ScSetGpt0 { .. }
         | HttpAction::Allow
@@ -2706,6 +2708,34 @@ fn check_http_action(a: &HttpAction) -> Result<(), String> {
         | HttpAction::ReplaceLine { .. }
         | HttpAction::SetStatus { .. } => Ok(()),
     }
+}
+
+/// `option forwardfor|originalto [except NET] [header NAME]`.
+fn parse_forwarded(option: &str, header: &str, args: &[Word]) -> R<ForwardFor> {
+    let mut ff = ForwardFor {
+        header: header.into(),
+        except: None,
+    };
+    let mut i = 0;
+    while i < args.len() {
+        let v = args
+            .get(i + 1)
+            .ok_or_else(|| format!("missing value after `{}`", args[i].text))?;
+        match args[i].text.as_str() {
+            "except" => ff.except = Some(Cidr::parse(&v.text)?),
+            "header" if hyper::header::HeaderName::from_bytes(v.text.as_bytes()).is_err() => {
+                return Err(bad_header(&v.text))
+            }
+            "header" => ff.header = v.text.clone(),
+            o => {
+                return Err(format!(
+                    "{option} argument `{o}` is not supported (except, header)"
+                ))
+            }
+        }
+        i += 2;
+    }
+    Ok(ff)
 }
 
 fn bad_header(name: &str) -> String {
@@ -3750,6 +3780,13 @@ fn parse_http_rule(
         (t, None, _) if !response && t.starts_with("track-sc") => {
             HttpAction::Track(parse_track(t, &args)?)
         }
+        (v, None, [e]) if !response && AddrPart::of_action(v).is_some() => HttpAction::SetAddr {
+            part: AddrPart::of_action(v).ok_or("unreachable")?,
+            value: Expr::parse(e)?,
+        },
+        ("set-src" | "set-dst" | "set-src-port" | "set-dst-port", ..) if !response => {
+            return Err(format!("`{kw} {verb}` takes one expression"))
+        }
         ("sc-inc-gpc0" | "sc-inc-gpc1", Some(n), []) if !response => HttpAction::ScIncGpc {
             slot: slot_of(n)?,
             gpc1: verb.ends_with('1'),
@@ -3800,7 +3837,7 @@ fn parse_http_rule(
                 if response {
                     "set-header, add-header, del-header, replace-header, replace-value, deny, allow, return, set-var, set-var-fmt, unset-var, set-status"
                 } else {
-                    "set-header, add-header, del-header, replace-header, replace-value, deny, allow, reject, auth, use-service, redirect, return, set-var, set-var-fmt, unset-var, set-method, set-path, set-query, set-pathq, set-uri, replace-path, replace-pathq, replace-uri"
+                    "set-header, add-header, del-header, replace-header, replace-value, deny, allow, reject, auth, use-service, redirect, return, set-var, set-var-fmt, unset-var, set-method, set-path, set-query, set-pathq, set-uri, replace-path, replace-pathq, replace-uri, track-sc0|1|2, set-src, set-dst, set-src-port, set-dst-port"
                 }
             ))
         }
@@ -4117,6 +4154,10 @@ fn parse_tcp_rule(d: &mut Draft, w: &[Word], place: &str) -> R<Option<TcpRule>> 
     };
     let action = match (name, inner, args.as_slice()) {
         (t, None, _) if t.starts_with("track-sc") => TcpAction::Track(parse_track(t, &args)?),
+        (v, None, [e]) if AddrPart::of_action(v).is_some() => TcpAction::SetAddr {
+            part: AddrPart::of_action(v).ok_or("unreachable")?,
+            value: Expr::parse(e)?,
+        },
         ("accept", None, []) => TcpAction::Accept,
         ("reject", None, []) => TcpAction::Reject,
         ("set-var" | "set-var-fmt", Some(var), [v]) => TcpAction::SetVar {
@@ -4133,12 +4174,13 @@ fn parse_tcp_rule(d: &mut Draft, w: &[Word], place: &str) -> R<Option<TcpRule>> 
                 name: var.to_string(),
             }
         }
-        ("accept" | "reject" | "set-var" | "set-var-fmt" | "unset-var", ..) => {
+        ("accept" | "reject" | "set-var" | "set-var-fmt" | "unset-var" | "set-src" | "set-dst"
+        | "set-src-port" | "set-dst-port", ..) => {
             return Err(format!("`tcp-request {}`: wrong arguments", verb))
         }
         (o, ..) => {
             return Err(format!(
-                "`tcp-request {} {o}` is not supported (accept, reject, set-var, set-var-fmt, unset-var)",
+                "`tcp-request {} {o}` is not supported (accept, reject, track-sc0|1|2, set-var, set-var-fmt, unset-var, set-src, set-dst, set-src-port, set-dst-port)",
                 w[0].text
             ))
         }

@@ -545,6 +545,10 @@ pub struct HttpRule {
 pub enum HttpAction {
     /// `track-scN KEY [table T]`.
     Track(Track),
+    /// `set-src|set-dst|set-src-port|set-dst-port EXPR`: the request's client (or
+    /// destination) address as the rest of its way sees it (rules, logs, balancing,
+    /// `X-Forwarded-For`, what `send-proxy` tells).
+    SetAddr { part: AddrPart, value: Expr },
     /// `sc-inc-gpc0(N)`, `sc-inc-gpc1(N)`: adds one to the counter of the entry tracked
     /// in slot N.
     ScIncGpc { slot: u8, gpc1: bool },
@@ -725,6 +729,39 @@ pub enum TcpStage {
     Content,
 }
 
+/// The address (or port) a `set-src|set-dst|set-src-port|set-dst-port` rule sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AddrPart {
+    Src,
+    SrcPort,
+    Dst,
+    DstPort,
+}
+
+impl AddrPart {
+    /// The part an action's name sets (`set-src-port`).
+    pub fn of_action(verb: &str) -> Option<AddrPart> {
+        Some(match verb {
+            "set-src" => AddrPart::Src,
+            "set-src-port" => AddrPart::SrcPort,
+            "set-dst" => AddrPart::Dst,
+            "set-dst-port" => AddrPart::DstPort,
+            _ => return None,
+        })
+    }
+
+    /// The action's name.
+    pub fn verb(self) -> &'static str {
+        match self {
+            AddrPart::Src => "set-src",
+            AddrPart::SrcPort => "set-src-port",
+            AddrPart::Dst => "set-dst",
+            AddrPart::DstPort => "set-dst-port",
+        }
+    }
+}
+
 /// What a `tcp-request` rule does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
@@ -732,6 +769,13 @@ pub enum TcpAction {
     /// `track-scN KEY [table T]`: at the `connection` and `session` stages, for the
     /// whole connection (each of its HTTP requests counted on the entry).
     Track(Track),
+    /// `set-src|set-dst|set-src-port|set-dst-port EXPR`: at the `connection` stage the
+    /// connection's addresses (`fc_src`...), at the `session` stage the session's, at
+    /// the `content` stage the stream's.
+    SetAddr {
+        part: AddrPart,
+        value: Expr,
+    },
     /// Stops this stage's rules; the connection goes on.
     Accept,
     /// Closes the connection.
@@ -934,6 +978,10 @@ pub struct Frontend {
     pub log: Vec<LogTarget>,
     #[serde(default)]
     pub forwardfor: Option<ForwardFor>,
+    /// `option originalto`: the address the client connected to, in a header
+    /// (`X-Original-To`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub originalto: Option<ForwardFor>,
     #[serde(default)]
     pub acl: Vec<Acl>,
     #[serde(default)]
@@ -1333,6 +1381,10 @@ pub struct Backend {
     pub errorfiles: std::collections::BTreeMap<u16, Return>,
     #[serde(default)]
     pub forwardfor: Option<ForwardFor>,
+    /// `option originalto`: the address the client connected to, in a header
+    /// (`X-Original-To`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub originalto: Option<ForwardFor>,
     #[serde(default)]
     pub log_health_checks: bool,
     /// ACLs of a `backend` section (for its own rules).

@@ -100,7 +100,7 @@ pub fn describe(c: &Config) -> String {
         if f.log.is_empty() {
             p.push("no log target".into());
         }
-        if let Some(ff) = &f.forwardfor {
+        for ff in [&f.forwardfor, &f.originalto].into_iter().flatten() {
             p.push(format!("adds {}", ff.header));
         }
         let _ = writeln!(s, "  {}", p.join(", "));
@@ -287,6 +287,7 @@ fn rules(s: &mut String, requests: &[HttpRule], responses: &[HttpRule]) {
     for (kw, r) in all {
         let action = match &r.action {
             HttpAction::Track(t) => track(t),
+            HttpAction::SetAddr { part, value } => format!("{} {value}", part.verb()),
             HttpAction::ScIncGpc { slot, gpc1 } => {
                 format!("add one to gpc{} of counter {slot}", u8::from(*gpc1))
             }

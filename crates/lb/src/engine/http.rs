@@ -158,7 +158,7 @@ pub async fn session_h2(
     peer: SocketAddr,
     sess: super::rules::Session,
 ) {
-    let local = local_addr(&stream);
+    let local = sess.addrs().dst.unwrap_or_else(|| local_addr(&stream));
     let c = Client {
         peer,
         local,
@@ -487,15 +487,15 @@ pub(super) fn forwarded_for(ff: &ForwardFor, peer: SocketAddr) -> Option<String>
 /// headers removed, `X-Forwarded-For` added, the target in origin form with its Host.
 pub(super) fn prepare_request_head(
     parts: &mut hyper::http::request::Parts,
-    forwardfor: Option<&ForwardFor>,
-    peer: SocketAddr,
+    forwardfor: Option<(&ForwardFor, SocketAddr)>,
+    originalto: Option<(&ForwardFor, SocketAddr)>,
 ) {
     strip_hop_by_hop(&mut parts.headers);
     parts.version = hyper::Version::HTTP_11;
-    if let Some(ff) = forwardfor {
+    for (ff, addr) in [forwardfor, originalto].into_iter().flatten() {
         if let (Ok(name), Some(Ok(val))) = (
             HeaderName::from_bytes(ff.header.as_bytes()),
-            forwarded_for(ff, peer).map(|ip| HeaderValue::from_str(&ip)),
+            forwarded_for(ff, addr).map(|ip| HeaderValue::from_str(&ip)),
         ) {
             // HAProxy appends a new header line; so do we.
             parts.headers.append(name, val);
@@ -689,13 +689,16 @@ async fn handle_inner(
     }
     let base = base;
     let unique_id = base.unique_id.as_deref();
+    // The client as the request's rules moved it (`set-src`), for the log.
+    let client = std::sync::Mutex::new(ctx.peer);
     // A request answered here, without a server: counted and logged.
     let own = |code: u16, server: &str, term: &str| {
         fe.stats.status(code);
         let info = base
             .clone()
             .at(fe.cfg.name.clone(), server.into(), ConnInfo::default(), 0);
-        log_http(fe, ctx.peer, &info, code, 0, term);
+        let peer = client.lock().map_or(ctx.peer, |c| *c);
+        log_http(fe, peer, &info, code, 0, term);
     };
     let local = || ctx.local;
     let conn = Conn {
@@ -707,6 +710,7 @@ async fn handle_inner(
         tls: ctx.tls.as_ref(),
         payload: None,
         unique_id,
+        fc: vars.addrs.fc,
     };
     let st = Stage {
         conn: &conn,
@@ -716,11 +720,9 @@ async fn handle_inner(
     };
     // `tcp-request content` rules: a reject ends the request unanswered (the stream is
     // reset); HTTP/2 cannot close one request's connection without the others'.
-    let rejected =
-        |st: &Stage<'_, '_>, rules: &[crate::config::TcpRule], acls, vars: &mut TxnVars<'_>| {
-            !rules.is_empty() && !content_rules_pass(st, rules, acls, vars)
-        };
-    if rejected(&st, &fe.cfg.tcp_request, &fe.cfg.acl, &mut *vars) {
+    let mut verdict = Verdict::default();
+    let rules = &fe.cfg.tcp_request;
+    if !rules.is_empty() && !content_rules_pass(&st, &mut verdict, rules, &fe.cfg.acl, &mut *vars) {
         fe.stats.denied.fetch_add(1, Relaxed);
         return reset_response();
     }
@@ -757,7 +759,13 @@ async fn handle_inner(
         own(a.status, "<NOSRV>", "PR");
         Some(own_h2(a, be))
     };
-    let mut verdict = frontend_request_rules(&st, fe, &mut *vars);
+    frontend_request_rules(&st, &mut verdict, fe, &mut *vars);
+    let moved_client = |v: &Verdict<'_>| {
+        if let (Some(src), Ok(mut c)) = (v.moved.src, client.lock()) {
+            *c = src;
+        }
+    };
+    moved_client(&verdict);
     if let (Some(h), Some(id)) = (&fe.cfg.unique_id_header, unique_id) {
         verdict.added.push((h.as_str(), id.to_string()));
     }
@@ -793,11 +801,19 @@ async fn handle_inner(
         ..conn
     };
     let st = Stage { conn: &conn, ..st };
-    if rejected(&st, &be.cfg.tcp_request, &be.cfg.acl, &mut *vars) {
+    let rules = &be.cfg.tcp_request;
+    if !rules.is_empty() && !content_rules_pass(&st, &mut verdict, rules, &be.cfg.acl, &mut *vars) {
         be.stats.denied.fetch_add(1, Relaxed);
         return reset_response();
     }
     backend_request_rules(&st, &mut verdict, &be, &mut *vars);
+    // From here on (balancing, `X-Forwarded-For`, what a server is told, the log), the
+    // request's addresses are those its rules moved.
+    moved_client(&verdict);
+    let fc = vars.addrs.front(verdict.moved, ctx.peer, || ctx.local);
+    let peer = verdict.moved.src.unwrap_or(ctx.peer);
+    let dst = verdict.moved.dst.unwrap_or(ctx.local);
+    let local = move || dst;
     if let Some(answer) = settle(&verdict, Some(&be)) {
         return answer;
     }
@@ -852,8 +868,12 @@ async fn handle_inner(
     }
     prepare_request_head(
         &mut parts,
-        fe.cfg.forwardfor.as_ref().or(be.cfg.forwardfor.as_ref()),
-        ctx.peer,
+        (fe.cfg.forwardfor.as_ref())
+            .or(be.cfg.forwardfor.as_ref())
+            .map(|f| (f, peer)),
+        (be.cfg.originalto.as_ref())
+            .or(fe.cfg.originalto.as_ref())
+            .map(|o| (o, dst)),
     );
     if let Some(u) = &upgrade {
         parts.headers.insert(
@@ -875,7 +895,7 @@ async fn handle_inner(
     };
     let mut pending = Some(Request::from_parts(parts, req_body));
     be.stats.open();
-    let mut aff = Affinity::of(&be, ctx.peer.ip(), || ctx.local.ip());
+    let mut aff = Affinity::of(&be, peer.ip(), || dst.ip());
     aff.cookie = cookie_server;
     if let (Some(key), Some(r)) = (&be.cfg.hash_key, &pending) {
         let target = r.uri().to_string();
@@ -887,7 +907,7 @@ async fn handle_inner(
     let mut attempts = 0;
     let result = loop {
         attempts += 1;
-        let got = get_conn(&be, aff, &sni, (ctx.peer, ctx.local)).await;
+        let got = get_conn(&be, aff, &sni, (peer, dst)).await;
         let (mut sender, lease, ci, reuse) = match got {
             Ok(x) => x,
             Err(e) => break Err((e, true)),
@@ -993,7 +1013,7 @@ async fn handle_inner(
             };
             log_http(
                 fe,
-                ctx.peer,
+                peer,
                 &base.clone().at(be.cfg.name.clone(), server, info, 0),
                 code.as_u16(),
                 0,
@@ -1015,7 +1035,6 @@ async fn handle_inner(
         let idle = super::tcp::tunnel_idle(fe, &be);
         let be2 = be.clone();
         let fe2 = fe.clone();
-        let peer = ctx.peer;
         // Logged when the tunnel ends, with what went to the client.
         let li = base.clone().at(
             be.cfg.name.clone(),
@@ -1083,7 +1102,7 @@ async fn handle_inner(
     strip_hop_by_hop(&mut rparts.headers);
     if let Some(seen) = &seen {
         let conn = Conn {
-            peer: ctx.peer,
+            peer,
             local: &local,
             fe,
             be: Some(&be),
@@ -1091,6 +1110,7 @@ async fn handle_inner(
             tls: ctx.tls.as_ref(),
             payload: None,
             unique_id,
+            fc,
         };
         let head = Response::from_parts(rparts, ());
         let mut edits = response_rules(
@@ -1107,7 +1127,7 @@ async fn handle_inner(
         if let Some(a) = &edits.answer {
             drop(rbody);
             be.stats.close();
-            log_http(fe, ctx.peer, &li, a.status, 0, "PH");
+            log_http(fe, peer, &li, a.status, 0, "PH");
             return own_h2(a, Some(&be));
         }
         if has_after && edits.deny.is_none() {
@@ -1127,7 +1147,7 @@ async fn handle_inner(
             drop(rbody);
             be.stats.denied.fetch_add(1, Relaxed);
             be.stats.close();
-            log_http(fe, ctx.peer, &li, a.status, 0, "PH");
+            log_http(fe, peer, &li, a.status, 0, "PH");
             return own_h2(a, Some(&be));
         }
         edits.apply(&mut rparts.headers);
@@ -1145,7 +1165,6 @@ async fn handle_inner(
         v.apply(&mut rparts.headers);
     }
     let fe2 = fe.clone();
-    let peer = ctx.peer;
     let be2 = be.clone();
     let on_end: OnEnd = Box::new(move |bytes_out: u64, ok: bool| {
         let bin = in_counter.as_ref().map(|c| c.load(Relaxed)).unwrap_or(0);

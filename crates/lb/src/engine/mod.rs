@@ -1040,9 +1040,11 @@ async fn serve_conn(
     };
     if lst.accept_proxy {
         // The `tcp-request connection` rules see the proxy in front; the header comes
-        // before anything else.
+        // before anything else and tells the session's addresses (what those rules
+        // moved stays the connection's: `fc_src`, `fc_dst`).
+        let proxy = peer;
         if !fe.cfg.tcp_request.is_empty()
-            && !accepted(&fe, &stream, peer, &mut sess, None, &stages[..1])
+            && !accepted(&fe, &stream, &mut peer, &mut sess, None, &stages[..1])
         {
             fe.stats.denied.fetch_add(1, Relaxed);
             fe.stats.close();
@@ -1054,6 +1056,14 @@ async fn serve_conn(
             .map_or(Duration::from_secs(5), |d| d.0);
         match proxy_proto::receive(&mut stream, within).await {
             Ok(told) => {
+                let mut addrs = sess.addrs();
+                if peer != proxy || addrs.dst.is_some() {
+                    let dst = addrs.dst.take();
+                    let local = dst.unwrap_or_else(|| http::local_addr(&stream));
+                    addrs.fc = Some((peer, local));
+                    sess.set_addrs(addrs);
+                    peer = proxy;
+                }
                 if let Some((src, _)) = told.addrs {
                     peer = src;
                 }
@@ -1070,7 +1080,8 @@ async fn serve_conn(
         true => &stages[1..],
         false => stages,
     };
-    if !fe.cfg.tcp_request.is_empty() && !accepted(&fe, &stream, peer, &mut sess, None, stages) {
+    if !fe.cfg.tcp_request.is_empty() && !accepted(&fe, &stream, &mut peer, &mut sess, None, stages)
+    {
         fe.stats.denied.fetch_add(1, Relaxed);
         fe.stats.close();
         return;
@@ -1080,7 +1091,7 @@ async fn serve_conn(
         None => None,
     };
     if let (Some(p), false) = (&payload, fe.cfg.tcp_request.is_empty()) {
-        if !accepted(&fe, &stream, peer, &mut sess, Some(p), &[Content]) {
+        if !accepted(&fe, &stream, &mut peer, &mut sess, Some(p), &[Content]) {
             fe.stats.denied.fetch_add(1, Relaxed);
             fe.stats.close();
             return;
@@ -1125,7 +1136,10 @@ async fn serve_conn(
             Some(http::Opening::Http1) if fe.upstream_tls => {
                 let client = http::Client {
                     peer,
-                    local: http::local_addr(&stream),
+                    local: sess
+                        .addrs()
+                        .dst
+                        .unwrap_or_else(|| http::local_addr(&stream)),
                     sess,
                     tls: None,
                 };
@@ -1147,23 +1161,43 @@ async fn serve_conn(
 
 /// The frontend's `tcp-request connection` then `session` rules (in `mode tcp`, its
 /// `content` rules too, which have no payload to read): whether the connection goes on.
+/// What they move of the addresses is the connection's at the `connection` stage, else
+/// the session's (`fc_src` and `fc_dst` keep the connection's); `peer` becomes the
+/// session's client.
 fn accepted(
     fe: &FrontendRt,
     stream: &tokio::net::TcpStream,
-    peer: SocketAddr,
+    peer: &mut SocketAddr,
     sess: &mut rules::Session,
     payload: Option<&[u8]>,
     stages: &[crate::config::TcpStage],
 ) -> bool {
-    let local = || http::local_addr(stream);
-    let conn = rules::Conn {
-        payload,
-        ..rules::Conn::new(peer, &local, fe)
-    };
+    let mut addrs = sess.addrs();
     let mut vars = rules::TxnVars::new(sess, fe);
-    let pass = stages.iter().all(|stage| {
-        rules::tcp_rules_pass(&fe.cfg.tcp_request, *stage, &fe.cfg.acl, &conn, &mut vars)
-    });
+    let mut pass = true;
+    for stage in stages {
+        let dst = addrs.dst;
+        let local = || dst.unwrap_or_else(|| http::local_addr(stream));
+        let conn = rules::Conn {
+            payload,
+            fc: addrs.fc,
+            ..rules::Conn::new(*peer, &local, fe)
+        };
+        let rules = &fe.cfg.tcp_request;
+        let Some(moved) = rules::tcp_rules_pass(rules, *stage, &fe.cfg.acl, &conn, &mut vars)
+        else {
+            pass = false;
+            break;
+        };
+        if moved == rules::Moved::default() {
+            continue;
+        }
+        if *stage != crate::config::TcpStage::Connection && addrs.fc.is_none() {
+            addrs.fc = Some((*peer, local()));
+        }
+        *peer = moved.src.unwrap_or(*peer);
+        addrs.dst = moved.dst.or(addrs.dst);
+    }
     // What `track-sc*` tracked stays tracked for the connection (in `mode http`, the
     // connection and session stages' entries, which its requests count on).
     let counters = std::mem::take(&mut vars.counters);
@@ -1175,7 +1209,8 @@ fn accepted(
         // A session begins: counted on what its connection's rules track.
         counters.count(crate::sample::stick::Counter::Sess);
     }
-    sess.tracked = counters.slots;
+    sess.set_tracked(counters.slots);
+    sess.set_addrs(addrs);
     true
 }
 

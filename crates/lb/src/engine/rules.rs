@@ -4,8 +4,8 @@
 
 use super::state::{BackendRt, FrontendRt, Route};
 use crate::config::{
-    Acl, CondTerm, HttpAction, HttpRule, LinePart, NameMatch, ReplyFrom, Return, TcpAction,
-    TcpRule, TcpStage, VarValue,
+    Acl, AddrPart, CondTerm, HttpAction, HttpRule, LinePart, NameMatch, ReplyFrom, Return,
+    TcpAction, TcpRule, TcpStage, VarValue,
 };
 use crate::sample::stick::{Act, Ask, Entry};
 use crate::sample::{MsgFetch, Occurrence, Source, Value, Vars};
@@ -140,6 +140,8 @@ fn render_return(r: &Return, src: &dyn Source, vars: &mut dyn Vars) -> Answer {
         .headers
         .iter()
         .map(|(n, v)| (n.clone(), v.render(src, vars)))
+        // A header whose value comes out empty is left out (as HAProxy does).
+        .filter(|(_, v)| !v.is_empty())
         .collect();
     let body = r
         .body
@@ -181,6 +183,80 @@ pub(super) struct Verdict<'a> {
     pub(super) status: Option<(u16, Option<String>)>,
     /// Answer with the Prometheus metrics (`use-service prometheus-exporter`).
     pub(super) prometheus: bool,
+    /// The request's addresses as `set-src`, `set-dst`... moved them.
+    pub(super) moved: Moved,
+}
+
+/// Addresses rules moved (`set-src`, `set-dst`, `set-src-port`, `set-dst-port`); `None`
+/// keeps the one before.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Moved {
+    pub src: Option<SocketAddr>,
+    pub dst: Option<SocketAddr>,
+}
+
+impl Moved {
+    /// Sets `part` from a rule's value, over the addresses `src` and `dst()` as they
+    /// stand. A value that is not an address (or a port) changes nothing; a new
+    /// address keeps the port.
+    fn set(&mut self, part: AddrPart, v: Value, src: SocketAddr, dst: impl FnOnce() -> SocketAddr) {
+        let ip = || match &v {
+            Value::Ip(ip) => Some(*ip),
+            other => other.as_str().trim().parse::<std::net::IpAddr>().ok(),
+        };
+        let port = || match &v {
+            Value::Int(n) => u16::try_from(*n).ok(),
+            other => other.as_str().trim().parse::<u16>().ok(),
+        };
+        let src = self.src.unwrap_or(src);
+        match part {
+            AddrPart::Src => self.src = ip().map(|ip| SocketAddr::new(ip, src.port())).or(self.src),
+            AddrPart::SrcPort => {
+                self.src = port().map(|p| SocketAddr::new(src.ip(), p)).or(self.src)
+            }
+            AddrPart::Dst | AddrPart::DstPort => {
+                let dst = self.dst.unwrap_or_else(dst);
+                let new = match part {
+                    AddrPart::Dst => ip().map(|ip| SocketAddr::new(ip, dst.port())),
+                    _ => port().map(|p| SocketAddr::new(dst.ip(), p)),
+                };
+                self.dst = new.or(self.dst);
+            }
+        }
+    }
+
+    /// These moves, then `later`'s.
+    pub fn then(self, later: Moved) -> Moved {
+        Moved {
+            src: later.src.or(self.src),
+            dst: later.dst.or(self.dst),
+        }
+    }
+
+    /// A fetch of a moved address: `Some(sample)`, else `None` (the source's own).
+    fn fetch(&self, f: &MsgFetch) -> Option<Value> {
+        match (f, self.src, self.dst) {
+            (MsgFetch::Src, Some(a), _) | (MsgFetch::Dst, _, Some(a)) => {
+                Some(Value::Ip(a.ip().to_canonical()))
+            }
+            (MsgFetch::SrcPort, Some(a), _) | (MsgFetch::DstPort, _, Some(a)) => {
+                Some(Value::Int(a.port().into()))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A source seen through the addresses rules moved.
+struct MovedSource<'a> {
+    inner: &'a dyn Source,
+    moved: Moved,
+}
+
+impl Source for MovedSource<'_> {
+    fn fetch(&self, f: &MsgFetch) -> Option<Value> {
+        self.moved.fetch(f).or_else(|| self.inner.fetch(f))
+    }
 }
 
 impl<'a> Verdict<'a> {
@@ -238,7 +314,64 @@ impl<'a> Verdict<'a> {
 #[derive(Debug, Default, Clone)]
 pub struct Session {
     pub vars: HashMap<String, Value>,
-    pub tracked: super::table::Slots,
+    /// What few sessions have, boxed so that an idle connection stays small.
+    rare: Option<Box<(super::table::Slots, SessAddrs)>>,
+}
+
+impl Session {
+    /// The entries the session's rules track.
+    pub fn tracked(&self) -> &super::table::Slots {
+        static NONE: super::table::Slots = [None, None, None];
+        self.rare.as_ref().map_or(&NONE, |r| &r.0)
+    }
+
+    /// What the session's rules moved of its addresses.
+    pub fn addrs(&self) -> SessAddrs {
+        self.rare.as_ref().map(|r| r.1).unwrap_or_default()
+    }
+
+    pub fn set_tracked(&mut self, tracked: super::table::Slots) {
+        let addrs = self.addrs();
+        self.set(tracked, addrs);
+    }
+
+    pub fn set_addrs(&mut self, addrs: SessAddrs) {
+        let tracked = self.rare.take().map(|r| r.0).unwrap_or_default();
+        self.set(tracked, addrs);
+    }
+
+    fn set(&mut self, tracked: super::table::Slots, addrs: SessAddrs) {
+        let none = tracked.iter().all(Option::is_none) && addrs == SessAddrs::default();
+        self.rare = (!none).then(|| Box::new((tracked, addrs)));
+    }
+}
+
+/// What `tcp-request connection|session` rules moved of a connection's addresses (the
+/// client's address is the session's `peer`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SessAddrs {
+    /// The session's destination, when moved.
+    pub dst: Option<SocketAddr>,
+    /// The connection's own addresses (`fc_src`, `fc_dst`), when the session's differ.
+    pub fc: Option<(SocketAddr, SocketAddr)>,
+}
+
+impl SessAddrs {
+    /// The connection's addresses (`fc_*`) for a request whose rules moved its own
+    /// (`None`: they are the request's): the session's `peer` and destination, unless
+    /// the session's rules moved those.
+    pub fn front(
+        &self,
+        moved: Moved,
+        peer: SocketAddr,
+        local: impl FnOnce() -> SocketAddr,
+    ) -> Option<(SocketAddr, SocketAddr)> {
+        match self.fc {
+            Some(fc) => Some(fc),
+            None if moved == Moved::default() => None,
+            None => Some((peer, self.dst.unwrap_or_else(local))),
+        }
+    }
 }
 
 /// The variables a transaction sees: its own (`txn.`, `req.`, `res.`), its session's
@@ -249,17 +382,21 @@ pub(super) struct TxnVars<'x> {
     pub(super) proc: &'x Mutex<HashMap<String, Value>>,
     /// The stream's tracked stick-table entries and the tables.
     pub(super) counters: super::table::StreamCounters,
+    /// What the session's rules moved of its addresses.
+    pub(super) addrs: SessAddrs,
 }
 
 impl<'x> TxnVars<'x> {
     /// A transaction of frontend `fe`, whose table `src_*` and `track-sc*` use
     /// without `table`.
     pub(super) fn new(sess: &'x mut Session, fe: &'x FrontendRt) -> TxnVars<'x> {
+        let addrs = sess.addrs();
         TxnVars {
             txn: HashMap::new(),
-            counters: super::table::StreamCounters::new(&fe.tables, &fe.cfg.name, &sess.tracked),
+            counters: super::table::StreamCounters::new(&fe.tables, &fe.cfg.name, sess.tracked()),
             sess: &mut sess.vars,
             proc: &fe.proc_vars,
+            addrs,
         }
     }
 
@@ -338,6 +475,9 @@ pub(super) struct Conn<'x> {
     pub(super) payload: Option<&'x [u8]>,
     /// The request's id (`unique-id-format`).
     pub(super) unique_id: Option<&'x str>,
+    /// The client connection's addresses, when they differ from `peer` and `local`'s
+    /// (`fc_src`, `fc_dst`: rules moved the session's).
+    pub(super) fc: Option<(SocketAddr, SocketAddr)>,
 }
 
 /// What a TLS client connection told: the server name it asked for (SNI), the
@@ -460,6 +600,7 @@ impl<'x> Conn<'x> {
             tls: None,
             payload: None,
             unique_id: None,
+            fc: None,
         }
     }
 
@@ -484,6 +625,14 @@ impl<'x> Conn<'x> {
                 .flatten(),
             MsgFetch::Dst => Some(Value::Ip((self.local)().ip().to_canonical())),
             MsgFetch::DstPort => Some(Value::Int((self.local)().port().into())),
+            MsgFetch::Fc { dst, port } => {
+                let (s, d) = self.fc.unwrap_or_else(|| (self.peer, (self.local)()));
+                let a = if *dst { d } else { s };
+                Some(match port {
+                    true => Value::Int(a.port().into()),
+                    false => Value::Ip(a.ip().to_canonical()),
+                })
+            }
             MsgFetch::SslFc => Some(Value::Bool(self.tls.is_some())),
             MsgFetch::SslFcSni => self.tls.and_then(|t| t.sni.as_deref()).and_then(s),
             MsgFetch::SslFcAlpn => self.tls.and_then(|t| t.alpn.as_deref()).and_then(s),
@@ -537,25 +686,36 @@ impl Source for Conn<'_> {
     }
 }
 
-/// Runs `tcp-request` rules of one stage: `false` when one rejects the connection.
+/// Runs `tcp-request` rules of one stage: `None` when one rejects the connection, else
+/// the addresses its rules moved (which the rules after them see).
 pub(super) fn tcp_rules_pass(
     rules: &[TcpRule],
     stage: TcpStage,
     acls: &[Acl],
-    src: &dyn Source,
+    source: &dyn Source,
     vars: &mut dyn Vars,
-) -> bool {
+) -> Option<Moved> {
+    let mut src = MovedSource {
+        inner: source,
+        moved: Moved::default(),
+    };
     for r in rules.iter().filter(|r| r.stage == stage) {
-        if !cond_holds(acls, &r.any_of, r.unless, src, vars) {
+        if !cond_holds(acls, &r.any_of, r.unless, &src, vars) {
             continue;
         }
         match &r.action {
-            TcpAction::Accept => return true,
-            TcpAction::Reject => return false,
+            TcpAction::Accept => return Some(src.moved),
+            TcpAction::Reject => return None,
+            TcpAction::SetAddr { part, value } => {
+                if let Some(v) = value.eval(&src, vars) {
+                    let (a, b) = (address(&src, true), address(&src, false));
+                    src.moved.set(*part, v, a, || b);
+                }
+            }
             TcpAction::SetVar { var, value } => {
                 let v = match value {
-                    VarValue::Expr(e) => e.eval(src, vars),
-                    VarValue::Fmt(f) => Some(Value::Str(f.render(src, vars))),
+                    VarValue::Expr(e) => e.eval(&src, vars),
+                    VarValue::Fmt(f) => Some(Value::Str(f.render(&src, vars))),
                 };
                 if let Some(v) = v {
                     var.apply(v, vars);
@@ -563,7 +723,7 @@ pub(super) fn tcp_rules_pass(
             }
             TcpAction::UnsetVar { name } => vars.unset(name),
             TcpAction::Track(t) => {
-                if let Some(key) = t.key.eval(src, vars) {
+                if let Some(key) = t.key.eval(&src, vars) {
                     vars.stick_act(Act::Track {
                         slot: t.slot,
                         key: &key,
@@ -574,11 +734,31 @@ pub(super) fn tcp_rules_pass(
             }
         }
     }
-    true
+    Some(src.moved)
+}
+
+/// The source (`src`) or destination address a source tells.
+fn address(s: &dyn Source, source: bool) -> SocketAddr {
+    let (ip, port) = match source {
+        true => (MsgFetch::Src, MsgFetch::SrcPort),
+        false => (MsgFetch::Dst, MsgFetch::DstPort),
+    };
+    let ip = match s.fetch(&ip) {
+        Some(Value::Ip(ip)) => ip,
+        _ => std::net::Ipv4Addr::UNSPECIFIED.into(),
+    };
+    let port = match s.fetch(&port) {
+        Some(Value::Int(p)) => u16::try_from(p).unwrap_or(0),
+        _ => 0,
+    };
+    SocketAddr::new(ip, port)
 }
 
 impl Source for Msg<'_, '_> {
     fn fetch(&self, f: &MsgFetch) -> Option<Value> {
+        if let Some(v) = self.req_edits.and_then(|e| e.moved.fetch(f)) {
+            return Some(v);
+        }
         if let Some(v) = self.conn.fetch_l4(f) {
             return v;
         }
@@ -851,6 +1031,8 @@ pub(super) fn eval_str<'a>(
 /// What a rule does to the verdict, worked out on the message before it changes.
 enum Step<'a> {
     Nothing,
+    /// The request's addresses, moved.
+    Move(Moved),
     Set(&'a str, String),
     Add(&'a str, String),
     Remove(Vec<Cow<'a, str>>),
@@ -913,6 +1095,7 @@ pub(super) fn run_rules<'a>(
                 break;
             }
             Step::Method(m) => v.method = Some(m),
+            Step::Move(m) => v.moved = m,
             Step::Target(t) => v.target = Some(t),
             Step::Status(code, reason) => v.status = Some((code, reason)),
             Step::Service => {
@@ -925,6 +1108,14 @@ pub(super) fn run_rules<'a>(
 
 fn step<'a>(a: &'a HttpAction, msg: &Msg<'_, '_>, response: bool, vars: &mut dyn Vars) -> Step<'a> {
     match a {
+        HttpAction::SetAddr { part, value } => match value.eval(msg, vars) {
+            Some(v) => {
+                let mut moved = msg.req_edits.map(|e| e.moved).unwrap_or_default();
+                moved.set(*part, v, address(msg, true), || address(msg, false));
+                Step::Move(moved)
+            }
+            None => Step::Nothing,
+        },
         HttpAction::Track(t) => {
             if let Some(key) = t.key.eval(msg, vars) {
                 vars.stick_act(Act::Track {
@@ -1088,16 +1279,24 @@ fn step<'a>(a: &'a HttpAction, msg: &Msg<'_, '_>, response: bool, vars: &mut dyn
     }
 }
 
-/// A proxy's `tcp-request content` rules on a request (`mode http`): `false` when one
-/// rejects the connection.
-pub(super) fn content_rules_pass(
-    st: &Stage<'_, '_>,
+/// A proxy's `tcp-request content` rules on a request (`mode http`), which see the
+/// request as `v` left it: `false` when one rejects the connection; the addresses they
+/// move are the request's.
+pub(super) fn content_rules_pass<'a>(
+    st: &Stage<'_, 'a>,
+    v: &mut Verdict<'a>,
     rules: &[TcpRule],
     acls: &[Acl],
     vars: &mut dyn Vars,
 ) -> bool {
-    let v = Verdict::default();
-    tcp_rules_pass(rules, TcpStage::Content, acls, &st.msg(&v), vars)
+    let moved = tcp_rules_pass(rules, TcpStage::Content, acls, &st.msg(v), vars);
+    match moved {
+        Some(m) => {
+            v.moved = v.moved.then(m);
+            true
+        }
+        None => false,
+    }
 }
 
 /// The server a request's persistence cookie (`cookie NAME insert`) names, and the
@@ -1188,18 +1387,18 @@ pub(super) fn set_cookie(be: &BackendRt, idx: usize, sent: Option<&str>, v: &mut
     }
 }
 
-/// The frontend's `http-request` rules for a request, then its `redirect` rules.
+/// The frontend's `http-request` rules for a request, then its `redirect` rules, after
+/// its `tcp-request content` rules (`v`).
 pub(super) fn frontend_request_rules<'a>(
     st: &Stage<'_, 'a>,
+    v: &mut Verdict<'a>,
     fe: &'a FrontendRt,
     vars: &mut dyn Vars,
-) -> Verdict<'a> {
-    let mut v = Verdict::default();
-    run_rules(st, &mut v, &fe.cfg.http_request, &fe.cfg.acl, vars);
+) {
+    run_rules(st, v, &fe.cfg.http_request, &fe.cfg.acl, vars);
     if !v.answered() {
-        run_rules(st, &mut v, &fe.cfg.redirect, &fe.cfg.acl, vars);
+        run_rules(st, v, &fe.cfg.redirect, &fe.cfg.acl, vars);
     }
-    v
 }
 
 /// The backend's `http-request` and `redirect` rules, after the frontend's (`v`), once

@@ -2,6 +2,7 @@
 //! through a pipe when the kernel allows it (no copy to user space), else through a
 //! buffer allocated only once data flows (idle connections cost no buffer).
 
+use super::rules::{Moved, SessAddrs};
 use super::state::*;
 use crate::health::Event;
 use bytes::BytesMut;
@@ -246,7 +247,8 @@ pub async fn session(
     payload: Option<&[u8]>,
 ) {
     // The backend: `use_backend` rules on what the connection tells.
-    let local = || super::http::local_addr(client.tcp());
+    let SessAddrs { dst, fc } = sess.addrs();
+    let local = || dst.unwrap_or_else(|| super::http::local_addr(client.tcp()));
     let log = TcpLog {
         fe,
         peer,
@@ -257,6 +259,7 @@ pub async fn session(
     };
     let conn = super::rules::Conn {
         payload,
+        fc,
         ..super::rules::Conn::new(peer, &local, fe)
     };
     let mut vars = super::rules::TxnVars::new(&mut sess, fe);
@@ -270,18 +273,23 @@ pub async fn session(
         be: Some(&be),
         ..conn
     };
-    if !be.cfg.tcp_request.is_empty()
-        && !super::rules::tcp_rules_pass(
+    let moved = match be.cfg.tcp_request.is_empty() {
+        true => Some(Moved::default()),
+        false => super::rules::tcp_rules_pass(
             &be.cfg.tcp_request,
             crate::config::TcpStage::Content,
             &be.cfg.acl,
             &conn,
             &mut vars,
-        )
-    {
+        ),
+    };
+    let Some(moved) = moved else {
         be.stats.denied.fetch_add(1, Relaxed);
         return;
-    }
+    };
+    // The server sees the addresses those rules moved.
+    let peer = moved.src.unwrap_or(peer);
+    let local = || moved.dst.unwrap_or_else(local);
     // Entries tracked by `tcp-request content track-sc*` stay tracked for the session.
     let _tracked = std::mem::take(&mut vars.counters);
     drop(vars);

@@ -361,7 +361,10 @@ pub(super) async fn session(
     sess: super::rules::Session,
     acceptor: tokio_rustls::TlsAcceptor,
 ) {
-    let local = super::http::local_addr(&stream);
+    let local = sess
+        .addrs()
+        .dst
+        .unwrap_or_else(|| super::http::local_addr(&stream));
     let Some(tls) = handshake(fe, stream, peer, acceptor).await else {
         return;
     };

@@ -253,6 +253,12 @@ pub enum MsgFetch {
     FcPpUniqueId,
     Dst,
     DstPort,
+    /// `fc_src`, `fc_src_port`, `fc_dst`, `fc_dst_port`: the client connection's
+    /// addresses (`src`, `dst` are the stream's, which rules may have moved).
+    Fc {
+        dst: bool,
+        port: bool,
+    },
     /// Whether the client connection is TLS.
     SslFc,
     /// The server name a TLS client asked for (SNI).
@@ -571,6 +577,22 @@ fn parse_fetch(name: &str, args: &[String]) -> Result<Fetch, String> {
         "fc_pp_unique_id" => none(MsgFetch::FcPpUniqueId)?,
         "dst" => none(MsgFetch::Dst)?,
         "dst_port" => none(MsgFetch::DstPort)?,
+        "fc_src" => none(MsgFetch::Fc {
+            dst: false,
+            port: false,
+        })?,
+        "fc_src_port" => none(MsgFetch::Fc {
+            dst: false,
+            port: true,
+        })?,
+        "fc_dst" => none(MsgFetch::Fc {
+            dst: true,
+            port: false,
+        })?,
+        "fc_dst_port" => none(MsgFetch::Fc {
+            dst: true,
+            port: true,
+        })?,
         "ssl_fc" => none(MsgFetch::SslFc)?,
         "ssl_fc_sni" => none(MsgFetch::SslFcSni)?,
         "ssl_c_used" | "ssl_fc_has_crt" => none(MsgFetch::SslC(ClientCert::Used))?,

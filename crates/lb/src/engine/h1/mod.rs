@@ -319,9 +319,20 @@ struct Trace<'a> {
     line: std::sync::Mutex<Option<(LogInfo, u16, u64, String)>>,
     /// What the response's captures kept.
     captured: std::sync::Mutex<super::logfmt::Captured>,
+    /// The request's addresses as its rules moved them (`set-src`...).
+    moved: std::sync::Mutex<super::rules::Moved>,
 }
 
 impl Trace<'_> {
+    /// Keeps the addresses the request's rules moved, for what follows the exchange.
+    fn moved(&self, v: &Verdict<'_>) {
+        if v.moved != Default::default() {
+            if let Ok(mut m) = self.moved.lock() {
+                *m = v.moved;
+            }
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn log(
         &self,
@@ -501,6 +512,7 @@ async fn exchange(
     sess: &mut super::rules::Session,
     req: ReqHead,
 ) -> Next {
+    let sess_addrs = sess.addrs();
     let mut vars = TxnVars::request(sess, fe);
     let mut routed = None;
     let logging = fe.logger.is_active();
@@ -533,6 +545,7 @@ async fn exchange(
         },
         line: Default::default(),
         captured: Default::default(),
+        moved: Default::default(),
     };
     let next = exchange_inner(
         shared,
@@ -546,9 +559,14 @@ async fn exchange(
         &trace,
     )
     .await;
+    // What comes after the exchange sees the addresses its rules moved.
+    let moved = trace.moved.lock().map(|m| *m).unwrap_or_default();
+    let fc = sess_addrs.front(moved, peer, || local_addr(client));
+    let peer = moved.src.unwrap_or(peer);
+    let moved_dst = moved.dst.or(sess_addrs.dst);
     let line = trace.line.lock().ok().and_then(|mut l| l.take());
     if let Some((mut li, code, bytes, term)) = line {
-        let local = local_addr(client);
+        let local = moved_dst.unwrap_or_else(|| local_addr(client));
         li.local = Some(local);
         if !fe.cfg.captures.is_empty() {
             let mut c = trace.captured.lock().map(|c| c.clone()).unwrap_or_default();
@@ -564,6 +582,7 @@ async fn exchange(
         let at = move || local;
         let conn = Conn {
             be: routed.as_deref(),
+            fc,
             ..Conn::new(peer, &at, fe)
         };
         let rec = super::http::log_rec(fe, peer, &li, code, bytes, &term);
@@ -585,9 +604,10 @@ async fn exchange(
     if !has_after {
         return next;
     }
-    let local = || local_addr(client);
+    let local = || moved_dst.unwrap_or_else(|| local_addr(client));
     let conn = Conn {
         be,
+        fc,
         ..Conn::new(peer, &local, fe)
     };
     match next {
@@ -675,9 +695,11 @@ async fn exchange_inner(
         }
     };
     let client_ref: &TcpStream = client;
-    let local = || local_addr(client_ref);
+    let sess_addrs = vars.addrs;
+    let local = || sess_addrs.dst.unwrap_or_else(|| local_addr(client_ref));
     let conn = Conn {
         unique_id: trace.unique_id.as_deref(),
+        fc: sess_addrs.fc,
         ..Conn::new(peer, &local, fe)
     };
     let st = Stage {
@@ -687,8 +709,15 @@ async fn exchange_inner(
         resp: None,
     };
     // `tcp-request content` rules: a reject closes the connection, unanswered.
+    let mut verdict = Verdict::default();
     if !fe.cfg.tcp_request.is_empty()
-        && !content_rules_pass(&st, &fe.cfg.tcp_request, &fe.cfg.acl, &mut *vars)
+        && !content_rules_pass(
+            &st,
+            &mut verdict,
+            &fe.cfg.tcp_request,
+            &fe.cfg.acl,
+            &mut *vars,
+        )
     {
         fe.stats.denied.fetch_add(1, Relaxed);
         return Next::Gone;
@@ -698,7 +727,8 @@ async fn exchange_inner(
         let code = monitor_status(&st, fe, &mut *vars);
         return page(fe, None, code).map_or(Next::Close, Next::Answer);
     }
-    let mut verdict = frontend_request_rules(&st, fe, &mut *vars);
+    frontend_request_rules(&st, &mut verdict, fe, &mut *vars);
+    trace.moved(&verdict);
     if let (Some(h), Some(id)) = (&fe.cfg.unique_id_header, &trace.unique_id) {
         verdict.added.push((h.as_str(), id.clone()));
     }
@@ -747,12 +777,24 @@ async fn exchange_inner(
     };
     let st = Stage { conn: &conn, ..st };
     if !be.cfg.tcp_request.is_empty()
-        && !content_rules_pass(&st, &be.cfg.tcp_request, &be.cfg.acl, &mut *vars)
+        && !content_rules_pass(
+            &st,
+            &mut verdict,
+            &be.cfg.tcp_request,
+            &be.cfg.acl,
+            &mut *vars,
+        )
     {
         be.stats.denied.fetch_add(1, Relaxed);
         return Next::Gone;
     }
     backend_request_rules(&st, &mut verdict, &be, &mut *vars);
+    // From here on (balancing, `X-Forwarded-For`, what a server is told, the log), the
+    // request's addresses are those its rules moved.
+    trace.moved(&verdict);
+    let fc = sess_addrs.front(verdict.moved, peer, || local_addr(client));
+    let peer = verdict.moved.src.unwrap_or(peer);
+    let moved_dst = verdict.moved.dst.or(sess_addrs.dst);
     if verdict.prometheus {
         let a = super::stats::prometheus_answer(shared);
         return trace.answer(Some(&be), &a, "LR", keep_own);
@@ -805,6 +847,9 @@ async fn exchange_inner(
             drop_expect: answer_continue,
             forwardfor: fe.cfg.forwardfor.as_ref().or(be.cfg.forwardfor.as_ref()),
             peer,
+            originalto: (be.cfg.originalto.as_ref())
+                .or(fe.cfg.originalto.as_ref())
+                .map(|o| (o, moved_dst.unwrap_or_else(|| local_addr(client)))),
             edits: &verdict,
             length: req
                 .fields
@@ -819,7 +864,9 @@ async fn exchange_inner(
     let client_idle = fe.cfg.timeout_client.map(|d| d.0);
     let server_idle = be.cfg.timeout_server.map(|d| d.0);
     be.stats.open();
-    let mut aff = Affinity::of(&be, peer.ip(), || local_addr(client).ip());
+    let mut aff = Affinity::of(&be, peer.ip(), || {
+        moved_dst.unwrap_or_else(|| local_addr(client)).ip()
+    });
     aff.cookie = cookie_server;
     if let Some(key) = &be.cfg.hash_key {
         // The request as the rules left it.
@@ -848,7 +895,7 @@ async fn exchange_inner(
             (
                 peer,
                 if be.tells_clients {
-                    local_addr(client)
+                    moved_dst.unwrap_or_else(|| local_addr(client))
                 } else {
                     peer
                 },
@@ -994,7 +1041,7 @@ async fn exchange_inner(
     let client_stays =
         keep && rframing != Framing::Close && !(old_client && rframing == Framing::Chunked);
     let client_ref: &TcpStream = client;
-    let local = || local_addr(client_ref);
+    let local = || moved_dst.unwrap_or_else(|| local_addr(client_ref));
     let conn = Conn {
         peer,
         local: &local,
@@ -1004,6 +1051,7 @@ async fn exchange_inner(
         tls: None,
         payload: None,
         unique_id: trace.unique_id.as_deref(),
+        fc,
     };
     if !fe.cfg.captures.is_empty() {
         let values = |n: &str| {
@@ -1206,6 +1254,8 @@ struct Rewrite<'a> {
     /// as one value: a server reading only the first digits or the last line would
     /// frame the body differently.
     length: Option<u64>,
+    /// `option originalto`, with the address the client connected to.
+    originalto: Option<(&'a crate::config::ForwardFor, SocketAddr)>,
 }
 
 /// The request head for the server: hop-by-hop headers removed (an upgrade asked for
@@ -1256,8 +1306,9 @@ fn request_for_server(req: &ReqHead, rw: &Rewrite<'_>) -> Vec<u8> {
         None if rw.close => line(b"connection", b"close"),
         None => {}
     }
-    if let Some(ff) = rw.forwardfor {
-        if let Some(ip) = forwarded_for(ff, rw.peer) {
+    let added = [rw.forwardfor.map(|f| (f, rw.peer)), rw.originalto];
+    for (ff, addr) in added.into_iter().flatten() {
+        if let Some(ip) = forwarded_for(ff, addr) {
             // HAProxy appends a new header line; so do we.
             line(ff.header.as_bytes(), ip.as_bytes());
         }
@@ -1299,6 +1350,7 @@ mod tests {
             peer,
             edits: &Verdict::default(),
             length: None,
+            originalto: None,
         };
         // Header lines pass as they came, hop-by-hop ones and those Connection names
         // excepted.
