@@ -4,6 +4,7 @@
 use crate::config::{CheckKind, HttpExpect, TcpCheckStep, TcpExpect};
 use sha1::{Digest, Sha1};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -60,6 +61,9 @@ pub async fn probe(
     proxy: Option<crate::config::ProxyProto>,
 ) -> ProbeResult {
     let start = Instant::now();
+    // The `tcp-check` step under way, for a report of a timeout.
+    let step = AtomicUsize::new(0);
+    let at = &step;
     // `tcp-check connect port N`: that port of the server.
     let addr = match kind {
         CheckKind::TcpCheck(steps) => match steps.first() {
@@ -70,7 +74,7 @@ pub async fn probe(
     };
     let res = match tokio::time::timeout(t.connect, TcpStream::connect(addr)).await {
         Err(_) => Err(fail("L4TOUT", "connection timed out")),
-        Ok(Err(e)) => Err(fail("L4CON", e.to_string())),
+        Ok(Err(e)) => Err(fail("L4CON", os_error(&e))),
         Ok(Ok(mut s)) => {
             if let Some(v) = proxy {
                 // Sent like a probe's first bytes: a failure shows in what follows.
@@ -87,7 +91,7 @@ pub async fn probe(
                 match tls {
                     None => {
                         let mut s = s;
-                        tokio::time::timeout(l, speak(kind, &mut s)).await
+                        tokio::time::timeout(l, speak(kind, &mut s, at)).await
                     }
                     Some(c) => {
                         let hs = c.upstream.connect(s, c.sni);
@@ -98,9 +102,11 @@ pub async fn probe(
                         };
                         let l = left();
                         // A plain connection check over TLS passes at layer 6.
-                        tokio::time::timeout(l, speak(kind, &mut s)).await.map(|r| {
-                            r.map(|(st, c, d)| (if st == "L4OK" { "L6OK" } else { st }, c, d))
-                        })
+                        tokio::time::timeout(l, speak(kind, &mut s, at))
+                            .await
+                            .map(|r| {
+                                r.map(|(st, c, d)| (if st == "L4OK" { "L6OK" } else { st }, c, d))
+                            })
                     }
                 }
             };
@@ -111,7 +117,12 @@ pub async fn probe(
                     } else {
                         "L7TOUT"
                     },
-                    "no answer in time",
+                    match kind {
+                        CheckKind::TcpCheck(steps) => {
+                            tcp_check_step(steps, at.load(Ordering::Relaxed))
+                        }
+                        _ => String::new(),
+                    },
                 )),
                 Ok(r) => r,
             }
@@ -138,7 +149,17 @@ pub async fn probe(
 
 type Ok3 = (&'static str, Option<u32>, String);
 
-async fn speak<S: Io>(kind: &CheckKind, s: &mut S) -> Result<Ok3, Fail> {
+/// An I/O error as the system words it (`Connection refused`), without Rust's
+/// `(os error N)`.
+fn os_error(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
+
+async fn speak<S: Io>(kind: &CheckKind, s: &mut S, at: &AtomicUsize) -> Result<Ok3, Fail> {
     match kind {
         CheckKind::Tcp => Ok(("L4OK", None, String::new())),
         CheckKind::Http {
@@ -167,7 +188,7 @@ async fn speak<S: Io>(kind: &CheckKind, s: &mut S) -> Result<Ok3, Fail> {
                 ))
             }
         }
-        CheckKind::TcpCheck(steps) => tcp_check(s, steps).await,
+        CheckKind::TcpCheck(steps) => tcp_check(s, steps, at).await,
         CheckKind::Amqp => {
             s.write_all(b"AMQP\x00\x00\x09\x01")
                 .await
@@ -224,54 +245,92 @@ async fn speak<S: Io>(kind: &CheckKind, s: &mut S) -> Result<Ok3, Fail> {
     }
 }
 
-/// Runs `tcp-check` steps: each `expect` reads until what came since the last one
-/// matches (or, negated, until the server stops sending without it matching).
-async fn tcp_check<S: Io>(s: &mut S, steps: &[TcpCheckStep]) -> Result<Ok3, Fail> {
+/// What a failed `tcp-check` step reports (as HAProxy words it): `at step N of
+/// tcp-check (STEP)`, and its comment.
+pub fn tcp_check_step(steps: &[TcpCheckStep], n: usize) -> String {
+    let Some(step) = n.checked_sub(1).and_then(|i| steps.get(i)) else {
+        return String::new();
+    };
+    let mut out = format!("at step {n} of tcp-check ({step})");
+    if let TcpCheckStep::Expect {
+        comment: Some(c), ..
+    } = step
+    {
+        out.push_str(&format!(" comment: '{c}'"));
+    }
+    out
+}
+
+/// Runs `tcp-check` steps (`at`: the step under way, counted from 1): each `expect`
+/// reads until what came since the last `send` matches (or, negated, until the server
+/// stops sending without it matching); with `min-recv N`, what came is judged once it
+/// is N bytes.
+async fn tcp_check<S: Io>(
+    s: &mut S,
+    steps: &[TcpCheckStep],
+    at: &AtomicUsize,
+) -> Result<Ok3, Fail> {
     let mut buf: Vec<u8> = Vec::new();
     let mut chunk = [0u8; 4096];
     for (i, step) in steps.iter().enumerate() {
         let n = i + 1;
+        at.store(n, Ordering::Relaxed);
+        let failed = |why: String| fail("L7RSP", format!("{why} {}", tcp_check_step(steps, n)));
         match step {
             TcpCheckStep::Connect { .. } => {}
-            TcpCheckStep::Send(bytes) => s
-                .write_all(bytes)
-                .await
-                .map_err(|e| fail("L7RSP", format!("step {n} (send): {e}")))?,
-            TcpCheckStep::Expect { negate, what } => {
+            TcpCheckStep::Send(bytes) => {
+                // What an `expect` after it reads is the answer to it.
+                buf.clear();
+                s.write_all(bytes)
+                    .await
+                    .map_err(|e| failed(e.to_string()))?
+            }
+            TcpCheckStep::Expect {
+                negate,
+                what,
+                min_recv,
+                ..
+            } => {
                 let matches = |b: &[u8]| match what {
                     TcpExpect::String(t) => b.windows(t.len().max(1)).any(|w| w == t.as_bytes()),
                     TcpExpect::Binary(x) => b.windows(x.len().max(1)).any(|w| w == x.as_slice()),
                     TcpExpect::Rstring(re) => re.re.is_match(&String::from_utf8_lossy(b)),
                 };
+                let enough = |b: &[u8]| min_recv.is_some_and(|m| b.len() >= m);
                 loop {
                     if matches(&buf) {
                         if *negate {
-                            return Err(fail("L7RSP", format!("step {n} (expect !): matched")));
+                            return Err(failed("matched".into()));
                         }
                         break;
+                    }
+                    if *negate && enough(&buf) {
+                        break;
+                    }
+                    if enough(&buf) {
+                        return Err(failed(format!(
+                            "not found in {:?}",
+                            String::from_utf8_lossy(&buf).trim_end()
+                        )));
                     }
                     let got = s
                         .read(&mut chunk)
                         .await
-                        .map_err(|e| fail("L7RSP", format!("step {n} (expect): {e}")))?;
+                        .map_err(|e| failed(e.to_string()))?;
                     if got == 0 {
                         if *negate {
                             break;
                         }
-                        return Err(fail(
-                            "L7RSP",
-                            format!(
-                                "step {n} (expect): not found in {:?}",
-                                String::from_utf8_lossy(&buf).trim_end()
-                            ),
-                        ));
+                        return Err(failed(format!(
+                            "not found in {:?}",
+                            String::from_utf8_lossy(&buf).trim_end()
+                        )));
                     }
                     buf.extend_from_slice(&chunk[..got]);
                     if buf.len() > 64 * 1024 {
-                        return Err(fail("L7RSP", format!("step {n} (expect): answer too long")));
+                        return Err(failed("answer too long".into()));
                     }
                 }
-                buf.clear();
             }
         }
     }

@@ -475,3 +475,66 @@ fn lb_http_checks_expect_status_and_string() {
         && check_status(&e, "nohdr").0 == "DOWN"));
     e.stop(Duration::ZERO);
 }
+
+/// `option log-health-checks` in a backend with its own `log` line: each check that
+/// moves the server's status or health is logged there, in HAProxy's words (a first
+/// pass, then a refused connection), at severity notice; a `tcp-check expect` with
+/// `min-recv` judges what came once it has that many bytes, and a step that times out
+/// is named with its comment.
+#[test]
+fn lb_health_check_log_lines_in_haproxy_words() {
+    let sys = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+    sys.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    // A server that says "ready" and waits: `!rstring ^error` is judged on 5 bytes.
+    let srv = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = srv.local_addr().expect("addr");
+    let server = std::thread::spawn(move || {
+        for c in srv.incoming().take(2) {
+            let Ok(mut c) = c else { continue };
+            let _ = std::io::Write::write_all(&mut c, b"ready");
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    });
+    let cfg = format!(
+        "defaults\n mode tcp\n timeout connect 1s\n timeout check 150ms\n\
+         backend be\n log {sys} local0\n option log-health-checks\n option tcp-check\n\
+         tcp-check expect min-recv 5 !rstring ^error comment \"no error\"\n\
+         server s {addr} check inter 100ms rise 1 fall 1\n\
+         backend slow\n log {sys} local0\n option log-health-checks\n option tcp-check\n\
+         tcp-check expect string never comment \"the greeting\"\n\
+         server t {addr} check inter 100ms rise 1 fall 1\n",
+        sys = sys.local_addr().expect("addr"),
+    );
+    let e = start_engine(&cfg);
+    // The first line of each server.
+    let mut lines = vec![String::new(), String::new()];
+    let mut buf = [0u8; 2048];
+    while lines.iter().any(String::is_empty) {
+        let n = sys.recv(&mut buf).expect("a log line");
+        let l = String::from_utf8_lossy(&buf[..n]).into_owned();
+        let i = match l {
+            _ if l.contains("Health check for server slow/t ") => 0,
+            _ if l.contains("Health check for server be/s ") => 1,
+            _ => continue,
+        };
+        if lines[i].is_empty() {
+            lines[i] = l;
+        }
+    }
+    assert!(
+        lines[1].starts_with("<133>")
+            && lines[1].contains(
+                "Health check for server be/s succeeded, reason: Layer7 check passed, info: \"tcp-check passed\", check duration: "
+            )
+            && lines[1].ends_with("ms, status: 1/1 UP."),
+        "{lines:?}"
+    );
+    assert!(
+        lines[0].contains("Health check for server slow/t failed, reason: Layer7 timeout, info: \"at step 1 of tcp-check (expect string 'never') comment: 'the greeting'\", check duration: ")
+            && lines[0].ends_with("ms, status: 0/1 DOWN."),
+        "{lines:?}"
+    );
+    e.stop(Duration::ZERO);
+    let _ = server.join();
+}

@@ -2278,6 +2278,10 @@ impl<'a> Parser<'a> {
                         None
                     },
                     log_health_checks: d.log_health_checks.unwrap_or(false),
+                    log: match d.kind {
+                        Kind::Backend => d.log.clone().unwrap_or_default(),
+                        _ => Vec::new(),
+                    },
                     acl: backend_only(d, &d.acls),
                     http_request: backend_only(d, &d.http_rules),
                     http_response: backend_only(d, &d.http_response_rules),
@@ -4059,14 +4063,34 @@ fn parse_tcp_check(w: &[Word], first: bool) -> R<Option<TcpCheckStep>> {
             )
         }
         "expect" => {
-            let (negate, i) = if arg(1)? == "!" {
-                (true, 2)
-            } else {
-                (false, 1)
-            };
-            let kind = arg(i)?;
+            let mut i = 1;
+            let mut min_recv = None;
+            if arg(1)? == "min-recv" {
+                let n = arg(2)?;
+                min_recv = Some(
+                    n.parse()
+                        .map_err(|_| format!("`min-recv {n}`: not a number of bytes"))?,
+                );
+                i = 3;
+            }
+            let mut negate = false;
+            if arg(i)? == "!" {
+                negate = true;
+                i += 1;
+            }
+            let mut kind = arg(i)?;
+            if let Some(k) = kind.strip_prefix('!') {
+                // `!string`, as HAProxy also reads it.
+                negate = true;
+                kind = k;
+            }
             let v = arg(i + 1)?;
-            no_more(w, i + 2)?;
+            let comment = match w.get(i + 2).map(|x| x.text.as_str()) {
+                Some("comment") => Some(arg(i + 3)?.to_string()),
+                Some(o) => return Err(format!("unexpected extra argument `{o}`")),
+                None => None,
+            };
+            no_more(w, if comment.is_some() { i + 4 } else { i + 2 })?;
             let what = match kind {
                 "string" => TcpExpect::String(v.to_string()),
                 "rstring" => TcpExpect::Rstring(Re::parse(v)?),
@@ -4080,7 +4104,12 @@ fn parse_tcp_check(w: &[Word], first: bool) -> R<Option<TcpCheckStep>> {
                     ))
                 }
             };
-            TcpCheckStep::Expect { negate, what }
+            TcpCheckStep::Expect {
+                negate,
+                what,
+                min_recv,
+                comment,
+            }
         }
         "comment" => return Ok(None),
         o => {

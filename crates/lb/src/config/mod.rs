@@ -1147,8 +1147,50 @@ pub enum TcpCheckStep {
     },
     /// Send these bytes (`send STRING`, `send-binary HEX`).
     Send(Vec<u8>),
-    /// Wait for data that matches (or, `negate`, that does not).
-    Expect { negate: bool, what: TcpExpect },
+    /// Wait for data that matches (or, `negate`, that does not): until it came, or
+    /// (`min_recv`) until that many bytes came, when it is judged on what is there.
+    Expect {
+        negate: bool,
+        what: TcpExpect,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        min_recv: Option<usize>,
+        /// `comment TEXT`: named in the report when this step fails.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        comment: Option<String>,
+    },
+}
+
+impl std::fmt::Display for TcpCheckStep {
+    /// The step as a report names it (`expect !rstring '^error'`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TcpCheckStep::Connect { port, ssl } => {
+                write!(f, "connect")?;
+                if let Some(p) = port {
+                    write!(f, " port {p}")?;
+                }
+                if *ssl {
+                    write!(f, " ssl")?;
+                }
+                Ok(())
+            }
+            TcpCheckStep::Send(_) => write!(f, "send data"),
+            TcpCheckStep::Expect { negate, what, .. } => {
+                let not = if *negate { "!" } else { "" };
+                match what {
+                    TcpExpect::String(t) => write!(f, "expect {not}string '{t}'"),
+                    TcpExpect::Rstring(re) => write!(f, "expect {not}rstring '{}'", re.text),
+                    TcpExpect::Binary(b) => {
+                        write!(f, "expect {not}binary '")?;
+                        for x in b {
+                            write!(f, "{x:02X}")?;
+                        }
+                        write!(f, "'")
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// What a `tcp-check expect` waits for.
@@ -1385,6 +1427,10 @@ pub struct Backend {
     /// (`X-Original-To`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub originalto: Option<ForwardFor>,
+    /// A `backend` section's own log targets (else it logs where the frontends that
+    /// use it do).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log: Vec<LogTarget>,
     #[serde(default)]
     pub log_health_checks: bool,
     /// ACLs of a `backend` section (for its own rules).

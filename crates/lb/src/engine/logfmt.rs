@@ -513,6 +513,12 @@ impl Logger {
         self.send(6, msg);
     }
 
+    /// A health check's outcome (`option log-health-checks`; severity notice).
+    pub fn check(&self, msg: &str) {
+        tracing::info!("{msg}");
+        self.send(5, msg);
+    }
+
     /// A server or proxy state change (severity notice; also traced).
     pub fn event(&self, msg: &str) {
         tracing::warn!("{msg}");

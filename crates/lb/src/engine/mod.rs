@@ -714,15 +714,20 @@ fn build(
                 })
             })
             .collect::<Result<Vec<_>, EngineError>>()?;
-        // A backend logs where the frontends that use it log (HAProxy: `log global`).
-        let logger = config
-            .frontends
-            .iter()
-            .find(|f| {
-                f.default_backend.as_deref() == Some(&b.name)
-                    || f.use_backend.iter().any(|u| u.backend == b.name)
+        // A backend logs to its own targets, else where the frontends that use it log
+        // (HAProxy: `log global`).
+        let own = (!b.log.is_empty()).then(|| Arc::new(Logger::new(&b.log)));
+        let logger = own
+            .or_else(|| {
+                config
+                    .frontends
+                    .iter()
+                    .find(|f| {
+                        f.default_backend.as_deref() == Some(&b.name)
+                            || f.use_backend.iter().any(|u| u.backend == b.name)
+                    })
+                    .map(|f| Arc::new(Logger::new(&f.log)))
             })
-            .map(|f| Arc::new(Logger::new(&f.log)))
             .filter(|l| l.is_active())
             .unwrap_or_else(|| global_logger.clone());
         backends.push(Arc::new(BackendRt::new(
@@ -1339,46 +1344,43 @@ async fn check_loop(be: Arc<BackendRt>, i: usize, n: usize, spread: u8) {
         let proxy = s.cfg.proxy.filter(|_| s.cfg.check_proxy);
         let timeouts = check_timeouts(&be.cfg, cp.inter.0);
         let r = probe(&be.cfg.check, target, timeouts, tls, proxy).await;
-        {
+        let status_was = {
             let mut lc = lock(&s.shared.last_check);
-            lc.status = r.status.to_string();
             lc.code = r.code;
             lc.duration_ms = r.duration.as_millis() as u64;
             lc.detail = r.detail.clone();
-        }
+            std::mem::replace(&mut lc.status, r.status.to_string())
+        };
         if !r.ok {
             s.shared.chkfail.fetch_add(1, Relaxed);
         }
-        let why = format!(
-            "{} check {}{}{}",
-            if r.status.starts_with("L7") {
-                "Layer7"
-            } else {
-                "Layer4"
-            },
-            if r.ok { "passed" } else { "failed" },
-            r.code.map(|c| format!(", code: {c}")).unwrap_or_default(),
-            if r.detail.is_empty() {
-                String::new()
-            } else {
-                format!(", info: \"{}\"", r.detail)
-            }
-        );
+        let why = check_reason(&r);
+        let ev = if r.ok {
+            Event::CheckPassed
+        } else {
+            Event::CheckFailed
+        };
         if be.cfg.log_health_checks {
-            be.logger.traffic(&format!(
-                "Health check for server {}/{} {why}",
-                be.cfg.name, s.cfg.name
-            ));
+            // As HAProxy: when the status or the server's health moves, before the
+            // server's change of state it may bring.
+            let mut h = lock(&s.shared.health).clone();
+            let health_was = h.counter().0;
+            h.on(ev);
+            let health = h.counter().0;
+            if status_was != r.status || health != health_was {
+                let (a, b, state) = match h.is_up() {
+                    true => (health + 1 - h.rise(), h.fall(), "UP"),
+                    false => (health, h.rise(), "DOWN"),
+                };
+                be.logger.check(&format!(
+                    "Health check for server {}/{} {}, reason: {why}, status: {a}/{b} {state}.",
+                    be.cfg.name,
+                    s.cfg.name,
+                    if r.ok { "succeeded" } else { "failed" },
+                ));
+            }
         }
-        be.health_event(
-            i,
-            if r.ok {
-                Event::CheckPassed
-            } else {
-                Event::CheckFailed
-            },
-            &why,
-        );
+        be.health_event(i, ev, &why);
         let next = {
             let h = lock(&s.shared.health);
             h.next_interval(&cp)
@@ -1386,6 +1388,34 @@ async fn check_loop(be: Arc<BackendRt>, i: usize, n: usize, spread: u8) {
         let _ = inter;
         tokio::time::sleep(next).await;
     }
+}
+
+/// A check's outcome in HAProxy's words: `Layer7 timeout, info: "...", check duration:
+/// 3ms` (what the health-check log line and the server state changes give as reason).
+fn check_reason(r: &crate::probe::ProbeResult) -> String {
+    let words = match r.status {
+        "L4OK" => "Layer4 check passed",
+        "L4TOUT" => "Layer4 timeout",
+        "L4CON" => "Layer4 connection problem",
+        "L6OK" => "Layer6 check passed",
+        "L6TOUT" => "Layer6 timeout",
+        "L6RSP" => "Layer6 invalid response",
+        "L7OK" => "Layer7 check passed",
+        "L7OKC" => "Layer7 check conditionally passed",
+        "L7TOUT" => "Layer7 timeout",
+        "L7RSP" => "Layer7 invalid response",
+        "L7STS" => "Layer7 wrong status",
+        _ => "Socket error",
+    };
+    let mut out = words.to_string();
+    if let Some(c) = r.code {
+        out.push_str(&format!(", code: {c}"));
+    }
+    if !r.detail.is_empty() {
+        out.push_str(&format!(", info: \"{}\"", r.detail));
+    }
+    out.push_str(&format!(", check duration: {}ms", r.duration.as_millis()));
+    out
 }
 
 /// Re-reads the configuration with the engine's loader and reloads (for signal handlers).
