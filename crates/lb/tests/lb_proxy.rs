@@ -437,7 +437,24 @@ fn lb_runtime_socket_controls_servers() {
     assert!(cmd("show stat").contains("app,a,"));
     assert_eq!(cmd("disable server app/a"), "\n");
     assert!(bodies(4).iter().all(|b| b == "bravo"));
-    assert!(cmd("show servers state").contains("app a 127.0.0.1"));
+    // HAProxy's layout: app/a stopped (0) in forced maintenance (1), b running (2).
+    let state = cmd("show servers state");
+    assert!(
+        state.starts_with(
+            "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state "
+        ),
+        "{state}"
+    );
+    let row = |srv: &str| -> Vec<String> {
+        state
+            .lines()
+            .map(|l| l.split(' ').map(String::from).collect::<Vec<_>>())
+            .find(|f| f.get(1).is_some_and(|b| b == "app") && f.get(3).is_some_and(|s| s == srv))
+            .unwrap_or_default()
+    };
+    assert_eq!(row("a")[4..7], ["127.0.0.1", "0", "1"], "{state}");
+    assert_eq!(row("b")[4..7], ["127.0.0.1", "2", "0"], "{state}");
+    assert_eq!(row("b").len(), 25, "{state}");
     cmd("set server app/a state ready");
     cmd("set server app/b state drain");
     assert!(bodies(4).iter().all(|b| b == "alpha"));

@@ -209,6 +209,8 @@ impl ServerDefaults {
 struct Draft {
     kind: Kind,
     name: String,
+    /// `id N`.
+    id: Option<u32>,
     source: String,
     mode: Option<Mode>,
     binds: Vec<Bind>,
@@ -816,6 +818,7 @@ impl<'a> Parser<'a> {
             .clone();
         d.kind = kind;
         d.name = name.to_string();
+        d.id = None;
         d.source = place.to_string();
         d.binds.clear();
         d.servers.clear();
@@ -1755,7 +1758,11 @@ impl<'a> Parser<'a> {
                 d.monitor_fail.push(HttpRule { action: HttpAction::Deny { status: 503, reply: None }, any_of, unless, source: place.to_string() });
             }
             "fullconn" => return Err("dynamic server limits (`fullconn`/`minconn`) are not supported".into()),
-            "id" => return Err("numeric proxy ids are not supported (names identify proxies)".into()),
+            "id" => {
+                let v = w.get(1).ok_or("`id` needs a number")?;
+                d.id = Some(v.text.parse().ok().filter(|n| *n > 0).ok_or_else(|| format!("`id {}`: not a positive number", v.text))?);
+                no_more(w, 2)?;
+            }
             "bind-process" => return Err("halo runs one process with threads".into()),
             "source" => return Err("choosing the source address of server connections is not supported".into()),
             "http-reuse" => return Err("server connection reuse follows HTTP keep-alive; `http-reuse` is not configurable".into()),
@@ -2089,6 +2096,33 @@ impl<'a> Parser<'a> {
             tables: Vec::new(),
         };
         let drafts = std::mem::take(&mut self.proxies);
+        // Proxy numbers: `id N`, else the next free one in the order of the sections,
+        // from 2 (HAProxy 2.6 numbers its own internal proxy 1).
+        let mut taken: HashMap<u32, &str> = HashMap::new();
+        for d in &drafts {
+            if let Some(id) = d.id {
+                if let Some(other) = taken.insert(id, &d.name) {
+                    self.errors.push(ConfigError {
+                        place: d.source.clone(),
+                        directive: "id".into(),
+                        reason: format!("proxy `{}` has id {id} like `{other}`", d.name),
+                    });
+                }
+            }
+        }
+        let mut next = 2;
+        let ids: Vec<u32> = drafts
+            .iter()
+            .map(|d| {
+                d.id.unwrap_or_else(|| {
+                    while taken.contains_key(&next) {
+                        next += 1;
+                    }
+                    next += 1;
+                    next - 1
+                })
+            })
+            .collect();
         for d in &drafts {
             if let Some(t) = &d.stick_table {
                 cfg.tables.push(Table {
@@ -2101,7 +2135,7 @@ impl<'a> Parser<'a> {
                 });
             }
         }
-        for d in &drafts {
+        for (d, id) in drafts.iter().zip(ids) {
             let mode = d.mode.unwrap_or_default();
             let t = |k: &str| d.timeouts.get(k).copied();
             if matches!(d.kind, Kind::Listen | Kind::Frontend) {
@@ -2122,6 +2156,7 @@ impl<'a> Parser<'a> {
                 if d.kind == Kind::Frontend || !d.binds.is_empty() {
                     cfg.frontends.push(Frontend {
                         name: d.name.clone(),
+                        id: Some(id),
                         mode,
                         bind: d.binds.clone(),
                         maxconn: d.maxconn,
@@ -2248,6 +2283,7 @@ impl<'a> Parser<'a> {
                 }
                 cfg.backends.push(Backend {
                     name: d.name.clone(),
+                    id: Some(id),
                     mode,
                     balance: d.balance.unwrap_or_default(),
                     hash_key: d.hash_key.clone(),
@@ -4337,6 +4373,29 @@ mod tests {
             Ok(_) => panic!("accepted"),
             Err(e) => e.0.iter().map(|e| e.to_string()).collect(),
         }
+    }
+
+    /// Proxies are numbered as HAProxy numbers them: `id N` where given, else the next
+    /// free number in the order of the sections from 2; a `listen` is one proxy; two
+    /// proxies with one id are refused.
+    #[test]
+    fn proxies_are_numbered_in_order_or_by_id() {
+        let text = "frontend f\n bind :1\n default_backend b\nbackend b\n id 3\n server s 127.0.0.1:2\nlisten l\n bind :3\n server s 127.0.0.1:4\n";
+        let c = parse(text, "t.cfg").expect("valid").config;
+        let fe: Vec<_> = c
+            .frontends
+            .iter()
+            .map(|f| (f.name.as_str(), f.id))
+            .collect();
+        let be: Vec<_> = c.backends.iter().map(|b| (b.name.as_str(), b.id)).collect();
+        assert_eq!(fe, [("f", Some(2)), ("l", Some(4))]);
+        assert_eq!(be, [("b", Some(3)), ("l", Some(4))]);
+        let e = errs("backend a\n id 5\nbackend b\n id 5\n");
+        assert!(
+            e.iter()
+                .any(|e| e.contains("t.cfg:3") && e.contains("id 5")),
+            "{e:?}"
+        );
     }
 
     #[test]

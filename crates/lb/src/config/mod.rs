@@ -938,6 +938,10 @@ pub enum LogFormat {
 #[serde(deny_unknown_fields)]
 pub struct Frontend {
     pub name: String,
+    /// The proxy's number (`id N`, else its place in the configuration, as HAProxy
+    /// numbers them): `iid` in `show stat`, `be_id` in `show servers state`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<u32>,
     #[serde(default)]
     pub mode: Mode,
     pub bind: Vec<Bind>,
@@ -1378,6 +1382,10 @@ pub struct Redispatch {
 #[serde(deny_unknown_fields)]
 pub struct Backend {
     pub name: String,
+    /// The proxy's number (`id N`, else its place in the configuration, as HAProxy
+    /// numbers them): `iid` in `show stat`, `be_id` in `show servers state`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<u32>,
     #[serde(default)]
     pub mode: Mode,
     #[serde(default)]

@@ -415,31 +415,13 @@ pub fn execute(shared: &Arc<Shared>, cmd: &str, admin: bool) -> String {
                 Ok(s)
             }
         },
-        ["show", "servers", "state", rest @ ..] => {
-            let mut s = String::from("# be_name srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_cur_sess\n");
-            for be in g.backends.iter().filter(|b| rest.is_empty() || rest.contains(&b.cfg.name.as_str())) {
-                for sv in &be.servers {
-                    s.push_str(&format!(
-                        "{} {} {} {} {:?} {} {}\n",
-                        be.cfg.name,
-                        sv.cfg.name,
-                        sv.cfg.addr,
-                        if sv.shared.up.load(Relaxed) { "UP" } else { "DOWN" },
-                        sv.shared.admin(),
-                        sv.shared.weight.load(Relaxed),
-                        sv.shared.cur.load(Relaxed)
-                    ));
-                }
-            }
-            Ok(s)
-        }
+        ["show", "servers", "state", rest @ ..] => Ok(servers_state(&g, rest)),
         ["enable", "server", spec] => find(&g, spec).map(|(be, i)| {
-            be.servers[i].shared.set_admin(Admin::Ready);
-            be.queue.notify_waiters();
+            be.set_admin(i, Admin::Ready);
             String::new()
         }),
         ["disable", "server", spec] => find(&g, spec).map(|(be, i)| {
-            be.servers[i].shared.set_admin(Admin::Maint);
+            be.set_admin(i, Admin::Maint);
             String::new()
         }),
         ["set", "server", spec, "state", st] => find(&g, spec).and_then(|(be, i)| {
@@ -449,8 +431,7 @@ pub fn execute(shared: &Arc<Shared>, cmd: &str, admin: bool) -> String {
                 "maint" => Admin::Maint,
                 o => return Err(format!("unknown state `{o}` (ready, drain, maint)\n")),
             };
-            be.servers[i].shared.set_admin(a);
-            be.queue.notify_waiters();
+            be.set_admin(i, a);
             Ok(String::new())
         }),
         ["set", "server", spec, "weight", n] => find(&g, spec).and_then(|(be, i)| {
@@ -544,4 +525,76 @@ fn del_server(shared: &Arc<Shared>, spec: &str) -> Result<String, String> {
     })
     .map(|_| "Server deleted.\n".to_string())
     .map_err(|e| format!("{e}\n"))
+}
+
+/// `show servers state [BACKEND]`: HAProxy's version 1 layout (what `server-state-file`
+/// holds and tools read), one line per server.
+fn servers_state(g: &super::Generation, only: &[&str]) -> String {
+    let mut s = String::from("1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port\n");
+    let ids = super::stats::proxy_ids(&g.config);
+    for (be, id) in g.backends.iter().zip(&ids.backends) {
+        if !only.is_empty() && !only.contains(&be.cfg.name.as_str()) {
+            continue;
+        }
+        for (i, sv) in be.servers.iter().enumerate() {
+            let sh = &sv.shared;
+            let admin = sh.admin();
+            // HAProxy's numbers: stopped 0 / running 2; forced maintenance 1, drain 8.
+            let (op, adm) = match admin {
+                Admin::Maint => (0, 1),
+                Admin::Drain => (if sh.up.load(Relaxed) { 2 } else { 0 }, 8),
+                Admin::Ready => (if sh.up.load(Relaxed) { 2 } else { 0 }, 0),
+            };
+            let lc = lock(&sh.last_check).clone();
+            let health = lock(&sh.health).counter().0;
+            let (status, result, state) = match sv.cfg.check {
+                false => (1, 0, 0),
+                true => {
+                    let status = check_status_number(&lc.status);
+                    let result = match lc.status.as_str() {
+                        "" => 0,
+                        s if s.ends_with("OK") => 3,
+                        _ => 2,
+                    };
+                    // Configured and enabled; paused in maintenance.
+                    (status, result, if admin == Admin::Maint { 14 } else { 6 })
+                }
+            };
+            let cp = &sv.cfg.check_params;
+            s.push_str(&format!(
+                "{id} {} {} {} {} {op} {adm} {} {} {} {status} {result} {health} {state} 0 0 0 - {} - {} {} {} - 0\n",
+                be.cfg.name,
+                i + 1,
+                sv.cfg.name,
+                sv.cfg.addr.ip(),
+                sh.weight.load(Relaxed),
+                sv.cfg.weight,
+                lock(&sh.last_change).elapsed().as_secs(),
+                sv.cfg.addr.port(),
+                u8::from(sv.tls.is_some()),
+                cp.port.unwrap_or(0),
+                cp.addr.map_or("-".to_string(), |a| a.to_string()),
+            ));
+        }
+    }
+    s
+}
+
+/// HAProxy's number for a check status (`HCHK_STATUS_*`; 1: none yet).
+fn check_status_number(status: &str) -> u8 {
+    match status {
+        "SOCKERR" => 5,
+        "L4OK" => 6,
+        "L4TOUT" => 7,
+        "L4CON" => 8,
+        "L6OK" => 9,
+        "L6TOUT" => 10,
+        "L6RSP" => 11,
+        "L7TOUT" => 12,
+        "L7RSP" => 13,
+        "L7OK" => 15,
+        "L7OKC" => 16,
+        "L7STS" => 17,
+        _ => 1,
+    }
 }

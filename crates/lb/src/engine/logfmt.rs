@@ -521,8 +521,14 @@ impl Logger {
 
     /// A server or proxy state change (severity notice; also traced).
     pub fn event(&self, msg: &str) {
+        self.event_at(5, msg);
+    }
+
+    /// A state change at a syslog severity (1 alert: a server lost; 0 emergency: a
+    /// backend without servers), also traced.
+    pub fn event_at(&self, severity: u8, msg: &str) {
         tracing::warn!("{msg}");
-        self.send(5, msg);
+        self.send(severity, msg);
     }
 }
 

@@ -562,12 +562,16 @@ impl BackendRt {
                 s.shared.chkdown.fetch_add(1, Relaxed);
                 *lock(&s.shared.last_change) = Instant::now();
                 let (a, b) = self.usable();
-                self.logger.event(&format!(
-                    "Server {}/{} is DOWN, reason: {why}. {a} active and {b} backup servers left. {} sessions active.",
-                    self.cfg.name,
-                    s.cfg.name,
-                    s.shared.cur.load(Relaxed)
-                ));
+                self.logger.event_at(
+                    1,
+                    &format!(
+                        "Server {}/{} is DOWN, reason: {why}. {a} active and {b} backup servers left. {} sessions active, 0 requeued, 0 remaining in queue.",
+                        self.cfg.name,
+                        s.cfg.name,
+                        s.shared.cur.load(Relaxed)
+                    ),
+                );
+                self.tell_if_none_left();
                 lock(&s.shared.pool).clear();
                 lock(&s.shared.h1_pool).clear();
                 if s.cfg.shutdown_sessions_on_down {
@@ -580,7 +584,7 @@ impl BackendRt {
                 *lock(&s.shared.last_change) = Instant::now();
                 let (a, b) = self.usable();
                 self.logger.event(&format!(
-                    "Server {}/{} is UP, reason: {why}. {a} active and {b} backup servers online.",
+                    "Server {}/{} is UP, reason: {why}. {a} active and {b} backup servers online. 0 sessions requeued, 0 total in queue.",
                     self.cfg.name, s.cfg.name
                 ));
                 if s.cfg.shutdown_backup_sessions_on_up && !s.cfg.backup {
@@ -590,6 +594,51 @@ impl BackendRt {
                 }
                 self.queue.notify_waiters();
             }
+        }
+    }
+
+    /// The operator puts server `i` in maintenance, drain or back in service (`disable
+    /// server`, `set server ... state`, `enable server`); logged as HAProxy does.
+    pub fn set_admin(&self, i: usize, to: Admin) {
+        let s = &self.servers[i];
+        let was = s.shared.admin();
+        s.shared.set_admin(to);
+        let name = format!("{}/{}", self.cfg.name, s.cfg.name);
+        match (was, to) {
+            (Admin::Maint, Admin::Maint) => {}
+            (_, Admin::Maint) => {
+                let (a, b) = self.usable();
+                self.logger.event_at(
+                    1,
+                    &format!(
+                        "Server {name} is going DOWN for maintenance. {a} active and {b} backup servers left. {} sessions active, 0 requeued, 0 remaining in queue.",
+                        s.shared.cur.load(Relaxed)
+                    ),
+                );
+                self.tell_if_none_left();
+            }
+            (Admin::Maint, _) => {
+                let state = if s.shared.up.load(Relaxed) {
+                    "UP/READY"
+                } else {
+                    "DOWN"
+                };
+                self.logger.event(&format!(
+                    "Server {name} is {state} (leaving forced maintenance)."
+                ));
+            }
+            _ => {}
+        }
+        self.queue.notify_waiters();
+    }
+
+    /// "backend B has no server available!" (severity emergency) when none is left.
+    fn tell_if_none_left(&self) {
+        if self.usable() == (0, 0) {
+            self.logger.event_at(
+                0,
+                &format!("backend {} has no server available!", self.cfg.name),
+            );
         }
     }
 

@@ -47,22 +47,57 @@ pub struct Row {
     pub req_tot: u64,
     pub addr: String,
     pub mode: String,
+    /// The proxy's number and the server's (1, 2... in its backend; 0 for the proxy
+    /// rows).
+    pub iid: u32,
+    pub sid: usize,
+}
+
+/// The numbers of a configuration's proxies, frontends' and backends' in their order:
+/// their `id`, else (a configuration that has none, as native ones) 2, 3... in the order
+/// of their names' first appearance.
+pub struct ProxyIds {
+    pub frontends: Vec<u32>,
+    pub backends: Vec<u32>,
+}
+
+pub fn proxy_ids(c: &crate::config::Config) -> ProxyIds {
+    let mut seen: Vec<String> = Vec::new();
+    let mut number = |name: &str, id: Option<u32>| {
+        id.unwrap_or_else(|| {
+            let i = seen.iter().position(|n| n == name).unwrap_or_else(|| {
+                seen.push(name.to_string());
+                seen.len() - 1
+            });
+            i as u32 + 2
+        })
+    };
+    ProxyIds {
+        frontends: c.frontends.iter().map(|f| number(&f.name, f.id)).collect(),
+        backends: c.backends.iter().map(|b| number(&b.name, b.id)).collect(),
+    }
 }
 
 /// Every row, HAProxy's order: for each proxy, FRONTEND, servers, BACKEND.
 pub fn snapshot(shared: &Shared) -> Vec<Row> {
     let g = shared.current.load();
     let mut rows = Vec::new();
-    let mut names: Vec<String> = Vec::new();
-    for f in &g.frontends {
-        names.push(f.cfg.name.clone());
-    }
-    for b in &g.backends {
-        if !names.contains(&b.cfg.name) {
-            names.push(b.cfg.name.clone());
+    let ids = proxy_ids(&g.config);
+    // The proxies in the order of their numbers (a `listen` is one).
+    let mut names: Vec<(u32, String)> = Vec::new();
+    for (name, id) in g
+        .frontends
+        .iter()
+        .map(|f| &f.cfg.name)
+        .chain(g.backends.iter().map(|b| &b.cfg.name))
+        .zip(ids.frontends.iter().chain(&ids.backends))
+    {
+        if !names.iter().any(|(_, n)| n == name) {
+            names.push((*id, name.clone()));
         }
     }
-    for name in names {
+    names.sort_by_key(|(id, _)| *id);
+    for (iid, name) in names {
         if let Some(f) = g.frontends.iter().find(|f| f.cfg.name == name) {
             let s = &f.stats;
             rows.push(Row {
@@ -92,6 +127,7 @@ pub fn snapshot(shared: &Shared) -> Vec<Row> {
                     .collect::<Vec<_>>()
                     .join(","),
                 mode: f.cfg.mode.to_string(),
+                iid,
                 ..Default::default()
             });
         }
@@ -155,6 +191,8 @@ pub fn snapshot(shared: &Shared) -> Vec<Row> {
                     hrsp: std::array::from_fn(|i| sh.stats.hrsp[i].load(Relaxed)),
                     addr: sv.cfg.addr.to_string(),
                     mode: b.cfg.mode.to_string(),
+                    iid,
+                    sid: i + 1,
                     ..Default::default()
                 });
             }
@@ -186,6 +224,7 @@ pub fn snapshot(shared: &Shared) -> Vec<Row> {
                 hrsp: std::array::from_fn(|i| s.hrsp[i].load(Relaxed)),
                 req_tot: s.req_tot.load(Relaxed),
                 mode: b.cfg.mode.to_string(),
+                iid,
                 ..Default::default()
             });
         }
@@ -200,7 +239,7 @@ pub fn csv(rows: &[Row]) -> String {
     let mut s = String::from(CSV_HEADER);
     s.push('\n');
     let pid = std::process::id();
-    for (n, r) in rows.iter().enumerate() {
+    for r in rows {
         let blank_srv = r.kind != 2;
         let _ = writeln!(
             s,
@@ -228,8 +267,8 @@ pub fn csv(rows: &[Row]) -> String {
             if blank_srv { String::new() } else { r.chkfail.to_string() },
             r.chkdown,
             r.lastchg,
-            n + 1,
-            if r.kind == 2 { n.to_string() } else { "0".into() },
+            r.iid,
+            r.sid,
             r.lbtot,
             r.kind,
             r.check_status,
