@@ -171,21 +171,30 @@ async fn speak<S: Io>(kind: &CheckKind, s: &mut S, at: &AtomicUsize) -> Result<O
             expect,
         } => http(s, method, uri, version, host.as_deref(), headers, expect).await,
         CheckKind::Redis => {
-            s.write_all(b"PING\r\n")
+            // As HAProxy's `option redis-check`: PING in RESP, `+PONG` expected; any
+            // other answer's first line is the reason.
+            s.write_all(b"*1\r\n$4\r\nPING\r\n")
                 .await
-                .map_err(|e| fail("L7RSP", e.to_string()))?;
-            let mut buf = [0u8; 64];
-            let n = read_some(s, &mut buf, 7).await?;
-            if buf[..n].starts_with(b"+PONG") {
-                Ok(("L7OK", None, "+PONG".into()))
+                .map_err(|e| fail("L7RSP", os_error(&e)))?;
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 256];
+            // The first line (or what came before the server stopped sending).
+            while !buf.windows(2).any(|w| w == b"\r\n") && buf.len() < 1024 {
+                match s.read(&mut chunk).await {
+                    Ok(0) => break,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    Err(e) => return Err(fail("L7RSP", os_error(&e))),
+                }
+            }
+            if buf.is_empty() {
+                return Err(fail("L7RSP", "connection closed without an answer"));
+            }
+            if buf.starts_with(b"+PONG\r\n") {
+                Ok(("L7OK", None, "Redis server is ok".into()))
             } else {
-                Err(fail(
-                    "L7RSP",
-                    format!(
-                        "unexpected answer {:?}",
-                        String::from_utf8_lossy(&buf[..n]).trim_end()
-                    ),
-                ))
+                let text = String::from_utf8_lossy(&buf);
+                let line = text.split("\r\n").next().unwrap_or_default();
+                Err(fail("L7STS", line.to_string()))
             }
         }
         CheckKind::TcpCheck(steps) => tcp_check(s, steps, at).await,

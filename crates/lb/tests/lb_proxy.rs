@@ -2389,6 +2389,38 @@ fn lb_rules_move_the_client_and_destination_addresses() {
     e.stop(Duration::ZERO);
 }
 
+/// `req.payload(OFFSET,LENGTH)` and `req.payload_lv(OFFSET,LENGTH)` read the client's
+/// first bytes in `mode tcp` (a binary protocol: a length byte, a name, a tag): a
+/// connection goes on only when both match; a length that runs past what came matches
+/// nothing.
+#[test]
+fn lb_tcp_content_rules_read_payload_bytes() {
+    let (echo, _h) = eof_echo_server();
+    let p = free_port();
+    let cfg = format!(
+        "defaults\n mode tcp\n timeout connect 2s\n timeout client 5s\n timeout server 5s\n\
+         listen l\n bind 127.0.0.1:{p}\n tcp-request inspect-delay 500ms\n\
+         tcp-request content accept if {{ req.payload_lv(0,1) -m str alpha }} {{ req.payload(6,3) -m str xyz }}\n\
+         tcp-request content reject\n server s {echo}\n"
+    );
+    let e = start_engine(&cfg);
+    let send = |bytes: &[u8]| {
+        let mut c = TcpStream::connect(("127.0.0.1", p)).expect("connect");
+        c.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        c.write_all(bytes).expect("send");
+        let _ = c.shutdown(std::net::Shutdown::Write);
+        let mut out = String::new();
+        let _ = c.read_to_string(&mut out);
+        out
+    };
+    assert_eq!(send(b"\x05alphaxyz"), "got 9 bytes");
+    assert_eq!(send(b"\x05alphaxyq"), "");
+    assert_eq!(send(b"\x04alphaxyz"), "");
+    assert_eq!(send(b"\x09alphaxyz"), "");
+    e.stop(Duration::ZERO);
+}
+
 /// `cookie NAME insert indirect nocache httponly` with per-server `cookie`: a new client
 /// is told its server in a cookie (marked private for caches), a client with the cookie
 /// stays on that server and the server never sees the cookie, and when that server

@@ -104,7 +104,7 @@ pub fn split_line(line: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Ve
                     i += 4;
                     continue;
                 }
-                '\\' | ' ' | '\'' | '"' | '#' => cur.push(n),
+                '\\' | ' ' | '\'' | '"' | '#' | '$' => cur.push(n),
                 // Other pairs stay as written (`\1`, `\?` in regular expressions),
                 // as HAProxy leaves them.
                 other => {
@@ -204,6 +204,11 @@ mod tests {
         assert_eq!(words("# only a comment"), Vec::<String>::new());
         assert_eq!(words("a\"b c\"d"), ["ab cd"]);
         assert_eq!(words("x \\x41"), ["x", "A"]);
+        // `\$` is a dollar sign, not the start of a variable.
+        assert_eq!(
+            words("x \"\\$4\\r\\n\" \\${PORT}"),
+            ["x", "$4\r\n", "${PORT}"]
+        );
     }
 
     #[test]

@@ -674,6 +674,30 @@ impl<'x> Conn<'x> {
                 .and_then(super::payload::ssl_sni)
                 .map(Value::Str),
             MsgFetch::ReqLen => self.payload.map(|p| Value::Int(p.len() as i64)),
+            MsgFetch::ReqPayload { offset, len } => {
+                let p = self.payload?;
+                let end = if *len == 0 { p.len() } else { offset + len };
+                p.get(*offset..end).map(|b| Value::Bin(b.to_vec()))
+            }
+            MsgFetch::ReqPayloadLv {
+                at,
+                width,
+                data,
+                relative,
+            } => {
+                let p = self.payload?;
+                let field = p.get(*at..at + width)?;
+                let n = field.iter().fold(0u64, |a, b| (a << 8) | u64::from(*b));
+                let after = i64::try_from(at + width).ok()?;
+                let start = match (data, relative) {
+                    (None, _) => after,
+                    (Some(o), true) => after + o,
+                    (Some(o), false) => *o,
+                };
+                let start = usize::try_from(start).ok()?;
+                let end = start.checked_add(usize::try_from(n).ok()?)?;
+                p.get(start..end).map(|b| Value::Bin(b.to_vec()))
+            }
             _ => return None,
         })
     }

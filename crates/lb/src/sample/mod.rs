@@ -342,6 +342,21 @@ pub enum MsgFetch {
     ReqSslSni,
     /// How many bytes of the client's first data were read (`req.len`).
     ReqLen,
+    /// `req.payload(OFFSET,LENGTH)`: those bytes of the client's first data (LENGTH 0:
+    /// to the end); none when fewer came.
+    ReqPayload {
+        offset: usize,
+        len: usize,
+    },
+    /// `req.payload_lv(OFFSET1,LENGTH[,OFFSET2])`: a big-endian length of LENGTH bytes at
+    /// OFFSET1, then that many bytes at OFFSET2 (else right after the length; an
+    /// OFFSET2 written with a sign counts from the length's end).
+    ReqPayloadLv {
+        at: usize,
+        width: usize,
+        data: Option<i64>,
+        relative: bool,
+    },
     /// The user named by the request's Basic credentials, once checked against the
     /// `userlist` (`http_auth_user`... of HAProxy 2.6: the name sent).
     HttpAuthUser,
@@ -527,7 +542,7 @@ pub fn split_calls(text: &str) -> Result<Vec<(String, Vec<String>)>, String> {
 }
 
 /// The fetches halo answers, for messages.
-pub const FETCHES: &str = "src, src_port, dst, dst_port, fc_pp_authority, fc_pp_unique_id, unique-id, ssl_fc, ssl_fc_sni, ssl_fc_alpn, ssl_c_used|verify|der|sha1|serial|notbefore|notafter|version|s_dn|i_dn, method, path, pathq, query, url, base, url_param, req.ver, capture.req.method|uri|ver|hdr, capture.res.hdr, req.hdr/hdr, req.fhdr, req.hdr_cnt, req.hdr_ip, req.hdrs, res.hdr, res.fhdr, res.hdr_cnt, res.hdrs, status, res.ver, fe_name, be_name, srv_name, srv_id, date, rand, uuid, http_auth, http_auth_user, var, env, str, int, bool, bin, ipv4, ipv6, always_true, always_false, req.proto_http, req.ssl_hello_type, req.ssl_sni, req.len, sc_*/scN_*/src_* (stick-table counters)";
+pub const FETCHES: &str = "src, src_port, dst, dst_port, fc_pp_authority, fc_pp_unique_id, unique-id, ssl_fc, ssl_fc_sni, ssl_fc_alpn, ssl_c_used|verify|der|sha1|serial|notbefore|notafter|version|s_dn|i_dn, method, path, pathq, query, url, base, url_param, req.ver, capture.req.method|uri|ver|hdr, capture.res.hdr, req.hdr/hdr, req.fhdr, req.hdr_cnt, req.hdr_ip, req.hdrs, res.hdr, res.fhdr, res.hdr_cnt, res.hdrs, status, res.ver, fe_name, be_name, srv_name, srv_id, date, rand, uuid, http_auth, http_auth_user, var, env, str, int, bool, bin, ipv4, ipv6, always_true, always_false, req.proto_http, req.ssl_hello_type, req.ssl_sni, req.len, req.payload, req.payload_lv, sc_*/scN_*/src_* (stick-table counters)";
 
 fn parse_fetch(name: &str, args: &[String]) -> Result<Fetch, String> {
     let none = |f: MsgFetch| -> Result<Fetch, String> {
@@ -687,6 +702,48 @@ fn parse_fetch(name: &str, args: &[String]) -> Result<Fetch, String> {
         "req.ssl_hello_type" | "req_ssl_hello_type" => none(MsgFetch::SslHelloType)?,
         "req.ssl_sni" | "req_ssl_sni" => none(MsgFetch::ReqSslSni)?,
         "req.len" | "req_len" => none(MsgFetch::ReqLen)?,
+        "req.payload" | "payload" => {
+            let n = |i: usize| -> Result<usize, String> {
+                args.get(i)
+                    .and_then(|a| a.trim().parse().ok())
+                    .ok_or_else(|| format!("`{name}(OFFSET,LENGTH)` takes two numbers"))
+            };
+            if args.len() != 2 {
+                return Err(format!("`{name}(OFFSET,LENGTH)` takes two numbers"));
+            }
+            Fetch::Msg(MsgFetch::ReqPayload {
+                offset: n(0)?,
+                len: n(1)?,
+            })
+        }
+        "req.payload_lv" | "payload_lv" => {
+            let bad = || format!("`{name}(OFFSET1,LENGTH[,OFFSET2])` takes numbers");
+            let n = |i: usize| -> Result<usize, String> {
+                args.get(i)
+                    .and_then(|a| a.trim().parse().ok())
+                    .ok_or_else(bad)
+            };
+            if !(2..=3).contains(&args.len()) {
+                return Err(bad());
+            }
+            let width = n(1)?;
+            if !(1..=8).contains(&width) {
+                return Err(format!("`{name}`: a length of {width} bytes (1 to 8)"));
+            }
+            let data = match args.get(2) {
+                Some(a) => Some(a.trim().parse::<i64>().map_err(|_| bad())?),
+                None => None,
+            };
+            let relative = args
+                .get(2)
+                .is_some_and(|a| a.trim().starts_with(['+', '-']));
+            Fetch::Msg(MsgFetch::ReqPayloadLv {
+                at: n(0)?,
+                width,
+                data,
+                relative,
+            })
+        }
         "uuid" => match args.first().map(String::as_str) {
             None | Some("4") => Fetch::Msg(MsgFetch::Uuid),
             Some(v) => return Err(format!("`uuid({v})`: only version 4 is supported")),
