@@ -2421,6 +2421,105 @@ fn lb_tcp_content_rules_read_payload_bytes() {
     e.stop(Duration::ZERO);
 }
 
+/// `tcp-response content` rules in a backend (also from named defaults): in `mode
+/// http` they judge each response before the `http-response` rules (a variable they set
+/// is seen there; a reject closes the connection unanswered, over HTTP/1.1 and
+/// HTTP/2); in `mode tcp` they judge the session once the server is connected. In a
+/// frontend they are refused.
+#[test]
+fn lb_tcp_response_rules_judge_responses() {
+    let a = HttpBackend::start("alpha");
+    let (echo, _h) = eof_echo_server();
+    let (p, q) = (free_port(), free_port());
+    let cfg = format!(
+        "defaults common\n mode http\n timeout connect 2s\n timeout client 5s\n timeout server 5s\n\
+         defaults back from common\n tcp-response inspect-delay 1s\n tcp-response content set-var(txn.seen) str(yes)\n\
+         frontend fe from common\n bind 127.0.0.1:{p}\n http-request set-var(txn.block) str(1) if {{ path /blocked }}\n default_backend be\n\
+         backend be from back\n tcp-response content reject if {{ var(txn.block) -m found }}\n\
+         http-response set-header x-seen %[var(txn.seen)]\n server a {a}\n\
+         listen t from common\n mode tcp\n bind 127.0.0.1:{q}\n tcp-response content reject if {{ src 127.0.0.3 }}\n server e {echo}\n",
+        a = a.addr
+    );
+    let e = start_engine(&cfg);
+    for version in ["--http1.1", "--http2-prior-knowledge"] {
+        let (_, out) = curl(&[version, "-s", "-i", &format!("http://127.0.0.1:{p}/")]);
+        assert!(
+            out.starts_with("HTTP/") && out.to_ascii_lowercase().contains("x-seen: yes"),
+            "{version}: {out}"
+        );
+        let (ok, out) = curl(&[
+            version,
+            "-s",
+            "-i",
+            &format!("http://127.0.0.1:{p}/blocked"),
+        ]);
+        assert!(!ok && out.is_empty(), "{version}: {out}");
+    }
+    let send = |from: &str| {
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("socket");
+        let src: std::net::SocketAddr = format!("{from}:0").parse().expect("addr");
+        s.bind(&src.into()).expect("bind");
+        let to: std::net::SocketAddr = format!("127.0.0.1:{q}").parse().expect("addr");
+        s.connect(&to.into()).expect("connect");
+        let mut c: TcpStream = s.into();
+        c.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let _ = c.write_all(b"hello");
+        let _ = c.shutdown(std::net::Shutdown::Write);
+        let mut out = String::new();
+        let _ = c.read_to_string(&mut out);
+        out
+    };
+    assert_eq!(send("127.0.0.2"), "got 5 bytes");
+    assert_eq!(send("127.0.0.3"), "");
+    e.stop(Duration::ZERO);
+    let bad = "defaults\n mode http\nfrontend f\n bind :1\n tcp-response content accept\n";
+    let err = halo_lb::config::haproxy::parse(bad, "t.cfg").expect_err("refused");
+    assert!(
+        err.to_string().contains("t.cfg:5") && err.to_string().contains("belong to backends"),
+        "{err}"
+    );
+}
+
+/// `fe_conn`, `be_conn([BACKEND])` and `srv_conn(BACKEND/SERVER)` count the connections
+/// open now: an idle client and a request in flight to the server show; a bare server
+/// name is refused (which backend's would it be?).
+#[test]
+fn lb_connection_counts_are_samples() {
+    // A server that takes connections and never answers: a request stays in flight.
+    let mute = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let a = mute.local_addr().expect("addr");
+    let p = free_port();
+    let cfg = format!(
+        "defaults\n mode http\n timeout connect 2s\n timeout client 5s\n timeout server 2s\n\
+         frontend fe\n bind 127.0.0.1:{p}\n\
+         http-request return status 200 content-type text/plain lf-string \"%[fe_conn] %[be_conn(be)] %[srv_conn(be/a)]\" if {{ path /count }}\n\
+         default_backend be\n\
+         backend be\n server a {a}\n"
+    );
+    let e = start_engine(&cfg);
+    let count = || curl(&["-s", &format!("http://127.0.0.1:{p}/count")]).1;
+    assert_eq!(count(), "1 0 0");
+    let idle = TcpStream::connect(("127.0.0.1", p)).expect("connect");
+    let stuck = std::thread::spawn(move || curl(&["-s", &format!("http://127.0.0.1:{p}/")]));
+    assert!(
+        wait_until(Duration::from_secs(2), || count() == "3 1 1"),
+        "an idle client, a request in flight, this one: {}",
+        count()
+    );
+    let _ = stuck.join();
+    drop(idle);
+    drop(mute);
+    e.stop(Duration::ZERO);
+    let bad = "backend b\n mode http\n http-request set-header x %[srv_conn(www)]\n server www 127.0.0.1:1\n";
+    let err = halo_lb::config::haproxy::parse(bad, "t.cfg").expect_err("refused");
+    assert!(
+        err.to_string().contains("srv_conn(BACKEND/SERVER)"),
+        "{err}"
+    );
+}
+
 /// `cookie NAME insert indirect nocache httponly` with per-server `cookie`: a new client
 /// is told its server in a cookie (marked private for caches), a client with the cookie
 /// stays on that server and the server never sees the cookie, and when that server

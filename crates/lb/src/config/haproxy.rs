@@ -236,6 +236,8 @@ struct Draft {
     http_response_rules: Vec<HttpRule>,
     after_rules: Vec<HttpRule>,
     tcp_rules: Vec<TcpRule>,
+    /// `tcp-response content` rules.
+    tcp_response_rules: Vec<TcpRule>,
     redirect_rules: Vec<HttpRule>,
     /// `stick-table`: size, expire.
     stick_table: Option<TableSpec>,
@@ -294,7 +296,8 @@ impl Draft {
         !(self.http_rules.is_empty()
             && self.http_response_rules.is_empty()
             && self.after_rules.is_empty()
-            && self.tcp_rules.is_empty())
+            && self.tcp_rules.is_empty()
+            && self.tcp_response_rules.is_empty())
     }
 }
 
@@ -858,6 +861,11 @@ impl<'a> Parser<'a> {
         if kind == Kind::Backend && d.tcp_rules.iter().any(|r| r.stage != TcpStage::Content) {
             return Err(format!("{which} has `tcp-request connection|session` rules: a backend cannot start from it"));
         }
+        if kind == Kind::Frontend && !d.tcp_response_rules.is_empty() {
+            return Err(format!(
+                "{which} has `tcp-response` rules: a frontend cannot start from it"
+            ));
+        }
         let users = self.rules_users.entry(d.name.clone()).or_default();
         if kind == Kind::Frontend {
             users.0 = true;
@@ -1203,13 +1211,17 @@ impl<'a> Parser<'a> {
         };
         match kw {
             "mode" => {
-                d.mode = Some(match w.get(1).map(|x| x.text.as_str()) {
-                    Some("tcp") => Mode::Tcp,
-                    Some("http") => Mode::Http,
-                    Some("health") => return Err("`mode health` was removed from HAProxy; use `monitor-uri` or a check".into()),
-                    Some(o) => return Err(format!("unknown mode `{o}` (tcp, http)")),
-                    None => return Err("missing mode (tcp, http)".into()),
-                });
+                d.mode =
+                    Some(match w.get(1).map(|x| x.text.as_str()) {
+                        Some("tcp") => Mode::Tcp,
+                        Some("http") => Mode::Http,
+                        Some("health") => return Err(
+                            "`mode health` was removed from HAProxy; use `monitor-uri` or a check"
+                                .into(),
+                        ),
+                        Some(o) => return Err(format!("unknown mode `{o}` (tcp, http)")),
+                        None => return Err("missing mode (tcp, http)".into()),
+                    });
                 no_more(w, 2)?;
             }
             "bind" => {
@@ -1234,8 +1246,10 @@ impl<'a> Parser<'a> {
                 let (mut ca_file, mut crl_file) = (None, None);
                 let mut crts = Vec::new();
                 let mut alpn = Vec::new();
-                let (mut min_version, mut max_version) = (self.tls.min_version, self.tls.max_version);
-                let (mut ciphers, mut ciphersuites) = (self.tls.ciphers.clone(), self.tls.ciphersuites.clone());
+                let (mut min_version, mut max_version) =
+                    (self.tls.min_version, self.tls.max_version);
+                let (mut ciphers, mut ciphersuites) =
+                    (self.tls.ciphers.clone(), self.tls.ciphersuites.clone());
                 let mut i = 2;
                 while i < w.len() {
                     match w[i].text.as_str() {
@@ -1339,7 +1353,9 @@ impl<'a> Parser<'a> {
                     (true, true) => return Err("`ssl` needs a certificate (`crt FILE|DIR`)".into()),
                     (true, false) => {
                         if min_version > max_version {
-                            return Err("no TLS version is left between ssl-min-ver and ssl-max-ver".into());
+                            return Err(
+                                "no TLS version is left between ssl-min-ver and ssl-max-ver".into(),
+                            );
                         }
                         let suites = suites(&ciphers, &ciphersuites);
                         let mut crt = Vec::new();
@@ -1365,16 +1381,37 @@ impl<'a> Parser<'a> {
                                 Some(ClientCerts { required, ca_file: ca, crl_file, ca_pem: Some(ca_pem), crl_pem })
                             }
                         };
-                        Some(BindTls { crt, alpn, min_version, max_version, suites, pems, sni, client })
+                        Some(BindTls {
+                            crt,
+                            alpn,
+                            min_version,
+                            max_version,
+                            suites,
+                            pems,
+                            sni,
+                            client,
+                        })
                     }
                 };
                 for a in addrs {
-                    d.binds.push(Bind { addr: a, fd, name: name.clone(), backlog, v6only, accept_proxy, tls: tls.clone(), source: place.to_string() });
+                    d.binds.push(Bind {
+                        addr: a,
+                        fd,
+                        name: name.clone(),
+                        backlog,
+                        v6only,
+                        accept_proxy,
+                        tls: tls.clone(),
+                        source: place.to_string(),
+                    });
                 }
             }
             "server" => {
                 if !matches!(k, Kind::Listen | Kind::Backend) {
-                    return Err(format!("`server` is not allowed in a `{}` section", k.word()));
+                    return Err(format!(
+                        "`server` is not allowed in a `{}` section",
+                        k.word()
+                    ));
                 }
                 let name = w.get(1).ok_or("missing server name")?.text.clone();
                 if d.servers.iter().any(|s| s.name == name) {
@@ -1431,11 +1468,16 @@ impl<'a> Parser<'a> {
                 d.hash_consistent = Some(match w.get(1).map(|x| x.text.as_str()) {
                     Some("consistent") => true,
                     Some("map-based") => false,
-                    Some(o) => return Err(format!("unknown hash-type `{o}` (map-based, consistent)")),
+                    Some(o) => {
+                        return Err(format!("unknown hash-type `{o}` (map-based, consistent)"))
+                    }
                     None => return Err("missing hash type (map-based, consistent)".into()),
                 });
                 if let Some(x) = w.get(2) {
-                    return Err(format!("hash function `{}` cannot be chosen: halo uses its own hash", x.text));
+                    return Err(format!(
+                        "hash function `{}` cannot be chosen: halo uses its own hash",
+                        x.text
+                    ));
                 }
             }
             "maxconn" => {
@@ -1485,16 +1527,14 @@ impl<'a> Parser<'a> {
                     d.log.get_or_insert_with(Vec::new).push(t);
                 }
             }
-            "no" => {
-                match w.get(1).map(|x| x.text.as_str()) {
-                    Some("option") => {
-                        let name = w.get(2).ok_or("missing option name")?.text.clone();
-                        self.option(d, &name, &w[3..], false)?;
-                    }
-                    Some("log") => d.log = Some(Vec::new()),
-                    _ => return Err("only `no option X` and `no log` are supported".into()),
+            "no" => match w.get(1).map(|x| x.text.as_str()) {
+                Some("option") => {
+                    let name = w.get(2).ok_or("missing option name")?.text.clone();
+                    self.option(d, &name, &w[3..], false)?;
                 }
-            }
+                Some("log") => d.log = Some(Vec::new()),
+                _ => return Err("only `no option X` and `no log` are supported".into()),
+            },
             "option" => {
                 let name = w.get(1).ok_or("missing option name")?.text.clone();
                 self.option(d, &name, &w[2..], true)?;
@@ -1507,7 +1547,10 @@ impl<'a> Parser<'a> {
             }
             "use_backend" => {
                 if !matches!(k, Kind::Listen | Kind::Frontend) {
-                    return Err(format!("`use_backend` is not allowed in a `{}` section", k.word()));
+                    return Err(format!(
+                        "`use_backend` is not allowed in a `{}` section",
+                        k.word()
+                    ));
                 }
                 let backend = w.get(1).ok_or("missing backend name")?.text.clone();
                 // A name made of samples (`%[req.hdr(host),map(FILE)]`) is checked now.
@@ -1520,7 +1563,13 @@ impl<'a> Parser<'a> {
                     Some(c @ ("if" | "unless")) => (parse_cond(d, &w[3..])?, c == "unless"),
                     Some(o) => return Err(format!("expected `if` or `unless`, found `{o}`")),
                 };
-                d.use_backends.push(UseBackend { backend, named, any_of, unless, source: place.to_string() });
+                d.use_backends.push(UseBackend {
+                    backend,
+                    named,
+                    any_of,
+                    unless,
+                    source: place.to_string(),
+                });
             }
             "acl" => {
                 if k == Kind::Defaults {
@@ -1543,33 +1592,46 @@ impl<'a> Parser<'a> {
                     Some("send") => {
                         let mut i = 2;
                         while i < w.len() {
-                            let v = w.get(i + 1).ok_or_else(|| format!("missing value after `{}`", w[i].text))?.text.clone();
+                            let v = w
+                                .get(i + 1)
+                                .ok_or_else(|| format!("missing value after `{}`", w[i].text))?
+                                .text
+                                .clone();
                             match w[i].text.as_str() {
                                 "meth" => d.http_send.method = Some(v),
                                 "uri" => d.http_send.uri = Some(v),
                                 "ver" => d.http_send.version = Some(v),
                                 "hdr" => {
-                                    let val = w.get(i + 2).ok_or("missing header value")?.text.clone();
+                                    let val =
+                                        w.get(i + 2).ok_or("missing header value")?.text.clone();
                                     if hyper::header::HeaderName::from_bytes(v.as_bytes()).is_err()
                                         || hyper::header::HeaderValue::from_str(&val).is_err()
                                     {
-                                        return Err(format!("`hdr {v} {val}` is not a valid header line"));
+                                        return Err(format!(
+                                            "`hdr {v} {val}` is not a valid header line"
+                                        ));
                                     }
                                     if v.eq_ignore_ascii_case("host") {
                                         d.http_send.host = Some(val);
-                                    } else if v.eq_ignore_ascii_case("connection") || v.eq_ignore_ascii_case("content-length") {
+                                    } else if v.eq_ignore_ascii_case("connection")
+                                        || v.eq_ignore_ascii_case("content-length")
+                                    {
                                         return Err(format!("`hdr {v}`: the check sets it itself"));
                                     } else {
                                         d.http_send.headers.push((v, val));
                                     }
                                     i += 1;
                                 }
-                                o => return Err(format!("`http-check send {o}` is not supported (meth, uri, ver, hdr)")),
+                                o => return Err(format!(
+                                    "`http-check send {o}` is not supported (meth, uri, ver, hdr)"
+                                )),
                             }
                             i += 2;
                         }
                     }
-                    Some(o) => return Err(format!("`http-check {o}` is not supported (expect, send)")),
+                    Some(o) => {
+                        return Err(format!("`http-check {o}` is not supported (expect, send)"))
+                    }
                     None => return Err("missing http-check action".into()),
                 }
             }
@@ -1586,7 +1648,8 @@ impl<'a> Parser<'a> {
                 let code: u16 = num(w.get(1), "status code")?;
                 let path = w.get(2).ok_or("missing file")?.text.clone();
                 no_more(w, 3)?;
-                d.errorfiles.insert(code, read_errorfile(code, &path, self.global.bufsize)?);
+                d.errorfiles
+                    .insert(code, read_errorfile(code, &path, self.global.bufsize)?);
             }
             "errorfiles" => {
                 let name = &w.get(1).ok_or("missing http-errors section name")?.text;
@@ -1600,9 +1663,9 @@ impl<'a> Parser<'a> {
                 }
                 for x in &w[2..] {
                     let code: u16 = num(Some(x), "status code")?;
-                    let r = section.get(&code).ok_or_else(|| {
-                        format!("`http-errors {name}` has no answer for {code}")
-                    })?;
+                    let r = section
+                        .get(&code)
+                        .ok_or_else(|| format!("`http-errors {name}` has no answer for {code}"))?;
                     d.errorfiles.insert(code, r.clone());
                 }
             }
@@ -1642,7 +1705,9 @@ impl<'a> Parser<'a> {
                 }
                 let response = kw == "http-response";
                 let rule = parse_http_rule(d, &w[1..], place, response, self.replies())?;
-                if let (Kind::Defaults, HttpAction::Track(Track { table: None, .. })) = (k, &rule.action) {
+                if let (Kind::Defaults, HttpAction::Track(Track { table: None, .. })) =
+                    (k, &rule.action)
+                {
                     return Err("in a defaults section, `track-scN` must name its `table` (the proxy's own is not known there)".into());
                 }
                 if response {
@@ -1656,11 +1721,16 @@ impl<'a> Parser<'a> {
                     return Err(format!("`{kw}` rules in an anonymous `defaults` section: name the section and start proxies from it (`from NAME`)"));
                 }
                 if let Some(rule) = parse_tcp_rule(d, &w[1..], place)? {
-                    if let (Kind::Defaults, TcpAction::Track(Track { table: None, .. })) = (k, &rule.action) {
+                    if let (Kind::Defaults, TcpAction::Track(Track { table: None, .. })) =
+                        (k, &rule.action)
+                    {
                         return Err("in a defaults section, `track-scN` must name its `table` (the proxy's own is not known there)".into());
                     }
                     if rule.stage != TcpStage::Content && !k.has_front() {
-                        return Err(format!("`tcp-request {}` rules belong to frontends", w[1].text));
+                        return Err(format!(
+                            "`tcp-request {}` rules belong to frontends",
+                            w[1].text
+                        ));
                     }
                     d.tcp_rules.push(rule);
                 }
@@ -1687,7 +1757,34 @@ impl<'a> Parser<'a> {
                 d.after_rules.push(rule);
             }
             "tcp-response" => {
-                return Err(format!("`{kw}` rules are not supported (`tcp-request`, `http-request` and `http-response` are)"))
+                if k == Kind::Defaults && d.name.is_empty() {
+                    return Err(format!("`{kw}` rules in an anonymous `defaults` section: name the section and start proxies from it (`from NAME`)"));
+                }
+                if k == Kind::Frontend {
+                    return Err("`tcp-response` rules belong to backends".into());
+                }
+                match w.get(1).map(|x| x.text.as_str()) {
+                    // The rules judge the response as it comes: no bytes are awaited.
+                    Some("inspect-delay") => {
+                        time(w.get(2))?;
+                        no_more(w, 3)?;
+                    }
+                    Some("content") => {
+                        if let Some(rule) = parse_tcp_rule(d, &w[1..], place)? {
+                            if !matches!(
+                                rule.action,
+                                TcpAction::Accept
+                                    | TcpAction::Reject
+                                    | TcpAction::SetVar { .. }
+                                    | TcpAction::UnsetVar { .. }
+                            ) {
+                                return Err("`tcp-response content` takes accept, reject, set-var, set-var-fmt and unset-var".into());
+                            }
+                            d.tcp_response_rules.push(rule);
+                        }
+                    }
+                    _ => return Err("`tcp-response` takes `inspect-delay T` or `content ACTION [if|unless COND]`".into()),
+                }
             }
             "stick-table" => {
                 if k == Kind::Defaults {
@@ -1705,9 +1802,7 @@ impl<'a> Parser<'a> {
                 back_only(kw)?;
                 d.cookie = Some(parse_cookie(&w[1..])?);
             }
-            "persist" => {
-                return Err("`persist rdp-cookie` is not supported".into())
-            }
+            "persist" => return Err("`persist rdp-cookie` is not supported".into()),
             "capture" => {
                 let words: Vec<&str> = w[1..].iter().map(|x| x.text.as_str()).collect();
                 let (what, name, len) = match words.as_slice() {
@@ -1715,9 +1810,20 @@ impl<'a> Parser<'a> {
                     ["cookie", name, "len", n] => ("cookie", *name, *n),
                     _ => return Err("expected `capture request|response header NAME len N` or `capture cookie NAME len N`".into()),
                 };
-                let len: usize = len.parse().ok().filter(|n| *n > 0).ok_or_else(|| format!("`len {len}` is not a length"))?;
+                let len: usize = len
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| format!("`len {len}` is not a length"))?;
                 if k == Kind::Backend || k == Kind::Defaults {
-                    self.warn(place, kw, format!("captures belong to frontends: this one in a `{}` section is not used", k.word()));
+                    self.warn(
+                        place,
+                        kw,
+                        format!(
+                            "captures belong to frontends: this one in a `{}` section is not used",
+                            k.word()
+                        ),
+                    );
                     return Ok(());
                 }
                 match what {
@@ -1734,7 +1840,10 @@ impl<'a> Parser<'a> {
             "compression" => return Err("compression is not supported".into()),
             "redirect" => {
                 if k == Kind::Defaults {
-                    return Err("`redirect` rules in `defaults` are not supported; put them in the proxies".into());
+                    return Err(
+                        "`redirect` rules in `defaults` are not supported; put them in the proxies"
+                            .into(),
+                    );
                 }
                 let rule = parse_http_rule(d, w, place, false, self.replies())?;
                 d.redirect_rules.push(rule);
@@ -1746,32 +1855,64 @@ impl<'a> Parser<'a> {
             }
             "monitor" => {
                 if !matches!(k, Kind::Listen | Kind::Frontend) {
-                    return Err(format!("`monitor` is not allowed in a `{}` section", k.word()));
+                    return Err(format!(
+                        "`monitor` is not allowed in a `{}` section",
+                        k.word()
+                    ));
                 }
                 if w.get(1).map(|x| x.text.as_str()) != Some("fail") {
                     return Err("only `monitor fail if|unless COND` is known".into());
                 }
                 let (any_of, unless) = match w.get(2).map(|x| x.text.as_str()) {
-                    Some(c @ ("if" | "unless")) if w.len() > 3 => (parse_cond(d, &w[3..])?, c == "unless"),
+                    Some(c @ ("if" | "unless")) if w.len() > 3 => {
+                        (parse_cond(d, &w[3..])?, c == "unless")
+                    }
                     _ => return Err("`monitor fail` takes `if COND` or `unless COND`".into()),
                 };
-                d.monitor_fail.push(HttpRule { action: HttpAction::Deny { status: 503, reply: None }, any_of, unless, source: place.to_string() });
+                d.monitor_fail.push(HttpRule {
+                    action: HttpAction::Deny {
+                        status: 503,
+                        reply: None,
+                    },
+                    any_of,
+                    unless,
+                    source: place.to_string(),
+                });
             }
-            "fullconn" => return Err("dynamic server limits (`fullconn`/`minconn`) are not supported".into()),
+            "fullconn" => {
+                return Err("dynamic server limits (`fullconn`/`minconn`) are not supported".into())
+            }
             "id" => {
                 let v = w.get(1).ok_or("`id` needs a number")?;
-                d.id = Some(v.text.parse().ok().filter(|n| *n > 0).ok_or_else(|| format!("`id {}`: not a positive number", v.text))?);
+                d.id = Some(
+                    v.text
+                        .parse()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| format!("`id {}`: not a positive number", v.text))?,
+                );
                 no_more(w, 2)?;
             }
             "bind-process" => return Err("halo runs one process with threads".into()),
-            "source" => return Err("choosing the source address of server connections is not supported".into()),
-            "http-reuse" => return Err("server connection reuse follows HTTP keep-alive; `http-reuse` is not configurable".into()),
+            "source" => {
+                return Err(
+                    "choosing the source address of server connections is not supported".into(),
+                )
+            }
+            "http-reuse" => return Err(
+                "server connection reuse follows HTTP keep-alive; `http-reuse` is not configurable"
+                    .into(),
+            ),
             "log-format" => {
                 let text = &w.get(1).ok_or("missing log format")?.text;
                 no_more(w, 2)?;
                 let f = LogFmt::parse(text)?;
                 if k == Kind::Backend {
-                    self.warn(place, kw, "a backend's `log-format` is not used: a request is logged by its frontend");
+                    self.warn(
+                        place,
+                        kw,
+                        "a backend's `log-format` is not used: a request is logged by its frontend",
+                    );
                 } else {
                     d.log_template = Some(Some(f));
                 }
@@ -1794,7 +1935,12 @@ impl<'a> Parser<'a> {
             "log-format-sd" | "log-tag" => {
                 return Err(format!("`{kw}` is not supported (log-format is)"))
             }
-            other => return Err(format!("unknown or unsupported directive `{other}` in a `{}` section", k.word())),
+            other => {
+                return Err(format!(
+                    "unknown or unsupported directive `{other}` in a `{}` section",
+                    k.word()
+                ))
+            }
         }
         Ok(())
     }
@@ -2323,6 +2469,7 @@ impl<'a> Parser<'a> {
                     http_response: backend_only(d, &d.http_response_rules),
                     http_after_response: backend_only(d, &d.after_rules),
                     tcp_request: backend_only(d, &d.tcp_rules),
+                    tcp_response: d.tcp_response_rules.clone(),
                     // A backend section's own stats page (a `listen` serves its own
                     // from its frontend half).
                     stats: if d.kind == Kind::Backend {
@@ -4606,7 +4753,10 @@ mod tests {
         refused("http-request deny if nope", "unknown ACL `nope`");
         refused("http-request set-header X-A b if", "without a condition");
         refused("http-after-response deny", "`http-after-response` takes");
-        refused("tcp-response content accept", "not supported");
+        refused(
+            "tcp-response content track-sc0 src",
+            "`tcp-response content` takes",
+        );
         let e =
             errs("listen l\n mode tcp\n bind :8080\n http-request deny\n server a 127.0.0.1:1\n");
         assert!(e.iter().any(|e| e.contains("need `mode http`")), "{e:?}");

@@ -1460,6 +1460,10 @@ pub struct Backend {
     /// A `backend` section's `tcp-request content` rules, once routed there.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tcp_request: Vec<TcpRule>,
+    /// `tcp-response content` rules: on each response (in `mode http`, before the
+    /// `http-response` rules; in `mode tcp`, once the server is connected).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tcp_response: Vec<TcpRule>,
     /// A `backend` section's `redirect` rules, after its `http-request` rules.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub redirect: Vec<HttpRule>,

@@ -836,7 +836,10 @@ async fn handle_inner(
     // What response rules look at of the request (kept only when there are some).
     let has_after =
         !fe.cfg.http_after_response.is_empty() || !be.cfg.http_after_response.is_empty();
-    let seen = (!fe.cfg.http_response.is_empty() || !be.cfg.http_response.is_empty() || has_after)
+    let seen = (!fe.cfg.http_response.is_empty()
+        || !be.cfg.http_response.is_empty()
+        || !be.cfg.tcp_response.is_empty()
+        || has_after)
         .then(|| Request::from_parts(head_of(&req), ()));
     // The names TLS servers are to be sent (`sni EXPR`), on the request as rules left it.
     let sni: Vec<Option<String>> = match be.servers.iter().any(|s| s.tls.is_some()) {

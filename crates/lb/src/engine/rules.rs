@@ -12,6 +12,7 @@ use crate::sample::{MsgFetch, Occurrence, Source, Value, Vars};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Mutex;
 
 /// What rules read in a request, whichever way it was read (HTTP/1 head or HTTP/2).
@@ -641,6 +642,19 @@ impl<'x> Conn<'x> {
                 super::tls::client_cert_sample(cert.map(Vec::as_slice), c)
             }
             MsgFetch::FeName => s(&self.fe.cfg.name),
+            MsgFetch::FeConn => Some(Value::Int(self.fe.stats.cur.load(Relaxed) as i64)),
+            MsgFetch::BeConn(name) => {
+                let be = match name {
+                    Some(n) => self.fe.by_name.get(n).map(|b| &**b),
+                    None => self.be,
+                }?;
+                Some(Value::Int(be.stats.cur.load(Relaxed) as i64))
+            }
+            MsgFetch::SrvConn { backend, server } => {
+                let be = self.fe.by_name.get(backend)?;
+                let sv = be.servers.iter().find(|s| s.cfg.name == *server)?;
+                Some(Value::Int(i64::from(sv.shared.cur.load(Relaxed))))
+            }
             MsgFetch::BeName => self.be.and_then(|b| s(&b.cfg.name)),
             MsgFetch::SrvName => self.server.and_then(s),
             MsgFetch::SrvId => self.server.and_then(|name| {
@@ -1449,6 +1463,21 @@ pub(super) fn response_rules<'a>(
     vars: &mut dyn Vars,
 ) -> Verdict<'a> {
     let mut v = Verdict::default();
+    // The backend's `tcp-response content` rules first: a reject closes the client's
+    // connection (its stream, in HTTP/2) without an answer.
+    if !be.cfg.tcp_response.is_empty() {
+        let rules = &be.cfg.tcp_response;
+        let passed = tcp_rules_pass(rules, TcpStage::Content, &be.cfg.acl, &st.msg(&v), vars);
+        if passed.is_none() {
+            v.deny = Some(Answer {
+                status: 502,
+                headers: Vec::new(),
+                body: Vec::new(),
+                silent: true,
+            });
+            return v;
+        }
+    }
     run_rules(st, &mut v, &be.cfg.http_response, &be.cfg.acl, vars);
     if !v.answered() {
         run_rules(st, &mut v, &fe.cfg.http_response, &fe.cfg.acl, vars);

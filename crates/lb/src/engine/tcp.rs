@@ -290,8 +290,10 @@ pub async fn session(
     // The server sees the addresses those rules moved.
     let peer = moved.src.unwrap_or(peer);
     let local = || moved.dst.unwrap_or_else(local);
-    // Entries tracked by `tcp-request content track-sc*` stay tracked for the session.
+    // Entries tracked by `tcp-request content track-sc*` stay tracked for the session;
+    // the transaction's variables wait for the response rules.
     let _tracked = std::mem::take(&mut vars.counters);
+    let txn = std::mem::take(&mut vars.txn);
     drop(vars);
     be.stats.open();
     let aff = Affinity::of(&be, peer.ip(), || local().ip());
@@ -330,6 +332,25 @@ pub async fn session(
             return;
         }
     };
+    // The backend's `tcp-response content` rules, once the server is connected: a
+    // reject closes both connections.
+    if !be.cfg.tcp_response.is_empty() {
+        let mut vars = super::rules::TxnVars::new(&mut sess, fe);
+        vars.txn = txn;
+        let server_name = lease.server().cfg.name.clone();
+        let conn = super::rules::Conn {
+            server: Some(&server_name),
+            ..conn
+        };
+        let rules = &be.cfg.tcp_response;
+        let stage = crate::config::TcpStage::Content;
+        if super::rules::tcp_rules_pass(rules, stage, &be.cfg.acl, &conn, &mut vars).is_none() {
+            be.stats.denied.fetch_add(1, Relaxed);
+            be.stats.close();
+            log.emit(Some(&be), Some(&server_name), 0, 0, "PC", info);
+            return;
+        }
+    }
     let idle = tunnel_idle(fe, &be);
     let splice = fe.splice;
     let counters = Counters::default();

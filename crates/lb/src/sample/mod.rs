@@ -342,6 +342,15 @@ pub enum MsgFetch {
     ReqSslSni,
     /// How many bytes of the client's first data were read (`req.len`).
     ReqLen,
+    /// `fe_conn`: the frontend's connections now.
+    FeConn,
+    /// `be_conn([BACKEND])`: the backend's connections now (the current one's).
+    BeConn(Option<String>),
+    /// `srv_conn(BACKEND/SERVER)`: the server's connections now.
+    SrvConn {
+        backend: String,
+        server: String,
+    },
     /// `req.payload(OFFSET,LENGTH)`: those bytes of the client's first data (LENGTH 0:
     /// to the end); none when fewer came.
     ReqPayload {
@@ -542,7 +551,7 @@ pub fn split_calls(text: &str) -> Result<Vec<(String, Vec<String>)>, String> {
 }
 
 /// The fetches halo answers, for messages.
-pub const FETCHES: &str = "src, src_port, dst, dst_port, fc_pp_authority, fc_pp_unique_id, unique-id, ssl_fc, ssl_fc_sni, ssl_fc_alpn, ssl_c_used|verify|der|sha1|serial|notbefore|notafter|version|s_dn|i_dn, method, path, pathq, query, url, base, url_param, req.ver, capture.req.method|uri|ver|hdr, capture.res.hdr, req.hdr/hdr, req.fhdr, req.hdr_cnt, req.hdr_ip, req.hdrs, res.hdr, res.fhdr, res.hdr_cnt, res.hdrs, status, res.ver, fe_name, be_name, srv_name, srv_id, date, rand, uuid, http_auth, http_auth_user, var, env, str, int, bool, bin, ipv4, ipv6, always_true, always_false, req.proto_http, req.ssl_hello_type, req.ssl_sni, req.len, req.payload, req.payload_lv, sc_*/scN_*/src_* (stick-table counters)";
+pub const FETCHES: &str = "src, src_port, dst, dst_port, fc_pp_authority, fc_pp_unique_id, unique-id, ssl_fc, ssl_fc_sni, ssl_fc_alpn, ssl_c_used|verify|der|sha1|serial|notbefore|notafter|version|s_dn|i_dn, method, path, pathq, query, url, base, url_param, req.ver, capture.req.method|uri|ver|hdr, capture.res.hdr, req.hdr/hdr, req.fhdr, req.hdr_cnt, req.hdr_ip, req.hdrs, res.hdr, res.fhdr, res.hdr_cnt, res.hdrs, status, res.ver, fe_name, be_name, srv_name, srv_id, date, rand, uuid, http_auth, http_auth_user, var, env, str, int, bool, bin, ipv4, ipv6, always_true, always_false, req.proto_http, req.ssl_hello_type, req.ssl_sni, req.len, fe_conn, be_conn, srv_conn, req.payload, req.payload_lv, sc_*/scN_*/src_* (stick-table counters)";
 
 fn parse_fetch(name: &str, args: &[String]) -> Result<Fetch, String> {
     let none = |f: MsgFetch| -> Result<Fetch, String> {
@@ -665,6 +674,33 @@ fn parse_fetch(name: &str, args: &[String]) -> Result<Fetch, String> {
         "res.ver" | "resp_ver" => none(MsgFetch::ResVer)?,
         "status" => none(MsgFetch::Status)?,
         "fe_name" => none(MsgFetch::FeName)?,
+        "fe_conn" => match args {
+            [] => Fetch::Msg(MsgFetch::FeConn),
+            _ => {
+                return Err(
+                    "`fe_conn` reads the current frontend's connections: no argument".into(),
+                )
+            }
+        },
+        "be_conn" => match args {
+            [] => Fetch::Msg(MsgFetch::BeConn(None)),
+            [b] => Fetch::Msg(MsgFetch::BeConn(Some(b.clone()))),
+            _ => return Err("`be_conn([BACKEND])` takes one backend name at most".into()),
+        },
+        "srv_conn" => match args {
+            [a] => match a.split_once('/') {
+                Some((b, sv)) if !b.is_empty() && !sv.is_empty() => Fetch::Msg(MsgFetch::SrvConn {
+                    backend: b.to_string(),
+                    server: sv.to_string(),
+                }),
+                _ => {
+                    return Err(format!(
+                        "`srv_conn({a})`: name the backend too, `srv_conn(BACKEND/SERVER)`"
+                    ))
+                }
+            },
+            _ => return Err("`srv_conn(BACKEND/SERVER)` takes one server".into()),
+        },
         "be_name" => none(MsgFetch::BeName)?,
         "srv_name" => none(MsgFetch::SrvName)?,
         "srv_id" => none(MsgFetch::SrvId)?,
