@@ -2228,9 +2228,8 @@ fn lb_connection_tracking_counts_every_request_of_the_connection() {
     );
     let e = start_engine(&cfg);
     let url = format!("http://127.0.0.1:{p}/");
-    // One connection, five requests (curl reuses it for every URL). A refusal ends an
-    // HTTP/1 connection (as HAProxy's deny does): the fifth request comes on a new one,
-    // refused too (the rate is the client's).
+    // One connection, five requests (curl reuses it for every URL; a refusal keeps it,
+    // as HAProxy's deny does).
     let mut args = vec![
         "--http1.1",
         "-s",
@@ -2244,7 +2243,7 @@ fn lb_connection_tracking_counts_every_request_of_the_connection() {
     }
     let (_, out) = curl(&args);
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines, ["200 1", "200 0", "200 0", "429 0", "429 1"]);
+    assert_eq!(lines, ["200 1", "200 0", "200 0", "429 0", "429 0"]);
     // Five concurrent streams of one HTTP/2 connection (from 127.0.0.1): three pass.
     let urls: Vec<String> = (1..=5).map(|i| format!("{url}?{i}")).collect();
     let out = std::process::Command::new("nghttp")
@@ -2297,7 +2296,7 @@ fn lb_connection_tracking_counts_every_request_of_the_connection() {
             .to_string()
     };
     assert!(
-        line("127.0.0.2").ends_with(" conn_cur=0 sess_cnt=2 http_req_cnt=5 http_req_rate(10000)=5"),
+        line("127.0.0.2").ends_with(" conn_cur=0 sess_cnt=1 http_req_cnt=5 http_req_rate(10000)=5"),
         "{shown}"
     );
     // 127.0.0.1: the HTTP/2 connection, then three, the last refused before it became

@@ -1622,9 +1622,11 @@ impl<'a> Parser<'a> {
                                     }
                                     i += 1;
                                 }
-                                o => return Err(format!(
+                                o => {
+                                    return Err(format!(
                                     "`http-check send {o}` is not supported (meth, uri, ver, hdr)"
-                                )),
+                                ))
+                                }
                             }
                             i += 2;
                         }
@@ -3949,7 +3951,7 @@ fn parse_http_rule(
         ("allow", None, []) => HttpAction::Allow,
         ("reject", None, []) if !response => HttpAction::Reject,
         ("allow", ..) => return Err(format!("`{kw} allow` takes no argument")),
-        ("redirect", None, _) if !response => HttpAction::Redirect(parse_redirect(&args)?),
+        ("redirect", None, _) => HttpAction::Redirect(parse_redirect(&args)?),
         ("return", None, _) => HttpAction::Return(parse_return(&args, rp, 200, false)?),
         ("use-service", None, ["prometheus-exporter"]) if !response => HttpAction::UsePrometheus,
         ("use-service", None, [s]) if !response => {

@@ -1372,7 +1372,7 @@ pub(super) fn log_rec<'a>(
         tw: li.tw,
         tc: li.tc,
         tr: li.tr,
-        status: Some(code),
+        status: (code != 0).then_some(code),
         bytes_out: bytes,
         bytes_in: 0,
         term,

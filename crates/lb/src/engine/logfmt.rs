@@ -331,7 +331,8 @@ impl LogVars for LogRec<'_> {
             LogVar::Tr => int(self.tr),
             LogVar::Td => int(elapsed.saturating_sub(self.tw + self.tc + self.tr)),
             LogVar::Ta | LogVar::Tt => int(elapsed),
-            LogVar::Status => self.status.map_or(LogVal::None, |s| int(u64::from(s))),
+            // No status (a request closed unanswered): -1, as HAProxy writes it.
+            LogVar::Status => self.status.map_or(text("-1"), |s| int(u64::from(s))),
             LogVar::BytesOut => int(self.bytes_out),
             LogVar::BytesIn => int(self.bytes_in),
             LogVar::Term => text(self.term),

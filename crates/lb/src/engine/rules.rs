@@ -742,8 +742,14 @@ pub(super) fn tcp_rules_pass(
             continue;
         }
         match &r.action {
-            TcpAction::Accept => return Some(src.moved),
-            TcpAction::Reject => return None,
+            TcpAction::Accept => {
+                crate::sample::final_rule(vars, &r.source);
+                return Some(src.moved);
+            }
+            TcpAction::Reject => {
+                crate::sample::final_rule(vars, &r.source);
+                return None;
+            }
             TcpAction::SetAddr { part, value } => {
                 if let Some(v) = value.eval(&src, vars) {
                     let (a, b) = (address(&src, true), address(&src, false));
@@ -1102,6 +1108,12 @@ pub(super) fn run_rules<'a>(
             }
             step(&r.action, &msg, st.resp.is_some(), vars)
         };
+        if matches!(
+            step,
+            Step::Deny(_) | Step::End | Step::Redirect(Some(_)) | Step::Return(_) | Step::Service
+        ) {
+            crate::sample::final_rule(vars, &r.source);
+        }
         match step {
             Step::Nothing => {}
             Step::Set(name, value) => {
@@ -1481,6 +1493,18 @@ pub(super) fn response_rules<'a>(
     run_rules(st, &mut v, &be.cfg.http_response, &be.cfg.acl, vars);
     if !v.answered() {
         run_rules(st, &mut v, &fe.cfg.http_response, &fe.cfg.acl, vars);
+    }
+    // `http-response redirect`: the server's answer is replaced by the redirection.
+    if let Some((code, to)) = v.redirect.take() {
+        v.answer = Some(Answer {
+            status: code,
+            headers: vec![
+                ("location".into(), to),
+                ("cache-control".into(), "no-cache".into()),
+            ],
+            body: Vec::new(),
+            silent: false,
+        });
     }
     v
 }

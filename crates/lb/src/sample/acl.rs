@@ -106,6 +106,7 @@ impl fmt::Display for AclTest {
 pub fn predefined(name: &str) -> Option<&'static str> {
     Some(match name {
         "TRUE" => "always_true",
+        "WAIT_END" => "wait_end",
         "FALSE" => "always_false",
         "HTTP" => "req.proto_http",
         "HTTP_1.0" => "req.ver 1.0",

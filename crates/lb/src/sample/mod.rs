@@ -115,6 +115,22 @@ pub fn leading_int(s: &str) -> Option<i64> {
 
 /// Variables of a transaction (`txn.`, `req.`, `res.`), its session (`sess.`) and the
 /// process (`proc.`), by their full name (`txn.user`).
+/// Where the transaction keeps the place of the last final rule that matched (`accept`,
+/// `deny`, `allow`, `redirect`, `return`...): read by `last_rule_file` and
+/// `last_rule_line` (names no configuration can give a variable).
+const LAST_RULE_FILE: &str = "txn.\u{0}last_rule_file";
+const LAST_RULE_LINE: &str = "txn.\u{0}last_rule_line";
+
+/// A final rule at `place` (`FILE:LINE`) matched.
+pub fn final_rule(vars: &mut dyn Vars, place: &str) {
+    if let Some((file, line)) = place.rsplit_once(':') {
+        vars.set(LAST_RULE_FILE, Value::Str(file.to_string()));
+        if let Ok(n) = line.parse() {
+            vars.set(LAST_RULE_LINE, Value::Int(n));
+        }
+    }
+}
+
 pub trait Vars {
     fn get(&self, name: &str) -> Option<Value>;
     fn set(&mut self, name: &str, value: Value);
@@ -551,7 +567,7 @@ pub fn split_calls(text: &str) -> Result<Vec<(String, Vec<String>)>, String> {
 }
 
 /// The fetches halo answers, for messages.
-pub const FETCHES: &str = "src, src_port, dst, dst_port, fc_pp_authority, fc_pp_unique_id, unique-id, ssl_fc, ssl_fc_sni, ssl_fc_alpn, ssl_c_used|verify|der|sha1|serial|notbefore|notafter|version|s_dn|i_dn, method, path, pathq, query, url, base, url_param, req.ver, capture.req.method|uri|ver|hdr, capture.res.hdr, req.hdr/hdr, req.fhdr, req.hdr_cnt, req.hdr_ip, req.hdrs, res.hdr, res.fhdr, res.hdr_cnt, res.hdrs, status, res.ver, fe_name, be_name, srv_name, srv_id, date, rand, uuid, http_auth, http_auth_user, var, env, str, int, bool, bin, ipv4, ipv6, always_true, always_false, req.proto_http, req.ssl_hello_type, req.ssl_sni, req.len, fe_conn, be_conn, srv_conn, req.payload, req.payload_lv, sc_*/scN_*/src_* (stick-table counters)";
+pub const FETCHES: &str = "src, src_port, dst, dst_port, fc_pp_authority, fc_pp_unique_id, unique-id, ssl_fc, ssl_fc_sni, ssl_fc_alpn, ssl_c_used|verify|der|sha1|serial|notbefore|notafter|version|s_dn|i_dn, method, path, pathq, query, url, base, url_param, req.ver, capture.req.method|uri|ver|hdr, capture.res.hdr, req.hdr/hdr, req.fhdr, req.hdr_cnt, req.hdr_ip, req.hdrs, res.hdr, res.fhdr, res.hdr_cnt, res.hdrs, status, res.ver, fe_name, be_name, srv_name, srv_id, date, rand, uuid, http_auth, http_auth_user, var, env, str, int, bool, bin, ipv4, ipv6, always_true, always_false, req.proto_http, req.ssl_hello_type, req.ssl_sni, req.len, wait_end, last_rule_file, last_rule_line, fe_conn, be_conn, srv_conn, req.payload, req.payload_lv, sc_*/scN_*/src_* (stick-table counters)";
 
 fn parse_fetch(name: &str, args: &[String]) -> Result<Fetch, String> {
     let none = |f: MsgFetch| -> Result<Fetch, String> {
@@ -792,6 +808,10 @@ fn parse_fetch(name: &str, args: &[String]) -> Result<Fetch, String> {
             Fetch::Var(n.clone(), args.get(1).cloned())
         }
         "env" => Fetch::Env(std::env::var(one()?).ok()),
+        "last_rule_file" => Fetch::Var(LAST_RULE_FILE.into(), None),
+        "last_rule_line" => Fetch::Var(LAST_RULE_LINE.into(), None),
+        // The rules judge what came without waiting for more: the wait is always over.
+        "wait_end" => Fetch::Const(Value::Bool(true)),
         "str" => Fetch::Const(Value::Str(args.first().cloned().unwrap_or_default())),
         "int" => Fetch::Const(Value::Int(
             one()?

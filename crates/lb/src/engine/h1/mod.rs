@@ -364,6 +364,14 @@ impl Trace<'_> {
         }
     }
 
+    /// Ends the request and its connection without an answer (a `tcp-request content
+    /// reject`): logged without a status.
+    fn gone(&self, be: Option<&BackendRt>) -> Next {
+        let backend = be.map_or(self.fe.cfg.name.as_str(), |b| b.cfg.name.as_str());
+        self.log(backend, "<NOSRV>", ConnInfo::default(), 0, 0, 0, "PR");
+        Next::Gone
+    }
+
     /// Ends the request with an answer of our own (then the connection): counted and
     /// logged.
     fn refuse(
@@ -385,8 +393,8 @@ impl Trace<'_> {
 
     /// The answer the request rules decided, if any: a redirection, or a denial
     /// (counted against the backend once routed, else the frontend).
-    /// A redirection or a `return` keeps the connection when `keep` (the client keeps
-    /// it and sent no body).
+    /// The connection stays when `keep` (the client keeps it and sent no body), as
+    /// HAProxy 2.x keeps it after a `deny` too.
     fn settle(&self, v: &Verdict<'_>, be: Option<&BackendRt>, keep: bool) -> Option<Next> {
         if let Some((code, to)) = &v.redirect {
             return Some(self.redirect(be, *code, to, keep));
@@ -398,7 +406,7 @@ impl Trace<'_> {
         be.map_or(&self.fe.stats, |b| &b.stats)
             .denied
             .fetch_add(1, Relaxed);
-        Some(self.answer(be, a, "PR", false))
+        Some(self.answer(be, a, "PR", keep))
     }
 
     /// Ends the request with the answer of a rule (`return`, `deny`): counted and
@@ -720,7 +728,7 @@ async fn exchange_inner(
         )
     {
         fe.stats.denied.fetch_add(1, Relaxed);
-        return Next::Gone;
+        return trace.gone(None);
     }
     if is_monitor(fe, req) {
         // Answered here, neither forwarded nor logged (HAProxy's monitor-uri).
@@ -786,7 +794,7 @@ async fn exchange_inner(
         )
     {
         be.stats.denied.fetch_add(1, Relaxed);
-        return Next::Gone;
+        return trace.gone(Some(&be));
     }
     backend_request_rules(&st, &mut verdict, &be, &mut *vars);
     // From here on (balancing, `X-Forwarded-For`, what a server is told, the log), the
@@ -1078,7 +1086,7 @@ async fn exchange_inner(
     if let Some(a) = &edits.answer {
         // The server's answer is not passed on, nor its connection kept.
         be.stats.close();
-        return trace.answer(Some(&be), a, "PH", false);
+        return trace.answer(Some(&be), a, "PH", keep);
     }
     set_cookie(&be, lease.idx, cookie_sent.as_deref(), &mut edits);
     if !fe.cfg.http_after_response.is_empty() || !be.cfg.http_after_response.is_empty() {
@@ -1094,7 +1102,7 @@ async fn exchange_inner(
         // The server's answer is not passed on, nor its connection kept.
         be.stats.denied.fetch_add(1, Relaxed);
         be.stats.close();
-        return trace.answer(Some(&be), a, "PH", false);
+        return trace.answer(Some(&be), a, "PH", keep);
     }
     let mut out = Vec::with_capacity(512 + sbuf.len().min(16 * 1024));
     match edits.status.take() {
