@@ -2519,6 +2519,46 @@ fn lb_connection_counts_are_samples() {
     );
 }
 
+/// `http-request set-timeout server TIME|EXPR` shortens (or lengthens) the server
+/// timeout of the requests it matches, over HTTP/1.1 and HTTP/2: a 300 ms answer times
+/// out under 100 ms (504) and comes under the backend's 5 s; `cur_server_timeout` reads
+/// the request's, `be_server_timeout` the backend's.
+#[test]
+fn lb_set_timeout_applies_to_the_request() {
+    let a = HttpBackend::start("alpha");
+    let p = free_port();
+    let cfg = format!(
+        "defaults\n mode http\n timeout connect 2s\n timeout client 5s\n timeout server 5s\n\
+         frontend fe\n bind 127.0.0.1:{p}\n default_backend be\n\
+         backend be\n http-request set-timeout server int(1),mul(100) if {{ req.hdr(x-hurry) -m found }}\n\
+         http-response set-header x-timeouts \"%[be_server_timeout] %[cur_server_timeout]\"\n\
+         server a {a}\n",
+        a = a.addr
+    );
+    let e = start_engine(&cfg);
+    for version in ["--http1.1", "--http2-prior-knowledge"] {
+        let url = format!("http://127.0.0.1:{p}/slow");
+        let (_, out) = curl(&[version, "-s", "-i", &url]);
+        assert!(
+            out.contains(" 200") && out.to_ascii_lowercase().contains("x-timeouts: 5000 5000"),
+            "{version}: {out}"
+        );
+        let (_, out) = curl(&[
+            version,
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-H",
+            "x-hurry: 1",
+            &url,
+        ]);
+        assert_eq!(out, "504", "{version}");
+    }
+    e.stop(Duration::ZERO);
+}
+
 /// `cookie NAME insert indirect nocache httponly` with per-server `cookie`: a new client
 /// is told its server in a cookie (marked private for caches), a client with the cookie
 /// stays on that server and the server never sees the cookie, and when that server

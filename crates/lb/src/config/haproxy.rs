@@ -2831,9 +2831,9 @@ fn action_needs_response(a: &HttpAction) -> bool {
         }
         HttpAction::Redirect(r) => r.target.needs_response(),
         HttpAction::Track(t) => t.key.needs_response(),
-        HttpAction::ScSetGpt0 { value, .. } | HttpAction::SetAddr { value, .. } => {
-            value.needs_response()
-        }
+        HttpAction::ScSetGpt0 { value, .. }
+        | HttpAction::SetAddr { value, .. }
+        | HttpAction::SetTimeout { value, .. } => value.needs_response(),
         HttpAction::ScIncGpc { .. }
         | HttpAction::DelHeader { .. }
         | HttpAction::Deny { .. }
@@ -2884,6 +2884,7 @@ fn check_http_action(a: &HttpAction) -> Result<(), String> {
         HttpAction::Deny { .. }
         | HttpAction::Track(_)
         | HttpAction::SetAddr { .. }
+        | HttpAction::SetTimeout { .. }
         | HttpAction::ScIncGpc { .. }
         | HttpAction::ScSetGpt0 { .. }
         | HttpAction::Allow
@@ -3976,6 +3977,28 @@ fn parse_http_rule(
         ("set-src" | "set-dst" | "set-src-port" | "set-dst-port", ..) if !response => {
             return Err(format!("`{kw} {verb}` takes one expression"))
         }
+        ("set-timeout", None, [which, v]) if !response => HttpAction::SetTimeout {
+            which: match *which {
+                "server" => TimeoutKind::Server,
+                "tunnel" => TimeoutKind::Tunnel,
+                "client" => TimeoutKind::Client,
+                o => {
+                    return Err(format!(
+                        "`set-timeout {o}`: not one of server, tunnel, client"
+                    ))
+                }
+            },
+            // A time (`5s`) is its milliseconds; else an expression giving them.
+            value: match Dur::parse(v) {
+                Ok(d) => Expr::parse(&format!("int({})", d.0.as_millis()))?,
+                Err(_) => Expr::parse(v)?,
+            },
+        },
+        ("set-timeout", ..) if !response => {
+            return Err(format!(
+                "`{kw} set-timeout` takes server|tunnel|client and a time or an expression"
+            ))
+        }
         ("sc-inc-gpc0" | "sc-inc-gpc1", Some(n), []) if !response => HttpAction::ScIncGpc {
             slot: slot_of(n)?,
             gpc1: verb.ends_with('1'),
@@ -4026,7 +4049,7 @@ fn parse_http_rule(
                 if response {
                     "set-header, add-header, del-header, replace-header, replace-value, deny, allow, return, set-var, set-var-fmt, unset-var, set-status"
                 } else {
-                    "set-header, add-header, del-header, replace-header, replace-value, deny, allow, reject, auth, use-service, redirect, return, set-var, set-var-fmt, unset-var, set-method, set-path, set-query, set-pathq, set-uri, replace-path, replace-pathq, replace-uri, track-sc0|1|2, set-src, set-dst, set-src-port, set-dst-port"
+                    "set-header, add-header, del-header, replace-header, replace-value, deny, allow, reject, auth, use-service, redirect, return, set-var, set-var-fmt, unset-var, set-method, set-path, set-query, set-pathq, set-uri, replace-path, replace-pathq, replace-uri, track-sc0|1|2, set-src, set-dst, set-src-port, set-dst-port, set-timeout"
                 }
             ))
         }

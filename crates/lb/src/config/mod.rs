@@ -549,6 +549,9 @@ pub enum HttpAction {
     /// destination) address as the rest of its way sees it (rules, logs, balancing,
     /// `X-Forwarded-For`, what `send-proxy` tells).
     SetAddr { part: AddrPart, value: Expr },
+    /// `set-timeout server|tunnel|client TIME|EXPR` (an expression gives milliseconds):
+    /// that timeout for this request.
+    SetTimeout { which: TimeoutKind, value: Expr },
     /// `sc-inc-gpc0(N)`, `sc-inc-gpc1(N)`: adds one to the counter of the entry tracked
     /// in slot N.
     ScIncGpc { slot: u8, gpc1: bool },
@@ -727,6 +730,15 @@ pub enum TcpStage {
     Connection,
     Session,
     Content,
+}
+
+/// Which timeout `http-request set-timeout` sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimeoutKind {
+    Server,
+    Tunnel,
+    Client,
 }
 
 /// The address (or port) a `set-src|set-dst|set-src-port|set-dst-port` rule sets.

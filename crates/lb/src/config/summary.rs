@@ -288,6 +288,9 @@ fn rules(s: &mut String, requests: &[HttpRule], responses: &[HttpRule]) {
         let action = match &r.action {
             HttpAction::Track(t) => track(t),
             HttpAction::SetAddr { part, value } => format!("{} {value}", part.verb()),
+            HttpAction::SetTimeout { which, value } => {
+                format!("set the {which:?} timeout to {value} ms").to_lowercase()
+            }
             HttpAction::ScIncGpc { slot, gpc1 } => {
                 format!("add one to gpc{} of counter {slot}", u8::from(*gpc1))
             }

@@ -809,6 +809,8 @@ async fn handle_inner(
     backend_request_rules(&st, &mut verdict, &be, &mut *vars);
     // From here on (balancing, `X-Forwarded-For`, what a server is told, the log), the
     // request's addresses are those its rules moved.
+    let (client_timeout, server_timeout, tunnel_timeout) =
+        super::rules::request_timeouts(&mut *vars, fe, &be);
     moved_client(&verdict);
     let fc = vars.addrs.front(verdict.moved, ctx.peer, || ctx.local);
     let peer = verdict.moved.src.unwrap_or(ctx.peer);
@@ -886,7 +888,6 @@ async fn handle_inner(
         parts.headers.insert(hyper::header::UPGRADE, u.clone());
     }
     let replayable = body.is_end_stream();
-    let client_timeout = fe.cfg.timeout_client.map(|d| d.0);
     let in_counter = if replayable {
         None
     } else {
@@ -905,7 +906,6 @@ async fn handle_inner(
         let header = |n: &str| values_of(r.headers(), n).last().map(|v| v.to_string());
         aff.hash = crate::balance::request_hash(key, &target, &header);
     }
-    let server_timeout = be.cfg.timeout_server.map(|d| d.0);
     let mut info = ConnInfo::default();
     let mut attempts = 0;
     let result = loop {
@@ -1035,7 +1035,7 @@ async fn handle_inner(
         let server_up = hyper::upgrade::on(&mut resp);
         fe.stats.status(code);
         be.stats.status(code);
-        let idle = super::tcp::tunnel_idle(fe, &be);
+        let idle = super::tcp::tunnel_idle_of(client_timeout, server_timeout, tunnel_timeout);
         let be2 = be.clone();
         let fe2 = fe.clone();
         // Logged when the tunnel ends, with what went to the client.

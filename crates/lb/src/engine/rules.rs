@@ -5,7 +5,7 @@
 use super::state::{BackendRt, FrontendRt, Route};
 use crate::config::{
     Acl, AddrPart, CondTerm, HttpAction, HttpRule, LinePart, NameMatch, ReplyFrom, Return,
-    TcpAction, TcpRule, TcpStage, VarValue,
+    TcpAction, TcpRule, TcpStage, TimeoutKind, VarValue,
 };
 use crate::sample::stick::{Act, Ask, Entry};
 use crate::sample::{MsgFetch, Occurrence, Source, Value, Vars};
@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Mutex;
+use std::time::Duration;
 
 /// What rules read in a request, whichever way it was read (HTTP/1 head or HTTP/2).
 pub(super) trait RequestView: Sync {
@@ -643,6 +644,18 @@ impl<'x> Conn<'x> {
             }
             MsgFetch::FeName => s(&self.fe.cfg.name),
             MsgFetch::FeConn => Some(Value::Int(self.fe.stats.cur.load(Relaxed) as i64)),
+            MsgFetch::BeTimeout { tunnel } => {
+                let be = self.be?;
+                let t = if *tunnel {
+                    be.cfg.timeout_tunnel
+                } else {
+                    be.cfg.timeout_server
+                };
+                t.map(|d| Value::Int(d.0.as_millis() as i64))
+            }
+            MsgFetch::FeClientTimeout => {
+                (self.fe.cfg.timeout_client).map(|d| Value::Int(d.0.as_millis() as i64))
+            }
             MsgFetch::BeConn(name) => {
                 let be = match name {
                     Some(n) => self.fe.by_name.get(n).map(|b| &**b),
@@ -1158,6 +1171,17 @@ pub(super) fn run_rules<'a>(
 
 fn step<'a>(a: &'a HttpAction, msg: &Msg<'_, '_>, response: bool, vars: &mut dyn Vars) -> Step<'a> {
     match a {
+        HttpAction::SetTimeout { which, value } => {
+            if let Some(ms) = value.eval(msg, vars).and_then(|v| v.as_int()) {
+                let name = match which {
+                    TimeoutKind::Server => crate::sample::TIMEOUT_SERVER,
+                    TimeoutKind::Tunnel => crate::sample::TIMEOUT_TUNNEL,
+                    TimeoutKind::Client => crate::sample::TIMEOUT_CLIENT,
+                };
+                vars.set(name, Value::Int(ms.max(0)));
+            }
+            Step::Nothing
+        }
         HttpAction::SetAddr { part, value } => match value.eval(msg, vars) {
             Some(v) => {
                 let mut moved = msg.req_edits.map(|e| e.moved).unwrap_or_default();
@@ -1449,6 +1473,28 @@ pub(super) fn frontend_request_rules<'a>(
     if !v.answered() {
         run_rules(st, v, &fe.cfg.redirect, &fe.cfg.acl, vars);
     }
+}
+
+/// A request's timeouts once routed to `be`: those its rules set (`set-timeout`), else
+/// the proxies' — kept where `cur_*_timeout` read them; `(client, server, tunnel)`.
+pub(super) fn request_timeouts(
+    vars: &mut dyn Vars,
+    fe: &FrontendRt,
+    be: &BackendRt,
+) -> (Option<Duration>, Option<Duration>, Option<Duration>) {
+    use crate::sample::{timeout_set, TIMEOUT_CLIENT, TIMEOUT_SERVER, TIMEOUT_TUNNEL};
+    let mut get = |name: &str, default: Option<crate::config::Dur>| {
+        let t = timeout_set(vars, name).or(default.map(|d| d.0));
+        if let (Some(t), None) = (t, vars.get(name)) {
+            vars.set(name, Value::Int(t.as_millis() as i64));
+        }
+        t
+    };
+    (
+        get(TIMEOUT_CLIENT, fe.cfg.timeout_client),
+        get(TIMEOUT_SERVER, be.cfg.timeout_server),
+        get(TIMEOUT_TUNNEL, be.cfg.timeout_tunnel),
+    )
 }
 
 /// The backend's `http-request` and `redirect` rules, after the frontend's (`v`), once

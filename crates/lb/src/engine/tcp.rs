@@ -406,14 +406,22 @@ pub async fn session(
 /// traffic in either direction: `timeout tunnel`, else the shorter of `timeout client`
 /// and `timeout server`.
 pub(super) fn tunnel_idle(fe: &FrontendRt, be: &BackendRt) -> Option<Duration> {
-    be.cfg.timeout_tunnel.map(|d| d.0).or_else(|| {
-        match (
-            fe.cfg.timeout_client.map(|d| d.0),
-            be.cfg.timeout_server.map(|d| d.0),
-        ) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+    tunnel_idle_of(
+        fe.cfg.timeout_client.map(|d| d.0),
+        be.cfg.timeout_server.map(|d| d.0),
+        be.cfg.timeout_tunnel.map(|d| d.0),
+    )
+}
+
+/// The same from given timeouts (a request's own, `http-request set-timeout`).
+pub(super) fn tunnel_idle_of(
+    client: Option<Duration>,
+    server: Option<Duration>,
+    tunnel: Option<Duration>,
+) -> Option<Duration> {
+    tunnel.or(match (client, server) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     })
 }
 

@@ -121,6 +121,19 @@ pub fn leading_int(s: &str) -> Option<i64> {
 const LAST_RULE_FILE: &str = "txn.\u{0}last_rule_file";
 const LAST_RULE_LINE: &str = "txn.\u{0}last_rule_line";
 
+/// Where `http-request set-timeout` keeps the request's own timeouts (milliseconds).
+pub const TIMEOUT_SERVER: &str = "txn.\u{0}timeout_server";
+pub const TIMEOUT_TUNNEL: &str = "txn.\u{0}timeout_tunnel";
+pub const TIMEOUT_CLIENT: &str = "txn.\u{0}timeout_client";
+
+/// A timeout `set-timeout` gave the request, if any.
+pub fn timeout_set(vars: &dyn Vars, name: &str) -> Option<std::time::Duration> {
+    match vars.get(name)? {
+        Value::Int(ms) if ms >= 0 => Some(std::time::Duration::from_millis(ms as u64)),
+        _ => None,
+    }
+}
+
 /// A final rule at `place` (`FILE:LINE`) matched.
 pub fn final_rule(vars: &mut dyn Vars, place: &str) {
     if let Some((file, line)) = place.rsplit_once(':') {
@@ -360,6 +373,12 @@ pub enum MsgFetch {
     ReqLen,
     /// `fe_conn`: the frontend's connections now.
     FeConn,
+    /// `be_server_timeout`, `be_tunnel_timeout`: the backend's (milliseconds).
+    BeTimeout {
+        tunnel: bool,
+    },
+    /// `fe_client_timeout`: the frontend's `timeout client` (milliseconds).
+    FeClientTimeout,
     /// `be_conn([BACKEND])`: the backend's connections now (the current one's).
     BeConn(Option<String>),
     /// `srv_conn(BACKEND/SERVER)`: the server's connections now.
@@ -567,7 +586,7 @@ pub fn split_calls(text: &str) -> Result<Vec<(String, Vec<String>)>, String> {
 }
 
 /// The fetches halo answers, for messages.
-pub const FETCHES: &str = "src, src_port, dst, dst_port, fc_pp_authority, fc_pp_unique_id, unique-id, ssl_fc, ssl_fc_sni, ssl_fc_alpn, ssl_c_used|verify|der|sha1|serial|notbefore|notafter|version|s_dn|i_dn, method, path, pathq, query, url, base, url_param, req.ver, capture.req.method|uri|ver|hdr, capture.res.hdr, req.hdr/hdr, req.fhdr, req.hdr_cnt, req.hdr_ip, req.hdrs, res.hdr, res.fhdr, res.hdr_cnt, res.hdrs, status, res.ver, fe_name, be_name, srv_name, srv_id, date, rand, uuid, http_auth, http_auth_user, var, env, str, int, bool, bin, ipv4, ipv6, always_true, always_false, req.proto_http, req.ssl_hello_type, req.ssl_sni, req.len, wait_end, last_rule_file, last_rule_line, fe_conn, be_conn, srv_conn, req.payload, req.payload_lv, sc_*/scN_*/src_* (stick-table counters)";
+pub const FETCHES: &str = "src, src_port, dst, dst_port, fc_pp_authority, fc_pp_unique_id, unique-id, ssl_fc, ssl_fc_sni, ssl_fc_alpn, ssl_c_used|verify|der|sha1|serial|notbefore|notafter|version|s_dn|i_dn, method, path, pathq, query, url, base, url_param, req.ver, capture.req.method|uri|ver|hdr, capture.res.hdr, req.hdr/hdr, req.fhdr, req.hdr_cnt, req.hdr_ip, req.hdrs, res.hdr, res.fhdr, res.hdr_cnt, res.hdrs, status, res.ver, fe_name, be_name, srv_name, srv_id, date, rand, uuid, http_auth, http_auth_user, var, env, str, int, bool, bin, ipv4, ipv6, always_true, always_false, req.proto_http, req.ssl_hello_type, req.ssl_sni, req.len, be_server_timeout, be_tunnel_timeout, fe_client_timeout, cur_server_timeout, cur_tunnel_timeout, cur_client_timeout, wait_end, last_rule_file, last_rule_line, fe_conn, be_conn, srv_conn, req.payload, req.payload_lv, sc_*/scN_*/src_* (stick-table counters)";
 
 fn parse_fetch(name: &str, args: &[String]) -> Result<Fetch, String> {
     let none = |f: MsgFetch| -> Result<Fetch, String> {
@@ -809,6 +828,13 @@ fn parse_fetch(name: &str, args: &[String]) -> Result<Fetch, String> {
         }
         "env" => Fetch::Env(std::env::var(one()?).ok()),
         "last_rule_file" => Fetch::Var(LAST_RULE_FILE.into(), None),
+        "be_server_timeout" => none(MsgFetch::BeTimeout { tunnel: false })?,
+        "be_tunnel_timeout" => none(MsgFetch::BeTimeout { tunnel: true })?,
+        "fe_client_timeout" => none(MsgFetch::FeClientTimeout)?,
+        // The request's own (`set-timeout`), else the proxies' (set once routed).
+        "cur_server_timeout" => Fetch::Var(TIMEOUT_SERVER.into(), None),
+        "cur_tunnel_timeout" => Fetch::Var(TIMEOUT_TUNNEL.into(), None),
+        "cur_client_timeout" => Fetch::Var(TIMEOUT_CLIENT.into(), None),
         "last_rule_line" => Fetch::Var(LAST_RULE_LINE.into(), None),
         // The rules judge what came without waiting for more: the wait is always over.
         "wait_end" => Fetch::Const(Value::Bool(true)),

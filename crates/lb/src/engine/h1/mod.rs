@@ -14,8 +14,8 @@ use super::http::{
 };
 use super::rules::{
     after_response_rules, backend_request_rules, choose_backend, content_rules_pass, cookie_server,
-    frontend_request_rules, is_monitor, monitor_status, response_rules, set_cookie, strip_cookie,
-    Answer, Conn, RequestView, Stage, TxnVars, Verdict,
+    frontend_request_rules, is_monitor, monitor_status, request_timeouts, response_rules,
+    set_cookie, strip_cookie, Answer, Conn, RequestView, Stage, TxnVars, Verdict,
 };
 use super::state::*;
 use super::tcp::{connect_server, ConnFail, ConnInfo};
@@ -869,8 +869,7 @@ async fn exchange_inner(
         },
     );
     let replayable = framing == Framing::Empty;
-    let client_idle = fe.cfg.timeout_client.map(|d| d.0);
-    let server_idle = be.cfg.timeout_server.map(|d| d.0);
+    let (client_idle, server_idle, tunnel_t) = request_timeouts(&mut *vars, fe, &be);
     be.stats.open();
     let mut aff = Affinity::of(&be, peer.ip(), || {
         moved_dst.unwrap_or_else(|| local_addr(client)).ip()
@@ -1031,7 +1030,18 @@ async fn exchange_inner(
             return trace.refuse(Some(&be), &srv.cfg.name, info, 502, "SH");
         }
         if upgrade.is_some() {
-            return tunnel(fe, &be, client, server, lease, cbuf, sbuf, &resp, &mut kill).await;
+            let idle = super::tcp::tunnel_idle_of(client_idle, server_idle, tunnel_t);
+            return tunnel(
+                fe,
+                &be,
+                (client, server),
+                lease,
+                (cbuf, sbuf),
+                &resp,
+                &mut kill,
+                idle,
+            )
+            .await;
         }
         rframing = Framing::Close;
     }
@@ -1215,13 +1225,12 @@ async fn read_response_head(
 async fn tunnel(
     fe: &Arc<FrontendRt>,
     be: &Arc<BackendRt>,
-    client: &mut TcpStream,
-    mut server: TcpStream,
+    (client, mut server): (&mut TcpStream, TcpStream),
     lease: Lease,
-    cbuf: &mut BytesMut,
-    sbuf: &mut BytesMut,
+    (cbuf, sbuf): (&mut BytesMut, &mut BytesMut),
     resp: &RespHead,
     kill: &mut KillWatch,
+    idle: Option<Duration>,
 ) -> Next {
     let mut out = Vec::new();
     resp.write_status_line(&mut out, Version::HTTP_11);
@@ -1234,7 +1243,6 @@ async fn tunnel(
         return Next::Gone;
     }
     cbuf.clear();
-    let idle = super::tcp::tunnel_idle(fe, be);
     let copied = kill.run(super::http::copy_idle(&mut *client, &mut server, idle));
     let (bin, bout) = copied.await.unwrap_or_default();
     for st in [&*fe.stats, &*be.stats, &lease.server().shared.stats] {
