@@ -2559,6 +2559,56 @@ fn lb_set_timeout_applies_to_the_request() {
     e.stop(Duration::ZERO);
 }
 
+/// `declare capture request len N`, `http-request capture EXPR len N` (a new slot) and
+/// `http-request capture EXPR id N` (a declared one): the values, cut to their slot's
+/// length, are logged by `%hr` and read by `capture.req.hdr(N)`, over HTTP/1.1 and
+/// HTTP/2; a capture rule in a backend is refused (the slots are the frontend's).
+#[test]
+fn lb_capture_rules_fill_capture_slots() {
+    let a = HttpBackend::start("alpha");
+    let p = free_port();
+    let sys = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+    sys.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let cfg = format!(
+        "defaults\n mode http\n timeout connect 2s\n timeout client 5s\n timeout server 5s\n\
+         frontend fe\n bind 127.0.0.1:{p}\n log {sys} local0\n log-format \"%hr\"\n\
+         declare capture request len 8\n\
+         http-request capture req.hdr(x-id) len 4\n\
+         http-request capture req.hdr(x-other) id 0\n\
+         http-response set-header x-slot1 %[capture.req.hdr(1)]\n\
+         default_backend be\n backend be\n server a {a}\n",
+        sys = sys.local_addr().expect("addr"),
+        a = a.addr
+    );
+    let e = start_engine(&cfg);
+    let mut buf = [0u8; 2048];
+    for version in ["--http1.1", "--http2-prior-knowledge"] {
+        let (_, out) = curl(&[
+            version,
+            "-s",
+            "-i",
+            "-H",
+            "x-id: 123456",
+            "-H",
+            "x-other: abcdefghijk",
+            &format!("http://127.0.0.1:{p}/"),
+        ]);
+        assert!(
+            out.to_ascii_lowercase().contains("x-slot1: 1234\r\n"),
+            "{version}: {out}"
+        );
+        let n = sys.recv(&mut buf).expect("a log line");
+        let line = String::from_utf8_lossy(&buf[..n]).into_owned();
+        assert!(line.ends_with("{abcdefgh|1234}"), "{version}: {line}");
+    }
+    e.stop(Duration::ZERO);
+    let bad =
+        "backend b\n mode http\n http-request capture req.hdr(x) len 4\n server s 127.0.0.1:1\n";
+    let err = halo_lb::config::haproxy::parse(bad, "t.cfg").expect_err("refused");
+    assert!(err.to_string().contains("belong to frontends"), "{err}");
+}
+
 /// `cookie NAME insert indirect nocache httponly` with per-server `cookie`: a new client
 /// is told its server in a cookie (marked private for caches), a client with the cookie
 /// stays on that server and the server never sees the cookie, and when that server

@@ -1805,6 +1805,25 @@ impl<'a> Parser<'a> {
                 d.cookie = Some(parse_cookie(&w[1..])?);
             }
             "persist" => return Err("`persist rdp-cookie` is not supported".into()),
+            "declare" => {
+                let words: Vec<&str> = w[1..].iter().map(|x| x.text.as_str()).collect();
+                let (dir, len) = match words.as_slice() {
+                    ["capture", dir @ ("request" | "response"), "len", n] => (*dir, *n),
+                    _ => return Err("expected `declare capture request|response len N`".into()),
+                };
+                let len: usize = len
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| format!("`len {len}` is not a length"))?;
+                if !k.has_front() {
+                    return Err("capture slots belong to frontends".into());
+                }
+                match dir {
+                    "request" => d.captures.request.push((String::new(), len)),
+                    _ => d.captures.response.push((String::new(), len)),
+                }
+            }
             "capture" => {
                 let words: Vec<&str> = w[1..].iter().map(|x| x.text.as_str()).collect();
                 let (what, name, len) = match words.as_slice() {
@@ -2833,7 +2852,8 @@ fn action_needs_response(a: &HttpAction) -> bool {
         HttpAction::Track(t) => t.key.needs_response(),
         HttpAction::ScSetGpt0 { value, .. }
         | HttpAction::SetAddr { value, .. }
-        | HttpAction::SetTimeout { value, .. } => value.needs_response(),
+        | HttpAction::SetTimeout { value, .. }
+        | HttpAction::Capture { value, .. } => value.needs_response(),
         HttpAction::ScIncGpc { .. }
         | HttpAction::DelHeader { .. }
         | HttpAction::Deny { .. }
@@ -2885,6 +2905,7 @@ fn check_http_action(a: &HttpAction) -> Result<(), String> {
         | HttpAction::Track(_)
         | HttpAction::SetAddr { .. }
         | HttpAction::SetTimeout { .. }
+        | HttpAction::Capture { .. }
         | HttpAction::ScIncGpc { .. }
         | HttpAction::ScSetGpt0 { .. }
         | HttpAction::Allow
@@ -3976,6 +3997,43 @@ fn parse_http_rule(
         },
         ("set-src" | "set-dst" | "set-src-port" | "set-dst-port", ..) if !response => {
             return Err(format!("`{kw} {verb}` takes one expression"))
+        }
+        ("capture", ..) if d.kind == Kind::Backend => {
+            return Err("capture rules fill the frontend's slots: they belong to frontends".into())
+        }
+        ("capture", None, [e, kind @ ("len" | "id"), n]) => {
+            let n: usize = n
+                .parse()
+                .map_err(|_| format!("`{kind} {n}` is not a number"))?;
+            let slots = match response {
+                false => &mut d.captures.request,
+                true => &mut d.captures.response,
+            };
+            let (slot, len) = match *kind {
+                "len" if n > 0 => {
+                    slots.push((String::new(), n));
+                    (slots.len() - 1, n)
+                }
+                "len" => return Err("`len 0` keeps nothing".into()),
+                _ => match slots.get(n) {
+                    Some((_, len)) => (n, *len),
+                    None => {
+                        return Err(format!(
+                            "`id {n}`: no capture slot {n} declared before (`declare capture`, `capture ... len N`)"
+                        ))
+                    }
+                },
+            };
+            HttpAction::Capture {
+                value: Expr::parse(e)?,
+                slot,
+                len,
+            }
+        }
+        ("capture", ..) => {
+            return Err(format!(
+                "`{kw} capture` takes an expression and `len N` or `id N`"
+            ))
         }
         ("set-timeout", None, [which, v]) if !response => HttpAction::SetTimeout {
             which: match *which {

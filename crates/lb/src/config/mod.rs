@@ -552,6 +552,14 @@ pub enum HttpAction {
     /// `set-timeout server|tunnel|client TIME|EXPR` (an expression gives milliseconds):
     /// that timeout for this request.
     SetTimeout { which: TimeoutKind, value: Expr },
+    /// `http-request|http-response capture EXPR len N|id N`: the value, cut to the
+    /// slot's length, in capture slot `slot` (logged by `%hr`/`%hs`, read by
+    /// `capture.req.hdr(N)`).
+    Capture {
+        value: Expr,
+        slot: usize,
+        len: usize,
+    },
     /// `sc-inc-gpc0(N)`, `sc-inc-gpc1(N)`: adds one to the counter of the entry tracked
     /// in slot N.
     ScIncGpc { slot: u8, gpc1: bool },
@@ -919,6 +927,8 @@ fn default_stats_uri() -> String {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Captures {
+    /// Capture slots in order: a header's name and the length kept (an empty name: a
+    /// slot that `http-request capture` or `declare capture` made).
     #[serde(default)]
     pub request: Vec<(String, usize)>,
     #[serde(default)]

@@ -288,6 +288,9 @@ fn rules(s: &mut String, requests: &[HttpRule], responses: &[HttpRule]) {
         let action = match &r.action {
             HttpAction::Track(t) => track(t),
             HttpAction::SetAddr { part, value } => format!("{} {value}", part.verb()),
+            HttpAction::Capture { value, slot, len } => {
+                format!("capture {value} (up to {len} bytes) in slot {slot}")
+            }
             HttpAction::SetTimeout { which, value } => {
                 format!("set the {which:?} timeout to {value} ms").to_lowercase()
             }

@@ -689,14 +689,19 @@ async fn handle_inner(
     }
     let base = base;
     let unique_id = base.unique_id.as_deref();
-    // The client as the request's rules moved it (`set-src`), for the log.
+    // The client as the request's rules moved it (`set-src`), and what their captures
+    // took, for the log.
     let client = std::sync::Mutex::new(ctx.peer);
+    let captured = std::sync::Mutex::new(base.captured.clone());
     // A request answered here, without a server: counted and logged.
     let own = |code: u16, server: &str, term: &str| {
         fe.stats.status(code);
-        let info = base
+        let mut info = base
             .clone()
             .at(fe.cfg.name.clone(), server.into(), ConnInfo::default(), 0);
+        if let Ok(c) = captured.lock() {
+            info.captured = c.clone();
+        }
         let peer = client.lock().map_or(ctx.peer, |c| *c);
         log_http(fe, peer, &info, code, 0, term);
     };
@@ -760,6 +765,9 @@ async fn handle_inner(
         Some(own_h2(a, be))
     };
     frontend_request_rules(&st, &mut verdict, fe, &mut *vars);
+    if let Ok(mut c) = captured.lock() {
+        c.take_rules(&fe.cfg.captures, &*vars);
+    }
     let moved_client = |v: &Verdict<'_>| {
         if let (Some(src), Ok(mut c)) = (v.moved.src, client.lock()) {
             *c = src;
@@ -1167,6 +1175,7 @@ async fn handle_inner(
         set_cookie(&be, lease.idx, cookie_sent.as_deref(), &mut v);
         v.apply(&mut rparts.headers);
     }
+    li.captured.take_rules(&fe.cfg.captures, &*vars);
     let fe2 = fe.clone();
     let be2 = be.clone();
     let on_end: OnEnd = Box::new(move |bytes_out: u64, ok: bool| {

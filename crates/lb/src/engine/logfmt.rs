@@ -246,6 +246,32 @@ impl Captured {
     }
 }
 
+impl Captured {
+    /// Fills the slots that `http-request|response capture` rules took (kept in the
+    /// transaction's variables).
+    pub(super) fn take_rules(
+        &mut self,
+        caps: &crate::config::Captures,
+        vars: &dyn crate::sample::Vars,
+    ) {
+        for (list, got, response) in [
+            (&caps.request, &mut self.req, false),
+            (&caps.response, &mut self.res, true),
+        ] {
+            for (i, (name, _)) in list.iter().enumerate() {
+                if !name.is_empty() {
+                    continue;
+                }
+                let v = vars.get(&crate::sample::capture_var(i, response));
+                if got.len() < list.len() {
+                    got.resize(list.len(), None);
+                }
+                got[i] = v.map(|v| v.as_str().into_owned());
+            }
+        }
+    }
+}
+
 /// Captured headers as `%hr` writes them (`{a|b}`), or `%hrl` (`a b`, `-` for none).
 fn captured_list(caps: &[Option<String>], braces: bool) -> LogVal<'_> {
     if caps.is_empty() {

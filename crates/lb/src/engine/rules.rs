@@ -1171,6 +1171,16 @@ pub(super) fn run_rules<'a>(
 
 fn step<'a>(a: &'a HttpAction, msg: &Msg<'_, '_>, response: bool, vars: &mut dyn Vars) -> Step<'a> {
     match a {
+        HttpAction::Capture { value, slot, len } => {
+            if let Some(v) = value.eval(msg, vars) {
+                let text = super::logfmt::cut(&v.as_str(), *len).to_string();
+                vars.set(
+                    &crate::sample::capture_var(*slot, response),
+                    Value::Str(text),
+                );
+            }
+            Step::Nothing
+        }
         HttpAction::SetTimeout { which, value } => {
             if let Some(ms) = value.eval(msg, vars).and_then(|v| v.as_int()) {
                 let name = match which {

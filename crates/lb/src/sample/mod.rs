@@ -134,6 +134,12 @@ pub fn timeout_set(vars: &dyn Vars, name: &str) -> Option<std::time::Duration> {
     }
 }
 
+/// Where `http-request|response capture` keeps what it took for capture slot `n`.
+pub fn capture_var(n: usize, response: bool) -> String {
+    let dir = if response { "res" } else { "req" };
+    format!("txn.\u{0}capture.{dir}.{n}")
+}
+
 /// A final rule at `place` (`FILE:LINE`) matched.
 pub fn final_rule(vars: &mut dyn Vars, place: &str) {
     if let Some((file, line)) = place.rsplit_once(':') {
@@ -471,6 +477,10 @@ impl Expr {
                 vars.get(name).or_else(|| default.clone().map(Value::Str))?
             }
             Fetch::Env(v) => Value::Str(v.clone()?),
+            // A capture slot an `http-request capture` rule filled, else a header's.
+            Fetch::Msg(m @ MsgFetch::CaptureHdr { n, response }) => vars
+                .get(&capture_var(*n, *response))
+                .or_else(|| src.fetch(m))?,
             Fetch::Msg(m) => src.fetch(m)?,
             Fetch::Stick(f) => {
                 let table = f.table.as_deref();

@@ -585,6 +585,7 @@ async fn exchange(
                     .collect()
             };
             c.take(&fe.cfg.captures, &values, false);
+            c.take_rules(&fe.cfg.captures, &vars);
             li.captured = c;
         }
         let at = move || local;
