@@ -2609,6 +2609,52 @@ fn lb_capture_rules_fill_capture_slots() {
     assert!(err.to_string().contains("belong to frontends"), "{err}");
 }
 
+/// Cookie samples: `req.cook(NAME)` routes by a cookie (its last value; the first
+/// cookie's without a name), `req.cook_cnt` counts them, `req.cook_val` reads a
+/// number, `res.cook(NAME)` reads what a `Set-Cookie` line sets.
+#[test]
+fn lb_cookie_samples_read_cookies() {
+    let a = HttpBackend::start("alpha");
+    let b = HttpBackend::start("bravo");
+    let p = free_port();
+    let cfg = format!(
+        "defaults\n mode http\n timeout connect 2s\n timeout client 5s\n timeout server 5s\n\
+         frontend fe\n bind 127.0.0.1:{p}\n\
+         use_backend bb if {{ req.cook(pick) -m str b }}\n default_backend ba\n\
+         http-response set-header x-cook \"%[req.cook_cnt] %[req.cook_cnt(pick)] %[req.cook] %[req.cook_val(n)]\"\n\
+         http-response set-header x-set %[res.cook(s)] if {{ res.cook_cnt gt 0 }}\n\
+         backend ba\n server a {}\n\
+         backend bb\n http-response add-header set-cookie \"s=42; Path=/\"\n server b {}\n",
+        a.addr, b.addr
+    );
+    let e = start_engine(&cfg);
+    let get = |cookie: &str| {
+        curl(&[
+            "-s",
+            "-i",
+            "-H",
+            &format!("cookie: {cookie}"),
+            &format!("http://127.0.0.1:{p}/"),
+        ])
+        .1
+        .to_ascii_lowercase()
+    };
+    let out = get("first=1; pick=a; n=7");
+    assert!(
+        out.ends_with("alpha") && out.contains("x-cook: 3 1 1 7\r\n"),
+        "{out}"
+    );
+    assert!(!out.contains("x-set"), "{out}");
+    // The last `pick` decides.
+    let out = get("pick=a; pick=b");
+    assert!(
+        out.ends_with("bravo") && out.contains("x-cook: 2 2 a \r\n"),
+        "{out}"
+    );
+    assert!(out.contains("x-set: 42\r\n"), "{out}");
+    e.stop(Duration::ZERO);
+}
+
 /// `cookie NAME insert indirect nocache httponly` with per-server `cookie`: a new client
 /// is told its server in a cookie (marked private for caches), a client with the cookie
 /// stays on that server and the server never sees the cookie, and when that server

@@ -844,6 +844,38 @@ impl Source for Msg<'_, '_> {
                     t.split('?').next().unwrap_or("")
                 )))
             }
+            MsgFetch::Cook {
+                name,
+                what,
+                response,
+            } => {
+                let header = if *response { "set-cookie" } else { "cookie" };
+                let lines = self.lines(header, *response).unwrap_or_default();
+                let pairs: Vec<(&str, &str)> = lines
+                    .iter()
+                    .flat_map(|l| {
+                        // A response's cookie is the first pair of its line.
+                        let take = if *response { 1 } else { usize::MAX };
+                        l.split(';').take(take).filter_map(|p| {
+                            let (k, v) = p.trim().split_once('=')?;
+                            Some((k.trim(), v.trim()))
+                        })
+                    })
+                    .filter(|(k, _)| name.as_deref().is_none_or(|n| n == *k))
+                    .collect();
+                let value = match name {
+                    Some(_) => pairs.last(),
+                    None => pairs.first(),
+                }
+                .map(|(_, v)| *v);
+                match what {
+                    crate::sample::CookWhat::Count => Some(Value::Int(pairs.len() as i64)),
+                    crate::sample::CookWhat::Value => value.map(|v| Value::Str(v.to_string())),
+                    crate::sample::CookWhat::Int => {
+                        value.and_then(|v| v.parse().ok()).map(Value::Int)
+                    }
+                }
+            }
             MsgFetch::UrlParam(name) => {
                 let t = self.target();
                 let q = t.split_once('?')?.1;

@@ -250,6 +250,14 @@ pub enum Fetch {
 /// first, -1 the last, -2 the one before.
 pub type Occurrence = Option<i32>;
 
+/// What a cookie fetch gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CookWhat {
+    Value,
+    Count,
+    Int,
+}
+
 /// What an `ssl_c_*` fetch reads of the client's certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientCert {
@@ -377,6 +385,14 @@ pub enum MsgFetch {
     ReqSslSni,
     /// How many bytes of the client's first data were read (`req.len`).
     ReqLen,
+    /// `req.cook([NAME])` and its kin: cookies of the request's `Cookie` lines (or, with
+    /// `response`, the first pair of each `Set-Cookie` line): the last value of NAME
+    /// (without a name, the first cookie's), their count, or the value as an integer.
+    Cook {
+        name: Option<String>,
+        what: CookWhat,
+        response: bool,
+    },
     /// `fe_conn`: the frontend's connections now.
     FeConn,
     /// `be_server_timeout`, `be_tunnel_timeout`: the backend's (milliseconds).
@@ -506,6 +522,7 @@ impl Expr {
             &self.fetch,
             Fetch::Msg(
                 MsgFetch::Status
+                    | MsgFetch::Cook { response: true, .. }
                     | MsgFetch::ResVer
                     | MsgFetch::Hdr { response: true, .. }
                     | MsgFetch::HdrCnt { response: true, .. }
@@ -596,7 +613,7 @@ pub fn split_calls(text: &str) -> Result<Vec<(String, Vec<String>)>, String> {
 }
 
 /// The fetches halo answers, for messages.
-pub const FETCHES: &str = "src, src_port, dst, dst_port, fc_pp_authority, fc_pp_unique_id, unique-id, ssl_fc, ssl_fc_sni, ssl_fc_alpn, ssl_c_used|verify|der|sha1|serial|notbefore|notafter|version|s_dn|i_dn, method, path, pathq, query, url, base, url_param, req.ver, capture.req.method|uri|ver|hdr, capture.res.hdr, req.hdr/hdr, req.fhdr, req.hdr_cnt, req.hdr_ip, req.hdrs, res.hdr, res.fhdr, res.hdr_cnt, res.hdrs, status, res.ver, fe_name, be_name, srv_name, srv_id, date, rand, uuid, http_auth, http_auth_user, var, env, str, int, bool, bin, ipv4, ipv6, always_true, always_false, req.proto_http, req.ssl_hello_type, req.ssl_sni, req.len, be_server_timeout, be_tunnel_timeout, fe_client_timeout, cur_server_timeout, cur_tunnel_timeout, cur_client_timeout, wait_end, last_rule_file, last_rule_line, fe_conn, be_conn, srv_conn, req.payload, req.payload_lv, sc_*/scN_*/src_* (stick-table counters)";
+pub const FETCHES: &str = "src, src_port, dst, dst_port, fc_pp_authority, fc_pp_unique_id, unique-id, ssl_fc, ssl_fc_sni, ssl_fc_alpn, ssl_c_used|verify|der|sha1|serial|notbefore|notafter|version|s_dn|i_dn, method, path, pathq, query, url, base, url_param, req.ver, capture.req.method|uri|ver|hdr, capture.res.hdr, req.hdr/hdr, req.fhdr, req.hdr_cnt, req.hdr_ip, req.hdrs, res.hdr, res.fhdr, res.hdr_cnt, res.hdrs, status, res.ver, fe_name, be_name, srv_name, srv_id, date, rand, uuid, http_auth, http_auth_user, var, env, str, int, bool, bin, ipv4, ipv6, always_true, always_false, req.proto_http, req.ssl_hello_type, req.ssl_sni, req.len, req.cook, req.cook_cnt, req.cook_val, res.cook, res.cook_cnt, res.cook_val, be_server_timeout, be_tunnel_timeout, fe_client_timeout, cur_server_timeout, cur_tunnel_timeout, cur_client_timeout, wait_end, last_rule_file, last_rule_line, fe_conn, be_conn, srv_conn, req.payload, req.payload_lv, sc_*/scN_*/src_* (stick-table counters)";
 
 fn parse_fetch(name: &str, args: &[String]) -> Result<Fetch, String> {
     let none = |f: MsgFetch| -> Result<Fetch, String> {
@@ -719,6 +736,24 @@ fn parse_fetch(name: &str, args: &[String]) -> Result<Fetch, String> {
         "res.ver" | "resp_ver" => none(MsgFetch::ResVer)?,
         "status" => none(MsgFetch::Status)?,
         "fe_name" => none(MsgFetch::FeName)?,
+        c @ ("req.cook" | "cook" | "req.cook_cnt" | "cook_cnt" | "req.cook_val" | "cook_val"
+        | "res.cook" | "scook" | "res.cook_cnt" | "scook_cnt" | "res.cook_val"
+        | "scook_val") => {
+            if args.len() > 1 {
+                return Err(format!("`{c}([NAME])` takes one cookie name at most"));
+            }
+            Fetch::Msg(MsgFetch::Cook {
+                name: args.first().filter(|a| !a.is_empty()).cloned(),
+                what: if c.ends_with("_cnt") {
+                    CookWhat::Count
+                } else if c.ends_with("_val") {
+                    CookWhat::Int
+                } else {
+                    CookWhat::Value
+                },
+                response: c.starts_with("res.") || c.starts_with("scook"),
+            })
+        }
         "fe_conn" => match args {
             [] => Fetch::Msg(MsgFetch::FeConn),
             _ => {
