@@ -175,6 +175,9 @@ pub enum Conv {
         offset: i64,
         utc: bool,
     },
+    /// `http_date([OFFSET[,UNIT]])`: a date since the epoch (in UNIT: s, ms or us) as
+    /// an HTTP header writes it (`Tue, 07 Dec 2026 18:00:00 GMT`).
+    HttpDate { offset: i64, per_second: i64 },
 
     // ---------------------------------------------------------- variables
     /// `set-var(NAME[,CONDITION...])`: stores the input and passes it on if every
@@ -199,7 +202,7 @@ pub const CONVERTERS: &str = "lower, upper, length, ltrim, rtrim, field, word, c
 add_item, strcmp, regsub, iif, json, json_query, url_dec, url_enc, hex, hex2i, base64, \
 b64dec, ub64enc, ub64dec, bytes, be2dec, be2hex, add, sub, mul, div, mod, and, or, xor, neg, \
 cpl, not, bool, odd, even, ipmask, crc32, djb2, sdbm, wt6, sha1, sha2, digest, hmac, \
-secure_memcmp, ltime, utime, set-var, unset-var, debug, map, \
+secure_memcmp, ltime, utime, http_date, set-var, unset-var, debug, map, \
 map_<str|beg|sub|dir|dom|end|reg|regm|int|ip>, map_<str|beg|sub|dir|dom|end|reg|int|ip>_<int|ip>, table_<data>, in_table";
 
 /// The operation of [`Conv::Arith`].
@@ -752,6 +755,19 @@ impl Conv {
             }
 
             // Time.
+            "http_date" => {
+                a.count(0, 2, "http_date([OFFSET[,UNIT]])")?;
+                let per_second = match args.get(1).map(|u| u.trim()) {
+                    None | Some("" | "s") => 1,
+                    Some("ms") => 1_000,
+                    Some("us") => 1_000_000,
+                    Some(u) => return Err(a.err(format!("unit `{u}` is not one of s, ms, us"))),
+                };
+                Conv::HttpDate {
+                    offset: a.int(0, "offset")?.unwrap_or(0),
+                    per_second,
+                }
+            }
             "ltime" | "utime" => {
                 a.count(1, 2, &format!("{name}(FORMAT[,OFFSET])"))?;
                 Conv::Time {
@@ -1013,6 +1029,10 @@ impl Conv {
             }
 
             // Time.
+            Conv::HttpDate { offset, per_second } => {
+                let t = int_in(&v)?.saturating_add(*offset) / per_second;
+                str_value(strftime("%a, %d %b %Y %H:%M:%S GMT", &utc_tm(t), t))
+            }
             Conv::Time {
                 format,
                 offset,

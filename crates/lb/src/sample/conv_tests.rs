@@ -796,6 +796,22 @@ fn secure_memcmp_compares_binary() {
 
 // ------------------------------------------------------------ time
 
+/// `http_date`: the header form of a date, with an offset, in seconds, ms or us.
+#[test]
+fn http_date_writes_header_dates() {
+    let t = || Value::Int(1_405_009_430);
+    assert_eq!(text(t(), "http_date"), "Thu, 10 Jul 2014 16:23:50 GMT");
+    assert_eq!(
+        text(t(), "http_date(3600)"),
+        "Thu, 10 Jul 2014 17:23:50 GMT"
+    );
+    assert_eq!(
+        text(Value::Int(1_405_009_430_500), "http_date(0,ms)"),
+        "Thu, 10 Jul 2014 16:23:50 GMT"
+    );
+    assert!(crate::sample::Expr::parse("int(1),http_date(0,h)").is_err());
+}
+
 #[test]
 fn utime_formats_in_utc() {
     let t = || Value::Int(1_405_009_430);
