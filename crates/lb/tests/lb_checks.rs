@@ -483,9 +483,7 @@ fn lb_http_checks_expect_status_and_string() {
 /// is named with its comment.
 #[test]
 fn lb_health_check_log_lines_in_haproxy_words() {
-    let sys = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
-    sys.set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
+    let sys = syslog();
     // A server that says "ready" and waits: `!rstring ^error` is judged on 5 bytes.
     let srv = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = srv.local_addr().expect("addr");
@@ -509,10 +507,8 @@ fn lb_health_check_log_lines_in_haproxy_words() {
     let e = start_engine(&cfg);
     // The first line of each server.
     let mut lines = vec![String::new(), String::new()];
-    let mut buf = [0u8; 2048];
     while lines.iter().any(String::is_empty) {
-        let n = sys.recv(&mut buf).expect("a log line");
-        let l = String::from_utf8_lossy(&buf[..n]).into_owned();
+        let l = next_line(&sys);
         let i = match l {
             _ if l.contains("Health check for server slow/t ") => 0,
             _ if l.contains("Health check for server be/s ") => 1,

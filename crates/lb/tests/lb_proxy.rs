@@ -2319,9 +2319,7 @@ fn lb_connection_tracking_counts_every_request_of_the_connection() {
 fn lb_rules_move_the_client_and_destination_addresses() {
     let a = HttpBackend::start("alpha");
     let (p, p2) = (free_port(), free_port());
-    let sys = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
-    sys.set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
+    let sys = syslog();
     let cfg = format!(
         "defaults\n mode http\n timeout connect 2s\n timeout client 10s\n timeout server 10s\n\
          frontend fe\n bind 127.0.0.1:{p}\n log {sys} local0\n log-format \"%ci %HPO\"\n\
@@ -2349,11 +2347,7 @@ fn lb_rules_move_the_client_and_destination_addresses() {
         args.push(&url);
         curl(&args).1
     };
-    let mut buf = [0u8; 2048];
-    let mut logged = || {
-        let n = sys.recv(&mut buf).expect("a log line");
-        String::from_utf8_lossy(&buf[..n]).into_owned()
-    };
+    let logged = || next_line(&sys);
     for version in ["--http1.1", "--http2-prior-knowledge"] {
         let out = get(version, "/headers", "10.2.3.4");
         assert!(out.ends_with("\n200"), "{version}: {out}");
@@ -2567,9 +2561,7 @@ fn lb_set_timeout_applies_to_the_request() {
 fn lb_capture_rules_fill_capture_slots() {
     let a = HttpBackend::start("alpha");
     let p = free_port();
-    let sys = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
-    sys.set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
+    let sys = syslog();
     let cfg = format!(
         "defaults\n mode http\n timeout connect 2s\n timeout client 5s\n timeout server 5s\n\
          frontend fe\n bind 127.0.0.1:{p}\n log {sys} local0\n log-format \"%hr\"\n\
@@ -2582,7 +2574,6 @@ fn lb_capture_rules_fill_capture_slots() {
         a = a.addr
     );
     let e = start_engine(&cfg);
-    let mut buf = [0u8; 2048];
     for version in ["--http1.1", "--http2-prior-knowledge"] {
         let (_, out) = curl(&[
             version,
@@ -2598,8 +2589,7 @@ fn lb_capture_rules_fill_capture_slots() {
             out.to_ascii_lowercase().contains("x-slot1: 1234\r\n"),
             "{version}: {out}"
         );
-        let n = sys.recv(&mut buf).expect("a log line");
-        let line = String::from_utf8_lossy(&buf[..n]).into_owned();
+        let line = next_line(&sys);
         assert!(line.ends_with("{abcdefgh|1234}"), "{version}: {line}");
     }
     e.stop(Duration::ZERO);

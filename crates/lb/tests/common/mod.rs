@@ -421,3 +421,18 @@ pub fn skip(why: &str) {
     }
     eprintln!("SKIP: {why}");
 }
+
+/// A syslog receiver on loopback (UDP) for a configuration's `log` lines.
+pub fn syslog() -> std::net::UdpSocket {
+    let sys = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+    sys.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    sys
+}
+
+/// The next line a [`syslog`] receiver got (panics after 5 s without one).
+pub fn next_line(sys: &std::net::UdpSocket) -> String {
+    let mut buf = [0u8; 4096];
+    let n = sys.recv(&mut buf).expect("a log line");
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
