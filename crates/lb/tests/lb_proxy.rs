@@ -2645,6 +2645,39 @@ fn lb_cookie_samples_read_cookies() {
     e.stop(Duration::ZERO);
 }
 
+/// The log tells what became of the persistence cookie (`%tsc`, HAProxy's flags): no
+/// cookie and one inserted (`NI`), a valid one followed and none set (`VN`), one that
+/// names no server replaced (`II`), over HTTP/1.1 and HTTP/2.
+#[test]
+fn lb_log_tells_the_persistence_cookie_flags() {
+    let a = HttpBackend::start("alpha");
+    let p = free_port();
+    let sys = syslog();
+    let cfg = format!(
+        "defaults\n mode http\n timeout connect 2s\n timeout client 5s\n timeout server 5s\n\
+         frontend fe\n bind 127.0.0.1:{p}\n log {sys} local0\n log-format \"%tsc\"\n default_backend be\n\
+         backend be\n cookie SRV insert indirect\n server a {a} cookie sa\n",
+        sys = sys.local_addr().expect("addr"),
+        a = a.addr
+    );
+    let e = start_engine(&cfg);
+    for version in ["--http1.1", "--http2-prior-knowledge"] {
+        for (cookie, flags) in [("", "--NI"), ("SRV=sa", "--VN"), ("SRV=zz", "--II")] {
+            let mut args = vec![version, "-s", "-o", "/dev/null"];
+            let h = format!("cookie: {cookie}");
+            if !cookie.is_empty() {
+                args.extend(["-H", h.as_str()]);
+            }
+            let url = format!("http://127.0.0.1:{p}/");
+            args.push(&url);
+            curl(&args);
+            let line = next_line(&sys);
+            assert!(line.ends_with(flags), "{version} {cookie:?}: {line}");
+        }
+    }
+    e.stop(Duration::ZERO);
+}
+
 /// `cookie NAME insert indirect nocache httponly` with per-server `cookie`: a new client
 /// is told its server in a cookie (marked private for caches), a client with the cookie
 /// stays on that server and the server never sees the cookie, and when that server

@@ -538,6 +538,8 @@ pub(super) struct LogInfo {
     /// Its number in the process (`%rt`).
     pub(super) number: u64,
     pub(super) captured: super::logfmt::Captured,
+    /// The persistence cookie's flags (`--` without one).
+    pub(super) cookie: [char; 2],
     pub(super) request_line: String,
     pub(super) backend: String,
     pub(super) server: String,
@@ -565,6 +567,7 @@ impl LogInfo {
             unique_id: None,
             number,
             captured: Default::default(),
+            cookie: ['-', '-'],
             request_line,
             backend: String::new(),
             server: String::new(),
@@ -1111,6 +1114,7 @@ async fn handle_inner(
     li.captured
         .take(&fe.cfg.captures, &owned_values(&rparts.headers), true);
     strip_hop_by_hop(&mut rparts.headers);
+    let mut inserted = false;
     if let Some(seen) = &seen {
         let conn = Conn {
             peer,
@@ -1143,7 +1147,7 @@ async fn handle_inner(
         }
         if has_after && edits.deny.is_none() {
             // Over the server's answer: the backend's, then the frontend's.
-            set_cookie(&be, lease.idx, cookie_sent.as_deref(), &mut edits);
+            inserted = set_cookie(&be, lease.idx, cookie_sent.as_deref(), &mut edits);
             let st = Stage {
                 conn: &conn,
                 req: seen,
@@ -1172,10 +1176,25 @@ async fn handle_inner(
     }
     if be.cfg.cookie.is_some() && !has_after {
         let mut v = Verdict::default();
-        set_cookie(&be, lease.idx, cookie_sent.as_deref(), &mut v);
+        inserted = set_cookie(&be, lease.idx, cookie_sent.as_deref(), &mut v);
         v.apply(&mut rparts.headers);
     }
     li.captured.take_rules(&fe.cfg.captures, &*vars);
+    let server_set = |name: &str| {
+        values_of(&rparts.headers, "set-cookie").iter().any(|l| {
+            l.trim_start()
+                .strip_prefix(name)
+                .is_some_and(|r| r.starts_with('='))
+        })
+    };
+    li.cookie = super::rules::cookie_flags(
+        &be,
+        cookie_sent.as_deref(),
+        cookie_server,
+        lease.idx,
+        inserted,
+        &server_set,
+    );
     let fe2 = fe.clone();
     let be2 = be.clone();
     let on_end: OnEnd = Box::new(move |bytes_out: u64, ok: bool| {
@@ -1390,6 +1409,7 @@ pub(super) fn log_rec<'a>(
         unique_id: li.unique_id.as_deref(),
         number: li.number,
         captured: &li.captured,
+        cookie: li.cookie,
     }
 }
 

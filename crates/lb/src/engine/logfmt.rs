@@ -178,6 +178,9 @@ pub(super) struct LogRec<'a> {
     /// The request's (or session's) number in the process (`%rt`), from 0.
     pub number: u64,
     pub captured: &'a Captured,
+    /// The persistence cookie's flags (`%tsc`'s last two): what the client sent, what
+    /// the answer set; `--` without a persistence cookie.
+    pub cookie: [char; 2],
 }
 
 /// What a request's captures kept (`capture request|response header`, `capture
@@ -362,7 +365,10 @@ impl LogVars for LogRec<'_> {
             LogVar::BytesOut => int(self.bytes_out),
             LogVar::BytesIn => int(self.bytes_in),
             LogVar::Term => text(self.term),
-            LogVar::TermCookie => LogVal::Text(Cow::Owned(format!("{}--", self.term))),
+            LogVar::TermCookie => LogVal::Text(Cow::Owned(format!(
+                "{}{}{}",
+                self.term, self.cookie[0], self.cookie[1]
+            ))),
             LogVar::ActConn | LogVar::FeConn => int(self.fe.stats.cur.load(Relaxed)),
             LogVar::BeConn => int(be_cur),
             LogVar::SrvConn => int(0),

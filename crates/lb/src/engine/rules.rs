@@ -1471,15 +1471,20 @@ pub(super) fn strip_cookie<'a>(be: &BackendRt, req: &dyn RequestView, v: &mut Ve
 
 /// The Set-Cookie (and, with `nocache`, Cache-Control) lines a response from server
 /// `idx` gets: when the server has a cookie value the client did not send.
-pub(super) fn set_cookie(be: &BackendRt, idx: usize, sent: Option<&str>, v: &mut Verdict<'_>) {
+pub(super) fn set_cookie(
+    be: &BackendRt,
+    idx: usize,
+    sent: Option<&str>,
+    v: &mut Verdict<'_>,
+) -> bool {
     let (Some(c), Some(value)) = (
         &be.cfg.cookie,
         be.cfg.server.get(idx).and_then(|s| s.cookie.as_deref()),
     ) else {
-        return;
+        return false;
     };
     if sent == Some(value) {
-        return;
+        return false;
     }
     let mut line = format!("{}={value}; path=/", c.name);
     for d in &c.domain {
@@ -1501,6 +1506,38 @@ pub(super) fn set_cookie(be: &BackendRt, idx: usize, sent: Option<&str>, v: &mut
         v.remove(Cow::Borrowed("cache-control"));
         v.added.push(("cache-control", "private".into()));
     }
+    true
+}
+
+/// HAProxy's persistence cookie flags for the log: the client's cookie (`N` none, `I`
+/// naming no server, `V` valid and followed, `D` its server was down, the request went
+/// elsewhere), then the answer's (`I` inserted here, `P` the server's passed on, `N`
+/// none); `--` without a persistence cookie.
+pub(super) fn cookie_flags(
+    be: &BackendRt,
+    sent: Option<&str>,
+    named: Option<usize>,
+    used: usize,
+    inserted: bool,
+    server_set: &dyn Fn(&str) -> bool,
+) -> [char; 2] {
+    let Some(c) = &be.cfg.cookie else {
+        return ['-', '-'];
+    };
+    let client = match (sent, named) {
+        (None, _) => 'N',
+        (Some(_), None) => 'I',
+        (Some(_), Some(i)) if i == used => 'V',
+        (Some(_), Some(_)) => 'D',
+    };
+    let server = if inserted {
+        'I'
+    } else if server_set(&c.name) {
+        'P'
+    } else {
+        'N'
+    };
+    [client, server]
 }
 
 /// The frontend's `http-request` rules for a request, then its `redirect` rules, after

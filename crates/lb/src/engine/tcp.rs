@@ -473,6 +473,7 @@ impl TcpLog<'_> {
             unique_id: None,
             number: self.number,
             captured: &Default::default(),
+            cookie: ['-', '-'],
         };
         let local = self.local.unwrap_or(self.peer);
         let at = move || local;

@@ -1249,7 +1249,6 @@ fn unsupported_converters_are_refused_with_the_list() {
         "fix_is_valid",
         "cut_crlf",
         "language",
-        "http_date",
         "aes_gcm_dec",
         "nosuch",
     ] {

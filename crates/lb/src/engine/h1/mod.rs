@@ -321,6 +321,8 @@ struct Trace<'a> {
     captured: std::sync::Mutex<super::logfmt::Captured>,
     /// The request's addresses as its rules moved them (`set-src`...).
     moved: std::sync::Mutex<super::rules::Moved>,
+    /// The persistence cookie's flags for the log.
+    cookie: std::sync::Mutex<[char; 2]>,
 }
 
 impl Trace<'_> {
@@ -349,6 +351,7 @@ impl Trace<'_> {
         }
         let li = LogInfo {
             unique_id: self.unique_id.clone(),
+            cookie: self.cookie.lock().map_or(['-', '-'], |c| *c),
             ..LogInfo::new(
                 self.when,
                 self.number,
@@ -554,6 +557,7 @@ async fn exchange(
         line: Default::default(),
         captured: Default::default(),
         moved: Default::default(),
+        cookie: std::sync::Mutex::new(['-', '-']),
     };
     let next = exchange_inner(
         shared,
@@ -1099,7 +1103,28 @@ async fn exchange_inner(
         be.stats.close();
         return trace.answer(Some(&be), a, "PH", keep);
     }
-    set_cookie(&be, lease.idx, cookie_sent.as_deref(), &mut edits);
+    let inserted = set_cookie(&be, lease.idx, cookie_sent.as_deref(), &mut edits);
+    if be.cfg.cookie.is_some() {
+        let server_set = |name: &str| {
+            resp.fields.values("set-cookie").any(|l| {
+                let l = String::from_utf8_lossy(l);
+                l.trim_start()
+                    .strip_prefix(name)
+                    .is_some_and(|r| r.starts_with('='))
+            })
+        };
+        let flags = super::rules::cookie_flags(
+            &be,
+            cookie_sent.as_deref(),
+            cookie_server,
+            lease.idx,
+            inserted,
+            &server_set,
+        );
+        if let Ok(mut c) = trace.cookie.lock() {
+            *c = flags;
+        }
+    }
     if !fe.cfg.http_after_response.is_empty() || !be.cfg.http_after_response.is_empty() {
         let st = Stage {
             conn: &conn,
