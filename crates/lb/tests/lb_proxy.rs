@@ -2678,6 +2678,52 @@ fn lb_log_tells_the_persistence_cookie_flags() {
     e.stop(Duration::ZERO);
 }
 
+/// `option log-separate-errors` logs what went wrong (here a 503, and a request no
+/// server could take) at severity err, the rest at info; `option dontlog-normal` logs
+/// only what went wrong.
+#[test]
+fn lb_error_logging_options() {
+    let a = HttpBackend::start("alpha");
+    let (p, q) = (free_port(), free_port());
+    let sys = syslog();
+    let cfg = format!(
+        "defaults\n mode http\n timeout connect 1s\n timeout client 5s\n timeout server 5s\n\
+         log {sys} local0\n log-format \"%ST %HP\"\n\
+         frontend fe\n bind 127.0.0.1:{p}\n option log-separate-errors\n\
+         http-request return status 503 if {{ path /bad }}\n\
+         use_backend dead if {{ path /dead }}\n default_backend be\n\
+         frontend quiet\n bind 127.0.0.1:{q}\n option dontlog-normal\n\
+         http-request return status 503 if {{ path /bad }}\n default_backend be\n\
+         backend be\n server a {a}\n\
+         backend dead\n server d 127.0.0.1:1\n",
+        sys = sys.local_addr().expect("addr"),
+        a = a.addr
+    );
+    let e = start_engine(&cfg);
+    let get = |port: u16, path: &str| {
+        curl(&[
+            "-s",
+            "-o",
+            "/dev/null",
+            &format!("http://127.0.0.1:{port}{path}"),
+        ])
+    };
+    get(p, "/ok");
+    assert!(next_line(&sys).starts_with("<134>"));
+    get(p, "/bad");
+    let l = next_line(&sys);
+    assert!(l.starts_with("<131>") && l.ends_with("503 /bad"), "{l}");
+    get(p, "/dead");
+    let l = next_line(&sys);
+    assert!(l.starts_with("<131>") && l.ends_with("503 /dead"), "{l}");
+    // Only the error of the quiet frontend comes.
+    get(q, "/ok");
+    get(q, "/bad");
+    let l = next_line(&sys);
+    assert!(l.starts_with("<134>") && l.ends_with("503 /bad"), "{l}");
+    e.stop(Duration::ZERO);
+}
+
 /// `cookie NAME insert indirect nocache httponly` with per-server `cookie`: a new client
 /// is told its server in a cookie (marked private for caches), a client with the cookie
 /// stays on that server and the server never sees the cookie, and when that server

@@ -227,6 +227,8 @@ struct Draft {
     captures: Captures,
     hash_key: Option<HashKey>,
     dontlognull: Option<bool>,
+    dontlog_normal: Option<bool>,
+    log_separate_errors: Option<bool>,
     log: Option<Vec<LogTarget>>,
     forwardfor: Option<Option<ForwardFor>>,
     originalto: Option<Option<ForwardFor>>,
@@ -2060,6 +2062,8 @@ impl<'a> Parser<'a> {
                 d.log_template = Some(None);
             }
             "dontlognull" => boolean(&mut d.dontlognull)?,
+            "dontlog-normal" => boolean(&mut d.dontlog_normal)?,
+            "log-separate-errors" => boolean(&mut d.log_separate_errors)?,
             "forwardfor" | "originalto" => {
                 let ff = match on {
                     true => {
@@ -2186,7 +2190,7 @@ impl<'a> Parser<'a> {
             }
             "abortonclose" | "persist" | "prefer-last-server" | "nolinger" | "logasap" | "accept-invalid-http-request"
             | "accept-invalid-http-response" | "checkcache" | "http-buffer-request" | "independent-streams"
-            | "socket-stats" | "transparent" | "log-separate-errors" | "http-no-delay"
+            | "socket-stats" | "transparent" | "http-no-delay"
             | "http-ignore-probes" | "tcp-smart-accept" | "tcp-smart-connect" => {
                 return Err(format!("`option {name}` is not implemented"))
             }
@@ -2338,6 +2342,8 @@ impl<'a> Parser<'a> {
                         unique_id_header: d.unique_id_header.clone(),
                         captures: d.captures.clone(),
                         dontlognull: d.dontlognull.unwrap_or(false),
+                        dontlog_normal: d.dontlog_normal.unwrap_or(false),
+                        log_separate_errors: d.log_separate_errors.unwrap_or(false),
                         log: d.log.clone().unwrap_or_default(),
                         forwardfor: d.forwardfor.clone().flatten(),
                         originalto: d.originalto.clone().flatten(),

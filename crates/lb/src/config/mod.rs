@@ -1000,6 +1000,13 @@ pub struct Frontend {
     pub captures: Captures,
     #[serde(default)]
     pub dontlognull: bool,
+    /// `option dontlog-normal`: only what went wrong is logged (an error, a timeout, a
+    /// retry, a 5xx).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dontlog_normal: bool,
+    /// `option log-separate-errors`: what went wrong is logged at `err`, not `info`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub log_separate_errors: bool,
     #[serde(default)]
     pub log: Vec<LogTarget>,
     #[serde(default)]

@@ -441,6 +441,13 @@ pub(super) fn traffic(rec: &LogRec<'_>, src: &dyn Source, vars: &mut dyn Vars) {
     if !fe.logger.is_active() {
         return;
     }
+    // What went wrong, as HAProxy counts it: an error or a timeout (the termination
+    // state), a retry, a 5xx.
+    let wrong =
+        !rec.term.starts_with('-') || rec.retries > 0 || rec.status.is_some_and(|s| s >= 500);
+    if fe.cfg.dontlog_normal && !wrong {
+        return;
+    }
     LINES.fetch_add(1, Relaxed);
     let line = match &fe.log_line {
         Some(f) => f.render_log(src, vars, rec),
@@ -460,7 +467,10 @@ pub(super) fn traffic(rec: &LogRec<'_>, src: &dyn Source, vars: &mut dyn Vars) {
             }
         ),
     };
-    fe.logger.traffic(&line);
+    match fe.cfg.log_separate_errors && wrong {
+        true => fe.logger.error(&line),
+        false => fe.logger.traffic(&line),
+    }
 }
 
 impl Logger {
@@ -544,6 +554,12 @@ impl Logger {
     /// A traffic line (severity info).
     pub fn traffic(&self, msg: &str) {
         self.send(6, msg);
+    }
+
+    /// A traffic line that tells of an error (`option log-separate-errors`: severity
+    /// err).
+    pub fn error(&self, msg: &str) {
+        self.send(3, msg);
     }
 
     /// A health check's outcome (`option log-health-checks`; severity notice).
