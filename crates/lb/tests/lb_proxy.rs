@@ -2724,6 +2724,52 @@ fn lb_error_logging_options() {
     e.stop(Duration::ZERO);
 }
 
+/// `option tcp-smart-accept`: a client that connects and says nothing is not taken yet
+/// (no session counted), and is served as soon as it speaks; without the option the
+/// same connect is a session at once.
+#[test]
+fn lb_tcp_smart_accept_takes_connections_that_speak() {
+    let a = HttpBackend::start("alpha");
+    let (p, q) = (free_port(), free_port());
+    let dir = tempfile::tempdir().expect("tmp");
+    let sock = dir.path().join("admin.sock");
+    let cfg = format!(
+        "global\n stats socket {sock} level admin\n\
+         defaults\n mode http\n timeout connect 2s\n timeout client 5s\n timeout server 5s\n\
+         frontend smart\n bind 127.0.0.1:{p}\n option tcp-smart-accept\n default_backend be\n\
+         frontend plain\n bind 127.0.0.1:{q}\n default_backend be\n\
+         backend be\n server a {a}\n",
+        sock = sock.display(),
+        a = a.addr
+    );
+    let e = start_engine(&cfg);
+    let scur = |fe: &str| -> String {
+        let csv = admin_command(&sock, "show stat").expect("show stat");
+        csv.lines()
+            .find(|l| l.starts_with(&format!("{fe},FRONTEND,")))
+            .and_then(|l| l.split(',').nth(4).map(String::from))
+            .unwrap_or_default()
+    };
+    let mut quiet = TcpStream::connect(("127.0.0.1", p)).expect("connect");
+    let other = TcpStream::connect(("127.0.0.1", q)).expect("connect");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!((scur("smart"), scur("plain")), ("0".into(), "1".into()));
+    quiet
+        .write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .expect("send");
+    let mut out = String::new();
+    quiet
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let _ = quiet.read_to_string(&mut out);
+    assert!(
+        out.starts_with("HTTP/1.1 200") && out.ends_with("alpha"),
+        "{out}"
+    );
+    drop(other);
+    e.stop(Duration::ZERO);
+}
+
 /// `cookie NAME insert indirect nocache httponly` with per-server `cookie`: a new client
 /// is told its server in a cookie (marked private for caches), a client with the cookie
 /// stays on that server and the server never sees the cookie, and when that server

@@ -229,6 +229,7 @@ struct Draft {
     dontlognull: Option<bool>,
     dontlog_normal: Option<bool>,
     log_separate_errors: Option<bool>,
+    tcp_smart_accept: Option<bool>,
     log: Option<Vec<LogTarget>>,
     forwardfor: Option<Option<ForwardFor>>,
     originalto: Option<Option<ForwardFor>>,
@@ -2064,6 +2065,7 @@ impl<'a> Parser<'a> {
             "dontlognull" => boolean(&mut d.dontlognull)?,
             "dontlog-normal" => boolean(&mut d.dontlog_normal)?,
             "log-separate-errors" => boolean(&mut d.log_separate_errors)?,
+            "tcp-smart-accept" => boolean(&mut d.tcp_smart_accept)?,
             "forwardfor" | "originalto" => {
                 let ff = match on {
                     true => {
@@ -2191,7 +2193,7 @@ impl<'a> Parser<'a> {
             "abortonclose" | "persist" | "prefer-last-server" | "nolinger" | "logasap" | "accept-invalid-http-request"
             | "accept-invalid-http-response" | "checkcache" | "http-buffer-request" | "independent-streams"
             | "socket-stats" | "transparent" | "http-no-delay"
-            | "http-ignore-probes" | "tcp-smart-accept" | "tcp-smart-connect" => {
+            | "http-ignore-probes" | "tcp-smart-connect" => {
                 return Err(format!("`option {name}` is not implemented"))
             }
             other => return Err(format!("unknown option `{other}`")),
@@ -2344,6 +2346,7 @@ impl<'a> Parser<'a> {
                         dontlognull: d.dontlognull.unwrap_or(false),
                         dontlog_normal: d.dontlog_normal.unwrap_or(false),
                         log_separate_errors: d.log_separate_errors.unwrap_or(false),
+                        tcp_smart_accept: d.tcp_smart_accept.unwrap_or(false),
                         log: d.log.clone().unwrap_or_default(),
                         forwardfor: d.forwardfor.clone().flatten(),
                         originalto: d.originalto.clone().flatten(),

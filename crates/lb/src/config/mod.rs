@@ -1007,6 +1007,10 @@ pub struct Frontend {
     /// `option log-separate-errors`: what went wrong is logged at `err`, not `info`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub log_separate_errors: bool,
+    /// `option tcp-smart-accept`: a connection is taken only once its first bytes came
+    /// (TCP_DEFER_ACCEPT), so idle connects cost no session.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tcp_smart_accept: bool,
     #[serde(default)]
     pub log: Vec<LogTarget>,
     #[serde(default)]

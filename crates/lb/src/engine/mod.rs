@@ -595,6 +595,29 @@ pub fn bind_all(
             Some((_, l)) => l.clone(),
             None => Arc::new(bind_group(b, threads, false)?),
         };
+        // `option tcp-smart-accept` (set or cleared again on a reload): a connection is
+        // handed over only once its first bytes came (up to a second).
+        for s in &group.sockets {
+            let secs: libc::c_int = i32::from(f.tcp_smart_accept);
+            // SAFETY: a valid socket descriptor and an int option of the right size.
+            let rc = unsafe {
+                libc::setsockopt(
+                    std::os::fd::AsRawFd::as_raw_fd(s),
+                    libc::IPPROTO_TCP,
+                    libc::TCP_DEFER_ACCEPT,
+                    std::ptr::addr_of!(secs).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            if rc != 0 {
+                tracing::warn!(
+                    "{}: TCP_DEFER_ACCEPT on {}: {}",
+                    f.name,
+                    b.addr,
+                    std::io::Error::last_os_error()
+                );
+            }
+        }
         out.push((f.name.clone(), group));
     }
     Ok(out)
