@@ -310,9 +310,9 @@ impl<'a> Verdict<'a> {
     }
 }
 
-/// What lasts as long as the client connection: its variables (`sess.`) and the
-/// stick-table entries its `tcp-request connection|session` rules track, which each of
-/// its requests counts on.
+/// What lasts as long as the client connection: its variables (`sess.`), the
+/// stick-table entries its `tcp-request connection|session` rules track (each of its
+/// requests counts on them) and the addresses those rules moved.
 #[derive(Debug, Default, Clone)]
 pub struct Session {
     pub vars: HashMap<String, Value>,
