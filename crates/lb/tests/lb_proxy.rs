@@ -2770,6 +2770,56 @@ fn lb_tcp_smart_accept_takes_connections_that_speak() {
     e.stop(Duration::ZERO);
 }
 
+/// `http_first_req` is true for the first request of a client connection only: over one
+/// HTTP/1.1 keep-alive connection and over the streams of one HTTP/2 connection.
+#[test]
+fn lb_http_first_req_marks_a_connections_first_request() {
+    let a = HttpBackend::start("alpha");
+    let p = free_port();
+    let cfg = format!(
+        "defaults\n mode http\n timeout connect 2s\n timeout client 5s\n timeout server 5s\n\
+         frontend fe\n bind 127.0.0.1:{p}\n http-after-response set-header x-first %[http_first_req]\n\
+         default_backend be\n backend be\n server a {a}\n",
+        a = a.addr
+    );
+    let e = start_engine(&cfg);
+    let url = format!("http://127.0.0.1:{p}/");
+    let (_, out) = curl(&[
+        "-s",
+        "-D",
+        "-",
+        "-o",
+        "/dev/null",
+        &url,
+        "-o",
+        "/dev/null",
+        &url,
+        "-o",
+        "/dev/null",
+        &url,
+    ]);
+    let firsts: Vec<&str> = out
+        .lines()
+        .filter(|l| l.to_ascii_lowercase().starts_with("x-first:"))
+        .map(|l| l[8..].trim())
+        .collect();
+    assert_eq!(firsts, ["1", "0", "0"], "{out}");
+    let urls: Vec<String> = (1..=3).map(|i| format!("{url}?{i}")).collect();
+    let out = std::process::Command::new("nghttp")
+        .args(["-n", "-v"])
+        .args(&urls)
+        .output()
+        .expect("nghttp (apt-get install nghttp2-client)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut firsts: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_once("x-first: ").map(|(_, v)| v.trim()))
+        .collect();
+    firsts.sort();
+    assert_eq!(firsts, ["0", "0", "1"], "{text}");
+    e.stop(Duration::ZERO);
+}
+
 /// `cookie NAME insert indirect nocache httponly` with per-server `cookie`: a new client
 /// is told its server in a cookie (marked private for caches), a client with the cookie
 /// stays on that server and the server never sees the cookie, and when that server

@@ -57,6 +57,8 @@ struct Ctx {
     sess: super::rules::Session,
     /// The client connection's TLS, if any.
     tls: Option<super::rules::TlsInfo>,
+    /// Requests that came on the connection so far.
+    requests: std::sync::atomic::AtomicU64,
 }
 
 /// How long a client may take to send a request head (including a kept-alive wait).
@@ -194,6 +196,7 @@ pub(super) async fn serve_hyper<IO>(
         local: client.local,
         sess: client.sess,
         tls: client.tls,
+        requests: Default::default(),
     });
     let bufsize = shared.current.load().config.global.bufsize.max(8192);
     let idle = head_timeout(fe);
@@ -604,6 +607,8 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
     let fe = ctx.fe.clone();
     // Variables: a request on HTTP/2 starts from the connection's session scope.
     let mut sess = ctx.sess.clone();
+    let n = ctx.requests.fetch_add(1, Relaxed) + 1;
+    crate::sample::count_request(&mut sess.vars, Some(n));
     let mut vars = TxnVars::request(&mut sess, &fe);
     // What `http-after-response` rules read of the request, when some proxy has them.
     let head = fe.after_any.then(|| Request::from_parts(head_of(&req), ()));

@@ -140,6 +140,25 @@ pub fn capture_var(n: usize, response: bool) -> String {
     format!("txn.\u{0}capture.{dir}.{n}")
 }
 
+/// Where a connection keeps how many requests came on it (a name no configuration can
+/// give a variable): `http_first_req` reads it.
+const REQUEST_NUMBER: &str = "sess.\u{0}requests";
+
+/// The next request of a connection whose session variables are `sess`, numbered `n`
+/// (from 1) when the engine counts them itself, else one more than the last.
+pub fn count_request(sess: &mut std::collections::HashMap<String, Value>, n: Option<u64>) {
+    let n = n.map_or_else(
+        || {
+            sess.get(REQUEST_NUMBER)
+                .and_then(Value::as_int)
+                .unwrap_or(0)
+                + 1
+        },
+        |n| n as i64,
+    );
+    sess.insert(REQUEST_NUMBER.into(), Value::Int(n));
+}
+
 /// A final rule at `place` (`FILE:LINE`) matched.
 pub fn final_rule(vars: &mut dyn Vars, place: &str) {
     if let Some((file, line)) = place.rsplit_once(':') {
@@ -393,6 +412,8 @@ pub enum MsgFetch {
         what: CookWhat,
         response: bool,
     },
+    /// `http_first_req`: whether the request is the first of its connection.
+    FirstReq,
     /// `fe_conn`: the frontend's connections now.
     FeConn,
     /// `be_server_timeout`, `be_tunnel_timeout`: the backend's (milliseconds).
@@ -493,6 +514,9 @@ impl Expr {
                 vars.get(name).or_else(|| default.clone().map(Value::Str))?
             }
             Fetch::Env(v) => Value::Str(v.clone()?),
+            Fetch::Msg(MsgFetch::FirstReq) => {
+                Value::Bool(vars.get(REQUEST_NUMBER).and_then(|v| v.as_int()) == Some(1))
+            }
             // A capture slot an `http-request capture` rule filled, else a header's.
             Fetch::Msg(m @ MsgFetch::CaptureHdr { n, response }) => vars
                 .get(&capture_var(*n, *response))
@@ -613,7 +637,7 @@ pub fn split_calls(text: &str) -> Result<Vec<(String, Vec<String>)>, String> {
 }
 
 /// The fetches halo answers, for messages.
-pub const FETCHES: &str = "src, src_port, dst, dst_port, fc_pp_authority, fc_pp_unique_id, unique-id, ssl_fc, ssl_fc_sni, ssl_fc_alpn, ssl_c_used|verify|der|sha1|serial|notbefore|notafter|version|s_dn|i_dn, method, path, pathq, query, url, base, url_param, req.ver, capture.req.method|uri|ver|hdr, capture.res.hdr, req.hdr/hdr, req.fhdr, req.hdr_cnt, req.hdr_ip, req.hdrs, res.hdr, res.fhdr, res.hdr_cnt, res.hdrs, status, res.ver, fe_name, be_name, srv_name, srv_id, date, rand, uuid, http_auth, http_auth_user, var, env, str, int, bool, bin, ipv4, ipv6, always_true, always_false, req.proto_http, req.ssl_hello_type, req.ssl_sni, req.len, req.cook, req.cook_cnt, req.cook_val, res.cook, res.cook_cnt, res.cook_val, be_server_timeout, be_tunnel_timeout, fe_client_timeout, cur_server_timeout, cur_tunnel_timeout, cur_client_timeout, wait_end, last_rule_file, last_rule_line, fe_conn, be_conn, srv_conn, req.payload, req.payload_lv, sc_*/scN_*/src_* (stick-table counters)";
+pub const FETCHES: &str = "src, src_port, dst, dst_port, fc_pp_authority, fc_pp_unique_id, unique-id, ssl_fc, ssl_fc_sni, ssl_fc_alpn, ssl_c_used|verify|der|sha1|serial|notbefore|notafter|version|s_dn|i_dn, method, path, pathq, query, url, base, url_param, req.ver, capture.req.method|uri|ver|hdr, capture.res.hdr, req.hdr/hdr, req.fhdr, req.hdr_cnt, req.hdr_ip, req.hdrs, res.hdr, res.fhdr, res.hdr_cnt, res.hdrs, status, res.ver, fe_name, be_name, srv_name, srv_id, date, rand, uuid, http_auth, http_auth_user, var, env, str, int, bool, bin, ipv4, ipv6, always_true, always_false, req.proto_http, req.ssl_hello_type, req.ssl_sni, req.len, http_first_req, req.cook, req.cook_cnt, req.cook_val, res.cook, res.cook_cnt, res.cook_val, be_server_timeout, be_tunnel_timeout, fe_client_timeout, cur_server_timeout, cur_tunnel_timeout, cur_client_timeout, wait_end, last_rule_file, last_rule_line, fe_conn, be_conn, srv_conn, req.payload, req.payload_lv, sc_*/scN_*/src_* (stick-table counters)";
 
 fn parse_fetch(name: &str, args: &[String]) -> Result<Fetch, String> {
     let none = |f: MsgFetch| -> Result<Fetch, String> {
@@ -736,6 +760,7 @@ fn parse_fetch(name: &str, args: &[String]) -> Result<Fetch, String> {
         "res.ver" | "resp_ver" => none(MsgFetch::ResVer)?,
         "status" => none(MsgFetch::Status)?,
         "fe_name" => none(MsgFetch::FeName)?,
+        "http_first_req" => none(MsgFetch::FirstReq)?,
         c @ ("req.cook" | "cook" | "req.cook_cnt" | "cook_cnt" | "req.cook_val" | "cook_val"
         | "res.cook" | "scook" | "res.cook_cnt" | "scook_cnt" | "res.cook_val"
         | "scook_val") => {

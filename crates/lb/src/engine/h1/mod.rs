@@ -524,6 +524,7 @@ async fn exchange(
     req: ReqHead,
 ) -> Next {
     let sess_addrs = sess.addrs();
+    crate::sample::count_request(&mut sess.vars, None);
     let mut vars = TxnVars::request(sess, fe);
     let mut routed = None;
     let logging = fe.logger.is_active();
