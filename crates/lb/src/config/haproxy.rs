@@ -1814,11 +1814,7 @@ impl<'a> Parser<'a> {
                     ["capture", dir @ ("request" | "response"), "len", n] => (*dir, *n),
                     _ => return Err("expected `declare capture request|response len N`".into()),
                 };
-                let len: usize = len
-                    .parse()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| format!("`len {len}` is not a length"))?;
+                let len = capture_len(len)?;
                 if !k.has_front() {
                     return Err("capture slots belong to frontends".into());
                 }
@@ -1834,11 +1830,7 @@ impl<'a> Parser<'a> {
                     ["cookie", name, "len", n] => ("cookie", *name, *n),
                     _ => return Err("expected `capture request|response header NAME len N` or `capture cookie NAME len N`".into()),
                 };
-                let len: usize = len
-                    .parse()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| format!("`len {len}` is not a length"))?;
+                let len = capture_len(len)?;
                 if k == Kind::Backend || k == Kind::Defaults {
                     self.warn(
                         place,
@@ -2928,6 +2920,14 @@ fn check_http_action(a: &HttpAction) -> Result<(), String> {
         | HttpAction::ReplaceLine { .. }
         | HttpAction::SetStatus { .. } => Ok(()),
     }
+}
+
+/// The `len N` of a capture: a positive number of bytes.
+fn capture_len(n: &str) -> R<usize> {
+    n.parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("`len {n}` is not a length"))
 }
 
 /// `option forwardfor|originalto [except NET] [header NAME]`.

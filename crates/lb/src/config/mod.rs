@@ -744,9 +744,9 @@ pub enum TcpStage {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TimeoutKind {
-    Server,
-    Tunnel,
-    Client,
+    Server = 0,
+    Tunnel = 1,
+    Client = 2,
 }
 
 /// The address (or port) a `set-src|set-dst|set-src-port|set-dst-port` rule sets.

@@ -607,8 +607,7 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
     let fe = ctx.fe.clone();
     // Variables: a request on HTTP/2 starts from the connection's session scope.
     let mut sess = ctx.sess.clone();
-    let n = ctx.requests.fetch_add(1, Relaxed) + 1;
-    crate::sample::count_request(&mut sess.vars, Some(n));
+    sess.requests = ctx.requests.fetch_add(1, Relaxed);
     let mut vars = TxnVars::request(&mut sess, &fe);
     // What `http-after-response` rules read of the request, when some proxy has them.
     let head = fe.after_any.then(|| Request::from_parts(head_of(&req), ()));
@@ -826,7 +825,7 @@ async fn handle_inner(
     // From here on (balancing, `X-Forwarded-For`, what a server is told, the log), the
     // request's addresses are those its rules moved.
     let (client_timeout, server_timeout, tunnel_timeout) =
-        super::rules::request_timeouts(&mut *vars, fe, &be);
+        super::rules::request_timeouts(vars, fe, &be);
     moved_client(&verdict);
     let fc = vars.addrs.front(verdict.moved, ctx.peer, || ctx.local);
     let peer = verdict.moved.src.unwrap_or(ctx.peer);
@@ -1185,20 +1184,13 @@ async fn handle_inner(
         v.apply(&mut rparts.headers);
     }
     li.captured.take_rules(&fe.cfg.captures, &*vars);
-    let server_set = |name: &str| {
-        values_of(&rparts.headers, "set-cookie").iter().any(|l| {
-            l.trim_start()
-                .strip_prefix(name)
-                .is_some_and(|r| r.starts_with('='))
-        })
-    };
     li.cookie = super::rules::cookie_flags(
         &be,
         cookie_sent.as_deref(),
         cookie_server,
         lease.idx,
         inserted,
-        &server_set,
+        &|| values_of(&rparts.headers, "set-cookie"),
     );
     let fe2 = fe.clone();
     let be2 = be.clone();

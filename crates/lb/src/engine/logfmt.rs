@@ -251,12 +251,13 @@ impl Captured {
 
 impl Captured {
     /// Fills the slots that `http-request|response capture` rules took (kept in the
-    /// transaction's variables).
+    /// transaction's notes).
     pub(super) fn take_rules(
         &mut self,
         caps: &crate::config::Captures,
         vars: &dyn crate::sample::Vars,
     ) {
+        let Some(notes) = vars.notes() else { return };
         for (list, got, response) in [
             (&caps.request, &mut self.req, false),
             (&caps.response, &mut self.res, true),
@@ -265,11 +266,10 @@ impl Captured {
                 if !name.is_empty() {
                     continue;
                 }
-                let v = vars.get(&crate::sample::capture_var(i, response));
                 if got.len() < list.len() {
                     got.resize(list.len(), None);
                 }
-                got[i] = v.map(|v| v.as_str().into_owned());
+                got[i] = notes.captured(response, i).map(String::from);
             }
         }
     }

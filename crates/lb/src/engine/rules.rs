@@ -8,6 +8,7 @@ use crate::config::{
     TcpAction, TcpRule, TcpStage, TimeoutKind, VarValue,
 };
 use crate::sample::stick::{Act, Ask, Entry};
+use crate::sample::TxnNotes;
 use crate::sample::{MsgFetch, Occurrence, Source, Value, Vars};
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -316,6 +317,8 @@ impl<'a> Verdict<'a> {
 #[derive(Debug, Default, Clone)]
 pub struct Session {
     pub vars: HashMap<String, Value>,
+    /// The HTTP requests that came on the connection so far.
+    pub requests: u64,
     /// What few sessions have, boxed so that an idle connection stays small.
     rare: Option<Box<(super::table::Slots, SessAddrs)>>,
 }
@@ -384,6 +387,8 @@ pub(super) struct TxnVars<'x> {
     pub(super) proc: &'x Mutex<HashMap<String, Value>>,
     /// The stream's tracked stick-table entries and the tables.
     pub(super) counters: super::table::StreamCounters,
+    /// What its rules noted for later.
+    pub(super) notes: TxnNotes,
     /// What the session's rules moved of its addresses.
     pub(super) addrs: SessAddrs,
 }
@@ -399,19 +404,31 @@ impl<'x> TxnVars<'x> {
             sess: &mut sess.vars,
             proc: &fe.proc_vars,
             addrs,
+            notes: TxnNotes::default(),
         }
     }
 
     /// An HTTP request's transaction: it counts as a request on what its session
     /// tracks (before its own rules run, which see it counted).
     pub(super) fn request(sess: &'x mut Session, fe: &'x FrontendRt) -> TxnVars<'x> {
-        let vars = TxnVars::new(sess, fe);
+        sess.requests += 1;
+        let first_request = sess.requests == 1;
+        let mut vars = TxnVars::new(sess, fe);
         vars.counters.count(crate::sample::stick::Counter::HttpReq);
+        vars.notes.first_request = first_request;
         vars
     }
 }
 
 impl Vars for TxnVars<'_> {
+    fn notes(&self) -> Option<&TxnNotes> {
+        Some(&self.notes)
+    }
+
+    fn notes_mut(&mut self) -> Option<&mut TxnNotes> {
+        Some(&mut self.notes)
+    }
+
     fn stick(&mut self, entry: Entry<'_>, table: Option<&str>, ask: Ask) -> Option<Value> {
         self.counters.ask(entry, table, ask)
     }
@@ -756,11 +773,11 @@ pub(super) fn tcp_rules_pass(
         }
         match &r.action {
             TcpAction::Accept => {
-                crate::sample::final_rule(vars, &r.source);
+                note_final_rule(vars, &r.source);
                 return Some(src.moved);
             }
             TcpAction::Reject => {
-                crate::sample::final_rule(vars, &r.source);
+                note_final_rule(vars, &r.source);
                 return None;
             }
             TcpAction::SetAddr { part, value } => {
@@ -1157,7 +1174,7 @@ pub(super) fn run_rules<'a>(
             step,
             Step::Deny(_) | Step::End | Step::Redirect(Some(_)) | Step::Return(_) | Step::Service
         ) {
-            crate::sample::final_rule(vars, &r.source);
+            note_final_rule(vars, &r.source);
         }
         match step {
             Step::Nothing => {}
@@ -1206,21 +1223,16 @@ fn step<'a>(a: &'a HttpAction, msg: &Msg<'_, '_>, response: bool, vars: &mut dyn
         HttpAction::Capture { value, slot, len } => {
             if let Some(v) = value.eval(msg, vars) {
                 let text = super::logfmt::cut(&v.as_str(), *len).to_string();
-                vars.set(
-                    &crate::sample::capture_var(*slot, response),
-                    Value::Str(text),
-                );
+                if let Some(n) = vars.notes_mut() {
+                    n.captures.push((response, *slot, text));
+                }
             }
             Step::Nothing
         }
         HttpAction::SetTimeout { which, value } => {
-            if let Some(ms) = value.eval(msg, vars).and_then(|v| v.as_int()) {
-                let name = match which {
-                    TimeoutKind::Server => crate::sample::TIMEOUT_SERVER,
-                    TimeoutKind::Tunnel => crate::sample::TIMEOUT_TUNNEL,
-                    TimeoutKind::Client => crate::sample::TIMEOUT_CLIENT,
-                };
-                vars.set(name, Value::Int(ms.max(0)));
+            let ms = value.eval(msg, vars).and_then(|v| v.as_int());
+            if let (Some(ms), Some(n)) = (ms, vars.notes_mut()) {
+                n.timeouts[*which as usize] = Some(Duration::from_millis(ms.max(0) as u64));
             }
             Step::Nothing
         }
@@ -1512,14 +1524,15 @@ pub(super) fn set_cookie(
 /// HAProxy's persistence cookie flags for the log: the client's cookie (`N` none, `I`
 /// naming no server, `V` valid and followed, `D` its server was down, the request went
 /// elsewhere), then the answer's (`I` inserted here, `P` the server's passed on, `N`
-/// none); `--` without a persistence cookie.
-pub(super) fn cookie_flags(
+/// none, judged on the server's `Set-Cookie` lines `set_cookies` gives); `--` without a
+/// persistence cookie.
+pub(super) fn cookie_flags<'h>(
     be: &BackendRt,
     sent: Option<&str>,
     named: Option<usize>,
     used: usize,
     inserted: bool,
-    server_set: &dyn Fn(&str) -> bool,
+    set_cookies: &dyn Fn() -> Vec<Cow<'h, str>>,
 ) -> [char; 2] {
     let Some(c) = &be.cfg.cookie else {
         return ['-', '-'];
@@ -1532,7 +1545,11 @@ pub(super) fn cookie_flags(
     };
     let server = if inserted {
         'I'
-    } else if server_set(&c.name) {
+    } else if set_cookies().iter().any(|l| {
+        l.trim_start()
+            .strip_prefix(c.name.as_str())
+            .is_some_and(|r| r.starts_with('='))
+    }) {
         'P'
     } else {
         'N'
@@ -1554,25 +1571,27 @@ pub(super) fn frontend_request_rules<'a>(
     }
 }
 
+/// A final rule at `place` matched: the transaction keeps where (`last_rule_file`).
+fn note_final_rule(vars: &mut dyn Vars, place: &str) {
+    if let Some(n) = vars.notes_mut() {
+        place.clone_into(n.last_rule.get_or_insert_with(String::new));
+    }
+}
+
 /// A request's timeouts once routed to `be`: those its rules set (`set-timeout`), else
-/// the proxies' — kept where `cur_*_timeout` read them; `(client, server, tunnel)`.
+/// the proxies'; `(client, server, tunnel)`.
 pub(super) fn request_timeouts(
-    vars: &mut dyn Vars,
+    vars: &TxnVars<'_>,
     fe: &FrontendRt,
     be: &BackendRt,
 ) -> (Option<Duration>, Option<Duration>, Option<Duration>) {
-    use crate::sample::{timeout_set, TIMEOUT_CLIENT, TIMEOUT_SERVER, TIMEOUT_TUNNEL};
-    let mut get = |name: &str, default: Option<crate::config::Dur>| {
-        let t = timeout_set(vars, name).or(default.map(|d| d.0));
-        if let (Some(t), None) = (t, vars.get(name)) {
-            vars.set(name, Value::Int(t.as_millis() as i64));
-        }
-        t
+    let own = |k: TimeoutKind, default: Option<crate::config::Dur>| {
+        vars.notes.timeout(k).or(default.map(|d| d.0))
     };
     (
-        get(TIMEOUT_CLIENT, fe.cfg.timeout_client),
-        get(TIMEOUT_SERVER, be.cfg.timeout_server),
-        get(TIMEOUT_TUNNEL, be.cfg.timeout_tunnel),
+        own(TimeoutKind::Client, fe.cfg.timeout_client),
+        own(TimeoutKind::Server, be.cfg.timeout_server),
+        own(TimeoutKind::Tunnel, be.cfg.timeout_tunnel),
     )
 }
 

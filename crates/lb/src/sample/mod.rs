@@ -113,62 +113,37 @@ pub fn leading_int(s: &str) -> Option<i64> {
     Some(if neg { -n } else { n })
 }
 
+/// What a transaction's rules note for later, besides its variables: the place of the
+/// last final rule that matched (`last_rule_file`, `last_rule_line`), its own timeouts
+/// (`set-timeout`, read by `cur_*_timeout`), what its capture rules took, and whether it
+/// is the first request of its connection (`http_first_req`).
+#[derive(Debug, Default)]
+pub struct TxnNotes {
+    pub last_rule: Option<String>,
+    /// By [`crate::config::TimeoutKind`]: server, tunnel, client.
+    pub timeouts: [Option<std::time::Duration>; 3],
+    /// `(response, slot, value)`.
+    pub captures: Vec<(bool, usize, String)>,
+    pub first_request: bool,
+}
+
+impl TxnNotes {
+    pub fn timeout(&self, k: crate::config::TimeoutKind) -> Option<std::time::Duration> {
+        self.timeouts[k as usize]
+    }
+
+    /// What a capture rule took for slot `n`.
+    pub fn captured(&self, response: bool, n: usize) -> Option<&str> {
+        self.captures
+            .iter()
+            .rev()
+            .find(|(r, s, _)| *r == response && *s == n)
+            .map(|(_, _, v)| v.as_str())
+    }
+}
+
 /// Variables of a transaction (`txn.`, `req.`, `res.`), its session (`sess.`) and the
 /// process (`proc.`), by their full name (`txn.user`).
-/// Where the transaction keeps the place of the last final rule that matched (`accept`,
-/// `deny`, `allow`, `redirect`, `return`...): read by `last_rule_file` and
-/// `last_rule_line` (names no configuration can give a variable).
-const LAST_RULE_FILE: &str = "txn.\u{0}last_rule_file";
-const LAST_RULE_LINE: &str = "txn.\u{0}last_rule_line";
-
-/// Where `http-request set-timeout` keeps the request's own timeouts (milliseconds).
-pub const TIMEOUT_SERVER: &str = "txn.\u{0}timeout_server";
-pub const TIMEOUT_TUNNEL: &str = "txn.\u{0}timeout_tunnel";
-pub const TIMEOUT_CLIENT: &str = "txn.\u{0}timeout_client";
-
-/// A timeout `set-timeout` gave the request, if any.
-pub fn timeout_set(vars: &dyn Vars, name: &str) -> Option<std::time::Duration> {
-    match vars.get(name)? {
-        Value::Int(ms) if ms >= 0 => Some(std::time::Duration::from_millis(ms as u64)),
-        _ => None,
-    }
-}
-
-/// Where `http-request|response capture` keeps what it took for capture slot `n`.
-pub fn capture_var(n: usize, response: bool) -> String {
-    let dir = if response { "res" } else { "req" };
-    format!("txn.\u{0}capture.{dir}.{n}")
-}
-
-/// Where a connection keeps how many requests came on it (a name no configuration can
-/// give a variable): `http_first_req` reads it.
-const REQUEST_NUMBER: &str = "sess.\u{0}requests";
-
-/// The next request of a connection whose session variables are `sess`, numbered `n`
-/// (from 1) when the engine counts them itself, else one more than the last.
-pub fn count_request(sess: &mut std::collections::HashMap<String, Value>, n: Option<u64>) {
-    let n = n.map_or_else(
-        || {
-            sess.get(REQUEST_NUMBER)
-                .and_then(Value::as_int)
-                .unwrap_or(0)
-                + 1
-        },
-        |n| n as i64,
-    );
-    sess.insert(REQUEST_NUMBER.into(), Value::Int(n));
-}
-
-/// A final rule at `place` (`FILE:LINE`) matched.
-pub fn final_rule(vars: &mut dyn Vars, place: &str) {
-    if let Some((file, line)) = place.rsplit_once(':') {
-        vars.set(LAST_RULE_FILE, Value::Str(file.to_string()));
-        if let Ok(n) = line.parse() {
-            vars.set(LAST_RULE_LINE, Value::Int(n));
-        }
-    }
-}
-
 pub trait Vars {
     fn get(&self, name: &str) -> Option<Value>;
     fn set(&mut self, name: &str, value: Value);
@@ -185,6 +160,13 @@ pub trait Vars {
     }
     /// A rule's action on the stream's tracked entries (none where there are no tables).
     fn stick_act(&mut self, _act: stick::Act<'_>) {}
+    /// The transaction's notes (none where there is no transaction: checks, `global`).
+    fn notes(&self) -> Option<&TxnNotes> {
+        None
+    }
+    fn notes_mut(&mut self) -> Option<&mut TxnNotes> {
+        None
+    }
 }
 
 /// Variables in a map: what a transaction holds (the engine backs `proc.` and `sess.`
@@ -414,6 +396,12 @@ pub enum MsgFetch {
     },
     /// `http_first_req`: whether the request is the first of its connection.
     FirstReq,
+    /// `last_rule_file`, `last_rule_line`: where the last final rule that matched is.
+    LastRule {
+        line: bool,
+    },
+    /// `cur_server_timeout`...: the request's timeout (milliseconds).
+    CurTimeout(crate::config::TimeoutKind),
     /// `fe_conn`: the frontend's connections now.
     FeConn,
     /// `be_server_timeout`, `be_tunnel_timeout`: the backend's (milliseconds).
@@ -514,13 +502,34 @@ impl Expr {
                 vars.get(name).or_else(|| default.clone().map(Value::Str))?
             }
             Fetch::Env(v) => Value::Str(v.clone()?),
-            Fetch::Msg(MsgFetch::FirstReq) => {
-                Value::Bool(vars.get(REQUEST_NUMBER).and_then(|v| v.as_int()) == Some(1))
+            // What the transaction's notes answer.
+            Fetch::Msg(MsgFetch::FirstReq) => Value::Bool(vars.notes()?.first_request),
+            Fetch::Msg(MsgFetch::LastRule { line }) => {
+                let (file, n) = vars.notes()?.last_rule.as_deref()?.rsplit_once(':')?;
+                match line {
+                    false => Value::Str(file.to_string()),
+                    true => Value::Int(n.parse().ok()?),
+                }
+            }
+            // The request's own timeout (`set-timeout`), else the proxy's.
+            Fetch::Msg(MsgFetch::CurTimeout(k)) => {
+                let own = vars.notes().and_then(|n| n.timeout(*k));
+                match own {
+                    Some(d) => Value::Int(d.as_millis() as i64),
+                    None => src.fetch(&match k {
+                        crate::config::TimeoutKind::Server => MsgFetch::BeTimeout { tunnel: false },
+                        crate::config::TimeoutKind::Tunnel => MsgFetch::BeTimeout { tunnel: true },
+                        crate::config::TimeoutKind::Client => MsgFetch::FeClientTimeout,
+                    })?,
+                }
             }
             // A capture slot an `http-request capture` rule filled, else a header's.
-            Fetch::Msg(m @ MsgFetch::CaptureHdr { n, response }) => vars
-                .get(&capture_var(*n, *response))
-                .or_else(|| src.fetch(m))?,
+            Fetch::Msg(m @ MsgFetch::CaptureHdr { n, response }) => {
+                match vars.notes().and_then(|t| t.captured(*response, *n)) {
+                    Some(v) => Value::Str(v.to_string()),
+                    None => src.fetch(m)?,
+                }
+            }
             Fetch::Msg(m) => src.fetch(m)?,
             Fetch::Stick(f) => {
                 let table = f.table.as_deref();
@@ -843,29 +852,25 @@ fn parse_fetch(name: &str, args: &[String]) -> Result<Fetch, String> {
         "req.ssl_hello_type" | "req_ssl_hello_type" => none(MsgFetch::SslHelloType)?,
         "req.ssl_sni" | "req_ssl_sni" => none(MsgFetch::ReqSslSni)?,
         "req.len" | "req_len" => none(MsgFetch::ReqLen)?,
-        "req.payload" | "payload" => {
-            let n = |i: usize| -> Result<usize, String> {
-                args.get(i)
-                    .and_then(|a| a.trim().parse().ok())
-                    .ok_or_else(|| format!("`{name}(OFFSET,LENGTH)` takes two numbers"))
+        "req.payload" | "payload" | "req.payload_lv" | "payload_lv" => {
+            let lv = name.ends_with("_lv");
+            let bad = || match lv {
+                false => format!("`{name}(OFFSET,LENGTH)` takes two numbers"),
+                true => format!("`{name}(OFFSET1,LENGTH[,OFFSET2])` takes numbers"),
             };
-            if args.len() != 2 {
-                return Err(format!("`{name}(OFFSET,LENGTH)` takes two numbers"));
-            }
-            Fetch::Msg(MsgFetch::ReqPayload {
-                offset: n(0)?,
-                len: n(1)?,
-            })
-        }
-        "req.payload_lv" | "payload_lv" => {
-            let bad = || format!("`{name}(OFFSET1,LENGTH[,OFFSET2])` takes numbers");
             let n = |i: usize| -> Result<usize, String> {
                 args.get(i)
                     .and_then(|a| a.trim().parse().ok())
                     .ok_or_else(bad)
             };
-            if !(2..=3).contains(&args.len()) {
+            if !(2..=2 + usize::from(lv)).contains(&args.len()) {
                 return Err(bad());
+            }
+            if !lv {
+                return Ok(Fetch::Msg(MsgFetch::ReqPayload {
+                    offset: n(0)?,
+                    len: n(1)?,
+                }));
             }
             let width = n(1)?;
             if !(1..=8).contains(&width) {
@@ -897,15 +902,15 @@ fn parse_fetch(name: &str, args: &[String]) -> Result<Fetch, String> {
             Fetch::Var(n.clone(), args.get(1).cloned())
         }
         "env" => Fetch::Env(std::env::var(one()?).ok()),
-        "last_rule_file" => Fetch::Var(LAST_RULE_FILE.into(), None),
+        "last_rule_file" => none(MsgFetch::LastRule { line: false })?,
         "be_server_timeout" => none(MsgFetch::BeTimeout { tunnel: false })?,
         "be_tunnel_timeout" => none(MsgFetch::BeTimeout { tunnel: true })?,
         "fe_client_timeout" => none(MsgFetch::FeClientTimeout)?,
         // The request's own (`set-timeout`), else the proxies' (set once routed).
-        "cur_server_timeout" => Fetch::Var(TIMEOUT_SERVER.into(), None),
-        "cur_tunnel_timeout" => Fetch::Var(TIMEOUT_TUNNEL.into(), None),
-        "cur_client_timeout" => Fetch::Var(TIMEOUT_CLIENT.into(), None),
-        "last_rule_line" => Fetch::Var(LAST_RULE_LINE.into(), None),
+        "cur_server_timeout" => none(MsgFetch::CurTimeout(crate::config::TimeoutKind::Server))?,
+        "cur_tunnel_timeout" => none(MsgFetch::CurTimeout(crate::config::TimeoutKind::Tunnel))?,
+        "cur_client_timeout" => none(MsgFetch::CurTimeout(crate::config::TimeoutKind::Client))?,
+        "last_rule_line" => none(MsgFetch::LastRule { line: true })?,
         // The rules judge what came without waiting for more: the wait is always over.
         "wait_end" => Fetch::Const(Value::Bool(true)),
         "str" => Fetch::Const(Value::Str(args.first().cloned().unwrap_or_default())),

@@ -524,7 +524,6 @@ async fn exchange(
     req: ReqHead,
 ) -> Next {
     let sess_addrs = sess.addrs();
-    crate::sample::count_request(&mut sess.vars, None);
     let mut vars = TxnVars::request(sess, fe);
     let mut routed = None;
     let logging = fe.logger.is_active();
@@ -875,7 +874,7 @@ async fn exchange_inner(
         },
     );
     let replayable = framing == Framing::Empty;
-    let (client_idle, server_idle, tunnel_t) = request_timeouts(&mut *vars, fe, &be);
+    let (client_idle, server_idle, tunnel_t) = request_timeouts(vars, fe, &be);
     be.stats.open();
     let mut aff = Affinity::of(&be, peer.ip(), || {
         moved_dst.unwrap_or_else(|| local_addr(client)).ip()
@@ -1106,21 +1105,13 @@ async fn exchange_inner(
     }
     let inserted = set_cookie(&be, lease.idx, cookie_sent.as_deref(), &mut edits);
     if be.cfg.cookie.is_some() {
-        let server_set = |name: &str| {
-            resp.fields.values("set-cookie").any(|l| {
-                let l = String::from_utf8_lossy(l);
-                l.trim_start()
-                    .strip_prefix(name)
-                    .is_some_and(|r| r.starts_with('='))
-            })
-        };
         let flags = super::rules::cookie_flags(
             &be,
             cookie_sent.as_deref(),
             cookie_server,
             lease.idx,
             inserted,
-            &server_set,
+            &|| super::rules::ResponseView::header_values(&resp, "set-cookie"),
         );
         if let Ok(mut c) = trace.cookie.lock() {
             *c = flags;
