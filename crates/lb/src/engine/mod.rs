@@ -1383,27 +1383,32 @@ async fn check_loop(be: Arc<BackendRt>, i: usize, n: usize, spread: u8) {
         } else {
             Event::CheckFailed
         };
-        if be.cfg.log_health_checks {
-            // As HAProxy: when the status or the server's health moves, before the
-            // server's change of state it may bring.
-            let mut h = lock(&s.shared.health).clone();
+        // The check moves the server's health once; as HAProxy, its line is logged
+        // (when the status or the health moved) before the change of state it brings.
+        let (change, line) = {
+            let mut h = lock(&s.shared.health);
             let health_was = h.counter().0;
-            h.on(ev);
+            let change = h.on(ev);
             let health = h.counter().0;
-            if status_was != r.status || health != health_was {
+            let moved = status_was != r.status || health != health_was;
+            let line = (be.cfg.log_health_checks && moved).then(|| {
                 let (a, b, state) = match h.is_up() {
                     true => (health + 1 - h.rise(), h.fall(), "UP"),
                     false => (health, h.rise(), "DOWN"),
                 };
-                be.logger.check(&format!(
+                format!(
                     "Health check for server {}/{} {}, reason: {why}, status: {a}/{b} {state}.",
                     be.cfg.name,
                     s.cfg.name,
                     if r.ok { "succeeded" } else { "failed" },
-                ));
-            }
+                )
+            });
+            (change, line)
+        };
+        if let Some(line) = line {
+            be.logger.check(&line);
         }
-        be.health_event(i, ev, &why);
+        be.apply_change(i, change, &why);
         let next = {
             let h = lock(&s.shared.health);
             h.next_interval(&cp)
