@@ -3431,3 +3431,136 @@ if head.startswith(b"HTTP/1.1 101"):
     assert!(out.starts_with("HTTP/1.1 400"), "no key: {out}");
     e.stop(Duration::ZERO);
 }
+
+/// An application server that opens sessions as Java servlet containers do
+/// (`tests/data/session-app.py`: `Set-Cookie: JSESSIONID=NAME.N`, answers "NAME
+/// SESSION").
+struct SessionApp {
+    _child: Reaped,
+}
+
+impl SessionApp {
+    fn start(port: u16, name: &str) -> SessionApp {
+        use std::io::BufRead;
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/session-app.py");
+        let mut child = std::process::Command::new("python3")
+            .arg(script)
+            .arg(port.to_string())
+            .arg(name)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3");
+        let mut line = String::new();
+        let out = child.stdout.take().expect("stdout");
+        std::io::BufReader::new(out)
+            .read_line(&mut line)
+            .expect("read");
+        assert_eq!(line.trim(), "ready", "the application server did not start");
+        SessionApp {
+            _child: Reaped(child),
+        }
+    }
+}
+
+/// Application sessions kept as HAProxy's manual writes it (`stick on
+/// req.cook(JSESSIONID)` + `stick store-response res.cook(JSESSIONID)` in a `type
+/// string` table): the server that opened a session gets every request of it, over
+/// HTTP/1.1 and HTTP/2, though round robin alternates; `show table` lists each session
+/// with its server (`server_id`, `server_key`); when that server is gone the session
+/// goes to the other (`option redispatch`) and stays there after it comes back.
+#[test]
+fn lb_stick_tables_keep_application_sessions_on_their_server() {
+    let (pa, pb, p) = (free_port(), free_port(), free_port());
+    let alpha = SessionApp::start(pa, "alpha");
+    let _bravo = SessionApp::start(pb, "bravo");
+    let dir = tempfile::tempdir().expect("tmp");
+    let sock = dir.path().join("admin.sock");
+    let cfg = format!(
+        "global\n stats socket {sock} level admin\n\
+         defaults\n mode http\n timeout connect 1s\n timeout client 5s\n timeout server 5s\n\
+         frontend fe\n bind 127.0.0.1:{p}\n default_backend app\n\
+         backend app\n balance roundrobin\n option redispatch\n retries 1\n\
+         stick-table type string len 32 size 1k expire 30m\n\
+         stick on req.cook(JSESSIONID)\n\
+         stick store-response res.cook(JSESSIONID)\n\
+         server a 127.0.0.1:{pa}\n server b 127.0.0.1:{pb}\n",
+        sock = sock.display(),
+    );
+    let e = start_engine(&cfg);
+    let get = |version: &str, session: Option<&str>| -> String {
+        let cookie = session.map(|s| format!("cookie: JSESSIONID={s}"));
+        let url = format!("http://127.0.0.1:{p}/");
+        let mut args = vec![version, "-s", "-i"];
+        if let Some(c) = &cookie {
+            args.extend(["-H", c.as_str()]);
+        }
+        args.push(&url);
+        curl(&args).1
+    };
+    // New clients: round robin, each given a session by the server it reached.
+    let mut sessions = Vec::new();
+    for _ in 0..4 {
+        let out = get("--http1.1", None);
+        let session = out
+            .lines()
+            .find_map(|l| l.strip_prefix("Set-Cookie: JSESSIONID="))
+            .and_then(|v| v.split(';').next())
+            .unwrap_or_else(|| panic!("no session: {out}"))
+            .to_string();
+        assert!(out.ends_with(" new"), "{out}");
+        sessions.push(session);
+    }
+    let servers: Vec<&str> = sessions.iter().map(|s| &s[..5]).collect();
+    assert!(
+        servers.contains(&"alpha") && servers.contains(&"bravo"),
+        "{sessions:?}"
+    );
+    // Every later request of a session goes where it was opened.
+    for s in &sessions {
+        for version in ["--http1.1", "--http2-prior-knowledge", "--http1.1"] {
+            let out = get(version, Some(s));
+            assert!(
+                out.ends_with(&format!("{} {s}", &s[..5])),
+                "{version} {s}: {out}"
+            );
+        }
+    }
+    let table = admin_command(&sock, "show table app").expect("show table");
+    for s in &sessions {
+        let (id, key) = if s.starts_with("alpha") {
+            (1, "a")
+        } else {
+            (2, "b")
+        };
+        assert!(
+            table.lines().any(|l| l.contains(&format!("key={s} "))
+                && l.ends_with(&format!("server_id={id} server_key={key}"))),
+            "{s}: {table}"
+        );
+    }
+    assert!(table.contains("type: string, size:1024, used:4"), "{table}");
+    // The session's server is gone: the session goes to the other and stays there.
+    let on_alpha = sessions
+        .iter()
+        .find(|s| s.starts_with("alpha"))
+        .expect("one")
+        .clone();
+    drop(alpha);
+    assert!(get("--http1.1", Some(&on_alpha)).ends_with(&format!("bravo {on_alpha}")));
+    let _alpha = SessionApp::start(pa, "alpha");
+    for version in ["--http1.1", "--http2-prior-knowledge"] {
+        let out = get(version, Some(&on_alpha));
+        assert!(
+            out.ends_with(&format!("bravo {on_alpha}")),
+            "{version}: {out}"
+        );
+    }
+    let table = admin_command(&sock, "show table app").expect("show table");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains(&format!("key={on_alpha} ")) && l.ends_with("server_key=b")),
+        "{table}"
+    );
+    e.stop(Duration::ZERO);
+}

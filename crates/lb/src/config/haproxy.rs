@@ -245,7 +245,8 @@ struct Draft {
     /// `stick-table`: size, expire.
     stick_table: Option<TableSpec>,
     inspect_delay: Option<Dur>,
-    stick_on: Option<(StickOn, String)>,
+    /// `stick` rules (a table left empty: the section's own).
+    stick_rules: Vec<StickRule>,
     cookie: Option<CookiePersist>,
     monitor_uri: Option<String>,
     monitor_fail: Vec<HttpRule>,
@@ -836,7 +837,7 @@ impl<'a> Parser<'a> {
         }
         d.redirect_rules.clear();
         d.stick_table = None;
-        d.stick_on = None;
+        d.stick_rules.clear();
         d.monitor_uri = None;
         d.monitor_fail.clear();
         d.stats_enabled = d.stats.any;
@@ -1801,7 +1802,8 @@ impl<'a> Parser<'a> {
             }
             "stick" => {
                 back_only(kw)?;
-                d.stick_on = Some((parse_stick_on(&w[1..])?, place.to_string()));
+                let rule = parse_stick_rule(d, &w[1..], place)?;
+                d.stick_rules.push(rule);
             }
             "cookie" => {
                 back_only(kw)?;
@@ -2290,6 +2292,18 @@ impl<'a> Parser<'a> {
             .collect();
         for d in &drafts {
             if let Some(t) = &d.stick_table {
+                let stuck = drafts.iter().any(|o| {
+                    o.stick_rules
+                        .iter()
+                        .any(|r| r.table == d.name || (r.table.is_empty() && o.name == d.name))
+                });
+                if t.store.is_empty() && !stuck {
+                    self.warn(
+                        &t.source,
+                        "stick-table",
+                        format!("`{}` has a stick-table that no `stick` rule uses", d.name),
+                    );
+                }
                 cfg.tables.push(Table {
                     name: d.name.clone(),
                     key: t.key,
@@ -2501,46 +2515,17 @@ impl<'a> Parser<'a> {
                     },
                     redirect: backend_only(d, &d.redirect_rules),
                     cookie: backend_only_opt(d, &d.cookie),
-                    stick: match (&d.stick_on, &d.stick_table) {
-                        (Some((on, _)), Some(t)) if matches!(t.key, TableKey::Ip | TableKey::Ipv6) => {
-                            Some(Stick {
-                                on: *on,
-                                size: t.size,
-                                expire: t.expire,
-                            })
-                        }
-                        (Some((_, place)), Some(t)) => {
-                            self.errors.push(ConfigError {
-                                place: place.clone(),
-                                directive: "stick".into(),
-                                reason: format!(
-                                    "`stick on` needs a stick-table of type ip or ipv6 (`{}` is {:?})",
-                                    d.name, t.key
-                                ),
-                            });
-                            None
-                        }
-                        (Some((_, place)), None) => {
-                            self.errors.push(ConfigError {
-                                place: place.clone(),
-                                directive: "stick".into(),
-                                reason: format!(
-                                    "`stick on` needs a `stick-table` in backend `{}`",
-                                    d.name
-                                ),
-                            });
-                            None
-                        }
-                        (None, Some(t)) if t.store.is_empty() => {
-                            self.warn(
-                                &d.source,
-                                "stick-table",
-                                format!("`{}` has a stick-table that no `stick on` uses", d.name),
-                            );
-                            None
-                        }
-                        (None, _) => None,
-                    },
+                    stick: d
+                        .stick_rules
+                        .iter()
+                        .map(|r| StickRule {
+                            table: match r.table.is_empty() {
+                                true => d.name.clone(),
+                                false => r.table.clone(),
+                            },
+                            ..r.clone()
+                        })
+                        .collect(),
                     source: d.source.clone(),
                 });
             }
@@ -2734,6 +2719,29 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
         for r in &b.tcp_request {
             for acl in unknown_acls(&b.acl, &r.any_of) {
                 e(&r.source, "tcp-request", format!("unknown ACL `{acl}`"));
+            }
+        }
+        for r in &b.stick {
+            if !cfg.tables.iter().any(|t| t.name == r.table) {
+                e(
+                    &r.source,
+                    "stick",
+                    format!(
+                        "`stick {}` needs a `stick-table` (section `{}` has none)",
+                        r.kind.keyword(),
+                        r.table
+                    ),
+                );
+            }
+            if r.kind == StickKind::StoreResponse && b.mode == Mode::Tcp {
+                e(
+                    &r.source,
+                    "stick",
+                    "`stick store-response` needs `mode http`".into(),
+                );
+            }
+            for acl in unknown_acls(&b.acl, &r.any_of) {
+                e(&r.source, "stick", format!("unknown ACL `{acl}`"));
             }
         }
         for s in &b.server {
@@ -3650,30 +3658,65 @@ fn split_top(s: &str) -> Vec<&str> {
     out.into_iter().filter(|x| !x.trim().is_empty()).collect()
 }
 
-/// `on src|dst [table NAME]`.
-fn parse_stick_on(w: &[Word]) -> R<StickOn> {
-    let on = match (
-        w.first().map(|x| x.text.as_str()),
-        w.get(1).map(|x| x.text.as_str()),
-    ) {
-        (Some("on"), Some("src")) => StickOn::Src,
-        (Some("on"), Some("dst")) => StickOn::Dst,
-        (Some("on"), Some(o)) => return Err(format!("`stick on {o}` is not supported (src, dst)")),
-        (Some(o @ ("match" | "store-request" | "store-response")), _) => {
+/// `on|match|store-request|store-response KEY [table NAME] [if|unless COND]`.
+fn parse_stick_rule(d: &mut Draft, w: &[Word], place: &str) -> R<StickRule> {
+    let kind = match w.first().map(|x| x.text.as_str()) {
+        Some("on") => StickKind::On,
+        Some("match") => StickKind::Match,
+        Some("store-request") => StickKind::StoreRequest,
+        Some("store-response") => StickKind::StoreResponse,
+        Some(o) => {
             return Err(format!(
-                "`stick {o}` is not supported (`stick on src|dst` is)"
+                "`stick {o}`: not one of on, match, store-request, store-response"
             ))
         }
-        _ => return Err("`stick` takes `on src` or `on dst`".into()),
+        None => return Err("`stick` takes on|match|store-request|store-response and a key".into()),
     };
-    match w.get(2).map(|x| x.text.as_str()) {
-        None => Ok(on),
-        Some("table") => {
-            Err("`stick on ... table` (another backend's table) is not supported".into())
-        }
-        Some("if" | "unless") => Err("conditions on `stick on` are not supported".into()),
-        Some(o) => Err(format!("unexpected `{o}` after `stick on`")),
+    let text = w.get(1).ok_or_else(|| {
+        format!(
+            "`stick {}` needs a key (a sample: src, req.cook(NAME)...)",
+            kind.keyword()
+        )
+    })?;
+    let key = crate::sample::Expr::parse(&text.text)?;
+    if key.needs_response() != (kind == StickKind::StoreResponse) {
+        return Err(match kind {
+            StickKind::StoreResponse => format!("`stick store-response {key}`: the key must be read in the response (res.cook(NAME), res.hdr(NAME)...)"),
+            _ => format!("`stick {} {key}`: the key is read in the request; a response's key is stored with `stick store-response`", kind.keyword()),
+        });
     }
+    let mut rest = &w[2..];
+    let mut table = String::new();
+    if rest.first().is_some_and(|x| x.text == "table") {
+        table = rest.get(1).ok_or("`table` needs a name")?.text.clone();
+        if table.contains('/') {
+            return Err(format!(
+                "`table {table}`: peers' tables are not supported (halo keeps one table per node)"
+            ));
+        }
+        rest = &rest[2..];
+    }
+    let (any_of, unless) = match rest.first().map(|x| x.text.as_str()) {
+        None => (Vec::new(), false),
+        Some(c @ ("if" | "unless")) if rest.len() > 1 => {
+            (parse_cond(d, &rest[1..])?, c == "unless")
+        }
+        Some(c @ ("if" | "unless")) => return Err(format!("`{c}` without a condition")),
+        Some(o) => {
+            return Err(format!(
+                "unexpected `{o}` after `stick {} {key}`",
+                kind.keyword()
+            ))
+        }
+    };
+    Ok(StickRule {
+        kind,
+        key,
+        table,
+        any_of,
+        unless,
+        source: place.to_string(),
+    })
 }
 
 /// `location|prefix|scheme TARGET [code N] [drop-query] [append-slash]
@@ -4889,11 +4932,40 @@ mod tests {
     #[test]
     fn stick_tables_as_deployments_write_them() {
         let c = ok("listen db\n bind :3306\n mode tcp\n stick-table type ip size 1k expire 30m\n stick on dst\n server a 127.0.0.1:1\n");
-        let s = c.backends[0].stick.clone().expect("stick");
+        let s = &c.backends[0].stick;
+        assert_eq!(s.len(), 1);
         assert_eq!(
-            (s.on, s.size, s.expire),
-            (StickOn::Dst, 1024, Some(Dur::ms(1_800_000)))
+            (s[0].kind, s[0].key.text.as_str(), s[0].table.as_str()),
+            (StickKind::On, "dst", "db")
         );
+        assert_eq!(c.tables[0].size, 1024);
+        // Application sessions by cookie, another section's table, conditions.
+        let c = ok("backend app
+ mode http
+ stick-table type string len 32 size 30k expire 30m
+                     stick on req.cook(JSESSIONID)
+ stick store-response res.cook(JSESSIONID)
+                     stick match src table ips if { src 10.0.0.0/8 }
+ stick store-request src table ips unless { path_beg /health }
+                     server a 127.0.0.1:1
+backend ips
+ stick-table type ip size 1k
+");
+        let kinds: Vec<(StickKind, &str, &str)> = c.backends[0]
+            .stick
+            .iter()
+            .map(|r| (r.kind, r.key.text.as_str(), r.table.as_str()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (StickKind::On, "req.cook(JSESSIONID)", "app"),
+                (StickKind::StoreResponse, "res.cook(JSESSIONID)", "app"),
+                (StickKind::Match, "src", "ips"),
+                (StickKind::StoreRequest, "src", "ips"),
+            ]
+        );
+        assert!(c.backends[0].stick[3].unless);
         let bad = |body: &str, why: &str| {
             let e = errs(&format!(
                 "listen db\n bind :3306\n mode tcp\n{body}\n server a 127.0.0.1:1\n"
@@ -4903,23 +4975,47 @@ mod tests {
                 "{body}: {e:?}"
             );
         };
-        bad(" stick on src", "needs a `stick-table`");
+        bad(
+            " stick on src",
+            "needs a `stick-table` (section `db` has none)",
+        );
+        bad(
+            " stick-table type ip size 1\n stick on src table nowhere",
+            "section `nowhere` has none",
+        );
         bad(
             " stick-table type ip size 10 peers p\n stick on src",
             "peers",
         );
-        bad(
-            " stick-table type string size 10\n stick on src",
-            "type ip or ipv6",
-        );
         bad(" stick-table type ip\n stick on src", "needs a `size`");
+        bad(" stick-table type ip size 1\n stick on", "needs a key");
         bad(
-            " stick-table type ip size 1\n stick match src",
-            "`stick match`",
+            " stick-table type ip size 1\n stick stay src",
+            "not one of on, match",
         );
         bad(
-            " stick-table type ip size 1\n stick on src if TRUE",
-            "conditions",
+            " stick-table type ip size 1\n stick on src if",
+            "without a condition",
+        );
+        bad(
+            " stick-table type ip size 1\n stick on src if nosuch",
+            "unknown ACL `nosuch`",
+        );
+        bad(
+            " stick-table type ip size 1\n stick on src table p/t",
+            "peers' tables",
+        );
+        bad(
+            " stick-table type ip size 1\n stick on res.cook(x)",
+            "read in the request",
+        );
+        bad(
+            " stick-table type ip size 1\n stick store-response src",
+            "must be read in the response",
+        );
+        bad(
+            " stick-table type ip size 1\n stick store-response res.hdr(x)",
+            "needs `mode http`",
         );
     }
 

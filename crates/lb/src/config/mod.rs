@@ -832,26 +832,57 @@ pub struct CookiePersist {
     pub attr: Vec<String>,
 }
 
-/// Session persistence by address (see [`Backend::stick`]).
+/// `stick on|match|store-request|store-response KEY [table T] [if|unless COND]`:
+/// persistence through a stick table. A request whose `on`/`match` key has an entry
+/// goes to the server that entry names while that server can take it; `on` and
+/// `store-request` keys are stored with the server chosen, `store-response` keys (read
+/// in the answer) with the server that answered. Only the first storing rule of each
+/// table whose condition holds and whose key exists stores.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Stick {
-    pub on: StickOn,
-    /// Entries kept at most (`size`); the least recently used goes first.
-    pub size: usize,
-    /// An entry unused for this long is forgotten (`expire`); never without.
+pub struct StickRule {
+    pub kind: StickKind,
+    pub key: crate::sample::Expr,
+    /// The table's section (the backend's own unless named).
+    pub table: String,
+    /// OR of AND-groups; empty = always.
     #[serde(default)]
-    pub expire: Option<Dur>,
+    pub any_of: Vec<Vec<CondTerm>>,
+    #[serde(default)]
+    pub unless: bool,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source: String,
 }
 
-/// What a stick table is keyed by.
+/// What a stick rule does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StickOn {
-    /// The client's address.
-    Src,
-    /// The address the client connected to.
-    Dst,
+#[serde(rename_all = "kebab-case")]
+pub enum StickKind {
+    On,
+    Match,
+    StoreRequest,
+    StoreResponse,
+}
+
+impl StickKind {
+    /// Whether the rule looks its key up to choose the server.
+    pub fn matches(self) -> bool {
+        matches!(self, StickKind::On | StickKind::Match)
+    }
+
+    /// Whether the rule stores its key with the server chosen for the request.
+    pub fn stores_request(self) -> bool {
+        matches!(self, StickKind::On | StickKind::StoreRequest)
+    }
+
+    pub fn keyword(self) -> &'static str {
+        match self {
+            StickKind::On => "on",
+            StickKind::Match => "match",
+            StickKind::StoreRequest => "store-request",
+            StickKind::StoreResponse => "store-response",
+        }
+    }
 }
 
 /// `redirect location|prefix|scheme TARGET [code N] [drop-query] [append-slash]`.
@@ -1503,12 +1534,12 @@ pub struct Backend {
     /// Persistence by an inserted cookie.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cookie: Option<CookiePersist>,
-    /// `stick on src|dst` with the backend's `stick-table type ip|ipv6`: a client
-    /// (by source) or every client of an address (by destination, the usual way to
-    /// keep one Galera writer) goes to the server it went to before while that server
-    /// is up.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stick: Option<Stick>,
+    /// `stick on|match|store-request|store-response` rules, in order: `stick on dst`
+    /// with a `stick-table type ip` keeps every client of a Galera VIP on one writer
+    /// while it is up; `stick on req.cook(JSESSIONID)` with `stick store-response
+    /// res.cook(JSESSIONID)` keeps an application session on its server.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stick: Vec<StickRule>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub source: String,
 }

@@ -165,18 +165,18 @@ pub fn describe(c: &Config) -> String {
             "backend {} (mode {}) balance {}{hash}",
             b.name, b.mode, b.balance
         );
-        if let Some(st) = &b.stick {
+        for r in &b.stick {
             let _ = writeln!(
                 s,
-                "  sticks on {} (table of {} entries{})",
-                match st.on {
-                    StickOn::Src => "the client's address",
-                    StickOn::Dst => "the address connected to",
-                },
-                st.size,
-                st.expire
-                    .map(|d| format!(", unused ones forgotten after {d}"))
-                    .unwrap_or_default()
+                "  stick {} {} (table `{}`){}",
+                r.kind.keyword(),
+                r.key,
+                r.table,
+                if r.any_of.is_empty() {
+                    ""
+                } else {
+                    " when its condition holds"
+                }
             );
         }
         rules(&mut s, &b.http_request, &b.http_response);

@@ -849,6 +849,7 @@ async fn handle_inner(
     }
     // Persistence by cookie: the server it names, and the cookie kept from it.
     let (cookie_server, cookie_sent) = cookie_server(&be, &req);
+    let stick = super::rules::request_stick_keys(&st, &verdict, &be, &mut *vars);
     strip_cookie(&be, &req, &mut verdict);
     // What response rules look at of the request (kept only when there are some).
     let has_after =
@@ -856,8 +857,9 @@ async fn handle_inner(
     let seen = (!fe.cfg.http_response.is_empty()
         || !be.cfg.http_response.is_empty()
         || !be.cfg.tcp_response.is_empty()
-        || has_after)
-        .then(|| Request::from_parts(head_of(&req), ()));
+        || has_after
+        || !be.stick.is_empty())
+    .then(|| Request::from_parts(head_of(&req), ()));
     // The names TLS servers are to be sent (`sni EXPR`), on the request as rules left it.
     let sni: Vec<Option<String>> = match be.servers.iter().any(|s| s.tls.is_some()) {
         true => be
@@ -914,7 +916,7 @@ async fn handle_inner(
     };
     let mut pending = Some(Request::from_parts(parts, req_body));
     be.stats.open();
-    let mut aff = Affinity::of(&be, peer.ip(), || dst.ip());
+    let mut aff = Affinity::of(&be, peer.ip(), &stick);
     aff.cookie = cookie_server;
     if let (Some(key), Some(r)) = (&be.cfg.hash_key, &pending) {
         let target = r.uri().to_string();
@@ -1132,17 +1134,14 @@ async fn handle_inner(
             fc,
         };
         let head = Response::from_parts(rparts, ());
-        let mut edits = response_rules(
-            &Stage {
-                conn: &conn,
-                req: seen,
-                req_edits: Some(&verdict),
-                resp: Some(&head),
-            },
-            fe,
-            &be,
-            &mut *vars,
-        );
+        let st = Stage {
+            conn: &conn,
+            req: seen,
+            req_edits: Some(&verdict),
+            resp: Some(&head),
+        };
+        super::rules::stick_response(&st, &be, lease.idx, &mut *vars);
+        let mut edits = response_rules(&st, fe, &be, &mut *vars);
         if let Some(a) = &edits.answer {
             drop(rbody);
             be.stats.close();
@@ -1233,7 +1232,7 @@ async fn handle_inner(
 /// A pooled connection when one is ready, else a new one (with retries/redispatch).
 async fn get_conn(
     be: &Arc<BackendRt>,
-    aff: Affinity,
+    aff: Affinity<'_>,
     sni: &[Option<String>],
     client: (SocketAddr, SocketAddr),
 ) -> Result<

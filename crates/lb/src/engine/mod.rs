@@ -690,6 +690,7 @@ fn build(
     let old = shared.current.load();
     set_global_vars(shared, &config);
     let global_logger = Arc::new(Logger::new(&config.global.log));
+    let tables = Arc::new(table::build(&config.tables, &old.tables));
     let mut backends: Vec<Arc<BackendRt>> = Vec::new();
     for b in &config.backends {
         let old_b = old.backends.iter().find(|x| x.cfg.name == b.name);
@@ -758,11 +759,11 @@ fn build(
             servers,
             proxy_stats(shared, false, &b.name),
             logger,
+            &tables,
         )));
     }
     let find = |n: &str| backends.iter().find(|b| b.cfg.name == n).cloned();
     let mut frontends = Vec::new();
-    let tables = Arc::new(table::build(&config.tables, &old.tables));
     let auth = Arc::new(state::Auth::new(config.userlists.clone()));
     let by_name: Arc<HashMap<String, Arc<BackendRt>>> = Arc::new(
         backends

@@ -251,9 +251,9 @@ impl Moved {
 }
 
 /// A source seen through the addresses rules moved.
-struct MovedSource<'a> {
-    inner: &'a dyn Source,
-    moved: Moved,
+pub(super) struct MovedSource<'a> {
+    pub(super) inner: &'a dyn Source,
+    pub(super) moved: Moved,
 }
 
 impl Source for MovedSource<'_> {
@@ -1700,6 +1700,57 @@ pub(super) fn route(
         }
     }
     fe.default_backend.clone()
+}
+
+/// The keys of the backend's `stick` rules that read the request (`response`: the
+/// answer) and apply: their condition holds and their sample has a value of the
+/// table's type.
+pub(super) fn stick_keys(
+    be: &BackendRt,
+    src: &dyn Source,
+    vars: &mut dyn Vars,
+    response: bool,
+) -> super::state::StickKeys {
+    let mut keys = Vec::new();
+    for (n, st) in be.stick.iter().enumerate() {
+        let r = &st.rule;
+        if (r.kind == crate::config::StickKind::StoreResponse) != response
+            || !cond_holds(&be.cfg.acl, &r.any_of, r.unless, src, vars)
+        {
+            continue;
+        }
+        let key = r.key.eval(src, vars);
+        if let Some(k) = key.and_then(|v| super::table::Key::of(st.table.def.key, &v)) {
+            keys.push((n, k));
+        }
+    }
+    keys
+}
+
+/// The keys of the backend's `stick` rules on the request as its rules left it.
+pub(super) fn request_stick_keys<'a>(
+    st: &Stage<'_, 'a>,
+    v: &Verdict<'a>,
+    be: &BackendRt,
+    vars: &mut dyn Vars,
+) -> super::state::StickKeys {
+    match be.stick.is_empty() {
+        true => Vec::new(),
+        false => stick_keys(be, &st.msg(v), vars, false),
+    }
+}
+
+/// `stick store-response`: the answer's keys (as the server sent it) stored with
+/// server `i`, which gave it.
+pub(super) fn stick_response(st: &Stage<'_, '_>, be: &BackendRt, i: usize, vars: &mut dyn Vars) {
+    if be
+        .stick
+        .iter()
+        .any(|s| s.rule.kind == crate::config::StickKind::StoreResponse)
+    {
+        let keys = stick_keys(be, &st.msg(&Verdict::default()), vars, true);
+        be.remember(&keys, i);
+    }
 }
 
 /// Whether a request is for the frontend's `monitor-uri`: its path (or, for a

@@ -222,81 +222,46 @@ pub struct BackendRt {
     /// Some server is told the client's addresses (`send-proxy`): the address a
     /// client connected to is then read for each request (a system call).
     pub tells_clients: bool,
-    /// `stick on` with its table.
-    pub stick: Option<Mutex<StickTable>>,
+    /// The `stick` rules with their tables.
+    pub stick: Vec<StickRt>,
 }
 
-/// Who a session is for: the balance hash of its client's address, and its stick
-/// table key (`stick on src|dst`) when the backend has one.
+/// A backend's `stick` rule with its table.
+pub struct StickRt {
+    pub rule: crate::config::StickRule,
+    pub table: Arc<super::table::Table>,
+}
+
+/// A request's stick keys: for each `stick` rule that applies (its index in
+/// [`BackendRt::stick`]), the key its sample gave.
+pub type StickKeys = Vec<(usize, super::table::Key)>;
+
+/// Who a session is for: the balance hash of its client's address, its stick keys and
+/// the server its persistence cookie names.
 #[derive(Debug, Clone, Copy)]
-pub struct Affinity {
+pub struct Affinity<'k> {
     /// What the backend's `balance` hashes (the client's address, a part of the
     /// request), if it hashes and there is one.
     pub hash: Option<u32>,
-    pub key: Option<std::net::IpAddr>,
+    /// The keys of the backend's `stick` rules that read the request.
+    pub stick: &'k [(usize, super::table::Key)],
     /// The server the request's persistence cookie names.
     pub cookie: Option<usize>,
 }
 
-impl Affinity {
-    /// For a client at `peer` that connected to `local` (asked only for `stick on
-    /// dst`).
-    pub fn of(
+impl Affinity<'_> {
+    /// For a client at `peer`, with these stick keys.
+    pub fn of<'k>(
         be: &BackendRt,
         peer: std::net::IpAddr,
-        local: impl FnOnce() -> std::net::IpAddr,
-    ) -> Affinity {
-        let key = be.cfg.stick.as_ref().map(|s| match s.on {
-            crate::config::StickOn::Src => peer,
-            crate::config::StickOn::Dst => local(),
-        });
+        stick: &'k [(usize, super::table::Key)],
+    ) -> Affinity<'k> {
         Affinity {
             hash: (be.cfg.balance == crate::config::Balance::Source)
                 .then(|| crate::balance::hash_ip(peer)),
-            key: key.map(|k| k.to_canonical()),
+            stick,
             cookie: None,
         }
-    }
-}
-
-/// A backend's stick table: key to server, the least recently used first to go.
-pub struct StickTable {
-    entries: HashMap<std::net::IpAddr, (usize, Instant)>,
-    size: usize,
-    expire: Option<Duration>,
-}
-
-impl StickTable {
-    pub fn new(s: &crate::config::Stick) -> StickTable {
-        StickTable {
-            entries: HashMap::new(),
-            size: s.size.max(1),
-            expire: s.expire.map(|d| d.0),
-        }
-    }
-
-    /// The server of `key`, unless its entry expired.
-    fn get(&mut self, key: &std::net::IpAddr) -> Option<usize> {
-        let (idx, used) = *self.entries.get(key)?;
-        if self.expire.is_some_and(|e| used.elapsed() >= e) {
-            self.entries.remove(key);
-            return None;
-        }
-        Some(idx)
-    }
-
-    fn put(&mut self, key: std::net::IpAddr, idx: usize) {
-        if self.entries.len() >= self.size && !self.entries.contains_key(&key) {
-            let oldest = self
-                .entries
-                .iter()
-                .min_by_key(|(_, (_, used))| *used)
-                .map(|(k, _)| *k);
-            if let Some(k) = oldest {
-                self.entries.remove(&k);
-            }
-        }
-        self.entries.insert(key, (idx, Instant::now()));
     }
 }
 
@@ -334,7 +299,20 @@ impl BackendRt {
         servers: Vec<ServerRt>,
         stats: Arc<ProxyStats>,
         logger: Arc<Logger>,
+        tables: &super::table::Tables,
     ) -> BackendRt {
+        let stick = cfg
+            .stick
+            .iter()
+            .filter_map(|r| {
+                let table = tables.get(&r.table)?.clone();
+                table.set_sticky();
+                Some(StickRt {
+                    rule: r.clone(),
+                    table,
+                })
+            })
+            .collect();
         let names: Vec<(&str, u32)> = cfg
             .server
             .iter()
@@ -348,7 +326,7 @@ impl BackendRt {
         BackendRt {
             tells_clients: cfg.server.iter().any(|s| s.proxy.is_some()),
             kills_sessions,
-            stick: cfg.stick.as_ref().map(|s| Mutex::new(StickTable::new(s))),
+            stick,
             cfg,
             servers,
             stats,
@@ -387,12 +365,40 @@ impl BackendRt {
         self.alive(i) && sh.admin() != Admin::Drain && sh.weight.load(Relaxed) > 0
     }
 
-    /// The server `key` is stuck to, while it may take the session: up, not in
-    /// maintenance, not excluded, and not held back by the cluster while another
-    /// server could serve (as `pick` weighs held servers).
-    fn sticky(&self, key: &std::net::IpAddr, exclude: &[usize]) -> Option<usize> {
-        let i = lock(self.stick.as_ref()?).get(key)?;
-        self.persists(i, exclude).then_some(i)
+    /// The server the first `stick on|match` key with an entry names, while it may
+    /// take the session: up, not in maintenance, not excluded, and not held back by the
+    /// cluster while another server could serve (as `pick` weighs held servers).
+    fn stuck(&self, keys: &[(usize, super::table::Key)], exclude: &[usize]) -> Option<usize> {
+        keys.iter().find_map(|(r, k)| {
+            let st = self.stick.get(*r).filter(|st| st.rule.kind.matches())?;
+            let name = st.table.stuck(k)?;
+            let i = self.servers.iter().position(|s| *s.cfg.name == *name)?;
+            self.persists(i, exclude).then_some(i)
+        })
+    }
+
+    /// Stores server `i` under the keys of the storing rules among `keys`: the first
+    /// of each table (a `stick match` stores nothing).
+    pub fn remember(&self, keys: &[(usize, super::table::Key)], i: usize) {
+        let mut done: Vec<&Arc<super::table::Table>> = Vec::new();
+        for (r, k) in keys {
+            let Some(st) = self.stick.get(*r) else {
+                continue;
+            };
+            if st.rule.kind == crate::config::StickKind::Match
+                || done.iter().any(|t| Arc::ptr_eq(t, &st.table))
+            {
+                continue;
+            }
+            done.push(&st.table);
+            st.table.stick(
+                k,
+                super::table::StuckTo {
+                    id: i as u32 + 1,
+                    name: self.servers[i].cfg.name.as_str().into(),
+                },
+            );
+        }
     }
 
     /// Whether a session may persist on server `i` (from a stick table or a cookie):
@@ -488,7 +494,7 @@ impl BackendRt {
     /// server is full (up to `timeout queue`, or `timeout connect` as HAProxy does).
     pub async fn acquire(
         self: &Arc<Self>,
-        aff: Affinity,
+        aff: Affinity<'_>,
         exclude: &[usize],
     ) -> Result<Lease, NoSlot> {
         let wait = self
@@ -506,7 +512,7 @@ impl BackendRt {
             let sticky = aff
                 .cookie
                 .filter(|&i| self.persists(i, exclude))
-                .or_else(|| aff.key.and_then(|k| self.sticky(&k, exclude)));
+                .or_else(|| self.stuck(aff.stick, exclude));
             let pick = match sticky {
                 Some(i) => Pick::Server(i),
                 None => self.pick(aff, exclude),
@@ -514,9 +520,7 @@ impl BackendRt {
             match pick {
                 Pick::Server(i) => {
                     if let Some(l) = self.try_take(i) {
-                        if let (Some(k), Some(t)) = (aff.key, &self.stick) {
-                            lock(t).put(k, i);
-                        }
+                        self.remember(aff.stick, i);
                         break Ok(l);
                     }
                     // Lost a race for the last slot: look again.

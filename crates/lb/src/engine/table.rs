@@ -128,13 +128,24 @@ fn rank(s: &Stored) -> u8 {
     }
 }
 
-/// One key's data: a value per stored item, in the order of `store`.
+/// One key's data: a value per stored item, in the order of `store`, and the server a
+/// `stick` rule stored.
 #[derive(Debug)]
 struct Entry {
     used: Instant,
     trackers: u32,
     counts: Vec<u64>,
     rates: Vec<Option<Rate>>,
+    server: Option<StuckTo>,
+}
+
+/// The server a stick entry names: its number in its backend (`server_id`) and its name
+/// (`server_key`, what a lookup goes by: the same name in another backend, or after a
+/// reload, is the same server).
+#[derive(Debug, Clone)]
+pub struct StuckTo {
+    pub id: u32,
+    pub name: Arc<str>,
 }
 
 /// A table of one generation (kept across reloads while its definition is the same).
@@ -142,6 +153,8 @@ struct Entry {
 pub struct Table {
     pub def: TableDef,
     entries: Mutex<HashMap<Key, Entry>>,
+    /// Some `stick` rule uses the table: its entries show their server.
+    sticky: std::sync::atomic::AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -153,6 +166,7 @@ impl Table {
         Table {
             def,
             entries: Mutex::new(HashMap::new()),
+            sticky: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -208,6 +222,7 @@ impl Table {
                         .iter()
                         .map(|s: &Stored| s.rate.map(|_| Rate::new(now)))
                         .collect(),
+                    server: None,
                 },
             );
         }
@@ -285,6 +300,35 @@ impl Table {
         })
     }
 
+    /// Marks the table as used by `stick` rules.
+    pub fn set_sticky(&self) {
+        self.sticky
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The name of the server `key` is stuck to (a lookup refreshes the entry).
+    pub fn stuck(&self, key: &Key) -> Option<Arc<str>> {
+        let now = Instant::now();
+        let mut map = lock(&self.entries);
+        if map.get(key).is_some_and(|e| self.expired(e, now)) {
+            map.remove(key);
+            return None;
+        }
+        let e = map.get_mut(key)?;
+        let name = e.server.as_ref()?.name.clone();
+        e.used = now;
+        Some(name)
+    }
+
+    /// Sticks `key` to a server (making the entry, room permitting).
+    pub fn stick(&self, key: &Key, to: StuckTo) {
+        let now = Instant::now();
+        let mut map = lock(&self.entries);
+        if let Some(e) = self.entry(&mut map, key, now) {
+            e.server = Some(to);
+        }
+    }
+
     /// Sets gpt0 of `key`.
     fn set_gpt0(&self, key: &Key, v: u64) {
         let now = Instant::now();
@@ -314,7 +358,20 @@ impl Table {
                         .as_millis()
                 });
                 let mut line = format!("key={k} use={} exp={exp}", e.trackers);
-                for &i in &order {
+                let sticky = self.sticky.load(std::sync::atomic::Ordering::Relaxed);
+                if sticky {
+                    let id = e.server.as_ref().map_or(0, |s| s.id);
+                    line.push_str(&format!(" server_id={id}"));
+                }
+                // `server_key` comes where HAProxy's data types put it: after gpc1.
+                let key_at = order
+                    .iter()
+                    .position(|&i| rank(&self.def.store[i]) >= 14)
+                    .unwrap_or(order.len());
+                for (n, &i) in order.iter().enumerate() {
+                    if n == key_at {
+                        server_key(&mut line, e);
+                    }
                     let s = self.def.store[i];
                     match (&mut e.rates[i], s.rate) {
                         (Some(r), Some(p)) => {
@@ -328,6 +385,9 @@ impl Table {
                         _ => line.push_str(&format!(" {s}={}", e.counts[i])),
                     }
                 }
+                if key_at == order.len() {
+                    server_key(&mut line, e);
+                }
                 (k.clone(), line)
             })
             .collect();
@@ -336,6 +396,12 @@ impl Table {
             .enumerate()
             .map(|(n, (_, line))| format!("0x{:x}: {line}", 0x1000 + n * 0x100))
             .collect()
+    }
+}
+
+fn server_key(line: &mut String, e: &Entry) {
+    if let Some(srv) = &e.server {
+        line.push_str(&format!(" server_key={}", srv.name));
     }
 }
 

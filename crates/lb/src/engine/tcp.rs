@@ -97,7 +97,7 @@ async fn connect_once(
 /// protocol is told first who `client` (its address, and the one it connected to) is.
 pub async fn connect_server(
     be: &Arc<BackendRt>,
-    aff: Affinity,
+    aff: Affinity<'_>,
     first: Option<Lease>,
     client: (SocketAddr, SocketAddr),
 ) -> Result<(TcpStream, Lease, ConnInfo), ConnFail> {
@@ -290,13 +290,23 @@ pub async fn session(
     // The server sees the addresses those rules moved.
     let peer = moved.src.unwrap_or(peer);
     let local = || moved.dst.unwrap_or_else(local);
+    let stick = match be.stick.is_empty() {
+        true => Vec::new(),
+        false => {
+            let src = super::rules::MovedSource {
+                inner: &conn,
+                moved,
+            };
+            super::rules::stick_keys(&be, &src, &mut vars, false)
+        }
+    };
     // Entries tracked by `tcp-request content track-sc*` stay tracked for the session;
     // the transaction's variables wait for the response rules.
     let _tracked = std::mem::take(&mut vars.counters);
     let txn = std::mem::take(&mut vars.txn);
     drop(vars);
     be.stats.open();
-    let aff = Affinity::of(&be, peer.ip(), || local().ip());
+    let aff = Affinity::of(&be, peer.ip(), &stick);
     let told = (peer, if be.tells_clients { local() } else { peer });
     let res = match connect_server(&be, aff, None, told).await {
         Ok((tcp, lease, info)) => match &lease.server().tls {

@@ -71,7 +71,7 @@ async fn answer_and_close(client: &mut TcpStream, bytes: &[u8]) {
 /// is there, else a new one (`connect_server` retries and redispatches).
 async fn server_conn(
     be: &Arc<BackendRt>,
-    aff: Affinity,
+    aff: Affinity<'_>,
     fresh: bool,
     replayable: bool,
     timed: bool,
@@ -829,6 +829,7 @@ async fn exchange_inner(
     }
     // Persistence by cookie: the server it names, and the cookie kept from it.
     let (cookie_server, cookie_sent) = cookie_server(&be, req);
+    let stick = super::rules::request_stick_keys(&st, &verdict, &be, &mut *vars);
     strip_cookie(&be, req, &mut verdict);
     // `Connection: upgrade` with an `Upgrade` header (WebSocket and the like).
     let upgrade = if req.fields.has_token("connection", "upgrade") {
@@ -876,9 +877,7 @@ async fn exchange_inner(
     let replayable = framing == Framing::Empty;
     let (client_idle, server_idle, tunnel_t) = request_timeouts(vars, fe, &be);
     be.stats.open();
-    let mut aff = Affinity::of(&be, peer.ip(), || {
-        moved_dst.unwrap_or_else(|| local_addr(client)).ip()
-    });
+    let mut aff = Affinity::of(&be, peer.ip(), &stick);
     aff.cookie = cookie_server;
     if let Some(key) = &be.cfg.hash_key {
         // The request as the rules left it.
@@ -1087,17 +1086,14 @@ async fn exchange_inner(
             c.take(&fe.cfg.captures, &values, true);
         }
     }
-    let mut edits = response_rules(
-        &Stage {
-            conn: &conn,
-            req,
-            req_edits: Some(&verdict),
-            resp: Some(&resp),
-        },
-        fe,
-        &be,
-        &mut *vars,
-    );
+    let st = Stage {
+        conn: &conn,
+        req,
+        req_edits: Some(&verdict),
+        resp: Some(&resp),
+    };
+    super::rules::stick_response(&st, &be, lease.idx, &mut *vars);
+    let mut edits = response_rules(&st, fe, &be, &mut *vars);
     if let Some(a) = &edits.answer {
         // The server's answer is not passed on, nor its connection kept.
         be.stats.close();
