@@ -3564,3 +3564,120 @@ fn lb_stick_tables_keep_application_sessions_on_their_server() {
     );
     e.stop(Duration::ZERO);
 }
+
+/// Persistence cookies the application makes (`tests/data/session-app.py` sets
+/// `JSESSIONID=NAME.N`): `prefix` puts the server's identifier and `~` before the
+/// application's value and takes it off again before the server sees it; `rewrite`
+/// replaces the value with the identifier; `insert` replaces the server's cookie with
+/// its own, unless `preserve`, which passes the server's and inserts none. A session
+/// then keeps to its server though round robin alternates, over HTTP/1.1 and HTTP/2.
+#[test]
+fn lb_cookie_prefix_rewrite_and_preserve_work_on_the_servers_cookie() {
+    let (pa, pb) = (free_port(), free_port());
+    let _alpha = SessionApp::start(pa, "alpha");
+    let _bravo = SessionApp::start(pb, "bravo");
+    let ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
+    let modes = ["prefix nocache", "rewrite", "insert", "insert preserve"];
+    let mut cfg = String::from(
+        "defaults\n mode http\n balance roundrobin\n timeout connect 1s\n timeout client 5s\n timeout server 5s\n",
+    );
+    for (p, m) in ports.iter().zip(modes) {
+        cfg.push_str(&format!(
+            "listen l{p}\n bind 127.0.0.1:{p}\n cookie JSESSIONID {m}\n\
+             server a 127.0.0.1:{pa} cookie s1\n server b 127.0.0.1:{pb} cookie s2\n"
+        ));
+    }
+    let e = start_engine(&cfg);
+    let get = |version: &str, p: u16, cookie: Option<&str>| -> (Vec<String>, String) {
+        let h = cookie.map(|c| format!("cookie: JSESSIONID={c}"));
+        let url = format!("http://127.0.0.1:{p}/");
+        let mut args = vec![version, "-s", "-i"];
+        if let Some(h) = &h {
+            args.extend(["-H", h.as_str()]);
+        }
+        args.push(&url);
+        let out = curl(&args).1;
+        let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+        let sets = head
+            .lines()
+            .filter_map(|l| {
+                let (n, v) = l.split_once(": ")?;
+                (n.eq_ignore_ascii_case("set-cookie") || n.eq_ignore_ascii_case("cache-control"))
+                    .then(|| format!("{}: {v}", n.to_ascii_lowercase()))
+            })
+            .collect();
+        (sets, body.to_string())
+    };
+    // prefix: the identifier before the application's own value, taken off on the way
+    // back; `nocache` marks the answer that sets it private.
+    let p = ports[0];
+    let (sets, body) = get("--http1.1", p, None);
+    let (server, id) = if body.starts_with("alpha") {
+        ("alpha", "s1")
+    } else {
+        ("bravo", "s2")
+    };
+    let session = format!("{server}.1");
+    assert_eq!(
+        sets,
+        [
+            format!("set-cookie: JSESSIONID={id}~{session}; Path=/; HttpOnly"),
+            "cache-control: private".to_string()
+        ],
+        "{body}"
+    );
+    for version in [
+        "--http1.1",
+        "--http2-prior-knowledge",
+        "--http1.1",
+        "--http2-prior-knowledge",
+    ] {
+        let (sets, body) = get(version, p, Some(&format!("{id}~{session}")));
+        assert_eq!(body, format!("{server} {session}"), "{version}");
+        assert!(sets.is_empty(), "{version}: {sets:?}");
+    }
+    // rewrite: the server's value replaced with its identifier, which then leads there.
+    let p = ports[1];
+    let (sets, body) = get("--http2-prior-knowledge", p, None);
+    let (server, id) = if body.starts_with("alpha") {
+        ("alpha", "s1")
+    } else {
+        ("bravo", "s2")
+    };
+    assert_eq!(
+        sets,
+        [format!("set-cookie: JSESSIONID={id}; Path=/; HttpOnly")],
+        "{body}"
+    );
+    for version in ["--http1.1", "--http2-prior-knowledge", "--http1.1"] {
+        let (_, body) = get(version, p, Some(id));
+        assert_eq!(body, format!("{server} {id}"), "{version}");
+    }
+    // insert: the load balancer's cookie instead of the server's.
+    let p = ports[2];
+    for version in ["--http1.1", "--http2-prior-knowledge"] {
+        let (sets, body) = get(version, p, None);
+        let id = if body.starts_with("alpha") {
+            "s1"
+        } else {
+            "s2"
+        };
+        assert_eq!(
+            sets,
+            [format!("set-cookie: JSESSIONID={id}; path=/")],
+            "{version} {body}"
+        );
+    }
+    // insert preserve: the server's cookie passes, none is inserted.
+    let p = ports[3];
+    for version in ["--http1.1", "--http2-prior-knowledge"] {
+        let (sets, body) = get(version, p, None);
+        let server = &body[..5];
+        assert_eq!(sets.len(), 1, "{version}: {sets:?}");
+        assert!(
+            sets[0].starts_with(&format!("set-cookie: JSESSIONID={server}.")),
+            "{version}: {sets:?}"
+        );
+    }
+    e.stop(Duration::ZERO);
+}

@@ -3457,6 +3457,8 @@ fn parse_cookie(w: &[Word]) -> R<CookiePersist> {
     let name = w.first().ok_or("missing cookie name")?.text.clone();
     let mut c = CookiePersist {
         name,
+        mode: CookieMode::Insert,
+        preserve: false,
         indirect: false,
         nocache: false,
         httponly: false,
@@ -3464,7 +3466,7 @@ fn parse_cookie(w: &[Word]) -> R<CookiePersist> {
         domain: Vec::new(),
         attr: Vec::new(),
     };
-    let mut insert = false;
+    let mut mode = None;
     let mut i = 1;
     while i < w.len() {
         let arg = || {
@@ -3472,14 +3474,24 @@ fn parse_cookie(w: &[Word]) -> R<CookiePersist> {
                 .map(|x| x.text.clone())
                 .ok_or_else(|| format!("missing value after `{}`", w[i].text))
         };
-        match w[i].text.as_str() {
-            "insert" => insert = true,
+        let word = w[i].text.as_str();
+        match word {
+            "insert" | "rewrite" | "prefix" => {
+                let m = match word {
+                    "insert" => CookieMode::Insert,
+                    "rewrite" => CookieMode::Rewrite,
+                    _ => CookieMode::Prefix,
+                };
+                if mode.is_some_and(|o| o != m) {
+                    return Err("`cookie`: insert, rewrite and prefix exclude each other".into());
+                }
+                mode = Some(m);
+            }
             "indirect" => c.indirect = true,
             "nocache" => c.nocache = true,
             "httponly" => c.httponly = true,
             "secure" => c.secure = true,
-            // Kept when the server sets it: what insert mode does anyway.
-            "preserve" => {}
+            "preserve" => c.preserve = true,
             "domain" => {
                 c.domain.push(arg()?);
                 i += 1;
@@ -3492,17 +3504,28 @@ fn parse_cookie(w: &[Word]) -> R<CookiePersist> {
                 c.attr.push(a);
                 i += 1;
             }
-            o @ ("rewrite" | "prefix" | "postonly" | "maxidle" | "maxlife" | "dynamic") => {
-                return Err(format!("`cookie ... {o}` is not supported (insert, indirect, nocache, httponly, secure, preserve, domain, attr)"))
+            o @ ("postonly" | "maxidle" | "maxlife" | "dynamic") => {
+                return Err(format!("`cookie ... {o}` is not supported (insert, rewrite, prefix, indirect, nocache, httponly, secure, preserve, domain, attr)"))
             }
             o => return Err(format!("unknown cookie option `{o}`")),
         }
         i += 1;
     }
-    if !insert {
-        return Err(
-            "only `cookie NAME insert ...` is supported (rewrite and prefix are not)".into(),
-        );
+    c.mode = mode.unwrap_or(CookieMode::Passive);
+    let inserting = [
+        ("httponly", c.httponly),
+        ("secure", c.secure),
+        ("preserve", c.preserve),
+    ];
+    if c.mode != CookieMode::Insert {
+        if let Some((o, _)) = inserting.iter().find(|(_, on)| *on) {
+            return Err(format!(
+                "`cookie ... {o}` needs `insert` (otherwise the server makes the cookie)"
+            ));
+        }
+        if !c.domain.is_empty() || !c.attr.is_empty() {
+            return Err("`cookie ... domain|attr` needs `insert`".into());
+        }
     }
     Ok(c)
 }
@@ -4741,12 +4764,45 @@ mod tests {
 
     #[test]
     fn known_but_unimplemented_directives_say_so() {
-        let e = errs("listen a\n bind :80\n cookie SRV rewrite\n server s 127.0.0.1:1 agent-check\n option smtpchk\n balance rdp-cookie\n");
+        let e = errs("listen a\n bind :80\n cookie SRV insert maxidle 30m\n server s 127.0.0.1:1 agent-check\n option smtpchk\n balance rdp-cookie\n");
         assert_eq!(e.len(), 4, "{e:?}");
-        assert!(e[0].contains("t.cfg:3") && e[0].contains("rewrite"));
+        assert!(e[0].contains("t.cfg:3") && e[0].contains("maxidle"));
         assert!(e[1].contains("t.cfg:4") && e[1].contains("agent checks"));
         assert!(e[2].contains("t.cfg:5") && e[2].contains("not implemented"));
         assert!(e[3].contains("t.cfg:6") && e[3].contains("balance `rdp-cookie`"));
+    }
+
+    #[test]
+    fn cookie_modes() {
+        let mode = |words: &str| {
+            let c = ok(&format!(
+                "backend b\n mode http\n cookie S {words}\n server s 127.0.0.1:1 cookie a\n"
+            ));
+            let k = c.backends[0].cookie.clone().expect("cookie");
+            (k.mode, k.preserve, k.indirect)
+        };
+        assert_eq!(
+            mode("insert indirect nocache"),
+            (CookieMode::Insert, false, true)
+        );
+        assert_eq!(mode("insert preserve"), (CookieMode::Insert, true, false));
+        assert_eq!(mode("prefix nocache"), (CookieMode::Prefix, false, false));
+        assert_eq!(mode("rewrite"), (CookieMode::Rewrite, false, false));
+        assert_eq!(mode("indirect"), (CookieMode::Passive, false, true));
+        for (words, why) in [
+            ("insert prefix", "exclude each other"),
+            ("prefix httponly", "`cookie ... httponly` needs `insert`"),
+            ("rewrite preserve", "`cookie ... preserve` needs `insert`"),
+            ("prefix domain .example.org", "needs `insert`"),
+        ] {
+            let e = errs(&format!(
+                "backend b\n mode http\n cookie S {words}\n server s 127.0.0.1:1\n"
+            ));
+            assert!(
+                e.iter().any(|x| x.contains("t.cfg:3") && x.contains(why)),
+                "{words}: {e:?}"
+            );
+        }
     }
 
     #[test]

@@ -809,11 +809,21 @@ pub enum TcpAction {
     },
 }
 
-/// Persistence by a cookie the load balancer inserts (`cookie NAME insert ...`).
+/// Persistence by a cookie (`cookie NAME insert|rewrite|prefix ...`) naming the server
+/// (its `cookie` value).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CookiePersist {
     pub name: String,
+    /// Who makes the cookie: the load balancer (`insert`), or the server, its value
+    /// then replaced by the server's (`rewrite`) or prefixed with it (`prefix`), or
+    /// left as the server made it (none of these words).
+    #[serde(default)]
+    pub mode: CookieMode,
+    /// `insert`: a cookie the server sets itself is passed on, and none inserted then
+    /// (`preserve`); without it, the server's is replaced by the load balancer's.
+    #[serde(default)]
+    pub preserve: bool,
     /// Not passed to the servers, nor set again for a client that has the right one
     /// (`indirect`).
     #[serde(default)]
@@ -830,6 +840,18 @@ pub struct CookiePersist {
     /// More attributes, as written (`attr "SameSite=Strict"`).
     #[serde(default)]
     pub attr: Vec<String>,
+}
+
+/// Who makes the persistence cookie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CookieMode {
+    #[default]
+    Insert,
+    Rewrite,
+    Prefix,
+    /// The server sets the cookie with its own identifier; it is only read.
+    Passive,
 }
 
 /// `stick on|match|store-request|store-response KEY [table T] [if|unless COND]`:

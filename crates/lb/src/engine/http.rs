@@ -1120,7 +1120,7 @@ async fn handle_inner(
     li.captured
         .take(&fe.cfg.captures, &owned_values(&rparts.headers), true);
     strip_hop_by_hop(&mut rparts.headers);
-    let mut inserted = false;
+    let mut touched = None;
     if let Some(seen) = &seen {
         let conn = Conn {
             peer,
@@ -1150,7 +1150,13 @@ async fn handle_inner(
         }
         if has_after && edits.deny.is_none() {
             // Over the server's answer: the backend's, then the frontend's.
-            inserted = set_cookie(&be, lease.idx, cookie_sent.as_deref(), &mut edits);
+            touched = set_cookie(
+                &be,
+                lease.idx,
+                cookie_sent.as_deref(),
+                &|| values_of(head.headers(), "set-cookie"),
+                &mut edits,
+            );
             let st = Stage {
                 conn: &conn,
                 req: seen,
@@ -1179,7 +1185,13 @@ async fn handle_inner(
     }
     if be.cfg.cookie.is_some() && !has_after {
         let mut v = Verdict::default();
-        inserted = set_cookie(&be, lease.idx, cookie_sent.as_deref(), &mut v);
+        touched = set_cookie(
+            &be,
+            lease.idx,
+            cookie_sent.as_deref(),
+            &|| values_of(&rparts.headers, "set-cookie"),
+            &mut v,
+        );
         v.apply(&mut rparts.headers);
     }
     li.captured.take_rules(&fe.cfg.captures, &*vars);
@@ -1188,7 +1200,7 @@ async fn handle_inner(
         cookie_sent.as_deref(),
         cookie_server,
         lease.idx,
-        inserted,
+        touched,
         &|| values_of(&rparts.headers, "set-cookie"),
     );
     let fe2 = fe.clone();

@@ -4,8 +4,8 @@
 
 use super::state::{BackendRt, FrontendRt, Route};
 use crate::config::{
-    Acl, AddrPart, CondTerm, HttpAction, HttpRule, LinePart, NameMatch, ReplyFrom, Return,
-    TcpAction, TcpRule, TcpStage, TimeoutKind, VarValue,
+    Acl, AddrPart, CondTerm, CookieMode, HttpAction, HttpRule, LinePart, NameMatch, ReplyFrom,
+    Return, TcpAction, TcpRule, TcpStage, TimeoutKind, VarValue,
 };
 use crate::sample::stick::{Act, Ask, Entry};
 use crate::sample::TxnNotes;
@@ -1427,8 +1427,8 @@ pub(super) fn content_rules_pass<'a>(
     }
 }
 
-/// The server a request's persistence cookie (`cookie NAME insert`) names, and the
-/// cookie's value as sent.
+/// The server a request's persistence cookie names (its value, or in `prefix` mode
+/// what comes before `~`), and the cookie's value as sent.
 pub(super) fn cookie_server(
     be: &BackendRt,
     req: &dyn RequestView,
@@ -1439,39 +1439,59 @@ pub(super) fn cookie_server(
     let value = req.header_values("cookie").iter().find_map(|line| {
         line.split(';').find_map(|pair| {
             let (n, v) = pair.trim().split_once('=')?;
-            (n == c.name).then(|| v.trim().to_string())
+            (n.trim() == c.name).then(|| v.trim().to_string())
         })
     });
-    let server = value.as_ref().and_then(|v| {
+    let server = value.as_deref().and_then(|v| {
+        let id = match c.mode {
+            CookieMode::Prefix => v.split_once('~')?.0,
+            _ => v,
+        };
         be.cfg
             .server
             .iter()
-            .position(|s| s.cookie.as_deref() == Some(v.as_str()))
+            .position(|s| s.cookie.as_deref() == Some(id))
     });
     (server, value)
 }
 
-/// With `indirect`, the persistence cookie does not reach the server: the request's
-/// Cookie header loses it (and goes when nothing is left).
+/// What the server gets of the persistence cookie: nothing in `insert indirect` mode
+/// (the Cookie header goes when nothing is left), the application's own value in
+/// `prefix` mode (the server's prefix taken off), else the cookie as sent.
 pub(super) fn strip_cookie<'a>(be: &BackendRt, req: &dyn RequestView, v: &mut Verdict<'a>) {
-    let Some(c) = be.cfg.cookie.as_ref().filter(|c| c.indirect) else {
+    let Some(c) = &be.cfg.cookie else {
         return;
     };
-    let lines = req.header_values("cookie");
-    let ours = |pair: &str| {
-        pair.trim()
-            .split_once('=')
-            .is_some_and(|(n, _)| n == c.name)
+    let edit = |pair: &str| -> Option<Option<String>> {
+        let (n, value) = pair.trim().split_once('=')?;
+        if n.trim() != c.name {
+            return None;
+        }
+        match c.mode {
+            CookieMode::Insert if c.indirect => Some(None),
+            CookieMode::Prefix => {
+                let (_, own) = value.trim().split_once('~')?;
+                Some(Some(format!("{}={own}", c.name)))
+            }
+            _ => None,
+        }
     };
-    if !lines.iter().any(|l| l.split(';').any(ours)) {
+    let lines = req.header_values("cookie");
+    if !lines
+        .iter()
+        .any(|l| l.split(';').any(|p| edit(p).is_some()))
+    {
         return;
     }
     let rest: Vec<String> = lines
         .iter()
         .map(|l| {
             l.split(';')
-                .filter(|p| !ours(p) && !p.trim().is_empty())
-                .map(str::trim)
+                .filter(|p| !p.trim().is_empty())
+                .filter_map(|p| match edit(p) {
+                    None => Some(p.trim().to_string()),
+                    Some(new) => new,
+                })
                 .collect::<Vec<_>>()
                 .join("; ")
         })
@@ -1481,57 +1501,122 @@ pub(super) fn strip_cookie<'a>(be: &BackendRt, req: &dyn RequestView, v: &mut Ve
     v.added.extend(rest.into_iter().map(|l| ("cookie", l)));
 }
 
-/// The Set-Cookie (and, with `nocache`, Cache-Control) lines a response from server
-/// `idx` gets: when the server has a cookie value the client did not send.
-pub(super) fn set_cookie(
+/// Whether a `Set-Cookie` line sets the cookie `name`.
+fn sets_cookie(line: &str, name: &str) -> bool {
+    line.split_once('=').is_some_and(|(n, _)| n.trim() == name)
+}
+
+/// What the persistence cookie does to the answer of server `idx`, given the
+/// `Set-Cookie` lines the server sent: `insert` adds the cookie when the client did
+/// not send the server's value (and drops the server's own, unless `preserve`, which
+/// then adds nothing); `rewrite` replaces the value of the server's cookie with the
+/// server's identifier, `prefix` puts the identifier and `~` before it. `nocache`
+/// marks an answer that sets it private. The server-side log flag when the cookie was
+/// touched: `I` inserted, `R` rewritten, `D` deleted.
+pub(super) fn set_cookie<'h>(
     be: &BackendRt,
     idx: usize,
     sent: Option<&str>,
+    server_sets: &dyn Fn() -> Vec<Cow<'h, str>>,
     v: &mut Verdict<'_>,
-) -> bool {
-    let (Some(c), Some(value)) = (
+) -> Option<char> {
+    let (Some(c), Some(id)) = (
         &be.cfg.cookie,
         be.cfg.server.get(idx).and_then(|s| s.cookie.as_deref()),
     ) else {
-        return false;
+        return None;
     };
-    if sent == Some(value) {
-        return false;
-    }
-    let mut line = format!("{}={value}; path=/", c.name);
-    for d in &c.domain {
-        line.push_str("; domain=");
-        line.push_str(d);
-    }
-    if c.httponly {
-        line.push_str("; HttpOnly");
-    }
-    if c.secure {
-        line.push_str("; Secure");
-    }
-    for a in &c.attr {
-        line.push_str("; ");
-        line.push_str(a);
-    }
-    v.added.push(("set-cookie", line));
+    // The server's lines, unless the response rules took them out.
+    let server_sets = match v.is_gone("set-cookie") {
+        true => Vec::new(),
+        false => server_sets(),
+    };
+    let theirs = server_sets.iter().any(|l| sets_cookie(l, &c.name));
+    // The server's Set-Cookie lines again, the cookie's own edited (`None`: dropped),
+    // then those the response rules added.
+    let mut resend = |edit: &dyn Fn(&str) -> Option<String>| {
+        let added: Vec<String> = v
+            .added
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
+            .map(|(_, l)| l.clone())
+            .collect();
+        v.remove(Cow::Borrowed("set-cookie"));
+        for l in &server_sets {
+            let line = match sets_cookie(l, &c.name) {
+                true => edit(l),
+                false => Some(l.to_string()),
+            };
+            v.added.extend(line.map(|l| ("set-cookie", l)));
+        }
+        v.added.extend(added.into_iter().map(|l| ("set-cookie", l)));
+    };
+    let flag = match c.mode {
+        CookieMode::Passive => return None,
+        CookieMode::Insert if theirs && c.preserve => return None,
+        CookieMode::Insert => {
+            if theirs {
+                resend(&|_| None);
+            }
+            if sent == Some(id) {
+                return theirs.then_some('D');
+            }
+            let mut line = format!("{}={id}; path=/", c.name);
+            for d in &c.domain {
+                line.push_str("; domain=");
+                line.push_str(d);
+            }
+            if c.httponly {
+                line.push_str("; HttpOnly");
+            }
+            if c.secure {
+                line.push_str("; Secure");
+            }
+            for a in &c.attr {
+                line.push_str("; ");
+                line.push_str(a);
+            }
+            v.added.push(("set-cookie", line));
+            'I'
+        }
+        CookieMode::Rewrite | CookieMode::Prefix if theirs => {
+            let prefix = c.mode == CookieMode::Prefix;
+            resend(&|l| {
+                let (name, rest) = l.split_once('=')?;
+                let (value, attrs) = rest
+                    .split_once(';')
+                    .map_or((rest, None), |(a, b)| (a, Some(b)));
+                let value = match prefix {
+                    true => format!("{id}~{}", value.trim()),
+                    false => id.to_string(),
+                };
+                Some(match attrs {
+                    Some(a) => format!("{}={value};{a}", name.trim()),
+                    None => format!("{}={value}", name.trim()),
+                })
+            });
+            'R'
+        }
+        CookieMode::Rewrite | CookieMode::Prefix => return None,
+    };
     if c.nocache {
         v.remove(Cow::Borrowed("cache-control"));
         v.added.push(("cache-control", "private".into()));
     }
-    true
+    Some(flag)
 }
 
 /// HAProxy's persistence cookie flags for the log: the client's cookie (`N` none, `I`
 /// naming no server, `V` valid and followed, `D` its server was down, the request went
-/// elsewhere), then the answer's (`I` inserted here, `P` the server's passed on, `N`
-/// none, judged on the server's `Set-Cookie` lines `set_cookies` gives); `--` without a
+/// elsewhere), then the answer's (`touched`: `I` inserted here, `R` the server's
+/// rewritten, `D` the server's deleted; else `P` the server's passed on, `N` none, judged on the server's `Set-Cookie` lines `set_cookies` gives); `--` without a
 /// persistence cookie.
 pub(super) fn cookie_flags<'h>(
     be: &BackendRt,
     sent: Option<&str>,
     named: Option<usize>,
     used: usize,
-    inserted: bool,
+    touched: Option<char>,
     set_cookies: &dyn Fn() -> Vec<Cow<'h, str>>,
 ) -> [char; 2] {
     let Some(c) = &be.cfg.cookie else {
@@ -1543,16 +1628,10 @@ pub(super) fn cookie_flags<'h>(
         (Some(_), Some(i)) if i == used => 'V',
         (Some(_), Some(_)) => 'D',
     };
-    let server = if inserted {
-        'I'
-    } else if set_cookies().iter().any(|l| {
-        l.trim_start()
-            .strip_prefix(c.name.as_str())
-            .is_some_and(|r| r.starts_with('='))
-    }) {
-        'P'
-    } else {
-        'N'
+    let server = match touched {
+        Some(f) => f,
+        None if set_cookies().iter().any(|l| sets_cookie(l, &c.name)) => 'P',
+        None => 'N',
     };
     [client, server]
 }

@@ -1099,15 +1099,22 @@ async fn exchange_inner(
         be.stats.close();
         return trace.answer(Some(&be), a, "PH", keep);
     }
-    let inserted = set_cookie(&be, lease.idx, cookie_sent.as_deref(), &mut edits);
+    let set_cookies = || super::rules::ResponseView::header_values(&resp, "set-cookie");
+    let touched = set_cookie(
+        &be,
+        lease.idx,
+        cookie_sent.as_deref(),
+        &set_cookies,
+        &mut edits,
+    );
     if be.cfg.cookie.is_some() {
         let flags = super::rules::cookie_flags(
             &be,
             cookie_sent.as_deref(),
             cookie_server,
             lease.idx,
-            inserted,
-            &|| super::rules::ResponseView::header_values(&resp, "set-cookie"),
+            touched,
+            &set_cookies,
         );
         if let Ok(mut c) = trace.cookie.lock() {
             *c = flags;
