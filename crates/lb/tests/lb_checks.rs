@@ -534,3 +534,155 @@ fn lb_health_check_log_lines_in_haproxy_words() {
     e.stop(Duration::ZERO);
     let _ = server.join();
 }
+
+/// A server's agent (what `agent-check` talks to): answers each connection with the
+/// line it is told to, after reading what the load balancer sends; it can go away.
+struct Agent {
+    port: u16,
+    reply: std::sync::Arc<std::sync::Mutex<String>>,
+    heard: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Agent {
+    fn start(reply: &str) -> Agent {
+        use std::io::{Read, Write};
+        use std::sync::{atomic::AtomicBool, Arc, Mutex};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = l.local_addr().expect("addr").port();
+        let reply = Arc::new(Mutex::new(reply.to_string()));
+        let heard = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (r, h, s) = (reply.clone(), heard.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            for c in l.incoming() {
+                if s.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(mut c) = c else { continue };
+                let _ = c.set_read_timeout(Some(Duration::from_millis(500)));
+                let mut buf = [0u8; 64];
+                let n = c.read(&mut buf).unwrap_or(0);
+                h.lock()
+                    .expect("heard")
+                    .push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                let line = format!("{}\n", r.lock().expect("reply"));
+                let _ = c.write_all(line.as_bytes());
+            }
+        });
+        Agent {
+            port,
+            reply,
+            heard,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn say(&self, line: &str) {
+        *self.reply.lock().expect("reply") = line.to_string();
+    }
+
+    /// The agent goes away: its port refuses connections.
+    fn stop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// `agent-check` against a server's agent: the line it answers to `agent-send` sets
+/// the server's weight (`50%` of the configured 100), takes it down whatever its health
+/// check says (`down#reason`) and back (`up`), drains it (`drain`), sets it ready with a
+/// connection limit (`ready,maxconn:7`); requests follow; an agent that goes away
+/// changes nothing.
+#[test]
+fn lb_agent_checks_steer_weight_state_and_health() {
+    let a = HttpBackend::start("alpha");
+    let b = HttpBackend::start("bravo");
+    let mut agent = Agent::start("50%");
+    let p = free_port();
+    let dir = tmpdir("agent");
+    let sock = dir.join("admin.sock");
+    let cfg = format!(
+        "global\n stats socket {sock} level admin\n\
+         defaults\n mode http\n timeout connect 1s\n timeout client 5s\n timeout server 5s\n\
+         frontend fe\n bind 127.0.0.1:{p}\n default_backend be\n\
+         backend be\n balance roundrobin\n\
+         server a {a} weight 100 check inter 200 agent-check agent-port {ap} agent-inter 100ms agent-send \"ping\\n\"\n\
+         server b {b} weight 100 check inter 200\n",
+        sock = sock.display(),
+        a = a.addr,
+        b = b.addr,
+        ap = agent.port,
+    );
+    let e = start_engine(&cfg);
+    let row = || {
+        halo_lb::engine::stats::snapshot(e.shared())
+            .into_iter()
+            .find(|r| r.pxname == "be" && r.svname == "a")
+            .expect("row")
+    };
+    let state = || admin_command(&sock, "show servers state be").expect("state");
+    // Who answers ten requests.
+    let spread = || {
+        let mut names = std::collections::BTreeSet::new();
+        for _ in 0..10 {
+            let (_, body) = curl(&["-s", &format!("http://127.0.0.1:{p}/")]);
+            names.insert(body);
+        }
+        names.into_iter().collect::<Vec<_>>().join(",")
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), || row().weight == 50
+            && row().status == "UP"),
+        "{}",
+        state()
+    );
+    assert!(state().contains(" a 127.0.0.1 2 0 50 100 "), "{}", state());
+    assert_eq!(spread(), "alpha,bravo");
+    assert!(agent
+        .heard
+        .lock()
+        .expect("heard")
+        .iter()
+        .any(|h| h == "ping\n"));
+    agent.say("down#maintenance window");
+    assert!(
+        wait_until(Duration::from_secs(10), || row().status == "DOWN (agent)"),
+        "{}",
+        state()
+    );
+    assert_eq!(spread(), "bravo");
+    agent.say("up");
+    assert!(
+        wait_until(Duration::from_secs(10), || row().status == "UP"),
+        "{}",
+        state()
+    );
+    assert_eq!(spread(), "alpha,bravo");
+    agent.say("drain");
+    assert!(
+        wait_until(Duration::from_secs(10), || row().status == "DRAIN"),
+        "{}",
+        state()
+    );
+    assert_eq!(spread(), "bravo");
+    agent.say("ready,maxconn:7");
+    assert!(
+        wait_until(Duration::from_secs(10), || row().status == "UP"
+            && row().slim == 7),
+        "{}",
+        state()
+    );
+    assert_eq!(spread(), "alpha,bravo");
+    // The agent is gone: the server stays as it last said.
+    agent.stop();
+    std::thread::sleep(Duration::from_millis(500));
+    let r = row();
+    assert_eq!((r.status.as_str(), r.weight, r.slim), ("UP", 50, 7));
+    e.stop(Duration::ZERO);
+}

@@ -158,6 +158,11 @@ struct ServerDefaults {
     ciphersuites: Option<Vec<String>>,
     proxy: Option<Option<ProxyProto>>,
     check_proxy: Option<bool>,
+    agent_check: Option<bool>,
+    agent_port: Option<u16>,
+    agent_addr: Option<IpAddr>,
+    agent_inter: Option<Dur>,
+    agent_send: Option<String>,
 }
 
 impl ServerDefaults {
@@ -199,7 +204,12 @@ impl ServerDefaults {
             ciphers,
             ciphersuites,
             proxy,
-            check_proxy
+            check_proxy,
+            agent_check,
+            agent_port,
+            agent_addr,
+            agent_inter,
+            agent_send
         );
     }
 }
@@ -1452,6 +1462,16 @@ impl<'a> Parser<'a> {
                     tls: self.server_tls(&sd)?,
                     proxy: sd.proxy.flatten(),
                     check_proxy: sd.check_proxy.unwrap_or(false),
+                    agent: match (sd.agent_check.unwrap_or(false), sd.agent_port) {
+                        (false, _) => None,
+                        (true, None) => return Err("`agent-check` needs an `agent-port`".into()),
+                        (true, Some(port)) => Some(AgentCheck {
+                            port,
+                            addr: sd.agent_addr,
+                            inter: sd.agent_inter.or(sd.inter).unwrap_or(cp.inter),
+                            send: sd.agent_send.clone(),
+                        }),
+                    },
                     source: place.to_string(),
                 });
             }
@@ -3258,9 +3278,28 @@ fn parse_server_kws(w: &[Word], defaults: bool) -> R<ServerDefaults> {
                 return Err(format!("`{o}`: the PROXY protocol's TLS and other extensions are not supported (send-proxy, send-proxy-v2)"))
             }
             "cookie" => return Err("cookie persistence is not supported; use `balance source`".into()),
-            "agent-check" | "agent-port" | "agent-inter" | "agent-addr" | "agent-send" => {
-                return Err("agent checks are not supported".into())
+            "agent-check" | "no-agent-check" => {
+                s.agent_check = Some(k == "agent-check");
+                step = 1;
             }
+            "agent-port" => {
+                let v = &arg(i)?.text;
+                s.agent_port = Some(
+                    v.parse()
+                        .ok()
+                        .filter(|p| *p != 0)
+                        .ok_or_else(|| format!("`agent-port {v}`: not a port"))?,
+                );
+            }
+            "agent-addr" => {
+                let v = &arg(i)?.text;
+                s.agent_addr = Some(
+                    v.parse()
+                        .map_err(|_| format!("`agent-addr {v}`: not an IP address (names are not resolved)"))?,
+                );
+            }
+            "agent-inter" => s.agent_inter = Some(time(Some(arg(i)?))?),
+            "agent-send" => s.agent_send = Some(arg(i)?.text.clone()),
             "resolvers" | "init-addr" | "resolve-prefer" => {
                 return Err("DNS resolution at run time is not supported; addresses are resolved once at load".into())
             }
@@ -3308,9 +3347,13 @@ fn parse_log(w: &[Word]) -> R<Option<LogTarget>> {
                 .or_else(|| a.strip_prefix("udp4@"))
                 .unwrap_or(a);
             let (ip, port) = match split_host_port(a) {
-                Some((h, p)) if h.parse::<IpAddr>().is_ok() => (h, parse_port(p)?),
+                Some((h, p)) if h.is_empty() || h.parse::<IpAddr>().is_ok() => {
+                    (h, if p.is_empty() { 514 } else { parse_port(p)? })
+                }
                 _ => (a, 514),
             };
+            // No address: this host, as HAProxy reads it (`:514`).
+            let ip = if ip.is_empty() { "0.0.0.0" } else { ip };
             let ip: IpAddr = ip.parse().map_err(|_| {
                 format!("`{a}` is not a log target (stdout, stderr, /path, IP[:PORT])")
             })?;
@@ -4764,12 +4807,38 @@ mod tests {
 
     #[test]
     fn known_but_unimplemented_directives_say_so() {
-        let e = errs("listen a\n bind :80\n cookie SRV insert maxidle 30m\n server s 127.0.0.1:1 agent-check\n option smtpchk\n balance rdp-cookie\n");
+        let e = errs("listen a\n bind :80\n cookie SRV insert maxidle 30m\n server s 127.0.0.1:1 slowstart 10s\n option smtpchk\n balance rdp-cookie\n");
         assert_eq!(e.len(), 4, "{e:?}");
         assert!(e[0].contains("t.cfg:3") && e[0].contains("maxidle"));
-        assert!(e[1].contains("t.cfg:4") && e[1].contains("agent checks"));
+        assert!(e[1].contains("t.cfg:4") && e[1].contains("slow start"));
         assert!(e[2].contains("t.cfg:5") && e[2].contains("not implemented"));
         assert!(e[3].contains("t.cfg:6") && e[3].contains("balance `rdp-cookie`"));
+    }
+
+    #[test]
+    fn agent_checks() {
+        let c = ok("backend b\n default-server agent-inter 3s agent-port 9999\n server a 127.0.0.1:1 agent-check agent-send \"ping\\n\"\n server n 127.0.0.1:2\n server x 127.0.0.1:3 agent-check agent-addr 127.0.0.2 agent-port 7\n");
+        let s = &c.backends[0].server;
+        let a = s[0].agent.clone().expect("agent");
+        assert_eq!(
+            (a.port, a.addr, a.inter, a.send.as_deref()),
+            (9999, None, Dur::ms(3000), Some("ping\n"))
+        );
+        assert_eq!(s[1].agent, None);
+        let x = s[2].agent.clone().expect("agent");
+        assert_eq!(
+            (x.port, x.addr),
+            (7, Some("127.0.0.2".parse().expect("ip")))
+        );
+        let e = errs("backend b\n server a 127.0.0.1:1 agent-check\n");
+        assert!(
+            e.iter()
+                .any(|x| x.contains("t.cfg:2") && x.contains("needs an `agent-port`")),
+            "{e:?}"
+        );
+        let e =
+            errs("backend b\n server a 127.0.0.1:1 agent-check agent-addr db.local agent-port 1\n");
+        assert!(e.iter().any(|x| x.contains("not an IP address")), "{e:?}");
     }
 
     #[test]

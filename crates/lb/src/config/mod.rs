@@ -1391,6 +1391,24 @@ impl Default for CheckParams {
     }
 }
 
+/// An agent check (`agent-check agent-port N [agent-addr A] [agent-inter T]
+/// [agent-send S]`): every `inter`, a line read from the server's agent sets its weight
+/// (`75%`), its `maxconn:N`, its state (`ready`, `drain`, `maint`) and whether it may
+/// serve (`up`; `down`, `fail`, `stopped` with `#reason`). An agent that cannot be
+/// reached changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentCheck {
+    pub port: u16,
+    /// The agent's address, else the server's.
+    #[serde(default)]
+    pub addr: Option<IpAddr>,
+    pub inter: Dur,
+    /// What to send once connected.
+    #[serde(default)]
+    pub send: Option<String>,
+}
+
 /// One server of a backend.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -1436,6 +1454,8 @@ pub struct Server {
     pub proxy: Option<ProxyProto>,
     #[serde(default)]
     pub check_proxy: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentCheck>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub source: String,
 }

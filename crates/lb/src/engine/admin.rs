@@ -561,8 +561,9 @@ fn servers_state(g: &super::Generation, only: &[&str]) -> String {
                 }
             };
             let cp = &sv.cfg.check_params;
+            let agent = sv.cfg.agent.as_ref();
             s.push_str(&format!(
-                "{id} {} {} {} {} {op} {adm} {} {} {} {status} {result} {health} {state} 0 0 0 - {} - {} {} {} - 0\n",
+                "{id} {} {} {} {} {op} {adm} {} {} {} {status} {result} {health} {state} 0 0 0 - {} - {} {} {} {} {}\n",
                 be.cfg.name,
                 i + 1,
                 sv.cfg.name,
@@ -574,6 +575,10 @@ fn servers_state(g: &super::Generation, only: &[&str]) -> String {
                 u8::from(sv.tls.is_some()),
                 cp.port.unwrap_or(0),
                 cp.addr.map_or("-".to_string(), |a| a.to_string()),
+                agent
+                    .and_then(|a| a.addr)
+                    .map_or("-".to_string(), |a| a.to_string()),
+                agent.map_or(0, |a| a.port),
             ));
         }
     }

@@ -715,6 +715,9 @@ fn build(
                         if os.cfg.weight != s.weight {
                             sh.weight.store(s.weight, Relaxed);
                         }
+                        if os.cfg.maxconn != s.maxconn {
+                            sh.maxconn.store(s.maxconn, Relaxed);
+                        }
                         if os.cfg.disabled != s.disabled {
                             sh.set_admin(if s.disabled {
                                 Admin::Maint
@@ -891,10 +894,13 @@ fn install(shared: &Arc<Shared>, gen: Generation) {
     for be in &gen.backends {
         let n = be.servers.len();
         for i in 0..n {
+            let h = &shared.handles[i % shared.handles.len()];
             if be.servers[i].cfg.check {
                 let be = be.clone();
-                let h = &shared.handles[i % shared.handles.len()];
                 tasks.push(h.spawn(check_loop(be, i, n, gen.config.global.spread_checks)));
+            }
+            if be.servers[i].cfg.agent.is_some() {
+                tasks.push(h.spawn(agent_loop(be.clone(), i)));
             }
         }
     }
@@ -1347,17 +1353,6 @@ async fn check_loop(be: Arc<BackendRt>, i: usize, n: usize, spread: u8) {
         cp.port.unwrap_or(s.cfg.addr.port()),
     );
     loop {
-        let inter = {
-            let h = lock(&s.shared.health);
-            h.next_interval(&cp)
-        };
-        let inter = if spread == 0 {
-            inter
-        } else {
-            // Up to `spread-checks` percent either way.
-            let pct = fastrand::i32(-i32::from(spread)..=i32::from(spread));
-            inter.mul_f64(1.0 + f64::from(pct) / 100.0)
-        };
         let tls = s
             .check_tls
             .as_deref()
@@ -1414,8 +1409,59 @@ async fn check_loop(be: Arc<BackendRt>, i: usize, n: usize, spread: u8) {
             let h = lock(&s.shared.health);
             h.next_interval(&cp)
         };
-        let _ = inter;
-        tokio::time::sleep(next).await;
+        tokio::time::sleep(spread_interval(next, spread)).await;
+    }
+}
+
+/// An interval moved by up to `spread` percent either way (`spread-checks`).
+fn spread_interval(inter: Duration, spread: u8) -> Duration {
+    if spread == 0 {
+        return inter;
+    }
+    let pct = fastrand::i32(-i32::from(spread)..=i32::from(spread));
+    inter.mul_f64(1.0 + f64::from(pct) / 100.0)
+}
+
+/// Server `i`'s agent check: every `agent-inter`, connect to the agent, send
+/// `agent-send`, read one line (up to a line end, a NUL or the agent's close) and let
+/// the backend act on it; an agent that cannot be reached or says nothing in time
+/// changes nothing.
+async fn agent_loop(be: Arc<BackendRt>, i: usize) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = &be.servers[i];
+    let Some(agent) = s.cfg.agent.clone() else {
+        return;
+    };
+    let target = SocketAddr::new(agent.addr.unwrap_or(s.cfg.addr.ip()), agent.port);
+    let timeouts = check_timeouts(&be.cfg, agent.inter.0);
+    let ask = || async {
+        let mut c = tokio::time::timeout(timeouts.connect, tokio::net::TcpStream::connect(target))
+            .await
+            .ok()?
+            .ok()?;
+        if let Some(text) = &agent.send {
+            c.write_all(text.as_bytes()).await.ok()?;
+        }
+        let mut buf = Vec::with_capacity(128);
+        let mut chunk = [0u8; 512];
+        while !buf.iter().any(|b| matches!(b, b'\n' | b'\r' | 0)) && buf.len() < 4096 {
+            match c.read(&mut chunk).await.ok()? {
+                0 => break,
+                n => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let end = buf
+            .iter()
+            .position(|b| matches!(b, b'\n' | b'\r' | 0))
+            .unwrap_or(buf.len());
+        Some(String::from_utf8_lossy(&buf[..end]).into_owned())
+    };
+    loop {
+        let said = tokio::time::timeout(timeouts.total, ask()).await;
+        if let Ok(Some(line)) = said {
+            be.agent_said(i, &line);
+        }
+        tokio::time::sleep(agent.inter.0).await;
     }
 }
 

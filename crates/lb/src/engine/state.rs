@@ -96,8 +96,13 @@ pub struct ServerShared {
     /// no new sessions while another server of the backend can take them. Apart from
     /// the operator's `admin` state, which it never changes.
     pub held: AtomicBool,
-    /// Runtime weight (the configured one until the runtime API changes it).
+    /// Runtime weight (the configured one until the runtime API or an agent changes it).
     pub weight: AtomicU32,
+    /// Runtime connection limit, 0 for none (the configured one until an agent changes it).
+    pub maxconn: AtomicU32,
+    /// The server's agent said it may not serve (`down`, `fail`, `stopped`): down
+    /// whatever its health checks say, until the agent says `up`.
+    pub agent_down: AtomicBool,
     pub cur: AtomicU32,
     pub max: AtomicU32,
     pub stats: ProxyStats,
@@ -134,6 +139,8 @@ impl ServerShared {
                 Admin::Ready as u8
             }),
             weight: AtomicU32::new(s.weight),
+            maxconn: AtomicU32::new(s.maxconn),
+            agent_down: AtomicBool::new(false),
             cur: AtomicU32::new(0),
             max: AtomicU32::new(0),
             stats: ProxyStats::default(),
@@ -162,7 +169,8 @@ impl ServerShared {
         lock(&self.h1_pool).clear();
     }
 
-    /// "UP", "DOWN", "MAINT", "DRAIN", "UP 1/3" (going down), "DOWN 1/2" (going up), "no check".
+    /// "UP", "DOWN", "MAINT", "DRAIN", "UP 1/3" (going down), "DOWN 1/2" (going up),
+    /// "DOWN (agent)", "no check".
     pub fn status_text(&self, checked: bool) -> String {
         match self.admin() {
             Admin::Maint => return "MAINT".into(),
@@ -171,6 +179,9 @@ impl ServerShared {
         }
         if self.held.load(Relaxed) && self.up.load(Relaxed) {
             return "DRAIN".into();
+        }
+        if self.agent_down.load(Relaxed) {
+            return "DOWN (agent)".into();
         }
         if !checked {
             return "no check".into();
@@ -436,7 +447,10 @@ impl BackendRt {
             Cand {
                 weight,
                 alive: self.alive(i),
-                has_room: s.cfg.maxconn == 0 || cur < s.cfg.maxconn,
+                has_room: {
+                    let max = sh.maxconn.load(Relaxed);
+                    max == 0 || cur < max
+                },
                 cur,
                 backup: s.cfg.backup,
             }
@@ -468,7 +482,7 @@ impl BackendRt {
 
     fn try_take(self: &Arc<Self>, i: usize) -> Option<Lease> {
         let s = &self.servers[i];
-        let max = s.cfg.maxconn;
+        let max = s.shared.maxconn.load(Relaxed);
         let sh = &s.shared;
         let mut cur = sh.cur.load(Relaxed);
         loop {
@@ -561,6 +575,8 @@ impl BackendRt {
         let s = &self.servers[i];
         match change {
             Change::None => {}
+            // Already down by the agent's word.
+            Change::WentDown if !s.shared.up.load(Relaxed) => {}
             Change::WentDown => {
                 s.shared.up.store(false, Relaxed);
                 s.shared.chkdown.fetch_add(1, Relaxed);
@@ -583,6 +599,8 @@ impl BackendRt {
                 }
                 self.queue.notify_waiters();
             }
+            // Kept down by its agent (or already up).
+            Change::WentUp if s.shared.agent_down.load(Relaxed) || s.shared.up.load(Relaxed) => {}
             Change::WentUp => {
                 s.shared.up.store(true, Relaxed);
                 *lock(&s.shared.last_change) = Instant::now();
@@ -597,6 +615,49 @@ impl BackendRt {
                     }
                 }
                 self.queue.notify_waiters();
+            }
+        }
+    }
+
+    /// A line from server `i`'s agent: weight (`75%`, of the configured weight),
+    /// `maxconn:N`, `ready`/`drain`/`maint`, `up`, or `down`/`fail`/`stopped` (the rest
+    /// after `#` as the reason); words apart by spaces, tabs or commas, unknown ones
+    /// ignored.
+    pub fn agent_said(&self, i: usize, line: &str) {
+        let s = &self.servers[i];
+        let sh = &s.shared;
+        let (words, reason) = line.split_once('#').unwrap_or((line, ""));
+        for w in words.split([' ', '\t', ',']).filter(|w| !w.is_empty()) {
+            let w = w.to_ascii_lowercase();
+            if let Some(pct) = w.strip_suffix('%').and_then(|p| p.parse::<u64>().ok()) {
+                let weight = (u64::from(s.cfg.weight) * pct / 100).min(256) as u32;
+                sh.weight.store(weight, Relaxed);
+                self.queue.notify_waiters();
+            } else if let Some(n) = w.strip_prefix("maxconn:").and_then(|n| n.parse().ok()) {
+                sh.maxconn.store(n, Relaxed);
+                self.queue.notify_waiters();
+            } else {
+                match w.as_str() {
+                    "ready" if sh.admin() != Admin::Ready => self.set_admin(i, Admin::Ready),
+                    "drain" if sh.admin() != Admin::Drain => self.set_admin(i, Admin::Drain),
+                    "maint" if sh.admin() != Admin::Maint => self.set_admin(i, Admin::Maint),
+                    "up" => {
+                        sh.agent_down.store(false, Relaxed);
+                        let healthy = !s.cfg.check || lock(&sh.health).is_up();
+                        if healthy {
+                            self.apply_change(i, Change::WentUp, "Agent reports UP");
+                        }
+                    }
+                    "down" | "fail" | "stopped" => {
+                        sh.agent_down.store(true, Relaxed);
+                        let why = match reason.trim() {
+                            "" => format!("Agent reports {}", w.to_ascii_uppercase()),
+                            r => format!("Agent reports {}: {r}", w.to_ascii_uppercase()),
+                        };
+                        self.apply_change(i, Change::WentDown, &why);
+                    }
+                    _ => {}
+                }
             }
         }
     }

@@ -160,7 +160,7 @@ pub fn snapshot(shared: &Shared) -> Vec<Row> {
                     kind: 2,
                     scur: sh.cur.load(Relaxed) as u64,
                     smax: sh.max.load(Relaxed) as u64,
-                    slim: sv.cfg.maxconn as u64,
+                    slim: sv.shared.maxconn.load(Relaxed) as u64,
                     stot: sh.stats.total.load(Relaxed),
                     bin: sh.stats.bytes_in.load(Relaxed),
                     bout: sh.stats.bytes_out.load(Relaxed),
