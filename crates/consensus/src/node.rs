@@ -1107,12 +1107,21 @@ impl Inner {
     async fn stop_runtime(&self) {
         let run = self.running.write().ok().and_then(|mut g| g.take());
         if let Some(run) = run {
-            if let Ok(tasks) = run.tasks.lock() {
-                for t in tasks.iter() {
-                    t.abort();
-                }
+            let tasks = run
+                .tasks
+                .lock()
+                .map(|mut t| std::mem::take(&mut *t))
+                .unwrap_or_default();
+            for t in &tasks {
+                t.abort();
             }
             let _ = run.raft.shutdown().await;
+            // An aborted task lets go of what it holds (the store among them) only once
+            // the runtime drops it: wait for that, so that the store can be opened again
+            // as soon as this returns.
+            for t in tasks {
+                let _ = t.await;
+            }
             tracing::info!("cluster membership stopped");
         }
         if let Ok(mut s) = self.seen.lock() {
