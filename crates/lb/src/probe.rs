@@ -198,6 +198,9 @@ async fn speak<S: Io>(kind: &CheckKind, s: &mut S, at: &AtomicUsize) -> Result<O
             }
         }
         CheckKind::TcpCheck(steps) => tcp_check(s, steps, at).await,
+        CheckKind::Pgsql { user } => pgsql(s, user).await,
+        CheckKind::Ldap => ldap(s).await,
+        CheckKind::Smtp { command } => smtp(s, command).await,
         CheckKind::Amqp => {
             s.write_all(b"AMQP\x00\x00\x09\x01")
                 .await
@@ -252,6 +255,161 @@ async fn speak<S: Io>(kind: &CheckKind, s: &mut S, at: &AtomicUsize) -> Result<O
             }
         }
     }
+}
+
+/// Reads until `enough` says the bytes so far make a whole answer, the server closes,
+/// or 64 KiB came.
+async fn read_until<S: Io>(s: &mut S, enough: impl Fn(&[u8]) -> bool) -> Result<Vec<u8>, Fail> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !enough(&buf) && buf.len() < 65536 {
+        match s.read(&mut chunk).await {
+            Ok(0) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) => return Err(fail("L7RSP", os_error(&e))),
+        }
+    }
+    Ok(buf)
+}
+
+/// `option pgsql-check user U`: a startup message (protocol 3.0, `user` U); the server
+/// must let U in at once (`R`, length 8, AuthenticationOk). An error message (`E`)
+/// gives its first field as the reason; any other answer is an unknown error.
+async fn pgsql<S: Io>(s: &mut S, user: &str) -> Result<Ok3, Fail> {
+    let mut body = vec![0, 3, 0, 0];
+    for part in [&b"user"[..], user.as_bytes()] {
+        body.extend_from_slice(part);
+        body.push(0);
+    }
+    body.push(0);
+    let mut msg = ((body.len() + 4) as u32).to_be_bytes().to_vec();
+    msg.extend_from_slice(&body);
+    s.write_all(&msg)
+        .await
+        .map_err(|e| fail("L7RSP", os_error(&e)))?;
+    let buf = read_until(s, |b| {
+        b.len() >= 9 || (b.first() == Some(&b'E') && b.len() >= 5)
+    })
+    .await?;
+    if buf.first() == Some(&b'E') {
+        // Error fields: a type byte, then text up to a NUL; the severity comes first.
+        let text = buf.get(6..).unwrap_or_default();
+        let end = text.iter().position(|&c| c == 0).unwrap_or(text.len());
+        return Err(fail("L7RSP", String::from_utf8_lossy(&text[..end])));
+    }
+    if buf.starts_with(&[b'R', 0, 0, 0, 8, 0, 0, 0, 0]) {
+        Ok(("L7OK", None, "PostgreSQL server is ok".into()))
+    } else {
+        Err(fail("L7STS", "PostgreSQL unknown error"))
+    }
+}
+
+/// A BER length at `b[i..]`: short form, or long form (`0x8N` then N bytes); the
+/// length and where the value starts.
+fn ber_len(b: &[u8], i: usize) -> Option<(usize, usize)> {
+    let first = *b.get(i)?;
+    if first & 0x80 == 0 {
+        return Some((usize::from(first), i + 1));
+    }
+    let n = usize::from(first & 0x7f);
+    if n == 0 || n > 4 {
+        return None;
+    }
+    let bytes = b.get(i + 1..i + 1 + n)?;
+    let len = bytes.iter().fold(0usize, |a, &x| (a << 8) | usize::from(x));
+    Some((len, i + 1 + n))
+}
+
+/// `option ldap-check`: an anonymous simple bind (LDAPv3, message 1); the answer must be
+/// a bindResponse (else "Not LDAPv3 protocol") whose result code is 0 (success), else
+/// the code is reported with where RFC 4511 lists them.
+async fn ldap<S: Io>(s: &mut S) -> Result<Ok3, Fail> {
+    const BIND: &[u8] = &[
+        0x30, 0x0c, 0x02, 0x01, 0x01, 0x60, 0x07, 0x02, 0x01, 0x03, 0x04, 0x00, 0x80, 0x00,
+    ];
+    s.write_all(BIND)
+        .await
+        .map_err(|e| fail("L7RSP", os_error(&e)))?;
+    // The whole message: its length says how much.
+    let whole = |b: &[u8]| match (b.first(), ber_len(b, 1)) {
+        (Some(0x30), Some((len, at))) => b.len() >= at + len,
+        (Some(0x30), None) => b.len() >= 6,
+        _ => !b.is_empty(),
+    };
+    let buf = read_until(s, whole).await?;
+    let not_ldap = || fail("L7RSP", "Not LDAPv3 protocol");
+    let (len, at) = match (buf.first(), ber_len(&buf, 1)) {
+        (Some(0x30), Some(x)) => x,
+        _ => return Err(not_ldap()),
+    };
+    let msg = buf.get(at..at + len).ok_or_else(not_ldap)?;
+    // messageID, an INTEGER, then the protocolOp.
+    let (id_len, id_at) = match msg.first() {
+        Some(0x02) => ber_len(msg, 1).ok_or_else(not_ldap)?,
+        _ => return Err(not_ldap()),
+    };
+    let op = id_at + id_len;
+    if msg.get(op) != Some(&0x61) {
+        return Err(not_ldap());
+    }
+    let (_, res_at) = ber_len(msg, op + 1).ok_or_else(not_ldap)?;
+    // resultCode, an ENUMERATED of one byte.
+    match msg.get(res_at..res_at + 3) {
+        Some([0x0a, 0x01, 0]) => Ok(("L7OK", None, "Success".into())),
+        Some([0x0a, 0x01, code]) => Err(Fail {
+            status: "L7STS",
+            code: Some(u32::from(*code)),
+            detail: "See RFC: http://tools.ietf.org/html/rfc4511#section-4.1.9".into(),
+        }),
+        _ => Err(not_ldap()),
+    }
+}
+
+/// One SMTP reply (the lines up to one whose code is followed by a space or the line
+/// end) judged as HAProxy does: a line that does not start with a 3-digit code is an
+/// invalid response (the line is the reason); a code other than 2xx a wrong status
+/// (the text after it is the reason); else the code and the first line's text.
+async fn smtp_reply<S: Io>(s: &mut S) -> Result<(u32, String), Fail> {
+    let last_line_ends = |b: &[u8]| {
+        let text = String::from_utf8_lossy(b);
+        let done = text.split("\r\n").filter(|l| !l.is_empty()).any(|l| {
+            l.len() < 4
+                || !l.as_bytes()[..3].iter().all(u8::is_ascii_digit)
+                || l.as_bytes()[3] != b'-'
+        });
+        done && text.ends_with("\r\n")
+    };
+    let buf = read_until(s, last_line_ends).await?;
+    let text = String::from_utf8_lossy(&buf);
+    let first = text.split(['\r', '\n']).next().unwrap_or_default();
+    let b = first.as_bytes();
+    let coded = b.len() >= 3
+        && b[..3].iter().all(u8::is_ascii_digit)
+        && matches!(b.get(3), None | Some(b' ' | b'-'));
+    if !coded {
+        return Err(fail("L7RSP", first));
+    }
+    let code: u32 = first[..3].parse().unwrap_or(0);
+    let rest = first.get(4..).unwrap_or_default().trim_start().to_string();
+    if !(200..300).contains(&code) {
+        return Err(Fail {
+            status: "L7STS",
+            code: Some(code),
+            detail: rest,
+        });
+    }
+    Ok((code, rest))
+}
+
+/// `option smtpchk`: the greeting must be 2xx, then the command (`HELO localhost`, or
+/// the `EHLO DOMAIN` configured) answered with 2xx.
+async fn smtp<S: Io>(s: &mut S, command: &str) -> Result<Ok3, Fail> {
+    smtp_reply(s).await?;
+    s.write_all(format!("{command}\r\n").as_bytes())
+        .await
+        .map_err(|e| fail("L7RSP", os_error(&e)))?;
+    let (code, text) = smtp_reply(s).await?;
+    Ok(("L7OK", Some(code), text))
 }
 
 /// What a failed `tcp-check` step reports (as HAProxy words it): `at step N of

@@ -686,3 +686,232 @@ fn lb_agent_checks_steer_weight_state_and_health() {
     assert_eq!((r.status.as_str(), r.weight, r.slim), ("UP", 50, 7));
     e.stop(Duration::ZERO);
 }
+
+/// A process that must run as another user (PostgreSQL refuses root): its uid and gid.
+fn user_ids(name: &str) -> Option<(u32, u32)> {
+    let id = |flag: &str| -> Option<u32> {
+        let out = Command::new("id").args([flag, name]).output().ok()?;
+        String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+    };
+    Some((id("-u")?, id("-g")?))
+}
+
+/// A PostgreSQL server in a temporary cluster on a loopback port: role `postgres`
+/// trusted, role `app` asked for its password (SCRAM), role `ghost` refused.
+fn postgresql(port: u16) -> Option<Proc> {
+    let bin = std::fs::read_dir("/usr/lib/postgresql").ok().and_then(|d| {
+        d.flatten()
+            .map(|e| e.path().join("bin"))
+            .find(|b| b.join("initdb").exists())
+    });
+    let Some(bin) = bin else {
+        skip("postgresql is not installed (apt-get install postgresql)");
+        return None;
+    };
+    if !is_root() {
+        skip("starting a PostgreSQL test instance as user postgres needs root here");
+        return None;
+    }
+    let (uid, gid) = user_ids("postgres").expect("the postgresql package's user");
+    let dir = tmpdir(&format!("pgsql-{port}"));
+    std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).expect("chown");
+    let data = dir.join("data");
+    let ok = Command::new(bin.join("initdb"))
+        .arg("-D")
+        .arg(&data)
+        .args(["-U", "postgres", "-A", "trust"])
+        .uid(uid)
+        .gid(gid)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "initdb failed");
+    let hba = data.join("pg_hba.conf");
+    let rules = std::fs::read_to_string(&hba).expect("pg_hba.conf");
+    std::fs::write(
+        &hba,
+        format!(
+            "host all app 127.0.0.1/32 scram-sha-256\nhost all ghost 127.0.0.1/32 reject\n{rules}"
+        ),
+    )
+    .expect("pg_hba.conf");
+    let child = Command::new(bin.join("postgres"))
+        .arg("-D")
+        .arg(&data)
+        .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1"])
+        .arg("-k")
+        .arg(&dir)
+        .uid(uid)
+        .gid(gid)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("postgres starts");
+    let p = Proc {
+        child,
+        dir: dir.clone(),
+    };
+    let psql = |q: &str| {
+        Command::new("psql")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-U",
+                "postgres",
+                "-c",
+                q,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    assert!(
+        wait_until(Duration::from_secs(30), || psql("SELECT 1")),
+        "PostgreSQL did not start"
+    );
+    assert!(psql("CREATE ROLE app LOGIN PASSWORD 'secret'"));
+    Some(p)
+}
+
+/// An OpenLDAP server (slapd) with no database on a loopback port; `anonymous` says
+/// whether it accepts anonymous binds.
+fn slapd(port: u16, anonymous: bool) -> Option<Proc> {
+    let Some(slapd) = which("slapd") else {
+        skip("slapd is not installed (apt-get install slapd)");
+        return None;
+    };
+    let dir = tmpdir(&format!("slapd-{port}"));
+    let conf = dir.join("slapd.conf");
+    let mut text = format!(
+        "pidfile {d}/slapd.pid\nargsfile {d}/slapd.args\n",
+        d = dir.display()
+    );
+    if !anonymous {
+        text.push_str("disallow bind_anon\n");
+    }
+    std::fs::write(&conf, text).expect("slapd.conf");
+    let child = Command::new(slapd)
+        .arg("-f")
+        .arg(&conf)
+        .args(["-h", &format!("ldap://127.0.0.1:{port}/"), "-d", "0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("slapd starts");
+    let p = Proc { child, dir };
+    assert!(
+        wait_until(Duration::from_secs(10), || std::net::TcpStream::connect((
+            "127.0.0.1",
+            port
+        ))
+        .is_ok()),
+        "slapd did not start"
+    );
+    Some(p)
+}
+
+/// An SMTP server (Python's aiosmtpd, from Debian) on a loopback port.
+fn smtp_server(port: u16) -> Option<Proc> {
+    let has = Command::new("/usr/bin/python3")
+        .args(["-c", "import aiosmtpd"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has {
+        skip("aiosmtpd is not installed (apt-get install python3-aiosmtpd)");
+        return None;
+    }
+    let child = Command::new("/usr/bin/python3")
+        .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("aiosmtpd starts");
+    let p = Proc {
+        child,
+        dir: tmpdir(&format!("smtp-{port}")),
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), || std::net::TcpStream::connect((
+            "127.0.0.1",
+            port
+        ))
+        .is_ok()),
+        "the SMTP server did not start"
+    );
+    Some(p)
+}
+
+/// `option pgsql-check`, `option ldap-check` and `option smtpchk` against the real
+/// servers: PostgreSQL lets the trusted role in ("PostgreSQL server is ok"), reports a
+/// role its pg_hba.conf rejects with its error's severity (FATAL), and asks `app` for a
+/// password, which the check (as HAProxy's) cannot give; OpenLDAP takes an anonymous
+/// bind, or refuses it (`disallow bind_anon`: result code 48); an SMTP server greets
+/// and answers HELO and EHLO with 250. Each check fails against a server of another
+/// protocol: PostgreSQL's and LDAP's get the SMTP greeting, SMTP's gets no greeting.
+#[test]
+fn lb_pgsql_ldap_and_smtp_checks_against_real_servers() {
+    let (pg, l1, l2, sm) = (free_port(), free_port(), free_port(), free_port());
+    let Some(_pg) = postgresql(pg) else { return };
+    let Some(_l1) = slapd(l1, true) else { return };
+    let Some(_l2) = slapd(l2, false) else { return };
+    let Some(_sm) = smtp_server(sm) else { return };
+    let o = format!("127.0.0.1:{sm}");
+    let cfg = format!(
+        "defaults\n mode tcp\n timeout connect 1s\n timeout check 2s\n\
+         backend pg_ok\n option pgsql-check user postgres\n server db 127.0.0.1:{pg} check inter 300 rise 1 fall 1\n\
+         backend pg_ghost\n option pgsql-check user ghost\n server db 127.0.0.1:{pg} check inter 300 rise 1 fall 1\n\
+         backend pg_pw\n option pgsql-check user app\n server db 127.0.0.1:{pg} check inter 300 rise 1 fall 1\n\
+         backend pg_smtp\n option pgsql-check user postgres\n server db {o} check inter 300 rise 1 fall 1\n\
+         backend ldap_ok\n option ldap-check\n server db 127.0.0.1:{l1} check inter 300 rise 1 fall 1\n\
+         backend ldap_no\n option ldap-check\n server db 127.0.0.1:{l2} check inter 300 rise 1 fall 1\n\
+         backend ldap_smtp\n option ldap-check\n server db {o} check inter 300 rise 1 fall 1\n\
+         backend smtp_helo\n option smtpchk\n server db 127.0.0.1:{sm} check inter 300 rise 1 fall 1\n\
+         backend smtp_ehlo\n option smtpchk EHLO lb.example.org\n server db 127.0.0.1:{sm} check inter 300 rise 1 fall 1\n\
+         backend smtp_ldap\n option smtpchk\n server db 127.0.0.1:{l1} check inter 300 rise 1 fall 1\n"
+    );
+    let e = start_engine(&cfg);
+    let want: &[(&str, &str, &str, &str)] = &[
+        ("pg_ok", "UP", "L7OK", "PostgreSQL server is ok"),
+        ("pg_ghost", "DOWN", "L7RSP", "FATAL"),
+        ("pg_pw", "DOWN", "L7STS", "PostgreSQL unknown error"),
+        ("pg_smtp", "DOWN", "L7STS", "PostgreSQL unknown error"),
+        ("ldap_ok", "UP", "L7OK", "Success"),
+        (
+            "ldap_no",
+            "DOWN",
+            "L7STS",
+            "See RFC: http://tools.ietf.org/html/rfc4511#section-4.1.9",
+        ),
+        ("ldap_smtp", "DOWN", "L7RSP", "Not LDAPv3 protocol"),
+        ("smtp_helo", "UP", "L7OK", "localhost"),
+        ("smtp_ehlo", "UP", "L7OK", "localhost"),
+        ("smtp_ldap", "DOWN", "L7TOUT", ""),
+    ];
+    let settled = || {
+        want.iter().all(|(b, st, cs, d)| {
+            check_status(&e, b) == (st.to_string(), cs.to_string(), d.to_string())
+        })
+    };
+    let seen = || {
+        want.iter()
+            .map(|(b, ..)| format!("{b}: {:?}", check_status(&e, b)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert!(wait_until(Duration::from_secs(20), settled), "{}", seen());
+    // The LDAP refusal's result code, and what a non-SMTP server says first.
+    let rows = halo_lb::engine::stats::snapshot(e.shared());
+    let row = |b: &str| {
+        rows.iter()
+            .find(|r| r.pxname == b && r.svname == "db")
+            .expect("row")
+    };
+    assert_eq!(row("ldap_no").check_code, "48");
+    assert_eq!(row("smtp_helo").check_code, "250");
+    e.stop(Duration::ZERO);
+}

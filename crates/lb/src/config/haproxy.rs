@@ -2179,8 +2179,38 @@ impl<'a> Parser<'a> {
                 no_more(args, 0)?;
                 d.check = Some(CheckKind::TcpCheck(Vec::new()));
             }
-            "ssl-hello-chk" | "smtpchk" | "ldap-check" | "pgsql-check" | "spop-check" | "external-check" => {
-                return Err(format!("`option {name}` is not implemented (tcp connect, httpchk, mysql-check, galera-check, redis-check, amqp-check, tcp-check)"))
+            "pgsql-check" => {
+                need_back()?;
+                check_only_on()?;
+                let user = match (args.first().map(|a| a.text.as_str()), args.get(1)) {
+                    (Some("user"), Some(u)) if !u.text.is_empty() => u.text.clone(),
+                    _ => return Err("`option pgsql-check` needs `user NAME` (the role the check connects as)".into()),
+                };
+                no_more(args, 2)?;
+                d.check = Some(CheckKind::Pgsql { user });
+            }
+            "ldap-check" => {
+                need_back()?;
+                check_only_on()?;
+                no_more(args, 0)?;
+                d.check = Some(CheckKind::Ldap);
+            }
+            "smtpchk" => {
+                need_back()?;
+                check_only_on()?;
+                let command = match (args.first().map(|a| a.text.as_str()), args.get(1)) {
+                    (None, _) => "HELO localhost".to_string(),
+                    (Some(v @ ("HELO" | "EHLO" | "helo" | "ehlo")), Some(domain)) => {
+                        format!("{} {}", v.to_ascii_uppercase(), domain.text)
+                    }
+                    // HAProxy's fallback for anything else.
+                    _ => "HELO localhost".to_string(),
+                };
+                no_more(args, 2)?;
+                d.check = Some(CheckKind::Smtp { command });
+            }
+            "ssl-hello-chk" | "spop-check" | "external-check" => {
+                return Err(format!("`option {name}` is not implemented (tcp connect, httpchk, mysql-check, pgsql-check, ldap-check, smtpchk, galera-check, redis-check, amqp-check, tcp-check)"))
             }
             "allbackups" => {
                 need_back()?;
@@ -4807,7 +4837,7 @@ mod tests {
 
     #[test]
     fn known_but_unimplemented_directives_say_so() {
-        let e = errs("listen a\n bind :80\n cookie SRV insert maxidle 30m\n server s 127.0.0.1:1 slowstart 10s\n option smtpchk\n balance rdp-cookie\n");
+        let e = errs("listen a\n bind :80\n cookie SRV insert maxidle 30m\n server s 127.0.0.1:1 slowstart 10s\n option spop-check\n balance rdp-cookie\n");
         assert_eq!(e.len(), 4, "{e:?}");
         assert!(e[0].contains("t.cfg:3") && e[0].contains("maxidle"));
         assert!(e[1].contains("t.cfg:4") && e[1].contains("slow start"));

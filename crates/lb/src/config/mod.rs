@@ -1222,6 +1222,14 @@ pub enum CheckKind {
     Amqp,
     /// `option tcp-check` with its `tcp-check` steps, in order.
     TcpCheck(Vec<TcpCheckStep>),
+    /// `option pgsql-check user U`: a PostgreSQL startup message as U, passed when the
+    /// server lets U in at once (AuthenticationOk, as HAProxy's check asks).
+    Pgsql { user: String },
+    /// `option ldap-check`: an anonymous LDAPv3 bind, passed when it succeeds.
+    Ldap,
+    /// `option smtpchk [HELO|EHLO DOMAIN]`: a 2xx greeting, then the command (`HELO
+    /// localhost` by default) answered with 2xx.
+    Smtp { command: String },
 }
 
 /// One `tcp-check` step.
@@ -1318,6 +1326,11 @@ impl CheckKind {
             CheckKind::Redis => "redis PING -> +PONG".into(),
             CheckKind::Amqp => "amqp protocol header -> Connection.Start".into(),
             CheckKind::TcpCheck(steps) => format!("tcp-check ({} steps)", steps.len()),
+            CheckKind::Pgsql { user } => {
+                format!("postgresql startup as {user} -> AuthenticationOk")
+            }
+            CheckKind::Ldap => "ldap anonymous bind -> success".into(),
+            CheckKind::Smtp { command } => format!("smtp greeting 2xx, {command} -> 2xx"),
         }
     }
 }
