@@ -3681,3 +3681,58 @@ fn lb_cookie_prefix_rewrite_and_preserve_work_on_the_servers_cookie() {
     }
     e.stop(Duration::ZERO);
 }
+
+/// `slowstart` (here from `default-server`): a server back from maintenance gets a
+/// share of the requests that grows with the time since (60 s here: a few of forty
+/// at first, where round robin would give it half), and `show stat` tells its
+/// `throttle`; the load balancer's start is no comeback.
+#[test]
+fn lb_slowstart_ramps_a_returning_servers_share() {
+    let a = HttpBackend::start("alpha");
+    let b = HttpBackend::start("bravo");
+    let p = free_port();
+    let dir = tempfile::tempdir().expect("tmp");
+    let sock = dir.path().join("admin.sock");
+    let cfg = format!(
+        "global\n stats socket {sock} level admin\n\
+         defaults\n mode http\n timeout connect 1s\n timeout client 5s\n timeout server 5s\n\
+         frontend fe\n bind 127.0.0.1:{p}\n default_backend be\n\
+         backend be\n balance roundrobin\n default-server weight 100 slowstart 60s\n\
+         server a {a}\n server b {b}\n",
+        sock = sock.display(),
+        a = a.addr,
+        b = b.addr,
+    );
+    let e = start_engine(&cfg);
+    let cmd = |c: &str| admin_command(&sock, c).expect("admin");
+    let alphas = || {
+        (0..40)
+            .filter(|_| curl(&["-s", &format!("http://127.0.0.1:{p}/")]).1 == "alpha")
+            .count()
+    };
+    // At start, both at full weight.
+    assert_eq!(alphas(), 20);
+    cmd("disable server be/a");
+    assert_eq!(alphas(), 0);
+    cmd("enable server be/a");
+    let n = alphas();
+    assert!(
+        (1..=10).contains(&n),
+        "alpha got {n} of 40 right after its return"
+    );
+    let stat = cmd("show stat");
+    let row: Vec<&str> = stat
+        .lines()
+        .find(|l| l.starts_with("be,a,"))
+        .expect("row")
+        .split(',')
+        .collect();
+    // throttle is the 30th field.
+    let throttle: u32 = row[29]
+        .parse()
+        .unwrap_or_else(|_| panic!("throttle: {stat}"));
+    assert!(throttle < 100, "{stat}");
+    let b_row = stat.lines().find(|l| l.starts_with("be,b,")).expect("row");
+    assert_eq!(b_row.split(',').nth(29), Some(""), "{stat}");
+    e.stop(Duration::ZERO);
+}

@@ -163,6 +163,7 @@ struct ServerDefaults {
     agent_addr: Option<IpAddr>,
     agent_inter: Option<Dur>,
     agent_send: Option<String>,
+    slowstart: Option<Dur>,
 }
 
 impl ServerDefaults {
@@ -209,7 +210,8 @@ impl ServerDefaults {
             agent_port,
             agent_addr,
             agent_inter,
-            agent_send
+            agent_send,
+            slowstart
         );
     }
 }
@@ -1472,6 +1474,7 @@ impl<'a> Parser<'a> {
                             send: sd.agent_send.clone(),
                         }),
                     },
+                    slowstart: sd.slowstart.filter(|d| !d.0.is_zero()),
                     source: place.to_string(),
                 });
             }
@@ -3334,7 +3337,7 @@ fn parse_server_kws(w: &[Word], defaults: bool) -> R<ServerDefaults> {
                 return Err("DNS resolution at run time is not supported; addresses are resolved once at load".into())
             }
             "track" => return Err("tracking another server's checks is not supported".into()),
-            "slowstart" => return Err("slow start is not implemented".into()),
+            "slowstart" => s.slowstart = Some(time(Some(arg(i)?))?),
             "maxqueue" | "minconn" => return Err(format!("`{k}` is not implemented (the backend queue is bounded by `timeout queue`)")),
             "id" => return Err("numeric server ids are not supported".into()),
             "source" => return Err("choosing the source address is not supported".into()),
@@ -4837,10 +4840,10 @@ mod tests {
 
     #[test]
     fn known_but_unimplemented_directives_say_so() {
-        let e = errs("listen a\n bind :80\n cookie SRV insert maxidle 30m\n server s 127.0.0.1:1 slowstart 10s\n option spop-check\n balance rdp-cookie\n");
+        let e = errs("listen a\n bind :80\n cookie SRV insert maxidle 30m\n server s 127.0.0.1:1 init-state up\n option spop-check\n balance rdp-cookie\n");
         assert_eq!(e.len(), 4, "{e:?}");
         assert!(e[0].contains("t.cfg:3") && e[0].contains("maxidle"));
-        assert!(e[1].contains("t.cfg:4") && e[1].contains("slow start"));
+        assert!(e[1].contains("t.cfg:4") && e[1].contains("init-state"));
         assert!(e[2].contains("t.cfg:5") && e[2].contains("not implemented"));
         assert!(e[3].contains("t.cfg:6") && e[3].contains("balance `rdp-cookie`"));
     }

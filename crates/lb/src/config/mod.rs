@@ -1469,6 +1469,11 @@ pub struct Server {
     pub check_proxy: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<AgentCheck>,
+    /// After coming back from down or maintenance, the server's weight grows from
+    /// nearly nothing to its own over this time (`slowstart`; not when the load
+    /// balancer starts, and only for round robin, leastconn and random).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slowstart: Option<Dur>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub source: String,
 }

@@ -100,6 +100,9 @@ pub struct ServerShared {
     pub weight: AtomicU32,
     /// Runtime connection limit, 0 for none (the configured one until an agent changes it).
     pub maxconn: AtomicU32,
+    /// When the server last came back from down or maintenance (its `slowstart`
+    /// counts from there).
+    pub back_since: Mutex<Option<Instant>>,
     /// The server's agent said it may not serve (`down`, `fail`, `stopped`): down
     /// whatever its health checks say, until the agent says `up`.
     pub agent_down: AtomicBool,
@@ -141,6 +144,7 @@ impl ServerShared {
             weight: AtomicU32::new(s.weight),
             maxconn: AtomicU32::new(s.maxconn),
             agent_down: AtomicBool::new(false),
+            back_since: Mutex::new(None),
             cur: AtomicU32::new(0),
             max: AtomicU32::new(0),
             stats: ProxyStats::default(),
@@ -161,6 +165,26 @@ impl ServerShared {
     pub fn set_admin(&self, a: Admin) {
         self.admin.store(a as u8, Relaxed);
         *lock(&self.last_change) = Instant::now();
+    }
+
+    /// During its `slowstart` after coming back, the share of its weight the server
+    /// has (in (0, 1)); `None` at full weight.
+    pub fn slow_share(&self, slowstart: Option<crate::config::Dur>) -> Option<f64> {
+        let ramp = slowstart?.0;
+        let mut since = lock(&self.back_since);
+        let elapsed = since.as_ref()?.elapsed();
+        if elapsed >= ramp {
+            *since = None;
+            return None;
+        }
+        Some(elapsed.as_secs_f64() / ramp.as_secs_f64().max(1e-9))
+    }
+
+    /// The server is back (up again, or out of maintenance): its `slowstart` begins.
+    fn came_back(&self, slowstart: Option<crate::config::Dur>) {
+        if slowstart.is_some() {
+            *lock(&self.back_since) = Some(Instant::now());
+        }
     }
 
     pub fn kill_sessions(&self) {
@@ -235,6 +259,9 @@ pub struct BackendRt {
     pub tells_clients: bool,
     /// The `stick` rules with their tables.
     pub stick: Vec<StickRt>,
+    /// Its algorithm weighs servers at each choice (round robin, leastconn, random):
+    /// a server's `slowstart` then ramps its weight.
+    pub ramps: bool,
 }
 
 /// A backend's `stick` rule with its table.
@@ -338,6 +365,12 @@ impl BackendRt {
             tells_clients: cfg.server.iter().any(|s| s.proxy.is_some()),
             kills_sessions,
             stick,
+            ramps: matches!(
+                cfg.balance,
+                crate::config::Balance::Roundrobin
+                    | crate::config::Balance::Leastconn
+                    | crate::config::Balance::Random
+            ),
             cfg,
             servers,
             stats,
@@ -442,7 +475,11 @@ impl BackendRt {
             let weight = if sh.admin() == Admin::Drain || (hold && held(i)) {
                 0
             } else {
-                sh.weight.load(Relaxed)
+                let w = sh.weight.load(Relaxed);
+                match sh.slow_share(s.cfg.slowstart).filter(|_| self.ramps) {
+                    Some(f) if w > 0 => ((f64::from(w) * f).ceil() as u32).max(1),
+                    _ => w,
+                }
             };
             Cand {
                 weight,
@@ -603,6 +640,7 @@ impl BackendRt {
             Change::WentUp if s.shared.agent_down.load(Relaxed) || s.shared.up.load(Relaxed) => {}
             Change::WentUp => {
                 s.shared.up.store(true, Relaxed);
+                s.shared.came_back(s.cfg.slowstart);
                 *lock(&s.shared.last_change) = Instant::now();
                 let (a, b) = self.usable();
                 self.logger.event(&format!(
@@ -683,6 +721,7 @@ impl BackendRt {
                 self.tell_if_none_left();
             }
             (Admin::Maint, _) => {
+                s.shared.came_back(s.cfg.slowstart);
                 let state = if s.shared.up.load(Relaxed) {
                     "UP/READY"
                 } else {

@@ -51,6 +51,8 @@ pub struct Row {
     /// rows).
     pub iid: u32,
     pub sid: usize,
+    /// A server in its `slowstart`: the share of its weight it has, in percent.
+    pub throttle: Option<u8>,
 }
 
 /// The numbers of a configuration's proxies, frontends' and backends' in their order:
@@ -193,6 +195,7 @@ pub fn snapshot(shared: &Shared) -> Vec<Row> {
                     mode: b.cfg.mode.to_string(),
                     iid,
                     sid: i + 1,
+                    throttle: sh.slow_share(sv.cfg.slowstart).map(|f| (f * 100.0) as u8),
                     ..Default::default()
                 });
             }
@@ -243,7 +246,7 @@ pub fn csv(rows: &[Row]) -> String {
         let blank_srv = r.kind != 2;
         let _ = writeln!(
             s,
-            "{},{},{},{},{},{},{},{},{},{},{},,{},{},{},{},{},{},{},{},{},{},{},{},,,{pid},{},{},,{},,{},,,,{},{},{},{},{},{},{},{},{},,,,{},,,",
+            "{},{},{},{},{},{},{},{},{},{},{},,{},{},{},{},{},{},{},{},{},{},{},{},,,{pid},{},{},{},{},,{},,,,{},{},{},{},{},{},{},{},{},,,,{},,,",
             r.pxname,
             r.svname,
             if r.kind == 0 { String::new() } else { r.qcur.to_string() },
@@ -269,6 +272,7 @@ pub fn csv(rows: &[Row]) -> String {
             r.lastchg,
             r.iid,
             r.sid,
+            r.throttle.map(|t| t.to_string()).unwrap_or_default(),
             r.lbtot,
             r.kind,
             r.check_status,
