@@ -3683,9 +3683,10 @@ fn lb_cookie_prefix_rewrite_and_preserve_work_on_the_servers_cookie() {
 }
 
 /// `slowstart` (here from `default-server`): a server back from maintenance gets a
-/// share of the requests that grows with the time since (60 s here: a few of forty
-/// at first, where round robin would give it half), and `show stat` tells its
-/// `throttle`; the load balancer's start is no comeback.
+/// share of the requests that grows with the time since (10 s here: two seconds in, it
+/// weighs about a fifth of its weight and gets some of forty requests where round
+/// robin would give it half), and `show stat` tells its `throttle`; the load
+/// balancer's start is no comeback.
 #[test]
 fn lb_slowstart_ramps_a_returning_servers_share() {
     let a = HttpBackend::start("alpha");
@@ -3697,7 +3698,7 @@ fn lb_slowstart_ramps_a_returning_servers_share() {
         "global\n stats socket {sock} level admin\n\
          defaults\n mode http\n timeout connect 1s\n timeout client 5s\n timeout server 5s\n\
          frontend fe\n bind 127.0.0.1:{p}\n default_backend be\n\
-         backend be\n balance roundrobin\n default-server weight 100 slowstart 60s\n\
+         backend be\n balance roundrobin\n default-server weight 100 slowstart 10s\n\
          server a {a}\n server b {b}\n",
         sock = sock.display(),
         a = a.addr,
@@ -3715,9 +3716,10 @@ fn lb_slowstart_ramps_a_returning_servers_share() {
     cmd("disable server be/a");
     assert_eq!(alphas(), 0);
     cmd("enable server be/a");
+    std::thread::sleep(Duration::from_secs(2));
     let n = alphas();
     assert!(
-        (1..=10).contains(&n),
+        (1..=15).contains(&n),
         "alpha got {n} of 40 right after its return"
     );
     let stat = cmd("show stat");
@@ -3734,5 +3736,54 @@ fn lb_slowstart_ramps_a_returning_servers_share() {
     assert!(throttle < 100, "{stat}");
     let b_row = stat.lines().find(|l| l.starts_with("be,b,")).expect("row");
     assert_eq!(b_row.split(',').nth(29), Some(""), "{stat}");
+    e.stop(Duration::ZERO);
+}
+
+/// `http-reuse` and `pool-max-conn`, counted at the server, over HTTP/1.1 and HTTP/2.
+/// Three clients one after the other, one request each: `always` sends them all on
+/// one server connection; `safe` (the default) and `aggressive` give each client's
+/// first request a connection of its own, as does `pool-max-conn 0`, which keeps none.
+/// Then three clients of two requests each: with `never` a client's connection is its
+/// own, both of its requests on it.
+#[test]
+fn lb_http_reuse_modes_share_server_connections_as_configured() {
+    let modes = ["always", "safe", "aggressive", "never", "always"];
+    let servers: Vec<HttpBackend> = modes.iter().map(|m| HttpBackend::start(m)).collect();
+    let ports: Vec<u16> = modes.iter().map(|_| free_port()).collect();
+    let mut cfg = String::from(
+        "defaults\n mode http\n timeout connect 1s\n timeout client 5s\n timeout server 5s\n",
+    );
+    for (i, m) in modes.iter().enumerate() {
+        let pool = if i == 4 { " pool-max-conn 0" } else { "" };
+        cfg.push_str(&format!(
+            "listen l{i}\n bind 127.0.0.1:{}\n http-reuse {m}\n server s {}{pool}\n",
+            ports[i], servers[i].addr
+        ));
+    }
+    let e = start_engine(&cfg);
+    let made = |version: &str, requests: usize| -> Vec<usize> {
+        let before: Vec<usize> = servers.iter().map(HttpBackend::connections).collect();
+        for p in &ports {
+            for _ in 0..3 {
+                let url = format!("http://127.0.0.1:{p}/");
+                let mut args = vec![version, "-s", "-f"];
+                args.extend(std::iter::repeat_n(url.as_str(), requests));
+                let (ok, out) = curl(&args);
+                assert!(ok, "{version}: {out}");
+            }
+        }
+        servers
+            .iter()
+            .zip(&before)
+            .map(|(s, b)| s.connections() - b)
+            .collect()
+    };
+    for version in ["--http1.1", "--http2-prior-knowledge"] {
+        let m = made(version, 1);
+        assert_eq!((m[0], m[1], m[2], m[4]), (1, 3, 3, 3), "{version}: {m:?}");
+    }
+    // (curl 7.88 cannot send a second request on an HTTP/2 connection it opened with
+    // prior knowledge: two requests per client over HTTP/1.1 only.)
+    assert_eq!(made("--http1.1", 2)[3], 3);
     e.stop(Duration::ZERO);
 }

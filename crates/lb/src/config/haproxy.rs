@@ -164,6 +164,8 @@ struct ServerDefaults {
     agent_inter: Option<Dur>,
     agent_send: Option<String>,
     slowstart: Option<Dur>,
+    /// `pool-max-conn N` (-1: no bound of its own).
+    pool_max: Option<Option<u32>>,
 }
 
 impl ServerDefaults {
@@ -211,7 +213,8 @@ impl ServerDefaults {
             agent_addr,
             agent_inter,
             agent_send,
-            slowstart
+            slowstart,
+            pool_max
         );
     }
 }
@@ -279,6 +282,7 @@ struct Draft {
     allbackups: Option<bool>,
     http_server_close: Option<bool>,
     httpclose: Option<bool>,
+    reuse: Option<HttpReuse>,
     errorfiles: std::collections::BTreeMap<u16, Return>,
     log_health_checks: Option<bool>,
     anon_acls: usize,
@@ -1475,6 +1479,7 @@ impl<'a> Parser<'a> {
                         }),
                     },
                     slowstart: sd.slowstart.filter(|d| !d.0.is_zero()),
+                    pool_max: sd.pool_max.flatten(),
                     source: place.to_string(),
                 });
             }
@@ -1940,10 +1945,17 @@ impl<'a> Parser<'a> {
                     "choosing the source address of server connections is not supported".into(),
                 )
             }
-            "http-reuse" => return Err(
-                "server connection reuse follows HTTP keep-alive; `http-reuse` is not configurable"
-                    .into(),
-            ),
+            "http-reuse" => {
+                back_only(kw)?;
+                d.reuse = Some(match w.get(1).map(|x| x.text.as_str()) {
+                    Some("never") => HttpReuse::Never,
+                    Some("safe") => HttpReuse::Safe,
+                    Some("aggressive") => HttpReuse::Aggressive,
+                    Some("always") => HttpReuse::Always,
+                    _ => return Err("`http-reuse` takes never, safe, aggressive or always".into()),
+                });
+                no_more(w, 2)?;
+            }
             "log-format" => {
                 let text = &w.get(1).ok_or("missing log format")?.text;
                 no_more(w, 2)?;
@@ -2537,6 +2549,7 @@ impl<'a> Parser<'a> {
                     http_server_close: d.http_server_close.unwrap_or(false)
                         || d.httpclose.unwrap_or(false),
                     httpclose: d.httpclose.unwrap_or(false),
+                    reuse: d.reuse.unwrap_or_default(),
                     errorfiles: backend_only(d, &d.errorfiles),
                     forwardfor: if d.kind == Kind::Backend {
                         d.forwardfor.clone().flatten()
@@ -3338,6 +3351,13 @@ fn parse_server_kws(w: &[Word], defaults: bool) -> R<ServerDefaults> {
             }
             "track" => return Err("tracking another server's checks is not supported".into()),
             "slowstart" => s.slowstart = Some(time(Some(arg(i)?))?),
+            "pool-max-conn" => {
+                let v = &arg(i)?.text;
+                s.pool_max = Some(match v.as_str() {
+                    "-1" => None,
+                    n => Some(n.parse().map_err(|_| format!("`pool-max-conn {v}`: not a count (or -1)"))?),
+                });
+            }
             "maxqueue" | "minconn" => return Err(format!("`{k}` is not implemented (the backend queue is bounded by `timeout queue`)")),
             "id" => return Err("numeric server ids are not supported".into()),
             "source" => return Err("choosing the source address is not supported".into()),

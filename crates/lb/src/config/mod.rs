@@ -842,6 +842,21 @@ pub struct CookiePersist {
     pub attr: Vec<String>,
 }
 
+/// `http-reuse never|safe|aggressive|always`: whether a request may be sent on an idle
+/// server connection another client's requests used. `never`: a connection serves one
+/// client connection only (its later requests); `safe` (HAProxy's default): a client
+/// connection's first request gets a connection of its own, the later ones may take
+/// idle ones; `aggressive` and `always`: any request may.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HttpReuse {
+    Never,
+    #[default]
+    Safe,
+    Aggressive,
+    Always,
+}
+
 /// Who makes the persistence cookie.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -1469,6 +1484,10 @@ pub struct Server {
     pub check_proxy: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<AgentCheck>,
+    /// Idle connections to the server kept for reuse at most (`pool-max-conn`; `None`:
+    /// the load balancer's own bound).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool_max: Option<u32>,
     /// After coming back from down or maintenance, the server's weight grows from
     /// nearly nothing to its own over this time (`slowstart`; not when the load
     /// balancer starts, and only for round robin, leastconn and random).
@@ -1550,6 +1569,9 @@ pub struct Backend {
     /// `option httpclose`: the client's connection too closes after each answer.
     #[serde(default)]
     pub httpclose: bool,
+    /// `http-reuse`: which idle server connections a request may take.
+    #[serde(default)]
+    pub reuse: HttpReuse,
     /// A backend's answers by status (as a frontend's), before its frontend's.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub errorfiles: std::collections::BTreeMap<u16, Return>,

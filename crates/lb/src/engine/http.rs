@@ -925,9 +925,19 @@ async fn handle_inner(
     }
     let mut info = ConnInfo::default();
     let mut attempts = 0;
+    // `http-reuse`: whether this request may take an idle connection (never: no
+    // connection is shared, each request has its own; safe, and here aggressive: not a
+    // client connection's first request).
+    let pooled = match be.cfg.reuse {
+        crate::config::HttpReuse::Never => false,
+        crate::config::HttpReuse::Safe | crate::config::HttpReuse::Aggressive => {
+            !vars.notes.first_request
+        }
+        crate::config::HttpReuse::Always => true,
+    };
     let result = loop {
         attempts += 1;
-        let got = get_conn(&be, aff, &sni, (peer, dst)).await;
+        let got = get_conn(&be, aff, &sni, (peer, dst), pooled).await;
         let (mut sender, lease, ci, reuse) = match got {
             Ok(x) => x,
             Err(e) => break Err((e, true)),
@@ -945,10 +955,20 @@ async fn handle_inner(
                 false,
             ));
         };
-        // A kept-alive connection may have been closed by the server just now: keep a
-        // copy of a body-less request to send it again on a fresh connection.
+        // A kept-alive connection may have been closed by the server just now, a new
+        // one may die unanswered (a server killed with connections in its backlog):
+        // keep a copy of a body-less request to send it again on a fresh connection
+        // (from a new one, only an idempotent method's).
         let reused = reuse != Reuse::Fresh;
-        let backup = if reuse == (Reuse::Pooled { stale: true }) && replayable {
+        let idempotent = matches!(
+            req.method().as_str(),
+            "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE"
+        );
+        let again_ok = match reuse {
+            Reuse::Pooled { stale } => stale,
+            Reuse::Fresh => idempotent,
+        };
+        let backup = if again_ok && replayable {
             Some(head_of(&req))
         } else {
             None
@@ -980,9 +1000,13 @@ async fn handle_inner(
                 // Not sent at all (the connection was not usable): send it elsewhere.
                 // Sent but broken before a response: only a body-less request on a
                 // reused connection is sent again.
-                let again = e
-                    .take_message()
-                    .or_else(|| backup.map(|h| Request::from_parts(h, full(Bytes::new()))));
+                // (Not when the server was marked down meanwhile: its sessions were
+                // shut down on purpose.)
+                let again = e.take_message().or_else(|| {
+                    backup
+                        .filter(|_| reused || be.alive(lease.idx))
+                        .map(|h| Request::from_parts(h, full(Bytes::new())))
+                });
                 if !reused && lease.server().cfg.observe.is_some() {
                     be.health_event(
                         lease.idx,
@@ -1108,7 +1132,9 @@ async fn handle_inner(
         .unwrap_or(false);
     // The server connection is reusable once this response's body has been read to
     // its end (not before: a connection still sending a body is busy).
-    let reusable = (!be.cfg.http_server_close && !server_close)
+    let reusable = (!be.cfg.http_server_close
+        && !server_close
+        && be.cfg.reuse != crate::config::HttpReuse::Never)
         .then(|| (sender, sni.get(lease.idx).cloned().flatten()));
     let (mut rparts, rbody) = resp.into_parts();
     let mut li = base.clone().at(
@@ -1225,7 +1251,8 @@ async fn handle_inner(
         let private = lease.server().cfg.proxy.is_some();
         if let (true, Some((sender, sni)), false) = (ok, reusable, private) {
             let mut pool = lock(&lease.server().shared.pool);
-            if pool.len() < POOL_MAX {
+            let max = lease.server().cfg.pool_max.map_or(POOL_MAX, |m| m as usize);
+            if pool.len() < max {
                 pool.push(PooledConn {
                     sender,
                     idle_since: Instant::now(),
@@ -1247,6 +1274,7 @@ async fn get_conn(
     aff: Affinity<'_>,
     sni: &[Option<String>],
     client: (SocketAddr, SocketAddr),
+    pooled: bool,
 ) -> Result<
     (
         hyper::client::conn::http1::SendRequest<ProxyBody>,
@@ -1260,7 +1288,7 @@ async fn get_conn(
     let lease = be.acquire(aff, &[]).await?;
     let queue_ms = t0.elapsed().as_millis() as u64;
     let name = |idx: usize| sni.get(idx).and_then(|n| n.as_deref());
-    let reused = {
+    let reused = pooled.then(|| {
         let want = name(lease.idx);
         let mut pool = lock(&lease.server().shared.pool);
         let mut found = None;
@@ -1279,8 +1307,8 @@ async fn get_conn(
         }
         pool.extend(not_yet.into_iter().rev());
         found
-    };
-    if let Some((s, stale)) = reused {
+    });
+    if let Some((s, stale)) = reused.flatten() {
         return Ok((
             s,
             lease,

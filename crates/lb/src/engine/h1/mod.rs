@@ -39,8 +39,19 @@ const IDLE_MAX: Duration = Duration::from_secs(5);
 pub struct IdleConn {
     stream: TcpStream,
     since: Instant,
+    /// The requests it carried.
+    uses: u32,
     /// The worker thread whose reactor the socket is registered with.
     worker: std::thread::ThreadId,
+}
+
+/// A server connection kept for one client connection's later requests
+/// (`http-reuse never`): another client never gets it.
+pub struct OwnConn {
+    backend: Arc<BackendRt>,
+    idx: usize,
+    stream: TcpStream,
+    uses: u32,
 }
 
 /// Sends a last answer and closes so that the client reads it: stop sending, then
@@ -67,23 +78,43 @@ async fn answer_and_close(client: &mut TcpStream, bytes: &[u8]) {
     .await;
 }
 
-/// A server connection for one request: from this worker's part of the pool when one
-/// is there, else a new one (`connect_server` retries and redispatches).
+/// A server connection for one request: the client connection's own (`http-reuse
+/// never`) or one from this worker's part of the pool when there is one (`proven`: one
+/// that carried two requests at least), else a new one (`connect_server` retries and
+/// redispatches); with the requests it carried before.
 async fn server_conn(
     be: &Arc<BackendRt>,
     aff: Affinity<'_>,
-    fresh: bool,
+    (fresh, proven, own): (bool, bool, &mut Option<OwnConn>),
     replayable: bool,
     timed: bool,
     client: (SocketAddr, SocketAddr),
-) -> Result<(TcpStream, Lease, ConnInfo, bool), ConnFail> {
+) -> Result<(TcpStream, Lease, ConnInfo, u32), ConnFail> {
     let t0 = timed.then(Instant::now);
     let lease = be.acquire(aff, &[]).await?;
     let queue_ms = t0.map_or(0, |t| t.elapsed().as_millis() as u64);
-    if !fresh {
+    let info = ConnInfo {
+        retries: 0,
+        queue_ms,
+        connect_ms: 0,
+    };
+    // The client connection's own, when it goes to the same server and is still there.
+    if let Some(c) = own.take() {
+        let same = Arc::ptr_eq(&c.backend, be) && c.idx == lease.idx;
+        if same && !fresh && still_idle(&c.stream) {
+            return Ok((c.stream, lease, info, c.uses));
+        }
+    }
+    if !fresh && be.cfg.reuse != crate::config::HttpReuse::Never {
         let me = std::thread::current().id();
         let mut pool = lock(&lease.server().shared.h1_pool);
-        while let Some(pos) = pool.iter().rposition(|c| c.worker == me) {
+        let usable = |c: &IdleConn| !proven || c.uses >= 2;
+        // This worker's own first; else one another worker kept, moved to this one.
+        while let Some(pos) = pool
+            .iter()
+            .rposition(|c| c.worker == me && usable(c))
+            .or_else(|| pool.iter().rposition(usable))
+        {
             let Some(c) = pool.remove(pos) else { break };
             // A request that could not be sent again avoids connections that may have
             // been closed by the server meanwhile.
@@ -93,18 +124,20 @@ async fn server_conn(
             if !still_idle(&c.stream) {
                 continue;
             }
-            drop(pool);
-            let info = ConnInfo {
-                retries: 0,
-                queue_ms,
-                connect_ms: 0,
+            let stream = match c.worker == me {
+                true => c.stream,
+                false => match c.stream.into_std().and_then(TcpStream::from_std) {
+                    Ok(s) => s,
+                    Err(_) => continue,
+                },
             };
-            return Ok((c.stream, lease, info, true));
+            drop(pool);
+            return Ok((stream, lease, info, c.uses));
         }
     }
     let (s, lease, mut info) = connect_server(be, aff, Some(lease), client).await?;
     info.queue_ms += queue_ms;
-    Ok((s, lease, info, false))
+    Ok((s, lease, info, 0))
 }
 
 /// Whether a pooled server connection can carry another request: nothing arrived on it
@@ -123,11 +156,21 @@ fn still_idle(s: &TcpStream) -> bool {
 
 /// Returns a server connection to the pool, closing those idle for longer than
 /// [`IDLE_MAX`] (servers close theirs after a while too).
-fn give_back(lease: &Lease, stream: TcpStream) {
+fn give_back(lease: &Lease, stream: TcpStream, uses: u32, own: &mut Option<OwnConn>) {
     // A connection that told the server its client (PROXY protocol) is that client's.
     if lease.server().cfg.proxy.is_some() {
         return;
     }
+    if lease.backend.cfg.reuse == crate::config::HttpReuse::Never {
+        *own = Some(OwnConn {
+            backend: lease.backend.clone(),
+            idx: lease.idx,
+            stream,
+            uses,
+        });
+        return;
+    }
+    let max = lease.server().cfg.pool_max.map_or(POOL_MAX, |m| m as usize);
     let now = Instant::now();
     let mut pool = lock(&lease.server().shared.h1_pool);
     // Kept in the order they were given back: the oldest are at the front.
@@ -137,10 +180,11 @@ fn give_back(lease: &Lease, stream: TcpStream) {
     {
         pool.pop_front();
     }
-    if pool.len() < POOL_MAX {
+    if pool.len() < max {
         pool.push_back(IdleConn {
             stream,
             since: now,
+            uses,
             worker: std::thread::current().id(),
         });
     }
@@ -160,6 +204,7 @@ pub async fn session(
     let mut cbuf = BytesMut::with_capacity(8192);
     let mut sbuf = BytesMut::new();
     let mut first_request = true;
+    let mut own = None;
     loop {
         // `timeout http-request` (else `client`) bounds a head once started; between
         // requests the client has `timeout http-keep-alive` (else the former) to start
@@ -224,7 +269,7 @@ pub async fn session(
             &mut client,
             peer,
             (&mut cbuf, &mut sbuf),
-            &mut sess,
+            (&mut sess, &mut own),
             req,
         )
         .await;
@@ -520,7 +565,7 @@ async fn exchange(
     client: &mut TcpStream,
     peer: SocketAddr,
     bufs: (&mut BytesMut, &mut BytesMut),
-    sess: &mut super::rules::Session,
+    (sess, own): (&mut super::rules::Session, &mut Option<OwnConn>),
     req: ReqHead,
 ) -> Next {
     let sess_addrs = sess.addrs();
@@ -566,7 +611,7 @@ async fn exchange(
         peer,
         bufs,
         &mut vars,
-        &mut routed,
+        (&mut routed, own),
         &req,
         &trace,
     )
@@ -689,7 +734,7 @@ async fn exchange_inner(
     peer: SocketAddr,
     (cbuf, sbuf): (&mut BytesMut, &mut BytesMut),
     vars: &mut TxnVars<'_>,
-    routed: &mut Option<Arc<BackendRt>>,
+    (routed, own): (&mut Option<Arc<BackendRt>>, &mut Option<OwnConn>),
     req: &ReqHead,
     trace: &Trace<'_>,
 ) -> Next {
@@ -890,17 +935,22 @@ async fn exchange_inner(
     }
     let mut info = ConnInfo::default();
     let mut attempts = 0u32;
-    let mut fresh = upgrade.is_some();
+    // `http-reuse safe`: a client connection's first request is not sent on a
+    // connection another client used; `aggressive`: only on one that carried two
+    // requests at least.
+    let first = vars.notes.first_request;
+    let mut fresh = upgrade.is_some() || (be.cfg.reuse == crate::config::HttpReuse::Safe && first);
+    let proven = be.cfg.reuse == crate::config::HttpReuse::Aggressive && first;
     let mut bytes_in = 0u64;
     // Connect, send the head and the body, read the response head. A reused connection
     // that the server closed before answering is replaced when the request can be sent
     // again.
-    let (mut server, lease, resp, tr, mut kill) = loop {
+    let (server, lease, resp, tr, mut kill, uses) = loop {
         attempts += 1;
-        let (mut server, lease, ci, reused) = match server_conn(
+        let (mut server, lease, ci, uses) = match server_conn(
             &be,
             aff,
-            fresh,
+            (fresh, proven, &mut *own),
             replayable,
             logging,
             (
@@ -978,11 +1028,21 @@ async fn exchange_inner(
                     resp,
                     t.map_or(0, |t| t.elapsed().as_millis()),
                     kill,
+                    uses,
                 )
             }
             Err(e) => e,
         };
-        if reused
+        // Nothing came back: sent again on a new connection (perhaps to another server)
+        // when it can be — a connection that carried requests before may have been
+        // closed by the server meanwhile; a new one that dies unanswered (a server
+        // killed with connections in its backlog) is retried for idempotent methods,
+        // unless the server was marked down meanwhile.
+        let idempotent = matches!(
+            req.method(),
+            "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE"
+        );
+        if (uses > 0 || (idempotent && be.alive(lease.idx)))
             && replayable
             && matches!(e, HeadError::Closed | HeadError::Io)
             && attempts <= be.cfg.retries + 1
@@ -1167,11 +1227,19 @@ async fn exchange_inner(
             rframing = Framing::Empty;
         }
     }
+    // The whole answer in hand: the server connection can take another request (the
+    // next one of this client, already on its way) while this answer is written.
+    let mut server = Some(server);
+    if rframing == Framing::Empty && server_keeps && sbuf.is_empty() {
+        if let Some(s) = server.take() {
+            give_back(&lease, s, uses + 1, own);
+        }
+    }
     let mut moved = write_all(client, &out, client_idle).await.map(|()| 0);
     let mut killed = false;
-    if moved.is_ok() {
+    if let (true, Some(server)) = (moved.is_ok(), server.as_mut()) {
         let body = forward_body(
-            &mut server,
+            server,
             sbuf,
             client,
             rframing,
@@ -1207,8 +1275,10 @@ async fn exchange_inner(
         bytes_out,
         term,
     );
-    if moved.is_ok() && server_keeps && rframing != Framing::Close && sbuf.is_empty() {
-        give_back(&lease, server);
+    if let Some(server) = server
+        .filter(|_| moved.is_ok() && server_keeps && rframing != Framing::Close && sbuf.is_empty())
+    {
+        give_back(&lease, server, uses + 1, own);
     }
     match moved {
         Ok(_) if client_stays => Next::KeepAlive,
