@@ -3787,3 +3787,51 @@ fn lb_http_reuse_modes_share_server_connections_as_configured() {
     assert_eq!(made("--http1.1", 2)[3], 3);
     e.stop(Duration::ZERO);
 }
+
+/// `track`: a server with no checks of its own follows the one it tracks, in its own
+/// backend or another (here through a chain of two): down with it, its traffic going
+/// to the other server, and up again with it; `show stat` tells whom it tracks.
+#[test]
+fn lb_tracking_servers_follow_the_server_they_track() {
+    let mut a = HttpBackend::start("alpha");
+    let b = HttpBackend::start("bravo");
+    let a_addr = a.addr;
+    let (p, q) = (free_port(), free_port());
+    let cfg = format!(
+        "defaults\n mode http\n timeout connect 1s\n timeout client 5s\n timeout server 5s\n\
+         backend db\n server a {a_addr} check inter 100 rise 1 fall 1\n server b {b} check inter 100\n\
+         backend db-ro\n server a {a_addr} track db/a\n server b {b} track db/b\n\
+         listen ro\n bind 127.0.0.1:{p}\n server a {a_addr} track db-ro/a\n server b {b} track db/b\n\
+         frontend rw\n bind 127.0.0.1:{q}\n default_backend db-ro\n",
+        b = b.addr
+    );
+    let e = start_engine(&cfg);
+    let all = |want: &str| {
+        ["db", "db-ro", "ro"]
+            .iter()
+            .all(|be| status(&e, be, "a") == want)
+    };
+    assert!(wait_until(Duration::from_secs(5), || all("UP")));
+    let names = |port: u16| {
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..6 {
+            seen.insert(curl(&["-s", &format!("http://127.0.0.1:{port}/")]).1);
+        }
+        seen.into_iter().collect::<Vec<_>>().join(",")
+    };
+    assert_eq!(names(p), "alpha,bravo");
+    a.kill(false);
+    assert!(wait_until(Duration::from_secs(5), || all("DOWN")));
+    assert_eq!(names(p), "bravo");
+    assert_eq!(names(q), "bravo");
+    let stats = halo_lb::engine::stats::snapshot(e.shared());
+    let row = stats
+        .iter()
+        .find(|r| r.pxname == "ro" && r.svname == "a")
+        .expect("row");
+    assert_eq!(row.tracked, "db-ro/a");
+    let _a = HttpBackend::start_on("alpha", a_addr).expect("alpha again");
+    assert!(wait_until(Duration::from_secs(5), || all("UP")));
+    assert_eq!(names(q), "alpha,bravo");
+    e.stop(Duration::ZERO);
+}

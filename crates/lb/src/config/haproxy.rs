@@ -166,6 +166,7 @@ struct ServerDefaults {
     slowstart: Option<Dur>,
     /// `pool-max-conn N` (-1: no bound of its own).
     pool_max: Option<Option<u32>>,
+    track: Option<String>,
 }
 
 impl ServerDefaults {
@@ -214,7 +215,8 @@ impl ServerDefaults {
             agent_inter,
             agent_send,
             slowstart,
-            pool_max
+            pool_max,
+            track
         );
     }
 }
@@ -1480,6 +1482,10 @@ impl<'a> Parser<'a> {
                     },
                     slowstart: sd.slowstart.filter(|d| !d.0.is_zero()),
                     pool_max: sd.pool_max.flatten(),
+                    track: sd.track.as_ref().map(|t| match t.contains('/') {
+                        true => t.clone(),
+                        false => format!("{}/{t}", d.name),
+                    }),
                     source: place.to_string(),
                 });
             }
@@ -2811,6 +2817,15 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
             }
         }
         for s in &b.server {
+            if let Some(t) = &s.track {
+                if let Err(why) = track_chain(cfg, &b.name, s) {
+                    e(
+                        &s.source,
+                        "server",
+                        format!("`{}` tracks `{t}`: {why}", s.name),
+                    );
+                }
+            }
             if s.weight > 256 {
                 e(
                     &s.source,
@@ -2828,6 +2843,38 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
         }
     }
     errs
+}
+
+/// Whether server `s` of backend `be` may track what it tracks: the chain of tracked
+/// servers exists, has no loop, and ends at a server with health checks; a tracking
+/// server has none of its own.
+fn track_chain(cfg: &Config, be: &str, s: &Server) -> Result<(), String> {
+    if s.check {
+        return Err("a server cannot have checks and track another's at the same time".into());
+    }
+    let mut seen = vec![format!("{be}/{}", s.name)];
+    let mut next = s.track.clone();
+    while let Some(t) = next {
+        if seen.contains(&t) {
+            return Err(format!(
+                "the tracking goes round ({} -> {t})",
+                seen.join(" -> ")
+            ));
+        }
+        let (b, n) = t.split_once('/').ok_or("not BACKEND/SERVER")?;
+        let target = cfg
+            .backends
+            .iter()
+            .find(|x| x.name == b)
+            .and_then(|x| x.server.iter().find(|x| x.name == n))
+            .ok_or_else(|| format!("no server `{n}` in backend `{b}`"))?;
+        if target.check {
+            return Ok(());
+        }
+        seen.push(t);
+        next = target.track.clone();
+    }
+    Err("the servers it tracks have no health checks".into())
 }
 
 /// The userlists ACLs name in `http_auth()` that the configuration does not define.
@@ -3349,7 +3396,8 @@ fn parse_server_kws(w: &[Word], defaults: bool) -> R<ServerDefaults> {
             "resolvers" | "init-addr" | "resolve-prefer" => {
                 return Err("DNS resolution at run time is not supported; addresses are resolved once at load".into())
             }
-            "track" => return Err("tracking another server's checks is not supported".into()),
+            "track" if defaults => return Err("`track` names one server: it belongs on a `server` line".into()),
+            "track" => s.track = Some(arg(i)?.text.clone()),
             "slowstart" => s.slowstart = Some(time(Some(arg(i)?))?),
             "pool-max-conn" => {
                 let v = &arg(i)?.text;
@@ -4892,6 +4940,38 @@ mod tests {
         let e =
             errs("backend b\n server a 127.0.0.1:1 agent-check agent-addr db.local agent-port 1\n");
         assert!(e.iter().any(|x| x.contains("not an IP address")), "{e:?}");
+    }
+
+    #[test]
+    fn tracking_is_checked() {
+        let c = ok("backend a\n server s 127.0.0.1:1 check\n server t 127.0.0.1:2 track s\nbackend b\n server u 127.0.0.1:1 track a/t\n");
+        assert_eq!(c.backends[0].server[1].track.as_deref(), Some("a/s"));
+        assert_eq!(c.backends[1].server[0].track.as_deref(), Some("a/t"));
+        for (cfg, why) in [
+            (
+                "backend a\n server s 127.0.0.1:1 check track a/t\n server t 127.0.0.1:2 check\n",
+                "checks and track",
+            ),
+            (
+                "backend a\n server s 127.0.0.1:1 track b/x\n",
+                "no server `x` in backend `b`",
+            ),
+            (
+                "backend a\n server s 127.0.0.1:1 track t\n server t 127.0.0.1:2 track s\n",
+                "goes round",
+            ),
+            (
+                "backend a\n server s 127.0.0.1:1 track t\n server t 127.0.0.1:2\n",
+                "have no health checks",
+            ),
+            (
+                "backend a\n default-server track t\n server t 127.0.0.1:2\n",
+                "belongs on a `server` line",
+            ),
+        ] {
+            let e = errs(cfg);
+            assert!(e.iter().any(|x| x.contains(why)), "{cfg}: {e:?}");
+        }
     }
 
     #[test]

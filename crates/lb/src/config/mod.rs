@@ -1484,6 +1484,10 @@ pub struct Server {
     pub check_proxy: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<AgentCheck>,
+    /// `track [BACKEND/]SERVER`: the server is up or down as that one is (its checks
+    /// decide for both); `BACKEND/SERVER`, the backend filled in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub track: Option<String>,
     /// Idle connections to the server kept for reuse at most (`pool-max-conn`; `None`:
     /// the load balancer's own bound).
     #[serde(default, skip_serializing_if = "Option::is_none")]

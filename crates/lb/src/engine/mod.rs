@@ -765,6 +765,7 @@ fn build(
             &tables,
         )));
     }
+    wire_trackers(&backends);
     let find = |n: &str| backends.iter().find(|b| b.cfg.name == n).cloned();
     let mut frontends = Vec::new();
     let auth = Arc::new(state::Auth::new(config.userlists.clone()));
@@ -1410,6 +1411,55 @@ async fn check_loop(be: Arc<BackendRt>, i: usize, n: usize, spread: u8) {
             h.next_interval(&cp)
         };
         tokio::time::sleep(spread_interval(next, spread)).await;
+    }
+}
+
+/// Tells each server which servers track it (`track`), and starts each tracking server
+/// as up or down as the checked server at the end of its chain.
+fn wire_trackers(backends: &[Arc<BackendRt>]) {
+    let find = |t: &str| {
+        let (b, n) = t.split_once('/')?;
+        let be = backends.iter().find(|x| x.cfg.name == b)?;
+        let j = be.servers.iter().position(|s| s.cfg.name == n)?;
+        Some((be, j))
+    };
+    for be in backends {
+        let lists = be
+            .servers
+            .iter()
+            .map(|s| {
+                let me = format!("{}/{}", be.cfg.name, s.cfg.name);
+                backends
+                    .iter()
+                    .flat_map(|o| {
+                        o.servers
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, t)| t.cfg.track.as_deref() == Some(me.as_str()))
+                            .map(move |(j, _)| (Arc::downgrade(o), j))
+                    })
+                    .collect()
+            })
+            .collect();
+        let _ = be.trackers.set(lists);
+    }
+    for be in backends {
+        for s in &be.servers {
+            let mut at = s.cfg.track.as_deref().and_then(find);
+            // Validation bounds the chain; so does the number of servers here.
+            for _ in 0..backends.iter().map(|b| b.servers.len()).sum::<usize>() {
+                match at {
+                    Some((b, j)) if b.servers[j].cfg.track.is_some() => {
+                        at = b.servers[j].cfg.track.as_deref().and_then(find);
+                    }
+                    _ => break,
+                }
+            }
+            if let Some((b, j)) = at {
+                let up = b.servers[j].shared.up.load(Relaxed);
+                s.shared.up.store(up, Relaxed);
+            }
+        }
     }
 }
 

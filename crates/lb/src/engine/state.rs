@@ -194,12 +194,16 @@ impl ServerShared {
     }
 
     /// "UP", "DOWN", "MAINT", "DRAIN", "UP 1/3" (going down), "DOWN 1/2" (going up),
-    /// "DOWN (agent)", "no check".
-    pub fn status_text(&self, checked: bool) -> String {
+    /// "DOWN (agent)", "no check"; a server that tracks another is "UP" or "DOWN" as
+    /// that one.
+    pub fn status_text(&self, checked: bool, tracks: bool) -> String {
         match self.admin() {
             Admin::Maint => return "MAINT".into(),
             Admin::Drain if self.up.load(Relaxed) => return "DRAIN".into(),
             _ => {}
+        }
+        if tracks {
+            return if self.up.load(Relaxed) { "UP" } else { "DOWN" }.into();
         }
         if self.held.load(Relaxed) && self.up.load(Relaxed) {
             return "DRAIN".into();
@@ -259,10 +263,16 @@ pub struct BackendRt {
     pub tells_clients: bool,
     /// The `stick` rules with their tables.
     pub stick: Vec<StickRt>,
+    /// For each server, the servers that track it (`track`), in any backend: they go
+    /// down and up with it. Set once the generation's backends are all made.
+    pub trackers: std::sync::OnceLock<Vec<Trackers>>,
     /// Its algorithm weighs servers at each choice (round robin, leastconn, random):
     /// a server's `slowstart` then ramps its weight.
     pub ramps: bool,
 }
+
+/// The servers that track one server: their backends and their places there.
+pub type Trackers = Vec<(std::sync::Weak<BackendRt>, usize)>;
 
 /// A backend's `stick` rule with its table.
 pub struct StickRt {
@@ -365,6 +375,7 @@ impl BackendRt {
             tells_clients: cfg.server.iter().any(|s| s.proxy.is_some()),
             kills_sessions,
             stick,
+            trackers: std::sync::OnceLock::new(),
             ramps: matches!(
                 cfg.balance,
                 crate::config::Balance::Roundrobin
@@ -609,6 +620,22 @@ impl BackendRt {
     }
 
     pub fn apply_change(&self, i: usize, change: Change, why: &str) {
+        let s = &self.servers[i];
+        let was_up = s.shared.up.load(Relaxed);
+        self.apply_own_change(i, change, why);
+        // The servers that track this one follow it.
+        if was_up != s.shared.up.load(Relaxed) {
+            let via = format!("via {}/{}", self.cfg.name, s.cfg.name);
+            let list = self.trackers.get().and_then(|t| t.get(i));
+            for (be, j) in list.into_iter().flatten() {
+                if let Some(be) = be.upgrade() {
+                    be.apply_change(*j, change, &via);
+                }
+            }
+        }
+    }
+
+    fn apply_own_change(&self, i: usize, change: Change, why: &str) {
         let s = &self.servers[i];
         match change {
             Change::None => {}

@@ -53,6 +53,8 @@ pub struct Row {
     pub sid: usize,
     /// A server in its `slowstart`: the share of its weight it has, in percent.
     pub throttle: Option<u8>,
+    /// The server it tracks (`BACKEND/SERVER`).
+    pub tracked: String,
 }
 
 /// The numbers of a configuration's proxies, frontends' and backends' in their order:
@@ -170,7 +172,8 @@ pub fn snapshot(shared: &Shared) -> Vec<Row> {
                     eresp: sh.stats.eresp.load(Relaxed),
                     wretr: sh.stats.wretr.load(Relaxed),
                     wredis: sh.stats.wredis.load(Relaxed),
-                    status: sh.status_text(sv.cfg.check),
+                    status: sh.status_text(sv.cfg.check, sv.cfg.track.is_some()),
+                    tracked: sv.cfg.track.clone().unwrap_or_default(),
                     weight: sh.weight.load(Relaxed) as u64,
                     act: u64::from(!sv.cfg.backup),
                     bck: u64::from(sv.cfg.backup),
@@ -246,7 +249,7 @@ pub fn csv(rows: &[Row]) -> String {
         let blank_srv = r.kind != 2;
         let _ = writeln!(
             s,
-            "{},{},{},{},{},{},{},{},{},{},{},,{},{},{},{},{},{},{},{},{},{},{},{},,,{pid},{},{},{},{},,{},,,,{},{},{},{},{},{},{},{},{},,,,{},,,",
+            "{},{},{},{},{},{},{},{},{},{},{},,{},{},{},{},{},{},{},{},{},{},{},{},,,{pid},{},{},{},{},{},{},,,,{},{},{},{},{},{},{},{},{},,,,{},,,",
             r.pxname,
             r.svname,
             if r.kind == 0 { String::new() } else { r.qcur.to_string() },
@@ -274,6 +277,7 @@ pub fn csv(rows: &[Row]) -> String {
             r.sid,
             r.throttle.map(|t| t.to_string()).unwrap_or_default(),
             r.lbtot,
+            r.tracked,
             r.kind,
             r.check_status,
             r.check_code,
