@@ -3466,7 +3466,8 @@ impl SessionApp {
 /// req.cook(JSESSIONID)` + `stick store-response res.cook(JSESSIONID)` in a `type
 /// string` table): the server that opened a session gets every request of it, over
 /// HTTP/1.1 and HTTP/2, though round robin alternates; `show table` lists each session
-/// with its server (`server_id`, `server_key`); when that server is gone the session
+/// with its server (`server_id`, its `id` when it has one, and `server_key`); when that
+/// server is gone the session
 /// goes to the other (`option redispatch`) and stays there after it comes back.
 #[test]
 fn lb_stick_tables_keep_application_sessions_on_their_server() {
@@ -3483,7 +3484,7 @@ fn lb_stick_tables_keep_application_sessions_on_their_server() {
          stick-table type string len 32 size 1k expire 30m\n\
          stick on req.cook(JSESSIONID)\n\
          stick store-response res.cook(JSESSIONID)\n\
-         server a 127.0.0.1:{pa}\n server b 127.0.0.1:{pb}\n",
+         server a 127.0.0.1:{pa}\n server b 127.0.0.1:{pb} id 7\n",
         sock = sock.display(),
     );
     let e = start_engine(&cfg);
@@ -3527,10 +3528,11 @@ fn lb_stick_tables_keep_application_sessions_on_their_server() {
     }
     let table = admin_command(&sock, "show table app").expect("show table");
     for s in &sessions {
+        // b's number is its own (`id 7`).
         let (id, key) = if s.starts_with("alpha") {
             (1, "a")
         } else {
-            (2, "b")
+            (7, "b")
         };
         assert!(
             table.lines().any(|l| l.contains(&format!("key={s} "))

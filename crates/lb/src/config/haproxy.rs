@@ -167,6 +167,7 @@ struct ServerDefaults {
     /// `pool-max-conn N` (-1: no bound of its own).
     pool_max: Option<Option<u32>>,
     track: Option<String>,
+    id: Option<u32>,
 }
 
 impl ServerDefaults {
@@ -216,7 +217,8 @@ impl ServerDefaults {
             agent_send,
             slowstart,
             pool_max,
-            track
+            track,
+            id
         );
     }
 }
@@ -1482,6 +1484,7 @@ impl<'a> Parser<'a> {
                     },
                     slowstart: sd.slowstart.filter(|d| !d.0.is_zero()),
                     pool_max: sd.pool_max.flatten(),
+                    id: sd.id,
                     track: sd.track.as_ref().map(|t| match t.contains('/') {
                         true => t.clone(),
                         false => format!("{}/{t}", d.name),
@@ -2816,6 +2819,19 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
                 e(&r.source, "stick", format!("unknown ACL `{acl}`"));
             }
         }
+        let ids = b.server_ids();
+        for (k, s) in b.server.iter().enumerate() {
+            if ids[..k].contains(&ids[k]) {
+                e(
+                    &s.source,
+                    "server",
+                    format!(
+                        "`{}`: id {} is another server's in `{}`",
+                        s.name, ids[k], b.name
+                    ),
+                );
+            }
+        }
         for s in &b.server {
             if let Some(t) = &s.track {
                 if let Err(why) = track_chain(cfg, &b.name, s) {
@@ -3407,7 +3423,16 @@ fn parse_server_kws(w: &[Word], defaults: bool) -> R<ServerDefaults> {
                 });
             }
             "maxqueue" | "minconn" => return Err(format!("`{k}` is not implemented (the backend queue is bounded by `timeout queue`)")),
-            "id" => return Err("numeric server ids are not supported".into()),
+            "id" if defaults => return Err("`id` numbers one server: it belongs on a `server` line".into()),
+            "id" => {
+                let v = &arg(i)?.text;
+                s.id = Some(
+                    v.parse()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| format!("`id {v}`: not a positive number"))?,
+                );
+            }
             "source" => return Err("choosing the source address is not supported".into()),
             "init-state" => return Err("`init-state` is not supported: servers start up and one failed check marks them down".into()),
             o => {
@@ -4940,6 +4965,23 @@ mod tests {
         let e =
             errs("backend b\n server a 127.0.0.1:1 agent-check agent-addr db.local agent-port 1\n");
         assert!(e.iter().any(|x| x.contains("not an IP address")), "{e:?}");
+    }
+
+    #[test]
+    fn server_ids_skip_the_numbers_given() {
+        let c = ok("backend a\n server s 127.0.0.1:1 id 2\n server t 127.0.0.1:2\n server u 127.0.0.1:3\n server v 127.0.0.1:4 id 9\n");
+        assert_eq!(c.backends[0].server_ids(), [2, 1, 3, 9]);
+        let e = errs("backend a\n server s 127.0.0.1:1 id 1\n server t 127.0.0.1:2 id 1\n");
+        assert!(
+            e.iter()
+                .any(|x| x.contains("t.cfg:3") && x.contains("id 1 is another server's")),
+            "{e:?}"
+        );
+        let e = errs("backend a\n server s 127.0.0.1:1 id 0\n");
+        assert!(
+            e.iter().any(|x| x.contains("not a positive number")),
+            "{e:?}"
+        );
     }
 
     #[test]

@@ -842,6 +842,27 @@ pub struct CookiePersist {
     pub attr: Vec<String>,
 }
 
+impl Backend {
+    /// The servers' numbers: those given (`id N`), the others numbered from 1 in order,
+    /// skipping the numbers given.
+    pub fn server_ids(&self) -> Vec<u32> {
+        let given: Vec<u32> = self.server.iter().filter_map(|s| s.id).collect();
+        let mut next = 0;
+        self.server
+            .iter()
+            .map(|s| {
+                s.id.unwrap_or_else(|| {
+                    next += 1;
+                    while given.contains(&next) {
+                        next += 1;
+                    }
+                    next
+                })
+            })
+            .collect()
+    }
+}
+
 /// `http-reuse never|safe|aggressive|always`: whether a request may be sent on an idle
 /// server connection another client's requests used. `never`: a connection serves one
 /// client connection only (its later requests); `safe` (HAProxy's default): a client
@@ -1484,6 +1505,10 @@ pub struct Server {
     pub check_proxy: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<AgentCheck>,
+    /// Its number in the backend (`id N`; otherwise numbered in order, skipping the
+    /// numbers given): `sid` in `show stat`, `server_id` in stick tables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<u32>,
     /// `track [BACKEND/]SERVER`: the server is up or down as that one is (its checks
     /// decide for both); `BACKEND/SERVER`, the backend filled in.
     #[serde(default, skip_serializing_if = "Option::is_none")]

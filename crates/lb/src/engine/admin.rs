@@ -536,6 +536,7 @@ fn servers_state(g: &super::Generation, only: &[&str]) -> String {
         if !only.is_empty() && !only.contains(&be.cfg.name.as_str()) {
             continue;
         }
+        let sids = &be.server_ids;
         for (i, sv) in be.servers.iter().enumerate() {
             let sh = &sv.shared;
             let admin = sh.admin();
@@ -563,14 +564,16 @@ fn servers_state(g: &super::Generation, only: &[&str]) -> String {
             let cp = &sv.cfg.check_params;
             let agent = sv.cfg.agent.as_ref();
             s.push_str(&format!(
-                "{id} {} {} {} {} {op} {adm} {} {} {} {status} {result} {health} {state} 0 0 0 - {} - {} {} {} {} {}\n",
+                "{id} {} {} {} {} {op} {adm} {} {} {} {status} {result} {health} {state} 0 {} {} - {} - {} {} {} {} {}\n",
                 be.cfg.name,
-                i + 1,
+                sids[i],
                 sv.cfg.name,
                 sv.cfg.addr.ip(),
                 sh.weight.load(Relaxed),
                 sv.cfg.weight,
                 lock(&sh.last_change).elapsed().as_secs(),
+                u8::from(be.cfg.id.is_some()),
+                u8::from(sv.cfg.id.is_some()),
                 sv.cfg.addr.port(),
                 u8::from(sv.tls.is_some()),
                 cp.port.unwrap_or(0),

@@ -266,6 +266,8 @@ pub struct BackendRt {
     /// For each server, the servers that track it (`track`), in any backend: they go
     /// down and up with it. Set once the generation's backends are all made.
     pub trackers: std::sync::OnceLock<Vec<Trackers>>,
+    /// The servers' numbers (`id`, else their order).
+    pub server_ids: Vec<u32>,
     /// Its algorithm weighs servers at each choice (round robin, leastconn, random):
     /// a server's `slowstart` then ramps its weight.
     pub ramps: bool,
@@ -376,6 +378,7 @@ impl BackendRt {
             kills_sessions,
             stick,
             trackers: std::sync::OnceLock::new(),
+            server_ids: cfg.server_ids(),
             ramps: matches!(
                 cfg.balance,
                 crate::config::Balance::Roundrobin
@@ -449,7 +452,7 @@ impl BackendRt {
             st.table.stick(
                 k,
                 super::table::StuckTo {
-                    id: i as u32 + 1,
+                    id: self.server_ids[i],
                     name: self.servers[i].cfg.name.as_str().into(),
                 },
             );

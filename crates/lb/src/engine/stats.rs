@@ -146,6 +146,7 @@ pub fn snapshot(shared: &Shared) -> Vec<Row> {
             let mut act = 0;
             let mut bck = 0;
             let mut tw = 0;
+            let sids = &b.server_ids;
             for (i, sv) in b.servers.iter().enumerate() {
                 let sh = &sv.shared;
                 let alive = b.alive(i);
@@ -197,7 +198,7 @@ pub fn snapshot(shared: &Shared) -> Vec<Row> {
                     addr: sv.cfg.addr.to_string(),
                     mode: b.cfg.mode.to_string(),
                     iid,
-                    sid: i + 1,
+                    sid: sids[i] as usize,
                     throttle: sh.slow_share(sv.cfg.slowstart).map(|f| (f * 100.0) as u8),
                     ..Default::default()
                 });
