@@ -287,6 +287,7 @@ struct Draft {
     http_server_close: Option<bool>,
     httpclose: Option<bool>,
     reuse: Option<HttpReuse>,
+    buffer_request: Option<bool>,
     errorfiles: std::collections::BTreeMap<u16, Return>,
     log_health_checks: Option<bool>,
     anon_acls: usize,
@@ -2254,12 +2255,27 @@ impl<'a> Parser<'a> {
             // Counters are always updated continuously.
             "contstats" => no_more(args, 0)?,
             "httpclose" => boolean(&mut d.httpclose)?,
+            "http-buffer-request" => {
+                // (Read before the frontend's rules; a backend alone has none.)
+                if !k.has_front() {
+                    return Err("`option http-buffer-request` is honoured in a frontend, listen or defaults section, where the body is waited for before the rules: set it there".into());
+                }
+                boolean(&mut d.buffer_request)?;
+                if on {
+                    let place = d.source.clone();
+                    self.warn(
+                        &place,
+                        "option http-buffer-request",
+                        "bodies are waited for from HTTP/1 clients on plain listeners; those of HTTP/2 and TLS clients are passed on as they come (req.body has no value for them)",
+                    );
+                }
+            }
             "forceclose" => return Err("`option forceclose` was removed from HAProxy; use `option httpclose`".into()),
             "http-use-htx" | "http-tunnel" | "http-pretend-keepalive" => {
                 return Err(format!("`option {name}` is obsolete in HAProxy 2.x and not supported"))
             }
             "abortonclose" | "persist" | "prefer-last-server" | "nolinger" | "logasap" | "accept-invalid-http-request"
-            | "accept-invalid-http-response" | "checkcache" | "http-buffer-request" | "independent-streams"
+            | "accept-invalid-http-response" | "checkcache" | "independent-streams"
             | "socket-stats" | "transparent" | "http-no-delay"
             | "http-ignore-probes" | "tcp-smart-connect" => {
                 return Err(format!("`option {name}` is not implemented"))
@@ -2438,6 +2454,7 @@ impl<'a> Parser<'a> {
                         tcp_request: d.tcp_rules.clone(),
                         inspect_delay: d.inspect_delay,
                         httpclose: d.httpclose.unwrap_or(false),
+                        buffer_request: d.buffer_request.unwrap_or(false),
                         errorfiles: d.errorfiles.clone(),
                         redirect: d.redirect_rules.clone(),
                         monitor_uri: d.monitor_uri.clone(),

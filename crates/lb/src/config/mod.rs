@@ -1132,6 +1132,10 @@ pub struct Frontend {
     /// `option httpclose`: each connection closes after one answer, both sides.
     #[serde(default)]
     pub httpclose: bool,
+    /// `option http-buffer-request`: a request's body (of a known length that fits
+    /// the buffer) is waited for before the rules, which read it (`req.body`).
+    #[serde(default)]
+    pub buffer_request: bool,
     /// The answers sent instead of HAProxy's pages, by status: `errorfile CODE FILE`
     /// (the file's answer, read with the configuration), `errorfiles SECTION`,
     /// `errorloc`, `http-error status CODE ...`.

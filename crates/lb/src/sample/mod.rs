@@ -125,6 +125,9 @@ pub struct TxnNotes {
     /// `(response, slot, value)`.
     pub captures: Vec<(bool, usize, String)>,
     pub first_request: bool,
+    /// The request's body, when `option http-buffer-request` waited for it, and the
+    /// size the request announced.
+    pub body: Option<(bytes::Bytes, u64)>,
 }
 
 impl TxnNotes {
@@ -386,6 +389,10 @@ pub enum MsgFetch {
     ReqSslSni,
     /// How many bytes of the client's first data were read (`req.len`).
     ReqLen,
+    /// The request's body as `option http-buffer-request` waited for it: `req.body`,
+    /// `req.body_len` (what was read), `req.body_size` (what the request announced),
+    /// `req.body_param([NAME])` (a field of a form-encoded body).
+    ReqBody(BodyWhat),
     /// `req.cook([NAME])` and its kin: cookies of the request's `Cookie` lines (or, with
     /// `response`, the first pair of each `Set-Cookie` line): the last value of NAME
     /// (without a name, the first cookie's), their count, or the value as an integer.
@@ -435,6 +442,15 @@ pub enum MsgFetch {
     /// The user named by the request's Basic credentials, once checked against the
     /// `userlist` (`http_auth_user`... of HAProxy 2.6: the name sent).
     HttpAuthUser,
+}
+
+/// What of a buffered request body a fetch reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyWhat {
+    Bytes,
+    Len,
+    Size,
+    Param(Option<String>),
 }
 
 /// The answers a fetch needs from the request, the response and the connection.
@@ -521,6 +537,26 @@ impl Expr {
                         crate::config::TimeoutKind::Tunnel => MsgFetch::BeTimeout { tunnel: true },
                         crate::config::TimeoutKind::Client => MsgFetch::FeClientTimeout,
                     })?,
+                }
+            }
+            // The body `option http-buffer-request` waited for.
+            Fetch::Msg(MsgFetch::ReqBody(what)) => {
+                let (body, size) = vars.notes()?.body.as_ref()?;
+                match what {
+                    BodyWhat::Bytes => Value::Bin(body.to_vec()),
+                    BodyWhat::Len => Value::Int(body.len() as i64),
+                    BodyWhat::Size => Value::Int(*size as i64),
+                    BodyWhat::Param(name) => {
+                        let text = String::from_utf8_lossy(body);
+                        let mut fields = text
+                            .split('&')
+                            .map(|kv| kv.split_once('=').unwrap_or((kv, "")));
+                        let v = match name {
+                            None => fields.next().map(|(_, v)| v),
+                            Some(n) => fields.find(|(k, _)| k == n).map(|(_, v)| v),
+                        };
+                        Value::Str(v?.to_string())
+                    }
                 }
             }
             // A capture slot an `http-request capture` rule filled, else a header's.
@@ -852,6 +888,14 @@ fn parse_fetch(name: &str, args: &[String]) -> Result<Fetch, String> {
         "req.ssl_hello_type" | "req_ssl_hello_type" => none(MsgFetch::SslHelloType)?,
         "req.ssl_sni" | "req_ssl_sni" => none(MsgFetch::ReqSslSni)?,
         "req.len" | "req_len" => none(MsgFetch::ReqLen)?,
+        "req.body" => none(MsgFetch::ReqBody(BodyWhat::Bytes))?,
+        "req.body_len" => none(MsgFetch::ReqBody(BodyWhat::Len))?,
+        "req.body_size" => none(MsgFetch::ReqBody(BodyWhat::Size))?,
+        "req.body_param" => match args {
+            [] => Fetch::Msg(MsgFetch::ReqBody(BodyWhat::Param(None))),
+            [n] => Fetch::Msg(MsgFetch::ReqBody(BodyWhat::Param(Some(n.to_string())))),
+            _ => return Err("`req.body_param([NAME])` takes at most a name".into()),
+        },
         "req.payload" | "payload" | "req.payload_lv" | "payload_lv" => {
             let lv = name.ends_with("_lv");
             let bad = || match lv {

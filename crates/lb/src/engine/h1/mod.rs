@@ -420,6 +420,13 @@ impl Trace<'_> {
         Next::Gone
     }
 
+    /// The client went away before its request was whole (`CR`).
+    fn aborted(&self) -> Next {
+        let name = self.fe.cfg.name.as_str();
+        self.log(name, "<NOSRV>", ConnInfo::default(), 0, 0, 0, "CR");
+        Next::Gone
+    }
+
     /// Ends the request with an answer of our own (then the connection): counted and
     /// logged.
     fn refuse(
@@ -752,6 +759,38 @@ async fn exchange_inner(
             return trace.refuse(None, "<NOSRV>", ConnInfo::default(), 400, "PR");
         }
     };
+    // `option http-buffer-request`: a body that fits the buffer is waited for before
+    // the rules, which read it (`req.body`).
+    if fe.cfg.buffer_request && framing != Framing::Empty {
+        let max = shared.current.load().config.global.bufsize.max(8192);
+        let limit = (fe.cfg.timeout_http_request.or(fe.cfg.timeout_client)).map(|d| d.0);
+        let got = match framing {
+            Framing::Length(n) if n <= max as u64 => {
+                let n = n as usize;
+                wire::read_to(client, cbuf, n, limit)
+                    .await
+                    .map(|()| Some(cbuf[..n].to_vec()))
+            }
+            Framing::Chunked => wire::read_chunked(client, cbuf, max, limit)
+                .await
+                .map(|b| b.map(|(_, data)| data)),
+            _ => Ok(None),
+        };
+        match got {
+            Ok(Some(body)) => {
+                let size = body.len() as u64;
+                vars.notes.body = Some((bytes::Bytes::from(body), size));
+            }
+            Ok(None) => {}
+            Err(wire::BodyWait::Timeout) => {
+                return trace.refuse(None, "<NOSRV>", ConnInfo::default(), 408, "cD")
+            }
+            Err(wire::BodyWait::Gone) => return trace.aborted(),
+            Err(wire::BodyWait::Bad) => {
+                return trace.refuse(None, "<NOSRV>", ConnInfo::default(), 400, "PR")
+            }
+        }
+    }
     let client_ref: &TcpStream = client;
     let sess_addrs = vars.addrs;
     let local = || sess_addrs.dst.unwrap_or_else(|| local_addr(client_ref));

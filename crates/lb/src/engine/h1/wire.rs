@@ -134,6 +134,82 @@ async fn read_some(
     }
 }
 
+/// How waiting for a body ended short.
+pub(super) enum BodyWait {
+    /// The time given ran out.
+    Timeout,
+    /// The client closed or the connection failed.
+    Gone,
+    /// A chunked body that is not one.
+    Bad,
+}
+
+/// Reads a chunked body whole into `buf` (which holds its start), within `limit` and
+/// `max` bytes: its length there and its data, or `None` when it is longer than `max`
+/// (then left to be passed on as it comes).
+pub(super) async fn read_chunked(
+    io: &TcpStream,
+    buf: &mut BytesMut,
+    max: usize,
+    limit: Option<Duration>,
+) -> Result<Option<(usize, Vec<u8>)>, BodyWait> {
+    let mut deadline = Deadline::After(limit);
+    let mut scanner = ChunkScanner::default();
+    let mut seen = 0;
+    loop {
+        let (n, done) = scanner.scan(&buf[seen..]).map_err(|_| BodyWait::Bad)?;
+        seen += n;
+        if done {
+            return Ok(Some((seen, dechunk(&buf[..seen]))));
+        }
+        if buf.len() >= max {
+            return Ok(None);
+        }
+        match read_some(io, buf, &mut deadline, max - buf.len()).await {
+            Ok(0) | Err(ReadError::Io) => return Err(BodyWait::Gone),
+            Ok(_) => {}
+            Err(ReadError::Timeout) => return Err(BodyWait::Timeout),
+        }
+    }
+}
+
+/// The data of a whole chunked body (checked by [`ChunkScanner`]).
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let line = String::from_utf8_lossy(&b[..eol]);
+        let hex = line.split([';', ' ', '\t']).next().unwrap_or("");
+        let size = usize::from_str_radix(hex, 16).unwrap_or(0);
+        b = &b[eol + 2..];
+        if size == 0 || b.len() < size {
+            return out;
+        }
+        out.extend_from_slice(&b[..size]);
+        b = b.get(size + 2..).unwrap_or_default();
+    }
+}
+
+/// Reads until `buf` holds `want` bytes, within `limit`.
+pub(super) async fn read_to(
+    io: &TcpStream,
+    buf: &mut BytesMut,
+    want: usize,
+    limit: Option<Duration>,
+) -> Result<(), BodyWait> {
+    let mut deadline = Deadline::After(limit);
+    while buf.len() < want {
+        match read_some(io, buf, &mut deadline, want - buf.len()).await {
+            Ok(0) | Err(ReadError::Io) => return Err(BodyWait::Gone),
+            Ok(_) => {}
+            Err(ReadError::Timeout) => return Err(BodyWait::Timeout),
+        }
+    }
+    Ok(())
+}
+
 /// Writes all of `data`; waits (at most `idle` each time) only when the socket is full.
 pub(super) async fn write_all(
     io: &TcpStream,
@@ -281,7 +357,17 @@ impl ReqHead {
     pub(super) fn line(&self) -> std::borrow::Cow<'_, str> {
         let raw = &self.fields.raw;
         let end = raw.iter().position(|&b| b == b'\r' || b == b'\n');
-        String::from_utf8_lossy(&raw[..end.unwrap_or(raw.len())])
+        let line = String::from_utf8_lossy(&raw[..end.unwrap_or(raw.len())]);
+        // Its parts one space apart, however many the client put.
+        match line.contains("  ") {
+            false => line,
+            true => line
+                .split(' ')
+                .filter(|p| !p.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+                .into(),
+        }
     }
 
     /// The target as sent to a server: origin form (an absolute-form target loses its
@@ -392,7 +478,11 @@ impl super::super::rules::RequestView for ReqHead {
 pub(super) fn parse_request(buf: &[u8]) -> Result<Option<(ReqHead, usize)>, HeadError> {
     let mut hs = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut r = httparse::Request::new(&mut hs);
-    let n = match r.parse(buf) {
+    // As HAProxy, more than one space may separate the request line's parts.
+    let parsed = httparse::ParserConfig::default()
+        .allow_multiple_spaces_in_request_line_delimiters(true)
+        .parse_request(&mut r, buf);
+    let n = match parsed {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
@@ -968,6 +1058,7 @@ mod tests {
             assert!(done, "split at {split}");
             assert_eq!(split + b, body.len() - 4, "split at {split}");
         }
+        assert_eq!(dechunk(&body[..body.len() - 4]), b"Wikipedia");
         assert!(ChunkScanner::default().scan(b"zz\r\n").is_err());
         assert!(ChunkScanner::default().scan(b"3\r\nabcX").is_err());
     }
