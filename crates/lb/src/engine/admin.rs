@@ -564,7 +564,7 @@ fn servers_state(g: &super::Generation, only: &[&str]) -> String {
             let cp = &sv.cfg.check_params;
             let agent = sv.cfg.agent.as_ref();
             s.push_str(&format!(
-                "{id} {} {} {} {} {op} {adm} {} {} {} {status} {result} {health} {state} 0 {} {} - {} - {} {} {} {} {}\n",
+                "{id} {} {} {} {} {op} {adm} {} {} {} {status} {result} {health} {state} 0 0 {} - {} - {} {} {} {} {}\n",
                 be.cfg.name,
                 sids[i],
                 sv.cfg.name,
@@ -572,7 +572,6 @@ fn servers_state(g: &super::Generation, only: &[&str]) -> String {
                 sh.weight.load(Relaxed),
                 sv.cfg.weight,
                 lock(&sh.last_change).elapsed().as_secs(),
-                u8::from(be.cfg.id.is_some()),
                 u8::from(sv.cfg.id.is_some()),
                 sv.cfg.addr.port(),
                 u8::from(sv.tls.is_some()),
