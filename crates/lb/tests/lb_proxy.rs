@@ -1645,27 +1645,33 @@ impl Drop for Reaped {
     }
 }
 
+/// A Python server of `tests/data/` with these arguments, once it said "ready".
+fn python_server(script: &str, args: &[&std::ffi::OsStr]) -> Reaped {
+    use std::io::BufRead;
+    let path = format!("{}/tests/data/{script}", env!("CARGO_MANIFEST_DIR"));
+    let mut child = std::process::Command::new("python3")
+        .arg(path)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut line = String::new();
+    let out = child.stdout.take().expect("stdout");
+    std::io::BufReader::new(out)
+        .read_line(&mut line)
+        .expect("read");
+    assert_eq!(line.trim(), "ready", "{script} did not start");
+    Reaped(child)
+}
+
 impl TlsEcho {
     fn start(cert: &std::path::Path, client_ca: &std::path::Path) -> TlsEcho {
-        use std::io::BufRead;
-        let port = free_port();
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/tls-echo-server.py");
-        let mut child = std::process::Command::new("python3")
-            .arg(script)
-            .arg(port.to_string())
-            .arg(cert)
-            .arg(client_ca)
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("python3");
-        let mut line = String::new();
-        let out = child.stdout.take().expect("stdout");
-        std::io::BufReader::new(out)
-            .read_line(&mut line)
-            .expect("read");
-        assert_eq!(line.trim(), "ready", "the TLS server did not start");
+        let port = free_port().to_string();
         TlsEcho {
-            _child: Reaped(child),
+            _child: python_server(
+                "tls-echo-server.py",
+                &[port.as_ref(), cert.as_os_str(), client_ca.as_os_str()],
+            ),
             addr: format!("127.0.0.1:{port}").parse().expect("addr"),
         }
     }
@@ -3441,23 +3447,9 @@ struct SessionApp {
 
 impl SessionApp {
     fn start(port: u16, name: &str) -> SessionApp {
-        use std::io::BufRead;
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/session-app.py");
-        let mut child = std::process::Command::new("python3")
-            .arg(script)
-            .arg(port.to_string())
-            .arg(name)
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("python3");
-        let mut line = String::new();
-        let out = child.stdout.take().expect("stdout");
-        std::io::BufReader::new(out)
-            .read_line(&mut line)
-            .expect("read");
-        assert_eq!(line.trim(), "ready", "the application server did not start");
+        let port = port.to_string();
         SessionApp {
-            _child: Reaped(child),
+            _child: python_server("session-app.py", &[port.as_ref(), name.as_ref()]),
         }
     }
 }
