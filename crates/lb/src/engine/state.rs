@@ -490,7 +490,7 @@ impl BackendRt {
                 0
             } else {
                 let w = sh.weight.load(Relaxed);
-                match sh.slow_share(s.cfg.slowstart).filter(|_| self.ramps) {
+                match self.ramps.then(|| sh.slow_share(s.cfg.slowstart)).flatten() {
                     Some(f) if w > 0 => ((f64::from(w) * f).ceil() as u32).max(1),
                     _ => w,
                 }
