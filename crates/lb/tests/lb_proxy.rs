@@ -3831,9 +3831,10 @@ fn lb_tracking_servers_follow_the_server_they_track() {
 }
 
 /// `option http-buffer-request`: the rules read the request's body (`req.body`,
-/// `req.body_len`, `req.body_param`, `json_query`), sent with a length or chunked; a
-/// rule refuses by what the body holds; the server still gets the body whole; a body
-/// that never comes whole ends in a 408 once `timeout client` passes.
+/// `req.body_len`, `req.body_param`, `json_query`), sent over HTTP/1.1 with a length or
+/// chunked, or over HTTP/2; a rule refuses by what the body holds; the server still
+/// gets the body whole; a body that never comes whole ends in a 408 once `timeout
+/// client` passes.
 #[test]
 fn lb_buffered_request_bodies_are_read_by_the_rules() {
     let a = HttpBackend::start("alpha");
@@ -3850,40 +3851,37 @@ fn lb_buffered_request_bodies_are_read_by_the_rules() {
         a = a.addr
     );
     let e = start_engine(&cfg);
-    let post = |path: &str, body: &str, chunked: bool| {
+    let post = |path: &str, body: &str, how: &str| {
         let url = format!("http://127.0.0.1:{p}{path}");
-        let mut args = vec![
-            "--http1.1",
-            "-s",
-            "-w",
-            "\n%{http_code}",
-            "--data-binary",
-            body,
-        ];
-        if chunked {
-            args.extend(["-H", "Transfer-Encoding: chunked"]);
+        let mut args = vec!["-s", "-w", "\n%{http_code}", "--data-binary", body];
+        match how {
+            "chunked" => args.extend(["--http1.1", "-H", "Transfer-Encoding: chunked"]),
+            "h2" => args.push("--http2-prior-knowledge"),
+            _ => args.push("--http1.1"),
         }
         args.push(&url);
         curl(&args).1
     };
-    for chunked in [false, true] {
-        let out = post(
-            "/headers",
-            r#"{"iss":"kubernetes.io/serviceaccount"}"#,
-            chunked,
+    for how in ["length", "chunked", "h2"] {
+        let out = post("/headers", r#"{"iss":"kubernetes.io/serviceaccount"}"#, how);
+        let low = out.to_ascii_lowercase();
+        assert!(
+            low.contains("x-iss: kubernetes.io/serviceaccount")
+                && low.contains("x-len: 38")
+                && out.ends_with("200"),
+            "{how}: {out}"
+        );
+        let out = post("/headers", "user=alice&role=admin", how);
+        assert!(
+            out.to_ascii_lowercase().contains("x-user: alice"),
+            "{how}: {out}"
         );
         assert!(
-            out.to_ascii_lowercase()
-                .contains("x-iss: kubernetes.io/serviceaccount")
-                && out.contains("x-len: 38")
-                && out.ends_with("200"),
-            "chunked {chunked}: {out}"
+            post("/", "'; DROP TABLE users", how).ends_with("403"),
+            "{how}"
         );
-        let out = post("/headers", "user=alice&role=admin", chunked);
-        assert!(out.to_ascii_lowercase().contains("x-user: alice"), "{out}");
-        assert!(post("/", "'; DROP TABLE users", chunked).ends_with("403"));
         // The server gets the body as it was sent.
-        assert_eq!(post("/", "hello body", chunked), "hello body\n200");
+        assert_eq!(post("/", "hello body", how), "hello body\n200", "{how}");
     }
     // A body announced but never sent whole.
     let mut c = std::net::TcpStream::connect(("127.0.0.1", p)).expect("connect");

@@ -2260,15 +2260,7 @@ impl<'a> Parser<'a> {
                 if !k.has_front() {
                     return Err("`option http-buffer-request` is honoured in a frontend, listen or defaults section, where the body is waited for before the rules: set it there".into());
                 }
-                boolean(&mut d.buffer_request)?;
-                if on {
-                    let place = d.source.clone();
-                    self.warn(
-                        &place,
-                        "option http-buffer-request",
-                        "bodies are waited for from HTTP/1 clients on plain listeners; those of HTTP/2 and TLS clients are passed on as they come (req.body has no value for them)",
-                    );
-                }
+                boolean(&mut d.buffer_request)?
             }
             "forceclose" => return Err("`option forceclose` was removed from HAProxy; use `option httpclose`".into()),
             "http-use-htx" | "http-tunnel" | "http-pretend-keepalive" => {

@@ -611,6 +611,10 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
     let mut vars = TxnVars::request(&mut sess, &fe);
     // What `http-after-response` rules read of the request, when some proxy has them.
     let head = fe.after_any.then(|| Request::from_parts(head_of(&req), ()));
+    let req = match buffer_body(&ctx, req, &mut vars).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
     let mut resp = handle_inner(ctx.clone(), req, &mut vars).await;
     vars.counters.status(resp.status().as_u16());
     let ours = resp.extensions().get::<FromServer>().is_none()
@@ -647,7 +651,7 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<ProxyBody> {
 
 async fn handle_inner(
     ctx: Arc<Ctx>,
-    mut req: Request<Incoming>,
+    mut req: Request<InBody>,
     vars: &mut TxnVars<'_>,
 ) -> Response<ProxyBody> {
     let fe = &ctx.fe;
@@ -1262,7 +1266,7 @@ async fn handle_inner(
         }
         drop(lease);
     });
-    let body = Tracked::new(rbody, server_timeout, None, Some(on_end)).boxed();
+    let body = Tracked::new(InBody::Stream(rbody), server_timeout, None, Some(on_end)).boxed();
     let mut resp = Response::from_parts(rparts, body);
     resp.extensions_mut().insert(FromServer);
     resp
@@ -1453,8 +1457,73 @@ type OnEnd = Box<dyn FnOnce(u64, bool) + Send + Sync>;
 
 /// A body passed through: counts bytes, applies an inactivity timeout, and runs `on_end`
 /// once (at the end, on error, or when dropped early).
+/// `option http-buffer-request`: a body whose length the request announces and that
+/// fits the buffer is read whole before the rules, which read it (`req.body`); 408
+/// when it does not come whole in `timeout client`.
+async fn buffer_body(
+    ctx: &Ctx,
+    req: Request<Incoming>,
+    vars: &mut TxnVars<'_>,
+) -> Result<Request<InBody>, Response<ProxyBody>> {
+    let fe = &ctx.fe;
+    let max = ctx.shared.current.load().config.global.bufsize.max(8192) as u64;
+    let announced = req.body().size_hint().exact();
+    let wanted = fe.cfg.buffer_request && !req.body().is_end_stream();
+    let Some(size) = announced.filter(|n| wanted && *n <= max) else {
+        return Ok(req.map(InBody::Stream));
+    };
+    let (parts, body) = req.into_parts();
+    let limit = (fe.cfg.timeout_http_request.or(fe.cfg.timeout_client))
+        .map_or(Duration::from_secs(3600), |d| d.0);
+    match tokio::time::timeout(limit, body.collect()).await {
+        Ok(Ok(c)) => {
+            let bytes = c.to_bytes();
+            vars.notes.body = Some((bytes.clone(), size));
+            Ok(Request::from_parts(parts, InBody::Whole(Some(bytes))))
+        }
+        Ok(Err(_)) => Err(page_h2(fe, None, 400)),
+        Err(_) => Err(page_h2(fe, None, 408)),
+    }
+}
+
+/// A request's or response's body as it is passed on: as it comes, or (a request's,
+/// under `option http-buffer-request`) already read whole.
+pub(super) enum InBody {
+    Stream(Incoming),
+    Whole(Option<Bytes>),
+}
+
+impl Body for InBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match self.get_mut() {
+            InBody::Stream(b) => Pin::new(b).poll_frame(cx),
+            InBody::Whole(d) => Poll::Ready(d.take().map(|b| Ok(Frame::data(b)))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            InBody::Stream(b) => b.is_end_stream(),
+            InBody::Whole(d) => d.is_none(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            InBody::Stream(b) => b.size_hint(),
+            InBody::Whole(d) => SizeHint::with_exact(d.as_ref().map_or(0, |b| b.len() as u64)),
+        }
+    }
+}
+
 struct Tracked {
-    inner: Incoming,
+    inner: InBody,
     timeout: Option<Duration>,
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
     count: u64,
@@ -1464,7 +1533,7 @@ struct Tracked {
 
 impl Tracked {
     fn new(
-        inner: Incoming,
+        inner: InBody,
         timeout: Option<Duration>,
         shared: Option<Arc<std::sync::atomic::AtomicU64>>,
         on_end: Option<OnEnd>,
