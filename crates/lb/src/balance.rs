@@ -48,7 +48,7 @@ pub struct Balancer {
 fn hashes(a: Balance) -> bool {
     matches!(
         a,
-        Balance::Source | Balance::Uri | Balance::UrlParam | Balance::Hdr
+        Balance::Source | Balance::Uri | Balance::UrlParam | Balance::Hdr | Balance::Hash
     )
 }
 
@@ -99,6 +99,8 @@ pub fn request_hash(
                 (k == name).then(|| sdbm(v.as_bytes()))
             })
         }
+        // Evaluated by the engine on the request (`sample_hash`).
+        HashKey::Expr(_) => None,
         HashKey::Hdr { name, domain_only } => {
             let v = header(name)?;
             let v = v.trim();

@@ -3892,3 +3892,59 @@ fn lb_buffered_request_bodies_are_read_by_the_rules() {
     assert!(got.starts_with("HTTP/1.1 408"), "{got}");
     e.stop(Duration::ZERO);
 }
+
+/// `balance hash EXPR`: each tenant's requests (by a header) all go to one server, over
+/// HTTP/1.1 and HTTP/2, while the tenants spread over the servers; requests without the
+/// header are spread round robin; in `mode tcp`, `balance hash src` keeps a client on
+/// one server.
+#[test]
+fn lb_balance_hash_keeps_a_samples_requests_on_one_server() {
+    let servers: Vec<HttpBackend> = ["alpha", "bravo", "charlie"]
+        .iter()
+        .map(|n| HttpBackend::start(n))
+        .collect();
+    let (p, q) = (free_port(), free_port());
+    let list: String = servers
+        .iter()
+        .enumerate()
+        .map(|(i, s)| format!(" server s{i} {}\n", s.addr))
+        .collect();
+    let cfg = format!(
+        "defaults\n timeout connect 1s\n timeout client 5s\n timeout server 5s\n\
+         listen h\n mode http\n bind 127.0.0.1:{p}\n balance hash req.hdr(x-tenant)\n{list}\
+         listen t\n mode tcp\n bind 127.0.0.1:{q}\n balance hash src\n{list}"
+    );
+    let e = start_engine(&cfg);
+    let get = |version: &str, tenant: Option<&str>| {
+        let h = tenant.map(|t| format!("x-tenant: {t}"));
+        let url = format!("http://127.0.0.1:{p}/");
+        let mut args = vec![version, "-s"];
+        if let Some(h) = &h {
+            args.extend(["-H", h.as_str()]);
+        }
+        args.push(&url);
+        curl(&args).1
+    };
+    let mut used = std::collections::BTreeSet::new();
+    for t in ["t1", "t2", "t3", "t4", "t5", "t6", "t7", "t8"] {
+        let first = get("--http1.1", Some(t));
+        for version in ["--http1.1", "--http2-prior-knowledge", "--http1.1"] {
+            assert_eq!(get(version, Some(t)), first, "{t} {version}");
+        }
+        used.insert(first);
+    }
+    assert!(used.len() >= 2, "tenants all on {used:?}");
+    let spread: std::collections::BTreeSet<String> =
+        (0..3).map(|_| get("--http1.1", None)).collect();
+    assert_eq!(spread.len(), 3, "{spread:?}");
+    // mode tcp: every connection of this client to one server.
+    let tcp: std::collections::BTreeSet<String> = (0..6)
+        .map(|_| {
+            let (_, _, body) = http_get(format!("127.0.0.1:{q}").parse().expect("addr"), "/", None)
+                .expect("tcp request");
+            String::from_utf8_lossy(&body).to_string()
+        })
+        .collect();
+    assert_eq!(tcp.len(), 1, "{tcp:?}");
+    e.stop(Duration::ZERO);
+}

@@ -4479,10 +4479,14 @@ fn parse_balance(alg: &str, args: &[Word]) -> R<(Balance, Option<HashKey>)> {
             };
             Ok((Balance::Hdr, Some(HashKey::Hdr { name, domain_only })))
         }
-        "hdr" | "rdp-cookie" | "hash" => Err(format!(
+        "hash" => match args {
+            [e] => Ok((Balance::Hash, Some(HashKey::Expr(crate::sample::Expr::parse(&e.text)?)))),
+            _ => Err("`balance hash` takes one sample expression (`balance hash req.cook(sid)`)".into()),
+        },
+        "hdr" | "rdp-cookie" => Err(format!(
             "balance `{alg}` is not implemented (roundrobin, static-rr, leastconn, source, first, random, uri, url_param NAME, hdr(NAME))"
         )),
-        o if o.starts_with("random(") || o.starts_with("rdp-cookie") || o.starts_with("hash") => Err(format!(
+        o if o.starts_with("random(") || o.starts_with("rdp-cookie") => Err(format!(
             "balance `{o}` is not implemented (random draws two)"
         )),
         o => Err(format!("unknown balance algorithm `{o}`")),

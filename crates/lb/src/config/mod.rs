@@ -1178,6 +1178,9 @@ pub enum Balance {
     Hdr,
     /// `random`: the less loaded of two servers drawn at random by weight.
     Random,
+    /// `hash EXPR`: a hash of the sample the expression gives (round robin for a
+    /// request without it).
+    Hash,
 }
 
 /// What a request-hashing `balance` hashes.
@@ -1201,6 +1204,8 @@ pub enum HashKey {
     UrlParam(String),
     /// `hdr(NAME) [use_domain_only]`: the header's value (its domain's main label).
     Hdr { name: String, domain_only: bool },
+    /// `hash EXPR`: the sample's bytes.
+    Expr(crate::sample::Expr),
 }
 
 impl std::fmt::Display for Balance {
@@ -1214,6 +1219,7 @@ impl std::fmt::Display for Balance {
             Balance::Uri => "uri",
             Balance::UrlParam => "url_param",
             Balance::Hdr => "hdr",
+            Balance::Hash => "hash",
             Balance::Random => "random",
         })
     }

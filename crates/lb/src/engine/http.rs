@@ -854,6 +854,7 @@ async fn handle_inner(
     // Persistence by cookie: the server it names, and the cookie kept from it.
     let (cookie_server, cookie_sent) = cookie_server(&be, &req);
     let stick = super::rules::request_stick_keys(&st, &verdict, &be, &mut *vars);
+    let sampled = super::rules::sample_hash(&st, &verdict, &be, &mut *vars);
     strip_cookie(&be, &req, &mut verdict);
     // What response rules look at of the request (kept only when there are some).
     let has_after =
@@ -925,7 +926,7 @@ async fn handle_inner(
     if let (Some(key), Some(r)) = (&be.cfg.hash_key, &pending) {
         let target = r.uri().to_string();
         let header = |n: &str| values_of(r.headers(), n).last().map(|v| v.to_string());
-        aff.hash = crate::balance::request_hash(key, &target, &header);
+        aff.hash = crate::balance::request_hash(key, &target, &header).or(sampled);
     }
     let mut info = ConnInfo::default();
     let mut attempts = 0;

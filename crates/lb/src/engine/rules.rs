@@ -1819,6 +1819,20 @@ pub(super) fn request_stick_keys<'a>(
     }
 }
 
+/// `balance hash EXPR`: the hash of the sample, on the request as its rules left it.
+pub(super) fn sample_hash<'a>(
+    st: &Stage<'_, 'a>,
+    v: &Verdict<'a>,
+    be: &BackendRt,
+    vars: &mut dyn Vars,
+) -> Option<u32> {
+    let Some(crate::config::HashKey::Expr(e)) = &be.cfg.hash_key else {
+        return None;
+    };
+    let value = e.eval(&st.msg(v), vars)?;
+    Some(crate::balance::sdbm(&value.as_bytes()))
+}
+
 /// `stick store-response`: the answer's keys (as the server sent it) stored with
 /// server `i`, which gave it.
 pub(super) fn stick_response(st: &Stage<'_, '_>, be: &BackendRt, i: usize, vars: &mut dyn Vars) {

@@ -290,15 +290,23 @@ pub async fn session(
     // The server sees the addresses those rules moved.
     let peer = moved.src.unwrap_or(peer);
     let local = || moved.dst.unwrap_or_else(local);
-    let stick = match be.stick.is_empty() {
-        true => Vec::new(),
-        false => {
-            let src = super::rules::MovedSource {
-                inner: &conn,
-                moved,
-            };
-            super::rules::stick_keys(&be, &src, &mut vars, false)
-        }
+    // Stick keys and `balance hash EXPR`, on what the connection tells.
+    let (stick, sampled) = {
+        let src = super::rules::MovedSource {
+            inner: &conn,
+            moved,
+        };
+        let stick = match be.stick.is_empty() {
+            true => Vec::new(),
+            false => super::rules::stick_keys(&be, &src, &mut vars, false),
+        };
+        let sampled = match &be.cfg.hash_key {
+            Some(crate::config::HashKey::Expr(e)) => e
+                .eval(&src, &mut vars)
+                .map(|v| crate::balance::sdbm(&v.as_bytes())),
+            _ => None,
+        };
+        (stick, sampled)
     };
     // Entries tracked by `tcp-request content track-sc*` stay tracked for the session;
     // the transaction's variables wait for the response rules.
@@ -306,7 +314,8 @@ pub async fn session(
     let txn = std::mem::take(&mut vars.txn);
     drop(vars);
     be.stats.open();
-    let aff = Affinity::of(&be, peer.ip(), &stick);
+    let mut aff = Affinity::of(&be, peer.ip(), &stick);
+    aff.hash = aff.hash.or(sampled);
     let told = (peer, if be.tells_clients { local() } else { peer });
     let res = match connect_server(&be, aff, None, told).await {
         Ok((tcp, lease, info)) => match &lease.server().tls {

@@ -914,6 +914,7 @@ async fn exchange_inner(
     // Persistence by cookie: the server it names, and the cookie kept from it.
     let (cookie_server, cookie_sent) = cookie_server(&be, req);
     let stick = super::rules::request_stick_keys(&st, &verdict, &be, &mut *vars);
+    let sampled = super::rules::sample_hash(&st, &verdict, &be, &mut *vars);
     strip_cookie(&be, req, &mut verdict);
     // `Connection: upgrade` with an `Upgrade` header (WebSocket and the like).
     let upgrade = if req.fields.has_token("connection", "upgrade") {
@@ -970,7 +971,7 @@ async fn exchange_inner(
             .clone()
             .unwrap_or_else(|| req.target_text().into_owned());
         let header = |n: &str| req.header_values(n).last().map(|v| v.to_string());
-        aff.hash = crate::balance::request_hash(key, &target, &header);
+        aff.hash = crate::balance::request_hash(key, &target, &header).or(sampled);
     }
     let mut info = ConnInfo::default();
     let mut attempts = 0u32;
