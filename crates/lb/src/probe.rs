@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 /// The outcome of one probe, in HAProxy's vocabulary (`L4OK`, `L4CON`, `L7STS`, ...).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,12 +49,13 @@ pub struct CheckTls<'a> {
     pub sni: Option<&'a str>,
 }
 
-/// Runs one check against `addr`, over TLS when `tls` says so (a failed handshake is
-/// a layer-6 failure: `L6RSP`, `L6TOUT`), after a PROXY protocol header when `proxy`
-/// says so (`check-send-proxy`: a check has no client to tell of).
+/// Runs one check against `addr` (from `from`, the server's `source`, when given), over
+/// TLS when `tls` says so (a failed handshake is a layer-6 failure: `L6RSP`,
+/// `L6TOUT`), after a PROXY protocol header when `proxy` says so (`check-send-proxy`:
+/// a check has no client to tell of).
 pub async fn probe(
     kind: &CheckKind,
-    addr: SocketAddr,
+    (addr, from): (SocketAddr, Option<SocketAddr>),
     t: ProbeTimeouts,
     tls: Option<CheckTls<'_>>,
     proxy: Option<crate::config::ProxyProto>,
@@ -72,7 +72,8 @@ pub async fn probe(
         },
         _ => addr,
     };
-    let res = match tokio::time::timeout(t.connect, TcpStream::connect(addr)).await {
+    let connect = crate::engine::tcp::connect_from(addr, from);
+    let res = match tokio::time::timeout(t.connect, connect).await {
         Err(_) => Err(fail("L4TOUT", "connection timed out")),
         Ok(Err(e)) => Err(fail("L4CON", os_error(&e))),
         Ok(Ok(mut s)) => {

@@ -3948,3 +3948,81 @@ fn lb_balance_hash_keeps_a_samples_requests_on_one_server() {
     assert_eq!(tcp.len(), 1, "{tcp:?}");
     e.stop(Duration::ZERO);
 }
+
+/// A server that answers each HTTP/1.1 request with the address its connection came
+/// from, and counts its connections by that address.
+fn peer_telling_server() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    std::thread::spawn(move || {
+        for c in l.incoming().flatten() {
+            let peer = c
+                .peer_addr()
+                .map(|a| a.ip().to_string())
+                .unwrap_or_default();
+            s2.lock().expect("seen").push(peer.clone());
+            std::thread::spawn(move || {
+                let mut c = c;
+                loop {
+                    let head = read_head(&mut c);
+                    if head.is_empty() {
+                        break;
+                    }
+                    let reply = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{peer}",
+                        peer.len()
+                    );
+                    if c.write_all(reply.as_bytes()).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    (addr, seen)
+}
+
+/// `source ADDR`: connections to the servers, health checks included, come from that
+/// address (a backend's, or a server's own first).
+#[test]
+fn lb_source_sets_where_server_connections_come_from() {
+    let (a, seen_a) = peer_telling_server();
+    let (b, seen_b) = peer_telling_server();
+    let (p, q) = (free_port(), free_port());
+    let cfg = format!(
+        "defaults\n mode http\n timeout connect 1s\n timeout client 5s\n timeout server 5s\n\
+         listen one\n bind 127.0.0.1:{p}\n source 127.0.0.7\n server a {a} check inter 200\n\
+         listen two\n bind 127.0.0.1:{q}\n source 127.0.0.7\n server b {b} source 127.0.0.8\n"
+    );
+    let e = start_engine(&cfg);
+    assert_eq!(
+        curl(&["-s", &format!("http://127.0.0.1:{p}/")]).1,
+        "127.0.0.7"
+    );
+    assert_eq!(
+        curl(&["-s", &format!("http://127.0.0.1:{q}/")]).1,
+        "127.0.0.8"
+    );
+    // The checks too.
+    assert!(wait_until(Duration::from_secs(5), || seen_a
+        .lock()
+        .expect("seen")
+        .len()
+        >= 3));
+    assert!(seen_a
+        .lock()
+        .expect("seen")
+        .iter()
+        .all(|s| s == "127.0.0.7"));
+    assert!(seen_b
+        .lock()
+        .expect("seen")
+        .iter()
+        .all(|s| s == "127.0.0.8"));
+    e.stop(Duration::ZERO);
+}

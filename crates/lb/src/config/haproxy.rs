@@ -168,6 +168,7 @@ struct ServerDefaults {
     pool_max: Option<Option<u32>>,
     track: Option<String>,
     id: Option<u32>,
+    source_addr: Option<SocketAddr>,
 }
 
 impl ServerDefaults {
@@ -218,7 +219,8 @@ impl ServerDefaults {
             slowstart,
             pool_max,
             track,
-            id
+            id,
+            source_addr
         );
     }
 }
@@ -287,6 +289,7 @@ struct Draft {
     http_server_close: Option<bool>,
     httpclose: Option<bool>,
     reuse: Option<HttpReuse>,
+    source_addr: Option<SocketAddr>,
     buffer_request: Option<bool>,
     errorfiles: std::collections::BTreeMap<u16, Return>,
     log_health_checks: Option<bool>,
@@ -1486,6 +1489,7 @@ impl<'a> Parser<'a> {
                     slowstart: sd.slowstart.filter(|d| !d.0.is_zero()),
                     pool_max: sd.pool_max.flatten(),
                     id: sd.id,
+                    source_addr: sd.source_addr,
                     track: sd.track.as_ref().map(|t| match t.contains('/') {
                         true => t.clone(),
                         false => format!("{}/{t}", d.name),
@@ -1951,9 +1955,8 @@ impl<'a> Parser<'a> {
             }
             "bind-process" => return Err("halo runs one process with threads".into()),
             "source" => {
-                return Err(
-                    "choosing the source address of server connections is not supported".into(),
-                )
+                back_only(kw)?;
+                d.source_addr = Some(parse_source(&w[1..])?);
             }
             "http-reuse" => {
                 back_only(kw)?;
@@ -2568,6 +2571,7 @@ impl<'a> Parser<'a> {
                         || d.httpclose.unwrap_or(false),
                     httpclose: d.httpclose.unwrap_or(false),
                     reuse: d.reuse.unwrap_or_default(),
+                    source_addr: d.source_addr,
                     errorfiles: backend_only(d, &d.errorfiles),
                     forwardfor: if d.kind == Kind::Backend {
                         d.forwardfor.clone().flatten()
@@ -3442,7 +3446,13 @@ fn parse_server_kws(w: &[Word], defaults: bool) -> R<ServerDefaults> {
                         .ok_or_else(|| format!("`id {v}`: not a positive number"))?,
                 );
             }
-            "source" => return Err("choosing the source address is not supported".into()),
+            "source" => {
+                let end = w[i + 1..].iter().position(|x| x.text == "usesrc" || x.text == "interface");
+                if let Some(n) = end.filter(|n| *n <= 1) {
+                    return Err(format!("`source ... {}` is not supported (source ADDR[:PORT])", w[i + 1 + n].text));
+                }
+                s.source_addr = Some(parse_source(&w[i + 1..(i + 2).min(w.len())])?);
+            }
             "init-state" => return Err("`init-state` is not supported: servers start up and one failed check marks them down".into()),
             o => {
                 return Err(format!(
@@ -4493,6 +4503,39 @@ fn parse_balance(alg: &str, args: &[Word]) -> R<(Balance, Option<HashKey>)> {
     }
 }
 
+/// `source ADDR[:PORT]` (port 0 or none: any): where connections to servers come from.
+fn parse_source(w: &[Word]) -> R<SocketAddr> {
+    let a = w.first().ok_or("`source` needs an address")?.text.as_str();
+    if let Some(o) = w.get(1) {
+        return Err(format!(
+            "`source ... {}` is not supported (source ADDR[:PORT])",
+            o.text
+        ));
+    }
+    let (host, port) = match split_host_port(a) {
+        Some((h, p)) if h.parse::<IpAddr>().is_ok() => (
+            h,
+            if p.is_empty() {
+                0
+            } else {
+                parse_port(p).or_else(|_| {
+                    if p == "0" {
+                        Ok(0)
+                    } else {
+                        Err(format!("`{a}`: not a port"))
+                    }
+                })?
+            },
+        ),
+        _ => (a, 0),
+    };
+    let ip: IpAddr = host
+        .trim_matches(|c| c == '[' || c == ']')
+        .parse()
+        .map_err(|_| format!("`source {a}`: not an IP address (names are not resolved)"))?;
+    Ok(SocketAddr::new(ip, port))
+}
+
 /// A certificate file, its bytes, and the SNI filters a `crt-list` gives it.
 type ListedCert = (std::path::PathBuf, Vec<u8>, Vec<String>);
 
@@ -4995,6 +5038,38 @@ mod tests {
             e.iter().any(|x| x.contains("not a positive number")),
             "{e:?}"
         );
+    }
+
+    #[test]
+    fn source_addresses() {
+        let c = ok("backend a\n source 10.0.0.1\n server s 127.0.0.1:1 source 10.0.0.2:4000\n server t 127.0.0.1:2\n");
+        let b = &c.backends[0];
+        assert_eq!(b.source_addr, Some("10.0.0.1:0".parse().expect("addr")));
+        assert_eq!(
+            b.server[0].source_addr,
+            Some("10.0.0.2:4000".parse().expect("addr"))
+        );
+        assert_eq!(b.server[1].source_addr, None);
+        for (cfg, why) in [
+            (
+                "backend a\n source 0.0.0.0 usesrc clientip\n server s 127.0.0.1:1\n",
+                "usesrc",
+            ),
+            (
+                "backend a\n server s 127.0.0.1:1 source 10.0.0.1 usesrc client\n",
+                "usesrc",
+            ),
+            (
+                "backend a\n source lb.example.org\n server s 127.0.0.1:1\n",
+                "not an IP address",
+            ),
+        ] {
+            let e = errs(cfg);
+            assert!(
+                e.iter().any(|x| x.contains("t.cfg:2") && x.contains(why)),
+                "{cfg}: {e:?}"
+            );
+        }
     }
 
     #[test]

@@ -1523,6 +1523,9 @@ pub struct Server {
     /// decide for both); `BACKEND/SERVER`, the backend filled in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub track: Option<String>,
+    /// `source ADDR[:PORT]`: the address connections to the server come from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_addr: Option<SocketAddr>,
     /// Idle connections to the server kept for reuse at most (`pool-max-conn`; `None`:
     /// the load balancer's own bound).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -1611,6 +1614,10 @@ pub struct Backend {
     /// `http-reuse`: which idle server connections a request may take.
     #[serde(default)]
     pub reuse: HttpReuse,
+    /// `source ADDR[:PORT]`: the address its servers' connections come from (a
+    /// server's own `source` first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_addr: Option<SocketAddr>,
     /// A backend's answers by status (as a frontend's), before its frontend's.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub errorfiles: std::collections::BTreeMap<u16, Return>,

@@ -1363,7 +1363,8 @@ async fn check_loop(be: Arc<BackendRt>, i: usize, n: usize, spread: u8) {
             });
         let proxy = s.cfg.proxy.filter(|_| s.cfg.check_proxy);
         let timeouts = check_timeouts(&be.cfg, cp.inter.0);
-        let r = probe(&be.cfg.check, target, timeouts, tls, proxy).await;
+        let from = s.cfg.source_addr.or(be.cfg.source_addr);
+        let r = probe(&be.cfg.check, (target, from), timeouts, tls, proxy).await;
         let status_was = {
             let mut lc = lock(&s.shared.last_check);
             lc.code = r.code;

@@ -56,14 +56,27 @@ pub struct ConnInfo {
     pub connect_ms: u64,
 }
 
+/// A connection to `addr`, from `from` when given (`source`).
+pub async fn connect_from(addr: SocketAddr, from: Option<SocketAddr>) -> io::Result<TcpStream> {
+    let Some(src) = from else {
+        return TcpStream::connect(addr).await;
+    };
+    let sock = match src {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    sock.bind(src)?;
+    sock.connect(addr).await
+}
+
 async fn connect_once(
-    addr: SocketAddr,
+    (addr, from): (SocketAddr, Option<SocketAddr>),
     timeout: Option<Duration>,
     tcpka: bool,
     proxy: Option<crate::config::ProxyProto>,
     client: (SocketAddr, SocketAddr),
 ) -> Result<TcpStream, (io::Error, bool)> {
-    let fut = TcpStream::connect(addr);
+    let fut = connect_from(addr, from);
     let s = match timeout {
         Some(t) => match tokio::time::timeout(t, fut).await {
             Ok(r) => r.map_err(|e| (e, false))?,
@@ -119,7 +132,13 @@ pub async fn connect_server(
         // retry goes elsewhere, nothing having been sent to it.
         let mut kill = srv.shared.kill.subscribe();
         let connected = tokio::select! {
-            r = connect_once(srv.cfg.addr, timeout, be.cfg.srvtcpka, srv.cfg.proxy, client) => r,
+            r = connect_once(
+                (srv.cfg.addr, srv.cfg.source_addr.or(be.cfg.source_addr)),
+                timeout,
+                be.cfg.srvtcpka,
+                srv.cfg.proxy,
+                client,
+            ) => r,
             _ = kill.changed() => Err((
                 io::Error::new(io::ErrorKind::ConnectionAborted, "its host left the cluster"),
                 false,
