@@ -4026,3 +4026,52 @@ fn lb_source_sets_where_server_connections_come_from() {
         .all(|s| s == "127.0.0.8"));
     e.stop(Duration::ZERO);
 }
+
+/// A server that answers one request per connection and then tells how the load
+/// balancer closed it: `true` for a reset, `false` for an orderly close.
+fn close_watching_server() -> (std::net::SocketAddr, std::sync::mpsc::Receiver<bool>) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for mut c in l.incoming().flatten() {
+            let _ = read_head(&mut c);
+            let _ = c.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+            let mut b = [0u8; 64];
+            let reset = loop {
+                match c.read(&mut b) {
+                    Ok(0) => break false,
+                    Ok(_) => continue,
+                    Err(e) => break e.kind() == std::io::ErrorKind::ConnectionReset,
+                }
+            };
+            let _ = tx.send(reset);
+        }
+    });
+    (addr, rx)
+}
+
+/// `option nolinger`: a server connection the load balancer closes (here after each
+/// answer, `http-server-close`) is reset; without it, closed in order.
+#[test]
+fn lb_nolinger_resets_the_connections_it_closes() {
+    let (a, closes_a) = close_watching_server();
+    let (b, closes_b) = close_watching_server();
+    let (p, q) = (free_port(), free_port());
+    let cfg = format!(
+        "defaults\n mode http\n option http-server-close\n timeout connect 1s\n timeout client 5s\n timeout server 5s\n\
+         listen hard\n bind 127.0.0.1:{p}\n option nolinger\n server a {a}\n\
+         listen soft\n bind 127.0.0.1:{q}\n server b {b}\n"
+    );
+    let e = start_engine(&cfg);
+    assert_eq!(curl(&["-s", &format!("http://127.0.0.1:{p}/")]).1, "ok");
+    assert_eq!(curl(&["-s", &format!("http://127.0.0.1:{q}/")]).1, "ok");
+    let wait = Duration::from_secs(5);
+    assert_eq!(closes_a.recv_timeout(wait), Ok(true), "nolinger: reset");
+    assert_eq!(
+        closes_b.recv_timeout(wait),
+        Ok(false),
+        "default: orderly close"
+    );
+    e.stop(Duration::ZERO);
+}

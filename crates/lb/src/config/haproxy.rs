@@ -238,6 +238,7 @@ struct Draft {
     maxconn: Option<u32>,
     timeouts: HashMap<&'static str, Dur>,
     clitcpka: Option<bool>,
+    nolinger: Option<bool>,
     srvtcpka: Option<bool>,
     disable_h2_upgrade: Option<bool>,
     log_format: Option<LogFormat>,
@@ -2084,6 +2085,7 @@ impl<'a> Parser<'a> {
                 need_front()?;
                 boolean(&mut d.clitcpka)?
             }
+            "nolinger" => boolean(&mut d.nolinger)?,
             "disable-h2-upgrade" => {
                 need_front()?;
                 boolean(&mut d.disable_h2_upgrade)?
@@ -2269,7 +2271,7 @@ impl<'a> Parser<'a> {
             "http-use-htx" | "http-tunnel" | "http-pretend-keepalive" => {
                 return Err(format!("`option {name}` is obsolete in HAProxy 2.x and not supported"))
             }
-            "abortonclose" | "persist" | "prefer-last-server" | "nolinger" | "logasap" | "accept-invalid-http-request"
+            "abortonclose" | "persist" | "prefer-last-server" | "logasap" | "accept-invalid-http-request"
             | "accept-invalid-http-response" | "checkcache" | "independent-streams"
             | "socket-stats" | "transparent" | "http-no-delay"
             | "http-ignore-probes" | "tcp-smart-connect" => {
@@ -2428,6 +2430,7 @@ impl<'a> Parser<'a> {
                         timeout_http_request: t("http-request"),
                         timeout_http_keep_alive: t("http-keep-alive"),
                         clitcpka: d.clitcpka.unwrap_or(false),
+                        nolinger: d.nolinger.unwrap_or(false),
                         disable_h2_upgrade: d.disable_h2_upgrade.unwrap_or(false),
                         log_format: d.log_format.unwrap_or_default(),
                         log_template: d.log_template.clone().flatten(),
@@ -2565,6 +2568,7 @@ impl<'a> Parser<'a> {
                     retries: d.retries.unwrap_or(3),
                     redispatch: d.redispatch.flatten(),
                     srvtcpka: d.srvtcpka.unwrap_or(false),
+                    nolinger: d.nolinger.unwrap_or(false),
                     check,
                     allbackups: d.allbackups.unwrap_or(false),
                     http_server_close: d.http_server_close.unwrap_or(false)

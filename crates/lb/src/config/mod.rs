@@ -1067,6 +1067,10 @@ pub struct Frontend {
     /// TCP keep-alive on client connections (`option tcpka` / `clitcpka`).
     #[serde(default)]
     pub clitcpka: bool,
+    /// `option nolinger`: a client connection it closes is reset, its unsent data
+    /// dropped, instead of lingering.
+    #[serde(default)]
+    pub nolinger: bool,
     /// `option disable-h2-upgrade`: a cleartext `mode http` connection that opens with
     /// the HTTP/2 preface is refused instead of being served as HTTP/2.
     #[serde(default)]
@@ -1597,6 +1601,9 @@ pub struct Backend {
     pub retries: u32,
     #[serde(default)]
     pub redispatch: Option<Redispatch>,
+    /// `option nolinger`: a server connection it closes is reset, not lingering.
+    #[serde(default)]
+    pub nolinger: bool,
     /// TCP keep-alive on server connections (`option tcpka` / `srvtcpka`).
     #[serde(default)]
     pub srvtcpka: bool,

@@ -1060,6 +1060,9 @@ async fn serve_conn(
     if fe.cfg.clitcpka {
         let _ = socket2::SockRef::from(&stream).set_keepalive(true);
     }
+    if fe.cfg.nolinger {
+        let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+    }
     fe.stats.open();
     // The session's variables, which `tcp-request connection|session` rules may set.
     let mut sess = rules::Session::default();

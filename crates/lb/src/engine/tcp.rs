@@ -72,7 +72,7 @@ pub async fn connect_from(addr: SocketAddr, from: Option<SocketAddr>) -> io::Res
 async fn connect_once(
     (addr, from): (SocketAddr, Option<SocketAddr>),
     timeout: Option<Duration>,
-    tcpka: bool,
+    (tcpka, nolinger): (bool, bool),
     proxy: Option<crate::config::ProxyProto>,
     client: (SocketAddr, SocketAddr),
 ) -> Result<TcpStream, (io::Error, bool)> {
@@ -92,6 +92,9 @@ async fn connect_once(
     let _ = s.set_nodelay(true);
     if tcpka {
         let _ = socket2::SockRef::from(&s).set_keepalive(true);
+    }
+    if nolinger {
+        let _ = socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO));
     }
     if let Some(v) = proxy {
         // A few dozen bytes into a new connection's empty send buffer.
@@ -135,7 +138,7 @@ pub async fn connect_server(
             r = connect_once(
                 (srv.cfg.addr, srv.cfg.source_addr.or(be.cfg.source_addr)),
                 timeout,
-                be.cfg.srvtcpka,
+                (be.cfg.srvtcpka, be.cfg.nolinger),
                 srv.cfg.proxy,
                 client,
             ) => r,
