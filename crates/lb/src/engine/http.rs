@@ -965,13 +965,9 @@ async fn handle_inner(
         // keep a copy of a body-less request to send it again on a fresh connection
         // (from a new one, only an idempotent method's).
         let reused = reuse != Reuse::Fresh;
-        let idempotent = matches!(
-            req.method().as_str(),
-            "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE"
-        );
         let again_ok = match reuse {
             Reuse::Pooled { stale } => stale,
-            Reuse::Fresh => idempotent,
+            Reuse::Fresh => super::rules::idempotent(req.method().as_str()),
         };
         let backup = if again_ok && replayable {
             Some(head_of(&req))
@@ -1467,10 +1463,12 @@ async fn buffer_body(
     vars: &mut TxnVars<'_>,
 ) -> Result<Request<InBody>, Response<ProxyBody>> {
     let fe = &ctx.fe;
+    // Most requests: nothing to wait for, nothing looked up.
+    if !fe.cfg.buffer_request || req.body().is_end_stream() {
+        return Ok(req.map(InBody::Stream));
+    }
     let max = ctx.shared.current.load().config.global.bufsize.max(8192) as u64;
-    let announced = req.body().size_hint().exact();
-    let wanted = fe.cfg.buffer_request && !req.body().is_end_stream();
-    let Some(size) = announced.filter(|n| wanted && *n <= max) else {
+    let Some(size) = req.body().size_hint().exact().filter(|n| *n <= max) else {
         return Ok(req.map(InBody::Stream));
     };
     let (parts, body) = req.into_parts();

@@ -1819,6 +1819,15 @@ pub(super) fn request_stick_keys<'a>(
     }
 }
 
+/// Whether a request of this method may be sent again when its connection died
+/// unanswered (RFC 9110 §9.2.2's idempotent methods).
+pub(super) fn idempotent(method: &str) -> bool {
+    matches!(
+        method,
+        "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE"
+    )
+}
+
 /// `balance hash EXPR`: the hash of the sample, on the request as its rules left it.
 pub(super) fn sample_hash<'a>(
     st: &Stage<'_, 'a>,

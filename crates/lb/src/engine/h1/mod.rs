@@ -1078,11 +1078,7 @@ async fn exchange_inner(
         // closed by the server meanwhile; a new one that dies unanswered (a server
         // killed with connections in its backlog) is retried for idempotent methods,
         // unless the server was marked down meanwhile.
-        let idempotent = matches!(
-            req.method(),
-            "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE"
-        );
-        if (uses > 0 || (idempotent && be.alive(lease.idx)))
+        if (uses > 0 || (super::rules::idempotent(req.method()) && be.alive(lease.idx)))
             && replayable
             && matches!(e, HeadError::Closed | HeadError::Io)
             && attempts <= be.cfg.retries + 1
